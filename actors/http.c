@@ -1,0 +1,74 @@
+#include "actors/http.h"
+#include "http/routes.h"
+#include "runtime/log.h"
+#include "runtime/msg.h"
+#include "runtime/protocol.h"
+
+typedef struct {
+    zsock_t *pipe;             //  to the supervisor
+    ll_runtime_t *runtime;     //  config and stats (not owned)
+    ll_http_server_t *server;  //  civetweb and the routes
+    bool terminated;           //  $TERM received
+} self_t;
+
+static self_t *
+s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
+{
+    self_t *self = calloc (1, sizeof *self);
+    self->pipe = pipe;
+    self->runtime = runtime;
+    return self;
+}
+
+static void
+s_self_destroy (self_t **self_p)
+{
+    self_t *self = *self_p;
+    if (!self)
+        return;
+    ll_http_server_destroy (&self->server);
+    free (self);
+    *self_p = NULL;
+}
+
+static void
+s_self_handle_pipe (self_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->pipe);
+    if (!msg) {
+        self->terminated = true;
+        return;
+    }
+    char *command = zmsg_popstr (msg);
+    if (command && streq (command, LL_CMD_TERM))
+        self->terminated = true;
+    else if (command && streq (command, LL_CMD_START)) {
+        char error[256] = "";
+        size_t count = 0;
+        const ll_route_t *routes = ll_routes (&count);
+        self->server = ll_http_server_new (self->runtime, routes, count, error,
+                                           sizeof error);
+        if (self->server)
+            ll_info ("http: listening on %s (port %d)",
+                     self->runtime->config->app.listen,
+                     ll_http_server_port (self->server));
+        ll_actor_started (self->pipe, self->server ? NULL
+                                      : *error     ? error
+                                                   : "cannot start civetweb");
+    }
+    else if (command && streq (command, LL_CMD_PORT))
+        zstr_sendf (self->pipe, "%d",
+                    self->server ? ll_http_server_port (self->server) : -1);
+    free (command);
+    zmsg_destroy (&msg);
+}
+
+void
+http_actor (zsock_t *pipe, void *args)
+{
+    self_t *self = s_self_new (pipe, args);
+    zsock_signal (pipe, 0);
+    while (!self->terminated)
+        s_self_handle_pipe (self);
+    s_self_destroy (&self);
+}

@@ -1,0 +1,15 @@
+/*  http: the edge actor. Owns the civetweb context and its worker threads
+    (http/server.h); each worker keeps its own DEALER socket per actor it
+    calls. Serves no inproc endpoint.
+    Pipe: START -> OK | ERROR reason (cannot listen), PORT -> port number
+          (first listening port, for tests using port 0), $TERM. */
+#ifndef LL_ACTOR_HTTP_H
+#define LL_ACTOR_HTTP_H
+
+#include <czmq.h>
+
+#define LL_CMD_PORT "PORT"
+
+void http_actor (zsock_t *pipe, void *args);
+
+#endif

@@ -1,0 +1,21 @@
+/*  The one route table of the allocator. Every route the HTTP edge serves is
+    listed in http/routes.c with its auth class, so none can be missed.
+    Handlers live in http/routes_<audience>.c. */
+#ifndef LL_HTTP_ROUTES_H
+#define LL_HTTP_ROUTES_H
+
+#include "http/server.h"
+
+//  The table and its length.
+const ll_route_t *ll_routes (size_t *count);
+
+//  routes_public.c
+int ll_route_health (ll_http_req_t *req);
+int ll_route_metrics (ll_http_req_t *req);
+int ll_route_index (ll_http_req_t *req);
+int ll_route_static (ll_http_req_t *req);
+
+//  Send an embedded asset by name (404 when absent).
+int ll_http_send_asset (ll_http_req_t *req, const char *name);
+
+#endif

@@ -1,0 +1,89 @@
+/*  Public routes: health, metrics, the student page and static assets. */
+#include "http/routes.h"
+#include "runtime/embedded.h"
+#include "runtime/msg.h"
+#include "runtime/protocol.h"
+
+#define LL_HEALTH_TIMEOUT_MS 2000
+
+int
+ll_route_health (ll_http_req_t *req)
+{
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_HEALTH, NULL,
+                           LL_HEALTH_TIMEOUT_MS, &reply, &error);
+    zmsg_destroy (&reply);
+    const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
+    double uptime = (double) (ll_now_ms () - runtime->started_ms) / 1000.0;
+    json_t *checks = json_object ();
+    if (rc == 0)
+        json_object_set_new (checks, "database", json_string ("ok"));
+    else {
+        char text[600];
+        snprintf (text, sizeof text, "unavailable: %s", error);
+        json_object_set_new (checks, "database", json_string (text));
+    }
+    free (error);
+    json_t *body = json_pack ("{s:s, s:o, s:f}", "status",
+                              rc == 0 ? "healthy" : "unhealthy", "checks",
+                              checks, "uptime_seconds", uptime);
+    return ll_http_json (req, rc == 0 ? 200 : 503, body);
+}
+
+int
+ll_route_metrics (ll_http_req_t *req)
+{
+    char *text = ll_http_server_metrics (req->server);
+    int rc = ll_http_send (req, 200, "text/plain; version=0.0.4", text,
+                           strlen (text), NULL);
+    free (text);
+    return rc;
+}
+
+static const char *
+s_content_type (const char *name)
+{
+    const char *dot = strrchr (name, '.');
+    if (!dot)
+        return "application/octet-stream";
+    if (strcmp (dot, ".html") == 0)
+        return "text/html; charset=utf-8";
+    if (strcmp (dot, ".css") == 0)
+        return "text/css; charset=utf-8";
+    if (strcmp (dot, ".js") == 0)
+        return "text/javascript; charset=utf-8";
+    if (strcmp (dot, ".svg") == 0)
+        return "image/svg+xml";
+    if (strcmp (dot, ".png") == 0)
+        return "image/png";
+    if (strcmp (dot, ".ico") == 0)
+        return "image/x-icon";
+    return "application/octet-stream";
+}
+
+int
+ll_http_send_asset (ll_http_req_t *req, const char *name)
+{
+    const ll_embedded_t *asset = ll_embedded_find (ll_web_assets, name);
+    if (!asset)
+        return ll_http_error (req, 404, "Not found.");
+    return ll_http_send (req, 200, s_content_type (name), asset->data,
+                         asset->size, NULL);
+}
+
+int
+ll_route_index (ll_http_req_t *req)
+{
+    return ll_http_send_asset (req, "index.html");
+}
+
+int
+ll_route_static (ll_http_req_t *req)
+{
+    //  Only files at the top of the assets folder: no "..", no sub-paths
+    const char *name = req->params[0];
+    if (!name || strchr (name, '/') || strstr (name, ".."))
+        return ll_http_error (req, 404, "Not found.");
+    return ll_http_send_asset (req, name);
+}

@@ -1,0 +1,625 @@
+#include "http/server.h"
+#include "runtime/log.h"
+#include "runtime/msg.h"
+
+#include <sodium.h>
+#include <stdatomic.h>
+
+//  Status codes counted one by one in /metrics; others count as "other".
+static const int s_codes[] = {200, 201, 202, 204, 302, 303, 304, 400, 401, 403,
+                              404, 405, 409, 413, 429, 500, 502, 503, 504};
+#define S_CODE_COUNT  (sizeof s_codes / sizeof s_codes[0])
+#define S_CODE_OTHER  S_CODE_COUNT
+#define S_MAX_SOCKETS 16
+
+//  Per-worker-thread state: DEALER sockets to actors, made on first use.
+typedef struct {
+    char *endpoints[S_MAX_SOCKETS];   //  endpoint of each socket
+    zsock_t *sockets[S_MAX_SOCKETS];  //  DEALER connected to it
+    int count;                        //  sockets in use
+} s_worker_t;
+
+struct ll_http_server {
+    const ll_runtime_t *runtime;  //  config and stats (not owned)
+    const ll_route_t *routes;     //  route table (not owned)
+    size_t route_count;           //  entries in routes
+    struct mg_context *ctx;       //  civetweb
+    size_t body_max;              //  request body cap
+    //  counts[route][code]; the last row is "no route matched"
+    atomic_uint_fast64_t (*counts)[S_CODE_COUNT + 1];
+    atomic_int inflight;     //  requests being handled now
+    atomic_int actor_waits;  //  calls to actors awaiting replies
+    char admin_digest[crypto_generichash_BYTES];  //  of "user:password"
+    bool admin_configured;                        //  a password or hash is set
+};
+
+static int
+s_code_index (int status)
+{
+    for (size_t i = 0; i < S_CODE_COUNT; i++)
+        if (s_codes[i] == status)
+            return (int) i;
+    return S_CODE_OTHER;
+}
+
+//  --- pattern matching --------------------------------------------------
+
+static void
+s_free_params (char **params, int count)
+{
+    for (int i = 0; i < count; i++) {
+        free (params[i]);
+        params[i] = NULL;
+    }
+}
+
+bool
+ll_http_match (const char *pattern, const char *path, char **params, int *count)
+{
+    *count = 0;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (p[0] == '{' && p[1] == '}') {
+            const char *end = strchr (s, '/');
+            size_t len = end ? (size_t) (end - s) : strlen (s);
+            if (len == 0 || *count == LL_HTTP_MAX_PARAMS) {
+                s_free_params (params, *count);
+                *count = 0;
+                return false;
+            }
+            char *raw = strndup (s, len);
+            char *decoded = malloc (len + 1);
+            mg_url_decode (raw, (int) len, decoded, (int) len + 1, 0);
+            free (raw);
+            params[(*count)++] = decoded;
+            s += len;
+            p += 2;
+        }
+        else if (*p == *s) {
+            p++;
+            s++;
+        }
+        else
+            break;
+    }
+    if (*p || *s) {
+        s_free_params (params, *count);
+        *count = 0;
+        return false;
+    }
+    return true;
+}
+
+int
+ll_http_routes_check (const ll_route_t *routes, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const ll_route_t *r = &routes[i];
+        if (!r->method || !r->pattern || r->pattern[0] != '/' || !r->fn)
+            return (int) i;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp (routes[j].method, r->method) == 0
+                && strcmp (routes[j].pattern, r->pattern) == 0)
+                return (int) i;
+    }
+    return -1;
+}
+
+//  --- worker sockets ----------------------------------------------------
+
+static void *
+s_init_thread (const struct mg_context *ctx, int thread_type)
+{
+    if (thread_type != 1)  //  1 = worker thread
+        return NULL;
+    return calloc (1, sizeof (s_worker_t));
+}
+
+static void
+s_exit_thread (const struct mg_context *ctx, int thread_type, void *pointer)
+{
+    s_worker_t *worker = pointer;
+    if (thread_type != 1 || !worker)
+        return;
+    for (int i = 0; i < worker->count; i++) {
+        zsock_destroy (&worker->sockets[i]);
+        free (worker->endpoints[i]);
+    }
+    free (worker);
+}
+
+static zsock_t *
+s_worker_socket (s_worker_t *worker, const char *endpoint)
+{
+    for (int i = 0; i < worker->count; i++)
+        if (strcmp (worker->endpoints[i], endpoint) == 0)
+            return worker->sockets[i];
+    if (worker->count == S_MAX_SOCKETS)
+        return NULL;
+    zsock_t *sock = zsock_new_dealer (endpoint);
+    if (!sock)
+        return NULL;
+    zsock_set_linger (sock, 0);
+    worker->endpoints[worker->count] = strdup (endpoint);
+    worker->sockets[worker->count++] = sock;
+    return sock;
+}
+
+int
+ll_http_call (ll_http_req_t *req,
+              const char *endpoint,
+              const char *command,
+              zmsg_t **args,
+              int timeout_ms,
+              zmsg_t **reply,
+              char **error)
+{
+    s_worker_t *worker = mg_get_thread_pointer (req->conn);
+    zsock_t *sock = worker ? s_worker_socket (worker, endpoint) : NULL;
+    if (!sock) {
+        zmsg_destroy (args);
+        *reply = NULL;
+        *error = strdup ("no socket");
+        return -1;
+    }
+    atomic_fetch_add (&req->server->actor_waits, 1);
+    int rc = ll_call (sock, command, args, timeout_ms, reply, error);
+    atomic_fetch_sub (&req->server->actor_waits, 1);
+    return rc;
+}
+
+//  --- responses ---------------------------------------------------------
+
+static const char s_security_headers[] =
+    "Content-Security-Policy: default-src 'self'; script-src 'self'; "
+    "style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'\r\n"
+    "X-Content-Type-Options: nosniff\r\n"
+    "Referrer-Policy: no-referrer\r\n"
+    "X-Frame-Options: DENY\r\n";
+
+int
+ll_http_send (ll_http_req_t *req,
+              int status,
+              const char *content_type,
+              const void *body,
+              size_t len,
+              const char *extra_headers)
+{
+    req->status = status;
+    mg_printf (req->conn,
+               "HTTP/1.1 %d %s\r\n"
+               "Content-Type: %s\r\n"
+               "Content-Length: %zu\r\n"
+               "Cache-Control: no-store\r\n"
+               "%s%s\r\n",
+               status, mg_get_response_code_text (req->conn, status),
+               content_type, len, s_security_headers,
+               extra_headers ? extra_headers : "");
+    if (len && strcmp (req->info->request_method, "HEAD") != 0)
+        mg_write (req->conn, body, len);
+    return status;
+}
+
+int
+ll_http_json (ll_http_req_t *req, int status, json_t *json)
+{
+    char *text = json_dumps (json, JSON_COMPACT | JSON_REAL_PRECISION (12));
+    json_decref (json);
+    if (!text)
+        return ll_http_send (req, 500, "application/json",
+                             "{\"error\":\"encoding failed\"}", 27, NULL);
+    int rc = ll_http_send (req, status, "application/json", text, strlen (text),
+                           NULL);
+    free (text);
+    return rc;
+}
+
+int
+ll_http_error (ll_http_req_t *req, int status, const char *message)
+{
+    const char *extra =
+        status == 401 && req->route && req->route->auth == LL_AUTH_ADMIN
+            ? "WWW-Authenticate: Basic realm=\"Authentication Required\"\r\n"
+            : NULL;
+    json_t *json = json_pack ("{s:s}", "error", message);
+    char *text = json ? json_dumps (json, JSON_COMPACT) : NULL;
+    json_decref (json);
+    int rc;
+    if (text) {
+        rc = ll_http_send (req, status, "application/json", text, strlen (text),
+                           extra);
+        free (text);
+    }
+    else
+        rc = ll_http_send (req, status, "application/json", "{}", 2, extra);
+    return rc;
+}
+
+json_t *
+ll_http_json_body (ll_http_req_t *req)
+{
+    if (!req->body || req->body_len == 0) {
+        ll_http_error (req, 400, "Request body must be a JSON object.");
+        return NULL;
+    }
+    json_error_t err;
+    json_t *json =
+        json_loadb (req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!json || !json_is_object (json)) {
+        json_decref (json);
+        ll_http_error (req, 400, "Request body must be a JSON object.");
+        return NULL;
+    }
+    return json;
+}
+
+int
+ll_http_form_field (ll_http_req_t *req,
+                    const char *name,
+                    char *out,
+                    size_t outsize)
+{
+    if (!req->body || outsize == 0)
+        return -1;
+    int rc = mg_get_var (req->body, req->body_len, name, out, outsize);
+    return rc;
+}
+
+int
+ll_http_query_field (ll_http_req_t *req,
+                     const char *name,
+                     char *out,
+                     size_t outsize)
+{
+    const char *qs = req->info->query_string;
+    if (!qs || outsize == 0)
+        return -1;
+    return mg_get_var (qs, strlen (qs), name, out, outsize);
+}
+
+const char *
+ll_http_header (ll_http_req_t *req, const char *name)
+{
+    return mg_get_header (req->conn, name);
+}
+
+bool
+ll_http_wants_json (ll_http_req_t *req)
+{
+    const char *accept = ll_http_header (req, "Accept");
+    return accept && strstr (accept, "application/json")
+           && !strstr (accept, "text/html");
+}
+
+//  --- authentication -----------------------------------------------------
+
+static bool
+s_admin_basic_ok (ll_http_server_t *self, ll_http_req_t *req)
+{
+    const char *auth = ll_http_header (req, "Authorization");
+    if (!self->admin_configured || !auth
+        || strncasecmp (auth, "Basic ", 6) != 0)
+        return false;
+    unsigned char decoded[512];
+    size_t len = 0;
+    const char *b64 = auth + 6;
+    if (strlen (b64) > 680
+        || sodium_base642bin (decoded, sizeof decoded - 1, b64, strlen (b64),
+                              " ", &len, NULL, sodium_base64_VARIANT_ORIGINAL)
+               != 0)
+        return false;
+    decoded[len] = '\0';
+    const ll_config_t *config = self->runtime->config;
+    if (*config->app.admin_password_hash) {
+        //  user:password against the stored libsodium hash
+        char *colon = strchr ((char *) decoded, ':');
+        bool ok = colon
+                  && (size_t) (colon - (char *) decoded)
+                         == strlen (config->app.admin_user)
+                  && strncmp ((char *) decoded, config->app.admin_user,
+                              (size_t) (colon - (char *) decoded))
+                         == 0
+                  && crypto_pwhash_str_verify (config->app.admin_password_hash,
+                                               colon + 1, strlen (colon + 1))
+                         == 0;
+        sodium_memzero (decoded, sizeof decoded);
+        return ok;
+    }
+    unsigned char digest[crypto_generichash_BYTES];
+    crypto_generichash (digest, sizeof digest, decoded, len, NULL, 0);
+    sodium_memzero (decoded, sizeof decoded);
+    return sodium_memcmp (digest, self->admin_digest, sizeof digest) == 0;
+}
+
+//  0 when the request may proceed; else the response was sent.
+static int
+s_authorize (ll_http_server_t *self, ll_http_req_t *req)
+{
+    switch (req->route->auth) {
+        case LL_AUTH_PUBLIC:
+            return 0;
+        case LL_AUTH_ADMIN:
+            if (s_admin_basic_ok (self, req)) {
+                req->is_admin = true;
+                return 0;
+            }
+            req->status = 401;
+            mg_printf (
+                req->conn,
+                "HTTP/1.1 401 Unauthorized\r\n"
+                "Content-Type: text/html\r\nContent-Length: 19\r\n"
+                "WWW-Authenticate: Basic realm=\"Authentication Required\"\r\n"
+                "%s\r\nUnauthorized Access",
+                s_security_headers);
+            return -1;
+        case LL_AUTH_AGENT:
+        case LL_AUTH_ADMIN_OR_AGENT: {
+            if (req->route->auth == LL_AUTH_ADMIN_OR_AGENT
+                && s_admin_basic_ok (self, req)) {
+                req->is_admin = true;
+                return 0;
+            }
+            //  The token is bound to a hostname that only the handler knows
+            //  (body or path): handlers verify it with the token module.
+            const char *auth = ll_http_header (req, "Authorization");
+            if (!auth || strncasecmp (auth, "Bearer ", 7) != 0 || !auth[7]) {
+                ll_http_error (req, 401,
+                               "Missing or invalid Authorization header.");
+                return -1;
+            }
+            return 0;
+        }
+    }
+    return -1;
+}
+
+//  --- dispatch ------------------------------------------------------------
+
+static int
+s_read_body (ll_http_server_t *self, ll_http_req_t *req)
+{
+    long long declared = req->info->content_length;
+    if (declared > (long long) self->body_max) {
+        ll_http_error (req, 413, "Request body too large.");
+        return -1;
+    }
+    size_t cap = declared >= 0 ? (size_t) declared : self->body_max + 1;
+    if (cap == 0)
+        return 0;
+    req->body = malloc (cap + 1);
+    size_t got = 0;
+    while (got < cap) {
+        int n = mg_read (req->conn, req->body + got, cap - got);
+        if (n <= 0)
+            break;
+        got += (size_t) n;
+    }
+    if (got > self->body_max) {
+        ll_http_error (req, 413, "Request body too large.");
+        return -1;
+    }
+    req->body[got] = '\0';
+    req->body_len = got;
+    return 0;
+}
+
+static int
+s_begin_request (struct mg_connection *conn)
+{
+    const struct mg_request_info *info = mg_get_request_info (conn);
+    ll_http_server_t *self = mg_get_user_data (mg_get_context (conn));
+    ll_http_req_t req = {.conn = conn, .info = info, .server = self};
+    atomic_fetch_add (&self->inflight, 1);
+
+    const char *path = info->local_uri ? info->local_uri : "/";
+    bool path_known = false;
+    size_t route_index = self->route_count;  //  "unmatched" row
+    for (size_t i = 0; i < self->route_count; i++) {
+        char *params[LL_HTTP_MAX_PARAMS];
+        int count = 0;
+        if (!ll_http_match (self->routes[i].pattern, path, params, &count))
+            continue;
+        path_known = true;
+        const char *method = info->request_method;
+        bool same = strcmp (self->routes[i].method, method) == 0
+                    || (strcmp (method, "HEAD") == 0
+                        && strcmp (self->routes[i].method, "GET") == 0);
+        if (!same) {
+            s_free_params (params, count);
+            continue;
+        }
+        memcpy (req.params, params, sizeof params);
+        req.param_count = count;
+        req.route = &self->routes[i];
+        route_index = i;
+        break;
+    }
+    if (info->content_length > (long long) self->body_max)
+        ll_http_error (&req, 413,
+                       "Request body too large.");  //  before anything else
+    else if (!req.route) {
+        if (path_known)
+            ll_http_error (&req, 405, "Method not allowed.");
+        else
+            ll_http_error (&req, 404, "Not found.");
+    }
+    else if (s_authorize (self, &req) == 0 && s_read_body (self, &req) == 0)
+        req.route->fn (&req);
+
+    atomic_fetch_add (&self->counts[route_index][s_code_index (req.status)], 1);
+    s_free_params (req.params, req.param_count);
+    free (req.body);
+    atomic_fetch_sub (&self->inflight, 1);
+    return req.status ? req.status : 500;
+}
+
+static int
+s_log_message (const struct mg_connection *conn, const char *message)
+{
+    ll_warn ("http: civetweb: %s", message);
+    return 1;
+}
+
+ll_http_server_t *
+ll_http_server_new (const ll_runtime_t *runtime,
+                    const ll_route_t *routes,
+                    size_t route_count,
+                    char *error,
+                    size_t errsize)
+{
+    if (sodium_init () < 0) {
+        snprintf (error, errsize, "libsodium cannot start");
+        return NULL;
+    }
+    int bad = ll_http_routes_check (routes, route_count);
+    if (bad >= 0) {
+        snprintf (error, errsize, "route %d is invalid or duplicated", bad);
+        return NULL;
+    }
+    const ll_config_t *config = runtime->config;
+    ll_http_server_t *self = calloc (1, sizeof *self);
+    self->runtime = runtime;
+    self->routes = routes;
+    self->route_count = route_count;
+    self->body_max = (size_t) config->app.request_body_max;
+    self->counts = calloc (route_count + 1, sizeof *self->counts);
+    if (*config->app.admin_password) {
+        size_t len = strlen (config->app.admin_user) + 1
+                     + strlen (config->app.admin_password);
+        char *pair = malloc (len + 1);
+        snprintf (pair, len + 1, "%s:%s", config->app.admin_user,
+                  config->app.admin_password);
+        crypto_generichash ((unsigned char *) self->admin_digest,
+                            sizeof self->admin_digest, (unsigned char *) pair,
+                            len, NULL, 0);
+        sodium_memzero (pair, len);
+        free (pair);
+        self->admin_configured = true;
+    }
+    if (*config->app.admin_password_hash)
+        self->admin_configured = true;
+
+    char threads[16];
+    snprintf (threads, sizeof threads, "%d", config->app.http_threads);
+    const char *options[] = {"listening_ports",
+                             config->app.listen,
+                             "num_threads",
+                             threads,
+                             "request_timeout_ms",
+                             "60000",
+                             "enable_keep_alive",
+                             "yes",
+                             "keep_alive_timeout_ms",
+                             "30000",
+                             "tcp_nodelay",
+                             "1",
+                             NULL};
+    struct mg_callbacks callbacks = {0};
+    callbacks.begin_request = s_begin_request;
+    callbacks.init_thread = s_init_thread;
+    callbacks.exit_thread = s_exit_thread;
+    callbacks.log_message = s_log_message;
+    struct mg_init_data init = {.callbacks = &callbacks,
+                                .user_data = self,
+                                .configuration_options = options};
+    struct mg_error_data err = {.text = error, .text_buffer_size = errsize};
+    self->ctx = mg_start2 (&init, &err);
+    if (!self->ctx) {
+        ll_http_server_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+int
+ll_http_server_port (ll_http_server_t *self)
+{
+    struct mg_server_port ports[4];
+    int n = mg_get_server_ports (self->ctx, 4, ports);
+    return n > 0 ? ports[0].port : -1;
+}
+
+const ll_runtime_t *
+ll_http_server_runtime (ll_http_server_t *self)
+{
+    return self->runtime;
+}
+
+char *
+ll_http_server_metrics (ll_http_server_t *self)
+{
+    size_t cap = 4096, len = 0;
+    char *out = malloc (cap);
+    out[0] = '\0';
+#define APPEND(...)                                                            \
+    do {                                                                       \
+        int w_ = snprintf (out + len, cap - len, __VA_ARGS__);                 \
+        if (w_ >= 0 && (size_t) w_ >= cap - len) {                             \
+            cap = (cap + (size_t) w_) * 2;                                     \
+            out = realloc (out, cap);                                          \
+            w_ = snprintf (out + len, cap - len, __VA_ARGS__);                 \
+        }                                                                      \
+        len += w_ > 0 ? (size_t) w_ : 0;                                       \
+    } while (0)
+    APPEND ("# HELP lablink_http_requests_total HTTP requests by route and "
+            "status.\n"
+            "# TYPE lablink_http_requests_total counter\n");
+    for (size_t r = 0; r <= self->route_count; r++)
+        for (size_t c = 0; c <= S_CODE_COUNT; c++) {
+            uint64_t n = atomic_load (&self->counts[r][c]);
+            if (!n)
+                continue;
+            char code[8];
+            if (c < S_CODE_COUNT)
+                snprintf (code, sizeof code, "%d", s_codes[c]);
+            else
+                snprintf (code, sizeof code, "other");
+            APPEND ("lablink_http_requests_total{method=\"%s\",route=\"%s\","
+                    "status=\"%s\"} %llu\n",
+                    r < self->route_count ? self->routes[r].method : "",
+                    r < self->route_count ? self->routes[r].pattern
+                                          : "unmatched",
+                    code, (unsigned long long) n);
+        }
+    APPEND ("# HELP lablink_http_inflight Requests being handled now.\n"
+            "# TYPE lablink_http_inflight gauge\n"
+            "lablink_http_inflight %d\n",
+            atomic_load (&self->inflight));
+    APPEND ("# HELP lablink_actor_queue_depth Requests waiting for an actor's "
+            "reply.\n"
+            "# TYPE lablink_actor_queue_depth gauge\n"
+            "lablink_actor_queue_depth %d\n",
+            atomic_load (&self->actor_waits));
+    ll_stats_t *stats = self->runtime->stats;
+    APPEND ("# HELP lablink_pg_reconnects_total PostgreSQL reconnections.\n"
+            "# TYPE lablink_pg_reconnects_total counter\n"
+            "lablink_pg_reconnects_total %llu\n"
+            "# HELP lablink_pg_connect_failures_total Failed PostgreSQL "
+            "connection attempts.\n"
+            "# TYPE lablink_pg_connect_failures_total counter\n"
+            "lablink_pg_connect_failures_total %llu\n",
+            (unsigned long long) atomic_load (&stats->pg_reconnects),
+            (unsigned long long) atomic_load (&stats->pg_failures));
+    APPEND (
+        "# HELP lablink_uptime_seconds Seconds since the allocator started.\n"
+        "# TYPE lablink_uptime_seconds gauge\n"
+        "lablink_uptime_seconds %.3f\n",
+        (double) (ll_now_ms () - self->runtime->started_ms) / 1000.0);
+#undef APPEND
+    return out;
+}
+
+void
+ll_http_server_destroy (ll_http_server_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ll_http_server_t *self = *self_p;
+    if (self->ctx)
+        mg_stop (self->ctx);
+    free (self->counts);
+    sodium_memzero (self->admin_digest, sizeof self->admin_digest);
+    free (self);
+    *self_p = NULL;
+}

@@ -1,0 +1,127 @@
+/*  The HTTP edge as a library: civetweb glue, the route table, request
+    bodies with a hard cap, JSON responses with security headers, per-worker
+    DEALER sockets to actors, and Prometheus counters. The `http` actor
+    (actors/http.c) owns one ll_http_server_t. */
+#ifndef LL_HTTP_SERVER_H
+#define LL_HTTP_SERVER_H
+
+#include <civetweb.h>
+#include <czmq.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "runtime/supervisor.h"
+
+//  Who may call a route.
+typedef enum {
+    LL_AUTH_PUBLIC = 0,     //  anyone
+    LL_AUTH_AGENT,          //  a VM's own Bearer token
+    LL_AUTH_ADMIN,          //  the admin (Basic or session)
+    LL_AUTH_ADMIN_OR_AGENT  //  either
+} ll_auth_t;
+
+typedef struct ll_http_server ll_http_server_t;
+typedef struct ll_http_req ll_http_req_t;
+typedef int (ll_route_fn) (ll_http_req_t *req);
+
+typedef struct {
+    const char *method;   //  "GET", "POST", ...
+    const char *pattern;  //  "/api/vm-status/{}": {} = one path segment
+    ll_auth_t auth;       //  who may call it
+    ll_route_fn *fn;      //  the handler
+} ll_route_t;
+
+#define LL_HTTP_MAX_PARAMS 4
+
+//  One request as handlers see it.
+struct ll_http_req {
+    struct mg_connection *conn;          //  civetweb connection
+    const struct mg_request_info *info;  //  method, uri, query, headers
+    ll_http_server_t *server;            //  the server
+    const ll_route_t *route;             //  matched route
+    char *params[LL_HTTP_MAX_PARAMS];    //  {} captures, URL-decoded
+    int param_count;                     //  captures used
+    char *body;                          //  NUL-terminated, may be NULL
+    size_t body_len;                     //  bytes in body
+    bool is_admin;                       //  authenticated as the admin
+    int status;                          //  status sent (for metrics)
+};
+
+//  Start civetweb on config->app.listen with the given routes. NULL and an
+//  error message on failure (port in use, bad option).
+ll_http_server_t *ll_http_server_new (const ll_runtime_t *runtime,
+                                      const ll_route_t *routes,
+                                      size_t route_count,
+                                      char *error,
+                                      size_t errsize);
+
+//  Stop civetweb (waits for workers) and free.
+void ll_http_server_destroy (ll_http_server_t **self_p);
+
+//  The first listening port (useful with port 0).
+int ll_http_server_port (ll_http_server_t *self);
+
+const ll_runtime_t *ll_http_server_runtime (ll_http_server_t *self);
+
+//  --- helpers for handlers ---------------------------------------------
+
+//  Call an actor over this worker thread's DEALER socket for endpoint.
+int ll_http_call (ll_http_req_t *req,
+                  const char *endpoint,
+                  const char *command,
+                  zmsg_t **args,
+                  int timeout_ms,
+                  zmsg_t **reply,
+                  char **error);
+
+//  Send a response with the security headers. extra_headers: complete
+//  "Name: value\r\n" lines or NULL.
+int ll_http_send (ll_http_req_t *req,
+                  int status,
+                  const char *content_type,
+                  const void *body,
+                  size_t len,
+                  const char *extra_headers);
+
+//  Send json (reference stolen) with status.
+int ll_http_json (ll_http_req_t *req, int status, json_t *json);
+
+//  Send {"error": message} with status.
+int ll_http_error (ll_http_req_t *req, int status, const char *message);
+
+//  The body parsed as a JSON object, or NULL after answering 400.
+json_t *ll_http_json_body (ll_http_req_t *req);
+
+//  A form field (application/x-www-form-urlencoded body) into out; returns
+//  its length, or -1 when absent (-2 when longer than outsize - 1).
+int ll_http_form_field (ll_http_req_t *req,
+                        const char *name,
+                        char *out,
+                        size_t outsize);
+
+//  A query-string variable, like ll_http_form_field.
+int ll_http_query_field (ll_http_req_t *req,
+                         const char *name,
+                         char *out,
+                         size_t outsize);
+
+//  A request header or NULL.
+const char *ll_http_header (ll_http_req_t *req, const char *name);
+
+//  True when the client prefers JSON (Accept: application/json).
+bool ll_http_wants_json (ll_http_req_t *req);
+
+//  Prometheus text for /metrics (new string).
+char *ll_http_server_metrics (ll_http_server_t *self);
+
+//  Route table check: index of the first route whose pattern is invalid or
+//  duplicated, or -1 when the table is sound.
+int ll_http_routes_check (const ll_route_t *routes, size_t count);
+
+//  Match path against pattern; fills params (caller frees) when matching.
+bool ll_http_match (const char *pattern,
+                    const char *path,
+                    char **params,
+                    int *count);
+
+#endif

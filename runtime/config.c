@@ -1,0 +1,590 @@
+#include "runtime/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#define LL_CONFIG_FILE_MAX (1024 * 1024)
+
+typedef enum { T_STR, T_NSTR, T_INT, T_BOOL } s_type_t;
+
+typedef struct {
+    const char *path;  //  dotted key
+    s_type_t type;     //  value type
+    size_t offset;     //  field in ll_config_t
+    const char *dflt;  //  default as text (NULL for a null string)
+    bool secret;       //  masked in describe
+} s_key_t;
+
+#define K(path, type, field, dflt)                                             \
+    {                                                                          \
+        path, type, offsetof (ll_config_t, field), dflt, false                 \
+    }
+#define S(path, field, dflt)                                                   \
+    {                                                                          \
+        path, T_STR, offsetof (ll_config_t, field), dflt, true                 \
+    }
+
+static const s_key_t s_keys[] = {
+    K ("db.dbname", T_STR, db.dbname, "lablink_db"),
+    K ("db.user", T_STR, db.user, "lablink"),
+    S ("db.password", db.password, "lablink"),
+    K ("db.host", T_STR, db.host, "localhost"),
+    K ("db.port", T_INT, db.port, "5432"),
+    K ("db.table_name", T_STR, db.table_name, "vm_table"),
+    K ("db.message_channel", T_STR, db.message_channel, "vm_updates"),
+    K ("machine.machine_type", T_STR, machine.machine_type, "g4dn.xlarge"),
+    K ("machine.repository", T_NSTR, machine.repository, NULL),
+    K ("machine.image",
+       T_STR,
+       machine.image,
+       "ghcr.io/talmolab/lablink-client-base-image:latest"),
+    K ("machine.ami_id", T_STR, machine.ami_id, "ami-00c257e12d6828491"),
+    K ("machine.software", T_STR, machine.software, "sleap"),
+    K ("machine.extension", T_STR, machine.extension, "slp"),
+    K ("app.admin_user", T_STR, app.admin_user, "admin"),
+    S ("app.admin_password", app.admin_password, ""),
+    S ("app.admin_password_hash", app.admin_password_hash, ""),
+    K ("app.region", T_STR, app.region, "us-west-2"),
+    K ("app.listen", T_STR, app.listen, "127.0.0.1:5000"),
+    K ("app.public_url", T_STR, app.public_url, ""),
+    K ("app.request_body_max", T_INT, app.request_body_max, "1048576"),
+    K ("app.http_threads", T_INT, app.http_threads, "64"),
+    K ("app.max_vms", T_INT, app.max_vms, "500"),
+    K ("app.log_level", T_STR, app.log_level, "info"),
+    K ("dns.enabled", T_BOOL, dns.enabled, "false"),
+    K ("dns.terraform_managed", T_BOOL, dns.terraform_managed, "true"),
+    K ("dns.domain", T_STR, dns.domain, ""),
+    K ("dns.zone_id", T_STR, dns.zone_id, ""),
+    K ("dns.app_name", T_STR, dns.app_name, "lablink"),
+    K ("dns.pattern", T_STR, dns.pattern, "auto"),
+    K ("dns.custom_subdomain", T_STR, dns.custom_subdomain, ""),
+    K ("dns.create_zone", T_BOOL, dns.create_zone, "false"),
+    K ("eip.strategy", T_STR, eip.strategy, "dynamic"),
+    K ("eip.tag_name", T_STR, eip.tag_name, "lablink-eip"),
+    K ("ssl.provider", T_STR, ssl.provider, "letsencrypt"),
+    K ("ssl.email", T_STR, ssl.email, ""),
+    K ("ssl.staging", T_BOOL, ssl.staging, "false"),
+    K ("ssl.certificate_arn", T_STR, ssl.certificate_arn, ""),
+    K ("allocator.image_tag", T_STR, allocator.image_tag, "linux-amd64-latest"),
+    K ("bucket_name", T_STR, bucket_name, "tf-state-lablink-allocator-bucket"),
+    K ("deployment_name", T_STR, deployment_name, ""),
+    K ("environment", T_STR, environment, "prod"),
+    K ("startup_script.enabled", T_BOOL, startup_script.enabled, "false"),
+    K ("startup_script.path", T_STR, startup_script.path, ""),
+    K ("startup_script.on_error", T_STR, startup_script.on_error, "continue"),
+    K ("provider.kind", T_STR, provider.kind, "aws"),
+    K ("provider.terraform_dir", T_STR, provider.terraform_dir, ""),
+    K ("provider.work_dir", T_STR, provider.work_dir, ""),
+    K ("provider.terraform_bin", T_STR, provider.terraform_bin, "terraform"),
+    K ("provider.operation_timeout_s",
+       T_INT,
+       provider.operation_timeout_s,
+       "1800"),
+    K ("agent.transport", T_STR, agent.transport, "http"),
+    K ("agent.zmq_endpoint", T_STR, agent.zmq_endpoint, ""),
+    K ("agent.long_poll_s", T_INT, agent.long_poll_s, "25"),
+    K ("agent.max_parked", T_INT, agent.max_parked, "32"),
+    K ("agent.stale_after_s", T_INT, agent.stale_after_s, "180"),
+};
+#define S_KEY_COUNT (sizeof s_keys / sizeof s_keys[0])
+
+static void
+s_err (char *error, size_t errsize, const char *format, ...)
+{
+    if (!error || errsize == 0)
+        return;
+    va_list args;
+    va_start (args, format);
+    vsnprintf (error, errsize, format, args);
+    va_end (args);
+}
+
+static int
+s_parse_int (const char *text, int *out)
+{
+    if (!text || !*text)
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol (text, &end, 10);
+    if (errno || *end || v < INT_MIN || v > INT_MAX)
+        return -1;
+    *out = (int) v;
+    return 0;
+}
+
+static int
+s_parse_bool (const char *text, bool *out)
+{
+    static const char *yes[] = {"true", "True", "TRUE", "yes",
+                                "Yes",  "on",   "On"};
+    static const char *no[] = {"false", "False", "FALSE", "no",
+                               "No",    "off",   "Off"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcmp (text, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcmp (text, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+//  Store value (NULL = YAML null) into the field of key. 0 or -1.
+static int
+s_store (ll_config_t *self,
+         const s_key_t *key,
+         const char *value,
+         char *error,
+         size_t errsize)
+{
+    void *field = (char *) self + key->offset;
+    switch (key->type) {
+        case T_STR:
+        case T_NSTR: {
+            if (!value && key->type == T_STR) {
+                s_err (error, errsize, "%s: expected a string, got null",
+                       key->path);
+                return -1;
+            }
+            char **slot = (char **) field;
+            free (*slot);
+            *slot = value ? strdup (value) : NULL;
+            return 0;
+        }
+        case T_INT:
+            if (!value || s_parse_int (value, (int *) field) != 0) {
+                s_err (error, errsize, "%s: expected an integer, got '%s'",
+                       key->path, value ? value : "null");
+                return -1;
+            }
+            return 0;
+        case T_BOOL:
+            if (!value || s_parse_bool (value, (bool *) field) != 0) {
+                s_err (error, errsize, "%s: expected a boolean, got '%s'",
+                       key->path, value ? value : "null");
+                return -1;
+            }
+            return 0;
+    }
+    return -1;
+}
+
+ll_config_t *
+ll_config_new_defaults (void)
+{
+    ll_config_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    for (size_t i = 0; i < S_KEY_COUNT; i++)
+        if (s_store (self, &s_keys[i], s_keys[i].dflt, NULL, 0) != 0) {
+            ll_config_destroy (&self);
+            return NULL;
+        }
+    self->source_path = strdup ("");
+    return self;
+}
+
+static const s_key_t *
+s_key_find (const char *path)
+{
+    for (size_t i = 0; i < S_KEY_COUNT; i++)
+        if (strcmp (s_keys[i].path, path) == 0)
+            return &s_keys[i];
+    return NULL;
+}
+
+//  True when some key lives under "prefix."
+static bool
+s_is_section (const char *prefix)
+{
+    size_t len = strlen (prefix);
+    for (size_t i = 0; i < S_KEY_COUNT; i++)
+        if (strncmp (s_keys[i].path, prefix, len) == 0
+            && s_keys[i].path[len] == '.')
+            return true;
+    return false;
+}
+
+static bool
+s_scalar_is_null (yaml_node_t *node)
+{
+    if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *v = (const char *) node->data.scalar.value;
+    return !*v || strcmp (v, "~") == 0 || strcmp (v, "null") == 0
+           || strcmp (v, "Null") == 0 || strcmp (v, "NULL") == 0;
+}
+
+static int
+s_walk (ll_config_t *self,
+        yaml_document_t *doc,
+        yaml_node_t *map,
+        const char *prefix,
+        int depth,
+        char *error,
+        size_t errsize)
+{
+    if (depth > 4) {
+        s_err (error, errsize, "%s: nested too deeply", prefix);
+        return -1;
+    }
+    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
+         pair < map->data.mapping.pairs.top; pair++) {
+        yaml_node_t *k = yaml_document_get_node (doc, pair->key);
+        yaml_node_t *v = yaml_document_get_node (doc, pair->value);
+        if (!k || !v || k->type != YAML_SCALAR_NODE) {
+            s_err (error, errsize, "%s: keys must be plain strings",
+                   *prefix ? prefix : "(top level)");
+            return -1;
+        }
+        char path[256];
+        snprintf (path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "",
+                  (const char *) k->data.scalar.value);
+        const s_key_t *key = s_key_find (path);
+        if (key) {
+            if (v->type != YAML_SCALAR_NODE) {
+                s_err (error, errsize, "%s: expected a value, got a %s", path,
+                       v->type == YAML_MAPPING_NODE ? "mapping" : "list");
+                return -1;
+            }
+            const char *value = s_scalar_is_null (v)
+                                    ? NULL
+                                    : (const char *) v->data.scalar.value;
+            if (s_store (self, key, value, error, errsize) != 0)
+                return -1;
+        }
+        else if (s_is_section (path)) {
+            if (v->type == YAML_SCALAR_NODE && s_scalar_is_null (v))
+                continue;  //  empty section keeps its defaults
+            if (v->type != YAML_MAPPING_NODE) {
+                s_err (error, errsize, "%s: expected a mapping", path);
+                return -1;
+            }
+            if (s_walk (self, doc, v, path, depth + 1, error, errsize) != 0)
+                return -1;
+        }
+        else {
+            s_err (error, errsize, "%s: unknown key (not in the schema)", path);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+ll_config_t *
+ll_config_parse (const char *text, size_t size, char *error, size_t errsize)
+{
+    ll_config_t *self = ll_config_new_defaults ();
+    if (!self) {
+        s_err (error, errsize, "out of memory");
+        return NULL;
+    }
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize (&parser)) {
+        ll_config_destroy (&self);
+        s_err (error, errsize, "cannot initialise the YAML parser");
+        return NULL;
+    }
+    yaml_parser_set_input_string (&parser, (const unsigned char *) text, size);
+    int rc = -1;
+    if (!yaml_parser_load (&parser, &doc)) {
+        s_err (error, errsize, "YAML error at line %lu: %s",
+               (unsigned long) parser.problem_mark.line + 1,
+               parser.problem ? parser.problem : "unknown");
+        yaml_parser_delete (&parser);
+        ll_config_destroy (&self);
+        return NULL;
+    }
+    yaml_node_t *root = yaml_document_get_root_node (&doc);
+    if (!root)
+        rc = 0;  //  empty file: all defaults
+    else if (root->type == YAML_SCALAR_NODE && s_scalar_is_null (root))
+        rc = 0;
+    else if (root->type != YAML_MAPPING_NODE)
+        s_err (error, errsize, "the top level must be a mapping");
+    else
+        rc = s_walk (self, &doc, root, "", 0, error, errsize);
+    yaml_document_delete (&doc);
+    yaml_parser_delete (&parser);
+    if (rc == 0)
+        rc = ll_config_validate (self, error, errsize);
+    if (rc != 0)
+        ll_config_destroy (&self);
+    return self;
+}
+
+ll_config_t *
+ll_config_load (const char *path, char *error, size_t errsize)
+{
+    struct stat st;
+    if (stat (path, &st) != 0) {
+        s_err (error, errsize, "config file not found: %s", path);
+        return NULL;
+    }
+    if (!S_ISREG (st.st_mode)) {
+        s_err (error, errsize, "config path is not a file: %s", path);
+        return NULL;
+    }
+    if (st.st_size > LL_CONFIG_FILE_MAX) {
+        s_err (error, errsize, "config file is larger than %d bytes: %s",
+               LL_CONFIG_FILE_MAX, path);
+        return NULL;
+    }
+    FILE *file = fopen (path, "rb");
+    if (!file) {
+        s_err (error, errsize, "cannot read %s: %s", path, strerror (errno));
+        return NULL;
+    }
+    char *text = malloc ((size_t) st.st_size + 1);
+    size_t got = text ? fread (text, 1, (size_t) st.st_size, file) : 0;
+    fclose (file);
+    if (!text) {
+        s_err (error, errsize, "out of memory");
+        return NULL;
+    }
+    text[got] = '\0';
+    ll_config_t *self = ll_config_parse (text, got, error, errsize);
+    free (text);
+    if (self) {
+        ll_config_apply_env (self);
+        free (self->source_path);
+        self->source_path = strdup (path);
+        if (ll_config_validate (self, error, errsize) != 0)
+            ll_config_destroy (&self);
+    }
+    return self;
+}
+
+static void
+s_env_string (char **slot, const char *name)
+{
+    const char *value = getenv (name);
+    if (value && *value) {
+        free (*slot);
+        *slot = strdup (value);
+    }
+}
+
+void
+ll_config_apply_env (ll_config_t *self)
+{
+    s_env_string (&self->db.password, "LABLINK_DB_PASSWORD");
+    s_env_string (&self->db.host, "LABLINK_DB_HOST");
+    s_env_string (&self->app.admin_password, "LABLINK_ADMIN_PASSWORD");
+    s_env_string (&self->app.admin_password_hash,
+                  "LABLINK_ADMIN_PASSWORD_HASH");
+    s_env_string (&self->app.listen, "LABLINK_LISTEN");
+    s_env_string (&self->app.public_url, "LABLINK_PUBLIC_URL");
+    const char *port = getenv ("LABLINK_DB_PORT");
+    int value;
+    if (port && s_parse_int (port, &value) == 0)
+        self->db.port = value;
+}
+
+char *
+ll_config_locate (const char *cli_path)
+{
+    if (cli_path && *cli_path)
+        return strdup (cli_path);
+    const char *dir = getenv ("CONFIG_DIR");
+    const char *name = getenv ("CONFIG_NAME");
+    char path[4096];
+    snprintf (path, sizeof path, "%s/%s", dir && *dir ? dir : "/config",
+              name && *name ? name : "config.yaml");
+    //  Upstream strips the extension from CONFIG_NAME; accept both forms
+    if (!strchr (name && *name ? name : "config.yaml", '.')) {
+        size_t len = strlen (path);
+        snprintf (path + len, sizeof path - len, ".yaml");
+    }
+    struct stat st;
+    if (stat (path, &st) == 0)
+        return strdup (path);
+    return strdup ("./config.yaml");
+}
+
+bool
+ll_identifier_valid (const char *s)
+{
+    if (!s || !*s || strlen (s) > 63)
+        return false;
+    if (!((*s >= 'a' && *s <= 'z') || *s == '_'))
+        return false;
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')
+              || *c == '_'))
+            return false;
+    return true;
+}
+
+static bool
+s_one_of (const char *value, const char *const *allowed)
+{
+    for (; *allowed; allowed++)
+        if (strcmp (value, *allowed) == 0)
+            return true;
+    return false;
+}
+
+int
+ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
+{
+    static const char *const providers[] = {"local", "aws", NULL};
+    static const char *const transports[] = {"http", "zmq", "pg", NULL};
+    static const char *const on_error[] = {"continue", "fail", NULL};
+    static const char *const ssl[] = {"letsencrypt", "cloudflare", "acm",
+                                      "none", NULL};
+    static const char *const eip[] = {"persistent", "dynamic", NULL};
+    static const char *const patterns[] = {"auto", "app-only", "custom", NULL};
+    static const char *const levels[] = {"debug", "info", "warn", "error",
+                                         NULL};
+    struct {
+        const char *path, *value;
+        const char *const *allowed;
+    } enums[] = {
+        {"provider.kind", self->provider.kind, providers},
+        {"agent.transport", self->agent.transport, transports},
+        {"startup_script.on_error", self->startup_script.on_error, on_error},
+        {"ssl.provider", self->ssl.provider, ssl},
+        {"eip.strategy", self->eip.strategy, eip},
+        {"dns.pattern", self->dns.pattern, patterns},
+        {"app.log_level", self->app.log_level, levels},
+    };
+    for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++)
+        if (!s_one_of (enums[i].value, enums[i].allowed)) {
+            s_err (error, errsize, "%s: '%s' is not one of the allowed values",
+                   enums[i].path, enums[i].value);
+            return -1;
+        }
+    if (!ll_identifier_valid (self->db.table_name)) {
+        s_err (error, errsize,
+               "db.table_name: '%s' is not an identifier "
+               "([a-z_][a-z0-9_]*)",
+               self->db.table_name);
+        return -1;
+    }
+    if (!ll_identifier_valid (self->db.message_channel)) {
+        s_err (error, errsize,
+               "db.message_channel: '%s' is not an identifier "
+               "([a-z_][a-z0-9_]*)",
+               self->db.message_channel);
+        return -1;
+    }
+    struct {
+        const char *path;
+        int value, min, max;
+    } ranges[] = {
+        {"db.port", self->db.port, 1, 65535},
+        {"app.request_body_max", self->app.request_body_max, 1024, 64 << 20},
+        {"app.http_threads", self->app.http_threads, 4, 1024},
+        {"app.max_vms", self->app.max_vms, 1, 100000},
+        {"provider.operation_timeout_s", self->provider.operation_timeout_s, 1,
+         86400},
+        {"agent.long_poll_s", self->agent.long_poll_s, 1, 300},
+        {"agent.max_parked", self->agent.max_parked, 0, 100000},
+        {"agent.stale_after_s", self->agent.stale_after_s, 5, 86400},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        if (ranges[i].value < ranges[i].min
+            || ranges[i].value > ranges[i].max) {
+            s_err (error, errsize, "%s: %d is outside %d..%d", ranges[i].path,
+                   ranges[i].value, ranges[i].min, ranges[i].max);
+            return -1;
+        }
+    return 0;
+}
+
+const char *
+ll_config_refuse_reason (const ll_config_t *self)
+{
+    if (*self->app.admin_password_hash)
+        return NULL;
+    if (!*self->app.admin_password)
+        return "app.admin_password is not set (set it in the config, or "
+               "LABLINK_ADMIN_PASSWORD, or app.admin_password_hash)";
+    if (strncmp (self->app.admin_password, "PLACEHOLDER_", 12) == 0)
+        return "app.admin_password is still a PLACEHOLDER_ value: replace it "
+               "with a real password";
+    return NULL;
+}
+
+//  Append key='value' to a libpq conninfo, quoting as libpq wants.
+static void
+s_conninfo_add (char *out, size_t size, const char *key, const char *value)
+{
+    size_t len = strlen (out);
+    len += (size_t) snprintf (out + len, size > len ? size - len : 0, "%s%s='",
+                              len ? " " : "", key);
+    for (const char *c = value; *c && len + 3 < size; c++) {
+        if (*c == '\'' || *c == '\\')
+            out[len++] = '\\';
+        out[len++] = *c;
+    }
+    if (len + 2 < size) {
+        out[len++] = '\'';
+        out[len] = '\0';
+    }
+}
+
+char *
+ll_config_conninfo (const ll_config_t *self)
+{
+    char out[2048] = "";
+    char port[16];
+    snprintf (port, sizeof port, "%d", self->db.port);
+    s_conninfo_add (out, sizeof out, "host", self->db.host);
+    s_conninfo_add (out, sizeof out, "port", port);
+    s_conninfo_add (out, sizeof out, "dbname", self->db.dbname);
+    s_conninfo_add (out, sizeof out, "user", self->db.user);
+    s_conninfo_add (out, sizeof out, "password", self->db.password);
+    s_conninfo_add (out, sizeof out, "connect_timeout", "2");
+    s_conninfo_add (out, sizeof out, "application_name", "lablink-allocator");
+    s_conninfo_add (out, sizeof out, "keepalives_idle", "5");
+    s_conninfo_add (out, sizeof out, "keepalives_interval", "2");
+    s_conninfo_add (out, sizeof out, "keepalives_count", "2");
+    return strdup (out);
+}
+
+char *
+ll_config_describe (const ll_config_t *self)
+{
+    char out[1024];
+    snprintf (out, sizeof out,
+              "config %s: provider=%s listen=%s db=%s@%s:%d/%s channel=%s "
+              "transport=%s admin_user=%s admin_password=%s",
+              *self->source_path ? self->source_path : "(defaults)",
+              self->provider.kind, self->app.listen, self->db.user,
+              self->db.host, self->db.port, self->db.dbname,
+              self->db.message_channel, self->agent.transport,
+              self->app.admin_user,
+              *self->app.admin_password || *self->app.admin_password_hash
+                  ? "****"
+                  : "(unset)");
+    return strdup (out);
+}
+
+void
+ll_config_destroy (ll_config_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ll_config_t *self = *self_p;
+    for (size_t i = 0; i < S_KEY_COUNT; i++)
+        if (s_keys[i].type == T_STR || s_keys[i].type == T_NSTR) {
+            char **slot = (char **) ((char *) self + s_keys[i].offset);
+            free (*slot);
+        }
+    free (self->source_path);
+    free (self);
+    *self_p = NULL;
+}

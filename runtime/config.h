@@ -1,0 +1,110 @@
+/*  config.yaml: upstream's keys (reference section 4.2) plus provider.*,
+    app.listen and agent.*, read with libyaml into one immutable struct that
+    every actor receives read-only. Unknown keys and type mismatches are
+    errors naming the key's path. Secrets can come from the environment. */
+#ifndef LL_CONFIG_H
+#define LL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    struct {
+        char *dbname, *user, *password, *host;
+        int port;
+        char *table_name, *message_channel;
+    } db;
+    struct {
+        char *machine_type;
+        char *repository;  //  NULL when none
+        char *image, *ami_id, *software, *extension;
+    } machine;
+    struct {
+        char *admin_user, *admin_password;
+        char *admin_password_hash;  //  libsodium crypto_pwhash_str, or ""
+        char *region;
+        char *listen;      //  civetweb listening_ports, e.g. "127.0.0.1:5000"
+        char *public_url;  //  URL told to VMs; "" = derived (reference 4.5)
+        int request_body_max;  //  bytes; larger bodies get 413
+        int http_threads;      //  civetweb worker threads
+        int max_vms;           //  largest fleet one launch may create
+        char *log_level;
+    } app;
+    struct {
+        bool enabled, terraform_managed, create_zone;
+        char *domain, *zone_id, *app_name, *pattern, *custom_subdomain;
+    } dns;
+    struct {
+        char *strategy, *tag_name;
+    } eip;
+    struct {
+        char *provider, *email, *certificate_arn;
+        bool staging;
+    } ssl;
+    struct {
+        char *image_tag;
+    } allocator;
+    char *bucket_name;
+    char *deployment_name;
+    char *environment;
+    struct {
+        bool enabled;
+        char *path, *on_error;
+    } startup_script;
+    struct {
+        char *kind;           //  "local" or "aws"
+        char *terraform_dir;  //  module folder; "" = terraform/<kind>
+        char *work_dir;       //  where state and tfvars live; "" = var/<kind>
+        char *terraform_bin;
+        int operation_timeout_s;
+    } provider;
+    struct {
+        char *transport;     //  http | zmq | pg
+        char *zmq_endpoint;  //  gateway bind, "" = off
+        int long_poll_s;     //  /vm_startup park time
+        int max_parked;      //  cap on parked HTTP waiters
+        int stale_after_s;   //  silent this long = stale, not offered
+    } agent;
+    char *source_path;  //  the file this came from ("" for defaults)
+} ll_config_t;
+
+//  Defaults only (schema defaults, reference 4.2).
+ll_config_t *ll_config_new_defaults (void);
+
+//  Load FILE over the defaults, then apply environment overrides.
+//  On error returns NULL and writes "<reason>" into error (errsize bytes).
+ll_config_t *ll_config_load (const char *path, char *error, size_t errsize);
+
+//  Load from a YAML text (tests, fuzzing). No environment overrides.
+ll_config_t *
+ll_config_parse (const char *text, size_t size, char *error, size_t errsize);
+
+//  Environment overrides: LABLINK_DB_PASSWORD, LABLINK_ADMIN_PASSWORD,
+//  LABLINK_ADMIN_PASSWORD_HASH, LABLINK_DB_HOST, LABLINK_DB_PORT,
+//  LABLINK_LISTEN, LABLINK_PUBLIC_URL.
+void ll_config_apply_env (ll_config_t *self);
+
+//  Which file to read: --config value, else $CONFIG_DIR/$CONFIG_NAME when
+//  that file exists, else ./config.yaml. Returns a new string.
+char *ll_config_locate (const char *cli_path);
+
+//  Checks that need the whole config (identifiers, enumerations).
+//  Returns 0, or -1 with the reason.
+int ll_config_validate (const ll_config_t *self, char *error, size_t errsize);
+
+//  Reason the allocator must not start with this config (admin password
+//  missing or a PLACEHOLDER_*), or NULL when it may.
+const char *ll_config_refuse_reason (const ll_config_t *self);
+
+//  libpq connection string (password included: never log it).
+char *ll_config_conninfo (const ll_config_t *self);
+
+//  One-line summary for the start-up log, secrets masked.
+char *ll_config_describe (const ll_config_t *self);
+
+//  True when s is a safe SQL identifier: [a-z_][a-z0-9_]*, at most 63.
+bool ll_identifier_valid (const char *s);
+
+void ll_config_destroy (ll_config_t **self_p);
+
+#endif

@@ -1,0 +1,72 @@
+/*  PostgreSQL access for one actor: one connection, reconnect with backoff,
+    migrations applied on connect (once, under an advisory lock, in one
+    transaction), and every named statement in sql/queries prepared on
+    every connection (a statement that fails to prepare fails the connect). */
+#ifndef LL_DB_H
+#define LL_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "runtime/config.h"
+#include "runtime/supervisor.h"
+
+typedef struct ll_db ll_db_t;
+
+//  name: who owns it, for logs ("registry"). stats may be NULL.
+ll_db_t *
+ll_db_new (const ll_config_t *config, ll_stats_t *stats, const char *name);
+
+//  Connect when not connected and the backoff allows; 0 when connected.
+int ll_db_ensure (ll_db_t *self);
+
+//  Connect now, ignoring the backoff (START uses it).
+int ll_db_connect (ll_db_t *self);
+
+bool ll_db_connected (ll_db_t *self);
+
+//  The last error text ("" when none).
+const char *ll_db_error (ll_db_t *self);
+
+//  The connection, or NULL while disconnected.
+PGconn *ll_db_conn (ll_db_t *self);
+
+//  Run a named prepared statement with text parameters (NULL = SQL NULL).
+//  Returns a result whose status is COMMAND_OK or TUPLES_OK (caller clears),
+//  or NULL on failure; a broken connection is dropped so the next
+//  ll_db_ensure reconnects.
+PGresult *ll_db_exec (ll_db_t *self,
+                      const char *statement,
+                      int nparams,
+                      const char *const *values);
+
+//  Same, with a command run without parameters (BEGIN, COMMIT, ROLLBACK).
+int ll_db_command (ll_db_t *self, const char *command);
+
+//  Drop the connection (the next ensure reconnects after backoff).
+void ll_db_disconnect (ll_db_t *self);
+
+void ll_db_destroy (ll_db_t **self_p);
+
+//  --- the embedded SQL -------------------------------------------------
+//  Named statements parsed from the files in sql/queries ("-- name: x" markers).
+typedef struct {
+    char *name;  //  statement name
+    char *sql;   //  its text
+} ll_sql_statement_t;
+
+//  Parse every embedded query file; *count receives the number. Returns an
+//  array the caller frees with ll_sql_statements_free, or NULL on a
+//  malformed file or duplicate name (reason in error).
+ll_sql_statement_t *
+ll_sql_statements_load (size_t *count, char *error, size_t errsize);
+
+void ll_sql_statements_free (ll_sql_statement_t *list, size_t count);
+
+//  Apply pending migrations on conn; 0 or -1 with reason in error.
+int ll_db_migrate (PGconn *conn,
+                   const ll_config_t *config,
+                   char *error,
+                   size_t errsize);
+
+#endif

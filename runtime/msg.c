@@ -1,0 +1,185 @@
+#include "runtime/msg.h"
+#include "runtime/protocol.h"
+
+#include <stdatomic.h>
+#include <time.h>
+
+//  Request ids only need to be unique per socket; a process-wide counter
+//  is the simplest source.
+static atomic_uint_fast64_t s_next_request_id = 1;
+
+ll_request_t *
+ll_request_recv (zsock_t *router)
+{
+    zmsg_t *msg = zmsg_recv (router);
+    if (!msg)
+        return NULL;
+    if (zmsg_size (msg) < 3) {
+        zmsg_destroy (&msg);
+        return NULL;
+    }
+    ll_request_t *self = calloc (1, sizeof *self);
+    self->routing = zmsg_pop (msg);
+    self->command = zmsg_popstr (msg);
+    self->request_id = zmsg_popstr (msg);
+    self->args = msg;
+    return self;
+}
+
+static int
+s_reply (ll_request_t *self,
+         zsock_t *router,
+         const char *status,
+         zmsg_t **payload,
+         const char *reason)
+{
+    zmsg_t *msg = payload && *payload ? *payload : zmsg_new ();
+    if (payload)
+        *payload = NULL;
+    if (reason)
+        zmsg_pushstr (msg, reason);
+    zmsg_pushstr (msg, status);
+    zmsg_pushstr (msg, self->request_id);
+    zmsg_pushstr (msg, self->command);
+    zmsg_prepend (msg, &(zframe_t *){zframe_dup (self->routing)});
+    int rc = zmsg_send (&msg, router);
+    zmsg_destroy (&msg);
+    return rc;
+}
+
+int
+ll_request_reply_ok (ll_request_t *self, zsock_t *router, zmsg_t **payload)
+{
+    return s_reply (self, router, "OK", payload, NULL);
+}
+
+int
+ll_request_reply_error (ll_request_t *self, zsock_t *router, const char *reason)
+{
+    return s_reply (self, router, "ERROR", NULL, reason ? reason : "failed");
+}
+
+void
+ll_request_destroy (ll_request_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ll_request_t *self = *self_p;
+    zframe_destroy (&self->routing);
+    free (self->command);
+    free (self->request_id);
+    zmsg_destroy (&self->args);
+    free (self);
+    *self_p = NULL;
+}
+
+int64_t
+ll_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+ll_call (zsock_t *dealer,
+         const char *command,
+         zmsg_t **args,
+         int timeout_ms,
+         zmsg_t **reply,
+         char **error)
+{
+    *reply = NULL;
+    *error = NULL;
+    char id[24];
+    snprintf (id, sizeof id, "%llu",
+              (unsigned long long) atomic_fetch_add (&s_next_request_id, 1));
+    zmsg_t *msg = args && *args ? *args : zmsg_new ();
+    if (args)
+        *args = NULL;
+    zmsg_pushstr (msg, id);
+    zmsg_pushstr (msg, command);
+    if (zmsg_send (&msg, dealer) != 0) {
+        zmsg_destroy (&msg);
+        *error = strdup ("send failed");
+        return -1;
+    }
+    int64_t deadline = ll_now_ms () + timeout_ms;
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    while (true) {
+        int64_t left = deadline - ll_now_ms ();
+        if (left <= 0) {
+            *error = strdup ("timeout");
+            break;
+        }
+        if (!zpoller_wait (poller, (int) left)) {
+            *error = strdup (zpoller_terminated (poller) ? "interrupted"
+                                                         : "timeout");
+            break;
+        }
+        zmsg_t *answer = zmsg_recv (dealer);
+        if (!answer) {
+            *error = strdup ("interrupted");
+            break;
+        }
+        char *cmd = zmsg_popstr (answer);
+        char *rid = zmsg_popstr (answer);
+        bool mine =
+            cmd && rid && strcmp (cmd, command) == 0 && strcmp (rid, id) == 0;
+        free (cmd);
+        free (rid);
+        if (!mine) {  //  a late answer to an earlier, timed-out call
+            zmsg_destroy (&answer);
+            continue;
+        }
+        char *status = zmsg_popstr (answer);
+        if (status && strcmp (status, "OK") == 0) {
+            *reply = answer;
+            free (status);
+            zpoller_destroy (&poller);
+            return 0;
+        }
+        char *reason = zmsg_popstr (answer);
+        *error = reason ? reason : strdup ("malformed reply");
+        free (status);
+        zmsg_destroy (&answer);
+        break;
+    }
+    zpoller_destroy (&poller);
+    return -1;
+}
+
+int
+ll_actor_start (zactor_t *actor, int timeout_ms, char **error)
+{
+    *error = NULL;
+    zstr_send (actor, LL_CMD_START);
+    zsock_t *pipe = zactor_sock (actor);
+    zpoller_t *poller = zpoller_new (pipe, NULL);
+    int rc = -1;
+    if (zpoller_wait (poller, timeout_ms)) {
+        zmsg_t *msg = zmsg_recv (pipe);
+        char *status = msg ? zmsg_popstr (msg) : NULL;
+        if (status && strcmp (status, "OK") == 0)
+            rc = 0;
+        else {
+            char *reason = msg ? zmsg_popstr (msg) : NULL;
+            *error = reason ? reason : strdup ("no reason given");
+        }
+        free (status);
+        zmsg_destroy (&msg);
+    }
+    else
+        *error = strdup ("no answer to START");
+    zpoller_destroy (&poller);
+    return rc;
+}
+
+void
+ll_actor_started (zsock_t *pipe, const char *error_or_null)
+{
+    if (error_or_null)
+        zstr_sendx (pipe, "ERROR", error_or_null, NULL);
+    else
+        zstr_send (pipe, "OK");
+}

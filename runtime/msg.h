@@ -1,0 +1,51 @@
+/*  Request/reply helpers for the convention of runtime/protocol.h. */
+#ifndef LL_MSG_H
+#define LL_MSG_H
+
+#include <czmq.h>
+
+//  A request as received on an actor's ROUTER socket.
+typedef struct {
+    zframe_t *routing;  //  peer identity (owned)
+    char *command;      //  frame 0 (owned)
+    char *request_id;   //  frame 1 (owned)
+    zmsg_t *args;       //  remaining frames (owned, maybe empty)
+} ll_request_t;
+
+//  Receive one request from a ROUTER socket. NULL when the message is
+//  malformed (it is dropped) or the receive failed.
+ll_request_t *ll_request_recv (zsock_t *router);
+
+//  Reply OK with optional payload frames (payload is consumed).
+int ll_request_reply_ok (ll_request_t *self, zsock_t *router, zmsg_t **payload);
+
+//  Reply ERROR with a reason.
+int ll_request_reply_error (ll_request_t *self,
+                            zsock_t *router,
+                            const char *reason);
+
+void ll_request_destroy (ll_request_t **self_p);
+
+//  A client's view: send command + args on a DEALER and wait up to
+//  timeout_ms for the reply with the same request id (stale replies of
+//  earlier timed-out calls are dropped). Returns 0 with the payload frames
+//  in *reply (caller destroys), or -1 with *error set to a new string
+//  ("timeout", "interrupted" or the actor's reason). args may be NULL and
+//  is consumed.
+int ll_call (zsock_t *dealer,
+             const char *command,
+             zmsg_t **args,
+             int timeout_ms,
+             zmsg_t **reply,
+             char **error);
+
+//  Ask an actor pipe to START; returns 0 or -1 with *error (new string).
+int ll_actor_start (zactor_t *actor, int timeout_ms, char **error);
+
+//  Actor side of START: answer on the pipe.
+void ll_actor_started (zsock_t *pipe, const char *error_or_null);
+
+//  Monotonic clock in milliseconds.
+int64_t ll_now_ms (void);
+
+#endif

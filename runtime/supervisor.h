@@ -1,0 +1,52 @@
+/*  Runs an actor table: start in table order, each with a START handshake
+    that reports failure; stop in reverse. Also the process's signal
+    discipline: SIGINT/SIGTERM are blocked before any thread exists and
+    waited for in main only (czmq's own handlers are disabled). */
+#ifndef LL_SUPERVISOR_H
+#define LL_SUPERVISOR_H
+
+#include <czmq.h>
+#include <stdatomic.h>
+
+#include "runtime/config.h"
+
+//  Counters every actor may bump (atomics only: no other shared state).
+typedef struct {
+    atomic_uint_fast64_t pg_reconnects;  //  successful reconnections
+    atomic_uint_fast64_t pg_failures;    //  failed connection attempts
+} ll_stats_t;
+
+//  What every actor receives as its argument (read-only but for stats).
+typedef struct {
+    const ll_config_t *config;  //  immutable after start
+    ll_stats_t *stats;          //  shared counters
+    int64_t started_ms;         //  ll_now_ms () at process start
+    void *extra;                //  test hook: actor-specific, usually NULL
+} ll_runtime_t;
+
+typedef struct {
+    const char *name;  //  actor name, as docs/architecture.md lists it
+    zactor_fn *fn;     //  <name>_actor
+} ll_actor_def_t;
+
+typedef struct ll_supervisor ll_supervisor_t;
+
+ll_supervisor_t *ll_supervisor_new (const ll_actor_def_t *table,
+                                    size_t count,
+                                    ll_runtime_t *runtime);
+
+//  Start every actor in order; on the first failure stop the started ones
+//  in reverse and return -1 with *error (new string naming the actor).
+int ll_supervisor_start (ll_supervisor_t *self, char **error);
+
+//  Stop in reverse order and free.
+void ll_supervisor_destroy (ll_supervisor_t **self_p);
+
+//  Block SIGINT and SIGTERM in this thread (call before any thread starts)
+//  and disable czmq's signal handlers.
+void ll_signals_block (void);
+
+//  Wait for SIGINT or SIGTERM; returns the signal number.
+int ll_signals_wait (void);
+
+#endif

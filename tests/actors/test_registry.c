@@ -1,0 +1,134 @@
+/*  The registry actor and the supervisor, for real: START over the pipe,
+    HEALTH over its ROUTER, PostgreSQL stopped and started under it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "actors/http.h"
+#include "actors/registry.h"
+#include "runtime/msg.h"
+#include "runtime/protocol.h"
+#include "runtime/supervisor.h"
+#include "support.h"
+
+static int
+s_health (zsock_t *dealer, char **error)
+{
+    zmsg_t *reply = NULL;
+    int rc = ll_call (dealer, LL_CMD_HEALTH, NULL, 3000, &reply, error);
+    zmsg_destroy (&reply);
+    return rc;
+}
+
+static void
+test_health_follows_postgres (void **state)
+{
+    ll_config_t *config = ll_test_config ();
+    ll_stats_t stats = {0};
+    ll_runtime_t runtime = {
+        .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
+    zactor_t *actor = zactor_new (registry_actor, &runtime);
+    char *error = NULL;
+    assert_int_equal (ll_actor_start (actor, 10000, &error), 0);
+
+    zsock_t *dealer = zsock_new_dealer (LL_ENDPOINT_REGISTRY);
+    assert_int_equal (s_health (dealer, &error), 0);
+
+    assert_int_equal (ll_test_pg ("stop"), 0);
+    assert_int_equal (s_health (dealer, &error), -1);
+    assert_non_null (error);
+    free (error);
+    error = NULL;
+
+    assert_int_equal (ll_test_pg ("start"), 0);
+    //  The actor reconnects by itself within its backoff (at most 2 s)
+    int64_t deadline = ll_now_ms () + 10000;
+    int rc = -1;
+    while (rc != 0 && ll_now_ms () < deadline) {
+        free (error);
+        error = NULL;
+        rc = s_health (dealer, &error);
+        if (rc != 0)
+            zclock_sleep (200);
+    }
+    assert_int_equal (rc, 0);
+    assert_true (atomic_load (&stats.pg_reconnects) >= 1);
+
+    //  Unknown commands get an ERROR, not silence
+    zmsg_t *reply = NULL;
+    assert_int_equal (ll_call (dealer, "NONSENSE", NULL, 2000, &reply, &error),
+                      -1);
+    assert_string_equal (error, "unknown command");
+    free (error);
+
+    zsock_destroy (&dealer);
+    zactor_destroy (&actor);
+    ll_config_destroy (&config);
+}
+
+static void
+test_start_without_postgres (void **state)
+{
+    ll_config_t *config = ll_test_config ();
+    config->db.port = 1;  //  nothing listens there
+    ll_stats_t stats = {0};
+    ll_runtime_t runtime = {
+        .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
+    zactor_t *actor = zactor_new (registry_actor, &runtime);
+    char *error = NULL;
+    //  The allocator must start with the database down
+    assert_int_equal (ll_actor_start (actor, 10000, &error), 0);
+    zsock_t *dealer = zsock_new_dealer (LL_ENDPOINT_REGISTRY);
+    assert_int_equal (s_health (dealer, &error), -1);
+    assert_non_null (strstr (error, "connect"));
+    free (error);
+    zsock_destroy (&dealer);
+    zactor_destroy (&actor);
+    ll_config_destroy (&config);
+}
+
+static void
+test_supervisor_reports_failure (void **state)
+{
+    ll_config_t *config = ll_test_config ();
+    ll_stats_t stats = {0};
+    ll_runtime_t runtime = {
+        .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
+    //  Take a port, then ask http to listen on it
+    zsock_t *blocker = zsock_new (ZMQ_STREAM);
+    int port = zsock_bind (blocker, "tcp://127.0.0.1:*");
+    assert_true (port > 0);
+    free (config->app.listen);
+    char listen[64];
+    snprintf (listen, sizeof listen, "127.0.0.1:%d", port);
+    config->app.listen = strdup (listen);
+    const ll_actor_def_t table[] = {{"registry", registry_actor},
+                                    {"http", http_actor}};
+    ll_supervisor_t *sup = ll_supervisor_new (table, 2, &runtime);
+    char *error = NULL;
+    assert_int_equal (ll_supervisor_start (sup, &error), -1);
+    assert_non_null (error);
+    assert_non_null (strstr (error, "http"));
+    free (error);
+    ll_supervisor_destroy (&sup);
+    assert_null (sup);
+    zsock_destroy (&blocker);
+    ll_config_destroy (&config);
+}
+
+int
+main (void)
+{
+    zsys_handler_set (NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_health_follows_postgres),
+        cmocka_unit_test (test_start_without_postgres),
+        cmocka_unit_test (test_supervisor_reports_failure),
+    };
+    int rc = cmocka_run_group_tests (tests, NULL, NULL);
+    zsys_shutdown ();
+    return rc;
+}

@@ -1,0 +1,82 @@
+# The allocator binary from outside: health follows PostgreSQL, metrics,
+# security headers, JSON errors, body cap, SIGTERM within 5 s with no
+# sanitizer report, refusal to start without an admin password.
+. "$LABLINK_SOURCE_DIR/tests/integration/lib.sh"
+
+port=$(ll_free_port)
+url=http://127.0.0.1:$port
+
+# --- PostgreSQL down at start: starts anyway, 503 naming the database ---
+"$SRC/tests/harness/pg" stop
+start_allocator "$port"
+body=$(curl -s "$url/api/health")
+[ "$(http_status "$url/api/health")" = 503 ] || fail "health not 503 with PostgreSQL down"
+echo "$body" | grep -q '"database":"unavailable' || fail "503 body does not name the database: $body"
+pass "503 naming the database while PostgreSQL is down"
+
+"$SRC/tests/harness/pg" start
+wait_status 200 10 "$url/api/health" || fail "health not 200 within 10 s of PostgreSQL starting"
+pass "200 once PostgreSQL comes up, without a restart"
+
+# --- PostgreSQL stopped while running: 503 within 3 s, 200 within 10 s ---
+"$SRC/tests/harness/pg" stop
+wait_status 503 3 "$url/api/health" || fail "health not 503 within 3 s of PostgreSQL stopping"
+pass "503 within 3 s of PostgreSQL stopping"
+"$SRC/tests/harness/pg" start
+wait_status 200 10 "$url/api/health" || fail "health not 200 within 10 s of PostgreSQL's return"
+pass "200 within 10 s of PostgreSQL's return"
+
+# --- responses ---
+headers=$(curl -s -D - -o /dev/null "$url/api/health")
+for h in 'Content-Security-Policy:.*frame-ancestors .none.' 'X-Content-Type-Options: nosniff' \
+         'Referrer-Policy:' 'Content-Type: application/json'; do
+    echo "$headers" | grep -qi "$h" || fail "missing header $h"
+done
+pass "security headers"
+curl -s "$url/api/health" | grep -q '"status":"healthy"' || fail "health body"
+[ "$(http_status "$url/nowhere")" = 404 ] || fail "unknown path not 404"
+curl -s "$url/nowhere" | grep -q '"error"' || fail "404 is not a JSON error"
+[ "$(http_status -X POST "$url/api/health")" = 405 ] || fail "wrong method not 405"
+[ "$(http_status "$url/")" = 200 ] || fail "index page"
+curl -s "$url/" | grep -q 'Welcome to LabLink!' || fail "index text"
+[ "$(http_status "$url/static/app.css")" = 200 ] || fail "static asset"
+[ "$(http_status "$url/static/..%2Fsecret")" = 404 ] || fail "static traversal"
+head -c 2000000 /dev/zero >"$T/big"
+[ "$(http_status -X POST --data-binary @"$T/big" "$url/api/health")" = 413 ] || fail "big body not 413"
+pass "errors are JSON with the right status"
+
+metrics=$(curl -s "$url/metrics")
+echo "$metrics" | grep -q 'lablink_http_requests_total{method="GET",route="/api/health",status="200"}' \
+    || fail "metrics lack request counts"
+echo "$metrics" | grep -q 'lablink_http_requests_total{method="GET",route="/api/health",status="503"}' \
+    || fail "metrics lack the 503s"
+echo "$metrics" | grep -Eq '^lablink_pg_reconnects_total [1-9]' || fail "metrics lack pg reconnects"
+echo "$metrics" | grep -q '^lablink_actor_queue_depth' || fail "metrics lack queue depth"
+pass "metrics"
+
+stop_allocator
+pass "SIGTERM: exit 0 within 5 s, no sanitizer report"
+
+# --- refusals and --check-config ---
+write_config "$port"
+sed -i 's/admin_password: .*/admin_password: PLACEHOLDER_ADMIN_PASSWORD/' "$T/config.yaml"
+rc=0; out=$("$BIN" --config "$T/config.yaml" 2>&1) || rc=$?
+[ $rc -eq 1 ] || fail "started with a placeholder password (rc $rc)"
+echo "$out" | grep -q PLACEHOLDER_ || fail "no clear message: $out"
+sed -i '/admin_password/d' "$T/config.yaml"
+rc=0; out=$("$BIN" --config "$T/config.yaml" 2>&1) || rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q 'admin_password is not set' || fail "started without a password"
+pass "refuses to start without a real admin password"
+
+out=$("$BIN" --check-config "$SRC/examples/upstream-config.yaml") || fail "upstream example rejected"
+echo "$out" | grep -q '^\[PASS\]' || fail "no [PASS]"
+printf 'db:\n  port: 5432\n  colour: blue\n' >"$T/bad.yaml"
+rc=0; out=$("$BIN" --check-config "$T/bad.yaml") || rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q '^\[FAIL\] db.colour: unknown key' || fail "unknown key: $out"
+printf 'app:\n  max_vms: lots\n' >"$T/bad.yaml"
+rc=0; out=$("$BIN" --check-config "$T/bad.yaml") || rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q '^\[FAIL\] app.max_vms: expected an integer' || fail "wrong type: $out"
+rc=0; out=$("$BIN" --check-config "$T/missing.yaml") || rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q '^\[FAIL\] config file not found' || fail "missing file: $out"
+pass "--check-config"
+echo "1 passed, 0 failed"

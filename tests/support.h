@@ -1,0 +1,49 @@
+/*  Helpers shared by the C tests (header-only on purpose: tests are single
+    files). */
+#ifndef LL_TESTS_SUPPORT_H
+#define LL_TESTS_SUPPORT_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/config.h"
+
+//  A config for tests: defaults, the test's PostgreSQL (run-test exports
+//  LABLINK_DB_HOST/PORT), an admin password, listening on a free port.
+static inline ll_config_t *
+ll_test_config (void)
+{
+    ll_config_t *c = ll_config_new_defaults ();
+    free (c->db.host);
+    c->db.host = strdup (getenv ("LABLINK_DB_HOST") ? getenv ("LABLINK_DB_HOST")
+                                                    : "127.0.0.1");
+    const char *port = getenv ("LABLINK_DB_PORT");
+    c->db.port = port ? (int) strtol (port, NULL, 10) : 5432;
+    free (c->app.admin_password);
+    c->app.admin_password = strdup ("test-admin-password");
+    free (c->app.listen);
+    c->app.listen = strdup ("127.0.0.1:0");
+    free (c->provider.kind);
+    c->provider.kind = strdup ("local");
+    return c;
+}
+
+//  Run a shell-free command: tests/harness/pg start|stop|kill.
+static inline int
+ll_test_pg (const char *action)
+{
+    char cmd[4096];
+    snprintf (cmd, sizeof cmd, "%s/tests/harness/pg",
+              getenv ("LABLINK_SOURCE_DIR"));
+    pid_t pid = fork ();
+    if (pid == 0) {
+        execl (cmd, cmd, action, (char *) NULL);
+        _exit (127);
+    }
+    int status = 0;
+    waitpid (pid, &status, 0);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+#endif

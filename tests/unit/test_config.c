@@ -1,0 +1,190 @@
+/*  config.yaml loading: defaults, upstream's example, unknown keys, types. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/config.h"
+
+static ll_config_t *
+s_parse (const char *text, char *error, size_t errsize)
+{
+    return ll_config_parse (text, strlen (text), error, errsize);
+}
+
+static void
+test_defaults (void **state)
+{
+    ll_config_t *c = ll_config_new_defaults ();
+    assert_non_null (c);
+    assert_string_equal (c->db.dbname, "lablink_db");
+    assert_string_equal (c->db.user, "lablink");
+    assert_int_equal (c->db.port, 5432);
+    assert_string_equal (c->db.table_name, "vm_table");
+    assert_string_equal (c->db.message_channel, "vm_updates");
+    assert_null (c->machine.repository);
+    assert_string_equal (c->machine.extension, "slp");
+    assert_string_equal (c->app.admin_user, "admin");
+    assert_false (c->dns.enabled);
+    assert_true (c->dns.terraform_managed);
+    assert_string_equal (c->ssl.provider, "letsencrypt");
+    assert_string_equal (c->startup_script.on_error, "continue");
+    assert_string_equal (c->provider.kind, "aws");
+    assert_string_equal (c->agent.transport, "http");
+    //  No default password: the allocator refuses to start
+    assert_non_null (ll_config_refuse_reason (c));
+    ll_config_destroy (&c);
+    assert_null (c);
+    ll_config_destroy (&c);  //  safe twice
+}
+
+static void
+test_upstream_example (void **state)
+{
+    char path[4096], error[256];
+    snprintf (path, sizeof path, "%s/examples/upstream-config.yaml",
+              getenv ("LABLINK_SOURCE_DIR"));
+    ll_config_t *c = ll_config_load (path, error, sizeof error);
+    assert_non_null (c);
+    assert_string_equal (c->db.table_name, "vms");
+    assert_string_equal (c->dns.custom_subdomain, "dev");
+    assert_true (c->dns.enabled);
+    assert_false (c->dns.terraform_managed);
+    assert_string_equal (c->machine.repository,
+                         "https://github.com/talmolab/sleap-tutorial-data.git");
+    const char *reason = ll_config_refuse_reason (c);
+    assert_non_null (reason);
+    assert_non_null (strstr (reason, "PLACEHOLDER_"));
+    ll_config_destroy (&c);
+}
+
+static void
+test_unknown_keys (void **state)
+{
+    char error[256];
+    assert_null (s_parse ("db:\n  prot: 1\n", error, sizeof error));
+    assert_non_null (strstr (error, "db.prot"));
+    assert_non_null (strstr (error, "unknown key"));
+    assert_null (s_parse ("nonsense: 1\n", error, sizeof error));
+    assert_non_null (strstr (error, "nonsense"));
+    assert_null (
+        s_parse ("app:\n  listen:\n    deeper: 1\n", error, sizeof error));
+    assert_non_null (strstr (error, "app.listen"));
+}
+
+static void
+test_types (void **state)
+{
+    char error[256];
+    assert_null (s_parse ("db:\n  port: abc\n", error, sizeof error));
+    assert_non_null (strstr (error, "db.port"));
+    assert_null (s_parse ("db:\n  port: 99999999999\n", error, sizeof error));
+    assert_null (s_parse ("dns:\n  enabled: maybe\n", error, sizeof error));
+    assert_non_null (strstr (error, "dns.enabled"));
+    assert_null (s_parse ("db: 5\n", error, sizeof error));
+    assert_non_null (strstr (error, "db"));
+    assert_null (s_parse ("db:\n  user: null\n", error, sizeof error));
+    assert_non_null (strstr (error, "db.user"));
+    assert_null (s_parse ("- a\n- b\n", error, sizeof error));
+    assert_null (s_parse ("db: [\n", error, sizeof error));
+    assert_non_null (strstr (error, "YAML"));
+
+    ll_config_t *c =
+        s_parse ("machine:\n  repository: null\ndns:\n  enabled: yes\n"
+                 "db:\n  port: '6543'\n",
+                 error, sizeof error);
+    assert_non_null (c);
+    assert_null (c->machine.repository);
+    assert_true (c->dns.enabled);
+    assert_int_equal (c->db.port, 6543);
+    ll_config_destroy (&c);
+
+    c = s_parse ("", error, sizeof error);  //  empty file = defaults
+    assert_non_null (c);
+    ll_config_destroy (&c);
+}
+
+static void
+test_validation (void **state)
+{
+    char error[256];
+    assert_null (s_parse ("db:\n  table_name: \"vms; DROP TABLE x\"\n", error,
+                          sizeof error));
+    assert_non_null (strstr (error, "db.table_name"));
+    assert_null (
+        s_parse ("db:\n  message_channel: Bad-Channel\n", error, sizeof error));
+    assert_null (s_parse ("provider:\n  kind: gcp\n", error, sizeof error));
+    assert_non_null (strstr (error, "provider.kind"));
+    assert_null (s_parse ("startup_script:\n  on_error: explode\n", error,
+                          sizeof error));
+    assert_null (s_parse ("db:\n  port: 0\n", error, sizeof error));
+    assert_true (ll_identifier_valid ("vm_updates"));
+    assert_false (ll_identifier_valid ("1abc"));
+    assert_false (ll_identifier_valid ("a\"b"));
+    assert_false (ll_identifier_valid (""));
+}
+
+static void
+test_refuse_and_env (void **state)
+{
+    char error[256];
+    ll_config_t *c =
+        s_parse ("app:\n  admin_password: s3cret-pass\n", error, sizeof error);
+    assert_non_null (c);
+    assert_null (ll_config_refuse_reason (c));
+    setenv ("LABLINK_ADMIN_PASSWORD", "PLACEHOLDER_X", 1);
+    setenv ("LABLINK_DB_PORT", "7777", 1);
+    ll_config_apply_env (c);
+    assert_non_null (ll_config_refuse_reason (c));
+    assert_int_equal (c->db.port, 7777);
+    unsetenv ("LABLINK_ADMIN_PASSWORD");
+    unsetenv ("LABLINK_DB_PORT");
+    //  The summary never shows the password
+    char *text = ll_config_describe (c);
+    assert_null (strstr (text, "PLACEHOLDER_X"));
+    free (text);
+    //  The conninfo quotes values
+    free (c->db.password);
+    c->db.password = strdup ("it's\\x");
+    text = ll_config_conninfo (c);
+    assert_non_null (strstr (text, "password='it\\'s\\\\x'"));
+    free (text);
+    ll_config_destroy (&c);
+}
+
+static void
+test_locate (void **state)
+{
+    char *p = ll_config_locate ("/x/y.yaml");
+    assert_string_equal (p, "/x/y.yaml");
+    free (p);
+    setenv ("CONFIG_DIR", getenv ("LABLINK_SOURCE_DIR"), 1);
+    setenv ("CONFIG_NAME", "examples/local.yaml", 1);
+    p = ll_config_locate (NULL);
+    assert_non_null (strstr (p, "examples/local.yaml"));
+    free (p);
+    setenv ("CONFIG_NAME", "examples/nothing-here.yaml", 1);
+    p = ll_config_locate (NULL);
+    assert_string_equal (p, "./config.yaml");
+    free (p);
+    unsetenv ("CONFIG_DIR");
+    unsetenv ("CONFIG_NAME");
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_defaults),
+        cmocka_unit_test (test_upstream_example),
+        cmocka_unit_test (test_unknown_keys),
+        cmocka_unit_test (test_types),
+        cmocka_unit_test (test_validation),
+        cmocka_unit_test (test_refuse_and_env),
+        cmocka_unit_test (test_locate),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
