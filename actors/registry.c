@@ -3,6 +3,9 @@
 #include "runtime/log.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
+#include "runtime/token.h"
+
+#include <sodium.h>
 
 #define LL_REGISTRY_TICK_MS 500
 
@@ -83,6 +86,29 @@ s_handle_health (self_t *self, ll_request_t *req)
     PQclear (res);
 }
 
+//  The server secret: created once (random), then always the same, so agent
+//  tokens survive restarts and every allocator sharing the database agrees.
+static void
+s_handle_secret (self_t *self, ll_request_t *req)
+{
+    char fresh[65];
+    ll_token_new_secret (fresh, sizeof fresh);
+    const char *init[] = {"server_secret", fresh};
+    const char *key[] = {"server_secret"};
+    PGresult *res = ll_db_exec (self->db, "settings_init", 2, init);
+    PQclear (res);
+    res = res ? ll_db_exec (self->db, "settings_get", 1, key) : NULL;
+    if (res && PQntuples (res) == 1) {
+        zmsg_t *payload = zmsg_new ();
+        zmsg_addstr (payload, PQgetvalue (res, 0, 0));
+        ll_request_reply_ok (req, self->router, &payload);
+    }
+    else
+        ll_request_reply_error (req, self->router, "database unavailable");
+    PQclear (res);
+    sodium_memzero (fresh, sizeof fresh);
+}
+
 static void
 s_self_handle_router (self_t *self)
 {
@@ -91,6 +117,8 @@ s_self_handle_router (self_t *self)
         return;
     if (streq (req->command, LL_CMD_HEALTH))
         s_handle_health (self, req);
+    else if (streq (req->command, LL_CMD_SECRET))
+        s_handle_secret (self, req);
     else
         ll_request_reply_error (req, self->router, "unknown command");
     ll_request_destroy (&req);

@@ -4,6 +4,7 @@
     timer, so health turns green again without a request).
     Serves: ROUTER LL_ENDPOINT_REGISTRY (runtime/protocol.h)
       HEALTH  -> OK | ERROR reason      a live "SELECT 1"
+      SECRET  -> OK secret | ERROR      the server secret (made on first use)
     Pipe: START -> OK (the database may be down: health reports it),
           $TERM. */
 #ifndef LL_ACTOR_REGISTRY_H

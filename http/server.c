@@ -1,7 +1,10 @@
 #include "http/server.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
+#include "runtime/protocol.h"
+#include "runtime/token.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 
@@ -27,8 +30,10 @@ struct ll_http_server {
     size_t body_max;              //  request body cap
     //  counts[route][code]; the last row is "no route matched"
     atomic_uint_fast64_t (*counts)[S_CODE_COUNT + 1];
-    atomic_int inflight;     //  requests being handled now
-    atomic_int actor_waits;  //  calls to actors awaiting replies
+    atomic_int inflight;          //  requests being handled now
+    atomic_int actor_waits;       //  calls to actors awaiting replies
+    pthread_mutex_t secret_lock;  //  guards secret
+    char secret[129];             //  server secret, "" until fetched
     char admin_digest[crypto_generichash_BYTES];  //  of "user:password"
     bool admin_configured;                        //  a password or hash is set
 };
@@ -332,6 +337,79 @@ s_admin_basic_ok (ll_http_server_t *self, ll_http_req_t *req)
     return sodium_memcmp (digest, self->admin_digest, sizeof digest) == 0;
 }
 
+//  Fetch the server secret once from the registry; 0 or -1.
+static int
+s_secret (ll_http_req_t *req, char *out, size_t size)
+{
+    ll_http_server_t *self = req->server;
+    pthread_mutex_lock (&self->secret_lock);
+    bool have = self->secret[0] != '\0';
+    if (have)
+        snprintf (out, size, "%s", self->secret);
+    pthread_mutex_unlock (&self->secret_lock);
+    if (have)
+        return 0;
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_SECRET, NULL, 3000,
+                           &reply, &error);
+    char *secret = rc == 0 ? zmsg_popstr (reply) : NULL;
+    zmsg_destroy (&reply);
+    free (error);
+    if (!secret || strlen (secret) >= sizeof self->secret) {
+        free (secret);
+        return -1;
+    }
+    pthread_mutex_lock (&self->secret_lock);
+    snprintf (self->secret, sizeof self->secret, "%s", secret);
+    pthread_mutex_unlock (&self->secret_lock);
+    snprintf (out, size, "%s", secret);
+    sodium_memzero (secret, strlen (secret));
+    free (secret);
+    return 0;
+}
+
+int
+ll_http_agent_check (ll_http_req_t *req, const char *scope)
+{
+    if (req->is_admin)
+        return 0;
+    const char *auth = ll_http_header (req, "Authorization");
+    if (!auth || strncasecmp (auth, "Bearer ", 7) != 0) {
+        ll_http_error (req, 401, "Missing or invalid Authorization header.");
+        return -1;
+    }
+    char secret[129];
+    if (s_secret (req, secret, sizeof secret) != 0) {
+        ll_http_error (req, 503,
+                       "Cannot verify the token now: database unavailable.");
+        return -1;
+    }
+    ll_token_check_t check = ll_token_check (secret, auth + 7, scope);
+    sodium_memzero (secret, sizeof secret);
+    if (check == LL_TOKEN_OK)
+        return 0;
+    if (check == LL_TOKEN_OTHER_SCOPE)
+        ll_http_error (req, 403, "This token belongs to another VM.");
+    else
+        ll_http_error (req, 401, "Invalid API token.");
+    return -1;
+}
+
+int
+ll_http_agent_token (ll_http_req_t *req,
+                     const char *scope,
+                     char *out,
+                     size_t size)
+{
+    char secret[129];
+    if (s_secret (req, secret, sizeof secret) != 0)
+        return -1;
+    int rc = ll_token_derive (secret, scope, out, size);
+    sodium_memzero (secret, sizeof secret);
+    return rc;
+}
+
 //  0 when the request may proceed; else the response was sent.
 static int
 s_authorize (ll_http_server_t *self, ll_http_req_t *req)
@@ -484,6 +562,7 @@ ll_http_server_new (const ll_runtime_t *runtime,
     self->route_count = route_count;
     self->body_max = (size_t) config->app.request_body_max;
     self->counts = calloc (route_count + 1, sizeof *self->counts);
+    pthread_mutex_init (&self->secret_lock, NULL);
     if (*config->app.admin_password) {
         size_t len = strlen (config->app.admin_user) + 1
                      + strlen (config->app.admin_password);
@@ -619,6 +698,8 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     if (self->ctx)
         mg_stop (self->ctx);
     free (self->counts);
+    pthread_mutex_destroy (&self->secret_lock);
+    sodium_memzero (self->secret, sizeof self->secret);
     sodium_memzero (self->admin_digest, sizeof self->admin_digest);
     free (self);
     *self_p = NULL;

@@ -105,6 +105,20 @@ int ll_http_query_field (ll_http_req_t *req,
                          char *out,
                          size_t outsize);
 
+//  Agent authentication for a route of class LL_AUTH_AGENT or
+//  LL_AUTH_ADMIN_OR_AGENT, once the handler knows which VM the request is
+//  about (scope = its hostname). 0 when the Bearer token is that VM's own
+//  (or the admin is authenticated on an admin-or-agent route); otherwise
+//  the response was sent (401 invalid, 403 another VM's token, 503 when
+//  the secret cannot be read) and -1 is returned.
+int ll_http_agent_check (ll_http_req_t *req, const char *scope);
+
+//  The token of scope (for the admin to hand to a VM); 0 or -1.
+int ll_http_agent_token (ll_http_req_t *req,
+                         const char *scope,
+                         char *out,
+                         size_t size);
+
 //  A request header or NULL.
 const char *ll_http_header (ll_http_req_t *req, const char *name);
 

@@ -18,6 +18,17 @@
 //  --- registry: VM telemetry, reads, database health ----------------------
 #define LL_ENDPOINT_REGISTRY "inproc://registry"
 //  HEALTH                 -> OK | ERROR reason        (database reachable)
+//  SECRET                 -> OK secret | ERROR reason (the server secret that
+//                            agent tokens derive from; created on first use)
 #define LL_CMD_HEALTH "HEALTH"
+#define LL_CMD_SECRET "SECRET"
+
+//  --- claim and connect (assigner, listener, waiters, gateway) -----------
+
+//  --- telemetry and logs (registry, ingest) -------------------------------
+
+//  --- provision (terraform) -----------------------------------------------
+
+//  --- export (exporter) ---------------------------------------------------
 
 #endif

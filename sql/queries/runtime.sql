@@ -25,3 +25,7 @@ SELECT value FROM settings WHERE key = $1;
 
 -- name: health_ping
 SELECT 1;
+
+-- name: settings_init
+INSERT INTO settings (key, value) VALUES ($1, $2)
+ON CONFLICT (key) DO NOTHING;

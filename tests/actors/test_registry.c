@@ -57,6 +57,18 @@ test_health_follows_postgres (void **state)
     assert_int_equal (rc, 0);
     assert_true (atomic_load (&stats.pg_reconnects) >= 1);
 
+    //  The server secret is made once and stays the same
+    zmsg_t *first = NULL, *second = NULL;
+    assert_int_equal (ll_call (dealer, LL_CMD_SECRET, NULL, 3000, &first, &error), 0);
+    assert_int_equal (ll_call (dealer, LL_CMD_SECRET, NULL, 3000, &second, &error), 0);
+    char *a = zmsg_popstr (first), *b = zmsg_popstr (second);
+    assert_int_equal (strlen (a), 64);
+    assert_string_equal (a, b);
+    free (a);
+    free (b);
+    zmsg_destroy (&first);
+    zmsg_destroy (&second);
+
     //  Unknown commands get an ERROR, not silence
     zmsg_t *reply = NULL;
     assert_int_equal (ll_call (dealer, "NONSENSE", NULL, 2000, &reply, &error),
