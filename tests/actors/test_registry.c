@@ -59,8 +59,10 @@ test_health_follows_postgres (void **state)
 
     //  The server secret is made once and stays the same
     zmsg_t *first = NULL, *second = NULL;
-    assert_int_equal (ll_call (dealer, LL_CMD_SECRET, NULL, 3000, &first, &error), 0);
-    assert_int_equal (ll_call (dealer, LL_CMD_SECRET, NULL, 3000, &second, &error), 0);
+    assert_int_equal (
+        ll_call (dealer, LL_CMD_SECRET, NULL, 3000, &first, &error), 0);
+    assert_int_equal (
+        ll_call (dealer, LL_CMD_SECRET, NULL, 3000, &second, &error), 0);
     char *a = zmsg_popstr (first), *b = zmsg_popstr (second);
     assert_int_equal (strlen (a), 64);
     assert_string_equal (a, b);
