@@ -1,0 +1,112 @@
+#include "http/page.h"
+#include "runtime/embedded.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *data;  //  text so far
+    size_t len;  //  bytes used
+    size_t cap;  //  bytes allocated
+} s_buf_t;
+
+static void
+s_put (s_buf_t *buf, const char *text, size_t len)
+{
+    if (buf->len + len + 1 > buf->cap) {
+        buf->cap = (buf->len + len + 1) * 2;
+        buf->data = realloc (buf->data, buf->cap);
+    }
+    memcpy (buf->data + buf->len, text, len);
+    buf->len += len;
+    buf->data[buf->len] = '\0';
+}
+
+static void
+s_put_escaped (s_buf_t *buf, const char *text)
+{
+    for (const char *c = text; *c; c++) {
+        switch (*c) {
+            case '&':
+                s_put (buf, "&amp;", 5);
+                break;
+            case '<':
+                s_put (buf, "&lt;", 4);
+                break;
+            case '>':
+                s_put (buf, "&gt;", 4);
+                break;
+            case '"':
+                s_put (buf, "&quot;", 6);
+                break;
+            case '\'':
+                s_put (buf, "&#39;", 5);
+                break;
+            default:
+                s_put (buf, c, 1);
+        }
+    }
+}
+
+size_t
+ll_html_escape (const char *text, char *out, size_t size)
+{
+    s_buf_t buf = {0};
+    s_put (&buf, "", 0);
+    s_put_escaped (&buf, text);
+    size_t n = buf.len < size ? buf.len : (size ? size - 1 : 0);
+    if (size) {
+        memcpy (out, buf.data, n);
+        out[n] = '\0';
+    }
+    free (buf.data);
+    return n;
+}
+
+static const char *
+s_lookup (const char *const *vars, const char *name, size_t len)
+{
+    for (; vars && vars[0] && vars[1]; vars += 2)
+        if (strlen (vars[0]) == len && strncmp (vars[0], name, len) == 0)
+            return vars[1];
+    return "";
+}
+
+char *
+ll_page_render (const char *template_name, const char *const *vars)
+{
+    const ll_embedded_t *tpl = ll_embedded_find (ll_web_assets, template_name);
+    if (!tpl)
+        return NULL;
+    s_buf_t buf = {0};
+    s_put (&buf, "", 0);
+    const char *p = (const char *) tpl->data;
+    while (*p) {
+        const char *open = strstr (p, "{{");
+        const char *close = open ? strstr (open + 2, "}}") : NULL;
+        if (!open || !close) {
+            s_put (&buf, p, strlen (p));
+            break;
+        }
+        s_put (&buf, p, (size_t) (open - p));
+        s_put_escaped (&buf,
+                       s_lookup (vars, open + 2, (size_t) (close - open - 2)));
+        p = close + 2;
+    }
+    return buf.data;
+}
+
+int
+ll_http_page (ll_http_req_t *req,
+              int status,
+              const char *template_name,
+              const char *const *vars)
+{
+    char *html = ll_page_render (template_name, vars);
+    if (!html)
+        return ll_http_error (req, 500, "Page template missing.");
+    int rc = ll_http_send (req, status, "text/html; charset=utf-8", html,
+                           strlen (html), NULL);
+    free (html);
+    return rc;
+}
