@@ -1,7 +1,7 @@
 /*  Server-rendered pages: an embedded HTML template (http/assets/) with
     {{name}} placeholders replaced by HTML-escaped values. Placeholders
     without a value become empty. Pages carry no inline script (CSP):
-    behaviour lives in /static/*.js. */
+    behaviour lives in the static scripts. */
 #ifndef LL_HTTP_PAGE_H
 #define LL_HTTP_PAGE_H
 
