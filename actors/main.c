@@ -13,6 +13,8 @@
 
 //  Started in this order, stopped in reverse: the edge starts last and
 //  stops first, so no request reaches an actor that is gone.
+//  Planned order: registry, listener, waiters, assigner, ingest, terraform,
+//  exporter, gateway, then http (always last).
 static const ll_actor_def_t s_actor_table[] = {
     {"registry", registry_actor},
     {"http", http_actor},

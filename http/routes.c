@@ -6,6 +6,18 @@ static const ll_route_t s_routes[] = {
     {"GET", "/static/{}", LL_AUTH_PUBLIC, ll_route_static},
     {"GET", "/api/health", LL_AUTH_PUBLIC, ll_route_health},
     {"GET", "/metrics", LL_AUTH_PUBLIC, ll_route_metrics},
+
+    //  --- student pages and claims (claim issue): routes_student.c ---
+
+    //  --- agent delivery (claim issue): routes_agent.c ---
+
+    //  --- telemetry and logs (telemetry issue): routes_telemetry.c ---
+
+    //  --- operations: launch and destroy (provision issue) ---
+
+    //  --- export (export issue) ---
+
+    //  --- admin console and authentication (admin issue) ---
 };
 
 const ll_route_t *
