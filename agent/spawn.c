@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -45,6 +47,29 @@ s_env_build (char *const extra[])
         env[n++] = extra[j];
     env[n] = NULL;
     return env;
+}
+
+//  write() that turns a closed pipe into EPIPE without SIGPIPE, whatever
+//  the process's disposition of SIGPIPE.
+static ssize_t
+s_write_nosigpipe (int fd, const void *data, size_t len)
+{
+    sigset_t pipe_set, old;
+    sigemptyset (&pipe_set);
+    sigaddset (&pipe_set, SIGPIPE);
+    pthread_sigmask (SIG_BLOCK, &pipe_set, &old);
+    ssize_t n = write (fd, data, len);
+    if (n < 0 && errno == EPIPE) {
+        int saved = errno;
+        struct timespec zero = {0, 0};
+        sigset_t pending;
+        sigpending (&pending);
+        if (sigismember (&pending, SIGPIPE))
+            sigtimedwait (&pipe_set, NULL, &zero);
+        errno = saved;
+    }
+    pthread_sigmask (SIG_SETMASK, &old, NULL);
+    return n;
 }
 
 int
@@ -165,7 +190,8 @@ agent_run (char *const argv[],
                 }
             }
             else if (fds[i].fd == in[1] && fds[i].revents) {
-                ssize_t n = write (in[1], input + in_done, in_len - in_done);
+                ssize_t n = s_write_nosigpipe (in[1], input + in_done,
+                                               in_len - in_done);
                 if (n > 0)
                     in_done += (size_t) n;
                 if (n < 0 && errno != EAGAIN) {
