@@ -72,7 +72,7 @@ typedef struct {
     bool running_before_marker;  //  running arrived before it existed
 } fake_t;
 
-static void
+static inline void
 fake_reply (struct mg_connection *conn,
             int status,
             const char *extra_headers,
@@ -85,7 +85,7 @@ fake_reply (struct mg_connection *conn,
     mg_write (conn, body, strlen (body));
 }
 
-static char *
+static inline char *
 fake_read_body (struct mg_connection *conn)
 {
     size_t cap = 4 << 20, len = 0;
@@ -98,7 +98,7 @@ fake_read_body (struct mg_connection *conn)
 }
 
 //  /vm_startup (lock held on entry and exit).
-static void
+static inline void
 fake_vm_startup (fake_t *self, struct mg_connection *conn)
 {
     self->polls++;
@@ -164,7 +164,7 @@ fake_vm_startup (fake_t *self, struct mg_connection *conn)
 }
 
 //  /api/vm-logs (lock held).
-static void
+static inline void
 fake_logs (fake_t *self, struct mg_connection *conn, json_t *root)
 {
     const char *source = json_string_value (json_object_get (root, "source"));
@@ -200,7 +200,7 @@ fake_logs (fake_t *self, struct mg_connection *conn, json_t *root)
     fake_reply (conn, 200, NULL, "{\"message\":\"ok\"}");
 }
 
-static int
+static inline int
 fake_handle (struct mg_connection *conn)
 {
     fake_t *self = mg_get_user_data (mg_get_context (conn));
@@ -284,7 +284,7 @@ fake_handle (struct mg_connection *conn)
 }
 
 //  Start (or restart on the same port). 0 or -1.
-static int
+static inline int
 fake_start (fake_t *self)
 {
     char ports[64];
@@ -314,7 +314,7 @@ fake_start (fake_t *self)
     return 0;
 }
 
-static void
+static inline void
 fake_stop (fake_t *self)
 {
     pthread_mutex_lock (&self->lock);
@@ -326,7 +326,7 @@ fake_stop (fake_t *self)
     self->ctx = NULL;
 }
 
-static fake_t *
+static inline fake_t *
 fake_new (const char *token)
 {
     fake_t *self = calloc (1, sizeof *self);
@@ -337,7 +337,7 @@ fake_new (const char *token)
     return self;
 }
 
-static void
+static inline void
 fake_destroy (fake_t **self_p)
 {
     fake_t *self = *self_p;
@@ -350,7 +350,7 @@ fake_destroy (fake_t **self_p)
     *self_p = NULL;
 }
 
-static void
+static inline void
 fake_assign (fake_t *self, const char *pin, const char *command)
 {
     pthread_mutex_lock (&self->lock);
@@ -362,7 +362,7 @@ fake_assign (fake_t *self, const char *pin, const char *command)
 }
 
 //  How many stored log lines equal line.
-static int
+static inline int
 fake_line_count (fake_t *self, const char *line)
 {
     int n = 0;
