@@ -39,6 +39,7 @@ struct agent_zmq {
     pthread_t thread;         //  the link thread
     bool started;             //  link thread running
     bool closing;             //  set by destroy: the thread leaves
+    unsigned monitors;        //  monitor endpoints made (unique names)
 };
 
 static void
@@ -229,8 +230,20 @@ s_worker (void *arg)
     return NULL;
 }
 
+static void
+s_disconnect (zsock_t **sock_p, zsock_t **monitor_p)
+{
+    if (*sock_p)
+        zmq_socket_monitor (zsock_resolve (*sock_p), NULL, 0);
+    zsock_destroy (monitor_p);
+    zsock_destroy (sock_p);
+}
+
+//  A fresh DEALER to the gateway, watched by a monitor (a PAIR socket in
+//  *monitor_p) that tells when the TCP link comes up or drops: HELLO is
+//  said on every (re)connection, since a restarted gateway knows no one.
 static zsock_t *
-s_connect (agent_zmq_t *self, zcert_t *cert)
+s_connect (agent_zmq_t *self, zcert_t *cert, zsock_t **monitor_p)
 {
     const agent_settings_t *settings = &self->agent->settings;
     zsock_t *sock = zsock_new (ZMQ_DEALER);
@@ -241,16 +254,54 @@ s_connect (agent_zmq_t *self, zcert_t *cert)
     zsock_set_maxmsgsize (sock, S_FRAME_MAX);
     zcert_apply (cert, sock);
     zsock_set_curve_serverkey (sock, settings->zmq_server_key);
-    if (zsock_connect (sock, "%s", settings->zmq_endpoint) != 0) {
+    char endpoint[80];
+    snprintf (endpoint, sizeof endpoint, "inproc://lablink-agent-monitor-%u",
+              ++self->monitors);
+    zsock_t *monitor = NULL;
+    if (zmq_socket_monitor (zsock_resolve (sock), endpoint,
+                            ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED)
+        == 0) {
+        monitor = zsock_new (ZMQ_PAIR);
+        if (monitor && zsock_connect (monitor, "%s", endpoint) != 0)
+            zsock_destroy (&monitor);
+    }
+    if (!monitor || zsock_connect (sock, "%s", settings->zmq_endpoint) != 0) {
         ll_warn ("agent: zmq: cannot connect to %s", settings->zmq_endpoint);
-        zsock_destroy (&sock);
+        s_disconnect (&sock, &monitor);
         return NULL;
     }
+    *monitor_p = monitor;
+    return sock;
+}
+
+static void
+s_hello (agent_zmq_t *self, zsock_t *sock)
+{
+    const agent_settings_t *settings = &self->agent->settings;
     char *hello =
         zsys_sprintf ("HELLO %s %s", settings->vm_name, settings->token);
-    zstr_send (sock, hello);
+    if (hello)
+        zstr_send (sock, hello);
     zstr_free (&hello);
-    return sock;
+}
+
+//  One monitor event: 1 connected, 0 disconnected, -1 other.
+static int
+s_monitor_event (zsock_t *monitor)
+{
+    zmsg_t *msg = zmsg_recv (monitor);
+    zframe_t *frame = msg ? zmsg_first (msg) : NULL;
+    int result = -1;
+    if (frame && zframe_size (frame) >= 2) {
+        uint16_t event;
+        memcpy (&event, zframe_data (frame), sizeof event);
+        if (event == ZMQ_EVENT_CONNECTED)
+            result = 1;
+        else if (event == ZMQ_EVENT_DISCONNECTED)
+            result = 0;
+    }
+    zmsg_destroy (&msg);
+    return result;
 }
 
 //  Handle one frame from the gateway (lock not held).
@@ -324,7 +375,7 @@ s_thread (void *arg)
     if (ping_ms < 50)
         ping_ms = 50;
     zcert_t *cert = zcert_new ();
-    zsock_t *sock = NULL;
+    zsock_t *sock = NULL, *monitor = NULL;
     int64_t backoff = 0, next_ping = 0, next_try = 0;
     int missed = 0;
     //  The link outlives the agent's stop so the final log flush can use
@@ -337,7 +388,7 @@ s_thread (void *arg)
                 usleep ((useconds_t) (wait < 20 ? wait : 20) * 1000);
                 continue;
             }
-            sock = s_connect (self, cert);
+            sock = s_connect (self, cert, &monitor);
             missed = 0;
             next_ping = now + ping_ms;
             if (!sock) {
@@ -370,17 +421,39 @@ s_thread (void *arg)
         }
         pthread_mutex_unlock (&self->lock);
 
-        zmq_pollitem_t item = {zsock_resolve (sock), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&item, 1, 20) > 0 && (item.revents & ZMQ_POLLIN)) {
+        zmq_pollitem_t items[] = {{zsock_resolve (sock), 0, ZMQ_POLLIN, 0},
+                                  {zsock_resolve (monitor), 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll (items, 2, 20) <= 0)
+            items[0].revents = items[1].revents = 0;
+        if (items[1].revents & ZMQ_POLLIN) {
+            int event = s_monitor_event (monitor);
+            if (event >= 0) {
+                //  Whatever was in flight went into the void
+                pthread_mutex_lock (&self->lock);
+                self->connected = false;
+                s_fail_all (self);
+                pthread_mutex_unlock (&self->lock);
+            }
+            if (event == 1) {
+                s_hello (self, sock);
+                missed = 0;
+                next_ping = agent_now_ms () + ping_ms;
+            }
+            continue;
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
             char *frame = zstr_recv (sock);
             //  Anything heard proves the link alive
             missed = 0;
-            backoff = 0;
             next_ping = agent_now_ms () + ping_ms;
             if (frame) {
                 bool refused = strncmp (frame, "ERROR", 5) == 0;
                 s_on_frame (self, sock, frame);
                 zstr_free (&frame);
+                pthread_mutex_lock (&self->lock);
+                if (self->connected)
+                    backoff = 0;
+                pthread_mutex_unlock (&self->lock);
                 if (refused) {
                     //  Refused HELLO, or a gateway that lost our session
                     //  (restarted): start over on a fresh socket
@@ -388,7 +461,7 @@ s_thread (void *arg)
                     self->connected = false;
                     s_fail_all (self);
                     pthread_mutex_unlock (&self->lock);
-                    zsock_destroy (&sock);
+                    s_disconnect (&sock, &monitor);
                     next_try = agent_now_ms ()
                                + agent_backoff_next (
                                    &backoff, agent->settings.backoff_ms,
@@ -404,7 +477,7 @@ s_thread (void *arg)
                 self->connected = false;
                 s_fail_all (self);
                 pthread_mutex_unlock (&self->lock);
-                zsock_destroy (&sock);
+                s_disconnect (&sock, &monitor);
                 next_try =
                     agent_now_ms ()
                     + agent_backoff_next (&backoff, agent->settings.backoff_ms,
@@ -420,7 +493,7 @@ s_thread (void *arg)
     self->connected = false;
     s_fail_all (self);
     pthread_mutex_unlock (&self->lock);
-    zsock_destroy (&sock);
+    s_disconnect (&sock, &monitor);
     zcert_destroy (&cert);
     return NULL;
 }

@@ -76,7 +76,12 @@ s_pump (gateway_t *self, int ms)
             zstr_free (&text);
             continue;
         }
-        if (strncmp (text, "HELLO ", 6) == 0) {
+        if (strcmp (text, "PING") == 0) {
+            //  Answered with or without HELLO, as the real gateway does
+            self->pings++;
+            s_send (self, from, "PONG");
+        }
+        else if (strncmp (text, "HELLO ", 6) == 0) {
             char expected[512];
             snprintf (expected, sizeof expected, "HELLO lablink-vm-zmq-1 %s",
                       TOKEN);
@@ -97,10 +102,6 @@ s_pump (gateway_t *self, int ms)
         else if (strcmp (text, "WAIT") == 0) {
             self->waits++;
             self->waiting = true;
-        }
-        else if (strcmp (text, "PING") == 0) {
-            self->pings++;
-            s_send (self, from, "PONG");
         }
         else if (strncmp (text, "RESULT ", 7) == 0) {
             self->results++;
