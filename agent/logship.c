@@ -17,13 +17,14 @@
 //  --- the bounded FIFO ---------------------------------------------------
 
 struct agent_lines {
-    char **ring;       //  capacity slots
-    int capacity;      //  max_lines
-    int head;          //  index of the oldest line
-    int count;         //  lines held
-    size_t bytes;      //  bytes held
-    size_t max_bytes;  //  cap on bytes
-    uint64_t dropped;  //  dropped since the last notice
+    char **ring;          //  capacity slots
+    agent_mark_t *marks;  //  where each line ends in its file
+    int capacity;         //  max_lines
+    int head;             //  index of the oldest line
+    int count;            //  lines held
+    size_t bytes;         //  bytes held
+    size_t max_bytes;     //  cap on bytes
+    uint64_t dropped;     //  dropped since the last notice
 };
 
 agent_lines_t *
@@ -35,7 +36,10 @@ agent_lines_new (int max_lines, size_t max_bytes)
     self->capacity = max_lines > 0 ? max_lines : 1;
     self->max_bytes = max_bytes;
     self->ring = calloc ((size_t) self->capacity, sizeof (char *));
-    if (!self->ring) {
+    self->marks = calloc ((size_t) self->capacity, sizeof (agent_mark_t));
+    if (!self->ring || !self->marks) {
+        free (self->ring);
+        free (self->marks);
         free (self);
         return NULL;
     }
@@ -51,6 +55,7 @@ agent_lines_destroy (agent_lines_t **self_p)
     for (int i = 0; i < self->count; i++)
         free (self->ring[(self->head + i) % self->capacity]);
     free (self->ring);
+    free (self->marks);
     free (self);
     *self_p = NULL;
 }
@@ -105,6 +110,16 @@ s_utf8_len (const unsigned char *p, size_t n)
 void
 agent_lines_push (agent_lines_t *self, const char *line, size_t len)
 {
+    agent_mark_t none = {0, 0, 0};
+    agent_lines_push_at (self, line, len, none);
+}
+
+void
+agent_lines_push_at (agent_lines_t *self,
+                     const char *line,
+                     size_t len,
+                     agent_mark_t mark)
+{
     if (len > AGENT_LINE_MAX)
         len = AGENT_LINE_MAX;
     char *copy = malloc (len + 1);
@@ -132,6 +147,7 @@ agent_lines_push (agent_lines_t *self, const char *line, size_t len)
         && (self->count >= self->capacity || self->bytes + o > self->max_bytes))
         s_drop_oldest (self);
     self->ring[(self->head + self->count) % self->capacity] = copy;
+    self->marks[(self->head + self->count) % self->capacity] = mark;
     self->count++;
     self->bytes += o;
 }
@@ -140,6 +156,15 @@ int
 agent_lines_count (agent_lines_t *self)
 {
     return self->count;
+}
+
+agent_mark_t
+agent_lines_mark (agent_lines_t *self, int index)
+{
+    agent_mark_t none = {0, 0, 0};
+    if (index < 0 || index >= self->count)
+        return none;
+    return self->marks[(self->head + index) % self->capacity];
 }
 
 uint64_t
@@ -226,6 +251,12 @@ typedef struct {
     int64_t due_ms;                  //  next attempt
     int64_t backoff_ms;              //  current retry delay
     int failures;                    //  consecutive failed attempts
+    agent_mark_t batch_mark;         //  where the batch in flight ends
+    agent_mark_t acked;              //  where the last accepted batch ended
+    bool resume;                     //  a saved position waits for open
+    char resume_source[17];          //  the saved source
+    int64_t resume_seq;              //  its last accepted seq
+    agent_mark_t resume_at;          //  the saved position
 } s_file_t;
 
 struct agent_shipper {
@@ -234,7 +265,66 @@ struct agent_shipper {
     int count;                        //  files in use
     pthread_t thread;                 //  the shipping thread
     bool started;                     //  thread running
+    char state[AGENT_PATH_MAX + 32];  //  the positions file or ""
 };
+
+//  Read saved positions: lines "source\tseq\tdev\tino\toffset\tpath".
+static void
+s_state_load (agent_shipper_t *self)
+{
+    FILE *file = fopen (self->state, "re");
+    if (!file)
+        return;
+    char line[AGENT_PATH_MAX + 128];
+    while (fgets (line, sizeof line, file)) {
+        line[strcspn (line, "\n")] = '\0';
+        char source[32];
+        long long seq, offset;
+        unsigned long long dev, ino;
+        int used = 0;
+        if (sscanf (line, "%16[0-9a-f]\t%lld\t%llu\t%llu\t%lld\t%n", source,
+                    &seq, &dev, &ino, &offset, &used)
+                != 5
+            || used == 0 || strlen (source) != 16 || seq < 0 || offset < 0)
+            continue;
+        for (int i = 0; i < self->count; i++) {
+            s_file_t *f = &self->files[i];
+            if (strcmp (f->config->path, line + used) != 0)
+                continue;
+            f->resume = true;
+            memcpy (f->resume_source, source, 17);
+            f->resume_seq = seq;
+            f->resume_at = (agent_mark_t){dev, ino, offset};
+        }
+    }
+    fclose (file);
+}
+
+//  Save every file's last accepted position (write, then rename).
+static void
+s_state_save (agent_shipper_t *self)
+{
+    if (!*self->state)
+        return;
+    char temp[sizeof self->state + 8];
+    snprintf (temp, sizeof temp, "%s.tmp", self->state);
+    FILE *file = fopen (temp, "we");
+    if (!file)
+        return;
+    for (int i = 0; i < self->count; i++) {
+        s_file_t *f = &self->files[i];
+        if (f->acked.ino == 0)
+            continue;
+        fprintf (file, "%s\t%lld\t%llu\t%llu\t%lld\t%s\n", f->source,
+                 (long long) f->seq, (unsigned long long) f->acked.dev,
+                 (unsigned long long) f->acked.ino, (long long) f->acked.offset,
+                 f->config->path);
+    }
+    if (fclose (file) == 0)
+        rename (temp, self->state);
+    else
+        unlink (temp);
+}
 
 agent_shipper_t *
 agent_shipper_new (agent_t *agent)
@@ -264,24 +354,37 @@ agent_shipper_new (agent_t *agent)
         }
         self->count = i + 1;
     }
+    if (self->count > 0 && *settings->state_dir) {
+        if (mkdir (settings->state_dir, 0700) == 0 || errno == EEXIST)
+            snprintf (self->state, sizeof self->state, "%s/logs.state",
+                      settings->state_dir);
+        else
+            ll_warn ("agent: cannot create %s: log positions not kept",
+                     settings->state_dir);
+    }
+    if (*self->state)
+        s_state_load (self);
     return self;
 }
 
+//  Queue a line that ends at byte end of the open file.
 static void
-s_push (s_file_t *file, const char *line, size_t len)
+s_push (s_file_t *file, const char *line, size_t len, off_t end)
 {
     if (len > 0 && line[len - 1] == '\r')
         len--;
     if (agent_lines_count (file->queue) == 0)
         file->first_ms = agent_now_ms ();
-    agent_lines_push (file->queue, line, len);
+    agent_mark_t mark = {(uint64_t) file->dev, (uint64_t) file->ino,
+                         (int64_t) end};
+    agent_lines_push_at (file->queue, line, len, mark);
 }
 
 static void
 s_flush_partial (s_file_t *file)
 {
     if (file->partial_len > 0) {
-        s_push (file, file->partial, file->partial_len);
+        s_push (file, file->partial, file->partial_len, file->offset);
         file->partial_len = 0;
     }
 }
@@ -299,15 +402,19 @@ s_drain (s_file_t *file)
         if (n <= 0)
             break;
         total += (size_t) n;
+        off_t base = file->offset;
         file->offset += n;
         for (ssize_t i = 0; i < n; i++) {
             if (chunk[i] == '\n') {
-                s_push (file, file->partial, file->partial_len);
+                s_push (file, file->partial, file->partial_len, base + i + 1);
                 file->partial_len = 0;
             }
             else {
-                if (file->partial_len == sizeof file->partial)
-                    s_flush_partial (file);  //  split an overlong line
+                if (file->partial_len == sizeof file->partial) {
+                    //  Split an overlong line
+                    s_push (file, file->partial, file->partial_len, base + i);
+                    file->partial_len = 0;
+                }
                 file->partial[file->partial_len++] = chunk[i];
             }
         }
@@ -343,6 +450,24 @@ s_follow (s_file_t *file)
         file->ino = opened.st_ino;
         file->offset = 0;
         file->partial_len = 0;
+        if (file->resume) {
+            //  The same file as before the restart: go on where the last
+            //  accepted batch ended, under the same source
+            file->resume = false;
+            agent_mark_t at = file->resume_at;
+            if (at.dev == (uint64_t) opened.st_dev
+                && at.ino == (uint64_t) opened.st_ino
+                && opened.st_size >= at.offset
+                && lseek (file->fd, (off_t) at.offset, SEEK_SET)
+                       == (off_t) at.offset) {
+                file->offset = (off_t) at.offset;
+                memcpy (file->source, file->resume_source, 17);
+                file->seq = file->resume_seq;
+                file->acked = at;
+                ll_info ("agent: resuming %s at byte %lld", file->config->path,
+                         (long long) at.offset);
+            }
+        }
     }
     s_drain (file);
     if (exists && (st.st_ino != file->ino || st.st_dev != file->dev)) {
@@ -372,6 +497,9 @@ s_form (agent_shipper_t *self, s_file_t *file, bool force)
     int queued = agent_lines_count (file->queue);
     if (queued == 0 && agent_lines_dropped (file->queue) == 0)
         return;
+    int take =
+        queued < settings->log_batch_lines ? queued : settings->log_batch_lines;
+    agent_mark_t mark = agent_lines_mark (file->queue, take - 1);
     bool due = force || queued >= settings->log_batch_lines
                || agent_now_ms () - file->first_ms >= settings->log_flush_ms;
     if (!due)
@@ -380,6 +508,7 @@ s_form (agent_shipper_t *self, s_file_t *file, bool force)
         file->queue, settings->log_batch_lines, settings->vm_name,
         file->config->stream, file->source, file->seq + 1, &file->batch_lines);
     if (file->batch) {
+        file->batch_mark = mark;
         file->seq++;
         file->due_ms = 0;
         file->backoff_ms = 0;
@@ -407,6 +536,9 @@ s_send (agent_shipper_t *self, s_file_t *file, int timeout_ms, bool abortable)
         gone = true;
     }
     if (gone) {
+        if (file->batch_mark.ino != 0)
+            file->acked = file->batch_mark;
+        s_state_save (self);
         if (file->failures > 0)
             ll_info ("agent: log shipping resumed after %d failed attempts",
                      file->failures);

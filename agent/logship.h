@@ -13,7 +13,15 @@
     are idempotent on the server (no loss, no duplicate). While the
     allocator is away the queue is bounded (lines and bytes): the oldest
     lines are dropped and the next batch starts with a notice counting
-    them. */
+    them.
+
+    Positions survive a restart of the agent: after each accepted batch the
+    source, its seq and where the batch ended in the file (device, inode,
+    offset) are saved in $LABLINK_STATE_DIR/logs.state (default
+    $HOME/.lablink-agent). A restarted agent that finds the same file (same
+    inode, not shorter) resumes there with the same source and the next
+    seq, so nothing is shipped twice; otherwise it starts the file afresh
+    under a new source. */
 #ifndef LL_AGENT_LOGSHIP_H
 #define LL_AGENT_LOGSHIP_H
 
@@ -29,12 +37,28 @@
 //  --- a bounded FIFO of lines ---------------------------------------------
 typedef struct agent_lines agent_lines_t;
 
+//  Where a line ends in its file (to resume there after a restart).
+typedef struct {
+    uint64_t dev;    //  the file's device
+    uint64_t ino;    //  the file's inode (0: no position)
+    int64_t offset;  //  bytes of the file up to and with this line
+} agent_mark_t;
+
 agent_lines_t *agent_lines_new (int max_lines, size_t max_bytes);
 void agent_lines_destroy (agent_lines_t **self_p);
 
 //  Append a line (len bytes, cut at AGENT_LINE_MAX, invalid UTF-8 replaced),
 //  dropping the oldest lines when full.
 void agent_lines_push (agent_lines_t *self, const char *line, size_t len);
+
+//  The same, remembering where the line ends in its file.
+void agent_lines_push_at (agent_lines_t *self,
+                          const char *line,
+                          size_t len,
+                          agent_mark_t mark);
+
+//  The mark of the queued line at index (0 = oldest); ino 0 when none.
+agent_mark_t agent_lines_mark (agent_lines_t *self, int index);
 
 int agent_lines_count (agent_lines_t *self);
 

@@ -258,6 +258,13 @@ agent_settings_load (agent_settings_t *self,
                 value ? value : "/proc")
         != 0)
         return s_invalid (error, errsize, "LABLINK_PROC_ROOT");
+    value = s_env ("LABLINK_STATE_DIR");
+    char state_dir[AGENT_PATH_MAX + 32];
+    snprintf (state_dir, sizeof state_dir, "%s/.lablink-agent", self->home);
+    if (s_copy (self->state_dir, sizeof self->state_dir,
+                value ? value : state_dir)
+        != 0)
+        return s_invalid (error, errsize, "LABLINK_STATE_DIR");
     value = s_env ("LABLINK_DISK_PATH");
     if (s_copy (self->disk_path, sizeof self->disk_path, value ? value : "/")
         != 0)

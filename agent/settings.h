@@ -48,6 +48,7 @@ typedef struct {
     char home[AGENT_PATH_MAX];               //  HOME (Desktop lives there)
     char proc_root[AGENT_PATH_MAX];          //  LABLINK_PROC_ROOT (/proc)
     char disk_path[AGENT_PATH_MAX];          //  LABLINK_DISK_PATH (/)
+    char state_dir[AGENT_PATH_MAX];          //  LABLINK_STATE_DIR
     agent_log_file_t logs[AGENT_LOG_FILES];  //  LABLINK_LOG_FILES
     int log_count;                           //  entries in logs
     char zmq_endpoint[AGENT_URL_MAX];        //  LABLINK_ZMQ_ENDPOINT

@@ -230,6 +230,23 @@ test_agent_over_http (void **state)
     assert_int_equal (fake->unauthorized, 0);
     pthread_mutex_unlock (&fake->lock);
 
+    //  A restarted agent resumes its files where the accepted batches
+    //  ended: nothing is shipped twice
+    s_write (docker_log, "after-restart-1\n", "a");
+    s_write (cloud_log, "after-restart-2\n", "a");
+    agent = s_agent_start (agent_log);
+    WAIT_FOR (fake,
+              fake_line_count (fake, "after-restart-1") == 1
+                  && fake_line_count (fake, "after-restart-2") == 1,
+              20);
+    assert_int_equal (s_agent_stop (agent, &ms), 0);
+    pthread_mutex_lock (&fake->lock);
+    assert_int_equal (fake_line_count (fake, "final-1"), 1);
+    assert_int_equal (fake_line_count (fake, "down-599"), 1);
+    assert_int_equal (fake_line_count (fake, "container-1"), 1);
+    assert_int_equal (fake_line_count (fake, "after-restart-2"), 1);
+    pthread_mutex_unlock (&fake->lock);
+
     //  Nothing secret in the agent's own log
     char *text = s_read (agent_log);
     const char *secrets[] = {TOKEN,    "first-code",  "second-code", "111222",
