@@ -246,6 +246,19 @@ s_claim_set (s_claim_t *claim,
     claim->fresh = false;
 }
 
+//  Run a statement; when it failed because the connection had broken
+//  (PostgreSQL restarted), reconnect at once and try once more.
+static PGresult *
+s_exec (ll_db_t *db, const char *name, int n, const char *const *values)
+{
+    bool was_connected = ll_db_connected (db);
+    PGresult *res = ll_db_exec (db, name, n, values);
+    if (!res && was_connected && !ll_db_connected (db)
+        && ll_db_connect (db) == 0)
+        res = ll_db_exec (db, name, n, values);
+    return res;
+}
+
 //  --- claims --------------------------------------------------------------
 
 //  Read a claim request; answers bad requests and rate limits itself and
@@ -434,12 +447,17 @@ s_batch_audit (self_t *self, s_claim_t **claims, size_t n)
     return rc;
 }
 
-//  Answer one batch of claims (distinct emails) from one transaction.
-static void
-s_batch_run (self_t *self, s_claim_t **claims, size_t n)
+static int
+s_batch_try (self_t *self, s_claim_t **claims, size_t n)
 {
-    int rc =
-        ll_db_ensure (self->db) == 0 ? ll_db_command (self->db, "BEGIN") : -1;
+    for (size_t i = 0; i < n; i++) {
+        free (claims[i]->outcome);
+        free (claims[i]->host);
+        free (claims[i]->extra);
+        claims[i]->outcome = claims[i]->host = claims[i]->extra = NULL;
+        claims[i]->fresh = true;
+    }
+    int rc = ll_db_command (self->db, "BEGIN");
     if (rc == 0)
         rc = s_batch_owned (self, claims, n);
     if (rc == 0)
@@ -448,16 +466,31 @@ s_batch_run (self_t *self, s_claim_t **claims, size_t n)
         rc = s_batch_audit (self, claims, n);
     if (rc == 0)
         rc = ll_db_command (self->db, "COMMIT");
-    if (rc != 0) {
+    if (rc != 0 && ll_db_connected (self->db))
+        ll_db_command (self->db, "ROLLBACK");
+    return rc;
+}
+
+//  Answer one batch of claims (distinct emails) from one transaction. A
+//  connection that broke under it (PostgreSQL restarted) is replaced at
+//  once and the transaction tried once more.
+static void
+s_batch_run (self_t *self, s_claim_t **claims, size_t n)
+{
+    int rc = -1;
+    if (ll_db_ensure (self->db) == 0) {
+        rc = s_batch_try (self, claims, n);
+        if (rc != 0 && !ll_db_connected (self->db)
+            && ll_db_connect (self->db) == 0)
+            rc = s_batch_try (self, claims, n);
+    }
+    if (rc != 0)
         ll_warn ("assigner: claim batch of %zu failed: %s", n,
                  ll_db_error (self->db));
-        if (ll_db_connected (self->db))
-            ll_db_command (self->db, "ROLLBACK");
-    }
     self->count_ms = 0;
     for (size_t i = 0; i < n; i++) {
         s_claim_t *claim = claims[i];
-        if (rc != 0)
+        if (rc != 0 || !claim->outcome)
             ll_request_reply_error (claim->req, self->router,
                                     "database unavailable");
         else
@@ -506,7 +539,7 @@ s_handle_count (self_t *self, ll_request_t *req)
         snprintf (stale, sizeof stale, "%d",
                   self->runtime->config->agent.stale_after_s);
         const char *values[] = {stale};
-        PGresult *res = ll_db_exec (self->db, "vm_count_free", 1, values);
+        PGresult *res = s_exec (self->db, "vm_count_free", 1, values);
         if (!res || PQntuples (res) != 1) {
             PQclear (res);
             ll_request_reply_error (req, self->router, "database unavailable");
@@ -530,7 +563,7 @@ s_reply_affected (self_t *self,
                   int n,
                   const char *const *values)
 {
-    PGresult *res = ll_db_exec (self->db, statement, n, values);
+    PGresult *res = s_exec (self->db, statement, n, values);
     if (!res)
         ll_request_reply_error (req, self->router, "database unavailable");
     else if (PQntuples (res) == 0)
@@ -589,7 +622,7 @@ s_handle_seen (self_t *self, ll_request_t *req)
         hosts[i] = zmsg_popstr (req->args);
     char *array = s_pg_array (hosts, n);
     const char *values[] = {array};
-    PGresult *res = ll_db_exec (self->db, "vm_seen", 1, values);
+    PGresult *res = s_exec (self->db, "vm_seen", 1, values);
     if (res)
         ll_request_reply_ok (req, self->router, NULL);
     else

@@ -3,8 +3,8 @@
     lablink-allocator [--config FILE]     serve
     lablink-allocator --check-config FILE validate, print [PASS]/[FAIL]
     lablink-allocator --version
-    lablink-allocator --agent-token HOSTNAME [--config FILE]
-                                          print that VM's agent token (from
+    lablink-allocator --agent-token HOST[,HOST...] [--config FILE]
+                                          print each VM's agent token (from
                                           the database's server secret)
     lablink-allocator --zmq-keygen FILE   write a CURVE keypair for the
                                           gateway (FILE and FILE_secret),
@@ -78,14 +78,22 @@ s_agent_token (const char *config_arg, const char *hostname)
         PQclear (ll_db_exec (db, "settings_init", 2, init));
         res = ll_db_exec (db, "settings_get", 1, key);
     }
-    if (res && PQntuples (res) == 1
-        && ll_token_derive (PQgetvalue (res, 0, 0), hostname, token,
-                            sizeof token)
-               == 0) {
-        printf ("%s\n", token);
+    //  HOSTNAME may be a comma-separated list: one token per line
+    char *list = strdup (hostname);
+    char *save = NULL;
+    if (res && PQntuples (res) == 1) {
         rc = 0;
+        for (char *name = strtok_r (list, ",", &save); name && rc == 0;
+             name = strtok_r (NULL, ",", &save))
+            if (ll_token_derive (PQgetvalue (res, 0, 0), name, token,
+                                 sizeof token)
+                == 0)
+                printf ("%s\n", token);
+            else
+                rc = 1;
     }
-    else
+    free (list);
+    if (rc != 0)
         fprintf (stderr, "lablink-allocator: cannot make a token for %s: %s\n",
                  hostname, db ? ll_db_error (db) : "no database");
     PQclear (res);

@@ -121,6 +121,19 @@ s_self_handle_pipe (self_t *self)
     zmsg_destroy (&msg);
 }
 
+//  Run a statement; when it failed because the connection had broken
+//  (PostgreSQL restarted), reconnect at once and try once more.
+static PGresult *
+s_exec (ll_db_t *db, const char *name, int n, const char *const *values)
+{
+    bool was_connected = ll_db_connected (db);
+    PGresult *res = ll_db_exec (db, name, n, values);
+    if (!res && was_connected && !ll_db_connected (db)
+        && ll_db_connect (db) == 0)
+        res = ll_db_exec (db, name, n, values);
+    return res;
+}
+
 //  --- answering ------------------------------------------------------------
 
 static void
@@ -205,7 +218,7 @@ s_handle_wait (self_t *self, ll_request_t *req)
     }
     //  The row first: a stored, unacknowledged assignment is answered now
     const char *values[] = {host};
-    PGresult *res = ll_db_exec (self->db, "wait_check", 1, values);
+    PGresult *res = s_exec (self->db, "wait_check", 1, values);
     if (res && PQntuples (res) == 0) {
         s_answer (self, req->routing, req->request_id, LL_WAIT_UNKNOWN, NULL,
                   NULL);
@@ -298,7 +311,7 @@ s_resync (self_t *self)
         self->resync = false;
         return;
     }
-    PGresult *res = ll_db_exec (self->db, "wait_pending_all", 0, NULL);
+    PGresult *res = s_exec (self->db, "wait_pending_all", 0, NULL);
     if (!res)
         return;  //  retried on the next tick
     self->resync = false;
@@ -317,7 +330,7 @@ s_self_handle_sub (self_t *self)
         char *host = zmsg_popstr (msg);
         if (host && zhashx_lookup (self->by_host, host)) {
             const char *values[] = {host};
-            PGresult *res = ll_db_exec (self->db, "wait_pending", 1, values);
+            PGresult *res = s_exec (self->db, "wait_pending", 1, values);
             if (!res)
                 self->resync = true;
             else if (PQntuples (res) == 1)

@@ -77,3 +77,6 @@ claim_json() {
     curl -s -H 'Accept: application/json' -w ' %{http_code}' --max-time 15 \
         --data-urlencode "email=$2" --data-urlencode "crd_command=$3" "$1/api/request_vm"
 }
+
+# Background jobs (agents, allocators) never outlive the test.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
