@@ -40,6 +40,7 @@ typedef struct {
     atomic_long http_polls;     //  /vm_startup requests sent
     atomic_bool stop;           //  end of the run
     atomic_long pg_max;         //  most allocator connections seen
+    atomic_long acked;          //  zmq acknowledgements answered OK
     const ll_config_t *config;  //  for the sampler's connection
 } s_run_t;
 
@@ -85,8 +86,19 @@ s_zmq_agents (void *arg)
             }
             else if (strncmp (text, "ASSIGN ", 7) == 0) {
                 atomic_store (&run->vms[i].got_us, ll_bench_now_us ());
-                zstr_sendf (socks[i], "RESULT %s 1 ", run->vms[i].host);
+                //  Acknowledge: RESULT, or (every other agent) the HTTP
+                //  route replayed through the gateway
+                if (i % 2)
+                    zstr_sendf (socks[i],
+                                "POST /api/vm-startup-result "
+                                "{\"hostname\":\"%s\",\"success\":true}",
+                                run->vms[i].host);
+                else
+                    zstr_sendf (socks[i], "RESULT %s 1 ", run->vms[i].host);
             }
+            else if (streq (text, "RESULT-OK")
+                     || strncmp (text, "REPLY 200 ", 10) == 0)
+                atomic_fetch_add (&run->acked, 1);
             else if (strncmp (text, "ERROR", 5) == 0)
                 fprintf (stderr, "deliver: %s: %s\n", run->vms[i].host, text);
             zstr_free (&text);
@@ -211,6 +223,13 @@ ll_bench_deliver (int argc, char **argv)
     PQclear (ll_db_exec (db, "bench_clear", 1, seed));
     PGresult *res = ll_db_exec (db, "bench_seed", 2, seed);
     PQclear (res);
+    //  The server secret, made here if no agent asked yet (as the
+    //  registry does: first writer wins)
+    char fresh[65];
+    ll_token_new_secret (fresh, sizeof fresh);
+    const char *init[] = {"server_secret", fresh};
+    PQclear (res ? ll_db_exec (db, "settings_init", 2, init) : NULL);
+    memset (fresh, 0, sizeof fresh);
     PGresult *secret = res ? ll_db_exec (db, "settings_get", 1, key) : NULL;
     if (!secret || PQntuples (secret) != 1) {
         fprintf (stderr, "lablink-bench: cannot seed or read the secret (is "
@@ -337,6 +356,8 @@ ll_bench_deliver (int argc, char **argv)
     pthread_join (sampler, NULL);
     printf ("deliver: allocator postgresql connections, most seen: %ld\n",
             (long) atomic_load (&run.pg_max));
+    printf ("deliver: zmq acknowledgements answered OK: %ld\n",
+            (long) atomic_load (&run.acked));
     bool ok = claimed == total && delivered == claimed;
     printf ("verdict: %s\n", ok ? "every claim delivered" : "FAILED");
     free (lat);
