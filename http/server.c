@@ -284,10 +284,15 @@ ll_http_call_watch (ll_http_req_t *req,
         return -1;
     }
     int fd = s_client_fd (req);
-    atomic_fetch_add (&req->server->actor_waits, 1);
+    int q = s_queue_slot (req->server, endpoint);
+    if (q >= 0) {
+        atomic_fetch_add (&req->server->queues[q].waiting, 1);
+        atomic_fetch_add (&req->server->queues[q].calls, 1);
+    }
     int rc = ll_call_watch (sock, command, args, timeout_ms, fd, id_out,
                             id_size, reply, error);
-    atomic_fetch_sub (&req->server->actor_waits, 1);
+    if (q >= 0)
+        atomic_fetch_sub (&req->server->queues[q].waiting, 1);
     return rc;
 }
 
