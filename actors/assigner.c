@@ -319,7 +319,7 @@ s_claim_new (self_t *self, ll_request_t **req_p)
 static int
 s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
 {
-    char **emails = malloc (n * sizeof *emails);
+    char **emails = calloc (n + 1, sizeof *emails);
     for (size_t i = 0; i < n; i++)
         emails[i] = claims[i]->email;
     char *array = s_pg_array (emails, n);

@@ -321,7 +321,7 @@ s_handle_post (self_t *self, s_peer_t *peer, char *args)
                 "address is unknown (app.listen port 0).\"}");
         return;
     }
-    char url[512];
+    char url[640];
     snprintf (url, sizeof url, "%s%s", self->base_url, path);
     char auth[LL_TOKEN_MAX + 32];
     snprintf (auth, sizeof auth, "Authorization: Bearer %s", peer->token);

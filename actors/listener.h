@@ -4,8 +4,9 @@
     Owns: one PostgreSQL connection in LISTEN (sql/queries/waiters.sql
     listen_channel; the channel is a bound value, see migration 0002).
     Publishes: PUB LL_ENDPOINT_EVENTS (runtime/protocol.h)
-      VM-ASSIGNED hostname   for every notification with a HostName and a
-                             non-null CrdCommand (payload capped at 8 KiB)
+      VM-ASSIGNED hostname [pin command]   for every notification with a
+                             HostName and a non-null CrdCommand (payload
+                             capped at 8 KiB); pin and command come from it
       RESYNC                 after each (re)connection once LISTEN is in
                              place: notifications sent while it was down
                              are lost, so subscribers re-read the rows

@@ -328,7 +328,11 @@ s_self_handle_sub (self_t *self)
     char *event = msg ? zmsg_popstr (msg) : NULL;
     if (event && streq (event, LL_EVT_VM_ASSIGNED)) {
         char *host = zmsg_popstr (msg);
-        if (host && zhashx_lookup (self->by_host, host)) {
+        char *pin = zmsg_popstr (msg);
+        char *command = zmsg_popstr (msg);
+        if (host && pin && command && zhashx_lookup (self->by_host, host))
+            s_wake (self, host, pin, command);  //  from the NOTIFY payload
+        else if (host && zhashx_lookup (self->by_host, host)) {
             const char *values[] = {host};
             PGresult *res = s_exec (self->db, "wait_pending", 1, values);
             if (!res)
@@ -338,6 +342,12 @@ s_self_handle_sub (self_t *self)
                         PQgetvalue (res, 0, 1));
             PQclear (res);
         }
+        if (pin)
+            sodium_memzero (pin, strlen (pin));
+        if (command)
+            sodium_memzero (command, strlen (command));
+        free (pin);
+        free (command);
         free (host);
     }
     else if (event && streq (event, LL_EVT_RESYNC)) {

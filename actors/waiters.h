@@ -9,7 +9,8 @@
            | OK UNKNOWN
       VM-UNWAIT wait-request-id -> OK   (the caller's client went away)
     Subscribes: SUB LL_ENDPOINT_EVENTS (the listener)
-      VM-ASSIGNED hostname   re-read that VM's row, answer its waiters only
+      VM-ASSIGNED hostname [pin command]  answer that VM's waiters only
+                             (with the payload's assignment, or the row's)
       RESYNC                 re-read every undelivered assignment
     Every VM-WAIT first reads the row (and touches last_seen_at), in this
     single thread, so an assignment committed before the VM asked, or while

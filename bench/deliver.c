@@ -2,7 +2,7 @@
 
     lablink-bench deliver --url URL --zmq-endpoint tcp://H:P --server-key Z85
                           [--zmq-agents 1000] [--http-agents 200]
-                          [--prefix benchd] [--config FILE]
+                          [--prefix benchd] [--config FILE] [--post-acks]
 
     Seeds N+M free VMs (<prefix>-NNNNN), starts N agents over ZeroMQ
     (CURVE, HELLO + WAIT, one thread for all sockets) and M agents
@@ -11,7 +11,9 @@
     a VM is from sending the claim that gave it to the agent holding its
     assignment. Meanwhile it samples the allocator's PostgreSQL connections
     (pg_stat_activity, application_name lablink-allocator) and reports the
-    largest count. The allocator needs agent.max_parked >= M and
+    largest count. ZeroMQ agents acknowledge with RESULT (with --post-acks
+    every other one with POST /api/vm-startup-result through the gateway)
+    and PING every 10 s. The allocator needs agent.max_parked >= M and
     app.http_threads > M + 8. */
 #include "bench/bench.h"
 #include "runtime/config.h"
@@ -41,6 +43,7 @@ typedef struct {
     atomic_bool stop;           //  end of the run
     atomic_long pg_max;         //  most allocator connections seen
     atomic_long acked;          //  zmq acknowledgements answered OK
+    bool post_acks;             //  every other zmq agent acks with POST
     const ll_config_t *config;  //  for the sampler's connection
 } s_run_t;
 
@@ -71,7 +74,13 @@ s_zmq_agents (void *arg)
         items[i].socket = zsock_resolve (socks[i]);
         items[i].events = ZMQ_POLLIN;
     }
+    int64_t next_ping = ll_bench_now_us () + 10000000;
     while (!atomic_load (&run->stop)) {
+        if (ll_bench_now_us () >= next_ping) {  //  as the agent: every 10 s
+            for (long i = 0; i < n; i++)
+                zstr_send (socks[i], "PING");
+            next_ping = ll_bench_now_us () + 10000000;
+        }
         if (zmq_poll (items, (int) n, 100) <= 0)
             continue;
         for (long i = 0; i < n; i++) {
@@ -88,7 +97,7 @@ s_zmq_agents (void *arg)
                 atomic_store (&run->vms[i].got_us, ll_bench_now_us ());
                 //  Acknowledge: RESULT, or (every other agent) the HTTP
                 //  route replayed through the gateway
-                if (i % 2)
+                if (run->post_acks && i % 2)
                     zstr_sendf (socks[i],
                                 "POST /api/vm-startup-result "
                                 "{\"hostname\":\"%s\",\"success\":true}",
@@ -201,6 +210,9 @@ ll_bench_deliver (int argc, char **argv)
     run.nzmq = ll_bench_opt_long (argc, argv, "--zmq-agents", 1000);
     run.nhttp = ll_bench_opt_long (argc, argv, "--http-agents", 200);
     const char *prefix = ll_bench_opt (argc, argv, "--prefix", "benchd");
+    for (int a = 1; a < argc; a++)
+        if (streq (argv[a], "--post-acks"))
+            run.post_acks = true;
     long total = run.nzmq + run.nhttp;
     if (!run.url || (run.nzmq && (!run.endpoint || !run.server_key))
         || run.nzmq < 0 || run.nhttp < 0 || total < 1 || total > 99999) {
@@ -277,6 +289,7 @@ ll_bench_deliver (int argc, char **argv)
     char url[512];
     snprintf (url, sizeof url, "%s/api/request_vm", run.url);
     long claimed = 0, run_id = (long) time (NULL);
+    int64_t *claim_lat = calloc ((size_t) total, sizeof *claim_lat);
     int64_t c0 = ll_bench_now_us ();
     for (long i = 0; i < total; i++) {
         char body[256];
@@ -301,7 +314,7 @@ ll_bench_deliver (int argc, char **argv)
             long index = s_index_of (&run, host);
             if (index >= 0) {
                 run.vms[index].claimed_us = t0;
-                claimed++;
+                claim_lat[claimed++] = ll_bench_now_us () - t0;
             }
         }
         ll_bench_response_clear (&answer);
@@ -340,6 +353,11 @@ ll_bench_deliver (int argc, char **argv)
     }
     printf ("deliver: %ld claims in %.2f s, %ld delivered\n", claimed, claim_s,
             delivered);
+    printf ("deliver: the claim's own HTTP round trip p50 %.2f ms, p99 "
+            "%.2f ms\n",
+            ll_bench_percentile (claim_lat, (size_t) claimed, 50) / 1000.0,
+            ll_bench_percentile (claim_lat, (size_t) claimed, 99) / 1000.0);
+    free (claim_lat);
     printf ("deliver: claim-to-agent p50 %.2f ms, p99 %.2f ms (all %zu)\n",
             ll_bench_percentile (lat, n, 50) / 1000.0,
             ll_bench_percentile (lat, n, 99) / 1000.0, n);

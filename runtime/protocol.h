@@ -55,7 +55,10 @@
 
 #define LL_ENDPOINT_EVENTS "inproc://events"
 //  PUB (listener) -> SUB, no replies:
-//  VM-ASSIGNED hostname   a NOTIFY said this VM has a new assignment
+//  VM-ASSIGNED hostname [pin command]
+//                         a NOTIFY said this VM has a new assignment (the
+//                         trigger's payload: every statement that stores a
+//                         command also clears delivered_at)
 //  RESYNC                 LISTEN was (re)established: notifications may
 //                         have been missed, re-read every parked VM's row
 #define LL_EVT_VM_ASSIGNED "VM-ASSIGNED"

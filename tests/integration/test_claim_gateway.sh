@@ -18,7 +18,7 @@ grep -qF "gateway: server public key $key" "$T/a.log" || fail "public key not lo
 grep -q "gateway: listening on tcp://127.0.0.1:$zport" "$T/a.log" || fail "gateway not listening"
 
 "$BENCH" deliver --url "$url" --zmq-endpoint "tcp://127.0.0.1:$zport" --server-key "$key" \
-    --zmq-agents 6 --http-agents 3 --prefix gw --config "$T/a.yaml" >"$T/deliver.out" 2>&1 \
+    --zmq-agents 6 --http-agents 3 --prefix gw --post-acks --config "$T/a.yaml" >"$T/deliver.out" 2>&1 \
     || { cat "$T/deliver.out"; fail "deliver failed"; }
 cat "$T/deliver.out"
 grep -q 'deliver: 9 claims in .* 9 delivered' "$T/deliver.out" || fail "not every claim delivered"
