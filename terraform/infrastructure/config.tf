@@ -55,7 +55,6 @@ locals {
     acme_email               = var.acme_email
     allocator_image          = var.allocator_image
     allocator_port           = local.allocator_port
-    stack                    = local.name
     log_group                = local.log_group_name
     config_yaml              = yamlencode(local.config)
   })

@@ -1,13 +1,16 @@
 # The host's role: read its own parameters and database secret, keep the
-# client VMs' Terraform state under its own prefix of the state bucket, and
-# manage client VMs, security groups, key pairs and the client role, each
-# limited by name prefix or by the LabLinkStack tag of this stack.
+# client VMs' tfvars copy (and state, with an S3 backend) under its own prefix
+# of the state bucket, and manage client VMs, security groups, key pairs and
+# the client role, each limited by name or tag to what terraform/aws creates:
+# names lablink_client_<environment>_*, tag ResourcePrefix =
+# lablink_client_<environment> (its provider default_tags).
 
 locals {
   partition      = "aws"
   ssm_arn_prefix = "arn:${local.partition}:ssm:${var.region}:*:parameter"
   ec2_arn_prefix = "arn:${local.partition}:ec2:${var.region}:*"
   state_prefix   = "${var.deployment_name}/${var.environment}"
+  client_prefix  = "lablink_client_${var.environment}"
 }
 
 data "aws_iam_policy_document" "ec2_assume" {
@@ -87,8 +90,8 @@ data "aws_iam_policy_document" "allocator" {
     resources = ["${local.ec2_arn_prefix}:instance/*"]
     condition {
       test     = "StringEquals"
-      variable = "aws:RequestTag/LabLinkStack"
-      values   = [local.name]
+      variable = "aws:RequestTag/ResourcePrefix"
+      values   = [local.client_prefix]
     }
     condition {
       test     = "StringEquals"
@@ -137,8 +140,8 @@ data "aws_iam_policy_document" "allocator" {
     ]
     condition {
       test     = "StringEquals"
-      variable = "ec2:ResourceTag/LabLinkStack"
-      values   = [local.name]
+      variable = "ec2:ResourceTag/ResourcePrefix"
+      values   = [local.client_prefix]
     }
   }
 
@@ -148,8 +151,8 @@ data "aws_iam_policy_document" "allocator" {
     resources = ["${local.ec2_arn_prefix}:security-group/*"]
     condition {
       test     = "StringEquals"
-      variable = "aws:RequestTag/LabLinkStack"
-      values   = [local.name]
+      variable = "aws:RequestTag/ResourcePrefix"
+      values   = [local.client_prefix]
     }
   }
 
@@ -162,7 +165,7 @@ data "aws_iam_policy_document" "allocator" {
   statement {
     sid       = "ClientKeyPairs"
     actions   = ["ec2:ImportKeyPair", "ec2:CreateKeyPair", "ec2:DeleteKeyPair"]
-    resources = ["${local.ec2_arn_prefix}:key-pair/${local.name}-client*"]
+    resources = ["${local.ec2_arn_prefix}:key-pair/${local.client_prefix}*"]
   }
 
   statement {
@@ -177,15 +180,15 @@ data "aws_iam_policy_document" "allocator" {
       "iam:TagInstanceProfile", "iam:UntagInstanceProfile",
     ]
     resources = [
-      "arn:${local.partition}:iam::*:role/${local.name}-client*",
-      "arn:${local.partition}:iam::*:instance-profile/${local.name}-client*",
+      "arn:${local.partition}:iam::*:role/${local.client_prefix}*",
+      "arn:${local.partition}:iam::*:instance-profile/${local.client_prefix}*",
     ]
   }
 
   statement {
     sid       = "ClientRoleCloudWatchAgentOnly"
     actions   = ["iam:AttachRolePolicy", "iam:DetachRolePolicy"]
-    resources = ["arn:${local.partition}:iam::*:role/${local.name}-client*"]
+    resources = ["arn:${local.partition}:iam::*:role/${local.client_prefix}*"]
     condition {
       test     = "ArnEquals"
       variable = "iam:PolicyARN"
@@ -196,7 +199,7 @@ data "aws_iam_policy_document" "allocator" {
   statement {
     sid       = "PassClientRoleToEc2"
     actions   = ["iam:PassRole"]
-    resources = ["arn:${local.partition}:iam::*:role/${local.name}-client*"]
+    resources = ["arn:${local.partition}:iam::*:role/${local.client_prefix}*"]
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"

@@ -43,7 +43,7 @@ output "lambda_function_name" {
   value       = local.use_lambda ? aws_lambda_function.logs[0].function_name : null
 }
 
-output "stack_tag" {
-  description = "Tag (LabLinkStack = value) every client resource must carry for the host's role to manage it."
-  value       = local.name
+output "client_resource_prefix" {
+  description = "Name prefix and ResourcePrefix tag of the client resources the host's role may manage (terraform/aws)."
+  value       = local.client_prefix
 }

@@ -17,6 +17,13 @@ resource "aws_ssm_parameter" "public_url" {
   value       = local.public_url
 }
 
+resource "aws_ssm_parameter" "public_ip" {
+  name        = "${local.param_prefix}/public_ip"
+  description = "Elastic IP of the allocator (ALLOCATOR_PUBLIC_IP: client VMs accept SSH from it)"
+  type        = "String"
+  value       = local.public_ip
+}
+
 resource "aws_ssm_parameter" "db_host" {
   name        = "${local.param_prefix}/db_host"
   description = "PostgreSQL host of the allocator"

@@ -25,14 +25,15 @@ export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
 export TF_CLI_CONFIG_FILE=$T/terraformrc
 
 # A copy of the module with an override that keeps everything offline: local
-# backend, fake credentials, no account or metadata look-ups.
+# backend, fake credentials, no account or metadata look-ups. Every option is
+# one call of the module in a root configuration, so that one plan (and one
+# load of the provider, slow on a busy machine) covers them all.
 W=$T/infra
-mkdir -p "$W"
+R=$T/root
+mkdir -p "$W" "$R"
 cp "$SRC"/terraform/infrastructure/*.tf "$SRC"/terraform/infrastructure/*.tftpl "$W"/
+rm -f "$W/backend.tf"
 cat >"$W/offline_override.tf" <<'HCL'
-terraform {
-  backend "local" {}
-}
 provider "aws" {
   access_key                  = "AKIAIOSFODNN7EXAMPLE"
   secret_key                  = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -42,7 +43,66 @@ provider "aws" {
   skip_region_validation      = true
 }
 HCL
-cd "$W"
+
+# A stand-in for lablink-lambda's zip (only its hash is planned).
+printf '#!/bin/sh\n' >"$T/bootstrap"
+(cd "$T" && zip -q lambda.zip bootstrap)
+
+SENTINEL='Adm1n-S3ntinel-pa55word'
+LAMBDA_SENTINEL='_lambda.0123456789abcdef-sentinel'
+IMAGE='allocator_image = "registry.example.org/lablink-allocator:0.1.0"'
+
+cat >"$R/main.tf" <<HCL
+# 1. Caddy + Let's Encrypt, Route 53 record, RDS, Lambda, admin password parameter
+module "caddy" {
+  source           = "../infra"
+  $IMAGE
+  tls_mode         = "caddy"
+  domain_name      = "lablink.example.org"
+  route53_zone_id  = "Z0EXAMPLE"
+  acme_email       = "ops@example.org"
+  database         = "rds"
+  admin_password   = "$SENTINEL"
+  lambda_zip_path  = "$T/lambda.zip"
+  lambda_api_token = "$LAMBDA_SENTINEL"
+}
+# 2. ACM on an ALB with a new certificate, existing VPC, persistent EIP,
+#    PostgreSQL on the host, SSH from the admin network, no Lambda
+module "acm" {
+  source            = "../infra"
+  $IMAGE
+  tls_mode          = "acm"
+  domain_name       = "lablink.example.org"
+  route53_zone_id   = "Z0EXAMPLE"
+  database          = "host"
+  admin_ssh_cidr    = "203.0.113.0/24"
+  vpc_id            = "vpc-0123456789abcdef0"
+  subnet_ids        = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+  eip_strategy      = "persistent"
+  eip_allocation_id = "eipalloc-0123456789abcdef0"
+}
+# 3. ACM with an existing certificate, DNS managed elsewhere
+module "acm_existing" {
+  source          = "../infra"
+  $IMAGE
+  environment     = "test"
+  tls_mode        = "acm"
+  domain_name     = "lablink.example.org"
+  certificate_arn = "arn:aws:acm:us-west-2:111122223333:certificate/00000000-0000-0000-0000-000000000000"
+}
+# 4. No TLS, no DNS: plain HTTP on the Elastic IP through Caddy
+module "none" {
+  source      = "../infra"
+  $IMAGE
+  environment = "dev"
+  tls_mode    = "none"
+  database    = "host"
+}
+output "none_url" {
+  value = module.none.allocator_url
+}
+HCL
+cd "$R"
 terraform init -plugin-dir="$MIRROR" -input=false -no-color >"$T/init.log" 2>&1 \
     || { cat "$T/init.log" >&2; fail "terraform init -plugin-dir=$MIRROR"; }
 pass "init from the mirror"
@@ -52,59 +112,57 @@ terraform fmt -check -recursive -diff "$SRC/terraform/infrastructure" >"$T/fmt.l
     || { cat "$T/fmt.log" >&2; fail "terraform fmt -check: run terraform fmt terraform/infrastructure"; }
 pass "fmt -check"
 
-# A stand-in for lablink-lambda's zip (only its hash is planned).
-printf '#!/bin/sh\n' >"$T/bootstrap"
-(cd "$T" && zip -q lambda.zip bootstrap)
+terraform plan -input=false -no-color -lock=false -out="$T/all.plan" >"$T/plan.log" 2>&1 \
+    || { cat "$T/plan.log" >&2; fail "terraform plan failed"; }
+terraform show -json "$T/all.plan" >"$T/all.json"
+J=$T/all.json
+pass "plan of the four options"
 
-SENTINEL='Adm1n-S3ntinel-pa55word'
-LAMBDA_SENTINEL='_lambda.0123456789abcdef-sentinel'
-common=(-var allocator_image=registry.example.org/lablink-allocator:0.1.0)
-
-# plan NAME ARGS...: plan -out, then show -json into $T/NAME.json
-plan() {
-    local name=$1
-    shift
-    terraform plan -input=false -no-color -lock=false -out="$T/$name.plan" "${common[@]}" "$@" \
-        >"$T/$name.log" 2>&1 || { cat "$T/$name.log" >&2; fail "$name: terraform plan failed"; }
-    terraform show -json "$T/$name.plan" >"$T/$name.json"
-    J=$T/$name.json
-}
-# refuse NAME MESSAGE ARGS...: the plan must fail with MESSAGE
+# use MODULE: the option the helpers below look at
+use() { CASE=$1; M=module.$1; UD=$(user_data); }
+# refuse NAME MESSAGE HCL: a plan of module "caddy" with HCL's arguments must
+# fail with MESSAGE (the module name is reused: no new init needed)
 refuse() {
     local name=$1 message=$2
-    shift 2
-    if terraform plan -input=false -no-color -lock=false "${common[@]}" "$@" >"$T/$name.log" 2>&1; then
+    printf 'module "caddy" {\n  source = "../infra"\n  %s\n%s\n}\n' "$IMAGE" "$3" >"$R/main.tf"
+    if terraform plan -input=false -no-color -lock=false >"$T/$name.log" 2>&1; then
         fail "$name: plan succeeded, expected a refusal"
     fi
     grep -q "$message" "$T/$name.log" || { cat "$T/$name.log" >&2; fail "$name: refusal without '$message'"; }
 }
-# count TYPE: resources of TYPE the plan creates
-count() { jq --arg t "$1" '[.resource_changes[] | select(.type == $t and (.change.actions | index("create")))] | length' "$J"; }
+# count TYPE: resources of TYPE the plan creates in the current option
+count() {
+    jq --arg m "$M" --arg t "$1" '[.resource_changes[] | select(.module_address == $m and .type == $t
+        and (.change.actions | index("create")))] | length' "$J"
+}
 has() { [ "$(count "$1")" -gt 0 ] || fail "$CASE: no $1 planned"; }
 hasnt() { [ "$(count "$1")" -eq 0 ] || fail "$CASE: $1 planned but must not exist"; }
-# after ADDRESS JQ: a value of the planned resource
-after() { jq -r --arg a "$1" ".resource_changes[] | select(.address == \$a) | .change.after | $2" "$J"; }
+# after ADDRESS JQ: a value of the planned resource of the current option
+after() { jq -r --arg a "$M.$1" ".resource_changes[] | select(.address == \$a) | .change.after | $2" "$J"; }
+# exists ADDRESS-PREFIX: resources of the option whose address starts so
+exists() { jq --arg a "$M.$1" '[.resource_changes[] | select(.address | startswith($a))] | length' "$J"; }
 user_data() { after aws_instance.allocator .user_data_base64 | base64 -d; }
+# rules: the ingress rules of the current option
+rules() { jq --arg m "$M" '[.resource_changes[] | select(.module_address == $m
+    and .type == "aws_vpc_security_group_ingress_rule") | .change.after]' "$J"; }
 
 # Rules every option must satisfy.
 invariants() {
     # No ingress rule from the whole internet but 80 and 443.
     local open
-    open=$(jq -r '[.resource_changes[] | select(.type == "aws_vpc_security_group_ingress_rule")
-            | .change.after | select(.cidr_ipv4 == "0.0.0.0/0" or .cidr_ipv6 == "::/0")
+    open=$(rules | jq -r '[.[] | select(.cidr_ipv4 == "0.0.0.0/0" or .cidr_ipv6 == "::/0")
             | . as $r | select($r.from_port != $r.to_port or (([80, 443] | index($r.from_port)) == null))
-            | "\($r.from_port)-\($r.to_port)"] | join(",")' "$J")
+            | "\($r.from_port)-\($r.to_port)"] | join(",")')
     [ -z "$open" ] || fail "$CASE: ports $open open to the world"
     local ssh_world
-    ssh_world=$(jq '[.resource_changes[] | select(.type == "aws_vpc_security_group_ingress_rule")
-            | .change.after | select(.from_port <= 22 and .to_port >= 22)
-            | select(.cidr_ipv4 == "0.0.0.0/0" or .cidr_ipv6 == "::/0" or .ip_protocol == "-1")] | length' "$J")
+    ssh_world=$(rules | jq '[.[] | select(.from_port <= 22 and .to_port >= 22)
+            | select(.cidr_ipv4 == "0.0.0.0/0" or .cidr_ipv6 == "::/0" or .ip_protocol == "-1")] | length')
     [ "$ssh_world" -eq 0 ] || fail "$CASE: an SSH rule open to 0.0.0.0/0"
     # Security groups carry no inline rules (all are the resources above).
-    [ "$(jq '[.resource_changes[] | select(.type == "aws_security_group") | .change.after.ingress // [] | length] | add' "$J")" -eq 0 ] \
+    [ "$(jq --arg m "$M" '[.resource_changes[] | select(.module_address == $m and .type == "aws_security_group")
+            | .change.after.ingress // [] | length] | add' "$J")" -eq 0 ] \
         || fail "$CASE: inline ingress rules"
     # user_data is known at plan time and carries names, never secrets.
-    UD=$(user_data)
     local ud=$UD
     [ -n "$ud" ] || fail "$CASE: user_data unknown at plan time"
     if grep -q -e "$SENTINEL" -e "$LAMBDA_SENTINEL" <<<"$ud"; then
@@ -127,19 +185,16 @@ invariants() {
 }
 
 # --- 1. Caddy + Let's Encrypt, Route 53 record, RDS, Lambda, admin password parameter
-CASE=caddy
-plan caddy -var tls_mode=caddy -var domain_name=lablink.example.org -var route53_zone_id=Z0EXAMPLE \
-    -var acme_email=ops@example.org -var database=rds -var "admin_password=$SENTINEL" \
-    -var "lambda_zip_path=$T/lambda.zip" -var "lambda_api_token=$LAMBDA_SENTINEL"
+use caddy
 invariants
 has aws_instance; has aws_eip; has aws_eip_association; has aws_vpc; has aws_subnet
 [ "$(count aws_route53_record)" -eq 1 ] || fail "caddy: expected exactly the A record"
 [ "$(after 'aws_route53_record.allocator[0]' .name)" = lablink.example.org ] || fail "caddy: A record name"
 hasnt aws_lb; hasnt aws_acm_certificate; hasnt aws_lb_listener
-[ "$(jq '[.resource_changes[] | select(.address | startswith("aws_vpc_security_group_ingress_rule.host_web"))] | length' "$J")" -eq 2 ] \
+[ "$(exists aws_vpc_security_group_ingress_rule.host_web)" -eq 2 ] \
     || fail "caddy: 80 and 443 not open on the host"
 [ "$(count aws_vpc_security_group_ingress_rule | tr -d ' ')" -eq 3 ] || fail "caddy: expected 80, 443 and db-from-host only"
-[ -z "$(jq -r '.resource_changes[] | select(.address | startswith("aws_vpc_security_group_ingress_rule.ssh_admin")) | .address' "$J")" ] \
+[ "$(exists aws_vpc_security_group_ingress_rule.ssh_admin)" -eq 0 ] \
     || fail "caddy: an SSH rule although admin_ssh_cidr is empty"
 grep -q "TLS_MODE='caddy'" <<<"$UD" || fail "caddy: user_data does not set up Caddy"
 grep -q '"provider": "letsencrypt"' "$T/caddy.config.yaml" || fail "caddy: ssl.provider"
@@ -173,11 +228,7 @@ pass "logs: client log group -> subscription filter -> lablink-lambda, with its 
 
 # --- 2. ACM on an ALB with a new certificate, existing VPC, persistent EIP,
 #        PostgreSQL on the host, SSH from the admin network, no Lambda
-CASE=acm
-plan acm -var tls_mode=acm -var domain_name=lablink.example.org -var route53_zone_id=Z0EXAMPLE \
-    -var database=host -var admin_ssh_cidr=203.0.113.0/24 -var vpc_id=vpc-0123456789abcdef0 \
-    -var 'subnet_ids=["subnet-0aaaaaaaaaaaaaaaa","subnet-0bbbbbbbbbbbbbbbb"]' \
-    -var eip_strategy=persistent -var eip_allocation_id=eipalloc-0123456789abcdef0
+use acm
 invariants
 has aws_lb; has aws_lb_target_group; has aws_acm_certificate; has aws_acm_certificate_validation
 [ "$(count aws_lb_listener)" -eq 2 ] || fail "acm: expected the HTTPS listener and the HTTP redirect"
@@ -187,7 +238,7 @@ has aws_lb; has aws_lb_target_group; has aws_acm_certificate; has aws_acm_certif
 [ -n "$(after 'aws_route53_record.allocator_alias[0]' .name)" ] || fail "acm: no alias record"
 hasnt aws_vpc; hasnt aws_subnet; hasnt aws_eip; has aws_eip_association
 [ "$(after aws_eip_association.allocator .allocation_id)" = eipalloc-0123456789abcdef0 ] || fail "acm: persistent EIP not used"
-[ "$(jq '[.resource_changes[] | select(.address | startswith("aws_vpc_security_group_ingress_rule.host_web"))] | length' "$J")" -eq 0 ] \
+[ "$(exists aws_vpc_security_group_ingress_rule.host_web)" -eq 0 ] \
     || fail "acm: the host is open to the world although the ALB fronts it"
 [ "$(after 'aws_vpc_security_group_ingress_rule.host_from_alb[0]' .from_port)" = 5000 ] || fail "acm: no ALB -> host rule"
 [ "$(after 'aws_vpc_security_group_ingress_rule.ssh_admin[0]' .cidr_ipv4)" = 203.0.113.0/24 ] || fail "acm: SSH rule not from the admin CIDR"
@@ -196,12 +247,27 @@ grep -q '"provider": "acm"' "$T/acm.config.yaml" || fail "acm: ssl.provider"
 pass "acm: ALB + new certificate + alias, host reachable from the ALB only, SSH from 203.0.113.0/24"
 
 hasnt aws_db_instance; hasnt aws_db_subnet_group; hasnt aws_lambda_function; hasnt aws_cloudwatch_log_subscription_filter
-[ -z "$(jq -r '.resource_changes[] | select(.address == "aws_ssm_parameter.admin_password[0]") | .address' "$J")" ] \
+[ "$(exists aws_ssm_parameter.admin_password)" -eq 0 ] \
     || fail "acm: admin password parameter created although no admin_password was given"
 grep -q "DATABASE='host'" <<<"$UD" || fail "acm: user_data does not install PostgreSQL"
 pass "host database, no Lambda without a zip, admin password parameter left to the operator"
 
-policy=$(jq -r '.resource_changes[] | select(.address == "aws_iam_role_policy.allocator") | .change.after.policy' "$J")
+# The host-database bootstrap SQL runs as written against a real PostgreSQL:
+# idempotent (twice), password taken from the environment.
+awk '/^SQL$/{f=0} f{print} /<<.SQL.$/{f=1}' <<<"$UD" >"$T/bootstrap.sql"
+grep -q 'getenv pw LABLINK_DB_PW' "$T/bootstrap.sql" || fail "bootstrap SQL does not read the password from the environment"
+before=$(psql -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -Atc "SELECT rolpassword FROM pg_authid WHERE rolname = 'lablink'")
+for _ in 1 2; do
+    LABLINK_DB_PW=bootstrap-test-pw psql -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
+        -f "$T/bootstrap.sql" >"$T/bootstrap.log" 2>&1 || { cat "$T/bootstrap.log" >&2; fail "bootstrap SQL failed"; }
+done
+after=$(psql -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -Atc "SELECT rolpassword FROM pg_authid WHERE rolname = 'lablink'")
+[ -n "$after" ] && [ "$after" != "$before" ] || fail "bootstrap SQL did not set the role's password"
+[ "$(psql -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = 'lablink_db'")" = 1 ] \
+    || fail "bootstrap SQL did not create lablink_db"
+pass "host database bootstrap SQL: runs twice on PostgreSQL, password from the environment"
+
+policy=$(after aws_iam_role_policy.allocator .policy)
 [ -n "$policy" ] && [ "$policy" != null ] || fail "iam: policy unknown at plan time"
 echo "$policy" >"$T/policy.json"
 jq -e '[.Statement[] | .Action | if type == "array" then .[] else . end
@@ -212,7 +278,7 @@ jq -e '[.Statement[] | select(.Resource == "*" or (.Resource | type == "array" a
         | length == 0' "$T/policy.json" >/dev/null || fail "iam: a non-read action on every resource"
 jq -e '.Statement[] | select(.Sid == "PassClientRoleToEc2") | .Condition.StringEquals["iam:PassedToService"] == "ec2.amazonaws.com"' \
     "$T/policy.json" >/dev/null || fail "iam: PassRole not limited to EC2"
-jq -e '.Statement[] | select(.Sid == "LaunchTaggedClientInstances") | .Condition.StringEquals["aws:RequestTag/LabLinkStack"] == "lablink-prod"' \
+jq -e '.Statement[] | select(.Sid == "LaunchTaggedClientInstances") | .Condition.StringEquals["aws:RequestTag/ResourcePrefix"] == "lablink_client_prod"' \
     "$T/policy.json" >/dev/null || fail "iam: RunInstances not limited to tagged client VMs"
 jq -e '.Statement[] | select(.Sid == "ReadWriteOwnState") | .Resource == "arn:aws:s3:::tf-state-lablink-allocator-bucket/lablink/prod/*"' \
     "$T/policy.json" >/dev/null || fail "iam: state bucket access not limited to the stack's prefix"
@@ -221,9 +287,7 @@ jq -e '[.Statement[] | select(.Sid == "ReadDatabasePassword")] | length == 0' "$
 pass "iam: no wildcard actions, PassRole to EC2 only, RunInstances by tag, state bucket by prefix"
 
 # --- 3. ACM with an existing certificate, DNS managed elsewhere
-CASE=acm_existing
-plan acm_existing -var tls_mode=acm -var domain_name=lablink.example.org \
-    -var certificate_arn=arn:aws:acm:us-west-2:111122223333:certificate/00000000-0000-0000-0000-000000000000
+use acm_existing
 invariants
 has aws_lb; hasnt aws_acm_certificate; hasnt aws_route53_record; hasnt aws_acm_certificate_validation
 [ "$(after 'aws_lb_listener.https[0]' .certificate_arn)" = arn:aws:acm:us-west-2:111122223333:certificate/00000000-0000-0000-0000-000000000000 ] \
@@ -231,21 +295,23 @@ has aws_lb; hasnt aws_acm_certificate; hasnt aws_route53_record; hasnt aws_acm_c
 pass "acm with an existing certificate: no certificate request, no Route 53 record"
 
 # --- 4. No TLS, no DNS (plain HTTP on the Elastic IP through Caddy)
-CASE=none
-plan none -var tls_mode=none -var database=host
+use none
 invariants
 hasnt aws_lb; hasnt aws_acm_certificate; hasnt aws_route53_record; hasnt aws_db_instance
-[ "$(jq -r '.planned_values.outputs.allocator_url.value // "unknown"' "$J")" = unknown ] || fail "none: URL should come from the EIP"
+[ "$(jq -r '.output_changes.none_url.after_unknown' "$J")" = true ] || fail "none: URL should come from the EIP"
 grep -q '"provider": "none"' "$T/none.config.yaml" || fail "none: ssl.provider"
 pass "none: plain HTTP on the EIP, no DNS, no ALB"
 
 # --- refusals
 CASE=refusals
 # Variable validations are reported together, then the preconditions.
-refuse bad_values 'never opened to the whole internet' -var tls_mode=caddy -var admin_ssh_cidr=0.0.0.0/0 \
-    "-var=domain_name=x'; rm -rf /"
+refuse bad_values 'never opened to the whole internet' \
+    '  tls_mode = "caddy"
+  admin_ssh_cidr = "0.0.0.0/0"
+  domain_name = "x'"'"'; rm -rf /"'
 grep -q 'lower-case DNS name' "$T/bad_values.log" || fail "refusals: a quoting domain name accepted"
-refuse preconditions 'need domain_name' -var tls_mode=acm -var eip_strategy=persistent
+refuse preconditions 'need domain_name' '  tls_mode = "acm"
+  eip_strategy = "persistent"'
 grep -q 'needs eip_allocation_id' "$T/preconditions.log" || fail "refusals: persistent EIP without an id"
 grep -q 'needs route53_zone_id' "$T/preconditions.log" || fail "refusals: a new ACM certificate without a zone"
 pass "refused: SSH from 0.0.0.0/0, TLS without a name, ACM without a zone, persistent EIP without an id, a quoting domain"
