@@ -6,7 +6,12 @@
 # config.yaml accepted by `lablink-allocator --check-config`.
 set -euo pipefail
 SRC=${LABLINK_SOURCE_DIR:?}
-T=${LABLINK_TEST_DIR:?}
+: "${LABLINK_TEST_DIR:?}"
+# A folder of our own, not under the shared lablink-test.* names: this test
+# runs for a minute or more and clean-ups of those have been seen meanwhile.
+T=$(mktemp -d "${TMPDIR:-/tmp}/lablink-infra-plan.XXXXXX")
+finish() { local rc=$?; if [ $rc -eq 0 ]; then rm -rf "$T"; else echo "kept $T for inspection" >&2; fi; }
+trap finish EXIT
 BIN=${LABLINK_BUILD_DIR:?}/lablink-allocator
 MIRROR=${LABLINK_TF_PLUGINS:-/opt/tf-plugins}
 
@@ -256,7 +261,8 @@ pass "host database, no Lambda without a zip, admin password parameter left to t
 # idempotent (twice), password taken from the environment.
 awk '/^SQL$/{f=0} f{print} /<<.SQL.$/{f=1}' <<<"$UD" >"$T/bootstrap.sql"
 grep -q 'getenv pw LABLINK_DB_PW' "$T/bootstrap.sql" || fail "bootstrap SQL does not read the password from the environment"
-before=$(psql -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -Atc "SELECT rolpassword FROM pg_authid WHERE rolname = 'lablink'")
+before=$(psql -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -Atc "SELECT rolpassword FROM pg_authid WHERE rolname = 'lablink'" 2>&1) \
+    || fail "the harness's PostgreSQL is unreachable ($LABLINK_TEST_DIR removed meanwhile?): $before"
 for _ in 1 2; do
     LABLINK_DB_PW=bootstrap-test-pw psql -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
         -f "$T/bootstrap.sql" >"$T/bootstrap.log" 2>&1 || { cat "$T/bootstrap.log" >&2; fail "bootstrap SQL failed"; }
