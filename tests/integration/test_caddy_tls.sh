@@ -107,6 +107,16 @@ else
     [ -z "$insecure" ] || fail "cookie without Secure behind TLS: $insecure"
     echo "$cookies" | grep -qi 'HttpOnly' || fail "session cookie without HttpOnly: $cookies"
     ok "cookies set behind TLS are Secure and HttpOnly"
+    # Control: the same login straight to the allocator over plain HTTP (no
+    # proxy, no X-Forwarded-Proto) with app.secure_cookies unset: no Secure,
+    # so the flag above came from the TLS proxy.
+    curl -s -o /dev/null -D "$T/login-plain.h" "${form[@]}" "http://127.0.0.1:$port$login"
+    plain=$(tr -d '\r' <"$T/login-plain.h" | grep -i '^Set-Cookie:' || true)
+    [ -n "$plain" ] || fail "plain-HTTP login set no cookie"
+    if echo "$plain" | grep -qi '; *Secure'; then
+        fail "cookie Secure without TLS: the Secure check above proves nothing ($plain)"
+    fi
+    ok "control: the same login over plain HTTP, without the proxy, gets no Secure flag"
 fi
 
 cleanup_caddy
