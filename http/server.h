@@ -83,6 +83,18 @@ int ll_http_send (ll_http_req_t *req,
                   size_t len,
                   const char *extra_headers);
 
+//  A streamed response: the status line and headers (security headers,
+//  Transfer-Encoding: chunked) now, then ll_http_chunk for each part of the
+//  body; ll_http_chunk (req, NULL, 0) ends it. 0, or -1 when the client is
+//  gone. ll_http_chunk_abort makes the client see a broken transfer (for a
+//  failure after the headers went out).
+int ll_http_chunked_begin (ll_http_req_t *req,
+                           int status,
+                           const char *content_type,
+                           const char *extra_headers);
+int ll_http_chunk (ll_http_req_t *req, const void *data, size_t len);
+void ll_http_chunk_abort (ll_http_req_t *req);
+
 //  Send json (reference stolen) with status.
 int ll_http_json (ll_http_req_t *req, int status, json_t *json);
 
