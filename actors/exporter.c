@@ -38,31 +38,31 @@ typedef struct {
 
 //  The running export.
 typedef struct {
-    char id[33];              //  export id (random hex)
-    char filename[64];        //  lablink_data<stamp>.zip
-    char who[64];             //  who asked (audit)
-    s_vm_t *vms;              //  every VM, in vm_<n> order
-    int vm_count;             //  entries in vms
-    int next;                 //  next VM to start
-    int active;               //  fetch threads running
-    int done;                 //  VMs finished (ok or failed)
-    int failed;               //  VMs that failed
-    int files;                //  files exported
-    int64_t bytes;            //  their bytes
+    char id[33];               //  export id (random hex)
+    char filename[64];         //  lablink_data<stamp>.zip
+    char who[64];              //  who asked (audit)
+    s_vm_t *vms;               //  every VM, in vm_<n> order
+    int vm_count;              //  entries in vms
+    int next;                  //  next VM to start
+    int active;                //  fetch threads running
+    int done;                  //  VMs finished (ok or failed)
+    int failed;                //  VMs that failed
+    int files;                 //  files exported
+    int64_t bytes;             //  their bytes
     ll_fetch_shared_t shared;  //  what the fetch threads share
-    ll_zip_t *zip;            //  the archive being written
-    unsigned char *out;       //  zip bytes not yet read
-    size_t out_len;           //  bytes in out
-    size_t out_cap;           //  bytes allocated
-    s_vm_t *current;          //  VM whose file is open in the zip, or NULL
-    char *entry;              //  name of the open entry
-    bool any_file;            //  some entry was begun
-    bool finished;            //  every VM done, zip closed (or empty)
-    ll_request_t *reader;     //  a parked EXPORT-READ
-    int64_t reader_since;     //  when it arrived
-    int64_t last_read_ms;     //  last READ seen (abandon check)
-    bool caps_hit[3];         //  file size, total, count
-    int64_t started_ms;       //  start time
+    ll_zip_t *zip;             //  the archive being written
+    unsigned char *out;        //  zip bytes not yet read
+    size_t out_len;            //  bytes in out
+    size_t out_cap;            //  bytes allocated
+    s_vm_t *current;           //  VM whose file is open in the zip, or NULL
+    char *entry;               //  name of the open entry
+    bool any_file;             //  some entry was begun
+    bool finished;             //  every VM done, zip closed (or empty)
+    ll_request_t *reader;      //  a parked EXPORT-READ
+    int64_t reader_since;      //  when it arrived
+    int64_t last_read_ms;      //  last READ seen (abandon check)
+    bool caps_hit[3];          //  file size, total, count
+    int64_t started_ms;        //  start time
 } s_export_t;
 
 typedef struct {
@@ -171,8 +171,8 @@ s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
         source = streq (config->provider.kind, "aws") ? "container" : "host";
     self->container = streq (source, "container");
     self->data_dir = strdup (*config->export.data_dir ? config->export.data_dir
-                             : self->container     ? "/home/client/Desktop"
-                                                   : "Desktop");
+                             : self->container        ? "/home/client/Desktop"
+                                                      : "Desktop");
     self->key_file = strdup (config->export.key_file);
     return self;
 }
@@ -320,8 +320,8 @@ s_export_cancel (self_t *self, const char *why)
     }
     ll_warn ("exporter: export %s cancelled: %s", ex->filename, why);
     char detail[256];
-    snprintf (detail, sizeof detail, "cancelled: %s; vms %d/%d, files %d",
-              why, ex->done, ex->vm_count, ex->files);
+    snprintf (detail, sizeof detail, "cancelled: %s; vms %d/%d, files %d", why,
+              ex->done, ex->vm_count, ex->files);
     s_audit (self, ex->who, "export", ex->filename, "cancelled", detail);
     s_export_end (self);
 }
@@ -395,9 +395,8 @@ s_manifest (self_t *self)
                     config->machine.extension, self->data_dir, ex->vm_count,
                     ex->vm_count - ex->failed, ex->failed, ex->files,
                     (long long) ex->bytes);
-    static const char *const caps[] = {"export.max_file_bytes",
-                                       "export.max_total_bytes",
-                                       "export.max_files"};
+    static const char *const caps[] = {
+        "export.max_file_bytes", "export.max_total_bytes", "export.max_files"};
     for (int i = 0; i < 3; i++)
         if (ex->caps_hit[i])
             s_chunk_printf (m, "# cap hit: %s\n", caps[i]);
@@ -436,9 +435,8 @@ s_export_finish (self_t *self)
     s_export_t *ex = self->export;
     ex->finished = true;
     char detail[256];
-    snprintf (detail, sizeof detail,
-              "vms %d, failed %d, files %d, bytes %lld", ex->vm_count,
-              ex->failed, ex->files, (long long) ex->bytes);
+    snprintf (detail, sizeof detail, "vms %d, failed %d, files %d, bytes %lld",
+              ex->vm_count, ex->failed, ex->files, (long long) ex->bytes);
     if (!ex->any_file) {
         ll_info ("exporter: %s: no file found (%s)", ex->filename, detail);
         s_audit (self, ex->who, "export", ex->filename, "empty", detail);
@@ -581,8 +579,8 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
             ll_warn ("exporter: %s (%s:%d): %s", vm->hostname, vm->address,
                      vm->port, vm->error);
             if (strncmp (vm->error, "host key changed", 16) == 0)
-                s_audit (self, ex->who, "export-host-key-refused",
-                         vm->hostname, "refused", vm->error);
+                s_audit (self, ex->who, "export-host-key-refused", vm->hostname,
+                         "refused", vm->error);
         }
         else
             vm->state = S_VM_DONE;
@@ -680,8 +678,8 @@ s_handle_start (self_t *self, ll_request_t *req)
     time_t now = time (NULL);
     struct tm tm;
     localtime_r (&now, &tm);
-    strftime (ex->filename, sizeof ex->filename, "lablink_data%Y%m%d_%H%M%S.zip",
-              &tm);
+    strftime (ex->filename, sizeof ex->filename,
+              "lablink_data%Y%m%d_%H%M%S.zip", &tm);
     char *who = zmsg_popstr (req->args);
     snprintf (ex->who, sizeof ex->who, "%s", who && *who ? who : "admin");
     free (who);
@@ -797,23 +795,22 @@ exporter_actor (zsock_t *pipe, void *args)
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
         if (self->router)
-            items[n++] =
-                (zmq_pollitem_t){zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
+            items[n++] = (zmq_pollitem_t){zsock_resolve (self->router), 0,
+                                          ZMQ_POLLIN, 0};
         int fixed = n;
         s_export_t *ex = self->export;
         //  Read the fetch threads only while the reader keeps up; while a
         //  file is open in the zip, only its VM's thread
         if (ex && !ex->finished && ex->out_len < S_OUT_MAX)
-            for (int i = 0; i < ex->vm_count && n < (int) (sizeof items
-                                                           / sizeof *items);
+            for (int i = 0;
+                 i < ex->vm_count && n < (int) (sizeof items / sizeof *items);
                  i++) {
                 s_vm_t *vm = &ex->vms[i];
                 if (!vm->fetch.running || (ex->current && ex->current != vm))
                     continue;
                 owners[n - fixed] = vm;
-                items[n++] =
-                    (zmq_pollitem_t){zsock_resolve (vm->pair), 0, ZMQ_POLLIN,
-                                     0};
+                items[n++] = (zmq_pollitem_t){zsock_resolve (vm->pair), 0,
+                                              ZMQ_POLLIN, 0};
             }
         int rc = zmq_poll (items, n, ex ? S_FLUSH_MS : 1000);
         if (rc < 0 && zmq_errno () != EINTR)

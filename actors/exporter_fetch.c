@@ -1,4 +1,5 @@
 #include "actors/exporter_fetch.h"
+#include "runtime/msg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -7,28 +8,70 @@
 #include <libssh2_sftp.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define S_NAME_MAX    1024     //  bytes of one directory entry name
-#define S_PATH_MAX    3900     //  bytes of a relative path
-#define S_SCAN_MAX    1000000  //  directory entries looked at per VM
-#define S_SEND_WAIT   200      //  ms per send attempt (cancel checks)
+#define S_NAME_MAX  1024     //  bytes of one directory entry name
+#define S_PATH_MAX  3900     //  bytes of a relative path
+#define S_SCAN_MAX  1000000  //  directory entries looked at per VM
+#define S_SEND_WAIT 200      //  ms per send attempt (cancel checks)
 
 //  The state of one thread's work.
 typedef struct {
-    ll_fetch_t *fetch;       //  the job
-    ll_fetch_shared_t *sh;   //  its shared part
-    int sock;                //  TCP socket or -1
-    LIBSSH2_SESSION *ssh;    //  session or NULL
-    LIBSSH2_SFTP *sftp;      //  SFTP channel or NULL
-    char *base;              //  absolute data folder on the VM
-    char error[512];         //  why the VM failed
-    long scanned;            //  entries seen
-    unsigned char *buffer;   //  LL_FETCH_CHUNK bytes
+    ll_fetch_t *fetch;      //  the job
+    ll_fetch_shared_t *sh;  //  its shared part
+    int sock;               //  TCP socket or -1
+    LIBSSH2_SESSION *ssh;   //  session or NULL
+    LIBSSH2_SFTP *sftp;     //  SFTP channel or NULL
+    char *base;             //  absolute data folder on the VM
+    char error[512];        //  why the VM failed
+    long scanned;           //  entries seen
+    unsigned char *buffer;  //  LL_FETCH_CHUNK bytes
 } s_job_t;
+
+//  libssh2 runs non-blocking: a call that would block is retried when the
+//  socket is ready or after S_TICK_MS, so every call has its own deadline
+//  (export.timeout_s) and a cancelled export stops within a tick.
+#define S_TICK_MS 10
+
+//  0 to call again, -1 past the deadline or when cancelled.
+static int
+s_wait (s_job_t *job, int64_t deadline)
+{
+    if (atomic_load (&job->sh->cancel) || ll_now_ms () > deadline)
+        return -1;
+    int dir = libssh2_session_block_directions (job->ssh);
+    struct pollfd p = {.fd = job->sock, .events = 0};
+    if (dir & LIBSSH2_SESSION_BLOCK_INBOUND)
+        p.events |= POLLIN;
+    if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+        p.events |= POLLOUT;
+    poll (&p, 1, S_TICK_MS);
+    return 0;
+}
+
+//  rc = expr, retried while it would block (export.timeout_s at most)
+#define S_CALL(job, rc, expr)                                                  \
+    do {                                                                       \
+        int64_t deadline_ = ll_now_ms () + (job)->sh->timeout_ms;              \
+        while (((rc) = (expr)) == LIBSSH2_ERROR_EAGAIN)                        \
+            if (s_wait ((job), deadline_) != 0)                                \
+                break;                                                         \
+    } while (0)
+
+//  The same for calls that return a pointer (NULL + EAGAIN: again)
+#define S_CALLP(job, ptr, expr)                                                \
+    do {                                                                       \
+        int64_t deadline_ = ll_now_ms () + (job)->sh->timeout_ms;              \
+        while (!((ptr) = (expr))                                               \
+               && libssh2_session_last_errno ((job)->ssh)                      \
+                      == LIBSSH2_ERROR_EAGAIN)                                 \
+            if (s_wait ((job), deadline_) != 0)                                \
+                break;                                                         \
+    } while (0)
 
 int
 ll_fetch_global_init (void)
@@ -77,8 +120,13 @@ s_fail (s_job_t *job, const char *what)
     int len = 0;
     if (job->ssh)
         libssh2_session_last_error (job->ssh, &text, &len, 0);
-    if (job->sftp && libssh2_session_last_errno (job->ssh)
-                         == LIBSSH2_ERROR_SFTP_PROTOCOL)
+    if (job->ssh
+        && libssh2_session_last_errno (job->ssh) == LIBSSH2_ERROR_EAGAIN)
+        snprintf (job->error, sizeof job->error, "%s: %s", what,
+                  atomic_load (&job->sh->cancel) ? "cancelled" : "timed out");
+    else if (job->sftp
+             && libssh2_session_last_errno (job->ssh)
+                    == LIBSSH2_ERROR_SFTP_PROTOCOL)
         snprintf (job->error, sizeof job->error, "%s: sftp status %lu", what,
                   libssh2_sftp_last_error (job->sftp));
     else if (text && len)
@@ -104,8 +152,8 @@ s_connect (s_job_t *job)
     }
     int err = ECONNREFUSED;
     for (struct addrinfo *ai = list; ai && job->sock < 0; ai = ai->ai_next) {
-        int fd = socket (ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC
-                                            | SOCK_NONBLOCK,
+        int fd = socket (ai->ai_family,
+                         ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
                          ai->ai_protocol);
         if (fd < 0) {
             err = errno;
@@ -117,8 +165,8 @@ s_connect (s_job_t *job)
                 struct pollfd p = {.fd = fd, .events = POLLOUT};
                 int n = poll (&p, 1, job->sh->timeout_ms);
                 socklen_t len = sizeof err;
-                if (n == 1 && getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &len)
-                                  == 0
+                if (n == 1
+                    && getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0
                     && err == 0) {
                     job->sock = fd;
                     break;
@@ -139,8 +187,8 @@ s_connect (s_job_t *job)
     }
     int flags = fcntl (job->sock, F_GETFL);
     fcntl (job->sock, F_SETFL, flags & ~O_NONBLOCK);
-    //  No TCP_NODELAY: with it libssh2 1.10's sftp_init stalls until its
-    //  timeout against OpenSSH 9.2 (reproduced on loopback)
+    int one = 1;
+    setsockopt (job->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     pthread_mutex_lock (&job->fetch->fd_lock);
     job->fetch->fd = job->sock;
     pthread_mutex_unlock (&job->fetch->fd_lock);
@@ -175,14 +223,15 @@ s_login (s_job_t *job)
         snprintf (job->error, sizeof job->error, "cannot make an ssh session");
         return -1;
     }
-    libssh2_session_set_blocking (job->ssh, 1);
-    libssh2_session_set_timeout (job->ssh, job->sh->timeout_ms);
+    libssh2_session_set_blocking (job->ssh, 0);
     //  A fixed preference, so the same host key is offered every time
     libssh2_session_method_pref (job->ssh, LIBSSH2_METHOD_HOSTKEY,
                                  "ssh-ed25519,ecdsa-sha2-nistp256,"
                                  "ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
                                  "rsa-sha2-512,rsa-sha2-256,ssh-rsa");
-    if (libssh2_session_handshake (job->ssh, job->sock) != 0) {
+    int rc;
+    S_CALL (job, rc, libssh2_session_handshake (job->ssh, job->sock));
+    if (rc != 0) {
         s_fail (job, "ssh handshake failed");
         return -1;
     }
@@ -214,17 +263,15 @@ s_login (s_job_t *job)
         return -1;
 
     const char *user = job->sh->user;
-    int rc = libssh2_userauth_publickey_frommemory (
-        job->ssh, user, strlen (user), NULL, 0, job->sh->key_pem,
-        job->sh->key_len, NULL);
-    if (rc != 0 && job->sh->key_file)
-        rc = libssh2_userauth_publickey_fromfile (job->ssh, user, NULL,
-                                                  job->sh->key_file, NULL);
+    S_CALL (job, rc,
+            libssh2_userauth_publickey_frommemory (
+                job->ssh, user, strlen (user), NULL, 0, job->sh->key_pem,
+                job->sh->key_len, NULL));
     if (rc != 0) {
         s_fail (job, "ssh login refused");
         return -1;
     }
-    job->sftp = libssh2_sftp_init (job->ssh);
+    S_CALLP (job, job->sftp, libssh2_sftp_init (job->ssh));
     if (!job->sftp) {
         s_fail (job, "sftp unavailable");
         return -1;
@@ -232,8 +279,10 @@ s_login (s_job_t *job)
     //  The data folder, absolute (a relative one is under the login's start
     //  folder: its home, or the local provider's VM home)
     char real[4096];
-    int n = libssh2_sftp_realpath (job->sftp, job->sh->data_dir, real,
-                                   sizeof real - 1);
+    int n;
+    S_CALL (job, n,
+            libssh2_sftp_realpath (job->sftp, job->sh->data_dir, real,
+                                   sizeof real - 1));
     if (n <= 0) {
         s_fail (job, "data folder not found");
         snprintf (job->error + strlen (job->error),
@@ -244,6 +293,13 @@ s_login (s_job_t *job)
     real[n] = '\0';
     job->base = strdup (real);
     return 0;
+}
+
+static void
+s_close (s_job_t *job, LIBSSH2_SFTP_HANDLE *handle)
+{
+    int rc;
+    S_CALL (job, rc, libssh2_sftp_close_handle (handle));
 }
 
 static bool
@@ -259,9 +315,8 @@ static int
 s_file (s_job_t *job, const char *rel, const LIBSSH2_SFTP_ATTRIBUTES *attrs)
 {
     ll_fetch_shared_t *sh = job->sh;
-    int64_t size = (attrs->flags & LIBSSH2_SFTP_ATTR_SIZE)
-                       ? (int64_t) attrs->filesize
-                       : 0;
+    int64_t size =
+        (attrs->flags & LIBSSH2_SFTP_ATTR_SIZE) ? (int64_t) attrs->filesize : 0;
     char size_text[32];
     snprintf (size_text, sizeof size_text, "%lld", (long long) size);
     if (size > sh->max_file_bytes)
@@ -280,9 +335,10 @@ s_file (s_job_t *job, const char *rel, const LIBSSH2_SFTP_ATTRIBUTES *attrs)
     }
     char path[8192];
     snprintf (path, sizeof path, "%s/%s", job->base, rel);
-    LIBSSH2_SFTP_HANDLE *file = libssh2_sftp_open_ex (
-        job->sftp, path, (unsigned) strlen (path), LIBSSH2_FXF_READ, 0,
-        LIBSSH2_SFTP_OPENFILE);
+    LIBSSH2_SFTP_HANDLE *file;
+    S_CALLP (job, file,
+             libssh2_sftp_open_ex (job->sftp, path, (unsigned) strlen (path),
+                                   LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE));
     if (!file) {
         atomic_fetch_sub (&sh->bytes, size);
         atomic_fetch_sub (&sh->files, 1);
@@ -301,7 +357,7 @@ s_file (s_job_t *job, const char *rel, const LIBSSH2_SFTP_ATTRIBUTES *attrs)
               (attrs->flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? attrs->mtime
                                                            : 0ul);
     if (s_sendf (job, "BEGIN", 3, rel, mtime, size_text) != 0) {
-        libssh2_sftp_close (file);
+        s_close (job, file);
         return -1;
     }
     crypto_hash_sha256_state state;
@@ -314,8 +370,10 @@ s_file (s_job_t *job, const char *rel, const LIBSSH2_SFTP_ATTRIBUTES *attrs)
                                                    : LL_FETCH_CHUNK;
         size_t got = 0;
         while (got < want) {
-            ssize_t n = libssh2_sftp_read (file, (char *) job->buffer + got,
-                                           want - got);
+            ssize_t n;
+            S_CALL (job, n,
+                    libssh2_sftp_read (file, (char *) job->buffer + got,
+                                       want - got));
             if (n < 0) {
                 s_fail (job, "sftp read failed");
                 note = "incomplete: read failed";
@@ -332,7 +390,7 @@ s_file (s_job_t *job, const char *rel, const LIBSSH2_SFTP_ATTRIBUTES *attrs)
             zmsg_addstr (msg, "DATA");
             zmsg_addmem (msg, job->buffer, got);
             if (s_send (job, &msg) != 0) {
-                libssh2_sftp_close (file);
+                s_close (job, file);
                 return -1;
             }
             done += (int64_t) got;
@@ -346,10 +404,12 @@ s_file (s_job_t *job, const char *rel, const LIBSSH2_SFTP_ATTRIBUTES *attrs)
     }
     if (rc == 0 && done == size) {
         char probe[1];
-        if (libssh2_sftp_read (file, probe, 1) > 0)
+        ssize_t n;
+        S_CALL (job, n, libssh2_sftp_read (file, probe, 1));
+        if (n > 0)
             note = "incomplete: the file grew while it was read";
     }
-    libssh2_sftp_close (file);
+    s_close (job, file);
     if (done < size)
         atomic_fetch_sub (&sh->bytes, size - done);
     unsigned char digest[crypto_hash_sha256_BYTES];
@@ -384,9 +444,11 @@ s_walk (s_job_t *job)
             depth += *c == '/';
         char path[8192];
         snprintf (path, sizeof path, "%s%s%s", job->base, *rel ? "/" : "", rel);
-        LIBSSH2_SFTP_HANDLE *dir =
-            libssh2_sftp_open_ex (job->sftp, path, (unsigned) strlen (path), 0,
-                                  0, LIBSSH2_SFTP_OPENDIR);
+        LIBSSH2_SFTP_HANDLE *dir;
+        S_CALLP (job, dir,
+                 libssh2_sftp_open_ex (job->sftp, path,
+                                       (unsigned) strlen (path), 0, 0,
+                                       LIBSSH2_SFTP_OPENDIR));
         if (!dir) {
             if (!*rel
                 || libssh2_session_last_errno (job->ssh)
@@ -400,8 +462,10 @@ s_walk (s_job_t *job)
         zlist_t *files = zlist_new ();  //  files of this folder, then read
         while (rc == 0) {
             LIBSSH2_SFTP_ATTRIBUTES attrs;
-            int n = libssh2_sftp_readdir_ex (dir, name, S_NAME_MAX, NULL, 0,
-                                             &attrs);
+            int n;
+            S_CALL (job, n,
+                    libssh2_sftp_readdir_ex (dir, name, S_NAME_MAX, NULL, 0,
+                                             &attrs));
             if (n == 0)
                 break;
             if (n < 0) {
@@ -439,14 +503,14 @@ s_walk (s_job_t *job)
             }
             else if (LIBSSH2_SFTP_S_ISREG (attrs.permissions)
                      && s_has_suffix (name, len, job->sh->extension)) {
-                LIBSSH2_SFTP_ATTRIBUTES *copy = malloc (sizeof *copy + len
-                                                        + rlen + 2);
+                LIBSSH2_SFTP_ATTRIBUTES *copy =
+                    malloc (sizeof *copy + len + rlen + 2);
                 *copy = attrs;
                 memcpy ((char *) (copy + 1), child, strlen (child) + 1);
                 zlist_append (files, copy);
             }
         }
-        libssh2_sftp_closedir (dir);
+        s_close (job, dir);
         LIBSSH2_SFTP_ATTRIBUTES *f;
         while ((f = zlist_pop (files))) {
             if (rc == 0)
@@ -494,9 +558,12 @@ ll_fetch_run (void *arg)
         s_sendf (&job, "DONE", 0);
     else
         s_sendf (&job, "FAIL", 1, job.error);
-    if (job.sftp)
-        libssh2_sftp_shutdown (job.sftp);
     if (job.ssh) {
+        //  Blocking, briefly, for the goodbyes
+        libssh2_session_set_blocking (job.ssh, 1);
+        libssh2_session_set_timeout (job.ssh, 1000);
+        if (job.sftp)
+            libssh2_sftp_shutdown (job.sftp);
         if (!atomic_load (&job.sh->cancel))
             libssh2_session_disconnect (job.ssh, "export done");
         libssh2_session_free (job.ssh);

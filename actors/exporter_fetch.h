@@ -28,21 +28,21 @@
 
 //  What every fetch of one export shares (owned by the exporter).
 typedef struct {
-    atomic_bool cancel;              //  set: every thread stops soon
-    atomic_int_fast64_t bytes;       //  bytes reserved against the cap
-    atomic_int files;                //  files reserved against the cap
-    int64_t max_total_bytes;         //  export.max_total_bytes
-    int64_t max_file_bytes;          //  export.max_file_bytes
-    int max_files;                   //  export.max_files
-    int timeout_ms;                  //  export.timeout_s
-    const char *user;                //  export.ssh_user
-    const char *key_pem;             //  the client private key
-    size_t key_len;                  //  bytes in key_pem
-    const char *key_file;            //  its path (fallback loader)
-    const char *data_dir;            //  where to look
-    const char *extension;           //  machine.extension
-    bool container;                  //  files are in the client container
-    const char *container_command;   //  export.container_command
+    atomic_bool cancel;             //  set: every thread stops soon
+    atomic_int_fast64_t bytes;      //  bytes reserved against the cap
+    atomic_int files;               //  files reserved against the cap
+    int64_t max_total_bytes;        //  export.max_total_bytes
+    int64_t max_file_bytes;         //  export.max_file_bytes
+    int max_files;                  //  export.max_files
+    int timeout_ms;                 //  export.timeout_s
+    const char *user;               //  export.ssh_user
+    const char *key_pem;            //  the client private key
+    size_t key_len;                 //  bytes in key_pem
+    const char *key_file;           //  its path (fallback loader)
+    const char *data_dir;           //  where to look
+    const char *extension;          //  machine.extension
+    bool container;                 //  files are in the client container
+    const char *container_command;  //  export.container_command
 } ll_fetch_shared_t;
 
 //  One VM's fetch.

@@ -97,7 +97,8 @@ s_mkdirs (const char *path)
 static int
 s_generate (const char *path)
 {
-    unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES],
+        sk[crypto_sign_SECRETKEYBYTES];
     crypto_sign_keypair (pk, sk);  //  sk = seed || pk, as OpenSSH stores it
 
     s_buf_t pub = {0};

@@ -7,9 +7,9 @@
 #include <stddef.h>
 
 typedef struct {
-    char *private_pem;  //  "-----BEGIN OPENSSH PRIVATE KEY-----..." (owned)
+    char *private_pem;   //  "-----BEGIN OPENSSH PRIVATE KEY-----..." (owned)
     size_t private_len;  //  bytes in private_pem
-    char *public_line;  //  "ssh-ed25519 AAAA... lablink-export" (owned)
+    char *public_line;   //  "ssh-ed25519 AAAA... lablink-export" (owned)
 } ll_ssh_key_t;
 
 //  Load path, creating it (and path.pub, and missing parent folders) when

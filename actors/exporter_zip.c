@@ -5,12 +5,12 @@
 #include <string.h>
 #include <zlib.h>
 
-#define S_SIG_LOCAL      0x04034b50u
-#define S_SIG_DESCRIPTOR 0x08074b50u
-#define S_SIG_CENTRAL    0x02014b50u
-#define S_SIG_END64      0x06064b50u
-#define S_SIG_LOCATOR64  0x07064b50u
-#define S_SIG_END        0x06054b50u
+#define S_SIG_LOCAL       0x04034b50u
+#define S_SIG_DESCRIPTOR  0x08074b50u
+#define S_SIG_CENTRAL     0x02014b50u
+#define S_SIG_END64       0x06064b50u
+#define S_SIG_LOCATOR64   0x07064b50u
+#define S_SIG_END         0x06054b50u
 #define S_FLAG_DESCRIPTOR 0x0008u
 #define S_FLAG_UTF8       0x0800u
 
@@ -79,7 +79,7 @@ s_utf8_valid (const unsigned char *s, size_t size)
     size_t i = 0;
     while (i < size) {
         unsigned char c = s[i];
-        size_t more = c < 0x80           ? 0
+        size_t more = c < 0x80             ? 0
                       : (c & 0xE0) == 0xC0 ? 1
                       : (c & 0xF0) == 0xE0 ? 2
                       : (c & 0xF8) == 0xF0 ? 3
@@ -103,8 +103,8 @@ s_dos_time (time_t when, uint16_t *time_out, uint16_t *date_out)
         *date_out = (1 << 5) | 1;  //  1980-01-01
         return;
     }
-    *time_out = (uint16_t) ((tm.tm_hour << 11) | (tm.tm_min << 5)
-                            | (tm.tm_sec / 2));
+    *time_out =
+        (uint16_t) ((tm.tm_hour << 11) | (tm.tm_min << 5) | (tm.tm_sec / 2));
     *date_out = (uint16_t) (((tm.tm_year - 80) << 9) | ((tm.tm_mon + 1) << 5)
                             | tm.tm_mday);
 }
@@ -142,10 +142,9 @@ ll_zip_begin (ll_zip_t *self, const char *name, size_t size, time_t mtime)
         return -1;
     memcpy (e->name, name, size);
     e->length = (uint16_t) size;
-    e->flags = S_FLAG_DESCRIPTOR
-               | (s_utf8_valid ((const unsigned char *) name, size)
-                      ? S_FLAG_UTF8
-                      : 0);
+    e->flags =
+        S_FLAG_DESCRIPTOR
+        | (s_utf8_valid ((const unsigned char *) name, size) ? S_FLAG_UTF8 : 0);
     s_dos_time (mtime, &e->time, &e->date);
     e->offset = self->offset;
     e->crc = (uint32_t) crc32 (0L, Z_NULL, 0);
@@ -229,9 +228,9 @@ ll_zip_close (ll_zip_t *self)
         s_put32 (h + 24, e->size);
         s_put16 (h + 28, e->length);
         s_put16 (h + 30, big ? sizeof extra : 0);
-        s_put16 (h + 32, 0);  //  comment
-        s_put16 (h + 34, 0);  //  disk
-        s_put16 (h + 36, 0);  //  internal attributes
+        s_put16 (h + 32, 0);                         //  comment
+        s_put16 (h + 34, 0);                         //  disk
+        s_put16 (h + 36, 0);                         //  internal attributes
         s_put32 (h + 38, (uint32_t) 0100644 << 16);  //  -rw-r--r--
         s_put32 (h + 42, big ? 0xFFFFFFFFu : (uint32_t) e->offset);
         if (s_emit (self, h, sizeof h) != 0

@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#define LL_ZIP_NAME_MAX   4096         //  bytes in an entry name
-#define LL_ZIP_ENTRY_MAX  0xFFFFFFFFu  //  bytes in one entry
+#define LL_ZIP_NAME_MAX  4096         //  bytes in an entry name
+#define LL_ZIP_ENTRY_MAX 0xFFFFFFFFu  //  bytes in one entry
 
 typedef struct ll_zip ll_zip_t;
 

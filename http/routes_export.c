@@ -87,8 +87,8 @@ ll_route_export_zip (ll_http_req_t *req)
                 status = 200;
             }
             if (rc == 0 && data && zframe_size (data))
-                rc = ll_http_chunk (req, zframe_data (data),
-                                    zframe_size (data));
+                rc =
+                    ll_http_chunk (req, zframe_data (data), zframe_size (data));
             zframe_destroy (&data);
             if (rc != 0) {
                 ll_warn ("http: export %s: the client went away", filename);
@@ -109,8 +109,7 @@ ll_route_export_zip (ll_http_req_t *req)
             const ll_config_t *config =
                 ll_http_server_runtime (req->server)->config;
             char message[128];
-            snprintf (message, sizeof message,
-                      "No %s files found in any VMs.",
+            snprintf (message, sizeof message, "No %s files found in any VMs.",
                       config->machine.extension);
             status = ll_http_error (req, 404, message);
             free (kind);
@@ -143,14 +142,13 @@ ll_route_export_status (ll_http_req_t *req)
     zmsg_destroy (&reply);
     json_t *json = NULL;
     if (f[6])
-        json = json_pack ("{s:b, s:I, s:I, s:I, s:I, s:I, s:s}", "running",
-                          streq (f[0], "1"), "vms_done",
-                          (json_int_t) strtoll (f[1], NULL, 10), "vms_total",
-                          (json_int_t) strtoll (f[2], NULL, 10), "bytes",
-                          (json_int_t) strtoll (f[3], NULL, 10), "files",
-                          (json_int_t) strtoll (f[4], NULL, 10), "failed",
-                          (json_int_t) strtoll (f[5], NULL, 10), "filename",
-                          f[6]);
+        json = json_pack (
+            "{s:b, s:I, s:I, s:I, s:I, s:I, s:s}", "running", streq (f[0], "1"),
+            "vms_done", (json_int_t) strtoll (f[1], NULL, 10), "vms_total",
+            (json_int_t) strtoll (f[2], NULL, 10), "bytes",
+            (json_int_t) strtoll (f[3], NULL, 10), "files",
+            (json_int_t) strtoll (f[4], NULL, 10), "failed",
+            (json_int_t) strtoll (f[5], NULL, 10), "filename", f[6]);
     for (int i = 0; i < 7; i++)
         free (f[i]);
     if (!json)

@@ -1,6 +1,7 @@
 # Local "VMs" for the export tests and bench (sourced): one real sshd per
 # VM on its own loopback address (127.0.1.N), serving SFTP with the VM's
-# home as its start folder, as the local provider runs them.
+# home as its start folder, as the local provider runs them. internal-sftp:
+# no login shell runs (a slow ~/.bashrc would otherwise delay every export).
 #   vm_start N PORT PUBKEY_FILE   starts (or restarts) VM N; home $T/vmN/home
 #   vm_stop N                     stops its sshd
 #   vm_home N                     prints its home
@@ -26,7 +27,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 MaxStartups 200
-Subsystem sftp /usr/lib/openssh/sftp-server -d $dir/home
+Subsystem sftp internal-sftp -d $dir/home
 CFG
     /usr/sbin/sshd -D -e -f "$dir/sshd_config" </dev/null >>"$dir/sshd.log" 2>&1 &
     echo $! >"$dir/sshd.child"
