@@ -19,3 +19,13 @@ ON CONFLICT (hostname) DO NOTHING;
 -- name: exporter_audit
 INSERT INTO audit_log (actor, action, target, outcome, detail)
 VALUES ($1, $2, $3, $4, $5);
+
+-- name: exporter_bench_add_vm
+-- lablink-bench export: one local "VM" row.
+INSERT INTO vms (hostname, status, public_ip, ssh_port)
+VALUES ($1, 'running', $2, $3::integer)
+ON CONFLICT (hostname) DO UPDATE
+SET public_ip = EXCLUDED.public_ip, ssh_port = EXCLUDED.ssh_port;
+
+-- name: exporter_bench_clear
+DELETE FROM vms WHERE hostname LIKE 'lablink-bench-export-%';
