@@ -1,7 +1,9 @@
 #include "actors/exporter_fetch.h"
+#include "runtime/log.h"
 #include "runtime/msg.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libssh2.h>
@@ -271,6 +273,13 @@ s_login (s_job_t *job)
         s_fail (job, "ssh login refused");
         return -1;
     }
+    return 0;
+}
+
+//  The SFTP channel and the data folder's absolute path. 0 or -1.
+static int
+s_sftp_start (s_job_t *job)
+{
     S_CALLP (job, job->sftp, libssh2_sftp_init (job->ssh));
     if (!job->sftp) {
         s_fail (job, "sftp unavailable");
@@ -311,28 +320,81 @@ s_has_suffix (const char *name, size_t len, const char *ext)
 }
 
 //  Stream one regular file. 0 to go on, -1 when the VM must stop.
+//  Reserve a file of size bytes against the caps: 0 when it may be read,
+//  1 when it was skipped (SKIP sent), -1 when the export is cancelled.
+static int
+s_reserve (s_job_t *job, const char *rel, int64_t size)
+{
+    ll_fetch_shared_t *sh = job->sh;
+    char size_text[32];
+    snprintf (size_text, sizeof size_text, "%lld", (long long) size);
+    const char *why = NULL;
+    if (size > sh->max_file_bytes)
+        why = "larger than export.max_file_bytes";
+    else if (atomic_fetch_add (&sh->files, 1) >= sh->max_files) {
+        atomic_fetch_sub (&sh->files, 1);
+        why = "past export.max_files";
+    }
+    else if (atomic_fetch_add (&sh->bytes, size) + size > sh->max_total_bytes) {
+        atomic_fetch_sub (&sh->bytes, size);
+        atomic_fetch_sub (&sh->files, 1);
+        why = "past export.max_total_bytes";
+    }
+    if (!why)
+        return 0;
+    return s_sendf (job, "SKIP", 3, rel, size_text, why) == 0 ? 1 : -1;
+}
+
+//  Give back what a file did not use of its reservation.
+static void
+s_unreserve (s_job_t *job, int64_t reserved, int64_t used, bool whole)
+{
+    if (reserved > used)
+        atomic_fetch_sub (&job->sh->bytes, reserved - used);
+    if (whole)
+        atomic_fetch_sub (&job->sh->files, 1);
+}
+
+//  The END message of a file: its SHA-256, bytes and note.
+static int
+s_end (s_job_t *job,
+       crypto_hash_sha256_state *state,
+       int64_t done,
+       const char *note)
+{
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final (state, digest);
+    char hex[crypto_hash_sha256_BYTES * 2 + 1], bytes[32];
+    sodium_bin2hex (hex, sizeof hex, digest, sizeof digest);
+    snprintf (bytes, sizeof bytes, "%lld", (long long) done);
+    return s_sendf (job, "END", 3, hex, bytes, note);
+}
+
+//  One DATA message (bytes also go into the file's hash).
+static int
+s_data (s_job_t *job,
+        crypto_hash_sha256_state *state,
+        const void *data,
+        size_t len)
+{
+    crypto_hash_sha256_update (state, data, len);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "DATA");
+    zmsg_addmem (msg, data, len);
+    return s_send (job, &msg);
+}
+
+//  Stream one regular file. 0 to go on, -1 when the VM must stop.
 static int
 s_file (s_job_t *job, const char *rel, const LIBSSH2_SFTP_ATTRIBUTES *attrs)
 {
-    ll_fetch_shared_t *sh = job->sh;
     int64_t size =
         (attrs->flags & LIBSSH2_SFTP_ATTR_SIZE) ? (int64_t) attrs->filesize : 0;
     char size_text[32];
     snprintf (size_text, sizeof size_text, "%lld", (long long) size);
-    if (size > sh->max_file_bytes)
-        return s_sendf (job, "SKIP", 3, rel, size_text,
-                        "larger than export.max_file_bytes");
-    if (atomic_fetch_add (&sh->files, 1) >= sh->max_files) {
-        atomic_fetch_sub (&sh->files, 1);
-        return s_sendf (job, "SKIP", 3, rel, size_text,
-                        "past export.max_files");
-    }
-    if (atomic_fetch_add (&sh->bytes, size) + size > sh->max_total_bytes) {
-        atomic_fetch_sub (&sh->bytes, size);
-        atomic_fetch_sub (&sh->files, 1);
-        return s_sendf (job, "SKIP", 3, rel, size_text,
-                        "past export.max_total_bytes");
-    }
+    int reserved = s_reserve (job, rel, size);
+    if (reserved != 0)
+        return reserved > 0 ? 0 : -1;
     char path[8192];
     snprintf (path, sizeof path, "%s/%s", job->base, rel);
     LIBSSH2_SFTP_HANDLE *file;
@@ -340,8 +402,7 @@ s_file (s_job_t *job, const char *rel, const LIBSSH2_SFTP_ATTRIBUTES *attrs)
              libssh2_sftp_open_ex (job->sftp, path, (unsigned) strlen (path),
                                    LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE));
     if (!file) {
-        atomic_fetch_sub (&sh->bytes, size);
-        atomic_fetch_sub (&sh->files, 1);
+        s_unreserve (job, size, 0, true);
         if (libssh2_session_last_errno (job->ssh)
             != LIBSSH2_ERROR_SFTP_PROTOCOL) {
             s_fail (job, "sftp open failed");
@@ -385,11 +446,7 @@ s_file (s_job_t *job, const char *rel, const LIBSSH2_SFTP_ATTRIBUTES *attrs)
             got += (size_t) n;
         }
         if (got) {
-            crypto_hash_sha256_update (&state, job->buffer, got);
-            zmsg_t *msg = zmsg_new ();
-            zmsg_addstr (msg, "DATA");
-            zmsg_addmem (msg, job->buffer, got);
-            if (s_send (job, &msg) != 0) {
+            if (s_data (job, &state, job->buffer, got) != 0) {
                 s_close (job, file);
                 return -1;
             }
@@ -410,14 +467,8 @@ s_file (s_job_t *job, const char *rel, const LIBSSH2_SFTP_ATTRIBUTES *attrs)
             note = "incomplete: the file grew while it was read";
     }
     s_close (job, file);
-    if (done < size)
-        atomic_fetch_sub (&sh->bytes, size - done);
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final (&state, digest);
-    char hex[crypto_hash_sha256_BYTES * 2 + 1], bytes[32];
-    sodium_bin2hex (hex, sizeof hex, digest, sizeof digest);
-    snprintf (bytes, sizeof bytes, "%lld", (long long) done);
-    if (s_sendf (job, "END", 3, hex, bytes, note) != 0)
+    s_unreserve (job, size, done, false);
+    if (s_end (job, &state, done, note) != 0)
         return -1;
     return rc;
 }
@@ -525,6 +576,452 @@ s_walk (s_job_t *job)
     return rc;
 }
 
+//  --- files inside the client container (export.source: container) -------
+//
+//  No SFTP reaches into a container, so two remote commands run through
+//  export.container_command. Neither carries a file name: the listing comes
+//  back NUL-separated (find -printf), and the names to read go to tar's
+//  standard input (--null --verbatim-files-from -T -, so a name starting
+//  with '-' is a name, not an option). Only the folder and the extension
+//  (from the config, checked against a safe character set) are on the
+//  command lines. The tar stream is parsed here; its member names are
+//  only compared with the requested ones, never used.
+
+#define S_LIST_MAX (64 * 1024 * 1024)  //  bytes of listing accepted
+
+//  One file of the listing.
+typedef struct {
+    char *rel;       //  path below the data folder
+    int64_t size;    //  bytes when listed
+    char mtime[24];  //  seconds, as listed
+} s_item_t;
+
+//  A remote command's channel and what is still to be written to it.
+typedef struct {
+    LIBSSH2_CHANNEL *ch;  //  the channel
+    const char *feed;     //  standard input still to send
+    size_t feed_len;      //  bytes left in feed
+    bool eof_sent;        //  standard input closed
+} s_remote_t;
+
+static bool
+s_safe_word (const char *s, bool path)
+{
+    if (!*s || (path && *s != '/'))
+        return false;
+    for (; *s; s++)
+        if (!(isalnum ((unsigned char) *s) || *s == '_' || *s == '-'
+              || *s == '.' || (path && *s == '/')))
+            return false;
+    return true;
+}
+
+static int
+s_remote_open (s_job_t *job, s_remote_t *r, const char *command)
+{
+    memset (r, 0, sizeof *r);
+    S_CALLP (job, r->ch, libssh2_channel_open_session (job->ssh));
+    if (!r->ch) {
+        s_fail (job, "cannot open an ssh channel");
+        return -1;
+    }
+    //  Standard error is dropped (it would otherwise hold the window)
+    libssh2_channel_handle_extended_data2 (
+        r->ch, LIBSSH2_CHANNEL_EXTENDED_DATA_IGNORE);
+    int rc;
+    S_CALL (job, rc, libssh2_channel_exec (r->ch, command));
+    if (rc != 0) {
+        s_fail (job, "the remote command was refused");
+        libssh2_channel_free (r->ch);
+        r->ch = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+//  Read up to n bytes (at least 1), feeding standard input meanwhile.
+//  Returns bytes read, 0 at the end of the output, -1 on failure.
+static ssize_t
+s_remote_read (s_job_t *job, s_remote_t *r, void *buf, size_t n)
+{
+    int64_t deadline = ll_now_ms () + job->sh->timeout_ms;
+    while (true) {
+        while (r->feed_len) {
+            ssize_t w = libssh2_channel_write (r->ch, r->feed, r->feed_len);
+            if (w == LIBSSH2_ERROR_EAGAIN)
+                break;
+            if (w < 0) {
+                s_fail (job, "cannot write to the remote command");
+                return -1;
+            }
+            r->feed += w;
+            r->feed_len -= (size_t) w;
+        }
+        if (!r->feed_len && !r->eof_sent
+            && libssh2_channel_send_eof (r->ch) != LIBSSH2_ERROR_EAGAIN)
+            r->eof_sent = true;
+        ssize_t got = libssh2_channel_read (r->ch, buf, n);
+        if (got > 0)
+            return got;
+        if (got == 0 && libssh2_channel_eof (r->ch))
+            return 0;
+        if (got < 0 && got != LIBSSH2_ERROR_EAGAIN) {
+            s_fail (job, "cannot read the remote command's output");
+            return -1;
+        }
+        if (s_wait (job, deadline) != 0) {
+            snprintf (job->error, sizeof job->error,
+                      "the remote command timed out");
+            return -1;
+        }
+    }
+}
+
+//  Exactly n bytes; -1 on failure or early end.
+static int
+s_remote_read_all (s_job_t *job, s_remote_t *r, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = s_remote_read (job, r, (char *) buf + got, n - got);
+        if (k <= 0) {
+            if (k == 0)
+                snprintf (job->error, sizeof job->error,
+                          "the remote command's output ended early");
+            return -1;
+        }
+        got += (size_t) k;
+    }
+    return 0;
+}
+
+//  Close the channel; its exit status, or -1.
+static int
+s_remote_close (s_job_t *job, s_remote_t *r)
+{
+    if (!r->ch)
+        return -1;
+    int rc;
+    S_CALL (job, rc, libssh2_channel_close (r->ch));
+    if (rc == 0)
+        S_CALL (job, rc, libssh2_channel_wait_closed (r->ch));
+    int status = rc == 0 ? libssh2_channel_get_exit_status (r->ch) : -1;
+    libssh2_channel_free (r->ch);
+    r->ch = NULL;
+    return status;
+}
+
+//  A listed path is one we accept: relative, no empty, '.' or '..' part.
+static bool
+s_rel_valid (const char *rel)
+{
+    if (!*rel || *rel == '/' || strlen (rel) > S_PATH_MAX)
+        return false;
+    const char *part = rel;
+    while (true) {
+        const char *end = strchr (part, '/');
+        size_t len = end ? (size_t) (end - part) : strlen (part);
+        if (len == 0 || (len == 1 && part[0] == '.')
+            || (len == 2 && part[0] == '.' && part[1] == '.'))
+            return false;
+        if (!end)
+            return true;
+        part = end + 1;
+    }
+}
+
+//  The listing: NUL-separated "size mtime relpath" records. -1 on failure.
+static int
+s_container_list (s_job_t *job, zlist_t *items)
+{
+    char *command = zsys_sprintf (
+        "%s find '%s' -mindepth 1 -type f -name '*.%s' -not -path "
+        "'*/models/*' -not -path '*/predictions/*' -printf '%%s %%T@ %%P\\0'",
+        job->sh->container_command, job->sh->data_dir, job->sh->extension);
+    s_remote_t r;
+    int rc = s_remote_open (job, &r, command);
+    zstr_free (&command);
+    if (rc != 0)
+        return -1;
+    size_t cap = 65536, len = 0;
+    char *text = malloc (cap);
+    ssize_t n;
+    while ((n = s_remote_read (job, &r, text + len, cap - len)) > 0) {
+        len += (size_t) n;
+        if (len == cap) {
+            if (cap >= S_LIST_MAX) {
+                snprintf (job->error, sizeof job->error,
+                          "the file listing is larger than %d bytes",
+                          S_LIST_MAX);
+                n = -1;
+                break;
+            }
+            cap *= 2;
+            text = realloc (text, cap);
+        }
+    }
+    int status = s_remote_close (job, &r);
+    if (n < 0) {
+        free (text);
+        return -1;
+    }
+    if (status != 0 && len == 0) {
+        snprintf (job->error, sizeof job->error,
+                  "listing the container's files failed (exit status %d; "
+                  "no container, or no %s)",
+                  status, job->sh->data_dir);
+        free (text);
+        return -1;
+    }
+    for (size_t at = 0; at < len;) {
+        char *record = text + at;
+        char *nul = memchr (record, '\0', len - at);
+        if (!nul)
+            break;  //  a truncated last record is dropped
+        at = (size_t) (nul - text) + 1;
+        char *space1 = strchr (record, ' ');
+        char *space2 = space1 ? strchr (space1 + 1, ' ') : NULL;
+        if (!space2)
+            continue;
+        *space1 = *space2 = '\0';
+        const char *rel = space2 + 1;
+        char *end = NULL;
+        long long size = strtoll (record, &end, 10);
+        if (*end || size < 0 || !s_rel_valid (rel))
+            continue;
+        s_item_t *item = calloc (1, sizeof *item);
+        item->rel = strdup (rel);
+        item->size = size;
+        snprintf (item->mtime, sizeof item->mtime, "%.*s",
+                  (int) strcspn (space1 + 1, "."), space1 + 1);
+        zlist_append (items, item);
+    }
+    free (text);
+    return 0;
+}
+
+//  Octal or base-256 number of a tar header field.
+static int64_t
+s_tar_number (const unsigned char *field, size_t len)
+{
+    int64_t v = 0;
+    if (field[0] & 0x80) {
+        for (size_t i = 1; i < len; i++)
+            v = (v << 8) | field[i];
+        return v;
+    }
+    for (size_t i = 0; i < len && field[i]; i++)
+        if (field[i] >= '0' && field[i] <= '7')
+            v = v * 8 + (field[i] - '0');
+    return v;
+}
+
+//  Skip n bytes of the stream. 0 or -1.
+static int
+s_tar_skip (s_job_t *job, s_remote_t *r, int64_t n)
+{
+    while (n > 0) {
+        size_t want = n > LL_FETCH_CHUNK ? LL_FETCH_CHUNK : (size_t) n;
+        if (s_remote_read_all (job, r, job->buffer, want) != 0)
+            return -1;
+        n -= (int64_t) want;
+    }
+    return 0;
+}
+
+//  The path in a pax extended header ("len path=value\n" records).
+static char *
+s_pax_path (const char *data, size_t len)
+{
+    size_t at = 0;
+    while (at < len) {
+        char *end = NULL;
+        long rec = strtol (data + at, &end, 10);
+        if (rec <= 0 || (size_t) rec > len - at || *end != ' ')
+            return NULL;
+        const char *kv = end + 1;
+        size_t kvlen = (size_t) (data + at + rec - kv);
+        if (kvlen > 6 && memcmp (kv, "path=", 5) == 0)
+            return strndup (kv + 5, kvlen - 6);
+        at += (size_t) rec;
+    }
+    return NULL;
+}
+
+//  Read the selected files through tar. -1 when the VM must stop.
+static int
+s_container_read (s_job_t *job, zlist_t *wanted)
+{
+    //  Standard input: the names, NUL-separated
+    size_t feed_len = 0;
+    for (s_item_t *i = zlist_first (wanted); i; i = zlist_next (wanted))
+        feed_len += strlen (i->rel) + 1;
+    char *feed = malloc (feed_len + 1);
+    size_t at = 0;
+    for (s_item_t *i = zlist_first (wanted); i; i = zlist_next (wanted)) {
+        memcpy (feed + at, i->rel, strlen (i->rel) + 1);
+        at += strlen (i->rel) + 1;
+    }
+    char *command =
+        zsys_sprintf ("%s tar -C '%s' --null --verbatim-files-from "
+                      "--no-recursion -T - -cf -",
+                      job->sh->container_command, job->sh->data_dir);
+    s_remote_t r;
+    int rc = s_remote_open (job, &r, command);
+    zstr_free (&command);
+    if (rc != 0) {
+        free (feed);
+        return -1;
+    }
+    r.feed = feed;
+    r.feed_len = feed_len;
+    char *long_name = NULL;
+    s_item_t *next = zlist_first (wanted);
+    unsigned char header[512];
+    while (rc == 0) {
+        if (s_remote_read_all (job, &r, header, sizeof header) != 0) {
+            rc = -1;
+            break;
+        }
+        bool zero = true;
+        for (size_t i = 0; i < sizeof header && zero; i++)
+            zero = header[i] == 0;
+        if (zero)
+            break;  //  end of archive
+        int64_t size = s_tar_number (header + 124, 12);
+        int64_t pad = (512 - size % 512) % 512;
+        char type = (char) header[156];
+        if ((type == 'L' || type == 'x') && size <= 65536) {
+            char *data = malloc ((size_t) size + 1);
+            if (s_remote_read_all (job, &r, data, (size_t) size) != 0
+                || s_tar_skip (job, &r, pad) != 0) {
+                free (data);
+                rc = -1;
+                break;
+            }
+            data[size] = '\0';
+            free (long_name);
+            long_name = type == 'L' ? strndup (data, (size_t) size)
+                                    : s_pax_path (data, (size_t) size);
+            free (data);
+            continue;
+        }
+        if (type != '0' && type != '\0') {
+            rc = s_tar_skip (job, &r, size + pad);
+            continue;
+        }
+        char name[256 + 1];
+        if (memcmp (header + 257, "ustar\0", 6) == 0 && header[345])
+            snprintf (name, sizeof name, "%.155s/%.100s", header + 345, header);
+        else
+            snprintf (name, sizeof name, "%.100s", header);
+        const char *member = long_name ? long_name : name;
+        //  Files tar could not read are missing: skip to the member's item
+        s_item_t *item = next;
+        while (item && strcmp (item->rel, member) != 0) {
+            s_unreserve (job, item->size, 0, true);
+            char size_text[32];
+            snprintf (size_text, sizeof size_text, "%lld",
+                      (long long) item->size);
+            if (s_sendf (job, "SKIP", 3, item->rel, size_text,
+                         "vanished before it was read")
+                != 0)
+                rc = -1;
+            item = zlist_next (wanted);
+        }
+        free (long_name);
+        long_name = NULL;
+        if (rc != 0)
+            break;
+        if (!item) {
+            snprintf (job->error, sizeof job->error,
+                      "tar sent a file that was not asked for");
+            rc = -1;
+            break;
+        }
+        next = zlist_next (wanted);
+        char size_text[32];
+        snprintf (size_text, sizeof size_text, "%lld", (long long) size);
+        if (s_sendf (job, "BEGIN", 3, item->rel, item->mtime, size_text) != 0) {
+            rc = -1;
+            break;
+        }
+        crypto_hash_sha256_state state;
+        crypto_hash_sha256_init (&state);
+        int64_t done = 0;
+        while (done < size && rc == 0) {
+            size_t want = size - done < LL_FETCH_CHUNK ? (size_t) (size - done)
+                                                       : LL_FETCH_CHUNK;
+            ssize_t k = s_remote_read (job, &r, job->buffer, want);
+            if (k <= 0) {
+                if (k == 0)
+                    snprintf (job->error, sizeof job->error,
+                              "the tar stream ended early");
+                rc = -1;
+                break;
+            }
+            if (s_data (job, &state, job->buffer, (size_t) k) != 0)
+                rc = -1;
+            done += k;
+        }
+        s_unreserve (job, item->size, done, false);
+        if (s_end (job, &state, done,
+                   rc != 0              ? "incomplete: read failed"
+                   : done != item->size ? "changed while it was read"
+                                        : "")
+            != 0)
+            rc = -1;
+        if (rc == 0)
+            rc = s_tar_skip (job, &r, pad);
+    }
+    free (long_name);
+    int status = s_remote_close (job, &r);
+    if (rc == 0 && status != 0)
+        ll_debug ("exporter: tar exited %d", status);
+    free (feed);
+    return rc;
+}
+
+static void
+s_item_free (void *p)
+{
+    s_item_t *item = p;
+    free (item->rel);
+    free (item);
+}
+
+//  The container's files: list, apply the caps, read. 0 or -1.
+static int
+s_container (s_job_t *job)
+{
+    if (!s_safe_word (job->sh->data_dir, true)
+        || !s_safe_word (job->sh->extension, false)) {
+        snprintf (job->error, sizeof job->error,
+                  "export.data_dir or machine.extension has characters "
+                  "that cannot go on a remote command line");
+        return -1;
+    }
+    zlist_t *items = zlist_new ();
+    zlist_t *wanted = zlist_new ();
+    int rc = s_container_list (job, items);
+    for (s_item_t *i = zlist_first (items); i && rc == 0;
+         i = zlist_next (items)) {
+        int reserved = s_reserve (job, i->rel, i->size);
+        if (reserved < 0)
+            rc = -1;
+        else if (reserved == 0)
+            zlist_append (wanted, i);
+    }
+    if (rc == 0 && zlist_size (wanted))
+        rc = s_container_read (job, wanted);
+    zlist_destroy (&wanted);
+    s_item_t *i;
+    while ((i = zlist_pop (items)))
+        s_item_free (i);
+    zlist_destroy (&items);
+    return rc;
+}
+
 void
 ll_fetch_interrupt (ll_fetch_t *fetch)
 {
@@ -540,18 +1037,16 @@ ll_fetch_run (void *arg)
     ll_fetch_t *fetch = arg;
     s_job_t job = {.fetch = fetch, .sh = fetch->shared, .sock = -1};
     job.buffer = malloc (LL_FETCH_CHUNK);
-    int rc = 0;
-    if (job.sh->container) {
-        snprintf (job.error, sizeof job.error,
-                  "export.source container is not implemented yet");
-        rc = -1;
-    }
-    if (rc == 0)
-        rc = s_connect (&job);
+    int rc = s_connect (&job);
     if (rc == 0)
         rc = s_login (&job);
-    if (rc == 0)
-        rc = s_walk (&job);
+    if (rc == 0 && job.sh->container)
+        rc = s_container (&job);
+    else if (rc == 0) {
+        rc = s_sftp_start (&job);
+        if (rc == 0)
+            rc = s_walk (&job);
+    }
     if (atomic_load (&job.sh->cancel) && rc != 0)
         snprintf (job.error, sizeof job.error, "cancelled");
     if (rc == 0)

@@ -18,7 +18,7 @@ start_exporting_allocator() {
     write_config "$port"
     cat >>"$T/config.yaml" <<YAML
 export:
-  ssh_user: root
+  ssh_user: ${EXPORT_USER:-root}
   key_file: $T/keys/export_ed25519
   timeout_s: 3
   parallel: 2
@@ -165,6 +165,19 @@ kill -CONT "$(cat "$T/vm2/sshd.child")"
 unzip -p "$T/three.zip" MANIFEST.txt | grep -q '^# vm_2 .*FAILED.*handshake' || fail "frozen VM not reported"
 pass "a VM that never answers fails after export.timeout_s, the rest is exported"
 
+# --- the client goes away mid-download: the export is cancelled ---
+mkfile "$d3/big.slp" 30000000
+curl -s "${auth[@]}" --limit-rate 300k --max-time 2 -o /dev/null "$url/api/scp-client" || true
+for _ in $(seq 1 50); do
+    curl -s "${auth[@]}" "$url/api/export/status" | grep -q '"running":false' && break
+    sleep 0.2
+done
+curl -s "${auth[@]}" "$url/api/export/status" | grep -q '"running":false' || fail "export still running after the client left"
+grep -q 'exporter: export lablink_data.* cancelled: the client went away' "$T/allocator.log" || fail "no cancel logged"
+rm "$d3/big.slp"
+snapshot >"$T/vms.before"
+pass "a client that goes away mid-download cancels the export"
+
 # --- a changed host key is refused and reported ---
 vm_stop 1
 rm -f "$T/vm1/host_ed25519" "$T/vm1/host_ed25519.pub"
@@ -200,6 +213,34 @@ total=$(unzip -Zt "$T/five.zip" | grep -o '[0-9]* bytes uncompressed' | cut -d' 
 manifest_size=$(unzip -p "$T/five.zip" MANIFEST.txt | wc -c)
 [ $((total - manifest_size)) -le 74000 ] || fail "total cap exceeded: $total"
 pass "per-file and total caps: files left out and listed, caps named in the manifest"
+stop_allocator
+
+# --- files inside the client container (AWS): the same files through two
+# remote commands; "env" stands in for export.container_command (docker
+# exec), and a login user with /bin/sh keeps any login shell's rc files out
+user=lablink-export-test
+if ! id -u "$user" >/dev/null 2>&1; then
+    useradd --system --no-create-home --home-dir / --shell /bin/sh "$user" || fail "useradd"
+fi
+usermod -p '*' "$user"
+EXPORT_USER=$user start_exporting_allocator "  source: container
+  container_command: env
+  data_dir: $d1"
+[ "$(download "$url/api/scp-client" "$T/six.zip")" = 200 ] || { cat "$T/six.zip"; fail "container export"; }
+unzip -tq "$T/six.zip" >/dev/null || fail "unzip -t (container)"
+rm -rf "$T/out6"; mkdir "$T/out6"
+(cd "$T/out6" && unzip -q "$T/six.zip") || fail "unzip (container)"
+rm "$T/out6/MANIFEST.txt"
+diff -r "$expect/vm_1" "$T/out6/vm_1" >"$T/diff6" 2>&1 || { cat "$T/diff6"; fail "container export differs"; }
+[ "$(unzip -Z1 "$T/six.zip" | grep -c '^vm_1/')" -eq 9 ] || fail "container: not 9 files"
+n=$(tr '\n' '\001' <"$T/six.zip" | grep -aoF "vm_1/new"$'\001'"line.slp" | wc -l)
+[ "$n" -eq 2 ] || fail "container: newline name not stored as is ($n)"
+unzip -p "$T/six.zip" MANIFEST.txt | grep -q '^# vm_1 .* ok files=9 ' || fail "container manifest"
+find "$T" / -maxdepth 1 -name 'PWNED*' 2>/dev/null | grep -q . && fail "a file name was executed (container)"
+find "$T" -name 'PWNED*' | grep -q . && fail "a file name was executed (container)"
+snapshot >"$T/vms.after2"
+cmp -s "$T/vms.before" "$T/vms.after2" || { diff "$T/vms.before" "$T/vms.after2"; fail "the VMs changed (container)"; }
+pass "container source: the same files, names as data (tar --null --verbatim-files-from), nothing left behind"
 stop_allocator
 for n in 1 2 3; do vm_stop $n; done
 echo "1 passed, 0 failed"
