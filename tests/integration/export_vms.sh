@@ -5,6 +5,9 @@
 #   vm_start N PORT PUBKEY_FILE   starts (or restarts) VM N; home $T/vmN/home
 #   vm_stop N                     stops its sshd
 #   vm_home N                     prints its home
+#   start_exporting_allocator [yaml lines for export:]   (lib.sh, $port, $url)
+#   download URL OUT              the zip into OUT, headers into OUT.headers
+#   mkfile PATH BYTES             random bytes, parents made
 [ -x /usr/sbin/sshd ] || { echo "FAIL: /usr/sbin/sshd missing (openssh-server)" >&2; exit 1; }
 mkdir -p /run/sshd
 
@@ -46,4 +49,29 @@ vm_stop() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     rm -f "$dir/sshd.child"
+}
+
+# start_exporting_allocator [extra yaml lines for export:]
+start_exporting_allocator() {
+    mkdir -p "$T/alloc-cwd" "$T/alloc-tmp" "$T/keys"
+    write_config "$port"
+    cat >>"$T/config.yaml" <<YAML
+export:
+  ssh_user: ${EXPORT_USER:-root}
+  key_file: $T/keys/export_ed25519
+  timeout_s: 10
+  parallel: 2
+$1
+YAML
+    (cd "$T/alloc-cwd" && TMPDIR=$T/alloc-tmp exec "$BIN" --config "$T/config.yaml") \
+        >>"$T/allocator.log" 2>&1 &
+    ALLOC_PID=$!
+    wait_status 200 20 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
+}
+
+mkfile() { mkdir -p "$(dirname "$1")"; head -c "$2" /dev/urandom >"$1"; }
+
+# download URL OUT: the zip into OUT, headers into OUT.headers
+download() {
+    curl -s "${auth[@]}" -D "$2.headers" -o "$2" -w '%{http_code}' --max-time 60 "$1"
 }
