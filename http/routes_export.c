@@ -5,7 +5,7 @@
 #include "runtime/protocol.h"
 
 #define S_START_TIMEOUT_MS 10000
-#define S_READ_TIMEOUT_MS  15000  //  the exporter answers within 5 s
+#define S_READ_TIMEOUT_MS  15000  //  the exporter answers within 1 s
 
 //  Upstream's message for every failure of the export itself
 #define S_FAILED "An error occurred while downloading data from VMs."
@@ -58,6 +58,14 @@ ll_route_export_zip (ll_http_req_t *req)
     bool streaming = false;
     int status = 500;
     while (true) {
+        if (ll_http_server_stopping (req->server)) {
+            s_cancel (req, id);
+            if (streaming)
+                ll_http_chunk_abort (req);
+            else
+                status = ll_http_error (req, 503, "The allocator is stopping.");
+            break;
+        }
         args = zmsg_new ();
         zmsg_addstr (args, id);
         if (ll_http_call (req, LL_ENDPOINT_EXPORTER, LL_CMD_EXPORT_READ, &args,

@@ -36,6 +36,7 @@ struct ll_http_server {
     char secret[129];             //  server secret, "" until fetched
     char admin_digest[crypto_generichash_BYTES];  //  of "user:password"
     bool admin_configured;                        //  a password or hash is set
+    atomic_bool stopping;                         //  destroy has begun
 };
 
 static int
@@ -665,6 +666,12 @@ ll_http_server_runtime (ll_http_server_t *self)
     return self->runtime;
 }
 
+bool
+ll_http_server_stopping (ll_http_server_t *self)
+{
+    return atomic_load (&self->stopping);
+}
+
 char *
 ll_http_server_metrics (ll_http_server_t *self)
 {
@@ -735,6 +742,7 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     if (!self_p || !*self_p)
         return;
     ll_http_server_t *self = *self_p;
+    atomic_store (&self->stopping, true);
     if (self->ctx)
         mg_stop (self->ctx);
     free (self->counts);

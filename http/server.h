@@ -63,6 +63,10 @@ int ll_http_server_port (ll_http_server_t *self);
 
 const ll_runtime_t *ll_http_server_runtime (ll_http_server_t *self);
 
+//  True once the server is stopping: long handlers (a streamed download)
+//  give up, so civetweb's stop does not wait for them.
+bool ll_http_server_stopping (ll_http_server_t *self);
+
 //  --- helpers for handlers ---------------------------------------------
 
 //  Call an actor over this worker thread's DEALER socket for endpoint.

@@ -173,6 +173,21 @@ psql -q -c "DELETE FROM vms WHERE hostname <> 'lablink-vm-test-3'"
 body=$(curl -s "${auth[@]}" -w ' %{http_code}' "$url/api/scp-client")
 [ "$body" = '{"error":"No slp files found in any VMs."} 404' ] || fail "no files: $body"
 pass "404 'No slp files found in any VMs.'"
+
+# --- SIGTERM while an export runs: the allocator still stops within 5 s ---
+psql -q -c "INSERT INTO vms (hostname, public_ip, ssh_port) VALUES ('lablink-vm-test-2', '127.0.1.2', ${ports[2]})"
+kill -STOP "$(cat "$T/vm2/sshd.child")"
+curl -s "${auth[@]}" -o "$T/seven.out" -w '%{http_code}' "$url/api/scp-client" >"$T/seven.code" &
+slow=$!
+for _ in $(seq 1 50); do
+    curl -s "${auth[@]}" "$url/api/export/status" | grep -q '"running":true' && break
+    sleep 0.1
+done
 stop_allocator
+kill -CONT "$(cat "$T/vm2/sshd.child")"
+wait $slow || true
+# civetweb writes nothing once it stops: a 503 or a closed connection
+case "$(cat "$T/seven.code")" in 503|000) ;; *) fail "stopped export answered $(cat "$T/seven.code")" ;; esac
+pass "SIGTERM during an export: exit 0 within 5 s, no zip passed off as complete"
 for n in 1 2 3; do vm_stop $n; done
 echo "1 passed, 0 failed"
