@@ -80,8 +80,9 @@ typedef struct {
     int last_done, last_total, last_files, last_failed;
     int64_t last_bytes;
     char last_filename[64];
-    bool started;     //  START done
-    bool terminated;  //  $TERM received
+    zmsg_t *last_vms;  //  per-VM frames of the last export (EXPORT-STATUS)
+    bool started;      //  START done
+    bool terminated;   //  $TERM received
 } self_t;
 
 //  --- helpers --------------------------------------------------------------
@@ -190,6 +191,7 @@ s_self_destroy (self_t **self_p)
     zsock_destroy (&self->router);
     ll_db_destroy (&self->db);
     ll_ssh_key_destroy (&self->key);
+    zmsg_destroy (&self->last_vms);
     if (self->started)
         ll_fetch_global_exit ();
     free (self->data_dir);
@@ -295,11 +297,31 @@ s_export_destroy (s_export_t **ex_p)
     *ex_p = NULL;
 }
 
+//  Per VM: hostname, state, files, bytes, error ("" when none).
+static zmsg_t *
+s_vm_frames (s_export_t *ex)
+{
+    static const char *const states[] = {"waiting", "running", "done",
+                                         "failed"};
+    zmsg_t *msg = zmsg_new ();
+    for (int i = 0; i < ex->vm_count; i++) {
+        s_vm_t *vm = &ex->vms[i];
+        zmsg_addstr (msg, vm->hostname);
+        zmsg_addstr (msg, states[vm->state]);
+        zmsg_addstrf (msg, "%d", vm->files);
+        zmsg_addstrf (msg, "%lld", (long long) vm->bytes);
+        zmsg_addstr (msg, vm->error ? vm->error : "");
+    }
+    return msg;
+}
+
 //  Keep the figures for EXPORT-STATUS and free the export.
 static void
 s_export_end (self_t *self)
 {
     s_export_t *ex = self->export;
+    zmsg_destroy (&self->last_vms);
+    self->last_vms = s_vm_frames (ex);
     self->last_done = ex->done;
     self->last_total = ex->vm_count;
     self->last_files = ex->files;
@@ -777,6 +799,13 @@ s_self_handle_router (self_t *self)
         zmsg_addstrf (payload, "%d", ex ? ex->files : self->last_files);
         zmsg_addstrf (payload, "%d", ex ? ex->failed : self->last_failed);
         zmsg_addstr (payload, ex ? ex->filename : self->last_filename);
+        zmsg_t *vms = ex               ? s_vm_frames (ex)
+                      : self->last_vms ? zmsg_dup (self->last_vms)
+                                       : NULL;
+        zframe_t *frame;
+        while (vms && (frame = zmsg_pop (vms)))
+            zmsg_append (payload, &frame);
+        zmsg_destroy (&vms);
         ll_request_reply_ok (req, self->router, &payload);
     }
     else

@@ -147,6 +147,22 @@ ll_route_export_status (ll_http_req_t *req)
     char *f[7] = {0};
     for (int i = 0; i < 7; i++)
         f[i] = zmsg_popstr (reply);
+    json_t *vms = json_array ();
+    while (zmsg_size (reply) >= 5) {
+        char *v[5];
+        for (int i = 0; i < 5; i++)
+            v[i] = zmsg_popstr (reply);
+        json_t *vm =
+            json_pack ("{s:s, s:s, s:I, s:I}", "hostname", v[0], "status", v[1],
+                       "files", (json_int_t) strtoll (v[2], NULL, 10), "bytes",
+                       (json_int_t) strtoll (v[3], NULL, 10));
+        if (vm && *v[4])
+            json_object_set_new (vm, "error", json_string (v[4]));
+        if (vm)
+            json_array_append_new (vms, vm);
+        for (int i = 0; i < 5; i++)
+            free (v[i]);
+    }
     zmsg_destroy (&reply);
     json_t *json = NULL;
     if (f[6])
@@ -159,7 +175,10 @@ ll_route_export_status (ll_http_req_t *req)
             (json_int_t) strtoll (f[5], NULL, 10), "filename", f[6]);
     for (int i = 0; i < 7; i++)
         free (f[i]);
-    if (!json)
+    if (!json) {
+        json_decref (vms);
         return ll_http_error (req, 500, "Malformed exporter status.");
+    }
+    json_object_set_new (json, "vms", vms);
     return ll_http_json (req, 200, json);
 }

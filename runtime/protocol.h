@@ -46,8 +46,10 @@
 //                            stays away 60 s is cancelled
 //  EXPORT-CANCEL export-id  -> OK        (the client went away)
 //  EXPORT-STATUS            -> OK running vms_done vms_total bytes files
-//                                 failed filename   (of the last export
-//                                 when none runs; running is "1" or "0")
+//                                 failed filename {hostname state files
+//                                 bytes error}...   (of the last export
+//                                 when none runs; running is "1" or "0";
+//                                 state waiting|running|done|failed)
 #define LL_CMD_EXPORT_START  "EXPORT-START"
 #define LL_CMD_EXPORT_READ   "EXPORT-READ"
 #define LL_CMD_EXPORT_CANCEL "EXPORT-CANCEL"

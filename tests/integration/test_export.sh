@@ -125,7 +125,11 @@ unzip -Z1 "$T/two.zip" | grep -q '^vm_2/' && fail "vm_2 entries although it is d
 [ "$(unzip -Z1 "$T/two.zip" | grep -c '^vm_1/')" -eq 9 ] || fail "vm_1 files missing with vm 2 down"
 unzip -p "$T/two.zip" MANIFEST.txt | grep -q '^# vm_2 lablink-vm-test-2 .*FAILED.*cannot connect.*refused' \
     || fail "manifest does not name vm_2's failure: $(unzip -p "$T/two.zip" MANIFEST.txt | head)"
-pass "one VM down: the others exported, MANIFEST names the failure"
+st=$(curl -s "${auth[@]}" "$url/api/export/status")
+echo "$st" | grep -q '{"hostname":"lablink-vm-test-2","status":"failed","files":0,"bytes":0,"error":"cannot connect' \
+    || fail "status does not show vm 2's failure: $st"
+echo "$st" | grep -q '{"hostname":"lablink-vm-test-1","status":"done","files":9,' || fail "status vm 1: $st"
+pass "one VM down: the others exported, MANIFEST and /api/export/status name the failure"
 
 # --- a second export while one runs: 409 (vm 2's sshd frozen: handshake waits) ---
 vm_start 2 "${ports[2]}" "$T/keys/export_ed25519.pub"
