@@ -7,6 +7,7 @@
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
 
+#include <pwd.h>
 #include <sodium.h>
 
 #define S_OUT_MAX       (1024 * 1024)  //  zip bytes held for the reader
@@ -73,6 +74,7 @@ typedef struct {
     ll_ssh_key_t *key;      //  the SSH client key, or NULL (retried)
     char *key_file;         //  its path
     char *data_dir;         //  export.data_dir resolved
+    char *ssh_user;         //  export.ssh_user resolved
     bool container;         //  files live in the client container
     s_export_t *export;     //  the running export, or NULL
     int seq;                //  fetch socket numbering
@@ -175,6 +177,11 @@ s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
                              : self->container        ? "/home/client/Desktop"
                                                       : "Desktop");
     self->key_file = strdup (config->export.key_file);
+    const char *user = config->export.ssh_user;
+    struct passwd *pw = NULL;
+    if (!*user && !streq (config->provider.kind, "aws"))
+        pw = getpwuid (geteuid ());
+    self->ssh_user = strdup (*user ? user : pw ? pw->pw_name : "ubuntu");
     return self;
 }
 
@@ -195,6 +202,7 @@ s_self_destroy (self_t **self_p)
     if (self->started)
         ll_fetch_global_exit ();
     free (self->data_dir);
+    free (self->ssh_user);
     free (self->key_file);
     free (self);
     *self_p = NULL;
@@ -472,7 +480,8 @@ s_export_finish (self_t *self)
         || ll_zip_close (ex->zip) != 0)
         ll_error ("exporter: cannot finish %s", ex->filename);
     zchunk_destroy (&m);
-    ll_info ("exporter: %s built: %s, %llu zip bytes", ex->filename, detail,
+    ll_info ("exporter: %s built in %lld ms: %s, %llu zip bytes", ex->filename,
+             (long long) (ll_now_ms () - ex->started_ms), detail,
              (unsigned long long) ll_zip_offset (ex->zip));
     s_audit (self, ex->who, "export", ex->filename,
              ex->failed ? "partial" : "ok", detail);
@@ -731,10 +740,9 @@ s_handle_start (self_t *self, ll_request_t *req)
     sh->max_file_bytes = config->export.max_file_bytes;
     sh->max_files = config->export.max_files;
     sh->timeout_ms = config->export.timeout_s * 1000;
-    sh->user = config->export.ssh_user;
+    sh->user = self->ssh_user;
     sh->key_pem = self->key->private_pem;
     sh->key_len = self->key->private_len;
-    sh->key_file = self->key_file;
     sh->data_dir = self->data_dir;
     sh->extension = config->machine.extension;
     sh->container = self->container;

@@ -95,7 +95,7 @@ static const s_key_t s_keys[] = {
     K ("export.max_file_bytes", T_I64, export.max_file_bytes, "2147483648"),
     K ("export.max_total_bytes", T_I64, export.max_total_bytes, "68719476736"),
     K ("export.max_files", T_INT, export.max_files, "100000"),
-    K ("export.ssh_user", T_STR, export.ssh_user, "ubuntu"),
+    K ("export.ssh_user", T_STR, export.ssh_user, ""),
     K ("export.ssh_port", T_INT, export.ssh_port, "22"),
     K ("export.key_file", T_STR, export.key_file, "var/export_ed25519"),
     K ("export.data_dir", T_STR, export.data_dir, ""),

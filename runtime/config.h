@@ -70,7 +70,8 @@ typedef struct {
         long long max_file_bytes;   //  larger files are skipped (manifest)
         long long max_total_bytes;  //  files past this total are skipped
         int max_files;              //  files past this count are skipped
-        char *ssh_user;             //  login on the VMs
+        char *ssh_user;             //  login on the VMs; "" = by provider
+                                    //  (ubuntu on aws, our own user locally)
         int ssh_port;               //  when the VM row has no ssh_port
         char *key_file;             //  ed25519 client key, made when absent
         char *data_dir;             //  searched; "" = by provider (Desktop or

@@ -203,7 +203,7 @@ test_config_keys (void **state)
     }
     c = ll_config_new_defaults ();
     assert_int_equal (c->export.parallel, 8);
-    assert_string_equal (c->export.ssh_user, "ubuntu");
+    assert_string_equal (c->export.ssh_user, "");
     ll_config_destroy (&c);
 }
 
