@@ -12,7 +12,7 @@
 
 #define S_OUT_MAX       (1024 * 1024)  //  zip bytes held for the reader
 #define S_READ_CHUNK    (256 * 1024)   //  bytes per EXPORT-READ reply
-#define S_READ_HOLD_MS  1000           //  a READ is answered within this
+#define S_READ_HOLD_MS  250            //  a READ is answered within this
 #define S_FLUSH_MS      100            //  send a partial chunk after this
 #define S_ABANDON_MS    60000          //  no READ this long: cancel
 #define S_MANIFEST_NAME "MANIFEST.txt"

@@ -5,7 +5,7 @@
 #include "runtime/protocol.h"
 
 #define S_START_TIMEOUT_MS 10000
-#define S_READ_TIMEOUT_MS  15000  //  the exporter answers within 1 s
+#define S_READ_TIMEOUT_MS  15000  //  the exporter answers within 250 ms
 
 //  Upstream's message for every failure of the export itself
 #define S_FAILED "An error occurred while downloading data from VMs."

@@ -42,7 +42,7 @@
 //                            | OK EMPTY failed reason   no file anywhere (404;
 //                              failed = VMs that could not be read)
 //                            | ERROR reason      (cancelled, unknown id)
-//                            answered within 1 s; an export whose reader
+//                            answered within 250 ms; an export whose reader
 //                            stays away 60 s is cancelled
 //  EXPORT-CANCEL export-id  -> OK        (the client went away)
 //  EXPORT-STATUS            -> OK running vms_done vms_total bytes files
