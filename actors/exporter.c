@@ -53,6 +53,7 @@ typedef struct {
     ll_fetch_shared_t shared;  //  what the fetch threads share
     ll_zip_t *zip;             //  the archive being written
     unsigned char *out;        //  zip bytes not yet read
+    size_t out_head;           //  where they start in out
     size_t out_len;            //  bytes in out
     size_t out_cap;            //  bytes allocated
     s_vm_t *current;           //  VM whose file is open in the zip, or NULL
@@ -129,8 +130,13 @@ static int
 s_out_sink (void *arg, const void *data, size_t size)
 {
     s_export_t *ex = arg;
+    if (ex->out_head + ex->out_len + size > ex->out_cap && ex->out_head) {
+        //  Compact only when the tail reaches the end (amortised)
+        memmove (ex->out, ex->out + ex->out_head, ex->out_len);
+        ex->out_head = 0;
+    }
     if (ex->out_len + size > ex->out_cap) {
-        size_t cap = ex->out_cap ? ex->out_cap : S_OUT_MAX;
+        size_t cap = ex->out_cap ? ex->out_cap : 4 * S_OUT_MAX;
         while (cap < ex->out_len + size)
             cap *= 2;
         unsigned char *grown = realloc (ex->out, cap);
@@ -139,7 +145,7 @@ s_out_sink (void *arg, const void *data, size_t size)
         ex->out = grown;
         ex->out_cap = cap;
     }
-    memcpy (ex->out + ex->out_len, data, size);
+    memcpy (ex->out + ex->out_head + ex->out_len, data, size);
     ex->out_len += size;
     return 0;
 }
@@ -640,8 +646,8 @@ s_export_answer (self_t *self, bool flush)
         size_t n = ex->out_len < S_READ_CHUNK ? ex->out_len : S_READ_CHUNK;
         payload = zmsg_new ();
         zmsg_addstr (payload, "DATA");
-        zmsg_addmem (payload, ex->out, n);
-        memmove (ex->out, ex->out + n, ex->out_len - n);
+        zmsg_addmem (payload, ex->out + ex->out_head, n);
+        ex->out_head = ex->out_len == n ? 0 : ex->out_head + n;
         ex->out_len -= n;
     }
     else if (ex->finished && ex->any_file) {

@@ -235,6 +235,16 @@ s_login (s_job_t *job)
                                  "ssh-ed25519,ecdsa-sha2-nistp256,"
                                  "ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
                                  "ssh-rsa");
+    //  Only strong ciphers and MACs, whatever an old server would accept
+    static const int directions[][2] = {
+        {LIBSSH2_METHOD_CRYPT_CS, LIBSSH2_METHOD_MAC_CS},
+        {LIBSSH2_METHOD_CRYPT_SC, LIBSSH2_METHOD_MAC_SC}};
+    for (int i = 0; i < 2; i++) {
+        libssh2_session_method_pref (job->ssh, directions[i][0],
+                                     "aes128-ctr,aes256-ctr,aes192-ctr");
+        libssh2_session_method_pref (job->ssh, directions[i][1],
+                                     "hmac-sha2-256,hmac-sha2-512");
+    }
     int rc;
     S_CALL (job, rc, libssh2_session_handshake (job->ssh, job->sock));
     if (rc != 0) {
