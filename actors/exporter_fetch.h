@@ -1,7 +1,10 @@
 /*  One VM's side of an export: a thread that connects to the VM's sshd
     (libssh2, ed25519 client key, host key checked against the pin), walks
-    the data folder over SFTP (no shell: names are data) and streams every
-    matching file to the exporter over an inproc PAIR socket.
+    the data folder over SFTP (no shell: names are data) -- or, for files
+    inside the client container, lists them with find -printf and reads
+    them with tar through export.container_command, the names going only
+    to tar's standard input -- and streams every matching file to the
+    exporter over an inproc PAIR socket.
 
     Messages to the exporter (frames are strings unless marked):
       HOSTKEY type base64 sha256   first contact (no pin yet): pin this key
