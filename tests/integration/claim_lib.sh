@@ -80,3 +80,6 @@ claim_json() {
 
 # Background jobs (agents, allocators) never outlive the test.
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+
+# pass with the seconds since the test began (slow steps show up)
+pass() { echo "ok - $* (at ${SECONDS}s)"; }
