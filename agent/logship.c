@@ -433,11 +433,7 @@ s_close (s_file_t *file)
 static void
 s_follow (s_file_t *file)
 {
-    struct stat st;
-    bool exists = stat (file->config->path, &st) == 0;
     if (file->fd < 0) {
-        if (!exists)
-            return;
         file->fd = open (file->config->path, O_RDONLY | O_CLOEXEC);
         if (file->fd < 0)
             return;
@@ -470,20 +466,26 @@ s_follow (s_file_t *file)
         }
     }
     s_drain (file);
-    if (exists && (st.st_ino != file->ino || st.st_dev != file->dev)) {
-        //  Rotated: finish the old file, then start the new one
-        s_drain (file);
-        s_flush_partial (file);
-        s_close (file);
-        s_follow (file);
-    }
-    else if (exists && st.st_size < file->offset) {
+    //  Both checks look after reading: a file that grew meanwhile must not
+    //  look truncated, a file opened just after a rename not rotated
+    struct stat now;
+    if (fstat (file->fd, &now) == 0 && now.st_size < file->offset) {
         //  Truncated in place (copytruncate): read again from the start
         s_flush_partial (file);
         if (lseek (file->fd, 0, SEEK_SET) == 0) {
             file->offset = 0;
             s_drain (file);
         }
+        return;
+    }
+    struct stat st;
+    if (stat (file->config->path, &st) == 0
+        && (st.st_ino != file->ino || st.st_dev != file->dev)) {
+        //  Rotated: finish the old file, then start the new one
+        s_drain (file);
+        s_flush_partial (file);
+        s_close (file);
+        s_follow (file);
     }
 }
 

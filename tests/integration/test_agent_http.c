@@ -239,9 +239,13 @@ test_agent_over_http (void **state)
               fake_line_count (fake, "after-restart-1") == 1
                   && fake_line_count (fake, "after-restart-2") == 1,
               20);
+    //  Truncated in place (copytruncate): read again from the start
+    s_write (docker_log, "after-truncate-1\n", "w");
+    WAIT_FOR (fake, fake_line_count (fake, "after-truncate-1") == 1, 20);
     assert_int_equal (s_agent_stop (agent, &ms), 0);
     pthread_mutex_lock (&fake->lock);
     assert_int_equal (fake_line_count (fake, "final-1"), 1);
+    assert_int_equal (fake_line_count (fake, "after-restart-1"), 1);
     assert_int_equal (fake_line_count (fake, "down-599"), 1);
     assert_int_equal (fake_line_count (fake, "container-1"), 1);
     assert_int_equal (fake_line_count (fake, "after-restart-2"), 1);
