@@ -7,11 +7,6 @@
 set -euo pipefail
 SRC=${LABLINK_SOURCE_DIR:?}
 : "${LABLINK_TEST_DIR:?}"
-# A folder of our own, not under the shared lablink-test.* names: this test
-# runs for a minute or more and clean-ups of those have been seen meanwhile.
-T=$(mktemp -d "${TMPDIR:-/tmp}/lablink-infra-plan.XXXXXX")
-finish() { local rc=$?; if [ $rc -eq 0 ]; then rm -rf "$T"; else echo "kept $T for inspection" >&2; fi; }
-trap finish EXIT
 BIN=${LABLINK_BUILD_DIR:?}/lablink-allocator
 MIRROR=${LABLINK_TF_PLUGINS:-/opt/tf-plugins}
 
@@ -24,6 +19,12 @@ command -v terraform >/dev/null 2>&1 \
 [ -d "$MIRROR/registry.terraform.io/hashicorp/aws" ] \
     || fail "no hashicorp/aws provider mirror under $MIRROR (set LABLINK_TF_PLUGINS)"
 command -v jq >/dev/null 2>&1 || fail "jq not found (scripts/install-deps installs it)"
+
+# A folder of our own, not under the shared lablink-test.* names: this test
+# runs for a minute or more and clean-ups of those have been seen meanwhile.
+T=$(mktemp -d "${TMPDIR:-/tmp}/lablink-infra-plan.XXXXXX")
+finish() { local rc=$?; if [ $rc -eq 0 ]; then rm -rf "$T"; else echo "kept $T for inspection" >&2; fi; }
+trap finish EXIT
 
 export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
 : >"$T/terraformrc"
