@@ -191,6 +191,12 @@ invariants() {
     awk '/^LABLINK_CONFIG$/{f=0} f{print} /<<.LABLINK_CONFIG.$/{f=1}' <<<"$ud" >"$T/$CASE.config.yaml"
     grep -q '"provider":' "$T/$CASE.config.yaml" || fail "$CASE: no config.yaml in user_data"
     if grep -qi 'password' "$T/$CASE.config.yaml"; then fail "$CASE: a password key in config.yaml"; fi
+    # The rendered script is clean bash.
+    if command -v shellcheck >/dev/null 2>&1; then
+        printf '%s\n' "$ud" >"$T/$CASE.user_data.sh"
+        shellcheck -s bash "$T/$CASE.user_data.sh" >"$T/$CASE.shellcheck" 2>&1 \
+            || { cat "$T/$CASE.shellcheck" >&2; fail "$CASE: shellcheck finds problems in user_data"; }
+    fi
     # The Caddyfile it writes (caddy and none) is one caddy accepts.
     awk '/^LABLINK_CADDYFILE$/{f=0} f{print} /<<.LABLINK_CADDYFILE.$/{f=1}' <<<"$ud" >"$T/$CASE.Caddyfile"
     if grep -q '[^[:space:]]' "$T/$CASE.Caddyfile" && command -v caddy >/dev/null 2>&1; then
