@@ -45,17 +45,26 @@ locals {
     k => try(merge(local.config_base[k], var.allocator_config[k]), var.allocator_config[k], local.config_base[k])
   }
 
+  # Caddy in front of the allocator (tls_mode caddy or none), the same
+  # settings as packaging/caddy/lablink.caddy.
+  caddy_site = var.tls_mode == "caddy" ? var.domain_name : (var.domain_name != "" ? "http://${var.domain_name}" : ":80")
+  caddyfile = local.use_caddy ? templatefile("${path.module}/Caddyfile.tftpl", {
+    acme_email = var.acme_email
+    site       = local.caddy_site
+    https      = var.tls_mode == "caddy"
+    port       = local.allocator_port
+  }) : ""
+
   user_data = templatefile("${path.module}/user_data.sh.tftpl", {
     region                   = var.region
     param_prefix             = local.param_prefix
     admin_password_parameter = local.admin_password_parameter
     database                 = var.database
     tls_mode                 = var.tls_mode
-    domain_name              = var.domain_name
-    acme_email               = var.acme_email
     allocator_image          = var.allocator_image
     allocator_port           = local.allocator_port
     log_group                = local.log_group_name
     config_yaml              = yamlencode(local.config)
+    caddyfile                = local.caddyfile
   })
 }

@@ -2,16 +2,12 @@
 # fmt -check, then plan with fake credentials for each TLS/DNS option and
 # assert on `terraform show -json` which resources must and must not exist:
 # never an SSH rule open to the world, never a secret in user_data, the log
-# pipeline wired to lablink-lambda, the IAM scoped, and the rendered
+# pipeline wired to lablink-lambda, the IAM scoped, the rendered Caddyfile
+# accepted by `caddy adapt`, and the rendered
 # config.yaml accepted by `lablink-allocator --check-config`.
 set -euo pipefail
 SRC=${LABLINK_SOURCE_DIR:?}
 : "${LABLINK_TEST_DIR:?}"
-# A folder of our own, not under the shared lablink-test.* names: this test
-# runs for a minute or more and clean-ups of those have been seen meanwhile.
-T=$(mktemp -d "${TMPDIR:-/tmp}/lablink-infra-plan.XXXXXX")
-finish() { local rc=$?; if [ $rc -eq 0 ]; then rm -rf "$T"; else echo "kept $T for inspection" >&2; fi; }
-trap finish EXIT
 BIN=${LABLINK_BUILD_DIR:?}/lablink-allocator
 MIRROR=${LABLINK_TF_PLUGINS:-/opt/tf-plugins}
 
@@ -24,6 +20,12 @@ command -v terraform >/dev/null 2>&1 \
 [ -d "$MIRROR/registry.terraform.io/hashicorp/aws" ] \
     || fail "no hashicorp/aws provider mirror under $MIRROR (set LABLINK_TF_PLUGINS)"
 command -v jq >/dev/null 2>&1 || fail "jq not found (scripts/install-deps installs it)"
+
+# A folder of our own, not under the shared lablink-test.* names: this test
+# runs for a minute or more and clean-ups of those have been seen meanwhile.
+T=$(mktemp -d "${TMPDIR:-/tmp}/lablink-infra-plan.XXXXXX")
+finish() { local rc=$?; if [ $rc -eq 0 ]; then rm -rf "$T"; else echo "kept $T for inspection" >&2; fi; }
+trap finish EXIT
 
 export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
 : >"$T/terraformrc"
@@ -189,6 +191,20 @@ invariants() {
     awk '/^LABLINK_CONFIG$/{f=0} f{print} /<<.LABLINK_CONFIG.$/{f=1}' <<<"$ud" >"$T/$CASE.config.yaml"
     grep -q '"provider":' "$T/$CASE.config.yaml" || fail "$CASE: no config.yaml in user_data"
     if grep -qi 'password' "$T/$CASE.config.yaml"; then fail "$CASE: a password key in config.yaml"; fi
+    # The rendered script is clean bash.
+    if command -v shellcheck >/dev/null 2>&1; then
+        printf '%s\n' "$ud" >"$T/$CASE.user_data.sh"
+        shellcheck -s bash "$T/$CASE.user_data.sh" >"$T/$CASE.shellcheck" 2>&1 \
+            || { cat "$T/$CASE.shellcheck" >&2; fail "$CASE: shellcheck finds problems in user_data"; }
+    fi
+    # The Caddyfile it writes (caddy and none) is one caddy accepts.
+    awk '/^LABLINK_CADDYFILE$/{f=0} f{print} /<<.LABLINK_CADDYFILE.$/{f=1}' <<<"$ud" >"$T/$CASE.Caddyfile"
+    if grep -q '[^[:space:]]' "$T/$CASE.Caddyfile" && command -v caddy >/dev/null 2>&1; then
+        HOME=$T XDG_DATA_HOME=$T/xdg XDG_CONFIG_HOME=$T/xdg caddy adapt --adapter caddyfile \
+            --config "$T/$CASE.Caddyfile" >"$T/$CASE.caddy.json" 2>"$T/$CASE.caddy.err" \
+            || { cat "$T/$CASE.caddy.err" >&2; fail "$CASE: caddy rejects the Caddyfile in user_data"; }
+        grep -q '"dial":"127.0.0.1:5000"' "$T/$CASE.caddy.json" || fail "$CASE: Caddy does not proxy to the allocator"
+    fi
     if [ -x "$BIN" ]; then
         local out
         out=$("$BIN" --check-config "$T/$CASE.config.yaml" 2>&1) || fail "$CASE: config.yaml rejected: $out"
@@ -211,6 +227,9 @@ hasnt aws_lb; hasnt aws_acm_certificate; hasnt aws_lb_listener
 grep -q "TLS_MODE='caddy'" <<<"$UD" || fail "caddy: user_data does not set up Caddy"
 grep -q '"provider": "letsencrypt"' "$T/caddy.config.yaml" || fail "caddy: ssl.provider"
 grep -q '"listen": "127.0.0.1:5000"' "$T/caddy.config.yaml" || fail "caddy: allocator not on loopback behind Caddy"
+grep -q '"host":\["lablink.example.org"\]' "$T/caddy.caddy.json" || fail "caddy: Caddy site is not the domain"
+grep -q 'Strict-Transport-Security' "$T/caddy.caddy.json" || fail "caddy: no HSTS"
+grep -q 'email ops@example.org' "$T/caddy.Caddyfile" || fail "caddy: no ACME e-mail"
 pass "caddy: host with 80/443, A record, no ALB/ACM, no SSH rule"
 
 has aws_db_instance
@@ -252,6 +271,7 @@ hasnt aws_vpc; hasnt aws_subnet; hasnt aws_eip; has aws_eip_association
 [ "$(after aws_eip_association.allocator .allocation_id)" = eipalloc-0123456789abcdef0 ] || fail "acm: persistent EIP not used"
 [ "$(exists aws_vpc_security_group_ingress_rule.host_web)" -eq 0 ] \
     || fail "acm: the host is open to the world although the ALB fronts it"
+! grep -q '[^[:space:]]' "$T/acm.Caddyfile" || fail "acm: Caddy set up although the ALB does TLS"
 [ "$(after 'aws_vpc_security_group_ingress_rule.host_from_alb[0]' .from_port)" = 5000 ] || fail "acm: no ALB -> host rule"
 [ "$(after 'aws_vpc_security_group_ingress_rule.ssh_admin[0]' .cidr_ipv4)" = 203.0.113.0/24 ] || fail "acm: SSH rule not from the admin CIDR"
 grep -q '"listen": "0.0.0.0:5000"' "$T/acm.config.yaml" || fail "acm: allocator must listen for the ALB"
@@ -313,6 +333,8 @@ invariants
 hasnt aws_lb; hasnt aws_acm_certificate; hasnt aws_route53_record; hasnt aws_db_instance
 [ "$(jq -r '.output_changes.none_url.after_unknown' "$ALL")" = true ] || fail "none: URL should come from the EIP"
 grep -q '"provider": "none"' "$T/none.config.yaml" || fail "none: ssl.provider"
+grep -q '^:80 {' "$T/none.Caddyfile" || fail "none: Caddy does not serve plain HTTP on :80"
+if grep -q 'Strict-Transport-Security' "$T/none.Caddyfile"; then fail "none: HSTS on plain HTTP"; fi
 pass "none: plain HTTP on the EIP, no DNS, no ALB"
 
 # --- refusals
