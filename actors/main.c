@@ -6,6 +6,7 @@
 #include <getopt.h>
 
 #include "actors/http.h"
+#include "actors/ingest.h"
 #include "actors/registry.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
@@ -17,6 +18,7 @@
 //  exporter, gateway, then http (always last).
 static const ll_actor_def_t s_actor_table[] = {
     {"registry", registry_actor},
+    {"ingest", ingest_actor},
     {"http", http_actor},
 };
 

@@ -32,6 +32,7 @@ struct ll_http_server {
     atomic_uint_fast64_t (*counts)[S_CODE_COUNT + 1];
     atomic_int inflight;          //  requests being handled now
     atomic_int actor_waits;       //  calls to actors awaiting replies
+    atomic_bool stopping;         //  set before mg_stop: streams end
     pthread_mutex_t secret_lock;  //  guards secret
     char secret[129];             //  server secret, "" until fetched
     char admin_digest[crypto_generichash_BYTES];  //  of "user:password"
@@ -619,6 +620,12 @@ ll_http_server_port (ll_http_server_t *self)
     return n > 0 ? ports[0].port : -1;
 }
 
+bool
+ll_http_stopping (ll_http_req_t *req)
+{
+    return atomic_load (&req->server->stopping);
+}
+
 const ll_runtime_t *
 ll_http_server_runtime (ll_http_server_t *self)
 {
@@ -695,6 +702,7 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     if (!self_p || !*self_p)
         return;
     ll_http_server_t *self = *self_p;
+    atomic_store (&self->stopping, true);
     if (self->ctx)
         mg_stop (self->ctx);
     free (self->counts);

@@ -119,6 +119,10 @@ int ll_http_agent_token (ll_http_req_t *req,
                          char *out,
                          size_t size);
 
+//  True once the server is stopping: long-lived responses (event streams)
+//  check it and end, so shutdown does not wait for them.
+bool ll_http_stopping (ll_http_req_t *req);
+
 //  A request header or NULL.
 const char *ll_http_header (ll_http_req_t *req, const char *name);
 

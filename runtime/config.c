@@ -91,6 +91,9 @@ static const s_key_t s_keys[] = {
     K ("agent.long_poll_s", T_INT, agent.long_poll_s, "25"),
     K ("agent.max_parked", T_INT, agent.max_parked, "32"),
     K ("agent.stale_after_s", T_INT, agent.stale_after_s, "180"),
+    K ("logs.retain_lines", T_INT, logs.retain_lines, "100000"),
+    K ("logs.line_max", T_INT, logs.line_max, "8192"),
+    K ("logs.read_lines", T_INT, logs.read_lines, "1000"),
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys[0])
 
@@ -493,6 +496,9 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"agent.long_poll_s", self->agent.long_poll_s, 1, 300},
         {"agent.max_parked", self->agent.max_parked, 0, 100000},
         {"agent.stale_after_s", self->agent.stale_after_s, 5, 86400},
+        {"logs.retain_lines", self->logs.retain_lines, 100, 100000000},
+        {"logs.line_max", self->logs.line_max, 64, 1048576},
+        {"logs.read_lines", self->logs.read_lines, 1, 100000},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (ranges[i].value < ranges[i].min

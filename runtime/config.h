@@ -65,6 +65,11 @@ typedef struct {
         int max_parked;      //  cap on parked HTTP waiters
         int stale_after_s;   //  silent this long = stale, not offered
     } agent;
+    struct {
+        int retain_lines;  //  newest lines kept per VM (oldest dropped)
+        int line_max;      //  bytes kept of one line (longer ones are cut)
+        int read_lines;    //  lines GET /api/vm-logs/<h> returns by default
+    } logs;
     char *source_path;  //  the file this came from ("" for defaults)
 } ll_config_t;
 
