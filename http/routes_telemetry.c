@@ -182,6 +182,7 @@ ll_route_vm_status_get (ll_http_req_t *req)
     const char *hostname = req->params[0];
     if (ll_http_agent_check (req, hostname) != 0)
         return req->status;
+    s_touch (req, hostname);
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, hostname);
     zmsg_t *reply = NULL;
@@ -194,7 +195,6 @@ ll_route_vm_status_get (ll_http_req_t *req)
     char *status = zmsg_popstr (reply);
     char *stale = zmsg_popstr (reply);
     zmsg_destroy (&reply);
-    s_touch (req, hostname);
     int rc;
     if (!status || !*status)
         rc = ll_http_error (req, 404, "VM not found.");
