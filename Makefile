@@ -33,6 +33,13 @@ test: test-build checksrc
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
+# lablink-lambda packaged for AWS Lambda (provided.al2023): bootstrap plus
+# the shared libraries it needs in lib/ (on Lambda's LD_LIBRARY_PATH)
+lambda: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLABLINK_TESTS=OFF >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target lablink-lambda -- --no-print-directory
+	@lambda/package $(BUILD)/lablink-lambda $(BUILD)/lablink-lambda.zip
+
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
 
