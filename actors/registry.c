@@ -302,6 +302,9 @@ s_flush (self_t *self)
 
     ll_textbuf_t cols[7] = {{0}};
     size_t update_count = 0;
+    //  Heartbeats and touches only: soft state every agent re-sends
+    //  periodically, so its commit need not wait for the WAL flush
+    bool soft = true;
     for (int k = 0; k < 7; k++)
         ll_pgarray_begin (&cols[k]);
     for (size_t i = 0; i < n && !failure; i++) {
@@ -321,6 +324,8 @@ s_flush (self_t *self)
                                                        : "f");
         ll_pgarray_add (&cols[6], p->disk_free_pct < 0 ? NULL : disk);
         update_count++;
+        if (p->gpu_health || p->in_use >= 0)
+            soft = false;
     }
     for (int k = 0; k < 7; k++)
         ll_pgarray_end (&cols[k]);
@@ -328,7 +333,16 @@ s_flush (self_t *self)
         const char *values[7];
         for (int k = 0; k < 7; k++)
             values[k] = cols[k].data;
+        bool in_tx = soft && ll_db_command (self->db, "BEGIN") == 0;
+        if (in_tx)
+            PQclear (ll_db_exec (self->db, "telemetry_async_commit", 0, NULL));
         PGresult *res = ll_db_exec (self->db, "vm_telemetry_update", 7, values);
+        if (in_tx && (!res || ll_db_command (self->db, "COMMIT") != 0)) {
+            PQclear (res);
+            res = NULL;
+            if (ll_db_connected (self->db))
+                ll_db_command (self->db, "ROLLBACK");
+        }
         if (!res)
             failure = *ll_db_error (self->db) ? ll_db_error (self->db)
                                               : "database unavailable";

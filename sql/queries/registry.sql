@@ -11,6 +11,12 @@ ORDER BY t.hostname
 ON CONFLICT (hostname) DO UPDATE
     SET status = EXCLUDED.status, last_seen_at = now();
 
+-- name: telemetry_async_commit
+-- Inside the transaction of a heartbeat-only flush: heartbeats are soft
+-- state the agents re-send, so the commit does not wait for the WAL flush
+-- (a crash can lose the last fraction of a second of them, nothing else).
+SET LOCAL synchronous_commit = off;
+
 -- name: vm_telemetry_update
 -- One row per VM: $1 hostname, $2 gpu_health (NULL = unchanged), $3 in_use
 -- (NULL = unchanged), $4 heartbeat given, $5 boot_id, $6 crd_active,
