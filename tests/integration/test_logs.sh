@@ -180,7 +180,7 @@ lost=$(awk 'NR == FNR { n[$1 " " $2] = $3; next } $3 == 200 && n[$1 " " $2] < 20
 [ "$lost" = 0 ] || fail "$lost acknowledged batches lost"
 pass "PostgreSQL killed mid-flood: $acked batches acknowledged, all stored; $refused refused (retryable)"
 
-stop_allocator
+stop_allocator_within 15
 start_with 100
 # --- retention: logs.retain_lines 100 keeps the newest 100 ---
 msgs=$(seq 1 1500 | sed 's/.*/"bulk &"/' | paste -sd, -)
@@ -190,5 +190,5 @@ kept=$(q "SELECT count(*) FROM vm_logs WHERE hostname = 'vm-2'")
 [ "$(q "SELECT line FROM vm_logs WHERE hostname = 'vm-2' ORDER BY id DESC LIMIT 1")" = "bulk 1500" ] || fail "newest not kept"
 pass "retention: the newest 100 lines of a VM are kept"
 
-stop_allocator
+stop_allocator_within 15
 echo "$n checks; 1 passed, 0 failed"
