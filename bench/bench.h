@@ -1,76 +1,58 @@
-/*  lablink-bench: shared pieces of the scenarios (bench/<scenario>.c).
-    Every scenario talks to a running allocator from outside over HTTP
-    (keep-alive, one connection per thread) and reads PostgreSQL through
-    the allocator's own config for what HTTP cannot tell (stored counts,
-    the server secret that agent tokens derive from). */
+/*  lablink-bench: load generator. One executable; each scenario is a
+    function in bench/<scenario>.c listed in the table of bench/main.c.
+    Helpers shared by the scenarios live here (bench/common.c). */
 #ifndef LL_BENCH_H
 #define LL_BENCH_H
 
+#include <curl/curl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/config.h"
 #include "runtime/db.h"
-#include "runtime/textbuf.h"
 
-//  Common options of every scenario.
-typedef struct {
-    const char *host;    //  allocator address (127.0.0.1)
-    int port;            //  allocator port
-    const char *config;  //  the allocator's config.yaml (database access)
-    int pid;             //  allocator pid for RSS, 0 = unknown
-    int seconds;         //  duration of the measured phase
-    int argc;            //  the scenario's own options
-    char **argv;
-} ll_bench_opts_t;
+typedef int (ll_bench_fn) (int argc, char **argv);
 
-typedef int (ll_bench_fn) (ll_bench_opts_t *opts);
+//  Scenarios (one line each in bench/main.c)
+int ll_bench_claims (int argc, char **argv);
+int ll_bench_burst (int argc, char **argv);
+int ll_bench_deliver (int argc, char **argv);
+int ll_bench_logs (int argc, char **argv);
+int ll_bench_logs_read (int argc, char **argv);
+int ll_bench_telemetry (int argc, char **argv);
 
-//  A keep-alive HTTP/1.1 connection.
-typedef struct {
-    const char *host;  //  address
-    int port;          //  port
-    int fd;            //  socket, -1 when closed
-    ll_textbuf_t in;   //  response bytes
-} ll_bench_conn_t;
+//  The database named by the environment (LABLINK_DB_HOST, LABLINK_DB_PORT,
+//  LABLINK_DB_PASSWORD; or --config FILE when given): NULL on failure.
+//  The caller destroys both.
+ll_db_t *ll_bench_db (const char *config_path, ll_config_t **config_p);
 
-//  One request; returns the status (0 on transport failure, after which
-//  the next request reconnects). body may be NULL. The response body is
-//  in conn->in (NUL-terminated) afterwards.
-int ll_bench_request (ll_bench_conn_t *conn,
-                      const char *method,
-                      const char *path,
-                      const char *token,
-                      const char *body,
-                      size_t body_len);
-
-void ll_bench_close (ll_bench_conn_t *conn);
-
-//  The server secret (new string) through the config's database; NULL on
-//  failure. Makes the allocator create it first.
-char *ll_bench_secret (ll_bench_opts_t *opts, ll_db_t *db);
-
-//  A database connection from the allocator's config, or NULL.
-ll_db_t *ll_bench_db (ll_bench_opts_t *opts, ll_config_t **config);
-
-//  The allocator's resident and peak memory in KiB (0 when unknown).
-void ll_bench_rss (int pid, long *rss_kib, long *peak_kib);
-
-//  Monotonic microseconds.
+//  Microseconds on the monotonic clock.
 int64_t ll_bench_now_us (void);
 
-//  Sort ascending.
-void ll_bench_sort (double *values, size_t n);
+//  Sort values and return the p-th percentile (0..100).
+double ll_bench_percentile (int64_t *values, size_t count, double p);
 
-//  Percentile p (0..100) of n sorted values.
-double ll_bench_percentile (const double *sorted, size_t n, double p);
+//  A response collected by ll_bench_request (body capped at 64 KiB).
+typedef struct {
+    long status;  //  HTTP status, 0 when the transfer failed
+    char *body;   //  NUL-terminated (owned)
+    size_t len;   //  bytes in body
+} ll_bench_response_t;
 
-//  An integer option "--name value" among the scenario's argv, or dflt.
-long ll_bench_opt (ll_bench_opts_t *opts, const char *name, long dflt);
+//  One request on a reused easy handle: POST when body is not NULL.
+//  headers may be NULL. Returns 0 when a response arrived.
+int ll_bench_request (CURL *curl,
+                      const char *url,
+                      const char *body,
+                      struct curl_slist *headers,
+                      long timeout_ms,
+                      ll_bench_response_t *out);
 
-int ll_bench_logs (ll_bench_opts_t *opts);
-int ll_bench_logs_read (ll_bench_opts_t *opts);
-int ll_bench_telemetry (ll_bench_opts_t *opts);
+void ll_bench_response_clear (ll_bench_response_t *self);
+
+//  Find "--name value" in argv; default when absent.
+const char *
+ll_bench_opt (int argc, char **argv, const char *name, const char *dflt);
+long ll_bench_opt_long (int argc, char **argv, const char *name, long dflt);
 
 #endif

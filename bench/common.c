@@ -1,16 +1,41 @@
 #include "bench/bench.h"
+#include "runtime/config.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
+
+#define LL_BENCH_BODY_MAX (64 * 1024)
+
+ll_db_t *
+ll_bench_db (const char *config_path, ll_config_t **config_p)
+{
+    char error[512];
+    ll_config_t *config = NULL;
+    if (config_path) {
+        config = ll_config_load (config_path, error, sizeof error);
+        if (!config)
+            fprintf (stderr, "lablink-bench: %s\n", error);
+    }
+    else {
+        config = ll_config_new_defaults ();
+        if (config)
+            ll_config_apply_env (config);
+    }
+    if (!config)
+        return NULL;
+    ll_db_t *db = ll_db_new (config, NULL, "bench");
+    if (!db || ll_db_connect (db) != 0) {
+        fprintf (stderr, "lablink-bench: cannot connect to postgresql: %s\n",
+                 db ? ll_db_error (db) : "embedded SQL");
+        ll_db_destroy (&db);
+        ll_config_destroy (&config);
+        return NULL;
+    }
+    *config_p = config;
+    return db;
+}
 
 int64_t
 ll_bench_now_us (void)
@@ -20,203 +45,86 @@ ll_bench_now_us (void)
     return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void
-ll_bench_close (ll_bench_conn_t *conn)
-{
-    if (conn->fd >= 0)
-        close (conn->fd);
-    conn->fd = -1;
-}
-
-static int
-s_connect (ll_bench_conn_t *conn)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons ((uint16_t) conn->port)};
-    inet_pton (AF_INET, conn->host, &addr.sin_addr);
-    int one = 1;
-    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct timeval tv = {.tv_sec = 60};
-    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0) {
-        close (fd);
-        return -1;
-    }
-    conn->fd = fd;
-    return 0;
-}
-
-//  Case-insensitive strstr (strcasestr is a GNU extension).
-static const char *
-s_find (const char *text, const char *needle)
-{
-    size_t n = strlen (needle);
-    for (; *text; text++)
-        if (strncasecmp (text, needle, n) == 0)
-            return text;
-    return NULL;
-}
-
-static int
-s_send_all (int fd, const char *data, size_t len)
-{
-    while (len) {
-        ssize_t n = send (fd, data, len, MSG_NOSIGNAL);
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t) n;
-    }
-    return 0;
-}
-
-int
-ll_bench_request (ll_bench_conn_t *conn,
-                  const char *method,
-                  const char *path,
-                  const char *token,
-                  const char *body,
-                  size_t body_len)
-{
-    if (conn->fd < 0 && s_connect (conn) != 0)
-        return 0;
-    char head[1024];
-    int n = snprintf (head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s%s"
-                      "Content-Type: application/json\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      method, path, conn->host,
-                      token ? "Authorization: Bearer " : "", token ? token : "",
-                      token ? "\r\n" : "", body ? body_len : 0);
-    if (s_send_all (conn->fd, head, (size_t) n) != 0
-        || (body && s_send_all (conn->fd, body, body_len) != 0)) {
-        ll_bench_close (conn);
-        return 0;
-    }
-    //  Headers, then Content-Length bytes
-    ll_textbuf_reset (&conn->in);
-    char buf[65536];
-    char *end = NULL;
-    while (!end) {
-        ssize_t got = recv (conn->fd, buf, sizeof buf, 0);
-        if (got <= 0) {
-            ll_bench_close (conn);
-            return 0;
-        }
-        ll_textbuf_append (&conn->in, buf, (size_t) got);
-        end = strstr (conn->in.data, "\r\n\r\n");
-    }
-    int status = 0;
-    sscanf (conn->in.data, "HTTP/1.1 %d", &status);
-    const char *cl = s_find (conn->in.data, "\r\nContent-Length:");
-    size_t want = cl && cl < end ? strtoul (cl + 17, NULL, 10) : 0;
-    size_t head_len = (size_t) (end - conn->in.data) + 4;
-    const char *close_hdr = s_find (conn->in.data, "\r\nConnection: close");
-    bool must_close = close_hdr && close_hdr < end;
-    while (conn->in.len - head_len < want) {
-        ssize_t got = recv (conn->fd, buf, sizeof buf, 0);
-        if (got <= 0) {
-            ll_bench_close (conn);
-            return 0;
-        }
-        ll_textbuf_append (&conn->in, buf, (size_t) got);
-    }
-    //  Keep only the body
-    memmove (conn->in.data, conn->in.data + head_len, conn->in.len - head_len);
-    conn->in.len -= head_len;
-    conn->in.data[conn->in.len] = '\0';
-    if (must_close)
-        ll_bench_close (conn);
-    return status;
-}
-
-ll_db_t *
-ll_bench_db (ll_bench_opts_t *opts, ll_config_t **config)
-{
-    char error[512];
-    *config = ll_config_load (opts->config, error, sizeof error);
-    if (!*config) {
-        fprintf (stderr, "lablink-bench: %s\n", error);
-        return NULL;
-    }
-    ll_db_t *db = ll_db_new (*config, NULL, "bench");
-    if (!db || ll_db_connect (db) != 0) {
-        fprintf (stderr, "lablink-bench: database: %s\n",
-                 db ? ll_db_error (db) : "invalid SQL");
-        ll_db_destroy (&db);
-        return NULL;
-    }
-    return db;
-}
-
-char *
-ll_bench_secret (ll_bench_opts_t *opts, ll_db_t *db)
-{
-    ll_bench_conn_t conn = {.host = opts->host, .port = opts->port, .fd = -1};
-    //  A bogus token makes the allocator create the secret
-    ll_bench_request (&conn, "GET", "/api/vm-status/nobody", "nobody.00", NULL,
-                      0);
-    ll_bench_close (&conn);
-    ll_textbuf_free (&conn.in);
-    const char *key[] = {"server_secret"};
-    PGresult *res = ll_db_exec (db, "settings_get", 1, key);
-    char *secret =
-        res && PQntuples (res) == 1 ? strdup (PQgetvalue (res, 0, 0)) : NULL;
-    PQclear (res);
-    return secret;
-}
-
-void
-ll_bench_rss (int pid, long *rss_kib, long *peak_kib)
-{
-    *rss_kib = *peak_kib = 0;
-    if (pid <= 0)
-        return;
-    char path[64];
-    snprintf (path, sizeof path, "/proc/%d/status", pid);
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return;
-    char line[256];
-    while (fgets (line, sizeof line, f)) {
-        if (strncmp (line, "VmRSS:", 6) == 0)
-            *rss_kib = strtol (line + 6, NULL, 10);
-        if (strncmp (line, "VmHWM:", 6) == 0)
-            *peak_kib = strtol (line + 6, NULL, 10);
-    }
-    fclose (f);
-}
-
 static int
 s_compare (const void *a, const void *b)
 {
-    double x = *(const double *) a, y = *(const double *) b;
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
     return x < y ? -1 : x > y;
 }
 
 double
-ll_bench_percentile (const double *sorted, size_t n, double p)
+ll_bench_percentile (int64_t *values, size_t count, double p)
 {
-    if (n == 0)
+    if (count == 0)
         return 0;
-    size_t i = (size_t) (p / 100.0 * (double) (n - 1) + 0.5);
-    return sorted[i < n ? i : n - 1];
+    qsort (values, count, sizeof *values, s_compare);
+    size_t i = (size_t) ((p / 100.0) * (double) (count - 1) + 0.5);
+    return (double) values[i < count ? i : count - 1];
 }
 
-long
-ll_bench_opt (ll_bench_opts_t *opts, const char *name, long dflt)
+static size_t
+s_write (char *data, size_t size, size_t nmemb, void *arg)
 {
-    for (int i = 0; i + 1 < opts->argc; i++)
-        if (strcmp (opts->argv[i], name) == 0)
-            return strtol (opts->argv[i + 1], NULL, 10);
-    return dflt;
+    ll_bench_response_t *out = arg;
+    size_t n = size * nmemb;
+    if (out->len + n > LL_BENCH_BODY_MAX)
+        return 0;
+    out->body = realloc (out->body, out->len + n + 1);
+    memcpy (out->body + out->len, data, n);
+    out->len += n;
+    out->body[out->len] = '\0';
+    return n;
+}
+
+int
+ll_bench_request (CURL *curl,
+                  const char *url,
+                  const char *body,
+                  struct curl_slist *headers,
+                  long timeout_ms,
+                  ll_bench_response_t *out)
+{
+    memset (out, 0, sizeof *out);
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_write);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, out);
+    if (body) {
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long) strlen (body));
+    }
+    else
+        curl_easy_setopt (curl, CURLOPT_HTTPGET, 1L);
+    CURLcode rc = curl_easy_perform (curl);
+    if (rc != CURLE_OK)
+        return -1;
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &out->status);
+    if (!out->body)
+        out->body = calloc (1, 1);
+    return 0;
 }
 
 void
-ll_bench_sort (double *values, size_t n)
+ll_bench_response_clear (ll_bench_response_t *self)
 {
-    qsort (values, n, sizeof *values, s_compare);
+    free (self->body);
+    memset (self, 0, sizeof *self);
+}
+
+const char *
+ll_bench_opt (int argc, char **argv, const char *name, const char *dflt)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp (argv[i], name) == 0)
+            return argv[i + 1];
+    return dflt;
+}
+
+long
+ll_bench_opt_long (int argc, char **argv, const char *name, long dflt)
+{
+    const char *v = ll_bench_opt (argc, argv, name, NULL);
+    return v ? strtol (v, NULL, 10) : dflt;
 }

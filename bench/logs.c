@@ -13,11 +13,12 @@
 #include <string.h>
 
 #include "bench/bench.h"
+#include "bench/tbench.h"
 #include "runtime/token.h"
 
 typedef struct {
-    ll_bench_opts_t *opts;  //  common options
-    char host[64];          //  the VM this sender posts for
+    ll_tbench_opts_t *opts;  //  common options
+    char host[64];           //  the VM this sender posts for
     char token[LL_TOKEN_MAX];
     int batch;         //  lines per post
     int line_bytes;    //  bytes per line
@@ -28,15 +29,15 @@ typedef struct {
 } s_sender_t;
 
 static int
-s_make_vm (ll_bench_opts_t *opts, const char *host, const char *token)
+s_make_vm (ll_tbench_opts_t *opts, const char *host, const char *token)
 {
-    ll_bench_conn_t conn = {.host = opts->host, .port = opts->port, .fd = -1};
+    ll_tbench_conn_t conn = {.host = opts->host, .port = opts->port, .fd = -1};
     char body[256];
     int n = snprintf (body, sizeof body,
                       "{\"hostname\":\"%s\",\"status\":\"running\"}", host);
-    int status = ll_bench_request (&conn, "POST", "/api/vm-status", token, body,
-                                   (size_t) n);
-    ll_bench_close (&conn);
+    int status = ll_tbench_request (&conn, "POST", "/api/vm-status", token,
+                                    body, (size_t) n);
+    ll_tbench_close (&conn);
     ll_textbuf_free (&conn.in);
     return status == 200 ? 0 : -1;
 }
@@ -45,12 +46,12 @@ static void *
 s_sender (void *arg)
 {
     s_sender_t *self = arg;
-    ll_bench_conn_t conn = {
+    ll_tbench_conn_t conn = {
         .host = self->opts->host, .port = self->opts->port, .fd = -1};
     ll_textbuf_t body = {0};
     long seq = 0;
     for (long post = 0; self->posts == 0 || post < self->posts; post++) {
-        if (self->posts == 0 && ll_bench_now_us () >= self->until_us)
+        if (self->posts == 0 && ll_tbench_now_us () >= self->until_us)
             break;
         ll_textbuf_reset (&body);
         char head[256];
@@ -70,8 +71,8 @@ s_sender (void *arg)
         }
         ll_textbuf_puts (&body, "]}");
         seq++;
-        int status = ll_bench_request (&conn, "POST", "/api/vm-logs",
-                                       self->token, body.data, body.len);
+        int status = ll_tbench_request (&conn, "POST", "/api/vm-logs",
+                                        self->token, body.data, body.len);
         if (status == 200)
             self->acked_lines += self->batch;
         else {
@@ -80,7 +81,7 @@ s_sender (void *arg)
                 post--;  //  retry until stored
         }
     }
-    ll_bench_close (&conn);
+    ll_tbench_close (&conn);
     ll_textbuf_free (&conn.in);
     ll_textbuf_free (&body);
     return NULL;
@@ -96,15 +97,15 @@ s_stored (ll_db_t *db, const char *prefix)
     return n;
 }
 
-int
-ll_bench_logs (ll_bench_opts_t *opts)
+static int
+s_logs (ll_tbench_opts_t *opts)
 {
-    int senders = (int) ll_bench_opt (opts, "--senders", 16);
-    int batch = (int) ll_bench_opt (opts, "--batch", 500);
-    int line_bytes = (int) ll_bench_opt (opts, "--line-bytes", 100);
+    int senders = (int) ll_tbench_opt (opts, "--senders", 16);
+    int batch = (int) ll_tbench_opt (opts, "--batch", 500);
+    int line_bytes = (int) ll_tbench_opt (opts, "--line-bytes", 100);
     ll_config_t *config = NULL;
-    ll_db_t *db = ll_bench_db (opts, &config);
-    char *secret = db ? ll_bench_secret (opts, db) : NULL;
+    ll_db_t *db = ll_tbench_db (opts, &config);
+    char *secret = db ? ll_tbench_secret (opts, db) : NULL;
     if (!secret) {
         fprintf (stderr, "lablink-bench: cannot read the server secret\n");
         return 1;
@@ -112,7 +113,7 @@ ll_bench_logs (ll_bench_opts_t *opts)
     //  A fresh prefix per run: stored counts only this run's lines
     char prefix[40];
     snprintf (prefix, sizeof prefix, "bench-log-%lld-",
-              (long long) (ll_bench_now_us () % 1000000000));
+              (long long) (ll_tbench_now_us () % 1000000000));
     s_sender_t *s = calloc ((size_t) senders, sizeof *s);
     pthread_t *threads = calloc ((size_t) senders, sizeof *threads);
     for (int i = 0; i < senders; i++) {
@@ -126,7 +127,7 @@ ll_bench_logs (ll_bench_opts_t *opts)
             return 1;
         }
     }
-    int64_t t0 = ll_bench_now_us ();
+    int64_t t0 = ll_tbench_now_us ();
     for (int i = 0; i < senders; i++) {
         s[i].until_us = t0 + (int64_t) opts->seconds * 1000000;
         pthread_create (&threads[i], NULL, s_sender, &s[i]);
@@ -134,14 +135,14 @@ ll_bench_logs (ll_bench_opts_t *opts)
     long peak_rss = 0;
     for (int i = 0; i < senders; i++)
         pthread_join (threads[i], NULL);
-    double elapsed = (double) (ll_bench_now_us () - t0) / 1e6;
+    double elapsed = (double) (ll_tbench_now_us () - t0) / 1e6;
     long acked = 0, failures = 0;
     for (int i = 0; i < senders; i++) {
         acked += s[i].acked_lines;
         failures += s[i].failures;
     }
     long rss = 0;
-    ll_bench_rss (opts->pid, &rss, &peak_rss);
+    ll_tbench_rss (opts->pid, &rss, &peak_rss);
     long stored = s_stored (db, prefix);
     double rate = (double) acked / elapsed;
     printf ("logs: %d senders x %d-line batches of %d-byte lines, %.1f s\n",
@@ -160,14 +161,14 @@ ll_bench_logs (ll_bench_opts_t *opts)
     return stored == acked ? 0 : 1;
 }
 
-int
-ll_bench_logs_read (ll_bench_opts_t *opts)
+static int
+s_logs_read (ll_tbench_opts_t *opts)
 {
-    long lines = ll_bench_opt (opts, "--lines", 1000000);
-    int reads = (int) ll_bench_opt (opts, "--reads", 50);
+    long lines = ll_tbench_opt (opts, "--lines", 1000000);
+    int reads = (int) ll_tbench_opt (opts, "--reads", 50);
     ll_config_t *config = NULL;
-    ll_db_t *db = ll_bench_db (opts, &config);
-    char *secret = db ? ll_bench_secret (opts, db) : NULL;
+    ll_db_t *db = ll_tbench_db (opts, &config);
+    char *secret = db ? ll_tbench_secret (opts, db) : NULL;
     if (!secret) {
         fprintf (stderr, "lablink-bench: cannot read the server secret\n");
         return 1;
@@ -185,7 +186,7 @@ ll_bench_logs_read (ll_bench_opts_t *opts)
                      / ((long) senders * batch);
         s_sender_t s[4];
         pthread_t threads[4];
-        int64_t t0 = ll_bench_now_us ();
+        int64_t t0 = ll_tbench_now_us ();
         for (int i = 0; i < senders; i++) {
             s[i] = (s_sender_t){.opts = opts,
                                 .batch = batch,
@@ -199,30 +200,50 @@ ll_bench_logs_read (ll_bench_opts_t *opts)
             pthread_join (threads[i], NULL);
         have = s_stored (db, host);
         printf ("logs-read: filled %s to %ld lines in %.1f s\n", host, have,
-                (double) (ll_bench_now_us () - t0) / 1e6);
+                (double) (ll_tbench_now_us () - t0) / 1e6);
     }
-    ll_bench_conn_t conn = {.host = opts->host, .port = opts->port, .fd = -1};
+    ll_tbench_conn_t conn = {.host = opts->host, .port = opts->port, .fd = -1};
     char path[128];
     snprintf (path, sizeof path, "/api/vm-logs/%s?lines=1000", host);
     double *ms = calloc ((size_t) reads, sizeof *ms);
     int ok = 0;
     for (int i = 0; i < reads; i++) {
-        int64_t t = ll_bench_now_us ();
-        int status = ll_bench_request (&conn, "GET", path, token, NULL, 0);
-        ms[i] = (double) (ll_bench_now_us () - t) / 1000.0;
+        int64_t t = ll_tbench_now_us ();
+        int status = ll_tbench_request (&conn, "GET", path, token, NULL, 0);
+        ms[i] = (double) (ll_tbench_now_us () - t) / 1000.0;
         ok += status == 200 && strstr (conn.in.data, "\"last_id\"") != NULL;
     }
-    ll_bench_sort (ms, (size_t) reads);
+    ll_tbench_sort (ms, (size_t) reads);
     printf ("logs-read: %s holds %ld lines; newest 1,000 lines over HTTP: "
             "median %.2f ms, p99 %.2f ms, max %.2f ms (%d/%d ok)\n",
-            host, have, ll_bench_percentile (ms, (size_t) reads, 50),
-            ll_bench_percentile (ms, (size_t) reads, 99), ms[reads - 1], ok,
+            host, have, ll_tbench_percentile (ms, (size_t) reads, 50),
+            ll_tbench_percentile (ms, (size_t) reads, 99), ms[reads - 1], ok,
             reads);
-    ll_bench_close (&conn);
+    ll_tbench_close (&conn);
     ll_textbuf_free (&conn.in);
     free (ms);
     free (secret);
     ll_db_destroy (&db);
     ll_config_destroy (&config);
     return ok == reads ? 0 : 1;
+}
+
+int
+ll_bench_logs (int argc, char **argv)
+{
+    ll_tbench_opts_t opts;
+    ll_tbench_parse (argc, argv, &opts);
+    int rc = s_logs (&opts);
+    free (opts.argv);
+    return rc;
+}
+
+int
+ll_bench_logs_read (int argc, char **argv)
+{
+    ll_tbench_opts_t opts;
+    ll_tbench_parse (argc, argv, &opts);
+    int rc = s_logs_read (&opts);
+    free (opts.argv);
+    return rc;
 }

@@ -1,19 +1,25 @@
-/*  lablink-bench <scenario> [--url URL] [--config FILE] [--pid N]
-                             [--seconds N] [scenario options]
-
-    A load generator against a running allocator. Each scenario is one row
-    of the table below and one file bench/<scenario>.c. */
+/*  lablink-bench <scenario> [options]: see bench/bench.h. Every scenario
+    prints what it measured and exits non-zero when a check failed. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "bench/bench.h"
 
-static const struct {
-    const char *name;  //  scenario
-    ll_bench_fn *fn;   //  runs it; 0 when its goal holds
-    const char *what;  //  one line of help
-} s_scenarios[] = {
+typedef struct {
+    const char *name;  //  scenario name on the command line
+    ll_bench_fn *fn;   //  its entry point
+    const char *help;  //  one line
+} s_scenario_t;
+
+static const s_scenario_t s_scenarios[] = {
+    {"claims", ll_bench_claims,
+     "M free VMs, C concurrent HTTP clients claiming; claims/s, p50/p99, "
+     "double bookings; GET /api/health rate"},
+    {"burst", ll_bench_burst,
+     "N barrier-synchronised claims; prints one outcome per claim"},
+    {"deliver", ll_bench_deliver,
+     "N agents over ZeroMQ and M over HTTP waiting; claim-to-agent "
+     "latency; allocator's PostgreSQL connections"},
     {"logs", ll_bench_logs,
      "16 senders, 500-line batches of 100-byte lines: lines/s, stored == "
      "acknowledged, RSS"},
@@ -22,70 +28,18 @@ static const struct {
     {"telemetry", ll_bench_telemetry,
      "10,000 simulated agents at 1 Hz: sustained rate and p99 latency"},
 };
-#define S_COUNT (sizeof s_scenarios / sizeof s_scenarios[0])
-
-static void
-s_usage (FILE *out)
-{
-    fprintf (out, "usage: lablink-bench <scenario> [--url URL] [--config FILE] "
-                  "[--pid N] [--seconds N] [options]\nscenarios:\n");
-    for (size_t i = 0; i < S_COUNT; i++)
-        fprintf (out, "  %-10s %s\n", s_scenarios[i].name, s_scenarios[i].what);
-}
 
 int
-main (int argc, char *argv[])
+main (int argc, char **argv)
 {
-    if (argc < 2 || strcmp (argv[1], "--help") == 0) {
-        s_usage (argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    ll_bench_opts_t opts = {.host = "127.0.0.1",
-                            .port = 5000,
-                            .config = "config.yaml",
-                            .seconds = 10};
-    char **rest = calloc ((size_t) argc, sizeof *rest);
-    int nrest = 0;
-    char host[64];
-    for (int i = 2; i < argc; i++) {
-        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp (argv[i], "--url") == 0 && next) {
-            //  http://HOST:PORT
-            const char *h =
-                strstr (next, "://") ? strstr (next, "://") + 3 : next;
-            const char *colon = strchr (h, ':');
-            snprintf (host, sizeof host, "%.*s",
-                      (int) (colon ? colon - h : (long) strlen (h)), h);
-            opts.host = host;
-            if (colon)
-                opts.port = (int) strtol (colon + 1, NULL, 10);
-            i++;
-        }
-        else if (strcmp (argv[i], "--config") == 0 && next) {
-            opts.config = next;
-            i++;
-        }
-        else if (strcmp (argv[i], "--pid") == 0 && next) {
-            opts.pid = (int) strtol (next, NULL, 10);
-            i++;
-        }
-        else if (strcmp (argv[i], "--seconds") == 0 && next) {
-            opts.seconds = (int) strtol (next, NULL, 10);
-            i++;
-        }
-        else
-            rest[nrest++] = argv[i];
-    }
-    opts.argc = nrest;
-    opts.argv = rest;
-    for (size_t i = 0; i < S_COUNT; i++)
-        if (strcmp (argv[1], s_scenarios[i].name) == 0) {
-            int rc = s_scenarios[i].fn (&opts);
-            free (rest);
-            return rc;
-        }
-    free (rest);
-    fprintf (stderr, "lablink-bench: unknown scenario %s\n", argv[1]);
-    s_usage (stderr);
+    size_t count = sizeof s_scenarios / sizeof s_scenarios[0];
+    if (argc >= 2)
+        for (size_t i = 0; i < count; i++)
+            if (strcmp (argv[1], s_scenarios[i].name) == 0)
+                return s_scenarios[i].fn (argc - 1, argv + 1);
+    fprintf (stderr, "usage: lablink-bench <scenario> [options]\n");
+    for (size_t i = 0; i < count; i++)
+        fprintf (stderr, "  %-10s %s\n", s_scenarios[i].name,
+                 s_scenarios[i].help);
     return 2;
 }

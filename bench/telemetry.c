@@ -12,27 +12,28 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/tbench.h"
 #include "runtime/token.h"
 
 typedef struct {
-    ll_bench_opts_t *opts;  //  common options
-    int first, count;       //  agents first .. first+count-1
-    int agents;             //  all agents (for names)
-    double hz;              //  reports per agent per second
-    int64_t start_us;       //  schedule origin
-    int64_t until_us;       //  end of the measured phase
-    const char *secret;     //  server secret (tokens)
-    bool create;            //  create the VMs instead of measuring
-    double *lat_ms;         //  latencies
-    size_t nlat, caplat;    //  used, allocated
-    long failures;          //  not 200
+    ll_tbench_opts_t *opts;  //  common options
+    int first, count;        //  agents first .. first+count-1
+    int agents;              //  all agents (for names)
+    double hz;               //  reports per agent per second
+    int64_t start_us;        //  schedule origin
+    int64_t until_us;        //  end of the measured phase
+    const char *secret;      //  server secret (tokens)
+    bool create;             //  create the VMs instead of measuring
+    double *lat_ms;          //  latencies
+    size_t nlat, caplat;     //  used, allocated
+    long failures;           //  not 200
 } s_conn_t;
 
 static void *
 s_run (void *arg)
 {
     s_conn_t *self = arg;
-    ll_bench_conn_t conn = {
+    ll_tbench_conn_t conn = {
         .host = self->opts->host, .port = self->opts->port, .fd = -1};
     char (*tokens)[LL_TOKEN_MAX] = calloc ((size_t) self->count, LL_TOKEN_MAX);
     for (int i = 0; i < self->count; i++) {
@@ -47,8 +48,8 @@ s_run (void *arg)
                               "{\"hostname\":\"bench-agent-%d\",\"status\":"
                               "\"running\"}",
                               self->first + i);
-            if (ll_bench_request (&conn, "POST", "/api/vm-status", tokens[i],
-                                  body, (size_t) n)
+            if (ll_tbench_request (&conn, "POST", "/api/vm-status", tokens[i],
+                                   body, (size_t) n)
                 != 200)
                 self->failures++;
         }
@@ -63,7 +64,7 @@ s_run (void *arg)
                               + (int64_t) (period_us * i / self->count);
                 if (due >= self->until_us)
                     goto done;
-                int64_t now = ll_bench_now_us ();
+                int64_t now = ll_tbench_now_us ();
                 if (due > now)
                     usleep ((useconds_t) (due - now));
                 int n = snprintf (
@@ -72,9 +73,9 @@ s_run (void *arg)
                     "\"timestamp\":\"2026-01-01T00:00:00Z\",\"crd_active\":"
                     "false,\"disk_free_pct\":50}",
                     self->first + i);
-                int status = ll_bench_request (&conn, "POST", "/api/heartbeat",
-                                               tokens[i], body, (size_t) n);
-                double ms = (double) (ll_bench_now_us () - due) / 1000.0;
+                int status = ll_tbench_request (&conn, "POST", "/api/heartbeat",
+                                                tokens[i], body, (size_t) n);
+                double ms = (double) (ll_tbench_now_us () - due) / 1000.0;
                 if (status != 200)
                     self->failures++;
                 if (self->nlat == self->caplat) {
@@ -87,7 +88,7 @@ s_run (void *arg)
         }
     }
 done:
-    ll_bench_close (&conn);
+    ll_tbench_close (&conn);
     ll_textbuf_free (&conn.in);
     free (tokens);
     return NULL;
@@ -104,17 +105,17 @@ s_run_all (s_conn_t *c, int conns)
     free (threads);
 }
 
-int
-ll_bench_telemetry (ll_bench_opts_t *opts)
+static int
+s_telemetry (ll_tbench_opts_t *opts)
 {
-    int agents = (int) ll_bench_opt (opts, "--agents", 10000);
-    int conns = (int) ll_bench_opt (opts, "--conns", 32);
-    double hz = (double) ll_bench_opt (opts, "--hz", 1);
+    int agents = (int) ll_tbench_opt (opts, "--agents", 10000);
+    int conns = (int) ll_tbench_opt (opts, "--conns", 32);
+    double hz = (double) ll_tbench_opt (opts, "--hz", 1);
     if (agents < conns)
         conns = agents;
     ll_config_t *config = NULL;
-    ll_db_t *db = ll_bench_db (opts, &config);
-    char *secret = db ? ll_bench_secret (opts, db) : NULL;
+    ll_db_t *db = ll_tbench_db (opts, &config);
+    char *secret = db ? ll_tbench_secret (opts, db) : NULL;
     ll_db_destroy (&db);
     if (!secret) {
         fprintf (stderr, "lablink-bench: cannot read the server secret\n");
@@ -132,15 +133,15 @@ ll_bench_telemetry (ll_bench_opts_t *opts)
                           .create = true};
         first += c[i].count;
     }
-    int64_t t0 = ll_bench_now_us ();
+    int64_t t0 = ll_tbench_now_us ();
     s_run_all (c, conns);
     long failures = 0;
     for (int i = 0; i < conns; i++)
         failures += c[i].failures;
     printf ("telemetry: created %d VMs in %.1f s (%ld failures)\n", agents,
-            (double) (ll_bench_now_us () - t0) / 1e6, failures);
+            (double) (ll_tbench_now_us () - t0) / 1e6, failures);
 
-    int64_t start = ll_bench_now_us () + 200000;
+    int64_t start = ll_tbench_now_us () + 200000;
     for (int i = 0; i < conns; i++) {
         c[i].create = false;
         c[i].failures = 0;
@@ -161,18 +162,18 @@ ll_bench_telemetry (ll_bench_opts_t *opts)
         k += c[i].nlat;
         free (c[i].lat_ms);
     }
-    ll_bench_sort (all, n);
-    double elapsed = (double) (ll_bench_now_us () - start) / 1e6;
-    double p99 = ll_bench_percentile (all, n, 99);
+    ll_tbench_sort (all, n);
+    double elapsed = (double) (ll_tbench_now_us () - start) / 1e6;
+    double p99 = ll_tbench_percentile (all, n, 99);
     printf ("telemetry: %d agents at %.0f Hz over %d connections for %d s: "
             "%zu heartbeats, %.0f/s (target %.0f/s), %ld failures\n",
             agents, hz, conns, opts->seconds, n, (double) n / elapsed,
             agents * hz, failures);
     printf ("telemetry: latency from schedule: p50 %.2f ms, p99 %.2f ms, "
             "max %.2f ms\n",
-            ll_bench_percentile (all, n, 50), p99, n ? all[n - 1] : 0.0);
+            ll_tbench_percentile (all, n, 50), p99, n ? all[n - 1] : 0.0);
     long rss = 0, peak = 0;
-    ll_bench_rss (opts->pid, &rss, &peak);
+    ll_tbench_rss (opts->pid, &rss, &peak);
     if (opts->pid)
         printf ("telemetry: allocator RSS %ld KiB, peak %ld KiB\n", rss, peak);
     free (all);
@@ -180,4 +181,14 @@ ll_bench_telemetry (ll_bench_opts_t *opts)
     free (secret);
     ll_config_destroy (&config);
     return failures == 0 && p99 < 50.0 ? 0 : 1;
+}
+
+int
+ll_bench_telemetry (int argc, char **argv)
+{
+    ll_tbench_opts_t opts;
+    ll_tbench_parse (argc, argv, &opts);
+    int rc = s_telemetry (&opts);
+    free (opts.argv);
+    return rc;
 }
