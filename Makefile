@@ -42,6 +42,13 @@ test: test-build checksrc
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
+# lablink-lambda packaged for AWS Lambda (provided.al2023): bootstrap plus
+# the shared libraries it needs in lib/ (on Lambda's LD_LIBRARY_PATH)
+lambda: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLABLINK_TESTS=OFF >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target lablink-lambda -- --no-print-directory
+	@lambda/package $(BUILD)/lablink-lambda $(BUILD)/lablink-lambda.zip
+
 install: $(if $(NO_BUILD),,build)
 	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
 	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" BUILD="$(BUILD)" packaging/install

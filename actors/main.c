@@ -15,6 +15,7 @@
 #include "actors/gateway.h"
 #include "actors/exporter.h"
 #include "actors/http.h"
+#include "actors/ingest.h"
 #include "actors/listener.h"
 #include "actors/registry.h"
 #include "actors/waiters.h"
@@ -33,8 +34,8 @@
 static const ll_actor_def_t s_actor_table[] = {
     {"registry", registry_actor}, {"listener", listener_actor},
     {"waiters", waiters_actor},   {"assigner", assigner_actor},
-    {"exporter", exporter_actor}, {"gateway", gateway_actor},
-    {"http", http_actor},
+    {"ingest", ingest_actor},     {"exporter", exporter_actor},
+    {"gateway", gateway_actor},   {"http", http_actor},
 };
 
 static int

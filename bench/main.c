@@ -23,6 +23,13 @@ static const s_scenario_t s_scenarios[] = {
     {"export", ll_bench_export,
      "N local sshd VMs x F files of S bytes through GET /api/scp-client; "
      "MB/s and the allocator's peak RSS"},
+    {"logs", ll_bench_logs,
+     "16 senders, 500-line batches of 100-byte lines: lines/s, stored == "
+     "acknowledged, RSS"},
+    {"logs-read", ll_bench_logs_read,
+     "newest 1,000 lines of a VM holding 1,000,000 lines: read time"},
+    {"telemetry", ll_bench_telemetry,
+     "10,000 simulated agents at 1 Hz: sustained rate and p99 latency"},
 };
 
 int

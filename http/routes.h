@@ -29,6 +29,19 @@ int ll_route_vm_startup_result (ll_http_req_t *req);
 int ll_route_export_zip (ll_http_req_t *req);
 int ll_route_export_status (ll_http_req_t *req);
 
+//  routes_telemetry.c
+int ll_route_vm_status_post (ll_http_req_t *req);
+int ll_route_vm_status_all (ll_http_req_t *req);
+int ll_route_vm_status_get (ll_http_req_t *req);
+int ll_route_gpu_health (ll_http_req_t *req);
+int ll_route_inuse_status (ll_http_req_t *req);
+int ll_route_heartbeat (ll_http_req_t *req);
+int ll_route_vm_metrics (ll_http_req_t *req);
+int ll_route_export_metrics (ll_http_req_t *req);
+int ll_route_vm_logs_post (ll_http_req_t *req);
+int ll_route_vm_logs_get (ll_http_req_t *req);
+int ll_route_vm_logs_events (ll_http_req_t *req);
+
 //  Send an embedded asset by name (404 when absent).
 int ll_http_send_asset (ll_http_req_t *req, const char *name);
 

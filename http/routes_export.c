@@ -58,7 +58,7 @@ ll_route_export_zip (ll_http_req_t *req)
     bool streaming = false;
     int status = 500;
     while (true) {
-        if (ll_http_server_stopping (req->server)) {
+        if (ll_http_stopping (req)) {
             s_cancel (req, id);
             if (streaming)
                 ll_http_chunk_abort (req);

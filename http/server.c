@@ -43,11 +43,11 @@ struct ll_http_server {
         atomic_uint_fast64_t failures;  //  timeouts and ERROR replies
     } queues[S_MAX_SOCKETS];
     pthread_mutex_t queues_lock;  //  guards claiming a slot
+    atomic_bool stopping;         //  set before mg_stop: streams end
     pthread_mutex_t secret_lock;  //  guards secret
     char secret[129];             //  server secret, "" until fetched
     char admin_digest[crypto_generichash_BYTES];  //  of "user:password"
     bool admin_configured;                        //  a password or hash is set
-    atomic_bool stopping;                         //  destroy has begun
 };
 
 static int
@@ -784,16 +784,16 @@ ll_http_server_port (ll_http_server_t *self)
     return n > 0 ? ports[0].port : -1;
 }
 
+bool
+ll_http_stopping (ll_http_req_t *req)
+{
+    return atomic_load (&req->server->stopping);
+}
+
 const ll_runtime_t *
 ll_http_server_runtime (ll_http_server_t *self)
 {
     return self->runtime;
-}
-
-bool
-ll_http_server_stopping (ll_http_server_t *self)
-{
-    return atomic_load (&self->stopping);
 }
 
 char *

@@ -63,9 +63,6 @@ int ll_http_server_port (ll_http_server_t *self);
 
 const ll_runtime_t *ll_http_server_runtime (ll_http_server_t *self);
 
-//  True once the server is stopping: long handlers (a streamed download)
-//  give up, so civetweb's stop does not wait for them.
-bool ll_http_server_stopping (ll_http_server_t *self);
 
 //  --- helpers for handlers ---------------------------------------------
 
@@ -147,6 +144,10 @@ int ll_http_agent_token (ll_http_req_t *req,
                          const char *scope,
                          char *out,
                          size_t size);
+
+//  True once the server is stopping: long-lived responses (event streams)
+//  check it and end, so shutdown does not wait for them.
+bool ll_http_stopping (ll_http_req_t *req);
 
 //  A request header or NULL.
 const char *ll_http_header (ll_http_req_t *req, const char *name);

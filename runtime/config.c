@@ -108,6 +108,9 @@ static const s_key_t s_keys[] = {
        export.container_command,
        "sudo docker exec -i \"$(sudo docker ps -q | head -n1)\""),
     K ("export.timeout_s", T_INT, export.timeout_s, "15"),
+    K ("logs.retain_lines", T_INT, logs.retain_lines, "100000"),
+    K ("logs.line_max", T_INT, logs.line_max, "8192"),
+    K ("logs.read_lines", T_INT, logs.read_lines, "1000"),
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys[0])
 
@@ -531,6 +534,9 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"export.max_files", self->export.max_files, 1, 1000000},
         {"export.ssh_port", self->export.ssh_port, 1, 65535},
         {"export.timeout_s", self->export.timeout_s, 1, 3600},
+        {"logs.retain_lines", self->logs.retain_lines, 100, 100000000},
+        {"logs.line_max", self->logs.line_max, 64, 1048576},
+        {"logs.read_lines", self->logs.read_lines, 1, 100000},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (ranges[i].value < ranges[i].min

@@ -67,6 +67,11 @@ typedef struct {
         char *zmq_secret_key_file;  //  gateway's zcert (secret) file
     } agent;
     struct {
+        int retain_lines;  //  newest lines kept per VM (oldest dropped)
+        int line_max;      //  bytes kept of one line (longer ones are cut)
+        int read_lines;    //  lines GET /api/vm-logs/<h> returns by default
+    } logs;
+    struct {
         int email_per_minute;    //  claims per email per minute, 0 = off
         int address_per_minute;  //  claims per client address, 0 = off
     } claim;

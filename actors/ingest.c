@@ -1,0 +1,576 @@
+#include "actors/ingest.h"
+#include "runtime/db.h"
+#include "runtime/log.h"
+#include "runtime/logline.h"
+#include "runtime/msg.h"
+#include "runtime/protocol.h"
+#include "runtime/textbuf.h"
+
+#define LL_INGEST_TICK_MS 1000
+//  One flush takes at most this much (then the next flush takes the rest)
+#define LL_INGEST_FLUSH_LINES    100000
+#define LL_INGEST_FLUSH_BYTES    (16 * 1024 * 1024)
+#define LL_INGEST_FLUSH_REQUESTS 2000
+#define LL_INGEST_PRUNE_MS       (10 * 60 * 1000)
+#define LL_INGEST_READ_MAX       100000
+
+typedef enum {
+    S_PENDING = 0,  //  not decided yet
+    S_NEW,          //  to store
+    S_DUPLICATE,    //  agent batch stored before
+    S_NOT_FOUND,    //  no such VM
+    S_INVALID       //  malformed
+} s_state_t;
+
+//  One LOG-APPEND request waiting for the flush.
+typedef struct {
+    ll_request_t *req;  //  to answer (owned)
+    char *hostname;     //  the VM
+    char *stream;       //  cloud_init | docker | agent
+    char *source;       //  agent batch source, "" when none
+    char *seq;          //  agent batch sequence, "" when none
+    zframe_t *lines;    //  lines, each ended by '\n'
+    size_t line_count;  //  lines in it
+    s_state_t state;    //  what the flush decided
+} s_append_t;
+
+typedef struct {
+    zsock_t *pipe;          //  to the supervisor
+    zsock_t *router;        //  LL_ENDPOINT_LOGS
+    zsock_t *pub;           //  LL_ENDPOINT_LOG_TAIL
+    ll_runtime_t *runtime;  //  config and stats (not owned)
+    ll_db_t *db;            //  our PostgreSQL connection
+    zlist_t *batch;         //  s_append_t * for the next flush
+    size_t batch_lines;     //  lines in batch
+    size_t batch_bytes;     //  bytes in batch
+    zhash_t *since_trim;    //  hostname -> size_t * lines since last trim
+    int64_t next_prune_ms;  //  when to prune old agent batch ids
+    bool started;           //  START done
+    bool terminated;        //  $TERM received
+} self_t;
+
+static void
+s_append_destroy (s_append_t **self_p)
+{
+    s_append_t *self = *self_p;
+    if (!self)
+        return;
+    ll_request_destroy (&self->req);
+    free (self->hostname);
+    free (self->stream);
+    free (self->source);
+    free (self->seq);
+    zframe_destroy (&self->lines);
+    free (self);
+    *self_p = NULL;
+}
+
+static self_t *
+s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
+{
+    self_t *self = calloc (1, sizeof *self);
+    self->pipe = pipe;
+    self->runtime = runtime;
+    self->batch = zlist_new ();
+    self->since_trim = zhash_new ();
+    return self;
+}
+
+static void
+s_self_destroy (self_t **self_p)
+{
+    self_t *self = *self_p;
+    if (!self)
+        return;
+    s_append_t *a;
+    while ((a = zlist_pop (self->batch))) {
+        ll_request_reply_error (a->req, self->router, "shutting down");
+        s_append_destroy (&a);
+    }
+    zlist_destroy (&self->batch);
+    zhash_destroy (&self->since_trim);
+    zsock_destroy (&self->router);
+    zsock_destroy (&self->pub);
+    ll_db_destroy (&self->db);
+    free (self);
+    *self_p = NULL;
+}
+
+static const char *
+s_self_start (self_t *self)
+{
+    self->router = zsock_new (ZMQ_ROUTER);
+    if (!self->router || zsock_bind (self->router, LL_ENDPOINT_LOGS) != 0)
+        return "cannot bind " LL_ENDPOINT_LOGS;
+    self->pub = zsock_new (ZMQ_PUB);
+    if (!self->pub || zsock_bind (self->pub, LL_ENDPOINT_LOG_TAIL) != 0)
+        return "cannot bind " LL_ENDPOINT_LOG_TAIL;
+    self->db =
+        ll_db_new (self->runtime->config, self->runtime->stats, "ingest");
+    if (!self->db)
+        return "embedded SQL is invalid";
+    if (ll_db_connect (self->db) != 0)
+        ll_warn ("ingest: postgresql unavailable, will retry: %s",
+                 ll_db_error (self->db));
+    self->next_prune_ms = ll_now_ms () + LL_INGEST_PRUNE_MS;
+    self->started = true;
+    return NULL;
+}
+
+static void
+s_self_handle_pipe (self_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->pipe);
+    if (!msg) {
+        self->terminated = true;
+        return;
+    }
+    char *command = zmsg_popstr (msg);
+    if (command && streq (command, LL_CMD_TERM))
+        self->terminated = true;
+    else if (command && streq (command, LL_CMD_START))
+        ll_actor_started (self->pipe, s_self_start (self));
+    free (command);
+    zmsg_destroy (&msg);
+}
+
+static const char *
+s_db_reason (self_t *self)
+{
+    return *ll_db_error (self->db) ? ll_db_error (self->db)
+                                   : "database unavailable";
+}
+
+static bool
+s_stream_valid (const char *stream)
+{
+    return streq (stream, "cloud_init") || streq (stream, "docker")
+           || streq (stream, "agent");
+}
+
+static bool
+s_source_valid (const char *source, const char *seq)
+{
+    if (!*source && !*seq)
+        return true;
+    if (strlen (source) != 16 || strspn (source, "0123456789abcdef") != 16)
+        return false;
+    size_t digits = strspn (seq, "0123456789");
+    return digits > 0 && digits <= 18 && seq[digits] == '\0';
+}
+
+//  --- appends --------------------------------------------------------------
+
+static void
+s_take_append (self_t *self, ll_request_t *req)
+{
+    s_append_t *a = calloc (1, sizeof *a);
+    a->req = req;
+    a->hostname = zmsg_popstr (req->args);
+    a->stream = zmsg_popstr (req->args);
+    a->source = zmsg_popstr (req->args);
+    a->seq = zmsg_popstr (req->args);
+    a->lines = zmsg_pop (req->args);
+    if (!a->hostname || !a->stream || !a->source || !a->seq || !a->lines
+        || !*a->hostname || !s_stream_valid (a->stream)
+        || !s_source_valid (a->source, a->seq)
+        || !ll_utf8_valid ((char *) zframe_data (a->lines),
+                           zframe_size (a->lines))) {
+        ll_request_reply_error (req, self->router, "malformed append");
+        s_append_destroy (&a);
+        return;
+    }
+    const char *data = (const char *) zframe_data (a->lines);
+    size_t size = zframe_size (a->lines);
+    for (size_t i = 0; i < size; i++)
+        if (data[i] == '\n')
+            a->line_count++;
+    if (size && data[size - 1] != '\n')
+        a->line_count++;
+    zlist_append (self->batch, a);
+    self->batch_lines += a->line_count;
+    self->batch_bytes += size;
+}
+
+static void
+s_answer (self_t *self, s_append_t *a, const char *error)
+{
+    if (error)
+        ll_request_reply_error (a->req, self->router, error);
+    else if (a->state == S_DUPLICATE) {
+        zmsg_t *payload = zmsg_new ();
+        zmsg_addstr (payload, LL_LOG_DUPLICATE);
+        ll_request_reply_ok (a->req, self->router, &payload);
+    }
+    else if (a->state == S_NOT_FOUND)
+        ll_request_reply_error (a->req, self->router, LL_REASON_NOT_FOUND);
+    else {
+        zmsg_t *payload = zmsg_new ();
+        zmsg_addstrf (payload, "%zu", a->line_count);
+        ll_request_reply_ok (a->req, self->router, &payload);
+    }
+}
+
+//  Mark the appends of unknown VMs; -1 when the database failed.
+static int
+s_check_hosts (self_t *self)
+{
+    ll_textbuf_t hosts = {0};
+    ll_pgarray_begin (&hosts);
+    for (s_append_t *a = zlist_first (self->batch); a;
+         a = zlist_next (self->batch))
+        ll_pgarray_add (&hosts, a->hostname);
+    ll_pgarray_end (&hosts);
+    const char *values[] = {hosts.data};
+    PGresult *res = ll_db_exec (self->db, "vm_logs_hosts", 1, values);
+    ll_textbuf_free (&hosts);
+    if (!res)
+        return -1;
+    zhash_t *known = zhash_new ();
+    for (int row = 0; row < PQntuples (res); row++)
+        zhash_insert (known, PQgetvalue (res, row, 0), (void *) 1);
+    for (s_append_t *a = zlist_first (self->batch); a;
+         a = zlist_next (self->batch))
+        a->state = zhash_lookup (known, a->hostname) ? S_NEW : S_NOT_FOUND;
+    zhash_destroy (&known);
+    PQclear (res);
+    return 0;
+}
+
+//  Claim the agent batches; those stored before become duplicates (also a
+//  second copy of a batch inside this flush). -1 on database failure.
+static int
+s_claim_batches (self_t *self)
+{
+    ll_textbuf_t hosts = {0}, sources = {0}, seqs = {0};
+    ll_pgarray_begin (&hosts);
+    ll_pgarray_begin (&sources);
+    ll_pgarray_begin (&seqs);
+    size_t count = 0;
+    for (s_append_t *a = zlist_first (self->batch); a;
+         a = zlist_next (self->batch))
+        if (a->state == S_NEW && *a->source) {
+            ll_pgarray_add (&hosts, a->hostname);
+            ll_pgarray_add (&sources, a->source);
+            ll_pgarray_add (&seqs, a->seq);
+            a->state = S_DUPLICATE;  //  until the claim says otherwise
+            count++;
+        }
+    ll_pgarray_end (&hosts);
+    ll_pgarray_end (&sources);
+    ll_pgarray_end (&seqs);
+    int rc = 0;
+    if (count) {
+        const char *values[] = {hosts.data, sources.data, seqs.data};
+        PGresult *res =
+            ll_db_exec (self->db, "vm_log_batches_claim", 3, values);
+        if (!res)
+            rc = -1;
+        for (int row = 0; res && row < PQntuples (res); row++) {
+            const char *h = PQgetvalue (res, row, 0);
+            const char *src = PQgetvalue (res, row, 1);
+            const char *seq = PQgetvalue (res, row, 2);
+            for (s_append_t *a = zlist_first (self->batch); a;
+                 a = zlist_next (self->batch))
+                if (a->state == S_DUPLICATE && *a->source
+                    && streq (a->hostname, h) && streq (a->source, src)
+                    && strtoll (a->seq, NULL, 10) == strtoll (seq, NULL, 10)) {
+                    a->state = S_NEW;  //  the first copy only
+                    break;
+                }
+        }
+        PQclear (res);
+    }
+    ll_textbuf_free (&hosts);
+    ll_textbuf_free (&sources);
+    ll_textbuf_free (&seqs);
+    return rc;
+}
+
+//  COPY the new lines with ids reserved first, so the tail can publish
+//  them. Fills tails: hostname -> ll_textbuf_t * rows. -1 on failure.
+static int
+s_copy_lines (self_t *self, size_t lines, zhash_t *tails)
+{
+    char count[32];
+    snprintf (count, sizeof count, "%zu", lines);
+    const char *values[] = {count};
+    PGresult *ids = ll_db_exec (self->db, "vm_logs_reserve_ids", 1, values);
+    if (!ids || (size_t) PQntuples (ids) != lines) {
+        PQclear (ids);
+        return -1;
+    }
+    ll_textbuf_t copy = {0};
+    int next = 0;
+    for (s_append_t *a = zlist_first (self->batch); a;
+         a = zlist_next (self->batch)) {
+        if (a->state != S_NEW)
+            continue;
+        ll_textbuf_t *tail = zhash_lookup (tails, a->hostname);
+        if (!tail) {
+            tail = calloc (1, sizeof *tail);
+            zhash_insert (tails, a->hostname, tail);
+        }
+        const char *data = (const char *) zframe_data (a->lines);
+        size_t size = zframe_size (a->lines);
+        size_t start = 0;
+        while (start < size && next < PQntuples (ids)) {
+            const char *eol = memchr (data + start, '\n', size - start);
+            size_t len = eol ? (size_t) (eol - data - start) : size - start;
+            const char *id = PQgetvalue (ids, next++, 0);
+            ll_textbuf_puts (&copy, id);
+            ll_textbuf_putc (&copy, '\t');
+            ll_copy_field (&copy, a->hostname, strlen (a->hostname));
+            ll_textbuf_putc (&copy, '\t');
+            ll_textbuf_puts (&copy, a->stream);
+            ll_textbuf_putc (&copy, '\t');
+            ll_copy_field (&copy, data + start, len);
+            ll_textbuf_putc (&copy, '\n');
+            ll_textbuf_puts (tail, id);
+            ll_textbuf_putc (tail, '\t');
+            ll_textbuf_puts (tail, a->stream);
+            ll_textbuf_putc (tail, '\t');
+            ll_textbuf_append (tail, data + start, len);
+            ll_textbuf_putc (tail, '\n');
+            start += len + 1;
+        }
+    }
+    PQclear (ids);
+    PGconn *conn = ll_db_conn (self->db);
+    int rc = -1;
+    PGresult *res =
+        conn ? PQexecPrepared (conn, "vm_logs_copy", 0, NULL, NULL, NULL, 0)
+             : NULL;
+    if (res && PQresultStatus (res) == PGRES_COPY_IN) {
+        PQclear (res);
+        bool sent = copy.len == 0
+                    || PQputCopyData (conn, copy.data, (int) copy.len) == 1;
+        if (PQputCopyEnd (conn, sent ? NULL : "send failed") == 1) {
+            res = PQgetResult (conn);
+            rc = PQresultStatus (res) == PGRES_COMMAND_OK ? 0 : -1;
+            PQclear (res);
+            while ((res = PQgetResult (conn)))
+                PQclear (res);
+        }
+    }
+    else
+        PQclear (res);
+    if (rc != 0 && conn)
+        ll_warn ("ingest: copy failed: %s", PQerrorMessage (conn));
+    ll_textbuf_free (&copy);
+    return rc;
+}
+
+static void
+s_trim (self_t *self, const char *hostname, size_t added)
+{
+    int retain = self->runtime->config->logs.retain_lines;
+    size_t threshold =
+        (size_t) retain / 10 > 1000 ? (size_t) retain / 10 : 1000;
+    size_t *since = zhash_lookup (self->since_trim, hostname);
+    if (!since) {
+        since = calloc (1, sizeof *since);
+        zhash_insert (self->since_trim, hostname, since);
+        zhash_freefn (self->since_trim, hostname, free);
+    }
+    *since += added;
+    if (*since < threshold)
+        return;
+    char keep[32];
+    snprintf (keep, sizeof keep, "%d", retain);
+    const char *values[] = {hostname, keep};
+    PGresult *res = ll_db_exec (self->db, "vm_logs_trim", 2, values);
+    if (res)
+        *since = 0;
+    else
+        ll_warn ("ingest: cannot trim the logs of %s: %s", hostname,
+                 s_db_reason (self));
+    PQclear (res);
+}
+
+static void
+s_tail_free (void *item)
+{
+    ll_textbuf_t *tail = item;
+    ll_textbuf_free (tail);
+    free (tail);
+}
+
+//  Write the batch in one transaction, then answer every request.
+static void
+s_flush (self_t *self)
+{
+    if (zlist_size (self->batch) == 0)
+        return;
+    const char *failure = NULL;
+    zhash_t *tails = zhash_new ();
+    if (ll_db_ensure (self->db) != 0 || ll_db_command (self->db, "BEGIN") != 0)
+        failure = s_db_reason (self);
+    else if (s_check_hosts (self) != 0 || s_claim_batches (self) != 0)
+        failure = s_db_reason (self);
+    else {
+        size_t lines = 0;
+        for (s_append_t *a = zlist_first (self->batch); a;
+             a = zlist_next (self->batch))
+            if (a->state == S_NEW)
+                lines += a->line_count;
+        if (lines && s_copy_lines (self, lines, tails) != 0)
+            failure = "cannot store the lines";
+        else if (ll_db_command (self->db, "COMMIT") != 0)
+            failure = s_db_reason (self);
+    }
+    if (failure && ll_db_connected (self->db))
+        ll_db_command (self->db, "ROLLBACK");
+    if (failure)
+        ll_warn ("ingest: %zu lines not stored: %s", self->batch_lines,
+                 failure);
+
+    s_append_t *a;
+    while ((a = zlist_pop (self->batch))) {
+        s_answer (self, a, failure);
+        s_append_destroy (&a);
+    }
+    if (!failure)
+        for (ll_textbuf_t *tail = zhash_first (tails); tail;
+             tail = zhash_next (tails)) {
+            const char *hostname = zhash_cursor (tails);
+            zmsg_t *msg = zmsg_new ();
+            zmsg_addstrf (msg, "%s\t", hostname);
+            zmsg_addmem (msg, tail->data, tail->len);
+            zmsg_send (&msg, self->pub);
+            zmsg_destroy (&msg);
+            size_t added = 0;
+            for (size_t i = 0; i < tail->len; i++)
+                if (tail->data[i] == '\n')
+                    added++;
+            s_trim (self, hostname, added);
+        }
+    for (ll_textbuf_t *tail = zhash_first (tails); tail;
+         tail = zhash_next (tails))
+        s_tail_free (tail);
+    zhash_destroy (&tails);
+    self->batch_lines = 0;
+    self->batch_bytes = 0;
+}
+
+//  --- reads ----------------------------------------------------------------
+
+static void
+s_handle_read (self_t *self, ll_request_t *req)
+{
+    char *hostname = zmsg_popstr (req->args);
+    char *after = zmsg_popstr (req->args);
+    char *limit = zmsg_popstr (req->args);
+    long n = limit ? strtol (limit, NULL, 10) : 0;
+    if (!hostname || !after || n <= 0 || n > LL_INGEST_READ_MAX) {
+        ll_request_reply_error (req, self->router, "malformed read");
+        goto done;
+    }
+    const char *vm_values[] = {hostname};
+    PGresult *vm = ll_db_exec (self->db, "vm_logs_vm", 1, vm_values);
+    if (!vm) {
+        ll_request_reply_error (req, self->router, s_db_reason (self));
+        goto done;
+    }
+    if (PQntuples (vm) == 0) {
+        PQclear (vm);
+        ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
+        goto done;
+    }
+    bool newest = *after == '\0';
+    const char *values[] = {hostname, newest ? limit : after, limit};
+    PGresult *res =
+        ll_db_exec (self->db, newest ? "vm_logs_newest" : "vm_logs_after",
+                    newest ? 2 : 3, values);
+    if (!res) {
+        PQclear (vm);
+        ll_request_reply_error (req, self->router, s_db_reason (self));
+        goto done;
+    }
+    ll_textbuf_t rows = {0};
+    int count = PQntuples (res);
+    for (int i = 0; i < count; i++) {
+        int row = newest ? count - 1 - i : i;  //  oldest first
+        ll_textbuf_puts (&rows, PQgetvalue (res, row, 0));
+        ll_textbuf_putc (&rows, '\t');
+        ll_textbuf_puts (&rows, PQgetvalue (res, row, 1));
+        ll_textbuf_putc (&rows, '\t');
+        ll_textbuf_append (&rows, PQgetvalue (res, row, 2),
+                           (size_t) PQgetlength (res, row, 2));
+        ll_textbuf_putc (&rows, '\n');
+    }
+    zmsg_t *payload = zmsg_new ();
+    zmsg_addstr (payload, PQgetvalue (vm, 0, 0));
+    zmsg_addmem (payload, rows.data, rows.len);
+    ll_request_reply_ok (req, self->router, &payload);
+    ll_textbuf_free (&rows);
+    PQclear (res);
+    PQclear (vm);
+done:
+    free (hostname);
+    free (after);
+    free (limit);
+}
+
+//  Take every request waiting (up to the caps), then write the appends in
+//  one transaction: appends that arrive during a flush make the next one.
+static void
+s_self_handle_router (self_t *self)
+{
+    for (int i = 0; i < LL_INGEST_FLUSH_REQUESTS; i++) {
+        if (i > 0 && !(zsock_events (self->router) & ZMQ_POLLIN))
+            break;
+        ll_request_t *req = ll_request_recv (self->router);
+        if (!req)
+            break;
+        if (streq (req->command, LL_CMD_LOG_APPEND))
+            s_take_append (self, req);
+        else {
+            if (streq (req->command, LL_CMD_LOG_READ))
+                s_handle_read (self, req);
+            else
+                ll_request_reply_error (req, self->router, "unknown command");
+            ll_request_destroy (&req);
+        }
+        if (self->batch_lines >= LL_INGEST_FLUSH_LINES
+            || self->batch_bytes >= LL_INGEST_FLUSH_BYTES)
+            break;
+    }
+    s_flush (self);
+}
+
+static void
+s_self_housekeeping (self_t *self)
+{
+    if (ll_db_ensure (self->db) != 0)
+        return;
+    if (ll_now_ms () >= self->next_prune_ms) {
+        PQclear (ll_db_exec (self->db, "vm_log_batches_prune", 0, NULL));
+        self->next_prune_ms = ll_now_ms () + LL_INGEST_PRUNE_MS;
+    }
+}
+
+void
+ingest_actor (zsock_t *pipe, void *args)
+{
+    self_t *self = s_self_new (pipe, args);
+    zsock_signal (pipe, 0);
+    zpoller_t *poller = zpoller_new (pipe, NULL);
+    while (!self->terminated) {
+        void *which = zpoller_wait (poller, LL_INGEST_TICK_MS);
+        if (which == pipe) {
+            bool was_started = self->started;
+            s_self_handle_pipe (self);
+            if (!was_started && self->started)
+                zpoller_add (poller, self->router);
+        }
+        else if (self->router && which == self->router)
+            s_self_handle_router (self);
+        else if (zpoller_terminated (poller))
+            break;
+        else if (self->started)
+            s_self_housekeeping (self);
+    }
+    zpoller_destroy (&poller);
+    s_self_destroy (&self);
+}

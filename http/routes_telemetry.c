@@ -1,0 +1,1062 @@
+/*  Telemetry and logs routes (reference 2.4, 2.6): VM status, GPU health,
+    in-use, heartbeat, startup metrics, the metrics export, log posts (the
+    Lambda's JSON, the raw CloudWatch payload, agent batches), log reads
+    and the live log tail (Server-Sent Events).
+
+    Agents call with their own token (ll_http_agent_check on the VM the
+    request is about: another VM's token is 403); the Lambda posts logs
+    with the token of scope "_lambda". Reads of every VM are the admin's. */
+#include "http/routes.h"
+#include "runtime/logline.h"
+#include "runtime/msg.h"
+#include "runtime/protocol.h"
+#include "runtime/textbuf.h"
+
+#include <math.h>
+
+#define S_REGISTRY_TIMEOUT_MS 10000
+#define S_INGEST_TIMEOUT_MS   30000
+#define S_LAMBDA_SCOPE        "_lambda"
+#define S_READ_MAX            10000
+#define S_TAIL_SECONDS        120
+#define S_TAIL_PING_MS        15000
+#define S_TAIL_PAGE           1000
+//  Epoch seconds accepted for start/end times (1970 .. 2100)
+#define S_EPOCH_MAX    4102444800.0
+#define S_DURATION_MAX 1.0e7
+
+//  Call an actor: 0 with *reply, or -1 with *not_found telling whether
+//  the actor said "not found".
+static int
+s_call (ll_http_req_t *req,
+        const char *endpoint,
+        const char *command,
+        zmsg_t **args,
+        int timeout_ms,
+        zmsg_t **reply,
+        bool *not_found)
+{
+    char *error = NULL;
+    *not_found = false;
+    int rc =
+        ll_http_call (req, endpoint, command, args, timeout_ms, reply, &error);
+    if (rc != 0) {
+        *not_found = error && streq (error, LL_REASON_NOT_FOUND);
+        free (error);
+    }
+    return rc;
+}
+
+//  Record that a VM called (last_seen_at) when it authenticated with its
+//  own token; writes of the registry do it themselves.
+static void
+s_touch (ll_http_req_t *req, const char *hostname)
+{
+    if (req->is_admin || hostname[0] == '_')
+        return;
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, hostname);
+    zmsg_t *reply = NULL;
+    bool not_found = false;
+    s_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_TOUCH, &args,
+            S_REGISTRY_TIMEOUT_MS, &reply, &not_found);
+    zmsg_destroy (&reply);
+}
+
+//  The string member key of obj, or NULL when absent, null, not a string
+//  or empty.
+static const char *
+s_string (json_t *obj, const char *key)
+{
+    json_t *v = json_object_get (obj, key);
+    const char *s = json_is_string (v) ? json_string_value (v) : NULL;
+    return s && *s ? s : NULL;
+}
+
+static int
+s_message (ll_http_req_t *req, int status, const char *message)
+{
+    return ll_http_json (req, status, json_pack ("{s:s}", "message", message));
+}
+
+//  --- status, GPU health, in-use, heartbeat --------------------------------
+
+static bool
+s_status_valid (const char *status)
+{
+    static const char *valid[] = {"initializing", "running", "error", "unknown",
+                                  "rebooting"};
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++)
+        if (streq (status, valid[i]))
+            return true;
+    return false;
+}
+
+//  Send a coalesced write; answers 200 message / 404 / 500 failure.
+static int
+s_write (ll_http_req_t *req,
+         zmsg_t **args,
+         const char *command,
+         const char *ok_message,
+         const char *not_found_message,
+         const char *failure_message,
+         json_t *ok_body)
+{
+    zmsg_t *reply = NULL;
+    bool not_found = false;
+    int rc = s_call (req, LL_ENDPOINT_REGISTRY, command, args,
+                     S_REGISTRY_TIMEOUT_MS, &reply, &not_found);
+    zmsg_destroy (&reply);
+    if (rc == 0) {
+        if (ok_body)
+            return ll_http_json (req, 200, ok_body);
+        return s_message (req, 200, ok_message);
+    }
+    json_decref (ok_body);
+    if (not_found)
+        return ll_http_error (req, 404, not_found_message);
+    return ll_http_error (req, 500, failure_message);
+}
+
+int
+ll_route_vm_status_post (ll_http_req_t *req)
+{
+    json_t *body = ll_http_json_body (req);
+    if (!body)
+        return 400;
+    const char *hostname = s_string (body, "hostname");
+    const char *status = s_string (body, "status");
+    int rc;
+    if (!hostname || !status)
+        rc = ll_http_error (req, 400, "Hostname and status are required.");
+    else if (ll_http_agent_check (req, hostname) != 0)
+        rc = req->status;
+    else if (!s_status_valid (status))
+        rc = ll_http_error (req, 400,
+                            "Invalid status. Must be one of: initializing, "
+                            "running, error, unknown, rebooting.");
+    else {
+        zmsg_t *args = zmsg_new ();
+        zmsg_addstr (args, hostname);
+        zmsg_addstr (args, status);
+        rc = s_write (req, &args, LL_CMD_VM_STATUS_SET,
+                      "VM status updated successfully.", "VM not found.",
+                      "Failed to update VM status.", NULL);
+    }
+    json_decref (body);
+    return rc;
+}
+
+int
+ll_route_vm_status_all (ll_http_req_t *req)
+{
+    zmsg_t *reply = NULL;
+    bool not_found = false;
+    if (s_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_STATUS_ALL, NULL,
+                S_REGISTRY_TIMEOUT_MS, &reply, &not_found)
+        != 0)
+        return ll_http_error (req, 500, "Failed to get VM status.");
+    json_t *map = json_object ();
+    while (zmsg_size (reply) >= 3) {
+        char *host = zmsg_popstr (reply);
+        char *status = zmsg_popstr (reply);
+        char *stale = zmsg_popstr (reply);
+        json_object_set_new (map, host,
+                             streq (status, "-") ? json_null ()
+                                                 : json_string (status));
+        free (host);
+        free (status);
+        free (stale);
+    }
+    zmsg_destroy (&reply);
+    if (json_object_size (map) == 0) {
+        json_decref (map);
+        return ll_http_error (req, 404, "No VMs found.");
+    }
+    return ll_http_json (req, 200, map);
+}
+
+int
+ll_route_vm_status_get (ll_http_req_t *req)
+{
+    const char *hostname = req->params[0];
+    if (ll_http_agent_check (req, hostname) != 0)
+        return req->status;
+    s_touch (req, hostname);
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, hostname);
+    zmsg_t *reply = NULL;
+    bool not_found = false;
+    if (s_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_STATUS_GET, &args,
+                S_REGISTRY_TIMEOUT_MS, &reply, &not_found)
+        != 0)
+        return not_found ? ll_http_error (req, 404, "VM not found.")
+                         : ll_http_error (req, 500, "Failed to get VM status.");
+    char *status = zmsg_popstr (reply);
+    char *stale = zmsg_popstr (reply);
+    zmsg_destroy (&reply);
+    int rc;
+    if (!status || !*status)
+        rc = ll_http_error (req, 404, "VM not found.");
+    else
+        rc = ll_http_json (req, 200,
+                           json_pack ("{s:s, s:s, s:b}", "hostname", hostname,
+                                      "status", status, "stale",
+                                      stale && streq (stale, "1")));
+    free (status);
+    free (stale);
+    return rc;
+}
+
+int
+ll_route_gpu_health (ll_http_req_t *req)
+{
+    json_t *body = ll_http_json_body (req);
+    if (!body)
+        return 400;
+    const char *hostname = s_string (body, "hostname");
+    const char *gpu = s_string (body, "gpu_status");
+    int rc;
+    if (!hostname || !gpu)
+        rc = ll_http_error (req, 400, "GPU status and hostname are required.");
+    else if (ll_http_agent_check (req, hostname) != 0)
+        rc = req->status;
+    else if (!streq (gpu, "Healthy") && !streq (gpu, "Unhealthy")
+             && !streq (gpu, "N/A"))
+        rc = ll_http_error (req, 400,
+                            "Invalid GPU status. Must be one of: Healthy, "
+                            "Unhealthy, N/A.");
+    else {
+        zmsg_t *args = zmsg_new ();
+        zmsg_addstr (args, hostname);
+        zmsg_addstr (args, gpu);
+        rc =
+            s_write (req, &args, LL_CMD_VM_GPU_SET,
+                     "GPU health status updated successfully.", "VM not found.",
+                     "Failed to update GPU health status.", NULL);
+    }
+    json_decref (body);
+    return rc;
+}
+
+int
+ll_route_inuse_status (ll_http_req_t *req)
+{
+    json_t *body = ll_http_json_body (req);
+    if (!body)
+        return 400;
+    const char *hostname = s_string (body, "hostname");
+    json_t *status = json_object_get (body, "status");
+    int rc;
+    if (!hostname)
+        rc = ll_http_error (req, 400, "Hostname is required.");
+    else if (ll_http_agent_check (req, hostname) != 0)
+        rc = req->status;
+    else if (!json_is_boolean (status))
+        rc = ll_http_error (req, 400, "Status must be true or false.");
+    else {
+        zmsg_t *args = zmsg_new ();
+        zmsg_addstr (args, hostname);
+        zmsg_addstr (args, json_is_true (status) ? "1" : "0");
+        rc = s_write (req, &args, LL_CMD_VM_INUSE_SET,
+                      "In-use status updated successfully.", "VM not found.",
+                      "Failed to update in-use status.", NULL);
+    }
+    json_decref (body);
+    return rc;
+}
+
+int
+ll_route_heartbeat (ll_http_req_t *req)
+{
+    json_t *body = ll_http_json_body (req);
+    if (!body)
+        return 400;
+    const char *hostname = s_string (body, "vm_id");
+    json_t *boot = json_object_get (body, "boot_id");
+    json_t *crd = json_object_get (body, "crd_active");
+    json_t *disk = json_object_get (body, "disk_free_pct");
+    json_t *stamp = json_object_get (body, "timestamp");
+    int rc;
+    if (!hostname)
+        rc = ll_http_error (req, 400, "vm_id is required.");
+    else if (ll_http_agent_check (req, hostname) != 0)
+        rc = req->status;
+    else if (boot && !json_is_null (boot)
+             && (!json_is_string (boot) || json_string_length (boot) > 64
+                 || strlen (json_string_value (boot))
+                        != json_string_length (boot)))
+        rc = ll_http_error (req, 400,
+                            "boot_id must be a string of at most 64 "
+                            "characters.");
+    else if (crd && !json_is_null (crd) && !json_is_boolean (crd))
+        rc = ll_http_error (req, 400, "crd_active must be true or false.");
+    else if (disk && !json_is_null (disk)
+             && (!json_is_integer (disk) || json_integer_value (disk) < 0
+                 || json_integer_value (disk) > 100))
+        rc = ll_http_error (req, 400,
+                            "disk_free_pct must be an integer from 0 to 100.");
+    else if (stamp && !json_is_null (stamp) && !json_is_string (stamp))
+        rc = ll_http_error (req, 400, "timestamp must be a string.");
+    else {
+        zmsg_t *args = zmsg_new ();
+        zmsg_addstr (args, hostname);
+        zmsg_addstr (args,
+                     json_is_string (boot) ? json_string_value (boot) : "");
+        zmsg_addstr (args, json_is_boolean (crd)
+                               ? (json_is_true (crd) ? "1" : "0")
+                               : "");
+        if (json_is_integer (disk))
+            zmsg_addstrf (args, "%lld", (long long) json_integer_value (disk));
+        else
+            zmsg_addstr (args, "");
+        rc = s_write (req, &args, LL_CMD_VM_HEARTBEAT, NULL,
+                      "Unknown hostname.", "Failed to record heartbeat.",
+                      json_pack ("{s:b}", "ok", 1));
+    }
+    json_decref (body);
+    return rc;
+}
+
+//  --- startup metrics -------------------------------------------------------
+
+//  A metric value: a JSON number or a numeric string. 1 found, 0 absent,
+//  -1 invalid.
+static int
+s_number (json_t *body, const char *key, double *out)
+{
+    json_t *v = json_object_get (body, key);
+    if (!v || json_is_null (v))
+        return 0;
+    if (json_is_number (v))
+        *out = json_number_value (v);
+    else if (json_is_string (v)) {
+        const char *s = json_string_value (v);
+        char *end = NULL;
+        *out = strtod (s, &end);
+        if (!*s || *end)
+            return -1;
+    }
+    else
+        return -1;
+    return isfinite (*out) ? 1 : -1;
+}
+
+int
+ll_route_vm_metrics (ll_http_req_t *req)
+{
+    const char *hostname = req->params[0];
+    if (ll_http_agent_check (req, hostname) != 0)
+        return req->status;
+    json_t *body = ll_http_json_body (req);
+    if (!body)
+        return 400;
+    //  Upstream's keys, then the older container names (reference 3.6)
+    static const struct {
+        const char *key;
+        int slot;       //  argument position after the hostname
+        bool duration;  //  seconds, else an epoch time
+    } keys[] = {
+        {"cloud_init_start", 0, false},
+        {"cloud_init_end", 1, false},
+        {"cloud_init_duration_seconds", 2, true},
+        {"container_start", 3, false},
+        {"container_start_time", 3, false},
+        {"container_end", 4, false},
+        {"container_end_time", 4, false},
+        {"container_startup_duration_seconds", 5, true},
+        {"container_duration_seconds", 5, true},
+    };
+    double values[6];
+    bool given[6] = {false};
+    const char *bad = NULL;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0] && !bad; i++) {
+        double v;
+        int found = s_number (body, keys[i].key, &v);
+        if (found == 0)
+            continue;
+        if (found < 0 || v < 0
+            || v > (keys[i].duration ? S_DURATION_MAX : S_EPOCH_MAX))
+            bad = keys[i].key;
+        else {
+            values[keys[i].slot] = v;
+            given[keys[i].slot] = true;
+        }
+    }
+    int rc;
+    char message[160];
+    if (bad) {
+        snprintf (message, sizeof message, "Invalid value for %s.", bad);
+        rc = ll_http_error (req, 400, message);
+    }
+    else if ((given[0] && given[1] && values[1] < values[0])
+             || (given[3] && given[4] && values[4] < values[3]))
+        rc = ll_http_error (req, 400, "An end time is before its start time.");
+    else if (!given[0] && !given[1] && !given[2] && !given[3] && !given[4]
+             && !given[5])
+        rc = ll_http_error (req, 400, "No metrics provided.");
+    else {
+        zmsg_t *args = zmsg_new ();
+        zmsg_addstr (args, hostname);
+        for (int i = 0; i < 6; i++) {
+            if (given[i])
+                zmsg_addstrf (args, "%.6f", values[i]);
+            else
+                zmsg_addstr (args, "");
+        }
+        rc = s_write (req, &args, LL_CMD_VM_METRICS_SET,
+                      "VM metrics posted successfully.", "VM not found.",
+                      "Failed to post VM metrics.", NULL);
+    }
+    json_decref (body);
+    return rc;
+}
+
+//  --- export ------------------------------------------------------------------
+
+//  Columns of the CSV export, in order (the JSON rows carry the same).
+static const char *s_export_columns[] = {
+    "hostname",
+    "status",
+    "user_email",
+    "assigned_at",
+    "delivered_at",
+    "in_use",
+    "gpu_health",
+    "last_seen_at",
+    "stale",
+    "public_ip",
+    "boot_id",
+    "crd_active",
+    "disk_free_pct",
+    "terraform_start_time",
+    "terraform_end_time",
+    "terraform_duration_seconds",
+    "cloud_init_start_time",
+    "cloud_init_end_time",
+    "cloud_init_duration_seconds",
+    "container_start_time",
+    "container_end_time",
+    "container_duration_seconds",
+    "total_startup_seconds",
+    "created_at",
+};
+
+static void
+s_csv_field (ll_textbuf_t *out, json_t *v)
+{
+    if (!v || json_is_null (v))
+        return;
+    char *text = json_is_string (v) ? strdup (json_string_value (v))
+                                    : json_dumps (v, JSON_ENCODE_ANY);
+    if (!text)
+        return;
+    //  Formula injection: a cell starting with = + - @ is quoted text
+    bool quote = strpbrk (text, ",\"\r\n") != NULL
+                 || (json_is_string (v) && strchr ("=+-@", text[0]) && *text);
+    if (quote) {
+        ll_textbuf_putc (out, '"');
+        if (json_is_string (v) && strchr ("=+-@", text[0]))
+            ll_textbuf_putc (out, '\'');
+        for (char *c = text; *c; c++) {
+            if (*c == '"')
+                ll_textbuf_putc (out, '"');
+            ll_textbuf_putc (out, *c);
+        }
+        ll_textbuf_putc (out, '"');
+    }
+    else
+        ll_textbuf_puts (out, text);
+    free (text);
+}
+
+int
+ll_route_export_metrics (ll_http_req_t *req)
+{
+    zmsg_t *reply = NULL;
+    bool not_found = false;
+    if (s_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_EXPORT, NULL,
+                S_REGISTRY_TIMEOUT_MS, &reply, &not_found)
+        != 0)
+        return ll_http_error (req, 500, "Failed to export metrics.");
+    char *text = zmsg_popstr (reply);
+    zmsg_destroy (&reply);
+    json_t *rows = text ? json_loads (text, 0, NULL) : NULL;
+    free (text);
+    if (!json_is_array (rows)) {
+        json_decref (rows);
+        return ll_http_error (req, 500, "Failed to export metrics.");
+    }
+    char format[16] = "";
+    ll_http_query_field (req, "format", format, sizeof format);
+    if (streq (format, "csv")) {
+        ll_textbuf_t csv = {0};
+        size_t ncols = sizeof s_export_columns / sizeof s_export_columns[0];
+        for (size_t c = 0; c < ncols; c++) {
+            if (c)
+                ll_textbuf_putc (&csv, ',');
+            ll_textbuf_puts (&csv, s_export_columns[c]);
+        }
+        ll_textbuf_puts (&csv, "\r\n");
+        size_t i;
+        json_t *row;
+        json_array_foreach (rows, i, row)
+        {
+            for (size_t c = 0; c < ncols; c++) {
+                if (c)
+                    ll_textbuf_putc (&csv, ',');
+                s_csv_field (&csv, json_object_get (row, s_export_columns[c]));
+            }
+            ll_textbuf_puts (&csv, "\r\n");
+        }
+        json_decref (rows);
+        int rc = ll_http_send (
+            req, 200, "text/csv; charset=utf-8", ll_textbuf_text (&csv),
+            csv.len,
+            "Content-Disposition: attachment; filename=\"lablink_metrics.csv\""
+            "\r\n");
+        ll_textbuf_free (&csv);
+        return rc;
+    }
+    if (format[0] && !streq (format, "json")) {
+        json_decref (rows);
+        return ll_http_error (req, 400, "format must be json or csv.");
+    }
+    size_t count = json_array_size (rows);
+    return ll_http_json (
+        req, 200,
+        json_pack ("{s:o, s:I}", "vms", rows, "count", (json_int_t) count));
+}
+
+//  --- log posts -----------------------------------------------------------------
+
+//  The fields of a log post, whatever its shape.
+typedef struct {
+    const char *group;   //  log_group
+    const char *host;    //  log_stream = the VM
+    json_t *messages;    //  array of strings (borrowed)
+    const char *stream;  //  cloud_init | docker | agent
+    char source[17];     //  agent batch source or ""
+    char seq[24];        //  agent batch sequence or ""
+} s_post_t;
+
+//  Take the Lambda's / the agent's fields from obj. 0, or -1 after 400.
+static int
+s_post_fields (ll_http_req_t *req, json_t *obj, s_post_t *post)
+{
+    post->group = s_string (obj, "log_group");
+    post->host = s_string (obj, "log_stream");
+    post->messages = json_object_get (obj, "messages");
+    if (!post->group || !post->host || !json_is_array (post->messages)
+        || json_array_size (post->messages) == 0) {
+        ll_http_error (req, 400,
+                       "Log group, stream, and messages are required.");
+        return -1;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach (post->messages, i, m)
+    {
+        if (!json_is_string (m)) {
+            ll_http_error (req, 400, "Every message must be a string.");
+            return -1;
+        }
+    }
+    json_t *stream = json_object_get (obj, "stream");
+    if (stream && !json_is_null (stream)) {
+        const char *s =
+            json_is_string (stream) ? json_string_value (stream) : "";
+        if (!streq (s, "cloud_init") && !streq (s, "docker")
+            && !streq (s, "agent")) {
+            ll_http_error (req, 400,
+                           "stream must be cloud_init, docker or agent.");
+            return -1;
+        }
+        post->stream = s;
+    }
+    else {
+        size_t len = strlen (post->group);
+        post->stream = len >= 7 && streq (post->group + len - 7, "-docker")
+                           ? "docker"
+                           : "cloud_init";
+    }
+    json_t *source = json_object_get (obj, "source");
+    json_t *seq = json_object_get (obj, "seq");
+    bool has_source = source && !json_is_null (source);
+    bool has_seq = seq && !json_is_null (seq);
+    if (has_source || has_seq) {
+        const char *s =
+            json_is_string (source) ? json_string_value (source) : "";
+        if (!has_source || !has_seq || strlen (s) != 16
+            || strspn (s, "0123456789abcdef") != 16 || !json_is_integer (seq)
+            || json_integer_value (seq) < 0) {
+            ll_http_error (req, 400,
+                           "source (16 hex digits) and seq (an integer) go "
+                           "together.");
+            return -1;
+        }
+        snprintf (post->source, sizeof post->source, "%s", s);
+        snprintf (post->seq, sizeof post->seq, "%lld",
+                  (long long) json_integer_value (seq));
+    }
+    return 0;
+}
+
+//  The token decides which scope to check: the Lambda's may post for any
+//  VM, a VM's only for itself.
+static bool
+s_is_lambda (ll_http_req_t *req)
+{
+    const char *auth = ll_http_header (req, "Authorization");
+    const char *prefix = S_LAMBDA_SCOPE ".";
+    return auth && strlen (auth) > 7
+           && strncmp (auth + 7, prefix, strlen (prefix)) == 0;
+}
+
+static int
+s_logs_auth (ll_http_req_t *req, const char *hostname)
+{
+    return ll_http_agent_check (req,
+                                s_is_lambda (req) ? S_LAMBDA_SCOPE : hostname);
+}
+
+int
+ll_route_vm_logs_post (ll_http_req_t *req)
+{
+    json_t *body = ll_http_json_body (req);
+    if (!body)
+        return 400;
+    json_t *doc = body;  //  where the fields are
+    json_t *decoded = NULL;
+    json_t *awslogs = json_object_get (body, "awslogs");
+    int rc = 0;
+    s_post_t post = {0};
+    if (awslogs) {
+        //  The raw CloudWatch Logs subscription payload
+        const char *data = s_string (awslogs, "data");
+        char *text = NULL;
+        size_t len = 0;
+        const char *why = NULL;
+        if (!data) {
+            rc = ll_http_error (req, 400, "awslogs.data is required.");
+            goto done;
+        }
+        if (ll_cwlogs_decode (data, strlen (data), LL_CWLOGS_MAX, &text, &len,
+                              &why)
+            != 0) {
+            char message[128];
+            snprintf (message, sizeof message, "Invalid awslogs.data: %s.",
+                      why);
+            rc = ll_http_error (req, 400, message);
+            goto done;
+        }
+        decoded = json_loadb (text, len, 0, NULL);
+        free (text);
+        if (!json_is_object (decoded)) {
+            rc = ll_http_error (req, 400,
+                                "Invalid awslogs.data: not a JSON object.");
+            goto done;
+        }
+        const char *type = s_string (decoded, "messageType");
+        if (type && streq (type, "CONTROL_MESSAGE")) {
+            if (s_logs_auth (req, S_LAMBDA_SCOPE) != 0)
+                rc = req->status;
+            else
+                rc = s_message (req, 200, "Control message ignored.");
+            goto done;
+        }
+        //  Map CloudWatch's names onto the Lambda's
+        json_t *mapped = json_object ();
+        json_object_set (mapped, "log_group",
+                         json_object_get (decoded, "logGroup"));
+        json_object_set (mapped, "log_stream",
+                         json_object_get (decoded, "logStream"));
+        json_t *messages = json_array ();
+        size_t i;
+        json_t *event;
+        json_array_foreach (json_object_get (decoded, "logEvents"), i, event)
+        {
+            json_t *m = json_object_get (event, "message");
+            if (m)
+                json_array_append (messages, m);
+        }
+        json_object_set_new (mapped, "messages", messages);
+        json_decref (decoded);
+        decoded = mapped;
+        doc = decoded;
+    }
+    if (s_post_fields (req, doc, &post) != 0) {
+        rc = 400;
+        goto done;
+    }
+    if (s_logs_auth (req, post.host) != 0) {
+        rc = req->status;
+        goto done;
+    }
+    const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
+    size_t line_max = (size_t) runtime->config->logs.line_max;
+    ll_textbuf_t lines = {0};
+    size_t count = 0;
+    size_t i;
+    json_t *m;
+    json_array_foreach (post.messages, i, m)
+    {
+        count +=
+            ll_logline_clean (json_string_value (m), json_string_length (m),
+                              line_max, &lines, NULL);
+    }
+    if (count == 0) {
+        ll_textbuf_free (&lines);
+        rc = s_message (req, 200, "No log messages after filtering.");
+        goto done;
+    }
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, post.host);
+    zmsg_addstr (args, post.stream);
+    zmsg_addstr (args, post.source);
+    zmsg_addstr (args, post.seq);
+    zmsg_addmem (args, lines.data, lines.len);
+    ll_textbuf_free (&lines);
+    zmsg_t *reply = NULL;
+    bool not_found = false;
+    if (s_call (req, LL_ENDPOINT_LOGS, LL_CMD_LOG_APPEND, &args,
+                S_INGEST_TIMEOUT_MS, &reply, &not_found)
+        != 0) {
+        rc = not_found ? ll_http_error (req, 404, "VM not found.")
+                       : ll_http_error (req, 500, "Failed to post VM logs.");
+        goto done;
+    }
+    char *stored = zmsg_popstr (reply);
+    zmsg_destroy (&reply);
+    if (!s_is_lambda (req))
+        s_touch (req, post.host);
+    bool duplicate = stored && streq (stored, LL_LOG_DUPLICATE);
+    rc = ll_http_json (
+        req, 200,
+        json_pack ("{s:s, s:I, s:b}", "message", "VM logs posted successfully.",
+                   "stored",
+                   (json_int_t) (duplicate || !stored
+                                     ? 0
+                                     : strtoll (stored, NULL, 10)),
+                   "duplicate", duplicate));
+    free (stored);
+done:
+    json_decref (decoded);
+    json_decref (body);
+    return rc;
+}
+
+//  --- log reads -------------------------------------------------------------------
+
+//  Parse rows "id\tstream\tline\n" into lines (array of objects) and the
+//  per-stream texts; returns the last id (0 when none).
+static long long
+s_parse_rows (const char *rows,
+              size_t size,
+              json_t *lines,
+              ll_textbuf_t *all,
+              ll_textbuf_t *cloud_init,
+              ll_textbuf_t *docker)
+{
+    long long last = 0;
+    size_t start = 0;
+    while (start < size) {
+        const char *row = rows + start;
+        const char *eol = memchr (row, '\n', size - start);
+        size_t len = eol ? (size_t) (eol - row) : size - start;
+        start += len + 1;
+        const char *tab1 = memchr (row, '\t', len);
+        const char *tab2 =
+            tab1 ? memchr (tab1 + 1, '\t', len - (size_t) (tab1 + 1 - row))
+                 : NULL;
+        if (!tab2)
+            continue;
+        long long id = strtoll (row, NULL, 10);
+        char stream[16];
+        snprintf (stream, sizeof stream, "%.*s", (int) (tab2 - tab1 - 1),
+                  tab1 + 1);
+        const char *text = tab2 + 1;
+        size_t text_len = len - (size_t) (text - row);
+        if (lines)
+            json_array_append_new (
+                lines, json_pack ("{s:I, s:s, s:s%}", "id", (json_int_t) id,
+                                  "stream", stream, "line", text, text_len));
+        ll_textbuf_t *own = streq (stream, "docker")       ? docker
+                            : streq (stream, "cloud_init") ? cloud_init
+                                                           : NULL;
+        if (own) {
+            if (own->len)
+                ll_textbuf_putc (own, '\n');
+            ll_textbuf_append (own, text, text_len);
+        }
+        if (all) {
+            if (all->len)
+                ll_textbuf_putc (all, '\n');
+            ll_textbuf_append (all, text, text_len);
+        }
+        last = id;
+    }
+    return last;
+}
+
+//  LOG-READ; 0 with *status and *rows, or -1 after answering.
+static int
+s_log_read (ll_http_req_t *req,
+            const char *hostname,
+            const char *after,
+            int limit,
+            char **status,
+            zframe_t **rows)
+{
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, hostname);
+    zmsg_addstr (args, after);
+    zmsg_addstrf (args, "%d", limit);
+    zmsg_t *reply = NULL;
+    bool not_found = false;
+    if (s_call (req, LL_ENDPOINT_LOGS, LL_CMD_LOG_READ, &args,
+                S_INGEST_TIMEOUT_MS, &reply, &not_found)
+        != 0) {
+        if (not_found)
+            ll_http_error (req, 404, "VM not found.");
+        else
+            ll_http_error (req, 500, "Failed to get VM logs.");
+        return -1;
+    }
+    *status = zmsg_popstr (reply);
+    *rows = zmsg_pop (reply);
+    zmsg_destroy (&reply);
+    if (!*status || !*rows) {
+        free (*status);
+        zframe_destroy (rows);
+        ll_http_error (req, 500, "Failed to get VM logs.");
+        return -1;
+    }
+    return 0;
+}
+
+//  ?after=<id> (digits only) into out; 0, or -1 after 400.
+static int
+s_after_param (ll_http_req_t *req, char *out, size_t size)
+{
+    out[0] = '\0';
+    int n = ll_http_query_field (req, "after", out, size);
+    if (n < 0 && n != -1) {
+        ll_http_error (req, 400, "after must be a line id.");
+        return -1;
+    }
+    if (n > 0 && (strspn (out, "0123456789") != (size_t) n || n > 18)) {
+        ll_http_error (req, 400, "after must be a line id.");
+        return -1;
+    }
+    return 0;
+}
+
+int
+ll_route_vm_logs_get (ll_http_req_t *req)
+{
+    const char *hostname = req->params[0];
+    if (ll_http_agent_check (req, hostname) != 0)
+        return req->status;
+    char after[32];
+    if (s_after_param (req, after, sizeof after) != 0)
+        return 400;
+    const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
+    int limit = runtime->config->logs.read_lines;
+    char text[16];
+    if (ll_http_query_field (req, "lines", text, sizeof text) > 0) {
+        char *end = NULL;
+        long n = strtol (text, &end, 10);
+        if (*end || n < 1 || n > S_READ_MAX)
+            return ll_http_error (req, 400, "lines must be from 1 to 10000.");
+        limit = (int) n;
+    }
+    char *status = NULL;
+    zframe_t *rows = NULL;
+    if (s_log_read (req, hostname, after, limit, &status, &rows) != 0)
+        return req->status;
+    s_touch (req, hostname);
+    int rc;
+    if (zframe_size (rows) == 0 && !after[0] && streq (status, "initializing"))
+        rc = ll_http_error (req, 503, "VM is initializing.");
+    else {
+        json_t *lines = json_array ();
+        ll_textbuf_t all = {0}, cloud_init = {0}, docker = {0};
+        long long last =
+            s_parse_rows ((const char *) zframe_data (rows), zframe_size (rows),
+                          lines, &all, &cloud_init, &docker);
+        if (last == 0 && after[0])
+            last = strtoll (after, NULL, 10);
+        json_t *out = json_object ();
+        json_object_set_new (out, "hostname", json_string (hostname));
+        json_object_set_new (out, "cloud_init_logs",
+                             cloud_init.len ? json_string (cloud_init.data)
+                                            : json_null ());
+        json_object_set_new (out, "docker_logs",
+                             docker.len ? json_string (docker.data)
+                                        : json_null ());
+        json_object_set_new (out, "logs",
+                             all.len ? json_string (all.data) : json_null ());
+        json_object_set_new (out, "lines", lines);
+        json_object_set_new (out, "last_id", json_integer (last));
+        ll_textbuf_free (&all);
+        ll_textbuf_free (&cloud_init);
+        ll_textbuf_free (&docker);
+        rc = ll_http_json (req, 200, out);
+    }
+    free (status);
+    zframe_destroy (&rows);
+    return rc;
+}
+
+//  --- live tail (Server-Sent Events) ----------------------------------------------
+
+//  Send rows with ids above *last as one event; -1 when the client is gone.
+static int
+s_tail_send (ll_http_req_t *req, const char *rows, size_t size, long long *last)
+{
+    json_t *lines = json_array ();
+    long long newest = *last;
+    size_t start = 0;
+    //  Keep only rows not sent yet
+    ll_textbuf_t fresh = {0};
+    while (start < size) {
+        const char *row = rows + start;
+        const char *eol = memchr (row, '\n', size - start);
+        size_t len = eol ? (size_t) (eol - row) : size - start;
+        long long id = strtoll (row, NULL, 10);
+        if (id > newest) {
+            ll_textbuf_append (&fresh, row, len);
+            ll_textbuf_putc (&fresh, '\n');
+            newest = id;
+        }
+        start += len + 1;
+    }
+    s_parse_rows (ll_textbuf_text (&fresh), fresh.len, lines, NULL, NULL, NULL);
+    ll_textbuf_free (&fresh);
+    int rc = 0;
+    if (json_array_size (lines)) {
+        json_t *event = json_pack ("{s:o}", "lines", lines);
+        char *data = json_dumps (event, JSON_COMPACT);
+        json_decref (event);
+        rc = mg_printf (req->conn, "id: %lld\nevent: lines\ndata: %s\n\n",
+                        newest, data)
+                     > 0
+                 ? 0
+                 : -1;
+        free (data);
+        *last = newest;
+    }
+    else
+        json_decref (lines);
+    return rc;
+}
+
+int
+ll_route_vm_logs_events (ll_http_req_t *req)
+{
+    const char *hostname = req->params[0];
+    if (ll_http_agent_check (req, hostname) != 0)
+        return req->status;
+    char after[32];
+    if (s_after_param (req, after, sizeof after) != 0)
+        return 400;
+    const char *resume = ll_http_header (req, "Last-Event-ID");
+    if (resume && *resume && strspn (resume, "0123456789") == strlen (resume)
+        && strlen (resume) < sizeof after)
+        snprintf (after, sizeof after, "%s", resume);
+
+    //  Subscribe before reading the backlog: nothing falls in between
+    char topic[300];
+    snprintf (topic, sizeof topic, "%s\t", hostname);
+    zsock_t *sub = zsock_new_sub (LL_ENDPOINT_LOG_TAIL, topic);
+    if (!sub)
+        return ll_http_error (req, 503, "Log tail unavailable.");
+
+    char *status = NULL;
+    zframe_t *rows = NULL;
+    long long last = 0;
+    //  Without a starting point the stream starts at the newest line
+    if (s_log_read (req, hostname, after, after[0] ? S_TAIL_PAGE : 1, &status,
+                    &rows)
+        != 0) {
+        zsock_destroy (&sub);
+        return req->status;
+    }
+    if (!after[0]) {
+        long long newest = 0;
+        const char *data = (const char *) zframe_data (rows);
+        if (zframe_size (rows))
+            newest = strtoll (data, NULL, 10);
+        snprintf (after, sizeof after, "%lld", newest);
+        zframe_destroy (&rows);
+        rows = zframe_new (NULL, 0);
+    }
+    last = strtoll (after, NULL, 10);
+    req->status = 200;
+    mg_printf (req->conn, "HTTP/1.1 200 OK\r\n"
+                          "Content-Type: text/event-stream\r\n"
+                          "Cache-Control: no-store\r\n"
+                          "X-Content-Type-Options: nosniff\r\n"
+                          "X-Accel-Buffering: no\r\n"
+                          "Connection: close\r\n\r\n"
+                          "retry: 2000\n\n");
+    int alive = 0;
+    //  The backlog, page by page
+    while (alive == 0) {
+        size_t size = zframe_size (rows);
+        alive =
+            s_tail_send (req, (const char *) zframe_data (rows), size, &last);
+        zframe_destroy (&rows);
+        free (status);
+        status = NULL;
+        if (alive != 0 || size == 0)
+            break;
+        char from[32];
+        snprintf (from, sizeof from, "%lld", last);
+        zmsg_t *args = zmsg_new ();
+        zmsg_addstr (args, hostname);
+        zmsg_addstr (args, from);
+        zmsg_addstrf (args, "%d", S_TAIL_PAGE);
+        zmsg_t *reply = NULL;
+        bool not_found = false;
+        if (s_call (req, LL_ENDPOINT_LOGS, LL_CMD_LOG_READ, &args,
+                    S_INGEST_TIMEOUT_MS, &reply, &not_found)
+            != 0)
+            break;
+        status = zmsg_popstr (reply);
+        rows = zmsg_pop (reply);
+        zmsg_destroy (&reply);
+        if (!rows)
+            break;
+    }
+    zframe_destroy (&rows);
+    free (status);
+    //  Then live lines until the client leaves, the server stops or the
+    //  stream's time is up (the browser reconnects with Last-Event-ID)
+    int64_t end = ll_now_ms () + S_TAIL_SECONDS * 1000;
+    int64_t ping = ll_now_ms () + S_TAIL_PING_MS;
+    zpoller_t *poller = zpoller_new (sub, NULL);
+    while (alive == 0 && ll_now_ms () < end && !ll_http_stopping (req)) {
+        if (zpoller_wait (poller, 500) == sub) {
+            zmsg_t *msg = zmsg_recv (sub);
+            zframe_t *topic_frame = zmsg_pop (msg);
+            zframe_t *data = zmsg_pop (msg);
+            if (data)
+                alive = s_tail_send (req, (const char *) zframe_data (data),
+                                     zframe_size (data), &last);
+            zframe_destroy (&topic_frame);
+            zframe_destroy (&data);
+            zmsg_destroy (&msg);
+        }
+        else if (zpoller_terminated (poller))
+            break;
+        if (alive == 0 && ll_now_ms () >= ping) {
+            alive = mg_printf (req->conn, ": ping\n\n") > 0 ? 0 : -1;
+            ping = ll_now_ms () + S_TAIL_PING_MS;
+        }
+    }
+    zpoller_destroy (&poller);
+    zsock_destroy (&sub);
+    return 200;
+}

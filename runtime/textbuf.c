@@ -1,0 +1,124 @@
+#include "runtime/textbuf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void
+s_reserve (ll_textbuf_t *self, size_t more)
+{
+    if (self->len + more + 1 <= self->cap)
+        return;
+    size_t cap = self->cap ? self->cap : 256;
+    while (cap < self->len + more + 1)
+        cap *= 2;
+    char *data = realloc (self->data, cap);
+    if (!data)
+        abort ();  //  out of memory: nothing sensible to do
+    self->data = data;
+    self->cap = cap;
+}
+
+void
+ll_textbuf_append (ll_textbuf_t *self, const void *data, size_t len)
+{
+    s_reserve (self, len);
+    if (len)
+        memcpy (self->data + self->len, data, len);
+    self->len += len;
+    self->data[self->len] = '\0';
+}
+
+void
+ll_textbuf_puts (ll_textbuf_t *self, const char *text)
+{
+    ll_textbuf_append (self, text, strlen (text));
+}
+
+void
+ll_textbuf_putc (ll_textbuf_t *self, char c)
+{
+    ll_textbuf_append (self, &c, 1);
+}
+
+void
+ll_textbuf_reset (ll_textbuf_t *self)
+{
+    self->len = 0;
+    if (self->data)
+        self->data[0] = '\0';
+}
+
+void
+ll_textbuf_free (ll_textbuf_t *self)
+{
+    free (self->data);
+    self->data = NULL;
+    self->len = self->cap = 0;
+}
+
+const char *
+ll_textbuf_text (const ll_textbuf_t *self)
+{
+    return self->data ? self->data : "";
+}
+
+void
+ll_pgarray_begin (ll_textbuf_t *self)
+{
+    ll_textbuf_putc (self, '{');
+}
+
+void
+ll_pgarray_add (ll_textbuf_t *self, const char *value)
+{
+    if (self->len && self->data[self->len - 1] != '{')
+        ll_textbuf_putc (self, ',');
+    if (!value) {
+        ll_textbuf_puts (self, "NULL");
+        return;
+    }
+    ll_textbuf_putc (self, '"');
+    for (const char *c = value; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            ll_textbuf_putc (self, '\\');
+        ll_textbuf_putc (self, *c);
+    }
+    ll_textbuf_putc (self, '"');
+}
+
+void
+ll_pgarray_end (ll_textbuf_t *self)
+{
+    ll_textbuf_putc (self, '}');
+}
+
+void
+ll_copy_field (ll_textbuf_t *self, const char *text, size_t len)
+{
+    s_reserve (self, len);
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        char esc = 0;
+        switch (text[i]) {
+            case '\\':
+                esc = '\\';
+                break;
+            case '\t':
+                esc = 't';
+                break;
+            case '\n':
+                esc = 'n';
+                break;
+            case '\r':
+                esc = 'r';
+                break;
+            default:
+                continue;
+        }
+        ll_textbuf_append (self, text + start, i - start);
+        char pair[2] = {'\\', esc};
+        ll_textbuf_append (self, pair, 2);
+        start = i + 1;
+    }
+    ll_textbuf_append (self, text + start, len - start);
+}

@@ -1,0 +1,49 @@
+/*  A growable byte buffer with the two encodings the telemetry actors send
+    to PostgreSQL: array literals for unnest() parameters and COPY text
+    rows. The buffer is always NUL-terminated. */
+#ifndef LL_TEXTBUF_H
+#define LL_TEXTBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    char *data;  //  bytes, NUL-terminated (NULL until the first append)
+    size_t len;  //  bytes used, without the terminator
+    size_t cap;  //  bytes allocated
+} ll_textbuf_t;
+
+//  Append len bytes.
+void ll_textbuf_append (ll_textbuf_t *self, const void *data, size_t len);
+
+//  Append a C string.
+void ll_textbuf_puts (ll_textbuf_t *self, const char *text);
+
+//  Append one character.
+void ll_textbuf_putc (ll_textbuf_t *self, char c);
+
+//  Forget the content, keep the memory.
+void ll_textbuf_reset (ll_textbuf_t *self);
+
+//  Free the memory.
+void ll_textbuf_free (ll_textbuf_t *self);
+
+//  The text ("" when empty).
+const char *ll_textbuf_text (const ll_textbuf_t *self);
+
+//  --- PostgreSQL array literals: "{" then elements then "}" -------------
+//  Start an array literal.
+void ll_pgarray_begin (ll_textbuf_t *self);
+
+//  Add one element (NULL = SQL NULL), quoted and escaped.
+void ll_pgarray_add (ll_textbuf_t *self, const char *value);
+
+//  Close the literal.
+void ll_pgarray_end (ll_textbuf_t *self);
+
+//  --- COPY text format ----------------------------------------------------
+//  Append len bytes escaped for a COPY text column (backslash, tab,
+//  newline and carriage return).
+void ll_copy_field (ll_textbuf_t *self, const char *text, size_t len);
+
+#endif

@@ -1,0 +1,106 @@
+-- The registry actor: VM telemetry writes (batched: one statement per kind
+-- per flush, arrays of values unnested) and reads.
+
+-- name: vm_status_upsert
+-- $1 hostnames, $2 statuses. Creates the row of a VM whose own token
+-- posted its first status (the token proves the allocator issued it).
+INSERT INTO vms (hostname, status, last_seen_at)
+SELECT t.hostname, t.status, now()
+FROM unnest($1::text[], $2::text[]) AS t(hostname, status)
+ORDER BY t.hostname
+ON CONFLICT (hostname) DO UPDATE
+    SET status = EXCLUDED.status, last_seen_at = now();
+
+-- name: telemetry_async_commit
+-- Inside the transaction of a heartbeat-only flush: heartbeats are soft
+-- state the agents re-send, so the commit does not wait for the WAL flush
+-- (a crash can lose the last fraction of a second of them, nothing else).
+SET LOCAL synchronous_commit = off;
+
+-- name: vm_telemetry_update
+-- One row per VM: $1 hostname, $2 gpu_health (NULL = unchanged), $3 in_use
+-- (NULL = unchanged), $4 heartbeat given, $5 boot_id, $6 crd_active,
+-- $7 disk_free_pct (the last three written only with a heartbeat). Every
+-- row touches last_seen_at. Returns the VMs found, with the values the
+-- heartbeat replaced (for warnings).
+UPDATE vms AS v SET
+    gpu_health    = coalesce(i.gpu_health, v.gpu_health),
+    in_use        = coalesce(i.in_use, v.in_use),
+    boot_id       = CASE WHEN i.hb THEN i.boot_id ELSE v.boot_id END,
+    crd_active    = CASE WHEN i.hb THEN i.crd_active ELSE v.crd_active END,
+    disk_free_pct = CASE WHEN i.hb THEN i.disk_free_pct
+                         ELSE v.disk_free_pct END,
+    last_seen_at  = now()
+FROM (
+    SELECT t.*, o.boot_id AS prev_boot_id, o.crd_active AS prev_crd_active
+    FROM unnest($1::text[], $2::text[], $3::boolean[], $4::boolean[],
+                $5::text[], $6::boolean[], $7::smallint[])
+        AS t(hostname, gpu_health, in_use, hb, boot_id, crd_active,
+             disk_free_pct)
+    JOIN vms o ON o.hostname = t.hostname
+) AS i
+WHERE v.hostname = i.hostname
+RETURNING v.hostname, i.hb, coalesce(i.prev_boot_id, ''),
+          coalesce(v.boot_id, ''), coalesce(i.prev_crd_active::text, ''),
+          coalesce(v.crd_active::text, ''),
+          coalesce(v.disk_free_pct::text, '');
+
+-- name: vm_metrics_update
+-- $1 hostname; epoch seconds $2 cloud-init start, $3 end, $4 duration,
+-- $5 container start, $6 end, $7 duration (NULL = not given). A duration
+-- not given is computed from start and end when both are known.
+UPDATE vms AS v SET
+    cloud_init_start_time = n.ci_start,
+    cloud_init_end_time = n.ci_end,
+    cloud_init_duration_seconds = coalesce($4::float8,
+        CASE WHEN n.ci_end >= n.ci_start
+             THEN extract(epoch FROM n.ci_end - n.ci_start)::float8 END,
+        v.cloud_init_duration_seconds),
+    container_start_time = n.c_start,
+    container_end_time = n.c_end,
+    container_duration_seconds = coalesce($7::float8,
+        CASE WHEN n.c_end >= n.c_start
+             THEN extract(epoch FROM n.c_end - n.c_start)::float8 END,
+        v.container_duration_seconds),
+    last_seen_at = now()
+FROM (
+    SELECT coalesce(to_timestamp($2::float8), cloud_init_start_time) AS ci_start,
+           coalesce(to_timestamp($3::float8), cloud_init_end_time) AS ci_end,
+           coalesce(to_timestamp($5::float8), container_start_time) AS c_start,
+           coalesce(to_timestamp($6::float8), container_end_time) AS c_end
+    FROM vms WHERE hostname = $1
+) AS n
+WHERE v.hostname = $1
+RETURNING coalesce(v.total_startup_seconds::text, '');
+
+-- name: vm_status_get
+-- $1 hostname, $2 stale_after_s
+SELECT coalesce(status, ''),
+       coalesce(last_seen_at, created_at)
+           < now() - make_interval(secs => $2::integer) AS stale
+FROM vms WHERE hostname = $1;
+
+-- name: vm_status_all
+-- $1 stale_after_s
+SELECT hostname, coalesce(status, ''),
+       coalesce(last_seen_at, created_at)
+           < now() - make_interval(secs => $1::integer) AS stale,
+       status IS NULL
+FROM vms ORDER BY hostname;
+
+-- name: vm_export_metrics
+-- Every VM, every column but pin and crd_command, as one JSON array
+-- (timestamps ISO-8601). $1 stale_after_s
+SELECT coalesce(json_agg(r ORDER BY r.hostname), '[]')::text FROM (
+    SELECT hostname, status, user_email, assigned_at, delivered_at, in_use,
+           gpu_health, last_seen_at,
+           coalesce(last_seen_at, created_at)
+               < now() - make_interval(secs => $1::integer) AS stale,
+           public_ip, boot_id, crd_active, disk_free_pct,
+           terraform_start_time, terraform_end_time,
+           terraform_duration_seconds, cloud_init_start_time,
+           cloud_init_end_time, cloud_init_duration_seconds,
+           container_start_time, container_end_time,
+           container_duration_seconds, total_startup_seconds, created_at
+    FROM vms
+) AS r;

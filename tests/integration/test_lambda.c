@@ -1,0 +1,411 @@
+/*  lablink-lambda against a stand-in for the Lambda Runtime API (written
+    here with civetweb) and the real allocator with PostgreSQL: a CloudWatch
+    event's lines are stored and the invocation answered with upstream's
+    return value; an event for an unknown VM, a malformed payload and a
+    wrong token are reported as invocation errors (so Lambda retries); a
+    control message succeeds without a post; missing configuration is an
+    init error. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <civetweb.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "runtime/textbuf.h"
+#include "runtime/token.h"
+#include "support.h"
+
+#define S_EVENTS 8
+
+//  The stand-in Runtime API: a queue of events, the answers received.
+typedef struct {
+    pthread_mutex_t lock;     //  guards everything below
+    char *events[S_EVENTS];   //  queued invocation bodies
+    int queued, served;       //  queue positions
+    char *answers[S_EVENTS];  //  "response <body>" / "error <body>"
+    int answered;             //  answers received
+    char init_error[512];     //  body of /runtime/init/error
+} s_runtime_t;
+
+static int
+s_runtime_request (struct mg_connection *conn)
+{
+    const struct mg_request_info *info = mg_get_request_info (conn);
+    s_runtime_t *rt = mg_get_user_data (mg_get_context (conn));
+    const char *uri = info->local_uri;
+    if (strcmp (uri, "/2018-06-01/runtime/invocation/next") == 0) {
+        //  Hold the request up to 1 s for an event, like the real API
+        for (int i = 0; i < 10; i++) {
+            pthread_mutex_lock (&rt->lock);
+            char *event =
+                rt->served < rt->queued ? rt->events[rt->served] : NULL;
+            int id = rt->served;
+            if (event)
+                rt->served++;
+            pthread_mutex_unlock (&rt->lock);
+            if (event) {
+                char head[512];
+                int n = snprintf (
+                    head, sizeof head,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    "Lambda-Runtime-Aws-Request-Id: req-%d\r\n"
+                    "Lambda-Runtime-Deadline-Ms: 9999999999999\r\n"
+                    "Content-Length: %zu\r\n\r\n",
+                    id, strlen (event));
+                mg_write (conn, head, (size_t) n);
+                mg_write (conn, event, strlen (event));
+                return 200;
+            }
+            usleep (100 * 1000);
+        }
+        mg_printf (conn, "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n");
+        return 503;
+    }
+    //  On the heap: civetweb's worker stacks are small
+    size_t cap = 65536;
+    char *body = malloc (cap);
+    int len = 0, n;
+    while (len < (int) cap - 1
+           && (n = mg_read (conn, body + len, cap - 1 - (size_t) len)) > 0)
+        len += n;
+    body[len] = '\0';
+    int id = -1;
+    char kind[16] = "";
+    if (sscanf (uri, "/2018-06-01/runtime/invocation/req-%d/%15s", &id, kind)
+            == 2
+        && id >= 0 && id < S_EVENTS) {
+        pthread_mutex_lock (&rt->lock);
+        size_t size = strlen (kind) + 2 + (size_t) len;
+        rt->answers[id] = malloc (size);
+        snprintf (rt->answers[id], size, "%s %s", kind, body);
+        rt->answered++;
+        pthread_mutex_unlock (&rt->lock);
+    }
+    else if (strcmp (uri, "/2018-06-01/runtime/init/error") == 0) {
+        pthread_mutex_lock (&rt->lock);
+        snprintf (rt->init_error, sizeof rt->init_error, "%.500s", body);
+        pthread_mutex_unlock (&rt->lock);
+    }
+    free (body);
+    mg_printf (conn, "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}");
+    return 202;
+}
+
+//  base64 (gzip (text))
+static char *
+s_gzip_b64 (const char *text)
+{
+    size_t len = strlen (text);
+    size_t cap = compressBound (len) + 64;
+    unsigned char *gz = malloc (cap);
+    z_stream z = {0};
+    deflateInit2 (&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    z.next_in = (unsigned char *) text;
+    z.avail_in = (uInt) len;
+    z.next_out = gz;
+    z.avail_out = (uInt) cap;
+    deflate (&z, Z_FINISH);
+    size_t gz_len = cap - z.avail_out;
+    deflateEnd (&z);
+    size_t b64_len =
+        sodium_base64_encoded_len (gz_len, sodium_base64_VARIANT_ORIGINAL);
+    char *b64 = malloc (b64_len);
+    sodium_bin2base64 (b64, b64_len, gz, gz_len,
+                       sodium_base64_VARIANT_ORIGINAL);
+    free (gz);
+    return b64;
+}
+
+static char *
+s_event (const char *type, const char *stream, const char *messages_json)
+{
+    char inner[4096];
+    snprintf (inner, sizeof inner,
+              "{\"messageType\":\"%s\",\"owner\":\"123\",\"logGroup\":"
+              "\"lablink-cloud-init-test\",\"logStream\":\"%s\","
+              "\"subscriptionFilters\":[\"f\"],\"logEvents\":%s}",
+              type, stream, messages_json);
+    char *b64 = s_gzip_b64 (inner);
+    size_t size = strlen (b64) + 64;
+    char *event = malloc (size);
+    snprintf (event, size, "{\"awslogs\":{\"data\":\"%s\"}}", b64);
+    free (b64);
+    return event;
+}
+
+static size_t
+s_sink (char *data, size_t size, size_t count, void *arg)
+{
+    ll_textbuf_append (arg, data, size * count);
+    return size * count;
+}
+
+//  An HTTP call to the allocator; returns the status, body into out.
+static long
+s_request (const char *url,
+           const char *token,
+           const char *body,
+           ll_textbuf_t *out)
+{
+    CURL *c = curl_easy_init ();
+    char auth[600];
+    struct curl_slist *headers = NULL;
+    if (token) {
+        snprintf (auth, sizeof auth, "Authorization: Bearer %s", token);
+        headers = curl_slist_append (headers, auth);
+    }
+    curl_easy_setopt (c, CURLOPT_URL, url);
+    curl_easy_setopt (c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (c, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_sink);
+    curl_easy_setopt (c, CURLOPT_WRITEDATA, out);
+    if (body)
+        curl_easy_setopt (c, CURLOPT_POSTFIELDS, body);
+    long status = 0;
+    if (curl_easy_perform (c) == CURLE_OK)
+        curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all (headers);
+    curl_easy_cleanup (c);
+    return status;
+}
+
+static pid_t
+s_spawn (char *const argv[], char *const env[], const char *log)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        FILE *f = fopen (log, "a");
+        if (f) {
+            dup2 (fileno (f), 1);
+            dup2 (fileno (f), 2);
+        }
+        if (env)
+            execve (argv[0], argv, env);
+        else
+            execv (argv[0], argv);
+        _exit (127);
+    }
+    return pid;
+}
+
+static int
+s_stop (pid_t pid)
+{
+    kill (pid, SIGTERM);
+    int status = 0;
+    waitpid (pid, &status, 0);
+    return status;
+}
+
+static void
+test_lambda (void **state)
+{
+    const char *dir = getenv ("LABLINK_TEST_DIR");
+    const char *build = getenv ("LABLINK_BUILD_DIR");
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    assert_true (sodium_init () >= 0);
+
+    //  The real allocator on a free port
+    int port = 20000 + (int) (getpid () % 30000);
+    char path[1024], log[1024], url[256];
+    snprintf (path, sizeof path, "%s/config.yaml", dir);
+    snprintf (log, sizeof log, "%s/allocator.log", dir);
+    FILE *f = fopen (path, "w");
+    fprintf (f,
+             "db:\n  host: 127.0.0.1\n  port: %s\napp:\n  admin_password: "
+             "test-admin-password\n  listen: 127.0.0.1:%d\nprovider:\n  kind: "
+             "local\n",
+             getenv ("LABLINK_DB_PORT"), port);
+    fclose (f);
+    char allocator[1024];
+    snprintf (allocator, sizeof allocator, "%s/lablink-allocator", build);
+    char *alloc_argv[] = {allocator, "--config", path, NULL};
+    pid_t alloc = s_spawn (alloc_argv, NULL, log);
+    snprintf (url, sizeof url, "http://127.0.0.1:%d", port);
+    char probe[300];
+    snprintf (probe, sizeof probe, "%s/api/vm-status/x", url);
+    long status = 0;
+    for (int i = 0; i < 100 && status == 0; i++) {
+        ll_textbuf_t out = {0};
+        status =
+            s_request (probe, "nobody.00", NULL, &out);  //  makes the secret
+        ll_textbuf_free (&out);
+        if (status == 0)
+            usleep (100 * 1000);
+    }
+    assert_int_equal (status, 401);
+
+    //  Tokens from the server secret
+    PGconn *pg = PQconnectdb ("");
+    assert_int_equal (PQstatus (pg), CONNECTION_OK);
+    PGresult *res =
+        PQexec (pg, "SELECT value FROM settings WHERE key = 'server_secret'");
+    assert_int_equal (PQntuples (res), 1);
+    char secret[129];
+    snprintf (secret, sizeof secret, "%s", PQgetvalue (res, 0, 0));
+    PQclear (res);
+    char vm_token[LL_TOKEN_MAX], lambda_token[LL_TOKEN_MAX];
+    assert_int_equal (
+        ll_token_derive (secret, "vm-1", vm_token, sizeof vm_token), 0);
+    assert_int_equal (
+        ll_token_derive (secret, "_lambda", lambda_token, sizeof lambda_token),
+        0);
+    char status_url[300];
+    snprintf (status_url, sizeof status_url, "%s/api/vm-status", url);
+    ll_textbuf_t out = {0};
+    assert_int_equal (
+        s_request (status_url, vm_token,
+                   "{\"hostname\":\"vm-1\",\"status\":\"running\"}", &out),
+        200);
+    ll_textbuf_free (&out);
+
+    //  The stand-in Runtime API with four invocations
+    s_runtime_t rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    rt.events[rt.queued++] = s_event (
+        "DATA_MESSAGE", "vm-1",
+        "[{\"id\":\"1\",\"timestamp\":1,\"message\":\"lambda one\"},"
+        "{\"id\":\"2\",\"timestamp\":2,\"message\":\"\\u001b[32mlambda "
+        "two\\u001b[0m\"}]");
+    rt.events[rt.queued++] =
+        s_event ("DATA_MESSAGE", "ghost",
+                 "[{\"id\":\"1\",\"timestamp\":1,\"message\":\"lost\"}]");
+    rt.events[rt.queued++] = strdup ("{\"awslogs\":{\"data\":\"%%%\"}}");
+    rt.events[rt.queued++] = s_event ("CONTROL_MESSAGE", "x", "[]");
+    struct mg_callbacks callbacks = {.begin_request = s_runtime_request};
+    const char *options[] = {"listening_ports", "127.0.0.1:0", "num_threads",
+                             "4", NULL};
+    struct mg_context *ctx = mg_start (&callbacks, &rt, options);
+    assert_non_null (ctx);
+    struct mg_server_port ports[1];
+    assert_int_equal (mg_get_server_ports (ctx, 1, ports), 1);
+
+    char runtime_api[64], endpoint[300], env_api[128], env_endpoint[400],
+        env_token[600];
+    snprintf (runtime_api, sizeof runtime_api, "127.0.0.1:%d", ports[0].port);
+    snprintf (endpoint, sizeof endpoint, "%s/api/vm-logs", url);
+    snprintf (env_api, sizeof env_api, "AWS_LAMBDA_RUNTIME_API=%s",
+              runtime_api);
+    snprintf (env_endpoint, sizeof env_endpoint, "API_ENDPOINT=%s", endpoint);
+    snprintf (env_token, sizeof env_token, "API_TOKEN=%s", lambda_token);
+    char lambda[1024], lambda_log[1024];
+    snprintf (lambda, sizeof lambda, "%s/lablink-lambda", build);
+    snprintf (lambda_log, sizeof lambda_log, "%s/lambda.log", dir);
+    char *lambda_argv[] = {lambda, NULL};
+    char *env[] = {env_api, env_endpoint, env_token, NULL};
+    pid_t pid = s_spawn (lambda_argv, env, lambda_log);
+    for (int i = 0; i < 300; i++) {
+        pthread_mutex_lock (&rt.lock);
+        int answered = rt.answered;
+        pthread_mutex_unlock (&rt.lock);
+        if (answered == 4)
+            break;
+        usleep (100 * 1000);
+    }
+    s_stop (pid);
+    assert_int_equal (rt.answered, 4);
+    //  1: stored, upstream's return value
+    assert_non_null (rt.answers[0]);
+    assert_int_equal (strncmp (rt.answers[0], "response ", 9), 0);
+    json_t *reply = json_loads (rt.answers[0] + 9, 0, NULL);
+    assert_int_equal (
+        json_integer_value (json_object_get (reply, "statusCode")), 200);
+    json_t *inner = json_loads (
+        json_string_value (json_object_get (reply, "body")), 0, NULL);
+    assert_string_equal (json_string_value (json_object_get (inner, "message")),
+                         "Logs processed successfully");
+    assert_string_equal (
+        json_string_value (json_object_get (inner, "log_stream")), "vm-1");
+    assert_int_equal (json_integer_value (json_object_get (inner, "log_count")),
+                      2);
+    json_decref (inner);
+    json_decref (reply);
+    //  2: unknown VM -> the allocator's 404 -> invocation error
+    assert_int_equal (strncmp (rt.answers[1], "error ", 6), 0);
+    assert_non_null (strstr (rt.answers[1], "404"));
+    //  3: malformed payload -> invocation error
+    assert_int_equal (strncmp (rt.answers[2], "error ", 6), 0);
+    assert_non_null (strstr (rt.answers[2], "base64"));
+    //  4: a control message succeeds without posting
+    assert_int_equal (strncmp (rt.answers[3], "response ", 9), 0);
+
+    //  The lines are in the allocator, cleaned
+    char logs_url[300];
+    snprintf (logs_url, sizeof logs_url, "%s/api/vm-logs/vm-1", url);
+    ll_textbuf_t logs = {0};
+    assert_int_equal (s_request (logs_url, vm_token, NULL, &logs), 200);
+    assert_non_null (
+        strstr (ll_textbuf_text (&logs),
+                "\"cloud_init_logs\":\"lambda one\\nlambda two\""));
+    ll_textbuf_free (&logs);
+
+    //  A wrong token: every invocation fails (so Lambda retries). A fresh
+    //  stand-in: the old one may still hold the killed process's /next
+    mg_stop (ctx);
+    for (int i = 0; i < S_EVENTS; i++) {
+        free (rt.answers[i]);
+        rt.answers[i] = NULL;
+    }
+    rt.answered = 0;
+    rt.events[rt.queued++] =
+        s_event ("DATA_MESSAGE", "vm-1",
+                 "[{\"id\":\"1\",\"timestamp\":1,\"message\":\"x\"}]");
+    ctx = mg_start (&callbacks, &rt, options);
+    assert_non_null (ctx);
+    assert_int_equal (mg_get_server_ports (ctx, 1, ports), 1);
+    snprintf (env_api, sizeof env_api, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:%d",
+              ports[0].port);
+    char bad_token[700];
+    snprintf (bad_token, sizeof bad_token, "API_TOKEN=_lambda.%064d", 0);
+    char *bad_env[] = {env_api, env_endpoint, bad_token, NULL};
+    pid = s_spawn (lambda_argv, bad_env, lambda_log);
+    for (int i = 0; i < 300; i++) {
+        pthread_mutex_lock (&rt.lock);
+        bool done = rt.answers[4] != NULL;
+        pthread_mutex_unlock (&rt.lock);
+        if (done)
+            break;
+        usleep (100 * 1000);
+    }
+    s_stop (pid);
+    assert_non_null (rt.answers[4]);
+    assert_int_equal (strncmp (rt.answers[4], "error ", 6), 0);
+    assert_non_null (strstr (rt.answers[4], "401"));
+
+    //  No configuration: an init error and exit 1
+    char *no_env[] = {env_api, NULL};
+    pid = s_spawn (lambda_argv, no_env, lambda_log);
+    int wstatus = 0;
+    waitpid (pid, &wstatus, 0);
+    assert_true (WIFEXITED (wstatus));
+    assert_int_equal (WEXITSTATUS (wstatus), 1);
+    assert_non_null (strstr (rt.init_error, "API_ENDPOINT"));
+
+    mg_stop (ctx);
+    for (int i = 0; i < S_EVENTS; i++) {
+        free (rt.events[i]);
+        free (rt.answers[i]);
+    }
+    PQfinish (pg);
+    int alloc_status = s_stop (alloc);
+    assert_true (WIFEXITED (alloc_status));
+    assert_int_equal (WEXITSTATUS (alloc_status), 0);
+    curl_global_cleanup ();
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_lambda),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

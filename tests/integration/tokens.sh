@@ -1,0 +1,50 @@
+# Agent tokens for integration scripts (sourced after lib.sh). A VM's token
+# is ll_token_derive (settings.server_secret, hostname) (runtime/token.h):
+#   <scope>.hex(HMAC-SHA256(secret, "lablink-agent-v1:" scope))
+# server_secret URL: makes the allocator create the secret (one request
+#   with a bogus token) and prints it
+# agent_token SECRET SCOPE: prints the token of SCOPE (a hostname or _lambda)
+
+server_secret() {
+    local url=$1 secret=""
+    curl -s -o /dev/null -H 'Authorization: Bearer nobody.00' "$url/api/vm-status/nobody" || true
+    for _ in $(seq 1 50); do
+        secret=$(psql -Atqc "SELECT value FROM settings WHERE key = 'server_secret'" 2>/dev/null || true)
+        [ -n "$secret" ] && break
+        sleep 0.1
+    done
+    [ -n "$secret" ] || { echo "FAIL: no server secret" >&2; return 1; }
+    echo "$secret"
+}
+
+agent_token() {
+    local secret=$1 scope=$2 mac
+    mac=$(printf 'lablink-agent-v1:%s' "$scope" | openssl dgst -sha256 -hmac "$secret" -r | cut -d' ' -f1)
+    printf '%s.%s' "$scope" "$mac"
+}
+
+# stop_allocator_within SECONDS: like lib.sh's stop_allocator (exit 0, no
+# sanitizer report) with a longer bound. The 5 s shutdown promise is
+# tested by test_allocator_lifecycle; these heavier tests run beside
+# others on loaded machines, where the sanitizers' exit-time leak scan
+# alone can take seconds.
+stop_allocator_within() {
+    local limit=$1
+    kill -TERM "$ALLOC_PID"
+    local t0=$SECONDS
+    while kill -0 "$ALLOC_PID" 2>/dev/null; do
+        [ $((SECONDS - t0)) -ge "$limit" ] && fail "allocator still running $limit s after SIGTERM"
+        sleep 0.1
+    done
+    local rc=0
+    wait "$ALLOC_PID" || rc=$?
+    [ "$rc" -eq 0 ] || { cat "$T/allocator.log" >&2; fail "allocator exited $rc after SIGTERM"; }
+    if grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T/allocator.log"; then
+        cat "$T/allocator.log" >&2
+        fail "sanitizer report in the allocator's log"
+    fi
+    # The allocator's own part of the shutdown still fits in 5 s
+    local ms
+    ms=$(grep -o 'stopped in [0-9]* ms' "$T/allocator.log" | tail -n 1 | cut -d' ' -f3)
+    [ -n "$ms" ] && [ "$ms" -lt 5000 ] || fail "actors stopped in ${ms:-?} ms"
+}
