@@ -70,6 +70,21 @@ typedef struct {
         int email_per_minute;    //  claims per email per minute, 0 = off
         int address_per_minute;  //  claims per client address, 0 = off
     } claim;
+    struct {
+        int parallel;               //  VMs fetched at once
+        long long max_file_bytes;   //  larger files are skipped (manifest)
+        long long max_total_bytes;  //  files past this total are skipped
+        int max_files;              //  files past this count are skipped
+        char *ssh_user;             //  login on the VMs; "" = by provider
+                                    //  (ubuntu on aws, our own user locally)
+        int ssh_port;               //  when the VM row has no ssh_port
+        char *key_file;             //  ed25519 client key, made when absent
+        char *data_dir;             //  searched; "" = by provider (Desktop or
+                                    //  /home/client/Desktop in the container)
+        char *source;               //  host | container | "" (= by provider)
+        char *container_command;    //  run on the VM to enter the container
+        int timeout_s;              //  connect and per-operation SSH timeout
+    } export;
     char *source_path;  //  the file this came from ("" for defaults)
 } ll_config_t;
 
