@@ -7,6 +7,7 @@
 
 #include "actors/http.h"
 #include "actors/registry.h"
+#include "actors/terraform.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
 #include "runtime/supervisor.h"
@@ -17,6 +18,7 @@
 //  exporter, gateway, then http (always last).
 static const ll_actor_def_t s_actor_table[] = {
     {"registry", registry_actor},
+    {"terraform", terraform_actor},
     {"http", http_actor},
 };
 

@@ -14,6 +14,14 @@ static const ll_route_t s_routes[] = {
     //  --- telemetry and logs (telemetry issue): routes_telemetry.c ---
 
     //  --- operations: launch and destroy (provision issue) ---
+    {"POST", "/api/launch", LL_AUTH_ADMIN, ll_route_launch},
+    {"POST", "/destroy", LL_AUTH_ADMIN, ll_route_destroy},
+    {"POST", "/api/vms/{}/destroy", LL_AUTH_ADMIN, ll_route_vm_destroy},
+    {"POST", "/api/vms/{}/replace", LL_AUTH_ADMIN, ll_route_vm_replace},
+    {"GET", "/api/operations/{}", LL_AUTH_ADMIN, ll_route_operation},
+    {"GET", "/api/operations/{}/events", LL_AUTH_ADMIN,
+     ll_route_operation_events},
+    {"GET", "/admin/operations/{}", LL_AUTH_ADMIN, ll_route_operation_page},
 
     //  --- export (export issue) ---
 

@@ -15,6 +15,15 @@ int ll_route_metrics (ll_http_req_t *req);
 int ll_route_index (ll_http_req_t *req);
 int ll_route_static (ll_http_req_t *req);
 
+//  routes_operations.c (provision)
+int ll_route_launch (ll_http_req_t *req);
+int ll_route_destroy (ll_http_req_t *req);
+int ll_route_vm_destroy (ll_http_req_t *req);
+int ll_route_vm_replace (ll_http_req_t *req);
+int ll_route_operation (ll_http_req_t *req);
+int ll_route_operation_events (ll_http_req_t *req);
+int ll_route_operation_page (ll_http_req_t *req);
+
 //  Send an embedded asset by name (404 when absent).
 int ll_http_send_asset (ll_http_req_t *req, const char *name);
 

@@ -57,6 +57,8 @@ typedef struct {
         char *work_dir;       //  where state and tfvars live; "" = var/<kind>
         char *terraform_bin;
         int operation_timeout_s;
+        char *
+            ssh_key_file;  //  allocator's ed25519 key; "" = <work_dir>/id_ed25519
     } provider;
     struct {
         char *transport;     //  http | zmq | pg
