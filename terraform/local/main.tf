@@ -87,7 +87,7 @@ locals {
   seconds = {
     for n, t in local.times : n => (
       tonumber(substr(t.end, 11, 2)) * 3600 + tonumber(substr(t.end, 14, 2)) * 60 + tonumber(substr(t.end, 17, 2))
-      - tonumber(substr(t.start, 11, 2)) * 3600 - tonumber(substr(t.start, 14, 2)) * 60 - tonumber(substr(t.start, 17, 2))
+      -tonumber(substr(t.start, 11, 2)) * 3600 - tonumber(substr(t.start, 14, 2)) * 60 - tonumber(substr(t.start, 17, 2))
       + (substr(t.end, 0, 10) != substr(t.start, 0, 10) ? 86400 : 0)
     )
   }

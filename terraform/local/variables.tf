@@ -71,6 +71,12 @@ variable "ssh_port" {
   default = 2222
 }
 
+variable "custom_startup_script" {
+  description = "Accepted for the same tfvars as terraform/aws; not run locally."
+  type        = string
+  default     = ""
+}
+
 variable "vms_dir" {
   description = "Where the VMs' folders live; empty = <working dir>/vms."
   type        = string
