@@ -187,9 +187,9 @@ test_plan (void **state)
         free (diff);
     }
     snprintf (module, sizeof module, "%s/terraform/aws", src);
-    char dir[4096];
-    snprintf (dir, sizeof dir, "%s/aws", tmp);
-    assert_int_equal (mkdir (dir, 0700), 0);
+    //  A folder of our own: a shared /tmp sees clean-ups of lablink-test.*
+    char dir[4096] = "/tmp/tf-aws-plan.XXXXXX";
+    assert_non_null (mkdtemp (dir));
     s_copy_module (module, dir);
 
     //  Fake credentials, nothing asked of AWS
@@ -355,6 +355,8 @@ test_plan (void **state)
             fail_msg ("output %s missing from the plan", wanted[o]);
     assert_null (json_object_get (outputs, "lablink_private_key_pem"));
     json_decref (json);
+    const char *clean[] = {"rm", "-rf", dir, NULL};
+    s_run (tmp, clean, NULL);
 }
 
 int
