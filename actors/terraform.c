@@ -26,6 +26,7 @@ extern char **environ;
 #define TF_CAPTURE_MAX     4194304  //  bytes of stdout kept for parsing
 #define TF_FLUSH_MS        250      //  output reaches the database this often
 #define TF_KILL_GRACE_MS   3000     //  SIGTERM/SIGINT -> SIGKILL
+#define TF_STOP_GRACE_MS   1500     //  the same when the allocator stops
 #define TF_DRAIN_MS        500      //  pipes kept open after the child exits
 #define TF_AFTER_MAX_S     60       //  output / state list steps
 #define TF_READ_CHUNK      65536    //  bytes read per wake-up
@@ -1550,7 +1551,7 @@ s_op_abort (self_t *self)
         return;
     if (op->pid > 0 && !op->exited) {
         s_signal_child (op, SIGINT);
-        int64_t until = ll_now_ms () + TF_KILL_GRACE_MS;
+        int64_t until = ll_now_ms () + TF_STOP_GRACE_MS;
         int status = 0;
         while (ll_now_ms () < until) {
             if (waitpid (op->pid, &status, WNOHANG) == op->pid) {

@@ -22,6 +22,28 @@ psqlc() { psql -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
 ssh_port=$(ll_free_port)
 prefix="127.$((10 + RANDOM % 240)).$((10 + RANDOM % 240))"
 BIN_DIR=$(dirname "$BIN")
+pidB=
+# Whatever happens, leave no VM, allocator or stand-in behind
+cleanup() {
+    local f p started now
+    for f in "$vms_dir"/*/agent.pid "$vms_dir"/*/sshd.pid; do
+        [ -f "$f" ] || continue
+        read -r p started <"$f" || continue
+        now=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f20) || continue
+        # only the very process vm-up.sh recorded, never a recycled pid
+        [ -n "$now" ] && [ "$now" = "$started" ] && { kill -KILL -- "-$p" 2>/dev/null || true; }
+    done
+    for f in "$T"/hang*.pid; do
+        [ -f "$f" ] || continue
+        p=$(cat "$f")
+        grep -q "$T" "/proc/$p/cmdline" 2>/dev/null && { kill -KILL "$p" 2>/dev/null || true; }
+    done
+    for p in ${ALLOC_PID:-} $pidB; do
+        grep -q "$T" "/proc/$p/cmdline" 2>/dev/null && { kill -KILL "$p" 2>/dev/null || true; }
+    done
+    return 0
+}
+trap cleanup EXIT
 agent_bin=$BIN_DIR/lablink-agent
 [ -x "$agent_bin" ] || agent_bin=$SRC/tests/integration/standins/agent
 cat >"$work/test.auto.tfvars" <<TFVARS
@@ -268,6 +290,41 @@ code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o /dev/null -
 [ "$code" = 404 ] || fail "unknown VM: $code"
 pass "one VM destroyed and one replaced (for_each by name), the others untouched"
 
+# --- two allocators, one database: the advisory lock; a crashed one -------
+stop_allocator
+export LABLINK_HANG_PIDFILE=$T/hang2.pid
+start_with "$SRC/tests/integration/standins/terraform-hang" 120
+code=$(launch_json 1)
+[ "$code" = 202 ] || fail "launch on allocator A: $code"
+opA=$(op_id)
+t0=$SECONDS
+until [ -s "$T/hang2.pid" ]; do [ $((SECONDS - t0)) -lt 20 ] || fail "no hanging terraform"; sleep 0.2; done
+unset LABLINK_HANG_PIDFILE
+portB=$(ll_free_port)
+sed "s/listen: 127.0.0.1:$port/listen: 127.0.0.1:$portB/; s|terraform_bin: .*|terraform_bin: terraform|" \
+    "$T/config.yaml" >"$T/configB.yaml"
+"$BIN" --config "$T/configB.yaml" >"$T/allocatorB.log" 2>&1 &
+pidB=$!
+wait_status 200 10 "http://127.0.0.1:$portB/api/health" || fail "allocator B not healthy"
+code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -d num_vms=1 -o "$T/b.out" -w '%{http_code}' \
+    "http://127.0.0.1:$portB/api/launch")
+[ "$code" = 409 ] && grep -q "\"operation_id\":$opA" "$T/b.out" \
+    || fail "allocator B while A runs terraform: $code $(cat "$T/b.out")"
+pass "a second allocator on the same database gets 409 with the first one's operation"
+kill -KILL "$ALLOC_PID"; wait "$ALLOC_PID" 2>/dev/null || true
+kill -KILL "$(cat "$T/hang2.pid")" 2>/dev/null || true
+curl -s "${auth[@]}" "http://127.0.0.1:$portB/api/operations/$opA" | grep -q '"status":"running"' \
+    || fail "the crashed allocator's operation is not left running"
+code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o /dev/null -w '%{http_code}' \
+    "http://127.0.0.1:$portB/api/vms/lablink-vm-test-42/destroy")
+[ "$code" = 404 ] || fail "allocator B after A crashed: $code"
+body=$(curl -s "${auth[@]}" "http://127.0.0.1:$portB/api/operations/$opA")
+echo "$body" | grep -q '"status":"failed"' && echo "$body" | grep -q 'interrupted: the allocator running it stopped' \
+    || fail "the crashed allocator's operation: $body"
+kill -TERM "$pidB"; wait "$pidB" || fail "allocator B did not stop cleanly"
+pass "an allocator killed mid-operation: the next one to take the lock marks it failed"
+start_with terraform 120
+
 # --- destroy -----------------------------------------------------------------
 all=$(vm_pids)
 code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o "$T/launch.out" -w '%{http_code}' "$url/destroy")
@@ -275,7 +332,8 @@ code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o "$T/launch.
 op5=$(op_id)
 body=$(wait_op "$op5" 90) || fail "destroy still running"
 echo "$body" | grep -q '"status":"succeeded"' || { echo "$body" >&2; fail "destroy failed"; }
-echo "$body" | grep -q '"vms":{"done":4,"total":4}' || fail "destroy counts: $body"
+# 4 VMs and the crashed launch's name (kept: it may exist), which never did
+echo "$body" | grep -q '"vms":{"done":4,"total":5}' || fail "destroy counts: $body"
 [ "$(psqlc 'SELECT count(*) FROM vms')" = 0 ] || fail "rows left after destroy"
 [ "$(psqlc 'SELECT count(*) FROM fleet')" = 0 ] || fail "fleet left after destroy"
 [ "$(psqlc "SELECT count(*) FROM audit_log WHERE action = 'vm-removed' AND (detail::jsonb->>'terraform_duration_seconds') IS NOT NULL")" = 5 ] \
@@ -287,4 +345,4 @@ pass "destroy -> 0 rows (kept in audit_log), no agent or sshd left"
 
 stop_allocator
 pass "SIGTERM: exit 0, no sanitizer report"
-echo "8 passed, 0 failed"
+echo "10 passed, 0 failed"
