@@ -856,7 +856,7 @@ s_backup_tfvars (self_t *self, op_t *op)
         .secret_access_key = getenv ("AWS_SECRET_ACCESS_KEY"),
         .session_token = getenv ("AWS_SESSION_TOKEN"),
         .content_type = "text/plain",
-        .timeout_s = 20,
+        .timeout_s = 10,
     };
     char error[256];
     if (ll_s3_put (&request, text, strlen (text), error, sizeof error) == 0)

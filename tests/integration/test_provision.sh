@@ -106,6 +106,9 @@ pass "GET /api/operations/<id> and its event stream (resumable by Last-Event-ID)
 code=$(launch_json 2)
 [ "$code" = 202 ] || fail "launch 2: $code"
 op2=$(op_id)
+# follow it live while it runs
+curl -s -N --max-time 120 "${auth[@]}" "$url/api/operations/$op2/events" >"$T/sse-live.out" &
+sse_pid=$!
 code=$(launch_json 1)
 [ "$code" = 409 ] || fail "concurrent launch: $code (expected 409)"
 grep -q "\"operation_id\":$op2" "$T/launch.out" || fail "409 does not name the running operation: $(cat "$T/launch.out")"
@@ -114,12 +117,24 @@ code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o "$T/d.out" 
 pass "a second operation while one runs -> 409 with the running operation's id"
 body=$(wait_op "$op2" 90) || fail "launch 2 still running"
 echo "$body" | grep -q '"status":"succeeded"' || { echo "$body" >&2; fail "launch 2 failed"; }
+wait "$sse_pid" || fail "the live event stream did not end with the operation"
+grep -q '^data: {"done":2,"total":2}' "$T/sse-live.out" && grep -q 'Creation complete' "$T/sse-live.out" \
+    && grep -q '^data: {"status":"succeeded","error":null}' "$T/sse-live.out" \
+    || fail "live event stream: $(head -c 800 "$T/sse-live.out")"
+[ "$(grep -c '^id: ' "$T/sse-live.out")" = "$(grep -c '^id: ' <(curl -s -N --max-time 10 "${auth[@]}" "$url/api/operations/$op2/events"))" ] \
+    || fail "the live stream and a replay differ in lines"
 [ "$(psqlc 'SELECT count(*) FROM vms')" = 5 ] || fail "not 5 rows"
 [ "$(psqlc "SELECT count(*) FROM vms WHERE terraform_duration_seconds IS NOT NULL")" = 5 ] || fail "timings of 5"
 [ "$(echo "$first" | alive_count)" = 6 ] || fail "the first 3 VMs' processes did not survive launch 2"
 [ "$(vm_pids | alive_count)" = 10 ] || fail "not 10 VM processes"
 grep -q 'terraform_data.vm\["lablink-vm-test-1"\]' <<<"$(echo "$body")" && fail "launch 2 touched VM 1"
-pass "launch 2 more -> 5 rows, the first 3 untouched (same processes)"
+pass "launch 2 more -> 5 rows, the first 3 untouched (same processes); followed live by SSE"
+ops=$(psqlc 'SELECT count(*) FROM operations')
+code=$(launch_json 4)
+[ "$code" = 400 ] && grep -q '"error":"The fleet would exceed the maximum of 8 VMs."' "$T/launch.out" \
+    || fail "launch past app.max_vms: $code $(cat "$T/launch.out")"
+[ "$(psqlc 'SELECT count(*) FROM operations')" = "$ops" ] || fail "a refused launch made an operation"
+pass "a launch that would pass app.max_vms in total is refused, nothing launched"
 
 # --- one VM destroyed, one replaced: the others untouched -------------------
 pids_of() { cat "$vms_dir/$1/sshd.pid" "$vms_dir/$1/agent.pid" 2>/dev/null | cut -d' ' -f1; }
@@ -167,4 +182,4 @@ pass "destroy -> 0 rows (kept in audit_log), no agent or sshd left"
 
 stop_allocator
 pass "SIGTERM: exit 0, no sanitizer report"
-echo "8 passed, 0 failed"
+echo "9 passed, 0 failed"
