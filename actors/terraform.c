@@ -1459,6 +1459,30 @@ done:
 }
 
 static void
+s_handle_op_list (self_t *self, ll_request_t *req)
+{
+    char *limit_text = zmsg_popstr (req->args);
+    long limit = limit_text ? strtol (limit_text, NULL, 10) : 20;
+    free (limit_text);
+    if (limit < 1 || limit > 100)
+        limit = 20;
+    char value[16];
+    snprintf (value, sizeof value, "%ld", limit);
+    const char *values[] = {value};
+    PGresult *res = ll_db_exec (self->db, "op_list", 1, values);
+    if (!res) {
+        ll_request_reply_error (req, self->router, "database unavailable");
+        return;
+    }
+    zmsg_t *payload = zmsg_new ();
+    for (int r = 0; r < PQntuples (res); r++)
+        for (int c = 0; c < 10; c++)
+            zmsg_addstr (payload, PQgetvalue (res, r, c));
+    PQclear (res);
+    ll_request_reply_ok (req, self->router, &payload);
+}
+
+static void
 s_self_handle_router (self_t *self)
 {
     ll_request_t *req = ll_request_recv (self->router);
@@ -1474,6 +1498,8 @@ s_self_handle_router (self_t *self)
         s_handle_remove (self, req, "replace-vm");
     else if (streq (req->command, LL_CMD_OP_GET))
         s_handle_op_get (self, req);
+    else if (streq (req->command, LL_CMD_OP_LIST))
+        s_handle_op_list (self, req);
     else
         ll_request_reply_error (req, self->router, "unknown command");
     ll_request_destroy (&req);

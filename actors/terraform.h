@@ -18,6 +18,7 @@
                                created_by target created_at started_at
                                finished_at line-count lines... | ERROR
                                not-found
+      OP-LIST limit         -> OK [10 fields per operation]... newest first
     Publishes: PUB LL_ENDPOINT_OPERATIONS, each output line (ANSI stripped,
       capped), progress and status of the running operation.
     An operation: [init once per working dir] -> apply | destroy ->

@@ -18,6 +18,7 @@ static const ll_route_t s_routes[] = {
     {"POST", "/destroy", LL_AUTH_ADMIN, ll_route_destroy},
     {"POST", "/api/vms/{}/destroy", LL_AUTH_ADMIN, ll_route_vm_destroy},
     {"POST", "/api/vms/{}/replace", LL_AUTH_ADMIN, ll_route_vm_replace},
+    {"GET", "/api/operations", LL_AUTH_ADMIN, ll_route_operations},
     {"GET", "/api/operations/{}", LL_AUTH_ADMIN, ll_route_operation},
     {"GET", "/api/operations/{}/events", LL_AUTH_ADMIN,
      ll_route_operation_events},

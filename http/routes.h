@@ -20,6 +20,7 @@ int ll_route_launch (ll_http_req_t *req);
 int ll_route_destroy (ll_http_req_t *req);
 int ll_route_vm_destroy (ll_http_req_t *req);
 int ll_route_vm_replace (ll_http_req_t *req);
+int ll_route_operations (ll_http_req_t *req);
 int ll_route_operation (ll_http_req_t *req);
 int ll_route_operation_events (ll_http_req_t *req);
 int ll_route_operation_page (ll_http_req_t *req);

@@ -352,6 +352,61 @@ ll_route_operation (ll_http_req_t *req)
     return ll_http_json (req, 200, body);
 }
 
+//  GET /api/operations?limit=N: the latest operations, newest first, and
+//  the one running now (so a page opened later finds it).
+int
+ll_route_operations (ll_http_req_t *req)
+{
+    char limit[8] = "20";
+    ll_http_query_field (req, "limit", limit, sizeof limit);
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, limit);
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_TERRAFORM, LL_CMD_OP_LIST, &args,
+                           LL_OPS_CALL_MS, &reply, &error);
+    free (error);
+    if (rc != 0) {
+        zmsg_destroy (&reply);
+        return ll_http_error (req, 503, "Operations are unavailable now.");
+    }
+    json_t *list = json_array ();
+    json_t *active = json_null ();
+    while (zmsg_size (reply) >= 10) {
+        char *f[10];
+        for (int i = 0; i < 10; i++)
+            f[i] = zmsg_popstr (reply);
+        json_t *op = json_object ();
+        json_object_set_new (op, "id", json_integer (strtoll (f[0], NULL, 10)));
+        json_object_set_new (op, "kind", json_string (f[1]));
+        json_object_set_new (op, "status", json_string (f[2]));
+        json_object_set_new (op, "requested",
+                             json_integer (strtoll (f[3], NULL, 10)));
+        json_object_set_new (op, "vms",
+                             json_pack ("{s:I, s:I}", "done",
+                                        (json_int_t) strtoll (f[4], NULL, 10),
+                                        "total",
+                                        (json_int_t) strtoll (f[5], NULL, 10)));
+        json_object_set_new (op, "error", s_nullable (f[6]));
+        json_object_set_new (op, "target", s_nullable (f[7]));
+        json_object_set_new (op, "created_at", s_nullable (f[8]));
+        json_object_set_new (op, "finished_at", s_nullable (f[9]));
+        if (json_is_null (active)
+            && (strcmp (f[2], "running") == 0
+                || strcmp (f[2], "queued") == 0)) {
+            json_decref (active);
+            active = json_integer (strtoll (f[0], NULL, 10));
+        }
+        json_array_append_new (list, op);
+        for (int i = 0; i < 10; i++)
+            free (f[i]);
+    }
+    zmsg_destroy (&reply);
+    return ll_http_json (
+        req, 200,
+        json_pack ("{s:o, s:o}", "operations", list, "active", active));
+}
+
 int
 ll_route_operation_page (ll_http_req_t *req)
 {

@@ -41,11 +41,14 @@
 //                             finished_at line-count [line...]
 //                             (lines numbered from 0; only those >= after)
 //                             | ERROR "not-found" | ERROR reason
+//  OP-LIST limit          -> OK [id kind status requested done total error
+//                             target created_at finished_at]... newest first
 #define LL_CMD_LAUNCH     "LAUNCH"
 #define LL_CMD_DESTROY    "DESTROY"
 #define LL_CMD_DESTROY_VM "DESTROY-VM"
 #define LL_CMD_REPLACE_VM "REPLACE-VM"
 #define LL_CMD_OP_GET     "OP-GET"
+#define LL_CMD_OP_LIST    "OP-LIST"
 //  PUB: every output line and state change of the operation running here
 //    ["op:<id>"] ["line"] [seq] [text]          seq from 0, as in OP-GET
 //    ["op:<id>"] ["progress"] [done] [total]

@@ -98,3 +98,11 @@ SELECT hostname FROM vms ORDER BY hostname;
 -- name: tf_audit
 INSERT INTO audit_log (actor, action, target, outcome, detail)
 VALUES ($1, $2, $3, $4, $5);
+
+-- name: op_list
+SELECT id, kind, status, requested, done, total, coalesce(error, ''),
+       coalesce(target, ''),
+       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+       coalesce(to_char(finished_at AT TIME ZONE 'UTC',
+                        'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '')
+FROM operations ORDER BY id DESC LIMIT $1::integer;

@@ -99,6 +99,9 @@ curl -s -N --max-time 10 "${auth[@]}" -H 'Last-Event-ID: 2' "$url/api/operations
 grep -q '^id: 2$' "$T/sse2.out" && fail "resumed stream repeats line 2"
 grep -q '^id: 3$' "$T/sse2.out" || fail "resumed stream lacks line 3"
 [ "$(http_status "${auth[@]}" "$url/api/operations/999999")" = 404 ] || fail "unknown operation not 404"
+list=$(curl -s "${auth[@]}" "$url/api/operations?limit=5")
+echo "$list" | grep -q "\"operations\":\[{\"id\":$op1,\"kind\":\"launch\",\"status\":\"succeeded\"" \
+    && echo "$list" | grep -q '"active":null' || fail "GET /api/operations: $list"
 [ "$(http_status "${auth[@]}" "$url/api/operations/abc")" = 404 ] || fail "bad operation id not 404"
 pass "GET /api/operations/<id> and its event stream (resumable by Last-Event-ID)"
 
@@ -114,6 +117,7 @@ code=$(launch_json 1)
 grep -q "\"operation_id\":$op2" "$T/launch.out" || fail "409 does not name the running operation: $(cat "$T/launch.out")"
 code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o "$T/d.out" -w '%{http_code}' "$url/destroy")
 [ "$code" = 409 ] || fail "concurrent destroy: $code"
+curl -s "${auth[@]}" "$url/api/operations" | grep -q "\"active\":$op2" || fail "GET /api/operations lacks the running one"
 pass "a second operation while one runs -> 409 with the running operation's id"
 body=$(wait_op "$op2" 90) || fail "launch 2 still running"
 echo "$body" | grep -q '"status":"succeeded"' || { echo "$body" >&2; fail "launch 2 failed"; }
