@@ -82,6 +82,10 @@ if [ "$agent_bin" = "$BIN_DIR/lablink-agent" ] \
         sleep 0.5
     done
     pass "launch 3 -> 3 rows running with Terraform timings (real lablink-agent)"
+elif [ "$agent_bin" = "$BIN_DIR/lablink-agent" ]; then
+    grep -q 'lablink-agent running' "$vms_dir/lablink-vm-test-1/home/cloud-init-output.log" \
+        || fail "the real agent did not start"
+    pass "launch 3 -> 3 rows with Terraform timings, 3 sshd + 3 real agents (no telemetry routes yet)"
 else
     grep -q 'status initializing' "$vms_dir/lablink-vm-test-1/home/agent-calls.log" \
         && grep -q 'metrics cloud-init --start [0-9]* --end [0-9]*' "$vms_dir/lablink-vm-test-1/home/agent-calls.log" \
