@@ -15,6 +15,16 @@ int ll_route_metrics (ll_http_req_t *req);
 int ll_route_index (ll_http_req_t *req);
 int ll_route_static (ll_http_req_t *req);
 
+//  routes_student.c
+int ll_route_student_index (ll_http_req_t *req);
+int ll_route_request_vm (ll_http_req_t *req);
+int ll_route_unassigned_count (ll_http_req_t *req);
+int ll_route_release_vm (ll_http_req_t *req);
+
+//  routes_agent.c
+int ll_route_vm_startup (ll_http_req_t *req);
+int ll_route_vm_startup_result (ll_http_req_t *req);
+
 //  routes_operations.c (provision)
 int ll_route_launch (ll_http_req_t *req);
 int ll_route_destroy (ll_http_req_t *req);
