@@ -28,7 +28,7 @@ AGENT_ENV=(VM_NAME="$VM_NAME" ALLOCATOR_URL="${ALLOCATOR_URL:-}"
 [ -n "${CRD_START_HOST:-}" ] && AGENT_ENV+=(LABLINK_CRD_START_HOST="$CRD_START_HOST")
 [ -n "${NVIDIA_SMI:-}" ] && AGENT_ENV+=(LABLINK_NVIDIA_SMI="$NVIDIA_SMI")
 agent() {  # one-shot reports: bounded, a VM never waits on them for long
-    timeout 30 env -u LABLINK_NVIDIA_SMI "${AGENT_ENV[@]}" "$AGENT_BIN" "$@"
+    timeout 8 env -u LABLINK_NVIDIA_SMI "${AGENT_ENV[@]}" "$AGENT_BIN" "$@"
 }
 
 # "<pid> <start time>" so vm-down.sh never kills a recycled pid

@@ -58,7 +58,9 @@ start_with() {
   terraform_bin: $1
   operation_timeout_s: $2
 YAML
-    printf 'environment: test\n' >>"$T/config.yaml"
+    # parked /vm_startup requests of the real agents end quickly, so the
+    # allocator stops within 5 s
+    printf 'environment: test\nagent:\n  long_poll_s: 1\n' >>"$T/config.yaml"
     sed -i 's/^  admin_password: .*/&\n  max_vms: 8/' "$T/config.yaml"
     "$BIN" --config "$T/config.yaml" >>"$T/allocator.log" 2>&1 &
     ALLOC_PID=$!
