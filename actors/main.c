@@ -13,6 +13,7 @@
 
 #include "actors/assigner.h"
 #include "actors/gateway.h"
+#include "actors/exporter.h"
 #include "actors/http.h"
 #include "actors/listener.h"
 #include "actors/registry.h"
@@ -33,8 +34,8 @@
 static const ll_actor_def_t s_actor_table[] = {
     {"registry", registry_actor},   {"listener", listener_actor},
     {"waiters", waiters_actor},     {"assigner", assigner_actor},
-    {"terraform", terraform_actor}, {"gateway", gateway_actor},
-    {"http", http_actor},
+    {"terraform", terraform_actor}, {"exporter", exporter_actor},
+    {"gateway", gateway_actor},     {"http", http_actor},
 };
 
 static int

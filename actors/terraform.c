@@ -1646,6 +1646,9 @@ s_self_start (self_t *self)
         *config->provider.work_dir ? config->provider.work_dir : fallback);
     if (*config->provider.ssh_key_file)
         self->key_file = s_absolute (config->provider.ssh_key_file);
+    else if (*config->export.key_file)
+        //  The exporter's client key: VMs authorize exactly the key it uses
+        self->key_file = s_absolute (config->export.key_file);
     else
         self->key_file = s_path_join (self->work_dir, "id_ed25519");
     char exe[PATH_MAX];

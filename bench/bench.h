@@ -17,6 +17,7 @@ typedef int (ll_bench_fn) (int argc, char **argv);
 int ll_bench_claims (int argc, char **argv);
 int ll_bench_burst (int argc, char **argv);
 int ll_bench_deliver (int argc, char **argv);
+int ll_bench_export (int argc, char **argv);
 
 //  The database named by the environment (LABLINK_DB_HOST, LABLINK_DB_PORT,
 //  LABLINK_DB_PASSWORD; or --config FILE when given): NULL on failure.

@@ -20,6 +20,9 @@ static const s_scenario_t s_scenarios[] = {
     {"deliver", ll_bench_deliver,
      "N agents over ZeroMQ and M over HTTP waiting; claim-to-agent "
      "latency; allocator's PostgreSQL connections"},
+    {"export", ll_bench_export,
+     "N local sshd VMs x F files of S bytes through GET /api/scp-client; "
+     "MB/s and the allocator's peak RSS"},
 };
 
 int

@@ -32,6 +32,8 @@ static const ll_route_t s_routes[] = {
     {"GET", "/admin/operations/{}", LL_AUTH_ADMIN, ll_route_operation_page},
 
     //  --- export (export issue) ---
+    {"GET", "/api/scp-client", LL_AUTH_ADMIN, ll_route_export_zip},
+    {"GET", "/api/export/status", LL_AUTH_ADMIN, ll_route_export_status},
 
     //  --- admin console and authentication (admin issue) ---
 };

@@ -35,6 +35,10 @@ int ll_route_operation (ll_http_req_t *req);
 int ll_route_operation_events (ll_http_req_t *req);
 int ll_route_operation_page (ll_http_req_t *req);
 
+//  routes_export.c
+int ll_route_export_zip (ll_http_req_t *req);
+int ll_route_export_status (ll_http_req_t *req);
+
 //  Send an embedded asset by name (404 when absent).
 int ll_http_send_asset (ll_http_req_t *req, const char *name);
 

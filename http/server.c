@@ -47,6 +47,7 @@ struct ll_http_server {
     char secret[129];             //  server secret, "" until fetched
     char admin_digest[crypto_generichash_BYTES];  //  of "user:password"
     bool admin_configured;                        //  a password or hash is set
+    atomic_bool stopping;                         //  destroy has begun
 };
 
 static int
@@ -327,6 +328,46 @@ ll_http_send (ll_http_req_t *req,
     if (len && strcmp (req->info->request_method, "HEAD") != 0)
         mg_write (req->conn, body, len);
     return status;
+}
+
+int
+ll_http_chunked_begin (ll_http_req_t *req,
+                       int status,
+                       const char *content_type,
+                       const char *extra_headers)
+{
+    req->status = status;
+    int n = mg_printf (req->conn,
+                       "HTTP/1.1 %d %s\r\n"
+                       "Content-Type: %s\r\n"
+                       "Transfer-Encoding: chunked\r\n"
+                       "Cache-Control: no-store\r\n"
+                       "%s%s\r\n",
+                       status, mg_get_response_code_text (req->conn, status),
+                       content_type, s_security_headers,
+                       extra_headers ? extra_headers : "");
+    return n > 0 ? 0 : -1;
+}
+
+int
+ll_http_chunk (ll_http_req_t *req, const void *data, size_t len)
+{
+    char head[32];
+    int n = snprintf (head, sizeof head, "%zx\r\n", len);
+    if (mg_write (req->conn, head, (size_t) n) != n)
+        return -1;
+    if (len && mg_write (req->conn, data, len) != (int) len)
+        return -1;
+    //  The last chunk is followed by an empty trailer
+    return mg_write (req->conn, len ? "\r\n" : "\r\n", 2) == 2 ? 0 : -1;
+}
+
+void
+ll_http_chunk_abort (ll_http_req_t *req)
+{
+    //  Not a chunk size: the client's decoder fails instead of taking a
+    //  truncated body for a whole one
+    mg_write (req->conn, "abort\r\n\r\n", 9);
 }
 
 int
@@ -749,6 +790,12 @@ ll_http_server_runtime (ll_http_server_t *self)
     return self->runtime;
 }
 
+bool
+ll_http_server_stopping (ll_http_server_t *self)
+{
+    return atomic_load (&self->stopping);
+}
+
 char *
 ll_http_server_metrics (ll_http_server_t *self)
 {
@@ -836,6 +883,7 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     if (!self_p || !*self_p)
         return;
     ll_http_server_t *self = *self_p;
+    atomic_store (&self->stopping, true);
     if (self->ctx)
         mg_stop (self->ctx);
     free (self->counts);

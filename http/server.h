@@ -63,6 +63,10 @@ int ll_http_server_port (ll_http_server_t *self);
 
 const ll_runtime_t *ll_http_server_runtime (ll_http_server_t *self);
 
+//  True once the server is stopping: long handlers (a streamed download)
+//  give up, so civetweb's stop does not wait for them.
+bool ll_http_server_stopping (ll_http_server_t *self);
+
 //  --- helpers for handlers ---------------------------------------------
 
 //  Call an actor over this worker thread's DEALER socket for endpoint.
@@ -95,6 +99,18 @@ int ll_http_send (ll_http_req_t *req,
                   const void *body,
                   size_t len,
                   const char *extra_headers);
+
+//  A streamed response: the status line and headers (security headers,
+//  Transfer-Encoding: chunked) now, then ll_http_chunk for each part of the
+//  body; ll_http_chunk (req, NULL, 0) ends it. 0, or -1 when the client is
+//  gone. ll_http_chunk_abort makes the client see a broken transfer (for a
+//  failure after the headers went out).
+int ll_http_chunked_begin (ll_http_req_t *req,
+                           int status,
+                           const char *content_type,
+                           const char *extra_headers);
+int ll_http_chunk (ll_http_req_t *req, const void *data, size_t len);
+void ll_http_chunk_abort (ll_http_req_t *req);
 
 //  Send json (reference stolen) with status.
 int ll_http_json (ll_http_req_t *req, int status, json_t *json);

@@ -11,7 +11,7 @@
 
 #define LL_CONFIG_FILE_MAX (1024 * 1024)
 
-typedef enum { T_STR, T_NSTR, T_INT, T_BOOL } s_type_t;
+typedef enum { T_STR, T_NSTR, T_INT, T_BOOL, T_I64 } s_type_t;
 
 typedef struct {
     const char *path;  //  dotted key
@@ -95,6 +95,20 @@ static const s_key_t s_keys[] = {
     K ("agent.zmq_secret_key_file", T_STR, agent.zmq_secret_key_file, ""),
     K ("claim.email_per_minute", T_INT, claim.email_per_minute, "10"),
     K ("claim.address_per_minute", T_INT, claim.address_per_minute, "600"),
+    K ("export.parallel", T_INT, export.parallel, "8"),
+    K ("export.max_file_bytes", T_I64, export.max_file_bytes, "2147483648"),
+    K ("export.max_total_bytes", T_I64, export.max_total_bytes, "68719476736"),
+    K ("export.max_files", T_INT, export.max_files, "100000"),
+    K ("export.ssh_user", T_STR, export.ssh_user, ""),
+    K ("export.ssh_port", T_INT, export.ssh_port, "22"),
+    K ("export.key_file", T_STR, export.key_file, "var/export_ed25519"),
+    K ("export.data_dir", T_STR, export.data_dir, ""),
+    K ("export.source", T_STR, export.source, ""),
+    K ("export.container_command",
+       T_STR,
+       export.container_command,
+       "sudo docker exec -i \"$(sudo docker ps -q | head -n1)\""),
+    K ("export.timeout_s", T_INT, export.timeout_s, "15"),
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys[0])
 
@@ -172,6 +186,18 @@ s_store (ll_config_t *self,
                 return -1;
             }
             return 0;
+        case T_I64: {
+            char *end = NULL;
+            errno = 0;
+            long long v = value ? strtoll (value, &end, 10) : 0;
+            if (!value || !*value || errno || *end) {
+                s_err (error, errsize, "%s: expected an integer, got '%s'",
+                       key->path, value ? value : "null");
+                return -1;
+            }
+            *(long long *) field = v;
+            return 0;
+        }
         case T_BOOL:
             if (!value || s_parse_bool (value, (bool *) field) != 0) {
                 s_err (error, errsize, "%s: expected a boolean, got '%s'",
@@ -452,6 +478,7 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
     static const char *const patterns[] = {"auto", "app-only", "custom", NULL};
     static const char *const levels[] = {"debug", "info", "warn", "error",
                                          NULL};
+    static const char *const sources[] = {"", "host", "container", NULL};
     struct {
         const char *path, *value;
         const char *const *allowed;
@@ -463,6 +490,7 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"eip.strategy", self->eip.strategy, eip},
         {"dns.pattern", self->dns.pattern, patterns},
         {"app.log_level", self->app.log_level, levels},
+        {"export.source", self->export.source, sources},
     };
     for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++)
         if (!s_one_of (enums[i].value, enums[i].allowed)) {
@@ -500,6 +528,10 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"claim.email_per_minute", self->claim.email_per_minute, 0, 1000000},
         {"claim.address_per_minute", self->claim.address_per_minute, 0,
          10000000},
+        {"export.parallel", self->export.parallel, 1, 256},
+        {"export.max_files", self->export.max_files, 1, 1000000},
+        {"export.ssh_port", self->export.ssh_port, 1, 65535},
+        {"export.timeout_s", self->export.timeout_s, 1, 3600},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (ranges[i].value < ranges[i].min
@@ -508,6 +540,18 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
                    ranges[i].value, ranges[i].min, ranges[i].max);
             return -1;
         }
+    //  Entries are never larger than 4 GiB - 1 (no ZIP64 per entry)
+    if (self->export.max_file_bytes < 0
+        || self->export.max_file_bytes > 4294967295LL) {
+        s_err (error, errsize, "export.max_file_bytes: %lld is outside 0..%lld",
+               self->export.max_file_bytes, 4294967295LL);
+        return -1;
+    }
+    if (self->export.max_total_bytes < 0) {
+        s_err (error, errsize, "export.max_total_bytes: %lld is negative",
+               self->export.max_total_bytes);
+        return -1;
+    }
     return 0;
 }
 

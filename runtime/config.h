@@ -57,8 +57,7 @@ typedef struct {
         char *work_dir;       //  where state and tfvars live; "" = var/<kind>
         char *terraform_bin;
         int operation_timeout_s;
-        char *
-            ssh_key_file;  //  allocator's ed25519 key; "" = <work_dir>/id_ed25519
+        char *ssh_key_file;  //  VMs authorize its .pub; "" = export.key_file
     } provider;
     struct {
         char *transport;            //  http | zmq | pg
@@ -72,6 +71,21 @@ typedef struct {
         int email_per_minute;    //  claims per email per minute, 0 = off
         int address_per_minute;  //  claims per client address, 0 = off
     } claim;
+    struct {
+        int parallel;               //  VMs fetched at once
+        long long max_file_bytes;   //  larger files are skipped (manifest)
+        long long max_total_bytes;  //  files past this total are skipped
+        int max_files;              //  files past this count are skipped
+        char *ssh_user;             //  login on the VMs; "" = by provider
+                                    //  (ubuntu on aws, our own user locally)
+        int ssh_port;               //  when the VM row has no ssh_port
+        char *key_file;             //  ed25519 client key, made when absent
+        char *data_dir;             //  searched; "" = by provider (Desktop or
+                                    //  /home/client/Desktop in the container)
+        char *source;               //  host | container | "" (= by provider)
+        char *container_command;    //  run on the VM to enter the container
+        int timeout_s;              //  connect and per-operation SSH timeout
+    } export;
     char *source_path;  //  the file this came from ("" for defaults)
 } ll_config_t;
 

@@ -122,5 +122,29 @@
 #define LL_OP_TOPIC_PREFIX     "op:"
 
 //  --- export (exporter) ---------------------------------------------------
+#define LL_ENDPOINT_EXPORTER "inproc://exporter"
+//  One export at a time; the HTTP worker that started it pulls the zip:
+//  EXPORT-START [who]       -> OK export-id filename
+//                            | ERROR busy      (an export is running: 409)
+//                            | ERROR no-vms    (the VM table is empty: 404)
+//                            | ERROR reason    (database, client key: 500)
+//  EXPORT-READ export-id    -> OK DATA <bytes>   the next part of the zip
+//                            | OK WAIT           nothing yet, ask again
+//                            | OK END            the zip is complete
+//                            | OK EMPTY failed reason   no file anywhere (404;
+//                              failed = VMs that could not be read)
+//                            | ERROR reason      (cancelled, unknown id)
+//                            answered within 250 ms; an export whose reader
+//                            stays away 60 s is cancelled
+//  EXPORT-CANCEL export-id  -> OK        (the client went away)
+//  EXPORT-STATUS            -> OK running vms_done vms_total bytes files
+//                                 failed filename {hostname state files
+//                                 bytes error}...   (of the last export
+//                                 when none runs; running is "1" or "0";
+//                                 state waiting|running|done|failed)
+#define LL_CMD_EXPORT_START  "EXPORT-START"
+#define LL_CMD_EXPORT_READ   "EXPORT-READ"
+#define LL_CMD_EXPORT_CANCEL "EXPORT-CANCEL"
+#define LL_CMD_EXPORT_STATUS "EXPORT-STATUS"
 
 #endif
