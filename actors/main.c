@@ -18,6 +18,7 @@
 #include "actors/ingest.h"
 #include "actors/listener.h"
 #include "actors/registry.h"
+#include "actors/terraform.h"
 #include "actors/waiters.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
@@ -34,8 +35,9 @@
 static const ll_actor_def_t s_actor_table[] = {
     {"registry", registry_actor}, {"listener", listener_actor},
     {"waiters", waiters_actor},   {"assigner", assigner_actor},
-    {"ingest", ingest_actor},     {"exporter", exporter_actor},
-    {"gateway", gateway_actor},   {"http", http_actor},
+    {"ingest", ingest_actor},     {"terraform", terraform_actor},
+    {"exporter", exporter_actor}, {"gateway", gateway_actor},
+    {"http", http_actor},
 };
 
 static int

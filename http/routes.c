@@ -34,6 +34,15 @@ static const ll_route_t s_routes[] = {
      ll_route_vm_logs_events},
 
     //  --- operations: launch and destroy (provision issue) ---
+    {"POST", "/api/launch", LL_AUTH_ADMIN, ll_route_launch},
+    {"POST", "/destroy", LL_AUTH_ADMIN, ll_route_destroy},
+    {"POST", "/api/vms/{}/destroy", LL_AUTH_ADMIN, ll_route_vm_destroy},
+    {"POST", "/api/vms/{}/replace", LL_AUTH_ADMIN, ll_route_vm_replace},
+    {"GET", "/api/operations", LL_AUTH_ADMIN, ll_route_operations},
+    {"GET", "/api/operations/{}", LL_AUTH_ADMIN, ll_route_operation},
+    {"GET", "/api/operations/{}/events", LL_AUTH_ADMIN,
+     ll_route_operation_events},
+    {"GET", "/admin/operations/{}", LL_AUTH_ADMIN, ll_route_operation_page},
 
     //  --- export (export issue) ---
     {"GET", "/api/scp-client", LL_AUTH_ADMIN, ll_route_export_zip},

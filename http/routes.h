@@ -25,6 +25,16 @@ int ll_route_release_vm (ll_http_req_t *req);
 int ll_route_vm_startup (ll_http_req_t *req);
 int ll_route_vm_startup_result (ll_http_req_t *req);
 
+//  routes_operations.c (provision)
+int ll_route_launch (ll_http_req_t *req);
+int ll_route_destroy (ll_http_req_t *req);
+int ll_route_vm_destroy (ll_http_req_t *req);
+int ll_route_vm_replace (ll_http_req_t *req);
+int ll_route_operations (ll_http_req_t *req);
+int ll_route_operation (ll_http_req_t *req);
+int ll_route_operation_events (ll_http_req_t *req);
+int ll_route_operation_page (ll_http_req_t *req);
+
 //  routes_export.c
 int ll_route_export_zip (ll_http_req_t *req);
 int ll_route_export_status (ll_http_req_t *req);

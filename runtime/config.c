@@ -86,6 +86,7 @@ static const s_key_t s_keys[] = {
        T_INT,
        provider.operation_timeout_s,
        "1800"),
+    K ("provider.ssh_key_file", T_STR, provider.ssh_key_file, ""),
     K ("agent.transport", T_STR, agent.transport, "http"),
     K ("agent.zmq_endpoint", T_STR, agent.zmq_endpoint, ""),
     K ("agent.long_poll_s", T_INT, agent.long_poll_s, "25"),

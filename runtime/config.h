@@ -57,6 +57,7 @@ typedef struct {
         char *work_dir;       //  where state and tfvars live; "" = var/<kind>
         char *terraform_bin;
         int operation_timeout_s;
+        char *ssh_key_file;  //  VMs authorize its .pub; "" = export.key_file
     } provider;
     struct {
         char *transport;            //  http | zmq | pg

@@ -144,6 +144,33 @@
 #define LL_ENDPOINT_LOG_TAIL "inproc://log-tail"
 
 //  --- provision (terraform) -----------------------------------------------
+#define LL_ENDPOINT_TERRAFORM "inproc://terraform"
+//  LAUNCH count who        -> OK id | ERROR "busy <id>" | ERROR "too-many <max>"
+//                             | ERROR "no-url" | ERROR reason
+//  DESTROY who             -> OK id | ERROR "busy <id>" | ERROR reason
+//  DESTROY-VM host who     -> OK id | ERROR "busy <id>" | ERROR "unknown-vm"
+//  REPLACE-VM host who     -> OK id | ERROR "busy <id>" | ERROR "unknown-vm"
+//                             (an operation starts and runs in the
+//                             background; "busy" names the running one)
+//  OP-GET id after         -> OK kind status requested done total error
+//                             created_by target created_at started_at
+//                             finished_at line-count [line...]
+//                             (lines numbered from 0; only those >= after)
+//                             | ERROR "not-found" | ERROR reason
+//  OP-LIST limit          -> OK [id kind status requested done total error
+//                             target created_at finished_at]... newest first
+#define LL_CMD_LAUNCH     "LAUNCH"
+#define LL_CMD_DESTROY    "DESTROY"
+#define LL_CMD_DESTROY_VM "DESTROY-VM"
+#define LL_CMD_REPLACE_VM "REPLACE-VM"
+#define LL_CMD_OP_GET     "OP-GET"
+#define LL_CMD_OP_LIST    "OP-LIST"
+//  PUB: every output line and state change of the operation running here
+//    ["op:<id>"] ["line"] [seq] [text]          seq from 0, as in OP-GET
+//    ["op:<id>"] ["progress"] [done] [total]
+//    ["op:<id>"] ["status"] [running|succeeded|failed] [error or ""]
+#define LL_ENDPOINT_OPERATIONS "inproc://operations"
+#define LL_OP_TOPIC_PREFIX     "op:"
 
 //  --- export (exporter) ---------------------------------------------------
 #define LL_ENDPOINT_EXPORTER "inproc://exporter"

@@ -1,0 +1,1746 @@
+#include "actors/terraform.h"
+#include "actors/s3.h"
+#include "actors/tfvars.h"
+#include "runtime/db.h"
+#include "runtime/log.h"
+#include "runtime/msg.h"
+#include "runtime/protocol.h"
+#include "runtime/token.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <sodium.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define TF_TICK_MS         100      //  poll period while an operation runs
+#define TF_IDLE_TICK_MS    500      //  poll period otherwise (reconnects)
+#define TF_OUTPUT_MAX      1048576  //  bytes of output kept per operation
+#define TF_CAPTURE_MAX     4194304  //  bytes of stdout kept for parsing
+#define TF_FLUSH_MS        250      //  output reaches the database this often
+#define TF_KILL_GRACE_MS   3000     //  SIGTERM/SIGINT -> SIGKILL
+#define TF_STOP_GRACE_MS   1500     //  the same when the allocator stops
+#define TF_DRAIN_MS        500      //  pipes kept open after the child exits
+#define TF_AFTER_MAX_S     60       //  output / state list steps
+#define TF_READ_CHUNK      65536    //  bytes read per wake-up
+#define TF_LOCK_BUSY       1        //  s_acquire: another operation runs
+#define TF_INIT_MARKER     ".lablink-init"
+#define TF_TFVARS          "terraform.runtime.tfvars"
+#define TF_STALE_REASON    "interrupted: the allocator running it stopped"
+#define TF_SHUTDOWN_REASON "interrupted: the allocator was stopped"
+#define TF_MAX_NAME        256
+
+typedef enum { STEP_INIT, STEP_MAIN, STEP_OUTPUT, STEP_STATE } step_t;
+
+//  One pipe from the child, cut into lines.
+typedef struct {
+    int fd;                         //  read end, -1 once closed
+    char line[LL_TF_LINE_MAX + 1];  //  the line being assembled
+    size_t len;                     //  bytes in line
+    bool capture;                   //  stdout kept whole (output, state)
+} stream_t;
+
+typedef struct {
+    int64_t id;              //  operations.id
+    char kind[16];           //  launch | destroy | destroy-vm | replace-vm
+    char *target;            //  host of destroy-vm / replace-vm, or NULL
+    zlist_t *names;          //  names this operation adds or removes (owned)
+    step_t step;             //  what the child is doing
+    pid_t pid;               //  the child, 0 when none
+    stream_t out, err;       //  its stdout and stderr
+    char *capture;           //  stdout of output / state steps
+    size_t capture_len;      //  bytes in capture
+    int64_t deadline_ms;     //  the step must end by then
+    int64_t op_deadline_ms;  //  init + apply/destroy must end by then
+    int64_t kill_at_ms;      //  SIGKILL at this time once terminated
+    int kill_stage;          //  0 none, 1 SIGTERM/SIGINT sent, 2 SIGKILL sent
+    bool timed_out;          //  the deadline killed it
+    bool exited;             //  the child was reaped
+    int status;              //  its wait status
+    int64_t exited_ms;       //  when it was reaped
+    size_t stored;           //  output bytes kept so far
+    int64_t seq;             //  number of the next output line
+    bool truncated;          //  output reached TF_OUTPUT_MAX
+    char *pending;           //  output not yet in the database
+    size_t pending_len;      //  bytes in pending
+    size_t pending_cap;      //  capacity of pending
+    int64_t flush_ms;        //  next database flush
+    int done, total;         //  VMs created / destroyed, of
+    bool progress_dirty;     //  done/total changed since the last flush
+    char *error;             //  first reason of failure, or NULL
+} op_t;
+
+typedef struct {
+    zsock_t *pipe;          //  to the supervisor
+    zsock_t *router;        //  LL_ENDPOINT_TERRAFORM
+    zsock_t *pub;           //  LL_ENDPOINT_OPERATIONS
+    ll_runtime_t *runtime;  //  config and stats (not owned)
+    ll_db_t *db;            //  our PostgreSQL connection
+    char *module_dir;       //  the terraform module (absolute)
+    char *work_dir;         //  state, tfvars, symlinks (absolute)
+    char *key_file;         //  the allocator's ssh private key
+    char *exe_dir;          //  folder of our own executable
+    op_t *op;               //  the running operation, or NULL
+    bool locked;            //  we hold the advisory lock
+    bool started;           //  START done
+    bool terminated;        //  $TERM received
+} self_t;
+
+//  --- small helpers ------------------------------------------------------
+
+static char *
+s_path_join (const char *a, const char *b)
+{
+    size_t n = strlen (a) + strlen (b) + 2;
+    char *p = malloc (n);
+    snprintf (p, n, "%s/%s", a, b);
+    return p;
+}
+
+//  Absolute path of path (relative to the current directory).
+static char *
+s_absolute (const char *path)
+{
+    if (path[0] == '/')
+        return strdup (path);
+    char cwd[PATH_MAX];
+    if (!getcwd (cwd, sizeof cwd))
+        return strdup (path);
+    return s_path_join (cwd, path);
+}
+
+static int
+s_mkdirs (const char *path, mode_t mode)
+{
+    char *copy = strdup (path);
+    for (char *p = copy + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir (copy, mode);
+            *p = '/';
+        }
+    int rc = mkdir (copy, mode);
+    free (copy);
+    return rc == 0 || errno == EEXIST ? 0 : -1;
+}
+
+static bool
+s_file_exists (const char *path)
+{
+    struct stat st;
+    return stat (path, &st) == 0;
+}
+
+//  Read a small file into a new string (NULL on failure).
+static char *
+s_read_file (const char *path, size_t max)
+{
+    FILE *f = fopen (path, "rb");
+    if (!f)
+        return NULL;
+    char *text = malloc (max + 1);
+    size_t got = fread (text, 1, max, f);
+    fclose (f);
+    text[got] = '\0';
+    return text;
+}
+
+//  Write text to path with mode, atomically (temporary file + rename).
+static int
+s_write_file (const char *path, const char *text, mode_t mode)
+{
+    size_t n = strlen (path) + 8;
+    char *tmp = malloc (n);
+    snprintf (tmp, n, "%s.tmp", path);
+    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int rc = -1;
+    if (fd >= 0) {
+        size_t len = strlen (text);
+        ssize_t w = write (fd, text, len);
+        rc = (w == (ssize_t) len && fchmod (fd, mode) == 0) ? 0 : -1;
+        close (fd);
+        if (rc == 0)
+            rc = rename (tmp, path);
+        if (rc != 0)
+            unlink (tmp);
+    }
+    free (tmp);
+    return rc;
+}
+
+//  Array text for a text[] parameter: {"a","b"} (names are [A-Za-z0-9._-]).
+static char *
+s_pg_array (zlist_t *names)
+{
+    size_t n = 3;
+    for (char *s = zlist_first (names); s; s = zlist_next (names))
+        n += strlen (s) + 3;
+    char *out = malloc (n);
+    size_t len = 0;
+    out[len++] = '{';
+    for (char *s = zlist_first (names); s; s = zlist_next (names))
+        len += (size_t) snprintf (out + len, n - len, "%s\"%s\"",
+                                  len > 1 ? "," : "", s);
+    out[len++] = '}';
+    out[len] = '\0';
+    return out;
+}
+
+static zlist_t *
+s_names_new (void)
+{
+    zlist_t *list = zlist_new ();
+    zlist_autofree (list);
+    return list;
+}
+
+//  --- database ---------------------------------------------------------
+
+//  Run a statement, clear the result; 0 or -1.
+static int
+s_exec (self_t *self, const char *name, int n, const char *const *values)
+{
+    PGresult *res = ll_db_exec (self->db, name, n, values);
+    PQclear (res);
+    return res ? 0 : -1;
+}
+
+//  The server secret (settings.server_secret, made on first use).
+static int
+s_secret (self_t *self, char *out, size_t size)
+{
+    char fresh[65];
+    ll_token_new_secret (fresh, sizeof fresh);
+    const char *init[] = {"server_secret", fresh};
+    const char *key[] = {"server_secret"};
+    int rc = -1;
+    if (s_exec (self, "settings_init", 2, init) == 0) {
+        PGresult *res = ll_db_exec (self->db, "settings_get", 1, key);
+        if (res && PQntuples (res) == 1
+            && strlen (PQgetvalue (res, 0, 0)) < size) {
+            snprintf (out, size, "%s", PQgetvalue (res, 0, 0));
+            rc = 0;
+        }
+        PQclear (res);
+    }
+    sodium_memzero (fresh, sizeof fresh);
+    return rc;
+}
+
+static void
+s_release (self_t *self)
+{
+    if (self->locked && s_exec (self, "tf_unlock", 0, NULL) != 0)
+        ll_warn ("terraform: cannot release the advisory lock: %s",
+                 ll_db_error (self->db));
+    self->locked = false;
+}
+
+//  Take the lock that makes us the one allocator running terraform. 0 when
+//  taken (stale operations of a stopped allocator are then failed),
+//  TF_LOCK_BUSY with *busy = the running operation's id (0 if unknown), or
+//  -1 when the database is unavailable.
+static int
+s_acquire (self_t *self, int64_t *busy)
+{
+    *busy = 0;
+    if (ll_db_ensure (self->db) != 0)
+        return -1;
+    PGresult *res = ll_db_exec (self->db, "tf_lock_try", 0, NULL);
+    if (!res)
+        return -1;
+    bool got = PQntuples (res) == 1 && PQgetvalue (res, 0, 0)[0] == 't';
+    PQclear (res);
+    if (!got) {
+        res = ll_db_exec (self->db, "op_active", 0, NULL);
+        if (res && PQntuples (res) == 1)
+            *busy = strtoll (PQgetvalue (res, 0, 0), NULL, 10);
+        PQclear (res);
+        return TF_LOCK_BUSY;
+    }
+    self->locked = true;
+    const char *reason[] = {TF_STALE_REASON};
+    res = ll_db_exec (self->db, "op_fail_stale", 1, reason);
+    for (int i = 0; res && i < PQntuples (res); i++)
+        ll_warn ("terraform: operation %s was left unfinished; marked failed",
+                 PQgetvalue (res, i, 0));
+    PQclear (res);
+    if (s_exec (self, "fleet_settle", 0, NULL) != 0) {
+        s_release (self);
+        return -1;
+    }
+    return 0;
+}
+
+//  --- the operation's output ----------------------------------------------
+
+static void
+s_publish (
+    self_t *self, op_t *op, const char *kind, const char *a, const char *b)
+{
+    char topic[32];
+    snprintf (topic, sizeof topic, LL_OP_TOPIC_PREFIX "%lld",
+              (long long) op->id);
+    zsock_send (self->pub, "ssss", topic, kind, a, b);
+}
+
+static void
+s_publish_progress (self_t *self, op_t *op)
+{
+    char done[16], total[16];
+    snprintf (done, sizeof done, "%d", op->done);
+    snprintf (total, sizeof total, "%d", op->total);
+    s_publish (self, op, "progress", done, total);
+    op->progress_dirty = true;
+}
+
+static void
+s_pending_add (op_t *op, const char *text, size_t len)
+{
+    if (op->pending_len + len + 1 > op->pending_cap) {
+        op->pending_cap = (op->pending_len + len + 1) * 2;
+        op->pending = realloc (op->pending, op->pending_cap);
+    }
+    memcpy (op->pending + op->pending_len, text, len);
+    op->pending_len += len;
+    op->pending[op->pending_len] = '\0';
+}
+
+//  One line of output: kept (up to the cap), published, counted.
+static void
+s_emit (self_t *self, op_t *op, const char *line)
+{
+    ll_tf_line_t kind = ll_tf_line_kind (line);
+    if ((kind == LL_TF_LINE_CREATED && op->step == STEP_MAIN
+         && strcmp (op->kind, "destroy") != 0)
+        || (kind == LL_TF_LINE_DESTROYED && strcmp (op->kind, "destroy") == 0
+            && op->step == STEP_MAIN)
+        || (kind == LL_TF_LINE_DESTROYED
+            && strcmp (op->kind, "destroy-vm") == 0)) {
+        if (op->done < op->total)
+            op->done++;
+        s_publish_progress (self, op);
+    }
+    if (op->truncated)
+        return;
+    size_t len = strlen (line);
+    char seq[24];
+    snprintf (seq, sizeof seq, "%lld", (long long) op->seq);
+    if (op->stored + len + 1 > TF_OUTPUT_MAX) {
+        static const char mark[] = "[output truncated]";
+        s_pending_add (op, mark, sizeof mark - 1);
+        s_pending_add (op, "\n", 1);
+        s_publish (self, op, "line", seq, mark);
+        op->seq++;
+        op->truncated = true;
+        return;
+    }
+    s_pending_add (op, line, len);
+    s_pending_add (op, "\n", 1);
+    op->stored += len + 1;
+    s_publish (self, op, "line", seq, line);
+    op->seq++;
+}
+
+//  A line of our own in the output (what the allocator did).
+static void
+s_say (self_t *self, op_t *op, const char *format, ...)
+{
+    char line[LL_TF_LINE_MAX + 1];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (line, sizeof line, format, args);
+    va_end (args);
+    s_emit (self, op, line);
+}
+
+static void
+s_flush (self_t *self, op_t *op)
+{
+    if (!op->pending_len && !op->progress_dirty)
+        return;
+    char id[24], done[16], total[16];
+    snprintf (id, sizeof id, "%lld", (long long) op->id);
+    snprintf (done, sizeof done, "%d", op->done);
+    snprintf (total, sizeof total, "%d", op->total);
+    const char *values[] = {id, op->pending ? op->pending : "", done, total};
+    if (ll_db_ensure (self->db) == 0
+        && s_exec (self, "op_append", 4, values) == 0) {
+        op->pending_len = 0;
+        if (op->pending)
+            op->pending[0] = '\0';
+        op->progress_dirty = false;
+    }
+    //  else kept for the next flush (the text is capped anyway)
+    op->flush_ms = ll_now_ms () + TF_FLUSH_MS;
+}
+
+//  --- the child process ------------------------------------------------
+
+static void
+s_stream_close (stream_t *stream)
+{
+    if (stream->fd >= 0)
+        close (stream->fd);
+    stream->fd = -1;
+}
+
+static void
+s_stream_line (self_t *self, op_t *op, stream_t *stream)
+{
+    stream->line[stream->len] = '\0';
+    size_t len = ll_tf_clean_line (stream->line, stream->len);
+    stream->len = 0;
+    if (len > 0)
+        s_emit (self, op, stream->line);
+}
+
+//  Read what the pipe has; false at end of file.
+static bool
+s_stream_read (self_t *self, op_t *op, stream_t *stream)
+{
+    char chunk[TF_READ_CHUNK];
+    ssize_t n = read (stream->fd, chunk, sizeof chunk);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return true;
+    if (n <= 0) {
+        if (stream->len)
+            s_stream_line (self, op, stream);
+        s_stream_close (stream);
+        return false;
+    }
+    if (stream->capture) {
+        size_t room = TF_CAPTURE_MAX - op->capture_len;
+        size_t take = (size_t) n < room ? (size_t) n : room;
+        op->capture = realloc (op->capture, op->capture_len + take + 1);
+        memcpy (op->capture + op->capture_len, chunk, take);
+        op->capture_len += take;
+        op->capture[op->capture_len] = '\0';
+        return true;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        char c = chunk[i];
+        if (c == '\n' || c == '\r')
+            s_stream_line (self, op, stream);
+        else if (stream->len < LL_TF_LINE_MAX)
+            stream->line[stream->len++] = c;
+        //  else: the rest of an over-long line is dropped
+    }
+    return true;
+}
+
+//  Environment of the child: ours plus terraform's automation settings.
+static char **
+s_child_env (void)
+{
+    static const char *const extra[] = {
+        "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0", NULL};
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc (n + 4, sizeof *env);
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool replaced = false;
+        for (int k = 0; extra[k]; k++) {
+            size_t klen = strchr (extra[k], '=') - extra[k] + 1;
+            if (strncmp (environ[i], extra[k], klen) == 0)
+                replaced = true;
+        }
+        if (!replaced)
+            env[j++] = environ[i];
+    }
+    for (int k = 0; extra[k]; k++)
+        env[j++] = (char *) extra[k];
+    env[j] = NULL;
+    return env;
+}
+
+//  Start argv (argv[0] looked up in PATH when it has no '/'); stdout and
+//  stderr to pipes. 0 or -1 with *reason.
+static int
+s_spawn (const char *const *argv,
+         pid_t *pid,
+         int *out_fd,
+         int *err_fd,
+         bool new_group,
+         char *reason,
+         size_t size)
+{
+    int out[2] = {-1, -1}, err[2] = {-1, -1};
+    if (pipe (out) != 0 || pipe (err) != 0) {
+        snprintf (reason, size, "pipe: %s", strerror (errno));
+        for (int i = 0; i < 2; i++) {
+            if (out[i] >= 0)
+                close (out[i]);
+            if (err[i] >= 0)
+                close (err[i]);
+        }
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl (out[i], F_SETFD, FD_CLOEXEC);
+        fcntl (err[i], F_SETFD, FD_CLOEXEC);
+    }
+    fcntl (out[0], F_SETFL, O_NONBLOCK);
+    fcntl (err[0], F_SETFL, O_NONBLOCK);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2 (&actions, out[1], 1);
+    posix_spawn_file_actions_adddup2 (&actions, err[1], 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init (&attr);
+    //  The allocator blocks SIGINT/SIGTERM in every thread: the child must
+    //  not inherit that, or it could not be stopped
+    sigset_t none, defaults;
+    sigemptyset (&none);
+    sigemptyset (&defaults);
+    sigaddset (&defaults, SIGINT);
+    sigaddset (&defaults, SIGTERM);
+    sigaddset (&defaults, SIGPIPE);
+    sigaddset (&defaults, SIGCHLD);
+    posix_spawnattr_setsigmask (&attr, &none);
+    posix_spawnattr_setsigdefault (&attr, &defaults);
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (new_group) {
+        flags |= POSIX_SPAWN_SETPGROUP;
+        posix_spawnattr_setpgroup (&attr, 0);
+    }
+    posix_spawnattr_setflags (&attr, flags);
+    char **env = s_child_env ();
+    int rc = posix_spawnp (pid, argv[0], &actions, &attr, (char **) argv, env);
+    free (env);
+    posix_spawn_file_actions_destroy (&actions);
+    posix_spawnattr_destroy (&attr);
+    close (out[1]);
+    close (err[1]);
+    if (rc != 0) {
+        snprintf (reason, size, "cannot run %s: %s", argv[0], strerror (rc));
+        close (out[0]);
+        close (err[0]);
+        return -1;
+    }
+    *out_fd = out[0];
+    *err_fd = err[0];
+    return 0;
+}
+
+//  Run the operation's next terraform command: args after "-chdir=...".
+static int
+s_op_run (self_t *self,
+          op_t *op,
+          step_t step,
+          const char *const *args,
+          int64_t deadline_ms)
+{
+    const char *argv[16];
+    size_t n = 0;
+    char chdir_arg[PATH_MAX + 16];
+    snprintf (chdir_arg, sizeof chdir_arg, "-chdir=%s", self->work_dir);
+    argv[n++] = self->runtime->config->provider.terraform_bin;
+    argv[n++] = chdir_arg;
+    for (size_t i = 0; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    op->step = step;
+    op->exited = false;
+    op->kill_stage = 0;
+    op->timed_out = false;
+    op->capture_len = 0;
+    op->out.len = op->err.len = 0;
+    op->out.capture = step == STEP_OUTPUT || step == STEP_STATE;
+    op->err.capture = false;
+    //  The whole command line (nothing secret in it) for the record
+    char shown[1024];
+    size_t len = 0;
+    for (size_t i = 2; i < n && len < sizeof shown; i++)
+        len +=
+            (size_t) snprintf (shown + len, sizeof shown - len, " %s", argv[i]);
+    s_say (self, op, "$ terraform%s", shown);
+    char reason[512];
+    if (s_spawn (argv, &op->pid, &op->out.fd, &op->err.fd, true, reason,
+                 sizeof reason)
+        != 0) {
+        op->pid = 0;
+        s_say (self, op, "%s", reason);
+        if (!op->error)
+            op->error = strdup (reason);
+        return -1;
+    }
+    op->deadline_ms = deadline_ms;
+    return 0;
+}
+
+//  --- operations: begin, steps, end -------------------------------------
+
+static op_t *
+s_op_new (int64_t id, const char *kind, const char *target)
+{
+    op_t *op = calloc (1, sizeof *op);
+    op->id = id;
+    snprintf (op->kind, sizeof op->kind, "%s", kind);
+    op->target = target ? strdup (target) : NULL;
+    op->names = s_names_new ();
+    op->out.fd = op->err.fd = -1;
+    op->flush_ms = ll_now_ms () + TF_FLUSH_MS;
+    return op;
+}
+
+static void
+s_op_destroy (op_t **op_p)
+{
+    op_t *op = *op_p;
+    if (!op)
+        return;
+    s_stream_close (&op->out);
+    s_stream_close (&op->err);
+    zlist_destroy (&op->names);
+    free (op->target);
+    free (op->capture);
+    free (op->pending);
+    free (op->error);
+    free (op);
+    *op_p = NULL;
+}
+
+//  Finish the running operation: status row, lock, events.
+static void
+s_op_end (self_t *self, bool ok)
+{
+    op_t *op = self->op;
+    if (!ok && !op->error)
+        op->error = strdup ("failed");
+    s_say (self, op, "%s", ok ? "operation succeeded" : "operation failed");
+    s_flush (self, op);
+    char id[24];
+    snprintf (id, sizeof id, "%lld", (long long) op->id);
+    const char *values[] = {id, ok ? "succeeded" : "failed",
+                            ok ? NULL : op->error};
+    if (s_exec (self, "op_finish", 3, values) != 0)
+        ll_error ("terraform: cannot record the end of operation %s: %s", id,
+                  ll_db_error (self->db));
+    const char *audit[] = {"terraform", op->kind, op->target,
+                           ok ? "ok" : "failed", ok ? NULL : op->error};
+    s_exec (self, "tf_audit", 5, audit);
+    s_publish (self, op, "status", ok ? "succeeded" : "failed",
+               ok ? "" : op->error);
+    if (ok)
+        ll_info ("terraform: operation %s (%s) succeeded", id, op->kind);
+    else
+        ll_warn ("terraform: operation %s (%s) failed: %s", id, op->kind,
+                 op->error);
+    s_release (self);
+    s_op_destroy (&self->op);
+}
+
+static void
+s_op_fail (self_t *self, const char *reason)
+{
+    op_t *op = self->op;
+    if (!op->error)
+        op->error = strdup (reason);
+    s_op_end (self, false);
+}
+
+//  The allocator's ed25519 key pair, made once with ssh-keygen.
+static int
+s_ensure_key (self_t *self, op_t *op, char **public_key)
+{
+    char *pub = NULL;
+    size_t n = strlen (self->key_file) + 5;
+    char *pub_path = malloc (n);
+    snprintf (pub_path, n, "%s.pub", self->key_file);
+    if (!s_file_exists (self->key_file)) {
+        char *dir = strdup (self->key_file);
+        char *slash = strrchr (dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            s_mkdirs (dir, 0700);
+        }
+        free (dir);
+        const char *argv[] = {"ssh-keygen", "-q",
+                              "-t",         "ed25519",
+                              "-N",         "",
+                              "-C",         "lablink-allocator",
+                              "-f",         self->key_file,
+                              NULL};
+        pid_t pid;
+        int out = -1, err = -1;
+        char reason[256];
+        int status = -1;
+        if (s_spawn (argv, &pid, &out, &err, false, reason, sizeof reason)
+            == 0) {
+            close (out);
+            close (err);
+            while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        }
+        if (status != 0) {
+            s_say (self, op, "cannot make the allocator's ssh key %s",
+                   self->key_file);
+            free (pub_path);
+            return -1;
+        }
+        s_say (self, op, "made the allocator's ssh key %s (ed25519)",
+               self->key_file);
+    }
+    pub = s_read_file (pub_path, 4096);
+    free (pub_path);
+    if (!pub)
+        return -1;
+    char *eol = strchr (pub, '\n');
+    if (eol)
+        *eol = '\0';
+    *public_key = pub;
+    return 0;
+}
+
+//  Point the working directory at the module's files (symlinks, refreshed
+//  for every operation so module updates are seen).
+static int
+s_link_module (self_t *self)
+{
+    DIR *dir = opendir (self->module_dir);
+    if (!dir)
+        return -1;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        const char *name = entry->d_name;
+        if (name[0] == '.' || strncmp (name, "terraform.tfstate", 17) == 0
+            || strcmp (name, TF_TFVARS) == 0)
+            continue;
+        char *target = s_path_join (self->module_dir, name);
+        char *link = s_path_join (self->work_dir, name);
+        struct stat st;
+        if (lstat (link, &st) == 0 && S_ISLNK (st.st_mode))
+            unlink (link);
+        if (symlink (target, link) != 0 && errno != EEXIST)
+            ll_warn ("terraform: cannot link %s: %s", link, strerror (errno));
+        free (target);
+        free (link);
+    }
+    closedir (dir);
+    return 0;
+}
+
+//  terraform.runtime.tfvars for the fleet as it should be after this
+//  operation (the names being removed left out).
+static int
+s_write_tfvars (self_t *self, op_t *op, const char *public_key)
+{
+    const ll_config_t *config = self->runtime->config;
+    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    if (!res)
+        return -1;
+    char secret[129];
+    if (s_secret (self, secret, sizeof secret) != 0) {
+        PQclear (res);
+        return -1;
+    }
+    int rows = PQntuples (res);
+    const char **names = calloc ((size_t) rows + 1, sizeof *names);
+    char **tokens = calloc ((size_t) rows + 1, sizeof *tokens);
+    size_t count = 0;
+    bool destroying_all = strcmp (op->kind, "destroy") == 0;
+    for (int i = 0; i < rows; i++) {
+        const char *name = PQgetvalue (res, i, 0);
+        const char *state = PQgetvalue (res, i, 2);
+        if (!destroying_all && strcmp (state, "removing") == 0)
+            continue;
+        tokens[count] = malloc (LL_TOKEN_MAX);
+        if (ll_token_derive (secret, name, tokens[count], LL_TOKEN_MAX) != 0) {
+            free (tokens[count]);
+            continue;
+        }
+        names[count++] = name;
+    }
+    sodium_memzero (secret, sizeof secret);
+
+    char *url = ll_tf_allocator_url (config);
+    char *script = NULL;
+    if (config->startup_script.enabled && *config->startup_script.path)
+        script = s_read_file (config->startup_script.path, 64 * 1024);
+    bool local = strcmp (config->provider.kind, "local") == 0;
+    char *agent_bin = NULL, *start_host = NULL;
+    if (local && self->exe_dir) {
+        //  Beside the allocator in a build or install folder
+        agent_bin = s_path_join (self->exe_dir, "lablink-agent");
+        if (!s_file_exists (agent_bin))
+            zstr_free (&agent_bin);
+        start_host =
+            s_path_join (self->exe_dir, "../agent/standins/start-host");
+        if (!s_file_exists (start_host))
+            zstr_free (&start_host);
+    }
+    const char *ip = getenv ("ALLOCATOR_PUBLIC_IP");
+    const char *group = getenv ("CLOUD_INIT_LOG_GROUP");
+    ll_tfvars_t vars = {
+        .allocator_ip = ip ? ip : (local ? "127.0.0.1" : ""),
+        .allocator_url = url ? url : "",
+        .machine_type = config->machine.machine_type,
+        .image_name = config->machine.image,
+        .repository = config->machine.repository
+                              && strcmp (config->machine.repository, "None")
+                          ? config->machine.repository
+                          : "",
+        .client_ami_id = config->machine.ami_id,
+        .subject_software = config->machine.software,
+        .resource_suffix = config->environment,
+        .cloud_init_output_log_group = group ? group : "",
+        .region = config->app.region,
+        .startup_on_error = config->startup_script.on_error,
+        .gpu_support = ll_tf_gpu_type (config->machine.machine_type),
+        .names = names,
+        .tokens = (const char *const *) tokens,
+        .count = count,
+        .ssh_public_key = public_key,
+        .startup_script = script,
+        .agent_bin = agent_bin,
+        .crd_start_host = start_host,
+    };
+    char *text = ll_tfvars_render (&vars);
+    char *path = s_path_join (self->work_dir, TF_TFVARS);
+    int rc = text ? s_write_file (path, text, 0600) : -1;
+    if (rc == 0)
+        s_say (self, op, "wrote %s: %zu VM%s", TF_TFVARS, count,
+               count == 1 ? "" : "s");
+    if (text) {
+        sodium_memzero (text, strlen (text));
+        free (text);
+    }
+    for (size_t i = 0; i < count; i++) {
+        sodium_memzero (tokens[i], strlen (tokens[i]));
+        free (tokens[i]);
+    }
+    free (tokens);
+    free (names);
+    free (path);
+    free (url);
+    free (script);
+    free (agent_bin);
+    free (start_host);
+    PQclear (res);
+    return rc;
+}
+
+//  Copy the tfvars to S3 when configured (provider aws, bucket_name set).
+static void
+s_backup_tfvars (self_t *self, op_t *op)
+{
+    const ll_config_t *config = self->runtime->config;
+    if (strcmp (config->provider.kind, "aws") != 0 || !*config->bucket_name)
+        return;
+    char *path = s_path_join (self->work_dir, TF_TFVARS);
+    char *text = s_read_file (path, 1024 * 1024);
+    free (path);
+    if (!text)
+        return;
+    char key[512];
+    snprintf (key, sizeof key, "%s%s%s/client/" TF_TFVARS,
+              config->deployment_name, *config->deployment_name ? "/" : "",
+              config->environment);
+    ll_s3_put_t request = {
+        .endpoint = getenv ("LABLINK_S3_ENDPOINT"),
+        .region = config->app.region,
+        .bucket = config->bucket_name,
+        .key = key,
+        .access_key_id = getenv ("AWS_ACCESS_KEY_ID"),
+        .secret_access_key = getenv ("AWS_SECRET_ACCESS_KEY"),
+        .session_token = getenv ("AWS_SESSION_TOKEN"),
+        .content_type = "text/plain",
+        .timeout_s = 10,
+    };
+    char error[256];
+    if (ll_s3_put (&request, text, strlen (text), error, sizeof error) == 0)
+        s_say (self, op, "backed up %s to s3://%s/%s", TF_TFVARS,
+               config->bucket_name, key);
+    else
+        s_say (self, op, "warning: no S3 backup of %s: %s", TF_TFVARS, error);
+    sodium_memzero (text, strlen (text));
+    free (text);
+}
+
+static const char *
+s_vm_type (self_t *self)
+{
+    return strcmp (self->runtime->config->provider.kind, "aws") == 0
+               ? "aws_instance"
+               : "terraform_data";
+}
+
+static int
+s_op_limit_s (self_t *self)
+{
+    int limit = self->runtime->config->provider.operation_timeout_s;
+    return limit > 0 ? limit : 1800;
+}
+
+//  The main command: apply or destroy.
+static int
+s_op_run_main (self_t *self, op_t *op)
+{
+    static const char *const tail[] = {"-auto-approve", "-input=false",
+                                       "-no-color", "-var-file=" TF_TFVARS};
+    const char *args[12];
+    size_t n = 0;
+    args[n++] = strcmp (op->kind, "destroy") == 0 ? "destroy" : "apply";
+    for (size_t i = 0; i < 4; i++)
+        args[n++] = tail[i];
+    char replace[TF_MAX_NAME + 64];
+    if (strcmp (op->kind, "replace-vm") == 0) {
+        snprintf (replace, sizeof replace, "-replace=%s.vm[\"%s\"]",
+                  s_vm_type (self), op->target);
+        args[n++] = replace;
+    }
+    args[n] = NULL;
+    return s_op_run (self, op, STEP_MAIN, args, op->op_deadline_ms);
+}
+
+//  Deadline of the short steps after the main one.
+static int64_t
+s_after_deadline (self_t *self)
+{
+    int limit = s_op_limit_s (self) < TF_AFTER_MAX_S ? s_op_limit_s (self)
+                                                     : TF_AFTER_MAX_S;
+    return ll_now_ms () + (int64_t) limit * 1000;
+}
+
+//  Reconciliation after a failure: which names does terraform hold?
+static int
+s_op_run_state (self_t *self, op_t *op)
+{
+    static const char *const args[] = {"state", "list", NULL};
+    return s_op_run (self, op, STEP_STATE, args, s_after_deadline (self));
+}
+
+static int
+s_op_run_output (self_t *self, op_t *op)
+{
+    static const char *const args[] = {"output", "-json", "-no-color", NULL};
+    return s_op_run (self, op, STEP_OUTPUT, args, s_after_deadline (self));
+}
+
+//  Names leave the fleet and their rows leave vms (archived first).
+static int
+s_drop_names (self_t *self, zlist_t *names)
+{
+    if (zlist_size (names) == 0)
+        return 0;
+    char *array = s_pg_array (names);
+    const char *values[] = {array};
+    int rc = -1;
+    if (ll_db_command (self->db, "BEGIN") == 0
+        && s_exec (self, "vms_archive", 1, values) == 0
+        && s_exec (self, "vms_remove", 1, values) == 0
+        && s_exec (self, "fleet_drop", 1, values) == 0
+        && ll_db_command (self->db, "COMMIT") == 0)
+        rc = 0;
+    else
+        ll_db_command (self->db, "ROLLBACK");
+    free (array);
+    return rc;
+}
+
+static int
+s_set_state (self_t *self, zlist_t *names, const char *state)
+{
+    if (zlist_size (names) == 0)
+        return 0;
+    char *array = s_pg_array (names);
+    const char *values[] = {array, state, NULL};
+    int rc = s_exec (self, "fleet_set_state", 3, values);
+    free (array);
+    return rc;
+}
+
+//  After `output -json`: Terraform timings, addresses and ports per VM.
+static void
+s_store_outputs (self_t *self, op_t *op)
+{
+    ll_tf_vm_t *vms = NULL;
+    size_t count = 0;
+    char error[256];
+    if (ll_tf_parse_outputs (op->capture ? op->capture : "", op->capture_len,
+                             &vms, &count, error, sizeof error)
+        != 0) {
+        s_say (self, op, "warning: cannot read terraform's outputs: %s", error);
+        return;
+    }
+    zhash_t *fleet = zhash_new ();
+    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    for (int r = 0; res && r < PQntuples (res); r++)
+        zhash_insert (fleet, PQgetvalue (res, r, 0), "");
+    PQclear (res);
+    int stored = 0;
+    for (size_t i = 0; i < count; i++) {
+        ll_tf_vm_t *vm = &vms[i];
+        if (!ll_token_scope_valid (vm->name) || vm->name[0] == '_')
+            continue;
+        char seconds[32] = "", port[16] = "";
+        if (vm->seconds >= 0)
+            snprintf (seconds, sizeof seconds, "%.3f", vm->seconds);
+        if (vm->ssh_port > 0)
+            snprintf (port, sizeof port, "%d", vm->ssh_port);
+        const char *values[] = {
+            vm->name,
+            ll_tf_parse_time (vm->start_time) >= 0 ? vm->start_time : NULL,
+            ll_tf_parse_time (vm->end_time) >= 0 ? vm->end_time : NULL,
+            *seconds ? seconds : NULL,
+            vm->address,
+            *port ? port : NULL};
+        //  Only VMs of the fleet get rows
+        if (zhash_lookup (fleet, vm->name)
+            && s_exec (self, "vm_terraform_times", 6, values) == 0)
+            stored++;
+    }
+    zhash_destroy (&fleet);
+    s_say (self, op, "recorded Terraform timings of %d VM%s", stored,
+           stored == 1 ? "" : "s");
+    ll_tf_vms_free (&vms, count);
+}
+
+//  After a failure: names terraform holds stay (active), the others go.
+//  If terraform's state cannot be read every name stays: keeping a name
+//  can only keep or create a VM, never destroy one nobody asked about.
+static void
+s_reconcile (self_t *self, op_t *op, bool state_known)
+{
+    zlist_t *keep = s_names_new ();
+    zlist_t *drop = s_names_new ();
+    for (char *name = zlist_first (op->names); name;
+         name = zlist_next (op->names))
+        if (!state_known || ll_tf_state_has_vm (op->capture, name))
+            zlist_append (keep, name);
+        else
+            zlist_append (drop, name);
+    if (s_set_state (self, keep, "active") != 0
+        || s_drop_names (self, drop) != 0)
+        s_say (self, op, "warning: cannot update the fleet: %s",
+               ll_db_error (self->db));
+    else if (state_known)
+        s_say (self, op, "fleet: %zu kept, %zu removed (terraform's state)",
+               zlist_size (keep), zlist_size (drop));
+    else
+        s_say (self, op, "fleet: terraform's state unreadable, %zu kept",
+               zlist_size (keep));
+    zlist_destroy (&keep);
+    zlist_destroy (&drop);
+}
+
+static bool
+s_step_ok (op_t *op)
+{
+    return op->exited && WIFEXITED (op->status) && WEXITSTATUS (op->status) == 0
+           && !op->timed_out;
+}
+
+//  The current step ended: decide the next.
+static void
+s_op_step_done (self_t *self)
+{
+    op_t *op = self->op;
+    bool ok = s_step_ok (op);
+    op->pid = 0;
+    char reason[256];
+    if (op->timed_out)
+        snprintf (reason, sizeof reason, "terraform timed out after %d s",
+                  s_op_limit_s (self));
+    else if (op->exited && WIFSIGNALED (op->status))
+        snprintf (reason, sizeof reason, "terraform killed by signal %d",
+                  WTERMSIG (op->status));
+    else
+        snprintf (reason, sizeof reason, "terraform %s exited with status %d",
+                  op->step == STEP_INIT               ? "init"
+                  : op->step == STEP_OUTPUT           ? "output"
+                  : op->step == STEP_STATE            ? "state list"
+                  : strcmp (op->kind, "destroy") == 0 ? "destroy"
+                                                      : "apply",
+                  op->exited && WIFEXITED (op->status)
+                      ? WEXITSTATUS (op->status)
+                      : -1);
+    if (!ok)
+        s_say (self, op, "%s", reason);
+
+    switch (op->step) {
+        case STEP_INIT:
+            if (ok) {
+                char *marker = s_path_join (self->work_dir, TF_INIT_MARKER);
+                s_write_file (marker, self->module_dir, 0644);
+                free (marker);
+                if (s_op_run_main (self, op) == 0)
+                    return;
+            }
+            else if (!op->error)
+                op->error = strdup (reason);
+            //  Nothing ran: the names of this operation go back
+            s_reconcile (self, op, false);
+            if (strcmp (op->kind, "launch") == 0) {
+                //  ...except that a launch's new names never reached
+                //  terraform at all: forget them
+                s_drop_names (self, op->names);
+            }
+            s_op_end (self, false);
+            return;
+        case STEP_MAIN:
+            if (ok) {
+                s_backup_tfvars (self, op);
+                if (strcmp (op->kind, "destroy") == 0
+                    || strcmp (op->kind, "destroy-vm") == 0) {
+                    zlist_t *gone = op->names;
+                    if (strcmp (op->kind, "destroy") == 0) {
+                        //  Every row goes, also rows of names we never had
+                        PGresult *res =
+                            ll_db_exec (self->db, "vms_hostnames", 0, NULL);
+                        for (int i = 0; res && i < PQntuples (res); i++)
+                            if (!zlist_exists (gone, PQgetvalue (res, i, 0)))
+                                zlist_append (gone, PQgetvalue (res, i, 0));
+                        PQclear (res);
+                    }
+                    if (s_drop_names (self, gone) != 0) {
+                        s_op_fail (self, "cannot remove the VM rows");
+                        return;
+                    }
+                    s_say (self, op, "removed %zu VM%s from the fleet",
+                           zlist_size (gone),
+                           zlist_size (gone) == 1 ? "" : "s");
+                    s_op_end (self, true);
+                    return;
+                }
+                if (s_op_run_output (self, op) == 0)
+                    return;
+                //  Could not even start: the VMs exist, keep them
+                s_set_state (self, op->names, "active");
+                s_op_end (self, true);
+                return;
+            }
+            if (!op->error)
+                op->error = strdup (reason);
+            if (s_op_run_state (self, op) == 0)
+                return;
+            s_reconcile (self, op, false);
+            s_op_end (self, false);
+            return;
+        case STEP_OUTPUT:
+            s_set_state (self, op->names, "active");
+            if (ok)
+                s_store_outputs (self, op);
+            s_op_end (self, true);
+            return;
+        case STEP_STATE:
+            s_reconcile (self, op, ok);
+            s_op_end (self, false);
+            return;
+    }
+}
+
+//  Start the operation just recorded: key, tfvars, module, then terraform.
+static void
+s_op_begin (self_t *self)
+{
+    op_t *op = self->op;
+    op->op_deadline_ms = ll_now_ms () + (int64_t) s_op_limit_s (self) * 1000;
+    s_publish (self, op, "status", "running", "");
+    s_publish_progress (self, op);
+    char *public_key = NULL;
+    if (s_mkdirs (self->work_dir, 0700) != 0) {
+        s_say (self, op, "cannot create %s: %s", self->work_dir,
+               strerror (errno));
+        s_reconcile (self, op, false);
+        s_op_fail (self, "cannot create the working directory");
+        return;
+    }
+    if (s_ensure_key (self, op, &public_key) != 0
+        || s_write_tfvars (self, op, public_key) != 0
+        || s_link_module (self) != 0) {
+        free (public_key);
+        s_say (self, op, "cannot prepare %s (module %s)", self->work_dir,
+               self->module_dir);
+        s_reconcile (self, op, false);
+        if (strcmp (op->kind, "launch") == 0)
+            s_drop_names (self, op->names);
+        s_op_fail (self, "cannot prepare the terraform working directory");
+        return;
+    }
+    free (public_key);
+    char *marker = s_path_join (self->work_dir, TF_INIT_MARKER);
+    char *initialised = s_read_file (marker, PATH_MAX);
+    free (marker);
+    bool need_init =
+        !initialised || strcmp (initialised, self->module_dir) != 0;
+    free (initialised);
+    int rc;
+    if (need_init) {
+        static const char *const args[] = {"init", "-input=false", "-no-color",
+                                           NULL};
+        rc = s_op_run (self, op, STEP_INIT, args, op->op_deadline_ms);
+    }
+    else
+        rc = s_op_run_main (self, op);
+    if (rc != 0) {
+        op->exited = true;
+        op->status = 127 << 8;
+        s_op_step_done (self);
+    }
+}
+
+//  Record a new operation with its names in one transaction; 0 with the
+//  id, or -1 (already answered).
+static int
+s_op_create (self_t *self,
+             ll_request_t *req,
+             const char *kind,
+             int requested,
+             int total,
+             const char *who,
+             const char *target,
+             int64_t *id)
+{
+    char req_text[16], total_text[16];
+    snprintf (req_text, sizeof req_text, "%d", requested);
+    snprintf (total_text, sizeof total_text, "%d", total);
+    const char *values[] = {kind, req_text, total_text, who, target};
+    PGresult *res = ll_db_exec (self->db, "op_insert", 5, values);
+    if (!res || PQntuples (res) != 1) {
+        PQclear (res);
+        return -1;
+    }
+    *id = strtoll (PQgetvalue (res, 0, 0), NULL, 10);
+    PQclear (res);
+    return 0;
+}
+
+static void
+s_reply_busy (self_t *self, ll_request_t *req, int64_t busy)
+{
+    char reason[48];
+    snprintf (reason, sizeof reason, "busy %lld", (long long) busy);
+    ll_request_reply_error (req, self->router, reason);
+}
+
+static void
+s_reply_id (self_t *self, ll_request_t *req, int64_t id)
+{
+    zmsg_t *payload = zmsg_new ();
+    zmsg_addstrf (payload, "%lld", (long long) id);
+    ll_request_reply_ok (req, self->router, &payload);
+}
+
+//  Common start of every kind: not busy here, lock taken. 0, or -1 after
+//  replying.
+static int
+s_begin_request (self_t *self, ll_request_t *req)
+{
+    if (self->op) {
+        s_reply_busy (self, req, self->op->id);
+        return -1;
+    }
+    int64_t busy = 0;
+    int rc = s_acquire (self, &busy);
+    if (rc == TF_LOCK_BUSY) {
+        s_reply_busy (self, req, busy);
+        return -1;
+    }
+    if (rc != 0) {
+        ll_request_reply_error (req, self->router, "database unavailable");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+s_handle_launch (self_t *self, ll_request_t *req)
+{
+    const ll_config_t *config = self->runtime->config;
+    char *count_text = zmsg_popstr (req->args);
+    char *who = zmsg_popstr (req->args);
+    char *end = NULL;
+    long count = count_text ? strtol (count_text, &end, 10) : 0;
+    if (!count_text || *end || count <= 0 || count > config->app.max_vms) {
+        ll_request_reply_error (req, self->router, "invalid count");
+        goto done;
+    }
+    char *url = ll_tf_allocator_url (config);
+    if (!url) {
+        ll_request_reply_error (req, self->router, "no-url");
+        goto done;
+    }
+    free (url);
+    if (s_begin_request (self, req) != 0)
+        goto done;
+    PGresult *res = ll_db_exec (self->db, "fleet_next_ordinal", 0, NULL);
+    long next = res && PQntuples (res) == 1
+                    ? strtol (PQgetvalue (res, 0, 0), NULL, 10)
+                    : -1;
+    PQclear (res);
+    res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    long fleet = res ? PQntuples (res) : -1;
+    PQclear (res);
+    if (next < 1 || fleet < 0) {
+        s_release (self);
+        ll_request_reply_error (req, self->router, "database unavailable");
+        goto done;
+    }
+    if (fleet + count > config->app.max_vms) {
+        s_release (self);
+        char reason[48];
+        snprintf (reason, sizeof reason, "too-many %d", config->app.max_vms);
+        ll_request_reply_error (req, self->router, reason);
+        goto done;
+    }
+    int64_t id = 0;
+    zlist_t *names = s_names_new ();
+    bool ok = ll_db_command (self->db, "BEGIN") == 0
+              && s_op_create (self, req, "launch", (int) count, (int) count,
+                              who, NULL, &id)
+                     == 0;
+    for (long i = 0; ok && i < count; i++) {
+        char name[TF_MAX_NAME], ordinal[24], op_id[24];
+        snprintf (ordinal, sizeof ordinal, "%ld", next + i);
+        snprintf (op_id, sizeof op_id, "%lld", (long long) id);
+        ok = ll_tf_vm_name (config, (int) (next + i), name, sizeof name) == 0;
+        const char *fleet_values[] = {name, ordinal, op_id};
+        const char *row[] = {name};
+        ok = ok && s_exec (self, "fleet_add", 3, fleet_values) == 0
+             && s_exec (self, "vm_row_ensure", 1, row) == 0;
+        if (ok)
+            zlist_append (names, name);
+    }
+    ok = ok && ll_db_command (self->db, "COMMIT") == 0;
+    if (!ok) {
+        ll_db_command (self->db, "ROLLBACK");
+        s_release (self);
+        zlist_destroy (&names);
+        ll_request_reply_error (req, self->router, "database unavailable");
+        goto done;
+    }
+    self->op = s_op_new (id, "launch", NULL);
+    zlist_destroy (&self->op->names);
+    self->op->names = names;
+    self->op->total = (int) count;
+    s_reply_id (self, req, id);
+    ll_info ("terraform: operation %lld: launch %ld VM%s", (long long) id,
+             count, count == 1 ? "" : "s");
+    s_op_begin (self);
+done:
+    free (count_text);
+    free (who);
+}
+
+//  DESTROY, DESTROY-VM, REPLACE-VM
+static void
+s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
+{
+    bool all = strcmp (kind, "destroy") == 0;
+    char *target = all ? NULL : zmsg_popstr (req->args);
+    char *who = zmsg_popstr (req->args);
+    if (!all
+        && (!target || !ll_token_scope_valid (target) || target[0] == '_'
+            || strlen (target) >= TF_MAX_NAME)) {
+        ll_request_reply_error (req, self->router, "unknown-vm");
+        goto done;
+    }
+    if (s_begin_request (self, req) != 0)
+        goto done;
+    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    if (!res) {
+        s_release (self);
+        ll_request_reply_error (req, self->router, "database unavailable");
+        goto done;
+    }
+    zlist_t *names = s_names_new ();
+    for (int i = 0; i < PQntuples (res); i++)
+        if (all || strcmp (PQgetvalue (res, i, 0), target) == 0)
+            zlist_append (names, PQgetvalue (res, i, 0));
+    PQclear (res);
+    if (!all && zlist_size (names) == 0) {
+        s_release (self);
+        zlist_destroy (&names);
+        ll_request_reply_error (req, self->router, "unknown-vm");
+        goto done;
+    }
+    int64_t id = 0;
+    bool ok = ll_db_command (self->db, "BEGIN") == 0
+              && s_op_create (self, req, kind, 0, (int) zlist_size (names), who,
+                              target, &id)
+                     == 0;
+    if (ok && strcmp (kind, "replace-vm") != 0) {
+        char *array = s_pg_array (names);
+        char op_id[24];
+        snprintf (op_id, sizeof op_id, "%lld", (long long) id);
+        const char *values[] = {array, "removing", op_id};
+        ok = s_exec (self, "fleet_set_state", 3, values) == 0;
+        free (array);
+    }
+    ok = ok && ll_db_command (self->db, "COMMIT") == 0;
+    if (!ok) {
+        ll_db_command (self->db, "ROLLBACK");
+        s_release (self);
+        zlist_destroy (&names);
+        ll_request_reply_error (req, self->router, "database unavailable");
+        goto done;
+    }
+    self->op = s_op_new (id, kind, target);
+    zlist_destroy (&self->op->names);
+    self->op->names = names;
+    self->op->total = (int) zlist_size (names);
+    s_reply_id (self, req, id);
+    ll_info ("terraform: operation %lld: %s%s%s", (long long) id, kind,
+             target ? " " : "", target ? target : "");
+    s_op_begin (self);
+done:
+    free (target);
+    free (who);
+}
+
+static void
+s_handle_op_get (self_t *self, ll_request_t *req)
+{
+    char *id = zmsg_popstr (req->args);
+    char *after_text = zmsg_popstr (req->args);
+    char *end = NULL;
+    long long id_value = id ? strtoll (id, &end, 10) : 0;
+    long long after = after_text ? strtoll (after_text, NULL, 10) : 0;
+    if (!id || *end || id_value <= 0) {
+        ll_request_reply_error (req, self->router, "not-found");
+        goto done;
+    }
+    if (self->op && self->op->id == id_value)
+        s_flush (self, self->op);  //  the freshest output
+    const char *values[] = {id};
+    PGresult *res = ll_db_exec (self->db, "op_get", 1, values);
+    if (!res) {
+        ll_request_reply_error (req, self->router, "database unavailable");
+        goto done;
+    }
+    if (PQntuples (res) != 1) {
+        PQclear (res);
+        ll_request_reply_error (req, self->router, "not-found");
+        goto done;
+    }
+    zmsg_t *payload = zmsg_new ();
+    //  kind status requested done total
+    for (int c = 1; c <= 5; c++)
+        zmsg_addstr (payload, PQgetvalue (res, 0, c));
+    //  error created_by target created_at started_at finished_at
+    static const int columns[] = {7, 8, 9, 10, 11, 12};
+    for (size_t i = 0; i < 6; i++)
+        zmsg_addstr (payload, PQgetvalue (res, 0, columns[i]));
+    const char *output = PQgetvalue (res, 0, 6);
+    long long lines = 0;
+    for (const char *p = output; *p; p++)
+        if (*p == '\n')
+            lines++;
+    zmsg_addstrf (payload, "%lld", lines);
+    long long index = 0;
+    const char *line = output;
+    while (*line) {
+        const char *eol = strchr (line, '\n');
+        size_t len = eol ? (size_t) (eol - line) : strlen (line);
+        if (index >= after) {
+            zframe_t *frame = zframe_new (line, len);
+            zmsg_append (payload, &frame);
+        }
+        index++;
+        line = eol ? eol + 1 : line + len;
+    }
+    PQclear (res);
+    ll_request_reply_ok (req, self->router, &payload);
+done:
+    free (id);
+    free (after_text);
+}
+
+static void
+s_handle_op_list (self_t *self, ll_request_t *req)
+{
+    char *limit_text = zmsg_popstr (req->args);
+    long limit = limit_text ? strtol (limit_text, NULL, 10) : 20;
+    free (limit_text);
+    if (limit < 1 || limit > 100)
+        limit = 20;
+    char value[16];
+    snprintf (value, sizeof value, "%ld", limit);
+    const char *values[] = {value};
+    PGresult *res = ll_db_exec (self->db, "op_list", 1, values);
+    if (!res) {
+        ll_request_reply_error (req, self->router, "database unavailable");
+        return;
+    }
+    zmsg_t *payload = zmsg_new ();
+    for (int r = 0; r < PQntuples (res); r++)
+        for (int c = 0; c < 10; c++)
+            zmsg_addstr (payload, PQgetvalue (res, r, c));
+    PQclear (res);
+    ll_request_reply_ok (req, self->router, &payload);
+}
+
+static void
+s_self_handle_router (self_t *self)
+{
+    ll_request_t *req = ll_request_recv (self->router);
+    if (!req)
+        return;
+    if (streq (req->command, LL_CMD_LAUNCH))
+        s_handle_launch (self, req);
+    else if (streq (req->command, LL_CMD_DESTROY))
+        s_handle_remove (self, req, "destroy");
+    else if (streq (req->command, LL_CMD_DESTROY_VM))
+        s_handle_remove (self, req, "destroy-vm");
+    else if (streq (req->command, LL_CMD_REPLACE_VM))
+        s_handle_remove (self, req, "replace-vm");
+    else if (streq (req->command, LL_CMD_OP_GET))
+        s_handle_op_get (self, req);
+    else if (streq (req->command, LL_CMD_OP_LIST))
+        s_handle_op_list (self, req);
+    else
+        ll_request_reply_error (req, self->router, "unknown command");
+    ll_request_destroy (&req);
+}
+
+//  --- the running child: reap, time out, drain ------------------------------
+
+static void
+s_signal_child (op_t *op, int sig)
+{
+    if (op->pid > 0 && !op->exited)
+        if (kill (-op->pid, sig) != 0)
+            kill (op->pid, sig);
+}
+
+static void
+s_op_tick (self_t *self)
+{
+    op_t *op = self->op;
+    if (!op)
+        return;
+    int64_t now = ll_now_ms ();
+    if (op->pid > 0 && !op->exited) {
+        int status = 0;
+        pid_t r = waitpid (op->pid, &status, WNOHANG);
+        if (r == op->pid) {
+            op->exited = true;
+            op->status = status;
+            op->exited_ms = now;
+        }
+        else if (r < 0 && errno == ECHILD) {
+            op->exited = true;
+            op->status = 255 << 8;
+            op->exited_ms = now;
+        }
+    }
+    if (op->pid > 0 && !op->exited) {
+        if (op->kill_stage == 0 && now >= op->deadline_ms) {
+            op->timed_out = true;
+            s_say (self, op, "timed out: stopping terraform (SIGTERM)");
+            s_signal_child (op, SIGTERM);
+            op->kill_stage = 1;
+            op->kill_at_ms = now + TF_KILL_GRACE_MS;
+        }
+        else if (op->kill_stage == 1 && now >= op->kill_at_ms) {
+            s_say (self, op, "still running: SIGKILL");
+            s_signal_child (op, SIGKILL);
+            op->kill_stage = 2;
+        }
+    }
+    if (op->pid > 0 && op->exited
+        && ((op->out.fd < 0 && op->err.fd < 0)
+            || now - op->exited_ms >= TF_DRAIN_MS)) {
+        //  Whatever a left-over grandchild still writes is not ours
+        if (op->out.len && !op->out.capture)
+            s_stream_line (self, op, &op->out);
+        if (op->err.len)
+            s_stream_line (self, op, &op->err);
+        s_stream_close (&op->out);
+        s_stream_close (&op->err);
+        s_op_step_done (self);
+        return;
+    }
+    if (now >= op->flush_ms)
+        s_flush (self, op);
+}
+
+//  $TERM while terraform runs: interrupt it (terraform stops gracefully on
+//  SIGINT), then kill; the operation is recorded as failed.
+static void
+s_op_abort (self_t *self)
+{
+    op_t *op = self->op;
+    if (!op)
+        return;
+    if (op->pid > 0 && !op->exited) {
+        s_signal_child (op, SIGINT);
+        int64_t until = ll_now_ms () + TF_STOP_GRACE_MS;
+        int status = 0;
+        while (ll_now_ms () < until) {
+            if (waitpid (op->pid, &status, WNOHANG) == op->pid) {
+                op->exited = true;
+                break;
+            }
+            zclock_sleep (50);
+        }
+        if (!op->exited) {
+            s_signal_child (op, SIGKILL);
+            waitpid (op->pid, &status, 0);
+        }
+    }
+    s_say (self, op, "%s", TF_SHUTDOWN_REASON);
+    free (op->error);
+    op->error = strdup (TF_SHUTDOWN_REASON);
+    s_op_end (self, false);
+}
+
+//  --- actor plumbing ----------------------------------------------------
+
+static self_t *
+s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
+{
+    self_t *self = calloc (1, sizeof *self);
+    self->pipe = pipe;
+    self->runtime = runtime;
+    return self;
+}
+
+static void
+s_self_destroy (self_t **self_p)
+{
+    self_t *self = *self_p;
+    if (!self)
+        return;
+    s_op_destroy (&self->op);
+    zsock_destroy (&self->router);
+    zsock_destroy (&self->pub);
+    ll_db_destroy (&self->db);
+    free (self->module_dir);
+    free (self->work_dir);
+    free (self->key_file);
+    free (self->exe_dir);
+    free (self);
+    *self_p = NULL;
+}
+
+static const char *
+s_self_start (self_t *self)
+{
+    const ll_config_t *config = self->runtime->config;
+    self->router = zsock_new (ZMQ_ROUTER);
+    if (!self->router || zsock_bind (self->router, LL_ENDPOINT_TERRAFORM) != 0)
+        return "cannot bind " LL_ENDPOINT_TERRAFORM;
+    self->pub = zsock_new (ZMQ_PUB);
+    if (!self->pub || zsock_bind (self->pub, LL_ENDPOINT_OPERATIONS) != 0)
+        return "cannot bind " LL_ENDPOINT_OPERATIONS;
+    char fallback[PATH_MAX];
+    snprintf (fallback, sizeof fallback, "terraform/%s", config->provider.kind);
+    self->module_dir = s_absolute (*config->provider.terraform_dir
+                                       ? config->provider.terraform_dir
+                                       : fallback);
+    snprintf (fallback, sizeof fallback, "var/%s", config->provider.kind);
+    self->work_dir = s_absolute (
+        *config->provider.work_dir ? config->provider.work_dir : fallback);
+    if (*config->provider.ssh_key_file)
+        self->key_file = s_absolute (config->provider.ssh_key_file);
+    else if (*config->export.key_file)
+        //  The exporter's client key: VMs authorize exactly the key it uses
+        self->key_file = s_absolute (config->export.key_file);
+    else
+        self->key_file = s_path_join (self->work_dir, "id_ed25519");
+    char exe[PATH_MAX];
+    ssize_t n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr (exe, '/');
+        if (slash) {
+            *slash = '\0';
+            self->exe_dir = strdup (exe);
+        }
+    }
+    if (!s_file_exists (self->module_dir))
+        ll_warn ("terraform: module folder %s not found: operations will fail",
+                 self->module_dir);
+    self->db =
+        ll_db_new (self->runtime->config, self->runtime->stats, "terraform");
+    if (!self->db)
+        return "embedded SQL is invalid";
+    if (ll_db_connect (self->db) != 0)
+        ll_warn ("terraform: postgresql unavailable, will retry: %s",
+                 ll_db_error (self->db));
+    self->started = true;
+    return NULL;
+}
+
+static void
+s_self_handle_pipe (self_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->pipe);
+    if (!msg) {
+        self->terminated = true;
+        return;
+    }
+    char *command = zmsg_popstr (msg);
+    if (command && streq (command, LL_CMD_TERM))
+        self->terminated = true;
+    else if (command && streq (command, LL_CMD_START))
+        ll_actor_started (self->pipe, s_self_start (self));
+    free (command);
+    zmsg_destroy (&msg);
+}
+
+void
+terraform_actor (zsock_t *pipe, void *args)
+{
+    self_t *self = s_self_new (pipe, args);
+    zsock_signal (pipe, 0);
+    while (!self->terminated) {
+        zmq_pollitem_t items[4];
+        int n = 0;
+        items[n++] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
+        int router_index = -1;
+        if (self->router) {
+            router_index = n;
+            items[n++] = (zmq_pollitem_t){zsock_resolve (self->router), 0,
+                                          ZMQ_POLLIN, 0};
+        }
+        int out_index = -1, err_index = -1;
+        op_t *op = self->op;
+        if (op && op->out.fd >= 0) {
+            out_index = n;
+            items[n++] = (zmq_pollitem_t){NULL, op->out.fd, ZMQ_POLLIN, 0};
+        }
+        if (op && op->err.fd >= 0) {
+            err_index = n;
+            items[n++] = (zmq_pollitem_t){NULL, op->err.fd, ZMQ_POLLIN, 0};
+        }
+        int rc = zmq_poll (items, n, op ? TF_TICK_MS : TF_IDLE_TICK_MS);
+        if (rc < 0 && errno != EINTR)
+            break;
+        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
+            s_self_handle_pipe (self);
+        if (self->terminated)
+            break;
+        if (rc > 0 && router_index >= 0
+            && (items[router_index].revents & ZMQ_POLLIN))
+            s_self_handle_router (self);
+        //  the operation may have changed under the router's handling
+        if (op && op == self->op) {
+            if (out_index >= 0 && op->out.fd >= 0
+                && (items[out_index].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+                s_stream_read (self, op, &op->out);
+            if (err_index >= 0 && op->err.fd >= 0
+                && (items[err_index].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+                s_stream_read (self, op, &op->err);
+        }
+        if (self->op)
+            s_op_tick (self);
+        else if (self->started)
+            ll_db_ensure (self->db);  //  idle: reconnect in the background
+    }
+    s_op_abort (self);
+    s_self_destroy (&self);
+}

@@ -1,0 +1,40 @@
+/*  terraform: launch and destroy as operations (database rows), one at a
+    time across every allocator sharing the database, run by a terraform
+    child process that never blocks anybody.
+
+    Owns: one PostgreSQL connection (it holds the advisory lock
+    `tf_lock_try` while an operation runs); the terraform child (spawned
+    with posix_spawn in its own process group, stdout and stderr on pipes,
+    no shell); the working directory (provider.work_dir: symlinks to the
+    module's files, terraform.runtime.tfvars (0600, holds agent tokens),
+    state); the allocator's ed25519 key pair (provider.ssh_key_file).
+    Serves: ROUTER LL_ENDPOINT_TERRAFORM (runtime/protocol.h)
+      LAUNCH count who      -> OK id | ERROR busy <id> | too-many <max> |
+                               no-url | reason
+      DESTROY who           -> OK id | ERROR busy <id> | reason
+      DESTROY-VM host who   -> OK id | ERROR busy <id> | unknown-vm
+      REPLACE-VM host who   -> OK id | ERROR busy <id> | unknown-vm
+      OP-GET id after       -> OK kind status requested done total error
+                               created_by target created_at started_at
+                               finished_at line-count lines... | ERROR
+                               not-found
+      OP-LIST limit         -> OK [10 fields per operation]... newest first
+    Publishes: PUB LL_ENDPOINT_OPERATIONS, each output line (ANSI stripped,
+      capped), progress and status of the running operation.
+    An operation: [init once per working dir] -> apply | destroy ->
+      (success) output -json: VM rows get Terraform timings; the fleet's
+      names become active or, after destroy, are removed with their rows
+      (archived in audit_log) -> (failure) state list: names terraform
+      holds stay, the others go. provider.operation_timeout_s bounds it
+      (SIGTERM to the process group, SIGKILL 3 s later).
+    Pipe: START -> OK | ERROR reason (the database may be down: operations
+          are refused until it is back), $TERM (a running terraform gets
+          SIGINT, SIGKILL 3 s later; its operation is marked failed). */
+#ifndef LL_ACTOR_TERRAFORM_H
+#define LL_ACTOR_TERRAFORM_H
+
+#include <czmq.h>
+
+void terraform_actor (zsock_t *pipe, void *args);
+
+#endif

@@ -1,0 +1,592 @@
+/*  Operations: launch and destroy (reference 2.4 /api/launch, /destroy),
+    one VM destroyed or replaced, an operation's state and its live stream.
+    Every route is admin-only; JSON clients (Accept: application/json) get
+    202 {"operation_id": n}, browsers a progress page. The work happens in
+    the terraform actor: no request ever waits for terraform. */
+#include "http/page.h"
+#include "http/routes.h"
+#include "runtime/log.h"
+#include "runtime/msg.h"
+#include "runtime/protocol.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+
+#define LL_OPS_CALL_MS     10000  //  the actor answers at once
+#define LL_OPS_SSE_POLL_MS 2000   //  re-read the row (other allocators)
+#define LL_OPS_SSE_MAX_S   3600   //  one stream's longest life
+#define LL_OPS_NUM_VMS_MAX 32     //  characters of num_vms read
+#define LL_OPS_PAGE        "operation.html"
+
+//  --- num_vms: upstream's messages --------------------------------------
+
+#define MSG_REQUIRED "Number of VMs is required."
+#define MSG_INVALID  "Invalid number of VMs. Please enter a valid integer."
+#define MSG_POSITIVE "Number of VMs must be greater than 0."
+
+//  Parse like Python's int(): optional blanks and sign around digits.
+//  0 with *value, -1 when not an integer. Huge values saturate.
+static int
+s_parse_count (const char *text, long long *value)
+{
+    const char *p = text;
+    while (isspace ((unsigned char) *p))
+        p++;
+    bool negative = false;
+    if (*p == '+' || *p == '-')
+        negative = *p++ == '-';
+    if (!isdigit ((unsigned char) *p))
+        return -1;
+    long long v = 0;
+    for (; isdigit ((unsigned char) *p); p++)
+        v = v > LLONG_MAX / 10 - 10 ? LLONG_MAX / 10 : v * 10 + (*p - '0');
+    while (isspace ((unsigned char) *p))
+        p++;
+    if (*p)
+        return -1;
+    *value = negative ? -v : v;
+    return 0;
+}
+
+//  Render the operation page (an error, or the progress of id).
+static int
+s_page (ll_http_req_t *req,
+        int status,
+        const char *title,
+        const char *error,
+        long long id)
+{
+    char id_text[24] = "";
+    if (id > 0)
+        snprintf (id_text, sizeof id_text, "%lld", id);
+    const char *vars[] = {"title",        title,   "error", error ? error : "",
+                          "operation_id", id_text, NULL};
+    return ll_http_page (req, status, LL_OPS_PAGE, vars);
+}
+
+//  Answer an error the way the client wants it.
+static int
+s_fail (ll_http_req_t *req, int status, const char *title, const char *message)
+{
+    if (ll_http_wants_json (req))
+        return ll_http_error (req, status, message);
+    return s_page (req, status, title, message, 0);
+}
+
+//  Send the actor's answer to LAUNCH / DESTROY / DESTROY-VM / REPLACE-VM.
+static int
+s_start (ll_http_req_t *req,
+         const char *title,
+         const char *command,
+         zmsg_t **args)
+{
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_TERRAFORM, command, args,
+                           LL_OPS_CALL_MS, &reply, &error);
+    if (rc == 0) {
+        char *id_text = zmsg_popstr (reply);
+        long long id = id_text ? strtoll (id_text, NULL, 10) : 0;
+        free (id_text);
+        zmsg_destroy (&reply);
+        if (ll_http_wants_json (req))
+            return ll_http_json (
+                req, 202, json_pack ("{s:I}", "operation_id", (json_int_t) id));
+        return s_page (req, 202, title, NULL, id);
+    }
+    zmsg_destroy (&reply);
+    int status;
+    char message[256];
+    long long busy = 0;
+    if (error && strncmp (error, "busy ", 5) == 0) {
+        busy = strtoll (error + 5, NULL, 10);
+        status = 409;
+        snprintf (message, sizeof message,
+                  "Another operation is running (operation %lld).", busy);
+    }
+    else if (error && strncmp (error, "too-many ", 9) == 0) {
+        status = 400;
+        snprintf (message, sizeof message,
+                  "The fleet would exceed the maximum of %s VMs.", error + 9);
+    }
+    else if (error && strcmp (error, "no-url") == 0) {
+        status = 500;
+        snprintf (message, sizeof message, "Allocator outputs not found.");
+    }
+    else if (error && strcmp (error, "unknown-vm") == 0) {
+        status = 404;
+        snprintf (message, sizeof message, "VM not found.");
+    }
+    else {
+        status = 503;
+        snprintf (message, sizeof message,
+                  "The provisioning service is unavailable: %s",
+                  error ? error : "no answer");
+    }
+    free (error);
+    if (ll_http_wants_json (req)) {
+        json_t *body = json_pack ("{s:s}", "error", message);
+        if (busy > 0)
+            json_object_set_new (body, "operation_id",
+                                 json_integer ((json_int_t) busy));
+        return ll_http_json (req, status, body);
+    }
+    return s_page (req, status, title, message, busy);
+}
+
+static const char *
+s_who (ll_http_req_t *req)
+{
+    return ll_http_server_runtime (req->server)->config->app.admin_user;
+}
+
+int
+ll_route_launch (ll_http_req_t *req)
+{
+    static const char title[] = "Launch VMs";
+    const ll_config_t *config = ll_http_server_runtime (req->server)->config;
+    char text[LL_OPS_NUM_VMS_MAX + 1] = "";
+    int got = -1;
+    const char *type = ll_http_header (req, "Content-Type");
+    if (type && strncmp (type, "application/json", 16) == 0) {
+        json_t *body = ll_http_json_body (req);
+        if (!body)
+            return req->status;
+        json_t *value = json_object_get (body, "num_vms");
+        if (json_is_integer (value))
+            got = snprintf (text, sizeof text, "%" JSON_INTEGER_FORMAT,
+                            json_integer_value (value));
+        else if (json_is_string (value))
+            got = snprintf (text, sizeof text, "%s", json_string_value (value));
+        else if (value && !json_is_null (value))
+            got = snprintf (text, sizeof text, "x");  //  not an integer
+        json_decref (body);
+        if (got >= (int) sizeof text)
+            got = -2;
+    }
+    else
+        got = ll_http_form_field (req, "num_vms", text, sizeof text);
+    if (got == -2)
+        return s_fail (req, 400, title, MSG_INVALID);
+    const char *p = text;
+    while (got > 0 && isspace ((unsigned char) *p))
+        p++;
+    if (got < 0 || !*p)
+        return s_fail (req, 400, title, MSG_REQUIRED);
+    long long count = 0;
+    if (s_parse_count (text, &count) != 0)
+        return s_fail (req, 400, title, MSG_INVALID);
+    if (count <= 0)
+        return s_fail (req, 400, title, MSG_POSITIVE);
+    if (count > config->app.max_vms) {
+        char message[128];
+        snprintf (message, sizeof message, "Number of VMs must be at most %d.",
+                  config->app.max_vms);
+        return s_fail (req, 400, title, message);
+    }
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstrf (args, "%lld", count);
+    zmsg_addstr (args, s_who (req));
+    return s_start (req, title, LL_CMD_LAUNCH, &args);
+}
+
+int
+ll_route_destroy (ll_http_req_t *req)
+{
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, s_who (req));
+    return s_start (req, "Destroy VMs", LL_CMD_DESTROY, &args);
+}
+
+static int
+s_one_vm (ll_http_req_t *req, const char *title, const char *command)
+{
+    const char *host = req->params[0];
+    if (!host || strlen (host) > 253)
+        return s_fail (req, 404, title, "VM not found.");
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, host);
+    zmsg_addstr (args, s_who (req));
+    return s_start (req, title, command, &args);
+}
+
+int
+ll_route_vm_destroy (ll_http_req_t *req)
+{
+    return s_one_vm (req, "Destroy a VM", LL_CMD_DESTROY_VM);
+}
+
+int
+ll_route_vm_replace (ll_http_req_t *req)
+{
+    return s_one_vm (req, "Replace a VM", LL_CMD_REPLACE_VM);
+}
+
+//  --- reading operations --------------------------------------------------
+
+typedef struct {
+    char *fields[11];      //  kind .. finished_at (OP-GET order)
+    long long line_count;  //  lines in the whole output
+    zmsg_t *lines;         //  the lines asked for (owned)
+} s_op_t;
+
+static void
+s_op_free (s_op_t *op)
+{
+    for (int i = 0; i < 11; i++)
+        free (op->fields[i]);
+    zmsg_destroy (&op->lines);
+}
+
+//  OP-GET: 0, 404 when there is no such operation, 503 otherwise.
+static int
+s_op_get (ll_http_req_t *req, long long id, long long after, s_op_t *op)
+{
+    memset (op, 0, sizeof *op);
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstrf (args, "%lld", id);
+    zmsg_addstrf (args, "%lld", after);
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_TERRAFORM, LL_CMD_OP_GET, &args,
+                           LL_OPS_CALL_MS, &reply, &error);
+    int status = 0;
+    if (rc != 0)
+        status = error && strcmp (error, "not-found") == 0 ? 404 : 503;
+    else if (zmsg_size (reply) < 12)
+        status = 503;
+    else {
+        for (int i = 0; i < 11; i++)
+            op->fields[i] = zmsg_popstr (reply);
+        char *count = zmsg_popstr (reply);
+        op->line_count = count ? strtoll (count, NULL, 10) : 0;
+        free (count);
+        op->lines = reply;
+        reply = NULL;
+    }
+    free (error);
+    zmsg_destroy (&reply);
+    return status;
+}
+
+static bool
+s_finished (const s_op_t *op)
+{
+    return strcmp (op->fields[1], "succeeded") == 0
+           || strcmp (op->fields[1], "failed") == 0;
+}
+
+//  The id in the path: a positive integer, else -1.
+static long long
+s_path_id (ll_http_req_t *req)
+{
+    const char *text = req->params[0];
+    if (!text || !*text || strlen (text) > 18)
+        return -1;
+    for (const char *p = text; *p; p++)
+        if (!isdigit ((unsigned char) *p))
+            return -1;
+    long long id = strtoll (text, NULL, 10);
+    return id > 0 ? id : -1;
+}
+
+static json_t *
+s_nullable (const char *text)
+{
+    return text && *text ? json_string (text) : json_null ();
+}
+
+int
+ll_route_operation (ll_http_req_t *req)
+{
+    long long id = s_path_id (req);
+    if (id < 0)
+        return ll_http_error (req, 404, "Operation not found.");
+    char after_text[24] = "";
+    long long after = 0;
+    if (ll_http_query_field (req, "after", after_text, sizeof after_text) > 0)
+        after = strtoll (after_text, NULL, 10);
+    if (after < 0)
+        after = 0;
+    s_op_t op;
+    int status = s_op_get (req, id, after, &op);
+    if (status == 404)
+        return ll_http_error (req, 404, "Operation not found.");
+    if (status)
+        return ll_http_error (req, 503, "Operations are unavailable now.");
+    //  The output (lines from `after`) as one text
+    size_t size = 1;
+    for (zframe_t *f = zmsg_first (op.lines); f; f = zmsg_next (op.lines))
+        size += zframe_size (f) + 1;
+    char *output = malloc (size);
+    size_t len = 0;
+    for (zframe_t *f = zmsg_first (op.lines); f; f = zmsg_next (op.lines)) {
+        memcpy (output + len, zframe_data (f), zframe_size (f));
+        len += zframe_size (f);
+        output[len++] = '\n';
+    }
+    output[len] = '\0';
+    json_t *body = json_object ();
+    json_object_set_new (body, "id", json_integer ((json_int_t) id));
+    json_object_set_new (body, "kind", json_string (op.fields[0]));
+    json_object_set_new (body, "status", json_string (op.fields[1]));
+    json_object_set_new (body, "requested",
+                         json_integer (strtoll (op.fields[2], NULL, 10)));
+    json_t *vms = json_pack (
+        "{s:I, s:I}", "done", (json_int_t) strtoll (op.fields[3], NULL, 10),
+        "total", (json_int_t) strtoll (op.fields[4], NULL, 10));
+    json_object_set_new (body, "vms", vms);
+    json_object_set_new (body, "error", s_nullable (op.fields[5]));
+    json_object_set_new (body, "created_by", s_nullable (op.fields[6]));
+    json_object_set_new (body, "target", s_nullable (op.fields[7]));
+    json_object_set_new (body, "created_at", s_nullable (op.fields[8]));
+    json_object_set_new (body, "started_at", s_nullable (op.fields[9]));
+    json_object_set_new (body, "finished_at", s_nullable (op.fields[10]));
+    json_t *text = json_stringn (output, len);
+    json_object_set_new (body, "output", text ? text : json_string (""));
+    json_object_set_new (body, "next",
+                         json_integer ((json_int_t) op.line_count));
+    free (output);
+    s_op_free (&op);
+    return ll_http_json (req, 200, body);
+}
+
+//  GET /api/operations?limit=N: the latest operations, newest first, and
+//  the one running now (so a page opened later finds it).
+int
+ll_route_operations (ll_http_req_t *req)
+{
+    char limit[8] = "20";
+    ll_http_query_field (req, "limit", limit, sizeof limit);
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, limit);
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_TERRAFORM, LL_CMD_OP_LIST, &args,
+                           LL_OPS_CALL_MS, &reply, &error);
+    free (error);
+    if (rc != 0) {
+        zmsg_destroy (&reply);
+        return ll_http_error (req, 503, "Operations are unavailable now.");
+    }
+    json_t *list = json_array ();
+    json_t *active = json_null ();
+    while (zmsg_size (reply) >= 10) {
+        char *f[10];
+        for (int i = 0; i < 10; i++)
+            f[i] = zmsg_popstr (reply);
+        json_t *op = json_object ();
+        json_object_set_new (op, "id", json_integer (strtoll (f[0], NULL, 10)));
+        json_object_set_new (op, "kind", json_string (f[1]));
+        json_object_set_new (op, "status", json_string (f[2]));
+        json_object_set_new (op, "requested",
+                             json_integer (strtoll (f[3], NULL, 10)));
+        json_object_set_new (op, "vms",
+                             json_pack ("{s:I, s:I}", "done",
+                                        (json_int_t) strtoll (f[4], NULL, 10),
+                                        "total",
+                                        (json_int_t) strtoll (f[5], NULL, 10)));
+        json_object_set_new (op, "error", s_nullable (f[6]));
+        json_object_set_new (op, "target", s_nullable (f[7]));
+        json_object_set_new (op, "created_at", s_nullable (f[8]));
+        json_object_set_new (op, "finished_at", s_nullable (f[9]));
+        if (json_is_null (active)
+            && (strcmp (f[2], "running") == 0
+                || strcmp (f[2], "queued") == 0)) {
+            json_decref (active);
+            active = json_integer (strtoll (f[0], NULL, 10));
+        }
+        json_array_append_new (list, op);
+        for (int i = 0; i < 10; i++)
+            free (f[i]);
+    }
+    zmsg_destroy (&reply);
+    return ll_http_json (
+        req, 200,
+        json_pack ("{s:o, s:o}", "operations", list, "active", active));
+}
+
+int
+ll_route_operation_page (ll_http_req_t *req)
+{
+    long long id = s_path_id (req);
+    if (id < 0)
+        return s_fail (req, 404, "Operation", "Operation not found.");
+    return s_page (req, 200, "Operation", NULL, id);
+}
+
+//  --- Server-Sent Events ------------------------------------------------------
+
+//  Write one event; false once the client is gone (or the server stops:
+//  civetweb then refuses to write, which ends the stream promptly).
+static bool
+s_sse (ll_http_req_t *req, const char *event, long long id, json_t *data)
+{
+    char *text = json_dumps (data, JSON_COMPACT);
+    json_decref (data);
+    if (!text)
+        return false;
+    int rc;
+    if (id >= 0)
+        rc = mg_printf (req->conn, "id: %lld\nevent: %s\ndata: %s\n\n", id,
+                        event, text);
+    else
+        rc = mg_printf (req->conn, "event: %s\ndata: %s\n\n", event, text);
+    free (text);
+    return rc > 0;
+}
+
+static bool
+s_sse_line (ll_http_req_t *req, long long seq, const char *line, size_t len)
+{
+    json_t *data = json_object ();
+    json_object_set_new (data, "seq", json_integer ((json_int_t) seq));
+    json_t *text = json_stringn (line, len);
+    json_object_set_new (data, "line", text ? text : json_string ("?"));
+    return s_sse (req, "line", seq, data);
+}
+
+static bool
+s_sse_progress (ll_http_req_t *req, long long done, long long total)
+{
+    return s_sse (req, "progress", -1,
+                  json_pack ("{s:I, s:I}", "done", (json_int_t) done, "total",
+                             (json_int_t) total));
+}
+
+static bool
+s_sse_status (ll_http_req_t *req, const char *status, const char *error)
+{
+    json_t *data = json_pack ("{s:s}", "status", status);
+    json_object_set_new (data, "error", s_nullable (error));
+    return s_sse (req, "status", -1, data);
+}
+
+//  Send what the row holds beyond *next; true while the stream goes on.
+static bool
+s_sse_catch_up (ll_http_req_t *req,
+                long long id,
+                long long *next,
+                bool *finished,
+                long long *done,
+                long long *total)
+{
+    s_op_t op;
+    if (s_op_get (req, id, *next, &op) != 0)
+        return true;  //  try again later
+    bool alive = true;
+    for (zframe_t *f = zmsg_first (op.lines); f && alive;
+         f = zmsg_next (op.lines)) {
+        alive = s_sse_line (req, *next, (const char *) zframe_data (f),
+                            zframe_size (f));
+        (*next)++;
+    }
+    long long d = strtoll (op.fields[3], NULL, 10);
+    long long t = strtoll (op.fields[4], NULL, 10);
+    if (alive && (d != *done || t != *total)) {
+        *done = d;
+        *total = t;
+        alive = s_sse_progress (req, d, t);
+    }
+    if (alive && s_finished (&op)) {
+        s_sse_status (req, op.fields[1], op.fields[5]);
+        *finished = true;
+    }
+    s_op_free (&op);
+    return alive && !*finished;
+}
+
+int
+ll_route_operation_events (ll_http_req_t *req)
+{
+    long long id = s_path_id (req);
+    if (id < 0)
+        return ll_http_error (req, 404, "Operation not found.");
+    //  Resume after the last line the client saw (EventSource reconnects)
+    long long next = 0;
+    const char *last = ll_http_header (req, "Last-Event-ID");
+    char after_text[24] = "";
+    if (last && *last)
+        next = strtoll (last, NULL, 10) + 1;
+    else if (ll_http_query_field (req, "after", after_text, sizeof after_text)
+             > 0)
+        next = strtoll (after_text, NULL, 10);
+    if (next < 0)
+        next = 0;
+    //  Subscribe first, then read the row: nothing falls in between
+    char topic[40];
+    snprintf (topic, sizeof topic, LL_OP_TOPIC_PREFIX "%lld", id);
+    zsock_t *sub = zsock_new_sub (LL_ENDPOINT_OPERATIONS, topic);
+    if (!sub)
+        return ll_http_error (req, 503, "Operations are unavailable now.");
+    zsock_set_rcvtimeo (sub, 1000);
+    s_op_t op;
+    int status = s_op_get (req, id, next, &op);
+    if (status) {
+        zsock_destroy (&sub);
+        return ll_http_error (req, status,
+                              status == 404
+                                  ? "Operation not found."
+                                  : "Operations are unavailable now.");
+    }
+    s_op_free (&op);
+    req->status = 200;
+    mg_printf (req->conn, "HTTP/1.1 200 OK\r\n"
+                          "Content-Type: text/event-stream\r\n"
+                          "Cache-Control: no-store\r\n"
+                          "X-Content-Type-Options: nosniff\r\n"
+                          "X-Accel-Buffering: no\r\n"
+                          "Connection: close\r\n\r\n"
+                          "retry: 2000\n\n");
+    bool finished = false;
+    long long done = -1, total = -1;
+    bool alive = s_sse_catch_up (req, id, &next, &finished, &done, &total);
+    int64_t poll_at = ll_now_ms () + LL_OPS_SSE_POLL_MS;
+    int64_t end_at = ll_now_ms () + (int64_t) LL_OPS_SSE_MAX_S * 1000;
+    while (alive && ll_now_ms () < end_at) {
+        zmsg_t *msg = zmsg_recv (sub);
+        if (msg && zmsg_size (msg) == 4) {
+            char *t = zmsg_popstr (msg);
+            char *kind = zmsg_popstr (msg);
+            char *a = zmsg_popstr (msg);
+            char *b = zmsg_popstr (msg);
+            if (t && kind && a && b && strcmp (t, topic) == 0) {
+                if (strcmp (kind, "line") == 0) {
+                    long long seq = strtoll (a, NULL, 10);
+                    if (seq == next) {
+                        alive = s_sse_line (req, seq, b, strlen (b));
+                        next++;
+                    }
+                    else if (seq > next)  //  missed some: read the row
+                        alive = s_sse_catch_up (req, id, &next, &finished,
+                                                &done, &total);
+                }
+                else if (strcmp (kind, "progress") == 0) {
+                    done = strtoll (a, NULL, 10);
+                    total = strtoll (b, NULL, 10);
+                    alive = s_sse_progress (req, done, total);
+                }
+                else if (strcmp (kind, "status") == 0
+                         && strcmp (a, "running") != 0)
+                    //  The row has the last lines and the final state
+                    alive = s_sse_catch_up (req, id, &next, &finished, &done,
+                                            &total);
+            }
+            free (t);
+            free (kind);
+            free (a);
+            free (b);
+        }
+        else if (!msg)
+            alive = mg_printf (req->conn, ": keep-alive\n\n") > 0;
+        zmsg_destroy (&msg);
+        if (alive && ll_now_ms () >= poll_at) {
+            //  Operations run by another allocator publish nothing here
+            alive = s_sse_catch_up (req, id, &next, &finished, &done, &total);
+            poll_at = ll_now_ms () + LL_OPS_SSE_POLL_MS;
+        }
+    }
+    zsock_destroy (&sub);
+    return 200;
+}

@@ -1,0 +1,108 @@
+-- The terraform actor (actors/terraform.c): operations, the fleet, VM rows
+-- written after apply and removed after destroy.
+
+-- One allocator at a time runs terraform, across processes sharing this
+-- database (session lock, held for the whole operation).
+-- name: tf_lock_try
+SELECT pg_try_advisory_lock(7661006401);
+
+-- name: tf_unlock
+SELECT pg_advisory_unlock(7661006401);
+
+-- name: op_active
+SELECT id FROM operations WHERE status IN ('queued', 'running')
+ORDER BY id LIMIT 1;
+
+-- Operations left queued/running by an allocator that stopped: only run
+-- while holding the lock, so nobody is working on them.
+-- name: op_fail_stale
+UPDATE operations SET status = 'failed', error = $1, finished_at = now()
+WHERE status IN ('queued', 'running')
+RETURNING id;
+
+-- name: op_insert
+INSERT INTO operations (kind, status, requested, total, created_by, target,
+                        started_at)
+VALUES ($1, 'running', $2::integer, $3::integer, $4, $5, now())
+RETURNING id;
+
+-- name: op_append
+UPDATE operations SET output = output || $2, done = $3::integer,
+                      total = $4::integer
+WHERE id = $1::bigint;
+
+-- name: op_finish
+UPDATE operations SET status = $2, error = $3, finished_at = now()
+WHERE id = $1::bigint;
+
+-- name: op_get
+SELECT id, kind, status, requested, done, total, output, error, created_by,
+       target,
+       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+       to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+       to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+FROM operations WHERE id = $1::bigint;
+
+-- name: fleet_list
+SELECT hostname, ordinal, state FROM fleet ORDER BY ordinal;
+
+-- name: fleet_next_ordinal
+SELECT coalesce(max(ordinal), 0) + 1 FROM fleet;
+
+-- name: fleet_add
+INSERT INTO fleet (hostname, ordinal, state, operation_id)
+VALUES ($1, $2::integer, 'pending', $3::bigint);
+
+-- name: fleet_set_state
+UPDATE fleet SET state = $2, operation_id = coalesce($3::bigint, operation_id)
+WHERE hostname = ANY ($1::text[]);
+
+-- After an interrupted operation nothing stays half-way: keeping a name is
+-- the safe side (terraform keeps or creates that VM, never destroys it).
+-- name: fleet_settle
+UPDATE fleet SET state = 'active' WHERE state <> 'active';
+
+-- name: fleet_drop
+DELETE FROM fleet WHERE hostname = ANY ($1::text[]);
+
+-- A row for each VM as soon as it is asked for, so its agent's first
+-- reports (sent during apply) find it.
+-- name: vm_row_ensure
+INSERT INTO vms (hostname) VALUES ($1) ON CONFLICT (hostname) DO NOTHING;
+
+-- name: vm_terraform_times
+INSERT INTO vms (hostname, terraform_start_time, terraform_end_time,
+                 terraform_duration_seconds, public_ip, ssh_port)
+VALUES ($1, $2::timestamptz, $3::timestamptz, $4::double precision, $5,
+        $6::integer)
+ON CONFLICT (hostname) DO UPDATE SET
+    terraform_start_time = EXCLUDED.terraform_start_time,
+    terraform_end_time = EXCLUDED.terraform_end_time,
+    terraform_duration_seconds = EXCLUDED.terraform_duration_seconds,
+    public_ip = coalesce(EXCLUDED.public_ip, vms.public_ip),
+    ssh_port = coalesce(EXCLUDED.ssh_port, vms.ssh_port);
+
+-- Removed VMs stay in the audit trail (without the CRD command and PIN).
+-- name: vms_archive
+INSERT INTO audit_log (actor, action, target, outcome, detail)
+SELECT 'terraform', 'vm-removed', hostname, 'ok',
+       (to_jsonb(v) - 'pin' - 'crd_command')::text
+FROM vms v WHERE hostname = ANY ($1::text[]);
+
+-- name: vms_remove
+DELETE FROM vms WHERE hostname = ANY ($1::text[]);
+
+-- name: vms_hostnames
+SELECT hostname FROM vms ORDER BY hostname;
+
+-- name: tf_audit
+INSERT INTO audit_log (actor, action, target, outcome, detail)
+VALUES ($1, $2, $3, $4, $5);
+
+-- name: op_list
+SELECT id, kind, status, requested, done, total, coalesce(error, ''),
+       coalesce(target, ''),
+       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+       coalesce(to_char(finished_at AT TIME ZONE 'UTC',
+                        'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '')
+FROM operations ORDER BY id DESC LIMIT $1::integer;

@@ -1,0 +1,155 @@
+locals {
+  names  = toset(var.vm_names)
+  prefix = "lablink_client_${var.resource_suffix}"
+  # SSH from the allocator only, never from the world (reference 12.7)
+  ssh_cidr = var.allocator_cidr != "" ? var.allocator_cidr : (
+    var.allocator_ip != "" ? "${var.allocator_ip}/32" : ""
+  )
+  has_key       = var.ssh_public_key != ""
+  log_group     = var.cloud_init_output_log_group
+  gpu_requested = tostring(var.gpu_support) == "true"
+
+  # One script per VM (its name and token), gzip + base64 to stay under
+  # EC2's 16 KB. The custom script travels base64-encoded, so no layer
+  # (this template, a heredoc, the shell) can touch its $, ${VAR},
+  # backticks or quotes (reference 6.3, the later fix).
+  user_data = {
+    for n in var.vm_names : n => base64gzip(templatefile("${path.module}/user_data.sh.tftpl", {
+      # every value lands inside '...' in bash: quotes are escaped
+      vm_name          = replace(n, "'", "'\\''")
+      allocator_url    = replace(var.allocator_url, "'", "'\\''")
+      api_token        = replace(lookup(var.agent_tokens, n, ""), "'", "'\\''")
+      image            = replace(var.image_name, "'", "'\\''")
+      repository       = replace(var.repository, "'", "'\\''")
+      subject_software = replace(var.subject_software, "'", "'\\''")
+      gpu_support      = local.gpu_requested ? "true" : "false"
+      log_group        = replace(local.log_group, "'", "'\\''")
+      region           = replace(var.region, "'", "'\\''")
+      startup_on_error = replace(var.startup_on_error, "'", "'\\''")
+      startup_b64      = base64encode(var.custom_startup_script)
+    }))
+  }
+}
+
+resource "aws_security_group" "vm" {
+  name        = "${local.prefix}_sg"
+  description = "LabLink client VMs: SSH from the allocator only"
+
+  dynamic "ingress" {
+    for_each = local.ssh_cidr != "" ? [local.ssh_cidr] : []
+    content {
+      description = "SSH from the allocator (data export)"
+      from_port   = 22
+      to_port     = 22
+      protocol    = "tcp"
+      cidr_blocks = [ingress.value]
+    }
+  }
+
+  egress {
+    description = "Everything out (allocator, Chrome Remote Desktop, images)"
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+resource "aws_iam_role" "vm" {
+  name = "${local.prefix}_vm_role"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "ec2.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+# CloudWatch only when there is a log group to write to
+resource "aws_iam_role_policy_attachment" "cloudwatch" {
+  count      = local.log_group != "" ? 1 : 0
+  role       = aws_iam_role.vm.name
+  policy_arn = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
+}
+
+resource "aws_iam_instance_profile" "vm" {
+  name = "${local.prefix}_instance_profile"
+  role = aws_iam_role.vm.name
+}
+
+# The allocator's own ed25519 public key: the private key never leaves the
+# allocator and never enters terraform's state.
+resource "aws_key_pair" "vm" {
+  count      = local.has_key ? 1 : 0
+  key_name   = "${local.prefix}_key_pair"
+  public_key = var.ssh_public_key
+}
+
+# Terraform's clock around each VM (reference 3.6), built-in resource only.
+resource "terraform_data" "start" {
+  for_each = local.names
+  input    = timestamp()
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
+resource "aws_instance" "vm" {
+  for_each               = local.names
+  ami                    = var.client_ami_id
+  instance_type          = var.machine_type
+  vpc_security_group_ids = [aws_security_group.vm.id]
+  iam_instance_profile   = aws_iam_instance_profile.vm.name
+  key_name               = local.has_key ? aws_key_pair.vm[0].key_name : null
+  user_data_base64       = local.user_data[each.key]
+
+  root_block_device {
+    volume_size = var.root_volume_gb
+    volume_type = "gp3"
+  }
+
+  metadata_options {
+    http_tokens = "required"
+  }
+
+  tags = {
+    Name = each.key
+  }
+
+  # The start timestamps are taken before any instance
+  depends_on = [terraform_data.start]
+
+  lifecycle {
+    precondition {
+      condition     = length(local.user_data[each.key]) * 3 / 4 <= 16384
+      error_message = "user_data is over EC2's 16 KB even gzipped: shorten the custom startup script."
+    }
+  }
+}
+
+resource "terraform_data" "end" {
+  for_each         = local.names
+  triggers_replace = aws_instance.vm[each.key].id
+  input            = timestamp()
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
+locals {
+  times = {
+    for n in var.vm_names : n => {
+      start = terraform_data.start[n].output
+      end   = terraform_data.end[n].output
+    }
+  }
+  seconds = {
+    for n, t in local.times : n => (
+      tonumber(substr(t.end, 11, 2)) * 3600 + tonumber(substr(t.end, 14, 2)) * 60 + tonumber(substr(t.end, 17, 2))
+      -tonumber(substr(t.start, 11, 2)) * 3600 - tonumber(substr(t.start, 14, 2)) * 60 - tonumber(substr(t.start, 17, 2))
+      + (substr(t.end, 0, 10) != substr(t.start, 0, 10) ? 86400 : 0)
+    )
+  }
+}

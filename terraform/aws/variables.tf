@@ -1,0 +1,111 @@
+# Client VMs on AWS (reference section 6, rebuilt): one aws_instance per VM
+# name (for_each), SSH only from the allocator, the allocator's own ed25519
+# public key, user_data that reports to the allocator and runs the client
+# container with lablink-agent.
+#
+# The allocator writes terraform.runtime.tfvars with upstream's variables
+# (reference 2.4 step 6), the fleet's names and the agents' tokens. Extra
+# settings can come from any *.auto.tfvars in the working directory.
+
+variable "vm_names" {
+  description = "The fleet: one VM per name (for_each, never a count)."
+  type        = list(string)
+  default     = []
+  validation {
+    condition = alltrue([
+      for n in var.vm_names : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*-[0-9]+$", n))
+    ])
+    error_message = "Every VM name must end with -<number>."
+  }
+}
+
+variable "agent_tokens" {
+  description = "VM name -> its agent's API token."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+}
+
+variable "allocator_url" {
+  type = string
+}
+
+variable "subject_software" {
+  type    = string
+  default = "sleap"
+}
+
+variable "ssh_public_key" {
+  description = "The allocator's ed25519 public key (authorized on every VM)."
+  type        = string
+  default     = ""
+}
+
+variable "allocator_cidr" {
+  description = "Where SSH may come from (the allocator); empty = <allocator_ip>/32, and no SSH at all without either."
+  type        = string
+  default     = ""
+}
+
+variable "custom_startup_script" {
+  description = "The custom client startup script (startup_script.path), carried base64-encoded to the VM."
+  type        = string
+  default     = ""
+}
+
+variable "root_volume_gb" {
+  type    = number
+  default = 80
+}
+
+# --- upstream's variables (reference 2.4 step 6): accepted, mostly unused here ---
+
+variable "allocator_ip" {
+  type    = string
+  default = ""
+}
+
+variable "machine_type" {
+  type    = string
+  default = "t2.medium"
+}
+
+variable "image_name" {
+  type    = string
+  default = ""
+}
+
+variable "repository" {
+  type    = string
+  default = ""
+}
+
+variable "client_ami_id" {
+  type    = string
+  default = ""
+}
+
+variable "resource_suffix" {
+  type    = string
+  default = "client"
+}
+
+variable "gpu_support" {
+  type    = string
+  default = "false"
+}
+
+variable "cloud_init_output_log_group" {
+  type    = string
+  default = ""
+}
+
+variable "region" {
+  type    = string
+  default = "us-west-2"
+}
+
+variable "startup_on_error" {
+  type    = string
+  default = "continue"
+}

@@ -1,0 +1,136 @@
+# The local provider: every "VM" is a lablink-agent process plus an sshd on
+# its own loopback address, started and stopped by local-exec provisioners
+# of the built-in terraform_data resource (no provider to download).
+#
+# The allocator writes terraform.runtime.tfvars with upstream's variables
+# (reference 2.4 step 6), the fleet's names and the agents' tokens. Extra
+# settings (addresses, ports, binaries) can come from any *.auto.tfvars in
+# the working directory.
+
+variable "vm_names" {
+  description = "The fleet: one VM per name (for_each, never a count)."
+  type        = list(string)
+  default     = []
+  validation {
+    condition = alltrue([
+      for n in var.vm_names : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*-[0-9]+$", n))
+    ])
+    error_message = "Every VM name must end with -<number>."
+  }
+}
+
+variable "agent_tokens" {
+  description = "VM name -> its agent's API token."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+}
+
+variable "allocator_url" {
+  type    = string
+  default = "http://127.0.0.1:5000"
+}
+
+variable "subject_software" {
+  type    = string
+  default = "sleap"
+}
+
+variable "ssh_public_key" {
+  description = "The allocator's ed25519 public key (authorized on every VM)."
+  type        = string
+  default     = ""
+}
+
+variable "agent_bin" {
+  description = "Path of lablink-agent."
+  type        = string
+  default     = "lablink-agent"
+}
+
+variable "crd_start_host" {
+  description = "Stand-in for Chrome Remote Desktop's start-host."
+  type        = string
+  default     = ""
+}
+
+variable "nvidia_smi" {
+  description = "nvidia-smi (or a stand-in) for the agent's GPU probe; empty = N/A."
+  type        = string
+  default     = ""
+}
+
+variable "address_prefix" {
+  description = "First three octets of the VMs' loopback addresses: VM n listens on <prefix>.<n>."
+  type        = string
+  default     = "127.0.1"
+}
+
+variable "ssh_port" {
+  type    = number
+  default = 2222
+}
+
+variable "custom_startup_script" {
+  description = "Accepted for the same tfvars as terraform/aws; not run locally."
+  type        = string
+  default     = ""
+}
+
+variable "vms_dir" {
+  description = "Where the VMs' folders live; empty = <working dir>/vms."
+  type        = string
+  default     = ""
+}
+
+# --- upstream's variables (reference 2.4 step 6): accepted, mostly unused here ---
+
+variable "allocator_ip" {
+  type    = string
+  default = ""
+}
+
+variable "machine_type" {
+  type    = string
+  default = "local"
+}
+
+variable "image_name" {
+  type    = string
+  default = ""
+}
+
+variable "repository" {
+  type    = string
+  default = ""
+}
+
+variable "client_ami_id" {
+  type    = string
+  default = ""
+}
+
+variable "resource_suffix" {
+  type    = string
+  default = "dev"
+}
+
+variable "gpu_support" {
+  type    = string
+  default = "false"
+}
+
+variable "cloud_init_output_log_group" {
+  type    = string
+  default = ""
+}
+
+variable "region" {
+  type    = string
+  default = "local"
+}
+
+variable "startup_on_error" {
+  type    = string
+  default = "continue"
+}
