@@ -5,6 +5,7 @@
     lablink-allocator --version */
 #include <getopt.h>
 
+#include "actors/admin.h"
 #include "actors/http.h"
 #include "actors/registry.h"
 #include "runtime/log.h"
@@ -17,6 +18,7 @@
 //  exporter, gateway, then http (always last).
 static const ll_actor_def_t s_actor_table[] = {
     {"registry", registry_actor},
+    {"admin", admin_actor},
     {"http", http_actor},
 };
 

@@ -15,6 +15,17 @@ int ll_route_metrics (ll_http_req_t *req);
 int ll_route_index (ll_http_req_t *req);
 int ll_route_static (ll_http_req_t *req);
 
+//  routes_admin.c: login, logout and the admin console pages
+int ll_route_admin_login_page (ll_http_req_t *req);
+int ll_route_admin_login (ll_http_req_t *req);
+int ll_route_admin_logout (ll_http_req_t *req);
+int ll_route_admin (ll_http_req_t *req);
+int ll_route_admin_create (ll_http_req_t *req);
+int ll_route_admin_instances (ll_http_req_t *req);
+int ll_route_admin_delete (ll_http_req_t *req);
+int ll_route_admin_logs (ll_http_req_t *req);
+int ll_route_admin_audit (ll_http_req_t *req);
+
 //  Send an embedded asset by name (404 when absent).
 int ll_http_send_asset (ll_http_req_t *req, const char *name);
 
