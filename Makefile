@@ -1,7 +1,7 @@
 # The two commands of the quick start, and a few more.
 #   make demo   install deps, build, start PostgreSQL + the allocator (local provider)
 #   make test   install deps, build with ASan+UBSan and -Werror, run every test
-.PHONY: all build deps demo test test-build checksrc clean lambda install
+.PHONY: all build deps test-deps demo test test-build checksrc clean lambda install
 
 BUILD      ?= build
 TEST_BUILD ?= build-test
@@ -20,10 +20,14 @@ build: deps
 demo: build
 	@scripts/demo $(BUILD)
 
-test-build: deps
+test-build: test-deps
 	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DLABLINK_SANITIZE=ON \
 	    -DLABLINK_WERROR=ON >/dev/null
 	@cmake --build $(TEST_BUILD) -j $(JOBS) -- --no-print-directory
+
+# The tests also drive headless chromium (tests/browser)
+test-deps:
+	@LABLINK_DEPS="$(strip $(LABLINK_DEPS) browser)" scripts/install-deps
 
 checksrc:
 	@scripts/checksrc
