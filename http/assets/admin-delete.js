@@ -13,6 +13,14 @@
     const p = $("export_progress");
     const done = Number(st.done ?? st.vms_done), total = Number(st.total ?? st.vms_total);
     if (Number.isFinite(done) && Number.isFinite(total) && total > 0) { p.max = total; p.value = Math.min(done, total); }
+    if (Number.isFinite(total) && total > 0) {
+      const parts = ["VMs " + (Number.isFinite(done) ? done : 0) + "/" + total];
+      if (st.files !== undefined) parts.push(st.files + " files");
+      if (st.bytes !== undefined) parts.push((Number(st.bytes) / 1048576).toFixed(1) + " MiB");
+      if (st.failed) parts.push(st.failed + " VMs failed");
+      $("export_progress").title = parts.join(" · ");
+      $("export_summary").textContent = parts.join(" · ");
+    }
     const list = $("export_vms");
     const vms = Array.isArray(st.vms) ? st.vms : [];
     list.replaceChildren(...vms.map((v) => {

@@ -105,7 +105,8 @@
     const applyState = (op) => {
       if (!op || typeof op !== "object") return;
       const status = op.status || op.state;
-      const doneN = Number(op.done), total = Number(op.total || op.requested);
+      const counts = op.vms && typeof op.vms === "object" ? op.vms : op;
+      const doneN = Number(counts.done), total = Number(counts.total || op.requested);
       if (ui.progress) {
         if (Number.isFinite(doneN) && Number.isFinite(total) && total > 0) {
           ui.progress.max = total; ui.progress.value = Math.min(doneN, total);

@@ -40,16 +40,16 @@ static const s_expected_t s_expected[] = {
     {"POST", "/vm_startup", AGENT},
     {"POST", "/api/vm-startup-result", AGENT},
     {"POST", "/api/vm-status", AGENT},
-    {"GET", "/api/vm-status/{}", AGENT},
     {"POST", "/api/gpu_health", AGENT},
     {"POST", "/api/update_inuse_status", AGENT},
     {"POST", "/api/heartbeat", AGENT},
     {"POST", "/api/vm-metrics/{}", AGENT},
     {"POST", "/api/vm-logs", AGENT},
-    //  Either (reference 2.6 "dual")
-    {"GET", "/api/vm-status", EITHER},
+    //  Either (reference 2.6 "dual"; GET /api/vm-status and export-metrics
+    //  are admin only here: a VM has no business reading the whole fleet)
+    {"GET", "/api/vm-status/{}", EITHER},
     {"GET", "/api/vm-logs/{}", EITHER},
-    {"GET", "/api/export-metrics", EITHER},
+    {"GET", "/api/vm-logs/{}/events", EITHER},
     //  Admin: console pages, operations, logs live, export, release, logout
     {"POST", "/admin/logout", ADMIN},
     {"GET", "/admin", ADMIN},
@@ -58,15 +58,19 @@ static const s_expected_t s_expected[] = {
     {"GET", "/admin/instances/delete", ADMIN},
     {"GET", "/admin/logs/{}", ADMIN},
     {"GET", "/admin/audit", ADMIN},
+    {"GET", "/api/vm-status", ADMIN},
+    {"GET", "/api/export-metrics", ADMIN},
+    {"GET", "/admin/operations/{}", ADMIN},
     {"POST", "/api/launch", ADMIN},
     {"POST", "/destroy", ADMIN},
     {"GET", "/api/operations", ADMIN},
     {"GET", "/api/operations/{}", ADMIN},
     {"GET", "/api/operations/{}/events", ADMIN},
-    {"GET", "/api/vm-logs/{}/events", ADMIN},
     {"GET", "/api/scp-client", ADMIN},
     {"GET", "/api/export/status", ADMIN},
     {"POST", "/api/vms/{}/release", ADMIN},
+    {"POST", "/api/vms/{}/destroy", ADMIN},
+    {"POST", "/api/vms/{}/replace", ADMIN},
 };
 
 #define S_EXPECTED_COUNT (sizeof s_expected / sizeof s_expected[0])
