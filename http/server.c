@@ -31,8 +31,15 @@ struct ll_http_server {
     size_t body_max;              //  request body cap
     //  counts[route][code]; the last row is "no route matched"
     atomic_uint_fast64_t (*counts)[S_CODE_COUNT + 1];
-    atomic_int inflight;          //  requests being handled now
-    atomic_int actor_waits;       //  calls to actors awaiting replies
+    atomic_int inflight;  //  requests being handled now
+    //  Calls awaiting an actor's reply, per endpoint (the actor's queue)
+    struct {
+        char endpoint[64];              //  "" = free slot
+        atomic_int waiting;             //  calls in flight now
+        atomic_uint_fast64_t calls;     //  calls made
+        atomic_uint_fast64_t failures;  //  timeouts and ERROR replies
+    } queues[S_MAX_SOCKETS];
+    pthread_mutex_t queues_lock;  //  guards claiming a slot
     pthread_mutex_t secret_lock;  //  guards secret
     char secret[129];             //  server secret, "" until fetched
     ll_admin_auth_t *auth;        //  the admin credential (http/auth.h)
@@ -150,6 +157,25 @@ s_worker_socket (s_worker_t *worker, const char *endpoint)
     return sock;
 }
 
+//  The metrics slot of an endpoint, claimed on first use; -1 when full.
+static int
+s_queue_slot (ll_http_server_t *self, const char *endpoint)
+{
+    pthread_mutex_lock (&self->queues_lock);
+    int slot = -1;
+    for (int i = 0; i < S_MAX_SOCKETS && slot < 0; i++) {
+        if (strcmp (self->queues[i].endpoint, endpoint) == 0)
+            slot = i;
+        else if (!self->queues[i].endpoint[0]) {
+            snprintf (self->queues[i].endpoint, sizeof self->queues[i].endpoint,
+                      "%s", endpoint);
+            slot = i;
+        }
+    }
+    pthread_mutex_unlock (&self->queues_lock);
+    return slot;
+}
+
 int
 ll_http_call (ll_http_req_t *req,
               const char *endpoint,
@@ -167,9 +193,17 @@ ll_http_call (ll_http_req_t *req,
         *error = strdup ("no socket");
         return -1;
     }
-    atomic_fetch_add (&req->server->actor_waits, 1);
+    int q = s_queue_slot (req->server, endpoint);
+    if (q >= 0) {
+        atomic_fetch_add (&req->server->queues[q].waiting, 1);
+        atomic_fetch_add (&req->server->queues[q].calls, 1);
+    }
     int rc = ll_call (sock, command, args, timeout_ms, reply, error);
-    atomic_fetch_sub (&req->server->actor_waits, 1);
+    if (q >= 0) {
+        atomic_fetch_sub (&req->server->queues[q].waiting, 1);
+        if (rc != 0)
+            atomic_fetch_add (&req->server->queues[q].failures, 1);
+    }
     return rc;
 }
 
@@ -836,6 +870,7 @@ ll_http_server_new (const ll_runtime_t *runtime,
     self->body_max = (size_t) config->app.request_body_max;
     self->counts = calloc (route_count + 1, sizeof *self->counts);
     pthread_mutex_init (&self->secret_lock, NULL);
+    pthread_mutex_init (&self->queues_lock, NULL);
     self->auth = ll_admin_auth_new (config);
     if (!self->auth) {
         snprintf (error, errsize, "libsodium cannot start");
@@ -929,11 +964,28 @@ ll_http_server_metrics (ll_http_server_t *self)
             "# TYPE lablink_http_inflight gauge\n"
             "lablink_http_inflight %d\n",
             atomic_load (&self->inflight));
-    APPEND ("# HELP lablink_actor_queue_depth Requests waiting for an actor's "
-            "reply.\n"
-            "# TYPE lablink_actor_queue_depth gauge\n"
-            "lablink_actor_queue_depth %d\n",
-            atomic_load (&self->actor_waits));
+    APPEND (
+        "# HELP lablink_actor_queue_depth Calls waiting for an actor's reply.\n"
+        "# TYPE lablink_actor_queue_depth gauge\n");
+    pthread_mutex_lock (&self->queues_lock);
+    for (int i = 0; i < S_MAX_SOCKETS && self->queues[i].endpoint[0]; i++)
+        APPEND ("lablink_actor_queue_depth{endpoint=\"%s\"} %d\n",
+                self->queues[i].endpoint,
+                atomic_load (&self->queues[i].waiting));
+    APPEND (
+        "# HELP lablink_actor_calls_total Calls to actors, and failed ones.\n"
+        "# TYPE lablink_actor_calls_total counter\n");
+    for (int i = 0; i < S_MAX_SOCKETS && self->queues[i].endpoint[0]; i++) {
+        uint64_t calls = atomic_load (&self->queues[i].calls);
+        uint64_t failures = atomic_load (&self->queues[i].failures);
+        APPEND (
+            "lablink_actor_calls_total{endpoint=\"%s\",outcome=\"ok\"} %llu\n"
+            "lablink_actor_calls_total{endpoint=\"%s\",outcome=\"failed\"} "
+            "%llu\n",
+            self->queues[i].endpoint, (unsigned long long) (calls - failures),
+            self->queues[i].endpoint, (unsigned long long) failures);
+    }
+    pthread_mutex_unlock (&self->queues_lock);
     ll_stats_t *stats = self->runtime->stats;
     APPEND ("# HELP lablink_pg_reconnects_total PostgreSQL reconnections.\n"
             "# TYPE lablink_pg_reconnects_total counter\n"
@@ -963,6 +1015,7 @@ ll_http_server_destroy (ll_http_server_t **self_p)
         mg_stop (self->ctx);
     free (self->counts);
     pthread_mutex_destroy (&self->secret_lock);
+    pthread_mutex_destroy (&self->queues_lock);
     sodium_memzero (self->secret, sizeof self->secret);
     ll_admin_auth_destroy (&self->auth);
     free (self);

@@ -51,7 +51,10 @@ echo "$metrics" | grep -q 'lablink_http_requests_total{method="GET",route="/api/
 echo "$metrics" | grep -q 'lablink_http_requests_total{method="GET",route="/api/health",status="503"}' \
     || fail "metrics lack the 503s"
 echo "$metrics" | grep -Eq '^lablink_pg_reconnects_total [1-9]' || fail "metrics lack pg reconnects"
-echo "$metrics" | grep -q '^lablink_actor_queue_depth' || fail "metrics lack queue depth"
+echo "$metrics" | grep -q '^lablink_actor_queue_depth{endpoint="inproc://registry"} 0' \
+    || fail "metrics lack the registry's queue depth"
+echo "$metrics" | grep -Eq '^lablink_actor_calls_total\{endpoint="inproc://registry",outcome="failed"\} [1-9]' \
+    || fail "metrics lack the failed registry calls"
 pass "metrics"
 
 stop_allocator
