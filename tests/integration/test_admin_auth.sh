@@ -14,7 +14,7 @@ passed=0
 ok() { pass "$1"; passed=$((passed + 1)); }
 
 write_config "$port"
-sed -i 's/^app:$/app:\n  session_idle_s: 4/' "$T/config.yaml"
+sed -i 's/^app:$/app:\n  session_idle_s: 8/' "$T/config.yaml"
 "$BIN" --config "$T/config.yaml" >"$T/allocator.log" 2>&1 &
 ALLOC_PID=$!
 wait_status 200 10 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
@@ -73,7 +73,8 @@ csrf=$(echo "$page" | sed -n 's/.*name="csrf-token" content="\([0-9a-f]*\)".*/\1
 [ ${#csrf} -eq 64 ] || fail "no CSRF token in the page"
 [ "$(http_status -b "$jar" -X POST "$url/admin/logout")" = 403 ] || fail "logout without token not 403"
 curl -s -b "$jar" -X POST "$url/admin/logout" | grep -q 'CSRF token missing or invalid.' || fail "CSRF message"
-[ "$(http_status -b "$jar" -X POST -H "X-CSRF-Token: ${csrf%?}0" "$url/admin/logout")" = 403 ] \
+case $csrf in *0) wrong=${csrf%?}1 ;; *) wrong=${csrf%?}0 ;; esac
+[ "$(http_status -b "$jar" -X POST -H "X-CSRF-Token: $wrong" "$url/admin/logout")" = 403 ] \
     || fail "wrong token not 403"
 [ "$(http_status -b "$jar" -X POST -H "X-CSRF-Token: $csrf" -H 'Origin: http://evil.example' \
     "$url/admin/logout")" = 403 ] || fail "foreign Origin not 403"
@@ -102,9 +103,11 @@ ok "a session made on one allocator works on another; logout on one ends it on b
 # --- idle expiry --------------------------------------------------------------
 curl -s -o /dev/null -c "$jar" --data 'username=admin&password=test-admin-password' "$url/admin/login"
 [ "$(http_status -b "$jar" "$url/admin")" = 200 ] || fail "new session"
-sleep 2
-[ "$(http_status -b "$jar" "$url/admin")" = 200 ] || fail "session expired while in use"
 sleep 5
+[ "$(http_status -b "$jar" "$url/admin")" = 200 ] || fail "session expired while in use (5 s)"
+sleep 5
+[ "$(http_status -b "$jar" "$url/admin")" = 200 ] || fail "session expired while in use (10 s after login)"
+sleep 10
 [ "$(http_status -b "$jar" "$url/admin")" = 401 ] || fail "idle session still valid"
 ok "sessions expire after app.session_idle_s without use, not while used"
 
