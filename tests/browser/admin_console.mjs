@@ -21,7 +21,7 @@ await check("student page renders with upstream ids", async () => {
   assert(await page.locator("#unassigned_vms_count").count() === 1, "#unassigned_vms_count");
   await shot(page, "student-index");
   assertClean(page, "/");
-});
+}, [page]);
 
 await check("unauthenticated /admin leads to the login page; a wrong password is refused", async () => {
   await page.goto(BASE + "/admin/instances");
@@ -32,7 +32,7 @@ await check("unauthenticated /admin leads to the login page; a wrong password is
   await page.click("#login_button");
   await page.waitForSelector("#login_error:text('Invalid user name or password.')");
   assertClean(page, "login");
-});
+}, [page]);
 
 await check("login sets an HttpOnly SameSite=Strict cookie and returns to the page asked for", async () => {
   await login(page, "/admin/instances");
@@ -42,7 +42,7 @@ await check("login sets an HttpOnly SameSite=Strict cookie and returns to the pa
   assert(c && c.httpOnly && c.sameSite === "Strict" && !c.secure, "cookie " + JSON.stringify(c));
   const visible = await page.evaluate(() => document.cookie);
   assert(!visible.includes("lablink_session"), "cookie readable by script");
-});
+}, [page]);
 
 const pages = [
   ["/admin", "admin", "LabLink Admin Panel", "h1"],
@@ -94,7 +94,7 @@ await check("instances: table from the database, startup chart, live update, CSV
   assert(csv.startsWith("hostname,") && csv.includes("lablink-vm-browser-3"), "csv: " + csv.slice(0, 200));
   assert(!csv.includes("crd_command") && !csv.includes("pin"), "csv shows secrets");
   await shot(page, "admin-instances-live");
-});
+}, [page]);
 
 await check("create: Launch VMs is disabled until a positive number is typed", async () => {
   await page.goto(BASE + "/admin/create");
@@ -103,7 +103,7 @@ await check("create: Launch VMs is disabled until a positive number is typed", a
   assert(await page.isDisabled("#launch_button"), "enabled for 0");
   await page.fill("#num_vms", "2");
   assert(!(await page.isDisabled("#launch_button")), "disabled for 2");
-});
+}, [page]);
 
 // Another origin (same host, another port: same site, so SameSite does not
 // help here; the CSRF token and the Origin check must).
@@ -132,13 +132,13 @@ await check("a CSRF attempt from another origin is refused (403) and changes not
   assert(new URL(page.url()).pathname === "/admin", "session lost after the CSRF attempt: " + page.url());
   const audit = psql("SELECT count(*) FROM audit_log WHERE action = 'POST /admin/logout' AND outcome = 'failure'");
   assert(Number(audit) >= 1, "refusal not audited");
-});
+}, [page]);
 
 await check("audit page lists the logins", async () => {
   await page.goto(BASE + "/admin/audit");
   const body = await page.textContent("#audit_body");
   assert(body.includes("login") && body.includes("success") && body.includes("failure"), body.slice(0, 300));
-});
+}, [page]);
 
 await check("logout ends the session", async () => {
   await page.goto(BASE + "/admin");
@@ -148,7 +148,7 @@ await check("logout ends the session", async () => {
   await page.goto(BASE + "/admin");
   await page.waitForURL(/\/admin\/login/);
   assert(psql("SELECT count(*) FROM admin_sessions") === "0", "session row left");
-});
+}, [page]);
 
 await browser.close();
 finish();

@@ -50,7 +50,7 @@ await check("admin launches 2 VMs and watches them become running", async () => 
   hosts = await page.$$eval("#vm_cards .vm-card", (cards) => cards.map((c) => c.dataset.hostname));
   assert(hosts.length === 2, "hosts " + hosts);
   await shot(page, "fleet-running");
-});
+}, [page]);
 
 await check("a student claims a VM and sees hostname and PIN", async () => {
   const why = await firstMissing([["POST", "/api/request_vm"]]);
@@ -69,7 +69,7 @@ await check("a student claims a VM and sees hostname and PIN", async () => {
   assert(/\b\d{6}\b/.test(text), "no PIN shown");
   await shot(sp, "student-success");
   await student.close();
-});
+}, [page]);
 
 await check("the admin opens a VM's live log and sees a new line within 2 s", async () => {
   const why = await firstMissing([["GET", "/api/vm-logs/x"], ["POST", "/api/vm-logs"]]);
@@ -90,7 +90,7 @@ await check("the admin opens a VM's live log and sees a new line within 2 s", as
   const seen = Date.now() - t0;
   console.log("note: the new line appeared after " + seen + " ms");
   await shot(page, "fleet-live-log");
-});
+}, [page]);
 
 await check("the admin downloads the export of every VM's files", async () => {
   const why = await firstMissing([["GET", "/api/export/status"]]);
@@ -110,7 +110,7 @@ await check("the admin downloads the export of every VM's files", async () => {
   assert(/^lablink_data\d{8}_\d{6}\.zip$/.test(download.suggestedFilename()), "file " + download.suggestedFilename());
   await page.waitForSelector("#export_status:has-text('Download complete.')");
   await shot(page, "fleet-exported");
-});
+}, [page]);
 
 await check("the admin destroys the fleet", async () => {
   const why = await firstMissing([["POST", "/destroy"]]);
@@ -121,7 +121,7 @@ await check("the admin destroys the fleet", async () => {
   await page.waitForSelector("#destroy_result:has-text('Terraform Script Ran Successfully!')", {timeout: 180000});
   await shot(page, "fleet-destroyed");
   assert(psql("SELECT count(*) FROM vms") === "0", "VM rows left");
-});
+}, [page]);
 
 await browser.close();
 finish();

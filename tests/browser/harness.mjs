@@ -67,13 +67,18 @@ export async function login(page, next) {
   await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/admin/login")), page.click("#login_button")]);
 }
 
-export async function check(name, fn) {
+// Run one check; on failure the pages given are saved as "FAIL-<n>-<i>".
+export async function check(name, fn, pages) {
   try {
     const r = await fn();
     if (r && r.skip) skip(name, r.skip); else ok(name);
   } catch (e) {
     failed++;
     console.log("FAIL: " + name + ": " + (e && e.stack ? e.stack : e));
+    for (const [i, p] of (pages || []).entries()) {
+      try { await shot(p, "FAIL-" + failed + "-" + i); } catch (x) { /* closed */ }
+      if (p.consoleErrors && p.consoleErrors.length) console.log("  console: " + p.consoleErrors.join(" | "));
+    }
   }
 }
 

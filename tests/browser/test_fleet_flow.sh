@@ -26,6 +26,20 @@ cat >>"$T/config.yaml" <<YAML
   operation_timeout_s: 300
 YAML
 printf 'environment: test\n' >>"$T/config.yaml"
+# One ssh key for provisioning (authorized on the VMs) and the export,
+# when this build has those settings (an unknown key is a config error)
+ssh-keygen -q -t ed25519 -N '' -C lablink-test -f "$work/id_ed25519"
+try_config() {  # YAML to append, kept only if the allocator accepts it
+    cp "$T/config.yaml" "$T/config.try.yaml"
+    printf '%s\n' "$1" >>"$T/config.try.yaml"
+    if "$BIN" --check-config "$T/config.try.yaml" >/dev/null 2>&1; then
+        mv "$T/config.try.yaml" "$T/config.yaml"
+    fi
+}
+sed -i "s|^  work_dir: .*|&\n  ssh_key_file: $work/id_ed25519|" "$T/config.yaml"
+"$BIN" --check-config "$T/config.yaml" >/dev/null 2>&1 || sed -i '/^  ssh_key_file:/d' "$T/config.yaml"
+try_config "export:
+  key_file: $work/id_ed25519"
 "$BIN" --config "$T/config.yaml" >"$T/allocator.log" 2>&1 &
 ALLOC_PID=$!
 wait_status 200 10 "$URL/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
