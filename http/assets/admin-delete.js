@@ -108,7 +108,12 @@
       finish(false, "Destroying is not available on this server (POST /destroy answered 404).");
       return;
     }
-    if (!r.ok) {
+    if (r.status === 409 && body.operation_id !== undefined) {
+      // One operation at a time: follow the one that runs (maybe this very
+      // request, sent twice by the browser over a dropped connection)
+      $("operation_state").textContent = (body.error || "Another operation is running.") + " Following operation " + body.operation_id + ".";
+      body.operation_id = Number(body.operation_id);
+    } else if (!r.ok) {
       if (typeof body.output === "string") out.textContent = body.output;
       finish(false, "Terraform Script Failed: " + LL.errorText(r, "destroy"));
       return;
@@ -116,7 +121,9 @@
     if (body.operation_id !== undefined) {
       LL.followOperation(body.operation_id, {
         progress: progress, output: out, state: $("operation_state"),
-        onEnd: (ok, op) => finish(ok, ok ? "Terraform Script Ran Successfully!"
+        onEnd: (ok, op) => op.kind && op.kind !== "destroy"
+          ? finish(false, "Operation " + op.id + " (" + op.kind + ") ended; the destroy did not start. Try again.")
+          : finish(ok, ok ? "Terraform Script Ran Successfully!"
           : "Terraform Script Failed" + (op.error ? ": " + op.error : "")),
       });
       return;

@@ -92,6 +92,8 @@
     if (r.status === 503) { err.textContent = "The VM is currently initializing. Please wait."; return; }
     if (r.status === 404 && r.body && r.body.error === "Not found.") {
       err.textContent = "Logs are not available on this server (GET " + base + " answered 404).";
+      setLive(false);
+      $("live_indicator").textContent = "Unavailable";
       return;
     }
     if (!r.ok) { err.textContent = r.status === 0 ? "Network error: " + r.error : "Error loading logs. Please try again."; return; }
@@ -152,5 +154,5 @@
     const stamp = new Date().toISOString().replace(/[:.]/g, "-");
     LL.download(host + "_logs_" + stamp + ".txt", new Blob([text], {type: "text/plain"}));
   });
-  load().then(() => setLive(true));
+  load().then(() => { if ($("live_indicator").textContent !== "Unavailable") setLive(true); });
 })();

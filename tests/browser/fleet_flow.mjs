@@ -71,6 +71,21 @@ await check("a student claims a VM and sees hostname and PIN", async () => {
   await student.close();
 }, [page]);
 
+await check("the admin releases the student's VM back to the pool", async () => {
+  const why = await firstMissing([["POST", "/api/vms/x/release"]]);
+  if (why) return {skip: why};
+  const claimed = psql("SELECT hostname FROM vms WHERE user_email = 'student@example.com'");
+  if (!claimed) return {skip: "no VM was claimed (the claim step was skipped)"};
+  await page.goto(BASE + "/admin/instances");
+  const row = `tr[data-hostname='${claimed}']`;
+  await page.waitForSelector(row + " button.release");
+  await page.click(row + " button.release");
+  await page.waitForSelector(`#instances_message:has-text("${claimed} was released back to the pool.")`);
+  await page.waitForFunction((sel) => !document.querySelector(sel + " button.release"), row, {timeout: 10000});
+  assert(psql("SELECT count(*) FROM vms WHERE user_email IS NOT NULL") === "0", "still assigned");
+  await shot(page, "fleet-released");
+}, [page]);
+
 await check("the admin opens a VM's live log and sees a new line within 2 s", async () => {
   const why = await firstMissing([["GET", "/api/vm-logs/x"], ["POST", "/api/vm-logs"]]);
   if (why) return {skip: why};
@@ -106,7 +121,12 @@ await check("the admin downloads the export of every VM's files", async () => {
     }
   }
   await page.goto(BASE + "/admin/instances/delete");
-  const [download] = await Promise.all([page.waitForEvent("download", {timeout: 120000}), page.click("#export_button")]);
+  // The download, or the page saying why there is none
+  const failed = page.waitForSelector("#export_status:text-matches('failed|No downloadable', 'i')", {timeout: 120000})
+    .then(async () => { throw new Error("export: " + (await page.textContent("#export_status"))); });
+  const [download] = await Promise.all([Promise.race([page.waitForEvent("download", {timeout: 120000}), failed]),
+    page.click("#export_button")]);
+  failed.catch(() => {});
   assert(/^lablink_data\d{8}_\d{6}\.zip$/.test(download.suggestedFilename()), "file " + download.suggestedFilename());
   await page.waitForSelector("#export_status:has-text('Download complete.')");
   await shot(page, "fleet-exported");

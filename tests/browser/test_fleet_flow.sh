@@ -26,9 +26,10 @@ cat >>"$T/config.yaml" <<YAML
   operation_timeout_s: 300
 YAML
 printf 'environment: test\n' >>"$T/config.yaml"
-# One ssh key for provisioning (authorized on the VMs) and the export,
-# when this build has those settings (an unknown key is a config error)
-ssh-keygen -q -t ed25519 -N '' -C lablink-test -f "$work/id_ed25519"
+# One ssh key for provisioning (authorized on the VMs) and the export: the
+# exporter makes it in its own format at start, provisioning reads its .pub.
+# Only settings this build has (an unknown key is a config error).
+key=$work/export_ed25519
 try_config() {  # YAML to append, kept only if the allocator accepts it
     cp "$T/config.yaml" "$T/config.try.yaml"
     printf '%s\n' "$1" >>"$T/config.try.yaml"
@@ -36,10 +37,10 @@ try_config() {  # YAML to append, kept only if the allocator accepts it
         mv "$T/config.try.yaml" "$T/config.yaml"
     fi
 }
-sed -i "s|^  work_dir: .*|&\n  ssh_key_file: $work/id_ed25519|" "$T/config.yaml"
+sed -i "s|^  work_dir: .*|&\n  ssh_key_file: $key|" "$T/config.yaml"
 "$BIN" --check-config "$T/config.yaml" >/dev/null 2>&1 || sed -i '/^  ssh_key_file:/d' "$T/config.yaml"
 try_config "export:
-  key_file: $work/id_ed25519"
+  key_file: $key"
 "$BIN" --config "$T/config.yaml" >"$T/allocator.log" 2>&1 &
 ALLOC_PID=$!
 wait_status 200 10 "$URL/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
