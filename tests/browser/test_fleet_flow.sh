@@ -40,7 +40,8 @@ try_config() {  # YAML to append, kept only if the allocator accepts it
 sed -i "s|^  work_dir: .*|&\n  ssh_key_file: $key|" "$T/config.yaml"
 "$BIN" --check-config "$T/config.yaml" >/dev/null 2>&1 || sed -i '/^  ssh_key_file:/d' "$T/config.yaml"
 try_config "export:
-  key_file: $key"
+  key_file: $key
+  ssh_user: $(id -un)"
 "$BIN" --config "$T/config.yaml" >"$T/allocator.log" 2>&1 &
 ALLOC_PID=$!
 wait_status 200 10 "$URL/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }

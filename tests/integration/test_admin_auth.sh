@@ -14,7 +14,6 @@ passed=0
 ok() { pass "$1"; passed=$((passed + 1)); }
 
 write_config "$port"
-sed -i 's/^app:$/app:\n  session_idle_s: 8/' "$T/config.yaml"
 "$BIN" --config "$T/config.yaml" >"$T/allocator.log" 2>&1 &
 ALLOC_PID=$!
 wait_status 200 10 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
@@ -33,6 +32,21 @@ for i in 1 2 3; do
     [ "$(http_status -u admin:test-admin-password "$url/admin/create")" = 200 ] || fail "cached Basic $i"
 done
 ok "Basic: 401 'Unauthorized Access' without or with a wrong password, 200 with the right one"
+
+# --- every admin route of the table refuses an anonymous caller -------------
+routes=$(grep -oE '\{"(GET|POST|PUT|DELETE)", "[^"]+", LL_AUTH_ADMIN\b' "$SRC/http/routes.c" \
+    | sed -E 's/\{"([A-Z]+)", "([^"]+)".*/\1 \2/')
+[ "$(echo "$routes" | wc -l)" -ge 5 ] || fail "admin routes not found in http/routes.c"
+n=0
+while read -r method pattern; do
+    n=$((n + 1))
+    path=${pattern//\{\}/x}
+    code=$(http_status -X "$method" "$url$path")
+    [ "$code" = 401 ] || fail "$method $path answers $code without credentials"
+    code=$(http_status -X "$method" -u admin:wrong -H "X-Forwarded-For: 10.77.0.$n" "$url$path")
+    [ "$code" = 401 ] || fail "$method $path answers $code with a wrong password"
+done <<<"$routes"
+ok "every LL_AUTH_ADMIN route of http/routes.c answers 401 without or with wrong credentials"
 
 # --- browsers: login page, cookie, CSRF, logout -----------------------------
 loc=$(curl -s -o /dev/null -w '%{redirect_url}' -H 'Accept: text/html' "$url/admin/instances")
@@ -87,7 +101,8 @@ ok "CSRF: 403 without the token, with a wrong one, from another origin"
 
 # --- two allocators on one database agree on sessions -----------------------
 port2=$(ll_free_port)
-sed "s/127.0.0.1:$port/127.0.0.1:$port2/" "$T/config.yaml" >"$T/config2.yaml"
+# the second one expires idle sessions after 8 s (the idle test below)
+sed "s/127.0.0.1:$port/127.0.0.1:$port2/; s/^app:$/app:\n  session_idle_s: 8/" "$T/config.yaml" >"$T/config2.yaml"
 "$BIN" --config "$T/config2.yaml" >"$T/allocator2.log" 2>&1 &
 pid2=$!
 wait_status 200 10 "http://127.0.0.1:$port2/api/health" || fail "second allocator not healthy"
@@ -97,18 +112,19 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -b "$jar" -X POST --data "csrf_tok
 [ "$code" = 303 ] || fail "form logout with token: $code"
 [ "$(http_status -b "$jar" "$url/admin")" = 401 ] || fail "logout on one allocator did not end the session on the other"
 curl -s -b "$jar" "$url/admin" | grep -q 'Session expired' || fail "expired session message"
-kill -TERM "$pid2"; wait "$pid2" || fail "second allocator exit"
 ok "a session made on one allocator works on another; logout on one ends it on both"
 
-# --- idle expiry --------------------------------------------------------------
-curl -s -o /dev/null -c "$jar" --data 'username=admin&password=test-admin-password' "$url/admin/login"
-[ "$(http_status -b "$jar" "$url/admin")" = 200 ] || fail "new session"
+# --- idle expiry (on the second allocator: app.session_idle_s 8) -------------
+url2=http://127.0.0.1:$port2
+curl -s -o /dev/null -c "$jar" --data 'username=admin&password=test-admin-password' "$url2/admin/login"
+[ "$(http_status -b "$jar" "$url2/admin")" = 200 ] || fail "new session"
 sleep 5
-[ "$(http_status -b "$jar" "$url/admin")" = 200 ] || fail "session expired while in use (5 s)"
+[ "$(http_status -b "$jar" "$url2/admin")" = 200 ] || fail "session expired while in use (5 s)"
 sleep 5
-[ "$(http_status -b "$jar" "$url/admin")" = 200 ] || fail "session expired while in use (10 s after login)"
+[ "$(http_status -b "$jar" "$url2/admin")" = 200 ] || fail "session expired while in use (10 s after login)"
 sleep 10
-[ "$(http_status -b "$jar" "$url/admin")" = 401 ] || fail "idle session still valid"
+[ "$(http_status -b "$jar" "$url2/admin")" = 401 ] || fail "idle session still valid"
+kill -TERM "$pid2"; wait "$pid2" || fail "second allocator exit"
 ok "sessions expire after app.session_idle_s without use, not while used"
 
 # --- failed logins are limited per address ------------------------------------
