@@ -16,7 +16,7 @@ ok() { pass "$1"; passed=$((passed + 1)); }
 write_config "$port"
 "$BIN" --config "$T/config.yaml" >"$T/allocator.log" 2>&1 &
 ALLOC_PID=$!
-wait_status 200 10 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
+wait_status 200 30 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
 
 # --- HTTP Basic, as upstream's tests expect --------------------------------
 body=$(curl -s "$url/admin")
@@ -105,7 +105,7 @@ port2=$(ll_free_port)
 sed "s/127.0.0.1:$port/127.0.0.1:$port2/; s/^app:$/app:\n  session_idle_s: 8/" "$T/config.yaml" >"$T/config2.yaml"
 "$BIN" --config "$T/config2.yaml" >"$T/allocator2.log" 2>&1 &
 pid2=$!
-wait_status 200 10 "http://127.0.0.1:$port2/api/health" || fail "second allocator not healthy"
+wait_status 200 30 "http://127.0.0.1:$port2/api/health" || fail "second allocator not healthy"
 [ "$(http_status -b "$jar" "http://127.0.0.1:$port2/admin")" = 200 ] || fail "session unknown to the second allocator"
 code=$(curl -s -o /dev/null -w '%{http_code}' -b "$jar" -X POST --data "csrf_token=$csrf" \
     "http://127.0.0.1:$port2/admin/logout")
