@@ -298,10 +298,17 @@ ll_route_admin_logs (ll_http_req_t *req)
     free (exists);
     if (!found)
         return ll_http_error (req, 404, "VM not found.");
-    if (ll_http_wants_json (req))
-        return ll_http_json (req, 200,
-                             json_pack ("{s:s, s:s}", "hostname", hostname,
-                                        "logs", "/api/vm-logs/"));
+    if (ll_http_wants_json (req)) {
+        size_t size = strlen (hostname) * 3 + 1;
+        char *encoded = malloc (size);
+        mg_url_encode (hostname, encoded, size);
+        char logs[1024];
+        snprintf (logs, sizeof logs, "/api/vm-logs/%s", encoded);
+        free (encoded);
+        return ll_http_json (
+            req, 200,
+            json_pack ("{s:s, s:s}", "hostname", hostname, "logs", logs));
+    }
     const char *extra[] = {"hostname", hostname, NULL};
     return s_admin_page (req, 200, "admin-logs.html", extra);
 }
