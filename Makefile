@@ -1,12 +1,20 @@
 # The two commands of the quick start, and a few more.
 #   make demo   install deps, build, start PostgreSQL + the allocator (local provider)
 #   make test   install deps, build with ASan+UBSan and -Werror, run every test
-.PHONY: all build deps test-deps demo test test-build checksrc clean lambda install
+#   make install [PREFIX=/usr/local] [DESTDIR=] [NO_BUILD=1 BUILD=dir]
+#               programs, systemd units, terraform modules, Caddy files,
+#               example config and docs (packaging/install); NO_BUILD=1
+#               installs what BUILD already holds without building
+.PHONY: all build deps demo test test-build checksrc clean lambda install
 
 BUILD      ?= build
 TEST_BUILD ?= build-test
 JOBS       ?= $(shell nproc)
 PREFIX     ?= /usr/local
+DESTDIR    ?=
+# Optional package groups `make test` needs (scripts/install-deps): caddy
+# for the TLS test.
+TEST_DEPS  ?= tls browser
 
 all: build
 
@@ -20,14 +28,11 @@ build: deps
 demo: build
 	@scripts/demo $(BUILD)
 
-test-build: test-deps
+test-build:
+	@LABLINK_DEPS="$(strip $(LABLINK_DEPS) $(TEST_DEPS))" scripts/install-deps
 	@cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DLABLINK_SANITIZE=ON \
 	    -DLABLINK_WERROR=ON >/dev/null
 	@cmake --build $(TEST_BUILD) -j $(JOBS) -- --no-print-directory
-
-# The tests also drive headless chromium (tests/browser)
-test-deps:
-	@LABLINK_DEPS="$(strip $(LABLINK_DEPS) browser)" scripts/install-deps
 
 checksrc:
 	@scripts/checksrc
@@ -37,8 +42,9 @@ test: test-build checksrc
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
-install: build
-	@cmake --install $(BUILD) --prefix $(PREFIX)
+install: $(if $(NO_BUILD),,build)
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
+	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" BUILD="$(BUILD)" packaging/install
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD)

@@ -2,23 +2,38 @@
 
     lablink-allocator [--config FILE]     serve
     lablink-allocator --check-config FILE validate, print [PASS]/[FAIL]
-    lablink-allocator --version */
+    lablink-allocator --version
+    lablink-allocator --agent-token HOST[,HOST...] [--config FILE]
+                                          print each VM's agent token (from
+                                          the database's server secret)
+    lablink-allocator --zmq-keygen FILE   write a CURVE keypair for the
+                                          gateway (FILE and FILE_secret),
+                                          print the public key */
 #include <getopt.h>
 
 #include "actors/admin.h"
+#include "actors/assigner.h"
+#include "actors/gateway.h"
 #include "actors/http.h"
+#include "actors/listener.h"
 #include "actors/registry.h"
+#include "actors/waiters.h"
+#include "runtime/db.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
 #include "runtime/supervisor.h"
+#include "runtime/token.h"
+
+#include <sodium.h>
 
 //  Started in this order, stopped in reverse: the edge starts last and
 //  stops first, so no request reaches an actor that is gone.
 //  Planned order: registry, listener, waiters, assigner, ingest, terraform,
 //  exporter, gateway, then http (always last).
 static const ll_actor_def_t s_actor_table[] = {
-    {"registry", registry_actor},
-    {"admin", admin_actor},
+    {"registry", registry_actor}, {"admin", admin_actor},
+    {"listener", listener_actor}, {"waiters", waiters_actor},
+    {"assigner", assigner_actor}, {"gateway", gateway_actor},
     {"http", http_actor},
 };
 
@@ -40,6 +55,72 @@ s_check_config (const char *path)
     return 0;
 }
 
+//  The agent token of hostname, from the server secret in the database
+//  (made on first use, as the registry does).
+static int
+s_agent_token (const char *config_arg, const char *hostname)
+{
+    char *path = ll_config_locate (config_arg);
+    char error[512];
+    ll_config_t *config = ll_config_load (path, error, sizeof error);
+    free (path);
+    if (!config) {
+        fprintf (stderr, "lablink-allocator: %s\n", error);
+        return 1;
+    }
+    ll_log_add_secret (config->db.password);
+    ll_db_t *db = ll_db_new (config, NULL, "agent-token");
+    int rc = 1;
+    char fresh[65], token[LL_TOKEN_MAX];
+    ll_token_new_secret (fresh, sizeof fresh);
+    const char *init[] = {"server_secret", fresh};
+    const char *key[] = {"server_secret"};
+    PGresult *res = NULL;
+    if (db && ll_db_connect (db) == 0) {
+        PQclear (ll_db_exec (db, "settings_init", 2, init));
+        res = ll_db_exec (db, "settings_get", 1, key);
+    }
+    //  HOSTNAME may be a comma-separated list: one token per line
+    char *list = strdup (hostname);
+    char *save = NULL;
+    if (res && PQntuples (res) == 1) {
+        rc = 0;
+        for (char *name = strtok_r (list, ",", &save); name && rc == 0;
+             name = strtok_r (NULL, ",", &save))
+            if (ll_token_derive (PQgetvalue (res, 0, 0), name, token,
+                                 sizeof token)
+                == 0)
+                printf ("%s\n", token);
+            else
+                rc = 1;
+    }
+    free (list);
+    if (rc != 0)
+        fprintf (stderr, "lablink-allocator: cannot make a token for %s: %s\n",
+                 hostname, db ? ll_db_error (db) : "no database");
+    PQclear (res);
+    sodium_memzero (fresh, sizeof fresh);
+    sodium_memzero (token, sizeof token);
+    ll_db_destroy (&db);
+    ll_config_destroy (&config);
+    return rc;
+}
+
+static int
+s_zmq_keygen (const char *path)
+{
+    zsys_init ();
+    zcert_t *cert = zcert_new ();
+    int rc = cert && zcert_save (cert, path) == 0 ? 0 : 1;
+    if (rc == 0)
+        printf ("%s\n", zcert_public_txt (cert));
+    else
+        fprintf (stderr, "lablink-allocator: cannot write %s\n", path);
+    zcert_destroy (&cert);
+    zsys_shutdown ();
+    return rc;
+}
+
 static void
 s_usage (FILE *out)
 {
@@ -55,10 +136,13 @@ main (int argc, char *argv[])
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 'k'},
         {"version", no_argument, NULL, 'v'},
+        {"agent-token", required_argument, NULL, 't'},
+        {"zmq-keygen", required_argument, NULL, 'z'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_arg = NULL;
+    const char *token_for = NULL;
     int opt;
     while ((opt = getopt_long (argc, argv, "c:h", options, NULL)) != -1) {
         switch (opt) {
@@ -67,6 +151,11 @@ main (int argc, char *argv[])
                 break;
             case 'k':
                 return s_check_config (optarg);
+            case 't':
+                token_for = optarg;
+                break;
+            case 'z':
+                return s_zmq_keygen (optarg);
             case 'v':
                 printf ("lablink-allocator %s\n", LABLINK_VERSION);
                 return 0;
@@ -82,6 +171,8 @@ main (int argc, char *argv[])
         s_usage (stderr);
         return 2;
     }
+    if (token_for)
+        return s_agent_token (config_arg, token_for);
 
     char *path = ll_config_locate (config_arg);
     char error[512];

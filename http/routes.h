@@ -26,6 +26,16 @@ int ll_route_admin_delete (ll_http_req_t *req);
 int ll_route_admin_logs (ll_http_req_t *req);
 int ll_route_admin_audit (ll_http_req_t *req);
 
+//  routes_student.c
+int ll_route_student_index (ll_http_req_t *req);
+int ll_route_request_vm (ll_http_req_t *req);
+int ll_route_unassigned_count (ll_http_req_t *req);
+int ll_route_release_vm (ll_http_req_t *req);
+
+//  routes_agent.c
+int ll_route_vm_startup (ll_http_req_t *req);
+int ll_route_vm_startup_result (ll_http_req_t *req);
+
 //  Send an embedded asset by name (404 when absent).
 int ll_http_send_asset (ll_http_req_t *req, const char *name);
 

@@ -5,7 +5,11 @@
 #include "runtime/protocol.h"
 #include "runtime/token.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sodium.h>
 #include <stdatomic.h>
 
@@ -204,6 +208,91 @@ ll_http_call (ll_http_req_t *req,
         if (rc != 0)
             atomic_fetch_add (&req->server->queues[q].failures, 1);
     }
+    return rc;
+}
+
+//  The socket of this request's client: civetweb does not expose it, so
+//  find the descriptor whose peer is the request's remote address and whose
+//  local port is one of ours (a TCP 4-tuple is unique). -1 when not found.
+static int
+s_client_fd (ll_http_req_t *req)
+{
+    struct mg_server_port ports[8];
+    int nports = mg_get_server_ports (mg_get_context (req->conn), 8, ports);
+    DIR *dir = opendir ("/proc/self/fd");
+    if (!dir || nports <= 0) {
+        if (dir)
+            closedir (dir);
+        return -1;
+    }
+    int found = -1;
+    struct dirent *entry;
+    while (found < 0 && (entry = readdir (dir))) {
+        char *end = NULL;
+        long fd = strtol (entry->d_name, &end, 10);
+        if (!end || *end || fd < 0 || fd == dirfd (dir))
+            continue;
+        struct sockaddr_storage peer, local;
+        socklen_t plen = sizeof peer, llen = sizeof local;
+        if (getpeername ((int) fd, (struct sockaddr *) &peer, &plen) != 0
+            || getsockname ((int) fd, (struct sockaddr *) &local, &llen) != 0)
+            continue;
+        char addr[64] = "";
+        int pport = 0, lport = 0;
+        if (peer.ss_family == AF_INET) {
+            struct sockaddr_in *p = (struct sockaddr_in *) &peer;
+            inet_ntop (AF_INET, &p->sin_addr, addr, sizeof addr);
+            pport = ntohs (p->sin_port);
+            lport = ntohs (((struct sockaddr_in *) &local)->sin_port);
+        }
+        else if (peer.ss_family == AF_INET6) {
+            struct sockaddr_in6 *p = (struct sockaddr_in6 *) &peer;
+            inet_ntop (AF_INET6, &p->sin6_addr, addr, sizeof addr);
+            pport = ntohs (p->sin6_port);
+            lport = ntohs (((struct sockaddr_in6 *) &local)->sin6_port);
+        }
+        else
+            continue;
+        if (pport != req->info->remote_port
+            || strcmp (addr, req->info->remote_addr) != 0)
+            continue;
+        for (int i = 0; i < nports; i++)
+            if (ports[i].port == lport)
+                found = (int) fd;
+    }
+    closedir (dir);
+    return found;
+}
+
+int
+ll_http_call_watch (ll_http_req_t *req,
+                    const char *endpoint,
+                    const char *command,
+                    zmsg_t **args,
+                    int timeout_ms,
+                    char *id_out,
+                    size_t id_size,
+                    zmsg_t **reply,
+                    char **error)
+{
+    s_worker_t *worker = mg_get_thread_pointer (req->conn);
+    zsock_t *sock = worker ? s_worker_socket (worker, endpoint) : NULL;
+    if (!sock) {
+        zmsg_destroy (args);
+        *reply = NULL;
+        *error = strdup ("no socket");
+        return -1;
+    }
+    int fd = s_client_fd (req);
+    int q = s_queue_slot (req->server, endpoint);
+    if (q >= 0) {
+        atomic_fetch_add (&req->server->queues[q].waiting, 1);
+        atomic_fetch_add (&req->server->queues[q].calls, 1);
+    }
+    int rc = ll_call_watch (sock, command, args, timeout_ms, fd, id_out,
+                            id_size, reply, error);
+    if (q >= 0)
+        atomic_fetch_sub (&req->server->queues[q].waiting, 1);
     return rc;
 }
 

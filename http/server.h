@@ -80,6 +80,19 @@ int ll_http_call (ll_http_req_t *req,
                   zmsg_t **reply,
                   char **error);
 
+//  ll_http_call for long waits: also watches the client's connection and
+//  returns -1 with *error "hangup" as soon as the client goes away. The
+//  request id is written to id_out so the caller can cancel the request.
+int ll_http_call_watch (ll_http_req_t *req,
+                        const char *endpoint,
+                        const char *command,
+                        zmsg_t **args,
+                        int timeout_ms,
+                        char *id_out,
+                        size_t id_size,
+                        zmsg_t **reply,
+                        char **error);
+
 //  Send a response with the security headers. extra_headers: complete
 //  "Name: value\r\n" lines or NULL.
 int ll_http_send (ll_http_req_t *req,

@@ -93,6 +93,9 @@ static const s_key_t s_keys[] = {
     K ("agent.long_poll_s", T_INT, agent.long_poll_s, "25"),
     K ("agent.max_parked", T_INT, agent.max_parked, "32"),
     K ("agent.stale_after_s", T_INT, agent.stale_after_s, "180"),
+    K ("agent.zmq_secret_key_file", T_STR, agent.zmq_secret_key_file, ""),
+    K ("claim.email_per_minute", T_INT, claim.email_per_minute, "10"),
+    K ("claim.address_per_minute", T_INT, claim.address_per_minute, "600"),
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys[0])
 
@@ -496,6 +499,9 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"agent.long_poll_s", self->agent.long_poll_s, 1, 300},
         {"agent.max_parked", self->agent.max_parked, 0, 100000},
         {"agent.stale_after_s", self->agent.stale_after_s, 5, 86400},
+        {"claim.email_per_minute", self->claim.email_per_minute, 0, 1000000},
+        {"claim.address_per_minute", self->claim.address_per_minute, 0,
+         10000000},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (ranges[i].value < ranges[i].min

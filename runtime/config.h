@@ -61,12 +61,17 @@ typedef struct {
         int operation_timeout_s;
     } provider;
     struct {
-        char *transport;     //  http | zmq | pg
-        char *zmq_endpoint;  //  gateway bind, "" = off
-        int long_poll_s;     //  /vm_startup park time
-        int max_parked;      //  cap on parked HTTP waiters
-        int stale_after_s;   //  silent this long = stale, not offered
+        char *transport;            //  http | zmq | pg
+        char *zmq_endpoint;         //  gateway bind, "" = off
+        int long_poll_s;            //  /vm_startup park time
+        int max_parked;             //  cap on parked HTTP waiters
+        int stale_after_s;          //  silent this long = stale, not offered
+        char *zmq_secret_key_file;  //  gateway's zcert (secret) file
     } agent;
+    struct {
+        int email_per_minute;    //  claims per email per minute, 0 = off
+        int address_per_minute;  //  claims per client address, 0 = off
+    } claim;
     char *source_path;  //  the file this came from ("" for defaults)
 } ll_config_t;
 

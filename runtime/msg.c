@@ -1,7 +1,9 @@
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
 
+#include <errno.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <time.h>
 
 //  Request ids only need to be unique per socket; a process-wide counter
@@ -89,11 +91,43 @@ ll_call (zsock_t *dealer,
          zmsg_t **reply,
          char **error)
 {
+    return ll_call_watch (dealer, command, args, timeout_ms, -1, NULL, 0, reply,
+                          error);
+}
+
+//  True when the peer of a connected stream socket has gone (orderly
+//  close or error); data waiting to be read does not count.
+static bool
+s_peer_gone (int fd, bool *stop_watching)
+{
+    char byte;
+    ssize_t n = recv (fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0)
+        return true;
+    if (n < 0)
+        return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    *stop_watching = true;  //  the client sent more: keep it for later
+    return false;
+}
+
+int
+ll_call_watch (zsock_t *dealer,
+               const char *command,
+               zmsg_t **args,
+               int timeout_ms,
+               int watch_fd,
+               char *id_out,
+               size_t id_size,
+               zmsg_t **reply,
+               char **error)
+{
     *reply = NULL;
     *error = NULL;
     char id[24];
     snprintf (id, sizeof id, "%llu",
               (unsigned long long) atomic_fetch_add (&s_next_request_id, 1));
+    if (id_out && id_size)
+        snprintf (id_out, id_size, "%s", id);
     zmsg_t *msg = args && *args ? *args : zmsg_new ();
     if (args)
         *args = NULL;
@@ -105,18 +139,37 @@ ll_call (zsock_t *dealer,
         return -1;
     }
     int64_t deadline = ll_now_ms () + timeout_ms;
-    zpoller_t *poller = zpoller_new (dealer, NULL);
+    zmq_pollitem_t items[2] = {
+        {zsock_resolve (dealer), 0, ZMQ_POLLIN, 0},
+        {NULL, watch_fd, ZMQ_POLLIN, 0},
+    };
     while (true) {
         int64_t left = deadline - ll_now_ms ();
         if (left <= 0) {
             *error = strdup ("timeout");
             break;
         }
-        if (!zpoller_wait (poller, (int) left)) {
-            *error = strdup (zpoller_terminated (poller) ? "interrupted"
-                                                         : "timeout");
+        int rc = zmq_poll (items, items[1].fd >= 0 ? 2 : 1, (long) left);
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            *error = strdup ("interrupted");
             break;
         }
+        if (rc == 0)
+            continue;  //  the deadline check above ends the loop
+        if (items[1].fd >= 0
+            && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))) {
+            bool stop = false;
+            if (s_peer_gone (items[1].fd, &stop)) {
+                *error = strdup ("hangup");
+                break;
+            }
+            if (stop)
+                items[1].fd = -1;
+        }
+        if (!(items[0].revents & ZMQ_POLLIN))
+            continue;
         zmsg_t *answer = zmsg_recv (dealer);
         if (!answer) {
             *error = strdup ("interrupted");
@@ -136,7 +189,6 @@ ll_call (zsock_t *dealer,
         if (status && strcmp (status, "OK") == 0) {
             *reply = answer;
             free (status);
-            zpoller_destroy (&poller);
             return 0;
         }
         char *reason = zmsg_popstr (answer);
@@ -145,7 +197,6 @@ ll_call (zsock_t *dealer,
         zmsg_destroy (&answer);
         break;
     }
-    zpoller_destroy (&poller);
     return -1;
 }
 

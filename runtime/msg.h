@@ -39,6 +39,20 @@ int ll_call (zsock_t *dealer,
              zmsg_t **reply,
              char **error);
 
+//  ll_call that also watches watch_fd (a connected stream socket, or -1):
+//  when its peer goes away the call ends at once with *error "hangup".
+//  The request id used is written into id_out (may be NULL), so the caller
+//  can tell the actor to forget the request.
+int ll_call_watch (zsock_t *dealer,
+                   const char *command,
+                   zmsg_t **args,
+                   int timeout_ms,
+                   int watch_fd,
+                   char *id_out,
+                   size_t id_size,
+                   zmsg_t **reply,
+                   char **error);
+
 //  Ask an actor pipe to START; returns 0 or -1 with *error (new string).
 int ll_actor_start (zactor_t *actor, int timeout_ms, char **error);
 

@@ -1,4 +1,5 @@
-// Live count of available VMs (the page works without it).
+// Live count of available VMs, and a guard against double submits (the page
+// works without it).
 "use strict";
 (function () {
   const target = document.getElementById("unassigned_vms_count");
@@ -14,4 +15,12 @@
   }
   refresh();
   setInterval(refresh, 5000);
+  const form = document.getElementById("request_form");
+  const button = document.getElementById("submit");
+  if (form && button) {
+    form.addEventListener("submit", function () {
+      button.disabled = true;
+      button.textContent = "Requesting…";
+    });
+  }
 })();

@@ -22,7 +22,7 @@ test_escape (void **state)
 static void
 test_render (void **state)
 {
-    //  index.html has no placeholders: rendered unchanged
+    //  index.html renders without values (placeholders become empty)
     char *html = ll_page_render ("index.html", NULL);
     assert_non_null (html);
     assert_non_null (strstr (html, "Welcome to LabLink!"));

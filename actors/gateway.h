@@ -1,0 +1,29 @@
+/*  gateway: the optional ZeroMQ channel for agents (agent.zmq_endpoint),
+    for fleets too large for HTTP long-polls: one ROUTER socket parks any
+    number of waiting agents.
+
+    Owns: ROUTER bound at agent.zmq_endpoint with CURVE (server keys from
+    the zcert file agent.zmq_secret_key_file; any client key may connect,
+    agents prove who they are with their token); the table of peers;
+    DEALERs to the waiters and the assigner; a libcurl handle that replays
+    telemetry on the allocator's own HTTP routes (same JSON, same checks).
+    Serves: nothing inproc. Agent protocol (runtime/protocol.h, gateway):
+      HELLO hostname token  -> HELLO-OK | ERROR reason   (first, always)
+      WAIT                  -> later ASSIGN pin command  (VM-WAIT, no timeout)
+      RESULT hostname 1|0 text -> RESULT-OK | ERROR reason (VM-RESULT)
+      POST path json        -> REPLY status json
+      PING                  -> PONG
+    A peer silent for 35 s is forgotten (its parked wait is withdrawn with
+    VM-UNWAIT); peers' last_seen_at is refreshed in batches (VM-SEEN).
+    With agent.zmq_endpoint empty the gateway is off (starts, does nothing).
+    The bound endpoint and the server public key are logged at start.
+    Pipe: START -> OK | ERROR reason (key file unreadable, cannot bind),
+          $TERM. */
+#ifndef LL_ACTOR_GATEWAY_H
+#define LL_ACTOR_GATEWAY_H
+
+#include <czmq.h>
+
+void gateway_actor (zsock_t *pipe, void *args);
+
+#endif

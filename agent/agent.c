@@ -1,0 +1,591 @@
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/crd.h"
+#include "agent/logship.h"
+#include "agent/probe.h"
+#include "agent/reporter.h"
+#include "agent/spawn.h"
+#include "agent/zmq.h"
+#include "runtime/log.h"
+
+int
+agent_post (agent_t *self,
+            const char *path,
+            const char *body,
+            int timeout_ms,
+            bool abortable,
+            agent_reply_t *reply)
+{
+    if (self->zmq)
+        return agent_zmq_post (self->zmq, path, body, timeout_ms, abortable,
+                               reply);
+    return agent_http_post (&self->settings, abortable ? &self->stop : NULL,
+                            path, body, timeout_ms, reply);
+}
+
+int
+agent_post_retry (agent_t *self,
+                  const char *path,
+                  const char *body,
+                  int64_t max_ms)
+{
+    int64_t start = agent_now_ms (), backoff = 0;
+    int attempts = 0;
+    while (true) {
+        agent_reply_t reply;
+        int status =
+            agent_post (self, path, body,
+                        self->settings.request_timeout_s * 1000, true, &reply);
+        agent_reply_free (&reply);
+        attempts++;
+        if (status >= 200 && status < 300)
+            return 0;
+        if (agent_stop_requested (&self->stop))
+            return -1;
+        if (attempts == 1 || attempts % 10 == 0)
+            ll_warn ("agent: %s failed (%s %d), retrying", path,
+                     status < 0 ? "transport error" : "HTTP", status);
+        int64_t delay = agent_backoff_next (&backoff, self->settings.backoff_ms,
+                                            self->settings.backoff_max_ms);
+        if (max_ms > 0 && agent_now_ms () + delay - start > max_ms)
+            return -1;
+        if (agent_stop_sleep (&self->stop, delay))
+            return -1;
+    }
+}
+
+bool
+agent_status_valid (const char *status)
+{
+    const char *valid[] = {"initializing", "running", "error", "unknown",
+                           "rebooting"};
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++)
+        if (status && strcmp (status, valid[i]) == 0)
+            return true;
+    return false;
+}
+
+static char *
+s_status_body (agent_t *self, const char *status)
+{
+    json_t *body = json_pack ("{s:s, s:s}", "hostname", self->settings.vm_name,
+                              "status", status);
+    char *text = json_dumps (body, JSON_COMPACT);
+    json_decref (body);
+    return text;
+}
+
+//  --- assignment ------------------------------------------------------------
+
+//  Report the result of an assignment (retried until accepted; a 4xx other
+//  than 408/429 is final).
+static void
+s_report_result (agent_t *self, bool success, const char *error)
+{
+    json_t *body =
+        json_pack ("{s:s, s:b, s:s}", "hostname", self->settings.vm_name,
+                   "success", success, "error", error ? error : "");
+    char *text = json_dumps (body, JSON_COMPACT);
+    json_decref (body);
+    if (!text)
+        return;
+    int64_t backoff = 0;
+    while (!agent_stop_requested (&self->stop)) {
+        agent_reply_t reply;
+        int status =
+            agent_post (self, "/api/vm-startup-result", text,
+                        self->settings.request_timeout_s * 1000, true, &reply);
+        agent_reply_free (&reply);
+        if (status >= 200 && status < 300)
+            break;
+        if (status >= 400 && status < 500 && status != 408 && status != 429) {
+            ll_warn ("agent: startup result refused with HTTP %d", status);
+            break;
+        }
+        ll_warn ("agent: startup result not recorded (%s %d), retrying",
+                 status < 0 ? "transport error" : "HTTP", status);
+        agent_stop_sleep (&self->stop, agent_backoff_next (
+                                           &backoff, self->settings.backoff_ms,
+                                           self->settings.backoff_max_ms));
+    }
+    free (text);
+}
+
+int
+agent_handle_assignment (agent_t *self, const char *command, const char *pin)
+{
+    char error[256];
+    ll_info ("agent: assignment received, running start-host");
+    int rc = agent_crd_connect (&self->settings, &self->stop, command, pin,
+                                error, sizeof error);
+    if (rc == 0)
+        ll_info ("agent: start-host succeeded");
+    else
+        ll_warn ("agent: connecting to CRD failed: %s", error);
+    if (!self->zmq)
+        s_report_result (self, rc == 0, rc == 0 ? "" : error);
+    return rc;
+}
+
+//  Take an assignment out of a /vm_startup 200 answer. 0 when it has one.
+static int
+s_parse_assignment (const char *text, char **command, char **pin)
+{
+    json_t *root = json_loads (text, JSON_REJECT_DUPLICATES, NULL);
+    const char *status = NULL, *c = NULL, *p = NULL;
+    int rc = -1;
+    if (json_is_object (root)
+        && json_unpack (root, "{s:s, s:s, s:s}", "status", &status, "command",
+                        &c, "pin", &p)
+               == 0
+        && strcmp (status, "success") == 0) {
+        *command = strdup (c);
+        *pin = strdup (p);
+        rc = *command && *pin ? 0 : -1;
+    }
+    json_decref (root);
+    return rc;
+}
+
+static void *
+s_assign_http (void *arg)
+{
+    agent_t *self = arg;
+    const agent_settings_t *settings = &self->settings;
+    json_t *json = json_pack ("{s:s}", "hostname", settings->vm_name);
+    char *body = json_dumps (json, JSON_COMPACT);
+    json_decref (json);
+    int64_t backoff = 0;
+    int failures = 0;
+    while (body && !agent_stop_requested (&self->stop)) {
+        agent_reply_t reply;
+        int status =
+            agent_http_post (settings, &self->stop, "/vm_startup", body,
+                             settings->poll_timeout_s * 1000, &reply);
+        if (agent_stop_requested (&self->stop)) {
+            agent_reply_free (&reply);
+            break;
+        }
+        int64_t delay = -1;  //  re-poll at once
+        if (status == 200) {
+            char *command = NULL, *pin = NULL;
+            if (s_parse_assignment (reply.body, &command, &pin) == 0) {
+                agent_handle_assignment (self, command, pin);
+                backoff = 0;
+            }
+            else {
+                ll_warn ("agent: /vm_startup answered 200 without an "
+                         "assignment");
+                delay = agent_backoff_next (&backoff, settings->backoff_ms,
+                                            settings->backoff_max_ms);
+            }
+            if (pin)
+                memset (pin, 0, strlen (pin));
+            free (command);
+            free (pin);
+        }
+        else if (status == 204) {
+            backoff = 0;
+            if (reply.retry_after_s > 0)
+                delay = (int64_t) reply.retry_after_s * 1000
+                        + agent_random (settings->jitter_ms / 5);
+        }
+        else {
+            if (failures == 0 || failures % 10 == 0) {
+                if (status < 0)
+                    ll_warn ("agent: /vm_startup failed: %s", reply.error);
+                else
+                    ll_warn ("agent: /vm_startup answered HTTP %d", status);
+            }
+            delay = agent_backoff_next (&backoff, settings->backoff_ms,
+                                        settings->backoff_max_ms);
+        }
+        failures = status == 200 || status == 204 ? 0 : failures + 1;
+        agent_reply_free (&reply);
+        if (delay >= 0)
+            agent_stop_sleep (&self->stop, delay);
+    }
+    free (body);
+    return NULL;
+}
+
+//  Direct LISTEN on the assignment channel (trusted networks only: every VM
+//  sees every assignment's payload).
+static void *
+s_assign_pg (void *arg)
+{
+    agent_t *self = arg;
+    const agent_settings_t *settings = &self->settings;
+    int64_t backoff = 0;
+    while (!agent_stop_requested (&self->stop)) {
+        const char *keys[] = {"dbname", "connect_timeout", NULL};
+        const char *values[] = {settings->pg_conninfo, "5", NULL};
+        PGconn *conn = PQconnectdbParams (keys, values, 1);
+        char listen[128];
+        //  The channel is a validated identifier ([a-z_][a-z0-9_]*)
+        snprintf (listen, sizeof listen, "LISTEN %s", settings->pg_channel);
+        PGresult *result = NULL;
+        if (PQstatus (conn) == CONNECTION_OK)
+            result = PQexec (conn, listen);
+        if (!result || PQresultStatus (result) != PGRES_COMMAND_OK) {
+            ll_warn ("agent: pg transport: cannot listen: %s",
+                     PQerrorMessage (conn));
+            PQclear (result);
+            PQfinish (conn);
+            agent_stop_sleep (
+                &self->stop, agent_backoff_next (&backoff, settings->backoff_ms,
+                                                 settings->backoff_max_ms));
+            continue;
+        }
+        PQclear (result);
+        backoff = 0;
+        ll_info ("agent: pg transport: listening on %s", settings->pg_channel);
+        while (!agent_stop_requested (&self->stop)) {
+            struct pollfd fd = {PQsocket (conn), POLLIN, 0};
+            if (poll (&fd, 1, 200) < 0 && errno != EINTR)
+                break;
+            if (PQconsumeInput (conn) == 0)
+                break;
+            PGnotify *notify;
+            while ((notify = PQnotifies (conn))) {
+                json_t *root = json_loads (notify->extra, 0, NULL);
+                const char *host = NULL, *command = NULL, *pin = NULL;
+                if (json_unpack (root, "{s:s, s:s, s:s}", "HostName", &host,
+                                 "CrdCommand", &command, "Pin", &pin)
+                        == 0
+                    && strcmp (host, settings->vm_name) == 0)
+                    agent_handle_assignment (self, command, pin);
+                json_decref (root);
+                PQfreemem (notify);
+            }
+            if (PQstatus (conn) != CONNECTION_OK)
+                break;
+        }
+        if (!agent_stop_requested (&self->stop))
+            ll_warn ("agent: pg transport: connection lost, reconnecting");
+        PQfinish (conn);
+    }
+    return NULL;
+}
+
+//  --- the monitoring loops ----------------------------------------------
+
+static void *
+s_inuse_loop (void *arg)
+{
+    agent_t *self = arg;
+    const agent_settings_t *settings = &self->settings;
+    int last = -1;
+    do {
+        int found = agent_proc_find (settings->proc_root, settings->software,
+                                     getpid ());
+        if (found < 0)
+            ll_warn ("agent: cannot scan %s", settings->proc_root);
+        else if (found != last) {
+            json_t *body = json_pack ("{s:s, s:b}", "hostname",
+                                      settings->vm_name, "status", found);
+            char *text = json_dumps (body, JSON_COMPACT);
+            json_decref (body);
+            if (text)
+                agent_reporter_set (self->reporter, "inuse",
+                                    "/api/update_inuse_status", text);
+            free (text);
+            if (last >= 0)
+                ll_info ("agent: in-use changed to %s",
+                         found ? "true" : "false");
+            last = found;
+        }
+    } while (!agent_stop_sleep (
+        &self->stop, settings->inuse_ms + agent_random (settings->jitter_ms)));
+    return NULL;
+}
+
+static void *
+s_gpu_loop (void *arg)
+{
+    agent_t *self = arg;
+    const agent_settings_t *settings = &self->settings;
+    const char *last = NULL;
+    while (!agent_stop_requested (&self->stop)) {
+        const char *health = agent_gpu_probe (
+            settings->nvidia_smi, settings->gpu_timeout_s * 1000, &self->stop);
+        if (agent_stop_requested (&self->stop))
+            break;
+        if (!last || strcmp (health, last) != 0) {
+            json_t *body = json_pack ("{s:s, s:s}", "hostname",
+                                      settings->vm_name, "gpu_status", health);
+            char *text = json_dumps (body, JSON_COMPACT);
+            json_decref (body);
+            if (text)
+                agent_reporter_set (self->reporter, "gpu", "/api/gpu_health",
+                                    text);
+            free (text);
+            ll_info ("agent: GPU health %s", health);
+            last = health;
+        }
+        //  No GPU: keep probing, slowly (a driver may come later)
+        int period = strcmp (health, AGENT_GPU_NONE) == 0
+                         ? settings->gpu_absent_ms
+                         : settings->gpu_ms;
+        agent_stop_sleep (&self->stop,
+                          period + agent_random (settings->jitter_ms));
+    }
+    return NULL;
+}
+
+static void *
+s_heartbeat_loop (void *arg)
+{
+    agent_t *self = arg;
+    const agent_settings_t *settings = &self->settings;
+    char boot_id[64];
+    agent_boot_id (boot_id, sizeof boot_id);
+    do {
+        char stamp[32];
+        time_t now = time (NULL);
+        struct tm tm;
+        gmtime_r (&now, &tm);
+        strftime (stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        int crd = agent_proc_find (settings->proc_root, "chrome-remote-desktop",
+                                   getpid ());
+        int disk = agent_disk_free_pct (settings->disk_path);
+        json_t *body =
+            json_pack ("{s:s, s:s*, s:s, s:b, s:o}", "vm_id", settings->vm_name,
+                       "boot_id", *boot_id ? boot_id : NULL, "timestamp", stamp,
+                       "crd_active", crd == 1, "disk_free_pct",
+                       disk >= 0 ? json_integer (disk) : json_null ());
+        char *text = json_dumps (body, JSON_COMPACT);
+        json_decref (body);
+        if (text)
+            agent_reporter_set (self->reporter, "heartbeat", "/api/heartbeat",
+                                text);
+        free (text);
+    } while (!agent_stop_sleep (&self->stop, settings->heartbeat_ms));
+    return NULL;
+}
+
+//  --- the container start sequence ---------------------------------------
+
+//  Clone the tutorial repository into $HOME/Desktop (failure only logged).
+static void
+s_clone_tutorial (agent_t *self)
+{
+    const agent_settings_t *settings = &self->settings;
+    if (!*settings->tutorial_repo)
+        return;
+    char desktop[AGENT_PATH_MAX + 16];
+    snprintf (desktop, sizeof desktop, "%s/Desktop", settings->home);
+    if (mkdir (desktop, 0755) != 0 && errno != EEXIST) {
+        ll_warn ("agent: cannot create %s: %s", desktop, strerror (errno));
+        return;
+    }
+    //  Already there (a restarted container): nothing to do
+    char name[AGENT_PATH_MAX];
+    const char *base = strrchr (settings->tutorial_repo, '/');
+    snprintf (name, sizeof name, "%s",
+              base ? base + 1 : settings->tutorial_repo);
+    size_t len = strlen (name);
+    if (len > 4 && strcmp (name + len - 4, ".git") == 0)
+        name[len - 4] = '\0';
+    char target[2 * AGENT_PATH_MAX + 32];
+    snprintf (target, sizeof target, "%s/%s", desktop, name);
+    struct stat st;
+    if (*name && stat (target, &st) == 0) {
+        ll_info ("agent: tutorial repository already in %s", target);
+        return;
+    }
+    char *argv[] = {"git",   "-C", desktop,
+                    "clone", "--", (char *) settings->tutorial_repo,
+                    NULL};
+    char *env[] = {"GIT_TERMINAL_PROMPT=0", NULL};
+    agent_run_t run;
+    if (agent_run (argv, env, NULL, 600 * 1000, &self->stop, &run) == 0)
+        ll_info ("agent: cloned the tutorial repository into %s", desktop);
+    else
+        ll_warn ("agent: cloning the tutorial repository failed (%s %d)",
+                 run.timed_out ? "timeout" : "exit", run.exit_code);
+}
+
+//  Run the custom startup script when present and non-empty. 0, or -1
+//  when it failed.
+static int
+s_startup_script (agent_t *self)
+{
+    const agent_settings_t *settings = &self->settings;
+    struct stat st;
+    if (stat (settings->startup_script, &st) != 0 || !S_ISREG (st.st_mode)
+        || st.st_size == 0)
+        return 0;
+    ll_info ("agent: running custom startup script %s",
+             settings->startup_script);
+    char *argv[] = {"bash", (char *) settings->startup_script, NULL};
+    agent_run_t run;
+    int rc = agent_run (argv, NULL, NULL, 3600 * 1000, &self->stop, &run);
+    //  Its output goes to our stderr, which the container's log shows
+    if (run.output_len > 0)
+        fprintf (stderr, "%s%s", run.output,
+                 run.output[run.output_len - 1] == '\n' ? "" : "\n");
+    if (rc != 0)
+        ll_warn ("agent: custom startup script failed (%s %d)",
+                 run.timed_out ? "timeout" : "exit", run.exit_code);
+    return rc;
+}
+
+//  Signal thread: waits for SIGTERM/SIGINT (blocked in every thread).
+static void *
+s_signal_thread (void *arg)
+{
+    agent_t *self = arg;
+    sigset_t set;
+    sigemptyset (&set);
+    sigaddset (&set, SIGTERM);
+    sigaddset (&set, SIGINT);
+    int signal = 0;
+    sigwait (&set, &signal);
+    agent_stop_request (&self->stop);
+    return NULL;
+}
+
+typedef void *(s_loop_fn) (void *);
+
+int
+agent_run_main (agent_t *self)
+{
+    const agent_settings_t *settings = &self->settings;
+    time_t container_start = time (NULL);
+    ll_info ("agent: starting on %s (transport %s)", settings->vm_name,
+             settings->transport == AGENT_TRANSPORT_ZMQ  ? "zmq"
+             : settings->transport == AGENT_TRANSPORT_PG ? "pg"
+                                                         : "http");
+    pthread_t signals;
+    if (pthread_create (&signals, NULL, s_signal_thread, self) != 0)
+        return 1;
+    agent_shipper_t *shipper = agent_shipper_new (self);
+    self->reporter = agent_reporter_new (self);
+    if (settings->transport == AGENT_TRANSPORT_ZMQ)
+        self->zmq = agent_zmq_new (self);
+    int rc = 0;
+    if (!shipper || !self->reporter
+        || (settings->transport == AGENT_TRANSPORT_ZMQ && !self->zmq)
+        || agent_shipper_start (shipper) != 0
+        || agent_reporter_start (self->reporter) != 0
+        || (self->zmq && agent_zmq_start (self->zmq) != 0)) {
+        ll_error ("agent: cannot start");
+        agent_stop_request (&self->stop);
+        rc = 1;
+    }
+    char *text = s_status_body (self, "initializing");
+    if (rc == 0 && text)
+        agent_reporter_set (self->reporter, "status", "/api/vm-status", text);
+    free (text);
+
+    if (rc == 0)
+        s_clone_tutorial (self);
+    if (rc == 0 && !agent_stop_requested (&self->stop)
+        && s_startup_script (self) != 0 && settings->startup_fail
+        && !agent_stop_requested (&self->stop)) {
+        text = s_status_body (self, "error");
+        if (text)
+            agent_reporter_set (self->reporter, "status", "/api/vm-status",
+                                text);
+        free (text);
+        //  Give the reporter a few seconds to deliver it
+        for (int i = 0; i < 100 && agent_reporter_pending (self->reporter); i++)
+            agent_stop_sleep (&self->stop, 100);
+        ll_error ("agent: STARTUP_ON_ERROR=fail: stopping");
+        agent_stop_request (&self->stop);
+        rc = 1;
+    }
+
+    s_loop_fn *loops[] = {
+        s_inuse_loop, s_gpu_loop, s_heartbeat_loop,
+        settings->transport == AGENT_TRANSPORT_PG     ? s_assign_pg
+        : settings->transport == AGENT_TRANSPORT_HTTP ? s_assign_http
+                                                      : NULL};
+    pthread_t threads[4];
+    bool started[4] = {false, false, false, false};
+    for (int i = 0; i < 4 && !agent_stop_requested (&self->stop); i++)
+        if (loops[i]) {
+            if (pthread_create (&threads[i], NULL, loops[i], self) != 0) {
+                ll_error ("agent: cannot start a loop");
+                agent_stop_request (&self->stop);
+                rc = 1;
+            }
+            else
+                started[i] = true;
+        }
+
+    if (!agent_stop_requested (&self->stop)) {
+        time_t container_end = time (NULL);
+        text = s_status_body (self, "running");
+        if (text)
+            agent_reporter_set (self->reporter, "status", "/api/vm-status",
+                                text);
+        free (text);
+        json_t *body = json_pack (
+            "{s:I, s:I, s:I}", "container_start", (json_int_t) container_start,
+            "container_end", (json_int_t) container_end,
+            "container_startup_duration_seconds",
+            (json_int_t) (container_end - container_start));
+        text = json_dumps (body, JSON_COMPACT);
+        json_decref (body);
+        char path[AGENT_NAME_MAX + 32];
+        snprintf (path, sizeof path, "/api/vm-metrics/%s", settings->vm_name);
+        if (text)
+            agent_reporter_set (self->reporter, "container-metrics", path,
+                                text);
+        free (text);
+        ll_info ("agent: running");
+    }
+
+    while (!agent_stop_sleep (&self->stop, 1000))
+        ;
+    ll_info ("agent: stopping");
+    for (int i = 0; i < 4; i++)
+        if (started[i])
+            pthread_join (threads[i], NULL);
+    agent_reporter_destroy (&self->reporter);
+    agent_shipper_destroy (&shipper);  //  after its final flush
+    agent_zmq_destroy (&self->zmq);
+    pthread_kill (signals, SIGTERM);  //  wakes sigwait if still waiting
+    pthread_join (signals, NULL);
+    return rc;
+}
+
+int
+agent_status_main (agent_t *self, const char *status)
+{
+    char *text = s_status_body (self, status);
+    int rc = text ? agent_post_retry (self, "/api/vm-status", text, 15000) : -1;
+    free (text);
+    return rc == 0 ? 0 : 1;
+}
+
+int
+agent_metrics_main (agent_t *self, long start, long end)
+{
+    json_t *body =
+        json_pack ("{s:I, s:I, s:I}", "cloud_init_start", (json_int_t) start,
+                   "cloud_init_end", (json_int_t) end,
+                   "cloud_init_duration_seconds", (json_int_t) (end - start));
+    char *text = json_dumps (body, JSON_COMPACT);
+    json_decref (body);
+    char path[AGENT_NAME_MAX + 32];
+    snprintf (path, sizeof path, "/api/vm-metrics/%s", self->settings.vm_name);
+    int rc = text ? agent_post_retry (self, path, text, 30000) : -1;
+    free (text);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,60 @@
+/*  lablink-agent: the VM-side program (reference 5 and 6.4, issue 3).
+
+    `agent_run_main` is `lablink-agent run`: records the container start,
+    clones the tutorial repository, runs the custom startup script, starts
+    every loop in its own thread (assignment, in-use, GPU, heartbeat, log
+    shipping, and the reporter that delivers telemetry), then reports
+    `running` and the container timings. SIGTERM stops every loop, flushes
+    the logs and returns 0 within 2 s.
+
+    Threads share only this struct: settings (read-only after load), the
+    stop signal, the reporter (its own lock) and, for the zmq transport,
+    the gateway link (its own lock). */
+#ifndef LL_AGENT_AGENT_H
+#define LL_AGENT_AGENT_H
+
+#include "agent/client.h"
+#include "agent/settings.h"
+#include "agent/stop.h"
+
+typedef struct agent_reporter agent_reporter_t;
+typedef struct agent_zmq agent_zmq_t;
+
+typedef struct {
+    agent_settings_t settings;   //  from the environment
+    agent_stop_t stop;           //  SIGTERM reaches every loop through it
+    agent_reporter_t *reporter;  //  delivers the newest telemetry values
+    agent_zmq_t *zmq;            //  the gateway link (zmq transport) or NULL
+} agent_t;
+
+//  POST a JSON body to the allocator through the configured transport (HTTP,
+//  or the gateway's POST frame for zmq). abortable: stop ends the call at
+//  once (false for the final log flush). Returns the status or -1.
+int agent_post (agent_t *self,
+                const char *path,
+                const char *body,
+                int timeout_ms,
+                bool abortable,
+                agent_reply_t *reply);
+
+//  POST until the allocator answers 2xx, with backoff and jitter, giving up
+//  at stop or after max_ms (0: never). 0 on success, -1.
+int agent_post_retry (agent_t *self,
+                      const char *path,
+                      const char *body,
+                      int64_t max_ms);
+
+//  Handle one assignment: run start-host, report the result (retried until
+//  accepted). Returns 0 when start-host succeeded.
+int
+agent_handle_assignment (agent_t *self, const char *command, const char *pin);
+
+//  The subcommands; each returns the process exit code.
+int agent_run_main (agent_t *self);
+int agent_status_main (agent_t *self, const char *status);
+int agent_metrics_main (agent_t *self, long start, long end);
+
+//  True for the VM status values the allocator accepts.
+bool agent_status_valid (const char *status);
+
+#endif

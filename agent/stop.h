@@ -1,0 +1,42 @@
+/*  The agent's shared stop signal: a flag every loop checks and a condition
+    its sleeps wait on, so SIGTERM wakes every thread at once. Also the
+    random jitter every retry uses. */
+#ifndef LL_AGENT_STOP_H
+#define LL_AGENT_STOP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    pthread_mutex_t lock;  //  guards stopping
+    pthread_cond_t wake;   //  broadcast when stopping is set
+    bool stopping;         //  set once by agent_stop_request
+} agent_stop_t;
+
+void agent_stop_init (agent_stop_t *self);
+void agent_stop_fini (agent_stop_t *self);
+
+//  Ask every loop to stop; wakes all sleepers.
+void agent_stop_request (agent_stop_t *self);
+
+bool agent_stop_requested (agent_stop_t *self);
+
+//  Sleep ms milliseconds or until stop is requested. Returns true when
+//  stopping (the caller leaves its loop).
+bool agent_stop_sleep (agent_stop_t *self, int64_t ms);
+
+//  A uniformly random integer in [0, max] (max <= 0 gives 0).
+int64_t agent_random (int64_t max);
+
+//  Fill out with size random bytes (getrandom); 0 or -1.
+int agent_random_bytes (void *out, size_t size);
+
+//  Milliseconds of CLOCK_MONOTONIC.
+int64_t agent_now_ms (void);
+
+//  The next retry delay: doubles current (starting at base) up to max, then
+//  adds 0..50 % jitter.
+int64_t agent_backoff_next (int64_t *current, int64_t base, int64_t max);
+
+#endif

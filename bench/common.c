@@ -1,0 +1,130 @@
+#include "bench/bench.h"
+#include "runtime/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LL_BENCH_BODY_MAX (64 * 1024)
+
+ll_db_t *
+ll_bench_db (const char *config_path, ll_config_t **config_p)
+{
+    char error[512];
+    ll_config_t *config = NULL;
+    if (config_path) {
+        config = ll_config_load (config_path, error, sizeof error);
+        if (!config)
+            fprintf (stderr, "lablink-bench: %s\n", error);
+    }
+    else {
+        config = ll_config_new_defaults ();
+        if (config)
+            ll_config_apply_env (config);
+    }
+    if (!config)
+        return NULL;
+    ll_db_t *db = ll_db_new (config, NULL, "bench");
+    if (!db || ll_db_connect (db) != 0) {
+        fprintf (stderr, "lablink-bench: cannot connect to postgresql: %s\n",
+                 db ? ll_db_error (db) : "embedded SQL");
+        ll_db_destroy (&db);
+        ll_config_destroy (&config);
+        return NULL;
+    }
+    *config_p = config;
+    return db;
+}
+
+int64_t
+ll_bench_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int
+s_compare (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+double
+ll_bench_percentile (int64_t *values, size_t count, double p)
+{
+    if (count == 0)
+        return 0;
+    qsort (values, count, sizeof *values, s_compare);
+    size_t i = (size_t) ((p / 100.0) * (double) (count - 1) + 0.5);
+    return (double) values[i < count ? i : count - 1];
+}
+
+static size_t
+s_write (char *data, size_t size, size_t nmemb, void *arg)
+{
+    ll_bench_response_t *out = arg;
+    size_t n = size * nmemb;
+    if (out->len + n > LL_BENCH_BODY_MAX)
+        return 0;
+    out->body = realloc (out->body, out->len + n + 1);
+    memcpy (out->body + out->len, data, n);
+    out->len += n;
+    out->body[out->len] = '\0';
+    return n;
+}
+
+int
+ll_bench_request (CURL *curl,
+                  const char *url,
+                  const char *body,
+                  struct curl_slist *headers,
+                  long timeout_ms,
+                  ll_bench_response_t *out)
+{
+    memset (out, 0, sizeof *out);
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_write);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, out);
+    if (body) {
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long) strlen (body));
+    }
+    else
+        curl_easy_setopt (curl, CURLOPT_HTTPGET, 1L);
+    CURLcode rc = curl_easy_perform (curl);
+    if (rc != CURLE_OK)
+        return -1;
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &out->status);
+    if (!out->body)
+        out->body = calloc (1, 1);
+    return 0;
+}
+
+void
+ll_bench_response_clear (ll_bench_response_t *self)
+{
+    free (self->body);
+    memset (self, 0, sizeof *self);
+}
+
+const char *
+ll_bench_opt (int argc, char **argv, const char *name, const char *dflt)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp (argv[i], name) == 0)
+            return argv[i + 1];
+    return dflt;
+}
+
+long
+ll_bench_opt_long (int argc, char **argv, const char *name, long dflt)
+{
+    const char *v = ll_bench_opt (argc, argv, name, NULL);
+    return v ? strtol (v, NULL, 10) : dflt;
+}

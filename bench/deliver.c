@@ -1,0 +1,393 @@
+/*  Scenario "deliver": agents waiting for their assignment.
+
+    lablink-bench deliver --url URL --zmq-endpoint tcp://H:P --server-key Z85
+                          [--zmq-agents 1000] [--http-agents 200]
+                          [--prefix benchd] [--config FILE] [--post-acks]
+
+    Seeds N+M free VMs (<prefix>-NNNNN), starts N agents over ZeroMQ
+    (CURVE, HELLO + WAIT, one thread for all sockets) and M agents
+    long-polling POST /vm_startup (one thread each), then claims every VM
+    through POST /api/request_vm, one claim after the other. The latency of
+    a VM is from sending the claim that gave it to the agent holding its
+    assignment. Meanwhile it samples the allocator's PostgreSQL connections
+    (pg_stat_activity, application_name lablink-allocator) and reports the
+    largest count. ZeroMQ agents acknowledge with RESULT (with --post-acks
+    every other one with POST /api/vm-startup-result through the gateway)
+    and PING every 10 s. The allocator needs agent.max_parked >= M and
+    app.http_threads > M + 8. */
+#include "bench/bench.h"
+#include "runtime/config.h"
+#include "runtime/token.h"
+
+#include <czmq.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define LL_HOST_MAX 64
+
+typedef struct {
+    char host[LL_HOST_MAX];    //  its VM
+    char token[LL_TOKEN_MAX];  //  its token
+    int64_t claimed_us;        //  when its claim was sent (0 = not yet)
+    _Atomic int64_t got_us;    //  when the agent had its assignment
+} s_vm_t;
+
+typedef struct {
+    const char *url;            //  allocator base URL
+    const char *endpoint;       //  gateway endpoint
+    const char *server_key;     //  gateway public key (Z85)
+    s_vm_t *vms;                //  N zmq agents first, then M http agents
+    long nzmq, nhttp;           //  agents of each kind
+    atomic_long zmq_ready;      //  HELLO-OK received and WAIT sent
+    atomic_long http_polls;     //  /vm_startup requests sent
+    atomic_bool stop;           //  end of the run
+    atomic_long pg_max;         //  most allocator connections seen
+    atomic_long acked;          //  zmq acknowledgements answered OK
+    bool post_acks;             //  every other zmq agent acks with POST
+    const ll_config_t *config;  //  for the sampler's connection
+} s_run_t;
+
+typedef struct {
+    s_run_t *run;  //  the run
+    long index;    //  which VM
+} s_agent_t;
+
+//  --- ZeroMQ agents (one thread, all sockets) ---------------------------
+
+static void *
+s_zmq_agents (void *arg)
+{
+    s_run_t *run = arg;
+    long n = run->nzmq;
+    zsock_t **socks = calloc ((size_t) n, sizeof *socks);
+    zmq_pollitem_t *items = calloc ((size_t) n, sizeof *items);
+    for (long i = 0; i < n; i++) {
+        zcert_t *cert = zcert_new ();
+        socks[i] = zsock_new (ZMQ_DEALER);
+        zcert_apply (cert, socks[i]);
+        zcert_destroy (&cert);
+        zsock_set_curve_serverkey (socks[i], run->server_key);
+        zsock_set_linger (socks[i], 0);
+        zsock_connect (socks[i], "%s", run->endpoint);
+        zstr_sendf (socks[i], "HELLO %s %s", run->vms[i].host,
+                    run->vms[i].token);
+        items[i].socket = zsock_resolve (socks[i]);
+        items[i].events = ZMQ_POLLIN;
+    }
+    int64_t next_ping = ll_bench_now_us () + 10000000;
+    while (!atomic_load (&run->stop)) {
+        if (ll_bench_now_us () >= next_ping) {  //  as the agent: every 10 s
+            for (long i = 0; i < n; i++)
+                zstr_send (socks[i], "PING");
+            next_ping = ll_bench_now_us () + 10000000;
+        }
+        if (zmq_poll (items, (int) n, 100) <= 0)
+            continue;
+        for (long i = 0; i < n; i++) {
+            if (!(items[i].revents & ZMQ_POLLIN))
+                continue;
+            char *text = zstr_recv (socks[i]);
+            if (!text)
+                continue;
+            if (streq (text, "HELLO-OK")) {
+                zstr_send (socks[i], "WAIT");
+                atomic_fetch_add (&run->zmq_ready, 1);
+            }
+            else if (strncmp (text, "ASSIGN ", 7) == 0) {
+                atomic_store (&run->vms[i].got_us, ll_bench_now_us ());
+                //  Acknowledge: RESULT, or (every other agent) the HTTP
+                //  route replayed through the gateway
+                if (run->post_acks && i % 2)
+                    zstr_sendf (socks[i],
+                                "POST /api/vm-startup-result "
+                                "{\"hostname\":\"%s\",\"success\":true}",
+                                run->vms[i].host);
+                else
+                    zstr_sendf (socks[i], "RESULT %s 1 ", run->vms[i].host);
+            }
+            else if (streq (text, "RESULT-OK")
+                     || strncmp (text, "REPLY 200 ", 10) == 0)
+                atomic_fetch_add (&run->acked, 1);
+            else if (strncmp (text, "ERROR", 5) == 0)
+                fprintf (stderr, "deliver: %s: %s\n", run->vms[i].host, text);
+            zstr_free (&text);
+        }
+    }
+    for (long i = 0; i < n; i++)
+        zsock_destroy (&socks[i]);
+    free (socks);
+    free (items);
+    return NULL;
+}
+
+//  --- HTTP agents (one thread each) ----------------------------------------
+
+static void *
+s_http_agent (void *arg)
+{
+    s_agent_t *agent = arg;
+    s_run_t *run = agent->run;
+    s_vm_t *vm = &run->vms[agent->index];
+    CURL *curl = curl_easy_init ();
+    char url[512], result_url[512], body[256], auth[LL_TOKEN_MAX + 32];
+    snprintf (url, sizeof url, "%s/vm_startup", run->url);
+    snprintf (result_url, sizeof result_url, "%s/api/vm-startup-result",
+              run->url);
+    snprintf (auth, sizeof auth, "Authorization: Bearer %s", vm->token);
+    struct curl_slist *headers = curl_slist_append (NULL, auth);
+    headers = curl_slist_append (headers, "Content-Type: application/json");
+    snprintf (body, sizeof body, "{\"hostname\":\"%s\"}", vm->host);
+    while (!atomic_load (&run->stop)) {
+        atomic_fetch_add (&run->http_polls, 1);
+        ll_bench_response_t res;
+        if (ll_bench_request (curl, url, body, headers, 60000, &res) != 0) {
+            zclock_sleep (100);
+            continue;
+        }
+        long status = res.status;
+        ll_bench_response_clear (&res);
+        if (status == 200) {
+            atomic_store (&vm->got_us, ll_bench_now_us ());
+            char done[300];
+            snprintf (done, sizeof done,
+                      "{\"hostname\":\"%s\",\"success\":true}", vm->host);
+            ll_bench_request (curl, result_url, done, headers, 10000, &res);
+            ll_bench_response_clear (&res);
+            break;
+        }
+        if (status != 204)
+            zclock_sleep (200);
+    }
+    curl_slist_free_all (headers);
+    curl_easy_cleanup (curl);
+    return NULL;
+}
+
+//  --- PostgreSQL connections sampler ----------------------------------------
+
+static void *
+s_sampler (void *arg)
+{
+    s_run_t *run = arg;
+    ll_db_t *db = ll_db_new (run->config, NULL, "bench-sampler");
+    if (!db || ll_db_connect (db) != 0) {
+        ll_db_destroy (&db);
+        return NULL;
+    }
+    while (!atomic_load (&run->stop)) {
+        PGresult *res = ll_db_exec (db, "bench_pg_connections", 0, NULL);
+        if (res) {
+            long n = strtol (PQgetvalue (res, 0, 0), NULL, 10);
+            if (n > atomic_load (&run->pg_max))
+                atomic_store (&run->pg_max, n);
+        }
+        PQclear (res);
+        zclock_sleep (100);
+    }
+    ll_db_destroy (&db);
+    return NULL;
+}
+
+static long
+s_index_of (s_run_t *run, const char *host)
+{
+    //  Hostnames are <prefix>-NNNNN in index order
+    const char *dash = strrchr (host, '-');
+    long i = dash ? strtol (dash + 1, NULL, 10) - 1 : -1;
+    long total = run->nzmq + run->nhttp;
+    if (i >= 0 && i < total && streq (run->vms[i].host, host))
+        return i;
+    return -1;
+}
+
+int
+ll_bench_deliver (int argc, char **argv)
+{
+    s_run_t run = {0};
+    run.url = ll_bench_opt (argc, argv, "--url", NULL);
+    run.endpoint = ll_bench_opt (argc, argv, "--zmq-endpoint", NULL);
+    run.server_key = ll_bench_opt (argc, argv, "--server-key", NULL);
+    run.nzmq = ll_bench_opt_long (argc, argv, "--zmq-agents", 1000);
+    run.nhttp = ll_bench_opt_long (argc, argv, "--http-agents", 200);
+    const char *prefix = ll_bench_opt (argc, argv, "--prefix", "benchd");
+    for (int a = 1; a < argc; a++)
+        if (streq (argv[a], "--post-acks"))
+            run.post_acks = true;
+    long total = run.nzmq + run.nhttp;
+    if (!run.url || (run.nzmq && (!run.endpoint || !run.server_key))
+        || run.nzmq < 0 || run.nhttp < 0 || total < 1 || total > 99999) {
+        fprintf (stderr,
+                 "usage: lablink-bench deliver --url URL --zmq-endpoint E "
+                 "--server-key Z85 [--zmq-agents N] [--http-agents M] "
+                 "[--prefix P] [--config FILE]\n");
+        return 2;
+    }
+    ll_config_t *config = NULL;
+    ll_db_t *db =
+        ll_bench_db (ll_bench_opt (argc, argv, "--config", NULL), &config);
+    if (!db)
+        return 1;
+    run.config = config;
+    char count[24];
+    snprintf (count, sizeof count, "%ld", total);
+    const char *seed[] = {prefix, count};
+    const char *key[] = {"server_secret"};
+    PQclear (ll_db_exec (db, "bench_clear", 1, seed));
+    PGresult *res = ll_db_exec (db, "bench_seed", 2, seed);
+    PQclear (res);
+    //  The server secret, made here if no agent asked yet (as the
+    //  registry does: first writer wins)
+    char fresh[65];
+    ll_token_new_secret (fresh, sizeof fresh);
+    const char *init[] = {"server_secret", fresh};
+    PQclear (res ? ll_db_exec (db, "settings_init", 2, init) : NULL);
+    memset (fresh, 0, sizeof fresh);
+    PGresult *secret = res ? ll_db_exec (db, "settings_get", 1, key) : NULL;
+    if (!secret || PQntuples (secret) != 1) {
+        fprintf (stderr, "lablink-bench: cannot seed or read the secret (is "
+                         "the allocator running on this database?)\n");
+        PQclear (secret);
+        ll_db_destroy (&db);
+        ll_config_destroy (&config);
+        return 1;
+    }
+    run.vms = calloc ((size_t) total, sizeof *run.vms);
+    for (long i = 0; i < total; i++) {
+        snprintf (run.vms[i].host, LL_HOST_MAX, "%s-%05ld", prefix, i + 1);
+        ll_token_derive (PQgetvalue (secret, 0, 0), run.vms[i].host,
+                         run.vms[i].token, sizeof run.vms[i].token);
+    }
+    PQclear (secret);
+
+    zsys_init ();
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    pthread_t sampler, zmq_thread;
+    pthread_create (&sampler, NULL, s_sampler, &run);
+    if (run.nzmq)
+        pthread_create (&zmq_thread, NULL, s_zmq_agents, &run);
+    pthread_t *http = calloc ((size_t) run.nhttp + 1, sizeof *http);
+    s_agent_t *agents = calloc ((size_t) run.nhttp + 1, sizeof *agents);
+    for (long i = 0; i < run.nhttp; i++) {
+        agents[i].run = &run;
+        agents[i].index = run.nzmq + i;
+        pthread_create (&http[i], NULL, s_http_agent, &agents[i]);
+    }
+    int64_t ready_by = ll_bench_now_us () + 60 * 1000000LL;
+    while ((atomic_load (&run.zmq_ready) < run.nzmq
+            || atomic_load (&run.http_polls) < run.nhttp)
+           && ll_bench_now_us () < ready_by)
+        zclock_sleep (50);
+    zclock_sleep (1000);  //  let the HTTP polls reach the waiters
+    printf ("deliver: %ld zmq agents ready, %ld http agents polling\n",
+            (long) atomic_load (&run.zmq_ready),
+            (long) atomic_load (&run.http_polls));
+
+    //  Claim every VM, one after the other
+    CURL *curl = curl_easy_init ();
+    struct curl_slist *headers =
+        curl_slist_append (NULL, "Accept: application/json");
+    char url[512];
+    snprintf (url, sizeof url, "%s/api/request_vm", run.url);
+    long claimed = 0, run_id = (long) time (NULL);
+    int64_t *claim_lat = calloc ((size_t) total, sizeof *claim_lat);
+    int64_t c0 = ll_bench_now_us ();
+    for (long i = 0; i < total; i++) {
+        char body[256];
+        snprintf (body, sizeof body,
+                  "email=deliver-%ld-%ld%%40example.com&crd_command=--code%%"
+                  "3D4%%2Fdeliver%ld",
+                  run_id, i, i);
+        int64_t t0 = ll_bench_now_us ();
+        ll_bench_response_t answer;
+        if (ll_bench_request (curl, url, body, headers, 30000, &answer) == 0
+            && answer.status == 200) {
+            const char *at = strstr (answer.body, "\"hostname\":\"");
+            char host[LL_HOST_MAX] = "";
+            if (at) {
+                at += 12;
+                size_t len = strcspn (at, "\"");
+                if (len < sizeof host) {
+                    memcpy (host, at, len);
+                    host[len] = '\0';
+                }
+            }
+            long index = s_index_of (&run, host);
+            if (index >= 0) {
+                run.vms[index].claimed_us = t0;
+                claim_lat[claimed++] = ll_bench_now_us () - t0;
+            }
+        }
+        ll_bench_response_clear (&answer);
+    }
+    double claim_s = (double) (ll_bench_now_us () - c0) / 1e6;
+    curl_slist_free_all (headers);
+    curl_easy_cleanup (curl);
+
+    int64_t until = ll_bench_now_us () + 30 * 1000000LL;
+    long delivered = 0;
+    while (ll_bench_now_us () < until) {
+        delivered = 0;
+        for (long i = 0; i < total; i++)
+            if (run.vms[i].claimed_us && atomic_load (&run.vms[i].got_us))
+                delivered++;
+        if (delivered >= claimed)
+            break;
+        zclock_sleep (50);
+    }
+    atomic_store (&run.stop, true);
+
+    int64_t *lat = calloc ((size_t) total, sizeof *lat);
+    int64_t *lat_zmq = calloc ((size_t) total, sizeof *lat_zmq);
+    int64_t *lat_http = calloc ((size_t) total, sizeof *lat_http);
+    size_t n = 0, nz = 0, nh = 0;
+    for (long i = 0; i < total; i++) {
+        int64_t got = atomic_load (&run.vms[i].got_us);
+        if (!run.vms[i].claimed_us || !got)
+            continue;
+        int64_t d = got - run.vms[i].claimed_us;
+        lat[n++] = d;
+        if (i < run.nzmq)
+            lat_zmq[nz++] = d;
+        else
+            lat_http[nh++] = d;
+    }
+    printf ("deliver: %ld claims in %.2f s, %ld delivered\n", claimed, claim_s,
+            delivered);
+    printf ("deliver: the claim's own HTTP round trip p50 %.2f ms, p99 "
+            "%.2f ms\n",
+            ll_bench_percentile (claim_lat, (size_t) claimed, 50) / 1000.0,
+            ll_bench_percentile (claim_lat, (size_t) claimed, 99) / 1000.0);
+    free (claim_lat);
+    printf ("deliver: claim-to-agent p50 %.2f ms, p99 %.2f ms (all %zu)\n",
+            ll_bench_percentile (lat, n, 50) / 1000.0,
+            ll_bench_percentile (lat, n, 99) / 1000.0, n);
+    printf ("deliver: zmq p50 %.2f ms p99 %.2f ms (%zu); http p50 %.2f ms "
+            "p99 %.2f ms (%zu)\n",
+            ll_bench_percentile (lat_zmq, nz, 50) / 1000.0,
+            ll_bench_percentile (lat_zmq, nz, 99) / 1000.0, nz,
+            ll_bench_percentile (lat_http, nh, 50) / 1000.0,
+            ll_bench_percentile (lat_http, nh, 99) / 1000.0, nh);
+    for (long i = 0; i < run.nhttp; i++)
+        pthread_join (http[i], NULL);
+    if (run.nzmq)
+        pthread_join (zmq_thread, NULL);
+    pthread_join (sampler, NULL);
+    printf ("deliver: allocator postgresql connections, most seen: %ld\n",
+            (long) atomic_load (&run.pg_max));
+    printf ("deliver: zmq acknowledgements answered OK: %ld\n",
+            (long) atomic_load (&run.acked));
+    bool ok = claimed == total && delivered == claimed;
+    printf ("verdict: %s\n", ok ? "every claim delivered" : "FAILED");
+    free (lat);
+    free (lat_zmq);
+    free (lat_http);
+    free (http);
+    free (agents);
+    for (long i = 0; i < total; i++)
+        memset (run.vms[i].token, 0, sizeof run.vms[i].token);
+    free (run.vms);
+    curl_global_cleanup ();
+    ll_db_destroy (&db);
+    ll_config_destroy (&config);
+    return ok ? 0 : 1;
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# bench/run.sh BUILD_DIR SCENARIO [bench options...]
+# Runs one claim-area benchmark the way docs/performance.md reports it: a
+# throwaway PostgreSQL with fsync ON, one allocator (release build) with a
+# benchmark config (no rate limits; room for 200+ parked HTTP agents; the
+# ZeroMQ gateway on), then lablink-bench SCENARIO against them.
+#   bench/run.sh build claims --vms 5000 --clients 64
+#   bench/run.sh build deliver --zmq-agents 1000 --http-agents 200
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:?build dir}" && pwd)
+scenario=${2:?scenario}
+shift 2
+. "$src/tests/harness/pg.sh"
+T=$(mktemp -d /tmp/lablink-bench.XXXXXX)
+chmod 755 "$T"
+alloc=""
+cleanup() {
+    [ -n "$alloc" ] && kill -TERM "$alloc" 2>/dev/null && wait "$alloc" 2>/dev/null || true
+    ll_pg_stop "$T/pg" immediate
+    rm -rf "$T"
+}
+trap cleanup EXIT
+pgport=$(ll_free_port)
+LL_PG_FSYNC=on ll_pg_init "$T/pg" "$pgport"
+port=$(ll_free_port)
+zport=$(ll_free_port)
+key=$("$build/lablink-allocator" --zmq-keygen "$T/gateway.cert")
+cat >"$T/config.yaml" <<YAML
+db:
+  host: 127.0.0.1
+  port: $pgport
+app:
+  admin_password: bench-admin-password
+  listen: 127.0.0.1:$port
+  http_threads: 320
+  log_level: warn
+agent:
+  zmq_endpoint: tcp://127.0.0.1:$zport
+  zmq_secret_key_file: $T/gateway.cert_secret
+  max_parked: 260
+claim:
+  email_per_minute: 0
+  address_per_minute: 0
+provider:
+  kind: local
+YAML
+"$build/lablink-allocator" --config "$T/config.yaml" >"$T/allocator.log" 2>&1 &
+alloc=$!
+for _ in $(seq 1 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/api/health" && break
+    sleep 0.1
+done
+case "$scenario" in
+    deliver)
+        "$build/lablink-bench" deliver --url "http://127.0.0.1:$port" \
+            --zmq-endpoint "tcp://127.0.0.1:$zport" --server-key "$key" \
+            --config "$T/config.yaml" "$@" ;;
+    *)
+        "$build/lablink-bench" "$scenario" --url "http://127.0.0.1:$port" \
+            --config "$T/config.yaml" "$@" ;;
+esac

@@ -1,0 +1,239 @@
+/*  The student side (reference 2.4, 2.6, 9): the request page, claims, the
+    available count, and the admin's release of a VM back to the pool.
+    Errors are rendered into the index page with a truthful status code
+    (JSON {"error": ...} when the client asks for application/json). */
+#include "http/page.h"
+#include "http/routes.h"
+#include "runtime/crd.h"
+#include "runtime/msg.h"
+#include "runtime/protocol.h"
+#include "runtime/token.h"
+
+#include <sodium.h>
+
+#define LL_EMAIL_MAX      254
+#define LL_CLAIM_TIMEOUT  10000
+#define LL_QUICK_TIMEOUT  3000
+#define LL_NO_VMS_RETRY_S 10
+
+#define LL_MSG_REQUIRED  "Email and CRD command are required."
+#define LL_MSG_BAD_EMAIL "Invalid email address. Please check it and try again."
+#define LL_MSG_BAD_CRD                                                         \
+    "Invalid CRD command received. Please ask your instructor for help."
+#define LL_MSG_NO_VMS                                                          \
+    "No available VMs. Please try again later. Please ask your instructor "    \
+    "for help"
+#define LL_MSG_CHANGED                                                         \
+    "Your VM assignment changed. Please try again \xe2\x80\x94 a fresh VM "    \
+    "will be assigned."
+#define LL_MSG_UNRECOVERABLE                                                   \
+    "Your previous VM could not be recovered. Please wait up to 60 seconds "   \
+    "and try again \xe2\x80\x94 a fresh VM will be assigned."
+#define LL_MSG_UNEXPECTED                                                      \
+    "An unexpected error occurred while processing your request. Please "      \
+    "ask your instructor for help."
+
+//  The index page with an error (or none), or the JSON error.
+static int
+s_index (ll_http_req_t *req,
+         int status,
+         const char *error,
+         const char *email,
+         const char *extra_headers)
+{
+    if (error && ll_http_wants_json (req)) {
+        json_t *body = json_pack ("{s:s}", "error", error);
+        char *text = json_dumps (body, JSON_COMPACT);
+        json_decref (body);
+        int rc = ll_http_send (req, status, "application/json", text,
+                               strlen (text), extra_headers);
+        free (text);
+        return rc;
+    }
+    const char *vars[] = {"error",
+                          error ? error : "",
+                          "error_hidden",
+                          error ? "" : "hidden",
+                          "email",
+                          email ? email : "",
+                          NULL};
+    char *html = ll_page_render ("index.html", vars);
+    if (!html)
+        return ll_http_error (req, 500, "Page template missing.");
+    int rc = ll_http_send (req, status, "text/html; charset=utf-8", html,
+                           strlen (html), extra_headers);
+    free (html);
+    return rc;
+}
+
+int
+ll_route_student_index (ll_http_req_t *req)
+{
+    return s_index (req, 200, NULL, NULL, NULL);
+}
+
+//  A plausible address: one '@', non-empty local part (at most 64) and
+//  domain with a dot-free-or-dotted name of printable ASCII, no spaces,
+//  quotes or brackets. Students mistype; attackers inject: both stop here.
+static bool
+s_email_valid (const char *email)
+{
+    size_t len = strlen (email);
+    const char *at = strchr (email, '@');
+    if (len < 3 || len > LL_EMAIL_MAX || !at || strchr (at + 1, '@')
+        || at == email || at - email > 64 || !at[1])
+        return false;
+    for (const char *c = email; *c; c++)
+        if (*c <= 0x20 || *c >= 0x7f || strchr ("\"'<>()[]\\,;:`", *c))
+            return false;
+    const char *domain = at + 1;
+    return domain[0] != '.' && domain[strlen (domain) - 1] != '.'
+           && !strstr (domain, "..");
+}
+
+static void
+s_trim (char *text)
+{
+    size_t len = strlen (text);
+    while (len && strchr (" \t\r\n", text[len - 1]))
+        text[--len] = '\0';
+    size_t lead = strspn (text, " \t\r\n");
+    memmove (text, text + lead, len - lead + 1);
+}
+
+int
+ll_route_request_vm (ll_http_req_t *req)
+{
+    char email[LL_EMAIL_MAX + 2] = "";
+    char command[LL_CRD_COMMAND_MAX + 2] = "";
+    char code[LL_CRD_CODE_MAX + 1] = "";
+    int el = ll_http_form_field (req, "email", email, sizeof email);
+    int cl = ll_http_form_field (req, "crd_command", command, sizeof command);
+    if (el >= 0)
+        s_trim (email);
+    int rc;
+    if (el == -1 || cl == -1 || (el >= 0 && !*email) || cl == 0)
+        rc = s_index (req, 400, LL_MSG_REQUIRED, NULL, NULL);
+    else if (el < 0 || !s_email_valid (email))
+        rc = s_index (req, 400, LL_MSG_BAD_EMAIL, NULL, NULL);
+    else if (cl < 0 || ll_crd_extract_code (command, code, sizeof code) != 0)
+        rc = s_index (req, 400, LL_MSG_BAD_CRD, email, NULL);
+    else {
+        zmsg_t *args = zmsg_new ();
+        zmsg_addstr (args, email);
+        zmsg_addstr (args, code);
+        zmsg_addstr (args, req->info->remote_addr);
+        zmsg_t *reply = NULL;
+        char *error = NULL;
+        int call = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_CLAIM,
+                                 &args, LL_CLAIM_TIMEOUT, &reply, &error);
+        char *outcome = call == 0 ? zmsg_popstr (reply) : NULL;
+        char *a = call == 0 ? zmsg_popstr (reply) : NULL;
+        char *b = call == 0 ? zmsg_popstr (reply) : NULL;
+        if (!outcome)
+            rc = s_index (req, 503, LL_MSG_UNEXPECTED, email, NULL);
+        else if (streq (outcome, LL_CLAIM_ASSIGNED) && a && b) {
+            if (ll_http_wants_json (req))
+                rc = ll_http_json (req, 200,
+                                   json_pack ("{s:s, s:s, s:s}", "status",
+                                              "success", "hostname", a, "pin",
+                                              b));
+            else {
+                const char *vars[] = {"host", a, "pin", b, NULL};
+                rc = ll_http_page (req, 200, "success.html", vars);
+            }
+        }
+        else if (streq (outcome, LL_CLAIM_RECOVERING) && a && b) {
+            if (ll_http_wants_json (req))
+                rc = ll_http_json (req, 200,
+                                   json_pack ("{s:s, s:s, s:s}", "status",
+                                              "recovering", "hostname", a,
+                                              "vm_status", b));
+            else {
+                const char *vars[] = {"host", a, "status", b, NULL};
+                rc = ll_http_page (req, 200, "recovery.html", vars);
+            }
+        }
+        else if (streq (outcome, LL_CLAIM_NONE)) {
+            char headers[64];
+            snprintf (headers, sizeof headers, "Retry-After: %d\r\n",
+                      LL_NO_VMS_RETRY_S);
+            rc = s_index (req, 503, LL_MSG_NO_VMS, email, headers);
+        }
+        else if (streq (outcome, LL_CLAIM_CHANGED))
+            rc = s_index (req, 409, LL_MSG_CHANGED, email, NULL);
+        else if (streq (outcome, LL_CLAIM_UNRECOVERABLE))
+            rc = s_index (req, 409, LL_MSG_UNRECOVERABLE, email, NULL);
+        else if (streq (outcome, LL_CLAIM_LIMITED) && a) {
+            char headers[64], text[160];
+            long seconds = strtol (a, NULL, 10);
+            snprintf (headers, sizeof headers, "Retry-After: %ld\r\n", seconds);
+            snprintf (text, sizeof text,
+                      "Too many requests. Please wait %ld seconds and try "
+                      "again.",
+                      seconds);
+            rc = s_index (req, 429, text, email, headers);
+        }
+        else
+            rc = s_index (req, 500, LL_MSG_UNEXPECTED, email, NULL);
+        if (b)
+            sodium_memzero (b, strlen (b));
+        free (outcome);
+        free (a);
+        free (b);
+        free (error);
+        zmsg_destroy (&reply);
+    }
+    sodium_memzero (command, sizeof command);
+    sodium_memzero (code, sizeof code);
+    return rc;
+}
+
+int
+ll_route_unassigned_count (ll_http_req_t *req)
+{
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_COUNT, NULL,
+                           LL_QUICK_TIMEOUT, &reply, &error);
+    char *count = rc == 0 ? zmsg_popstr (reply) : NULL;
+    zmsg_destroy (&reply);
+    free (error);
+    if (!count)
+        return ll_http_error (req, 503,
+                              "Cannot count VMs now: database unavailable.");
+    json_int_t n = strtoll (count, NULL, 10);
+    free (count);
+    return ll_http_json (req, 200, json_pack ("{s:I}", "count", n));
+}
+
+int
+ll_route_release_vm (ll_http_req_t *req)
+{
+    const char *host = req->params[0];
+    if (!host || !ll_token_scope_valid (host) || host[0] == '_')
+        return ll_http_error (req, 400, "Invalid hostname.");
+    const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
+    char actor[300];
+    snprintf (actor, sizeof actor, "admin:%s", runtime->config->app.admin_user);
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, host);
+    zmsg_addstr (args, actor);
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_RELEASE, &args,
+                           LL_QUICK_TIMEOUT, &reply, &error);
+    zmsg_destroy (&reply);
+    int status;
+    if (rc == 0)
+        status = ll_http_json (req, 200,
+                               json_pack ("{s:s, s:s}", "message",
+                                          "VM released.", "hostname", host));
+    else if (error && streq (error, "not found"))
+        status = ll_http_error (req, 404, "VM not found.");
+    else
+        status = ll_http_error (req, 503,
+                                "Cannot release now: database unavailable.");
+    free (error);
+    return status;
+}

@@ -1,0 +1,94 @@
+-- The assigner (actors/assigner.c): claims, returning students, releases,
+-- the available count and delivery results. A VM is offered only when
+-- status = 'running' AND user_email IS NULL AND last_seen_at is fresh
+-- (agent.stale_after_s); the count uses the very same predicate.
+
+-- name: claim_owned
+-- The VMs the given students already hold ($1 = emails), best first.
+SELECT user_email, hostname, coalesce(status, '')
+FROM vms
+WHERE user_email = ANY ($1::text[])
+ORDER BY user_email,
+         CASE status WHEN 'running' THEN 0 WHEN 'rebooting' THEN 1
+                     WHEN 'initializing' THEN 1 WHEN 'error' THEN 2
+                     ELSE 3 END,
+         assigned_at DESC NULLS LAST, hostname
+FOR UPDATE;
+
+-- name: claim_renew
+-- A returning student's new code on the VM that is still theirs
+-- (optimistic: 0 rows when the VM changed hands meanwhile).
+UPDATE vms
+SET crd_command = $3, pin = $4, assigned_at = now(), delivered_at = NULL
+WHERE hostname = $1 AND user_email = $2
+RETURNING hostname;
+
+-- name: claim_free
+-- Claim one free VM for each request, in one statement: the free rows in
+-- hostname order, locked (others' locks skipped), paired with the requests
+-- in arrival order. $1 emails, $2 commands, $3 pins, $4 stale seconds.
+WITH free AS (
+    SELECT hostname, row_number() OVER (ORDER BY hostname) AS n
+    FROM (SELECT hostname FROM vms
+          WHERE status = 'running' AND user_email IS NULL
+            AND last_seen_at >= now() - make_interval(secs => $4::integer)
+          ORDER BY hostname
+          LIMIT cardinality($1::text[])
+          FOR UPDATE SKIP LOCKED) locked
+), req AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+        WITH ORDINALITY AS r(email, command, pin, n)
+)
+UPDATE vms v
+SET user_email = req.email, crd_command = req.command, pin = req.pin,
+    assigned_at = now(), delivered_at = NULL, in_use = false
+FROM free JOIN req USING (n)
+WHERE v.hostname = free.hostname
+RETURNING req.n, v.hostname;
+
+-- name: claim_audit
+-- One audit row per answered claim ($1 emails, $2 hostnames or '', $3
+-- outcomes).
+INSERT INTO audit_log (actor, action, target, outcome)
+SELECT 'student:' || e, 'claim', nullif(h, ''), o
+FROM unnest($1::text[], $2::text[], $3::text[]) AS a(e, h, o);
+
+-- name: vm_count_free
+SELECT count(*) FROM vms
+WHERE status = 'running' AND user_email IS NULL
+  AND last_seen_at >= now() - make_interval(secs => $1::integer);
+
+-- name: vm_release
+-- Give a VM back to the pool ($1 hostname, $2 who).
+WITH released AS (
+    UPDATE vms
+    SET user_email = NULL, crd_command = NULL, pin = NULL,
+        assigned_at = NULL, delivered_at = NULL, in_use = false
+    WHERE hostname = $1
+    RETURNING hostname
+), audit AS (
+    INSERT INTO audit_log (actor, action, target, outcome)
+    SELECT $2, 'release', hostname, 'ok' FROM released
+)
+SELECT hostname FROM released;
+
+-- name: vm_result
+-- The agent's start-host outcome ($2 'true' sets delivered_at; a failure
+-- leaves it NULL so the assignment is delivered again).
+WITH r AS (
+    UPDATE vms
+    SET delivered_at = CASE WHEN $2::boolean AND crd_command IS NOT NULL
+                            THEN now() ELSE delivered_at END,
+        last_seen_at = now()
+    WHERE hostname = $1
+    RETURNING hostname
+), audit AS (
+    INSERT INTO audit_log (actor, action, target, outcome, detail)
+    SELECT 'vm:' || hostname, 'start-host', hostname,
+           CASE WHEN $2::boolean THEN 'ok' ELSE 'failed' END, nullif($3, '')
+    FROM r
+)
+SELECT hostname FROM r;
+
+-- name: vm_seen
+UPDATE vms SET last_seen_at = now() WHERE hostname = ANY ($1::text[]);

@@ -1,0 +1,30 @@
+-- lablink-bench (bench/*.c): seeding and checking its own VM rows, all
+-- named "<prefix>-NNNNN" so a benchmark never touches real VMs.
+
+-- name: bench_seed
+-- $1 prefix, $2 count: running, fresh, unassigned VMs.
+INSERT INTO vms (hostname, status, last_seen_at)
+SELECT $1 || '-' || lpad(g::text, 5, '0'), 'running', now()
+FROM generate_series(1, $2::integer) g
+ON CONFLICT (hostname) DO UPDATE
+SET status = 'running', user_email = NULL, crd_command = NULL, pin = NULL,
+    assigned_at = NULL, delivered_at = NULL, last_seen_at = now();
+
+-- name: bench_clear
+DELETE FROM vms WHERE hostname LIKE $1 || '-%';
+
+-- name: bench_check
+-- Assigned rows, distinct students among them, rows whose student holds
+-- more than one VM (must be 0).
+SELECT count(*) FILTER (WHERE user_email IS NOT NULL),
+       count(DISTINCT user_email),
+       (SELECT count(*) FROM (SELECT user_email FROM vms
+                              WHERE hostname LIKE $1 || '-%'
+                                AND user_email IS NOT NULL
+                              GROUP BY user_email HAVING count(*) > 1) d)
+FROM vms WHERE hostname LIKE $1 || '-%';
+
+-- name: bench_pg_connections
+-- Connections of allocator processes (the bench's own excluded).
+SELECT count(*) FROM pg_stat_activity
+WHERE application_name = 'lablink-allocator' AND pid <> pg_backend_pid();

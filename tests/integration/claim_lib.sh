@@ -1,0 +1,82 @@
+# Helpers for the claim-and-connect tests (sourced after lib.sh).
+BENCH=${LABLINK_BUILD_DIR:?}/lablink-bench
+
+# claim_config FILE PORT [extra yaml lines...]: a config for this test's
+# PostgreSQL listening on PORT.
+claim_config() {
+    local file=$1 port=$2
+    shift 2
+    {
+        cat <<YAML
+db:
+  host: 127.0.0.1
+  port: ${LABLINK_DB_PORT:-5432}
+  table_name: vms
+app:
+  admin_user: admin
+  admin_password: test-admin-password
+  listen: 127.0.0.1:$port
+provider:
+  kind: local
+YAML
+        for line in "$@"; do echo "$line"; done
+    } >"$file"
+}
+
+# claim_start NAME PORT [extra yaml...]: start an allocator; its pid in
+# PID_<NAME>, log in $T/NAME.log, config in $T/NAME.yaml.
+claim_start() {
+    local name=$1 port=$2
+    shift 2
+    claim_config "$T/$name.yaml" "$port" "$@"
+    "$BIN" --config "$T/$name.yaml" >"$T/$name.log" 2>&1 &
+    local pid=$!
+    eval "PID_$name=$pid"
+    for _ in $(seq 1 150); do
+        grep -q 'allocator: ready' "$T/$name.log" && return 0
+        kill -0 "$pid" 2>/dev/null || { cat "$T/$name.log" >&2; fail "allocator $name died"; }
+        sleep 0.1
+    done
+    cat "$T/$name.log" >&2
+    fail "allocator $name not ready"
+}
+
+# claim_stop NAME: SIGTERM, exit 0 within 5 s, no sanitizer report.
+claim_stop() {
+    local name=$1 pid
+    eval "pid=\$PID_$name"
+    kill -TERM "$pid"
+    local rc=0
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && fail "allocator $name still running 5 s after SIGTERM"
+    wait "$pid" || rc=$?
+    [ $rc -eq 0 ] || { cat "$T/$name.log" >&2; fail "allocator $name exited $rc"; }
+    if grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T/$name.log"; then
+        cat "$T/$name.log" >&2
+        fail "sanitizer report in $name's log"
+    fi
+}
+
+# seed_vms PREFIX COUNT: running, fresh, free VMs PREFIX-1..COUNT
+seed_vms() {
+    psql -q -v ON_ERROR_STOP=1 -c "INSERT INTO vms (hostname, status, last_seen_at)
+        SELECT '$1-' || g, 'running', now() FROM generate_series(1, $2) g"
+}
+
+# token HOST [CONFIG]: the agent token of HOST (never printed by tests)
+token() { "$BIN" --agent-token "$1" --config "${2:-$T/a.yaml}"; }
+
+# sql QUERY: one value
+sql() { psql -qtA -v ON_ERROR_STOP=1 -c "$1"; }
+
+# expect WHAT WANT GOT
+expect() { [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"; }
+
+# claim URL EMAIL CODE: prints "status body" (JSON mode)
+claim_json() {
+    curl -s -H 'Accept: application/json' -w ' %{http_code}' --max-time 15 \
+        --data-urlencode "email=$2" --data-urlencode "crd_command=$3" "$1/api/request_vm"
+}
+
+# Background jobs (agents, allocators) never outlive the test.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
