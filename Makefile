@@ -14,7 +14,7 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 # Optional package groups `make test` needs (scripts/install-deps): caddy
 # for the TLS test.
-TEST_DEPS  ?= tls
+TEST_DEPS  ?= tls browser
 
 all: build
 

@@ -11,6 +11,7 @@
                                           print the public key */
 #include <getopt.h>
 
+#include "actors/admin.h"
 #include "actors/assigner.h"
 #include "actors/gateway.h"
 #include "actors/exporter.h"
@@ -33,11 +34,11 @@
 //  Planned order: registry, listener, waiters, assigner, ingest, terraform,
 //  exporter, gateway, then http (always last).
 static const ll_actor_def_t s_actor_table[] = {
-    {"registry", registry_actor}, {"listener", listener_actor},
-    {"waiters", waiters_actor},   {"assigner", assigner_actor},
-    {"ingest", ingest_actor},     {"terraform", terraform_actor},
-    {"exporter", exporter_actor}, {"gateway", gateway_actor},
-    {"http", http_actor},
+    {"registry", registry_actor},   {"admin", admin_actor},
+    {"listener", listener_actor},   {"waiters", waiters_actor},
+    {"assigner", assigner_actor},   {"ingest", ingest_actor},
+    {"terraform", terraform_actor}, {"exporter", exporter_actor},
+    {"gateway", gateway_actor},     {"http", http_actor},
 };
 
 static int

@@ -49,6 +49,15 @@ static const ll_route_t s_routes[] = {
     {"GET", "/api/export/status", LL_AUTH_ADMIN, ll_route_export_status},
 
     //  --- admin console and authentication (admin issue) ---
+    {"GET", "/admin/login", LL_AUTH_PUBLIC, ll_route_admin_login_page},
+    {"POST", "/admin/login", LL_AUTH_PUBLIC, ll_route_admin_login},
+    {"POST", "/admin/logout", LL_AUTH_ADMIN, ll_route_admin_logout},
+    {"GET", "/admin", LL_AUTH_ADMIN, ll_route_admin},
+    {"GET", "/admin/create", LL_AUTH_ADMIN, ll_route_admin_create},
+    {"GET", "/admin/instances", LL_AUTH_ADMIN, ll_route_admin_instances},
+    {"GET", "/admin/instances/delete", LL_AUTH_ADMIN, ll_route_admin_delete},
+    {"GET", "/admin/logs/{}", LL_AUTH_ADMIN, ll_route_admin_logs},
+    {"GET", "/admin/audit", LL_AUTH_ADMIN, ll_route_admin_audit},
 };
 
 const ll_route_t *

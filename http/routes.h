@@ -15,6 +15,17 @@ int ll_route_metrics (ll_http_req_t *req);
 int ll_route_index (ll_http_req_t *req);
 int ll_route_static (ll_http_req_t *req);
 
+//  routes_admin.c: login, logout and the admin console pages
+int ll_route_admin_login_page (ll_http_req_t *req);
+int ll_route_admin_login (ll_http_req_t *req);
+int ll_route_admin_logout (ll_http_req_t *req);
+int ll_route_admin (ll_http_req_t *req);
+int ll_route_admin_create (ll_http_req_t *req);
+int ll_route_admin_instances (ll_http_req_t *req);
+int ll_route_admin_delete (ll_http_req_t *req);
+int ll_route_admin_logs (ll_http_req_t *req);
+int ll_route_admin_audit (ll_http_req_t *req);
+
 //  routes_student.c
 int ll_route_student_index (ll_http_req_t *req);
 int ll_route_request_vm (ll_http_req_t *req);

@@ -1,4 +1,5 @@
 #include "http/server.h"
+#include "http/auth.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
@@ -46,8 +47,7 @@ struct ll_http_server {
     atomic_bool stopping;         //  set before mg_stop: streams end
     pthread_mutex_t secret_lock;  //  guards secret
     char secret[129];             //  server secret, "" until fetched
-    char admin_digest[crypto_generichash_BYTES];  //  of "user:password"
-    bool admin_configured;                        //  a password or hash is set
+    ll_admin_auth_t *auth;        //  the admin credential (http/auth.h)
 };
 
 static int
@@ -304,7 +304,7 @@ static const char s_security_headers[] =
     "style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'\r\n"
     "X-Content-Type-Options: nosniff\r\n"
-    "Referrer-Policy: no-referrer\r\n"
+    "Referrer-Policy: same-origin\r\n"
     "X-Frame-Options: DENY\r\n";
 
 int
@@ -463,13 +463,112 @@ ll_http_wants_json (ll_http_req_t *req)
 
 //  --- authentication -----------------------------------------------------
 
-static bool
-s_admin_basic_ok (ll_http_server_t *self, ll_http_req_t *req)
+#define S_ADMIN_TIMEOUT_MS 3000  //  calls to the admin actor
+
+struct ll_admin_auth *
+ll_http_server_auth (ll_http_server_t *self)
+{
+    return self->auth;
+}
+
+bool
+ll_http_state_changing (ll_http_req_t *req)
+{
+    const char *m = req->info->request_method;
+    return strcmp (m, "GET") != 0 && strcmp (m, "HEAD") != 0
+           && strcmp (m, "OPTIONS") != 0;
+}
+
+//  Call the admin actor with string arguments (NULL-terminated list).
+static int
+s_admin_call (ll_http_req_t *req,
+              const char *command,
+              const char *const *args,
+              zmsg_t **reply)
+{
+    zmsg_t *msg = zmsg_new ();
+    for (; args && *args; args++)
+        zmsg_addstr (msg, *args);
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_ADMIN, command, &msg,
+                           S_ADMIN_TIMEOUT_MS, reply, &error);
+    if (rc != 0 && error && strcmp (error, "expired") != 0)
+        ll_warn ("http: admin %s failed: %s", command, error);
+    if (rc != 0 && error && strcmp (error, "expired") == 0)
+        rc = 1;
+    free (error);
+    return rc;
+}
+
+int
+ll_http_audit (ll_http_req_t *req,
+               const char *action,
+               const char *target,
+               const char *outcome,
+               const char *detail)
+{
+    const char *args[] = {*req->actor ? req->actor : "anonymous",
+                          action,
+                          target ? target : "",
+                          outcome,
+                          detail ? detail : "",
+                          NULL};
+    zmsg_t *reply = NULL;
+    int rc = s_admin_call (req, LL_CMD_AUDIT, args, &reply);
+    zmsg_destroy (&reply);
+    return rc == 0 ? 0 : -1;
+}
+
+int
+ll_http_login_throttled (ll_http_req_t *req, int *retry_after)
+{
+    char window[16];
+    snprintf (window, sizeof window, "%d", LL_LOGIN_WINDOW_S);
+    const char *args[] = {req->address, window, NULL};
+    zmsg_t *reply = NULL;
+    *retry_after = 0;
+    if (s_admin_call (req, LL_CMD_LOGIN_CHECK, args, &reply) != 0) {
+        zmsg_destroy (&reply);
+        return 0;  //  database down: the serialised pwhash still bounds cost
+    }
+    char *failures = zmsg_popstr (reply);
+    char *retry = zmsg_popstr (reply);
+    long count = failures ? strtol (failures, NULL, 10) : 0;
+    long seconds = retry ? strtol (retry, NULL, 10) : 0;
+    free (failures);
+    free (retry);
+    zmsg_destroy (&reply);
+    if (count < LL_LOGIN_MAX_FAILURES)
+        return 0;
+    *retry_after = seconds > 0 ? (int) seconds : 1;
+    return 1;
+}
+
+void
+ll_http_login_result (ll_http_req_t *req, bool ok)
+{
+    const char *args[] = {req->address, NULL};
+    zmsg_t *reply = NULL;
+    s_admin_call (req, ok ? LL_CMD_LOGIN_OK : LL_CMD_LOGIN_FAILED, args,
+                  &reply);
+    zmsg_destroy (&reply);
+}
+
+typedef enum {
+    S_BASIC_NONE,       //  no Basic header
+    S_BASIC_OK,         //  the admin
+    S_BASIC_BAD,        //  wrong or malformed
+    S_BASIC_THROTTLED,  //  too many failures from this address
+} s_basic_t;
+
+static s_basic_t
+s_admin_basic (ll_http_server_t *self, ll_http_req_t *req, int *retry_after)
 {
     const char *auth = ll_http_header (req, "Authorization");
-    if (!self->admin_configured || !auth
-        || strncasecmp (auth, "Basic ", 6) != 0)
-        return false;
+    if (!auth || strncasecmp (auth, "Basic ", 6) != 0)
+        return S_BASIC_NONE;
+    if (!ll_admin_auth_configured (self->auth))
+        return S_BASIC_BAD;
     unsigned char decoded[512];
     size_t len = 0;
     const char *b64 = auth + 6;
@@ -477,28 +576,229 @@ s_admin_basic_ok (ll_http_server_t *self, ll_http_req_t *req)
         || sodium_base642bin (decoded, sizeof decoded - 1, b64, strlen (b64),
                               " ", &len, NULL, sodium_base64_VARIANT_ORIGINAL)
                != 0)
-        return false;
+        return S_BASIC_BAD;
     decoded[len] = '\0';
-    const ll_config_t *config = self->runtime->config;
-    if (*config->app.admin_password_hash) {
-        //  user:password against the stored libsodium hash
-        char *colon = strchr ((char *) decoded, ':');
-        bool ok = colon
-                  && (size_t) (colon - (char *) decoded)
-                         == strlen (config->app.admin_user)
-                  && strncmp ((char *) decoded, config->app.admin_user,
-                              (size_t) (colon - (char *) decoded))
-                         == 0
-                  && crypto_pwhash_str_verify (config->app.admin_password_hash,
-                                               colon + 1, strlen (colon + 1))
-                         == 0;
-        sodium_memzero (decoded, sizeof decoded);
-        return ok;
+    s_basic_t result = S_BASIC_BAD;
+    if (ll_admin_auth_cached (self->auth, (char *) decoded, len))
+        result = S_BASIC_OK;
+    else if (ll_http_login_throttled (req, retry_after))
+        result = S_BASIC_THROTTLED;
+    else {
+        bool cached = false;
+        bool ok =
+            ll_admin_auth_basic (self->auth, (char *) decoded, len, &cached);
+        ll_http_login_result (req, ok);
+        result = ok ? S_BASIC_OK : S_BASIC_BAD;
     }
-    unsigned char digest[crypto_generichash_BYTES];
-    crypto_generichash (digest, sizeof digest, decoded, len, NULL, 0);
+    if (result == S_BASIC_OK) {
+        char *colon = memchr (decoded, ':', len);
+        size_t user_len = colon ? (size_t) (colon - (char *) decoded) : 0;
+        if (user_len >= sizeof req->actor)
+            user_len = sizeof req->actor - 1;
+        memcpy (req->actor, decoded, user_len);
+        req->actor[user_len] = '\0';
+    }
     sodium_memzero (decoded, sizeof decoded);
-    return sodium_memcmp (digest, self->admin_digest, sizeof digest) == 0;
+    return result;
+}
+
+//  The session cookie: 1 valid (req filled), 0 none or expired, -1 when the
+//  database cannot tell. *had_cookie tells whether one was sent.
+static int
+s_admin_session (ll_http_server_t *self, ll_http_req_t *req, bool *had_cookie)
+{
+    char id[LL_SESSION_ID_HEX + 2];
+    *had_cookie = false;
+    if (ll_cookie_get (ll_http_header (req, "Cookie"), LL_SESSION_COOKIE, id,
+                       sizeof id)
+        < 0)
+        return 0;
+    *had_cookie = true;
+    if (!ll_session_id_valid (id))
+        return 0;
+    char hash[LL_SESSION_HASH_HEX + 1];
+    ll_session_hash (id, hash);
+    char idle[16], max[16];
+    snprintf (idle, sizeof idle, "%d",
+              self->runtime->config->app.session_idle_s);
+    snprintf (max, sizeof max, "%d", LL_ADMIN_SESSION_MAX_S);
+    const char *args[] = {hash, idle, max, NULL};
+    zmsg_t *reply = NULL;
+    int rc = s_admin_call (req, LL_CMD_SESSION_CHECK, args, &reply);
+    if (rc == 0) {
+        char *actor = zmsg_popstr (reply);
+        snprintf (req->actor, sizeof req->actor, "%s", actor ? actor : "");
+        free (actor);
+        snprintf (req->session_hash, sizeof req->session_hash, "%s", hash);
+        ll_session_csrf (id, req->csrf);
+    }
+    zmsg_destroy (&reply);
+    sodium_memzero (id, sizeof id);
+    return rc == 0 ? 1 : rc > 0 ? 0 : -1;
+}
+
+static void
+s_send_basic_challenge (ll_http_req_t *req)
+{
+    req->status = 401;
+    mg_printf (req->conn,
+               "HTTP/1.1 401 Unauthorized\r\n"
+               "Content-Type: text/html\r\nContent-Length: 19\r\n"
+               "Cache-Control: no-store\r\n"
+               "WWW-Authenticate: Basic realm=\"Authentication Required\"\r\n"
+               "%s\r\nUnauthorized Access",
+               s_security_headers);
+}
+
+//  A browser navigation (not a script, not fetch()).
+static bool
+s_is_navigation (ll_http_req_t *req)
+{
+    const char *accept = ll_http_header (req, "Accept");
+    const char *mode = ll_http_header (req, "Sec-Fetch-Mode");
+    return strcmp (req->info->request_method, "GET") == 0 && accept
+           && strstr (accept, "text/html")
+           && (!mode || strcmp (mode, "navigate") == 0);
+}
+
+//  The admin is not authenticated: a login page for browsers, the upstream
+//  401 for scripts, a JSON 401 without a Basic challenge for pages whose
+//  session ended (so no browser password dialog pops up).
+static void
+s_send_unauthenticated (ll_http_req_t *req, bool had_cookie)
+{
+    const char *clear = had_cookie ? "Set-Cookie: " LL_SESSION_COOKIE
+                                     "=; Path=/; Max-Age=0; HttpOnly; "
+                                     "SameSite=Strict\r\n"
+                                   : "";
+    if (s_is_navigation (req)) {
+        char next[600] = "/admin";
+        const char *uri = req->info->local_uri;
+        if (uri && ll_safe_next (uri) && strlen (uri) < 500)
+            snprintf (next, sizeof next, "%s", uri);
+        char encoded[1800];
+        mg_url_encode (next, encoded, sizeof encoded);
+        char headers[2100];
+        snprintf (headers, sizeof headers,
+                  "Location: /admin/login?next=%s\r\n%s", encoded, clear);
+        ll_http_send (req, 303, "text/plain; charset=utf-8", "", 0, headers);
+    }
+    else if (had_cookie) {
+        static const char body[] =
+            "{\"error\":\"Session expired. Please log in again.\"}";
+        ll_http_send (req, 401, "application/json", body, sizeof body - 1,
+                      clear);
+    }
+    else
+        s_send_basic_challenge (req);
+}
+
+static bool
+s_audited_get (const ll_route_t *route)
+{
+    //  Reads that hand data out count as actions
+    return strcmp (route->pattern, "/api/scp-client") == 0;
+}
+
+//  0 when the request may proceed; else the response was sent.
+static int
+s_authorize (ll_http_server_t *self, ll_http_req_t *req)
+{
+    ll_auth_t auth = req->route->auth;
+    if (auth == LL_AUTH_PUBLIC)
+        return 0;
+    if (auth == LL_AUTH_ADMIN || auth == LL_AUTH_ADMIN_OR_AGENT) {
+        int retry = 0;
+        s_basic_t basic = s_admin_basic (self, req, &retry);
+        if (basic == S_BASIC_THROTTLED) {
+            char headers[64];
+            snprintf (headers, sizeof headers, "Retry-After: %d\r\n", retry);
+            static const char body[] = "{\"error\":\"Too many failed logins. "
+                                       "Try again later.\"}";
+            ll_http_send (req, 429, "application/json", body, sizeof body - 1,
+                          headers);
+            return -1;
+        }
+        if (basic == S_BASIC_BAD) {
+            ll_http_audit (req, "login (basic)", NULL, "failure", req->address);
+            s_send_basic_challenge (req);
+            return -1;
+        }
+        bool had_cookie = false;
+        int session = 0;
+        if (basic == S_BASIC_NONE) {
+            const char *bearer = ll_http_header (req, "Authorization");
+            if (auth == LL_AUTH_ADMIN_OR_AGENT && bearer
+                && strncasecmp (bearer, "Bearer ", 7) == 0)
+                return 0;  //  the handler checks the token's scope
+            session = s_admin_session (self, req, &had_cookie);
+            if (session < 0) {
+                ll_http_error (req, 503,
+                               "Cannot check the session now: database "
+                               "unavailable.");
+                return -1;
+            }
+        }
+        if (basic == S_BASIC_OK || session > 0) {
+            req->is_admin = true;
+            req->via_session = session > 0;
+            req->audit =
+                ll_http_state_changing (req) || s_audited_get (req->route);
+            return 0;
+        }
+        if (auth == LL_AUTH_ADMIN_OR_AGENT && !had_cookie) {
+            ll_http_error (req, 401,
+                           "Missing or invalid Authorization header.");
+            return -1;
+        }
+        s_send_unauthenticated (req, had_cookie);
+        return -1;
+    }
+    //  LL_AUTH_AGENT: the token is bound to a hostname that only the handler
+    //  knows (body or path): handlers verify it with ll_http_agent_check.
+    const char *bearer = ll_http_header (req, "Authorization");
+    if (!bearer || strncasecmp (bearer, "Bearer ", 7) != 0 || !bearer[7]) {
+        ll_http_error (req, 401, "Missing or invalid Authorization header.");
+        return -1;
+    }
+    return 0;
+}
+
+//  Cross-site request forgery: a state-changing admin request must come
+//  from our own pages (Origin / Sec-Fetch-Site, when the client sends them)
+//  and, when the session cookie authenticated it, carry the session's token
+//  in X-CSRF-Token or the form field csrf_token. 0, or -1 after a 403.
+static int
+s_check_csrf (ll_http_req_t *req)
+{
+    if (!req->is_admin || !ll_http_state_changing (req))
+        return 0;
+    const char *site = ll_http_header (req, "Sec-Fetch-Site");
+    bool ok = !site || strcmp (site, "same-origin") == 0
+              || strcmp (site, "none") == 0;
+    ok = ok
+         && ll_same_origin (ll_http_header (req, "Origin"),
+                            ll_http_header (req, "Host"));
+    if (ok && req->via_session) {
+        char token[LL_CSRF_HEX + 2] = "";
+        const char *header = ll_http_header (req, "X-CSRF-Token");
+        if (header && strlen (header) < sizeof token)
+            snprintf (token, sizeof token, "%s", header);
+        else if (!header) {
+            const char *type = ll_http_header (req, "Content-Type");
+            if (type
+                && strncasecmp (type, "application/x-www-form-urlencoded", 33)
+                       == 0
+                && ll_http_form_field (req, "csrf_token", token, sizeof token)
+                       < 0)
+                token[0] = '\0';
+        }
+        ok = ll_auth_equal (token, req->csrf);
+    }
+    if (ok)
+        return 0;
+    ll_http_error (req, 403, "CSRF token missing or invalid.");
+    return -1;
 }
 
 //  Fetch the server secret once from the registry; 0 or -1.
@@ -574,48 +874,6 @@ ll_http_agent_token (ll_http_req_t *req,
     return rc;
 }
 
-//  0 when the request may proceed; else the response was sent.
-static int
-s_authorize (ll_http_server_t *self, ll_http_req_t *req)
-{
-    switch (req->route->auth) {
-        case LL_AUTH_PUBLIC:
-            return 0;
-        case LL_AUTH_ADMIN:
-            if (s_admin_basic_ok (self, req)) {
-                req->is_admin = true;
-                return 0;
-            }
-            req->status = 401;
-            mg_printf (
-                req->conn,
-                "HTTP/1.1 401 Unauthorized\r\n"
-                "Content-Type: text/html\r\nContent-Length: 19\r\n"
-                "WWW-Authenticate: Basic realm=\"Authentication Required\"\r\n"
-                "%s\r\nUnauthorized Access",
-                s_security_headers);
-            return -1;
-        case LL_AUTH_AGENT:
-        case LL_AUTH_ADMIN_OR_AGENT: {
-            if (req->route->auth == LL_AUTH_ADMIN_OR_AGENT
-                && s_admin_basic_ok (self, req)) {
-                req->is_admin = true;
-                return 0;
-            }
-            //  The token is bound to a hostname that only the handler knows
-            //  (body or path): handlers verify it with the token module.
-            const char *auth = ll_http_header (req, "Authorization");
-            if (!auth || strncasecmp (auth, "Bearer ", 7) != 0 || !auth[7]) {
-                ll_http_error (req, 401,
-                               "Missing or invalid Authorization header.");
-                return -1;
-            }
-            return 0;
-        }
-    }
-    return -1;
-}
-
 //  --- dispatch ------------------------------------------------------------
 
 static int
@@ -653,6 +911,8 @@ s_begin_request (struct mg_connection *conn)
     ll_http_server_t *self = mg_get_user_data (mg_get_context (conn));
     ll_http_req_t req = {.conn = conn, .info = info, .server = self};
     atomic_fetch_add (&self->inflight, 1);
+    ll_client_address (info->remote_addr,
+                       mg_get_header (conn, "X-Forwarded-For"), req.address);
 
     const char *path = info->local_uri ? info->local_uri : "/";
     bool path_known = false;
@@ -686,8 +946,21 @@ s_begin_request (struct mg_connection *conn)
         else
             ll_http_error (&req, 404, "Not found.");
     }
-    else if (s_authorize (self, &req) == 0 && s_read_body (self, &req) == 0)
+    else if (s_authorize (self, &req) == 0 && s_read_body (self, &req) == 0
+             && s_check_csrf (&req) == 0)
         req.route->fn (&req);
+    if (req.audit) {
+        //  Every admin action: who, what, on which target, and the outcome
+        char action[160], detail[160];
+        snprintf (action, sizeof action, "%s %s", info->request_method,
+                  req.route->pattern);
+        snprintf (detail, sizeof detail, "HTTP %d via %s from %s", req.status,
+                  req.via_session ? "session" : "basic", req.address);
+        ll_http_audit (&req, action, req.param_count ? req.params[0] : NULL,
+                       req.status >= 200 && req.status < 400 ? "success"
+                                                             : "failure",
+                       detail);
+    }
 
     atomic_fetch_add (&self->counts[route_index][s_code_index (req.status)], 1);
     s_free_params (req.params, req.param_count);
@@ -728,21 +1001,12 @@ ll_http_server_new (const ll_runtime_t *runtime,
     self->counts = calloc (route_count + 1, sizeof *self->counts);
     pthread_mutex_init (&self->secret_lock, NULL);
     pthread_mutex_init (&self->queues_lock, NULL);
-    if (*config->app.admin_password) {
-        size_t len = strlen (config->app.admin_user) + 1
-                     + strlen (config->app.admin_password);
-        char *pair = malloc (len + 1);
-        snprintf (pair, len + 1, "%s:%s", config->app.admin_user,
-                  config->app.admin_password);
-        crypto_generichash ((unsigned char *) self->admin_digest,
-                            sizeof self->admin_digest, (unsigned char *) pair,
-                            len, NULL, 0);
-        sodium_memzero (pair, len);
-        free (pair);
-        self->admin_configured = true;
+    self->auth = ll_admin_auth_new (config);
+    if (!self->auth) {
+        snprintf (error, errsize, "libsodium cannot start");
+        ll_http_server_destroy (&self);
+        return NULL;
     }
-    if (*config->app.admin_password_hash)
-        self->admin_configured = true;
 
     char threads[16];
     snprintf (threads, sizeof threads, "%d", config->app.http_threads);
@@ -890,7 +1154,7 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     pthread_mutex_destroy (&self->secret_lock);
     pthread_mutex_destroy (&self->queues_lock);
     sodium_memzero (self->secret, sizeof self->secret);
-    sodium_memzero (self->admin_digest, sizeof self->admin_digest);
+    ll_admin_auth_destroy (&self->auth);
     free (self);
     *self_p = NULL;
 }

@@ -44,6 +44,12 @@ struct ll_http_req {
     char *body;                          //  NUL-terminated, may be NULL
     size_t body_len;                     //  bytes in body
     bool is_admin;                       //  authenticated as the admin
+    bool via_session;                    //  ... by the session cookie
+    bool audit;                          //  edge audits this request
+    char actor[64];                      //  admin user name when is_admin
+    char address[64];                    //  client address (rate limits)
+    char csrf[65];                       //  the session's CSRF token or ""
+    char session_hash[65];               //  hash of the session id or ""
     int status;                          //  status sent (for metrics)
 };
 
@@ -154,6 +160,29 @@ const char *ll_http_header (ll_http_req_t *req, const char *name);
 
 //  True when the client prefers JSON (Accept: application/json).
 bool ll_http_wants_json (ll_http_req_t *req);
+
+//  The admin credential and session helpers (http/auth.h).
+struct ll_admin_auth *ll_http_server_auth (ll_http_server_t *self);
+
+//  Write an audit_log row through the admin actor (actor = req->actor or
+//  "anonymous"); failures are logged, never fatal. 0 or -1.
+int ll_http_audit (ll_http_req_t *req,
+                   const char *action,
+                   const char *target,
+                   const char *outcome,
+                   const char *detail);
+
+//  Failed-login limit for req->address: 1 (and *retry_after seconds) when
+//  the address has LL_LOGIN_MAX_FAILURES failures in the window, else 0
+//  (also when the database cannot tell).
+int ll_http_login_throttled (ll_http_req_t *req, int *retry_after);
+
+//  Record a login outcome for req->address (a failure counts; a success
+//  forgets the failures).
+void ll_http_login_result (ll_http_req_t *req, bool ok);
+
+//  True for methods that change state (anything but GET, HEAD, OPTIONS).
+bool ll_http_state_changing (ll_http_req_t *req);
 
 //  Prometheus text for /metrics (new string).
 char *ll_http_server_metrics (ll_http_server_t *self);

@@ -29,6 +29,8 @@ typedef struct {
         int http_threads;      //  civetweb worker threads
         int max_vms;           //  largest fleet one launch may create
         char *log_level;
+        int session_idle_s;   //  admin browser session idle expiry
+        bool secure_cookies;  //  mark cookies Secure (TLS in front)
     } app;
     struct {
         bool enabled, terraform_managed, create_zone;

@@ -198,4 +198,31 @@
 #define LL_CMD_EXPORT_CANCEL "EXPORT-CANCEL"
 #define LL_CMD_EXPORT_STATUS "EXPORT-STATUS"
 
+//  --- admin console (admin): sessions, login throttle, audit, reads ------
+#define LL_ENDPOINT_ADMIN "inproc://admin"
+//  SESSION-NEW id-hash actor address  -> OK | ERROR reason
+//  SESSION-CHECK id-hash idle-s max-s -> OK actor | ERROR "expired" | ERROR
+//                                        reason (database)
+//  SESSION-END id-hash                -> OK | ERROR reason
+//     id-hash: hex SHA-256 of the cookie's session id (never the id)
+//  LOGIN-CHECK address window-s       -> OK failures retry-after-s
+//  LOGIN-FAILED address               -> OK          (one failure more)
+//  LOGIN-OK address                   -> OK          (failures forgotten)
+//  AUDIT actor action target outcome detail -> OK | ERROR reason
+//  AUDIT-LIST limit before-id         -> OK json      (array, newest first)
+//  ADMIN-VMS                          -> OK json      (array of VM objects
+//                                        without pin and crd_command)
+//  ADMIN-VM-EXISTS hostname           -> OK "1" | OK "0"
+#define LL_ADMIN_SESSION_MAX_S 43200  //  absolute session lifetime
+#define LL_CMD_SESSION_NEW     "SESSION-NEW"
+#define LL_CMD_SESSION_CHECK   "SESSION-CHECK"
+#define LL_CMD_SESSION_END     "SESSION-END"
+#define LL_CMD_LOGIN_CHECK     "LOGIN-CHECK"
+#define LL_CMD_LOGIN_FAILED    "LOGIN-FAILED"
+#define LL_CMD_LOGIN_OK        "LOGIN-OK"
+#define LL_CMD_AUDIT           "AUDIT"
+#define LL_CMD_AUDIT_LIST      "AUDIT-LIST"
+#define LL_CMD_ADMIN_VMS       "ADMIN-VMS"
+#define LL_CMD_ADMIN_VM_EXISTS "ADMIN-VM-EXISTS"
+
 #endif

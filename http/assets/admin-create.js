@@ -1,0 +1,123 @@
+// /admin/create: launch VMs without leaving the page, follow the operation
+// live (progress and terraform output), then watch the VMs come up.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const form = $("launch_form"), input = $("num_vms"), button = $("launch_button");
+  const statusLine = $("launch_status"), result = $("launch_result");
+
+  function validCount() {
+    const n = Number(input.value);
+    return Number.isInteger(n) && n > 0;
+  }
+  input.addEventListener("input", () => { button.disabled = !validCount(); });
+  button.disabled = !validCount();
+
+  function finish(ok, text) {
+    result.textContent = text;
+    result.className = ok ? "ok" : "bad";
+    button.textContent = "Launch VMs";
+    button.disabled = !validCount();
+    statusLine.textContent = "";
+    refreshStatus();
+  }
+
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!validCount()) return;
+    button.disabled = true;
+    button.textContent = "Launching...";
+    statusLine.textContent = "Launching VMs... please wait.";
+    $("output_section").hidden = false;
+    $("terraform_output").textContent = "";
+    result.textContent = "";
+    $("operation_state").textContent = "";
+    $("launch_progress").removeAttribute("value");
+    const r = await LL.api("/api/launch", {
+      method: "POST",
+      headers: {"Content-Type": "application/x-www-form-urlencoded"},
+      body: new URLSearchParams({num_vms: input.value}).toString(),
+    });
+    const body = r.body && typeof r.body === "object" ? r.body : {};
+    if (r.status === 404 && body.error === "Not found.") {
+      finish(false, "Launching is not available on this server (POST /api/launch answered 404).");
+      return;
+    }
+    if (r.status === 409 && body.operation_id !== undefined) {
+      // One operation at a time: follow the one that runs (maybe this very
+      // request, sent twice by the browser over a dropped connection)
+      $("operation_state").textContent = (body.error || "Another operation is running.") + " Following operation " + body.operation_id + ".";
+      body.operation_id = Number(body.operation_id);
+    } else if (!r.ok) {
+      if (typeof body.output === "string") $("terraform_output").textContent = body.output;
+      finish(false, "Terraform Script Failed: " + LL.errorText(r, "launch"));
+      return;
+    }
+    if (body.operation_id !== undefined) {
+      LL.followOperation(body.operation_id, {
+        progress: $("launch_progress"),
+        output: $("terraform_output"),
+        state: $("operation_state"),
+        onEnd: (ok, op) => op.kind && op.kind !== "launch"
+          ? finish(false, "Operation " + op.id + " (" + op.kind + ") ended; the launch did not start. Try again.")
+          : finish(ok, ok ? "Terraform Script Ran Successfully!"
+          : "Terraform Script Failed" + (op.error ? ": " + op.error : "")),
+      });
+      return;
+    }
+    // A server that ran terraform inside the request (upstream's JSON mode)
+    $("terraform_output").textContent = body.output || "";
+    finish(body.status !== "error", body.status === "error" ? "Terraform Script Failed: " + (body.error || "")
+      : "Terraform Script Ran Successfully!");
+  });
+
+  // --- VM status panel (GET /api/vm-status: {"hostname": "status", ...}) ---
+  let auto = true, timer = null;
+  async function refreshStatus() {
+    const r = await LL.api("/api/vm-status");
+    const cards = $("vm_cards"), msg = $("status_message");
+    $("status_updated").textContent = new Date().toLocaleTimeString();
+    if (r.status === 404 && r.body && r.body.error !== "Not found.") {
+      cards.replaceChildren();
+      for (const k of ["running", "initializing", "error", "total"]) $("count_" + k).textContent = "0";
+      msg.textContent = "No VM status available. Please ensure VMs are created.";
+      return;
+    }
+    if (!r.ok || !r.body || typeof r.body !== "object") {
+      msg.textContent = r.status === 404 ? "VM status is not available on this server (GET /api/vm-status answered 404)."
+        : LL.errorText(r, "VM status");
+      return;
+    }
+    msg.textContent = "";
+    const entries = Object.entries(r.body).sort((a, b) => a[0].localeCompare(b[0], undefined, {numeric: true}));
+    const counts = {running: 0, initializing: 0, error: 0};
+    cards.replaceChildren();
+    for (const [host, status] of entries) {
+      const s = typeof status === "string" ? status : (status && status.status) || "unknown";
+      if (counts[s] !== undefined) counts[s]++;
+      const card = LL.el("div", {className: "vm-card", "data-hostname": host});
+      const left = LL.el("div");
+      left.append(LL.el("strong", {}, host), document.createElement("br"),
+        LL.el("span", {className: "badge " + s}, s.toUpperCase()));
+      const link = LL.el("a", {href: "/admin/logs/" + encodeURIComponent(host), target: "_blank", rel: "noopener"}, "View Logs");
+      card.append(left, link);
+      cards.append(card);
+    }
+    $("count_running").textContent = counts.running;
+    $("count_initializing").textContent = counts.initializing;
+    $("count_error").textContent = counts.error;
+    $("count_total").textContent = entries.length;
+  }
+  function schedule() {
+    if (timer) clearInterval(timer);
+    timer = auto ? setInterval(refreshStatus, 3000) : null;
+  }
+  $("auto_refresh").addEventListener("click", () => {
+    auto = !auto;
+    $("auto_refresh").textContent = "Auto Refresh: " + (auto ? "ON" : "OFF");
+    schedule();
+  });
+  $("refresh_status").addEventListener("click", refreshStatus);
+  refreshStatus();
+  schedule();
+})();

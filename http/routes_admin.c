@@ -1,0 +1,349 @@
+/*  The admin console: login and logout, the admin pages (reference section
+    9) and their JSON forms (Accept: application/json). The pages are
+    templates in http/assets/admin*.html with their behaviour in
+    http/assets/admin*.js; they call the JSON APIs of the other areas
+    (operations, VM status and logs, export, release). */
+#include "http/auth.h"
+#include "http/page.h"
+#include "http/routes.h"
+#include "runtime/log.h"
+#include "runtime/protocol.h"
+
+#include <sodium.h>
+
+#define S_ADMIN_TIMEOUT_MS 5000
+#define S_AUDIT_PAGE       200  //  entries per audit page
+
+//  Call the admin actor; the first payload frame as a new string, or NULL
+//  after answering 503.
+static char *
+s_admin_value (ll_http_req_t *req, const char *command, const char *const *args)
+{
+    zmsg_t *msg = zmsg_new ();
+    for (; args && *args; args++)
+        zmsg_addstr (msg, *args);
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_ADMIN, command, &msg,
+                           S_ADMIN_TIMEOUT_MS, &reply, &error);
+    char *value = rc == 0 ? zmsg_popstr (reply) : NULL;
+    zmsg_destroy (&reply);
+    if (!value) {
+        ll_warn ("http: admin %s failed: %s", command,
+                 error ? error : "empty reply");
+        ll_http_error (req, 503, "Database unavailable.");
+    }
+    free (error);
+    return value;
+}
+
+//  Call the admin actor for its OK; 0, or -1 (logged).
+static int
+s_admin_do (ll_http_req_t *req, const char *command, const char *const *args)
+{
+    zmsg_t *msg = zmsg_new ();
+    for (; args && *args; args++)
+        zmsg_addstr (msg, *args);
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_ADMIN, command, &msg,
+                           S_ADMIN_TIMEOUT_MS, &reply, &error);
+    if (rc != 0)
+        ll_warn ("http: admin %s failed: %s", command, error);
+    free (error);
+    zmsg_destroy (&reply);
+    return rc;
+}
+
+//  Send a page with the values every admin page has (user, CSRF token)
+//  followed by extra {"name", "value", ..., NULL}.
+static int
+s_admin_page (ll_http_req_t *req,
+              int status,
+              const char *template_name,
+              const char *const *extra)
+{
+    const char *vars[32] = {"user", req->actor, "csrf", req->csrf};
+    size_t n = 4;
+    for (; extra && extra[0] && extra[1] && n + 2 < 32; extra += 2) {
+        vars[n++] = extra[0];
+        vars[n++] = extra[1];
+    }
+    vars[n] = NULL;
+    return ll_http_page (req, status, template_name, vars);
+}
+
+//  --- login and logout ---------------------------------------------------
+
+static const char *
+s_next_or_default (const char *next)
+{
+    return ll_safe_next (next) ? next : "/admin";
+}
+
+int
+ll_route_admin_login_page (ll_http_req_t *req)
+{
+    char next[600] = "", out[16] = "";
+    ll_http_query_field (req, "next", next, sizeof next);
+    ll_http_query_field (req, "logged_out", out, sizeof out);
+    const char *vars[] = {"next",    s_next_or_default (next),
+                          "message", *out ? "You have been logged out." : "",
+                          "error",   "",
+                          NULL};
+    return ll_http_page (req, 200, "admin-login.html", vars);
+}
+
+static int
+s_login_refused (ll_http_req_t *req,
+                 int status,
+                 const char *message,
+                 const char *next,
+                 const char *headers)
+{
+    if (ll_http_wants_json (req)) {
+        json_t *body = json_pack ("{s:s}", "error", message);
+        char *text = json_dumps (body, JSON_COMPACT);
+        json_decref (body);
+        int rc = ll_http_send (req, status, "application/json", text,
+                               strlen (text), headers);
+        free (text);
+        return rc;
+    }
+    const char *vars[] = {"next", next, "error", message, NULL};
+    char *html = ll_page_render ("admin-login.html", vars);
+    if (!html)
+        return ll_http_error (req, 500, "Page template missing.");
+    int rc = ll_http_send (req, status, "text/html; charset=utf-8", html,
+                           strlen (html), headers);
+    free (html);
+    return rc;
+}
+
+int
+ll_route_admin_login (ll_http_req_t *req)
+{
+    char user[64] = "", password[512] = "", next_raw[600] = "";
+    ll_http_form_field (req, "next", next_raw, sizeof next_raw);
+    const char *next = s_next_or_default (next_raw);
+    //  Login CSRF: only our own login page may post here
+    const char *site = ll_http_header (req, "Sec-Fetch-Site");
+    if ((site && strcmp (site, "same-origin") != 0
+         && strcmp (site, "none") != 0)
+        || !ll_same_origin (ll_http_header (req, "Origin"),
+                            ll_http_header (req, "Host")))
+        return s_login_refused (req, 403, "Cross-site login refused.", next,
+                                NULL);
+    int retry = 0;
+    if (ll_http_login_throttled (req, &retry)) {
+        char headers[64], message[128];
+        snprintf (headers, sizeof headers, "Retry-After: %d\r\n", retry);
+        snprintf (message, sizeof message,
+                  "Too many failed logins. Try again in %d s.", retry);
+        ll_http_audit (req, "login", NULL, "throttled", req->address);
+        return s_login_refused (req, 429, message, next, headers);
+    }
+    bool ok =
+        ll_http_form_field (req, "username", user, sizeof user) > 0
+        && ll_http_form_field (req, "password", password, sizeof password) > 0
+        && ll_admin_auth_verify (ll_http_server_auth (req->server), user,
+                                 password);
+    sodium_memzero (password, sizeof password);
+    ll_http_login_result (req, ok);
+    if (!ok) {
+        snprintf (req->actor, sizeof req->actor, "%s", *user ? user : "?");
+        ll_http_audit (req, "login", NULL, "failure", req->address);
+        return s_login_refused (req, 401, "Invalid user name or password.",
+                                next, NULL);
+    }
+    char id[LL_SESSION_ID_HEX + 1], hash[LL_SESSION_HASH_HEX + 1];
+    ll_session_new (id, hash);
+    snprintf (req->actor, sizeof req->actor, "%s", user);
+    const char *args[] = {hash, user, req->address, NULL};
+    if (s_admin_do (req, LL_CMD_SESSION_NEW, args) != 0) {
+        sodium_memzero (id, sizeof id);
+        return ll_http_error (req, 503, "Database unavailable.");
+    }
+    ll_http_audit (req, "login", NULL, "success", req->address);
+    const char *proto = ll_http_header (req, "X-Forwarded-Proto");
+    bool secure =
+        ll_http_server_runtime (req->server)->config->app.secure_cookies
+        || (proto && strcasecmp (proto, "https") == 0);
+    char headers[1024];
+    snprintf (headers, sizeof headers,
+              "Set-Cookie: " LL_SESSION_COOKIE
+              "=%s; Path=/; HttpOnly; SameSite=Strict%s\r\n"
+              "%s%s%s",
+              id, secure ? "; Secure" : "",
+              ll_http_wants_json (req) ? "" : "Location: ",
+              ll_http_wants_json (req) ? "" : next,
+              ll_http_wants_json (req) ? "" : "\r\n");
+    sodium_memzero (id, sizeof id);
+    int rc;
+    if (ll_http_wants_json (req)) {
+        static const char body[] = "{\"status\":\"ok\"}";
+        rc = ll_http_send (req, 200, "application/json", body, sizeof body - 1,
+                           headers);
+    }
+    else
+        rc = ll_http_send (req, 303, "text/plain; charset=utf-8", "", 0,
+                           headers);
+    sodium_memzero (headers, sizeof headers);
+    return rc;
+}
+
+int
+ll_route_admin_logout (ll_http_req_t *req)
+{
+    const char *args[] = {req->session_hash, NULL};
+    if (*req->session_hash && s_admin_do (req, LL_CMD_SESSION_END, args) != 0)
+        return ll_http_error (req, 503, "Database unavailable.");
+    static const char clear[] =
+        "Set-Cookie: " LL_SESSION_COOKIE
+        "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict\r\n";
+    if (ll_http_wants_json (req)) {
+        static const char body[] = "{\"status\":\"logged out\"}";
+        return ll_http_send (req, 200, "application/json", body,
+                             sizeof body - 1, clear);
+    }
+    char headers[256];
+    snprintf (headers, sizeof headers,
+              "%sLocation: /admin/login?logged_out=1\r\n", clear);
+    return ll_http_send (req, 303, "text/plain; charset=utf-8", "", 0, headers);
+}
+
+//  --- pages ----------------------------------------------------------------
+
+int
+ll_route_admin (ll_http_req_t *req)
+{
+    if (ll_http_wants_json (req))
+        return ll_http_json (
+            req, 200,
+            json_pack ("{s:s, s:[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}]}",
+                       "user", req->actor, "pages", "href", "/admin/instances",
+                       "title", "View Current Instances", "href",
+                       "/admin/create", "title", "Create New VM Instance",
+                       "href", "/admin/instances/delete", "title",
+                       "Extract or Delete VM Data", "href", "/admin/audit",
+                       "title", "Audit Log"));
+    return s_admin_page (req, 200, "admin.html", NULL);
+}
+
+int
+ll_route_admin_create (ll_http_req_t *req)
+{
+    const ll_config_t *config = ll_http_server_runtime (req->server)->config;
+    if (ll_http_wants_json (req))
+        return ll_http_json (req, 200,
+                             json_pack ("{s:s, s:i}", "launch", "/api/launch",
+                                        "max_vms", config->app.max_vms));
+    char max[16];
+    snprintf (max, sizeof max, "%d", config->app.max_vms);
+    const char *extra[] = {"max_vms", max, NULL};
+    return s_admin_page (req, 200, "admin-create.html", extra);
+}
+
+int
+ll_route_admin_instances (ll_http_req_t *req)
+{
+    char *vms = s_admin_value (req, LL_CMD_ADMIN_VMS, NULL);
+    if (!vms)
+        return req->status;
+    int rc;
+    if (ll_http_wants_json (req)) {
+        json_t *list = json_loads (vms, 0, NULL);
+        if (!json_is_array (list)) {
+            json_decref (list);
+            list = json_array ();
+        }
+        rc = ll_http_json (req, 200,
+                           json_pack ("{s:i, s:o}", "count",
+                                      (int) json_array_size (list), "vms",
+                                      list));
+    }
+    else {
+        const char *extra[] = {"vms", vms, NULL};
+        rc = s_admin_page (req, 200, "admin-instances.html", extra);
+    }
+    free (vms);
+    return rc;
+}
+
+int
+ll_route_admin_delete (ll_http_req_t *req)
+{
+    const ll_config_t *config = ll_http_server_runtime (req->server)->config;
+    if (ll_http_wants_json (req))
+        return ll_http_json (req, 200,
+                             json_pack ("{s:s, s:s, s:s}", "extension",
+                                        config->machine.extension, "destroy",
+                                        "/destroy", "export",
+                                        "/api/scp-client"));
+    const char *extra[] = {"extension", config->machine.extension, NULL};
+    return s_admin_page (req, 200, "admin-delete.html", extra);
+}
+
+int
+ll_route_admin_logs (ll_http_req_t *req)
+{
+    const char *hostname = req->params[0];
+    if (strlen (hostname) > 253)
+        return ll_http_error (req, 404, "VM not found.");
+    const char *args[] = {hostname, NULL};
+    char *exists = s_admin_value (req, LL_CMD_ADMIN_VM_EXISTS, args);
+    if (!exists)
+        return req->status;
+    bool found = strcmp (exists, "1") == 0;
+    free (exists);
+    if (!found)
+        return ll_http_error (req, 404, "VM not found.");
+    if (ll_http_wants_json (req)) {
+        size_t size = strlen (hostname) * 3 + 1;
+        char *encoded = malloc (size);
+        mg_url_encode (hostname, encoded, size);
+        char logs[1024];
+        snprintf (logs, sizeof logs, "/api/vm-logs/%s", encoded);
+        free (encoded);
+        return ll_http_json (
+            req, 200,
+            json_pack ("{s:s, s:s}", "hostname", hostname, "logs", logs));
+    }
+    const char *extra[] = {"hostname", hostname, NULL};
+    return s_admin_page (req, 200, "admin-logs.html", extra);
+}
+
+int
+ll_route_admin_audit (ll_http_req_t *req)
+{
+    char before[24] = "0", limit[16];
+    if (ll_http_query_field (req, "before", before, sizeof before) < 0)
+        snprintf (before, sizeof before, "0");
+    char *end = NULL;
+    long long id = strtoll (before, &end, 10);
+    if (!end || *end || id < 0)
+        return ll_http_error (req, 400, "before must be an entry id.");
+    snprintf (limit, sizeof limit, "%d", S_AUDIT_PAGE);
+    const char *args[] = {limit, before, NULL};
+    char *entries = s_admin_value (req, LL_CMD_AUDIT_LIST, args);
+    if (!entries)
+        return req->status;
+    int rc;
+    if (ll_http_wants_json (req)) {
+        json_t *list = json_loads (entries, 0, NULL);
+        if (!json_is_array (list)) {
+            json_decref (list);
+            list = json_array ();
+        }
+        rc = ll_http_json (req, 200,
+                           json_pack ("{s:i, s:o}", "count",
+                                      (int) json_array_size (list), "entries",
+                                      list));
+    }
+    else {
+        const char *extra[] = {"entries", entries, NULL};
+        rc = s_admin_page (req, 200, "admin-audit.html", extra);
+    }
+    free (entries);
+    return rc;
+}
