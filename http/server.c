@@ -1010,19 +1010,13 @@ ll_http_server_new (const ll_runtime_t *runtime,
 
     char threads[16];
     snprintf (threads, sizeof threads, "%d", config->app.http_threads);
-    const char *options[] = {"listening_ports",
-                             config->app.listen,
-                             "num_threads",
-                             threads,
-                             "request_timeout_ms",
-                             "60000",
-                             "enable_keep_alive",
-                             "yes",
-                             "keep_alive_timeout_ms",
-                             "30000",
-                             "tcp_nodelay",
-                             "1",
-                             NULL};
+    const char *options[] = {
+        "listening_ports", config->app.listen, "num_threads", threads,
+        "request_timeout_ms", "60000", "enable_keep_alive", "yes",
+        //  An idle keep-alive connection holds a worker:
+        //  keep it short so a classroom of browsers
+        //  polling the count cannot starve the pool
+        "keep_alive_timeout_ms", "5000", "tcp_nodelay", "1", NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.begin_request = s_begin_request;
     callbacks.init_thread = s_init_thread;
