@@ -140,8 +140,10 @@ s_self_start (self_t *self)
     zsock_set_rcvhwm (self->router, 100000);
     ll_info ("gateway: server public key %s", zcert_public_txt (cert));
     zcert_destroy (&cert);
-    if (zsock_bind (self->router, "%s", config->agent.zmq_endpoint) < 0)
+    if (zsock_bind (self->router, "%s", config->agent.zmq_endpoint) < 0) {
+        zsock_destroy (&self->router);  //  a failed START polls nothing
         return "cannot bind agent.zmq_endpoint";
+    }
     ll_info ("gateway: listening on %s", zsock_endpoint (self->router));
     self->waiters = zsock_new_dealer (LL_ENDPOINT_WAITERS);
     self->assigner = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
@@ -558,7 +560,8 @@ gateway_actor (zsock_t *pipe, void *args)
         if (which == pipe) {
             bool was_started = self->started;
             s_self_handle_pipe (self);
-            if (!was_started && self->router) {
+            if (!was_started && self->router && self->waiters
+                && self->assigner) {
                 zpoller_add (poller, self->router);
                 zpoller_add (poller, self->waiters);
                 zpoller_add (poller, self->assigner);
