@@ -50,7 +50,9 @@ ll_pg_running() {
 ll_free_port() {
     local p
     for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 40000))
+        # below the kernel's ephemeral range (32768-60999), where outgoing
+        # connections would race us for the port
+        p=$((20000 + RANDOM % 12000))
         if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
             echo "$p"
             return 0

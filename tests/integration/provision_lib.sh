@@ -72,7 +72,7 @@ wait_op() {
     local id=$1 t0=$SECONDS body
     while [ $((SECONDS - t0)) -lt "$2" ]; do
         body=$(curl -s "${auth[@]}" "$url/api/operations/$id")
-        if ! echo "$body" | grep -q '"status":"running"'; then
+        if ! grep -q '"status":"running"' <<<"$body" ; then
             echo "$body"
             return 0
         fi

@@ -56,22 +56,22 @@ ok "every LL_AUTH_ADMIN route of http/routes.c answers 401 without credentials (
 
 # --- browsers: login page, cookie, CSRF, logout -----------------------------
 loc=$(curl -s -o /dev/null -w '%{redirect_url}' -H 'Accept: text/html' "$url/admin/instances")
-echo "$loc" | grep -qi '/admin/login?next=%2Fadmin%2Finstances$' || fail "no redirect to login: '$loc'"
+grep -qi '/admin/login?next=%2Fadmin%2Finstances$' <<<"$loc" || fail "no redirect to login: '$loc'"
 page=$(curl -s "$url/admin/login?next=/admin/instances")
-echo "$page" | grep -q 'name="password"' || fail "login form"
-echo "$page" | grep -q 'value="/admin/instances"' || fail "next not kept"
+grep -q 'name="password"' <<<"$page" || fail "login form"
+grep -q 'value="/admin/instances"' <<<"$page" || fail "next not kept"
 [ "$(http_status --data 'username=admin&password=nope' "$url/admin/login")" = 401 ] || fail "bad login not 401"
 curl -s --data 'username=admin&password=nope' "$url/admin/login" | grep -q 'Invalid user name or password.' \
     || fail "bad login message"
 headers=$(curl -s -D - -o /dev/null -c "$jar" \
     --data 'username=admin&password=test-admin-password&next=/admin/instances' "$url/admin/login")
-echo "$headers" | grep -q '^HTTP/1.1 303' || fail "login not 303: $headers"
-echo "$headers" | grep -qi '^Location: /admin/instances' || fail "login does not go to next"
-cookie=$(echo "$headers" | grep -i '^Set-Cookie: lablink_session=' | tr -d '\r')
+grep -q '^HTTP/1.1 303' <<<"$headers" || fail "login not 303: $headers"
+grep -qi '^Location: /admin/instances' <<<"$headers" || fail "login does not go to next"
+cookie=$(grep -i '^Set-Cookie: lablink_session=' <<<"$headers" | tr -d '\r')
 [ -n "$cookie" ] || fail "no session cookie"
-echo "$cookie" | grep -q 'HttpOnly' || fail "cookie not HttpOnly"
-echo "$cookie" | grep -q 'SameSite=Strict' || fail "cookie not SameSite=Strict"
-echo "$cookie" | grep -q 'Secure' && fail "Secure over plain HTTP"
+grep -q 'HttpOnly' <<<"$cookie" || fail "cookie not HttpOnly"
+grep -q 'SameSite=Strict' <<<"$cookie" || fail "cookie not SameSite=Strict"
+grep -q 'Secure' <<<"$cookie" && fail "Secure over plain HTTP"
 curl -s -D - -o /dev/null -H 'X-Forwarded-Proto: https' \
     --data 'username=admin&password=test-admin-password' "$url/admin/login" \
     | grep -i '^Set-Cookie:' | grep -q 'Secure' || fail "no Secure behind TLS"
@@ -82,13 +82,13 @@ ok "login page, 303 to next, cookie HttpOnly SameSite=Strict (Secure behind TLS)
 sid=$(echo "$cookie" | sed 's/.*lablink_session=\([0-9a-f]*\).*/\1/')
 [ ${#sid} -eq 64 ] || fail "session id '$sid'"
 stored=$(psql -Atc "SELECT id_hash FROM admin_sessions" | tr '\n' ' ')
-echo "$stored" | grep -q "$sid" && fail "session id stored in clear"
+grep -q "$sid" <<<"$stored" && fail "session id stored in clear"
 want=$(printf '%s' "$sid" | sha256sum | cut -d' ' -f1)
-echo "$stored" | grep -q "$want" || fail "session hash not stored ($stored)"
+grep -q "$want" <<<"$stored" || fail "session hash not stored ($stored)"
 ok "only the SHA-256 of the session id is stored"
 
 page=$(curl -s -b "$jar" "$url/admin/instances")
-echo "$page" | grep -q 'Existing VM Instances' || fail "cookie does not open the instances page"
+grep -q 'Existing VM Instances' <<<"$page" || fail "cookie does not open the instances page"
 csrf=$(echo "$page" | sed -n 's/.*name="csrf-token" content="\([0-9a-f]*\)".*/\1/p')
 [ ${#csrf} -eq 64 ] || fail "no CSRF token in the page"
 [ "$(http_status -b "$jar" -X POST "$url/admin/logout")" = 403 ] || fail "logout without token not 403"
@@ -140,8 +140,8 @@ for i in 1 2 3 4 5; do
 done
 h=$(curl -s -D - -o /dev/null -H 'X-Forwarded-For: 10.9.9.9' \
     --data 'username=admin&password=test-admin-password' "$url/admin/login")
-echo "$h" | grep -q '^HTTP/1.1 429' || fail "6th login from the address not 429"
-echo "$h" | grep -qi '^Retry-After: [1-9]' || fail "no Retry-After"
+grep -q '^HTTP/1.1 429' <<<"$h" || fail "6th login from the address not 429"
+grep -qi '^Retry-After: [1-9]' <<<"$h" || fail "no Retry-After"
 [ "$(http_status -H 'X-Forwarded-For: 10.9.9.9' -u admin:test-admin-password-x "$url/admin")" = 429 ] \
     || fail "Basic guesses not limited"
 [ "$(http_status -H 'X-Forwarded-For: 10.9.9.10' --data 'username=admin&password=test-admin-password' \
@@ -152,10 +152,10 @@ ok "5 failed logins per address per 5 min, then 429 with Retry-After; other addr
 audit=$(curl -s -u admin:test-admin-password -H 'Accept: application/json' "$url/admin/audit")
 for want in '"action":"login","target":null,"outcome":"success"' '"outcome":"failure"' \
             '"action":"POST /admin/logout"' '"outcome":"throttled"' '"action":"login (basic)"'; do
-    echo "$audit" | grep -q "$want" || fail "audit lacks $want: $audit"
+    grep -q "$want" <<<"$audit" || fail "audit lacks $want: $audit"
 done
-echo "$audit" | grep -q '"detail":"HTTP 403 via session' || fail "CSRF refusal not audited"
-echo "$audit" | grep -q '"at":"20[0-9-]*T' || fail "audit time"
+grep -q '"detail":"HTTP 403 via session' <<<"$audit" || fail "CSRF refusal not audited"
+grep -q '"at":"20[0-9-]*T' <<<"$audit" || fail "audit time"
 curl -s -u admin:test-admin-password "$url/admin/audit" | grep -q 'Audit Log' || fail "audit page"
 ok "audit log: logins, logouts, refusals with time, actor and outcome; /admin/audit"
 
@@ -168,8 +168,8 @@ curl -s -u admin:test-admin-password -H 'Accept: application/json' "$url/admin/i
 curl -s -u admin:test-admin-password -H 'Accept: application/json' "$url/admin/instances" \
     | grep -q 'crd_command\|"pin"' && fail "instances JSON shows secrets"
 del=$(curl -s -u admin:test-admin-password "$url/admin/instances/delete")
-echo "$del" | grep -q 'Run terraform destroy' || fail "delete page: destroy button"
-echo "$del" | grep -q 'Extract and Download Files' || fail "delete page: export button"
+grep -q 'Run terraform destroy' <<<"$del" || fail "delete page: destroy button"
+grep -q 'Extract and Download Files' <<<"$del" || fail "delete page: export button"
 [ "$(http_status "$url/admin/logs/lablink-vm-test-1")" = 401 ] || fail "logs page without auth"
 curl -s -u admin:test-admin-password "$url/admin/logs/lablink-vm-test-1" | grep -q 'VM Logs - lablink-vm-test-1' \
     || fail "logs page title"
@@ -177,8 +177,8 @@ curl -s -u admin:test-admin-password "$url/admin/logs/lablink-vm-test-1" | grep 
 curl -s -u admin:test-admin-password "$url/admin/logs/nope" | grep -q '"error":"VM not found."' || fail "404 text"
 curl -s -u admin:test-admin-password "$url/admin/create" | grep -q 'VM Allocator Dashboard' || fail "create page"
 h=$(curl -s -D - -o /dev/null -u admin:test-admin-password "$url/admin/create")
-echo "$h" | grep -qi "Content-Security-Policy: default-src 'self'; script-src 'self'" || fail "CSP on pages"
-echo "$h" | grep -qi 'X-Frame-Options: DENY' || fail "frame header"
+grep -qi "Content-Security-Policy: default-src 'self'; script-src 'self'" <<<"$h" || fail "CSP on pages"
+grep -qi 'X-Frame-Options: DENY' <<<"$h" || fail "frame header"
 ok "pages: upstream headings and texts, hostnames from the database, 404 'VM not found.', CSP"
 
 stop_allocator

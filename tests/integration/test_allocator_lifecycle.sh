@@ -11,7 +11,7 @@ url=http://127.0.0.1:$port
 start_allocator "$port"
 body=$(curl -s "$url/api/health")
 [ "$(http_status "$url/api/health")" = 503 ] || fail "health not 503 with PostgreSQL down"
-echo "$body" | grep -q '"database":"unavailable' || fail "503 body does not name the database: $body"
+grep -q '"database":"unavailable' <<<"$body" || fail "503 body does not name the database: $body"
 pass "503 naming the database while PostgreSQL is down"
 
 "$SRC/tests/harness/pg" start
@@ -30,7 +30,7 @@ pass "200 within 10 s of PostgreSQL's return"
 headers=$(curl -s -D - -o /dev/null "$url/api/health")
 for h in 'Content-Security-Policy:.*frame-ancestors .none.' 'X-Content-Type-Options: nosniff' \
          'Referrer-Policy:' 'Content-Type: application/json'; do
-    echo "$headers" | grep -qi "$h" || fail "missing header $h"
+    grep -qi "$h" <<<"$headers" || fail "missing header $h"
 done
 pass "security headers"
 curl -s "$url/api/health" | grep -q '"status":"healthy"' || fail "health body"
@@ -46,14 +46,14 @@ head -c 2000000 /dev/zero >"$T/big"
 pass "errors are JSON with the right status"
 
 metrics=$(curl -s "$url/metrics")
-echo "$metrics" | grep -q 'lablink_http_requests_total{method="GET",route="/api/health",status="200"}' \
+grep -q 'lablink_http_requests_total{method="GET",route="/api/health",status="200"}' <<<"$metrics" \
     || fail "metrics lack request counts"
-echo "$metrics" | grep -q 'lablink_http_requests_total{method="GET",route="/api/health",status="503"}' \
+grep -q 'lablink_http_requests_total{method="GET",route="/api/health",status="503"}' <<<"$metrics" \
     || fail "metrics lack the 503s"
-echo "$metrics" | grep -Eq '^lablink_pg_reconnects_total [1-9]' || fail "metrics lack pg reconnects"
-echo "$metrics" | grep -q '^lablink_actor_queue_depth{endpoint="inproc://registry"} 0' \
+grep -Eq '^lablink_pg_reconnects_total [1-9]' <<<"$metrics" || fail "metrics lack pg reconnects"
+grep -q '^lablink_actor_queue_depth{endpoint="inproc://registry"} 0' <<<"$metrics" \
     || fail "metrics lack the registry's queue depth"
-echo "$metrics" | grep -Eq '^lablink_actor_calls_total\{endpoint="inproc://registry",outcome="failed"\} [1-9]' \
+grep -Eq '^lablink_actor_calls_total\{endpoint="inproc://registry",outcome="failed"\} [1-9]' <<<"$metrics" \
     || fail "metrics lack the failed registry calls"
 pass "metrics"
 
@@ -65,21 +65,21 @@ write_config "$port"
 sed -i 's/admin_password: .*/admin_password: PLACEHOLDER_ADMIN_PASSWORD/' "$T/config.yaml"
 rc=0; out=$("$BIN" --config "$T/config.yaml" 2>&1) || rc=$?
 [ $rc -eq 1 ] || fail "started with a placeholder password (rc $rc)"
-echo "$out" | grep -q PLACEHOLDER_ || fail "no clear message: $out"
+grep -q PLACEHOLDER_ <<<"$out" || fail "no clear message: $out"
 sed -i '/admin_password/d' "$T/config.yaml"
 rc=0; out=$("$BIN" --config "$T/config.yaml" 2>&1) || rc=$?
-[ $rc -eq 1 ] && echo "$out" | grep -q 'admin_password is not set' || fail "started without a password"
+[ $rc -eq 1 ] && grep -q 'admin_password is not set' <<<"$out" || fail "started without a password"
 pass "refuses to start without a real admin password"
 
 out=$("$BIN" --check-config "$SRC/examples/upstream-config.yaml") || fail "upstream example rejected"
-echo "$out" | grep -q '^\[PASS\]' || fail "no [PASS]"
+grep -q '^\[PASS\]' <<<"$out" || fail "no [PASS]"
 printf 'db:\n  port: 5432\n  colour: blue\n' >"$T/bad.yaml"
 rc=0; out=$("$BIN" --check-config "$T/bad.yaml") || rc=$?
-[ $rc -eq 1 ] && echo "$out" | grep -q '^\[FAIL\] db.colour: unknown key' || fail "unknown key: $out"
+[ $rc -eq 1 ] && grep -q '^\[FAIL\] db.colour: unknown key' <<<"$out" || fail "unknown key: $out"
 printf 'app:\n  max_vms: lots\n' >"$T/bad.yaml"
 rc=0; out=$("$BIN" --check-config "$T/bad.yaml") || rc=$?
-[ $rc -eq 1 ] && echo "$out" | grep -q '^\[FAIL\] app.max_vms: expected an integer' || fail "wrong type: $out"
+[ $rc -eq 1 ] && grep -q '^\[FAIL\] app.max_vms: expected an integer' <<<"$out" || fail "wrong type: $out"
 rc=0; out=$("$BIN" --check-config "$T/missing.yaml") || rc=$?
-[ $rc -eq 1 ] && echo "$out" | grep -q '^\[FAIL\] config file not found' || fail "missing file: $out"
+[ $rc -eq 1 ] && grep -q '^\[FAIL\] config file not found' <<<"$out" || fail "missing file: $out"
 pass "--check-config"
 echo "1 passed, 0 failed"

@@ -57,20 +57,20 @@ for _ in $(seq 1 150); do
 done
 [ "$code" = 200 ] || { cat "$T/caddy.log" >&2; fail "no 200 from $url/api/health through caddy (last $code)"; }
 body=$(curl -s --cacert "$root" "$url/api/health")
-echo "$body" | grep -q '"status":"healthy"' || fail "health body through caddy: $body"
+grep -q '"status":"healthy"' <<<"$body" || fail "health body through caddy: $body"
 ok "HTTPS through caddy (certificate verified against its local CA) reaches /api/health"
 
 # The certificate really is caddy's: without its CA, verification fails.
 rc=0; curl -s -o /dev/null --max-time 5 "$url/api/health" || rc=$?
 [ "$rc" -eq 60 ] || fail "curl without caddy's root certificate: expected a verification failure (60), got $rc"
 issuer=$(curl -s -v --cacert "$root" -o /dev/null "$url/api/health" 2>&1 | grep -i 'issuer:' || true)
-echo "$issuer" | grep -qi 'Caddy Local Authority' || fail "certificate not issued by caddy's local CA: $issuer"
+grep -qi 'Caddy Local Authority' <<<"$issuer" || fail "certificate not issued by caddy's local CA: $issuer"
 ok "the certificate is issued by caddy's local CA and refused without it"
 
 headers=$(curl -s -D - -o /dev/null --cacert "$root" "$url/api/health")
-echo "$headers" | grep -qi '^Strict-Transport-Security: max-age=' || fail "no HSTS header through caddy"
-echo "$headers" | grep -qi '^Content-Security-Policy:' || fail "the allocator's headers are lost through caddy"
-if echo "$headers" | grep -qi '^Server:'; then fail "Server header not removed"; fi
+grep -qi '^Strict-Transport-Security: max-age=' <<<"$headers" || fail "no HSTS header through caddy"
+grep -qi '^Content-Security-Policy:' <<<"$headers" || fail "the allocator's headers are lost through caddy"
+if grep -qi '^Server:' <<<"$headers" ; then fail "Server header not removed"; fi
 ok "HSTS added, the allocator's security headers kept, Server removed"
 
 loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' --max-time 5 "http://127.0.0.1:$http_port/api/health")
@@ -93,7 +93,7 @@ if [ "$code" = 404 ]; then
 else
     jar=$T/cookies
     page=$(curl -s -c "$jar" -D "$T/login-get.h" --cacert "$root" "$url$login")
-    csrf=$(echo "$page" | grep -o 'name="[a-z_]*csrf[a-z_]*" value="[^"]*"' | head -1 || true)
+    csrf=$(grep -o 'name="[a-z_]*csrf[a-z_]*" value="[^"]*"' <<<"$page" | head -1 || true)
     form=(--data-urlencode username=admin --data-urlencode password=test-admin-password)
     if [ -n "$csrf" ]; then
         cname=$(echo "$csrf" | sed 's/name="\([^"]*\)".*/\1/')
@@ -103,9 +103,9 @@ else
     curl -s -o /dev/null -b "$jar" -c "$jar" -D "$T/login-post.h" --cacert "$root" "${form[@]}" "$url$login"
     cookies=$(cat "$T/login-get.h" "$T/login-post.h" | tr -d '\r' | grep -i '^Set-Cookie:' || true)
     [ -n "$cookies" ] || fail "login through TLS set no cookie (GET and POST $login)"
-    insecure=$(echo "$cookies" | grep -vi '; *Secure' || true)
+    insecure=$(grep -vi '; *Secure' <<<"$cookies" || true)
     [ -z "$insecure" ] || fail "cookie without Secure behind TLS: $insecure"
-    echo "$cookies" | grep -qi 'HttpOnly' || fail "session cookie without HttpOnly: $cookies"
+    grep -qi 'HttpOnly' <<<"$cookies" || fail "session cookie without HttpOnly: $cookies"
     ok "cookies set behind TLS are Secure and HttpOnly"
     # Control: the same login straight to the allocator over plain HTTP (no
     # proxy, no X-Forwarded-Proto) with app.secure_cookies unset: no Secure,
@@ -113,7 +113,7 @@ else
     curl -s -o /dev/null -D "$T/login-plain.h" "${form[@]}" "http://127.0.0.1:$port$login"
     plain=$(tr -d '\r' <"$T/login-plain.h" | grep -i '^Set-Cookie:' || true)
     [ -n "$plain" ] || fail "plain-HTTP login set no cookie"
-    if echo "$plain" | grep -qi '; *Secure'; then
+    if grep -qi '; *Secure' <<<"$plain" ; then
         fail "cookie Secure without TLS: the Secure check above proves nothing ($plain)"
     fi
     ok "control: the same login over plain HTTP, without the proxy, gets no Secure flag"

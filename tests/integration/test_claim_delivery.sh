@@ -44,7 +44,7 @@ pass "an assignment made before the VM waits is delivered when it asks ($ms ms)"
 # --- another VM's token: 403, never the command; no/garbage token 401 ---
 out=$(poll vm-1 "$t2")
 expect "other VM's token" 403 "${out##* }"
-echo "$out" | grep -q 'first' && fail "403 answer leaks the command"
+grep -q 'first' <<<"$out" && fail "403 answer leaks the command"
 expect "no token" 401 "$(curl -s -o /dev/null -w '%{http_code}' -d '{"hostname":"vm-1"}' "$url/vm_startup")"
 expect "garbage token" 401 "$(poll vm-1 'vm-1.0000' | awk '{print $NF}')"
 expect "unknown VM" 404 "$(poll ghost-9 "$tghost" | awk '{print $NF}')"
@@ -79,8 +79,8 @@ pids=""
 for _ in 1 2; do poll vm-3 "$t3" --max-time 1 >/dev/null 2>&1 & pids="$pids $!"; done
 sleep 0.5
 headers=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $t3" -d '{"hostname":"vm-3"}' --max-time 5 "$url/vm_startup")
-echo "$headers" | grep -q '^HTTP/1.1 204' || fail "past the cap: $headers"
-echo "$headers" | grep -qi '^Retry-After: [0-9]' || fail "past the cap, no Retry-After"
+grep -q '^HTTP/1.1 204' <<<"$headers" || fail "past the cap: $headers"
+grep -qi '^Retry-After: [0-9]' <<<"$headers" || fail "past the cap, no Retry-After"
 wait $pids || true
 sleep 0.5
 rc=0; poll vm-3 "$t3" --max-time 2 >/dev/null || rc=$?

@@ -16,10 +16,10 @@ stored() { sql "SELECT count(*) FROM vms WHERE user_email IS NOT NULL"; }
 # --- the page ---
 page=$(curl -s "$url/")
 for id in vms_available unassigned_vms_count 'name="email"' 'name="crd_command"' 'action="/api/request_vm"'; do
-    echo "$page" | grep -q "$id" || fail "index page lacks $id"
+    grep -q "$id" <<<"$page" || fail "index page lacks $id"
 done
-echo "$page" | grep -q '<script>' && fail "inline script in the index page"
-echo "$page" | grep -q 'class="alert" role="alert" hidden' || fail "empty error shown"
+grep -q '<script>' <<<"$page" && fail "inline script in the index page"
+grep -q 'class="alert" role="alert" hidden' <<<"$page" || fail "empty error shown"
 curl -s -D - -o /dev/null "$url/" | grep -qi "Content-Security-Policy: default-src 'self'" || fail "no CSP"
 pass "index page: upstream ids, no inline script, CSP"
 
@@ -30,7 +30,7 @@ bad_claim() {  # WHAT STATUS MESSAGE curl-args...
     local out
     out=$(curl -s -w ' %{http_code}' --max-time 10 "$@" "$url/api/request_vm")
     [ "${out##* }" = "$want" ] || fail "$what: status ${out##* }, want $want"
-    echo "$out" | grep -qF "$msg" || fail "$what: message missing: $out"
+    grep -qF "$msg" <<<"$out" || fail "$what: message missing: $out"
 }
 req='Email and CRD command are required.'
 crd='Invalid CRD command received. Please ask your instructor for help.'
@@ -57,7 +57,7 @@ expect "oversized body" 413 "$(code --data-binary @"$T/big" "$url/api/request_vm
 expect "GET request_vm" 405 "$(code "$url/api/request_vm")"
 expect "nothing stored" 0 "$(stored)"
 out=$(curl -s --data-urlencode 'email=<b>x</b>@x.org' -d 'crd_command=--code%3D4' "$url/api/request_vm")
-echo "$out" | grep -q '<b>x</b>' && fail "email echoed unescaped"
+grep -q '<b>x</b>' <<<"$out" && fail "email echoed unescaped"
 pass "bad claims: 400 with upstream's messages (JSON on request), 413, 405, nothing stored, nothing echoed raw"
 
 # --- accepted CRD forms: only the code is stored ---
@@ -68,9 +68,9 @@ host=$(echo "$out" | sed -n 's/.*"hostname":"\([^"]*\)".*/\1/p')
 expect "stored command" '--code=4/0AciGood_code-1|student@example.com' \
     "$(sql "SELECT crd_command || '|' || user_email FROM vms WHERE hostname = '$host'")"
 page=$(curl -s --data-urlencode email=page@example.com --data-urlencode "crd_command=--code 4/abc" "$url/api/request_vm")
-echo "$page" | grep -q 'VM Assigned Successfully!' || fail "success page"
-echo "$page" | grep -Eq 'PIN: <strong id="pin">[0-9]{6}</strong>' || fail "PIN on the success page"
-echo "$page" | grep -q 'https://remotedesktop.google.com/access/' || fail "CRD link"
+grep -q 'VM Assigned Successfully!' <<<"$page" || fail "success page"
+grep -Eq 'PIN: <strong id="pin">[0-9]{6}</strong>' <<<"$page" || fail "PIN on the success page"
+grep -q 'https://remotedesktop.google.com/access/' <<<"$page" || fail "CRD link"
 pass "valid commands: only --code=<code> stored, email lower-cased, success page with hostname and PIN"
 
 # --- returning student (reference 2.6) ---
@@ -81,20 +81,20 @@ expect "new code stored" '--code=4/again' "$(sql "SELECT crd_command FROM vms WH
 [ "$(sql "SELECT pin FROM vms WHERE hostname = '$host'")" != "$pin1" ] || echo "note: same PIN by chance"
 psql -q -c "UPDATE vms SET status = 'rebooting' WHERE hostname = '$host'"
 page=$(curl -s -w ' %{http_code}' --data-urlencode email=student@example.com --data-urlencode 'crd_command=--code=4/reboot' "$url/api/request_vm")
-echo "$page" | grep -q 'Your VM Is Recovering' || fail "recovery page: $page"
-echo "$page" | grep -q "$host" || fail "recovery page lacks the hostname"
+grep -q 'Your VM Is Recovering' <<<"$page" || fail "recovery page: $page"
+grep -q "$host" <<<"$page" || fail "recovery page lacks the hostname"
 expect "queued code" '--code=4/reboot' "$(sql "SELECT crd_command FROM vms WHERE hostname = '$host'")"
 psql -q -c "UPDATE vms SET status = 'error' WHERE hostname = '$host'"
 out=$(claim_json "$url" student@example.com '--code=4/err')
 expect "error status" 409 "${out##* }"
-echo "$out" | grep -q 'could not be recovered' || fail "unrecoverable message: $out"
+grep -q 'could not be recovered' <<<"$out" || fail "unrecoverable message: $out"
 pass "returning student: same VM with the new code, recovery page while rebooting, refused while in error"
 
 # --- rate limit per email: 429 + Retry-After ---
 for i in 1 2 3 4; do claim_json "$url" limited@example.com "--code=4/l$i" >/dev/null; done
 headers=$(curl -s -D - -o /dev/null --data-urlencode email=limited@example.com --data-urlencode 'crd_command=--code=4/l5' "$url/api/request_vm")
-echo "$headers" | grep -q '^HTTP/1.1 429' || fail "5th claim in a minute not 429: $headers"
-echo "$headers" | grep -Eqi '^Retry-After: [1-9][0-9]*' || fail "429 without Retry-After"
+grep -q '^HTTP/1.1 429' <<<"$headers" || fail "5th claim in a minute not 429: $headers"
+grep -Eqi '^Retry-After: [1-9][0-9]*' <<<"$headers" || fail "429 without Retry-After"
 expect "other student not limited" 200 "$(claim_json "$url" free@example.com '--code=4/f' | awk '{print $NF}')"
 pass "rate limit per email: 429 with Retry-After; other students unaffected"
 

@@ -32,7 +32,7 @@ pass "database: 50 assignments, one per student, random PINs, code only, audited
 # The refusal is upstream's message, in the page
 body=$(curl -s -w ' %{http_code}' --data-urlencode email=late@example.com \
     --data-urlencode 'crd_command=--code=4/late' "$url/api/request_vm")
-echo "$body" | grep -q 'No available VMs. Please try again later. Please ask your instructor for help' \
+grep -q 'No available VMs. Please try again later. Please ask your instructor for help' <<<"$body" \
     || fail "no-VM message: $body"
 [ "${body##* }" = 503 ] || fail "no-VM status: ${body##* }"
 pass "a claim with no VM left: the message in the index page, 503"

@@ -111,8 +111,8 @@ cmp -s "$T/vms.before" "$T/vms.after" || { diff "$T/vms.before" "$T/vms.after"; 
 pass "hostile names are data (nothing ran); nothing left on the VMs or the allocator"
 
 st=$(curl -s "${auth[@]}" "$url/api/export/status")
-echo "$st" | grep -q '"running":false' && echo "$st" | grep -q '"vms_total":3' &&
-    echo "$st" | grep -q '"vms_done":3' && echo "$st" | grep -q '"files":12' || fail "status: $st"
+grep -q '"running":false' <<<"$st" && echo "$st" | grep -q '"vms_total":3' &&
+    grep -q '"vms_done":3' <<<"$st" && echo "$st" | grep -q '"files":12' || fail "status: $st"
 n=$(psql -Atc "SELECT count(*) FROM ssh_host_keys")
 [ "$n" = 3 ] || fail "host keys not pinned ($n)"
 pass "status after the export; 3 host keys pinned"
@@ -126,9 +126,9 @@ unzip -Z1 "$T/two.zip" | grep -q '^vm_2/' && fail "vm_2 entries although it is d
 unzip -p "$T/two.zip" MANIFEST.txt | grep -q '^# vm_2 lablink-vm-test-2 .*FAILED.*cannot connect.*refused' \
     || fail "manifest does not name vm_2's failure: $(unzip -p "$T/two.zip" MANIFEST.txt | head)"
 st=$(curl -s "${auth[@]}" "$url/api/export/status")
-echo "$st" | grep -q '{"hostname":"lablink-vm-test-2","status":"failed","files":0,"bytes":0,"error":"cannot connect' \
+grep -q '{"hostname":"lablink-vm-test-2","status":"failed","files":0,"bytes":0,"error":"cannot connect' <<<"$st" \
     || fail "status does not show vm 2's failure: $st"
-echo "$st" | grep -q '{"hostname":"lablink-vm-test-1","status":"done","files":9,' || fail "status vm 1: $st"
+grep -q '{"hostname":"lablink-vm-test-1","status":"done","files":9,' <<<"$st" || fail "status vm 1: $st"
 pass "one VM down: the others exported, MANIFEST and /api/export/status name the failure"
 
 # --- a second export while one runs: 409 (vm 2's sshd frozen: handshake waits) ---

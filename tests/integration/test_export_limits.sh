@@ -45,14 +45,14 @@ snapshot >"$T/vm.before"
 [ "$(download "$url/api/scp-client" "$T/caps.zip")" = 200 ] || fail "export with caps"
 unzip -tq "$T/caps.zip" >/dev/null || fail "unzip -t (caps)"
 m=$(unzip -p "$T/caps.zip" MANIFEST.txt)
-echo "$m" | grep -q '^# cap hit: export.max_file_bytes' || fail "file cap not reported: $m"
-echo "$m" | grep -q '^# skipped vm_1/top.slp (150000 bytes): larger than export.max_file_bytes' || fail "big file not listed"
-echo "$m" | grep -q '^# cap hit: export.max_total_bytes' || fail "total cap not reported: $m"
+grep -q '^# cap hit: export.max_file_bytes' <<<"$m" || fail "file cap not reported: $m"
+grep -q '^# skipped vm_1/top.slp (150000 bytes): larger than export.max_file_bytes' <<<"$m" || fail "big file not listed"
+grep -q '^# cap hit: export.max_total_bytes' <<<"$m" || fail "total cap not reported: $m"
 unzip -Z1 "$T/caps.zip" | grep -q '^vm_1/top.slp$' && fail "file over the cap exported"
 total=$(unzip -Zt "$T/caps.zip" | grep -o '[0-9]* bytes uncompressed' | cut -d' ' -f1)
 manifest_size=$(unzip -p "$T/caps.zip" MANIFEST.txt | wc -c)
 [ $((total - manifest_size)) -le 74000 ] || fail "total cap exceeded: $total"
-skipped=$(echo "$m" | grep -c '^# skipped ')
+skipped=$(grep -c '^# skipped ' <<<"$m" )
 exported=$(unzip -Z1 "$T/caps.zip" | grep -c '^vm_1/')
 [ $((skipped + exported)) -eq 9 ] || fail "files lost: $skipped skipped + $exported exported != 9"
 pass "per-file and total caps: files left out and listed, caps named in the manifest"
@@ -79,8 +79,8 @@ diff -r "$expect" "$T/out/vm_1" >"$T/diff" 2>&1 || { cat "$T/diff"; fail "contai
 n=$(tr '\n' '\001' <"$T/six.zip" | grep -aoF "vm_1/new"$'\001'"line.slp" | wc -l)
 [ "$n" -eq 2 ] || fail "container: newline name not stored as is ($n)"
 m=$(unzip -p "$T/six.zip" MANIFEST.txt)
-echo "$m" | grep -q '^# vm_1 .* ok files=9 ' || fail "container manifest: $m"
-echo "$m" | grep -q '^# folder: \|folder: /' || fail "manifest lacks the folder"
+grep -q '^# vm_1 .* ok files=9 ' <<<"$m" || fail "container manifest: $m"
+grep -q '^# folder: \|folder: /' <<<"$m" || fail "manifest lacks the folder"
 for f in PWNED x; do
     find "$T" -name "$f" | grep -q . && fail "a file name was executed or taken as an option ($f)"
 done

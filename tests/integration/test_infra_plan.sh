@@ -208,7 +208,7 @@ invariants() {
     if [ -x "$BIN" ]; then
         local out
         out=$("$BIN" --check-config "$T/$CASE.config.yaml" 2>&1) || fail "$CASE: config.yaml rejected: $out"
-        echo "$out" | grep -q '^\[PASS\]' || fail "$CASE: --check-config: $out"
+        grep -q '^\[PASS\]' <<<"$out" || fail "$CASE: --check-config: $out"
     fi
 }
 

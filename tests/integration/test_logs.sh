@@ -60,7 +60,7 @@ pass "GET /api/vm-logs: 503 initializing without logs, 404, 403, 401"
 
 # --- the Lambda's shape ---
 pc 200 '"VM logs posted successfully."' "$T1" '{"log_group":"lablink-cloud-init-prod","log_stream":"vm-1","messages":["one \u001b[1;32mgreen\u001b[0m","two\nthree","   ",""]}'
-echo "$LAST_BODY" | grep -q '"stored":3' || fail "three lines: $LAST_BODY"
+grep -q '"stored":3' <<<"$LAST_BODY" || fail "three lines: $LAST_BODY"
 pc 200 'successfully' "$T1" '{"log_group":"lablink-cloud-init-prod-docker","log_stream":"vm-1","messages":["container says hi"]}'
 pc 200 '"No log messages after filtering."' "$T1" '{"log_group":"g","log_stream":"vm-1","messages":["\u001b[0m","  "]}'
 pc 400 '"Log group, stream, and messages are required."' "$T1" '{"log_stream":"vm-1","messages":["x"]}'
@@ -73,9 +73,9 @@ pc 401 'Invalid API token' "vm-1.00" '{"log_group":"g","log_stream":"vm-1","mess
 # The Lambda's token may post for any VM
 pc 200 'successfully' "$TL" '{"log_group":"g","log_stream":"vm-2","messages":["from the lambda"]}'
 call 200 '"cloud_init_logs":"one green\ntwo\nthree"' -H "Authorization: Bearer $T1" "$url/api/vm-logs/vm-1"
-echo "$LAST_BODY" | grep -q '"docker_logs":"container says hi"' || fail "docker kind: $LAST_BODY"
-echo "$LAST_BODY" | grep -q '"logs":"one green\\ntwo\\nthree\\ncontainer says hi"' || fail "logs: $LAST_BODY"
-echo "$LAST_BODY" | grep -q '"hostname":"vm-1"' || fail "hostname"
+grep -q '"docker_logs":"container says hi"' <<<"$LAST_BODY" || fail "docker kind: $LAST_BODY"
+grep -q '"logs":"one green\\ntwo\\nthree\\ncontainer says hi"' <<<"$LAST_BODY" || fail "logs: $LAST_BODY"
+grep -q '"hostname":"vm-1"' <<<"$LAST_BODY" || fail "hostname"
 call 200 '"cloud_init_logs":"from the lambda"' "${ADMIN[@]}" "$url/api/vm-logs/vm-2"
 pass "Lambda shape: 200, kinds by -docker suffix, ANSI stripped, blank lines dropped, 400/404/403/401"
 
@@ -98,13 +98,13 @@ pass "long lines cut at line_max and marked"
 
 # --- incremental reads ---
 call 200 '"lines":[' -H "Authorization: Bearer $T1" "$url/api/vm-logs/vm-1?lines=2"
-[ "$(echo "$LAST_BODY" | grep -o '"id":' | wc -l)" = 2 ] || fail "lines=2: $LAST_BODY"
-last=$(echo "$LAST_BODY" | grep -o '"last_id":[0-9]*' | cut -d: -f2)
+[ "$(grep -o '"id":' <<<"$LAST_BODY" | wc -l)" = 2 ] || fail "lines=2: $LAST_BODY"
+last=$(grep -o '"last_id":[0-9]*' <<<"$LAST_BODY" | cut -d: -f2)
 call 200 '"lines":[]' -H "Authorization: Bearer $T1" "$url/api/vm-logs/vm-1?after=$last"
-echo "$LAST_BODY" | grep -q "\"last_id\":$last" || fail "after keeps last_id"
+grep -q "\"last_id\":$last" <<<"$LAST_BODY" || fail "after keeps last_id"
 pc 200 'successfully' "$T1" '{"log_group":"g","log_stream":"vm-1","messages":["newer"]}'
 call 200 '"line":"newer"' -H "Authorization: Bearer $T1" "$url/api/vm-logs/vm-1?after=$last"
-[ "$(echo "$LAST_BODY" | grep -o '"id":' | wc -l)" = 1 ] || fail "after returns only the new line: $LAST_BODY"
+[ "$(grep -o '"id":' <<<"$LAST_BODY" | wc -l)" = 1 ] || fail "after returns only the new line: $LAST_BODY"
 call 400 'after' -H "Authorization: Bearer $T1" "$url/api/vm-logs/vm-1?after=abc"
 call 400 'lines' -H "Authorization: Bearer $T1" "$url/api/vm-logs/vm-1?lines=0"
 pass "reads: newest N, ?after=<id> incremental, 400 on bad parameters"

@@ -58,7 +58,7 @@ ok "units hardened (NoNewPrivileges, ProtectSystem=strict, PrivateTmp, no capabi
 
 out=$("$S/usr/bin/lablink-allocator" --check-config "$S/etc/lablink/config.yaml.example" 2>&1) \
     || fail "installed example config rejected: $out"
-echo "$out" | grep -q '^\[PASS\]' || fail "example config: $out"
+grep -q '^\[PASS\]' <<<"$out" || fail "example config: $out"
 grep -q 'terraform_dir: /usr/share/lablink/terraform/aws' "$S/etc/lablink/config.yaml.example" \
     || fail "example config does not point at the installed terraform/aws"
 if grep -Eiq '^[^#]*password:' "$S/etc/lablink/config.yaml.example"; then fail "a password in the example config"; fi
@@ -95,7 +95,7 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     for u in "${units[@]}"; do
         rc=0
         out=$(systemd-analyze verify "$u" 2>&1) || rc=$?
-        if [ $rc -ne 0 ] || echo "$out" | grep -q "$(basename "$u")"; then
+        if [ $rc -ne 0 ] || grep -q "$(basename "$u")" <<<"$out" ; then
             fail "systemd-analyze verify $(basename "$u"): $out"
         fi
     done

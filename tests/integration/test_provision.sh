@@ -51,9 +51,9 @@ code=$(launch_json 3)
 op1=$(op_id)
 [ -n "$op1" ] || fail "no operation id: $(cat "$T/launch.out")"
 body=$(wait_op "$op1" 90) || fail "launch 3 still running after 90 s"
-echo "$body" | grep -q '"status":"succeeded"' || { echo "$body" >&2; cat "$T/allocator.log" >&2; fail "launch 3 failed"; }
-echo "$body" | grep -q '"vms":{"done":3,"total":3}' || fail "launch 3 counts: $body"
-echo "$body" | grep -q 'Creation complete' || fail "launch 3 output lacks terraform's lines"
+grep -q '"status":"succeeded"' <<<"$body" || { echo "$body" >&2; cat "$T/allocator.log" >&2; fail "launch 3 failed"; }
+grep -q '"vms":{"done":3,"total":3}' <<<"$body" || fail "launch 3 counts: $body"
+grep -q 'Creation complete' <<<"$body" || fail "launch 3 output lacks terraform's lines"
 [ "$(psqlc 'SELECT count(*) FROM vms')" = 3 ] || fail "not 3 rows after launch 3"
 [ "$(psqlc "SELECT count(*) FROM vms WHERE terraform_start_time IS NOT NULL AND terraform_end_time >= terraform_start_time AND terraform_duration_seconds >= 0 AND public_ip LIKE '$prefix.%' AND ssh_port = $ssh_port")" = 3 ] \
     || { psqlc 'SELECT * FROM vms' >&2; fail "rows lack Terraform timings / addresses"; }
@@ -104,8 +104,8 @@ grep -q '^id: 2$' "$T/sse2.out" && fail "resumed stream repeats line 2"
 grep -q '^id: 3$' "$T/sse2.out" || fail "resumed stream lacks line 3"
 [ "$(http_status "${auth[@]}" "$url/api/operations/999999")" = 404 ] || fail "unknown operation not 404"
 list=$(curl -s "${auth[@]}" "$url/api/operations?limit=5")
-echo "$list" | grep -q "\"operations\":\[{\"id\":$op1,\"kind\":\"launch\",\"status\":\"succeeded\"" \
-    && echo "$list" | grep -q '"active":null' || fail "GET /api/operations: $list"
+grep -q "\"operations\":\[{\"id\":$op1,\"kind\":\"launch\",\"status\":\"succeeded\"" <<<"$list" \
+    && grep -q '"active":null' <<<"$list" || fail "GET /api/operations: $list"
 [ "$(http_status "${auth[@]}" "$url/api/operations/abc")" = 404 ] || fail "bad operation id not 404"
 pass "GET /api/operations/<id> and its event stream (resumable by Last-Event-ID)"
 
@@ -124,7 +124,7 @@ code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o "$T/d.out" 
 curl -s "${auth[@]}" "$url/api/operations" | grep -q "\"active\":$op2" || fail "GET /api/operations lacks the running one"
 pass "a second operation while one runs -> 409 with the running operation's id"
 body=$(wait_op "$op2" 90) || fail "launch 2 still running"
-echo "$body" | grep -q '"status":"succeeded"' || { echo "$body" >&2; fail "launch 2 failed"; }
+grep -q '"status":"succeeded"' <<<"$body" || { echo "$body" >&2; fail "launch 2 failed"; }
 wait "$sse_pid" || fail "the live event stream did not end with the operation"
 grep -q '^data: {"done":2,"total":2}' "$T/sse-live.out" && grep -q 'Creation complete' "$T/sse-live.out" \
     && grep -q '^data: {"status":"succeeded","error":null}' "$T/sse-live.out" \
@@ -153,7 +153,7 @@ code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o "$T/launch.
     "$url/api/vms/lablink-vm-test-4/destroy")
 [ "$code" = 202 ] || fail "destroy one VM: $code $(cat "$T/launch.out")"
 body=$(wait_op "$(op_id)" 90) || fail "destroy one VM still running"
-echo "$body" | grep -q '"status":"succeeded"' || { echo "$body" >&2; fail "destroy one VM failed"; }
+grep -q '"status":"succeeded"' <<<"$body" || { echo "$body" >&2; fail "destroy one VM failed"; }
 [ "$(echo "$vm4" | alive_count)" = 0 ] || fail "VM 4 still running"
 [ "$(psqlc "SELECT count(*) FROM vms WHERE hostname = 'lablink-vm-test-4'")" = 0 ] || fail "VM 4 row left"
 [ "$(psqlc 'SELECT count(*) FROM fleet')" = 4 ] || fail "fleet not 4"
@@ -161,7 +161,7 @@ code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o "$T/launch.
     "$url/api/vms/lablink-vm-test-5/replace")
 [ "$code" = 202 ] || fail "replace one VM: $code $(cat "$T/launch.out")"
 body=$(wait_op "$(op_id)" 90) || fail "replace still running"
-echo "$body" | grep -q '"status":"succeeded"' || { echo "$body" >&2; fail "replace failed"; }
+grep -q '"status":"succeeded"' <<<"$body" || { echo "$body" >&2; fail "replace failed"; }
 [ "$(echo "$vm5" | alive_count)" = 0 ] || fail "the old VM 5 still runs"
 [ "$(pids_of lablink-vm-test-5 | alive_count)" = 2 ] || fail "the new VM 5 does not run"
 [ "$(echo "$others" | alive_count)" = 6 ] || fail "VMs 1-3 touched by destroying 4 and replacing 5"
@@ -177,8 +177,8 @@ code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o "$T/launch.
 [ "$code" = 202 ] || fail "destroy: $code"
 op5=$(op_id)
 body=$(wait_op "$op5" 90) || fail "destroy still running"
-echo "$body" | grep -q '"status":"succeeded"' || { echo "$body" >&2; fail "destroy failed"; }
-echo "$body" | grep -q '"vms":{"done":4,"total":4}' || fail "destroy counts: $body"
+grep -q '"status":"succeeded"' <<<"$body" || { echo "$body" >&2; fail "destroy failed"; }
+grep -q '"vms":{"done":4,"total":4}' <<<"$body" || fail "destroy counts: $body"
 [ "$(psqlc 'SELECT count(*) FROM vms')" = 0 ] || fail "rows left after destroy"
 [ "$(psqlc 'SELECT count(*) FROM fleet')" = 0 ] || fail "fleet left after destroy"
 [ "$(psqlc "SELECT count(*) FROM audit_log WHERE action = 'vm-removed' AND (detail::jsonb->>'terraform_duration_seconds') IS NOT NULL")" = 5 ] \

@@ -12,7 +12,7 @@ start_with terraform 120
 code=$(launch_json 2)
 [ "$code" = 202 ] || fail "launch 2: $code $(cat "$T/launch.out")"
 body=$(wait_op "$(op_id)" 90) || fail "launch 2 still running after 90 s"
-echo "$body" | grep -q '"status":"succeeded"' || { echo "$body" >&2; fail "launch 2 failed"; }
+grep -q '"status":"succeeded"' <<<"$body" || { echo "$body" >&2; fail "launch 2 failed"; }
 [ "$(vm_pids | alive_count)" = 4 ] || fail "not 2 sshd + 2 agents"
 before=$(psqlc "SELECT string_agg(hostname || terraform_start_time || terraform_duration_seconds, ',' ORDER BY hostname) FROM vms")
 fleet_before=$(psqlc "SELECT string_agg(hostname || state, ',' ORDER BY hostname) FROM fleet")
@@ -25,10 +25,10 @@ code=$(launch_json 1)
 [ "$code" = 202 ] || fail "launch with failing terraform: $code"
 op3=$(op_id)
 body=$(wait_op "$op3" 60) || fail "failing operation still running"
-echo "$body" | grep -q '"status":"failed"' || fail "not failed: $body"
-echo "$body" | grep -q 'Error: simulated failure' || fail "failed operation lacks terraform's output: $body"
+grep -q '"status":"failed"' <<<"$body" || fail "not failed: $body"
+grep -q 'Error: simulated failure' <<<"$body" || fail "failed operation lacks terraform's output: $body"
 printf '%s' "$body" | grep -q $'\033' && fail "ANSI escapes reached the output"
-echo "$body" | grep -q '"error":"terraform apply exited with status 1"' || fail "error: $body"
+grep -q '"error":"terraform apply exited with status 1"' <<<"$body" || fail "error: $body"
 [ "$(http_status "$url/api/health")" = 200 ] || fail "allocator unhealthy after a failing terraform"
 [ "$(psqlc "SELECT string_agg(hostname || terraform_start_time || terraform_duration_seconds, ',' ORDER BY hostname) FROM vms")" = "$before" ] \
     || fail "rows changed by a failed launch"
@@ -45,9 +45,9 @@ code=$(launch_json 1)
 op4=$(op_id)
 [ "$(http_status "$url/api/health")" = 200 ] || fail "health while terraform hangs"
 body=$(wait_op "$op4" 30) || fail "hanging operation not ended within 30 s"
-echo "$body" | grep -q '"status":"failed"' || fail "hang not failed: $body"
-echo "$body" | grep -q '"error":"terraform timed out after 3 s"' || fail "hang error: $body"
-echo "$body" | grep -q 'stand-in terraform: hanging' || fail "hang output missing: $body"
+grep -q '"status":"failed"' <<<"$body" || fail "hang not failed: $body"
+grep -q '"error":"terraform timed out after 3 s"' <<<"$body" || fail "hang error: $body"
+grep -q 'stand-in terraform: hanging' <<<"$body" || fail "hang output missing: $body"
 hang_pid=$(cat "$T/hang.pid")
 kill -0 "$hang_pid" 2>/dev/null && fail "the hanging terraform ($hang_pid) is still alive"
 [ "$(psqlc "SELECT string_agg(hostname || terraform_start_time || terraform_duration_seconds, ',' ORDER BY hostname) FROM vms")" = "$before" ] \
@@ -87,7 +87,7 @@ code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o /dev/null -
     "http://127.0.0.1:$portB/api/vms/lablink-vm-test-42/destroy")
 [ "$code" = 404 ] || fail "allocator B after A crashed: $code"
 body=$(curl -s "${auth[@]}" "http://127.0.0.1:$portB/api/operations/$opA")
-echo "$body" | grep -q '"status":"failed"' && echo "$body" | grep -q 'interrupted: the allocator running it stopped' \
+grep -q '"status":"failed"' <<<"$body" && echo "$body" | grep -q 'interrupted: the allocator running it stopped' \
     || fail "the crashed allocator's operation: $body"
 kill -TERM "$pidB"; wait "$pidB" || fail "allocator B did not stop cleanly"
 pass "an allocator killed mid-operation: the next one to take the lock marks it failed"
@@ -99,9 +99,9 @@ code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o "$T/launch.
 [ "$code" = 202 ] || fail "destroy: $code"
 op5=$(op_id)
 body=$(wait_op "$op5" 90) || fail "destroy still running"
-echo "$body" | grep -q '"status":"succeeded"' || { echo "$body" >&2; fail "destroy failed"; }
+grep -q '"status":"succeeded"' <<<"$body" || { echo "$body" >&2; fail "destroy failed"; }
 # 4 VMs and the crashed launch's name (kept: it may exist), which never did
-echo "$body" | grep -q '"vms":{"done":2,"total":3}' || fail "destroy counts: $body"
+grep -q '"vms":{"done":2,"total":3}' <<<"$body" || fail "destroy counts: $body"
 [ "$(psqlc 'SELECT count(*) FROM vms')" = 0 ] || fail "rows left after destroy"
 [ "$(psqlc 'SELECT count(*) FROM fleet')" = 0 ] || fail "fleet left after destroy"
 [ "$(psqlc "SELECT count(*) FROM audit_log WHERE action = 'vm-removed' AND (detail::jsonb->>'terraform_duration_seconds') IS NOT NULL")" = 2 ] \

@@ -56,7 +56,7 @@ pass "POST /api/vm-status: 200, 400 missing/invalid, 401, 403 another VM's token
 
 # --- GET /api/vm-status, /api/vm-status/<h> ---
 call 200 '"vm-1":"running"' "${ADMIN[@]}" "$url/api/vm-status"
-echo "$LAST_BODY" | grep -q '"vm-2":"running"' || fail "map lacks vm-2"
+grep -q '"vm-2":"running"' <<<"$LAST_BODY" || fail "map lacks vm-2"
 call 401 'Unauthorized' "$url/api/vm-status"
 call 200 '"hostname":"vm-1","status":"running","stale":false' -H "Authorization: Bearer $T1" "$url/api/vm-status/vm-1"
 call 200 '"status":"running"' "${ADMIN[@]}" "$url/api/vm-status/vm-2"
@@ -120,12 +120,12 @@ pass "POST /api/vm-metrics: 200 (upstream and older keys), total generated, 404,
 # --- GET /api/export-metrics ---
 q "UPDATE vms SET crd_command = '--code=secret-code', pin = '123456', user_email = 'a@b.c' WHERE hostname = 'vm-2'"
 call 200 '"count":2' "${ADMIN[@]}" "$url/api/export-metrics"
-echo "$LAST_BODY" | grep -q 'secret-code\|123456\|"pin"\|crd_command' && fail "export leaks pin or crd_command"
-echo "$LAST_BODY" | grep -Eq '"cloud_init_start_time":"2023-11-14T22:13:20\+00:00"' || fail "timestamps not ISO-8601: $LAST_BODY"
-echo "$LAST_BODY" | grep -q '"user_email":"a@b.c"' || fail "export lacks columns"
+grep -q 'secret-code\|123456\|"pin"\|crd_command' <<<"$LAST_BODY" && fail "export leaks pin or crd_command"
+grep -Eq '"cloud_init_start_time":"2023-11-14T22:13:20\+00:00"' <<<"$LAST_BODY" || fail "timestamps not ISO-8601: $LAST_BODY"
+grep -q '"user_email":"a@b.c"' <<<"$LAST_BODY" || fail "export lacks columns"
 call 200 'hostname,status,user_email' "${ADMIN[@]}" "$url/api/export-metrics?format=csv"
 [ "$(printf '%s\n' "$LAST_BODY" | grep -c '^vm-')" = 2 ] || fail "csv rows: $LAST_BODY"
-echo "$LAST_BODY" | grep -q 'secret-code' && fail "csv leaks the command"
+grep -q 'secret-code' <<<"$LAST_BODY" && fail "csv leaks the command"
 call 400 'format' "${ADMIN[@]}" "$url/api/export-metrics?format=xml"
 call 401 'Unauthorized' "$url/api/export-metrics"
 call 401 'Unauthorized' -H "Authorization: Bearer $T1" "$url/api/export-metrics"
