@@ -39,22 +39,6 @@ typedef struct {
     size_t tail_len;         //  valid bytes in tail
 } s_download_t;
 
-static const char *
-s_opt (int argc, char **argv, const char *name, const char *dflt)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp (argv[i], name) == 0)
-            return argv[i + 1];
-    return dflt;
-}
-
-static long
-s_opt_long (int argc, char **argv, const char *name, long dflt)
-{
-    const char *v = s_opt (argc, argv, name, NULL);
-    return v ? strtol (v, NULL, 10) : dflt;
-}
-
 static int
 s_free_port (void)
 {
@@ -184,10 +168,10 @@ s_get (const char *url, const char *userpwd, s_download_t *d, long timeout_s)
 int
 ll_bench_export (int argc, char **argv)
 {
-    int vms = (int) s_opt_long (argc, argv, "--vms", 50);
-    int files = (int) s_opt_long (argc, argv, "--files", 20);
-    long size = s_opt_long (argc, argv, "--size", 1048576);
-    int parallel = (int) s_opt_long (argc, argv, "--parallel", 8);
+    int vms = (int) ll_bench_opt_long (argc, argv, "--vms", 50);
+    int files = (int) ll_bench_opt_long (argc, argv, "--files", 20);
+    long size = ll_bench_opt_long (argc, argv, "--size", 1048576);
+    int parallel = (int) ll_bench_opt_long (argc, argv, "--parallel", 8);
     if (vms < 1 || vms > 250 || files < 1 || size < 1 || parallel < 1) {
         fprintf (stderr, "export: --vms 1..250, --files, --size, --parallel "
                          "must be positive\n");
@@ -202,8 +186,9 @@ ll_bench_export (int argc, char **argv)
             *slash = '\0';
     }
     snprintf (allocator, sizeof allocator, "%s/lablink-allocator", self_dir);
-    const char *alloc_bin = s_opt (argc, argv, "--allocator", allocator);
-    const char *base = s_opt (argc, argv, "--dir", getenv ("LABLINK_TEST_DIR"));
+    const char *alloc_bin = ll_bench_opt (argc, argv, "--allocator", allocator);
+    const char *base =
+        ll_bench_opt (argc, argv, "--dir", getenv ("LABLINK_TEST_DIR"));
     char dir[1024];
     if (base)
         snprintf (dir, sizeof dir, "%s/bench-export", base);
