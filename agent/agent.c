@@ -140,9 +140,8 @@ agent_handle_assignment (agent_t *self, const char *command, const char *pin)
     return rc;
 }
 
-//  Take an assignment out of a /vm_startup 200 answer. 0 when it has one.
-static int
-s_parse_assignment (const char *text, char **command, char **pin)
+int
+agent_parse_assignment (const char *text, char **command, char **pin)
 {
     json_t *root = json_loads (text, JSON_REJECT_DUPLICATES, NULL);
     const char *status = NULL, *c = NULL, *p = NULL;
@@ -182,7 +181,7 @@ s_assign_http (void *arg)
         int64_t delay = -1;  //  re-poll at once
         if (status == 200) {
             char *command = NULL, *pin = NULL;
-            if (s_parse_assignment (reply.body, &command, &pin) == 0) {
+            if (agent_parse_assignment (reply.body, &command, &pin) == 0) {
                 agent_handle_assignment (self, command, pin);
                 backoff = 0;
             }

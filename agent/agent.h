@@ -49,6 +49,10 @@ int agent_post_retry (agent_t *self,
 int
 agent_handle_assignment (agent_t *self, const char *command, const char *pin);
 
+//  Take an assignment out of a /vm_startup 200 answer (text NUL-
+//  terminated): 0 with *command and *pin (new strings), else -1.
+int agent_parse_assignment (const char *text, char **command, char **pin);
+
 //  The subcommands; each returns the process exit code.
 int agent_run_main (agent_t *self);
 int agent_status_main (agent_t *self, const char *status);

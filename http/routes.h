@@ -5,6 +5,7 @@
 #define LL_HTTP_ROUTES_H
 
 #include "http/server.h"
+#include "runtime/crd.h"
 
 //  The table and its length.
 const ll_route_t *ll_routes (size_t *count);
@@ -62,6 +63,78 @@ int ll_route_export_metrics (ll_http_req_t *req);
 int ll_route_vm_logs_post (ll_http_req_t *req);
 int ll_route_vm_logs_get (ll_http_req_t *req);
 int ll_route_vm_logs_events (ll_http_req_t *req);
+
+//  --- agent route bodies, checked without any I/O (tests/fuzz) ----------
+//  Each parser reads len bytes of a request body; 0 when it is sound, else
+//  -1 with error set to the 400 message. Handlers send nothing else.
+
+//  A simple agent route's body once checked; strings borrow from doc.
+typedef struct {
+    json_t *doc;        //  the parsed body (owned), NULL when not JSON
+    const char *error;  //  the 400 message, NULL when the body is sound
+    bool check_first;   //  error is told only after the token check
+    const char *host;   //  the VM the body is about (the token's scope)
+    const char *value;  //  the new state: status, gpu_status, "1" / "0"
+    const char *text;   //  result error text, heartbeat boot_id ("" none)
+    const char *flag;   //  heartbeat crd_active: "1", "0" or "" (none)
+    long long number;   //  heartbeat disk_free_pct, -1 when absent
+} ll_agent_body_t;
+
+void ll_agent_body_free (ll_agent_body_t *self);
+
+//  routes_agent.c: /vm_startup (hostname), /api/vm-startup-result
+int ll_vm_startup_parse (const char *body, size_t len, ll_agent_body_t *out);
+int
+ll_vm_startup_result_parse (const char *body, size_t len, ll_agent_body_t *out);
+
+//  routes_telemetry.c: /api/vm-status, /api/gpu_health,
+//  /api/update_inuse_status, /api/heartbeat
+int ll_vm_status_parse (const char *body, size_t len, ll_agent_body_t *out);
+int ll_gpu_health_parse (const char *body, size_t len, ll_agent_body_t *out);
+int ll_inuse_status_parse (const char *body, size_t len, ll_agent_body_t *out);
+int ll_heartbeat_parse (const char *body, size_t len, ll_agent_body_t *out);
+
+//  /api/vm-metrics/<hostname>: six values (cloud-init start, end,
+//  duration, container start, end, duration) and which were given.
+typedef struct {
+    double values[6];  //  epoch seconds or seconds
+    bool given[6];     //  the value was in the body
+    char error[160];   //  the 400 message or ""
+} ll_vm_metrics_t;
+
+int ll_vm_metrics_parse (const char *body, size_t len, ll_vm_metrics_t *out);
+
+//  /api/vm-logs: the Lambda's, the agent's or the raw CloudWatch shape
+//  (awslogs.data decoded and mapped onto the Lambda's names).
+typedef struct {
+    json_t *doc;         //  the parsed body (owned)
+    json_t *decoded;     //  the CloudWatch payload, mapped (owned) or NULL
+    bool control;        //  a CloudWatch CONTROL_MESSAGE: nothing to store
+    char error[128];     //  the 400 message or ""
+    const char *group;   //  log_group
+    const char *host;    //  log_stream = the VM
+    json_t *messages;    //  array of strings (borrowed)
+    const char *stream;  //  cloud_init | docker | agent
+    char source[17];     //  agent batch source or ""
+    char seq[24];        //  agent batch sequence or ""
+} ll_vm_logs_t;
+
+int ll_vm_logs_parse (const char *body, size_t len, ll_vm_logs_t *out);
+void ll_vm_logs_free (ll_vm_logs_t *self);
+
+//  routes_student.c: the claim form (email, crd_command), checked without
+//  I/O. 0 with email (trimmed) and code; -1 with error set to the message
+//  the page shows (with the email shown back when keep_email).
+#define LL_CLAIM_EMAIL_MAX 254
+typedef struct {
+    char email[LL_CLAIM_EMAIL_MAX + 2];    //  trimmed
+    char command[LL_CRD_COMMAND_MAX + 2];  //  as posted
+    char code[LL_CRD_CODE_MAX + 1];        //  the validated CRD code
+    const char *error;                     //  NULL, or the page's message
+    bool keep_email;                       //  show the email back
+} ll_claim_form_t;
+
+int ll_claim_form_parse (const char *body, size_t len, ll_claim_form_t *out);
 
 //  Send an embedded asset by name (404 when absent).
 int ll_http_send_asset (ll_http_req_t *req, const char *name);

@@ -12,38 +12,99 @@
 #define LL_QUICK_TIMEOUT   3000
 #define LL_RESULT_TEXT_MAX 1000
 
-//  The body's "hostname": a string naming a VM, else the 400 is sent and
-//  NULL returned. Then the token must be that VM's (401/403 sent).
-static const char *
-s_hostname (ll_http_req_t *req, json_t *body)
+void
+ll_agent_body_free (ll_agent_body_t *self)
 {
-    json_t *host = json_object_get (body, "hostname");
+    json_decref (self->doc);
+    self->doc = NULL;
+}
+
+//  Parse body into out (cleared first); 0, or -1 when it is not a JSON
+//  object.
+static int
+s_body_begin (const char *body, size_t len, ll_agent_body_t *out)
+{
+    memset (out, 0, sizeof *out);
+    out->number = -1;
+    out->doc = ll_http_json_parse (body, len);
+    if (!out->doc) {
+        out->error = LL_HTTP_NOT_JSON;
+        return -1;
+    }
+    return 0;
+}
+
+//  The body's "hostname": a string naming a VM (0), else -1 with the 400
+//  message in out->error.
+static int
+s_hostname (ll_agent_body_t *out)
+{
+    json_t *host = json_object_get (out->doc, "hostname");
     if (!json_is_string (host) || json_string_length (host) == 0) {
-        ll_http_error (req, 400, "Hostname is required.");
-        return NULL;
+        out->error = "Hostname is required.";
+        return -1;
     }
     const char *name = json_string_value (host);
     if (strlen (name) != json_string_length (host)
         || !ll_token_scope_valid (name) || name[0] == '_') {
-        ll_http_error (req, 400, "Invalid hostname.");
-        return NULL;
+        out->error = "Invalid hostname.";
+        return -1;
     }
-    if (ll_http_agent_check (req, name) != 0)
-        return NULL;
-    return name;
+    out->host = name;
+    return 0;
+}
+
+int
+ll_vm_startup_parse (const char *body, size_t len, ll_agent_body_t *out)
+{
+    if (s_body_begin (body, len, out) != 0)
+        return -1;
+    return s_hostname (out);
+}
+
+int
+ll_vm_startup_result_parse (const char *body, size_t len, ll_agent_body_t *out)
+{
+    if (s_body_begin (body, len, out) != 0)
+        return -1;
+    json_t *success = json_object_get (out->doc, "success");
+    json_t *text = json_object_get (out->doc, "error");
+    if (!json_is_boolean (success)) {
+        out->error = "success must be true or false.";
+        return -1;
+    }
+    if (text && !json_is_string (text) && !json_is_null (text)) {
+        out->error = "error must be a string.";
+        return -1;
+    }
+    out->value = json_is_true (success) ? "1" : "0";
+    out->text = json_is_string (text) ? json_string_value (text) : "";
+    return s_hostname (out);
+}
+
+//  -1 after answering 400 when the body was refused (parsed != 0), else
+//  the token check of the VM it names (0 when it is the VM's own token).
+static int
+s_checked (ll_http_req_t *req, ll_agent_body_t *in, int parsed)
+{
+    if (parsed != 0) {
+        ll_http_error (req, 400, in->error);
+        return -1;
+    }
+    return ll_http_agent_check (req, in->host);
 }
 
 int
 ll_route_vm_startup (ll_http_req_t *req)
 {
-    json_t *body = ll_http_json_body (req);
-    if (!body)
-        return req->status;
-    const char *host = s_hostname (req, body);
-    if (!host) {
-        json_decref (body);
+    ll_agent_body_t in;
+    if (s_checked (req, &in,
+                   ll_vm_startup_parse (req->body, req->body_len, &in))
+        != 0) {
+        ll_agent_body_free (&in);
         return req->status;
     }
+    const char *host = in.host;
     const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
     int wait_ms = runtime->config->agent.long_poll_s * 1000;
     char timeout[16];
@@ -58,7 +119,7 @@ ll_route_vm_startup (ll_http_req_t *req)
     int rc = ll_http_call_watch (req, LL_ENDPOINT_WAITERS, LL_CMD_VM_WAIT,
                                  &args, wait_ms + LL_WAIT_SLACK_MS, id,
                                  sizeof id, &reply, &error);
-    json_decref (body);
+    ll_agent_body_free (&in);
     char *what = rc == 0 ? zmsg_popstr (reply) : NULL;
     int status;
     if (rc != 0) {
@@ -116,30 +177,20 @@ ll_route_vm_startup (ll_http_req_t *req)
 int
 ll_route_vm_startup_result (ll_http_req_t *req)
 {
-    json_t *body = ll_http_json_body (req);
-    if (!body)
-        return req->status;
-    json_t *success = json_object_get (body, "success");
-    json_t *text = json_object_get (body, "error");
-    const char *host = NULL;
-    if (!json_is_boolean (success))
-        ll_http_error (req, 400, "success must be true or false.");
-    else if (text && !json_is_string (text) && !json_is_null (text))
-        ll_http_error (req, 400, "error must be a string.");
-    else
-        host = s_hostname (req, body);
-    if (!host) {
-        json_decref (body);
+    ll_agent_body_t in;
+    if (s_checked (req, &in,
+                   ll_vm_startup_result_parse (req->body, req->body_len, &in))
+        != 0) {
+        ll_agent_body_free (&in);
         return req->status;
     }
     char detail[LL_RESULT_TEXT_MAX + 1] = "";
-    if (json_is_string (text))
-        snprintf (detail, sizeof detail, "%s", json_string_value (text));
+    snprintf (detail, sizeof detail, "%s", in.text);
     zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, host);
-    zmsg_addstr (args, json_is_true (success) ? "1" : "0");
+    zmsg_addstr (args, in.host);
+    zmsg_addstr (args, in.value);
     zmsg_addstr (args, detail);
-    json_decref (body);
+    ll_agent_body_free (&in);
     zmsg_t *reply = NULL;
     char *error = NULL;
     int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_RESULT, &args,

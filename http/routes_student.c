@@ -11,7 +11,7 @@
 
 #include <sodium.h>
 
-#define LL_EMAIL_MAX      254
+#define LL_EMAIL_MAX      LL_CLAIM_EMAIL_MAX
 #define LL_CLAIM_TIMEOUT  10000
 #define LL_QUICK_TIMEOUT  3000
 #define LL_NO_VMS_RETRY_S 10
@@ -101,23 +101,57 @@ s_trim (char *text)
     memmove (text, text + lead, len - lead + 1);
 }
 
+//  A form field of body into out: its length, -1 when absent, -2 when
+//  longer than size - 1 (what ll_http_form_field answers).
+static int
+s_form_field (
+    const char *body, size_t len, const char *name, char *out, size_t size)
+{
+    if (!body)
+        return -1;
+    return mg_get_var (body, len, name, out, size);
+}
+
+int
+ll_claim_form_parse (const char *body, size_t len, ll_claim_form_t *out)
+{
+    memset (out, 0, sizeof *out);
+    int el = s_form_field (body, len, "email", out->email, sizeof out->email);
+    int cl = s_form_field (body, len, "crd_command", out->command,
+                           sizeof out->command);
+    if (el >= 0)
+        s_trim (out->email);
+    if (el == -1 || cl == -1 || (el >= 0 && !*out->email) || cl == 0)
+        out->error = LL_MSG_REQUIRED;
+    else if (el < 0 || !s_email_valid (out->email))
+        out->error = LL_MSG_BAD_EMAIL;
+    else if (cl < 0
+             || ll_crd_extract_code (out->command, out->code, sizeof out->code)
+                    != 0) {
+        out->error = LL_MSG_BAD_CRD;
+        out->keep_email = true;
+    }
+    return out->error ? -1 : 0;
+}
+
+//  Wipe the command and the code of a claim form.
+static void
+s_claim_form_wipe (ll_claim_form_t *form)
+{
+    sodium_memzero (form->command, sizeof form->command);
+    sodium_memzero (form->code, sizeof form->code);
+}
+
 int
 ll_route_request_vm (ll_http_req_t *req)
 {
-    char email[LL_EMAIL_MAX + 2] = "";
-    char command[LL_CRD_COMMAND_MAX + 2] = "";
-    char code[LL_CRD_CODE_MAX + 1] = "";
-    int el = ll_http_form_field (req, "email", email, sizeof email);
-    int cl = ll_http_form_field (req, "crd_command", command, sizeof command);
-    if (el >= 0)
-        s_trim (email);
+    ll_claim_form_t form;
+    const char *email = form.email;
+    const char *code = form.code;
     int rc;
-    if (el == -1 || cl == -1 || (el >= 0 && !*email) || cl == 0)
-        rc = s_index (req, 400, LL_MSG_REQUIRED, NULL, NULL);
-    else if (el < 0 || !s_email_valid (email))
-        rc = s_index (req, 400, LL_MSG_BAD_EMAIL, NULL, NULL);
-    else if (cl < 0 || ll_crd_extract_code (command, code, sizeof code) != 0)
-        rc = s_index (req, 400, LL_MSG_BAD_CRD, email, NULL);
+    if (ll_claim_form_parse (req->body, req->body_len, &form) != 0)
+        rc = s_index (req, 400, form.error, form.keep_email ? email : NULL,
+                      NULL);
     else {
         zmsg_t *args = zmsg_new ();
         zmsg_addstr (args, email);
@@ -184,8 +218,7 @@ ll_route_request_vm (ll_http_req_t *req)
         free (error);
         zmsg_destroy (&reply);
     }
-    sodium_memzero (command, sizeof command);
-    sodium_memzero (code, sizeof code);
+    s_claim_form_wipe (&form);
     return rc;
 }
 

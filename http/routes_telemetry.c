@@ -92,6 +92,49 @@ s_status_valid (const char *status)
     return false;
 }
 
+//  Parse body into out (cleared first); 0, or -1 when it is not a JSON
+//  object.
+static int
+s_body_begin (const char *body, size_t len, ll_agent_body_t *out)
+{
+    memset (out, 0, sizeof *out);
+    out->number = -1;
+    out->doc = ll_http_json_parse (body, len);
+    if (!out->doc) {
+        out->error = LL_HTTP_NOT_JSON;
+        return -1;
+    }
+    return 0;
+}
+
+//  A refusal, told after the token check.
+static int
+s_refuse_checked (ll_agent_body_t *out, const char *error)
+{
+    out->error = error;
+    out->check_first = true;
+    return -1;
+}
+
+//  -1 after answering when the request stops here: 400 for a body refused
+//  before the token check, the token check of the VM it names, then 400
+//  for a body refused after it. 0 when the write may go on.
+static int
+s_body_checked (ll_http_req_t *req, ll_agent_body_t *in, int parsed)
+{
+    if (parsed != 0 && !in->check_first) {
+        ll_http_error (req, 400, in->error);
+        return -1;
+    }
+    if (ll_http_agent_check (req, in->host) != 0)
+        return -1;
+    if (parsed != 0) {
+        ll_http_error (req, 400, in->error);
+        return -1;
+    }
+    return 0;
+}
+
 //  Send a coalesced write; answers 200 message / 404 / 500 failure.
 static int
 s_write (ll_http_req_t *req,
@@ -119,31 +162,41 @@ s_write (ll_http_req_t *req,
 }
 
 int
+ll_vm_status_parse (const char *body, size_t len, ll_agent_body_t *out)
+{
+    if (s_body_begin (body, len, out) != 0)
+        return -1;
+    out->host = s_string (out->doc, "hostname");
+    out->value = s_string (out->doc, "status");
+    if (!out->host || !out->value) {
+        out->error = "Hostname and status are required.";
+        return -1;
+    }
+    if (!s_status_valid (out->value))
+        return s_refuse_checked (out, "Invalid status. Must be one of: "
+                                      "initializing, running, error, unknown, "
+                                      "rebooting.");
+    return 0;
+}
+
+int
 ll_route_vm_status_post (ll_http_req_t *req)
 {
-    json_t *body = ll_http_json_body (req);
-    if (!body)
-        return 400;
-    const char *hostname = s_string (body, "hostname");
-    const char *status = s_string (body, "status");
+    ll_agent_body_t in;
     int rc;
-    if (!hostname || !status)
-        rc = ll_http_error (req, 400, "Hostname and status are required.");
-    else if (ll_http_agent_check (req, hostname) != 0)
+    if (s_body_checked (req, &in,
+                        ll_vm_status_parse (req->body, req->body_len, &in))
+        != 0)
         rc = req->status;
-    else if (!s_status_valid (status))
-        rc = ll_http_error (req, 400,
-                            "Invalid status. Must be one of: initializing, "
-                            "running, error, unknown, rebooting.");
     else {
         zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, hostname);
-        zmsg_addstr (args, status);
+        zmsg_addstr (args, in.host);
+        zmsg_addstr (args, in.value);
         rc = s_write (req, &args, LL_CMD_VM_STATUS_SET,
                       "VM status updated successfully.", "VM not found.",
                       "Failed to update VM status.", NULL);
     }
-    json_decref (body);
+    ll_agent_body_free (&in);
     return rc;
 }
 
@@ -209,112 +262,141 @@ ll_route_vm_status_get (ll_http_req_t *req)
 }
 
 int
+ll_gpu_health_parse (const char *body, size_t len, ll_agent_body_t *out)
+{
+    if (s_body_begin (body, len, out) != 0)
+        return -1;
+    out->host = s_string (out->doc, "hostname");
+    const char *gpu = out->value = s_string (out->doc, "gpu_status");
+    if (!out->host || !gpu) {
+        out->error = "GPU status and hostname are required.";
+        return -1;
+    }
+    if (!streq (gpu, "Healthy") && !streq (gpu, "Unhealthy")
+        && !streq (gpu, "N/A"))
+        return s_refuse_checked (out, "Invalid GPU status. Must be one of: "
+                                      "Healthy, Unhealthy, N/A.");
+    return 0;
+}
+
+int
 ll_route_gpu_health (ll_http_req_t *req)
 {
-    json_t *body = ll_http_json_body (req);
-    if (!body)
-        return 400;
-    const char *hostname = s_string (body, "hostname");
-    const char *gpu = s_string (body, "gpu_status");
+    ll_agent_body_t in;
     int rc;
-    if (!hostname || !gpu)
-        rc = ll_http_error (req, 400, "GPU status and hostname are required.");
-    else if (ll_http_agent_check (req, hostname) != 0)
+    if (s_body_checked (req, &in,
+                        ll_gpu_health_parse (req->body, req->body_len, &in))
+        != 0)
         rc = req->status;
-    else if (!streq (gpu, "Healthy") && !streq (gpu, "Unhealthy")
-             && !streq (gpu, "N/A"))
-        rc = ll_http_error (req, 400,
-                            "Invalid GPU status. Must be one of: Healthy, "
-                            "Unhealthy, N/A.");
     else {
         zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, hostname);
-        zmsg_addstr (args, gpu);
+        zmsg_addstr (args, in.host);
+        zmsg_addstr (args, in.value);
         rc =
             s_write (req, &args, LL_CMD_VM_GPU_SET,
                      "GPU health status updated successfully.", "VM not found.",
                      "Failed to update GPU health status.", NULL);
     }
-    json_decref (body);
+    ll_agent_body_free (&in);
     return rc;
+}
+
+int
+ll_inuse_status_parse (const char *body, size_t len, ll_agent_body_t *out)
+{
+    if (s_body_begin (body, len, out) != 0)
+        return -1;
+    out->host = s_string (out->doc, "hostname");
+    json_t *status = json_object_get (out->doc, "status");
+    if (!out->host) {
+        out->error = "Hostname is required.";
+        return -1;
+    }
+    if (!json_is_boolean (status))
+        return s_refuse_checked (out, "Status must be true or false.");
+    out->value = json_is_true (status) ? "1" : "0";
+    return 0;
 }
 
 int
 ll_route_inuse_status (ll_http_req_t *req)
 {
-    json_t *body = ll_http_json_body (req);
-    if (!body)
-        return 400;
-    const char *hostname = s_string (body, "hostname");
-    json_t *status = json_object_get (body, "status");
+    ll_agent_body_t in;
     int rc;
-    if (!hostname)
-        rc = ll_http_error (req, 400, "Hostname is required.");
-    else if (ll_http_agent_check (req, hostname) != 0)
+    if (s_body_checked (req, &in,
+                        ll_inuse_status_parse (req->body, req->body_len, &in))
+        != 0)
         rc = req->status;
-    else if (!json_is_boolean (status))
-        rc = ll_http_error (req, 400, "Status must be true or false.");
     else {
         zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, hostname);
-        zmsg_addstr (args, json_is_true (status) ? "1" : "0");
+        zmsg_addstr (args, in.host);
+        zmsg_addstr (args, in.value);
         rc = s_write (req, &args, LL_CMD_VM_INUSE_SET,
                       "In-use status updated successfully.", "VM not found.",
                       "Failed to update in-use status.", NULL);
     }
-    json_decref (body);
+    ll_agent_body_free (&in);
     return rc;
+}
+
+int
+ll_heartbeat_parse (const char *body, size_t len, ll_agent_body_t *out)
+{
+    if (s_body_begin (body, len, out) != 0)
+        return -1;
+    out->host = s_string (out->doc, "vm_id");
+    json_t *boot = json_object_get (out->doc, "boot_id");
+    json_t *crd = json_object_get (out->doc, "crd_active");
+    json_t *disk = json_object_get (out->doc, "disk_free_pct");
+    json_t *stamp = json_object_get (out->doc, "timestamp");
+    if (!out->host) {
+        out->error = "vm_id is required.";
+        return -1;
+    }
+    if (boot && !json_is_null (boot)
+        && (!json_is_string (boot) || json_string_length (boot) > 64
+            || strlen (json_string_value (boot)) != json_string_length (boot)))
+        return s_refuse_checked (out, "boot_id must be a string of at most 64 "
+                                      "characters.");
+    if (crd && !json_is_null (crd) && !json_is_boolean (crd))
+        return s_refuse_checked (out, "crd_active must be true or false.");
+    if (disk && !json_is_null (disk)
+        && (!json_is_integer (disk) || json_integer_value (disk) < 0
+            || json_integer_value (disk) > 100))
+        return s_refuse_checked (
+            out, "disk_free_pct must be an integer from 0 to 100.");
+    if (stamp && !json_is_null (stamp) && !json_is_string (stamp))
+        return s_refuse_checked (out, "timestamp must be a string.");
+    out->text = json_is_string (boot) ? json_string_value (boot) : "";
+    out->flag = json_is_boolean (crd) ? (json_is_true (crd) ? "1" : "0") : "";
+    if (json_is_integer (disk))
+        out->number = (long long) json_integer_value (disk);
+    return 0;
 }
 
 int
 ll_route_heartbeat (ll_http_req_t *req)
 {
-    json_t *body = ll_http_json_body (req);
-    if (!body)
-        return 400;
-    const char *hostname = s_string (body, "vm_id");
-    json_t *boot = json_object_get (body, "boot_id");
-    json_t *crd = json_object_get (body, "crd_active");
-    json_t *disk = json_object_get (body, "disk_free_pct");
-    json_t *stamp = json_object_get (body, "timestamp");
+    ll_agent_body_t in;
     int rc;
-    if (!hostname)
-        rc = ll_http_error (req, 400, "vm_id is required.");
-    else if (ll_http_agent_check (req, hostname) != 0)
+    if (s_body_checked (req, &in,
+                        ll_heartbeat_parse (req->body, req->body_len, &in))
+        != 0)
         rc = req->status;
-    else if (boot && !json_is_null (boot)
-             && (!json_is_string (boot) || json_string_length (boot) > 64
-                 || strlen (json_string_value (boot))
-                        != json_string_length (boot)))
-        rc = ll_http_error (req, 400,
-                            "boot_id must be a string of at most 64 "
-                            "characters.");
-    else if (crd && !json_is_null (crd) && !json_is_boolean (crd))
-        rc = ll_http_error (req, 400, "crd_active must be true or false.");
-    else if (disk && !json_is_null (disk)
-             && (!json_is_integer (disk) || json_integer_value (disk) < 0
-                 || json_integer_value (disk) > 100))
-        rc = ll_http_error (req, 400,
-                            "disk_free_pct must be an integer from 0 to 100.");
-    else if (stamp && !json_is_null (stamp) && !json_is_string (stamp))
-        rc = ll_http_error (req, 400, "timestamp must be a string.");
     else {
         zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, hostname);
-        zmsg_addstr (args,
-                     json_is_string (boot) ? json_string_value (boot) : "");
-        zmsg_addstr (args, json_is_boolean (crd)
-                               ? (json_is_true (crd) ? "1" : "0")
-                               : "");
-        if (json_is_integer (disk))
-            zmsg_addstrf (args, "%lld", (long long) json_integer_value (disk));
+        zmsg_addstr (args, in.host);
+        zmsg_addstr (args, in.text);
+        zmsg_addstr (args, in.flag);
+        if (in.number >= 0)
+            zmsg_addstrf (args, "%lld", in.number);
         else
             zmsg_addstr (args, "");
         rc = s_write (req, &args, LL_CMD_VM_HEARTBEAT, NULL,
                       "Unknown hostname.", "Failed to record heartbeat.",
                       json_pack ("{s:b}", "ok", 1));
     }
-    json_decref (body);
+    ll_agent_body_free (&in);
     return rc;
 }
 
@@ -343,14 +425,14 @@ s_number (json_t *body, const char *key, double *out)
 }
 
 int
-ll_route_vm_metrics (ll_http_req_t *req)
+ll_vm_metrics_parse (const char *body, size_t len, ll_vm_metrics_t *out)
 {
-    const char *hostname = req->params[0];
-    if (ll_http_agent_check (req, hostname) != 0)
-        return req->status;
-    json_t *body = ll_http_json_body (req);
-    if (!body)
-        return 400;
+    memset (out, 0, sizeof *out);
+    json_t *doc = ll_http_json_parse (body, len);
+    if (!doc) {
+        snprintf (out->error, sizeof out->error, "%s", LL_HTTP_NOT_JSON);
+        return -1;
+    }
     //  Upstream's keys, then the older container names (reference 3.6)
     static const struct {
         const char *key;
@@ -367,12 +449,12 @@ ll_route_vm_metrics (ll_http_req_t *req)
         {"container_startup_duration_seconds", 5, true},
         {"container_duration_seconds", 5, true},
     };
-    double values[6];
-    bool given[6] = {false};
+    double *values = out->values;
+    bool *given = out->given;
     const char *bad = NULL;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0] && !bad; i++) {
         double v;
-        int found = s_number (body, keys[i].key, &v);
+        int found = s_number (doc, keys[i].key, &v);
         if (found == 0)
             continue;
         if (found < 0 || v < 0
@@ -383,33 +465,39 @@ ll_route_vm_metrics (ll_http_req_t *req)
             given[keys[i].slot] = true;
         }
     }
-    int rc;
-    char message[160];
-    if (bad) {
-        snprintf (message, sizeof message, "Invalid value for %s.", bad);
-        rc = ll_http_error (req, 400, message);
-    }
+    json_decref (doc);
+    if (bad)
+        snprintf (out->error, sizeof out->error, "Invalid value for %s.", bad);
     else if ((given[0] && given[1] && values[1] < values[0])
              || (given[3] && given[4] && values[4] < values[3]))
-        rc = ll_http_error (req, 400, "An end time is before its start time.");
+        snprintf (out->error, sizeof out->error, "%s",
+                  "An end time is before its start time.");
     else if (!given[0] && !given[1] && !given[2] && !given[3] && !given[4]
              && !given[5])
-        rc = ll_http_error (req, 400, "No metrics provided.");
-    else {
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, hostname);
-        for (int i = 0; i < 6; i++) {
-            if (given[i])
-                zmsg_addstrf (args, "%.6f", values[i]);
-            else
-                zmsg_addstr (args, "");
-        }
-        rc = s_write (req, &args, LL_CMD_VM_METRICS_SET,
-                      "VM metrics posted successfully.", "VM not found.",
-                      "Failed to post VM metrics.", NULL);
+        snprintf (out->error, sizeof out->error, "%s", "No metrics provided.");
+    return out->error[0] ? -1 : 0;
+}
+
+int
+ll_route_vm_metrics (ll_http_req_t *req)
+{
+    const char *hostname = req->params[0];
+    if (ll_http_agent_check (req, hostname) != 0)
+        return req->status;
+    ll_vm_metrics_t in;
+    if (ll_vm_metrics_parse (req->body, req->body_len, &in) != 0)
+        return ll_http_error (req, 400, in.error);
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, hostname);
+    for (int i = 0; i < 6; i++) {
+        if (in.given[i])
+            zmsg_addstrf (args, "%.6f", in.values[i]);
+        else
+            zmsg_addstr (args, "");
     }
-    json_decref (body);
-    return rc;
+    return s_write (req, &args, LL_CMD_VM_METRICS_SET,
+                    "VM metrics posted successfully.", "VM not found.",
+                    "Failed to post VM metrics.", NULL);
 }
 
 //  --- export ------------------------------------------------------------------
@@ -530,27 +618,18 @@ ll_route_export_metrics (ll_http_req_t *req)
 
 //  --- log posts -----------------------------------------------------------------
 
-//  The fields of a log post, whatever its shape.
-typedef struct {
-    const char *group;   //  log_group
-    const char *host;    //  log_stream = the VM
-    json_t *messages;    //  array of strings (borrowed)
-    const char *stream;  //  cloud_init | docker | agent
-    char source[17];     //  agent batch source or ""
-    char seq[24];        //  agent batch sequence or ""
-} s_post_t;
-
-//  Take the Lambda's / the agent's fields from obj. 0, or -1 after 400.
+//  Take the Lambda's / the agent's fields from obj. 0, or -1 with the 400
+//  message in post->error.
 static int
-s_post_fields (ll_http_req_t *req, json_t *obj, s_post_t *post)
+s_post_fields (json_t *obj, ll_vm_logs_t *post)
 {
     post->group = s_string (obj, "log_group");
     post->host = s_string (obj, "log_stream");
     post->messages = json_object_get (obj, "messages");
     if (!post->group || !post->host || !json_is_array (post->messages)
         || json_array_size (post->messages) == 0) {
-        ll_http_error (req, 400,
-                       "Log group, stream, and messages are required.");
+        snprintf (post->error, sizeof post->error, "%s",
+                  "Log group, stream, and messages are required.");
         return -1;
     }
     size_t i;
@@ -558,7 +637,8 @@ s_post_fields (ll_http_req_t *req, json_t *obj, s_post_t *post)
     json_array_foreach (post->messages, i, m)
     {
         if (!json_is_string (m)) {
-            ll_http_error (req, 400, "Every message must be a string.");
+            snprintf (post->error, sizeof post->error, "%s",
+                      "Every message must be a string.");
             return -1;
         }
     }
@@ -568,8 +648,8 @@ s_post_fields (ll_http_req_t *req, json_t *obj, s_post_t *post)
             json_is_string (stream) ? json_string_value (stream) : "";
         if (!streq (s, "cloud_init") && !streq (s, "docker")
             && !streq (s, "agent")) {
-            ll_http_error (req, 400,
-                           "stream must be cloud_init, docker or agent.");
+            snprintf (post->error, sizeof post->error, "%s",
+                      "stream must be cloud_init, docker or agent.");
             return -1;
         }
         post->stream = s;
@@ -590,9 +670,9 @@ s_post_fields (ll_http_req_t *req, json_t *obj, s_post_t *post)
         if (!has_source || !has_seq || strlen (s) != 16
             || strspn (s, "0123456789abcdef") != 16 || !json_is_integer (seq)
             || json_integer_value (seq) < 0) {
-            ll_http_error (req, 400,
-                           "source (16 hex digits) and seq (an integer) go "
-                           "together.");
+            snprintf (post->error, sizeof post->error, "%s",
+                      "source (16 hex digits) and seq (an integer) go "
+                      "together.");
             return -1;
         }
         snprintf (post->source, sizeof post->source, "%s", s);
@@ -620,50 +700,56 @@ s_logs_auth (ll_http_req_t *req, const char *hostname)
                                 s_is_lambda (req) ? S_LAMBDA_SCOPE : hostname);
 }
 
-int
-ll_route_vm_logs_post (ll_http_req_t *req)
+void
+ll_vm_logs_free (ll_vm_logs_t *self)
 {
-    json_t *body = ll_http_json_body (req);
-    if (!body)
-        return 400;
-    json_t *doc = body;  //  where the fields are
-    json_t *decoded = NULL;
-    json_t *awslogs = json_object_get (body, "awslogs");
-    int rc = 0;
-    s_post_t post = {0};
+    json_decref (self->decoded);
+    json_decref (self->doc);
+    self->decoded = self->doc = NULL;
+}
+
+int
+ll_vm_logs_parse (const char *body, size_t len, ll_vm_logs_t *out)
+{
+    memset (out, 0, sizeof *out);
+    out->doc = ll_http_json_parse (body, len);
+    if (!out->doc) {
+        snprintf (out->error, sizeof out->error, "%s", LL_HTTP_NOT_JSON);
+        return -1;
+    }
+    json_t *doc = out->doc;  //  where the fields are
+    json_t *awslogs = json_object_get (out->doc, "awslogs");
     if (awslogs) {
         //  The raw CloudWatch Logs subscription payload
         const char *data = s_string (awslogs, "data");
         char *text = NULL;
-        size_t len = 0;
+        size_t size = 0;
         const char *why = NULL;
         if (!data) {
-            rc = ll_http_error (req, 400, "awslogs.data is required.");
-            goto done;
+            snprintf (out->error, sizeof out->error, "%s",
+                      "awslogs.data is required.");
+            return -1;
         }
-        if (ll_cwlogs_decode (data, strlen (data), LL_CWLOGS_MAX, &text, &len,
+        if (ll_cwlogs_decode (data, strlen (data), LL_CWLOGS_MAX, &text, &size,
                               &why)
             != 0) {
-            char message[128];
-            snprintf (message, sizeof message, "Invalid awslogs.data: %s.",
-                      why);
-            rc = ll_http_error (req, 400, message);
-            goto done;
+            snprintf (out->error, sizeof out->error,
+                      "Invalid awslogs.data: %s.", why);
+            return -1;
         }
-        decoded = json_loadb (text, len, 0, NULL);
+        json_t *decoded = json_loadb (text, size, 0, NULL);
         free (text);
         if (!json_is_object (decoded)) {
-            rc = ll_http_error (req, 400,
-                                "Invalid awslogs.data: not a JSON object.");
-            goto done;
+            json_decref (decoded);
+            snprintf (out->error, sizeof out->error, "%s",
+                      "Invalid awslogs.data: not a JSON object.");
+            return -1;
         }
         const char *type = s_string (decoded, "messageType");
         if (type && streq (type, "CONTROL_MESSAGE")) {
-            if (s_logs_auth (req, S_LAMBDA_SCOPE) != 0)
-                rc = req->status;
-            else
-                rc = s_message (req, 200, "Control message ignored.");
-            goto done;
+            json_decref (decoded);
+            out->control = true;
+            return 0;
         }
         //  Map CloudWatch's names onto the Lambda's
         json_t *mapped = json_object ();
@@ -682,11 +768,26 @@ ll_route_vm_logs_post (ll_http_req_t *req)
         }
         json_object_set_new (mapped, "messages", messages);
         json_decref (decoded);
-        decoded = mapped;
-        doc = decoded;
+        out->decoded = mapped;
+        doc = mapped;
     }
-    if (s_post_fields (req, doc, &post) != 0) {
-        rc = 400;
+    return s_post_fields (doc, out);
+}
+
+int
+ll_route_vm_logs_post (ll_http_req_t *req)
+{
+    ll_vm_logs_t post;
+    int rc = 0;
+    if (ll_vm_logs_parse (req->body, req->body_len, &post) != 0) {
+        rc = ll_http_error (req, 400, post.error);
+        goto done;
+    }
+    if (post.control) {
+        if (s_logs_auth (req, S_LAMBDA_SCOPE) != 0)
+            rc = req->status;
+        else
+            rc = s_message (req, 200, "Control message ignored.");
         goto done;
     }
     if (s_logs_auth (req, post.host) != 0) {
@@ -741,8 +842,7 @@ ll_route_vm_logs_post (ll_http_req_t *req)
                    "duplicate", duplicate));
     free (stored);
 done:
-    json_decref (decoded);
-    json_decref (body);
+    ll_vm_logs_free (&post);
     return rc;
 }
 

@@ -406,20 +406,25 @@ ll_http_error (ll_http_req_t *req, int status, const char *message)
 }
 
 json_t *
-ll_http_json_body (ll_http_req_t *req)
+ll_http_json_parse (const char *body, size_t len)
 {
-    if (!req->body || req->body_len == 0) {
-        ll_http_error (req, 400, "Request body must be a JSON object.");
+    if (!body || len == 0)
         return NULL;
-    }
     json_error_t err;
-    json_t *json =
-        json_loadb (req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+    json_t *json = json_loadb (body, len, JSON_REJECT_DUPLICATES, &err);
     if (!json || !json_is_object (json)) {
         json_decref (json);
-        ll_http_error (req, 400, "Request body must be a JSON object.");
         return NULL;
     }
+    return json;
+}
+
+json_t *
+ll_http_json_body (ll_http_req_t *req)
+{
+    json_t *json = ll_http_json_parse (req->body, req->body_len);
+    if (!json)
+        ll_http_error (req, 400, LL_HTTP_NOT_JSON);
     return json;
 }
 

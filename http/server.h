@@ -121,8 +121,16 @@ int ll_http_json (ll_http_req_t *req, int status, json_t *json);
 //  Send {"error": message} with status.
 int ll_http_error (ll_http_req_t *req, int status, const char *message);
 
-//  The body parsed as a JSON object, or NULL after answering 400.
+//  The body parsed as a JSON object, or NULL after answering 400
+//  (LL_HTTP_NOT_JSON).
 json_t *ll_http_json_body (ll_http_req_t *req);
+
+//  The message of that 400.
+#define LL_HTTP_NOT_JSON "Request body must be a JSON object."
+
+//  len bytes of body parsed as a JSON object (duplicate keys refused), or
+//  NULL (no I/O: what ll_http_json_body checks).
+json_t *ll_http_json_parse (const char *body, size_t len);
 
 //  A form field (application/x-www-form-urlencoded body) into out; returns
 //  its length, or -1 when absent (-2 when longer than outsize - 1).
