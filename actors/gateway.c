@@ -253,17 +253,98 @@ s_secret (self_t *self)
     return 0;
 }
 
+//  HELLO hostname token
 static void
-s_handle_hello (self_t *self, s_peer_t *peer, char *args)
+s_parse_hello (char *args, gateway_frame_t *out)
 {
     char *host = args;
     char *token = host ? strchr (host, ' ') : NULL;
     if (token)
         *token++ = '\0';
-    if (!host || !token || !ll_token_scope_valid (host) || host[0] == '_') {
-        s_send (self, peer, "ERROR HELLO needs a hostname and a token");
+    if (!host || !token || !ll_token_scope_valid (host) || host[0] == '_')
+        out->error = "ERROR HELLO needs a hostname and a token";
+    out->host = host;
+    out->token = token;
+}
+
+//  POST path json
+static void
+s_parse_post (char *args, gateway_frame_t *out)
+{
+    char *path = args;
+    char *json = path ? strchr (path, ' ') : NULL;
+    if (json)
+        *json++ = '\0';
+    bool path_ok = path && strncmp (path, "/api/", 5) == 0
+                   && strlen (path) < 300 && !strstr (path, "..");
+    for (const char *c = path; path_ok && *c; c++)
+        if (!isalnum ((unsigned char) *c) && !strchr ("/_.-", *c))
+            path_ok = false;
+    if (!path_ok || !json)
+        out->error = "REPLY 400 {\"error\":\"POST needs a path under "
+                     "/api/ and a JSON body.\"}";
+    out->path = path;
+    out->json = json;
+}
+
+//  RESULT hostname 1|0 error text
+static void
+s_parse_result (char *args, gateway_frame_t *out)
+{
+    char *host = args;
+    char *ok = host ? strchr (host, ' ') : NULL;
+    if (ok)
+        *ok++ = '\0';
+    char *text = ok ? strchr (ok, ' ') : NULL;
+    if (text)
+        *text++ = '\0';
+    if (!host || !ok || (!streq (ok, "1") && !streq (ok, "0")))
+        out->error = "ERROR RESULT needs hostname and 1 or 0";
+    out->host = host;
+    out->ok = ok;
+    out->text = text ? text : "";
+}
+
+int
+gateway_frame_parse (char *text, size_t len, gateway_frame_t *out)
+{
+    memset (out, 0, sizeof *out);
+    if (strlen (text) != len)  //  NUL inside: not text
+        return -1;
+    char *verb = text;
+    char *args = strchr (text, ' ');
+    if (args)
+        *args++ = '\0';
+    if (streq (verb, "PING"))
+        out->verb = GATEWAY_PING;
+    else if (streq (verb, "PONG"))
+        out->verb = GATEWAY_PONG;
+    else if (streq (verb, "HELLO")) {
+        out->verb = GATEWAY_HELLO;
+        s_parse_hello (args, out);
+    }
+    else if (streq (verb, "WAIT"))
+        out->verb = GATEWAY_WAIT;
+    else if (streq (verb, "RESULT")) {
+        out->verb = GATEWAY_RESULT;
+        s_parse_result (args, out);
+    }
+    else if (streq (verb, "POST")) {
+        out->verb = GATEWAY_POST;
+        s_parse_post (args, out);
+    }
+    return 0;
+}
+
+static void
+s_handle_hello (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
+{
+    if (frame->error) {
+        s_send (self, peer, frame->error);
         return;
     }
+    const char *host = frame->host;
+    const char *token = frame->token;
     if (s_secret (self) != 0) {
         s_send (self, peer, "ERROR database unavailable");
         return;
@@ -300,23 +381,14 @@ s_curl_write (char *data, size_t size, size_t nmemb, void *arg)
 
 //  Replay POST path json on our own HTTP routes with the agent's token.
 static void
-s_handle_post (self_t *self, s_peer_t *peer, char *args)
+s_handle_post (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
 {
-    char *path = args;
-    char *json = path ? strchr (path, ' ') : NULL;
-    if (json)
-        *json++ = '\0';
-    bool path_ok = path && strncmp (path, "/api/", 5) == 0
-                   && strlen (path) < 300 && !strstr (path, "..");
-    for (const char *c = path; path_ok && *c; c++)
-        if (!isalnum ((unsigned char) *c) && !strchr ("/_.-", *c))
-            path_ok = false;
-    if (!path_ok || !json) {
-        s_send (self, peer,
-                "REPLY 400 {\"error\":\"POST needs a path under "
-                "/api/ and a JSON body.\"}");
+    if (frame->error) {
+        s_send (self, peer, frame->error);
         return;
     }
+    const char *path = frame->path;
+    const char *json = frame->json;
     if (!*self->base_url || !self->curl) {
         s_send (self, peer,
                 "REPLY 503 {\"error\":\"The allocator's HTTP "
@@ -355,26 +427,18 @@ s_handle_post (self_t *self, s_peer_t *peer, char *args)
 }
 
 static void
-s_handle_result (self_t *self, s_peer_t *peer, char *args)
+s_handle_result (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
 {
-    //  RESULT hostname 1|0 error text
-    char *host = args;
-    char *ok = host ? strchr (host, ' ') : NULL;
-    if (ok)
-        *ok++ = '\0';
-    char *text = ok ? strchr (ok, ' ') : NULL;
-    if (text)
-        *text++ = '\0';
-    if (!host || !ok || (!streq (ok, "1") && !streq (ok, "0"))) {
-        s_send (self, peer, "ERROR RESULT needs hostname and 1 or 0");
+    if (frame->error) {
+        s_send (self, peer, frame->error);
         return;
     }
-    if (!streq (host, peer->host)) {
+    if (!streq (frame->host, peer->host)) {
         s_send (self, peer, "ERROR This token belongs to another VM.");
         return;
     }
-    s_request (self->assigner, LL_CMD_VM_RESULT, peer->key, host, ok,
-               text ? text : "", NULL);
+    s_request (self->assigner, LL_CMD_VM_RESULT, peer->key, frame->host,
+               frame->ok, frame->text, NULL);
 }
 
 //  Read one agent message: "VERB args" (frames joined by spaces).
@@ -403,7 +467,8 @@ s_self_handle_router (self_t *self)
     }
     text[at] = '\0';
     zmsg_destroy (&msg);
-    if (strlen (text) != at) {  //  NUL inside: not text
+    gateway_frame_t frame;
+    if (gateway_frame_parse (text, at, &frame) != 0) {
         free (text);
         zframe_destroy (&routing);
         return;
@@ -421,29 +486,25 @@ s_self_handle_router (self_t *self)
     zframe_destroy (&routing);
     peer->last_ms = ll_now_ms ();
 
-    char *verb = text;
-    char *args = strchr (text, ' ');
-    if (args)
-        *args++ = '\0';
-    if (streq (verb, "PING"))
+    if (frame.verb == GATEWAY_PING)
         s_send (self, peer, "PONG");
-    else if (streq (verb, "PONG"))
+    else if (frame.verb == GATEWAY_PONG)
         ;
-    else if (streq (verb, "HELLO"))
-        s_handle_hello (self, peer, args);
+    else if (frame.verb == GATEWAY_HELLO)
+        s_handle_hello (self, peer, &frame);
     else if (!peer->host)
         s_send (self, peer, "ERROR HELLO first");
-    else if (streq (verb, "WAIT")) {
+    else if (frame.verb == GATEWAY_WAIT) {
         if (!peer->waiting) {
             peer->waiting = true;
             s_request (self->waiters, LL_CMD_VM_WAIT, peer->key, peer->host,
                        "0", "zmq", NULL);
         }
     }
-    else if (streq (verb, "RESULT"))
-        s_handle_result (self, peer, args);
-    else if (streq (verb, "POST"))
-        s_handle_post (self, peer, args);
+    else if (frame.verb == GATEWAY_RESULT)
+        s_handle_result (self, peer, &frame);
+    else if (frame.verb == GATEWAY_POST)
+        s_handle_post (self, peer, &frame);
     else
         s_send (self, peer, "ERROR unknown command");
     if (peer->host)

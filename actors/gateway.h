@@ -26,4 +26,31 @@
 
 void gateway_actor (zsock_t *pipe, void *args);
 
+//  One agent message split and checked without I/O (tests/fuzz).
+typedef enum {
+    GATEWAY_UNKNOWN = 0,
+    GATEWAY_PING,
+    GATEWAY_PONG,
+    GATEWAY_HELLO,
+    GATEWAY_WAIT,
+    GATEWAY_RESULT,
+    GATEWAY_POST
+} gateway_verb_t;
+
+typedef struct {
+    gateway_verb_t verb;  //  the command
+    const char *error;    //  the answer to malformed arguments, or NULL
+    char *host;           //  HELLO, RESULT: the VM
+    char *token;          //  HELLO: its token
+    char *ok;             //  RESULT: "1" or "0"
+    char *text;           //  RESULT: error text ("" when none)
+    char *path;           //  POST: a path under /api/
+    char *json;           //  POST: the body
+} gateway_frame_t;
+
+//  Split text ("VERB args": the frames joined by spaces, len bytes,
+//  NUL-terminated) in place into out. 0, or -1 when it is not text (a NUL
+//  inside) and must be dropped.
+int gateway_frame_parse (char *text, size_t len, gateway_frame_t *out);
+
 #endif
