@@ -12,10 +12,10 @@
 #define LL_INGEST_FLUSH_BYTES    (16 * 1024 * 1024)
 #define LL_INGEST_FLUSH_REQUESTS 2000
 //  A flush numbers its lines within one id block of 2^20 (migration 0007)
-_Static_assert (LL_INGEST_FLUSH_LINES + LL_LOG_APPEND_MAX_LINES < (1 << 20),
-                "a flush must fit one id block");
-#define LL_INGEST_PRUNE_MS       (10 * 60 * 1000)
-#define LL_INGEST_READ_MAX       100000
+_Static_assert(LL_INGEST_FLUSH_LINES + LL_LOG_APPEND_MAX_LINES < (1 << 20),
+               "a flush must fit one id block");
+#define LL_INGEST_PRUNE_MS (10 * 60 * 1000)
+#define LL_INGEST_READ_MAX 100000
 
 typedef enum {
     S_PENDING = 0,  //  not decided yet
