@@ -1,7 +1,7 @@
 # The two commands of the quick start, and a few more.
 #   make demo   install deps, build, start PostgreSQL + the allocator (local provider)
 #   make test   install deps, build with ASan+UBSan and -Werror, run every test
-#               (the fuzzers too, LABLINK_FUZZ_SECONDS each, default 60)
+#               (the fuzzers too: 30-60 s each, or LABLINK_FUZZ_SECONDS)
 #   make fuzz   the libFuzzer targets of tests/fuzz with clang (build-fuzz/)
 #   make install [PREFIX=/usr/local] [DESTDIR=] [NO_BUILD=1 BUILD=dir]
 #               programs, systemd units, terraform modules, Caddy files,
