@@ -197,7 +197,7 @@ while kill -0 "$ALLOC_PID" 2>/dev/null; do
 done
 rc=0; wait "$ALLOC_PID" || rc=$?
 [ $rc -eq 0 ] || fail "allocator exited $rc after SIGTERM during an export"
-grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T/allocator.log" && fail "sanitizer report"
+grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|WARNING: ThreadSanitizer\|runtime error:' "$T/allocator.log" && fail "sanitizer report"
 ms=$(grep -o 'allocator: stopped in [0-9]* ms' "$T/allocator.log" | tail -1 | grep -o '[0-9]*')
 [ -n "$ms" ] && [ "$ms" -lt 5000 ] || fail "stop took ${ms:-?} ms"
 kill -CONT "$(cat "$T/vm2/sshd.child")"
