@@ -78,11 +78,12 @@ claim_stop a
 claim_start a "$port" "agent:" "  long_poll_s: 20" "  max_parked: 2"
 pids=""
 for _ in 1 2; do poll vm-3 "$t3" --max-time 4 >/dev/null 2>&1 & pids="$pids $!"; done
-# both parked (in flight, besides the /metrics request itself), not a fixed
-# sleep: a slow build (ThreadSanitizer) takes longer to take them
+# both parked (their calls wait on the waiters actor), not a fixed sleep: a
+# slow build (ThreadSanitizer) takes longer to get them there
 for _ in $(seq 1 40); do
-    inflight=$(curl -s --max-time 2 "$url/metrics" | sed -n 's/^lablink_http_inflight //p') || true
-    [ "${inflight:-0}" -ge 3 ] && break
+    parked=$(curl -s --max-time 2 "$url/metrics" \
+        | sed -n 's/^lablink_actor_queue_depth{endpoint="inproc:\/\/waiters"} //p') || true
+    [ "${parked:-0}" -ge 2 ] && break
     sleep 0.05
 done
 headers=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $t3" -d '{"hostname":"vm-3"}' --max-time 5 "$url/vm_startup") || true
