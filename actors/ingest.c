@@ -11,8 +11,11 @@
 #define LL_INGEST_FLUSH_LINES    100000
 #define LL_INGEST_FLUSH_BYTES    (16 * 1024 * 1024)
 #define LL_INGEST_FLUSH_REQUESTS 2000
-#define LL_INGEST_PRUNE_MS       (10 * 60 * 1000)
-#define LL_INGEST_READ_MAX       100000
+//  A flush numbers its lines within one id block of 2^20 (migration 0007)
+_Static_assert(LL_INGEST_FLUSH_LINES + LL_LOG_APPEND_MAX_LINES < (1 << 20),
+               "a flush must fit one id block");
+#define LL_INGEST_PRUNE_MS (10 * 60 * 1000)
+#define LL_INGEST_READ_MAX 100000
 
 typedef enum {
     S_PENDING = 0,  //  not decided yet
@@ -187,6 +190,11 @@ s_take_append (self_t *self, ll_request_t *req)
             a->line_count++;
     if (size && data[size - 1] != '\n')
         a->line_count++;
+    if (a->line_count > LL_LOG_APPEND_MAX_LINES) {
+        ll_request_reply_error (req, self->router, "too many lines");
+        s_append_destroy (&a);
+        return;
+    }
     zlist_append (self->batch, a);
     self->batch_lines += a->line_count;
     self->batch_bytes += size;
@@ -290,18 +298,16 @@ s_claim_batches (self_t *self)
 //  COPY the new lines with ids reserved first, so the tail can publish
 //  them. Fills tails: hostname -> ll_textbuf_t * rows. -1 on failure.
 static int
-s_copy_lines (self_t *self, size_t lines, zhash_t *tails)
+s_copy_lines (self_t *self, zhash_t *tails)
 {
-    char count[32];
-    snprintf (count, sizeof count, "%zu", lines);
-    const char *values[] = {count};
-    PGresult *ids = ll_db_exec (self->db, "vm_logs_reserve_ids", 1, values);
-    if (!ids || (size_t) PQntuples (ids) != lines) {
-        PQclear (ids);
+    PGresult *block = ll_db_exec (self->db, "vm_logs_reserve_block", 0, NULL);
+    if (!block || PQntuples (block) != 1) {
+        PQclear (block);
         return -1;
     }
+    long long next_id = strtoll (PQgetvalue (block, 0, 0), NULL, 10);
+    PQclear (block);
     ll_textbuf_t copy = {0};
-    int next = 0;
     for (s_append_t *a = zlist_first (self->batch); a;
          a = zlist_next (self->batch)) {
         if (a->state != S_NEW)
@@ -314,10 +320,11 @@ s_copy_lines (self_t *self, size_t lines, zhash_t *tails)
         const char *data = (const char *) zframe_data (a->lines);
         size_t size = zframe_size (a->lines);
         size_t start = 0;
-        while (start < size && next < PQntuples (ids)) {
+        while (start < size) {
             const char *eol = memchr (data + start, '\n', size - start);
             size_t len = eol ? (size_t) (eol - data - start) : size - start;
-            const char *id = PQgetvalue (ids, next++, 0);
+            char id[24];
+            snprintf (id, sizeof id, "%lld", next_id++);
             ll_textbuf_puts (&copy, id);
             ll_textbuf_putc (&copy, '\t');
             ll_copy_field (&copy, a->hostname, strlen (a->hostname));
@@ -335,7 +342,6 @@ s_copy_lines (self_t *self, size_t lines, zhash_t *tails)
             start += len + 1;
         }
     }
-    PQclear (ids);
     PGconn *conn = ll_db_conn (self->db);
     int rc = -1;
     PGresult *res =
@@ -414,7 +420,7 @@ s_flush (self_t *self)
              a = zlist_next (self->batch))
             if (a->state == S_NEW)
                 lines += a->line_count;
-        if (lines && s_copy_lines (self, lines, tails) != 0)
+        if (lines && s_copy_lines (self, tails) != 0)
             failure = "cannot store the lines";
         else if (ll_db_command (self->db, "COMMIT") != 0)
             failure = s_db_reason (self);

@@ -6,6 +6,9 @@
 # ZeroMQ gateway on), then lablink-bench SCENARIO against them.
 #   bench/run.sh build claims --vms 5000 --clients 64
 #   bench/run.sh build deliver --zmq-agents 1000 --http-agents 200
+#   bench/run.sh build logs --seconds 10
+#   bench/run.sh build logs-read --lines 1000000 --reads 50
+#   bench/run.sh build telemetry --seconds 10
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:?build dir}" && pwd)
@@ -44,8 +47,10 @@ claim:
   address_per_minute: 0
 provider:
   kind: local
+logs:
+  retain_lines: 2000000
 YAML
-"$build/lablink-allocator" --config "$T/config.yaml" >"$T/allocator.log" 2>&1 &
+"$build/lablink-allocator" --config "$T/config.yaml" >"${LL_BENCH_LOG:-$T/allocator.log}" 2>&1 &
 alloc=$!
 for _ in $(seq 1 100); do
     curl -s -o /dev/null "http://127.0.0.1:$port/api/health" && break
@@ -56,6 +61,9 @@ case "$scenario" in
         "$build/lablink-bench" deliver --url "http://127.0.0.1:$port" \
             --zmq-endpoint "tcp://127.0.0.1:$zport" --server-key "$key" \
             --config "$T/config.yaml" "$@" ;;
+    logs|telemetry)
+        "$build/lablink-bench" "$scenario" --url "http://127.0.0.1:$port" \
+            --config "$T/config.yaml" --pid "$alloc" "$@" ;;
     *)
         "$build/lablink-bench" "$scenario" --url "http://127.0.0.1:$port" \
             --config "$T/config.yaml" "$@" ;;

@@ -710,6 +710,15 @@ ll_route_vm_logs_post (ll_http_req_t *req)
         rc = s_message (req, 200, "No log messages after filtering.");
         goto done;
     }
+    if (count > LL_LOG_APPEND_MAX_LINES) {
+        ll_textbuf_free (&lines);
+        char message[96];
+        snprintf (message, sizeof message,
+                  "Too many log lines in one post (at most %d).",
+                  LL_LOG_APPEND_MAX_LINES);
+        rc = ll_http_error (req, 413, message);
+        goto done;
+    }
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, post.host);
     zmsg_addstr (args, post.stream);

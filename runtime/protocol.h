@@ -137,6 +137,8 @@
 #define LL_CMD_LOG_APPEND "LOG-APPEND"
 #define LL_CMD_LOG_READ   "LOG-READ"
 #define LL_LOG_DUPLICATE  "duplicate"
+//  Lines one LOG-APPEND may carry (a flush numbers at most 2^20 lines)
+#define LL_LOG_APPEND_MAX_LINES 100000
 
 //  PUB: after each commit, per VM: [hostname "\t"] [rows as in LOG-READ].
 //  Subscribe to "<hostname>\t" (tab ends the topic: vm-1 never matches

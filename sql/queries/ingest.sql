@@ -14,10 +14,10 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
 ON CONFLICT DO NOTHING
 RETURNING hostname, source, seq;
 
--- name: vm_logs_reserve_ids
--- $1 ids from the vm_logs sequence, ascending, for the next COPY.
-SELECT nextval('vm_logs_id_seq') FROM generate_series(1, $1::integer)
-ORDER BY 1;
+-- name: vm_logs_reserve_block
+-- The first id of this flush's block (migration 0007): its lines take the
+-- ids first, first + 1, ... (at most 2^20 of them).
+SELECT nextval('vm_logs_blocks') << 20;
 
 -- name: vm_logs_copy
 COPY vm_logs (id, hostname, stream, line) FROM STDIN;

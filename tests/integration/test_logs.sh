@@ -129,7 +129,10 @@ rss_after=$(awk '/VmHWM/ {print $2}' /proc/$ALLOC_PID/status)
 [ $((rss_after - rss_before)) -lt 51200 ] || fail "the bomb grew the allocator by $((rss_after - rss_before)) KiB"
 head -c 10000000 /dev/zero | tr '\0' 'a' >"$T/big"
 [ "$(http_status -H "Authorization: Bearer $T1" -X POST --data-binary @"$T/big" "$url/api/vm-logs")" = 413 ] || fail "10 MB body not 413"
-pass "CloudWatch payload: decoded; bomb, bad base64, non-gzip, truncated: 400 (peak RSS +$((rss_after - rss_before)) KiB); 10 MB: 413"
+# more lines than one post may carry (a flush numbers its lines in one id block)
+python3 -c 'import json; print(json.dumps({"log_group": "g", "log_stream": "vm-1", "messages": ["a"] * 100001}))' >"$T/many.json"
+call 413 'Too many log lines' -H "Authorization: Bearer $T1" -X POST --data-binary @"$T/many.json" "$url/api/vm-logs"
+pass "CloudWatch payload: decoded; bomb, bad base64, non-gzip, truncated: 400 (peak RSS +$((rss_after - rss_before)) KiB); 10 MB: 413; 100,001 lines: 413"
 
 # --- the live tail ---
 curl -sN --max-time 6 -H "Authorization: Bearer $T1" "$url/api/vm-logs/vm-1/events" >"$T/sse" &
