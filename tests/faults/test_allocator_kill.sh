@@ -10,6 +10,7 @@
 . "$LABLINK_SOURCE_DIR/tests/integration/lib.sh"
 . "$LABLINK_SOURCE_DIR/tests/integration/claim_lib.sh"
 . "$LABLINK_SOURCE_DIR/tests/integration/provision_lib.sh"
+. "$LABLINK_SOURCE_DIR/tests/integration/tokens.sh"
 . "$LABLINK_SOURCE_DIR/tests/faults/faults_lib.sh"
 
 # start_alloc TERRAFORM_BIN: provision_lib's allocator, with long polls of
@@ -106,5 +107,5 @@ expect "stored assignments" 12 "$assigned"
 check_delivered k
 pass "$assigned assignments stored, each delivered to its VM once acknowledged; none lost or doubled"
 
-stop_allocator
+stop_allocator_within 20
 echo "5 passed, 0 failed"

@@ -9,6 +9,7 @@
 # (SIGSTOP), a changed host key and a client that goes away.)
 . "$LABLINK_SOURCE_DIR/tests/integration/lib.sh"
 . "$SRC/tests/integration/export_vms.sh"
+. "$SRC/tests/integration/tokens.sh"
 
 port=$(ll_free_port)
 url=http://127.0.0.1:$port
@@ -78,5 +79,5 @@ unzip -p "$T/two.zip" 'vm_*/big.slp' | cmp -s - "$(vm_home 3)/Desktop/big.slp" |
 pass "client disk full ($where): export ended, no temp file, health 200, the next export 200 and complete"
 
 for n in 1 3; do vm_stop $n; done
-stop_allocator
+stop_allocator_within 20
 echo "2 passed, 0 failed"

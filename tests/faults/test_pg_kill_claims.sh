@@ -8,15 +8,16 @@
 # delivered (and acknowledged) exactly as stored.
 . "$LABLINK_SOURCE_DIR/tests/integration/lib.sh"
 . "$LABLINK_SOURCE_DIR/tests/integration/claim_lib.sh"
+. "$LABLINK_SOURCE_DIR/tests/integration/tokens.sh"
 . "$LABLINK_SOURCE_DIR/tests/faults/faults_lib.sh"
 
 port=$(ll_free_port)
 url=http://127.0.0.1:$port
-claim_start a "$port" "agent:" "  long_poll_s: 4" "  max_parked: 40" \
+claim_start allocator "$port" "agent:" "  long_poll_s: 4" "  max_parked: 40" \
     "claim:" "  email_per_minute: 0" "  address_per_minute: 0"
 seed_vms w 12   # with a parked agent each
 seed_vms x 300  # without: enough free VMs for the whole storm
-token "$(seq -s, -f 'w-%g' 1 12)" >"$T/w.tokens"
+token "$(seq -s, -f 'w-%g' 1 12)" "$T/allocator.yaml" >"$T/w.tokens"
 agents=()
 for i in $(seq 1 12); do
     fault_agent "$url" "w-$i" "$(sed -n "${i}p" "$T/w.tokens")" &
@@ -84,5 +85,6 @@ wait "${agents[@]}" || true
 check_delivered w
 pass "12 agents parked across the kill: each got its VM's assignment, as stored"
 
-claim_stop a
+ALLOC_PID=$PID_allocator
+stop_allocator_within 20
 echo "3 passed, 0 failed"

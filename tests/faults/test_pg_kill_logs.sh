@@ -7,12 +7,13 @@
 # kills PostgreSQL under batches without (source, seq), sent once each.)
 . "$LABLINK_SOURCE_DIR/tests/integration/lib.sh"
 . "$LABLINK_SOURCE_DIR/tests/integration/claim_lib.sh"
+. "$LABLINK_SOURCE_DIR/tests/integration/tokens.sh"
 
 port=$(ll_free_port)
 url=http://127.0.0.1:$port
-claim_start a "$port"
+claim_start allocator "$port"
 seed_vms lf 4
-token "lf-1,lf-2,lf-3,lf-4" >"$T/lf.tokens"
+token "lf-1,lf-2,lf-3,lf-4" "$T/allocator.yaml" >"$T/lf.tokens"
 
 # sender N: 25 batches of 10 lines for VM lf-N, each sent until 200; one
 # line per attempt in $T/flood.N: "batch status"
@@ -55,5 +56,6 @@ got=$(sql "SELECT count(*) || ' ' || count(DISTINCT line) FROM vm_logs WHERE lin
 expect "lines stored (all, distinct)" "1000 1000" "$got"
 pass "all 1000 lines stored exactly once (no acknowledged line lost, no retry stored twice)"
 
-claim_stop a
+ALLOC_PID=$PID_allocator
+stop_allocator_within 20
 echo "2 passed, 0 failed"

@@ -6,16 +6,17 @@
 # 200 is a stored assignment, the allocator stops cleanly.
 . "$LABLINK_SOURCE_DIR/tests/integration/lib.sh"
 . "$LABLINK_SOURCE_DIR/tests/integration/claim_lib.sh"
+. "$LABLINK_SOURCE_DIR/tests/integration/tokens.sh"
 
 port=$(ll_free_port)
 url=http://127.0.0.1:$port
 # 8 workers and 24 slow sockets: without the request timeout the pool is
 # held for good (civetweb waits for headers for as long as it is told to)
-claim_config "$T/a.yaml" "$port" "claim:" "  email_per_minute: 0" "  address_per_minute: 0"
-sed -i 's/^  admin_password: .*/&\n  http_threads: 8\n  request_timeout_s: 3/' "$T/a.yaml"
-"$BIN" --config "$T/a.yaml" >"$T/a.log" 2>&1 &
-PID_a=$!
-wait_status 200 20 "$url/api/health" || { cat "$T/a.log" >&2; fail "allocator not healthy"; }
+claim_config "$T/allocator.yaml" "$port" "claim:" "  email_per_minute: 0" "  address_per_minute: 0"
+sed -i 's/^  admin_password: .*/&\n  http_threads: 8\n  request_timeout_s: 3/' "$T/allocator.yaml"
+"$BIN" --config "$T/allocator.yaml" >"$T/allocator.log" 2>&1 &
+ALLOC_PID=$!
+wait_status 200 20 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
 seed_vms slow 3
 
 perl "$SRC/tests/faults/slowloris.pl" 127.0.0.1 "$port" 24 45 "$T/slow.out" &
@@ -38,5 +39,5 @@ wait $slow || fail "slowloris client failed"
 [ "$(grep -c '^closed' "$T/slow.out")" = 24 ] || fail "slow sockets not dropped: $(sort "$T/slow.out" | uniq -c)"
 pass "all 24 slow sockets dropped by the server (latest after $(sort -k2 -n "$T/slow.out" | tail -n 1 | cut -d' ' -f2) s)"
 [ "$(http_status "$url/api/health")" = 200 ] || fail "health after the attack"
-claim_stop a
+stop_allocator_within 20
 echo "3 passed, 0 failed"
