@@ -55,3 +55,10 @@ install: $(if $(NO_BUILD),,build)
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD)
+
+# --- faults (issue 10): only the fault-injection tests (tests/faults) -------
+.PHONY: test-faults
+test-faults: test-build
+	@cd $(TEST_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ctest --output-on-failure -j $(JOBS) -L faults $(CTEST_ARGS)
