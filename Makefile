@@ -71,8 +71,10 @@ VALGRIND_BUILD ?= build-valgrind
 # takes minutes against a TSan allocator; the routes behind the pages are
 # driven by the integration tests), the offline `terraform plan` of the aws
 # modules (no threads of ours), the packaging test (install layout) and the
-# Caddy TLS test (Caddy in front of an allocator the others cover).
-TSAN_EXCLUDE   ?= browser/|integration/test_infra_plan$$|integration/test_packaging$$|integration/test_caddy_tls$$|integration/test_terraform_aws$$
+# Caddy TLS test (Caddy in front of an allocator the others cover). The
+# fault-injection tests (faults/) arrived at the deadline and were not run
+# under TSan yet: they kill PostgreSQL and the allocator on tight clocks.
+TSAN_EXCLUDE   ?= faults/|browser/|integration/test_infra_plan$$|integration/test_packaging$$|integration/test_caddy_tls$$|integration/test_terraform_aws$$
 TSAN_JOBS      ?= 1
 
 test-tsan:
@@ -90,3 +92,10 @@ test-valgrind:
 	@cmake --build $(VALGRIND_BUILD) -j $(JOBS) --target lablink_valgrind_tests \
 	    -- --no-print-directory
 	@scripts/test-valgrind $(VALGRIND_BUILD) $(CTEST_ARGS)
+
+# --- faults (issue 10): only the fault-injection tests (tests/faults) -------
+.PHONY: test-faults
+test-faults: test-build
+	@cd $(TEST_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ctest --output-on-failure -j $(JOBS) -L faults $(CTEST_ARGS)

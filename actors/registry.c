@@ -34,6 +34,7 @@ typedef struct {
     ll_runtime_t *runtime;  //  config and stats (not owned)
     ll_db_t *db;            //  our PostgreSQL connection
     zhash_t *pending;       //  hostname -> s_pending_t, for the next flush
+    int async_backend;      //  backend pid whose session commits async, 0
     bool started;           //  START done
     bool terminated;        //  $TERM received
 } self_t;
@@ -259,6 +260,30 @@ s_heartbeat_warnings (PGresult *res, int row)
         ll_warn ("registry: %s: disk almost full (%s%% free)", host, disk);
 }
 
+//  Put the session in the commit mode the next writes need: asynchronous
+//  for soft state only (heartbeats and touches, which every agent re-sends:
+//  a crash can lose the last fraction of a second of them, nothing else),
+//  synchronous for everything else. A new connection starts synchronous;
+//  the mode changes only when needed, so a stream of heartbeat flushes
+//  costs one statement each. 0, or -1 when the database failed.
+static int
+s_commit_mode (self_t *self, bool soft)
+{
+    PGconn *conn = ll_db_conn (self->db);
+    int backend = conn ? PQbackendPID (conn) : 0;
+    bool is_async = backend && backend == self->async_backend;
+    if (soft == is_async)
+        return 0;
+    PGresult *res = ll_db_exec (
+        self->db, soft ? "telemetry_commit_async" : "telemetry_commit_sync", 0,
+        NULL);
+    if (!res)
+        return -1;
+    PQclear (res);
+    self->async_backend = soft ? backend : 0;
+    return 0;
+}
+
 //  Write everything pending: one upsert for the statuses, one update for
 //  the rest; then answer every waiting request.
 static void
@@ -286,8 +311,15 @@ s_flush (self_t *self)
         }
     ll_pgarray_end (&hosts);
     ll_pgarray_end (&statuses);
+    bool soft = status_count == 0;
+    for (size_t i = 0; i < n && soft; i++)
+        if (list[i]->gpu_health || list[i]->in_use >= 0)
+            soft = false;
     const char *failure = NULL;
-    if (status_count) {
+    if (ll_db_ensure (self->db) != 0 || s_commit_mode (self, soft) != 0)
+        failure = *ll_db_error (self->db) ? ll_db_error (self->db)
+                                          : "database unavailable";
+    if (status_count && !failure) {
         const char *values[] = {hosts.data, statuses.data};
         PGresult *res = ll_db_exec (self->db, "vm_status_upsert", 2, values);
         if (!res)
@@ -302,9 +334,6 @@ s_flush (self_t *self)
 
     ll_textbuf_t cols[7] = {{0}};
     size_t update_count = 0;
-    //  Heartbeats and touches only: soft state every agent re-sends
-    //  periodically, so its commit need not wait for the WAL flush
-    bool soft = true;
     for (int k = 0; k < 7; k++)
         ll_pgarray_begin (&cols[k]);
     for (size_t i = 0; i < n && !failure; i++) {
@@ -324,8 +353,6 @@ s_flush (self_t *self)
                                                        : "f");
         ll_pgarray_add (&cols[6], p->disk_free_pct < 0 ? NULL : disk);
         update_count++;
-        if (p->gpu_health || p->in_use >= 0)
-            soft = false;
     }
     for (int k = 0; k < 7; k++)
         ll_pgarray_end (&cols[k]);
@@ -333,16 +360,7 @@ s_flush (self_t *self)
         const char *values[7];
         for (int k = 0; k < 7; k++)
             values[k] = cols[k].data;
-        bool in_tx = soft && ll_db_command (self->db, "BEGIN") == 0;
-        if (in_tx)
-            PQclear (ll_db_exec (self->db, "telemetry_async_commit", 0, NULL));
         PGresult *res = ll_db_exec (self->db, "vm_telemetry_update", 7, values);
-        if (in_tx && (!res || ll_db_command (self->db, "COMMIT") != 0)) {
-            PQclear (res);
-            res = NULL;
-            if (ll_db_connected (self->db))
-                ll_db_command (self->db, "ROLLBACK");
-        }
         if (!res)
             failure = *ll_db_error (self->db) ? ll_db_error (self->db)
                                               : "database unavailable";
@@ -495,6 +513,9 @@ s_self_handle_request (self_t *self, ll_request_t *req)
         s_take_write (self, &req);
         return;  //  answered by the next flush (or already, when malformed)
     }
+    //  Every other write (metrics, the server secret) is hard state
+    if (!streq (req->command, LL_CMD_HEALTH) && ll_db_connected (self->db))
+        s_commit_mode (self, false);
     if (streq (req->command, LL_CMD_HEALTH))
         s_handle_health (self, req);
     else if (streq (req->command, LL_CMD_SECRET))

@@ -299,6 +299,9 @@ ll_http_call_watch (ll_http_req_t *req,
 
 //  --- responses ---------------------------------------------------------
 
+//  Answers up to this size (headers and body) are sent in one write
+#define S_SMALL_ANSWER 8192
+
 static const char s_security_headers[] =
     "Content-Security-Policy: default-src 'self'; script-src 'self'; "
     "style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -316,17 +319,41 @@ ll_http_send (ll_http_req_t *req,
               const char *extra_headers)
 {
     req->status = status;
-    mg_printf (req->conn,
-               "HTTP/1.1 %d %s\r\n"
-               "Content-Type: %s\r\n"
-               "Content-Length: %zu\r\n"
-               "Cache-Control: no-store\r\n"
-               "%s%s\r\n",
-               status, mg_get_response_code_text (req->conn, status),
-               content_type, len, s_security_headers,
-               extra_headers ? extra_headers : "");
-    if (len && strcmp (req->info->request_method, "HEAD") != 0)
-        mg_write (req->conn, body, len);
+    //  HEAD: the headers of the answer (its Content-Length too), no body
+    size_t send_len = strcmp (req->info->request_method, "HEAD") == 0 ? 0 : len;
+    //  Headers and a small body leave in one write: one system call and
+    //  one TCP segment per answer (the common JSON case)
+    char head[S_SMALL_ANSWER];
+    int n = snprintf (head, sizeof head,
+                      "HTTP/1.1 %d %s\r\n"
+                      "Content-Type: %s\r\n"
+                      "Content-Length: %zu\r\n"
+                      "Cache-Control: no-store\r\n"
+                      "%s%s\r\n",
+                      status, mg_get_response_code_text (req->conn, status),
+                      content_type, len, s_security_headers,
+                      extra_headers ? extra_headers : "");
+    if (n < 0)
+        return status;
+    if ((size_t) n >= sizeof head)  //  very long extra headers
+        mg_printf (req->conn,
+                   "HTTP/1.1 %d %s\r\n"
+                   "Content-Type: %s\r\n"
+                   "Content-Length: %zu\r\n"
+                   "Cache-Control: no-store\r\n"
+                   "%s%s\r\n",
+                   status, mg_get_response_code_text (req->conn, status),
+                   content_type, len, s_security_headers, extra_headers);
+    else if (send_len <= sizeof head - (size_t) n) {
+        if (send_len)
+            memcpy (head + n, body, send_len);
+        mg_write (req->conn, head, (size_t) n + send_len);
+        return status;
+    }
+    else
+        mg_write (req->conn, head, (size_t) n);
+    if (send_len)
+        mg_write (req->conn, body, send_len);
     return status;
 }
 
@@ -1008,11 +1035,15 @@ ll_http_server_new (const ll_runtime_t *runtime,
         return NULL;
     }
 
-    char threads[16];
+    char threads[16], request_ms[16];
     snprintf (threads, sizeof threads, "%d", config->app.http_threads);
+    //  A client that trickles its headers (slowloris) holds a worker until
+    //  this deadline: keep it short so a few sockets cannot starve the pool
+    snprintf (request_ms, sizeof request_ms, "%d",
+              config->app.request_timeout_s * 1000);
     const char *options[] = {
         "listening_ports", config->app.listen, "num_threads", threads,
-        "request_timeout_ms", "60000", "enable_keep_alive", "yes",
+        "request_timeout_ms", request_ms, "enable_keep_alive", "yes",
         //  An idle keep-alive connection holds a worker:
         //  keep it short so a classroom of browsers
         //  polling the count cannot starve the pool

@@ -11,11 +11,15 @@ ORDER BY t.hostname
 ON CONFLICT (hostname) DO UPDATE
     SET status = EXCLUDED.status, last_seen_at = now();
 
--- name: telemetry_async_commit
--- Inside the transaction of a heartbeat-only flush: heartbeats are soft
+-- name: telemetry_commit_async
+-- The registry's session while it writes only heartbeats and touches: soft
 -- state the agents re-send, so the commit does not wait for the WAL flush
 -- (a crash can lose the last fraction of a second of them, nothing else).
-SET LOCAL synchronous_commit = off;
+SET synchronous_commit = off;
+
+-- name: telemetry_commit_sync
+-- Back to the default before any other write.
+SET synchronous_commit = on;
 
 -- name: vm_telemetry_update
 -- One row per VM: $1 hostname, $2 gpu_health (NULL = unchanged), $3 in_use
