@@ -71,3 +71,47 @@ fuzz:
 	    -DCMAKE_BUILD_TYPE=Debug -DLABLINK_FUZZ=ON -DLABLINK_TESTS=OFF >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target lablink-fuzzers \
 	    -- --no-print-directory
+
+# ---- tsan/valgrind (issue 10): thread safety and memory proof ------------
+# make test-tsan      ThreadSanitizer build in build-tsan/ (gcc, -O1), then
+#                     the unit, actor and integration tests under it; any
+#                     report fails the run (halt_on_error, and every report
+#                     file under build-tsan/tsan-reports/ is printed).
+# make test-valgrind  the actor tests (no sanitizer, build-valgrind/) under
+#                     memcheck: invalid accesses and definite leaks fail.
+# Both are separate from `make test`; docs/testing.md says what they cover.
+.PHONY: test-tsan test-valgrind
+TSAN_BUILD     ?= build-tsan
+VALGRIND_BUILD ?= build-valgrind
+# Left out of the TSan run (docs/testing.md): the browser tests (Chromium
+# takes minutes against a TSan allocator; the routes behind the pages are
+# driven by the integration tests), the offline `terraform plan` of the aws
+# modules (no threads of ours), the packaging test (install layout) and the
+# Caddy TLS test (Caddy in front of an allocator the others cover). The
+# fault-injection tests (faults/) arrived at the deadline and were not run
+# under TSan yet: they kill PostgreSQL and the allocator on tight clocks.
+TSAN_EXCLUDE   ?= faults/|browser/|integration/test_infra_plan$$|integration/test_packaging$$|integration/test_caddy_tls$$|integration/test_terraform_aws$$
+TSAN_JOBS      ?= 1
+
+test-tsan:
+	@scripts/install-deps
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug \
+	    -DCMAKE_C_FLAGS="-O1 -fsanitize=thread -fno-omit-frame-pointer" \
+	    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" -DLABLINK_TSAN=ON >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS) -- --no-print-directory
+	@scripts/test-tsan $(TSAN_BUILD) -j $(TSAN_JOBS) -E '$(TSAN_EXCLUDE)' $(CTEST_ARGS)
+
+test-valgrind:
+	@LABLINK_DEPS="$(strip $(LABLINK_DEPS) valgrind)" scripts/install-deps
+	@cmake -S . -B $(VALGRIND_BUILD) -DCMAKE_BUILD_TYPE=Debug \
+	    -DLABLINK_VALGRIND=ON >/dev/null
+	@cmake --build $(VALGRIND_BUILD) -j $(JOBS) --target lablink_valgrind_tests \
+	    -- --no-print-directory
+	@scripts/test-valgrind $(VALGRIND_BUILD) $(CTEST_ARGS)
+
+# --- faults (issue 10): only the fault-injection tests (tests/faults) -------
+.PHONY: test-faults
+test-faults: test-build
+	@cd $(TEST_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ctest --output-on-failure -j $(JOBS) -L faults $(CTEST_ARGS)

@@ -636,8 +636,11 @@ gateway_actor (zsock_t *pipe, void *args)
             s_self_handle_assigner (self);
         else if (zpoller_terminated (poller))
             break;
-        if (self->router && ll_now_ms () >= next_tick) {
-            s_self_tick (self);
+        //  The tick moves on even when the gateway is off (no endpoint):
+        //  a deadline left in the past made every wait return at once
+        if (ll_now_ms () >= next_tick) {
+            if (self->router)
+                s_self_tick (self);
             next_tick = ll_now_ms () + LL_GATEWAY_TICK_MS;
         }
     }

@@ -90,6 +90,7 @@ typedef struct {
     op_t *op;               //  the running operation, or NULL
     bool locked;            //  we hold the advisory lock
     bool started;           //  START done
+    bool swept;             //  operations left by a killed allocator failed
     bool terminated;        //  $TERM received
 } self_t;
 
@@ -277,6 +278,21 @@ s_acquire (self_t *self, int64_t *busy)
         return -1;
     }
     return 0;
+}
+
+//  Once after start, when the database answers: fail what an allocator
+//  killed mid-operation left running, so that operation does not show
+//  "running" until someone launches again. If another allocator holds the
+//  lock, its operation is live: nothing to do.
+static void
+s_sweep (self_t *self)
+{
+    int64_t busy;
+    int rc = s_acquire (self, &busy);
+    if (rc == 0)
+        s_release (self);
+    if (rc >= 0)
+        self->swept = true;
 }
 
 //  --- the operation's output ----------------------------------------------
@@ -1738,6 +1754,8 @@ terraform_actor (zsock_t *pipe, void *args)
         }
         if (self->op)
             s_op_tick (self);
+        else if (self->started && !self->swept)
+            s_sweep (self);
         else if (self->started)
             ll_db_ensure (self->db);  //  idle: reconnect in the background
     }

@@ -401,12 +401,14 @@ waiters_actor (zsock_t *pipe, void *args)
             s_self_handle_sub (self);
         else if (zpoller_terminated (poller))
             break;
-        if (self->started && ll_now_ms () >= next_tick) {
-            s_expire (self);
-            if (self->resync)
-                s_resync (self);
-            else
-                ll_db_ensure (self->db);
+        if (ll_now_ms () >= next_tick) {
+            if (self->started) {
+                s_expire (self);
+                if (self->resync)
+                    s_resync (self);
+                else
+                    ll_db_ensure (self->db);
+            }
             next_tick = ll_now_ms () + LL_WAITERS_TICK_MS;
         }
     }

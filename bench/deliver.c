@@ -334,6 +334,17 @@ ll_bench_deliver (int argc, char **argv)
             break;
         zclock_sleep (50);
     }
+    //  With --post-acks the acknowledgements too: each follows its ASSIGN,
+    //  and stopping at the last delivery dropped the late ones
+    while (run.post_acks && ll_bench_now_us () < until) {
+        long zmq_delivered = 0;
+        for (long i = 0; i < run.nzmq && i < total; i++)
+            if (atomic_load (&run.vms[i].got_us))
+                zmq_delivered++;
+        if (atomic_load (&run.acked) >= zmq_delivered)
+            break;
+        zclock_sleep (50);
+    }
     atomic_store (&run.stop, true);
 
     int64_t *lat = calloc ((size_t) total, sizeof *lat);

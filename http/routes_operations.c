@@ -191,9 +191,33 @@ ll_route_launch (ll_http_req_t *req)
     return s_start (req, title, LL_CMD_LAUNCH, &args);
 }
 
+//  True when this allocator's exporter is reading the VMs now: destroying
+//  them would cut every student's data out of the zip being downloaded.
+static bool
+s_export_running (ll_http_req_t *req)
+{
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    if (ll_http_call (req, LL_ENDPOINT_EXPORTER, LL_CMD_EXPORT_STATUS, NULL,
+                      3000, &reply, &error)
+        != 0) {
+        free (error);
+        return false;  //  no exporter answer: nothing to protect
+    }
+    char *running = zmsg_popstr (reply);
+    bool yes = running && streq (running, "1");
+    free (running);
+    zmsg_destroy (&reply);
+    return yes;
+}
+
 int
 ll_route_destroy (ll_http_req_t *req)
 {
+    if (s_export_running (req))
+        return s_fail (req, 409, "Destroy VMs",
+                       "A data export is running: destroy the VMs after it "
+                       "finishes (or cancel the download).");
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, s_who (req));
     return s_start (req, "Destroy VMs", LL_CMD_DESTROY, &args);

@@ -1040,11 +1040,15 @@ ll_http_server_new (const ll_runtime_t *runtime,
         return NULL;
     }
 
-    char threads[16];
+    char threads[16], request_ms[16];
     snprintf (threads, sizeof threads, "%d", config->app.http_threads);
+    //  A client that trickles its headers (slowloris) holds a worker until
+    //  this deadline: keep it short so a few sockets cannot starve the pool
+    snprintf (request_ms, sizeof request_ms, "%d",
+              config->app.request_timeout_s * 1000);
     const char *options[] = {
         "listening_ports", config->app.listen, "num_threads", threads,
-        "request_timeout_ms", "60000", "enable_keep_alive", "yes",
+        "request_timeout_ms", request_ms, "enable_keep_alive", "yes",
         //  An idle keep-alive connection holds a worker:
         //  keep it short so a classroom of browsers
         //  polling the count cannot starve the pool

@@ -25,9 +25,10 @@ typedef struct {
         char *region;
         char *listen;      //  civetweb listening_ports, e.g. "127.0.0.1:5000"
         char *public_url;  //  URL told to VMs; "" = derived (reference 4.5)
-        int request_body_max;  //  bytes; larger bodies get 413
-        int http_threads;      //  civetweb worker threads
-        int max_vms;           //  largest fleet one launch may create
+        int request_body_max;   //  bytes; larger bodies get 413
+        int http_threads;       //  civetweb worker threads
+        int request_timeout_s;  //  seconds to receive a request (slowloris)
+        int max_vms;            //  largest fleet one launch may create
         char *log_level;
         int session_idle_s;   //  admin browser session idle expiry
         bool secure_cookies;  //  mark cookies Secure (TLS in front)

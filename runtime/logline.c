@@ -43,6 +43,14 @@ s_blank (const char *line, size_t len)
     return true;
 }
 
+//  A byte kept as it is: not a control character (tab is kept), not the
+//  escape that starts an ANSI sequence, not the newline that ends the line.
+static inline bool
+s_plain (unsigned char c)
+{
+    return (c >= 0x20 && c != 0x7f) || c == '\t';
+}
+
 size_t
 ll_logline_clean (const char *message,
                   size_t len,
@@ -63,13 +71,24 @@ ll_logline_clean (const char *message,
                 i += s_escape_length (s + i, len - i);
                 continue;
             }
-            i++;
-            if ((c < 0x20 && c != '\t') || c == 0x7f)
+            if (!s_plain (c)) {
+                i++;
                 continue;  //  other control characters (\r included)
-            if (out->len - start < line_max)
-                ll_textbuf_putc (out, (char) c);
-            else if (dropped++ == 0)
-                first_dropped = c;
+            }
+            //  A run of plain bytes is copied at once, up to line_max
+            size_t end = i + 1;
+            while (end < len && s_plain (s[end]))
+                end++;
+            size_t kept_now = out->len - start;
+            size_t room = kept_now < line_max ? line_max - kept_now : 0;
+            size_t take = end - i < room ? end - i : room;
+            ll_textbuf_append (out, s + i, take);
+            if (take < end - i) {
+                if (dropped == 0)
+                    first_dropped = s[i + take];
+                dropped += end - i - take;
+            }
+            i = end;
         }
         i++;  //  the newline
         size_t kept = out->len - start;

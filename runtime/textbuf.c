@@ -37,7 +37,9 @@ ll_textbuf_puts (ll_textbuf_t *self, const char *text)
 void
 ll_textbuf_putc (ll_textbuf_t *self, char c)
 {
-    ll_textbuf_append (self, &c, 1);
+    s_reserve (self, 1);
+    self->data[self->len++] = c;
+    self->data[self->len] = '\0';
 }
 
 void

@@ -132,7 +132,7 @@ s_no_sanitizer_report (const char *log)
 {
     char *text = s_read (log);
     if (strstr (text, "AddressSanitizer") || strstr (text, "LeakSanitizer")
-        || strstr (text, "runtime error:"))
+        || strstr (text, "ThreadSanitizer") || strstr (text, "runtime error:"))
         fail_msg ("sanitizer report in %s:\n%s", log, text);
     free (text);
 }

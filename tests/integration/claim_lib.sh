@@ -51,7 +51,7 @@ claim_stop() {
     kill -0 "$pid" 2>/dev/null && fail "allocator $name still running 5 s after SIGTERM"
     wait "$pid" || rc=$?
     [ $rc -eq 0 ] || { cat "$T/$name.log" >&2; fail "allocator $name exited $rc"; }
-    if grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T/$name.log"; then
+    if grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|WARNING: ThreadSanitizer\|runtime error:' "$T/$name.log"; then
         cat "$T/$name.log" >&2
         fail "sanitizer report in $name's log"
     fi

@@ -64,7 +64,7 @@ stop_allocator() {
     local rc=0
     wait "$ALLOC_PID" || rc=$?
     [ "$rc" -eq 0 ] || { cat "$T/allocator.log" >&2; fail "allocator exited $rc after SIGTERM"; }
-    if grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T/allocator.log"; then
+    if grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|WARNING: ThreadSanitizer\|runtime error:' "$T/allocator.log"; then
         cat "$T/allocator.log" >&2
         fail "sanitizer report in the allocator's log"
     fi

@@ -69,7 +69,7 @@ stop() {
     done
     wait "$ALLOC_PID" || rc=$?
     [ "$rc" -eq 0 ] || { cat "$T/allocator.log" >&2; fail "allocator exited $rc"; }
-    if grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T/allocator.log"; then
+    if grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|WARNING: ThreadSanitizer\|runtime error:' "$T/allocator.log"; then
         cat "$T/allocator.log" >&2
         fail "sanitizer report in the allocator's log"
     fi
@@ -161,7 +161,7 @@ wait $agent || rc=$?
 expect "agent exit after SIGTERM" 0 $rc
 grep -q 'real-first\|real-second\|real-third' "$T/agent.log" && fail "a CRD code in the agent's log"
 grep -qF "$token" "$T/agent.log" && fail "the token in the agent's log"
-grep -q 'AddressSanitizer\|LeakSanitizer\|runtime error:' "$T/agent.log" && fail "sanitizer: $(cat "$T/agent.log")"
+grep -q 'AddressSanitizer\|LeakSanitizer\|ThreadSanitizer\|runtime error:' "$T/agent.log" && fail "sanitizer: $(cat "$T/agent.log")"
 ok "SIGTERM: exit 0, no secret in the agent's log"
 stop
 echo "$passed passed, 0 failed"

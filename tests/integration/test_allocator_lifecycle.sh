@@ -57,6 +57,15 @@ grep -Eq '^lablink_actor_calls_total\{endpoint="inproc://registry",outcome="fail
     || fail "metrics lack the failed registry calls"
 pass "metrics"
 
+# an idle allocator sleeps: a wait loop with a deadline in the past (the
+# gateway without an endpoint did this) burns a whole core
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$ALLOC_PID/stat"; }
+before=$(cpu_ticks)
+sleep 5
+idle=$(($(cpu_ticks) - before))
+[ "$idle" -lt 50 ] || fail "idle allocator used $idle CPU ticks in 5 s"
+pass "idle: $idle CPU ticks in 5 s"
+
 stop_allocator
 pass "SIGTERM: exit 0 within 5 s, no sanitizer report"
 

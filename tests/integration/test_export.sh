@@ -141,7 +141,10 @@ for _ in $(seq 1 50); do
     sleep 0.1
 done
 [ "$(http_status "${auth[@]}" "$url/api/scp-client")" = 409 ] || fail "second export not 409"
-pass "409 while an export runs"
+body=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST "$url/destroy" -w ' %{http_code}')
+[ "${body##* }" = 409 ] && grep -q '"error":"A data export is running' <<<"$body" \
+    || fail "destroy during an export: $body"
+pass "409 for a second export and for destroy while an export runs"
 wait $slow || fail "the slow export failed"
 kill -CONT "$(cat "$T/vm2/sshd.child")"
 unzip -p "$T/three.zip" MANIFEST.txt | grep -q '^# vm_2 .*FAILED.*handshake' || fail "frozen VM not reported"
@@ -197,7 +200,7 @@ while kill -0 "$ALLOC_PID" 2>/dev/null; do
 done
 rc=0; wait "$ALLOC_PID" || rc=$?
 [ $rc -eq 0 ] || fail "allocator exited $rc after SIGTERM during an export"
-grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T/allocator.log" && fail "sanitizer report"
+grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|WARNING: ThreadSanitizer\|runtime error:' "$T/allocator.log" && fail "sanitizer report"
 ms=$(grep -o 'allocator: stopped in [0-9]* ms' "$T/allocator.log" | tail -1 | grep -o '[0-9]*')
 [ -n "$ms" ] && [ "$ms" -lt 5000 ] || fail "stop took ${ms:-?} ms"
 kill -CONT "$(cat "$T/vm2/sshd.child")"
