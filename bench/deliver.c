@@ -5,7 +5,7 @@
                           [--prefix benchd] [--config FILE] [--post-acks]
 
     Seeds N+M free VMs (<prefix>-NNNNN), starts N agents over ZeroMQ
-    (CURVE, HELLO + WAIT, one thread for all sockets) and M agents
+    (CURVE, HELLO + WAIT, one thread per 100 sockets) and M agents
     long-polling POST /vm_startup (one thread each), then claims every VM
     through POST /api/request_vm, one claim after the other. The latency of
     a VM is from sending the claim that gave it to the agent holding its
@@ -24,6 +24,8 @@
 #include <stdatomic.h>
 
 #define LL_HOST_MAX 64
+//  ZeroMQ agents per bench thread
+#define S_ZMQ_PER_THREAD 100
 
 typedef struct {
     char host[LL_HOST_MAX];    //  its VM
@@ -52,13 +54,24 @@ typedef struct {
     long index;    //  which VM
 } s_agent_t;
 
-//  --- ZeroMQ agents (one thread, all sockets) ---------------------------
+//  --- ZeroMQ agents (a few threads, each polling its share of sockets) ----
+
+//  One thread's share: one zmq_poll over 1,000 CURVE sockets cost the
+//  bench itself milliseconds per wake-up (every socket's events are read
+//  on every call), which the latency then charged to the allocator
+typedef struct {
+    s_run_t *run;  //  the run
+    long first;    //  its first agent
+    long count;    //  its agents
+} s_zmq_share_t;
 
 static void *
 s_zmq_agents (void *arg)
 {
-    s_run_t *run = arg;
-    long n = run->nzmq;
+    s_zmq_share_t *share = arg;
+    s_run_t *run = share->run;
+    long n = share->count;
+    s_vm_t *vms = run->vms + share->first;
     zsock_t **socks = calloc ((size_t) n, sizeof *socks);
     zmq_pollitem_t *items = calloc ((size_t) n, sizeof *items);
     for (long i = 0; i < n; i++) {
@@ -69,8 +82,7 @@ s_zmq_agents (void *arg)
         zsock_set_curve_serverkey (socks[i], run->server_key);
         zsock_set_linger (socks[i], 0);
         zsock_connect (socks[i], "%s", run->endpoint);
-        zstr_sendf (socks[i], "HELLO %s %s", run->vms[i].host,
-                    run->vms[i].token);
+        zstr_sendf (socks[i], "HELLO %s %s", vms[i].host, vms[i].token);
         items[i].socket = zsock_resolve (socks[i]);
         items[i].events = ZMQ_POLLIN;
     }
@@ -94,22 +106,22 @@ s_zmq_agents (void *arg)
                 atomic_fetch_add (&run->zmq_ready, 1);
             }
             else if (strncmp (text, "ASSIGN ", 7) == 0) {
-                atomic_store (&run->vms[i].got_us, ll_bench_now_us ());
+                atomic_store (&vms[i].got_us, ll_bench_now_us ());
                 //  Acknowledge: RESULT, or (every other agent) the HTTP
                 //  route replayed through the gateway
                 if (run->post_acks && i % 2)
                     zstr_sendf (socks[i],
                                 "POST /api/vm-startup-result "
                                 "{\"hostname\":\"%s\",\"success\":true}",
-                                run->vms[i].host);
+                                vms[i].host);
                 else
-                    zstr_sendf (socks[i], "RESULT %s 1 ", run->vms[i].host);
+                    zstr_sendf (socks[i], "RESULT %s 1 ", vms[i].host);
             }
             else if (streq (text, "RESULT-OK")
                      || strncmp (text, "REPLY 200 ", 10) == 0)
                 atomic_fetch_add (&run->acked, 1);
             else if (strncmp (text, "ERROR", 5) == 0)
-                fprintf (stderr, "deliver: %s: %s\n", run->vms[i].host, text);
+                fprintf (stderr, "deliver: %s: %s\n", vms[i].host, text);
             zstr_free (&text);
         }
     }
@@ -261,10 +273,21 @@ ll_bench_deliver (int argc, char **argv)
 
     zsys_init ();
     curl_global_init (CURL_GLOBAL_DEFAULT);
-    pthread_t sampler, zmq_thread;
+    pthread_t sampler;
     pthread_create (&sampler, NULL, s_sampler, &run);
-    if (run.nzmq)
-        pthread_create (&zmq_thread, NULL, s_zmq_agents, &run);
+    long zmq_threads =
+        run.nzmq ? (run.nzmq + S_ZMQ_PER_THREAD - 1) / S_ZMQ_PER_THREAD : 0;
+    pthread_t *zmq_thread =
+        calloc ((size_t) zmq_threads + 1, sizeof *zmq_thread);
+    s_zmq_share_t *shares = calloc ((size_t) zmq_threads + 1, sizeof *shares);
+    for (long t = 0; t < zmq_threads; t++) {
+        shares[t].run = &run;
+        shares[t].first = t * S_ZMQ_PER_THREAD;
+        shares[t].count = run.nzmq - shares[t].first < S_ZMQ_PER_THREAD
+                              ? run.nzmq - shares[t].first
+                              : S_ZMQ_PER_THREAD;
+        pthread_create (&zmq_thread[t], NULL, s_zmq_agents, &shares[t]);
+    }
     pthread_t *http = calloc ((size_t) run.nhttp + 1, sizeof *http);
     s_agent_t *agents = calloc ((size_t) run.nhttp + 1, sizeof *agents);
     for (long i = 0; i < run.nhttp; i++) {
@@ -380,8 +403,10 @@ ll_bench_deliver (int argc, char **argv)
             ll_bench_percentile (lat_http, nh, 99) / 1000.0, nh);
     for (long i = 0; i < run.nhttp; i++)
         pthread_join (http[i], NULL);
-    if (run.nzmq)
-        pthread_join (zmq_thread, NULL);
+    for (long t = 0; t < zmq_threads; t++)
+        pthread_join (zmq_thread[t], NULL);
+    free (zmq_thread);
+    free (shares);
     pthread_join (sampler, NULL);
     printf ("deliver: allocator postgresql connections, most seen: %ld\n",
             (long) atomic_load (&run.pg_max));

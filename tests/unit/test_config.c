@@ -73,6 +73,15 @@ test_unknown_keys (void **state)
     assert_null (
         s_parse ("app:\n  listen:\n    deeper: 1\n", error, sizeof error));
     assert_non_null (strstr (error, "app.listen"));
+    //  Deep nesting is refused before libyaml spends seconds on it
+    size_t depth = 100000;
+    char *deep = malloc (depth + 8);
+    memcpy (deep, "db: ", 4);
+    memset (deep + 4, '[', depth);
+    deep[depth + 4] = '\0';
+    assert_null (ll_config_parse (deep, strlen (deep), error, sizeof error));
+    assert_non_null (strstr (error, "nested deeper than 32 levels"));
+    free (deep);
 }
 
 static void
