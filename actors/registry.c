@@ -513,8 +513,11 @@ s_self_handle_request (self_t *self, ll_request_t *req)
         s_take_write (self, &req);
         return;  //  answered by the next flush (or already, when malformed)
     }
-    //  Every other write (metrics, the server secret) is hard state
-    if (!streq (req->command, LL_CMD_HEALTH) && ll_db_connected (self->db))
+    //  The other writes (metrics, the server secret) are hard state; reads
+    //  leave the session as it is
+    bool writes = streq (req->command, LL_CMD_SECRET)
+                  || streq (req->command, LL_CMD_VM_METRICS_SET);
+    if (writes && ll_db_connected (self->db))
         s_commit_mode (self, false);
     if (streq (req->command, LL_CMD_HEALTH))
         s_handle_health (self, req);

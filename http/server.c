@@ -299,7 +299,7 @@ ll_http_call_watch (ll_http_req_t *req,
 
 //  --- responses ---------------------------------------------------------
 
-//  Answers up to this size (headers and body) are sent in one write
+//  Answers under this size (headers and body) are built on the stack
 #define S_SMALL_ANSWER 8192
 
 static const char s_security_headers[] =
@@ -309,6 +309,27 @@ static const char s_security_headers[] =
     "X-Content-Type-Options: nosniff\r\n"
     "Referrer-Policy: same-origin\r\n"
     "X-Frame-Options: DENY\r\n";
+
+//  The status line and headers of an answer into out (snprintf's result)
+static int
+s_format_head (char *out,
+               size_t size,
+               ll_http_req_t *req,
+               int status,
+               const char *content_type,
+               size_t len,
+               const char *extra_headers)
+{
+    return snprintf (out, size,
+                     "HTTP/1.1 %d %s\r\n"
+                     "Content-Type: %s\r\n"
+                     "Content-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\n"
+                     "%s%s\r\n",
+                     status, mg_get_response_code_text (req->conn, status),
+                     content_type, len, s_security_headers,
+                     extra_headers ? extra_headers : "");
+}
 
 int
 ll_http_send (ll_http_req_t *req,
@@ -321,37 +342,30 @@ ll_http_send (ll_http_req_t *req,
     req->status = status;
     //  HEAD: the headers of the answer (its Content-Length too), no body
     size_t send_len = strcmp (req->info->request_method, "HEAD") == 0 ? 0 : len;
-    //  Headers and a small body leave in one write: one system call and
-    //  one TCP segment per answer (the common JSON case)
-    char head[S_SMALL_ANSWER];
-    int n = snprintf (head, sizeof head,
-                      "HTTP/1.1 %d %s\r\n"
-                      "Content-Type: %s\r\n"
-                      "Content-Length: %zu\r\n"
-                      "Cache-Control: no-store\r\n"
-                      "%s%s\r\n",
-                      status, mg_get_response_code_text (req->conn, status),
-                      content_type, len, s_security_headers,
-                      extra_headers ? extra_headers : "");
+    //  Headers and body leave in one write: one system call and one TCP
+    //  segment for the common small answer
+    char small[S_SMALL_ANSWER];
+    int n = s_format_head (small, sizeof small, req, status, content_type, len,
+                           extra_headers);
     if (n < 0)
         return status;
-    if ((size_t) n >= sizeof head)  //  very long extra headers
-        mg_printf (req->conn,
-                   "HTTP/1.1 %d %s\r\n"
-                   "Content-Type: %s\r\n"
-                   "Content-Length: %zu\r\n"
-                   "Cache-Control: no-store\r\n"
-                   "%s%s\r\n",
-                   status, mg_get_response_code_text (req->conn, status),
-                   content_type, len, s_security_headers, extra_headers);
-    else if (send_len <= sizeof head - (size_t) n) {
+    if ((size_t) n + send_len < sizeof small) {
         if (send_len)
-            memcpy (head + n, body, send_len);
-        mg_write (req->conn, head, (size_t) n + send_len);
+            memcpy (small + n, body, send_len);
+        mg_write (req->conn, small, (size_t) n + send_len);
         return status;
     }
-    else
-        mg_write (req->conn, head, (size_t) n);
+    //  A large answer: headers (on the heap when they alone do not fit),
+    //  then the body without copying it
+    char *head = (size_t) n < sizeof small ? small : malloc ((size_t) n + 1);
+    if (!head)
+        return status;
+    if (head != small)
+        s_format_head (head, (size_t) n + 1, req, status, content_type, len,
+                       extra_headers);
+    mg_write (req->conn, head, (size_t) n);
+    if (head != small)
+        free (head);
     if (send_len)
         mg_write (req->conn, body, send_len);
     return status;
