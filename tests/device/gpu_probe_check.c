@@ -17,8 +17,11 @@ static int s_failures;
 
 //  Run the probe once, print its answer and time, compare with expected.
 static void
-s_case (const char *name, const char *program, int timeout_ms,
-        const char *expected, int64_t max_ms)
+s_case (const char *name,
+        const char *program,
+        int timeout_ms,
+        const char *expected,
+        int64_t max_ms)
 {
     int64_t started = agent_now_ms ();
     const char *answer = agent_gpu_probe (program, timeout_ms, NULL);
@@ -56,7 +59,8 @@ main (int argc, char **argv)
     snprintf (bad_field, sizeof bad_field, "%s/nvidia-smi-bad-field", argv[1]);
     snprintf (hang, sizeof hang, "%s/nvidia-smi-hang", argv[1]);
     //  The real binary with a query it refuses (exit 2): a failing nvidia-smi
-    s_script (bad_field, "exec nvidia-smi --query-gpu=bogus.field --format=csv");
+    s_script (bad_field,
+              "exec nvidia-smi --query-gpu=bogus.field --format=csv");
     //  A wedged driver: nvidia-smi blocks; the agent's timeout must kill it
     s_script (hang, "nvidia-smi -L >/dev/null; exec sleep 60");
 
@@ -65,8 +69,8 @@ main (int argc, char **argv)
             10000);
     s_case ("real nvidia-smi, second run", "nvidia-smi", 10000,
             AGENT_GPU_HEALTHY, 10000);
-    s_case ("real nvidia-smi, bad query", bad_field, 10000,
-            AGENT_GPU_UNHEALTHY, 10000);
+    s_case ("real nvidia-smi, bad query", bad_field, 10000, AGENT_GPU_UNHEALTHY,
+            10000);
     s_case ("nvidia-smi hangs, 2 s timeout", hang, 2000, AGENT_GPU_UNHEALTHY,
             3500);
     s_case ("no nvidia-smi installed", "/nonexistent/nvidia-smi", 10000,
