@@ -638,10 +638,8 @@ s_handle_seen (self_t *self, ll_request_t *req)
 static void
 s_self_handle_router (self_t *self)
 {
-    while (zsock_events (self->router) & ZMQ_POLLIN) {
-        ll_request_t *req = ll_request_recv (self->router);
-        if (!req)
-            continue;
+    ll_request_t *req;
+    while ((req = ll_request_recv_nowait (self->router))) {
         if (streq (req->command, LL_CMD_VM_CLAIM)) {
             s_claim_t *claim = s_claim_new (self, &req);
             if (claim)

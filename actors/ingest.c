@@ -524,9 +524,7 @@ static void
 s_self_handle_router (self_t *self)
 {
     for (int i = 0; i < LL_INGEST_FLUSH_REQUESTS; i++) {
-        if (i > 0 && !(zsock_events (self->router) & ZMQ_POLLIN))
-            break;
-        ll_request_t *req = ll_request_recv (self->router);
+        ll_request_t *req = ll_request_recv_nowait (self->router);
         if (!req)
             break;
         if (streq (req->command, LL_CMD_LOG_APPEND))

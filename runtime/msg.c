@@ -10,12 +10,11 @@
 //  is the simplest source.
 static atomic_uint_fast64_t s_next_request_id = 1;
 
-ll_request_t *
-ll_request_recv (zsock_t *router)
+//  A request from a received message (taken), or NULL when it is malformed
+//  (destroyed).
+static ll_request_t *
+s_request_from (zmsg_t *msg)
 {
-    zmsg_t *msg = zmsg_recv (router);
-    if (!msg)
-        return NULL;
     if (zmsg_size (msg) < 3) {
         zmsg_destroy (&msg);
         return NULL;
@@ -25,6 +24,26 @@ ll_request_recv (zsock_t *router)
     self->command = zmsg_popstr (msg);
     self->request_id = zmsg_popstr (msg);
     self->args = msg;
+    return self;
+}
+
+ll_request_t *
+ll_request_recv (zsock_t *router)
+{
+    zmsg_t *msg = zmsg_recv (router);
+    return msg ? s_request_from (msg) : NULL;
+}
+
+ll_request_t *
+ll_request_recv_nowait (zsock_t *router)
+{
+    int timeout = zsock_rcvtimeo (router);
+    zsock_set_rcvtimeo (router, 0);
+    ll_request_t *self = NULL;
+    zmsg_t *msg;
+    while (!self && (msg = zmsg_recv (router)))
+        self = s_request_from (msg);
+    zsock_set_rcvtimeo (router, timeout);
     return self;
 }
 
@@ -110,6 +129,38 @@ s_peer_gone (int fd, bool *stop_watching)
     return false;
 }
 
+//  Take an answer to (command, id): true when it is ours, with reply (OK)
+//  or error set; false for a late answer to an earlier, timed-out call.
+//  Takes answer either way.
+static bool
+s_take_answer (zmsg_t *answer,
+               const char *command,
+               const char *id,
+               zmsg_t **reply,
+               char **error)
+{
+    char *cmd = zmsg_popstr (answer);
+    char *rid = zmsg_popstr (answer);
+    bool mine =
+        cmd && rid && strcmp (cmd, command) == 0 && strcmp (rid, id) == 0;
+    free (cmd);
+    free (rid);
+    if (!mine) {
+        zmsg_destroy (&answer);
+        return false;
+    }
+    char *status = zmsg_popstr (answer);
+    if (status && strcmp (status, "OK") == 0)
+        *reply = answer;
+    else {
+        char *reason = zmsg_popstr (answer);
+        *error = reason ? reason : strdup ("malformed reply");
+        zmsg_destroy (&answer);
+    }
+    free (status);
+    return true;
+}
+
 int
 ll_call_watch (zsock_t *dealer,
                const char *command,
@@ -149,6 +200,27 @@ ll_call_watch (zsock_t *dealer,
             *error = strdup ("timeout");
             break;
         }
+        if (items[1].fd < 0) {
+            //  Nothing else to watch: one blocking receive. zmq_poll costs
+            //  two poll() calls and two event checks more, and system calls
+            //  are most of what a heartbeat costs (docs/performance.md)
+            int timeout = zsock_rcvtimeo (dealer);
+            zsock_set_rcvtimeo (dealer, (int) left);
+            errno = 0;
+            zmsg_t *answer = zmsg_recv (dealer);
+            int recv_errno = errno;
+            zsock_set_rcvtimeo (dealer, timeout);
+            errno = recv_errno;
+            if (!answer && (errno == EAGAIN || errno == EINTR))
+                continue;  //  the deadline check above ends the loop
+            if (!answer) {
+                *error = strdup ("interrupted");
+                break;
+            }
+            if (s_take_answer (answer, command, id, reply, error))
+                return *reply ? 0 : -1;
+            continue;
+        }
         int rc = zmq_poll (items, items[1].fd >= 0 ? 2 : 1, (long) left);
         if (rc < 0) {
             if (errno == EINTR)
@@ -175,27 +247,8 @@ ll_call_watch (zsock_t *dealer,
             *error = strdup ("interrupted");
             break;
         }
-        char *cmd = zmsg_popstr (answer);
-        char *rid = zmsg_popstr (answer);
-        bool mine =
-            cmd && rid && strcmp (cmd, command) == 0 && strcmp (rid, id) == 0;
-        free (cmd);
-        free (rid);
-        if (!mine) {  //  a late answer to an earlier, timed-out call
-            zmsg_destroy (&answer);
-            continue;
-        }
-        char *status = zmsg_popstr (answer);
-        if (status && strcmp (status, "OK") == 0) {
-            *reply = answer;
-            free (status);
-            return 0;
-        }
-        char *reason = zmsg_popstr (answer);
-        *error = reason ? reason : strdup ("malformed reply");
-        free (status);
-        zmsg_destroy (&answer);
-        break;
+        if (s_take_answer (answer, command, id, reply, error))
+            return *reply ? 0 : -1;
     }
     return -1;
 }

@@ -16,6 +16,11 @@ typedef struct {
 //  malformed (it is dropped) or the receive failed.
 ll_request_t *ll_request_recv (zsock_t *router);
 
+//  The next well-formed request waiting on a ROUTER socket (malformed ones
+//  are dropped), or NULL when none is; never blocks. Drain loops call this
+//  until NULL: asking ZMQ_EVENTS before each message costs a poll() each.
+ll_request_t *ll_request_recv_nowait (zsock_t *router);
+
 //  Reply OK with optional payload frames (payload is consumed).
 int ll_request_reply_ok (ll_request_t *self, zsock_t *router, zmsg_t **payload);
 

@@ -121,6 +121,7 @@ test_stale_replies_dropped (void **state)
 {
     zactor_t *actor = zactor_new (s_echo_actor, NULL);
     zsock_t *dealer = zsock_new_dealer (ENDPOINT "-actor");
+    zsock_set_rcvtimeo (dealer, 1234);
     char *out = NULL, *error = NULL;
     assert_int_equal (s_call (dealer, "slow", 50, &out, &error), -1);
     assert_string_equal (error, "timeout");
@@ -133,6 +134,8 @@ test_stale_replies_dropped (void **state)
     assert_int_equal (s_call (dealer, "fail", 2000, &out, &error), -1);
     assert_string_equal (error, "asked to fail");
     free (error);
+    //  A call waits with its own timeout and leaves the socket's as it was
+    assert_int_equal (zsock_rcvtimeo (dealer), 1234);
     zsock_destroy (&dealer);
     zactor_destroy (&actor);
 }
@@ -154,6 +157,38 @@ s_refusing_actor (zsock_t *pipe, void *args)
     }
 }
 
+//  The drain loops' receive: NULL at once when nothing waits, malformed
+//  messages dropped, requests in order, the socket's timeout left as it was
+static void
+test_recv_nowait (void **state)
+{
+    zsock_t *router = zsock_new_router (ENDPOINT "-nowait");
+    zsock_t *dealer = zsock_new_dealer (ENDPOINT "-nowait");
+    zsock_set_rcvtimeo (router, 5000);
+    int64_t started = zclock_mono ();
+    assert_null (ll_request_recv_nowait (router));
+    assert_true (zclock_mono () - started < 1000);
+
+    zstr_send (dealer, "MALFORMED");  //  one frame: no request id
+    zstr_sendm (dealer, "ECHO");
+    zstr_send (dealer, "7");
+    zstr_sendm (dealer, "ECHO");
+    zstr_send (dealer, "8");
+    zclock_sleep (100);  //  inproc delivery is asynchronous
+    ll_request_t *req = ll_request_recv_nowait (router);
+    assert_non_null (req);
+    assert_string_equal (req->request_id, "7");
+    ll_request_destroy (&req);
+    req = ll_request_recv_nowait (router);
+    assert_non_null (req);
+    assert_string_equal (req->request_id, "8");
+    ll_request_destroy (&req);
+    assert_null (ll_request_recv_nowait (router));
+    assert_int_equal (zsock_rcvtimeo (router), 5000);
+    zsock_destroy (&dealer);
+    zsock_destroy (&router);
+}
+
 static void
 test_start_failure_reported (void **state)
 {
@@ -172,6 +207,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_reply_ok_and_error),
         cmocka_unit_test (test_stale_replies_dropped),
+        cmocka_unit_test (test_recv_nowait),
         cmocka_unit_test (test_start_failure_reported),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
