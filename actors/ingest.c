@@ -1,4 +1,7 @@
 #include "actors/ingest.h"
+
+#include <arpa/inet.h>
+
 #include "runtime/db.h"
 #include "runtime/log.h"
 #include "runtime/logline.h"
@@ -219,9 +222,10 @@ s_answer (self_t *self, s_append_t *a, const char *error)
     }
 }
 
-//  Mark the appends of unknown VMs; -1 when the database failed.
+//  Reserve this flush's id block (*first_id) and mark the appends of
+//  unknown VMs; -1 when the database failed.
 static int
-s_check_hosts (self_t *self)
+s_flush_start (self_t *self, long long *first_id)
 {
     ll_textbuf_t hosts = {0};
     ll_pgarray_begin (&hosts);
@@ -230,13 +234,17 @@ s_check_hosts (self_t *self)
         ll_pgarray_add (&hosts, a->hostname);
     ll_pgarray_end (&hosts);
     const char *values[] = {hosts.data};
-    PGresult *res = ll_db_exec (self->db, "vm_logs_hosts", 1, values);
+    PGresult *res = ll_db_exec (self->db, "vm_logs_flush_start", 1, values);
     ll_textbuf_free (&hosts);
-    if (!res)
+    if (!res || PQntuples (res) < 1) {
+        PQclear (res);
         return -1;
+    }
+    *first_id = strtoll (PQgetvalue (res, 0, 0), NULL, 10);
     zhash_t *known = zhash_new ();
     for (int row = 0; row < PQntuples (res); row++)
-        zhash_insert (known, PQgetvalue (res, row, 0), (void *) 1);
+        if (!PQgetisnull (res, row, 1))
+            zhash_insert (known, PQgetvalue (res, row, 1), (void *) 1);
     for (s_append_t *a = zlist_first (self->batch); a;
          a = zlist_next (self->batch))
         a->state = zhash_lookup (known, a->hostname) ? S_NEW : S_NOT_FOUND;
@@ -295,19 +303,49 @@ s_claim_batches (self_t *self)
     return rc;
 }
 
-//  COPY the new lines with ids reserved first, so the tail can publish
-//  them. Fills tails: hostname -> ll_textbuf_t * rows. -1 on failure.
-static int
-s_copy_lines (self_t *self, zhash_t *tails)
+//  PostgreSQL's binary COPY format: fields are length-prefixed, so
+//  neither side escapes or scans the lines for delimiters.
+static void
+s_copy_u32 (ll_textbuf_t *copy, uint32_t value)
 {
-    PGresult *block = ll_db_exec (self->db, "vm_logs_reserve_block", 0, NULL);
-    if (!block || PQntuples (block) != 1) {
-        PQclear (block);
-        return -1;
-    }
-    long long next_id = strtoll (PQgetvalue (block, 0, 0), NULL, 10);
-    PQclear (block);
+    uint32_t be = htonl (value);
+    ll_textbuf_append (copy, &be, 4);
+}
+
+static void
+s_copy_text (ll_textbuf_t *copy, const char *text, size_t len)
+{
+    s_copy_u32 (copy, (uint32_t) len);
+    ll_textbuf_append (copy, text, len);
+}
+
+//  One row: id, hostname, stream, line.
+static void
+s_copy_row (ll_textbuf_t *copy,
+            long long id,
+            const s_append_t *a,
+            const char *line,
+            size_t len)
+{
+    static const char fields[2] = {0, 4};
+    ll_textbuf_append (copy, fields, 2);
+    s_copy_u32 (copy, 8);
+    s_copy_u32 (copy, (uint32_t) ((unsigned long long) id >> 32));
+    s_copy_u32 (copy, (uint32_t) id);
+    s_copy_text (copy, a->hostname, strlen (a->hostname));
+    s_copy_text (copy, a->stream, strlen (a->stream));
+    s_copy_text (copy, line, len);
+}
+
+//  COPY the new lines with ids from next_id on (reserved first, so the tail
+//  can publish them). Fills tails: hostname -> ll_textbuf_t * rows. -1 on
+//  failure.
+static int
+s_copy_lines (self_t *self, long long next_id, zhash_t *tails)
+{
     ll_textbuf_t copy = {0};
+    //  Signature, flags, header extension length
+    ll_textbuf_append (&copy, "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19);
     for (s_append_t *a = zlist_first (self->batch); a;
          a = zlist_next (self->batch)) {
         if (a->state != S_NEW)
@@ -324,15 +362,8 @@ s_copy_lines (self_t *self, zhash_t *tails)
             const char *eol = memchr (data + start, '\n', size - start);
             size_t len = eol ? (size_t) (eol - data - start) : size - start;
             char id[24];
-            snprintf (id, sizeof id, "%lld", next_id++);
-            ll_textbuf_puts (&copy, id);
-            ll_textbuf_putc (&copy, '\t');
-            ll_copy_field (&copy, a->hostname, strlen (a->hostname));
-            ll_textbuf_putc (&copy, '\t');
-            ll_textbuf_puts (&copy, a->stream);
-            ll_textbuf_putc (&copy, '\t');
-            ll_copy_field (&copy, data + start, len);
-            ll_textbuf_putc (&copy, '\n');
+            snprintf (id, sizeof id, "%lld", next_id);
+            s_copy_row (&copy, next_id++, a, data + start, len);
             ll_textbuf_puts (tail, id);
             ll_textbuf_putc (tail, '\t');
             ll_textbuf_puts (tail, a->stream);
@@ -342,6 +373,7 @@ s_copy_lines (self_t *self, zhash_t *tails)
             start += len + 1;
         }
     }
+    ll_textbuf_append (&copy, "\377\377", 2);  //  trailer
     PGconn *conn = ll_db_conn (self->db);
     int rc = -1;
     PGresult *res =
@@ -349,8 +381,7 @@ s_copy_lines (self_t *self, zhash_t *tails)
              : NULL;
     if (res && PQresultStatus (res) == PGRES_COPY_IN) {
         PQclear (res);
-        bool sent = copy.len == 0
-                    || PQputCopyData (conn, copy.data, (int) copy.len) == 1;
+        bool sent = PQputCopyData (conn, copy.data, (int) copy.len) == 1;
         if (PQputCopyEnd (conn, sent ? NULL : "send failed") == 1) {
             res = PQgetResult (conn);
             rc = PQresultStatus (res) == PGRES_COMMAND_OK ? 0 : -1;
@@ -402,17 +433,27 @@ s_tail_free (void *item)
     free (tail);
 }
 
-//  Write the batch in one transaction, then answer every request.
+//  Write the batch, then answer every request. Agent batches are claimed in
+//  the transaction that stores their lines; without any, the COPY alone is
+//  the transaction (autocommit): two round trips fewer per flush, which
+//  are a tenth of its time on a loaded machine.
 static void
 s_flush (self_t *self)
 {
     if (zlist_size (self->batch) == 0)
         return;
+    bool claims = false;
+    for (s_append_t *a = zlist_first (self->batch); a && !claims;
+         a = zlist_next (self->batch))
+        claims = *a->source != '\0';
     const char *failure = NULL;
     zhash_t *tails = zhash_new ();
-    if (ll_db_ensure (self->db) != 0 || ll_db_command (self->db, "BEGIN") != 0)
+    long long first_id = 0;
+    if (ll_db_ensure (self->db) != 0
+        || (claims && ll_db_command (self->db, "BEGIN") != 0))
         failure = s_db_reason (self);
-    else if (s_check_hosts (self) != 0 || s_claim_batches (self) != 0)
+    else if (s_flush_start (self, &first_id) != 0
+             || s_claim_batches (self) != 0)
         failure = s_db_reason (self);
     else {
         size_t lines = 0;
@@ -420,12 +461,12 @@ s_flush (self_t *self)
              a = zlist_next (self->batch))
             if (a->state == S_NEW)
                 lines += a->line_count;
-        if (lines && s_copy_lines (self, tails) != 0)
+        if (lines && s_copy_lines (self, first_id, tails) != 0)
             failure = "cannot store the lines";
-        else if (ll_db_command (self->db, "COMMIT") != 0)
+        else if (claims && ll_db_command (self->db, "COMMIT") != 0)
             failure = s_db_reason (self);
     }
-    if (failure && ll_db_connected (self->db))
+    if (failure && claims && ll_db_connected (self->db))
         ll_db_command (self->db, "ROLLBACK");
     if (failure)
         ll_warn ("ingest: %zu lines not stored: %s", self->batch_lines,

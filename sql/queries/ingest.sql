@@ -1,10 +1,13 @@
 -- The ingest actor: log lines appended with COPY, read newest-first or
 -- incrementally, retention per VM.
 
--- name: vm_logs_hosts
--- Which of $1 exist, with their status.
-SELECT hostname, coalesce(status, '') FROM vms
-WHERE hostname = ANY($1::text[]);
+-- name: vm_logs_flush_start
+-- One round trip at the start of a flush: the first id of its block
+-- (migration 0007: its lines take the ids first, first + 1, ..., at most
+-- 2^20 of them), then which of the hostnames $1 exist (NULL when none does).
+SELECT b.first_id, v.hostname
+FROM (SELECT nextval('vm_logs_blocks') << 20 AS first_id) b
+LEFT JOIN vms v ON v.hostname = ANY($1::text[]);
 
 -- name: vm_log_batches_claim
 -- Record agent batches ($1 hostnames, $2 sources, $3 seqs); returns those
@@ -14,13 +17,8 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
 ON CONFLICT DO NOTHING
 RETURNING hostname, source, seq;
 
--- name: vm_logs_reserve_block
--- The first id of this flush's block (migration 0007): its lines take the
--- ids first, first + 1, ... (at most 2^20 of them).
-SELECT nextval('vm_logs_blocks') << 20;
-
 -- name: vm_logs_copy
-COPY vm_logs (id, hostname, stream, line) FROM STDIN;
+COPY vm_logs (id, hostname, stream, line) FROM STDIN (FORMAT binary);
 
 -- name: vm_logs_trim
 -- Keep the newest $2 lines of VM $1.

@@ -79,6 +79,15 @@ grep -q '"hostname":"vm-1"' <<<"$LAST_BODY" || fail "hostname"
 call 200 '"cloud_init_logs":"from the lambda"' "${ADMIN[@]}" "$url/api/vm-logs/vm-2"
 pass "Lambda shape: 200, kinds by -docker suffix, ANSI stripped, blank lines dropped, 400/404/403/401"
 
+# --- bytes that COPY's text format would escape are stored as sent ---
+curl -s -o /dev/null -H "Authorization: Bearer $(agent_token "$secret" vm-esc)" -X POST \
+    -d '{"hostname":"vm-esc","status":"running"}' "$url/api/vm-status"
+pc 200 'successfully' "$TL" '{"log_group":"g","log_stream":"vm-esc","messages":["a\tb","back\\slash \\N","caf\u00e9 \u65e5\u672c"]}'
+stored=$(q "SELECT line FROM vm_logs WHERE hostname = 'vm-esc' ORDER BY id")
+want=$'a\tb\nback\\slash \\N\ncaf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac'
+[ "$stored" = "$want" ] || fail "stored lines differ: $(od -c <<<"$stored" | head -5)"
+pass "tabs, backslashes, \\N and UTF-8 stored byte for byte"
+
 # --- agent batches: stream given, a retried batch stored once ---
 batch='{"log_group":"g","log_stream":"vm-1","messages":["agent line"],"stream":"agent","source":"0123456789abcdef","seq":7}'
 pc 200 '"duplicate":false' "$T1" "$batch"
