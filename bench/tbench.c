@@ -190,6 +190,31 @@ ll_tbench_rss (int pid, long *rss_kib, long *peak_kib)
     fclose (f);
 }
 
+double
+ll_tbench_cpu (int pid)
+{
+    if (pid <= 0)
+        return 0;
+    char path[64], text[1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread (text, 1, sizeof text - 1, f);
+    fclose (f);
+    text[n] = '\0';
+    //  Fields after the command (which may hold spaces): state is field 3,
+    //  utime and stime are fields 14 and 15
+    const char *p = strrchr (text, ')');
+    unsigned long utime = 0, stime = 0;
+    if (!p
+        || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                   &utime, &stime)
+               != 2)
+        return 0;
+    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+}
+
 static int
 s_compare (const void *a, const void *b)
 {

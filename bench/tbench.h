@@ -60,6 +60,9 @@ ll_db_t *ll_tbench_db (ll_tbench_opts_t *opts, ll_config_t **config);
 //  The allocator's resident and peak memory in KiB (0 when unknown).
 void ll_tbench_rss (int pid, long *rss_kib, long *peak_kib);
 
+//  The CPU time (user + system, seconds) process pid has used; 0 unknown.
+double ll_tbench_cpu (int pid);
+
 //  Monotonic microseconds.
 int64_t ll_tbench_now_us (void);
 

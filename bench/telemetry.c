@@ -106,6 +106,7 @@ typedef struct {
     int nidle;               //  entries in idle
     int max_busy;            //  most connections in flight at once
     int64_t measure_from;    //  heartbeats due before are the warm-up
+    double server_cpu;       //  the allocator's CPU seconds at measure_from
     double *lat_ms;          //  measured latencies, one per answer
     size_t nlat;             //  entries in lat_ms
     double *warm_ms;         //  warm-up latencies
@@ -214,6 +215,8 @@ s_receive (s_pool_t *pool, int i)
     int status = 0;
     sscanf (c->in, "HTTP/1.1 %d", &status);
     double ms = (double) (ll_tbench_now_us () - c->due_us) / 1000.0;
+    if (pool->server_cpu < 0 && c->due_us >= pool->measure_from)
+        pool->server_cpu = ll_tbench_cpu (pool->opts->pid);
     if (c->due_us < pool->measure_from)
         pool->warm_ms[pool->nwarm++] = ms;
     else
@@ -344,10 +347,12 @@ s_telemetry (ll_tbench_opts_t *opts)
     double cpu0 = s_cpu_seconds ();
     int64_t start = ll_tbench_now_us () + 200000;
     pool.measure_from = start + (int64_t) warmup * 1000000;
+    pool.server_cpu = -1;
     s_measure (&pool, agents, hz, tokens, start, total);
     double elapsed = (double) (ll_tbench_now_us () - start) / 1e6;
     double measured = (double) (ll_tbench_now_us () - pool.measure_from) / 1e6;
     double cpu = s_cpu_seconds () - cpu0;
+    double server_cpu = ll_tbench_cpu (opts->pid) - pool.server_cpu;
     ll_tbench_sort (pool.warm_ms, pool.nwarm);
     if (warmup)
         printf ("telemetry: warm-up, %d s (not measured): %zu heartbeats, "
@@ -371,6 +376,10 @@ s_telemetry (ll_tbench_opts_t *opts)
             n ? pool.lat_ms[n - 1] : 0.0);
     printf ("telemetry: the bench itself used %.0f%% of one core\n",
             100.0 * cpu / elapsed);
+    if (opts->pid && n)
+        printf ("telemetry: the allocator used %.0f%% of one core, %.0f us of "
+                "CPU per heartbeat\n",
+                100.0 * server_cpu / measured, server_cpu * 1e6 / (double) n);
     long rss = 0, peak = 0;
     ll_tbench_rss (opts->pid, &rss, &peak);
     if (opts->pid)
