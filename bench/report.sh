@@ -48,7 +48,8 @@ figures() {
                             if ($i == "p99") print "p99_ms", $(i+1)}}' ;;
         telemetry) awk '/heartbeats, / {for (i = 1; i <= NF; i++) if ($i ~ /\/s$/ && $(i-1) ~ /heartbeats/) {v = $i; sub(/\/s/, "", v); print "heartbeats/s", v}
                                         for (i = 1; i <= NF; i++) if ($i == "failures") print "failures", $(i-1)}
-                        /latency from schedule/ {print "p50_ms", $6; print "p99_ms", $9}
+                        /latency from the due time/ {print "p50_ms", $8; print "p99_ms", $11}
+                        /the allocator used/ {print "alloc_us_per_hb", $9}
                         /allocator RSS/ {print "peak_rss_kib", $(NF-1)}' ;;
         export) awk '/throughput/ {print "MB/s", $3}
                      /peak RSS/ {print "peak_rss_mib", $(NF-2)}
