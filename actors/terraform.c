@@ -13,7 +13,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <sodium.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -479,8 +479,39 @@ s_child_env (void)
     return env;
 }
 
+//  The program argv[0] names: itself when it holds a '/', else the first
+//  executable file of that name on PATH (as posix_spawnp looks). 0, or -1
+//  with errno.
+static int
+s_find_program (const char *name, char *path, size_t size)
+{
+    if (strchr (name, '/')) {
+        snprintf (path, size, "%s", name);
+        return 0;
+    }
+    const char *dirs = getenv ("PATH");
+    if (!dirs || !*dirs)
+        dirs = "/usr/local/bin:/usr/bin:/bin";
+    while (*dirs) {
+        size_t len = strcspn (dirs, ":");
+        snprintf (path, size, "%.*s/%s", (int) len, len ? dirs : ".", name);
+        struct stat st;
+        if (stat (path, &st) == 0 && S_ISREG (st.st_mode)
+            && access (path, X_OK) == 0)
+            return 0;
+        dirs += len + (dirs[len] == ':');
+    }
+    errno = ENOENT;
+    return -1;
+}
+
 //  Start argv (argv[0] looked up in PATH when it has no '/'); stdout and
-//  stderr to pipes. 0 or -1 with *reason.
+//  stderr to pipes. 0 or -1 with *reason. The child gets SIGTERM when the
+//  thread that started it ends (PR_SET_PDEATHSIG), so an allocator killed
+//  with SIGKILL takes its terraform down with it: terraform stops gracefully
+//  on SIGTERM (it finishes the calls in flight, writes its state, releases
+//  its lock) instead of running on beside the next launch. posix_spawn
+//  cannot set that, hence fork: the child makes system calls only.
 static int
 s_spawn (const char *const *argv,
          pid_t *pid,
@@ -490,60 +521,87 @@ s_spawn (const char *const *argv,
          char *reason,
          size_t size)
 {
-    int out[2] = {-1, -1}, err[2] = {-1, -1};
-    if (pipe (out) != 0 || pipe (err) != 0) {
+    char path[PATH_MAX];
+    if (s_find_program (argv[0], path, sizeof path) != 0) {
+        snprintf (reason, size, "cannot run %s: %s", argv[0], strerror (errno));
+        return -1;
+    }
+    //  out, err: the child's output; failed: its exec error, if any
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, failed[2] = {-1, -1};
+    if (pipe (out) != 0 || pipe (err) != 0 || pipe (failed) != 0) {
         snprintf (reason, size, "pipe: %s", strerror (errno));
         for (int i = 0; i < 2; i++) {
             if (out[i] >= 0)
                 close (out[i]);
             if (err[i] >= 0)
                 close (err[i]);
+            if (failed[i] >= 0)
+                close (failed[i]);
         }
         return -1;
     }
     for (int i = 0; i < 2; i++) {
         fcntl (out[i], F_SETFD, FD_CLOEXEC);
         fcntl (err[i], F_SETFD, FD_CLOEXEC);
+        fcntl (failed[i], F_SETFD, FD_CLOEXEC);
     }
     fcntl (out[0], F_SETFL, O_NONBLOCK);
     fcntl (err[0], F_SETFL, O_NONBLOCK);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2 (&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2 (&actions, err[1], 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init (&attr);
-    //  The allocator blocks SIGINT/SIGTERM in every thread: the child must
-    //  not inherit that, or it could not be stopped
-    sigset_t none, defaults;
-    sigemptyset (&none);
-    sigemptyset (&defaults);
-    sigaddset (&defaults, SIGINT);
-    sigaddset (&defaults, SIGTERM);
-    sigaddset (&defaults, SIGPIPE);
-    sigaddset (&defaults, SIGCHLD);
-    posix_spawnattr_setsigmask (&attr, &none);
-    posix_spawnattr_setsigdefault (&attr, &defaults);
-    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-    if (new_group) {
-        flags |= POSIX_SPAWN_SETPGROUP;
-        posix_spawnattr_setpgroup (&attr, 0);
-    }
-    posix_spawnattr_setflags (&attr, flags);
     char **env = s_child_env ();
-    int rc = posix_spawnp (pid, argv[0], &actions, &attr, (char **) argv, env);
+    pid_t parent = getpid ();
+    pid_t child = fork ();
+    if (child == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid () != parent)
+            _exit (127);  //  the allocator died before prctl
+        if (new_group)
+            setpgid (0, 0);
+        //  The allocator blocks SIGINT/SIGTERM in every thread: the child
+        //  must not inherit that, or it could not be stopped
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        int signals[] = {SIGINT, SIGTERM, SIGPIPE, SIGCHLD};
+        for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+            sigaction (signals[i], &dfl, NULL);
+        sigset_t none;
+        sigemptyset (&none);
+        sigprocmask (SIG_SETMASK, &none, NULL);
+        int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0 || dup2 (null, 0) < 0 || dup2 (out[1], 1) < 0
+            || dup2 (err[1], 2) < 0)
+            _exit (127);
+        execve (path, (char **) argv, env);
+        int error = errno;
+        ssize_t ignored = write (failed[1], &error, sizeof error);
+        (void) ignored;
+        _exit (127);
+    }
+    int spawn_error = child < 0 ? errno : 0;
     free (env);
-    posix_spawn_file_actions_destroy (&actions);
-    posix_spawnattr_destroy (&attr);
     close (out[1]);
     close (err[1]);
-    if (rc != 0) {
-        snprintf (reason, size, "cannot run %s: %s", argv[0], strerror (rc));
+    close (failed[1]);
+    if (child > 0) {
+        //  Closed by a successful exec (CLOEXEC), or the exec's errno
+        int error = 0;
+        ssize_t got;
+        while ((got = read (failed[0], &error, sizeof error)) < 0
+               && errno == EINTR)
+            ;
+        if (got == (ssize_t) sizeof error) {
+            spawn_error = error;
+            while (waitpid (child, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
+    }
+    close (failed[0]);
+    if (spawn_error) {
+        snprintf (reason, size, "cannot run %s: %s", argv[0],
+                  strerror (spawn_error));
         close (out[0]);
         close (err[0]);
         return -1;
     }
+    *pid = child;
     *out_fd = out[0];
     *err_fd = err[0];
     return 0;

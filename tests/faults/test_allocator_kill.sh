@@ -70,6 +70,15 @@ wait "${claims[@]}" || true
 acked=$(cat "$T"/claim.* | awk '$2 == 200' | wc -l)
 pass "allocator killed with 3 claims in flight ($acked claims answered 200 before it died)"
 
+# terraform is told to stop (SIGTERM, on which the real one writes its state
+# and exits) when the allocator that ran it dies; this stand-in only notes it
+t0=$SECONDS
+until grep -q TERM "$T/hang.pid.signals" 2>/dev/null; do
+    [ $((SECONDS - t0)) -lt 10 ] || fail "terraform got no SIGTERM when the allocator died"
+    sleep 0.2
+done
+pass "the dead allocator's terraform got SIGTERM"
+
 start_alloc "$SRC/tests/integration/standins/terraform-fail"
 # the crashed launch: failed as soon as the new allocator runs, no 409
 t0=$SECONDS
@@ -105,4 +114,4 @@ check_delivered k
 pass "$assigned assignments stored, each delivered to its VM once acknowledged; none lost or doubled"
 
 stop_allocator_within 20
-echo "5 passed, 0 failed"
+echo "6 passed, 0 failed"
