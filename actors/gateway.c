@@ -253,14 +253,23 @@ s_secret (self_t *self)
     return 0;
 }
 
+//  End text (may be NULL) at its first space: what follows the space, or
+//  NULL when there is none.
+static char *
+s_cut_word (char *text)
+{
+    char *space = text ? strchr (text, ' ') : NULL;
+    if (space)
+        *space++ = '\0';
+    return space;
+}
+
 //  HELLO hostname token
 static void
 s_parse_hello (char *args, gateway_frame_t *out)
 {
     char *host = args;
-    char *token = host ? strchr (host, ' ') : NULL;
-    if (token)
-        *token++ = '\0';
+    char *token = s_cut_word (host);
     if (!host || !token || !ll_token_scope_valid (host) || host[0] == '_')
         out->error = "ERROR HELLO needs a hostname and a token";
     out->host = host;
@@ -272,9 +281,7 @@ static void
 s_parse_post (char *args, gateway_frame_t *out)
 {
     char *path = args;
-    char *json = path ? strchr (path, ' ') : NULL;
-    if (json)
-        *json++ = '\0';
+    char *json = s_cut_word (path);
     bool path_ok = path && strncmp (path, "/api/", 5) == 0
                    && strlen (path) < 300 && !strstr (path, "..");
     for (const char *c = path; path_ok && *c; c++)
@@ -292,12 +299,8 @@ static void
 s_parse_result (char *args, gateway_frame_t *out)
 {
     char *host = args;
-    char *ok = host ? strchr (host, ' ') : NULL;
-    if (ok)
-        *ok++ = '\0';
-    char *text = ok ? strchr (ok, ' ') : NULL;
-    if (text)
-        *text++ = '\0';
+    char *ok = s_cut_word (host);
+    char *text = s_cut_word (ok);
     if (!host || !ok || (!streq (ok, "1") && !streq (ok, "0")))
         out->error = "ERROR RESULT needs hostname and 1 or 0";
     out->host = host;
@@ -312,9 +315,7 @@ gateway_frame_parse (char *text, size_t len, gateway_frame_t *out)
     if (strlen (text) != len)  //  NUL inside: not text
         return -1;
     char *verb = text;
-    char *args = strchr (text, ' ');
-    if (args)
-        *args++ = '\0';
+    char *args = s_cut_word (text);
     if (streq (verb, "PING"))
         out->verb = GATEWAY_PING;
     else if (streq (verb, "PONG"))

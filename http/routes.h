@@ -80,6 +80,10 @@ typedef struct {
     long long number;   //  heartbeat disk_free_pct, -1 when absent
 } ll_agent_body_t;
 
+//  Parse body into out (cleared first); 0, or -1 with out->error when it is
+//  not a JSON object.
+int ll_agent_body_begin (const char *body, size_t len, ll_agent_body_t *out);
+
 void ll_agent_body_free (ll_agent_body_t *self);
 
 //  routes_agent.c: /vm_startup (hostname), /api/vm-startup-result

@@ -19,10 +19,8 @@ ll_agent_body_free (ll_agent_body_t *self)
     self->doc = NULL;
 }
 
-//  Parse body into out (cleared first); 0, or -1 when it is not a JSON
-//  object.
-static int
-s_body_begin (const char *body, size_t len, ll_agent_body_t *out)
+int
+ll_agent_body_begin (const char *body, size_t len, ll_agent_body_t *out)
 {
     memset (out, 0, sizeof *out);
     out->number = -1;
@@ -57,7 +55,7 @@ s_hostname (ll_agent_body_t *out)
 int
 ll_vm_startup_parse (const char *body, size_t len, ll_agent_body_t *out)
 {
-    if (s_body_begin (body, len, out) != 0)
+    if (ll_agent_body_begin (body, len, out) != 0)
         return -1;
     return s_hostname (out);
 }
@@ -65,7 +63,7 @@ ll_vm_startup_parse (const char *body, size_t len, ll_agent_body_t *out)
 int
 ll_vm_startup_result_parse (const char *body, size_t len, ll_agent_body_t *out)
 {
-    if (s_body_begin (body, len, out) != 0)
+    if (ll_agent_body_begin (body, len, out) != 0)
         return -1;
     json_t *success = json_object_get (out->doc, "success");
     json_t *text = json_object_get (out->doc, "error");

@@ -92,21 +92,6 @@ s_status_valid (const char *status)
     return false;
 }
 
-//  Parse body into out (cleared first); 0, or -1 when it is not a JSON
-//  object.
-static int
-s_body_begin (const char *body, size_t len, ll_agent_body_t *out)
-{
-    memset (out, 0, sizeof *out);
-    out->number = -1;
-    out->doc = ll_http_json_parse (body, len);
-    if (!out->doc) {
-        out->error = LL_HTTP_NOT_JSON;
-        return -1;
-    }
-    return 0;
-}
-
 //  A refusal, told after the token check.
 static int
 s_refuse_checked (ll_agent_body_t *out, const char *error)
@@ -164,7 +149,7 @@ s_write (ll_http_req_t *req,
 int
 ll_vm_status_parse (const char *body, size_t len, ll_agent_body_t *out)
 {
-    if (s_body_begin (body, len, out) != 0)
+    if (ll_agent_body_begin (body, len, out) != 0)
         return -1;
     out->host = s_string (out->doc, "hostname");
     out->value = s_string (out->doc, "status");
@@ -264,7 +249,7 @@ ll_route_vm_status_get (ll_http_req_t *req)
 int
 ll_gpu_health_parse (const char *body, size_t len, ll_agent_body_t *out)
 {
-    if (s_body_begin (body, len, out) != 0)
+    if (ll_agent_body_begin (body, len, out) != 0)
         return -1;
     out->host = s_string (out->doc, "hostname");
     const char *gpu = out->value = s_string (out->doc, "gpu_status");
@@ -279,32 +264,42 @@ ll_gpu_health_parse (const char *body, size_t len, ll_agent_body_t *out)
     return 0;
 }
 
-int
-ll_route_gpu_health (ll_http_req_t *req)
+//  A route whose checked body sets one value of a VM (in.host, in.value)
+//  through the registry's command.
+static int
+s_route_set_value (ll_http_req_t *req,
+                   int (*parse) (const char *, size_t, ll_agent_body_t *),
+                   const char *command,
+                   const char *ok_message,
+                   const char *failure_message)
 {
     ll_agent_body_t in;
     int rc;
-    if (s_body_checked (req, &in,
-                        ll_gpu_health_parse (req->body, req->body_len, &in))
-        != 0)
+    if (s_body_checked (req, &in, parse (req->body, req->body_len, &in)) != 0)
         rc = req->status;
     else {
         zmsg_t *args = zmsg_new ();
         zmsg_addstr (args, in.host);
         zmsg_addstr (args, in.value);
-        rc =
-            s_write (req, &args, LL_CMD_VM_GPU_SET,
-                     "GPU health status updated successfully.", "VM not found.",
-                     "Failed to update GPU health status.", NULL);
+        rc = s_write (req, &args, command, ok_message, "VM not found.",
+                      failure_message, NULL);
     }
     ll_agent_body_free (&in);
     return rc;
 }
 
 int
+ll_route_gpu_health (ll_http_req_t *req)
+{
+    return s_route_set_value (req, ll_gpu_health_parse, LL_CMD_VM_GPU_SET,
+                              "GPU health status updated successfully.",
+                              "Failed to update GPU health status.");
+}
+
+int
 ll_inuse_status_parse (const char *body, size_t len, ll_agent_body_t *out)
 {
-    if (s_body_begin (body, len, out) != 0)
+    if (ll_agent_body_begin (body, len, out) != 0)
         return -1;
     out->host = s_string (out->doc, "hostname");
     json_t *status = json_object_get (out->doc, "status");
@@ -321,28 +316,15 @@ ll_inuse_status_parse (const char *body, size_t len, ll_agent_body_t *out)
 int
 ll_route_inuse_status (ll_http_req_t *req)
 {
-    ll_agent_body_t in;
-    int rc;
-    if (s_body_checked (req, &in,
-                        ll_inuse_status_parse (req->body, req->body_len, &in))
-        != 0)
-        rc = req->status;
-    else {
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, in.host);
-        zmsg_addstr (args, in.value);
-        rc = s_write (req, &args, LL_CMD_VM_INUSE_SET,
-                      "In-use status updated successfully.", "VM not found.",
-                      "Failed to update in-use status.", NULL);
-    }
-    ll_agent_body_free (&in);
-    return rc;
+    return s_route_set_value (req, ll_inuse_status_parse, LL_CMD_VM_INUSE_SET,
+                              "In-use status updated successfully.",
+                              "Failed to update in-use status.");
 }
 
 int
 ll_heartbeat_parse (const char *body, size_t len, ll_agent_body_t *out)
 {
-    if (s_body_begin (body, len, out) != 0)
+    if (ll_agent_body_begin (body, len, out) != 0)
         return -1;
     out->host = s_string (out->doc, "vm_id");
     json_t *boot = json_object_get (out->doc, "boot_id");

@@ -221,7 +221,7 @@ ll_call_watch (zsock_t *dealer,
                 return *reply ? 0 : -1;
             continue;
         }
-        int rc = zmq_poll (items, items[1].fd >= 0 ? 2 : 1, (long) left);
+        int rc = zmq_poll (items, 2, (long) left);  //  watching the fd too
         if (rc < 0) {
             if (errno == EINTR)
                 continue;

@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "runtime/config.h"
+#include "runtime/db.h"
 #include "runtime/textbuf.h"
 #include "runtime/token.h"
 #include "support.h"
@@ -245,10 +247,17 @@ test_lambda (void **state)
     assert_int_equal (status, 401);
 
     //  Tokens from the server secret
-    PGconn *pg = PQconnectdb ("");
-    assert_int_equal (PQstatus (pg), CONNECTION_OK);
-    PGresult *res =
-        PQexec (pg, "SELECT value FROM settings WHERE key = 'server_secret'");
+    //  Through the allocator's own config and its named query
+    char config_error[256];
+    ll_config_t *config =
+        ll_config_load (path, config_error, sizeof config_error);
+    assert_non_null (config);
+    ll_db_t *db = ll_db_new (config, NULL, "test");
+    assert_non_null (db);
+    assert_int_equal (ll_db_connect (db), 0);
+    const char *key[] = {"server_secret"};
+    PGresult *res = ll_db_exec (db, "settings_get", 1, key);
+    assert_non_null (res);
     assert_int_equal (PQntuples (res), 1);
     char secret[129];
     snprintf (secret, sizeof secret, "%s", PQgetvalue (res, 0, 0));
@@ -398,7 +407,8 @@ test_lambda (void **state)
         free (rt.events[i]);
         free (rt.answers[i]);
     }
-    PQfinish (pg);
+    ll_db_destroy (&db);
+    ll_config_destroy (&config);
     int alloc_status = s_stop (alloc);
     assert_true (WIFEXITED (alloc_status));
     assert_int_equal (WEXITSTATUS (alloc_status), 0);
