@@ -4,6 +4,9 @@
 # server_secret URL: makes the allocator create the secret (one request
 #   with a bogus token) and prints it
 # agent_token SECRET SCOPE: prints the token of SCOPE (a hostname or _lambda)
+# vm_token URL HOSTNAME: prints the token a test's VM HOSTNAME uses on the
+#   agent routes. New tests call this, never agent_token directly, so that
+#   how a VM gets its credential can change in one place.
 
 server_secret() {
     local url=$1 secret=""
@@ -21,6 +24,12 @@ agent_token() {
     local secret=$1 scope=$2 mac
     mac=$(printf 'lablink-agent-v1:%s' "$scope" | openssl dgst -sha256 -hmac "$secret" -r | cut -d' ' -f1)
     printf '%s.%s' "$scope" "$mac"
+}
+
+vm_token() {
+    local url=$1 host=$2 secret
+    secret=$(server_secret "$url") || return 1
+    agent_token "$secret" "$host"
 }
 
 # stop_allocator_within SECONDS: like lib.sh's stop_allocator (exit 0, no
