@@ -55,22 +55,19 @@ s_admin_do (ll_http_req_t *req, const char *command, const char *const *args)
     return rc;
 }
 
-//  Send a page with the values every admin page has (user, CSRF token)
-//  followed by extra {"name", "value", ..., NULL}.
+//  Send an admin page (content template in the shared layout).
 static int
 s_admin_page (ll_http_req_t *req,
               int status,
               const char *template_name,
+              const char *title,
+              const char *nav,
+              const char *script,
               const char *const *extra)
 {
-    const char *vars[32] = {"user", req->actor, "csrf", req->csrf};
-    size_t n = 4;
-    for (; extra && extra[0] && extra[1] && n + 2 < 32; extra += 2) {
-        vars[n++] = extra[0];
-        vars[n++] = extra[1];
-    }
-    vars[n] = NULL;
-    return ll_http_page (req, status, template_name, vars);
+    const ll_admin_page_t page = {template_name, title, nav, script,
+                                  strcmp (template_name, "admin.html") != 0};
+    return ll_http_admin_page (req, status, &page, extra);
 }
 
 //  --- login and logout ---------------------------------------------------
@@ -227,7 +224,8 @@ ll_route_admin (ll_http_req_t *req)
                        "href", "/admin/instances/delete", "title",
                        "Extract or Delete VM Data", "href", "/admin/audit",
                        "title", "Audit Log"));
-    return s_admin_page (req, 200, "admin.html", NULL);
+    return s_admin_page (req, 200, "admin.html", "LabLink Admin Panel",
+                         "dashboard", NULL, NULL);
 }
 
 int
@@ -241,7 +239,9 @@ ll_route_admin_create (ll_http_req_t *req)
     char max[16];
     snprintf (max, sizeof max, "%d", config->app.max_vms);
     const char *extra[] = {"max_vms", max, NULL};
-    return s_admin_page (req, 200, "admin-create.html", extra);
+    return s_admin_page (req, 200, "admin-create.html",
+                         "VM Allocator Dashboard", "create", "admin-create.js",
+                         extra);
 }
 
 int
@@ -264,7 +264,8 @@ ll_route_admin_instances (ll_http_req_t *req)
     }
     else {
         const char *extra[] = {"vms", vms, NULL};
-        rc = s_admin_page (req, 200, "admin-instances.html", extra);
+        rc = s_admin_page (req, 200, "admin-instances.html", "VM Instances",
+                           "instances", "admin-instances.js", extra);
     }
     free (vms);
     return rc;
@@ -281,7 +282,8 @@ ll_route_admin_delete (ll_http_req_t *req)
                                         "/destroy", "export",
                                         "/api/scp-client"));
     const char *extra[] = {"extension", config->machine.extension, NULL};
-    return s_admin_page (req, 200, "admin-delete.html", extra);
+    return s_admin_page (req, 200, "admin-delete.html", "Delete Instances",
+                         "delete", "admin-delete.js", extra);
 }
 
 int
@@ -309,8 +311,11 @@ ll_route_admin_logs (ll_http_req_t *req)
             req, 200,
             json_pack ("{s:s, s:s}", "hostname", hostname, "logs", logs));
     }
+    char title[300];
+    snprintf (title, sizeof title, "VM Logs - %s", hostname);
     const char *extra[] = {"hostname", hostname, NULL};
-    return s_admin_page (req, 200, "admin-logs.html", extra);
+    return s_admin_page (req, 200, "admin-logs.html", title, "instances",
+                         "admin-logs.js", extra);
 }
 
 int
@@ -342,7 +347,8 @@ ll_route_admin_audit (ll_http_req_t *req)
     }
     else {
         const char *extra[] = {"entries", entries, NULL};
-        rc = s_admin_page (req, 200, "admin-audit.html", extra);
+        rc = s_admin_page (req, 200, "admin-audit.html", "Audit Log", "audit",
+                           "admin-audit.js", extra);
     }
     free (entries);
     return rc;

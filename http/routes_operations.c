@@ -62,7 +62,9 @@ s_page (ll_http_req_t *req,
         snprintf (id_text, sizeof id_text, "%lld", id);
     const char *vars[] = {"title",        title,   "error", error ? error : "",
                           "operation_id", id_text, NULL};
-    return ll_http_page (req, status, LL_OPS_PAGE, vars);
+    const ll_admin_page_t page = {LL_OPS_PAGE, title, NULL, "operation.js",
+                                  true};
+    return ll_http_admin_page (req, status, &page, vars);
 }
 
 //  Answer an error the way the client wants it.

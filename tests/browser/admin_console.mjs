@@ -3,7 +3,7 @@
 // live updates, a CSRF attempt from another origin, logout.
 import http from "node:http";
 import {BASE, ADMIN, launch, newPage, assertClean, shot, assertNoHorizontalScroll, psql, login, check, assert,
-  finish} from "./harness.mjs";
+  finish, axe} from "./harness.mjs";
 
 const browser = await launch();
 const context = await browser.newContext({viewport: {width: 1280, height: 900}});
@@ -60,6 +60,7 @@ for (const [path, name, heading] of pages) {
     assert((await page.textContent("h1")).trim() === heading, "heading " + (await page.textContent("h1")));
     await page.waitForTimeout(300);
     await shot(page, name + "-desktop");
+    await axe(page, path + " (" + ((await page.evaluate(() => document.documentElement.dataset.theme)) || "default") + ")");
     const before = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     const theme = await page.evaluate(() => document.documentElement.dataset.theme || "");
     await page.click("#theme_toggle");
@@ -67,6 +68,7 @@ for (const [path, name, heading] of pages) {
     const theme2 = await page.evaluate(() => document.documentElement.dataset.theme);
     assert(theme2 && theme2 !== theme && before !== after, "theme did not switch: " + before + " -> " + after);
     await shot(page, name + "-" + theme2);
+    await axe(page, path + " (" + theme2 + ")");
     await page.click("#theme_toggle");
     await page.setViewportSize({width: 375, height: 800});
     await page.waitForTimeout(200);
