@@ -237,8 +237,13 @@ s_self_handle_router (self_t *self)
     }
     else if (streq (cmd, LL_CMD_AUDIT_LIST))
         s_value_reply (self, req, "admin_audit_list", v, 2);
-    else if (streq (cmd, LL_CMD_ADMIN_VMS))
-        s_value_reply (self, req, "admin_vm_list", NULL, 0);
+    else if (streq (cmd, LL_CMD_ADMIN_VMS)) {
+        char stale[16];
+        snprintf (stale, sizeof stale, "%d",
+                  self->runtime->config->agent.stale_after_s);
+        const char *values[] = {stale};
+        s_value_reply (self, req, "admin_vm_list", values, 1);
+    }
     else if (streq (cmd, LL_CMD_ADMIN_VM_EXISTS))
         s_handle_vm_exists (self, req, args);
     s_args_free (args, n > 0 ? n : 0);

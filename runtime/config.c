@@ -1,4 +1,5 @@
 #include "runtime/config.h"
+#include "runtime/schedule.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -14,7 +15,7 @@
 //  the nesting (a fuzzer's 40,000 "[" took 12 s), so refuse early
 #define LL_CONFIG_DEPTH_MAX 32
 
-typedef enum { T_STR, T_NSTR, T_INT, T_BOOL, T_I64 } s_type_t;
+typedef enum { T_STR, T_NSTR, T_INT, T_BOOL, T_I64, T_DBL } s_type_t;
 
 typedef struct {
     const char *path;  //  dotted key
@@ -115,6 +116,27 @@ static const s_key_t s_keys[] = {
        export.container_command,
        "sudo docker exec -i \"$(sudo docker ps -q | head -n1)\""),
     K ("export.timeout_s", T_INT, export.timeout_s, "15"),
+    //  running a class (issue 16): estimates, schedule, idle, budget,
+    //  recovery; every automatic action is off at 0 / false
+    K ("machine.hourly_usd", T_DBL, machine.hourly_usd, "0"),
+    K ("export.keep_dir", T_STR, export.keep_dir, "var/exports"),
+    K ("schedule.destroy_at", T_STR, schedule.destroy_at, ""),
+    K ("schedule.export_before_destroy",
+       T_BOOL,
+       schedule.export_before_destroy,
+       "false"),
+    K ("idle.release_after_s", T_INT, idle.release_after_s, "0"),
+    K ("idle.stop_fleet_after_s", T_INT, idle.stop_fleet_after_s, "0"),
+    K ("budget.max_vm_hours", T_DBL, budget.max_vm_hours, "0"),
+    K ("budget.max_usd", T_DBL, budget.max_usd, "0"),
+    K ("budget.destroy_at_limit", T_BOOL, budget.destroy_at_limit, "false"),
+    K ("recovery.reassign_dead", T_BOOL, recovery.reassign_dead, "false"),
+    K ("recovery.replace_after_s", T_INT, recovery.replace_after_s, "0"),
+    K ("recovery.reboot_unconnected_after_s",
+       T_INT,
+       recovery.reboot_unconnected_after_s,
+       "0"),
+    K ("recovery.max_reboots", T_INT, recovery.max_reboots, "3"),
     K ("logs.retain_lines", T_INT, logs.retain_lines, "100000"),
     K ("logs.line_max", T_INT, logs.line_max, "8192"),
     K ("logs.read_lines", T_INT, logs.read_lines, "1000"),
@@ -205,6 +227,18 @@ s_store (ll_config_t *self,
                 return -1;
             }
             *(long long *) field = v;
+            return 0;
+        }
+        case T_DBL: {
+            char *end = NULL;
+            errno = 0;
+            double v = value ? strtod (value, &end) : 0;
+            if (!value || !*value || errno || *end || v != v) {
+                s_err (error, errsize, "%s: expected a number, got '%s'",
+                       key->path, value ? value : "null");
+                return -1;
+            }
+            *(double *) field = v;
             return 0;
         }
         case T_BOOL:
@@ -580,6 +614,12 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"logs.retain_lines", self->logs.retain_lines, 100, 100000000},
         {"logs.line_max", self->logs.line_max, 64, 1048576},
         {"logs.read_lines", self->logs.read_lines, 1, 100000},
+        {"idle.release_after_s", self->idle.release_after_s, 0, 604800},
+        {"idle.stop_fleet_after_s", self->idle.stop_fleet_after_s, 0, 604800},
+        {"recovery.replace_after_s", self->recovery.replace_after_s, 0, 604800},
+        {"recovery.reboot_unconnected_after_s",
+         self->recovery.reboot_unconnected_after_s, 0, 604800},
+        {"recovery.max_reboots", self->recovery.max_reboots, 0, 100},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (ranges[i].value < ranges[i].min
@@ -593,6 +633,29 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         || self->export.max_file_bytes > 4294967295LL) {
         s_err (error, errsize, "export.max_file_bytes: %lld is outside 0..%lld",
                self->export.max_file_bytes, 4294967295LL);
+        return -1;
+    }
+    struct {
+        const char *path;
+        double value;
+    } amounts[] = {
+        {"machine.hourly_usd", self->machine.hourly_usd},
+        {"budget.max_vm_hours", self->budget.max_vm_hours},
+        {"budget.max_usd", self->budget.max_usd},
+    };
+    for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++)
+        if (amounts[i].value < 0 || amounts[i].value > 1e9) {
+            s_err (error, errsize, "%s: %g is outside 0..1e9", amounts[i].path,
+                   amounts[i].value);
+            return -1;
+        }
+    int64_t at;
+    if (*self->schedule.destroy_at
+        && ll_time_parse_iso (self->schedule.destroy_at, true, &at) != 0) {
+        s_err (error, errsize,
+               "schedule.destroy_at: '%s' is not an ISO 8601 time with a "
+               "zone (2026-05-01T17:00:00Z or ...+02:00)",
+               self->schedule.destroy_at);
         return -1;
     }
     if (self->export.max_total_bytes < 0) {

@@ -56,7 +56,8 @@ FROM (SELECT id, to_char(at AT TIME ZONE 'UTC',
       LIMIT $1::integer) a;
 
 -- Every VM with every column but the assignment secrets (pin and
--- crd_command), as one JSON array: the instances page's first render.
+-- crd_command), and its console state ($1 stale seconds), as one JSON
+-- array: the instances page's first render.
 -- name: admin_vm_list
 SELECT coalesce(json_agg(v ORDER BY v.hostname), '[]')::text
 FROM (SELECT hostname, status, user_email, assigned_at, delivered_at,
@@ -68,7 +69,10 @@ FROM (SELECT hostname, status, user_email, assigned_at, delivered_at,
              cloud_init_duration_seconds,
              container_start_time, container_end_time,
              container_duration_seconds,
-             total_startup_seconds, created_at
+             total_startup_seconds, created_at,
+             start_host_ok, start_host_error, start_host_at, reboot_count,
+             last_reboot_time, attention,
+             ll_vm_state(vms, $1::integer) AS state
       FROM vms) v;
 
 -- name: admin_vm_exists

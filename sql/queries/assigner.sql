@@ -1,11 +1,17 @@
 -- The assigner (actors/assigner.c): claims, returning students, releases,
 -- the available count and delivery results. A VM is offered only when
 -- status = 'running' AND user_email IS NULL AND last_seen_at is fresh
--- (agent.stale_after_s); the count uses the very same predicate.
+-- (agent.stale_after_s) AND its GPU is not reported Unhealthy; the count
+-- uses the very same predicate.
 
 -- name: claim_owned
--- The VMs the given students already hold ($1 = emails), best first.
-SELECT user_email, hostname, coalesce(status, '')
+-- The VMs the given students already hold ($1 = emails), best first, and
+-- whether each is dead: in error, silent for $2 seconds, or its GPU
+-- Unhealthy (recovery.reassign_dead gives such a student a fresh VM).
+SELECT user_email, hostname, coalesce(status, ''),
+       status = 'error' OR gpu_health = 'Unhealthy'
+       OR coalesce(last_seen_at, created_at)
+          < now() - make_interval(secs => $2::integer) AS dead
 FROM vms
 WHERE user_email = ANY ($1::text[])
 ORDER BY user_email,
@@ -19,9 +25,25 @@ FOR UPDATE;
 -- A returning student's new code on the VM that is still theirs
 -- (optimistic: 0 rows when the VM changed hands meanwhile).
 UPDATE vms
-SET crd_command = $3, pin = $4, assigned_at = now(), delivered_at = NULL
+SET crd_command = $3, pin = $4, assigned_at = now(), delivered_at = NULL,
+    start_host_ok = NULL, start_host_error = NULL, start_host_at = NULL
 WHERE hostname = $1 AND user_email = $2
 RETURNING hostname;
+
+-- name: claim_abandon
+-- A returning student leaves their dead VM for a fresh one ($1 hostname,
+-- $2 email, $3 why): the VM is released and flagged for the admin.
+WITH r AS (
+    UPDATE vms
+    SET user_email = NULL, crd_command = NULL, pin = NULL,
+        assigned_at = NULL, delivered_at = NULL, in_use = false,
+        start_host_ok = NULL, start_host_error = NULL, start_host_at = NULL,
+        attention = $3
+    WHERE hostname = $1 AND user_email = $2
+    RETURNING hostname
+)
+INSERT INTO audit_log (actor, action, target, outcome, detail)
+SELECT 'auto', 'recover-student', hostname, 'ok', $3 FROM r;
 
 -- name: claim_free
 -- Claim one free VM for each request, in one statement: the free rows in
@@ -32,6 +54,7 @@ WITH free AS (
     FROM (SELECT hostname FROM vms
           WHERE status = 'running' AND user_email IS NULL
             AND last_seen_at >= now() - make_interval(secs => $4::integer)
+            AND gpu_health IS DISTINCT FROM 'Unhealthy'
           ORDER BY hostname
           LIMIT cardinality($1::text[])
           FOR UPDATE SKIP LOCKED) locked
@@ -41,7 +64,8 @@ WITH free AS (
 )
 UPDATE vms v
 SET user_email = req.email, crd_command = req.command, pin = req.pin,
-    assigned_at = now(), delivered_at = NULL, in_use = false
+    assigned_at = now(), delivered_at = NULL, in_use = false,
+    start_host_ok = NULL, start_host_error = NULL, start_host_at = NULL
 FROM free JOIN req USING (n)
 WHERE v.hostname = free.hostname
 RETURNING req.n, v.hostname;
@@ -56,14 +80,16 @@ FROM unnest($1::text[], $2::text[], $3::text[]) AS a(e, h, o);
 -- name: vm_count_free
 SELECT count(*) FROM vms
 WHERE status = 'running' AND user_email IS NULL
-  AND last_seen_at >= now() - make_interval(secs => $1::integer);
+  AND last_seen_at >= now() - make_interval(secs => $1::integer)
+  AND gpu_health IS DISTINCT FROM 'Unhealthy';
 
 -- name: vm_release
 -- Give a VM back to the pool ($1 hostname, $2 who).
 WITH released AS (
     UPDATE vms
     SET user_email = NULL, crd_command = NULL, pin = NULL,
-        assigned_at = NULL, delivered_at = NULL, in_use = false
+        assigned_at = NULL, delivered_at = NULL, in_use = false,
+        start_host_ok = NULL, start_host_error = NULL, start_host_at = NULL
     WHERE hostname = $1
     RETURNING hostname
 ), audit AS (
@@ -79,6 +105,10 @@ WITH r AS (
     UPDATE vms
     SET delivered_at = CASE WHEN $2::boolean AND crd_command IS NOT NULL
                             THEN now() ELSE delivered_at END,
+        start_host_ok = $2::boolean,
+        start_host_error = CASE WHEN $2::boolean THEN NULL
+                                ELSE nullif($3, '') END,
+        start_host_at = now(),
         last_seen_at = now()
     WHERE hostname = $1
     RETURNING hostname

@@ -13,6 +13,10 @@ psql("INSERT INTO vms (hostname, status, user_email, in_use, gpu_health, last_se
   "terraform_duration_seconds, cloud_init_duration_seconds, container_duration_seconds) VALUES " +
   "('lablink-vm-browser-1', 'running', 'student@example.com', true, 'Healthy', now(), 31.5, 80.25, 12), " +
   "('lablink-vm-browser-2', 'initializing', NULL, false, 'N/A', now(), 29, NULL, NULL)");
+// A student whose start-host failed: the row must stand out, with the reason
+psql("INSERT INTO vms (hostname, status, user_email, crd_command, pin, last_seen_at, start_host_ok, " +
+  "start_host_error, start_host_at, disk_free_pct) VALUES ('lablink-vm-browser-4', 'running', 'late@example.com', " +
+  "'--code=4/x', '123456', now(), false, 'start-host exited with status 1', now(), 5)");
 
 await check("student page renders with upstream ids", async () => {
   await page.goto(BASE + "/");
@@ -83,10 +87,32 @@ await check("instances: table from the database, startup chart, live update, CSV
   await page.goto(BASE + "/admin/instances");
   await page.waitForSelector("tr[data-hostname='lablink-vm-browser-1']");
   const row = await page.textContent("tr[data-hostname='lablink-vm-browser-1']");
-  for (const want of ["running", "student@example.com", "Yes", "Healthy", "31.5s", "80.3s", "12.0s", "123.8s", "View Logs"]) {
+  for (const want of ["In use", "student@example.com", "Yes", "Healthy", "123.8s", "View Logs"]) {
     assert(row.includes(want), "row lacks " + want + ": " + row);
   }
+  // Upstream's duration columns are a choice away (and the choice is kept)
+  await page.click("#column_chooser summary");
+  for (const id of ["#col_status", "#col_tf", "#col_ci", "#col_ct"]) await page.check(id);
+  const full = await page.textContent("tr[data-hostname='lablink-vm-browser-1']");
+  for (const want of ["running", "31.5s", "80.3s", "12.0s"]) assert(full.includes(want), "row lacks " + want + ": " + full);
+  await page.reload();
+  await page.waitForSelector("tr[data-hostname='lablink-vm-browser-1']");
+  assert((await page.textContent("tr[data-hostname='lablink-vm-browser-1']")).includes("80.3s"), "column choice forgotten");
+  await page.click("#column_chooser summary");
+  for (const id of ["#col_status", "#col_tf", "#col_ci", "#col_ct"]) await page.uncheck(id);
   assert(await page.locator("#startup_chart rect").count() >= 4, "chart bars");
+  // Failures stand out: marked row, failure badge with the agent's reason,
+  // low disk flagged; success rows are not marked
+  const bad = "tr[data-hostname='lablink-vm-browser-4']";
+  assert(await page.locator(bad + ".attention").count() === 1, "failed row not marked");
+  const badText = await page.textContent(bad);
+  for (const want of ["Failed", "start-host exited with status 1", "5 % (low)", "Needs attention"]) {
+    assert(badText.includes(want), "failed row lacks " + want + ": " + badText);
+  }
+  assert(await page.locator("tr[data-hostname='lablink-vm-browser-1'].attention").count() === 0, "healthy row marked");
+  const failColour = await page.$eval(bad + " .badge.fail", (e) => getComputedStyle(e).backgroundColor);
+  const okColour = await page.$eval("tr[data-hostname='lablink-vm-browser-1'] .badge.good", (e) => getComputedStyle(e).backgroundColor);
+  assert(failColour !== okColour, "failure painted like success: " + failColour);
   psql("INSERT INTO vms (hostname, status) VALUES ('lablink-vm-browser-3', 'running')");
   await page.waitForSelector("tr[data-hostname='lablink-vm-browser-3']", {timeout: 10000});
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download_csv")]);
