@@ -238,11 +238,17 @@ s_self_handle_router (self_t *self)
     else if (streq (cmd, LL_CMD_AUDIT_LIST))
         s_value_reply (self, req, "admin_audit_list", v, 2);
     else if (streq (cmd, LL_CMD_ADMIN_VMS)) {
+        //  ADMIN-VMS [hostname]: every VM, or that one
         char stale[16];
         snprintf (stale, sizeof stale, "%d",
                   self->runtime->config->agent.stale_after_s);
-        const char *values[] = {stale};
-        s_value_reply (self, req, "admin_vm_list", values, 1);
+        char *host = zmsg_popstr (req->args);
+        const char *values[] = {stale, host && *host ? host : NULL};
+        if (host && strlen (host) > LL_ADMIN_MAX_ARG)
+            ll_request_reply_error (req, self->router, "argument too long");
+        else
+            s_value_reply (self, req, "admin_vm_list", values, 2);
+        free (host);
     }
     else if (streq (cmd, LL_CMD_ADMIN_VM_EXISTS))
         s_handle_vm_exists (self, req, args);

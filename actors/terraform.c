@@ -36,8 +36,16 @@ extern char **environ;
 #define TF_STALE_REASON    "interrupted: the allocator running it stopped"
 #define TF_SHUTDOWN_REASON "interrupted: the allocator was stopped"
 #define TF_MAX_NAME        256
+#define TF_REBOOT_SCRIPT   "vm-reboot.sh"  //  the provider's reboot
+#define TF_ARGV_MAX        (LL_BULK_MAX + 16)
 
-typedef enum { STEP_INIT, STEP_MAIN, STEP_OUTPUT, STEP_STATE } step_t;
+typedef enum {
+    STEP_INIT,
+    STEP_MAIN,
+    STEP_OUTPUT,
+    STEP_STATE,
+    STEP_REBOOT
+} step_t;
 
 //  One pipe from the child, cut into lines.
 typedef struct {
@@ -50,8 +58,12 @@ typedef struct {
 typedef struct {
     int64_t id;              //  operations.id
     char kind[16];           //  launch | destroy | destroy-vm | replace-vm
-    char *target;            //  host of destroy-vm / replace-vm, or NULL
+                             //  | move-vm | reboot-vm
+    char *target;            //  the VMs named (space-separated), or NULL
     zlist_t *names;          //  names this operation adds or removes (owned)
+    char *moved_to;          //  move-vm: the new name (owned), else NULL
+    int failed_vms;          //  reboot-vm: VMs whose reboot failed
+    char before[16];         //  reboot-vm: the rebooting VM's status before
     step_t step;             //  what the child is doing
     pid_t pid;               //  the child, 0 when none
     stream_t out, err;       //  its stdout and stderr
@@ -72,7 +84,7 @@ typedef struct {
     size_t pending_len;      //  bytes in pending
     size_t pending_cap;      //  capacity of pending
     int64_t flush_ms;        //  next database flush
-    int done, total;         //  VMs created / destroyed, of
+    int done, total;         //  VMs created / destroyed / rebooted, of
     bool progress_dirty;     //  done/total changed since the last flush
     char *error;             //  first reason of failure, or NULL
 } op_t;
@@ -199,6 +211,7 @@ s_names_new (void)
 {
     zlist_t *list = zlist_new ();
     zlist_autofree (list);
+    zlist_comparefn (list, (zlist_compare_fn *) strcmp);  //  zlist_exists
     return list;
 }
 
@@ -334,12 +347,13 @@ static void
 s_emit (self_t *self, op_t *op, const char *line)
 {
     ll_tf_line_t kind = ll_tf_line_kind (line);
+    bool move = strcmp (op->kind, "move-vm") == 0;
     if ((kind == LL_TF_LINE_CREATED && op->step == STEP_MAIN
          && strcmp (op->kind, "destroy") != 0)
         || (kind == LL_TF_LINE_DESTROYED && strcmp (op->kind, "destroy") == 0
             && op->step == STEP_MAIN)
         || (kind == LL_TF_LINE_DESTROYED
-            && strcmp (op->kind, "destroy-vm") == 0)) {
+            && (strcmp (op->kind, "destroy-vm") == 0 || move))) {
         if (op->done < op->total)
             op->done++;
         s_publish_progress (self, op);
@@ -607,23 +621,16 @@ s_spawn (const char *const *argv,
     return 0;
 }
 
-//  Run the operation's next terraform command: args after "-chdir=...".
+//  Start argv as the operation's current step; shown is how the command
+//  line appears in the output (nothing secret in it).
 static int
-s_op_run (self_t *self,
-          op_t *op,
-          step_t step,
-          const char *const *args,
-          int64_t deadline_ms)
+s_op_spawn (self_t *self,
+            op_t *op,
+            step_t step,
+            const char *const *argv,
+            const char *shown,
+            int64_t deadline_ms)
 {
-    const char *argv[16];
-    size_t n = 0;
-    char chdir_arg[PATH_MAX + 16];
-    snprintf (chdir_arg, sizeof chdir_arg, "-chdir=%s", self->work_dir);
-    argv[n++] = self->runtime->config->provider.terraform_bin;
-    argv[n++] = chdir_arg;
-    for (size_t i = 0; args[i] && n < 15; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
     op->step = step;
     op->exited = false;
     op->kill_stage = 0;
@@ -632,13 +639,7 @@ s_op_run (self_t *self,
     op->out.len = op->err.len = 0;
     op->out.capture = step == STEP_OUTPUT || step == STEP_STATE;
     op->err.capture = false;
-    //  The whole command line (nothing secret in it) for the record
-    char shown[1024];
-    size_t len = 0;
-    for (size_t i = 2; i < n && len < sizeof shown; i++)
-        len +=
-            (size_t) snprintf (shown + len, sizeof shown - len, " %s", argv[i]);
-    s_say (self, op, "$ terraform%s", shown);
+    s_say (self, op, "$ %s", shown);
     char reason[512];
     if (s_spawn (argv, &op->pid, &op->out.fd, &op->err.fd, true, reason,
                  sizeof reason)
@@ -651,6 +652,31 @@ s_op_run (self_t *self,
     }
     op->deadline_ms = deadline_ms;
     return 0;
+}
+
+//  Run the operation's next terraform command: args after "-chdir=...".
+static int
+s_op_run (self_t *self,
+          op_t *op,
+          step_t step,
+          const char *const *args,
+          int64_t deadline_ms)
+{
+    const char *argv[TF_ARGV_MAX];
+    size_t n = 0;
+    char chdir_arg[PATH_MAX + 16];
+    snprintf (chdir_arg, sizeof chdir_arg, "-chdir=%s", self->work_dir);
+    argv[n++] = self->runtime->config->provider.terraform_bin;
+    argv[n++] = chdir_arg;
+    for (size_t i = 0; args[i] && n < TF_ARGV_MAX - 1; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    char shown[LL_TF_LINE_MAX];
+    size_t len = (size_t) snprintf (shown, sizeof shown, "terraform");
+    for (size_t i = 2; i < n && len < sizeof shown; i++)
+        len +=
+            (size_t) snprintf (shown + len, sizeof shown - len, " %s", argv[i]);
+    return s_op_spawn (self, op, step, argv, shown, deadline_ms);
 }
 
 //  --- operations: begin, steps, end -------------------------------------
@@ -678,6 +704,7 @@ s_op_destroy (op_t **op_p)
     s_stream_close (&op->err);
     zlist_destroy (&op->names);
     free (op->target);
+    free (op->moved_to);
     free (op->capture);
     free (op->pending);
     free (op->error);
@@ -963,19 +990,26 @@ s_op_run_main (self_t *self, op_t *op)
 {
     static const char *const tail[] = {"-auto-approve", "-input=false",
                                        "-no-color", "-var-file=" TF_TFVARS};
-    const char *args[12];
+    const char *args[TF_ARGV_MAX];
     size_t n = 0;
     args[n++] = strcmp (op->kind, "destroy") == 0 ? "destroy" : "apply";
     for (size_t i = 0; i < 4; i++)
         args[n++] = tail[i];
-    char replace[TF_MAX_NAME + 64];
-    if (strcmp (op->kind, "replace-vm") == 0) {
-        snprintf (replace, sizeof replace, "-replace=%s.vm[\"%s\"]",
-                  s_vm_type (self), op->target);
-        args[n++] = replace;
-    }
+    //  One -replace per VM being replaced (same names, new machines)
+    zlist_t *replace = s_names_new ();
+    if (strcmp (op->kind, "replace-vm") == 0)
+        for (char *name = zlist_first (op->names); name && n < TF_ARGV_MAX - 1;
+             name = zlist_next (op->names)) {
+            char arg[TF_MAX_NAME + 64];
+            snprintf (arg, sizeof arg, "-replace=%s.vm[\"%s\"]",
+                      s_vm_type (self), name);
+            zlist_append (replace, arg);
+            args[n++] = zlist_last (replace);
+        }
     args[n] = NULL;
-    return s_op_run (self, op, STEP_MAIN, args, op->op_deadline_ms);
+    int rc = s_op_run (self, op, STEP_MAIN, args, op->op_deadline_ms);
+    zlist_destroy (&replace);
+    return rc;
 }
 
 //  Deadline of the short steps after the main one.
@@ -1000,6 +1034,123 @@ s_op_run_output (self_t *self, op_t *op)
 {
     static const char *const args[] = {"output", "-json", "-no-color", NULL};
     return s_op_run (self, op, STEP_OUTPUT, args, s_after_deadline (self));
+}
+
+//  --- console actions: reboot, replacement with the student kept --------
+
+//  The n-th name of list (0-based), or NULL.
+static char *
+s_nth (zlist_t *list, int n)
+{
+    int i = 0;
+    for (char *name = zlist_first (list); name; name = zlist_next (list), i++)
+        if (i == n)
+            return name;
+    return NULL;
+}
+
+//  Reboot the next VM of a reboot-vm operation through the provider's
+//  script (<module>/vm-reboot.sh NAME WORK_DIR): terraform/local restarts
+//  the VM's agent, terraform/aws reboots the instance. When none is left
+//  the operation ends: failed when any VM could not be rebooted.
+static void
+s_reboot_continue (self_t *self, op_t *op)
+{
+    char *script = s_path_join (self->module_dir, TF_REBOOT_SCRIPT);
+    char *name;
+    while ((name = s_nth (op->names, op->done + op->failed_vms))) {
+        const char *argv[] = {script, name, self->work_dir,
+                              self->runtime->config->provider.terraform_bin,
+                              NULL};
+        const char *values[] = {name};
+        PGresult *res = ll_db_exec (self->db, "vm_reboot_begin", 1, values);
+        snprintf (op->before, sizeof op->before, "%s",
+                  res && PQntuples (res) == 1 ? PQgetvalue (res, 0, 0) : "");
+        PQclear (res);
+        char shown[TF_MAX_NAME + 64];
+        snprintf (shown, sizeof shown, "%s %s", TF_REBOOT_SCRIPT, name);
+        if (s_op_spawn (self, op, STEP_REBOOT, argv, shown,
+                        s_after_deadline (self))
+            == 0) {
+            free (script);
+            return;
+        }
+        const char *undo[] = {name, op->before};
+        s_exec (self, "vm_reboot_undo", 2, undo);
+        op->failed_vms++;
+        s_publish_progress (self, op);
+    }
+    free (script);
+    if (op->failed_vms) {
+        char reason[96];
+        snprintf (reason, sizeof reason, "%d of %d VM%s could not be rebooted",
+                  op->failed_vms, op->total, op->total == 1 ? "" : "s");
+        free (op->error);
+        op->error = strdup (reason);
+    }
+    s_op_end (self, op->failed_vms == 0);
+}
+
+//  After a replacement: each assigned student keeps the VM and gets a
+//  fresh delivery (vm_redeliver says which codes are spent).
+static void
+s_redeliver (self_t *self, op_t *op)
+{
+    char *array = s_pg_array (op->names);
+    const char *values[] = {array};
+    PGresult *res = ll_db_exec (self->db, "vm_redeliver", 1, values);
+    if (!res)
+        s_say (self, op, "warning: cannot renew the students' deliveries: %s",
+               ll_db_error (self->db));
+    for (int i = 0; res && i < PQntuples (res); i++)
+        s_say (self, op, "%s: its student stays assigned; %s",
+               PQgetvalue (res, i, 0),
+               PQgetvalue (res, i, 2)[0] == 't'
+                   ? "their code is delivered to the new VM"
+                   : "their code was used already: their page asks for a new "
+                     "CRD command");
+    PQclear (res);
+    free (array);
+}
+
+//  A move-vm's apply succeeded: the student of the old VM moves to the new
+//  one, and the old name leaves the fleet, in one transaction.
+static int
+s_move_student (self_t *self, op_t *op)
+{
+    zlist_t *old = s_names_new ();
+    zlist_append (old, op->target);
+    char *array = s_pg_array (old);
+    zlist_destroy (&old);
+    const char *move[] = {op->target, op->moved_to};
+    const char *names[] = {array};
+    PGresult *res = NULL;
+    int rc = -1;
+    if (ll_db_command (self->db, "BEGIN") == 0
+        && (res = ll_db_exec (self->db, "vm_move_assignment", 2, move))
+        && s_exec (self, "vms_archive", 1, names) == 0
+        && s_exec (self, "vms_remove", 1, names) == 0
+        && s_exec (self, "fleet_drop", 1, names) == 0
+        && ll_db_command (self->db, "COMMIT") == 0)
+        rc = 0;
+    else
+        ll_db_command (self->db, "ROLLBACK");
+    if (rc == 0 && PQntuples (res) == 1) {
+        s_say (self, op, "the student of %s moved to %s; %s", op->target,
+               op->moved_to,
+               PQgetvalue (res, 0, 1)[0] == 't'
+                   ? "their code is delivered to the new VM"
+                   : "their code was used already: their page asks for a new "
+                     "CRD command");
+        const char *audit[] = {"terraform", "move-student", op->moved_to, "ok",
+                               op->target};
+        s_exec (self, "tf_audit", 5, audit);
+    }
+    if (rc == 0)
+        s_say (self, op, "removed %s from the fleet", op->target);
+    PQclear (res);
+    free (array);
+    return rc;
 }
 
 //  Names leave the fleet and their rows leave vms (archived first).
@@ -1135,6 +1286,7 @@ s_op_step_done (self_t *self)
                   op->step == STEP_INIT               ? "init"
                   : op->step == STEP_OUTPUT           ? "output"
                   : op->step == STEP_STATE            ? "state list"
+                  : op->step == STEP_REBOOT           ? TF_REBOOT_SCRIPT
                   : strcmp (op->kind, "destroy") == 0 ? "destroy"
                                                       : "apply",
                   op->exited && WIFEXITED (op->status)
@@ -1188,6 +1340,16 @@ s_op_step_done (self_t *self)
                     s_op_end (self, true);
                     return;
                 }
+                if (strcmp (op->kind, "replace-vm") == 0)
+                    s_redeliver (self, op);
+                if (strcmp (op->kind, "move-vm") == 0
+                    && s_move_student (self, op) != 0) {
+                    s_say (self, op, "warning: cannot move the student: %s",
+                           ll_db_error (self->db));
+                    s_reconcile (self, op, false);
+                    s_op_fail (self, "cannot move the student to the new VM");
+                    return;
+                }
                 if (s_op_run_output (self, op) == 0)
                     return;
                 //  Could not even start: the VMs exist, keep them
@@ -1212,6 +1374,24 @@ s_op_step_done (self_t *self)
             s_reconcile (self, op, ok);
             s_op_end (self, false);
             return;
+        case STEP_REBOOT: {
+            const char *name = s_nth (op->names, op->done + op->failed_vms);
+            const char *values[] = {name};
+            const char *undo[] = {name, op->before};
+            if (ok && s_exec (self, "vm_reboot_mark", 1, values) == 0) {
+                op->done++;
+                s_say (self, op, "%s: reboot initiated", name);
+            }
+            else {
+                s_exec (self, "vm_reboot_undo", 2, undo);
+                op->failed_vms++;
+                s_say (self, op, "%s: not rebooted: %s", name,
+                       ok ? ll_db_error (self->db) : reason);
+            }
+            s_publish_progress (self, op);
+            s_reboot_continue (self, op);
+            return;
+        }
     }
 }
 
@@ -1223,6 +1403,20 @@ s_op_begin (self_t *self)
     op->op_deadline_ms = ll_now_ms () + (int64_t) s_op_limit_s (self) * 1000;
     s_publish (self, op, "status", "running", "");
     s_publish_progress (self, op);
+    if (strcmp (op->kind, "reboot-vm") == 0) {
+        //  No terraform: the provider's script restarts each VM
+        char *script = s_path_join (self->module_dir, TF_REBOOT_SCRIPT);
+        bool found = access (script, X_OK) == 0;
+        free (script);
+        if (!found) {
+            s_say (self, op, "%s has no executable %s", self->module_dir,
+                   TF_REBOOT_SCRIPT);
+            s_op_fail (self, "this provider cannot reboot a VM");
+            return;
+        }
+        s_reboot_continue (self, op);
+        return;
+    }
     char *public_key = NULL;
     if (s_mkdirs (self->work_dir, 0700) != 0) {
         s_say (self, op, "cannot create %s: %s", self->work_dir,
@@ -1408,19 +1602,65 @@ done:
     free (who);
 }
 
-//  DESTROY, DESTROY-VM, REPLACE-VM
+//  The VMs a request names: [host] [who] [host...] (DESTROY-VM,
+//  REPLACE-VM, REBOOT-VM, MOVE-VM). NULL after replying "unknown-vm <host>"
+//  for a name that cannot be a VM; duplicates are dropped.
+static zlist_t *
+s_request_hosts (self_t *self, ll_request_t *req, char *first)
+{
+    zlist_t *hosts = s_names_new ();
+    char *host = first ? strdup (first) : NULL;
+    while (host) {
+        if (!ll_token_scope_valid (host) || host[0] == '_'
+            || strlen (host) >= TF_MAX_NAME
+            || zlist_size (hosts) >= LL_BULK_MAX) {
+            char reason[TF_MAX_NAME + 16];
+            snprintf (reason, sizeof reason, "unknown-vm %.*s", TF_MAX_NAME - 1,
+                      host);
+            ll_request_reply_error (req, self->router, reason);
+            free (host);
+            zlist_destroy (&hosts);
+            return NULL;
+        }
+        if (!zlist_exists (hosts, host))
+            zlist_append (hosts, host);
+        free (host);
+        host = zmsg_popstr (req->args);
+    }
+    if (zlist_size (hosts) == 0) {
+        ll_request_reply_error (req, self->router, "unknown-vm");
+        zlist_destroy (&hosts);
+    }
+    return hosts;
+}
+
+//  The hosts as one text for operations.target ("a b c").
+static char *
+s_hosts_text (zlist_t *hosts)
+{
+    size_t n = 1;
+    for (char *h = zlist_first (hosts); h; h = zlist_next (hosts))
+        n += strlen (h) + 1;
+    char *text = calloc (1, n);
+    for (char *h = zlist_first (hosts); h; h = zlist_next (hosts)) {
+        if (*text)
+            strncat (text, " ", n - strlen (text) - 1);
+        strncat (text, h, n - strlen (text) - 1);
+    }
+    return text;
+}
+
+//  DESTROY who, or DESTROY-VM / REPLACE-VM / REBOOT-VM host who [host...]
 static void
 s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
 {
     bool all = strcmp (kind, "destroy") == 0;
-    char *target = all ? NULL : zmsg_popstr (req->args);
+    char *first = all ? NULL : zmsg_popstr (req->args);
     char *who = zmsg_popstr (req->args);
-    if (!all
-        && (!target || !ll_token_scope_valid (target) || target[0] == '_'
-            || strlen (target) >= TF_MAX_NAME)) {
-        ll_request_reply_error (req, self->router, "unknown-vm");
+    zlist_t *hosts = NULL;
+    char *target = NULL;
+    if (!all && !(hosts = s_request_hosts (self, req, first)))
         goto done;
-    }
     if (s_begin_request (self, req) != 0)
         goto done;
     PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
@@ -1431,28 +1671,38 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
     }
     zlist_t *names = s_names_new ();
     for (int i = 0; i < PQntuples (res); i++)
-        if (all || strcmp (PQgetvalue (res, i, 0), target) == 0)
+        if (all || zlist_exists (hosts, PQgetvalue (res, i, 0)))
             zlist_append (names, PQgetvalue (res, i, 0));
     PQclear (res);
-    if (!all && zlist_size (names) == 0) {
-        s_release (self);
-        zlist_destroy (&names);
-        ll_request_reply_error (req, self->router, "unknown-vm");
-        goto done;
-    }
+    //  Every VM named must be in the fleet
+    for (char *h = hosts ? zlist_first (hosts) : NULL; h;
+         h = zlist_next (hosts))
+        if (!zlist_exists (names, h)) {
+            char reason[TF_MAX_NAME + 16];
+            snprintf (reason, sizeof reason, "unknown-vm %s", h);
+            s_release (self);
+            zlist_destroy (&names);
+            ll_request_reply_error (req, self->router, reason);
+            goto done;
+        }
+    target = hosts ? s_hosts_text (hosts) : NULL;
     int64_t id = 0;
     bool ok = ll_db_command (self->db, "BEGIN") == 0
               && s_op_create (self, req, kind, 0, (int) zlist_size (names), who,
                               target, &id)
                      == 0;
-    if (ok && strcmp (kind, "replace-vm") != 0) {
-        char *array = s_pg_array (names);
+    char *array = s_pg_array (names);
+    if (ok && (all || strcmp (kind, "destroy-vm") == 0)) {
         char op_id[24];
         snprintf (op_id, sizeof op_id, "%lld", (long long) id);
         const char *values[] = {array, "removing", op_id};
         ok = s_exec (self, "fleet_set_state", 3, values) == 0;
-        free (array);
     }
+    else if (ok && strcmp (kind, "replace-vm") == 0) {
+        const char *values[] = {array};
+        ok = s_exec (self, "vm_replace_mark", 1, values) == 0;
+    }
+    free (array);
     ok = ok && ll_db_command (self->db, "COMMIT") == 0;
     if (!ok) {
         ll_db_command (self->db, "ROLLBACK");
@@ -1470,7 +1720,89 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
              target ? " " : "", target ? target : "");
     s_op_begin (self);
 done:
+    zlist_destroy (&hosts);
     free (target);
+    free (first);
+    free (who);
+}
+
+//  MOVE-VM host who: a new VM under a new name takes over host's student;
+//  host is destroyed, in one apply.
+static void
+s_handle_move (self_t *self, ll_request_t *req)
+{
+    const ll_config_t *config = self->runtime->config;
+    char *first = zmsg_popstr (req->args);
+    char *who = zmsg_popstr (req->args);
+    zlist_t *hosts = s_request_hosts (self, req, first);
+    if (!hosts)
+        goto done;
+    const char *old = zlist_first (hosts);
+    if (s_begin_request (self, req) != 0)
+        goto done;
+    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    bool known = false;
+    for (int i = 0; res && i < PQntuples (res); i++)
+        if (strcmp (PQgetvalue (res, i, 0), old) == 0
+            && strcmp (PQgetvalue (res, i, 2), "active") == 0)
+            known = true;
+    bool db_ok = res != NULL;
+    PQclear (res);
+    res = db_ok ? ll_db_exec (self->db, "fleet_next_ordinal", 0, NULL) : NULL;
+    long next = res && PQntuples (res) == 1
+                    ? strtol (PQgetvalue (res, 0, 0), NULL, 10)
+                    : -1;
+    PQclear (res);
+    char name[TF_MAX_NAME];
+    if (!db_ok || next < 1
+        || ll_tf_vm_name (config, (int) next, name, sizeof name) != 0) {
+        s_release (self);
+        ll_request_reply_error (req, self->router, "database unavailable");
+        goto done;
+    }
+    if (!known) {
+        char reason[TF_MAX_NAME + 16];
+        snprintf (reason, sizeof reason, "unknown-vm %s", old);
+        s_release (self);
+        ll_request_reply_error (req, self->router, reason);
+        goto done;
+    }
+    int64_t id = 0;
+    char op_id[24], ordinal[24];
+    bool ok = ll_db_command (self->db, "BEGIN") == 0
+              && s_op_create (self, req, "move-vm", 1, 2, who, old, &id) == 0;
+    snprintf (op_id, sizeof op_id, "%lld", (long long) id);
+    snprintf (ordinal, sizeof ordinal, "%ld", next);
+    zlist_t *gone = s_names_new ();
+    zlist_append (gone, (void *) old);
+    char *array = s_pg_array (gone);
+    zlist_destroy (&gone);
+    const char *add[] = {name, ordinal, op_id};
+    const char *row[] = {name};
+    const char *removing[] = {array, "removing", op_id};
+    ok = ok && s_exec (self, "fleet_add", 3, add) == 0
+         && s_exec (self, "vm_row_ensure", 1, row) == 0
+         && s_exec (self, "fleet_set_state", 3, removing) == 0
+         && ll_db_command (self->db, "COMMIT") == 0;
+    free (array);
+    if (!ok) {
+        ll_db_command (self->db, "ROLLBACK");
+        s_release (self);
+        ll_request_reply_error (req, self->router, "database unavailable");
+        goto done;
+    }
+    self->op = s_op_new (id, "move-vm", old);
+    self->op->moved_to = strdup (name);
+    zlist_append (self->op->names, (void *) old);
+    zlist_append (self->op->names, name);
+    self->op->total = 2;
+    s_reply_id (self, req, id);
+    ll_info ("terraform: operation %lld: move-vm %s to %s", (long long) id, old,
+             name);
+    s_op_begin (self);
+done:
+    zlist_destroy (&hosts);
+    free (first);
     free (who);
 }
 
@@ -1570,6 +1902,10 @@ s_self_handle_router (self_t *self)
         s_handle_remove (self, req, "destroy-vm");
     else if (streq (req->command, LL_CMD_REPLACE_VM))
         s_handle_remove (self, req, "replace-vm");
+    else if (streq (req->command, LL_CMD_REBOOT_VM))
+        s_handle_remove (self, req, "reboot-vm");
+    else if (streq (req->command, LL_CMD_MOVE_VM))
+        s_handle_move (self, req);
     else if (streq (req->command, LL_CMD_OP_GET))
         s_handle_op_get (self, req);
     else if (streq (req->command, LL_CMD_OP_LIST))

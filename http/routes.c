@@ -44,6 +44,11 @@ static const ll_route_t s_routes[] = {
      ll_route_operation_events},
     {"GET", "/admin/operations/{}", LL_AUTH_ADMIN, ll_route_operation_page},
 
+    //  --- running a class (issue 16): routes_console.c ---
+    {"POST", "/api/reboot-vm", LL_AUTH_ADMIN, ll_route_reboot_vm},
+    {"GET", "/api/reboot-vm/{}", LL_AUTH_ADMIN, ll_route_reboot_info},
+    {"POST", "/api/vms/bulk", LL_AUTH_ADMIN, ll_route_vms_bulk},
+
     //  --- export (export issue) ---
     {"GET", "/api/scp-client", LL_AUTH_ADMIN, ll_route_export_zip},
     {"GET", "/api/export/status", LL_AUTH_ADMIN, ll_route_export_status},

@@ -46,6 +46,18 @@ int ll_route_operations (ll_http_req_t *req);
 int ll_route_operation (ll_http_req_t *req);
 int ll_route_operation_events (ll_http_req_t *req);
 int ll_route_operation_page (ll_http_req_t *req);
+//  Ask the terraform actor to start command with args (stolen) and answer
+//  the way the client wants it: JSON 202 {"operation_id"} or the progress
+//  page; 409 busy (with the running operation's id), 404 unknown VM, 503.
+int ll_operation_start (ll_http_req_t *req,
+                        const char *title,
+                        const char *command,
+                        zmsg_t **args);
+
+//  routes_console.c: running a class (issue 16)
+int ll_route_reboot_vm (ll_http_req_t *req);
+int ll_route_reboot_info (ll_http_req_t *req);
+int ll_route_vms_bulk (ll_http_req_t *req);
 
 //  routes_export.c
 int ll_route_export_zip (ll_http_req_t *req);

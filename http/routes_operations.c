@@ -76,12 +76,13 @@ s_fail (ll_http_req_t *req, int status, const char *title, const char *message)
     return s_page (req, status, title, message, 0);
 }
 
-//  Send the actor's answer to LAUNCH / DESTROY / DESTROY-VM / REPLACE-VM.
-static int
-s_start (ll_http_req_t *req,
-         const char *title,
-         const char *command,
-         zmsg_t **args)
+//  Send the actor's answer to LAUNCH / DESTROY / DESTROY-VM / REPLACE-VM /
+//  REBOOT-VM / MOVE-VM (routes.h).
+int
+ll_operation_start (ll_http_req_t *req,
+                    const char *title,
+                    const char *command,
+                    zmsg_t **args)
 {
     zmsg_t *reply = NULL;
     char *error = NULL;
@@ -116,9 +117,13 @@ s_start (ll_http_req_t *req,
         status = 500;
         snprintf (message, sizeof message, "Allocator outputs not found.");
     }
-    else if (error && strcmp (error, "unknown-vm") == 0) {
+    else if (error && strncmp (error, "unknown-vm", 10) == 0) {
         status = 404;
-        snprintf (message, sizeof message, "VM not found.");
+        if (error[10] == ' ')
+            snprintf (message, sizeof message, "VM not found: %.200s.",
+                      error + 11);
+        else
+            snprintf (message, sizeof message, "VM not found.");
     }
     else {
         status = 503;
@@ -190,7 +195,7 @@ ll_route_launch (ll_http_req_t *req)
     zmsg_t *args = zmsg_new ();
     zmsg_addstrf (args, "%lld", count);
     zmsg_addstr (args, s_who (req));
-    return s_start (req, title, LL_CMD_LAUNCH, &args);
+    return ll_operation_start (req, title, LL_CMD_LAUNCH, &args);
 }
 
 //  True when this allocator's exporter is reading the VMs now: destroying
@@ -222,7 +227,7 @@ ll_route_destroy (ll_http_req_t *req)
                        "finishes (or cancel the download).");
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, s_who (req));
-    return s_start (req, "Destroy VMs", LL_CMD_DESTROY, &args);
+    return ll_operation_start (req, "Destroy VMs", LL_CMD_DESTROY, &args);
 }
 
 static int
@@ -234,7 +239,7 @@ s_one_vm (ll_http_req_t *req, const char *title, const char *command)
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, host);
     zmsg_addstr (args, s_who (req));
-    return s_start (req, title, command, &args);
+    return ll_operation_start (req, title, command, &args);
 }
 
 int
@@ -243,9 +248,15 @@ ll_route_vm_destroy (ll_http_req_t *req)
     return s_one_vm (req, "Destroy a VM", LL_CMD_DESTROY_VM);
 }
 
+//  ?new_name=1: a new VM under a new name takes the student (MOVE-VM);
+//  otherwise the same name on a new machine.
 int
 ll_route_vm_replace (ll_http_req_t *req)
 {
+    char flag[8] = "";
+    ll_http_query_field (req, "new_name", flag, sizeof flag);
+    if (*flag && strcmp (flag, "0") != 0 && strcmp (flag, "false") != 0)
+        return s_one_vm (req, "Replace a VM under a new name", LL_CMD_MOVE_VM);
     return s_one_vm (req, "Replace a VM", LL_CMD_REPLACE_VM);
 }
 

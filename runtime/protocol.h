@@ -150,9 +150,18 @@
 //  LAUNCH count who        -> OK id | ERROR "busy <id>" | ERROR "too-many <max>"
 //                             | ERROR "no-url" | ERROR reason
 //  DESTROY who             -> OK id | ERROR "busy <id>" | ERROR reason
-//  DESTROY-VM host who     -> OK id | ERROR "busy <id>" | ERROR "unknown-vm"
-//  REPLACE-VM host who     -> OK id | ERROR "busy <id>" | ERROR "unknown-vm"
-//                             (an operation starts and runs in the
+//  DESTROY-VM host who [host...]
+//                          -> OK id | ERROR "busy <id>"
+//                             | ERROR "unknown-vm <host>" (not in the fleet)
+//  REPLACE-VM host who [host...]   the same names on new machines; an
+//                             assigned student stays, with a fresh delivery
+//  REBOOT-VM host who [host...]    the provider's vm-reboot.sh for each
+//                             (local: restart the agent; aws: reboot the
+//                             instance); the assignment stays
+//  MOVE-VM host who        a new VM under a new name takes host's student,
+//                             host is destroyed (one apply)
+//                             (each answers like DESTROY-VM; at most 100
+//                             hosts; an operation starts and runs in the
 //                             background; "busy" names the running one)
 //  OP-GET id after         -> OK kind status requested done total error
 //                             created_by target created_at started_at
@@ -165,6 +174,9 @@
 #define LL_CMD_DESTROY    "DESTROY"
 #define LL_CMD_DESTROY_VM "DESTROY-VM"
 #define LL_CMD_REPLACE_VM "REPLACE-VM"
+#define LL_CMD_REBOOT_VM  "REBOOT-VM"
+#define LL_BULK_MAX       100  //  VMs one console action may name
+#define LL_CMD_MOVE_VM    "MOVE-VM"
 #define LL_CMD_OP_GET     "OP-GET"
 #define LL_CMD_OP_LIST    "OP-LIST"
 //  PUB: every output line and state change of the operation running here
@@ -212,8 +224,10 @@
 //  LOGIN-OK address                   -> OK          (failures forgotten)
 //  AUDIT actor action target outcome detail -> OK | ERROR reason
 //  AUDIT-LIST limit before-id         -> OK json      (array, newest first)
-//  ADMIN-VMS                          -> OK json      (array of VM objects
-//                                        without pin and crd_command)
+//  ADMIN-VMS [hostname]               -> OK json      (array of VM objects
+//                                        without pin and crd_command, with
+//                                        their console state; only that VM
+//                                        when hostname is given)
 //  ADMIN-VM-EXISTS hostname           -> OK "1" | OK "0"
 #define LL_ADMIN_SESSION_MAX_S 43200  //  absolute session lifetime
 #define LL_CMD_SESSION_NEW     "SESSION-NEW"

@@ -55,9 +55,9 @@ FROM (SELECT id, to_char(at AT TIME ZONE 'UTC',
       ORDER BY id DESC
       LIMIT $1::integer) a;
 
--- Every VM with every column but the assignment secrets (pin and
--- crd_command), and its console state ($1 stale seconds), as one JSON
--- array: the instances page's first render.
+-- Every VM (or only $2 when not NULL) with every column but the
+-- assignment secrets (pin and crd_command), and its console state ($1 stale
+-- seconds), as one JSON array: the instances page's first render.
 -- name: admin_vm_list
 SELECT coalesce(json_agg(v ORDER BY v.hostname), '[]')::text
 FROM (SELECT hostname, status, user_email, assigned_at, delivered_at,
@@ -73,7 +73,7 @@ FROM (SELECT hostname, status, user_email, assigned_at, delivered_at,
              start_host_ok, start_host_error, start_host_at, reboot_count,
              last_reboot_time, attention,
              ll_vm_state(vms, $1::integer) AS state
-      FROM vms) v;
+      FROM vms WHERE $2::text IS NULL OR hostname = $2) v;
 
 -- name: admin_vm_exists
 SELECT 1 FROM vms WHERE hostname = $1;

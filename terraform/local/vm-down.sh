@@ -6,27 +6,9 @@
 set -uo pipefail
 : "${VM_NAME:?}" "${VM_DIR:?}"
 
-stop() {
-    local file=$1 pid started stat now
-    [ -f "$file" ] || return 0
-    read -r pid started <"$file" || return 0
-    [ -n "$pid" ] || return 0
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 0   # already gone
-    stat=${stat##*) }
-    now=$(echo "$stat" | cut -d' ' -f20)
-    [ "$started" = 0 ] || [ "$now" = "$started" ] || return 0   # recycled pid
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        # a zombie child of an exited parent still answers kill -0
-        [ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && return 0
-        sleep 0.1
-    done
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
-    return 0
-}
+. "$(dirname "$0")/vm-lib.sh"
 
-stop "$VM_DIR/agent.pid"
-stop "$VM_DIR/sshd.pid"
+stop_pid "$VM_DIR/agent.pid"
+stop_pid "$VM_DIR/sshd.pid"
 echo "$VM_NAME: stopped"
 rm -rf -- "$VM_DIR"

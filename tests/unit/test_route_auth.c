@@ -71,6 +71,10 @@ static const s_expected_t s_expected[] = {
     {"POST", "/api/vms/{}/release", ADMIN},
     {"POST", "/api/vms/{}/destroy", ADMIN},
     {"POST", "/api/vms/{}/replace", ADMIN},
+    //  Running a class (issue 16)
+    {"POST", "/api/reboot-vm", ADMIN},
+    {"GET", "/api/reboot-vm/{}", ADMIN},
+    {"POST", "/api/vms/bulk", ADMIN},
 };
 
 #define S_EXPECTED_COUNT (sizeof s_expected / sizeof s_expected[0])

@@ -1,0 +1,229 @@
+/*  Running a class from the console (issue 16): upstream's reboot API
+    (reference 2.6: POST /api/reboot-vm, GET /api/reboot-vm/<hostname>) and
+    the instances page's bulk actions. Reboots, replacements and destroys
+    are operations of the terraform actor (one at a time, audited, followed
+    live on /api/operations/<id>/events); a release is immediate. */
+#include "http/routes.h"
+#include "runtime/log.h"
+#include "runtime/protocol.h"
+#include "runtime/token.h"
+
+#define S_CALL_MS  10000
+#define S_QUICK_MS 3000
+
+//  Who is acting, for operations.created_by and the audit log.
+static const char *
+s_who (ll_http_req_t *req)
+{
+    return *req->actor
+               ? req->actor
+               : ll_http_server_runtime (req->server)->config->app.admin_user;
+}
+
+static bool
+s_hostname_valid (const char *host)
+{
+    return host && ll_token_scope_valid (host) && host[0] != '_';
+}
+
+int
+ll_route_reboot_vm (ll_http_req_t *req)
+{
+    json_t *body = ll_http_json_body (req);
+    if (!body)
+        return req->status;
+    json_t *value = json_object_get (body, "hostname");
+    const char *host = json_is_string (value) ? json_string_value (value) : "";
+    int rc;
+    if (!*host)
+        rc = ll_http_error (req, 400, "Hostname is required.");
+    else if (!s_hostname_valid (host))
+        rc = ll_http_error (req, 400, "Invalid hostname.");
+    else {
+        zmsg_t *args = zmsg_new ();
+        zmsg_addstr (args, host);
+        zmsg_addstr (args, s_who (req));
+        zmsg_t *reply = NULL;
+        char *error = NULL;
+        if (ll_http_call (req, LL_ENDPOINT_TERRAFORM, LL_CMD_REBOOT_VM, &args,
+                          S_CALL_MS, &reply, &error)
+            == 0) {
+            char *id = zmsg_popstr (reply);
+            char message[320];
+            snprintf (message, sizeof message, "Reboot initiated for VM '%s'.",
+                      host);
+            rc = ll_http_json (
+                req, 200,
+                json_pack ("{s:s, s:I}", "message", message, "operation_id",
+                           (json_int_t) (id ? strtoll (id, NULL, 10) : 0)));
+            free (id);
+        }
+        else if (error && strncmp (error, "unknown-vm", 10) == 0)
+            rc = ll_http_error (req, 404, "VM not found.");
+        else if (error && strncmp (error, "busy ", 5) == 0) {
+            json_int_t busy = strtoll (error + 5, NULL, 10);
+            char message[128];
+            snprintf (message, sizeof message,
+                      "Another operation is running (operation %lld).",
+                      (long long) busy);
+            rc = ll_http_json (req, 409,
+                               json_pack ("{s:s, s:I}", "error", message,
+                                          "operation_id", busy));
+        }
+        else {
+            ll_warn ("http: reboot of %s not started: %s", host,
+                     error ? error : "no answer");
+            rc = ll_http_error (req, 500, "Failed to initiate reboot.");
+        }
+        zmsg_destroy (&reply);
+        free (error);
+    }
+    json_decref (body);
+    return rc;
+}
+
+//  One VM as the admin actor sees it (ADMIN-VMS host): a new JSON object,
+//  NULL when there is no such VM, or NULL after answering 503 (*failed).
+static json_t *
+s_vm_get (ll_http_req_t *req, const char *host, bool *failed)
+{
+    *failed = false;
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, host);
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_ADMIN, LL_CMD_ADMIN_VMS, &args,
+                           S_QUICK_MS, &reply, &error);
+    char *text = rc == 0 ? zmsg_popstr (reply) : NULL;
+    zmsg_destroy (&reply);
+    free (error);
+    if (!text) {
+        *failed = true;
+        ll_http_error (req, 503, "Database unavailable.");
+        return NULL;
+    }
+    json_t *list = json_loads (text, 0, NULL);
+    free (text);
+    json_t *vm = json_array_get (list, 0);
+    json_incref (vm);
+    json_decref (list);
+    return vm;
+}
+
+int
+ll_route_reboot_info (ll_http_req_t *req)
+{
+    const char *host = req->params[0];
+    if (!s_hostname_valid (host))
+        return ll_http_error (req, 400, "Invalid hostname.");
+    bool failed;
+    json_t *vm = s_vm_get (req, host, &failed);
+    if (failed)
+        return req->status;
+    if (!vm)
+        return ll_http_error (req, 404, "VM not found.");
+    json_t *count = json_object_get (vm, "reboot_count");
+    json_t *last = json_object_get (vm, "last_reboot_time");
+    json_t *out = json_pack ("{s:s, s:O, s:O}", "hostname", host,
+                             "reboot_count", count ? count : json_integer (0),
+                             "last_reboot_time", last ? last : json_null ());
+    json_decref (vm);
+    return ll_http_json (req, 200, out);
+}
+
+//  --- bulk actions --------------------------------------------------------
+
+#define S_BULK_ACTIONS "reboot, replace, destroy, release"
+
+//  release each host (VM-RELEASE): 200 with what was released and what
+//  was not found; 503 when none could be asked.
+static int
+s_bulk_release (ll_http_req_t *req, json_t *hosts)
+{
+    char actor[300];
+    snprintf (actor, sizeof actor, "admin:%s", s_who (req));
+    json_t *released = json_array (), *missing = json_array ();
+    size_t failed = 0, i;
+    json_t *h;
+    json_array_foreach (hosts, i, h)
+    {
+        zmsg_t *args = zmsg_new ();
+        zmsg_addstr (args, json_string_value (h));
+        zmsg_addstr (args, actor);
+        zmsg_t *reply = NULL;
+        char *error = NULL;
+        int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_RELEASE,
+                               &args, S_QUICK_MS, &reply, &error);
+        if (rc == 0)
+            json_array_append (released, h);
+        else if (error && streq (error, LL_REASON_NOT_FOUND))
+            json_array_append (missing, h);
+        else
+            failed++;
+        zmsg_destroy (&reply);
+        free (error);
+    }
+    if (failed == json_array_size (hosts)) {
+        json_decref (released);
+        json_decref (missing);
+        return ll_http_error (req, 503,
+                              "Cannot release now: database unavailable.");
+    }
+    char message[96];
+    snprintf (message, sizeof message, "%zu VM%s released.",
+              json_array_size (released),
+              json_array_size (released) == 1 ? "" : "s");
+    return ll_http_json (req, 200,
+                         json_pack ("{s:s, s:o, s:o, s:I}", "message", message,
+                                    "released", released, "not_found", missing,
+                                    "failed", (json_int_t) failed));
+}
+
+int
+ll_route_vms_bulk (ll_http_req_t *req)
+{
+    json_t *body = ll_http_json_body (req);
+    if (!body)
+        return req->status;
+    json_t *action = json_object_get (body, "action");
+    json_t *hosts = json_object_get (body, "hostnames");
+    const char *a = json_is_string (action) ? json_string_value (action) : "";
+    const char *command = streq (a, "reboot")    ? LL_CMD_REBOOT_VM
+                          : streq (a, "replace") ? LL_CMD_REPLACE_VM
+                          : streq (a, "destroy") ? LL_CMD_DESTROY_VM
+                                                 : NULL;
+    int rc;
+    size_t i;
+    json_t *h;
+    bool valid = json_is_array (hosts) && json_array_size (hosts) > 0;
+    json_array_foreach (hosts, i, h) valid =
+        valid && json_is_string (h) && s_hostname_valid (json_string_value (h));
+    if (!command && !streq (a, "release"))
+        rc = ll_http_error (req, 400,
+                            "action must be one of: " S_BULK_ACTIONS ".");
+    else if (!valid)
+        rc = ll_http_error (req, 400,
+                            "hostnames must be a non-empty list of hostnames.");
+    else if (json_array_size (hosts) > LL_BULK_MAX) {
+        char message[64];
+        snprintf (message, sizeof message, "At most %d VMs at once.",
+                  LL_BULK_MAX);
+        rc = ll_http_error (req, 400, message);
+    }
+    else if (!command)
+        rc = s_bulk_release (req, hosts);
+    else {
+        //  [first host] [who] [other hosts...]
+        zmsg_t *args = zmsg_new ();
+        zmsg_addstr (args, json_string_value (json_array_get (hosts, 0)));
+        zmsg_addstr (args, s_who (req));
+        for (i = 1; i < json_array_size (hosts); i++)
+            zmsg_addstr (args, json_string_value (json_array_get (hosts, i)));
+        char title[64];
+        snprintf (title, sizeof title, "%c%s %zu VMs", a[0] - 'a' + 'A', a + 1,
+                  json_array_size (hosts));
+        rc = ll_operation_start (req, title, command, &args);
+    }
+    json_decref (body);
+    return rc;
+}
