@@ -210,7 +210,11 @@ s_self_handle_router (self_t *self)
             : streq (cmd, LL_CMD_LOGIN_FAILED)    ? 1
             : streq (cmd, LL_CMD_LOGIN_OK)        ? 1
             : streq (cmd, LL_CMD_ADMIN_VM_EXISTS) ? 1
+            : streq (cmd, LL_CMD_ARCHIVE_GET)     ? 1
+            : streq (cmd, LL_CMD_ARCHIVE_DONE)    ? 1
+            : streq (cmd, LL_CMD_ARCHIVE_DELETE)  ? 1
             : streq (cmd, LL_CMD_ADMIN_VMS)       ? 0
+            : streq (cmd, LL_CMD_ARCHIVES)        ? 0
                                                   : -1;
     const char *const *v = (const char *const *) args;
     if (n < 0)
@@ -252,6 +256,30 @@ s_self_handle_router (self_t *self)
     }
     else if (streq (cmd, LL_CMD_ADMIN_VM_EXISTS))
         s_handle_vm_exists (self, req, args);
+    else if (streq (cmd, LL_CMD_ARCHIVES))
+        s_value_reply (self, req, "admin_archive_list", NULL, 0);
+    else if (streq (cmd, LL_CMD_ARCHIVE_DONE))
+        s_exec_reply (self, req, "admin_archive_downloaded", v, 1);
+    else if (streq (cmd, LL_CMD_ARCHIVE_GET)
+             || streq (cmd, LL_CMD_ARCHIVE_DELETE)) {
+        //  OK allocator / OK name, or ERROR "not found"
+        ll_db_ensure (self->db);
+        PGresult *res = ll_db_exec (self->db,
+                                    streq (cmd, LL_CMD_ARCHIVE_GET)
+                                        ? "admin_archive_get"
+                                        : "admin_archive_delete",
+                                    1, v);
+        if (!res)
+            ll_request_reply_error (req, self->router, s_db_reason (self));
+        else if (PQntuples (res) != 1)
+            ll_request_reply_error (req, self->router, "not found");
+        else {
+            zmsg_t *payload = zmsg_new ();
+            zmsg_addstr (payload, PQgetvalue (res, 0, 0));
+            ll_request_reply_ok (req, self->router, &payload);
+        }
+        PQclear (res);
+    }
     s_args_free (args, n > 0 ? n : 0);
     ll_request_destroy (&req);
 }

@@ -13,8 +13,9 @@
       LOGIN-OK address                   -> OK
       AUDIT actor action target outcome detail -> OK | ERROR reason
       AUDIT-LIST limit before-id         -> OK json-array
-      ADMIN-VMS                          -> OK json-array
+      ADMIN-VMS [hostname]               -> OK json-array
       ADMIN-VM-EXISTS hostname           -> OK "1" | OK "0"
+      ARCHIVES, ARCHIVE-GET/DONE/DELETE name   the kept exports
     Every ERROR other than "expired" means the database failed.
     Pipe: START -> OK (the database may be down: requests then answer
           ERROR), $TERM. */

@@ -7,6 +7,7 @@
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
 
+#include <ctype.h>
 #include <pwd.h>
 #include <sodium.h>
 
@@ -678,7 +679,29 @@ s_export_answer (self_t *self, bool flush)
         s_export_end (self);
 }
 
-//  EXPORT-START [who]
+//  A PostgreSQL text array literal of the strings in list.
+static char *
+s_pg_array (zlist_t *list)
+{
+    zchunk_t *out = zchunk_new ("{", 1);
+    for (char *item = zlist_first (list); item; item = zlist_next (list)) {
+        if (zchunk_size (out) > 1)
+            zchunk_extend (out, ",", 1);
+        zchunk_extend (out, "\"", 1);
+        for (const char *c = item; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                zchunk_extend (out, "\\", 1);
+            zchunk_extend (out, c, 1);
+        }
+        zchunk_extend (out, "\"", 1);
+    }
+    zchunk_extend (out, "}", 2);  //  with the terminating NUL
+    char *text = strdup ((char *) zchunk_data (out));
+    zchunk_destroy (&out);
+    return text;
+}
+
+//  EXPORT-START [who] [host:<hostname> | email:<address>]...
 static void
 s_handle_start (self_t *self, ll_request_t *req)
 {
@@ -690,21 +713,46 @@ s_handle_start (self_t *self, ll_request_t *req)
         ll_request_reply_error (req, self->router, "no ssh client key");
         return;
     }
+    char *who = zmsg_popstr (req->args);
+    zlist_t *hosts = zlist_new (), *emails = zlist_new ();
+    zlist_autofree (hosts);
+    zlist_autofree (emails);
+    char *filter;
+    while ((filter = zmsg_popstr (req->args))) {
+        if (strncmp (filter, "host:", 5) == 0 && strlen (filter) < 300)
+            zlist_append (hosts, filter + 5);
+        else if (strncmp (filter, "email:", 6) == 0 && strlen (filter) < 330) {
+            for (char *c = filter + 6; *c; c++)
+                *c = (char) tolower ((unsigned char) *c);
+            zlist_append (emails, filter + 6);
+        }
+        free (filter);
+    }
+    bool filtered = zlist_size (hosts) || zlist_size (emails);
+    char *a_hosts = s_pg_array (hosts), *a_emails = s_pg_array (emails);
+    zlist_destroy (&hosts);
+    zlist_destroy (&emails);
+    const char *filters[] = {a_hosts, a_emails};
     ll_db_ensure (self->db);
-    PGresult *vms = ll_db_exec (self->db, "exporter_vms", 0, NULL);
+    PGresult *vms = ll_db_exec (self->db, "exporter_vms", 2, filters);
+    free (a_hosts);
+    free (a_emails);
     PGresult *pins =
         vms ? ll_db_exec (self->db, "exporter_host_keys", 0, NULL) : NULL;
     if (!vms || !pins) {
         ll_request_reply_error (req, self->router, "database unavailable");
         PQclear (vms);
         PQclear (pins);
+        free (who);
         return;
     }
     int count = PQntuples (vms);
     if (count == 0) {
-        ll_request_reply_error (req, self->router, "no-vms");
+        ll_request_reply_error (req, self->router,
+                                filtered ? "no-match" : "no-vms");
         PQclear (vms);
         PQclear (pins);
+        free (who);
         return;
     }
     const ll_config_t *config = self->runtime->config;
@@ -717,14 +765,13 @@ s_handle_start (self_t *self, ll_request_t *req)
     localtime_r (&now, &tm);
     strftime (ex->filename, sizeof ex->filename,
               "lablink_data%Y%m%d_%H%M%S.zip", &tm);
-    char *who = zmsg_popstr (req->args);
     snprintf (ex->who, sizeof ex->who, "%s", who && *who ? who : "admin");
     free (who);
     ex->vms = calloc ((size_t) count, sizeof *ex->vms);
     ex->vm_count = count;
     for (int i = 0; i < count; i++) {
         s_vm_t *vm = &ex->vms[i];
-        vm->index = i + 1;
+        vm->index = (int) strtol (PQgetvalue (vms, i, 3), NULL, 10);
         vm->hostname = strdup (PQgetvalue (vms, i, 0));
         vm->address = strdup (PQgetvalue (vms, i, 1));
         vm->port = (int) strtol (PQgetvalue (vms, i, 2), NULL, 10);

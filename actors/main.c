@@ -19,6 +19,7 @@
 #include "actors/ingest.h"
 #include "actors/listener.h"
 #include "actors/registry.h"
+#include "actors/scheduler.h"
 #include "actors/terraform.h"
 #include "actors/waiters.h"
 #include "runtime/db.h"
@@ -38,7 +39,8 @@ static const ll_actor_def_t s_actor_table[] = {
     {"listener", listener_actor},   {"waiters", waiters_actor},
     {"assigner", assigner_actor},   {"ingest", ingest_actor},
     {"terraform", terraform_actor}, {"exporter", exporter_actor},
-    {"gateway", gateway_actor},     {"http", http_actor},
+    {"scheduler", scheduler_actor}, {"gateway", gateway_actor},
+    {"http", http_actor},
 };
 
 static int

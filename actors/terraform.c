@@ -1,10 +1,12 @@
 #include "actors/terraform.h"
+#include "actors/exporter_check.h"
 #include "actors/s3.h"
 #include "actors/tfvars.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
+#include "runtime/schedule.h"
 #include "runtime/token.h"
 
 #include <dirent.h>
@@ -44,8 +46,13 @@ typedef enum {
     STEP_MAIN,
     STEP_OUTPUT,
     STEP_STATE,
-    STEP_REBOOT
+    STEP_REBOOT,
+    STEP_EXPORT
 } step_t;
+
+#define TF_EXPORT_CALL_MS 15000       //  the exporter answers within 250 ms
+#define TF_EXPORT_WAIT_MS 100         //  "nothing yet": ask again then
+#define TF_EXPORT_SAY     (32 << 20)  //  a progress line this often
 
 //  One pipe from the child, cut into lines.
 typedef struct {
@@ -64,6 +71,12 @@ typedef struct {
     char *moved_to;          //  move-vm: the new name (owned), else NULL
     int failed_vms;          //  reboot-vm: VMs whose reboot failed
     char before[16];         //  reboot-vm: the rebooting VM's status before
+    char export_id[40];      //  export-destroy: the exporter's export id
+    char *export_path;       //  ... the zip being written (.part), owned
+    int export_fd;           //  ... its descriptor, -1 when closed
+    uint64_t export_bytes;   //  ... bytes written
+    uint64_t export_said;    //  ... bytes when progress was last said
+    int64_t export_next_ms;  //  ... when to ask the exporter again
     step_t step;             //  what the child is doing
     pid_t pid;               //  the child, 0 when none
     stream_t out, err;       //  its stdout and stderr
@@ -93,6 +106,7 @@ typedef struct {
     zsock_t *pipe;          //  to the supervisor
     zsock_t *router;        //  LL_ENDPOINT_TERRAFORM
     zsock_t *pub;           //  LL_ENDPOINT_OPERATIONS
+    zsock_t *exporter;      //  DEALER to LL_ENDPOINT_EXPORTER
     ll_runtime_t *runtime;  //  config and stats (not owned)
     ll_db_t *db;            //  our PostgreSQL connection
     char *module_dir;       //  the terraform module (absolute)
@@ -213,6 +227,14 @@ s_names_new (void)
     zlist_autofree (list);
     zlist_comparefn (list, (zlist_compare_fn *) strcmp);  //  zlist_exists
     return list;
+}
+
+//  Whether the operation's terraform step destroys the whole fleet.
+static bool
+s_all_go (const op_t *op)
+{
+    return strcmp (op->kind, "destroy") == 0
+           || strcmp (op->kind, "export-destroy") == 0;
 }
 
 //  --- database ---------------------------------------------------------
@@ -348,9 +370,8 @@ s_emit (self_t *self, op_t *op, const char *line)
 {
     ll_tf_line_t kind = ll_tf_line_kind (line);
     bool move = strcmp (op->kind, "move-vm") == 0;
-    if ((kind == LL_TF_LINE_CREATED && op->step == STEP_MAIN
-         && strcmp (op->kind, "destroy") != 0)
-        || (kind == LL_TF_LINE_DESTROYED && strcmp (op->kind, "destroy") == 0
+    if ((kind == LL_TF_LINE_CREATED && op->step == STEP_MAIN && !s_all_go (op))
+        || (kind == LL_TF_LINE_DESTROYED && s_all_go (op)
             && op->step == STEP_MAIN)
         || (kind == LL_TF_LINE_DESTROYED
             && (strcmp (op->kind, "destroy-vm") == 0 || move))) {
@@ -689,7 +710,7 @@ s_op_new (int64_t id, const char *kind, const char *target)
     snprintf (op->kind, sizeof op->kind, "%s", kind);
     op->target = target ? strdup (target) : NULL;
     op->names = s_names_new ();
-    op->out.fd = op->err.fd = -1;
+    op->out.fd = op->err.fd = op->export_fd = -1;
     op->flush_ms = ll_now_ms () + TF_FLUSH_MS;
     return op;
 }
@@ -705,6 +726,9 @@ s_op_destroy (op_t **op_p)
     zlist_destroy (&op->names);
     free (op->target);
     free (op->moved_to);
+    if (op->export_fd >= 0)
+        close (op->export_fd);
+    free (op->export_path);
     free (op->capture);
     free (op->pending);
     free (op->error);
@@ -850,7 +874,7 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
     const char **names = calloc ((size_t) rows + 1, sizeof *names);
     char **tokens = calloc ((size_t) rows + 1, sizeof *tokens);
     size_t count = 0;
-    bool destroying_all = strcmp (op->kind, "destroy") == 0;
+    bool destroying_all = s_all_go (op);
     for (int i = 0; i < rows; i++) {
         const char *name = PQgetvalue (res, i, 0);
         const char *state = PQgetvalue (res, i, 2);
@@ -992,7 +1016,7 @@ s_op_run_main (self_t *self, op_t *op)
                                        "-no-color", "-var-file=" TF_TFVARS};
     const char *args[TF_ARGV_MAX];
     size_t n = 0;
-    args[n++] = strcmp (op->kind, "destroy") == 0 ? "destroy" : "apply";
+    args[n++] = s_all_go (op) ? "destroy" : "apply";
     for (size_t i = 0; i < 4; i++)
         args[n++] = tail[i];
     //  One -replace per VM being replaced (same names, new machines)
@@ -1283,12 +1307,12 @@ s_op_step_done (self_t *self)
                   WTERMSIG (op->status));
     else
         snprintf (reason, sizeof reason, "terraform %s exited with status %d",
-                  op->step == STEP_INIT               ? "init"
-                  : op->step == STEP_OUTPUT           ? "output"
-                  : op->step == STEP_STATE            ? "state list"
-                  : op->step == STEP_REBOOT           ? TF_REBOOT_SCRIPT
-                  : strcmp (op->kind, "destroy") == 0 ? "destroy"
-                                                      : "apply",
+                  op->step == STEP_INIT     ? "init"
+                  : op->step == STEP_OUTPUT ? "output"
+                  : op->step == STEP_STATE  ? "state list"
+                  : op->step == STEP_REBOOT ? TF_REBOOT_SCRIPT
+                  : s_all_go (op)           ? "destroy"
+                                            : "apply",
                   op->exited && WIFEXITED (op->status)
                       ? WEXITSTATUS (op->status)
                       : -1);
@@ -1318,10 +1342,9 @@ s_op_step_done (self_t *self)
         case STEP_MAIN:
             if (ok) {
                 s_backup_tfvars (self, op);
-                if (strcmp (op->kind, "destroy") == 0
-                    || strcmp (op->kind, "destroy-vm") == 0) {
+                if (s_all_go (op) || strcmp (op->kind, "destroy-vm") == 0) {
                     zlist_t *gone = op->names;
-                    if (strcmp (op->kind, "destroy") == 0) {
+                    if (s_all_go (op)) {
                         //  Every row goes, also rows of names we never had
                         PGresult *res =
                             ll_db_exec (self->db, "vms_hostnames", 0, NULL);
@@ -1374,6 +1397,8 @@ s_op_step_done (self_t *self)
             s_reconcile (self, op, ok);
             s_op_end (self, false);
             return;
+        case STEP_EXPORT:
+            return;  //  no child runs while exporting
         case STEP_REBOOT: {
             const char *name = s_nth (op->names, op->done + op->failed_vms);
             const char *values[] = {name};
@@ -1393,6 +1418,237 @@ s_op_step_done (self_t *self)
             return;
         }
     }
+}
+
+//  --- export, then destroy ------------------------------------------------
+
+static void s_op_terraform (self_t *self, op_t *op);
+
+//  The export step failed: nothing is destroyed, the fleet stays.
+static void
+s_export_fail (self_t *self, op_t *op, const char *reason)
+{
+    if (op->export_fd >= 0)
+        close (op->export_fd);
+    op->export_fd = -1;
+    if (op->export_path)
+        unlink (op->export_path);  //  the data is still on the VMs
+    s_say (self, op, "%s: nothing destroyed", reason);
+    s_reconcile (self, op, false);
+    s_op_fail (self, reason);
+}
+
+//  Ask the exporter for every VM's files, written to export.keep_dir.
+static void
+s_export_begin (self_t *self, op_t *op)
+{
+    const ll_config_t *config = self->runtime->config;
+    char *dir = s_absolute (config->export.keep_dir);
+    if (s_mkdirs (dir, 0700) != 0) {
+        s_say (self, op, "cannot create %s: %s", dir, strerror (errno));
+        free (dir);
+        s_export_fail (self, op, "cannot create export.keep_dir");
+        return;
+    }
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, "terraform");
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_call (self->exporter, LL_CMD_EXPORT_START, &args,
+                      TF_EXPORT_CALL_MS, &reply, &error);
+    char *id = rc == 0 ? zmsg_popstr (reply) : NULL;
+    char *name = rc == 0 ? zmsg_popstr (reply) : NULL;
+    zmsg_destroy (&reply);
+    if (rc != 0 && error && streq (error, "no-vms")) {
+        s_say (self, op, "no VM to export");
+        op->step = STEP_MAIN;
+        s_op_terraform (self, op);
+    }
+    else if (!id || !name) {
+        char reason[300];
+        snprintf (reason, sizeof reason, "the export could not start: %s",
+                  error && streq (error, "busy") ? "another export is running"
+                  : error                        ? error
+                                                 : "no answer");
+        s_export_fail (self, op, reason);
+    }
+    else {
+        size_t n = strlen (dir) + strlen (name) + 8;
+        op->export_path = malloc (n);
+        snprintf (op->export_path, n, "%s/%s.part", dir, name);
+        op->export_fd = open (op->export_path,
+                              O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        snprintf (op->export_id, sizeof op->export_id, "%s", id);
+        if (op->export_fd < 0) {
+            s_say (self, op, "cannot write %s: %s", op->export_path,
+                   strerror (errno));
+            zmsg_t *cancel = zmsg_new ();
+            zmsg_addstr (cancel, id);
+            zmsg_t *ignored = NULL;
+            char *e = NULL;
+            ll_call (self->exporter, LL_CMD_EXPORT_CANCEL, &cancel, 2000,
+                     &ignored, &e);
+            zmsg_destroy (&ignored);
+            free (e);
+            s_export_fail (self, op, "cannot write the export");
+        }
+        else {
+            op->step = STEP_EXPORT;
+            op->export_next_ms = ll_now_ms ();
+            s_say (self, op, "exporting every VM's data to %s",
+                   op->export_path);
+        }
+    }
+    free (id);
+    free (name);
+    free (error);
+    free (dir);
+}
+
+//  The zip is complete: check it against its manifest, keep it, destroy.
+static void
+s_export_done (self_t *self, op_t *op)
+{
+    bool synced = fsync (op->export_fd) == 0;
+    close (op->export_fd);
+    op->export_fd = -1;
+    if (!synced) {
+        s_export_fail (self, op, "the export could not be written to disk");
+        return;
+    }
+    ll_export_check_t check;
+    char error[400];
+    if (ll_export_check (op->export_path, &check, error, sizeof error) != 0) {
+        char reason[500];
+        snprintf (reason, sizeof reason, "the export failed its check (%s)",
+                  error);
+        s_export_fail (self, op, reason);
+        return;
+    }
+    if (check.failed_vms > 0) {
+        char reason[200];
+        snprintf (reason, sizeof reason,
+                  "%d VM%s could not be exported (see MANIFEST.txt in %s)",
+                  check.failed_vms, check.failed_vms == 1 ? "" : "s",
+                  op->export_path);
+        s_export_fail (self, op, reason);
+        return;
+    }
+    //  name.part -> name
+    char *final = strdup (op->export_path);
+    final[strlen (final) - 5] = '\0';
+    if (rename (op->export_path, final) != 0) {
+        free (final);
+        s_export_fail (self, op, "the export could not be kept");
+        return;
+    }
+    const char *base = strrchr (final, '/') + 1;
+    char bytes[24], files[16], op_id[24], host[256] = "";
+    snprintf (bytes, sizeof bytes, "%llu",
+              (unsigned long long) op->export_bytes);
+    snprintf (files, sizeof files, "%d", check.files);
+    snprintf (op_id, sizeof op_id, "%lld", (long long) op->id);
+    gethostname (host, sizeof host - 1);
+    const char *values[] = {base, bytes, files, host, op_id};
+    if (s_exec (self, "export_archive_add", 5, values) != 0) {
+        free (final);
+        s_export_fail (self, op, "the export could not be recorded");
+        return;
+    }
+    s_say (self, op,
+           "kept %s: %d files, %llu bytes of data, %llu bytes in all; every "
+           "file matches MANIFEST.txt",
+           final, check.files, (unsigned long long) check.bytes,
+           (unsigned long long) op->export_bytes);
+    free (final);
+    s_op_terraform (self, op);
+}
+
+//  One exchange with the exporter: the next part of the zip.
+static void
+s_export_step (self_t *self, op_t *op)
+{
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, op->export_id);
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    if (ll_call (self->exporter, LL_CMD_EXPORT_READ, &args, TF_EXPORT_CALL_MS,
+                 &reply, &error)
+        != 0) {
+        char reason[300];
+        snprintf (reason, sizeof reason, "the export failed: %s",
+                  error ? error : "no answer");
+        free (error);
+        s_export_fail (self, op, reason);
+        return;
+    }
+    char *kind = zmsg_popstr (reply);
+    if (kind && streq (kind, "DATA")) {
+        zframe_t *data = zmsg_pop (reply);
+        const unsigned char *p = data ? zframe_data (data) : NULL;
+        size_t left = data ? zframe_size (data) : 0;
+        bool ok = true;
+        while (ok && left) {
+            ssize_t w = write (op->export_fd, p, left);
+            if (w < 0 && errno == EINTR)
+                continue;
+            ok = w > 0;
+            if (ok) {
+                p += w;
+                left -= (size_t) w;
+                op->export_bytes += (uint64_t) w;
+            }
+        }
+        zframe_destroy (&data);
+        if (!ok) {
+            char reason[200];
+            snprintf (reason, sizeof reason, "writing the export failed: %s",
+                      strerror (errno));
+            zmsg_t *cancel = zmsg_new ();
+            zmsg_addstr (cancel, op->export_id);
+            zmsg_t *ignored = NULL;
+            char *e = NULL;
+            ll_call (self->exporter, LL_CMD_EXPORT_CANCEL, &cancel, 2000,
+                     &ignored, &e);
+            zmsg_destroy (&ignored);
+            free (e);
+            s_export_fail (self, op, reason);
+        }
+        else if (op->export_bytes - op->export_said >= TF_EXPORT_SAY) {
+            s_say (self, op, "exported %llu MiB",
+                   (unsigned long long) (op->export_bytes >> 20));
+            op->export_said = op->export_bytes;
+        }
+        op->export_next_ms = ll_now_ms ();
+    }
+    else if (kind && streq (kind, "WAIT"))
+        op->export_next_ms = ll_now_ms () + TF_EXPORT_WAIT_MS;
+    else if (kind && streq (kind, "END"))
+        s_export_done (self, op);
+    else if (kind && streq (kind, "EMPTY")) {
+        char *failed = zmsg_popstr (reply);
+        long n = failed ? strtol (failed, NULL, 10) : -1;
+        free (failed);
+        close (op->export_fd);
+        op->export_fd = -1;
+        unlink (op->export_path);
+        if (n == 0) {
+            s_say (self, op, "no VM has a %s file: nothing to keep",
+                   self->runtime->config->machine.extension);
+            s_op_terraform (self, op);
+        }
+        else {
+            char reason[160];
+            snprintf (reason, sizeof reason,
+                      "%ld VM%s could not be read and none had a file", n,
+                      n == 1 ? "" : "s");
+            s_export_fail (self, op, reason);
+        }
+    }
+    else
+        s_export_fail (self, op, "the exporter's answer was not understood");
+    free (kind);
+    zmsg_destroy (&reply);
 }
 
 //  Start the operation just recorded: key, tfvars, module, then terraform.
@@ -1417,6 +1673,18 @@ s_op_begin (self_t *self)
         s_reboot_continue (self, op);
         return;
     }
+    if (strcmp (op->kind, "export-destroy") == 0) {
+        s_export_begin (self, op);  //  terraform runs once the zip is sound
+        return;
+    }
+    s_op_terraform (self, op);
+}
+
+//  The terraform part of an operation: key, tfvars, module, init, then the
+//  main command.
+static void
+s_op_terraform (self_t *self, op_t *op)
+{
     char *public_key = NULL;
     if (s_mkdirs (self->work_dir, 0700) != 0) {
         s_say (self, op, "cannot create %s: %s", self->work_dir,
@@ -1523,6 +1791,41 @@ s_begin_request (self_t *self, ll_request_t *req)
     return 0;
 }
 
+//  budget.max_vm_hours / budget.max_usd: may `adding` VMs be launched?
+//  0, or -1 with the admin's message (also when the budget cannot be read:
+//  a limit that cannot be checked is not passed).
+static int
+s_budget_refuses (self_t *self, int adding, char *message, size_t size)
+{
+    const ll_config_t *config = self->runtime->config;
+    ll_budget_t budget = {.hourly_usd = config->machine.hourly_usd,
+                          .max_vm_hours = config->budget.max_vm_hours,
+                          .max_usd = config->budget.max_usd};
+    if (budget.max_vm_hours <= 0
+        && (budget.max_usd <= 0 || budget.hourly_usd <= 0))
+        return 0;
+    PGresult *use = ll_db_exec (self->db, "budget_usage", 0, NULL);
+    PGresult *next = use ? ll_db_exec (self->db, "sched_next", 0, NULL) : NULL;
+    int rc = -1;
+    if (next && PQntuples (use) == 1) {
+        budget.vm_hours = strtod (PQgetvalue (use, 0, 0), NULL);
+        budget.vms = (int) strtol (PQgetvalue (use, 0, 1), NULL, 10);
+        double hours = 1;
+        if (PQntuples (next) == 1) {
+            double left = (double) (strtoll (PQgetvalue (next, 0, 2), NULL, 10)
+                                    - (int64_t) time (NULL));
+            if (left > 0)
+                hours = left / 3600.0;
+        }
+        rc = ll_budget_allows (&budget, adding, hours, message, size);
+    }
+    else
+        snprintf (message, size, "The budget cannot be checked now.");
+    PQclear (use);
+    PQclear (next);
+    return rc;
+}
+
 static void
 s_handle_launch (self_t *self, ll_request_t *req)
 {
@@ -1561,6 +1864,15 @@ s_handle_launch (self_t *self, ll_request_t *req)
         char reason[48];
         snprintf (reason, sizeof reason, "too-many %d", config->app.max_vms);
         ll_request_reply_error (req, self->router, reason);
+        goto done;
+    }
+    char refusal[320];
+    if (s_budget_refuses (self, (int) count, refusal, sizeof refusal) != 0) {
+        s_release (self);
+        char reason[340];
+        snprintf (reason, sizeof reason, "budget %s", refusal);
+        ll_request_reply_error (req, self->router, reason);
+        ll_warn ("terraform: launch of %ld refused: %s", count, refusal);
         goto done;
     }
     int64_t id = 0;
@@ -1650,11 +1962,13 @@ s_hosts_text (zlist_t *hosts)
     return text;
 }
 
-//  DESTROY who, or DESTROY-VM / REPLACE-VM / REBOOT-VM host who [host...]
+//  DESTROY who, EXPORT-DESTROY who, or DESTROY-VM / REPLACE-VM / REBOOT-VM
+//  host who [host...]
 static void
 s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
 {
-    bool all = strcmp (kind, "destroy") == 0;
+    bool all =
+        strcmp (kind, "destroy") == 0 || strcmp (kind, "export-destroy") == 0;
     char *first = all ? NULL : zmsg_popstr (req->args);
     char *who = zmsg_popstr (req->args);
     zlist_t *hosts = NULL;
@@ -1693,6 +2007,7 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
                      == 0;
     char *array = s_pg_array (names);
     if (ok && (all || strcmp (kind, "destroy-vm") == 0)) {
+        //  (export-destroy: back to active if the export fails)
         char op_id[24];
         snprintf (op_id, sizeof op_id, "%lld", (long long) id);
         const char *values[] = {array, "removing", op_id};
@@ -1906,6 +2221,8 @@ s_self_handle_router (self_t *self)
         s_handle_remove (self, req, "reboot-vm");
     else if (streq (req->command, LL_CMD_MOVE_VM))
         s_handle_move (self, req);
+    else if (streq (req->command, LL_CMD_EXPORT_DESTROY))
+        s_handle_remove (self, req, "export-destroy");
     else if (streq (req->command, LL_CMD_OP_GET))
         s_handle_op_get (self, req);
     else if (streq (req->command, LL_CMD_OP_LIST))
@@ -1932,6 +2249,13 @@ s_op_tick (self_t *self)
     if (!op)
         return;
     int64_t now = ll_now_ms ();
+    if (op->step == STEP_EXPORT && op->pid == 0) {
+        if (now >= op->export_next_ms)
+            s_export_step (self, op);
+        if (self->op == op && now >= op->flush_ms)
+            s_flush (self, op);
+        return;
+    }
     if (op->pid > 0 && !op->exited) {
         int status = 0;
         pid_t r = waitpid (op->pid, &status, WNOHANG);
@@ -1985,6 +2309,16 @@ s_op_abort (self_t *self)
     op_t *op = self->op;
     if (!op)
         return;
+    if (op->step == STEP_EXPORT && op->export_fd >= 0) {
+        zmsg_t *cancel = zmsg_new ();
+        zmsg_addstr (cancel, op->export_id);
+        zmsg_t *ignored = NULL;
+        char *e = NULL;
+        ll_call (self->exporter, LL_CMD_EXPORT_CANCEL, &cancel, 2000, &ignored,
+                 &e);
+        zmsg_destroy (&ignored);
+        free (e);
+    }
     if (op->pid > 0 && !op->exited) {
         s_signal_child (op, SIGINT);
         int64_t until = ll_now_ms () + TF_STOP_GRACE_MS;
@@ -2027,6 +2361,7 @@ s_self_destroy (self_t **self_p)
     s_op_destroy (&self->op);
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
+    zsock_destroy (&self->exporter);
     ll_db_destroy (&self->db);
     free (self->module_dir);
     free (self->work_dir);
@@ -2046,6 +2381,9 @@ s_self_start (self_t *self)
     self->pub = zsock_new (ZMQ_PUB);
     if (!self->pub || zsock_bind (self->pub, LL_ENDPOINT_OPERATIONS) != 0)
         return "cannot bind " LL_ENDPOINT_OPERATIONS;
+    self->exporter = zsock_new_dealer (LL_ENDPOINT_EXPORTER);
+    if (!self->exporter)
+        return "cannot connect to " LL_ENDPOINT_EXPORTER;
     char fallback[PATH_MAX];
     snprintf (fallback, sizeof fallback, "terraform/%s", config->provider.kind);
     self->module_dir = s_absolute (*config->provider.terraform_dir

@@ -61,10 +61,33 @@ int ll_operation_start (ll_http_req_t *req,
 int ll_route_reboot_vm (ll_http_req_t *req);
 int ll_route_reboot_info (ll_http_req_t *req);
 int ll_route_vms_bulk (ll_http_req_t *req);
+int ll_route_dashboard (ll_http_req_t *req);
+int ll_route_dashboard_events (ll_http_req_t *req);
+
+//  routes_schedule.c: scheduled teardown (upstream's API) and its page
+int ll_route_schedule_create (ll_http_req_t *req);
+int ll_route_schedule_list (ll_http_req_t *req);
+int ll_route_schedule_get (ll_http_req_t *req);
+int ll_route_schedule_cancel (ll_http_req_t *req);
+int ll_route_schedule_page (ll_http_req_t *req);
+int ll_route_class_end (ll_http_req_t *req);
 
 //  routes_export.c
 int ll_route_export_zip (ll_http_req_t *req);
 int ll_route_export_status (ll_http_req_t *req);
+int ll_route_exports (ll_http_req_t *req);
+int ll_route_export_file (ll_http_req_t *req);
+int ll_route_export_delete (ll_http_req_t *req);
+int ll_route_export_destroy (ll_http_req_t *req);
+
+//  A Range header ("bytes=a-b", "bytes=a-", "bytes=-n") for a file of size
+//  bytes: 1 with the inclusive range in *from..*to, 0 when it is absent or
+//  not understood (RFC 9110: the whole file then), -1 when unsatisfiable
+//  (416).
+int ll_http_range_parse (const char *header,
+                         uint64_t size,
+                         uint64_t *from,
+                         uint64_t *to);
 
 //  routes_telemetry.c
 int ll_route_vm_status_post (ll_http_req_t *req);

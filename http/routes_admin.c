@@ -65,8 +65,7 @@ s_admin_page (ll_http_req_t *req,
               const char *script,
               const char *const *extra)
 {
-    const ll_admin_page_t page = {template_name, title, nav, script,
-                                  strcmp (template_name, "admin.html") != 0};
+    const ll_admin_page_t page = {template_name, title, nav, script, true};
     return ll_http_admin_page (req, status, &page, extra);
 }
 
@@ -217,15 +216,19 @@ ll_route_admin (ll_http_req_t *req)
     if (ll_http_wants_json (req))
         return ll_http_json (
             req, 200,
-            json_pack ("{s:s, s:[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}]}",
-                       "user", req->actor, "pages", "href", "/admin/instances",
-                       "title", "View Current Instances", "href",
-                       "/admin/create", "title", "Create New VM Instance",
-                       "href", "/admin/instances/delete", "title",
-                       "Extract or Delete VM Data", "href", "/admin/audit",
-                       "title", "Audit Log"));
+            json_pack ("{s:s, s:s, s:[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},"
+                       "{s:s,s:s}]}",
+                       "user", req->actor, "dashboard", "/api/dashboard",
+                       "pages", "href", "/admin/instances", "title",
+                       "View Current Instances", "href", "/admin/create",
+                       "title", "Create New VM Instance", "href",
+                       "/admin/instances/delete", "title",
+                       "Extract or Delete VM Data", "href",
+                       "/admin/scheduled-destruction", "title",
+                       "Schedule Destructions", "href", "/admin/audit", "title",
+                       "Audit Log"));
     return s_admin_page (req, 200, "admin.html", "LabLink Admin Panel",
-                         "dashboard", NULL, NULL);
+                         "dashboard", "admin-dashboard.js", NULL);
 }
 
 int

@@ -5,6 +5,7 @@
     live on /api/operations/<id>/events); a release is immediate. */
 #include "http/routes.h"
 #include "runtime/log.h"
+#include "runtime/msg.h"
 #include "runtime/protocol.h"
 #include "runtime/token.h"
 
@@ -226,4 +227,97 @@ ll_route_vms_bulk (ll_http_req_t *req)
     }
     json_decref (body);
     return rc;
+}
+
+//  --- the dashboard -------------------------------------------------------
+
+#define S_DASH_POLL_MS 2000  //  figures re-read at least this often
+#define S_DASH_MAX_S   3600  //  one stream's longest life (it reconnects)
+
+//  The scheduler's DASHBOARD figures (new string), or NULL.
+static char *
+s_dashboard (ll_http_req_t *req)
+{
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    char *text = NULL;
+    if (ll_http_call (req, LL_ENDPOINT_SCHEDULER, LL_CMD_DASHBOARD, NULL,
+                      S_QUICK_MS, &reply, &error)
+        == 0)
+        text = zmsg_popstr (reply);
+    else
+        ll_warn ("http: dashboard: %s", error ? error : "no answer");
+    zmsg_destroy (&reply);
+    free (error);
+    return text;
+}
+
+int
+ll_route_dashboard (ll_http_req_t *req)
+{
+    char *text = s_dashboard (req);
+    json_t *body = text ? json_loads (text, 0, NULL) : NULL;
+    free (text);
+    if (!body)
+        return ll_http_error (req, 503, "The dashboard is unavailable now.");
+    return ll_http_json (req, 200, body);
+}
+
+//  Server-Sent Events: "dashboard" with the figures whenever they change
+//  (read every 2 s, and at once when an operation here reports progress),
+//  a keep-alive comment every second otherwise.
+int
+ll_route_dashboard_events (ll_http_req_t *req)
+{
+    char *text = s_dashboard (req);
+    if (!text)
+        return ll_http_error (req, 503, "The dashboard is unavailable now.");
+    zsock_t *sub = zsock_new_sub (LL_ENDPOINT_OPERATIONS, LL_OP_TOPIC_PREFIX);
+    if (sub)
+        zsock_set_rcvtimeo (sub, 1000);
+    req->status = 200;
+    mg_printf (req->conn, "HTTP/1.1 200 OK\r\n"
+                          "Content-Type: text/event-stream\r\n"
+                          "Cache-Control: no-store\r\n"
+                          "X-Content-Type-Options: nosniff\r\n"
+                          "X-Accel-Buffering: no\r\n"
+                          "Connection: close\r\n\r\n"
+                          "retry: 2000\n\n");
+    bool alive =
+        mg_printf (req->conn, "event: dashboard\ndata: %s\n\n", text) > 0;
+    int64_t poll_at = ll_now_ms () + S_DASH_POLL_MS;
+    int64_t end_at = ll_now_ms () + (int64_t) S_DASH_MAX_S * 1000;
+    while (alive && !ll_http_stopping (req) && ll_now_ms () < end_at) {
+        bool changed = false;
+        zmsg_t *msg = sub ? zmsg_recv (sub) : NULL;
+        if (!sub)
+            zclock_sleep (1000);
+        if (msg) {
+            //  progress or an end: read the figures now
+            changed = true;
+            zmsg_destroy (&msg);
+            while (zsock_events (sub) & ZMQ_POLLIN) {
+                msg = zmsg_recv (sub);
+                zmsg_destroy (&msg);
+            }
+        }
+        else
+            alive = mg_printf (req->conn, ": keep-alive\n\n") > 0;
+        if (alive && (changed || ll_now_ms () >= poll_at)) {
+            char *fresh = s_dashboard (req);
+            if (fresh && strcmp (fresh, text) != 0) {
+                alive = mg_printf (req->conn, "event: dashboard\ndata: %s\n\n",
+                                   fresh)
+                        > 0;
+                free (text);
+                text = fresh;
+            }
+            else
+                free (fresh);
+            poll_at = ll_now_ms () + S_DASH_POLL_MS;
+        }
+    }
+    free (text);
+    zsock_destroy (&sub);
+    return 200;
 }

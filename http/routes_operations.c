@@ -113,6 +113,10 @@ ll_operation_start (ll_http_req_t *req,
         snprintf (message, sizeof message,
                   "The fleet would exceed the maximum of %s VMs.", error + 9);
     }
+    else if (error && strncmp (error, "budget ", 7) == 0) {
+        status = 409;
+        snprintf (message, sizeof message, "%s", error + 7);
+    }
     else if (error && strcmp (error, "no-url") == 0) {
         status = 500;
         snprintf (message, sizeof message, "Allocator outputs not found.");
@@ -228,6 +232,22 @@ ll_route_destroy (ll_http_req_t *req)
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, s_who (req));
     return ll_operation_start (req, "Destroy VMs", LL_CMD_DESTROY, &args);
+}
+
+//  Export every VM's data to this allocator's disk, check the zip against
+//  its manifest, then destroy the fleet: one operation (nothing is destroyed
+//  when the export fails or misses a VM).
+int
+ll_route_export_destroy (ll_http_req_t *req)
+{
+    static const char title[] = "Export, then destroy";
+    if (s_export_running (req))
+        return s_fail (req, 409, title,
+                       "A data export is running: start this after it "
+                       "finishes (or cancel the download).");
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, s_who (req));
+    return ll_operation_start (req, title, LL_CMD_EXPORT_DESTROY, &args);
 }
 
 static int

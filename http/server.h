@@ -108,6 +108,14 @@ int ll_http_send (ll_http_req_t *req,
 //  body; ll_http_chunk (req, NULL, 0) ends it. 0, or -1 when the client is
 //  gone. ll_http_chunk_abort makes the client see a broken transfer (for a
 //  failure after the headers went out).
+//  The status line and headers (security headers included) of an answer
+//  whose len bytes of body the handler then writes with mg_write.
+int ll_http_head (ll_http_req_t *req,
+                  int status,
+                  const char *content_type,
+                  size_t len,
+                  const char *extra_headers);
+
 int ll_http_chunked_begin (ll_http_req_t *req,
                            int status,
                            const char *content_type,

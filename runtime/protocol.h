@@ -184,8 +184,12 @@
 #define LL_CMD_REBOOT_VM  "REBOOT-VM"
 #define LL_BULK_MAX       100  //  VMs one console action may name
 #define LL_CMD_MOVE_VM    "MOVE-VM"
-#define LL_CMD_OP_GET     "OP-GET"
-#define LL_CMD_OP_LIST    "OP-LIST"
+//  EXPORT-DESTROY who      -> OK id | ERROR "busy <id>" | ERROR reason
+//                             (export every VM to export.keep_dir, check
+//                             the zip, then destroy: one operation)
+#define LL_CMD_EXPORT_DESTROY "EXPORT-DESTROY"
+#define LL_CMD_OP_GET         "OP-GET"
+#define LL_CMD_OP_LIST        "OP-LIST"
 //  PUB: every output line and state change of the operation running here
 //    ["op:<id>"] ["line"] [seq] [text]          seq from 0, as in OP-GET
 //    ["op:<id>"] ["progress"] [done] [total]
@@ -196,9 +200,12 @@
 //  --- export (exporter) ---------------------------------------------------
 #define LL_ENDPOINT_EXPORTER "inproc://exporter"
 //  One export at a time; the HTTP worker that started it pulls the zip:
-//  EXPORT-START [who]       -> OK export-id filename
+//  EXPORT-START [who] [host:<hostname> | email:<address>]...
+//                           -> OK export-id filename
 //                            | ERROR busy      (an export is running: 409)
 //                            | ERROR no-vms    (the VM table is empty: 404)
+//                            | ERROR no-match  (no VM named or held by
+//                                               the emails given: 404)
 //                            | ERROR reason    (database, client key: 500)
 //  EXPORT-READ export-id    -> OK DATA <bytes>   the next part of the zip
 //                            | OK WAIT           nothing yet, ask again
@@ -247,5 +254,36 @@
 #define LL_CMD_AUDIT_LIST      "AUDIT-LIST"
 #define LL_CMD_ADMIN_VMS       "ADMIN-VMS"
 #define LL_CMD_ADMIN_VM_EXISTS "ADMIN-VM-EXISTS"
+//  The exports kept on disk by "export, then destroy" (export_archives):
+//  ARCHIVES                           -> OK json      (array, newest first)
+//  ARCHIVE-GET name                   -> OK allocator | ERROR "not found"
+//  ARCHIVE-DONE name                  -> OK           (downloaded_at = now)
+//  ARCHIVE-DELETE name                -> OK name | ERROR "not found"
+#define LL_CMD_ARCHIVES       "ARCHIVES"
+#define LL_CMD_ARCHIVE_GET    "ARCHIVE-GET"
+#define LL_CMD_ARCHIVE_DONE   "ARCHIVE-DONE"
+#define LL_CMD_ARCHIVE_DELETE "ARCHIVE-DELETE"
+
+//  --- running a class (scheduler): scheduled teardown, idle, budget,
+//  automatic recovery, the dashboard's figures ------------------------------
+#define LL_ENDPOINT_SCHEDULER "inproc://scheduler"
+//  SCHEDULE-ADD name epoch rule who notify(1|0) hours export(1|0)
+//                          -> OK id | ERROR "duplicate" | ERROR reason
+//                             (the route checked the time and the rule;
+//                             rule "" = once)
+//  SCHEDULE-LIST status    -> OK json  (array; status "" = all)
+//  SCHEDULE-GET id         -> OK json  (object) | ERROR "not found"
+//  SCHEDULE-CANCEL id      -> OK | ERROR "not found" | ERROR "status <s>"
+//  DASHBOARD               -> OK json  (counts by state, the running
+//                             operation, the next teardown, cost estimate,
+//                             budget, rows needing attention, the latest
+//                             automatic actions)
+//  CLASS-END               -> OK epoch | OK "" (no teardown scheduled)
+#define LL_CMD_SCHEDULE_ADD    "SCHEDULE-ADD"
+#define LL_CMD_SCHEDULE_LIST   "SCHEDULE-LIST"
+#define LL_CMD_SCHEDULE_GET    "SCHEDULE-GET"
+#define LL_CMD_SCHEDULE_CANCEL "SCHEDULE-CANCEL"
+#define LL_CMD_DASHBOARD       "DASHBOARD"
+#define LL_CMD_CLASS_END       "CLASS-END"
 
 #endif

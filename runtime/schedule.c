@@ -215,3 +215,60 @@ ll_rrule_next (const ll_rrule_t *rule, int64_t first, int64_t after)
     }
     return -1;  //  not reached: every week has a day of the rule
 }
+
+//  --- budget -----------------------------------------------------------------
+
+double
+ll_budget_used (const ll_budget_t *b)
+{
+    double used = 0;
+    if (b->max_vm_hours > 0)
+        used = b->vm_hours / b->max_vm_hours;
+    if (b->max_usd > 0 && b->hourly_usd > 0) {
+        double by_usd = b->vm_hours * b->hourly_usd / b->max_usd;
+        if (by_usd > used)
+            used = by_usd;
+    }
+    return used;
+}
+
+int
+ll_budget_allows (const ll_budget_t *b,
+                  int adding,
+                  double hours_left,
+                  char *message,
+                  size_t size)
+{
+    double used = ll_budget_used (b);
+    if (used >= 1.0) {
+        snprintf (message, size,
+                  "The budget is used up (%.0f %% of the limit): no new VMs "
+                  "until it is raised or the fleet is destroyed.",
+                  used * 100.0);
+        return -1;
+    }
+    if (hours_left <= 0)
+        hours_left = 1;
+    double projected = b->vm_hours + (b->vms + adding) * hours_left;
+    if (b->max_vm_hours > 0 && projected > b->max_vm_hours) {
+        snprintf (message, size,
+                  "The launch would exceed the budget: about %.1f VM-hours by "
+                  "%s, over the limit of %.1f (budget.max_vm_hours).",
+                  projected,
+                  hours_left == 1 ? "an hour from now" : "the scheduled end",
+                  b->max_vm_hours);
+        return -1;
+    }
+    if (b->max_usd > 0 && b->hourly_usd > 0
+        && projected * b->hourly_usd > b->max_usd) {
+        snprintf (message, size,
+                  "The launch would exceed the budget: about %.2f USD "
+                  "(estimated) by %s, over the limit of %.2f USD "
+                  "(budget.max_usd).",
+                  projected * b->hourly_usd,
+                  hours_left == 1 ? "an hour from now" : "the scheduled end",
+                  b->max_usd);
+        return -1;
+    }
+    return 0;
+}

@@ -35,4 +35,28 @@ ll_rrule_parse (const char *text, ll_rrule_t *out, char *error, size_t errsize);
 //  (its time of day, and its weekday when a weekly rule names none).
 int64_t ll_rrule_next (const ll_rrule_t *rule, int64_t first, int64_t after);
 
+//  --- budget (budget.max_vm_hours, budget.max_usd) --------------------------
+
+typedef struct {
+    double vm_hours;      //  used by the current fleet so far
+    int vms;              //  VMs in the fleet now
+    double hourly_usd;    //  price per VM-hour (machine.hourly_usd), 0 = none
+    double max_vm_hours;  //  0 = no limit
+    double max_usd;       //  0 = no limit (or no price)
+} ll_budget_t;
+
+//  How much of the budget is used: the larger of the two ratios, 0 when
+//  no limit applies.
+double ll_budget_used (const ll_budget_t *budget);
+
+//  May `adding` VMs be launched? Refused when the budget is used up, or
+//  when the fleet after the launch would pass a limit within hours_left
+//  (until the scheduled end, or 1 when none is scheduled). 0 = allowed,
+//  -1 with the reason (a sentence for the admin) in message.
+int ll_budget_allows (const ll_budget_t *budget,
+                      int adding,
+                      double hours_left,
+                      char *message,
+                      size_t size);
+
 #endif

@@ -90,6 +90,26 @@
       : "Terraform Script Ran Successfully!");
   });
 
+  // --- end of class: a schedule through /api/schedule-destruction ---
+  async function showEnd() {
+    const r = await LL.api("/api/schedule-destruction?status=scheduled");
+    const next = r.ok && r.body && r.body.schedules && r.body.schedules[0];
+    $("end_status").textContent = next
+      ? "The fleet is destroyed at " + new Date(next.destruction_time).toLocaleString() + " (" + next.schedule_name + ")."
+      : "No end scheduled.";
+  }
+  $("end_form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const when = new Date($("class_end").value);
+    if (Number.isNaN(when.getTime())) { $("end_status").textContent = "Enter the time the class ends."; return; }
+    const r = await LL.api("/api/schedule-destruction", {method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({schedule_name: "class end " + when.toISOString(), destruction_time: when.toISOString(),
+        export_before_destroy: $("end_export").checked})});
+    if (!r.ok) { $("end_status").textContent = LL.errorText(r, "end of class"); return; }
+    showEnd();
+  });
+  showEnd();
+
   // --- VM status panel (GET /api/vm-status: {"hostname": "status", ...}) ---
   let auto = true, timer = null;
   async function refreshStatus() {

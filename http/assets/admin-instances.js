@@ -310,6 +310,9 @@
     const op = (r.body.operations || []).find((o) => o.id === r.body.active);
     if (op && op.kind !== "launch") followAction(op.id, op.kind + (op.target ? " " + op.target : ""));
   })();
+  // /admin/instances?filter=...: the dashboard's links to a state or a VM
+  const wanted = new URLSearchParams(location.search).get("filter");
+  if (wanted) $("instance_filter").value = wanted;
   buildChooser();
   render();
   refresh();

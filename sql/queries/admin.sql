@@ -77,3 +77,23 @@ FROM (SELECT hostname, status, user_email, assigned_at, delivered_at,
 
 -- name: admin_vm_exists
 SELECT 1 FROM vms WHERE hostname = $1;
+
+-- The exports kept on the allocators' disks ("export, then destroy"), as
+-- one JSON array, newest first.
+-- name: admin_archive_list
+SELECT coalesce(json_agg(a ORDER BY a.created_at DESC), '[]')::text
+FROM (SELECT name, bytes, files, allocator, operation_id,
+             to_char(created_at AT TIME ZONE 'UTC',
+                     'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created_at,
+             to_char(downloaded_at AT TIME ZONE 'UTC',
+                     'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS downloaded_at
+      FROM export_archives) a;
+
+-- name: admin_archive_get
+SELECT allocator FROM export_archives WHERE name = $1;
+
+-- name: admin_archive_downloaded
+UPDATE export_archives SET downloaded_at = now() WHERE name = $1;
+
+-- name: admin_archive_delete
+DELETE FROM export_archives WHERE name = $1 RETURNING name;

@@ -29,6 +29,10 @@ SET synchronous_commit = on;
 -- heartbeat replaced (for warnings).
 UPDATE vms AS v SET
     gpu_health    = coalesce(i.gpu_health, v.gpu_health),
+    unhealthy_since = CASE
+        WHEN i.gpu_health IS NULL THEN v.unhealthy_since
+        WHEN i.gpu_health <> 'Unhealthy' THEN NULL
+        ELSE coalesce(v.unhealthy_since, now()) END,
     in_use        = coalesce(i.in_use, v.in_use),
     in_use_changed_at = CASE WHEN i.in_use IS DISTINCT FROM v.in_use
                               AND i.in_use IS NOT NULL

@@ -166,3 +166,13 @@ UPDATE vms n SET
     start_host_error = NULL, start_host_at = NULL
 FROM o WHERE n.hostname = $2
 RETURNING o.user_email, n.crd_command IS NOT NULL;
+
+-- A checked export kept on this allocator's disk ($1 name, $2 bytes,
+-- $3 files, $4 this host, $5 operation).
+-- name: export_archive_add
+INSERT INTO export_archives (name, bytes, files, allocator, operation_id)
+VALUES ($1, $2::bigint, $3::integer, $4, $5::bigint)
+ON CONFLICT (name) DO UPDATE SET bytes = EXCLUDED.bytes,
+    files = EXCLUDED.files, allocator = EXCLUDED.allocator,
+    operation_id = EXCLUDED.operation_id, created_at = now(),
+    downloaded_at = NULL;

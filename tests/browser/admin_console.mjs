@@ -55,6 +55,7 @@ const pages = [
   ["/admin/instances/delete", "admin-delete", "Delete All LabLink Instances", "h1"],
   ["/admin/logs/lablink-vm-browser-1", "admin-logs", "VM Logs - lablink-vm-browser-1", "h1"],
   ["/admin/audit", "admin-audit", "Audit Log", "h1"],
+  ["/admin/scheduled-destruction", "admin-schedule", "Scheduled Destructions", "h1"],
 ];
 for (const [path, name, heading] of pages) {
   await check(path + " renders (CSP clean, both themes, 375 px without horizontal scroll)", async () => {

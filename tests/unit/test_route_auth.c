@@ -75,6 +75,19 @@ static const s_expected_t s_expected[] = {
     {"POST", "/api/reboot-vm", ADMIN},
     {"GET", "/api/reboot-vm/{}", ADMIN},
     {"POST", "/api/vms/bulk", ADMIN},
+    {"GET", "/api/dashboard", ADMIN},
+    {"GET", "/api/dashboard/events", ADMIN},
+    {"POST", "/api/schedule-destruction", ADMIN},
+    {"GET", "/api/schedule-destruction", ADMIN},
+    {"GET", "/api/schedule-destruction/{}", ADMIN},
+    {"DELETE", "/api/schedule-destruction/{}", ADMIN},
+    {"GET", "/admin/scheduled-destruction", ADMIN},
+    {"POST", "/api/export-destroy", ADMIN},
+    {"GET", "/api/exports", ADMIN},
+    {"GET", "/api/exports/{}", ADMIN},
+    {"DELETE", "/api/exports/{}", ADMIN},
+    //  the student pages' banner: when the class ends (nothing else)
+    {"GET", "/api/class-end", PUB},
     //  Bring your own VM: only the admin hands out a VM credential
     {"POST", "/api/vms/{}/register", ADMIN},
 };
