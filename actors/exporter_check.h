@@ -10,9 +10,9 @@
 #include <stdint.h>
 
 typedef struct {
-    int files;         //  data files checked
-    int failed_vms;    //  VMs the manifest lists as FAILED
-    uint64_t bytes;    //  bytes of the data files
+    int files;       //  data files checked
+    int failed_vms;  //  VMs the manifest lists as FAILED
+    uint64_t bytes;  //  bytes of the data files
 } ll_export_check_t;
 
 //  0 when the archive at path is sound, else -1 with the reason.
