@@ -211,6 +211,7 @@ s_self_handle_router (self_t *self)
             : streq (cmd, LL_CMD_LOGIN_OK)        ? 1
             : streq (cmd, LL_CMD_ADMIN_VM_EXISTS) ? 1
             : streq (cmd, LL_CMD_ARCHIVE_GET)     ? 1
+            : streq (cmd, LL_CMD_VM_PROGRESS)     ? 1
             : streq (cmd, LL_CMD_ARCHIVE_DONE)    ? 1
             : streq (cmd, LL_CMD_ARCHIVE_DELETE)  ? 1
             : streq (cmd, LL_CMD_ADMIN_VMS)       ? 0
@@ -256,6 +257,23 @@ s_self_handle_router (self_t *self)
     }
     else if (streq (cmd, LL_CMD_ADMIN_VM_EXISTS))
         s_handle_vm_exists (self, req, args);
+    else if (streq (cmd, LL_CMD_VM_PROGRESS)) {
+        char stale[16];
+        snprintf (stale, sizeof stale, "%d",
+                  self->runtime->config->agent.stale_after_s);
+        const char *values[] = {args[0], stale};
+        ll_db_ensure (self->db);
+        PGresult *res = ll_db_exec (self->db, "admin_vm_progress", 2, values);
+        if (!res)
+            ll_request_reply_error (req, self->router, s_db_reason (self));
+        else {
+            zmsg_t *payload = zmsg_new ();
+            zmsg_addstr (payload,
+                         PQntuples (res) == 1 ? PQgetvalue (res, 0, 0) : "");
+            ll_request_reply_ok (req, self->router, &payload);
+        }
+        PQclear (res);
+    }
     else if (streq (cmd, LL_CMD_ARCHIVES))
         s_value_reply (self, req, "admin_archive_list", NULL, 0);
     else if (streq (cmd, LL_CMD_ARCHIVE_DONE))

@@ -16,6 +16,7 @@
       ADMIN-VMS [hostname]               -> OK json-array
       ADMIN-VM-EXISTS hostname           -> OK "1" | OK "0"
       ARCHIVES, ARCHIVE-GET/DONE/DELETE name   the kept exports
+      VM-PROGRESS hostname               -> OK json | OK ""
     Every ERROR other than "expired" means the database failed.
     Pipe: START -> OK (the database may be down: requests then answer
           ERROR), $TERM. */

@@ -64,6 +64,9 @@ static const ll_route_t s_routes[] = {
     {"GET", "/admin/scheduled-destruction", LL_AUTH_ADMIN,
      ll_route_schedule_page},
     {"GET", "/api/class-end", LL_AUTH_PUBLIC, ll_route_class_end},
+    //  the student's live view (the link's token): routes_progress.c
+    {"GET", "/vm/{}", LL_AUTH_PUBLIC, ll_route_vm_page},
+    {"GET", "/api/vm-progress/{}", LL_AUTH_PUBLIC, ll_route_vm_progress},
 
     //  --- export (export issue) ---
     {"GET", "/api/scp-client", LL_AUTH_ADMIN, ll_route_export_zip},

@@ -64,6 +64,26 @@ int ll_route_vms_bulk (ll_http_req_t *req);
 int ll_route_dashboard (ll_http_req_t *req);
 int ll_route_dashboard_events (ll_http_req_t *req);
 
+//  routes_progress.c: the student's live view of their VM
+int ll_route_vm_progress (ll_http_req_t *req);
+int ll_route_vm_page (ll_http_req_t *req);
+//  The token of a progress link: HMAC of host, the student's email and the
+//  assignment's time (microseconds since 1970, as text); 32 hex characters
+//  into out. 0 or -1.
+int ll_progress_token (ll_http_req_t *req,
+                       const char *host,
+                       const char *email,
+                       const char *assigned_us,
+                       char *out,
+                       size_t size);
+//  The token of host's current assignment (reads the row); 0 or -1.
+int
+ll_progress_link (ll_http_req_t *req, const char *host, char *out, size_t size);
+//  Plain words for the agent's start-host failure text, and what the
+//  student should do (static strings).
+void
+ll_start_host_advice (const char *error, const char **plain, const char **todo);
+
 //  routes_schedule.c: scheduled teardown (upstream's API) and its page
 int ll_route_schedule_create (ll_http_req_t *req);
 int ll_route_schedule_list (ll_http_req_t *req);

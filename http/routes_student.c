@@ -173,7 +173,11 @@ ll_route_request_vm (ll_http_req_t *req)
                                               "success", "hostname", a, "pin",
                                               b));
             else {
-                const char *vars[] = {"host", a, "pin", b, NULL};
+                //  The live progress link (routes_progress.c)
+                char token[40] = "";
+                ll_progress_link (req, a, token, sizeof token);
+                const char *vars[] = {"host", a,       "pin", b,   "token",
+                                      token,  "email", email, NULL};
                 rc = ll_http_page (req, 200, "success.html", vars);
             }
         }

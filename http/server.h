@@ -167,6 +167,15 @@ int ll_http_agent_token (ll_http_req_t *req,
                          char *out,
                          size_t size);
 
+//  hex (2 * 32 bytes + NUL in size) of HMAC-SHA256 keyed with the server
+//  secret over message: links the allocator hands out (a student's
+//  progress page) that nobody else can make. 0, or -1 when the secret
+//  cannot be read.
+int ll_http_secret_mac (ll_http_req_t *req,
+                        const char *message,
+                        char *hex,
+                        size_t size);
+
 //  True once the server is stopping: long-lived responses (event streams)
 //  check it and end, so shutdown does not wait for them.
 bool ll_http_stopping (ll_http_req_t *req);

@@ -259,6 +259,11 @@
 //  ARCHIVE-GET name                   -> OK allocator | ERROR "not found"
 //  ARCHIVE-DONE name                  -> OK           (downloaded_at = now)
 //  ARCHIVE-DELETE name                -> OK name | ERROR "not found"
+//  VM-PROGRESS hostname               -> OK json | OK "" (no such VM)
+//                                        (a student's progress page: the
+//                                        row's state and its PIN, for the
+//                                        link's check; never logged)
+#define LL_CMD_VM_PROGRESS    "VM-PROGRESS"
 #define LL_CMD_ARCHIVES       "ARCHIVES"
 #define LL_CMD_ARCHIVE_GET    "ARCHIVE-GET"
 #define LL_CMD_ARCHIVE_DONE   "ARCHIVE-DONE"

@@ -97,3 +97,18 @@ UPDATE export_archives SET downloaded_at = now() WHERE name = $1;
 
 -- name: admin_archive_delete
 DELETE FROM export_archives WHERE name = $1 RETURNING name;
+
+-- A student's progress page ($1 hostname, $2 stale seconds): what the
+-- student may see of their VM, and what the page's link is bound to (the
+-- assignment: student and the microsecond it was made; checked by the HTTP
+-- worker).
+-- name: admin_vm_progress
+SELECT json_build_object(
+    'hostname', hostname, 'status', status, 'user_email', user_email,
+    'assigned_us', (extract(epoch FROM assigned_at) * 1000000)::bigint::text,
+    'pin', pin, 'has_code', crd_command IS NOT NULL,
+    'assigned_at', assigned_at, 'delivered_at', delivered_at,
+    'start_host_ok', start_host_ok, 'start_host_error', start_host_error,
+    'start_host_at', start_host_at, 'crd_active', crd_active,
+    'state', ll_vm_state(vms, $2::integer))::text
+FROM vms WHERE hostname = $1;

@@ -88,6 +88,11 @@ static const s_expected_t s_expected[] = {
     {"DELETE", "/api/exports/{}", ADMIN},
     //  the student pages' banner: when the class ends (nothing else)
     {"GET", "/api/class-end", PUB},
+    //  the student's progress: public, guarded by the link's token (an
+    //  HMAC of hostname, email and assignment time) and answering 404 for
+    //  any wrong one
+    {"GET", "/vm/{}", PUB},
+    {"GET", "/api/vm-progress/{}", PUB},
     //  Bring your own VM: only the admin hands out a VM credential
     {"POST", "/api/vms/{}/register", ADMIN},
 };
