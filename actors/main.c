@@ -4,8 +4,11 @@
     lablink-allocator --check-config FILE validate, print [PASS]/[FAIL]
     lablink-allocator --version
     lablink-allocator --agent-token HOST[,HOST...] [--config FILE]
-                                          print each VM's agent token (from
-                                          the database's server secret)
+                                          register each HOST as a VM the
+                                          allocator did not launch ("bring
+                                          your own VM"), give it a fresh
+                                          token (revoking its previous one)
+                                          and print it, one per line
     lablink-allocator --zmq-keygen FILE   write a CURVE keypair for the
                                           gateway (FILE and FILE_secret),
                                           print the public key */
@@ -59,10 +62,11 @@ s_check_config (const char *path)
     return 0;
 }
 
-//  The agent token of hostname, from the server secret in the database
-//  (made on first use, as the registry does).
+//  Bring your own VM from the command line: register each hostname of the
+//  comma-separated list (its row is made when absent; a fleet name is
+//  refused) with a freshly minted token, and print the tokens. Audited.
 static int
-s_agent_token (const char *config_arg, const char *hostname)
+s_agent_token (const char *config_arg, const char *hostnames)
 {
     char *path = ll_config_locate (config_arg);
     char error[512];
@@ -74,37 +78,38 @@ s_agent_token (const char *config_arg, const char *hostname)
     }
     ll_log_add_secret (config->db.password);
     ll_db_t *db = ll_db_new (config, NULL, "agent-token");
-    int rc = 1;
-    char fresh[65], token[LL_TOKEN_MAX];
-    ll_token_new_secret (fresh, sizeof fresh);
-    const char *init[] = {"server_secret", fresh};
-    const char *key[] = {"server_secret"};
-    PGresult *res = NULL;
-    if (db && ll_db_connect (db) == 0) {
-        PQclear (ll_db_exec (db, "settings_init", 2, init));
-        res = ll_db_exec (db, "settings_get", 1, key);
-    }
-    //  HOSTNAME may be a comma-separated list: one token per line
-    char *list = strdup (hostname);
+    int rc = db && ll_db_connect (db) == 0 ? 0 : 1;
+    char *list = strdup (hostnames);
     char *save = NULL;
-    if (res && PQntuples (res) == 1) {
-        rc = 0;
-        for (char *name = strtok_r (list, ",", &save); name && rc == 0;
-             name = strtok_r (NULL, ",", &save))
-            if (ll_token_derive (PQgetvalue (res, 0, 0), name, token,
-                                 sizeof token)
-                == 0)
-                printf ("%s\n", token);
-            else
-                rc = 1;
+    for (char *name = strtok_r (list, ",", &save); name && rc == 0;
+         name = strtok_r (NULL, ",", &save)) {
+        char token[LL_TOKEN_MAX], hash[LL_TOKEN_HASH_HEX];
+        if (ll_token_mint (name, token, sizeof token) != 0) {
+            fprintf (stderr, "lablink-allocator: %s is not a VM name\n", name);
+            rc = 1;
+            break;
+        }
+        ll_token_hash (token, hash);
+        const char *values[] = {name, hash, "lablink-allocator --agent-token"};
+        PGresult *res = ll_db_exec (db, "vm_register", 3, values);
+        if (res && PQntuples (res) == 1 && streq (PQgetvalue (res, 0, 0), "f"))
+            printf ("%s\n", token);
+        else if (res && PQntuples (res) == 1) {
+            fprintf (stderr,
+                     "lablink-allocator: %s is managed by terraform: "
+                     "replace it to give it a new token\n",
+                     name);
+            rc = 1;
+        }
+        else
+            rc = 1;
+        PQclear (res);
+        sodium_memzero (token, sizeof token);
     }
     free (list);
-    if (rc != 0)
-        fprintf (stderr, "lablink-allocator: cannot make a token for %s: %s\n",
-                 hostname, db ? ll_db_error (db) : "no database");
-    PQclear (res);
-    sodium_memzero (fresh, sizeof fresh);
-    sodium_memzero (token, sizeof token);
+    if (rc != 0 && (!db || *ll_db_error (db)))
+        fprintf (stderr, "lablink-allocator: cannot register %s: %s\n",
+                 hostnames, db ? ll_db_error (db) : "no database");
     ll_db_destroy (&db);
     ll_config_destroy (&config);
     return rc;

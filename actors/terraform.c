@@ -52,6 +52,7 @@ typedef struct {
     char kind[16];           //  launch | destroy | destroy-vm | replace-vm
     char *target;            //  host of destroy-vm / replace-vm, or NULL
     zlist_t *names;          //  names this operation adds or removes (owned)
+    zhash_t *tokens;         //  name -> token minted for it (owned, secret)
     step_t step;             //  what the child is doing
     pid_t pid;               //  the child, 0 when none
     stream_t out, err;       //  its stdout and stderr
@@ -211,28 +212,6 @@ s_exec (self_t *self, const char *name, int n, const char *const *values)
     PGresult *res = ll_db_exec (self->db, name, n, values);
     PQclear (res);
     return res ? 0 : -1;
-}
-
-//  The server secret (settings.server_secret, made on first use).
-static int
-s_secret (self_t *self, char *out, size_t size)
-{
-    char fresh[65];
-    ll_token_new_secret (fresh, sizeof fresh);
-    const char *init[] = {"server_secret", fresh};
-    const char *key[] = {"server_secret"};
-    int rc = -1;
-    if (s_exec (self, "settings_init", 2, init) == 0) {
-        PGresult *res = ll_db_exec (self->db, "settings_get", 1, key);
-        if (res && PQntuples (res) == 1
-            && strlen (PQgetvalue (res, 0, 0)) < size) {
-            snprintf (out, size, "%s", PQgetvalue (res, 0, 0));
-            rc = 0;
-        }
-        PQclear (res);
-    }
-    sodium_memzero (fresh, sizeof fresh);
-    return rc;
 }
 
 static void
@@ -655,6 +634,43 @@ s_op_run (self_t *self,
 
 //  --- operations: begin, steps, end -------------------------------------
 
+//  --- agent tokens, minted per launch -------------------------------------
+
+static void
+s_token_free (void *item)
+{
+    char *token = item;
+    sodium_memzero (token, strlen (token));
+    free (token);
+}
+
+static void
+s_tokens_destroy (zhash_t **tokens_p)
+{
+    zhash_destroy (tokens_p);  //  s_token_free wipes each token
+}
+
+//  Mint a token for a VM being launched (or replaced), store its hash and
+//  a new generation on the VM's row (the row is made when absent; an older
+//  token of the name is revoked by the database's trigger), keep the token
+//  in tokens for terraform.runtime.tfvars. 0 or -1.
+static int
+s_mint (self_t *self, zhash_t *tokens, const char *name)
+{
+    char token[LL_TOKEN_MAX], hash[LL_TOKEN_HASH_HEX];
+    if (ll_token_mint (name, token, sizeof token) != 0)
+        return -1;
+    ll_token_hash (token, hash);
+    const char *values[] = {name, hash};
+    int rc = s_exec (self, "vm_launch_token", 2, values);
+    if (rc == 0) {
+        zhash_update (tokens, name, strdup (token));
+        zhash_freefn (tokens, name, s_token_free);
+    }
+    sodium_memzero (token, sizeof token);
+    return rc;
+}
+
 static op_t *
 s_op_new (int64_t id, const char *kind, const char *target)
 {
@@ -677,6 +693,7 @@ s_op_destroy (op_t **op_p)
     s_stream_close (&op->out);
     s_stream_close (&op->err);
     zlist_destroy (&op->names);
+    s_tokens_destroy (&op->tokens);
     free (op->target);
     free (op->capture);
     free (op->pending);
@@ -814,11 +831,12 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
     PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
     if (!res)
         return -1;
-    char secret[129];
-    if (s_secret (self, secret, sizeof secret) != 0) {
-        PQclear (res);
-        return -1;
-    }
+    //  A VM this operation launches gets the token minted for it; the
+    //  others keep the one they were launched with, carried from the last
+    //  file (terraform's inputs of a running VM must not change: on AWS the
+    //  token is in its user_data). Only the hashes are in the database.
+    char *path = s_path_join (self->work_dir, TF_TFVARS);
+    char *previous = s_read_file (path, 16 * 1024 * 1024);
     int rows = PQntuples (res);
     const char **names = calloc ((size_t) rows + 1, sizeof *names);
     char **tokens = calloc ((size_t) rows + 1, sizeof *tokens);
@@ -829,14 +847,18 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
         const char *state = PQgetvalue (res, i, 2);
         if (!destroying_all && strcmp (state, "removing") == 0)
             continue;
-        tokens[count] = malloc (LL_TOKEN_MAX);
-        if (ll_token_derive (secret, name, tokens[count], LL_TOKEN_MAX) != 0) {
-            free (tokens[count]);
-            continue;
-        }
+        const char *fresh = op->tokens ? zhash_lookup (op->tokens, name) : NULL;
+        tokens[count] = calloc (1, LL_TOKEN_MAX);
+        if (fresh)
+            snprintf (tokens[count], LL_TOKEN_MAX, "%s", fresh);
+        else if (previous)
+            ll_tfvars_token_of (previous, name, tokens[count], LL_TOKEN_MAX);
         names[count++] = name;
     }
-    sodium_memzero (secret, sizeof secret);
+    if (previous) {
+        sodium_memzero (previous, strlen (previous));
+        free (previous);
+    }
 
     char *url = ll_tf_allocator_url (config);
     char *script = NULL;
@@ -881,7 +903,6 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
         .crd_start_host = start_host,
     };
     char *text = ll_tfvars_render (&vars);
-    char *path = s_path_join (self->work_dir, TF_TFVARS);
     int rc = text ? s_write_file (path, text, 0600) : -1;
     if (rc == 0)
         s_say (self, op, "wrote %s: %zu VM%s", TF_TFVARS, count,
@@ -1371,6 +1392,7 @@ s_handle_launch (self_t *self, ll_request_t *req)
     }
     int64_t id = 0;
     zlist_t *names = s_names_new ();
+    zhash_t *tokens = zhash_new ();
     bool ok = ll_db_command (self->db, "BEGIN") == 0
               && s_op_create (self, req, "launch", (int) count, (int) count,
                               who, NULL, &id)
@@ -1381,23 +1403,25 @@ s_handle_launch (self_t *self, ll_request_t *req)
         snprintf (op_id, sizeof op_id, "%lld", (long long) id);
         ok = ll_tf_vm_name (config, (int) (next + i), name, sizeof name) == 0;
         const char *fleet_values[] = {name, ordinal, op_id};
-        const char *row[] = {name};
         ok = ok && s_exec (self, "fleet_add", 3, fleet_values) == 0
-             && s_exec (self, "vm_row_ensure", 1, row) == 0;
+             && s_mint (self, tokens, name) == 0;
         if (ok)
             zlist_append (names, name);
     }
-    ok = ok && ll_db_command (self->db, "COMMIT") == 0;
+    ok = ok && s_exec (self, "vm_tokens_prune", 0, NULL) == 0
+         && ll_db_command (self->db, "COMMIT") == 0;
     if (!ok) {
         ll_db_command (self->db, "ROLLBACK");
         s_release (self);
         zlist_destroy (&names);
+        s_tokens_destroy (&tokens);
         ll_request_reply_error (req, self->router, "database unavailable");
         goto done;
     }
     self->op = s_op_new (id, "launch", NULL);
     zlist_destroy (&self->op->names);
     self->op->names = names;
+    self->op->tokens = tokens;
     self->op->total = (int) count;
     s_reply_id (self, req, id);
     ll_info ("terraform: operation %lld: launch %ld VM%s", (long long) id,
@@ -1441,16 +1465,23 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
         goto done;
     }
     int64_t id = 0;
+    zhash_t *tokens = zhash_new ();
     bool ok = ll_db_command (self->db, "BEGIN") == 0
               && s_op_create (self, req, kind, 0, (int) zlist_size (names), who,
                               target, &id)
                      == 0;
-    if (ok && strcmp (kind, "replace-vm") != 0) {
+    if (ok && strcmp (kind, "replace-vm") == 0)
+        //  The new VM gets a new token; the old one dies now
+        ok = s_mint (self, tokens, target) == 0;
+    else if (ok) {
         char *array = s_pg_array (names);
         char op_id[24];
         snprintf (op_id, sizeof op_id, "%lld", (long long) id);
         const char *values[] = {array, "removing", op_id};
-        ok = s_exec (self, "fleet_set_state", 3, values) == 0;
+        const char *revoke[] = {array};
+        //  A VM asked to go loses its credential as the destroy starts
+        ok = s_exec (self, "fleet_set_state", 3, values) == 0
+             && s_exec (self, "vm_tokens_revoke", 1, revoke) == 0;
         free (array);
     }
     ok = ok && ll_db_command (self->db, "COMMIT") == 0;
@@ -1458,12 +1489,14 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
         ll_db_command (self->db, "ROLLBACK");
         s_release (self);
         zlist_destroy (&names);
+        s_tokens_destroy (&tokens);
         ll_request_reply_error (req, self->router, "database unavailable");
         goto done;
     }
     self->op = s_op_new (id, kind, target);
     zlist_destroy (&self->op->names);
     self->op->names = names;
+    self->op->tokens = tokens;
     self->op->total = (int) zlist_size (names);
     s_reply_id (self, req, id);
     ll_info ("terraform: operation %lld: %s%s%s", (long long) id, kind,

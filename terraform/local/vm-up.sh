@@ -21,9 +21,12 @@ say() {
     printf '%s %s: %s\n' "$(date -u +'%b %d %H:%M:%S')" "$VM_NAME" "$*" | tee -a "$log"
 }
 
-# The agent's environment (the contract of the agent area)
+# The agent's environment (the contract of the agent area). The token this
+# launch minted stays in the environment (readable by this user only), never
+# on a command line (/proc/<pid>/cmdline is world-readable) nor in a file.
+export API_TOKEN="${API_TOKEN:-}"
 AGENT_ENV=(VM_NAME="$VM_NAME" ALLOCATOR_URL="${ALLOCATOR_URL:-}"
-    API_TOKEN="${API_TOKEN:-}" SUBJECT_SOFTWARE="${SUBJECT_SOFTWARE:-}"
+    SUBJECT_SOFTWARE="${SUBJECT_SOFTWARE:-}"
     LABLINK_LOG_FILES="$log" HOME="$home")
 [ -n "${CRD_START_HOST:-}" ] && AGENT_ENV+=(LABLINK_CRD_START_HOST="$CRD_START_HOST")
 [ -n "${NVIDIA_SMI:-}" ] && AGENT_ENV+=(LABLINK_NVIDIA_SMI="$NVIDIA_SMI")

@@ -238,8 +238,11 @@ test_lambda (void **state)
     long status = 0;
     for (int i = 0; i < 100 && status == 0; i++) {
         ll_textbuf_t out = {0};
-        status =
-            s_request (probe, "nobody.00", NULL, &out);  //  makes the secret
+        //  A service token makes the allocator create the server secret
+        status = s_request (probe,
+                            "_lambda.000000000000000000000000000000000000000000"
+                            "0000000000000000000000",
+                            NULL, &out);
         ll_textbuf_free (&out);
         if (status == 0)
             usleep (100 * 1000);
@@ -262,9 +265,16 @@ test_lambda (void **state)
     char secret[129];
     snprintf (secret, sizeof secret, "%s", PQgetvalue (res, 0, 0));
     PQclear (res);
+    //  vm-1 is a registered VM with its own token (the CLI's statement);
+    //  the Lambda's token is derived from the server secret
     char vm_token[LL_TOKEN_MAX], lambda_token[LL_TOKEN_MAX];
-    assert_int_equal (
-        ll_token_derive (secret, "vm-1", vm_token, sizeof vm_token), 0);
+    char vm_hash[LL_TOKEN_HASH_HEX];
+    assert_int_equal (ll_token_mint ("vm-1", vm_token, sizeof vm_token), 0);
+    ll_token_hash (vm_token, vm_hash);
+    const char *reg[] = {"vm-1", vm_hash, "test"};
+    res = ll_db_exec (db, "vm_register", 3, reg);
+    assert_non_null (res);
+    PQclear (res);
     assert_int_equal (
         ll_token_derive (secret, "_lambda", lambda_token, sizeof lambda_token),
         0);
@@ -337,9 +347,17 @@ test_lambda (void **state)
                       2);
     json_decref (inner);
     json_decref (reply);
-    //  2: unknown VM -> the allocator's 404 -> invocation error
+    //  2: unknown VM -> the allocator's 404 -> invocation error; the
+    //  Lambda's token made no row and stored no line for a VM nobody
+    //  launched
     assert_int_equal (strncmp (rt.answers[1], "error ", 6), 0);
     assert_non_null (strstr (rt.answers[1], "404"));
+    res = PQexec (ll_db_conn (db),
+                  "SELECT (SELECT count(*) FROM vms WHERE hostname = 'ghost')"
+                  " + (SELECT count(*) FROM vm_logs WHERE hostname = 'ghost')");
+    assert_int_equal (PQresultStatus (res), PGRES_TUPLES_OK);
+    assert_string_equal (PQgetvalue (res, 0, 0), "0");
+    PQclear (res);
     //  3: malformed payload -> invocation error
     assert_int_equal (strncmp (rt.answers[2], "error ", 6), 0);
     assert_non_null (strstr (rt.answers[2], "base64"));
