@@ -491,6 +491,19 @@ ll_http_json_body (ll_http_req_t *req)
     return json;
 }
 
+//  mg_get_var's answer, refused (-2) when the value decoded to a NUL byte:
+//  every C string would end there, silently.
+static int
+s_var (const char *data, size_t len, const char *name, char *out, size_t size)
+{
+    int rc = mg_get_var (data, len, name, out, size);
+    if (rc > 0 && memchr (out, '\0', (size_t) rc)) {
+        out[0] = '\0';
+        return -2;
+    }
+    return rc;
+}
+
 int
 ll_http_form_field (ll_http_req_t *req,
                     const char *name,
@@ -499,8 +512,7 @@ ll_http_form_field (ll_http_req_t *req,
 {
     if (!req->body || outsize == 0)
         return -1;
-    int rc = mg_get_var (req->body, req->body_len, name, out, outsize);
-    return rc;
+    return s_var (req->body, req->body_len, name, out, outsize);
 }
 
 int
@@ -512,7 +524,38 @@ ll_http_query_field (ll_http_req_t *req,
     const char *qs = req->info->query_string;
     if (!qs || outsize == 0)
         return -1;
-    return mg_get_var (qs, strlen (qs), name, out, outsize);
+    return s_var (qs, strlen (qs), name, out, outsize);
+}
+
+//  True when urlencoded text decodes to a NUL byte somewhere ("%00").
+static bool
+s_encodes_nul (const char *text, size_t len)
+{
+    for (size_t i = 0; i + 2 < len; i++)
+        if (text[i] == '%' && text[i + 1] == '0' && text[i + 2] == '0')
+            return true;
+    return false;
+}
+
+//  A query string or form body holding a NUL byte (%00, or a raw NUL in a
+//  form body) is refused before any handler reads a field: 400, never a
+//  value silently cut at the NUL. Any body but JSON may be read as a form
+//  (mg_get_var does not look at Content-Type); the agents' routes take
+//  JSON only. 0, or -1 after answering.
+static int
+s_check_nul (ll_http_req_t *req)
+{
+    const char *qs = req->info->query_string;
+    bool bad = qs && s_encodes_nul (qs, strlen (qs));
+    const char *type = ll_http_header (req, "Content-Type");
+    bool json = type && strncasecmp (type, "application/json", 16) == 0;
+    if (!bad && req->body && !json && req->route->auth != LL_AUTH_AGENT)
+        bad = memchr (req->body, '\0', req->body_len)
+              || s_encodes_nul (req->body, req->body_len);
+    if (!bad)
+        return 0;
+    ll_http_error (req, 400, "A form field holds a NUL byte (%00).");
+    return -1;
 }
 
 const char *
@@ -1131,7 +1174,7 @@ s_begin_request (struct mg_connection *conn)
             ll_http_error (&req, 404, "Not found.");
     }
     else if (s_authorize (self, &req) == 0 && s_read_body (self, &req) == 0
-             && s_check_csrf (&req) == 0)
+             && s_check_nul (&req) == 0 && s_check_csrf (&req) == 0)
         req.route->fn (&req);
     if (req.audit) {
         //  Every admin action: who, what, on which target, and the outcome

@@ -136,7 +136,10 @@ json_t *ll_http_json_body (ll_http_req_t *req);
 json_t *ll_http_json_parse (const char *body, size_t len);
 
 //  A form field (application/x-www-form-urlencoded body) into out; returns
-//  its length, or -1 when absent (-2 when longer than outsize - 1).
+//  its length, or -1 when absent (-2 when longer than outsize - 1, or when
+//  it decodes to a NUL byte: refused, never cut short). The edge answers
+//  400 before any handler runs when a query string or a form body holds
+//  one (%00).
 int ll_http_form_field (ll_http_req_t *req,
                         const char *name,
                         char *out,
