@@ -606,6 +606,12 @@ ll_aws_chain_get (ll_aws_chain_t *self,
             }
         }
     }
+    if (self->role.expires <= now) {
+        snprintf (error, errsize, "%s",
+                  "the instance role's credentials have expired and no fresh "
+                  "ones came");
+        return -1;
+    }
     *out = self->role;
     return 0;
 }
