@@ -1,7 +1,8 @@
 # AWS's endpoints on loopback, for the tests that need them (sourced after
 # tests/integration/lib.sh, under tests/harness/run-test):
-#   aws_s3 BUCKET         s3rver (npm) behind the SigV4-checking proxy:
-#                         S3_URL (the proxy), S3_DIR (s3rver's files)
+#   aws_s3 BUCKET...      s3rver (npm) behind the SigV4-checking proxy:
+#                         S3_URL (the proxy), S3RVER_URL (s3rver itself, for
+#                         anonymous downloads), S3_DIR (s3rver's files)
 #   aws_dynamodb TABLE    dynalite (npm) behind its own checking proxy, with
 #                         terraform's lock table TABLE (key LockID): DDB_URL
 #   aws_imds              the IMDSv2 stand-in (imds.mjs): IMDS_URL, and
@@ -49,13 +50,15 @@ _aws_proxy() {
 }
 
 aws_s3() {
-    local port
+    local port bucket buckets=()
     S3_DIR=$T/s3rver
     mkdir -p "$S3_DIR"
     port=$(ll_free_port)
+    for bucket in "$@"; do buckets+=(--configure-bucket "$bucket"); done
     "$AWS_BIN/s3rver" -d "$S3_DIR" -a 127.0.0.1 -p "$port" --silent \
-        --configure-bucket "$1" >"$T/s3rver.log" 2>&1 &
+        "${buckets[@]}" >"$T/s3rver.log" 2>&1 &
     _aws_wait_listen "$port" "$T/s3rver.log"
+    S3RVER_URL=http://127.0.0.1:$port
     S3_URL=http://127.0.0.1:$(_aws_proxy s3-proxy "$port")
 }
 
