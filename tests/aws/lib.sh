@@ -7,7 +7,12 @@
 #                         terraform's lock table TABLE (key LockID): DDB_URL
 #   aws_imds              the IMDSv2 stand-in (imds.mjs): IMDS_URL, and
 #                         AWS_EC2_METADATA_SERVICE_ENDPOINT exported
-#   sigv4_log             the proxies' request log (JSON lines)
+#   SIGV4_LOG             the proxies' request log (JSON lines)
+#   aws_s3_fleet TIMEOUT LOG  (after provision_lib.sh, aws_s3 lablink-state
+#                         and aws_dynamodb lock-table) an allocator of the
+#                         local module in $work on $port whose fleet state is
+#                         in s3rver (bucket lablink-state, deployment lablink,
+#                         terraform's lock in dynalite); sets ALLOC_PID
 # Keys the proxies accept: S3RVER/S3RVER (s3rver's account, what the IMDS
 # stand-in hands out by default) and TESTER/TESTER (the test's own calls;
 # s3rver knows only S3RVER, so TESTER reaches DynamoDB only). Everything listens on 127.0.0.1 and stops
@@ -96,4 +101,28 @@ aws_clean_env() {
         AWS_DEFAULT_PROFILE AWS_EC2_METADATA_DISABLED AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 \
         AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_CONTAINER_CREDENTIALS_FULL_URI
     export AWS_SHARED_CREDENTIALS_FILE=$T/no-aws-credentials AWS_CONFIG_FILE=$T/no-aws-config
+}
+
+# aws_s3_fleet TIMEOUT_S LOG: see above. The backend settings a real
+# deployment would not need (the stand-ins' endpoints) are in
+# $T/backend.hcl, named by provider.state_backend_config.
+aws_s3_fleet() {
+    cat >"$T/backend.hcl" <<HCL
+endpoints = {
+  s3       = "$S3_URL"
+  dynamodb = "$DDB_URL"
+}
+use_path_style              = true
+skip_credentials_validation = true
+skip_requesting_account_id  = true
+skip_metadata_api_check     = true
+skip_region_validation      = true
+skip_s3_checksum            = true
+HCL
+    provision_config terraform "$1"
+    sed -i "s|^  operation_timeout_s: .*|&\\n  state_backend: s3\\n  state_backend_config: $T/backend.hcl|" "$T/config.yaml"
+    printf 'bucket_name: lablink-state\ndeployment_name: lablink\n' >>"$T/config.yaml"
+    "$BIN" --config "$T/config.yaml" >>"$2" 2>&1 &
+    ALLOC_PID=$!
+    wait_status 200 10 "$url/api/health" || { cat "$2" >&2; fail "allocator on $port not healthy"; }
 }

@@ -17,6 +17,7 @@
 . "$LABLINK_SOURCE_DIR/tests/aws/sandbox.sh"
 sandbox_enter "$0"
 . "$LABLINK_SOURCE_DIR/tests/integration/lib.sh"
+. "$LABLINK_SOURCE_DIR/tests/aws/terraform.sh"
 trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 command -v terraform >/dev/null || fail "terraform missing (TESTING.md)"
 command -v shellcheck >/dev/null || fail "shellcheck missing: LABLINK_DEPS=aws scripts/install-deps"
@@ -26,23 +27,11 @@ ADMIN_PW='Sandbox-Admin-pw-4711'
 IMAGE=registry.example.org/lablink/lablink-allocator:sandbox
 
 # --- user_data, rendered by terraform from config.yaml --------------------------
-export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
-: >"$T/terraformrc"
-export TF_CLI_CONFIG_FILE=$T/terraformrc
 M=$T/infra
 mkdir -p "$M/config"
 cp "$SRC"/terraform/infrastructure/*.tf "$SRC"/terraform/infrastructure/*.tftpl "$M/"
 rm -f "$M/backend.tf"
-cat >"$M/offline_override.tf" <<'HCL'
-provider "aws" {
-  access_key                  = "AKIAIOSFODNN7EXAMPLE"
-  secret_key                  = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-}
-HCL
+tf_offline "$M"
 cat >"$M/config/config.yaml" <<YAML
 db:
   password: PLACEHOLDER_DB_PASSWORD

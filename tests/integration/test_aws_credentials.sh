@@ -64,26 +64,7 @@ pass "--aws-credentials: instance role (IMDSv2, masked key, no secret), environm
 aws_s3 lablink-state
 aws_dynamodb lock-table
 export AWS_ENDPOINT_URL_S3=$S3_URL
-cat >"$T/backend.hcl" <<HCL
-endpoints = {
-  s3       = "$S3_URL"
-  dynamodb = "$DDB_URL"
-}
-use_path_style              = true
-skip_credentials_validation = true
-skip_requesting_account_id  = true
-skip_metadata_api_check     = true
-skip_region_validation      = true
-skip_s3_checksum            = true
-HCL
-start_allocator_s3() {
-    provision_config terraform 60
-    sed -i "s|^  operation_timeout_s: .*|&\\n  state_backend: s3\\n  state_backend_config: $T/backend.hcl|" "$T/config.yaml"
-    printf 'bucket_name: lablink-state\ndeployment_name: lablink\n' >>"$T/config.yaml"
-    "$BIN" --config "$T/config.yaml" >>"$T/allocator.log" 2>&1 &
-    ALLOC_PID=$!
-    wait_status 200 10 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
-}
+start_allocator_s3() { aws_s3_fleet 60 "$T/allocator.log"; }
 # run_op KIND: launch 1 (or destroy), waits; the operation's JSON in $body
 run_op() {
     if [ "$1" = destroy ]; then

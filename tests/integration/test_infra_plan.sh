@@ -27,9 +27,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/lablink-infra-plan.XXXXXX")
 finish() { local rc=$?; if [ $rc -eq 0 ]; then rm -rf "$T"; else echo "kept $T for inspection" >&2; fi; }
 trap finish EXIT
 
-export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
-: >"$T/terraformrc"
-export TF_CLI_CONFIG_FILE=$T/terraformrc
+. "$SRC/tests/aws/terraform.sh"
 
 # A copy of the module with an override that keeps everything offline: local
 # backend, fake credentials, no account or metadata look-ups. Every option is
@@ -40,16 +38,7 @@ R=$T/root
 mkdir -p "$W" "$R"
 cp "$SRC"/terraform/infrastructure/*.tf "$SRC"/terraform/infrastructure/*.tftpl "$W"/
 rm -f "$W/backend.tf"
-cat >"$W/offline_override.tf" <<'HCL'
-provider "aws" {
-  access_key                  = "AKIAIOSFODNN7EXAMPLE"
-  secret_key                  = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-}
-HCL
+tf_offline "$W"
 
 # A stand-in for lablink-lambda's zip (only its hash is planned).
 printf '#!/bin/sh\n' >"$T/bootstrap"

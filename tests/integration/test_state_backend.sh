@@ -27,20 +27,6 @@ export AWS_ENDPOINT_URL_S3=$S3_URL  # the allocator's tfvars backup
 STATE_KEY=lablink/test/client/terraform.tfstate
 LOCK_ID=lablink-state/$STATE_KEY
 
-# What a real deployment would not need: the endpoints of the stand-ins
-cat >"$T/backend.hcl" <<HCL
-endpoints = {
-  s3       = "$S3_URL"
-  dynamodb = "$DDB_URL"
-}
-use_path_style              = true
-skip_credentials_validation = true
-skip_requesting_account_id  = true
-skip_metadata_api_check     = true
-skip_region_validation      = true
-skip_s3_checksum            = true
-HCL
-
 # The "machines" live outside every allocator's work dir
 vms_dir=$T/vms
 mkdir -p "$vms_dir"
@@ -60,12 +46,7 @@ prepare_work "$workB"
 # for its work dir and port); sets ALLOC_PID
 start_on() {
     work=$1 port=$2 url=http://127.0.0.1:$2
-    provision_config terraform 40
-    sed -i "s|^  operation_timeout_s: .*|&\\n  state_backend: s3\\n  state_backend_config: $T/backend.hcl|" "$T/config.yaml"
-    printf 'bucket_name: lablink-state\ndeployment_name: lablink\n' >>"$T/config.yaml"
-    "$BIN" --config "$T/config.yaml" >>"$3" 2>&1 &
-    ALLOC_PID=$!
-    wait_status 200 10 "$url/api/health" || { cat "$3" >&2; fail "allocator on $2 not healthy"; }
+    aws_s3_fleet 40 "$3"
 }
 use() { port=$1 url=http://127.0.0.1:$1; }  # talk to the allocator on PORT
 

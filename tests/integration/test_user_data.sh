@@ -30,6 +30,7 @@ export LABLINK_DB_PORT PGHOST=127.0.0.1 PGPORT=$LABLINK_DB_PORT PGUSER=lablink P
 . "$LABLINK_SOURCE_DIR/tests/integration/lib.sh"
 . "$LABLINK_SOURCE_DIR/tests/aws/lib.sh"
 . "$LABLINK_SOURCE_DIR/tests/integration/tokens.sh"
+. "$LABLINK_SOURCE_DIR/tests/aws/terraform.sh"
 trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 command -v terraform >/dev/null || fail "terraform missing (TESTING.md)"
 command -v jq >/dev/null || fail "jq missing (scripts/install-deps)"
@@ -58,22 +59,10 @@ declare -A token
 for n in 1 2 3; do token[$n]=$(vm_token "$url" "lablink-vm-test-$n"); done
 
 # --- user_data, rendered by terraform -----------------------------------------
-export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
-: >"$T/terraformrc"
-export TF_CLI_CONFIG_FILE=$T/terraformrc
 M=$T/tf-aws
 mkdir -p "$M"
 cp "$SRC"/terraform/aws/*.tf "$SRC"/terraform/aws/*.tftpl "$M/"
-cat >"$M/offline_override.tf" <<'HCL'
-provider "aws" {
-  access_key                  = "AKIAIOSFODNN7EXAMPLE"
-  secret_key                  = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-}
-HCL
+tf_offline "$M"
 IMAGE=registry.example.org/lablink-client:test
 # render GROUP GPU: the tfvars the allocator writes, for the three VMs
 render_vars() {
@@ -140,6 +129,11 @@ wait_sql() {  # SECONDS EXPECTED SQL
     done
     return 1
 }
+stop_watch() {  # N FINAL: the watcher has seen FINAL (it polls), then stops
+    local t0=$SECONDS
+    until [ "$(tail -n 1 "$T/status$1")" = "$2" ] || [ $((SECONDS - t0)) -ge 10 ]; do sleep 0.1; done
+    kill "$watcher"
+}
 boot() {  # N: a sandbox VM runs its user_data; its root in R, exit status in rc
     R=$T/vm$1
     sandbox_make "$R"
@@ -172,7 +166,7 @@ wait_sql 60 running "SELECT status FROM vms WHERE hostname = 'lablink-vm-test-1'
     || { cat "$R/var/log/containers/"*.log >&2; fail "VM 1 never running: $(cat "$T/status1")"; }
 wait_sql 30 t "SELECT container_start_time IS NOT NULL FROM vms WHERE hostname = 'lablink-vm-test-1'" \
     || fail "no container timings"
-kill "$watcher"
+stop_watch 1 running
 [ "$(tr '\n' ' ' <"$T/status1")" = "initializing running " ] || fail "VM 1's statuses: $(tr '\n' ' ' <"$T/status1")"
 [ "$(psqlc "SELECT cloud_init_duration_seconds >= 0 AND cloud_init_end_time >= cloud_init_start_time
         AND container_end_time >= container_start_time FROM vms WHERE hostname = 'lablink-vm-test-1'")" = t ] \
@@ -243,7 +237,7 @@ pass "VM 1: claim to connect: code and PIN to start-host, the watcher restarts t
 boot 2
 [ "$rc" = 0 ] || { cat "$CONSOLE" >&2; fail "VM 2's user_data exited $rc"; }
 wait_sql 60 running "SELECT status FROM vms WHERE hostname = 'lablink-vm-test-2'" || fail "VM 2 never running"
-kill "$watcher"
+stop_watch 2 running
 sandbox_calls "$R" dpkg | grep -qx 'dpkg -i /tmp/amazon-cloudwatch-agent.deb' || fail "dpkg: $(sandbox_calls "$R" dpkg)"
 grep -qx "dpkg-sha256 $(sha256sum "$T/cw.deb" | cut -d' ' -f1)" "$R/var/log/standins.log" || fail "not the package S3 served"
 sandbox_calls "$R" amazon-cloudwatch-agent-ctl | grep -qx \
@@ -268,7 +262,7 @@ pass "VM 2: CloudWatch agent from its package, configured for cloud-init's log (
 boot 3 "STANDIN_FAIL='docker:pull'"
 [ "$rc" = 1 ] || fail "VM 3's user_data exited $rc, expected 1"
 wait_sql 20 error "SELECT status FROM vms WHERE hostname = 'lablink-vm-test-3'" || fail "VM 3 not error: $(cat "$T/status3")"
-kill "$watcher"
+stop_watch 3 error
 [ "$(tr '\n' ' ' <"$T/status3")" = "initializing error " ] || fail "VM 3's statuses: $(tr '\n' ' ' <"$T/status3")"
 grep -q 'lablink: start-up failed at line [0-9]*' "$CONSOLE" || fail "console does not name the failed line"
 sandbox_calls "$R" docker | grep -q '^docker run' && fail "VM 3 ran a container after the pull failed"
