@@ -11,8 +11,9 @@
 #      terraform's lock error, nothing changes; a second allocator B (other
 #      work dir, same database) is refused while A runs terraform
 #   3. A killed (SIGKILL), its work dir deleted; B, whose work dir is empty,
-#      lists the fleet, launches one more (the first two untouched), then
-#      destroys everything: no process of the fleet left, an empty state
+#      lists the fleet, destroys one of A's VMs (nothing in the state may
+#      point into A's work dir), launches one more (A's other VM untouched),
+#      then destroys everything: no process of the fleet left, an empty state
 . "$LABLINK_SOURCE_DIR/tests/integration/lib.sh"
 . "$LABLINK_SOURCE_DIR/tests/integration/provision_lib.sh"
 . "$LABLINK_SOURCE_DIR/tests/aws/lib.sh"
@@ -121,16 +122,26 @@ use "$portB"
 ALLOC_PID=$pidB
 list=$(curl -s "${auth[@]}" "$url/api/vm-status")
 for n in 1 2; do grep -q "lablink-vm-test-$n" <<<"$list" || fail "B does not list VM $n: $list"; done
+# First a VM A made, destroyed by B before B changed anything in the state
+vm1=$(cat "$vms_dir/lablink-vm-test-1/sshd.pid" "$vms_dir/lablink-vm-test-1/agent.pid" | cut -d' ' -f1)
+code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o "$T/launch.out" -w '%{http_code}' \
+    "$url/api/vms/lablink-vm-test-1/destroy")
+[ "$code" = 202 ] || fail "destroy VM 1 on B: $code $(cat "$T/launch.out")"
+body=$(wait_op "$(op_id)" 120) || fail "destroy of VM 1 on B still running"
+grep -q '"status":"succeeded"' <<<"$body" || { echo "$body" >&2; fail "B cannot destroy a VM A made"; }
+[ "$(echo "$vm1" | alive_count)" = 0 ] || fail "VM 1's processes survived B's destroy"
+[ "$(state_resources)" = 1 ] || fail "the state in S3 does not hold 1 VM after B destroyed one"
+first=$(cat "$vms_dir/lablink-vm-test-2/sshd.pid" "$vms_dir/lablink-vm-test-2/agent.pid" | cut -d' ' -f1)
 code=$(launch_json 1)
 [ "$code" = 202 ] || fail "launch 1 on B: $code $(cat "$T/launch.out")"
 body=$(wait_op "$(op_id)" 120) || fail "launch on B still running"
 grep -q '"status":"succeeded"' <<<"$body" || { echo "$body" >&2; cat "$T/allocator.log" >&2; fail "launch on B failed"; }
-grep -q 'terraform_data.vm\["lablink-vm-test-[12]"\]: \(Creating\|Destroying\)' <<<"$body" && fail "B re-created A's VMs: $body"
-[ "$(state_resources)" = 3 ] || fail "the state in S3 does not hold 3 VMs"
-[ "$(echo "$first" | alive_count)" = 4 ] || fail "A's VMs were touched by B's launch"
-[ "$(vm_pids | alive_count)" = 6 ] || fail "not 3 VMs running"
+grep -q 'terraform_data.vm\["lablink-vm-test-2"\]: \(Creating\|Destroying\)' <<<"$body" && fail "B re-created A's VM: $body"
+[ "$(state_resources)" = 2 ] || fail "the state in S3 does not hold 2 VMs"
+[ "$(echo "$first" | alive_count)" = 2 ] || fail "A's VM was touched by B's launch"
+[ "$(vm_pids | alive_count)" = 4 ] || fail "not 2 VMs running"
 [ ! -s "$workB/terraform.tfstate" ] || fail "a local state file in B's work dir"
-pass "A killed, its work dir deleted: B (empty work dir) lists the fleet and launches one more, A's VMs untouched"
+pass "A killed, its work dir deleted: B (empty work dir) lists the fleet, destroys one of A's VMs, launches one more, A's other VM untouched"
 
 all=$(vm_pids)
 code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o "$T/launch.out" -w '%{http_code}' "$url/destroy")
