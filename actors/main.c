@@ -11,7 +11,10 @@
                                           and print it, one per line
     lablink-allocator --zmq-keygen FILE   write a CURVE keypair for the
                                           gateway (FILE and FILE_secret),
-                                          print the public key */
+                                          print the public key
+    lablink-allocator --aws-credentials   which AWS credentials terraform and
+                                          the S3 backup would use (source,
+                                          masked key, expiry; no secret) */
 #include <getopt.h>
 
 #include "actors/admin.h"
@@ -24,6 +27,7 @@
 #include "actors/registry.h"
 #include "actors/terraform.h"
 #include "actors/waiters.h"
+#include "runtime/aws.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
@@ -54,6 +58,12 @@ s_check_config (const char *path)
         return 1;
     }
     printf ("[PASS] Config validation passed\n");
+    char *warnings = ll_config_warnings (config);
+    char *save = NULL;
+    for (char *line = warnings ? strtok_r (warnings, "\n", &save) : NULL; line;
+         line = strtok_r (NULL, "\n", &save))
+        printf ("[WARN] %s\n", line);
+    free (warnings);
     const char *refuse = ll_config_refuse_reason (config);
     if (refuse)
         printf ("note: the allocator will not start until this is fixed: %s\n",
@@ -130,11 +140,46 @@ s_zmq_keygen (const char *path)
     return rc;
 }
 
+//  The AWS credentials chain's answer, as an operator checks it: where the
+//  keys come from and until when, the access key id masked as the AWS CLI
+//  does, never a secret.
+static int
+s_aws_credentials (void)
+{
+    ll_aws_chain_t *chain = ll_aws_chain_new ();
+    ll_aws_creds_t creds;
+    char error[512];
+    if (!chain || ll_aws_chain_get (chain, &creds, error, sizeof error) != 0) {
+        fprintf (stderr, "lablink-allocator: %s\n",
+                 chain ? error : "cannot start libcurl");
+        ll_aws_chain_destroy (&chain);
+        return 1;
+    }
+    size_t len = strlen (creds.access_key_id);
+    printf ("source: %s\n", creds.source);
+    printf ("access key id: ****************%s\n",
+            creds.access_key_id + (len > 4 ? len - 4 : 0));
+    printf ("session token: %s\n", *creds.session_token ? "yes" : "no");
+    if (creds.expires > 0) {
+        char when[32];
+        time_t t = (time_t) creds.expires;
+        struct tm tm;
+        strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&t, &tm));
+        printf ("expires: %s\n", when);
+    }
+    else
+        printf ("expires: never\n");
+    ll_aws_creds_clear (&creds);
+    ll_aws_chain_destroy (&chain);
+    return 0;
+}
+
 static void
 s_usage (FILE *out)
 {
     fprintf (out, "usage: lablink-allocator [--config FILE]\n"
                   "       lablink-allocator --check-config FILE\n"
+                  "       lablink-allocator --aws-credentials\n"
                   "       lablink-allocator --version\n");
 }
 
@@ -147,6 +192,7 @@ main (int argc, char *argv[])
         {"version", no_argument, NULL, 'v'},
         {"agent-token", required_argument, NULL, 't'},
         {"zmq-keygen", required_argument, NULL, 'z'},
+        {"aws-credentials", no_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -165,6 +211,8 @@ main (int argc, char *argv[])
                 break;
             case 'z':
                 return s_zmq_keygen (optarg);
+            case 'a':
+                return s_aws_credentials ();
             case 'v':
                 printf ("lablink-allocator %s\n", LABLINK_VERSION);
                 return 0;
@@ -204,6 +252,12 @@ main (int argc, char *argv[])
     char *summary = ll_config_describe (config);
     ll_info ("allocator: starting %s; %s", LABLINK_VERSION, summary);
     free (summary);
+    char *warnings = ll_config_warnings (config);
+    char *save = NULL;
+    for (char *line = warnings ? strtok_r (warnings, "\n", &save) : NULL; line;
+         line = strtok_r (NULL, "\n", &save))
+        ll_warn ("allocator: %s", line);
+    free (warnings);
 
     //  Before any thread exists (czmq's I/O threads included)
     ll_signals_block ();

@@ -78,7 +78,7 @@ sshd_pid=$!
 record_pid "$sshd_pid" "$VM_DIR/sshd.pid"
 for _ in $(seq 1 100); do
     grep -q 'Server listening' "$VM_DIR/sshd.log" && break
-    kill -0 "$sshd_pid" 2>/dev/null || { cat "$VM_DIR/sshd.log" | tee -a "$log"; say "sshd did not start"; false; }
+    kill -0 "$sshd_pid" 2>/dev/null || { tee -a "$log" <"$VM_DIR/sshd.log"; say "sshd did not start"; false; }
     sleep 0.05
 done
 grep -q 'Server listening' "$VM_DIR/sshd.log" || { say "sshd not listening after 5 s"; false; }
