@@ -12,8 +12,11 @@
       LAUNCH count who      -> OK id | ERROR busy <id> | too-many <max> |
                                no-url | reason
       DESTROY who           -> OK id | ERROR busy <id> | reason
-      DESTROY-VM host who   -> OK id | ERROR busy <id> | unknown-vm
-      REPLACE-VM host who   -> OK id | ERROR busy <id> | unknown-vm
+      DESTROY-VM host who [host...]  -> OK id | ERROR busy <id> |
+      REPLACE-VM host who [host...]     unknown-vm <host>
+      REBOOT-VM host who [host...]      (up to LL_BULK_MAX hosts)
+      MOVE-VM host who                  a new name takes host's student
+      EXPORT-DESTROY who    -> OK id | ERROR busy <id> | reason
       OP-GET id after       -> OK kind status requested done total error
                                created_by target created_at started_at
                                finished_at line-count lines... | ERROR

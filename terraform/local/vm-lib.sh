@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by vm-up.sh, vm-down.sh and vm-reboot.sh (sourced): the local
 # VM's processes, recorded as "<pid> <start time>" so nothing ever stops a
 # recycled pid.

@@ -6,7 +6,7 @@
 #   - lablink-agent: `status initializing`, `metrics cloud-init`, then `run`
 #     in the background in its own session (all three streams redirected, so
 #     terraform does not wait for it), pid files for vm-down.sh, and its
-#     environment in agent.env for vm-reboot.sh
+#     environment but the token in agent.env for vm-reboot.sh
 #   - proc/: the VM's own view of running processes (LABLINK_PROC_ROOT), so
 #     VMs sharing this host do not see each other's software or CRD; the
 #     start-host stand-in adds its "host daemon" there
@@ -25,10 +25,14 @@ say() {
     printf '%s %s: %s\n' "$(date -u +'%b %d %H:%M:%S')" "$VM_NAME" "$*" | tee -a "$log"
 }
 
-# The agent's environment (the contract of the agent area)
+# The agent's environment (the contract of the agent area). The token this
+# launch minted stays in the environment (readable by this user only), never
+# on a command line (/proc/<pid>/cmdline is world-readable) nor in a file:
+# agent.env leaves it out, and vm-reboot.sh gets it from the allocator.
+export API_TOKEN="${API_TOKEN:-}"
 mkdir -p "$VM_DIR/proc"
 AGENT_ENV=(VM_NAME="$VM_NAME" ALLOCATOR_URL="${ALLOCATOR_URL:-}"
-    API_TOKEN="${API_TOKEN:-}" SUBJECT_SOFTWARE="${SUBJECT_SOFTWARE:-}"
+    SUBJECT_SOFTWARE="${SUBJECT_SOFTWARE:-}"
     LABLINK_LOG_FILES="$log" HOME="$home" LABLINK_PROC_ROOT="$VM_DIR/proc")
 [ -n "${CRD_START_HOST:-}" ] && AGENT_ENV+=(LABLINK_CRD_START_HOST="$CRD_START_HOST")
 [ -n "${NVIDIA_SMI:-}" ] && AGENT_ENV+=(LABLINK_NVIDIA_SMI="$NVIDIA_SMI")
@@ -74,7 +78,7 @@ sshd_pid=$!
 record_pid "$sshd_pid" "$VM_DIR/sshd.pid"
 for _ in $(seq 1 100); do
     grep -q 'Server listening' "$VM_DIR/sshd.log" && break
-    kill -0 "$sshd_pid" 2>/dev/null || { cat "$VM_DIR/sshd.log" | tee -a "$log"; say "sshd did not start"; false; }
+    kill -0 "$sshd_pid" 2>/dev/null || { tee -a "$log" <"$VM_DIR/sshd.log"; say "sshd did not start"; false; }
     sleep 0.05
 done
 grep -q 'Server listening' "$VM_DIR/sshd.log" || { say "sshd not listening after 5 s"; false; }

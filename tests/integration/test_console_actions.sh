@@ -24,6 +24,12 @@ claim() {  # EMAIL CODE -> the JSON answer in $T/claim.out
         --data-urlencode "crd_command=--code=$2" -o "$T/claim.out" -w '%{http_code}' "$url/api/request_vm"
 }
 agent_pid() { cut -d' ' -f1 "$vms_dir/$1/agent.pid"; }
+# the token a VM's agent runs with (its environment, as on a real VM)
+agent_token_of() { tr '\0' '\n' <"/proc/$(agent_pid "$1")/environ" | sed -n 's/^API_TOKEN=//p'; }
+heartbeat_as() {  # HOST TOKEN -> status of a heartbeat with that token
+    http_status -X POST -H "Authorization: Bearer $2" -H 'Content-Type: application/json' \
+        -d "{\"vm_id\": \"$1\"}" "$url/api/heartbeat"
+}
 wait_sql() {  # SQL WANT SECONDS WHAT
     local t0=$SECONDS
     until [ "$(psqlc "$1")" = "$2" ]; do
@@ -85,9 +91,10 @@ curl -s "${auth[@]}" "$url/api/reboot-vm/$v1" >"$T/info.out"
 grep -q '"reboot_count":1,"last_reboot_time":"20' "$T/info.out" || fail "reboot info after: $(cat "$T/info.out")"
 [ "$(psqlc "SELECT user_email FROM vms WHERE hostname = '$v1'")" = alice@example.com ] || fail "reboot lost the student"
 wait_sql "SELECT status FROM vms WHERE hostname = '$v1'" running 20 "the rebooted agent reports running"
+wait_sql "SELECT coalesce(crd_active::text, '') FROM vms WHERE hostname = '$v1'" true 20 "the registered CRD host back after the reboot"
 [ "$(psqlc "SELECT count(*) FROM audit_log WHERE action = 'reboot-vm' AND target = '$v1' AND outcome = 'ok'")" = 1 ] \
     || fail "reboot not audited"
-pass "POST /api/reboot-vm: 200 upstream's message, an operation; the local provider restarted the agent; count, time, audit; student kept"
+pass "POST /api/reboot-vm: 200 upstream's message, an operation; the local provider restarted the agent (same token, CRD host back); count, time, audit; student kept"
 
 # --- a concurrent action -> 409 -------------------------------------------
 code=$(post /api/vms/bulk "{\"action\": \"reboot\", \"hostnames\": [\"$v1\", \"$v2\"]}"); expect 202 "bulk reboot"
@@ -115,6 +122,8 @@ pass "bulk refusals: bad action, empty, bad name, not a list, more than 100 (400
 
 # --- replace (same name): alice stays, her spent code is dropped ----------
 pid_before=$(agent_pid "$v1")
+old_token=$(agent_token_of "$v1")
+[ -n "$old_token" ] && [ "$(heartbeat_as "$v1" "$old_token")" = 200 ] || fail "VM 1's own token before the replace"
 code=$(post "/api/vms/$v1/replace"); expect 202 "replace"
 body=$(finished_ok "$(op_of)" "replace")
 grep -q "their code was used already" <<<"$body" || fail "replace output: $body"
@@ -122,13 +131,15 @@ grep -q "their code was used already" <<<"$body" || fail "replace output: $body"
 [ "$(psqlc "SELECT user_email || ' ' || (crd_command IS NULL)::text || ' ' || (delivered_at IS NULL)::text FROM vms WHERE hostname = '$v1'")" \
     = "alice@example.com true true" ] || fail "after replace: $(psqlc "SELECT user_email, crd_command, delivered_at FROM vms WHERE hostname = '$v1'")"
 wait_sql "SELECT status FROM vms WHERE hostname = '$v1'" running 30 "replaced VM running"
+[ "$(heartbeat_as "$v1" "$old_token")" = 401 ] || fail "the replaced machine's token still works"
+[ "$(agent_token_of "$v1")" != "$old_token" ] || fail "the new machine runs with the old token"
 # her new command reaches the new machine
 code=$(claim alice@example.com 4/alice-two)
 [ "$code" = 200 ] && grep -q "\"hostname\":\"$v1\"" "$T/claim.out" || fail "alice's renewal: $code $(cat "$T/claim.out")"
 wait_sql "SELECT (delivered_at IS NOT NULL)::text FROM vms WHERE hostname = '$v1'" true 20 "alice's new code delivered"
 grep -q 'arg: --code=4/alice-two' "$vms_dir/$v1/home/start-host.log" || fail "new machine did not get the new code"
 grep -q 'alice-one' "$vms_dir/$v1/home/start-host.log" && fail "the spent code was delivered to the new machine"
-pass "replace (same name): a new machine, alice stays assigned, her spent code dropped, her new one delivered to it"
+pass "replace (same name): a new machine with a new token (the old one 401), alice stays assigned, her spent code dropped, her new one delivered to it"
 
 # --- replace under a new name: bob (never delivered) moves with his code --
 echo 1 >"$vms_dir/$v2/home/start-host.exit"   # bob's start-host fails on VM 2
@@ -138,12 +149,14 @@ code=$(claim bob@example.com 4/bob-one)
 wait_sql "SELECT coalesce(start_host_ok::text, '') FROM vms WHERE hostname = '$v2'" false 20 "bob's failed start-host"
 [ "$(psqlc "SELECT start_host_error FROM vms WHERE hostname = '$v2'")" = "start-host exited with status 1" ] \
     || fail "start-host reason: $(psqlc "SELECT start_host_error FROM vms WHERE hostname = '$v2'")"
+old_token=$(agent_token_of "$v2")
 code=$(post "/api/vms/$v2/replace?new_name=1"); expect 202 "replace under a new name"
 body=$(finished_ok "$(op_of)" "move")
 grep -q '"kind":"move-vm"' <<<"$body" && grep -q "the student of $v2 moved to lablink-vm-test-3; their code is delivered" <<<"$body" \
     || fail "move output: $body"
 [ "$(psqlc "SELECT count(*) FROM vms WHERE hostname = '$v2'")" = 0 ] || fail "old VM row left"
 [ ! -d "$vms_dir/$v2" ] || fail "old VM left running"
+[ "$(heartbeat_as "$v2" "$old_token")" != 200 ] || fail "the moved-from VM's token still works"
 [ "$(psqlc "SELECT user_email FROM vms WHERE hostname = 'lablink-vm-test-3'")" = bob@example.com ] || fail "bob not moved"
 wait_sql "SELECT coalesce(start_host_ok::text, '') FROM vms WHERE hostname = 'lablink-vm-test-3'" true 30 "bob's code on the new VM"
 grep -q 'arg: --code=4/bob-one' "$vms_dir/lablink-vm-test-3/home/start-host.log" || fail "bob's code not delivered to the new VM"

@@ -82,7 +82,7 @@ s_make (const char *const files[][2],
 static const char *const s_files[][2] = {
     {"vm_1/a.slp", "data of a\n"},
     {"vm_1/sub/b.slp", "data of b, a little longer\n"},
-    {"vm_2/odd\nname.slp", "odd\n"},
+    {"vm_2/odd name.slp", "odd\n"},
 };
 
 static void
