@@ -3,12 +3,16 @@
 // launches from the Create page and watches the dashboard change over
 // Server-Sent Events; students follow their VM live through a successful
 // and a failed start-host (and without JavaScript); the admin reboots and
-// replaces VMs from the instances page, the students keeping their place;
-// a teardown scheduled seconds away shows its banner and countdown and
+// replaces VMs from the instances page, the students keeping their place,
+// reboots both at once, and saves one VM's and one student's files; the
+// Create page sets the class's end and the schedule page cancels it; a
+// teardown scheduled seconds away (export first) shows its banner and
+// countdown, keeps the checked zip, which the browser saves to disk, and
 // destroys the fleet. Every page passes axe-core (no serious or critical
 // violation) light and dark, at 375 px and on a desktop; the screenshots
 // stay in tests/browser/artifacts/console_class/.
 import fs from "node:fs";
+import {execFileSync} from "node:child_process";
 import {BASE, launch, newPage, shot, psql, login, check, assert, assertClean, assertNoHorizontalScroll, axe,
   finish} from "./harness.mjs";
 
@@ -73,6 +77,20 @@ await check("Create launches 2 VMs; the dashboard follows over Server-Sent Event
   assert((await page.textContent("#dash_live")).includes("Live"), "not live");
   assert((await page.textContent("#cost_per_hour")).includes("$1.00"), "cost per hour: " + await page.textContent("#cost_per_hour"));
   hosts = psql("SELECT string_agg(hostname, ',' ORDER BY hostname) FROM vms").split(",");
+  // the class's end, set on the Create page: a schedule two hours away
+  await page.goto(BASE + "/admin/create");
+  const later = await page.evaluate(() => {
+    const d = new Date(Date.now() + 7200000);
+    const pad = (n) => String(n).padStart(2, "0");
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":"
+      + pad(d.getMinutes());
+  });
+  await page.fill("#class_end", later);
+  await page.click("#set_end");
+  await page.waitForSelector("#end_status:has-text('The fleet is destroyed at')");
+  assert(psql("SELECT count(*) FROM scheduled_destructions WHERE status = 'scheduled' AND schedule_name LIKE 'class end %'"
+    + " AND destruction_time BETWEEN now() + interval '119 min' AND now() + interval '121 min'") === "1", "no class end");
+  await page.goto(BASE + "/admin");
   assert(hosts.length === 2, "hosts " + hosts);
   await looks(page, "dashboard", adminTheme);
   assertClean(page, "dashboard");
@@ -195,6 +213,49 @@ await check("replace under a new name moves alice to a new VM; she connects ther
   aliceHost = moved;
 }, [page, ap]);
 
+await check("bulk: both VMs selected and rebooted by one operation, asked once", async () => {
+  const before = psql("SELECT string_agg(reboot_count::text, ',' ORDER BY hostname) FROM vms").split(",");
+  let asked = 0;
+  const count = () => { asked++; };
+  page.on("dialog", count);
+  await page.goto(BASE + "/admin/instances");
+  await page.waitForSelector("#select_all");
+  await page.check("#select_all");
+  await page.waitForSelector("#selected_count:has-text('2')");
+  await page.click("#bulk_bar [data-bulk='reboot']");
+  await page.waitForSelector("#instances_message:has-text('finished')", {timeout: 240000});
+  page.off("dialog", count);
+  assert(asked === 1, "asked " + asked + " times");
+  const after = psql("SELECT string_agg(reboot_count::text, ',' ORDER BY hostname) FROM vms").split(",");
+  assert(after.every((n, i) => Number(n) === Number(before[i]) + 1), "reboot counts " + before + " -> " + after);
+  assert(psql("SELECT target FROM operations WHERE kind = 'reboot-vm' ORDER BY id DESC LIMIT 1").split(" ").length === 2,
+    "not one operation for both");
+  await shot(page, "instances-bulk-rebooted");
+}, [page]);
+
+await check("export one VM from its row and one student by email: the browser saves each zip to disk", async () => {
+  for (const h of [aliceHost, bobHost]) {
+    fs.mkdirSync(WORK + "/vms/" + h + "/home/Desktop", {recursive: true});
+    fs.writeFileSync(WORK + "/vms/" + h + "/home/Desktop/" + h + ".slp", "labels of " + h + "\n");
+  }
+  const listed = (file) => execFileSync("unzip", ["-Z1", file], {encoding: "utf8"}).trim().split("\n");
+  await page.goto(BASE + "/admin/instances");
+  const link = `tr[data-hostname='${bobHost}'] a[aria-label='Export data of ${bobHost}']`;
+  await page.waitForSelector(link);
+  let [dl] = await Promise.all([page.waitForEvent("download"), page.click(link)]);
+  await dl.saveAs(WORK + "/bob-vm.zip");
+  let names = listed(WORK + "/bob-vm.zip");
+  assert(names.some((n) => n.endsWith("/" + bobHost + ".slp")) && !names.some((n) => n.includes(aliceHost)),
+    "VM export: " + names);
+  await page.fill("#export_email", "alice@example.com");
+  [dl] = await Promise.all([page.waitForEvent("download"), page.click("#export_email_button")]);
+  await dl.saveAs(WORK + "/alice.zip");
+  names = listed(WORK + "/alice.zip");
+  assert(names.some((n) => n.endsWith("/" + aliceHost + ".slp")) && !names.some((n) => n.includes(bobHost)),
+    "student export: " + names);
+  assertClean(page, "exports");
+}, [page]);
+
 await check("every admin page: axe, light and dark, 375 px and desktop", async () => {
   const op = psql("SELECT max(id) FROM operations");
   for (const [path, name] of [["/admin/instances", "instances"], ["/admin/create", "create"],
@@ -217,6 +278,11 @@ await check("every admin page: axe, light and dark, 375 px and desktop", async (
 
 await check("a teardown scheduled seconds away: countdown, students' banner, then the fleet is gone", async () => {
   await page.goto(BASE + "/admin/scheduled-destruction");
+  const classEnd = "tr[data-name^='class end '] button.cancel";
+  await page.waitForSelector(classEnd);
+  await page.click(classEnd);
+  await page.waitForSelector("#schedule_status:has-text('cancelled successfully')");
+  await page.waitForSelector("tr[data-name^='class end ']:has-text('cancelled')");
   const local = await page.evaluate(() => {
     const d = new Date(Date.now() + 45000);
     const pad = (n) => String(n).padStart(2, "0");
@@ -225,6 +291,7 @@ await check("a teardown scheduled seconds away: countdown, students' banner, the
   });
   await page.fill("#schedule_name", "end of class");
   await page.fill("#destruction_time", local);
+  await page.check("#export_before");
   await page.click("#create_schedule");
   await page.waitForSelector("#schedule_status:has-text('Scheduled destruction created successfully')");
   await page.waitForSelector("tr[data-name='end of class']:has-text('scheduled')");
@@ -248,6 +315,20 @@ await check("a teardown scheduled seconds away: countdown, students' banner, the
   await shot(page, "schedule-completed");
   assert(psql("SELECT count(*) FROM fleet") === "0", "fleet left");
   assert(!fs.existsSync(WORK + "/vms/" + bobHost), "VM left running");
+  // the checked zip was kept; the browser saves it to disk (a plain link)
+  const kept = psql("SELECT name FROM export_archives ORDER BY created_at DESC LIMIT 1");
+  assert(kept && fs.existsSync(WORK + "/kept/" + kept), "no kept export: " + kept);
+  await page.goto(BASE + "/admin/instances/delete");
+  const keptLink = `#kept_body a[download='${kept}']`;
+  await page.waitForSelector(keptLink);
+  await shot(page, "delete-kept-export");
+  const [dl] = await Promise.all([page.waitForEvent("download"), page.click(keptLink)]);
+  await dl.saveAs(WORK + "/saved.zip");
+  execFileSync("cmp", [WORK + "/saved.zip", WORK + "/kept/" + kept]);
+  fs.mkdirSync(WORK + "/unpacked");
+  execFileSync("unzip", ["-q", WORK + "/saved.zip", "-d", WORK + "/unpacked"]);
+  const sums = execFileSync("sha256sum", ["-c", "MANIFEST.txt"], {cwd: WORK + "/unpacked", encoding: "utf8"});
+  assert(sums.includes(aliceHost + ".slp: OK") && sums.includes(bobHost + ".slp: OK"), "manifest check: " + sums);
   await page.goto(BASE + "/admin");
   await page.waitForSelector("#auto_list li:has-text('schedule-destroy')");
   await shot(page, "dashboard-after-class");

@@ -7,6 +7,7 @@
 # page, light and dark, at 375 px and on a desktop. Screenshots:
 # tests/browser/artifacts/console_class/.
 . "$LABLINK_SOURCE_DIR/tests/browser/lib.sh"
+. "$LABLINK_SOURCE_DIR/tests/integration/tokens.sh"  # stop_allocator_within
 
 browser_setup
 artifacts console_class
@@ -48,5 +49,5 @@ if [ -d "$work/vms" ] && [ -n "$(ls -A "$work/vms" 2>/dev/null)" ]; then
     curl -s -o /dev/null -u admin:test-admin-password -H 'Accept: application/json' -X POST "$URL/destroy" || true
     for _ in $(seq 1 150); do [ -z "$(ls -A "$work/vms" 2>/dev/null)" ] && break; sleep 0.3; done
 fi
-stop_allocator
+stop_allocator_within 15
 [ $rc -eq 0 ] || { tail -n 40 "$T/allocator.log" >&2; fail "browser checks failed (screenshots in $ARTIFACTS)"; }

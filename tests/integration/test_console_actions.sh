@@ -86,12 +86,17 @@ grep -q '"kind":"reboot-vm"' <<<"$body" && grep -q '"vms":{"done":1,"total":1}' 
     && grep -q "$v1: reboot initiated" <<<"$body" || fail "reboot operation: $body"
 [ "$(agent_pid "$v1")" != "$pid_before" ] || fail "the agent was not restarted"
 kill -0 "$(agent_pid "$v1")" || fail "the restarted agent is not running"
-kill -0 "$pid_before" 2>/dev/null && fail "the old agent still runs"
+[ "$(echo "$pid_before" | alive_count)" = 0 ] || fail "the old agent still runs"
 curl -s "${auth[@]}" "$url/api/reboot-vm/$v1" >"$T/info.out"
 grep -q '"reboot_count":1,"last_reboot_time":"20' "$T/info.out" || fail "reboot info after: $(cat "$T/info.out")"
 [ "$(psqlc "SELECT user_email FROM vms WHERE hostname = '$v1'")" = alice@example.com ] || fail "reboot lost the student"
 wait_sql "SELECT status FROM vms WHERE hostname = '$v1'" running 20 "the rebooted agent reports running"
 wait_sql "SELECT coalesce(crd_active::text, '') FROM vms WHERE hostname = '$v1'" true 20 "the registered CRD host back after the reboot"
+tok1=$(agent_token_of "$v1")
+[ -n "$tok1" ] || fail "no token in the rebooted agent's environment"
+for f in /proc/[0-9]*/cmdline; do
+    tr '\0' ' ' <"$f" 2>/dev/null | grep -qF "$tok1" && fail "the token is on a command line: $f"
+done
 [ "$(psqlc "SELECT count(*) FROM audit_log WHERE action = 'reboot-vm' AND target = '$v1' AND outcome = 'ok'")" = 1 ] \
     || fail "reboot not audited"
 pass "POST /api/reboot-vm: 200 upstream's message, an operation; the local provider restarted the agent (same token, CRD host back); count, time, audit; student kept"
@@ -172,6 +177,27 @@ grep -q '"released":\["lablink-vm-test-1","lablink-vm-test-3"\],"not_found":\["n
 [ "$(psqlc 'SELECT count(*) FROM vms WHERE user_email IS NOT NULL')" = 0 ] || fail "still assigned after bulk release"
 pass "bulk release: 200 with released and not found"
 
+# --- the student's progress link: only the one the success page gave -------
+curl -s --data-urlencode email=carol@example.com --data-urlencode 'crd_command=--code=4/carol-one' \
+    -o "$T/success.html" "$url/api/request_vm"
+link=$(sed -n 's/.*id="progress_link" href="\([^"]*\)".*/\1/p' "$T/success.html")
+host_c=$(sed -n 's|^/vm/\([^?]*\)?t=[0-9a-f]\{32\}$|\1|p' <<<"$link")
+[ -n "$host_c" ] || fail "no progress link on the success page: $(grep -o 'progress_link[^>]*' "$T/success.html")"
+tok=${link##*t=}
+other=$v1; [ "$host_c" = "$v1" ] && other=lablink-vm-test-3
+curl -s -o "$T/p.out" "$url/api/vm-progress/$host_c?t=$tok"
+grep -q "\"hostname\":\"$host_c\",\"pin\":\"[0-9]\{6\}\",\"email\":\"carol@example.com\"" "$T/p.out" \
+    && grep -q '"steps":{"delivered":' "$T/p.out" || fail "progress: $(cat "$T/p.out")"
+for bad in "$other?t=$tok" "$host_c?t=$(printf '0%.0s' $(seq 1 32))" "$host_c?t=${tok}0" "$host_c" "nobody-1?t=$tok"; do
+    code=$(curl -s -o "$T/p.out" -w '%{http_code}' "$url/api/vm-progress/$bad")
+    [ "$code" = 404 ] && grep -q '"error":"This link is not valid (any more)."' "$T/p.out" \
+        && ! grep -q 'pin\|carol' "$T/p.out" || fail "progress with $bad: $code $(cat "$T/p.out")"
+    [ "$(http_status "$url/vm/$bad")" = 404 ] || fail "page with $bad not 404"
+done
+code=$(post "/api/vms/$host_c/release"); expect 200 "release carol"
+[ "$(http_status "$url/api/vm-progress/$host_c?t=$tok")" = 404 ] || fail "the link outlived the assignment"
+pass "progress link: 200 with the success page's token; 404 and nothing learned for another VM, a wrong, longer or no token, an unknown VM, after the release"
+
 # --- the AWS module's reboot: EC2 RebootInstances through the aws CLI ------
 stub=$T/stubs; mkdir -p "$stub" "$T/awswork"
 cat >"$stub/terraform" <<'SH'
@@ -204,4 +230,4 @@ code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -X POST -o "$T/d.out" 
 [ "$code" = 202 ] || fail "destroy: $code"
 finished_ok "$(sed -n 's/.*"operation_id":\([0-9]*\).*/\1/p' "$T/d.out")" "destroy" >/dev/null
 stop_allocator_within 15
-echo "8 passed, 0 failed"
+echo "9 passed, 0 failed"
