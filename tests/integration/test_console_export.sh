@@ -83,7 +83,11 @@ grep -q '"status":"failed"' <<<"$body" && grep -q '1 VM could not be exported' <
 [ "$(psqlc "SELECT count(*) FROM fleet WHERE state = 'active'")" = 2 ] || fail "fleet touched: $(psqlc 'SELECT * FROM fleet')"
 [ -d "$vms_dir/lablink-vm-test-1" ] && [ -d "$vms_dir/lablink-vm-test-2" ] || fail "a VM was destroyed"
 [ "$(psqlc 'SELECT count(*) FROM export_archives')" = 0 ] || fail "an unchecked export was recorded"
-pass "export, then destroy with a VM that cannot be read: the operation fails, nothing destroyed, no archive kept"
+# the VMs kept their credentials: they still report
+after=$(psqlc "SELECT now()")
+wait_sql "SELECT count(*) FROM vms WHERE token_hash IS NOT NULL AND last_seen_at > '$after'" 2 30 \
+    "the VMs report after a failed export-destroy"
+pass "export, then destroy with a VM that cannot be read: the operation fails, nothing destroyed, no archive kept, the VMs keep their tokens"
 
 # --- export, then destroy, at the end of a schedule seconds away -------------------------
 at=$(date -u -d "@$(( $(date +%s) + 2 ))" +%Y-%m-%dT%H:%M:%SZ)
