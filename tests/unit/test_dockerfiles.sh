@@ -33,6 +33,7 @@ need "$A" "entrypoint" '^ENTRYPOINT \["/usr/bin/lablink-allocator"\]'
 need "$A" "health check on /api/health" '^HEALTHCHECK .*|/api/health'
 need "$A" "port" '^EXPOSE 5000$'
 need "$A" "state volume" '^VOLUME \["/var/lib/lablink"\]'
+need "$A" "the aws CLI (terraform/aws/vm-reboot.sh)" '^ +awscli \\$'
 if grep -Eiq '^(ENV|ARG) .*(PASSWORD|SECRET|TOKEN)' "$A" "$C"; then fail "a secret baked into an image"; fi
 ok "allocator image: Debian 12 build, verified terraform, non-root, health check, no secrets"
 
