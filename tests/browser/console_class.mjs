@@ -65,6 +65,10 @@ await check("Create launches 2 VMs; the dashboard follows over Server-Sent Event
   await page.goto(BASE + "/admin/create");
   await page.fill("#num_vms", "2");
   await page.click("#launch_button");
+  // a reload while it runs keeps following the launch
+  await page.waitForSelector("#output_section:not([hidden])");
+  await page.reload();
+  await page.waitForSelector("#output_section:not([hidden])", {timeout: 10000});
   await page.waitForSelector("#launch_result:has-text('Terraform Script Ran Successfully!')", {timeout: 240000});
   const seen = [];
   const watch = (r) => { if (r.url().includes("/api/")) seen.push(r.url().replace(BASE, "")); };
@@ -256,6 +260,32 @@ await check("export one VM from its row and one student by email: the browser sa
   assertClean(page, "exports");
 }, [page]);
 
+await check("the audit page colours outcomes by meaning; the log page's tabs follow the ARIA pattern", async () => {
+  await page.goto(BASE + "/admin/audit");
+  await page.waitForSelector("td[data-label='Outcome'] .badge, td .badge");
+  const badges = await page.$$eval(".badge", (bs) => bs.map((b) => [b.textContent.trim(), b.className]));
+  const good = badges.filter(([t]) => ["ok", "success", "succeeded"].includes(t));
+  assert(good.length > 0 && good.every(([, c]) => c.includes("good") && !c.includes("fail")), "success badges: " + good);
+  const bg = await page.evaluate(() => Object.fromEntries(["good", "fail"].map((k) => {
+    const b = document.createElement("span");
+    b.className = "badge " + k;
+    document.body.append(b);
+    const c = getComputedStyle(b).backgroundColor;
+    b.remove();
+    return [k, c];
+  })));
+  assert(bg.good !== bg.fail, "success and failure badges share a colour: " + JSON.stringify(bg));
+  await page.goto(BASE + "/admin/logs/" + aliceHost);
+  await page.waitForSelector("[role=tablist] [role=tab][aria-selected='true']");
+  await page.focus("#tab_all");
+  await page.keyboard.press("ArrowRight");
+  const sel = await page.$$eval("[role=tab]", (ts) => ts.map((t) => [t.id, t.getAttribute("aria-selected"), t.tabIndex]));
+  assert(JSON.stringify(sel.find((t) => t[1] === "true")) === JSON.stringify(["tab_cloud_init", "true", 0])
+    && sel.filter((t) => t[2] === 0).length === 1, "tabs after ArrowRight: " + JSON.stringify(sel));
+  assert(await page.evaluate(() => document.activeElement.id) === "tab_cloud_init", "focus did not move");
+  assert(await page.getAttribute("#log_panel", "aria-labelledby") === "tab_cloud_init", "panel not labelled by the tab");
+}, [page]);
+
 await check("every admin page: axe, light and dark, 375 px and desktop", async () => {
   const op = psql("SELECT max(id) FROM operations");
   for (const [path, name] of [["/admin/instances", "instances"], ["/admin/create", "create"],
@@ -264,6 +294,11 @@ await check("every admin page: axe, light and dark, 375 px and desktop", async (
     page.consoleErrors.length = 0;
     await page.goto(BASE + path);
     await page.waitForTimeout(500);
+    // one layout: the navigation marks the page (a VM's logs under Instances; an operation under none)
+    const current = await page.$$eval("nav a[aria-current='page']", (as) => as.map((a) => a.getAttribute("href")));
+    const want = path.startsWith("/admin/logs/") ? "/admin/instances" : path.startsWith("/admin/operations/") ? "" : path;
+    assert(current.join(",") === want, path + ": aria-current " + current + ", not " + want);
+    assert(await page.locator("a.skip[href='#main']").count() === 1, path + ": no skip link");
     await looks(page, name, adminTheme);
     assertClean(page, path);
   }
