@@ -194,7 +194,10 @@ ll_route_request_vm (ll_http_req_t *req)
                                               "recovering", "hostname", a,
                                               "vm_status", b));
             else {
-                const char *vars[] = {"host", a, "status", b, NULL};
+                char token[40] = "";
+                ll_progress_link (req, a, token, sizeof token);
+                const char *vars[] = {"host",  a,     "status", b,
+                                      "token", token, NULL};
                 rc = ll_http_page (req, 200, "recovery.html", vars);
             }
         }
