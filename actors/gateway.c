@@ -1,8 +1,6 @@
 #include "actors/gateway.h"
+#include "runtime/actor.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
-#include "runtime/supervisor.h"
 #include "runtime/token.h"
 
 #include <ctype.h>
@@ -29,19 +27,16 @@ typedef struct {
 } s_peer_t;
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
-    zsock_t *router;        //  agents (tcp, CURVE); NULL when off
-    zsock_t *waiters;       //  DEALER to LL_ENDPOINT_WAITERS
-    zsock_t *assigner;      //  DEALER to LL_ENDPOINT_ASSIGNER
-    zsock_t *registry;      //  DEALER to LL_ENDPOINT_REGISTRY (secret)
-    ll_runtime_t *runtime;  //  config and stats (not owned)
-    zhashx_t *peers;        //  key -> s_peer_t
-    char secret[129];       //  server secret, "" until fetched
-    char base_url[300];     //  this allocator's own HTTP address
-    CURL *curl;             //  for POST replays (reused: keep-alive)
-    int64_t next_seen_ms;   //  next last_seen_at refresh
-    bool started;           //  START done
-    bool terminated;        //  $TERM received
+    ll_actor_t actor;      //  pipe, runtime (no inproc ROUTER)
+    zsock_t *router;       //  agents (tcp, CURVE); NULL when off
+    zsock_t *waiters;      //  DEALER to LL_ENDPOINT_WAITERS
+    zsock_t *assigner;     //  DEALER to LL_ENDPOINT_ASSIGNER
+    zsock_t *registry;     //  DEALER to LL_ENDPOINT_REGISTRY (secret)
+    zhashx_t *peers;       //  key -> s_peer_t
+    char secret[129];      //  server secret, "" until fetched
+    char base_url[300];    //  this allocator's own HTTP address
+    CURL *curl;            //  for POST replays (reused: keep-alive)
+    int64_t next_seen_ms;  //  next last_seen_at refresh
 } self_t;
 
 static void
@@ -64,8 +59,7 @@ static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "gateway", pipe, runtime);
     self->peers = zhashx_new ();
     zhashx_set_destructor (self->peers, s_peer_free);
     return self;
@@ -95,7 +89,8 @@ static void
 s_base_url (self_t *self)
 {
     char listen[128];
-    snprintf (listen, sizeof listen, "%s", self->runtime->config->app.listen);
+    snprintf (listen, sizeof listen, "%s",
+              self->actor.runtime->config->app.listen);
     listen[strcspn (listen, ",")] = '\0';
     size_t len = strlen (listen);
     while (len && (listen[len - 1] == 's' || listen[len - 1] == 'r'))
@@ -116,10 +111,10 @@ s_base_url (self_t *self)
 }
 
 static const char *
-s_self_start (self_t *self)
+s_self_start (void *arg)
 {
-    const ll_config_t *config = self->runtime->config;
-    self->started = true;
+    self_t *self = arg;
+    const ll_config_t *config = self->actor.runtime->config;
     if (!*config->agent.zmq_endpoint)
         return NULL;  //  off
     if (sodium_init () < 0)
@@ -158,23 +153,6 @@ s_self_start (self_t *self)
     return NULL;
 }
 
-static void
-s_self_handle_pipe (self_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    free (command);
-    zmsg_destroy (&msg);
-}
-
 //  --- to agents -------------------------------------------------------------
 
 static void
@@ -204,28 +182,11 @@ s_sendf (self_t *self, s_peer_t *peer, const char *format, ...)
     }
 }
 
-//  Send a request to an actor without waiting (replies come on the DEALER).
-static void
-s_request (zsock_t *dealer, const char *command, const char *id, ...)
-{
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addstr (msg, command);
-    zmsg_addstr (msg, id);
-    va_list args;
-    va_start (args, id);
-    for (const char *arg = va_arg (args, const char *); arg;
-         arg = va_arg (args, const char *))
-        zmsg_addstr (msg, arg);
-    va_end (args);
-    zmsg_send (&msg, dealer);
-    zmsg_destroy (&msg);
-}
-
 static void
 s_unwait (self_t *self, s_peer_t *peer)
 {
     if (peer->waiting)
-        s_request (self->waiters, LL_CMD_VM_UNWAIT, "u", peer->key, NULL);
+        ll_proto_send (self->waiters, LL_CMD_VM_UNWAIT, "u", peer->key);
     peer->waiting = false;
 }
 
@@ -236,12 +197,9 @@ s_secret (self_t *self)
 {
     if (*self->secret)
         return 0;
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc =
-        ll_call (self->registry, LL_CMD_SECRET, NULL, 3000, &reply, &error);
-    char *secret = rc == 0 ? zmsg_popstr (reply) : NULL;
-    zmsg_destroy (&reply);
+    ll_client_t registry = ll_client_dealer (self->registry);
+    char *secret = NULL, *error = NULL;
+    ll_ask_secret (&registry, &secret, &error);
     free (error);
     if (!secret || strlen (secret) >= sizeof self->secret) {
         free (secret);
@@ -347,7 +305,7 @@ s_handle_hello (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
     const char *host = frame->host;
     const char *token = frame->token;
     if (s_secret (self) != 0) {
-        s_send (self, peer, "ERROR database unavailable");
+        s_send (self, peer, "ERROR " LL_REASON_DATABASE);
         return;
     }
     ll_token_check_t check = ll_token_check (self->secret, token, host);
@@ -438,8 +396,8 @@ s_handle_result (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
         s_send (self, peer, "ERROR This token belongs to another VM.");
         return;
     }
-    s_request (self->assigner, LL_CMD_VM_RESULT, peer->key, frame->host,
-               frame->ok, frame->text, NULL);
+    ll_proto_send (self->assigner, LL_CMD_VM_RESULT, peer->key, frame->host,
+                   frame->ok, frame->text);
 }
 
 //  Read one agent message: "VERB args" (frames joined by spaces).
@@ -498,8 +456,8 @@ s_self_handle_router (self_t *self)
     else if (frame.verb == GATEWAY_WAIT) {
         if (!peer->waiting) {
             peer->waiting = true;
-            s_request (self->waiters, LL_CMD_VM_WAIT, peer->key, peer->host,
-                       "0", "zmq", NULL);
+            ll_proto_send (self->waiters, LL_CMD_VM_WAIT, peer->key, peer->host,
+                           "0", "zmq");
         }
     }
     else if (frame.verb == GATEWAY_RESULT)
@@ -514,67 +472,62 @@ s_self_handle_router (self_t *self)
     free (text);
 }
 
-//  Replies of the waiters: [VM-WAIT|VM-UNWAIT] [peer key] [OK ...|ERROR r]
+//  Replies of the waiters: VM-WAIT (to its peer) and VM-UNWAIT (ignored).
 static void
 s_self_handle_waiters (self_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->waiters);
-    char *command = msg ? zmsg_popstr (msg) : NULL;
-    char *id = msg ? zmsg_popstr (msg) : NULL;
-    char *status = msg ? zmsg_popstr (msg) : NULL;
-    char *what = msg ? zmsg_popstr (msg) : NULL;
+    char *command, *id, *error;
+    zmsg_t *payload;
+    int rc = ll_proto_recv (self->waiters, &command, &id, &payload, &error);
     s_peer_t *peer = id ? zhashx_lookup (self->peers, id) : NULL;
+    char *what = NULL, *pin = NULL, *cmd = NULL;
+    if (rc == 0 && ll_proto_payload (command, &payload, &what, &pin, &cmd) != 0)
+        error = strdup (LL_REASON_BAD_REPLY);
     if (command && streq (command, LL_CMD_VM_WAIT) && peer && peer->waiting) {
         peer->waiting = false;
-        if (status && streq (status, "OK") && what
-            && streq (what, LL_WAIT_ASSIGN)) {
-            char *pin = zmsg_popstr (msg);
-            char *cmd = zmsg_popstr (msg);
-            if (pin && cmd)
-                s_sendf (self, peer, "ASSIGN %s %s", pin, cmd);
-            if (pin)
-                sodium_memzero (pin, strlen (pin));
-            if (cmd)
-                sodium_memzero (cmd, strlen (cmd));
-            free (pin);
-            free (cmd);
-        }
-        else if (status && streq (status, "OK") && what
-                 && streq (what, LL_WAIT_UNKNOWN))
+        if (what && streq (what, LL_WAIT_ASSIGN) && pin && cmd)
+            s_sendf (self, peer, "ASSIGN %s %s", pin, cmd);
+        else if (what && streq (what, LL_WAIT_UNKNOWN))
             s_send (self, peer, "ERROR VM not found.");
         else
-            s_sendf (self, peer, "ERROR %s", what ? what : "wait failed");
+            s_sendf (self, peer, "ERROR %s",
+                     error  ? error
+                     : what ? what
+                            : "wait failed");
     }
+    if (pin)
+        sodium_memzero (pin, strlen (pin));
+    if (cmd)
+        sodium_memzero (cmd, strlen (cmd));
+    free (pin);
+    free (cmd);
+    free (what);
     free (command);
     free (id);
-    free (status);
-    free (what);
-    zmsg_destroy (&msg);
+    free (error);
+    zmsg_destroy (&payload);
 }
 
 //  Replies of the assigner: VM-RESULT (to the peer) and VM-SEEN (ignored).
 static void
 s_self_handle_assigner (self_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->assigner);
-    char *command = msg ? zmsg_popstr (msg) : NULL;
-    char *id = msg ? zmsg_popstr (msg) : NULL;
-    char *status = msg ? zmsg_popstr (msg) : NULL;
-    char *reason = msg ? zmsg_popstr (msg) : NULL;
+    char *command, *id, *error;
+    zmsg_t *payload;
+    int rc = ll_proto_recv (self->assigner, &command, &id, &payload, &error);
     s_peer_t *peer = id ? zhashx_lookup (self->peers, id) : NULL;
     if (command && streq (command, LL_CMD_VM_RESULT) && peer) {
-        if (status && streq (status, "OK"))
+        if (rc == 0)
             s_send (self, peer, "RESULT-OK");
-        else if (reason && streq (reason, "not found"))
+        else if (streq (error, LL_REASON_NOT_FOUND))
             s_send (self, peer, "ERROR VM not found.");
         else
-            s_sendf (self, peer, "ERROR %s", reason ? reason : "failed");
+            s_sendf (self, peer, "ERROR %s", error);
     }
     free (command);
     free (id);
-    free (status);
-    free (reason);
-    zmsg_destroy (&msg);
+    free (error);
+    zmsg_destroy (&payload);
 }
 
 //  Forget silent peers; refresh last_seen_at of the live ones.
@@ -595,33 +548,32 @@ s_self_tick (self_t *self)
     if (now < self->next_seen_ms)
         return;
     self->next_seen_ms = now + LL_GATEWAY_SEEN_MS;
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addstr (msg, LL_CMD_VM_SEEN);
-    zmsg_addstr (msg, "s");
+    zmsg_t *hosts = zmsg_new ();
     for (s_peer_t *p = zhashx_first (self->peers); p;
          p = zhashx_next (self->peers))
         if (p->host && p->seen) {
-            zmsg_addstr (msg, p->host);
+            ll_msg_put (hosts, "s", p->host);
             p->seen = false;
         }
-    if (zmsg_size (msg) > 2)
-        zmsg_send (&msg, self->assigner);
-    zmsg_destroy (&msg);
+    if (zmsg_size (hosts))
+        ll_proto_send (self->assigner, LL_CMD_VM_SEEN, "s", &hosts);
+    zmsg_destroy (&hosts);
 }
 
 void
 gateway_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
+    ll_actor_t *actor = &self->actor;
     zsock_signal (pipe, 0);
     zpoller_t *poller = zpoller_new (pipe, NULL);
     int64_t next_tick = ll_now_ms () + LL_GATEWAY_TICK_MS;
-    while (!self->terminated) {
+    while (!actor->terminated) {
         int64_t left = next_tick - ll_now_ms ();
         void *which = zpoller_wait (poller, left > 0 ? (int) left : 0);
         if (which == pipe) {
-            bool was_started = self->started;
-            s_self_handle_pipe (self);
+            bool was_started = actor->started;
+            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
             if (!was_started && self->router && self->waiters
                 && self->assigner) {
                 zpoller_add (poller, self->router);

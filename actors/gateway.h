@@ -18,7 +18,7 @@
     With agent.zmq_endpoint empty the gateway is off (starts, does nothing).
     The bound endpoint and the server public key are logged at start.
     Pipe: START -> OK | ERROR reason (key file unreadable, cannot bind),
-          $TERM. */
+          $TERM, VERBOSE (runtime/actor.h). */
 #ifndef LL_ACTOR_GATEWAY_H
 #define LL_ACTOR_GATEWAY_H
 

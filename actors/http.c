@@ -1,22 +1,19 @@
 #include "actors/http.h"
 #include "http/routes.h"
+#include "runtime/actor.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 
 typedef struct {
-    zsock_t *pipe;             //  to the supervisor
-    ll_runtime_t *runtime;     //  config and stats (not owned)
+    ll_actor_t actor;          //  pipe, runtime (no ROUTER)
     ll_http_server_t *server;  //  civetweb and the routes
-    bool terminated;           //  $TERM received
+    char error[256];           //  why civetweb did not start
 } self_t;
 
 static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "http", pipe, runtime);
     return self;
 }
 
@@ -31,36 +28,32 @@ s_self_destroy (self_t **self_p)
     *self_p = NULL;
 }
 
-static void
-s_self_handle_pipe (self_t *self)
+static const char *
+s_self_start (void *arg)
 {
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START)) {
-        char error[256] = "";
-        size_t count = 0;
-        const ll_route_t *routes = ll_routes (&count);
-        self->server = ll_http_server_new (self->runtime, routes, count, error,
-                                           sizeof error);
-        if (self->server)
-            ll_info ("http: listening on %s (port %d)",
-                     self->runtime->config->app.listen,
-                     ll_http_server_port (self->server));
-        ll_actor_started (self->pipe, self->server ? NULL
-                                      : *error     ? error
-                                                   : "cannot start civetweb");
-    }
-    else if (command && streq (command, LL_CMD_PORT))
-        zstr_sendf (self->pipe, "%d",
-                    self->server ? ll_http_server_port (self->server) : -1);
-    free (command);
-    zmsg_destroy (&msg);
+    self_t *self = arg;
+    size_t count = 0;
+    const ll_route_t *routes = ll_routes (&count);
+    const ll_runtime_t *runtime = self->actor.runtime;
+    self->server = ll_http_server_new (runtime, routes, count, self->error,
+                                       sizeof self->error);
+    if (!self->server)
+        return *self->error ? self->error : "cannot start civetweb";
+    ll_info ("http: listening on %s (port %d)", runtime->config->app.listen,
+             ll_http_server_port (self->server));
+    return NULL;
+}
+
+//  PORT -> the first listening port (tests listening on port 0)
+static bool
+s_self_pipe (void *arg, const char *command, zmsg_t *msg)
+{
+    self_t *self = arg;
+    if (!streq (command, LL_CMD_PORT))
+        return false;
+    zstr_sendf (self->actor.pipe, "%d",
+                self->server ? ll_http_server_port (self->server) : -1);
+    return true;
 }
 
 void
@@ -68,7 +61,7 @@ http_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
     zsock_signal (pipe, 0);
-    while (!self->terminated)
-        s_self_handle_pipe (self);
+    while (!self->actor.terminated)
+        ll_actor_handle_pipe (&self->actor, s_self_start, s_self_pipe, self);
     s_self_destroy (&self);
 }

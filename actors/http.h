@@ -2,7 +2,8 @@
     (http/server.h); each worker keeps its own DEALER socket per actor it
     calls. Serves no inproc endpoint.
     Pipe: START -> OK | ERROR reason (cannot listen), PORT -> port number
-          (first listening port, for tests using port 0), $TERM. */
+          (first listening port, for tests using port 0), $TERM, VERBOSE
+          (runtime/actor.h). */
 #ifndef LL_ACTOR_HTTP_H
 #define LL_ACTOR_HTTP_H
 

@@ -1,8 +1,7 @@
 #include "actors/listener.h"
+#include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 
 #include <jansson.h>
 
@@ -11,21 +10,17 @@
 #define LL_LISTENER_HOST_MAX    253
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
-    zsock_t *pub;           //  LL_ENDPOINT_EVENTS
-    ll_runtime_t *runtime;  //  config and stats (not owned)
-    ll_db_t *db;            //  the LISTEN connection
-    bool listening;         //  LISTEN in place on the current connection
-    bool started;           //  START done
-    bool terminated;        //  $TERM received
+    ll_actor_t actor;  //  pipe, runtime (no ROUTER)
+    zsock_t *pub;      //  LL_ENDPOINT_EVENTS
+    ll_db_t *db;       //  the LISTEN connection
+    bool listening;    //  LISTEN in place on the current connection
 } self_t;
 
 static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "listener", pipe, runtime);
     return self;
 }
 
@@ -50,7 +45,8 @@ s_self_listen (self_t *self)
     self->listening = false;
     if (ll_db_ensure (self->db) != 0)
         return;
-    const char *values[] = {self->runtime->config->db.message_channel};
+    const ll_config_t *config = self->actor.runtime->config;
+    const char *values[] = {config->db.message_channel};
     PGresult *res = ll_db_exec (self->db, "listen_channel", 1, values);
     if (!res) {
         ll_warn ("listener: cannot listen: %s", ll_db_error (self->db));
@@ -59,45 +55,28 @@ s_self_listen (self_t *self)
     PQclear (res);
     PQsetnonblocking (ll_db_conn (self->db), 1);
     self->listening = true;
-    ll_info ("listener: listening on channel %s",
-             self->runtime->config->db.message_channel);
-    zstr_send (self->pub, LL_EVT_RESYNC);
+    ll_info ("listener: listening on channel %s", config->db.message_channel);
+    ll_proto_publish (self->pub, LL_EVT_RESYNC);
 }
 
 static const char *
-s_self_start (self_t *self)
+s_self_start (void *arg)
 {
+    self_t *self = arg;
+    ll_actor_t *actor = &self->actor;
     self->pub = zsock_new (ZMQ_PUB);
     if (!self->pub || zsock_bind (self->pub, LL_ENDPOINT_EVENTS) != 0)
         return "cannot bind " LL_ENDPOINT_EVENTS;
     zsock_set_sndhwm (self->pub, 100000);
     self->db =
-        ll_db_new (self->runtime->config, self->runtime->stats, "listener");
+        ll_db_new (actor->runtime->config, actor->runtime->stats, actor->name);
     if (!self->db)
         return "embedded SQL is invalid";
     if (ll_db_connect (self->db) != 0)
         ll_warn ("listener: postgresql unavailable, will retry: %s",
                  ll_db_error (self->db));
-    self->started = true;
     s_self_listen (self);
     return NULL;
-}
-
-static void
-s_self_handle_pipe (self_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    free (command);
-    zmsg_destroy (&msg);
 }
 
 static void
@@ -115,13 +94,10 @@ s_publish (self_t *self, const char *payload)
         && json_string_length (host) <= LL_LISTENER_HOST_MAX) {
         //  The trigger's payload carries the assignment: waiters need not
         //  read the row again (in-process only; never logged)
-        if (json_is_string (pin))
-            zstr_sendx (self->pub, LL_EVT_VM_ASSIGNED, json_string_value (host),
-                        json_string_value (pin), json_string_value (command),
-                        NULL);
-        else
-            zstr_sendx (self->pub, LL_EVT_VM_ASSIGNED, json_string_value (host),
-                        NULL);
+        ll_proto_publish (self->pub, LL_EVT_VM_ASSIGNED,
+                          json_string_value (host),
+                          json_is_string (pin) ? json_string_value (pin) : NULL,
+                          json_string_value (command));
     }
     json_decref (json);
 }
@@ -148,8 +124,9 @@ void
 listener_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
+    ll_actor_t *actor = &self->actor;
     zsock_signal (pipe, 0);
-    while (!self->terminated) {
+    while (!actor->terminated) {
         zmq_pollitem_t items[2] = {
             {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
             {NULL, -1, ZMQ_POLLIN, 0},
@@ -161,10 +138,10 @@ listener_actor (zsock_t *pipe, void *args)
         if (rc < 0 && errno != EINTR)
             break;
         if (items[0].revents & ZMQ_POLLIN)
-            s_self_handle_pipe (self);
+            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
         else if (items[1].fd >= 0 && (items[1].revents & ZMQ_POLLIN))
             s_self_handle_db (self);
-        if (self->started && !self->terminated)
+        if (actor->started && !actor->terminated)
             s_self_listen (self);  //  no-op while listening
     }
     s_self_destroy (&self);

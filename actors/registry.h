@@ -3,19 +3,16 @@
     Owns: one PostgreSQL connection (reconnects with backoff on its own
     timer, so health turns green again without a request), and the set of
     telemetry writes waiting for the next flush.
-    Serves: ROUTER LL_ENDPOINT_REGISTRY (runtime/protocol.h)
-      HEALTH  -> OK | ERROR reason      a live "SELECT 1"
-      SECRET  -> OK secret | ERROR      the server secret (made on first use)
-      VM-STATUS-SET, VM-GPU-SET, VM-INUSE-SET, VM-HEARTBEAT, VM-TOUCH
-              -> OK | ERROR "not found" | ERROR reason
-                 coalesced: every write request waiting on the socket is
-                 taken, merged per VM, and written by at most two statements
-                 (a status upsert, an unnest UPDATE); each request is
-                 answered after its statement committed
-      VM-METRICS-SET -> OK total | ERROR    (at once)
-      VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT -> reads (at once)
+    Serves: ROUTER LL_ENDPOINT_REGISTRY, the grammar in runtime/protocol.h:
+      HEALTH (a live "SELECT 1"), SECRET (made on first use);
+      VM-STATUS-SET, VM-GPU-SET, VM-INUSE-SET, VM-HEARTBEAT, VM-TOUCH:
+        coalesced: every write request waiting on the socket is taken,
+        merged per VM, and written by at most two statements (a status
+        upsert, an unnest UPDATE); each is answered after its statement
+        committed;
+      VM-METRICS-SET, VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT: at once.
     Pipe: START -> OK (the database may be down: health reports it),
-          $TERM. */
+          $TERM, VERBOSE (runtime/actor.h). */
 #ifndef LL_ACTOR_REGISTRY_H
 #define LL_ACTOR_REGISTRY_H
 

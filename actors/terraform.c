@@ -1,10 +1,9 @@
 #include "actors/terraform.h"
 #include "actors/s3.h"
 #include "actors/tfvars.h"
+#include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 #include "runtime/token.h"
 
 #include <dirent.h>
@@ -78,20 +77,16 @@ typedef struct {
 } op_t;
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
-    zsock_t *router;        //  LL_ENDPOINT_TERRAFORM
-    zsock_t *pub;           //  LL_ENDPOINT_OPERATIONS
-    ll_runtime_t *runtime;  //  config and stats (not owned)
-    ll_db_t *db;            //  our PostgreSQL connection
-    char *module_dir;       //  the terraform module (absolute)
-    char *work_dir;         //  state, tfvars, symlinks (absolute)
-    char *key_file;         //  the allocator's ssh private key
-    char *exe_dir;          //  folder of our own executable
-    op_t *op;               //  the running operation, or NULL
-    bool locked;            //  we hold the advisory lock
-    bool started;           //  START done
-    bool swept;             //  operations left by a killed allocator failed
-    bool terminated;        //  $TERM received
+    ll_actor_t actor;  //  pipe, ROUTER LL_ENDPOINT_TERRAFORM, runtime
+    zsock_t *pub;      //  LL_ENDPOINT_OPERATIONS
+    ll_db_t *db;       //  our PostgreSQL connection
+    char *module_dir;  //  the terraform module (absolute)
+    char *work_dir;    //  state, tfvars, symlinks (absolute)
+    char *key_file;    //  the allocator's ssh private key
+    char *exe_dir;     //  folder of our own executable
+    op_t *op;          //  the running operation, or NULL
+    bool locked;       //  we hold the advisory lock
+    bool swept;        //  operations left by a killed allocator failed
 } self_t;
 
 //  --- small helpers ------------------------------------------------------
@@ -619,7 +614,7 @@ s_op_run (self_t *self,
     size_t n = 0;
     char chdir_arg[PATH_MAX + 16];
     snprintf (chdir_arg, sizeof chdir_arg, "-chdir=%s", self->work_dir);
-    argv[n++] = self->runtime->config->provider.terraform_bin;
+    argv[n++] = self->actor.runtime->config->provider.terraform_bin;
     argv[n++] = chdir_arg;
     for (size_t i = 0; args[i] && n < 15; i++)
         argv[n++] = args[i];
@@ -810,7 +805,7 @@ s_link_module (self_t *self)
 static int
 s_write_tfvars (self_t *self, op_t *op, const char *public_key)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
     if (!res)
         return -1;
@@ -909,7 +904,7 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
 static void
 s_backup_tfvars (self_t *self, op_t *op)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     if (strcmp (config->provider.kind, "aws") != 0 || !*config->bucket_name)
         return;
     char *path = s_path_join (self->work_dir, TF_TFVARS);
@@ -945,7 +940,7 @@ s_backup_tfvars (self_t *self, op_t *op)
 static const char *
 s_vm_type (self_t *self)
 {
-    return strcmp (self->runtime->config->provider.kind, "aws") == 0
+    return strcmp (self->actor.runtime->config->provider.kind, "aws") == 0
                ? "aws_instance"
                : "terraform_data";
 }
@@ -953,7 +948,7 @@ s_vm_type (self_t *self)
 static int
 s_op_limit_s (self_t *self)
 {
-    int limit = self->runtime->config->provider.operation_timeout_s;
+    int limit = self->actor.runtime->config->provider.operation_timeout_s;
     return limit > 0 ? limit : 1800;
 }
 
@@ -1295,16 +1290,16 @@ static void
 s_reply_busy (self_t *self, ll_request_t *req, int64_t busy)
 {
     char reason[48];
-    snprintf (reason, sizeof reason, "busy %lld", (long long) busy);
-    ll_request_reply_error (req, self->router, reason);
+    snprintf (reason, sizeof reason, LL_REASON_BUSY " %lld", (long long) busy);
+    ll_request_fail (req, reason);
 }
 
 static void
 s_reply_id (self_t *self, ll_request_t *req, int64_t id)
 {
-    zmsg_t *payload = zmsg_new ();
-    zmsg_addstrf (payload, "%lld", (long long) id);
-    ll_request_reply_ok (req, self->router, &payload);
+    char text[24];
+    snprintf (text, sizeof text, "%lld", (long long) id);
+    ll_request_answer (req, text);
 }
 
 //  Common start of every kind: not busy here, lock taken. 0, or -1 after
@@ -1323,27 +1318,29 @@ s_begin_request (self_t *self, ll_request_t *req)
         return -1;
     }
     if (rc != 0) {
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         return -1;
     }
     return 0;
 }
 
 static void
-s_handle_launch (self_t *self, ll_request_t *req)
+s_handle_launch (void *arg, ll_request_t *req)
 {
-    const ll_config_t *config = self->runtime->config;
-    char *count_text = zmsg_popstr (req->args);
-    char *who = zmsg_popstr (req->args);
+    self_t *self = arg;
+    const ll_config_t *config = self->actor.runtime->config;
+    char *count_text = NULL, *who = NULL;
+    if (ll_request_take (req, &count_text, &who) != 0)
+        return;
     char *end = NULL;
-    long count = count_text ? strtol (count_text, &end, 10) : 0;
-    if (!count_text || *end || count <= 0 || count > config->app.max_vms) {
-        ll_request_reply_error (req, self->router, "invalid count");
+    long count = strtol (count_text, &end, 10);
+    if (*end || count <= 0 || count > config->app.max_vms) {
+        ll_request_fail (req, LL_REASON_BAD_COUNT);
         goto done;
     }
     char *url = ll_tf_allocator_url (config);
     if (!url) {
-        ll_request_reply_error (req, self->router, "no-url");
+        ll_request_fail (req, LL_REASON_NO_URL);
         goto done;
     }
     free (url);
@@ -1359,14 +1356,15 @@ s_handle_launch (self_t *self, ll_request_t *req)
     PQclear (res);
     if (next < 1 || fleet < 0) {
         s_release (self);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     if (fleet + count > config->app.max_vms) {
         s_release (self);
         char reason[48];
-        snprintf (reason, sizeof reason, "too-many %d", config->app.max_vms);
-        ll_request_reply_error (req, self->router, reason);
+        snprintf (reason, sizeof reason, LL_REASON_TOO_MANY " %d",
+                  config->app.max_vms);
+        ll_request_fail (req, reason);
         goto done;
     }
     int64_t id = 0;
@@ -1392,7 +1390,7 @@ s_handle_launch (self_t *self, ll_request_t *req)
         ll_db_command (self->db, "ROLLBACK");
         s_release (self);
         zlist_destroy (&names);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     self->op = s_op_new (id, "launch", NULL);
@@ -1413,12 +1411,15 @@ static void
 s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
 {
     bool all = strcmp (kind, "destroy") == 0;
-    char *target = all ? NULL : zmsg_popstr (req->args);
-    char *who = zmsg_popstr (req->args);
+    char *target = NULL, *who = NULL;
+    if ((all ? ll_request_take (req, &who)
+             : ll_request_take (req, &target, &who))
+        != 0)
+        return;
     if (!all
-        && (!target || !ll_token_scope_valid (target) || target[0] == '_'
+        && (!ll_token_scope_valid (target) || target[0] == '_'
             || strlen (target) >= TF_MAX_NAME)) {
-        ll_request_reply_error (req, self->router, "unknown-vm");
+        ll_request_fail (req, LL_REASON_UNKNOWN_VM);
         goto done;
     }
     if (s_begin_request (self, req) != 0)
@@ -1426,7 +1427,7 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
     PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
     if (!res) {
         s_release (self);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     zlist_t *names = s_names_new ();
@@ -1437,7 +1438,7 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
     if (!all && zlist_size (names) == 0) {
         s_release (self);
         zlist_destroy (&names);
-        ll_request_reply_error (req, self->router, "unknown-vm");
+        ll_request_fail (req, LL_REASON_UNKNOWN_VM);
         goto done;
     }
     int64_t id = 0;
@@ -1458,7 +1459,7 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
         ll_db_command (self->db, "ROLLBACK");
         s_release (self);
         zlist_destroy (&names);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     self->op = s_op_new (id, kind, target);
@@ -1475,15 +1476,35 @@ done:
 }
 
 static void
-s_handle_op_get (self_t *self, ll_request_t *req)
+s_handle_destroy (void *self, ll_request_t *req)
 {
-    char *id = zmsg_popstr (req->args);
-    char *after_text = zmsg_popstr (req->args);
+    s_handle_remove (self, req, "destroy");
+}
+
+static void
+s_handle_destroy_vm (void *self, ll_request_t *req)
+{
+    s_handle_remove (self, req, "destroy-vm");
+}
+
+static void
+s_handle_replace_vm (void *self, ll_request_t *req)
+{
+    s_handle_remove (self, req, "replace-vm");
+}
+
+static void
+s_handle_op_get (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    char *id = NULL, *after_text = NULL;
+    if (ll_request_take (req, &id, &after_text) != 0)
+        return;
     char *end = NULL;
-    long long id_value = id ? strtoll (id, &end, 10) : 0;
-    long long after = after_text ? strtoll (after_text, NULL, 10) : 0;
-    if (!id || *end || id_value <= 0) {
-        ll_request_reply_error (req, self->router, "not-found");
+    long long id_value = strtoll (id, &end, 10);
+    long long after = strtoll (after_text, NULL, 10);
+    if (*end || id_value <= 0) {
+        ll_request_fail (req, LL_REASON_OP_MISSING);
         goto done;
     }
     if (self->op && self->op->id == id_value)
@@ -1491,52 +1512,55 @@ s_handle_op_get (self_t *self, ll_request_t *req)
     const char *values[] = {id};
     PGresult *res = ll_db_exec (self->db, "op_get", 1, values);
     if (!res) {
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     if (PQntuples (res) != 1) {
         PQclear (res);
-        ll_request_reply_error (req, self->router, "not-found");
+        ll_request_fail (req, LL_REASON_OP_MISSING);
         goto done;
     }
     zmsg_t *payload = zmsg_new ();
     //  kind status requested done total
     for (int c = 1; c <= 5; c++)
-        zmsg_addstr (payload, PQgetvalue (res, 0, c));
+        ll_msg_put (payload, "s", PQgetvalue (res, 0, c));
     //  error created_by target created_at started_at finished_at
     static const int columns[] = {7, 8, 9, 10, 11, 12};
     for (size_t i = 0; i < 6; i++)
-        zmsg_addstr (payload, PQgetvalue (res, 0, columns[i]));
+        ll_msg_put (payload, "s", PQgetvalue (res, 0, columns[i]));
     const char *output = PQgetvalue (res, 0, 6);
     long long lines = 0;
     for (const char *p = output; *p; p++)
         if (*p == '\n')
             lines++;
-    zmsg_addstrf (payload, "%lld", lines);
+    char count[24];
+    snprintf (count, sizeof count, "%lld", lines);
+    ll_msg_put (payload, "s", count);
     long long index = 0;
     const char *line = output;
     while (*line) {
         const char *eol = strchr (line, '\n');
         size_t len = eol ? (size_t) (eol - line) : strlen (line);
-        if (index >= after) {
-            zframe_t *frame = zframe_new (line, len);
-            zmsg_append (payload, &frame);
-        }
+        if (index >= after)
+            ll_msg_put (payload, "b", line, len);
         index++;
         line = eol ? eol + 1 : line + len;
     }
     PQclear (res);
-    ll_request_reply_ok (req, self->router, &payload);
+    ll_request_answer (req, &payload);
 done:
     free (id);
     free (after_text);
 }
 
 static void
-s_handle_op_list (self_t *self, ll_request_t *req)
+s_handle_op_list (void *arg, ll_request_t *req)
 {
-    char *limit_text = zmsg_popstr (req->args);
-    long limit = limit_text ? strtol (limit_text, NULL, 10) : 20;
+    self_t *self = arg;
+    char *limit_text = NULL;
+    if (ll_request_take (req, &limit_text) != 0)
+        return;
+    long limit = strtol (limit_text, NULL, 10);
     free (limit_text);
     if (limit < 1 || limit > 100)
         limit = 20;
@@ -1545,39 +1569,27 @@ s_handle_op_list (self_t *self, ll_request_t *req)
     const char *values[] = {value};
     PGresult *res = ll_db_exec (self->db, "op_list", 1, values);
     if (!res) {
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         return;
     }
-    zmsg_t *payload = zmsg_new ();
+    zmsg_t *rows = zmsg_new ();
     for (int r = 0; r < PQntuples (res); r++)
         for (int c = 0; c < 10; c++)
-            zmsg_addstr (payload, PQgetvalue (res, r, c));
+            ll_msg_put (rows, "s", PQgetvalue (res, r, c));
     PQclear (res);
-    ll_request_reply_ok (req, self->router, &payload);
+    ll_request_answer (req, &rows);
 }
 
-static void
-s_self_handle_router (self_t *self)
-{
-    ll_request_t *req = ll_request_recv (self->router);
-    if (!req)
-        return;
-    if (streq (req->command, LL_CMD_LAUNCH))
-        s_handle_launch (self, req);
-    else if (streq (req->command, LL_CMD_DESTROY))
-        s_handle_remove (self, req, "destroy");
-    else if (streq (req->command, LL_CMD_DESTROY_VM))
-        s_handle_remove (self, req, "destroy-vm");
-    else if (streq (req->command, LL_CMD_REPLACE_VM))
-        s_handle_remove (self, req, "replace-vm");
-    else if (streq (req->command, LL_CMD_OP_GET))
-        s_handle_op_get (self, req);
-    else if (streq (req->command, LL_CMD_OP_LIST))
-        s_handle_op_list (self, req);
-    else
-        ll_request_reply_error (req, self->router, "unknown command");
-    ll_request_destroy (&req);
-}
+//  Served on LL_ENDPOINT_TERRAFORM
+static const ll_handler_t s_handlers[] = {
+    {LL_CMD_LAUNCH, s_handle_launch},
+    {LL_CMD_DESTROY, s_handle_destroy},
+    {LL_CMD_DESTROY_VM, s_handle_destroy_vm},
+    {LL_CMD_REPLACE_VM, s_handle_replace_vm},
+    {LL_CMD_OP_GET, s_handle_op_get},
+    {LL_CMD_OP_LIST, s_handle_op_list},
+    {NULL, NULL},
+};
 
 //  --- the running child: reap, time out, drain ------------------------------
 
@@ -1677,8 +1689,7 @@ static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "terraform", pipe, runtime);
     return self;
 }
 
@@ -1689,7 +1700,7 @@ s_self_destroy (self_t **self_p)
     if (!self)
         return;
     s_op_destroy (&self->op);
-    zsock_destroy (&self->router);
+    zsock_destroy (&self->actor.router);
     zsock_destroy (&self->pub);
     ll_db_destroy (&self->db);
     free (self->module_dir);
@@ -1701,11 +1712,14 @@ s_self_destroy (self_t **self_p)
 }
 
 static const char *
-s_self_start (self_t *self)
+s_self_start (void *arg)
 {
-    const ll_config_t *config = self->runtime->config;
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router || zsock_bind (self->router, LL_ENDPOINT_TERRAFORM) != 0)
+    self_t *self = arg;
+    ll_actor_t *actor = &self->actor;
+    const ll_config_t *config = actor->runtime->config;
+    actor->router = zsock_new (ZMQ_ROUTER);
+    if (!actor->router
+        || zsock_bind (actor->router, LL_ENDPOINT_TERRAFORM) != 0)
         return "cannot bind " LL_ENDPOINT_TERRAFORM;
     self->pub = zsock_new (ZMQ_PUB);
     if (!self->pub || zsock_bind (self->pub, LL_ENDPOINT_OPERATIONS) != 0)
@@ -1738,47 +1752,29 @@ s_self_start (self_t *self)
     if (!s_file_exists (self->module_dir))
         ll_warn ("terraform: module folder %s not found: operations will fail",
                  self->module_dir);
-    self->db =
-        ll_db_new (self->runtime->config, self->runtime->stats, "terraform");
+    self->db = ll_db_new (config, actor->runtime->stats, actor->name);
     if (!self->db)
         return "embedded SQL is invalid";
     if (ll_db_connect (self->db) != 0)
         ll_warn ("terraform: postgresql unavailable, will retry: %s",
                  ll_db_error (self->db));
-    self->started = true;
     return NULL;
-}
-
-static void
-s_self_handle_pipe (self_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    free (command);
-    zmsg_destroy (&msg);
 }
 
 void
 terraform_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
+    ll_actor_t *actor = &self->actor;
     zsock_signal (pipe, 0);
-    while (!self->terminated) {
+    while (!actor->terminated) {
         zmq_pollitem_t items[4];
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
         int router_index = -1;
-        if (self->router) {
+        if (actor->router) {
             router_index = n;
-            items[n++] = (zmq_pollitem_t){zsock_resolve (self->router), 0,
+            items[n++] = (zmq_pollitem_t){zsock_resolve (actor->router), 0,
                                           ZMQ_POLLIN, 0};
         }
         int out_index = -1, err_index = -1;
@@ -1795,12 +1791,12 @@ terraform_actor (zsock_t *pipe, void *args)
         if (rc < 0 && errno != EINTR)
             break;
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
-            s_self_handle_pipe (self);
-        if (self->terminated)
+            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
+        if (actor->terminated)
             break;
         if (rc > 0 && router_index >= 0
             && (items[router_index].revents & ZMQ_POLLIN))
-            s_self_handle_router (self);
+            ll_actor_serve (actor, s_handlers, self, false);
         //  the operation may have changed under the router's handling
         if (op && op == self->op) {
             if (out_index >= 0 && op->out.fd >= 0
@@ -1812,9 +1808,9 @@ terraform_actor (zsock_t *pipe, void *args)
         }
         if (self->op)
             s_op_tick (self);
-        else if (self->started && !self->swept)
+        else if (actor->started && !self->swept)
             s_sweep (self);
-        else if (self->started)
+        else if (actor->started)
             ll_db_ensure (self->db);  //  idle: reconnect in the background
     }
     s_op_abort (self);

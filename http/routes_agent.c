@@ -2,14 +2,11 @@
     the agent long-polls /vm_startup with its Bearer token and gets its
     assignment, then reports the outcome of start-host. */
 #include "http/routes.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 #include "runtime/token.h"
 
 #include <sodium.h>
 
 #define LL_WAIT_SLACK_MS   3000
-#define LL_QUICK_TIMEOUT   3000
 #define LL_RESULT_TEXT_MAX 1000
 
 void
@@ -107,10 +104,8 @@ ll_route_vm_startup (ll_http_req_t *req)
     int wait_ms = runtime->config->agent.long_poll_s * 1000;
     char timeout[16];
     snprintf (timeout, sizeof timeout, "%d", wait_ms);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, host);
-    zmsg_addstr (args, timeout);
-    zmsg_addstr (args, "http");
+    //  A long wait that ends when the agent goes away: not an ll_ask
+    zmsg_t *args = ll_proto_args (LL_CMD_VM_WAIT, host, timeout, "http");
     zmsg_t *reply = NULL;
     char *error = NULL;
     char id[32] = "";
@@ -118,57 +113,52 @@ ll_route_vm_startup (ll_http_req_t *req)
                                  &args, wait_ms + LL_WAIT_SLACK_MS, id,
                                  sizeof id, &reply, &error);
     ll_agent_body_free (&in);
-    char *what = rc == 0 ? zmsg_popstr (reply) : NULL;
+    char *what = NULL, *pin = NULL, *command = NULL;
+    if (rc == 0
+        && ll_proto_payload (LL_CMD_VM_WAIT, &reply, &what, &pin, &command)
+               != 0) {
+        rc = -1;
+        error = strdup (LL_REASON_BAD_REPLY);
+    }
     int status;
     if (rc != 0) {
-        bool gone = error && streq (error, "hangup");
-        if (gone || (error && streq (error, "timeout"))) {
+        bool gone = streq (error, LL_REASON_HANGUP);
+        if (gone || streq (error, LL_REASON_TIMEOUT)) {
             //  Free the slot; a reply already on its way is dropped
-            zmsg_t *cancel = zmsg_new ();
-            zmsg_addstr (cancel, id);
-            zmsg_t *ack = NULL;
             char *ignored = NULL;
-            ll_http_call (req, LL_ENDPOINT_WAITERS, LL_CMD_VM_UNWAIT, &cancel,
-                          LL_QUICK_TIMEOUT, &ack, &ignored);
-            zmsg_destroy (&ack);
+            ll_ask_vm_unwait (&req->client, id, &ignored);
             free (ignored);
         }
         if (gone)
             status = req->status = 499;  //  nobody to answer
-        else if (error && streq (error, "timeout"))
+        else if (streq (error, LL_REASON_TIMEOUT))
             status = ll_http_send (req, 204, "application/json", "", 0, NULL);
         else
             status = ll_http_error (req, 503, "Cannot wait now.");
     }
-    else if (what && streq (what, LL_WAIT_ASSIGN)) {
-        char *pin = zmsg_popstr (reply);
-        char *command = zmsg_popstr (reply);
+    else if (streq (what, LL_WAIT_ASSIGN))
         status = ll_http_json (req, 200,
                                json_pack ("{s:s, s:s, s:s}", "status",
                                           "success", "pin", pin ? pin : "",
                                           "command", command ? command : ""));
-        if (pin)
-            sodium_memzero (pin, strlen (pin));
-        if (command)
-            sodium_memzero (command, strlen (command));
-        free (pin);
-        free (command);
-    }
-    else if (what && streq (what, LL_WAIT_UNKNOWN))
+    else if (streq (what, LL_WAIT_UNKNOWN))
         status = ll_http_error (req, 404, "VM not found.");
-    else if (what && streq (what, LL_WAIT_FULL)) {
-        char *seconds = zmsg_popstr (reply);
+    else if (streq (what, LL_WAIT_FULL)) {
         char headers[64];
         snprintf (headers, sizeof headers, "Retry-After: %ld\r\n",
-                  seconds ? strtol (seconds, NULL, 10) : 5);
-        free (seconds);
+                  pin ? strtol (pin, NULL, 10) : 5);  //  the seconds
         status = ll_http_send (req, 204, "application/json", "", 0, headers);
     }
     else  //  TIMEOUT: the agent re-polls at once
         status = ll_http_send (req, 204, "application/json", "", 0, NULL);
+    if (pin)
+        sodium_memzero (pin, strlen (pin));
+    if (command)
+        sodium_memzero (command, strlen (command));
+    free (pin);
+    free (command);
     free (what);
     free (error);
-    zmsg_destroy (&reply);
     return status;
 }
 
@@ -184,21 +174,15 @@ ll_route_vm_startup_result (ll_http_req_t *req)
     }
     char detail[LL_RESULT_TEXT_MAX + 1] = "";
     snprintf (detail, sizeof detail, "%s", in.text);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, in.host);
-    zmsg_addstr (args, in.value);
-    zmsg_addstr (args, detail);
-    ll_agent_body_free (&in);
-    zmsg_t *reply = NULL;
     char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_RESULT, &args,
-                           LL_QUICK_TIMEOUT, &reply, &error);
-    zmsg_destroy (&reply);
+    int rc = ll_ask_vm_result (&req->client, in.host, streq (in.value, "1"),
+                               detail, &error);
+    ll_agent_body_free (&in);
     int status;
     if (rc == 0)
         status = ll_http_json (
             req, 200, json_pack ("{s:s}", "message", "Result recorded."));
-    else if (error && streq (error, "not found"))
+    else if (streq (error, LL_REASON_NOT_FOUND))
         status = ll_http_error (req, 404, "VM not found.");
     else
         status = ll_http_error (req, 503,

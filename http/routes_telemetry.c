@@ -8,42 +8,26 @@
     with the token of scope "_lambda". Reads of every VM are the admin's. */
 #include "http/routes.h"
 #include "runtime/logline.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 #include "runtime/textbuf.h"
 
 #include <math.h>
 
-#define S_REGISTRY_TIMEOUT_MS 10000
-#define S_INGEST_TIMEOUT_MS   30000
-#define S_LAMBDA_SCOPE        "_lambda"
-#define S_READ_MAX            10000
-#define S_TAIL_SECONDS        120
-#define S_TAIL_PING_MS        15000
-#define S_TAIL_PAGE           1000
+#define S_LAMBDA_SCOPE "_lambda"
+#define S_READ_MAX     10000
+#define S_TAIL_SECONDS 120
+#define S_TAIL_PING_MS 15000
+#define S_TAIL_PAGE    1000
 //  Epoch seconds accepted for start/end times (1970 .. 2100)
 #define S_EPOCH_MAX    4102444800.0
 #define S_DURATION_MAX 1.0e7
 
-//  Call an actor: 0 with *reply, or -1 with *not_found telling whether
-//  the actor said "not found".
+//  The outcome of a call (rc, error taken): 0, or -1 with *not_found
+//  telling whether the actor said LL_REASON_NOT_FOUND.
 static int
-s_call (ll_http_req_t *req,
-        const char *endpoint,
-        const char *command,
-        zmsg_t **args,
-        int timeout_ms,
-        zmsg_t **reply,
-        bool *not_found)
+s_outcome (int rc, char *error, bool *not_found)
 {
-    char *error = NULL;
-    *not_found = false;
-    int rc =
-        ll_http_call (req, endpoint, command, args, timeout_ms, reply, &error);
-    if (rc != 0) {
-        *not_found = error && streq (error, LL_REASON_NOT_FOUND);
-        free (error);
-    }
+    *not_found = rc != 0 && error && streq (error, LL_REASON_NOT_FOUND);
+    free (error);
     return rc;
 }
 
@@ -54,13 +38,9 @@ s_touch (ll_http_req_t *req, const char *hostname)
 {
     if (req->is_admin || hostname[0] == '_')
         return;
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, hostname);
-    zmsg_t *reply = NULL;
-    bool not_found = false;
-    s_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_TOUCH, &args,
-            S_REGISTRY_TIMEOUT_MS, &reply, &not_found);
-    zmsg_destroy (&reply);
+    char *error = NULL;
+    ll_ask_vm_touch (&req->client, hostname, &error);
+    free (error);
 }
 
 //  The string member key of obj, or NULL when absent, null, not a string
@@ -120,22 +100,19 @@ s_body_checked (ll_http_req_t *req, ll_agent_body_t *in, int parsed)
     return 0;
 }
 
-//  Send a coalesced write; answers 200 message / 404 / 500 failure.
+//  Answer a write's outcome (rc, error taken): 200 message (or ok_body),
+//  404, 500 failure.
 static int
-s_write (ll_http_req_t *req,
-         zmsg_t **args,
-         const char *command,
-         const char *ok_message,
-         const char *not_found_message,
-         const char *failure_message,
-         json_t *ok_body)
+s_written (ll_http_req_t *req,
+           int rc,
+           char *error,
+           const char *ok_message,
+           const char *not_found_message,
+           const char *failure_message,
+           json_t *ok_body)
 {
-    zmsg_t *reply = NULL;
     bool not_found = false;
-    int rc = s_call (req, LL_ENDPOINT_REGISTRY, command, args,
-                     S_REGISTRY_TIMEOUT_MS, &reply, &not_found);
-    zmsg_destroy (&reply);
-    if (rc == 0) {
+    if (s_outcome (rc, error, &not_found) == 0) {
         if (ok_body)
             return ll_http_json (req, 200, ok_body);
         return s_message (req, 200, ok_message);
@@ -174,12 +151,11 @@ ll_route_vm_status_post (ll_http_req_t *req)
         != 0)
         rc = req->status;
     else {
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, in.host);
-        zmsg_addstr (args, in.value);
-        rc = s_write (req, &args, LL_CMD_VM_STATUS_SET,
-                      "VM status updated successfully.", "VM not found.",
-                      "Failed to update VM status.", NULL);
+        char *error = NULL;
+        int call =
+            ll_ask_vm_status_set (&req->client, in.host, in.value, &error);
+        rc = s_written (req, call, error, "VM status updated successfully.",
+                        "VM not found.", "Failed to update VM status.", NULL);
     }
     ll_agent_body_free (&in);
     return rc;
@@ -189,16 +165,14 @@ int
 ll_route_vm_status_all (ll_http_req_t *req)
 {
     zmsg_t *reply = NULL;
-    bool not_found = false;
-    if (s_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_STATUS_ALL, NULL,
-                S_REGISTRY_TIMEOUT_MS, &reply, &not_found)
-        != 0)
+    char *error = NULL;
+    if (ll_ask_vm_status_all (&req->client, &reply, &error) != 0) {
+        free (error);
         return ll_http_error (req, 500, "Failed to get VM status.");
+    }
     json_t *map = json_object ();
-    while (zmsg_size (reply) >= 3) {
-        char *host = zmsg_popstr (reply);
-        char *status = zmsg_popstr (reply);
-        char *stale = zmsg_popstr (reply);
+    char *host, *status, *stale;
+    while (ll_msg_row (reply, "sss", &host, &status, &stale) == 0) {
         json_object_set_new (map, host,
                              streq (status, "-") ? json_null ()
                                                  : json_string (status));
@@ -221,18 +195,13 @@ ll_route_vm_status_get (ll_http_req_t *req)
     if (ll_http_agent_check (req, hostname) != 0)
         return req->status;
     s_touch (req, hostname);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, hostname);
-    zmsg_t *reply = NULL;
+    char *status = NULL, *stale = NULL, *error = NULL;
     bool not_found = false;
-    if (s_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_STATUS_GET, &args,
-                S_REGISTRY_TIMEOUT_MS, &reply, &not_found)
-        != 0)
+    int call =
+        ll_ask_vm_status_get (&req->client, hostname, &status, &stale, &error);
+    if (s_outcome (call, error, &not_found) != 0)
         return not_found ? ll_http_error (req, 404, "VM not found.")
                          : ll_http_error (req, 500, "Failed to get VM status.");
-    char *status = zmsg_popstr (reply);
-    char *stale = zmsg_popstr (reply);
-    zmsg_destroy (&reply);
     int rc;
     if (!status || !*status)
         rc = ll_http_error (req, 404, "VM not found.");
@@ -265,7 +234,7 @@ ll_gpu_health_parse (const char *body, size_t len, ll_agent_body_t *out)
 }
 
 //  A route whose checked body sets one value of a VM (in.host, in.value)
-//  through the registry's command.
+//  through the registry's command (VM-GPU-SET, VM-INUSE-SET).
 static int
 s_route_set_value (ll_http_req_t *req,
                    int (*parse) (const char *, size_t, ll_agent_body_t *),
@@ -278,11 +247,11 @@ s_route_set_value (ll_http_req_t *req,
     if (s_body_checked (req, &in, parse (req->body, req->body_len, &in)) != 0)
         rc = req->status;
     else {
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, in.host);
-        zmsg_addstr (args, in.value);
-        rc = s_write (req, &args, command, ok_message, "VM not found.",
-                      failure_message, NULL);
+        char *error = NULL;
+        int call =
+            ll_proto_ask (&req->client, &error, command, in.host, in.value);
+        rc = s_written (req, call, error, ok_message, "VM not found.",
+                        failure_message, NULL);
     }
     ll_agent_body_free (&in);
     return rc;
@@ -366,17 +335,12 @@ ll_route_heartbeat (ll_http_req_t *req)
         != 0)
         rc = req->status;
     else {
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, in.host);
-        zmsg_addstr (args, in.text);
-        zmsg_addstr (args, in.flag);
-        if (in.number >= 0)
-            zmsg_addstrf (args, "%lld", in.number);
-        else
-            zmsg_addstr (args, "");
-        rc = s_write (req, &args, LL_CMD_VM_HEARTBEAT, NULL,
-                      "Unknown hostname.", "Failed to record heartbeat.",
-                      json_pack ("{s:b}", "ok", 1));
+        char *error = NULL;
+        int call = ll_ask_vm_heartbeat (&req->client, in.host, in.text, in.flag,
+                                        in.number, &error);
+        rc = s_written (req, call, error, NULL, "Unknown hostname.",
+                        "Failed to record heartbeat.",
+                        json_pack ("{s:b}", "ok", 1));
     }
     ll_agent_body_free (&in);
     return rc;
@@ -469,17 +433,18 @@ ll_route_vm_metrics (ll_http_req_t *req)
     ll_vm_metrics_t in;
     if (ll_vm_metrics_parse (req->body, req->body_len, &in) != 0)
         return ll_http_error (req, 400, in.error);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, hostname);
+    char text[6][32];
+    const char *values[6];
     for (int i = 0; i < 6; i++) {
+        text[i][0] = '\0';
         if (in.given[i])
-            zmsg_addstrf (args, "%.6f", in.values[i]);
-        else
-            zmsg_addstr (args, "");
+            snprintf (text[i], sizeof text[i], "%.6f", in.values[i]);
+        values[i] = text[i];
     }
-    return s_write (req, &args, LL_CMD_VM_METRICS_SET,
-                    "VM metrics posted successfully.", "VM not found.",
-                    "Failed to post VM metrics.", NULL);
+    char *error = NULL;
+    int call = ll_ask_vm_metrics_set (&req->client, hostname, values, &error);
+    return s_written (req, call, error, "VM metrics posted successfully.",
+                      "VM not found.", "Failed to post VM metrics.", NULL);
 }
 
 //  --- export ------------------------------------------------------------------
@@ -543,14 +508,11 @@ s_csv_field (ll_textbuf_t *out, json_t *v)
 int
 ll_route_export_metrics (ll_http_req_t *req)
 {
-    zmsg_t *reply = NULL;
-    bool not_found = false;
-    if (s_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_EXPORT, NULL,
-                S_REGISTRY_TIMEOUT_MS, &reply, &not_found)
-        != 0)
+    char *text = NULL, *error = NULL;
+    if (ll_ask_vm_export (&req->client, &text, &error) != 0) {
+        free (error);
         return ll_http_error (req, 500, "Failed to export metrics.");
-    char *text = zmsg_popstr (reply);
-    zmsg_destroy (&reply);
+    }
     json_t *rows = text ? json_loads (text, 0, NULL) : NULL;
     free (text);
     if (!json_is_array (rows)) {
@@ -802,24 +764,17 @@ ll_route_vm_logs_post (ll_http_req_t *req)
         rc = ll_http_error (req, 413, message);
         goto done;
     }
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, post.host);
-    zmsg_addstr (args, post.stream);
-    zmsg_addstr (args, post.source);
-    zmsg_addstr (args, post.seq);
-    zmsg_addmem (args, lines.data, lines.len);
-    ll_textbuf_free (&lines);
-    zmsg_t *reply = NULL;
+    char *stored = NULL, *error = NULL;
     bool not_found = false;
-    if (s_call (req, LL_ENDPOINT_LOGS, LL_CMD_LOG_APPEND, &args,
-                S_INGEST_TIMEOUT_MS, &reply, &not_found)
-        != 0) {
+    int call =
+        ll_ask_log_append (&req->client, post.host, post.stream, post.source,
+                           post.seq, lines.data, lines.len, &stored, &error);
+    ll_textbuf_free (&lines);
+    if (s_outcome (call, error, &not_found) != 0) {
         rc = not_found ? ll_http_error (req, 404, "VM not found.")
                        : ll_http_error (req, 500, "Failed to post VM logs.");
         goto done;
     }
-    char *stored = zmsg_popstr (reply);
-    zmsg_destroy (&reply);
     if (!s_is_lambda (req))
         s_touch (req, post.host);
     bool duplicate = stored && streq (stored, LL_LOG_DUPLICATE);
@@ -899,28 +854,15 @@ s_log_read (ll_http_req_t *req,
             char **status,
             zframe_t **rows)
 {
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, hostname);
-    zmsg_addstr (args, after);
-    zmsg_addstrf (args, "%d", limit);
-    zmsg_t *reply = NULL;
+    char *error = NULL;
     bool not_found = false;
-    if (s_call (req, LL_ENDPOINT_LOGS, LL_CMD_LOG_READ, &args,
-                S_INGEST_TIMEOUT_MS, &reply, &not_found)
-        != 0) {
+    int call = ll_ask_log_read (&req->client, hostname, after, limit, status,
+                                rows, &error);
+    if (s_outcome (call, error, &not_found) != 0) {
         if (not_found)
             ll_http_error (req, 404, "VM not found.");
         else
             ll_http_error (req, 500, "Failed to get VM logs.");
-        return -1;
-    }
-    *status = zmsg_popstr (reply);
-    *rows = zmsg_pop (reply);
-    zmsg_destroy (&reply);
-    if (!*status || !*rows) {
-        free (*status);
-        zframe_destroy (rows);
-        ll_http_error (req, 500, "Failed to get VM logs.");
         return -1;
     }
     return 0;
@@ -1103,23 +1045,14 @@ ll_route_vm_logs_events (ll_http_req_t *req)
         status = NULL;
         if (alive != 0 || size == 0)
             break;
-        char from[32];
+        char from[32], *error = NULL;
         snprintf (from, sizeof from, "%lld", last);
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, hostname);
-        zmsg_addstr (args, from);
-        zmsg_addstrf (args, "%d", S_TAIL_PAGE);
-        zmsg_t *reply = NULL;
-        bool not_found = false;
-        if (s_call (req, LL_ENDPOINT_LOGS, LL_CMD_LOG_READ, &args,
-                    S_INGEST_TIMEOUT_MS, &reply, &not_found)
-            != 0)
+        if (ll_ask_log_read (&req->client, hostname, from, S_TAIL_PAGE, &status,
+                             &rows, &error)
+            != 0) {
+            free (error);
             break;
-        status = zmsg_popstr (reply);
-        rows = zmsg_pop (reply);
-        zmsg_destroy (&reply);
-        if (!rows)
-            break;
+        }
     }
     zframe_destroy (&rows);
     free (status);
@@ -1130,13 +1063,12 @@ ll_route_vm_logs_events (ll_http_req_t *req)
     zpoller_t *poller = zpoller_new (sub, NULL);
     while (alive == 0 && ll_now_ms () < end && !ll_http_stopping (req)) {
         if (zpoller_wait (poller, 500) == sub) {
+            //  [hostname "\t"] [rows] (runtime/protocol.h, LL_ENDPOINT_LOG_TAIL)
             zmsg_t *msg = zmsg_recv (sub);
-            zframe_t *topic_frame = zmsg_pop (msg);
-            zframe_t *data = zmsg_pop (msg);
-            if (data)
+            zframe_t *data = NULL;
+            if (msg && ll_msg_take (msg, "bb", NULL, &data) == 0)
                 alive = s_tail_send (req, (const char *) zframe_data (data),
                                      zframe_size (data), &last);
-            zframe_destroy (&topic_frame);
             zframe_destroy (&data);
             zmsg_destroy (&msg);
         }

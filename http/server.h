@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "runtime/protocol.h"
 #include "runtime/supervisor.h"
 
 //  Who may call a route.
@@ -51,6 +52,7 @@ struct ll_http_req {
     char csrf[65];                       //  the session's CSRF token or ""
     char session_hash[65];               //  hash of the session id or ""
     int status;                          //  status sent (for metrics)
+    ll_client_t client;  //  the actors over this worker's sockets (ll_ask_*)
 };
 
 //  Start civetweb on config->app.listen with the given routes. NULL and an

@@ -99,7 +99,9 @@ ll_request_destroy (ll_request_t **self_p)
 ll_request_t *
 ll_request_keep (ll_request_t *self)
 {
-    self->kept = true;
+    if (self->kept)
+        *self->kept = true;
+    self->kept = NULL;
     return self;
 }
 

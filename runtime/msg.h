@@ -13,7 +13,7 @@ typedef struct {
     zsock_t *router;    //  where it came from, where answers go (not owned)
     const char *actor;  //  who serves it, for logs (not owned) or NULL
     bool answered;      //  a reply went out
-    bool kept;          //  its handler keeps it to answer later
+    bool *kept;         //  set when its handler keeps it (the dispatcher's)
 } ll_request_t;
 
 //  Receive one request from a ROUTER socket. NULL when the message is
@@ -36,7 +36,8 @@ int ll_request_reply_error (ll_request_t *self,
 void ll_request_destroy (ll_request_t **self_p);
 
 //  Mark a request its handler keeps (parks) to answer later: whoever
-//  dispatched it then leaves it alone. Returns it.
+//  dispatched it then leaves it alone (the keeper may answer and destroy it
+//  at any time, even before its handler returns). Returns it.
 ll_request_t *ll_request_keep (ll_request_t *self);
 
 //  A client's view: send command + args on a DEALER and wait up to

@@ -61,9 +61,10 @@ s_put (zmsg_t *msg, const char *picture, va_list *args)
     return 0;
 }
 
-//  True when the frames of msg fit picture (counts only: frames are bytes).
+//  True when the frames of msg fit picture (counts only: frames are bytes);
+//  a row (prefix) may have more frames after its own.
 static bool
-s_fits (zmsg_t *msg, const char *picture)
+s_fits (zmsg_t *msg, const char *picture, bool prefix)
 {
     size_t needed = 0, most = 0;
     bool optional = false, rest = false;
@@ -80,7 +81,7 @@ s_fits (zmsg_t *msg, const char *picture)
             return false;
     }
     size_t frames = msg ? zmsg_size (msg) : 0;
-    return frames >= needed && (rest || frames <= most);
+    return frames >= needed && (rest || prefix || frames <= most);
 }
 
 //  Set every pointer of args to NULL (nothing was taken).
@@ -98,9 +99,9 @@ s_clear (const char *picture, va_list *args)
 //  Take the frames of msg into the pointers of args per picture: 0, or -1
 //  (every pointer NULL) when they do not fit.
 static int
-s_take (zmsg_t *msg, const char *picture, va_list *args)
+s_take (zmsg_t *msg, const char *picture, bool prefix, va_list *args)
 {
-    if (!s_fits (msg, picture)) {
+    if (!s_fits (msg, picture, prefix)) {
         s_clear (picture, args);
         return -1;
     }
@@ -151,7 +152,17 @@ ll_msg_take (zmsg_t *msg, const char *picture, ...)
 {
     va_list args;
     va_start (args, picture);
-    int rc = s_take (msg, picture, &args);
+    int rc = s_take (msg, picture, false, &args);
+    va_end (args);
+    return rc;
+}
+
+int
+ll_msg_row (zmsg_t *msg, const char *picture, ...)
+{
+    va_list args;
+    va_start (args, picture);
+    int rc = s_take (msg, picture, true, &args);
     va_end (args);
     return rc;
 }
@@ -180,7 +191,7 @@ ll_proto_decode (const char *command, zmsg_t *msg, ...)
         return -1;
     va_list args;
     va_start (args, msg);
-    int rc = s_take (msg, x->request, &args);
+    int rc = s_take (msg, x->request, false, &args);
     va_end (args);
     return rc;
 }
@@ -191,7 +202,7 @@ ll_proto_payload (const char *command, zmsg_t **payload, ...)
     const ll_exchange_t *x = ll_exchange (command);
     va_list args;
     va_start (args, payload);
-    int rc = x && x->reply ? s_take (*payload, x->reply, &args) : -1;
+    int rc = x && x->reply ? s_take (*payload, x->reply, false, &args) : -1;
     va_end (args);
     zmsg_destroy (payload);
     return rc;
@@ -215,6 +226,37 @@ ll_proto_send (zsock_t *dealer,
     va_end (args);
     int rc = zmsg_send (&msg, dealer);
     zmsg_destroy (&msg);
+    return rc;
+}
+
+int
+ll_proto_recv (zsock_t *dealer,
+               char **command,
+               char **request_id,
+               zmsg_t **payload,
+               char **error)
+{
+    *command = *request_id = *error = NULL;
+    *payload = NULL;
+    zmsg_t *msg = zmsg_recv (dealer);
+    char *status = NULL;
+    if (!msg
+        || ll_msg_take (msg, "sssm", command, request_id, &status, payload)
+               != 0) {
+        zmsg_destroy (&msg);
+        *error = strdup (LL_REASON_BAD_REPLY);
+        return -1;
+    }
+    zmsg_destroy (&msg);
+    int rc = 0;
+    if (!streq (status, "OK")) {
+        *error = zmsg_popstr (*payload);
+        if (!*error)
+            *error = strdup (LL_REASON_BAD_REPLY);
+        zmsg_destroy (payload);
+        rc = -1;
+    }
+    free (status);
     return rc;
 }
 
@@ -253,7 +295,7 @@ ll_proto_ask (ll_client_t *client, char **error, const char *command, ...)
                            &reply, error);
     if (rc != 0)
         s_clear (x->reply, &args);
-    else if (s_take (reply, x->reply, &args) != 0) {
+    else if (s_take (reply, x->reply, false, &args) != 0) {
         *error = strdup (LL_REASON_BAD_REPLY);
         rc = -1;
     }
@@ -289,7 +331,7 @@ ll_request_take (ll_request_t *self, ...)
     const ll_exchange_t *x = ll_exchange (self->command);
     va_list args;
     va_start (args, self);
-    int rc = x ? s_take (self->args, x->request, &args) : -1;
+    int rc = x ? s_take (self->args, x->request, false, &args) : -1;
     va_end (args);
     if (rc != 0) {
         ll_warn ("%s: malformed %.40s request refused",

@@ -72,10 +72,11 @@
 //       | ERROR reason                   database unavailable
 //  VM-COUNT            -> OK count     free VMs (the claim's own predicate)
 //  VM-RELEASE hostname actor -> OK | ERROR "not found" | ERROR reason
-//  VM-RESULT hostname 1|0 error -> OK | ERROR "not found" | ERROR reason
-//                         (the agent's start-host outcome; 1 sets
-//                         delivered_at)
-//  VM-SEEN hostname... -> OK               last_seen_at = now()
+//  VM-RESULT hostname 1|0 error-text -> OK | ERROR "not found"
+//                         | ERROR reason (the agent's start-host outcome;
+//                         1 sets delivered_at; error-text "" on success,
+//                         cut at 1,000 bytes)
+//  VM-SEEN hostname... -> OK | ERROR reason  last_seen_at = now()
 #define LL_CMD_VM_CLAIM        "VM-CLAIM"
 #define LL_CMD_VM_COUNT        "VM-COUNT"
 #define LL_CMD_VM_RELEASE      "VM-RELEASE"
@@ -233,6 +234,10 @@
 #define LL_CMD_EXPORT_READ   "EXPORT-READ"
 #define LL_CMD_EXPORT_CANCEL "EXPORT-CANCEL"
 #define LL_CMD_EXPORT_STATUS "EXPORT-STATUS"
+#define LL_EXPORT_DATA       "DATA"
+#define LL_EXPORT_WAIT       "WAIT"
+#define LL_EXPORT_END        "END"
+#define LL_EXPORT_EMPTY      "EMPTY"
 
 //  --- admin console (admin): sessions, login throttle, audit, reads ------
 #define LL_ENDPOINT_ADMIN "inproc://admin"
@@ -367,6 +372,11 @@ ll_client_t ll_client_dealer (zsock_t *dealer);
 int ll_msg_put (zmsg_t *msg, const char *picture, ...);
 int ll_msg_take (zmsg_t *msg, const char *picture, ...);
 
+//  One row of a list (VM-STATUS-ALL, OP-LIST...): the first frames of msg
+//  per picture into the pointers that follow, more rows may follow. 0, or
+//  -1 (nothing taken) when fewer frames are left.
+int ll_msg_row (zmsg_t *msg, const char *picture, ...);
+
 //  The request of command (its argument frames from the values that
 //  follow): a new message, NULL when command is unknown.
 zmsg_t *ll_proto_args (const char *command, ...);
@@ -385,6 +395,16 @@ int ll_proto_send (zsock_t *dealer,
                    const char *command,
                    const char *request_id,
                    ...);
+
+//  Read the reply to such a request: *command and *request_id (new
+//  strings, NULL when it is no reply), then 0 with *payload (the OK
+//  payload, new: read it with ll_proto_payload), or -1 with *error (new
+//  string: the reason).
+int ll_proto_recv (zsock_t *dealer,
+                   char **command,
+                   char **request_id,
+                   zmsg_t **payload,
+                   char **error);
 
 //  Publish an event (an exchange without reply) on a PUB socket.
 int ll_proto_publish (zsock_t *pub, const char *command, ...);
