@@ -460,8 +460,31 @@ s_handle_export (void *arg, ll_request_t *req)
     PQclear (res);
 }
 
+//  Bring your own VM: the admin registers a VM terraform does not manage.
+static void
+s_handle_register (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    char *hostname = NULL;
+    if (ll_request_take (req, &hostname) != 0)
+        return;
+    s_commit_mode (self, false);
+    const char *values[] = {hostname};
+    PGresult *res = ll_db_exec (self->db, "vm_register", 1, values);
+    if (!res || PQntuples (res) != 1)
+        ll_request_fail (req, s_db_reason (self));
+    else if (streq (PQgetvalue (res, 0, 0), "t"))
+        ll_request_fail (req, LL_REASON_MANAGED);
+    else
+        ll_request_answer (req,
+                           streq (PQgetvalue (res, 0, 1), "t") ? "1" : "0");
+    PQclear (res);
+    free (hostname);
+}
+
 //  Served on LL_ENDPOINT_REGISTRY. The hard writes (metrics, the server
-//  secret) put the session back to synchronous commits; reads leave it
+//  secret, registrations) put the session back to synchronous commits;
+//  reads leave it
 static const ll_handler_t s_handlers[] = {
     {LL_CMD_VM_HEARTBEAT, s_handle_write},
     {LL_CMD_VM_STATUS_SET, s_handle_write},
@@ -474,6 +497,7 @@ static const ll_handler_t s_handlers[] = {
     {LL_CMD_VM_STATUS_GET, s_handle_status_get},
     {LL_CMD_VM_STATUS_ALL, s_handle_status_all},
     {LL_CMD_VM_EXPORT, s_handle_export},
+    {LL_CMD_VM_REGISTER, s_handle_register},
     {NULL, NULL},
 };
 

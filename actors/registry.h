@@ -10,7 +10,8 @@
         merged per VM, and written by at most two statements (a status
         upsert, an unnest UPDATE); each is answered after its statement
         committed;
-      VM-METRICS-SET, VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT: at once.
+      VM-METRICS-SET, VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT, VM-REGISTER
+        (the admin's bring-your-own-VM registration): at once.
     Pipe: START -> OK (the database may be down: health reports it),
           $TERM, VERBOSE (runtime/actor.h). */
 #ifndef LL_ACTOR_REGISTRY_H

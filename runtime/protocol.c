@@ -458,6 +458,15 @@ ll_ask_vm_export (ll_client_t *client, char **json, char **error)
 }
 
 int
+ll_ask_vm_register (ll_client_t *client,
+                    const char *hostname,
+                    char **created,
+                    char **error)
+{
+    return ll_proto_ask (client, error, LL_CMD_VM_REGISTER, hostname, created);
+}
+
+int
 ll_ask_vm_claim (ll_client_t *client,
                  const char *email,
                  const char *code,

@@ -28,6 +28,7 @@
 
 //  Reasons of ERROR replies that callers tell apart (never write the text)
 #define LL_REASON_NOT_FOUND  "not found"          //  no such VM
+#define LL_REASON_MANAGED    "managed"            //  VM-REGISTER: a fleet name
 #define LL_REASON_UNKNOWN    "unknown command"    //  not served here
 #define LL_REASON_MALFORMED  "malformed request"  //  frames do not fit
 #define LL_REASON_BAD_REPLY  "malformed reply"    //  the answer did not fit
@@ -146,6 +147,11 @@
 //                                           | ERROR not found
 //  VM-STATUS-ALL                           -> OK [hostname status stale]...
 //  VM-EXPORT                               -> OK json (array of rows)
+//  VM-REGISTER hostname                    -> OK created(1|0)
+//                                           | ERROR "managed" (a fleet name)
+//                                           | ERROR reason
+//                             (bring your own VM: the admin's registration
+//                             creates the row of a VM terraform does not run)
 #define LL_CMD_VM_STATUS_SET  "VM-STATUS-SET"
 #define LL_CMD_VM_GPU_SET     "VM-GPU-SET"
 #define LL_CMD_VM_INUSE_SET   "VM-INUSE-SET"
@@ -155,6 +161,7 @@
 #define LL_CMD_VM_STATUS_GET  "VM-STATUS-GET"
 #define LL_CMD_VM_STATUS_ALL  "VM-STATUS-ALL"
 #define LL_CMD_VM_EXPORT      "VM-EXPORT"
+#define LL_CMD_VM_REGISTER    "VM-REGISTER"
 
 //  ingest: ROUTER (not PULL: a line is acknowledged only after the COPY
 //  that stored it committed, so the sender needs a reply).
@@ -313,6 +320,7 @@
     X (LL_CMD_VM_STATUS_GET,   LL_ENDPOINT_REGISTRY,  "s",       "ss",   LL_CALL_ACTOR_MS)  \
     X (LL_CMD_VM_STATUS_ALL,   LL_ENDPOINT_REGISTRY,  "",        "m",    LL_CALL_ACTOR_MS)  \
     X (LL_CMD_VM_EXPORT,       LL_ENDPOINT_REGISTRY,  "",        "s",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_VM_REGISTER,     LL_ENDPOINT_REGISTRY,  "s",       "s",    LL_CALL_ACTOR_MS)  \
     X (LL_CMD_LAUNCH,          LL_ENDPOINT_TERRAFORM, "ss",      "s",    LL_CALL_ACTOR_MS)  \
     X (LL_CMD_DESTROY,         LL_ENDPOINT_TERRAFORM, "s",       "s",    LL_CALL_ACTOR_MS)  \
     X (LL_CMD_DESTROY_VM,      LL_ENDPOINT_TERRAFORM, "ss",      "s",    LL_CALL_ACTOR_MS)  \
@@ -468,6 +476,11 @@ int ll_ask_vm_status_get (ll_client_t *client,
 //  rows: [hostname status stale]...
 int ll_ask_vm_status_all (ll_client_t *client, zmsg_t **rows, char **error);
 int ll_ask_vm_export (ll_client_t *client, char **json, char **error);
+//  created: "1" when the row was made, "0" when it existed
+int ll_ask_vm_register (ll_client_t *client,
+                        const char *hostname,
+                        char **created,
+                        char **error);
 
 //  assigner: outcome, then a and b as VM-CLAIM says (NULL when absent)
 int ll_ask_vm_claim (ll_client_t *client,

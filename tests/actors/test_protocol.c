@@ -84,20 +84,20 @@ static void
 test_exchanges (void **state)
 {
     const char *commands[] = {
-        LL_CMD_HEALTH,         LL_CMD_SECRET,         LL_CMD_VM_STATUS_SET,
-        LL_CMD_VM_GPU_SET,     LL_CMD_VM_INUSE_SET,   LL_CMD_VM_HEARTBEAT,
-        LL_CMD_VM_TOUCH,       LL_CMD_VM_METRICS_SET, LL_CMD_VM_STATUS_GET,
-        LL_CMD_VM_STATUS_ALL,  LL_CMD_VM_EXPORT,      LL_CMD_VM_CLAIM,
-        LL_CMD_VM_COUNT,       LL_CMD_VM_RELEASE,     LL_CMD_VM_RESULT,
-        LL_CMD_VM_SEEN,        LL_CMD_VM_WAIT,        LL_CMD_VM_UNWAIT,
-        LL_CMD_LOG_APPEND,     LL_CMD_LOG_READ,       LL_CMD_LAUNCH,
-        LL_CMD_DESTROY,        LL_CMD_DESTROY_VM,     LL_CMD_REPLACE_VM,
-        LL_CMD_OP_GET,         LL_CMD_OP_LIST,        LL_CMD_EXPORT_START,
-        LL_CMD_EXPORT_READ,    LL_CMD_EXPORT_CANCEL,  LL_CMD_EXPORT_STATUS,
-        LL_CMD_SESSION_NEW,    LL_CMD_SESSION_CHECK,  LL_CMD_SESSION_END,
-        LL_CMD_LOGIN_CHECK,    LL_CMD_LOGIN_FAILED,   LL_CMD_LOGIN_OK,
-        LL_CMD_AUDIT,          LL_CMD_AUDIT_LIST,     LL_CMD_ADMIN_VMS,
-        LL_CMD_ADMIN_VM_EXISTS};
+        LL_CMD_HEALTH,          LL_CMD_SECRET,         LL_CMD_VM_STATUS_SET,
+        LL_CMD_VM_GPU_SET,      LL_CMD_VM_INUSE_SET,   LL_CMD_VM_HEARTBEAT,
+        LL_CMD_VM_TOUCH,        LL_CMD_VM_METRICS_SET, LL_CMD_VM_STATUS_GET,
+        LL_CMD_VM_STATUS_ALL,   LL_CMD_VM_EXPORT,      LL_CMD_VM_CLAIM,
+        LL_CMD_VM_COUNT,        LL_CMD_VM_RELEASE,     LL_CMD_VM_RESULT,
+        LL_CMD_VM_SEEN,         LL_CMD_VM_WAIT,        LL_CMD_VM_UNWAIT,
+        LL_CMD_LOG_APPEND,      LL_CMD_LOG_READ,       LL_CMD_LAUNCH,
+        LL_CMD_DESTROY,         LL_CMD_DESTROY_VM,     LL_CMD_REPLACE_VM,
+        LL_CMD_OP_GET,          LL_CMD_OP_LIST,        LL_CMD_EXPORT_START,
+        LL_CMD_EXPORT_READ,     LL_CMD_EXPORT_CANCEL,  LL_CMD_EXPORT_STATUS,
+        LL_CMD_SESSION_NEW,     LL_CMD_SESSION_CHECK,  LL_CMD_SESSION_END,
+        LL_CMD_LOGIN_CHECK,     LL_CMD_LOGIN_FAILED,   LL_CMD_LOGIN_OK,
+        LL_CMD_AUDIT,           LL_CMD_AUDIT_LIST,     LL_CMD_ADMIN_VMS,
+        LL_CMD_ADMIN_VM_EXISTS, LL_CMD_VM_REGISTER};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         const ll_exchange_t *x = ll_exchange (commands[i]);
         assert_non_null (x);
