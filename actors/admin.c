@@ -9,8 +9,7 @@
 #define LL_ADMIN_MAX_ARG      512      //  longest argument frame accepted
 
 typedef struct {
-    ll_actor_t actor;       //  pipe, ROUTER LL_ENDPOINT_ADMIN, runtime
-    ll_db_t *db;            //  our PostgreSQL connection
+    ll_actor_t actor;       //  pipe, ROUTER LL_ENDPOINT_ADMIN, database
     int64_t next_sweep_ms;  //  when expired rows are deleted next
 } self_t;
 
@@ -19,6 +18,7 @@ s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
     ll_actor_init (&self->actor, "admin", pipe, runtime);
+    self->next_sweep_ms = ll_now_ms () + LL_ADMIN_SWEEP_MS;
     return self;
 }
 
@@ -28,29 +28,9 @@ s_self_destroy (self_t **self_p)
     self_t *self = *self_p;
     if (!self)
         return;
-    zsock_destroy (&self->actor.router);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
-}
-
-static const char *
-s_self_start (void *arg)
-{
-    self_t *self = arg;
-    ll_actor_t *actor = &self->actor;
-    actor->router = zsock_new (ZMQ_ROUTER);
-    if (!actor->router || zsock_bind (actor->router, LL_ENDPOINT_ADMIN) != 0)
-        return "cannot bind " LL_ENDPOINT_ADMIN;
-    self->db =
-        ll_db_new (actor->runtime->config, actor->runtime->stats, actor->name);
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("admin: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
-    self->next_sweep_ms = ll_now_ms () + LL_ADMIN_SWEEP_MS;
-    return NULL;
 }
 
 //  Take the request's n arguments into args (new strings): 0, or -1 when
@@ -79,7 +59,7 @@ s_args_free (char **args, int n)
 static const char *
 s_db_reason (self_t *self)
 {
-    const char *error = ll_db_error (self->db);
+    const char *error = ll_db_error (self->actor.db);
     return *error ? error : LL_REASON_DATABASE;
 }
 
@@ -92,9 +72,9 @@ s_run (
     char *args[5] = {NULL};
     if (s_args (req, args, n) != 0)
         goto done;
-    ll_db_ensure (self->db);
+    ll_db_ensure (self->actor.db);
     PGresult *res =
-        ll_db_exec (self->db, statement, n, (const char *const *) args);
+        ll_db_exec (self->actor.db, statement, n, (const char *const *) args);
     if (res && !value)
         ll_request_answer (req);
     else if (res && PQntuples (res) == 1)
@@ -149,9 +129,10 @@ s_handle_session_check (void *arg, ll_request_t *req)
     char *args[3] = {NULL};
     if (s_args (req, args, 3) != 0)
         goto done;
-    ll_db_ensure (self->db);
+    ll_db_ensure (self->actor.db);
     const char *values[] = {args[0], args[1], args[2]};
-    PGresult *res = ll_db_exec (self->db, "admin_session_touch", 3, values);
+    PGresult *res =
+        ll_db_exec (self->actor.db, "admin_session_touch", 3, values);
     if (!res)
         ll_request_fail (req, s_db_reason (self));
     else if (PQntuples (res) != 1)
@@ -170,10 +151,10 @@ s_handle_login_check (void *arg, ll_request_t *req)
     char *args[2] = {NULL};
     if (s_args (req, args, 2) != 0)
         goto done;
-    ll_db_ensure (self->db);
+    ll_db_ensure (self->actor.db);
     const char *values[] = {args[0], args[1]};
     PGresult *res =
-        ll_db_exec (self->db, "admin_login_failure_count", 2, values);
+        ll_db_exec (self->actor.db, "admin_login_failure_count", 2, values);
     if (res && PQntuples (res) == 1)
         ll_request_answer (req, PQgetvalue (res, 0, 0), PQgetvalue (res, 0, 1));
     else
@@ -190,11 +171,11 @@ s_handle_audit (void *arg, ll_request_t *req)
     char *args[5] = {NULL};
     if (s_args (req, args, 5) != 0)
         goto done;
-    ll_db_ensure (self->db);
+    ll_db_ensure (self->actor.db);
     //  Empty target and detail are stored as NULL
     const char *values[] = {args[0], args[1], *args[2] ? args[2] : NULL,
                             args[3], *args[4] ? args[4] : NULL};
-    PGresult *res = ll_db_exec (self->db, "admin_audit_add", 5, values);
+    PGresult *res = ll_db_exec (self->actor.db, "admin_audit_add", 5, values);
     if (res)
         ll_request_answer (req);
     else
@@ -211,9 +192,9 @@ s_handle_vm_exists (void *arg, ll_request_t *req)
     char *args[1] = {NULL};
     if (s_args (req, args, 1) != 0)
         goto done;
-    ll_db_ensure (self->db);
+    ll_db_ensure (self->actor.db);
     const char *values[] = {args[0]};
-    PGresult *res = ll_db_exec (self->db, "admin_vm_exists", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "admin_vm_exists", 1, values);
     if (res)
         ll_request_answer (req, PQntuples (res) > 0 ? "1" : "0");
     else
@@ -238,50 +219,40 @@ static const ll_handler_t s_handlers[] = {
     {NULL, NULL},
 };
 
-//  Delete sessions past their lifetime and failures past a day.
+//  Every minute: delete sessions past their lifetime and failures past a
+//  day.
 static void
-s_self_sweep (self_t *self)
+s_self_tick (void *arg)
 {
-    if (ll_db_ensure (self->db) != 0)
+    self_t *self = arg;
+    if (ll_now_ms () < self->next_sweep_ms
+        || ll_db_ensure (self->actor.db) != 0)
         return;
+    self->next_sweep_ms = ll_now_ms () + LL_ADMIN_SWEEP_MS;
     char idle[16];
     snprintf (idle, sizeof idle, "%d",
               self->actor.runtime->config->app.session_idle_s);
     char max[16];
     snprintf (max, sizeof max, "%d", LL_ADMIN_SESSION_MAX_S);
     const char *sessions[] = {idle, max};
-    PQclear (ll_db_exec (self->db, "admin_session_expire", 2, sessions));
+    PQclear (ll_db_exec (self->actor.db, "admin_session_expire", 2, sessions));
     const char *failures[] = {LL_ADMIN_FAILURE_KEEP};
-    PQclear (ll_db_exec (self->db, "admin_login_failure_expire", 1, failures));
+    PQclear (
+        ll_db_exec (self->actor.db, "admin_login_failure_expire", 1, failures));
 }
+
+static const ll_actor_class_t s_class = {
+    .endpoint = LL_ENDPOINT_ADMIN,
+    .database = true,
+    .handlers = s_handlers,
+    .tick_ms = LL_ADMIN_TICK_MS,
+    .tick = s_self_tick,
+};
 
 void
 admin_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    ll_actor_t *actor = &self->actor;
-    zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    while (!actor->terminated) {
-        void *which = zpoller_wait (poller, LL_ADMIN_TICK_MS);
-        if (which == pipe) {
-            bool was_started = actor->started;
-            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
-            if (!was_started && actor->started)
-                zpoller_add (poller, actor->router);
-        }
-        else if (actor->router && which == actor->router)
-            ll_actor_serve (actor, s_handlers, self, false);
-        else if (zpoller_terminated (poller))
-            break;
-        else if (actor->started) {
-            ll_db_ensure (self->db);  //  idle tick: reconnect in background
-            if (ll_now_ms () >= self->next_sweep_ms) {
-                s_self_sweep (self);
-                self->next_sweep_ms = ll_now_ms () + LL_ADMIN_SWEEP_MS;
-            }
-        }
-    }
-    zpoller_destroy (&poller);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

@@ -31,8 +31,7 @@ typedef struct {
 } s_claim_t;
 
 typedef struct {
-    ll_actor_t actor;    //  pipe, ROUTER LL_ENDPOINT_ASSIGNER, runtime
-    ll_db_t *db;         //  our PostgreSQL connection
+    ll_actor_t actor;    //  pipe, ROUTER LL_ENDPOINT_ASSIGNER, database
     zhashx_t *buckets;   //  "e:<email>" / "a:<address>" -> s_bucket_t
     zlistx_t *pending;   //  s_claim_t waiting for the next batch
     int64_t count_ms;    //  when count was read (0 = invalid)
@@ -92,8 +91,7 @@ s_self_destroy (self_t **self_p)
         return;
     zlistx_destroy (&self->pending);
     zhashx_destroy (&self->buckets);
-    zsock_destroy (&self->actor.router);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
 }
@@ -102,19 +100,8 @@ static const char *
 s_self_start (void *arg)
 {
     self_t *self = arg;
-    ll_actor_t *actor = &self->actor;
     if (sodium_init () < 0)
         return "libsodium cannot start";
-    actor->router = zsock_new (ZMQ_ROUTER);
-    if (!actor->router || zsock_bind (actor->router, LL_ENDPOINT_ASSIGNER) != 0)
-        return "cannot bind " LL_ENDPOINT_ASSIGNER;
-    self->db =
-        ll_db_new (actor->runtime->config, actor->runtime->stats, actor->name);
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("assigner: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
     self->next_purge = ll_now_ms () + 60000;
     return NULL;
 }
@@ -209,19 +196,6 @@ s_claim_set (s_claim_t *claim,
     claim->fresh = false;
 }
 
-//  Run a statement; when it failed because the connection had broken
-//  (PostgreSQL restarted), reconnect at once and try once more.
-static PGresult *
-s_exec (ll_db_t *db, const char *name, int n, const char *const *values)
-{
-    bool was_connected = ll_db_connected (db);
-    PGresult *res = ll_db_exec (db, name, n, values);
-    if (!res && was_connected && !ll_db_connected (db)
-        && ll_db_connect (db) == 0)
-        res = ll_db_exec (db, name, n, values);
-    return res;
-}
-
 //  --- claims --------------------------------------------------------------
 
 //  VM-CLAIM: bad requests and rate limits are answered at once, the
@@ -284,7 +258,7 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
     char *array = s_pg_array (emails, n);
     free (emails);
     const char *values[] = {array};
-    PGresult *res = ll_db_exec (self->db, "claim_owned", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "claim_owned", 1, values);
     free (array);
     if (!res)
         return -1;
@@ -307,7 +281,8 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
         else if (running || recovering) {
             const char *args[] = {host, claim->email, claim->command,
                                   claim->pin};
-            PGresult *renew = ll_db_exec (self->db, "claim_renew", 4, args);
+            PGresult *renew =
+                ll_db_exec (self->actor.db, "claim_renew", 4, args);
             if (!renew)
                 rc = -1;
             else if (PQntuples (renew) != 1)
@@ -352,7 +327,7 @@ s_batch_fresh (self_t *self, s_claim_t **claims, size_t n)
     snprintf (stale, sizeof stale, "%d",
               self->actor.runtime->config->agent.stale_after_s);
     const char *values[] = {a_emails, a_commands, a_pins, stale};
-    PGresult *res = ll_db_exec (self->db, "claim_free", 4, values);
+    PGresult *res = ll_db_exec (self->actor.db, "claim_free", 4, values);
     sodium_memzero (a_commands, strlen (a_commands));
     sodium_memzero (a_pins, strlen (a_pins));
     free (a_emails);
@@ -394,7 +369,7 @@ s_batch_audit (self_t *self, s_claim_t **claims, size_t n)
     char *a = s_pg_array (emails, n), *b = s_pg_array (hosts, n),
          *c = s_pg_array (outcomes, n);
     const char *values[] = {a, b, c};
-    PGresult *res = ll_db_exec (self->db, "claim_audit", 3, values);
+    PGresult *res = ll_db_exec (self->actor.db, "claim_audit", 3, values);
     int rc = res ? 0 : -1;
     PQclear (res);
     free (a);
@@ -406,9 +381,20 @@ s_batch_audit (self_t *self, s_claim_t **claims, size_t n)
     return rc;
 }
 
+//  One batch: the claims and how many (ll_db_retry's argument)
+typedef struct {
+    self_t *self;        //  the assigner
+    s_claim_t **claims;  //  the batch
+    size_t n;            //  its size
+} s_batch_t;
+
 static int
-s_batch_try (self_t *self, s_claim_t **claims, size_t n)
+s_batch_try (ll_db_t *db, void *arg)
 {
+    s_batch_t *batch = arg;
+    self_t *self = batch->self;
+    s_claim_t **claims = batch->claims;
+    size_t n = batch->n;
     for (size_t i = 0; i < n; i++) {
         free (claims[i]->outcome);
         free (claims[i]->host);
@@ -416,7 +402,7 @@ s_batch_try (self_t *self, s_claim_t **claims, size_t n)
         claims[i]->outcome = claims[i]->host = claims[i]->extra = NULL;
         claims[i]->fresh = true;
     }
-    int rc = ll_db_command (self->db, "BEGIN");
+    int rc = ll_db_command (self->actor.db, "BEGIN");
     if (rc == 0)
         rc = s_batch_owned (self, claims, n);
     if (rc == 0)
@@ -424,9 +410,9 @@ s_batch_try (self_t *self, s_claim_t **claims, size_t n)
     if (rc == 0)
         rc = s_batch_audit (self, claims, n);
     if (rc == 0)
-        rc = ll_db_command (self->db, "COMMIT");
-    if (rc != 0 && ll_db_connected (self->db))
-        ll_db_command (self->db, "ROLLBACK");
+        rc = ll_db_command (self->actor.db, "COMMIT");
+    if (rc != 0 && ll_db_connected (self->actor.db))
+        ll_db_command (self->actor.db, "ROLLBACK");
     return rc;
 }
 
@@ -436,16 +422,13 @@ s_batch_try (self_t *self, s_claim_t **claims, size_t n)
 static void
 s_batch_run (self_t *self, s_claim_t **claims, size_t n)
 {
-    int rc = -1;
-    if (ll_db_ensure (self->db) == 0) {
-        rc = s_batch_try (self, claims, n);
-        if (rc != 0 && !ll_db_connected (self->db)
-            && ll_db_connect (self->db) == 0)
-            rc = s_batch_try (self, claims, n);
-    }
+    s_batch_t batch = {self, claims, n};
+    int rc = ll_db_ensure (self->actor.db) == 0
+                 ? ll_db_retry (self->actor.db, s_batch_try, &batch)
+                 : -1;
     if (rc != 0)
         ll_warn ("assigner: claim batch of %zu failed: %s", n,
-                 ll_db_error (self->db));
+                 ll_db_error (self->actor.db));
     self->count_ms = 0;
     for (size_t i = 0; i < n; i++) {
         s_claim_t *claim = claims[i];
@@ -498,7 +481,8 @@ s_handle_count (void *arg, ll_request_t *req)
         snprintf (stale, sizeof stale, "%d",
                   self->actor.runtime->config->agent.stale_after_s);
         const char *values[] = {stale};
-        PGresult *res = s_exec (self->db, "vm_count_free", 1, values);
+        PGresult *res =
+            ll_db_exec_retry (self->actor.db, "vm_count_free", 1, values);
         if (!res || PQntuples (res) != 1) {
             PQclear (res);
             ll_request_fail (req, LL_REASON_DATABASE);
@@ -522,7 +506,7 @@ s_reply_affected (self_t *self,
                   int n,
                   const char *const *values)
 {
-    PGresult *res = s_exec (self->db, statement, n, values);
+    PGresult *res = ll_db_exec_retry (self->actor.db, statement, n, values);
     if (!res)
         ll_request_fail (req, LL_REASON_DATABASE);
     else if (PQntuples (res) == 0)
@@ -584,7 +568,7 @@ s_handle_seen (void *arg, ll_request_t *req)
         hosts[i] = zmsg_popstr (list);
     char *array = s_pg_array (hosts, n);
     const char *values[] = {array};
-    PGresult *res = s_exec (self->db, "vm_seen", 1, values);
+    PGresult *res = ll_db_exec_retry (self->actor.db, "vm_seen", 1, values);
     if (res)
         ll_request_answer (req);
     else
@@ -606,39 +590,39 @@ static const ll_handler_t s_handlers[] = {
 
 //  Drain every waiting request; claims wait for the batch.
 static void
-s_self_handle_router (self_t *self)
+s_self_handle_router (void *arg)
 {
+    self_t *self = arg;
     while (ll_actor_serve (&self->actor, s_handlers, self, true))
         ;
     s_claims_run (self);
 }
 
+//  Every minute: forget the buckets that refilled
+static void
+s_self_tick (void *arg)
+{
+    self_t *self = arg;
+    if (ll_now_ms () > self->next_purge) {
+        s_buckets_purge (self);
+        self->next_purge = ll_now_ms () + 60000;
+    }
+}
+
+static const ll_actor_class_t s_class = {
+    .endpoint = LL_ENDPOINT_ASSIGNER,
+    .database = true,
+    .handlers = s_handlers,
+    .start = s_self_start,
+    .tick_ms = LL_ASSIGNER_TICK_MS,
+    .tick = s_self_tick,
+    .drain = s_self_handle_router,
+};
+
 void
 assigner_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    ll_actor_t *actor = &self->actor;
-    zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    while (!actor->terminated) {
-        void *which = zpoller_wait (poller, LL_ASSIGNER_TICK_MS);
-        if (which == pipe) {
-            bool was_started = actor->started;
-            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
-            if (!was_started && actor->started)
-                zpoller_add (poller, actor->router);
-        }
-        else if (actor->router && which == actor->router)
-            s_self_handle_router (self);
-        else if (zpoller_terminated (poller))
-            break;
-        else if (actor->started)
-            ll_db_ensure (self->db);  //  idle tick: reconnect in the background
-        if (actor->started && ll_now_ms () > self->next_purge) {
-            s_buckets_purge (self);
-            self->next_purge = ll_now_ms () + 60000;
-        }
-    }
-    zpoller_destroy (&poller);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

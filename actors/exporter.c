@@ -67,8 +67,7 @@ typedef struct {
 } s_export_t;
 
 typedef struct {
-    ll_actor_t actor;    //  pipe, ROUTER LL_ENDPOINT_EXPORTER, runtime
-    ll_db_t *db;         //  our PostgreSQL connection
+    ll_actor_t actor;    //  pipe, ROUTER LL_ENDPOINT_EXPORTER, database
     ll_ssh_key_t *key;   //  the SSH client key, or NULL (retried)
     char *key_file;      //  its path
     char *data_dir;      //  export.data_dir resolved
@@ -155,10 +154,10 @@ s_audit (self_t *self,
          const char *detail)
 {
     const char *values[] = {who, action, target, outcome, detail};
-    PGresult *res = ll_db_exec (self->db, "exporter_audit", 5, values);
+    PGresult *res = ll_db_exec (self->actor.db, "exporter_audit", 5, values);
     if (!res)
         ll_warn ("exporter: cannot write the audit log: %s",
-                 ll_db_error (self->db));
+                 ll_db_error (self->actor.db));
     PQclear (res);
 }
 
@@ -196,8 +195,7 @@ s_self_destroy (self_t **self_p)
         return;
     if (self->export)
         s_export_cancel (self, "the allocator is stopping");
-    zsock_destroy (&self->actor.router);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     ll_ssh_key_destroy (&self->key);
     zmsg_destroy (&self->last_vms);
     if (self->ssh_ready)
@@ -230,22 +228,14 @@ static const char *
 s_self_start (void *arg)
 {
     self_t *self = arg;
-    ll_actor_t *actor = &self->actor;
     if (ll_fetch_global_init () != 0)
         return "cannot start libssh2";
     self->ssh_ready = true;
-    actor->router = zsock_new (ZMQ_ROUTER);
-    if (!actor->router || zsock_bind (actor->router, LL_ENDPOINT_EXPORTER) != 0)
-        return "cannot bind " LL_ENDPOINT_EXPORTER;
-    self->db =
-        ll_db_new (actor->runtime->config, actor->runtime->stats, actor->name);
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("exporter: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
-    s_self_key (self);  //  an export retries when this fails
-    return NULL;
+    const char *error =
+        ll_actor_open (&self->actor, LL_ENDPOINT_EXPORTER, true);
+    if (!error)
+        s_self_key (self);  //  an export retries when this fails
+    return error;
 }
 
 //  --- an export's life -------------------------------------------------------
@@ -567,13 +557,13 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
         if (type && b64 && fp) {
             const char *values[] = {vm->hostname, type, b64, fp};
             PGresult *res =
-                ll_db_exec (self->db, "exporter_pin_host_key", 4, values);
+                ll_db_exec (self->actor.db, "exporter_pin_host_key", 4, values);
             if (res)
                 ll_info ("exporter: pinned the host key of %s: %s SHA256:%s",
                          vm->hostname, type, fp);
             else
                 ll_warn ("exporter: cannot pin the host key of %s: %s",
-                         vm->hostname, ll_db_error (self->db));
+                         vm->hostname, ll_db_error (self->actor.db));
             PQclear (res);
         }
         free (type);
@@ -662,10 +652,10 @@ s_export_answer (self_t *self, bool flush)
 static void
 s_export_start (self_t *self, ll_request_t *req, const char *who)
 {
-    ll_db_ensure (self->db);
-    PGresult *vms = ll_db_exec (self->db, "exporter_vms", 0, NULL);
+    ll_db_ensure (self->actor.db);
+    PGresult *vms = ll_db_exec (self->actor.db, "exporter_vms", 0, NULL);
     PGresult *pins =
-        vms ? ll_db_exec (self->db, "exporter_host_keys", 0, NULL) : NULL;
+        vms ? ll_db_exec (self->actor.db, "exporter_host_keys", 0, NULL) : NULL;
     if (!vms || !pins) {
         ll_request_fail (req, LL_REASON_DATABASE);
         PQclear (vms);
@@ -879,7 +869,7 @@ exporter_actor (zsock_t *pipe, void *args)
                 s_export_cancel (self, "nobody reads the zip");
         }
         else if (actor->started && rc == 0)
-            ll_db_ensure (self->db);
+            ll_db_ensure (self->actor.db);
     }
     s_self_destroy (&self);
 }

@@ -110,6 +110,10 @@ s_base_url (self_t *self)
                   port);
 }
 
+static void s_self_handle_router (void *arg);
+static void s_self_handle_waiters (void *arg);
+static void s_self_handle_assigner (void *arg);
+
 static const char *
 s_self_start (void *arg)
 {
@@ -147,6 +151,9 @@ s_self_start (void *arg)
         return "cannot connect to the waiters, assigner or registry";
     zsock_set_sndhwm (self->waiters, 0);
     zsock_set_rcvhwm (self->waiters, 0);
+    ll_actor_reader (&self->actor, self->router, s_self_handle_router);
+    ll_actor_reader (&self->actor, self->waiters, s_self_handle_waiters);
+    ll_actor_reader (&self->actor, self->assigner, s_self_handle_assigner);
     s_base_url (self);
     self->curl = curl_easy_init ();
     self->next_seen_ms = ll_now_ms () + LL_GATEWAY_SEEN_MS;
@@ -402,8 +409,9 @@ s_handle_result (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
 
 //  Read one agent message: "VERB args" (frames joined by spaces).
 static void
-s_self_handle_router (self_t *self)
+s_self_handle_router (void *arg)
 {
+    self_t *self = arg;
     zmsg_t *msg = zmsg_recv (self->router);
     if (!msg)
         return;
@@ -474,8 +482,9 @@ s_self_handle_router (self_t *self)
 
 //  Replies of the waiters: VM-WAIT (to its peer) and VM-UNWAIT (ignored).
 static void
-s_self_handle_waiters (self_t *self)
+s_self_handle_waiters (void *arg)
 {
+    self_t *self = arg;
     char *command, *id, *error;
     zmsg_t *payload;
     int rc = ll_proto_recv (self->waiters, &command, &id, &payload, &error);
@@ -510,8 +519,9 @@ s_self_handle_waiters (self_t *self)
 
 //  Replies of the assigner: VM-RESULT (to the peer) and VM-SEEN (ignored).
 static void
-s_self_handle_assigner (self_t *self)
+s_self_handle_assigner (void *arg)
 {
+    self_t *self = arg;
     char *command, *id, *error;
     zmsg_t *payload;
     int rc = ll_proto_recv (self->assigner, &command, &id, &payload, &error);
@@ -532,8 +542,11 @@ s_self_handle_assigner (self_t *self)
 
 //  Forget silent peers; refresh last_seen_at of the live ones.
 static void
-s_self_tick (self_t *self)
+s_self_tick (void *arg)
 {
+    self_t *self = arg;
+    if (!self->router)
+        return;  //  off
     int64_t now = ll_now_ms ();
     zlistx_t *gone = zlistx_new ();
     for (s_peer_t *p = zhashx_first (self->peers); p;
@@ -560,43 +573,16 @@ s_self_tick (self_t *self)
     zmsg_destroy (&hosts);
 }
 
+static const ll_actor_class_t s_class = {
+    .start = s_self_start,
+    .tick_ms = LL_GATEWAY_TICK_MS,
+    .tick = s_self_tick,
+};
+
 void
 gateway_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    ll_actor_t *actor = &self->actor;
-    zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    int64_t next_tick = ll_now_ms () + LL_GATEWAY_TICK_MS;
-    while (!actor->terminated) {
-        int64_t left = next_tick - ll_now_ms ();
-        void *which = zpoller_wait (poller, left > 0 ? (int) left : 0);
-        if (which == pipe) {
-            bool was_started = actor->started;
-            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
-            if (!was_started && self->router && self->waiters
-                && self->assigner) {
-                zpoller_add (poller, self->router);
-                zpoller_add (poller, self->waiters);
-                zpoller_add (poller, self->assigner);
-            }
-        }
-        else if (self->router && which == self->router)
-            s_self_handle_router (self);
-        else if (self->waiters && which == self->waiters)
-            s_self_handle_waiters (self);
-        else if (self->assigner && which == self->assigner)
-            s_self_handle_assigner (self);
-        else if (zpoller_terminated (poller))
-            break;
-        //  The tick moves on even when the gateway is off (no endpoint):
-        //  a deadline left in the past made every wait return at once
-        if (ll_now_ms () >= next_tick) {
-            if (self->router)
-                s_self_tick (self);
-            next_tick = ll_now_ms () + LL_GATEWAY_TICK_MS;
-        }
-    }
-    zpoller_destroy (&poller);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

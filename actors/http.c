@@ -56,12 +56,15 @@ s_self_pipe (void *arg, const char *command, zmsg_t *msg)
     return true;
 }
 
+static const ll_actor_class_t s_class = {
+    .start = s_self_start,
+    .pipe = s_self_pipe,
+};
+
 void
 http_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    zsock_signal (pipe, 0);
-    while (!self->actor.terminated)
-        ll_actor_handle_pipe (&self->actor, s_self_start, s_self_pipe, self);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

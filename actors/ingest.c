@@ -40,9 +40,8 @@ typedef struct {
 } s_append_t;
 
 typedef struct {
-    ll_actor_t actor;       //  pipe, ROUTER LL_ENDPOINT_LOGS, runtime
+    ll_actor_t actor;       //  pipe, ROUTER LL_ENDPOINT_LOGS, database
     zsock_t *pub;           //  LL_ENDPOINT_LOG_TAIL
-    ll_db_t *db;            //  our PostgreSQL connection
     zlist_t *batch;         //  s_append_t * for the next flush
     size_t batch_lines;     //  lines in batch
     size_t batch_bytes;     //  bytes in batch
@@ -89,9 +88,8 @@ s_self_destroy (self_t **self_p)
     }
     zlist_destroy (&self->batch);
     zhash_destroy (&self->since_trim);
-    zsock_destroy (&self->actor.router);
     zsock_destroy (&self->pub);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
 }
@@ -100,20 +98,9 @@ static const char *
 s_self_start (void *arg)
 {
     self_t *self = arg;
-    ll_actor_t *actor = &self->actor;
-    actor->router = zsock_new (ZMQ_ROUTER);
-    if (!actor->router || zsock_bind (actor->router, LL_ENDPOINT_LOGS) != 0)
-        return "cannot bind " LL_ENDPOINT_LOGS;
     self->pub = zsock_new (ZMQ_PUB);
     if (!self->pub || zsock_bind (self->pub, LL_ENDPOINT_LOG_TAIL) != 0)
         return "cannot bind " LL_ENDPOINT_LOG_TAIL;
-    self->db =
-        ll_db_new (actor->runtime->config, actor->runtime->stats, actor->name);
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("ingest: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
     self->next_prune_ms = ll_now_ms () + LL_INGEST_PRUNE_MS;
     return NULL;
 }
@@ -121,8 +108,8 @@ s_self_start (void *arg)
 static const char *
 s_db_reason (self_t *self)
 {
-    return *ll_db_error (self->db) ? ll_db_error (self->db)
-                                   : LL_REASON_DATABASE;
+    return *ll_db_error (self->actor.db) ? ll_db_error (self->actor.db)
+                                         : LL_REASON_DATABASE;
 }
 
 static bool
@@ -211,7 +198,8 @@ s_flush_start (self_t *self, long long *first_id)
         ll_pgarray_add (&hosts, a->hostname);
     ll_pgarray_end (&hosts);
     const char *values[] = {hosts.data};
-    PGresult *res = ll_db_exec (self->db, "vm_logs_flush_start", 1, values);
+    PGresult *res =
+        ll_db_exec (self->actor.db, "vm_logs_flush_start", 1, values);
     ll_textbuf_free (&hosts);
     if (!res || PQntuples (res) < 1) {
         PQclear (res);
@@ -256,7 +244,7 @@ s_claim_batches (self_t *self)
     if (count) {
         const char *values[] = {hosts.data, sources.data, seqs.data};
         PGresult *res =
-            ll_db_exec (self->db, "vm_log_batches_claim", 3, values);
+            ll_db_exec (self->actor.db, "vm_log_batches_claim", 3, values);
         if (!res)
             rc = -1;
         for (int row = 0; res && row < PQntuples (res); row++) {
@@ -351,7 +339,7 @@ s_copy_lines (self_t *self, long long next_id, zhash_t *tails)
         }
     }
     ll_textbuf_append (&copy, "\377\377", 2);  //  trailer
-    PGconn *conn = ll_db_conn (self->db);
+    PGconn *conn = ll_db_conn (self->actor.db);
     int rc = -1;
     PGresult *res =
         conn ? PQexecPrepared (conn, "vm_logs_copy", 0, NULL, NULL, NULL, 0)
@@ -393,7 +381,7 @@ s_trim (self_t *self, const char *hostname, size_t added)
     char keep[32];
     snprintf (keep, sizeof keep, "%d", retain);
     const char *values[] = {hostname, keep};
-    PGresult *res = ll_db_exec (self->db, "vm_logs_trim", 2, values);
+    PGresult *res = ll_db_exec (self->actor.db, "vm_logs_trim", 2, values);
     if (res)
         *since = 0;
     else
@@ -426,8 +414,8 @@ s_flush (self_t *self)
     const char *failure = NULL;
     zhash_t *tails = zhash_new ();
     long long first_id = 0;
-    if (ll_db_ensure (self->db) != 0
-        || (claims && ll_db_command (self->db, "BEGIN") != 0))
+    if (ll_db_ensure (self->actor.db) != 0
+        || (claims && ll_db_command (self->actor.db, "BEGIN") != 0))
         failure = s_db_reason (self);
     else if (s_flush_start (self, &first_id) != 0
              || s_claim_batches (self) != 0)
@@ -440,11 +428,11 @@ s_flush (self_t *self)
                 lines += a->line_count;
         if (lines && s_copy_lines (self, first_id, tails) != 0)
             failure = "cannot store the lines";
-        else if (claims && ll_db_command (self->db, "COMMIT") != 0)
+        else if (claims && ll_db_command (self->actor.db, "COMMIT") != 0)
             failure = s_db_reason (self);
     }
-    if (failure && claims && ll_db_connected (self->db))
-        ll_db_command (self->db, "ROLLBACK");
+    if (failure && claims && ll_db_connected (self->actor.db))
+        ll_db_command (self->actor.db, "ROLLBACK");
     if (failure)
         ll_warn ("ingest: %zu lines not stored: %s", self->batch_lines,
                  failure);
@@ -493,7 +481,7 @@ s_handle_read (void *arg, ll_request_t *req)
         goto done;
     }
     const char *vm_values[] = {hostname};
-    PGresult *vm = ll_db_exec (self->db, "vm_logs_vm", 1, vm_values);
+    PGresult *vm = ll_db_exec (self->actor.db, "vm_logs_vm", 1, vm_values);
     if (!vm) {
         ll_request_fail (req, s_db_reason (self));
         goto done;
@@ -506,7 +494,7 @@ s_handle_read (void *arg, ll_request_t *req)
     bool newest = *after == '\0';
     const char *values[] = {hostname, newest ? limit : after, limit};
     PGresult *res =
-        ll_db_exec (self->db, newest ? "vm_logs_newest" : "vm_logs_after",
+        ll_db_exec (self->actor.db, newest ? "vm_logs_newest" : "vm_logs_after",
                     newest ? 2 : 3, values);
     if (!res) {
         PQclear (vm);
@@ -545,8 +533,9 @@ static const ll_handler_t s_handlers[] = {
 //  Take every request waiting (up to the caps), then write the appends in
 //  one transaction: appends that arrive during a flush make the next one.
 static void
-s_self_handle_router (self_t *self)
+s_self_handle_router (void *arg)
 {
+    self_t *self = arg;
     for (int i = 0; i < LL_INGEST_FLUSH_REQUESTS; i++) {
         if (!ll_actor_serve (&self->actor, s_handlers, self, true))
             break;
@@ -558,38 +547,31 @@ s_self_handle_router (self_t *self)
 }
 
 static void
-s_self_housekeeping (self_t *self)
+s_self_housekeeping (void *arg)
 {
-    if (ll_db_ensure (self->db) != 0)
+    self_t *self = arg;
+    if (ll_db_ensure (self->actor.db) != 0)
         return;
     if (ll_now_ms () >= self->next_prune_ms) {
-        PQclear (ll_db_exec (self->db, "vm_log_batches_prune", 0, NULL));
+        PQclear (ll_db_exec (self->actor.db, "vm_log_batches_prune", 0, NULL));
         self->next_prune_ms = ll_now_ms () + LL_INGEST_PRUNE_MS;
     }
 }
+
+static const ll_actor_class_t s_class = {
+    .endpoint = LL_ENDPOINT_LOGS,
+    .database = true,
+    .handlers = s_handlers,
+    .start = s_self_start,
+    .tick_ms = LL_INGEST_TICK_MS,
+    .tick = s_self_housekeeping,
+    .drain = s_self_handle_router,
+};
 
 void
 ingest_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    ll_actor_t *actor = &self->actor;
-    zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    while (!actor->terminated) {
-        void *which = zpoller_wait (poller, LL_INGEST_TICK_MS);
-        if (which == pipe) {
-            bool was_started = actor->started;
-            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
-            if (!was_started && actor->started)
-                zpoller_add (poller, actor->router);
-        }
-        else if (actor->router && which == actor->router)
-            s_self_handle_router (self);
-        else if (zpoller_terminated (poller))
-            break;
-        else if (actor->started)
-            s_self_housekeeping (self);
-    }
-    zpoller_destroy (&poller);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

@@ -27,8 +27,7 @@ typedef struct {
 } s_pending_t;
 
 typedef struct {
-    ll_actor_t actor;   //  pipe, ROUTER LL_ENDPOINT_REGISTRY, runtime
-    ll_db_t *db;        //  our PostgreSQL connection
+    ll_actor_t actor;   //  pipe, ROUTER LL_ENDPOINT_REGISTRY, database
     zhash_t *pending;   //  hostname -> s_pending_t, for the next flush
     int async_backend;  //  backend pid whose session commits async, 0
 } self_t;
@@ -63,48 +62,30 @@ s_self_destroy (self_t **self_p)
     self_t *self = *self_p;
     if (!self)
         return;
-    zsock_destroy (&self->actor.router);
     zhash_destroy (&self->pending);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
 }
 
 static const char *
-s_self_start (void *arg)
-{
-    self_t *self = arg;
-    ll_actor_t *actor = &self->actor;
-    actor->router = zsock_new (ZMQ_ROUTER);
-    if (!actor->router || zsock_bind (actor->router, LL_ENDPOINT_REGISTRY) != 0)
-        return "cannot bind " LL_ENDPOINT_REGISTRY;
-    self->db =
-        ll_db_new (actor->runtime->config, actor->runtime->stats, actor->name);
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("registry: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
-    return NULL;
-}
-
-static const char *
 s_db_reason (self_t *self)
 {
-    return *ll_db_error (self->db) ? ll_db_error (self->db)
-                                   : LL_REASON_DATABASE;
+    return *ll_db_error (self->actor.db) ? ll_db_error (self->actor.db)
+                                         : LL_REASON_DATABASE;
 }
 
 static void
 s_handle_health (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
-    PGresult *res = ll_db_exec (self->db, "health_ping", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "health_ping", 0, NULL);
     if (res)
         ll_request_answer (req);
     else
-        ll_request_fail (req, *ll_db_error (self->db) ? ll_db_error (self->db)
-                                                      : "not connected");
+        ll_request_fail (req, *ll_db_error (self->actor.db)
+                                  ? ll_db_error (self->actor.db)
+                                  : "not connected");
     PQclear (res);
 }
 
@@ -121,9 +102,9 @@ s_handle_secret (void *arg, ll_request_t *req)
     ll_token_new_secret (fresh, sizeof fresh);
     const char *init[] = {"server_secret", fresh};
     const char *key[] = {"server_secret"};
-    PGresult *res = ll_db_exec (self->db, "settings_init", 2, init);
+    PGresult *res = ll_db_exec (self->actor.db, "settings_init", 2, init);
     PQclear (res);
-    res = res ? ll_db_exec (self->db, "settings_get", 1, key) : NULL;
+    res = res ? ll_db_exec (self->actor.db, "settings_get", 1, key) : NULL;
     if (res && PQntuples (res) == 1)
         ll_request_answer (req, PQgetvalue (res, 0, 0));
     else
@@ -246,14 +227,14 @@ s_heartbeat_warnings (PGresult *res, int row)
 static int
 s_commit_mode (self_t *self, bool soft)
 {
-    PGconn *conn = ll_db_conn (self->db);
+    PGconn *conn = ll_db_conn (self->actor.db);
     int backend = conn ? PQbackendPID (conn) : 0;
     bool is_async = backend && backend == self->async_backend;
     if (soft == is_async)
         return 0;
     PGresult *res = ll_db_exec (
-        self->db, soft ? "telemetry_commit_async" : "telemetry_commit_sync", 0,
-        NULL);
+        self->actor.db,
+        soft ? "telemetry_commit_async" : "telemetry_commit_sync", 0, NULL);
     if (!res)
         return -1;
     PQclear (res);
@@ -293,11 +274,12 @@ s_flush (self_t *self)
         if (list[i]->gpu_health || list[i]->in_use >= 0)
             soft = false;
     const char *failure = NULL;
-    if (ll_db_ensure (self->db) != 0 || s_commit_mode (self, soft) != 0)
+    if (ll_db_ensure (self->actor.db) != 0 || s_commit_mode (self, soft) != 0)
         failure = s_db_reason (self);
     if (status_count && !failure) {
         const char *values[] = {hosts.data, statuses.data};
-        PGresult *res = ll_db_exec (self->db, "vm_status_upsert", 2, values);
+        PGresult *res =
+            ll_db_exec (self->actor.db, "vm_status_upsert", 2, values);
         if (!res)
             failure = s_db_reason (self);
         PQclear (res);
@@ -335,7 +317,8 @@ s_flush (self_t *self)
         const char *values[7];
         for (int k = 0; k < 7; k++)
             values[k] = cols[k].data;
-        PGresult *res = ll_db_exec (self->db, "vm_telemetry_update", 7, values);
+        PGresult *res =
+            ll_db_exec (self->actor.db, "vm_telemetry_update", 7, values);
         if (!res)
             failure = s_db_reason (self);
         for (int row = 0; res && row < PQntuples (res); row++) {
@@ -380,9 +363,9 @@ s_handle_metrics (void *arg, ll_request_t *req)
     const char *values[7];
     for (int i = 0; i < 7; i++)
         values[i] = *owned[i] ? owned[i] : NULL;
-    PGresult *res = values[0]
-                        ? ll_db_exec (self->db, "vm_metrics_update", 7, values)
-                        : NULL;
+    PGresult *res =
+        values[0] ? ll_db_exec (self->actor.db, "vm_metrics_update", 7, values)
+                  : NULL;
     if (!values[0])
         ll_request_fail (req, LL_REASON_MALFORMED);
     else if (!res)
@@ -407,7 +390,7 @@ s_handle_status_get (void *arg, ll_request_t *req)
     snprintf (stale, sizeof stale, "%d",
               self->actor.runtime->config->agent.stale_after_s);
     const char *values[] = {hostname, stale};
-    PGresult *res = ll_db_exec (self->db, "vm_status_get", 2, values);
+    PGresult *res = ll_db_exec (self->actor.db, "vm_status_get", 2, values);
     if (!res)
         ll_request_fail (req, s_db_reason (self));
     else if (PQntuples (res) == 0)
@@ -427,7 +410,7 @@ s_handle_status_all (void *arg, ll_request_t *req)
     snprintf (stale, sizeof stale, "%d",
               self->actor.runtime->config->agent.stale_after_s);
     const char *values[] = {stale};
-    PGresult *res = ll_db_exec (self->db, "vm_status_all", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "vm_status_all", 1, values);
     if (!res) {
         ll_request_fail (req, s_db_reason (self));
         return;
@@ -452,7 +435,7 @@ s_handle_export (void *arg, ll_request_t *req)
     snprintf (stale, sizeof stale, "%d",
               self->actor.runtime->config->agent.stale_after_s);
     const char *values[] = {stale};
-    PGresult *res = ll_db_exec (self->db, "vm_export_metrics", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "vm_export_metrics", 1, values);
     if (!res || PQntuples (res) != 1)
         ll_request_fail (req, s_db_reason (self));
     else
@@ -470,7 +453,7 @@ s_handle_register (void *arg, ll_request_t *req)
         return;
     s_commit_mode (self, false);
     const char *values[] = {hostname};
-    PGresult *res = ll_db_exec (self->db, "vm_register", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "vm_register", 1, values);
     if (!res || PQntuples (res) != 1)
         ll_request_fail (req, s_db_reason (self));
     else if (streq (PQgetvalue (res, 0, 0), "t"))
@@ -504,36 +487,27 @@ static const ll_handler_t s_handlers[] = {
 //  Take every request waiting (up to a cap), then flush the writes: what
 //  arrived while the previous flush ran is written together.
 static void
-s_self_handle_router (self_t *self)
+s_self_handle_router (void *arg)
 {
+    self_t *self = arg;
     for (int i = 0; i < LL_REGISTRY_DRAIN_MAX; i++)
         if (!ll_actor_serve (&self->actor, s_handlers, self, true))
             break;
     s_flush (self);
 }
 
+static const ll_actor_class_t s_class = {
+    .endpoint = LL_ENDPOINT_REGISTRY,
+    .database = true,
+    .handlers = s_handlers,
+    .tick_ms = LL_REGISTRY_TICK_MS,
+    .drain = s_self_handle_router,
+};
+
 void
 registry_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    ll_actor_t *actor = &self->actor;
-    zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    while (!actor->terminated) {
-        void *which = zpoller_wait (poller, LL_REGISTRY_TICK_MS);
-        if (which == pipe) {
-            bool was_started = actor->started;
-            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
-            if (!was_started && actor->started)
-                zpoller_add (poller, actor->router);
-        }
-        else if (actor->router && which == actor->router)
-            s_self_handle_router (self);
-        else if (zpoller_terminated (poller))
-            break;
-        else if (actor->started)
-            ll_db_ensure (self->db);  //  idle tick: reconnect in the background
-    }
-    zpoller_destroy (&poller);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

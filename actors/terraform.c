@@ -77,9 +77,8 @@ typedef struct {
 } op_t;
 
 typedef struct {
-    ll_actor_t actor;  //  pipe, ROUTER LL_ENDPOINT_TERRAFORM, runtime
+    ll_actor_t actor;  //  pipe, ROUTER LL_ENDPOINT_TERRAFORM, database
     zsock_t *pub;      //  LL_ENDPOINT_OPERATIONS
-    ll_db_t *db;       //  our PostgreSQL connection
     char *module_dir;  //  the terraform module (absolute)
     char *work_dir;    //  state, tfvars, symlinks (absolute)
     char *key_file;    //  the allocator's ssh private key
@@ -203,7 +202,7 @@ s_names_new (void)
 static int
 s_exec (self_t *self, const char *name, int n, const char *const *values)
 {
-    PGresult *res = ll_db_exec (self->db, name, n, values);
+    PGresult *res = ll_db_exec (self->actor.db, name, n, values);
     PQclear (res);
     return res ? 0 : -1;
 }
@@ -218,7 +217,7 @@ s_secret (self_t *self, char *out, size_t size)
     const char *key[] = {"server_secret"};
     int rc = -1;
     if (s_exec (self, "settings_init", 2, init) == 0) {
-        PGresult *res = ll_db_exec (self->db, "settings_get", 1, key);
+        PGresult *res = ll_db_exec (self->actor.db, "settings_get", 1, key);
         if (res && PQntuples (res) == 1
             && strlen (PQgetvalue (res, 0, 0)) < size) {
             snprintf (out, size, "%s", PQgetvalue (res, 0, 0));
@@ -235,7 +234,7 @@ s_release (self_t *self)
 {
     if (self->locked && s_exec (self, "tf_unlock", 0, NULL) != 0)
         ll_warn ("terraform: cannot release the advisory lock: %s",
-                 ll_db_error (self->db));
+                 ll_db_error (self->actor.db));
     self->locked = false;
 }
 
@@ -247,15 +246,15 @@ static int
 s_acquire (self_t *self, int64_t *busy)
 {
     *busy = 0;
-    if (ll_db_ensure (self->db) != 0)
+    if (ll_db_ensure (self->actor.db) != 0)
         return -1;
-    PGresult *res = ll_db_exec (self->db, "tf_lock_try", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "tf_lock_try", 0, NULL);
     if (!res)
         return -1;
     bool got = PQntuples (res) == 1 && PQgetvalue (res, 0, 0)[0] == 't';
     PQclear (res);
     if (!got) {
-        res = ll_db_exec (self->db, "op_active", 0, NULL);
+        res = ll_db_exec (self->actor.db, "op_active", 0, NULL);
         if (res && PQntuples (res) == 1)
             *busy = strtoll (PQgetvalue (res, 0, 0), NULL, 10);
         PQclear (res);
@@ -263,7 +262,7 @@ s_acquire (self_t *self, int64_t *busy)
     }
     self->locked = true;
     const char *reason[] = {TF_STALE_REASON};
-    res = ll_db_exec (self->db, "op_fail_stale", 1, reason);
+    res = ll_db_exec (self->actor.db, "op_fail_stale", 1, reason);
     for (int i = 0; res && i < PQntuples (res); i++)
         ll_warn ("terraform: operation %s was left unfinished; marked failed",
                  PQgetvalue (res, i, 0));
@@ -382,7 +381,7 @@ s_flush (self_t *self, op_t *op)
     snprintf (done, sizeof done, "%d", op->done);
     snprintf (total, sizeof total, "%d", op->total);
     const char *values[] = {id, op->pending ? op->pending : "", done, total};
-    if (ll_db_ensure (self->db) == 0
+    if (ll_db_ensure (self->actor.db) == 0
         && s_exec (self, "op_append", 4, values) == 0) {
         op->pending_len = 0;
         if (op->pending)
@@ -695,7 +694,7 @@ s_op_end (self_t *self, bool ok)
                             ok ? NULL : op->error};
     if (s_exec (self, "op_finish", 3, values) != 0)
         ll_error ("terraform: cannot record the end of operation %s: %s", id,
-                  ll_db_error (self->db));
+                  ll_db_error (self->actor.db));
     const char *audit[] = {"terraform", op->kind, op->target,
                            ok ? "ok" : "failed", ok ? NULL : op->error};
     s_exec (self, "tf_audit", 5, audit);
@@ -806,7 +805,7 @@ static int
 s_write_tfvars (self_t *self, op_t *op, const char *public_key)
 {
     const ll_config_t *config = self->actor.runtime->config;
-    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
     if (!res)
         return -1;
     char secret[129];
@@ -1006,14 +1005,14 @@ s_drop_names (self_t *self, zlist_t *names)
     char *array = s_pg_array (names);
     const char *values[] = {array};
     int rc = -1;
-    if (ll_db_command (self->db, "BEGIN") == 0
+    if (ll_db_command (self->actor.db, "BEGIN") == 0
         && s_exec (self, "vms_archive", 1, values) == 0
         && s_exec (self, "vms_remove", 1, values) == 0
         && s_exec (self, "fleet_drop", 1, values) == 0
-        && ll_db_command (self->db, "COMMIT") == 0)
+        && ll_db_command (self->actor.db, "COMMIT") == 0)
         rc = 0;
     else
-        ll_db_command (self->db, "ROLLBACK");
+        ll_db_command (self->actor.db, "ROLLBACK");
     free (array);
     return rc;
 }
@@ -1044,7 +1043,7 @@ s_store_outputs (self_t *self, op_t *op)
         return;
     }
     zhash_t *fleet = zhash_new ();
-    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
     for (int r = 0; res && r < PQntuples (res); r++)
         zhash_insert (fleet, PQgetvalue (res, r, 0), "");
     PQclear (res);
@@ -1093,7 +1092,7 @@ s_reconcile (self_t *self, op_t *op, bool state_known)
     if (s_set_state (self, keep, "active") != 0
         || s_drop_names (self, drop) != 0)
         s_say (self, op, "warning: cannot update the fleet: %s",
-               ll_db_error (self->db));
+               ll_db_error (self->actor.db));
     else if (state_known)
         s_say (self, op, "fleet: %zu kept, %zu removed (terraform's state)",
                zlist_size (keep), zlist_size (drop));
@@ -1166,8 +1165,8 @@ s_op_step_done (self_t *self)
                     zlist_t *gone = op->names;
                     if (strcmp (op->kind, "destroy") == 0) {
                         //  Every row goes, also rows of names we never had
-                        PGresult *res =
-                            ll_db_exec (self->db, "vms_hostnames", 0, NULL);
+                        PGresult *res = ll_db_exec (self->actor.db,
+                                                    "vms_hostnames", 0, NULL);
                         for (int i = 0; res && i < PQntuples (res); i++)
                             if (!zlist_exists (gone, PQgetvalue (res, i, 0)))
                                 zlist_append (gone, PQgetvalue (res, i, 0));
@@ -1276,7 +1275,7 @@ s_op_create (self_t *self,
     snprintf (req_text, sizeof req_text, "%d", requested);
     snprintf (total_text, sizeof total_text, "%d", total);
     const char *values[] = {kind, req_text, total_text, who, target};
-    PGresult *res = ll_db_exec (self->db, "op_insert", 5, values);
+    PGresult *res = ll_db_exec (self->actor.db, "op_insert", 5, values);
     if (!res || PQntuples (res) != 1) {
         PQclear (res);
         return -1;
@@ -1346,12 +1345,12 @@ s_handle_launch (void *arg, ll_request_t *req)
     free (url);
     if (s_begin_request (self, req) != 0)
         goto done;
-    PGresult *res = ll_db_exec (self->db, "fleet_next_ordinal", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_next_ordinal", 0, NULL);
     long next = res && PQntuples (res) == 1
                     ? strtol (PQgetvalue (res, 0, 0), NULL, 10)
                     : -1;
     PQclear (res);
-    res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
     long fleet = res ? PQntuples (res) : -1;
     PQclear (res);
     if (next < 1 || fleet < 0) {
@@ -1369,7 +1368,7 @@ s_handle_launch (void *arg, ll_request_t *req)
     }
     int64_t id = 0;
     zlist_t *names = s_names_new ();
-    bool ok = ll_db_command (self->db, "BEGIN") == 0
+    bool ok = ll_db_command (self->actor.db, "BEGIN") == 0
               && s_op_create (self, req, "launch", (int) count, (int) count,
                               who, NULL, &id)
                      == 0;
@@ -1385,9 +1384,9 @@ s_handle_launch (void *arg, ll_request_t *req)
         if (ok)
             zlist_append (names, name);
     }
-    ok = ok && ll_db_command (self->db, "COMMIT") == 0;
+    ok = ok && ll_db_command (self->actor.db, "COMMIT") == 0;
     if (!ok) {
-        ll_db_command (self->db, "ROLLBACK");
+        ll_db_command (self->actor.db, "ROLLBACK");
         s_release (self);
         zlist_destroy (&names);
         ll_request_fail (req, LL_REASON_DATABASE);
@@ -1424,7 +1423,7 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
     }
     if (s_begin_request (self, req) != 0)
         goto done;
-    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
     if (!res) {
         s_release (self);
         ll_request_fail (req, LL_REASON_DATABASE);
@@ -1442,7 +1441,7 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
         goto done;
     }
     int64_t id = 0;
-    bool ok = ll_db_command (self->db, "BEGIN") == 0
+    bool ok = ll_db_command (self->actor.db, "BEGIN") == 0
               && s_op_create (self, req, kind, 0, (int) zlist_size (names), who,
                               target, &id)
                      == 0;
@@ -1454,9 +1453,9 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
         ok = s_exec (self, "fleet_set_state", 3, values) == 0;
         free (array);
     }
-    ok = ok && ll_db_command (self->db, "COMMIT") == 0;
+    ok = ok && ll_db_command (self->actor.db, "COMMIT") == 0;
     if (!ok) {
-        ll_db_command (self->db, "ROLLBACK");
+        ll_db_command (self->actor.db, "ROLLBACK");
         s_release (self);
         zlist_destroy (&names);
         ll_request_fail (req, LL_REASON_DATABASE);
@@ -1510,7 +1509,7 @@ s_handle_op_get (void *arg, ll_request_t *req)
     if (self->op && self->op->id == id_value)
         s_flush (self, self->op);  //  the freshest output
     const char *values[] = {id};
-    PGresult *res = ll_db_exec (self->db, "op_get", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "op_get", 1, values);
     if (!res) {
         ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
@@ -1567,7 +1566,7 @@ s_handle_op_list (void *arg, ll_request_t *req)
     char value[16];
     snprintf (value, sizeof value, "%ld", limit);
     const char *values[] = {value};
-    PGresult *res = ll_db_exec (self->db, "op_list", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "op_list", 1, values);
     if (!res) {
         ll_request_fail (req, LL_REASON_DATABASE);
         return;
@@ -1700,9 +1699,8 @@ s_self_destroy (self_t **self_p)
     if (!self)
         return;
     s_op_destroy (&self->op);
-    zsock_destroy (&self->actor.router);
     zsock_destroy (&self->pub);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     free (self->module_dir);
     free (self->work_dir);
     free (self->key_file);
@@ -1717,10 +1715,9 @@ s_self_start (void *arg)
     self_t *self = arg;
     ll_actor_t *actor = &self->actor;
     const ll_config_t *config = actor->runtime->config;
-    actor->router = zsock_new (ZMQ_ROUTER);
-    if (!actor->router
-        || zsock_bind (actor->router, LL_ENDPOINT_TERRAFORM) != 0)
-        return "cannot bind " LL_ENDPOINT_TERRAFORM;
+    const char *error = ll_actor_open (actor, LL_ENDPOINT_TERRAFORM, true);
+    if (error)
+        return error;
     self->pub = zsock_new (ZMQ_PUB);
     if (!self->pub || zsock_bind (self->pub, LL_ENDPOINT_OPERATIONS) != 0)
         return "cannot bind " LL_ENDPOINT_OPERATIONS;
@@ -1752,12 +1749,6 @@ s_self_start (void *arg)
     if (!s_file_exists (self->module_dir))
         ll_warn ("terraform: module folder %s not found: operations will fail",
                  self->module_dir);
-    self->db = ll_db_new (config, actor->runtime->stats, actor->name);
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("terraform: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
     return NULL;
 }
 
@@ -1811,7 +1802,8 @@ terraform_actor (zsock_t *pipe, void *args)
         else if (actor->started && !self->swept)
             s_sweep (self);
         else if (actor->started)
-            ll_db_ensure (self->db);  //  idle: reconnect in the background
+            ll_db_ensure (
+                self->actor.db);  //  idle: reconnect in the background
     }
     s_op_abort (self);
     s_self_destroy (&self);

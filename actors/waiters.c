@@ -19,9 +19,8 @@ typedef struct {
 } s_waiter_t;
 
 typedef struct {
-    ll_actor_t actor;    //  pipe, ROUTER LL_ENDPOINT_WAITERS, runtime
+    ll_actor_t actor;    //  pipe, ROUTER LL_ENDPOINT_WAITERS, database
     zsock_t *sub;        //  LL_ENDPOINT_EVENTS
-    ll_db_t *db;         //  reads the rows
     zhashx_t *by_key;    //  key -> s_waiter_t (owns them)
     zhashx_t *by_host;   //  hostname -> zlistx_t of s_waiter_t
     size_t http_parked;  //  parked HTTP waiters
@@ -67,47 +66,25 @@ s_self_destroy (self_t **self_p)
         return;
     zhashx_destroy (&self->by_host);
     zhashx_destroy (&self->by_key);
-    zsock_destroy (&self->actor.router);
     zsock_destroy (&self->sub);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
 }
+
+static void s_self_handle_sub (void *arg);
 
 static const char *
 s_self_start (void *arg)
 {
     self_t *self = arg;
-    ll_actor_t *actor = &self->actor;
-    actor->router = zsock_new (ZMQ_ROUTER);
-    if (!actor->router || zsock_bind (actor->router, LL_ENDPOINT_WAITERS) != 0)
-        return "cannot bind " LL_ENDPOINT_WAITERS;
-    zsock_set_sndhwm (actor->router, 0);
+    zsock_set_sndhwm (self->actor.router, 0);
     self->sub = zsock_new_sub (LL_ENDPOINT_EVENTS, "");
     if (!self->sub)
         return "cannot subscribe to " LL_ENDPOINT_EVENTS;
     zsock_set_rcvhwm (self->sub, 0);
-    self->db =
-        ll_db_new (actor->runtime->config, actor->runtime->stats, actor->name);
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("waiters: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
+    ll_actor_reader (&self->actor, self->sub, s_self_handle_sub);
     return NULL;
-}
-
-//  Run a statement; when it failed because the connection had broken
-//  (PostgreSQL restarted), reconnect at once and try once more.
-static PGresult *
-s_exec (ll_db_t *db, const char *name, int n, const char *const *values)
-{
-    bool was_connected = ll_db_connected (db);
-    PGresult *res = ll_db_exec (db, name, n, values);
-    if (!res && was_connected && !ll_db_connected (db)
-        && ll_db_connect (db) == 0)
-        res = ll_db_exec (db, name, n, values);
-    return res;
 }
 
 //  --- answering ------------------------------------------------------------
@@ -171,7 +148,7 @@ s_handle_wait (void *arg, ll_request_t *req)
     }
     //  The row first: a stored, unacknowledged assignment is answered now
     const char *values[] = {host};
-    PGresult *res = s_exec (self->db, "wait_check", 1, values);
+    PGresult *res = ll_db_exec_retry (self->actor.db, "wait_check", 1, values);
     if (res && PQntuples (res) == 0) {
         ll_request_answer (req, LL_WAIT_UNKNOWN, NULL, NULL);
         PQclear (res);
@@ -256,7 +233,8 @@ s_resync (self_t *self)
         self->resync = false;
         return;
     }
-    PGresult *res = s_exec (self->db, "wait_pending_all", 0, NULL);
+    PGresult *res =
+        ll_db_exec_retry (self->actor.db, "wait_pending_all", 0, NULL);
     if (!res)
         return;  //  retried on the next tick
     self->resync = false;
@@ -267,8 +245,9 @@ s_resync (self_t *self)
 }
 
 static void
-s_self_handle_sub (self_t *self)
+s_self_handle_sub (void *arg)
 {
+    self_t *self = arg;
     zmsg_t *msg = zmsg_recv (self->sub);
     char *event = msg ? zmsg_popstr (msg) : NULL;
     char *host = NULL, *pin = NULL, *command = NULL;
@@ -279,7 +258,8 @@ s_self_handle_sub (self_t *self)
             s_wake (self, host, pin, command);  //  from the NOTIFY payload
         else if (host && zhashx_lookup (self->by_host, host)) {
             const char *values[] = {host};
-            PGresult *res = s_exec (self->db, "wait_pending", 1, values);
+            PGresult *res =
+                ll_db_exec_retry (self->actor.db, "wait_pending", 1, values);
             if (!res)
                 self->resync = true;
             else if (PQntuples (res) == 1)
@@ -322,42 +302,30 @@ s_expire (self_t *self)
     zlistx_destroy (&due);
 }
 
+//  Answer TIMEOUT to the waiters whose time is up; re-read the rows when
+//  an event may have been missed
+static void
+s_self_tick (void *arg)
+{
+    self_t *self = arg;
+    s_expire (self);
+    if (self->resync)
+        s_resync (self);
+}
+
+static const ll_actor_class_t s_class = {
+    .endpoint = LL_ENDPOINT_WAITERS,
+    .database = true,
+    .handlers = s_handlers,
+    .start = s_self_start,
+    .tick_ms = LL_WAITERS_TICK_MS,
+    .tick = s_self_tick,
+};
+
 void
 waiters_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    ll_actor_t *actor = &self->actor;
-    zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    int64_t next_tick = ll_now_ms () + LL_WAITERS_TICK_MS;
-    while (!actor->terminated) {
-        int64_t left = next_tick - ll_now_ms ();
-        void *which = zpoller_wait (poller, left > 0 ? (int) left : 0);
-        if (which == pipe) {
-            bool was_started = actor->started;
-            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
-            if (!was_started && actor->started) {
-                zpoller_add (poller, actor->router);
-                zpoller_add (poller, self->sub);
-            }
-        }
-        else if (actor->router && which == actor->router)
-            ll_actor_serve (actor, s_handlers, self, false);
-        else if (self->sub && which == self->sub)
-            s_self_handle_sub (self);
-        else if (zpoller_terminated (poller))
-            break;
-        if (ll_now_ms () >= next_tick) {
-            if (actor->started) {
-                s_expire (self);
-                if (self->resync)
-                    s_resync (self);
-                else
-                    ll_db_ensure (self->db);
-            }
-            next_tick = ll_now_ms () + LL_WAITERS_TICK_MS;
-        }
-    }
-    zpoller_destroy (&poller);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }
