@@ -1,10 +1,10 @@
 #include "actors/gateway.h"
+#include "http/agent_api.h"
 #include "runtime/actor.h"
 #include "runtime/log.h"
 #include "runtime/token.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <stdarg.h>
 #include <sodium.h>
 
@@ -12,18 +12,35 @@
 #define LL_GATEWAY_SILENT_MS 35000  //  3 missed pings and some
 #define LL_GATEWAY_SEEN_MS   30000  //  last_seen_at refresh period
 #define LL_GATEWAY_MSG_MAX   (1024 * 1024 + 4096)
-#define LL_GATEWAY_REPLY_MAX (64 * 1024)
-#define LL_GATEWAY_HTTP_MS   5000
+#define LL_GATEWAY_POSTS_MAX 64  //  POSTs of one agent waiting at once
+#define LL_GATEWAY_PATH_MAX  300
+
+typedef enum {
+    S_POST_QUEUED,  //  its actor request waits for the one in flight
+    S_POST_SENT,    //  its actor request is in flight
+    S_POST_DONE     //  its REPLY is ready
+} s_post_state_t;
+
+//  One POST of an agent: answered in the order they came (the agent
+//  matches REPLYs to its POSTs by order), one actor request in flight.
+typedef struct {
+    char param[LL_GATEWAY_PATH_MAX];  //  the path's hostname, if any
+    ll_agent_call_t call;             //  the agent API's request
+    s_post_state_t state;             //  where it is
+    int64_t seq;                      //  its number, in the request id
+    int64_t deadline;                 //  when its actor is given up on
+    char *reply;                      //  "REPLY status json" once done
+} s_post_t;
 
 //  One connected agent.
 typedef struct {
     char *key;          //  routing id as hex (owned)
     zframe_t *routing;  //  routing id (owned)
     char *host;         //  hostname once HELLO succeeded (owned)
-    char *token;        //  its token, for replayed POSTs (owned, secret)
     int64_t last_ms;    //  last message from it
     bool waiting;       //  a VM-WAIT is parked for it
     bool seen;          //  last_seen_at refresh due
+    zlistx_t *posts;    //  s_post_t, oldest first
 } s_peer_t;
 
 typedef struct {
@@ -31,13 +48,26 @@ typedef struct {
     zsock_t *router;       //  agents (tcp, CURVE); NULL when off
     zsock_t *waiters;      //  DEALER to LL_ENDPOINT_WAITERS
     zsock_t *assigner;     //  DEALER to LL_ENDPOINT_ASSIGNER
-    zsock_t *registry;     //  DEALER to LL_ENDPOINT_REGISTRY (secret)
+    zsock_t *registry;     //  DEALER to LL_ENDPOINT_REGISTRY (agent API)
+    zsock_t *logs;         //  DEALER to LL_ENDPOINT_LOGS (agent API)
+    zsock_t *secret_sock;  //  DEALER to LL_ENDPOINT_REGISTRY (SECRET)
     zhashx_t *peers;       //  key -> s_peer_t
     char secret[129];      //  server secret, "" until fetched
-    char base_url[300];    //  this allocator's own HTTP address
-    CURL *curl;            //  for POST replays (reused: keep-alive)
+    int64_t next_seq;      //  number of the next POST
     int64_t next_seen_ms;  //  next last_seen_at refresh
 } self_t;
+
+static void
+s_post_free (void **item)
+{
+    s_post_t *post = *item;
+    if (!post)
+        return;
+    ll_agent_call_free (&post->call);
+    free (post->reply);
+    free (post);
+    *item = NULL;
+}
 
 static void
 s_peer_free (void **item)
@@ -48,9 +78,7 @@ s_peer_free (void **item)
     free (self->key);
     zframe_destroy (&self->routing);
     free (self->host);
-    if (self->token)
-        sodium_memzero (self->token, strlen (self->token));
-    free (self->token);
+    zlistx_destroy (&self->posts);
     free (self);
     *item = NULL;
 }
@@ -76,43 +104,30 @@ s_self_destroy (self_t **self_p)
     zsock_destroy (&self->waiters);
     zsock_destroy (&self->assigner);
     zsock_destroy (&self->registry);
-    if (self->curl)
-        curl_easy_cleanup (self->curl);
+    zsock_destroy (&self->logs);
+    zsock_destroy (&self->secret_sock);
     sodium_memzero (self->secret, sizeof self->secret);
     free (self);
     *self_p = NULL;
 }
 
-//  The allocator's own URL from app.listen ("127.0.0.1:5000",
-//  "0.0.0.0:5000", "5000", first of a list; "" when port 0).
-static void
-s_base_url (self_t *self)
-{
-    char listen[128];
-    snprintf (listen, sizeof listen, "%s",
-              self->actor.runtime->config->app.listen);
-    listen[strcspn (listen, ",")] = '\0';
-    size_t len = strlen (listen);
-    while (len && (listen[len - 1] == 's' || listen[len - 1] == 'r'))
-        listen[--len] = '\0';
-    char *colon = strrchr (listen, ':');
-    const char *port = colon ? colon + 1 : listen;
-    const char *host = "127.0.0.1";
-    if (colon) {
-        *colon = '\0';
-        if (*listen && !streq (listen, "0.0.0.0") && !streq (listen, "[::]"))
-            host = listen;
-    }
-    if (strtol (port, NULL, 10) <= 0)
-        self->base_url[0] = '\0';
-    else
-        snprintf (self->base_url, sizeof self->base_url, "http://%s:%s", host,
-                  port);
-}
-
 static void s_self_handle_router (void *arg);
 static void s_self_handle_waiters (void *arg);
 static void s_self_handle_assigner (void *arg);
+static void s_self_handle_registry (void *arg);
+static void s_self_handle_logs (void *arg);
+
+//  A DEALER to an actor that answers the gateway at any pace
+static zsock_t *
+s_dealer (const char *endpoint)
+{
+    zsock_t *dealer = zsock_new_dealer (endpoint);
+    if (dealer) {
+        zsock_set_sndhwm (dealer, 0);
+        zsock_set_rcvhwm (dealer, 0);
+    }
+    return dealer;
+}
 
 static const char *
 s_self_start (void *arg)
@@ -144,18 +159,20 @@ s_self_start (void *arg)
         return "cannot bind agent.zmq_endpoint";
     }
     ll_info ("gateway: listening on %s", zsock_endpoint (self->router));
-    self->waiters = zsock_new_dealer (LL_ENDPOINT_WAITERS);
-    self->assigner = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
-    self->registry = zsock_new_dealer (LL_ENDPOINT_REGISTRY);
-    if (!self->waiters || !self->assigner || !self->registry)
-        return "cannot connect to the waiters, assigner or registry";
-    zsock_set_sndhwm (self->waiters, 0);
-    zsock_set_rcvhwm (self->waiters, 0);
-    ll_actor_reader (&self->actor, self->router, s_self_handle_router);
-    ll_actor_reader (&self->actor, self->waiters, s_self_handle_waiters);
-    ll_actor_reader (&self->actor, self->assigner, s_self_handle_assigner);
-    s_base_url (self);
-    self->curl = curl_easy_init ();
+    self->waiters = s_dealer (LL_ENDPOINT_WAITERS);
+    self->assigner = s_dealer (LL_ENDPOINT_ASSIGNER);
+    self->registry = s_dealer (LL_ENDPOINT_REGISTRY);
+    self->logs = s_dealer (LL_ENDPOINT_LOGS);
+    self->secret_sock = zsock_new_dealer (LL_ENDPOINT_REGISTRY);
+    if (!self->waiters || !self->assigner || !self->registry || !self->logs
+        || !self->secret_sock)
+        return "cannot connect to the waiters, assigner, registry or ingest";
+    ll_actor_t *actor = &self->actor;
+    ll_actor_reader (actor, self->router, s_self_handle_router);
+    ll_actor_reader (actor, self->waiters, s_self_handle_waiters);
+    ll_actor_reader (actor, self->assigner, s_self_handle_assigner);
+    ll_actor_reader (actor, self->registry, s_self_handle_registry);
+    ll_actor_reader (actor, self->logs, s_self_handle_logs);
     self->next_seen_ms = ll_now_ms () + LL_GATEWAY_SEEN_MS;
     return NULL;
 }
@@ -204,7 +221,7 @@ s_secret (self_t *self)
 {
     if (*self->secret)
         return 0;
-    ll_client_t registry = ll_client_dealer (self->registry);
+    ll_client_t registry = ll_client_dealer (self->secret_sock);
     char *secret = NULL, *error = NULL;
     ll_ask_secret (&registry, &secret, &error);
     free (error);
@@ -326,70 +343,149 @@ s_handle_hello (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
     s_unwait (self, peer);  //  a second HELLO starts over
     free (peer->host);
     peer->host = strdup (host);
-    if (peer->token)
-        sodium_memzero (peer->token, strlen (peer->token));
-    free (peer->token);
-    peer->token = strdup (token);
     peer->seen = true;
     s_send (self, peer, "HELLO-OK");
 }
 
-static size_t
-s_curl_write (char *data, size_t size, size_t nmemb, void *arg)
+//  --- the agent API (POST path json -> REPLY status json) -------------------
+
+//  The post is done: its REPLY, from the call's answer.
+static void
+s_post_answer (s_post_t *post)
 {
-    zchunk_t *chunk = arg;
-    size_t n = size * nmemb;
-    if (zchunk_size (chunk) + n > LL_GATEWAY_REPLY_MAX)
-        return 0;
-    zchunk_extend (chunk, data, n);
-    return n;
+    char *text = ll_agent_call_text (&post->call);
+    post->reply = zsys_sprintf ("REPLY %d %s", post->call.status, text);
+    free (text);
+    post->state = S_POST_DONE;
+    ll_agent_call_free (&post->call);
 }
 
-//  Replay POST path json on our own HTTP routes with the agent's token.
+//  The DEALER to the actor serving command
+static zsock_t *
+s_post_socket (self_t *self, const char *command)
+{
+    const ll_exchange_t *x = ll_exchange (command);
+    if (!x)
+        return NULL;
+    return streq (x->endpoint, LL_ENDPOINT_LOGS)       ? self->logs
+           : streq (x->endpoint, LL_ENDPOINT_ASSIGNER) ? self->assigner
+           : streq (x->endpoint, LL_ENDPOINT_REGISTRY) ? self->registry
+                                                       : NULL;
+}
+
+//  Send the REPLYs that are ready, in order, then the next actor request.
+static void
+s_peer_pump (self_t *self, s_peer_t *peer)
+{
+    s_post_t *post;
+    while ((post = zlistx_first (peer->posts))) {
+        if (post->state == S_POST_DONE) {
+            s_send (self, peer, post->reply);
+            zlistx_delete (peer->posts, zlistx_cursor (peer->posts));
+            continue;
+        }
+        if (post->state == S_POST_QUEUED) {
+            const char *command = post->call.api->command;
+            zsock_t *sock = s_post_socket (self, command);
+            const ll_exchange_t *x = ll_exchange (command);
+            char id[96];
+            snprintf (id, sizeof id, "%s.%lld", peer->key,
+                      (long long) post->seq);
+            zmsg_t *msg = zmsg_new ();
+            ll_msg_put (msg, "ssm", command, id, &post->call.args);
+            if (sock && zmsg_send (&msg, sock) == 0) {
+                post->state = S_POST_SENT;
+                post->deadline = ll_now_ms () + x->timeout_ms;
+            }
+            else {
+                ll_agent_call_end (&post->call, -1, NULL, "send failed");
+                s_post_answer (post);
+            }
+            zmsg_destroy (&msg);
+            if (post->state == S_POST_DONE)
+                continue;
+        }
+        break;  //  the head is in flight
+    }
+}
+
+//  POST path json: the same answer the HTTP route gives, from the same
+//  table; the token's VM is the one its HELLO proved.
 static void
 s_handle_post (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
 {
-    if (frame->error) {
-        s_send (self, peer, frame->error);
+    s_post_t *post = calloc (1, sizeof *post);
+    post->seq = self->next_seq++;
+    if (frame->error)
+        post->reply = strdup (frame->error);
+    else if (zlistx_size (peer->posts) >= LL_GATEWAY_POSTS_MAX)
+        post->reply = strdup ("REPLY 503 {\"error\":\"Too many requests at "
+                              "once.\"}");
+    if (post->reply) {
+        post->state = S_POST_DONE;
+        zlistx_add_end (peer->posts, post);
+        s_peer_pump (self, peer);
         return;
     }
-    const char *path = frame->path;
-    const char *json = frame->json;
-    if (!*self->base_url || !self->curl) {
-        s_send (self, peer,
-                "REPLY 503 {\"error\":\"The allocator's HTTP "
-                "address is unknown (app.listen port 0).\"}");
-        return;
+    ll_agent_call_t *call = &post->call;
+    const ll_agent_api_t *api =
+        ll_agent_api_match (frame->path, post->param, sizeof post->param);
+    if (!api)
+        post->reply = strdup ("REPLY 404 {\"error\":\"Not found.\"}");
+    else {
+        int rc = ll_agent_call_begin (call, api, post->param, frame->json,
+                                      strlen (frame->json), false);
+        if (rc != 0 && !call->check_first)
+            ;  //  refused before the token check
+        else if (!call->scope || !streq (call->scope, peer->host))
+            ll_agent_call_refuse (call, 403,
+                                  "This token belongs to another VM.");
+        else if (rc == 0)
+            ll_agent_call_request (call, self->actor.runtime->config);
+        if (!call->args)
+            s_post_answer (post);
     }
-    char url[640];
-    snprintf (url, sizeof url, "%s%s", self->base_url, path);
-    char auth[LL_TOKEN_MAX + 32];
-    snprintf (auth, sizeof auth, "Authorization: Bearer %s", peer->token);
-    struct curl_slist *headers = curl_slist_append (NULL, auth);
-    headers = curl_slist_append (headers, "Content-Type: application/json");
-    sodium_memzero (auth, sizeof auth);
-    zchunk_t *body = zchunk_new (NULL, 0);
-    CURL *curl = self->curl;
-    curl_easy_reset (curl);
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt (curl, CURLOPT_POSTFIELDS, json);
-    curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long) strlen (json));
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) LL_GATEWAY_HTTP_MS);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_curl_write);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, body);
-    CURLcode rc = curl_easy_perform (curl);
-    long status = 0;
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all (headers);
-    if (rc != CURLE_OK)
-        s_sendf (self, peer, "REPLY 502 {\"error\":\"%s\"}",
-                 "The allocator did not answer.");
-    else
-        s_sendf (self, peer, "REPLY %ld %.*s", status, (int) zchunk_size (body),
-                 (char *) zchunk_data (body));
-    zchunk_destroy (&body);
+    if (post->reply)
+        post->state = S_POST_DONE;
+    zlistx_add_end (peer->posts, post);
+    s_peer_pump (self, peer);
+}
+
+//  The actor answered a POST's request (id "<peer key>.<seq>"). A late
+//  answer to a post given up on finds nothing.
+static void
+s_post_done (
+    self_t *self, const char *id, int rc, zmsg_t **payload, const char *error)
+{
+    const char *dot = strrchr (id, '.');
+    char key[64];
+    if (!dot || (size_t) (dot - id) >= sizeof key)
+        return;
+    snprintf (key, sizeof key, "%.*s", (int) (dot - id), id);
+    s_peer_t *peer = zhashx_lookup (self->peers, key);
+    s_post_t *post = peer ? zlistx_first (peer->posts) : NULL;
+    if (!post || post->state != S_POST_SENT
+        || post->seq != strtoll (dot + 1, NULL, 10))
+        return;
+    ll_agent_call_t *call = &post->call;
+    ll_agent_call_end (call, rc, payload, error);
+    if (rc == 0 && call->touch)
+        ll_proto_send (self->registry, LL_CMD_VM_TOUCH, "t", call->scope);
+    s_post_answer (post);
+    s_peer_pump (self, peer);
+}
+
+//  Posts whose actor did not answer in time get the answer the HTTP edge
+//  gives when an actor is gone.
+static void
+s_posts_expire (self_t *self, s_peer_t *peer, int64_t now)
+{
+    s_post_t *post = zlistx_first (peer->posts);
+    if (post && post->state == S_POST_SENT && now >= post->deadline) {
+        ll_agent_call_end (&post->call, -1, NULL, LL_REASON_TIMEOUT);
+        s_post_answer (post);
+        s_peer_pump (self, peer);
+    }
 }
 
 static void
@@ -447,6 +543,8 @@ s_self_handle_router (void *arg)
         peer = calloc (1, sizeof *peer);
         peer->key = strdup (key);
         peer->routing = zframe_dup (routing);
+        peer->posts = zlistx_new ();
+        zlistx_set_destructor (peer->posts, s_post_free);
         zhashx_insert (self->peers, key, peer);
     }
     free (key);
@@ -517,7 +615,8 @@ s_self_handle_waiters (void *arg)
     zmsg_destroy (&payload);
 }
 
-//  Replies of the assigner: VM-RESULT (to the peer) and VM-SEEN (ignored).
+//  Replies of the assigner: VM-RESULT (to the peer, or a POST's) and
+//  VM-SEEN (ignored).
 static void
 s_self_handle_assigner (void *arg)
 {
@@ -526,7 +625,9 @@ s_self_handle_assigner (void *arg)
     zmsg_t *payload;
     int rc = ll_proto_recv (self->assigner, &command, &id, &payload, &error);
     s_peer_t *peer = id ? zhashx_lookup (self->peers, id) : NULL;
-    if (command && streq (command, LL_CMD_VM_RESULT) && peer) {
+    if (id && strchr (id, '.'))
+        s_post_done (self, id, rc, &payload, error);
+    else if (command && streq (command, LL_CMD_VM_RESULT) && peer) {
         if (rc == 0)
             s_send (self, peer, "RESULT-OK");
         else if (streq (error, LL_REASON_NOT_FOUND))
@@ -540,6 +641,36 @@ s_self_handle_assigner (void *arg)
     zmsg_destroy (&payload);
 }
 
+//  Replies of the registry and the ingest: the POSTs' (VM-TOUCH's, id
+//  "t", are dropped).
+static void
+s_self_handle_answers (self_t *self, zsock_t *sock)
+{
+    char *command, *id, *error;
+    zmsg_t *payload;
+    int rc = ll_proto_recv (sock, &command, &id, &payload, &error);
+    if (id && strchr (id, '.'))
+        s_post_done (self, id, rc, &payload, error);
+    free (command);
+    free (id);
+    free (error);
+    zmsg_destroy (&payload);
+}
+
+static void
+s_self_handle_registry (void *arg)
+{
+    self_t *self = arg;
+    s_self_handle_answers (self, self->registry);
+}
+
+static void
+s_self_handle_logs (void *arg)
+{
+    self_t *self = arg;
+    s_self_handle_answers (self, self->logs);
+}
+
 //  Forget silent peers; refresh last_seen_at of the live ones.
 static void
 s_self_tick (void *arg)
@@ -550,9 +681,11 @@ s_self_tick (void *arg)
     int64_t now = ll_now_ms ();
     zlistx_t *gone = zlistx_new ();
     for (s_peer_t *p = zhashx_first (self->peers); p;
-         p = zhashx_next (self->peers))
+         p = zhashx_next (self->peers)) {
+        s_posts_expire (self, p, now);
         if (now - p->last_ms > LL_GATEWAY_SILENT_MS)
             zlistx_add_end (gone, p);
+    }
     for (s_peer_t *p = zlistx_first (gone); p; p = zlistx_next (gone)) {
         s_unwait (self, p);
         zhashx_delete (self->peers, p->key);

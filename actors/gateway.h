@@ -4,15 +4,18 @@
 
     Owns: ROUTER bound at agent.zmq_endpoint with CURVE (server keys from
     the zcert file agent.zmq_secret_key_file; any client key may connect,
-    agents prove who they are with their token); the table of peers;
-    DEALERs to the waiters and the assigner; a libcurl handle that replays
-    telemetry on the allocator's own HTTP routes (same JSON, same checks).
+    agents prove who they are with their token); the table of peers and
+    their POSTs; DEALERs to the waiters, the assigner, the registry and the
+    ingest.
     Serves: nothing inproc. Agent protocol (runtime/protocol.h, gateway):
-      HELLO hostname token  -> HELLO-OK | ERROR reason   (first, always)
-      WAIT                  -> later ASSIGN pin command  (VM-WAIT, no timeout)
-      RESULT hostname 1|0 text -> RESULT-OK | ERROR reason (VM-RESULT)
-      POST path json        -> REPLY status json
-      PING                  -> PONG
+      HELLO, WAIT (VM-WAIT, no timeout), RESULT (VM-RESULT), PING, and
+      POST path json -> REPLY status json: the agent API of
+      http/agent_api.h, the same table the HTTP routes serve, sent straight
+      to the actors (VM-STATUS-SET, LOG-APPEND, ...) as the VM its HELLO
+      proved; a path outside it is REPLY 404. An agent's REPLYs come in the
+      order of its POSTs (one actor request in flight per agent, at most
+      LL_GATEWAY_POSTS_MAX waiting); an actor silent past its exchange's
+      timeout is REPLY 500/503 as over HTTP.
     A peer silent for 35 s is forgotten (its parked wait is withdrawn with
     VM-UNWAIT); peers' last_seen_at is refreshed in batches (VM-SEEN).
     With agent.zmq_endpoint empty the gateway is off (starts, does nothing).

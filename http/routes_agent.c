@@ -1,13 +1,15 @@
-/*  Delivery to the VM (reference 2.4 /vm_startup, 5.3; brief "interfaces"):
-    the agent long-polls /vm_startup with its Bearer token and gets its
-    assignment, then reports the outcome of start-host. */
-#include "http/routes.h"
+/*  The agent's routes: delivery (reference 2.4 /vm_startup, 5.3; brief
+    "interfaces": the agent long-polls /vm_startup with its Bearer token
+    and gets its assignment) and every POST of the agent API
+    (http/agent_api.h: the start-host outcome, status, GPU health, in-use,
+    heartbeat, startup metrics, logs), served from its table. */
+#include "http/agent_api.h"
 #include "runtime/token.h"
 
 #include <sodium.h>
 
-#define LL_WAIT_SLACK_MS   3000
-#define LL_RESULT_TEXT_MAX 1000
+#define LL_WAIT_SLACK_MS 3000
+#define S_LAMBDA_SCOPE   "_lambda"
 
 void
 ll_agent_body_free (ll_agent_body_t *self)
@@ -162,31 +164,61 @@ ll_route_vm_startup (ll_http_req_t *req)
     return status;
 }
 
-int
-ll_route_vm_startup_result (ll_http_req_t *req)
+//  The token decides which scope to check: the Lambda's may post logs for
+//  any VM, a VM's only for itself.
+static bool
+s_is_lambda (ll_http_req_t *req)
 {
-    ll_agent_body_t in;
-    if (s_checked (req, &in,
-                   ll_vm_startup_result_parse (req->body, req->body_len, &in))
-        != 0) {
-        ll_agent_body_free (&in);
-        return req->status;
+    const char *auth = ll_http_header (req, "Authorization");
+    const char *prefix = S_LAMBDA_SCOPE ".";
+    return auth && strlen (auth) > 7
+           && strncmp (auth + 7, prefix, strlen (prefix)) == 0;
+}
+
+//  The row of the route's pattern
+static const ll_agent_api_t *
+s_agent_api (ll_http_req_t *req)
+{
+    size_t count;
+    const ll_agent_api_t *api = ll_agent_api (&count);
+    for (size_t i = 0; i < count; i++)
+        if (streq (api[i].path, req->route->pattern))
+            return &api[i];
+    return NULL;
+}
+
+int
+ll_route_agent (ll_http_req_t *req)
+{
+    const ll_agent_api_t *api = s_agent_api (req);
+    if (!api)
+        return ll_http_error (req, 404, "Not found.");
+    const ll_config_t *config = ll_http_server_runtime (req->server)->config;
+    ll_agent_call_t call;
+    int rc = ll_agent_call_begin (&call, api,
+                                  req->param_count ? req->params[0] : NULL,
+                                  req->body, req->body_len, s_is_lambda (req));
+    if (rc == 0 || call.check_first) {
+        if (ll_http_agent_check (req, call.scope) != 0) {
+            ll_agent_call_free (&call);
+            return req->status;  //  refused
+        }
+        if (rc == 0 && ll_agent_call_request (&call, config) == 0) {
+            const ll_exchange_t *x = ll_exchange (api->command);
+            zmsg_t *reply = NULL;
+            char *error = NULL;
+            rc = ll_http_call (req, x->endpoint, api->command, &call.args,
+                               x->timeout_ms, &reply, &error);
+            ll_agent_call_end (&call, rc, &reply, error);
+            free (error);
+            if (rc == 0 && call.touch && call.scope[0] != '_') {
+                ll_ask_vm_touch (&req->client, call.scope, &error);
+                free (error);
+            }
+        }
     }
-    char detail[LL_RESULT_TEXT_MAX + 1] = "";
-    snprintf (detail, sizeof detail, "%s", in.text);
-    char *error = NULL;
-    int rc = ll_ask_vm_result (&req->client, in.host, streq (in.value, "1"),
-                               detail, &error);
-    ll_agent_body_free (&in);
-    int status;
-    if (rc == 0)
-        status = ll_http_json (
-            req, 200, json_pack ("{s:s}", "message", "Result recorded."));
-    else if (streq (error, LL_REASON_NOT_FOUND))
-        status = ll_http_error (req, 404, "VM not found.");
-    else
-        status = ll_http_error (req, 503,
-                                "Cannot record now: database unavailable.");
-    free (error);
+    int status = ll_http_json (req, call.status, call.answer);
+    call.answer = NULL;  //  taken
+    ll_agent_call_free (&call);
     return status;
 }

@@ -12,7 +12,6 @@
 
 #include <math.h>
 
-#define S_LAMBDA_SCOPE "_lambda"
 #define S_READ_MAX     10000
 #define S_TAIL_SECONDS 120
 #define S_TAIL_PING_MS 15000
@@ -53,12 +52,6 @@ s_string (json_t *obj, const char *key)
     return s && *s ? s : NULL;
 }
 
-static int
-s_message (ll_http_req_t *req, int status, const char *message)
-{
-    return ll_http_json (req, status, json_pack ("{s:s}", "message", message));
-}
-
 //  --- status, GPU health, in-use, heartbeat --------------------------------
 
 static bool
@@ -81,48 +74,6 @@ s_refuse_checked (ll_agent_body_t *out, const char *error)
     return -1;
 }
 
-//  -1 after answering when the request stops here: 400 for a body refused
-//  before the token check, the token check of the VM it names, then 400
-//  for a body refused after it. 0 when the write may go on.
-static int
-s_body_checked (ll_http_req_t *req, ll_agent_body_t *in, int parsed)
-{
-    if (parsed != 0 && !in->check_first) {
-        ll_http_error (req, 400, in->error);
-        return -1;
-    }
-    if (ll_http_agent_check (req, in->host) != 0)
-        return -1;
-    if (parsed != 0) {
-        ll_http_error (req, 400, in->error);
-        return -1;
-    }
-    return 0;
-}
-
-//  Answer a write's outcome (rc, error taken): 200 message (or ok_body),
-//  404, 500 failure.
-static int
-s_written (ll_http_req_t *req,
-           int rc,
-           char *error,
-           const char *ok_message,
-           const char *not_found_message,
-           const char *failure_message,
-           json_t *ok_body)
-{
-    bool not_found = false;
-    if (s_outcome (rc, error, &not_found) == 0) {
-        if (ok_body)
-            return ll_http_json (req, 200, ok_body);
-        return s_message (req, 200, ok_message);
-    }
-    json_decref (ok_body);
-    if (not_found)
-        return ll_http_error (req, 404, not_found_message);
-    return ll_http_error (req, 500, failure_message);
-}
-
 int
 ll_vm_status_parse (const char *body, size_t len, ll_agent_body_t *out)
 {
@@ -139,26 +90,6 @@ ll_vm_status_parse (const char *body, size_t len, ll_agent_body_t *out)
                                       "initializing, running, error, unknown, "
                                       "rebooting.");
     return 0;
-}
-
-int
-ll_route_vm_status_post (ll_http_req_t *req)
-{
-    ll_agent_body_t in;
-    int rc;
-    if (s_body_checked (req, &in,
-                        ll_vm_status_parse (req->body, req->body_len, &in))
-        != 0)
-        rc = req->status;
-    else {
-        char *error = NULL;
-        int call =
-            ll_ask_vm_status_set (&req->client, in.host, in.value, &error);
-        rc = s_written (req, call, error, "VM status updated successfully.",
-                        "VM not found.", "Failed to update VM status.", NULL);
-    }
-    ll_agent_body_free (&in);
-    return rc;
 }
 
 int
@@ -233,38 +164,6 @@ ll_gpu_health_parse (const char *body, size_t len, ll_agent_body_t *out)
     return 0;
 }
 
-//  A route whose checked body sets one value of a VM (in.host, in.value)
-//  through the registry's command (VM-GPU-SET, VM-INUSE-SET).
-static int
-s_route_set_value (ll_http_req_t *req,
-                   int (*parse) (const char *, size_t, ll_agent_body_t *),
-                   const char *command,
-                   const char *ok_message,
-                   const char *failure_message)
-{
-    ll_agent_body_t in;
-    int rc;
-    if (s_body_checked (req, &in, parse (req->body, req->body_len, &in)) != 0)
-        rc = req->status;
-    else {
-        char *error = NULL;
-        int call =
-            ll_proto_ask (&req->client, &error, command, in.host, in.value);
-        rc = s_written (req, call, error, ok_message, "VM not found.",
-                        failure_message, NULL);
-    }
-    ll_agent_body_free (&in);
-    return rc;
-}
-
-int
-ll_route_gpu_health (ll_http_req_t *req)
-{
-    return s_route_set_value (req, ll_gpu_health_parse, LL_CMD_VM_GPU_SET,
-                              "GPU health status updated successfully.",
-                              "Failed to update GPU health status.");
-}
-
 int
 ll_inuse_status_parse (const char *body, size_t len, ll_agent_body_t *out)
 {
@@ -280,14 +179,6 @@ ll_inuse_status_parse (const char *body, size_t len, ll_agent_body_t *out)
         return s_refuse_checked (out, "Status must be true or false.");
     out->value = json_is_true (status) ? "1" : "0";
     return 0;
-}
-
-int
-ll_route_inuse_status (ll_http_req_t *req)
-{
-    return s_route_set_value (req, ll_inuse_status_parse, LL_CMD_VM_INUSE_SET,
-                              "In-use status updated successfully.",
-                              "Failed to update in-use status.");
 }
 
 int
@@ -323,27 +214,6 @@ ll_heartbeat_parse (const char *body, size_t len, ll_agent_body_t *out)
     if (json_is_integer (disk))
         out->number = (long long) json_integer_value (disk);
     return 0;
-}
-
-int
-ll_route_heartbeat (ll_http_req_t *req)
-{
-    ll_agent_body_t in;
-    int rc;
-    if (s_body_checked (req, &in,
-                        ll_heartbeat_parse (req->body, req->body_len, &in))
-        != 0)
-        rc = req->status;
-    else {
-        char *error = NULL;
-        int call = ll_ask_vm_heartbeat (&req->client, in.host, in.text, in.flag,
-                                        in.number, &error);
-        rc = s_written (req, call, error, NULL, "Unknown hostname.",
-                        "Failed to record heartbeat.",
-                        json_pack ("{s:b}", "ok", 1));
-    }
-    ll_agent_body_free (&in);
-    return rc;
 }
 
 //  --- startup metrics -------------------------------------------------------
@@ -422,29 +292,6 @@ ll_vm_metrics_parse (const char *body, size_t len, ll_vm_metrics_t *out)
              && !given[5])
         snprintf (out->error, sizeof out->error, "%s", "No metrics provided.");
     return out->error[0] ? -1 : 0;
-}
-
-int
-ll_route_vm_metrics (ll_http_req_t *req)
-{
-    const char *hostname = req->params[0];
-    if (ll_http_agent_check (req, hostname) != 0)
-        return req->status;
-    ll_vm_metrics_t in;
-    if (ll_vm_metrics_parse (req->body, req->body_len, &in) != 0)
-        return ll_http_error (req, 400, in.error);
-    char text[6][32];
-    const char *values[6];
-    for (int i = 0; i < 6; i++) {
-        text[i][0] = '\0';
-        if (in.given[i])
-            snprintf (text[i], sizeof text[i], "%.6f", in.values[i]);
-        values[i] = text[i];
-    }
-    char *error = NULL;
-    int call = ll_ask_vm_metrics_set (&req->client, hostname, values, &error);
-    return s_written (req, call, error, "VM metrics posted successfully.",
-                      "VM not found.", "Failed to post VM metrics.", NULL);
 }
 
 //  --- export ------------------------------------------------------------------
@@ -626,24 +473,6 @@ s_post_fields (json_t *obj, ll_vm_logs_t *post)
     return 0;
 }
 
-//  The token decides which scope to check: the Lambda's may post for any
-//  VM, a VM's only for itself.
-static bool
-s_is_lambda (ll_http_req_t *req)
-{
-    const char *auth = ll_http_header (req, "Authorization");
-    const char *prefix = S_LAMBDA_SCOPE ".";
-    return auth && strlen (auth) > 7
-           && strncmp (auth + 7, prefix, strlen (prefix)) == 0;
-}
-
-static int
-s_logs_auth (ll_http_req_t *req, const char *hostname)
-{
-    return ll_http_agent_check (req,
-                                s_is_lambda (req) ? S_LAMBDA_SCOPE : hostname);
-}
-
 void
 ll_vm_logs_free (ll_vm_logs_t *self)
 {
@@ -716,80 +545,6 @@ ll_vm_logs_parse (const char *body, size_t len, ll_vm_logs_t *out)
         doc = mapped;
     }
     return s_post_fields (doc, out);
-}
-
-int
-ll_route_vm_logs_post (ll_http_req_t *req)
-{
-    ll_vm_logs_t post;
-    int rc = 0;
-    if (ll_vm_logs_parse (req->body, req->body_len, &post) != 0) {
-        rc = ll_http_error (req, 400, post.error);
-        goto done;
-    }
-    if (post.control) {
-        if (s_logs_auth (req, S_LAMBDA_SCOPE) != 0)
-            rc = req->status;
-        else
-            rc = s_message (req, 200, "Control message ignored.");
-        goto done;
-    }
-    if (s_logs_auth (req, post.host) != 0) {
-        rc = req->status;
-        goto done;
-    }
-    const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
-    size_t line_max = (size_t) runtime->config->logs.line_max;
-    ll_textbuf_t lines = {0};
-    size_t count = 0;
-    size_t i;
-    json_t *m;
-    json_array_foreach (post.messages, i, m)
-    {
-        count +=
-            ll_logline_clean (json_string_value (m), json_string_length (m),
-                              line_max, &lines, NULL);
-    }
-    if (count == 0) {
-        ll_textbuf_free (&lines);
-        rc = s_message (req, 200, "No log messages after filtering.");
-        goto done;
-    }
-    if (count > LL_LOG_APPEND_MAX_LINES) {
-        ll_textbuf_free (&lines);
-        char message[96];
-        snprintf (message, sizeof message,
-                  "Too many log lines in one post (at most %d).",
-                  LL_LOG_APPEND_MAX_LINES);
-        rc = ll_http_error (req, 413, message);
-        goto done;
-    }
-    char *stored = NULL, *error = NULL;
-    bool not_found = false;
-    int call =
-        ll_ask_log_append (&req->client, post.host, post.stream, post.source,
-                           post.seq, lines.data, lines.len, &stored, &error);
-    ll_textbuf_free (&lines);
-    if (s_outcome (call, error, &not_found) != 0) {
-        rc = not_found ? ll_http_error (req, 404, "VM not found.")
-                       : ll_http_error (req, 500, "Failed to post VM logs.");
-        goto done;
-    }
-    if (!s_is_lambda (req))
-        s_touch (req, post.host);
-    bool duplicate = stored && streq (stored, LL_LOG_DUPLICATE);
-    rc = ll_http_json (
-        req, 200,
-        json_pack ("{s:s, s:I, s:b}", "message", "VM logs posted successfully.",
-                   "stored",
-                   (json_int_t) (duplicate || !stored
-                                     ? 0
-                                     : strtoll (stored, NULL, 10)),
-                   "duplicate", duplicate));
-    free (stored);
-done:
-    ll_vm_logs_free (&post);
-    return rc;
 }
 
 //  --- log reads -------------------------------------------------------------------

@@ -37,7 +37,7 @@
 #include "runtime/protocol.h"
 #include "runtime/supervisor.h"
 
-#define LL_ACTOR_READERS 4  //  sockets an actor polls beside its ROUTER
+#define LL_ACTOR_READERS 8  //  sockets an actor polls beside its ROUTER
 
 //  A request's handler: answers it (ll_request_answer, ll_request_fail)
 //  or keeps it to answer later (ll_request_keep).

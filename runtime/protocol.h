@@ -124,7 +124,9 @@
 //    HELLO hostname token   -> HELLO-OK | ERROR reason    (must come first)
 //    WAIT                   -> later ASSIGN pin command   (at once if pending)
 //    RESULT hostname 1|0 error text                -> RESULT-OK | ERROR reason
-//    POST path json         -> REPLY status json   (the agent HTTP routes)
+//    POST path json         -> REPLY status json   (the agent API of
+//                              http/agent_api.h, answered as over HTTP;
+//                              other paths REPLY 404)
 //    PING                   -> PONG                (either side)
 
 //  --- telemetry and logs (registry, ingest) -------------------------------
