@@ -24,65 +24,21 @@ s_say (ll_agent_call_t *call, int status, const char *message)
 
 //  --- the bodies ---------------------------------------------------------------
 
-//  A simple body (ll_agent_body_t): its VM is the token's scope
+//  A simple body (ll_agent_body_t, the row's parser): its VM is the
+//  token's scope
 static int
 s_parse_body (ll_agent_call_t *call,
-              int (*parse) (const char *, size_t, ll_agent_body_t *),
+              const char *param,
               const char *body,
               size_t len)
 {
-    int rc = parse (body, len, &call->body);
+    int rc = call->api->body (body, len, &call->body);
     call->scope = call->body.host;
     if (rc != 0) {
         call->check_first = call->body.check_first;
         ll_agent_call_refuse (call, 400, call->body.error);
     }
     return rc;
-}
-
-static int
-s_parse_status (ll_agent_call_t *call,
-                const char *param,
-                const char *body,
-                size_t len)
-{
-    return s_parse_body (call, ll_vm_status_parse, body, len);
-}
-
-static int
-s_parse_gpu (ll_agent_call_t *call,
-             const char *param,
-             const char *body,
-             size_t len)
-{
-    return s_parse_body (call, ll_gpu_health_parse, body, len);
-}
-
-static int
-s_parse_inuse (ll_agent_call_t *call,
-               const char *param,
-               const char *body,
-               size_t len)
-{
-    return s_parse_body (call, ll_inuse_status_parse, body, len);
-}
-
-static int
-s_parse_heartbeat (ll_agent_call_t *call,
-                   const char *param,
-                   const char *body,
-                   size_t len)
-{
-    return s_parse_body (call, ll_heartbeat_parse, body, len);
-}
-
-static int
-s_parse_result (ll_agent_call_t *call,
-                const char *param,
-                const char *body,
-                size_t len)
-{
-    return s_parse_body (call, ll_vm_startup_result_parse, body, len);
 }
 
 //  /api/vm-metrics/<hostname>: the path names the VM, the body is told
@@ -223,25 +179,25 @@ s_logs_ok (ll_agent_call_t *call, zmsg_t **payload)
 //  --- the table ------------------------------------------------------------------
 
 static const ll_agent_api_t s_agent_api[] = {
-    {"/api/heartbeat", LL_CMD_VM_HEARTBEAT, s_parse_heartbeat,
+    {"/api/heartbeat", LL_CMD_VM_HEARTBEAT, ll_heartbeat_parse, s_parse_body,
      s_request_heartbeat, s_heartbeat_ok, NULL, "Unknown hostname.",
      "Failed to record heartbeat.", 500},
-    {"/api/vm-status", LL_CMD_VM_STATUS_SET, s_parse_status, s_request_value,
-     NULL, "VM status updated successfully.", "VM not found.",
+    {"/api/vm-status", LL_CMD_VM_STATUS_SET, ll_vm_status_parse, s_parse_body,
+     s_request_value, NULL, "VM status updated successfully.", "VM not found.",
      "Failed to update VM status.", 500},
-    {"/api/vm-logs", LL_CMD_LOG_APPEND, s_parse_logs, s_request_logs, s_logs_ok,
-     NULL, "VM not found.", "Failed to post VM logs.", 500},
-    {"/api/gpu_health", LL_CMD_VM_GPU_SET, s_parse_gpu, s_request_value, NULL,
-     "GPU health status updated successfully.", "VM not found.",
-     "Failed to update GPU health status.", 500},
-    {"/api/update_inuse_status", LL_CMD_VM_INUSE_SET, s_parse_inuse,
-     s_request_value, NULL, "In-use status updated successfully.",
+    {"/api/vm-logs", LL_CMD_LOG_APPEND, NULL, s_parse_logs, s_request_logs,
+     s_logs_ok, NULL, "VM not found.", "Failed to post VM logs.", 500},
+    {"/api/gpu_health", LL_CMD_VM_GPU_SET, ll_gpu_health_parse, s_parse_body,
+     s_request_value, NULL, "GPU health status updated successfully.",
+     "VM not found.", "Failed to update GPU health status.", 500},
+    {"/api/update_inuse_status", LL_CMD_VM_INUSE_SET, ll_inuse_status_parse,
+     s_parse_body, s_request_value, NULL, "In-use status updated successfully.",
      "VM not found.", "Failed to update in-use status.", 500},
-    {"/api/vm-metrics/{}", LL_CMD_VM_METRICS_SET, s_parse_metrics,
+    {"/api/vm-metrics/{}", LL_CMD_VM_METRICS_SET, NULL, s_parse_metrics,
      s_request_metrics, NULL, "VM metrics posted successfully.",
      "VM not found.", "Failed to post VM metrics.", 500},
-    {"/api/vm-startup-result", LL_CMD_VM_RESULT, s_parse_result,
-     s_request_result, NULL, "Result recorded.", "VM not found.",
+    {"/api/vm-startup-result", LL_CMD_VM_RESULT, ll_vm_startup_result_parse,
+     s_parse_body, s_request_result, NULL, "Result recorded.", "VM not found.",
      "Cannot record now: database unavailable.", 503},
 };
 

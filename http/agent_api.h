@@ -27,6 +27,8 @@ typedef struct ll_agent_call ll_agent_call_t;
 typedef struct {
     const char *path;     //  route pattern: "{}" is the hostname
     const char *command;  //  the actor command (its endpoint: the codec's)
+    //  The simple routes' body parser (http/routes.h), or NULL
+    int (*body) (const char *body, size_t len, ll_agent_body_t *out);
     //  Check the body (param: the path's hostname or NULL); 0, or -1 with
     //  the answer set
     int (*parse) (ll_agent_call_t *call,
