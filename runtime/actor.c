@@ -197,7 +197,7 @@ ll_actor_dispatch (ll_actor_t *self,
     req->kept = NULL;
     if (!req->answered) {
         ll_warn ("%s: %s was not answered", self->name, req->command);
-        ll_request_fail (req, "not answered");
+        ll_request_fail (req, LL_REASON_UNANSWERED);
     }
     ll_request_destroy (&req);
 }

@@ -50,6 +50,7 @@
 #define LL_REASON_DUPLICATE  "duplicate request id"  //  VM-WAIT
 #define LL_REASON_LINES      "too many lines"        //  LOG-APPEND
 #define LL_REASON_STOPPING   "shutting down"
+#define LL_REASON_UNANSWERED "not answered"  //  a handler forgot to answer
 
 //  --- registry: VM telemetry, reads, database health ----------------------
 #define LL_ENDPOINT_REGISTRY "inproc://registry"

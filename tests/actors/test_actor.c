@@ -158,7 +158,7 @@ test_shared_actor (void **state)
     free (error);
     //  A handler that forgets to answer: the caller still hears
     assert_int_equal (ll_ask_health (&client, &error), -1);
-    assert_string_equal (error, "not answered");
+    assert_string_equal (error, LL_REASON_UNANSWERED);
     free (error);
     //  Kept: parked by VM-STATUS-GET, answered when VM-TOUCH comes
     zsock_t *second = zsock_new_dealer (ENDPOINT);
