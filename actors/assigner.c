@@ -534,20 +534,33 @@ static void
 s_handle_result (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
-    char *host = NULL, *ok = NULL, *text = NULL;
-    if (ll_request_take (req, &host, &ok, &text) != 0)
+    char *host = NULL, *ok = NULL, *text = NULL, *gen = NULL;
+    if (ll_request_take (req, &host, &ok, &text, &gen) != 0)
         return;
     if (!streq (ok, "1") && !streq (ok, "0"))
         ll_request_fail (req, LL_REASON_MALFORMED);
     else {
         if (strlen (text) > 1000)
             text[1000] = '\0';
-        const char *values[] = {host, streq (ok, "1") ? "true" : "false", text};
-        s_reply_affected (self, req, "vm_result", 3, values);
+        const char *values[] = {host, streq (ok, "1") ? "true" : "false", text,
+                                gen};
+        //  Only the agent of the current token's generation counts
+        PGresult *res =
+            ll_db_exec_retry (self->actor.db, "vm_result", 4, values);
+        if (!res)
+            ll_request_fail (req, LL_REASON_DATABASE);
+        else if (PQntuples (res) == 0)
+            ll_request_fail (req, LL_REASON_NOT_FOUND);
+        else if (!streq (PQgetvalue (res, 0, 0), "t"))
+            ll_request_fail (req, LL_REASON_REVOKED);
+        else
+            ll_request_answer (req);
+        PQclear (res);
     }
     free (host);
     free (ok);
     free (text);
+    free (gen);
 }
 
 static void

@@ -14,6 +14,9 @@
 #define LL_GATEWAY_MSG_MAX   (1024 * 1024 + 4096)
 #define LL_GATEWAY_POSTS_MAX 64  //  POSTs of one agent waiting at once
 #define LL_GATEWAY_PATH_MAX  300
+//  Every peer's token is verified again this often (VM-AUTH), as the HTTP
+//  edge's cache lets a verified token live: a backstop for a lost event
+#define LL_GATEWAY_RECHECK_MS 60000
 
 typedef enum {
     S_POST_QUEUED,  //  its actor request waits for the one in flight
@@ -34,27 +37,30 @@ typedef struct {
 
 //  One connected agent.
 typedef struct {
-    char *key;          //  routing id as hex (owned)
-    zframe_t *routing;  //  routing id (owned)
-    char *host;         //  hostname once HELLO succeeded (owned)
-    int64_t last_ms;    //  last message from it
-    bool waiting;       //  a VM-WAIT is parked for it
-    bool seen;          //  last_seen_at refresh due
-    zlistx_t *posts;    //  s_post_t, oldest first
+    char *key;                     //  routing id as hex (owned)
+    zframe_t *routing;             //  routing id (owned)
+    char *host;                    //  hostname once HELLO succeeded (owned)
+    char gen[24];                  //  its token's generation (after HELLO)
+    char hash[LL_TOKEN_HASH_HEX];  //  its token's hash (after HELLO)
+    int64_t last_ms;               //  last message from it
+    bool waiting;                  //  a VM-WAIT is parked for it
+    bool seen;                     //  last_seen_at refresh due
+    zlistx_t *posts;               //  s_post_t, oldest first
 } s_peer_t;
 
 typedef struct {
-    ll_actor_t actor;      //  pipe, runtime (no inproc ROUTER)
-    zsock_t *router;       //  agents (tcp, CURVE); NULL when off
-    zsock_t *waiters;      //  DEALER to LL_ENDPOINT_WAITERS
-    zsock_t *assigner;     //  DEALER to LL_ENDPOINT_ASSIGNER
-    zsock_t *registry;     //  DEALER to LL_ENDPOINT_REGISTRY (agent API)
-    zsock_t *logs;         //  DEALER to LL_ENDPOINT_LOGS (agent API)
-    zsock_t *secret_sock;  //  DEALER to LL_ENDPOINT_REGISTRY (SECRET)
-    zhashx_t *peers;       //  key -> s_peer_t
-    char secret[129];      //  server secret, "" until fetched
-    int64_t next_seq;      //  number of the next POST
-    int64_t next_seen_ms;  //  next last_seen_at refresh
+    ll_actor_t actor;       //  pipe, runtime (no inproc ROUTER)
+    zsock_t *router;        //  agents (tcp, CURVE); NULL when off
+    zsock_t *waiters;       //  DEALER to LL_ENDPOINT_WAITERS
+    zsock_t *assigner;      //  DEALER to LL_ENDPOINT_ASSIGNER
+    zsock_t *registry;      //  DEALER to LL_ENDPOINT_REGISTRY (agent API)
+    zsock_t *logs;          //  DEALER to LL_ENDPOINT_LOGS (agent API)
+    zsock_t *auth;          //  DEALER to LL_ENDPOINT_REGISTRY (HELLO's VM-AUTH)
+    zsock_t *events;        //  SUB LL_ENDPOINT_EVENTS (revoked tokens)
+    zhashx_t *peers;        //  key -> s_peer_t
+    int64_t next_seq;       //  number of the next POST
+    int64_t next_seen_ms;   //  next last_seen_at refresh
+    int64_t next_check_ms;  //  next verification of every peer's token
 } self_t;
 
 static void
@@ -105,8 +111,8 @@ s_self_destroy (self_t **self_p)
     zsock_destroy (&self->assigner);
     zsock_destroy (&self->registry);
     zsock_destroy (&self->logs);
-    zsock_destroy (&self->secret_sock);
-    sodium_memzero (self->secret, sizeof self->secret);
+    zsock_destroy (&self->auth);
+    zsock_destroy (&self->events);
     free (self);
     *self_p = NULL;
 }
@@ -116,6 +122,7 @@ static void s_self_handle_waiters (void *arg);
 static void s_self_handle_assigner (void *arg);
 static void s_self_handle_registry (void *arg);
 static void s_self_handle_logs (void *arg);
+static void s_self_handle_events (void *arg);
 
 //  A DEALER to an actor that answers the gateway at any pace
 static zsock_t *
@@ -163,17 +170,21 @@ s_self_start (void *arg)
     self->assigner = s_dealer (LL_ENDPOINT_ASSIGNER);
     self->registry = s_dealer (LL_ENDPOINT_REGISTRY);
     self->logs = s_dealer (LL_ENDPOINT_LOGS);
-    self->secret_sock = zsock_new_dealer (LL_ENDPOINT_REGISTRY);
+    self->auth = zsock_new_dealer (LL_ENDPOINT_REGISTRY);
+    self->events = zsock_new_sub (LL_ENDPOINT_EVENTS, LL_EVT_VM_REVOKED);
     if (!self->waiters || !self->assigner || !self->registry || !self->logs
-        || !self->secret_sock)
+        || !self->auth || !self->events)
         return "cannot connect to the waiters, assigner, registry or ingest";
+    zsock_set_subscribe (self->events, LL_EVT_RESYNC);
     ll_actor_t *actor = &self->actor;
     ll_actor_reader (actor, self->router, s_self_handle_router);
     ll_actor_reader (actor, self->waiters, s_self_handle_waiters);
     ll_actor_reader (actor, self->assigner, s_self_handle_assigner);
     ll_actor_reader (actor, self->registry, s_self_handle_registry);
     ll_actor_reader (actor, self->logs, s_self_handle_logs);
+    ll_actor_reader (actor, self->events, s_self_handle_events);
     self->next_seen_ms = ll_now_ms () + LL_GATEWAY_SEEN_MS;
+    self->next_check_ms = ll_now_ms () + LL_GATEWAY_RECHECK_MS;
     return NULL;
 }
 
@@ -215,25 +226,6 @@ s_unwait (self_t *self, s_peer_t *peer)
 }
 
 //  --- from agents ----------------------------------------------------------
-
-static int
-s_secret (self_t *self)
-{
-    if (*self->secret)
-        return 0;
-    ll_client_t registry = ll_client_dealer (self->secret_sock);
-    char *secret = NULL, *error = NULL;
-    ll_ask_secret (&registry, &secret, &error);
-    free (error);
-    if (!secret || strlen (secret) >= sizeof self->secret) {
-        free (secret);
-        return -1;
-    }
-    snprintf (self->secret, sizeof self->secret, "%s", secret);
-    sodium_memzero (secret, strlen (secret));
-    free (secret);
-    return 0;
-}
 
 //  End text (may be NULL) at its first space: what follows the space, or
 //  NULL when there is none.
@@ -319,6 +311,29 @@ gateway_frame_parse (char *text, size_t len, gateway_frame_t *out)
     return 0;
 }
 
+//  The peer must HELLO again (its token was revoked).
+static void
+s_forget_hello (self_t *self, s_peer_t *peer)
+{
+    s_unwait (self, peer);
+    free (peer->host);
+    peer->host = NULL;
+    peer->gen[0] = '\0';
+    peer->hash[0] = '\0';
+}
+
+//  A VM-AUTH refusal as the agent hears it (the HTTP edge's words).
+static const char *
+s_auth_refusal (const char *error)
+{
+    return streq (error, LL_REASON_REVOKED)     ? "ERROR token revoked"
+           : streq (error, LL_REASON_NOT_FOUND) ? "ERROR VM not found."
+           : streq (error, LL_REASON_INVALID)   ? "ERROR Invalid API token."
+                                                : "ERROR " LL_REASON_DATABASE;
+}
+
+//  The token is checked as on HTTP: it must name this hostname and be the
+//  VM's current token (VM-AUTH, the registry's one query).
 static void
 s_handle_hello (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
 {
@@ -327,24 +342,43 @@ s_handle_hello (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
         return;
     }
     const char *host = frame->host;
-    const char *token = frame->token;
-    if (s_secret (self) != 0) {
-        s_send (self, peer, "ERROR " LL_REASON_DATABASE);
+    char scope[LL_TOKEN_SCOPE_MAX + 1];
+    if (ll_token_scope (frame->token, scope, sizeof scope) != 0
+        || scope[0] == '_') {
+        s_send (self, peer, "ERROR Invalid API token.");
         return;
     }
-    ll_token_check_t check = ll_token_check (self->secret, token, host);
-    if (check != LL_TOKEN_OK) {
-        s_send (self, peer,
-                check == LL_TOKEN_OTHER_SCOPE
-                    ? "ERROR This token belongs to another VM."
-                    : "ERROR Invalid API token.");
+    if (!streq (scope, host)) {
+        s_send (self, peer, "ERROR This token belongs to another VM.");
         return;
     }
-    s_unwait (self, peer);  //  a second HELLO starts over
-    free (peer->host);
-    peer->host = strdup (host);
-    peer->seen = true;
-    s_send (self, peer, "HELLO-OK");
+    char hash[LL_TOKEN_HASH_HEX];
+    ll_token_hash (frame->token, hash);
+    ll_client_t registry = ll_client_dealer (self->auth);
+    char *gen = NULL, *error = NULL;
+    int rc = ll_ask_vm_auth (&registry, host, hash, &gen, &error);
+    s_forget_hello (self, peer);  //  a second HELLO starts over; a failed
+                                  //  one leaves no identity
+    if (rc == 0 && strlen (gen) < sizeof peer->gen) {
+        peer->host = strdup (host);
+        snprintf (peer->gen, sizeof peer->gen, "%s", gen);
+        snprintf (peer->hash, sizeof peer->hash, "%s", hash);
+        peer->seen = true;
+        s_send (self, peer, "HELLO-OK");
+    }
+    else
+        s_send (self, peer, s_auth_refusal (rc == 0 ? "" : error));
+    free (gen);
+    free (error);
+}
+
+//  Drop the HELLO of a peer whose token is no longer its VM's current one:
+//  it must HELLO again (and is refused with that token).
+static void
+s_revoke (self_t *self, s_peer_t *peer, const char *refusal)
+{
+    s_forget_hello (self, peer);
+    s_send (self, peer, refusal);
 }
 
 //  --- the agent API (POST path json -> REPLY status json) -------------------
@@ -435,6 +469,7 @@ s_handle_post (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
     else {
         int rc = ll_agent_call_begin (call, api, post->param, frame->json,
                                       strlen (frame->json), false);
+        call->generation = strtoll (peer->gen, NULL, 10);
         if (rc != 0 && !call->check_first)
             ;  //  refused before the token check
         else if (!call->scope || !streq (call->scope, peer->host))
@@ -500,7 +535,7 @@ s_handle_result (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
         return;
     }
     ll_proto_send (self->assigner, LL_CMD_VM_RESULT, peer->key, frame->host,
-                   frame->ok, frame->text);
+                   frame->ok, frame->text, peer->gen);
 }
 
 //  Read one agent message: "VERB args" (frames joined by spaces).
@@ -563,7 +598,7 @@ s_self_handle_router (void *arg)
         if (!peer->waiting) {
             peer->waiting = true;
             ll_proto_send (self->waiters, LL_CMD_VM_WAIT, peer->key, peer->host,
-                           "0", "zmq");
+                           "0", "zmq", peer->gen);
         }
     }
     else if (frame.verb == GATEWAY_RESULT)
@@ -596,6 +631,9 @@ s_self_handle_waiters (void *arg)
             s_sendf (self, peer, "ASSIGN %s %s", pin, cmd);
         else if (what && streq (what, LL_WAIT_UNKNOWN))
             s_send (self, peer, "ERROR VM not found.");
+        else if (what && streq (what, LL_WAIT_REVOKED))
+            //  A newer launch holds the VM: this agent is done here
+            s_revoke (self, peer, "ERROR token revoked");
         else
             s_sendf (self, peer, "ERROR %s",
                      error  ? error
@@ -632,6 +670,8 @@ s_self_handle_assigner (void *arg)
             s_send (self, peer, "RESULT-OK");
         else if (streq (error, LL_REASON_NOT_FOUND))
             s_send (self, peer, "ERROR VM not found.");
+        else if (streq (error, LL_REASON_REVOKED))
+            s_revoke (self, peer, "ERROR token revoked");
         else
             s_sendf (self, peer, "ERROR %s", error);
     }
@@ -641,15 +681,53 @@ s_self_handle_assigner (void *arg)
     zmsg_destroy (&payload);
 }
 
-//  Replies of the registry and the ingest: the POSTs' (VM-TOUCH's, id
-//  "t", are dropped).
+//  The answer to a peer's token check (id "v<peer key>:<generation>"): a
+//  token that is no longer its VM's current one ends the peer's HELLO.
+static void
+s_recheck_done (self_t *self, const char *id, int rc, const char *error)
+{
+    const char *colon = strchr (id, ':');
+    char key[64];
+    if (!colon || (size_t) (colon - id) >= sizeof key)
+        return;
+    snprintf (key, sizeof key, "%.*s", (int) (colon - id - 1), id + 1);
+    s_peer_t *peer = zhashx_lookup (self->peers, key);
+    if (!peer || !peer->host || !streq (peer->gen, colon + 1))
+        return;  //  gone, or a HELLO since
+    if (rc != 0
+        && (streq (error, LL_REASON_REVOKED)
+            || streq (error, LL_REASON_NOT_FOUND)
+            || streq (error, LL_REASON_INVALID)))
+        s_revoke (self, peer, s_auth_refusal (error));
+}
+
+//  Verify every peer's token again (after RESYNC: revocations may have
+//  been missed; and every LL_GATEWAY_RECHECK_MS). The registry answers
+//  them all with one query.
+static void
+s_recheck_all (self_t *self)
+{
+    for (s_peer_t *p = zhashx_first (self->peers); p;
+         p = zhashx_next (self->peers))
+        if (p->host) {
+            char id[96];
+            snprintf (id, sizeof id, "v%s:%s", p->key, p->gen);
+            ll_proto_send (self->registry, LL_CMD_VM_AUTH, id, p->host,
+                           p->hash);
+        }
+}
+
+//  Replies of the registry and the ingest: the POSTs' and the token
+//  checks' (VM-TOUCH's, id "t", are dropped).
 static void
 s_self_handle_answers (self_t *self, zsock_t *sock)
 {
     char *command, *id, *error;
     zmsg_t *payload;
     int rc = ll_proto_recv (sock, &command, &id, &payload, &error);
-    if (id && strchr (id, '.'))
+    if (id && id[0] == 'v')
+        s_recheck_done (self, id, rc, error);
+    else if (id && strchr (id, '.'))
         s_post_done (self, id, rc, &payload, error);
     free (command);
     free (id);
@@ -669,6 +747,37 @@ s_self_handle_logs (void *arg)
 {
     self_t *self = arg;
     s_self_handle_answers (self, self->logs);
+}
+
+//  VM-REVOKED hostname generation: the peers of that VM holding an older
+//  token must HELLO again; RESYNC: every peer's token is checked again.
+static void
+s_self_handle_events (void *arg)
+{
+    self_t *self = arg;
+    zmsg_t *msg = zmsg_recv (self->events);
+    char *event = msg ? zmsg_popstr (msg) : NULL;
+    char *host = NULL, *gen = NULL;
+    if (event && streq (event, LL_EVT_RESYNC))
+        s_recheck_all (self);
+    else if (event && streq (event, LL_EVT_VM_REVOKED)
+             && ll_proto_decode (event, msg, &host, &gen) == 0) {
+        //  gen: the VM's new generation, 0 when its row is gone
+        long long now = strtoll (gen, NULL, 10);
+        zlistx_t *stale = zlistx_new ();
+        for (s_peer_t *p = zhashx_first (self->peers); p;
+             p = zhashx_next (self->peers))
+            if (p->host && streq (p->host, host)
+                && (now == 0 || strtoll (p->gen, NULL, 10) < now))
+                zlistx_add_end (stale, p);
+        for (s_peer_t *p = zlistx_first (stale); p; p = zlistx_next (stale))
+            s_revoke (self, p, "ERROR token revoked");
+        zlistx_destroy (&stale);
+    }
+    free (event);
+    free (host);
+    free (gen);
+    zmsg_destroy (&msg);
 }
 
 //  Forget silent peers; refresh last_seen_at of the live ones.
@@ -691,6 +800,10 @@ s_self_tick (void *arg)
         zhashx_delete (self->peers, p->key);
     }
     zlistx_destroy (&gone);
+    if (now >= self->next_check_ms) {
+        self->next_check_ms = now + LL_GATEWAY_RECHECK_MS;
+        s_recheck_all (self);
+    }
     if (now < self->next_seen_ms)
         return;
     self->next_seen_ms = now + LL_GATEWAY_SEEN_MS;

@@ -8,7 +8,10 @@
     their POSTs; DEALERs to the waiters, the assigner, the registry and the
     ingest.
     Serves: nothing inproc. Agent protocol (runtime/protocol.h, gateway):
-      HELLO, WAIT (VM-WAIT, no timeout), RESULT (VM-RESULT), PING, and
+      HELLO (the token checked with the registry's VM-AUTH, as on HTTP:
+      "token revoked", "VM not found.", "Invalid API token."), WAIT
+      (VM-WAIT with the token's generation, no timeout), RESULT (VM-RESULT,
+      with the token's generation), PING, and
       POST path json -> REPLY status json: the agent API of
       http/agent_api.h, the same table the HTTP routes serve, sent straight
       to the actors (VM-STATUS-SET, LOG-APPEND, ...) as the VM its HELLO
@@ -16,6 +19,10 @@
       order of its POSTs (one actor request in flight per agent, at most
       LL_GATEWAY_POSTS_MAX waiting); an actor silent past its exchange's
       timeout is REPLY 500/503 as over HTTP.
+    Subscribes: SUB LL_ENDPOINT_EVENTS: VM-REVOKED (the VM's peers holding
+      an older token are told "ERROR token revoked" and must HELLO again),
+      RESYNC (every peer's token is checked again with VM-AUTH, as it is
+      every minute).
     A peer silent for 35 s is forgotten (its parked wait is withdrawn with
     VM-UNWAIT); peers' last_seen_at is refreshed in batches (VM-SEEN).
     With agent.zmq_endpoint empty the gateway is off (starts, does nothing).

@@ -6,6 +6,7 @@
 typedef struct {
     ll_actor_t actor;          //  pipe, runtime (no ROUTER)
     ll_http_server_t *server;  //  civetweb and the routes
+    zsock_t *events;           //  SUB LL_ENDPOINT_EVENTS (revoked tokens)
     char error[256];           //  why civetweb did not start
 } self_t;
 
@@ -24,14 +25,42 @@ s_self_destroy (self_t **self_p)
     if (!self)
         return;
     ll_http_server_destroy (&self->server);
+    zsock_destroy (&self->events);
     free (self);
     *self_p = NULL;
+}
+
+//  A token was replaced or its VM removed (or notifications may have been
+//  missed): the cached tokens concerned are verified again.
+static void
+s_self_handle_events (void *arg)
+{
+    self_t *self = arg;
+    zmsg_t *msg = zmsg_recv (self->events);
+    char *event = msg ? zmsg_popstr (msg) : NULL;
+    char *host = NULL, *gen = NULL;
+    if (event && streq (event, LL_EVT_VM_REVOKED)) {
+        if (ll_proto_decode (event, msg, &host, &gen) == 0 && self->server)
+            ll_http_server_forget (self->server, host);
+    }
+    else if (event && streq (event, LL_EVT_RESYNC) && self->server)
+        ll_http_server_forget (self->server, NULL);
+    free (event);
+    free (host);
+    free (gen);
+    zmsg_destroy (&msg);
 }
 
 static const char *
 s_self_start (void *arg)
 {
     self_t *self = arg;
+    //  Revoked tokens: subscribed before the first request is served
+    self->events = zsock_new_sub (LL_ENDPOINT_EVENTS, LL_EVT_VM_REVOKED);
+    if (!self->events)
+        return "cannot subscribe to " LL_ENDPOINT_EVENTS;
+    zsock_set_subscribe (self->events, LL_EVT_RESYNC);
+    ll_actor_reader (&self->actor, self->events, s_self_handle_events);
     size_t count = 0;
     const ll_route_t *routes = ll_routes (&count);
     const ll_runtime_t *runtime = self->actor.runtime;

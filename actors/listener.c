@@ -46,7 +46,10 @@ s_self_listen (self_t *self)
         return;
     const ll_config_t *config = self->actor.runtime->config;
     const char *values[] = {config->db.message_channel};
+    const char *tokens[] = {LL_TOKEN_CHANNEL};
     PGresult *res = ll_db_exec (self->actor.db, "listen_channel", 1, values);
+    PQclear (res);
+    res = res ? ll_db_exec (self->actor.db, "listen_channel", 1, tokens) : NULL;
     if (!res) {
         ll_warn ("listener: cannot listen: %s", ll_db_error (self->actor.db));
         return;
@@ -80,17 +83,40 @@ s_publish (self_t *self, const char *payload)
     json_t *host = json_object_get (json, "HostName");
     json_t *command = json_object_get (json, "CrdCommand");
     json_t *pin = json_object_get (json, "Pin");
+    json_t *gen = json_object_get (json, "Generation");
     if (json_is_string (host) && json_is_string (command)
         && json_string_length (host) > 0
         && json_string_length (host) <= LL_LISTENER_HOST_MAX) {
-        //  The trigger's payload carries the assignment: waiters need not
-        //  read the row again (in-process only; never logged)
+        //  The trigger's payload carries the assignment and the token
+        //  generation it is for: waiters need not read the row again
+        //  (in-process only; never logged)
+        char generation[24] = "";
+        if (json_is_integer (gen))
+            snprintf (generation, sizeof generation, "%lld",
+                      (long long) json_integer_value (gen));
+        bool full = json_is_string (pin) && *generation;
         ll_proto_publish (self->pub, LL_EVT_VM_ASSIGNED,
                           json_string_value (host),
-                          json_is_string (pin) ? json_string_value (pin) : NULL,
-                          json_string_value (command));
+                          full ? json_string_value (pin) : NULL,
+                          json_string_value (command), generation);
     }
     json_decref (json);
+}
+
+//  The token trigger's "hostname generation": VM-REVOKED.
+static void
+s_publish_revoked (self_t *self, const char *payload)
+{
+    char host[LL_LISTENER_HOST_MAX + 1];
+    long long generation = -1;
+    int used = 0;
+    if (strlen (payload) > LL_LISTENER_HOST_MAX + 24
+        || sscanf (payload, "%253s %lld%n", host, &generation, &used) != 2
+        || payload[used] || generation < 0)
+        return;
+    char text[24];
+    snprintf (text, sizeof text, "%lld", generation);
+    ll_proto_publish (self->pub, LL_EVT_VM_REVOKED, host, text);
 }
 
 //  The connection's socket is readable: collect notifications.
@@ -107,7 +133,10 @@ s_self_handle_db (void *arg)
     }
     PGnotify *notify;
     while ((notify = PQnotifies (conn))) {
-        s_publish (self, notify->extra);
+        if (streq (notify->relname, LL_TOKEN_CHANNEL))
+            s_publish_revoked (self, notify->extra);
+        else
+            s_publish (self, notify->extra);
         PQfreemem (notify);
     }
 }

@@ -27,8 +27,10 @@ typedef struct {
 } s_pending_t;
 
 typedef struct {
-    ll_actor_t actor;   //  pipe, ROUTER LL_ENDPOINT_REGISTRY, database
-    zhash_t *pending;   //  hostname -> s_pending_t, for the next flush
+    ll_actor_t actor;  //  pipe, ROUTER LL_ENDPOINT_REGISTRY, database
+    zhash_t *pending;  //  hostname -> s_pending_t, for the next flush
+    zlist_t *auths;    //  VM-AUTH requests for the next token check
+    ll_textbuf_t auth_hosts, auth_hashes;  //  their arguments (arrays)
     int async_backend;  //  backend pid whose session commits async, 0
 } self_t;
 
@@ -53,6 +55,7 @@ s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
     self_t *self = calloc (1, sizeof *self);
     ll_actor_init (&self->actor, "registry", pipe, runtime);
     self->pending = zhash_new ();
+    self->auths = zlist_new ();
     return self;
 }
 
@@ -63,6 +66,12 @@ s_self_destroy (self_t **self_p)
     if (!self)
         return;
     zhash_destroy (&self->pending);
+    ll_request_t *req;
+    while ((req = zlist_pop (self->auths)))
+        ll_request_destroy (&req);
+    zlist_destroy (&self->auths);
+    ll_textbuf_free (&self->auth_hosts);
+    ll_textbuf_free (&self->auth_hashes);
     ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
@@ -276,18 +285,24 @@ s_flush (self_t *self)
     const char *failure = NULL;
     if (ll_db_ensure (self->actor.db) != 0 || s_commit_mode (self, soft) != 0)
         failure = s_db_reason (self);
+    //  found[i]: VM i exists (a statement found its row)
+    bool *found = calloc (n, sizeof *found);
     if (status_count && !failure) {
         const char *values[] = {hosts.data, statuses.data};
         PGresult *res =
-            ll_db_exec (self->actor.db, "vm_status_upsert", 2, values);
+            ll_db_exec (self->actor.db, "vm_status_update", 2, values);
         if (!res)
             failure = s_db_reason (self);
+        for (int row = 0; res && row < PQntuples (res); row++) {
+            s_pending_t key = {.hostname = PQgetvalue (res, row, 0)};
+            s_pending_t *kp = &key;
+            s_pending_t **hit =
+                bsearch (&kp, list, n, sizeof *list, s_compare_hostnames);
+            if (hit)
+                found[hit - list] = true;
+        }
         PQclear (res);
     }
-    //  found[i]: VM i exists (the upsert made every status VM exist)
-    bool *found = calloc (n, sizeof *found);
-    for (size_t i = 0; i < n; i++)
-        found[i] = list[i]->status != NULL;
 
     ll_textbuf_t cols[7] = {{0}};
     size_t update_count = 0;
@@ -443,26 +458,82 @@ s_handle_export (void *arg, ll_request_t *req)
     PQclear (res);
 }
 
-//  Bring your own VM: the admin registers a VM terraform does not manage.
+//  Bring your own VM: the admin registers a VM terraform does not manage,
+//  with the hash of the token just minted for it.
 static void
 s_handle_register (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
-    char *hostname = NULL;
-    if (ll_request_take (req, &hostname) != 0)
+    char *hostname = NULL, *hash = NULL, *actor = NULL;
+    if (ll_request_take (req, &hostname, &hash, &actor) != 0)
         return;
     s_commit_mode (self, false);
-    const char *values[] = {hostname};
-    PGresult *res = ll_db_exec (self->actor.db, "vm_register", 1, values);
+    const char *values[] = {hostname, hash, actor};
+    PGresult *res = ll_db_exec (self->actor.db, "vm_register", 3, values);
     if (!res || PQntuples (res) != 1)
         ll_request_fail (req, s_db_reason (self));
     else if (streq (PQgetvalue (res, 0, 0), "t"))
         ll_request_fail (req, LL_REASON_MANAGED);
     else
-        ll_request_answer (req,
-                           streq (PQgetvalue (res, 0, 1), "t") ? "1" : "0");
+        ll_request_answer (req, PQgetvalue (res, 0, 1),
+                           streq (PQgetvalue (res, 0, 2), "t") ? "1" : "0");
     PQclear (res);
     free (hostname);
+    free (hash);
+    free (actor);
+}
+
+//  --- token checks (batched: one query for every VM-AUTH waiting) --------
+
+//  VM-AUTH: kept with its hostname and hash in the arrays of the next check
+static void
+s_handle_auth (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    char *host = NULL, *hash = NULL;
+    if (ll_request_take (req, &host, &hash) != 0)
+        return;
+    if (zlist_size (self->auths) == 0) {
+        ll_pgarray_begin (&self->auth_hosts);
+        ll_pgarray_begin (&self->auth_hashes);
+    }
+    ll_pgarray_add (&self->auth_hosts, host);
+    ll_pgarray_add (&self->auth_hashes, hash);
+    zlist_append (self->auths, ll_request_keep (req));
+    free (host);
+    free (hash);
+}
+
+//  Answer every VM-AUTH taken since the last check with one query.
+static void
+s_check_auths (self_t *self)
+{
+    size_t n = zlist_size (self->auths);
+    if (n == 0)
+        return;
+    ll_pgarray_end (&self->auth_hosts);
+    ll_pgarray_end (&self->auth_hashes);
+    const char *values[] = {self->auth_hosts.data, self->auth_hashes.data};
+    PGresult *res = ll_db_ensure (self->actor.db) == 0
+                        ? ll_db_exec (self->actor.db, "vm_auth", 2, values)
+                        : NULL;
+    bool ok = res && (size_t) PQntuples (res) == n;
+    for (int i = 0; i < (int) n; i++) {
+        ll_request_t *req = zlist_pop (self->auths);
+        if (!ok)
+            ll_request_fail (req, s_db_reason (self));
+        else if (!PQgetisnull (res, i, 0))
+            ll_request_answer (req, PQgetvalue (res, i, 0));
+        else
+            ll_request_fail (
+                req, streq (PQgetvalue (res, i, 2), "t")   ? LL_REASON_REVOKED
+                     : streq (PQgetvalue (res, i, 1), "f") ? LL_REASON_NOT_FOUND
+                                                           : LL_REASON_INVALID);
+        ll_request_destroy (&req);
+    }
+    PQclear (res);
+    ll_textbuf_reset (&self->auth_hosts);
+    ll_textbuf_reset (&self->auth_hashes);
 }
 
 //  Served on LL_ENDPOINT_REGISTRY. The hard writes (metrics, the server
@@ -475,6 +546,7 @@ static const ll_handler_t s_handlers[] = {
     {LL_CMD_VM_GPU_SET, s_handle_write},
     {LL_CMD_VM_INUSE_SET, s_handle_write},
     {LL_CMD_HEALTH, s_handle_health},
+    {LL_CMD_VM_AUTH, s_handle_auth},
     {LL_CMD_SECRET, s_handle_secret},
     {LL_CMD_VM_METRICS_SET, s_handle_metrics},
     {LL_CMD_VM_STATUS_GET, s_handle_status_get},
@@ -493,6 +565,7 @@ s_self_handle_router (void *arg)
     for (int i = 0; i < LL_REGISTRY_DRAIN_MAX; i++)
         if (!ll_actor_serve (&self->actor, s_handlers, self, true))
             break;
+    s_check_auths (self);
     s_flush (self);
 }
 

@@ -5,10 +5,12 @@
     telemetry writes waiting for the next flush.
     Serves: ROUTER LL_ENDPOINT_REGISTRY, the grammar in runtime/protocol.h:
       HEALTH (a live "SELECT 1"), SECRET (made on first use);
+      VM-AUTH: an agent token's hash checked against the VM's row; every
+        VM-AUTH waiting on the socket is answered by one query;
       VM-STATUS-SET, VM-GPU-SET, VM-INUSE-SET, VM-HEARTBEAT, VM-TOUCH:
         coalesced: every write request waiting on the socket is taken,
         merged per VM, and written by at most two statements (a status
-        upsert, an unnest UPDATE); each is answered after its statement
+        UPDATE, an unnest UPDATE); each is answered after its statement
         committed;
       VM-METRICS-SET, VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT, VM-REGISTER
         (the admin's bring-your-own-VM registration): at once.

@@ -14,6 +14,7 @@ typedef struct {
     char *key;          //  "<routing hex>/<request id>" (owned)
     ll_request_t *req;  //  the VM-WAIT (kept, owned)
     char *host;         //  the VM it waits for (owned)
+    long long gen;      //  generation of the token it waits with
     int64_t deadline;   //  ll_now_ms () to answer TIMEOUT, 0 = never
     bool http;          //  counts against agent.max_parked
 } s_waiter_t;
@@ -117,17 +118,52 @@ s_remove (self_t *self, s_waiter_t *waiter)
     zhashx_delete (self->by_key, waiter->key);
 }
 
-//  Answer every waiter of host with its assignment.
+//  A generation as text ("" = unknown) -> number, -1 when unknown.
+static long long
+s_generation (const char *text)
+{
+    return text && *text ? strtoll (text, NULL, 10) : -1;
+}
+
+//  Answer every waiter of host with its assignment, made for the agent of
+//  token generation gen (-1: unknown, every waiter gets it): a waiter of
+//  another generation is told REVOKED instead, never the PIN.
 static void
-s_wake (self_t *self, const char *host, const char *pin, const char *command)
+s_wake (self_t *self,
+        const char *host,
+        const char *pin,
+        const char *command,
+        long long gen)
 {
     zlistx_t *list = zhashx_lookup (self->by_host, host);
     while (list && zlistx_size (list)) {
         s_waiter_t *waiter = zlistx_first (list);
-        ll_request_answer (waiter->req, LL_WAIT_ASSIGN, pin, command);
+        if (gen < 0 || waiter->gen == gen)
+            ll_request_answer (waiter->req, LL_WAIT_ASSIGN, pin, command);
+        else
+            ll_request_answer (waiter->req, LL_WAIT_REVOKED, NULL, NULL);
         s_remove (self, waiter);
         list = zhashx_lookup (self->by_host, host);
     }
+}
+
+//  The VM's token changed (gen: the new generation, 0 when the row is
+//  gone): every waiter with another generation is told REVOKED.
+static void
+s_revoke (self_t *self, const char *host, long long gen)
+{
+    zlistx_t *list = zhashx_lookup (self->by_host, host);
+    if (!list)
+        return;
+    zlistx_t *stale = zlistx_new ();
+    for (s_waiter_t *w = zlistx_first (list); w; w = zlistx_next (list))
+        if (w->gen != gen)
+            zlistx_add_end (stale, w);
+    for (s_waiter_t *w = zlistx_first (stale); w; w = zlistx_next (stale)) {
+        ll_request_answer (w->req, LL_WAIT_REVOKED, NULL, NULL);
+        s_remove (self, w);
+    }
+    zlistx_destroy (&stale);
 }
 
 //  --- requests ---------------------------------------------------------------
@@ -137,10 +173,11 @@ s_handle_wait (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
     const ll_config_t *config = self->actor.runtime->config;
-    char *host = NULL, *timeout = NULL, *kind = NULL;
-    if (ll_request_take (req, &host, &timeout, &kind) != 0)
+    char *host = NULL, *timeout = NULL, *kind = NULL, *gen_text = NULL;
+    if (ll_request_take (req, &host, &timeout, &kind, &gen_text) != 0)
         return;
-    if (!*host || strlen (host) > LL_WAITERS_HOST_MAX
+    long long gen = s_generation (gen_text);
+    if (!*host || gen < 0 || strlen (host) > LL_WAITERS_HOST_MAX
         || strlen (req->request_id) > LL_WAITERS_ID_MAX
         || (!streq (kind, "http") && !streq (kind, "zmq"))) {
         ll_request_fail (req, LL_REASON_MALFORMED);
@@ -151,6 +188,12 @@ s_handle_wait (void *arg, ll_request_t *req)
     PGresult *res = ll_db_exec_retry (self->actor.db, "wait_check", 1, values);
     if (res && PQntuples (res) == 0) {
         ll_request_answer (req, LL_WAIT_UNKNOWN, NULL, NULL);
+        PQclear (res);
+        goto done;
+    }
+    //  Only the agent of the VM's current token waits here
+    if (res && s_generation (PQgetvalue (res, 0, 3)) != gen) {
+        ll_request_answer (req, LL_WAIT_REVOKED, NULL, NULL);
         PQclear (res);
         goto done;
     }
@@ -181,6 +224,7 @@ s_handle_wait (void *arg, ll_request_t *req)
     waiter->key = key;
     waiter->req = ll_request_keep (req);
     waiter->host = strdup (host);
+    waiter->gen = gen;
     long ms = strtol (timeout, NULL, 10);
     waiter->deadline = ms > 0 ? ll_now_ms () + ms : 0;
     waiter->http = http;
@@ -197,6 +241,7 @@ done:
     free (host);
     free (timeout);
     free (kind);
+    free (gen_text);
 }
 
 //  The caller's parked VM-WAIT is forgotten, never answered
@@ -240,7 +285,7 @@ s_resync (self_t *self)
     self->resync = false;
     for (int r = 0; r < PQntuples (res); r++)
         s_wake (self, PQgetvalue (res, r, 0), PQgetvalue (res, r, 1),
-                PQgetvalue (res, r, 2));
+                PQgetvalue (res, r, 2), s_generation (PQgetvalue (res, r, 3)));
     PQclear (res);
 }
 
@@ -250,12 +295,19 @@ s_self_handle_sub (void *arg)
     self_t *self = arg;
     zmsg_t *msg = zmsg_recv (self->sub);
     char *event = msg ? zmsg_popstr (msg) : NULL;
-    char *host = NULL, *pin = NULL, *command = NULL;
-    if (event && ll_proto_decode (event, msg, &host, &pin, &command) != 0)
+    char *host = NULL, *pin = NULL, *command = NULL, *gen = NULL;
+    int rc = -1;
+    if (event && streq (event, LL_EVT_VM_REVOKED))
+        rc = ll_proto_decode (event, msg, &host, &gen);
+    else if (event)
+        rc = ll_proto_decode (event, msg, &host, &pin, &command, &gen);
+    if (event && rc != 0)
         ll_warn ("waiters: malformed %.40s event dropped", event);
     else if (event && streq (event, LL_EVT_VM_ASSIGNED)) {
-        if (pin && command && zhashx_lookup (self->by_host, host))
-            s_wake (self, host, pin, command);  //  from the NOTIFY payload
+        if (pin && command && gen && *gen
+            && zhashx_lookup (self->by_host, host))
+            s_wake (self, host, pin, command,
+                    s_generation (gen));  //  from the NOTIFY payload
         else if (host && zhashx_lookup (self->by_host, host)) {
             const char *values[] = {host};
             PGresult *res =
@@ -264,10 +316,13 @@ s_self_handle_sub (void *arg)
                 self->resync = true;
             else if (PQntuples (res) == 1)
                 s_wake (self, host, PQgetvalue (res, 0, 0),
-                        PQgetvalue (res, 0, 1));
+                        PQgetvalue (res, 0, 1),
+                        s_generation (PQgetvalue (res, 0, 2)));
             PQclear (res);
         }
     }
+    else if (event && streq (event, LL_EVT_VM_REVOKED))
+        s_revoke (self, host, s_generation (gen));
     else if (event && streq (event, LL_EVT_RESYNC)) {
         self->resync = true;
         s_resync (self);
@@ -279,6 +334,7 @@ s_self_handle_sub (void *arg)
     free (pin);
     free (command);
     free (host);
+    free (gen);
     free (event);
     zmsg_destroy (&msg);
 }

@@ -97,10 +97,11 @@ s_request_heartbeat (ll_agent_call_t *call, const ll_config_t *config)
 static void
 s_request_result (ll_agent_call_t *call, const ll_config_t *config)
 {
-    char text[S_RESULT_TEXT_MAX + 1];
+    char text[S_RESULT_TEXT_MAX + 1], gen[24];
     snprintf (text, sizeof text, "%s", call->body.text);
+    snprintf (gen, sizeof gen, "%lld", call->generation);
     call->args = ll_proto_args (LL_CMD_VM_RESULT, call->body.host,
-                                call->body.value, text);
+                                call->body.value, text, gen);
 }
 
 static void
@@ -263,6 +264,8 @@ ll_agent_call_end (ll_agent_call_t *call,
     }
     else if (error && streq (error, LL_REASON_NOT_FOUND))
         ll_agent_call_refuse (call, 404, api->not_found);
+    else if (error && streq (error, LL_REASON_REVOKED))
+        ll_agent_call_refuse (call, 401, "token revoked");
     else
         ll_agent_call_refuse (call, api->failure_status, api->failure);
     if (payload)

@@ -50,6 +50,7 @@ typedef struct {
 struct ll_agent_call {
     const ll_agent_api_t *api;  //  its row
     bool lambda;                //  the caller holds the Lambda's token
+    long long generation;       //  of the VM token it proved (VM-RESULT)
     const char *scope;          //  whose token it needs (borrowed)
     bool check_first;           //  the answer is told after the check
     int status;                 //  the answer's status, 0 until known

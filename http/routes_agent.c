@@ -107,7 +107,9 @@ ll_route_vm_startup (ll_http_req_t *req)
     char timeout[16];
     snprintf (timeout, sizeof timeout, "%d", wait_ms);
     //  A long wait that ends when the agent goes away: not an ll_ask
-    zmsg_t *args = ll_proto_args (LL_CMD_VM_WAIT, host, timeout, "http");
+    char gen[24];
+    snprintf (gen, sizeof gen, "%lld", req->agent_generation);
+    zmsg_t *args = ll_proto_args (LL_CMD_VM_WAIT, host, timeout, "http", gen);
     zmsg_t *reply = NULL;
     char *error = NULL;
     char id[32] = "";
@@ -145,6 +147,8 @@ ll_route_vm_startup (ll_http_req_t *req)
                                           "command", command ? command : ""));
     else if (streq (what, LL_WAIT_UNKNOWN))
         status = ll_http_error (req, 404, "VM not found.");
+    else if (streq (what, LL_WAIT_REVOKED))
+        status = ll_http_error (req, 401, "token revoked");
     else if (streq (what, LL_WAIT_FULL)) {
         char headers[64];
         snprintf (headers, sizeof headers, "Retry-After: %ld\r\n",
@@ -162,17 +166,6 @@ ll_route_vm_startup (ll_http_req_t *req)
     free (what);
     free (error);
     return status;
-}
-
-//  The token decides which scope to check: the Lambda's may post logs for
-//  any VM, a VM's only for itself.
-static bool
-s_is_lambda (ll_http_req_t *req)
-{
-    const char *auth = ll_http_header (req, "Authorization");
-    const char *prefix = S_LAMBDA_SCOPE ".";
-    return auth && strlen (auth) > 7
-           && strncmp (auth + 7, prefix, strlen (prefix)) == 0;
 }
 
 //  The row of the route's pattern
@@ -195,11 +188,16 @@ ll_route_agent (ll_http_req_t *req)
         return ll_http_error (req, 404, "Not found.");
     const ll_config_t *config = ll_http_server_runtime (req->server)->config;
     ll_agent_call_t call;
+    //  The Lambda's token may post logs for any VM the allocator launched
+    //  (ingest answers 404 for any other stream), a VM's only for itself
+    bool lambda = ll_http_agent_service (req, S_LAMBDA_SCOPE);
     int rc = ll_agent_call_begin (&call, api,
                                   req->param_count ? req->params[0] : NULL,
-                                  req->body, req->body_len, s_is_lambda (req));
+                                  req->body, req->body_len, lambda);
+    call.generation = req->agent_generation;
     if (rc == 0 || call.check_first) {
-        if (ll_http_agent_check (req, call.scope) != 0) {
+        bool own = lambda && call.scope && streq (call.scope, S_LAMBDA_SCOPE);
+        if (!own && ll_http_agent_check (req, call.scope) != 0) {
             ll_agent_call_free (&call);
             return req->status;  //  refused
         }

@@ -375,6 +375,17 @@ ll_ask_secret (ll_client_t *client, char **secret, char **error)
 }
 
 int
+ll_ask_vm_auth (ll_client_t *client,
+                const char *hostname,
+                const char *hash,
+                char **generation,
+                char **error)
+{
+    return ll_proto_ask (client, error, LL_CMD_VM_AUTH, hostname, hash,
+                         generation);
+}
+
+int
 ll_ask_vm_status_set (ll_client_t *client,
                       const char *hostname,
                       const char *status,
@@ -460,10 +471,14 @@ ll_ask_vm_export (ll_client_t *client, char **json, char **error)
 int
 ll_ask_vm_register (ll_client_t *client,
                     const char *hostname,
+                    const char *hash,
+                    const char *actor,
+                    char **generation,
                     char **created,
                     char **error)
 {
-    return ll_proto_ask (client, error, LL_CMD_VM_REGISTER, hostname, created);
+    return ll_proto_ask (client, error, LL_CMD_VM_REGISTER, hostname, hash,
+                         actor, generation, created);
 }
 
 int
@@ -500,10 +515,13 @@ ll_ask_vm_result (ll_client_t *client,
                   const char *hostname,
                   bool ok,
                   const char *text,
+                  long long generation,
                   char **error)
 {
+    char gen[24];
+    snprintf (gen, sizeof gen, "%lld", generation);
     return ll_proto_ask (client, error, LL_CMD_VM_RESULT, hostname,
-                         ok ? "1" : "0", text);
+                         ok ? "1" : "0", text, gen);
 }
 
 int

@@ -38,10 +38,11 @@ test_assigner (void **state)
     assert_int_equal (ll_actor_start (actor, 10000, &error), 0);
     zstr_send (actor, LL_CMD_VERBOSE);
     free (ll_test_sql (config,
-                       "INSERT INTO vms (hostname, status, last_seen_at) "
-                       "VALUES ('as-vm-2', 'running', now()), "
-                       "('as-vm-1', 'running', now()), "
-                       "('as-vm-3', 'error', now())"));
+                       "INSERT INTO vms (hostname, status, last_seen_at, "
+                       "token_generation) "
+                       "VALUES ('as-vm-2', 'running', now(), 7), "
+                       "('as-vm-1', 'running', now(), 1), "
+                       "('as-vm-3', 'error', now(), 1)"));
     zsock_t *dealer = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
     ll_client_t assigner = ll_client_dealer (dealer);
 
@@ -117,15 +118,25 @@ test_assigner (void **state)
     free (outcome);
     free (host);
 
-    //  Results and releases find their VM, or say so
-    assert_int_equal (ll_ask_vm_result (&assigner, "as-vm-2", true, "", &error),
-                      0);
+    //  Results and releases find their VM, or say so; only the agent of
+    //  the VM's current token generation (7) is heard
+    assert_int_equal (
+        ll_ask_vm_result (&assigner, "as-vm-2", true, "", 6, &error), -1);
+    assert_string_equal (error, LL_REASON_REVOKED);
+    free (error);
+    s_expect_sql (config,
+                  "SELECT delivered_at IS NULL FROM vms WHERE hostname = "
+                  "'as-vm-2'",
+                  "t");
+    assert_int_equal (
+        ll_ask_vm_result (&assigner, "as-vm-2", true, "", 7, &error), 0);
     s_expect_sql (config,
                   "SELECT delivered_at IS NOT NULL FROM vms WHERE hostname = "
                   "'as-vm-2'",
                   "t");
     assert_int_equal (
-        ll_ask_vm_result (&assigner, "no-such-vm", false, "boom", &error), -1);
+        ll_ask_vm_result (&assigner, "no-such-vm", false, "boom", 1, &error),
+        -1);
     assert_string_equal (error, LL_REASON_NOT_FOUND);
     free (error);
     assert_int_equal (ll_ask_vm_release (&assigner, "as-vm-2", "admin", &error),
@@ -175,7 +186,7 @@ test_assigner (void **state)
     assert_string_equal (error, LL_REASON_MALFORMED);
     free (error);
 
-    args = ll_proto_args (LL_CMD_VM_RESULT, "as-vm-1", "maybe", "");
+    args = ll_proto_args (LL_CMD_VM_RESULT, "as-vm-1", "maybe", "", "1");
     assert_int_equal (
         ll_call (dealer, LL_CMD_VM_RESULT, &args, 2000, &reply, &error), -1);
     assert_string_equal (error, LL_REASON_MALFORMED);

@@ -5,8 +5,9 @@
     HELLO, then POSTs the agent API: the REPLY is what the HTTP route
     answers (same table), the data lands, another VM's data is refused and
     unchanged, a path outside the agent API is 404, REPLYs keep the order
-    of the POSTs, and the actors' ERROR/VERBOSE contract holds on its
-    pipe. */
+    of the POSTs, a new token for the VM (listener: VM-REVOKED) ends the
+    old token's session at once and its HELLO is refused, and the actors'
+    ERROR/VERBOSE contract holds on its pipe. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include "actors/assigner.h"
 #include "actors/gateway.h"
 #include "actors/ingest.h"
+#include "actors/listener.h"
 #include "actors/registry.h"
 #include "actors/waiters.h"
 #include "runtime/protocol.h"
@@ -62,6 +64,21 @@ s_post (zsock_t *agent, const char *path, const char *body, const char *want)
     s_expect (agent, want);
 }
 
+//  Register hostname with a fresh token (into token, LL_TOKEN_MAX bytes)
+static void
+s_register (ll_client_t *registry, const char *hostname, char *token)
+{
+    char hash[LL_TOKEN_HASH_HEX];
+    assert_int_equal (ll_token_mint (hostname, token, LL_TOKEN_MAX), 0);
+    ll_token_hash (token, hash);
+    char *generation = NULL, *created = NULL, *error = NULL;
+    assert_int_equal (ll_ask_vm_register (registry, hostname, hash, "test",
+                                          &generation, &created, &error),
+                      0);
+    free (generation);
+    free (created);
+}
+
 static void
 test_agent_api_over_zeromq (void **state)
 {
@@ -83,27 +100,18 @@ test_agent_api_over_zeromq (void **state)
     const ll_actor_def_t table[] = {
         {"registry", registry_actor}, {"waiters", waiters_actor},
         {"assigner", assigner_actor}, {"ingest", ingest_actor},
-        {"gateway", gateway_actor},
+        {"listener", listener_actor}, {"gateway", gateway_actor},
     };
-    ll_supervisor_t *actors = ll_supervisor_new (table, 5, &runtime);
+    ll_supervisor_t *actors = ll_supervisor_new (table, 6, &runtime);
     char *error = NULL;
     assert_int_equal (ll_supervisor_start (actors, &error), 0);
 
     //  Two VMs, registered as the admin would; the agent is the first's
     zsock_t *dealer = zsock_new_dealer (LL_ENDPOINT_REGISTRY);
     ll_client_t registry = ll_client_dealer (dealer);
-    char *created = NULL, *secret = NULL;
-    assert_int_equal (
-        ll_ask_vm_register (&registry, "gw-vm-1", &created, &error), 0);
-    free (created);
-    assert_int_equal (
-        ll_ask_vm_register (&registry, "gw-vm-2", &created, &error), 0);
-    free (created);
-    assert_int_equal (ll_ask_secret (&registry, &secret, &error), 0);
-    char token[LL_TOKEN_MAX];
-    assert_int_equal (ll_token_derive (secret, "gw-vm-1", token, sizeof token),
-                      0);
-    free (secret);
+    char token[LL_TOKEN_MAX], other[LL_TOKEN_MAX];
+    s_register (&registry, "gw-vm-1", token);
+    s_register (&registry, "gw-vm-2", other);
 
     zsock_t *agent = zsock_new (ZMQ_DEALER);
     zcert_t *client = zcert_new ();
@@ -178,6 +186,39 @@ test_agent_api_over_zeromq (void **state)
     free (text);
     free (status);
     zframe_destroy (&rows);
+
+    //  Another VM's token, a forged one: refused at HELLO
+    zstr_sendf (agent, "HELLO gw-vm-1 %s", other);
+    s_expect (agent, "ERROR This token belongs to another VM.");
+    zstr_send (agent, "HELLO gw-vm-1 gw-vm-1.0000");
+    s_expect (agent, "ERROR Invalid API token.");
+    zstr_sendf (agent, "HELLO gw-vm-1 %s", token);
+    s_expect (agent, "HELLO-OK");
+    //  A new token for gw-vm-1 (the admin registers it again): the old
+    //  token's session ends at once and its HELLO is refused; its POSTs
+    //  store nothing
+    char fresh[LL_TOKEN_MAX];
+    s_register (&registry, "gw-vm-1", fresh);
+    s_expect (agent, "ERROR token revoked");
+    s_post (agent, "/api/vm-status",
+            "{\"hostname\":\"gw-vm-1\",\"status\":\"error\"}",
+            "ERROR HELLO first");
+    zstr_sendf (agent, "HELLO gw-vm-1 %s", token);
+    s_expect (agent, "ERROR token revoked");
+    s_post (agent, "/api/vm-status",
+            "{\"hostname\":\"gw-vm-1\",\"status\":\"error\"}",
+            "ERROR HELLO first");
+    assert_int_equal (
+        ll_ask_vm_status_get (&registry, "gw-vm-1", &status, &stale, &error),
+        0);
+    assert_string_equal (status, "running");
+    free (status);
+    free (stale);
+    zstr_sendf (agent, "HELLO gw-vm-1 %s", fresh);
+    s_expect (agent, "HELLO-OK");
+    s_post (agent, "/api/vm-status",
+            "{\"hostname\":\"gw-vm-1\",\"status\":\"rebooting\"}",
+            "REPLY 200 {\"message\":\"VM status updated successfully.\"}");
 
     zsock_destroy (&logs);
     zsock_destroy (&agent);

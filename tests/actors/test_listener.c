@@ -1,8 +1,10 @@
 /*  The listener actor over its pipe and PUB socket with a real PostgreSQL:
     RESYNC once LISTEN is in place, VM-ASSIGNED from an assignment's NOTIFY
-    (the trigger's payload: host, pin, command), a notification without a
-    command or over the payload cap publishes nothing, and after
-    PostgreSQL restarts the listener LISTENs again and says RESYNC. */
+    (the trigger's payload: host, pin, command, token generation), a
+    notification without a command or over the payload cap publishes
+    nothing, a replaced token is VM-REVOKED with the new generation, and
+    after PostgreSQL restarts the listener LISTENs again and says
+    RESYNC. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,17 +15,29 @@
 #include "runtime/supervisor.h"
 #include "support.h"
 
-//  The next event (new string) and its frames
+//  The next event (new string) and its frames; VM-REVOKED's generation
+//  comes in *pin
 static char *
-s_event (zsock_t *sub, char **host, char **pin, char **command)
+s_event_gen (
+    zsock_t *sub, char **host, char **pin, char **command, char **generation)
 {
-    *host = *pin = *command = NULL;
+    *host = *pin = *command = *generation = NULL;
     zmsg_t *msg = zmsg_recv (sub);
     if (!msg)
         return NULL;
     char *event = zmsg_popstr (msg);
-    assert_int_equal (ll_proto_decode (event, msg, host, pin, command), 0);
+    assert_int_equal (
+        ll_proto_decode (event, msg, host, pin, command, generation), 0);
     zmsg_destroy (&msg);
+    return event;
+}
+
+static char *
+s_event (zsock_t *sub, char **host, char **pin, char **command)
+{
+    char *generation = NULL;
+    char *event = s_event_gen (sub, host, pin, command, &generation);
+    free (generation);
     return event;
 }
 
@@ -49,19 +63,39 @@ test_listener (void **state)
     assert_string_equal (event, LL_EVT_RESYNC);
     free (event);
 
-    free (ll_test_sql (config, "INSERT INTO vms (hostname, status) VALUES "
-                               "('l-vm-1', 'running')"));
+    free (ll_test_sql (config, "INSERT INTO vms (hostname, status, "
+                               "token_hash, token_generation) VALUES "
+                               "('l-vm-1', 'running', "
+                               "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                               "aaaaaaaaaaaaaaaaaa', 5)"));
     free (ll_test_sql (config, "UPDATE vms SET crd_command = '--code=x', pin "
                                "= '424242' WHERE hostname = 'l-vm-1'"));
-    event = s_event (sub, &host, &pin, &command);
+    char *generation = NULL;
+    event = s_event_gen (sub, &host, &pin, &command, &generation);
     assert_string_equal (event, LL_EVT_VM_ASSIGNED);
     assert_string_equal (host, "l-vm-1");
     assert_string_equal (pin, "424242");
     assert_string_equal (command, "--code=x");
+    assert_string_equal (generation, "5");
     free (event);
     free (host);
     free (pin);
     free (command);
+    free (generation);
+    //  A new token: VM-REVOKED host new-generation
+    free (ll_test_sql (
+        config,
+        "UPDATE vms SET token_hash = "
+        "'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', "
+        "token_generation = 6 WHERE hostname = "
+        "'l-vm-1'"));
+    event = s_event (sub, &host, &pin, &command);
+    assert_string_equal (event, LL_EVT_VM_REVOKED);
+    assert_string_equal (host, "l-vm-1");
+    assert_string_equal (pin, "6");
+    free (event);
+    free (host);
+    free (pin);
 
     //  Not an assignment, or over the cap: nothing; then a sound one
     free (ll_test_sql (config, "SELECT pg_notify('vm_updates', "

@@ -97,7 +97,7 @@ test_exchanges (void **state)
         LL_CMD_SESSION_NEW,     LL_CMD_SESSION_CHECK,  LL_CMD_SESSION_END,
         LL_CMD_LOGIN_CHECK,     LL_CMD_LOGIN_FAILED,   LL_CMD_LOGIN_OK,
         LL_CMD_AUDIT,           LL_CMD_AUDIT_LIST,     LL_CMD_ADMIN_VMS,
-        LL_CMD_ADMIN_VM_EXISTS, LL_CMD_VM_REGISTER};
+        LL_CMD_ADMIN_VM_EXISTS, LL_CMD_VM_REGISTER,    LL_CMD_VM_AUTH};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         const ll_exchange_t *x = ll_exchange (commands[i]);
         assert_non_null (x);
@@ -107,6 +107,7 @@ test_exchanges (void **state)
     assert_null (ll_exchange ("NONSENSE"));
     assert_null (ll_exchange (NULL));
     assert_null (ll_exchange (LL_EVT_RESYNC)->reply);
+    assert_null (ll_exchange (LL_EVT_VM_REVOKED)->reply);
     assert_null (ll_proto_args ("NONSENSE"));
 }
 
@@ -229,16 +230,20 @@ test_publish_and_send (void **state)
     zsock_set_rcvtimeo (sub, 2000);
     zclock_sleep (100);
     assert_int_equal (
-        ll_proto_publish (pub, LL_EVT_VM_ASSIGNED, "vm-1", NULL, NULL), 0);
+        ll_proto_publish (pub, LL_EVT_VM_ASSIGNED, "vm-1", NULL, NULL, NULL),
+        0);
     zmsg_t *msg = zmsg_recv (sub);
     assert_non_null (msg);
     char *event = zmsg_popstr (msg);
     assert_string_equal (event, LL_EVT_VM_ASSIGNED);
-    char *host = NULL, *pin = (char *) "x", *command = (char *) "x";
-    assert_int_equal (ll_proto_decode (event, msg, &host, &pin, &command), 0);
+    char *host = NULL, *pin = (char *) "x", *command = (char *) "x",
+         *gen = (char *) "x";
+    assert_int_equal (ll_proto_decode (event, msg, &host, &pin, &command, &gen),
+                      0);
     assert_string_equal (host, "vm-1");
     assert_null (pin);
     assert_null (command);
+    assert_null (gen);
     free (event);
     free (host);
     zmsg_destroy (&msg);
@@ -246,19 +251,22 @@ test_publish_and_send (void **state)
     zsock_t *router = zsock_new_router (ENDPOINT "-async");
     zsock_t *dealer = zsock_new_dealer (ENDPOINT "-async");
     zsock_set_rcvtimeo (router, 2000);
-    assert_int_equal (
-        ll_proto_send (dealer, LL_CMD_VM_RESULT, "peer-7", "vm-2", "1", ""), 0);
+    assert_int_equal (ll_proto_send (dealer, LL_CMD_VM_RESULT, "peer-7", "vm-2",
+                                     "1", "", "3"),
+                      0);
     ll_request_t *req = ll_request_recv (router);
     assert_non_null (req);
     assert_string_equal (req->request_id, "peer-7");
-    char *h = NULL, *ok = NULL, *text = NULL;
-    assert_int_equal (ll_request_take (req, &h, &ok, &text), 0);
+    char *h = NULL, *ok = NULL, *text = NULL, *g = NULL;
+    assert_int_equal (ll_request_take (req, &h, &ok, &text, &g), 0);
     assert_string_equal (h, "vm-2");
     assert_string_equal (ok, "1");
     assert_string_equal (text, "");
+    assert_string_equal (g, "3");
     free (h);
     free (ok);
     free (text);
+    free (g);
     ll_request_answer (req);
     ll_request_destroy (&req);
     zmsg_t *reply = zmsg_recv (dealer);

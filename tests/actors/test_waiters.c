@@ -2,7 +2,10 @@
     and ROUTER with a real PostgreSQL: an unknown VM is UNKNOWN, a stored
     assignment is answered at once, a parked wait is answered by the NOTIFY
     of a new assignment, an HTTP wait times out, the parked HTTP waiters are
-    capped (FULL), VM-UNWAIT forgets a wait that is then never answered. */
+    capped (FULL), VM-UNWAIT forgets a wait that is then never answered,
+    and only the agent of the VM's current token generation waits: another
+    generation is REVOKED at once, and a parked waiter is REVOKED when a
+    new token replaces its own (the listener's VM-REVOKED). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +17,20 @@
 #include "runtime/supervisor.h"
 #include "support.h"
 
-//  Send VM-WAIT host timeout kind with request id
+//  Send VM-WAIT host timeout kind generation with request id
+static void
+s_wait_gen (zsock_t *dealer,
+            const char *id,
+            const char *host,
+            const char *ms,
+            const char *kind,
+            const char *gen)
+{
+    assert_int_equal (
+        ll_proto_send (dealer, LL_CMD_VM_WAIT, id, host, ms, kind, gen), 0);
+}
+
+//  The same with the test VMs' token generation, 1
 static void
 s_wait (zsock_t *dealer,
         const char *id,
@@ -22,8 +38,7 @@ s_wait (zsock_t *dealer,
         const char *ms,
         const char *kind)
 {
-    assert_int_equal (
-        ll_proto_send (dealer, LL_CMD_VM_WAIT, id, host, ms, kind), 0);
+    s_wait_gen (dealer, id, host, ms, kind, "1");
 }
 
 //  The next VM-WAIT answer: its request id and what (new strings)
@@ -53,11 +68,15 @@ test_waiters (void **state)
     ll_supervisor_t *actors = ll_supervisor_new (table, 2, &runtime);
     char *error = NULL;
     assert_int_equal (ll_supervisor_start (actors, &error), 0);
-    free (ll_test_sql (config,
-                       "INSERT INTO vms (hostname, status, last_seen_at) "
-                       "VALUES ('w-vm-1', 'running', now()), "
-                       "('w-vm-2', 'running', now()), "
-                       "('w-vm-3', 'running', now())"));
+    free (ll_test_sql (
+        config,
+        "INSERT INTO vms (hostname, status, last_seen_at, "
+        "token_generation, token_hash) "
+        "VALUES ('w-vm-1', 'running', now(), 1, NULL), "
+        "('w-vm-2', 'running', now(), 1, NULL), "
+        "('w-vm-3', 'running', now(), 1, NULL), "
+        "('w-vm-4', 'running', now(), 1, "
+        "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')"));
     free (ll_test_sql (config, "UPDATE vms SET crd_command = '--code=stored', "
                                "pin = '111111' WHERE hostname = 'w-vm-3'"));
     zsock_t *dealer = zsock_new_dealer (LL_ENDPOINT_WAITERS);
@@ -124,10 +143,49 @@ test_waiters (void **state)
     zmsg_t *nothing = zmsg_recv (dealer);
     assert_null (nothing);
 
+    //  Another generation than the VM's current one: REVOKED at once
+    zsock_set_rcvtimeo (dealer, 10000);
+    s_wait_gen (dealer, "8", "w-vm-4", "5000", "http", "2");
+    s_answer (dealer, &id, &what, &a, &b);
+    assert_string_equal (id, "8");
+    assert_string_equal (what, LL_WAIT_REVOKED);
+    free (id);
+    free (what);
+    //  Parked with the current token, which a new one replaces: REVOKED,
+    //  and the new assignment's PIN never reaches it
+    s_wait (dealer, "9", "w-vm-4", "0", "zmq");
+    zclock_sleep (300);
+    free (ll_test_sql (
+        config,
+        "UPDATE vms SET token_hash = "
+        "'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', "
+        "token_generation = 2 WHERE hostname = "
+        "'w-vm-4'"));
+    s_answer (dealer, &id, &what, &a, &b);
+    assert_string_equal (id, "9");
+    assert_string_equal (what, LL_WAIT_REVOKED);
+    assert_null (a);
+    free (id);
+    free (what);
+    //  The current generation's waiter gets the assignment
+    s_wait_gen (dealer, "10", "w-vm-4", "0", "zmq", "2");
+    zclock_sleep (300);
+    free (ll_test_sql (config, "UPDATE vms SET crd_command = '--code=four', "
+                               "pin = '444444' WHERE hostname = 'w-vm-4'"));
+    s_answer (dealer, &id, &what, &a, &b);
+    assert_string_equal (id, "10");
+    assert_string_equal (what, LL_WAIT_ASSIGN);
+    assert_string_equal (a, "444444");
+    free (id);
+    free (what);
+    free (a);
+    free (b);
+
     //  Refused
     zsock_set_rcvtimeo (dealer, 5000);
     zmsg_t *reply = NULL;
-    zmsg_t *args = ll_proto_args (LL_CMD_VM_WAIT, "w-vm-2", "10", "carrier");
+    zmsg_t *args =
+        ll_proto_args (LL_CMD_VM_WAIT, "w-vm-2", "10", "carrier", "1");
     assert_int_equal (
         ll_call (dealer, LL_CMD_VM_WAIT, &args, 2000, &reply, &error), -1);
     assert_string_equal (error, LL_REASON_MALFORMED);
