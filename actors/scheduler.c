@@ -1,40 +1,32 @@
 #include "actors/scheduler.h"
+#include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 #include "runtime/schedule.h"
 
 #include <jansson.h>
 #include <time.h>
 
-#define S_TICK_MS     1000   //  schedules, leadership
-#define S_RULES_MS    5000   //  idle, budget, recovery
-#define S_CALL_MS     10000  //  the terraform actor answers at once
-#define S_MAX_ARG     512    //  longest argument frame accepted
-#define S_BUDGET_WARN 0.8    //  the dashboard warns from here
+#define S_TICK_MS     1000  //  schedules, leadership
+#define S_RULES_MS    5000  //  idle, budget, recovery
+#define S_MAX_ARG     512   //  longest argument frame accepted
+#define S_BUDGET_WARN 0.8   //  the dashboard warns from here
 #define S_CONFIG_NAME "config: schedule.destroy_at"
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
-    zsock_t *router;        //  LL_ENDPOINT_SCHEDULER
-    zsock_t *terraform;     //  DEALER to LL_ENDPOINT_TERRAFORM
-    zsock_t *assigner;      //  DEALER to LL_ENDPOINT_ASSIGNER
-    ll_runtime_t *runtime;  //  config and stats (not owned)
-    ll_db_t *db;            //  our PostgreSQL connection
-    bool leader;            //  we hold the lock: we act
-    bool config_done;       //  schedule.destroy_at written on this session
-    int64_t rules_ms;       //  when idle/budget/recovery run next
-    bool started;           //  START done
-    bool terminated;        //  $TERM received
+    ll_actor_t actor;    //  pipe, ROUTER LL_ENDPOINT_SCHEDULER, database
+    zsock_t *terraform;  //  DEALER to LL_ENDPOINT_TERRAFORM
+    zsock_t *assigner;   //  DEALER to LL_ENDPOINT_ASSIGNER
+    bool leader;         //  we hold the lock: we act
+    bool config_done;    //  schedule.destroy_at written on this session
+    int64_t rules_ms;    //  when idle/budget/recovery run next
 } self_t;
 
 static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "scheduler", pipe, runtime);
     return self;
 }
 
@@ -44,51 +36,23 @@ s_self_destroy (self_t **self_p)
     self_t *self = *self_p;
     if (!self)
         return;
-    zsock_destroy (&self->router);
     zsock_destroy (&self->terraform);
     zsock_destroy (&self->assigner);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
 }
 
 static const char *
-s_self_start (self_t *self)
+s_self_start (void *arg)
 {
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router || zsock_bind (self->router, LL_ENDPOINT_SCHEDULER) != 0)
-        return "cannot bind " LL_ENDPOINT_SCHEDULER;
+    self_t *self = arg;
     self->terraform = zsock_new_dealer (LL_ENDPOINT_TERRAFORM);
     self->assigner = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
     if (!self->terraform || !self->assigner)
         return "cannot connect to the terraform and assigner actors";
-    self->db =
-        ll_db_new (self->runtime->config, self->runtime->stats, "scheduler");
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("scheduler: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
-    self->started = true;
     self->rules_ms = ll_now_ms () + S_RULES_MS;
     return NULL;
-}
-
-static void
-s_self_handle_pipe (self_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    free (command);
-    zmsg_destroy (&msg);
 }
 
 //  --- helpers ----------------------------------------------------------------
@@ -96,8 +60,8 @@ s_self_handle_pipe (self_t *self)
 static const char *
 s_db_reason (self_t *self)
 {
-    const char *error = ll_db_error (self->db);
-    return *error ? error : "database unavailable";
+    const char *error = ll_db_error (self->actor.db);
+    return *error ? error : LL_REASON_DATABASE;
 }
 
 //  An audit row of the automatic actions (actor 'auto').
@@ -109,37 +73,41 @@ s_audit (self_t *self,
          const char *detail)
 {
     const char *values[] = {"auto", action, target, outcome, detail};
-    PQclear (ll_db_exec (self->db, "admin_audit_add", 5, values));
+    PQclear (ll_db_exec (self->actor.db, "admin_audit_add", 5, values));
 }
 
-//  Ask the terraform actor for an operation: its id, 0 when another one
-//  runs (try again later), -1 on any other refusal (reason logged).
+//  The answer of the terraform actor to an operation's request (rc, id and
+//  error taken): its id, 0 when another one runs (try again later), -1 on
+//  any other refusal (reason logged).
 static int64_t
-s_operation (self_t *self, const char *command, const char *const *frames)
+s_operation_id (const char *command, int rc, char *text, char *error)
 {
-    zmsg_t *args = zmsg_new ();
-    for (; *frames; frames++)
-        zmsg_addstr (args, *frames);
-    zmsg_t *reply = NULL;
-    char *error = NULL;
     int64_t id = -1;
-    if (ll_call (self->terraform, command, &args, S_CALL_MS, &reply, &error)
-        == 0) {
-        char *text = zmsg_popstr (reply);
-        id = text ? strtoll (text, NULL, 10) : -1;
-        free (text);
-    }
-    else if (error && strncmp (error, "busy", 4) == 0)
+    if (rc == 0)
+        id = strtoll (text, NULL, 10);
+    else if (error && strncmp (error, LL_REASON_BUSY, 4) == 0)
         id = 0;
     else
         ll_warn ("scheduler: %s refused: %s", command,
                  error ? error : "no answer");
-    zmsg_destroy (&reply);
+    free (text);
     free (error);
     return id;
 }
 
-//  A list of hostnames as the frames [first] [who] [rest...].
+//  DESTROY or EXPORT-DESTROY for who.
+static int64_t
+s_operation_all (self_t *self, const char *command, const char *who)
+{
+    ll_client_t terraform = ll_client_dealer (self->terraform);
+    char *id = NULL, *error = NULL;
+    int rc = streq (command, LL_CMD_EXPORT_DESTROY)
+                 ? ll_ask_export_destroy (&terraform, who, &id, &error)
+                 : ll_ask_destroy (&terraform, who, &id, &error);
+    return s_operation_id (command, rc, id, error);
+}
+
+//  REPLACE-VM or REBOOT-VM of the hostnames in the first column of hosts.
 static int64_t
 s_operation_on (self_t *self,
                 const char *command,
@@ -147,14 +115,16 @@ s_operation_on (self_t *self,
                 const char *who)
 {
     int n = PQntuples (hosts);
-    const char **frames = calloc ((size_t) n + 2, sizeof *frames);
-    frames[0] = PQgetvalue (hosts, 0, 0);
-    frames[1] = who;
-    for (int i = 1; i < n; i++)
-        frames[i + 1] = PQgetvalue (hosts, i, 0);
-    int64_t id = s_operation (self, command, frames);
-    free (frames);
-    return id;
+    if (n > LL_BULK_MAX)
+        n = LL_BULK_MAX;  //  the rest next time
+    const char **names = calloc ((size_t) n + 1, sizeof *names);
+    for (int i = 0; i < n; i++)
+        names[i] = PQgetvalue (hosts, i, 0);
+    ll_client_t terraform = ll_client_dealer (self->terraform);
+    char *id = NULL, *error = NULL;
+    int rc = ll_ask_vm_operation (&terraform, command, names, who, &id, &error);
+    free (names);
+    return s_operation_id (command, rc, id, error);
 }
 
 //  --- schedules ----------------------------------------------------------------
@@ -163,11 +133,12 @@ s_operation_on (self_t *self,
 static void
 s_config_schedule (self_t *self)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     self->config_done = true;
     int64_t at;
     if (!*config->schedule.destroy_at) {
-        PGresult *res = ll_db_exec (self->db, "sched_config_clear", 0, NULL);
+        PGresult *res =
+            ll_db_exec (self->actor.db, "sched_config_clear", 0, NULL);
         if (!res)
             self->config_done = false;
         else if (PQntuples (res) > 0)
@@ -182,7 +153,7 @@ s_config_schedule (self_t *self)
     snprintf (epoch, sizeof epoch, "%lld", (long long) at);
     const char *values[] = {
         epoch, config->schedule.export_before_destroy ? "true" : "false"};
-    PGresult *res = ll_db_exec (self->db, "sched_config", 2, values);
+    PGresult *res = ll_db_exec (self->actor.db, "sched_config", 2, values);
     if (!res)
         self->config_done = false;  //  try again
     else if (PQntuples (res) == 1)
@@ -199,7 +170,7 @@ s_config_schedule (self_t *self)
 static void
 s_schedules_ended (self_t *self)
 {
-    PGresult *res = ll_db_exec (self->db, "sched_ended", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "sched_ended", 0, NULL);
     for (int i = 0; res && i < PQntuples (res); i++) {
         const char *id = PQgetvalue (res, i, 0);
         const char *name = PQgetvalue (res, i, 1);
@@ -221,7 +192,7 @@ s_schedules_ended (self_t *self)
                                 : ok  ? "completed"
                                       : "failed",
                                 result, next};
-        PQclear (ll_db_exec (self->db, "sched_finish", 4, values));
+        PQclear (ll_db_exec (self->actor.db, "sched_finish", 4, values));
         ll_info ("scheduler: schedule %s (%s): %s", id, name, result);
         s_audit (self, "schedule-destroy", name, ok ? "ok" : "failed", result);
     }
@@ -232,7 +203,7 @@ s_schedules_ended (self_t *self)
 static void
 s_schedules_due (self_t *self)
 {
-    PGresult *res = ll_db_exec (self->db, "sched_claim_due", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "sched_claim_due", 0, NULL);
     if (!res || PQntuples (res) != 1) {
         PQclear (res);
         return;
@@ -242,14 +213,13 @@ s_schedules_due (self_t *self)
     bool export_first = streq (PQgetvalue (res, 0, 2), "t");
     char who[300];
     snprintf (who, sizeof who, "schedule:%s", name);
-    const char *frames[] = {who, NULL};
-    int64_t op = s_operation (
-        self, export_first ? LL_CMD_EXPORT_DESTROY : LL_CMD_DESTROY, frames);
+    int64_t op = s_operation_all (
+        self, export_first ? LL_CMD_EXPORT_DESTROY : LL_CMD_DESTROY, who);
     if (op > 0) {
         char op_text[24];
         snprintf (op_text, sizeof op_text, "%lld", (long long) op);
         const char *values[] = {id, op_text};
-        PQclear (ll_db_exec (self->db, "sched_started", 2, values));
+        PQclear (ll_db_exec (self->actor.db, "sched_started", 2, values));
         char detail[64];
         snprintf (detail, sizeof detail, "operation %s", op_text);
         s_audit (self,
@@ -262,7 +232,7 @@ s_schedules_due (self_t *self)
         //  Not a busy actor: record the failure (a recurrence goes on)
         const char *values[] = {id, "failed",
                                 "the teardown could not be started", ""};
-        PQclear (ll_db_exec (self->db, "sched_finish", 4, values));
+        PQclear (ll_db_exec (self->actor.db, "sched_finish", 4, values));
         s_audit (self, "schedule-destroy", name, "failed",
                  "the teardown could not be started");
     }
@@ -276,12 +246,12 @@ s_schedules_due (self_t *self)
 static int
 s_budget (self_t *self, ll_budget_t *budget)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     memset (budget, 0, sizeof *budget);
     budget->hourly_usd = config->machine.hourly_usd;
     budget->max_vm_hours = config->budget.max_vm_hours;
     budget->max_usd = config->budget.max_usd;
-    PGresult *res = ll_db_exec (self->db, "budget_usage", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "budget_usage", 0, NULL);
     if (!res || PQntuples (res) != 1) {
         PQclear (res);
         return -1;
@@ -295,8 +265,7 @@ s_budget (self_t *self, ll_budget_t *budget)
 static void
 s_destroy_fleet (self_t *self, const char *action, const char *why)
 {
-    const char *frames[] = {"auto", NULL};
-    int64_t op = s_operation (self, LL_CMD_DESTROY, frames);
+    int64_t op = s_operation_all (self, LL_CMD_DESTROY, "auto");
     if (op > 0) {
         char detail[300];
         snprintf (detail, sizeof detail, "%s; operation %lld", why,
@@ -309,7 +278,7 @@ s_destroy_fleet (self_t *self, const char *action, const char *why)
 static void
 s_rules (self_t *self)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     char number[24], stale[16];
     snprintf (stale, sizeof stale, "%d", config->agent.stale_after_s);
     //  budget: at 100 % the fleet goes when asked to
@@ -327,7 +296,7 @@ s_rules (self_t *self)
     if (config->idle.stop_fleet_after_s > 0) {
         snprintf (number, sizeof number, "%d", config->idle.stop_fleet_after_s);
         const char *values[] = {number};
-        PGresult *res = ll_db_exec (self->db, "idle_fleet", 1, values);
+        PGresult *res = ll_db_exec (self->actor.db, "idle_fleet", 1, values);
         bool idle = res && PQntuples (res) == 1
                     && strtol (PQgetvalue (res, 0, 0), NULL, 10) > 0;
         PQclear (res);
@@ -344,22 +313,18 @@ s_rules (self_t *self)
         snprintf (number, sizeof number, "%d", config->idle.release_after_s);
         const char *values[] = {number};
         PGresult *res =
-            ll_db_exec (self->db, "idle_release_candidates", 1, values);
+            ll_db_exec (self->actor.db, "idle_release_candidates", 1, values);
         for (int i = 0; res && i < PQntuples (res); i++) {
-            zmsg_t *args = zmsg_new ();
-            zmsg_addstr (args, PQgetvalue (res, i, 0));
-            zmsg_addstr (args, "auto:idle");
-            zmsg_t *reply = NULL;
+            ll_client_t assigner = ll_client_dealer (self->assigner);
             char *error = NULL;
-            if (ll_call (self->assigner, LL_CMD_VM_RELEASE, &args, S_CALL_MS,
-                         &reply, &error)
+            if (ll_ask_vm_release (&assigner, PQgetvalue (res, i, 0),
+                                   "auto:idle", &error)
                 == 0) {
                 char detail[64];
                 snprintf (detail, sizeof detail, "not in use for %s s", number);
                 s_audit (self, "idle-release", PQgetvalue (res, i, 0), "ok",
                          detail);
             }
-            zmsg_destroy (&reply);
             free (error);
         }
         PQclear (res);
@@ -369,8 +334,8 @@ s_rules (self_t *self)
         snprintf (number, sizeof number, "%d",
                   config->recovery.replace_after_s);
         const char *values[] = {number, stale};
-        PGresult *res =
-            ll_db_exec (self->db, "recovery_replace_candidates", 2, values);
+        PGresult *res = ll_db_exec (self->actor.db,
+                                    "recovery_replace_candidates", 2, values);
         if (res && PQntuples (res) > 0) {
             int64_t op = s_operation_on (self, LL_CMD_REPLACE_VM, res, "auto");
             for (int i = 0; op > 0 && i < PQntuples (res); i++) {
@@ -395,8 +360,8 @@ s_rules (self_t *self)
         char max[16];
         snprintf (max, sizeof max, "%d", config->recovery.max_reboots);
         const char *values[] = {number, max};
-        PGresult *res =
-            ll_db_exec (self->db, "recovery_reboot_candidates", 2, values);
+        PGresult *res = ll_db_exec (self->actor.db,
+                                    "recovery_reboot_candidates", 2, values);
         if (res && PQntuples (res) > 0) {
             int64_t op = s_operation_on (self, LL_CMD_REBOOT_VM, res, "auto");
             for (int i = 0; op > 0 && i < PQntuples (res); i++) {
@@ -415,17 +380,18 @@ s_rules (self_t *self)
 
 //  One tick: lead if we can, then act.
 static void
-s_tick (self_t *self)
+s_tick (void *arg)
 {
-    if (ll_db_ensure (self->db) != 0) {
+    self_t *self = arg;
+    if (ll_db_ensure (self->actor.db) != 0) {
         self->leader = false;
         self->config_done = false;
         return;
     }
-    if (!ll_db_connected (self->db))
+    if (!ll_db_connected (self->actor.db))
         return;
     if (!self->leader) {
-        PGresult *res = ll_db_exec (self->db, "sched_lead_try", 0, NULL);
+        PGresult *res = ll_db_exec (self->actor.db, "sched_lead_try", 0, NULL);
         self->leader =
             res && PQntuples (res) == 1 && PQgetvalue (res, 0, 0)[0] == 't';
         PQclear (res);
@@ -443,24 +409,43 @@ s_tick (self_t *self)
         self->rules_ms = ll_now_ms () + S_RULES_MS;
     }
     //  A broken connection lost the lock with it
-    if (!ll_db_connected (self->db))
+    if (!ll_db_connected (self->actor.db))
         self->leader = false;
 }
 
 //  --- requests -------------------------------------------------------------------
 
-static void
-s_reply_text (self_t *self, ll_request_t *req, const char *text)
+//  Take the request's n arguments into a (new strings): 0, or -1 when they
+//  do not fit or one is longer than S_MAX_ARG (answered).
+static int
+s_args (ll_request_t *req, char **a, int n)
 {
-    zmsg_t *payload = zmsg_new ();
-    zmsg_addstr (payload, text);
-    ll_request_reply_ok (req, self->router, &payload);
+    if (ll_request_take (req, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6])
+        != 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (strlen (a[i]) > S_MAX_ARG) {
+            ll_request_fail (req, LL_REASON_TOO_LONG);
+            return -1;
+        }
+    return 0;
+}
+
+static void
+s_args_free (char **a)
+{
+    for (int i = 0; i < 7; i++)
+        free (a[i]);
 }
 
 //  SCHEDULE-ADD name epoch rule who notify hours export
 static void
-s_handle_add (self_t *self, ll_request_t *req, char **a)
+s_handle_add (void *arg, ll_request_t *req)
 {
+    self_t *self = arg;
+    char *a[7] = {NULL};
+    if (s_args (req, a, 7) != 0)
+        goto done;
     const char *values[] = {a[0],
                             a[1],
                             a[2],
@@ -468,103 +453,139 @@ s_handle_add (self_t *self, ll_request_t *req, char **a)
                             streq (a[4], "1") ? "true" : "false",
                             *a[5] ? a[5] : "1",
                             streq (a[6], "1") ? "true" : "false"};
-    PGresult *res = ll_db_exec (self->db, "sched_add", 7, values);
+    PGresult *res = ll_db_exec (self->actor.db, "sched_add", 7, values);
     if (!res)
-        ll_request_reply_error (req, self->router, s_db_reason (self));
+        ll_request_fail (req, s_db_reason (self));
     else if (PQntuples (res) == 0)
-        ll_request_reply_error (req, self->router, "duplicate");
+        ll_request_fail (req, LL_REASON_DUPLICATE_NAME);
     else {
-        s_reply_text (self, req, PQgetvalue (res, 0, 0));
+        ll_request_answer (req, PQgetvalue (res, 0, 0));
         ll_info ("scheduler: schedule %s (%s) added by %s",
                  PQgetvalue (res, 0, 0), a[0], a[3]);
     }
     PQclear (res);
+done:
+    s_args_free (a);
 }
 
+//  The schedules of status st (id "0": the array) or the schedule id (the
+//  object, ERROR "not found").
 static void
-s_handle_json (self_t *self, ll_request_t *req, const char *id, const char *st)
+s_answer_json (self_t *self, ll_request_t *req, const char *id, const char *st)
 {
     const char *values[] = {id, st};
-    PGresult *res = ll_db_exec (self->db, "sched_json", 2, values);
+    PGresult *res = ll_db_exec (self->actor.db, "sched_json", 2, values);
     if (!res || PQntuples (res) != 1)
-        ll_request_reply_error (req, self->router, s_db_reason (self));
+        ll_request_fail (req, s_db_reason (self));
     else if (!streq (id, "0")) {
         //  One schedule: the object, not the array
         json_t *list = json_loads (PQgetvalue (res, 0, 0), 0, NULL);
         json_t *one = json_array_get (list, 0);
         char *text = one ? json_dumps (one, JSON_COMPACT) : NULL;
         if (text)
-            s_reply_text (self, req, text);
+            ll_request_answer (req, text);
         else
-            ll_request_reply_error (req, self->router, "not found");
+            ll_request_fail (req, LL_REASON_NOT_FOUND);
         free (text);
         json_decref (list);
     }
     else
-        s_reply_text (self, req, PQgetvalue (res, 0, 0));
+        ll_request_answer (req, PQgetvalue (res, 0, 0));
     PQclear (res);
 }
 
 static void
-s_handle_cancel (self_t *self, ll_request_t *req, const char *id)
+s_handle_list (void *self, ll_request_t *req)
 {
-    const char *values[] = {id};
-    PGresult *res = ll_db_exec (self->db, "sched_status", 1, values);
+    char *a[7] = {NULL};
+    if (s_args (req, a, 1) == 0)
+        s_answer_json (self, req, "0", a[0]);
+    s_args_free (a);
+}
+
+static void
+s_handle_get (void *self, ll_request_t *req)
+{
+    char *a[7] = {NULL};
+    if (s_args (req, a, 1) == 0)
+        s_answer_json (self, req, *a[0] ? a[0] : "-1", "");
+    s_args_free (a);
+}
+
+static void
+s_handle_cancel (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    char *a[7] = {NULL};
+    if (s_args (req, a, 1) != 0) {
+        s_args_free (a);
+        return;
+    }
+    const char *values[] = {a[0]};
+    PGresult *res = ll_db_exec (self->actor.db, "sched_status", 1, values);
     if (!res)
-        ll_request_reply_error (req, self->router, s_db_reason (self));
+        ll_request_fail (req, s_db_reason (self));
     else if (PQntuples (res) == 0)
-        ll_request_reply_error (req, self->router, "not found");
+        ll_request_fail (req, LL_REASON_NOT_FOUND);
     else {
         char status[64];
         snprintf (status, sizeof status, "%s", PQgetvalue (res, 0, 0));
         PQclear (res);
-        res = ll_db_exec (self->db, "sched_cancel", 1, values);
+        res = ll_db_exec (self->actor.db, "sched_cancel", 1, values);
         if (!res)
-            ll_request_reply_error (req, self->router, s_db_reason (self));
+            ll_request_fail (req, s_db_reason (self));
         else if (PQntuples (res) == 0) {
             char reason[96];
-            snprintf (reason, sizeof reason, "status %s", status);
-            ll_request_reply_error (req, self->router, reason);
+            snprintf (reason, sizeof reason, LL_REASON_STATUS " %s", status);
+            ll_request_fail (req, reason);
         }
         else
-            ll_request_reply_ok (req, self->router, NULL);
+            ll_request_answer (req);
     }
     PQclear (res);
+    s_args_free (a);
 }
 
 static void
-s_handle_class_end (self_t *self, ll_request_t *req)
+s_handle_class_end (void *arg, ll_request_t *req)
 {
-    PGresult *res = ll_db_exec (self->db, "sched_next", 0, NULL);
+    self_t *self = arg;
+    if (ll_request_take (req) != 0)
+        return;
+    PGresult *res = ll_db_exec (self->actor.db, "sched_next", 0, NULL);
     if (!res)
-        ll_request_reply_error (req, self->router, s_db_reason (self));
+        ll_request_fail (req, s_db_reason (self));
     else
-        s_reply_text (self, req,
-                      PQntuples (res) == 1 ? PQgetvalue (res, 0, 2) : "");
+        ll_request_answer (req,
+                           PQntuples (res) == 1 ? PQgetvalue (res, 0, 2) : "");
     PQclear (res);
 }
 
 //  The dashboard's figures as one JSON object (runtime/protocol.h).
 static void
-s_handle_dashboard (self_t *self, ll_request_t *req)
+s_handle_dashboard (void *arg, ll_request_t *req)
 {
-    const ll_config_t *config = self->runtime->config;
+    self_t *self = arg;
+    const ll_config_t *config = self->actor.runtime->config;
     char stale[16];
     snprintf (stale, sizeof stale, "%d", config->agent.stale_after_s);
     const char *sv[] = {stale};
     static const char *const states[] = {"starting",   "free",      "assigned",
                                          "connecting", "connected", "in_use",
                                          "unhealthy",  "stale",     "error"};
-    PGresult *counts = ll_db_exec (self->db, "dash_counts", 1, sv);
+    PGresult *counts = ll_db_exec (self->actor.db, "dash_counts", 1, sv);
     PGresult *attention =
-        counts ? ll_db_exec (self->db, "dash_attention", 1, sv) : NULL;
-    PGresult *op =
-        attention ? ll_db_exec (self->db, "dash_operation", 0, NULL) : NULL;
-    PGresult *next = op ? ll_db_exec (self->db, "sched_next", 0, NULL) : NULL;
-    PGresult *autos = next ? ll_db_exec (self->db, "dash_auto", 0, NULL) : NULL;
+        counts ? ll_db_exec (self->actor.db, "dash_attention", 1, sv) : NULL;
+    PGresult *op = attention
+                       ? ll_db_exec (self->actor.db, "dash_operation", 0, NULL)
+                       : NULL;
+    PGresult *next =
+        op ? ll_db_exec (self->actor.db, "sched_next", 0, NULL) : NULL;
+    PGresult *autos =
+        next ? ll_db_exec (self->actor.db, "dash_auto", 0, NULL) : NULL;
     ll_budget_t budget;
     if (!autos || s_budget (self, &budget) != 0) {
-        ll_request_reply_error (req, self->router, s_db_reason (self));
+        ll_request_fail (req, s_db_reason (self));
         goto done;
     }
     json_t *c = json_object ();
@@ -663,7 +684,7 @@ s_handle_dashboard (self_t *self, ll_request_t *req)
     json_object_set_new (d, "leader", json_boolean (self->leader));
     char *text = json_dumps (d, JSON_COMPACT);
     json_decref (d);
-    s_reply_text (self, req, text ? text : "{}");
+    ll_request_answer (req, text ? text : "{}");
     free (text);
 done:
     PQclear (counts);
@@ -673,76 +694,30 @@ done:
     PQclear (autos);
 }
 
-static void
-s_self_handle_router (self_t *self)
-{
-    ll_request_t *req = ll_request_recv (self->router);
-    if (!req)
-        return;
-    const char *cmd = req->command;
-    int n = streq (cmd, LL_CMD_SCHEDULE_ADD)      ? 7
-            : streq (cmd, LL_CMD_SCHEDULE_LIST)   ? 1
-            : streq (cmd, LL_CMD_SCHEDULE_GET)    ? 1
-            : streq (cmd, LL_CMD_SCHEDULE_CANCEL) ? 1
-            : streq (cmd, LL_CMD_DASHBOARD)       ? 0
-            : streq (cmd, LL_CMD_CLASS_END)       ? 0
-                                                  : -1;
-    char *a[7] = {NULL};
-    bool ok = n >= 0;
-    for (int i = 0; i < n; i++) {
-        a[i] = zmsg_popstr (req->args);
-        if (!a[i])
-            a[i] = strdup ("");
-        if (strlen (a[i]) > S_MAX_ARG)
-            ok = false;
-    }
-    ll_db_ensure (self->db);
-    if (n < 0)
-        ll_request_reply_error (req, self->router, "unknown command");
-    else if (!ok)
-        ll_request_reply_error (req, self->router, "argument too long");
-    else if (streq (cmd, LL_CMD_SCHEDULE_ADD))
-        s_handle_add (self, req, a);
-    else if (streq (cmd, LL_CMD_SCHEDULE_LIST))
-        s_handle_json (self, req, "0", a[0]);
-    else if (streq (cmd, LL_CMD_SCHEDULE_GET))
-        s_handle_json (self, req, *a[0] ? a[0] : "-1", "");
-    else if (streq (cmd, LL_CMD_SCHEDULE_CANCEL))
-        s_handle_cancel (self, req, a[0]);
-    else if (streq (cmd, LL_CMD_DASHBOARD))
-        s_handle_dashboard (self, req);
-    else if (streq (cmd, LL_CMD_CLASS_END))
-        s_handle_class_end (self, req);
-    for (int i = 0; i < 7; i++)
-        free (a[i]);
-    ll_request_destroy (&req);
-}
+//  Served on LL_ENDPOINT_SCHEDULER
+static const ll_handler_t s_handlers[] = {
+    {LL_CMD_DASHBOARD, s_handle_dashboard},
+    {LL_CMD_CLASS_END, s_handle_class_end},
+    {LL_CMD_SCHEDULE_ADD, s_handle_add},
+    {LL_CMD_SCHEDULE_LIST, s_handle_list},
+    {LL_CMD_SCHEDULE_GET, s_handle_get},
+    {LL_CMD_SCHEDULE_CANCEL, s_handle_cancel},
+    {NULL, NULL},
+};
+
+static const ll_actor_class_t s_class = {
+    .endpoint = LL_ENDPOINT_SCHEDULER,
+    .database = true,
+    .handlers = s_handlers,
+    .start = s_self_start,
+    .tick_ms = S_TICK_MS,
+    .tick = s_tick,
+};
 
 void
 scheduler_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    int64_t tick_at = ll_now_ms () + S_TICK_MS;
-    while (!self->terminated) {
-        int64_t wait = tick_at - ll_now_ms ();
-        void *which = zpoller_wait (poller, wait > 0 ? (int) wait : 0);
-        if (which == pipe) {
-            bool was_started = self->started;
-            s_self_handle_pipe (self);
-            if (!was_started && self->started)
-                zpoller_add (poller, self->router);
-        }
-        else if (self->router && which == self->router)
-            s_self_handle_router (self);
-        else if (zpoller_terminated (poller))
-            break;
-        if (self->started && !self->terminated && ll_now_ms () >= tick_at) {
-            s_tick (self);
-            tick_at = ll_now_ms () + S_TICK_MS;
-        }
-    }
-    zpoller_destroy (&poller);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

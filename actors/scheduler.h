@@ -21,7 +21,7 @@
     Serves: ROUTER LL_ENDPOINT_SCHEDULER (runtime/protocol.h): SCHEDULE-ADD,
       SCHEDULE-LIST, SCHEDULE-GET, SCHEDULE-CANCEL, DASHBOARD, CLASS-END.
     Pipe: START -> OK (the database may be down: requests then answer
-          ERROR), $TERM. */
+          ERROR), $TERM, VERBOSE (runtime/actor.h). */
 #ifndef LL_ACTOR_SCHEDULER_H
 #define LL_ACTOR_SCHEDULER_H
 

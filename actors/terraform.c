@@ -2,11 +2,10 @@
 #include "actors/exporter_check.h"
 #include "actors/s3.h"
 #include "actors/tfvars.h"
+#include "runtime/actor.h"
 #include "runtime/aws.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 #include "runtime/schedule.h"
 #include "runtime/token.h"
 
@@ -55,7 +54,6 @@ typedef enum {
     STEP_EXPORT
 } step_t;
 
-#define TF_EXPORT_CALL_MS 15000       //  the exporter answers within 250 ms
 #define TF_EXPORT_WAIT_MS 100         //  "nothing yet": ask again then
 #define TF_EXPORT_SAY     (32 << 20)  //  a progress line this often
 
@@ -110,23 +108,18 @@ typedef struct {
 } op_t;
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
-    zsock_t *router;        //  LL_ENDPOINT_TERRAFORM
-    zsock_t *pub;           //  LL_ENDPOINT_OPERATIONS
-    zsock_t *exporter;      //  DEALER to LL_ENDPOINT_EXPORTER
-    ll_runtime_t *runtime;  //  config and stats (not owned)
-    ll_db_t *db;            //  our PostgreSQL connection
-    char *module_dir;       //  the terraform module (absolute)
-    char *work_dir;         //  state, tfvars, symlinks (absolute)
-    char *key_file;         //  the allocator's ssh private key
-    char *exe_dir;          //  folder of our own executable
-    ll_aws_chain_t *aws;    //  AWS credentials (aws provider or s3 state)
-    char *init_id;          //  module + backend settings of this operation
-    op_t *op;               //  the running operation, or NULL
-    bool locked;            //  we hold the advisory lock
-    bool started;           //  START done
-    bool swept;             //  operations left by a killed allocator failed
-    bool terminated;        //  $TERM received
+    ll_actor_t actor;     //  pipe, ROUTER LL_ENDPOINT_TERRAFORM, database
+    zsock_t *pub;         //  LL_ENDPOINT_OPERATIONS
+    zsock_t *exporter;    //  DEALER to LL_ENDPOINT_EXPORTER
+    char *module_dir;     //  the terraform module (absolute)
+    char *work_dir;       //  state, tfvars, symlinks (absolute)
+    char *key_file;       //  the allocator's ssh private key
+    char *exe_dir;        //  folder of our own executable
+    ll_aws_chain_t *aws;  //  AWS credentials (aws provider or s3 state)
+    char *init_id;        //  module + backend settings of this operation
+    op_t *op;             //  the running operation, or NULL
+    bool locked;          //  we hold the advisory lock
+    bool swept;           //  operations left by a killed allocator failed
 } self_t;
 
 //  --- small helpers ------------------------------------------------------
@@ -252,7 +245,7 @@ s_all_go (const op_t *op)
 static int
 s_exec (self_t *self, const char *name, int n, const char *const *values)
 {
-    PGresult *res = ll_db_exec (self->db, name, n, values);
+    PGresult *res = ll_db_exec (self->actor.db, name, n, values);
     PQclear (res);
     return res ? 0 : -1;
 }
@@ -262,7 +255,7 @@ s_release (self_t *self)
 {
     if (self->locked && s_exec (self, "tf_unlock", 0, NULL) != 0)
         ll_warn ("terraform: cannot release the advisory lock: %s",
-                 ll_db_error (self->db));
+                 ll_db_error (self->actor.db));
     self->locked = false;
 }
 
@@ -274,15 +267,15 @@ static int
 s_acquire (self_t *self, int64_t *busy)
 {
     *busy = 0;
-    if (ll_db_ensure (self->db) != 0)
+    if (ll_db_ensure (self->actor.db) != 0)
         return -1;
-    PGresult *res = ll_db_exec (self->db, "tf_lock_try", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "tf_lock_try", 0, NULL);
     if (!res)
         return -1;
     bool got = PQntuples (res) == 1 && PQgetvalue (res, 0, 0)[0] == 't';
     PQclear (res);
     if (!got) {
-        res = ll_db_exec (self->db, "op_active", 0, NULL);
+        res = ll_db_exec (self->actor.db, "op_active", 0, NULL);
         if (res && PQntuples (res) == 1)
             *busy = strtoll (PQgetvalue (res, 0, 0), NULL, 10);
         PQclear (res);
@@ -290,7 +283,7 @@ s_acquire (self_t *self, int64_t *busy)
     }
     self->locked = true;
     const char *reason[] = {TF_STALE_REASON};
-    res = ll_db_exec (self->db, "op_fail_stale", 1, reason);
+    res = ll_db_exec (self->actor.db, "op_fail_stale", 1, reason);
     for (int i = 0; res && i < PQntuples (res); i++)
         ll_warn ("terraform: operation %s was left unfinished; marked failed",
                  PQgetvalue (res, i, 0));
@@ -409,7 +402,7 @@ s_flush (self_t *self, op_t *op)
     snprintf (done, sizeof done, "%d", op->done);
     snprintf (total, sizeof total, "%d", op->total);
     const char *values[] = {id, op->pending ? op->pending : "", done, total};
-    if (ll_db_ensure (self->db) == 0
+    if (ll_db_ensure (self->actor.db) == 0
         && s_exec (self, "op_append", 4, values) == 0) {
         op->pending_len = 0;
         if (op->pending)
@@ -645,7 +638,7 @@ s_spawn (const char *const *argv,
 static bool
 s_uses_aws (self_t *self)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     return strcmp (config->provider.kind, "aws") == 0
            || strcmp (ll_config_state_backend (config), "s3") == 0;
 }
@@ -752,7 +745,7 @@ s_op_run (self_t *self,
     size_t n = 0;
     char chdir_arg[PATH_MAX + 16];
     snprintf (chdir_arg, sizeof chdir_arg, "-chdir=%s", self->work_dir);
-    argv[n++] = self->runtime->config->provider.terraform_bin;
+    argv[n++] = self->actor.runtime->config->provider.terraform_bin;
     argv[n++] = chdir_arg;
     for (size_t i = 0; args[i] && n < TF_ARGV_MAX - 1; i++)
         argv[n++] = args[i];
@@ -854,7 +847,7 @@ s_op_end (self_t *self, bool ok)
                             ok ? NULL : op->error};
     if (s_exec (self, "op_finish", 3, values) != 0)
         ll_error ("terraform: cannot record the end of operation %s: %s", id,
-                  ll_db_error (self->db));
+                  ll_db_error (self->actor.db));
     const char *audit[] = {"terraform", op->kind, op->target,
                            ok ? "ok" : "failed", ok ? NULL : op->error};
     s_exec (self, "tf_audit", 5, audit);
@@ -966,7 +959,7 @@ s_link_module (self_t *self)
 static int
 s_write_backend (self_t *self, char **id)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     char *block = s_path_join (self->work_dir, TF_BACKEND_TF);
     char *settings = s_path_join (self->work_dir, TF_BACKEND_CONFIG);
     int rc = 0;
@@ -1030,8 +1023,8 @@ s_write_backend (self_t *self, char **id)
 static int
 s_write_tfvars (self_t *self, op_t *op, const char *public_key)
 {
-    const ll_config_t *config = self->runtime->config;
-    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    const ll_config_t *config = self->actor.runtime->config;
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
     if (!res)
         return -1;
     //  A VM this operation launches gets the token minted for it; the
@@ -1135,7 +1128,7 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
 static int
 s_backup_tfvars (self_t *self, op_t *op)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     if (strcmp (config->provider.kind, "aws") != 0
         && strcmp (ll_config_state_backend (config), "s3") != 0)
         return 0;
@@ -1198,7 +1191,7 @@ s_backup_tfvars (self_t *self, op_t *op)
 static const char *
 s_vm_type (self_t *self)
 {
-    return strcmp (self->runtime->config->provider.kind, "aws") == 0
+    return strcmp (self->actor.runtime->config->provider.kind, "aws") == 0
                ? "aws_instance"
                : "terraform_data";
 }
@@ -1206,7 +1199,7 @@ s_vm_type (self_t *self)
 static int
 s_op_limit_s (self_t *self)
 {
-    int limit = self->runtime->config->provider.operation_timeout_s;
+    int limit = self->actor.runtime->config->provider.operation_timeout_s;
     return limit > 0 ? limit : 1800;
 }
 
@@ -1306,11 +1299,12 @@ s_reboot_continue (self_t *self, op_t *op)
     free (path);
     char *name;
     while ((name = s_nth (op->names, op->done + op->failed_vms))) {
-        const char *argv[] = {script, name, self->work_dir,
-                              self->runtime->config->provider.terraform_bin,
-                              NULL};
+        const char *argv[] = {
+            script, name, self->work_dir,
+            self->actor.runtime->config->provider.terraform_bin, NULL};
         const char *values[] = {name};
-        PGresult *res = ll_db_exec (self->db, "vm_reboot_begin", 1, values);
+        PGresult *res =
+            ll_db_exec (self->actor.db, "vm_reboot_begin", 1, values);
         snprintf (op->before, sizeof op->before, "%s",
                   res && PQntuples (res) == 1 ? PQgetvalue (res, 0, 0) : "");
         PQclear (res);
@@ -1356,10 +1350,10 @@ s_redeliver (self_t *self, op_t *op)
 {
     char *array = s_pg_array (op->names);
     const char *values[] = {array};
-    PGresult *res = ll_db_exec (self->db, "vm_redeliver", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "vm_redeliver", 1, values);
     if (!res)
         s_say (self, op, "warning: cannot renew the students' deliveries: %s",
-               ll_db_error (self->db));
+               ll_db_error (self->actor.db));
     for (int i = 0; res && i < PQntuples (res); i++)
         s_say (self, op, "%s: its student stays assigned; %s",
                PQgetvalue (res, i, 0),
@@ -1384,15 +1378,15 @@ s_move_student (self_t *self, op_t *op)
     const char *names[] = {array};
     PGresult *res = NULL;
     int rc = -1;
-    if (ll_db_command (self->db, "BEGIN") == 0
-        && (res = ll_db_exec (self->db, "vm_move_assignment", 2, move))
+    if (ll_db_command (self->actor.db, "BEGIN") == 0
+        && (res = ll_db_exec (self->actor.db, "vm_move_assignment", 2, move))
         && s_exec (self, "vms_archive", 1, names) == 0
         && s_exec (self, "vms_remove", 1, names) == 0
         && s_exec (self, "fleet_drop", 1, names) == 0
-        && ll_db_command (self->db, "COMMIT") == 0)
+        && ll_db_command (self->actor.db, "COMMIT") == 0)
         rc = 0;
     else
-        ll_db_command (self->db, "ROLLBACK");
+        ll_db_command (self->actor.db, "ROLLBACK");
     if (rc == 0 && PQntuples (res) == 1) {
         s_say (self, op, "the student of %s moved to %s; %s", op->target,
                op->moved_to,
@@ -1420,14 +1414,14 @@ s_drop_names (self_t *self, zlist_t *names)
     char *array = s_pg_array (names);
     const char *values[] = {array};
     int rc = -1;
-    if (ll_db_command (self->db, "BEGIN") == 0
+    if (ll_db_command (self->actor.db, "BEGIN") == 0
         && s_exec (self, "vms_archive", 1, values) == 0
         && s_exec (self, "vms_remove", 1, values) == 0
         && s_exec (self, "fleet_drop", 1, values) == 0
-        && ll_db_command (self->db, "COMMIT") == 0)
+        && ll_db_command (self->actor.db, "COMMIT") == 0)
         rc = 0;
     else
-        ll_db_command (self->db, "ROLLBACK");
+        ll_db_command (self->actor.db, "ROLLBACK");
     free (array);
     return rc;
 }
@@ -1458,7 +1452,7 @@ s_store_outputs (self_t *self, op_t *op)
         return;
     }
     zhash_t *fleet = zhash_new ();
-    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
     for (int r = 0; res && r < PQntuples (res); r++)
         zhash_insert (fleet, PQgetvalue (res, r, 0), "");
     PQclear (res);
@@ -1507,7 +1501,7 @@ s_reconcile (self_t *self, op_t *op, bool state_known)
     if (s_set_state (self, keep, "active") != 0
         || s_drop_names (self, drop) != 0)
         s_say (self, op, "warning: cannot update the fleet: %s",
-               ll_db_error (self->db));
+               ll_db_error (self->actor.db));
     else if (state_known)
         s_say (self, op, "fleet: %zu kept, %zu removed (terraform's state)",
                zlist_size (keep), zlist_size (drop));
@@ -1580,8 +1574,8 @@ s_op_step_done (self_t *self)
                     zlist_t *gone = op->names;
                     if (s_all_go (op)) {
                         //  Every row goes, also rows of names we never had
-                        PGresult *res =
-                            ll_db_exec (self->db, "vms_hostnames", 0, NULL);
+                        PGresult *res = ll_db_exec (self->actor.db,
+                                                    "vms_hostnames", 0, NULL);
                         for (int i = 0; res && i < PQntuples (res); i++)
                             if (!zlist_exists (gone, PQgetvalue (res, i, 0)))
                                 zlist_append (gone, PQgetvalue (res, i, 0));
@@ -1602,7 +1596,7 @@ s_op_step_done (self_t *self)
                 if (strcmp (op->kind, "move-vm") == 0
                     && s_move_student (self, op) != 0) {
                     s_say (self, op, "warning: cannot move the student: %s",
-                           ll_db_error (self->db));
+                           ll_db_error (self->actor.db));
                     s_reconcile (self, op, false);
                     s_op_fail (self, "cannot move the student to the new VM");
                     return;
@@ -1645,7 +1639,7 @@ s_op_step_done (self_t *self)
                 s_exec (self, "vm_reboot_undo", 2, undo);
                 op->failed_vms++;
                 s_say (self, op, "%s: not rebooted: %s", name,
-                       ok ? ll_db_error (self->db) : reason);
+                       ok ? ll_db_error (self->actor.db) : reason);
             }
             s_publish_progress (self, op);
             s_reboot_continue (self, op);
@@ -1672,11 +1666,21 @@ s_export_fail (self_t *self, op_t *op, const char *reason)
     s_op_fail (self, reason);
 }
 
+//  Tell the exporter its reader went away.
+static void
+s_export_cancel (self_t *self, const char *id)
+{
+    ll_client_t exporter = ll_client_dealer (self->exporter);
+    char *error = NULL;
+    ll_ask_export_cancel (&exporter, id, &error);
+    free (error);
+}
+
 //  Ask the exporter for every VM's files, written to export.keep_dir.
 static void
 s_export_begin (self_t *self, op_t *op)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     char *dir = s_absolute (config->export.keep_dir);
     if (s_mkdirs (dir, 0700) != 0) {
         s_say (self, op, "cannot create %s: %s", dir, strerror (errno));
@@ -1684,16 +1688,11 @@ s_export_begin (self_t *self, op_t *op)
         s_export_fail (self, op, "cannot create export.keep_dir");
         return;
     }
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, "terraform");
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_call (self->exporter, LL_CMD_EXPORT_START, &args,
-                      TF_EXPORT_CALL_MS, &reply, &error);
-    char *id = rc == 0 ? zmsg_popstr (reply) : NULL;
-    char *name = rc == 0 ? zmsg_popstr (reply) : NULL;
-    zmsg_destroy (&reply);
-    if (rc != 0 && error && streq (error, "no-vms")) {
+    ll_client_t exporter = ll_client_dealer (self->exporter);
+    char *id = NULL, *name = NULL, *error = NULL;
+    int rc =
+        ll_ask_export_start (&exporter, "terraform", NULL, &id, &name, &error);
+    if (rc != 0 && error && streq (error, LL_REASON_NO_VMS)) {
         s_say (self, op, "no VM to export");
         op->step = STEP_MAIN;
         s_op_terraform (self, op);
@@ -1701,9 +1700,10 @@ s_export_begin (self_t *self, op_t *op)
     else if (!id || !name) {
         char reason[300];
         snprintf (reason, sizeof reason, "the export could not start: %s",
-                  error && streq (error, "busy") ? "another export is running"
-                  : error                        ? error
-                                                 : "no answer");
+                  error && streq (error, LL_REASON_BUSY)
+                      ? "another export is running"
+                  : error ? error
+                          : "no answer");
         s_export_fail (self, op, reason);
     }
     else {
@@ -1716,14 +1716,7 @@ s_export_begin (self_t *self, op_t *op)
         if (op->export_fd < 0) {
             s_say (self, op, "cannot write %s: %s", op->export_path,
                    strerror (errno));
-            zmsg_t *cancel = zmsg_new ();
-            zmsg_addstr (cancel, id);
-            zmsg_t *ignored = NULL;
-            char *e = NULL;
-            ll_call (self->exporter, LL_CMD_EXPORT_CANCEL, &cancel, 2000,
-                     &ignored, &e);
-            zmsg_destroy (&ignored);
-            free (e);
+            s_export_cancel (self, id);
             s_export_fail (self, op, "cannot write the export");
         }
         else {
@@ -1812,12 +1805,10 @@ s_export_done (self_t *self, op_t *op)
 static void
 s_export_step (self_t *self, op_t *op)
 {
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, op->export_id);
+    ll_client_t exporter = ll_client_dealer (self->exporter);
     zmsg_t *reply = NULL;
-    char *error = NULL;
-    if (ll_call (self->exporter, LL_CMD_EXPORT_READ, &args, TF_EXPORT_CALL_MS,
-                 &reply, &error)
+    char *kind = NULL, *error = NULL;
+    if (ll_ask_export_read (&exporter, op->export_id, &kind, &reply, &error)
         != 0) {
         char reason[300];
         snprintf (reason, sizeof reason, "the export failed: %s",
@@ -1826,8 +1817,7 @@ s_export_step (self_t *self, op_t *op)
         s_export_fail (self, op, reason);
         return;
     }
-    char *kind = zmsg_popstr (reply);
-    if (kind && streq (kind, "DATA")) {
+    if (kind && streq (kind, LL_EXPORT_DATA)) {
         zframe_t *data = zmsg_pop (reply);
         const unsigned char *p = data ? zframe_data (data) : NULL;
         size_t left = data ? zframe_size (data) : 0;
@@ -1848,14 +1838,7 @@ s_export_step (self_t *self, op_t *op)
             char reason[200];
             snprintf (reason, sizeof reason, "writing the export failed: %s",
                       strerror (errno));
-            zmsg_t *cancel = zmsg_new ();
-            zmsg_addstr (cancel, op->export_id);
-            zmsg_t *ignored = NULL;
-            char *e = NULL;
-            ll_call (self->exporter, LL_CMD_EXPORT_CANCEL, &cancel, 2000,
-                     &ignored, &e);
-            zmsg_destroy (&ignored);
-            free (e);
+            s_export_cancel (self, op->export_id);
             s_export_fail (self, op, reason);
         }
         else if (op->export_bytes - op->export_said >= TF_EXPORT_SAY) {
@@ -1865,11 +1848,11 @@ s_export_step (self_t *self, op_t *op)
         }
         op->export_next_ms = ll_now_ms ();
     }
-    else if (kind && streq (kind, "WAIT"))
+    else if (kind && streq (kind, LL_EXPORT_WAIT))
         op->export_next_ms = ll_now_ms () + TF_EXPORT_WAIT_MS;
-    else if (kind && streq (kind, "END"))
+    else if (kind && streq (kind, LL_EXPORT_END))
         s_export_done (self, op);
-    else if (kind && streq (kind, "EMPTY")) {
+    else if (kind && streq (kind, LL_EXPORT_EMPTY)) {
         char *failed = zmsg_popstr (reply);
         long n = failed ? strtol (failed, NULL, 10) : -1;
         free (failed);
@@ -1878,7 +1861,7 @@ s_export_step (self_t *self, op_t *op)
         unlink (op->export_path);
         if (n == 0) {
             s_say (self, op, "no VM has a %s file: nothing to keep",
-                   self->runtime->config->machine.extension);
+                   self->actor.runtime->config->machine.extension);
             s_op_terraform (self, op);
         }
         else {
@@ -1977,7 +1960,7 @@ s_op_terraform (self_t *self, op_t *op)
         const char *args[8] = {"init",           "-input=false", "-no-color",
                                "-migrate-state", "-force-copy",  NULL};
         char config_arg[PATH_MAX + 32], extra_arg[PATH_MAX + 32];
-        const ll_config_t *config = self->runtime->config;
+        const ll_config_t *config = self->actor.runtime->config;
         size_t a = 5;
         if (strcmp (ll_config_state_backend (config), "s3") == 0) {
             snprintf (config_arg, sizeof config_arg, "-backend-config=%s",
@@ -2020,7 +2003,7 @@ s_op_create (self_t *self,
     snprintf (req_text, sizeof req_text, "%d", requested);
     snprintf (total_text, sizeof total_text, "%d", total);
     const char *values[] = {kind, req_text, total_text, who, target};
-    PGresult *res = ll_db_exec (self->db, "op_insert", 5, values);
+    PGresult *res = ll_db_exec (self->actor.db, "op_insert", 5, values);
     if (!res || PQntuples (res) != 1) {
         PQclear (res);
         return -1;
@@ -2034,16 +2017,16 @@ static void
 s_reply_busy (self_t *self, ll_request_t *req, int64_t busy)
 {
     char reason[48];
-    snprintf (reason, sizeof reason, "busy %lld", (long long) busy);
-    ll_request_reply_error (req, self->router, reason);
+    snprintf (reason, sizeof reason, LL_REASON_BUSY " %lld", (long long) busy);
+    ll_request_fail (req, reason);
 }
 
 static void
 s_reply_id (self_t *self, ll_request_t *req, int64_t id)
 {
-    zmsg_t *payload = zmsg_new ();
-    zmsg_addstrf (payload, "%lld", (long long) id);
-    ll_request_reply_ok (req, self->router, &payload);
+    char text[24];
+    snprintf (text, sizeof text, "%lld", (long long) id);
+    ll_request_answer (req, text);
 }
 
 //  Common start of every kind: not busy here, lock taken. 0, or -1 after
@@ -2062,7 +2045,7 @@ s_begin_request (self_t *self, ll_request_t *req)
         return -1;
     }
     if (rc != 0) {
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         return -1;
     }
     return 0;
@@ -2074,15 +2057,16 @@ s_begin_request (self_t *self, ll_request_t *req)
 static int
 s_budget_refuses (self_t *self, int adding, char *message, size_t size)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     ll_budget_t budget = {.hourly_usd = config->machine.hourly_usd,
                           .max_vm_hours = config->budget.max_vm_hours,
                           .max_usd = config->budget.max_usd};
     if (budget.max_vm_hours <= 0
         && (budget.max_usd <= 0 || budget.hourly_usd <= 0))
         return 0;
-    PGresult *use = ll_db_exec (self->db, "budget_usage", 0, NULL);
-    PGresult *next = use ? ll_db_exec (self->db, "sched_next", 0, NULL) : NULL;
+    PGresult *use = ll_db_exec (self->actor.db, "budget_usage", 0, NULL);
+    PGresult *next =
+        use ? ll_db_exec (self->actor.db, "sched_next", 0, NULL) : NULL;
     int rc = -1;
     if (next && PQntuples (use) == 1) {
         budget.vm_hours = strtod (PQgetvalue (use, 0, 0), NULL);
@@ -2104,43 +2088,46 @@ s_budget_refuses (self_t *self, int adding, char *message, size_t size)
 }
 
 static void
-s_handle_launch (self_t *self, ll_request_t *req)
+s_handle_launch (void *arg, ll_request_t *req)
 {
-    const ll_config_t *config = self->runtime->config;
-    char *count_text = zmsg_popstr (req->args);
-    char *who = zmsg_popstr (req->args);
+    self_t *self = arg;
+    const ll_config_t *config = self->actor.runtime->config;
+    char *count_text = NULL, *who = NULL;
+    if (ll_request_take (req, &count_text, &who) != 0)
+        return;
     char *end = NULL;
-    long count = count_text ? strtol (count_text, &end, 10) : 0;
-    if (!count_text || *end || count <= 0 || count > config->app.max_vms) {
-        ll_request_reply_error (req, self->router, "invalid count");
+    long count = strtol (count_text, &end, 10);
+    if (*end || count <= 0 || count > config->app.max_vms) {
+        ll_request_fail (req, LL_REASON_BAD_COUNT);
         goto done;
     }
     char *url = ll_tf_allocator_url (config);
     if (!url) {
-        ll_request_reply_error (req, self->router, "no-url");
+        ll_request_fail (req, LL_REASON_NO_URL);
         goto done;
     }
     free (url);
     if (s_begin_request (self, req) != 0)
         goto done;
-    PGresult *res = ll_db_exec (self->db, "fleet_next_ordinal", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_next_ordinal", 0, NULL);
     long next = res && PQntuples (res) == 1
                     ? strtol (PQgetvalue (res, 0, 0), NULL, 10)
                     : -1;
     PQclear (res);
-    res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
     long fleet = res ? PQntuples (res) : -1;
     PQclear (res);
     if (next < 1 || fleet < 0) {
         s_release (self);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     if (fleet + count > config->app.max_vms) {
         s_release (self);
         char reason[48];
-        snprintf (reason, sizeof reason, "too-many %d", config->app.max_vms);
-        ll_request_reply_error (req, self->router, reason);
+        snprintf (reason, sizeof reason, LL_REASON_TOO_MANY " %d",
+                  config->app.max_vms);
+        ll_request_fail (req, reason);
         goto done;
     }
     char refusal[320];
@@ -2148,14 +2135,14 @@ s_handle_launch (self_t *self, ll_request_t *req)
         s_release (self);
         char reason[340];
         snprintf (reason, sizeof reason, "budget %s", refusal);
-        ll_request_reply_error (req, self->router, reason);
+        ll_request_fail (req, reason);
         ll_warn ("terraform: launch of %ld refused: %s", count, refusal);
         goto done;
     }
     int64_t id = 0;
     zlist_t *names = s_names_new ();
     zhash_t *tokens = zhash_new ();
-    bool ok = ll_db_command (self->db, "BEGIN") == 0
+    bool ok = ll_db_command (self->actor.db, "BEGIN") == 0
               && s_op_create (self, req, "launch", (int) count, (int) count,
                               who, NULL, &id)
                      == 0;
@@ -2171,13 +2158,13 @@ s_handle_launch (self_t *self, ll_request_t *req)
             zlist_append (names, name);
     }
     ok = ok && s_exec (self, "vm_tokens_prune", 0, NULL) == 0
-         && ll_db_command (self->db, "COMMIT") == 0;
+         && ll_db_command (self->actor.db, "COMMIT") == 0;
     if (!ok) {
-        ll_db_command (self->db, "ROLLBACK");
+        ll_db_command (self->actor.db, "ROLLBACK");
         s_release (self);
         zlist_destroy (&names);
         s_tokens_destroy (&tokens);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     self->op = s_op_new (id, "launch", NULL);
@@ -2194,22 +2181,22 @@ done:
     free (who);
 }
 
-//  The VMs a request names: [host] [who] [host...] (DESTROY-VM,
-//  REPLACE-VM, REBOOT-VM, MOVE-VM). NULL after replying "unknown-vm <host>"
-//  for a name that cannot be a VM; duplicates are dropped.
+//  The VMs a request names: first, then those of rest (taken) (DESTROY-VM,
+//  REPLACE-VM, REBOOT-VM, MOVE-VM). NULL after answering "unknown-vm
+//  <host>" for a name that cannot be a VM; duplicates are dropped.
 static zlist_t *
-s_request_hosts (self_t *self, ll_request_t *req, char *first)
+s_request_hosts (ll_request_t *req, const char *first, zmsg_t *rest)
 {
     zlist_t *hosts = s_names_new ();
-    char *host = first ? strdup (first) : NULL;
+    char *host = strdup (first);
     while (host) {
         if (!ll_token_scope_valid (host) || host[0] == '_'
             || strlen (host) >= TF_MAX_NAME
             || zlist_size (hosts) >= LL_BULK_MAX) {
             char reason[TF_MAX_NAME + 16];
-            snprintf (reason, sizeof reason, "unknown-vm %.*s", TF_MAX_NAME - 1,
-                      host);
-            ll_request_reply_error (req, self->router, reason);
+            snprintf (reason, sizeof reason, LL_REASON_UNKNOWN_VM " %.*s",
+                      TF_MAX_NAME - 1, host);
+            ll_request_fail (req, reason);
             free (host);
             zlist_destroy (&hosts);
             return NULL;
@@ -2217,11 +2204,7 @@ s_request_hosts (self_t *self, ll_request_t *req, char *first)
         if (!zlist_exists (hosts, host))
             zlist_append (hosts, host);
         free (host);
-        host = zmsg_popstr (req->args);
-    }
-    if (zlist_size (hosts) == 0) {
-        ll_request_reply_error (req, self->router, "unknown-vm");
-        zlist_destroy (&hosts);
+        host = rest ? zmsg_popstr (rest) : NULL;
     }
     return hosts;
 }
@@ -2249,18 +2232,22 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
 {
     bool all =
         strcmp (kind, "destroy") == 0 || strcmp (kind, "export-destroy") == 0;
-    char *first = all ? NULL : zmsg_popstr (req->args);
-    char *who = zmsg_popstr (req->args);
+    char *first = NULL, *who = NULL;
+    zmsg_t *rest = NULL;
     zlist_t *hosts = NULL;
     char *target = NULL;
-    if (!all && !(hosts = s_request_hosts (self, req, first)))
+    if ((all ? ll_request_take (req, &who)
+             : ll_request_take (req, &first, &who, &rest))
+        != 0)
+        return;
+    if (!all && !(hosts = s_request_hosts (req, first, rest)))
         goto done;
     if (s_begin_request (self, req) != 0)
         goto done;
-    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
     if (!res) {
         s_release (self);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     zlist_t *names = s_names_new ();
@@ -2273,16 +2260,16 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
          h = zlist_next (hosts))
         if (!zlist_exists (names, h)) {
             char reason[TF_MAX_NAME + 16];
-            snprintf (reason, sizeof reason, "unknown-vm %s", h);
+            snprintf (reason, sizeof reason, LL_REASON_UNKNOWN_VM " %s", h);
             s_release (self);
             zlist_destroy (&names);
-            ll_request_reply_error (req, self->router, reason);
+            ll_request_fail (req, reason);
             goto done;
         }
     target = hosts ? s_hosts_text (hosts) : NULL;
     int64_t id = 0;
     zhash_t *tokens = zhash_new ();
-    bool ok = ll_db_command (self->db, "BEGIN") == 0
+    bool ok = ll_db_command (self->actor.db, "BEGIN") == 0
               && s_op_create (self, req, kind, 0, (int) zlist_size (names), who,
                               target, &id)
                      == 0;
@@ -2308,13 +2295,13 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
             ok = s_mint (self, tokens, name) == 0;
     }
     free (array);
-    ok = ok && ll_db_command (self->db, "COMMIT") == 0;
+    ok = ok && ll_db_command (self->actor.db, "COMMIT") == 0;
     if (!ok) {
-        ll_db_command (self->db, "ROLLBACK");
+        ll_db_command (self->actor.db, "ROLLBACK");
         s_release (self);
         zlist_destroy (&names);
         s_tokens_destroy (&tokens);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     self->op = s_op_new (id, kind, target);
@@ -2328,6 +2315,7 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
     s_op_begin (self);
 done:
     zlist_destroy (&hosts);
+    zmsg_destroy (&rest);
     free (target);
     free (first);
     free (who);
@@ -2336,18 +2324,20 @@ done:
 //  MOVE-VM host who: a new VM under a new name takes over host's student;
 //  host is destroyed, in one apply.
 static void
-s_handle_move (self_t *self, ll_request_t *req)
+s_handle_move (void *arg, ll_request_t *req)
 {
-    const ll_config_t *config = self->runtime->config;
-    char *first = zmsg_popstr (req->args);
-    char *who = zmsg_popstr (req->args);
-    zlist_t *hosts = s_request_hosts (self, req, first);
+    self_t *self = arg;
+    const ll_config_t *config = self->actor.runtime->config;
+    char *first = NULL, *who = NULL;
+    if (ll_request_take (req, &first, &who) != 0)
+        return;
+    zlist_t *hosts = s_request_hosts (req, first, NULL);
     if (!hosts)
         goto done;
     const char *old = zlist_first (hosts);
     if (s_begin_request (self, req) != 0)
         goto done;
-    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
     bool known = false;
     for (int i = 0; res && i < PQntuples (res); i++)
         if (strcmp (PQgetvalue (res, i, 0), old) == 0
@@ -2355,7 +2345,8 @@ s_handle_move (self_t *self, ll_request_t *req)
             known = true;
     bool db_ok = res != NULL;
     PQclear (res);
-    res = db_ok ? ll_db_exec (self->db, "fleet_next_ordinal", 0, NULL) : NULL;
+    res = db_ok ? ll_db_exec (self->actor.db, "fleet_next_ordinal", 0, NULL)
+                : NULL;
     long next = res && PQntuples (res) == 1
                     ? strtol (PQgetvalue (res, 0, 0), NULL, 10)
                     : -1;
@@ -2364,19 +2355,19 @@ s_handle_move (self_t *self, ll_request_t *req)
     if (!db_ok || next < 1
         || ll_tf_vm_name (config, (int) next, name, sizeof name) != 0) {
         s_release (self);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     if (!known) {
         char reason[TF_MAX_NAME + 16];
-        snprintf (reason, sizeof reason, "unknown-vm %s", old);
+        snprintf (reason, sizeof reason, LL_REASON_UNKNOWN_VM " %s", old);
         s_release (self);
-        ll_request_reply_error (req, self->router, reason);
+        ll_request_fail (req, reason);
         goto done;
     }
     int64_t id = 0;
     char op_id[24], ordinal[24];
-    bool ok = ll_db_command (self->db, "BEGIN") == 0
+    bool ok = ll_db_command (self->actor.db, "BEGIN") == 0
               && s_op_create (self, req, "move-vm", 1, 2, who, old, &id) == 0;
     snprintf (op_id, sizeof op_id, "%lld", (long long) id);
     snprintf (ordinal, sizeof ordinal, "%ld", next);
@@ -2393,13 +2384,13 @@ s_handle_move (self_t *self, ll_request_t *req)
          && s_mint (self, tokens, name) == 0
          && s_exec (self, "fleet_set_state", 3, removing) == 0
          && s_exec (self, "vm_tokens_revoke", 1, revoke) == 0
-         && ll_db_command (self->db, "COMMIT") == 0;
+         && ll_db_command (self->actor.db, "COMMIT") == 0;
     free (array);
     if (!ok) {
-        ll_db_command (self->db, "ROLLBACK");
+        ll_db_command (self->actor.db, "ROLLBACK");
         s_release (self);
         s_tokens_destroy (&tokens);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     self->op = s_op_new (id, "move-vm", old);
@@ -2419,115 +2410,135 @@ done:
 }
 
 static void
-s_handle_op_get (self_t *self, ll_request_t *req)
+s_handle_destroy (void *self, ll_request_t *req)
 {
-    char *id = zmsg_popstr (req->args);
-    char *after_text = zmsg_popstr (req->args);
+    s_handle_remove (self, req, "destroy");
+}
+
+static void
+s_handle_destroy_vm (void *self, ll_request_t *req)
+{
+    s_handle_remove (self, req, "destroy-vm");
+}
+
+static void
+s_handle_replace_vm (void *self, ll_request_t *req)
+{
+    s_handle_remove (self, req, "replace-vm");
+}
+
+static void
+s_handle_reboot_vm (void *self, ll_request_t *req)
+{
+    s_handle_remove (self, req, "reboot-vm");
+}
+
+static void
+s_handle_export_destroy (void *self, ll_request_t *req)
+{
+    s_handle_remove (self, req, "export-destroy");
+}
+
+static void
+s_handle_op_get (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    char *id = NULL, *after_text = NULL;
+    if (ll_request_take (req, &id, &after_text) != 0)
+        return;
     char *end = NULL;
-    long long id_value = id ? strtoll (id, &end, 10) : 0;
-    long long after = after_text ? strtoll (after_text, NULL, 10) : 0;
-    if (!id || *end || id_value <= 0) {
-        ll_request_reply_error (req, self->router, "not-found");
+    long long id_value = strtoll (id, &end, 10);
+    long long after = strtoll (after_text, NULL, 10);
+    if (*end || id_value <= 0) {
+        ll_request_fail (req, LL_REASON_OP_MISSING);
         goto done;
     }
     if (self->op && self->op->id == id_value)
         s_flush (self, self->op);  //  the freshest output
     const char *values[] = {id};
-    PGresult *res = ll_db_exec (self->db, "op_get", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "op_get", 1, values);
     if (!res) {
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     if (PQntuples (res) != 1) {
         PQclear (res);
-        ll_request_reply_error (req, self->router, "not-found");
+        ll_request_fail (req, LL_REASON_OP_MISSING);
         goto done;
     }
     zmsg_t *payload = zmsg_new ();
     //  kind status requested done total
     for (int c = 1; c <= 5; c++)
-        zmsg_addstr (payload, PQgetvalue (res, 0, c));
+        ll_msg_put (payload, "s", PQgetvalue (res, 0, c));
     //  error created_by target created_at started_at finished_at
     static const int columns[] = {7, 8, 9, 10, 11, 12};
     for (size_t i = 0; i < 6; i++)
-        zmsg_addstr (payload, PQgetvalue (res, 0, columns[i]));
+        ll_msg_put (payload, "s", PQgetvalue (res, 0, columns[i]));
     const char *output = PQgetvalue (res, 0, 6);
     long long lines = 0;
     for (const char *p = output; *p; p++)
         if (*p == '\n')
             lines++;
-    zmsg_addstrf (payload, "%lld", lines);
+    char count[24];
+    snprintf (count, sizeof count, "%lld", lines);
+    ll_msg_put (payload, "s", count);
     long long index = 0;
     const char *line = output;
     while (*line) {
         const char *eol = strchr (line, '\n');
         size_t len = eol ? (size_t) (eol - line) : strlen (line);
-        if (index >= after) {
-            zframe_t *frame = zframe_new (line, len);
-            zmsg_append (payload, &frame);
-        }
+        if (index >= after)
+            ll_msg_put (payload, "b", line, len);
         index++;
         line = eol ? eol + 1 : line + len;
     }
     PQclear (res);
-    ll_request_reply_ok (req, self->router, &payload);
+    ll_request_answer (req, &payload);
 done:
     free (id);
     free (after_text);
 }
 
 static void
-s_handle_op_list (self_t *self, ll_request_t *req)
+s_handle_op_list (void *arg, ll_request_t *req)
 {
-    char *limit_text = zmsg_popstr (req->args);
-    long limit = limit_text ? strtol (limit_text, NULL, 10) : 20;
+    self_t *self = arg;
+    char *limit_text = NULL;
+    if (ll_request_take (req, &limit_text) != 0)
+        return;
+    long limit = strtol (limit_text, NULL, 10);
     free (limit_text);
     if (limit < 1 || limit > 100)
         limit = 20;
     char value[16];
     snprintf (value, sizeof value, "%ld", limit);
     const char *values[] = {value};
-    PGresult *res = ll_db_exec (self->db, "op_list", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "op_list", 1, values);
     if (!res) {
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         return;
     }
-    zmsg_t *payload = zmsg_new ();
+    zmsg_t *rows = zmsg_new ();
     for (int r = 0; r < PQntuples (res); r++)
         for (int c = 0; c < 10; c++)
-            zmsg_addstr (payload, PQgetvalue (res, r, c));
+            ll_msg_put (rows, "s", PQgetvalue (res, r, c));
     PQclear (res);
-    ll_request_reply_ok (req, self->router, &payload);
+    ll_request_answer (req, &rows);
 }
 
-static void
-s_self_handle_router (self_t *self)
-{
-    ll_request_t *req = ll_request_recv (self->router);
-    if (!req)
-        return;
-    if (streq (req->command, LL_CMD_LAUNCH))
-        s_handle_launch (self, req);
-    else if (streq (req->command, LL_CMD_DESTROY))
-        s_handle_remove (self, req, "destroy");
-    else if (streq (req->command, LL_CMD_DESTROY_VM))
-        s_handle_remove (self, req, "destroy-vm");
-    else if (streq (req->command, LL_CMD_REPLACE_VM))
-        s_handle_remove (self, req, "replace-vm");
-    else if (streq (req->command, LL_CMD_REBOOT_VM))
-        s_handle_remove (self, req, "reboot-vm");
-    else if (streq (req->command, LL_CMD_MOVE_VM))
-        s_handle_move (self, req);
-    else if (streq (req->command, LL_CMD_EXPORT_DESTROY))
-        s_handle_remove (self, req, "export-destroy");
-    else if (streq (req->command, LL_CMD_OP_GET))
-        s_handle_op_get (self, req);
-    else if (streq (req->command, LL_CMD_OP_LIST))
-        s_handle_op_list (self, req);
-    else
-        ll_request_reply_error (req, self->router, "unknown command");
-    ll_request_destroy (&req);
-}
+//  Served on LL_ENDPOINT_TERRAFORM
+static const ll_handler_t s_handlers[] = {
+    {LL_CMD_LAUNCH, s_handle_launch},
+    {LL_CMD_DESTROY, s_handle_destroy},
+    {LL_CMD_DESTROY_VM, s_handle_destroy_vm},
+    {LL_CMD_REPLACE_VM, s_handle_replace_vm},
+    {LL_CMD_REBOOT_VM, s_handle_reboot_vm},
+    {LL_CMD_MOVE_VM, s_handle_move},
+    {LL_CMD_EXPORT_DESTROY, s_handle_export_destroy},
+    {LL_CMD_OP_GET, s_handle_op_get},
+    {LL_CMD_OP_LIST, s_handle_op_list},
+    {NULL, NULL},
+};
 
 //  --- the running child: reap, time out, drain ------------------------------
 
@@ -2607,14 +2618,7 @@ s_op_abort (self_t *self)
     if (!op)
         return;
     if (op->step == STEP_EXPORT && op->export_fd >= 0) {
-        zmsg_t *cancel = zmsg_new ();
-        zmsg_addstr (cancel, op->export_id);
-        zmsg_t *ignored = NULL;
-        char *e = NULL;
-        ll_call (self->exporter, LL_CMD_EXPORT_CANCEL, &cancel, 2000, &ignored,
-                 &e);
-        zmsg_destroy (&ignored);
-        free (e);
+        s_export_cancel (self, op->export_id);
     }
     if (op->pid > 0 && !op->exited) {
         s_signal_child (op, SIGINT);
@@ -2644,8 +2648,7 @@ static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "terraform", pipe, runtime);
     return self;
 }
 
@@ -2656,12 +2659,11 @@ s_self_destroy (self_t **self_p)
     if (!self)
         return;
     s_op_destroy (&self->op);
-    zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
     zsock_destroy (&self->exporter);
-    ll_db_destroy (&self->db);
     ll_aws_chain_destroy (&self->aws);
     free (self->init_id);
+    ll_actor_fini (&self->actor);
     free (self->module_dir);
     free (self->work_dir);
     free (self->key_file);
@@ -2671,12 +2673,14 @@ s_self_destroy (self_t **self_p)
 }
 
 static const char *
-s_self_start (self_t *self)
+s_self_start (void *arg)
 {
-    const ll_config_t *config = self->runtime->config;
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router || zsock_bind (self->router, LL_ENDPOINT_TERRAFORM) != 0)
-        return "cannot bind " LL_ENDPOINT_TERRAFORM;
+    self_t *self = arg;
+    ll_actor_t *actor = &self->actor;
+    const ll_config_t *config = actor->runtime->config;
+    const char *error = ll_actor_open (actor, LL_ENDPOINT_TERRAFORM, true);
+    if (error)
+        return error;
     self->pub = zsock_new (ZMQ_PUB);
     if (!self->pub || zsock_bind (self->pub, LL_ENDPOINT_OPERATIONS) != 0)
         return "cannot bind " LL_ENDPOINT_OPERATIONS;
@@ -2713,47 +2717,23 @@ s_self_start (self_t *self)
                  self->module_dir);
     if (s_uses_aws (self) && !(self->aws = ll_aws_chain_new ()))
         return "cannot start libcurl for AWS credentials";
-    self->db =
-        ll_db_new (self->runtime->config, self->runtime->stats, "terraform");
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("terraform: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
-    self->started = true;
     return NULL;
-}
-
-static void
-s_self_handle_pipe (self_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    free (command);
-    zmsg_destroy (&msg);
 }
 
 void
 terraform_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
+    ll_actor_t *actor = &self->actor;
     zsock_signal (pipe, 0);
-    while (!self->terminated) {
+    while (!actor->terminated) {
         zmq_pollitem_t items[4];
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
         int router_index = -1;
-        if (self->router) {
+        if (actor->router) {
             router_index = n;
-            items[n++] = (zmq_pollitem_t){zsock_resolve (self->router), 0,
+            items[n++] = (zmq_pollitem_t){zsock_resolve (actor->router), 0,
                                           ZMQ_POLLIN, 0};
         }
         int out_index = -1, err_index = -1;
@@ -2770,12 +2750,12 @@ terraform_actor (zsock_t *pipe, void *args)
         if (rc < 0 && errno != EINTR)
             break;
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
-            s_self_handle_pipe (self);
-        if (self->terminated)
+            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
+        if (actor->terminated)
             break;
         if (rc > 0 && router_index >= 0
             && (items[router_index].revents & ZMQ_POLLIN))
-            s_self_handle_router (self);
+            ll_actor_serve (actor, s_handlers, self, false);
         //  the operation may have changed under the router's handling
         if (op && op == self->op) {
             if (out_index >= 0 && op->out.fd >= 0
@@ -2787,10 +2767,11 @@ terraform_actor (zsock_t *pipe, void *args)
         }
         if (self->op)
             s_op_tick (self);
-        else if (self->started && !self->swept)
+        else if (actor->started && !self->swept)
             s_sweep (self);
-        else if (self->started)
-            ll_db_ensure (self->db);  //  idle: reconnect in the background
+        else if (actor->started)
+            ll_db_ensure (
+                self->actor.db);  //  idle: reconnect in the background
     }
     s_op_abort (self);
     s_self_destroy (&self);

@@ -33,9 +33,10 @@ int ll_route_request_vm (ll_http_req_t *req);
 int ll_route_unassigned_count (ll_http_req_t *req);
 int ll_route_release_vm (ll_http_req_t *req);
 
-//  routes_agent.c
+//  routes_agent.c: /vm_startup, and every POST of the agent API
+//  (http/agent_api.h's table: the route's pattern picks the row)
 int ll_route_vm_startup (ll_http_req_t *req);
-int ll_route_vm_startup_result (ll_http_req_t *req);
+int ll_route_agent (ll_http_req_t *req);
 
 //  routes_credentials.c
 int ll_route_vm_register (ll_http_req_t *req);
@@ -49,13 +50,13 @@ int ll_route_operations (ll_http_req_t *req);
 int ll_route_operation (ll_http_req_t *req);
 int ll_route_operation_events (ll_http_req_t *req);
 int ll_route_operation_page (ll_http_req_t *req);
-//  Ask the terraform actor to start command with args (stolen) and answer
-//  the way the client wants it: JSON 202 {"operation_id"} or the progress
-//  page; 409 busy (with the running operation's id), 404 unknown VM, 503.
-int ll_operation_start (ll_http_req_t *req,
-                        const char *title,
-                        const char *command,
-                        zmsg_t **args);
+//  Answer the terraform actor's answer to a command that starts an
+//  operation (rc, the new id and error: taken; ll_ask_launch...) the way
+//  the client wants it: JSON 202 {"operation_id"} or the progress page;
+//  409 busy (with the running operation's id) or over budget, 404 unknown
+//  VM, 503.
+int ll_operation_start (
+    ll_http_req_t *req, const char *title, int rc, char *id_text, char *error);
 
 //  routes_console.c: running a class (issue 16)
 int ll_route_reboot_vm (ll_http_req_t *req);
@@ -110,15 +111,9 @@ int ll_http_range_parse (const char *header,
                          uint64_t *to);
 
 //  routes_telemetry.c
-int ll_route_vm_status_post (ll_http_req_t *req);
 int ll_route_vm_status_all (ll_http_req_t *req);
 int ll_route_vm_status_get (ll_http_req_t *req);
-int ll_route_gpu_health (ll_http_req_t *req);
-int ll_route_inuse_status (ll_http_req_t *req);
-int ll_route_heartbeat (ll_http_req_t *req);
-int ll_route_vm_metrics (ll_http_req_t *req);
 int ll_route_export_metrics (ll_http_req_t *req);
-int ll_route_vm_logs_post (ll_http_req_t *req);
 int ll_route_vm_logs_get (ll_http_req_t *req);
 int ll_route_vm_logs_events (ll_http_req_t *req);
 

@@ -9,8 +9,6 @@
 #include "runtime/protocol.h"
 #include "runtime/token.h"
 
-#define S_CALL_MS  10000
-#define S_QUICK_MS 3000
 
 //  Who is acting, for operations.created_by and the audit log.
 static const char *
@@ -41,15 +39,11 @@ ll_route_reboot_vm (ll_http_req_t *req)
     else if (!s_hostname_valid (host))
         rc = ll_http_error (req, 400, "Invalid hostname.");
     else {
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, host);
-        zmsg_addstr (args, s_who (req));
-        zmsg_t *reply = NULL;
-        char *error = NULL;
-        if (ll_http_call (req, LL_ENDPOINT_TERRAFORM, LL_CMD_REBOOT_VM, &args,
-                          S_CALL_MS, &reply, &error)
+        const char *hosts[] = {host, NULL};
+        char *id = NULL, *error = NULL;
+        if (ll_ask_vm_operation (&req->client, LL_CMD_REBOOT_VM, hosts,
+                                 s_who (req), &id, &error)
             == 0) {
-            char *id = zmsg_popstr (reply);
             char message[320];
             snprintf (message, sizeof message, "Reboot initiated for VM '%s'.",
                       host);
@@ -59,7 +53,7 @@ ll_route_reboot_vm (ll_http_req_t *req)
                            (json_int_t) (id ? strtoll (id, NULL, 10) : 0)));
             free (id);
         }
-        else if (error && strncmp (error, "unknown-vm", 10) == 0)
+        else if (error && strncmp (error, LL_REASON_UNKNOWN_VM, 10) == 0)
             rc = ll_http_error (req, 404, "VM not found.");
         else if (error && strncmp (error, "busy ", 5) == 0) {
             json_int_t busy = strtoll (error + 5, NULL, 10);
@@ -76,7 +70,6 @@ ll_route_reboot_vm (ll_http_req_t *req)
                      error ? error : "no answer");
             rc = ll_http_error (req, 500, "Failed to initiate reboot.");
         }
-        zmsg_destroy (&reply);
         free (error);
     }
     json_decref (body);
@@ -89,14 +82,8 @@ static json_t *
 s_vm_get (ll_http_req_t *req, const char *host, bool *failed)
 {
     *failed = false;
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, host);
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ADMIN, LL_CMD_ADMIN_VMS, &args,
-                           S_QUICK_MS, &reply, &error);
-    char *text = rc == 0 ? zmsg_popstr (reply) : NULL;
-    zmsg_destroy (&reply);
+    char *text = NULL, *error = NULL;
+    ll_ask_admin_vms (&req->client, host, &text, &error);
     free (error);
     if (!text) {
         *failed = true;
@@ -148,20 +135,15 @@ s_bulk_release (ll_http_req_t *req, json_t *hosts)
     json_t *h;
     json_array_foreach (hosts, i, h)
     {
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, json_string_value (h));
-        zmsg_addstr (args, actor);
-        zmsg_t *reply = NULL;
         char *error = NULL;
-        int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_RELEASE,
-                               &args, S_QUICK_MS, &reply, &error);
+        int rc = ll_ask_vm_release (&req->client, json_string_value (h), actor,
+                                    &error);
         if (rc == 0)
             json_array_append (released, h);
         else if (error && streq (error, LL_REASON_NOT_FOUND))
             json_array_append (missing, h);
         else
             failed++;
-        zmsg_destroy (&reply);
         free (error);
     }
     if (failed == json_array_size (hosts)) {
@@ -214,16 +196,16 @@ ll_route_vms_bulk (ll_http_req_t *req)
     else if (!command)
         rc = s_bulk_release (req, hosts);
     else {
-        //  [first host] [who] [other hosts...]
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, json_string_value (json_array_get (hosts, 0)));
-        zmsg_addstr (args, s_who (req));
-        for (i = 1; i < json_array_size (hosts); i++)
-            zmsg_addstr (args, json_string_value (json_array_get (hosts, i)));
+        const char *names[LL_BULK_MAX + 1] = {NULL};
+        for (i = 0; i < json_array_size (hosts); i++)
+            names[i] = json_string_value (json_array_get (hosts, i));
         char title[64];
         snprintf (title, sizeof title, "%c%s %zu VMs", a[0] - 'a' + 'A', a + 1,
                   json_array_size (hosts));
-        rc = ll_operation_start (req, title, command, &args);
+        char *id = NULL, *error = NULL;
+        int call = ll_ask_vm_operation (&req->client, command, names,
+                                        s_who (req), &id, &error);
+        rc = ll_operation_start (req, title, call, id, error);
     }
     json_decref (body);
     return rc;
@@ -238,16 +220,9 @@ ll_route_vms_bulk (ll_http_req_t *req)
 static char *
 s_dashboard (ll_http_req_t *req)
 {
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    char *text = NULL;
-    if (ll_http_call (req, LL_ENDPOINT_SCHEDULER, LL_CMD_DASHBOARD, NULL,
-                      S_QUICK_MS, &reply, &error)
-        == 0)
-        text = zmsg_popstr (reply);
-    else
-        ll_warn ("http: dashboard: %s", error ? error : "no answer");
-    zmsg_destroy (&reply);
+    char *text = NULL, *error = NULL;
+    if (ll_ask_dashboard (&req->client, &text, &error) != 0)
+        ll_warn ("http: dashboard: %s", error);
     free (error);
     return text;
 }

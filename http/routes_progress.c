@@ -19,7 +19,6 @@
 
 #define S_TOKEN_HEX    32    //  hex characters of the link's token
 #define S_BANNER_S     1800  //  the end-of-class banner shows from here
-#define S_CALL_MS      3000
 #define S_CRD_HEADLESS "https://remotedesktop.google.com/headless"
 
 void
@@ -83,16 +82,8 @@ static json_t *
 s_row (ll_http_req_t *req, const char *host, bool *failed)
 {
     *failed = false;
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, host);
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    char *text = NULL;
-    if (ll_http_call (req, LL_ENDPOINT_ADMIN, LL_CMD_VM_PROGRESS, &args,
-                      S_CALL_MS, &reply, &error)
-        == 0)
-        text = zmsg_popstr (reply);
-    zmsg_destroy (&reply);
+    char *text = NULL, *error = NULL;
+    ll_ask_vm_progress (&req->client, host, &text, &error);
     free (error);
     if (!text) {
         ll_http_error (req, 503, "Cannot tell now: please reload in a minute.");
@@ -127,13 +118,12 @@ ll_progress_link (ll_http_req_t *req, const char *host, char *out, size_t size)
     return rc;
 }
 
-//  The student's view of host (new JSON), NULL after answering: 404 when
-//  the VM or the token is wrong (the same answer: nothing to learn), 503.
+//  The VM-PROGRESS row of host when token is its link's (new JSON), NULL
+//  after answering: 404 when the VM or the token is wrong (the same
+//  answer: nothing to learn), 503.
 static json_t *
-s_view (ll_http_req_t *req, const char *host)
+s_linked_row (ll_http_req_t *req, const char *host, const char *token)
 {
-    char token[S_TOKEN_HEX + 2] = "";
-    ll_http_query_field (req, "t", token, sizeof token);
     if (!host || !ll_token_scope_valid (host) || host[0] == '_'
         || strlen (token) != S_TOKEN_HEX) {
         ll_http_error (req, 404, "This link is not valid (any more).");
@@ -151,6 +141,18 @@ s_view (ll_http_req_t *req, const char *host)
         ll_http_error (req, 404, "This link is not valid (any more).");
         return NULL;
     }
+    return row;
+}
+
+//  The student's view of host (new JSON), NULL after answering (404, 503).
+static json_t *
+s_view (ll_http_req_t *req, const char *host)
+{
+    char token[S_TOKEN_HEX + 2] = "";
+    ll_http_query_field (req, "t", token, sizeof token);
+    json_t *row = s_linked_row (req, host, token);
+    if (!row)
+        return NULL;
     //  The steps and what to say, from the row
     const char *status = json_string_value (json_object_get (row, "status"));
     const char *state = json_string_value (json_object_get (row, "state"));
@@ -217,14 +219,10 @@ ll_route_vm_progress (ll_http_req_t *req)
 static long long
 s_class_end_soon (ll_http_req_t *req)
 {
-    zmsg_t *reply = NULL;
-    char *error = NULL;
+    char *text = NULL, *error = NULL;
     long long left = -1;
-    if (ll_http_call (req, LL_ENDPOINT_SCHEDULER, LL_CMD_CLASS_END, NULL,
-                      S_CALL_MS, &reply, &error)
-        == 0) {
-        char *text = zmsg_popstr (reply);
-        if (text && *text) {
+    if (ll_ask_class_end (&req->client, &text, &error) == 0) {
+        if (*text) {
             long long at = strtoll (text, NULL, 10);
             long long now = (long long) time (NULL);
             if (at - now <= S_BANNER_S)
@@ -232,7 +230,6 @@ s_class_end_soon (ll_http_req_t *req)
         }
         free (text);
     }
-    zmsg_destroy (&reply);
     free (error);
     return left;
 }

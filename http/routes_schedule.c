@@ -8,13 +8,11 @@
 #include "http/page.h"
 #include "http/routes.h"
 #include "runtime/log.h"
-#include "runtime/protocol.h"
 #include "runtime/schedule.h"
 
 #include <ctype.h>
 #include <time.h>
 
-#define S_CALL_MS       5000
 #define S_NAME_MAX      255
 #define S_HOURS_MAX     168
 #define S_NOT_RUNNING   "Scheduler is not running"
@@ -27,30 +25,6 @@ s_refuse (ll_http_req_t *req, int status, const char *message)
     return ll_http_json (req, status,
                          json_pack ("{s:b, s:s, s:s}", "success", 0, "message",
                                     message, "error", message));
-}
-
-//  Call the scheduler; the first payload frame (new string), or NULL with
-//  *error (new string) set.
-static char *
-s_call (ll_http_req_t *req,
-        const char *command,
-        const char *const *frames,
-        char **error)
-{
-    zmsg_t *args = zmsg_new ();
-    for (; frames && *frames; frames++)
-        zmsg_addstr (args, *frames);
-    zmsg_t *reply = NULL;
-    *error = NULL;
-    char *text = NULL;
-    if (ll_http_call (req, LL_ENDPOINT_SCHEDULER, command, &args, S_CALL_MS,
-                      &reply, error)
-        == 0)
-        text = zmsg_popstr (reply);
-    if (!text && !*error)
-        *error = strdup ("empty reply");
-    zmsg_destroy (&reply);
-    return text;
 }
 
 //  The schedule id of the path: a positive integer, else -1.
@@ -138,25 +112,23 @@ ll_route_schedule_create (ll_http_req_t *req)
                   hours_j ? (long long) json_integer_value (hours_j) : 1LL);
         bool export_first = export_j ? json_is_true (export_j)
                                      : config->schedule.export_before_destroy;
-        const char *frames[] = {
+        const char *values[] = {
             name,
             epoch,
             json_is_string (rule_j) ? json_string_value (rule_j) : "",
             *req->actor ? req->actor : config->app.admin_user,
             json_is_true (notify_j) ? "1" : "0",
             hours,
-            export_first ? "1" : "0",
-            NULL};
-        char *error = NULL;
-        char *id = s_call (req, LL_CMD_SCHEDULE_ADD, frames, &error);
-        if (id)
+            export_first ? "1" : "0"};
+        char *id = NULL, *error = NULL;
+        if (ll_ask_schedule_add (&req->client, values, &id, &error) == 0)
             rc = ll_http_json (
                 req, 200,
                 json_pack ("{s:b, s:I, s:s}", "success", 1, "schedule_id",
                            (json_int_t) strtoll (id, NULL, 10), "message",
                            "Scheduled destruction created "
                            "successfully"));
-        else if (error && streq (error, "duplicate")) {
+        else if (error && streq (error, LL_REASON_DUPLICATE_NAME)) {
             char message[300];
             snprintf (message, sizeof message,
                       "A schedule named '%s' already exists", name);
@@ -188,9 +160,9 @@ ll_route_schedule_list (ll_http_req_t *req)
             status);
         return s_refuse (req, 400, message);
     }
-    const char *frames[] = {status, NULL};
-    char *error = NULL;
-    char *text = s_call (req, LL_CMD_SCHEDULE_LIST, frames, &error);
+    char *text = NULL, *error = NULL;
+    ll_ask_schedule_read (&req->client, LL_CMD_SCHEDULE_LIST, status, &text,
+                          &error);
     free (error);
     json_t *list = text ? json_loads (text, 0, NULL) : NULL;
     free (text);
@@ -212,9 +184,9 @@ ll_route_schedule_get (ll_http_req_t *req)
         return s_refuse (req, 404, "Schedule not found");
     char id_text[24];
     snprintf (id_text, sizeof id_text, "%ld", id);
-    const char *frames[] = {id_text, NULL};
-    char *error = NULL;
-    char *text = s_call (req, LL_CMD_SCHEDULE_GET, frames, &error);
+    char *text = NULL, *error = NULL;
+    ll_ask_schedule_read (&req->client, LL_CMD_SCHEDULE_GET, id_text, &text,
+                          &error);
     json_t *schedule = text ? json_loads (text, 0, NULL) : NULL;
     free (text);
     int rc;
@@ -222,7 +194,7 @@ ll_route_schedule_get (ll_http_req_t *req)
         rc = ll_http_json (
             req, 200,
             json_pack ("{s:b, s:o}", "success", 1, "schedule", schedule));
-    else if (error && streq (error, "not found"))
+    else if (error && streq (error, LL_REASON_NOT_FOUND))
         rc = s_refuse (req, 404, "Schedule not found");
     else
         rc = s_refuse (req, 500, S_NOT_RUNNING);
@@ -239,12 +211,7 @@ ll_route_schedule_cancel (ll_http_req_t *req)
     char id_text[24];
     snprintf (id_text, sizeof id_text, "%ld", id);
     char *error = NULL;
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, id_text);
-    zmsg_t *reply = NULL;
-    int call = ll_http_call (req, LL_ENDPOINT_SCHEDULER, LL_CMD_SCHEDULE_CANCEL,
-                             &args, S_CALL_MS, &reply, &error);
-    zmsg_destroy (&reply);
+    int call = ll_ask_schedule_cancel (&req->client, id_text, &error);
     int rc;
     char message[160];
     if (call == 0) {
@@ -254,9 +221,9 @@ ll_route_schedule_cancel (ll_http_req_t *req)
             req, 200,
             json_pack ("{s:b, s:s}", "success", 1, "message", message));
     }
-    else if (error && streq (error, "not found"))
+    else if (error && streq (error, LL_REASON_NOT_FOUND))
         rc = s_refuse (req, 404, "Schedule not found");
-    else if (error && strncmp (error, "status ", 7) == 0) {
+    else if (error && strncmp (error, LL_REASON_STATUS " ", 7) == 0) {
         snprintf (message, sizeof message,
                   "Cannot cancel schedule with status '%s'", error + 7);
         rc = s_refuse (req, 400, message);
@@ -286,8 +253,8 @@ ll_route_schedule_page (ll_http_req_t *req)
 int
 ll_route_class_end (ll_http_req_t *req)
 {
-    char *error = NULL;
-    char *text = s_call (req, LL_CMD_CLASS_END, NULL, &error);
+    char *text = NULL, *error = NULL;
+    ll_ask_class_end (&req->client, &text, &error);
     free (error);
     if (!text)
         return ll_http_error (req, 503, "Cannot tell now.");
