@@ -2,7 +2,8 @@
 // allocator with the local provider (test_console_class.sh): the admin
 // launches from the Create page and watches the dashboard change over
 // Server-Sent Events; students follow their VM live through a successful
-// and a failed start-host (and without JavaScript); the admin reboots and
+// and a failed start-host (and without JavaScript), and from the recovery
+// page when they come back while it reboots; the admin reboots and
 // replaces VMs from the instances page, the students keeping their place,
 // reboots both at once, and saves one VM's and one student's files; the
 // Create page sets the class's end and the schedule page cancels it; a
@@ -164,6 +165,29 @@ await check("the student's own VM page (the link from the success page)", async 
   const r = await fetch(BASE + aliceLink.replace(/t=[0-9a-f]+/, "t=" + "0".repeat(32)));
   assert(r.status === 404, "a wrong token answered " + r.status);
 }, [ap]);
+
+await check("a returning student whose VM reboots gets the recovery page and its live link", async () => {
+  // bob's VM is rebooting when he comes back with a new command
+  psql(`UPDATE vms SET status = 'rebooting' WHERE hostname = '${bobHost}'`);
+  await bp.goto(BASE + "/");
+  await bp.fill("#email", "bob@example.com");
+  await bp.fill("#crd_command", CRD("bob2r"));
+  await Promise.all([bp.waitForURL(/\/api\/request_vm$/), bp.click("#submit")]);
+  assert((await bp.textContent("h1")).includes("Recovering"), "not the recovery page: " + await bp.textContent("h1"));
+  assert((await bp.textContent("#hostname")).trim() === bobHost, "bob moved");
+  const link = await bp.getAttribute("#progress_link", "href");
+  assert(new RegExp("^/vm/" + bobHost + "\\?t=[0-9a-f]{32}$").test(link), "recovery link " + link);
+  assert(link !== bobLink, "the renewal kept the old link");
+  await looks(bp, "student-recovery", studentTheme);
+  // the old link no longer opens; the new one follows the VM back online
+  const old = await fetch(BASE + bobLink);
+  assert(old.status === 404, "the link of the replaced assignment answered " + old.status);
+  psql(`UPDATE vms SET status = 'running' WHERE hostname = '${bobHost}'`);
+  await bp.goto(BASE + link);
+  await waitStep(bp, "step_online", "done", 90000);
+  bobLink = link;
+  assertClean(bp, "recovery page");
+}, [bp]);
 
 async function rowAction(action, host) {
   await page.goto(BASE + "/admin/instances");
