@@ -66,6 +66,8 @@ static const ll_route_t s_routes[] = {
     //  the student's live view (the link's token): routes_progress.c
     {"GET", "/vm/{}", LL_AUTH_PUBLIC, ll_route_vm_page},
     {"GET", "/api/vm-progress/{}", LL_AUTH_PUBLIC, ll_route_vm_progress},
+    //  the link's token is the credential (a form field, never logged)
+    {"POST", "/vm/{}/release", LL_AUTH_PUBLIC, ll_route_vm_student_release},
 
     //  --- export (export issue) ---
     {"GET", "/api/scp-client", LL_AUTH_ADMIN, ll_route_export_zip},

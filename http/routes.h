@@ -68,6 +68,7 @@ int ll_route_dashboard_events (ll_http_req_t *req);
 //  routes_progress.c: the student's live view of their VM
 int ll_route_vm_progress (ll_http_req_t *req);
 int ll_route_vm_page (ll_http_req_t *req);
+int ll_route_vm_student_release (ll_http_req_t *req);
 //  The token of a progress link: HMAC of host, the student's email and the
 //  assignment's time (microseconds since 1970, as text); 32 hex characters
 //  into out. 0 or -1.

@@ -207,6 +207,49 @@ s_view (ll_http_req_t *req, const char *host)
     return view;
 }
 
+//  POST /vm/<hostname>/release, form field t: the student gives the VM
+//  back (claim.on_release applies); the link dies with the assignment.
+int
+ll_route_vm_student_release (ll_http_req_t *req)
+{
+    const char *host = req->params[0];
+    char token[S_TOKEN_HEX + 2] = "";
+    ll_http_form_field (req, "t", token, sizeof token);
+    json_t *row = s_linked_row (req, host, token);
+    if (!row)
+        return req->status;
+    const char *email = json_string_value (json_object_get (row, "user_email"));
+    char actor[300];
+    snprintf (actor, sizeof actor, "student:%s", email ? email : "");
+    char *error = NULL;
+    int rc = ll_ask_vm_release (&req->client, host, actor, &error);
+    if (rc == 0) {
+        char *ignored = NULL;
+        ll_ask_audit (&req->client, actor, "student-release", host, "success",
+                      "", &ignored);
+        free (ignored);
+    }
+    else
+        ll_warn ("http: student release of %s: %s", host, error);
+    int status;
+    if (rc == 0 && ll_http_wants_json (req))
+        status = ll_http_json (
+            req, 200,
+            json_pack ("{s:s, s:s}", "status", "released", "hostname", host));
+    else if (rc == 0) {
+        const char *vars[] = {"host", host, NULL};
+        status = ll_http_page (req, 200, "released.html", vars);
+    }
+    else if (streq (error, LL_REASON_NOT_FOUND))
+        status = ll_http_error (req, 404, "This link is not valid (any more).");
+    else
+        status = ll_http_error (
+            req, 503, "Cannot release now: please try again in a minute.");
+    free (error);
+    json_decref (row);
+    return status;
+}
+
 int
 ll_route_vm_progress (ll_http_req_t *req)
 {

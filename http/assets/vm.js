@@ -22,6 +22,14 @@
     });
   }
 
+  // Releasing asks once (without this script the form posts directly)
+  const release = $("release_form");
+  if (release)
+    release.addEventListener("submit", (e) => {
+      if (!window.confirm("Release " + host + "? It stops being yours and its files may be deleted."))
+        e.preventDefault();
+    });
+
   function step(id, cls, note) {
     const li = $(id);
     if (!li) return;

@@ -198,6 +198,40 @@ code=$(post "/api/vms/$host_c/release"); expect 200 "release carol"
 [ "$(http_status "$url/api/vm-progress/$host_c?t=$tok")" = 404 ] || fail "the link outlived the assignment"
 pass "progress link: 200 with the success page's token; 404 and nothing learned for another VM, a wrong, longer or no token, an unknown VM, after the release"
 
+# --- the student releases their VM from their page (the link's token) ------
+curl -s --data-urlencode email=carol@example.com --data-urlencode 'crd_command=--code=4/carol-two' \
+    -o "$T/success.html" "$url/api/request_vm"
+link=$(sed -n 's/.*id="progress_link" href="\([^"]*\)".*/\1/p' "$T/success.html")
+host_c=${link#/vm/}; host_c=${host_c%%\?*}; tok=${link##*t=}
+[ -n "$host_c" ] && [ ${#tok} = 32 ] || fail "no progress link for carol's second claim: $link"
+curl -s -o "$T/vm.html" "$url$link"
+grep -q "action=\"/vm/$host_c/release\"" "$T/vm.html" && grep -q "name=\"t\" value=\"$tok\"" "$T/vm.html" \
+    || fail "no release form on the VM page"
+audited() {  # ACTION TARGET -> audit rows
+    psqlc "SELECT count(*) FROM audit_log WHERE action = '$1' AND target = '$2'"
+}
+student_release() {  # HOST TOKEN -> $T/rel.out, prints the status
+    curl -s -o "$T/rel.out" -w '%{http_code}' --data-urlencode "t=$2" "$url/vm/$1/release"
+}
+other=$v1; [ "$host_c" = "$v1" ] && other=lablink-vm-test-3
+for bad in "$host_c $(printf '0%.0s' $(seq 1 32))" "$host_c ${tok}0" "$host_c -" "$other $tok" "nobody-1 $tok"; do
+    set -- $bad
+    code=$(student_release "$1" "${2#-}")
+    [ "$code" = 404 ] && grep -q 'This link is not valid' "$T/rel.out" || fail "student release $bad: $code $(cat "$T/rel.out")"
+done
+[ "$(psqlc "SELECT user_email FROM vms WHERE hostname = '$host_c'")" = carol@example.com ] \
+    || fail "a refused release changed the VM"
+[ "$(audited student-release "$host_c")" = 0 ] || fail "a refused release was audited"
+code=$(student_release "$host_c" "$tok")
+[ "$code" = 200 ] && grep -q 'VM Released' "$T/rel.out" || fail "student release: $code $(cat "$T/rel.out")"
+[ "$(psqlc "SELECT coalesce(user_email, '') FROM vms WHERE hostname = '$host_c'")" = "" ] || fail "still carol's"
+[ "$(audited student-release "$host_c")" = 1 ] || fail "the student's release is not audited"
+[ "$(psqlc "SELECT actor FROM audit_log WHERE action = 'student-release'")" = student:carol@example.com ] \
+    || fail "audit actor: $(psqlc "SELECT actor FROM audit_log WHERE action = 'student-release'")"
+[ "$(student_release "$host_c" "$tok")" = 404 ] || fail "released twice"
+[ "$(http_status "$url/api/vm-progress/$host_c?t=$tok")" = 404 ] || fail "the link outlived the student's release"
+pass "student release from the VM page: 404 for a wrong, longer or no token, another or unknown VM (nothing changed, not audited); 200 with the link's token, unassigned, audited as student:<email>; then 404"
+
 # --- the AWS module's reboot: EC2 RebootInstances through the aws CLI ------
 stub=$T/stubs; mkdir -p "$stub" "$T/awswork"
 cat >"$stub/terraform" <<'SH'
