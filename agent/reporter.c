@@ -19,7 +19,7 @@ typedef struct {
 } s_slot_t;
 
 struct agent_reporter {
-    agent_t *agent;                        //  settings, stop, transport
+    agent_transport_t *transport;          //  settings, stop, posting
     pthread_mutex_t lock;                  //  guards slots
     pthread_cond_t wake;                   //  signalled on set
     s_slot_t slots[AGENT_REPORTER_SLOTS];  //  one per report kind
@@ -28,12 +28,12 @@ struct agent_reporter {
 };
 
 agent_reporter_t *
-agent_reporter_new (agent_t *agent)
+agent_reporter_new (agent_transport_t *transport)
 {
     agent_reporter_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->agent = agent;
+    self->transport = transport;
     pthread_mutex_init (&self->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init (&attr);
@@ -113,13 +113,14 @@ s_deliver_one (agent_reporter_t *self)
     unsigned long gen = slot->gen;
     pthread_mutex_unlock (&self->lock);
 
-    agent_t *agent = self->agent;
+    agent_transport_t *transport = self->transport;
+    const agent_settings_t *settings = transport->settings;
     agent_reply_t reply;
     int status = -1;
     if (path && body)
-        status =
-            agent_post (agent, path, body,
-                        agent->settings.request_timeout_s * 1000, true, &reply);
+        status = agent_transport_post (transport, path, body,
+                                       settings->request_timeout_s * 1000, true,
+                                       &reply);
     else
         memset (&reply, 0, sizeof reply);
 
@@ -135,17 +136,17 @@ s_deliver_one (agent_reporter_t *self)
             slot->body = NULL;
         }
     }
-    else if (!agent_stop_requested (&agent->stop)) {
+    else if (!agent_stop_requested (transport->stop)) {
         if (slot->failures == 0 || slot->failures % 10 == 0)
             ll_warn ("agent: report %s failed: %s%d%s", path ? path : "?",
                      status < 0 ? "" : "HTTP ", status,
                      status < 0 ? " (transport error)" : "");
         slot->failures++;
         if (slot->gen == gen)
-            slot->due_ms = agent_now_ms ()
-                           + agent_backoff_next (
-                               &slot->backoff_ms, agent->settings.backoff_ms,
-                               agent->settings.backoff_max_ms);
+            slot->due_ms =
+                agent_now_ms ()
+                + agent_backoff_next (&slot->backoff_ms, settings->backoff_ms,
+                                      settings->backoff_max_ms);
     }
     agent_reply_free (&reply);
     free (path);
@@ -157,7 +158,7 @@ static void *
 s_thread (void *arg)
 {
     agent_reporter_t *self = arg;
-    agent_stop_t *stop = &self->agent->stop;
+    agent_stop_t *stop = self->transport->stop;
     pthread_mutex_lock (&self->lock);
     while (!agent_stop_requested (stop)) {
         if (s_deliver_one (self))

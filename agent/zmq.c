@@ -168,13 +168,14 @@ s_call (agent_zmq_t *self,
 }
 
 int
-agent_zmq_post (agent_zmq_t *self,
+agent_zmq_post (void *link,
                 const char *path,
                 const char *body,
                 int timeout_ms,
                 bool abortable,
                 agent_reply_t *reply)
 {
+    agent_zmq_t *self = link;
     memset (reply, 0, sizeof *reply);
     reply->status = -1;
     reply->retry_after_s = -1;
