@@ -60,8 +60,9 @@ agent_lines_destroy (agent_lines_t **self_p)
     *self_p = NULL;
 }
 
+//  Take the oldest line out of the queue.
 static void
-s_drop_oldest (agent_lines_t *self)
+s_pop (agent_lines_t *self)
 {
     char *line = self->ring[self->head];
     self->bytes -= strlen (line);
@@ -69,6 +70,12 @@ s_drop_oldest (agent_lines_t *self)
     self->ring[self->head] = NULL;
     self->head = (self->head + 1) % self->capacity;
     self->count--;
+}
+
+static void
+s_drop_oldest (agent_lines_t *self)
+{
+    s_pop (self);
     self->dropped++;
 }
 
@@ -219,14 +226,8 @@ agent_lines_batch (agent_lines_t *self,
     if (!text)
         return NULL;
     //  Only now that the batch exists are the lines taken from the queue
-    for (int i = 0; i < n; i++) {
-        char *line = self->ring[self->head];
-        self->bytes -= strlen (line);
-        free (line);
-        self->ring[self->head] = NULL;
-        self->head = (self->head + 1) % self->capacity;
-        self->count--;
-    }
+    for (int i = 0; i < n; i++)
+        s_pop (self);
     *taken = n + (self->dropped > 0 ? 1 : 0);
     self->dropped = 0;
     return text;

@@ -35,11 +35,7 @@ agent_reporter_new (agent_transport_t *transport)
         return NULL;
     self->transport = transport;
     pthread_mutex_init (&self->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init (&attr);
-    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-    pthread_cond_init (&self->wake, &attr);
-    pthread_condattr_destroy (&attr);
+    agent_cond_init (&self->wake);
     return self;
 }
 
@@ -171,13 +167,7 @@ s_thread (void *arg)
         if (wait <= 0)
             continue;
         struct timespec until;
-        clock_gettime (CLOCK_MONOTONIC, &until);
-        until.tv_sec += wait / 1000;
-        until.tv_nsec += (wait % 1000) * 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        agent_deadline (&until, wait);
         pthread_cond_timedwait (&self->wake, &self->lock, &until);
     }
     pthread_mutex_unlock (&self->lock);
