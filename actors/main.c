@@ -1,14 +1,5 @@
-/*  lablink-allocator: the actor table and main.
-
-    lablink-allocator [--config FILE]     serve
-    lablink-allocator --check-config FILE validate, print [PASS]/[FAIL]
-    lablink-allocator --version
-    lablink-allocator --agent-token HOST[,HOST...] [--config FILE]
-                                          print each VM's agent token (from
-                                          the database's server secret)
-    lablink-allocator --zmq-keygen FILE   write a CURVE keypair for the
-                                          gateway (FILE and FILE_secret),
-                                          print the public key */
+/*  lablink-allocator: the actor table and main. The command line is
+    s_cli below (also its --help and manual page). */
 #include <getopt.h>
 
 #include "actors/admin.h"
@@ -21,6 +12,7 @@
 #include "actors/registry.h"
 #include "actors/terraform.h"
 #include "actors/waiters.h"
+#include "runtime/cli.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
@@ -125,13 +117,87 @@ s_zmq_keygen (const char *path)
     return rc;
 }
 
-static void
-s_usage (FILE *out)
-{
-    fprintf (out, "usage: lablink-allocator [--config FILE]\n"
-                  "       lablink-allocator --check-config FILE\n"
-                  "       lablink-allocator --version\n");
-}
+static const char *const s_usage[] = {
+    "[--config FILE]",
+    "--check-config FILE",
+    "--agent-token HOST[,HOST...] [--config FILE]",
+    "--zmq-keygen FILE",
+    "--help | --version | --man",
+    NULL,
+};
+
+static const ll_cli_item_t s_options[] = {
+    {"--config FILE",
+     "Serve with this configuration. Without it: $CONFIG_DIR/$CONFIG_NAME "
+     "when CONFIG_DIR is set, else ./config.yaml."},
+    {"--check-config FILE",
+     "Validate FILE and print [PASS] Config validation passed or [FAIL] "
+     "<key>: <reason> on standard output; exit 0 or 1."},
+    {"--agent-token HOST[,HOST...]",
+     "Print the agent token of each VM, one per line, derived from the "
+     "server secret in the database named by --config."},
+    {"--zmq-keygen FILE",
+     "Write a CURVE keypair for the ZeroMQ gateway (FILE and FILE_secret) "
+     "and print the public key agents need in LABLINK_ZMQ_SERVER_KEY."},
+    {"-h, --help", "Print this help and exit."},
+    {"--version", "Print the version and the git commit and exit."},
+    {"--man", "Print this manual page in roff and exit."},
+    {NULL, NULL},
+};
+
+static const ll_cli_item_t s_env[] = {
+    {"CONFIG_DIR, CONFIG_NAME",
+     "Where the configuration is when --config is not given (upstream's "
+     "names)."},
+    {"LABLINK_ADMIN_PASSWORD, LABLINK_ADMIN_PASSWORD_HASH",
+     "The admin password or its libsodium hash (app.admin_password)."},
+    {"LABLINK_DB_HOST, LABLINK_DB_PORT, LABLINK_DB_PASSWORD",
+     "Override db.host, db.port and db.password."},
+    {"LABLINK_LISTEN, LABLINK_PUBLIC_URL",
+     "Override app.listen and app.public_url."},
+    {"ALLOCATOR_PUBLIC_IP",
+     "The allocator's public address, given to the client VMs."},
+    {"NOTIFY_SOCKET, WATCHDOG_USEC",
+     "Set by systemd (Type=notify, WatchdogSec=): readiness is sent once "
+     "the HTTP listener is up, then a watchdog ping every half interval."},
+    {NULL, NULL},
+};
+
+static const ll_cli_item_t s_exit_codes[] = {
+    {"0", "Stopped cleanly after SIGTERM or SIGINT; a command succeeded; "
+          "--check-config passed."},
+    {"1", "The configuration is invalid, or refused (no admin password), "
+          "or an actor could not start (port in use), or a command failed."},
+    {"2", "The command line is wrong: an unknown option, a missing argument "
+          "or an extra word."},
+    {NULL, NULL},
+};
+
+static const ll_cli_item_t s_files[] = {
+    {"/etc/lablink/config.yaml", "The configuration the service unit uses."},
+    {"/etc/lablink/allocator.env", "Secrets for the service unit (mode 0600)."},
+    {"/var/lib/lablink", "Working directory: terraform state, keys."},
+    {NULL, NULL},
+};
+
+static const ll_cli_t s_cli = {
+    .program = "lablink-allocator",
+    .summary = "the LabLink allocator: assigns cloud desktops to students",
+    .usage = s_usage,
+    .description =
+        "Serves the student page, the admin console, the VM agents' API and "
+        "/metrics over HTTP, keeps its state in PostgreSQL and launches and "
+        "destroys the client VMs with terraform. Logs go to standard error "
+        "(app.log_format: text or json). SIGTERM or SIGINT stops it "
+        "cleanly.\n\n"
+        "The HTTP API is described in docs/api.md and docs/openapi.yaml, "
+        "the configuration keys in docs/operations.md.",
+    .options = s_options,
+    .env = s_env,
+    .exit_codes = s_exit_codes,
+    .files = s_files,
+    .see_also = "lablink-agent(1), systemd.service(5)",
+};
 
 int
 main (int argc, char *argv[])
@@ -143,38 +209,58 @@ main (int argc, char *argv[])
         {"agent-token", required_argument, NULL, 't'},
         {"zmq-keygen", required_argument, NULL, 'z'},
         {"help", no_argument, NULL, 'h'},
+        {"man", no_argument, NULL, 'm'},
         {NULL, 0, NULL, 0},
     };
     const char *config_arg = NULL;
     const char *token_for = NULL;
+    const char *check = NULL;
+    const char *keygen = NULL;
+    opterr = 0;  //  ll_cli_refuse says why, with the usage
     int opt;
-    while ((opt = getopt_long (argc, argv, "c:h", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, ":c:h", options, NULL)) != -1) {
         switch (opt) {
             case 'c':
                 config_arg = optarg;
                 break;
             case 'k':
-                return s_check_config (optarg);
+                check = optarg;
+                break;
             case 't':
                 token_for = optarg;
                 break;
             case 'z':
-                return s_zmq_keygen (optarg);
+                keygen = optarg;
+                break;
             case 'v':
-                printf ("lablink-allocator %s\n", LABLINK_VERSION);
-                return 0;
+                ll_cli_version (&s_cli, stdout);
+                return LL_EXIT_OK;
             case 'h':
-                s_usage (stdout);
-                return 0;
+                ll_cli_help (&s_cli, stdout);
+                return LL_EXIT_OK;
+            case 'm':
+                ll_cli_man (&s_cli, stdout);
+                return LL_EXIT_OK;
+            case ':':
+                return ll_cli_refuse (&s_cli, "option '%s' needs an argument",
+                                      argv[optind - 1]);
             default:
-                s_usage (stderr);
-                return 2;
+                if (optopt)
+                    return ll_cli_refuse (&s_cli, "unknown option '-%c'",
+                                          optopt);
+                return ll_cli_refuse (&s_cli, "unknown option '%s'",
+                                      argv[optind - 1]);
         }
     }
-    if (optind < argc) {
-        s_usage (stderr);
-        return 2;
-    }
+    if (optind < argc)
+        return ll_cli_refuse (&s_cli, "unexpected argument '%s'", argv[optind]);
+    if ((check != NULL) + (keygen != NULL) + (token_for != NULL) > 1)
+        return ll_cli_refuse (&s_cli, "--check-config, --agent-token and "
+                                      "--zmq-keygen exclude each other");
+    if (check)
+        return s_check_config (check);
+    if (keygen)
+        return s_zmq_keygen (keygen);
     if (token_for)
         return s_agent_token (config_arg, token_for);
 
@@ -197,7 +283,8 @@ main (int argc, char *argv[])
     ll_log_add_secret (config->db.password);
     ll_log_add_secret (config->app.admin_password);
     char *summary = ll_config_describe (config);
-    ll_info ("allocator: starting %s; %s", LABLINK_VERSION, summary);
+    ll_info ("allocator: starting %s (commit %s); %s", ll_build_version (),
+             ll_build_commit (), summary);
     free (summary);
 
     //  Before any thread exists (czmq's I/O threads included)
