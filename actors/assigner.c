@@ -1,6 +1,7 @@
 #include "actors/assigner.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
+#include "runtime/metrics.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
 
@@ -602,7 +603,18 @@ s_handle_result (self_t *self, ll_request_t *req)
             text[1000] = '\0';
         const char *values[] = {host, streq (ok, "1") ? "true" : "false",
                                 text ? text : ""};
-        s_reply_affected (self, req, "vm_result", 3, values);
+        PGresult *res = s_exec (self->db, "vm_result", 3, values);
+        if (!res)
+            ll_request_reply_error (req, self->router, "database unavailable");
+        else if (PQntuples (res) == 0)
+            ll_request_reply_error (req, self->router, "not found");
+        else {
+            if (*PQgetvalue (res, 0, 1))
+                ll_metrics_delivery (self->runtime->metrics, LL_DELIVERY_AGENT,
+                                     strtod (PQgetvalue (res, 0, 1), NULL));
+            ll_request_reply_ok (req, self->router, NULL);
+        }
+        PQclear (res);
     }
     free (host);
     free (ok);

@@ -15,6 +15,7 @@
 #include "runtime/cli.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
+#include "runtime/metrics.h"
 #include "runtime/msg.h"
 #include "runtime/supervisor.h"
 #include "runtime/token.h"
@@ -280,6 +281,8 @@ main (int argc, char *argv[])
     }
     ll_log_set_level (
         (ll_log_level_t) ll_log_level_parse (config->app.log_level));
+    ll_log_set_format (
+        (ll_log_format_t) ll_log_format_parse (config->app.log_format));
     ll_log_add_secret (config->db.password);
     ll_log_add_secret (config->app.admin_password);
     char *summary = ll_config_describe (config);
@@ -293,8 +296,12 @@ main (int argc, char *argv[])
     zsys_set_linger (0);
 
     ll_stats_t stats = {0};
-    ll_runtime_t runtime = {
-        .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
+    ll_metrics_t metrics;
+    ll_metrics_init (&metrics);
+    ll_runtime_t runtime = {.config = config,
+                            .stats = &stats,
+                            .metrics = &metrics,
+                            .started_ms = ll_now_ms ()};
     ll_supervisor_t *supervisor = ll_supervisor_new (
         s_actor_table, sizeof s_actor_table / sizeof s_actor_table[0],
         &runtime);

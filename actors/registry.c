@@ -1,6 +1,7 @@
 #include "actors/registry.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
+#include "runtime/metrics.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
 #include "runtime/token.h"
@@ -419,6 +420,12 @@ s_handle_metrics (self_t *self, ll_request_t *req)
     else if (PQntuples (res) == 0)
         ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
     else {
+        static const ll_phase_t phases[] = {LL_PHASE_CLOUD_INIT,
+                                            LL_PHASE_CONTAINER, LL_PHASE_TOTAL};
+        for (int i = 0; i < 3; i++)
+            if (*PQgetvalue (res, 0, i + 1))
+                ll_metrics_phase (self->runtime->metrics, phases[i],
+                                  strtod (PQgetvalue (res, 0, i + 1), NULL));
         zmsg_t *payload = zmsg_new ();
         zmsg_addstr (payload, PQgetvalue (res, 0, 0));
         ll_request_reply_ok (req, self->router, &payload);
@@ -427,6 +434,28 @@ s_handle_metrics (self_t *self, ll_request_t *req)
 done:
     for (int i = 0; i < 7; i++)
         free (owned[i]);
+}
+
+static void
+s_handle_fleet (self_t *self, ll_request_t *req)
+{
+    char stale[16];
+    snprintf (stale, sizeof stale, "%d",
+              self->runtime->config->agent.stale_after_s);
+    const char *values[] = {stale};
+    PGresult *res = ll_db_exec (self->db, "vm_fleet", 1, values);
+    if (!res) {
+        ll_request_reply_error (req, self->router, s_db_reason (self));
+        return;
+    }
+    zmsg_t *payload = zmsg_new ();
+    //  The scheduled end is the same on every row; without VMs, no row
+    zmsg_addstr (payload, PQntuples (res) ? PQgetvalue (res, 0, 6) : "");
+    for (int row = 0; row < PQntuples (res); row++)
+        for (int col = 0; col < 6; col++)
+            zmsg_addstr (payload, PQgetvalue (res, row, col));
+    ll_request_reply_ok (req, self->router, &payload);
+    PQclear (res);
 }
 
 static void
@@ -531,6 +560,8 @@ s_self_handle_request (self_t *self, ll_request_t *req)
         s_handle_status_all (self, req);
     else if (streq (req->command, LL_CMD_VM_EXPORT))
         s_handle_export (self, req);
+    else if (streq (req->command, LL_CMD_VM_FLEET))
+        s_handle_fleet (self, req);
     else
         ll_request_reply_error (req, self->router, "unknown command");
     ll_request_destroy (&req);

@@ -13,7 +13,7 @@
                  (a status upsert, an unnest UPDATE); each request is
                  answered after its statement committed
       VM-METRICS-SET -> OK total | ERROR    (at once)
-      VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT -> reads (at once)
+      VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT, VM-FLEET -> reads (at once)
     Pipe: START -> OK (the database may be down: health reports it),
           $TERM. */
 #ifndef LL_ACTOR_REGISTRY_H

@@ -3,6 +3,7 @@
 #include "actors/tfvars.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
+#include "runtime/metrics.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
 #include "runtime/token.h"
@@ -75,6 +76,7 @@ typedef struct {
     int done, total;         //  VMs created / destroyed, of
     bool progress_dirty;     //  done/total changed since the last flush
     char *error;             //  first reason of failure, or NULL
+    int64_t started_ms;      //  ll_now_ms () when it began (metrics)
 } op_t;
 
 typedef struct {
@@ -659,6 +661,7 @@ static op_t *
 s_op_new (int64_t id, const char *kind, const char *target)
 {
     op_t *op = calloc (1, sizeof *op);
+    op->started_ms = ll_now_ms ();
     op->id = id;
     snprintf (op->kind, sizeof op->kind, "%s", kind);
     op->target = target ? strdup (target) : NULL;
@@ -706,6 +709,8 @@ s_op_end (self_t *self, bool ok)
     s_exec (self, "tf_audit", 5, audit);
     s_publish (self, op, "status", ok ? "succeeded" : "failed",
                ok ? "" : op->error);
+    ll_metrics_operation (self->runtime->metrics, op->kind, ok,
+                          (double) (ll_now_ms () - op->started_ms) / 1000.0);
     if (ok)
         ll_info ("terraform: operation %s (%s) succeeded", id, op->kind);
     else
@@ -1071,9 +1076,17 @@ s_store_outputs (self_t *self, op_t *op)
             vm->address,
             *port ? port : NULL};
         //  Only VMs of the fleet get rows
-        if (zhash_lookup (fleet, vm->name)
-            && s_exec (self, "vm_terraform_times", 6, values) == 0)
+        if (!zhash_lookup (fleet, vm->name))
+            continue;
+        res = ll_db_exec (self->db, "vm_terraform_times", 6, values);
+        if (res && PQntuples (res) == 1) {
             stored++;
+            //  A VM's apply time counts once, when terraform first gives it
+            if (streq (PQgetvalue (res, 0, 0), "t"))
+                ll_metrics_phase (self->runtime->metrics, LL_PHASE_TERRAFORM,
+                                  vm->seconds);
+        }
+        PQclear (res);
     }
     zhash_destroy (&fleet);
     s_say (self, op, "recorded Terraform timings of %d VM%s", stored,

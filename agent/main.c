@@ -195,6 +195,9 @@ main (int argc, char *argv[])
     const char *level = getenv ("LABLINK_LOG_LEVEL");
     if (level && ll_log_level_parse (level) >= 0)
         ll_log_set_level ((ll_log_level_t) ll_log_level_parse (level));
+    const char *format = getenv ("LABLINK_LOG_FORMAT");
+    if (format && ll_log_format_parse (format) >= 0)
+        ll_log_set_format ((ll_log_format_t) ll_log_format_parse (format));
 
     agent_t *agent = calloc (1, sizeof *agent);
     if (!agent)

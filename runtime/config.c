@@ -61,6 +61,8 @@ static const s_key_t s_keys[] = {
     K ("app.request_timeout_s", T_INT, app.request_timeout_s, "30"),
     K ("app.max_vms", T_INT, app.max_vms, "500"),
     K ("app.log_level", T_STR, app.log_level, "info"),
+    K ("app.log_format", T_STR, app.log_format, "text"),
+    K ("app.access_log", T_BOOL, app.access_log, "true"),
     K ("app.session_idle_s", T_INT, app.session_idle_s, "1800"),
     K ("app.secure_cookies", T_BOOL, app.secure_cookies, "false"),
     K ("dns.enabled", T_BOOL, dns.enabled, "false"),
@@ -522,6 +524,7 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
     static const char *const levels[] = {"debug", "info", "warn", "error",
                                          NULL};
     static const char *const sources[] = {"", "host", "container", NULL};
+    static const char *const formats[] = {"text", "json", NULL};
     struct {
         const char *path, *value;
         const char *const *allowed;
@@ -533,6 +536,7 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"eip.strategy", self->eip.strategy, eip},
         {"dns.pattern", self->dns.pattern, patterns},
         {"app.log_level", self->app.log_level, levels},
+        {"app.log_format", self->app.log_format, formats},
         {"export.source", self->export.source, sources},
     };
     for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++)

@@ -30,6 +30,8 @@ typedef struct {
         int request_timeout_s;  //  seconds to receive a request (slowloris)
         int max_vms;            //  largest fleet one launch may create
         char *log_level;
+        char *log_format;     //  text or json lines on stderr
+        bool access_log;      //  one info line per HTTP request
         int session_idle_s;   //  admin browser session idle expiry
         bool secure_cookies;  //  mark cookies Secure (TLS in front)
     } app;

@@ -110,6 +110,9 @@
 //                                           | ERROR not found
 //  VM-STATUS-ALL                           -> OK [hostname status stale]...
 //  VM-EXPORT                               -> OK json (array of rows)
+//  VM-FLEET                                -> OK scheduled_end(epoch|"")
+//                 [status("" = none) count assigned stale free undelivered]...
+//                                             (the /metrics fleet gauges)
 #define LL_CMD_VM_STATUS_SET  "VM-STATUS-SET"
 #define LL_CMD_VM_GPU_SET     "VM-GPU-SET"
 #define LL_CMD_VM_INUSE_SET   "VM-INUSE-SET"
@@ -119,6 +122,7 @@
 #define LL_CMD_VM_STATUS_GET  "VM-STATUS-GET"
 #define LL_CMD_VM_STATUS_ALL  "VM-STATUS-ALL"
 #define LL_CMD_VM_EXPORT      "VM-EXPORT"
+#define LL_CMD_VM_FLEET       "VM-FLEET"
 #define LL_REASON_NOT_FOUND   "not found"
 
 //  ingest: ROUTER (not PULL: a line is acknowledged only after the COPY

@@ -16,12 +16,16 @@ typedef struct {
     atomic_uint_fast64_t pg_failures;    //  failed connection attempts
 } ll_stats_t;
 
+struct ll_metrics;
+
 //  What every actor receives as its argument (read-only but for stats).
 typedef struct {
-    const ll_config_t *config;  //  immutable after start
-    ll_stats_t *stats;          //  shared counters
-    int64_t started_ms;         //  ll_now_ms () at process start
-    void *extra;                //  test hook: actor-specific, usually NULL
+    const ll_config_t *config;   //  immutable after start
+    ll_stats_t *stats;           //  shared counters
+    struct ll_metrics *metrics;  //  Prometheus series (runtime/metrics.h),
+                                 //  NULL in tests that do not count
+    int64_t started_ms;          //  ll_now_ms () at process start
+    void *extra;                 //  test hook: actor-specific, usually NULL
 } ll_runtime_t;
 
 typedef struct {

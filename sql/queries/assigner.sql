@@ -73,22 +73,27 @@ WITH released AS (
 SELECT hostname FROM released;
 
 -- name: vm_result
--- The agent's start-host outcome ($2 'true' sets delivered_at; a failure
--- leaves it NULL so the assignment is delivered again).
+-- The agent's start-host outcome ($2 'true' sets delivered_at, the first
+-- acknowledgement; a failure leaves it NULL so the assignment is delivered
+-- again). Returns the seconds from claim to this acknowledgement when it
+-- is the one that delivered ('' otherwise).
 WITH r AS (
     UPDATE vms
     SET delivered_at = CASE WHEN $2::boolean AND crd_command IS NOT NULL
-                            THEN now() ELSE delivered_at END,
+                            THEN coalesce(delivered_at, now())
+                            ELSE delivered_at END,
         last_seen_at = now()
     WHERE hostname = $1
-    RETURNING hostname
+    RETURNING hostname,
+              CASE WHEN delivered_at = now()
+                   THEN extract(epoch FROM now() - assigned_at) END AS latency
 ), audit AS (
     INSERT INTO audit_log (actor, action, target, outcome, detail)
     SELECT 'vm:' || hostname, 'start-host', hostname,
            CASE WHEN $2::boolean THEN 'ok' ELSE 'failed' END, nullif($3, '')
     FROM r
 )
-SELECT hostname FROM r;
+SELECT hostname, coalesce(latency::text, '') FROM r;
 
 -- name: vm_seen
 UPDATE vms SET last_seen_at = now() WHERE hostname = ANY ($1::text[]);

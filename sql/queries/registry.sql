@@ -71,11 +71,22 @@ FROM (
     SELECT coalesce(to_timestamp($2::float8), cloud_init_start_time) AS ci_start,
            coalesce(to_timestamp($3::float8), cloud_init_end_time) AS ci_end,
            coalesce(to_timestamp($5::float8), container_start_time) AS c_start,
-           coalesce(to_timestamp($6::float8), container_end_time) AS c_end
+           coalesce(to_timestamp($6::float8), container_end_time) AS c_end,
+           cloud_init_duration_seconds AS old_ci,
+           container_duration_seconds AS old_c,
+           total_startup_seconds AS old_total
     FROM vms WHERE hostname = $1
 ) AS n
 WHERE v.hostname = $1
-RETURNING coalesce(v.total_startup_seconds::text, '');
+-- then, for the startup-phase metric, each duration this post made known
+-- (or changed), '' otherwise
+RETURNING coalesce(v.total_startup_seconds::text, ''),
+    CASE WHEN v.cloud_init_duration_seconds IS DISTINCT FROM n.old_ci
+         THEN coalesce(v.cloud_init_duration_seconds::text, '') ELSE '' END,
+    CASE WHEN v.container_duration_seconds IS DISTINCT FROM n.old_c
+         THEN coalesce(v.container_duration_seconds::text, '') ELSE '' END,
+    CASE WHEN n.old_total IS NULL
+         THEN coalesce(v.total_startup_seconds::text, '') ELSE '' END;
 
 -- name: vm_status_get
 -- $1 hostname, $2 stale_after_s
@@ -108,3 +119,20 @@ SELECT coalesce(json_agg(r ORDER BY r.hostname), '[]')::text FROM (
            container_duration_seconds, total_startup_seconds, created_at
     FROM vms
 ) AS r;
+
+-- name: vm_fleet
+-- The fleet by status for /metrics ($1 stale_after_s): VMs, assigned,
+-- stale, free (the claim's own predicate, assigner.sql) and assignments not
+-- yet acknowledged; each row also carries the scheduled end of the fleet
+-- (settings.fleet_scheduled_end, epoch seconds, or '').
+SELECT coalesce(status, ''), count(*),
+       count(*) FILTER (WHERE user_email IS NOT NULL),
+       count(*) FILTER (WHERE coalesce(last_seen_at, created_at)
+                              < now() - make_interval(secs => $1::integer)),
+       count(*) FILTER (WHERE status = 'running' AND user_email IS NULL
+                          AND last_seen_at
+                              >= now() - make_interval(secs => $1::integer)),
+       count(*) FILTER (WHERE crd_command IS NOT NULL AND delivered_at IS NULL),
+       coalesce((SELECT value FROM settings
+                 WHERE key = 'fleet_scheduled_end'), '')
+FROM vms GROUP BY 1 ORDER BY 1;
