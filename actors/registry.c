@@ -22,6 +22,7 @@ typedef struct {
     char *gpu_health;   //  new GPU health, or NULL
     int in_use;         //  1, 0, or -1 when not given
     bool heartbeat;     //  heartbeat fields given
+    bool waiting;       //  the heartbeat says its client waits (pg)
     char *boot_id;      //  heartbeat boot_id or NULL
     int crd_active;     //  1, 0, -1 = NULL
     int disk_free_pct;  //  0..100, -1 = NULL
@@ -185,6 +186,7 @@ s_take_write (self_t *self, ll_request_t **req_p)
     char *a = zmsg_popstr (req->args);
     char *b = zmsg_popstr (req->args);
     char *c = zmsg_popstr (req->args);
+    char *d = zmsg_popstr (req->args);
     int rc = 0;
     bool is_touch = streq (req->command, LL_CMD_VM_TOUCH);
     if (!hostname || !*hostname || (!is_touch && !a)) {
@@ -209,6 +211,7 @@ s_take_write (self_t *self, ll_request_t **req_p)
         s_replace (&p->boot_id, *a ? a : NULL);
         p->crd_active = b && *b ? streq (b, "1") : -1;
         p->disk_free_pct = c && *c ? (int) strtol (c, NULL, 10) : -1;
+        p->waiting = d && streq (d, "1");
         p->needs_update = true;
     }
     else
@@ -220,6 +223,7 @@ done:
     free (a);
     free (b);
     free (c);
+    free (d);
     return rc;
 }
 
@@ -333,9 +337,9 @@ s_flush (self_t *self)
     for (size_t i = 0; i < n; i++)
         found[i] = list[i]->status != NULL;
 
-    ll_textbuf_t cols[7] = {{0}};
+    ll_textbuf_t cols[8] = {{0}};
     size_t update_count = 0;
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < 8; k++)
         ll_pgarray_begin (&cols[k]);
     for (size_t i = 0; i < n && !failure; i++) {
         s_pending_t *p = list[i];
@@ -353,15 +357,16 @@ s_flush (self_t *self)
                                   : p->crd_active == 1 ? "t"
                                                        : "f");
         ll_pgarray_add (&cols[6], p->disk_free_pct < 0 ? NULL : disk);
+        ll_pgarray_add (&cols[7], p->waiting ? "t" : "f");
         update_count++;
     }
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < 8; k++)
         ll_pgarray_end (&cols[k]);
     if (update_count && !failure) {
-        const char *values[7];
-        for (int k = 0; k < 7; k++)
+        const char *values[8];
+        for (int k = 0; k < 8; k++)
             values[k] = cols[k].data;
-        PGresult *res = ll_db_exec (self->db, "vm_telemetry_update", 7, values);
+        PGresult *res = ll_db_exec (self->db, "vm_telemetry_update", 8, values);
         if (!res)
             failure = *ll_db_error (self->db) ? ll_db_error (self->db)
                                               : "database unavailable";
@@ -374,6 +379,14 @@ s_flush (self_t *self)
                 found[hit - list] = true;
             if (streq (PQgetvalue (res, row, 1), "t"))
                 s_heartbeat_warnings (res, row);
+            if (*PQgetvalue (res, row, 7)) {
+                ll_info ("registry: %s: chrome remote desktop active: "
+                         "assignment delivered",
+                         host);
+                ll_metrics_delivery (self->runtime->metrics,
+                                     LL_DELIVERY_HEARTBEAT,
+                                     strtod (PQgetvalue (res, row, 7), NULL));
+            }
         }
         PQclear (res);
     }
@@ -382,7 +395,7 @@ s_flush (self_t *self)
                       failure    ? failure
                       : found[i] ? NULL
                                  : LL_REASON_NOT_FOUND);
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < 8; k++)
         ll_textbuf_free (&cols[k]);
     ll_textbuf_free (&hosts);
     ll_textbuf_free (&statuses);
@@ -439,11 +452,13 @@ done:
 static void
 s_handle_fleet (self_t *self, ll_request_t *req)
 {
-    char stale[16];
+    char stale[16], window[16];
     snprintf (stale, sizeof stale, "%d",
               self->runtime->config->agent.stale_after_s);
-    const char *values[] = {stale};
-    PGresult *res = ll_db_exec (self->db, "vm_fleet", 1, values);
+    snprintf (window, sizeof window, "%d",
+              ll_config_poll_window_s (self->runtime->config));
+    const char *values[] = {stale, window};
+    PGresult *res = ll_db_exec (self->db, "vm_fleet", 2, values);
     if (!res) {
         ll_request_reply_error (req, self->router, s_db_reason (self));
         return;

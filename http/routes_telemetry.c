@@ -331,6 +331,7 @@ ll_heartbeat_parse (const char *body, size_t len, ll_agent_body_t *out)
     json_t *crd = json_object_get (out->doc, "crd_active");
     json_t *disk = json_object_get (out->doc, "disk_free_pct");
     json_t *stamp = json_object_get (out->doc, "timestamp");
+    json_t *waiting = json_object_get (out->doc, "waiting");
     if (!out->host) {
         out->error = "vm_id is required.";
         return -1;
@@ -349,6 +350,9 @@ ll_heartbeat_parse (const char *body, size_t len, ll_agent_body_t *out)
             out, "disk_free_pct must be an integer from 0 to 100.");
     if (stamp && !json_is_null (stamp) && !json_is_string (stamp))
         return s_refuse_checked (out, "timestamp must be a string.");
+    if (waiting && !json_is_null (waiting) && !json_is_boolean (waiting))
+        return s_refuse_checked (out, "waiting must be true or false.");
+    out->value = json_is_true (waiting) ? "1" : "";
     out->text = json_is_string (boot) ? json_string_value (boot) : "";
     out->flag = json_is_boolean (crd) ? (json_is_true (crd) ? "1" : "0") : "";
     if (json_is_integer (disk))
@@ -374,6 +378,7 @@ ll_route_heartbeat (ll_http_req_t *req)
             zmsg_addstrf (args, "%lld", in.number);
         else
             zmsg_addstr (args, "");
+        zmsg_addstr (args, in.value);
         rc = s_write (req, &args, LL_CMD_VM_HEARTBEAT, NULL,
                       "Unknown hostname.", "Failed to record heartbeat.",
                       json_pack ("{s:b}", "ok", 1));

@@ -97,7 +97,7 @@ static const s_key_t s_keys[] = {
     K ("provider.ssh_key_file", T_STR, provider.ssh_key_file, ""),
     K ("agent.transport", T_STR, agent.transport, "http"),
     K ("agent.zmq_endpoint", T_STR, agent.zmq_endpoint, ""),
-    K ("agent.long_poll_s", T_INT, agent.long_poll_s, "25"),
+    K ("agent.long_poll_s", T_INT, agent.long_poll_s, "55"),
     K ("agent.max_parked", T_INT, agent.max_parked, "32"),
     K ("agent.stale_after_s", T_INT, agent.stale_after_s, "180"),
     K ("agent.zmq_secret_key_file", T_STR, agent.zmq_secret_key_file, ""),
@@ -664,12 +664,12 @@ ll_config_describe (const ll_config_t *self)
     char out[1024];
     snprintf (out, sizeof out,
               "config %s: provider=%s listen=%s db=%s@%s:%d/%s channel=%s "
-              "transport=%s admin_user=%s admin_password=%s",
+              "transport=%s long_poll_s=%d admin_user=%s admin_password=%s",
               *self->source_path ? self->source_path : "(defaults)",
               self->provider.kind, self->app.listen, self->db.user,
               self->db.host, self->db.port, self->db.dbname,
               self->db.message_channel, self->agent.transport,
-              self->app.admin_user,
+              self->agent.long_poll_s, self->app.admin_user,
               *self->app.admin_password || *self->app.admin_password_hash
                   ? "****"
                   : "(unset)");
@@ -690,4 +690,10 @@ ll_config_destroy (ll_config_t **self_p)
     free (self->source_path);
     free (self);
     *self_p = NULL;
+}
+
+int
+ll_config_poll_window_s (const ll_config_t *self)
+{
+    return self->agent.long_poll_s + LL_POLL_GRACE_S;
 }

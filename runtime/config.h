@@ -133,6 +133,13 @@ char *ll_config_conninfo (const ll_config_t *self);
 //  One-line summary for the start-up log, secrets masked.
 char *ll_config_describe (const ll_config_t *self);
 
+//  How long after its last poll a VM's client still counts as waiting for
+//  an assignment (so the VM is offered): agent.long_poll_s plus
+//  LL_POLL_GRACE_S, the pause of a client that re-polls after a 204
+//  (upstream's late client sleeps 10-15 s).
+#define LL_POLL_GRACE_S 20
+int ll_config_poll_window_s (const ll_config_t *self);
+
 //  True when s is a safe SQL identifier: [a-z_][a-z0-9_]*, at most 63.
 bool ll_identifier_valid (const char *s);
 

@@ -100,7 +100,7 @@
 //  VM-GPU-SET hostname Healthy|Unhealthy|N/A -> OK | ERROR not found
 //  VM-INUSE-SET hostname 1|0               -> OK | ERROR not found
 //  VM-HEARTBEAT hostname boot_id crd_active(1|0|"") disk_free_pct
-//                                          -> OK | ERROR not found
+//               [waiting(1|"")]           -> OK | ERROR not found
 //  VM-TOUCH hostname                       -> OK | ERROR not found
 //                                             (sets last_seen_at only)
 //  VM-METRICS-SET hostname ci_start ci_end ci_duration c_start c_end

@@ -1,7 +1,9 @@
 -- The assigner (actors/assigner.c): claims, returning students, releases,
 -- the available count and delivery results. A VM is offered only when
 -- status = 'running' AND user_email IS NULL AND last_seen_at is fresh
--- (agent.stale_after_s); the count uses the very same predicate.
+-- (agent.stale_after_s) AND its client waits for an assignment
+-- (last_polled_at within the poll window, ll_config_poll_window_s); the
+-- count uses the very same predicate.
 
 -- name: claim_owned
 -- The VMs the given students already hold ($1 = emails), best first.
@@ -26,12 +28,14 @@ RETURNING hostname;
 -- name: claim_free
 -- Claim one free VM for each request, in one statement: the free rows in
 -- hostname order, locked (others' locks skipped), paired with the requests
--- in arrival order. $1 emails, $2 commands, $3 pins, $4 stale seconds.
+-- in arrival order. $1 emails, $2 commands, $3 pins, $4 stale seconds,
+-- $5 poll window seconds. The claim consumes the VM's poll.
 WITH free AS (
     SELECT hostname, row_number() OVER (ORDER BY hostname) AS n
     FROM (SELECT hostname FROM vms
           WHERE status = 'running' AND user_email IS NULL
             AND last_seen_at >= now() - make_interval(secs => $4::integer)
+            AND last_polled_at >= now() - make_interval(secs => $5::integer)
           ORDER BY hostname
           LIMIT cardinality($1::text[])
           FOR UPDATE SKIP LOCKED) locked
@@ -41,7 +45,8 @@ WITH free AS (
 )
 UPDATE vms v
 SET user_email = req.email, crd_command = req.command, pin = req.pin,
-    assigned_at = now(), delivered_at = NULL, in_use = false
+    assigned_at = now(), delivered_at = NULL, in_use = false,
+    last_polled_at = NULL
 FROM free JOIN req USING (n)
 WHERE v.hostname = free.hostname
 RETURNING req.n, v.hostname;
@@ -54,9 +59,11 @@ SELECT 'student:' || e, 'claim', nullif(h, ''), o
 FROM unnest($1::text[], $2::text[], $3::text[]) AS a(e, h, o);
 
 -- name: vm_count_free
+-- $1 stale seconds, $2 poll window seconds
 SELECT count(*) FROM vms
 WHERE status = 'running' AND user_email IS NULL
-  AND last_seen_at >= now() - make_interval(secs => $1::integer);
+  AND last_seen_at >= now() - make_interval(secs => $1::integer)
+  AND last_polled_at >= now() - make_interval(secs => $2::integer);
 
 -- name: vm_release
 -- Give a VM back to the pool ($1 hostname, $2 who).
