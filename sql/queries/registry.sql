@@ -154,3 +154,17 @@ SELECT coalesce(status, ''), count(*),
        coalesce((SELECT value FROM settings
                  WHERE key = 'fleet_scheduled_end'), '')
 FROM vms GROUP BY 1 ORDER BY 1;
+
+-- name: vm_register
+-- "Bring your own VM": the admin registers $1, a VM terraform does not
+-- manage (a fleet name is refused: replace it instead). Creates its row
+-- when absent. Returns managed (the name is the fleet's) and created.
+WITH f AS (
+    SELECT EXISTS (SELECT 1 FROM fleet WHERE hostname = $1) AS managed
+), up AS (
+    INSERT INTO vms (hostname)
+    SELECT $1 FROM f WHERE NOT f.managed
+    ON CONFLICT (hostname) DO NOTHING
+    RETURNING hostname
+)
+SELECT f.managed, EXISTS (SELECT 1 FROM up) FROM f;

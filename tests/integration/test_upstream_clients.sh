@@ -148,7 +148,7 @@ bpost() {
 }
 # B's VM row as the allocator has it (its first status comes through the
 # relay below; before that, unauthenticated calls must change nothing)
-before=$(sql "SELECT count(*) FROM vms WHERE hostname='$B'")
+before=$(sql "SELECT count(*) || coalesce(status, '-') || coalesce(gpu_health, '-') FROM vms WHERE hostname='$B' GROUP BY status, gpu_health")
 for call in "/api/vm-status {\"hostname\":\"$B\",\"status\":\"running\"}" \
             "/vm_startup {\"hostname\":\"$B\"}" \
             "/api/gpu_health {\"hostname\":\"$B\",\"gpu_status\":\"Healthy\"}" \
@@ -156,7 +156,7 @@ for call in "/api/vm-status {\"hostname\":\"$B\",\"status\":\"running\"}" \
             "/api/vm-metrics/$B {\"container_startup_duration_seconds\":3}"; do
     expect "baseline without token: ${call%% *}" 401 "$(bpost "$url" ${call%% *} "${call#* }")"
 done
-expect "nothing created or changed" "$before" "$(sql "SELECT count(*) FROM vms WHERE hostname='$B'")"
+expect "nothing created or changed" "$before" "$(sql "SELECT count(*) || coalesce(status, '-') || coalesce(gpu_health, '-') FROM vms WHERE hostname='$B' GROUP BY status, gpu_health")"
 pass "the baseline client without a token: 401 on every VM route, nothing stored"
 
 rport=$(ll_free_port)
