@@ -1,5 +1,6 @@
 /*  lablink-allocator: the actor table and main. The command line is
     s_cli below (also its --help and manual page). */
+#include <curl/curl.h>
 #include <getopt.h>
 
 #include "actors/admin.h"
@@ -17,6 +18,7 @@
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 #include "runtime/msg.h"
+#include "runtime/notify.h"
 #include "runtime/supervisor.h"
 #include "runtime/token.h"
 
@@ -116,6 +118,43 @@ s_zmq_keygen (const char *path)
     zcert_destroy (&cert);
     zsys_shutdown ();
     return rc;
+}
+
+//  Serving: readiness to systemd (every actor, the HTTP listener last, is
+//  up), then the watchdog while the listener answers, until a signal.
+static int
+s_serve (ll_supervisor_t *supervisor, const ll_config_t *config)
+{
+    int port = -1;
+    zactor_t *http = ll_supervisor_actor (supervisor, "http");
+    if (http && zstr_send (http, LL_CMD_PORT) == 0) {
+        char *text = zstr_recv (http);
+        port = text ? (int) strtol (text, NULL, 10) : -1;
+        free (text);
+    }
+    char status[96], url[160] = "";
+    snprintf (status, sizeof status, "serving on port %d", port);
+    ll_notify_ready (status);
+    int64_t period = ll_notify_watchdog_ms ();
+    if (period
+        && ll_notify_probe_url (config->app.listen, port, url, (int) sizeof url)
+               != 0)
+        ll_warn ("allocator: watchdog: cannot derive a URL from app.listen "
+                 "'%s': the watchdog is not fed",
+                 config->app.listen);
+    int sig;
+    while ((sig = ll_signals_wait_for (period)) == 0)
+        if (*url) {
+            //  The probe may take up to the period: the next ping is due
+            //  one period after this one, well inside WatchdogSec
+            if (ll_notify_probe (url, (int) period))
+                ll_notify_watchdog ();
+            else
+                ll_warn ("allocator: watchdog: %s did not answer within %lld "
+                         "ms",
+                         url, (long long) period);
+        }
+    return sig;
 }
 
 static const char *const s_usage[] = {
@@ -291,6 +330,7 @@ main (int argc, char *argv[])
     free (summary);
 
     //  Before any thread exists (czmq's I/O threads included)
+    curl_global_init (CURL_GLOBAL_DEFAULT);
     ll_signals_block ();
     zsys_init ();
     zsys_set_linger (0);
@@ -314,9 +354,10 @@ main (int argc, char *argv[])
     }
     else {
         ll_info ("allocator: ready");
-        int sig = ll_signals_wait ();
+        int sig = s_serve (supervisor, config);
         ll_info ("allocator: %s received, stopping",
                  sig == SIGINT ? "SIGINT" : "SIGTERM");
+        ll_notify_stopping ();
     }
     int64_t t0 = ll_now_ms ();
     ll_supervisor_destroy (&supervisor);
@@ -324,5 +365,6 @@ main (int argc, char *argv[])
     ll_info ("allocator: stopped in %lld ms", (long long) (ll_now_ms () - t0));
     ll_config_destroy (&config);
     ll_log_clear_secrets ();
+    curl_global_cleanup ();
     return rc;
 }
