@@ -3,11 +3,13 @@
 #   make test   install deps, build with ASan+UBSan and -Werror, run every test
 #               (the fuzzers too: 30-60 s each, or LABLINK_FUZZ_SECONDS)
 #   make fuzz   the libFuzzer targets of tests/fuzz with clang (build-fuzz/)
+#   make deb    the lablink-allocator and lablink-agent .deb packages in
+#               $(BUILD)/deb (packaging/deb/build)
 #   make install [PREFIX=/usr/local] [DESTDIR=] [NO_BUILD=1 BUILD=dir]
 #               programs, systemd units, terraform modules, Caddy files,
 #               example config and docs (packaging/install); NO_BUILD=1
 #               installs what BUILD already holds without building
-.PHONY: all build deps demo test test-build checksrc clean lambda install fuzz
+.PHONY: all build deps demo test test-build checksrc clean lambda install fuzz deb
 
 BUILD      ?= build
 TEST_BUILD ?= build-test
@@ -57,6 +59,10 @@ lambda: deps
 install: $(if $(NO_BUILD),,build)
 	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
 	@PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" BUILD="$(BUILD)" packaging/install
+
+deb: build
+	@LABLINK_DEPS=deb scripts/install-deps
+	@packaging/deb/build $(BUILD) $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)
