@@ -13,6 +13,7 @@
 #include "actors/registry.h"
 #include "actors/terraform.h"
 #include "actors/waiters.h"
+#include "http/routes.h"
 #include "runtime/cli.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
@@ -105,6 +106,20 @@ s_agent_token (const char *config_arg, const char *hostname)
     return rc;
 }
 
+//  --routes: the route table as the edge serves it.
+static int
+s_routes (void)
+{
+    static const char *const auth[] = {"public", "agent", "admin",
+                                       "admin-or-agent"};
+    size_t count = 0;
+    const ll_route_t *routes = ll_routes (&count);
+    for (size_t i = 0; i < count; i++)
+        printf ("%s %s %s\n", routes[i].method, routes[i].pattern,
+                auth[routes[i].auth]);
+    return LL_EXIT_OK;
+}
+
 static int
 s_zmq_keygen (const char *path)
 {
@@ -162,6 +177,7 @@ static const char *const s_usage[] = {
     "--check-config FILE",
     "--agent-token HOST[,HOST...] [--config FILE]",
     "--zmq-keygen FILE",
+    "--routes",
     "--help | --version | --man",
     NULL,
 };
@@ -179,6 +195,10 @@ static const ll_cli_item_t s_options[] = {
     {"--zmq-keygen FILE",
      "Write a CURVE keypair for the ZeroMQ gateway (FILE and FILE_secret) "
      "and print the public key agents need in LABLINK_ZMQ_SERVER_KEY."},
+    {"--routes",
+     "Print the route table, one route per line: method, path pattern ({} "
+     "is one path segment) and who may call it (public, agent, admin, "
+     "admin-or-agent); docs/openapi.yaml describes each."},
     {"-h, --help", "Print this help and exit."},
     {"--version", "Print the version and the git commit and exit."},
     {"--man", "Print this manual page in roff and exit."},
@@ -250,6 +270,7 @@ main (int argc, char *argv[])
         {"zmq-keygen", required_argument, NULL, 'z'},
         {"help", no_argument, NULL, 'h'},
         {"man", no_argument, NULL, 'm'},
+        {"routes", no_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     const char *config_arg = NULL;
@@ -281,6 +302,8 @@ main (int argc, char *argv[])
             case 'm':
                 ll_cli_man (&s_cli, stdout);
                 return LL_EXIT_OK;
+            case 'r':
+                return s_routes ();
             case ':':
                 return ll_cli_refuse (&s_cli, "option '%s' needs an argument",
                                       argv[optind - 1]);

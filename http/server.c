@@ -8,6 +8,9 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -50,6 +53,7 @@ struct ll_http_server {
     pthread_mutex_t secret_lock;  //  guards secret
     char secret[129];             //  server secret, "" until fetched
     ll_admin_auth_t *auth;        //  the admin credential (http/auth.h)
+    int capture_fd;               //  tests: answers recorded here, or -1
 };
 
 static int
@@ -333,6 +337,47 @@ s_format_head (char *out,
                      extra_headers ? extra_headers : "");
 }
 
+//  Tests only (LABLINK_API_CAPTURE_DIR, docs/testing.md): one JSON line
+//  per answer, for the OpenAPI check: route, method, status, content type
+//  and, when it is JSON and under 256 KiB, the body. One write() per line
+//  (O_APPEND), so workers never interleave.
+#define S_CAPTURE_BODY_MAX (256 * 1024)
+static void
+s_capture (ll_http_req_t *req,
+           int status,
+           const char *content_type,
+           const void *body,
+           size_t len)
+{
+    if (req->server->capture_fd < 0
+        || strcmp (req->info->request_method, "HEAD") == 0)
+        return;
+    json_t *line = json_pack (
+        "{s:s, s:s?, s:s, s:i, s:s}", "method", req->info->request_method,
+        "route", req->route ? req->route->pattern : NULL, "path",
+        req->info->local_uri ? req->info->local_uri : "", "status", status,
+        "content_type", content_type ? content_type : "");
+    if (!line)
+        return;
+    bool json =
+        content_type && strncmp (content_type, "application/json", 16) == 0;
+    if (json && body && len && len <= S_CAPTURE_BODY_MAX) {
+        json_t *parsed = json_loadb (body, len, 0, NULL);
+        json_object_set_new (line, "body",
+                             parsed ? parsed : json_string ("(not JSON)"));
+    }
+    json_object_set_new (line, "body_len", json_integer ((json_int_t) len));
+    char *text = json_dumps (line, JSON_COMPACT);
+    json_decref (line);
+    if (text) {
+        size_t n = strlen (text);
+        text[n] = '\n';  //  replaces the terminator: written by length
+        if (write (req->server->capture_fd, text, n + 1) < 0)
+            ll_warn ("http: capture: %s", strerror (errno));
+        free (text);
+    }
+}
+
 int
 ll_http_send (ll_http_req_t *req,
               int status,
@@ -342,6 +387,7 @@ ll_http_send (ll_http_req_t *req,
               const char *extra_headers)
 {
     req->status = status;
+    s_capture (req, status, content_type, body, len);
     //  HEAD: the headers of the answer (its Content-Length too), no body
     size_t send_len = strcmp (req->info->request_method, "HEAD") == 0 ? 0 : len;
     //  Headers and body leave in one write: one system call and one TCP
@@ -380,6 +426,7 @@ ll_http_chunked_begin (ll_http_req_t *req,
                        const char *extra_headers)
 {
     req->status = status;
+    s_capture (req, status, content_type, NULL, 0);
     int n = mg_printf (req->conn,
                        "HTTP/1.1 %d %s\r\n"
                        "Content-Type: %s\r\n"
@@ -689,6 +736,7 @@ static void
 s_send_basic_challenge (ll_http_req_t *req)
 {
     req->status = 401;
+    s_capture (req, 401, "text/html", "Unauthorized Access", 19);
     mg_printf (req->conn,
                "HTTP/1.1 401 Unauthorized\r\n"
                "Content-Type: text/html\r\nContent-Length: 19\r\n"
@@ -1086,6 +1134,15 @@ ll_http_server_new (const ll_runtime_t *runtime,
     self->routes = routes;
     self->route_count = route_count;
     self->body_max = (size_t) config->app.request_body_max;
+    self->capture_fd = -1;
+    const char *capture = getenv ("LABLINK_API_CAPTURE_DIR");
+    if (capture && *capture) {
+        char path[PATH_MAX];
+        snprintf (path, sizeof path, "%s/answers-%d-%u.jsonl", capture,
+                  (int) getpid (), randombytes_random ());
+        self->capture_fd =
+            open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    }
     self->counts = calloc (route_count + 1, sizeof *self->counts);
     self->durations = calloc (route_count + 1, sizeof *self->durations);
     for (size_t i = 0; i <= route_count; i++) {
@@ -1257,6 +1314,8 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     atomic_store (&self->stopping, true);
     if (self->ctx)
         mg_stop (self->ctx);
+    if (self->capture_fd >= 0)
+        close (self->capture_fd);
     free (self->counts);
     free (self->durations);
     pthread_mutex_destroy (&self->secret_lock);
