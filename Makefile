@@ -31,7 +31,8 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLABLINK_TESTS=OFF >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
-demo: build
+# NO_BUILD=1: run what BUILD already holds (the demo test does)
+demo: $(if $(NO_BUILD),,build)
 	@scripts/demo $(BUILD)
 
 test-build:
