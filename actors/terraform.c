@@ -668,6 +668,10 @@ s_op_new (int64_t id, const char *kind, const char *target)
     op->names = s_names_new ();
     op->out.fd = op->err.fd = -1;
     op->flush_ms = ll_now_ms () + TF_FLUSH_MS;
+    //  Every line this thread logs until the operation ends names it
+    char text[24];
+    snprintf (text, sizeof text, "%lld", (long long) id);
+    ll_log_context_set ("operation_id", text);
     return op;
 }
 
@@ -686,6 +690,7 @@ s_op_destroy (op_t **op_p)
     free (op->error);
     free (op);
     *op_p = NULL;
+    ll_log_context_set ("operation_id", NULL);
 }
 
 //  Finish the running operation: status row, lock, events.

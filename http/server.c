@@ -947,6 +947,8 @@ ll_http_agent_check (ll_http_req_t *req, const char *scope)
     }
     ll_token_check_t check = ll_token_check (secret, auth + 7, scope);
     sodium_memzero (secret, sizeof secret);
+    //  The VM this request is about, on every line logged for it
+    ll_log_context_set ("hostname", scope);
     if (check == LL_TOKEN_OK)
         return 0;
     if (check == LL_TOKEN_OTHER_SCOPE)
@@ -1085,7 +1087,7 @@ s_begin_request (struct mg_connection *conn)
     atomic_fetch_add (&self->counts[route_index][s_code_index (req.status)], 1);
     double seconds = ll_metrics_clock () - t0;
     ll_histogram_observe (&self->durations[route_index], seconds);
-    if (self->runtime->config->app.access_log) {
+    if (self->runtime->config->app.access_log && ll_log_enabled (LL_LOG_INFO)) {
         //  The route's pattern, never the path: no hostname or token
         //  from the URL reaches the log, and lines group by route
         const ll_log_field_t fields[] = {

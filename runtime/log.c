@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 //  Process-wide logging state (see header): guarded by lock.
 static struct {
     pthread_mutex_t lock;
-    ll_log_level_t level;
+    atomic_int level;  //  read without the lock: skipped lines cost nothing
     ll_log_format_t format;
     char *secrets[LL_LOG_MAX_SECRETS];
     int secret_count;
@@ -33,9 +34,13 @@ static const char *s_level_names[] = {"debug", "info", "warn", "error"};
 void
 ll_log_set_level (ll_log_level_t level)
 {
-    pthread_mutex_lock (&s_log.lock);
-    s_log.level = level;
-    pthread_mutex_unlock (&s_log.lock);
+    atomic_store (&s_log.level, (int) level);
+}
+
+bool
+ll_log_enabled (ll_log_level_t level)
+{
+    return (int) level >= atomic_load (&s_log.level);
 }
 
 void
@@ -348,6 +353,8 @@ s_vlog (ll_log_level_t level,
         const char *format,
         va_list args)
 {
+    if (!ll_log_enabled (level))
+        return;
     char raw[LL_LOG_LINE_MAX];
     vsnprintf (raw, sizeof raw, format, args);
     //  One event, one line: newlines from outside data must not forge lines
@@ -365,7 +372,7 @@ s_vlog (ll_log_level_t level,
               (int) (now.tv_nsec / 1000000) % 1000);
 
     pthread_mutex_lock (&s_log.lock);
-    if (level >= s_log.level) {
+    {
         //  Every text that goes out is masked: the message and each value
         ll_log_field_t all[LL_LOG_FIELDS_MAX];
         char masked[LL_LOG_FIELDS_MAX][256];

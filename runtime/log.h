@@ -54,6 +54,9 @@ typedef struct {
 //  Set the lowest level printed. Default: LL_LOG_INFO.
 void ll_log_set_level (ll_log_level_t level);
 
+//  True when lines of level are printed (cheap: no lock).
+bool ll_log_enabled (ll_log_level_t level);
+
 //  Text (default) or JSON lines.
 void ll_log_set_format (ll_log_format_t format);
 

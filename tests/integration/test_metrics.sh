@@ -152,12 +152,16 @@ line=$(jq -c 'select(.message == "access" and .fields.route == "/api/request_vm"
 jq -e '.actor == "http" and .level == "info" and .fields.method == "POST" and .fields.client == "127.0.0.1"
        and (.fields.duration_ms | type == "number") and (.fields.request_id | test("^[0-9a-f]{16}$"))' <<<"$line" >/dev/null \
     || fail "access line: $line"
+jq -e -s 'any(.[]; .message == "access" and .fields.route == "/api/vm-startup-result" and .fields.hostname == "mvm-1")' "$T/a.log" >/dev/null \
+    || fail "the access line of an agent route does not name its VM"
 curl -s -o /dev/null -H 'X-Request-Id: trace-42.a' "$url/api/unassigned_vms_count"
 sleep 0.2
 jq -e -s 'any(.[]; .fields.request_id == "trace-42.a" and .fields.route == "/api/unassigned_vms_count")' "$T/a.log" >/dev/null \
     || fail "the proxy's X-Request-Id is not the request id"
 grep -q 'test-admin-password\|4/metrics' "$T/a.log" && fail "a secret in the log"
-pass "JSON log lines (time, level, actor, message, fields) with one access line per request"
+jq -e -s 'any(.[]; .actor == "terraform" and (.fields.operation_id | test("^[0-9]+$")))' "$T/a.log" >/dev/null \
+    || fail "the terraform actor's lines do not name their operation"
+pass "JSON log lines (time, level, actor, message, fields: request_id, hostname, operation_id), one access line per request"
 claim_stop a
 
 # access_log off, text format: no access lines

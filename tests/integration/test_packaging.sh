@@ -20,6 +20,7 @@ if [ -x "$B/lablink-agent" ]; then
 fi
 for f in usr/lib/systemd/system/lablink-allocator.service usr/lib/systemd/system/lablink-agent.service \
          usr/lib/sysusers.d/lablink.conf usr/share/man/man1/lablink-allocator.1 \
+         usr/share/lablink/prometheus/lablink-alerts.yml usr/share/lablink/grafana/lablink-dashboard.json \
          usr/share/man/man1/lablink-agent.1 \
          usr/share/lablink/terraform/infrastructure/main.tf \
          usr/share/lablink/terraform/infrastructure/user_data.sh.tftpl \
