@@ -199,9 +199,6 @@ static const ll_cli_item_t s_options[] = {
      "Print the route table, one route per line: method, path pattern ({} "
      "is one path segment) and who may call it (public, agent, admin, "
      "admin-or-agent); docs/openapi.yaml describes each."},
-    {"-h, --help", "Print this help and exit."},
-    {"--version", "Print the version and the git commit and exit."},
-    {"--man", "Print this manual page in roff and exit."},
     {NULL, NULL},
 };
 

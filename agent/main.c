@@ -45,9 +45,6 @@ static const ll_cli_item_t s_commands[] = {
 static const ll_cli_item_t s_options[] = {
     {"--listen ADDRESS:PORT",
      "relay only: where to listen; must be a loopback address."},
-    {"-h, --help", "Print this help and exit."},
-    {"--version", "Print the version and the git commit and exit."},
-    {"--man", "Print this manual page in roff and exit."},
     {NULL, NULL},
 };
 
@@ -127,21 +124,13 @@ main (int argc, char *argv[])
     if (argc < 2)
         return ll_cli_refuse (&s_cli, "a command is required");
     const char *command = argv[1];
-    if (strcmp (command, "version") == 0
-        || strcmp (command, "--version") == 0) {
+    if (strcmp (command, "version") == 0) {
         if (argc != 2)
             return ll_cli_refuse (&s_cli, "unexpected argument '%s'", argv[2]);
-        ll_cli_version (&s_cli, stdout);
-        return LL_EXIT_OK;
+        command = "--version";
     }
-    if (strcmp (command, "-h") == 0 || strcmp (command, "--help") == 0) {
-        ll_cli_help (&s_cli, stdout);
+    if (ll_cli_standard (&s_cli, command))
         return LL_EXIT_OK;
-    }
-    if (strcmp (command, "--man") == 0) {
-        ll_cli_man (&s_cli, stdout);
-        return LL_EXIT_OK;
-    }
     long start = 0, end = 0;
     const char *listen = "127.0.0.1:5000";
     if (strcmp (command, "status") == 0) {

@@ -47,7 +47,7 @@ static const s_scenario_t s_scenarios[] = {
 
 static const char *const s_usage[] = {
     "<scenario> [--option value ...]",
-    "--help | --version",
+    "--help | --version | --man",
     NULL,
 };
 
@@ -66,8 +66,6 @@ static const ll_cli_item_t s_options[] = {
                   "[--reads R]"},
     {"telemetry", "--url URL --config FILE [--pid PID] [--seconds S] "
                   "[--agents N] [--conns C] [--warmup W] [--hz H]"},
-    {"-h, --help", "Print this help and exit."},
-    {"--version", "Print the version and the git commit and exit."},
     {NULL, NULL},
 };
 
@@ -148,14 +146,8 @@ main (int argc, char **argv)
     cli.commands = commands;
     if (argc < 2)
         return ll_cli_refuse (&cli, "a scenario is required");
-    if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0) {
-        ll_cli_help (&cli, stdout);
+    if (ll_cli_standard (&cli, argv[1]))
         return LL_EXIT_OK;
-    }
-    if (strcmp (argv[1], "--version") == 0) {
-        ll_cli_version (&cli, stdout);
-        return LL_EXIT_OK;
-    }
     for (size_t i = 0; i < S_SCENARIO_COUNT; i++)
         if (strcmp (argv[1], s_scenarios[i].name) == 0) {
             int rc = s_check (&cli, &s_scenarios[i], argc, argv);

@@ -284,13 +284,7 @@ s_report_error (s_lambda_t *self, const char *path, const char *message)
 }
 
 static const char *const s_usage[] = {"(no arguments: run inside Lambda)",
-                                      "--help | --version", NULL};
-
-static const ll_cli_item_t s_options[] = {
-    {"-h, --help", "Print this help and exit."},
-    {"--version", "Print the version and the git commit and exit."},
-    {NULL, NULL},
-};
+                                      "--help | --version | --man", NULL};
 
 static const ll_cli_item_t s_env[] = {
     {"AWS_LAMBDA_RUNTIME_API", "Set by Lambda: the Runtime API's address."},
@@ -300,7 +294,7 @@ static const ll_cli_item_t s_env[] = {
 };
 
 static const ll_cli_item_t s_exit_codes[] = {
-    {"0", "--help or --version."},
+    {"0", "--help, --version or --man."},
     {"1", "Not inside Lambda, or API_ENDPOINT / API_TOKEN missing (reported "
           "to the Runtime API as an init error)."},
     {"2", "An unknown option or argument."},
@@ -316,7 +310,6 @@ static const ll_cli_t s_cli = {
         "Logs subscription event from the Runtime API and posts it to the "
         "allocator's POST /api/vm-logs with the _lambda token. Runs until "
         "Lambda stops it.",
-    .options = s_options,
     .env = s_env,
     .exit_codes = s_exit_codes,
 };
@@ -325,14 +318,8 @@ int
 main (int argc, char **argv)
 {
     if (argc > 1) {
-        if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0) {
-            ll_cli_help (&s_cli, stdout);
+        if (ll_cli_standard (&s_cli, argv[1]))
             return LL_EXIT_OK;
-        }
-        if (strcmp (argv[1], "--version") == 0) {
-            ll_cli_version (&s_cli, stdout);
-            return LL_EXIT_OK;
-        }
         return ll_cli_refuse (&s_cli, "unknown %s '%s'",
                               argv[1][0] == '-' ? "option" : "argument",
                               argv[1]);

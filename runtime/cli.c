@@ -50,13 +50,18 @@ s_wrap (FILE *out, const char *text, int indent, int column)
     fputc ('\n', out);
 }
 
+//  The options ll_cli_standard answers, listed after each program's own.
+static const ll_cli_item_t s_standard[] = {
+    {"-h, --help", "Print this help and exit."},
+    {"--version", "Print the version and the git commit and exit."},
+    {"--man", "Print this manual page in roff and exit."},
+    {NULL, NULL},
+};
+
 static void
-s_help_list (FILE *out, const char *title, const ll_cli_item_t *items)
+s_help_items (FILE *out, const ll_cli_item_t *items)
 {
-    if (!items || !items[0].name)
-        return;
-    fprintf (out, "\n%s:\n", title);
-    for (const ll_cli_item_t *item = items; item->name; item++) {
+    for (const ll_cli_item_t *item = items; item && item->name; item++) {
         int column = fprintf (out, "  %s", item->name);
         if (column > 23) {
             fputc ('\n', out);
@@ -64,6 +69,15 @@ s_help_list (FILE *out, const char *title, const ll_cli_item_t *items)
         }
         s_wrap (out, item->help, 25, column);
     }
+}
+
+static void
+s_help_list (FILE *out, const char *title, const ll_cli_item_t *items)
+{
+    if (!items || !items[0].name)
+        return;
+    fprintf (out, "\n%s:\n", title);
+    s_help_items (out, items);
 }
 
 static void
@@ -97,7 +111,9 @@ ll_cli_help (const ll_cli_t *cli, FILE *out)
         }
     }
     s_help_list (out, "Commands", cli->commands);
-    s_help_list (out, "Options", cli->options);
+    fputs ("\nOptions:\n", out);
+    s_help_items (out, cli->options);
+    s_help_items (out, s_standard);
     s_help_list (out, "Environment", cli->env);
     s_help_list (out, "Exit codes", cli->exit_codes);
     s_help_list (out, "Files", cli->files);
@@ -140,12 +156,9 @@ s_roff_all (FILE *out, const char *text)
 
 //  ".TP" entries: the name in bold, its argument in italics.
 static void
-s_man_list (FILE *out, const char *title, const ll_cli_item_t *items)
+s_man_items (FILE *out, const ll_cli_item_t *items)
 {
-    if (!items || !items[0].name)
-        return;
-    fprintf (out, ".SH %s\n", title);
-    for (const ll_cli_item_t *item = items; item->name; item++) {
+    for (const ll_cli_item_t *item = items; item && item->name; item++) {
         size_t word = strcspn (item->name, " ");
         fputs (".TP\n\\fB", out);
         s_roff (out, item->name, word);
@@ -159,6 +172,15 @@ s_man_list (FILE *out, const char *title, const ll_cli_item_t *items)
         s_roff_all (out, item->help);
         fputc ('\n', out);
     }
+}
+
+static void
+s_man_list (FILE *out, const char *title, const ll_cli_item_t *items)
+{
+    if (!items || !items[0].name)
+        return;
+    fprintf (out, ".SH %s\n", title);
+    s_man_items (out, items);
 }
 
 void
@@ -209,7 +231,9 @@ ll_cli_man (const ll_cli_t *cli, FILE *out)
         }
     }
     s_man_list (out, "COMMANDS", cli->commands);
-    s_man_list (out, "OPTIONS", cli->options);
+    fputs (".SH OPTIONS\n", out);
+    s_man_items (out, cli->options);
+    s_man_items (out, s_standard);
     s_man_list (out, "ENVIRONMENT", cli->env);
     s_man_list (out, "EXIT STATUS", cli->exit_codes);
     s_man_list (out, "FILES", cli->files);
@@ -218,6 +242,20 @@ ll_cli_man (const ll_cli_t *cli, FILE *out)
         s_roff_all (out, cli->see_also);
         fputc ('\n', out);
     }
+}
+
+bool
+ll_cli_standard (const ll_cli_t *cli, const char *arg)
+{
+    if (strcmp (arg, "-h") == 0 || strcmp (arg, "--help") == 0)
+        ll_cli_help (cli, stdout);
+    else if (strcmp (arg, "--version") == 0)
+        ll_cli_version (cli, stdout);
+    else if (strcmp (arg, "--man") == 0)
+        ll_cli_man (cli, stdout);
+    else
+        return false;
+    return true;
 }
 
 int

@@ -5,6 +5,7 @@
 #ifndef LL_CLI_H
 #define LL_CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #define LL_EXIT_OK      0  //  success
@@ -25,7 +26,8 @@ typedef struct {
     const char *const *usage;         //  synopsis lines (NULL-terminated)
     const char *description;          //  paragraphs separated by "\n\n"
     const ll_cli_item_t *commands;    //  subcommands ({NULL} ends), or NULL
-    const ll_cli_item_t *options;     //  options ({NULL} ends)
+    const ll_cli_item_t *options;     //  options ({NULL} ends), or NULL;
+                                      //  --help, --version, --man follow
     const ll_cli_item_t *env;         //  environment variables, or NULL
     const ll_cli_item_t *exit_codes;  //  "0", "1", ... ({NULL} ends)
     const ll_cli_item_t *files;       //  files read or written, or NULL
@@ -37,8 +39,8 @@ typedef struct {
 const char *ll_build_version (void);
 const char *ll_build_commit (void);
 
-//  --help: usage, description, every subcommand and option, the
-//  environment and exit codes.
+//  --help: usage, description, every subcommand and option (the program's
+//  own, then the standard ones), the environment and exit codes.
 void ll_cli_help (const ll_cli_t *cli, FILE *out);
 
 //  --version: "<program> <version> (commit <commit>)".
@@ -46,6 +48,11 @@ void ll_cli_version (const ll_cli_t *cli, FILE *out);
 
 //  --man: the manual page in roff (man(7) macros).
 void ll_cli_man (const ll_cli_t *cli, FILE *out);
+
+//  The options every program answers alike: -h/--help, --version and
+//  --man print and return true (the caller exits LL_EXIT_OK); any other
+//  argument returns false.
+bool ll_cli_standard (const ll_cli_t *cli, const char *arg);
 
 //  A refused command line: "<program>: <why>", the usage lines and a
 //  pointer to --help on stderr; returns LL_EXIT_USAGE.

@@ -31,6 +31,11 @@ for prog in lablink-allocator lablink-agent lablink-bench lablink-lambda; do
     [ $RC -eq 0 ] && [ -z "$ERR" ] || fail "$prog --help: rc $RC, stderr: $ERR"
     grep -q "^usage: $prog " <<<"$OUT" || fail "$prog --help has no usage line"
     grep -q '^Exit codes:' <<<"$OUT" || fail "$prog --help documents no exit codes"
+    for opt in --help --version --man; do
+        grep -q -- "^  \(-h, \)\?$opt\b" <<<"$OUT" || fail "$prog --help lacks $opt"
+    done
+    run "$bin" --man
+    [ $RC -eq 0 ] && grep -q '^\.TH ' <<<"$OUT" || fail "$prog --man: rc $RC, no .TH line"
     run "$bin" --version
     [ $RC -eq 0 ] || fail "$prog --version: rc $RC"
     grep -Eq "^$prog $version \(commit $commit(-dirty)?\)\$" <<<"$OUT" \
@@ -41,7 +46,7 @@ for prog in lablink-allocator lablink-agent lablink-bench lablink-lambda; do
     grep -q -- "--no-such-option" <<<"$ERR" || fail "$prog: the refusal does not name the option: $ERR"
     grep -q "^usage: $prog " <<<"$ERR" || fail "$prog: no usage line on stderr: $ERR"
 done
-ok "--help, --version (version $version, commit $commit), unknown options refused (exit 2, usage on stderr)"
+ok "--help, --version (version $version, commit $commit), --man, unknown options refused (exit 2, usage on stderr)"
 
 # The options each program reads, as its --help names them
 run "$B/lablink-allocator" --help
