@@ -391,10 +391,7 @@ s_batch_fresh (self_t *self, s_claim_t **claims, size_t n)
     char *a_commands = s_pg_array (commands, k);
     char *a_pins = s_pg_array (pins, k);
     char stale[16], window[16];
-    snprintf (stale, sizeof stale, "%d",
-              self->runtime->config->agent.stale_after_s);
-    snprintf (window, sizeof window, "%d",
-              ll_config_poll_window_s (self->runtime->config));
+    ll_config_offer_params (self->runtime->config, stale, window, sizeof stale);
     const char *values[] = {a_emails, a_commands, a_pins, stale, window};
     PGresult *res = ll_db_exec (self->db, "claim_free", 5, values);
     sodium_memzero (a_commands, strlen (a_commands));
@@ -539,10 +536,8 @@ s_handle_count (self_t *self, ll_request_t *req)
     int64_t now = ll_now_ms ();
     if (!self->count_ms || now - self->count_ms > LL_ASSIGNER_COUNT_TTL) {
         char stale[16], window[16];
-        snprintf (stale, sizeof stale, "%d",
-                  self->runtime->config->agent.stale_after_s);
-        snprintf (window, sizeof window, "%d",
-                  ll_config_poll_window_s (self->runtime->config));
+        ll_config_offer_params (self->runtime->config, stale, window,
+                                sizeof stale);
         const char *values[] = {stale, window};
         PGresult *res = s_exec (self->db, "vm_count_free", 2, values);
         if (!res || PQntuples (res) != 1) {

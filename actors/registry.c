@@ -453,10 +453,7 @@ static void
 s_handle_fleet (self_t *self, ll_request_t *req)
 {
     char stale[16], window[16];
-    snprintf (stale, sizeof stale, "%d",
-              self->runtime->config->agent.stale_after_s);
-    snprintf (window, sizeof window, "%d",
-              ll_config_poll_window_s (self->runtime->config));
+    ll_config_offer_params (self->runtime->config, stale, window, sizeof stale);
     const char *values[] = {stale, window};
     PGresult *res = ll_db_exec (self->db, "vm_fleet", 2, values);
     if (!res) {

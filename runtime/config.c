@@ -697,3 +697,13 @@ ll_config_poll_window_s (const ll_config_t *self)
 {
     return self->agent.long_poll_s + LL_POLL_GRACE_S;
 }
+
+void
+ll_config_offer_params (const ll_config_t *self,
+                        char *stale,
+                        char *window,
+                        size_t size)
+{
+    snprintf (stale, size, "%d", self->agent.stale_after_s);
+    snprintf (window, size, "%d", ll_config_poll_window_s (self));
+}

@@ -140,6 +140,13 @@ char *ll_config_describe (const ll_config_t *self);
 #define LL_POLL_GRACE_S 20
 int ll_config_poll_window_s (const ll_config_t *self);
 
+//  The two parameters of the "offered" predicate as text (sizes >= 16):
+//  agent.stale_after_s and the poll window.
+void ll_config_offer_params (const ll_config_t *self,
+                             char *stale,
+                             char *window,
+                             size_t size);
+
 //  True when s is a safe SQL identifier: [a-z_][a-z0-9_]*, at most 63.
 bool ll_identifier_valid (const char *s);
 

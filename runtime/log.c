@@ -346,6 +346,12 @@ ll_log_render (char *out,
     }
 }
 
+static void s_vlog (ll_log_level_t level,
+                    const ll_log_field_t *fields,
+                    int count,
+                    const char *format,
+                    va_list args) __attribute__ ((format (printf, 4, 0)));
+
 static void
 s_vlog (ll_log_level_t level,
         const ll_log_field_t *fields,
