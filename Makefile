@@ -19,8 +19,9 @@ DESTDIR    ?=
 FUZZ_BUILD ?= build-fuzz
 # Optional package groups `make test` needs (scripts/install-deps): caddy
 # for the TLS test, chromium for the browser tests, clang for the fuzzers,
-# ops for the operators' tools (promtool, systemd, dpkg-dev, jsonschema).
-TEST_DEPS  ?= tls browser fuzz ops
+# ops for the operators' tools (promtool, systemd, dpkg-dev, jsonschema),
+# s3rver/dynalite (npm) and shellcheck for the AWS path's tests.
+TEST_DEPS  ?= tls browser fuzz ops aws
 
 all: build
 

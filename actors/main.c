@@ -14,6 +14,7 @@
 #include "actors/terraform.h"
 #include "actors/waiters.h"
 #include "http/routes.h"
+#include "runtime/aws.h"
 #include "runtime/cli.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
@@ -47,6 +48,12 @@ s_check_config (const char *path)
         return 1;
     }
     printf ("[PASS] Config validation passed\n");
+    char *warnings = ll_config_warnings (config);
+    char *save = NULL;
+    for (char *line = warnings ? strtok_r (warnings, "\n", &save) : NULL; line;
+         line = strtok_r (NULL, "\n", &save))
+        printf ("[WARN] %s\n", line);
+    free (warnings);
     const char *refuse = ll_config_refuse_reason (config);
     if (refuse)
         printf ("note: the allocator will not start until this is fixed: %s\n",
@@ -55,10 +62,11 @@ s_check_config (const char *path)
     return 0;
 }
 
-//  The agent token of hostname, from the server secret in the database
-//  (made on first use, as the registry does).
+//  Bring your own VM from the command line: register each hostname of the
+//  comma-separated list (its row is made when absent; a fleet name is
+//  refused) with a freshly minted token, and print the tokens. Audited.
 static int
-s_agent_token (const char *config_arg, const char *hostname)
+s_agent_token (const char *config_arg, const char *hostnames)
 {
     char *path = ll_config_locate (config_arg);
     char error[512];
@@ -70,37 +78,38 @@ s_agent_token (const char *config_arg, const char *hostname)
     }
     ll_log_add_secret (config->db.password);
     ll_db_t *db = ll_db_new (config, NULL, "agent-token");
-    int rc = 1;
-    char fresh[65], token[LL_TOKEN_MAX];
-    ll_token_new_secret (fresh, sizeof fresh);
-    const char *init[] = {"server_secret", fresh};
-    const char *key[] = {"server_secret"};
-    PGresult *res = NULL;
-    if (db && ll_db_connect (db) == 0) {
-        PQclear (ll_db_exec (db, "settings_init", 2, init));
-        res = ll_db_exec (db, "settings_get", 1, key);
-    }
-    //  HOSTNAME may be a comma-separated list: one token per line
-    char *list = strdup (hostname);
+    int rc = db && ll_db_connect (db) == 0 ? 0 : 1;
+    char *list = strdup (hostnames);
     char *save = NULL;
-    if (res && PQntuples (res) == 1) {
-        rc = 0;
-        for (char *name = strtok_r (list, ",", &save); name && rc == 0;
-             name = strtok_r (NULL, ",", &save))
-            if (ll_token_derive (PQgetvalue (res, 0, 0), name, token,
-                                 sizeof token)
-                == 0)
-                printf ("%s\n", token);
-            else
-                rc = 1;
+    for (char *name = strtok_r (list, ",", &save); name && rc == 0;
+         name = strtok_r (NULL, ",", &save)) {
+        char token[LL_TOKEN_MAX], hash[LL_TOKEN_HASH_HEX];
+        if (ll_token_mint (name, token, sizeof token) != 0) {
+            fprintf (stderr, "lablink-allocator: %s is not a VM name\n", name);
+            rc = 1;
+            break;
+        }
+        ll_token_hash (token, hash);
+        const char *values[] = {name, hash, "lablink-allocator --agent-token"};
+        PGresult *res = ll_db_exec (db, "vm_register", 3, values);
+        if (res && PQntuples (res) == 1 && streq (PQgetvalue (res, 0, 0), "f"))
+            printf ("%s\n", token);
+        else if (res && PQntuples (res) == 1) {
+            fprintf (stderr,
+                     "lablink-allocator: %s is managed by terraform: "
+                     "replace it to give it a new token\n",
+                     name);
+            rc = 1;
+        }
+        else
+            rc = 1;
+        PQclear (res);
+        sodium_memzero (token, sizeof token);
     }
     free (list);
-    if (rc != 0)
-        fprintf (stderr, "lablink-allocator: cannot make a token for %s: %s\n",
-                 hostname, db ? ll_db_error (db) : "no database");
-    PQclear (res);
-    sodium_memzero (fresh, sizeof fresh);
-    sodium_memzero (token, sizeof token);
+    if (rc != 0 && (!db || *ll_db_error (db)))
+        fprintf (stderr, "lablink-allocator: cannot register %s: %s\n",
+                 hostnames, db ? ll_db_error (db) : "no database");
     ll_db_destroy (&db);
     ll_config_destroy (&config);
     return rc;
@@ -172,11 +181,46 @@ s_serve (ll_supervisor_t *supervisor, const ll_config_t *config)
     return sig;
 }
 
+//  The AWS credentials chain's answer, as an operator checks it: where the
+//  keys come from and until when, the access key id masked as the AWS CLI
+//  does, never a secret.
+static int
+s_aws_credentials (void)
+{
+    ll_aws_chain_t *chain = ll_aws_chain_new ();
+    ll_aws_creds_t creds;
+    char error[512];
+    if (!chain || ll_aws_chain_get (chain, &creds, error, sizeof error) != 0) {
+        fprintf (stderr, "lablink-allocator: %s\n",
+                 chain ? error : "cannot start libcurl");
+        ll_aws_chain_destroy (&chain);
+        return 1;
+    }
+    size_t len = strlen (creds.access_key_id);
+    printf ("source: %s\n", creds.source);
+    printf ("access key id: ****************%s\n",
+            creds.access_key_id + (len > 4 ? len - 4 : 0));
+    printf ("session token: %s\n", *creds.session_token ? "yes" : "no");
+    if (creds.expires > 0) {
+        char when[32];
+        time_t t = (time_t) creds.expires;
+        struct tm tm;
+        strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&t, &tm));
+        printf ("expires: %s\n", when);
+    }
+    else
+        printf ("expires: never\n");
+    ll_aws_creds_clear (&creds);
+    ll_aws_chain_destroy (&chain);
+    return 0;
+}
+
 static const char *const s_usage[] = {
     "[--config FILE]",
     "--check-config FILE",
     "--agent-token HOST[,HOST...] [--config FILE]",
     "--zmq-keygen FILE",
+    "--aws-credentials",
     "--routes",
     "--help | --version | --man",
     NULL,
@@ -190,11 +234,16 @@ static const ll_cli_item_t s_options[] = {
      "Validate FILE and print [PASS] Config validation passed or [FAIL] "
      "<key>: <reason> on standard output; exit 0 or 1."},
     {"--agent-token HOST[,HOST...]",
-     "Print the agent token of each VM, one per line, derived from the "
-     "server secret in the database named by --config."},
+     "Register each HOST as a VM the allocator did not launch (\"bring "
+     "your own VM\") in the database named by --config, give it a fresh "
+     "token (revoking its previous one) and print it, one per line."},
     {"--zmq-keygen FILE",
      "Write a CURVE keypair for the ZeroMQ gateway (FILE and FILE_secret) "
      "and print the public key agents need in LABLINK_ZMQ_SERVER_KEY."},
+    {"--aws-credentials",
+     "Say which AWS credentials terraform and the S3 backup would use: "
+     "their source, the access key id masked, whether a session token "
+     "comes with them and when they expire; never a secret."},
     {"--routes",
      "Print the route table, one route per line: method, path pattern ({} "
      "is one path segment) and who may call it (public, agent, admin, "
@@ -265,6 +314,7 @@ main (int argc, char *argv[])
         {"version", no_argument, NULL, 'v'},
         {"agent-token", required_argument, NULL, 't'},
         {"zmq-keygen", required_argument, NULL, 'z'},
+        {"aws-credentials", no_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         {"man", no_argument, NULL, 'm'},
         {"routes", no_argument, NULL, 'r'},
@@ -274,6 +324,7 @@ main (int argc, char *argv[])
     const char *token_for = NULL;
     const char *check = NULL;
     const char *keygen = NULL;
+    bool aws = false;
     opterr = 0;  //  ll_cli_refuse says why, with the usage
     int opt;
     while ((opt = getopt_long (argc, argv, ":c:h", options, NULL)) != -1) {
@@ -289,6 +340,9 @@ main (int argc, char *argv[])
                 break;
             case 'z':
                 keygen = optarg;
+                break;
+            case 'a':
+                aws = true;
                 break;
             case 'v':
                 ll_cli_version (&s_cli, stdout);
@@ -314,13 +368,16 @@ main (int argc, char *argv[])
     }
     if (optind < argc)
         return ll_cli_refuse (&s_cli, "unexpected argument '%s'", argv[optind]);
-    if ((check != NULL) + (keygen != NULL) + (token_for != NULL) > 1)
-        return ll_cli_refuse (&s_cli, "--check-config, --agent-token and "
-                                      "--zmq-keygen exclude each other");
+    if ((check != NULL) + (keygen != NULL) + (token_for != NULL) + aws > 1)
+        return ll_cli_refuse (&s_cli, "--check-config, --agent-token, "
+                                      "--zmq-keygen and --aws-credentials "
+                                      "exclude each other");
     if (check)
         return s_check_config (check);
     if (keygen)
         return s_zmq_keygen (keygen);
+    if (aws)
+        return s_aws_credentials ();
     if (token_for)
         return s_agent_token (config_arg, token_for);
 
@@ -348,6 +405,12 @@ main (int argc, char *argv[])
     ll_info ("allocator: starting %s (commit %s); %s", ll_build_version (),
              ll_build_commit (), summary);
     free (summary);
+    char *warnings = ll_config_warnings (config);
+    char *save = NULL;
+    for (char *line = warnings ? strtok_r (warnings, "\n", &save) : NULL; line;
+         line = strtok_r (NULL, "\n", &save))
+        ll_warn ("allocator: %s", line);
+    free (warnings);
 
     //  Before any thread exists (czmq's I/O threads included)
     curl_global_init (CURL_GLOBAL_DEFAULT);

@@ -82,15 +82,20 @@ SELECT hostname FROM released;
 -- name: vm_result
 -- The agent's start-host outcome ($2 'true' sets delivered_at, the first
 -- acknowledgement; a failure leaves it NULL so the assignment is delivered
--- again). Returns the seconds from claim to this acknowledgement when it
--- is the one that delivered ('' otherwise).
-WITH r AS (
+-- again), counted only from the agent of the current token's generation
+-- $4. Returns whether the generation is current (no row: unknown VM) and
+-- the seconds from claim to this acknowledgement when it is the one that
+-- delivered ('' otherwise).
+WITH v AS (
+    SELECT hostname, token_generation IS NOT DISTINCT FROM $4::bigint AS current
+    FROM vms WHERE hostname = $1
+), r AS (
     UPDATE vms
     SET delivered_at = CASE WHEN $2::boolean AND crd_command IS NOT NULL
                             THEN coalesce(delivered_at, now())
                             ELSE delivered_at END,
         last_seen_at = now()
-    WHERE hostname = $1
+    WHERE hostname = $1 AND token_generation IS NOT DISTINCT FROM $4::bigint
     RETURNING hostname,
               CASE WHEN delivered_at = now()
                    THEN extract(epoch FROM now() - assigned_at) END AS latency
@@ -100,7 +105,7 @@ WITH r AS (
            CASE WHEN $2::boolean THEN 'ok' ELSE 'failed' END, nullif($3, '')
     FROM r
 )
-SELECT hostname, coalesce(latency::text, '') FROM r;
+SELECT current, coalesce((SELECT latency::text FROM r), '') FROM v;
 
 -- name: vm_seen
 UPDATE vms SET last_seen_at = now() WHERE hostname = ANY ($1::text[]);

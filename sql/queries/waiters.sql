@@ -3,19 +3,22 @@
 -- name: wait_check
 -- A VM asks for its assignment: touch last_seen_at and last_polled_at (its
 -- client waits: it may be offered) and return the undelivered assignment,
--- if any (no row: unknown VM).
+-- if any, and the generation of the VM's current token (no row: unknown
+-- VM).
 UPDATE vms SET last_seen_at = now(), last_polled_at = now()
 WHERE hostname = $1
-RETURNING crd_command IS NOT NULL AND delivered_at IS NULL, pin, crd_command;
+RETURNING crd_command IS NOT NULL AND delivered_at IS NULL, pin, crd_command,
+          coalesce(token_generation::text, '');
 
 -- name: wait_pending
--- One VM's undelivered assignment (after a NOTIFY).
-SELECT pin, crd_command FROM vms
+-- One VM's undelivered assignment (after a NOTIFY) and its generation.
+SELECT pin, crd_command, coalesce(token_generation::text, '') FROM vms
 WHERE hostname = $1 AND crd_command IS NOT NULL AND delivered_at IS NULL;
 
 -- name: wait_pending_all
 -- Every undelivered assignment (after the listener reconnected).
-SELECT hostname, pin, crd_command FROM vms
+SELECT hostname, pin, crd_command, coalesce(token_generation::text, '')
+FROM vms
 WHERE crd_command IS NOT NULL AND delivered_at IS NULL;
 
 -- name: wait_polled

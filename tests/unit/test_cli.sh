@@ -50,7 +50,7 @@ ok "--help, --version (version $version, commit $commit), --man, unknown options
 
 # The options each program reads, as its --help names them
 run "$B/lablink-allocator" --help
-for opt in --config --check-config --agent-token --zmq-keygen --help --version --man; do
+for opt in --config --check-config --agent-token --zmq-keygen --aws-credentials --routes --help --version --man; do
     grep -q -- "^  \(-h, \)\?$opt\b" <<<"$OUT" || fail "allocator --help lacks $opt"
 done
 run "$B/lablink-agent" --help
