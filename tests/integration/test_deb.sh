@@ -32,7 +32,8 @@ for pair in "$A lablink-allocator" "$G lablink-agent"; do
     done
     # one dpkg -S for all (each call reads the whole database)
     owners=$(xargs dpkg -S <"$T/paths" 2>/dev/null | cut -d: -f1 | sort -u) || true
-    [ "$(wc -l <<<"$owners")" -ge 10 ] || fail "$2: owners of its libraries: $owners"
+    # dpkg -S answered (the agent links 9 packages' libraries in this build)
+    [ "$(wc -l <<<"$owners")" -ge 5 ] || fail "$2: owners of its libraries: $owners"
     for owner in $owners; do
         grep -qE "(^|, )$owner( |,|$)" <<<"$deps" || fail "$2 links a library of $owner, not in Depends: $deps"
     done

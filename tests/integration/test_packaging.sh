@@ -114,20 +114,18 @@ done
 ok "manual pages of the allocator and the agent installed (man1)"
 
 command -v systemd-analyze >/dev/null || fail "systemd-analyze missing (scripts/install-deps: LABLINK_DEPS=ops)"
-if true; then
-    units=("$unit")
-    [ -x "$P/bin/lablink-agent" ] && units+=("$P/lib/systemd/system/lablink-agent.service")
-    for u in "${units[@]}"; do
-        rc=0
-        out=$(systemd-analyze verify "$u" 2>&1) || rc=$?
-        if [ $rc -ne 0 ] || grep -q "$(basename "$u")" <<<"$out" ; then
-            fail "systemd-analyze verify $(basename "$u"): $out"
-        fi
-    done
-    exposure=$(systemd-analyze security --offline=yes --no-pager "$unit" 2>/dev/null \
-        | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
-    [ -n "$exposure" ] || fail "systemd-analyze security gave no exposure level"
-    awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }' || fail "allocator unit exposure $exposure > 2.0"
-    ok "systemd-analyze verify passes (${#units[@]} unit(s)); allocator exposure $exposure (<= 2.0)"
-fi
+units=("$unit")
+[ -x "$P/bin/lablink-agent" ] && units+=("$P/lib/systemd/system/lablink-agent.service")
+for u in "${units[@]}"; do
+    rc=0
+    out=$(systemd-analyze verify "$u" 2>&1) || rc=$?
+    if [ $rc -ne 0 ] || grep -q "$(basename "$u")" <<<"$out" ; then
+        fail "systemd-analyze verify $(basename "$u"): $out"
+    fi
+done
+exposure=$(systemd-analyze security --offline=yes --no-pager "$unit" 2>/dev/null \
+    | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+[ -n "$exposure" ] || fail "systemd-analyze security gave no exposure level"
+awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }' || fail "allocator unit exposure $exposure > 2.0"
+ok "systemd-analyze verify passes (${#units[@]} unit(s)); allocator exposure $exposure (<= 2.0)"
 echo "$passed passed, 0 failed"
