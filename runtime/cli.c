@@ -80,6 +80,22 @@ s_help_list (FILE *out, const char *title, const ll_cli_item_t *items)
     s_help_items (out, items);
 }
 
+//  The next paragraph of a description (NULL for none; "\n\n" between
+//  paragraphs): its start and length; false after the last.
+static bool
+s_paragraph (const char **p, const char **start, size_t *len)
+{
+    while (*p && **p == '\n')
+        (*p)++;
+    if (!*p || !**p)
+        return false;
+    const char *end = strstr (*p, "\n\n");
+    *start = *p;
+    *len = end ? (size_t) (end - *p) : strlen (*p);
+    *p += *len;
+    return true;
+}
+
 static void
 s_usage_lines (const ll_cli_t *cli, FILE *out)
 {
@@ -93,22 +109,16 @@ ll_cli_help (const ll_cli_t *cli, FILE *out)
 {
     fprintf (out, "%s - %s\n\n", cli->program, cli->summary);
     s_usage_lines (cli, out);
-    if (cli->description) {
-        const char *p = cli->description;
-        while (*p) {
-            const char *end = strstr (p, "\n\n");
-            size_t len = end ? (size_t) (end - p) : strlen (p);
-            char para[2048];
-            snprintf (para, sizeof para, "%.*s", (int) len, p);
-            for (char *c = para; *c; c++)
-                if (*c == '\n')
-                    *c = ' ';
-            fputc ('\n', out);
-            s_wrap (out, para, 0, 0);
-            p += len;
-            while (*p == '\n')
-                p++;
-        }
+    const char *p = cli->description, *start;
+    size_t len;
+    while (s_paragraph (&p, &start, &len)) {
+        char para[2048];
+        snprintf (para, sizeof para, "%.*s", (int) len, start);
+        for (char *c = para; *c; c++)
+            if (*c == '\n')
+                *c = ' ';
+        fputc ('\n', out);
+        s_wrap (out, para, 0, 0);
     }
     s_help_list (out, "Commands", cli->commands);
     fputs ("\nOptions:\n", out);
@@ -213,22 +223,12 @@ ll_cli_man (const ll_cli_t *cli, FILE *out)
         s_roff_all (out, cli->usage[i]);
         fputc ('\n', out);
     }
-    if (cli->description) {
-        fputs (".SH DESCRIPTION\n", out);
-        const char *p = cli->description;
-        bool first = true;
-        while (*p) {
-            const char *end = strstr (p, "\n\n");
-            size_t len = end ? (size_t) (end - p) : strlen (p);
-            if (!first)
-                fputs (".PP\n", out);
-            s_roff (out, p, len);
-            fputc ('\n', out);
-            first = false;
-            p += len;
-            while (*p == '\n')
-                p++;
-        }
+    const char *p = cli->description, *start;
+    size_t len;
+    for (bool first = true; s_paragraph (&p, &start, &len); first = false) {
+        fputs (first ? ".SH DESCRIPTION\n" : ".PP\n", out);
+        s_roff (out, start, len);
+        fputc ('\n', out);
     }
     s_man_list (out, "COMMANDS", cli->commands);
     fputs (".SH OPTIONS\n", out);
