@@ -2,19 +2,12 @@
 #include "http/routes.h"
 #include "runtime/embedded.h"
 #include "runtime/metrics.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
-
-#define LL_HEALTH_TIMEOUT_MS 2000
 
 int
 ll_route_health (ll_http_req_t *req)
 {
-    zmsg_t *reply = NULL;
     char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_HEALTH, NULL,
-                           LL_HEALTH_TIMEOUT_MS, &reply, &error);
-    zmsg_destroy (&reply);
+    int rc = ll_ask_health (&req->client, &error);
     const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
     double uptime = (double) (ll_now_ms () - runtime->started_ms) / 1000.0;
     json_t *checks = json_object ();
@@ -39,39 +32,34 @@ s_fleet_metrics (ll_http_req_t *req, ll_textbuf_t *out)
 {
     static const char *const statuses[] = {"initializing", "running",   "error",
                                            "unknown",      "rebooting", "none"};
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_FLEET, NULL,
-                           LL_HEALTH_TIMEOUT_MS, &reply, &error);
+    zmsg_t *rows = NULL;
+    char *end = NULL, *error = NULL;
+    int rc = ll_ask_vm_fleet (&req->client, &end, &rows, &error);
     free (error);
     ll_metrics_family (out, "lablink_database_up", "gauge",
                        "1 when the allocator's PostgreSQL answered this "
                        "scrape.");
     ll_textbuf_printf (out, "lablink_database_up %d\n", rc == 0 ? 1 : 0);
-    if (rc != 0) {
-        zmsg_destroy (&reply);
+    if (rc != 0)
         return;
-    }
-    char *end = zmsg_popstr (reply);
     long long count[6] = {0}, assigned = 0, stale = 0, free_vms = 0,
               undelivered = 0;
-    while (zmsg_size (reply) >= 6) {
-        char *f[6];
-        for (int i = 0; i < 6; i++)
-            f[i] = zmsg_popstr (reply);
+    char *f[6];
+    while (ll_msg_row (rows, "ssssss", &f[0], &f[1], &f[2], &f[3], &f[4], &f[5])
+           == 0) {
         int k = 5;  //  "none": no status yet, or one we do not know
         for (int i = 0; i < 5; i++)
-            if (f[0] && streq (f[0], statuses[i]))
+            if (streq (f[0], statuses[i]))
                 k = i;
-        count[k] += f[1] ? strtoll (f[1], NULL, 10) : 0;
-        assigned += f[2] ? strtoll (f[2], NULL, 10) : 0;
-        stale += f[3] ? strtoll (f[3], NULL, 10) : 0;
-        free_vms += f[4] ? strtoll (f[4], NULL, 10) : 0;
-        undelivered += f[5] ? strtoll (f[5], NULL, 10) : 0;
+        count[k] += strtoll (f[1], NULL, 10);
+        assigned += strtoll (f[2], NULL, 10);
+        stale += strtoll (f[3], NULL, 10);
+        free_vms += strtoll (f[4], NULL, 10);
+        undelivered += strtoll (f[5], NULL, 10);
         for (int i = 0; i < 6; i++)
             free (f[i]);
     }
-    zmsg_destroy (&reply);
+    zmsg_destroy (&rows);
     ll_metrics_family (out, "lablink_vms", "gauge",
                        "Client VMs by the status they reported.");
     for (int i = 0; i < 6; i++)
