@@ -1,5 +1,5 @@
 // /admin/instances: the live table of VMs (first render from the page's own
-// data, then /api/export-metrics), choosable columns, per-VM and bulk
+// data, then /api/export-metrics?format=json: our column names), choosable columns, per-VM and bulk
 // actions (reboot, replace, destroy, release, logs, export) each asked once
 // and followed as an operation, a startup-time chart and CSV download.
 "use strict";
@@ -289,7 +289,7 @@
   }
 
   async function refresh() {
-    const r = await LL.api("/api/export-metrics");
+    const r = await LL.api("/api/export-metrics?format=json");
     if (r.ok && r.body && Array.isArray(r.body.vms)) {
       vms = r.body.vms;
       $("instances_updated").textContent = new Date().toLocaleTimeString();

@@ -1,10 +1,11 @@
 -- The waiters (actors/waiters.c) and the listener (actors/listener.c).
 
 -- name: wait_check
--- A VM asks for its assignment: touch last_seen_at and return the
--- undelivered assignment, if any, and the generation of the VM's current
--- token (no row: unknown VM).
-UPDATE vms SET last_seen_at = now()
+-- A VM asks for its assignment: touch last_seen_at and last_polled_at (its
+-- client waits: it may be offered) and return the undelivered assignment,
+-- if any, and the generation of the VM's current token (no row: unknown
+-- VM).
+UPDATE vms SET last_seen_at = now(), last_polled_at = now()
 WHERE hostname = $1
 RETURNING crd_command IS NOT NULL AND delivered_at IS NULL, pin, crd_command,
           coalesce(token_generation::text, '');
@@ -19,6 +20,10 @@ WHERE hostname = $1 AND crd_command IS NOT NULL AND delivered_at IS NULL;
 SELECT hostname, pin, crd_command, coalesce(token_generation::text, '')
 FROM vms
 WHERE crd_command IS NOT NULL AND delivered_at IS NULL;
+
+-- name: wait_polled
+-- VMs still parked here without a deadline (ZeroMQ): their clients wait.
+UPDATE vms SET last_polled_at = now() WHERE hostname = ANY ($1::text[]);
 
 -- name: listen_channel
 SELECT ll_listen($1);

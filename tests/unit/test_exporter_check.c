@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "actors/exporter_check.h"
-#include "actors/exporter_zip.h"
+#include "runtime/export_check.h"
+#include "actors/exporter/zip.h"
 
 static int
 s_sink (void *arg, const void *data, size_t size)

@@ -1,4 +1,4 @@
-#include "actors/exporter_check.h"
+#include "runtime/export_check.h"
 
 #include <sodium.h>
 #include <stdarg.h>
