@@ -21,6 +21,7 @@
 #include "actors/registry.h"
 #include "actors/terraform.h"
 #include "actors/waiters.h"
+#include "runtime/budget.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
@@ -50,7 +51,16 @@ s_check_config (const char *path)
         printf ("[FAIL] %s\n", error);
         return 1;
     }
+    ll_budget_t budget;
+    ll_budget_compute (config, &budget);
+    if (ll_budget_check (&budget, error, sizeof error) != 0) {
+        printf ("[FAIL] %s\n", error);
+        ll_config_destroy (&config);
+        return 1;
+    }
     printf ("[PASS] Config validation passed\n");
+    ll_budget_describe (&budget, error, sizeof error);
+    printf ("%s\n", error);
     const char *refuse = ll_config_refuse_reason (config);
     if (refuse)
         printf ("note: the allocator will not start until this is fixed: %s\n",
@@ -202,8 +212,16 @@ main (int argc, char *argv[])
 
     //  Before any thread exists (czmq's I/O threads included)
     ll_signals_block ();
-    zsys_init ();
+    ll_budget_t budget;
+    ll_budget_compute (config, &budget);
+    if (ll_budget_apply (&budget, error, sizeof error) != 0) {
+        ll_error ("allocator: refusing to start: %s", error);
+        ll_config_destroy (&config);
+        return 1;
+    }
     zsys_set_linger (0);
+    ll_budget_describe (&budget, error, sizeof error);
+    ll_info ("allocator: %s", error);
 
     ll_stats_t stats = {0};
     ll_runtime_t runtime = {

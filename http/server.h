@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "runtime/budget.h"
 #include "runtime/supervisor.h"
 
 //  Who may call a route.
@@ -51,6 +52,7 @@ struct ll_http_req {
     char csrf[65];                       //  the session's CSRF token or ""
     char session_hash[65];               //  hash of the session id or ""
     int status;                          //  status sent (for metrics)
+    bool answered;  //  an answer was sent: later ones are dropped
 };
 
 //  Start civetweb on config->app.listen with the given routes. NULL and an
@@ -72,7 +74,10 @@ const ll_runtime_t *ll_http_server_runtime (ll_http_server_t *self);
 
 //  --- helpers for handlers ---------------------------------------------
 
-//  Call an actor over this worker thread's DEALER socket for endpoint.
+//  Call an actor over a DEALER socket for endpoint, borrowed from the
+//  server's pool for the call. When no socket can be had (the socket or
+//  descriptor limit is reached) the request is answered 503 here, and any
+//  answer the handler sends after that is dropped.
 int ll_http_call (ll_http_req_t *req,
                   const char *endpoint,
                   const char *command,
@@ -80,6 +85,13 @@ int ll_http_call (ll_http_req_t *req,
                   int timeout_ms,
                   zmsg_t **reply,
                   char **error);
+
+//  A SUB socket connected to endpoint and subscribed to topic, for a
+//  streaming handler (close it with ll_socket_close, runtime/budget.h).
+//  NULL when the socket limit is reached (logged, counted in /metrics):
+//  the handler answers 503.
+void *
+ll_http_subscribe (ll_http_req_t *req, const char *endpoint, const char *topic);
 
 //  ll_http_call for long waits: also watches the client's connection and
 //  returns -1 with *error "hangup" as soon as the client goes away. The
