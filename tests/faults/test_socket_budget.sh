@@ -78,7 +78,6 @@ limit=$("$BIN" --check-config "$T/b.yaml" | sed -n 's/.*libzmq sockets.*), \([0-
 prlimit --nofile="$limit:$limit" -- "$BIN" --config "$T/b.yaml" >"$T/allocator.log" 2>&1 &
 PID_b=$!
 wait_status 200 30 "http://127.0.0.1:$port/api/health" || { cat "$T/allocator.log" >&2; fail "b not healthy"; }
-seed_vms fx 12
 for i in $(seq 1 12); do echo "fx-$i $(vm_token "http://127.0.0.1:$port" "fx-$i")"; done >"$T/fx.tokens"
 perl "$SRC/tests/faults/fd_exhaust.pl" "$port" "$zport" "$PID_b" "$T/fx.tokens" "$T/fx.out" \
     || fail "fd_exhaust.pl failed"
