@@ -56,6 +56,8 @@ s_self_handle_pipe (self_t *self)
                                       : *error     ? error
                                                    : "cannot start civetweb");
     }
+    else if (command && streq (command, LL_CMD_STOPPING) && self->server)
+        ll_http_server_stopping (self->server);
     else if (command && streq (command, LL_CMD_PORT))
         zstr_sendf (self->pipe, "%d",
                     self->server ? ll_http_server_port (self->server) : -1);

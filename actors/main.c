@@ -28,7 +28,9 @@
 #include "runtime/supervisor.h"
 #include "runtime/token.h"
 
+#include <pthread.h>
 #include <sodium.h>
+#include <time.h>
 
 //  Started in this order, stopped in reverse: the edge starts last and
 //  stops first, so no request reaches an actor that is gone.
@@ -133,6 +135,63 @@ s_zmq_keygen (const char *path)
     zcert_destroy (&cert);
     zsys_shutdown ();
     return rc;
+}
+
+//  A stop still running after S_CUT_AFTER_MS waits on the database (a query
+//  to a server that does not answer): then every connection is cut. Work
+//  in flight on a healthy database finishes well before.
+#define S_CUT_AFTER_MS 800
+
+typedef struct {
+    pthread_t thread;      //  runs s_watchdog
+    pthread_mutex_t lock;  //  guards done
+    pthread_cond_t cond;   //  signalled when the stop is over
+    bool done;             //  the stop is over
+} s_watchdog_t;
+
+static void *
+s_watchdog (void *arg)
+{
+    s_watchdog_t *self = arg;
+    struct timespec until;
+    clock_gettime (CLOCK_REALTIME, &until);
+    until.tv_nsec += (S_CUT_AFTER_MS % 1000) * 1000000L;
+    until.tv_sec += S_CUT_AFTER_MS / 1000 + until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock (&self->lock);
+    int rc = 0;
+    while (!self->done && rc == 0)
+        rc = pthread_cond_timedwait (&self->cond, &self->lock, &until);
+    bool cut = !self->done;
+    pthread_mutex_unlock (&self->lock);
+    if (cut) {
+        ll_warn ("allocator: still stopping after %d ms: cutting the "
+                 "database connections",
+                 S_CUT_AFTER_MS);
+        ll_db_cut_all ();
+    }
+    return NULL;
+}
+
+static void
+s_watchdog_start (s_watchdog_t *self)
+{
+    self->done = false;
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->cond, NULL);
+    pthread_create (&self->thread, NULL, s_watchdog, self);
+}
+
+static void
+s_watchdog_stop (s_watchdog_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    self->done = true;
+    pthread_cond_signal (&self->cond);
+    pthread_mutex_unlock (&self->lock);
+    pthread_join (self->thread, NULL);
+    pthread_cond_destroy (&self->cond);
+    pthread_mutex_destroy (&self->lock);
 }
 
 static void
@@ -243,7 +302,12 @@ main (int argc, char *argv[])
                  sig == SIGINT ? "SIGINT" : "SIGTERM");
     }
     int64_t t0 = ll_now_ms ();
+    //  No actor waits on a database connection or its backoff from here
+    ll_db_stopping ();
+    s_watchdog_t watchdog;
+    s_watchdog_start (&watchdog);
     ll_supervisor_destroy (&supervisor);
+    s_watchdog_stop (&watchdog);
     zsys_shutdown ();
     ll_info ("allocator: stopped in %lld ms", (long long) (ll_now_ms () - t0));
     ll_config_destroy (&config);

@@ -30,6 +30,7 @@ typedef struct {
     zhashx_t *by_host;      //  hostname -> zlistx_t of s_waiter_t
     size_t http_parked;     //  parked HTTP waiters
     bool resync;            //  a full re-read is due
+    bool stopping;          //  $STOPPING: answer every wait at once
     bool started;           //  START done
     bool terminated;        //  $TERM received
 } self_t;
@@ -117,6 +118,8 @@ s_self_handle_pipe (self_t *self)
         self->terminated = true;
     else if (command && streq (command, LL_CMD_START))
         ll_actor_started (self->pipe, s_self_start (self));
+    else if (command && streq (command, LL_CMD_STOPPING))
+        self->stopping = true;
     free (command);
     zmsg_destroy (&msg);
 }
@@ -214,6 +217,11 @@ s_handle_wait (self_t *self, ll_request_t *req)
         || strlen (req->request_id) > LL_WAITERS_ID_MAX
         || (!streq (kind, "http") && !streq (kind, "zmq"))) {
         ll_request_reply_error (req, self->router, "malformed wait");
+        goto done;
+    }
+    if (self->stopping) {  //  the caller asks again, maybe elsewhere
+        s_answer (self, req->routing, req->request_id, LL_WAIT_TIMEOUT, NULL,
+                  NULL);
         goto done;
     }
     //  The row first: a stored, unacknowledged assignment is answered now
@@ -358,17 +366,18 @@ s_self_handle_sub (self_t *self)
     zmsg_destroy (&msg);
 }
 
-//  Answer TIMEOUT to the waiters whose time is up.
+//  Answer TIMEOUT to the waiters whose time is up; to all of them when the
+//  process stops.
 static void
 s_expire (self_t *self)
 {
-    if (self->http_parked == 0)
+    if (self->http_parked == 0 && !self->stopping)
         return;
     int64_t now = ll_now_ms ();
     zlistx_t *due = zlistx_new ();
     for (s_waiter_t *w = zhashx_first (self->by_key); w;
          w = zhashx_next (self->by_key))
-        if (w->deadline && w->deadline <= now)
+        if (self->stopping || (w->deadline && w->deadline <= now))
             zlistx_add_end (due, w);
     for (s_waiter_t *w = zlistx_first (due); w; w = zlistx_next (due)) {
         s_answer (self, w->routing, w->request_id, LL_WAIT_TIMEOUT, NULL, NULL);
@@ -394,6 +403,8 @@ waiters_actor (zsock_t *pipe, void *args)
                 zpoller_add (poller, self->router);
                 zpoller_add (poller, self->sub);
             }
+            if (self->stopping)
+                s_expire (self);
         }
         else if (self->router && which == self->router)
             s_self_handle_router (self);

@@ -568,7 +568,7 @@ ll_route_operation_events (ll_http_req_t *req)
     bool alive = s_sse_catch_up (req, id, &next, &finished, &done, &total);
     int64_t poll_at = ll_now_ms () + LL_OPS_SSE_POLL_MS;
     int64_t end_at = ll_now_ms () + (int64_t) LL_OPS_SSE_MAX_S * 1000;
-    while (alive && ll_now_ms () < end_at) {
+    while (alive && ll_now_ms () < end_at && !ll_http_stopping (req)) {
         zmsg_t *msg = zmsg_recv (sub);
         if (msg && zmsg_size (msg) == 4) {
             char *t = zmsg_popstr (msg);

@@ -314,9 +314,9 @@ ll_http_call (ll_http_req_t *req,
                    reply, error);
 }
 
-//  True when fd is the TCP connection of this request's client: its peer is
-//  the request's remote address and its local port one of ours (a TCP
-//  4-tuple is unique).
+//  True when fd is a client's TCP connection to one of our ports; with req,
+//  that request's client's: its peer is the request's remote address (a
+//  TCP 4-tuple is unique).
 static bool
 s_is_client_fd (ll_http_req_t *req,
                 int fd,
@@ -344,8 +344,9 @@ s_is_client_fd (ll_http_req_t *req,
     }
     else
         return false;
-    if (pport != req->info->remote_port
-        || strcmp (addr, req->info->remote_addr) != 0)
+    if (req
+        && (pport != req->info->remote_port
+            || strcmp (addr, req->info->remote_addr) != 0))
         return false;
     for (int i = 0; i < nports; i++)
         if (ports[i].port == lport)
@@ -353,23 +354,39 @@ s_is_client_fd (ll_http_req_t *req,
     return false;
 }
 
-//  The socket of this request's client: civetweb does not expose it. The
-//  worker's last one is tried first (a keep-alive agent polls again on the
-//  same connection); else every descriptor of the process is looked at,
-//  which costs two system calls per descriptor: with 10,000 agents'
-//  connections open that was milliseconds per long-poll. -1 when not found.
+//  True when fd is one of our listening sockets.
+static bool
+s_is_listener (int fd, const struct mg_server_port *ports, int nports)
+{
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    if (getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0
+        || !listening
+        || getsockname (fd, (struct sockaddr *) &local, &llen) != 0)
+        return false;
+    int port = local.ss_family == AF_INET
+                   ? ntohs (((struct sockaddr_in *) &local)->sin_port)
+               : local.ss_family == AF_INET6
+                   ? ntohs (((struct sockaddr_in6 *) &local)->sin6_port)
+                   : -1;
+    for (int i = 0; i < nports; i++)
+        if (ports[i].port == port)
+            return true;
+    return false;
+}
+
+//  Every descriptor of the process is looked at (two system calls each):
+//  with req, the first that is its client's connection is returned;
+//  without, every client connection and listening socket of ours is cut
+//  for reading (-1).
 static int
-s_client_fd (ll_http_req_t *req)
+s_scan_fds (struct mg_context *ctx, ll_http_req_t *req)
 {
     struct mg_server_port ports[8];
-    int nports = mg_get_server_ports (mg_get_context (req->conn), 8, ports);
-    if (nports <= 0)
-        return -1;
-    s_worker_t *worker = mg_get_thread_pointer (req->conn);
-    if (worker && worker->client_fd >= 0
-        && s_is_client_fd (req, worker->client_fd, ports, nports))
-        return worker->client_fd;
-    DIR *dir = opendir ("/proc/self/fd");
+    int nports = mg_get_server_ports (ctx, 8, ports);
+    DIR *dir = nports > 0 ? opendir ("/proc/self/fd") : NULL;
     if (!dir)
         return -1;
     int found = -1;
@@ -379,10 +396,33 @@ s_client_fd (ll_http_req_t *req)
         long fd = strtol (entry->d_name, &end, 10);
         if (!end || *end || fd < 0 || fd == dirfd (dir))
             continue;
-        if (s_is_client_fd (req, (int) fd, ports, nports))
-            found = (int) fd;
+        if (s_is_client_fd (req, (int) fd, ports, nports)) {
+            if (req)
+                found = (int) fd;
+            else
+                shutdown ((int) fd, SHUT_RD);
+        }
+        else if (!req && s_is_listener ((int) fd, ports, nports))
+            shutdown ((int) fd, SHUT_RD);
     }
     closedir (dir);
+    return found;
+}
+
+//  The socket of this request's client: civetweb does not expose it. The
+//  worker's last one is tried first (a keep-alive agent polls again on the
+//  same connection), then every descriptor: with 10,000 agents' connections
+//  open that was milliseconds per long-poll. -1 when not found.
+static int
+s_client_fd (ll_http_req_t *req)
+{
+    s_worker_t *worker = mg_get_thread_pointer (req->conn);
+    struct mg_server_port ports[8];
+    int nports = mg_get_server_ports (mg_get_context (req->conn), 8, ports);
+    if (worker && worker->client_fd >= 0 && nports > 0
+        && s_is_client_fd (req, worker->client_fd, ports, nports))
+        return worker->client_fd;
+    int found = s_scan_fds (mg_get_context (req->conn), req);
     if (worker)
         worker->client_fd = found;
     return found;
@@ -1208,6 +1248,12 @@ ll_http_server_port (ll_http_server_t *self)
     return n > 0 ? ports[0].port : -1;
 }
 
+void
+ll_http_server_stopping (ll_http_server_t *self)
+{
+    atomic_store (&self->stopping, true);
+}
+
 bool
 ll_http_stopping (ll_http_req_t *req)
 {
@@ -1318,6 +1364,13 @@ ll_http_server_destroy (ll_http_server_t **self_p)
         return;
     ll_http_server_t *self = *self_p;
     atomic_store (&self->stopping, true);
+    //  civetweb's master thread (waiting for connections) and a worker
+    //  waiting for a keep-alive client's next request notice the stop only
+    //  every 2 s (its poll quantum): the listening sockets and the
+    //  connections are cut for reading first. New connections are refused
+    //  from here; a request in flight can still be answered.
+    if (self->ctx)
+        s_scan_fds (self->ctx, NULL);
     if (self->ctx)
         mg_stop (self->ctx);
     //  Every worker has ended: every socket is back in its pool

@@ -63,6 +63,10 @@ ll_http_server_t *ll_http_server_new (const ll_runtime_t *runtime,
                                       char *error,
                                       size_t errsize);
 
+//  The process stops: streaming answers (SSE, exports) end now, and the
+//  idle keep-alive connections are closed so that no worker waits on one.
+void ll_http_server_stopping (ll_http_server_t *self);
+
 //  Stop civetweb (waits for workers) and free.
 void ll_http_server_destroy (ll_http_server_t **self_p);
 

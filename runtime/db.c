@@ -3,13 +3,21 @@
 #include "runtime/log.h"
 #include "runtime/msg.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define LL_DB_BACKOFF_MIN_MS 100
 #define LL_DB_BACKOFF_MAX_MS 2000
+//  A connection attempt gives up after this (libpq's connect_timeout does
+//  not apply to the asynchronous connect used here)
+#define LL_DB_CONNECT_MS 2000
 
 struct ll_db {
     const ll_config_t *config;       //  connection settings (not owned)
@@ -22,7 +30,55 @@ struct ll_db {
     int backoff_ms;                  //  current reconnect delay
     bool ever_connected;             //  to count reconnections
     char error[512];                 //  last error text
+    int sock;         //  socket while connecting or connected, else -1
+    bool connecting;  //  sock is a connection attempt's
+                      //  (both under s_all_lock)
+    ll_db_t *next;    //  in s_all
 };
+
+//  Every ll_db_t of the process, so that a stop can end their waits at
+//  once: an actor blocked in a query to a database that hangs, or in a
+//  connect, cannot read its pipe. Process-wide, like the signal that asks
+//  for the stop.
+static pthread_mutex_t s_all_lock = PTHREAD_MUTEX_INITIALIZER;
+static ll_db_t *s_all;              //  linked through next
+static atomic_bool s_all_stopping;  //  no connection attempts any more
+
+//  Record the socket a stop would cut (-1: none).
+static void
+s_track (ll_db_t *self, int sock, bool connecting)
+{
+    pthread_mutex_lock (&s_all_lock);
+    self->sock = sock;
+    self->connecting = connecting;
+    pthread_mutex_unlock (&s_all_lock);
+}
+
+//  Cut the recorded sockets: connecting ones only, or all. A blocked read
+//  or poll on a cut socket returns at once with an error.
+static void
+s_cut (bool established_too)
+{
+    pthread_mutex_lock (&s_all_lock);
+    for (ll_db_t *db = s_all; db; db = db->next)
+        if (db->sock >= 0 && (established_too || db->connecting))
+            shutdown (db->sock, SHUT_RDWR);
+    pthread_mutex_unlock (&s_all_lock);
+}
+
+void
+ll_db_stopping (void)
+{
+    atomic_store (&s_all_stopping, true);
+    s_cut (false);
+}
+
+void
+ll_db_cut_all (void)
+{
+    atomic_store (&s_all_stopping, true);
+    s_cut (true);
+}
 
 static void
 s_set_error (ll_db_t *self, const char *format, ...)
@@ -55,6 +111,11 @@ ll_db_new (const ll_config_t *config, ll_stats_t *stats, const char *name)
     self->stats = stats;
     self->name = strdup (name);
     self->backoff_ms = LL_DB_BACKOFF_MIN_MS;
+    self->sock = -1;
+    pthread_mutex_lock (&s_all_lock);
+    self->next = s_all;
+    s_all = self;
+    pthread_mutex_unlock (&s_all_lock);
     self->statements = ll_sql_statements_load (&self->statement_count,
                                                self->error, sizeof self->error);
     if (!self->statements) {
@@ -86,6 +147,7 @@ void
 ll_db_disconnect (ll_db_t *self)
 {
     if (self->conn) {
+        s_track (self, -1, false);
         PQfinish (self->conn);
         self->conn = NULL;
         self->next_attempt_ms = ll_now_ms () + self->backoff_ms;
@@ -109,26 +171,71 @@ s_prepare_all (ll_db_t *self)
     return 0;
 }
 
+//  libpq's connect, step by step, so that a stop can cut it (s_track):
+//  PQconnectdb would block up to connect_timeout on a server that accepts
+//  and never answers. NULL with *why when no connection was made, else the
+//  connection (maybe failed: PQerrorMessage says why).
+static PGconn *
+s_connect_start (ll_db_t *self, const char *conninfo, const char **why)
+{
+    PGconn *conn = PQconnectStart (conninfo);
+    *why = "out of memory";
+    int64_t deadline = ll_now_ms () + LL_DB_CONNECT_MS;
+    PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+    while (conn && PQstatus (conn) != CONNECTION_BAD
+           && state != PGRES_POLLING_OK && state != PGRES_POLLING_FAILED) {
+        s_track (self, PQsocket (conn), true);
+        int64_t left = deadline - ll_now_ms ();
+        if (atomic_load (&s_all_stopping) || left <= 0) {
+            *why = left <= 0 ? "timed out" : "the process is stopping";
+            s_track (self, -1, false);
+            PQfinish (conn);
+            return NULL;
+        }
+        struct pollfd item = {PQsocket (conn),
+                              state == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+                              0};
+        int rc = poll (&item, 1, (int) left);
+        if (rc < 0 && errno != EINTR)
+            break;
+        if (rc > 0)
+            state = PQconnectPoll (conn);
+    }
+    s_track (self,
+             conn && PQstatus (conn) == CONNECTION_OK ? PQsocket (conn) : -1,
+             false);
+    return conn;
+}
+
 int
 ll_db_connect (ll_db_t *self)
 {
     ll_db_disconnect (self);
+    if (atomic_load (&s_all_stopping)) {
+        s_set_error (self, "cannot connect: the process is stopping");
+        return -1;
+    }
     char *conninfo = ll_config_conninfo (self->config);
-    self->conn = PQconnectdb (conninfo);
+    const char *why = NULL;
+    self->conn = s_connect_start (self, conninfo, &why);
     free (conninfo);
-    PQsetNoticeProcessor (self->conn, s_notice, self->name);
     int rc = -1;
-    if (PQstatus (self->conn) != CONNECTION_OK)
+    if (!self->conn)
+        s_set_error (self, "cannot connect: %s", why);
+    else if (PQstatus (self->conn) != CONNECTION_OK)
         s_set_error (self, "cannot connect: %s", PQerrorMessage (self->conn));
-    else if (ll_db_migrate (self->conn, self->config, self->error,
-                            sizeof self->error)
-             != 0)
-        ;
-    else if (s_prepare_all (self) == 0)
-        rc = 0;
+    else {
+        PQsetNoticeProcessor (self->conn, s_notice, self->name);
+        if (ll_db_migrate (self->conn, self->config, self->error,
+                           sizeof self->error)
+                == 0
+            && s_prepare_all (self) == 0)
+            rc = 0;
+    }
     if (rc != 0) {
         if (self->stats)
             atomic_fetch_add (&self->stats->pg_failures, 1);
+        s_track (self, -1, false);
         PQfinish (self->conn);
         self->conn = NULL;
         self->next_attempt_ms = ll_now_ms () + self->backoff_ms;
@@ -210,6 +317,14 @@ ll_db_destroy (ll_db_t **self_p)
     if (!self_p || !*self_p)
         return;
     ll_db_t *self = *self_p;
+    pthread_mutex_lock (&s_all_lock);
+    for (ll_db_t **link = &s_all; *link; link = &(*link)->next)
+        if (*link == self) {
+            *link = self->next;
+            break;
+        }
+    self->sock = -1;
+    pthread_mutex_unlock (&s_all_lock);
     if (self->conn)
         PQfinish (self->conn);
     ll_sql_statements_free (self->statements, self->statement_count);

@@ -48,6 +48,15 @@ void ll_db_disconnect (ll_db_t *self);
 
 void ll_db_destroy (ll_db_t **self_p);
 
+//  The process stops: from now on no connection is attempted (connect and
+//  ensure fail at once) and the attempts under way are cut. Established
+//  connections keep working, so that work in flight can finish.
+void ll_db_stopping (void);
+
+//  Cut every connection of the process now (shutdown(2) of its socket): a
+//  query waiting on a database that does not answer fails at once.
+void ll_db_cut_all (void);
+
 //  --- the embedded SQL -------------------------------------------------
 //  Named statements parsed from the files in sql/queries ("-- name: x" markers).
 typedef struct {

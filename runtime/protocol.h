@@ -5,7 +5,7 @@
       request  C: [COMMAND] [request-id] [argument frames...]
       reply    S: [COMMAND] [request-id] ["OK"] [payload frames...]
                S: [COMMAND] [request-id] ["ERROR"] [reason]
-    Clients are DEALER sockets (one per HTTP worker thread per actor) and the
+    Clients are DEALER sockets (HTTP workers borrow one per call) and the
     actors serve on ROUTER sockets. The runtime's own commands start with '$'
     or are START (answered "OK" or "ERROR <reason>" on the actor pipe). */
 #ifndef LL_PROTOCOL_H
@@ -14,6 +14,9 @@
 //  Runtime commands on every actor's pipe
 #define LL_CMD_START "START"  //  -> "OK" | "ERROR" reason
 #define LL_CMD_TERM  "$TERM"  //  sent by zactor_destroy
+//  $STOPPING: to every actor at once when the process stops: end parked
+//  work now ($TERM follows, actor by actor in reverse order)
+#define LL_CMD_STOPPING "$STOPPING"
 
 //  --- registry: VM telemetry, reads, database health ----------------------
 #define LL_ENDPOINT_REGISTRY "inproc://registry"

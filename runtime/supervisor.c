@@ -1,6 +1,7 @@
 #include "runtime/supervisor.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
+#include "runtime/protocol.h"
 
 #include <signal.h>
 
@@ -29,6 +30,16 @@ ll_supervisor_new (const ll_actor_def_t *table,
 static void
 s_stop_all (ll_supervisor_t *self)
 {
+    //  Every actor told at once, so that none waits for another to end
+    //  what it holds (a parked long-poll holds an HTTP worker until the
+    //  waiters answer it); then each stopped, the edge first
+    size_t told = 0;
+    for (size_t i = 0; i < self->count; i++)
+        if (self->actors[i]) {
+            zsock_set_sndtimeo (self->actors[i], 0);
+            told += zstr_send (self->actors[i], LL_CMD_STOPPING) == 0;
+        }
+    ll_debug ("supervisor: %zu actors told to stop", told);
     for (size_t i = self->count; i-- > 0;)
         if (self->actors[i]) {
             int64_t t0 = ll_now_ms ();
