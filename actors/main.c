@@ -32,16 +32,15 @@
 #include <sodium.h>
 #include <time.h>
 
-//  Started in this order, stopped in reverse: the edge starts last and
-//  stops first, so no request reaches an actor that is gone.
-//  Planned order: registry, listener, waiters, assigner, ingest, terraform,
-//  exporter, gateway, then http (always last).
+//  Stopped in reverse table order: the edge stops first, so no request
+//  reaches an actor that is gone. The inner actors start at once (each
+//  connects to PostgreSQL in its START), then the edge ones in order.
 static const ll_actor_def_t s_actor_table[] = {
-    {"registry", registry_actor},   {"admin", admin_actor},
-    {"listener", listener_actor},   {"waiters", waiters_actor},
-    {"assigner", assigner_actor},   {"ingest", ingest_actor},
-    {"terraform", terraform_actor}, {"exporter", exporter_actor},
-    {"gateway", gateway_actor},     {"http", http_actor},
+    {"registry", registry_actor, false},   {"admin", admin_actor, false},
+    {"listener", listener_actor, false},   {"waiters", waiters_actor, false},
+    {"assigner", assigner_actor, false},   {"ingest", ingest_actor, false},
+    {"terraform", terraform_actor, false}, {"exporter", exporter_actor, false},
+    {"gateway", gateway_actor, true},      {"http", http_actor, true},
 };
 
 static int
@@ -137,6 +136,27 @@ s_zmq_keygen (const char *path)
     return rc;
 }
 
+typedef struct {
+    const ll_config_t *config;  //  the database
+    ll_stats_t *stats;          //  counts a failed connection
+    int64_t done_ms;            //  ll_now_ms () when it ended
+} s_migration_t;
+
+//  The migrations, once for the process (runtime/db.h)
+static void *
+s_migrate (void *arg)
+{
+    s_migration_t *self = arg;
+    ll_db_t *db = ll_db_new (self->config, self->stats, "allocator");
+    if (db && ll_db_migrate_once (db) != 0)
+        ll_warn ("allocator: migrations not applied (the first connection "
+                 "that succeeds applies them): %s",
+                 ll_db_error (db));
+    ll_db_destroy (&db);
+    self->done_ms = ll_now_ms ();
+    return NULL;
+}
+
 //  A stop still running after S_CUT_AFTER_MS waits on the database (a query
 //  to a server that does not answer): then every connection is cut. Work
 //  in flight on a healthy database finishes well before.
@@ -205,6 +225,7 @@ s_usage (FILE *out)
 int
 main (int argc, char *argv[])
 {
+    int64_t main_ms = ll_now_ms ();
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 'k'},
@@ -285,18 +306,38 @@ main (int argc, char *argv[])
     ll_stats_t stats = {0};
     ll_runtime_t runtime = {
         .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
+    //  The migrations, once, while the inner actors connect (their START
+    //  runs no query); the edge starts after both
+    s_migration_t migration = {.config = config, .stats = &stats};
+    pthread_t migrator;
+    pthread_create (&migrator, NULL, s_migrate, &migration);
     ll_supervisor_t *supervisor = ll_supervisor_new (
         s_actor_table, sizeof s_actor_table / sizeof s_actor_table[0],
         &runtime);
     char *failure = NULL;
-    int rc = 0;
-    if (ll_supervisor_start (supervisor, &failure) != 0) {
+    int rc = ll_supervisor_start (supervisor, false, &failure);
+    int64_t inner_ms = ll_now_ms ();
+    pthread_join (migrator, NULL);
+    if (rc == 0)
+        rc = ll_supervisor_start (supervisor, true, &failure);
+    if (rc != 0) {
         ll_error ("allocator: cannot start: %s", failure);
         free (failure);
         rc = 1;
     }
     else {
-        ll_info ("allocator: ready");
+        int64_t now = ll_now_ms ();
+        ll_info (
+            "allocator: ready in %lld ms after main (config %lld ms, "
+            "then at once: migrations %lld ms, actors %lld ms; then "
+            "gateway and http %lld ms)",
+            (long long) (now - main_ms),
+            (long long) (runtime.started_ms - main_ms),
+            (long long) (migration.done_ms - runtime.started_ms),
+            (long long) (inner_ms - runtime.started_ms),
+            (long long) (now
+                         - (inner_ms > migration.done_ms ? inner_ms
+                                                         : migration.done_ms)));
         int sig = ll_signals_wait ();
         ll_info ("allocator: %s received, stopping",
                  sig == SIGINT ? "SIGINT" : "SIGTERM");

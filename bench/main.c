@@ -30,6 +30,8 @@ static const s_scenario_t s_scenarios[] = {
      "newest 1,000 lines of a VM holding 1,000,000 lines: read time"},
     {"telemetry", ll_bench_telemetry,
      "10,000 simulated agents at 1 Hz: sustained rate and p99 latency"},
+    {"startup", ll_bench_startup,
+     "exec the allocator N times: time to the first 200 on /api/health"},
 };
 
 int

@@ -13,7 +13,7 @@ build=$(cd "${1:?build dir}" && pwd)
 runs=${2:-3}
 shift $(($# >= 2 ? 2 : 1))
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(claims deliver logs logs-read telemetry export)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(claims deliver logs logs-read telemetry export startup)
 out=${LL_REPORT_DIR:-/tmp/lablink-report}
 mkdir -p "$out"
 
@@ -24,6 +24,7 @@ run_one() {  # scenario -> its output on stdout
         logs) "$src/bench/run.sh" "$build" logs --seconds 10 ;;
         logs-read) "$src/bench/run.sh" "$build" logs-read --lines 1000000 --reads 50 ;;
         telemetry) "$src/bench/run.sh" "$build" telemetry --seconds 10 ;;
+        startup) "$src/bench/run.sh" "$build" startup --runs 5 ;;
         export) LABLINK_SOURCE_DIR=$src LABLINK_BUILD_DIR=$build \
             "$src/tests/harness/run-test" "$build/lablink-bench" export --vms 50 --files 20 --size 1048576 ;;
         *) echo "unknown scenario $1" >&2; return 1 ;;
@@ -51,6 +52,9 @@ figures() {
                         /latency from the due time/ {print "p50_ms", $8; print "p99_ms", $11}
                         /the allocator used/ {print "alloc_us_per_hb", $9}
                         /allocator RSS/ {print "peak_rss_kib", $(NF-1)}' ;;
+        startup) awk '/^startup: median/ {print "median_ms", $3; print "max_ms", $8 + 0}
+                      /last run.s log: ready in/ {print "after_main_ms", $7}
+                      /^verdict:/ {print "verdict", ($2 == "every" ? 1 : 0)}' ;;
         export) awk '/throughput/ {print "MB/s", $3}
                      /peak RSS/ {print "peak_rss_mib", $(NF-2)}
                      /CPU/ {gsub(/\(/, "", $6); print "cpu_ms_per_100MB", $6}

@@ -9,6 +9,9 @@
 #   bench/run.sh build logs --seconds 10
 #   bench/run.sh build logs-read --lines 1000000 --reads 50
 #   bench/run.sh build telemetry --seconds 10
+#   bench/run.sh build startup --runs 5
+# PostgreSQL asks for the password with scram-sha-256 (as in production;
+# LL_PG_AUTH=trust to compare).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:?build dir}" && pwd)
@@ -26,6 +29,10 @@ cleanup() {
 trap cleanup EXIT
 pgport=$(ll_free_port)
 LL_PG_FSYNC=on ll_pg_init "$T/pg" "$pgport"
+if [ "${LL_PG_AUTH:-scram}" = scram ]; then
+    sed -i 's/^\(host .*\) trust$/\1 scram-sha-256/' "$T/pg/data/pg_hba.conf"
+    ll_pg_as "$LL_PGBIN/pg_ctl" -D "$T/pg/data" reload >/dev/null
+fi
 port=$(ll_free_port)
 zport=$(ll_free_port)
 key=$("$build/lablink-allocator" --zmq-keygen "$T/gateway.cert")
@@ -50,6 +57,14 @@ provider:
 logs:
   retain_lines: 2000000
 YAML
+if [ "$scenario" = startup ]; then
+    # the bench starts the allocator itself, RUNS times; its log says how
+    # long each step took (LL_STARTUP_LOG=debug: each actor too)
+    sed -i "s/^  log_level: warn/  log_level: ${LL_STARTUP_LOG:-info}/" "$T/config.yaml"
+    "$build/lablink-bench" startup --allocator "$build/lablink-allocator" \
+        --config "$T/config.yaml" --log "${LL_BENCH_LOG:-$T/allocator.log}" "$@"
+    exit
+fi
 "$build/lablink-allocator" --config "$T/config.yaml" >"${LL_BENCH_LOG:-$T/allocator.log}" 2>&1 &
 alloc=$!
 for _ in $(seq 1 100); do

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@ struct ll_db {
     PGconn *conn;                    //  NULL while disconnected
     ll_sql_statement_t *statements;  //  parsed named statements
     size_t statement_count;          //  entries in statements
+    bool *prepared;                  //  per statement: on this connection
     int64_t next_attempt_ms;         //  earliest reconnect time
     int backoff_ms;                  //  current reconnect delay
     bool ever_connected;             //  to count reconnections
@@ -43,6 +45,10 @@ struct ll_db {
 static pthread_mutex_t s_all_lock = PTHREAD_MUTEX_INITIALIZER;
 static ll_db_t *s_all;              //  linked through next
 static atomic_bool s_all_stopping;  //  no connection attempts any more
+//  The database (conninfo and channel) this process migrated: later
+//  connections to it skip the migrations (main runs them once before the
+//  actors connect). Guarded by s_all_lock.
+static char *s_migrated_for;
 
 //  Record the socket a stop would cut (-1: none).
 static void
@@ -122,6 +128,8 @@ ll_db_new (const ll_config_t *config, ll_stats_t *stats, const char *name)
         ll_error ("%s: embedded SQL is invalid: %s", name, self->error);
         ll_db_destroy (&self);
     }
+    else
+        self->prepared = calloc (self->statement_count + 1, sizeof (bool));
     return self;
 }
 
@@ -154,20 +162,44 @@ ll_db_disconnect (ll_db_t *self)
     }
 }
 
+//  Prepare statement i on this connection unless it is; 0 or -1.
 static int
-s_prepare_all (ll_db_t *self)
+s_prepare (ll_db_t *self, size_t i)
 {
-    for (size_t i = 0; i < self->statement_count; i++) {
-        PGresult *res = PQprepare (self->conn, self->statements[i].name,
-                                   self->statements[i].sql, 0, NULL);
-        bool ok = PQresultStatus (res) == PGRES_COMMAND_OK;
-        if (!ok)
-            s_set_error (self, "cannot prepare %s: %s",
-                         self->statements[i].name, PQerrorMessage (self->conn));
-        PQclear (res);
-        if (!ok)
-            return -1;
+    if (self->prepared[i])
+        return 0;
+    PGresult *res = PQprepare (self->conn, self->statements[i].name,
+                               self->statements[i].sql, 0, NULL);
+    self->prepared[i] = PQresultStatus (res) == PGRES_COMMAND_OK;
+    if (!self->prepared[i])
+        s_set_error (self, "cannot prepare %s: %s", self->statements[i].name,
+                     PQerrorMessage (self->conn));
+    PQclear (res);
+    return self->prepared[i] ? 0 : -1;
+}
+
+int
+ll_db_prepare (ll_db_t *self, const char *statement)
+{
+    if (!ll_db_connected (self)) {
+        s_set_error (self, "%s: not connected", statement);
+        return -1;
     }
+    for (size_t i = 0; i < self->statement_count; i++)
+        if (strcmp (self->statements[i].name, statement) == 0)
+            return s_prepare (self, i);
+    s_set_error (self, "no statement named %s in sql/queries", statement);
+    return -1;
+}
+
+int
+ll_db_prepare_all (ll_db_t *self)
+{
+    if (!ll_db_connected (self))
+        return -1;
+    for (size_t i = 0; i < self->statement_count; i++)
+        if (s_prepare (self, i) != 0)
+            return -1;
     return 0;
 }
 
@@ -207,8 +239,43 @@ s_connect_start (ll_db_t *self, const char *conninfo, const char **why)
     return conn;
 }
 
-int
-ll_db_connect (ll_db_t *self)
+//  The database a migration is about: its conninfo and the channel the
+//  migration records (new string).
+static char *
+s_migration_key (ll_db_t *self, const char *conninfo)
+{
+    size_t len =
+        strlen (conninfo) + strlen (self->config->db.message_channel) + 2;
+    char *key = malloc (len);
+    snprintf (key, len, "%s\n%s", conninfo, self->config->db.message_channel);
+    return key;
+}
+
+//  Record that key's database is migrated (or being migrated by main);
+//  key NULL forgets it (a failed migration).
+static void
+s_migration_mark (const char *key)
+{
+    pthread_mutex_lock (&s_all_lock);
+    free (s_migrated_for);
+    s_migrated_for = key ? strdup (key) : NULL;
+    pthread_mutex_unlock (&s_all_lock);
+}
+
+static bool
+s_migration_marked (const char *key)
+{
+    pthread_mutex_lock (&s_all_lock);
+    bool marked = s_migrated_for && strcmp (s_migrated_for, key) == 0;
+    pthread_mutex_unlock (&s_all_lock);
+    return marked;
+}
+
+//  A new connection in self->conn, the migrations applied unless this
+//  process marked them done (always when force); 0 or -1 with self->error
+//  (self->conn NULL).
+static int
+s_open (ll_db_t *self, bool force)
 {
     ll_db_disconnect (self);
     if (atomic_load (&s_all_stopping)) {
@@ -216,8 +283,10 @@ ll_db_connect (ll_db_t *self)
         return -1;
     }
     char *conninfo = ll_config_conninfo (self->config);
+    char *key = s_migration_key (self, conninfo);
     const char *why = NULL;
     self->conn = s_connect_start (self, conninfo, &why);
+    sodium_memzero (conninfo, strlen (conninfo));
     free (conninfo);
     int rc = -1;
     if (!self->conn)
@@ -226,13 +295,49 @@ ll_db_connect (ll_db_t *self)
         s_set_error (self, "cannot connect: %s", PQerrorMessage (self->conn));
     else {
         PQsetNoticeProcessor (self->conn, s_notice, self->name);
-        if (ll_db_migrate (self->conn, self->config, self->error,
-                           sizeof self->error)
-                == 0
-            && s_prepare_all (self) == 0)
-            rc = 0;
+        memset (self->prepared, 0, self->statement_count * sizeof (bool));
+        //  Two first connections may both migrate: the advisory lock and
+        //  the applied list make the second a no-op
+        rc = !force && s_migration_marked (key)
+                 ? 0
+                 : ll_db_migrate (self->conn, self->config, self->error,
+                                  sizeof self->error);
+        if (rc == 0)
+            s_migration_mark (key);
     }
+    sodium_memzero (key, strlen (key));
+    free (key);
     if (rc != 0) {
+        s_track (self, -1, false);
+        PQfinish (self->conn);
+        self->conn = NULL;
+    }
+    return rc;
+}
+
+int
+ll_db_migrate_once (ll_db_t *self)
+{
+    //  Marked first: the actors connecting meanwhile skip the migrations
+    char *conninfo = ll_config_conninfo (self->config);
+    char *key = s_migration_key (self, conninfo);
+    sodium_memzero (conninfo, strlen (conninfo));
+    free (conninfo);
+    s_migration_mark (key);
+    int rc = s_open (self, true);
+    if (rc != 0 && s_migration_marked (key))
+        s_migration_mark (NULL);
+    sodium_memzero (key, strlen (key));
+    free (key);
+    ll_db_disconnect (self);
+    self->next_attempt_ms = 0;
+    return rc;
+}
+
+int
+ll_db_connect (ll_db_t *self)
+{
+    if (s_open (self, false) != 0) {
         if (self->stats)
             atomic_fetch_add (&self->stats->pg_failures, 1);
         s_track (self, -1, false);
@@ -285,6 +390,10 @@ ll_db_exec (ll_db_t *self,
 {
     if (ll_db_ensure (self) != 0)
         return NULL;
+    if (ll_db_prepare (self, statement) != 0) {
+        s_check_broken (self);
+        return NULL;
+    }
     PGresult *res =
         PQexecPrepared (self->conn, statement, nparams, values, NULL, NULL, 0);
     ExecStatusType status = PQresultStatus (res);
@@ -327,6 +436,7 @@ ll_db_destroy (ll_db_t **self_p)
     pthread_mutex_unlock (&s_all_lock);
     if (self->conn)
         PQfinish (self->conn);
+    free (self->prepared);
     ll_sql_statements_free (self->statements, self->statement_count);
     free (self->name);
     free (self);
