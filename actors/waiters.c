@@ -3,6 +3,7 @@
 #include "runtime/log.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
+#include "runtime/textbuf.h"
 
 #include <sodium.h>
 
@@ -205,78 +206,96 @@ s_wake (self_t *self, const char *host, const char *pin, const char *command)
 
 //  --- requests ---------------------------------------------------------------
 
+//  A VM-WAIT's arguments, or NULL when malformed (answered ERROR).
+typedef struct {
+    char *host;     //  the VM (owned)
+    char *timeout;  //  milliseconds, "0" = never (owned)
+    char *kind;     //  "http" or "zmq" (owned)
+} s_wait_args_t;
+
 static void
-s_handle_wait (self_t *self, ll_request_t *req)
+s_wait_args_free (s_wait_args_t *self)
+{
+    free (self->host);
+    free (self->timeout);
+    free (self->kind);
+    memset (self, 0, sizeof *self);
+}
+
+static bool
+s_wait_args (ll_request_t *req, s_wait_args_t *out)
+{
+    out->host = zmsg_popstr (req->args);
+    out->timeout = zmsg_popstr (req->args);
+    out->kind = zmsg_popstr (req->args);
+    bool ok = out->host && out->timeout && out->kind && *out->host
+              && strlen (out->host) <= LL_WAITERS_HOST_MAX
+              && strlen (req->request_id) <= LL_WAITERS_ID_MAX
+              && (streq (out->kind, "http") || streq (out->kind, "zmq"));
+    if (!ok)
+        s_wait_args_free (out);
+    return ok;
+}
+
+//  One wait, its VM's row checked: rows is the batch's result (NULL:
+//  database down) and row the VM's (-1: no row, unknown VM).
+static void
+s_handle_wait (self_t *self,
+               ll_request_t *req,
+               s_wait_args_t *args,
+               PGresult *rows,
+               int row)
 {
     const ll_config_t *config = self->runtime->config;
-    char *host = zmsg_popstr (req->args);
-    char *timeout = zmsg_popstr (req->args);
-    char *kind = zmsg_popstr (req->args);
-    if (!host || !timeout || !kind || !*host
-        || strlen (host) > LL_WAITERS_HOST_MAX
-        || strlen (req->request_id) > LL_WAITERS_ID_MAX
-        || (!streq (kind, "http") && !streq (kind, "zmq"))) {
-        ll_request_reply_error (req, self->router, "malformed wait");
-        goto done;
-    }
     if (self->stopping) {  //  the caller asks again, maybe elsewhere
         s_answer (self, req->routing, req->request_id, LL_WAIT_TIMEOUT, NULL,
                   NULL);
-        goto done;
+        return;
     }
-    //  The row first: a stored, unacknowledged assignment is answered now
-    const char *values[] = {host};
-    PGresult *res = s_exec (self->db, "wait_check", 1, values);
-    if (res && PQntuples (res) == 0) {
+    //  A stored, unacknowledged assignment is answered now
+    if (rows && row < 0) {
         s_answer (self, req->routing, req->request_id, LL_WAIT_UNKNOWN, NULL,
                   NULL);
-        PQclear (res);
-        goto done;
+        return;
     }
-    if (res && streq (PQgetvalue (res, 0, 0), "t")) {
+    if (rows && streq (PQgetvalue (rows, row, 1), "t")) {
         s_answer (self, req->routing, req->request_id, LL_WAIT_ASSIGN,
-                  PQgetvalue (res, 0, 1), PQgetvalue (res, 0, 2));
-        PQclear (res);
-        goto done;
+                  PQgetvalue (rows, row, 2), PQgetvalue (rows, row, 3));
+        return;
     }
-    if (!res)  //  database down: park, the listener's RESYNC re-reads
+    if (!rows)  //  database down: park, the listener's RESYNC re-reads
         self->resync = true;
-    PQclear (res);
-    bool http = streq (kind, "http");
+    bool http = streq (args->kind, "http");
     if (http && self->http_parked >= (size_t) config->agent.max_parked) {
         char seconds[16];
         snprintf (seconds, sizeof seconds, "%u",
                   1 + (unsigned) randombytes_uniform (5));
         s_answer (self, req->routing, req->request_id, LL_WAIT_FULL, seconds,
                   NULL);
-        goto done;
+        return;
     }
     s_waiter_t *waiter = calloc (1, sizeof *waiter);
     waiter->key = s_key (req->routing, req->request_id);
     if (zhashx_lookup (self->by_key, waiter->key)) {
         s_waiter_free ((void **) &waiter);
         ll_request_reply_error (req, self->router, "duplicate request id");
-        goto done;
+        return;
     }
     waiter->routing = zframe_dup (req->routing);
     waiter->request_id = strdup (req->request_id);
-    waiter->host = strdup (host);
-    long ms = strtol (timeout, NULL, 10);
+    waiter->host = strdup (args->host);
+    long ms = strtol (args->timeout, NULL, 10);
     waiter->deadline = ms > 0 ? ll_now_ms () + ms : 0;
     waiter->http = http;
     zhashx_insert (self->by_key, waiter->key, waiter);
-    zlistx_t *list = zhashx_lookup (self->by_host, host);
+    zlistx_t *list = zhashx_lookup (self->by_host, args->host);
     if (!list) {
         list = zlistx_new ();
-        zhashx_insert (self->by_host, host, list);
+        zhashx_insert (self->by_host, args->host, list);
     }
     zlistx_add_end (list, waiter);
     if (http)
         self->http_parked++;
-done:
-    free (host);
-    free (timeout);
-    free (kind);
 }
 
 static void
@@ -294,19 +313,60 @@ s_handle_unwait (self_t *self, ll_request_t *req)
     ll_request_reply_ok (req, self->router, NULL);
 }
 
+//  Every request waiting on the socket (up to S_BATCH_MAX), in order. The
+//  rows of all the VM-WAITs are read and touched by ONE statement: a fleet
+//  reconnecting at once (10,000 agents after a restart) sent one commit per
+//  agent, and the claims' deliveries queued behind them for seconds.
+#define S_BATCH_MAX 2000
+
 static void
 s_self_handle_router (self_t *self)
 {
+    ll_request_t *batch[S_BATCH_MAX];
+    s_wait_args_t args[S_BATCH_MAX];
+    size_t count = 0, waits = 0;
     ll_request_t *req = ll_request_recv (self->router);
-    if (!req)
-        return;
-    if (streq (req->command, LL_CMD_VM_WAIT))
-        s_handle_wait (self, req);
-    else if (streq (req->command, LL_CMD_VM_UNWAIT))
-        s_handle_unwait (self, req);
-    else
-        ll_request_reply_error (req, self->router, "unknown command");
-    ll_request_destroy (&req);
+    while (req) {
+        memset (&args[count], 0, sizeof args[count]);
+        if (streq (req->command, LL_CMD_VM_WAIT)
+            && !s_wait_args (req, &args[count]))
+            ll_request_reply_error (req, self->router, "malformed wait");
+        else if (streq (req->command, LL_CMD_VM_WAIT))
+            waits++;
+        else if (!streq (req->command, LL_CMD_VM_UNWAIT))
+            ll_request_reply_error (req, self->router, "unknown command");
+        batch[count++] = req;
+        req =
+            count < S_BATCH_MAX ? ll_request_recv_nowait (self->router) : NULL;
+    }
+    PGresult *rows = NULL;
+    zhashx_t *row_of = zhashx_new ();  //  hostname -> row + 1
+    if (waits && !self->stopping) {
+        ll_textbuf_t hosts = {0};
+        ll_pgarray_begin (&hosts);
+        for (size_t i = 0; i < count; i++)
+            if (args[i].host)
+                ll_pgarray_add (&hosts, args[i].host);
+        ll_pgarray_end (&hosts);
+        const char *values[] = {ll_textbuf_text (&hosts)};
+        rows = s_exec (self->db, "wait_check", 1, values);
+        ll_textbuf_free (&hosts);
+        for (int r = 0; rows && r < PQntuples (rows); r++)
+            zhashx_update (row_of, PQgetvalue (rows, r, 0),
+                           (void *) (intptr_t) (r + 1));
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (args[i].host)
+            s_handle_wait (self, batch[i], &args[i], rows,
+                           (int) (intptr_t) zhashx_lookup (row_of, args[i].host)
+                               - 1);
+        else if (streq (batch[i]->command, LL_CMD_VM_UNWAIT))
+            s_handle_unwait (self, batch[i]);
+        s_wait_args_free (&args[i]);
+        ll_request_destroy (&batch[i]);
+    }
+    zhashx_destroy (&row_of);
+    PQclear (rows);
 }
 
 //  --- events -------------------------------------------------------------

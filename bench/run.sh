@@ -6,6 +6,9 @@
 # ZeroMQ gateway on), then lablink-bench SCENARIO against them.
 #   bench/run.sh build claims --vms 5000 --clients 64
 #   bench/run.sh build deliver --zmq-agents 1000 --http-agents 200
+#   LL_BENCH_HTTP_THREADS=2100 LL_BENCH_MAX_PARKED=2050 \
+#   LL_BENCH_MAX_ZMQ_AGENTS=10000 bench/run.sh build deliver \
+#       --zmq-agents 10000 --http-agents 2000 --procs 4 --ready-timeout 300
 #   bench/run.sh build logs --seconds 10
 #   bench/run.sh build logs-read --lines 1000000 --reads 50
 #   bench/run.sh build telemetry --seconds 10
@@ -43,12 +46,13 @@ db:
 app:
   admin_password: bench-admin-password
   listen: 127.0.0.1:$port
-  http_threads: 320
-  log_level: warn
+  http_threads: ${LL_BENCH_HTTP_THREADS:-320}
+  log_level: ${LL_BENCH_LOG_LEVEL:-warn}
 agent:
   zmq_endpoint: tcp://127.0.0.1:$zport
   zmq_secret_key_file: $T/gateway.cert_secret
-  max_parked: 260
+  max_parked: ${LL_BENCH_MAX_PARKED:-260}
+  max_zmq_agents: ${LL_BENCH_MAX_ZMQ_AGENTS:-2000}
 claim:
   email_per_minute: 0
   address_per_minute: 0
@@ -60,7 +64,7 @@ YAML
 if [ "$scenario" = startup ]; then
     # the bench starts the allocator itself, RUNS times; its log says how
     # long each step took (LL_STARTUP_LOG=debug: each actor too)
-    sed -i "s/^  log_level: warn/  log_level: ${LL_STARTUP_LOG:-info}/" "$T/config.yaml"
+    sed -i "s/^  log_level: .*/  log_level: ${LL_STARTUP_LOG:-info}/" "$T/config.yaml"
     "$build/lablink-bench" startup --allocator "$build/lablink-allocator" \
         --config "$T/config.yaml" --log "${LL_BENCH_LOG:-$T/allocator.log}" "$@"
     exit
@@ -75,7 +79,7 @@ case "$scenario" in
     deliver)
         "$build/lablink-bench" deliver --url "http://127.0.0.1:$port" \
             --zmq-endpoint "tcp://127.0.0.1:$zport" --server-key "$key" \
-            --config "$T/config.yaml" "$@" ;;
+            --config "$T/config.yaml" --pid "$alloc" "$@" ;;
     logs|telemetry)
         "$build/lablink-bench" "$scenario" --url "http://127.0.0.1:$port" \
             --config "$T/config.yaml" --pid "$alloc" "$@" ;;

@@ -1210,19 +1210,24 @@ ll_http_server_new (const ll_runtime_t *runtime,
         return NULL;
     }
 
-    char threads[16], request_ms[16];
+    char threads[16], request_ms[16], backlog[16];
     snprintf (threads, sizeof threads, "%d", config->app.http_threads);
+    //  As many waiting connections as workers (agents polling again all at
+    //  once); the kernel caps it (net.core.somaxconn)
+    snprintf (backlog, sizeof backlog, "%d",
+              config->app.http_threads > 128 ? config->app.http_threads : 128);
     //  A client that trickles its headers (slowloris) holds a worker until
     //  this deadline: keep it short so a few sockets cannot starve the pool
     snprintf (request_ms, sizeof request_ms, "%d",
               config->app.request_timeout_s * 1000);
-    const char *options[] = {
-        "listening_ports", config->app.listen, "num_threads", threads,
-        "request_timeout_ms", request_ms, "enable_keep_alive", "yes",
-        //  An idle keep-alive connection holds a worker:
-        //  keep it short so a classroom of browsers
-        //  polling the count cannot starve the pool
-        "keep_alive_timeout_ms", "5000", "tcp_nodelay", "1", NULL};
+    const char *options[] = {"listening_ports", config->app.listen,
+                             "num_threads", threads, "request_timeout_ms",
+                             request_ms, "enable_keep_alive", "yes",
+                             //  An idle keep-alive connection holds a worker:
+                             //  keep it short so a classroom of browsers
+                             //  polling the count cannot starve the pool
+                             "keep_alive_timeout_ms", "5000", "tcp_nodelay",
+                             "1", "listen_backlog", backlog, NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.begin_request = s_begin_request;
     callbacks.init_thread = s_init_thread;

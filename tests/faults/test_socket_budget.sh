@@ -5,9 +5,11 @@
 #      refused by --check-config and at start, naming the settings.
 #   2. bench/run.sh's configuration (320 workers) with libzmq's limit made
 #      small (ZSYS_MAX_SOCKETS=200, which the old allocator obeyed and died
-#      of: 250 parked long-polls alone took 250 sockets) serves 250
-#      long-polls + 50 ZeroMQ agents + claims + log posts: every claim
-#      delivered, the process alive, at most one DEALER per worker.
+#      of: 200 parked long-polls alone took 200 sockets) serves 200
+#      long-polls + 100 ZeroMQ agents (from 2 processes) + claims + log
+#      posts: all connected before the first claim, every claim delivered,
+#      at most 10 PostgreSQL connections, the process alive, at most one
+#      DEALER per worker (the small version of issue 18's scale run).
 #   3. Descriptors exhausted while serving (connections to the gateway past
 #      what agent.max_zmq_agents sized): requests that need a socket get
 #      503 JSON, counted in /metrics; the process lives and serves again
@@ -53,17 +55,22 @@ url=http://127.0.0.1:$port
 sql "UPDATE vms SET status = 'error' WHERE hostname LIKE 'bench-log-%'" >/dev/null
 rc=0
 "$BENCH" deliver --url "$url" --zmq-endpoint "tcp://127.0.0.1:$zport" --server-key "$key" \
-    --config "$T/a.yaml" --zmq-agents 50 --http-agents 250 --prefix sb >"$T/deliver.out" 2>&1 || rc=$?
+    --config "$T/a.yaml" --zmq-agents 100 --http-agents 200 --procs 2 --pid "$PID_a" \
+    --ready-timeout 120 --prefix sb >"$T/deliver.out" 2>&1 || rc=$?
 kill -0 "$PID_a" 2>/dev/null || { tail -5 "$T/a.log" >&2; fail "the allocator died under the load"; }
 [ $rc = 0 ] && grep -q 'verdict: every claim delivered' "$T/deliver.out" \
     || { cat "$T/deliver.out" >&2; fail "not every claim delivered"; }
 grep -q 'stored == acknowledged' "$T/logs.out" || { cat "$T/logs.out" >&2; fail "log posts lost"; }
+grep -q 'before the first claim (.*): 100 of 100 zmq agents connected, 200 of 200 http agents parked' \
+    "$T/deliver.out" || { cat "$T/deliver.out" >&2; fail "not every agent connected before the claims"; }
+pg=$(sed -n 's/.*postgresql connections, most seen: \([0-9]*\)/\1/p' "$T/deliver.out")
+[ -n "$pg" ] && [ "$pg" -le 10 ] || fail "PostgreSQL connections: ${pg:-?} (more than 10)"
 metrics=$(curl -s "$url/metrics")
 open=$(sed -n 's/^lablink_http_actor_sockets \([0-9]*\)$/\1/p' <<<"$metrics")
 [ -n "$open" ] && [ "$open" -le 320 ] || fail "pooled sockets: '$open' (more than one per worker)"
 expect "socket failures" 0 "$(sed -n 's/^lablink_http_socket_failures_total \([0-9]*\)$/\1/p' <<<"$metrics")"
 grep -q 'budget: [0-9]* libzmq sockets' "$T/a.log" || fail "the budget is not logged"
-pass "320 workers with ZSYS_MAX_SOCKETS=200: 250 long-polls + 50 zmq agents + claims + log posts, every claim delivered, $open pooled sockets"
+pass "320 workers with ZSYS_MAX_SOCKETS=200: 200 long-polls + 100 zmq agents + claims + log posts, all connected first, every claim delivered, $pg PostgreSQL connections, $open pooled sockets"
 claim_stop a
 
 # --- 3. descriptors exhausted while serving ---
