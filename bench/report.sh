@@ -13,7 +13,7 @@ build=$(cd "${1:?build dir}" && pwd)
 runs=${2:-3}
 shift $(($# >= 2 ? 2 : 1))
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(claims deliver logs logs-read telemetry export startup)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(claims deliver logs logs-read telemetry export startup scaleout deliver-scale)
 out=${LL_REPORT_DIR:-/tmp/lablink-report}
 mkdir -p "$out"
 
@@ -25,6 +25,9 @@ run_one() {  # scenario -> its output on stdout
         logs-read) "$src/bench/run.sh" "$build" logs-read --lines 1000000 --reads 50 ;;
         telemetry) "$src/bench/run.sh" "$build" telemetry --seconds 10 ;;
         startup) "$src/bench/run.sh" "$build" startup --runs 5 ;;
+        deliver-scale) LL_BENCH_HTTP_THREADS=2100 LL_BENCH_MAX_PARKED=2050 LL_BENCH_MAX_ZMQ_AGENTS=10000 \
+            "$src/bench/run.sh" "$build" deliver --zmq-agents 10000 --http-agents 2000 --procs 4 --ready-timeout 300 ;;
+        scaleout) "$src/bench/run.sh" "$build" scaleout --vms 3000 --clients 64 --health-seconds 0 ;;
         export) LABLINK_SOURCE_DIR=$src LABLINK_BUILD_DIR=$build \
             "$src/tests/harness/run-test" "$build/lablink-bench" export --vms 50 --files 20 --size 1048576 ;;
         *) echo "unknown scenario $1" >&2; return 1 ;;
@@ -52,6 +55,13 @@ figures() {
                         /latency from the due time/ {print "p50_ms", $8; print "p99_ms", $11}
                         /the allocator used/ {print "alloc_us_per_hb", $9}
                         /allocator RSS/ {print "peak_rss_kib", $(NF-1)}' ;;
+        deliver-scale) awk '/before the first claim/ {print "zmq_connected", $(NF-9); print "http_parked", $(NF-3)}
+                            /claim-to-agent p50/ {print "p50_ms", $4; print "p99_ms", $7}
+                            /connections, most seen/ {print "pg_connections", $NF}
+                            /allocator RSS peak/ {print "peak_rss_kib", $5}
+                            /^verdict:/ {print "verdict", ($2 == "every" ? 1 : 0)}' ;;
+        scaleout) awk '/claims\/s, latency/ {n++; print "claims/s_" n "_allocators", $2}
+                       /^verdict:/ {ok += ($2 == "no"); v++} END {print "verdict", (ok == v && v == 2 ? 1 : 0)}' ;;
         startup) awk '/^startup: median/ {print "median_ms", $3; print "max_ms", $8 + 0}
                       /last run.s log: ready in/ {print "after_main_ms", $7}
                       /^verdict:/ {print "verdict", ($2 == "every" ? 1 : 0)}' ;;

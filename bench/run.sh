@@ -13,6 +13,7 @@
 #   bench/run.sh build logs-read --lines 1000000 --reads 50
 #   bench/run.sh build telemetry --seconds 10
 #   bench/run.sh build startup --runs 5
+#   bench/run.sh build scaleout --vms 3000 --clients 64 --health-seconds 0
 # PostgreSQL asks for the password with scram-sha-256 (as in production;
 # LL_PG_AUTH=trust to compare).
 set -euo pipefail
@@ -23,8 +24,9 @@ shift 2
 . "$src/tests/harness/pg.sh"
 T=$(mktemp -d /tmp/lablink-bench.XXXXXX)
 chmod 755 "$T"
-alloc=""
+alloc="" alloc2="" caddy1="" caddy2=""
 cleanup() {
+    for p in $caddy1 $caddy2 $alloc2; do kill -TERM "$p" 2>/dev/null || true; done
     [ -n "$alloc" ] && kill -TERM "$alloc" 2>/dev/null && wait "$alloc" 2>/dev/null || true
     ll_pg_stop "$T/pg" immediate
     rm -rf "$T"
@@ -69,6 +71,65 @@ if [ "$scenario" = startup ]; then
         --config "$T/config.yaml" --log "${LL_BENCH_LOG:-$T/allocator.log}" "$@"
     exit
 fi
+# scaleout [claims options]: the claims scenario through the shipped Caddy
+# snippet, first with one allocator behind it, then with two on the same
+# PostgreSQL (a second allocator, second Caddy), in the same run; prints
+# each phase's claims/s and the CPU each process took in it
+scaleout() {
+    local port2 c1 c2 phase url
+    port2=$(ll_free_port)
+    sed "s/^  listen: .*/  listen: 127.0.0.1:$port2/; s/^  zmq_endpoint: .*/  zmq_endpoint: ''/" \
+        "$T/config.yaml" >"$T/config2.yaml"
+    "$build/lablink-allocator" --config "$T/config2.yaml" >"$T/allocator2.log" 2>&1 &
+    alloc2=$!
+    c1=$(ll_free_port)
+    c2=$(ll_free_port)
+    for phase in 1 2; do
+        mkdir -p "$T/caddy$phase"
+        eval "url=http://127.0.0.1:\$c$phase"
+        cat >"$T/caddy$phase/Caddyfile" <<CADDY
+{
+	admin off
+	storage file_system $T/caddy$phase/data
+}
+import $src/packaging/caddy/lablink.caddy
+$url {
+	import lablink_proxy
+}
+CADDY
+        if [ $phase = 1 ]; then upstreams=127.0.0.1:$port; else upstreams="127.0.0.1:$port 127.0.0.1:$port2"; fi
+        HOME=$T/caddy$phase XDG_DATA_HOME=$T/caddy$phase XDG_CONFIG_HOME=$T/caddy$phase \
+            LABLINK_UPSTREAM="$upstreams" caddy run --config "$T/caddy$phase/Caddyfile" \
+            --adapter caddyfile </dev/null >"$T/caddy$phase.log" 2>&1 &
+        eval "caddy$phase=\$!"
+    done
+    for u in "http://127.0.0.1:$port2" "http://127.0.0.1:$c1" "http://127.0.0.1:$c2"; do
+        for _ in $(seq 1 100); do
+            curl -s -o /dev/null "$u/api/health" && break
+            sleep 0.1
+        done
+    done
+    # CPU ticks of a process, and of the cluster's postgres processes
+    ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+    pgticks() {
+        local t=0 p pm
+        pm=$(head -n1 "$T/pg/data/postmaster.pid")
+        for p in $pm $(pgrep -P "$pm"); do t=$((t + $(ticks "$p"))); done
+        echo $t
+    }
+    for phase in 1 2; do
+        local caddy a0 b0 c0 p0
+        eval "caddy=\$caddy$phase"
+        eval "url=http://127.0.0.1:\$c$phase"
+        a0=$(ticks $alloc); b0=$(ticks $alloc2); c0=$(ticks $caddy); p0=$(pgticks)
+        echo "scaleout: $phase allocator(s) behind caddy ($url)"
+        "$build/lablink-bench" claims --url "$url" --config "$T/config.yaml" \
+            --prefix "scale$phase" "$@"
+        echo "scaleout: $phase allocator(s): CPU ticks ($(getconf CLK_TCK)/s): allocator a $(($(ticks $alloc) - a0)), allocator b $(($(ticks $alloc2) - b0)), caddy $(($(ticks $caddy) - c0)), postgres $(($(pgticks) - p0))"
+    done
+    kill "$caddy1" "$caddy2" 2>/dev/null || true
+    kill -TERM "$alloc2" 2>/dev/null && wait "$alloc2" 2>/dev/null || true
+}
 "$build/lablink-allocator" --config "$T/config.yaml" >"${LL_BENCH_LOG:-$T/allocator.log}" 2>&1 &
 alloc=$!
 for _ in $(seq 1 100); do
@@ -83,6 +144,8 @@ case "$scenario" in
     logs|telemetry)
         "$build/lablink-bench" "$scenario" --url "http://127.0.0.1:$port" \
             --config "$T/config.yaml" --pid "$alloc" "$@" ;;
+    scaleout)
+        scaleout "$@" ;;
     *)
         "$build/lablink-bench" "$scenario" --url "http://127.0.0.1:$port" \
             --config "$T/config.yaml" "$@" ;;
