@@ -61,7 +61,10 @@ s_track (ll_db_t *self, int sock, bool connecting)
 }
 
 //  Cut the recorded sockets: connecting ones only, or all. A blocked read
-//  or poll on a cut socket returns at once with an error.
+//  or poll on a cut socket returns at once with an error. (While libpq
+//  moves a connect to the host's next address, the recorded descriptor is
+//  a closed one for a moment; a stop then may cut whatever reused it: the
+//  process is stopping anyway.)
 static void
 s_cut (bool established_too)
 {
