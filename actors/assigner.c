@@ -595,18 +595,30 @@ s_handle_result (self_t *self, ll_request_t *req)
     char *host = zmsg_popstr (req->args);
     char *ok = zmsg_popstr (req->args);
     char *text = zmsg_popstr (req->args);
-    if (!host || !ok || (!streq (ok, "1") && !streq (ok, "0")))
+    char *gen = zmsg_popstr (req->args);
+    if (!host || !ok || !gen || (!streq (ok, "1") && !streq (ok, "0")))
         ll_request_reply_error (req, self->router, "malformed result");
     else {
         if (text && strlen (text) > 1000)
             text[1000] = '\0';
         const char *values[] = {host, streq (ok, "1") ? "true" : "false",
-                                text ? text : ""};
-        s_reply_affected (self, req, "vm_result", 3, values);
+                                text ? text : "", gen};
+        //  Only the agent of the current token's generation counts
+        PGresult *res = s_exec (self->db, "vm_result", 4, values);
+        if (!res)
+            ll_request_reply_error (req, self->router, "database unavailable");
+        else if (PQntuples (res) == 0)
+            ll_request_reply_error (req, self->router, "not found");
+        else if (!streq (PQgetvalue (res, 0, 0), "t"))
+            ll_request_reply_error (req, self->router, "revoked");
+        else
+            ll_request_reply_ok (req, self->router, NULL);
+        PQclear (res);
     }
     free (host);
     free (ok);
     free (text);
+    free (gen);
 }
 
 static void

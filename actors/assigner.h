@@ -9,7 +9,8 @@
                                    | OK LIMITED seconds | ERROR reason
       VM-COUNT                    -> OK count
       VM-RELEASE hostname actor   -> OK | ERROR reason
-      VM-RESULT hostname 1|0 text -> OK | ERROR reason
+      VM-RESULT hostname 1|0 text generation -> OK | ERROR reason
+                 ("revoked": not the current token's generation)
       VM-SEEN hostname...         -> OK
     Every wake-up drains all waiting requests; the claims among them are
     answered from ONE transaction: the students' own VMs first (reference

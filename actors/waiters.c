@@ -17,6 +17,7 @@ typedef struct {
     zframe_t *routing;  //  the caller's identity (owned)
     char *request_id;   //  its request id (owned)
     char *host;         //  the VM it waits for (owned)
+    long long gen;      //  generation of the token it waits with
     int64_t deadline;   //  ll_now_ms () to answer TIMEOUT, 0 = never
     bool http;          //  counts against agent.max_parked
 } s_waiter_t;
@@ -190,18 +191,54 @@ s_remove (self_t *self, s_waiter_t *waiter)
     zhashx_delete (self->by_key, waiter->key);
 }
 
-//  Answer every waiter of host with its assignment.
+//  A generation as text ("" = unknown) -> number, -1 when unknown.
+static long long
+s_generation (const char *text)
+{
+    return text && *text ? strtoll (text, NULL, 10) : -1;
+}
+
+//  Answer every waiter of host with its assignment, made for the agent of
+//  token generation gen (-1: unknown, every waiter gets it): a waiter of
+//  another generation is told REVOKED instead, never the PIN.
 static void
-s_wake (self_t *self, const char *host, const char *pin, const char *command)
+s_wake (self_t *self,
+        const char *host,
+        const char *pin,
+        const char *command,
+        long long gen)
 {
     zlistx_t *list = zhashx_lookup (self->by_host, host);
     while (list && zlistx_size (list)) {
         s_waiter_t *waiter = zlistx_first (list);
-        s_answer (self, waiter->routing, waiter->request_id, LL_WAIT_ASSIGN,
-                  pin, command);
+        if (gen < 0 || waiter->gen == gen)
+            s_answer (self, waiter->routing, waiter->request_id, LL_WAIT_ASSIGN,
+                      pin, command);
+        else
+            s_answer (self, waiter->routing, waiter->request_id,
+                      LL_WAIT_REVOKED, NULL, NULL);
         s_remove (self, waiter);
         list = zhashx_lookup (self->by_host, host);
     }
+}
+
+//  The VM's token changed (gen: the new generation, 0 when the row is
+//  gone): every waiter with another generation is told REVOKED.
+static void
+s_revoke (self_t *self, const char *host, long long gen)
+{
+    zlistx_t *list = zhashx_lookup (self->by_host, host);
+    if (!list)
+        return;
+    zlistx_t *stale = zlistx_new ();
+    for (s_waiter_t *w = zlistx_first (list); w; w = zlistx_next (list))
+        if (w->gen != gen)
+            zlistx_add_end (stale, w);
+    for (s_waiter_t *w = zlistx_first (stale); w; w = zlistx_next (stale)) {
+        s_answer (self, w->routing, w->request_id, LL_WAIT_REVOKED, NULL, NULL);
+        s_remove (self, w);
+    }
+    zlistx_destroy (&stale);
 }
 
 //  --- requests ---------------------------------------------------------------
@@ -211,6 +248,7 @@ typedef struct {
     char *host;     //  the VM (owned)
     char *timeout;  //  milliseconds, "0" = never (owned)
     char *kind;     //  "http" or "zmq" (owned)
+    long long gen;  //  generation of the token the agent waits with
 } s_wait_args_t;
 
 static void
@@ -228,8 +266,11 @@ s_wait_args (ll_request_t *req, s_wait_args_t *out)
     out->host = zmsg_popstr (req->args);
     out->timeout = zmsg_popstr (req->args);
     out->kind = zmsg_popstr (req->args);
+    char *gen = zmsg_popstr (req->args);
+    out->gen = s_generation (gen);
+    free (gen);
     bool ok = out->host && out->timeout && out->kind && *out->host
-              && strlen (out->host) <= LL_WAITERS_HOST_MAX
+              && out->gen >= 0 && strlen (out->host) <= LL_WAITERS_HOST_MAX
               && strlen (req->request_id) <= LL_WAITERS_ID_MAX
               && (streq (out->kind, "http") || streq (out->kind, "zmq"));
     if (!ok)
@@ -255,6 +296,12 @@ s_handle_wait (self_t *self,
     //  A stored, unacknowledged assignment is answered now
     if (rows && row < 0) {
         s_answer (self, req->routing, req->request_id, LL_WAIT_UNKNOWN, NULL,
+                  NULL);
+        return;
+    }
+    //  Only the agent of the VM's current token waits here
+    if (rows && s_generation (PQgetvalue (rows, row, 4)) != args->gen) {
+        s_answer (self, req->routing, req->request_id, LL_WAIT_REVOKED, NULL,
                   NULL);
         return;
     }
@@ -284,6 +331,7 @@ s_handle_wait (self_t *self,
     waiter->routing = zframe_dup (req->routing);
     waiter->request_id = strdup (req->request_id);
     waiter->host = strdup (args->host);
+    waiter->gen = args->gen;
     long ms = strtol (args->timeout, NULL, 10);
     waiter->deadline = ms > 0 ? ll_now_ms () + ms : 0;
     waiter->http = http;
@@ -385,7 +433,7 @@ s_resync (self_t *self)
     self->resync = false;
     for (int r = 0; r < PQntuples (res); r++)
         s_wake (self, PQgetvalue (res, r, 0), PQgetvalue (res, r, 1),
-                PQgetvalue (res, r, 2));
+                PQgetvalue (res, r, 2), s_generation (PQgetvalue (res, r, 3)));
     PQclear (res);
 }
 
@@ -398,8 +446,11 @@ s_self_handle_sub (self_t *self)
         char *host = zmsg_popstr (msg);
         char *pin = zmsg_popstr (msg);
         char *command = zmsg_popstr (msg);
-        if (host && pin && command && zhashx_lookup (self->by_host, host))
-            s_wake (self, host, pin, command);  //  from the NOTIFY payload
+        char *gen = zmsg_popstr (msg);
+        if (host && pin && command && gen && *gen
+            && zhashx_lookup (self->by_host, host))
+            s_wake (self, host, pin, command,
+                    s_generation (gen));  //  from the NOTIFY payload
         else if (host && zhashx_lookup (self->by_host, host)) {
             const char *values[] = {host};
             PGresult *res = s_exec (self->db, "wait_pending", 1, values);
@@ -407,9 +458,11 @@ s_self_handle_sub (self_t *self)
                 self->resync = true;
             else if (PQntuples (res) == 1)
                 s_wake (self, host, PQgetvalue (res, 0, 0),
-                        PQgetvalue (res, 0, 1));
+                        PQgetvalue (res, 0, 1),
+                        s_generation (PQgetvalue (res, 0, 2)));
             PQclear (res);
         }
+        free (gen);
         if (pin)
             sodium_memzero (pin, strlen (pin));
         if (command)
@@ -417,6 +470,14 @@ s_self_handle_sub (self_t *self)
         free (pin);
         free (command);
         free (host);
+    }
+    else if (event && streq (event, LL_EVT_VM_REVOKED)) {
+        char *host = zmsg_popstr (msg);
+        char *gen = zmsg_popstr (msg);
+        if (host && gen)
+            s_revoke (self, host, s_generation (gen));
+        free (host);
+        free (gen);
     }
     else if (event && streq (event, LL_EVT_RESYNC)) {
         self->resync = true;

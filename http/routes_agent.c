@@ -111,6 +111,7 @@ ll_route_vm_startup (ll_http_req_t *req)
     zmsg_addstr (args, host);
     zmsg_addstr (args, timeout);
     zmsg_addstr (args, "http");
+    zmsg_addstrf (args, "%lld", req->agent_generation);
     zmsg_t *reply = NULL;
     char *error = NULL;
     char id[32] = "";
@@ -156,6 +157,8 @@ ll_route_vm_startup (ll_http_req_t *req)
     }
     else if (what && streq (what, LL_WAIT_UNKNOWN))
         status = ll_http_error (req, 404, "VM not found.");
+    else if (what && streq (what, LL_WAIT_REVOKED))
+        status = ll_http_error (req, 401, "token revoked");
     else if (what && streq (what, LL_WAIT_FULL)) {
         char *seconds = zmsg_popstr (reply);
         char headers[64];
@@ -188,6 +191,7 @@ ll_route_vm_startup_result (ll_http_req_t *req)
     zmsg_addstr (args, in.host);
     zmsg_addstr (args, in.value);
     zmsg_addstr (args, detail);
+    zmsg_addstrf (args, "%lld", req->agent_generation);
     ll_agent_body_free (&in);
     zmsg_t *reply = NULL;
     char *error = NULL;
@@ -198,8 +202,10 @@ ll_route_vm_startup_result (ll_http_req_t *req)
     if (rc == 0)
         status = ll_http_json (
             req, 200, json_pack ("{s:s}", "message", "Result recorded."));
-    else if (error && streq (error, "not found"))
+    else if (error && streq (error, LL_REASON_NOT_FOUND))
         status = ll_http_error (req, 404, "VM not found.");
+    else if (error && streq (error, LL_REASON_REVOKED))
+        status = ll_http_error (req, 401, "token revoked");
     else
         status = ll_http_error (req, 503,
                                 "Cannot record now: database unavailable.");

@@ -8,9 +8,10 @@
 
 //  Sockets of the actors: two pipe ends per zactor (10 actors), their own
 //  ROUTER/PUB/SUB sockets (registry 1, admin 1, listener 1, waiters 2,
-//  assigner 1, ingest 2, terraform 2, exporter 1) and the gateway's ROUTER
-//  with its 3 DEALERs. Counted from actors/*.c; the margin covers a new one.
-#define S_ACTOR_SOCKETS (20 + 11 + 4)
+//  assigner 1, ingest 2, terraform 2, exporter 1, http's SUB 1) and the
+//  gateway's ROUTER with its 3 DEALERs. Counted from actors/*.c; the margin
+//  covers a new one.
+#define S_ACTOR_SOCKETS (20 + 12 + 4)
 #define S_SOCKET_MARGIN 32
 //  civetweb's accept queue (its connection_queue option, default 20)
 #define S_HTTP_QUEUE 20

@@ -74,13 +74,18 @@ SELECT hostname FROM released;
 
 -- name: vm_result
 -- The agent's start-host outcome ($2 'true' sets delivered_at; a failure
--- leaves it NULL so the assignment is delivered again).
-WITH r AS (
+-- leaves it NULL so the assignment is delivered again), counted only from
+-- the agent of the current token's generation $4. Returns whether the
+-- generation is current (no row: unknown VM).
+WITH v AS (
+    SELECT hostname, token_generation IS NOT DISTINCT FROM $4::bigint AS current
+    FROM vms WHERE hostname = $1
+), r AS (
     UPDATE vms
     SET delivered_at = CASE WHEN $2::boolean AND crd_command IS NOT NULL
                             THEN now() ELSE delivered_at END,
         last_seen_at = now()
-    WHERE hostname = $1
+    WHERE hostname = $1 AND token_generation IS NOT DISTINCT FROM $4::bigint
     RETURNING hostname
 ), audit AS (
     INSERT INTO audit_log (actor, action, target, outcome, detail)
@@ -88,7 +93,7 @@ WITH r AS (
            CASE WHEN $2::boolean THEN 'ok' ELSE 'failed' END, nullif($3, '')
     FROM r
 )
-SELECT hostname FROM r;
+SELECT current FROM v;
 
 -- name: vm_seen
 UPDATE vms SET last_seen_at = now() WHERE hostname = ANY ($1::text[]);

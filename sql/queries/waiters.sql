@@ -3,21 +3,22 @@
 -- name: wait_check
 -- VMs ask for their assignments ($1: their hostnames, an array literal;
 -- every wait waiting at the waiters at once): touch last_seen_at and return
--- each known VM's undelivered assignment, if any (a hostname without a row
--- is an unknown VM).
+-- each known VM's undelivered assignment, if any, and the generation of its
+-- current token (a hostname without a row is an unknown VM).
 UPDATE vms SET last_seen_at = now()
 WHERE hostname = ANY ($1::text[])
 RETURNING hostname, crd_command IS NOT NULL AND delivered_at IS NULL, pin,
-          crd_command;
+          crd_command, coalesce(token_generation::text, '');
 
 -- name: wait_pending
--- One VM's undelivered assignment (after a NOTIFY).
-SELECT pin, crd_command FROM vms
+-- One VM's undelivered assignment (after a NOTIFY) and its generation.
+SELECT pin, crd_command, coalesce(token_generation::text, '') FROM vms
 WHERE hostname = $1 AND crd_command IS NOT NULL AND delivered_at IS NULL;
 
 -- name: wait_pending_all
 -- Every undelivered assignment (after the listener reconnected).
-SELECT hostname, pin, crd_command FROM vms
+SELECT hostname, pin, crd_command, coalesce(token_generation::text, '')
+FROM vms
 WHERE crd_command IS NOT NULL AND delivered_at IS NULL;
 
 -- name: listen_channel
