@@ -41,7 +41,7 @@ figures() {
                      /^health:/ {print "health_req/s", $2}
                      /^ratio:/ {print "ratio_%", $4}
                      /^verdict:/ {print "verdict", ($2 == "no" ? 1 : 0)}' ;;
-        deliver) awk '/claim-to-agent p50/ {print "p50_ms", $4; print "p99_ms", $7}
+        deliver) awk '/^deliver: claim-to-agent p50/ {print "p50_ms", $4; print "p99_ms", $7}
                       /connections, most seen/ {print "pg_connections", $NF}
                       /^verdict:/ {print "verdict", ($2 == "every" ? 1 : 0)}' ;;
         logs) awk '/acknowledged .* lines\/s/ {v = $5; gsub(/\(/, "", v); print "lines/s", v}
@@ -55,8 +55,9 @@ figures() {
                         /latency from the due time/ {print "p50_ms", $8; print "p99_ms", $11}
                         /the allocator used/ {print "alloc_us_per_hb", $9}
                         /allocator RSS/ {print "peak_rss_kib", $(NF-1)}' ;;
-        deliver-scale) awk '/before the first claim/ {print "zmq_connected", $(NF-9); print "http_parked", $(NF-3)}
-                            /claim-to-agent p50/ {print "p50_ms", $4; print "p99_ms", $7}
+        deliver-scale) awk '/^deliver: before the first claim/ {print "zmq_connected", $(NF-11); print "http_parked", $(NF-5)}
+                            /connected after the first claim/ {print "late_agents", $2}
+                            /^deliver: claim-to-agent p50/ {print "p50_ms", $4; print "p99_ms", $7}
                             /connections, most seen/ {print "pg_connections", $NF}
                             /allocator RSS peak/ {print "peak_rss_kib", $5}
                             /^verdict:/ {print "verdict", ($2 == "every" ? 1 : 0)}' ;;
