@@ -121,11 +121,11 @@ CADDY
         local caddy a0 b0 c0 p0
         eval "caddy=\$caddy$phase"
         eval "url=http://127.0.0.1:\$c$phase"
-        a0=$(ticks $alloc); b0=$(ticks $alloc2); c0=$(ticks $caddy); p0=$(pgticks)
+        a0=$(ticks "$alloc"); b0=$(ticks "$alloc2"); c0=$(ticks "$caddy"); p0=$(pgticks)
         echo "scaleout: $phase allocator(s) behind caddy ($url)"
         "$build/lablink-bench" claims --url "$url" --config "$T/config.yaml" \
             --prefix "scale$phase" "$@"
-        echo "scaleout: $phase allocator(s): CPU ticks ($(getconf CLK_TCK)/s): allocator a $(($(ticks $alloc) - a0)), allocator b $(($(ticks $alloc2) - b0)), caddy $(($(ticks $caddy) - c0)), postgres $(($(pgticks) - p0))"
+        echo "scaleout: $phase allocator(s): CPU ticks ($(getconf CLK_TCK)/s): allocator a $(($(ticks "$alloc") - a0)), allocator b $(($(ticks "$alloc2") - b0)), caddy $(($(ticks "$caddy") - c0)), postgres $(($(pgticks) - p0))"
     done
     kill "$caddy1" "$caddy2" 2>/dev/null || true
     kill -TERM "$alloc2" 2>/dev/null && wait "$alloc2" 2>/dev/null || true
