@@ -13,7 +13,7 @@ build=$(cd "${1:?build dir}" && pwd)
 runs=${2:-3}
 shift $(($# >= 2 ? 2 : 1))
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(claims deliver logs logs-read telemetry export startup scaleout deliver-scale)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(claims deliver logs logs-read telemetry export startup startup-320 scaleout deliver-scale)
 out=${LL_REPORT_DIR:-/tmp/lablink-report}
 mkdir -p "$out"
 
@@ -25,6 +25,7 @@ run_one() {  # scenario -> its output on stdout
         logs-read) "$src/bench/run.sh" "$build" logs-read --lines 1000000 --reads 50 ;;
         telemetry) "$src/bench/run.sh" "$build" telemetry --seconds 10 ;;
         startup) "$src/bench/run.sh" "$build" startup --runs 5 ;;
+        startup-320) LL_BENCH_HTTP_THREADS=320 "$src/bench/run.sh" "$build" startup --runs 5 ;;
         deliver-scale) LL_BENCH_HTTP_THREADS=2100 LL_BENCH_MAX_PARKED=2050 LL_BENCH_MAX_ZMQ_AGENTS=10000 \
             "$src/bench/run.sh" "$build" deliver --zmq-agents 10000 --http-agents 2000 --procs 4 --ready-timeout 300 ;;
         scaleout) "$src/bench/run.sh" "$build" scaleout --vms 3000 --clients 64 --health-seconds 0 ;;
@@ -63,7 +64,7 @@ figures() {
                             /^verdict:/ {print "verdict", ($2 == "every" ? 1 : 0)}' ;;
         scaleout) awk '/claims\/s, latency/ {n++; print "claims/s_" n "_allocators", $2}
                        /^verdict:/ {ok += ($2 == "no"); v++} END {print "verdict", (ok == v && v == 2 ? 1 : 0)}' ;;
-        startup) awk '/^startup: median/ {print "median_ms", $3; print "max_ms", $8 + 0}
+        startup|startup-320) awk '/^startup: median/ {print "median_ms", $3; print "max_ms", $8 + 0}
                       /last run.s log: ready in/ {print "after_main_ms", $7}
                       /^verdict:/ {print "verdict", ($2 == "every" ? 1 : 0)}' ;;
         export) awk '/throughput/ {print "MB/s", $3}
@@ -82,7 +83,7 @@ for s in "${scenarios[@]}"; do
         run_one "$s" >"$out/$s.$r.txt" 2>&1
         figures "$s" <"$out/$s.$r.txt" | sed "s/^/$r /" >>"$out/$s.figures"
     done
-    echo "== $s ($runs runs; raw output in $out/$s.N.txt)"
+    echo "== $s ($runs runs; raw output in $out/$s.N.txt; load after: $(cut -d" " -f1-3 /proc/loadavg))"
     # names are single words; echo joins the values on one line
     # shellcheck disable=SC2013,SC2116,SC2086
     for name in $(awk '{print $2}' "$out/$s.figures" | awk '!seen[$0]++'); do

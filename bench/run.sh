@@ -12,7 +12,8 @@
 #   bench/run.sh build logs --seconds 10
 #   bench/run.sh build logs-read --lines 1000000 --reads 50
 #   bench/run.sh build telemetry --seconds 10
-#   bench/run.sh build startup --runs 5
+#   bench/run.sh build startup --runs 5     (64 workers, the default)
+#   LL_BENCH_HTTP_THREADS=320 bench/run.sh build startup --runs 5
 #   bench/run.sh build scaleout --vms 3000 --clients 64 --health-seconds 0
 # PostgreSQL asks for the password with scram-sha-256 (as in production;
 # LL_PG_AUTH=trust to compare).
@@ -65,8 +66,11 @@ logs:
 YAML
 if [ "$scenario" = startup ]; then
     # the bench starts the allocator itself, RUNS times; its log says how
-    # long each step took (LL_STARTUP_LOG=debug: each actor too)
-    sed -i "s/^  log_level: .*/  log_level: ${LL_STARTUP_LOG:-info}/" "$T/config.yaml"
+    # long each step took (LL_STARTUP_LOG=debug: each actor too). Workers:
+    # the shipped default (64) unless LL_BENCH_HTTP_THREADS says otherwise
+    # (civetweb makes every worker thread before it listens)
+    sed -i "s/^  log_level: .*/  log_level: ${LL_STARTUP_LOG:-info}/; s/^  http_threads: .*/  http_threads: ${LL_BENCH_HTTP_THREADS:-64}/" "$T/config.yaml"
+    echo "startup: app.http_threads $(sed -n 's/^  http_threads: //p' "$T/config.yaml"), PostgreSQL auth ${LL_PG_AUTH:-scram}"
     "$build/lablink-bench" startup --allocator "$build/lablink-allocator" \
         --config "$T/config.yaml" --log "${LL_BENCH_LOG:-$T/allocator.log}" "$@"
     exit
