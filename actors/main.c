@@ -365,8 +365,9 @@ main (int argc, char *argv[])
     ll_stats_t stats = {0};
     ll_runtime_t runtime = {
         .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
-    //  The migrations, once, while the inner actors connect (their START
-    //  runs no query); the edge starts after both
+    //  The migrations, once, while the inner actors connect (no START runs
+    //  a query but the listener's LISTEN, retried until it works); the edge
+    //  starts after both
     s_migration_t migration = {.config = config, .stats = &stats};
     pthread_t migrator;
     pthread_create (&migrator, NULL, s_migrate, &migration);
