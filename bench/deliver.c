@@ -433,6 +433,12 @@ ll_bench_deliver (int argc, char **argv)
         return 1;
     }
 
+    //  The allocator's CPU and RSS before any agent connects: what the
+    //  connecting costs it, per agent, is printed once all are ready
+    long hwm0_kib = 0, rss0_kib = 0, hwm1_kib = 0, rss1_kib = 0;
+    double cpu0_ms = 0, cpu1_ms = 0;
+    s_process_usage (pid, &hwm0_kib, &rss0_kib, &cpu0_ms);
+
     //  The ZeroMQ agents' processes, forked before this one has a thread
     if (procs > run.nzmq)
         procs = run.nzmq ? run.nzmq : 1;
@@ -505,6 +511,16 @@ ll_bench_deliver (int argc, char **argv)
             "%ld http agents parked\n",
             (double) (ll_bench_now_us () - t_ready) / 1e6, ready_s,
             zmq_connected, run.nzmq, parked < 0 ? 0 : parked, run.nhttp);
+    long ready_agents = zmq_connected + (parked < 0 ? 0 : parked);
+    s_process_usage (pid, &hwm1_kib, &rss1_kib, &cpu1_ms);
+    if (pid > 0 && ready_agents > 0)
+        printf ("deliver: while they connected the allocator used %.0f ms of "
+                "CPU (%.0f us per agent) and its RSS went from %ld to %ld "
+                "KiB (%.1f KiB per agent)\n",
+                cpu1_ms - cpu0_ms,
+                (cpu1_ms - cpu0_ms) * 1000.0 / (double) ready_agents, rss0_kib,
+                rss1_kib,
+                (double) (rss1_kib - rss0_kib) / (double) ready_agents);
     //  Who counts as connected: a zmq agent with HELLO-OK now, an HTTP
     //  agent polling (all of them, when the waiters' queue says so)
     bool *connected = calloc ((size_t) total + 1, sizeof *connected);

@@ -44,6 +44,7 @@ figures() {
                      /^verdict:/ {print "verdict", ($2 == "no" ? 1 : 0)}' ;;
         deliver) awk '/^deliver: claim-to-agent p50/ {print "p50_ms", $4; print "p99_ms", $7}
                       /connections, most seen/ {print "pg_connections", $NF}
+                      /while they connected/ {v = $12; sub(/\(/, "", v); print "connect_us_per_agent", v}
                       /^verdict:/ {print "verdict", ($2 == "every" ? 1 : 0)}' ;;
         logs) awk '/acknowledged .* lines\/s/ {v = $5; gsub(/\(/, "", v); print "lines/s", v}
                    /stored .* lines:/ {print "stored==acked", ($NF == "acknowledged" ? 1 : 0)}
@@ -60,6 +61,8 @@ figures() {
                             /connected after the first claim/ {print "late_agents", $2}
                             /^deliver: claim-to-agent p50/ {print "p50_ms", $4; print "p99_ms", $7}
                             /connections, most seen/ {print "pg_connections", $NF}
+                            /while they connected/ {v = $12; sub(/\(/, "", v); print "connect_us_per_agent", v
+                                                     v = $(NF-3); sub(/\(/, "", v); print "connect_kib_per_agent", v}
                             /allocator RSS peak/ {print "peak_rss_kib", $5}
                             /^verdict:/ {print "verdict", ($2 == "every" ? 1 : 0)}' ;;
         scaleout) awk '/claims\/s, latency/ {n++; print "claims/s_" n "_allocators", $2}

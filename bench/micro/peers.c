@@ -1,16 +1,29 @@
-/*  libzmq's own memory per connected TCP peer (docs/performance.md, "Many
-    agents"); not part of the build:
+/*  libzmq's own memory and CPU per connected TCP peer (docs/performance.md,
+    "Many agents"); not part of the build:
 
         gcc -O2 bench/micro/peers.c -o /tmp/peers -lczmq -lzmq
         ulimit -n 20000; /tmp/peers 2000 curve     (or: plain)
 
     A ROUTER (CURVE server with "curve") in this process; a child process
     connects N DEALERs and each sends one message; once all N arrived, the
-    ROUTER process's RSS growth is divided by N. */
+    ROUTER process's RSS growth and CPU (its libzmq I/O thread's: accept,
+    handshake, first message) are divided by N. */
 #include <czmq.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+//  This process's CPU so far, in milliseconds
+static double
+s_cpu_ms (void)
+{
+    struct rusage usage;
+    getrusage (RUSAGE_SELF, &usage);
+    return (double) (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000.0
+           + (double) (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
+                 / 1000.0;
+}
 
 static long
 s_rss_kib (void)
@@ -70,16 +83,20 @@ main (int argc, char **argv)
     zsock_set_backlog (router, 4096);
     int port = zsock_bind (router, "tcp://127.0.0.1:*");
     long before = s_rss_kib ();
+    double cpu0 = s_cpu_ms ();
     if (write (ready[1], &port, sizeof port) != sizeof port)
         return 1;
     for (int got = 0; got < n; got++) {
         zmsg_t *msg = zmsg_recv (router);
         zmsg_destroy (&msg);
     }
+    double cpu = s_cpu_ms () - cpu0;
     zclock_sleep (1000);
     long grown = s_rss_kib () - before;
-    printf ("%d %s peers: +%ld KiB RSS (%.1f KiB each)\n", n,
-            curve ? "CURVE" : "plain", grown, (double) grown / n);
+    printf ("%d %s peers: +%ld KiB RSS (%.1f KiB each), %.0f ms CPU (%.0f us "
+            "each)\n",
+            n, curve ? "CURVE" : "plain", grown, (double) grown / n, cpu,
+            cpu * 1000.0 / n);
     kill (child, SIGKILL);
     waitpid (child, NULL, 0);
     zsock_destroy (&router);
