@@ -1,8 +1,7 @@
 #include "actors/assigner.h"
+#include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 
 #include <math.h>
 #include <sodium.h>
@@ -21,7 +20,7 @@ typedef struct {
 
 //  One claim waiting for the batch.
 typedef struct {
-    ll_request_t *req;  //  the request (owned)
+    ll_request_t *req;  //  the request (kept, owned)
     char *email;        //  lower-cased (owned)
     char *command;      //  "--code=<code>" (owned)
     char pin[8];        //  fresh 6-digit PIN
@@ -32,16 +31,12 @@ typedef struct {
 } s_claim_t;
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
-    zsock_t *router;        //  LL_ENDPOINT_ASSIGNER
-    ll_runtime_t *runtime;  //  config and stats (not owned)
-    ll_db_t *db;            //  our PostgreSQL connection
-    zhashx_t *buckets;      //  "e:<email>" / "a:<address>" -> s_bucket_t
-    zlistx_t *pending;      //  s_claim_t waiting for the next batch
-    int64_t count_ms;       //  when count was read (0 = invalid)
-    long count;             //  cached free count
-    bool started;           //  START done
-    bool terminated;        //  $TERM received
+    ll_actor_t actor;    //  pipe, ROUTER LL_ENDPOINT_ASSIGNER, database
+    zhashx_t *buckets;   //  "e:<email>" / "a:<address>" -> s_bucket_t
+    zlistx_t *pending;   //  s_claim_t waiting for the next batch
+    int64_t count_ms;    //  when count was read (0 = invalid)
+    long count;          //  cached free count
+    int64_t next_purge;  //  when full buckets are forgotten next
 } self_t;
 
 static void
@@ -80,8 +75,7 @@ static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "assigner", pipe, runtime);
     self->buckets = zhashx_new ();
     zhashx_set_destructor (self->buckets, s_bucket_free);
     self->pending = zlistx_new ();
@@ -97,46 +91,19 @@ s_self_destroy (self_t **self_p)
         return;
     zlistx_destroy (&self->pending);
     zhashx_destroy (&self->buckets);
-    zsock_destroy (&self->router);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
 }
 
 static const char *
-s_self_start (self_t *self)
+s_self_start (void *arg)
 {
+    self_t *self = arg;
     if (sodium_init () < 0)
         return "libsodium cannot start";
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router || zsock_bind (self->router, LL_ENDPOINT_ASSIGNER) != 0)
-        return "cannot bind " LL_ENDPOINT_ASSIGNER;
-    self->db =
-        ll_db_new (self->runtime->config, self->runtime->stats, "assigner");
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("assigner: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
-    self->started = true;
+    self->next_purge = ll_now_ms () + 60000;
     return NULL;
-}
-
-static void
-s_self_handle_pipe (self_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    free (command);
-    zmsg_destroy (&msg);
 }
 
 //  --- helpers -------------------------------------------------------------
@@ -200,7 +167,7 @@ s_bucket_take (self_t *self, const char *key, int per_minute)
 static void
 s_buckets_purge (self_t *self)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     int64_t now = ll_now_ms ();
     zlistx_t *keys = zhashx_keys (self->buckets);
     for (const char *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
@@ -212,23 +179,6 @@ s_buckets_purge (self_t *self)
             zhashx_delete (self->buckets, key);
     }
     zlistx_destroy (&keys);
-}
-
-static void
-s_reply_frames (self_t *self,
-                ll_request_t *req,
-                const char *a,
-                const char *b,
-                const char *c)
-{
-    zmsg_t *payload = zmsg_new ();
-    if (a)
-        zmsg_addstr (payload, a);
-    if (b)
-        zmsg_addstr (payload, b);
-    if (c)
-        zmsg_addstr (payload, c);
-    ll_request_reply_ok (req, self->router, &payload);
 }
 
 static void
@@ -246,41 +196,26 @@ s_claim_set (s_claim_t *claim,
     claim->fresh = false;
 }
 
-//  Run a statement; when it failed because the connection had broken
-//  (PostgreSQL restarted), reconnect at once and try once more.
-static PGresult *
-s_exec (ll_db_t *db, const char *name, int n, const char *const *values)
-{
-    bool was_connected = ll_db_connected (db);
-    PGresult *res = ll_db_exec (db, name, n, values);
-    if (!res && was_connected && !ll_db_connected (db)
-        && ll_db_connect (db) == 0)
-        res = ll_db_exec (db, name, n, values);
-    return res;
-}
-
 //  --- claims --------------------------------------------------------------
 
-//  Read a claim request; answers bad requests and rate limits itself and
-//  returns NULL for them.
-static s_claim_t *
-s_claim_new (self_t *self, ll_request_t **req_p)
+//  VM-CLAIM: bad requests and rate limits are answered at once, the
+//  others wait for the batch.
+static void
+s_handle_claim (void *arg, ll_request_t *req)
 {
-    ll_request_t *req = *req_p;
-    char *email = zmsg_popstr (req->args);
-    char *code = zmsg_popstr (req->args);
-    char *address = zmsg_popstr (req->args);
-    s_claim_t *claim = NULL;
-    if (!email || !code || !address || !*email || !*code
-        || strlen (email) > LL_ASSIGNER_FIELD_MAX
+    self_t *self = arg;
+    char *email = NULL, *code = NULL, *address = NULL;
+    if (ll_request_take (req, &email, &code, &address) != 0)
+        return;
+    if (!*email || !*code || strlen (email) > LL_ASSIGNER_FIELD_MAX
         || strlen (code) > LL_ASSIGNER_FIELD_MAX
         || strlen (address) > LL_ASSIGNER_FIELD_MAX)
-        ll_request_reply_error (req, self->router, "malformed claim");
+        ll_request_fail (req, LL_REASON_MALFORMED);
     else {
         for (char *c = email; *c; c++)
             if (*c >= 'A' && *c <= 'Z')
                 *c = (char) (*c - 'A' + 'a');
-        const ll_config_t *config = self->runtime->config;
+        const ll_config_t *config = self->actor.runtime->config;
         char key[LL_ASSIGNER_FIELD_MAX + 8];
         snprintf (key, sizeof key, "a:%s", address);
         int wait = s_bucket_take (self, key, config->claim.address_per_minute);
@@ -291,12 +226,11 @@ s_claim_new (self_t *self, ll_request_t **req_p)
         if (wait) {
             char seconds[16];
             snprintf (seconds, sizeof seconds, "%d", wait);
-            s_reply_frames (self, req, LL_CLAIM_LIMITED, seconds, NULL);
+            ll_request_answer (req, LL_CLAIM_LIMITED, seconds, NULL);
         }
         else {
-            claim = calloc (1, sizeof *claim);
-            claim->req = req;
-            *req_p = NULL;
+            s_claim_t *claim = calloc (1, sizeof *claim);
+            claim->req = ll_request_keep (req);
             claim->email = email;
             email = NULL;
             size_t len = strlen (code) + 8;
@@ -305,14 +239,13 @@ s_claim_new (self_t *self, ll_request_t **req_p)
             snprintf (claim->pin, sizeof claim->pin, "%06u",
                       (unsigned) randombytes_uniform (1000000));
             claim->fresh = true;
+            zlistx_add_end (self->pending, claim);
         }
     }
     free (email);
-    if (code)
-        sodium_memzero (code, strlen (code));
+    sodium_memzero (code, strlen (code));
     free (code);
     free (address);
-    return claim;
 }
 
 //  The returning students of the batch (reference 2.6). 0 or -1.
@@ -325,7 +258,7 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
     char *array = s_pg_array (emails, n);
     free (emails);
     const char *values[] = {array};
-    PGresult *res = ll_db_exec (self->db, "claim_owned", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "claim_owned", 1, values);
     free (array);
     if (!res)
         return -1;
@@ -348,7 +281,8 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
         else if (running || recovering) {
             const char *args[] = {host, claim->email, claim->command,
                                   claim->pin};
-            PGresult *renew = ll_db_exec (self->db, "claim_renew", 4, args);
+            PGresult *renew =
+                ll_db_exec (self->actor.db, "claim_renew", 4, args);
             if (!renew)
                 rc = -1;
             else if (PQntuples (renew) != 1)
@@ -391,9 +325,9 @@ s_batch_fresh (self_t *self, s_claim_t **claims, size_t n)
     char *a_pins = s_pg_array (pins, k);
     char stale[16];
     snprintf (stale, sizeof stale, "%d",
-              self->runtime->config->agent.stale_after_s);
+              self->actor.runtime->config->agent.stale_after_s);
     const char *values[] = {a_emails, a_commands, a_pins, stale};
-    PGresult *res = ll_db_exec (self->db, "claim_free", 4, values);
+    PGresult *res = ll_db_exec (self->actor.db, "claim_free", 4, values);
     sodium_memzero (a_commands, strlen (a_commands));
     sodium_memzero (a_pins, strlen (a_pins));
     free (a_emails);
@@ -435,7 +369,7 @@ s_batch_audit (self_t *self, s_claim_t **claims, size_t n)
     char *a = s_pg_array (emails, n), *b = s_pg_array (hosts, n),
          *c = s_pg_array (outcomes, n);
     const char *values[] = {a, b, c};
-    PGresult *res = ll_db_exec (self->db, "claim_audit", 3, values);
+    PGresult *res = ll_db_exec (self->actor.db, "claim_audit", 3, values);
     int rc = res ? 0 : -1;
     PQclear (res);
     free (a);
@@ -447,9 +381,20 @@ s_batch_audit (self_t *self, s_claim_t **claims, size_t n)
     return rc;
 }
 
+//  One batch: the claims and how many (ll_db_retry's argument)
+typedef struct {
+    self_t *self;        //  the assigner
+    s_claim_t **claims;  //  the batch
+    size_t n;            //  its size
+} s_batch_t;
+
 static int
-s_batch_try (self_t *self, s_claim_t **claims, size_t n)
+s_batch_try (ll_db_t *db, void *arg)
 {
+    s_batch_t *batch = arg;
+    self_t *self = batch->self;
+    s_claim_t **claims = batch->claims;
+    size_t n = batch->n;
     for (size_t i = 0; i < n; i++) {
         free (claims[i]->outcome);
         free (claims[i]->host);
@@ -457,7 +402,7 @@ s_batch_try (self_t *self, s_claim_t **claims, size_t n)
         claims[i]->outcome = claims[i]->host = claims[i]->extra = NULL;
         claims[i]->fresh = true;
     }
-    int rc = ll_db_command (self->db, "BEGIN");
+    int rc = ll_db_command (self->actor.db, "BEGIN");
     if (rc == 0)
         rc = s_batch_owned (self, claims, n);
     if (rc == 0)
@@ -465,9 +410,9 @@ s_batch_try (self_t *self, s_claim_t **claims, size_t n)
     if (rc == 0)
         rc = s_batch_audit (self, claims, n);
     if (rc == 0)
-        rc = ll_db_command (self->db, "COMMIT");
-    if (rc != 0 && ll_db_connected (self->db))
-        ll_db_command (self->db, "ROLLBACK");
+        rc = ll_db_command (self->actor.db, "COMMIT");
+    if (rc != 0 && ll_db_connected (self->actor.db))
+        ll_db_command (self->actor.db, "ROLLBACK");
     return rc;
 }
 
@@ -477,25 +422,21 @@ s_batch_try (self_t *self, s_claim_t **claims, size_t n)
 static void
 s_batch_run (self_t *self, s_claim_t **claims, size_t n)
 {
-    int rc = -1;
-    if (ll_db_ensure (self->db) == 0) {
-        rc = s_batch_try (self, claims, n);
-        if (rc != 0 && !ll_db_connected (self->db)
-            && ll_db_connect (self->db) == 0)
-            rc = s_batch_try (self, claims, n);
-    }
+    s_batch_t batch = {self, claims, n};
+    int rc = ll_db_ensure (self->actor.db) == 0
+                 ? ll_db_retry (self->actor.db, s_batch_try, &batch)
+                 : -1;
     if (rc != 0)
         ll_warn ("assigner: claim batch of %zu failed: %s", n,
-                 ll_db_error (self->db));
+                 ll_db_error (self->actor.db));
     self->count_ms = 0;
     for (size_t i = 0; i < n; i++) {
         s_claim_t *claim = claims[i];
         if (rc != 0 || !claim->outcome)
-            ll_request_reply_error (claim->req, self->router,
-                                    "database unavailable");
+            ll_request_fail (claim->req, LL_REASON_DATABASE);
         else
-            s_reply_frames (self, claim->req, claim->outcome, claim->host,
-                            claim->extra);
+            ll_request_answer (claim->req, claim->outcome, claim->host,
+                               claim->extra);
     }
 }
 
@@ -531,18 +472,20 @@ s_claims_run (self_t *self)
 //  --- other commands --------------------------------------------------------
 
 static void
-s_handle_count (self_t *self, ll_request_t *req)
+s_handle_count (void *arg, ll_request_t *req)
 {
+    self_t *self = arg;
     int64_t now = ll_now_ms ();
     if (!self->count_ms || now - self->count_ms > LL_ASSIGNER_COUNT_TTL) {
         char stale[16];
         snprintf (stale, sizeof stale, "%d",
-                  self->runtime->config->agent.stale_after_s);
+                  self->actor.runtime->config->agent.stale_after_s);
         const char *values[] = {stale};
-        PGresult *res = s_exec (self->db, "vm_count_free", 1, values);
+        PGresult *res =
+            ll_db_exec_retry (self->actor.db, "vm_count_free", 1, values);
         if (!res || PQntuples (res) != 1) {
             PQclear (res);
-            ll_request_reply_error (req, self->router, "database unavailable");
+            ll_request_fail (req, LL_REASON_DATABASE);
             return;
         }
         self->count = strtol (PQgetvalue (res, 0, 0), NULL, 10);
@@ -551,11 +494,11 @@ s_handle_count (self_t *self, ll_request_t *req)
     }
     char text[24];
     snprintf (text, sizeof text, "%ld", self->count);
-    s_reply_frames (self, req, text, NULL, NULL);
+    ll_request_answer (req, text);
 }
 
 //  Run a statement that returns the affected hostname; reply OK, ERROR
-//  "not found" or ERROR "database unavailable".
+//  LL_REASON_NOT_FOUND or ERROR LL_REASON_DATABASE.
 static void
 s_reply_affected (self_t *self,
                   ll_request_t *req,
@@ -563,56 +506,55 @@ s_reply_affected (self_t *self,
                   int n,
                   const char *const *values)
 {
-    PGresult *res = s_exec (self->db, statement, n, values);
+    PGresult *res = ll_db_exec_retry (self->actor.db, statement, n, values);
     if (!res)
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
     else if (PQntuples (res) == 0)
-        ll_request_reply_error (req, self->router, "not found");
+        ll_request_fail (req, LL_REASON_NOT_FOUND);
     else
-        ll_request_reply_ok (req, self->router, NULL);
+        ll_request_answer (req);
     PQclear (res);
 }
 
 static void
-s_handle_release (self_t *self, ll_request_t *req)
+s_handle_release (void *arg, ll_request_t *req)
 {
-    char *host = zmsg_popstr (req->args);
-    char *actor = zmsg_popstr (req->args);
-    if (!host || !actor)
-        ll_request_reply_error (req, self->router, "malformed release");
-    else {
-        const char *values[] = {host, actor};
-        s_reply_affected (self, req, "vm_release", 2, values);
-        self->count_ms = 0;
-    }
+    self_t *self = arg;
+    char *host = NULL, *actor = NULL;
+    if (ll_request_take (req, &host, &actor) != 0)
+        return;
+    const char *values[] = {host, actor};
+    s_reply_affected (self, req, "vm_release", 2, values);
+    self->count_ms = 0;
     free (host);
     free (actor);
 }
 
 static void
-s_handle_result (self_t *self, ll_request_t *req)
+s_handle_result (void *arg, ll_request_t *req)
 {
-    char *host = zmsg_popstr (req->args);
-    char *ok = zmsg_popstr (req->args);
-    char *text = zmsg_popstr (req->args);
-    char *gen = zmsg_popstr (req->args);
-    if (!host || !ok || !gen || (!streq (ok, "1") && !streq (ok, "0")))
-        ll_request_reply_error (req, self->router, "malformed result");
+    self_t *self = arg;
+    char *host = NULL, *ok = NULL, *text = NULL, *gen = NULL;
+    if (ll_request_take (req, &host, &ok, &text, &gen) != 0)
+        return;
+    if (!streq (ok, "1") && !streq (ok, "0"))
+        ll_request_fail (req, LL_REASON_MALFORMED);
     else {
-        if (text && strlen (text) > 1000)
+        if (strlen (text) > 1000)
             text[1000] = '\0';
-        const char *values[] = {host, streq (ok, "1") ? "true" : "false",
-                                text ? text : "", gen};
+        const char *values[] = {host, streq (ok, "1") ? "true" : "false", text,
+                                gen};
         //  Only the agent of the current token's generation counts
-        PGresult *res = s_exec (self->db, "vm_result", 4, values);
+        PGresult *res =
+            ll_db_exec_retry (self->actor.db, "vm_result", 4, values);
         if (!res)
-            ll_request_reply_error (req, self->router, "database unavailable");
+            ll_request_fail (req, LL_REASON_DATABASE);
         else if (PQntuples (res) == 0)
-            ll_request_reply_error (req, self->router, "not found");
+            ll_request_fail (req, LL_REASON_NOT_FOUND);
         else if (!streq (PQgetvalue (res, 0, 0), "t"))
-            ll_request_reply_error (req, self->router, "revoked");
+            ll_request_fail (req, LL_REASON_REVOKED);
         else
-            ll_request_reply_ok (req, self->router, NULL);
+            ll_request_answer (req);
         PQclear (res);
     }
     free (host);
@@ -622,82 +564,78 @@ s_handle_result (self_t *self, ll_request_t *req)
 }
 
 static void
-s_handle_seen (self_t *self, ll_request_t *req)
+s_handle_seen (void *arg, ll_request_t *req)
 {
-    size_t n = zmsg_size (req->args);
+    self_t *self = arg;
+    zmsg_t *list = NULL;
+    if (ll_request_take (req, &list) != 0)
+        return;
+    size_t n = zmsg_size (list);
     if (n == 0) {
-        ll_request_reply_ok (req, self->router, NULL);
+        ll_request_answer (req);
+        zmsg_destroy (&list);
         return;
     }
     char **hosts = calloc (n, sizeof *hosts);
     for (size_t i = 0; i < n; i++)
-        hosts[i] = zmsg_popstr (req->args);
+        hosts[i] = zmsg_popstr (list);
     char *array = s_pg_array (hosts, n);
     const char *values[] = {array};
-    PGresult *res = s_exec (self->db, "vm_seen", 1, values);
+    PGresult *res = ll_db_exec_retry (self->actor.db, "vm_seen", 1, values);
     if (res)
-        ll_request_reply_ok (req, self->router, NULL);
+        ll_request_answer (req);
     else
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
     PQclear (res);
     free (array);
     for (size_t i = 0; i < n; i++)
         free (hosts[i]);
     free (hosts);
+    zmsg_destroy (&list);
 }
+
+//  Served on LL_ENDPOINT_ASSIGNER
+static const ll_handler_t s_handlers[] = {
+    {LL_CMD_VM_CLAIM, s_handle_claim},     {LL_CMD_VM_COUNT, s_handle_count},
+    {LL_CMD_VM_RESULT, s_handle_result},   {LL_CMD_VM_SEEN, s_handle_seen},
+    {LL_CMD_VM_RELEASE, s_handle_release}, {NULL, NULL},
+};
 
 //  Drain every waiting request; claims wait for the batch.
 static void
-s_self_handle_router (self_t *self)
+s_self_handle_router (void *arg)
 {
-    ll_request_t *req;
-    while ((req = ll_request_recv_nowait (self->router))) {
-        if (streq (req->command, LL_CMD_VM_CLAIM)) {
-            s_claim_t *claim = s_claim_new (self, &req);
-            if (claim)
-                zlistx_add_end (self->pending, claim);
-        }
-        else if (streq (req->command, LL_CMD_VM_COUNT))
-            s_handle_count (self, req);
-        else if (streq (req->command, LL_CMD_VM_RELEASE))
-            s_handle_release (self, req);
-        else if (streq (req->command, LL_CMD_VM_RESULT))
-            s_handle_result (self, req);
-        else if (streq (req->command, LL_CMD_VM_SEEN))
-            s_handle_seen (self, req);
-        else
-            ll_request_reply_error (req, self->router, "unknown command");
-        ll_request_destroy (&req);
-    }
+    self_t *self = arg;
+    while (ll_actor_serve (&self->actor, s_handlers, self, true))
+        ;
     s_claims_run (self);
 }
+
+//  Every minute: forget the buckets that refilled
+static void
+s_self_tick (void *arg)
+{
+    self_t *self = arg;
+    if (ll_now_ms () > self->next_purge) {
+        s_buckets_purge (self);
+        self->next_purge = ll_now_ms () + 60000;
+    }
+}
+
+static const ll_actor_class_t s_class = {
+    .endpoint = LL_ENDPOINT_ASSIGNER,
+    .database = true,
+    .handlers = s_handlers,
+    .start = s_self_start,
+    .tick_ms = LL_ASSIGNER_TICK_MS,
+    .tick = s_self_tick,
+    .drain = s_self_handle_router,
+};
 
 void
 assigner_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    int64_t next_purge = ll_now_ms () + 60000;
-    while (!self->terminated) {
-        void *which = zpoller_wait (poller, LL_ASSIGNER_TICK_MS);
-        if (which == pipe) {
-            bool was_started = self->started;
-            s_self_handle_pipe (self);
-            if (!was_started && self->started)
-                zpoller_add (poller, self->router);
-        }
-        else if (self->router && which == self->router)
-            s_self_handle_router (self);
-        else if (zpoller_terminated (poller))
-            break;
-        else if (self->started)
-            ll_db_ensure (self->db);  //  idle tick: reconnect in the background
-        if (ll_now_ms () > next_purge) {
-            s_buckets_purge (self);
-            next_purge = ll_now_ms () + 60000;
-        }
-    }
-    zpoller_destroy (&poller);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

@@ -2,16 +2,8 @@
 
     Owns: one PostgreSQL connection; the per-email and per-address rate
     limit buckets (claim.email_per_minute, claim.address_per_minute).
-    Serves: ROUTER LL_ENDPOINT_ASSIGNER (runtime/protocol.h)
-      VM-CLAIM email code address -> OK ASSIGNED hostname pin
-                                   | OK RECOVERING hostname status
-                                   | OK NONE | OK CHANGED | OK UNRECOVERABLE
-                                   | OK LIMITED seconds | ERROR reason
-      VM-COUNT                    -> OK count
-      VM-RELEASE hostname actor   -> OK | ERROR reason
-      VM-RESULT hostname 1|0 text generation -> OK | ERROR reason
-                 ("revoked": not the current token's generation)
-      VM-SEEN hostname...         -> OK
+    Serves: ROUTER LL_ENDPOINT_ASSIGNER, the grammar in runtime/protocol.h:
+      VM-CLAIM, VM-COUNT, VM-RELEASE, VM-RESULT, VM-SEEN.
     Every wake-up drains all waiting requests; the claims among them are
     answered from ONE transaction: the students' own VMs first (reference
     2.6: a returning student keeps a running VM with the new code, a
@@ -22,7 +14,7 @@
     database never hand out a VM twice. The stored command is only
     "--code=<code>" and every assignment gets a fresh random 6-digit PIN.
     Pipe: START -> OK (the database may be down: claims answer ERROR until
-          it is back), $TERM. */
+          it is back), $TERM, VERBOSE (runtime/actor.h). */
 #ifndef LL_ACTOR_ASSIGNER_H
 #define LL_ACTOR_ASSIGNER_H
 

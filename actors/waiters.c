@@ -1,8 +1,7 @@
 #include "actors/waiters.h"
+#include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 #include "runtime/textbuf.h"
 
 #include <sodium.h>
@@ -14,8 +13,7 @@
 //  One parked request.
 typedef struct {
     char *key;          //  "<routing hex>/<request id>" (owned)
-    zframe_t *routing;  //  the caller's identity (owned)
-    char *request_id;   //  its request id (owned)
+    ll_request_t *req;  //  the VM-WAIT (kept, owned)
     char *host;         //  the VM it waits for (owned)
     long long gen;      //  generation of the token it waits with
     int64_t deadline;   //  ll_now_ms () to answer TIMEOUT, 0 = never
@@ -23,18 +21,16 @@ typedef struct {
 } s_waiter_t;
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
-    zsock_t *router;        //  LL_ENDPOINT_WAITERS
-    zsock_t *sub;           //  LL_ENDPOINT_EVENTS
-    ll_runtime_t *runtime;  //  config and stats (not owned)
-    ll_db_t *db;            //  reads the rows
-    zhashx_t *by_key;       //  key -> s_waiter_t (owns them)
-    zhashx_t *by_host;      //  hostname -> zlistx_t of s_waiter_t
-    size_t http_parked;     //  parked HTTP waiters
-    bool resync;            //  a full re-read is due
-    bool stopping;          //  $STOPPING: answer every wait at once
-    bool started;           //  START done
-    bool terminated;        //  $TERM received
+    ll_actor_t actor;    //  pipe, ROUTER LL_ENDPOINT_WAITERS, database
+    zsock_t *sub;        //  LL_ENDPOINT_EVENTS
+    zhashx_t *by_key;    //  key -> s_waiter_t (owns them)
+    zhashx_t *by_host;   //  hostname -> zlistx_t of s_waiter_t
+    size_t http_parked;  //  parked HTTP waiters
+    bool resync;         //  a full re-read is due
+    bool stopping;       //  $STOPPING: answer every wait at once
+    PGresult *rows;      //  the drained VM-WAITs' VM rows (NULL: database
+                         //  down), read by s_self_drain
+    zhashx_t *row_of;    //  hostname -> its row + 1 in rows
 } self_t;
 
 static void
@@ -44,8 +40,7 @@ s_waiter_free (void **item)
     if (!self)
         return;
     free (self->key);
-    zframe_destroy (&self->routing);
-    free (self->request_id);
+    ll_request_destroy (&self->req);
     free (self->host);
     free (self);
     *item = NULL;
@@ -61,8 +56,7 @@ static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "waiters", pipe, runtime);
     self->by_key = zhashx_new ();
     zhashx_set_destructor (self->by_key, s_waiter_free);
     self->by_host = zhashx_new ();
@@ -78,90 +72,28 @@ s_self_destroy (self_t **self_p)
         return;
     zhashx_destroy (&self->by_host);
     zhashx_destroy (&self->by_key);
-    zsock_destroy (&self->router);
     zsock_destroy (&self->sub);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
 }
 
+static void s_self_handle_sub (void *arg);
+
 static const char *
-s_self_start (self_t *self)
+s_self_start (void *arg)
 {
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router || zsock_bind (self->router, LL_ENDPOINT_WAITERS) != 0)
-        return "cannot bind " LL_ENDPOINT_WAITERS;
-    zsock_set_sndhwm (self->router, 0);
+    self_t *self = arg;
+    zsock_set_sndhwm (self->actor.router, 0);
     self->sub = zsock_new_sub (LL_ENDPOINT_EVENTS, "");
     if (!self->sub)
         return "cannot subscribe to " LL_ENDPOINT_EVENTS;
     zsock_set_rcvhwm (self->sub, 0);
-    self->db =
-        ll_db_new (self->runtime->config, self->runtime->stats, "waiters");
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("waiters: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
-    self->started = true;
+    ll_actor_reader (&self->actor, self->sub, s_self_handle_sub);
     return NULL;
 }
 
-static void
-s_self_handle_pipe (self_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    else if (command && streq (command, LL_CMD_STOPPING))
-        self->stopping = true;
-    free (command);
-    zmsg_destroy (&msg);
-}
-
-//  Run a statement; when it failed because the connection had broken
-//  (PostgreSQL restarted), reconnect at once and try once more.
-static PGresult *
-s_exec (ll_db_t *db, const char *name, int n, const char *const *values)
-{
-    bool was_connected = ll_db_connected (db);
-    PGresult *res = ll_db_exec (db, name, n, values);
-    if (!res && was_connected && !ll_db_connected (db)
-        && ll_db_connect (db) == 0)
-        res = ll_db_exec (db, name, n, values);
-    return res;
-}
-
 //  --- answering ------------------------------------------------------------
-
-static void
-s_answer (self_t *self,
-          zframe_t *routing,
-          const char *request_id,
-          const char *a,
-          const char *b,
-          const char *c)
-{
-    zmsg_t *msg = zmsg_new ();
-    zmsg_append (msg, &(zframe_t *){zframe_dup (routing)});
-    zmsg_addstr (msg, LL_CMD_VM_WAIT);
-    zmsg_addstr (msg, request_id);
-    zmsg_addstr (msg, "OK");
-    zmsg_addstr (msg, a);
-    if (b)
-        zmsg_addstr (msg, b);
-    if (c)
-        zmsg_addstr (msg, c);
-    zmsg_send (&msg, self->router);
-    zmsg_destroy (&msg);
-}
 
 static char *
 s_key (zframe_t *routing, const char *request_id)
@@ -212,11 +144,9 @@ s_wake (self_t *self,
     while (list && zlistx_size (list)) {
         s_waiter_t *waiter = zlistx_first (list);
         if (gen < 0 || waiter->gen == gen)
-            s_answer (self, waiter->routing, waiter->request_id, LL_WAIT_ASSIGN,
-                      pin, command);
+            ll_request_answer (waiter->req, LL_WAIT_ASSIGN, pin, command);
         else
-            s_answer (self, waiter->routing, waiter->request_id,
-                      LL_WAIT_REVOKED, NULL, NULL);
+            ll_request_answer (waiter->req, LL_WAIT_REVOKED, NULL, NULL);
         s_remove (self, waiter);
         list = zhashx_lookup (self->by_host, host);
     }
@@ -235,7 +165,7 @@ s_revoke (self_t *self, const char *host, long long gen)
         if (w->gen != gen)
             zlistx_add_end (stale, w);
     for (s_waiter_t *w = zlistx_first (stale); w; w = zlistx_next (stale)) {
-        s_answer (self, w->routing, w->request_id, LL_WAIT_REVOKED, NULL, NULL);
+        ll_request_answer (w->req, LL_WAIT_REVOKED, NULL, NULL);
         s_remove (self, w);
     }
     zlistx_destroy (&stale);
@@ -243,178 +173,157 @@ s_revoke (self_t *self, const char *host, long long gen)
 
 //  --- requests ---------------------------------------------------------------
 
-//  A VM-WAIT's arguments, or NULL when malformed (answered ERROR).
-typedef struct {
-    char *host;     //  the VM (owned)
-    char *timeout;  //  milliseconds, "0" = never (owned)
-    char *kind;     //  "http" or "zmq" (owned)
-    long long gen;  //  generation of the token the agent waits with
-} s_wait_args_t;
-
 static void
-s_wait_args_free (s_wait_args_t *self)
+s_handle_wait (void *arg, ll_request_t *req)
 {
-    free (self->host);
-    free (self->timeout);
-    free (self->kind);
-    memset (self, 0, sizeof *self);
-}
-
-static bool
-s_wait_args (ll_request_t *req, s_wait_args_t *out)
-{
-    out->host = zmsg_popstr (req->args);
-    out->timeout = zmsg_popstr (req->args);
-    out->kind = zmsg_popstr (req->args);
-    char *gen = zmsg_popstr (req->args);
-    out->gen = s_generation (gen);
-    free (gen);
-    bool ok = out->host && out->timeout && out->kind && *out->host
-              && out->gen >= 0 && strlen (out->host) <= LL_WAITERS_HOST_MAX
-              && strlen (req->request_id) <= LL_WAITERS_ID_MAX
-              && (streq (out->kind, "http") || streq (out->kind, "zmq"));
-    if (!ok)
-        s_wait_args_free (out);
-    return ok;
-}
-
-//  One wait, its VM's row checked: rows is the batch's result (NULL:
-//  database down) and row the VM's (-1: no row, unknown VM).
-static void
-s_handle_wait (self_t *self,
-               ll_request_t *req,
-               s_wait_args_t *args,
-               PGresult *rows,
-               int row)
-{
-    const ll_config_t *config = self->runtime->config;
-    if (self->stopping) {  //  the caller asks again, maybe elsewhere
-        s_answer (self, req->routing, req->request_id, LL_WAIT_TIMEOUT, NULL,
-                  NULL);
+    self_t *self = arg;
+    const ll_config_t *config = self->actor.runtime->config;
+    char *host = NULL, *timeout = NULL, *kind = NULL, *gen_text = NULL;
+    if (ll_request_take (req, &host, &timeout, &kind, &gen_text) != 0)
         return;
+    long long gen = s_generation (gen_text);
+    if (!*host || gen < 0 || strlen (host) > LL_WAITERS_HOST_MAX
+        || strlen (req->request_id) > LL_WAITERS_ID_MAX
+        || (!streq (kind, "http") && !streq (kind, "zmq"))) {
+        ll_request_fail (req, LL_REASON_MALFORMED);
+        goto done;
     }
-    //  A stored, unacknowledged assignment is answered now
-    if (rows && row < 0) {
-        s_answer (self, req->routing, req->request_id, LL_WAIT_UNKNOWN, NULL,
-                  NULL);
-        return;
+    if (self->stopping) {  //  the caller asks again, maybe elsewhere
+        ll_request_answer (req, LL_WAIT_TIMEOUT, NULL, NULL);
+        goto done;
+    }
+    //  The row first (read with the batch's, s_self_drain): a stored,
+    //  unacknowledged assignment is answered now
+    PGresult *res = self->rows;
+    int row = self->row_of
+                  ? (int) (intptr_t) zhashx_lookup (self->row_of, host) - 1
+                  : -1;
+    if (res && row < 0) {
+        ll_request_answer (req, LL_WAIT_UNKNOWN, NULL, NULL);
+        goto done;
     }
     //  Only the agent of the VM's current token waits here
-    if (rows && s_generation (PQgetvalue (rows, row, 4)) != args->gen) {
-        s_answer (self, req->routing, req->request_id, LL_WAIT_REVOKED, NULL,
-                  NULL);
-        return;
+    if (res && s_generation (PQgetvalue (res, row, 4)) != gen) {
+        ll_request_answer (req, LL_WAIT_REVOKED, NULL, NULL);
+        goto done;
     }
-    if (rows && streq (PQgetvalue (rows, row, 1), "t")) {
-        s_answer (self, req->routing, req->request_id, LL_WAIT_ASSIGN,
-                  PQgetvalue (rows, row, 2), PQgetvalue (rows, row, 3));
-        return;
+    if (res && streq (PQgetvalue (res, row, 1), "t")) {
+        ll_request_answer (req, LL_WAIT_ASSIGN, PQgetvalue (res, row, 2),
+                           PQgetvalue (res, row, 3));
+        goto done;
     }
-    if (!rows)  //  database down: park, the listener's RESYNC re-reads
+    if (!res)  //  database down: park, the listener's RESYNC re-reads
         self->resync = true;
-    bool http = streq (args->kind, "http");
+    bool http = streq (kind, "http");
     if (http && self->http_parked >= (size_t) config->agent.max_parked) {
         char seconds[16];
         snprintf (seconds, sizeof seconds, "%u",
                   1 + (unsigned) randombytes_uniform (5));
-        s_answer (self, req->routing, req->request_id, LL_WAIT_FULL, seconds,
-                  NULL);
-        return;
+        ll_request_answer (req, LL_WAIT_FULL, seconds, NULL);
+        goto done;
+    }
+    char *key = s_key (req->routing, req->request_id);
+    if (zhashx_lookup (self->by_key, key)) {
+        free (key);
+        ll_request_fail (req, LL_REASON_DUPLICATE);
+        goto done;
     }
     s_waiter_t *waiter = calloc (1, sizeof *waiter);
-    waiter->key = s_key (req->routing, req->request_id);
-    if (zhashx_lookup (self->by_key, waiter->key)) {
-        s_waiter_free ((void **) &waiter);
-        ll_request_reply_error (req, self->router, "duplicate request id");
-        return;
-    }
-    waiter->routing = zframe_dup (req->routing);
-    waiter->request_id = strdup (req->request_id);
-    waiter->host = strdup (args->host);
-    waiter->gen = args->gen;
-    long ms = strtol (args->timeout, NULL, 10);
+    waiter->key = key;
+    waiter->req = ll_request_keep (req);
+    waiter->host = strdup (host);
+    waiter->gen = gen;
+    long ms = strtol (timeout, NULL, 10);
     waiter->deadline = ms > 0 ? ll_now_ms () + ms : 0;
     waiter->http = http;
     zhashx_insert (self->by_key, waiter->key, waiter);
-    zlistx_t *list = zhashx_lookup (self->by_host, args->host);
+    zlistx_t *list = zhashx_lookup (self->by_host, host);
     if (!list) {
         list = zlistx_new ();
-        zhashx_insert (self->by_host, args->host, list);
+        zhashx_insert (self->by_host, host, list);
     }
     zlistx_add_end (list, waiter);
     if (http)
         self->http_parked++;
+done:
+    free (host);
+    free (timeout);
+    free (kind);
+    free (gen_text);
 }
 
+//  The caller's parked VM-WAIT is forgotten, never answered
 static void
-s_handle_unwait (self_t *self, ll_request_t *req)
+s_handle_unwait (void *arg, ll_request_t *req)
 {
-    char *id = zmsg_popstr (req->args);
-    if (id) {
-        char *key = s_key (req->routing, id);
-        s_waiter_t *waiter = zhashx_lookup (self->by_key, key);
-        if (waiter)
-            s_remove (self, waiter);
-        free (key);
-    }
+    self_t *self = arg;
+    char *id = NULL;
+    if (ll_request_take (req, &id) != 0)
+        return;
+    char *key = s_key (req->routing, id);
+    s_waiter_t *waiter = zhashx_lookup (self->by_key, key);
+    if (waiter)
+        s_remove (self, waiter);
+    free (key);
     free (id);
-    ll_request_reply_ok (req, self->router, NULL);
+    ll_request_answer (req);
 }
 
-//  Every request waiting on the socket (up to S_BATCH_MAX), in order. The
-//  rows of all the VM-WAITs are read and touched by ONE statement: a fleet
-//  reconnecting at once (10,000 agents after a restart) sent one commit per
-//  agent, and the claims' deliveries queued behind them for seconds.
+//  Served on LL_ENDPOINT_WAITERS
+static const ll_handler_t s_handlers[] = {
+    {LL_CMD_VM_WAIT, s_handle_wait},
+    {LL_CMD_VM_UNWAIT, s_handle_unwait},
+    {NULL, NULL},
+};
+
+//  Every request waiting on the ROUTER (up to S_BATCH_MAX), served in
+//  order. The rows of all the VM-WAITs are read and touched by ONE
+//  statement: a fleet reconnecting at once (10,000 agents after a restart)
+//  sent one commit per agent, and the claims' deliveries queued behind them
+//  for seconds.
 #define S_BATCH_MAX 2000
 
 static void
-s_self_handle_router (self_t *self)
+s_self_drain (void *arg)
 {
+    self_t *self = arg;
     ll_request_t *batch[S_BATCH_MAX];
-    s_wait_args_t args[S_BATCH_MAX];
-    size_t count = 0, waits = 0;
-    ll_request_t *req = ll_request_recv (self->router);
+    size_t count = 0;
+    ll_request_t *req = ll_request_recv_nowait (self->actor.router);
     while (req) {
-        memset (&args[count], 0, sizeof args[count]);
-        if (streq (req->command, LL_CMD_VM_WAIT)
-            && !s_wait_args (req, &args[count]))
-            ll_request_reply_error (req, self->router, "malformed wait");
-        else if (streq (req->command, LL_CMD_VM_WAIT))
-            waits++;
-        else if (!streq (req->command, LL_CMD_VM_UNWAIT))
-            ll_request_reply_error (req, self->router, "unknown command");
         batch[count++] = req;
-        req =
-            count < S_BATCH_MAX ? ll_request_recv_nowait (self->router) : NULL;
+        req = count < S_BATCH_MAX ? ll_request_recv_nowait (self->actor.router)
+                                  : NULL;
     }
-    PGresult *rows = NULL;
-    zhashx_t *row_of = zhashx_new ();  //  hostname -> row + 1
+    //  The hostnames are peeked at; each handler takes and checks its own
+    ll_textbuf_t hosts = {0};
+    ll_pgarray_begin (&hosts);
+    size_t waits = 0;
+    for (size_t i = 0; i < count; i++) {
+        zframe_t *frame = zmsg_first (batch[i]->args);
+        if (streq (batch[i]->command, LL_CMD_VM_WAIT) && frame
+            && zframe_size (frame) <= LL_WAITERS_HOST_MAX) {
+            char *host = zframe_strdup (frame);
+            ll_pgarray_add (&hosts, host);
+            free (host);
+            waits++;
+        }
+    }
+    ll_pgarray_end (&hosts);
+    self->row_of = zhashx_new ();
     if (waits && !self->stopping) {
-        ll_textbuf_t hosts = {0};
-        ll_pgarray_begin (&hosts);
-        for (size_t i = 0; i < count; i++)
-            if (args[i].host)
-                ll_pgarray_add (&hosts, args[i].host);
-        ll_pgarray_end (&hosts);
         const char *values[] = {ll_textbuf_text (&hosts)};
-        rows = s_exec (self->db, "wait_check", 1, values);
-        ll_textbuf_free (&hosts);
-        for (int r = 0; rows && r < PQntuples (rows); r++)
-            zhashx_update (row_of, PQgetvalue (rows, r, 0),
+        self->rows = ll_db_exec_retry (self->actor.db, "wait_check", 1, values);
+        for (int r = 0; self->rows && r < PQntuples (self->rows); r++)
+            zhashx_update (self->row_of, PQgetvalue (self->rows, r, 0),
                            (void *) (intptr_t) (r + 1));
     }
-    for (size_t i = 0; i < count; i++) {
-        if (args[i].host)
-            s_handle_wait (self, batch[i], &args[i], rows,
-                           (int) (intptr_t) zhashx_lookup (row_of, args[i].host)
-                               - 1);
-        else if (streq (batch[i]->command, LL_CMD_VM_UNWAIT))
-            s_handle_unwait (self, batch[i]);
-        s_wait_args_free (&args[i]);
-        ll_request_destroy (&batch[i]);
-    }
-    zhashx_destroy (&row_of);
-    PQclear (rows);
+    ll_textbuf_free (&hosts);
+    for (size_t i = 0; i < count; i++)
+        ll_actor_dispatch (&self->actor, s_handlers, self, batch[i]);
+    zhashx_destroy (&self->row_of);
+    PQclear (self->rows);
+    self->rows = NULL;
 }
 
 //  --- events -------------------------------------------------------------
@@ -427,7 +336,8 @@ s_resync (self_t *self)
         self->resync = false;
         return;
     }
-    PGresult *res = s_exec (self->db, "wait_pending_all", 0, NULL);
+    PGresult *res =
+        ll_db_exec_retry (self->actor.db, "wait_pending_all", 0, NULL);
     if (!res)
         return;  //  retried on the next tick
     self->resync = false;
@@ -438,22 +348,28 @@ s_resync (self_t *self)
 }
 
 static void
-s_self_handle_sub (self_t *self)
+s_self_handle_sub (void *arg)
 {
+    self_t *self = arg;
     zmsg_t *msg = zmsg_recv (self->sub);
     char *event = msg ? zmsg_popstr (msg) : NULL;
-    if (event && streq (event, LL_EVT_VM_ASSIGNED)) {
-        char *host = zmsg_popstr (msg);
-        char *pin = zmsg_popstr (msg);
-        char *command = zmsg_popstr (msg);
-        char *gen = zmsg_popstr (msg);
-        if (host && pin && command && gen && *gen
+    char *host = NULL, *pin = NULL, *command = NULL, *gen = NULL;
+    int rc = -1;
+    if (event && streq (event, LL_EVT_VM_REVOKED))
+        rc = ll_proto_decode (event, msg, &host, &gen);
+    else if (event)
+        rc = ll_proto_decode (event, msg, &host, &pin, &command, &gen);
+    if (event && rc != 0)
+        ll_warn ("waiters: malformed %.40s event dropped", event);
+    else if (event && streq (event, LL_EVT_VM_ASSIGNED)) {
+        if (pin && command && gen && *gen
             && zhashx_lookup (self->by_host, host))
             s_wake (self, host, pin, command,
                     s_generation (gen));  //  from the NOTIFY payload
         else if (host && zhashx_lookup (self->by_host, host)) {
             const char *values[] = {host};
-            PGresult *res = s_exec (self->db, "wait_pending", 1, values);
+            PGresult *res =
+                ll_db_exec_retry (self->actor.db, "wait_pending", 1, values);
             if (!res)
                 self->resync = true;
             else if (PQntuples (res) == 1)
@@ -462,27 +378,21 @@ s_self_handle_sub (self_t *self)
                         s_generation (PQgetvalue (res, 0, 2)));
             PQclear (res);
         }
-        free (gen);
-        if (pin)
-            sodium_memzero (pin, strlen (pin));
-        if (command)
-            sodium_memzero (command, strlen (command));
-        free (pin);
-        free (command);
-        free (host);
     }
-    else if (event && streq (event, LL_EVT_VM_REVOKED)) {
-        char *host = zmsg_popstr (msg);
-        char *gen = zmsg_popstr (msg);
-        if (host && gen)
-            s_revoke (self, host, s_generation (gen));
-        free (host);
-        free (gen);
-    }
+    else if (event && streq (event, LL_EVT_VM_REVOKED))
+        s_revoke (self, host, s_generation (gen));
     else if (event && streq (event, LL_EVT_RESYNC)) {
         self->resync = true;
         s_resync (self);
     }
+    if (pin)
+        sodium_memzero (pin, strlen (pin));
+    if (command)
+        sodium_memzero (command, strlen (command));
+    free (pin);
+    free (command);
+    free (host);
+    free (gen);
     free (event);
     zmsg_destroy (&msg);
 }
@@ -501,49 +411,51 @@ s_expire (self_t *self)
         if (self->stopping || (w->deadline && w->deadline <= now))
             zlistx_add_end (due, w);
     for (s_waiter_t *w = zlistx_first (due); w; w = zlistx_next (due)) {
-        s_answer (self, w->routing, w->request_id, LL_WAIT_TIMEOUT, NULL, NULL);
+        ll_request_answer (w->req, LL_WAIT_TIMEOUT, NULL, NULL);
         s_remove (self, w);
     }
     zlistx_destroy (&due);
 }
 
+//  Answer TIMEOUT to the waiters whose time is up; re-read the rows when
+//  an event may have been missed
+static void
+s_self_tick (void *arg)
+{
+    self_t *self = arg;
+    s_expire (self);
+    if (self->resync)
+        s_resync (self);
+}
+
+//  $STOPPING: every parked wait is answered now (the HTTP workers they
+//  hold are free to stop), and the ones still coming at once
+static bool
+s_self_pipe (void *arg, const char *command, zmsg_t *msg)
+{
+    self_t *self = arg;
+    if (!streq (command, LL_CMD_STOPPING))
+        return false;
+    self->stopping = true;
+    s_expire (self);
+    return true;
+}
+
+static const ll_actor_class_t s_class = {
+    .endpoint = LL_ENDPOINT_WAITERS,
+    .database = true,
+    .handlers = s_handlers,
+    .start = s_self_start,
+    .tick_ms = LL_WAITERS_TICK_MS,
+    .tick = s_self_tick,
+    .drain = s_self_drain,
+    .pipe = s_self_pipe,
+};
+
 void
 waiters_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    int64_t next_tick = ll_now_ms () + LL_WAITERS_TICK_MS;
-    while (!self->terminated) {
-        int64_t left = next_tick - ll_now_ms ();
-        void *which = zpoller_wait (poller, left > 0 ? (int) left : 0);
-        if (which == pipe) {
-            bool was_started = self->started;
-            s_self_handle_pipe (self);
-            if (!was_started && self->started) {
-                zpoller_add (poller, self->router);
-                zpoller_add (poller, self->sub);
-            }
-            if (self->stopping)
-                s_expire (self);
-        }
-        else if (self->router && which == self->router)
-            s_self_handle_router (self);
-        else if (self->sub && which == self->sub)
-            s_self_handle_sub (self);
-        else if (zpoller_terminated (poller))
-            break;
-        if (ll_now_ms () >= next_tick) {
-            if (self->started) {
-                s_expire (self);
-                if (self->resync)
-                    s_resync (self);
-                else
-                    ll_db_ensure (self->db);
-            }
-            next_tick = ll_now_ms () + LL_WAITERS_TICK_MS;
-        }
-    }
-    zpoller_destroy (&poller);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

@@ -21,7 +21,8 @@
     application_name lablink-allocator) and reports the largest count; with
     --pid, the allocator's peak RSS and CPU. ZeroMQ agents acknowledge with
     RESULT (with --post-acks every other one with POST
-    /api/vm-startup-result through the gateway) and PING every 10 s. The
+    /api/vm-startup-result through the gateway) and PING every 10 s; the
+    round trip of each kind of acknowledgement is reported. The
     allocator needs agent.max_parked >= M, app.http_threads > M + 8 and
     agent.max_zmq_agents >= N. */
 #include "bench/bench.h"
@@ -47,6 +48,7 @@ typedef struct {
     int64_t claimed_us;        //  when its claim was sent (0 = not yet)
     _Atomic int64_t got_us;    //  when the agent had its assignment
     atomic_bool ready;         //  connected: HELLO-OK (zmq) or parked (http)
+    _Atomic int64_t acked_us;  //  when its acknowledgement was answered OK
 } s_vm_t;
 
 //  What a ZeroMQ agents' process tells the bench, one record per event
@@ -54,7 +56,7 @@ typedef struct {
 typedef struct {
     int64_t index;  //  the agent's VM
     int64_t kind;   //  S_READY, S_GOT (value: when), S_ACKED
-    int64_t value;  //  CLOCK_MONOTONIC microseconds for S_GOT
+    int64_t value;  //  when: CLOCK_MONOTONIC microseconds
 } s_record_t;
 
 #define S_READY 1
@@ -129,16 +131,15 @@ s_zmq_agents (void *arg)
             char *text = zstr_recv (socks[i]);
             if (!text)
                 continue;
-            s_record_t record = {share->first + i, 0, 0};
+            s_record_t record = {share->first + i, 0, ll_bench_now_us ()};
             if (streq (text, "HELLO-OK")) {
                 zstr_send (socks[i], "WAIT");
                 record.kind = S_READY;
             }
             else if (strncmp (text, "ASSIGN ", 7) == 0) {
                 record.kind = S_GOT;
-                record.value = ll_bench_now_us ();
-                //  Acknowledge: RESULT, or (every other agent) the HTTP
-                //  route replayed through the gateway
+                //  Acknowledge: RESULT, or (every other agent) the agent
+                //  API's POST through the gateway
                 if (run->post_acks && i % 2)
                     zstr_sendf (socks[i],
                                 "POST /api/vm-startup-result "
@@ -266,8 +267,10 @@ s_reader (void *arg)
             atomic_fetch_add (&run->zmq_ready, 1);
         else if (record.kind == S_GOT)
             atomic_store (&vm->got_us, record.value);
-        else if (record.kind == S_ACKED)
+        else if (record.kind == S_ACKED) {
+            atomic_store (&vm->acked_us, record.value);
             atomic_fetch_add (&run->acked, 1);
+        }
     }
     return NULL;
 }
@@ -657,6 +660,29 @@ ll_bench_deliver (int argc, char **argv)
         printf ("deliver: allocator RSS peak %ld KiB, now %ld KiB; CPU %.0f ms "
                 "in all\n",
                 hwm_kib, rss_kib, cpu_ms);
+    //  Acknowledgement round trips (sent as the ASSIGN came): RESULT, and
+    //  with --post-acks POST /api/vm-startup-result through the gateway
+    int64_t *ack_result = calloc ((size_t) total, sizeof *ack_result);
+    int64_t *ack_post = calloc ((size_t) total, sizeof *ack_post);
+    size_t nr = 0, np = 0;
+    for (long i = 0; i < run.nzmq && i < total; i++) {
+        int64_t got = atomic_load (&run.vms[i].got_us);
+        int64_t acked = atomic_load (&run.vms[i].acked_us);
+        if (!got || !acked)
+            continue;
+        if (run.post_acks && i % 2)
+            ack_post[np++] = acked - got;
+        else
+            ack_result[nr++] = acked - got;
+    }
+    printf ("deliver: acknowledgement round trip RESULT p50 %.2f ms p99 "
+            "%.2f ms (%zu); POST p50 %.2f ms p99 %.2f ms (%zu)\n",
+            ll_bench_percentile (ack_result, nr, 50) / 1000.0,
+            ll_bench_percentile (ack_result, nr, 99) / 1000.0, nr,
+            ll_bench_percentile (ack_post, np, 50) / 1000.0,
+            ll_bench_percentile (ack_post, np, 99) / 1000.0, np);
+    free (ack_result);
+    free (ack_post);
     bool ok = claimed == total && delivered == claimed;
     printf ("verdict: %s\n", ok ? "every claim delivered" : "FAILED");
     free (lat);

@@ -5,15 +5,11 @@
 #include "http/page.h"
 #include "http/routes.h"
 #include "runtime/crd.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 #include "runtime/token.h"
 
 #include <sodium.h>
 
 #define LL_EMAIL_MAX      LL_CLAIM_EMAIL_MAX
-#define LL_CLAIM_TIMEOUT  10000
-#define LL_QUICK_TIMEOUT  3000
 #define LL_NO_VMS_RETRY_S 10
 
 #define LL_MSG_REQUIRED  "Email and CRD command are required."
@@ -159,17 +155,9 @@ ll_route_request_vm (ll_http_req_t *req)
         rc = s_index (req, 400, form.error, form.keep_email ? email : NULL,
                       NULL);
     else {
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, email);
-        zmsg_addstr (args, code);
-        zmsg_addstr (args, req->info->remote_addr);
-        zmsg_t *reply = NULL;
-        char *error = NULL;
-        int call = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_CLAIM,
-                                 &args, LL_CLAIM_TIMEOUT, &reply, &error);
-        char *outcome = call == 0 ? zmsg_popstr (reply) : NULL;
-        char *a = call == 0 ? zmsg_popstr (reply) : NULL;
-        char *b = call == 0 ? zmsg_popstr (reply) : NULL;
+        char *outcome = NULL, *a = NULL, *b = NULL, *error = NULL;
+        ll_ask_vm_claim (&req->client, email, code, req->info->remote_addr,
+                         &outcome, &a, &b, &error);
         if (!outcome)
             rc = s_index (req, 503, LL_MSG_UNEXPECTED, email, NULL);
         else if (streq (outcome, LL_CLAIM_ASSIGNED) && a && b) {
@@ -222,7 +210,6 @@ ll_route_request_vm (ll_http_req_t *req)
         free (a);
         free (b);
         free (error);
-        zmsg_destroy (&reply);
     }
     s_claim_form_wipe (&form);
     return rc;
@@ -231,12 +218,8 @@ ll_route_request_vm (ll_http_req_t *req)
 int
 ll_route_unassigned_count (ll_http_req_t *req)
 {
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_COUNT, NULL,
-                           LL_QUICK_TIMEOUT, &reply, &error);
-    char *count = rc == 0 ? zmsg_popstr (reply) : NULL;
-    zmsg_destroy (&reply);
+    char *count = NULL, *error = NULL;
+    ll_ask_vm_count (&req->client, &count, &error);
     free (error);
     if (!count)
         return ll_http_error (req, 503,
@@ -255,20 +238,14 @@ ll_route_release_vm (ll_http_req_t *req)
     const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
     char actor[300];
     snprintf (actor, sizeof actor, "admin:%s", runtime->config->app.admin_user);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, host);
-    zmsg_addstr (args, actor);
-    zmsg_t *reply = NULL;
     char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_RELEASE, &args,
-                           LL_QUICK_TIMEOUT, &reply, &error);
-    zmsg_destroy (&reply);
+    int rc = ll_ask_vm_release (&req->client, host, actor, &error);
     int status;
     if (rc == 0)
         status = ll_http_json (req, 200,
                                json_pack ("{s:s, s:s}", "message",
                                           "VM released.", "hostname", host));
-    else if (error && streq (error, "not found"))
+    else if (streq (error, LL_REASON_NOT_FOUND))
         status = ll_http_error (req, 404, "VM not found.");
     else
         status = ll_http_error (req, 503,

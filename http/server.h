@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "runtime/budget.h"
+#include "runtime/protocol.h"
 #include "runtime/supervisor.h"
 
 //  Who may call a route.
@@ -55,7 +56,8 @@ struct ll_http_req {
                                          //  first) its Bearer token proved
     long long agent_generation;          //  that VM token's generation
     int status;                          //  status sent (for metrics)
-    bool answered;  //  an answer was sent: later ones are dropped
+    bool answered;       //  an answer was sent: later ones are dropped
+    ll_client_t client;  //  the actors over pooled sockets (ll_ask_*)
 };
 
 //  Start civetweb on config->app.listen with the given routes. NULL and an

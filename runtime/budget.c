@@ -9,15 +9,15 @@
 //  Sockets of the actors: two pipe ends per zactor (10 actors), their own
 //  ROUTER/PUB/SUB sockets (registry 1, admin 1, listener 1, waiters 2,
 //  assigner 1, ingest 2, terraform 2, exporter 1, http's SUB 1) and the
-//  gateway's ROUTER with its 3 DEALERs. Counted from actors/*.c; the margin
-//  covers a new one.
-#define S_ACTOR_SOCKETS (20 + 12 + 4)
+//  gateway's ROUTER with its 5 DEALERs and its SUB. Counted from actors/*.c;
+//  the margin covers a new one.
+#define S_ACTOR_SOCKETS (20 + 12 + 7)
 #define S_SOCKET_MARGIN 32
 //  civetweb's accept queue (its connection_queue option, default 20)
 #define S_HTTP_QUEUE 20
 //  Descriptors that no setting sizes: 8 PostgreSQL connections, libzmq's
 //  I/O thread, reaper and context (5), terraform's pipes and files (8),
-//  the gateway's listener and libcurl handle (4), stdio and
+//  the gateway's listener and spares (4), stdio and
 //  /dev/urandom (4), and a margin
 #define S_FIXED_FDS (8 + 5 + 8 + 4 + 4 + 64)
 
