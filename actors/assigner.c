@@ -2,6 +2,7 @@
 #include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
+#include "runtime/metrics.h"
 
 #include <math.h>
 #include <sodium.h>
@@ -323,11 +324,11 @@ s_batch_fresh (self_t *self, s_claim_t **claims, size_t n)
     char *a_emails = s_pg_array (emails, k);
     char *a_commands = s_pg_array (commands, k);
     char *a_pins = s_pg_array (pins, k);
-    char stale[16];
-    snprintf (stale, sizeof stale, "%d",
-              self->actor.runtime->config->agent.stale_after_s);
-    const char *values[] = {a_emails, a_commands, a_pins, stale};
-    PGresult *res = ll_db_exec (self->actor.db, "claim_free", 4, values);
+    char stale[16], window[16];
+    ll_config_offer_params (self->actor.runtime->config, stale, window,
+                            sizeof stale);
+    const char *values[] = {a_emails, a_commands, a_pins, stale, window};
+    PGresult *res = ll_db_exec (self->actor.db, "claim_free", 5, values);
     sodium_memzero (a_commands, strlen (a_commands));
     sodium_memzero (a_pins, strlen (a_pins));
     free (a_emails);
@@ -477,12 +478,12 @@ s_handle_count (void *arg, ll_request_t *req)
     self_t *self = arg;
     int64_t now = ll_now_ms ();
     if (!self->count_ms || now - self->count_ms > LL_ASSIGNER_COUNT_TTL) {
-        char stale[16];
-        snprintf (stale, sizeof stale, "%d",
-                  self->actor.runtime->config->agent.stale_after_s);
-        const char *values[] = {stale};
+        char stale[16], window[16];
+        ll_config_offer_params (self->actor.runtime->config, stale, window,
+                                sizeof stale);
+        const char *values[] = {stale, window};
         PGresult *res =
-            ll_db_exec_retry (self->actor.db, "vm_count_free", 1, values);
+            ll_db_exec_retry (self->actor.db, "vm_count_free", 2, values);
         if (!res || PQntuples (res) != 1) {
             PQclear (res);
             ll_request_fail (req, LL_REASON_DATABASE);
@@ -553,8 +554,13 @@ s_handle_result (void *arg, ll_request_t *req)
             ll_request_fail (req, LL_REASON_NOT_FOUND);
         else if (!streq (PQgetvalue (res, 0, 0), "t"))
             ll_request_fail (req, LL_REASON_REVOKED);
-        else
+        else {
+            if (*PQgetvalue (res, 0, 1))
+                ll_metrics_delivery (self->actor.runtime->metrics,
+                                     LL_DELIVERY_AGENT,
+                                     strtod (PQgetvalue (res, 0, 1), NULL));
             ll_request_answer (req);
+        }
         PQclear (res);
     }
     free (host);

@@ -286,9 +286,8 @@ s_http_parked (CURL *curl, const char *base)
     ll_bench_response_t res;
     long parked = -1;
     if (ll_bench_request (curl, url, NULL, NULL, 5000, &res) == 0) {
-        const char *at = strstr (
-            res.body,
-            "lablink_actor_queue_depth{endpoint=\"inproc://waiters\"} ");
+        const char *at =
+            strstr (res.body, "lablink_actor_queue_depth{actor=\"waiters\"} ");
         if (at)
             parked = strtol (strchr (at, '}') + 2, NULL, 10);
     }

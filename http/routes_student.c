@@ -5,6 +5,7 @@
 #include "http/page.h"
 #include "http/routes.h"
 #include "runtime/crd.h"
+#include "runtime/metrics.h"
 #include "runtime/token.h"
 
 #include <sodium.h>
@@ -144,9 +145,24 @@ s_claim_form_wipe (ll_claim_form_t *form)
     sodium_memzero (form->code, sizeof form->code);
 }
 
+//  The claim's outcome as /metrics counts it, from the answer sent.
+static ll_outcome_t
+s_outcome (int status, bool recovering)
+{
+    if (status == 200)
+        return recovering ? LL_OUTCOME_RECOVERING : LL_OUTCOME_ASSIGNED;
+    if (status == 400 || status == 409)
+        return LL_OUTCOME_REJECTED;
+    if (status == 429)
+        return LL_OUTCOME_RATE_LIMITED;
+    return LL_OUTCOME_ERROR;
+}
+
 int
 ll_route_request_vm (ll_http_req_t *req)
 {
+    double t0 = ll_metrics_clock ();
+    bool recovering = false, none = false;
     ll_claim_form_t form;
     const char *email = form.email;
     const char *code = form.code;
@@ -172,6 +188,7 @@ ll_route_request_vm (ll_http_req_t *req)
             }
         }
         else if (streq (outcome, LL_CLAIM_RECOVERING) && a && b) {
+            recovering = true;
             if (ll_http_wants_json (req))
                 rc = ll_http_json (req, 200,
                                    json_pack ("{s:s, s:s, s:s}", "status",
@@ -183,6 +200,7 @@ ll_route_request_vm (ll_http_req_t *req)
             }
         }
         else if (streq (outcome, LL_CLAIM_NONE)) {
+            none = true;
             char headers[64];
             snprintf (headers, sizeof headers, "Retry-After: %d\r\n",
                       LL_NO_VMS_RETRY_S);
@@ -212,6 +230,11 @@ ll_route_request_vm (ll_http_req_t *req)
         free (error);
     }
     s_claim_form_wipe (&form);
+    const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
+    ll_metrics_claim (runtime->metrics,
+                      none ? LL_OUTCOME_NO_VM
+                           : s_outcome (req->status, recovering),
+                      ll_metrics_clock () - t0);
     return rc;
 }
 

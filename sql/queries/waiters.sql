@@ -2,10 +2,11 @@
 
 -- name: wait_check
 -- VMs ask for their assignments ($1: their hostnames, an array literal;
--- every wait waiting at the waiters at once): touch last_seen_at and return
--- each known VM's undelivered assignment, if any, and the generation of its
+-- every wait waiting at the waiters at once): touch last_seen_at and
+-- last_polled_at (their clients wait: they may be offered) and return each
+-- known VM's undelivered assignment, if any, and the generation of its
 -- current token (a hostname without a row is an unknown VM).
-UPDATE vms SET last_seen_at = now()
+UPDATE vms SET last_seen_at = now(), last_polled_at = now()
 WHERE hostname = ANY ($1::text[])
 RETURNING hostname, crd_command IS NOT NULL AND delivered_at IS NULL, pin,
           crd_command, coalesce(token_generation::text, '');
@@ -20,6 +21,10 @@ WHERE hostname = $1 AND crd_command IS NOT NULL AND delivered_at IS NULL;
 SELECT hostname, pin, crd_command, coalesce(token_generation::text, '')
 FROM vms
 WHERE crd_command IS NOT NULL AND delivered_at IS NULL;
+
+-- name: wait_polled
+-- VMs still parked here without a deadline (ZeroMQ): their clients wait.
+UPDATE vms SET last_polled_at = now() WHERE hostname = ANY ($1::text[]);
 
 -- name: listen_channel
 SELECT ll_listen($1);

@@ -66,7 +66,7 @@ grep -q '"status":"succeeded"' <<<"$body" || { echo "$body" >&2; fail "launch fa
 tail_token=$(vm_token "$url" tail-vm)
 # the agents are parked on /vm_startup
 t0=$SECONDS
-until [ "$(curl -s "$url/metrics" | sed -n 's/^lablink_actor_queue_depth{endpoint="inproc:\/\/waiters"} //p')" = 2 ]; do
+until [ "$(curl -s "$url/metrics" | sed -n 's/^lablink_actor_queue_depth{actor="waiters"} //p')" = 2 ]; do
     [ $((SECONDS - t0)) -lt 60 ] || fail "the two agents never parked on /vm_startup"
     sleep 0.5
 done

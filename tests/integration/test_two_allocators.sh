@@ -74,7 +74,7 @@ curl -s -w ' %{http_code}' --max-time 30 -H "Authorization: Bearer $tok" \
     -d '{"hostname":"park-1"}' "http://127.0.0.1:$pa/vm_startup" >"$T/park.out" &
 poll=$!
 t0=$SECONDS
-until curl -s "http://127.0.0.1:$pa/metrics" | grep -q '^lablink_actor_queue_depth{endpoint="inproc://waiters"} 1$'; do
+until curl -s "http://127.0.0.1:$pa/metrics" | grep -q '^lablink_actor_queue_depth{actor="waiters"} 1$'; do
     [ $((SECONDS - t0)) -lt 15 ] || fail "the agent never parked on a"
     sleep 0.2
 done
