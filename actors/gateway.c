@@ -159,6 +159,13 @@ s_self_start (void *arg)
     zsock_set_router_mandatory (self->router, 0);
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
+    //  A fleet reconnects all at once (the allocator restarted): with
+    //  libzmq's backlog of 100 most SYNs were dropped and retried after 1,
+    //  3, 7 s (1,000 agents took 30 s to connect); the kernel caps it
+    //  (net.core.somaxconn)
+    zsock_set_backlog (self->router, config->agent.max_zmq_agents > 128
+                                         ? config->agent.max_zmq_agents
+                                         : 128);
     ll_info ("gateway: server public key %s", zcert_public_txt (cert));
     zcert_destroy (&cert);
     if (zsock_bind (self->router, "%s", config->agent.zmq_endpoint) < 0) {

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "runtime/budget.h"
 #include "runtime/protocol.h"
 #include "runtime/supervisor.h"
 
@@ -55,7 +56,8 @@ struct ll_http_req {
                                          //  first) its Bearer token proved
     long long agent_generation;          //  that VM token's generation
     int status;                          //  status sent (for metrics)
-    ll_client_t client;  //  the actors over this worker's sockets (ll_ask_*)
+    bool answered;       //  an answer was sent: later ones are dropped
+    ll_client_t client;  //  the actors over pooled sockets (ll_ask_*)
 };
 
 //  Start civetweb on config->app.listen with the given routes. NULL and an
@@ -65,6 +67,10 @@ ll_http_server_t *ll_http_server_new (const ll_runtime_t *runtime,
                                       size_t route_count,
                                       char *error,
                                       size_t errsize);
+
+//  The process stops: streaming answers (SSE, exports) end now, and the
+//  idle keep-alive connections are closed so that no worker waits on one.
+void ll_http_server_stopping (ll_http_server_t *self);
 
 //  Stop civetweb (waits for workers) and free.
 void ll_http_server_destroy (ll_http_server_t **self_p);
@@ -77,7 +83,10 @@ const ll_runtime_t *ll_http_server_runtime (ll_http_server_t *self);
 
 //  --- helpers for handlers ---------------------------------------------
 
-//  Call an actor over this worker thread's DEALER socket for endpoint.
+//  Call an actor over a DEALER socket for endpoint, borrowed from the
+//  server's pool for the call. When no socket can be had (the socket or
+//  descriptor limit is reached) the request is answered 503 here, and any
+//  answer the handler sends after that is dropped.
 int ll_http_call (ll_http_req_t *req,
                   const char *endpoint,
                   const char *command,
@@ -85,6 +94,13 @@ int ll_http_call (ll_http_req_t *req,
                   int timeout_ms,
                   zmsg_t **reply,
                   char **error);
+
+//  A SUB socket connected to endpoint and subscribed to topic, for a
+//  streaming handler (close it with ll_socket_close, runtime/budget.h).
+//  NULL when the socket limit is reached (logged, counted in /metrics):
+//  the handler answers 503.
+void *
+ll_http_subscribe (ll_http_req_t *req, const char *endpoint, const char *topic);
 
 //  ll_http_call for long waits: also watches the client's connection and
 //  returns -1 with *error "hangup" as soon as the client goes away. The

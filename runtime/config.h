@@ -72,6 +72,7 @@ typedef struct {
         char *zmq_endpoint;         //  gateway bind, "" = off
         int long_poll_s;            //  /vm_startup park time
         int max_parked;             //  cap on parked HTTP waiters
+        int max_zmq_agents;         //  agents the gateway's budget holds
         int stale_after_s;          //  silent this long = stale, not offered
         char *zmq_secret_key_file;  //  gateway's zcert (secret) file
     } agent;

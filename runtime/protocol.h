@@ -7,7 +7,7 @@
       request  C: [COMMAND] [request-id] [argument frames...]
       reply    S: [COMMAND] [request-id] ["OK"] [payload frames...]
                S: [COMMAND] [request-id] ["ERROR"] [reason]
-    Clients are DEALER sockets (one per HTTP worker thread per actor) and the
+    Clients are DEALER sockets (HTTP workers borrow one per call) and the
     actors serve on ROUTER sockets. The runtime's own commands start with '$'
     or are START (answered "OK" or "ERROR <reason>" on the actor pipe).
 
@@ -25,6 +25,9 @@
 #define LL_CMD_START   "START"    //  -> "OK" | "ERROR" reason
 #define LL_CMD_TERM    "$TERM"    //  sent by zactor_destroy
 #define LL_CMD_VERBOSE "VERBOSE"  //  trace every request (no answer)
+//  $STOPPING: to every actor at once when the process stops: end parked
+//  work now ($TERM follows, actor by actor in reverse order; no answer)
+#define LL_CMD_STOPPING "$STOPPING"
 
 //  Reasons of ERROR replies that callers tell apart (never write the text)
 #define LL_REASON_NOT_FOUND  "not found"          //  no such VM

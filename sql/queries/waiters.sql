@@ -1,14 +1,15 @@
 -- The waiters (actors/waiters.c) and the listener (actors/listener.c).
 
 -- name: wait_check
--- A VM asks for its assignment: touch last_seen_at and last_polled_at (its
--- client waits: it may be offered) and return the undelivered assignment,
--- if any, and the generation of the VM's current token (no row: unknown
--- VM).
+-- VMs ask for their assignments ($1: their hostnames, an array literal;
+-- every wait waiting at the waiters at once): touch last_seen_at and
+-- last_polled_at (their clients wait: they may be offered) and return each
+-- known VM's undelivered assignment, if any, and the generation of its
+-- current token (a hostname without a row is an unknown VM).
 UPDATE vms SET last_seen_at = now(), last_polled_at = now()
-WHERE hostname = $1
-RETURNING crd_command IS NOT NULL AND delivered_at IS NULL, pin, crd_command,
-          coalesce(token_generation::text, '');
+WHERE hostname = ANY ($1::text[])
+RETURNING hostname, crd_command IS NOT NULL AND delivered_at IS NULL, pin,
+          crd_command, coalesce(token_generation::text, '');
 
 -- name: wait_pending
 -- One VM's undelivered assignment (after a NOTIFY) and its generation.
