@@ -3,6 +3,8 @@
 #include "runtime/log.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
+#include "runtime/recovery.h"
+#include "runtime/roster.h"
 
 #include <math.h>
 #include <sodium.h>
@@ -21,14 +23,17 @@ typedef struct {
 
 //  One claim waiting for the batch.
 typedef struct {
-    ll_request_t *req;  //  the request (owned)
-    char *email;        //  lower-cased (owned)
-    char *command;      //  "--code=<code>" (owned)
-    char pin[8];        //  fresh 6-digit PIN
-    char *outcome;      //  reply frames, space-free words (owned)
-    char *host;         //  hostname given (owned) or NULL
-    char *extra;        //  pin or status (owned) or NULL
-    bool fresh;         //  needs a free VM
+    ll_request_t *req;                //  the request (owned)
+    char *email;                      //  lower-cased (owned)
+    char *command;                    //  "--code=<code>" (owned)
+    char pin[8];                      //  fresh 6-digit PIN
+    char *outcome;                    //  reply frames, space-free words (owned)
+    char *host;                       //  hostname given (owned) or NULL
+    char *extra;                      //  pin or status (owned) or NULL
+    bool fresh;                       //  needs a free VM
+    char proof[LL_RECOVERY_LEN + 1];  //  the secret shown, or ""
+    char secret[LL_RECOVERY_LEN + 1];     //  the secret this claim keeps
+    char hash[LL_RECOVERY_HASH_HEX + 1];  //  ... its stored hash
 } s_claim_t;
 
 typedef struct {
@@ -38,6 +43,9 @@ typedef struct {
     ll_db_t *db;            //  our PostgreSQL connection
     zhashx_t *buckets;      //  "e:<email>" / "a:<address>" -> s_bucket_t
     zlistx_t *pending;      //  s_claim_t waiting for the next batch
+    ll_roster_t *roster;    //  the class roster (claim.allowed_*)
+    int64_t roster_ms;      //  when the roster file was last looked at
+    char error[600];        //  why START failed
     int64_t count_ms;       //  when count was read (0 = invalid)
     long count;             //  cached free count
     bool started;           //  START done
@@ -59,6 +67,8 @@ s_claim_destroy (s_claim_t **self_p)
     free (self->outcome);
     free (self->host);
     free (self->extra);
+    sodium_memzero (self->proof, sizeof self->proof);
+    sodium_memzero (self->secret, sizeof self->secret);
     free (self);
     *self_p = NULL;
 }
@@ -97,6 +107,7 @@ s_self_destroy (self_t **self_p)
         return;
     zlistx_destroy (&self->pending);
     zhashx_destroy (&self->buckets);
+    ll_roster_destroy (&self->roster);
     zsock_destroy (&self->router);
     ll_db_destroy (&self->db);
     free (self);
@@ -108,6 +119,10 @@ s_self_start (self_t *self)
 {
     if (sodium_init () < 0)
         return "libsodium cannot start";
+    self->roster =
+        ll_roster_new (self->runtime->config, self->error, sizeof self->error);
+    if (!self->roster)
+        return self->error;
     self->router = zsock_new (ZMQ_ROUTER);
     if (!self->router || zsock_bind (self->router, LL_ENDPOINT_ASSIGNER) != 0)
         return "cannot bind " LL_ENDPOINT_ASSIGNER;
@@ -205,6 +220,7 @@ s_buckets_purge (self_t *self)
     zlistx_t *keys = zhashx_keys (self->buckets);
     for (const char *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
         s_bucket_t *b = zhashx_lookup (self->buckets, key);
+        //  "e:" email buckets; "a:" claims and "w:" look-ups per address
         int cap = key[0] == 'e' ? config->claim.email_per_minute
                                 : config->claim.address_per_minute;
         double rate = cap / 60000.0;
@@ -214,20 +230,19 @@ s_buckets_purge (self_t *self)
     zlistx_destroy (&keys);
 }
 
+//  Reply OK with up to four frames (the first NULL ends them).
 static void
 s_reply_frames (self_t *self,
                 ll_request_t *req,
                 const char *a,
                 const char *b,
-                const char *c)
+                const char *c,
+                const char *d)
 {
     zmsg_t *payload = zmsg_new ();
-    if (a)
-        zmsg_addstr (payload, a);
-    if (b)
-        zmsg_addstr (payload, b);
-    if (c)
-        zmsg_addstr (payload, c);
+    const char *frames[] = {a, b, c, d};
+    for (size_t i = 0; i < 4 && frames[i]; i++)
+        zmsg_addstr (payload, frames[i]);
     ll_request_reply_ok (req, self->router, &payload);
 }
 
@@ -261,8 +276,27 @@ s_exec (ll_db_t *db, const char *name, int n, const char *const *values)
 
 //  --- claims --------------------------------------------------------------
 
-//  Read a claim request; answers bad requests and rate limits itself and
-//  returns NULL for them.
+//  The roster's verdict on a claim; the email file is looked at again at
+//  most once a second.
+static ll_roster_verdict_t
+s_roster_check (self_t *self, const char *email, const char *access_code)
+{
+    int64_t now = ll_now_ms ();
+    if (now - self->roster_ms >= 1000) {
+        self->roster_ms = now;
+        char error[600];
+        int rc = ll_roster_refresh (self->roster, error, sizeof error);
+        if (rc < 0)
+            ll_warn ("assigner: roster kept as it was: %s", error);
+        else if (rc > 0)
+            ll_info ("assigner: roster reloaded: %zu addresses",
+                     ll_roster_size (self->roster));
+    }
+    return ll_roster_check (self->roster, email, access_code);
+}
+
+//  Read a claim request; answers bad requests, rate limits and roster
+//  refusals itself and returns NULL for them.
 static s_claim_t *
 s_claim_new (self_t *self, ll_request_t **req_p)
 {
@@ -270,11 +304,15 @@ s_claim_new (self_t *self, ll_request_t **req_p)
     char *email = zmsg_popstr (req->args);
     char *code = zmsg_popstr (req->args);
     char *address = zmsg_popstr (req->args);
+    char *proof = zmsg_popstr (req->args);
+    char *access = zmsg_popstr (req->args);
     s_claim_t *claim = NULL;
-    if (!email || !code || !address || !*email || !*code
+    if (!email || !code || !address || !proof || !access || !*email || !*code
         || strlen (email) > LL_ASSIGNER_FIELD_MAX
         || strlen (code) > LL_ASSIGNER_FIELD_MAX
-        || strlen (address) > LL_ASSIGNER_FIELD_MAX)
+        || strlen (address) > LL_ASSIGNER_FIELD_MAX
+        || strlen (access) > LL_ASSIGNER_FIELD_MAX
+        || (*proof && strlen (proof) != LL_RECOVERY_LEN))
         ll_request_reply_error (req, self->router, "malformed claim");
     else {
         for (char *c = email; *c; c++)
@@ -288,11 +326,16 @@ s_claim_new (self_t *self, ll_request_t **req_p)
             snprintf (key, sizeof key, "e:%s", email);
             wait = s_bucket_take (self, key, config->claim.email_per_minute);
         }
+        ll_roster_verdict_t verdict =
+            wait ? LL_ROSTER_OK : s_roster_check (self, email, access);
         if (wait) {
             char seconds[16];
             snprintf (seconds, sizeof seconds, "%d", wait);
-            s_reply_frames (self, req, LL_CLAIM_LIMITED, seconds, NULL);
+            s_reply_frames (self, req, LL_CLAIM_LIMITED, seconds, NULL, NULL);
         }
+        else if (verdict != LL_ROSTER_OK)
+            s_reply_frames (self, req, LL_CLAIM_REFUSED,
+                            ll_roster_rule (verdict), NULL, NULL);
         else {
             claim = calloc (1, sizeof *claim);
             claim->req = req;
@@ -304,6 +347,9 @@ s_claim_new (self_t *self, ll_request_t **req_p)
             snprintf (claim->command, len, "--code=%s", code);
             snprintf (claim->pin, sizeof claim->pin, "%06u",
                       (unsigned) randombytes_uniform (1000000));
+            snprintf (claim->proof, sizeof claim->proof, "%s", proof);
+            ll_recovery_new (claim->secret);
+            ll_recovery_hash (claim->secret, claim->hash);
             claim->fresh = true;
         }
     }
@@ -312,10 +358,38 @@ s_claim_new (self_t *self, ll_request_t **req_p)
         sodium_memzero (code, strlen (code));
     free (code);
     free (address);
+    if (proof)
+        sodium_memzero (proof, strlen (proof));
+    free (proof);
+    if (access)
+        sodium_memzero (access, strlen (access));
+    free (access);
     return claim;
 }
 
-//  The returning students of the batch (reference 2.6). 0 or -1.
+//  True when the claim's proof is the secret of one of the email's rows
+//  (rows first..last of res, column 3 the stored hash); constant time per
+//  row. A proven claim keeps that secret.
+static bool
+s_claim_proven (s_claim_t *claim, PGresult *res, int first, int last)
+{
+    if (!*claim->proof)
+        return false;
+    char hash[LL_RECOVERY_HASH_HEX + 1];
+    ll_recovery_hash (claim->proof, hash);
+    bool proven = false;
+    for (int r = first; r <= last; r++)
+        proven |= ll_recovery_hash_equal (hash, PQgetvalue (res, r, 3));
+    if (proven) {
+        snprintf (claim->secret, sizeof claim->secret, "%s", claim->proof);
+        snprintf (claim->hash, sizeof claim->hash, "%s", hash);
+    }
+    return proven;
+}
+
+//  The returning students of the batch (reference 2.6): each must show
+//  the secret of its claim (issue 15), else DENIED and nothing changes.
+//  0 or -1.
 static int
 s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
 {
@@ -332,12 +406,19 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         s_claim_t *claim = claims[i];
-        int row = -1;
-        for (int r = 0; r < PQntuples (res) && row < 0; r++)
-            if (streq (PQgetvalue (res, r, 0), claim->email))
-                row = r;  //  rows come best first
+        int row = -1, last = -1;
+        for (int r = 0; r < PQntuples (res); r++)
+            if (streq (PQgetvalue (res, r, 0), claim->email)) {
+                if (row < 0)
+                    row = r;  //  rows come best first
+                last = r;
+            }
         if (row < 0)
             continue;
+        if (!s_claim_proven (claim, res, row, last)) {
+            s_claim_set (claim, LL_CLAIM_DENIED, NULL, NULL);
+            continue;
+        }
         const char *host = PQgetvalue (res, row, 1);
         const char *status = PQgetvalue (res, row, 2);
         bool running = streq (status, "running");
@@ -381,27 +462,32 @@ s_batch_fresh (self_t *self, s_claim_t **claims, size_t n)
     char **emails = malloc (k * sizeof *emails);
     char **commands = malloc (k * sizeof *commands);
     char **pins = malloc (k * sizeof *pins);
+    char **hashes = malloc (k * sizeof *hashes);
     for (size_t i = 0; i < k; i++) {
         emails[i] = fresh[i]->email;
         commands[i] = fresh[i]->command;
         pins[i] = fresh[i]->pin;
+        hashes[i] = fresh[i]->hash;
     }
     char *a_emails = s_pg_array (emails, k);
     char *a_commands = s_pg_array (commands, k);
     char *a_pins = s_pg_array (pins, k);
+    char *a_hashes = s_pg_array (hashes, k);
     char stale[16];
     snprintf (stale, sizeof stale, "%d",
               self->runtime->config->agent.stale_after_s);
-    const char *values[] = {a_emails, a_commands, a_pins, stale};
-    PGresult *res = ll_db_exec (self->db, "claim_free", 4, values);
+    const char *values[] = {a_emails, a_commands, a_pins, stale, a_hashes};
+    PGresult *res = ll_db_exec (self->db, "claim_free", 5, values);
     sodium_memzero (a_commands, strlen (a_commands));
     sodium_memzero (a_pins, strlen (a_pins));
     free (a_emails);
     free (a_commands);
     free (a_pins);
+    free (a_hashes);
     free (emails);
     free (commands);
     free (pins);
+    free (hashes);
     int rc = -1;
     if (res) {
         for (size_t i = 0; i < k; i++)
@@ -490,12 +576,15 @@ s_batch_run (self_t *self, s_claim_t **claims, size_t n)
     self->count_ms = 0;
     for (size_t i = 0; i < n; i++) {
         s_claim_t *claim = claims[i];
+        bool keeps = claim->outcome
+                     && (streq (claim->outcome, LL_CLAIM_ASSIGNED)
+                         || streq (claim->outcome, LL_CLAIM_RECOVERING));
         if (rc != 0 || !claim->outcome)
             ll_request_reply_error (claim->req, self->router,
                                     "database unavailable");
         else
             s_reply_frames (self, claim->req, claim->outcome, claim->host,
-                            claim->extra);
+                            claim->extra, keeps ? claim->secret : NULL);
     }
 }
 
@@ -551,7 +640,7 @@ s_handle_count (self_t *self, ll_request_t *req)
     }
     char text[24];
     snprintf (text, sizeof text, "%ld", self->count);
-    s_reply_frames (self, req, text, NULL, NULL);
+    s_reply_frames (self, req, text, NULL, NULL, NULL);
 }
 
 //  Run a statement that returns the affected hostname; reply OK, ERROR
@@ -634,6 +723,84 @@ s_handle_seen (self_t *self, ll_request_t *req)
     free (hosts);
 }
 
+//  CLAIM-RESET email actor: a new secret for the student's VMs.
+static void
+s_handle_claim_reset (self_t *self, ll_request_t *req)
+{
+    char *email = zmsg_popstr (req->args);
+    char *actor = zmsg_popstr (req->args);
+    if (!email || !actor || !*email || strlen (email) > LL_ASSIGNER_FIELD_MAX)
+        ll_request_reply_error (req, self->router, "malformed reset");
+    else {
+        for (char *c = email; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char) (*c - 'A' + 'a');
+        char secret[LL_RECOVERY_LEN + 1], hash[LL_RECOVERY_HASH_HEX + 1];
+        ll_recovery_new (secret);
+        ll_recovery_hash (secret, hash);
+        const char *values[] = {email, hash, actor};
+        PGresult *res = s_exec (self->db, "claim_reset", 3, values);
+        if (!res)
+            ll_request_reply_error (req, self->router, "database unavailable");
+        else if (PQntuples (res) == 0)
+            ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
+        else {
+            zmsg_t *payload = zmsg_new ();
+            zmsg_addstr (payload, secret);
+            for (int r = 0; r < PQntuples (res); r++)
+                zmsg_addstr (payload, PQgetvalue (res, r, 0));
+            ll_request_reply_ok (req, self->router, &payload);
+        }
+        PQclear (res);
+        sodium_memzero (secret, sizeof secret);
+    }
+    free (email);
+    free (actor);
+}
+
+//  CLAIM-WHO hash address: the claim a secret proves (rate limited per
+//  address like claims, in a bucket of its own).
+static void
+s_handle_claim_who (self_t *self, ll_request_t *req)
+{
+    char *hash = zmsg_popstr (req->args);
+    char *address = zmsg_popstr (req->args);
+    if (!hash || !address || strlen (hash) != LL_RECOVERY_HASH_HEX
+        || strlen (address) > LL_ASSIGNER_FIELD_MAX) {
+        ll_request_reply_error (req, self->router, "malformed lookup");
+        goto done;
+    }
+    char key[LL_ASSIGNER_FIELD_MAX + 8];
+    snprintf (key, sizeof key, "w:%s", address);
+    int wait = s_bucket_take (self, key,
+                              self->runtime->config->claim.address_per_minute);
+    if (wait) {
+        char seconds[16];
+        snprintf (seconds, sizeof seconds, "%d", wait);
+        s_reply_frames (self, req, LL_CLAIM_LIMITED, seconds, NULL, NULL);
+        goto done;
+    }
+    const char *values[] = {hash};
+    PGresult *res = s_exec (self->db, "claim_who", 1, values);
+    if (!res)
+        ll_request_reply_error (req, self->router, "database unavailable");
+    else if (PQntuples (res) == 0)
+        ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
+    else {
+        zmsg_t *payload = zmsg_new ();
+        zmsg_addstr (payload, PQgetvalue (res, 0, 0));
+        for (int r = 0; r < PQntuples (res); r++) {
+            zmsg_addstr (payload, PQgetvalue (res, r, 1));
+            zmsg_addstr (payload, PQgetvalue (res, r, 2));
+        }
+        ll_request_reply_ok (req, self->router, &payload);
+    }
+    PQclear (res);
+done:
+    free (hash);
+    free (address);
+}
+
 //  Drain every waiting request; claims wait for the batch.
 static void
 s_self_handle_router (self_t *self)
@@ -653,6 +820,10 @@ s_self_handle_router (self_t *self)
             s_handle_result (self, req);
         else if (streq (req->command, LL_CMD_VM_SEEN))
             s_handle_seen (self, req);
+        else if (streq (req->command, LL_CMD_CLAIM_RESET))
+            s_handle_claim_reset (self, req);
+        else if (streq (req->command, LL_CMD_CLAIM_WHO))
+            s_handle_claim_who (self, req);
         else
             ll_request_reply_error (req, self->router, "unknown command");
         ll_request_destroy (&req);

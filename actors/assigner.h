@@ -1,16 +1,29 @@
 /*  assigner: gives free VMs to students, atomically and in batches.
 
     Owns: one PostgreSQL connection; the per-email and per-address rate
-    limit buckets (claim.email_per_minute, claim.address_per_minute).
+    limit buckets (claim.email_per_minute, claim.address_per_minute); the
+    class roster (runtime/roster.h: claim.access_code, allowed_emails,
+    allowed_domains; the email file re-read when it changes).
     Serves: ROUTER LL_ENDPOINT_ASSIGNER (runtime/protocol.h)
-      VM-CLAIM email code address -> OK ASSIGNED hostname pin
-                                   | OK RECOVERING hostname status
+      VM-CLAIM email code address proof access-code
+                                  -> OK ASSIGNED hostname pin secret
+                                   | OK RECOVERING hostname status secret
                                    | OK NONE | OK CHANGED | OK UNRECOVERABLE
-                                   | OK LIMITED seconds | ERROR reason
+                                   | OK LIMITED seconds | OK DENIED
+                                   | OK REFUSED code|email|domain
+                                   | ERROR reason
       VM-COUNT                    -> OK count
       VM-RELEASE hostname actor   -> OK | ERROR reason
       VM-RESULT hostname 1|0 text -> OK | ERROR reason
       VM-SEEN hostname...         -> OK
+      CLAIM-RESET email actor     -> OK secret hostname... | ERROR reason
+      CLAIM-WHO hash address      -> OK email [hostname status]...
+                                   | OK LIMITED seconds | ERROR reason
+    Claim secrets (issue 15): a first claim gets a new random secret (only
+    its hash is stored with the VM); an email that already holds a VM must
+    show the secret of one of its VMs, else DENIED before anything is read
+    or written for it. The roster is checked after the rate limits, the
+    access code first.
     Every wake-up drains all waiting requests; the claims among them are
     answered from ONE transaction: the students' own VMs first (reference
     2.6: a returning student keeps a running VM with the new code, a
@@ -21,7 +34,8 @@
     database never hand out a VM twice. The stored command is only
     "--code=<code>" and every assignment gets a fresh random 6-digit PIN.
     Pipe: START -> OK (the database may be down: claims answer ERROR until
-          it is back), $TERM. */
+          it is back) | ERROR reason (the roster file cannot be read),
+          $TERM. */
 #ifndef LL_ACTOR_ASSIGNER_H
 #define LL_ACTOR_ASSIGNER_H
 

@@ -507,6 +507,14 @@ ll_http_wants_json (ll_http_req_t *req)
            && !strstr (accept, "text/html");
 }
 
+bool
+ll_http_behind_tls (ll_http_req_t *req)
+{
+    const char *proto = ll_http_header (req, "X-Forwarded-Proto");
+    return req->server->runtime->config->app.secure_cookies
+           || (proto && strcasecmp (proto, "https") == 0);
+}
+
 //  --- authentication -----------------------------------------------------
 
 #define S_ADMIN_TIMEOUT_MS 3000  //  calls to the admin actor

@@ -169,6 +169,10 @@ const char *ll_http_header (ll_http_req_t *req, const char *name);
 //  True when the client prefers JSON (Accept: application/json).
 bool ll_http_wants_json (ll_http_req_t *req);
 
+//  True when cookies must be marked Secure: app.secure_cookies, or TLS in
+//  front (X-Forwarded-Proto: https).
+bool ll_http_behind_tls (ll_http_req_t *req);
+
 //  The admin credential and session helpers (http/auth.h).
 struct ll_admin_auth *ll_http_server_auth (ll_http_server_t *self);
 

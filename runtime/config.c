@@ -14,7 +14,19 @@
 //  the nesting (a fuzzer's 40,000 "[" took 12 s), so refuse early
 #define LL_CONFIG_DEPTH_MAX 32
 
-typedef enum { T_STR, T_NSTR, T_INT, T_BOOL, T_I64 } s_type_t;
+//  T_LIST: a sequence, or a scalar split on commas and blanks; T_PATHLIST:
+//  a sequence, or a scalar that is one file's path
+typedef enum {
+    T_STR,
+    T_NSTR,
+    T_INT,
+    T_BOOL,
+    T_I64,
+    T_LIST,
+    T_PATHLIST
+} s_type_t;
+
+#define LL_CONFIG_LIST_MAX 100000  //  entries in one list
 
 typedef struct {
     const char *path;  //  dotted key
@@ -101,6 +113,9 @@ static const s_key_t s_keys[] = {
     K ("agent.zmq_secret_key_file", T_STR, agent.zmq_secret_key_file, ""),
     K ("claim.email_per_minute", T_INT, claim.email_per_minute, "10"),
     K ("claim.address_per_minute", T_INT, claim.address_per_minute, "600"),
+    K ("claim.allowed_emails", T_PATHLIST, claim.allowed_emails, ""),
+    K ("claim.allowed_domains", T_LIST, claim.allowed_domains, ""),
+    S ("claim.access_code", claim.access_code, ""),
     K ("export.parallel", T_INT, export.parallel, "8"),
     K ("export.max_file_bytes", T_I64, export.max_file_bytes, "2147483648"),
     K ("export.max_total_bytes", T_I64, export.max_total_bytes, "68719476736"),
@@ -166,6 +181,49 @@ s_parse_bool (const char *text, bool *out)
     return -1;
 }
 
+static void
+s_list_clear (ll_strlist_t *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free (list->items[i]);
+    free (list->items);
+    memset (list, 0, sizeof *list);
+}
+
+static int
+s_list_add (ll_strlist_t *list, const char *item, size_t len)
+{
+    if (list->count == LL_CONFIG_LIST_MAX)
+        return -1;
+    char **items = realloc (list->items, (list->count + 1) * sizeof *items);
+    if (!items)
+        return -1;
+    list->items = items;
+    list->items[list->count++] = strndup (item, len);
+    return 0;
+}
+
+//  A scalar list value: one path, or words between commas and blanks.
+static int
+s_list_scalar (ll_strlist_t *list, const char *value, bool path)
+{
+    s_list_clear (list);
+    list->scalar = true;
+    if (!value || !*value)
+        return 0;
+    if (path)
+        return s_list_add (list, value, strlen (value));
+    const char *seps = ", \t\r\n";
+    for (const char *c = value; *c;) {
+        c += strspn (c, seps);
+        size_t len = strcspn (c, seps);
+        if (len && s_list_add (list, c, len) != 0)
+            return -1;
+        c += len;
+    }
+    return 0;
+}
+
 //  Store value (NULL = YAML null) into the field of key. 0 or -1.
 static int
 s_store (ll_config_t *self,
@@ -214,8 +272,49 @@ s_store (ll_config_t *self,
                 return -1;
             }
             return 0;
+        case T_LIST:
+        case T_PATHLIST:
+            if (s_list_scalar (field, value, key->type == T_PATHLIST) != 0) {
+                s_err (error, errsize, "%s: more than %d entries", key->path,
+                       LL_CONFIG_LIST_MAX);
+                return -1;
+            }
+            return 0;
     }
     return -1;
+}
+
+//  A YAML sequence of scalars into a list key. 0 or -1.
+static int
+s_store_sequence (ll_config_t *self,
+                  const s_key_t *key,
+                  yaml_document_t *doc,
+                  yaml_node_t *seq,
+                  char *error,
+                  size_t errsize)
+{
+    if (key->type != T_LIST && key->type != T_PATHLIST) {
+        s_err (error, errsize, "%s: expected a value, got a list", key->path);
+        return -1;
+    }
+    ll_strlist_t *list = (ll_strlist_t *) ((char *) self + key->offset);
+    s_list_clear (list);
+    for (yaml_node_item_t *item = seq->data.sequence.items.start;
+         item < seq->data.sequence.items.top; item++) {
+        yaml_node_t *node = yaml_document_get_node (doc, *item);
+        if (!node || node->type != YAML_SCALAR_NODE) {
+            s_err (error, errsize, "%s: entries must be plain values",
+                   key->path);
+            return -1;
+        }
+        const char *text = (const char *) node->data.scalar.value;
+        if (s_list_add (list, text, strlen (text)) != 0) {
+            s_err (error, errsize, "%s: more than %d entries", key->path,
+                   LL_CONFIG_LIST_MAX);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 ll_config_t *
@@ -290,7 +389,11 @@ s_walk (ll_config_t *self,
         snprintf (path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "",
                   (const char *) k->data.scalar.value);
         const s_key_t *key = s_key_find (path);
-        if (key) {
+        if (key && v->type == YAML_SEQUENCE_NODE) {
+            if (s_store_sequence (self, key, doc, v, error, errsize) != 0)
+                return -1;
+        }
+        else if (key) {
             if (v->type != YAML_SCALAR_NODE) {
                 s_err (error, errsize, "%s: expected a value, got a %s", path,
                        v->type == YAML_MAPPING_NODE ? "mapping" : "list");
@@ -600,6 +703,14 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
                self->export.max_total_bytes);
         return -1;
     }
+    if (self->claim.allowed_emails.scalar && self->claim.allowed_emails.count
+        && self->claim.allowed_emails.items[0][0] != '/') {
+        s_err (error, errsize,
+               "claim.allowed_emails: '%s' is neither a list nor an absolute "
+               "file path",
+               self->claim.allowed_emails.items[0]);
+        return -1;
+    }
     return 0;
 }
 
@@ -683,6 +794,8 @@ ll_config_destroy (ll_config_t **self_p)
             char **slot = (char **) ((char *) self + s_keys[i].offset);
             free (*slot);
         }
+        else if (s_keys[i].type == T_LIST || s_keys[i].type == T_PATHLIST)
+            s_list_clear ((ll_strlist_t *) ((char *) self + s_keys[i].offset));
     free (self->source_path);
     free (self);
     *self_p = NULL;

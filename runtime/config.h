@@ -8,6 +8,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+//  A list of strings: a YAML sequence, or one scalar (scalar set). A
+//  scalar is split on commas and blanks, except for a key that names a
+//  file (claim.allowed_emails), where it is the one path.
+typedef struct {
+    char **items;  //  count strings (owned)
+    size_t count;  //  entries in items
+    bool scalar;   //  given as one scalar, not a sequence
+} ll_strlist_t;
+
 typedef struct {
     struct {
         char *dbname, *user, *password, *host;
@@ -76,8 +85,11 @@ typedef struct {
         int read_lines;    //  lines GET /api/vm-logs/<h> returns by default
     } logs;
     struct {
-        int email_per_minute;    //  claims per email per minute, 0 = off
-        int address_per_minute;  //  claims per client address, 0 = off
+        int email_per_minute;          //  claims per email per minute, 0 = off
+        int address_per_minute;        //  claims per client address, 0 = off
+        ll_strlist_t allowed_emails;   //  roster (list, or a file's path)
+        ll_strlist_t allowed_domains;  //  email domains allowed
+        char *access_code;             //  said aloud in class, "" = none
     } claim;
     struct {
         int parallel;               //  VMs fetched at once

@@ -25,15 +25,22 @@
 
 //  --- claim and connect (assigner, listener, waiters, gateway) -----------
 #define LL_ENDPOINT_ASSIGNER "inproc://assigner"
-//  VM-CLAIM email code address
-//      -> OK ASSIGNED hostname pin       a free VM (or the student's own,
-//                                        running VM with the new code)
-//       | OK RECOVERING hostname status  the student's VM reboots; the new
-//                                        code is queued for it
+//  VM-CLAIM email code address proof access-code
+//      proof: the canonical claim secret the student showed (cookie or
+//      recovery code, runtime/recovery.h) or ""; access-code: as typed or ""
+//      -> OK ASSIGNED hostname pin secret  a free VM (or the student's own,
+//                                        running VM with the new code);
+//                                        secret: the claim secret to hand
+//                                        back (new, or the proof shown)
+//       | OK RECOVERING hostname status secret  the student's VM reboots;
+//                                        the new code is queued for it
 //       | OK NONE                        no free VM
 //       | OK CHANGED                     the VM was taken away meanwhile
 //       | OK UNRECOVERABLE               the student's VM is in error
 //       | OK LIMITED seconds             rate limit (email or address)
+//       | OK DENIED                      the email holds a VM and the proof
+//                                        is missing or wrong (nothing told)
+//       | OK REFUSED code|email|domain   the class roster refused it
 //       | ERROR reason                   database unavailable
 //  VM-COUNT            -> OK count     free VMs (the claim's own predicate)
 //  VM-RELEASE hostname actor -> OK | ERROR "not found" | ERROR reason
@@ -41,17 +48,27 @@
 //                         (the agent's start-host outcome; 1 sets
 //                         delivered_at)
 //  VM-SEEN hostname... -> OK               last_seen_at = now()
+//  CLAIM-RESET email actor -> OK secret hostname...  a new claim secret for
+//                         the student's VMs (the old one stops working;
+//                         audited) | ERROR "not found" | ERROR reason
+//  CLAIM-WHO secret-hash address -> OK email [hostname status]...
+//                         the claim a secret proves (the student's own
+//                         page) | OK LIMITED seconds | ERROR "not found"
 #define LL_CMD_VM_CLAIM        "VM-CLAIM"
 #define LL_CMD_VM_COUNT        "VM-COUNT"
 #define LL_CMD_VM_RELEASE      "VM-RELEASE"
 #define LL_CMD_VM_RESULT       "VM-RESULT"
 #define LL_CMD_VM_SEEN         "VM-SEEN"
+#define LL_CMD_CLAIM_RESET     "CLAIM-RESET"
+#define LL_CMD_CLAIM_WHO       "CLAIM-WHO"
 #define LL_CLAIM_ASSIGNED      "ASSIGNED"
 #define LL_CLAIM_RECOVERING    "RECOVERING"
 #define LL_CLAIM_NONE          "NONE"
 #define LL_CLAIM_CHANGED       "CHANGED"
 #define LL_CLAIM_UNRECOVERABLE "UNRECOVERABLE"
 #define LL_CLAIM_LIMITED       "LIMITED"
+#define LL_CLAIM_DENIED        "DENIED"
+#define LL_CLAIM_REFUSED       "REFUSED"
 
 #define LL_ENDPOINT_EVENTS "inproc://events"
 //  PUB (listener) -> SUB, no replies:

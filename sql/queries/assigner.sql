@@ -4,8 +4,10 @@
 -- (agent.stale_after_s); the count uses the very same predicate.
 
 -- name: claim_owned
--- The VMs the given students already hold ($1 = emails), best first.
-SELECT user_email, hostname, coalesce(status, '')
+-- The VMs the given students already hold ($1 = emails), best first, with
+-- the hash of each claim's secret ('' when none).
+SELECT user_email, hostname, coalesce(status, ''),
+       coalesce(claim_secret_hash, '')
 FROM vms
 WHERE user_email = ANY ($1::text[])
 ORDER BY user_email,
@@ -26,7 +28,8 @@ RETURNING hostname;
 -- name: claim_free
 -- Claim one free VM for each request, in one statement: the free rows in
 -- hostname order, locked (others' locks skipped), paired with the requests
--- in arrival order. $1 emails, $2 commands, $3 pins, $4 stale seconds.
+-- in arrival order. $1 emails, $2 commands, $3 pins, $4 stale seconds,
+-- $5 the hashes of the claims' secrets.
 WITH free AS (
     SELECT hostname, row_number() OVER (ORDER BY hostname) AS n
     FROM (SELECT hostname FROM vms
@@ -36,12 +39,13 @@ WITH free AS (
           LIMIT cardinality($1::text[])
           FOR UPDATE SKIP LOCKED) locked
 ), req AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-        WITH ORDINALITY AS r(email, command, pin, n)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $5::text[])
+        WITH ORDINALITY AS r(email, command, pin, secret_hash, n)
 )
 UPDATE vms v
 SET user_email = req.email, crd_command = req.command, pin = req.pin,
-    assigned_at = now(), delivered_at = NULL, in_use = false
+    assigned_at = now(), delivered_at = NULL, in_use = false,
+    claim_secret_hash = req.secret_hash
 FROM free JOIN req USING (n)
 WHERE v.hostname = free.hostname
 RETURNING req.n, v.hostname;
@@ -53,6 +57,27 @@ INSERT INTO audit_log (actor, action, target, outcome)
 SELECT 'student:' || e, 'claim', nullif(h, ''), o
 FROM unnest($1::text[], $2::text[], $3::text[]) AS a(e, h, o);
 
+-- name: claim_reset
+-- The admin gives a student a new claim secret ($1 email, $2 its hash, $3
+-- who): the old one stops working.
+WITH reset AS (
+    UPDATE vms SET claim_secret_hash = $2
+    WHERE user_email = $1
+    RETURNING hostname
+), audit AS (
+    INSERT INTO audit_log (actor, action, target, outcome, detail)
+    SELECT $3, 'claim-reset', $1, 'ok', string_agg(hostname, ' ')
+    FROM reset HAVING count(*) > 0
+)
+SELECT hostname FROM reset ORDER BY hostname;
+
+-- name: claim_who
+-- The claim a secret proves ($1 its hash): the student's VMs.
+SELECT user_email, hostname, coalesce(status, '')
+FROM vms
+WHERE claim_secret_hash = $1 AND user_email IS NOT NULL
+ORDER BY hostname;
+
 -- name: vm_count_free
 SELECT count(*) FROM vms
 WHERE status = 'running' AND user_email IS NULL
@@ -63,7 +88,8 @@ WHERE status = 'running' AND user_email IS NULL
 WITH released AS (
     UPDATE vms
     SET user_email = NULL, crd_command = NULL, pin = NULL,
-        assigned_at = NULL, delivered_at = NULL, in_use = false
+        assigned_at = NULL, delivered_at = NULL, in_use = false,
+        claim_secret_hash = NULL
     WHERE hostname = $1
     RETURNING hostname
 ), audit AS (

@@ -140,8 +140,8 @@ static void
 test_refuse_and_env (void **state)
 {
     char error[256];
-    ll_config_t *c =
-        s_parse ("app:\n  admin_password: s3cret-pass\n", error, sizeof error);
+    ll_config_t *c = s_parse ("app:\n  admin_password: s3cret-passphrase\n",
+                              error, sizeof error);
     assert_non_null (c);
     assert_null (ll_config_refuse_reason (c));
     setenv ("LABLINK_ADMIN_PASSWORD", "PLACEHOLDER_X", 1);
@@ -162,6 +162,51 @@ test_refuse_and_env (void **state)
     assert_non_null (strstr (text, "password='it\\'s\\\\x'"));
     free (text);
     ll_config_destroy (&c);
+}
+
+//  Issue 15's keys: lists (a sequence, a scalar, a file's path)
+static void
+test_trust_keys (void **state)
+{
+    char error[256];
+    ll_config_t *c = ll_config_new_defaults ();
+    assert_int_equal (c->claim.allowed_emails.count, 0);
+    assert_int_equal (c->claim.allowed_domains.count, 0);
+    assert_string_equal (c->claim.access_code, "");
+    ll_config_destroy (&c);
+
+    c = s_parse ("claim:\n  allowed_emails: [a@x.org, B@Y.org]\n"
+                 "  allowed_domains: school.edu, @uni.edu other.edu\n"
+                 "  access_code: banana\n",
+                 error, sizeof error);
+    assert_non_null (c);
+    assert_int_equal (c->claim.allowed_emails.count, 2);
+    assert_false (c->claim.allowed_emails.scalar);
+    assert_string_equal (c->claim.allowed_emails.items[1], "B@Y.org");
+    assert_int_equal (c->claim.allowed_domains.count, 3);
+    assert_string_equal (c->claim.allowed_domains.items[1], "@uni.edu");
+    char *text = ll_config_describe (c);
+    assert_null (strstr (text, "banana"));  //  a secret, never shown
+    free (text);
+    ll_config_destroy (&c);
+
+    //  A scalar roster is a file's path, kept whole
+    c = s_parse ("claim:\n  allowed_emails: /srv/class list.txt\n", error,
+                 sizeof error);
+    assert_non_null (c);
+    assert_true (c->claim.allowed_emails.scalar);
+    assert_int_equal (c->claim.allowed_emails.count, 1);
+    assert_string_equal (c->claim.allowed_emails.items[0],
+                         "/srv/class list.txt");
+    ll_config_destroy (&c);
+    assert_null (s_parse ("claim:\n  allowed_emails: roster.txt\n", error,
+                          sizeof error));
+    assert_non_null (strstr (error, "absolute"));
+    assert_null (
+        s_parse ("claim:\n  allowed_emails: [[a]]\n", error, sizeof error));
+    assert_non_null (strstr (error, "claim.allowed_emails"));
+    assert_null (s_parse ("db:\n  port: [1, 2]\n", error, sizeof error));
+    assert_non_null (strstr (error, "db.port"));
 }
 
 static void
@@ -194,6 +239,7 @@ main (void)
         cmocka_unit_test (test_validation),
         cmocka_unit_test (test_refuse_and_env),
         cmocka_unit_test (test_locate),
+        cmocka_unit_test (test_trust_keys),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
