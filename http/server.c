@@ -3,6 +3,7 @@
 #include "runtime/log.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
+#include "runtime/proxy.h"
 #include "runtime/token.h"
 
 #include <arpa/inet.h>
@@ -48,6 +49,7 @@ struct ll_http_server {
     pthread_mutex_t secret_lock;  //  guards secret
     char secret[129];             //  server secret, "" until fetched
     ll_admin_auth_t *auth;        //  the admin credential (http/auth.h)
+    ll_proxies_t proxies;         //  app.trusted_proxies
 };
 
 static int
@@ -958,6 +960,44 @@ s_read_body (ll_http_server_t *self, ll_http_req_t *req)
     return 0;
 }
 
+//  Every line of header name joined with commas, as RFC 9110 reads
+//  repeated fields (new string), or NULL when there is none.
+static char *
+s_header_joined (const struct mg_request_info *info, const char *name)
+{
+    size_t len = 0;
+    for (int i = 0; i < info->num_headers; i++)
+        if (strcasecmp (info->http_headers[i].name, name) == 0)
+            len += strlen (info->http_headers[i].value) + 1;
+    if (!len)
+        return NULL;
+    char *out = malloc (len);
+    size_t used = 0;
+    for (int i = 0; i < info->num_headers; i++)
+        if (strcasecmp (info->http_headers[i].name, name) == 0) {
+            size_t n = strlen (info->http_headers[i].value);
+            if (used)
+                out[used++] = ',';
+            memcpy (out + used, info->http_headers[i].value, n);
+            used += n;
+        }
+    out[used] = '\0';
+    return out;
+}
+
+//  The client's address (issue 15 section 4): the peer, or what trusted
+//  proxies say it is.
+static void
+s_client_address (ll_http_server_t *self, ll_http_req_t *req)
+{
+    char *xff = s_header_joined (req->info, "X-Forwarded-For");
+    char *forwarded = xff ? NULL : s_header_joined (req->info, "Forwarded");
+    ll_proxies_client (&self->proxies, req->info->remote_addr, xff, forwarded,
+                       req->address);
+    free (xff);
+    free (forwarded);
+}
+
 static int
 s_begin_request (struct mg_connection *conn)
 {
@@ -965,8 +1005,7 @@ s_begin_request (struct mg_connection *conn)
     ll_http_server_t *self = mg_get_user_data (mg_get_context (conn));
     ll_http_req_t req = {.conn = conn, .info = info, .server = self};
     atomic_fetch_add (&self->inflight, 1);
-    ll_client_address (info->remote_addr,
-                       mg_get_header (conn, "X-Forwarded-For"), req.address);
+    s_client_address (self, &req);
 
     const char *path = info->local_uri ? info->local_uri : "/";
     bool path_known = false;
@@ -1058,6 +1097,12 @@ ll_http_server_new (const ll_runtime_t *runtime,
     self->auth = ll_admin_auth_new (config);
     if (!self->auth) {
         snprintf (error, errsize, "libsodium cannot start");
+        ll_http_server_destroy (&self);
+        return NULL;
+    }
+    if (ll_proxies_init (&self->proxies, &config->app.trusted_proxies, error,
+                         errsize)
+        != 0) {
         ll_http_server_destroy (&self);
         return NULL;
     }
@@ -1207,6 +1252,7 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     pthread_mutex_destroy (&self->queues_lock);
     sodium_memzero (self->secret, sizeof self->secret);
     ll_admin_auth_destroy (&self->auth);
+    ll_proxies_free (&self->proxies);
     free (self);
     *self_p = NULL;
 }

@@ -1,4 +1,5 @@
 #include "runtime/config.h"
+#include "runtime/proxy.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -75,6 +76,10 @@ static const s_key_t s_keys[] = {
     K ("app.log_level", T_STR, app.log_level, "info"),
     K ("app.session_idle_s", T_INT, app.session_idle_s, "1800"),
     K ("app.secure_cookies", T_BOOL, app.secure_cookies, "false"),
+    K ("app.trusted_proxies",
+       T_LIST,
+       app.trusted_proxies,
+       "127.0.0.0/8,::1/128"),
     K ("dns.enabled", T_BOOL, dns.enabled, "false"),
     K ("dns.terraform_managed", T_BOOL, dns.terraform_managed, "true"),
     K ("dns.domain", T_STR, dns.domain, ""),
@@ -702,6 +707,16 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         s_err (error, errsize, "export.max_total_bytes: %lld is negative",
                self->export.max_total_bytes);
         return -1;
+    }
+    for (size_t i = 0; i < self->app.trusted_proxies.count; i++) {
+        ll_cidr_t net;
+        if (ll_cidr_parse (self->app.trusted_proxies.items[i], &net) != 0) {
+            s_err (error, errsize,
+                   "app.trusted_proxies: '%s' is not an address or network "
+                   "(a.b.c.d/n or x::y/n)",
+                   self->app.trusted_proxies.items[i]);
+            return -1;
+        }
     }
     if (self->claim.allowed_emails.scalar && self->claim.allowed_emails.count
         && self->claim.allowed_emails.items[0][0] != '/') {

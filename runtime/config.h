@@ -39,8 +39,9 @@ typedef struct {
         int request_timeout_s;  //  seconds to receive a request (slowloris)
         int max_vms;            //  largest fleet one launch may create
         char *log_level;
-        int session_idle_s;   //  admin browser session idle expiry
-        bool secure_cookies;  //  mark cookies Secure (TLS in front)
+        int session_idle_s;            //  admin browser session idle expiry
+        bool secure_cookies;           //  mark cookies Secure (TLS in front)
+        ll_strlist_t trusted_proxies;  //  CIDRs whose forwarding is believed
     } app;
     struct {
         bool enabled, terraform_managed, create_zone;

@@ -207,6 +207,28 @@ test_trust_keys (void **state)
     assert_non_null (strstr (error, "claim.allowed_emails"));
     assert_null (s_parse ("db:\n  port: [1, 2]\n", error, sizeof error));
     assert_non_null (strstr (error, "db.port"));
+
+    //  Trusted proxies: loopback by default, CIDRs checked
+    c = ll_config_new_defaults ();
+    assert_int_equal (c->app.trusted_proxies.count, 2);
+    assert_string_equal (c->app.trusted_proxies.items[0], "127.0.0.0/8");
+    assert_string_equal (c->app.trusted_proxies.items[1], "::1/128");
+    ll_config_destroy (&c);
+    c = s_parse ("app:\n  trusted_proxies:\n    - 10.0.0.0/8\n"
+                 "    - 2001:db8::/32\n",
+                 error, sizeof error);
+    assert_non_null (c);
+    assert_int_equal (c->app.trusted_proxies.count, 2);
+    ll_config_destroy (&c);
+    const char *bad[] = {"10.0.0.1/8", "10.0.0.0/33", "1.2.3", "::1/129",
+                         "[::1]",      "10.0.0.0/",   "x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[128];
+        snprintf (yaml, sizeof yaml, "app:\n  trusted_proxies: ['%s']\n",
+                  bad[i]);
+        assert_null (s_parse (yaml, error, sizeof error));
+        assert_non_null (strstr (error, "app.trusted_proxies"));
+    }
 }
 
 static void
