@@ -196,9 +196,13 @@ main (int argc, char *argv[])
         (ll_log_level_t) ll_log_level_parse (config->app.log_level));
     ll_log_add_secret (config->db.password);
     ll_log_add_secret (config->app.admin_password);
+    ll_log_add_secret (config->app.metrics_token);
+    ll_log_add_secret (config->claim.access_code);
     char *summary = ll_config_describe (config);
     ll_info ("allocator: starting %s; %s", LABLINK_VERSION, summary);
     free (summary);
+    if (config->sized)
+        ll_warn ("allocator: worker caps lowered: %s", config->sized);
 
     //  Before any thread exists (czmq's I/O threads included)
     ll_signals_block ();

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -50,6 +51,13 @@ struct ll_http_server {
     char secret[129];             //  server secret, "" until fetched
     ll_admin_auth_t *auth;        //  the admin credential (http/auth.h)
     ll_proxies_t proxies;         //  app.trusted_proxies
+    //  Live streams now: in total and per credential (issue 15 section 5)
+    pthread_mutex_t streams_lock;  //  guards the three below
+    int streams;                   //  streams open
+    struct {
+        char key[80];   //  the credential ("" = free entry)
+        int count;      //  its streams
+    } * stream_owners;  //  app.max_streams entries
 };
 
 static int
@@ -509,6 +517,108 @@ ll_http_wants_json (ll_http_req_t *req)
            && !strstr (accept, "text/html");
 }
 
+//  --- live streams ----------------------------------------------------------
+
+#define S_STREAM_RETRY_S 5  //  Retry-After past a stream cap
+
+//  Whose stream this is: the admin's session or user, else the Bearer
+//  token (a digest of it), else the address.
+static void
+s_stream_key (ll_http_req_t *req, char *out, size_t size)
+{
+    const char *auth = ll_http_header (req, "Authorization");
+    if (req->via_session)
+        snprintf (out, size, "session:%.64s", req->session_hash);
+    else if (req->is_admin)
+        snprintf (out, size, "basic:%.60s", req->actor);
+    else if (auth && strncasecmp (auth, "Bearer ", 7) == 0) {
+        unsigned char digest[16];
+        crypto_generichash (digest, sizeof digest,
+                            (const unsigned char *) auth + 7, strlen (auth + 7),
+                            NULL, 0);
+        char hex[33];
+        sodium_bin2hex (hex, sizeof hex, digest, sizeof digest);
+        snprintf (out, size, "bearer:%s", hex);
+    }
+    else
+        snprintf (out, size, "address:%s", req->address);
+}
+
+//  A stream route takes a slot before its handler runs: 0, or -1 after
+//  429 (this credential's cap) or 503 (the server's), with Retry-After.
+bool
+ll_http_route_is_stream (const ll_route_t *route)
+{
+    size_t len = strlen (route->pattern);
+    return len >= 7 && strcmp (route->pattern + len - 7, "/events") == 0;
+}
+
+static int
+s_stream_take (ll_http_server_t *self, ll_http_req_t *req)
+{
+    if (!ll_http_route_is_stream (req->route))
+        return 0;
+    const ll_config_t *config = self->runtime->config;
+    char key[sizeof req->stream_key];
+    s_stream_key (req, key, sizeof key);
+    int status = 0;
+    pthread_mutex_lock (&self->streams_lock);
+    int mine = -1, free_slot = -1;
+    for (int i = 0; i < config->app.max_streams; i++) {
+        if (strcmp (self->stream_owners[i].key, key) == 0)
+            mine = i;
+        else if (!self->stream_owners[i].key[0] && free_slot < 0)
+            free_slot = i;
+    }
+    if (self->streams >= config->app.max_streams)
+        status = 503;
+    else if (mine >= 0
+             && self->stream_owners[mine].count
+                    >= config->app.max_streams_per_token)
+        status = 429;
+    else {
+        if (mine < 0) {
+            mine = free_slot;  //  fewer streams than entries: one is free
+            snprintf (self->stream_owners[mine].key,
+                      sizeof self->stream_owners[mine].key, "%s", key);
+        }
+        self->stream_owners[mine].count++;
+        self->streams++;
+        snprintf (req->stream_key, sizeof req->stream_key, "%s", key);
+    }
+    pthread_mutex_unlock (&self->streams_lock);
+    if (!status)
+        return 0;
+    char headers[64];
+    snprintf (headers, sizeof headers, "Retry-After: %d\r\n", S_STREAM_RETRY_S);
+    const char *body =
+        status == 429
+            ? "{\"error\":\"Too many live streams for this client. Close "
+              "one and try again.\"}"
+            : "{\"error\":\"Too many live streams on this server. Try "
+              "again later.\"}";
+    ll_http_send (req, status, "application/json", body, strlen (body),
+                  headers);
+    return -1;
+}
+
+static void
+s_stream_give (ll_http_server_t *self, ll_http_req_t *req)
+{
+    if (!req->stream_key[0])
+        return;
+    pthread_mutex_lock (&self->streams_lock);
+    for (int i = 0; i < self->runtime->config->app.max_streams; i++)
+        if (strcmp (self->stream_owners[i].key, req->stream_key) == 0) {
+            if (--self->stream_owners[i].count == 0)
+                self->stream_owners[i].key[0] = '\0';
+            self->streams--;
+            break;
+        }
+    pthread_mutex_unlock (&self->streams_lock);
+    req->stream_key[0] = '\0';
+}
+
 bool
 ll_http_behind_tls (ll_http_req_t *req)
 {
@@ -754,6 +864,20 @@ s_audited_get (const ll_route_t *route)
 {
     //  Reads that hand data out count as actions
     return strcmp (route->pattern, "/api/scp-client") == 0;
+}
+
+bool
+ll_http_try_admin (ll_http_req_t *req)
+{
+    int retry = 0;
+    s_basic_t basic = s_admin_basic (req->server, req, &retry);
+    bool had_cookie = false;
+    if (basic == S_BASIC_OK)
+        req->is_admin = true;
+    else if (basic == S_BASIC_NONE
+             && s_admin_session (req->server, req, &had_cookie) > 0)
+        req->is_admin = req->via_session = true;
+    return req->is_admin;
 }
 
 //  0 when the request may proceed; else the response was sent.
@@ -1040,8 +1164,9 @@ s_begin_request (struct mg_connection *conn)
             ll_http_error (&req, 404, "Not found.");
     }
     else if (s_authorize (self, &req) == 0 && s_read_body (self, &req) == 0
-             && s_check_csrf (&req) == 0)
+             && s_check_csrf (&req) == 0 && s_stream_take (self, &req) == 0)
         req.route->fn (&req);
+    s_stream_give (self, &req);
     if (req.audit) {
         //  Every admin action: who, what, on which target, and the outcome
         char action[160], detail[160];
@@ -1094,6 +1219,9 @@ ll_http_server_new (const ll_runtime_t *runtime,
     self->counts = calloc (route_count + 1, sizeof *self->counts);
     pthread_mutex_init (&self->secret_lock, NULL);
     pthread_mutex_init (&self->queues_lock, NULL);
+    pthread_mutex_init (&self->streams_lock, NULL);
+    self->stream_owners =
+        calloc ((size_t) config->app.max_streams, sizeof *self->stream_owners);
     self->auth = ll_admin_auth_new (config);
     if (!self->auth) {
         snprintf (error, errsize, "libsodium cannot start");
@@ -1143,6 +1271,24 @@ ll_http_server_port (ll_http_server_t *self)
     struct mg_server_port ports[4];
     int n = mg_get_server_ports (self->ctx, 4, ports);
     return n > 0 ? ports[0].port : -1;
+}
+
+bool
+ll_http_client_gone (ll_http_req_t *req)
+{
+    if (!req->client_fd) {
+        int fd = s_client_fd (req);
+        req->client_fd = fd >= 0 ? fd + 1 : -1;
+    }
+    if (req->client_fd < 0)
+        return false;
+    struct pollfd p = {req->client_fd - 1, POLLIN, 0};
+    if (poll (&p, 1, 0) <= 0)
+        return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+        return true;
+    char byte;
+    return recv (req->client_fd - 1, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 bool
@@ -1197,6 +1343,13 @@ ll_http_server_metrics (ll_http_server_t *self)
             "# TYPE lablink_http_inflight gauge\n"
             "lablink_http_inflight %d\n",
             atomic_load (&self->inflight));
+    pthread_mutex_lock (&self->streams_lock);
+    int streams = self->streams;
+    pthread_mutex_unlock (&self->streams_lock);
+    APPEND ("# HELP lablink_http_streams Live streams (SSE) open now.\n"
+            "# TYPE lablink_http_streams gauge\n"
+            "lablink_http_streams %d\n",
+            streams);
     APPEND (
         "# HELP lablink_actor_queue_depth Calls waiting for an actor's reply.\n"
         "# TYPE lablink_actor_queue_depth gauge\n");
@@ -1250,6 +1403,8 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     free (self->counts);
     pthread_mutex_destroy (&self->secret_lock);
     pthread_mutex_destroy (&self->queues_lock);
+    pthread_mutex_destroy (&self->streams_lock);
+    free (self->stream_owners);
     sodium_memzero (self->secret, sizeof self->secret);
     ll_admin_auth_destroy (&self->auth);
     ll_proxies_free (&self->proxies);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
@@ -28,6 +29,8 @@ typedef enum {
 } s_type_t;
 
 #define LL_CONFIG_LIST_MAX 100000  //  entries in one list
+
+static void s_size_workers (ll_config_t *self);
 
 typedef struct {
     const char *path;  //  dotted key
@@ -54,6 +57,8 @@ static const s_key_t s_keys[] = {
     K ("db.port", T_INT, db.port, "5432"),
     K ("db.table_name", T_STR, db.table_name, "vm_table"),
     K ("db.message_channel", T_STR, db.message_channel, "vm_updates"),
+    K ("db.sslmode", T_STR, db.sslmode, "prefer"),
+    K ("db.sslrootcert", T_STR, db.sslrootcert, ""),
     K ("machine.machine_type", T_STR, machine.machine_type, "g4dn.xlarge"),
     K ("machine.repository", T_NSTR, machine.repository, NULL),
     K ("machine.image",
@@ -80,6 +85,9 @@ static const s_key_t s_keys[] = {
        T_LIST,
        app.trusted_proxies,
        "127.0.0.0/8,::1/128"),
+    K ("app.max_streams", T_INT, app.max_streams, "16"),
+    K ("app.max_streams_per_token", T_INT, app.max_streams_per_token, "4"),
+    S ("app.metrics_token", app.metrics_token, ""),
     K ("dns.enabled", T_BOOL, dns.enabled, "false"),
     K ("dns.terraform_managed", T_BOOL, dns.terraform_managed, "true"),
     K ("dns.domain", T_STR, dns.domain, ""),
@@ -500,6 +508,8 @@ ll_config_parse (const char *text, size_t size, char *error, size_t errsize)
     yaml_parser_delete (&parser);
     if (rc == 0)
         rc = ll_config_validate (self, error, errsize);
+    if (rc == 0)
+        s_size_workers (self);
     if (rc != 0)
         ll_config_destroy (&self);
     return self;
@@ -567,6 +577,7 @@ ll_config_apply_env (ll_config_t *self)
                   "LABLINK_ADMIN_PASSWORD_HASH");
     s_env_string (&self->app.listen, "LABLINK_LISTEN");
     s_env_string (&self->app.public_url, "LABLINK_PUBLIC_URL");
+    s_env_string (&self->app.metrics_token, "LABLINK_METRICS_TOKEN");
     const char *port = getenv ("LABLINK_DB_PORT");
     int value;
     if (port && s_parse_int (port, &value) == 0)
@@ -630,6 +641,9 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
     static const char *const levels[] = {"debug", "info", "warn", "error",
                                          NULL};
     static const char *const sources[] = {"", "host", "container", NULL};
+    static const char *const sslmodes[] = {
+        "disable",   "allow",       "prefer", "require",
+        "verify-ca", "verify-full", NULL};
     struct {
         const char *path, *value;
         const char *const *allowed;
@@ -642,6 +656,7 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"dns.pattern", self->dns.pattern, patterns},
         {"app.log_level", self->app.log_level, levels},
         {"export.source", self->export.source, sources},
+        {"db.sslmode", self->db.sslmode, sslmodes},
     };
     for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++)
         if (!s_one_of (enums[i].value, enums[i].allowed)) {
@@ -688,6 +703,9 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"logs.retain_lines", self->logs.retain_lines, 100, 100000000},
         {"logs.line_max", self->logs.line_max, 64, 1048576},
         {"logs.read_lines", self->logs.read_lines, 1, 100000},
+        {"app.max_streams", self->app.max_streams, 1, 100000},
+        {"app.max_streams_per_token", self->app.max_streams_per_token, 1,
+         100000},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (ranges[i].value < ranges[i].min
@@ -729,6 +747,40 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
     return 0;
 }
 
+int
+ll_config_workers_reserved (const ll_config_t *self)
+{
+    int reserved = self->app.http_threads / 8;
+    return reserved < 2 ? 2 : reserved;
+}
+
+//  Parked waiters and live streams each hold a worker: lower their caps so
+//  that claims and health always find one (issue 15 section 5).
+static void
+s_size_workers (ll_config_t *self)
+{
+    int room = self->app.http_threads - ll_config_workers_reserved (self);
+    int parked = self->agent.max_parked, streams = self->app.max_streams;
+    if (parked + streams <= room)
+        return;
+    if (streams > room / 4)
+        streams = room / 4 < 1 ? 1 : room / 4;
+    if (parked > room - streams)
+        parked = room - streams;
+    char note[256];
+    snprintf (note, sizeof note,
+              "agent.max_parked %d -> %d, app.max_streams %d -> %d so that "
+              "%d of app.http_threads %d stay free for claims and health",
+              self->agent.max_parked, parked, self->app.max_streams, streams,
+              ll_config_workers_reserved (self), self->app.http_threads);
+    free (self->sized);
+    self->sized = strdup (note);
+    self->agent.max_parked = parked;
+    self->app.max_streams = streams;
+    if (self->app.max_streams_per_token > streams)
+        self->app.max_streams_per_token = streams;
+}
+
 const char *
 ll_config_refuse_reason (const ll_config_t *self)
 {
@@ -740,6 +792,17 @@ ll_config_refuse_reason (const ll_config_t *self)
     if (strncmp (self->app.admin_password, "PLACEHOLDER_", 12) == 0)
         return "app.admin_password is still a PLACEHOLDER_ value: replace it "
                "with a real password";
+    //  Defaults anyone can look up (upstream's, ours, the examples')
+    static const char *const known[] = {
+        "change-me", "changeme", "admin",         "lablink", "password",
+        "admin123",  "secret",   "lablink-admin", NULL};
+    for (const char *const *k = known; *k; k++)
+        if (strcasecmp (self->app.admin_password, *k) == 0)
+            return "app.admin_password is a well-known default: choose "
+                   "another";
+    if (strlen (self->app.admin_password) < LL_ADMIN_PASSWORD_MIN)
+        return "app.admin_password is shorter than 12 characters: choose a "
+               "longer one";
     return NULL;
 }
 
@@ -772,6 +835,9 @@ ll_config_conninfo (const ll_config_t *self)
     s_conninfo_add (out, sizeof out, "dbname", self->db.dbname);
     s_conninfo_add (out, sizeof out, "user", self->db.user);
     s_conninfo_add (out, sizeof out, "password", self->db.password);
+    s_conninfo_add (out, sizeof out, "sslmode", self->db.sslmode);
+    if (*self->db.sslrootcert)
+        s_conninfo_add (out, sizeof out, "sslrootcert", self->db.sslrootcert);
     s_conninfo_add (out, sizeof out, "connect_timeout", "2");
     s_conninfo_add (out, sizeof out, "application_name", "lablink-allocator");
     s_conninfo_add (out, sizeof out, "keepalives_idle", "5");
@@ -812,6 +878,7 @@ ll_config_destroy (ll_config_t **self_p)
         else if (s_keys[i].type == T_LIST || s_keys[i].type == T_PATHLIST)
             s_list_clear ((ll_strlist_t *) ((char *) self + s_keys[i].offset));
     free (self->source_path);
+    free (self->sized);
     free (self);
     *self_p = NULL;
 }

@@ -22,6 +22,8 @@ typedef struct {
         char *dbname, *user, *password, *host;
         int port;
         char *table_name, *message_channel;
+        char *sslmode;      //  libpq sslmode (verify-full for RDS)
+        char *sslrootcert;  //  CA bundle for verify-ca/verify-full, or ""
     } db;
     struct {
         char *machine_type;
@@ -42,6 +44,9 @@ typedef struct {
         int session_idle_s;            //  admin browser session idle expiry
         bool secure_cookies;           //  mark cookies Secure (TLS in front)
         ll_strlist_t trusted_proxies;  //  CIDRs whose forwarding is believed
+        int max_streams;               //  live streams (SSE) at once
+        int max_streams_per_token;     //  ... per credential
+        char *metrics_token;           //  Bearer for /metrics, "" = open
     } app;
     struct {
         bool enabled, terraform_managed, create_zone;
@@ -108,7 +113,12 @@ typedef struct {
         int timeout_s;              //  connect and per-operation SSH timeout
     } export;
     char *source_path;  //  the file this came from ("" for defaults)
+    char *sized;        //  how worker caps were lowered to fit, or NULL
 } ll_config_t;
+
+//  Workers kept free for claims and health whatever waits or streams:
+//  agent.max_parked + app.max_streams may use http_threads minus these.
+int ll_config_workers_reserved (const ll_config_t *self);
 
 //  Defaults only (schema defaults, reference 4.2).
 ll_config_t *ll_config_new_defaults (void);
@@ -123,7 +133,7 @@ ll_config_parse (const char *text, size_t size, char *error, size_t errsize);
 
 //  Environment overrides: LABLINK_DB_PASSWORD, LABLINK_ADMIN_PASSWORD,
 //  LABLINK_ADMIN_PASSWORD_HASH, LABLINK_DB_HOST, LABLINK_DB_PORT,
-//  LABLINK_LISTEN, LABLINK_PUBLIC_URL.
+//  LABLINK_LISTEN, LABLINK_PUBLIC_URL, LABLINK_METRICS_TOKEN.
 void ll_config_apply_env (ll_config_t *self);
 
 //  Which file to read: --config value, else $CONFIG_DIR/$CONFIG_NAME when
@@ -135,7 +145,9 @@ char *ll_config_locate (const char *cli_path);
 int ll_config_validate (const ll_config_t *self, char *error, size_t errsize);
 
 //  Reason the allocator must not start with this config (admin password
-//  missing or a PLACEHOLDER_*), or NULL when it may.
+//  missing, a PLACEHOLDER_*, a known default or shorter than
+//  LL_ADMIN_PASSWORD_MIN), or NULL when it may.
+#define LL_ADMIN_PASSWORD_MIN 12
 const char *ll_config_refuse_reason (const ll_config_t *self);
 
 //  libpq connection string (password included: never log it).

@@ -164,20 +164,27 @@ test_refuse_and_env (void **state)
     ll_config_destroy (&c);
 }
 
-//  Issue 15's keys: lists (a sequence, a scalar, a file's path)
+//  Issue 15's keys: lists, enumerations, the password policy, worker sizing
 static void
 test_trust_keys (void **state)
 {
     char error[256];
     ll_config_t *c = ll_config_new_defaults ();
+    assert_string_equal (c->db.sslmode, "prefer");
+    assert_int_equal (c->app.trusted_proxies.count, 2);
+    assert_string_equal (c->app.trusted_proxies.items[0], "127.0.0.0/8");
+    assert_string_equal (c->app.trusted_proxies.items[1], "::1/128");
     assert_int_equal (c->claim.allowed_emails.count, 0);
-    assert_int_equal (c->claim.allowed_domains.count, 0);
     assert_string_equal (c->claim.access_code, "");
     ll_config_destroy (&c);
 
     c = s_parse ("claim:\n  allowed_emails: [a@x.org, B@Y.org]\n"
                  "  allowed_domains: school.edu, @uni.edu other.edu\n"
-                 "  access_code: banana\n",
+                 "  access_code: banana\n"
+                 "app:\n  trusted_proxies:\n    - 10.0.0.0/8\n"
+                 "    - 2001:db8::/32\n"
+                 "db:\n  sslmode: verify-full\n"
+                 "  sslrootcert: /etc/ssl/rds.pem\n",
                  error, sizeof error);
     assert_non_null (c);
     assert_int_equal (c->claim.allowed_emails.count, 2);
@@ -185,7 +192,12 @@ test_trust_keys (void **state)
     assert_string_equal (c->claim.allowed_emails.items[1], "B@Y.org");
     assert_int_equal (c->claim.allowed_domains.count, 3);
     assert_string_equal (c->claim.allowed_domains.items[1], "@uni.edu");
-    char *text = ll_config_describe (c);
+    assert_int_equal (c->app.trusted_proxies.count, 2);
+    char *text = ll_config_conninfo (c);
+    assert_non_null (strstr (text, "sslmode='verify-full'"));
+    assert_non_null (strstr (text, "sslrootcert='/etc/ssl/rds.pem'"));
+    free (text);
+    text = ll_config_describe (c);
     assert_null (strstr (text, "banana"));  //  a secret, never shown
     free (text);
     ll_config_destroy (&c);
@@ -207,19 +219,8 @@ test_trust_keys (void **state)
     assert_non_null (strstr (error, "claim.allowed_emails"));
     assert_null (s_parse ("db:\n  port: [1, 2]\n", error, sizeof error));
     assert_non_null (strstr (error, "db.port"));
-
-    //  Trusted proxies: loopback by default, CIDRs checked
-    c = ll_config_new_defaults ();
-    assert_int_equal (c->app.trusted_proxies.count, 2);
-    assert_string_equal (c->app.trusted_proxies.items[0], "127.0.0.0/8");
-    assert_string_equal (c->app.trusted_proxies.items[1], "::1/128");
-    ll_config_destroy (&c);
-    c = s_parse ("app:\n  trusted_proxies:\n    - 10.0.0.0/8\n"
-                 "    - 2001:db8::/32\n",
-                 error, sizeof error);
-    assert_non_null (c);
-    assert_int_equal (c->app.trusted_proxies.count, 2);
-    ll_config_destroy (&c);
+    assert_null (s_parse ("db:\n  sslmode: maybe\n", error, sizeof error));
+    assert_non_null (strstr (error, "db.sslmode"));
     const char *bad[] = {"10.0.0.1/8", "10.0.0.0/33", "1.2.3", "::1/129",
                          "[::1]",      "10.0.0.0/",   "x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -229,6 +230,36 @@ test_trust_keys (void **state)
         assert_null (s_parse (yaml, error, sizeof error));
         assert_non_null (strstr (error, "app.trusted_proxies"));
     }
+
+    //  The admin password: known defaults and short ones are refused
+    const char *weak[] = {"change-me", "Admin",    "lablink",
+                          "password",  "PASSWORD", "eleven-char"};
+    for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++) {
+        char yaml[128];
+        snprintf (yaml, sizeof yaml, "app:\n  admin_password: '%s'\n", weak[i]);
+        c = s_parse (yaml, error, sizeof error);
+        assert_non_null (c);
+        assert_non_null (ll_config_refuse_reason (c));
+        ll_config_destroy (&c);
+    }
+    c = s_parse ("app:\n  admin_password: test-admin-password\n", error,
+                 sizeof error);
+    assert_null (ll_config_refuse_reason (c));
+    ll_config_destroy (&c);
+
+    //  Waiters and streams never take the workers claims and health need
+    c = s_parse ("app:\n  http_threads: 8\n", error, sizeof error);
+    assert_non_null (c);
+    assert_int_equal (ll_config_workers_reserved (c), 2);
+    assert_true (c->agent.max_parked + c->app.max_streams <= 8 - 2);
+    assert_true (c->app.max_streams >= 1);
+    assert_non_null (c->sized);
+    ll_config_destroy (&c);
+    c = s_parse ("", error, sizeof error);
+    assert_null (c->sized);  //  the defaults fit
+    assert_true (c->agent.max_parked + c->app.max_streams
+                 <= c->app.http_threads - ll_config_workers_reserved (c));
+    ll_config_destroy (&c);
 }
 
 static void
