@@ -496,6 +496,29 @@ s_handle_export (self_t *self, ll_request_t *req)
     PQclear (res);
 }
 
+//  Bring your own VM: the admin registers a VM terraform does not manage.
+static void
+s_handle_register (self_t *self, ll_request_t *req)
+{
+    char *hostname = zmsg_popstr (req->args);
+    const char *values[] = {hostname ? hostname : ""};
+    PGresult *res =
+        hostname ? ll_db_exec (self->db, "vm_register", 1, values) : NULL;
+    if (!hostname)
+        ll_request_reply_error (req, self->router, "missing arguments");
+    else if (!res || PQntuples (res) != 1)
+        ll_request_reply_error (req, self->router, s_db_reason (self));
+    else if (streq (PQgetvalue (res, 0, 0), "t"))
+        ll_request_reply_error (req, self->router, LL_REASON_MANAGED);
+    else {
+        zmsg_t *payload = zmsg_new ();
+        zmsg_addstr (payload, streq (PQgetvalue (res, 0, 1), "t") ? "1" : "0");
+        ll_request_reply_ok (req, self->router, &payload);
+    }
+    PQclear (res);
+    free (hostname);
+}
+
 static bool
 s_is_write (const char *command)
 {
@@ -516,7 +539,8 @@ s_self_handle_request (self_t *self, ll_request_t *req)
     //  The other writes (metrics, the server secret) are hard state; reads
     //  leave the session as it is
     bool writes = streq (req->command, LL_CMD_SECRET)
-                  || streq (req->command, LL_CMD_VM_METRICS_SET);
+                  || streq (req->command, LL_CMD_VM_METRICS_SET)
+                  || streq (req->command, LL_CMD_VM_REGISTER);
     if (writes && ll_db_connected (self->db))
         s_commit_mode (self, false);
     if (streq (req->command, LL_CMD_HEALTH))
@@ -531,6 +555,8 @@ s_self_handle_request (self_t *self, ll_request_t *req)
         s_handle_status_all (self, req);
     else if (streq (req->command, LL_CMD_VM_EXPORT))
         s_handle_export (self, req);
+    else if (streq (req->command, LL_CMD_VM_REGISTER))
+        s_handle_register (self, req);
     else
         ll_request_reply_error (req, self->router, "unknown command");
     ll_request_destroy (&req);

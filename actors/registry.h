@@ -14,6 +14,8 @@
                  answered after its statement committed
       VM-METRICS-SET -> OK total | ERROR    (at once)
       VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT -> reads (at once)
+      VM-REGISTER -> OK created | ERROR "managed" | ERROR   (at once: the
+                 admin's bring-your-own-VM registration)
     Pipe: START -> OK (the database may be down: health reports it),
           $TERM. */
 #ifndef LL_ACTOR_REGISTRY_H

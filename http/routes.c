@@ -22,6 +22,9 @@ static const ll_route_t s_routes[] = {
     {"POST", "/api/vm-startup-result", LL_AUTH_AGENT,
      ll_route_vm_startup_result},
 
+    //  --- VM credentials (trust issue): routes_credentials.c ---
+    {"POST", "/api/vms/{}/register", LL_AUTH_ADMIN, ll_route_vm_register},
+
     //  --- telemetry and logs (telemetry issue): routes_telemetry.c ---
     {"POST", "/api/vm-status", LL_AUTH_AGENT, ll_route_vm_status_post},
     {"GET", "/api/vm-status", LL_AUTH_ADMIN, ll_route_vm_status_all},

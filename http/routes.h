@@ -41,6 +41,9 @@ int ll_route_claim_post (ll_http_req_t *req);
 int ll_route_vm_startup (ll_http_req_t *req);
 int ll_route_vm_startup_result (ll_http_req_t *req);
 
+//  routes_credentials.c
+int ll_route_vm_register (ll_http_req_t *req);
+
 //  routes_operations.c (provision)
 int ll_route_launch (ll_http_req_t *req);
 int ll_route_destroy (ll_http_req_t *req);

@@ -127,6 +127,11 @@
 //                                           | ERROR not found
 //  VM-STATUS-ALL                           -> OK [hostname status stale]...
 //  VM-EXPORT                               -> OK json (array of rows)
+//  VM-REGISTER hostname                    -> OK created(1|0)
+//                                           | ERROR "managed" (a fleet name)
+//                                           | ERROR reason
+//                             (bring your own VM: the admin's registration
+//                             creates the row of a VM terraform does not run)
 #define LL_CMD_VM_STATUS_SET  "VM-STATUS-SET"
 #define LL_CMD_VM_GPU_SET     "VM-GPU-SET"
 #define LL_CMD_VM_INUSE_SET   "VM-INUSE-SET"
@@ -136,6 +141,8 @@
 #define LL_CMD_VM_STATUS_GET  "VM-STATUS-GET"
 #define LL_CMD_VM_STATUS_ALL  "VM-STATUS-ALL"
 #define LL_CMD_VM_EXPORT      "VM-EXPORT"
+#define LL_CMD_VM_REGISTER    "VM-REGISTER"
+#define LL_REASON_MANAGED     "managed"
 #define LL_REASON_NOT_FOUND   "not found"
 
 //  ingest: ROUTER (not PULL: a line is acknowledged only after the COPY

@@ -108,3 +108,17 @@ SELECT coalesce(json_agg(r ORDER BY r.hostname), '[]')::text FROM (
            container_duration_seconds, total_startup_seconds, created_at
     FROM vms
 ) AS r;
+
+-- name: vm_register
+-- "Bring your own VM": the admin registers $1, a VM terraform does not
+-- manage (a fleet name is refused: replace it instead). Creates its row
+-- when absent. Returns managed (the name is the fleet's) and created.
+WITH f AS (
+    SELECT EXISTS (SELECT 1 FROM fleet WHERE hostname = $1) AS managed
+), up AS (
+    INSERT INTO vms (hostname)
+    SELECT $1 FROM f WHERE NOT f.managed
+    ON CONFLICT (hostname) DO NOTHING
+    RETURNING hostname
+)
+SELECT f.managed, EXISTS (SELECT 1 FROM up) FROM f;

@@ -22,8 +22,8 @@ start_with() {
 }
 start_with 100000
 secret=$(server_secret "$url")
-T1=$(agent_token "$secret" vm-1)
-T2=$(agent_token "$secret" vm-2)
+T1=$(vm_token "$url" vm-1)
+T2=$(vm_token "$url" vm-2)
 TL=$(agent_token "$secret" _lambda)
 TG=$(agent_token "$secret" ghost)
 ADMIN=(-u admin:test-admin-password)
@@ -45,10 +45,10 @@ pc() {
         -X POST --data-binary "$4" "$url/api/vm-logs"
 }
 q() { psql -Atqc "$1"; }
-for h in vm-1 vm-2; do
-    tok=$(agent_token "$secret" "$h")
+for h in 1 2; do
+    eval "tok=\$T$h"
     curl -s -o /dev/null -H "Authorization: Bearer $tok" -X POST \
-        -d "{\"hostname\":\"$h\",\"status\":\"initializing\"}" "$url/api/vm-status"
+        -d "{\"hostname\":\"vm-$h\",\"status\":\"initializing\"}" "$url/api/vm-status"
 done
 
 # --- reads before any line: 503 while initializing, 404 unknown ---
@@ -80,7 +80,7 @@ call 200 '"cloud_init_logs":"from the lambda"' "${ADMIN[@]}" "$url/api/vm-logs/v
 pass "Lambda shape: 200, kinds by -docker suffix, ANSI stripped, blank lines dropped, 400/404/403/401"
 
 # --- bytes that COPY's text format would escape are stored as sent ---
-curl -s -o /dev/null -H "Authorization: Bearer $(agent_token "$secret" vm-esc)" -X POST \
+curl -s -o /dev/null -H "Authorization: Bearer $(vm_token "$url" vm-esc)" -X POST \
     -d '{"hostname":"vm-esc","status":"running"}' "$url/api/vm-status"
 pc 200 'successfully' "$TL" '{"log_group":"g","log_stream":"vm-esc","messages":["a\tb","back\\slash \\N","caf\u00e9 \u65e5\u672c"]}'
 stored=$(q "SELECT line FROM vm_logs WHERE hostname = 'vm-esc' ORDER BY id")

@@ -9,8 +9,6 @@ port=$(ll_free_port)
 url=http://127.0.0.1:$port
 start_allocator "$port"
 secret=$(server_secret "$url")
-T1=$(agent_token "$secret" vm-1)
-T2=$(agent_token "$secret" vm-2)
 TG=$(agent_token "$secret" ghost)
 ADMIN=(-u admin:test-admin-password)
 n=0
@@ -36,6 +34,23 @@ q() { psql -Atqc "$1"; }
 
 # --- GET /api/vm-status with no VMs: 404 ---
 call 404 '"No VMs found."' "${ADMIN[@]}" "$url/api/vm-status"
+
+# --- the VMs exist because the admin registered them (bring your own VM) ---
+T1=$(vm_token "$url" vm-1)
+T2=$(vm_token "$url" vm-2)
+[ "$(q "SELECT count(*) FROM vms WHERE hostname IN ('vm-1', 'vm-2') AND status IS NULL")" = 2 ] \
+    || fail "registration did not make the rows"
+call 401 'Unauthorized' -X POST "$url/api/vms/byo-1/register"
+call 400 '"Invalid hostname."' "${ADMIN[@]}" -X POST "$url/api/vms/_lambda/register"
+call 201 '"hostname":"byo-1","token":"byo-1.' "${ADMIN[@]}" -X POST "$url/api/vms/byo-1/register"
+call 200 '"token":"byo-1.' "${ADMIN[@]}" -X POST "$url/api/vms/byo-1/register"
+[ "$(q "SELECT count(*) FROM audit_log WHERE action = 'POST /api/vms/{}/register' AND target = 'byo-1' AND outcome = 'success'")" = 2 ] \
+    || fail "registration not audited"
+q "INSERT INTO fleet (hostname, ordinal, state) VALUES ('lablink-vm-t-7', 7, 'active')" >/dev/null
+call 409 'managed by terraform' "${ADMIN[@]}" -X POST "$url/api/vms/lablink-vm-t-7/register"
+[ "$(q "SELECT count(*) FROM vms WHERE hostname = 'lablink-vm-t-7'")" = 0 ] || fail "a refused registration made a row"
+q "DELETE FROM fleet; DELETE FROM vms WHERE hostname = 'byo-1'" >/dev/null
+pass "POST /api/vms/<h>/register: admin only, 201 new / 200 again, audited, 409 for a fleet name (no row)"
 
 # --- POST /api/vm-status ---
 pc 200 '"message":"VM status updated successfully."' "$T1" /api/vm-status '{"hostname":"vm-1","status":"initializing"}'
@@ -144,7 +159,7 @@ pass "a silent VM is stale; its next authenticated call makes it live"
 # --- coalesced writes: 16 VMs at once, every answer right ---
 pids=()
 for i in $(seq 10 25); do
-    tok=$(agent_token "$secret" "vm-$i")
+    tok=$(vm_token "$url" "vm-$i")
     ( code=$(curl -s --max-time 20 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" -X POST \
           -d "{\"hostname\":\"vm-$i\",\"status\":\"running\"}" "$url/api/vm-status")
       code2=$(curl -s --max-time 20 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" -X POST \

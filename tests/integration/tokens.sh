@@ -1,13 +1,16 @@
-# Agent tokens for integration scripts (sourced after lib.sh). A VM's token
-# is ll_token_derive (settings.server_secret, hostname) (runtime/token.h):
-#   <scope>.hex(HMAC-SHA256(secret, "lablink-agent-v1:" scope))
-# server_secret URL: makes the allocator create the secret (one request
-#   with a bogus token) and prints it
-# agent_token SECRET SCOPE: prints the token of SCOPE (a hostname or _lambda)
-# vm_token URL HOSTNAME: prints the token a test's VM HOSTNAME uses on the
-#   agent routes. New tests call this, never agent_token directly, so that
-#   how a VM gets its credential can change in one place.
-
+# Agent tokens for integration scripts (sourced after lib.sh).
+#
+# vm_token URL HOSTNAME: registers HOSTNAME as a "bring your own VM" with
+#   the admin's POST /api/vms/<hostname>/register (docs/api.md) and prints
+#   the token its agent uses on the agent routes. The VM's row exists
+#   because of this call (or of a real launch), never because a status
+#   post made it. Each call hands out a fresh token and revokes the one
+#   before: call it once per VM and keep the token. The admin credential is
+#   $VM_TOKEN_ADMIN (default admin:test-admin-password, lib.sh's config).
+#
+# server_secret URL / agent_token SECRET SCOPE: the token of a service
+#   scope (_lambda) derived from the server secret (runtime/token.h).
+#   Hostnames get their tokens from vm_token only.
 server_secret() {
     local url=$1 secret=""
     curl -s -o /dev/null -H 'Authorization: Bearer nobody.00' "$url/api/vm-status/nobody" || true
@@ -27,9 +30,12 @@ agent_token() {
 }
 
 vm_token() {
-    local url=$1 host=$2 secret
-    secret=$(server_secret "$url") || return 1
-    agent_token "$secret" "$host"
+    local url=$1 host=$2 body token
+    body=$(curl -s --max-time 15 -u "${VM_TOKEN_ADMIN:-admin:test-admin-password}" \
+        -X POST "$url/api/vms/$host/register") || true
+    token=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' <<<"$body")
+    [ -n "$token" ] || { echo "FAIL: cannot register $host: $body" >&2; return 1; }
+    printf '%s' "$token"
 }
 
 # stop_allocator_within SECONDS: like lib.sh's stop_allocator (exit 0, no

@@ -75,6 +75,8 @@ static const s_expected_t s_expected[] = {
     {"POST", "/api/claims/reset", ADMIN},
     {"POST", "/api/vms/{}/destroy", ADMIN},
     {"POST", "/api/vms/{}/replace", ADMIN},
+    //  Bring your own VM: only the admin hands out a VM credential
+    {"POST", "/api/vms/{}/register", ADMIN},
 };
 
 #define S_EXPECTED_COUNT (sizeof s_expected / sizeof s_expected[0])
