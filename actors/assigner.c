@@ -662,20 +662,70 @@ s_reply_affected (self_t *self,
     PQclear (res);
 }
 
+//  VM-RELEASE hostname actor: the VM leaves its student; what happens to
+//  it next is claim.on_release (reset: a random id its agent confirms).
 static void
 s_handle_release (self_t *self, ll_request_t *req)
 {
     char *host = zmsg_popstr (req->args);
     char *actor = zmsg_popstr (req->args);
+    const char *on_release = self->runtime->config->claim.on_release;
+    const char *mode = streq (on_release, "destroy") ? "replace" : on_release;
+    char reset_id[33] = "";
+    if (streq (mode, "reset")) {
+        unsigned char bytes[16];
+        randombytes_buf (bytes, sizeof bytes);
+        sodium_bin2hex (reset_id, sizeof reset_id, bytes, sizeof bytes);
+    }
     if (!host || !actor)
         ll_request_reply_error (req, self->router, "malformed release");
     else {
-        const char *values[] = {host, actor};
-        s_reply_affected (self, req, "vm_release", 2, values);
+        const char *values[] = {host, actor, mode, *reset_id ? reset_id : NULL};
+        PGresult *res = s_exec (self->db, "vm_release", 4, values);
+        if (!res)
+            ll_request_reply_error (req, self->router, "database unavailable");
+        else if (PQntuples (res) == 0)
+            ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
+        else
+            s_reply_frames (self, req, mode, NULL, NULL, NULL);
+        PQclear (res);
         self->count_ms = 0;
     }
     free (host);
     free (actor);
+}
+
+//  VM-RESET-DONE hostname reset-id 1|0 error: the agent's reset outcome.
+static void
+s_handle_reset_done (self_t *self, ll_request_t *req)
+{
+    char *host = zmsg_popstr (req->args);
+    char *id = zmsg_popstr (req->args);
+    char *ok = zmsg_popstr (req->args);
+    char *text = zmsg_popstr (req->args);
+    if (!host || !id || !ok || (!streq (ok, "1") && !streq (ok, "0")))
+        ll_request_reply_error (req, self->router, "malformed reset result");
+    else {
+        if (text && strlen (text) > 1000)
+            text[1000] = '\0';
+        const char *values[] = {host, id, streq (ok, "1") ? "true" : "false",
+                                text ? text : ""};
+        PGresult *res = s_exec (self->db, "vm_reset_done", 4, values);
+        if (!res)
+            ll_request_reply_error (req, self->router, "database unavailable");
+        else if (PQntuples (res) == 0)
+            ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
+        else if (streq (PQgetvalue (res, 0, 0), "stale"))
+            ll_request_reply_error (req, self->router, "stale");
+        else
+            ll_request_reply_ok (req, self->router, NULL);
+        PQclear (res);
+        self->count_ms = 0;
+    }
+    free (host);
+    free (id);
+    free (ok);
+    free (text);
 }
 
 static void
@@ -816,6 +866,8 @@ s_self_handle_router (self_t *self)
             s_handle_count (self, req);
         else if (streq (req->command, LL_CMD_VM_RELEASE))
             s_handle_release (self, req);
+        else if (streq (req->command, LL_CMD_VM_RESET_DONE))
+            s_handle_reset_done (self, req);
         else if (streq (req->command, LL_CMD_VM_RESULT))
             s_handle_result (self, req);
         else if (streq (req->command, LL_CMD_VM_SEEN))

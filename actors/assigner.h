@@ -13,7 +13,8 @@
                                    | OK REFUSED code|email|domain
                                    | ERROR reason
       VM-COUNT                    -> OK count
-      VM-RELEASE hostname actor   -> OK | ERROR reason
+      VM-RELEASE hostname actor   -> OK reset|replace|reuse | ERROR reason
+      VM-RESET-DONE hostname id 1|0 text -> OK | ERROR stale|reason
       VM-RESULT hostname 1|0 text -> OK | ERROR reason
       VM-SEEN hostname...         -> OK
       CLAIM-RESET email actor     -> OK secret hostname... | ERROR reason
@@ -23,7 +24,10 @@
     its hash is stored with the VM); an email that already holds a VM must
     show the secret of one of its VMs, else DENIED before anything is read
     or written for it. The roster is checked after the rate limits, the
-    access code first.
+    access code first. A release follows claim.on_release (issue 15
+    section 3): reset withholds the VM until its agent confirms the reset
+    (VM-RESET-DONE with the current id), replace until terraform replaced
+    it (the terraform actor clears it), reuse frees it at once.
     Every wake-up drains all waiting requests; the claims among them are
     answered from ONE transaction: the students' own VMs first (reference
     2.6: a returning student keeps a running VM with the new code, a

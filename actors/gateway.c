@@ -540,6 +540,13 @@ s_self_handle_waiters (self_t *self)
             free (cmd);
         }
         else if (status && streq (status, "OK") && what
+                 && streq (what, LL_WAIT_RESET)) {
+            char *reset_id = zmsg_popstr (msg);
+            if (reset_id)
+                s_sendf (self, peer, "RESET %s", reset_id);
+            free (reset_id);
+        }
+        else if (status && streq (status, "OK") && what
                  && streq (what, LL_WAIT_UNKNOWN))
             s_send (self, peer, "ERROR VM not found.");
         else

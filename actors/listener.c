@@ -110,12 +110,14 @@ s_publish (self_t *self, const char *payload)
     json_t *host = json_object_get (json, "HostName");
     json_t *command = json_object_get (json, "CrdCommand");
     json_t *pin = json_object_get (json, "Pin");
-    if (json_is_string (host) && json_is_string (command)
+    //  A reset (issue 15) carries no command: the waiters read the row
+    bool reset = json_is_string (json_object_get (json, "Reset"));
+    if (json_is_string (host) && (json_is_string (command) || reset)
         && json_string_length (host) > 0
         && json_string_length (host) <= LL_LISTENER_HOST_MAX) {
         //  The trigger's payload carries the assignment: waiters need not
         //  read the row again (in-process only; never logged)
-        if (json_is_string (pin))
+        if (!reset && json_is_string (pin))
             zstr_sendx (self->pub, LL_EVT_VM_ASSIGNED, json_string_value (host),
                         json_string_value (pin), json_string_value (command),
                         NULL);

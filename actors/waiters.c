@@ -186,15 +186,25 @@ s_remove (self_t *self, s_waiter_t *waiter)
     zhashx_delete (self->by_key, waiter->key);
 }
 
-//  Answer every waiter of host with its assignment.
+//  Answer every waiter of host with its assignment, or with the reset it
+//  must do first (reset not NULL nor ""; issue 15 section 3).
 static void
-s_wake (self_t *self, const char *host, const char *pin, const char *command)
+s_wake (self_t *self,
+        const char *host,
+        const char *pin,
+        const char *command,
+        const char *reset)
 {
+    bool resetting = reset && *reset;
     zlistx_t *list = zhashx_lookup (self->by_host, host);
     while (list && zlistx_size (list)) {
         s_waiter_t *waiter = zlistx_first (list);
-        s_answer (self, waiter->routing, waiter->request_id, LL_WAIT_ASSIGN,
-                  pin, command);
+        if (resetting)
+            s_answer (self, waiter->routing, waiter->request_id, LL_WAIT_RESET,
+                      reset, NULL);
+        else
+            s_answer (self, waiter->routing, waiter->request_id, LL_WAIT_ASSIGN,
+                      pin, command);
         s_remove (self, waiter);
         list = zhashx_lookup (self->by_host, host);
     }
@@ -222,6 +232,12 @@ s_handle_wait (self_t *self, ll_request_t *req)
     if (res && PQntuples (res) == 0) {
         s_answer (self, req->routing, req->request_id, LL_WAIT_UNKNOWN, NULL,
                   NULL);
+        PQclear (res);
+        goto done;
+    }
+    if (res && *PQgetvalue (res, 0, 3)) {
+        s_answer (self, req->routing, req->request_id, LL_WAIT_RESET,
+                  PQgetvalue (res, 0, 3), NULL);
         PQclear (res);
         goto done;
     }
@@ -317,7 +333,7 @@ s_resync (self_t *self)
     self->resync = false;
     for (int r = 0; r < PQntuples (res); r++)
         s_wake (self, PQgetvalue (res, r, 0), PQgetvalue (res, r, 1),
-                PQgetvalue (res, r, 2));
+                PQgetvalue (res, r, 2), PQgetvalue (res, r, 3));
     PQclear (res);
 }
 
@@ -331,7 +347,8 @@ s_self_handle_sub (self_t *self)
         char *pin = zmsg_popstr (msg);
         char *command = zmsg_popstr (msg);
         if (host && pin && command && zhashx_lookup (self->by_host, host))
-            s_wake (self, host, pin, command);  //  from the NOTIFY payload
+            s_wake (self, host, pin, command,
+                    NULL);  //  from the NOTIFY payload
         else if (host && zhashx_lookup (self->by_host, host)) {
             const char *values[] = {host};
             PGresult *res = s_exec (self->db, "wait_pending", 1, values);
@@ -339,7 +356,7 @@ s_self_handle_sub (self_t *self)
                 self->resync = true;
             else if (PQntuples (res) == 1)
                 s_wake (self, host, PQgetvalue (res, 0, 0),
-                        PQgetvalue (res, 0, 1));
+                        PQgetvalue (res, 0, 1), PQgetvalue (res, 0, 2));
             PQclear (res);
         }
         if (pin)

@@ -21,6 +21,7 @@ static const ll_route_t s_routes[] = {
     {"POST", "/vm_startup", LL_AUTH_AGENT, ll_route_vm_startup},
     {"POST", "/api/vm-startup-result", LL_AUTH_AGENT,
      ll_route_vm_startup_result},
+    {"POST", "/api/vm-reset-result", LL_AUTH_AGENT, ll_route_vm_reset_result},
 
     //  --- VM credentials (trust issue): routes_credentials.c ---
     {"POST", "/api/vms/{}/register", LL_AUTH_ADMIN, ll_route_vm_register},

@@ -40,6 +40,7 @@ int ll_route_claim_post (ll_http_req_t *req);
 //  routes_agent.c
 int ll_route_vm_startup (ll_http_req_t *req);
 int ll_route_vm_startup_result (ll_http_req_t *req);
+int ll_route_vm_reset_result (ll_http_req_t *req);
 
 //  routes_credentials.c
 int ll_route_vm_register (ll_http_req_t *req);
@@ -85,6 +86,7 @@ typedef struct {
     const char *text;   //  result error text, heartbeat boot_id ("" none)
     const char *flag;   //  heartbeat crd_active: "1", "0" or "" (none)
     long long number;   //  heartbeat disk_free_pct, -1 when absent
+    const char *id;     //  reset result: the reset_id (32 hex)
 } ll_agent_body_t;
 
 //  Parse body into out (cleared first); 0, or -1 with out->error when it is
@@ -97,6 +99,10 @@ void ll_agent_body_free (ll_agent_body_t *self);
 int ll_vm_startup_parse (const char *body, size_t len, ll_agent_body_t *out);
 int
 ll_vm_startup_result_parse (const char *body, size_t len, ll_agent_body_t *out);
+//  /api/vm-reset-result: hostname, reset_id, success (value "1" / "0"),
+//  error (text)
+int
+ll_vm_reset_result_parse (const char *body, size_t len, ll_agent_body_t *out);
 
 //  routes_telemetry.c: /api/vm-status, /api/gpu_health,
 //  /api/update_inuse_status, /api/heartbeat

@@ -80,6 +80,21 @@ ll_vm_startup_result_parse (const char *body, size_t len, ll_agent_body_t *out)
     return s_hostname (out);
 }
 
+int
+ll_vm_reset_result_parse (const char *body, size_t len, ll_agent_body_t *out)
+{
+    if (ll_vm_startup_result_parse (body, len, out) != 0)
+        return -1;
+    json_t *id = json_object_get (out->doc, "reset_id");
+    const char *text = json_is_string (id) ? json_string_value (id) : "";
+    if (strlen (text) != 32 || strspn (text, "0123456789abcdef") != 32) {
+        out->error = "reset_id must be the reset's id.";
+        return -1;
+    }
+    out->id = text;
+    return 0;
+}
+
 //  -1 after answering 400 when the body was refused (parsed != 0), else
 //  the token check of the VM it names (0 when it is the VM's own token).
 static int
@@ -154,6 +169,14 @@ ll_route_vm_startup (ll_http_req_t *req)
         free (pin);
         free (command);
     }
+    else if (what && streq (what, LL_WAIT_RESET)) {
+        char *reset_id = zmsg_popstr (reply);
+        status =
+            ll_http_json (req, 200,
+                          json_pack ("{s:s, s:s}", "status", "reset",
+                                     "reset_id", reset_id ? reset_id : ""));
+        free (reset_id);
+    }
     else if (what && streq (what, LL_WAIT_UNKNOWN))
         status = ll_http_error (req, 404, "VM not found.");
     else if (what && streq (what, LL_WAIT_FULL)) {
@@ -198,6 +221,44 @@ ll_route_vm_startup_result (ll_http_req_t *req)
     if (rc == 0)
         status = ll_http_json (
             req, 200, json_pack ("{s:s}", "message", "Result recorded."));
+    else if (error && streq (error, "not found"))
+        status = ll_http_error (req, 404, "VM not found.");
+    else
+        status = ll_http_error (req, 503,
+                                "Cannot record now: database unavailable.");
+    free (error);
+    return status;
+}
+
+int
+ll_route_vm_reset_result (ll_http_req_t *req)
+{
+    ll_agent_body_t in;
+    if (s_checked (req, &in,
+                   ll_vm_reset_result_parse (req->body, req->body_len, &in))
+        != 0) {
+        ll_agent_body_free (&in);
+        return req->status;
+    }
+    char detail[LL_RESULT_TEXT_MAX + 1] = "";
+    snprintf (detail, sizeof detail, "%s", in.text);
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, in.host);
+    zmsg_addstr (args, in.id);
+    zmsg_addstr (args, in.value);
+    zmsg_addstr (args, detail);
+    ll_agent_body_free (&in);
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_RESET_DONE,
+                           &args, LL_QUICK_TIMEOUT, &reply, &error);
+    zmsg_destroy (&reply);
+    int status;
+    if (rc == 0)
+        status = ll_http_json (
+            req, 200, json_pack ("{s:s}", "message", "Reset recorded."));
+    else if (error && streq (error, "stale"))
+        status = ll_http_error (req, 409, "This reset is no longer current.");
     else if (error && streq (error, "not found"))
         status = ll_http_error (req, 404, "VM not found.");
     else

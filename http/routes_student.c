@@ -361,6 +361,53 @@ ll_route_unassigned_count (ll_http_req_t *req)
     return ll_http_json (req, 200, json_pack ("{s:I}", "count", n));
 }
 
+//  claim.on_release: destroy. The released VM is replaced by terraform;
+//  until then it stays out of the pool (also when terraform is busy).
+static int
+s_release_replace (ll_http_req_t *req, const char *host, const char *actor)
+{
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, host);
+    zmsg_addstr (args, actor);
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_TERRAFORM, LL_CMD_REPLACE_VM, &args,
+                           LL_QUICK_TIMEOUT, &reply, &error);
+    char *id = rc == 0 ? zmsg_popstr (reply) : NULL;
+    int status;
+    if (id)
+        status = ll_http_json (req, 202,
+                               json_pack ("{s:s, s:s, s:s, s:I}", "message",
+                                          "VM released: it is being replaced.",
+                                          "hostname", host, "on_release",
+                                          "destroy", "operation_id",
+                                          (json_int_t) strtoll (id, NULL, 10)));
+    else {
+        char text[400];
+        long long busy = error && strncmp (error, "busy ", 5) == 0
+                             ? strtoll (error + 5, NULL, 10)
+                             : 0;
+        snprintf (text, sizeof text,
+                  "VM released, but it cannot be replaced now (%s): it stays "
+                  "out of the pool until it is replaced (POST "
+                  "/api/vms/%s/replace).",
+                  busy ? "another operation is running"
+                  : error && streq (error, "unknown-vm")
+                      ? "it is not in the fleet"
+                      : "terraform does not answer",
+                  host);
+        json_t *body =
+            json_pack ("{s:s, s:s}", "error", text, "hostname", host);
+        if (busy)
+            json_object_set_new (body, "operation_id", json_integer (busy));
+        status = ll_http_json (req, 409, body);
+    }
+    free (id);
+    free (error);
+    zmsg_destroy (&reply);
+    return status;
+}
+
 int
 ll_route_release_vm (ll_http_req_t *req)
 {
@@ -377,17 +424,26 @@ ll_route_release_vm (ll_http_req_t *req)
     char *error = NULL;
     int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_RELEASE, &args,
                            LL_QUICK_TIMEOUT, &reply, &error);
+    char *mode = rc == 0 ? zmsg_popstr (reply) : NULL;
     zmsg_destroy (&reply);
     int status;
-    if (rc == 0)
-        status = ll_http_json (req, 200,
-                               json_pack ("{s:s, s:s}", "message",
-                                          "VM released.", "hostname", host));
+    if (mode && streq (mode, "replace"))
+        status = s_release_replace (req, host, actor);
+    else if (mode)
+        status = ll_http_json (
+            req, 200,
+            json_pack ("{s:s, s:s, s:s}", "message",
+                       streq (mode, "reset")
+                           ? "VM released: it returns to the pool once its "
+                             "agent has reset the desktop."
+                           : "VM released.",
+                       "hostname", host, "on_release", mode));
     else if (error && streq (error, "not found"))
         status = ll_http_error (req, 404, "VM not found.");
     else
         status = ll_http_error (req, 503,
                                 "Cannot release now: database unavailable.");
+    free (mode);
     free (error);
     return status;
 }

@@ -129,6 +129,7 @@ static const s_key_t s_keys[] = {
     K ("claim.allowed_emails", T_PATHLIST, claim.allowed_emails, ""),
     K ("claim.allowed_domains", T_LIST, claim.allowed_domains, ""),
     S ("claim.access_code", claim.access_code, ""),
+    K ("claim.on_release", T_STR, claim.on_release, "reset"),
     K ("export.parallel", T_INT, export.parallel, "8"),
     K ("export.max_file_bytes", T_I64, export.max_file_bytes, "2147483648"),
     K ("export.max_total_bytes", T_I64, export.max_total_bytes, "68719476736"),
@@ -641,6 +642,7 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
     static const char *const levels[] = {"debug", "info", "warn", "error",
                                          NULL};
     static const char *const sources[] = {"", "host", "container", NULL};
+    static const char *const releases[] = {"reset", "destroy", "reuse", NULL};
     static const char *const sslmodes[] = {
         "disable",   "allow",       "prefer", "require",
         "verify-ca", "verify-full", NULL};
@@ -656,6 +658,7 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"dns.pattern", self->dns.pattern, patterns},
         {"app.log_level", self->app.log_level, levels},
         {"export.source", self->export.source, sources},
+        {"claim.on_release", self->claim.on_release, releases},
         {"db.sslmode", self->db.sslmode, sslmodes},
     };
     for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++)

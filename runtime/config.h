@@ -96,6 +96,7 @@ typedef struct {
         ll_strlist_t allowed_emails;   //  roster (list, or a file's path)
         ll_strlist_t allowed_domains;  //  email domains allowed
         char *access_code;             //  said aloud in class, "" = none
+        char *on_release;              //  reset | destroy | reuse
     } claim;
     struct {
         int parallel;               //  VMs fetched at once

@@ -43,7 +43,13 @@
 //       | OK REFUSED code|email|domain   the class roster refused it
 //       | ERROR reason                   database unavailable
 //  VM-COUNT            -> OK count     free VMs (the claim's own predicate)
-//  VM-RELEASE hostname actor -> OK | ERROR "not found" | ERROR reason
+//  VM-RELEASE hostname actor -> OK reset|replace|reuse (claim.on_release:
+//                         reset and replace keep the VM out of the pool
+//                         until reset or replaced) | ERROR "not found"
+//                         | ERROR reason
+//  VM-RESET-DONE hostname reset-id 1|0 error -> OK | ERROR "stale" (not
+//                         the current reset) | ERROR "not found"
+//                         | ERROR reason
 //  VM-RESULT hostname 1|0 error -> OK | ERROR "not found" | ERROR reason
 //                         (the agent's start-host outcome; 1 sets
 //                         delivered_at)
@@ -59,6 +65,7 @@
 #define LL_CMD_VM_RELEASE      "VM-RELEASE"
 #define LL_CMD_VM_RESULT       "VM-RESULT"
 #define LL_CMD_VM_SEEN         "VM-SEEN"
+#define LL_CMD_VM_RESET_DONE   "VM-RESET-DONE"
 #define LL_CMD_CLAIM_RESET     "CLAIM-RESET"
 #define LL_CMD_CLAIM_WHO       "CLAIM-WHO"
 #define LL_CLAIM_ASSIGNED      "ASSIGNED"
@@ -75,7 +82,9 @@
 //  VM-ASSIGNED hostname [pin command]
 //                         a NOTIFY said this VM has a new assignment (the
 //                         trigger's payload: every statement that stores a
-//                         command also clears delivered_at)
+//                         command also clears delivered_at); without pin
+//                         and command (a reset, or a payload without them)
+//                         the waiters read the row
 //  RESYNC                 LISTEN was (re)established: notifications may
 //                         have been missed, re-read every parked VM's row
 #define LL_EVT_VM_ASSIGNED "VM-ASSIGNED"
@@ -85,6 +94,9 @@
 //  VM-WAIT hostname timeout-ms kind(http|zmq)
 //      -> OK ASSIGN pin command    at once when an undelivered assignment
 //                                  is stored, else when it arrives
+//       | OK RESET reset-id        the VM was released: its agent must end
+//                                  the session and restore the home, then
+//                                  confirm reset-id (issue 15 section 3)
 //       | OK TIMEOUT               timeout-ms passed (0 = never)
 //       | OK FULL retry-seconds    too many parked HTTP waiters
 //       | OK UNKNOWN               no such VM
@@ -94,6 +106,7 @@
 #define LL_CMD_VM_WAIT   "VM-WAIT"
 #define LL_CMD_VM_UNWAIT "VM-UNWAIT"
 #define LL_WAIT_ASSIGN   "ASSIGN"
+#define LL_WAIT_RESET    "RESET"
 #define LL_WAIT_TIMEOUT  "TIMEOUT"
 #define LL_WAIT_FULL     "FULL"
 #define LL_WAIT_UNKNOWN  "UNKNOWN"
@@ -103,6 +116,8 @@
 //  their frames joined by spaces):
 //    HELLO hostname token   -> HELLO-OK | ERROR reason    (must come first)
 //    WAIT                   -> later ASSIGN pin command   (at once if pending)
+//                              or RESET reset-id (the VM was released: the
+//                              agent resets and POSTs /api/vm-reset-result)
 //    RESULT hostname 1|0 error text                -> RESULT-OK | ERROR reason
 //    POST path json         -> REPLY status json   (the agent HTTP routes)
 //    PING                   -> PONG                (either side)

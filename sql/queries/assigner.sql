@@ -1,6 +1,7 @@
 -- The assigner (actors/assigner.c): claims, returning students, releases,
 -- the available count and delivery results. A VM is offered only when
--- status = 'running' AND user_email IS NULL AND last_seen_at is fresh
+-- status = 'running' AND user_email IS NULL AND release_pending IS NULL
+-- (not waiting for its reset or replacement) AND last_seen_at is fresh
 -- (agent.stale_after_s); the count uses the very same predicate.
 
 -- name: claim_owned
@@ -34,6 +35,7 @@ WITH free AS (
     SELECT hostname, row_number() OVER (ORDER BY hostname) AS n
     FROM (SELECT hostname FROM vms
           WHERE status = 'running' AND user_email IS NULL
+            AND release_pending IS NULL
             AND last_seen_at >= now() - make_interval(secs => $4::integer)
           ORDER BY hostname
           LIMIT cardinality($1::text[])
@@ -80,23 +82,55 @@ ORDER BY hostname;
 
 -- name: vm_count_free
 SELECT count(*) FROM vms
-WHERE status = 'running' AND user_email IS NULL
+WHERE status = 'running' AND user_email IS NULL AND release_pending IS NULL
   AND last_seen_at >= now() - make_interval(secs => $1::integer);
 
 -- name: vm_release
--- Give a VM back to the pool ($1 hostname, $2 who).
+-- Give a VM back to the pool ($1 hostname, $2 who, $3 claim.on_release:
+-- reset | replace | reuse, $4 the reset's id for reset). reset and replace
+-- keep it out of the pool until its agent confirms the reset or terraform
+-- replaced it.
 WITH released AS (
     UPDATE vms
     SET user_email = NULL, crd_command = NULL, pin = NULL,
         assigned_at = NULL, delivered_at = NULL, in_use = false,
-        claim_secret_hash = NULL
+        claim_secret_hash = NULL,
+        release_pending = nullif($3, 'reuse'),
+        reset_id = CASE WHEN $3 = 'reset' THEN $4 END,
+        reset_requested_at = CASE WHEN $3 <> 'reuse' THEN now() END
     WHERE hostname = $1
     RETURNING hostname
 ), audit AS (
-    INSERT INTO audit_log (actor, action, target, outcome)
-    SELECT $2, 'release', hostname, 'ok' FROM released
+    INSERT INTO audit_log (actor, action, target, outcome, detail)
+    SELECT $2, 'release', hostname, 'ok', 'on_release ' || $3 FROM released
 )
 SELECT hostname FROM released;
+
+-- name: vm_reset_done
+-- The agent's reset outcome ($1 hostname, $2 reset id, $3 success, $4
+-- error): the VM returns to the pool only when the reset it confirms is
+-- the current one and succeeded. Answers 'current' or 'stale' (no row: no
+-- such VM); every report is audited.
+WITH vm AS (
+    SELECT hostname, coalesce(reset_id = $2, false) AS current
+    FROM vms WHERE hostname = $1
+    FOR UPDATE
+), done AS (
+    UPDATE vms v
+    SET release_pending = NULL, reset_id = NULL, reset_requested_at = NULL,
+        last_seen_at = now()
+    FROM vm
+    WHERE v.hostname = vm.hostname AND vm.current AND $3::boolean
+    RETURNING v.hostname
+), audit AS (
+    INSERT INTO audit_log (actor, action, target, outcome, detail)
+    SELECT 'vm:' || hostname, 'reset', hostname,
+           CASE WHEN NOT current THEN 'stale'
+                WHEN $3::boolean THEN 'ok' ELSE 'failed' END,
+           nullif($4, '')
+    FROM vm
+)
+SELECT CASE WHEN current THEN 'current' ELSE 'stale' END FROM vm;
 
 -- name: vm_result
 -- The agent's start-host outcome ($2 'true' sets delivered_at; a failure

@@ -170,6 +170,7 @@ test_trust_keys (void **state)
 {
     char error[256];
     ll_config_t *c = ll_config_new_defaults ();
+    assert_string_equal (c->claim.on_release, "reset");
     assert_string_equal (c->db.sslmode, "prefer");
     assert_int_equal (c->app.trusted_proxies.count, 2);
     assert_string_equal (c->app.trusted_proxies.items[0], "127.0.0.0/8");
@@ -180,7 +181,7 @@ test_trust_keys (void **state)
 
     c = s_parse ("claim:\n  allowed_emails: [a@x.org, B@Y.org]\n"
                  "  allowed_domains: school.edu, @uni.edu other.edu\n"
-                 "  access_code: banana\n"
+                 "  access_code: banana\n  on_release: destroy\n"
                  "app:\n  trusted_proxies:\n    - 10.0.0.0/8\n"
                  "    - 2001:db8::/32\n"
                  "db:\n  sslmode: verify-full\n"
@@ -193,6 +194,7 @@ test_trust_keys (void **state)
     assert_int_equal (c->claim.allowed_domains.count, 3);
     assert_string_equal (c->claim.allowed_domains.items[1], "@uni.edu");
     assert_int_equal (c->app.trusted_proxies.count, 2);
+    assert_string_equal (c->claim.on_release, "destroy");
     char *text = ll_config_conninfo (c);
     assert_non_null (strstr (text, "sslmode='verify-full'"));
     assert_non_null (strstr (text, "sslrootcert='/etc/ssl/rds.pem'"));
@@ -219,6 +221,8 @@ test_trust_keys (void **state)
     assert_non_null (strstr (error, "claim.allowed_emails"));
     assert_null (s_parse ("db:\n  port: [1, 2]\n", error, sizeof error));
     assert_non_null (strstr (error, "db.port"));
+    assert_null (s_parse ("claim:\n  on_release: keep\n", error, sizeof error));
+    assert_non_null (strstr (error, "claim.on_release"));
     assert_null (s_parse ("db:\n  sslmode: maybe\n", error, sizeof error));
     assert_non_null (strstr (error, "db.sslmode"));
     const char *bad[] = {"10.0.0.1/8", "10.0.0.0/33", "1.2.3", "::1/129",

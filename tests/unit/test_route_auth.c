@@ -42,6 +42,7 @@ static const s_expected_t s_expected[] = {
     //  Agent token only (reference 2.6 "token-only"), scoped to one VM
     {"POST", "/vm_startup", AGENT},
     {"POST", "/api/vm-startup-result", AGENT},
+    {"POST", "/api/vm-reset-result", AGENT},
     {"POST", "/api/vm-status", AGENT},
     {"POST", "/api/gpu_health", AGENT},
     {"POST", "/api/update_inuse_status", AGENT},
