@@ -246,6 +246,15 @@ s_reply_frames (self_t *self,
     ll_request_reply_ok (req, self->router, &payload);
 }
 
+//  Reply OK LIMITED seconds (a rate limit).
+static void
+s_reply_limited (self_t *self, ll_request_t *req, int wait)
+{
+    char seconds[16];
+    snprintf (seconds, sizeof seconds, "%d", wait);
+    s_reply_frames (self, req, LL_CLAIM_LIMITED, seconds, NULL, NULL);
+}
+
 static void
 s_claim_set (s_claim_t *claim,
              const char *outcome,
@@ -328,11 +337,8 @@ s_claim_new (self_t *self, ll_request_t **req_p)
         }
         ll_roster_verdict_t verdict =
             wait ? LL_ROSTER_OK : s_roster_check (self, email, access);
-        if (wait) {
-            char seconds[16];
-            snprintf (seconds, sizeof seconds, "%d", wait);
-            s_reply_frames (self, req, LL_CLAIM_LIMITED, seconds, NULL, NULL);
-        }
+        if (wait)
+            s_reply_limited (self, req, wait);
         else if (verdict != LL_ROSTER_OK)
             s_reply_frames (self, req, LL_CLAIM_REFUSED,
                             ll_roster_rule (verdict), NULL, NULL);
@@ -825,9 +831,7 @@ s_handle_claim_who (self_t *self, ll_request_t *req)
     int wait = s_bucket_take (self, key,
                               self->runtime->config->claim.address_per_minute);
     if (wait) {
-        char seconds[16];
-        snprintf (seconds, sizeof seconds, "%d", wait);
-        s_reply_frames (self, req, LL_CLAIM_LIMITED, seconds, NULL, NULL);
+        s_reply_limited (self, req, wait);
         goto done;
     }
     const char *values[] = {hash};

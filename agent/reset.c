@@ -255,9 +255,10 @@ s_empty (int fd,
     return rc;
 }
 
-//  Empty home, keeping the agent's own files. 0 or -1.
+//  0 when home may be emptied (a real folder the agent was given), else -1
+//  with the reason.
 static int
-s_empty_home (const agent_settings_t *settings, char *error, size_t errsize)
+s_home_check (const agent_settings_t *settings, char *error, size_t errsize)
 {
     const char *home = settings->home;
     //  A home that is a system folder (or no HOME at all) is never emptied
@@ -273,6 +274,17 @@ s_empty_home (const agent_settings_t *settings, char *error, size_t errsize)
                   home);
         return -1;
     }
+    return 0;
+}
+
+//  Empty home, keeping the agent's own files. 0 or -1.
+static int
+s_empty_home (const agent_settings_t *settings, char *error, size_t errsize)
+{
+    const char *home = settings->home;
+    struct stat st;
+    if (lstat (home, &st) != 0)
+        return -1;
     s_keep_t *keep = calloc (1, sizeof *keep);
     s_keep_add (keep, home, settings->state_dir);
     for (int i = 0; i < settings->log_count; i++)
@@ -293,6 +305,8 @@ agent_reset_desktop (const agent_settings_t *settings,
                      size_t errsize)
 {
     error[0] = '\0';
+    if (s_home_check (settings, error, errsize) != 0)
+        return -1;  //  before anything is ended or removed
     int ended = agent_reset_processes (settings);
     if (ended == -2) {
         snprintf (error, errsize,

@@ -195,32 +195,40 @@ ll_route_vm_startup (ll_http_req_t *req)
     return status;
 }
 
-int
-ll_route_vm_startup_result (ll_http_req_t *req)
+//  An agent's report (a body parsed into in, parsed its result) handed to
+//  the assigner as command: host [reset id] 1|0 text. 200 {"message":
+//  recorded}, 409 when the report is stale, 404, 503.
+static int
+s_report (ll_http_req_t *req,
+          ll_agent_body_t *in,
+          int parsed,
+          const char *command,
+          const char *recorded)
 {
-    ll_agent_body_t in;
-    if (s_checked (req, &in,
-                   ll_vm_startup_result_parse (req->body, req->body_len, &in))
-        != 0) {
-        ll_agent_body_free (&in);
+    if (s_checked (req, in, parsed) != 0) {
+        ll_agent_body_free (in);
         return req->status;
     }
     char detail[LL_RESULT_TEXT_MAX + 1] = "";
-    snprintf (detail, sizeof detail, "%s", in.text);
+    snprintf (detail, sizeof detail, "%s", in->text);
     zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, in.host);
-    zmsg_addstr (args, in.value);
+    zmsg_addstr (args, in->host);
+    if (in->id)
+        zmsg_addstr (args, in->id);
+    zmsg_addstr (args, in->value);
     zmsg_addstr (args, detail);
-    ll_agent_body_free (&in);
+    ll_agent_body_free (in);
     zmsg_t *reply = NULL;
     char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_RESULT, &args,
+    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, command, &args,
                            LL_QUICK_TIMEOUT, &reply, &error);
     zmsg_destroy (&reply);
     int status;
     if (rc == 0)
-        status = ll_http_json (
-            req, 200, json_pack ("{s:s}", "message", "Result recorded."));
+        status =
+            ll_http_json (req, 200, json_pack ("{s:s}", "message", recorded));
+    else if (error && streq (error, "stale"))
+        status = ll_http_error (req, 409, "This reset is no longer current.");
     else if (error && streq (error, "not found"))
         status = ll_http_error (req, 404, "VM not found.");
     else
@@ -231,39 +239,17 @@ ll_route_vm_startup_result (ll_http_req_t *req)
 }
 
 int
+ll_route_vm_startup_result (ll_http_req_t *req)
+{
+    ll_agent_body_t in;
+    int parsed = ll_vm_startup_result_parse (req->body, req->body_len, &in);
+    return s_report (req, &in, parsed, LL_CMD_VM_RESULT, "Result recorded.");
+}
+
+int
 ll_route_vm_reset_result (ll_http_req_t *req)
 {
     ll_agent_body_t in;
-    if (s_checked (req, &in,
-                   ll_vm_reset_result_parse (req->body, req->body_len, &in))
-        != 0) {
-        ll_agent_body_free (&in);
-        return req->status;
-    }
-    char detail[LL_RESULT_TEXT_MAX + 1] = "";
-    snprintf (detail, sizeof detail, "%s", in.text);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, in.host);
-    zmsg_addstr (args, in.id);
-    zmsg_addstr (args, in.value);
-    zmsg_addstr (args, detail);
-    ll_agent_body_free (&in);
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_RESET_DONE,
-                           &args, LL_QUICK_TIMEOUT, &reply, &error);
-    zmsg_destroy (&reply);
-    int status;
-    if (rc == 0)
-        status = ll_http_json (
-            req, 200, json_pack ("{s:s}", "message", "Reset recorded."));
-    else if (error && streq (error, "stale"))
-        status = ll_http_error (req, 409, "This reset is no longer current.");
-    else if (error && streq (error, "not found"))
-        status = ll_http_error (req, 404, "VM not found.");
-    else
-        status = ll_http_error (req, 503,
-                                "Cannot record now: database unavailable.");
-    free (error);
-    return status;
+    int parsed = ll_vm_reset_result_parse (req->body, req->body_len, &in);
+    return s_report (req, &in, parsed, LL_CMD_VM_RESET_DONE, "Reset recorded.");
 }
