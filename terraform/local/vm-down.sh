@@ -15,14 +15,21 @@ stop() {
     stat=${stat##*) }
     now=$(echo "$stat" | cut -d' ' -f20)
     [ "$started" = 0 ] || [ "$now" = "$started" ] || return 0   # recycled pid
+    # vm-up.sh started it with setsid: its session holds what it started
+    # and what those left running (the desktop start-host leaves), which a
+    # destroyed VM must not keep either
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+    pkill -TERM -s "$pid" 2>/dev/null
     for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        # a zombie child of an exited parent still answers kill -0
-        [ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && return 0
+        if ! kill -0 "$pid" 2>/dev/null \
+            || [ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" = Z ]; then
+            # (a zombie child of an exited parent still answers kill -0)
+            pgrep -s "$pid" >/dev/null 2>&1 || return 0
+        fi
         sleep 0.1
     done
     kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+    pkill -KILL -s "$pid" 2>/dev/null
     return 0
 }
 

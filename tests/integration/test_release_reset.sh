@@ -11,9 +11,25 @@
 . "$LABLINK_SOURCE_DIR/tests/integration/provision_lib.sh"
 . "$LABLINK_SOURCE_DIR/tests/integration/claim_lib.sh"
 . "$LABLINK_SOURCE_DIR/tests/integration/tokens.sh"
-trap cleanup EXIT
 export LABLINK_STANDIN_SESSION_DIR=$T/sessions  # start-host leaves a session
 mkdir -p "$LABLINK_STANDIN_SESSION_DIR"
+# session_alive PID: the stand-in's desktop session of this test still runs
+session_alive() {
+    grep -qz "LABLINK_STANDIN_SESSION_DIR=$LABLINK_STANDIN_SESSION_DIR" "/proc/$1/environ" 2>/dev/null \
+        && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]
+}
+# Besides provision_lib's clean-up: no desktop session of ours outlives us
+cleanup_sessions() {
+    local f p
+    cleanup
+    for f in "$LABLINK_STANDIN_SESSION_DIR"/*.pid; do
+        [ -f "$f" ] || continue
+        p=$(cat "$f")
+        session_alive "$p" && kill -KILL "$p" 2>/dev/null
+    done
+    return 0
+}
+trap cleanup_sessions EXIT
 
 # start_mode ON_RELEASE: (re)start the allocator of provision_lib with it
 start_mode() {
@@ -76,8 +92,7 @@ expect "release" 200 "${out##* }"
 grep -q '"on_release":"reset"' <<<"$out" || fail "release answer: $out"
 until_sql "SELECT release_pending IS NULL FROM vms WHERE hostname = '$host'" t 30 "the agent did not confirm the reset"
 expect "reset audited" ok "$(psqlc "SELECT outcome FROM audit_log WHERE action = 'reset' AND target = '$host' ORDER BY id DESC LIMIT 1")"
-kill -0 "$session" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$session/stat" | cut -d' ' -f1)" != Z ] \
-    && fail "A's desktop session survived the reset"
+session_alive "$session" && fail "A's desktop session survived the reset"
 for f in Desktop/a-results.slp .a_history nested locked link-out Desktop/link-dir; do
     [ -e "$home/$f" ] || [ -L "$home/$f" ] && fail "~/$f survived the reset"
 done
@@ -153,6 +168,8 @@ kill -TERM "$ALLOC_PID"; wait "$ALLOC_PID" || true
 start_mode destroy
 echo "B's results" >"$home/Desktop/b-results.slp"
 old_agent=$(cut -d' ' -f1 "$vms_dir/$host/agent.pid")
+session=$(cat "$LABLINK_STANDIN_SESSION_DIR/session-$host.pid")
+session_alive "$session" || fail "no desktop session of B running"
 out=$(curl -s -w ' %{http_code}' "${auth[@]}" -H 'Accept: application/json' -X POST "$url/api/vms/$host/release")
 expect "release (destroy)" 202 "${out##* }"
 op=$(sed -n 's/.*"operation_id":\([0-9]*\).*/\1/p' <<<"$out")
@@ -163,10 +180,19 @@ grep -q '"kind":"replace-vm"' <<<"$body" || fail "not a replace: $body"
 expect "no longer withheld" "" "$(psqlc "SELECT coalesce(release_pending, '') FROM vms WHERE hostname = '$host'")"
 [ -e "$home/Desktop/b-results.slp" ] && fail "B's file survived the replacement"
 [ "$(cut -d' ' -f1 "$vms_dir/$host/agent.pid")" != "$old_agent" ] || fail "the same agent still runs"
+session_alive "$session" && fail "B's desktop session survived the replacement"
 until_sql "SELECT status FROM vms WHERE hostname = '$host'" running 30 "the new VM did not report running"
 psqlc "UPDATE vms SET last_seen_at = now() - interval '1 hour' WHERE hostname LIKE 'byo-%'"
 out=$(claim_json "$url" f@example.com '--code=4/studentF')
 grep -q "\"hostname\":\"$host\"" <<<"$out" || fail "F's claim: $out"
-pass "destroy: the released VM is replaced (a new machine, nothing of B's) and offered again"
+pass "destroy: the released VM is replaced (a new machine: nothing of B's, no process of B's) and offered again"
+# Destroying the fleet ends the last student's session as well
+until_sql "SELECT delivered_at IS NOT NULL FROM vms WHERE hostname = '$host'" t 20 "F's assignment not delivered"
+session=$(cat "$LABLINK_STANDIN_SESSION_DIR/session-$host.pid")
+code=$(curl -s -o "$T/destroy.out" -w '%{http_code}' "${auth[@]}" -H 'Accept: application/json' -X POST "$url/destroy")
+[ "$code" = 202 ] || fail "destroy: $code $(cat "$T/destroy.out")"
+body=$(wait_op "$(sed -n 's/.*"operation_id":\([0-9]*\).*/\1/p' "$T/destroy.out")" 90) || fail "destroy still running"
+grep -q '"status":"succeeded"' <<<"$body" || fail "destroy failed: $body"
+session_alive "$session" && fail "F's desktop session survived the destroy"
 kill -TERM "$ALLOC_PID"; wait "$ALLOC_PID" || true
 echo "6 passed, 0 failed"
