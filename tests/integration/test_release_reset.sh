@@ -186,13 +186,18 @@ psqlc "UPDATE vms SET last_seen_at = now() - interval '1 hour' WHERE hostname LI
 out=$(claim_json "$url" f@example.com '--code=4/studentF')
 grep -q "\"hostname\":\"$host\"" <<<"$out" || fail "F's claim: $out"
 pass "destroy: the released VM is replaced (a new machine: nothing of B's, no process of B's) and offered again"
-# Destroying the fleet ends the last student's session as well
+# Destroying the fleet ends the last student's session as well, even when
+# the agent died first (the session then has no leader to be found by)
 until_sql "SELECT delivered_at IS NOT NULL FROM vms WHERE hostname = '$host'" t 20 "F's assignment not delivered"
 session=$(cat "$LABLINK_STANDIN_SESSION_DIR/session-$host.pid")
+agent=$(cut -d' ' -f1 "$vms_dir/$host/agent.pid")
+kill -KILL "$agent"
+# a crash long past: wait until init reaped it (a zombie still leads its session)
+for _ in $(seq 1 100); do [ -e "/proc/$agent" ] || break; sleep 0.1; done
 code=$(curl -s -o "$T/destroy.out" -w '%{http_code}' "${auth[@]}" -H 'Accept: application/json' -X POST "$url/destroy")
 [ "$code" = 202 ] || fail "destroy: $code $(cat "$T/destroy.out")"
 body=$(wait_op "$(sed -n 's/.*"operation_id":\([0-9]*\).*/\1/p' "$T/destroy.out")" 90) || fail "destroy still running"
 grep -q '"status":"succeeded"' <<<"$body" || fail "destroy failed: $body"
-session_alive "$session" && fail "F's desktop session survived the destroy"
+session_alive "$session" && fail "F's desktop session survived the destroy (its agent killed first)"
 kill -TERM "$ALLOC_PID"; wait "$ALLOC_PID" || true
 echo "6 passed, 0 failed"
