@@ -16,8 +16,9 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 FUZZ_BUILD ?= build-fuzz
 # Optional package groups `make test` needs (scripts/install-deps): caddy
-# for the TLS test, chromium for the browser tests, clang for the fuzzers.
-TEST_DEPS  ?= tls browser fuzz
+# for the TLS test, chromium for the browser tests, clang for the fuzzers,
+# s3rver/dynalite (npm) and shellcheck for the AWS path's tests.
+TEST_DEPS  ?= tls browser fuzz aws
 
 all: build
 

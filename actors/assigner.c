@@ -649,25 +649,6 @@ s_handle_count (self_t *self, ll_request_t *req)
     s_reply_frames (self, req, text, NULL, NULL, NULL);
 }
 
-//  Run a statement that returns the affected hostname; reply OK, ERROR
-//  "not found" or ERROR "database unavailable".
-static void
-s_reply_affected (self_t *self,
-                  ll_request_t *req,
-                  const char *statement,
-                  int n,
-                  const char *const *values)
-{
-    PGresult *res = s_exec (self->db, statement, n, values);
-    if (!res)
-        ll_request_reply_error (req, self->router, "database unavailable");
-    else if (PQntuples (res) == 0)
-        ll_request_reply_error (req, self->router, "not found");
-    else
-        ll_request_reply_ok (req, self->router, NULL);
-    PQclear (res);
-}
-
 //  VM-RELEASE hostname actor: the VM leaves its student; what happens to
 //  it next is claim.on_release (reset: a random id its agent confirms).
 static void
@@ -701,28 +682,42 @@ s_handle_release (self_t *self, ll_request_t *req)
     free (actor);
 }
 
-//  VM-RESET-DONE hostname reset-id 1|0 error: the agent's reset outcome.
+//  VM-RESULT hostname 1|0 error generation (the start-host outcome) and
+//  VM-RESET-DONE hostname reset-id 1|0 error generation (the reset's): an
+//  agent's report, counted only from the agent of the VM's current token.
+//  The statement answers "current", "revoked" or, for a reset, "stale".
 static void
-s_handle_reset_done (self_t *self, ll_request_t *req)
+s_handle_report (self_t *self,
+                 ll_request_t *req,
+                 const char *statement,
+                 bool with_id)
 {
     char *host = zmsg_popstr (req->args);
-    char *id = zmsg_popstr (req->args);
+    char *id = with_id ? zmsg_popstr (req->args) : NULL;
     char *ok = zmsg_popstr (req->args);
     char *text = zmsg_popstr (req->args);
-    if (!host || !id || !ok || (!streq (ok, "1") && !streq (ok, "0")))
-        ll_request_reply_error (req, self->router, "malformed reset result");
+    char *gen = zmsg_popstr (req->args);
+    if (!host || (with_id && !id) || !ok || !gen
+        || (!streq (ok, "1") && !streq (ok, "0")))
+        ll_request_reply_error (req, self->router, "malformed report");
     else {
         if (text && strlen (text) > 1000)
             text[1000] = '\0';
-        const char *values[] = {host, id, streq (ok, "1") ? "true" : "false",
-                                text ? text : ""};
-        PGresult *res = s_exec (self->db, "vm_reset_done", 4, values);
+        const char *values[5];
+        int n = 0;
+        values[n++] = host;
+        if (with_id)
+            values[n++] = id;
+        values[n++] = streq (ok, "1") ? "true" : "false";
+        values[n++] = text ? text : "";
+        values[n++] = gen;
+        PGresult *res = s_exec (self->db, statement, n, values);
         if (!res)
             ll_request_reply_error (req, self->router, "database unavailable");
         else if (PQntuples (res) == 0)
             ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
-        else if (streq (PQgetvalue (res, 0, 0), "stale"))
-            ll_request_reply_error (req, self->router, "stale");
+        else if (!streq (PQgetvalue (res, 0, 0), "current"))
+            ll_request_reply_error (req, self->router, PQgetvalue (res, 0, 0));
         else
             ll_request_reply_ok (req, self->router, NULL);
         PQclear (res);
@@ -732,26 +727,7 @@ s_handle_reset_done (self_t *self, ll_request_t *req)
     free (id);
     free (ok);
     free (text);
-}
-
-static void
-s_handle_result (self_t *self, ll_request_t *req)
-{
-    char *host = zmsg_popstr (req->args);
-    char *ok = zmsg_popstr (req->args);
-    char *text = zmsg_popstr (req->args);
-    if (!host || !ok || (!streq (ok, "1") && !streq (ok, "0")))
-        ll_request_reply_error (req, self->router, "malformed result");
-    else {
-        if (text && strlen (text) > 1000)
-            text[1000] = '\0';
-        const char *values[] = {host, streq (ok, "1") ? "true" : "false",
-                                text ? text : ""};
-        s_reply_affected (self, req, "vm_result", 3, values);
-    }
-    free (host);
-    free (ok);
-    free (text);
+    free (gen);
 }
 
 static void
@@ -871,9 +847,9 @@ s_self_handle_router (self_t *self)
         else if (streq (req->command, LL_CMD_VM_RELEASE))
             s_handle_release (self, req);
         else if (streq (req->command, LL_CMD_VM_RESET_DONE))
-            s_handle_reset_done (self, req);
+            s_handle_report (self, req, "vm_reset_done", true);
         else if (streq (req->command, LL_CMD_VM_RESULT))
-            s_handle_result (self, req);
+            s_handle_report (self, req, "vm_result", false);
         else if (streq (req->command, LL_CMD_VM_SEEN))
             s_handle_seen (self, req);
         else if (streq (req->command, LL_CMD_CLAIM_RESET))

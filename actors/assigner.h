@@ -14,8 +14,10 @@
                                    | ERROR reason
       VM-COUNT                    -> OK count
       VM-RELEASE hostname actor   -> OK reset|replace|reuse | ERROR reason
-      VM-RESET-DONE hostname id 1|0 text -> OK | ERROR stale|reason
-      VM-RESULT hostname 1|0 text -> OK | ERROR reason
+      VM-RESET-DONE hostname id 1|0 text generation
+                                  -> OK | ERROR stale|revoked|reason
+      VM-RESULT hostname 1|0 text generation -> OK | ERROR reason
+                 ("revoked": not the current token's generation)
       VM-SEEN hostname...         -> OK
       CLAIM-RESET email actor     -> OK secret hostname... | ERROR reason
       CLAIM-WHO hash address      -> OK email [hostname status]...

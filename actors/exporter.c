@@ -526,6 +526,13 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
             free (ex->entry);
             ex->entry = strdup (name);
         }
+        else if (rel) {
+            //  Its DATA and END are dropped (ex->current is not this VM)
+            vm->skipped++;
+            s_chunk_printf (vm->notes, "# skipped vm_%d/", vm->index);
+            s_escape (vm->notes, rel);
+            s_chunk_printf (vm->notes, ": the zip writer refused it\n");
+        }
         free (rel);
         free (mtime);
     }

@@ -1,4 +1,6 @@
 #include "actors/exporter_fetch.h"
+#include "actors/exporter_tar.h"
+#include "actors/exporter_zip.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
 
@@ -359,6 +361,23 @@ s_reserve (s_job_t *job, const char *rel, int64_t size)
     return s_sendf (job, "SKIP", 3, rel, size_text, why) == 0 ? 1 : -1;
 }
 
+//  A path from the VM that cannot be a zip entry name (a control character,
+//  a backslash: ll_zip_name_safe) is refused, never rewritten: SKIP, so
+//  the manifest lists it. True when refused; *rc -1 when the SKIP failed.
+static bool
+s_name_refused (s_job_t *job, const char *rel, int64_t size, int *rc)
+{
+    if (ll_zip_name_safe (rel, strlen (rel)))
+        return false;
+    char size_text[32];
+    snprintf (size_text, sizeof size_text, "%lld", (long long) size);
+    if (s_sendf (job, "SKIP", 3, rel, size_text,
+                 "name has a control character or a backslash: refused")
+        != 0)
+        *rc = -1;
+    return true;
+}
+
 //  Give back what a file did not use of its reservation.
 static void
 s_unreserve (s_job_t *job, int64_t reserved, int64_t used, bool whole)
@@ -580,8 +599,11 @@ s_walk (s_job_t *job)
         s_close (job, dir);
         LIBSSH2_SFTP_ATTRIBUTES *f;
         while ((f = zlist_pop (files))) {
-            if (rc == 0)
-                rc = s_file (job, (const char *) (f + 1), f);
+            const char *child = (const char *) (f + 1);
+            int64_t size =
+                (f->flags & LIBSSH2_SFTP_ATTR_SIZE) ? (int64_t) f->filesize : 0;
+            if (rc == 0 && !s_name_refused (job, child, size, &rc))
+                rc = s_file (job, child, f);
             free (f);
         }
         zlist_destroy (&files);
@@ -693,24 +715,6 @@ s_remote_read (s_job_t *job, s_remote_t *r, void *buf, size_t n)
     }
 }
 
-//  Exactly n bytes; -1 on failure or early end.
-static int
-s_remote_read_all (s_job_t *job, s_remote_t *r, void *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = s_remote_read (job, r, (char *) buf + got, n - got);
-        if (k <= 0) {
-            if (k == 0)
-                snprintf (job->error, sizeof job->error,
-                          "the remote command's output ended early");
-            return -1;
-        }
-        got += (size_t) k;
-    }
-    return 0;
-}
-
 //  Close the channel; its exit status, or -1.
 static int
 s_remote_close (s_job_t *job, s_remote_t *r)
@@ -816,55 +820,23 @@ s_container_list (s_job_t *job, zlist_t *items)
     return 0;
 }
 
-//  Octal or base-256 number of a tar header field.
-static int64_t
-s_tar_number (const unsigned char *field, size_t len)
+//  The tar reader's bytes: the remote command's output.
+typedef struct {
+    s_job_t *job;   //  for the deadline and the failure's reason
+    s_remote_t *r;  //  the channel
+} s_tar_source_t;
+
+static ssize_t
+s_tar_source (void *arg, void *buf, size_t n)
 {
-    int64_t v = 0;
-    if (field[0] & 0x80) {
-        for (size_t i = 1; i < len; i++)
-            v = (v << 8) | field[i];
-        return v;
-    }
-    for (size_t i = 0; i < len && field[i]; i++)
-        if (field[i] >= '0' && field[i] <= '7')
-            v = v * 8 + (field[i] - '0');
-    return v;
+    s_tar_source_t *source = arg;
+    return s_remote_read (source->job, source->r, buf, n);
 }
 
-//  Skip n bytes of the stream. 0 or -1.
-static int
-s_tar_skip (s_job_t *job, s_remote_t *r, int64_t n)
-{
-    while (n > 0) {
-        size_t want = n > LL_FETCH_CHUNK ? LL_FETCH_CHUNK : (size_t) n;
-        if (s_remote_read_all (job, r, job->buffer, want) != 0)
-            return -1;
-        n -= (int64_t) want;
-    }
-    return 0;
-}
-
-//  The path in a pax extended header ("len path=value\n" records).
-static char *
-s_pax_path (const char *data, size_t len)
-{
-    size_t at = 0;
-    while (at < len) {
-        char *end = NULL;
-        long rec = strtol (data + at, &end, 10);
-        if (rec <= 0 || (size_t) rec > len - at || *end != ' ')
-            return NULL;
-        const char *kv = end + 1;
-        size_t kvlen = (size_t) (data + at + rec - kv);
-        if (kvlen > 6 && memcmp (kv, "path=", 5) == 0)
-            return strndup (kv + 5, kvlen - 6);
-        at += (size_t) rec;
-    }
-    return NULL;
-}
-
-//  Read the selected files through tar. -1 when the VM must stop.
+//  Read the selected files through tar. -1 when the VM must stop. The VM
+//  may lie: the tar reader refuses a stream whose sizes cannot be true or
+//  are over export.max_file_bytes, and no file gives more than the size it
+//  was listed (and reserved against the caps) with.
 static int
 s_container_read (s_job_t *job, zlist_t *wanted)
 {
@@ -891,47 +863,20 @@ s_container_read (s_job_t *job, zlist_t *wanted)
     }
     r.feed = feed;
     r.feed_len = feed_len;
-    char *long_name = NULL;
+    s_tar_source_t source = {.job = job, .r = &r};
+    ll_tar_t tar;
+    ll_tar_init (&tar, s_tar_source, &source, job->sh->max_file_bytes);
     s_item_t *next = zlist_first (wanted);
-    unsigned char header[512];
     while (rc == 0) {
-        if (s_remote_read_all (job, &r, header, sizeof header) != 0) {
-            rc = -1;
+        const char *member = NULL;
+        int64_t size = 0;
+        int got = ll_tar_next (&tar, &member, &size);
+        if (got <= 0) {
+            if (got < 0 && !tar.io_failed)
+                snprintf (job->error, sizeof job->error, "%s", tar.error);
+            rc = got;
             break;
         }
-        bool zero = true;
-        for (size_t i = 0; i < sizeof header && zero; i++)
-            zero = header[i] == 0;
-        if (zero)
-            break;  //  end of archive
-        int64_t size = s_tar_number (header + 124, 12);
-        int64_t pad = (512 - size % 512) % 512;
-        char type = (char) header[156];
-        if ((type == 'L' || type == 'x') && size <= 65536) {
-            char *data = malloc ((size_t) size + 1);
-            if (s_remote_read_all (job, &r, data, (size_t) size) != 0
-                || s_tar_skip (job, &r, pad) != 0) {
-                free (data);
-                rc = -1;
-                break;
-            }
-            data[size] = '\0';
-            free (long_name);
-            long_name = type == 'L' ? strndup (data, (size_t) size)
-                                    : s_pax_path (data, (size_t) size);
-            free (data);
-            continue;
-        }
-        if (type != '0' && type != '\0') {
-            rc = s_tar_skip (job, &r, size + pad);
-            continue;
-        }
-        char name[256 + 1];
-        if (memcmp (header + 257, "ustar\0", 6) == 0 && header[345])
-            snprintf (name, sizeof name, "%.155s/%.100s", header + 345, header);
-        else
-            snprintf (name, sizeof name, "%.100s", header);
-        const char *member = long_name ? long_name : name;
         //  Files tar could not read are missing: skip to the member's item
         s_item_t *item = next;
         while (item && strcmp (item->rel, member) != 0) {
@@ -945,8 +890,6 @@ s_container_read (s_job_t *job, zlist_t *wanted)
                 rc = -1;
             item = zlist_next (wanted);
         }
-        free (long_name);
-        long_name = NULL;
         if (rc != 0)
             break;
         if (!item) {
@@ -956,22 +899,25 @@ s_container_read (s_job_t *job, zlist_t *wanted)
             break;
         }
         next = zlist_next (wanted);
+        //  Never more than the listed size: what the caps reserved
+        int64_t take = size < item->size ? size : item->size;
         char size_text[32];
-        snprintf (size_text, sizeof size_text, "%lld", (long long) size);
+        snprintf (size_text, sizeof size_text, "%lld", (long long) take);
         if (s_sendf (job, "BEGIN", 3, item->rel, item->mtime, size_text) != 0) {
             rc = -1;
             break;
         }
         s_begin_hash (job);
         int64_t done = 0;
-        while (done < size && rc == 0) {
-            size_t want = size - done < LL_FETCH_CHUNK ? (size_t) (size - done)
+        while (done < take && rc == 0) {
+            size_t want = take - done < LL_FETCH_CHUNK ? (size_t) (take - done)
                                                        : LL_FETCH_CHUNK;
-            ssize_t k = s_remote_read (job, &r, job->buffer, want);
+            ssize_t k = ll_tar_read (&tar, job->buffer, want);
             if (k <= 0) {
-                if (k == 0)
-                    snprintf (job->error, sizeof job->error,
-                              "the tar stream ended early");
+                if (!tar.io_failed)
+                    snprintf (job->error, sizeof job->error, "%s",
+                              k == 0 ? "the tar stream ended early"
+                                     : tar.error);
                 rc = -1;
                 break;
             }
@@ -980,16 +926,20 @@ s_container_read (s_job_t *job, zlist_t *wanted)
             done += k;
         }
         s_unreserve (job, item->size, done, false);
-        if (s_end (job, done,
-                   rc != 0              ? "incomplete: read failed"
-                   : done != item->size ? "changed while it was read"
-                                        : "")
-            != 0)
+        char note[128] = "";
+        if (rc != 0)
+            snprintf (note, sizeof note, "incomplete: read failed");
+        else if (size > item->size)
+            snprintf (note, sizeof note,
+                      "grew after it was listed: cut at the listed %lld "
+                      "bytes",
+                      (long long) item->size);
+        else if (done != item->size)
+            snprintf (note, sizeof note, "changed while it was read");
+        if (s_end (job, done, note) != 0)
             rc = -1;
-        if (rc == 0)
-            rc = s_tar_skip (job, &r, pad);
     }
-    free (long_name);
+    ll_tar_free (&tar);
     int status = s_remote_close (job, &r);
     if (rc == 0 && status != 0)
         ll_debug ("exporter: tar exited %d", status);
@@ -1021,6 +971,8 @@ s_container (s_job_t *job)
     int rc = s_container_list (job, items);
     for (s_item_t *i = zlist_first (items); i && rc == 0;
          i = zlist_next (items)) {
+        if (s_name_refused (job, i->rel, i->size, &rc))
+            continue;
         int reserved = s_reserve (job, i->rel, i->size);
         if (reserved < 0)
             rc = -1;

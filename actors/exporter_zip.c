@@ -120,11 +120,34 @@ ll_zip_new (ll_zip_sink_fn *sink, void *arg)
     return self;
 }
 
+bool
+ll_zip_name_safe (const char *name, size_t size)
+{
+    if (!name || size == 0 || size > LL_ZIP_NAME_MAX || name[0] == '/')
+        return false;
+    const unsigned char *c = (const unsigned char *) name;
+    size_t part = 0;  //  where the current path part starts
+    for (size_t i = 0; i <= size; i++) {
+        if (i == size || c[i] == '/') {
+            size_t len = i - part;
+            if (len == 0 || (len == 1 && c[part] == '.')
+                || (len == 2 && c[part] == '.' && c[part + 1] == '.'))
+                return false;
+            part = i + 1;
+            continue;
+        }
+        if (c[i] < 0x20 || c[i] == 0x7f || c[i] == '\\'
+            || (c[i] == 0xc2 && i + 1 < size && c[i + 1] >= 0x80
+                && c[i + 1] <= 0x9f))
+            return false;
+    }
+    return true;
+}
+
 int
 ll_zip_begin (ll_zip_t *self, const char *name, size_t size, time_t mtime)
 {
-    if (self->failed || self->open || size == 0 || size > LL_ZIP_NAME_MAX
-        || memchr (name, '\0', size))
+    if (self->failed || self->open || !ll_zip_name_safe (name, size))
         return -1;
     if (self->count == self->capacity) {
         size_t capacity = self->capacity ? self->capacity * 2 : 64;

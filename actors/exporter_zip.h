@@ -7,6 +7,7 @@
 #ifndef LL_EXPORTER_ZIP_H
 #define LL_EXPORTER_ZIP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -21,8 +22,14 @@ typedef int (ll_zip_sink_fn) (void *arg, const void *data, size_t size);
 
 ll_zip_t *ll_zip_new (ll_zip_sink_fn *sink, void *arg);
 
-//  Start an entry (the previous one must be ended). name: size bytes, no
-//  NUL inside, not empty. 0 or -1.
+//  True when name (size bytes) may be an entry name: not empty, no control
+//  character (C0, DEL, or C1 as UTF-8), no backslash (a folder separator
+//  to Windows unzippers), not absolute, no "." or ".." part. Names from a
+//  VM that are not are refused by the exporter (listed in the manifest).
+bool ll_zip_name_safe (const char *name, size_t size);
+
+//  Start an entry (the previous one must be ended). name: size bytes, safe
+//  (ll_zip_name_safe). 0 or -1.
 int ll_zip_begin (ll_zip_t *self, const char *name, size_t size, time_t mtime);
 
 //  Append bytes to the open entry; -1 past LL_ZIP_ENTRY_MAX or sink failure.

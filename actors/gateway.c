@@ -23,6 +23,7 @@ typedef struct {
     zframe_t *routing;  //  routing id (owned)
     char *host;         //  hostname once HELLO succeeded (owned)
     char *token;        //  its token, for replayed POSTs (owned, secret)
+    char gen[24];       //  its token's generation (after HELLO)
     int64_t last_ms;    //  last message from it
     bool waiting;       //  a VM-WAIT is parked for it
     bool seen;          //  last_seen_at refresh due
@@ -33,10 +34,9 @@ typedef struct {
     zsock_t *router;        //  agents (tcp, CURVE); NULL when off
     zsock_t *waiters;       //  DEALER to LL_ENDPOINT_WAITERS
     zsock_t *assigner;      //  DEALER to LL_ENDPOINT_ASSIGNER
-    zsock_t *registry;      //  DEALER to LL_ENDPOINT_REGISTRY (secret)
+    zsock_t *registry;      //  DEALER to LL_ENDPOINT_REGISTRY (VM-AUTH)
     ll_runtime_t *runtime;  //  config and stats (not owned)
     zhashx_t *peers;        //  key -> s_peer_t
-    char secret[129];       //  server secret, "" until fetched
     char base_url[300];     //  this allocator's own HTTP address
     CURL *curl;             //  for POST replays (reused: keep-alive)
     int64_t next_seen_ms;   //  next last_seen_at refresh
@@ -84,7 +84,6 @@ s_self_destroy (self_t **self_p)
     zsock_destroy (&self->registry);
     if (self->curl)
         curl_easy_cleanup (self->curl);
-    sodium_memzero (self->secret, sizeof self->secret);
     free (self);
     *self_p = NULL;
 }
@@ -231,28 +230,6 @@ s_unwait (self_t *self, s_peer_t *peer)
 
 //  --- from agents ----------------------------------------------------------
 
-static int
-s_secret (self_t *self)
-{
-    if (*self->secret)
-        return 0;
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc =
-        ll_call (self->registry, LL_CMD_SECRET, NULL, 3000, &reply, &error);
-    char *secret = rc == 0 ? zmsg_popstr (reply) : NULL;
-    zmsg_destroy (&reply);
-    free (error);
-    if (!secret || strlen (secret) >= sizeof self->secret) {
-        free (secret);
-        return -1;
-    }
-    snprintf (self->secret, sizeof self->secret, "%s", secret);
-    sodium_memzero (secret, strlen (secret));
-    free (secret);
-    return 0;
-}
-
 //  End text (may be NULL) at its first space: what follows the space, or
 //  NULL when there is none.
 static char *
@@ -337,6 +314,21 @@ gateway_frame_parse (char *text, size_t len, gateway_frame_t *out)
     return 0;
 }
 
+//  The peer must HELLO again (its token was revoked).
+static void
+s_forget_hello (self_t *self, s_peer_t *peer)
+{
+    s_unwait (self, peer);
+    free (peer->host);
+    peer->host = NULL;
+    if (peer->token)
+        sodium_memzero (peer->token, strlen (peer->token));
+    free (peer->token);
+    peer->token = NULL;
+}
+
+//  The token is checked as on HTTP: it must name this hostname and be the
+//  VM's current token (VM-AUTH, the registry's one query).
 static void
 s_handle_hello (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
 {
@@ -346,25 +338,44 @@ s_handle_hello (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
     }
     const char *host = frame->host;
     const char *token = frame->token;
-    if (s_secret (self) != 0) {
-        s_send (self, peer, "ERROR database unavailable");
+    char scope[LL_TOKEN_SCOPE_MAX + 1];
+    if (ll_token_scope (token, scope, sizeof scope) != 0 || scope[0] == '_') {
+        s_send (self, peer, "ERROR Invalid API token.");
         return;
     }
-    ll_token_check_t check = ll_token_check (self->secret, token, host);
-    if (check != LL_TOKEN_OK) {
-        s_send (self, peer,
-                check == LL_TOKEN_OTHER_SCOPE
-                    ? "ERROR This token belongs to another VM."
-                    : "ERROR Invalid API token.");
+    if (!streq (scope, host)) {
+        s_send (self, peer, "ERROR This token belongs to another VM.");
         return;
     }
-    s_unwait (self, peer);  //  a second HELLO starts over
-    free (peer->host);
+    char hash[LL_TOKEN_HASH_HEX];
+    ll_token_hash (token, hash);
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, host);
+    zmsg_addstr (args, hash);
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc =
+        ll_call (self->registry, LL_CMD_VM_AUTH, &args, 3000, &reply, &error);
+    char *gen = rc == 0 ? zmsg_popstr (reply) : NULL;
+    zmsg_destroy (&reply);
+    const char *refusal =
+        gen                                           ? NULL
+        : error && streq (error, LL_REASON_REVOKED)   ? "ERROR token revoked"
+        : error && streq (error, LL_REASON_NOT_FOUND) ? "ERROR VM not found."
+        : error && streq (error, LL_REASON_INVALID)
+            ? "ERROR Invalid API token."
+            : "ERROR database unavailable";
+    free (error);
+    if (refusal) {
+        s_forget_hello (self, peer);  //  a failed HELLO leaves no identity
+        s_send (self, peer, refusal);
+        return;
+    }
+    s_forget_hello (self, peer);  //  a second HELLO starts over
     peer->host = strdup (host);
-    if (peer->token)
-        sodium_memzero (peer->token, strlen (peer->token));
-    free (peer->token);
     peer->token = strdup (token);
+    snprintf (peer->gen, sizeof peer->gen, "%s", gen);
+    free (gen);
     peer->seen = true;
     s_send (self, peer, "HELLO-OK");
 }
@@ -439,7 +450,7 @@ s_handle_result (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
         return;
     }
     s_request (self->assigner, LL_CMD_VM_RESULT, peer->key, frame->host,
-               frame->ok, frame->text, NULL);
+               frame->ok, frame->text, peer->gen, NULL);
 }
 
 //  Read one agent message: "VERB args" (frames joined by spaces).
@@ -499,7 +510,7 @@ s_self_handle_router (self_t *self)
         if (!peer->waiting) {
             peer->waiting = true;
             s_request (self->waiters, LL_CMD_VM_WAIT, peer->key, peer->host,
-                       "0", "zmq", NULL);
+                       "0", "zmq", peer->gen, NULL);
         }
     }
     else if (frame.verb == GATEWAY_RESULT)
@@ -549,6 +560,12 @@ s_self_handle_waiters (self_t *self)
         else if (status && streq (status, "OK") && what
                  && streq (what, LL_WAIT_UNKNOWN))
             s_send (self, peer, "ERROR VM not found.");
+        else if (status && streq (status, "OK") && what
+                 && streq (what, LL_WAIT_REVOKED)) {
+            //  A newer launch holds the VM: this agent is done here
+            s_forget_hello (self, peer);
+            s_send (self, peer, "ERROR token revoked");
+        }
         else
             s_sendf (self, peer, "ERROR %s", what ? what : "wait failed");
     }
@@ -572,8 +589,12 @@ s_self_handle_assigner (self_t *self)
     if (command && streq (command, LL_CMD_VM_RESULT) && peer) {
         if (status && streq (status, "OK"))
             s_send (self, peer, "RESULT-OK");
-        else if (reason && streq (reason, "not found"))
+        else if (reason && streq (reason, LL_REASON_NOT_FOUND))
             s_send (self, peer, "ERROR VM not found.");
+        else if (reason && streq (reason, LL_REASON_REVOKED)) {
+            s_forget_hello (self, peer);
+            s_send (self, peer, "ERROR token revoked");
+        }
         else
             s_sendf (self, peer, "ERROR %s", reason ? reason : "failed");
     }

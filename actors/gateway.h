@@ -8,9 +8,16 @@
     DEALERs to the waiters and the assigner; a libcurl handle that replays
     telemetry on the allocator's own HTTP routes (same JSON, same checks).
     Serves: nothing inproc. Agent protocol (runtime/protocol.h, gateway):
-      HELLO hostname token  -> HELLO-OK | ERROR reason   (first, always)
-      WAIT                  -> later ASSIGN pin command  (VM-WAIT, no timeout)
-      RESULT hostname 1|0 text -> RESULT-OK | ERROR reason (VM-RESULT)
+      HELLO hostname token  -> HELLO-OK | ERROR reason   (first, always;
+                               the token is checked with the registry's
+                               VM-AUTH, as on HTTP: "token revoked", "VM
+                               not found.", "Invalid API token.")
+      WAIT                  -> later ASSIGN pin command  (VM-WAIT with the
+                               token's generation, no timeout)
+                             | ERROR token revoked  (a newer launch of the
+                               VM: the peer must HELLO again)
+      RESULT hostname 1|0 text -> RESULT-OK | ERROR reason (VM-RESULT, with
+                               the token's generation)
       POST path json        -> REPLY status json
       PING                  -> PONG
     A peer silent for 35 s is forgotten (its parked wait is withdrawn with

@@ -1,6 +1,8 @@
 /*  http: the edge actor. Owns the civetweb context and its worker threads
     (http/server.h); each worker keeps its own DEALER socket per actor it
     calls. Serves no inproc endpoint.
+    Subscribes: SUB LL_ENDPOINT_EVENTS: VM-REVOKED hostname (that VM's
+    cached agent tokens are forgotten), RESYNC (all are).
     Pipe: START -> OK | ERROR reason (cannot listen), PORT -> port number
           (first listening port, for tests using port 0), $TERM. */
 #ifndef LL_ACTOR_HTTP_H

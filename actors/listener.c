@@ -51,7 +51,10 @@ s_self_listen (self_t *self)
     if (ll_db_ensure (self->db) != 0)
         return;
     const char *values[] = {self->runtime->config->db.message_channel};
+    const char *tokens[] = {LL_TOKEN_CHANNEL};
     PGresult *res = ll_db_exec (self->db, "listen_channel", 1, values);
+    PQclear (res);
+    res = res ? ll_db_exec (self->db, "listen_channel", 1, tokens) : NULL;
     if (!res) {
         ll_warn ("listener: cannot listen: %s", ll_db_error (self->db));
         return;
@@ -110,22 +113,44 @@ s_publish (self_t *self, const char *payload)
     json_t *host = json_object_get (json, "HostName");
     json_t *command = json_object_get (json, "CrdCommand");
     json_t *pin = json_object_get (json, "Pin");
+    json_t *gen = json_object_get (json, "Generation");
     //  A reset (issue 15) carries no command: the waiters read the row
     bool reset = json_is_string (json_object_get (json, "Reset"));
     if (json_is_string (host) && (json_is_string (command) || reset)
         && json_string_length (host) > 0
         && json_string_length (host) <= LL_LISTENER_HOST_MAX) {
-        //  The trigger's payload carries the assignment: waiters need not
-        //  read the row again (in-process only; never logged)
-        if (!reset && json_is_string (pin))
+        //  The trigger's payload carries the assignment and the token
+        //  generation it is for: waiters need not read the row again
+        //  (in-process only; never logged)
+        char generation[24] = "";
+        if (json_is_integer (gen))
+            snprintf (generation, sizeof generation, "%lld",
+                      (long long) json_integer_value (gen));
+        if (!reset && json_is_string (pin) && *generation)
             zstr_sendx (self->pub, LL_EVT_VM_ASSIGNED, json_string_value (host),
                         json_string_value (pin), json_string_value (command),
-                        NULL);
+                        generation, NULL);
         else
             zstr_sendx (self->pub, LL_EVT_VM_ASSIGNED, json_string_value (host),
                         NULL);
     }
     json_decref (json);
+}
+
+//  The token trigger's "hostname generation": VM-REVOKED.
+static void
+s_publish_revoked (self_t *self, const char *payload)
+{
+    char host[LL_LISTENER_HOST_MAX + 1];
+    long long generation = -1;
+    int used = 0;
+    if (strlen (payload) > LL_LISTENER_HOST_MAX + 24
+        || sscanf (payload, "%253s %lld%n", host, &generation, &used) != 2
+        || payload[used] || generation < 0)
+        return;
+    char text[24];
+    snprintf (text, sizeof text, "%lld", generation);
+    zstr_sendx (self->pub, LL_EVT_VM_REVOKED, host, text, NULL);
 }
 
 //  The connection's socket is readable: collect notifications.
@@ -141,7 +166,10 @@ s_self_handle_db (self_t *self)
     }
     PGnotify *notify;
     while ((notify = PQnotifies (conn))) {
-        s_publish (self, notify->extra);
+        if (streq (notify->relname, LL_TOKEN_CHANNEL))
+            s_publish_revoked (self, notify->extra);
+        else
+            s_publish (self, notify->extra);
         PQfreemem (notify);
     }
 }

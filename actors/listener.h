@@ -1,12 +1,16 @@
-/*  listener: turns PostgreSQL NOTIFY on db.message_channel into in-process
-    events, with ONE dedicated connection however many VMs wait.
+/*  listener: turns PostgreSQL NOTIFY on db.message_channel (assignments)
+    and on lablink_vm_tokens (revoked agent tokens, migration 0012) into
+    in-process events, with ONE dedicated connection however many VMs wait.
 
     Owns: one PostgreSQL connection in LISTEN (sql/queries/waiters.sql
     listen_channel; the channel is a bound value, see migration 0002).
     Publishes: PUB LL_ENDPOINT_EVENTS (runtime/protocol.h)
-      VM-ASSIGNED hostname [pin command]   for every notification with a
-                             HostName and a non-null CrdCommand (payload
-                             capped at 8 KiB); pin and command come from it
+      VM-ASSIGNED hostname [pin command generation]   for every
+                             notification with a HostName and a non-null
+                             CrdCommand (payload capped at 8 KiB); pin,
+                             command and the token generation come from it
+      VM-REVOKED hostname generation   for every "hostname generation" of
+                             the token channel
       RESYNC                 after each (re)connection once LISTEN is in
                              place: notifications sent while it was down
                              are lost, so subscribers re-read the rows

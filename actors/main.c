@@ -4,11 +4,17 @@
     lablink-allocator --check-config FILE validate, print [PASS]/[FAIL]
     lablink-allocator --version
     lablink-allocator --agent-token HOST[,HOST...] [--config FILE]
-                                          print each VM's agent token (from
-                                          the database's server secret)
+                                          register each HOST as a VM the
+                                          allocator did not launch ("bring
+                                          your own VM"), give it a fresh
+                                          token (revoking its previous one)
+                                          and print it, one per line
     lablink-allocator --zmq-keygen FILE   write a CURVE keypair for the
                                           gateway (FILE and FILE_secret),
-                                          print the public key */
+                                          print the public key
+    lablink-allocator --aws-credentials   which AWS credentials terraform and
+                                          the S3 backup would use (source,
+                                          masked key, expiry; no secret) */
 #include <getopt.h>
 
 #include "actors/admin.h"
@@ -21,6 +27,7 @@
 #include "actors/registry.h"
 #include "actors/terraform.h"
 #include "actors/waiters.h"
+#include "runtime/aws.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
@@ -51,6 +58,12 @@ s_check_config (const char *path)
         return 1;
     }
     printf ("[PASS] Config validation passed\n");
+    char *warnings = ll_config_warnings (config);
+    char *save = NULL;
+    for (char *line = warnings ? strtok_r (warnings, "\n", &save) : NULL; line;
+         line = strtok_r (NULL, "\n", &save))
+        printf ("[WARN] %s\n", line);
+    free (warnings);
     const char *refuse = ll_config_refuse_reason (config);
     if (refuse)
         printf ("note: the allocator will not start until this is fixed: %s\n",
@@ -59,10 +72,11 @@ s_check_config (const char *path)
     return 0;
 }
 
-//  The agent token of hostname, from the server secret in the database
-//  (made on first use, as the registry does).
+//  Bring your own VM from the command line: register each hostname of the
+//  comma-separated list (its row is made when absent; a fleet name is
+//  refused) with a freshly minted token, and print the tokens. Audited.
 static int
-s_agent_token (const char *config_arg, const char *hostname)
+s_agent_token (const char *config_arg, const char *hostnames)
 {
     char *path = ll_config_locate (config_arg);
     char error[512];
@@ -74,37 +88,38 @@ s_agent_token (const char *config_arg, const char *hostname)
     }
     ll_log_add_secret (config->db.password);
     ll_db_t *db = ll_db_new (config, NULL, "agent-token");
-    int rc = 1;
-    char fresh[65], token[LL_TOKEN_MAX];
-    ll_token_new_secret (fresh, sizeof fresh);
-    const char *init[] = {"server_secret", fresh};
-    const char *key[] = {"server_secret"};
-    PGresult *res = NULL;
-    if (db && ll_db_connect (db) == 0) {
-        PQclear (ll_db_exec (db, "settings_init", 2, init));
-        res = ll_db_exec (db, "settings_get", 1, key);
-    }
-    //  HOSTNAME may be a comma-separated list: one token per line
-    char *list = strdup (hostname);
+    int rc = db && ll_db_connect (db) == 0 ? 0 : 1;
+    char *list = strdup (hostnames);
     char *save = NULL;
-    if (res && PQntuples (res) == 1) {
-        rc = 0;
-        for (char *name = strtok_r (list, ",", &save); name && rc == 0;
-             name = strtok_r (NULL, ",", &save))
-            if (ll_token_derive (PQgetvalue (res, 0, 0), name, token,
-                                 sizeof token)
-                == 0)
-                printf ("%s\n", token);
-            else
-                rc = 1;
+    for (char *name = strtok_r (list, ",", &save); name && rc == 0;
+         name = strtok_r (NULL, ",", &save)) {
+        char token[LL_TOKEN_MAX], hash[LL_TOKEN_HASH_HEX];
+        if (ll_token_mint (name, token, sizeof token) != 0) {
+            fprintf (stderr, "lablink-allocator: %s is not a VM name\n", name);
+            rc = 1;
+            break;
+        }
+        ll_token_hash (token, hash);
+        const char *values[] = {name, hash, "lablink-allocator --agent-token"};
+        PGresult *res = ll_db_exec (db, "vm_register", 3, values);
+        if (res && PQntuples (res) == 1 && streq (PQgetvalue (res, 0, 0), "f"))
+            printf ("%s\n", token);
+        else if (res && PQntuples (res) == 1) {
+            fprintf (stderr,
+                     "lablink-allocator: %s is managed by terraform: "
+                     "replace it to give it a new token\n",
+                     name);
+            rc = 1;
+        }
+        else
+            rc = 1;
+        PQclear (res);
+        sodium_memzero (token, sizeof token);
     }
     free (list);
-    if (rc != 0)
-        fprintf (stderr, "lablink-allocator: cannot make a token for %s: %s\n",
-                 hostname, db ? ll_db_error (db) : "no database");
-    PQclear (res);
-    sodium_memzero (fresh, sizeof fresh);
-    sodium_memzero (token, sizeof token);
+    if (rc != 0 && (!db || *ll_db_error (db)))
+        fprintf (stderr, "lablink-allocator: cannot register %s: %s\n",
+                 hostnames, db ? ll_db_error (db) : "no database");
     ll_db_destroy (&db);
     ll_config_destroy (&config);
     return rc;
@@ -125,11 +140,46 @@ s_zmq_keygen (const char *path)
     return rc;
 }
 
+//  The AWS credentials chain's answer, as an operator checks it: where the
+//  keys come from and until when, the access key id masked as the AWS CLI
+//  does, never a secret.
+static int
+s_aws_credentials (void)
+{
+    ll_aws_chain_t *chain = ll_aws_chain_new ();
+    ll_aws_creds_t creds;
+    char error[512];
+    if (!chain || ll_aws_chain_get (chain, &creds, error, sizeof error) != 0) {
+        fprintf (stderr, "lablink-allocator: %s\n",
+                 chain ? error : "cannot start libcurl");
+        ll_aws_chain_destroy (&chain);
+        return 1;
+    }
+    size_t len = strlen (creds.access_key_id);
+    printf ("source: %s\n", creds.source);
+    printf ("access key id: ****************%s\n",
+            creds.access_key_id + (len > 4 ? len - 4 : 0));
+    printf ("session token: %s\n", *creds.session_token ? "yes" : "no");
+    if (creds.expires > 0) {
+        char when[32];
+        time_t t = (time_t) creds.expires;
+        struct tm tm;
+        strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&t, &tm));
+        printf ("expires: %s\n", when);
+    }
+    else
+        printf ("expires: never\n");
+    ll_aws_creds_clear (&creds);
+    ll_aws_chain_destroy (&chain);
+    return 0;
+}
+
 static void
 s_usage (FILE *out)
 {
     fprintf (out, "usage: lablink-allocator [--config FILE]\n"
                   "       lablink-allocator --check-config FILE\n"
+                  "       lablink-allocator --aws-credentials\n"
                   "       lablink-allocator --version\n");
 }
 
@@ -142,6 +192,7 @@ main (int argc, char *argv[])
         {"version", no_argument, NULL, 'v'},
         {"agent-token", required_argument, NULL, 't'},
         {"zmq-keygen", required_argument, NULL, 'z'},
+        {"aws-credentials", no_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -160,6 +211,8 @@ main (int argc, char *argv[])
                 break;
             case 'z':
                 return s_zmq_keygen (optarg);
+            case 'a':
+                return s_aws_credentials ();
             case 'v':
                 printf ("lablink-allocator %s\n", LABLINK_VERSION);
                 return 0;
@@ -201,8 +254,12 @@ main (int argc, char *argv[])
     char *summary = ll_config_describe (config);
     ll_info ("allocator: starting %s; %s", LABLINK_VERSION, summary);
     free (summary);
-    if (config->sized)
-        ll_warn ("allocator: worker caps lowered: %s", config->sized);
+    char *warnings = ll_config_warnings (config);
+    char *save = NULL;
+    for (char *line = warnings ? strtok_r (warnings, "\n", &save) : NULL; line;
+         line = strtok_r (NULL, "\n", &save))
+        ll_warn ("allocator: %s", line);
+    free (warnings);
 
     //  Before any thread exists (czmq's I/O threads included)
     ll_signals_block ();

@@ -34,6 +34,7 @@ typedef struct {
     ll_runtime_t *runtime;  //  config and stats (not owned)
     ll_db_t *db;            //  our PostgreSQL connection
     zhash_t *pending;       //  hostname -> s_pending_t, for the next flush
+    zlist_t *auths;         //  VM-AUTH requests for the next token check
     int async_backend;      //  backend pid whose session commits async, 0
     bool started;           //  START done
     bool terminated;        //  $TERM received
@@ -61,6 +62,7 @@ s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
     self->pipe = pipe;
     self->runtime = runtime;
     self->pending = zhash_new ();
+    self->auths = zlist_new ();
     return self;
 }
 
@@ -72,6 +74,10 @@ s_self_destroy (self_t **self_p)
         return;
     zsock_destroy (&self->router);
     zhash_destroy (&self->pending);
+    ll_request_t *req;
+    while ((req = zlist_pop (self->auths)))
+        ll_request_destroy (&req);
+    zlist_destroy (&self->auths);
     ll_db_destroy (&self->db);
     free (self);
     *self_p = NULL;
@@ -319,18 +325,24 @@ s_flush (self_t *self)
     if (ll_db_ensure (self->db) != 0 || s_commit_mode (self, soft) != 0)
         failure = *ll_db_error (self->db) ? ll_db_error (self->db)
                                           : "database unavailable";
+    //  found[i]: VM i exists (a statement found its row)
+    bool *found = calloc (n, sizeof *found);
     if (status_count && !failure) {
         const char *values[] = {hosts.data, statuses.data};
-        PGresult *res = ll_db_exec (self->db, "vm_status_upsert", 2, values);
+        PGresult *res = ll_db_exec (self->db, "vm_status_update", 2, values);
         if (!res)
             failure = *ll_db_error (self->db) ? ll_db_error (self->db)
                                               : "database unavailable";
+        for (int row = 0; res && row < PQntuples (res); row++) {
+            s_pending_t key = {.hostname = PQgetvalue (res, row, 0)};
+            s_pending_t *kp = &key;
+            s_pending_t **hit =
+                bsearch (&kp, list, n, sizeof *list, s_compare_hostnames);
+            if (hit)
+                found[hit - list] = true;
+        }
         PQclear (res);
     }
-    //  found[i]: VM i exists (the upsert made every status VM exist)
-    bool *found = calloc (n, sizeof *found);
-    for (size_t i = 0; i < n; i++)
-        found[i] = list[i]->status != NULL;
 
     ll_textbuf_t cols[7] = {{0}};
     size_t update_count = 0;
@@ -496,15 +508,19 @@ s_handle_export (self_t *self, ll_request_t *req)
     PQclear (res);
 }
 
-//  Bring your own VM: the admin registers a VM terraform does not manage.
+//  Bring your own VM: the admin registers a VM terraform does not manage,
+//  with the hash of the token just minted for it.
 static void
 s_handle_register (self_t *self, ll_request_t *req)
 {
     char *hostname = zmsg_popstr (req->args);
-    const char *values[] = {hostname ? hostname : ""};
-    PGresult *res =
-        hostname ? ll_db_exec (self->db, "vm_register", 1, values) : NULL;
-    if (!hostname)
+    char *hash = zmsg_popstr (req->args);
+    char *actor = zmsg_popstr (req->args);
+    const char *values[] = {hostname, hash, actor};
+    PGresult *res = hostname && hash && actor
+                        ? ll_db_exec (self->db, "vm_register", 3, values)
+                        : NULL;
+    if (!hostname || !hash || !actor)
         ll_request_reply_error (req, self->router, "missing arguments");
     else if (!res || PQntuples (res) != 1)
         ll_request_reply_error (req, self->router, s_db_reason (self));
@@ -512,11 +528,73 @@ s_handle_register (self_t *self, ll_request_t *req)
         ll_request_reply_error (req, self->router, LL_REASON_MANAGED);
     else {
         zmsg_t *payload = zmsg_new ();
-        zmsg_addstr (payload, streq (PQgetvalue (res, 0, 1), "t") ? "1" : "0");
+        zmsg_addstr (payload, PQgetvalue (res, 0, 1));
+        zmsg_addstr (payload, streq (PQgetvalue (res, 0, 2), "t") ? "1" : "0");
         ll_request_reply_ok (req, self->router, &payload);
     }
     PQclear (res);
     free (hostname);
+    free (hash);
+    free (actor);
+}
+
+//  --- token checks (batched: one query for every VM-AUTH waiting) --------
+
+static void
+s_take_auth (self_t *self, ll_request_t **req_p)
+{
+    zlist_append (self->auths, *req_p);
+    *req_p = NULL;
+}
+
+//  Answer every VM-AUTH taken since the last check with one query.
+static void
+s_check_auths (self_t *self)
+{
+    size_t n = zlist_size (self->auths);
+    if (n == 0)
+        return;
+    ll_request_t **reqs = calloc (n, sizeof *reqs);
+    ll_textbuf_t hosts = {0}, hashes = {0};
+    ll_pgarray_begin (&hosts);
+    ll_pgarray_begin (&hashes);
+    for (size_t i = 0; i < n; i++) {
+        reqs[i] = zlist_pop (self->auths);
+        char *host = zmsg_popstr (reqs[i]->args);
+        char *hash = zmsg_popstr (reqs[i]->args);
+        ll_pgarray_add (&hosts, host ? host : "");
+        ll_pgarray_add (&hashes, hash ? hash : "");
+        free (host);
+        free (hash);
+    }
+    ll_pgarray_end (&hosts);
+    ll_pgarray_end (&hashes);
+    const char *values[] = {hosts.data, hashes.data};
+    PGresult *res = ll_db_ensure (self->db) == 0
+                        ? ll_db_exec (self->db, "vm_auth", 2, values)
+                        : NULL;
+    bool ok = res && (size_t) PQntuples (res) == n;
+    for (size_t i = 0; i < n; i++) {
+        if (!ok)
+            ll_request_reply_error (reqs[i], self->router, s_db_reason (self));
+        else if (!PQgetisnull (res, (int) i, 0)) {
+            zmsg_t *payload = zmsg_new ();
+            zmsg_addstr (payload, PQgetvalue (res, (int) i, 0));
+            ll_request_reply_ok (reqs[i], self->router, &payload);
+        }
+        else
+            ll_request_reply_error (reqs[i], self->router,
+                                    streq (PQgetvalue (res, (int) i, 2), "t")
+                                        ? LL_REASON_REVOKED
+                                    : streq (PQgetvalue (res, (int) i, 1), "f")
+                                        ? LL_REASON_NOT_FOUND
+                                        : LL_REASON_INVALID);
+        ll_request_destroy (&reqs[i]);
+    }
+    PQclear (res);
+    ll_textbuf_free (&hosts);
+    ll_textbuf_free (&hashes);
+    free (reqs);
 }
 
 static bool
@@ -535,6 +613,10 @@ s_self_handle_request (self_t *self, ll_request_t *req)
     if (s_is_write (req->command)) {
         s_take_write (self, &req);
         return;  //  answered by the next flush (or already, when malformed)
+    }
+    if (streq (req->command, LL_CMD_VM_AUTH)) {
+        s_take_auth (self, &req);
+        return;  //  answered by the next token check
     }
     //  The other writes (metrics, the server secret) are hard state; reads
     //  leave the session as it is
@@ -573,6 +655,7 @@ s_self_handle_router (self_t *self)
             break;
         s_self_handle_request (self, req);
     }
+    s_check_auths (self);
     s_flush (self);
 }
 

@@ -6,11 +6,14 @@
     Serves: ROUTER LL_ENDPOINT_REGISTRY (runtime/protocol.h)
       HEALTH  -> OK | ERROR reason      a live "SELECT 1"
       SECRET  -> OK secret | ERROR      the server secret (made on first use)
+      VM-AUTH -> OK generation | ERROR "revoked" | "not found" | "invalid"
+                 an agent token's hash checked against the VM's row; every
+                 VM-AUTH waiting is answered by one query
       VM-STATUS-SET, VM-GPU-SET, VM-INUSE-SET, VM-HEARTBEAT, VM-TOUCH
               -> OK | ERROR "not found" | ERROR reason
                  coalesced: every write request waiting on the socket is
                  taken, merged per VM, and written by at most two statements
-                 (a status upsert, an unnest UPDATE); each request is
+                 (a status UPDATE, an unnest UPDATE); each request is
                  answered after its statement committed
       VM-METRICS-SET -> OK total | ERROR    (at once)
       VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT -> reads (at once)

@@ -1,6 +1,7 @@
 #include "actors/terraform.h"
 #include "actors/s3.h"
 #include "actors/tfvars.h"
+#include "runtime/aws.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
@@ -16,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -33,6 +35,9 @@ extern char **environ;
 #define TF_LOCK_BUSY       1        //  s_acquire: another operation runs
 #define TF_INIT_MARKER     ".lablink-init"
 #define TF_TFVARS          "terraform.runtime.tfvars"
+#define TF_BACKEND_TF      "lablink_backend.tf"    //  the s3 backend block
+#define TF_BACKEND_CONFIG  "lablink.s3.tfbackend"  //  its settings
+#define TF_LOCK_WAIT_MAX_S 30  //  -lock-timeout (at most half the limit)
 #define TF_STALE_REASON    "interrupted: the allocator running it stopped"
 #define TF_SHUTDOWN_REASON "interrupted: the allocator was stopped"
 #define TF_MAX_NAME        256
@@ -52,6 +57,7 @@ typedef struct {
     char kind[16];           //  launch | destroy | destroy-vm | replace-vm
     char *target;            //  host of destroy-vm / replace-vm, or NULL
     zlist_t *names;          //  names this operation adds or removes (owned)
+    zhash_t *tokens;         //  name -> token minted for it (owned, secret)
     step_t step;             //  what the child is doing
     pid_t pid;               //  the child, 0 when none
     stream_t out, err;       //  its stdout and stderr
@@ -74,6 +80,7 @@ typedef struct {
     int64_t flush_ms;        //  next database flush
     int done, total;         //  VMs created / destroyed, of
     bool progress_dirty;     //  done/total changed since the last flush
+    bool backup_failed;      //  terraform succeeded, its S3 backup did not
     char *error;             //  first reason of failure, or NULL
 } op_t;
 
@@ -87,6 +94,8 @@ typedef struct {
     char *work_dir;         //  state, tfvars, symlinks (absolute)
     char *key_file;         //  the allocator's ssh private key
     char *exe_dir;          //  folder of our own executable
+    ll_aws_chain_t *aws;    //  AWS credentials (aws provider or s3 state)
+    char *init_id;          //  module + backend settings of this operation
     op_t *op;               //  the running operation, or NULL
     bool locked;            //  we hold the advisory lock
     bool started;           //  START done
@@ -211,28 +220,6 @@ s_exec (self_t *self, const char *name, int n, const char *const *values)
     PGresult *res = ll_db_exec (self->db, name, n, values);
     PQclear (res);
     return res ? 0 : -1;
-}
-
-//  The server secret (settings.server_secret, made on first use).
-static int
-s_secret (self_t *self, char *out, size_t size)
-{
-    char fresh[65];
-    ll_token_new_secret (fresh, sizeof fresh);
-    const char *init[] = {"server_secret", fresh};
-    const char *key[] = {"server_secret"};
-    int rc = -1;
-    if (s_exec (self, "settings_init", 2, init) == 0) {
-        PGresult *res = ll_db_exec (self->db, "settings_get", 1, key);
-        if (res && PQntuples (res) == 1
-            && strlen (PQgetvalue (res, 0, 0)) < size) {
-            snprintf (out, size, "%s", PQgetvalue (res, 0, 0));
-            rc = 0;
-        }
-        PQclear (res);
-    }
-    sodium_memzero (fresh, sizeof fresh);
-    return rc;
 }
 
 static void
@@ -452,29 +439,40 @@ s_stream_read (self_t *self, op_t *op, stream_t *stream)
     return true;
 }
 
-//  Environment of the child: ours plus terraform's automation settings.
+//  Environment of the child: ours plus terraform's automation settings and
+//  extra_env (NULL-terminated, or NULL): "NAME=value" replaces or adds
+//  NAME, a bare "NAME" removes it.
 static char **
-s_child_env (void)
+s_child_env (const char *const *extra_env)
 {
-    static const char *const extra[] = {
+    static const char *const automation[] = {
         "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0", NULL};
-    size_t n = 0;
+    const char *const *lists[] = {automation, extra_env};
+    size_t n = 0, more = 0;
     while (environ[n])
         n++;
-    char **env = calloc (n + 4, sizeof *env);
+    for (int l = 0; l < 2; l++)
+        for (int k = 0; lists[l] && lists[l][k]; k++)
+            more++;
+    char **env = calloc (n + more + 1, sizeof *env);
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         bool replaced = false;
-        for (int k = 0; extra[k]; k++) {
-            size_t klen = strchr (extra[k], '=') - extra[k] + 1;
-            if (strncmp (environ[i], extra[k], klen) == 0)
-                replaced = true;
-        }
+        for (int l = 0; l < 2; l++)
+            for (int k = 0; lists[l] && lists[l][k]; k++) {
+                const char *item = lists[l][k];
+                size_t klen = strcspn (item, "=");
+                if (strncmp (environ[i], item, klen) == 0
+                    && environ[i][klen] == '=')
+                    replaced = true;
+            }
         if (!replaced)
             env[j++] = environ[i];
     }
-    for (int k = 0; extra[k]; k++)
-        env[j++] = (char *) extra[k];
+    for (int l = 0; l < 2; l++)
+        for (int k = 0; lists[l] && lists[l][k]; k++)
+            if (strchr (lists[l][k], '='))
+                env[j++] = (char *) lists[l][k];
     env[j] = NULL;
     return env;
 }
@@ -514,6 +512,7 @@ s_find_program (const char *name, char *path, size_t size)
 //  cannot set that, hence fork: the child makes system calls only.
 static int
 s_spawn (const char *const *argv,
+         const char *const *extra_env,
          pid_t *pid,
          int *out_fd,
          int *err_fd,
@@ -547,7 +546,7 @@ s_spawn (const char *const *argv,
     }
     fcntl (out[0], F_SETFL, O_NONBLOCK);
     fcntl (err[0], F_SETFL, O_NONBLOCK);
-    char **env = s_child_env ();
+    char **env = s_child_env (extra_env);
     pid_t parent = getpid ();
     pid_t child = fork ();
     if (child == 0) {
@@ -607,6 +606,56 @@ s_spawn (const char *const *argv,
     return 0;
 }
 
+//  AWS credentials are needed: the aws provider, or fleet state in S3.
+static bool
+s_uses_aws (self_t *self)
+{
+    const ll_config_t *config = self->runtime->config;
+    return strcmp (config->provider.kind, "aws") == 0
+           || strcmp (ll_config_state_backend (config), "s3") == 0;
+}
+
+static char *
+s_env_entry (const char *name, const char *value)
+{
+    size_t n = strlen (name) + strlen (value) + 2;
+    char *entry = malloc (n);
+    snprintf (entry, n, "%s=%s", name, value);
+    return entry;
+}
+
+//  The credentials terraform gets, as environment entries in env (room for
+//  three and the NULL; the caller wipes and frees them): the ones the
+//  allocator found (ll_aws_chain_get), so terraform and the S3 backup use
+//  the same. Without any, terraform is left to look for its own.
+static void
+s_aws_env (self_t *self, op_t *op, char **env)
+{
+    if (!s_uses_aws (self) || !self->aws)
+        return;
+    ll_aws_creds_t creds;
+    char why[512];
+    if (ll_aws_chain_get (self->aws, &creds, why, sizeof why) != 0) {
+        s_say (self, op, "warning: AWS credentials: %s", why);
+        return;
+    }
+    char until[32] = "no expiry";
+    if (creds.expires > 0) {
+        time_t t = (time_t) creds.expires;
+        struct tm tm;
+        strftime (until, sizeof until, "until %Y-%m-%dT%H:%M:%SZ",
+                  gmtime_r (&t, &tm));
+    }
+    s_say (self, op, "AWS credentials: %s (%s)", creds.source, until);
+    env[0] = s_env_entry ("AWS_ACCESS_KEY_ID", creds.access_key_id);
+    env[1] = s_env_entry ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key);
+    env[2] = *creds.session_token
+                 ? s_env_entry ("AWS_SESSION_TOKEN", creds.session_token)
+                 : strdup ("AWS_SESSION_TOKEN");  //  none: not an old one
+    env[3] = NULL;
+    ll_aws_creds_clear (&creds);
+}
+
 //  Run the operation's next terraform command: args after "-chdir=...".
 static int
 s_op_run (self_t *self,
@@ -639,10 +688,17 @@ s_op_run (self_t *self,
         len +=
             (size_t) snprintf (shown + len, sizeof shown - len, " %s", argv[i]);
     s_say (self, op, "$ terraform%s", shown);
+    char *aws_env[4] = {NULL};
+    s_aws_env (self, op, aws_env);
     char reason[512];
-    if (s_spawn (argv, &op->pid, &op->out.fd, &op->err.fd, true, reason,
-                 sizeof reason)
-        != 0) {
+    int spawned =
+        s_spawn (argv, (const char *const *) aws_env, &op->pid, &op->out.fd,
+                 &op->err.fd, true, reason, sizeof reason);
+    for (int i = 0; aws_env[i]; i++) {
+        sodium_memzero (aws_env[i], strlen (aws_env[i]));
+        free (aws_env[i]);
+    }
+    if (spawned != 0) {
         op->pid = 0;
         s_say (self, op, "%s", reason);
         if (!op->error)
@@ -654,6 +710,43 @@ s_op_run (self_t *self,
 }
 
 //  --- operations: begin, steps, end -------------------------------------
+
+//  --- agent tokens, minted per launch -------------------------------------
+
+static void
+s_token_free (void *item)
+{
+    char *token = item;
+    sodium_memzero (token, strlen (token));
+    free (token);
+}
+
+static void
+s_tokens_destroy (zhash_t **tokens_p)
+{
+    zhash_destroy (tokens_p);  //  s_token_free wipes each token
+}
+
+//  Mint a token for a VM being launched (or replaced), store its hash and
+//  a new generation on the VM's row (the row is made when absent; an older
+//  token of the name is revoked by the database's trigger), keep the token
+//  in tokens for terraform.runtime.tfvars. 0 or -1.
+static int
+s_mint (self_t *self, zhash_t *tokens, const char *name)
+{
+    char token[LL_TOKEN_MAX], hash[LL_TOKEN_HASH_HEX];
+    if (ll_token_mint (name, token, sizeof token) != 0)
+        return -1;
+    ll_token_hash (token, hash);
+    const char *values[] = {name, hash};
+    int rc = s_exec (self, "vm_launch_token", 2, values);
+    if (rc == 0) {
+        zhash_update (tokens, name, strdup (token));
+        zhash_freefn (tokens, name, s_token_free);
+    }
+    sodium_memzero (token, sizeof token);
+    return rc;
+}
 
 static op_t *
 s_op_new (int64_t id, const char *kind, const char *target)
@@ -677,6 +770,7 @@ s_op_destroy (op_t **op_p)
     s_stream_close (&op->out);
     s_stream_close (&op->err);
     zlist_destroy (&op->names);
+    s_tokens_destroy (&op->tokens);
     free (op->target);
     free (op->capture);
     free (op->pending);
@@ -750,7 +844,7 @@ s_ensure_key (self_t *self, op_t *op, char **public_key)
         int out = -1, err = -1;
         char reason[256];
         int status = -1;
-        if (s_spawn (argv, &pid, &out, &err, false, reason, sizeof reason)
+        if (s_spawn (argv, NULL, &pid, &out, &err, false, reason, sizeof reason)
             == 0) {
             close (out);
             close (err);
@@ -805,6 +899,72 @@ s_link_module (self_t *self)
     return 0;
 }
 
+//  The state backend's files in the working directory: for s3 a backend
+//  block (TF_BACKEND_TF) and its settings (TF_BACKEND_CONFIG: the bucket,
+//  a key per deployment and environment, the lock); for local neither.
+//  *id receives what identifies the backend (for the init marker). 0 or -1.
+static int
+s_write_backend (self_t *self, char **id)
+{
+    const ll_config_t *config = self->runtime->config;
+    char *block = s_path_join (self->work_dir, TF_BACKEND_TF);
+    char *settings = s_path_join (self->work_dir, TF_BACKEND_CONFIG);
+    int rc = 0;
+    if (strcmp (ll_config_state_backend (config), "s3") != 0) {
+        unlink (block);
+        unlink (settings);
+        *id = strdup ("local");
+    }
+    else {
+        char prefix[512], key[640];
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream (&text, &size);
+        if (ll_config_s3_prefix (config, prefix, sizeof prefix) != 0 || !f) {
+            if (f)
+                fclose (f);
+            free (text);
+            free (block);
+            free (settings);
+            return -1;
+        }
+        snprintf (key, sizeof key, "%s/client/terraform.tfstate", prefix);
+        fputs ("# Written by lablink-allocator: the client fleet's state "
+               "(provider.state_backend s3).\n",
+               f);
+        fputs ("bucket = ", f);
+        ll_tf_hcl_string (f, config->bucket_name);
+        fputs ("\nkey = ", f);
+        ll_tf_hcl_string (f, key);
+        fputs ("\nregion = ", f);
+        ll_tf_hcl_string (f, config->app.region);
+        fputs ("\nencrypt = true\n", f);
+        if (*config->provider.state_lock_table) {
+            fputs ("dynamodb_table = ", f);
+            ll_tf_hcl_string (f, config->provider.state_lock_table);
+            fputs ("\n", f);
+        }
+        else
+            fputs ("use_lockfile = true\n", f);
+        if (*config->provider.state_backend_config)
+            fprintf (f, "# and %s\n", config->provider.state_backend_config);
+        fclose (f);
+        rc = s_write_file (block,
+                           "# Written by lablink-allocator: settings in "
+                           "lablink.s3.tfbackend\n"
+                           "terraform {\n  backend \"s3\" {}\n}\n",
+                           0644)
+                         == 0
+                     && s_write_file (settings, text, 0644) == 0
+                 ? 0
+                 : -1;
+        *id = text;
+    }
+    free (block);
+    free (settings);
+    return rc;
+}
+
 //  terraform.runtime.tfvars for the fleet as it should be after this
 //  operation (the names being removed left out).
 static int
@@ -814,11 +974,12 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
     PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
     if (!res)
         return -1;
-    char secret[129];
-    if (s_secret (self, secret, sizeof secret) != 0) {
-        PQclear (res);
-        return -1;
-    }
+    //  A VM this operation launches gets the token minted for it; the
+    //  others keep the one they were launched with, carried from the last
+    //  file (terraform's inputs of a running VM must not change: on AWS the
+    //  token is in its user_data). Only the hashes are in the database.
+    char *path = s_path_join (self->work_dir, TF_TFVARS);
+    char *previous = s_read_file (path, 16 * 1024 * 1024);
     int rows = PQntuples (res);
     const char **names = calloc ((size_t) rows + 1, sizeof *names);
     char **tokens = calloc ((size_t) rows + 1, sizeof *tokens);
@@ -829,14 +990,18 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
         const char *state = PQgetvalue (res, i, 2);
         if (!destroying_all && strcmp (state, "removing") == 0)
             continue;
-        tokens[count] = malloc (LL_TOKEN_MAX);
-        if (ll_token_derive (secret, name, tokens[count], LL_TOKEN_MAX) != 0) {
-            free (tokens[count]);
-            continue;
-        }
+        const char *fresh = op->tokens ? zhash_lookup (op->tokens, name) : NULL;
+        tokens[count] = calloc (1, LL_TOKEN_MAX);
+        if (fresh)
+            snprintf (tokens[count], LL_TOKEN_MAX, "%s", fresh);
+        else if (previous)
+            ll_tfvars_token_of (previous, name, tokens[count], LL_TOKEN_MAX);
         names[count++] = name;
     }
-    sodium_memzero (secret, sizeof secret);
+    if (previous) {
+        sodium_memzero (previous, strlen (previous));
+        free (previous);
+    }
 
     char *url = ll_tf_allocator_url (config);
     char *script = NULL;
@@ -881,7 +1046,6 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
         .crd_start_host = start_host,
     };
     char *text = ll_tfvars_render (&vars);
-    char *path = s_path_join (self->work_dir, TF_TFVARS);
     int rc = text ? s_write_file (path, text, 0600) : -1;
     if (rc == 0)
         s_say (self, op, "wrote %s: %zu VM%s", TF_TFVARS, count,
@@ -905,41 +1069,70 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
     return rc;
 }
 
-//  Copy the tfvars to S3 when configured (provider aws, bucket_name set).
-static void
+//  Copy the tfvars to S3 (reference 2.4 step 9) when the bucket is in use:
+//  the aws provider or state in S3. 0, or -1 with the reason in op->error
+//  (the operation then fails, although terraform succeeded).
+static int
 s_backup_tfvars (self_t *self, op_t *op)
 {
     const ll_config_t *config = self->runtime->config;
-    if (strcmp (config->provider.kind, "aws") != 0 || !*config->bucket_name)
-        return;
+    if (strcmp (config->provider.kind, "aws") != 0
+        && strcmp (ll_config_state_backend (config), "s3") != 0)
+        return 0;
+    char prefix[512], key[640], error[512] = "";
     char *path = s_path_join (self->work_dir, TF_TFVARS);
     char *text = s_read_file (path, 1024 * 1024);
     free (path);
-    if (!text)
-        return;
-    char key[512];
-    snprintf (key, sizeof key, "%s%s%s/client/" TF_TFVARS,
-              config->deployment_name, *config->deployment_name ? "/" : "",
-              config->environment);
-    ll_s3_put_t request = {
-        .endpoint = getenv ("LABLINK_S3_ENDPOINT"),
-        .region = config->app.region,
-        .bucket = config->bucket_name,
-        .key = key,
-        .access_key_id = getenv ("AWS_ACCESS_KEY_ID"),
-        .secret_access_key = getenv ("AWS_SECRET_ACCESS_KEY"),
-        .session_token = getenv ("AWS_SESSION_TOKEN"),
-        .content_type = "text/plain",
-        .timeout_s = 10,
-    };
-    char error[256];
-    if (ll_s3_put (&request, text, strlen (text), error, sizeof error) == 0)
-        s_say (self, op, "backed up %s to s3://%s/%s", TF_TFVARS,
-               config->bucket_name, key);
-    else
-        s_say (self, op, "warning: no S3 backup of %s: %s", TF_TFVARS, error);
-    sodium_memzero (text, strlen (text));
-    free (text);
+    ll_aws_creds_t creds = {0};
+    if (ll_config_s3_prefix (config, prefix, sizeof prefix) != 0)
+        snprintf (error, sizeof error,
+                  "deployment_name or environment "
+                  "cannot name an S3 key");
+    else if (!text)
+        snprintf (error, sizeof error, "cannot read %s", TF_TFVARS);
+    else if (!self->aws
+             || ll_aws_chain_get (self->aws, &creds, error, sizeof error)
+                    != 0) {
+        if (!*error)
+            snprintf (error, sizeof error, "no AWS credentials");
+    }
+    else {
+        snprintf (key, sizeof key, "%s/client/" TF_TFVARS, prefix);
+        //  An S3-compatible endpoint (tests, MinIO), as AWS's tools take it
+        const char *endpoint = getenv ("AWS_ENDPOINT_URL_S3");
+        if (!endpoint || !*endpoint)
+            endpoint = getenv ("AWS_ENDPOINT_URL");
+        if (!endpoint || !*endpoint)
+            endpoint = getenv ("LABLINK_S3_ENDPOINT");
+        ll_s3_put_t request = {
+            .endpoint = endpoint,
+            .region = config->app.region,
+            .bucket = config->bucket_name,
+            .key = key,
+            .access_key_id = creds.access_key_id,
+            .secret_access_key = creds.secret_access_key,
+            .session_token = creds.session_token,
+            .content_type = "text/plain",
+            .timeout_s = 10,
+        };
+        if (ll_s3_put (&request, text, strlen (text), error, sizeof error) == 0)
+            s_say (self, op, "backed up %s to s3://%s/%s (%s)", TF_TFVARS,
+                   config->bucket_name, key, creds.source);
+    }
+    ll_aws_creds_clear (&creds);
+    if (text) {
+        sodium_memzero (text, strlen (text));
+        free (text);
+    }
+    if (!*error)
+        return 0;
+    char reason[768];
+    snprintf (reason, sizeof reason, "the S3 backup of %s failed: %s",
+              TF_TFVARS, error);
+    s_say (self, op, "%s", reason);
+    if (!op->error)
+        op->error = strdup (reason);
+    return -1;
 }
 
 static const char *
@@ -968,6 +1161,13 @@ s_op_run_main (self_t *self, op_t *op)
     args[n++] = strcmp (op->kind, "destroy") == 0 ? "destroy" : "apply";
     for (size_t i = 0; i < 4; i++)
         args[n++] = tail[i];
+    //  Another terraform on the same state (a person, an allocator on
+    //  another database) is waited for a little, then the step fails
+    char lock[48];
+    int wait_s = s_op_limit_s (self) / 2;
+    snprintf (lock, sizeof lock, "-lock-timeout=%ds",
+              wait_s < TF_LOCK_WAIT_MAX_S ? wait_s : TF_LOCK_WAIT_MAX_S);
+    args[n++] = lock;
     char replace[TF_MAX_NAME + 64];
     if (strcmp (op->kind, "replace-vm") == 0) {
         snprintf (replace, sizeof replace, "-replace=%s.vm[\"%s\"]",
@@ -1147,7 +1347,7 @@ s_op_step_done (self_t *self)
         case STEP_INIT:
             if (ok) {
                 char *marker = s_path_join (self->work_dir, TF_INIT_MARKER);
-                s_write_file (marker, self->module_dir, 0644);
+                s_write_file (marker, self->init_id, 0644);
                 free (marker);
                 if (s_op_run_main (self, op) == 0)
                     return;
@@ -1165,7 +1365,7 @@ s_op_step_done (self_t *self)
             return;
         case STEP_MAIN:
             if (ok) {
-                s_backup_tfvars (self, op);
+                op->backup_failed = s_backup_tfvars (self, op) != 0;
                 if (strcmp (op->kind, "destroy") == 0
                     || strcmp (op->kind, "destroy-vm") == 0) {
                     zlist_t *gone = op->names;
@@ -1185,7 +1385,7 @@ s_op_step_done (self_t *self)
                     s_say (self, op, "removed %zu VM%s from the fleet",
                            zlist_size (gone),
                            zlist_size (gone) == 1 ? "" : "s");
-                    s_op_end (self, true);
+                    s_op_end (self, !op->backup_failed);
                     return;
                 }
                 if (strcmp (op->kind, "replace-vm") == 0 && op->target) {
@@ -1199,7 +1399,7 @@ s_op_step_done (self_t *self)
                     return;
                 //  Could not even start: the VMs exist, keep them
                 s_set_state (self, op->names, "active");
-                s_op_end (self, true);
+                s_op_end (self, !op->backup_failed);
                 return;
             }
             if (!op->error)
@@ -1213,7 +1413,7 @@ s_op_step_done (self_t *self)
             s_set_state (self, op->names, "active");
             if (ok)
                 s_store_outputs (self, op);
-            s_op_end (self, true);
+            s_op_end (self, !op->backup_failed);
             return;
         case STEP_STATE:
             s_reconcile (self, op, ok);
@@ -1251,16 +1451,49 @@ s_op_begin (self_t *self)
         return;
     }
     free (public_key);
+    char *backend = NULL;
+    if (s_write_backend (self, &backend) != 0) {
+        s_say (self, op, "cannot write the state backend's settings in %s",
+               self->work_dir);
+        s_reconcile (self, op, false);
+        if (strcmp (op->kind, "launch") == 0)
+            s_drop_names (self, op->names);
+        s_op_fail (self, "cannot prepare the terraform working directory");
+        return;
+    }
+    free (self->init_id);
+    size_t n = strlen (self->module_dir) + strlen (backend) + 2;
+    self->init_id = malloc (n);
+    snprintf (self->init_id, n, "%s\n%s", self->module_dir, backend);
+    free (backend);
     char *marker = s_path_join (self->work_dir, TF_INIT_MARKER);
-    char *initialised = s_read_file (marker, PATH_MAX);
+    char *initialised = s_read_file (marker, 64 * 1024);
     free (marker);
-    bool need_init =
-        !initialised || strcmp (initialised, self->module_dir) != 0;
+    bool need_init = !initialised || strcmp (initialised, self->init_id) != 0;
     free (initialised);
     int rc;
     if (need_init) {
-        static const char *const args[] = {"init", "-input=false", "-no-color",
-                                           NULL};
+        //  A changed backend takes the state with it (local -> s3 on an
+        //  upgrade); a fresh directory has nothing to move
+        const char *args[8] = {"init",           "-input=false", "-no-color",
+                               "-migrate-state", "-force-copy",  NULL};
+        char config_arg[PATH_MAX + 32], extra_arg[PATH_MAX + 32];
+        const ll_config_t *config = self->runtime->config;
+        size_t a = 5;
+        if (strcmp (ll_config_state_backend (config), "s3") == 0) {
+            snprintf (config_arg, sizeof config_arg, "-backend-config=%s",
+                      TF_BACKEND_CONFIG);
+            args[a++] = config_arg;
+            if (*config->provider.state_backend_config) {
+                char *extra =
+                    s_absolute (config->provider.state_backend_config);
+                snprintf (extra_arg, sizeof extra_arg, "-backend-config=%s",
+                          extra);
+                free (extra);
+                args[a++] = extra_arg;
+            }
+        }
+        args[a] = NULL;
         rc = s_op_run (self, op, STEP_INIT, args, op->op_deadline_ms);
     }
     else
@@ -1378,6 +1611,7 @@ s_handle_launch (self_t *self, ll_request_t *req)
     }
     int64_t id = 0;
     zlist_t *names = s_names_new ();
+    zhash_t *tokens = zhash_new ();
     bool ok = ll_db_command (self->db, "BEGIN") == 0
               && s_op_create (self, req, "launch", (int) count, (int) count,
                               who, NULL, &id)
@@ -1388,23 +1622,25 @@ s_handle_launch (self_t *self, ll_request_t *req)
         snprintf (op_id, sizeof op_id, "%lld", (long long) id);
         ok = ll_tf_vm_name (config, (int) (next + i), name, sizeof name) == 0;
         const char *fleet_values[] = {name, ordinal, op_id};
-        const char *row[] = {name};
         ok = ok && s_exec (self, "fleet_add", 3, fleet_values) == 0
-             && s_exec (self, "vm_row_ensure", 1, row) == 0;
+             && s_mint (self, tokens, name) == 0;
         if (ok)
             zlist_append (names, name);
     }
-    ok = ok && ll_db_command (self->db, "COMMIT") == 0;
+    ok = ok && s_exec (self, "vm_tokens_prune", 0, NULL) == 0
+         && ll_db_command (self->db, "COMMIT") == 0;
     if (!ok) {
         ll_db_command (self->db, "ROLLBACK");
         s_release (self);
         zlist_destroy (&names);
+        s_tokens_destroy (&tokens);
         ll_request_reply_error (req, self->router, "database unavailable");
         goto done;
     }
     self->op = s_op_new (id, "launch", NULL);
     zlist_destroy (&self->op->names);
     self->op->names = names;
+    self->op->tokens = tokens;
     self->op->total = (int) count;
     s_reply_id (self, req, id);
     ll_info ("terraform: operation %lld: launch %ld VM%s", (long long) id,
@@ -1448,16 +1684,23 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
         goto done;
     }
     int64_t id = 0;
+    zhash_t *tokens = zhash_new ();
     bool ok = ll_db_command (self->db, "BEGIN") == 0
               && s_op_create (self, req, kind, 0, (int) zlist_size (names), who,
                               target, &id)
                      == 0;
-    if (ok && strcmp (kind, "replace-vm") != 0) {
+    if (ok && strcmp (kind, "replace-vm") == 0)
+        //  The new VM gets a new token; the old one dies now
+        ok = s_mint (self, tokens, target) == 0;
+    else if (ok) {
         char *array = s_pg_array (names);
         char op_id[24];
         snprintf (op_id, sizeof op_id, "%lld", (long long) id);
         const char *values[] = {array, "removing", op_id};
-        ok = s_exec (self, "fleet_set_state", 3, values) == 0;
+        const char *revoke[] = {array};
+        //  A VM asked to go loses its credential as the destroy starts
+        ok = s_exec (self, "fleet_set_state", 3, values) == 0
+             && s_exec (self, "vm_tokens_revoke", 1, revoke) == 0;
         free (array);
     }
     ok = ok && ll_db_command (self->db, "COMMIT") == 0;
@@ -1465,12 +1708,14 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
         ll_db_command (self->db, "ROLLBACK");
         s_release (self);
         zlist_destroy (&names);
+        s_tokens_destroy (&tokens);
         ll_request_reply_error (req, self->router, "database unavailable");
         goto done;
     }
     self->op = s_op_new (id, kind, target);
     zlist_destroy (&self->op->names);
     self->op->names = names;
+    self->op->tokens = tokens;
     self->op->total = (int) zlist_size (names);
     s_reply_id (self, req, id);
     ll_info ("terraform: operation %lld: %s%s%s", (long long) id, kind,
@@ -1699,6 +1944,8 @@ s_self_destroy (self_t **self_p)
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
     ll_db_destroy (&self->db);
+    ll_aws_chain_destroy (&self->aws);
+    free (self->init_id);
     free (self->module_dir);
     free (self->work_dir);
     free (self->key_file);
@@ -1745,6 +1992,8 @@ s_self_start (self_t *self)
     if (!s_file_exists (self->module_dir))
         ll_warn ("terraform: module folder %s not found: operations will fail",
                  self->module_dir);
+    if (s_uses_aws (self) && !(self->aws = ll_aws_chain_new ()))
+        return "cannot start libcurl for AWS credentials";
     self->db =
         ll_db_new (self->runtime->config, self->runtime->stats, "terraform");
     if (!self->db)

@@ -172,6 +172,30 @@ ll_tfvars_render (const ll_tfvars_t *v)
     return text;
 }
 
+int
+ll_tfvars_token_of (const char *text, const char *name, char *out, size_t size)
+{
+    const char *block = text ? strstr (text, "\nagent_tokens = {\n") : NULL;
+    if (!block || !name || !*name || size == 0)
+        return -1;
+    size_t len = strlen (name);
+    for (const char *line = strchr (block + 1, '\n'); line && line[1] != '}';
+         line = strchr (line + 1, '\n')) {
+        const char *at = line + 1;
+        if (strncmp (at, "  \"", 3) != 0 || strncmp (at + 3, name, len) != 0
+            || strncmp (at + 3 + len, "\" = \"", 5) != 0)
+            continue;
+        const char *token = at + 3 + len + 5;
+        size_t tlen = strcspn (token, "\"\n");
+        if (token[tlen] != '"' || tlen >= size)
+            return -1;
+        memcpy (out, token, tlen);
+        out[tlen] = '\0';
+        return 0;
+    }
+    return -1;
+}
+
 long long
 ll_tf_parse_time (const char *text)
 {

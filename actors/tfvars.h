@@ -36,7 +36,7 @@ typedef struct {
     bool gpu_support;
     //  ours
     const char *const *names;   //  the fleet, in order
-    const char *const *tokens;  //  agent token of each name
+    const char *const *tokens;  //  agent token of each name ("" none)
     size_t count;               //  entries in names and tokens
     const char *ssh_public_key;
     const char *startup_script;  //  custom script content, NULL = none
@@ -46,6 +46,12 @@ typedef struct {
 
 //  The file's text (new string).
 char *ll_tfvars_render (const ll_tfvars_t *vars);
+
+//  The token of VM name in the agent_tokens block of a file that
+//  ll_tfvars_render wrote, into out: 0, or -1 when absent (names and tokens
+//  are [A-Za-z0-9._-], never escaped).
+int
+ll_tfvars_token_of (const char *text, const char *name, char *out, size_t size);
 
 //  Append text as an HCL quoted string to out (a memstream).
 void ll_tf_hcl_string (void *out, const char *text);

@@ -16,6 +16,7 @@ typedef struct {
     zframe_t *routing;  //  the caller's identity (owned)
     char *request_id;   //  its request id (owned)
     char *host;         //  the VM it waits for (owned)
+    long long gen;      //  generation of the token it waits with
     int64_t deadline;   //  ll_now_ms () to answer TIMEOUT, 0 = never
     bool http;          //  counts against agent.max_parked
 } s_waiter_t;
@@ -186,20 +187,33 @@ s_remove (self_t *self, s_waiter_t *waiter)
     zhashx_delete (self->by_key, waiter->key);
 }
 
+//  A generation as text ("" = unknown) -> number, -1 when unknown.
+static long long
+s_generation (const char *text)
+{
+    return text && *text ? strtoll (text, NULL, 10) : -1;
+}
+
 //  Answer every waiter of host with its assignment, or with the reset it
-//  must do first (reset not NULL nor ""; issue 15 section 3).
+//  must do first (reset not NULL nor ""; issue 15 section 3), made for the
+//  agent of token generation gen (-1: unknown, every waiter gets it): a
+//  waiter of another generation is told REVOKED instead, never the PIN.
 static void
 s_wake (self_t *self,
         const char *host,
         const char *pin,
         const char *command,
+        long long gen,
         const char *reset)
 {
     bool resetting = reset && *reset;
     zlistx_t *list = zhashx_lookup (self->by_host, host);
     while (list && zlistx_size (list)) {
         s_waiter_t *waiter = zlistx_first (list);
-        if (resetting)
+        if (gen >= 0 && waiter->gen != gen)
+            s_answer (self, waiter->routing, waiter->request_id,
+                      LL_WAIT_REVOKED, NULL, NULL);
+        else if (resetting)
             s_answer (self, waiter->routing, waiter->request_id, LL_WAIT_RESET,
                       reset, NULL);
         else
@@ -208,6 +222,25 @@ s_wake (self_t *self,
         s_remove (self, waiter);
         list = zhashx_lookup (self->by_host, host);
     }
+}
+
+//  The VM's token changed (gen: the new generation, 0 when the row is
+//  gone): every waiter with another generation is told REVOKED.
+static void
+s_revoke (self_t *self, const char *host, long long gen)
+{
+    zlistx_t *list = zhashx_lookup (self->by_host, host);
+    if (!list)
+        return;
+    zlistx_t *stale = zlistx_new ();
+    for (s_waiter_t *w = zlistx_first (list); w; w = zlistx_next (list))
+        if (w->gen != gen)
+            zlistx_add_end (stale, w);
+    for (s_waiter_t *w = zlistx_first (stale); w; w = zlistx_next (stale)) {
+        s_answer (self, w->routing, w->request_id, LL_WAIT_REVOKED, NULL, NULL);
+        s_remove (self, w);
+    }
+    zlistx_destroy (&stale);
 }
 
 //  --- requests ---------------------------------------------------------------
@@ -219,7 +252,9 @@ s_handle_wait (self_t *self, ll_request_t *req)
     char *host = zmsg_popstr (req->args);
     char *timeout = zmsg_popstr (req->args);
     char *kind = zmsg_popstr (req->args);
-    if (!host || !timeout || !kind || !*host
+    char *gen_text = zmsg_popstr (req->args);
+    long long gen = s_generation (gen_text);
+    if (!host || !timeout || !kind || !*host || gen < 0
         || strlen (host) > LL_WAITERS_HOST_MAX
         || strlen (req->request_id) > LL_WAITERS_ID_MAX
         || (!streq (kind, "http") && !streq (kind, "zmq"))) {
@@ -235,9 +270,16 @@ s_handle_wait (self_t *self, ll_request_t *req)
         PQclear (res);
         goto done;
     }
-    if (res && *PQgetvalue (res, 0, 3)) {
+    //  Only the agent of the VM's current token waits here
+    if (res && s_generation (PQgetvalue (res, 0, 3)) != gen) {
+        s_answer (self, req->routing, req->request_id, LL_WAIT_REVOKED, NULL,
+                  NULL);
+        PQclear (res);
+        goto done;
+    }
+    if (res && *PQgetvalue (res, 0, 4)) {
         s_answer (self, req->routing, req->request_id, LL_WAIT_RESET,
-                  PQgetvalue (res, 0, 3), NULL);
+                  PQgetvalue (res, 0, 4), NULL);
         PQclear (res);
         goto done;
     }
@@ -269,6 +311,7 @@ s_handle_wait (self_t *self, ll_request_t *req)
     waiter->routing = zframe_dup (req->routing);
     waiter->request_id = strdup (req->request_id);
     waiter->host = strdup (host);
+    waiter->gen = gen;
     long ms = strtol (timeout, NULL, 10);
     waiter->deadline = ms > 0 ? ll_now_ms () + ms : 0;
     waiter->http = http;
@@ -285,6 +328,7 @@ done:
     free (host);
     free (timeout);
     free (kind);
+    free (gen_text);
 }
 
 static void
@@ -333,7 +377,8 @@ s_resync (self_t *self)
     self->resync = false;
     for (int r = 0; r < PQntuples (res); r++)
         s_wake (self, PQgetvalue (res, r, 0), PQgetvalue (res, r, 1),
-                PQgetvalue (res, r, 2), PQgetvalue (res, r, 3));
+                PQgetvalue (res, r, 2), s_generation (PQgetvalue (res, r, 3)),
+                PQgetvalue (res, r, 4));
     PQclear (res);
 }
 
@@ -346,8 +391,10 @@ s_self_handle_sub (self_t *self)
         char *host = zmsg_popstr (msg);
         char *pin = zmsg_popstr (msg);
         char *command = zmsg_popstr (msg);
-        if (host && pin && command && zhashx_lookup (self->by_host, host))
-            s_wake (self, host, pin, command,
+        char *gen = zmsg_popstr (msg);
+        if (host && pin && command && gen && *gen
+            && zhashx_lookup (self->by_host, host))
+            s_wake (self, host, pin, command, s_generation (gen),
                     NULL);  //  from the NOTIFY payload
         else if (host && zhashx_lookup (self->by_host, host)) {
             const char *values[] = {host};
@@ -356,9 +403,12 @@ s_self_handle_sub (self_t *self)
                 self->resync = true;
             else if (PQntuples (res) == 1)
                 s_wake (self, host, PQgetvalue (res, 0, 0),
-                        PQgetvalue (res, 0, 1), PQgetvalue (res, 0, 2));
+                        PQgetvalue (res, 0, 1),
+                        s_generation (PQgetvalue (res, 0, 2)),
+                        PQgetvalue (res, 0, 3));
             PQclear (res);
         }
+        free (gen);
         if (pin)
             sodium_memzero (pin, strlen (pin));
         if (command)
@@ -366,6 +416,14 @@ s_self_handle_sub (self_t *self)
         free (pin);
         free (command);
         free (host);
+    }
+    else if (event && streq (event, LL_EVT_VM_REVOKED)) {
+        char *host = zmsg_popstr (msg);
+        char *gen = zmsg_popstr (msg);
+        if (host && gen)
+            s_revoke (self, host, s_generation (gen));
+        free (host);
+        free (gen);
     }
     else if (event && streq (event, LL_EVT_RESYNC)) {
         self->resync = true;

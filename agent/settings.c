@@ -15,6 +15,23 @@ s_copy (char *dst, size_t size, const char *src)
     return 0;
 }
 
+//  The token from a file (a mounted secret, never in the environment or on
+//  a command line): its first line, which must not be empty. 0 or -1.
+static int
+s_read_token (const char *path, char *out, size_t size)
+{
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return -1;
+    size_t got = fread (out, 1, size, f);
+    fclose (f);
+    if (got == size)
+        return -1;  //  longer than any token
+    out[got] = '\0';
+    out[strcspn (out, "\r\n")] = '\0';
+    return *out ? 0 : -1;
+}
+
 static const char *
 s_env (const char *name)
 {
@@ -191,6 +208,9 @@ agent_settings_load (agent_settings_t *self,
     if ((value = s_env ("API_TOKEN"))
         && s_copy (self->token, sizeof self->token, value) != 0)
         return s_invalid (error, errsize, "API_TOKEN");
+    if (!value && (value = s_env ("API_TOKEN_FILE"))
+        && s_read_token (value, self->token, sizeof self->token) != 0)
+        return s_invalid (error, errsize, "API_TOKEN_FILE");
     const char *url = s_env ("ALLOCATOR_URL");
     const char *host = s_env ("ALLOCATOR_HOST");
     if ((url || host)

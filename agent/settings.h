@@ -35,8 +35,9 @@ typedef struct {
 } agent_log_file_t;
 
 typedef struct {
-    char vm_name[AGENT_NAME_MAX];            //  VM_NAME: this VM's hostname
-    char token[AGENT_TOKEN_MAX];             //  API_TOKEN (never logged)
+    char vm_name[AGENT_NAME_MAX];  //  VM_NAME: this VM's hostname
+    char token
+        [AGENT_TOKEN_MAX];  //  API_TOKEN or API_TOKEN_FILE's (never logged)
     char base_url[AGENT_URL_MAX];            //  sanitised allocator base URL
     char software[AGENT_SOFTWARE_MAX];       //  SUBJECT_SOFTWARE ("" = none)
     agent_transport_t transport;             //  LABLINK_TRANSPORT

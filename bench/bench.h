@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "runtime/db.h"
+#include "runtime/token.h"
 
 typedef int (ll_bench_fn) (int argc, char **argv);
 
@@ -26,6 +27,16 @@ int ll_bench_telemetry (int argc, char **argv);
 //  LABLINK_DB_PASSWORD; or --config FILE when given): NULL on failure.
 //  The caller destroys both.
 ll_db_t *ll_bench_db (const char *config_path, ll_config_t **config_p);
+
+//  Agent tokens for n of the bench's own VMs: mints a token for each
+//  hostname (runtime/token.h) into tokens[i] (LL_TOKEN_MAX bytes each) and
+//  registers them all with one statement (bench_tokens: rows made when
+//  absent, as the admin's POST /api/vms/<h>/register does one by one).
+//  0, or -1 (printed) when the database refused.
+int ll_bench_tokens (ll_db_t *db,
+                     const char *const *hosts,
+                     size_t n,
+                     char (*tokens)[LL_TOKEN_MAX]);
 
 //  Microseconds on the monotonic clock.
 int64_t ll_bench_now_us (void);

@@ -1,5 +1,6 @@
 #include "bench/bench.h"
 #include "runtime/config.h"
+#include "runtime/textbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,4 +128,36 @@ ll_bench_opt_long (int argc, char **argv, const char *name, long dflt)
 {
     const char *v = ll_bench_opt (argc, argv, name, NULL);
     return v ? strtol (v, NULL, 10) : dflt;
+}
+
+int
+ll_bench_tokens (ll_db_t *db,
+                 const char *const *hosts,
+                 size_t n,
+                 char (*tokens)[LL_TOKEN_MAX])
+{
+    ll_textbuf_t names = {0}, hashes = {0};
+    ll_pgarray_begin (&names);
+    ll_pgarray_begin (&hashes);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char hash[LL_TOKEN_HASH_HEX];
+        rc = ll_token_mint (hosts[i], tokens[i], LL_TOKEN_MAX);
+        ll_token_hash (tokens[i], hash);
+        ll_pgarray_add (&names, hosts[i]);
+        ll_pgarray_add (&hashes, hash);
+    }
+    ll_pgarray_end (&names);
+    ll_pgarray_end (&hashes);
+    const char *values[] = {names.data, hashes.data};
+    PGresult *res = rc == 0 ? ll_db_exec (db, "bench_tokens", 2, values) : NULL;
+    if (!res) {
+        fprintf (stderr, "lablink-bench: cannot register the agents: %s\n",
+                 rc == 0 ? ll_db_error (db) : "not a VM name");
+        rc = -1;
+    }
+    PQclear (res);
+    ll_textbuf_free (&names);
+    ll_textbuf_free (&hashes);
+    return rc;
 }

@@ -243,33 +243,36 @@ ll_bench_deliver (int argc, char **argv)
     char count[24];
     snprintf (count, sizeof count, "%ld", total);
     const char *seed[] = {prefix, count};
-    const char *key[] = {"server_secret"};
     PQclear (ll_db_exec (db, "bench_clear", 1, seed));
     PGresult *res = ll_db_exec (db, "bench_seed", 2, seed);
-    PQclear (res);
-    //  The server secret, made here if no agent asked yet (as the
-    //  registry does: first writer wins)
-    char fresh[65];
-    ll_token_new_secret (fresh, sizeof fresh);
-    const char *init[] = {"server_secret", fresh};
-    PQclear (res ? ll_db_exec (db, "settings_init", 2, init) : NULL);
-    memset (fresh, 0, sizeof fresh);
-    PGresult *secret = res ? ll_db_exec (db, "settings_get", 1, key) : NULL;
-    if (!secret || PQntuples (secret) != 1) {
-        fprintf (stderr, "lablink-bench: cannot seed or read the secret (is "
-                         "the allocator running on this database?)\n");
-        PQclear (secret);
+    if (!res) {
+        fprintf (stderr, "lablink-bench: cannot seed the VMs (is the "
+                         "allocator running on this database?)\n");
         ll_db_destroy (&db);
         ll_config_destroy (&config);
         return 1;
     }
+    PQclear (res);
+    //  Each agent's token, minted here and registered in one statement
     run.vms = calloc ((size_t) total, sizeof *run.vms);
+    const char **hosts = calloc ((size_t) total, sizeof *hosts);
+    char (*tokens)[LL_TOKEN_MAX] = calloc ((size_t) total, LL_TOKEN_MAX);
     for (long i = 0; i < total; i++) {
         snprintf (run.vms[i].host, LL_HOST_MAX, "%s-%05ld", prefix, i + 1);
-        ll_token_derive (PQgetvalue (secret, 0, 0), run.vms[i].host,
-                         run.vms[i].token, sizeof run.vms[i].token);
+        hosts[i] = run.vms[i].host;
     }
-    PQclear (secret);
+    int registered = ll_bench_tokens (db, hosts, (size_t) total, tokens);
+    for (long i = 0; i < total && registered == 0; i++)
+        snprintf (run.vms[i].token, sizeof run.vms[i].token, "%s", tokens[i]);
+    memset (tokens, 0, (size_t) total * LL_TOKEN_MAX);
+    free (tokens);
+    free (hosts);
+    if (registered != 0) {
+        free (run.vms);
+        ll_db_destroy (&db);
+        ll_config_destroy (&config);
+        return 1;
+    }
 
     zsys_init ();
     curl_global_init (CURL_GLOBAL_DEFAULT);

@@ -105,21 +105,29 @@ s_logs (ll_tbench_opts_t *opts)
     int line_bytes = (int) ll_tbench_opt (opts, "--line-bytes", 100);
     ll_config_t *config = NULL;
     ll_db_t *db = ll_tbench_db (opts, &config);
-    char *secret = db ? ll_tbench_secret (opts, db) : NULL;
-    if (!secret) {
-        fprintf (stderr, "lablink-bench: cannot read the server secret\n");
+    if (!db)
         return 1;
-    }
     //  A fresh prefix per run: stored counts only this run's lines
     char prefix[40];
     snprintf (prefix, sizeof prefix, "bench-log-%lld-",
               (long long) (ll_tbench_now_us () % 1000000000));
     s_sender_t *s = calloc ((size_t) senders, sizeof *s);
     pthread_t *threads = calloc ((size_t) senders, sizeof *threads);
+    const char **hosts = calloc ((size_t) senders, sizeof *hosts);
+    char (*tokens)[LL_TOKEN_MAX] = calloc ((size_t) senders, LL_TOKEN_MAX);
+    for (int i = 0; i < senders; i++) {
+        snprintf (s[i].host, sizeof s[i].host, "%s%d", prefix, i);
+        hosts[i] = s[i].host;
+    }
+    int registered = ll_bench_tokens (db, hosts, (size_t) senders, tokens);
+    for (int i = 0; i < senders && registered == 0; i++)
+        snprintf (s[i].token, sizeof s[i].token, "%s", tokens[i]);
+    free (hosts);
+    free (tokens);
+    if (registered != 0)
+        return 1;
     for (int i = 0; i < senders; i++) {
         s[i].opts = opts;
-        snprintf (s[i].host, sizeof s[i].host, "%s%d", prefix, i);
-        ll_token_derive (secret, s[i].host, s[i].token, sizeof s[i].token);
         s[i].batch = batch;
         s[i].line_bytes = line_bytes;
         if (s_make_vm (opts, s[i].host, s[i].token) != 0) {
@@ -155,7 +163,6 @@ s_logs (ll_tbench_opts_t *opts)
         printf ("logs: allocator RSS %ld KiB, peak %ld KiB\n", rss, peak_rss);
     free (s);
     free (threads);
-    free (secret);
     ll_db_destroy (&db);
     ll_config_destroy (&config);
     return stored == acked ? 0 : 1;
@@ -168,16 +175,13 @@ s_logs_read (ll_tbench_opts_t *opts)
     int reads = (int) ll_tbench_opt (opts, "--reads", 50);
     ll_config_t *config = NULL;
     ll_db_t *db = ll_tbench_db (opts, &config);
-    char *secret = db ? ll_tbench_secret (opts, db) : NULL;
-    if (!secret) {
-        fprintf (stderr, "lablink-bench: cannot read the server secret\n");
-        return 1;
-    }
     char host[64];
     snprintf (host, sizeof host, "bench-read-%ld", lines);
-    char token[LL_TOKEN_MAX];
-    ll_token_derive (secret, host, token, sizeof token);
-    s_make_vm (opts, host, token);
+    const char *hosts[] = {host};
+    char token[1][LL_TOKEN_MAX];
+    if (!db || ll_bench_tokens (db, hosts, 1, token) != 0)
+        return 1;
+    s_make_vm (opts, host, token[0]);
     long have = s_stored (db, host);
     if (have < lines) {
         //  Fill with 4 senders of 5,000-line batches
@@ -193,7 +197,7 @@ s_logs_read (ll_tbench_opts_t *opts)
                                 .line_bytes = 100,
                                 .posts = posts};
             snprintf (s[i].host, sizeof s[i].host, "%s", host);
-            snprintf (s[i].token, sizeof s[i].token, "%s", token);
+            snprintf (s[i].token, sizeof s[i].token, "%s", token[0]);
             pthread_create (&threads[i], NULL, s_sender, &s[i]);
         }
         for (int i = 0; i < senders; i++)
@@ -209,7 +213,7 @@ s_logs_read (ll_tbench_opts_t *opts)
     int ok = 0;
     for (int i = 0; i < reads; i++) {
         int64_t t = ll_tbench_now_us ();
-        int status = ll_tbench_request (&conn, "GET", path, token, NULL, 0);
+        int status = ll_tbench_request (&conn, "GET", path, token[0], NULL, 0);
         ms[i] = (double) (ll_tbench_now_us () - t) / 1000.0;
         ok += status == 200 && strstr (conn.in.data, "\"last_id\"") != NULL;
     }
@@ -222,7 +226,6 @@ s_logs_read (ll_tbench_opts_t *opts)
     ll_tbench_close (&conn);
     ll_textbuf_free (&conn.in);
     free (ms);
-    free (secret);
     ll_db_destroy (&db);
     ll_config_destroy (&config);
     return ok == reads ? 0 : 1;

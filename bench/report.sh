@@ -68,6 +68,8 @@ for s in "${scenarios[@]}"; do
         figures "$s" <"$out/$s.$r.txt" | sed "s/^/$r /" >>"$out/$s.figures"
     done
     echo "== $s ($runs runs; raw output in $out/$s.N.txt)"
+    # names are single words; echo joins the values on one line
+    # shellcheck disable=SC2013,SC2116,SC2086
     for name in $(awk '{print $2}' "$out/$s.figures" | awk '!seen[$0]++'); do
         values=$(awk -v n="$name" '$2 == n {print $3}' "$out/$s.figures")
         printf '  %-18s %-40s median %s\n' "$name" "$(echo $values)" "$(median <<<"$values")"

@@ -152,23 +152,6 @@ ll_tbench_db (ll_tbench_opts_t *opts, ll_config_t **config)
     return db;
 }
 
-char *
-ll_tbench_secret (ll_tbench_opts_t *opts, ll_db_t *db)
-{
-    ll_tbench_conn_t conn = {.host = opts->host, .port = opts->port, .fd = -1};
-    //  A bogus token makes the allocator create the secret
-    ll_tbench_request (&conn, "GET", "/api/vm-status/nobody", "nobody.00", NULL,
-                       0);
-    ll_tbench_close (&conn);
-    ll_textbuf_free (&conn.in);
-    const char *key[] = {"server_secret"};
-    PGresult *res = ll_db_exec (db, "settings_get", 1, key);
-    char *secret =
-        res && PQntuples (res) == 1 ? strdup (PQgetvalue (res, 0, 0)) : NULL;
-    PQclear (res);
-    return secret;
-}
-
 void
 ll_tbench_rss (int pid, long *rss_kib, long *peak_kib)
 {

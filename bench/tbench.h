@@ -1,8 +1,8 @@
 /*  lablink-bench: shared pieces of the telemetry scenarios (logs,
     logs-read, telemetry; bench/logs.c, bench/telemetry.c). Every scenario talks to a running allocator from outside over HTTP
     (keep-alive, one connection per thread) and reads PostgreSQL through
-    the allocator's own config for what HTTP cannot tell (stored counts,
-    the server secret that agent tokens derive from). */
+    the allocator's own config for what HTTP cannot tell (stored counts)
+    and to register its agents (ll_bench_tokens). */
 #ifndef LL_TBENCH_H
 #define LL_TBENCH_H
 
@@ -49,10 +49,6 @@ int ll_tbench_request (ll_tbench_conn_t *conn,
                        size_t body_len);
 
 void ll_tbench_close (ll_tbench_conn_t *conn);
-
-//  The server secret (new string) through the config's database; NULL on
-//  failure. Makes the allocator create it first.
-char *ll_tbench_secret (ll_tbench_opts_t *opts, ll_db_t *db);
 
 //  A database connection from the allocator's config, or NULL.
 ll_db_t *ll_tbench_db (ll_tbench_opts_t *opts, ll_config_t **config);

@@ -1,6 +1,7 @@
 /*  lablink-bench telemetry: A simulated agents (--agents 10000), each
     posting a heartbeat once a second (--hz 1). The agents' VMs are created
-    first (bench-agent-<n>, POST /api/vm-status with their own tokens).
+    first (bench-agent-<n>: registered with one statement, bench_tokens,
+    then POST /api/vm-status running with their own tokens).
 
     The measured phase is open-loop, as real agents are: heartbeat n is due
     at start + n / (A * hz) (agent n mod A), whatever happened before, and
@@ -35,10 +36,10 @@
 //  --- creating the VMs (one blocking connection per thread) -------------
 
 typedef struct {
-    ll_tbench_opts_t *opts;  //  common options
-    int first, count;        //  agents first .. first+count-1
-    const char *secret;      //  server secret (tokens)
-    long failures;           //  not 200
+    ll_tbench_opts_t *opts;        //  common options
+    int first, count;              //  agents first .. first+count-1
+    char (*tokens)[LL_TOKEN_MAX];  //  every agent's token
+    long failures;                 //  not 200
 } s_creator_t;
 
 static void *
@@ -48,13 +49,12 @@ s_create (void *arg)
     ll_tbench_conn_t conn = {
         .host = self->opts->host, .port = self->opts->port, .fd = -1};
     for (int i = 0; i < self->count; i++) {
-        char host[64], token[LL_TOKEN_MAX], body[256];
+        char host[64], body[256];
         snprintf (host, sizeof host, "bench-agent-%d", self->first + i);
-        ll_token_derive (self->secret, host, token, sizeof token);
         int n = snprintf (body, sizeof body,
                           "{\"hostname\":\"%s\",\"status\":\"running\"}", host);
-        if (ll_tbench_request (&conn, "POST", "/api/vm-status", token, body,
-                               (size_t) n)
+        if (ll_tbench_request (&conn, "POST", "/api/vm-status",
+                               self->tokens[self->first + i], body, (size_t) n)
             != 200)
             self->failures++;
     }
@@ -64,7 +64,7 @@ s_create (void *arg)
 }
 
 static long
-s_create_all (ll_tbench_opts_t *opts, int agents, const char *secret)
+s_create_all (ll_tbench_opts_t *opts, int agents, char (*tokens)[LL_TOKEN_MAX])
 {
     enum { THREADS = 32 };
     s_creator_t c[THREADS];
@@ -73,7 +73,7 @@ s_create_all (ll_tbench_opts_t *opts, int agents, const char *secret)
     for (int i = 0; i < THREADS; i++) {
         int count = agents / THREADS + (i < agents % THREADS);
         c[i] = (s_creator_t){
-            .opts = opts, .first = first, .count = count, .secret = secret};
+            .opts = opts, .first = first, .count = count, .tokens = tokens};
         first += count;
         pthread_create (&threads[i], NULL, s_create, &c[i]);
     }
@@ -309,24 +309,29 @@ s_telemetry (ll_tbench_opts_t *opts)
     }
     ll_config_t *config = NULL;
     ll_db_t *db = ll_tbench_db (opts, &config);
-    char *secret = db ? ll_tbench_secret (opts, db) : NULL;
+    //  The agents are registered VMs, each with its own token
+    char (*tokens)[LL_TOKEN_MAX] = calloc ((size_t) agents, LL_TOKEN_MAX);
+    char (*names)[64] = calloc ((size_t) agents, 64);
+    const char **hosts = calloc ((size_t) agents, sizeof *hosts);
+    for (int i = 0; i < agents; i++) {
+        snprintf (names[i], 64, "bench-agent-%d", i);
+        hosts[i] = names[i];
+    }
+    int registered =
+        db ? ll_bench_tokens (db, hosts, (size_t) agents, tokens) : -1;
     ll_db_destroy (&db);
-    if (!secret) {
-        fprintf (stderr, "lablink-bench: cannot read the server secret\n");
+    free (hosts);
+    free (names);
+    if (registered != 0) {
+        free (tokens);
         ll_config_destroy (&config);
         return 1;
     }
     int64_t t0 = ll_tbench_now_us ();
-    long failures = s_create_all (opts, agents, secret);
+    long failures = s_create_all (opts, agents, tokens);
     printf ("telemetry: created %d VMs in %.1f s (%ld failures)\n", agents,
             (double) (ll_tbench_now_us () - t0) / 1e6, failures);
 
-    char (*tokens)[LL_TOKEN_MAX] = calloc ((size_t) agents, LL_TOKEN_MAX);
-    for (int i = 0; i < agents; i++) {
-        char host[64];
-        snprintf (host, sizeof host, "bench-agent-%d", i);
-        ll_token_derive (secret, host, tokens[i], LL_TOKEN_MAX);
-    }
     long warm_total = (long) ((double) warmup * hz * agents);
     long total = warm_total + (long) ((double) opts->seconds * hz * agents);
     s_pool_t pool = {.opts = opts,
@@ -394,7 +399,6 @@ s_telemetry (ll_tbench_opts_t *opts)
     free (pool.lat_ms);
     free (pool.warm_ms);
     free (tokens);
-    free (secret);
     ll_config_destroy (&config);
     return rc;
 }

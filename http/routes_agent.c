@@ -126,6 +126,7 @@ ll_route_vm_startup (ll_http_req_t *req)
     zmsg_addstr (args, host);
     zmsg_addstr (args, timeout);
     zmsg_addstr (args, "http");
+    zmsg_addstrf (args, "%lld", req->agent_generation);
     zmsg_t *reply = NULL;
     char *error = NULL;
     char id[32] = "";
@@ -179,6 +180,8 @@ ll_route_vm_startup (ll_http_req_t *req)
     }
     else if (what && streq (what, LL_WAIT_UNKNOWN))
         status = ll_http_error (req, 404, "VM not found.");
+    else if (what && streq (what, LL_WAIT_REVOKED))
+        status = ll_http_error (req, 401, "token revoked");
     else if (what && streq (what, LL_WAIT_FULL)) {
         char *seconds = zmsg_popstr (reply);
         char headers[64];
@@ -196,8 +199,9 @@ ll_route_vm_startup (ll_http_req_t *req)
 }
 
 //  An agent's report (a body parsed into in, parsed its result) handed to
-//  the assigner as command: host [reset id] 1|0 text. 200 {"message":
-//  recorded}, 409 when the report is stale, 404, 503.
+//  the assigner as command: host [reset id] 1|0 text generation. 200
+//  {"message": recorded}, 409 when the report is stale, 401 when the token
+//  was revoked meanwhile, 404, 503.
 static int
 s_report (ll_http_req_t *req,
           ll_agent_body_t *in,
@@ -217,6 +221,7 @@ s_report (ll_http_req_t *req,
         zmsg_addstr (args, in->id);
     zmsg_addstr (args, in->value);
     zmsg_addstr (args, detail);
+    zmsg_addstrf (args, "%lld", req->agent_generation);
     ll_agent_body_free (in);
     zmsg_t *reply = NULL;
     char *error = NULL;
@@ -229,8 +234,10 @@ s_report (ll_http_req_t *req,
             ll_http_json (req, 200, json_pack ("{s:s}", "message", recorded));
     else if (error && streq (error, "stale"))
         status = ll_http_error (req, 409, "This reset is no longer current.");
-    else if (error && streq (error, "not found"))
+    else if (error && streq (error, LL_REASON_NOT_FOUND))
         status = ll_http_error (req, 404, "VM not found.");
+    else if (error && streq (error, LL_REASON_REVOKED))
+        status = ll_http_error (req, 401, "token revoked");
     else
         status = ll_http_error (req, 503,
                                 "Cannot record now: database unavailable.");

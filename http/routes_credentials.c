@@ -1,8 +1,9 @@
 /*  VM credentials: the admin's deliberate "bring your own VM" registration.
-    Terraform's VMs get their token from the terraform actor at launch;
-    a VM the allocator did not launch (a test VM, a machine the instructor
-    runs by hand, the benchmark's agents) exists only once the admin
-    registers it here, and its token is handed out in the answer. */
+    Terraform's VMs get their token from the terraform actor at each
+    launch; a VM the allocator did not launch (a test VM, a machine the
+    instructor runs by hand) exists only once the admin registers it here,
+    and its token is handed out once, in the answer. A second registration
+    mints a new token and revokes the one before. */
 #include "http/routes.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
@@ -16,25 +17,32 @@ int
 ll_route_vm_register (ll_http_req_t *req)
 {
     const char *host = req->params[0];
-    if (!ll_token_scope_valid (host) || host[0] == '_')
+    char token[LL_TOKEN_MAX], hash[LL_TOKEN_HASH_HEX];
+    if (ll_token_mint (host, token, sizeof token) != 0)
         return ll_http_error (req, 400, "Invalid hostname.");
-    char token[LL_TOKEN_MAX];
-    if (ll_http_agent_token (req, host, token, sizeof token) != 0)
-        return ll_http_error (req, 503,
-                              "Cannot make a token now: database unavailable.");
+    ll_token_hash (token, hash);
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, host);
+    zmsg_addstr (args, hash);
+    zmsg_addstr (args, "");  //  the edge audits this admin action
     zmsg_t *reply = NULL;
     char *error = NULL;
     int rc = ll_http_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_REGISTER, &args,
                            S_REGISTRY_TIMEOUT_MS, &reply, &error);
+    char *generation = rc == 0 ? zmsg_popstr (reply) : NULL;
     char *created = rc == 0 ? zmsg_popstr (reply) : NULL;
     zmsg_destroy (&reply);
     int status;
-    if (rc == 0)
+    if (rc == 0 && generation && created) {
+        //  The old token stops working here at once (other allocators hear
+        //  of it through the token trigger's NOTIFY)
+        ll_http_server_forget (req->server, host);
         status = ll_http_json (
-            req, created && streq (created, "1") ? 201 : 200,
-            json_pack ("{s:s, s:s}", "hostname", host, "token", token));
+            req, streq (created, "1") ? 201 : 200,
+            json_pack ("{s:s, s:s, s:I}", "hostname", host, "token", token,
+                       "generation",
+                       (json_int_t) strtoll (generation, NULL, 10)));
+    }
     else if (error && streq (error, LL_REASON_MANAGED))
         status = ll_http_error (req, 409,
                                 "This VM is managed by terraform: replace it "
@@ -43,6 +51,7 @@ ll_route_vm_register (ll_http_req_t *req)
         status = ll_http_error (req, 503,
                                 "Cannot register now: database unavailable.");
     sodium_memzero (token, sizeof token);
+    free (generation);
     free (created);
     free (error);
     return status;

@@ -124,14 +124,20 @@ s_trim (char *text)
 }
 
 //  A form field of body into out: its length, -1 when absent, -2 when
-//  longer than size - 1 (what ll_http_form_field answers).
+//  longer than size - 1 or holding a NUL byte (what ll_http_form_field
+//  answers).
 static int
 s_form_field (
     const char *body, size_t len, const char *name, char *out, size_t size)
 {
     if (!body)
         return -1;
-    return mg_get_var (body, len, name, out, size);
+    int rc = mg_get_var (body, len, name, out, size);
+    if (rc > 0 && memchr (out, '\0', (size_t) rc)) {
+        out[0] = '\0';
+        return -2;
+    }
+    return rc;
 }
 
 int

@@ -664,22 +664,18 @@ s_post_fields (json_t *obj, ll_vm_logs_t *post)
     return 0;
 }
 
-//  The token decides which scope to check: the Lambda's may post for any
-//  VM, a VM's only for itself.
+//  The Lambda's token may post for any VM the allocator launched (ingest
+//  answers 404 for any other stream), a VM's only for itself.
 static bool
 s_is_lambda (ll_http_req_t *req)
 {
-    const char *auth = ll_http_header (req, "Authorization");
-    const char *prefix = S_LAMBDA_SCOPE ".";
-    return auth && strlen (auth) > 7
-           && strncmp (auth + 7, prefix, strlen (prefix)) == 0;
+    return ll_http_agent_service (req, S_LAMBDA_SCOPE);
 }
 
 static int
 s_logs_auth (ll_http_req_t *req, const char *hostname)
 {
-    return ll_http_agent_check (req,
-                                s_is_lambda (req) ? S_LAMBDA_SCOPE : hostname);
+    return s_is_lambda (req) ? 0 : ll_http_agent_check (req, hostname);
 }
 
 void
@@ -766,7 +762,8 @@ ll_route_vm_logs_post (ll_http_req_t *req)
         goto done;
     }
     if (post.control) {
-        if (s_logs_auth (req, S_LAMBDA_SCOPE) != 0)
+        if (!s_is_lambda (req)
+            && ll_http_agent_check (req, S_LAMBDA_SCOPE) != 0)
             rc = req->status;
         else
             rc = s_message (req, 200, "Control message ignored.");

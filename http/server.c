@@ -21,6 +21,25 @@ static const int s_codes[] = {200, 201, 202, 204, 302, 303, 304, 400, 401, 403,
 #define S_CODE_COUNT  (sizeof s_codes / sizeof s_codes[0])
 #define S_CODE_OTHER  S_CODE_COUNT
 #define S_MAX_SOCKETS 16
+//  Verified agent tokens kept: a backstop lifetime (revocations arrive as
+//  events at once) and a bound on the table
+#define S_TOKEN_CACHE_MS  60000
+#define S_TOKEN_CACHE_MAX 100000
+#define S_AUTH_TIMEOUT_MS 5000
+
+//  One verified agent token (the key is its hash).
+typedef struct {
+    char host[LL_TOKEN_SCOPE_MAX + 1];  //  the VM
+    long long generation;               //  its token's generation
+    int64_t expires_ms;                 //  verify again after this
+} s_cached_token_t;
+
+static void
+s_cached_token_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
 
 //  Per-worker-thread state: DEALER sockets to actors, made on first use.
 typedef struct {
@@ -45,17 +64,20 @@ struct ll_http_server {
         atomic_uint_fast64_t calls;     //  calls made
         atomic_uint_fast64_t failures;  //  timeouts and ERROR replies
     } queues[S_MAX_SOCKETS];
-    pthread_mutex_t queues_lock;  //  guards claiming a slot
-    atomic_bool stopping;         //  set before mg_stop: streams end
-    pthread_mutex_t secret_lock;  //  guards secret
-    char secret[129];             //  server secret, "" until fetched
-    ll_admin_auth_t *auth;        //  the admin credential (http/auth.h)
-    ll_proxies_t proxies;         //  app.trusted_proxies
+    pthread_mutex_t queues_lock;        //  guards claiming a slot
+    atomic_bool stopping;               //  set before mg_stop: streams end
+    pthread_mutex_t secret_lock;        //  guards secret
+    char secret[129];                   //  server secret, "" until fetched
+    pthread_mutex_t tokens_lock;        //  guards tokens
+    zhashx_t *tokens;                   //  token hash -> s_cached_token_t
+    atomic_uint_fast64_t tokens_epoch;  //  bumped by every forget
+    ll_admin_auth_t *auth;              //  the admin credential (http/auth.h)
+    ll_proxies_t proxies;               //  app.trusted_proxies
     //  Live streams now: in total and per credential (issue 15 section 5)
     pthread_mutex_t streams_lock;  //  guards the three below
     int streams;                   //  streams open
     struct {
-        char key[80];   //  the credential ("" = free entry)
+        char key[264];  //  the credential ("" = free entry)
         int count;      //  its streams
     } * stream_owners;  //  app.max_streams entries
 };
@@ -479,6 +501,19 @@ ll_http_json_body (ll_http_req_t *req)
     return json;
 }
 
+//  mg_get_var's answer, refused (-2) when the value decoded to a NUL byte:
+//  every C string would end there, silently.
+static int
+s_var (const char *data, size_t len, const char *name, char *out, size_t size)
+{
+    int rc = mg_get_var (data, len, name, out, size);
+    if (rc > 0 && memchr (out, '\0', (size_t) rc)) {
+        out[0] = '\0';
+        return -2;
+    }
+    return rc;
+}
+
 int
 ll_http_form_field (ll_http_req_t *req,
                     const char *name,
@@ -487,8 +522,7 @@ ll_http_form_field (ll_http_req_t *req,
 {
     if (!req->body || outsize == 0)
         return -1;
-    int rc = mg_get_var (req->body, req->body_len, name, out, outsize);
-    return rc;
+    return s_var (req->body, req->body_len, name, out, outsize);
 }
 
 int
@@ -500,7 +534,38 @@ ll_http_query_field (ll_http_req_t *req,
     const char *qs = req->info->query_string;
     if (!qs || outsize == 0)
         return -1;
-    return mg_get_var (qs, strlen (qs), name, out, outsize);
+    return s_var (qs, strlen (qs), name, out, outsize);
+}
+
+//  True when urlencoded text decodes to a NUL byte somewhere ("%00").
+static bool
+s_encodes_nul (const char *text, size_t len)
+{
+    for (size_t i = 0; i + 2 < len; i++)
+        if (text[i] == '%' && text[i + 1] == '0' && text[i + 2] == '0')
+            return true;
+    return false;
+}
+
+//  A query string or form body holding a NUL byte (%00, or a raw NUL in a
+//  form body) is refused before any handler reads a field: 400, never a
+//  value silently cut at the NUL. Any body but JSON may be read as a form
+//  (mg_get_var does not look at Content-Type); the agents' routes take
+//  JSON only. 0, or -1 after answering.
+static int
+s_check_nul (ll_http_req_t *req)
+{
+    const char *qs = req->info->query_string;
+    bool bad = qs && s_encodes_nul (qs, strlen (qs));
+    const char *type = ll_http_header (req, "Content-Type");
+    bool json = type && strncasecmp (type, "application/json", 16) == 0;
+    if (!bad && req->body && !json && req->route->auth != LL_AUTH_AGENT)
+        bad = memchr (req->body, '\0', req->body_len)
+              || s_encodes_nul (req->body, req->body_len);
+    if (!bad)
+        return 0;
+    ll_http_error (req, 400, "A form field holds a NUL byte (%00).");
+    return -1;
 }
 
 const char *
@@ -521,25 +586,17 @@ ll_http_wants_json (ll_http_req_t *req)
 
 #define S_STREAM_RETRY_S 5  //  Retry-After past a stream cap
 
-//  Whose stream this is: the admin's session or user, else the Bearer
-//  token (a digest of it), else the address.
+//  Whose stream this is: the admin's session or user, else the VM (or
+//  service) its Bearer token proved, else the address.
 static void
 s_stream_key (ll_http_req_t *req, char *out, size_t size)
 {
-    const char *auth = ll_http_header (req, "Authorization");
     if (req->via_session)
         snprintf (out, size, "session:%.64s", req->session_hash);
     else if (req->is_admin)
         snprintf (out, size, "basic:%.60s", req->actor);
-    else if (auth && strncasecmp (auth, "Bearer ", 7) == 0) {
-        unsigned char digest[16];
-        crypto_generichash (digest, sizeof digest,
-                            (const unsigned char *) auth + 7, strlen (auth + 7),
-                            NULL, 0);
-        char hex[33];
-        sodium_bin2hex (hex, sizeof hex, digest, sizeof digest);
-        snprintf (out, size, "bearer:%s", hex);
-    }
+    else if (req->agent[0])
+        snprintf (out, size, "agent:%s", req->agent);
     else
         snprintf (out, size, "address:%s", req->address);
 }
@@ -718,6 +775,194 @@ ll_http_login_result (ll_http_req_t *req, bool ok)
     s_admin_call (req, ok ? LL_CMD_LOGIN_OK : LL_CMD_LOGIN_FAILED, args,
                   &reply);
     zmsg_destroy (&reply);
+}
+
+//  Fetch the server secret once from the registry; 0 or -1.
+static int
+s_secret (ll_http_req_t *req, char *out, size_t size)
+{
+    ll_http_server_t *self = req->server;
+    pthread_mutex_lock (&self->secret_lock);
+    bool have = self->secret[0] != '\0';
+    if (have)
+        snprintf (out, size, "%s", self->secret);
+    pthread_mutex_unlock (&self->secret_lock);
+    if (have)
+        return 0;
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_SECRET, NULL, 3000,
+                           &reply, &error);
+    char *secret = rc == 0 ? zmsg_popstr (reply) : NULL;
+    zmsg_destroy (&reply);
+    free (error);
+    if (!secret || strlen (secret) >= sizeof self->secret) {
+        free (secret);
+        return -1;
+    }
+    pthread_mutex_lock (&self->secret_lock);
+    snprintf (self->secret, sizeof self->secret, "%s", secret);
+    pthread_mutex_unlock (&self->secret_lock);
+    snprintf (out, size, "%s", secret);
+    sodium_memzero (secret, strlen (secret));
+    free (secret);
+    return 0;
+}
+
+//  --- agent tokens ------------------------------------------------------
+
+void
+ll_http_server_forget (ll_http_server_t *self, const char *host)
+{
+    pthread_mutex_lock (&self->tokens_lock);
+    atomic_fetch_add (&self->tokens_epoch, 1);
+    if (!host)
+        zhashx_purge (self->tokens);
+    else {
+        zlistx_t *gone = zlistx_new ();
+        zlistx_set_duplicator (gone, (czmq_duplicator *) strdup);
+        zlistx_set_destructor (gone, (czmq_destructor *) zstr_free);
+        for (s_cached_token_t *t = zhashx_first (self->tokens); t;
+             t = zhashx_next (self->tokens))
+            if (streq (t->host, host))
+                zlistx_add_end (gone, (void *) zhashx_cursor (self->tokens));
+        for (const char *key = zlistx_first (gone); key;
+             key = zlistx_next (gone))
+            zhashx_delete (self->tokens, key);
+        zlistx_destroy (&gone);
+    }
+    pthread_mutex_unlock (&self->tokens_lock);
+}
+
+//  The cached generation of the token with this hash for host: 0, or -1
+//  when not cached (or expired).
+static int
+s_token_cached (ll_http_server_t *self,
+                const char *hash,
+                const char *host,
+                long long *generation)
+{
+    int rc = -1;
+    pthread_mutex_lock (&self->tokens_lock);
+    s_cached_token_t *t = zhashx_lookup (self->tokens, hash);
+    if (t && streq (t->host, host) && t->expires_ms > ll_now_ms ()) {
+        *generation = t->generation;
+        rc = 0;
+    }
+    pthread_mutex_unlock (&self->tokens_lock);
+    return rc;
+}
+
+//  Remember a verified token, unless a forget happened since epoch (the
+//  check may predate a revocation: better to verify again next time).
+static void
+s_token_remember (ll_http_server_t *self,
+                  const char *hash,
+                  const char *host,
+                  long long generation,
+                  uint64_t epoch)
+{
+    pthread_mutex_lock (&self->tokens_lock);
+    if (atomic_load (&self->tokens_epoch) == epoch) {
+        if (zhashx_size (self->tokens) >= S_TOKEN_CACHE_MAX)
+            zhashx_purge (self->tokens);
+        s_cached_token_t *t = calloc (1, sizeof *t);
+        snprintf (t->host, sizeof t->host, "%s", host);
+        t->generation = generation;
+        t->expires_ms = ll_now_ms () + S_TOKEN_CACHE_MS;
+        zhashx_update (self->tokens, hash, t);
+    }
+    pthread_mutex_unlock (&self->tokens_lock);
+}
+
+//  Check the Bearer token (see server.h); 0 with req->agent set, or -1
+//  after answering.
+static int
+s_agent_authenticate (ll_http_server_t *self,
+                      ll_http_req_t *req,
+                      const char *token)
+{
+    char scope[LL_TOKEN_SCOPE_MAX + 1];
+    if (ll_token_scope (token, scope, sizeof scope) != 0) {
+        ll_http_error (req, 401, "Invalid API token.");
+        return -1;
+    }
+    if (scope[0] == '_') {
+        //  A service's token, derived from the server secret
+        char secret[129];
+        if (s_secret (req, secret, sizeof secret) != 0) {
+            ll_http_error (req, 503,
+                           "Cannot verify the token now: database "
+                           "unavailable.");
+            return -1;
+        }
+        ll_token_check_t check = ll_token_check (secret, token, scope);
+        sodium_memzero (secret, sizeof secret);
+        if (check != LL_TOKEN_OK) {
+            ll_http_error (req, 401, "Invalid API token.");
+            return -1;
+        }
+        snprintf (req->agent, sizeof req->agent, "%s", scope);
+        return 0;
+    }
+    char hash[LL_TOKEN_HASH_HEX];
+    ll_token_hash (token, hash);
+    long long generation = 0;
+    if (s_token_cached (self, hash, scope, &generation) == 0) {
+        snprintf (req->agent, sizeof req->agent, "%s", scope);
+        req->agent_generation = generation;
+        return 0;
+    }
+    uint64_t epoch = atomic_load (&self->tokens_epoch);
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, scope);
+    zmsg_addstr (args, hash);
+    zmsg_t *reply = NULL;
+    char *error = NULL;
+    int rc = ll_http_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_AUTH, &args,
+                           S_AUTH_TIMEOUT_MS, &reply, &error);
+    char *text = rc == 0 ? zmsg_popstr (reply) : NULL;
+    zmsg_destroy (&reply);
+    if (rc == 0 && text) {
+        generation = strtoll (text, NULL, 10);
+        s_token_remember (self, hash, scope, generation, epoch);
+        snprintf (req->agent, sizeof req->agent, "%s", scope);
+        req->agent_generation = generation;
+    }
+    else if (error && streq (error, LL_REASON_REVOKED))
+        ll_http_error (req, 401, "token revoked");
+    else if (error && streq (error, LL_REASON_NOT_FOUND))
+        ll_http_error (req, 404, "VM not found.");
+    else if (error && streq (error, LL_REASON_INVALID))
+        ll_http_error (req, 401, "Invalid API token.");
+    else
+        ll_http_error (req, 503,
+                       "Cannot verify the token now: database unavailable.");
+    int result = rc == 0 && text ? 0 : -1;
+    free (text);
+    free (error);
+    return result;
+}
+
+int
+ll_http_agent_check (ll_http_req_t *req, const char *scope)
+{
+    if (req->is_admin)
+        return 0;
+    if (!req->agent[0]) {
+        ll_http_error (req, 401, "Missing or invalid Authorization header.");
+        return -1;
+    }
+    if (req->agent[0] != '_' && scope && streq (req->agent, scope))
+        return 0;
+    ll_http_error (req, 403, "This token belongs to another VM.");
+    return -1;
+}
+
+bool
+ll_http_agent_service (ll_http_req_t *req, const char *scope)
+{
+    return scope && scope[0] == '_' && streq (req->agent, scope);
 }
 
 typedef enum {
@@ -910,7 +1155,7 @@ s_authorize (ll_http_server_t *self, ll_http_req_t *req)
             const char *bearer = ll_http_header (req, "Authorization");
             if (auth == LL_AUTH_ADMIN_OR_AGENT && bearer
                 && strncasecmp (bearer, "Bearer ", 7) == 0)
-                return 0;  //  the handler checks the token's scope
+                return s_agent_authenticate (self, req, bearer + 7);
             session = s_admin_session (self, req, &had_cookie);
             if (session < 0) {
                 ll_http_error (req, 503,
@@ -934,14 +1179,15 @@ s_authorize (ll_http_server_t *self, ll_http_req_t *req)
         s_send_unauthenticated (req, had_cookie);
         return -1;
     }
-    //  LL_AUTH_AGENT: the token is bound to a hostname that only the handler
-    //  knows (body or path): handlers verify it with ll_http_agent_check.
+    //  LL_AUTH_AGENT: the token names its VM and is checked here, before
+    //  the body is read; handlers compare that VM with the one the request
+    //  is about (ll_http_agent_check).
     const char *bearer = ll_http_header (req, "Authorization");
     if (!bearer || strncasecmp (bearer, "Bearer ", 7) != 0 || !bearer[7]) {
         ll_http_error (req, 401, "Missing or invalid Authorization header.");
         return -1;
     }
-    return 0;
+    return s_agent_authenticate (self, req, bearer + 7);
 }
 
 //  Cross-site request forgery: a state-changing admin request must come
@@ -979,79 +1225,6 @@ s_check_csrf (ll_http_req_t *req)
         return 0;
     ll_http_error (req, 403, "CSRF token missing or invalid.");
     return -1;
-}
-
-//  Fetch the server secret once from the registry; 0 or -1.
-static int
-s_secret (ll_http_req_t *req, char *out, size_t size)
-{
-    ll_http_server_t *self = req->server;
-    pthread_mutex_lock (&self->secret_lock);
-    bool have = self->secret[0] != '\0';
-    if (have)
-        snprintf (out, size, "%s", self->secret);
-    pthread_mutex_unlock (&self->secret_lock);
-    if (have)
-        return 0;
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_SECRET, NULL, 3000,
-                           &reply, &error);
-    char *secret = rc == 0 ? zmsg_popstr (reply) : NULL;
-    zmsg_destroy (&reply);
-    free (error);
-    if (!secret || strlen (secret) >= sizeof self->secret) {
-        free (secret);
-        return -1;
-    }
-    pthread_mutex_lock (&self->secret_lock);
-    snprintf (self->secret, sizeof self->secret, "%s", secret);
-    pthread_mutex_unlock (&self->secret_lock);
-    snprintf (out, size, "%s", secret);
-    sodium_memzero (secret, strlen (secret));
-    free (secret);
-    return 0;
-}
-
-int
-ll_http_agent_check (ll_http_req_t *req, const char *scope)
-{
-    if (req->is_admin)
-        return 0;
-    const char *auth = ll_http_header (req, "Authorization");
-    if (!auth || strncasecmp (auth, "Bearer ", 7) != 0) {
-        ll_http_error (req, 401, "Missing or invalid Authorization header.");
-        return -1;
-    }
-    char secret[129];
-    if (s_secret (req, secret, sizeof secret) != 0) {
-        ll_http_error (req, 503,
-                       "Cannot verify the token now: database unavailable.");
-        return -1;
-    }
-    ll_token_check_t check = ll_token_check (secret, auth + 7, scope);
-    sodium_memzero (secret, sizeof secret);
-    if (check == LL_TOKEN_OK)
-        return 0;
-    if (check == LL_TOKEN_OTHER_SCOPE)
-        ll_http_error (req, 403, "This token belongs to another VM.");
-    else
-        ll_http_error (req, 401, "Invalid API token.");
-    return -1;
-}
-
-int
-ll_http_agent_token (ll_http_req_t *req,
-                     const char *scope,
-                     char *out,
-                     size_t size)
-{
-    char secret[129];
-    if (s_secret (req, secret, sizeof secret) != 0)
-        return -1;
-    int rc = ll_token_derive (secret, scope, out, size);
-    sodium_memzero (secret, sizeof secret);
-    return rc;
 }
 
 //  --- dispatch ------------------------------------------------------------
@@ -1164,7 +1337,8 @@ s_begin_request (struct mg_connection *conn)
             ll_http_error (&req, 404, "Not found.");
     }
     else if (s_authorize (self, &req) == 0 && s_read_body (self, &req) == 0
-             && s_check_csrf (&req) == 0 && s_stream_take (self, &req) == 0)
+             && s_check_nul (&req) == 0 && s_check_csrf (&req) == 0
+             && s_stream_take (self, &req) == 0)
         req.route->fn (&req);
     s_stream_give (self, &req);
     if (req.audit) {
@@ -1219,6 +1393,9 @@ ll_http_server_new (const ll_runtime_t *runtime,
     self->counts = calloc (route_count + 1, sizeof *self->counts);
     pthread_mutex_init (&self->secret_lock, NULL);
     pthread_mutex_init (&self->queues_lock, NULL);
+    pthread_mutex_init (&self->tokens_lock, NULL);
+    self->tokens = zhashx_new ();
+    zhashx_set_destructor (self->tokens, s_cached_token_free);
     pthread_mutex_init (&self->streams_lock, NULL);
     self->stream_owners =
         calloc ((size_t) config->app.max_streams, sizeof *self->stream_owners);
@@ -1403,6 +1580,8 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     free (self->counts);
     pthread_mutex_destroy (&self->secret_lock);
     pthread_mutex_destroy (&self->queues_lock);
+    zhashx_destroy (&self->tokens);
+    pthread_mutex_destroy (&self->tokens_lock);
     pthread_mutex_destroy (&self->streams_lock);
     free (self->stream_owners);
     sodium_memzero (self->secret, sizeof self->secret);

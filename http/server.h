@@ -55,8 +55,11 @@ struct ll_http_req {
     char address[64];                    //  client address (rate limits)
     char csrf[65];                       //  the session's CSRF token or ""
     char session_hash[65];               //  hash of the session id or ""
-    char stream_key[80];                 //  whose stream slot it holds, or ""
+    char stream_key[264];                //  whose stream slot it holds, or ""
     int client_fd;                       //  the client's socket + 1, 0 unknown
+    char agent[254];                     //  the VM (or service scope, '_'
+                                         //  first) its Bearer token proved
+    long long agent_generation;          //  that VM token's generation
     int status;                          //  status sent (for metrics)
 };
 
@@ -140,7 +143,10 @@ json_t *ll_http_json_body (ll_http_req_t *req);
 json_t *ll_http_json_parse (const char *body, size_t len);
 
 //  A form field (application/x-www-form-urlencoded body) into out; returns
-//  its length, or -1 when absent (-2 when longer than outsize - 1).
+//  its length, or -1 when absent (-2 when longer than outsize - 1, or when
+//  it decodes to a NUL byte: refused, never cut short). The edge answers
+//  400 before any handler runs when a query string or a form body holds
+//  one (%00).
 int ll_http_form_field (ll_http_req_t *req,
                         const char *name,
                         char *out,
@@ -152,19 +158,28 @@ int ll_http_query_field (ll_http_req_t *req,
                          char *out,
                          size_t outsize);
 
-//  Agent authentication for a route of class LL_AUTH_AGENT or
-//  LL_AUTH_ADMIN_OR_AGENT, once the handler knows which VM the request is
-//  about (scope = its hostname). 0 when the Bearer token is that VM's own
-//  (or the admin is authenticated on an admin-or-agent route); otherwise
-//  the response was sent (401 invalid, 403 another VM's token, 503 when
-//  the secret cannot be read) and -1 is returned.
+//  Agents authenticate at the edge, before their body is read: the Bearer
+//  token names its VM, and its hash must be that VM's current token's
+//  (req->agent, req->agent_generation), else the answer is sent there:
+//  401 "Invalid API token." (malformed, forged), 401 "token revoked" (a
+//  token the VM had before a later launch, replace or destroy), 404 "VM
+//  not found." (a hostname the allocator never launched nor registered),
+//  503 (database unavailable). Verified tokens are cached; a replaced or
+//  removed token is forgotten at once (ll_http_server_forget).
+//
+//  Then, once the handler knows which VM the request is about (scope = its
+//  hostname): 0 when the token is that VM's own (or the admin is
+//  authenticated on an admin-or-agent route); otherwise 403 "This token
+//  belongs to another VM." (a service token too) was sent and -1 returned.
 int ll_http_agent_check (ll_http_req_t *req, const char *scope);
 
-//  The token of scope (for the admin to hand to a VM); 0 or -1.
-int ll_http_agent_token (ll_http_req_t *req,
-                         const char *scope,
-                         char *out,
-                         size_t size);
+//  True when the request was authenticated by the token of the service
+//  scope ('_' first, e.g. "_lambda").
+bool ll_http_agent_service (ll_http_req_t *req, const char *scope);
+
+//  Forget the cached tokens of host (NULL: all); thread-safe. The http
+//  actor calls it for every VM-REVOKED and RESYNC event.
+void ll_http_server_forget (ll_http_server_t *self, const char *host);
 
 //  True once the server is stopping: long-lived responses (event streams)
 //  check it and end, so shutdown does not wait for them.

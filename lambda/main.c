@@ -7,13 +7,18 @@
     decode event.awslogs.data (base64, gzip, JSON; capped), POST
     {"log_group","log_stream","messages"} to $API_ENDPOINT with
     "Authorization: Bearer $API_TOKEN" (the allocator's token of scope
-    _lambda), in chunks the allocator accepts. Success -> .../response with
+    _lambda), in chunks the allocator accepts. Each chunk carries "source"
+    (16 hex of the decoded payload's SHA-256) and "seq" (its number), the
+    allocator's batch key: when Lambda delivers an event again (its retry
+    after an error, or at-least-once delivery) the chunks already stored
+    are acknowledged and not stored twice. Success -> .../response with
     upstream's return value; any failure (bad event, allocator not 200,
     transport error) -> .../error, so Lambda's retry policy applies.
     Missing configuration -> /runtime/init/error and exit 1. */
 #include <curl/curl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,17 +130,20 @@ s_http (s_lambda_t *self,
     return status;
 }
 
-//  POST one chunk of messages; 0, or -1 with why.
+//  POST one chunk of messages (batch source, number seq); 0, or -1 with why.
 static int
 s_post_chunk (s_lambda_t *self,
               const char *group,
               const char *stream,
+              const char *source,
+              json_int_t seq,
               json_t *messages,
               char *why,
               size_t whysize)
 {
-    json_t *doc = json_pack ("{s:s, s:s, s:O}", "log_group", group,
-                             "log_stream", stream, "messages", messages);
+    json_t *doc = json_pack ("{s:s, s:s, s:s, s:I, s:O}", "log_group", group,
+                             "log_stream", stream, "source", source, "seq", seq,
+                             "messages", messages);
     char *text = doc ? json_dumps (doc, JSON_COMPACT) : NULL;
     json_decref (doc);
     if (!text) {
@@ -211,6 +219,12 @@ s_handle (s_lambda_t *self,
         goto done;
     }
     else {
+        //  The same event, delivered again, gives the same batch keys
+        unsigned char digest[crypto_hash_sha256_BYTES];
+        crypto_hash_sha256 (digest, (const unsigned char *) decoded, len);
+        char source[17];
+        sodium_bin2hex (source, sizeof source, digest, 8);
+        json_int_t seq = 1;
         json_t *chunk = json_array ();
         size_t bytes = 0;
         size_t i;
@@ -224,8 +238,8 @@ s_handle (s_lambda_t *self,
             bytes += json_string_length (m) + 8;
             count++;
             if (bytes >= S_CHUNK_BYTES) {
-                int posted =
-                    s_post_chunk (self, group, stream, chunk, why, whysize);
+                int posted = s_post_chunk (self, group, stream, source, seq++,
+                                           chunk, why, whysize);
                 json_decref (chunk);
                 chunk = json_array ();
                 bytes = 0;
@@ -235,10 +249,9 @@ s_handle (s_lambda_t *self,
                 }
             }
         }
-        int posted =
-            json_array_size (chunk)
-                ? s_post_chunk (self, group, stream, chunk, why, whysize)
-                : 0;
+        int posted = json_array_size (chunk) ? s_post_chunk (
+                         self, group, stream, source, seq, chunk, why, whysize)
+                                             : 0;
         json_decref (chunk);
         if (posted != 0)
             goto done;
@@ -287,6 +300,8 @@ main (void)
 {
     signal (SIGPIPE, SIG_IGN);
     curl_global_init (CURL_GLOBAL_DEFAULT);
+    if (sodium_init () < 0)
+        return 1;
     s_lambda_t self = {.runtime_api = getenv ("AWS_LAMBDA_RUNTIME_API"),
                        .endpoint = getenv ("API_ENDPOINT"),
                        .token = getenv ("API_TOKEN"),

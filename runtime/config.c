@@ -15,6 +15,11 @@
 //  No key of ours is deeper than 4; libyaml's time grows with the square of
 //  the nesting (a fuzzer's 40,000 "[" took 12 s), so refuse early
 #define LL_CONFIG_DEPTH_MAX 32
+//  This project's client image (packaging/docker/client), by the name its
+//  build instructions give it; operators push it to their registry
+#define LL_CONFIG_CLIENT_IMAGE "lablink-client:" LABLINK_VERSION
+//  Upstream's client image: its client speaks upstream's protocol only
+#define LL_CONFIG_UPSTREAM_IMAGE "ghcr.io/talmolab/lablink-client-base-image"
 
 //  T_LIST: a sequence, or a scalar split on commas and blanks; T_PATHLIST:
 //  a sequence, or a scalar that is one file's path
@@ -61,10 +66,7 @@ static const s_key_t s_keys[] = {
     K ("db.sslrootcert", T_STR, db.sslrootcert, ""),
     K ("machine.machine_type", T_STR, machine.machine_type, "g4dn.xlarge"),
     K ("machine.repository", T_NSTR, machine.repository, NULL),
-    K ("machine.image",
-       T_STR,
-       machine.image,
-       "ghcr.io/talmolab/lablink-client-base-image:latest"),
+    K ("machine.image", T_STR, machine.image, LL_CONFIG_CLIENT_IMAGE),
     K ("machine.ami_id", T_STR, machine.ami_id, "ami-00c257e12d6828491"),
     K ("machine.software", T_STR, machine.software, "sleap"),
     K ("machine.extension", T_STR, machine.extension, "slp"),
@@ -118,6 +120,15 @@ static const s_key_t s_keys[] = {
        provider.operation_timeout_s,
        "1800"),
     K ("provider.ssh_key_file", T_STR, provider.ssh_key_file, ""),
+    K ("provider.state_backend", T_STR, provider.state_backend, ""),
+    K ("provider.state_lock_table",
+       T_STR,
+       provider.state_lock_table,
+       "lock-table"),
+    K ("provider.state_backend_config",
+       T_STR,
+       provider.state_backend_config,
+       ""),
     K ("agent.transport", T_STR, agent.transport, "http"),
     K ("agent.zmq_endpoint", T_STR, agent.zmq_endpoint, ""),
     K ("agent.long_poll_s", T_INT, agent.long_poll_s, "25"),
@@ -621,6 +632,16 @@ ll_identifier_valid (const char *s)
 }
 
 static bool
+s_key_part_ok (const char *s)
+{
+    if (strcmp (s, ".") == 0 || strcmp (s, "..") == 0)
+        return false;
+    return strspn (s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "0123456789._-")
+           == strlen (s);
+}
+
+static bool
 s_one_of (const char *value, const char *const *allowed)
 {
     for (; *allowed; allowed++)
@@ -646,6 +667,7 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
     static const char *const sslmodes[] = {
         "disable",   "allow",       "prefer", "require",
         "verify-ca", "verify-full", NULL};
+    static const char *const backends[] = {"", "local", "s3", NULL};
     struct {
         const char *path, *value;
         const char *const *allowed;
@@ -660,6 +682,7 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"export.source", self->export.source, sources},
         {"claim.on_release", self->claim.on_release, releases},
         {"db.sslmode", self->db.sslmode, sslmodes},
+        {"provider.state_backend", self->provider.state_backend, backends},
     };
     for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++)
         if (!s_one_of (enums[i].value, enums[i].allowed)) {
@@ -724,6 +747,39 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
                self->export.max_file_bytes, 4294967295LL);
         return -1;
     }
+    if (strcmp (ll_config_state_backend (self), "s3") == 0) {
+        char prefix[512];
+        //  S3 bucket names: 3-63 of [a-z0-9.-]; DynamoDB tables: 3-255 of
+        //  [A-Za-z0-9_.-]. Both end up in the backend's settings file.
+        size_t blen = strlen (self->bucket_name);
+        if (blen < 3 || blen > 63
+            || strspn (self->bucket_name,
+                       "abcdefghijklmnopqrstuvwxyz0123456789.-")
+                   != blen) {
+            s_err (error, errsize,
+                   "bucket_name: '%s' is not an S3 bucket name (3-63 of "
+                   "a-z 0-9 . -), needed by provider.state_backend s3",
+                   self->bucket_name);
+            return -1;
+        }
+        size_t tlen = strlen (self->provider.state_lock_table);
+        if (tlen
+            && (tlen < 3 || tlen > 255
+                || !s_key_part_ok (self->provider.state_lock_table))) {
+            s_err (error, errsize,
+                   "provider.state_lock_table: '%s' is not a DynamoDB table "
+                   "name (3-255 of A-Z a-z 0-9 _ . -)",
+                   self->provider.state_lock_table);
+            return -1;
+        }
+        if (ll_config_s3_prefix (self, prefix, sizeof prefix) != 0) {
+            s_err (error, errsize,
+                   "deployment_name, environment: only A-Z a-z 0-9 . _ - "
+                   "may name the state's key (%s/%s)",
+                   self->deployment_name, self->environment);
+            return -1;
+        }
+    }
     if (self->export.max_total_bytes < 0) {
         s_err (error, errsize, "export.max_total_bytes: %lld is negative",
                self->export.max_total_bytes);
@@ -782,6 +838,65 @@ s_size_workers (ll_config_t *self)
     self->app.max_streams = streams;
     if (self->app.max_streams_per_token > streams)
         self->app.max_streams_per_token = streams;
+}
+
+const char *
+ll_config_state_backend (const ll_config_t *self)
+{
+    if (*self->provider.state_backend)
+        return self->provider.state_backend;
+    return strcmp (self->provider.kind, "aws") == 0 ? "s3" : "local";
+}
+
+int
+ll_config_s3_prefix (const ll_config_t *self, char *out, size_t size)
+{
+    const char *deployment = self->deployment_name;
+    const char *environment = self->environment;
+    if (!*environment || !s_key_part_ok (environment)
+        || !s_key_part_ok (deployment))
+        return -1;
+    int n = snprintf (out, size, "%s%s%s", deployment, *deployment ? "/" : "",
+                      environment);
+    return n > 0 && (size_t) n < size ? 0 : -1;
+}
+
+char *
+ll_config_warnings (const ll_config_t *self)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream (&text, &size);
+    if (!f)
+        return NULL;
+    if (self->sized)
+        fprintf (f, "worker caps lowered: %s\n", self->sized);
+    bool aws = strcmp (self->provider.kind, "aws") == 0;
+    const char *image = self->machine.image;
+    if (strncmp (image, LL_CONFIG_UPSTREAM_IMAGE,
+                 strlen (LL_CONFIG_UPSTREAM_IMAGE))
+        == 0)
+        fprintf (f,
+                 "machine.image: '%s' is upstream's client image, whose "
+                 "client cannot talk to this allocator: build and push "
+                 "packaging/docker/client (docs/operations.md 1.1)\n",
+                 image);
+    else if (aws && !strchr (image, '/'))
+        fprintf (f,
+                 "machine.image: '%s' names no registry, so client VMs pull "
+                 "it from Docker Hub: push packaging/docker/client to your "
+                 "registry and name it here (docs/operations.md 1.1)\n",
+                 image);
+    if (aws && strcmp (ll_config_state_backend (self), "local") == 0)
+        fprintf (f, "provider.state_backend: local keeps the client fleet's "
+                    "terraform state on this host's disk only: lose the host "
+                    "and the VMs run on, unmanaged (use s3)\n");
+    fclose (f);
+    if (size == 0) {
+        free (text);
+        return NULL;
+    }
+    return text;
 }
 
 const char *

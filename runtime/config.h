@@ -75,7 +75,10 @@ typedef struct {
         char *work_dir;       //  where state and tfvars live; "" = var/<kind>
         char *terraform_bin;
         int operation_timeout_s;
-        char *ssh_key_file;  //  VMs authorize its .pub; "" = export.key_file
+        char *ssh_key_file;   //  VMs authorize its .pub; "" = export.key_file
+        char *state_backend;  //  local | s3 | "" (s3 for aws, else local)
+        char *state_lock_table;      //  DynamoDB lock table; "" = S3 lock file
+        char *state_backend_config;  //  extra -backend-config file, or ""
     } provider;
     struct {
         char *transport;            //  http | zmq | pg
@@ -144,6 +147,21 @@ char *ll_config_locate (const char *cli_path);
 //  Checks that need the whole config (identifiers, enumerations).
 //  Returns 0, or -1 with the reason.
 int ll_config_validate (const ll_config_t *self, char *error, size_t errsize);
+
+//  The state backend in force: "s3" or "local" (provider.state_backend,
+//  or by provider.kind when that is empty: s3 for aws, local otherwise).
+const char *ll_config_state_backend (const ll_config_t *self);
+
+//  "<deployment_name>/<environment>", or "<environment>" without a
+//  deployment name: this deployment's prefix in the bucket (client state,
+//  tfvars copy). 0, or -1 when a name holds a character other than
+//  [A-Za-z0-9._-] or the result does not fit.
+int ll_config_s3_prefix (const ll_config_t *self, char *out, size_t size);
+
+//  What is allowed but probably wrong (upstream's client image, fleet
+//  state on one host's disk) or was changed to fit (worker caps lowered),
+//  one line each; NULL when nothing. Caller frees.
+char *ll_config_warnings (const ll_config_t *self);
 
 //  Reason the allocator must not start with this config (admin password
 //  missing, a PLACEHOLDER_*, a known default or shorter than

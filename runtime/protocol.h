@@ -19,9 +19,21 @@
 #define LL_ENDPOINT_REGISTRY "inproc://registry"
 //  HEALTH                 -> OK | ERROR reason        (database reachable)
 //  SECRET                 -> OK secret | ERROR reason (the server secret that
-//                            agent tokens derive from; created on first use)
-#define LL_CMD_HEALTH "HEALTH"
-#define LL_CMD_SECRET "SECRET"
+//                            service tokens (_lambda) derive from; created
+//                            on first use)
+//  VM-AUTH hostname token-hash
+//                         -> OK generation     the VM's current token
+//                          | ERROR "revoked"   a token it had before
+//                          | ERROR "not found" no such VM (never launched
+//                                              nor registered)
+//                          | ERROR "invalid"   anything else
+//                          | ERROR reason      database unavailable
+//                            (every VM-AUTH waiting is answered by one query)
+#define LL_CMD_HEALTH     "HEALTH"
+#define LL_CMD_SECRET     "SECRET"
+#define LL_CMD_VM_AUTH    "VM-AUTH"
+#define LL_REASON_REVOKED "revoked"
+#define LL_REASON_INVALID "invalid"
 
 //  --- claim and connect (assigner, listener, waiters, gateway) -----------
 #define LL_ENDPOINT_ASSIGNER "inproc://assigner"
@@ -47,12 +59,16 @@
 //                         reset and replace keep the VM out of the pool
 //                         until reset or replaced) | ERROR "not found"
 //                         | ERROR reason
-//  VM-RESET-DONE hostname reset-id 1|0 error -> OK | ERROR "stale" (not
-//                         the current reset) | ERROR "not found"
-//                         | ERROR reason
-//  VM-RESULT hostname 1|0 error -> OK | ERROR "not found" | ERROR reason
-//                         (the agent's start-host outcome; 1 sets
-//                         delivered_at)
+//  VM-RESET-DONE hostname reset-id 1|0 error generation
+//                      -> OK | ERROR "stale" (not the current reset)
+//                         | ERROR "revoked" | ERROR "not found"
+//                         | ERROR reason (only the agent of the current
+//                         token's generation counts)
+//  VM-RESULT hostname 1|0 error generation
+//                      -> OK | ERROR "not found" | ERROR "revoked" | ERROR
+//                         reason (the agent's start-host outcome; 1 sets
+//                         delivered_at; only the agent of the current
+//                         token's generation counts)
 //  VM-SEEN hostname... -> OK               last_seen_at = now()
 //  CLAIM-RESET email actor -> OK secret hostname...  a new claim secret for
 //                         the student's VMs (the old one stops working;
@@ -79,19 +95,27 @@
 
 #define LL_ENDPOINT_EVENTS "inproc://events"
 //  PUB (listener) -> SUB, no replies:
-//  VM-ASSIGNED hostname [pin command]
+//  VM-ASSIGNED hostname [pin command generation]
 //                         a NOTIFY said this VM has a new assignment (the
 //                         trigger's payload: every statement that stores a
-//                         command also clears delivered_at); without pin
-//                         and command (a reset, or a payload without them)
-//                         the waiters read the row
+//                         command also clears delivered_at), for the agent
+//                         of that token generation ("" when unknown);
+//                         without pin and command (a reset, or a payload
+//                         without them) the waiters read the row
+//  VM-REVOKED hostname generation
+//                         the VM's token was replaced (generation: the new
+//                         one) or its row removed (generation 0): drop the
+//                         cached token and every waiter of an older one
 //  RESYNC                 LISTEN was (re)established: notifications may
 //                         have been missed, re-read every parked VM's row
 #define LL_EVT_VM_ASSIGNED "VM-ASSIGNED"
+#define LL_EVT_VM_REVOKED  "VM-REVOKED"
 #define LL_EVT_RESYNC      "RESYNC"
+//  The channel of migration 0012's token trigger ("hostname generation")
+#define LL_TOKEN_CHANNEL "lablink_vm_tokens"
 
 #define LL_ENDPOINT_WAITERS "inproc://waiters"
-//  VM-WAIT hostname timeout-ms kind(http|zmq)
+//  VM-WAIT hostname timeout-ms kind(http|zmq) generation
 //      -> OK ASSIGN pin command    at once when an undelivered assignment
 //                                  is stored, else when it arrives
 //       | OK RESET reset-id        the VM was released: its agent must end
@@ -100,6 +124,9 @@
 //       | OK TIMEOUT               timeout-ms passed (0 = never)
 //       | OK FULL retry-seconds    too many parked HTTP waiters
 //       | OK UNKNOWN               no such VM
+//       | OK REVOKED               generation (of the caller's token) is
+//                                  not the VM's current one, at once or
+//                                  when a new token replaces it
 //  VM-UNWAIT wait-request-id -> OK  forget the caller's parked VM-WAIT with
 //                                  that request id (client went away); its
 //                                  VM-WAIT is never answered
@@ -110,14 +137,17 @@
 #define LL_WAIT_TIMEOUT  "TIMEOUT"
 #define LL_WAIT_FULL     "FULL"
 #define LL_WAIT_UNKNOWN  "UNKNOWN"
+#define LL_WAIT_REVOKED  "REVOKED"
 
 //  gateway: agents over ZeroMQ (agent.zmq_endpoint, CURVE). Each message is
 //  one frame of text "VERB arguments" (multi-frame messages are read as
 //  their frames joined by spaces):
-//    HELLO hostname token   -> HELLO-OK | ERROR reason    (must come first)
+//    HELLO hostname token   -> HELLO-OK | ERROR reason    (must come first;
+//                              the token is checked as on HTTP: VM-AUTH)
 //    WAIT                   -> later ASSIGN pin command   (at once if pending)
 //                              or RESET reset-id (the VM was released: the
 //                              agent resets and POSTs /api/vm-reset-result)
+//                              | ERROR token revoked      (HELLO again)
 //    RESULT hostname 1|0 error text                -> RESULT-OK | ERROR reason
 //    POST path json         -> REPLY status json   (the agent HTTP routes)
 //    PING                   -> PONG                (either side)
@@ -128,7 +158,7 @@
 //  and each request is answered once its statement committed. "" stands
 //  for "not given" / SQL NULL. ERROR reasons: "not found" (no such VM) or
 //  the database's reason.
-//  VM-STATUS-SET hostname status           -> OK   (creates the row)
+//  VM-STATUS-SET hostname status           -> OK | ERROR not found
 //  VM-GPU-SET hostname Healthy|Unhealthy|N/A -> OK | ERROR not found
 //  VM-INUSE-SET hostname 1|0               -> OK | ERROR not found
 //  VM-HEARTBEAT hostname boot_id crd_active(1|0|"") disk_free_pct
@@ -142,11 +172,13 @@
 //                                           | ERROR not found
 //  VM-STATUS-ALL                           -> OK [hostname status stale]...
 //  VM-EXPORT                               -> OK json (array of rows)
-//  VM-REGISTER hostname                    -> OK created(1|0)
+//  VM-REGISTER hostname token-hash actor   -> OK generation created(1|0)
 //                                           | ERROR "managed" (a fleet name)
 //                                           | ERROR reason
 //                             (bring your own VM: the admin's registration
-//                             creates the row of a VM terraform does not run)
+//                             creates the row of a VM terraform does not run,
+//                             or gives it a new token; actor "" = the caller
+//                             audits)
 #define LL_CMD_VM_STATUS_SET  "VM-STATUS-SET"
 #define LL_CMD_VM_GPU_SET     "VM-GPU-SET"
 #define LL_CMD_VM_INUSE_SET   "VM-INUSE-SET"

@@ -108,11 +108,16 @@ SELECT hostname FROM released;
 
 -- name: vm_reset_done
 -- The agent's reset outcome ($1 hostname, $2 reset id, $3 success, $4
--- error): the VM returns to the pool only when the reset it confirms is
--- the current one and succeeded. Answers 'current' or 'stale' (no row: no
--- such VM); every report is audited.
+-- error, $5 the generation of its token): the VM returns to the pool only
+-- when the reset it confirms is the current one, succeeded, and comes from
+-- the agent of the current token. Answers 'current', 'stale' or 'revoked'
+-- (no row: no such VM); every report is audited.
 WITH vm AS (
-    SELECT hostname, coalesce(reset_id = $2, false) AS current
+    SELECT hostname,
+           CASE WHEN token_generation IS DISTINCT FROM $5::bigint
+                    THEN 'revoked'
+                WHEN reset_id = $2 THEN 'current'
+                ELSE 'stale' END AS state
     FROM vms WHERE hostname = $1
     FOR UPDATE
 ), done AS (
@@ -120,27 +125,32 @@ WITH vm AS (
     SET release_pending = NULL, reset_id = NULL, reset_requested_at = NULL,
         last_seen_at = now()
     FROM vm
-    WHERE v.hostname = vm.hostname AND vm.current AND $3::boolean
+    WHERE v.hostname = vm.hostname AND vm.state = 'current' AND $3::boolean
     RETURNING v.hostname
 ), audit AS (
     INSERT INTO audit_log (actor, action, target, outcome, detail)
     SELECT 'vm:' || hostname, 'reset', hostname,
-           CASE WHEN NOT current THEN 'stale'
+           CASE WHEN state <> 'current' THEN state
                 WHEN $3::boolean THEN 'ok' ELSE 'failed' END,
            nullif($4, '')
     FROM vm
 )
-SELECT CASE WHEN current THEN 'current' ELSE 'stale' END FROM vm;
+SELECT state FROM vm;
 
 -- name: vm_result
 -- The agent's start-host outcome ($2 'true' sets delivered_at; a failure
--- leaves it NULL so the assignment is delivered again).
-WITH r AS (
+-- leaves it NULL so the assignment is delivered again), counted only from
+-- the agent of the current token's generation $4. Answers 'current' or
+-- 'revoked' (no row: unknown VM).
+WITH v AS (
+    SELECT hostname, token_generation IS NOT DISTINCT FROM $4::bigint AS current
+    FROM vms WHERE hostname = $1
+), r AS (
     UPDATE vms
     SET delivered_at = CASE WHEN $2::boolean AND crd_command IS NOT NULL
                             THEN now() ELSE delivered_at END,
         last_seen_at = now()
-    WHERE hostname = $1
+    WHERE hostname = $1 AND token_generation IS NOT DISTINCT FROM $4::bigint
     RETURNING hostname
 ), audit AS (
     INSERT INTO audit_log (actor, action, target, outcome, detail)
@@ -148,7 +158,7 @@ WITH r AS (
            CASE WHEN $2::boolean THEN 'ok' ELSE 'failed' END, nullif($3, '')
     FROM r
 )
-SELECT hostname FROM r;
+SELECT CASE WHEN current THEN 'current' ELSE 'revoked' END FROM v;
 
 -- name: vm_seen
 UPDATE vms SET last_seen_at = now() WHERE hostname = ANY ($1::text[]);

@@ -28,3 +28,18 @@ FROM vms WHERE hostname LIKE $1 || '-%';
 -- Connections of allocator processes (the bench's own excluded).
 SELECT count(*) FROM pg_stat_activity
 WHERE application_name = 'lablink-allocator' AND pid <> pg_backend_pid();
+
+-- name: bench_tokens
+-- The benchmark's agents as "bring your own VM" registrations, thousands
+-- in one statement: $1 hostnames, $2 the hashes of the tokens the bench
+-- minted for them (runtime/token.h). A row is made when absent; an older
+-- token of the VM is replaced (and revoked, migration 0012). Never a
+-- terraform fleet name.
+INSERT INTO vms (hostname, token_hash, token_generation)
+SELECT t.hostname, t.hash, nextval('vm_token_generations')
+FROM unnest($1::text[], $2::text[]) AS t(hostname, hash)
+WHERE NOT EXISTS (SELECT 1 FROM fleet f WHERE f.hostname = t.hostname)
+ORDER BY t.hostname
+ON CONFLICT (hostname) DO UPDATE
+    SET token_hash = EXCLUDED.token_hash,
+        token_generation = EXCLUDED.token_generation;

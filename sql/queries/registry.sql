@@ -1,15 +1,26 @@
 -- The registry actor: VM telemetry writes (batched: one statement per kind
 -- per flush, arrays of values unnested) and reads.
 
--- name: vm_status_upsert
--- $1 hostnames, $2 statuses. Creates the row of a VM whose own token
--- posted its first status (the token proves the allocator issued it).
-INSERT INTO vms (hostname, status, last_seen_at)
-SELECT t.hostname, t.status, now()
+-- name: vm_status_update
+-- $1 hostnames, $2 statuses. Never creates a row: only a launch or the
+-- admin's registration does (a status post for an unknown VM is 404).
+-- Returns the VMs found.
+UPDATE vms AS v SET status = t.status, last_seen_at = now()
 FROM unnest($1::text[], $2::text[]) AS t(hostname, status)
-ORDER BY t.hostname
-ON CONFLICT (hostname) DO UPDATE
-    SET status = EXCLUDED.status, last_seen_at = now();
+WHERE v.hostname = t.hostname
+RETURNING v.hostname;
+
+-- name: vm_auth
+-- Agent tokens to check: $1 hostnames, $2 token hashes, one pair per
+-- request. Per pair, in order: the VM's generation when the hash is its
+-- current token's (else NULL), whether the VM has a row, whether the hash
+-- is of a revoked token.
+SELECT CASE WHEN v.token_hash = t.hash THEN v.token_generation END,
+       v.hostname IS NOT NULL,
+       EXISTS (SELECT 1 FROM vm_tokens_revoked r WHERE r.token_hash = t.hash)
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(hostname, hash, n)
+LEFT JOIN vms v ON v.hostname = t.hostname
+ORDER BY t.n;
 
 -- name: telemetry_commit_async
 -- The registry's session while it writes only heartbeats and touches: soft
@@ -111,14 +122,24 @@ SELECT coalesce(json_agg(r ORDER BY r.hostname), '[]')::text FROM (
 
 -- name: vm_register
 -- "Bring your own VM": the admin registers $1, a VM terraform does not
--- manage (a fleet name is refused: replace it instead). Creates its row
--- when absent. Returns managed (the name is the fleet's) and created.
+-- manage (a fleet name is refused: replace it instead), with the hash $2
+-- of a fresh token: creates the row when absent, else replaces the token
+-- (the old one is revoked by the trigger of migration 0012). $3 the actor
+-- to audit ('' = the caller audits). Returns managed (the name is the
+-- fleet's), the new generation and whether the row was created.
 WITH f AS (
     SELECT EXISTS (SELECT 1 FROM fleet WHERE hostname = $1) AS managed
 ), up AS (
-    INSERT INTO vms (hostname)
-    SELECT $1 FROM f WHERE NOT f.managed
-    ON CONFLICT (hostname) DO NOTHING
-    RETURNING hostname
+    INSERT INTO vms (hostname, token_hash, token_generation)
+    SELECT $1, $2, nextval('vm_token_generations') FROM f WHERE NOT f.managed
+    ON CONFLICT (hostname) DO UPDATE
+        SET token_hash = EXCLUDED.token_hash,
+            token_generation = EXCLUDED.token_generation
+    RETURNING token_generation, xmax = 0 AS created
+), audit AS (
+    INSERT INTO audit_log (actor, action, target, outcome)
+    SELECT $3, 'vm-register', $1, 'ok' FROM up WHERE $3 <> ''
 )
-SELECT f.managed, EXISTS (SELECT 1 FROM up) FROM f;
+SELECT f.managed, coalesce(up.token_generation::text, ''),
+       coalesce(up.created, false)
+FROM f LEFT JOIN up ON true;

@@ -66,9 +66,25 @@ UPDATE fleet SET state = 'active' WHERE state <> 'active';
 DELETE FROM fleet WHERE hostname = ANY ($1::text[]);
 
 -- A row for each VM as soon as it is asked for, so its agent's first
--- reports (sent during apply) find it.
--- name: vm_row_ensure
-INSERT INTO vms (hostname) VALUES ($1) ON CONFLICT (hostname) DO NOTHING;
+-- reports (sent during apply) find it, with the hash $2 of the token this
+-- launch minted and a new generation (an older token of the name, if any,
+-- is revoked by the trigger of migration 0012). Also the replace of one VM.
+-- name: vm_launch_token
+INSERT INTO vms (hostname, token_hash, token_generation)
+VALUES ($1, $2, nextval('vm_token_generations'))
+ON CONFLICT (hostname) DO UPDATE
+    SET token_hash = EXCLUDED.token_hash,
+        token_generation = EXCLUDED.token_generation;
+
+-- A destroy revokes the tokens of the VMs it removes as it starts.
+-- name: vm_tokens_revoke
+UPDATE vms SET token_hash = NULL,
+               token_generation = nextval('vm_token_generations')
+WHERE hostname = ANY ($1::text[]) AND token_hash IS NOT NULL;
+
+-- Revoked tokens are remembered 90 days (then they are only "invalid").
+-- name: vm_tokens_prune
+DELETE FROM vm_tokens_revoked WHERE revoked_at < now() - interval '90 days';
 
 -- name: vm_terraform_times
 INSERT INTO vms (hostname, terraform_start_time, terraform_end_time,

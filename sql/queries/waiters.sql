@@ -2,16 +2,18 @@
 
 -- name: wait_check
 -- A VM asks for its assignment: touch last_seen_at and return the
--- undelivered assignment, if any, and the reset it must do ('' when none;
--- no row: unknown VM).
+-- undelivered assignment, if any, the generation of the VM's current token
+-- and the reset it must do ('' when none; no row: unknown VM).
 UPDATE vms SET last_seen_at = now()
 WHERE hostname = $1
 RETURNING crd_command IS NOT NULL AND delivered_at IS NULL, pin, crd_command,
-          coalesce(reset_id, '');
+          coalesce(token_generation::text, ''), coalesce(reset_id, '');
 
 -- name: wait_pending
--- One VM's undelivered assignment or pending reset (after a NOTIFY).
-SELECT coalesce(pin, ''), coalesce(crd_command, ''), coalesce(reset_id, '')
+-- One VM's undelivered assignment or pending reset (after a NOTIFY) and its
+-- generation.
+SELECT coalesce(pin, ''), coalesce(crd_command, ''),
+       coalesce(token_generation::text, ''), coalesce(reset_id, '')
 FROM vms
 WHERE hostname = $1
   AND ((crd_command IS NOT NULL AND delivered_at IS NULL)
@@ -21,7 +23,7 @@ WHERE hostname = $1
 -- Every undelivered assignment and pending reset (after the listener
 -- reconnected).
 SELECT hostname, coalesce(pin, ''), coalesce(crd_command, ''),
-       coalesce(reset_id, '')
+       coalesce(token_generation::text, ''), coalesce(reset_id, '')
 FROM vms
 WHERE (crd_command IS NOT NULL AND delivered_at IS NULL)
    OR reset_id IS NOT NULL;

@@ -8,6 +8,8 @@ locals {
   has_key       = var.ssh_public_key != ""
   log_group     = var.cloud_init_output_log_group
   gpu_requested = tostring(var.gpu_support) == "true"
+  # VM "lablink-vm-prod-3" -> 3: short, unique names for its IAM role
+  ordinal = { for n in var.vm_names : n => tonumber(regex("[0-9]+$", n)) }
 
   # One script per VM (its name and token), gzip + base64 to stay under
   # EC2's 16 KB. The custom script travels base64-encoded, so no layer
@@ -16,17 +18,19 @@ locals {
   user_data = {
     for n in var.vm_names : n => base64gzip(templatefile("${path.module}/user_data.sh.tftpl", {
       # every value lands inside '...' in bash: quotes are escaped
-      vm_name          = replace(n, "'", "'\\''")
-      allocator_url    = replace(var.allocator_url, "'", "'\\''")
-      api_token        = replace(lookup(var.agent_tokens, n, ""), "'", "'\\''")
-      image            = replace(var.image_name, "'", "'\\''")
-      repository       = replace(var.repository, "'", "'\\''")
-      subject_software = replace(var.subject_software, "'", "'\\''")
-      gpu_support      = local.gpu_requested ? "true" : "false"
-      log_group        = replace(local.log_group, "'", "'\\''")
-      region           = replace(var.region, "'", "'\\''")
-      startup_on_error = replace(var.startup_on_error, "'", "'\\''")
-      startup_b64      = base64encode(var.custom_startup_script)
+      vm_name              = replace(n, "'", "'\\''")
+      allocator_url        = replace(var.allocator_url, "'", "'\\''")
+      api_token            = replace(lookup(var.agent_tokens, n, ""), "'", "'\\''")
+      image                = replace(var.image_name, "'", "'\\''")
+      repository           = replace(var.repository, "'", "'\\''")
+      subject_software     = replace(var.subject_software, "'", "'\\''")
+      gpu_support          = local.gpu_requested ? "true" : "false"
+      log_group            = replace(local.log_group, "'", "'\\''")
+      region               = replace(var.region, "'", "'\\''")
+      startup_on_error     = replace(var.startup_on_error, "'", "'\\''")
+      startup_b64          = base64encode(var.custom_startup_script)
+      cloudwatch_agent_url = replace(var.cloudwatch_agent_url, "'", "'\\''")
+      agent_uid            = var.agent_uid
     }))
   }
 }
@@ -55,8 +59,14 @@ resource "aws_security_group" "vm" {
   }
 }
 
+# An instance role only when the VM ships its cloud-init log to CloudWatch,
+# one per VM: it may create and write its own log stream (named after the
+# VM) in the fleet's log group, nothing else. No AWS-managed policy (those
+# allow any log group). The client container cannot use it: it runs on
+# Docker's bridge network and the metadata service answers only one hop.
 resource "aws_iam_role" "vm" {
-  name = "${local.prefix}_vm_role"
+  for_each = local.log_group != "" ? local.names : toset([])
+  name     = "${local.prefix}_vm${local.ordinal[each.key]}"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -67,16 +77,25 @@ resource "aws_iam_role" "vm" {
   })
 }
 
-# CloudWatch only when there is a log group to write to
-resource "aws_iam_role_policy_attachment" "cloudwatch" {
-  count      = local.log_group != "" ? 1 : 0
-  role       = aws_iam_role.vm.name
-  policy_arn = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
+resource "aws_iam_role_policy" "own_log_stream" {
+  for_each = aws_iam_role.vm
+  name     = "own-log-stream"
+  role     = each.value.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "OwnLogStreamOnly"
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      Resource = "arn:aws:logs:${var.region}:*:log-group:${local.log_group}:log-stream:${each.key}"
+    }]
+  })
 }
 
 resource "aws_iam_instance_profile" "vm" {
-  name = "${local.prefix}_instance_profile"
-  role = aws_iam_role.vm.name
+  for_each = aws_iam_role.vm
+  name     = each.value.name
+  role     = each.value.name
 }
 
 # The allocator's own ed25519 public key: the private key never leaves the
@@ -101,7 +120,7 @@ resource "aws_instance" "vm" {
   ami                    = var.client_ami_id
   instance_type          = var.machine_type
   vpc_security_group_ids = [aws_security_group.vm.id]
-  iam_instance_profile   = aws_iam_instance_profile.vm.name
+  iam_instance_profile   = local.log_group != "" ? aws_iam_instance_profile.vm[each.key].name : null
   key_name               = local.has_key ? aws_key_pair.vm[0].key_name : null
   user_data_base64       = local.user_data[each.key]
 
@@ -110,8 +129,13 @@ resource "aws_instance" "vm" {
     volume_type = "gp3"
   }
 
+  # IMDSv2 only, and its answers travel one hop: processes of the host
+  # (the CloudWatch agent) reach it, containers behind Docker's bridge do
+  # not (their packets take a second hop), so they never see the role.
   metadata_options {
-    http_tokens = "required"
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
   }
 
   tags = {

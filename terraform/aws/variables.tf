@@ -53,6 +53,18 @@ variable "custom_startup_script" {
   default     = ""
 }
 
+variable "cloudwatch_agent_url" {
+  description = "Where user_data downloads the CloudWatch agent's .deb (only with a log group)."
+  type        = string
+  default     = "https://s3.amazonaws.com/amazoncloudwatch-agent/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb"
+}
+
+variable "agent_uid" {
+  description = "uid of the client image's user (CLIENT_UID of packaging/docker/client): it alone may read the agent's token file."
+  type        = number
+  default     = 1000
+}
+
 variable "root_volume_gb" {
   type    = number
   default = 80

@@ -29,12 +29,29 @@ resource "aws_instance" "allocator" {
 
   lifecycle {
     ignore_changes = [ami]
+    # The settings as resolved from the variables and config.yaml
     precondition {
-      condition     = var.tls_mode == "none" || var.domain_name != ""
+      condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", local.deployment_name)) && can(regex("^[a-z][a-z0-9-]{0,15}$", local.environment))
+      error_message = "deployment_name (1-20) and environment (1-16) must be [a-z0-9-] starting with a letter (variables or config.yaml)."
+    }
+    precondition {
+      condition     = contains(["caddy", "acm", "none"], local.tls_mode) && contains(["dynamic", "persistent"], local.eip_strategy)
+      error_message = "tls_mode must be caddy, acm or none and eip_strategy dynamic or persistent (ssl.provider and eip.strategy of config.yaml)."
+    }
+    precondition {
+      condition     = local.domain_name == "" || can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)+[a-z]{2,}$", local.domain_name))
+      error_message = "The allocator's name (domain_name, or dns.* of config.yaml) must be a lower-case DNS name such as lablink.example.org."
+    }
+    precondition {
+      condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._/:@-]*$", local.allocator_image))
+      error_message = "Name the allocator image: allocator_image, or image_registry (with allocator.image_tag of config.yaml)."
+    }
+    precondition {
+      condition     = local.tls_mode == "none" || local.domain_name != ""
       error_message = "tls_mode caddy and acm need domain_name (certificates are issued for names, not addresses)."
     }
     precondition {
-      condition     = !(var.tls_mode == "acm" || var.database == "rds") || length(local.subnet_ids) >= 2
+      condition     = !(local.tls_mode == "acm" || var.database == "rds") || length(local.subnet_ids) >= 2
       error_message = "The load balancer (tls_mode = acm) and RDS need two subnet_ids in different zones."
     }
     precondition {
@@ -42,20 +59,20 @@ resource "aws_instance" "allocator" {
       error_message = "vpc_id was given without subnet_ids."
     }
     precondition {
-      condition     = var.eip_strategy == "dynamic" || can(regex("^eipalloc-[0-9a-f]+$", var.eip_allocation_id))
+      condition     = local.eip_strategy == "dynamic" || can(regex("^eipalloc-[0-9a-f]+$", var.eip_allocation_id))
       error_message = "eip_strategy = \"persistent\" needs eip_allocation_id (eipalloc-...) of an existing Elastic IP."
     }
   }
 }
 
 resource "aws_eip" "allocator" {
-  count  = var.eip_strategy == "dynamic" ? 1 : 0
+  count  = local.eip_strategy == "dynamic" ? 1 : 0
   domain = "vpc"
   tags   = { Name = "${local.name}-eip" }
 }
 
 resource "aws_eip_association" "allocator" {
   instance_id   = aws_instance.allocator.id
-  allocation_id = var.eip_strategy == "dynamic" ? aws_eip.allocator[0].id : var.eip_allocation_id
+  allocation_id = local.eip_strategy == "dynamic" ? aws_eip.allocator[0].id : var.eip_allocation_id
 
 }

@@ -3,8 +3,8 @@
 
 resource "aws_route53_record" "allocator" {
   count   = local.use_dns && !local.use_alb ? 1 : 0
-  zone_id = var.route53_zone_id
-  name    = var.domain_name
+  zone_id = local.route53_zone_id
+  name    = local.domain_name
   type    = "A"
   ttl     = 300
   records = [local.public_ip]
@@ -12,8 +12,8 @@ resource "aws_route53_record" "allocator" {
 
 resource "aws_route53_record" "allocator_alias" {
   count   = local.use_dns && local.use_alb ? 1 : 0
-  zone_id = var.route53_zone_id
-  name    = var.domain_name
+  zone_id = local.route53_zone_id
+  name    = local.domain_name
   type    = "A"
   alias {
     name                   = aws_lb.main[0].dns_name

@@ -7,10 +7,10 @@
 
 locals {
   partition      = "aws"
-  ssm_arn_prefix = "arn:${local.partition}:ssm:${var.region}:*:parameter"
-  ec2_arn_prefix = "arn:${local.partition}:ec2:${var.region}:*"
-  state_prefix   = "${var.deployment_name}/${var.environment}"
-  client_prefix  = "lablink_client_${var.environment}"
+  ssm_arn_prefix = "arn:${local.partition}:ssm:${local.region}:*:parameter"
+  ec2_arn_prefix = "arn:${local.partition}:ec2:${local.region}:*"
+  state_prefix   = "${local.deployment_name}/${local.environment}"
+  client_prefix  = "lablink_client_${local.environment}"
 }
 
 data "aws_iam_policy_document" "ec2_assume" {
@@ -55,7 +55,7 @@ data "aws_iam_policy_document" "allocator" {
   statement {
     sid       = "ListOwnStatePrefix"
     actions   = ["s3:ListBucket"]
-    resources = ["arn:${local.partition}:s3:::${var.state_bucket}"]
+    resources = ["arn:${local.partition}:s3:::${local.state_bucket}"]
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
@@ -66,7 +66,7 @@ data "aws_iam_policy_document" "allocator" {
   statement {
     sid       = "ReadWriteOwnState"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    resources = ["arn:${local.partition}:s3:::${var.state_bucket}/${local.state_prefix}/*"]
+    resources = ["arn:${local.partition}:s3:::${local.state_bucket}/${local.state_prefix}/*"]
   }
 
   dynamic "statement" {
@@ -74,7 +74,7 @@ data "aws_iam_policy_document" "allocator" {
     content {
       sid       = "StateLock"
       actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable"]
-      resources = ["arn:${local.partition}:dynamodb:${var.region}:*:table/${var.lock_table}"]
+      resources = ["arn:${local.partition}:dynamodb:${local.region}:*:table/${var.lock_table}"]
     }
   }
 
@@ -96,7 +96,7 @@ data "aws_iam_policy_document" "allocator" {
     condition {
       test     = "StringEquals"
       variable = "ec2:InstanceType"
-      values   = var.client_instance_types
+      values   = local.client_instance_types
     }
   }
 
@@ -109,7 +109,7 @@ data "aws_iam_policy_document" "allocator" {
       "${local.ec2_arn_prefix}:subnet/*",
       "${local.ec2_arn_prefix}:security-group/*",
       "${local.ec2_arn_prefix}:key-pair/*",
-      "arn:${local.partition}:ec2:${var.region}::image/*",
+      "arn:${local.partition}:ec2:${local.region}::image/*",
     ]
   }
 
@@ -185,9 +185,11 @@ data "aws_iam_policy_document" "allocator" {
     ]
   }
 
+  # Client VMs get inline policies only (their own log stream); detaching
+  # the managed policy older fleets had stays possible, attaching it not.
   statement {
-    sid       = "ClientRoleCloudWatchAgentOnly"
-    actions   = ["iam:AttachRolePolicy", "iam:DetachRolePolicy"]
+    sid       = "DetachOldCloudWatchAgentPolicy"
+    actions   = ["iam:DetachRolePolicy"]
     resources = ["arn:${local.partition}:iam::*:role/${local.client_prefix}*"]
     condition {
       test     = "ArnEquals"

@@ -1,8 +1,8 @@
 locals {
-  name = "${var.deployment_name}-${var.environment}"
+  name = "${local.deployment_name}-${local.environment}"
   tags = merge(var.tags, {
     "LabLinkStack" = local.name
-    "Environment"  = var.environment
+    "Environment"  = local.environment
     "ManagedBy"    = "terraform"
   })
 
@@ -10,26 +10,26 @@ locals {
   # EIP, the RDS endpoint) or that is secret lives under this SSM prefix; the
   # user_data holds only names, so it is fully known at plan time and carries
   # no secret.
-  param_prefix             = "/${var.deployment_name}/${var.environment}"
+  param_prefix             = "/${local.deployment_name}/${local.environment}"
   admin_password_parameter = var.admin_password_parameter != "" ? var.admin_password_parameter : "${local.param_prefix}/admin_password"
 
   create_vpc = var.vpc_id == ""
-  azs        = length(var.availability_zones) > 0 ? var.availability_zones : ["${var.region}a", "${var.region}b"]
+  azs        = length(var.availability_zones) > 0 ? var.availability_zones : ["${local.region}a", "${local.region}b"]
   vpc_id     = local.create_vpc ? aws_vpc.main[0].id : var.vpc_id
   subnet_ids = local.create_vpc ? aws_subnet.public[*].id : var.subnet_ids
 
-  use_alb            = var.tls_mode == "acm"
-  use_caddy          = var.tls_mode != "acm"
+  use_alb            = local.tls_mode == "acm"
+  use_caddy          = local.tls_mode != "acm"
   use_rds            = var.database == "rds"
-  use_dns            = var.route53_zone_id != "" && var.domain_name != ""
-  create_certificate = local.use_alb && var.certificate_arn == ""
+  use_dns            = local.route53_zone_id != "" && local.domain_name != ""
+  create_certificate = local.use_alb && local.certificate_arn == ""
   use_lambda         = var.lambda_zip_path != ""
 
   # The port lablink-allocator listens on; behind Caddy on loopback only.
   allocator_port = 5000
-  public_scheme  = var.tls_mode == "none" ? "http" : "https"
-  public_ip      = var.eip_strategy == "dynamic" ? aws_eip.allocator[0].public_ip : aws_eip_association.allocator.public_ip
-  public_host    = var.domain_name != "" ? var.domain_name : local.public_ip
+  public_scheme  = local.tls_mode == "none" ? "http" : "https"
+  public_ip      = local.eip_strategy == "dynamic" ? aws_eip.allocator[0].public_ip : aws_eip_association.allocator.public_ip
+  public_host    = local.domain_name != "" ? local.domain_name : local.public_ip
   public_url     = "${local.public_scheme}://${local.public_host}"
 
   log_group_name = "${local.name}-cloud-init"

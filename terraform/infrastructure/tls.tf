@@ -40,12 +40,12 @@ resource "aws_lb_target_group_attachment" "allocator" {
 
 resource "aws_acm_certificate" "main" {
   count             = local.create_certificate ? 1 : 0
-  domain_name       = var.domain_name
+  domain_name       = local.domain_name
   validation_method = "DNS"
   lifecycle {
     create_before_destroy = true
     precondition {
-      condition     = var.route53_zone_id != ""
+      condition     = local.route53_zone_id != ""
       error_message = "tls_mode = \"acm\" without certificate_arn needs route53_zone_id to validate the new certificate."
     }
   }
@@ -55,7 +55,7 @@ resource "aws_route53_record" "certificate_validation" {
   for_each = local.create_certificate ? {
     for o in aws_acm_certificate.main[0].domain_validation_options : o.domain_name => o
   } : {}
-  zone_id         = var.route53_zone_id
+  zone_id         = local.route53_zone_id
   name            = each.value.resource_record_name
   type            = each.value.resource_record_type
   records         = [each.value.resource_record_value]
@@ -75,7 +75,7 @@ resource "aws_lb_listener" "https" {
   port              = 443
   protocol          = "HTTPS"
   ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-  certificate_arn   = local.create_certificate ? aws_acm_certificate_validation.main[0].certificate_arn : var.certificate_arn
+  certificate_arn   = local.create_certificate ? aws_acm_certificate_validation.main[0].certificate_arn : local.certificate_arn
   default_action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.allocator[0].arn

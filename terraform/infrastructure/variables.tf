@@ -1,27 +1,35 @@
-# --- naming -----------------------------------------------------------------
+# --- the deployment's config.yaml -----------------------------------------------
+
+variable "config_file" {
+  description = "The allocator's config.yaml, read as upstream's template reads config/config.yaml: app.region, deployment_name, environment, bucket_name, dns.*, eip.*, ssl.*, allocator.image_tag and machine.* come from it, and the rest goes to the allocator (without any password). Every variable below that is left null falls back to it. Empty: config/config.yaml beside the root module, when there is one."
+  type        = string
+  default     = ""
+}
+
+# --- naming (null: from config.yaml) ---------------------------------------------
 
 variable "region" {
-  description = "AWS region of the allocator and of the client VMs."
+  description = "AWS region of the allocator and of the client VMs. Null: app.region of config.yaml, else us-west-2."
   type        = string
-  default     = "us-west-2"
+  default     = null
 }
 
 variable "deployment_name" {
-  description = "Name of this LabLink deployment (prefix of every resource name)."
+  description = "Name of this LabLink deployment (prefix of every resource name). Null: deployment_name of config.yaml, else lablink."
   type        = string
-  default     = "lablink"
+  default     = null
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.deployment_name))
+    condition     = var.deployment_name == null || can(regex("^[a-z][a-z0-9-]{0,19}$", var.deployment_name))
     error_message = "deployment_name: 1-20 characters of [a-z0-9-], starting with a letter."
   }
 }
 
 variable "environment" {
-  description = "Environment suffix (prod, test, dev, ...), upstream's resource_suffix."
+  description = "Environment suffix (prod, test, dev, ...), upstream's resource_suffix. Null: environment of config.yaml, else prod."
   type        = string
-  default     = "prod"
+  default     = null
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,15}$", var.environment))
+    condition     = var.environment == null || can(regex("^[a-z][a-z0-9-]{0,15}$", var.environment))
     error_message = "environment: 1-16 characters of [a-z0-9-], starting with a letter."
   }
 }
@@ -95,20 +103,31 @@ variable "root_volume_gb" {
 }
 
 variable "allocator_image" {
-  description = "Container image of lablink-allocator (packaging/Dockerfile.allocator), e.g. ghcr.io/you/lablink-allocator:0.1.0."
+  description = "Container image of lablink-allocator (packaging/docker/allocator), e.g. registry.example.org/lablink/lablink-allocator:0.1.0. Null: <image_registry>/lablink-allocator:<allocator.image_tag of config.yaml>."
   type        = string
+  default     = null
   validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._/:@-]*$", var.allocator_image))
+    condition     = var.allocator_image == null || can(regex("^[A-Za-z0-9][A-Za-z0-9._/:@-]*$", var.allocator_image))
     error_message = "allocator_image must be an image reference ([A-Za-z0-9._/:@-])."
   }
 }
 
-variable "eip_strategy" {
-  description = "\"dynamic\": a new Elastic IP with the stack; \"persistent\": associate an existing one (eip_allocation_id) that outlives the stack."
+variable "image_registry" {
+  description = "Where this project's two images were pushed (docs/operations.md 1.1), e.g. registry.example.org/lablink: the allocator image is <image_registry>/lablink-allocator:<tag> and, unless machine.image says otherwise, the client image <image_registry>/lablink-client:<tag> (tag: allocator.image_tag of config.yaml)."
   type        = string
-  default     = "dynamic"
+  default     = null
   validation {
-    condition     = contains(["dynamic", "persistent"], var.eip_strategy)
+    condition     = var.image_registry == null || can(regex("^[A-Za-z0-9][A-Za-z0-9._/:-]*[A-Za-z0-9]$", var.image_registry))
+    error_message = "image_registry must be a registry path such as registry.example.org/lablink."
+  }
+}
+
+variable "eip_strategy" {
+  description = "\"dynamic\": a new Elastic IP with the stack; \"persistent\": associate an existing one (eip_allocation_id) that outlives the stack. Null: eip.strategy of config.yaml, else dynamic."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.eip_strategy == null || contains(["dynamic", "persistent"], coalesce(var.eip_strategy, "dynamic"))
     error_message = "eip_strategy must be dynamic or persistent."
   }
 }
@@ -189,45 +208,45 @@ variable "admin_password" {
 # --- TLS and DNS ------------------------------------------------------------
 
 variable "tls_mode" {
-  description = "\"caddy\": Caddy on the host with Let's Encrypt; \"acm\": an ALB with an ACM certificate; \"none\": plain HTTP through Caddy (tests and private networks only)."
+  description = "\"caddy\": Caddy on the host with Let's Encrypt; \"acm\": an ALB with an ACM certificate; \"none\": plain HTTP through Caddy (tests, private networks, a TLS proxy such as Cloudflare in front). Null: from ssl.provider of config.yaml (letsencrypt: caddy, or none with ssl.staging; acm; cloudflare and none: none)."
   type        = string
-  default     = "caddy"
+  default     = null
   validation {
-    condition     = contains(["caddy", "acm", "none"], var.tls_mode)
+    condition     = var.tls_mode == null || contains(["caddy", "acm", "none"], coalesce(var.tls_mode, "none"))
     error_message = "tls_mode must be caddy, acm or none."
   }
 }
 
 variable "domain_name" {
-  description = "Full name of the allocator (lablink.example.org). Required for caddy and acm."
+  description = "Full name of the allocator (lablink.example.org). Required for caddy and acm. Null: from dns.* of config.yaml (when dns.enabled: <custom_subdomain>.<domain> with pattern custom or auto and a custom_subdomain, else <domain>; the allocator computes its URL the same way)."
   type        = string
-  default     = ""
+  default     = null
   validation {
-    condition     = can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)+[a-z]{2,}$", var.domain_name)) || var.domain_name == ""
+    condition     = var.domain_name == null || can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)+[a-z]{2,}$", coalesce(var.domain_name, "x.org"))) || var.domain_name == ""
     error_message = "domain_name must be a lower-case DNS name such as lablink.example.org."
   }
 }
 
 variable "acme_email" {
-  description = "Contact address for Let's Encrypt (tls_mode = caddy)."
+  description = "Contact address for Let's Encrypt (tls_mode = caddy). Null: ssl.email of config.yaml."
   type        = string
-  default     = ""
+  default     = null
   validation {
-    condition     = can(regex("^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$", var.acme_email)) || var.acme_email == ""
+    condition     = var.acme_email == null || can(regex("^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$", coalesce(var.acme_email, "x@y"))) || var.acme_email == ""
     error_message = "acme_email must be an e-mail address."
   }
 }
 
 variable "certificate_arn" {
-  description = "Existing ACM certificate for domain_name (tls_mode = acm). Empty: the module requests one, validated through route53_zone_id."
+  description = "Existing ACM certificate for domain_name (tls_mode = acm). Empty: the module requests one, validated through route53_zone_id. Null: ssl.certificate_arn of config.yaml."
   type        = string
-  default     = ""
+  default     = null
 }
 
 variable "route53_zone_id" {
-  description = "Hosted zone of domain_name. Set: the module creates the A record (and the ACM validation records). Empty: manage DNS yourself."
+  description = "Hosted zone of domain_name. Set: the module creates the A record (and the ACM validation records). Empty: manage DNS yourself. Null: dns.zone_id of config.yaml when dns.terraform_managed."
   type        = string
-  default     = ""
+  default     = null
 }
 
 variable "alb_idle_timeout_s" {
@@ -239,21 +258,21 @@ variable "alb_idle_timeout_s" {
 # --- client VMs and their logs ------------------------------------------------
 
 variable "state_bucket" {
-  description = "S3 bucket of the client VMs' Terraform state and tfvars copy (config bucket_name). The allocator may use only the <deployment>/<environment>/ prefix."
+  description = "S3 bucket of the client VMs' Terraform state and tfvars copy (config bucket_name). The allocator may use only the <deployment>/<environment>/ prefix. Null: bucket_name of config.yaml."
   type        = string
-  default     = "tf-state-lablink-allocator-bucket"
+  default     = null
 }
 
 variable "lock_table" {
-  description = "DynamoDB lock table for the client state (empty: S3 lock files, use_lockfile)."
+  description = "DynamoDB lock table of the client VMs' state (upstream's lock-table; the allocator's provider.state_lock_table). Empty: terraform's S3 lock files (use_lockfile)."
   type        = string
-  default     = ""
+  default     = "lock-table"
 }
 
 variable "client_instance_types" {
-  description = "EC2 types the allocator may launch for client VMs."
+  description = "EC2 types the allocator may launch for client VMs. Null: machine.machine_type of config.yaml."
   type        = list(string)
-  default     = ["g4dn.xlarge"]
+  default     = null
 }
 
 variable "log_retention_days" {
@@ -294,7 +313,7 @@ variable "lambda_environment" {
 # --- the allocator's config.yaml ---------------------------------------------
 
 variable "allocator_config" {
-  description = "Keys of config.yaml for the allocator (machine.*, app.admin_user, agent.*, ...), merged over what the module sets. Never put secrets here: they would reach user_data."
+  description = "Keys of config.yaml for the allocator, merged over config.yaml and what the module sets (one level deep per section). Never put secrets here: they would reach user_data."
   type        = any
   default     = {}
 }

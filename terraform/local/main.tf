@@ -23,11 +23,12 @@ resource "terraform_data" "vm" {
   for_each = local.names
 
   # Destroy-time provisioners may only read self: everything vm-down.sh
-  # needs travels in input.
+  # needs travels in input. The script itself is found beside the module
+  # at destroy time (never a path stored in the state: the state may be in
+  # S3 and the working directory that applied it gone).
   input = {
     name    = each.key
     dir     = "${local.vms_dir}/${each.key}"
-    down    = abspath("${path.module}/vm-down.sh")
     address = "${var.address_prefix}.${local.ordinal[each.key]}"
     port    = var.ssh_port
     started = terraform_data.start[each.key].output
@@ -59,7 +60,7 @@ resource "terraform_data" "vm" {
 
   provisioner "local-exec" {
     when    = destroy
-    command = self.input.down
+    command = "${path.module}/vm-down.sh"
     environment = {
       VM_NAME = self.input.name
       VM_DIR  = self.input.dir

@@ -78,7 +78,7 @@ variable "custom_startup_script" {
 }
 
 variable "vms_dir" {
-  description = "Where the VMs' folders live; empty = <working dir>/vms."
+  description = "Where the VMs' folders live (the \"machines\"); empty = <working dir>/vms. With the state in S3, keep it outside the working directory so that another allocator can still stop them."
   type        = string
   default     = ""
 }

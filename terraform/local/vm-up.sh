@@ -22,9 +22,12 @@ say() {
     printf '%s %s: %s\n' "$(date -u +'%b %d %H:%M:%S')" "$VM_NAME" "$*" | tee -a "$log"
 }
 
-# The agent's environment (the contract of the agent area)
+# The agent's environment (the contract of the agent area). The token this
+# launch minted stays in the environment (readable by this user only), never
+# on a command line (/proc/<pid>/cmdline is world-readable) nor in a file.
+export API_TOKEN="${API_TOKEN:-}"
 AGENT_ENV=(VM_NAME="$VM_NAME" ALLOCATOR_URL="${ALLOCATOR_URL:-}"
-    API_TOKEN="${API_TOKEN:-}" SUBJECT_SOFTWARE="${SUBJECT_SOFTWARE:-}"
+    SUBJECT_SOFTWARE="${SUBJECT_SOFTWARE:-}"
     LABLINK_LOG_FILES="$log" HOME="$home")
 [ -n "${CRD_START_HOST:-}" ] && AGENT_ENV+=(LABLINK_CRD_START_HOST="$CRD_START_HOST")
 # The image's skeleton: what a reset (claim.on_release) restores the home to
@@ -79,7 +82,7 @@ sshd_pid=$!
 record_pid "$sshd_pid" "$VM_DIR/sshd.pid"
 for _ in $(seq 1 100); do
     grep -q 'Server listening' "$VM_DIR/sshd.log" && break
-    kill -0 "$sshd_pid" 2>/dev/null || { cat "$VM_DIR/sshd.log" | tee -a "$log"; say "sshd did not start"; false; }
+    kill -0 "$sshd_pid" 2>/dev/null || { tee -a "$log" <"$VM_DIR/sshd.log"; say "sshd did not start"; false; }
     sleep 0.05
 done
 grep -q 'Server listening' "$VM_DIR/sshd.log" || { say "sshd not listening after 5 s"; false; }

@@ -31,6 +31,7 @@ s_check_field (int rc, const char *out, size_t size)
     if (rc >= 0) {
         FUZZ_CHECK ((size_t) rc < size);
         FUZZ_CHECK (out[rc] == '\0');
+        FUZZ_CHECK (strlen (out) == (size_t) rc);  //  no NUL inside: never cut
     }
 }
 

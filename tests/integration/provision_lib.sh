@@ -53,8 +53,9 @@ ssh_port       = $ssh_port
 agent_bin      = "$agent_bin"
 TFVARS
 
-# start_with TERRAFORM_BIN TIMEOUT_S: (re)start the allocator
-start_with() {
+# provision_config TERRAFORM_BIN TIMEOUT_S: $T/config.yaml for the module
+# in $work
+provision_config() {
     write_config "$port"
     cat >>"$T/config.yaml" <<YAML
   terraform_dir: $SRC/terraform/local
@@ -66,6 +67,11 @@ YAML
     # allocator stops within 5 s
     printf 'environment: test\nagent:\n  long_poll_s: 1\n' >>"$T/config.yaml"
     sed -i 's/^  admin_password: .*/&\n  max_vms: 8/' "$T/config.yaml"
+}
+
+# start_with TERRAFORM_BIN TIMEOUT_S: (re)start the allocator
+start_with() {
+    provision_config "$1" "$2"
     "$BIN" --config "$T/config.yaml" >>"$T/allocator.log" 2>&1 &
     ALLOC_PID=$!
     wait_status 200 10 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }

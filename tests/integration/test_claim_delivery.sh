@@ -24,9 +24,9 @@ result() {
     curl -s -w ' %{http_code}' -H "Authorization: Bearer $2" \
         -d "{\"hostname\":\"$1\",\"success\":$3}" "$url/api/vm-startup-result"
 }
-token vm-1,vm-2,vm-3,ghost-9 >"$T/tokens"
+token vm-1,vm-2,vm-3 >"$T/tokens"
 t1=$(sed -n 1p "$T/tokens"); t2=$(sed -n 2p "$T/tokens"); t3=$(sed -n 3p "$T/tokens")
-tghost=$(sed -n 4p "$T/tokens")
+tghost="ghost-9.$(openssl rand -hex 32)"  # a VM nobody launched nor registered
 
 # --- assignment before the VM asks: delivered at once ---
 out=$(claim_json "$url" first@example.com '--code=4/first')
@@ -49,6 +49,7 @@ grep -q 'first' <<<"$out" && fail "403 answer leaks the command"
 expect "no token" 401 "$(curl -s -o /dev/null -w '%{http_code}' -d '{"hostname":"vm-1"}' "$url/vm_startup")"
 expect "garbage token" 401 "$(poll vm-1 'vm-1.0000' | awk '{print $NF}')"
 expect "unknown VM" 404 "$(poll ghost-9 "$tghost" | awk '{print $NF}')"
+expect "no row for the unknown VM" 0 "$(sql "SELECT count(*) FROM vms WHERE hostname='ghost-9'")"
 pass "another VM's token: 403 without the command; 401 without a valid token; 404 unknown VM"
 
 # --- not acknowledged: delivered again; acknowledged: not again ---

@@ -124,7 +124,7 @@ for p in /vm_startup /api/vm-startup-result; do
 done
 expect "result success string" 400 "$(agent /api/vm-startup-result "$t1" '{"hostname":"in-1","success":"yes"}')"
 expect "result error number" 400 "$(agent /api/vm-startup-result "$t1" '{"hostname":"in-1","success":false,"error":5}')"
-expect "result unknown VM" 404 "$(agent /api/vm-startup-result "$(token ghost-1)" '{"hostname":"ghost-1","success":true}')"
+expect "result unknown VM" 404 "$(agent /api/vm-startup-result "ghost-1.$(openssl rand -hex 32)" '{"hostname":"ghost-1","success":true}')"
 after=$(sql "SELECT md5(string_agg(concat_ws('|', hostname, user_email, crd_command, pin, delivered_at), ',' ORDER BY hostname)) FROM vms")
 expect "nothing changed by bad agent calls" "$before" "$after"
 pass "agent routes: 401/403/400/413/405/404 as due, nothing stored"

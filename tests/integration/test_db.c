@@ -100,7 +100,10 @@ test_trigger_payload (void **state)
     PQclear (res);
     json_t *payload = s_wait_notify (listener, 3000);
     assert_non_null (payload);
-    assert_int_equal (json_object_size (payload), 3);
+    //  Upstream's three keys, and the token generation the assignment is
+    //  for (migration 0012; null: this row never had a token)
+    assert_int_equal (json_object_size (payload), 4);
+    assert_true (json_is_null (json_object_get (payload, "Generation")));
     assert_string_equal (
         json_string_value (json_object_get (payload, "HostName")), "vm-1");
     assert_string_equal (

@@ -27,9 +27,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/lablink-infra-plan.XXXXXX")
 finish() { local rc=$?; if [ $rc -eq 0 ]; then rm -rf "$T"; else echo "kept $T for inspection" >&2; fi; }
 trap finish EXIT
 
-export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
-: >"$T/terraformrc"
-export TF_CLI_CONFIG_FILE=$T/terraformrc
+. "$SRC/tests/aws/terraform.sh"
 
 # A copy of the module with an override that keeps everything offline: local
 # backend, fake credentials, no account or metadata look-ups. Every option is
@@ -40,16 +38,7 @@ R=$T/root
 mkdir -p "$W" "$R"
 cp "$SRC"/terraform/infrastructure/*.tf "$SRC"/terraform/infrastructure/*.tftpl "$W"/
 rm -f "$W/backend.tf"
-cat >"$W/offline_override.tf" <<'HCL'
-provider "aws" {
-  access_key                  = "AKIAIOSFODNN7EXAMPLE"
-  secret_key                  = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-}
-HCL
+tf_offline "$W"
 
 # A stand-in for lablink-lambda's zip (only its hash is planned).
 printf '#!/bin/sh\n' >"$T/bootstrap"
@@ -97,6 +86,13 @@ module "acm_existing" {
   domain_name     = "lablink.example.org"
   certificate_arn = "arn:aws:acm:us-west-2:111122223333:certificate/00000000-0000-0000-0000-000000000000"
 }
+# 5. One config file: everything from the allocator's config.yaml
+module "yaml" {
+  source         = "../infra"
+  config_file    = "$T/config.yaml"
+  image_registry = "registry.example.org/lablink"
+  database       = "host" # the policy is then known at plan time
+}
 # 4. No TLS, no DNS: plain HTTP on the Elastic IP through Caddy
 module "none" {
   source      = "../infra"
@@ -109,6 +105,47 @@ output "none_url" {
   value = module.none.allocator_url
 }
 HCL
+# Upstream's config.yaml with this deployment's values (the template's
+# passwords placeholders included: they must not reach user_data)
+cat >"$T/config.yaml" <<'YAML'
+db:
+  dbname: lablink_db
+  user: lablink
+  password: PLACEHOLDER_DB_PASSWORD
+  host: localhost
+  port: 5432
+  table_name: vms
+  message_channel: vm_updates
+machine:
+  machine_type: g5.2xlarge
+  ami_id: ami-0123456789abcdef0
+  repository: https://github.com/talmolab/sleap-tutorial-data.git
+  software: sleap
+  extension: slp
+app:
+  admin_user: admin
+  admin_password: PLACEHOLDER_ADMIN_PASSWORD
+  region: eu-west-1
+dns:
+  enabled: true
+  terraform_managed: true
+  domain: lablink.example.org
+  zone_id: Z0YAMLZONE
+  pattern: custom
+  custom_subdomain: class
+eip:
+  strategy: dynamic
+  tag_name: lablink-eip
+ssl:
+  provider: letsencrypt
+  email: ops@example.org
+  staging: false
+allocator:
+  image_tag: "0.2.0"
+bucket_name: yaml-state-bucket
+deployment_name: course
+environment: fall
+YAML
 cd "$R"
 terraform init -plugin-dir="$MIRROR" -input=false -no-color >"$T/init.log" 2>&1 \
     || { cat "$T/init.log" >&2; fail "terraform init -plugin-dir=$MIRROR"; }
@@ -123,7 +160,7 @@ terraform plan -input=false -no-color -lock=false -out="$T/all.plan" >"$T/plan.l
     || { cat "$T/plan.log" >&2; fail "terraform plan failed"; }
 terraform show -json "$T/all.plan" >"$T/all.json"
 ALL=$T/all.json
-pass "plan of the four options"
+pass "plan of the five options"
 
 # use MODULE: the option the helpers below look at (its part of the plan in
 # a small file: jq runs often)
@@ -337,6 +374,39 @@ grep -q '^:80 {' "$T/none.Caddyfile" || fail "none: Caddy does not serve plain H
 if grep -q 'Strict-Transport-Security' "$T/none.Caddyfile"; then fail "none: HSTS on plain HTTP"; fi
 pass "none: plain HTTP on the EIP, no DNS, no ALB"
 
+# --- 5. One config file (config.yaml through yamldecode)
+use yaml
+invariants
+[ "$(after 'aws_route53_record.allocator[0]' .name)" = class.lablink.example.org ] \
+    || fail "yaml: the A record is not dns.custom_subdomain.dns.domain"
+[ "$(after 'aws_route53_record.allocator[0]' .zone_id)" = Z0YAMLZONE ] || fail "yaml: dns.zone_id"
+grep -q "IMAGE='registry.example.org/lablink/lablink-allocator:0.2.0'" <<<"$UD" \
+    || fail "yaml: the allocator image is not image_registry + allocator.image_tag"
+grep -q "REGION='eu-west-1'" <<<"$UD" || fail "yaml: app.region"
+grep -q "TLS_MODE='caddy'" <<<"$UD" && grep -q 'email ops@example.org' "$T/yaml.Caddyfile" \
+    && grep -q '^class.lablink.example.org {' "$T/yaml.Caddyfile" || fail "yaml: Caddy for the name from dns.*, with ssl.email"
+c=$T/yaml.config.yaml
+grep -q '"image": "registry.example.org/lablink/lablink-client:0.2.0"' "$c" || fail "yaml: machine.image default"
+grep -q '"machine_type": "g5.2xlarge"' "$c" && grep -q '"ami_id": "ami-0123456789abcdef0"' "$c" \
+    || fail "yaml: config.yaml's machine settings not handed on"
+grep -q '"domain": "class.lablink.example.org"' "$c" && grep -q '"custom_subdomain": ""' "$c" \
+    || fail "yaml: the allocator would compute another name"
+grep -q '"bucket_name": "yaml-state-bucket"' "$c" && grep -q '"deployment_name": "course"' "$c" \
+    && grep -q '"environment": "fall"' "$c" && grep -q '"state_backend": "s3"' "$c" || fail "yaml: names and state"
+grep -q 'PLACEHOLDER' "$c" && fail "yaml: a password placeholder reached user_data"
+out=$("$BIN" --check-config "$c" 2>&1) && ! grep -q '^\[WARN\]' <<<"$out" || fail "yaml: --check-config: $out"
+policy=$(after aws_iam_role_policy.allocator .policy)
+jq -e '.Statement[] | select(.Sid == "ReadWriteOwnState") | .Resource == "arn:aws:s3:::yaml-state-bucket/course/fall/*"' \
+    <<<"$policy" >/dev/null || fail "yaml: state bucket and prefix from config.yaml"
+jq -e '.Statement[] | select(.Sid == "LaunchTaggedClientInstances") | .Condition.StringEquals["ec2:InstanceType"] == "g5.2xlarge"' \
+    <<<"$policy" >/dev/null || fail "yaml: client instance types from machine.machine_type"
+jq -e '.Statement[] | select(.Sid == "StateLock") | .Resource == "arn:aws:dynamodb:eu-west-1:*:table/lock-table"' \
+    <<<"$policy" >/dev/null || fail "yaml: the state lock table"
+jq -e '[.Statement[] | .Action | if type == "array" then .[] else . end | select(. == "iam:AttachRolePolicy")] | length == 0' \
+    <<<"$policy" >/dev/null || fail "yaml: the host may still attach managed policies to client roles"
+[ "$(after aws_instance.allocator .tags.Name)" = course-fall-allocator ] || fail "yaml: names"
+pass "one config file: region, names, bucket, DNS, TLS, image tag and machine settings from config.yaml; no password in user_data"
+
 # --- refusals
 CASE=refusals
 # Variable validations are reported together, then the preconditions.
@@ -349,6 +419,7 @@ refuse preconditions 'need domain_name' '  tls_mode = "acm"
   eip_strategy = "persistent"'
 grep -q 'needs eip_allocation_id' "$T/preconditions.log" || fail "refusals: persistent EIP without an id"
 grep -q 'needs route53_zone_id' "$T/preconditions.log" || fail "refusals: a new ACM certificate without a zone"
-pass "refused: SSH from 0.0.0.0/0, TLS without a name, ACM without a zone, persistent EIP without an id, a quoting domain"
+IMAGE= refuse no_image 'Name the allocator image' '  tls_mode = "none"'
+pass "refused: SSH from 0.0.0.0/0, TLS without a name, ACM without a zone, persistent EIP without an id, a quoting domain, no allocator image"
 
 echo "$passed passed, 0 failed"

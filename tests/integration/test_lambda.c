@@ -1,15 +1,20 @@
-/*  lablink-lambda against a stand-in for the Lambda Runtime API (written
-    here with civetweb) and the real allocator with PostgreSQL: a CloudWatch
-    event's lines are stored and the invocation answered with upstream's
-    return value; an event for an unknown VM, a malformed payload and a
-    wrong token are reported as invocation errors (so Lambda retries); a
-    control message succeeds without a post; missing configuration is an
-    init error. */
+/*  lablink-lambda as `make lambda` packages it (lambda/package: bootstrap
+    and lib/, unzipped and run with lib/ on LD_LIBRARY_PATH as Lambda does)
+    against a stand-in for the Lambda Runtime API (written here with
+    civetweb) and the real allocator with PostgreSQL: a CloudWatch event's
+    lines are stored and the invocation answered with upstream's return
+    value; an event for an unknown VM, a malformed payload and a wrong token
+    are reported as invocation errors (so Lambda retries); control messages
+    (also CloudWatch's own, verbatim) succeed without a post; an event of
+    real CloudWatch shape larger than one post is posted in chunks and,
+    delivered twice (Lambda's retry), stored once: every line arrives once;
+    missing configuration is an init error. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 #include <civetweb.h>
+#include <czmq.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -26,7 +31,7 @@
 #include "runtime/token.h"
 #include "support.h"
 
-#define S_EVENTS 8
+#define S_EVENTS 12
 
 //  The stand-in Runtime API: a queue of events, the answers received.
 typedef struct {
@@ -144,6 +149,38 @@ s_event (const char *type, const char *stream, const char *messages_json)
     return event;
 }
 
+//  An event as CloudWatch Logs sends it: lines lines of about 600 bytes,
+//  "big-<n> ..." (unique), with CloudWatch's 56-digit event ids and
+//  millisecond timestamps.
+static char *
+s_cw_event (const char *group, const char *stream, int lines)
+{
+    json_t *events = json_array ();
+    char id[64], message[700];
+    for (int n = 0; n < lines; n++) {
+        snprintf (id, sizeof id, "3%055d", n);
+        snprintf (message, sizeof message,
+                  "big-%04d Dec 02 18:00:00 cloud-init[1234]: %0560d", n, n);
+        json_array_append_new (
+            events,
+            json_pack ("{s:s, s:I, s:s}", "id", id, "timestamp",
+                       (json_int_t) 1764698400000 + n, "message", message));
+    }
+    json_t *doc = json_pack (
+        "{s:s, s:s, s:s, s:s, s:[s], s:o}", "messageType", "DATA_MESSAGE",
+        "owner", "123456789012", "logGroup", group, "logStream", stream,
+        "subscriptionFilters", "lablink-prod-to-lambda", "logEvents", events);
+    char *inner = json_dumps (doc, JSON_COMPACT);
+    json_decref (doc);
+    char *b64 = s_gzip_b64 (inner);
+    free (inner);
+    size_t size = strlen (b64) + 64;
+    char *event = malloc (size);
+    snprintf (event, size, "{\"awslogs\":{\"data\":\"%s\"}}", b64);
+    free (b64);
+    return event;
+}
+
 static size_t
 s_sink (char *data, size_t size, size_t count, void *arg)
 {
@@ -238,8 +275,11 @@ test_lambda (void **state)
     long status = 0;
     for (int i = 0; i < 100 && status == 0; i++) {
         ll_textbuf_t out = {0};
-        status =
-            s_request (probe, "nobody.00", NULL, &out);  //  makes the secret
+        //  A service token makes the allocator create the server secret
+        status = s_request (probe,
+                            "_lambda.000000000000000000000000000000000000000000"
+                            "0000000000000000000000",
+                            NULL, &out);
         ll_textbuf_free (&out);
         if (status == 0)
             usleep (100 * 1000);
@@ -262,9 +302,16 @@ test_lambda (void **state)
     char secret[129];
     snprintf (secret, sizeof secret, "%s", PQgetvalue (res, 0, 0));
     PQclear (res);
+    //  vm-1 is a registered VM with its own token (the CLI's statement);
+    //  the Lambda's token is derived from the server secret
     char vm_token[LL_TOKEN_MAX], lambda_token[LL_TOKEN_MAX];
-    assert_int_equal (
-        ll_token_derive (secret, "vm-1", vm_token, sizeof vm_token), 0);
+    char vm_hash[LL_TOKEN_HASH_HEX];
+    assert_int_equal (ll_token_mint ("vm-1", vm_token, sizeof vm_token), 0);
+    ll_token_hash (vm_token, vm_hash);
+    const char *reg[] = {"vm-1", vm_hash, "test"};
+    res = ll_db_exec (db, "vm_register", 3, reg);
+    assert_non_null (res);
+    PQclear (res);
     assert_int_equal (
         ll_token_derive (secret, "_lambda", lambda_token, sizeof lambda_token),
         0);
@@ -289,6 +336,24 @@ test_lambda (void **state)
                  "[{\"id\":\"1\",\"timestamp\":1,\"message\":\"lost\"}]");
     rt.events[rt.queued++] = strdup ("{\"awslogs\":{\"data\":\"%%%\"}}");
     rt.events[rt.queued++] = s_event ("CONTROL_MESSAGE", "x", "[]");
+    //  5: CloudWatch's own health check, verbatim; 6 and 7: one event of
+    //  real CloudWatch shape, too big for one post, delivered twice
+    char *control = s_gzip_b64 (
+        "{\"messageType\": \"CONTROL_MESSAGE\", \"owner\": \"CloudwatchLogs\", "
+        "\"logGroup\": \"\", \"logStream\": \"\", \"subscriptionFilters\": [], "
+        "\"logEvents\": [{\"id\": \"\", \"timestamp\": 1432826855105, "
+        "\"message\": \"CWL CONTROL MESSAGE: Checking health of destination "
+        "Kinesis stream.\"}]}");
+    size_t control_size = strlen (control) + 32;
+    rt.events[rt.queued] = malloc (control_size);
+    snprintf (rt.events[rt.queued++], control_size,
+              "{\"awslogs\":{\"data\":\"%s\"}}", control);
+    free (control);
+    const int big_lines = 1200;  //  about 700 KiB: three posts
+    rt.events[rt.queued++] =
+        s_cw_event ("lablink-prod-cloud-init", "vm-1", big_lines);
+    rt.events[rt.queued] = strdup (rt.events[rt.queued - 1]);
+    rt.queued++;
     struct mg_callbacks callbacks = {.begin_request = s_runtime_request};
     const char *options[] = {"listening_ports", "127.0.0.1:0", "num_threads",
                              "4", NULL};
@@ -305,22 +370,48 @@ test_lambda (void **state)
               runtime_api);
     snprintf (env_endpoint, sizeof env_endpoint, "API_ENDPOINT=%s", endpoint);
     snprintf (env_token, sizeof env_token, "API_TOKEN=%s", lambda_token);
-    char lambda[1024], lambda_log[1024];
-    snprintf (lambda, sizeof lambda, "%s/lablink-lambda", build);
+    //  The package `make lambda` makes, unzipped as Lambda does
+    char lambda[1100], lambda_log[1024], zip[1024], task[1024], source[1024];
+    char binary[1024], env_lib[1100], env_root[1100];
+    snprintf (source, sizeof source, "%s/lambda/package",
+              getenv ("LABLINK_SOURCE_DIR"));
+    snprintf (binary, sizeof binary, "%s/lablink-lambda", build);
+    snprintf (zip, sizeof zip, "%s/lablink-lambda.zip", dir);
+    snprintf (task, sizeof task, "%s/task", dir);
     snprintf (lambda_log, sizeof lambda_log, "%s/lambda.log", dir);
+    char *package_argv[] = {"/bin/bash", source, binary, zip, NULL};
+    int wstatus = 0;
+    waitpid (s_spawn (package_argv, NULL, lambda_log), &wstatus, 0);
+    assert_true (WIFEXITED (wstatus) && WEXITSTATUS (wstatus) == 0);
+    char *unzip_argv[] = {"/usr/bin/unzip", "-q", zip, "-d", task, NULL};
+    waitpid (s_spawn (unzip_argv, NULL, lambda_log), &wstatus, 0);
+    assert_true (WIFEXITED (wstatus) && WEXITSTATUS (wstatus) == 0);
+    snprintf (lambda, sizeof lambda, "%s/bootstrap", task);
+    assert_int_equal (access (lambda, X_OK), 0);
+    static const char *const libs[] = {"libcurl.so.4", "libjansson.so.4",
+                                       "libsodium.so.23", "libz.so.1"};
+    for (size_t l = 0; l < sizeof libs / sizeof libs[0]; l++) {
+        char lib[1200];
+        snprintf (lib, sizeof lib, "%s/lib/%s", task, libs[l]);
+        if (access (lib, R_OK) != 0)
+            fail_msg ("the package lacks lib/%s", libs[l]);
+    }
+    snprintf (env_lib, sizeof env_lib, "LD_LIBRARY_PATH=%s/lib", task);
+    snprintf (env_root, sizeof env_root, "LAMBDA_TASK_ROOT=%s", task);
     char *lambda_argv[] = {lambda, NULL};
-    char *env[] = {env_api, env_endpoint, env_token, NULL};
+    char *env[] = {env_api,  env_endpoint,         env_token, env_lib,
+                   env_root, "_HANDLER=bootstrap", NULL};
     pid_t pid = s_spawn (lambda_argv, env, lambda_log);
-    for (int i = 0; i < 300; i++) {
+    for (int i = 0; i < 600; i++) {
         pthread_mutex_lock (&rt.lock);
         int answered = rt.answered;
         pthread_mutex_unlock (&rt.lock);
-        if (answered == 4)
+        if (answered == 7)
             break;
         usleep (100 * 1000);
     }
     s_stop (pid);
-    assert_int_equal (rt.answered, 4);
+    assert_int_equal (rt.answered, 7);
     //  1: stored, upstream's return value
     assert_non_null (rt.answers[0]);
     assert_int_equal (strncmp (rt.answers[0], "response ", 9), 0);
@@ -337,18 +428,66 @@ test_lambda (void **state)
                       2);
     json_decref (inner);
     json_decref (reply);
-    //  2: unknown VM -> the allocator's 404 -> invocation error
+    //  2: unknown VM -> the allocator's 404 -> invocation error; the
+    //  Lambda's token made no row and stored no line for a VM nobody
+    //  launched
     assert_int_equal (strncmp (rt.answers[1], "error ", 6), 0);
     assert_non_null (strstr (rt.answers[1], "404"));
+    res = PQexec (ll_db_conn (db),
+                  "SELECT (SELECT count(*) FROM vms WHERE hostname = 'ghost')"
+                  " + (SELECT count(*) FROM vm_logs WHERE hostname = 'ghost')");
+    assert_int_equal (PQresultStatus (res), PGRES_TUPLES_OK);
+    assert_string_equal (PQgetvalue (res, 0, 0), "0");
+    PQclear (res);
     //  3: malformed payload -> invocation error
     assert_int_equal (strncmp (rt.answers[2], "error ", 6), 0);
     assert_non_null (strstr (rt.answers[2], "base64"));
-    //  4: a control message succeeds without posting
+    //  4, 5: control messages succeed without posting
     assert_int_equal (strncmp (rt.answers[3], "response ", 9), 0);
-
+    assert_int_equal (strncmp (rt.answers[4], "response ", 9), 0);
+    //  6, 7: the big event, both deliveries acknowledged with its count
+    for (int a = 5; a <= 6; a++) {
+        if (strncmp (rt.answers[a], "response ", 9) != 0)
+            fail_msg ("delivery %d of the big event: %s", a - 4, rt.answers[a]);
+        json_t *big = json_loads (rt.answers[a] + 9, 0, NULL);
+        json_t *body = json_loads (
+            json_string_value (json_object_get (big, "body")), 0, NULL);
+        assert_int_equal (
+            json_integer_value (json_object_get (body, "log_count")),
+            big_lines);
+        json_decref (body);
+        json_decref (big);
+    }
+    //  ...in three posts (256 KiB each at most), every line stored once
+    char big_url[300];
+    snprintf (big_url, sizeof big_url, "%s/api/vm-logs/vm-1?lines=10000", url);
+    ll_textbuf_t big_logs = {0};
+    assert_int_equal (s_request (big_url, vm_token, NULL, &big_logs), 200);
+    json_t *read = json_loads (ll_textbuf_text (&big_logs), 0, NULL);
+    ll_textbuf_free (&big_logs);
+    zhash_t *seen = zhash_new ();
+    size_t li, stored = 0;
+    json_t *line;
+    json_array_foreach (json_object_get (read, "lines"), li, line)
+    {
+        const char *text = json_string_value (json_object_get (line, "line"));
+        if (!text || strncmp (text, "big-", 4) != 0)
+            continue;
+        stored++;
+        char number[9];
+        snprintf (number, sizeof number, "%.8s", text);
+        if (zhash_insert (seen, number, "") != 0)
+            fail_msg ("line %s stored twice", number);
+        assert_string_equal (
+            json_string_value (json_object_get (line, "stream")), "cloud_init");
+    }
+    assert_int_equal (stored, big_lines);
+    zhash_destroy (&seen);
+    json_decref (read);
     //  The lines are in the allocator, cleaned
     char logs_url[300];
-    snprintf (logs_url, sizeof logs_url, "%s/api/vm-logs/vm-1", url);
+    snprintf (logs_url, sizeof logs_url, "%s/api/vm-logs/vm-1?after=0&lines=2",
+              url);
     ll_textbuf_t logs = {0};
     assert_int_equal (s_request (logs_url, vm_token, NULL, &logs), 200);
     assert_non_null (
@@ -364,6 +503,7 @@ test_lambda (void **state)
         rt.answers[i] = NULL;
     }
     rt.answered = 0;
+    int bad = rt.queued;
     rt.events[rt.queued++] =
         s_event ("DATA_MESSAGE", "vm-1",
                  "[{\"id\":\"1\",\"timestamp\":1,\"message\":\"x\"}]");
@@ -374,25 +514,24 @@ test_lambda (void **state)
               ports[0].port);
     char bad_token[700];
     snprintf (bad_token, sizeof bad_token, "API_TOKEN=_lambda.%064d", 0);
-    char *bad_env[] = {env_api, env_endpoint, bad_token, NULL};
+    char *bad_env[] = {env_api, env_endpoint, bad_token, env_lib, NULL};
     pid = s_spawn (lambda_argv, bad_env, lambda_log);
     for (int i = 0; i < 300; i++) {
         pthread_mutex_lock (&rt.lock);
-        bool done = rt.answers[4] != NULL;
+        bool done = rt.answers[bad] != NULL;
         pthread_mutex_unlock (&rt.lock);
         if (done)
             break;
         usleep (100 * 1000);
     }
     s_stop (pid);
-    assert_non_null (rt.answers[4]);
-    assert_int_equal (strncmp (rt.answers[4], "error ", 6), 0);
-    assert_non_null (strstr (rt.answers[4], "401"));
+    assert_non_null (rt.answers[bad]);
+    assert_int_equal (strncmp (rt.answers[bad], "error ", 6), 0);
+    assert_non_null (strstr (rt.answers[bad], "401"));
 
     //  No configuration: an init error and exit 1
-    char *no_env[] = {env_api, NULL};
+    char *no_env[] = {env_api, env_lib, NULL};
     pid = s_spawn (lambda_argv, no_env, lambda_log);
-    int wstatus = 0;
     waitpid (pid, &wstatus, 0);
     assert_true (WIFEXITED (wstatus));
     assert_int_equal (WEXITSTATUS (wstatus), 1);

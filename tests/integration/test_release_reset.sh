@@ -75,6 +75,7 @@ grep -q "\"hostname\":\"$host\"" <<<"$out" || fail "A got another VM: $out"
 until_sql "SELECT delivered_at IS NOT NULL FROM vms WHERE hostname = '$host'" t 20 "A's assignment not delivered"
 session=$(cat "$LABLINK_STANDIN_SESSION_DIR/session-$host.pid")
 kill -0 "$session" || fail "no desktop session of A running"
+a_host=$(cat "$home"/.config/chrome-remote-desktop/host#*.json) || fail "A's CRD registration is missing"
 echo "A's results" >"$home/Desktop/a-results.slp"
 echo "secret" >"$home/.a_history"
 mkdir -p "$home/nested/deeper" "$home/locked"
@@ -93,7 +94,7 @@ grep -q '"on_release":"reset"' <<<"$out" || fail "release answer: $out"
 until_sql "SELECT release_pending IS NULL FROM vms WHERE hostname = '$host'" t 30 "the agent did not confirm the reset"
 expect "reset audited" ok "$(psqlc "SELECT outcome FROM audit_log WHERE action = 'reset' AND target = '$host' ORDER BY id DESC LIMIT 1")"
 session_alive "$session" && fail "A's desktop session survived the reset"
-for f in Desktop/a-results.slp .a_history nested locked link-out Desktop/link-dir; do
+for f in Desktop/a-results.slp .a_history nested locked link-out Desktop/link-dir .config; do
     [ -e "$home/$f" ] || [ -L "$home/$f" ] && fail "~/$f survived the reset"
 done
 [ -d "$home/Desktop" ] || fail "the skeleton's Desktop is missing"
@@ -108,7 +109,8 @@ expect "B's claim" 200 "${out##* }"
 grep -q "\"hostname\":\"$host\"" <<<"$out" || fail "B got another VM: $out"
 until_sql "SELECT delivered_at IS NOT NULL FROM vms WHERE hostname = '$host'" t 20 "B's assignment not delivered"
 left=$(cd "$home" && find . -mindepth 1 -maxdepth 1 | sort | tr '\n' ' ')
-expect "B's home" "./.lablink-agent ./Desktop ./cloud-init-output.log ./start-host.log " "$left"
+expect "B's home" "./.config ./.lablink-agent ./Desktop ./cloud-init-output.log ./start-host.log " "$left"
+[ "$(cat "$home"/.config/chrome-remote-desktop/host#*.json)" != "$a_host" ] || fail "B's desktop is A's CRD host"
 [ -z "$(ls -A "$home/Desktop")" ] || fail "B's Desktop is not empty: $(ls -A "$home/Desktop")"
 grep -rq "A's results" "$home" && fail "A's file content is still in the home"
 pass "student B gets the VM: nothing of A's is left"
@@ -148,10 +150,15 @@ expect "the old reset's confirmation" 409 "$(result "$tok1" "{\"hostname\":\"byo
 expect "still withheld" 0 "$(free_count)"
 poll=$(curl -s -H "Authorization: Bearer $tok1" -d '{"hostname":"byo-1"}' "$url/vm_startup")
 rid=$(sed -n 's/.*"reset_id":"\([0-9a-f]*\)".*/\1/p' <<<"$poll")
+# A new token for the VM (a relaunch): the old one confirms nothing
+old_tok=$tok1
+tok1=$(vm_token "$url" byo-1)
+expect "a revoked token" 401 "$(result "$old_tok" "{\"hostname\":\"byo-1\",\"reset_id\":\"$rid\",\"success\":true}")"
+expect "still withheld (revoked token)" reset "$(psqlc "SELECT release_pending FROM vms WHERE hostname = 'byo-1'")"
 expect "the current reset" 200 "$(result "$tok1" "{\"hostname\":\"byo-1\",\"reset_id\":\"$rid\",\"success\":true}")"
 sleep 0.6  # the count is cached 500 ms
 expect "offered again" 1 "$(free_count)"
-pass "a released VM is offered again only once it confirms the current reset: no token 401, another VM 403, a wrong or old id 409, a failed reset keeps it out"
+pass "a released VM is offered again only once it confirms the current reset: no token 401, another VM 403, a wrong or old id 409, a failed reset keeps it out, a revoked token 401"
 
 # --- reuse: freed at once (documented as unsafe) ---
 kill -TERM "$ALLOC_PID"; wait "$ALLOC_PID" || true

@@ -8,8 +8,8 @@
 port=$(ll_free_port)
 url=http://127.0.0.1:$port
 start_allocator "$port"
-secret=$(server_secret "$url")
-TG=$(agent_token "$secret" ghost)
+# A well-formed token for a VM the allocator never launched nor registered
+TG="ghost.$(openssl rand -hex 32)"
 ADMIN=(-u admin:test-admin-password)
 n=0
 
@@ -106,7 +106,7 @@ pc 200 '"ok":true' "$T1" /api/heartbeat '{"vm_id":"vm-1","boot_id":"b-1","timest
 pc 200 '"ok":true' "$T1" /api/heartbeat '{"vm_id":"vm-1","boot_id":null,"timestamp":null,"crd_active":null,"disk_free_pct":null}'
 [ "$(q "SELECT coalesce(boot_id,'-')||coalesce(crd_active::text,'-') FROM vms WHERE hostname='vm-1'")" = "--" ] || fail "nullable heartbeat fields"
 pc 400 '"vm_id is required."' "$T1" /api/heartbeat '{"boot_id":"x"}'
-pc 404 '"Unknown hostname."' "$TG" /api/heartbeat '{"vm_id":"ghost"}'
+pc 404 '"VM not found."' "$TG" /api/heartbeat '{"vm_id":"ghost"}'
 pc 400 'disk_free_pct' "$T1" /api/heartbeat '{"vm_id":"vm-1","disk_free_pct":101}'
 pc 400 'crd_active' "$T1" /api/heartbeat '{"vm_id":"vm-1","crd_active":"yes"}'
 call 401 'Missing' -X POST -d '{"vm_id":"vm-1"}' "$url/api/heartbeat"

@@ -335,10 +335,75 @@ test_plan (void **state)
     assert_string_equal (
         json_string_value (json_object_get (pair, "public_key")), key);
     assert_null (s_change (json, "tls_private_key.lablink_key"));
-    //  CloudWatch policy because a log group is given; instance profile
-    assert_non_null (
-        s_change (json, "aws_iam_role_policy_attachment.cloudwatch[0]"));
-    assert_non_null (s_change (json, "aws_iam_instance_profile.vm"));
+    //  A log group is given: each VM has its own role, allowed to write its
+    //  own log stream only; no AWS-managed policy (issue 15 section 2)
+    json_array_foreach (json_object_get (json, "resource_changes"), i, rc)
+    {
+        const char *type = json_string_value (json_object_get (rc, "type"));
+        if (strcmp (type, "aws_iam_role_policy_attachment") == 0
+            || strcmp (type, "aws_iam_policy_attachment") == 0)
+            fail_msg ("an attached (managed) policy: %s",
+                      json_string_value (json_object_get (rc, "address")));
+    }
+    for (int v = 0; v < 3; v++) {
+        char address[160];
+        snprintf (address, sizeof address,
+                  "aws_iam_role_policy.own_log_stream[\"%s\"]", names[v]);
+        json_t *policy = s_change (json, address);
+        assert_non_null (policy);
+        json_t *doc = json_loads (
+            json_string_value (json_object_get (policy, "policy")), 0, NULL);
+        assert_non_null (doc);
+        json_t *statements = json_object_get (doc, "Statement");
+        assert_int_equal (json_array_size (statements), 1);
+        json_t *statement = json_array_get (statements, 0);
+        assert_string_equal (
+            json_string_value (json_object_get (statement, "Effect")), "Allow");
+        json_t *actions = json_object_get (statement, "Action");
+        assert_int_equal (json_array_size (actions), 2);
+        assert_string_equal (json_string_value (json_array_get (actions, 0)),
+                             "logs:CreateLogStream");
+        assert_string_equal (json_string_value (json_array_get (actions, 1)),
+                             "logs:PutLogEvents");
+        char resource[256];
+        snprintf (resource, sizeof resource,
+                  "arn:aws:logs:us-west-2:*:log-group:lablink-cloud-init-ci-"
+                  "test:log-stream:%s",
+                  names[v]);
+        assert_string_equal (
+            json_string_value (json_object_get (statement, "Resource")),
+            resource);
+        json_decref (doc);
+        snprintf (address, sizeof address,
+                  "aws_iam_instance_profile.vm[\"%s\"]", names[v]);
+        json_t *profile = s_change (json, address);
+        assert_non_null (profile);
+        snprintf (resource, sizeof resource, "lablink_client_ci-test_vm%d",
+                  v + 1);
+        assert_string_equal (
+            json_string_value (json_object_get (profile, "name")), resource);
+        //  The instance uses its own profile; IMDSv2 answers one hop only
+        snprintf (address, sizeof address, "aws_instance.vm[\"%s\"]", names[v]);
+        json_t *vm = s_change (json, address);
+        assert_string_equal (
+            json_string_value (json_object_get (vm, "iam_instance_profile")),
+            resource);
+        json_t *metadata =
+            json_array_get (json_object_get (vm, "metadata_options"), 0);
+        assert_string_equal (
+            json_string_value (json_object_get (metadata, "http_tokens")),
+            "required");
+        assert_int_equal (json_integer_value (json_object_get (
+                              metadata, "http_put_response_hop_limit")),
+                          1);
+        //  The container on Docker's bridge, its token from a file
+        char *script = s_decode_user_data (
+            json_string_value (json_object_get (vm, "user_data_base64")));
+        assert_null (strstr (script, "--network"));
+        assert_null (strstr (script, "-e API_TOKEN="));
+        assert_non_null (strstr (script, "API_TOKEN_FILE="));
+        free (script);
+    }
     //  Upstream's outputs (reference 6.3) but the private key
     json_t *outputs = json_object_get (json, "output_changes");
     const char *wanted[] = {"vm_instance_ids",

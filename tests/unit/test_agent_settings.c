@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/settings.h"
 
@@ -62,6 +64,7 @@ s_clear_env (void)
 {
     const char *names[] = {"VM_NAME",
                            "API_TOKEN",
+                           "API_TOKEN_FILE",
                            "ALLOCATOR_URL",
                            "ALLOCATOR_HOST",
                            "ALLOCATOR_PORT",
@@ -116,6 +119,46 @@ test_required (void **state)
     s_clear_env ();
     assert_int_equal (
         agent_settings_load (&settings, false, error, sizeof error), 0);
+}
+
+//  API_TOKEN_FILE: the token from a mounted file (user_data writes it 0600
+//  for the container's user), its first line; API_TOKEN wins when both.
+static void
+test_token_file (void **state)
+{
+    s_clear_env ();
+    setenv ("VM_NAME", "vm-1", 1);
+    setenv ("ALLOCATOR_URL", "http://127.0.0.1:5000", 1);
+    char path[] = "/tmp/lablink-token.XXXXXX";
+    int fd = mkstemp (path);
+    assert_true (fd >= 0);
+    assert_int_equal (write (fd, "vm-1.from-file\n", 15), 15);
+    close (fd);
+    setenv ("API_TOKEN_FILE", path, 1);
+    agent_settings_t settings;
+    char error[256];
+    assert_int_equal (
+        agent_settings_load (&settings, true, error, sizeof error), 0);
+    assert_string_equal (settings.token, "vm-1.from-file");
+    setenv ("API_TOKEN", "vm-1.from-env", 1);
+    assert_int_equal (
+        agent_settings_load (&settings, true, error, sizeof error), 0);
+    assert_string_equal (settings.token, "vm-1.from-env");
+    unsetenv ("API_TOKEN");
+    //  Empty, missing and over-long files are errors naming the variable
+    fd = open (path, O_WRONLY | O_TRUNC);
+    close (fd);
+    s_expect_error ("API_TOKEN_FILE");
+    unlink (path);
+    s_expect_error ("API_TOKEN_FILE");
+    fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    char big[AGENT_TOKEN_MAX + 8];
+    memset (big, 'a', sizeof big);
+    assert_int_equal (write (fd, big, sizeof big), (ssize_t) sizeof big);
+    close (fd);
+    s_expect_error ("API_TOKEN_FILE");
+    unlink (path);
+    s_clear_env ();
 }
 
 static void
@@ -189,8 +232,11 @@ int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_url_sanitize), cmocka_unit_test (test_base_url),
-        cmocka_unit_test (test_required),     cmocka_unit_test (test_values),
+        cmocka_unit_test (test_url_sanitize),
+        cmocka_unit_test (test_base_url),
+        cmocka_unit_test (test_required),
+        cmocka_unit_test (test_token_file),
+        cmocka_unit_test (test_values),
         cmocka_unit_test (test_log_files),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -258,6 +258,10 @@ test_trust_keys (void **state)
     assert_true (c->agent.max_parked + c->app.max_streams <= 8 - 2);
     assert_true (c->app.max_streams >= 1);
     assert_non_null (c->sized);
+    char *warnings = ll_config_warnings (c);  //  the allocator logs it
+    assert_non_null (warnings);
+    assert_non_null (strstr (warnings, "worker caps lowered: "));
+    free (warnings);
     ll_config_destroy (&c);
     c = s_parse ("", error, sizeof error);
     assert_null (c->sized);  //  the defaults fit

@@ -1,6 +1,8 @@
 # The Dockerfiles cannot be built here (no container engine), so this checks
 # their content for the pieces that matter: the allocator image runs
-# unprivileged with a health check and a verified terraform; the client image
+# unprivileged with a health check and a terraform checked against a pinned
+# SHA-256; the client image installs exactly the libraries lablink-agent
+# links; the client image
 # carries lablink-agent and Chrome Remote Desktop with upstream's
 # CRD-in-container fixes (XDG_RUNTIME_DIR, user env matching the uid, daemon
 # started directly, adduser regex, CRD pinned and held). The client start
@@ -22,6 +24,10 @@ need "$A" "Debian 12 base" '^ARG DEBIAN=debian:12'
 need "$A" "multi-stage build" '^FROM \$\{DEBIAN\} AS build'
 need "$A" "builds with make install" 'make install NO_BUILD=1 BUILD=build PREFIX=/usr DESTDIR=/out'
 need "$A" "terraform checked against its SHA-256" 'sha256sum -c'
+need "$A" "terraform's SHA-256 pinned" '^ARG TERRAFORM_SHA256=[0-9a-f]{64}$'
+grep -q 'if \[ -n "\${TERRAFORM_SHA256}" \]' "$A" && fail "allocator Dockerfile: the terraform check can be skipped"
+grep -A2 'terraform.zip \\$' "$A" | grep -q 'echo "\${TERRAFORM_SHA256}  /tmp/terraform.zip" | sha256sum -c -' \
+    || fail "allocator Dockerfile: the download is not checked right after it"
 need "$A" "unprivileged user" '^USER lablink$'
 need "$A" "entrypoint" '^ENTRYPOINT \["/usr/bin/lablink-allocator"\]'
 need "$A" "health check on /api/health" '^HEALTHCHECK .*|/api/health'
@@ -50,6 +56,24 @@ need "$C" "runs as the user" '^USER \$\{CLIENT_USER\}$'
 need "$C" "agent uses Google's start-host" 'LABLINK_CRD_START_HOST=/opt/google/chrome-remote-desktop/start-host'
 need "$C" "start script" '^CMD \["/usr/local/bin/lablink-client-start"\]'
 if grep -Eq 'NOPASSWD|chpasswd|password' "$C"; then fail "client image gives the user a password or sudo"; fi
+grep -q 'LABLINK_LOG_FILES' "$C" && fail "client Dockerfile sets LABLINK_LOG_FILES (lablink-client-start names the container's logs)"
+# The agent's runtime libraries: exactly the packages of what the binary
+# links (its DT_NEEDED, through dpkg -S; the sanitizers and libc aside)
+agent=${LABLINK_BUILD_DIR:-}/lablink-agent
+if [ -x "$agent" ] && command -v readelf >/dev/null && command -v dpkg >/dev/null; then
+    libs_line=$(sed -n '/runtime libraries, exactly/,/rm -rf/p' "$C" \
+        | grep -o 'install -y --no-install-recommends .*' | sed 's/.*recommends //; s/ *\\$//')
+    have=$(tr ' ' '\n' <<<"$libs_line" | grep . | sort -u)
+    want=$(readelf -d "$agent" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' \
+        | grep -Ev '^(libc|libm|libasan|libubsan|libtsan|libgcc_s|ld-linux.*)\.so' \
+        | while read -r so; do
+            path=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64|x86_64/ {print $NF; exit}')
+            dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -n 1 | cut -d: -f1
+        done | sort -u)
+    [ -n "$want" ] || fail "cannot find the agent's libraries' packages"
+    [ "$have" = "$want" ] || fail "client image's agent libraries: $(echo $have) but lablink-agent links $(echo $want)"
+    ok "client image: installs exactly the agent's runtime libraries ($(echo $want))"
+fi
 ok "client image: CUDA base, agent, CRD pinned and held, adduser regex, user/env/runtime dir, no sudo"
 
 need "$S" "refuses root" 'refusing to run as root'

@@ -80,7 +80,7 @@ test_entries_round_trip (void **state)
     const char *names[] = {"vm_1/top.slp",
                            "vm_1/sub/deeper/x.slp",
                            "vm_1/$(touch x) 'q\" .slp",
-                           "vm_2/new\nline.slp",
+                           "vm_2/new line.slp",
                            "vm_2/\xff\xfe-not-utf8.slp",
                            "vm_2/é.slp",
                            "vm_3/empty.slp"};
@@ -151,6 +151,25 @@ test_refusals (void **state)
     assert_int_equal (ll_zip_end (zip), -1);
     assert_int_equal (ll_zip_begin (zip, "", 0, 0), -1);      //  empty
     assert_int_equal (ll_zip_begin (zip, "a\0b", 3, 0), -1);  //  NUL
+    //  Names a VM may send that an unzipper would take for something else
+    const char *unsafe[] = {"vm_1/new\nline.slp",
+                            "vm_1/tab\there.slp",
+                            "vm_1/esc\x1b[2J.slp",
+                            "vm_1/del\x7f.slp",
+                            "vm_1/c1\xc2\x9b.slp",
+                            "vm_1\\..\\..\\x.slp",
+                            "vm_1/../x.slp",
+                            "/etc/x.slp",
+                            "vm_1/./x.slp",
+                            "vm_1//x.slp",
+                            "vm_1/x/"};
+    for (size_t i = 0; i < sizeof unsafe / sizeof unsafe[0]; i++) {
+        assert_false (ll_zip_name_safe (unsafe[i], strlen (unsafe[i])));
+        assert_int_equal (ll_zip_begin (zip, unsafe[i], strlen (unsafe[i]), 0),
+                          -1);
+    }
+    const char *fine = "vm_1/é \xc2\xa0x.slp";  //  NBSP is no control
+    assert_true (ll_zip_name_safe (fine, strlen (fine)));
     char *longname = malloc (LL_ZIP_NAME_MAX + 2);
     memset (longname, 'a', LL_ZIP_NAME_MAX + 1);
     assert_int_equal (ll_zip_begin (zip, longname, LL_ZIP_NAME_MAX + 1, 0), -1);

@@ -95,6 +95,22 @@ test_render (void **state)
     assert_non_null (
         strstr (text, "\n  \"lablink-vm-dev-2\" = \"lablink-vm-dev-2.bb\"\n"));
     assert_null (strstr (text, "agent_bin"));
+    //  A VM's token is read back from the file for the next operation
+    char token[64];
+    assert_int_equal (
+        ll_tfvars_token_of (text, "lablink-vm-dev-2", token, sizeof token), 0);
+    assert_string_equal (token, "lablink-vm-dev-2.bb");
+    assert_int_equal (
+        ll_tfvars_token_of (text, "lablink-vm-dev-1", token, sizeof token), 0);
+    assert_string_equal (token, "lablink-vm-dev-1.aa");
+    assert_int_equal (
+        ll_tfvars_token_of (text, "lablink-vm-dev-", token, sizeof token), -1);
+    assert_int_equal (
+        ll_tfvars_token_of (text, "lablink-vm-dev-3", token, sizeof token), -1);
+    assert_int_equal (ll_tfvars_token_of (text, "lablink-vm-dev-2", token, 5),
+                      -1);
+    assert_int_equal (
+        ll_tfvars_token_of ("vm_names = []", "x", token, sizeof token), -1);
     free (text);
     vars.agent_bin = "/x/lablink-agent";
     vars.count = 0;
