@@ -4,20 +4,13 @@
 
     Owns: one PostgreSQL connection (reconnects with backoff on its idle
     tick), and every minute deletes expired sessions and old failures.
-    Serves: ROUTER LL_ENDPOINT_ADMIN (runtime/protocol.h)
-      SESSION-NEW id-hash actor address  -> OK | ERROR reason
-      SESSION-CHECK id-hash idle-s max-s -> OK actor | ERROR expired|reason
-      SESSION-END id-hash                -> OK | ERROR reason
-      LOGIN-CHECK address window-s       -> OK failures retry-after-s
-      LOGIN-FAILED address               -> OK
-      LOGIN-OK address                   -> OK
-      AUDIT actor action target outcome detail -> OK | ERROR reason
-      AUDIT-LIST limit before-id         -> OK json-array
-      ADMIN-VMS                          -> OK json-array
-      ADMIN-VM-EXISTS hostname           -> OK "1" | OK "0"
-    Every ERROR other than "expired" means the database failed.
+    Serves: ROUTER LL_ENDPOINT_ADMIN, the grammar in runtime/protocol.h:
+      SESSION-NEW, SESSION-CHECK, SESSION-END, LOGIN-CHECK, LOGIN-FAILED,
+      LOGIN-OK, AUDIT, AUDIT-LIST, ADMIN-VMS, ADMIN-VM-EXISTS. Arguments
+      are at most 512 bytes (else ERROR LL_REASON_TOO_LONG); every other
+      ERROR but LL_REASON_EXPIRED means the database failed.
     Pipe: START -> OK (the database may be down: requests then answer
-          ERROR), $TERM. */
+          ERROR), $TERM, VERBOSE (runtime/actor.h). */
 #ifndef LL_ACTOR_ADMIN_H
 #define LL_ACTOR_ADMIN_H
 

@@ -1,8 +1,7 @@
 #include "actors/assigner.h"
+#include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 #include "runtime/recovery.h"
 #include "runtime/roster.h"
 
@@ -23,7 +22,7 @@ typedef struct {
 
 //  One claim waiting for the batch.
 typedef struct {
-    ll_request_t *req;                //  the request (owned)
+    ll_request_t *req;                //  the request (kept, owned)
     char *email;                      //  lower-cased (owned)
     char *command;                    //  "--code=<code>" (owned)
     char pin[8];                      //  fresh 6-digit PIN
@@ -37,19 +36,15 @@ typedef struct {
 } s_claim_t;
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
-    zsock_t *router;        //  LL_ENDPOINT_ASSIGNER
-    ll_runtime_t *runtime;  //  config and stats (not owned)
-    ll_db_t *db;            //  our PostgreSQL connection
-    zhashx_t *buckets;      //  "e:<email>" / "a:<address>" -> s_bucket_t
-    zlistx_t *pending;      //  s_claim_t waiting for the next batch
-    ll_roster_t *roster;    //  the class roster (claim.allowed_*)
-    int64_t roster_ms;      //  when the roster file was last looked at
-    char error[600];        //  why START failed
-    int64_t count_ms;       //  when count was read (0 = invalid)
-    long count;             //  cached free count
-    bool started;           //  START done
-    bool terminated;        //  $TERM received
+    ll_actor_t actor;     //  pipe, ROUTER LL_ENDPOINT_ASSIGNER, database
+    zhashx_t *buckets;    //  "e:<email>" / "a:<address>" -> s_bucket_t
+    zlistx_t *pending;    //  s_claim_t waiting for the next batch
+    ll_roster_t *roster;  //  the class roster (claim.allowed_*)
+    int64_t roster_ms;    //  when the roster file was last looked at
+    char error[600];      //  why START failed
+    int64_t count_ms;     //  when count was read (0 = invalid)
+    long count;           //  cached free count
+    int64_t next_purge;   //  when full buckets are forgotten next
 } self_t;
 
 static void
@@ -90,8 +85,7 @@ static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "assigner", pipe, runtime);
     self->buckets = zhashx_new ();
     zhashx_set_destructor (self->buckets, s_bucket_free);
     self->pending = zlistx_new ();
@@ -108,50 +102,23 @@ s_self_destroy (self_t **self_p)
     zlistx_destroy (&self->pending);
     zhashx_destroy (&self->buckets);
     ll_roster_destroy (&self->roster);
-    zsock_destroy (&self->router);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
 }
 
 static const char *
-s_self_start (self_t *self)
+s_self_start (void *arg)
 {
+    self_t *self = arg;
     if (sodium_init () < 0)
         return "libsodium cannot start";
-    self->roster =
-        ll_roster_new (self->runtime->config, self->error, sizeof self->error);
+    self->roster = ll_roster_new (self->actor.runtime->config, self->error,
+                                  sizeof self->error);
     if (!self->roster)
         return self->error;
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router || zsock_bind (self->router, LL_ENDPOINT_ASSIGNER) != 0)
-        return "cannot bind " LL_ENDPOINT_ASSIGNER;
-    self->db =
-        ll_db_new (self->runtime->config, self->runtime->stats, "assigner");
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("assigner: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
-    self->started = true;
+    self->next_purge = ll_now_ms () + 60000;
     return NULL;
-}
-
-static void
-s_self_handle_pipe (self_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    free (command);
-    zmsg_destroy (&msg);
 }
 
 //  --- helpers -------------------------------------------------------------
@@ -215,7 +182,7 @@ s_bucket_take (self_t *self, const char *key, int per_minute)
 static void
 s_buckets_purge (self_t *self)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     int64_t now = ll_now_ms ();
     zlistx_t *keys = zhashx_keys (self->buckets);
     for (const char *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
@@ -228,31 +195,6 @@ s_buckets_purge (self_t *self)
             zhashx_delete (self->buckets, key);
     }
     zlistx_destroy (&keys);
-}
-
-//  Reply OK with up to four frames (the first NULL ends them).
-static void
-s_reply_frames (self_t *self,
-                ll_request_t *req,
-                const char *a,
-                const char *b,
-                const char *c,
-                const char *d)
-{
-    zmsg_t *payload = zmsg_new ();
-    const char *frames[] = {a, b, c, d};
-    for (size_t i = 0; i < 4 && frames[i]; i++)
-        zmsg_addstr (payload, frames[i]);
-    ll_request_reply_ok (req, self->router, &payload);
-}
-
-//  Reply OK LIMITED seconds (a rate limit).
-static void
-s_reply_limited (self_t *self, ll_request_t *req, int wait)
-{
-    char seconds[16];
-    snprintf (seconds, sizeof seconds, "%d", wait);
-    s_reply_frames (self, req, LL_CLAIM_LIMITED, seconds, NULL, NULL);
 }
 
 static void
@@ -270,20 +212,16 @@ s_claim_set (s_claim_t *claim,
     claim->fresh = false;
 }
 
-//  Run a statement; when it failed because the connection had broken
-//  (PostgreSQL restarted), reconnect at once and try once more.
-static PGresult *
-s_exec (ll_db_t *db, const char *name, int n, const char *const *values)
-{
-    bool was_connected = ll_db_connected (db);
-    PGresult *res = ll_db_exec (db, name, n, values);
-    if (!res && was_connected && !ll_db_connected (db)
-        && ll_db_connect (db) == 0)
-        res = ll_db_exec (db, name, n, values);
-    return res;
-}
-
 //  --- claims --------------------------------------------------------------
+
+//  Answer OK LIMITED seconds (a rate limit).
+static void
+s_answer_limited (ll_request_t *req, int wait)
+{
+    char seconds[16];
+    snprintf (seconds, sizeof seconds, "%d", wait);
+    ll_request_answer (req, LL_CLAIM_LIMITED, seconds, NULL, NULL);
+}
 
 //  The roster's verdict on a claim; the email file is looked at again at
 //  most once a second.
@@ -304,30 +242,27 @@ s_roster_check (self_t *self, const char *email, const char *access_code)
     return ll_roster_check (self->roster, email, access_code);
 }
 
-//  Read a claim request; answers bad requests, rate limits and roster
-//  refusals itself and returns NULL for them.
-static s_claim_t *
-s_claim_new (self_t *self, ll_request_t **req_p)
+//  VM-CLAIM: bad requests, rate limits and roster refusals are answered
+//  at once, the others wait for the batch.
+static void
+s_handle_claim (void *arg, ll_request_t *req)
 {
-    ll_request_t *req = *req_p;
-    char *email = zmsg_popstr (req->args);
-    char *code = zmsg_popstr (req->args);
-    char *address = zmsg_popstr (req->args);
-    char *proof = zmsg_popstr (req->args);
-    char *access = zmsg_popstr (req->args);
-    s_claim_t *claim = NULL;
-    if (!email || !code || !address || !proof || !access || !*email || !*code
-        || strlen (email) > LL_ASSIGNER_FIELD_MAX
+    self_t *self = arg;
+    char *email = NULL, *code = NULL, *address = NULL, *proof = NULL,
+         *access = NULL;
+    if (ll_request_take (req, &email, &code, &address, &proof, &access) != 0)
+        return;
+    if (!*email || !*code || strlen (email) > LL_ASSIGNER_FIELD_MAX
         || strlen (code) > LL_ASSIGNER_FIELD_MAX
         || strlen (address) > LL_ASSIGNER_FIELD_MAX
         || strlen (access) > LL_ASSIGNER_FIELD_MAX
         || (*proof && strlen (proof) != LL_RECOVERY_LEN))
-        ll_request_reply_error (req, self->router, "malformed claim");
+        ll_request_fail (req, LL_REASON_MALFORMED);
     else {
         for (char *c = email; *c; c++)
             if (*c >= 'A' && *c <= 'Z')
                 *c = (char) (*c - 'A' + 'a');
-        const ll_config_t *config = self->runtime->config;
+        const ll_config_t *config = self->actor.runtime->config;
         char key[LL_ASSIGNER_FIELD_MAX + 8];
         snprintf (key, sizeof key, "a:%s", address);
         int wait = s_bucket_take (self, key, config->claim.address_per_minute);
@@ -338,14 +273,13 @@ s_claim_new (self_t *self, ll_request_t **req_p)
         ll_roster_verdict_t verdict =
             wait ? LL_ROSTER_OK : s_roster_check (self, email, access);
         if (wait)
-            s_reply_limited (self, req, wait);
+            s_answer_limited (req, wait);
         else if (verdict != LL_ROSTER_OK)
-            s_reply_frames (self, req, LL_CLAIM_REFUSED,
-                            ll_roster_rule (verdict), NULL, NULL);
+            ll_request_answer (req, LL_CLAIM_REFUSED, ll_roster_rule (verdict),
+                               NULL, NULL);
         else {
-            claim = calloc (1, sizeof *claim);
-            claim->req = req;
-            *req_p = NULL;
+            s_claim_t *claim = calloc (1, sizeof *claim);
+            claim->req = ll_request_keep (req);
             claim->email = email;
             email = NULL;
             size_t len = strlen (code) + 8;
@@ -357,20 +291,17 @@ s_claim_new (self_t *self, ll_request_t **req_p)
             ll_recovery_new (claim->secret);
             ll_recovery_hash (claim->secret, claim->hash);
             claim->fresh = true;
+            zlistx_add_end (self->pending, claim);
         }
     }
     free (email);
-    if (code)
-        sodium_memzero (code, strlen (code));
+    sodium_memzero (code, strlen (code));
     free (code);
     free (address);
-    if (proof)
-        sodium_memzero (proof, strlen (proof));
+    sodium_memzero (proof, strlen (proof));
     free (proof);
-    if (access)
-        sodium_memzero (access, strlen (access));
+    sodium_memzero (access, strlen (access));
     free (access);
-    return claim;
 }
 
 //  True when the claim's proof is the secret of one of the email's rows
@@ -405,7 +336,7 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
     char *array = s_pg_array (emails, n);
     free (emails);
     const char *values[] = {array};
-    PGresult *res = ll_db_exec (self->db, "claim_owned", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "claim_owned", 1, values);
     free (array);
     if (!res)
         return -1;
@@ -435,7 +366,8 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
         else if (running || recovering) {
             const char *args[] = {host, claim->email, claim->command,
                                   claim->pin};
-            PGresult *renew = ll_db_exec (self->db, "claim_renew", 4, args);
+            PGresult *renew =
+                ll_db_exec (self->actor.db, "claim_renew", 4, args);
             if (!renew)
                 rc = -1;
             else if (PQntuples (renew) != 1)
@@ -481,9 +413,9 @@ s_batch_fresh (self_t *self, s_claim_t **claims, size_t n)
     char *a_hashes = s_pg_array (hashes, k);
     char stale[16];
     snprintf (stale, sizeof stale, "%d",
-              self->runtime->config->agent.stale_after_s);
+              self->actor.runtime->config->agent.stale_after_s);
     const char *values[] = {a_emails, a_commands, a_pins, stale, a_hashes};
-    PGresult *res = ll_db_exec (self->db, "claim_free", 5, values);
+    PGresult *res = ll_db_exec (self->actor.db, "claim_free", 5, values);
     sodium_memzero (a_commands, strlen (a_commands));
     sodium_memzero (a_pins, strlen (a_pins));
     free (a_emails);
@@ -527,7 +459,7 @@ s_batch_audit (self_t *self, s_claim_t **claims, size_t n)
     char *a = s_pg_array (emails, n), *b = s_pg_array (hosts, n),
          *c = s_pg_array (outcomes, n);
     const char *values[] = {a, b, c};
-    PGresult *res = ll_db_exec (self->db, "claim_audit", 3, values);
+    PGresult *res = ll_db_exec (self->actor.db, "claim_audit", 3, values);
     int rc = res ? 0 : -1;
     PQclear (res);
     free (a);
@@ -539,9 +471,20 @@ s_batch_audit (self_t *self, s_claim_t **claims, size_t n)
     return rc;
 }
 
+//  One batch: the claims and how many (ll_db_retry's argument)
+typedef struct {
+    self_t *self;        //  the assigner
+    s_claim_t **claims;  //  the batch
+    size_t n;            //  its size
+} s_batch_t;
+
 static int
-s_batch_try (self_t *self, s_claim_t **claims, size_t n)
+s_batch_try (ll_db_t *db, void *arg)
 {
+    s_batch_t *batch = arg;
+    self_t *self = batch->self;
+    s_claim_t **claims = batch->claims;
+    size_t n = batch->n;
     for (size_t i = 0; i < n; i++) {
         free (claims[i]->outcome);
         free (claims[i]->host);
@@ -549,7 +492,7 @@ s_batch_try (self_t *self, s_claim_t **claims, size_t n)
         claims[i]->outcome = claims[i]->host = claims[i]->extra = NULL;
         claims[i]->fresh = true;
     }
-    int rc = ll_db_command (self->db, "BEGIN");
+    int rc = ll_db_command (self->actor.db, "BEGIN");
     if (rc == 0)
         rc = s_batch_owned (self, claims, n);
     if (rc == 0)
@@ -557,9 +500,9 @@ s_batch_try (self_t *self, s_claim_t **claims, size_t n)
     if (rc == 0)
         rc = s_batch_audit (self, claims, n);
     if (rc == 0)
-        rc = ll_db_command (self->db, "COMMIT");
-    if (rc != 0 && ll_db_connected (self->db))
-        ll_db_command (self->db, "ROLLBACK");
+        rc = ll_db_command (self->actor.db, "COMMIT");
+    if (rc != 0 && ll_db_connected (self->actor.db))
+        ll_db_command (self->actor.db, "ROLLBACK");
     return rc;
 }
 
@@ -569,16 +512,13 @@ s_batch_try (self_t *self, s_claim_t **claims, size_t n)
 static void
 s_batch_run (self_t *self, s_claim_t **claims, size_t n)
 {
-    int rc = -1;
-    if (ll_db_ensure (self->db) == 0) {
-        rc = s_batch_try (self, claims, n);
-        if (rc != 0 && !ll_db_connected (self->db)
-            && ll_db_connect (self->db) == 0)
-            rc = s_batch_try (self, claims, n);
-    }
+    s_batch_t batch = {self, claims, n};
+    int rc = ll_db_ensure (self->actor.db) == 0
+                 ? ll_db_retry (self->actor.db, s_batch_try, &batch)
+                 : -1;
     if (rc != 0)
         ll_warn ("assigner: claim batch of %zu failed: %s", n,
-                 ll_db_error (self->db));
+                 ll_db_error (self->actor.db));
     self->count_ms = 0;
     for (size_t i = 0; i < n; i++) {
         s_claim_t *claim = claims[i];
@@ -586,11 +526,10 @@ s_batch_run (self_t *self, s_claim_t **claims, size_t n)
                      && (streq (claim->outcome, LL_CLAIM_ASSIGNED)
                          || streq (claim->outcome, LL_CLAIM_RECOVERING));
         if (rc != 0 || !claim->outcome)
-            ll_request_reply_error (claim->req, self->router,
-                                    "database unavailable");
+            ll_request_fail (claim->req, LL_REASON_DATABASE);
         else
-            s_reply_frames (self, claim->req, claim->outcome, claim->host,
-                            claim->extra, keeps ? claim->secret : NULL);
+            ll_request_answer (claim->req, claim->outcome, claim->host,
+                               claim->extra, keeps ? claim->secret : NULL);
     }
 }
 
@@ -626,18 +565,20 @@ s_claims_run (self_t *self)
 //  --- other commands --------------------------------------------------------
 
 static void
-s_handle_count (self_t *self, ll_request_t *req)
+s_handle_count (void *arg, ll_request_t *req)
 {
+    self_t *self = arg;
     int64_t now = ll_now_ms ();
     if (!self->count_ms || now - self->count_ms > LL_ASSIGNER_COUNT_TTL) {
         char stale[16];
         snprintf (stale, sizeof stale, "%d",
-                  self->runtime->config->agent.stale_after_s);
+                  self->actor.runtime->config->agent.stale_after_s);
         const char *values[] = {stale};
-        PGresult *res = s_exec (self->db, "vm_count_free", 1, values);
+        PGresult *res =
+            ll_db_exec_retry (self->actor.db, "vm_count_free", 1, values);
         if (!res || PQntuples (res) != 1) {
             PQclear (res);
-            ll_request_reply_error (req, self->router, "database unavailable");
+            ll_request_fail (req, LL_REASON_DATABASE);
             return;
         }
         self->count = strtol (PQgetvalue (res, 0, 0), NULL, 10);
@@ -646,17 +587,19 @@ s_handle_count (self_t *self, ll_request_t *req)
     }
     char text[24];
     snprintf (text, sizeof text, "%ld", self->count);
-    s_reply_frames (self, req, text, NULL, NULL, NULL);
+    ll_request_answer (req, text);
 }
 
 //  VM-RELEASE hostname actor: the VM leaves its student; what happens to
 //  it next is claim.on_release (reset: a random id its agent confirms).
 static void
-s_handle_release (self_t *self, ll_request_t *req)
+s_handle_release (void *arg, ll_request_t *req)
 {
-    char *host = zmsg_popstr (req->args);
-    char *actor = zmsg_popstr (req->args);
-    const char *on_release = self->runtime->config->claim.on_release;
+    self_t *self = arg;
+    char *host = NULL, *actor = NULL;
+    if (ll_request_take (req, &host, &actor) != 0)
+        return;
+    const char *on_release = self->actor.runtime->config->claim.on_release;
     const char *mode = streq (on_release, "destroy") ? "replace" : on_release;
     char reset_id[33] = "";
     if (streq (mode, "reset")) {
@@ -664,65 +607,80 @@ s_handle_release (self_t *self, ll_request_t *req)
         randombytes_buf (bytes, sizeof bytes);
         sodium_bin2hex (reset_id, sizeof reset_id, bytes, sizeof bytes);
     }
-    if (!host || !actor)
-        ll_request_reply_error (req, self->router, "malformed release");
-    else {
-        const char *values[] = {host, actor, mode, *reset_id ? reset_id : NULL};
-        PGresult *res = s_exec (self->db, "vm_release", 4, values);
-        if (!res)
-            ll_request_reply_error (req, self->router, "database unavailable");
-        else if (PQntuples (res) == 0)
-            ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
-        else
-            s_reply_frames (self, req, mode, NULL, NULL, NULL);
-        PQclear (res);
-        self->count_ms = 0;
-    }
+    const char *values[] = {host, actor, mode, *reset_id ? reset_id : NULL};
+    PGresult *res = ll_db_exec_retry (self->actor.db, "vm_release", 4, values);
+    if (!res)
+        ll_request_fail (req, LL_REASON_DATABASE);
+    else if (PQntuples (res) == 0)
+        ll_request_fail (req, LL_REASON_NOT_FOUND);
+    else
+        ll_request_answer (req, mode);
+    PQclear (res);
+    self->count_ms = 0;
     free (host);
     free (actor);
 }
 
-//  VM-RESULT hostname 1|0 error generation (the start-host outcome) and
-//  VM-RESET-DONE hostname reset-id 1|0 error generation (the reset's): an
-//  agent's report, counted only from the agent of the VM's current token.
-//  The statement answers "current", "revoked" or, for a reset, "stale".
+//  An agent's report (VM-RESULT: the start-host outcome, VM-RESET-DONE:
+//  the reset's), counted only from the agent of the VM's current token.
+//  values: the statement's arguments, ok the "1"|"0" among them; the
+//  statement answers "current", "revoked" or, for a reset, "stale".
 static void
-s_handle_report (self_t *self,
-                 ll_request_t *req,
-                 const char *statement,
-                 bool with_id)
+s_report (self_t *self,
+          ll_request_t *req,
+          const char *statement,
+          const char **values,
+          int n,
+          const char *ok,
+          char *text)
 {
-    char *host = zmsg_popstr (req->args);
-    char *id = with_id ? zmsg_popstr (req->args) : NULL;
-    char *ok = zmsg_popstr (req->args);
-    char *text = zmsg_popstr (req->args);
-    char *gen = zmsg_popstr (req->args);
-    if (!host || (with_id && !id) || !ok || !gen
-        || (!streq (ok, "1") && !streq (ok, "0")))
-        ll_request_reply_error (req, self->router, "malformed report");
-    else {
-        if (text && strlen (text) > 1000)
-            text[1000] = '\0';
-        const char *values[5];
-        int n = 0;
-        values[n++] = host;
-        if (with_id)
-            values[n++] = id;
-        values[n++] = streq (ok, "1") ? "true" : "false";
-        values[n++] = text ? text : "";
-        values[n++] = gen;
-        PGresult *res = s_exec (self->db, statement, n, values);
-        if (!res)
-            ll_request_reply_error (req, self->router, "database unavailable");
-        else if (PQntuples (res) == 0)
-            ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
-        else if (!streq (PQgetvalue (res, 0, 0), "current"))
-            ll_request_reply_error (req, self->router, PQgetvalue (res, 0, 0));
-        else
-            ll_request_reply_ok (req, self->router, NULL);
-        PQclear (res);
-        self->count_ms = 0;
+    if (!streq (ok, "1") && !streq (ok, "0")) {
+        ll_request_fail (req, LL_REASON_MALFORMED);
+        return;
     }
+    if (strlen (text) > 1000)
+        text[1000] = '\0';
+    PGresult *res = ll_db_exec_retry (self->actor.db, statement, n, values);
+    if (!res)
+        ll_request_fail (req, LL_REASON_DATABASE);
+    else if (PQntuples (res) == 0)
+        ll_request_fail (req, LL_REASON_NOT_FOUND);
+    else if (streq (PQgetvalue (res, 0, 0), "current"))
+        ll_request_answer (req);
+    else if (streq (PQgetvalue (res, 0, 0), "stale"))
+        ll_request_fail (req, LL_REASON_STALE);
+    else
+        ll_request_fail (req, LL_REASON_REVOKED);
+    PQclear (res);
+    self->count_ms = 0;
+}
+
+//  VM-RESULT hostname 1|0 error generation
+static void
+s_handle_result (void *arg, ll_request_t *req)
+{
+    char *host = NULL, *ok = NULL, *text = NULL, *gen = NULL;
+    if (ll_request_take (req, &host, &ok, &text, &gen) != 0)
+        return;
+    const char *values[] = {host, streq (ok, "1") ? "true" : "false", text,
+                            gen};
+    s_report (arg, req, "vm_result", values, 4, ok, text);
+    free (host);
+    free (ok);
+    free (text);
+    free (gen);
+}
+
+//  VM-RESET-DONE hostname reset-id 1|0 error generation
+static void
+s_handle_reset_done (void *arg, ll_request_t *req)
+{
+    char *host = NULL, *id = NULL, *ok = NULL, *text = NULL, *gen = NULL;
+    if (ll_request_take (req, &host, &id, &ok, &text, &gen) != 0)
+        return;
+    const char *values[] = {host, id, streq (ok, "1") ? "true" : "false", text,
+                            gen};
+    s_report (arg, req, "vm_reset_done", values, 5, ok, text);
     free (host);
     free (id);
     free (ok);
@@ -731,38 +689,46 @@ s_handle_report (self_t *self,
 }
 
 static void
-s_handle_seen (self_t *self, ll_request_t *req)
+s_handle_seen (void *arg, ll_request_t *req)
 {
-    size_t n = zmsg_size (req->args);
+    self_t *self = arg;
+    zmsg_t *list = NULL;
+    if (ll_request_take (req, &list) != 0)
+        return;
+    size_t n = zmsg_size (list);
     if (n == 0) {
-        ll_request_reply_ok (req, self->router, NULL);
+        ll_request_answer (req);
+        zmsg_destroy (&list);
         return;
     }
     char **hosts = calloc (n, sizeof *hosts);
     for (size_t i = 0; i < n; i++)
-        hosts[i] = zmsg_popstr (req->args);
+        hosts[i] = zmsg_popstr (list);
     char *array = s_pg_array (hosts, n);
     const char *values[] = {array};
-    PGresult *res = s_exec (self->db, "vm_seen", 1, values);
+    PGresult *res = ll_db_exec_retry (self->actor.db, "vm_seen", 1, values);
     if (res)
-        ll_request_reply_ok (req, self->router, NULL);
+        ll_request_answer (req);
     else
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
     PQclear (res);
     free (array);
     for (size_t i = 0; i < n; i++)
         free (hosts[i]);
     free (hosts);
+    zmsg_destroy (&list);
 }
 
 //  CLAIM-RESET email actor: a new secret for the student's VMs.
 static void
-s_handle_claim_reset (self_t *self, ll_request_t *req)
+s_handle_claim_reset (void *arg, ll_request_t *req)
 {
-    char *email = zmsg_popstr (req->args);
-    char *actor = zmsg_popstr (req->args);
-    if (!email || !actor || !*email || strlen (email) > LL_ASSIGNER_FIELD_MAX)
-        ll_request_reply_error (req, self->router, "malformed reset");
+    self_t *self = arg;
+    char *email = NULL, *actor = NULL;
+    if (ll_request_take (req, &email, &actor) != 0)
+        return;
+    if (!*email || strlen (email) > LL_ASSIGNER_FIELD_MAX)
+        ll_request_fail (req, LL_REASON_MALFORMED);
     else {
         for (char *c = email; *c; c++)
             if (*c >= 'A' && *c <= 'Z')
@@ -771,17 +737,17 @@ s_handle_claim_reset (self_t *self, ll_request_t *req)
         ll_recovery_new (secret);
         ll_recovery_hash (secret, hash);
         const char *values[] = {email, hash, actor};
-        PGresult *res = s_exec (self->db, "claim_reset", 3, values);
+        PGresult *res =
+            ll_db_exec_retry (self->actor.db, "claim_reset", 3, values);
         if (!res)
-            ll_request_reply_error (req, self->router, "database unavailable");
+            ll_request_fail (req, LL_REASON_DATABASE);
         else if (PQntuples (res) == 0)
-            ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
+            ll_request_fail (req, LL_REASON_NOT_FOUND);
         else {
-            zmsg_t *payload = zmsg_new ();
-            zmsg_addstr (payload, secret);
+            zmsg_t *hosts = zmsg_new ();
             for (int r = 0; r < PQntuples (res); r++)
-                zmsg_addstr (payload, PQgetvalue (res, r, 0));
-            ll_request_reply_ok (req, self->router, &payload);
+                zmsg_addstr (hosts, PQgetvalue (res, r, 0));
+            ll_request_answer (req, secret, &hosts);
         }
         PQclear (res);
         sodium_memzero (secret, sizeof secret);
@@ -793,37 +759,43 @@ s_handle_claim_reset (self_t *self, ll_request_t *req)
 //  CLAIM-WHO hash address: the claim a secret proves (rate limited per
 //  address like claims, in a bucket of its own).
 static void
-s_handle_claim_who (self_t *self, ll_request_t *req)
+s_handle_claim_who (void *arg, ll_request_t *req)
 {
-    char *hash = zmsg_popstr (req->args);
-    char *address = zmsg_popstr (req->args);
-    if (!hash || !address || strlen (hash) != LL_RECOVERY_HASH_HEX
+    self_t *self = arg;
+    char *hash = NULL, *address = NULL;
+    if (ll_request_take (req, &hash, &address) != 0)
+        return;
+    char key[LL_ASSIGNER_FIELD_MAX + 8];
+    int wait = 0;
+    if (strlen (hash) != LL_RECOVERY_HASH_HEX
         || strlen (address) > LL_ASSIGNER_FIELD_MAX) {
-        ll_request_reply_error (req, self->router, "malformed lookup");
+        ll_request_fail (req, LL_REASON_MALFORMED);
         goto done;
     }
-    char key[LL_ASSIGNER_FIELD_MAX + 8];
     snprintf (key, sizeof key, "w:%s", address);
-    int wait = s_bucket_take (self, key,
-                              self->runtime->config->claim.address_per_minute);
+    wait = s_bucket_take (
+        self, key, self->actor.runtime->config->claim.address_per_minute);
     if (wait) {
-        s_reply_limited (self, req, wait);
+        char seconds[16];
+        snprintf (seconds, sizeof seconds, "%d", wait);
+        zmsg_t *rest = zmsg_new ();
+        zmsg_addstr (rest, seconds);
+        ll_request_answer (req, LL_CLAIM_LIMITED, &rest);
         goto done;
     }
     const char *values[] = {hash};
-    PGresult *res = s_exec (self->db, "claim_who", 1, values);
+    PGresult *res = ll_db_exec_retry (self->actor.db, "claim_who", 1, values);
     if (!res)
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
     else if (PQntuples (res) == 0)
-        ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
+        ll_request_fail (req, LL_REASON_NOT_FOUND);
     else {
-        zmsg_t *payload = zmsg_new ();
-        zmsg_addstr (payload, PQgetvalue (res, 0, 0));
+        zmsg_t *rows = zmsg_new ();
         for (int r = 0; r < PQntuples (res); r++) {
-            zmsg_addstr (payload, PQgetvalue (res, r, 1));
-            zmsg_addstr (payload, PQgetvalue (res, r, 2));
+            zmsg_addstr (rows, PQgetvalue (res, r, 1));
+            zmsg_addstr (rows, PQgetvalue (res, r, 2));
         }
-        ll_request_reply_ok (req, self->router, &payload);
+        ll_request_answer (req, PQgetvalue (res, 0, 0), &rows);
     }
     PQclear (res);
 done:
@@ -831,64 +803,54 @@ done:
     free (address);
 }
 
+//  Served on LL_ENDPOINT_ASSIGNER
+static const ll_handler_t s_handlers[] = {
+    {LL_CMD_VM_CLAIM, s_handle_claim},
+    {LL_CMD_VM_COUNT, s_handle_count},
+    {LL_CMD_VM_RESULT, s_handle_result},
+    {LL_CMD_VM_RESET_DONE, s_handle_reset_done},
+    {LL_CMD_VM_SEEN, s_handle_seen},
+    {LL_CMD_VM_RELEASE, s_handle_release},
+    {LL_CMD_CLAIM_RESET, s_handle_claim_reset},
+    {LL_CMD_CLAIM_WHO, s_handle_claim_who},
+    {NULL, NULL},
+};
+
 //  Drain every waiting request; claims wait for the batch.
 static void
-s_self_handle_router (self_t *self)
+s_self_handle_router (void *arg)
 {
-    ll_request_t *req;
-    while ((req = ll_request_recv_nowait (self->router))) {
-        if (streq (req->command, LL_CMD_VM_CLAIM)) {
-            s_claim_t *claim = s_claim_new (self, &req);
-            if (claim)
-                zlistx_add_end (self->pending, claim);
-        }
-        else if (streq (req->command, LL_CMD_VM_COUNT))
-            s_handle_count (self, req);
-        else if (streq (req->command, LL_CMD_VM_RELEASE))
-            s_handle_release (self, req);
-        else if (streq (req->command, LL_CMD_VM_RESET_DONE))
-            s_handle_report (self, req, "vm_reset_done", true);
-        else if (streq (req->command, LL_CMD_VM_RESULT))
-            s_handle_report (self, req, "vm_result", false);
-        else if (streq (req->command, LL_CMD_VM_SEEN))
-            s_handle_seen (self, req);
-        else if (streq (req->command, LL_CMD_CLAIM_RESET))
-            s_handle_claim_reset (self, req);
-        else if (streq (req->command, LL_CMD_CLAIM_WHO))
-            s_handle_claim_who (self, req);
-        else
-            ll_request_reply_error (req, self->router, "unknown command");
-        ll_request_destroy (&req);
-    }
+    self_t *self = arg;
+    while (ll_actor_serve (&self->actor, s_handlers, self, true))
+        ;
     s_claims_run (self);
 }
+
+//  Every minute: forget the buckets that refilled
+static void
+s_self_tick (void *arg)
+{
+    self_t *self = arg;
+    if (ll_now_ms () > self->next_purge) {
+        s_buckets_purge (self);
+        self->next_purge = ll_now_ms () + 60000;
+    }
+}
+
+static const ll_actor_class_t s_class = {
+    .endpoint = LL_ENDPOINT_ASSIGNER,
+    .database = true,
+    .handlers = s_handlers,
+    .start = s_self_start,
+    .tick_ms = LL_ASSIGNER_TICK_MS,
+    .tick = s_self_tick,
+    .drain = s_self_handle_router,
+};
 
 void
 assigner_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    int64_t next_purge = ll_now_ms () + 60000;
-    while (!self->terminated) {
-        void *which = zpoller_wait (poller, LL_ASSIGNER_TICK_MS);
-        if (which == pipe) {
-            bool was_started = self->started;
-            s_self_handle_pipe (self);
-            if (!was_started && self->started)
-                zpoller_add (poller, self->router);
-        }
-        else if (self->router && which == self->router)
-            s_self_handle_router (self);
-        else if (zpoller_terminated (poller))
-            break;
-        else if (self->started)
-            ll_db_ensure (self->db);  //  idle tick: reconnect in the background
-        if (ll_now_ms () > next_purge) {
-            s_buckets_purge (self);
-            next_purge = ll_now_ms () + 60000;
-        }
-    }
-    zpoller_destroy (&poller);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

@@ -4,24 +4,9 @@
     limit buckets (claim.email_per_minute, claim.address_per_minute); the
     class roster (runtime/roster.h: claim.access_code, allowed_emails,
     allowed_domains; the email file re-read when it changes).
-    Serves: ROUTER LL_ENDPOINT_ASSIGNER (runtime/protocol.h)
-      VM-CLAIM email code address proof access-code
-                                  -> OK ASSIGNED hostname pin secret
-                                   | OK RECOVERING hostname status secret
-                                   | OK NONE | OK CHANGED | OK UNRECOVERABLE
-                                   | OK LIMITED seconds | OK DENIED
-                                   | OK REFUSED code|email|domain
-                                   | ERROR reason
-      VM-COUNT                    -> OK count
-      VM-RELEASE hostname actor   -> OK reset|replace|reuse | ERROR reason
-      VM-RESET-DONE hostname id 1|0 text generation
-                                  -> OK | ERROR stale|revoked|reason
-      VM-RESULT hostname 1|0 text generation -> OK | ERROR reason
-                 ("revoked": not the current token's generation)
-      VM-SEEN hostname...         -> OK
-      CLAIM-RESET email actor     -> OK secret hostname... | ERROR reason
-      CLAIM-WHO hash address      -> OK email [hostname status]...
-                                   | OK LIMITED seconds | ERROR reason
+    Serves: ROUTER LL_ENDPOINT_ASSIGNER, the grammar in runtime/protocol.h:
+      VM-CLAIM, VM-COUNT, VM-RELEASE, VM-RESET-DONE, VM-RESULT, VM-SEEN,
+      CLAIM-RESET, CLAIM-WHO.
     Claim secrets (issue 15): a first claim gets a new random secret (only
     its hash is stored with the VM); an email that already holds a VM must
     show the secret of one of its VMs, else DENIED before anything is read
@@ -41,7 +26,7 @@
     "--code=<code>" and every assignment gets a fresh random 6-digit PIN.
     Pipe: START -> OK (the database may be down: claims answer ERROR until
           it is back) | ERROR reason (the roster file cannot be read),
-          $TERM. */
+          $TERM, VERBOSE (runtime/actor.h). */
 #ifndef LL_ACTOR_ASSIGNER_H
 #define LL_ACTOR_ASSIGNER_H
 

@@ -2,10 +2,9 @@
 #include "actors/exporter_fetch.h"
 #include "actors/exporter_key.h"
 #include "actors/exporter_zip.h"
+#include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 
 #include <pwd.h>
 #include <sodium.h>
@@ -68,24 +67,20 @@ typedef struct {
 } s_export_t;
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
-    zsock_t *router;        //  LL_ENDPOINT_EXPORTER
-    ll_runtime_t *runtime;  //  config and stats (not owned)
-    ll_db_t *db;            //  our PostgreSQL connection
-    ll_ssh_key_t *key;      //  the SSH client key, or NULL (retried)
-    char *key_file;         //  its path
-    char *data_dir;         //  export.data_dir resolved
-    char *ssh_user;         //  export.ssh_user resolved
-    bool container;         //  files live in the client container
-    s_export_t *export;     //  the running export, or NULL
-    int seq;                //  fetch socket numbering
+    ll_actor_t actor;    //  pipe, ROUTER LL_ENDPOINT_EXPORTER, database
+    ll_ssh_key_t *key;   //  the SSH client key, or NULL (retried)
+    char *key_file;      //  its path
+    char *data_dir;      //  export.data_dir resolved
+    char *ssh_user;      //  export.ssh_user resolved
+    bool container;      //  files live in the client container
+    s_export_t *export;  //  the running export, or NULL
+    int seq;             //  fetch socket numbering
     //  Figures of the last finished export (EXPORT-STATUS)
     int last_done, last_total, last_files, last_failed;
     int64_t last_bytes;
     char last_filename[64];
     zmsg_t *last_vms;  //  per-VM frames of the last export (EXPORT-STATUS)
-    bool started;      //  START done
-    bool terminated;   //  $TERM received
+    bool ssh_ready;    //  libssh2 initialised (ll_fetch_global_init)
 } self_t;
 
 //  --- helpers --------------------------------------------------------------
@@ -159,10 +154,10 @@ s_audit (self_t *self,
          const char *detail)
 {
     const char *values[] = {who, action, target, outcome, detail};
-    PGresult *res = ll_db_exec (self->db, "exporter_audit", 5, values);
+    PGresult *res = ll_db_exec (self->actor.db, "exporter_audit", 5, values);
     if (!res)
         ll_warn ("exporter: cannot write the audit log: %s",
-                 ll_db_error (self->db));
+                 ll_db_error (self->actor.db));
     PQclear (res);
 }
 
@@ -172,8 +167,7 @@ static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "exporter", pipe, runtime);
     const ll_config_t *config = runtime->config;
     const char *source = config->export.source;
     if (!*source)
@@ -201,11 +195,10 @@ s_self_destroy (self_t **self_p)
         return;
     if (self->export)
         s_export_cancel (self, "the allocator is stopping");
-    zsock_destroy (&self->router);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     ll_ssh_key_destroy (&self->key);
     zmsg_destroy (&self->last_vms);
-    if (self->started)
+    if (self->ssh_ready)
         ll_fetch_global_exit ();
     free (self->data_dir);
     free (self->ssh_user);
@@ -232,40 +225,17 @@ s_self_key (self_t *self)
 }
 
 static const char *
-s_self_start (self_t *self)
+s_self_start (void *arg)
 {
+    self_t *self = arg;
     if (ll_fetch_global_init () != 0)
         return "cannot start libssh2";
-    self->started = true;
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router || zsock_bind (self->router, LL_ENDPOINT_EXPORTER) != 0)
-        return "cannot bind " LL_ENDPOINT_EXPORTER;
-    self->db =
-        ll_db_new (self->runtime->config, self->runtime->stats, "exporter");
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("exporter: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
-    s_self_key (self);  //  an export retries when this fails
-    return NULL;
-}
-
-static void
-s_self_handle_pipe (self_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    free (command);
-    zmsg_destroy (&msg);
+    self->ssh_ready = true;
+    const char *error =
+        ll_actor_open (&self->actor, LL_ENDPOINT_EXPORTER, true);
+    if (!error)
+        s_self_key (self);  //  an export retries when this fails
+    return error;
 }
 
 //  --- an export's life -------------------------------------------------------
@@ -320,11 +290,11 @@ s_vm_frames (s_export_t *ex)
     zmsg_t *msg = zmsg_new ();
     for (int i = 0; i < ex->vm_count; i++) {
         s_vm_t *vm = &ex->vms[i];
-        zmsg_addstr (msg, vm->hostname);
-        zmsg_addstr (msg, states[vm->state]);
-        zmsg_addstrf (msg, "%d", vm->files);
-        zmsg_addstrf (msg, "%lld", (long long) vm->bytes);
-        zmsg_addstr (msg, vm->error ? vm->error : "");
+        char files[16], bytes[24];
+        snprintf (files, sizeof files, "%d", vm->files);
+        snprintf (bytes, sizeof bytes, "%lld", (long long) vm->bytes);
+        ll_msg_put (msg, "sssss", vm->hostname, states[vm->state], files, bytes,
+                    vm->error);
     }
     return msg;
 }
@@ -351,7 +321,7 @@ s_export_cancel (self_t *self, const char *why)
 {
     s_export_t *ex = self->export;
     if (ex->reader) {
-        ll_request_reply_error (ex->reader, self->router, "cancelled");
+        ll_request_fail (ex->reader, LL_REASON_CANCELLED);
         ll_request_destroy (&ex->reader);
     }
     ll_warn ("exporter: export %s cancelled: %s", ex->filename, why);
@@ -367,7 +337,7 @@ static void
 s_export_spawn (self_t *self)
 {
     s_export_t *ex = self->export;
-    int parallel = self->runtime->config->export.parallel;
+    int parallel = self->actor.runtime->config->export.parallel;
     while (ex->active < parallel && ex->next < ex->vm_count) {
         s_vm_t *vm = &ex->vms[ex->next++];
         if (!*vm->address) {
@@ -422,7 +392,7 @@ static zchunk_t *
 s_manifest (self_t *self)
 {
     s_export_t *ex = self->export;
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     zchunk_t *m = zchunk_new (NULL, 4096);
     s_chunk_printf (m, "# LabLink data export %s\n", ex->filename);
     s_chunk_printf (m,
@@ -594,13 +564,13 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
         if (type && b64 && fp) {
             const char *values[] = {vm->hostname, type, b64, fp};
             PGresult *res =
-                ll_db_exec (self->db, "exporter_pin_host_key", 4, values);
+                ll_db_exec (self->actor.db, "exporter_pin_host_key", 4, values);
             if (res)
                 ll_info ("exporter: pinned the host key of %s: %s SHA256:%s",
                          vm->hostname, type, fp);
             else
                 ll_warn ("exporter: cannot pin the host key of %s: %s",
-                         vm->hostname, ll_db_error (self->db));
+                         vm->hostname, ll_db_error (self->actor.db));
             PQclear (res);
         }
         free (type);
@@ -643,7 +613,8 @@ s_export_answer (self_t *self, bool flush)
     s_export_t *ex = self->export;
     if (!ex || !ex->reader)
         return;
-    zmsg_t *payload = NULL;
+    const char *kind = NULL;
+    zmsg_t *rest = zmsg_new ();
     bool last = false;
     int64_t now = ll_now_ms ();
     if (ex->out_len >= S_READ_CHUNK
@@ -651,70 +622,61 @@ s_export_answer (self_t *self, bool flush)
             && (ex->finished || flush
                 || now - ex->reader_since >= S_FLUSH_MS))) {
         size_t n = ex->out_len < S_READ_CHUNK ? ex->out_len : S_READ_CHUNK;
-        payload = zmsg_new ();
-        zmsg_addstr (payload, "DATA");
-        zmsg_addmem (payload, ex->out + ex->out_head, n);
+        kind = LL_EXPORT_DATA;
+        ll_msg_put (rest, "b", ex->out + ex->out_head, n);
         ex->out_head = ex->out_len == n ? 0 : ex->out_head + n;
         ex->out_len -= n;
     }
     else if (ex->finished && ex->any_file) {
-        payload = zmsg_new ();
-        zmsg_addstr (payload, "END");
+        kind = LL_EXPORT_END;
         last = true;
     }
     else if (ex->finished) {
+        kind = LL_EXPORT_EMPTY;
         last = true;
-        payload = zmsg_new ();
-        zmsg_addstr (payload, "EMPTY");
-        zmsg_addstrf (payload, "%d", ex->failed);
+        char failed[16];
+        snprintf (failed, sizeof failed, "%d", ex->failed);
         const char *first = "";
         for (int i = 0; i < ex->vm_count && !*first; i++)
             if (ex->vms[i].state == S_VM_FAILED && ex->vms[i].error)
                 first = ex->vms[i].error;
-        zmsg_addstr (payload, first);
+        ll_msg_put (rest, "ss", failed, first);
     }
-    else if (now - ex->reader_since >= S_READ_HOLD_MS) {
-        payload = zmsg_new ();
-        zmsg_addstr (payload, "WAIT");
-    }
-    if (!payload)
+    else if (now - ex->reader_since >= S_READ_HOLD_MS)
+        kind = LL_EXPORT_WAIT;
+    if (!kind) {
+        zmsg_destroy (&rest);
         return;
-    ll_request_reply_ok (ex->reader, self->router, &payload);
+    }
+    ll_request_answer (ex->reader, kind, &rest);
     ll_request_destroy (&ex->reader);
     if (last)
         s_export_end (self);
 }
 
-//  EXPORT-START [who]
+//  Start an export for who: read the VMs and their pinned keys, start
+//  the first fetch threads, answer OK id filename.
 static void
-s_handle_start (self_t *self, ll_request_t *req)
+s_export_start (self_t *self, ll_request_t *req, const char *who)
 {
-    if (self->export) {
-        ll_request_reply_error (req, self->router, "busy");
-        return;
-    }
-    if (s_self_key (self) != 0) {
-        ll_request_reply_error (req, self->router, "no ssh client key");
-        return;
-    }
-    ll_db_ensure (self->db);
-    PGresult *vms = ll_db_exec (self->db, "exporter_vms", 0, NULL);
+    ll_db_ensure (self->actor.db);
+    PGresult *vms = ll_db_exec (self->actor.db, "exporter_vms", 0, NULL);
     PGresult *pins =
-        vms ? ll_db_exec (self->db, "exporter_host_keys", 0, NULL) : NULL;
+        vms ? ll_db_exec (self->actor.db, "exporter_host_keys", 0, NULL) : NULL;
     if (!vms || !pins) {
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         PQclear (vms);
         PQclear (pins);
         return;
     }
     int count = PQntuples (vms);
     if (count == 0) {
-        ll_request_reply_error (req, self->router, "no-vms");
+        ll_request_fail (req, LL_REASON_NO_VMS);
         PQclear (vms);
         PQclear (pins);
         return;
     }
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     s_export_t *ex = calloc (1, sizeof *ex);
     unsigned char raw[16];
     randombytes_buf (raw, sizeof raw);
@@ -724,9 +686,7 @@ s_handle_start (self_t *self, ll_request_t *req)
     localtime_r (&now, &tm);
     strftime (ex->filename, sizeof ex->filename,
               "lablink_data%Y%m%d_%H%M%S.zip", &tm);
-    char *who = zmsg_popstr (req->args);
-    snprintf (ex->who, sizeof ex->who, "%s", who && *who ? who : "admin");
-    free (who);
+    snprintf (ex->who, sizeof ex->who, "%s", who);
     ex->vms = calloc ((size_t) count, sizeof *ex->vms);
     ex->vm_count = count;
     for (int i = 0; i < count; i++) {
@@ -766,86 +726,109 @@ s_handle_start (self_t *self, ll_request_t *req)
     s_export_spawn (self);
     ll_info ("exporter: %s started for %s: %d VMs, %d at once", ex->filename,
              ex->who, count, config->export.parallel);
-    zmsg_t *payload = zmsg_new ();
-    zmsg_addstr (payload, ex->id);
-    zmsg_addstr (payload, ex->filename);
-    ll_request_reply_ok (req, self->router, &payload);
+    ll_request_answer (req, ex->id, ex->filename);
     if (ex->done == ex->vm_count && ex->active == 0)
         s_export_finish (self);  //  no VM had an address
 }
 
+//  EXPORT-START [who]
+static void
+s_handle_start (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    char *who = NULL;
+    if (ll_request_take (req, &who) != 0)
+        return;
+    if (self->export)
+        ll_request_fail (req, LL_REASON_BUSY);
+    else if (s_self_key (self) != 0)
+        ll_request_fail (req, LL_REASON_NO_KEY);
+    else
+        s_export_start (self, req, who && *who ? who : "admin");
+    free (who);
+}
+
+//  The request names the running export (its first argument)
 static bool
 s_export_is (self_t *self, ll_request_t *req)
 {
-    char *id = zmsg_popstr (req->args);
-    bool same = id && self->export && streq (id, self->export->id);
+    char *id = NULL;
+    if (ll_request_take (req, &id) != 0)
+        return false;  //  answered
+    bool same = self->export && streq (id, self->export->id);
     free (id);
+    if (!same && streq (req->command, LL_CMD_EXPORT_READ))
+        ll_request_fail (req, LL_REASON_NO_EXPORT);
     return same;
 }
 
 static void
-s_self_handle_router (self_t *self)
+s_handle_read (void *arg, ll_request_t *req)
 {
-    ll_request_t *req = ll_request_recv (self->router);
-    if (!req)
+    self_t *self = arg;
+    if (!s_export_is (self, req))
         return;
-    if (streq (req->command, LL_CMD_EXPORT_START))
-        s_handle_start (self, req);
-    else if (streq (req->command, LL_CMD_EXPORT_READ)) {
-        if (!s_export_is (self, req))
-            ll_request_reply_error (req, self->router, "no such export");
-        else {
-            s_export_t *ex = self->export;
-            if (ex->reader)  //  one reader: the older one gave up
-                ll_request_destroy (&ex->reader);
-            ex->reader = req;
-            req = NULL;
-            ex->reader_since = ex->last_read_ms = ll_now_ms ();
-            s_export_answer (self, false);
-        }
-    }
-    else if (streq (req->command, LL_CMD_EXPORT_CANCEL)) {
-        if (s_export_is (self, req))
-            s_export_cancel (self, "the client went away");
-        ll_request_reply_ok (req, self->router, NULL);
-    }
-    else if (streq (req->command, LL_CMD_EXPORT_STATUS)) {
-        s_export_t *ex = self->export;
-        zmsg_t *payload = zmsg_new ();
-        zmsg_addstr (payload, ex ? "1" : "0");
-        zmsg_addstrf (payload, "%d", ex ? ex->done : self->last_done);
-        zmsg_addstrf (payload, "%d", ex ? ex->vm_count : self->last_total);
-        zmsg_addstrf (payload, "%lld",
-                      (long long) (ex ? ex->bytes : self->last_bytes));
-        zmsg_addstrf (payload, "%d", ex ? ex->files : self->last_files);
-        zmsg_addstrf (payload, "%d", ex ? ex->failed : self->last_failed);
-        zmsg_addstr (payload, ex ? ex->filename : self->last_filename);
-        zmsg_t *vms = ex               ? s_vm_frames (ex)
-                      : self->last_vms ? zmsg_dup (self->last_vms)
-                                       : NULL;
-        zframe_t *frame;
-        while (vms && (frame = zmsg_pop (vms)))
-            zmsg_append (payload, &frame);
-        zmsg_destroy (&vms);
-        ll_request_reply_ok (req, self->router, &payload);
-    }
-    else
-        ll_request_reply_error (req, self->router, "unknown command");
-    ll_request_destroy (&req);
+    s_export_t *ex = self->export;
+    if (ex->reader)  //  one reader: the older one gave up
+        ll_request_destroy (&ex->reader);
+    ex->reader = ll_request_keep (req);
+    ex->reader_since = ex->last_read_ms = ll_now_ms ();
+    s_export_answer (self, false);
 }
+
+static void
+s_handle_cancel (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    if (s_export_is (self, req))
+        s_export_cancel (self, "the client went away");
+    if (!req->answered)
+        ll_request_answer (req);
+}
+
+static void
+s_handle_status (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    s_export_t *ex = self->export;
+    char done[16], total[16], bytes[24], files[16], failed[16];
+    snprintf (done, sizeof done, "%d", ex ? ex->done : self->last_done);
+    snprintf (total, sizeof total, "%d", ex ? ex->vm_count : self->last_total);
+    snprintf (bytes, sizeof bytes, "%lld",
+              (long long) (ex ? ex->bytes : self->last_bytes));
+    snprintf (files, sizeof files, "%d", ex ? ex->files : self->last_files);
+    snprintf (failed, sizeof failed, "%d", ex ? ex->failed : self->last_failed);
+    zmsg_t *vms = ex               ? s_vm_frames (ex)
+                  : self->last_vms ? zmsg_dup (self->last_vms)
+                                   : NULL;
+    zmsg_t *status = zmsg_new ();
+    ll_msg_put (status, "sssssssm", ex ? "1" : "0", done, total, bytes, files,
+                failed, ex ? ex->filename : self->last_filename, &vms);
+    ll_request_answer (req, &status);
+}
+
+//  Served on LL_ENDPOINT_EXPORTER
+static const ll_handler_t s_handlers[] = {
+    {LL_CMD_EXPORT_READ, s_handle_read},
+    {LL_CMD_EXPORT_START, s_handle_start},
+    {LL_CMD_EXPORT_CANCEL, s_handle_cancel},
+    {LL_CMD_EXPORT_STATUS, s_handle_status},
+    {NULL, NULL},
+};
 
 void
 exporter_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
+    ll_actor_t *actor = &self->actor;
     zsock_signal (pipe, 0);
     zmq_pollitem_t items[2 + 256];
     s_vm_t *owners[256];
-    while (!self->terminated) {
+    while (!actor->terminated) {
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
-        if (self->router)
-            items[n++] = (zmq_pollitem_t){zsock_resolve (self->router), 0,
+        if (actor->router)
+            items[n++] = (zmq_pollitem_t){zsock_resolve (actor->router), 0,
                                           ZMQ_POLLIN, 0};
         int fixed = n;
         s_export_t *ex = self->export;
@@ -866,11 +849,11 @@ exporter_actor (zsock_t *pipe, void *args)
         if (rc < 0 && zmq_errno () != EINTR)
             break;
         if (items[0].revents & ZMQ_POLLIN)
-            s_self_handle_pipe (self);
-        if (self->terminated)
+            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
+        if (actor->terminated)
             break;
         if (fixed > 1 && (items[1].revents & ZMQ_POLLIN))
-            s_self_handle_router (self);
+            ll_actor_serve (actor, s_handlers, self, false);
         //  The export may have ended (or started) meanwhile
         if (self->export == ex && ex)
             for (int i = fixed; i < n && self->export == ex; i++) {
@@ -892,8 +875,8 @@ exporter_actor (zsock_t *pipe, void *args)
                 && !self->export->reader)
                 s_export_cancel (self, "nobody reads the zip");
         }
-        else if (self->started && rc == 0)
-            ll_db_ensure (self->db);
+        else if (actor->started && rc == 0)
+            ll_db_ensure (self->actor.db);
     }
     s_self_destroy (&self);
 }

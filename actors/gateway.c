@@ -1,12 +1,10 @@
 #include "actors/gateway.h"
+#include "http/agent_api.h"
+#include "runtime/actor.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
-#include "runtime/supervisor.h"
 #include "runtime/token.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <stdarg.h>
 #include <sodium.h>
 
@@ -14,35 +12,68 @@
 #define LL_GATEWAY_SILENT_MS 35000  //  3 missed pings and some
 #define LL_GATEWAY_SEEN_MS   30000  //  last_seen_at refresh period
 #define LL_GATEWAY_MSG_MAX   (1024 * 1024 + 4096)
-#define LL_GATEWAY_REPLY_MAX (64 * 1024)
-#define LL_GATEWAY_HTTP_MS   5000
+#define LL_GATEWAY_POSTS_MAX 64  //  POSTs of one agent waiting at once
+#define LL_GATEWAY_PATH_MAX  300
+//  Every peer's token is verified again this often (VM-AUTH), as the HTTP
+//  edge's cache lets a verified token live: a backstop for a lost event
+#define LL_GATEWAY_RECHECK_MS 60000
+
+typedef enum {
+    S_POST_QUEUED,  //  its actor request waits for the one in flight
+    S_POST_SENT,    //  its actor request is in flight
+    S_POST_DONE     //  its REPLY is ready
+} s_post_state_t;
+
+//  One POST of an agent: answered in the order they came (the agent
+//  matches REPLYs to its POSTs by order), one actor request in flight.
+typedef struct {
+    char param[LL_GATEWAY_PATH_MAX];  //  the path's hostname, if any
+    ll_agent_call_t call;             //  the agent API's request
+    s_post_state_t state;             //  where it is
+    int64_t seq;                      //  its number, in the request id
+    int64_t deadline;                 //  when its actor is given up on
+    char *reply;                      //  "REPLY status json" once done
+} s_post_t;
 
 //  One connected agent.
 typedef struct {
-    char *key;          //  routing id as hex (owned)
-    zframe_t *routing;  //  routing id (owned)
-    char *host;         //  hostname once HELLO succeeded (owned)
-    char *token;        //  its token, for replayed POSTs (owned, secret)
-    char gen[24];       //  its token's generation (after HELLO)
-    int64_t last_ms;    //  last message from it
-    bool waiting;       //  a VM-WAIT is parked for it
-    bool seen;          //  last_seen_at refresh due
+    char *key;                     //  routing id as hex (owned)
+    zframe_t *routing;             //  routing id (owned)
+    char *host;                    //  hostname once HELLO succeeded (owned)
+    char gen[24];                  //  its token's generation (after HELLO)
+    char hash[LL_TOKEN_HASH_HEX];  //  its token's hash (after HELLO)
+    int64_t last_ms;               //  last message from it
+    bool waiting;                  //  a VM-WAIT is parked for it
+    bool seen;                     //  last_seen_at refresh due
+    zlistx_t *posts;               //  s_post_t, oldest first
 } s_peer_t;
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
+    ll_actor_t actor;       //  pipe, runtime (no inproc ROUTER)
     zsock_t *router;        //  agents (tcp, CURVE); NULL when off
     zsock_t *waiters;       //  DEALER to LL_ENDPOINT_WAITERS
     zsock_t *assigner;      //  DEALER to LL_ENDPOINT_ASSIGNER
-    zsock_t *registry;      //  DEALER to LL_ENDPOINT_REGISTRY (VM-AUTH)
-    ll_runtime_t *runtime;  //  config and stats (not owned)
+    zsock_t *registry;      //  DEALER to LL_ENDPOINT_REGISTRY (agent API)
+    zsock_t *logs;          //  DEALER to LL_ENDPOINT_LOGS (agent API)
+    zsock_t *auth;          //  DEALER to LL_ENDPOINT_REGISTRY (HELLO's VM-AUTH)
+    zsock_t *events;        //  SUB LL_ENDPOINT_EVENTS (revoked tokens)
     zhashx_t *peers;        //  key -> s_peer_t
-    char base_url[300];     //  this allocator's own HTTP address
-    CURL *curl;             //  for POST replays (reused: keep-alive)
+    int64_t next_seq;       //  number of the next POST
     int64_t next_seen_ms;   //  next last_seen_at refresh
-    bool started;           //  START done
-    bool terminated;        //  $TERM received
+    int64_t next_check_ms;  //  next verification of every peer's token
 } self_t;
+
+static void
+s_post_free (void **item)
+{
+    s_post_t *post = *item;
+    if (!post)
+        return;
+    ll_agent_call_free (&post->call);
+    free (post->reply);
+    free (post);
+    *item = NULL;
+}
 
 static void
 s_peer_free (void **item)
@@ -53,9 +84,7 @@ s_peer_free (void **item)
     free (self->key);
     zframe_destroy (&self->routing);
     free (self->host);
-    if (self->token)
-        sodium_memzero (self->token, strlen (self->token));
-    free (self->token);
+    zlistx_destroy (&self->posts);
     free (self);
     *item = NULL;
 }
@@ -64,8 +93,7 @@ static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "gateway", pipe, runtime);
     self->peers = zhashx_new ();
     zhashx_set_destructor (self->peers, s_peer_free);
     return self;
@@ -82,43 +110,37 @@ s_self_destroy (self_t **self_p)
     zsock_destroy (&self->waiters);
     zsock_destroy (&self->assigner);
     zsock_destroy (&self->registry);
-    if (self->curl)
-        curl_easy_cleanup (self->curl);
+    zsock_destroy (&self->logs);
+    zsock_destroy (&self->auth);
+    zsock_destroy (&self->events);
     free (self);
     *self_p = NULL;
 }
 
-//  The allocator's own URL from app.listen ("127.0.0.1:5000",
-//  "0.0.0.0:5000", "5000", first of a list; "" when port 0).
-static void
-s_base_url (self_t *self)
+static void s_self_handle_router (void *arg);
+static void s_self_handle_waiters (void *arg);
+static void s_self_handle_assigner (void *arg);
+static void s_self_handle_registry (void *arg);
+static void s_self_handle_logs (void *arg);
+static void s_self_handle_events (void *arg);
+
+//  A DEALER to an actor that answers the gateway at any pace
+static zsock_t *
+s_dealer (const char *endpoint)
 {
-    char listen[128];
-    snprintf (listen, sizeof listen, "%s", self->runtime->config->app.listen);
-    listen[strcspn (listen, ",")] = '\0';
-    size_t len = strlen (listen);
-    while (len && (listen[len - 1] == 's' || listen[len - 1] == 'r'))
-        listen[--len] = '\0';
-    char *colon = strrchr (listen, ':');
-    const char *port = colon ? colon + 1 : listen;
-    const char *host = "127.0.0.1";
-    if (colon) {
-        *colon = '\0';
-        if (*listen && !streq (listen, "0.0.0.0") && !streq (listen, "[::]"))
-            host = listen;
+    zsock_t *dealer = zsock_new_dealer (endpoint);
+    if (dealer) {
+        zsock_set_sndhwm (dealer, 0);
+        zsock_set_rcvhwm (dealer, 0);
     }
-    if (strtol (port, NULL, 10) <= 0)
-        self->base_url[0] = '\0';
-    else
-        snprintf (self->base_url, sizeof self->base_url, "http://%s:%s", host,
-                  port);
+    return dealer;
 }
 
 static const char *
-s_self_start (self_t *self)
+s_self_start (void *arg)
 {
-    const ll_config_t *config = self->runtime->config;
-    self->started = true;
+    self_t *self = arg;
+    const ll_config_t *config = self->actor.runtime->config;
     if (!*config->agent.zmq_endpoint)
         return NULL;  //  off
     if (sodium_init () < 0)
@@ -144,34 +166,26 @@ s_self_start (self_t *self)
         return "cannot bind agent.zmq_endpoint";
     }
     ll_info ("gateway: listening on %s", zsock_endpoint (self->router));
-    self->waiters = zsock_new_dealer (LL_ENDPOINT_WAITERS);
-    self->assigner = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
-    self->registry = zsock_new_dealer (LL_ENDPOINT_REGISTRY);
-    if (!self->waiters || !self->assigner || !self->registry)
-        return "cannot connect to the waiters, assigner or registry";
-    zsock_set_sndhwm (self->waiters, 0);
-    zsock_set_rcvhwm (self->waiters, 0);
-    s_base_url (self);
-    self->curl = curl_easy_init ();
+    self->waiters = s_dealer (LL_ENDPOINT_WAITERS);
+    self->assigner = s_dealer (LL_ENDPOINT_ASSIGNER);
+    self->registry = s_dealer (LL_ENDPOINT_REGISTRY);
+    self->logs = s_dealer (LL_ENDPOINT_LOGS);
+    self->auth = zsock_new_dealer (LL_ENDPOINT_REGISTRY);
+    self->events = zsock_new_sub (LL_ENDPOINT_EVENTS, LL_EVT_VM_REVOKED);
+    if (!self->waiters || !self->assigner || !self->registry || !self->logs
+        || !self->auth || !self->events)
+        return "cannot connect to the waiters, assigner, registry or ingest";
+    zsock_set_subscribe (self->events, LL_EVT_RESYNC);
+    ll_actor_t *actor = &self->actor;
+    ll_actor_reader (actor, self->router, s_self_handle_router);
+    ll_actor_reader (actor, self->waiters, s_self_handle_waiters);
+    ll_actor_reader (actor, self->assigner, s_self_handle_assigner);
+    ll_actor_reader (actor, self->registry, s_self_handle_registry);
+    ll_actor_reader (actor, self->logs, s_self_handle_logs);
+    ll_actor_reader (actor, self->events, s_self_handle_events);
     self->next_seen_ms = ll_now_ms () + LL_GATEWAY_SEEN_MS;
+    self->next_check_ms = ll_now_ms () + LL_GATEWAY_RECHECK_MS;
     return NULL;
-}
-
-static void
-s_self_handle_pipe (self_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    free (command);
-    zmsg_destroy (&msg);
 }
 
 //  --- to agents -------------------------------------------------------------
@@ -203,28 +217,11 @@ s_sendf (self_t *self, s_peer_t *peer, const char *format, ...)
     }
 }
 
-//  Send a request to an actor without waiting (replies come on the DEALER).
-static void
-s_request (zsock_t *dealer, const char *command, const char *id, ...)
-{
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addstr (msg, command);
-    zmsg_addstr (msg, id);
-    va_list args;
-    va_start (args, id);
-    for (const char *arg = va_arg (args, const char *); arg;
-         arg = va_arg (args, const char *))
-        zmsg_addstr (msg, arg);
-    va_end (args);
-    zmsg_send (&msg, dealer);
-    zmsg_destroy (&msg);
-}
-
 static void
 s_unwait (self_t *self, s_peer_t *peer)
 {
     if (peer->waiting)
-        s_request (self->waiters, LL_CMD_VM_UNWAIT, "u", peer->key, NULL);
+        ll_proto_send (self->waiters, LL_CMD_VM_UNWAIT, "u", peer->key);
     peer->waiting = false;
 }
 
@@ -321,10 +318,18 @@ s_forget_hello (self_t *self, s_peer_t *peer)
     s_unwait (self, peer);
     free (peer->host);
     peer->host = NULL;
-    if (peer->token)
-        sodium_memzero (peer->token, strlen (peer->token));
-    free (peer->token);
-    peer->token = NULL;
+    peer->gen[0] = '\0';
+    peer->hash[0] = '\0';
+}
+
+//  A VM-AUTH refusal as the agent hears it (the HTTP edge's words).
+static const char *
+s_auth_refusal (const char *error)
+{
+    return streq (error, LL_REASON_REVOKED)     ? "ERROR token revoked"
+           : streq (error, LL_REASON_NOT_FOUND) ? "ERROR VM not found."
+           : streq (error, LL_REASON_INVALID)   ? "ERROR Invalid API token."
+                                                : "ERROR " LL_REASON_DATABASE;
 }
 
 //  The token is checked as on HTTP: it must name this hostname and be the
@@ -337,9 +342,9 @@ s_handle_hello (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
         return;
     }
     const char *host = frame->host;
-    const char *token = frame->token;
     char scope[LL_TOKEN_SCOPE_MAX + 1];
-    if (ll_token_scope (token, scope, sizeof scope) != 0 || scope[0] == '_') {
+    if (ll_token_scope (frame->token, scope, sizeof scope) != 0
+        || scope[0] == '_') {
         s_send (self, peer, "ERROR Invalid API token.");
         return;
     }
@@ -348,94 +353,174 @@ s_handle_hello (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
         return;
     }
     char hash[LL_TOKEN_HASH_HEX];
-    ll_token_hash (token, hash);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, host);
-    zmsg_addstr (args, hash);
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc =
-        ll_call (self->registry, LL_CMD_VM_AUTH, &args, 3000, &reply, &error);
-    char *gen = rc == 0 ? zmsg_popstr (reply) : NULL;
-    zmsg_destroy (&reply);
-    const char *refusal =
-        gen                                           ? NULL
-        : error && streq (error, LL_REASON_REVOKED)   ? "ERROR token revoked"
-        : error && streq (error, LL_REASON_NOT_FOUND) ? "ERROR VM not found."
-        : error && streq (error, LL_REASON_INVALID)
-            ? "ERROR Invalid API token."
-            : "ERROR database unavailable";
-    free (error);
-    if (refusal) {
-        s_forget_hello (self, peer);  //  a failed HELLO leaves no identity
-        s_send (self, peer, refusal);
-        return;
+    ll_token_hash (frame->token, hash);
+    ll_client_t registry = ll_client_dealer (self->auth);
+    char *gen = NULL, *error = NULL;
+    int rc = ll_ask_vm_auth (&registry, host, hash, &gen, &error);
+    s_forget_hello (self, peer);  //  a second HELLO starts over; a failed
+                                  //  one leaves no identity
+    if (rc == 0 && strlen (gen) < sizeof peer->gen) {
+        peer->host = strdup (host);
+        snprintf (peer->gen, sizeof peer->gen, "%s", gen);
+        snprintf (peer->hash, sizeof peer->hash, "%s", hash);
+        peer->seen = true;
+        s_send (self, peer, "HELLO-OK");
     }
-    s_forget_hello (self, peer);  //  a second HELLO starts over
-    peer->host = strdup (host);
-    peer->token = strdup (token);
-    snprintf (peer->gen, sizeof peer->gen, "%s", gen);
+    else
+        s_send (self, peer, s_auth_refusal (rc == 0 ? "" : error));
     free (gen);
-    peer->seen = true;
-    s_send (self, peer, "HELLO-OK");
+    free (error);
 }
 
-static size_t
-s_curl_write (char *data, size_t size, size_t nmemb, void *arg)
+//  Drop the HELLO of a peer whose token is no longer its VM's current one:
+//  it must HELLO again (and is refused with that token).
+static void
+s_revoke (self_t *self, s_peer_t *peer, const char *refusal)
 {
-    zchunk_t *chunk = arg;
-    size_t n = size * nmemb;
-    if (zchunk_size (chunk) + n > LL_GATEWAY_REPLY_MAX)
-        return 0;
-    zchunk_extend (chunk, data, n);
-    return n;
+    s_forget_hello (self, peer);
+    s_send (self, peer, refusal);
 }
 
-//  Replay POST path json on our own HTTP routes with the agent's token.
+//  --- the agent API (POST path json -> REPLY status json) -------------------
+
+//  The post is done: its REPLY, from the call's answer.
+static void
+s_post_answer (s_post_t *post)
+{
+    char *text = ll_agent_call_text (&post->call);
+    post->reply = zsys_sprintf ("REPLY %d %s", post->call.status, text);
+    free (text);
+    post->state = S_POST_DONE;
+    ll_agent_call_free (&post->call);
+}
+
+//  The DEALER to the actor serving command
+static zsock_t *
+s_post_socket (self_t *self, const char *command)
+{
+    const ll_exchange_t *x = ll_exchange (command);
+    if (!x)
+        return NULL;
+    return streq (x->endpoint, LL_ENDPOINT_LOGS)       ? self->logs
+           : streq (x->endpoint, LL_ENDPOINT_ASSIGNER) ? self->assigner
+           : streq (x->endpoint, LL_ENDPOINT_REGISTRY) ? self->registry
+                                                       : NULL;
+}
+
+//  Send the REPLYs that are ready, in order, then the next actor request.
+static void
+s_peer_pump (self_t *self, s_peer_t *peer)
+{
+    s_post_t *post;
+    while ((post = zlistx_first (peer->posts))) {
+        if (post->state == S_POST_DONE) {
+            s_send (self, peer, post->reply);
+            zlistx_delete (peer->posts, zlistx_cursor (peer->posts));
+            continue;
+        }
+        if (post->state == S_POST_QUEUED) {
+            const char *command = post->call.api->command;
+            zsock_t *sock = s_post_socket (self, command);
+            const ll_exchange_t *x = ll_exchange (command);
+            char id[96];
+            snprintf (id, sizeof id, "%s.%lld", peer->key,
+                      (long long) post->seq);
+            zmsg_t *msg = zmsg_new ();
+            ll_msg_put (msg, "ssm", command, id, &post->call.args);
+            if (sock && zmsg_send (&msg, sock) == 0) {
+                post->state = S_POST_SENT;
+                post->deadline = ll_now_ms () + x->timeout_ms;
+            }
+            else {
+                ll_agent_call_end (&post->call, -1, NULL, "send failed");
+                s_post_answer (post);
+            }
+            zmsg_destroy (&msg);
+            if (post->state == S_POST_DONE)
+                continue;
+        }
+        break;  //  the head is in flight
+    }
+}
+
+//  POST path json: the same answer the HTTP route gives, from the same
+//  table; the token's VM is the one its HELLO proved.
 static void
 s_handle_post (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
 {
-    if (frame->error) {
-        s_send (self, peer, frame->error);
+    s_post_t *post = calloc (1, sizeof *post);
+    post->seq = self->next_seq++;
+    if (frame->error)
+        post->reply = strdup (frame->error);
+    else if (zlistx_size (peer->posts) >= LL_GATEWAY_POSTS_MAX)
+        post->reply = strdup ("REPLY 503 {\"error\":\"Too many requests at "
+                              "once.\"}");
+    if (post->reply) {
+        post->state = S_POST_DONE;
+        zlistx_add_end (peer->posts, post);
+        s_peer_pump (self, peer);
         return;
     }
-    const char *path = frame->path;
-    const char *json = frame->json;
-    if (!*self->base_url || !self->curl) {
-        s_send (self, peer,
-                "REPLY 503 {\"error\":\"The allocator's HTTP "
-                "address is unknown (app.listen port 0).\"}");
-        return;
+    ll_agent_call_t *call = &post->call;
+    const ll_agent_api_t *api =
+        ll_agent_api_match (frame->path, post->param, sizeof post->param);
+    if (!api)
+        post->reply = strdup ("REPLY 404 {\"error\":\"Not found.\"}");
+    else {
+        int rc = ll_agent_call_begin (call, api, post->param, frame->json,
+                                      strlen (frame->json), false);
+        call->generation = strtoll (peer->gen, NULL, 10);
+        if (rc != 0 && !call->check_first)
+            ;  //  refused before the token check
+        else if (!call->scope || !streq (call->scope, peer->host))
+            ll_agent_call_refuse (call, 403,
+                                  "This token belongs to another VM.");
+        else if (rc == 0)
+            ll_agent_call_request (call, self->actor.runtime->config);
+        if (!call->args)
+            s_post_answer (post);
     }
-    char url[640];
-    snprintf (url, sizeof url, "%s%s", self->base_url, path);
-    char auth[LL_TOKEN_MAX + 32];
-    snprintf (auth, sizeof auth, "Authorization: Bearer %s", peer->token);
-    struct curl_slist *headers = curl_slist_append (NULL, auth);
-    headers = curl_slist_append (headers, "Content-Type: application/json");
-    sodium_memzero (auth, sizeof auth);
-    zchunk_t *body = zchunk_new (NULL, 0);
-    CURL *curl = self->curl;
-    curl_easy_reset (curl);
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt (curl, CURLOPT_POSTFIELDS, json);
-    curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long) strlen (json));
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long) LL_GATEWAY_HTTP_MS);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_curl_write);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, body);
-    CURLcode rc = curl_easy_perform (curl);
-    long status = 0;
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all (headers);
-    if (rc != CURLE_OK)
-        s_sendf (self, peer, "REPLY 502 {\"error\":\"%s\"}",
-                 "The allocator did not answer.");
-    else
-        s_sendf (self, peer, "REPLY %ld %.*s", status, (int) zchunk_size (body),
-                 (char *) zchunk_data (body));
-    zchunk_destroy (&body);
+    if (post->reply)
+        post->state = S_POST_DONE;
+    zlistx_add_end (peer->posts, post);
+    s_peer_pump (self, peer);
+}
+
+//  The actor answered a POST's request (id "<peer key>.<seq>"). A late
+//  answer to a post given up on finds nothing.
+static void
+s_post_done (
+    self_t *self, const char *id, int rc, zmsg_t **payload, const char *error)
+{
+    const char *dot = strrchr (id, '.');
+    char key[64];
+    if (!dot || (size_t) (dot - id) >= sizeof key)
+        return;
+    snprintf (key, sizeof key, "%.*s", (int) (dot - id), id);
+    s_peer_t *peer = zhashx_lookup (self->peers, key);
+    s_post_t *post = peer ? zlistx_first (peer->posts) : NULL;
+    if (!post || post->state != S_POST_SENT
+        || post->seq != strtoll (dot + 1, NULL, 10))
+        return;
+    ll_agent_call_t *call = &post->call;
+    ll_agent_call_end (call, rc, payload, error);
+    if (rc == 0 && call->touch)
+        ll_proto_send (self->registry, LL_CMD_VM_TOUCH, "t", call->scope);
+    s_post_answer (post);
+    s_peer_pump (self, peer);
+}
+
+//  Posts whose actor did not answer in time get the answer the HTTP edge
+//  gives when an actor is gone.
+static void
+s_posts_expire (self_t *self, s_peer_t *peer, int64_t now)
+{
+    s_post_t *post = zlistx_first (peer->posts);
+    if (post && post->state == S_POST_SENT && now >= post->deadline) {
+        ll_agent_call_end (&post->call, -1, NULL, LL_REASON_TIMEOUT);
+        s_post_answer (post);
+        s_peer_pump (self, peer);
+    }
 }
 
 static void
@@ -449,14 +534,15 @@ s_handle_result (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
         s_send (self, peer, "ERROR This token belongs to another VM.");
         return;
     }
-    s_request (self->assigner, LL_CMD_VM_RESULT, peer->key, frame->host,
-               frame->ok, frame->text, peer->gen, NULL);
+    ll_proto_send (self->assigner, LL_CMD_VM_RESULT, peer->key, frame->host,
+                   frame->ok, frame->text, peer->gen);
 }
 
 //  Read one agent message: "VERB args" (frames joined by spaces).
 static void
-s_self_handle_router (self_t *self)
+s_self_handle_router (void *arg)
 {
+    self_t *self = arg;
     zmsg_t *msg = zmsg_recv (self->router);
     if (!msg)
         return;
@@ -492,6 +578,8 @@ s_self_handle_router (self_t *self)
         peer = calloc (1, sizeof *peer);
         peer->key = strdup (key);
         peer->routing = zframe_dup (routing);
+        peer->posts = zlistx_new ();
+        zlistx_set_destructor (peer->posts, s_post_free);
         zhashx_insert (self->peers, key, peer);
     }
     free (key);
@@ -509,8 +597,8 @@ s_self_handle_router (self_t *self)
     else if (frame.verb == GATEWAY_WAIT) {
         if (!peer->waiting) {
             peer->waiting = true;
-            s_request (self->waiters, LL_CMD_VM_WAIT, peer->key, peer->host,
-                       "0", "zmq", peer->gen, NULL);
+            ll_proto_send (self->waiters, LL_CMD_VM_WAIT, peer->key, peer->host,
+                           "0", "zmq", peer->gen);
         }
     }
     else if (frame.verb == GATEWAY_RESULT)
@@ -525,154 +613,224 @@ s_self_handle_router (self_t *self)
     free (text);
 }
 
-//  Replies of the waiters: [VM-WAIT|VM-UNWAIT] [peer key] [OK ...|ERROR r]
+//  Replies of the waiters: VM-WAIT (to its peer) and VM-UNWAIT (ignored).
 static void
-s_self_handle_waiters (self_t *self)
+s_self_handle_waiters (void *arg)
 {
-    zmsg_t *msg = zmsg_recv (self->waiters);
-    char *command = msg ? zmsg_popstr (msg) : NULL;
-    char *id = msg ? zmsg_popstr (msg) : NULL;
-    char *status = msg ? zmsg_popstr (msg) : NULL;
-    char *what = msg ? zmsg_popstr (msg) : NULL;
+    self_t *self = arg;
+    char *command, *id, *error;
+    zmsg_t *payload;
+    int rc = ll_proto_recv (self->waiters, &command, &id, &payload, &error);
     s_peer_t *peer = id ? zhashx_lookup (self->peers, id) : NULL;
+    char *what = NULL, *pin = NULL, *cmd = NULL;
+    if (rc == 0 && ll_proto_payload (command, &payload, &what, &pin, &cmd) != 0)
+        error = strdup (LL_REASON_BAD_REPLY);
     if (command && streq (command, LL_CMD_VM_WAIT) && peer && peer->waiting) {
         peer->waiting = false;
-        if (status && streq (status, "OK") && what
-            && streq (what, LL_WAIT_ASSIGN)) {
-            char *pin = zmsg_popstr (msg);
-            char *cmd = zmsg_popstr (msg);
-            if (pin && cmd)
-                s_sendf (self, peer, "ASSIGN %s %s", pin, cmd);
-            if (pin)
-                sodium_memzero (pin, strlen (pin));
-            if (cmd)
-                sodium_memzero (cmd, strlen (cmd));
-            free (pin);
-            free (cmd);
-        }
-        else if (status && streq (status, "OK") && what
-                 && streq (what, LL_WAIT_RESET)) {
-            char *reset_id = zmsg_popstr (msg);
-            if (reset_id)
-                s_sendf (self, peer, "RESET %s", reset_id);
-            free (reset_id);
-        }
-        else if (status && streq (status, "OK") && what
-                 && streq (what, LL_WAIT_UNKNOWN))
+        if (what && streq (what, LL_WAIT_ASSIGN) && pin && cmd)
+            s_sendf (self, peer, "ASSIGN %s %s", pin, cmd);
+        else if (what && streq (what, LL_WAIT_RESET) && pin)
+            s_sendf (self, peer, "RESET %s", pin);  //  pin: the reset id
+        else if (what && streq (what, LL_WAIT_UNKNOWN))
             s_send (self, peer, "ERROR VM not found.");
-        else if (status && streq (status, "OK") && what
-                 && streq (what, LL_WAIT_REVOKED)) {
+        else if (what && streq (what, LL_WAIT_REVOKED))
             //  A newer launch holds the VM: this agent is done here
-            s_forget_hello (self, peer);
-            s_send (self, peer, "ERROR token revoked");
-        }
+            s_revoke (self, peer, "ERROR token revoked");
         else
-            s_sendf (self, peer, "ERROR %s", what ? what : "wait failed");
+            s_sendf (self, peer, "ERROR %s",
+                     error  ? error
+                     : what ? what
+                            : "wait failed");
     }
+    if (pin)
+        sodium_memzero (pin, strlen (pin));
+    if (cmd)
+        sodium_memzero (cmd, strlen (cmd));
+    free (pin);
+    free (cmd);
+    free (what);
     free (command);
     free (id);
-    free (status);
-    free (what);
-    zmsg_destroy (&msg);
+    free (error);
+    zmsg_destroy (&payload);
 }
 
-//  Replies of the assigner: VM-RESULT (to the peer) and VM-SEEN (ignored).
+//  Replies of the assigner: VM-RESULT (to the peer, or a POST's) and
+//  VM-SEEN (ignored).
 static void
-s_self_handle_assigner (self_t *self)
+s_self_handle_assigner (void *arg)
 {
-    zmsg_t *msg = zmsg_recv (self->assigner);
-    char *command = msg ? zmsg_popstr (msg) : NULL;
-    char *id = msg ? zmsg_popstr (msg) : NULL;
-    char *status = msg ? zmsg_popstr (msg) : NULL;
-    char *reason = msg ? zmsg_popstr (msg) : NULL;
+    self_t *self = arg;
+    char *command, *id, *error;
+    zmsg_t *payload;
+    int rc = ll_proto_recv (self->assigner, &command, &id, &payload, &error);
     s_peer_t *peer = id ? zhashx_lookup (self->peers, id) : NULL;
-    if (command && streq (command, LL_CMD_VM_RESULT) && peer) {
-        if (status && streq (status, "OK"))
+    if (id && strchr (id, '.'))
+        s_post_done (self, id, rc, &payload, error);
+    else if (command && streq (command, LL_CMD_VM_RESULT) && peer) {
+        if (rc == 0)
             s_send (self, peer, "RESULT-OK");
-        else if (reason && streq (reason, LL_REASON_NOT_FOUND))
+        else if (streq (error, LL_REASON_NOT_FOUND))
             s_send (self, peer, "ERROR VM not found.");
-        else if (reason && streq (reason, LL_REASON_REVOKED)) {
-            s_forget_hello (self, peer);
-            s_send (self, peer, "ERROR token revoked");
-        }
+        else if (streq (error, LL_REASON_REVOKED))
+            s_revoke (self, peer, "ERROR token revoked");
         else
-            s_sendf (self, peer, "ERROR %s", reason ? reason : "failed");
+            s_sendf (self, peer, "ERROR %s", error);
     }
     free (command);
     free (id);
-    free (status);
-    free (reason);
+    free (error);
+    zmsg_destroy (&payload);
+}
+
+//  The answer to a peer's token check (id "v<peer key>:<generation>"): a
+//  token that is no longer its VM's current one ends the peer's HELLO.
+static void
+s_recheck_done (self_t *self, const char *id, int rc, const char *error)
+{
+    const char *colon = strchr (id, ':');
+    char key[64];
+    if (!colon || (size_t) (colon - id) >= sizeof key)
+        return;
+    snprintf (key, sizeof key, "%.*s", (int) (colon - id - 1), id + 1);
+    s_peer_t *peer = zhashx_lookup (self->peers, key);
+    if (!peer || !peer->host || !streq (peer->gen, colon + 1))
+        return;  //  gone, or a HELLO since
+    if (rc != 0
+        && (streq (error, LL_REASON_REVOKED)
+            || streq (error, LL_REASON_NOT_FOUND)
+            || streq (error, LL_REASON_INVALID)))
+        s_revoke (self, peer, s_auth_refusal (error));
+}
+
+//  Verify every peer's token again (after RESYNC: revocations may have
+//  been missed; and every LL_GATEWAY_RECHECK_MS). The registry answers
+//  them all with one query.
+static void
+s_recheck_all (self_t *self)
+{
+    for (s_peer_t *p = zhashx_first (self->peers); p;
+         p = zhashx_next (self->peers))
+        if (p->host) {
+            char id[96];
+            snprintf (id, sizeof id, "v%s:%s", p->key, p->gen);
+            ll_proto_send (self->registry, LL_CMD_VM_AUTH, id, p->host,
+                           p->hash);
+        }
+}
+
+//  Replies of the registry and the ingest: the POSTs' and the token
+//  checks' (VM-TOUCH's, id "t", are dropped).
+static void
+s_self_handle_answers (self_t *self, zsock_t *sock)
+{
+    char *command, *id, *error;
+    zmsg_t *payload;
+    int rc = ll_proto_recv (sock, &command, &id, &payload, &error);
+    if (id && id[0] == 'v')
+        s_recheck_done (self, id, rc, error);
+    else if (id && strchr (id, '.'))
+        s_post_done (self, id, rc, &payload, error);
+    free (command);
+    free (id);
+    free (error);
+    zmsg_destroy (&payload);
+}
+
+static void
+s_self_handle_registry (void *arg)
+{
+    self_t *self = arg;
+    s_self_handle_answers (self, self->registry);
+}
+
+static void
+s_self_handle_logs (void *arg)
+{
+    self_t *self = arg;
+    s_self_handle_answers (self, self->logs);
+}
+
+//  VM-REVOKED hostname generation: the peers of that VM holding an older
+//  token must HELLO again; RESYNC: every peer's token is checked again.
+static void
+s_self_handle_events (void *arg)
+{
+    self_t *self = arg;
+    zmsg_t *msg = zmsg_recv (self->events);
+    char *event = msg ? zmsg_popstr (msg) : NULL;
+    char *host = NULL, *gen = NULL;
+    if (event && streq (event, LL_EVT_RESYNC))
+        s_recheck_all (self);
+    else if (event && streq (event, LL_EVT_VM_REVOKED)
+             && ll_proto_decode (event, msg, &host, &gen) == 0) {
+        //  gen: the VM's new generation, 0 when its row is gone
+        long long now = strtoll (gen, NULL, 10);
+        zlistx_t *stale = zlistx_new ();
+        for (s_peer_t *p = zhashx_first (self->peers); p;
+             p = zhashx_next (self->peers))
+            if (p->host && streq (p->host, host)
+                && (now == 0 || strtoll (p->gen, NULL, 10) < now))
+                zlistx_add_end (stale, p);
+        for (s_peer_t *p = zlistx_first (stale); p; p = zlistx_next (stale))
+            s_revoke (self, p, "ERROR token revoked");
+        zlistx_destroy (&stale);
+    }
+    free (event);
+    free (host);
+    free (gen);
     zmsg_destroy (&msg);
 }
 
 //  Forget silent peers; refresh last_seen_at of the live ones.
 static void
-s_self_tick (self_t *self)
+s_self_tick (void *arg)
 {
+    self_t *self = arg;
+    if (!self->router)
+        return;  //  off
     int64_t now = ll_now_ms ();
     zlistx_t *gone = zlistx_new ();
     for (s_peer_t *p = zhashx_first (self->peers); p;
-         p = zhashx_next (self->peers))
+         p = zhashx_next (self->peers)) {
+        s_posts_expire (self, p, now);
         if (now - p->last_ms > LL_GATEWAY_SILENT_MS)
             zlistx_add_end (gone, p);
+    }
     for (s_peer_t *p = zlistx_first (gone); p; p = zlistx_next (gone)) {
         s_unwait (self, p);
         zhashx_delete (self->peers, p->key);
     }
     zlistx_destroy (&gone);
+    if (now >= self->next_check_ms) {
+        self->next_check_ms = now + LL_GATEWAY_RECHECK_MS;
+        s_recheck_all (self);
+    }
     if (now < self->next_seen_ms)
         return;
     self->next_seen_ms = now + LL_GATEWAY_SEEN_MS;
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addstr (msg, LL_CMD_VM_SEEN);
-    zmsg_addstr (msg, "s");
+    zmsg_t *hosts = zmsg_new ();
     for (s_peer_t *p = zhashx_first (self->peers); p;
          p = zhashx_next (self->peers))
         if (p->host && p->seen) {
-            zmsg_addstr (msg, p->host);
+            ll_msg_put (hosts, "s", p->host);
             p->seen = false;
         }
-    if (zmsg_size (msg) > 2)
-        zmsg_send (&msg, self->assigner);
-    zmsg_destroy (&msg);
+    if (zmsg_size (hosts))
+        ll_proto_send (self->assigner, LL_CMD_VM_SEEN, "s", &hosts);
+    zmsg_destroy (&hosts);
 }
+
+static const ll_actor_class_t s_class = {
+    .start = s_self_start,
+    .tick_ms = LL_GATEWAY_TICK_MS,
+    .tick = s_self_tick,
+};
 
 void
 gateway_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    int64_t next_tick = ll_now_ms () + LL_GATEWAY_TICK_MS;
-    while (!self->terminated) {
-        int64_t left = next_tick - ll_now_ms ();
-        void *which = zpoller_wait (poller, left > 0 ? (int) left : 0);
-        if (which == pipe) {
-            bool was_started = self->started;
-            s_self_handle_pipe (self);
-            if (!was_started && self->router && self->waiters
-                && self->assigner) {
-                zpoller_add (poller, self->router);
-                zpoller_add (poller, self->waiters);
-                zpoller_add (poller, self->assigner);
-            }
-        }
-        else if (self->router && which == self->router)
-            s_self_handle_router (self);
-        else if (self->waiters && which == self->waiters)
-            s_self_handle_waiters (self);
-        else if (self->assigner && which == self->assigner)
-            s_self_handle_assigner (self);
-        else if (zpoller_terminated (poller))
-            break;
-        //  The tick moves on even when the gateway is off (no endpoint):
-        //  a deadline left in the past made every wait return at once
-        if (ll_now_ms () >= next_tick) {
-            if (self->router)
-                s_self_tick (self);
-            next_tick = ll_now_ms () + LL_GATEWAY_TICK_MS;
-        }
-    }
-    zpoller_destroy (&poller);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

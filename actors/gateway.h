@@ -4,28 +4,31 @@
 
     Owns: ROUTER bound at agent.zmq_endpoint with CURVE (server keys from
     the zcert file agent.zmq_secret_key_file; any client key may connect,
-    agents prove who they are with their token); the table of peers;
-    DEALERs to the waiters and the assigner; a libcurl handle that replays
-    telemetry on the allocator's own HTTP routes (same JSON, same checks).
+    agents prove who they are with their token); the table of peers and
+    their POSTs; DEALERs to the waiters, the assigner, the registry and the
+    ingest.
     Serves: nothing inproc. Agent protocol (runtime/protocol.h, gateway):
-      HELLO hostname token  -> HELLO-OK | ERROR reason   (first, always;
-                               the token is checked with the registry's
-                               VM-AUTH, as on HTTP: "token revoked", "VM
-                               not found.", "Invalid API token.")
-      WAIT                  -> later ASSIGN pin command  (VM-WAIT with the
-                               token's generation, no timeout)
-                             | ERROR token revoked  (a newer launch of the
-                               VM: the peer must HELLO again)
-      RESULT hostname 1|0 text -> RESULT-OK | ERROR reason (VM-RESULT, with
-                               the token's generation)
-      POST path json        -> REPLY status json
-      PING                  -> PONG
+      HELLO (the token checked with the registry's VM-AUTH, as on HTTP:
+      "token revoked", "VM not found.", "Invalid API token."), WAIT
+      (VM-WAIT with the token's generation, no timeout), RESULT (VM-RESULT,
+      with the token's generation), PING, and
+      POST path json -> REPLY status json: the agent API of
+      http/agent_api.h, the same table the HTTP routes serve, sent straight
+      to the actors (VM-STATUS-SET, LOG-APPEND, ...) as the VM its HELLO
+      proved; a path outside it is REPLY 404. An agent's REPLYs come in the
+      order of its POSTs (one actor request in flight per agent, at most
+      LL_GATEWAY_POSTS_MAX waiting); an actor silent past its exchange's
+      timeout is REPLY 500/503 as over HTTP.
+    Subscribes: SUB LL_ENDPOINT_EVENTS: VM-REVOKED (the VM's peers holding
+      an older token are told "ERROR token revoked" and must HELLO again),
+      RESYNC (every peer's token is checked again with VM-AUTH, as it is
+      every minute).
     A peer silent for 35 s is forgotten (its parked wait is withdrawn with
     VM-UNWAIT); peers' last_seen_at is refreshed in batches (VM-SEEN).
     With agent.zmq_endpoint empty the gateway is off (starts, does nothing).
     The bound endpoint and the server public key are logged at start.
     Pipe: START -> OK | ERROR reason (key file unreadable, cannot bind),
-          $TERM. */
+          $TERM, VERBOSE (runtime/actor.h). */
 #ifndef LL_ACTOR_GATEWAY_H
 #define LL_ACTOR_GATEWAY_H
 

@@ -4,7 +4,8 @@
     Subscribes: SUB LL_ENDPOINT_EVENTS: VM-REVOKED hostname (that VM's
     cached agent tokens are forgotten), RESYNC (all are).
     Pipe: START -> OK | ERROR reason (cannot listen), PORT -> port number
-          (first listening port, for tests using port 0), $TERM. */
+          (first listening port, for tests using port 0), $TERM, VERBOSE
+          (runtime/actor.h). */
 #ifndef LL_ACTOR_HTTP_H
 #define LL_ACTOR_HTTP_H
 

@@ -2,11 +2,10 @@
 
 #include <arpa/inet.h>
 
+#include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
 #include "runtime/logline.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 #include "runtime/textbuf.h"
 
 #define LL_INGEST_TICK_MS 1000
@@ -30,7 +29,7 @@ typedef enum {
 
 //  One LOG-APPEND request waiting for the flush.
 typedef struct {
-    ll_request_t *req;  //  to answer (owned)
+    ll_request_t *req;  //  to answer (kept, owned)
     char *hostname;     //  the VM
     char *stream;       //  cloud_init | docker | agent
     char *source;       //  agent batch source, "" when none
@@ -41,18 +40,13 @@ typedef struct {
 } s_append_t;
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
-    zsock_t *router;        //  LL_ENDPOINT_LOGS
+    ll_actor_t actor;       //  pipe, ROUTER LL_ENDPOINT_LOGS, database
     zsock_t *pub;           //  LL_ENDPOINT_LOG_TAIL
-    ll_runtime_t *runtime;  //  config and stats (not owned)
-    ll_db_t *db;            //  our PostgreSQL connection
     zlist_t *batch;         //  s_append_t * for the next flush
     size_t batch_lines;     //  lines in batch
     size_t batch_bytes;     //  bytes in batch
     zhash_t *since_trim;    //  hostname -> size_t * lines since last trim
     int64_t next_prune_ms;  //  when to prune old agent batch ids
-    bool started;           //  START done
-    bool terminated;        //  $TERM received
 } self_t;
 
 static void
@@ -75,8 +69,7 @@ static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "ingest", pipe, runtime);
     self->batch = zlist_new ();
     self->since_trim = zhash_new ();
     return self;
@@ -90,61 +83,33 @@ s_self_destroy (self_t **self_p)
         return;
     s_append_t *a;
     while ((a = zlist_pop (self->batch))) {
-        ll_request_reply_error (a->req, self->router, "shutting down");
+        ll_request_fail (a->req, LL_REASON_STOPPING);
         s_append_destroy (&a);
     }
     zlist_destroy (&self->batch);
     zhash_destroy (&self->since_trim);
-    zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
 }
 
 static const char *
-s_self_start (self_t *self)
+s_self_start (void *arg)
 {
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router || zsock_bind (self->router, LL_ENDPOINT_LOGS) != 0)
-        return "cannot bind " LL_ENDPOINT_LOGS;
+    self_t *self = arg;
     self->pub = zsock_new (ZMQ_PUB);
     if (!self->pub || zsock_bind (self->pub, LL_ENDPOINT_LOG_TAIL) != 0)
         return "cannot bind " LL_ENDPOINT_LOG_TAIL;
-    self->db =
-        ll_db_new (self->runtime->config, self->runtime->stats, "ingest");
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("ingest: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
     self->next_prune_ms = ll_now_ms () + LL_INGEST_PRUNE_MS;
-    self->started = true;
     return NULL;
-}
-
-static void
-s_self_handle_pipe (self_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    free (command);
-    zmsg_destroy (&msg);
 }
 
 static const char *
 s_db_reason (self_t *self)
 {
-    return *ll_db_error (self->db) ? ll_db_error (self->db)
-                                   : "database unavailable";
+    return *ll_db_error (self->actor.db) ? ll_db_error (self->actor.db)
+                                         : LL_REASON_DATABASE;
 }
 
 static bool
@@ -167,22 +132,23 @@ s_source_valid (const char *source, const char *seq)
 
 //  --- appends --------------------------------------------------------------
 
+//  LOG-APPEND: kept for the next flush
 static void
-s_take_append (self_t *self, ll_request_t *req)
+s_handle_append (void *arg, ll_request_t *req)
 {
+    self_t *self = arg;
     s_append_t *a = calloc (1, sizeof *a);
-    a->req = req;
-    a->hostname = zmsg_popstr (req->args);
-    a->stream = zmsg_popstr (req->args);
-    a->source = zmsg_popstr (req->args);
-    a->seq = zmsg_popstr (req->args);
-    a->lines = zmsg_pop (req->args);
-    if (!a->hostname || !a->stream || !a->source || !a->seq || !a->lines
-        || !*a->hostname || !s_stream_valid (a->stream)
+    if (ll_request_take (req, &a->hostname, &a->stream, &a->source, &a->seq,
+                         &a->lines)
+        != 0) {
+        s_append_destroy (&a);
+        return;
+    }
+    if (!*a->hostname || !s_stream_valid (a->stream)
         || !s_source_valid (a->source, a->seq)
         || !ll_utf8_valid ((char *) zframe_data (a->lines),
                            zframe_size (a->lines))) {
-        ll_request_reply_error (req, self->router, "malformed append");
+        ll_request_fail (req, LL_REASON_MALFORMED);
         s_append_destroy (&a);
         return;
     }
@@ -194,31 +160,29 @@ s_take_append (self_t *self, ll_request_t *req)
     if (size && data[size - 1] != '\n')
         a->line_count++;
     if (a->line_count > LL_LOG_APPEND_MAX_LINES) {
-        ll_request_reply_error (req, self->router, "too many lines");
+        ll_request_fail (req, LL_REASON_LINES);
         s_append_destroy (&a);
         return;
     }
+    a->req = ll_request_keep (req);
     zlist_append (self->batch, a);
     self->batch_lines += a->line_count;
     self->batch_bytes += size;
 }
 
 static void
-s_answer (self_t *self, s_append_t *a, const char *error)
+s_answer (s_append_t *a, const char *error)
 {
     if (error)
-        ll_request_reply_error (a->req, self->router, error);
-    else if (a->state == S_DUPLICATE) {
-        zmsg_t *payload = zmsg_new ();
-        zmsg_addstr (payload, LL_LOG_DUPLICATE);
-        ll_request_reply_ok (a->req, self->router, &payload);
-    }
+        ll_request_fail (a->req, error);
+    else if (a->state == S_DUPLICATE)
+        ll_request_answer (a->req, LL_LOG_DUPLICATE);
     else if (a->state == S_NOT_FOUND)
-        ll_request_reply_error (a->req, self->router, LL_REASON_NOT_FOUND);
+        ll_request_fail (a->req, LL_REASON_NOT_FOUND);
     else {
-        zmsg_t *payload = zmsg_new ();
-        zmsg_addstrf (payload, "%zu", a->line_count);
-        ll_request_reply_ok (a->req, self->router, &payload);
+        char count[24];
+        snprintf (count, sizeof count, "%zu", a->line_count);
+        ll_request_answer (a->req, count);
     }
 }
 
@@ -234,7 +198,8 @@ s_flush_start (self_t *self, long long *first_id)
         ll_pgarray_add (&hosts, a->hostname);
     ll_pgarray_end (&hosts);
     const char *values[] = {hosts.data};
-    PGresult *res = ll_db_exec (self->db, "vm_logs_flush_start", 1, values);
+    PGresult *res =
+        ll_db_exec (self->actor.db, "vm_logs_flush_start", 1, values);
     ll_textbuf_free (&hosts);
     if (!res || PQntuples (res) < 1) {
         PQclear (res);
@@ -279,7 +244,7 @@ s_claim_batches (self_t *self)
     if (count) {
         const char *values[] = {hosts.data, sources.data, seqs.data};
         PGresult *res =
-            ll_db_exec (self->db, "vm_log_batches_claim", 3, values);
+            ll_db_exec (self->actor.db, "vm_log_batches_claim", 3, values);
         if (!res)
             rc = -1;
         for (int row = 0; res && row < PQntuples (res); row++) {
@@ -374,7 +339,7 @@ s_copy_lines (self_t *self, long long next_id, zhash_t *tails)
         }
     }
     ll_textbuf_append (&copy, "\377\377", 2);  //  trailer
-    PGconn *conn = ll_db_conn (self->db);
+    PGconn *conn = ll_db_conn (self->actor.db);
     int rc = -1;
     PGresult *res =
         conn ? PQexecPrepared (conn, "vm_logs_copy", 0, NULL, NULL, NULL, 0)
@@ -401,7 +366,7 @@ s_copy_lines (self_t *self, long long next_id, zhash_t *tails)
 static void
 s_trim (self_t *self, const char *hostname, size_t added)
 {
-    int retain = self->runtime->config->logs.retain_lines;
+    int retain = self->actor.runtime->config->logs.retain_lines;
     size_t threshold =
         (size_t) retain / 10 > 1000 ? (size_t) retain / 10 : 1000;
     size_t *since = zhash_lookup (self->since_trim, hostname);
@@ -416,7 +381,7 @@ s_trim (self_t *self, const char *hostname, size_t added)
     char keep[32];
     snprintf (keep, sizeof keep, "%d", retain);
     const char *values[] = {hostname, keep};
-    PGresult *res = ll_db_exec (self->db, "vm_logs_trim", 2, values);
+    PGresult *res = ll_db_exec (self->actor.db, "vm_logs_trim", 2, values);
     if (res)
         *since = 0;
     else
@@ -449,8 +414,8 @@ s_flush (self_t *self)
     const char *failure = NULL;
     zhash_t *tails = zhash_new ();
     long long first_id = 0;
-    if (ll_db_ensure (self->db) != 0
-        || (claims && ll_db_command (self->db, "BEGIN") != 0))
+    if (ll_db_ensure (self->actor.db) != 0
+        || (claims && ll_db_command (self->actor.db, "BEGIN") != 0))
         failure = s_db_reason (self);
     else if (s_flush_start (self, &first_id) != 0
              || s_claim_batches (self) != 0)
@@ -463,27 +428,28 @@ s_flush (self_t *self)
                 lines += a->line_count;
         if (lines && s_copy_lines (self, first_id, tails) != 0)
             failure = "cannot store the lines";
-        else if (claims && ll_db_command (self->db, "COMMIT") != 0)
+        else if (claims && ll_db_command (self->actor.db, "COMMIT") != 0)
             failure = s_db_reason (self);
     }
-    if (failure && claims && ll_db_connected (self->db))
-        ll_db_command (self->db, "ROLLBACK");
+    if (failure && claims && ll_db_connected (self->actor.db))
+        ll_db_command (self->actor.db, "ROLLBACK");
     if (failure)
         ll_warn ("ingest: %zu lines not stored: %s", self->batch_lines,
                  failure);
 
     s_append_t *a;
     while ((a = zlist_pop (self->batch))) {
-        s_answer (self, a, failure);
+        s_answer (a, failure);
         s_append_destroy (&a);
     }
     if (!failure)
         for (ll_textbuf_t *tail = zhash_first (tails); tail;
              tail = zhash_next (tails)) {
             const char *hostname = zhash_cursor (tails);
+            char *topic = zsys_sprintf ("%s\t", hostname);
             zmsg_t *msg = zmsg_new ();
-            zmsg_addstrf (msg, "%s\t", hostname);
-            zmsg_addmem (msg, tail->data, tail->len);
+            ll_msg_put (msg, "sb", topic, tail->data, tail->len);
+            zstr_free (&topic);
             zmsg_send (&msg, self->pub);
             zmsg_destroy (&msg);
             size_t added = 0;
@@ -503,35 +469,36 @@ s_flush (self_t *self)
 //  --- reads ----------------------------------------------------------------
 
 static void
-s_handle_read (self_t *self, ll_request_t *req)
+s_handle_read (void *arg, ll_request_t *req)
 {
-    char *hostname = zmsg_popstr (req->args);
-    char *after = zmsg_popstr (req->args);
-    char *limit = zmsg_popstr (req->args);
-    long n = limit ? strtol (limit, NULL, 10) : 0;
-    if (!hostname || !after || n <= 0 || n > LL_INGEST_READ_MAX) {
-        ll_request_reply_error (req, self->router, "malformed read");
+    self_t *self = arg;
+    char *hostname = NULL, *after = NULL, *limit = NULL;
+    if (ll_request_take (req, &hostname, &after, &limit) != 0)
+        return;
+    long n = strtol (limit, NULL, 10);
+    if (!*hostname || n <= 0 || n > LL_INGEST_READ_MAX) {
+        ll_request_fail (req, LL_REASON_MALFORMED);
         goto done;
     }
     const char *vm_values[] = {hostname};
-    PGresult *vm = ll_db_exec (self->db, "vm_logs_vm", 1, vm_values);
+    PGresult *vm = ll_db_exec (self->actor.db, "vm_logs_vm", 1, vm_values);
     if (!vm) {
-        ll_request_reply_error (req, self->router, s_db_reason (self));
+        ll_request_fail (req, s_db_reason (self));
         goto done;
     }
     if (PQntuples (vm) == 0) {
         PQclear (vm);
-        ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
+        ll_request_fail (req, LL_REASON_NOT_FOUND);
         goto done;
     }
     bool newest = *after == '\0';
     const char *values[] = {hostname, newest ? limit : after, limit};
     PGresult *res =
-        ll_db_exec (self->db, newest ? "vm_logs_newest" : "vm_logs_after",
+        ll_db_exec (self->actor.db, newest ? "vm_logs_newest" : "vm_logs_after",
                     newest ? 2 : 3, values);
     if (!res) {
         PQclear (vm);
-        ll_request_reply_error (req, self->router, s_db_reason (self));
+        ll_request_fail (req, s_db_reason (self));
         goto done;
     }
     ll_textbuf_t rows = {0};
@@ -546,10 +513,7 @@ s_handle_read (self_t *self, ll_request_t *req)
                            (size_t) PQgetlength (res, row, 2));
         ll_textbuf_putc (&rows, '\n');
     }
-    zmsg_t *payload = zmsg_new ();
-    zmsg_addstr (payload, PQgetvalue (vm, 0, 0));
-    zmsg_addmem (payload, rows.data, rows.len);
-    ll_request_reply_ok (req, self->router, &payload);
+    ll_request_answer (req, PQgetvalue (vm, 0, 0), rows.data, rows.len);
     ll_textbuf_free (&rows);
     PQclear (res);
     PQclear (vm);
@@ -559,24 +523,22 @@ done:
     free (limit);
 }
 
+//  Served on LL_ENDPOINT_LOGS
+static const ll_handler_t s_handlers[] = {
+    {LL_CMD_LOG_APPEND, s_handle_append},
+    {LL_CMD_LOG_READ, s_handle_read},
+    {NULL, NULL},
+};
+
 //  Take every request waiting (up to the caps), then write the appends in
 //  one transaction: appends that arrive during a flush make the next one.
 static void
-s_self_handle_router (self_t *self)
+s_self_handle_router (void *arg)
 {
+    self_t *self = arg;
     for (int i = 0; i < LL_INGEST_FLUSH_REQUESTS; i++) {
-        ll_request_t *req = ll_request_recv_nowait (self->router);
-        if (!req)
+        if (!ll_actor_serve (&self->actor, s_handlers, self, true))
             break;
-        if (streq (req->command, LL_CMD_LOG_APPEND))
-            s_take_append (self, req);
-        else {
-            if (streq (req->command, LL_CMD_LOG_READ))
-                s_handle_read (self, req);
-            else
-                ll_request_reply_error (req, self->router, "unknown command");
-            ll_request_destroy (&req);
-        }
         if (self->batch_lines >= LL_INGEST_FLUSH_LINES
             || self->batch_bytes >= LL_INGEST_FLUSH_BYTES)
             break;
@@ -585,37 +547,31 @@ s_self_handle_router (self_t *self)
 }
 
 static void
-s_self_housekeeping (self_t *self)
+s_self_housekeeping (void *arg)
 {
-    if (ll_db_ensure (self->db) != 0)
+    self_t *self = arg;
+    if (ll_db_ensure (self->actor.db) != 0)
         return;
     if (ll_now_ms () >= self->next_prune_ms) {
-        PQclear (ll_db_exec (self->db, "vm_log_batches_prune", 0, NULL));
+        PQclear (ll_db_exec (self->actor.db, "vm_log_batches_prune", 0, NULL));
         self->next_prune_ms = ll_now_ms () + LL_INGEST_PRUNE_MS;
     }
 }
+
+static const ll_actor_class_t s_class = {
+    .endpoint = LL_ENDPOINT_LOGS,
+    .database = true,
+    .handlers = s_handlers,
+    .start = s_self_start,
+    .tick_ms = LL_INGEST_TICK_MS,
+    .tick = s_self_housekeeping,
+    .drain = s_self_handle_router,
+};
 
 void
 ingest_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    while (!self->terminated) {
-        void *which = zpoller_wait (poller, LL_INGEST_TICK_MS);
-        if (which == pipe) {
-            bool was_started = self->started;
-            s_self_handle_pipe (self);
-            if (!was_started && self->started)
-                zpoller_add (poller, self->router);
-        }
-        else if (self->router && which == self->router)
-            s_self_handle_router (self);
-        else if (zpoller_terminated (poller))
-            break;
-        else if (self->started)
-            s_self_housekeeping (self);
-    }
-    zpoller_destroy (&poller);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

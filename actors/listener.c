@@ -1,8 +1,7 @@
 #include "actors/listener.h"
+#include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 
 #include <jansson.h>
 
@@ -11,21 +10,16 @@
 #define LL_LISTENER_HOST_MAX    253
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
-    zsock_t *pub;           //  LL_ENDPOINT_EVENTS
-    ll_runtime_t *runtime;  //  config and stats (not owned)
-    ll_db_t *db;            //  the LISTEN connection
-    bool listening;         //  LISTEN in place on the current connection
-    bool started;           //  START done
-    bool terminated;        //  $TERM received
+    ll_actor_t actor;  //  pipe, the LISTEN connection (no ROUTER)
+    zsock_t *pub;      //  LL_ENDPOINT_EVENTS
+    bool listening;    //  LISTEN in place on the current connection
 } self_t;
 
 static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "listener", pipe, runtime);
     return self;
 }
 
@@ -36,7 +30,7 @@ s_self_destroy (self_t **self_p)
     if (!self)
         return;
     zsock_destroy (&self->pub);
-    ll_db_destroy (&self->db);
+    ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
 }
@@ -45,62 +39,38 @@ s_self_destroy (self_t **self_p)
 static void
 s_self_listen (self_t *self)
 {
-    if (self->listening && ll_db_connected (self->db))
+    if (self->listening && ll_db_connected (self->actor.db))
         return;
     self->listening = false;
-    if (ll_db_ensure (self->db) != 0)
+    if (ll_db_ensure (self->actor.db) != 0)
         return;
-    const char *values[] = {self->runtime->config->db.message_channel};
+    const ll_config_t *config = self->actor.runtime->config;
+    const char *values[] = {config->db.message_channel};
     const char *tokens[] = {LL_TOKEN_CHANNEL};
-    PGresult *res = ll_db_exec (self->db, "listen_channel", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "listen_channel", 1, values);
     PQclear (res);
-    res = res ? ll_db_exec (self->db, "listen_channel", 1, tokens) : NULL;
+    res = res ? ll_db_exec (self->actor.db, "listen_channel", 1, tokens) : NULL;
     if (!res) {
-        ll_warn ("listener: cannot listen: %s", ll_db_error (self->db));
+        ll_warn ("listener: cannot listen: %s", ll_db_error (self->actor.db));
         return;
     }
     PQclear (res);
-    PQsetnonblocking (ll_db_conn (self->db), 1);
+    PQsetnonblocking (ll_db_conn (self->actor.db), 1);
     self->listening = true;
-    ll_info ("listener: listening on channel %s",
-             self->runtime->config->db.message_channel);
-    zstr_send (self->pub, LL_EVT_RESYNC);
+    ll_info ("listener: listening on channel %s", config->db.message_channel);
+    ll_proto_publish (self->pub, LL_EVT_RESYNC);
 }
 
 static const char *
-s_self_start (self_t *self)
+s_self_start (void *arg)
 {
+    self_t *self = arg;
     self->pub = zsock_new (ZMQ_PUB);
     if (!self->pub || zsock_bind (self->pub, LL_ENDPOINT_EVENTS) != 0)
         return "cannot bind " LL_ENDPOINT_EVENTS;
     zsock_set_sndhwm (self->pub, 100000);
-    self->db =
-        ll_db_new (self->runtime->config, self->runtime->stats, "listener");
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("listener: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
-    self->started = true;
     s_self_listen (self);
     return NULL;
-}
-
-static void
-s_self_handle_pipe (self_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    free (command);
-    zmsg_destroy (&msg);
 }
 
 static void
@@ -126,13 +96,11 @@ s_publish (self_t *self, const char *payload)
         if (json_is_integer (gen))
             snprintf (generation, sizeof generation, "%lld",
                       (long long) json_integer_value (gen));
-        if (!reset && json_is_string (pin) && *generation)
-            zstr_sendx (self->pub, LL_EVT_VM_ASSIGNED, json_string_value (host),
-                        json_string_value (pin), json_string_value (command),
-                        generation, NULL);
-        else
-            zstr_sendx (self->pub, LL_EVT_VM_ASSIGNED, json_string_value (host),
-                        NULL);
+        bool full = !reset && json_is_string (pin) && *generation;
+        ll_proto_publish (self->pub, LL_EVT_VM_ASSIGNED,
+                          json_string_value (host),
+                          full ? json_string_value (pin) : NULL,
+                          json_string_value (command), generation);
     }
     json_decref (json);
 }
@@ -150,17 +118,18 @@ s_publish_revoked (self_t *self, const char *payload)
         return;
     char text[24];
     snprintf (text, sizeof text, "%lld", generation);
-    zstr_sendx (self->pub, LL_EVT_VM_REVOKED, host, text, NULL);
+    ll_proto_publish (self->pub, LL_EVT_VM_REVOKED, host, text);
 }
 
 //  The connection's socket is readable: collect notifications.
 static void
-s_self_handle_db (self_t *self)
+s_self_handle_db (void *arg)
 {
-    PGconn *conn = ll_db_conn (self->db);
+    self_t *self = arg;
+    PGconn *conn = ll_db_conn (self->actor.db);
     if (!conn || !PQconsumeInput (conn) || PQstatus (conn) != CONNECTION_OK) {
         ll_warn ("listener: postgresql connection lost");
-        ll_db_disconnect (self->db);
+        ll_db_disconnect (self->actor.db);
         self->listening = false;
         return;
     }
@@ -174,28 +143,35 @@ s_self_handle_db (self_t *self)
     }
 }
 
+//  The connection's socket while LISTEN is in place
+static int
+s_self_fd (void *arg)
+{
+    self_t *self = arg;
+    PGconn *conn = self->listening ? ll_db_conn (self->actor.db) : NULL;
+    return conn ? PQsocket (conn) : -1;
+}
+
+//  LISTEN again after the connection came back (no-op while listening)
+static void
+s_self_tick (void *arg)
+{
+    s_self_listen (arg);
+}
+
+static const ll_actor_class_t s_class = {
+    .database = true,
+    .start = s_self_start,
+    .tick_ms = LL_LISTENER_TICK_MS,
+    .tick = s_self_tick,
+    .fd = s_self_fd,
+    .fd_ready = s_self_handle_db,
+};
+
 void
 listener_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    zsock_signal (pipe, 0);
-    while (!self->terminated) {
-        zmq_pollitem_t items[2] = {
-            {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
-            {NULL, -1, ZMQ_POLLIN, 0},
-        };
-        PGconn *conn = self->listening ? ll_db_conn (self->db) : NULL;
-        items[1].fd = conn ? PQsocket (conn) : -1;
-        int rc =
-            zmq_poll (items, items[1].fd >= 0 ? 2 : 1, LL_LISTENER_TICK_MS);
-        if (rc < 0 && errno != EINTR)
-            break;
-        if (items[0].revents & ZMQ_POLLIN)
-            s_self_handle_pipe (self);
-        else if (items[1].fd >= 0 && (items[1].revents & ZMQ_POLLIN))
-            s_self_handle_db (self);
-        if (self->started && !self->terminated)
-            s_self_listen (self);  //  no-op while listening
-    }
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

@@ -1,11 +1,9 @@
 #include "actors/registry.h"
+#include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
-#include "runtime/token.h"
-
 #include "runtime/textbuf.h"
+#include "runtime/token.h"
 
 #include <sodium.h>
 
@@ -29,15 +27,11 @@ typedef struct {
 } s_pending_t;
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
-    zsock_t *router;        //  LL_ENDPOINT_REGISTRY
-    ll_runtime_t *runtime;  //  config and stats (not owned)
-    ll_db_t *db;            //  our PostgreSQL connection
-    zhash_t *pending;       //  hostname -> s_pending_t, for the next flush
-    zlist_t *auths;         //  VM-AUTH requests for the next token check
-    int async_backend;      //  backend pid whose session commits async, 0
-    bool started;           //  START done
-    bool terminated;        //  $TERM received
+    ll_actor_t actor;  //  pipe, ROUTER LL_ENDPOINT_REGISTRY, database
+    zhash_t *pending;  //  hostname -> s_pending_t, for the next flush
+    zlist_t *auths;    //  VM-AUTH requests for the next token check
+    ll_textbuf_t auth_hosts, auth_hashes;  //  their arguments (arrays)
+    int async_backend;  //  backend pid whose session commits async, 0
 } self_t;
 
 static void
@@ -59,8 +53,7 @@ static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "registry", pipe, runtime);
     self->pending = zhash_new ();
     self->auths = zlist_new ();
     return self;
@@ -72,83 +65,59 @@ s_self_destroy (self_t **self_p)
     self_t *self = *self_p;
     if (!self)
         return;
-    zsock_destroy (&self->router);
     zhash_destroy (&self->pending);
     ll_request_t *req;
     while ((req = zlist_pop (self->auths)))
         ll_request_destroy (&req);
     zlist_destroy (&self->auths);
-    ll_db_destroy (&self->db);
+    ll_textbuf_free (&self->auth_hosts);
+    ll_textbuf_free (&self->auth_hashes);
+    ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
 }
 
 static const char *
-s_self_start (self_t *self)
+s_db_reason (self_t *self)
 {
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router || zsock_bind (self->router, LL_ENDPOINT_REGISTRY) != 0)
-        return "cannot bind " LL_ENDPOINT_REGISTRY;
-    self->db =
-        ll_db_new (self->runtime->config, self->runtime->stats, "registry");
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("registry: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
-    self->started = true;
-    return NULL;
+    return *ll_db_error (self->actor.db) ? ll_db_error (self->actor.db)
+                                         : LL_REASON_DATABASE;
 }
 
 static void
-s_self_handle_pipe (self_t *self)
+s_handle_health (void *arg, ll_request_t *req)
 {
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    free (command);
-    zmsg_destroy (&msg);
-}
-
-static void
-s_handle_health (self_t *self, ll_request_t *req)
-{
-    PGresult *res = ll_db_exec (self->db, "health_ping", 0, NULL);
+    self_t *self = arg;
+    PGresult *res = ll_db_exec (self->actor.db, "health_ping", 0, NULL);
     if (res)
-        ll_request_reply_ok (req, self->router, NULL);
+        ll_request_answer (req);
     else
-        ll_request_reply_error (req, self->router,
-                                *ll_db_error (self->db) ? ll_db_error (self->db)
-                                                        : "not connected");
+        ll_request_fail (req, *ll_db_error (self->actor.db)
+                                  ? ll_db_error (self->actor.db)
+                                  : "not connected");
     PQclear (res);
 }
+
+static int s_commit_mode (self_t *self, bool soft);
 
 //  The server secret: created once (random), then always the same, so agent
 //  tokens survive restarts and every allocator sharing the database agrees.
 static void
-s_handle_secret (self_t *self, ll_request_t *req)
+s_handle_secret (void *arg, ll_request_t *req)
 {
+    self_t *self = arg;
+    s_commit_mode (self, false);
     char fresh[65];
     ll_token_new_secret (fresh, sizeof fresh);
     const char *init[] = {"server_secret", fresh};
     const char *key[] = {"server_secret"};
-    PGresult *res = ll_db_exec (self->db, "settings_init", 2, init);
+    PGresult *res = ll_db_exec (self->actor.db, "settings_init", 2, init);
     PQclear (res);
-    res = res ? ll_db_exec (self->db, "settings_get", 1, key) : NULL;
-    if (res && PQntuples (res) == 1) {
-        zmsg_t *payload = zmsg_new ();
-        zmsg_addstr (payload, PQgetvalue (res, 0, 0));
-        ll_request_reply_ok (req, self->router, &payload);
-    }
+    res = res ? ll_db_exec (self->actor.db, "settings_get", 1, key) : NULL;
+    if (res && PQntuples (res) == 1)
+        ll_request_answer (req, PQgetvalue (res, 0, 0));
     else
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
     PQclear (res);
     sodium_memzero (fresh, sizeof fresh);
 }
@@ -179,23 +148,17 @@ s_replace (char **field, const char *value)
     *field = value ? strdup (value) : NULL;
 }
 
-//  Take a write request into the pending set; the request is owned by the
-//  pending entry from here. Returns -1 (request answered and destroyed)
-//  when its arguments are malformed.
-static int
-s_take_write (self_t *self, ll_request_t **req_p)
+//  A coalesced write: kept in the pending set of its VM and answered by
+//  the next flush.
+static void
+s_handle_write (void *arg, ll_request_t *req)
 {
-    ll_request_t *req = *req_p;
-    char *hostname = zmsg_popstr (req->args);
-    char *a = zmsg_popstr (req->args);
-    char *b = zmsg_popstr (req->args);
-    char *c = zmsg_popstr (req->args);
-    int rc = 0;
-    bool is_touch = streq (req->command, LL_CMD_VM_TOUCH);
-    if (!hostname || !*hostname || (!is_touch && !a)) {
-        ll_request_reply_error (req, self->router, "missing arguments");
-        ll_request_destroy (req_p);
-        rc = -1;
+    self_t *self = arg;
+    char *hostname = NULL, *a = NULL, *b = NULL, *c = NULL;
+    if (ll_request_take (req, &hostname, &a, &b, &c) != 0)
+        return;
+    if (!*hostname) {
+        ll_request_fail (req, LL_REASON_MALFORMED);
         goto done;
     }
     s_pending_t *p = s_pending_for (self, hostname);
@@ -212,20 +175,18 @@ s_take_write (self_t *self, ll_request_t **req_p)
     else if (streq (req->command, LL_CMD_VM_HEARTBEAT)) {
         p->heartbeat = true;
         s_replace (&p->boot_id, *a ? a : NULL);
-        p->crd_active = b && *b ? streq (b, "1") : -1;
-        p->disk_free_pct = c && *c ? (int) strtol (c, NULL, 10) : -1;
+        p->crd_active = *b ? streq (b, "1") : -1;
+        p->disk_free_pct = *c ? (int) strtol (c, NULL, 10) : -1;
         p->needs_update = true;
     }
     else
         p->needs_update = true;  //  VM-TOUCH
-    zlist_append (p->waiters, req);
-    *req_p = NULL;
+    zlist_append (p->waiters, ll_request_keep (req));
 done:
     free (hostname);
     free (a);
     free (b);
     free (c);
-    return rc;
 }
 
 static void
@@ -234,9 +195,9 @@ s_answer_all (self_t *self, s_pending_t *p, const char *error)
     ll_request_t *req;
     while ((req = zlist_pop (p->waiters))) {
         if (error)
-            ll_request_reply_error (req, self->router, error);
+            ll_request_fail (req, error);
         else
-            ll_request_reply_ok (req, self->router, NULL);
+            ll_request_answer (req);
         ll_request_destroy (&req);
     }
 }
@@ -275,14 +236,14 @@ s_heartbeat_warnings (PGresult *res, int row)
 static int
 s_commit_mode (self_t *self, bool soft)
 {
-    PGconn *conn = ll_db_conn (self->db);
+    PGconn *conn = ll_db_conn (self->actor.db);
     int backend = conn ? PQbackendPID (conn) : 0;
     bool is_async = backend && backend == self->async_backend;
     if (soft == is_async)
         return 0;
     PGresult *res = ll_db_exec (
-        self->db, soft ? "telemetry_commit_async" : "telemetry_commit_sync", 0,
-        NULL);
+        self->actor.db,
+        soft ? "telemetry_commit_async" : "telemetry_commit_sync", 0, NULL);
     if (!res)
         return -1;
     PQclear (res);
@@ -322,17 +283,16 @@ s_flush (self_t *self)
         if (list[i]->gpu_health || list[i]->in_use >= 0)
             soft = false;
     const char *failure = NULL;
-    if (ll_db_ensure (self->db) != 0 || s_commit_mode (self, soft) != 0)
-        failure = *ll_db_error (self->db) ? ll_db_error (self->db)
-                                          : "database unavailable";
+    if (ll_db_ensure (self->actor.db) != 0 || s_commit_mode (self, soft) != 0)
+        failure = s_db_reason (self);
     //  found[i]: VM i exists (a statement found its row)
     bool *found = calloc (n, sizeof *found);
     if (status_count && !failure) {
         const char *values[] = {hosts.data, statuses.data};
-        PGresult *res = ll_db_exec (self->db, "vm_status_update", 2, values);
+        PGresult *res =
+            ll_db_exec (self->actor.db, "vm_status_update", 2, values);
         if (!res)
-            failure = *ll_db_error (self->db) ? ll_db_error (self->db)
-                                              : "database unavailable";
+            failure = s_db_reason (self);
         for (int row = 0; res && row < PQntuples (res); row++) {
             s_pending_t key = {.hostname = PQgetvalue (res, row, 0)};
             s_pending_t *kp = &key;
@@ -372,10 +332,10 @@ s_flush (self_t *self)
         const char *values[7];
         for (int k = 0; k < 7; k++)
             values[k] = cols[k].data;
-        PGresult *res = ll_db_exec (self->db, "vm_telemetry_update", 7, values);
+        PGresult *res =
+            ll_db_exec (self->actor.db, "vm_telemetry_update", 7, values);
         if (!res)
-            failure = *ll_db_error (self->db) ? ll_db_error (self->db)
-                                              : "database unavailable";
+            failure = s_db_reason (self);
         for (int row = 0; res && row < PQntuples (res); row++) {
             const char *host = PQgetvalue (res, row, 0);
             s_pending_t key = {.hostname = (char *) host}, *kp = &key;
@@ -405,133 +365,118 @@ s_flush (self_t *self)
 
 //  --- reads and rare writes (answered at once) -----------------------------
 
-static const char *
-s_db_reason (self_t *self)
-{
-    return *ll_db_error (self->db) ? ll_db_error (self->db)
-                                   : "database unavailable";
-}
-
 static void
-s_handle_metrics (self_t *self, ll_request_t *req)
+s_handle_metrics (void *arg, ll_request_t *req)
 {
-    const char *values[7] = {NULL};
+    self_t *self = arg;
     char *owned[7] = {NULL};
-    for (int i = 0; i < 7; i++) {
-        owned[i] = zmsg_popstr (req->args);
-        values[i] = owned[i] && *owned[i] ? owned[i] : NULL;
-    }
-    if (!values[0]) {
-        ll_request_reply_error (req, self->router, "missing arguments");
-        goto done;
-    }
-    PGresult *res = ll_db_exec (self->db, "vm_metrics_update", 7, values);
-    if (!res)
-        ll_request_reply_error (req, self->router, s_db_reason (self));
+    if (ll_request_take (req, &owned[0], &owned[1], &owned[2], &owned[3],
+                         &owned[4], &owned[5], &owned[6])
+        != 0)
+        return;
+    s_commit_mode (self, false);
+    const char *values[7];
+    for (int i = 0; i < 7; i++)
+        values[i] = *owned[i] ? owned[i] : NULL;
+    PGresult *res =
+        values[0] ? ll_db_exec (self->actor.db, "vm_metrics_update", 7, values)
+                  : NULL;
+    if (!values[0])
+        ll_request_fail (req, LL_REASON_MALFORMED);
+    else if (!res)
+        ll_request_fail (req, s_db_reason (self));
     else if (PQntuples (res) == 0)
-        ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
-    else {
-        zmsg_t *payload = zmsg_new ();
-        zmsg_addstr (payload, PQgetvalue (res, 0, 0));
-        ll_request_reply_ok (req, self->router, &payload);
-    }
+        ll_request_fail (req, LL_REASON_NOT_FOUND);
+    else
+        ll_request_answer (req, PQgetvalue (res, 0, 0));
     PQclear (res);
-done:
     for (int i = 0; i < 7; i++)
         free (owned[i]);
 }
 
 static void
-s_handle_status_get (self_t *self, ll_request_t *req)
+s_handle_status_get (void *arg, ll_request_t *req)
 {
-    char *hostname = zmsg_popstr (req->args);
+    self_t *self = arg;
+    char *hostname = NULL;
+    if (ll_request_take (req, &hostname) != 0)
+        return;
     char stale[16];
     snprintf (stale, sizeof stale, "%d",
-              self->runtime->config->agent.stale_after_s);
-    const char *values[] = {hostname ? hostname : "", stale};
-    PGresult *res = ll_db_exec (self->db, "vm_status_get", 2, values);
+              self->actor.runtime->config->agent.stale_after_s);
+    const char *values[] = {hostname, stale};
+    PGresult *res = ll_db_exec (self->actor.db, "vm_status_get", 2, values);
     if (!res)
-        ll_request_reply_error (req, self->router, s_db_reason (self));
+        ll_request_fail (req, s_db_reason (self));
     else if (PQntuples (res) == 0)
-        ll_request_reply_error (req, self->router, LL_REASON_NOT_FOUND);
-    else {
-        zmsg_t *payload = zmsg_new ();
-        zmsg_addstr (payload, PQgetvalue (res, 0, 0));
-        zmsg_addstr (payload, streq (PQgetvalue (res, 0, 1), "t") ? "1" : "0");
-        ll_request_reply_ok (req, self->router, &payload);
-    }
+        ll_request_fail (req, LL_REASON_NOT_FOUND);
+    else
+        ll_request_answer (req, PQgetvalue (res, 0, 0),
+                           streq (PQgetvalue (res, 0, 1), "t") ? "1" : "0");
     PQclear (res);
     free (hostname);
 }
 
 static void
-s_handle_status_all (self_t *self, ll_request_t *req)
+s_handle_status_all (void *arg, ll_request_t *req)
 {
+    self_t *self = arg;
     char stale[16];
     snprintf (stale, sizeof stale, "%d",
-              self->runtime->config->agent.stale_after_s);
+              self->actor.runtime->config->agent.stale_after_s);
     const char *values[] = {stale};
-    PGresult *res = ll_db_exec (self->db, "vm_status_all", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "vm_status_all", 1, values);
     if (!res) {
-        ll_request_reply_error (req, self->router, s_db_reason (self));
+        ll_request_fail (req, s_db_reason (self));
         return;
     }
-    zmsg_t *payload = zmsg_new ();
-    for (int row = 0; row < PQntuples (res); row++) {
-        zmsg_addstr (payload, PQgetvalue (res, row, 0));
+    zmsg_t *rows = zmsg_new ();
+    for (int row = 0; row < PQntuples (res); row++)
         //  A NULL status travels as "-" (JSON null at the edge)
-        zmsg_addstr (payload, streq (PQgetvalue (res, row, 3), "t")
-                                  ? "-"
-                                  : PQgetvalue (res, row, 1));
-        zmsg_addstr (payload,
-                     streq (PQgetvalue (res, row, 2), "t") ? "1" : "0");
-    }
-    ll_request_reply_ok (req, self->router, &payload);
+        ll_msg_put (rows, "sss", PQgetvalue (res, row, 0),
+                    streq (PQgetvalue (res, row, 3), "t")
+                        ? "-"
+                        : PQgetvalue (res, row, 1),
+                    streq (PQgetvalue (res, row, 2), "t") ? "1" : "0");
+    ll_request_answer (req, &rows);
     PQclear (res);
 }
 
 static void
-s_handle_export (self_t *self, ll_request_t *req)
+s_handle_export (void *arg, ll_request_t *req)
 {
+    self_t *self = arg;
     char stale[16];
     snprintf (stale, sizeof stale, "%d",
-              self->runtime->config->agent.stale_after_s);
+              self->actor.runtime->config->agent.stale_after_s);
     const char *values[] = {stale};
-    PGresult *res = ll_db_exec (self->db, "vm_export_metrics", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "vm_export_metrics", 1, values);
     if (!res || PQntuples (res) != 1)
-        ll_request_reply_error (req, self->router, s_db_reason (self));
-    else {
-        zmsg_t *payload = zmsg_new ();
-        zmsg_addstr (payload, PQgetvalue (res, 0, 0));
-        ll_request_reply_ok (req, self->router, &payload);
-    }
+        ll_request_fail (req, s_db_reason (self));
+    else
+        ll_request_answer (req, PQgetvalue (res, 0, 0));
     PQclear (res);
 }
 
 //  Bring your own VM: the admin registers a VM terraform does not manage,
 //  with the hash of the token just minted for it.
 static void
-s_handle_register (self_t *self, ll_request_t *req)
+s_handle_register (void *arg, ll_request_t *req)
 {
-    char *hostname = zmsg_popstr (req->args);
-    char *hash = zmsg_popstr (req->args);
-    char *actor = zmsg_popstr (req->args);
+    self_t *self = arg;
+    char *hostname = NULL, *hash = NULL, *actor = NULL;
+    if (ll_request_take (req, &hostname, &hash, &actor) != 0)
+        return;
+    s_commit_mode (self, false);
     const char *values[] = {hostname, hash, actor};
-    PGresult *res = hostname && hash && actor
-                        ? ll_db_exec (self->db, "vm_register", 3, values)
-                        : NULL;
-    if (!hostname || !hash || !actor)
-        ll_request_reply_error (req, self->router, "missing arguments");
-    else if (!res || PQntuples (res) != 1)
-        ll_request_reply_error (req, self->router, s_db_reason (self));
+    PGresult *res = ll_db_exec (self->actor.db, "vm_register", 3, values);
+    if (!res || PQntuples (res) != 1)
+        ll_request_fail (req, s_db_reason (self));
     else if (streq (PQgetvalue (res, 0, 0), "t"))
-        ll_request_reply_error (req, self->router, LL_REASON_MANAGED);
-    else {
-        zmsg_t *payload = zmsg_new ();
-        zmsg_addstr (payload, PQgetvalue (res, 0, 1));
-        zmsg_addstr (payload, streq (PQgetvalue (res, 0, 2), "t") ? "1" : "0");
-        ll_request_reply_ok (req, self->router, &payload);
-    }
+        ll_request_fail (req, LL_REASON_MANAGED);
+    else
+        ll_request_answer (req, PQgetvalue (res, 0, 1),
+                           streq (PQgetvalue (res, 0, 2), "t") ? "1" : "0");
     PQclear (res);
     free (hostname);
     free (hash);
@@ -540,11 +485,23 @@ s_handle_register (self_t *self, ll_request_t *req)
 
 //  --- token checks (batched: one query for every VM-AUTH waiting) --------
 
+//  VM-AUTH: kept with its hostname and hash in the arrays of the next check
 static void
-s_take_auth (self_t *self, ll_request_t **req_p)
+s_handle_auth (void *arg, ll_request_t *req)
 {
-    zlist_append (self->auths, *req_p);
-    *req_p = NULL;
+    self_t *self = arg;
+    char *host = NULL, *hash = NULL;
+    if (ll_request_take (req, &host, &hash) != 0)
+        return;
+    if (zlist_size (self->auths) == 0) {
+        ll_pgarray_begin (&self->auth_hosts);
+        ll_pgarray_begin (&self->auth_hashes);
+    }
+    ll_pgarray_add (&self->auth_hosts, host);
+    ll_pgarray_add (&self->auth_hashes, hash);
+    zlist_append (self->auths, ll_request_keep (req));
+    free (host);
+    free (hash);
 }
 
 //  Answer every VM-AUTH taken since the last check with one query.
@@ -554,132 +511,76 @@ s_check_auths (self_t *self)
     size_t n = zlist_size (self->auths);
     if (n == 0)
         return;
-    ll_request_t **reqs = calloc (n, sizeof *reqs);
-    ll_textbuf_t hosts = {0}, hashes = {0};
-    ll_pgarray_begin (&hosts);
-    ll_pgarray_begin (&hashes);
-    for (size_t i = 0; i < n; i++) {
-        reqs[i] = zlist_pop (self->auths);
-        char *host = zmsg_popstr (reqs[i]->args);
-        char *hash = zmsg_popstr (reqs[i]->args);
-        ll_pgarray_add (&hosts, host ? host : "");
-        ll_pgarray_add (&hashes, hash ? hash : "");
-        free (host);
-        free (hash);
-    }
-    ll_pgarray_end (&hosts);
-    ll_pgarray_end (&hashes);
-    const char *values[] = {hosts.data, hashes.data};
-    PGresult *res = ll_db_ensure (self->db) == 0
-                        ? ll_db_exec (self->db, "vm_auth", 2, values)
+    ll_pgarray_end (&self->auth_hosts);
+    ll_pgarray_end (&self->auth_hashes);
+    const char *values[] = {self->auth_hosts.data, self->auth_hashes.data};
+    PGresult *res = ll_db_ensure (self->actor.db) == 0
+                        ? ll_db_exec (self->actor.db, "vm_auth", 2, values)
                         : NULL;
     bool ok = res && (size_t) PQntuples (res) == n;
-    for (size_t i = 0; i < n; i++) {
+    for (int i = 0; i < (int) n; i++) {
+        ll_request_t *req = zlist_pop (self->auths);
         if (!ok)
-            ll_request_reply_error (reqs[i], self->router, s_db_reason (self));
-        else if (!PQgetisnull (res, (int) i, 0)) {
-            zmsg_t *payload = zmsg_new ();
-            zmsg_addstr (payload, PQgetvalue (res, (int) i, 0));
-            ll_request_reply_ok (reqs[i], self->router, &payload);
-        }
+            ll_request_fail (req, s_db_reason (self));
+        else if (!PQgetisnull (res, i, 0))
+            ll_request_answer (req, PQgetvalue (res, i, 0));
         else
-            ll_request_reply_error (reqs[i], self->router,
-                                    streq (PQgetvalue (res, (int) i, 2), "t")
-                                        ? LL_REASON_REVOKED
-                                    : streq (PQgetvalue (res, (int) i, 1), "f")
-                                        ? LL_REASON_NOT_FOUND
-                                        : LL_REASON_INVALID);
-        ll_request_destroy (&reqs[i]);
+            ll_request_fail (
+                req, streq (PQgetvalue (res, i, 2), "t")   ? LL_REASON_REVOKED
+                     : streq (PQgetvalue (res, i, 1), "f") ? LL_REASON_NOT_FOUND
+                                                           : LL_REASON_INVALID);
+        ll_request_destroy (&req);
     }
     PQclear (res);
-    ll_textbuf_free (&hosts);
-    ll_textbuf_free (&hashes);
-    free (reqs);
+    ll_textbuf_reset (&self->auth_hosts);
+    ll_textbuf_reset (&self->auth_hashes);
 }
 
-static bool
-s_is_write (const char *command)
-{
-    return streq (command, LL_CMD_VM_STATUS_SET)
-           || streq (command, LL_CMD_VM_GPU_SET)
-           || streq (command, LL_CMD_VM_INUSE_SET)
-           || streq (command, LL_CMD_VM_HEARTBEAT)
-           || streq (command, LL_CMD_VM_TOUCH);
-}
-
-static void
-s_self_handle_request (self_t *self, ll_request_t *req)
-{
-    if (s_is_write (req->command)) {
-        s_take_write (self, &req);
-        return;  //  answered by the next flush (or already, when malformed)
-    }
-    if (streq (req->command, LL_CMD_VM_AUTH)) {
-        s_take_auth (self, &req);
-        return;  //  answered by the next token check
-    }
-    //  The other writes (metrics, the server secret) are hard state; reads
-    //  leave the session as it is
-    bool writes = streq (req->command, LL_CMD_SECRET)
-                  || streq (req->command, LL_CMD_VM_METRICS_SET)
-                  || streq (req->command, LL_CMD_VM_REGISTER);
-    if (writes && ll_db_connected (self->db))
-        s_commit_mode (self, false);
-    if (streq (req->command, LL_CMD_HEALTH))
-        s_handle_health (self, req);
-    else if (streq (req->command, LL_CMD_SECRET))
-        s_handle_secret (self, req);
-    else if (streq (req->command, LL_CMD_VM_METRICS_SET))
-        s_handle_metrics (self, req);
-    else if (streq (req->command, LL_CMD_VM_STATUS_GET))
-        s_handle_status_get (self, req);
-    else if (streq (req->command, LL_CMD_VM_STATUS_ALL))
-        s_handle_status_all (self, req);
-    else if (streq (req->command, LL_CMD_VM_EXPORT))
-        s_handle_export (self, req);
-    else if (streq (req->command, LL_CMD_VM_REGISTER))
-        s_handle_register (self, req);
-    else
-        ll_request_reply_error (req, self->router, "unknown command");
-    ll_request_destroy (&req);
-}
+//  Served on LL_ENDPOINT_REGISTRY. The hard writes (metrics, the server
+//  secret, registrations) put the session back to synchronous commits;
+//  reads leave it
+static const ll_handler_t s_handlers[] = {
+    {LL_CMD_VM_HEARTBEAT, s_handle_write},
+    {LL_CMD_VM_STATUS_SET, s_handle_write},
+    {LL_CMD_VM_TOUCH, s_handle_write},
+    {LL_CMD_VM_GPU_SET, s_handle_write},
+    {LL_CMD_VM_INUSE_SET, s_handle_write},
+    {LL_CMD_HEALTH, s_handle_health},
+    {LL_CMD_VM_AUTH, s_handle_auth},
+    {LL_CMD_SECRET, s_handle_secret},
+    {LL_CMD_VM_METRICS_SET, s_handle_metrics},
+    {LL_CMD_VM_STATUS_GET, s_handle_status_get},
+    {LL_CMD_VM_STATUS_ALL, s_handle_status_all},
+    {LL_CMD_VM_EXPORT, s_handle_export},
+    {LL_CMD_VM_REGISTER, s_handle_register},
+    {NULL, NULL},
+};
 
 //  Take every request waiting (up to a cap), then flush the writes: what
 //  arrived while the previous flush ran is written together.
 static void
-s_self_handle_router (self_t *self)
+s_self_handle_router (void *arg)
 {
-    for (int i = 0; i < LL_REGISTRY_DRAIN_MAX; i++) {
-        ll_request_t *req = ll_request_recv_nowait (self->router);
-        if (!req)
+    self_t *self = arg;
+    for (int i = 0; i < LL_REGISTRY_DRAIN_MAX; i++)
+        if (!ll_actor_serve (&self->actor, s_handlers, self, true))
             break;
-        s_self_handle_request (self, req);
-    }
     s_check_auths (self);
     s_flush (self);
 }
+
+static const ll_actor_class_t s_class = {
+    .endpoint = LL_ENDPOINT_REGISTRY,
+    .database = true,
+    .handlers = s_handlers,
+    .tick_ms = LL_REGISTRY_TICK_MS,
+    .drain = s_self_handle_router,
+};
 
 void
 registry_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
-    zsock_signal (pipe, 0);
-    zpoller_t *poller = zpoller_new (pipe, NULL);
-    while (!self->terminated) {
-        void *which = zpoller_wait (poller, LL_REGISTRY_TICK_MS);
-        if (which == pipe) {
-            bool was_started = self->started;
-            s_self_handle_pipe (self);
-            if (!was_started && self->started)
-                zpoller_add (poller, self->router);
-        }
-        else if (self->router && which == self->router)
-            s_self_handle_router (self);
-        else if (zpoller_terminated (poller))
-            break;
-        else if (self->started)
-            ll_db_ensure (self->db);  //  idle tick: reconnect in the background
-    }
-    zpoller_destroy (&poller);
+    ll_actor_run (&self->actor, &s_class, self);
     s_self_destroy (&self);
 }

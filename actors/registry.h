@@ -3,24 +3,19 @@
     Owns: one PostgreSQL connection (reconnects with backoff on its own
     timer, so health turns green again without a request), and the set of
     telemetry writes waiting for the next flush.
-    Serves: ROUTER LL_ENDPOINT_REGISTRY (runtime/protocol.h)
-      HEALTH  -> OK | ERROR reason      a live "SELECT 1"
-      SECRET  -> OK secret | ERROR      the server secret (made on first use)
-      VM-AUTH -> OK generation | ERROR "revoked" | "not found" | "invalid"
-                 an agent token's hash checked against the VM's row; every
-                 VM-AUTH waiting is answered by one query
-      VM-STATUS-SET, VM-GPU-SET, VM-INUSE-SET, VM-HEARTBEAT, VM-TOUCH
-              -> OK | ERROR "not found" | ERROR reason
-                 coalesced: every write request waiting on the socket is
-                 taken, merged per VM, and written by at most two statements
-                 (a status UPDATE, an unnest UPDATE); each request is
-                 answered after its statement committed
-      VM-METRICS-SET -> OK total | ERROR    (at once)
-      VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT -> reads (at once)
-      VM-REGISTER -> OK created | ERROR "managed" | ERROR   (at once: the
-                 admin's bring-your-own-VM registration)
+    Serves: ROUTER LL_ENDPOINT_REGISTRY, the grammar in runtime/protocol.h:
+      HEALTH (a live "SELECT 1"), SECRET (made on first use);
+      VM-AUTH: an agent token's hash checked against the VM's row; every
+        VM-AUTH waiting on the socket is answered by one query;
+      VM-STATUS-SET, VM-GPU-SET, VM-INUSE-SET, VM-HEARTBEAT, VM-TOUCH:
+        coalesced: every write request waiting on the socket is taken,
+        merged per VM, and written by at most two statements (a status
+        UPDATE, an unnest UPDATE); each is answered after its statement
+        committed;
+      VM-METRICS-SET, VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT, VM-REGISTER
+        (the admin's bring-your-own-VM registration): at once.
     Pipe: START -> OK (the database may be down: health reports it),
-          $TERM. */
+          $TERM, VERBOSE (runtime/actor.h). */
 #ifndef LL_ACTOR_REGISTRY_H
 #define LL_ACTOR_REGISTRY_H
 

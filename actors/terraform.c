@@ -1,11 +1,10 @@
 #include "actors/terraform.h"
 #include "actors/s3.h"
 #include "actors/tfvars.h"
+#include "runtime/actor.h"
 #include "runtime/aws.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 #include "runtime/token.h"
 
 #include <dirent.h>
@@ -85,22 +84,17 @@ typedef struct {
 } op_t;
 
 typedef struct {
-    zsock_t *pipe;          //  to the supervisor
-    zsock_t *router;        //  LL_ENDPOINT_TERRAFORM
-    zsock_t *pub;           //  LL_ENDPOINT_OPERATIONS
-    ll_runtime_t *runtime;  //  config and stats (not owned)
-    ll_db_t *db;            //  our PostgreSQL connection
-    char *module_dir;       //  the terraform module (absolute)
-    char *work_dir;         //  state, tfvars, symlinks (absolute)
-    char *key_file;         //  the allocator's ssh private key
-    char *exe_dir;          //  folder of our own executable
-    ll_aws_chain_t *aws;    //  AWS credentials (aws provider or s3 state)
-    char *init_id;          //  module + backend settings of this operation
-    op_t *op;               //  the running operation, or NULL
-    bool locked;            //  we hold the advisory lock
-    bool started;           //  START done
-    bool swept;             //  operations left by a killed allocator failed
-    bool terminated;        //  $TERM received
+    ll_actor_t actor;     //  pipe, ROUTER LL_ENDPOINT_TERRAFORM, database
+    zsock_t *pub;         //  LL_ENDPOINT_OPERATIONS
+    char *module_dir;     //  the terraform module (absolute)
+    char *work_dir;       //  state, tfvars, symlinks (absolute)
+    char *key_file;       //  the allocator's ssh private key
+    char *exe_dir;        //  folder of our own executable
+    ll_aws_chain_t *aws;  //  AWS credentials (aws provider or s3 state)
+    char *init_id;        //  module + backend settings of this operation
+    op_t *op;             //  the running operation, or NULL
+    bool locked;          //  we hold the advisory lock
+    bool swept;           //  operations left by a killed allocator failed
 } self_t;
 
 //  --- small helpers ------------------------------------------------------
@@ -217,7 +211,7 @@ s_names_new (void)
 static int
 s_exec (self_t *self, const char *name, int n, const char *const *values)
 {
-    PGresult *res = ll_db_exec (self->db, name, n, values);
+    PGresult *res = ll_db_exec (self->actor.db, name, n, values);
     PQclear (res);
     return res ? 0 : -1;
 }
@@ -227,7 +221,7 @@ s_release (self_t *self)
 {
     if (self->locked && s_exec (self, "tf_unlock", 0, NULL) != 0)
         ll_warn ("terraform: cannot release the advisory lock: %s",
-                 ll_db_error (self->db));
+                 ll_db_error (self->actor.db));
     self->locked = false;
 }
 
@@ -239,15 +233,15 @@ static int
 s_acquire (self_t *self, int64_t *busy)
 {
     *busy = 0;
-    if (ll_db_ensure (self->db) != 0)
+    if (ll_db_ensure (self->actor.db) != 0)
         return -1;
-    PGresult *res = ll_db_exec (self->db, "tf_lock_try", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "tf_lock_try", 0, NULL);
     if (!res)
         return -1;
     bool got = PQntuples (res) == 1 && PQgetvalue (res, 0, 0)[0] == 't';
     PQclear (res);
     if (!got) {
-        res = ll_db_exec (self->db, "op_active", 0, NULL);
+        res = ll_db_exec (self->actor.db, "op_active", 0, NULL);
         if (res && PQntuples (res) == 1)
             *busy = strtoll (PQgetvalue (res, 0, 0), NULL, 10);
         PQclear (res);
@@ -255,7 +249,7 @@ s_acquire (self_t *self, int64_t *busy)
     }
     self->locked = true;
     const char *reason[] = {TF_STALE_REASON};
-    res = ll_db_exec (self->db, "op_fail_stale", 1, reason);
+    res = ll_db_exec (self->actor.db, "op_fail_stale", 1, reason);
     for (int i = 0; res && i < PQntuples (res); i++)
         ll_warn ("terraform: operation %s was left unfinished; marked failed",
                  PQgetvalue (res, i, 0));
@@ -374,7 +368,7 @@ s_flush (self_t *self, op_t *op)
     snprintf (done, sizeof done, "%d", op->done);
     snprintf (total, sizeof total, "%d", op->total);
     const char *values[] = {id, op->pending ? op->pending : "", done, total};
-    if (ll_db_ensure (self->db) == 0
+    if (ll_db_ensure (self->actor.db) == 0
         && s_exec (self, "op_append", 4, values) == 0) {
         op->pending_len = 0;
         if (op->pending)
@@ -610,7 +604,7 @@ s_spawn (const char *const *argv,
 static bool
 s_uses_aws (self_t *self)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     return strcmp (config->provider.kind, "aws") == 0
            || strcmp (ll_config_state_backend (config), "s3") == 0;
 }
@@ -668,7 +662,7 @@ s_op_run (self_t *self,
     size_t n = 0;
     char chdir_arg[PATH_MAX + 16];
     snprintf (chdir_arg, sizeof chdir_arg, "-chdir=%s", self->work_dir);
-    argv[n++] = self->runtime->config->provider.terraform_bin;
+    argv[n++] = self->actor.runtime->config->provider.terraform_bin;
     argv[n++] = chdir_arg;
     for (size_t i = 0; args[i] && n < 15; i++)
         argv[n++] = args[i];
@@ -794,7 +788,7 @@ s_op_end (self_t *self, bool ok)
                             ok ? NULL : op->error};
     if (s_exec (self, "op_finish", 3, values) != 0)
         ll_error ("terraform: cannot record the end of operation %s: %s", id,
-                  ll_db_error (self->db));
+                  ll_db_error (self->actor.db));
     const char *audit[] = {"terraform", op->kind, op->target,
                            ok ? "ok" : "failed", ok ? NULL : op->error};
     s_exec (self, "tf_audit", 5, audit);
@@ -906,7 +900,7 @@ s_link_module (self_t *self)
 static int
 s_write_backend (self_t *self, char **id)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     char *block = s_path_join (self->work_dir, TF_BACKEND_TF);
     char *settings = s_path_join (self->work_dir, TF_BACKEND_CONFIG);
     int rc = 0;
@@ -970,8 +964,8 @@ s_write_backend (self_t *self, char **id)
 static int
 s_write_tfvars (self_t *self, op_t *op, const char *public_key)
 {
-    const ll_config_t *config = self->runtime->config;
-    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    const ll_config_t *config = self->actor.runtime->config;
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
     if (!res)
         return -1;
     //  A VM this operation launches gets the token minted for it; the
@@ -1075,7 +1069,7 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
 static int
 s_backup_tfvars (self_t *self, op_t *op)
 {
-    const ll_config_t *config = self->runtime->config;
+    const ll_config_t *config = self->actor.runtime->config;
     if (strcmp (config->provider.kind, "aws") != 0
         && strcmp (ll_config_state_backend (config), "s3") != 0)
         return 0;
@@ -1138,7 +1132,7 @@ s_backup_tfvars (self_t *self, op_t *op)
 static const char *
 s_vm_type (self_t *self)
 {
-    return strcmp (self->runtime->config->provider.kind, "aws") == 0
+    return strcmp (self->actor.runtime->config->provider.kind, "aws") == 0
                ? "aws_instance"
                : "terraform_data";
 }
@@ -1146,7 +1140,7 @@ s_vm_type (self_t *self)
 static int
 s_op_limit_s (self_t *self)
 {
-    int limit = self->runtime->config->provider.operation_timeout_s;
+    int limit = self->actor.runtime->config->provider.operation_timeout_s;
     return limit > 0 ? limit : 1800;
 }
 
@@ -1211,14 +1205,14 @@ s_drop_names (self_t *self, zlist_t *names)
     char *array = s_pg_array (names);
     const char *values[] = {array};
     int rc = -1;
-    if (ll_db_command (self->db, "BEGIN") == 0
+    if (ll_db_command (self->actor.db, "BEGIN") == 0
         && s_exec (self, "vms_archive", 1, values) == 0
         && s_exec (self, "vms_remove", 1, values) == 0
         && s_exec (self, "fleet_drop", 1, values) == 0
-        && ll_db_command (self->db, "COMMIT") == 0)
+        && ll_db_command (self->actor.db, "COMMIT") == 0)
         rc = 0;
     else
-        ll_db_command (self->db, "ROLLBACK");
+        ll_db_command (self->actor.db, "ROLLBACK");
     free (array);
     return rc;
 }
@@ -1249,7 +1243,7 @@ s_store_outputs (self_t *self, op_t *op)
         return;
     }
     zhash_t *fleet = zhash_new ();
-    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
     for (int r = 0; res && r < PQntuples (res); r++)
         zhash_insert (fleet, PQgetvalue (res, r, 0), "");
     PQclear (res);
@@ -1298,7 +1292,7 @@ s_reconcile (self_t *self, op_t *op, bool state_known)
     if (s_set_state (self, keep, "active") != 0
         || s_drop_names (self, drop) != 0)
         s_say (self, op, "warning: cannot update the fleet: %s",
-               ll_db_error (self->db));
+               ll_db_error (self->actor.db));
     else if (state_known)
         s_say (self, op, "fleet: %zu kept, %zu removed (terraform's state)",
                zlist_size (keep), zlist_size (drop));
@@ -1371,8 +1365,8 @@ s_op_step_done (self_t *self)
                     zlist_t *gone = op->names;
                     if (strcmp (op->kind, "destroy") == 0) {
                         //  Every row goes, also rows of names we never had
-                        PGresult *res =
-                            ll_db_exec (self->db, "vms_hostnames", 0, NULL);
+                        PGresult *res = ll_db_exec (self->actor.db,
+                                                    "vms_hostnames", 0, NULL);
                         for (int i = 0; res && i < PQntuples (res); i++)
                             if (!zlist_exists (gone, PQgetvalue (res, i, 0)))
                                 zlist_append (gone, PQgetvalue (res, i, 0));
@@ -1393,7 +1387,7 @@ s_op_step_done (self_t *self)
                     const char *values[] = {op->target};
                     if (s_exec (self, "vm_replaced", 1, values) != 0)
                         s_say (self, op, "warning: %s stays withheld: %s",
-                               op->target, ll_db_error (self->db));
+                               op->target, ll_db_error (self->actor.db));
                 }
                 if (s_op_run_output (self, op) == 0)
                     return;
@@ -1478,7 +1472,7 @@ s_op_begin (self_t *self)
         const char *args[8] = {"init",           "-input=false", "-no-color",
                                "-migrate-state", "-force-copy",  NULL};
         char config_arg[PATH_MAX + 32], extra_arg[PATH_MAX + 32];
-        const ll_config_t *config = self->runtime->config;
+        const ll_config_t *config = self->actor.runtime->config;
         size_t a = 5;
         if (strcmp (ll_config_state_backend (config), "s3") == 0) {
             snprintf (config_arg, sizeof config_arg, "-backend-config=%s",
@@ -1521,7 +1515,7 @@ s_op_create (self_t *self,
     snprintf (req_text, sizeof req_text, "%d", requested);
     snprintf (total_text, sizeof total_text, "%d", total);
     const char *values[] = {kind, req_text, total_text, who, target};
-    PGresult *res = ll_db_exec (self->db, "op_insert", 5, values);
+    PGresult *res = ll_db_exec (self->actor.db, "op_insert", 5, values);
     if (!res || PQntuples (res) != 1) {
         PQclear (res);
         return -1;
@@ -1535,16 +1529,16 @@ static void
 s_reply_busy (self_t *self, ll_request_t *req, int64_t busy)
 {
     char reason[48];
-    snprintf (reason, sizeof reason, "busy %lld", (long long) busy);
-    ll_request_reply_error (req, self->router, reason);
+    snprintf (reason, sizeof reason, LL_REASON_BUSY " %lld", (long long) busy);
+    ll_request_fail (req, reason);
 }
 
 static void
 s_reply_id (self_t *self, ll_request_t *req, int64_t id)
 {
-    zmsg_t *payload = zmsg_new ();
-    zmsg_addstrf (payload, "%lld", (long long) id);
-    ll_request_reply_ok (req, self->router, &payload);
+    char text[24];
+    snprintf (text, sizeof text, "%lld", (long long) id);
+    ll_request_answer (req, text);
 }
 
 //  Common start of every kind: not busy here, lock taken. 0, or -1 after
@@ -1563,56 +1557,59 @@ s_begin_request (self_t *self, ll_request_t *req)
         return -1;
     }
     if (rc != 0) {
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         return -1;
     }
     return 0;
 }
 
 static void
-s_handle_launch (self_t *self, ll_request_t *req)
+s_handle_launch (void *arg, ll_request_t *req)
 {
-    const ll_config_t *config = self->runtime->config;
-    char *count_text = zmsg_popstr (req->args);
-    char *who = zmsg_popstr (req->args);
+    self_t *self = arg;
+    const ll_config_t *config = self->actor.runtime->config;
+    char *count_text = NULL, *who = NULL;
+    if (ll_request_take (req, &count_text, &who) != 0)
+        return;
     char *end = NULL;
-    long count = count_text ? strtol (count_text, &end, 10) : 0;
-    if (!count_text || *end || count <= 0 || count > config->app.max_vms) {
-        ll_request_reply_error (req, self->router, "invalid count");
+    long count = strtol (count_text, &end, 10);
+    if (*end || count <= 0 || count > config->app.max_vms) {
+        ll_request_fail (req, LL_REASON_BAD_COUNT);
         goto done;
     }
     char *url = ll_tf_allocator_url (config);
     if (!url) {
-        ll_request_reply_error (req, self->router, "no-url");
+        ll_request_fail (req, LL_REASON_NO_URL);
         goto done;
     }
     free (url);
     if (s_begin_request (self, req) != 0)
         goto done;
-    PGresult *res = ll_db_exec (self->db, "fleet_next_ordinal", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_next_ordinal", 0, NULL);
     long next = res && PQntuples (res) == 1
                     ? strtol (PQgetvalue (res, 0, 0), NULL, 10)
                     : -1;
     PQclear (res);
-    res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
     long fleet = res ? PQntuples (res) : -1;
     PQclear (res);
     if (next < 1 || fleet < 0) {
         s_release (self);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     if (fleet + count > config->app.max_vms) {
         s_release (self);
         char reason[48];
-        snprintf (reason, sizeof reason, "too-many %d", config->app.max_vms);
-        ll_request_reply_error (req, self->router, reason);
+        snprintf (reason, sizeof reason, LL_REASON_TOO_MANY " %d",
+                  config->app.max_vms);
+        ll_request_fail (req, reason);
         goto done;
     }
     int64_t id = 0;
     zlist_t *names = s_names_new ();
     zhash_t *tokens = zhash_new ();
-    bool ok = ll_db_command (self->db, "BEGIN") == 0
+    bool ok = ll_db_command (self->actor.db, "BEGIN") == 0
               && s_op_create (self, req, "launch", (int) count, (int) count,
                               who, NULL, &id)
                      == 0;
@@ -1628,13 +1625,13 @@ s_handle_launch (self_t *self, ll_request_t *req)
             zlist_append (names, name);
     }
     ok = ok && s_exec (self, "vm_tokens_prune", 0, NULL) == 0
-         && ll_db_command (self->db, "COMMIT") == 0;
+         && ll_db_command (self->actor.db, "COMMIT") == 0;
     if (!ok) {
-        ll_db_command (self->db, "ROLLBACK");
+        ll_db_command (self->actor.db, "ROLLBACK");
         s_release (self);
         zlist_destroy (&names);
         s_tokens_destroy (&tokens);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     self->op = s_op_new (id, "launch", NULL);
@@ -1656,20 +1653,23 @@ static void
 s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
 {
     bool all = strcmp (kind, "destroy") == 0;
-    char *target = all ? NULL : zmsg_popstr (req->args);
-    char *who = zmsg_popstr (req->args);
+    char *target = NULL, *who = NULL;
+    if ((all ? ll_request_take (req, &who)
+             : ll_request_take (req, &target, &who))
+        != 0)
+        return;
     if (!all
-        && (!target || !ll_token_scope_valid (target) || target[0] == '_'
+        && (!ll_token_scope_valid (target) || target[0] == '_'
             || strlen (target) >= TF_MAX_NAME)) {
-        ll_request_reply_error (req, self->router, "unknown-vm");
+        ll_request_fail (req, LL_REASON_UNKNOWN_VM);
         goto done;
     }
     if (s_begin_request (self, req) != 0)
         goto done;
-    PGresult *res = ll_db_exec (self->db, "fleet_list", 0, NULL);
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
     if (!res) {
         s_release (self);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     zlist_t *names = s_names_new ();
@@ -1680,12 +1680,12 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
     if (!all && zlist_size (names) == 0) {
         s_release (self);
         zlist_destroy (&names);
-        ll_request_reply_error (req, self->router, "unknown-vm");
+        ll_request_fail (req, LL_REASON_UNKNOWN_VM);
         goto done;
     }
     int64_t id = 0;
     zhash_t *tokens = zhash_new ();
-    bool ok = ll_db_command (self->db, "BEGIN") == 0
+    bool ok = ll_db_command (self->actor.db, "BEGIN") == 0
               && s_op_create (self, req, kind, 0, (int) zlist_size (names), who,
                               target, &id)
                      == 0;
@@ -1703,13 +1703,13 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
              && s_exec (self, "vm_tokens_revoke", 1, revoke) == 0;
         free (array);
     }
-    ok = ok && ll_db_command (self->db, "COMMIT") == 0;
+    ok = ok && ll_db_command (self->actor.db, "COMMIT") == 0;
     if (!ok) {
-        ll_db_command (self->db, "ROLLBACK");
+        ll_db_command (self->actor.db, "ROLLBACK");
         s_release (self);
         zlist_destroy (&names);
         s_tokens_destroy (&tokens);
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     self->op = s_op_new (id, kind, target);
@@ -1727,109 +1727,120 @@ done:
 }
 
 static void
-s_handle_op_get (self_t *self, ll_request_t *req)
+s_handle_destroy (void *self, ll_request_t *req)
 {
-    char *id = zmsg_popstr (req->args);
-    char *after_text = zmsg_popstr (req->args);
+    s_handle_remove (self, req, "destroy");
+}
+
+static void
+s_handle_destroy_vm (void *self, ll_request_t *req)
+{
+    s_handle_remove (self, req, "destroy-vm");
+}
+
+static void
+s_handle_replace_vm (void *self, ll_request_t *req)
+{
+    s_handle_remove (self, req, "replace-vm");
+}
+
+static void
+s_handle_op_get (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    char *id = NULL, *after_text = NULL;
+    if (ll_request_take (req, &id, &after_text) != 0)
+        return;
     char *end = NULL;
-    long long id_value = id ? strtoll (id, &end, 10) : 0;
-    long long after = after_text ? strtoll (after_text, NULL, 10) : 0;
-    if (!id || *end || id_value <= 0) {
-        ll_request_reply_error (req, self->router, "not-found");
+    long long id_value = strtoll (id, &end, 10);
+    long long after = strtoll (after_text, NULL, 10);
+    if (*end || id_value <= 0) {
+        ll_request_fail (req, LL_REASON_OP_MISSING);
         goto done;
     }
     if (self->op && self->op->id == id_value)
         s_flush (self, self->op);  //  the freshest output
     const char *values[] = {id};
-    PGresult *res = ll_db_exec (self->db, "op_get", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "op_get", 1, values);
     if (!res) {
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         goto done;
     }
     if (PQntuples (res) != 1) {
         PQclear (res);
-        ll_request_reply_error (req, self->router, "not-found");
+        ll_request_fail (req, LL_REASON_OP_MISSING);
         goto done;
     }
     zmsg_t *payload = zmsg_new ();
     //  kind status requested done total
     for (int c = 1; c <= 5; c++)
-        zmsg_addstr (payload, PQgetvalue (res, 0, c));
+        ll_msg_put (payload, "s", PQgetvalue (res, 0, c));
     //  error created_by target created_at started_at finished_at
     static const int columns[] = {7, 8, 9, 10, 11, 12};
     for (size_t i = 0; i < 6; i++)
-        zmsg_addstr (payload, PQgetvalue (res, 0, columns[i]));
+        ll_msg_put (payload, "s", PQgetvalue (res, 0, columns[i]));
     const char *output = PQgetvalue (res, 0, 6);
     long long lines = 0;
     for (const char *p = output; *p; p++)
         if (*p == '\n')
             lines++;
-    zmsg_addstrf (payload, "%lld", lines);
+    char count[24];
+    snprintf (count, sizeof count, "%lld", lines);
+    ll_msg_put (payload, "s", count);
     long long index = 0;
     const char *line = output;
     while (*line) {
         const char *eol = strchr (line, '\n');
         size_t len = eol ? (size_t) (eol - line) : strlen (line);
-        if (index >= after) {
-            zframe_t *frame = zframe_new (line, len);
-            zmsg_append (payload, &frame);
-        }
+        if (index >= after)
+            ll_msg_put (payload, "b", line, len);
         index++;
         line = eol ? eol + 1 : line + len;
     }
     PQclear (res);
-    ll_request_reply_ok (req, self->router, &payload);
+    ll_request_answer (req, &payload);
 done:
     free (id);
     free (after_text);
 }
 
 static void
-s_handle_op_list (self_t *self, ll_request_t *req)
+s_handle_op_list (void *arg, ll_request_t *req)
 {
-    char *limit_text = zmsg_popstr (req->args);
-    long limit = limit_text ? strtol (limit_text, NULL, 10) : 20;
+    self_t *self = arg;
+    char *limit_text = NULL;
+    if (ll_request_take (req, &limit_text) != 0)
+        return;
+    long limit = strtol (limit_text, NULL, 10);
     free (limit_text);
     if (limit < 1 || limit > 100)
         limit = 20;
     char value[16];
     snprintf (value, sizeof value, "%ld", limit);
     const char *values[] = {value};
-    PGresult *res = ll_db_exec (self->db, "op_list", 1, values);
+    PGresult *res = ll_db_exec (self->actor.db, "op_list", 1, values);
     if (!res) {
-        ll_request_reply_error (req, self->router, "database unavailable");
+        ll_request_fail (req, LL_REASON_DATABASE);
         return;
     }
-    zmsg_t *payload = zmsg_new ();
+    zmsg_t *rows = zmsg_new ();
     for (int r = 0; r < PQntuples (res); r++)
         for (int c = 0; c < 10; c++)
-            zmsg_addstr (payload, PQgetvalue (res, r, c));
+            ll_msg_put (rows, "s", PQgetvalue (res, r, c));
     PQclear (res);
-    ll_request_reply_ok (req, self->router, &payload);
+    ll_request_answer (req, &rows);
 }
 
-static void
-s_self_handle_router (self_t *self)
-{
-    ll_request_t *req = ll_request_recv (self->router);
-    if (!req)
-        return;
-    if (streq (req->command, LL_CMD_LAUNCH))
-        s_handle_launch (self, req);
-    else if (streq (req->command, LL_CMD_DESTROY))
-        s_handle_remove (self, req, "destroy");
-    else if (streq (req->command, LL_CMD_DESTROY_VM))
-        s_handle_remove (self, req, "destroy-vm");
-    else if (streq (req->command, LL_CMD_REPLACE_VM))
-        s_handle_remove (self, req, "replace-vm");
-    else if (streq (req->command, LL_CMD_OP_GET))
-        s_handle_op_get (self, req);
-    else if (streq (req->command, LL_CMD_OP_LIST))
-        s_handle_op_list (self, req);
-    else
-        ll_request_reply_error (req, self->router, "unknown command");
-    ll_request_destroy (&req);
-}
+//  Served on LL_ENDPOINT_TERRAFORM
+static const ll_handler_t s_handlers[] = {
+    {LL_CMD_LAUNCH, s_handle_launch},
+    {LL_CMD_DESTROY, s_handle_destroy},
+    {LL_CMD_DESTROY_VM, s_handle_destroy_vm},
+    {LL_CMD_REPLACE_VM, s_handle_replace_vm},
+    {LL_CMD_OP_GET, s_handle_op_get},
+    {LL_CMD_OP_LIST, s_handle_op_list},
+    {NULL, NULL},
+};
 
 //  --- the running child: reap, time out, drain ------------------------------
 
@@ -1929,8 +1940,7 @@ static self_t *
 s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
 {
     self_t *self = calloc (1, sizeof *self);
-    self->pipe = pipe;
-    self->runtime = runtime;
+    ll_actor_init (&self->actor, "terraform", pipe, runtime);
     return self;
 }
 
@@ -1941,11 +1951,10 @@ s_self_destroy (self_t **self_p)
     if (!self)
         return;
     s_op_destroy (&self->op);
-    zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
-    ll_db_destroy (&self->db);
     ll_aws_chain_destroy (&self->aws);
     free (self->init_id);
+    ll_actor_fini (&self->actor);
     free (self->module_dir);
     free (self->work_dir);
     free (self->key_file);
@@ -1955,12 +1964,14 @@ s_self_destroy (self_t **self_p)
 }
 
 static const char *
-s_self_start (self_t *self)
+s_self_start (void *arg)
 {
-    const ll_config_t *config = self->runtime->config;
-    self->router = zsock_new (ZMQ_ROUTER);
-    if (!self->router || zsock_bind (self->router, LL_ENDPOINT_TERRAFORM) != 0)
-        return "cannot bind " LL_ENDPOINT_TERRAFORM;
+    self_t *self = arg;
+    ll_actor_t *actor = &self->actor;
+    const ll_config_t *config = actor->runtime->config;
+    const char *error = ll_actor_open (actor, LL_ENDPOINT_TERRAFORM, true);
+    if (error)
+        return error;
     self->pub = zsock_new (ZMQ_PUB);
     if (!self->pub || zsock_bind (self->pub, LL_ENDPOINT_OPERATIONS) != 0)
         return "cannot bind " LL_ENDPOINT_OPERATIONS;
@@ -1994,47 +2005,23 @@ s_self_start (self_t *self)
                  self->module_dir);
     if (s_uses_aws (self) && !(self->aws = ll_aws_chain_new ()))
         return "cannot start libcurl for AWS credentials";
-    self->db =
-        ll_db_new (self->runtime->config, self->runtime->stats, "terraform");
-    if (!self->db)
-        return "embedded SQL is invalid";
-    if (ll_db_connect (self->db) != 0)
-        ll_warn ("terraform: postgresql unavailable, will retry: %s",
-                 ll_db_error (self->db));
-    self->started = true;
     return NULL;
-}
-
-static void
-s_self_handle_pipe (self_t *self)
-{
-    zmsg_t *msg = zmsg_recv (self->pipe);
-    if (!msg) {
-        self->terminated = true;
-        return;
-    }
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, LL_CMD_TERM))
-        self->terminated = true;
-    else if (command && streq (command, LL_CMD_START))
-        ll_actor_started (self->pipe, s_self_start (self));
-    free (command);
-    zmsg_destroy (&msg);
 }
 
 void
 terraform_actor (zsock_t *pipe, void *args)
 {
     self_t *self = s_self_new (pipe, args);
+    ll_actor_t *actor = &self->actor;
     zsock_signal (pipe, 0);
-    while (!self->terminated) {
+    while (!actor->terminated) {
         zmq_pollitem_t items[4];
         int n = 0;
         items[n++] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
         int router_index = -1;
-        if (self->router) {
+        if (actor->router) {
             router_index = n;
-            items[n++] = (zmq_pollitem_t){zsock_resolve (self->router), 0,
+            items[n++] = (zmq_pollitem_t){zsock_resolve (actor->router), 0,
                                           ZMQ_POLLIN, 0};
         }
         int out_index = -1, err_index = -1;
@@ -2051,12 +2038,12 @@ terraform_actor (zsock_t *pipe, void *args)
         if (rc < 0 && errno != EINTR)
             break;
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
-            s_self_handle_pipe (self);
-        if (self->terminated)
+            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
+        if (actor->terminated)
             break;
         if (rc > 0 && router_index >= 0
             && (items[router_index].revents & ZMQ_POLLIN))
-            s_self_handle_router (self);
+            ll_actor_serve (actor, s_handlers, self, false);
         //  the operation may have changed under the router's handling
         if (op && op == self->op) {
             if (out_index >= 0 && op->out.fd >= 0
@@ -2068,10 +2055,11 @@ terraform_actor (zsock_t *pipe, void *args)
         }
         if (self->op)
             s_op_tick (self);
-        else if (self->started && !self->swept)
+        else if (actor->started && !self->swept)
             s_sweep (self);
-        else if (self->started)
-            ll_db_ensure (self->db);  //  idle: reconnect in the background
+        else if (actor->started)
+            ll_db_ensure (
+                self->actor.db);  //  idle: reconnect in the background
     }
     s_op_abort (self);
     s_self_destroy (&self);

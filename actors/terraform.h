@@ -8,17 +8,9 @@
     no shell); the working directory (provider.work_dir: symlinks to the
     module's files, terraform.runtime.tfvars (0600, holds agent tokens),
     state); the allocator's ed25519 key pair (provider.ssh_key_file).
-    Serves: ROUTER LL_ENDPOINT_TERRAFORM (runtime/protocol.h)
-      LAUNCH count who      -> OK id | ERROR busy <id> | too-many <max> |
-                               no-url | reason
-      DESTROY who           -> OK id | ERROR busy <id> | reason
-      DESTROY-VM host who   -> OK id | ERROR busy <id> | unknown-vm
-      REPLACE-VM host who   -> OK id | ERROR busy <id> | unknown-vm
-      OP-GET id after       -> OK kind status requested done total error
-                               created_by target created_at started_at
-                               finished_at line-count lines... | ERROR
-                               not-found
-      OP-LIST limit         -> OK [10 fields per operation]... newest first
+    Serves: ROUTER LL_ENDPOINT_TERRAFORM, the grammar in runtime/protocol.h:
+      LAUNCH, DESTROY, DESTROY-VM, REPLACE-VM (each starts an operation and
+      answers its id at once), OP-GET, OP-LIST.
     Publishes: PUB LL_ENDPOINT_OPERATIONS, each output line (ANSI stripped,
       capped), progress and status of the running operation.
     An operation: [init once per working dir] -> apply | destroy ->
@@ -29,7 +21,8 @@
       (SIGTERM to the process group, SIGKILL 3 s later).
     Pipe: START -> OK | ERROR reason (the database may be down: operations
           are refused until it is back), $TERM (a running terraform gets
-          SIGINT, SIGKILL 3 s later; its operation is marked failed). */
+          SIGINT, SIGKILL 3 s later; its operation is marked failed),
+          VERBOSE (runtime/actor.h). */
 #ifndef LL_ACTOR_TERRAFORM_H
 #define LL_ACTOR_TERRAFORM_H
 

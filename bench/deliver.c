@@ -13,7 +13,8 @@
     (pg_stat_activity, application_name lablink-allocator) and reports the
     largest count. ZeroMQ agents acknowledge with RESULT (with --post-acks
     every other one with POST /api/vm-startup-result through the gateway)
-    and PING every 10 s. The allocator needs agent.max_parked >= M and
+    and PING every 10 s; the round trip of each kind of acknowledgement is
+    reported. The allocator needs agent.max_parked >= M and
     app.http_threads > M + 8. */
 #include "bench/bench.h"
 #include "runtime/config.h"
@@ -32,6 +33,7 @@ typedef struct {
     char token[LL_TOKEN_MAX];  //  its token
     int64_t claimed_us;        //  when its claim was sent (0 = not yet)
     _Atomic int64_t got_us;    //  when the agent had its assignment
+    _Atomic int64_t acked_us;  //  when its acknowledgement was answered OK
 } s_vm_t;
 
 typedef struct {
@@ -107,8 +109,8 @@ s_zmq_agents (void *arg)
             }
             else if (strncmp (text, "ASSIGN ", 7) == 0) {
                 atomic_store (&vms[i].got_us, ll_bench_now_us ());
-                //  Acknowledge: RESULT, or (every other agent) the HTTP
-                //  route replayed through the gateway
+                //  Acknowledge: RESULT, or (every other agent) the agent
+                //  API's POST through the gateway
                 if (run->post_acks && i % 2)
                     zstr_sendf (socks[i],
                                 "POST /api/vm-startup-result "
@@ -118,8 +120,10 @@ s_zmq_agents (void *arg)
                     zstr_sendf (socks[i], "RESULT %s 1 ", vms[i].host);
             }
             else if (streq (text, "RESULT-OK")
-                     || strncmp (text, "REPLY 200 ", 10) == 0)
+                     || strncmp (text, "REPLY 200 ", 10) == 0) {
+                atomic_store (&vms[i].acked_us, ll_bench_now_us ());
                 atomic_fetch_add (&run->acked, 1);
+            }
             else if (strncmp (text, "ERROR", 5) == 0)
                 fprintf (stderr, "deliver: %s: %s\n", vms[i].host, text);
             zstr_free (&text);
@@ -415,6 +419,29 @@ ll_bench_deliver (int argc, char **argv)
             (long) atomic_load (&run.pg_max));
     printf ("deliver: zmq acknowledgements answered OK: %ld\n",
             (long) atomic_load (&run.acked));
+    //  Acknowledgement round trips (sent as the ASSIGN came): RESULT, and
+    //  with --post-acks POST /api/vm-startup-result through the gateway
+    int64_t *ack_result = calloc ((size_t) total, sizeof *ack_result);
+    int64_t *ack_post = calloc ((size_t) total, sizeof *ack_post);
+    size_t nr = 0, np = 0;
+    for (long i = 0; i < run.nzmq && i < total; i++) {
+        int64_t got = atomic_load (&run.vms[i].got_us);
+        int64_t acked = atomic_load (&run.vms[i].acked_us);
+        if (!got || !acked)
+            continue;
+        if (run.post_acks && i % 2)
+            ack_post[np++] = acked - got;
+        else
+            ack_result[nr++] = acked - got;
+    }
+    printf ("deliver: acknowledgement round trip RESULT p50 %.2f ms p99 "
+            "%.2f ms (%zu); POST p50 %.2f ms p99 %.2f ms (%zu)\n",
+            ll_bench_percentile (ack_result, nr, 50) / 1000.0,
+            ll_bench_percentile (ack_result, nr, 99) / 1000.0, nr,
+            ll_bench_percentile (ack_post, np, 50) / 1000.0,
+            ll_bench_percentile (ack_post, np, 99) / 1000.0, np);
+    free (ack_result);
+    free (ack_post);
     bool ok = claimed == total && delivered == claimed;
     printf ("verdict: %s\n", ok ? "every claim delivered" : "FAILED");
     free (lat);

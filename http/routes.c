@@ -19,24 +19,23 @@ static const ll_route_t s_routes[] = {
 
     //  --- agent delivery (claim issue): routes_agent.c ---
     {"POST", "/vm_startup", LL_AUTH_AGENT, ll_route_vm_startup},
-    {"POST", "/api/vm-startup-result", LL_AUTH_AGENT,
-     ll_route_vm_startup_result},
-    {"POST", "/api/vm-reset-result", LL_AUTH_AGENT, ll_route_vm_reset_result},
+    {"POST", "/api/vm-startup-result", LL_AUTH_AGENT, ll_route_agent},
+    {"POST", "/api/vm-reset-result", LL_AUTH_AGENT, ll_route_agent},
 
     //  --- VM credentials (trust issue): routes_credentials.c ---
     {"POST", "/api/vms/{}/register", LL_AUTH_ADMIN, ll_route_vm_register},
 
     //  --- telemetry and logs (telemetry issue): routes_telemetry.c ---
-    {"POST", "/api/vm-status", LL_AUTH_AGENT, ll_route_vm_status_post},
+    {"POST", "/api/vm-status", LL_AUTH_AGENT, ll_route_agent},
     {"GET", "/api/vm-status", LL_AUTH_ADMIN, ll_route_vm_status_all},
     {"GET", "/api/vm-status/{}", LL_AUTH_ADMIN_OR_AGENT,
      ll_route_vm_status_get},
-    {"POST", "/api/gpu_health", LL_AUTH_AGENT, ll_route_gpu_health},
-    {"POST", "/api/update_inuse_status", LL_AUTH_AGENT, ll_route_inuse_status},
-    {"POST", "/api/heartbeat", LL_AUTH_AGENT, ll_route_heartbeat},
-    {"POST", "/api/vm-metrics/{}", LL_AUTH_AGENT, ll_route_vm_metrics},
+    {"POST", "/api/gpu_health", LL_AUTH_AGENT, ll_route_agent},
+    {"POST", "/api/update_inuse_status", LL_AUTH_AGENT, ll_route_agent},
+    {"POST", "/api/heartbeat", LL_AUTH_AGENT, ll_route_agent},
+    {"POST", "/api/vm-metrics/{}", LL_AUTH_AGENT, ll_route_agent},
     {"GET", "/api/export-metrics", LL_AUTH_ADMIN, ll_route_export_metrics},
-    {"POST", "/api/vm-logs", LL_AUTH_AGENT, ll_route_vm_logs_post},
+    {"POST", "/api/vm-logs", LL_AUTH_AGENT, ll_route_agent},
     {"GET", "/api/vm-logs/{}", LL_AUTH_ADMIN_OR_AGENT, ll_route_vm_logs_get},
     {"GET", "/api/vm-logs/{}/events", LL_AUTH_ADMIN_OR_AGENT,
      ll_route_vm_logs_events},

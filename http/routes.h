@@ -37,10 +37,10 @@ int ll_route_claim_reset (ll_http_req_t *req);
 int ll_route_claim_get (ll_http_req_t *req);
 int ll_route_claim_post (ll_http_req_t *req);
 
-//  routes_agent.c
+//  routes_agent.c: /vm_startup, and every POST of the agent API
+//  (http/agent_api.h's table: the route's pattern picks the row)
 int ll_route_vm_startup (ll_http_req_t *req);
-int ll_route_vm_startup_result (ll_http_req_t *req);
-int ll_route_vm_reset_result (ll_http_req_t *req);
+int ll_route_agent (ll_http_req_t *req);
 
 //  routes_credentials.c
 int ll_route_vm_register (ll_http_req_t *req);
@@ -60,15 +60,9 @@ int ll_route_export_zip (ll_http_req_t *req);
 int ll_route_export_status (ll_http_req_t *req);
 
 //  routes_telemetry.c
-int ll_route_vm_status_post (ll_http_req_t *req);
 int ll_route_vm_status_all (ll_http_req_t *req);
 int ll_route_vm_status_get (ll_http_req_t *req);
-int ll_route_gpu_health (ll_http_req_t *req);
-int ll_route_inuse_status (ll_http_req_t *req);
-int ll_route_heartbeat (ll_http_req_t *req);
-int ll_route_vm_metrics (ll_http_req_t *req);
 int ll_route_export_metrics (ll_http_req_t *req);
-int ll_route_vm_logs_post (ll_http_req_t *req);
 int ll_route_vm_logs_get (ll_http_req_t *req);
 int ll_route_vm_logs_events (ll_http_req_t *req);
 

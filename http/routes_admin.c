@@ -7,52 +7,32 @@
 #include "http/page.h"
 #include "http/routes.h"
 #include "runtime/log.h"
-#include "runtime/protocol.h"
 
 #include <sodium.h>
 
-#define S_ADMIN_TIMEOUT_MS 5000
-#define S_AUDIT_PAGE       200  //  entries per audit page
+#define S_AUDIT_PAGE 200  //  entries per audit page
 
-//  Call the admin actor; the first payload frame as a new string, or NULL
-//  after answering 503.
-static char *
-s_admin_value (ll_http_req_t *req, const char *command, const char *const *args)
-{
-    zmsg_t *msg = zmsg_new ();
-    for (; args && *args; args++)
-        zmsg_addstr (msg, *args);
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ADMIN, command, &msg,
-                           S_ADMIN_TIMEOUT_MS, &reply, &error);
-    char *value = rc == 0 ? zmsg_popstr (reply) : NULL;
-    zmsg_destroy (&reply);
-    if (!value) {
-        ll_warn ("http: admin %s failed: %s", command,
-                 error ? error : "empty reply");
-        ll_http_error (req, 503, "Database unavailable.");
-    }
-    free (error);
-    return value;
-}
-
-//  Call the admin actor for its OK; 0, or -1 (logged).
+//  The outcome of a call to the admin actor (rc, error taken): 0, or -1
+//  (logged).
 static int
-s_admin_do (ll_http_req_t *req, const char *command, const char *const *args)
+s_admin_done (const char *command, int rc, char *error)
 {
-    zmsg_t *msg = zmsg_new ();
-    for (; args && *args; args++)
-        zmsg_addstr (msg, *args);
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ADMIN, command, &msg,
-                           S_ADMIN_TIMEOUT_MS, &reply, &error);
     if (rc != 0)
         ll_warn ("http: admin %s failed: %s", command, error);
     free (error);
-    zmsg_destroy (&reply);
     return rc;
+}
+
+//  The value a call to the admin actor answered (rc, value and error
+//  taken), or NULL after answering 503 (logged).
+static char *
+s_admin_value (
+    ll_http_req_t *req, const char *command, int rc, char *value, char *error)
+{
+    if (s_admin_done (command, rc, error) == 0)
+        return value;
+    ll_http_error (req, 503, "Database unavailable.");
+    return NULL;
 }
 
 //  Send a page with the values every admin page has (user, CSRF token)
@@ -159,8 +139,10 @@ ll_route_admin_login (ll_http_req_t *req)
     char id[LL_SESSION_ID_HEX + 1], hash[LL_SESSION_HASH_HEX + 1];
     ll_session_new (id, hash);
     snprintf (req->actor, sizeof req->actor, "%s", user);
-    const char *args[] = {hash, user, req->address, NULL};
-    if (s_admin_do (req, LL_CMD_SESSION_NEW, args) != 0) {
+    char *error = NULL;
+    int rc =
+        ll_ask_session_new (&req->client, hash, user, req->address, &error);
+    if (s_admin_done (LL_CMD_SESSION_NEW, rc, error) != 0) {
         sodium_memzero (id, sizeof id);
         return ll_http_error (req, 503, "Database unavailable.");
     }
@@ -176,7 +158,6 @@ ll_route_admin_login (ll_http_req_t *req)
               ll_http_wants_json (req) ? "" : next,
               ll_http_wants_json (req) ? "" : "\r\n");
     sodium_memzero (id, sizeof id);
-    int rc;
     if (ll_http_wants_json (req)) {
         static const char body[] = "{\"status\":\"ok\"}";
         rc = ll_http_send (req, 200, "application/json", body, sizeof body - 1,
@@ -192,9 +173,12 @@ ll_route_admin_login (ll_http_req_t *req)
 int
 ll_route_admin_logout (ll_http_req_t *req)
 {
-    const char *args[] = {req->session_hash, NULL};
-    if (*req->session_hash && s_admin_do (req, LL_CMD_SESSION_END, args) != 0)
-        return ll_http_error (req, 503, "Database unavailable.");
+    if (*req->session_hash) {
+        char *error = NULL;
+        int rc = ll_ask_session_end (&req->client, req->session_hash, &error);
+        if (s_admin_done (LL_CMD_SESSION_END, rc, error) != 0)
+            return ll_http_error (req, 503, "Database unavailable.");
+    }
     static const char clear[] =
         "Set-Cookie: " LL_SESSION_COOKIE
         "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict\r\n";
@@ -244,7 +228,9 @@ ll_route_admin_create (ll_http_req_t *req)
 int
 ll_route_admin_instances (ll_http_req_t *req)
 {
-    char *vms = s_admin_value (req, LL_CMD_ADMIN_VMS, NULL);
+    char *vms = NULL, *error = NULL;
+    int call = ll_ask_admin_vms (&req->client, &vms, &error);
+    vms = s_admin_value (req, LL_CMD_ADMIN_VMS, call, vms, error);
     if (!vms)
         return req->status;
     int rc;
@@ -287,8 +273,9 @@ ll_route_admin_logs (ll_http_req_t *req)
     const char *hostname = req->params[0];
     if (strlen (hostname) > 253)
         return ll_http_error (req, 404, "VM not found.");
-    const char *args[] = {hostname, NULL};
-    char *exists = s_admin_value (req, LL_CMD_ADMIN_VM_EXISTS, args);
+    char *exists = NULL, *error = NULL;
+    int call = ll_ask_admin_vm_exists (&req->client, hostname, &exists, &error);
+    exists = s_admin_value (req, LL_CMD_ADMIN_VM_EXISTS, call, exists, error);
     if (!exists)
         return req->status;
     bool found = strcmp (exists, "1") == 0;
@@ -321,8 +308,10 @@ ll_route_admin_audit (ll_http_req_t *req)
     if (!end || *end || id < 0)
         return ll_http_error (req, 400, "before must be an entry id.");
     snprintf (limit, sizeof limit, "%d", S_AUDIT_PAGE);
-    const char *args[] = {limit, before, NULL};
-    char *entries = s_admin_value (req, LL_CMD_AUDIT_LIST, args);
+    char *entries = NULL, *error = NULL;
+    int call =
+        ll_ask_audit_list (&req->client, limit, before, &entries, &error);
+    entries = s_admin_value (req, LL_CMD_AUDIT_LIST, call, entries, error);
     if (!entries)
         return req->status;
     int rc;

@@ -1,16 +1,15 @@
-/*  Delivery to the VM (reference 2.4 /vm_startup, 5.3; brief "interfaces"):
-    the agent long-polls /vm_startup with its Bearer token and gets its
-    assignment, then reports the outcome of start-host. */
-#include "http/routes.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
+/*  The agent's routes: delivery (reference 2.4 /vm_startup, 5.3; brief
+    "interfaces": the agent long-polls /vm_startup with its Bearer token
+    and gets its assignment) and every POST of the agent API
+    (http/agent_api.h: the start-host outcome, status, GPU health, in-use,
+    heartbeat, startup metrics, logs), served from its table. */
+#include "http/agent_api.h"
 #include "runtime/token.h"
 
 #include <sodium.h>
 
-#define LL_WAIT_SLACK_MS   3000
-#define LL_QUICK_TIMEOUT   3000
-#define LL_RESULT_TEXT_MAX 1000
+#define LL_WAIT_SLACK_MS 3000
+#define S_LAMBDA_SCOPE   "_lambda"
 
 void
 ll_agent_body_free (ll_agent_body_t *self)
@@ -122,11 +121,10 @@ ll_route_vm_startup (ll_http_req_t *req)
     int wait_ms = runtime->config->agent.long_poll_s * 1000;
     char timeout[16];
     snprintf (timeout, sizeof timeout, "%d", wait_ms);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, host);
-    zmsg_addstr (args, timeout);
-    zmsg_addstr (args, "http");
-    zmsg_addstrf (args, "%lld", req->agent_generation);
+    //  A long wait that ends when the agent goes away: not an ll_ask
+    char gen[24];
+    snprintf (gen, sizeof gen, "%lld", req->agent_generation);
+    zmsg_t *args = ll_proto_args (LL_CMD_VM_WAIT, host, timeout, "http", gen);
     zmsg_t *reply = NULL;
     char *error = NULL;
     char id[32] = "";
@@ -134,129 +132,110 @@ ll_route_vm_startup (ll_http_req_t *req)
                                  &args, wait_ms + LL_WAIT_SLACK_MS, id,
                                  sizeof id, &reply, &error);
     ll_agent_body_free (&in);
-    char *what = rc == 0 ? zmsg_popstr (reply) : NULL;
+    char *what = NULL, *pin = NULL, *command = NULL;
+    if (rc == 0
+        && ll_proto_payload (LL_CMD_VM_WAIT, &reply, &what, &pin, &command)
+               != 0) {
+        rc = -1;
+        error = strdup (LL_REASON_BAD_REPLY);
+    }
     int status;
     if (rc != 0) {
-        bool gone = error && streq (error, "hangup");
-        if (gone || (error && streq (error, "timeout"))) {
+        bool gone = streq (error, LL_REASON_HANGUP);
+        if (gone || streq (error, LL_REASON_TIMEOUT)) {
             //  Free the slot; a reply already on its way is dropped
-            zmsg_t *cancel = zmsg_new ();
-            zmsg_addstr (cancel, id);
-            zmsg_t *ack = NULL;
             char *ignored = NULL;
-            ll_http_call (req, LL_ENDPOINT_WAITERS, LL_CMD_VM_UNWAIT, &cancel,
-                          LL_QUICK_TIMEOUT, &ack, &ignored);
-            zmsg_destroy (&ack);
+            ll_ask_vm_unwait (&req->client, id, &ignored);
             free (ignored);
         }
         if (gone)
             status = req->status = 499;  //  nobody to answer
-        else if (error && streq (error, "timeout"))
+        else if (streq (error, LL_REASON_TIMEOUT))
             status = ll_http_send (req, 204, "application/json", "", 0, NULL);
         else
             status = ll_http_error (req, 503, "Cannot wait now.");
     }
-    else if (what && streq (what, LL_WAIT_ASSIGN)) {
-        char *pin = zmsg_popstr (reply);
-        char *command = zmsg_popstr (reply);
+    else if (streq (what, LL_WAIT_ASSIGN))
         status = ll_http_json (req, 200,
                                json_pack ("{s:s, s:s, s:s}", "status",
                                           "success", "pin", pin ? pin : "",
                                           "command", command ? command : ""));
-        if (pin)
-            sodium_memzero (pin, strlen (pin));
-        if (command)
-            sodium_memzero (command, strlen (command));
-        free (pin);
-        free (command);
-    }
-    else if (what && streq (what, LL_WAIT_RESET)) {
-        char *reset_id = zmsg_popstr (reply);
-        status =
-            ll_http_json (req, 200,
-                          json_pack ("{s:s, s:s}", "status", "reset",
-                                     "reset_id", reset_id ? reset_id : ""));
-        free (reset_id);
-    }
-    else if (what && streq (what, LL_WAIT_UNKNOWN))
+    else if (streq (what, LL_WAIT_RESET))
+        status = ll_http_json (req, 200,
+                               json_pack ("{s:s, s:s}", "status", "reset",
+                                          "reset_id", pin ? pin : ""));
+    else if (streq (what, LL_WAIT_UNKNOWN))
         status = ll_http_error (req, 404, "VM not found.");
-    else if (what && streq (what, LL_WAIT_REVOKED))
+    else if (streq (what, LL_WAIT_REVOKED))
         status = ll_http_error (req, 401, "token revoked");
-    else if (what && streq (what, LL_WAIT_FULL)) {
-        char *seconds = zmsg_popstr (reply);
+    else if (streq (what, LL_WAIT_FULL)) {
         char headers[64];
         snprintf (headers, sizeof headers, "Retry-After: %ld\r\n",
-                  seconds ? strtol (seconds, NULL, 10) : 5);
-        free (seconds);
+                  pin ? strtol (pin, NULL, 10) : 5);  //  the seconds
         status = ll_http_send (req, 204, "application/json", "", 0, headers);
     }
     else  //  TIMEOUT: the agent re-polls at once
         status = ll_http_send (req, 204, "application/json", "", 0, NULL);
+    if (pin)
+        sodium_memzero (pin, strlen (pin));
+    if (command)
+        sodium_memzero (command, strlen (command));
+    free (pin);
+    free (command);
     free (what);
     free (error);
-    zmsg_destroy (&reply);
     return status;
 }
 
-//  An agent's report (a body parsed into in, parsed its result) handed to
-//  the assigner as command: host [reset id] 1|0 text generation. 200
-//  {"message": recorded}, 409 when the report is stale, 401 when the token
-//  was revoked meanwhile, 404, 503.
-static int
-s_report (ll_http_req_t *req,
-          ll_agent_body_t *in,
-          int parsed,
-          const char *command,
-          const char *recorded)
+//  The row of the route's pattern
+static const ll_agent_api_t *
+s_agent_api (ll_http_req_t *req)
 {
-    if (s_checked (req, in, parsed) != 0) {
-        ll_agent_body_free (in);
-        return req->status;
+    size_t count;
+    const ll_agent_api_t *api = ll_agent_api (&count);
+    for (size_t i = 0; i < count; i++)
+        if (streq (api[i].path, req->route->pattern))
+            return &api[i];
+    return NULL;
+}
+
+int
+ll_route_agent (ll_http_req_t *req)
+{
+    const ll_agent_api_t *api = s_agent_api (req);
+    if (!api)
+        return ll_http_error (req, 404, "Not found.");
+    const ll_config_t *config = ll_http_server_runtime (req->server)->config;
+    ll_agent_call_t call;
+    //  The Lambda's token may post logs for any VM the allocator launched
+    //  (ingest answers 404 for any other stream), a VM's only for itself
+    bool lambda = ll_http_agent_service (req, S_LAMBDA_SCOPE);
+    int rc = ll_agent_call_begin (&call, api,
+                                  req->param_count ? req->params[0] : NULL,
+                                  req->body, req->body_len, lambda);
+    call.generation = req->agent_generation;
+    if (rc == 0 || call.check_first) {
+        bool own = lambda && call.scope && streq (call.scope, S_LAMBDA_SCOPE);
+        if (!own && ll_http_agent_check (req, call.scope) != 0) {
+            ll_agent_call_free (&call);
+            return req->status;  //  refused
+        }
+        if (rc == 0 && ll_agent_call_request (&call, config) == 0) {
+            const ll_exchange_t *x = ll_exchange (api->command);
+            zmsg_t *reply = NULL;
+            char *error = NULL;
+            rc = ll_http_call (req, x->endpoint, api->command, &call.args,
+                               x->timeout_ms, &reply, &error);
+            ll_agent_call_end (&call, rc, &reply, error);
+            free (error);
+            if (rc == 0 && call.touch && call.scope[0] != '_') {
+                ll_ask_vm_touch (&req->client, call.scope, &error);
+                free (error);
+            }
+        }
     }
-    char detail[LL_RESULT_TEXT_MAX + 1] = "";
-    snprintf (detail, sizeof detail, "%s", in->text);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, in->host);
-    if (in->id)
-        zmsg_addstr (args, in->id);
-    zmsg_addstr (args, in->value);
-    zmsg_addstr (args, detail);
-    zmsg_addstrf (args, "%lld", req->agent_generation);
-    ll_agent_body_free (in);
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, command, &args,
-                           LL_QUICK_TIMEOUT, &reply, &error);
-    zmsg_destroy (&reply);
-    int status;
-    if (rc == 0)
-        status =
-            ll_http_json (req, 200, json_pack ("{s:s}", "message", recorded));
-    else if (error && streq (error, "stale"))
-        status = ll_http_error (req, 409, "This reset is no longer current.");
-    else if (error && streq (error, LL_REASON_NOT_FOUND))
-        status = ll_http_error (req, 404, "VM not found.");
-    else if (error && streq (error, LL_REASON_REVOKED))
-        status = ll_http_error (req, 401, "token revoked");
-    else
-        status = ll_http_error (req, 503,
-                                "Cannot record now: database unavailable.");
-    free (error);
+    int status = ll_http_json (req, call.status, call.answer);
+    call.answer = NULL;  //  taken
+    ll_agent_call_free (&call);
     return status;
-}
-
-int
-ll_route_vm_startup_result (ll_http_req_t *req)
-{
-    ll_agent_body_t in;
-    int parsed = ll_vm_startup_result_parse (req->body, req->body_len, &in);
-    return s_report (req, &in, parsed, LL_CMD_VM_RESULT, "Result recorded.");
-}
-
-int
-ll_route_vm_reset_result (ll_http_req_t *req)
-{
-    ll_agent_body_t in;
-    int parsed = ll_vm_reset_result_parse (req->body, req->body_len, &in);
-    return s_report (req, &in, parsed, LL_CMD_VM_RESET_DONE, "Reset recorded.");
 }

@@ -5,13 +5,9 @@
     and its token is handed out once, in the answer. A second registration
     mints a new token and revokes the one before. */
 #include "http/routes.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 #include "runtime/token.h"
 
 #include <sodium.h>
-
-#define S_REGISTRY_TIMEOUT_MS 10000
 
 int
 ll_route_vm_register (ll_http_req_t *req)
@@ -21,19 +17,12 @@ ll_route_vm_register (ll_http_req_t *req)
     if (ll_token_mint (host, token, sizeof token) != 0)
         return ll_http_error (req, 400, "Invalid hostname.");
     ll_token_hash (token, hash);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, host);
-    zmsg_addstr (args, hash);
-    zmsg_addstr (args, "");  //  the edge audits this admin action
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_REGISTER, &args,
-                           S_REGISTRY_TIMEOUT_MS, &reply, &error);
-    char *generation = rc == 0 ? zmsg_popstr (reply) : NULL;
-    char *created = rc == 0 ? zmsg_popstr (reply) : NULL;
-    zmsg_destroy (&reply);
+    //  actor "": the edge audits this admin action
+    char *generation = NULL, *created = NULL, *error = NULL;
+    int rc = ll_ask_vm_register (&req->client, host, hash, "", &generation,
+                                 &created, &error);
     int status;
-    if (rc == 0 && generation && created) {
+    if (rc == 0) {
         //  The old token stops working here at once (other allocators hear
         //  of it through the token trigger's NOTIFY)
         ll_http_server_forget (req->server, host);
@@ -43,7 +32,7 @@ ll_route_vm_register (ll_http_req_t *req)
                        "generation",
                        (json_int_t) strtoll (generation, NULL, 10)));
     }
-    else if (error && streq (error, LL_REASON_MANAGED))
+    else if (streq (error, LL_REASON_MANAGED))
         status = ll_http_error (req, 409,
                                 "This VM is managed by terraform: replace it "
                                 "to give it a new token.");

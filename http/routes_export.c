@@ -2,10 +2,6 @@
     from the exporter actor while it is built, and its progress. */
 #include "http/routes.h"
 #include "runtime/log.h"
-#include "runtime/protocol.h"
-
-#define S_START_TIMEOUT_MS 10000
-#define S_READ_TIMEOUT_MS  15000  //  the exporter answers within 250 ms
 
 //  Upstream's message for every failure of the export itself
 #define S_FAILED "An error occurred while downloading data from VMs."
@@ -13,13 +9,8 @@
 static void
 s_cancel (ll_http_req_t *req, const char *id)
 {
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, id);
-    zmsg_t *reply = NULL;
     char *error = NULL;
-    ll_http_call (req, LL_ENDPOINT_EXPORTER, LL_CMD_EXPORT_CANCEL, &args, 2000,
-                  &reply, &error);
-    zmsg_destroy (&reply);
+    ll_ask_export_cancel (&req->client, id, &error);
     free (error);
 }
 
@@ -28,17 +19,13 @@ ll_route_export_zip (ll_http_req_t *req)
 {
     if (strcmp (req->info->request_method, "GET") != 0)
         return ll_http_error (req, 405, "Method not allowed.");
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, "admin");
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    if (ll_http_call (req, LL_ENDPOINT_EXPORTER, LL_CMD_EXPORT_START, &args,
-                      S_START_TIMEOUT_MS, &reply, &error)
+    char *id = NULL, *filename = NULL, *error = NULL;
+    if (ll_ask_export_start (&req->client, "admin", &id, &filename, &error)
         != 0) {
         int rc;
-        if (streq (error, "busy"))
+        if (streq (error, LL_REASON_BUSY))
             rc = ll_http_error (req, 409, "An export is already running.");
-        else if (streq (error, "no-vms"))
+        else if (streq (error, LL_REASON_NO_VMS))
             rc = ll_http_error (req, 404, "No VMs found in the database.");
         else {
             ll_warn ("http: export cannot start: %s", error);
@@ -46,14 +33,6 @@ ll_route_export_zip (ll_http_req_t *req)
         }
         free (error);
         return rc;
-    }
-    char *id = zmsg_popstr (reply);
-    char *filename = zmsg_popstr (reply);
-    zmsg_destroy (&reply);
-    if (!id || !filename) {
-        free (id);
-        free (filename);
-        return ll_http_error (req, 500, S_FAILED);
     }
     bool streaming = false;
     int status = 500;
@@ -66,11 +45,9 @@ ll_route_export_zip (ll_http_req_t *req)
                 status = ll_http_error (req, 503, "The allocator is stopping.");
             break;
         }
-        args = zmsg_new ();
-        zmsg_addstr (args, id);
-        if (ll_http_call (req, LL_ENDPOINT_EXPORTER, LL_CMD_EXPORT_READ, &args,
-                          S_READ_TIMEOUT_MS, &reply, &error)
-            != 0) {
+        char *kind = NULL;
+        zmsg_t *rest = NULL;
+        if (ll_ask_export_read (&req->client, id, &kind, &rest, &error) != 0) {
             ll_warn ("http: export %s failed: %s", filename, error);
             free (error);
             s_cancel (req, id);
@@ -80,9 +57,8 @@ ll_route_export_zip (ll_http_req_t *req)
                 status = ll_http_error (req, 500, S_FAILED);
             break;
         }
-        char *kind = zmsg_popstr (reply);
-        if (kind && streq (kind, "DATA")) {
-            zframe_t *data = zmsg_pop (reply);
+        if (streq (kind, LL_EXPORT_DATA)) {
+            zframe_t *data = zmsg_pop (rest);
             int rc = 0;
             if (!streaming) {
                 char headers[256];
@@ -102,18 +78,20 @@ ll_route_export_zip (ll_http_req_t *req)
                 ll_warn ("http: export %s: the client went away", filename);
                 s_cancel (req, id);
                 free (kind);
+                zmsg_destroy (&rest);
                 break;
             }
         }
-        else if (kind && streq (kind, "END")) {
+        else if (streq (kind, LL_EXPORT_END)) {
             if (streaming)
                 ll_http_chunk (req, NULL, 0);
             else
                 status = ll_http_error (req, 500, S_FAILED);
             free (kind);
+            zmsg_destroy (&rest);
             break;
         }
-        else if (kind && streq (kind, "EMPTY")) {
+        else if (streq (kind, LL_EXPORT_EMPTY)) {
             const ll_config_t *config =
                 ll_http_server_runtime (req->server)->config;
             char message[128];
@@ -121,12 +99,12 @@ ll_route_export_zip (ll_http_req_t *req)
                       config->machine.extension);
             status = ll_http_error (req, 404, message);
             free (kind);
+            zmsg_destroy (&rest);
             break;
         }
         free (kind);  //  WAIT: ask again
-        zmsg_destroy (&reply);
+        zmsg_destroy (&rest);
     }
-    zmsg_destroy (&reply);
     req->status = status;
     free (id);
     free (filename);
@@ -138,20 +116,17 @@ ll_route_export_status (ll_http_req_t *req)
 {
     zmsg_t *reply = NULL;
     char *error = NULL;
-    if (ll_http_call (req, LL_ENDPOINT_EXPORTER, LL_CMD_EXPORT_STATUS, NULL,
-                      3000, &reply, &error)
-        != 0) {
+    if (ll_ask_export_status (&req->client, &reply, &error) != 0) {
         free (error);
         return ll_http_error (req, 503, "The exporter does not answer.");
     }
     char *f[7] = {0};
-    for (int i = 0; i < 7; i++)
-        f[i] = zmsg_popstr (reply);
+    ll_msg_row (reply, "sssssss", &f[0], &f[1], &f[2], &f[3], &f[4], &f[5],
+                &f[6]);
     json_t *vms = json_array ();
-    while (zmsg_size (reply) >= 5) {
-        char *v[5];
-        for (int i = 0; i < 5; i++)
-            v[i] = zmsg_popstr (reply);
+    char *v[5];
+    while (ll_msg_row (reply, "sssss", &v[0], &v[1], &v[2], &v[3], &v[4])
+           == 0) {
         json_t *vm =
             json_pack ("{s:s, s:s, s:I, s:I}", "hostname", v[0], "status", v[1],
                        "files", (json_int_t) strtoll (v[2], NULL, 10), "bytes",

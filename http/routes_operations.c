@@ -6,17 +6,14 @@
 #include "http/page.h"
 #include "http/routes.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 
-#define LL_OPS_CALL_MS     10000  //  the actor answers at once
-#define LL_OPS_SSE_POLL_MS 2000   //  re-read the row (other allocators)
-#define LL_OPS_SSE_MAX_S   3600   //  one stream's longest life
-#define LL_OPS_NUM_VMS_MAX 32     //  characters of num_vms read
+#define LL_OPS_SSE_POLL_MS 2000  //  re-read the row (other allocators)
+#define LL_OPS_SSE_MAX_S   3600  //  one stream's longest life
+#define LL_OPS_NUM_VMS_MAX 32    //  characters of num_vms read
 #define LL_OPS_PAGE        "operation.html"
 
 //  --- num_vms: upstream's messages --------------------------------------
@@ -74,47 +71,42 @@ s_fail (ll_http_req_t *req, int status, const char *title, const char *message)
     return s_page (req, status, title, message, 0);
 }
 
-//  Send the actor's answer to LAUNCH / DESTROY / DESTROY-VM / REPLACE-VM.
+//  Send the actor's answer to LAUNCH / DESTROY / DESTROY-VM / REPLACE-VM
+//  (rc, the new operation's id and error: taken).
 static int
-s_start (ll_http_req_t *req,
-         const char *title,
-         const char *command,
-         zmsg_t **args)
+s_start (
+    ll_http_req_t *req, const char *title, int rc, char *id_text, char *error)
 {
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_TERRAFORM, command, args,
-                           LL_OPS_CALL_MS, &reply, &error);
     if (rc == 0) {
-        char *id_text = zmsg_popstr (reply);
-        long long id = id_text ? strtoll (id_text, NULL, 10) : 0;
+        long long id = strtoll (id_text, NULL, 10);
         free (id_text);
-        zmsg_destroy (&reply);
         if (ll_http_wants_json (req))
             return ll_http_json (
                 req, 202, json_pack ("{s:I}", "operation_id", (json_int_t) id));
         return s_page (req, 202, title, NULL, id);
     }
-    zmsg_destroy (&reply);
     int status;
     char message[256];
     long long busy = 0;
-    if (error && strncmp (error, "busy ", 5) == 0) {
-        busy = strtoll (error + 5, NULL, 10);
+    size_t busy_len = strlen (LL_REASON_BUSY " ");
+    size_t many_len = strlen (LL_REASON_TOO_MANY " ");
+    if (error && strncmp (error, LL_REASON_BUSY " ", busy_len) == 0) {
+        busy = strtoll (error + busy_len, NULL, 10);
         status = 409;
         snprintf (message, sizeof message,
                   "Another operation is running (operation %lld).", busy);
     }
-    else if (error && strncmp (error, "too-many ", 9) == 0) {
+    else if (error && strncmp (error, LL_REASON_TOO_MANY " ", many_len) == 0) {
         status = 400;
         snprintf (message, sizeof message,
-                  "The fleet would exceed the maximum of %s VMs.", error + 9);
+                  "The fleet would exceed the maximum of %s VMs.",
+                  error + many_len);
     }
-    else if (error && strcmp (error, "no-url") == 0) {
+    else if (error && strcmp (error, LL_REASON_NO_URL) == 0) {
         status = 500;
         snprintf (message, sizeof message, "Allocator outputs not found.");
     }
-    else if (error && strcmp (error, "unknown-vm") == 0) {
+    else if (error && strcmp (error, LL_REASON_UNKNOWN_VM) == 0) {
         status = 404;
         snprintf (message, sizeof message, "VM not found.");
     }
@@ -185,10 +177,9 @@ ll_route_launch (ll_http_req_t *req)
                   config->app.max_vms);
         return s_fail (req, 400, title, message);
     }
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstrf (args, "%lld", count);
-    zmsg_addstr (args, s_who (req));
-    return s_start (req, title, LL_CMD_LAUNCH, &args);
+    char *id = NULL, *error = NULL;
+    int rc = ll_ask_launch (&req->client, count, s_who (req), &id, &error);
+    return s_start (req, title, rc, id, error);
 }
 
 //  True when this allocator's exporter is reading the VMs now: destroying
@@ -196,18 +187,15 @@ ll_route_launch (ll_http_req_t *req)
 static bool
 s_export_running (ll_http_req_t *req)
 {
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    if (ll_http_call (req, LL_ENDPOINT_EXPORTER, LL_CMD_EXPORT_STATUS, NULL,
-                      3000, &reply, &error)
-        != 0) {
+    zmsg_t *status = NULL;
+    char *error = NULL, *running = NULL;
+    if (ll_ask_export_status (&req->client, &status, &error) != 0) {
         free (error);
         return false;  //  no exporter answer: nothing to protect
     }
-    char *running = zmsg_popstr (reply);
-    bool yes = running && streq (running, "1");
+    bool yes = ll_msg_row (status, "s", &running) == 0 && streq (running, "1");
     free (running);
-    zmsg_destroy (&reply);
+    zmsg_destroy (&status);
     return yes;
 }
 
@@ -218,9 +206,9 @@ ll_route_destroy (ll_http_req_t *req)
         return s_fail (req, 409, "Destroy VMs",
                        "A data export is running: destroy the VMs after it "
                        "finishes (or cancel the download).");
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, s_who (req));
-    return s_start (req, "Destroy VMs", LL_CMD_DESTROY, &args);
+    char *id = NULL, *error = NULL;
+    int rc = ll_ask_destroy (&req->client, s_who (req), &id, &error);
+    return s_start (req, "Destroy VMs", rc, id, error);
 }
 
 static int
@@ -229,10 +217,10 @@ s_one_vm (ll_http_req_t *req, const char *title, const char *command)
     const char *host = req->params[0];
     if (!host || strlen (host) > 253)
         return s_fail (req, 404, title, "VM not found.");
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, host);
-    zmsg_addstr (args, s_who (req));
-    return s_start (req, title, command, &args);
+    char *id = NULL, *error = NULL;
+    int rc = ll_ask_vm_operation (&req->client, command, host, s_who (req), &id,
+                                  &error);
+    return s_start (req, title, rc, id, error);
 }
 
 int
@@ -268,26 +256,21 @@ static int
 s_op_get (ll_http_req_t *req, long long id, long long after, s_op_t *op)
 {
     memset (op, 0, sizeof *op);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstrf (args, "%lld", id);
-    zmsg_addstrf (args, "%lld", after);
     zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_TERRAFORM, LL_CMD_OP_GET, &args,
-                           LL_OPS_CALL_MS, &reply, &error);
+    char *error = NULL, *count = NULL;
+    char **f = op->fields;
+    int rc = ll_ask_op_get (&req->client, id, after, &reply, &error);
     int status = 0;
     if (rc != 0)
-        status = error && strcmp (error, "not-found") == 0 ? 404 : 503;
-    else if (zmsg_size (reply) < 12)
+        status = strcmp (error, LL_REASON_OP_MISSING) == 0 ? 404 : 503;
+    else if (ll_msg_take (reply, "ssssssssssssm", &f[0], &f[1], &f[2], &f[3],
+                          &f[4], &f[5], &f[6], &f[7], &f[8], &f[9], &f[10],
+                          &count, &op->lines)
+             != 0)
         status = 503;
     else {
-        for (int i = 0; i < 11; i++)
-            op->fields[i] = zmsg_popstr (reply);
-        char *count = zmsg_popstr (reply);
-        op->line_count = count ? strtoll (count, NULL, 10) : 0;
+        op->line_count = strtoll (count, NULL, 10);
         free (count);
-        op->lines = reply;
-        reply = NULL;
     }
     free (error);
     zmsg_destroy (&reply);
@@ -383,23 +366,18 @@ ll_route_operations (ll_http_req_t *req)
 {
     char limit[8] = "20";
     ll_http_query_field (req, "limit", limit, sizeof limit);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, limit);
     zmsg_t *reply = NULL;
     char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_TERRAFORM, LL_CMD_OP_LIST, &args,
-                           LL_OPS_CALL_MS, &reply, &error);
+    int rc = ll_ask_op_list (&req->client, limit, &reply, &error);
     free (error);
-    if (rc != 0) {
-        zmsg_destroy (&reply);
+    if (rc != 0)
         return ll_http_error (req, 503, "Operations are unavailable now.");
-    }
     json_t *list = json_array ();
     json_t *active = json_null ();
-    while (zmsg_size (reply) >= 10) {
-        char *f[10];
-        for (int i = 0; i < 10; i++)
-            f[i] = zmsg_popstr (reply);
+    char *f[10];
+    while (ll_msg_row (reply, "ssssssssss", &f[0], &f[1], &f[2], &f[3], &f[4],
+                       &f[5], &f[6], &f[7], &f[8], &f[9])
+           == 0) {
         json_t *op = json_object ();
         json_object_set_new (op, "id", json_integer (strtoll (f[0], NULL, 10)));
         json_object_set_new (op, "kind", json_string (f[1]));
@@ -569,13 +547,11 @@ ll_route_operation_events (ll_http_req_t *req)
     int64_t poll_at = ll_now_ms () + LL_OPS_SSE_POLL_MS;
     int64_t end_at = ll_now_ms () + (int64_t) LL_OPS_SSE_MAX_S * 1000;
     while (alive && ll_now_ms () < end_at) {
+        //  [topic] [kind] [a] [b] (runtime/protocol.h, LL_ENDPOINT_OPERATIONS)
         zmsg_t *msg = zmsg_recv (sub);
-        if (msg && zmsg_size (msg) == 4) {
-            char *t = zmsg_popstr (msg);
-            char *kind = zmsg_popstr (msg);
-            char *a = zmsg_popstr (msg);
-            char *b = zmsg_popstr (msg);
-            if (t && kind && a && b && strcmp (t, topic) == 0) {
+        char *t = NULL, *kind = NULL, *a = NULL, *b = NULL;
+        if (msg && ll_msg_take (msg, "ssss", &t, &kind, &a, &b) == 0) {
+            if (strcmp (t, topic) == 0) {
                 if (strcmp (kind, "line") == 0) {
                     long long seq = strtoll (a, NULL, 10);
                     if (seq == next) {

@@ -5,19 +5,12 @@
 #include "http/auth.h"
 #include "http/routes.h"
 #include "runtime/embedded.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
-
-#define LL_HEALTH_TIMEOUT_MS 2000
 
 int
 ll_route_health (ll_http_req_t *req)
 {
-    zmsg_t *reply = NULL;
     char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_HEALTH, NULL,
-                           LL_HEALTH_TIMEOUT_MS, &reply, &error);
-    zmsg_destroy (&reply);
+    int rc = ll_ask_health (&req->client, &error);
     const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
     double uptime = (double) (ll_now_ms () - runtime->started_ms) / 1000.0;
     json_t *checks = json_object ();

@@ -6,8 +6,6 @@
 #include "http/page.h"
 #include "http/routes.h"
 #include "runtime/crd.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 #include "runtime/recovery.h"
 #include "runtime/token.h"
 
@@ -16,8 +14,6 @@
 #include <strings.h>
 
 #define LL_EMAIL_MAX      LL_CLAIM_EMAIL_MAX
-#define LL_CLAIM_TIMEOUT  10000
-#define LL_QUICK_TIMEOUT  3000
 #define LL_NO_VMS_RETRY_S 10
 
 #define LL_MSG_REQUIRED  "Email and CRD command are required."
@@ -287,21 +283,11 @@ ll_route_request_vm (ll_http_req_t *req)
             snprintf (proof, sizeof proof, "%s", form.recovery);
         else
             s_cookie_secret (req, proof);
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, email);
-        zmsg_addstr (args, code);
-        zmsg_addstr (args, req->address);
-        zmsg_addstr (args, proof);
-        zmsg_addstr (args, form.access);
+        char *outcome = NULL, *a = NULL, *b = NULL, *secret = NULL,
+             *error = NULL;
+        ll_ask_vm_claim (&req->client, email, code, req->address, proof,
+                         form.access, &outcome, &a, &b, &secret, &error);
         sodium_memzero (proof, sizeof proof);
-        zmsg_t *reply = NULL;
-        char *error = NULL;
-        int call = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_CLAIM,
-                                 &args, LL_CLAIM_TIMEOUT, &reply, &error);
-        char *outcome = call == 0 ? zmsg_popstr (reply) : NULL;
-        char *a = call == 0 ? zmsg_popstr (reply) : NULL;
-        char *b = call == 0 ? zmsg_popstr (reply) : NULL;
-        char *secret = call == 0 ? zmsg_popstr (reply) : NULL;
         if (!outcome)
             rc = s_index (req, 503, LL_MSG_UNEXPECTED, email, NULL);
         else if (streq (outcome, LL_CLAIM_ASSIGNED) && a && b && secret)
@@ -343,7 +329,6 @@ ll_route_request_vm (ll_http_req_t *req)
         free (b);
         free (secret);
         free (error);
-        zmsg_destroy (&reply);
     }
     s_claim_form_wipe (&form);
     return rc;
@@ -352,12 +337,8 @@ ll_route_request_vm (ll_http_req_t *req)
 int
 ll_route_unassigned_count (ll_http_req_t *req)
 {
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_COUNT, NULL,
-                           LL_QUICK_TIMEOUT, &reply, &error);
-    char *count = rc == 0 ? zmsg_popstr (reply) : NULL;
-    zmsg_destroy (&reply);
+    char *count = NULL, *error = NULL;
+    ll_ask_vm_count (&req->client, &count, &error);
     free (error);
     if (!count)
         return ll_http_error (req, 503,
@@ -372,14 +353,9 @@ ll_route_unassigned_count (ll_http_req_t *req)
 static int
 s_release_replace (ll_http_req_t *req, const char *host, const char *actor)
 {
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, host);
-    zmsg_addstr (args, actor);
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_TERRAFORM, LL_CMD_REPLACE_VM, &args,
-                           LL_QUICK_TIMEOUT, &reply, &error);
-    char *id = rc == 0 ? zmsg_popstr (reply) : NULL;
+    char *id = NULL, *error = NULL;
+    ll_ask_vm_operation (&req->client, LL_CMD_REPLACE_VM, host, actor, &id,
+                         &error);
     int status;
     if (id)
         status = ll_http_json (req, 202,
@@ -398,7 +374,7 @@ s_release_replace (ll_http_req_t *req, const char *host, const char *actor)
                   "out of the pool until it is replaced (POST "
                   "/api/vms/%s/replace).",
                   busy ? "another operation is running"
-                  : error && streq (error, "unknown-vm")
+                  : error && streq (error, LL_REASON_UNKNOWN_VM)
                       ? "it is not in the fleet"
                       : "terraform does not answer",
                   host);
@@ -410,7 +386,6 @@ s_release_replace (ll_http_req_t *req, const char *host, const char *actor)
     }
     free (id);
     free (error);
-    zmsg_destroy (&reply);
     return status;
 }
 
@@ -423,19 +398,13 @@ ll_route_release_vm (ll_http_req_t *req)
     const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
     char actor[300];
     snprintf (actor, sizeof actor, "admin:%s", runtime->config->app.admin_user);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, host);
-    zmsg_addstr (args, actor);
-    zmsg_t *reply = NULL;
     char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_VM_RELEASE, &args,
-                           LL_QUICK_TIMEOUT, &reply, &error);
-    char *mode = rc == 0 ? zmsg_popstr (reply) : NULL;
-    zmsg_destroy (&reply);
+    char *mode = NULL;
+    int rc = ll_ask_vm_release (&req->client, host, actor, &mode, &error);
     int status;
-    if (mode && streq (mode, "replace"))
+    if (rc == 0 && streq (mode, "replace"))
         status = s_release_replace (req, host, actor);
-    else if (mode)
+    else if (rc == 0)
         status = ll_http_json (
             req, 200,
             json_pack ("{s:s, s:s, s:s}", "message",
@@ -444,7 +413,7 @@ ll_route_release_vm (ll_http_req_t *req)
                              "agent has reset the desktop."
                            : "VM released.",
                        "hostname", host, "on_release", mode));
-    else if (error && streq (error, "not found"))
+    else if (streq (error, LL_REASON_NOT_FOUND))
         status = ll_http_error (req, 404, "VM not found.");
     else
         status = ll_http_error (req, 503,
@@ -493,15 +462,10 @@ ll_route_claim_reset (ll_http_req_t *req)
         *req->actor
             ? req->actor
             : ll_http_server_runtime (req->server)->config->app.admin_user);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, email);
-    zmsg_addstr (args, actor);
+    char *secret = NULL, *error = NULL;
     zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_CLAIM_RESET, &args,
-                           LL_QUICK_TIMEOUT, &reply, &error);
+    ll_ask_claim_reset (&req->client, email, actor, &secret, &reply, &error);
     int status;
-    char *secret = rc == 0 ? zmsg_popstr (reply) : NULL;
     if (secret && strlen (secret) == LL_RECOVERY_LEN) {
         char shown[LL_RECOVERY_SHOWN_LEN + 1];
         ll_recovery_show (secret, shown);
@@ -541,14 +505,9 @@ s_claim_show (ll_http_req_t *req, const char *secret, bool set_cookie)
 {
     char hash[LL_RECOVERY_HASH_HEX + 1];
     ll_recovery_hash (secret, hash);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, hash);
-    zmsg_addstr (args, req->address);
+    char *first = NULL, *error = NULL;
     zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ASSIGNER, LL_CMD_CLAIM_WHO, &args,
-                           LL_QUICK_TIMEOUT, &reply, &error);
-    char *first = rc == 0 ? zmsg_popstr (reply) : NULL;
+    ll_ask_claim_who (&req->client, hash, req->address, &first, &reply, &error);
     int status;
     if (first && streq (first, LL_CLAIM_LIMITED)) {
         char *seconds = zmsg_popstr (reply);

@@ -8,42 +8,25 @@
     with the token of scope "_lambda". Reads of every VM are the admin's. */
 #include "http/routes.h"
 #include "runtime/logline.h"
-#include "runtime/msg.h"
-#include "runtime/protocol.h"
 #include "runtime/textbuf.h"
 
 #include <math.h>
 
-#define S_REGISTRY_TIMEOUT_MS 10000
-#define S_INGEST_TIMEOUT_MS   30000
-#define S_LAMBDA_SCOPE        "_lambda"
-#define S_READ_MAX            10000
-#define S_TAIL_SECONDS        120
-#define S_TAIL_PING_MS        15000
-#define S_TAIL_PAGE           1000
+#define S_READ_MAX     10000
+#define S_TAIL_SECONDS 120
+#define S_TAIL_PING_MS 15000
+#define S_TAIL_PAGE    1000
 //  Epoch seconds accepted for start/end times (1970 .. 2100)
 #define S_EPOCH_MAX    4102444800.0
 #define S_DURATION_MAX 1.0e7
 
-//  Call an actor: 0 with *reply, or -1 with *not_found telling whether
-//  the actor said "not found".
+//  The outcome of a call (rc, error taken): 0, or -1 with *not_found
+//  telling whether the actor said LL_REASON_NOT_FOUND.
 static int
-s_call (ll_http_req_t *req,
-        const char *endpoint,
-        const char *command,
-        zmsg_t **args,
-        int timeout_ms,
-        zmsg_t **reply,
-        bool *not_found)
+s_outcome (int rc, char *error, bool *not_found)
 {
-    char *error = NULL;
-    *not_found = false;
-    int rc =
-        ll_http_call (req, endpoint, command, args, timeout_ms, reply, &error);
-    if (rc != 0) {
-        *not_found = error && streq (error, LL_REASON_NOT_FOUND);
-        free (error);
-    }
+    *not_found = rc != 0 && error && streq (error, LL_REASON_NOT_FOUND);
+    free (error);
     return rc;
 }
 
@@ -54,13 +37,9 @@ s_touch (ll_http_req_t *req, const char *hostname)
 {
     if (req->is_admin || hostname[0] == '_')
         return;
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, hostname);
-    zmsg_t *reply = NULL;
-    bool not_found = false;
-    s_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_TOUCH, &args,
-            S_REGISTRY_TIMEOUT_MS, &reply, &not_found);
-    zmsg_destroy (&reply);
+    char *error = NULL;
+    ll_ask_vm_touch (&req->client, hostname, &error);
+    free (error);
 }
 
 //  The string member key of obj, or NULL when absent, null, not a string
@@ -71,12 +50,6 @@ s_string (json_t *obj, const char *key)
     json_t *v = json_object_get (obj, key);
     const char *s = json_is_string (v) ? json_string_value (v) : NULL;
     return s && *s ? s : NULL;
-}
-
-static int
-s_message (ll_http_req_t *req, int status, const char *message)
-{
-    return ll_http_json (req, status, json_pack ("{s:s}", "message", message));
 }
 
 //  --- status, GPU health, in-use, heartbeat --------------------------------
@@ -101,51 +74,6 @@ s_refuse_checked (ll_agent_body_t *out, const char *error)
     return -1;
 }
 
-//  -1 after answering when the request stops here: 400 for a body refused
-//  before the token check, the token check of the VM it names, then 400
-//  for a body refused after it. 0 when the write may go on.
-static int
-s_body_checked (ll_http_req_t *req, ll_agent_body_t *in, int parsed)
-{
-    if (parsed != 0 && !in->check_first) {
-        ll_http_error (req, 400, in->error);
-        return -1;
-    }
-    if (ll_http_agent_check (req, in->host) != 0)
-        return -1;
-    if (parsed != 0) {
-        ll_http_error (req, 400, in->error);
-        return -1;
-    }
-    return 0;
-}
-
-//  Send a coalesced write; answers 200 message / 404 / 500 failure.
-static int
-s_write (ll_http_req_t *req,
-         zmsg_t **args,
-         const char *command,
-         const char *ok_message,
-         const char *not_found_message,
-         const char *failure_message,
-         json_t *ok_body)
-{
-    zmsg_t *reply = NULL;
-    bool not_found = false;
-    int rc = s_call (req, LL_ENDPOINT_REGISTRY, command, args,
-                     S_REGISTRY_TIMEOUT_MS, &reply, &not_found);
-    zmsg_destroy (&reply);
-    if (rc == 0) {
-        if (ok_body)
-            return ll_http_json (req, 200, ok_body);
-        return s_message (req, 200, ok_message);
-    }
-    json_decref (ok_body);
-    if (not_found)
-        return ll_http_error (req, 404, not_found_message);
-    return ll_http_error (req, 500, failure_message);
-}
-
 int
 ll_vm_status_parse (const char *body, size_t len, ll_agent_body_t *out)
 {
@@ -165,40 +93,17 @@ ll_vm_status_parse (const char *body, size_t len, ll_agent_body_t *out)
 }
 
 int
-ll_route_vm_status_post (ll_http_req_t *req)
-{
-    ll_agent_body_t in;
-    int rc;
-    if (s_body_checked (req, &in,
-                        ll_vm_status_parse (req->body, req->body_len, &in))
-        != 0)
-        rc = req->status;
-    else {
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, in.host);
-        zmsg_addstr (args, in.value);
-        rc = s_write (req, &args, LL_CMD_VM_STATUS_SET,
-                      "VM status updated successfully.", "VM not found.",
-                      "Failed to update VM status.", NULL);
-    }
-    ll_agent_body_free (&in);
-    return rc;
-}
-
-int
 ll_route_vm_status_all (ll_http_req_t *req)
 {
     zmsg_t *reply = NULL;
-    bool not_found = false;
-    if (s_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_STATUS_ALL, NULL,
-                S_REGISTRY_TIMEOUT_MS, &reply, &not_found)
-        != 0)
+    char *error = NULL;
+    if (ll_ask_vm_status_all (&req->client, &reply, &error) != 0) {
+        free (error);
         return ll_http_error (req, 500, "Failed to get VM status.");
+    }
     json_t *map = json_object ();
-    while (zmsg_size (reply) >= 3) {
-        char *host = zmsg_popstr (reply);
-        char *status = zmsg_popstr (reply);
-        char *stale = zmsg_popstr (reply);
+    char *host, *status, *stale;
+    while (ll_msg_row (reply, "sss", &host, &status, &stale) == 0) {
         json_object_set_new (map, host,
                              streq (status, "-") ? json_null ()
                                                  : json_string (status));
@@ -221,18 +126,13 @@ ll_route_vm_status_get (ll_http_req_t *req)
     if (ll_http_agent_check (req, hostname) != 0)
         return req->status;
     s_touch (req, hostname);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, hostname);
-    zmsg_t *reply = NULL;
+    char *status = NULL, *stale = NULL, *error = NULL;
     bool not_found = false;
-    if (s_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_STATUS_GET, &args,
-                S_REGISTRY_TIMEOUT_MS, &reply, &not_found)
-        != 0)
+    int call =
+        ll_ask_vm_status_get (&req->client, hostname, &status, &stale, &error);
+    if (s_outcome (call, error, &not_found) != 0)
         return not_found ? ll_http_error (req, 404, "VM not found.")
                          : ll_http_error (req, 500, "Failed to get VM status.");
-    char *status = zmsg_popstr (reply);
-    char *stale = zmsg_popstr (reply);
-    zmsg_destroy (&reply);
     int rc;
     if (!status || !*status)
         rc = ll_http_error (req, 404, "VM not found.");
@@ -264,38 +164,6 @@ ll_gpu_health_parse (const char *body, size_t len, ll_agent_body_t *out)
     return 0;
 }
 
-//  A route whose checked body sets one value of a VM (in.host, in.value)
-//  through the registry's command.
-static int
-s_route_set_value (ll_http_req_t *req,
-                   int (*parse) (const char *, size_t, ll_agent_body_t *),
-                   const char *command,
-                   const char *ok_message,
-                   const char *failure_message)
-{
-    ll_agent_body_t in;
-    int rc;
-    if (s_body_checked (req, &in, parse (req->body, req->body_len, &in)) != 0)
-        rc = req->status;
-    else {
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, in.host);
-        zmsg_addstr (args, in.value);
-        rc = s_write (req, &args, command, ok_message, "VM not found.",
-                      failure_message, NULL);
-    }
-    ll_agent_body_free (&in);
-    return rc;
-}
-
-int
-ll_route_gpu_health (ll_http_req_t *req)
-{
-    return s_route_set_value (req, ll_gpu_health_parse, LL_CMD_VM_GPU_SET,
-                              "GPU health status updated successfully.",
-                              "Failed to update GPU health status.");
-}
-
 int
 ll_inuse_status_parse (const char *body, size_t len, ll_agent_body_t *out)
 {
@@ -311,14 +179,6 @@ ll_inuse_status_parse (const char *body, size_t len, ll_agent_body_t *out)
         return s_refuse_checked (out, "Status must be true or false.");
     out->value = json_is_true (status) ? "1" : "0";
     return 0;
-}
-
-int
-ll_route_inuse_status (ll_http_req_t *req)
-{
-    return s_route_set_value (req, ll_inuse_status_parse, LL_CMD_VM_INUSE_SET,
-                              "In-use status updated successfully.",
-                              "Failed to update in-use status.");
 }
 
 int
@@ -354,32 +214,6 @@ ll_heartbeat_parse (const char *body, size_t len, ll_agent_body_t *out)
     if (json_is_integer (disk))
         out->number = (long long) json_integer_value (disk);
     return 0;
-}
-
-int
-ll_route_heartbeat (ll_http_req_t *req)
-{
-    ll_agent_body_t in;
-    int rc;
-    if (s_body_checked (req, &in,
-                        ll_heartbeat_parse (req->body, req->body_len, &in))
-        != 0)
-        rc = req->status;
-    else {
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, in.host);
-        zmsg_addstr (args, in.text);
-        zmsg_addstr (args, in.flag);
-        if (in.number >= 0)
-            zmsg_addstrf (args, "%lld", in.number);
-        else
-            zmsg_addstr (args, "");
-        rc = s_write (req, &args, LL_CMD_VM_HEARTBEAT, NULL,
-                      "Unknown hostname.", "Failed to record heartbeat.",
-                      json_pack ("{s:b}", "ok", 1));
-    }
-    ll_agent_body_free (&in);
-    return rc;
 }
 
 //  --- startup metrics -------------------------------------------------------
@@ -460,28 +294,6 @@ ll_vm_metrics_parse (const char *body, size_t len, ll_vm_metrics_t *out)
     return out->error[0] ? -1 : 0;
 }
 
-int
-ll_route_vm_metrics (ll_http_req_t *req)
-{
-    const char *hostname = req->params[0];
-    if (ll_http_agent_check (req, hostname) != 0)
-        return req->status;
-    ll_vm_metrics_t in;
-    if (ll_vm_metrics_parse (req->body, req->body_len, &in) != 0)
-        return ll_http_error (req, 400, in.error);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, hostname);
-    for (int i = 0; i < 6; i++) {
-        if (in.given[i])
-            zmsg_addstrf (args, "%.6f", in.values[i]);
-        else
-            zmsg_addstr (args, "");
-    }
-    return s_write (req, &args, LL_CMD_VM_METRICS_SET,
-                    "VM metrics posted successfully.", "VM not found.",
-                    "Failed to post VM metrics.", NULL);
-}
-
 //  --- export ------------------------------------------------------------------
 
 //  Columns of the CSV export, in order (the JSON rows carry the same).
@@ -543,14 +355,11 @@ s_csv_field (ll_textbuf_t *out, json_t *v)
 int
 ll_route_export_metrics (ll_http_req_t *req)
 {
-    zmsg_t *reply = NULL;
-    bool not_found = false;
-    if (s_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_EXPORT, NULL,
-                S_REGISTRY_TIMEOUT_MS, &reply, &not_found)
-        != 0)
+    char *text = NULL, *error = NULL;
+    if (ll_ask_vm_export (&req->client, &text, &error) != 0) {
+        free (error);
         return ll_http_error (req, 500, "Failed to export metrics.");
-    char *text = zmsg_popstr (reply);
-    zmsg_destroy (&reply);
+    }
     json_t *rows = text ? json_loads (text, 0, NULL) : NULL;
     free (text);
     if (!json_is_array (rows)) {
@@ -664,20 +473,6 @@ s_post_fields (json_t *obj, ll_vm_logs_t *post)
     return 0;
 }
 
-//  The Lambda's token may post for any VM the allocator launched (ingest
-//  answers 404 for any other stream), a VM's only for itself.
-static bool
-s_is_lambda (ll_http_req_t *req)
-{
-    return ll_http_agent_service (req, S_LAMBDA_SCOPE);
-}
-
-static int
-s_logs_auth (ll_http_req_t *req, const char *hostname)
-{
-    return s_is_lambda (req) ? 0 : ll_http_agent_check (req, hostname);
-}
-
 void
 ll_vm_logs_free (ll_vm_logs_t *self)
 {
@@ -752,88 +547,6 @@ ll_vm_logs_parse (const char *body, size_t len, ll_vm_logs_t *out)
     return s_post_fields (doc, out);
 }
 
-int
-ll_route_vm_logs_post (ll_http_req_t *req)
-{
-    ll_vm_logs_t post;
-    int rc = 0;
-    if (ll_vm_logs_parse (req->body, req->body_len, &post) != 0) {
-        rc = ll_http_error (req, 400, post.error);
-        goto done;
-    }
-    if (post.control) {
-        if (!s_is_lambda (req)
-            && ll_http_agent_check (req, S_LAMBDA_SCOPE) != 0)
-            rc = req->status;
-        else
-            rc = s_message (req, 200, "Control message ignored.");
-        goto done;
-    }
-    if (s_logs_auth (req, post.host) != 0) {
-        rc = req->status;
-        goto done;
-    }
-    const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
-    size_t line_max = (size_t) runtime->config->logs.line_max;
-    ll_textbuf_t lines = {0};
-    size_t count = 0;
-    size_t i;
-    json_t *m;
-    json_array_foreach (post.messages, i, m)
-    {
-        count +=
-            ll_logline_clean (json_string_value (m), json_string_length (m),
-                              line_max, &lines, NULL);
-    }
-    if (count == 0) {
-        ll_textbuf_free (&lines);
-        rc = s_message (req, 200, "No log messages after filtering.");
-        goto done;
-    }
-    if (count > LL_LOG_APPEND_MAX_LINES) {
-        ll_textbuf_free (&lines);
-        char message[96];
-        snprintf (message, sizeof message,
-                  "Too many log lines in one post (at most %d).",
-                  LL_LOG_APPEND_MAX_LINES);
-        rc = ll_http_error (req, 413, message);
-        goto done;
-    }
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, post.host);
-    zmsg_addstr (args, post.stream);
-    zmsg_addstr (args, post.source);
-    zmsg_addstr (args, post.seq);
-    zmsg_addmem (args, lines.data, lines.len);
-    ll_textbuf_free (&lines);
-    zmsg_t *reply = NULL;
-    bool not_found = false;
-    if (s_call (req, LL_ENDPOINT_LOGS, LL_CMD_LOG_APPEND, &args,
-                S_INGEST_TIMEOUT_MS, &reply, &not_found)
-        != 0) {
-        rc = not_found ? ll_http_error (req, 404, "VM not found.")
-                       : ll_http_error (req, 500, "Failed to post VM logs.");
-        goto done;
-    }
-    char *stored = zmsg_popstr (reply);
-    zmsg_destroy (&reply);
-    if (!s_is_lambda (req))
-        s_touch (req, post.host);
-    bool duplicate = stored && streq (stored, LL_LOG_DUPLICATE);
-    rc = ll_http_json (
-        req, 200,
-        json_pack ("{s:s, s:I, s:b}", "message", "VM logs posted successfully.",
-                   "stored",
-                   (json_int_t) (duplicate || !stored
-                                     ? 0
-                                     : strtoll (stored, NULL, 10)),
-                   "duplicate", duplicate));
-    free (stored);
-done:
-    ll_vm_logs_free (&post);
-    return rc;
-}
-
 //  --- log reads -------------------------------------------------------------------
 
 //  Parse rows "id\tstream\tline\n" into lines (array of objects) and the
@@ -896,28 +609,15 @@ s_log_read (ll_http_req_t *req,
             char **status,
             zframe_t **rows)
 {
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, hostname);
-    zmsg_addstr (args, after);
-    zmsg_addstrf (args, "%d", limit);
-    zmsg_t *reply = NULL;
+    char *error = NULL;
     bool not_found = false;
-    if (s_call (req, LL_ENDPOINT_LOGS, LL_CMD_LOG_READ, &args,
-                S_INGEST_TIMEOUT_MS, &reply, &not_found)
-        != 0) {
+    int call = ll_ask_log_read (&req->client, hostname, after, limit, status,
+                                rows, &error);
+    if (s_outcome (call, error, &not_found) != 0) {
         if (not_found)
             ll_http_error (req, 404, "VM not found.");
         else
             ll_http_error (req, 500, "Failed to get VM logs.");
-        return -1;
-    }
-    *status = zmsg_popstr (reply);
-    *rows = zmsg_pop (reply);
-    zmsg_destroy (&reply);
-    if (!*status || !*rows) {
-        free (*status);
-        zframe_destroy (rows);
-        ll_http_error (req, 500, "Failed to get VM logs.");
         return -1;
     }
     return 0;
@@ -1100,23 +800,14 @@ ll_route_vm_logs_events (ll_http_req_t *req)
         status = NULL;
         if (alive != 0 || size == 0)
             break;
-        char from[32];
+        char from[32], *error = NULL;
         snprintf (from, sizeof from, "%lld", last);
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, hostname);
-        zmsg_addstr (args, from);
-        zmsg_addstrf (args, "%d", S_TAIL_PAGE);
-        zmsg_t *reply = NULL;
-        bool not_found = false;
-        if (s_call (req, LL_ENDPOINT_LOGS, LL_CMD_LOG_READ, &args,
-                    S_INGEST_TIMEOUT_MS, &reply, &not_found)
-            != 0)
+        if (ll_ask_log_read (&req->client, hostname, from, S_TAIL_PAGE, &status,
+                             &rows, &error)
+            != 0) {
+            free (error);
             break;
-        status = zmsg_popstr (reply);
-        rows = zmsg_pop (reply);
-        zmsg_destroy (&reply);
-        if (!rows)
-            break;
+        }
     }
     zframe_destroy (&rows);
     free (status);
@@ -1127,13 +818,12 @@ ll_route_vm_logs_events (ll_http_req_t *req)
     zpoller_t *poller = zpoller_new (sub, NULL);
     while (alive == 0 && ll_now_ms () < end && !ll_http_stopping (req)) {
         if (zpoller_wait (poller, 500) == sub) {
+            //  [hostname "\t"] [rows] (runtime/protocol.h, LL_ENDPOINT_LOG_TAIL)
             zmsg_t *msg = zmsg_recv (sub);
-            zframe_t *topic_frame = zmsg_pop (msg);
-            zframe_t *data = zmsg_pop (msg);
-            if (data)
+            zframe_t *data = NULL;
+            if (msg && ll_msg_take (msg, "bb", NULL, &data) == 0)
                 alive = s_tail_send (req, (const char *) zframe_data (data),
                                      zframe_size (data), &last);
-            zframe_destroy (&topic_frame);
             zframe_destroy (&data);
             zmsg_destroy (&msg);
         }

@@ -1,7 +1,6 @@
 #include "http/server.h"
 #include "http/auth.h"
 #include "runtime/log.h"
-#include "runtime/msg.h"
 #include "runtime/protocol.h"
 #include "runtime/proxy.h"
 #include "runtime/token.h"
@@ -25,7 +24,6 @@ static const int s_codes[] = {200, 201, 202, 204, 302, 303, 304, 400, 401, 403,
 //  events at once) and a bound on the table
 #define S_TOKEN_CACHE_MS  60000
 #define S_TOKEN_CACHE_MAX 100000
-#define S_AUTH_TIMEOUT_MS 5000
 
 //  One verified agent token (the key is its hash).
 typedef struct {
@@ -242,6 +240,20 @@ ll_http_call (ll_http_req_t *req,
             atomic_fetch_add (&req->server->queues[q].failures, 1);
     }
     return rc;
+}
+
+//  ll_client_t's call for handlers: ll_http_call with the request
+static int
+s_client_call (ll_client_t *self,
+               const char *endpoint,
+               const char *command,
+               zmsg_t **args,
+               int timeout_ms,
+               zmsg_t **reply,
+               char **error)
+{
+    return ll_http_call (self->handle, endpoint, command, args, timeout_ms,
+                         reply, error);
 }
 
 //  The socket of this request's client: civetweb does not expose it, so
@@ -686,8 +698,6 @@ ll_http_behind_tls (ll_http_req_t *req)
 
 //  --- authentication -----------------------------------------------------
 
-#define S_ADMIN_TIMEOUT_MS 3000  //  calls to the admin actor
-
 struct ll_admin_auth *
 ll_http_server_auth (ll_http_server_t *self)
 {
@@ -702,23 +712,13 @@ ll_http_state_changing (ll_http_req_t *req)
            && strcmp (m, "OPTIONS") != 0;
 }
 
-//  Call the admin actor with string arguments (NULL-terminated list).
+//  A failed call to the admin actor is logged (an expired session is not
+//  a failure); returns rc.
 static int
-s_admin_call (ll_http_req_t *req,
-              const char *command,
-              const char *const *args,
-              zmsg_t **reply)
+s_admin_failed (const char *command, int rc, char *error)
 {
-    zmsg_t *msg = zmsg_new ();
-    for (; args && *args; args++)
-        zmsg_addstr (msg, *args);
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_ADMIN, command, &msg,
-                           S_ADMIN_TIMEOUT_MS, reply, &error);
-    if (rc != 0 && error && strcmp (error, "expired") != 0)
+    if (rc != 0 && error && !streq (error, LL_REASON_EXPIRED))
         ll_warn ("http: admin %s failed: %s", command, error);
-    if (rc != 0 && error && strcmp (error, "expired") == 0)
-        rc = 1;
     free (error);
     return rc;
 }
@@ -730,37 +730,25 @@ ll_http_audit (ll_http_req_t *req,
                const char *outcome,
                const char *detail)
 {
-    const char *args[] = {*req->actor ? req->actor : "anonymous",
-                          action,
-                          target ? target : "",
-                          outcome,
-                          detail ? detail : "",
-                          NULL};
-    zmsg_t *reply = NULL;
-    int rc = s_admin_call (req, LL_CMD_AUDIT, args, &reply);
-    zmsg_destroy (&reply);
-    return rc == 0 ? 0 : -1;
+    char *error = NULL;
+    int rc = ll_ask_audit (&req->client, *req->actor ? req->actor : "anonymous",
+                           action, target, outcome, detail, &error);
+    return s_admin_failed (LL_CMD_AUDIT, rc, error);
 }
 
 int
 ll_http_login_throttled (ll_http_req_t *req, int *retry_after)
 {
-    char window[16];
-    snprintf (window, sizeof window, "%d", LL_LOGIN_WINDOW_S);
-    const char *args[] = {req->address, window, NULL};
-    zmsg_t *reply = NULL;
+    char *failures = NULL, *retry = NULL, *error = NULL;
     *retry_after = 0;
-    if (s_admin_call (req, LL_CMD_LOGIN_CHECK, args, &reply) != 0) {
-        zmsg_destroy (&reply);
+    int rc = ll_ask_login_check (&req->client, req->address, LL_LOGIN_WINDOW_S,
+                                 &failures, &retry, &error);
+    if (s_admin_failed (LL_CMD_LOGIN_CHECK, rc, error) != 0)
         return 0;  //  database down: the serialised pwhash still bounds cost
-    }
-    char *failures = zmsg_popstr (reply);
-    char *retry = zmsg_popstr (reply);
-    long count = failures ? strtol (failures, NULL, 10) : 0;
-    long seconds = retry ? strtol (retry, NULL, 10) : 0;
+    long count = strtol (failures, NULL, 10);
+    long seconds = strtol (retry, NULL, 10);
     free (failures);
     free (retry);
-    zmsg_destroy (&reply);
     if (count < LL_LOGIN_MAX_FAILURES)
         return 0;
     *retry_after = seconds > 0 ? (int) seconds : 1;
@@ -770,11 +758,10 @@ ll_http_login_throttled (ll_http_req_t *req, int *retry_after)
 void
 ll_http_login_result (ll_http_req_t *req, bool ok)
 {
-    const char *args[] = {req->address, NULL};
-    zmsg_t *reply = NULL;
-    s_admin_call (req, ok ? LL_CMD_LOGIN_OK : LL_CMD_LOGIN_FAILED, args,
-                  &reply);
-    zmsg_destroy (&reply);
+    const char *command = ok ? LL_CMD_LOGIN_OK : LL_CMD_LOGIN_FAILED;
+    char *error = NULL;
+    int rc = ll_ask_login_result (&req->client, command, req->address, &error);
+    s_admin_failed (command, rc, error);
 }
 
 //  Fetch the server secret once from the registry; 0 or -1.
@@ -789,12 +776,8 @@ s_secret (ll_http_req_t *req, char *out, size_t size)
     pthread_mutex_unlock (&self->secret_lock);
     if (have)
         return 0;
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_SECRET, NULL, 3000,
-                           &reply, &error);
-    char *secret = rc == 0 ? zmsg_popstr (reply) : NULL;
-    zmsg_destroy (&reply);
+    char *secret = NULL, *error = NULL;
+    ll_ask_secret (&req->client, &secret, &error);
     free (error);
     if (!secret || strlen (secret) >= sizeof self->secret) {
         free (secret);
@@ -914,31 +897,24 @@ s_agent_authenticate (ll_http_server_t *self,
         return 0;
     }
     uint64_t epoch = atomic_load (&self->tokens_epoch);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, scope);
-    zmsg_addstr (args, hash);
-    zmsg_t *reply = NULL;
-    char *error = NULL;
-    int rc = ll_http_call (req, LL_ENDPOINT_REGISTRY, LL_CMD_VM_AUTH, &args,
-                           S_AUTH_TIMEOUT_MS, &reply, &error);
-    char *text = rc == 0 ? zmsg_popstr (reply) : NULL;
-    zmsg_destroy (&reply);
-    if (rc == 0 && text) {
+    char *text = NULL, *error = NULL;
+    int rc = ll_ask_vm_auth (&req->client, scope, hash, &text, &error);
+    if (rc == 0) {
         generation = strtoll (text, NULL, 10);
         s_token_remember (self, hash, scope, generation, epoch);
         snprintf (req->agent, sizeof req->agent, "%s", scope);
         req->agent_generation = generation;
     }
-    else if (error && streq (error, LL_REASON_REVOKED))
+    else if (streq (error, LL_REASON_REVOKED))
         ll_http_error (req, 401, "token revoked");
-    else if (error && streq (error, LL_REASON_NOT_FOUND))
+    else if (streq (error, LL_REASON_NOT_FOUND))
         ll_http_error (req, 404, "VM not found.");
-    else if (error && streq (error, LL_REASON_INVALID))
+    else if (streq (error, LL_REASON_INVALID))
         ll_http_error (req, 401, "Invalid API token.");
     else
         ll_http_error (req, 503,
                        "Cannot verify the token now: database unavailable.");
-    int result = rc == 0 && text ? 0 : -1;
+    int result = rc == 0 ? 0 : -1;
     free (text);
     free (error);
     return result;
@@ -1029,23 +1005,20 @@ s_admin_session (ll_http_server_t *self, ll_http_req_t *req, bool *had_cookie)
         return 0;
     char hash[LL_SESSION_HASH_HEX + 1];
     ll_session_hash (id, hash);
-    char idle[16], max[16];
-    snprintf (idle, sizeof idle, "%d",
-              self->runtime->config->app.session_idle_s);
-    snprintf (max, sizeof max, "%d", LL_ADMIN_SESSION_MAX_S);
-    const char *args[] = {hash, idle, max, NULL};
-    zmsg_t *reply = NULL;
-    int rc = s_admin_call (req, LL_CMD_SESSION_CHECK, args, &reply);
+    char *actor = NULL, *error = NULL;
+    int rc = ll_ask_session_check (&req->client, hash,
+                                   self->runtime->config->app.session_idle_s,
+                                   LL_ADMIN_SESSION_MAX_S, &actor, &error);
+    bool expired = rc != 0 && streq (error, LL_REASON_EXPIRED);
+    s_admin_failed (LL_CMD_SESSION_CHECK, rc, error);
     if (rc == 0) {
-        char *actor = zmsg_popstr (reply);
-        snprintf (req->actor, sizeof req->actor, "%s", actor ? actor : "");
+        snprintf (req->actor, sizeof req->actor, "%s", actor);
         free (actor);
         snprintf (req->session_hash, sizeof req->session_hash, "%s", hash);
         ll_session_csrf (id, req->csrf);
     }
-    zmsg_destroy (&reply);
     sodium_memzero (id, sizeof id);
-    return rc == 0 ? 1 : rc > 0 ? 0 : -1;
+    return rc == 0 ? 1 : expired ? 0 : -1;
 }
 
 static void
@@ -1301,6 +1274,7 @@ s_begin_request (struct mg_connection *conn)
     const struct mg_request_info *info = mg_get_request_info (conn);
     ll_http_server_t *self = mg_get_user_data (mg_get_context (conn));
     ll_http_req_t req = {.conn = conn, .info = info, .server = self};
+    req.client = (ll_client_t){.call = s_client_call, .handle = &req};
     atomic_fetch_add (&self->inflight, 1);
     s_client_address (self, &req);
 

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "runtime/protocol.h"
 #include "runtime/supervisor.h"
 
 //  Who may call a route.
@@ -61,6 +62,7 @@ struct ll_http_req {
                                          //  first) its Bearer token proved
     long long agent_generation;          //  that VM token's generation
     int status;                          //  status sent (for metrics)
+    ll_client_t client;  //  the actors over this worker's sockets (ll_ask_*)
 };
 
 //  Start civetweb on config->app.listen with the given routes. NULL and an

@@ -189,6 +189,31 @@ ll_db_exec (ll_db_t *self,
     return NULL;
 }
 
+PGresult *
+ll_db_exec_retry (ll_db_t *self,
+                  const char *statement,
+                  int nparams,
+                  const char *const *values)
+{
+    bool was_connected = ll_db_connected (self);
+    PGresult *res = ll_db_exec (self, statement, nparams, values);
+    if (!res && was_connected && !ll_db_connected (self)
+        && ll_db_connect (self) == 0)
+        res = ll_db_exec (self, statement, nparams, values);
+    return res;
+}
+
+int
+ll_db_retry (ll_db_t *self, int (*fn) (ll_db_t *db, void *arg), void *arg)
+{
+    bool was_connected = ll_db_connected (self);
+    int rc = fn (self, arg);
+    if (rc != 0 && was_connected && !ll_db_connected (self)
+        && ll_db_connect (self) == 0)
+        rc = fn (self, arg);
+    return rc;
+}
+
 int
 ll_db_command (ll_db_t *self, const char *command)
 {

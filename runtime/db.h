@@ -9,7 +9,7 @@
 #include <stdbool.h>
 
 #include "runtime/config.h"
-#include "runtime/supervisor.h"
+#include "runtime/stats.h"
 
 typedef struct ll_db ll_db_t;
 
@@ -39,6 +39,19 @@ PGresult *ll_db_exec (ll_db_t *self,
                       const char *statement,
                       int nparams,
                       const char *const *values);
+
+//  ll_db_exec that, when the statement failed because the connection broke
+//  under it (PostgreSQL restarted), reconnects at once and runs it once
+//  more: a restart costs the caller nothing it could notice.
+PGresult *ll_db_exec_retry (ll_db_t *self,
+                            const char *statement,
+                            int nparams,
+                            const char *const *values);
+
+//  The same for work of several statements (a transaction): fn (self, arg)
+//  returns 0 or -1; after a -1 that broke the connection it runs once more
+//  on a new one. fn's result.
+int ll_db_retry (ll_db_t *self, int (*fn) (ll_db_t *db, void *arg), void *arg);
 
 //  Same, with a command run without parameters (BEGIN, COMMIT, ROLLBACK).
 int ll_db_command (ll_db_t *self, const char *command);

@@ -13,7 +13,7 @@ static atomic_uint_fast64_t s_next_request_id = 1;
 //  A request from a received message (taken), or NULL when it is malformed
 //  (destroyed).
 static ll_request_t *
-s_request_from (zmsg_t *msg)
+s_request_from (zmsg_t *msg, zsock_t *router)
 {
     if (zmsg_size (msg) < 3) {
         zmsg_destroy (&msg);
@@ -24,6 +24,7 @@ s_request_from (zmsg_t *msg)
     self->command = zmsg_popstr (msg);
     self->request_id = zmsg_popstr (msg);
     self->args = msg;
+    self->router = router;
     return self;
 }
 
@@ -31,7 +32,7 @@ ll_request_t *
 ll_request_recv (zsock_t *router)
 {
     zmsg_t *msg = zmsg_recv (router);
-    return msg ? s_request_from (msg) : NULL;
+    return msg ? s_request_from (msg, router) : NULL;
 }
 
 ll_request_t *
@@ -42,7 +43,7 @@ ll_request_recv_nowait (zsock_t *router)
     ll_request_t *self = NULL;
     zmsg_t *msg;
     while (!self && (msg = zmsg_recv (router)))
-        self = s_request_from (msg);
+        self = s_request_from (msg, router);
     zsock_set_rcvtimeo (router, timeout);
     return self;
 }
@@ -65,6 +66,7 @@ s_reply (ll_request_t *self,
     zmsg_prepend (msg, &(zframe_t *){zframe_dup (self->routing)});
     int rc = zmsg_send (&msg, router);
     zmsg_destroy (&msg);
+    self->answered = true;
     return rc;
 }
 
@@ -92,6 +94,15 @@ ll_request_destroy (ll_request_t **self_p)
     zmsg_destroy (&self->args);
     free (self);
     *self_p = NULL;
+}
+
+ll_request_t *
+ll_request_keep (ll_request_t *self)
+{
+    if (self->kept)
+        *self->kept = true;
+    self->kept = NULL;
+    return self;
 }
 
 int64_t
@@ -154,7 +165,7 @@ s_take_answer (zmsg_t *answer,
         *reply = answer;
     else {
         char *reason = zmsg_popstr (answer);
-        *error = reason ? reason : strdup ("malformed reply");
+        *error = reason ? reason : strdup (LL_REASON_BAD_REPLY);
         zmsg_destroy (&answer);
     }
     free (status);
@@ -197,7 +208,7 @@ ll_call_watch (zsock_t *dealer,
     while (true) {
         int64_t left = deadline - ll_now_ms ();
         if (left <= 0) {
-            *error = strdup ("timeout");
+            *error = strdup (LL_REASON_TIMEOUT);
             break;
         }
         if (items[1].fd < 0) {
@@ -234,7 +245,7 @@ ll_call_watch (zsock_t *dealer,
             && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))) {
             bool stop = false;
             if (s_peer_gone (items[1].fd, &stop)) {
-                *error = strdup ("hangup");
+                *error = strdup (LL_REASON_HANGUP);
                 break;
             }
             if (stop)

@@ -10,6 +10,10 @@ typedef struct {
     char *command;      //  frame 0 (owned)
     char *request_id;   //  frame 1 (owned)
     zmsg_t *args;       //  remaining frames (owned, maybe empty)
+    zsock_t *router;    //  where it came from, where answers go (not owned)
+    const char *actor;  //  who serves it, for logs (not owned) or NULL
+    bool answered;      //  a reply went out
+    bool *kept;         //  set when its handler keeps it (the dispatcher's)
 } ll_request_t;
 
 //  Receive one request from a ROUTER socket. NULL when the message is
@@ -30,6 +34,11 @@ int ll_request_reply_error (ll_request_t *self,
                             const char *reason);
 
 void ll_request_destroy (ll_request_t **self_p);
+
+//  Mark a request its handler keeps (parks) to answer later: whoever
+//  dispatched it then leaves it alone (the keeper may answer and destroy it
+//  at any time, even before its handler returns). Returns it.
+ll_request_t *ll_request_keep (ll_request_t *self);
 
 //  A client's view: send command + args on a DEALER and wait up to
 //  timeout_ms for the reply with the same request id (stale replies of

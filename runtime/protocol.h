@@ -1,5 +1,7 @@
 /*  Every inproc endpoint and every command exchanged between actors, with the
-    grammar of each exchange. Routes reach actors only through this header.
+    grammar of each exchange: the one place it is written. Actor headers list
+    the commands they serve and point here; routes reach actors only through
+    this header.
 
     Convention (runtime/msg.h):
       request  C: [COMMAND] [request-id] [argument frames...]
@@ -7,13 +9,49 @@
                S: [COMMAND] [request-id] ["ERROR"] [reason]
     Clients are DEALER sockets (one per HTTP worker thread per actor) and the
     actors serve on ROUTER sockets. The runtime's own commands start with '$'
-    or are START (answered "OK" or "ERROR <reason>" on the actor pipe). */
+    or are START (answered "OK" or "ERROR <reason>" on the actor pipe).
+
+    The codec (end of this file, runtime/protocol.c) holds every exchange's
+    frames as a picture: clients call ll_ask_<command>, actors read a
+    request with ll_request_take and answer with ll_request_answer. A
+    command the actor does not serve, or a request whose frames do not fit
+    its picture, is logged with the actor's name and answered ERROR. */
 #ifndef LL_PROTOCOL_H
 #define LL_PROTOCOL_H
 
+#include "runtime/msg.h"
+
 //  Runtime commands on every actor's pipe
-#define LL_CMD_START "START"  //  -> "OK" | "ERROR" reason
-#define LL_CMD_TERM  "$TERM"  //  sent by zactor_destroy
+#define LL_CMD_START   "START"    //  -> "OK" | "ERROR" reason
+#define LL_CMD_TERM    "$TERM"    //  sent by zactor_destroy
+#define LL_CMD_VERBOSE "VERBOSE"  //  trace every request (no answer)
+
+//  Reasons of ERROR replies that callers tell apart (never write the text)
+#define LL_REASON_NOT_FOUND  "not found"          //  no such VM
+#define LL_REASON_MANAGED    "managed"            //  VM-REGISTER: a fleet name
+#define LL_REASON_UNKNOWN    "unknown command"    //  not served here
+#define LL_REASON_MALFORMED  "malformed request"  //  frames do not fit
+#define LL_REASON_BAD_REPLY  "malformed reply"    //  the answer did not fit
+#define LL_REASON_DATABASE   "database unavailable"
+#define LL_REASON_TIMEOUT    "timeout"  //  ll_call: no answer in time
+#define LL_REASON_HANGUP     "hangup"   //  ll_call_watch: the client left
+#define LL_REASON_EXPIRED    "expired"  //  SESSION-CHECK
+#define LL_REASON_TOO_LONG   "argument too long"
+#define LL_REASON_BUSY       "busy"            //  EXPORT-START; "busy <id>"
+#define LL_REASON_NO_VMS     "no-vms"          //  EXPORT-START
+#define LL_REASON_OP_MISSING "not-found"       //  OP-GET: no such operation
+#define LL_REASON_UNKNOWN_VM "unknown-vm"      //  DESTROY-VM, REPLACE-VM
+#define LL_REASON_NO_URL     "no-url"          //  LAUNCH
+#define LL_REASON_TOO_MANY   "too-many"        //  LAUNCH: "too-many <max>"
+#define LL_REASON_BAD_COUNT  "invalid count"   //  LAUNCH
+#define LL_REASON_NO_EXPORT  "no such export"  //  EXPORT-READ
+#define LL_REASON_CANCELLED  "cancelled"       //  EXPORT-READ
+#define LL_REASON_NO_KEY     "no ssh client key"
+#define LL_REASON_DUPLICATE  "duplicate request id"  //  VM-WAIT
+#define LL_REASON_LINES      "too many lines"        //  LOG-APPEND
+#define LL_REASON_STOPPING   "shutting down"
+#define LL_REASON_UNANSWERED "not answered"  //  a handler forgot to answer
+#define LL_REASON_STALE      "stale"  //  VM-RESET-DONE: not the current reset
 
 //  --- registry: VM telemetry, reads, database health ----------------------
 #define LL_ENDPOINT_REGISTRY "inproc://registry"
@@ -59,17 +97,19 @@
 //                         reset and replace keep the VM out of the pool
 //                         until reset or replaced) | ERROR "not found"
 //                         | ERROR reason
-//  VM-RESET-DONE hostname reset-id 1|0 error generation
+//  VM-RESET-DONE hostname reset-id 1|0 error-text generation
 //                      -> OK | ERROR "stale" (not the current reset)
 //                         | ERROR "revoked" | ERROR "not found"
 //                         | ERROR reason (only the agent of the current
-//                         token's generation counts)
-//  VM-RESULT hostname 1|0 error generation
+//                         token's generation counts; error-text cut at
+//                         1,000 bytes)
+//  VM-RESULT hostname 1|0 error-text generation
 //                      -> OK | ERROR "not found" | ERROR "revoked" | ERROR
 //                         reason (the agent's start-host outcome; 1 sets
-//                         delivered_at; only the agent of the current
+//                         delivered_at; error-text "" on success, cut at
+//                         1,000 bytes; only the agent of the current
 //                         token's generation counts)
-//  VM-SEEN hostname... -> OK               last_seen_at = now()
+//  VM-SEEN hostname... -> OK | ERROR reason  last_seen_at = now()
 //  CLAIM-RESET email actor -> OK secret hostname...  a new claim secret for
 //                         the student's VMs (the old one stops working;
 //                         audited) | ERROR "not found" | ERROR reason
@@ -149,7 +189,9 @@
 //                              agent resets and POSTs /api/vm-reset-result)
 //                              | ERROR token revoked      (HELLO again)
 //    RESULT hostname 1|0 error text                -> RESULT-OK | ERROR reason
-//    POST path json         -> REPLY status json   (the agent HTTP routes)
+//    POST path json         -> REPLY status json   (the agent API of
+//                              http/agent_api.h, answered as over HTTP;
+//                              other paths REPLY 404)
 //    PING                   -> PONG                (either side)
 
 //  --- telemetry and logs (registry, ingest) -------------------------------
@@ -189,8 +231,6 @@
 #define LL_CMD_VM_STATUS_ALL  "VM-STATUS-ALL"
 #define LL_CMD_VM_EXPORT      "VM-EXPORT"
 #define LL_CMD_VM_REGISTER    "VM-REGISTER"
-#define LL_REASON_MANAGED     "managed"
-#define LL_REASON_NOT_FOUND   "not found"
 
 //  ingest: ROUTER (not PULL: a line is acknowledged only after the COPY
 //  that stored it committed, so the sender needs a reply).
@@ -270,6 +310,10 @@
 #define LL_CMD_EXPORT_READ   "EXPORT-READ"
 #define LL_CMD_EXPORT_CANCEL "EXPORT-CANCEL"
 #define LL_CMD_EXPORT_STATUS "EXPORT-STATUS"
+#define LL_EXPORT_DATA       "DATA"
+#define LL_EXPORT_WAIT       "WAIT"
+#define LL_EXPORT_END        "END"
+#define LL_EXPORT_EMPTY      "EMPTY"
 
 //  --- admin console (admin): sessions, login throttle, audit, reads ------
 #define LL_ENDPOINT_ADMIN "inproc://admin"
@@ -297,5 +341,388 @@
 #define LL_CMD_AUDIT_LIST      "AUDIT-LIST"
 #define LL_CMD_ADMIN_VMS       "ADMIN-VMS"
 #define LL_CMD_ADMIN_VM_EXISTS "ADMIN-VM-EXISTS"
+
+//  --- the codec (runtime/protocol.c) ---------------------------------------
+//  Each exchange's frames are a picture, one character per frame:
+//    s  a string: sent from const char * (NULL sends ""), received into
+//       char ** (a new string)
+//    b  bytes: sent from const void *, size_t; received into zframe_t **
+//    m  every frame left: sent from zmsg_t ** (taken; NULL sends none),
+//       received into zmsg_t ** (a new message, maybe empty)
+//    ?  the frames after it are optional: sent while their strings are not
+//       NULL, received as NULL when absent
+//  A NULL pointer given to receive into drops that frame. A message whose
+//  frames do not fit the picture (one missing, one too many) is refused.
+
+//  How long callers wait, by the kind of work the actor does
+#define LL_CALL_QUICK_MS  3000   //  one indexed statement
+#define LL_CALL_ADMIN_MS  5000   //  the admin pages' reads and writes
+#define LL_CALL_ACTOR_MS  10000  //  coalesced writes, claims, operations
+#define LL_CALL_INGEST_MS 30000  //  a group commit of up to 100,000 lines
+
+//  Every exchange: its command, the actor serving it, the pictures of the
+//  request's argument frames and of the OK reply's payload (NULL: an event,
+//  published without reply) and how long a caller waits (0: the caller
+//  says). The busiest first: ll_exchange scans. A new command gets its row
+//  here, next to its grammar above, and a typed ll_ask_ function below.
+// clang-format off
+#define LL_EXCHANGES(X)                                                                     \
+    X (LL_CMD_VM_HEARTBEAT,    LL_ENDPOINT_REGISTRY,  "ssss",    "",     LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_VM_STATUS_SET,   LL_ENDPOINT_REGISTRY,  "ss",      "",     LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_VM_TOUCH,        LL_ENDPOINT_REGISTRY,  "s",       "",     LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_LOG_APPEND,      LL_ENDPOINT_LOGS,      "ssssb",   "s",    LL_CALL_INGEST_MS) \
+    X (LL_CMD_VM_AUTH,         LL_ENDPOINT_REGISTRY,  "ss",      "s",    LL_CALL_ADMIN_MS)  \
+    X (LL_CMD_VM_GPU_SET,      LL_ENDPOINT_REGISTRY,  "ss",      "",     LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_VM_INUSE_SET,    LL_ENDPOINT_REGISTRY,  "ss",      "",     LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_VM_CLAIM,        LL_ENDPOINT_ASSIGNER,  "sssss",   "s?sss", LL_CALL_ACTOR_MS) \
+    X (LL_CMD_VM_COUNT,        LL_ENDPOINT_ASSIGNER,  "",        "s",    LL_CALL_QUICK_MS)  \
+    X (LL_CMD_VM_WAIT,         LL_ENDPOINT_WAITERS,   "ssss",    "s?ss", 0)                 \
+    X (LL_CMD_VM_UNWAIT,       LL_ENDPOINT_WAITERS,   "s",       "",     LL_CALL_QUICK_MS)  \
+    X (LL_CMD_VM_RESULT,       LL_ENDPOINT_ASSIGNER,  "ssss",    "",     LL_CALL_QUICK_MS)  \
+    X (LL_CMD_VM_SEEN,         LL_ENDPOINT_ASSIGNER,  "m",       "",     LL_CALL_QUICK_MS)  \
+    X (LL_CMD_VM_RELEASE,      LL_ENDPOINT_ASSIGNER,  "ss",      "s",    LL_CALL_QUICK_MS)  \
+    X (LL_CMD_VM_RESET_DONE,   LL_ENDPOINT_ASSIGNER,  "sssss",   "",     LL_CALL_QUICK_MS)  \
+    X (LL_CMD_CLAIM_RESET,     LL_ENDPOINT_ASSIGNER,  "ss",      "sm",   LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_CLAIM_WHO,       LL_ENDPOINT_ASSIGNER,  "ss",      "sm",   LL_CALL_QUICK_MS)  \
+    X (LL_CMD_LOG_READ,        LL_ENDPOINT_LOGS,      "sss",     "sb",   LL_CALL_INGEST_MS) \
+    X (LL_CMD_SESSION_CHECK,   LL_ENDPOINT_ADMIN,     "sss",     "s",    LL_CALL_QUICK_MS)  \
+    X (LL_CMD_AUDIT,           LL_ENDPOINT_ADMIN,     "sssss",   "",     LL_CALL_QUICK_MS)  \
+    X (LL_CMD_SECRET,          LL_ENDPOINT_REGISTRY,  "",        "s",    LL_CALL_QUICK_MS)  \
+    X (LL_CMD_HEALTH,          LL_ENDPOINT_REGISTRY,  "",        "",     2000)              \
+    X (LL_CMD_VM_METRICS_SET,  LL_ENDPOINT_REGISTRY,  "sssssss", "s",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_VM_STATUS_GET,   LL_ENDPOINT_REGISTRY,  "s",       "ss",   LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_VM_STATUS_ALL,   LL_ENDPOINT_REGISTRY,  "",        "m",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_VM_EXPORT,       LL_ENDPOINT_REGISTRY,  "",        "s",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_VM_REGISTER,     LL_ENDPOINT_REGISTRY,  "sss",     "ss",   LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_LAUNCH,          LL_ENDPOINT_TERRAFORM, "ss",      "s",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_DESTROY,         LL_ENDPOINT_TERRAFORM, "s",       "s",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_DESTROY_VM,      LL_ENDPOINT_TERRAFORM, "ss",      "s",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_REPLACE_VM,      LL_ENDPOINT_TERRAFORM, "ss",      "s",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_OP_GET,          LL_ENDPOINT_TERRAFORM, "ss",      "m",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_OP_LIST,         LL_ENDPOINT_TERRAFORM, "s",       "m",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_EXPORT_START,    LL_ENDPOINT_EXPORTER,  "?s",      "ss",   LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_EXPORT_READ,     LL_ENDPOINT_EXPORTER,  "s",       "sm",   15000)             \
+    X (LL_CMD_EXPORT_CANCEL,   LL_ENDPOINT_EXPORTER,  "s",       "",     2000)              \
+    X (LL_CMD_EXPORT_STATUS,   LL_ENDPOINT_EXPORTER,  "",        "m",    LL_CALL_QUICK_MS)  \
+    X (LL_CMD_SESSION_NEW,     LL_ENDPOINT_ADMIN,     "sss",     "",     LL_CALL_ADMIN_MS)  \
+    X (LL_CMD_SESSION_END,     LL_ENDPOINT_ADMIN,     "s",       "",     LL_CALL_ADMIN_MS)  \
+    X (LL_CMD_LOGIN_CHECK,     LL_ENDPOINT_ADMIN,     "ss",      "ss",   LL_CALL_QUICK_MS)  \
+    X (LL_CMD_LOGIN_FAILED,    LL_ENDPOINT_ADMIN,     "s",       "",     LL_CALL_QUICK_MS)  \
+    X (LL_CMD_LOGIN_OK,        LL_ENDPOINT_ADMIN,     "s",       "",     LL_CALL_QUICK_MS)  \
+    X (LL_CMD_AUDIT_LIST,      LL_ENDPOINT_ADMIN,     "ss",      "s",    LL_CALL_ADMIN_MS)  \
+    X (LL_CMD_ADMIN_VMS,       LL_ENDPOINT_ADMIN,     "",        "s",    LL_CALL_ADMIN_MS)  \
+    X (LL_CMD_ADMIN_VM_EXISTS, LL_ENDPOINT_ADMIN,     "s",       "s",    LL_CALL_ADMIN_MS)  \
+    X (LL_EVT_VM_ASSIGNED,     LL_ENDPOINT_EVENTS,    "s?sss",   NULL,   0)                 \
+    X (LL_EVT_VM_REVOKED,      LL_ENDPOINT_EVENTS,    "ss",      NULL,   0)                 \
+    X (LL_EVT_RESYNC,          LL_ENDPOINT_EVENTS,    "",        NULL,   0)
+// clang-format on
+
+//  One exchange (a row of LL_EXCHANGES).
+typedef struct {
+    const char *command;   //  frame 0
+    const char *endpoint;  //  the actor serving it
+    const char *request;   //  the request's argument frames
+    const char *reply;     //  the OK reply's payload; NULL: an event (PUB)
+    int timeout_ms;        //  how long a caller waits (0: the caller says)
+} ll_exchange_t;
+
+//  The exchange of command, or NULL when no actor serves it.
+const ll_exchange_t *ll_exchange (const char *command);
+
+//  How a client reaches the actors: one call as ll_call makes it (sends
+//  command and args to endpoint, waits up to timeout_ms; 0 with *reply, or
+//  -1 with *error). The HTTP edge passes its worker's sockets (the req's
+//  client, http/server.h); ll_client_dealer wraps one DEALER.
+typedef struct ll_client ll_client_t;
+struct ll_client {
+    int (*call) (ll_client_t *self,
+                 const char *endpoint,
+                 const char *command,
+                 zmsg_t **args,
+                 int timeout_ms,
+                 zmsg_t **reply,
+                 char **error);
+    void *handle;  //  what call uses: a DEALER, an HTTP request
+};
+
+//  A client over one DEALER (connected to the endpoint of what it asks).
+ll_client_t ll_client_dealer (zsock_t *dealer);
+
+//  Frames per picture: add the values that follow to msg / take the
+//  frames of msg into the pointers that follow. 0, or -1 (nothing taken)
+//  when the frames do not fit.
+int ll_msg_put (zmsg_t *msg, const char *picture, ...);
+int ll_msg_take (zmsg_t *msg, const char *picture, ...);
+
+//  One row of a list (VM-STATUS-ALL, OP-LIST...): the first frames of msg
+//  per picture into the pointers that follow, more rows may follow. 0, or
+//  -1 (nothing taken) when fewer frames are left.
+int ll_msg_row (zmsg_t *msg, const char *picture, ...);
+
+//  The request of command (its argument frames from the values that
+//  follow): a new message, NULL when command is unknown.
+zmsg_t *ll_proto_args (const char *command, ...);
+
+//  The frames of command's request (or event) in msg into the pointers
+//  that follow: 0, or -1 when they do not fit.
+int ll_proto_decode (const char *command, zmsg_t *msg, ...);
+
+//  An OK reply's payload of command (taken, destroyed) into the pointers
+//  that follow: 0, or -1 when it does not fit.
+int ll_proto_payload (const char *command, zmsg_t **payload, ...);
+
+//  Send a request on a DEALER without waiting (the reply comes later with
+//  request_id): [command] [request_id] [argument frames from the values].
+int ll_proto_send (zsock_t *dealer,
+                   const char *command,
+                   const char *request_id,
+                   ...);
+
+//  Read the reply to such a request: *command and *request_id (new
+//  strings, NULL when it is no reply), then 0 with *payload (the OK
+//  payload, new: read it with ll_proto_payload), or -1 with *error (new
+//  string: the reason).
+int ll_proto_recv (zsock_t *dealer,
+                   char **command,
+                   char **request_id,
+                   zmsg_t **payload,
+                   char **error);
+
+//  Publish an event (an exchange without reply) on a PUB socket.
+int ll_proto_publish (zsock_t *pub, const char *command, ...);
+
+//  Ask: the request from the values that follow, sent through client,
+//  then the OK payload into the pointers that follow them. 0, or -1 with
+//  *error (a new string: the actor's reason, LL_REASON_TIMEOUT, "malformed
+//  reply").
+int ll_proto_ask (ll_client_t *client, char **error, const char *command, ...);
+
+//  Actor side. The request's argument frames into the pointers that
+//  follow (per its command's picture): 0, or -1 when they do not fit (the
+//  request was logged with the actor's name and answered ERROR
+//  LL_REASON_MALFORMED).
+int ll_request_take (ll_request_t *self, ...);
+
+//  Answer OK with the payload of the values that follow (per the reply
+//  picture of its command).
+int ll_request_answer (ll_request_t *self, ...);
+
+//  Answer ERROR reason.
+int ll_request_fail (ll_request_t *self, const char *reason);
+
+//  --- the exchanges, typed (each is ll_proto_ask with its command) -------
+//  Every function: 0 on OK (the payload in the pointers, new strings), or
+//  -1 with *error (new string: the actor's reason or the call's failure).
+
+//  registry
+int ll_ask_health (ll_client_t *client, char **error);
+int ll_ask_secret (ll_client_t *client, char **secret, char **error);
+//  hash: the agent token's (ll_token_hash); generation: the VM's current
+int ll_ask_vm_auth (ll_client_t *client,
+                    const char *hostname,
+                    const char *hash,
+                    char **generation,
+                    char **error);
+int ll_ask_vm_status_set (ll_client_t *client,
+                          const char *hostname,
+                          const char *status,
+                          char **error);
+int ll_ask_vm_gpu_set (ll_client_t *client,
+                       const char *hostname,
+                       const char *gpu,
+                       char **error);
+int ll_ask_vm_inuse_set (ll_client_t *client,
+                         const char *hostname,
+                         bool in_use,
+                         char **error);
+//  crd_active "1", "0" or ""; disk_free_pct -1 when not given
+int ll_ask_vm_heartbeat (ll_client_t *client,
+                         const char *hostname,
+                         const char *boot_id,
+                         const char *crd_active,
+                         long long disk_free_pct,
+                         char **error);
+int ll_ask_vm_touch (ll_client_t *client, const char *hostname, char **error);
+//  values: the six metrics as text, "" when not given
+int ll_ask_vm_metrics_set (ll_client_t *client,
+                           const char *hostname,
+                           const char *const values[6],
+                           char **error);
+int ll_ask_vm_status_get (ll_client_t *client,
+                          const char *hostname,
+                          char **status,
+                          char **stale,
+                          char **error);
+//  rows: [hostname status stale]...
+int ll_ask_vm_status_all (ll_client_t *client, zmsg_t **rows, char **error);
+int ll_ask_vm_export (ll_client_t *client, char **json, char **error);
+//  hash: the new token's; actor "" when the caller audits; generation:
+//  the new token's; created: "1" when the row was made, "0" when it existed
+int ll_ask_vm_register (ll_client_t *client,
+                        const char *hostname,
+                        const char *hash,
+                        const char *actor,
+                        char **generation,
+                        char **created,
+                        char **error);
+
+//  assigner: outcome, then a, b and secret as VM-CLAIM says (NULL when
+//  absent); proof: the claim secret shown or ""; access: the access code
+//  typed or ""
+int ll_ask_vm_claim (ll_client_t *client,
+                     const char *email,
+                     const char *code,
+                     const char *address,
+                     const char *proof,
+                     const char *access,
+                     char **outcome,
+                     char **a,
+                     char **b,
+                     char **secret,
+                     char **error);
+int ll_ask_vm_count (ll_client_t *client, char **count, char **error);
+//  mode: reset, replace or reuse (claim.on_release)
+int ll_ask_vm_release (ll_client_t *client,
+                       const char *hostname,
+                       const char *actor,
+                       char **mode,
+                       char **error);
+//  generation: of the token the agent proved
+int ll_ask_vm_reset_done (ll_client_t *client,
+                          const char *hostname,
+                          const char *reset_id,
+                          bool ok,
+                          const char *text,
+                          long long generation,
+                          char **error);
+//  hosts: the student's hostnames, one frame each
+int ll_ask_claim_reset (ll_client_t *client,
+                        const char *email,
+                        const char *actor,
+                        char **secret,
+                        zmsg_t **hosts,
+                        char **error);
+//  hash: the secret's (ll_recovery_hash); first: the email, or LIMITED
+//  with the seconds in rest; rest: [hostname status]...
+int ll_ask_claim_who (ll_client_t *client,
+                      const char *hash,
+                      const char *address,
+                      char **first,
+                      zmsg_t **rest,
+                      char **error);
+//  generation: of the token the agent proved
+int ll_ask_vm_result (ll_client_t *client,
+                      const char *hostname,
+                      bool ok,
+                      const char *text,
+                      long long generation,
+                      char **error);
+
+//  waiters (VM-WAIT is a long call: ll_proto_args and ll_proto_payload)
+int ll_ask_vm_unwait (ll_client_t *client,
+                      const char *wait_request_id,
+                      char **error);
+
+//  ingest
+int ll_ask_log_append (ll_client_t *client,
+                       const char *hostname,
+                       const char *stream,
+                       const char *source,
+                       const char *seq,
+                       const void *lines,
+                       size_t size,
+                       char **stored,
+                       char **error);
+int ll_ask_log_read (ll_client_t *client,
+                     const char *hostname,
+                     const char *after,
+                     int limit,
+                     char **status,
+                     zframe_t **rows,
+                     char **error);
+
+//  terraform: LAUNCH, DESTROY, DESTROY-VM, REPLACE-VM answer the new
+//  operation's id; OP-GET's op: the 11 fields, line-count, lines; OP-LIST's
+//  rows: 10 fields per operation
+int ll_ask_launch (ll_client_t *client,
+                   long long count,
+                   const char *who,
+                   char **id,
+                   char **error);
+int
+ll_ask_destroy (ll_client_t *client, const char *who, char **id, char **error);
+//  command: LL_CMD_DESTROY_VM or LL_CMD_REPLACE_VM
+int ll_ask_vm_operation (ll_client_t *client,
+                         const char *command,
+                         const char *hostname,
+                         const char *who,
+                         char **id,
+                         char **error);
+int ll_ask_op_get (ll_client_t *client,
+                   long long id,
+                   long long after,
+                   zmsg_t **op,
+                   char **error);
+int ll_ask_op_list (ll_client_t *client,
+                    const char *limit,
+                    zmsg_t **rows,
+                    char **error);
+
+//  exporter: EXPORT-READ's kind (DATA, WAIT, END, EMPTY) and what follows
+//  it; EXPORT-STATUS's status: its 7 fields, then 5 per VM
+int ll_ask_export_start (ll_client_t *client,
+                         const char *who,
+                         char **id,
+                         char **filename,
+                         char **error);
+int ll_ask_export_read (ll_client_t *client,
+                        const char *id,
+                        char **kind,
+                        zmsg_t **rest,
+                        char **error);
+int ll_ask_export_cancel (ll_client_t *client, const char *id, char **error);
+int ll_ask_export_status (ll_client_t *client, zmsg_t **status, char **error);
+
+//  admin
+int ll_ask_session_new (ll_client_t *client,
+                        const char *id_hash,
+                        const char *actor,
+                        const char *address,
+                        char **error);
+int ll_ask_session_check (ll_client_t *client,
+                          const char *id_hash,
+                          int idle_s,
+                          int max_s,
+                          char **actor,
+                          char **error);
+int ll_ask_session_end (ll_client_t *client, const char *id_hash, char **error);
+int ll_ask_login_check (ll_client_t *client,
+                        const char *address,
+                        int window_s,
+                        char **failures,
+                        char **retry_after_s,
+                        char **error);
+//  command: LL_CMD_LOGIN_FAILED or LL_CMD_LOGIN_OK
+int ll_ask_login_result (ll_client_t *client,
+                         const char *command,
+                         const char *address,
+                         char **error);
+int ll_ask_audit (ll_client_t *client,
+                  const char *actor,
+                  const char *action,
+                  const char *target,
+                  const char *outcome,
+                  const char *detail,
+                  char **error);
+int ll_ask_audit_list (ll_client_t *client,
+                       const char *limit,
+                       const char *before_id,
+                       char **json,
+                       char **error);
+int ll_ask_admin_vms (ll_client_t *client, char **json, char **error);
+int ll_ask_admin_vm_exists (ll_client_t *client,
+                            const char *hostname,
+                            char **exists,
+                            char **error);
 
 #endif

@@ -6,15 +6,9 @@
 #define LL_SUPERVISOR_H
 
 #include <czmq.h>
-#include <stdatomic.h>
 
 #include "runtime/config.h"
-
-//  Counters every actor may bump (atomics only: no other shared state).
-typedef struct {
-    atomic_uint_fast64_t pg_reconnects;  //  successful reconnections
-    atomic_uint_fast64_t pg_failures;    //  failed connection attempts
-} ll_stats_t;
+#include "runtime/stats.h"
 
 //  What every actor receives as its argument (read-only but for stats).
 typedef struct {

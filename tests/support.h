@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "runtime/config.h"
 
 //  A config for tests: defaults, the test's PostgreSQL (run-test exports
@@ -44,6 +48,29 @@ ll_test_pg (const char *action)
     int status = 0;
     waitpid (pid, &status, 0);
     return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+//  Run one SQL statement on the test's PostgreSQL (schema set up by an
+//  actor's connect): the first column of the first row (new string, ""
+//  when no row), or NULL when it failed.
+static inline char *
+ll_test_sql (const ll_config_t *config, const char *sql)
+{
+    char *conninfo = ll_config_conninfo (config);
+    PGconn *conn = PQconnectdb (conninfo);
+    free (conninfo);
+    char *value = NULL;
+    if (PQstatus (conn) == CONNECTION_OK) {
+        PGresult *res = PQexec (conn, sql);
+        ExecStatusType status = PQresultStatus (res);
+        if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
+            value = strdup (PQntuples (res) > 0 && PQnfields (res) > 0
+                                ? PQgetvalue (res, 0, 0)
+                                : "");
+        PQclear (res);
+    }
+    PQfinish (conn);
+    return value;
 }
 
 #endif

@@ -1,5 +1,8 @@
 /*  The registry actor and the supervisor, for real: START over the pipe,
-    HEALTH over its ROUTER, PostgreSQL stopped and started under it. */
+    HEALTH over its ROUTER, PostgreSQL stopped and started under it; agent
+    tokens: VM-REGISTER hands out a generation, VM-AUTH tells the current
+    token from a revoked, a forged or an unknown VM's (many at once, as the
+    batch answers them). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +15,7 @@
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
 #include "runtime/supervisor.h"
+#include "runtime/token.h"
 #include "support.h"
 
 static int
@@ -76,6 +80,98 @@ test_health_follows_postgres (void **state)
     assert_int_equal (ll_call (dealer, "NONSENSE", NULL, 2000, &reply, &error),
                       -1);
     assert_string_equal (error, "unknown command");
+    free (error);
+
+    zsock_destroy (&dealer);
+    zactor_destroy (&actor);
+    ll_config_destroy (&config);
+}
+
+//  Register hostname with a fresh token: its hash into hash, the
+//  generation returned
+static long long
+s_register (ll_client_t *registry, const char *hostname, char *hash)
+{
+    char token[LL_TOKEN_MAX];
+    assert_int_equal (ll_token_mint (hostname, token, sizeof token), 0);
+    ll_token_hash (token, hash);
+    char *generation = NULL, *created = NULL, *error = NULL;
+    assert_int_equal (ll_ask_vm_register (registry, hostname, hash, "test",
+                                          &generation, &created, &error),
+                      0);
+    long long gen = strtoll (generation, NULL, 10);
+    assert_true (gen > 0);
+    free (generation);
+    free (created);
+    return gen;
+}
+
+static void
+test_tokens (void **state)
+{
+    ll_config_t *config = ll_test_config ();
+    ll_stats_t stats = {0};
+    ll_runtime_t runtime = {
+        .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
+    zactor_t *actor = zactor_new (registry_actor, &runtime);
+    char *error = NULL;
+    assert_int_equal (ll_actor_start (actor, 10000, &error), 0);
+    zsock_t *dealer = zsock_new_dealer (LL_ENDPOINT_REGISTRY);
+    ll_client_t registry = ll_client_dealer (dealer);
+    char old[LL_TOKEN_HASH_HEX], now[LL_TOKEN_HASH_HEX];
+    long long first = s_register (&registry, "rg-vm-1", old);
+    long long second = s_register (&registry, "rg-vm-1", now);
+    assert_true (second > first);
+    char forged[LL_TOKEN_HASH_HEX];
+    memset (forged, 'f', sizeof forged - 1);
+    forged[sizeof forged - 1] = '\0';
+
+    //  Sent at once, answered together: current, revoked, forged, unknown
+    const char *hosts[] = {"rg-vm-1", "rg-vm-1", "rg-vm-1", "rg-nobody"};
+    const char *hashes[] = {now, old, forged, now};
+    char want_gen[24];
+    snprintf (want_gen, sizeof want_gen, "%lld", second);
+    const char *want[] = {want_gen, LL_REASON_REVOKED, LL_REASON_INVALID,
+                          LL_REASON_NOT_FOUND};
+    for (int i = 0; i < 4; i++) {
+        char id[8];
+        snprintf (id, sizeof id, "%d", i);
+        assert_int_equal (
+            ll_proto_send (dealer, LL_CMD_VM_AUTH, id, hosts[i], hashes[i]), 0);
+    }
+    zsock_set_rcvtimeo (dealer, 5000);
+    for (int i = 0; i < 4; i++) {
+        char *command = NULL, *id = NULL;
+        zmsg_t *payload = NULL;
+        int rc = ll_proto_recv (dealer, &command, &id, &payload, &error);
+        assert_non_null (id);
+        int k = (int) strtol (id, NULL, 10);
+        if (k == 0) {
+            char *gen = NULL;
+            assert_int_equal (rc, 0);
+            assert_int_equal (ll_proto_payload (command, &payload, &gen), 0);
+            assert_string_equal (gen, want[k]);
+            free (gen);
+        }
+        else {
+            assert_int_equal (rc, -1);
+            assert_string_equal (error, want[k]);
+            free (error);
+        }
+        free (command);
+        free (id);
+    }
+    //  The typed form; a request that does not fit is refused
+    char *gen = NULL;
+    assert_int_equal (ll_ask_vm_auth (&registry, "rg-vm-1", old, &gen, &error),
+                      -1);
+    assert_string_equal (error, LL_REASON_REVOKED);
+    free (error);
+    zmsg_t *args = ll_proto_args (LL_CMD_VM_AUTH, "rg-vm-1", now), *reply;
+    zmsg_addstr (args, "one too many");
+    assert_int_equal (
+        ll_call (dealer, LL_CMD_VM_AUTH, &args, 3000, &reply, &error), -1);
+    assert_string_equal (error, LL_REASON_MALFORMED);
     free (error);
 
     zsock_destroy (&dealer);
@@ -151,6 +247,7 @@ main (void)
     zsys_handler_set (NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_health_follows_postgres),
+        cmocka_unit_test (test_tokens),
         cmocka_unit_test (test_start_without_postgres),
         cmocka_unit_test (test_supervisor_reports_failure),
     };

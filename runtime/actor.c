@@ -1,0 +1,217 @@
+#include "runtime/actor.h"
+#include "runtime/log.h"
+
+#include <errno.h>
+
+void
+ll_actor_init (ll_actor_t *self,
+               const char *name,
+               zsock_t *pipe,
+               ll_runtime_t *runtime)
+{
+    memset (self, 0, sizeof *self);
+    self->name = name;
+    self->pipe = pipe;
+    self->runtime = runtime;
+}
+
+void
+ll_actor_fini (ll_actor_t *self)
+{
+    zsock_destroy (&self->router);
+    ll_db_destroy (&self->db);
+}
+
+const char *
+ll_actor_open (ll_actor_t *self, const char *endpoint, bool database)
+{
+    if (endpoint) {
+        self->router = zsock_new (ZMQ_ROUTER);
+        if (!self->router || zsock_bind (self->router, "%s", endpoint) != 0) {
+            zsock_destroy (&self->router);  //  a failed START polls nothing
+            snprintf (self->error, sizeof self->error, "cannot bind %s",
+                      endpoint);
+            return self->error;
+        }
+    }
+    if (database) {
+        self->db =
+            ll_db_new (self->runtime->config, self->runtime->stats, self->name);
+        if (!self->db)
+            return "embedded SQL is invalid";
+        if (ll_db_connect (self->db) != 0)
+            ll_warn ("%s: postgresql unavailable, will retry: %s", self->name,
+                     ll_db_error (self->db));
+    }
+    return NULL;
+}
+
+int
+ll_actor_reader (ll_actor_t *self, zsock_t *sock, ll_work_fn *fn)
+{
+    if (self->reader_count == LL_ACTOR_READERS)
+        return -1;
+    self->readers[self->reader_count].sock = sock;
+    self->readers[self->reader_count].fn = fn;
+    self->reader_count++;
+    return 0;
+}
+
+//  START of ll_actor_run: the common part, then the class's
+typedef struct {
+    ll_actor_t *actor;              //  the actor
+    const ll_actor_class_t *class;  //  what differs
+    void *arg;                      //  its self
+} s_run_t;
+
+static const char *
+s_start (void *arg)
+{
+    s_run_t *run = arg;
+    const char *error =
+        ll_actor_open (run->actor, run->class->endpoint, run->class->database);
+    if (!error && run->class->start)
+        error = run->class->start (run->arg);
+    return error;
+}
+
+static bool
+s_pipe (void *arg, const char *command, zmsg_t *msg)
+{
+    s_run_t *run = arg;
+    return run->class->pipe && run->class->pipe (run->arg, command, msg);
+}
+
+void
+ll_actor_run (ll_actor_t *self, const ll_actor_class_t *class, void *arg)
+{
+    s_run_t run = {self, class, arg};
+    zsock_signal (self->pipe, 0);
+    int64_t next_tick = ll_now_ms () + class->tick_ms;
+    while (!self->terminated) {
+        zmq_pollitem_t items[3 + LL_ACTOR_READERS];
+        int n = 0;
+        items[n++] =
+            (zmq_pollitem_t){zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0};
+        int router = self->router ? n : -1;
+        if (self->router)
+            items[n++] = (zmq_pollitem_t){zsock_resolve (self->router), 0,
+                                          ZMQ_POLLIN, 0};
+        int first_reader = n;
+        for (int i = 0; i < self->reader_count; i++)
+            items[n++] = (zmq_pollitem_t){zsock_resolve (self->readers[i].sock),
+                                          0, ZMQ_POLLIN, 0};
+        int fd = self->started && class->fd ? class->fd (arg) : -1;
+        int fd_index = fd >= 0 ? n : -1;
+        if (fd >= 0)
+            items[n++] = (zmq_pollitem_t){NULL, fd, ZMQ_POLLIN, 0};
+        int64_t left = next_tick - ll_now_ms ();
+        long timeout = class->tick_ms <= 0 ? -1 : left > 0 ? (long) left : 0;
+        int rc = zmq_poll (items, n, timeout);
+        if (rc < 0 && errno != EINTR)
+            break;  //  the context is terminating
+        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
+            ll_actor_handle_pipe (self, s_start, s_pipe, &run);
+        if (self->terminated)
+            break;
+        if (rc > 0 && router >= 0 && (items[router].revents & ZMQ_POLLIN)) {
+            if (class->drain)
+                class->drain (arg);
+            else
+                ll_actor_serve (self, class->handlers, arg, false);
+        }
+        for (int i = 0; rc > 0 && i < self->reader_count; i++)
+            if (items[first_reader + i].revents & ZMQ_POLLIN)
+                self->readers[i].fn (arg);
+        if (rc > 0 && fd_index >= 0 && (items[fd_index].revents & ZMQ_POLLIN))
+            class->fd_ready (arg);
+        if (class->tick_ms > 0 && ll_now_ms () >= next_tick) {
+            //  Idle or busy, the tick comes: the database reconnects with
+            //  its backoff, the class does its periodic work
+            if (self->started && self->db)
+                ll_db_ensure (self->db);
+            if (self->started && class->tick)
+                class->tick (arg);
+            next_tick = ll_now_ms () + class->tick_ms;
+        }
+    }
+}
+
+void
+ll_actor_handle_pipe (ll_actor_t *self,
+                      ll_start_fn *start,
+                      ll_pipe_fn *other,
+                      void *arg)
+{
+    zmsg_t *msg = zmsg_recv (self->pipe);
+    if (!msg) {
+        self->terminated = true;
+        return;
+    }
+    char *command = zmsg_popstr (msg);
+    if (command && streq (command, LL_CMD_TERM))
+        self->terminated = true;
+    else if (command && streq (command, LL_CMD_START)) {
+        const char *error = self->started ? "already started"
+                            : start       ? start (arg)
+                                          : NULL;
+        if (!error && !self->started)
+            self->started = true;
+        ll_actor_started (self->pipe, error);
+    }
+    else if (command && streq (command, LL_CMD_VERBOSE)) {
+        self->verbose = true;
+        ll_info ("%s: verbose: every request is logged", self->name);
+    }
+    else if (!command || !other || !other (arg, command, msg)) {
+        ll_warn ("%s: unknown pipe command %.40s refused", self->name,
+                 command ? command : "(empty)");
+        zstr_sendx (self->pipe, "ERROR", LL_REASON_UNKNOWN, NULL);
+    }
+    free (command);
+    zmsg_destroy (&msg);
+}
+
+void
+ll_actor_dispatch (ll_actor_t *self,
+                   const ll_handler_t *handlers,
+                   void *arg,
+                   ll_request_t *req)
+{
+    req->actor = self->name;
+    if (self->verbose)
+        ll_info ("%s: %.40s %.24s", self->name, req->command, req->request_id);
+    const ll_handler_t *handler = handlers;
+    while (handler->command && !streq (handler->command, req->command))
+        handler++;
+    bool kept = false;
+    req->kept = &kept;
+    if (handler->fn)
+        handler->fn (arg, req);
+    else {
+        ll_warn ("%s: unknown command %.40s refused", self->name, req->command);
+        ll_request_fail (req, LL_REASON_UNKNOWN);
+    }
+    if (kept)
+        return;  //  its keeper answers (and may have freed it already)
+    req->kept = NULL;
+    if (!req->answered) {
+        ll_warn ("%s: %s was not answered", self->name, req->command);
+        ll_request_fail (req, LL_REASON_UNANSWERED);
+    }
+    ll_request_destroy (&req);
+}
+
+bool
+ll_actor_serve (ll_actor_t *self,
+                const ll_handler_t *handlers,
+                void *arg,
+                bool nowait)
+{
+    ll_request_t *req = nowait ? ll_request_recv_nowait (self->router)
+                               : ll_request_recv (self->router);
+    if (!req)
+        return false;
+    ll_actor_dispatch (self, handlers, arg, req);
+    return true;
+}

@@ -1,0 +1,135 @@
+/*  The skeleton every actor follows: an actor is a self_t that holds one
+    ll_actor_t (name, pipe, its ROUTER, its PostgreSQL connection) and a
+    static ll_actor_class_t that says what differs (its endpoint, whether it
+    uses the database, its handlers by command, its own START work, its
+    tick). ll_actor_run does the rest:
+
+        void
+        registry_actor (zsock_t *pipe, void *args)
+        {
+            self_t *self = s_self_new (pipe, args);   //  ll_actor_init
+            ll_actor_run (&self->actor, &s_class, self);
+            s_self_destroy (&self);                   //  ll_actor_fini
+        }
+
+    START binds the ROUTER at the class's endpoint, opens the database
+    (the actor starts when it is down, with a warning, and reconnects with
+    backoff on its tick), runs the class's start, and answers OK or ERROR
+    reason. Then one loop polls the pipe, the ROUTER, the sockets added with
+    ll_actor_reader and the class's fd, and ticks. Actors whose poll set
+    changes with their work (terraform: a child's pipes; exporter: its
+    fetch threads) keep their own loop and use ll_actor_open,
+    ll_actor_handle_pipe and ll_actor_serve.
+
+    Pipe: START -> OK | ERROR reason, $TERM (ends the loop), VERBOSE (every
+          request is logged: command and request id, never arguments).
+          Anything else goes to the class's pipe function, or is logged and
+          answered ERROR LL_REASON_UNKNOWN.
+    ROUTER: a command without handler is logged and answered ERROR
+          LL_REASON_UNKNOWN; a malformed request (ll_request_take) ERROR
+          LL_REASON_MALFORMED; a handler that neither answers nor keeps its
+          request (ll_request_keep) gets it answered ERROR, logged. */
+#ifndef LL_ACTOR_H
+#define LL_ACTOR_H
+
+#include "runtime/db.h"
+#include "runtime/msg.h"
+#include "runtime/protocol.h"
+#include "runtime/supervisor.h"
+
+#define LL_ACTOR_READERS 8  //  sockets an actor polls beside its ROUTER
+
+//  A request's handler: answers it (ll_request_answer, ll_request_fail)
+//  or keeps it to answer later (ll_request_keep).
+typedef void (ll_handler_fn) (void *self, ll_request_t *req);
+
+typedef struct {
+    const char *command;  //  served command (runtime/protocol.h)
+    ll_handler_fn *fn;    //  its handler
+} ll_handler_t;
+
+//  The actor's own START work: NULL when it may serve, else the reason.
+typedef const char *(ll_start_fn) (void *self);
+
+//  Another pipe command (the http actor's PORT): true when handled.
+typedef bool (ll_pipe_fn) (void *self, const char *command, zmsg_t *msg);
+
+//  Work on self: a tick, a readable socket or fd, a drain of the ROUTER.
+typedef void (ll_work_fn) (void *self);
+
+//  The fd an actor polls now (the listener's PostgreSQL socket), or -1.
+typedef int (ll_fd_fn) (void *self);
+
+typedef struct {
+    const char *endpoint;          //  ROUTER bound at START, or NULL
+    bool database;                 //  open a PostgreSQL connection at START
+    const ll_handler_t *handlers;  //  by command, ended by {NULL, NULL}
+    ll_start_fn *start;            //  the actor's own START work, or NULL
+    int tick_ms;                   //  tick period (0: none)
+    ll_work_fn *tick;              //  each tick once started, or NULL
+    ll_work_fn *drain;     //  the ROUTER is readable: NULL serves one request,
+                           //  drain loops serve all waiting, then flush
+    ll_pipe_fn *pipe;      //  other pipe commands, or NULL
+    ll_fd_fn *fd;          //  an fd to poll too, or NULL
+    ll_work_fn *fd_ready;  //  that fd is readable
+} ll_actor_class_t;
+
+typedef struct {
+    const char *name;       //  for logs: "registry"
+    zsock_t *pipe;          //  to the supervisor
+    ll_runtime_t *runtime;  //  config and stats (not owned)
+    zsock_t *router;        //  where requests come from, or NULL
+    ll_db_t *db;            //  its PostgreSQL connection, or NULL
+    bool started;           //  START answered OK
+    bool terminated;        //  $TERM received (or the pipe failed)
+    bool verbose;           //  VERBOSE received: log every request
+    char error[128];        //  why START failed, when it says so here
+    struct {
+        zsock_t *sock;   //  polled (not owned)
+        ll_work_fn *fn;  //  runs when it is readable
+    } readers[LL_ACTOR_READERS];
+    int reader_count;  //  readers in use
+} ll_actor_t;
+
+void ll_actor_init (ll_actor_t *self,
+                    const char *name,
+                    zsock_t *pipe,
+                    ll_runtime_t *runtime);
+
+//  Destroy what ll_actor_open made (the ROUTER, the database connection).
+void ll_actor_fini (ll_actor_t *self);
+
+//  START's common part: bind a ROUTER at endpoint (NULL: none), open the
+//  database (when database; a refused connection is a warning: it retries
+//  on the tick). NULL, or the reason START fails.
+const char *
+ll_actor_open (ll_actor_t *self, const char *endpoint, bool database);
+
+//  Poll sock too; fn (self) runs when it is readable. 0, or -1 when full.
+int ll_actor_reader (ll_actor_t *self, zsock_t *sock, ll_work_fn *fn);
+
+//  Signal the pipe, then run until $TERM (see above).
+void ll_actor_run (ll_actor_t *self, const ll_actor_class_t *class, void *arg);
+
+//  Read one message of the pipe and act on it (see above); other may be
+//  NULL. START runs start once and answers; started is set on success.
+void ll_actor_handle_pipe (ll_actor_t *self,
+                           ll_start_fn *start,
+                           ll_pipe_fn *other,
+                           void *arg);
+
+//  Serve req (taken) with the handler of its command from handlers (ended
+//  by {NULL, NULL}).
+void ll_actor_dispatch (ll_actor_t *self,
+                        const ll_handler_t *handlers,
+                        void *arg,
+                        ll_request_t *req);
+
+//  Receive one request from the ROUTER (waiting when nothing is there, or
+//  not when nowait) and dispatch it. False when none was there.
+bool ll_actor_serve (ll_actor_t *self,
+                     const ll_handler_t *handlers,
+                     void *arg,
+                     bool nowait);
+
+#endif
