@@ -2,6 +2,7 @@
 #include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
+#include "runtime/metrics.h"
 #include "runtime/recovery.h"
 #include "runtime/roster.h"
 
@@ -411,11 +412,12 @@ s_batch_fresh (self_t *self, s_claim_t **claims, size_t n)
     char *a_commands = s_pg_array (commands, k);
     char *a_pins = s_pg_array (pins, k);
     char *a_hashes = s_pg_array (hashes, k);
-    char stale[16];
-    snprintf (stale, sizeof stale, "%d",
-              self->actor.runtime->config->agent.stale_after_s);
-    const char *values[] = {a_emails, a_commands, a_pins, stale, a_hashes};
-    PGresult *res = ll_db_exec (self->actor.db, "claim_free", 5, values);
+    char stale[16], window[16];
+    ll_config_offer_params (self->actor.runtime->config, stale, window,
+                            sizeof stale);
+    const char *values[] = {a_emails, a_commands, a_pins,
+                            stale,    window,     a_hashes};
+    PGresult *res = ll_db_exec (self->actor.db, "claim_free", 6, values);
     sodium_memzero (a_commands, strlen (a_commands));
     sodium_memzero (a_pins, strlen (a_pins));
     free (a_emails);
@@ -570,12 +572,12 @@ s_handle_count (void *arg, ll_request_t *req)
     self_t *self = arg;
     int64_t now = ll_now_ms ();
     if (!self->count_ms || now - self->count_ms > LL_ASSIGNER_COUNT_TTL) {
-        char stale[16];
-        snprintf (stale, sizeof stale, "%d",
-                  self->actor.runtime->config->agent.stale_after_s);
-        const char *values[] = {stale};
+        char stale[16], window[16];
+        ll_config_offer_params (self->actor.runtime->config, stale, window,
+                                sizeof stale);
+        const char *values[] = {stale, window};
         PGresult *res =
-            ll_db_exec_retry (self->actor.db, "vm_count_free", 1, values);
+            ll_db_exec_retry (self->actor.db, "vm_count_free", 2, values);
         if (!res || PQntuples (res) != 1) {
             PQclear (res);
             ll_request_fail (req, LL_REASON_DATABASE);
@@ -624,7 +626,8 @@ s_handle_release (void *arg, ll_request_t *req)
 //  An agent's report (VM-RESULT: the start-host outcome, VM-RESET-DONE:
 //  the reset's), counted only from the agent of the VM's current token.
 //  values: the statement's arguments, ok the "1"|"0" among them; the
-//  statement answers "current", "revoked" or, for a reset, "stale".
+//  statement answers "current", "revoked" or, for a reset, "stale" (and
+//  vm_result the delivery's latency, for the metrics).
 static void
 s_report (self_t *self,
           ll_request_t *req,
@@ -645,8 +648,15 @@ s_report (self_t *self,
         ll_request_fail (req, LL_REASON_DATABASE);
     else if (PQntuples (res) == 0)
         ll_request_fail (req, LL_REASON_NOT_FOUND);
-    else if (streq (PQgetvalue (res, 0, 0), "current"))
+    else if (streq (PQgetvalue (res, 0, 0), "current")) {
+        //  vm_result: the seconds from claim to delivery, when this one
+        //  delivered it
+        if (PQnfields (res) > 1 && *PQgetvalue (res, 0, 1))
+            ll_metrics_delivery (self->actor.runtime->metrics,
+                                 LL_DELIVERY_AGENT,
+                                 strtod (PQgetvalue (res, 0, 1), NULL));
         ll_request_answer (req);
+    }
     else if (streq (PQgetvalue (res, 0, 0), "stale"))
         ll_request_fail (req, LL_REASON_STALE);
     else

@@ -1,20 +1,6 @@
-/*  lablink-allocator: the actor table and main.
-
-    lablink-allocator [--config FILE]     serve
-    lablink-allocator --check-config FILE validate, print [PASS]/[FAIL]
-    lablink-allocator --version
-    lablink-allocator --agent-token HOST[,HOST...] [--config FILE]
-                                          register each HOST as a VM the
-                                          allocator did not launch ("bring
-                                          your own VM"), give it a fresh
-                                          token (revoking its previous one)
-                                          and print it, one per line
-    lablink-allocator --zmq-keygen FILE   write a CURVE keypair for the
-                                          gateway (FILE and FILE_secret),
-                                          print the public key
-    lablink-allocator --aws-credentials   which AWS credentials terraform and
-                                          the S3 backup would use (source,
-                                          masked key, expiry; no secret) */
+/*  lablink-allocator: the actor table and main. The command line is
+    s_cli below (also its --help and manual page). */
+#include <curl/curl.h>
 #include <getopt.h>
 
 #include "actors/admin.h"
@@ -27,10 +13,14 @@
 #include "actors/registry.h"
 #include "actors/terraform.h"
 #include "actors/waiters.h"
+#include "http/routes.h"
 #include "runtime/aws.h"
+#include "runtime/cli.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
+#include "runtime/metrics.h"
 #include "runtime/msg.h"
+#include "runtime/notify.h"
 #include "runtime/supervisor.h"
 #include "runtime/token.h"
 
@@ -125,6 +115,20 @@ s_agent_token (const char *config_arg, const char *hostnames)
     return rc;
 }
 
+//  --routes: the route table as the edge serves it.
+static int
+s_routes (void)
+{
+    static const char *const auth[] = {"public", "agent", "admin",
+                                       "admin-or-agent"};
+    size_t count = 0;
+    const ll_route_t *routes = ll_routes (&count);
+    for (size_t i = 0; i < count; i++)
+        printf ("%s %s %s\n", routes[i].method, routes[i].pattern,
+                auth[routes[i].auth]);
+    return LL_EXIT_OK;
+}
+
 static int
 s_zmq_keygen (const char *path)
 {
@@ -138,6 +142,43 @@ s_zmq_keygen (const char *path)
     zcert_destroy (&cert);
     zsys_shutdown ();
     return rc;
+}
+
+//  Serving: readiness to systemd (every actor, the HTTP listener last, is
+//  up), then the watchdog while the listener answers, until a signal.
+static int
+s_serve (ll_supervisor_t *supervisor, const ll_config_t *config)
+{
+    int port = -1;
+    zactor_t *http = ll_supervisor_actor (supervisor, "http");
+    if (http && zstr_send (http, LL_CMD_PORT) == 0) {
+        char *text = zstr_recv (http);
+        port = text ? (int) strtol (text, NULL, 10) : -1;
+        free (text);
+    }
+    char status[96], url[160] = "";
+    snprintf (status, sizeof status, "serving on port %d", port);
+    ll_notify_ready (status);
+    int64_t period = ll_notify_watchdog_ms ();
+    if (period
+        && ll_notify_probe_url (config->app.listen, port, url, (int) sizeof url)
+               != 0)
+        ll_warn ("allocator: watchdog: cannot derive a URL from app.listen "
+                 "'%s': the watchdog is not fed",
+                 config->app.listen);
+    int sig;
+    while ((sig = ll_signals_wait_for (period)) == 0)
+        if (*url) {
+            //  The probe may take up to the period: the next ping is due
+            //  one period after this one, well inside WatchdogSec
+            if (ll_notify_probe (url, (int) period))
+                ll_notify_watchdog ();
+            else
+                ll_warn ("allocator: watchdog: %s did not answer within %lld "
+                         "ms",
+                         url, (long long) period);
+        }
+    return sig;
 }
 
 //  The AWS credentials chain's answer, as an operator checks it: where the
@@ -174,14 +215,95 @@ s_aws_credentials (void)
     return 0;
 }
 
-static void
-s_usage (FILE *out)
-{
-    fprintf (out, "usage: lablink-allocator [--config FILE]\n"
-                  "       lablink-allocator --check-config FILE\n"
-                  "       lablink-allocator --aws-credentials\n"
-                  "       lablink-allocator --version\n");
-}
+static const char *const s_usage[] = {
+    "[--config FILE]",
+    "--check-config FILE",
+    "--agent-token HOST[,HOST...] [--config FILE]",
+    "--zmq-keygen FILE",
+    "--aws-credentials",
+    "--routes",
+    "--help | --version | --man",
+    NULL,
+};
+
+static const ll_cli_item_t s_options[] = {
+    {"--config FILE",
+     "Serve with this configuration. Without it: $CONFIG_DIR/$CONFIG_NAME "
+     "when CONFIG_DIR is set, else ./config.yaml."},
+    {"--check-config FILE",
+     "Validate FILE and print [PASS] Config validation passed or [FAIL] "
+     "<key>: <reason> on standard output; exit 0 or 1."},
+    {"--agent-token HOST[,HOST...]",
+     "Register each HOST as a VM the allocator did not launch (\"bring "
+     "your own VM\") in the database named by --config, give it a fresh "
+     "token (revoking its previous one) and print it, one per line."},
+    {"--zmq-keygen FILE",
+     "Write a CURVE keypair for the ZeroMQ gateway (FILE and FILE_secret) "
+     "and print the public key agents need in LABLINK_ZMQ_SERVER_KEY."},
+    {"--aws-credentials",
+     "Say which AWS credentials terraform and the S3 backup would use: "
+     "their source, the access key id masked, whether a session token "
+     "comes with them and when they expire; never a secret."},
+    {"--routes",
+     "Print the route table, one route per line: method, path pattern ({} "
+     "is one path segment) and who may call it (public, agent, admin, "
+     "admin-or-agent); docs/openapi.yaml describes each."},
+    {NULL, NULL},
+};
+
+static const ll_cli_item_t s_env[] = {
+    {"CONFIG_DIR, CONFIG_NAME",
+     "Where the configuration is when --config is not given (upstream's "
+     "names)."},
+    {"LABLINK_ADMIN_PASSWORD, LABLINK_ADMIN_PASSWORD_HASH",
+     "The admin password or its libsodium hash (app.admin_password)."},
+    {"LABLINK_DB_HOST, LABLINK_DB_PORT, LABLINK_DB_PASSWORD",
+     "Override db.host, db.port and db.password."},
+    {"LABLINK_LISTEN, LABLINK_PUBLIC_URL",
+     "Override app.listen and app.public_url."},
+    {"ALLOCATOR_PUBLIC_IP",
+     "The allocator's public address, given to the client VMs."},
+    {"NOTIFY_SOCKET, WATCHDOG_USEC",
+     "Set by systemd (Type=notify, WatchdogSec=): readiness is sent once "
+     "the HTTP listener is up, then a watchdog ping every half interval."},
+    {NULL, NULL},
+};
+
+static const ll_cli_item_t s_exit_codes[] = {
+    {"0", "Stopped cleanly after SIGTERM or SIGINT; a command succeeded; "
+          "--check-config passed."},
+    {"1", "The configuration is invalid, or refused (no admin password), "
+          "or an actor could not start (port in use), or a command failed."},
+    {"2", "The command line is wrong: an unknown option, a missing argument "
+          "or an extra word."},
+    {NULL, NULL},
+};
+
+static const ll_cli_item_t s_files[] = {
+    {"/etc/lablink/config.yaml", "The configuration the service unit uses."},
+    {"/etc/lablink/allocator.env", "Secrets for the service unit (mode 0600)."},
+    {"/var/lib/lablink", "Working directory: terraform state, keys."},
+    {NULL, NULL},
+};
+
+static const ll_cli_t s_cli = {
+    .program = "lablink-allocator",
+    .summary = "the LabLink allocator: assigns cloud desktops to students",
+    .usage = s_usage,
+    .description =
+        "Serves the student page, the admin console, the VM agents' API and "
+        "/metrics over HTTP, keeps its state in PostgreSQL and launches and "
+        "destroys the client VMs with terraform. Logs go to standard error "
+        "(app.log_format: text or json). SIGTERM or SIGINT stops it "
+        "cleanly.\n\n"
+        "The HTTP API is described in docs/api.md and docs/openapi.yaml, "
+        "the configuration keys in docs/operations.md.",
+    .options = s_options,
+    .env = s_env,
+    .exit_codes = s_exit_codes,
+    .files = s_files,
+    .see_also = "lablink-agent(1), systemd.service(5)",
+};
 
 int
 main (int argc, char *argv[])
@@ -194,40 +316,68 @@ main (int argc, char *argv[])
         {"zmq-keygen", required_argument, NULL, 'z'},
         {"aws-credentials", no_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
+        {"man", no_argument, NULL, 'm'},
+        {"routes", no_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     const char *config_arg = NULL;
     const char *token_for = NULL;
+    const char *check = NULL;
+    const char *keygen = NULL;
+    bool aws = false;
+    opterr = 0;  //  ll_cli_refuse says why, with the usage
     int opt;
-    while ((opt = getopt_long (argc, argv, "c:h", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, ":c:h", options, NULL)) != -1) {
         switch (opt) {
             case 'c':
                 config_arg = optarg;
                 break;
             case 'k':
-                return s_check_config (optarg);
+                check = optarg;
+                break;
             case 't':
                 token_for = optarg;
                 break;
             case 'z':
-                return s_zmq_keygen (optarg);
+                keygen = optarg;
+                break;
             case 'a':
-                return s_aws_credentials ();
+                aws = true;
+                break;
             case 'v':
-                printf ("lablink-allocator %s\n", LABLINK_VERSION);
-                return 0;
+                ll_cli_version (&s_cli, stdout);
+                return LL_EXIT_OK;
             case 'h':
-                s_usage (stdout);
-                return 0;
+                ll_cli_help (&s_cli, stdout);
+                return LL_EXIT_OK;
+            case 'm':
+                ll_cli_man (&s_cli, stdout);
+                return LL_EXIT_OK;
+            case 'r':
+                return s_routes ();
+            case ':':
+                return ll_cli_refuse (&s_cli, "option '%s' needs an argument",
+                                      argv[optind - 1]);
             default:
-                s_usage (stderr);
-                return 2;
+                if (optopt)
+                    return ll_cli_refuse (&s_cli, "unknown option '-%c'",
+                                          optopt);
+                return ll_cli_refuse (&s_cli, "unknown option '%s'",
+                                      argv[optind - 1]);
         }
     }
-    if (optind < argc) {
-        s_usage (stderr);
-        return 2;
-    }
+    if (optind < argc)
+        return ll_cli_refuse (&s_cli, "unexpected argument '%s'", argv[optind]);
+    if ((check != NULL) + (keygen != NULL) + (token_for != NULL) + aws > 1)
+        return ll_cli_refuse (&s_cli, "--check-config, --agent-token, "
+                                      "--zmq-keygen and --aws-credentials "
+                                      "exclude each other");
+    if (check)
+        return s_check_config (check);
+    if (keygen)
+        return s_zmq_keygen (keygen);
+    if (aws)
+        return s_aws_credentials ();
     if (token_for)
         return s_agent_token (config_arg, token_for);
 
@@ -247,12 +397,15 @@ main (int argc, char *argv[])
     }
     ll_log_set_level (
         (ll_log_level_t) ll_log_level_parse (config->app.log_level));
+    ll_log_set_format (
+        (ll_log_format_t) ll_log_format_parse (config->app.log_format));
     ll_log_add_secret (config->db.password);
     ll_log_add_secret (config->app.admin_password);
     ll_log_add_secret (config->app.metrics_token);
     ll_log_add_secret (config->claim.access_code);
     char *summary = ll_config_describe (config);
-    ll_info ("allocator: starting %s; %s", LABLINK_VERSION, summary);
+    ll_info ("allocator: starting %s (commit %s); %s", ll_build_version (),
+             ll_build_commit (), summary);
     free (summary);
     char *warnings = ll_config_warnings (config);
     char *save = NULL;
@@ -262,13 +415,18 @@ main (int argc, char *argv[])
     free (warnings);
 
     //  Before any thread exists (czmq's I/O threads included)
+    curl_global_init (CURL_GLOBAL_DEFAULT);
     ll_signals_block ();
     zsys_init ();
     zsys_set_linger (0);
 
     ll_stats_t stats = {0};
-    ll_runtime_t runtime = {
-        .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
+    ll_metrics_t metrics;
+    ll_metrics_init (&metrics);
+    ll_runtime_t runtime = {.config = config,
+                            .stats = &stats,
+                            .metrics = &metrics,
+                            .started_ms = ll_now_ms ()};
     ll_supervisor_t *supervisor = ll_supervisor_new (
         s_actor_table, sizeof s_actor_table / sizeof s_actor_table[0],
         &runtime);
@@ -281,9 +439,10 @@ main (int argc, char *argv[])
     }
     else {
         ll_info ("allocator: ready");
-        int sig = ll_signals_wait ();
+        int sig = s_serve (supervisor, config);
         ll_info ("allocator: %s received, stopping",
                  sig == SIGINT ? "SIGINT" : "SIGTERM");
+        ll_notify_stopping ();
     }
     int64_t t0 = ll_now_ms ();
     ll_supervisor_destroy (&supervisor);
@@ -291,5 +450,6 @@ main (int argc, char *argv[])
     ll_info ("allocator: stopped in %lld ms", (long long) (ll_now_ms () - t0));
     ll_config_destroy (&config);
     ll_log_clear_secrets ();
+    curl_global_cleanup ();
     return rc;
 }

@@ -2,6 +2,7 @@
 #include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
+#include "runtime/metrics.h"
 #include "runtime/textbuf.h"
 #include "runtime/token.h"
 
@@ -19,6 +20,7 @@ typedef struct {
     char *gpu_health;   //  new GPU health, or NULL
     int in_use;         //  1, 0, or -1 when not given
     bool heartbeat;     //  heartbeat fields given
+    bool waiting;       //  the heartbeat says its client waits (pg)
     char *boot_id;      //  heartbeat boot_id or NULL
     int crd_active;     //  1, 0, -1 = NULL
     int disk_free_pct;  //  0..100, -1 = NULL
@@ -154,8 +156,8 @@ static void
 s_handle_write (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
-    char *hostname = NULL, *a = NULL, *b = NULL, *c = NULL;
-    if (ll_request_take (req, &hostname, &a, &b, &c) != 0)
+    char *hostname = NULL, *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+    if (ll_request_take (req, &hostname, &a, &b, &c, &d) != 0)
         return;
     if (!*hostname) {
         ll_request_fail (req, LL_REASON_MALFORMED);
@@ -177,6 +179,7 @@ s_handle_write (void *arg, ll_request_t *req)
         s_replace (&p->boot_id, *a ? a : NULL);
         p->crd_active = *b ? streq (b, "1") : -1;
         p->disk_free_pct = *c ? (int) strtol (c, NULL, 10) : -1;
+        p->waiting = d && streq (d, "1");
         p->needs_update = true;
     }
     else
@@ -187,6 +190,7 @@ done:
     free (a);
     free (b);
     free (c);
+    free (d);
 }
 
 static void
@@ -304,9 +308,9 @@ s_flush (self_t *self)
         PQclear (res);
     }
 
-    ll_textbuf_t cols[7] = {{0}};
+    ll_textbuf_t cols[8] = {{0}};
     size_t update_count = 0;
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < 8; k++)
         ll_pgarray_begin (&cols[k]);
     for (size_t i = 0; i < n && !failure; i++) {
         s_pending_t *p = list[i];
@@ -324,16 +328,17 @@ s_flush (self_t *self)
                                   : p->crd_active == 1 ? "t"
                                                        : "f");
         ll_pgarray_add (&cols[6], p->disk_free_pct < 0 ? NULL : disk);
+        ll_pgarray_add (&cols[7], p->waiting ? "t" : "f");
         update_count++;
     }
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < 8; k++)
         ll_pgarray_end (&cols[k]);
     if (update_count && !failure) {
-        const char *values[7];
-        for (int k = 0; k < 7; k++)
+        const char *values[8];
+        for (int k = 0; k < 8; k++)
             values[k] = cols[k].data;
         PGresult *res =
-            ll_db_exec (self->actor.db, "vm_telemetry_update", 7, values);
+            ll_db_exec (self->actor.db, "vm_telemetry_update", 8, values);
         if (!res)
             failure = s_db_reason (self);
         for (int row = 0; res && row < PQntuples (res); row++) {
@@ -345,6 +350,14 @@ s_flush (self_t *self)
                 found[hit - list] = true;
             if (streq (PQgetvalue (res, row, 1), "t"))
                 s_heartbeat_warnings (res, row);
+            if (*PQgetvalue (res, row, 7)) {
+                ll_info ("registry: %s: chrome remote desktop active: "
+                         "assignment delivered",
+                         host);
+                ll_metrics_delivery (self->actor.runtime->metrics,
+                                     LL_DELIVERY_HEARTBEAT,
+                                     strtod (PQgetvalue (res, row, 7), NULL));
+            }
         }
         PQclear (res);
     }
@@ -353,7 +366,7 @@ s_flush (self_t *self)
                       failure    ? failure
                       : found[i] ? NULL
                                  : LL_REASON_NOT_FOUND);
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < 8; k++)
         ll_textbuf_free (&cols[k]);
     ll_textbuf_free (&hosts);
     ll_textbuf_free (&statuses);
@@ -387,11 +400,43 @@ s_handle_metrics (void *arg, ll_request_t *req)
         ll_request_fail (req, s_db_reason (self));
     else if (PQntuples (res) == 0)
         ll_request_fail (req, LL_REASON_NOT_FOUND);
-    else
+    else {
+        static const ll_phase_t phases[] = {LL_PHASE_CLOUD_INIT,
+                                            LL_PHASE_CONTAINER, LL_PHASE_TOTAL};
+        for (int i = 0; i < 3; i++)
+            if (*PQgetvalue (res, 0, i + 1))
+                ll_metrics_phase (self->actor.runtime->metrics, phases[i],
+                                  strtod (PQgetvalue (res, 0, i + 1), NULL));
         ll_request_answer (req, PQgetvalue (res, 0, 0));
+    }
     PQclear (res);
     for (int i = 0; i < 7; i++)
         free (owned[i]);
+}
+
+static void
+s_handle_fleet (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    char stale[16], window[16];
+    ll_config_offer_params (self->actor.runtime->config, stale, window,
+                            sizeof stale);
+    const char *values[] = {stale, window};
+    PGresult *res = ll_db_exec (self->actor.db, "vm_fleet", 2, values);
+    if (!res) {
+        ll_request_fail (req, s_db_reason (self));
+        return;
+    }
+    //  The scheduled end is the same on every row; without VMs, no row
+    zmsg_t *rows = zmsg_new ();
+    for (int row = 0; row < PQntuples (res); row++)
+        ll_msg_put (rows, "ssssss", PQgetvalue (res, row, 0),
+                    PQgetvalue (res, row, 1), PQgetvalue (res, row, 2),
+                    PQgetvalue (res, row, 3), PQgetvalue (res, row, 4),
+                    PQgetvalue (res, row, 5));
+    ll_request_answer (req, PQntuples (res) ? PQgetvalue (res, 0, 6) : "",
+                       &rows);
+    PQclear (res);
 }
 
 static void
@@ -552,6 +597,7 @@ static const ll_handler_t s_handlers[] = {
     {LL_CMD_VM_STATUS_GET, s_handle_status_get},
     {LL_CMD_VM_STATUS_ALL, s_handle_status_all},
     {LL_CMD_VM_EXPORT, s_handle_export},
+    {LL_CMD_VM_FLEET, s_handle_fleet},
     {LL_CMD_VM_REGISTER, s_handle_register},
     {NULL, NULL},
 };

@@ -12,8 +12,8 @@
         merged per VM, and written by at most two statements (a status
         UPDATE, an unnest UPDATE); each is answered after its statement
         committed;
-      VM-METRICS-SET, VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT, VM-REGISTER
-        (the admin's bring-your-own-VM registration): at once.
+      VM-METRICS-SET, VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT, VM-FLEET,
+        VM-REGISTER (the admin's bring-your-own-VM registration): at once.
     Pipe: START -> OK (the database may be down: health reports it),
           $TERM, VERBOSE (runtime/actor.h). */
 #ifndef LL_ACTOR_REGISTRY_H

@@ -5,6 +5,7 @@
 #include "runtime/aws.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
+#include "runtime/metrics.h"
 #include "runtime/token.h"
 
 #include <dirent.h>
@@ -81,6 +82,7 @@ typedef struct {
     bool progress_dirty;     //  done/total changed since the last flush
     bool backup_failed;      //  terraform succeeded, its S3 backup did not
     char *error;             //  first reason of failure, or NULL
+    int64_t started_ms;      //  ll_now_ms () when it began (metrics)
 } op_t;
 
 typedef struct {
@@ -746,12 +748,17 @@ static op_t *
 s_op_new (int64_t id, const char *kind, const char *target)
 {
     op_t *op = calloc (1, sizeof *op);
+    op->started_ms = ll_now_ms ();
     op->id = id;
     snprintf (op->kind, sizeof op->kind, "%s", kind);
     op->target = target ? strdup (target) : NULL;
     op->names = s_names_new ();
     op->out.fd = op->err.fd = -1;
     op->flush_ms = ll_now_ms () + TF_FLUSH_MS;
+    //  Every line this thread logs until the operation ends names it
+    char text[24];
+    snprintf (text, sizeof text, "%lld", (long long) id);
+    ll_log_context_set ("operation_id", text);
     return op;
 }
 
@@ -771,6 +778,7 @@ s_op_destroy (op_t **op_p)
     free (op->error);
     free (op);
     *op_p = NULL;
+    ll_log_context_set ("operation_id", NULL);
 }
 
 //  Finish the running operation: status row, lock, events.
@@ -794,6 +802,8 @@ s_op_end (self_t *self, bool ok)
     s_exec (self, "tf_audit", 5, audit);
     s_publish (self, op, "status", ok ? "succeeded" : "failed",
                ok ? "" : op->error);
+    ll_metrics_operation (self->actor.runtime->metrics, op->kind, ok,
+                          (double) (ll_now_ms () - op->started_ms) / 1000.0);
     if (ok)
         ll_info ("terraform: operation %s (%s) succeeded", id, op->kind);
     else
@@ -1265,9 +1275,17 @@ s_store_outputs (self_t *self, op_t *op)
             vm->address,
             *port ? port : NULL};
         //  Only VMs of the fleet get rows
-        if (zhash_lookup (fleet, vm->name)
-            && s_exec (self, "vm_terraform_times", 6, values) == 0)
+        if (!zhash_lookup (fleet, vm->name))
+            continue;
+        res = ll_db_exec (self->actor.db, "vm_terraform_times", 6, values);
+        if (res && PQntuples (res) == 1) {
             stored++;
+            //  A VM's apply time counts once, when terraform first gives it
+            if (streq (PQgetvalue (res, 0, 0), "t"))
+                ll_metrics_phase (self->actor.runtime->metrics,
+                                  LL_PHASE_TERRAFORM, vm->seconds);
+        }
+        PQclear (res);
     }
     zhash_destroy (&fleet);
     s_say (self, op, "recorded Terraform timings of %d VM%s", stored,

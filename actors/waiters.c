@@ -2,12 +2,14 @@
 #include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
+#include "runtime/textbuf.h"
 
 #include <sodium.h>
 
-#define LL_WAITERS_TICK_MS  250
-#define LL_WAITERS_HOST_MAX 253
-#define LL_WAITERS_ID_MAX   64
+#define LL_WAITERS_TICK_MS   250
+#define LL_WAITERS_POLLED_MS 10000  //  refresh of waiting ZeroMQ VMs
+#define LL_WAITERS_HOST_MAX  253
+#define LL_WAITERS_ID_MAX    64
 
 //  One parked request.
 typedef struct {
@@ -26,6 +28,7 @@ typedef struct {
     zhashx_t *by_host;   //  hostname -> zlistx_t of s_waiter_t
     size_t http_parked;  //  parked HTTP waiters
     bool resync;         //  a full re-read is due
+    int64_t polled_ms;   //  next refresh of last_polled_at
 } self_t;
 
 static void
@@ -351,6 +354,32 @@ s_self_handle_sub (void *arg)
     zmsg_destroy (&msg);
 }
 
+//  A waiter without a deadline (ZeroMQ) is one long poll: keep its VM's
+//  last_polled_at fresh so the VM stays offered (claim_free) while it waits.
+static void
+s_refresh_polled (self_t *self)
+{
+    int64_t now = ll_now_ms ();
+    if (now < self->polled_ms)
+        return;
+    self->polled_ms = now + LL_WAITERS_POLLED_MS;
+    ll_textbuf_t hosts = {0};
+    ll_pgarray_begin (&hosts);
+    size_t n = 0;
+    for (s_waiter_t *w = zhashx_first (self->by_key); w;
+         w = zhashx_next (self->by_key))
+        if (!w->deadline) {
+            ll_pgarray_add (&hosts, w->host);
+            n++;
+        }
+    ll_pgarray_end (&hosts);
+    if (n) {
+        const char *values[] = {ll_textbuf_text (&hosts)};
+        PQclear (ll_db_exec_retry (self->actor.db, "wait_polled", 1, values));
+    }
+    ll_textbuf_free (&hosts);
+}
+
 //  Answer TIMEOUT to the waiters whose time is up.
 static void
 s_expire (self_t *self)
@@ -377,6 +406,7 @@ s_self_tick (void *arg)
 {
     self_t *self = arg;
     s_expire (self);
+    s_refresh_polled (self);
     if (self->resync)
         s_resync (self);
 }

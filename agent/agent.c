@@ -427,6 +427,10 @@ s_heartbeat_loop (void *arg)
                        "boot_id", *boot_id ? boot_id : NULL, "timestamp", stamp,
                        "crd_active", crd == 1, "disk_free_pct",
                        disk >= 0 ? json_integer (disk) : json_null ());
+        //  The pg transport never polls /vm_startup: its heartbeat tells
+        //  the allocator it waits, so the VM is offered (last_polled_at)
+        if (settings->transport == AGENT_TRANSPORT_PG)
+            json_object_set_new (body, "waiting", json_true ());
         char *text = json_dumps (body, JSON_COMPACT);
         json_decref (body);
         if (text)

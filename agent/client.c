@@ -9,6 +9,7 @@
 typedef struct {
     agent_reply_t *reply;  //  where the body goes
     size_t capacity;       //  bytes allocated for reply->body
+    size_t max;            //  longest body accepted
 } s_sink_t;
 
 static size_t
@@ -17,7 +18,7 @@ s_on_body (char *data, size_t size, size_t count, void *arg)
     s_sink_t *sink = arg;
     agent_reply_t *reply = sink->reply;
     size_t n = size * count;
-    if (reply->size + n > AGENT_REPLY_MAX) {
+    if (reply->size + n > sink->max) {
         reply->oversized = true;
         return 0;  //  abort the transfer
     }
@@ -42,6 +43,19 @@ s_on_header (char *data, size_t size, size_t count, void *arg)
 {
     agent_reply_t *reply = arg;
     size_t n = size * count;
+    const char *type = "Content-Type:";
+    size_t type_len = strlen (type);
+    if (n > type_len && strncasecmp (data, type, type_len) == 0) {
+        size_t start = type_len;
+        while (start < n && data[start] == ' ')
+            start++;
+        size_t end = n;
+        while (end > start && (data[end - 1] == '\r' || data[end - 1] == '\n'))
+            end--;
+        if (end - start < sizeof reply->content_type)
+            snprintf (reply->content_type, sizeof reply->content_type, "%.*s",
+                      (int) (end - start), data + start);
+    }
     const char *name = "Retry-After:";
     size_t len = strlen (name);
     if (n > len && n < 128 && strncasecmp (data, name, len) == 0) {
@@ -89,10 +103,27 @@ agent_http_post (const agent_settings_t *settings,
                  int timeout_ms,
                  agent_reply_t *reply)
 {
+    return agent_http_call (settings, stop, "POST", path, "application/json",
+                            body, strlen (body), timeout_ms, AGENT_REPLY_MAX,
+                            reply);
+}
+
+int
+agent_http_call (const agent_settings_t *settings,
+                 agent_stop_t *stop,
+                 const char *method,
+                 const char *path,
+                 const char *content_type,
+                 const char *body,
+                 size_t len,
+                 int timeout_ms,
+                 size_t reply_max,
+                 agent_reply_t *reply)
+{
     memset (reply, 0, sizeof *reply);
     reply->status = -1;
     reply->retry_after_s = -1;
-    char url[AGENT_URL_MAX + 512];
+    char url[AGENT_URL_MAX + 2048];
     int n = snprintf (url, sizeof url, "%s%s", settings->base_url, path);
     if (n < 0 || (size_t) n >= sizeof url) {
         snprintf (reply->error, sizeof reply->error, "url too long");
@@ -100,22 +131,27 @@ agent_http_post (const agent_settings_t *settings,
     }
     char auth[AGENT_TOKEN_MAX + 32];
     snprintf (auth, sizeof auth, "Authorization: Bearer %s", settings->token);
+    char type[160];
+    snprintf (type, sizeof type, "Content-Type: %s", content_type);
     CURL *curl = curl_easy_init ();
     if (!curl) {
         snprintf (reply->error, sizeof reply->error, "curl_easy_init failed");
         return -1;
     }
     struct curl_slist *headers = NULL;
-    headers = curl_slist_append (headers, "Content-Type: application/json");
+    if (body)
+        headers = curl_slist_append (headers, type);
     headers = curl_slist_append (headers, "Accept: application/json");
     headers = curl_slist_append (headers, auth);
     headers = curl_slist_append (headers, "Expect:");
-    s_sink_t sink = {reply, 0};
+    s_sink_t sink = {reply, 0, reply_max};
     char curl_error[CURL_ERROR_SIZE] = "";
     curl_easy_setopt (curl, CURLOPT_URL, url);
     curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long) strlen (body));
+    if (strcmp (method, "POST") == 0) {
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long) (body ? len : 0));
+    }
     curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
@@ -130,7 +166,7 @@ agent_http_post (const agent_settings_t *settings,
     curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, curl_error);
     curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt (curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt (curl, CURLOPT_MAXFILESIZE, (long) AGENT_REPLY_MAX);
+    curl_easy_setopt (curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) reply_max);
     CURLcode rc = curl_easy_perform (curl);
     if (rc == CURLE_OK) {
         long status = 0;
@@ -139,8 +175,8 @@ agent_http_post (const agent_settings_t *settings,
     }
     else if (reply->oversized || rc == CURLE_FILESIZE_EXCEEDED) {
         reply->oversized = true;
-        snprintf (reply->error, sizeof reply->error, "reply over %d bytes",
-                  AGENT_REPLY_MAX);
+        snprintf (reply->error, sizeof reply->error, "reply over %zu bytes",
+                  reply_max);
     }
     else
         snprintf (reply->error, sizeof reply->error, "%s",

@@ -14,12 +14,13 @@
 #define AGENT_REPLY_MAX (64 * 1024)  //  longest reply body accepted
 
 typedef struct {
-    int status;         //  HTTP status; -1 transport error or oversized
-    char *body;         //  reply body, NUL-terminated (may be empty)
-    size_t size;        //  bytes in body
-    bool oversized;     //  the reply was longer than AGENT_REPLY_MAX
-    int retry_after_s;  //  Retry-After in seconds, -1 when absent
-    char error[256];    //  transport error text ("" when none)
+    int status;              //  HTTP status; -1 transport error or oversized
+    char *body;              //  reply body, NUL-terminated (may be empty)
+    size_t size;             //  bytes in body
+    bool oversized;          //  the reply was longer than AGENT_REPLY_MAX
+    int retry_after_s;       //  Retry-After in seconds, -1 when absent
+    char content_type[128];  //  Content-Type of the reply ("" when none)
+    char error[256];         //  transport error text ("" when none)
 } agent_reply_t;
 
 //  Call once per process before any thread starts (curl_global_init).
@@ -34,6 +35,20 @@ int agent_http_post (const agent_settings_t *settings,
                      const char *path,
                      const char *body,
                      int timeout_ms,
+                     agent_reply_t *reply);
+
+//  Any request: method "GET" or "POST", path with its query, body of len
+//  bytes (NULL for none) sent with content_type; replies longer than
+//  reply_max bytes are errors. Otherwise as agent_http_post.
+int agent_http_call (const agent_settings_t *settings,
+                     agent_stop_t *stop,
+                     const char *method,
+                     const char *path,
+                     const char *content_type,
+                     const char *body,
+                     size_t len,
+                     int timeout_ms,
+                     size_t reply_max,
                      agent_reply_t *reply);
 
 void agent_reply_free (agent_reply_t *reply);

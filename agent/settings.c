@@ -361,7 +361,9 @@ agent_settings_load (agent_settings_t *self,
     self->log_queue_max =
         (int) s_env_long ("LABLINK_LOG_QUEUE_MAX", 20000, 10, 1000000);
     self->poll_timeout_s =
-        (int) s_env_long ("LABLINK_POLL_TIMEOUT_S", 60, 1, 3600);
+        (int) s_env_long ("LABLINK_POLL_TIMEOUT_S", 75, 1, 3600);
+    self->relay_hold_s =
+        (int) s_env_long ("LABLINK_RELAY_HOLD_S", 300, 0, 86400);
     self->request_timeout_s =
         (int) s_env_long ("LABLINK_REQUEST_TIMEOUT_S", 15, 1, 600);
     self->start_host_timeout_s =

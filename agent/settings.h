@@ -70,7 +70,8 @@ typedef struct {
     int log_flush_ms;          //  batch timer (1 s)
     int log_batch_lines;       //  lines per batch (500)
     int log_queue_max;         //  lines held while the allocator is away
-    int poll_timeout_s;        //  /vm_startup read timeout (60 s)
+    int poll_timeout_s;        //  /vm_startup read timeout (75 s)
+    int relay_hold_s;          //  relay: re-polls of a 204 for at most (300 s)
     int request_timeout_s;     //  other calls (15 s)
     int start_host_timeout_s;  //  start-host timeout (60 s)
     int gpu_timeout_s;         //  nvidia-smi timeout (10 s)

@@ -90,8 +90,10 @@ s_request_heartbeat (ll_agent_call_t *call, const ll_config_t *config)
     char disk[24] = "";
     if (call->body.number >= 0)
         snprintf (disk, sizeof disk, "%lld", call->body.number);
+    //  waiting: absent unless the client waits for an assignment
     call->args = ll_proto_args (LL_CMD_VM_HEARTBEAT, call->body.host,
-                                call->body.text, call->body.flag, disk);
+                                call->body.text, call->body.flag, disk,
+                                *call->body.value ? call->body.value : NULL);
 }
 
 //  An agent's report, from the agent of the token generation it proved:

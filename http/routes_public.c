@@ -5,6 +5,7 @@
 #include "http/auth.h"
 #include "http/routes.h"
 #include "runtime/embedded.h"
+#include "runtime/metrics.h"
 
 int
 ll_route_health (ll_http_req_t *req)
@@ -34,6 +35,71 @@ ll_route_health (ll_http_req_t *req)
     return ll_http_json (req, rc == 0 ? 200 : 503, body);
 }
 
+//  The fleet gauges, from the registry (the database); database_up 0 and
+//  no fleet series when it cannot answer.
+static void
+s_fleet_metrics (ll_http_req_t *req, ll_textbuf_t *out)
+{
+    static const char *const statuses[] = {"initializing", "running",   "error",
+                                           "unknown",      "rebooting", "none"};
+    zmsg_t *rows = NULL;
+    char *end = NULL, *error = NULL;
+    int rc = ll_ask_vm_fleet (&req->client, &end, &rows, &error);
+    free (error);
+    ll_metrics_family (out, "lablink_database_up", "gauge",
+                       "1 when the allocator's PostgreSQL answered this "
+                       "scrape.");
+    ll_textbuf_printf (out, "lablink_database_up %d\n", rc == 0 ? 1 : 0);
+    if (rc != 0)
+        return;
+    long long count[6] = {0}, assigned = 0, stale = 0, free_vms = 0,
+              undelivered = 0;
+    char *f[6];
+    while (ll_msg_row (rows, "ssssss", &f[0], &f[1], &f[2], &f[3], &f[4], &f[5])
+           == 0) {
+        int k = 5;  //  "none": no status yet, or one we do not know
+        for (int i = 0; i < 5; i++)
+            if (streq (f[0], statuses[i]))
+                k = i;
+        count[k] += strtoll (f[1], NULL, 10);
+        assigned += strtoll (f[2], NULL, 10);
+        stale += strtoll (f[3], NULL, 10);
+        free_vms += strtoll (f[4], NULL, 10);
+        undelivered += strtoll (f[5], NULL, 10);
+        for (int i = 0; i < 6; i++)
+            free (f[i]);
+    }
+    zmsg_destroy (&rows);
+    ll_metrics_family (out, "lablink_vms", "gauge",
+                       "Client VMs by the status they reported.");
+    for (int i = 0; i < 6; i++)
+        ll_textbuf_printf (out, "lablink_vms{status=\"%s\"} %lld\n",
+                           statuses[i], count[i]);
+    ll_metrics_family (out, "lablink_vms_assigned", "gauge",
+                       "VMs held by a student.");
+    ll_textbuf_printf (out, "lablink_vms_assigned %lld\n", assigned);
+    ll_metrics_family (out, "lablink_vms_stale", "gauge",
+                       "VMs silent for longer than agent.stale_after_s.");
+    ll_textbuf_printf (out, "lablink_vms_stale %lld\n", stale);
+    ll_metrics_family (out, "lablink_vms_free", "gauge",
+                       "VMs a student's claim would get now.");
+    ll_textbuf_printf (out, "lablink_vms_free %lld\n", free_vms);
+    ll_metrics_family (out, "lablink_vms_undelivered", "gauge",
+                       "Assignments the VM has not acknowledged yet.");
+    ll_textbuf_printf (out, "lablink_vms_undelivered %lld\n", undelivered);
+    if (end && *end) {
+        ll_metrics_family (out, "lablink_fleet_scheduled_end_timestamp_seconds",
+                           "gauge",
+                           "When the fleet is due to be destroyed "
+                           "(settings.fleet_scheduled_end).");
+        ll_textbuf_printf (out,
+                           "lablink_fleet_scheduled_end_timestamp_seconds "
+                           "%lld\n",
+                           strtoll (end, NULL, 10));
+    }
+    free (end);
+}
+
 int
 ll_route_metrics (ll_http_req_t *req)
 {
@@ -53,9 +119,13 @@ ll_route_metrics (ll_http_req_t *req)
         }
     }
     char *text = ll_http_server_metrics (req->server);
-    int rc = ll_http_send (req, 200, "text/plain; version=0.0.4", text,
-                           strlen (text), NULL);
+    ll_textbuf_t buf = {0};
+    ll_textbuf_puts (&buf, text);
     free (text);
+    s_fleet_metrics (req, &buf);
+    int rc = ll_http_send (req, 200, "text/plain; version=0.0.4; charset=utf-8",
+                           ll_textbuf_text (&buf), buf.len, NULL);
+    ll_textbuf_free (&buf);
     return rc;
 }
 

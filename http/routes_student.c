@@ -6,6 +6,7 @@
 #include "http/page.h"
 #include "http/routes.h"
 #include "runtime/crd.h"
+#include "runtime/metrics.h"
 #include "runtime/recovery.h"
 #include "runtime/token.h"
 
@@ -266,9 +267,24 @@ s_refusal (const char *rule)
     return LL_MSG_REFUSED_EMAIL;
 }
 
+//  The claim's outcome as /metrics counts it, from the answer sent.
+static ll_outcome_t
+s_outcome (int status, bool recovering)
+{
+    if (status == 200)
+        return recovering ? LL_OUTCOME_RECOVERING : LL_OUTCOME_ASSIGNED;
+    if (status == 400 || status == 403 || status == 409)
+        return LL_OUTCOME_REJECTED;  //  403: no claim secret, or the roster
+    if (status == 429)
+        return LL_OUTCOME_RATE_LIMITED;
+    return LL_OUTCOME_ERROR;
+}
+
 int
 ll_route_request_vm (ll_http_req_t *req)
 {
+    double t0 = ll_metrics_clock ();
+    bool recovering = false, none = false;
     ll_claim_form_t form;
     const char *email = form.email;
     const char *code = form.code;
@@ -292,13 +308,16 @@ ll_route_request_vm (ll_http_req_t *req)
             rc = s_index (req, 503, LL_MSG_UNEXPECTED, email, NULL);
         else if (streq (outcome, LL_CLAIM_ASSIGNED) && a && b && secret)
             rc = s_claimed (req, "success", a, b, secret);
-        else if (streq (outcome, LL_CLAIM_RECOVERING) && a && b && secret)
+        else if (streq (outcome, LL_CLAIM_RECOVERING) && a && b && secret) {
+            recovering = true;
             rc = s_claimed (req, "recovering", a, b, secret);
+        }
         else if (streq (outcome, LL_CLAIM_DENIED))
             rc = s_index (req, 403, LL_MSG_DENIED, email, NULL);
         else if (streq (outcome, LL_CLAIM_REFUSED))
             rc = s_index (req, 403, s_refusal (a), email, NULL);
         else if (streq (outcome, LL_CLAIM_NONE)) {
+            none = true;
             char headers[64];
             snprintf (headers, sizeof headers, "Retry-After: %d\r\n",
                       LL_NO_VMS_RETRY_S);
@@ -331,6 +350,11 @@ ll_route_request_vm (ll_http_req_t *req)
         free (error);
     }
     s_claim_form_wipe (&form);
+    const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
+    ll_metrics_claim (runtime->metrics,
+                      none ? LL_OUTCOME_NO_VM
+                           : s_outcome (req->status, recovering),
+                      ll_metrics_clock () - t0);
     return rc;
 }
 

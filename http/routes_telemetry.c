@@ -191,6 +191,7 @@ ll_heartbeat_parse (const char *body, size_t len, ll_agent_body_t *out)
     json_t *crd = json_object_get (out->doc, "crd_active");
     json_t *disk = json_object_get (out->doc, "disk_free_pct");
     json_t *stamp = json_object_get (out->doc, "timestamp");
+    json_t *waiting = json_object_get (out->doc, "waiting");
     if (!out->host) {
         out->error = "vm_id is required.";
         return -1;
@@ -209,6 +210,9 @@ ll_heartbeat_parse (const char *body, size_t len, ll_agent_body_t *out)
             out, "disk_free_pct must be an integer from 0 to 100.");
     if (stamp && !json_is_null (stamp) && !json_is_string (stamp))
         return s_refuse_checked (out, "timestamp must be a string.");
+    if (waiting && !json_is_null (waiting) && !json_is_boolean (waiting))
+        return s_refuse_checked (out, "waiting must be true or false.");
+    out->value = json_is_true (waiting) ? "1" : "";
     out->text = json_is_string (boot) ? json_string_value (boot) : "";
     out->flag = json_is_boolean (crd) ? (json_is_true (crd) ? "1" : "0") : "";
     if (json_is_integer (disk))
@@ -352,6 +356,62 @@ s_csv_field (ll_textbuf_t *out, json_t *v)
     free (text);
 }
 
+//  Upstream's export (reference 2.6, L): its lower-case column names, in its
+//  table's order, for every column but pin, crdcommand and the logs. NULL
+//  ours: a column this allocator does not keep (always null).
+static const struct {
+    const char *upstream;
+    const char *ours;
+} s_upstream_columns[] = {
+    {"hostname", "hostname"},
+    {"useremail", "user_email"},
+    {"inuse", "in_use"},
+    {"healthy", "gpu_health"},
+    {"status", "status"},
+    {"terraformapplystarttime", "terraform_start_time"},
+    {"terraformapplyendtime", "terraform_end_time"},
+    {"terraformapplydurationseconds", "terraform_duration_seconds"},
+    {"cloudinitstarttime", "cloud_init_start_time"},
+    {"cloudinitendtime", "cloud_init_end_time"},
+    {"cloudinitdurationseconds", "cloud_init_duration_seconds"},
+    {"containerstarttime", "container_start_time"},
+    {"containerendtime", "container_end_time"},
+    {"containerstartupdurationseconds", "container_duration_seconds"},
+    {"totalstartupdurationseconds", "total_startup_seconds"},
+    {"createdat", "created_at"},
+    {"last_seen_at", "last_seen_at"},
+    {"boot_id", "boot_id"},
+    {"crd_active", "crd_active"},
+    {"disk_free_pct", "disk_free_pct"},
+    {"reboot_count", NULL},
+    {"last_reboot_time", NULL},
+};
+
+//  rows (ours) as upstream's rows (new array).
+static json_t *
+s_upstream_rows (json_t *rows)
+{
+    json_t *out = json_array ();
+    size_t i;
+    json_t *row;
+    json_array_foreach (rows, i, row)
+    {
+        json_t *item = json_object ();
+        for (size_t c = 0;
+             c < sizeof s_upstream_columns / sizeof s_upstream_columns[0];
+             c++) {
+            json_t *value =
+                s_upstream_columns[c].ours
+                    ? json_object_get (row, s_upstream_columns[c].ours)
+                    : NULL;
+            json_object_set_new (item, s_upstream_columns[c].upstream,
+                                 value ? json_incref (value) : json_null ());
+        }
+        json_array_append_new (out, item);
+    }
+    return out;
+}
+
 int
 ll_route_export_metrics (ll_http_req_t *req)
 {
@@ -397,9 +457,26 @@ ll_route_export_metrics (ll_http_req_t *req)
         ll_textbuf_free (&csv);
         return rc;
     }
-    if (format[0] && !streq (format, "json")) {
+    if (format[0] && !streq (format, "json") && !streq (format, "upstream")) {
         json_decref (rows);
-        return ll_http_error (req, 400, "format must be json or csv.");
+        return ll_http_error (req, 400,
+                              "format must be upstream, json or csv.");
+    }
+    //  Upstream's logs columns: read logs with /api/vm-logs instead
+    char logs[16] = "";
+    if (ll_http_query_field (req, "include_logs", logs, sizeof logs) >= 0
+        && !streq (logs, "false")) {
+        json_decref (rows);
+        return ll_http_error (req, 400,
+                              "include_logs is not supported: read logs "
+                              "with GET /api/vm-logs/<hostname>.");
+    }
+    //  Without a format: upstream's keys, so its analysis scripts run
+    //  unchanged; format=json: this allocator's names (as the CSV)
+    if (!streq (format, "json")) {
+        json_t *upstream = s_upstream_rows (rows);
+        json_decref (rows);
+        rows = upstream;
     }
     size_t count = json_array_size (rows);
     return ll_http_json (

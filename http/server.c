@@ -1,12 +1,16 @@
 #include "http/server.h"
 #include "http/auth.h"
 #include "runtime/log.h"
+#include "runtime/metrics.h"
 #include "runtime/protocol.h"
 #include "runtime/proxy.h"
 #include "runtime/token.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -54,7 +58,8 @@ struct ll_http_server {
     size_t body_max;              //  request body cap
     //  counts[route][code]; the last row is "no route matched"
     atomic_uint_fast64_t (*counts)[S_CODE_COUNT + 1];
-    atomic_int inflight;  //  requests being handled now
+    ll_histogram_t *durations;  //  per route (+ unmatched): request time
+    atomic_int inflight;        //  requests being handled now
     //  Calls awaiting an actor's reply, per endpoint (the actor's queue)
     struct {
         char endpoint[64];              //  "" = free slot
@@ -78,6 +83,7 @@ struct ll_http_server {
         char key[264];  //  the credential ("" = free entry)
         int count;      //  its streams
     } * stream_owners;  //  app.max_streams entries
+    int capture_fd;                     //  tests: answers recorded here, or -1
 };
 
 static int
@@ -375,6 +381,47 @@ s_format_head (char *out,
                      extra_headers ? extra_headers : "");
 }
 
+//  Tests only (LABLINK_API_CAPTURE_DIR, docs/testing.md): one JSON line
+//  per answer, for the OpenAPI check: route, method, status, content type
+//  and, when it is JSON and under 256 KiB, the body. One write() per line
+//  (O_APPEND), so workers never interleave.
+#define S_CAPTURE_BODY_MAX (256 * 1024)
+static void
+s_capture (ll_http_req_t *req,
+           int status,
+           const char *content_type,
+           const void *body,
+           size_t len)
+{
+    if (req->server->capture_fd < 0
+        || strcmp (req->info->request_method, "HEAD") == 0)
+        return;
+    json_t *line = json_pack (
+        "{s:s, s:s?, s:s, s:i, s:s}", "method", req->info->request_method,
+        "route", req->route ? req->route->pattern : NULL, "path",
+        req->info->local_uri ? req->info->local_uri : "", "status", status,
+        "content_type", content_type ? content_type : "");
+    if (!line)
+        return;
+    bool json =
+        content_type && strncmp (content_type, "application/json", 16) == 0;
+    if (json && body && len && len <= S_CAPTURE_BODY_MAX) {
+        json_t *parsed = json_loadb (body, len, 0, NULL);
+        json_object_set_new (line, "body",
+                             parsed ? parsed : json_string ("(not JSON)"));
+    }
+    json_object_set_new (line, "body_len", json_integer ((json_int_t) len));
+    char *text = json_dumps (line, JSON_COMPACT);
+    json_decref (line);
+    if (text) {
+        size_t n = strlen (text);
+        text[n] = '\n';  //  replaces the terminator: written by length
+        if (write (req->server->capture_fd, text, n + 1) < 0)
+            ll_warn ("http: capture: %s", strerror (errno));
+        free (text);
+    }
+}
+
 int
 ll_http_send (ll_http_req_t *req,
               int status,
@@ -384,6 +431,7 @@ ll_http_send (ll_http_req_t *req,
               const char *extra_headers)
 {
     req->status = status;
+    s_capture (req, status, content_type, body, len);
     //  HEAD: the headers of the answer (its Content-Length too), no body
     size_t send_len = strcmp (req->info->request_method, "HEAD") == 0 ? 0 : len;
     //  Headers and body leave in one write: one system call and one TCP
@@ -422,6 +470,7 @@ ll_http_chunked_begin (ll_http_req_t *req,
                        const char *extra_headers)
 {
     req->status = status;
+    s_capture (req, status, content_type, NULL, 0);
     int n = mg_printf (req->conn,
                        "HTTP/1.1 %d %s\r\n"
                        "Content-Type: %s\r\n"
@@ -929,6 +978,9 @@ ll_http_agent_check (ll_http_req_t *req, const char *scope)
         ll_http_error (req, 401, "Missing or invalid Authorization header.");
         return -1;
     }
+    //  The VM this request is about, on every line logged for it
+    if (scope)
+        ll_log_context_set ("hostname", scope);
     if (req->agent[0] != '_' && scope && streq (req->agent, scope))
         return 0;
     ll_http_error (req, 403, "This token belongs to another VM.");
@@ -1025,6 +1077,7 @@ static void
 s_send_basic_challenge (ll_http_req_t *req)
 {
     req->status = 401;
+    s_capture (req, 401, "text/html", "Unauthorized Access", 19);
     mg_printf (req->conn,
                "HTTP/1.1 401 Unauthorized\r\n"
                "Content-Type: text/html\r\nContent-Length: 19\r\n"
@@ -1268,15 +1321,39 @@ s_client_address (ll_http_server_t *self, ll_http_req_t *req)
     free (forwarded);
 }
 
+//  The request's id: the proxy's X-Request-Id when it is a plain token,
+//  else 16 random hex digits. Every log line of this worker carries it
+//  until the request ends.
+static void
+s_request_id (struct mg_connection *conn, char *out, size_t size)
+{
+    const char *given = mg_get_header (conn, "X-Request-Id");
+    size_t len = given ? strlen (given) : 0;
+    if (len && len < size && len <= 64
+        && strspn (given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                          "0123456789._-")
+               == len) {
+        snprintf (out, size, "%s", given);
+        return;
+    }
+    unsigned char bytes[8];
+    randombytes_buf (bytes, sizeof bytes);
+    sodium_bin2hex (out, size, bytes, sizeof bytes);
+}
+
 static int
 s_begin_request (struct mg_connection *conn)
 {
+    double t0 = ll_metrics_clock ();
     const struct mg_request_info *info = mg_get_request_info (conn);
     ll_http_server_t *self = mg_get_user_data (mg_get_context (conn));
     ll_http_req_t req = {.conn = conn, .info = info, .server = self};
     req.client = (ll_client_t){.call = s_client_call, .handle = &req};
     atomic_fetch_add (&self->inflight, 1);
     s_client_address (self, &req);
+    char request_id[72];
+    s_request_id (conn, request_id, sizeof request_id);
+    ll_log_context_set ("request_id", request_id);
 
     const char *path = info->local_uri ? info->local_uri : "/";
     bool path_known = false;
@@ -1329,6 +1406,22 @@ s_begin_request (struct mg_connection *conn)
     }
 
     atomic_fetch_add (&self->counts[route_index][s_code_index (req.status)], 1);
+    double seconds = ll_metrics_clock () - t0;
+    ll_histogram_observe (&self->durations[route_index], seconds);
+    if (self->runtime->config->app.access_log && ll_log_enabled (LL_LOG_INFO)) {
+        //  The route's pattern, never the path: no hostname or token
+        //  from the URL reaches the log, and lines group by route
+        const ll_log_field_t fields[] = {
+            LL_LOG_STR ("method", info->request_method),
+            LL_LOG_STR ("route", req.route ? req.route->pattern : "unmatched"),
+            LL_LOG_NUM ("status", req.status ? req.status : 500),
+            LL_LOG_NUM ("duration_ms", (double) (long) (seconds * 1e4) / 10),
+            LL_LOG_STR ("client", req.address),
+        };
+        ll_log_fields (LL_LOG_INFO, fields, sizeof fields / sizeof fields[0],
+                       "http: access");
+    }
+    ll_log_context_clear ();
     s_free_params (req.params, req.param_count);
     free (req.body);
     atomic_fetch_sub (&self->inflight, 1);
@@ -1364,7 +1457,21 @@ ll_http_server_new (const ll_runtime_t *runtime,
     self->routes = routes;
     self->route_count = route_count;
     self->body_max = (size_t) config->app.request_body_max;
+    self->capture_fd = -1;
+    const char *capture = getenv ("LABLINK_API_CAPTURE_DIR");
+    if (capture && *capture) {
+        char path[PATH_MAX];
+        snprintf (path, sizeof path, "%s/answers-%d-%u.jsonl", capture,
+                  (int) getpid (), randombytes_random ());
+        self->capture_fd =
+            open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    }
     self->counts = calloc (route_count + 1, sizeof *self->counts);
+    self->durations = calloc (route_count + 1, sizeof *self->durations);
+    for (size_t i = 0; i <= route_count; i++) {
+        self->durations[i].bounds = ll_buckets_request;
+        self->durations[i].count = LL_BUCKETS_REQUEST;
+    }
     pthread_mutex_init (&self->secret_lock, NULL);
     pthread_mutex_init (&self->queues_lock, NULL);
     pthread_mutex_init (&self->tokens_lock, NULL);
@@ -1454,22 +1561,23 @@ ll_http_server_runtime (ll_http_server_t *self)
     return self->runtime;
 }
 
+//  The actor behind an endpoint, for the {actor} label.
+static const char *
+s_actor_of (const char *endpoint)
+{
+    if (strcmp (endpoint, LL_ENDPOINT_LOGS) == 0)
+        return "ingest";
+    const char *name = strstr (endpoint, "://");
+    return name ? name + 3 : endpoint;
+}
+
 char *
 ll_http_server_metrics (ll_http_server_t *self)
 {
-    size_t cap = 4096, len = 0;
-    char *out = malloc (cap);
-    out[0] = '\0';
-#define APPEND(...)                                                            \
-    do {                                                                       \
-        int w_ = snprintf (out + len, cap - len, __VA_ARGS__);                 \
-        if (w_ >= 0 && (size_t) w_ >= cap - len) {                             \
-            cap = (cap + (size_t) w_) * 2;                                     \
-            out = realloc (out, cap);                                          \
-            w_ = snprintf (out + len, cap - len, __VA_ARGS__);                 \
-        }                                                                      \
-        len += w_ > 0 ? (size_t) w_ : 0;                                       \
-    } while (0)
+    ll_textbuf_t buf = {0};
+#define APPEND(...) ll_textbuf_printf (&buf, __VA_ARGS__)
+    ll_metrics_build_info (&buf);
+    ll_metrics_process (&buf);
     APPEND ("# HELP lablink_http_requests_total HTTP requests by route and "
             "status.\n"
             "# TYPE lablink_http_requests_total counter\n");
@@ -1490,9 +1598,25 @@ ll_http_server_metrics (ll_http_server_t *self)
                                           : "unmatched",
                     code, (unsigned long long) n);
         }
-    APPEND ("# HELP lablink_http_inflight Requests being handled now.\n"
-            "# TYPE lablink_http_inflight gauge\n"
-            "lablink_http_inflight %d\n",
+    ll_metrics_family (&buf, "lablink_http_request_duration_seconds",
+                       "histogram",
+                       "Time from a request's arrival to the end of its "
+                       "answer, by route (long polls included).");
+    for (size_t r = 0; r <= self->route_count; r++) {
+        if (!atomic_load (&self->durations[r].observations))
+            continue;
+        char labels[300];
+        snprintf (labels, sizeof labels, "method=\"%s\",route=\"%s\"",
+                  r < self->route_count ? self->routes[r].method : "",
+                  r < self->route_count ? self->routes[r].pattern
+                                        : "unmatched");
+        ll_histogram_render (&buf, "lablink_http_request_duration_seconds",
+                             labels, &self->durations[r]);
+    }
+    APPEND ("# HELP lablink_http_requests_in_flight Requests being handled "
+            "now.\n"
+            "# TYPE lablink_http_requests_in_flight gauge\n"
+            "lablink_http_requests_in_flight %d\n",
             atomic_load (&self->inflight));
     pthread_mutex_lock (&self->streams_lock);
     int streams = self->streams;
@@ -1506,8 +1630,8 @@ ll_http_server_metrics (ll_http_server_t *self)
         "# TYPE lablink_actor_queue_depth gauge\n");
     pthread_mutex_lock (&self->queues_lock);
     for (int i = 0; i < S_MAX_SOCKETS && self->queues[i].endpoint[0]; i++)
-        APPEND ("lablink_actor_queue_depth{endpoint=\"%s\"} %d\n",
-                self->queues[i].endpoint,
+        APPEND ("lablink_actor_queue_depth{actor=\"%s\"} %d\n",
+                s_actor_of (self->queues[i].endpoint),
                 atomic_load (&self->queues[i].waiting));
     APPEND (
         "# HELP lablink_actor_calls_total Calls to actors, and failed ones.\n"
@@ -1515,12 +1639,13 @@ ll_http_server_metrics (ll_http_server_t *self)
     for (int i = 0; i < S_MAX_SOCKETS && self->queues[i].endpoint[0]; i++) {
         uint64_t calls = atomic_load (&self->queues[i].calls);
         uint64_t failures = atomic_load (&self->queues[i].failures);
-        APPEND (
-            "lablink_actor_calls_total{endpoint=\"%s\",outcome=\"ok\"} %llu\n"
-            "lablink_actor_calls_total{endpoint=\"%s\",outcome=\"failed\"} "
-            "%llu\n",
-            self->queues[i].endpoint, (unsigned long long) (calls - failures),
-            self->queues[i].endpoint, (unsigned long long) failures);
+        const char *actor = s_actor_of (self->queues[i].endpoint);
+        APPEND ("lablink_actor_calls_total{actor=\"%s\",outcome=\"ok\"} "
+                "%llu\n"
+                "lablink_actor_calls_total{actor=\"%s\",outcome=\"failed\"} "
+                "%llu\n",
+                actor, (unsigned long long) (calls - failures), actor,
+                (unsigned long long) failures);
     }
     pthread_mutex_unlock (&self->queues_lock);
     ll_stats_t *stats = self->runtime->stats;
@@ -1533,12 +1658,10 @@ ll_http_server_metrics (ll_http_server_t *self)
             "lablink_pg_connect_failures_total %llu\n",
             (unsigned long long) atomic_load (&stats->pg_reconnects),
             (unsigned long long) atomic_load (&stats->pg_failures));
-    APPEND (
-        "# HELP lablink_uptime_seconds Seconds since the allocator started.\n"
-        "# TYPE lablink_uptime_seconds gauge\n"
-        "lablink_uptime_seconds %.3f\n",
-        (double) (ll_now_ms () - self->runtime->started_ms) / 1000.0);
+    if (self->runtime->metrics)
+        ll_metrics_render (self->runtime->metrics, &buf);
 #undef APPEND
+    char *out = buf.data ? buf.data : strdup ("");
     return out;
 }
 
@@ -1551,7 +1674,10 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     atomic_store (&self->stopping, true);
     if (self->ctx)
         mg_stop (self->ctx);
+    if (self->capture_fd >= 0)
+        close (self->capture_fd);
     free (self->counts);
+    free (self->durations);
     pthread_mutex_destroy (&self->secret_lock);
     pthread_mutex_destroy (&self->queues_lock);
     zhashx_destroy (&self->tokens);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "runtime/cli.h"
 #include "runtime/logline.h"
 #include "runtime/textbuf.h"
 
@@ -295,9 +296,47 @@ s_report_error (s_lambda_t *self, const char *path, const char *message)
     free (text);
 }
 
+static const char *const s_usage[] = {"(no arguments: run inside Lambda)",
+                                      "--help | --version | --man", NULL};
+
+static const ll_cli_item_t s_env[] = {
+    {"AWS_LAMBDA_RUNTIME_API", "Set by Lambda: the Runtime API's address."},
+    {"API_ENDPOINT", "The allocator's POST /api/vm-logs URL."},
+    {"API_TOKEN", "The agent token of the _lambda scope; never logged."},
+    {NULL, NULL},
+};
+
+static const ll_cli_item_t s_exit_codes[] = {
+    {"0", "--help, --version or --man."},
+    {"1", "Not inside Lambda, or API_ENDPOINT / API_TOKEN missing (reported "
+          "to the Runtime API as an init error)."},
+    {"2", "An unknown option or argument."},
+    {NULL, NULL},
+};
+
+static const ll_cli_t s_cli = {
+    .program = "lablink-lambda",
+    .summary = "CloudWatch Logs subscription handler for LabLink",
+    .usage = s_usage,
+    .description =
+        "The bootstrap of a provided.al2023 Lambda: takes each CloudWatch "
+        "Logs subscription event from the Runtime API and posts it to the "
+        "allocator's POST /api/vm-logs with the _lambda token. Runs until "
+        "Lambda stops it.",
+    .env = s_env,
+    .exit_codes = s_exit_codes,
+};
+
 int
-main (void)
+main (int argc, char **argv)
 {
+    if (argc > 1) {
+        if (ll_cli_standard (&s_cli, argv[1]))
+            return LL_EXIT_OK;
+        return ll_cli_refuse (&s_cli, "unknown %s '%s'",
+                              argv[1][0] == '-' ? "option" : "argument",
+                              argv[1]);
+    }
     signal (SIGPIPE, SIG_IGN);
     curl_global_init (CURL_GLOBAL_DEFAULT);
     if (sodium_init () < 0)

@@ -81,6 +81,8 @@ static const s_key_t s_keys[] = {
     K ("app.request_timeout_s", T_INT, app.request_timeout_s, "30"),
     K ("app.max_vms", T_INT, app.max_vms, "500"),
     K ("app.log_level", T_STR, app.log_level, "info"),
+    K ("app.log_format", T_STR, app.log_format, "text"),
+    K ("app.access_log", T_BOOL, app.access_log, "true"),
     K ("app.session_idle_s", T_INT, app.session_idle_s, "1800"),
     K ("app.secure_cookies", T_BOOL, app.secure_cookies, "false"),
     K ("app.trusted_proxies",
@@ -131,7 +133,7 @@ static const s_key_t s_keys[] = {
        ""),
     K ("agent.transport", T_STR, agent.transport, "http"),
     K ("agent.zmq_endpoint", T_STR, agent.zmq_endpoint, ""),
-    K ("agent.long_poll_s", T_INT, agent.long_poll_s, "25"),
+    K ("agent.long_poll_s", T_INT, agent.long_poll_s, "55"),
     K ("agent.max_parked", T_INT, agent.max_parked, "32"),
     K ("agent.stale_after_s", T_INT, agent.stale_after_s, "180"),
     K ("agent.zmq_secret_key_file", T_STR, agent.zmq_secret_key_file, ""),
@@ -667,6 +669,7 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
     static const char *const sslmodes[] = {
         "disable",   "allow",       "prefer", "require",
         "verify-ca", "verify-full", NULL};
+    static const char *const formats[] = {"text", "json", NULL};
     static const char *const backends[] = {"", "local", "s3", NULL};
     struct {
         const char *path, *value;
@@ -679,6 +682,7 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"eip.strategy", self->eip.strategy, eip},
         {"dns.pattern", self->dns.pattern, patterns},
         {"app.log_level", self->app.log_level, levels},
+        {"app.log_format", self->app.log_format, formats},
         {"export.source", self->export.source, sources},
         {"claim.on_release", self->claim.on_release, releases},
         {"db.sslmode", self->db.sslmode, sslmodes},
@@ -970,12 +974,12 @@ ll_config_describe (const ll_config_t *self)
     char out[1024];
     snprintf (out, sizeof out,
               "config %s: provider=%s listen=%s db=%s@%s:%d/%s channel=%s "
-              "transport=%s admin_user=%s admin_password=%s",
+              "transport=%s long_poll_s=%d admin_user=%s admin_password=%s",
               *self->source_path ? self->source_path : "(defaults)",
               self->provider.kind, self->app.listen, self->db.user,
               self->db.host, self->db.port, self->db.dbname,
               self->db.message_channel, self->agent.transport,
-              self->app.admin_user,
+              self->agent.long_poll_s, self->app.admin_user,
               *self->app.admin_password || *self->app.admin_password_hash
                   ? "****"
                   : "(unset)");
@@ -999,4 +1003,20 @@ ll_config_destroy (ll_config_t **self_p)
     free (self->sized);
     free (self);
     *self_p = NULL;
+}
+
+int
+ll_config_poll_window_s (const ll_config_t *self)
+{
+    return self->agent.long_poll_s + LL_POLL_GRACE_S;
+}
+
+void
+ll_config_offer_params (const ll_config_t *self,
+                        char *stale,
+                        char *window,
+                        size_t size)
+{
+    snprintf (stale, size, "%d", self->agent.stale_after_s);
+    snprintf (window, size, "%d", ll_config_poll_window_s (self));
 }

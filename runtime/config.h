@@ -41,6 +41,8 @@ typedef struct {
         int request_timeout_s;  //  seconds to receive a request (slowloris)
         int max_vms;            //  largest fleet one launch may create
         char *log_level;
+        char *log_format;              //  text or json lines on stderr
+        bool access_log;               //  one info line per HTTP request
         int session_idle_s;            //  admin browser session idle expiry
         bool secure_cookies;           //  mark cookies Secure (TLS in front)
         ll_strlist_t trusted_proxies;  //  CIDRs whose forwarding is believed
@@ -174,6 +176,20 @@ char *ll_config_conninfo (const ll_config_t *self);
 
 //  One-line summary for the start-up log, secrets masked.
 char *ll_config_describe (const ll_config_t *self);
+
+//  How long after its last poll a VM's client still counts as waiting for
+//  an assignment (so the VM is offered): agent.long_poll_s plus
+//  LL_POLL_GRACE_S, the pause of a client that re-polls after a 204
+//  (upstream's late client sleeps 10-15 s).
+#define LL_POLL_GRACE_S 20
+int ll_config_poll_window_s (const ll_config_t *self);
+
+//  The two parameters of the "offered" predicate as text (sizes >= 16):
+//  agent.stale_after_s and the poll window.
+void ll_config_offer_params (const ll_config_t *self,
+                             char *stale,
+                             char *window,
+                             size_t size);
 
 //  True when s is a safe SQL identifier: [a-z_][a-z0-9_]*, at most 63.
 bool ll_identifier_valid (const char *s);

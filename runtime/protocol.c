@@ -419,13 +419,14 @@ ll_ask_vm_heartbeat (ll_client_t *client,
                      const char *boot_id,
                      const char *crd_active,
                      long long disk_free_pct,
+                     bool waiting,
                      char **error)
 {
     char disk[24] = "";
     if (disk_free_pct >= 0)
         snprintf (disk, sizeof disk, "%lld", disk_free_pct);
     return ll_proto_ask (client, error, LL_CMD_VM_HEARTBEAT, hostname, boot_id,
-                         crd_active, disk);
+                         crd_active, disk, waiting ? "1" : NULL);
 }
 
 int
@@ -466,6 +467,15 @@ int
 ll_ask_vm_export (ll_client_t *client, char **json, char **error)
 {
     return ll_proto_ask (client, error, LL_CMD_VM_EXPORT, json);
+}
+
+int
+ll_ask_vm_fleet (ll_client_t *client,
+                 char **scheduled_end,
+                 zmsg_t **rows,
+                 char **error)
+{
+    return ll_proto_ask (client, error, LL_CMD_VM_FLEET, scheduled_end, rows);
 }
 
 int

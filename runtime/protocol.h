@@ -204,7 +204,7 @@
 //  VM-GPU-SET hostname Healthy|Unhealthy|N/A -> OK | ERROR not found
 //  VM-INUSE-SET hostname 1|0               -> OK | ERROR not found
 //  VM-HEARTBEAT hostname boot_id crd_active(1|0|"") disk_free_pct
-//                                          -> OK | ERROR not found
+//               [waiting(1|"")]           -> OK | ERROR not found
 //  VM-TOUCH hostname                       -> OK | ERROR not found
 //                                             (sets last_seen_at only)
 //  VM-METRICS-SET hostname ci_start ci_end ci_duration c_start c_end
@@ -214,6 +214,9 @@
 //                                           | ERROR not found
 //  VM-STATUS-ALL                           -> OK [hostname status stale]...
 //  VM-EXPORT                               -> OK json (array of rows)
+//  VM-FLEET                                -> OK scheduled_end(epoch|"")
+//                 [status("" = none) count assigned stale free undelivered]...
+//                                             (the /metrics fleet gauges)
 //  VM-REGISTER hostname token-hash actor   -> OK generation created(1|0)
 //                                           | ERROR "managed" (a fleet name)
 //                                           | ERROR reason
@@ -230,6 +233,7 @@
 #define LL_CMD_VM_STATUS_GET  "VM-STATUS-GET"
 #define LL_CMD_VM_STATUS_ALL  "VM-STATUS-ALL"
 #define LL_CMD_VM_EXPORT      "VM-EXPORT"
+#define LL_CMD_VM_FLEET       "VM-FLEET"
 #define LL_CMD_VM_REGISTER    "VM-REGISTER"
 
 //  ingest: ROUTER (not PULL: a line is acknowledged only after the COPY
@@ -367,7 +371,7 @@
 //  here, next to its grammar above, and a typed ll_ask_ function below.
 // clang-format off
 #define LL_EXCHANGES(X)                                                                     \
-    X (LL_CMD_VM_HEARTBEAT,    LL_ENDPOINT_REGISTRY,  "ssss",    "",     LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_VM_HEARTBEAT,    LL_ENDPOINT_REGISTRY,  "ssss?s",  "",     LL_CALL_ACTOR_MS)  \
     X (LL_CMD_VM_STATUS_SET,   LL_ENDPOINT_REGISTRY,  "ss",      "",     LL_CALL_ACTOR_MS)  \
     X (LL_CMD_VM_TOUCH,        LL_ENDPOINT_REGISTRY,  "s",       "",     LL_CALL_ACTOR_MS)  \
     X (LL_CMD_LOG_APPEND,      LL_ENDPOINT_LOGS,      "ssssb",   "s",    LL_CALL_INGEST_MS) \
@@ -393,6 +397,7 @@
     X (LL_CMD_VM_STATUS_GET,   LL_ENDPOINT_REGISTRY,  "s",       "ss",   LL_CALL_ACTOR_MS)  \
     X (LL_CMD_VM_STATUS_ALL,   LL_ENDPOINT_REGISTRY,  "",        "m",    LL_CALL_ACTOR_MS)  \
     X (LL_CMD_VM_EXPORT,       LL_ENDPOINT_REGISTRY,  "",        "s",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_VM_FLEET,        LL_ENDPOINT_REGISTRY,  "",        "sm",   2000)              \
     X (LL_CMD_VM_REGISTER,     LL_ENDPOINT_REGISTRY,  "sss",     "ss",   LL_CALL_ACTOR_MS)  \
     X (LL_CMD_LAUNCH,          LL_ENDPOINT_TERRAFORM, "ss",      "s",    LL_CALL_ACTOR_MS)  \
     X (LL_CMD_DESTROY,         LL_ENDPOINT_TERRAFORM, "s",       "s",    LL_CALL_ACTOR_MS)  \
@@ -535,12 +540,14 @@ int ll_ask_vm_inuse_set (ll_client_t *client,
                          const char *hostname,
                          bool in_use,
                          char **error);
-//  crd_active "1", "0" or ""; disk_free_pct -1 when not given
+//  crd_active "1", "0" or ""; disk_free_pct -1 when not given; waiting:
+//  the VM's client waits for an assignment (last_polled_at)
 int ll_ask_vm_heartbeat (ll_client_t *client,
                          const char *hostname,
                          const char *boot_id,
                          const char *crd_active,
                          long long disk_free_pct,
+                         bool waiting,
                          char **error);
 int ll_ask_vm_touch (ll_client_t *client, const char *hostname, char **error);
 //  values: the six metrics as text, "" when not given
@@ -556,6 +563,12 @@ int ll_ask_vm_status_get (ll_client_t *client,
 //  rows: [hostname status stale]...
 int ll_ask_vm_status_all (ll_client_t *client, zmsg_t **rows, char **error);
 int ll_ask_vm_export (ll_client_t *client, char **json, char **error);
+//  scheduled_end: epoch seconds or ""; rows: [status count assigned stale
+//  free undelivered]... (status "" = none)
+int ll_ask_vm_fleet (ll_client_t *client,
+                     char **scheduled_end,
+                     zmsg_t **rows,
+                     char **error);
 //  hash: the new token's; actor "" when the caller audits; generation:
 //  the new token's; created: "1" when the row was made, "0" when it existed
 int ll_ask_vm_register (ll_client_t *client,

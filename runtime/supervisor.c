@@ -2,7 +2,9 @@
 #include "runtime/log.h"
 #include "runtime/msg.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <time.h>
 
 #define LL_START_TIMEOUT_MS 15000
 
@@ -62,6 +64,15 @@ ll_supervisor_start (ll_supervisor_t *self, char **error)
     return 0;
 }
 
+zactor_t *
+ll_supervisor_actor (ll_supervisor_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (strcmp (self->table[i].name, name) == 0)
+            return self->actors[i];
+    return NULL;
+}
+
 void
 ll_supervisor_destroy (ll_supervisor_t **self_p)
 {
@@ -97,4 +108,25 @@ ll_signals_wait (void)
     while (sigwait (&set, &sig) != 0)
         ;
     return sig;
+}
+
+int
+ll_signals_wait_for (int64_t ms)
+{
+    if (ms <= 0)
+        return ll_signals_wait ();
+    sigset_t set;
+    sigemptyset (&set);
+    sigaddset (&set, SIGINT);
+    sigaddset (&set, SIGTERM);
+    struct timespec timeout = {(time_t) (ms / 1000),
+                               (long) (ms % 1000) * 1000000};
+    for (;;) {
+        int sig = sigtimedwait (&set, NULL, &timeout);
+        if (sig > 0)
+            return sig;
+        if (errno == EAGAIN)
+            return 0;
+        //  EINTR: another signal's handler ran; wait on
+    }
 }

@@ -10,12 +10,16 @@
 #include "runtime/config.h"
 #include "runtime/stats.h"
 
+struct ll_metrics;
+
 //  What every actor receives as its argument (read-only but for stats).
 typedef struct {
-    const ll_config_t *config;  //  immutable after start
-    ll_stats_t *stats;          //  shared counters
-    int64_t started_ms;         //  ll_now_ms () at process start
-    void *extra;                //  test hook: actor-specific, usually NULL
+    const ll_config_t *config;   //  immutable after start
+    ll_stats_t *stats;           //  shared counters
+    struct ll_metrics *metrics;  //  Prometheus series (runtime/metrics.h),
+                                 //  NULL in tests that do not count
+    int64_t started_ms;          //  ll_now_ms () at process start
+    void *extra;                 //  test hook: actor-specific, usually NULL
 } ll_runtime_t;
 
 typedef struct {
@@ -33,6 +37,9 @@ ll_supervisor_t *ll_supervisor_new (const ll_actor_def_t *table,
 //  in reverse and return -1 with *error (new string naming the actor).
 int ll_supervisor_start (ll_supervisor_t *self, char **error);
 
+//  The started actor of that name, or NULL.
+zactor_t *ll_supervisor_actor (ll_supervisor_t *self, const char *name);
+
 //  Stop in reverse order and free.
 void ll_supervisor_destroy (ll_supervisor_t **self_p);
 
@@ -42,5 +49,9 @@ void ll_signals_block (void);
 
 //  Wait for SIGINT or SIGTERM; returns the signal number.
 int ll_signals_wait (void);
+
+//  The same for at most ms milliseconds (ms <= 0: no limit): the signal
+//  number, or 0 when the time ran out.
+int ll_signals_wait_for (int64_t ms);
 
 #endif

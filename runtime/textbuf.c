@@ -1,5 +1,7 @@
 #include "runtime/textbuf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +42,27 @@ ll_textbuf_putc (ll_textbuf_t *self, char c)
     s_reserve (self, 1);
     self->data[self->len++] = c;
     self->data[self->len] = '\0';
+}
+
+void
+ll_textbuf_printf (ll_textbuf_t *self, const char *format, ...)
+{
+    char small[256];
+    va_list args;
+    va_start (args, format);
+    int n = vsnprintf (small, sizeof small, format, args);
+    va_end (args);
+    if (n < 0)
+        return;
+    if ((size_t) n < sizeof small) {
+        ll_textbuf_append (self, small, (size_t) n);
+        return;
+    }
+    s_reserve (self, (size_t) n + 1);
+    va_start (args, format);
+    vsnprintf (self->data + self->len, (size_t) n + 1, format, args);
+    va_end (args);
+    self->len += (size_t) n;
 }
 
 void

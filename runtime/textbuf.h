@@ -22,6 +22,10 @@ void ll_textbuf_puts (ll_textbuf_t *self, const char *text);
 //  Append one character.
 void ll_textbuf_putc (ll_textbuf_t *self, char c);
 
+//  Append formatted text (printf).
+void ll_textbuf_printf (ll_textbuf_t *self, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
 //  Forget the content, keep the memory.
 void ll_textbuf_reset (ll_textbuf_t *self);
 

@@ -1,12 +1,13 @@
 // /admin/instances: the live table of VMs (first render from the page's own
-// data, then /api/export-metrics, or this page's JSON form when that API is
+// data, then /api/export-metrics?format=json: our column names, where its
+// default is upstream's keys; or this page's JSON form when that API is
 // absent), a startup-time chart, CSV download and "release to the pool".
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
   let vms = [];
   try { vms = JSON.parse($("vm_data").dataset.vms || "[]"); } catch (e) { vms = []; }
-  let source = "/api/export-metrics";
+  let source = "/api/export-metrics?format=json";
 
   const columns = [
     ["No.", (v, i) => i + 1],

@@ -2,7 +2,9 @@
 -- the available count and delivery results. A VM is offered only when
 -- status = 'running' AND user_email IS NULL AND release_pending IS NULL
 -- (not waiting for its reset or replacement) AND last_seen_at is fresh
--- (agent.stale_after_s); the count uses the very same predicate.
+-- (agent.stale_after_s) AND its client waits for an assignment
+-- (last_polled_at within the poll window, ll_config_poll_window_s); the
+-- count uses the very same predicate.
 
 -- name: claim_owned
 -- The VMs the given students already hold ($1 = emails), best first, with
@@ -30,24 +32,26 @@ RETURNING hostname;
 -- Claim one free VM for each request, in one statement: the free rows in
 -- hostname order, locked (others' locks skipped), paired with the requests
 -- in arrival order. $1 emails, $2 commands, $3 pins, $4 stale seconds,
--- $5 the hashes of the claims' secrets.
+-- $5 poll window seconds, $6 the hashes of the claims' secrets. The claim
+-- consumes the VM's poll.
 WITH free AS (
     SELECT hostname, row_number() OVER (ORDER BY hostname) AS n
     FROM (SELECT hostname FROM vms
           WHERE status = 'running' AND user_email IS NULL
             AND release_pending IS NULL
             AND last_seen_at >= now() - make_interval(secs => $4::integer)
+            AND last_polled_at >= now() - make_interval(secs => $5::integer)
           ORDER BY hostname
           LIMIT cardinality($1::text[])
           FOR UPDATE SKIP LOCKED) locked
 ), req AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $5::text[])
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[])
         WITH ORDINALITY AS r(email, command, pin, secret_hash, n)
 )
 UPDATE vms v
 SET user_email = req.email, crd_command = req.command, pin = req.pin,
     assigned_at = now(), delivered_at = NULL, in_use = false,
-    claim_secret_hash = req.secret_hash
+    claim_secret_hash = req.secret_hash, last_polled_at = NULL
 FROM free JOIN req USING (n)
 WHERE v.hostname = free.hostname
 RETURNING req.n, v.hostname;
@@ -81,9 +85,11 @@ WHERE claim_secret_hash = $1 AND user_email IS NOT NULL
 ORDER BY hostname;
 
 -- name: vm_count_free
+-- $1 stale seconds, $2 poll window seconds
 SELECT count(*) FROM vms
 WHERE status = 'running' AND user_email IS NULL AND release_pending IS NULL
-  AND last_seen_at >= now() - make_interval(secs => $1::integer);
+  AND last_seen_at >= now() - make_interval(secs => $1::integer)
+  AND last_polled_at >= now() - make_interval(secs => $2::integer);
 
 -- name: vm_release
 -- Give a VM back to the pool ($1 hostname, $2 who, $3 claim.on_release:
@@ -138,27 +144,33 @@ WITH vm AS (
 SELECT state FROM vm;
 
 -- name: vm_result
--- The agent's start-host outcome ($2 'true' sets delivered_at; a failure
--- leaves it NULL so the assignment is delivered again), counted only from
--- the agent of the current token's generation $4. Answers 'current' or
--- 'revoked' (no row: unknown VM).
+-- The agent's start-host outcome ($2 'true' sets delivered_at, the first
+-- acknowledgement; a failure leaves it NULL so the assignment is delivered
+-- again), counted only from the agent of the current token's generation
+-- $4. Answers 'current' or 'revoked' (no row: unknown VM) and the seconds
+-- from claim to this acknowledgement when it is the one that delivered
+-- ('' otherwise).
 WITH v AS (
     SELECT hostname, token_generation IS NOT DISTINCT FROM $4::bigint AS current
     FROM vms WHERE hostname = $1
 ), r AS (
     UPDATE vms
     SET delivered_at = CASE WHEN $2::boolean AND crd_command IS NOT NULL
-                            THEN now() ELSE delivered_at END,
+                            THEN coalesce(delivered_at, now())
+                            ELSE delivered_at END,
         last_seen_at = now()
     WHERE hostname = $1 AND token_generation IS NOT DISTINCT FROM $4::bigint
-    RETURNING hostname
+    RETURNING hostname,
+              CASE WHEN delivered_at = now()
+                   THEN extract(epoch FROM now() - assigned_at) END AS latency
 ), audit AS (
     INSERT INTO audit_log (actor, action, target, outcome, detail)
     SELECT 'vm:' || hostname, 'start-host', hostname,
            CASE WHEN $2::boolean THEN 'ok' ELSE 'failed' END, nullif($3, '')
     FROM r
 )
-SELECT CASE WHEN current THEN 'current' ELSE 'revoked' END FROM v;
+SELECT CASE WHEN current THEN 'current' ELSE 'revoked' END,
+       coalesce((SELECT latency::text FROM r), '') FROM v;
 
 -- name: vm_seen
 UPDATE vms SET last_seen_at = now() WHERE hostname = ANY ($1::text[]);

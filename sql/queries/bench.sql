@@ -2,13 +2,15 @@
 -- named "<prefix>-NNNNN" so a benchmark never touches real VMs.
 
 -- name: bench_seed
--- $1 prefix, $2 count: running, fresh, unassigned VMs.
-INSERT INTO vms (hostname, status, last_seen_at)
-SELECT $1 || '-' || lpad(g::text, 5, '0'), 'running', now()
+-- $1 prefix, $2 count: running, fresh, unassigned VMs whose clients wait
+-- for an assignment (as if each had just polled /vm_startup).
+INSERT INTO vms (hostname, status, last_seen_at, last_polled_at)
+SELECT $1 || '-' || lpad(g::text, 5, '0'), 'running', now(), now()
 FROM generate_series(1, $2::integer) g
 ON CONFLICT (hostname) DO UPDATE
 SET status = 'running', user_email = NULL, crd_command = NULL, pin = NULL,
-    assigned_at = NULL, delivered_at = NULL, last_seen_at = now();
+    assigned_at = NULL, delivered_at = NULL, last_seen_at = now(),
+    last_polled_at = now();
 
 -- name: bench_clear
 DELETE FROM vms WHERE hostname LIKE $1 || '-%';

@@ -35,9 +35,13 @@ SET synchronous_commit = on;
 -- name: vm_telemetry_update
 -- One row per VM: $1 hostname, $2 gpu_health (NULL = unchanged), $3 in_use
 -- (NULL = unchanged), $4 heartbeat given, $5 boot_id, $6 crd_active,
--- $7 disk_free_pct (the last three written only with a heartbeat). Every
--- row touches last_seen_at. Returns the VMs found, with the values the
--- heartbeat replaced (for warnings).
+-- $7 disk_free_pct (the last three written only with a heartbeat), $8 the
+-- heartbeat says its client waits for an assignment (pg transport: sets
+-- last_polled_at). Every row touches last_seen_at. A heartbeat whose
+-- crd_active turned true while an assignment waits for its acknowledgement
+-- delivers it (clients that never report start-host's result: upstream's).
+-- Returns the VMs found, with the values the heartbeat replaced (for
+-- warnings) and the claim-to-delivery seconds when it delivered.
 UPDATE vms AS v SET
     gpu_health    = coalesce(i.gpu_health, v.gpu_health),
     in_use        = coalesce(i.in_use, v.in_use),
@@ -45,20 +49,31 @@ UPDATE vms AS v SET
     crd_active    = CASE WHEN i.hb THEN i.crd_active ELSE v.crd_active END,
     disk_free_pct = CASE WHEN i.hb THEN i.disk_free_pct
                          ELSE v.disk_free_pct END,
+    delivered_at  = CASE WHEN i.hb AND i.crd_active
+                               AND NOT coalesce(i.prev_crd_active, false)
+                               AND v.crd_command IS NOT NULL
+                               AND v.delivered_at IS NULL
+                         THEN now() ELSE v.delivered_at END,
+    last_polled_at = CASE WHEN i.waiting THEN now()
+                          ELSE v.last_polled_at END,
     last_seen_at  = now()
 FROM (
-    SELECT t.*, o.boot_id AS prev_boot_id, o.crd_active AS prev_crd_active
+    SELECT t.*, o.boot_id AS prev_boot_id, o.crd_active AS prev_crd_active,
+           o.delivered_at AS prev_delivered_at
     FROM unnest($1::text[], $2::text[], $3::boolean[], $4::boolean[],
-                $5::text[], $6::boolean[], $7::smallint[])
+                $5::text[], $6::boolean[], $7::smallint[], $8::boolean[])
         AS t(hostname, gpu_health, in_use, hb, boot_id, crd_active,
-             disk_free_pct)
+             disk_free_pct, waiting)
     JOIN vms o ON o.hostname = t.hostname
 ) AS i
 WHERE v.hostname = i.hostname
 RETURNING v.hostname, i.hb, coalesce(i.prev_boot_id, ''),
           coalesce(v.boot_id, ''), coalesce(i.prev_crd_active::text, ''),
           coalesce(v.crd_active::text, ''),
-          coalesce(v.disk_free_pct::text, '');
+          coalesce(v.disk_free_pct::text, ''),
+          CASE WHEN i.prev_delivered_at IS NULL AND v.delivered_at = now()
+               THEN extract(epoch FROM now() - v.assigned_at)::text
+               ELSE '' END;
 
 -- name: vm_metrics_update
 -- $1 hostname; epoch seconds $2 cloud-init start, $3 end, $4 duration,
@@ -82,11 +97,22 @@ FROM (
     SELECT coalesce(to_timestamp($2::float8), cloud_init_start_time) AS ci_start,
            coalesce(to_timestamp($3::float8), cloud_init_end_time) AS ci_end,
            coalesce(to_timestamp($5::float8), container_start_time) AS c_start,
-           coalesce(to_timestamp($6::float8), container_end_time) AS c_end
+           coalesce(to_timestamp($6::float8), container_end_time) AS c_end,
+           cloud_init_duration_seconds AS old_ci,
+           container_duration_seconds AS old_c,
+           total_startup_seconds AS old_total
     FROM vms WHERE hostname = $1
 ) AS n
 WHERE v.hostname = $1
-RETURNING coalesce(v.total_startup_seconds::text, '');
+-- then, for the startup-phase metric, each duration this post made known
+-- (or changed), '' otherwise
+RETURNING coalesce(v.total_startup_seconds::text, ''),
+    CASE WHEN v.cloud_init_duration_seconds IS DISTINCT FROM n.old_ci
+         THEN coalesce(v.cloud_init_duration_seconds::text, '') ELSE '' END,
+    CASE WHEN v.container_duration_seconds IS DISTINCT FROM n.old_c
+         THEN coalesce(v.container_duration_seconds::text, '') ELSE '' END,
+    CASE WHEN n.old_total IS NULL
+         THEN coalesce(v.total_startup_seconds::text, '') ELSE '' END;
 
 -- name: vm_status_get
 -- $1 hostname, $2 stale_after_s
@@ -119,6 +145,26 @@ SELECT coalesce(json_agg(r ORDER BY r.hostname), '[]')::text FROM (
            container_duration_seconds, total_startup_seconds, created_at
     FROM vms
 ) AS r;
+
+-- name: vm_fleet
+-- The fleet by status for /metrics ($1 stale_after_s, $2 poll window s):
+-- VMs, assigned,
+-- stale, free (the claim's own predicate, assigner.sql) and assignments not
+-- yet acknowledged; each row also carries the scheduled end of the fleet
+-- (settings.fleet_scheduled_end, epoch seconds, or '').
+SELECT coalesce(status, ''), count(*),
+       count(*) FILTER (WHERE user_email IS NOT NULL),
+       count(*) FILTER (WHERE coalesce(last_seen_at, created_at)
+                              < now() - make_interval(secs => $1::integer)),
+       count(*) FILTER (WHERE status = 'running' AND user_email IS NULL
+                          AND last_seen_at
+                              >= now() - make_interval(secs => $1::integer)
+                          AND last_polled_at
+                              >= now() - make_interval(secs => $2::integer)),
+       count(*) FILTER (WHERE crd_command IS NOT NULL AND delivered_at IS NULL),
+       coalesce((SELECT value FROM settings
+                 WHERE key = 'fleet_scheduled_end'), '')
+FROM vms GROUP BY 1 ORDER BY 1;
 
 -- name: vm_register
 -- "Bring your own VM": the admin registers $1, a VM terraform does not

@@ -87,6 +87,10 @@ WHERE hostname = ANY ($1::text[]) AND token_hash IS NOT NULL;
 DELETE FROM vm_tokens_revoked WHERE revoked_at < now() - interval '90 days';
 
 -- name: vm_terraform_times
+-- Returns whether the duration is new (for the startup-phase metric).
+WITH old AS (
+    SELECT terraform_duration_seconds AS d FROM vms WHERE hostname = $1
+)
 INSERT INTO vms (hostname, terraform_start_time, terraform_end_time,
                  terraform_duration_seconds, public_ip, ssh_port)
 VALUES ($1, $2::timestamptz, $3::timestamptz, $4::double precision, $5,
@@ -96,7 +100,9 @@ ON CONFLICT (hostname) DO UPDATE SET
     terraform_end_time = EXCLUDED.terraform_end_time,
     terraform_duration_seconds = EXCLUDED.terraform_duration_seconds,
     public_ip = coalesce(EXCLUDED.public_ip, vms.public_ip),
-    ssh_port = coalesce(EXCLUDED.ssh_port, vms.ssh_port);
+    ssh_port = coalesce(EXCLUDED.ssh_port, vms.ssh_port)
+RETURNING terraform_duration_seconds IS NOT NULL
+      AND terraform_duration_seconds IS DISTINCT FROM (SELECT d FROM old);
 
 -- Removed VMs stay in the audit trail (without the CRD command and PIN).
 -- name: vms_archive

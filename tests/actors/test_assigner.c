@@ -1,13 +1,14 @@
 /*  The assigner actor over its pipe and ROUTER with a real PostgreSQL:
-    claims take free VMs in hostname order with a fresh 6-digit PIN, a
-    returning student keeps a running VM, the pool runs dry (NONE), the
-    per-email limit answers LIMITED, a returning student without the claim
-    secret is DENIED with nothing changed, CLAIM-WHO/CLAIM-RESET find and
-    renew a secret, a release withholds the VM until the current reset is
-    confirmed by the current agent, results and releases find their VM or
-    say "not found", VM-SEEN refreshes, and a PostgreSQL restart under the
-    actor costs a caller nothing (ll_db_exec_retry). Malformed and unknown
-    requests are refused. */
+    claims take free VMs (seen and polled) in hostname order with a fresh
+    6-digit PIN, a returning student keeps a running VM, the pool runs dry
+    (NONE), the per-email limit answers LIMITED, a returning student
+    without the claim secret is DENIED with nothing changed,
+    CLAIM-WHO/CLAIM-RESET find and renew a secret, a release withholds the
+    VM until the current reset is confirmed by the current agent and its
+    next poll, results and releases find their VM or say "not found",
+    VM-SEEN refreshes, and a PostgreSQL restart under the actor costs a
+    caller nothing (ll_db_exec_retry). Malformed and unknown requests are
+    refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,10 +44,12 @@ test_assigner (void **state)
     zstr_send (actor, LL_CMD_VERBOSE);
     free (ll_test_sql (config,
                        "INSERT INTO vms (hostname, status, last_seen_at, "
-                       "token_generation) "
-                       "VALUES ('as-vm-2', 'running', now(), 7), "
-                       "('as-vm-1', 'running', now(), 1), "
-                       "('as-vm-3', 'error', now(), 1)"));
+                       "last_polled_at, token_generation) "
+                       "VALUES ('as-vm-2', 'running', now(), now(), 7), "
+                       "('as-vm-1', 'running', now(), now(), 1), "
+                       "('as-vm-3', 'error', now(), now(), 1), "
+                       //  Seen but its client does not wait: never offered
+                       "('as-vm-0', 'running', now(), NULL, 1)"));
     zsock_t *dealer = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
     ll_client_t assigner = ll_client_dealer (dealer);
 
@@ -229,9 +232,29 @@ test_assigner (void **state)
                                             true, "", 7, &error),
                       0);
     free (reset_id);
+    //  The claim consumed the VM's poll: reset, it is offered again only
+    //  once its client asks for an assignment (last_polled_at)
     assert_int_equal (ll_ask_vm_count (&assigner, &count, &error), 0);
-    assert_string_equal (count, "1");
+    assert_string_equal (count, "0");
     free (count);
+    assert_int_equal (ll_ask_vm_claim (&assigner, "d@example.com", "code-d",
+                                       "10.0.0.4", "", "", &outcome, &host,
+                                       &pin, &secret, &error),
+                      0);
+    assert_string_equal (outcome, LL_CLAIM_NONE);
+    free (outcome);
+    free (ll_test_sql (config, "UPDATE vms SET last_polled_at = now() WHERE "
+                               "hostname = 'as-vm-2'"));
+    assert_int_equal (ll_ask_vm_claim (&assigner, "d@example.com", "code-d",
+                                       "10.0.0.4", "", "", &outcome, &host,
+                                       &pin, &secret, &error),
+                      0);
+    assert_string_equal (outcome, LL_CLAIM_ASSIGNED);
+    assert_string_equal (host, "as-vm-2");
+    free (outcome);
+    free (host);
+    free (pin);
+    free (secret);
     assert_int_equal (
         ll_ask_vm_release (&assigner, "no-such-vm", "admin", &mode, &error),
         -1);

@@ -98,7 +98,8 @@ test_exchanges (void **state)
         LL_CMD_SESSION_NEW,     LL_CMD_SESSION_CHECK,  LL_CMD_SESSION_END,
         LL_CMD_LOGIN_CHECK,     LL_CMD_LOGIN_FAILED,   LL_CMD_LOGIN_OK,
         LL_CMD_AUDIT,           LL_CMD_AUDIT_LIST,     LL_CMD_ADMIN_VMS,
-        LL_CMD_ADMIN_VM_EXISTS, LL_CMD_VM_REGISTER,    LL_CMD_VM_AUTH};
+        LL_CMD_ADMIN_VM_EXISTS, LL_CMD_VM_REGISTER,    LL_CMD_VM_AUTH,
+        LL_CMD_VM_FLEET};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         const ll_exchange_t *x = ll_exchange (commands[i]);
         assert_non_null (x);

@@ -2,7 +2,8 @@
     HEALTH over its ROUTER, PostgreSQL stopped and started under it; agent
     tokens: VM-REGISTER hands out a generation, VM-AUTH tells the current
     token from a revoked, a forged or an unknown VM's (many at once, as the
-    batch answers them). */
+    batch answers them); a heartbeat's "waiting" and the fleet gauges'
+    VM-FLEET. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -106,6 +107,67 @@ s_register (ll_client_t *registry, const char *hostname, char *hash)
     return gen;
 }
 
+//  A heartbeat saying "waiting" marks its VM polled (offered to claims);
+//  VM-FLEET counts the fleet by status with the claim's own predicate
+static void
+s_check_fleet_and_waiting (ll_config_t *config,
+                           ll_client_t *registry,
+                           zsock_t *dealer)
+{
+    char *error = NULL;
+    char hash[LL_TOKEN_HASH_HEX];
+    const char *hosts[] = {"rg-fleet-1", "rg-fleet-2"};
+    for (int i = 0; i < 2; i++) {
+        s_register (registry, hosts[i], hash);
+        assert_int_equal (
+            ll_ask_vm_status_set (registry, hosts[i], "running", &error), 0);
+        //  Only the first one's client waits for an assignment
+        assert_int_equal (ll_ask_vm_heartbeat (registry, hosts[i], "boot-1",
+                                               "0", 50, i == 0, &error),
+                          0);
+    }
+    char *polled = ll_test_sql (
+        config, "SELECT string_agg(hostname, ',' ORDER BY hostname) FROM vms "
+                "WHERE hostname LIKE 'rg-fleet-%' AND last_polled_at > now() "
+                "- interval '1 minute'");
+    assert_non_null (polled);
+    assert_string_equal (polled, "rg-fleet-1");
+    free (polled);
+
+    char *end = NULL;
+    zmsg_t *rows = NULL;
+    assert_int_equal (ll_ask_vm_fleet (registry, &end, &rows, &error), 0);
+    assert_string_equal (end, "");  //  no scheduled end
+    char *f[6];
+    bool seen = false;
+    while (ll_msg_row (rows, "ssssss", &f[0], &f[1], &f[2], &f[3], &f[4], &f[5])
+           == 0) {
+        if (streq (f[0], "running")) {
+            seen = true;
+            assert_string_equal (f[1], "2");  //  VMs
+            assert_string_equal (f[2], "0");  //  assigned
+            assert_string_equal (f[3], "0");  //  stale
+            assert_string_equal (f[4], "1");  //  free: the polled one only
+            assert_string_equal (f[5], "0");  //  undelivered
+        }
+        for (int i = 0; i < 6; i++)
+            free (f[i]);
+    }
+    assert_true (seen);
+    zmsg_destroy (&rows);
+    free (end);
+
+    //  One frame more than the picture's optional one is refused
+    zmsg_t *args = ll_proto_args (LL_CMD_VM_HEARTBEAT, "rg-fleet-1", "b", "",
+                                  "", "1"),
+           *reply = NULL;
+    zmsg_addstr (args, "extra");
+    assert_int_equal (
+        ll_call (dealer, LL_CMD_VM_HEARTBEAT, &args, 3000, &reply, &error), -1);
+    assert_string_equal (error, LL_REASON_MALFORMED);
+    free (error);
+}
+
 static void
 test_tokens (void **state)
 {
@@ -173,6 +235,7 @@ test_tokens (void **state)
         ll_call (dealer, LL_CMD_VM_AUTH, &args, 3000, &reply, &error), -1);
     assert_string_equal (error, LL_REASON_MALFORMED);
     free (error);
+    s_check_fleet_and_waiting (config, &registry, dealer);
 
     zsock_destroy (&dealer);
     zactor_destroy (&actor);

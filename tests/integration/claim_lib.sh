@@ -57,10 +57,18 @@ claim_stop() {
     fi
 }
 
-# seed_vms PREFIX COUNT: running, fresh, free VMs PREFIX-1..COUNT
+# seed_vms PREFIX COUNT: running, fresh, free VMs PREFIX-1..COUNT whose
+# clients wait for an assignment (as if each had just polled /vm_startup)
 seed_vms() {
-    psql -q -v ON_ERROR_STOP=1 -c "INSERT INTO vms (hostname, status, last_seen_at)
-        SELECT '$1-' || g, 'running', now() FROM generate_series(1, $2) g"
+    psql -q -v ON_ERROR_STOP=1 -c "INSERT INTO vms (hostname, status, last_seen_at, last_polled_at)
+        SELECT '$1-' || g, 'running', now(), now() FROM generate_series(1, $2) g"
+}
+
+# clients_wait: every free VM's client waits for an assignment again (as
+# if each had polled /vm_startup just now): for tests that seed VMs and
+# claim longer than the poll window (agent.long_poll_s + 20 s) later
+clients_wait() {
+    psql -q -v ON_ERROR_STOP=1 -c "UPDATE vms SET last_polled_at = now() WHERE user_email IS NULL"
 }
 
 # token HOST [CONFIG]: the agent token of HOST (never printed by tests)

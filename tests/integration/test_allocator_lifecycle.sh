@@ -51,9 +51,9 @@ grep -q 'lablink_http_requests_total{method="GET",route="/api/health",status="20
 grep -q 'lablink_http_requests_total{method="GET",route="/api/health",status="503"}' <<<"$metrics" \
     || fail "metrics lack the 503s"
 grep -Eq '^lablink_pg_reconnects_total [1-9]' <<<"$metrics" || fail "metrics lack pg reconnects"
-grep -q '^lablink_actor_queue_depth{endpoint="inproc://registry"} 0' <<<"$metrics" \
+grep -q '^lablink_actor_queue_depth{actor="registry"} 0' <<<"$metrics" \
     || fail "metrics lack the registry's queue depth"
-grep -Eq '^lablink_actor_calls_total\{endpoint="inproc://registry",outcome="failed"\} [1-9]' <<<"$metrics" \
+grep -Eq '^lablink_actor_calls_total\{actor="registry",outcome="failed"\} [1-9]' <<<"$metrics" \
     || fail "metrics lack the failed registry calls"
 pass "metrics"
 

@@ -83,7 +83,7 @@ for _ in 1 2; do poll vm-3 "$t3" --max-time 4 >/dev/null 2>&1 & pids="$pids $!";
 # slow build (ThreadSanitizer) takes longer to get them there
 for _ in $(seq 1 40); do
     parked=$(curl -s --max-time 2 "$url/metrics" \
-        | sed -n 's/^lablink_actor_queue_depth{endpoint="inproc:\/\/waiters"} //p') || true
+        | sed -n 's/^lablink_actor_queue_depth{actor="waiters"} //p') || true
     [ "${parked:-0}" -ge 2 ] && break
     sleep 0.05
 done

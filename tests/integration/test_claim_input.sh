@@ -61,6 +61,7 @@ grep -q '<b>x</b>' <<<"$out" && fail "email echoed unescaped"
 pass "bad claims: 400 with upstream's messages (JSON on request), 413, 405, nothing stored, nothing echoed raw"
 
 # --- accepted CRD forms: only the code is stored ---
+clients_wait
 full='DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="4/0AciGood_code-1" --redirect-url="https://remotedesktop.google.com/_/oauthredirect" --name=$(hostname)'
 out=$(claim_json "$url" Student@Example.com "$full")
 expect "full google command" 200 "${out##* }"
@@ -92,6 +93,7 @@ grep -q 'could not be recovered' <<<"$out" || fail "unrecoverable message: $out"
 pass "returning student: same VM with the new code, recovery page while rebooting, refused while in error"
 
 # --- rate limit per email: 429 + Retry-After ---
+clients_wait
 for i in 1 2 3 4; do claim_json "$url" limited@example.com "--code=4/l$i" >/dev/null; done
 headers=$(curl -s -D - -o /dev/null --data-urlencode email=limited@example.com --data-urlencode 'crd_command=--code=4/l5' "$url/api/request_vm")
 grep -q '^HTTP/1.1 429' <<<"$headers" || fail "5th claim in a minute not 429: $headers"
@@ -130,7 +132,8 @@ expect "nothing changed by bad agent calls" "$before" "$after"
 pass "agent routes: 401/403/400/413/405/404 as due, nothing stored"
 
 # --- count: the claim's predicate ---
-free=$(sql "SELECT count(*) FROM vms WHERE status='running' AND user_email IS NULL AND last_seen_at >= now() - interval '180 seconds'")
+clients_wait
+free=$(sql "SELECT count(*) FROM vms WHERE status='running' AND user_email IS NULL AND last_seen_at >= now() - interval '180 seconds' AND last_polled_at >= now() - interval '22 seconds'")
 expect "count" "{\"count\":$free}" "$(curl -s "$url/api/unassigned_vms_count")"
 psql -q -c "UPDATE vms SET last_seen_at = now() - interval '1 hour' WHERE user_email IS NULL"
 sleep 0.6

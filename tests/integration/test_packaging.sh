@@ -19,6 +19,9 @@ if [ -x "$B/lablink-agent" ]; then
     [ -x "$S/usr/bin/lablink-agent" ] || fail "lablink-agent built but not installed"
 fi
 for f in usr/lib/systemd/system/lablink-allocator.service usr/lib/systemd/system/lablink-agent.service \
+         usr/lib/sysusers.d/lablink.conf usr/share/man/man1/lablink-allocator.1 \
+         usr/share/lablink/prometheus/lablink-alerts.yml usr/share/lablink/grafana/lablink-dashboard.json \
+         usr/share/man/man1/lablink-agent.1 \
          usr/share/lablink/terraform/infrastructure/main.tf \
          usr/share/lablink/terraform/infrastructure/user_data.sh.tftpl \
          usr/share/lablink/caddy/Caddyfile usr/share/lablink/caddy/lablink.caddy \
@@ -43,7 +46,7 @@ grep -qx 'ExecStart=/usr/bin/lablink-allocator --config /etc/lablink/config.yaml
 grep -qx 'EnvironmentFile=-/etc/lablink/allocator.env' "$unit" || fail "allocator EnvironmentFile"
 for d in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes PrivateDevices=yes \
          'CapabilityBoundingSet=' RestrictSUIDSGID=yes MemoryDenyWriteExecute=yes StateDirectory=lablink \
-         'User=lablink'; do
+         'User=lablink' Type=notify NotifyAccess=main WatchdogSec=30; do
     grep -qx "$d" "$unit" || fail "allocator unit lacks $d"
 done
 agent=$S/usr/lib/systemd/system/lablink-agent.service
@@ -89,22 +92,40 @@ grep -qx "ExecStart=$P/bin/lablink-allocator --config $P/etc/lablink/config.yaml
 grep -qx "import $P/share/lablink/caddy/lablink.caddy" "$P/share/lablink/caddy/Caddyfile" || fail "Caddyfile import path"
 ok "PREFIX=$P: ExecStart, sysconfdir and the Caddy import follow it"
 
-if command -v systemd-analyze >/dev/null 2>&1; then
-    units=("$unit")
-    [ -x "$P/bin/lablink-agent" ] && units+=("$P/lib/systemd/system/lablink-agent.service")
-    for u in "${units[@]}"; do
-        rc=0
-        out=$(systemd-analyze verify "$u" 2>&1) || rc=$?
-        if [ $rc -ne 0 ] || grep -q "$(basename "$u")" <<<"$out" ; then
-            fail "systemd-analyze verify $(basename "$u"): $out"
-        fi
-    done
-    exposure=$(systemd-analyze security --offline=yes --no-pager "$unit" 2>/dev/null \
-        | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
-    [ -n "$exposure" ] || fail "systemd-analyze security gave no exposure level"
-    awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }' || fail "allocator unit exposure $exposure > 2.0"
-    ok "systemd-analyze verify passes (${#units[@]} unit(s)); allocator exposure $exposure (<= 2.0)"
-else
-    echo "SKIP: systemd-analyze not available"
-fi
+# The lablink user from sysusers.d, not a manual useradd
+command -v systemd-sysusers >/dev/null || fail "systemd-sysusers missing (scripts/install-deps: LABLINK_DEPS=ops)"
+R=$T/sysroot
+mkdir -p "$R/etc"
+systemd-sysusers --root="$R" "$S/usr/lib/sysusers.d/lablink.conf" 2>"$T/sysusers.err" \
+    || { cat "$T/sysusers.err" >&2; fail "systemd-sysusers rejects lablink.conf"; }
+grep -Eq '^lablink:x:[0-9]+:[0-9]+:LabLink allocator:/var/lib/lablink:/usr/sbin/nologin$' "$R/etc/passwd" \
+    || fail "sysusers made no lablink user: $(cat "$R/etc/passwd")"
+grep -q '^lablink:' "$R/etc/group" || fail "sysusers made no lablink group"
+uid=$(grep '^lablink:' "$R/etc/passwd" | cut -d: -f3)
+[ "$uid" -lt 1000 ] || fail "lablink is not a system user (uid $uid)"
+grep -q 'useradd' "$SRC/docs/operations.md" && fail "docs/operations.md still creates the user by hand"
+ok "sysusers.d creates the lablink system user (uid $uid, home /var/lib/lablink, nologin)"
+
+# Manual pages installed, each one the program's own --man
+for prog in lablink-allocator lablink-agent; do
+    cmp -s "$S/usr/share/man/man1/$prog.1" <(ASAN_OPTIONS=detect_leaks=0 "$B/$prog" --man) \
+        || fail "installed $prog.1 differs from $prog --man"
+done
+ok "manual pages of the allocator and the agent installed (man1)"
+
+command -v systemd-analyze >/dev/null || fail "systemd-analyze missing (scripts/install-deps: LABLINK_DEPS=ops)"
+units=("$unit")
+[ -x "$P/bin/lablink-agent" ] && units+=("$P/lib/systemd/system/lablink-agent.service")
+for u in "${units[@]}"; do
+    rc=0
+    out=$(systemd-analyze verify "$u" 2>&1) || rc=$?
+    if [ $rc -ne 0 ] || grep -q "$(basename "$u")" <<<"$out" ; then
+        fail "systemd-analyze verify $(basename "$u"): $out"
+    fi
+done
+exposure=$(systemd-analyze security --offline=yes --no-pager "$unit" 2>/dev/null \
+    | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+[ -n "$exposure" ] || fail "systemd-analyze security gave no exposure level"
+awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }' || fail "allocator unit exposure $exposure > 2.0"
+ok "systemd-analyze verify passes (${#units[@]} unit(s)); allocator exposure $exposure (<= 2.0)"
 echo "$passed passed, 0 failed"

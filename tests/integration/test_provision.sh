@@ -60,6 +60,12 @@ grep -q 'Creation complete' <<<"$body" || fail "launch 3 output lacks terraform'
 [ "$(psqlc "SELECT string_agg(hostname, ',' ORDER BY hostname) FROM vms")" = "lablink-vm-test-1,lablink-vm-test-2,lablink-vm-test-3" ] \
     || fail "names: $(psqlc 'SELECT hostname FROM vms')"
 [ "$(psqlc "SELECT count(*) FROM fleet WHERE state = 'active'")" = 3 ] || fail "fleet not 3 active"
+# each VM's terraform phase (apply) in /metrics, the launch counted
+scrape=$(curl -s "${auth[@]}" "$url/metrics")
+grep -qx 'lablink_vm_startup_phase_duration_seconds_count{phase="terraform"} 3' <<<"$scrape" \
+    || fail "terraform phase: $(grep 'phase="terraform"' <<<"$scrape")"
+grep -qx 'lablink_operations_total{kind="launch",outcome="succeeded"} 1' <<<"$scrape" \
+    || fail "launch operations: $(grep 'lablink_operations_total' <<<"$scrape")"
 first=$(vm_pids)
 [ "$(echo "$first" | alive_count)" = 6 ] || fail "not 3 sshd + 3 agents running: $first"
 for n in 1 2 3; do

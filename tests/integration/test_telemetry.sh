@@ -134,23 +134,36 @@ pass "POST /api/vm-metrics: 200 (upstream and older keys), total generated, 404,
 
 # --- GET /api/export-metrics ---
 q "UPDATE vms SET crd_command = '--code=secret-code', pin = '123456', user_email = 'a@b.c' WHERE hostname = 'vm-2'"
-call 200 '"count":2' "${ADMIN[@]}" "$url/api/export-metrics"
+call 200 '"count":2' "${ADMIN[@]}" "$url/api/export-metrics?format=json"
 grep -q 'secret-code\|123456\|"pin"\|crd_command' <<<"$LAST_BODY" && fail "export leaks pin or crd_command"
 grep -Eq '"cloud_init_start_time":"2023-11-14T22:13:20\+00:00"' <<<"$LAST_BODY" || fail "timestamps not ISO-8601: $LAST_BODY"
 grep -q '"user_email":"a@b.c"' <<<"$LAST_BODY" || fail "export lacks columns"
+# the default: upstream's keys (reference 2.6), so its scripts run unchanged
+for fmt in "" "?format=upstream"; do
+    call 200 '"count":2' "${ADMIN[@]}" "$url/api/export-metrics$fmt"
+    grep -q 'secret-code\|123456\|"pin"\|crdcommand\|crd_command' <<<"$LAST_BODY" && fail "upstream export leaks pin or crd_command"
+    keys=$(jq -c '.vms[0] | keys_unsorted' <<<"$LAST_BODY")
+    [ "$keys" = '["hostname","useremail","inuse","healthy","status","terraformapplystarttime","terraformapplyendtime","terraformapplydurationseconds","cloudinitstarttime","cloudinitendtime","cloudinitdurationseconds","containerstarttime","containerendtime","containerstartupdurationseconds","totalstartupdurationseconds","createdat","last_seen_at","boot_id","crd_active","disk_free_pct","reboot_count","last_reboot_time"]' ] \
+        || fail "upstream keys: $keys"
+    [ "$(jq -r '.vms[] | select(.hostname == "vm-2") | .useremail' <<<"$LAST_BODY")" = a@b.c ] || fail "useremail: $LAST_BODY"
+    jq -e 'any(.vms[]; .cloudinitstarttime == "2023-11-14T22:13:20+00:00")' <<<"$LAST_BODY" >/dev/null \
+        || fail "cloudinitstarttime: $LAST_BODY"
+done
+call 400 'include_logs' "${ADMIN[@]}" "$url/api/export-metrics?include_logs=true"
+call 200 '"count":2' "${ADMIN[@]}" "$url/api/export-metrics?include_logs=false"
 call 200 'hostname,status,user_email' "${ADMIN[@]}" "$url/api/export-metrics?format=csv"
 [ "$(printf '%s\n' "$LAST_BODY" | grep -c '^vm-')" = 2 ] || fail "csv rows: $LAST_BODY"
 grep -q 'secret-code' <<<"$LAST_BODY" && fail "csv leaks the command"
 call 400 'format' "${ADMIN[@]}" "$url/api/export-metrics?format=xml"
 call 401 'Unauthorized' "$url/api/export-metrics"
 call 401 'Unauthorized' -H "Authorization: Bearer $T1" "$url/api/export-metrics"
-pass "GET /api/export-metrics: JSON {vms,count} without pin/crd_command, ISO times, CSV, 401"
+pass "GET /api/export-metrics: upstream's keys by default, ours with format=json, without pin/crd_command, ISO times, CSV, 401"
 
 # --- liveness: silent longer than agent.stale_after_s = stale ---
 q "UPDATE vms SET last_seen_at = now() - interval '1 hour' WHERE hostname = 'vm-2'"
 call 200 '"stale":true' "${ADMIN[@]}" "$url/api/vm-status/vm-2"
 call 200 '"stale":false' "${ADMIN[@]}" "$url/api/vm-status/vm-1"
-call 200 '"stale":true' "${ADMIN[@]}" "$url/api/export-metrics"
+call 200 '"stale":true' "${ADMIN[@]}" "$url/api/export-metrics?format=json"
 # any authenticated agent call counts as a sign of life
 call 200 '"stale":false' -H "Authorization: Bearer $T2" "$url/api/vm-status/vm-2"
 call 200 '"stale":false' "${ADMIN[@]}" "$url/api/vm-status/vm-2"

@@ -19,4 +19,13 @@ while read -r route; do
 done <<<"$routes"
 [ $missing -eq 0 ] || exit 1
 echo "ok - all $count routes of http/routes.c are documented"
-echo "1 passed, 0 failed"
+
+# The Basic challenge the edge sends is the one the guide names
+realms=$(grep -ohE 'realm=\\"[^\\]*\\"' "$src/http/server.c" | sort -u | sed 's/\\//g')
+[ "$(wc -l <<<"$realms")" = 1 ] && [ -n "$realms" ] || { echo "FAIL: realms in http/server.c: $realms"; exit 1; }
+grep -qF "WWW-Authenticate: Basic $realms" "$doc" || { echo "FAIL: docs/api.md does not name $realms"; exit 1; }
+grep -rqE 'realm="[^"]*"' "$src/docs" --include='*.md' \
+    && ! grep -rhoE 'realm="[^"]*"' "$src/docs" --include='*.md' | grep -qvxF "$realms" \
+    || { echo "FAIL: the docs name another realm than $realms"; exit 1; }
+echo "ok - the docs name the realm the server sends ($realms)"
+echo "2 passed, 0 failed"

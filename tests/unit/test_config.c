@@ -34,6 +34,12 @@ test_defaults (void **state)
     assert_string_equal (c->startup_script.on_error, "continue");
     assert_string_equal (c->provider.kind, "aws");
     assert_string_equal (c->agent.transport, "http");
+    //  Just under a load balancer's 60 s idle timeout; the poll window adds
+    //  an old client's pause after a 204
+    assert_int_equal (c->agent.long_poll_s, 55);
+    assert_int_equal (ll_config_poll_window_s (c), 75);
+    assert_string_equal (c->app.log_format, "text");
+    assert_true (c->app.access_log);
     //  No default password: the allocator refuses to start
     assert_non_null (ll_config_refuse_reason (c));
     ll_config_destroy (&c);

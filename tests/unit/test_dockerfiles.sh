@@ -33,6 +33,9 @@ need "$A" "entrypoint" '^ENTRYPOINT \["/usr/bin/lablink-allocator"\]'
 need "$A" "health check on /api/health" '^HEALTHCHECK .*|/api/health'
 need "$A" "port" '^EXPOSE 5000$'
 need "$A" "state volume" '^VOLUME \["/var/lib/lablink"\]'
+need "$A" "libsystemd to build (sd_notify)" 'libsystemd-dev'
+need "$A" "libsystemd at run time" 'libsystemd0'
+need "$C" "libsystemd to configure the build" 'libsystemd-dev'
 if grep -Eiq '^(ENV|ARG) .*(PASSWORD|SECRET|TOKEN)' "$A" "$C"; then fail "a secret baked into an image"; fi
 ok "allocator image: Debian 12 build, verified terraform, non-root, health check, no secrets"
 
