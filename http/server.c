@@ -83,7 +83,7 @@ struct ll_http_server {
         char key[264];  //  the credential ("" = free entry)
         int count;      //  its streams
     } * stream_owners;  //  app.max_streams entries
-    int capture_fd;                     //  tests: answers recorded here, or -1
+    int capture_fd;     //  tests: answers recorded here, or -1
 };
 
 static int
