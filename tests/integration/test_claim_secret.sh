@@ -18,9 +18,9 @@ claim_start a "$port" "agent:" "  long_poll_s: 2" \
 trust_vms() {  # PREFIX COUNT
     for i in $(seq 1 "$2"); do
         vm_token "$url" "$1-$i" >"$T/token-$1-$i"
-        psql -q -v ON_ERROR_STOP=1 -c "INSERT INTO vms (hostname, status, last_seen_at)
-            VALUES ('$1-$i', 'running', now()) ON CONFLICT (hostname)
-            DO UPDATE SET status = 'running', last_seen_at = now()"
+        psql -q -v ON_ERROR_STOP=1 -c "INSERT INTO vms (hostname, status, last_seen_at, last_polled_at)
+            VALUES ('$1-$i', 'running', now(), now()) ON CONFLICT (hostname)
+            DO UPDATE SET status = 'running', last_seen_at = now(), last_polled_at = now()"
     done
 }
 trust_vms sec 3

@@ -118,11 +118,12 @@ pass "student B gets the VM: nothing of A's is left"
 # --- withheld until the current reset is confirmed (a VM without agent) ---
 tok1=$(vm_token "$url" byo-1)
 tok2=$(vm_token "$url" byo-2)
-psqlc "UPDATE vms SET status = 'running', last_seen_at = now() WHERE hostname IN ('byo-1', 'byo-2')"
+psqlc "UPDATE vms SET status = 'running', last_seen_at = now(), last_polled_at = now() WHERE hostname IN ('byo-1', 'byo-2')"
 out=$(claim_json "$url" c@example.com '--code=4/studentC')
 grep -q '"hostname":"byo-1"' <<<"$out" || fail "C's claim: $out"
 psqlc "UPDATE vms SET last_seen_at = now() - interval '1 hour' WHERE hostname = 'byo-2'"  # only byo-1 may be offered
 expect "release byo-1" 200 "$(http_status "${auth[@]}" -X POST "$url/api/vms/byo-1/release")"
+psqlc "UPDATE vms SET last_polled_at = now() WHERE hostname = 'byo-1'"  # its client waits: only the reset keeps it out
 expect "withheld: not counted" 0 "$(free_count)"
 before=$(psqlc "SELECT count(*) FROM vms WHERE user_email IS NOT NULL")
 out=$(claim_json "$url" d@example.com '--code=4/studentD')
@@ -163,6 +164,7 @@ pass "a released VM is offered again only once it confirms the current reset: no
 # --- reuse: freed at once (documented as unsafe) ---
 kill -TERM "$ALLOC_PID"; wait "$ALLOC_PID" || true
 start_mode reuse
+psqlc "UPDATE vms SET last_polled_at = now() WHERE hostname = 'byo-1'"  # its client waits
 out=$(claim_json "$url" e@example.com '--code=4/studentE')
 grep -q '"hostname":"byo-1"' <<<"$out" || fail "E's claim: $out"
 out=$(curl -s -w ' %{http_code}' "${auth[@]}" -H 'Accept: application/json' -X POST "$url/api/vms/byo-1/release")
