@@ -6,7 +6,7 @@
 #include "actors/admin.h"
 #include "actors/assigner.h"
 #include "actors/gateway.h"
-#include "actors/exporter.h"
+#include "actors/exporter/exporter.h"
 #include "actors/http.h"
 #include "actors/ingest.h"
 #include "actors/listener.h"

@@ -22,52 +22,6 @@
 #include "agent/zmq.h"
 #include "runtime/log.h"
 
-int
-agent_post (agent_t *self,
-            const char *path,
-            const char *body,
-            int timeout_ms,
-            bool abortable,
-            agent_reply_t *reply)
-{
-    if (self->zmq)
-        return agent_zmq_post (self->zmq, path, body, timeout_ms, abortable,
-                               reply);
-    return agent_http_post (&self->settings, abortable ? &self->stop : NULL,
-                            path, body, timeout_ms, reply);
-}
-
-int
-agent_post_retry (agent_t *self,
-                  const char *path,
-                  const char *body,
-                  int64_t max_ms)
-{
-    int64_t start = agent_now_ms (), backoff = 0;
-    int attempts = 0;
-    while (true) {
-        agent_reply_t reply;
-        int status =
-            agent_post (self, path, body,
-                        self->settings.request_timeout_s * 1000, true, &reply);
-        agent_reply_free (&reply);
-        attempts++;
-        if (status >= 200 && status < 300)
-            return 0;
-        if (agent_stop_requested (&self->stop))
-            return -1;
-        if (attempts == 1 || attempts % 10 == 0)
-            ll_warn ("agent: %s failed (%s %d), retrying", path,
-                     status < 0 ? "transport error" : "HTTP", status);
-        int64_t delay = agent_backoff_next (&backoff, self->settings.backoff_ms,
-                                            self->settings.backoff_max_ms);
-        if (max_ms > 0 && agent_now_ms () + delay - start > max_ms)
-            return -1;
-        if (agent_stop_sleep (&self->stop, delay))
-            return -1;
-    }
-}
-
 bool
 agent_status_valid (const char *status)
 {
@@ -537,10 +491,13 @@ agent_run_main (agent_t *self)
     pthread_t signals;
     if (pthread_create (&signals, NULL, s_signal_thread, self) != 0)
         return 1;
-    agent_shipper_t *shipper = agent_shipper_new (self);
-    self->reporter = agent_reporter_new (self);
+    agent_transport_init (&self->transport, settings, &self->stop);
     if (settings->transport == AGENT_TRANSPORT_ZMQ)
         self->zmq = agent_zmq_new (self);
+    if (self->zmq)
+        agent_transport_set_link (&self->transport, agent_zmq_post, self->zmq);
+    agent_shipper_t *shipper = agent_shipper_new (&self->transport);
+    self->reporter = agent_reporter_new (&self->transport);
     int rc = 0;
     if (!shipper || !self->reporter
         || (settings->transport == AGENT_TRANSPORT_ZMQ && !self->zmq)
@@ -632,8 +589,11 @@ agent_run_main (agent_t *self)
 int
 agent_status_main (agent_t *self, const char *status)
 {
+    agent_transport_init (&self->transport, &self->settings, &self->stop);
     char *text = s_status_body (self, status);
-    int rc = text ? agent_post_retry (self, "/api/vm-status", text, 15000) : -1;
+    int rc = text ? agent_transport_post_retry (&self->transport,
+                                                "/api/vm-status", text, 15000)
+                  : -1;
     free (text);
     return rc == 0 ? 0 : 1;
 }
@@ -649,7 +609,10 @@ agent_metrics_main (agent_t *self, long start, long end)
     json_decref (body);
     char path[AGENT_NAME_MAX + 32];
     snprintf (path, sizeof path, "/api/vm-metrics/%s", self->settings.vm_name);
-    int rc = text ? agent_post_retry (self, path, text, 30000) : -1;
+    agent_transport_init (&self->transport, &self->settings, &self->stop);
+    int rc =
+        text ? agent_transport_post_retry (&self->transport, path, text, 30000)
+             : -1;
     free (text);
     return rc == 0 ? 0 : 1;
 }

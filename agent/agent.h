@@ -8,41 +8,41 @@
     the logs and returns 0 within 2 s.
 
     Threads share only this struct: settings (read-only after load), the
-    stop signal, the reporter (its own lock) and, for the zmq transport,
-    the gateway link (its own lock). */
+    stop signal, the transport (agent/transport.h: HTTP, or the gateway
+    link with its own lock), the reporter (its own lock). The loops post
+    through the transport; this file only makes and wires them. */
 #ifndef LL_AGENT_AGENT_H
 #define LL_AGENT_AGENT_H
 
 #include "agent/client.h"
 #include "agent/settings.h"
 #include "agent/stop.h"
+#include "agent/transport.h"
 
 typedef struct agent_reporter agent_reporter_t;
 typedef struct agent_zmq agent_zmq_t;
 
 typedef struct {
-    agent_settings_t settings;   //  from the environment
-    agent_stop_t stop;           //  SIGTERM reaches every loop through it
-    agent_reporter_t *reporter;  //  delivers the newest telemetry values
-    agent_zmq_t *zmq;            //  the gateway link (zmq transport) or NULL
+    agent_settings_t settings;    //  from the environment
+    agent_stop_t stop;            //  SIGTERM reaches every loop through it
+    agent_transport_t transport;  //  how every loop posts
+    agent_reporter_t *reporter;   //  delivers the newest telemetry values
+    agent_zmq_t *zmq;             //  the gateway link (zmq transport) or NULL
 } agent_t;
 
-//  POST a JSON body to the allocator through the configured transport (HTTP,
-//  or the gateway's POST frame for zmq). abortable: stop ends the call at
-//  once (false for the final log flush). Returns the status or -1.
-int agent_post (agent_t *self,
-                const char *path,
-                const char *body,
-                int timeout_ms,
-                bool abortable,
-                agent_reply_t *reply);
-
-//  POST until the allocator answers 2xx, with backoff and jitter, giving up
-//  at stop or after max_ms (0: never). 0 on success, -1.
-int agent_post_retry (agent_t *self,
-                      const char *path,
-                      const char *body,
-                      int64_t max_ms);
+//  POST through self's transport (agent_transport_post), for agent.c's own
+//  reports.
+static inline int
+agent_post (agent_t *self,
+            const char *path,
+            const char *body,
+            int timeout_ms,
+            bool abortable,
+            agent_reply_t *reply)
+{
+    return agent_transport_post (&self->transport, path, body, timeout_ms,
+                                 abortable, reply);
+}
 
 //  Handle one assignment: run start-host, report the result (retried until
 //  accepted). Returns 0 when start-host succeeded.

@@ -60,8 +60,9 @@ agent_lines_destroy (agent_lines_t **self_p)
     *self_p = NULL;
 }
 
+//  Take the oldest line out of the queue.
 static void
-s_drop_oldest (agent_lines_t *self)
+s_pop (agent_lines_t *self)
 {
     char *line = self->ring[self->head];
     self->bytes -= strlen (line);
@@ -69,6 +70,12 @@ s_drop_oldest (agent_lines_t *self)
     self->ring[self->head] = NULL;
     self->head = (self->head + 1) % self->capacity;
     self->count--;
+}
+
+static void
+s_drop_oldest (agent_lines_t *self)
+{
+    s_pop (self);
     self->dropped++;
 }
 
@@ -219,14 +226,8 @@ agent_lines_batch (agent_lines_t *self,
     if (!text)
         return NULL;
     //  Only now that the batch exists are the lines taken from the queue
-    for (int i = 0; i < n; i++) {
-        char *line = self->ring[self->head];
-        self->bytes -= strlen (line);
-        free (line);
-        self->ring[self->head] = NULL;
-        self->head = (self->head + 1) % self->capacity;
-        self->count--;
-    }
+    for (int i = 0; i < n; i++)
+        s_pop (self);
     *taken = n + (self->dropped > 0 ? 1 : 0);
     self->dropped = 0;
     return text;
@@ -260,7 +261,7 @@ typedef struct {
 } s_file_t;
 
 struct agent_shipper {
-    agent_t *agent;                   //  settings, stop, transport
+    agent_transport_t *transport;     //  settings, stop, posting
     s_file_t files[AGENT_LOG_FILES];  //  one per configured file
     int count;                        //  files in use
     pthread_t thread;                 //  the shipping thread
@@ -327,13 +328,13 @@ s_state_save (agent_shipper_t *self)
 }
 
 agent_shipper_t *
-agent_shipper_new (agent_t *agent)
+agent_shipper_new (agent_transport_t *transport)
 {
     agent_shipper_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->agent = agent;
-    const agent_settings_t *settings = &agent->settings;
+    self->transport = transport;
+    const agent_settings_t *settings = transport->settings;
     for (int i = 0; i < settings->log_count; i++) {
         s_file_t *file = &self->files[i];
         file->config = &settings->logs[i];
@@ -493,7 +494,7 @@ s_follow (s_file_t *file)
 static void
 s_form (agent_shipper_t *self, s_file_t *file, bool force)
 {
-    const agent_settings_t *settings = &self->agent->settings;
+    const agent_settings_t *settings = self->transport->settings;
     if (file->batch)
         return;
     int queued = agent_lines_count (file->queue);
@@ -524,10 +525,11 @@ s_form (agent_shipper_t *self, s_file_t *file, bool force)
 static bool
 s_send (agent_shipper_t *self, s_file_t *file, int timeout_ms, bool abortable)
 {
-    agent_t *agent = self->agent;
+    const agent_settings_t *settings = self->transport->settings;
     agent_reply_t reply;
-    int status = agent_post (agent, "/api/vm-logs", file->batch, timeout_ms,
-                             abortable, &reply);
+    int status =
+        agent_transport_post (self->transport, "/api/vm-logs", file->batch,
+                              timeout_ms, abortable, &reply);
     agent_reply_free (&reply);
     bool gone = false;
     if (status >= 200 && status < 300)
@@ -557,8 +559,8 @@ s_send (agent_shipper_t *self, s_file_t *file, int timeout_ms, bool abortable)
     file->failures++;
     file->due_ms =
         agent_now_ms ()
-        + agent_backoff_next (&file->backoff_ms, agent->settings.backoff_ms,
-                              agent->settings.backoff_max_ms);
+        + agent_backoff_next (&file->backoff_ms, settings->backoff_ms,
+                              settings->backoff_max_ms);
     return false;
 }
 
@@ -573,10 +575,11 @@ agent_shipper_step (agent_shipper_t *self)
         for (int round = 0; round < 8 && file->batch; round++) {
             if (file->due_ms > agent_now_ms ())
                 break;
-            if (agent_stop_requested (&self->agent->stop))
+            if (agent_stop_requested (self->transport->stop))
                 break;
             if (!s_send (self, file,
-                         self->agent->settings.request_timeout_s * 1000, true))
+                         self->transport->settings->request_timeout_s * 1000,
+                         true))
                 break;
             s_form (self, file, false);
         }
@@ -608,7 +611,7 @@ static void *
 s_thread (void *arg)
 {
     agent_shipper_t *self = arg;
-    agent_stop_t *stop = &self->agent->stop;
+    agent_stop_t *stop = self->transport->stop;
     while (!agent_stop_requested (stop)) {
         agent_shipper_step (self);
         agent_stop_sleep (stop, 100);

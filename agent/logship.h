@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/agent.h"
+#include "agent/transport.h"
 
 #define AGENT_LINE_MAX        8192               //  longer lines are split
 #define AGENT_QUEUE_BYTES_MAX (8 * 1024 * 1024)  //  bytes queued per file
@@ -79,7 +79,8 @@ char *agent_lines_batch (agent_lines_t *self,
 //  --- the shipper ------------------------------------------------------------
 typedef struct agent_shipper agent_shipper_t;
 
-agent_shipper_t *agent_shipper_new (agent_t *agent);
+//  Posts through transport (not owned).
+agent_shipper_t *agent_shipper_new (agent_transport_t *transport);
 
 //  One pass: read new lines, form due batches, post due batches (one
 //  attempt each).

@@ -19,7 +19,7 @@ typedef struct {
 } s_slot_t;
 
 struct agent_reporter {
-    agent_t *agent;                        //  settings, stop, transport
+    agent_transport_t *transport;          //  settings, stop, posting
     pthread_mutex_t lock;                  //  guards slots
     pthread_cond_t wake;                   //  signalled on set
     s_slot_t slots[AGENT_REPORTER_SLOTS];  //  one per report kind
@@ -28,18 +28,14 @@ struct agent_reporter {
 };
 
 agent_reporter_t *
-agent_reporter_new (agent_t *agent)
+agent_reporter_new (agent_transport_t *transport)
 {
     agent_reporter_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->agent = agent;
+    self->transport = transport;
     pthread_mutex_init (&self->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init (&attr);
-    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-    pthread_cond_init (&self->wake, &attr);
-    pthread_condattr_destroy (&attr);
+    agent_cond_init (&self->wake);
     return self;
 }
 
@@ -113,13 +109,14 @@ s_deliver_one (agent_reporter_t *self)
     unsigned long gen = slot->gen;
     pthread_mutex_unlock (&self->lock);
 
-    agent_t *agent = self->agent;
+    agent_transport_t *transport = self->transport;
+    const agent_settings_t *settings = transport->settings;
     agent_reply_t reply;
     int status = -1;
     if (path && body)
-        status =
-            agent_post (agent, path, body,
-                        agent->settings.request_timeout_s * 1000, true, &reply);
+        status = agent_transport_post (transport, path, body,
+                                       settings->request_timeout_s * 1000, true,
+                                       &reply);
     else
         memset (&reply, 0, sizeof reply);
 
@@ -135,17 +132,17 @@ s_deliver_one (agent_reporter_t *self)
             slot->body = NULL;
         }
     }
-    else if (!agent_stop_requested (&agent->stop)) {
+    else if (!agent_stop_requested (transport->stop)) {
         if (slot->failures == 0 || slot->failures % 10 == 0)
             ll_warn ("agent: report %s failed: %s%d%s", path ? path : "?",
                      status < 0 ? "" : "HTTP ", status,
                      status < 0 ? " (transport error)" : "");
         slot->failures++;
         if (slot->gen == gen)
-            slot->due_ms = agent_now_ms ()
-                           + agent_backoff_next (
-                               &slot->backoff_ms, agent->settings.backoff_ms,
-                               agent->settings.backoff_max_ms);
+            slot->due_ms =
+                agent_now_ms ()
+                + agent_backoff_next (&slot->backoff_ms, settings->backoff_ms,
+                                      settings->backoff_max_ms);
     }
     agent_reply_free (&reply);
     free (path);
@@ -157,7 +154,7 @@ static void *
 s_thread (void *arg)
 {
     agent_reporter_t *self = arg;
-    agent_stop_t *stop = &self->agent->stop;
+    agent_stop_t *stop = self->transport->stop;
     pthread_mutex_lock (&self->lock);
     while (!agent_stop_requested (stop)) {
         if (s_deliver_one (self))
@@ -170,13 +167,7 @@ s_thread (void *arg)
         if (wait <= 0)
             continue;
         struct timespec until;
-        clock_gettime (CLOCK_MONOTONIC, &until);
-        until.tv_sec += wait / 1000;
-        until.tv_nsec += (wait % 1000) * 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        agent_deadline (&until, wait);
         pthread_cond_timedwait (&self->wake, &self->lock, &until);
     }
     pthread_mutex_unlock (&self->lock);

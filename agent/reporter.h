@@ -9,11 +9,14 @@
 
 #include <stdbool.h>
 
-#include "agent/agent.h"
+#include "agent/transport.h"
 
 #define AGENT_REPORTER_SLOTS 16  //  distinct report kinds
 
-agent_reporter_t *agent_reporter_new (agent_t *agent);
+typedef struct agent_reporter agent_reporter_t;
+
+//  Posts through transport (not owned).
+agent_reporter_t *agent_reporter_new (agent_transport_t *transport);
 
 //  Start the delivery thread. 0 or -1.
 int agent_reporter_start (agent_reporter_t *self);

@@ -26,7 +26,7 @@ typedef enum {
     AGENT_TRANSPORT_HTTP = 0,
     AGENT_TRANSPORT_ZMQ = 1,
     AGENT_TRANSPORT_PG = 2
-} agent_transport_t;
+} agent_transport_kind_t;
 
 //  One shipped file: its stream name and its path.
 typedef struct {
@@ -40,7 +40,7 @@ typedef struct {
         [AGENT_TOKEN_MAX];  //  API_TOKEN or API_TOKEN_FILE's (never logged)
     char base_url[AGENT_URL_MAX];            //  sanitised allocator base URL
     char software[AGENT_SOFTWARE_MAX];       //  SUBJECT_SOFTWARE ("" = none)
-    agent_transport_t transport;             //  LABLINK_TRANSPORT
+    agent_transport_kind_t transport;        //  LABLINK_TRANSPORT
     char start_host[AGENT_PATH_MAX];         //  LABLINK_CRD_START_HOST
     char nvidia_smi[AGENT_PATH_MAX];         //  LABLINK_NVIDIA_SMI ("" = none)
     char tutorial_repo[AGENT_PATH_MAX];      //  TUTORIAL_REPO_TO_CLONE or ""

@@ -8,11 +8,7 @@ void
 agent_stop_init (agent_stop_t *self)
 {
     pthread_mutex_init (&self->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init (&attr);
-    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-    pthread_cond_init (&self->wake, &attr);
-    pthread_condattr_destroy (&attr);
+    agent_cond_init (&self->wake);
     self->stopping = false;
 }
 
@@ -45,15 +41,7 @@ bool
 agent_stop_sleep (agent_stop_t *self, int64_t ms)
 {
     struct timespec until;
-    clock_gettime (CLOCK_MONOTONIC, &until);
-    if (ms < 0)
-        ms = 0;
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    agent_deadline (&until, ms);
     pthread_mutex_lock (&self->lock);
     while (!self->stopping)
         if (pthread_cond_timedwait (&self->wake, &self->lock, &until)
@@ -97,6 +85,30 @@ agent_now_ms (void)
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
     return (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+void
+agent_cond_init (pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init (&attr);
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    pthread_cond_init (cond, &attr);
+    pthread_condattr_destroy (&attr);
+}
+
+void
+agent_deadline (struct timespec *until, int64_t ms)
+{
+    clock_gettime (CLOCK_MONOTONIC, until);
+    if (ms < 0)
+        ms = 0;
+    until->tv_sec += ms / 1000;
+    until->tv_nsec += (ms % 1000) * 1000000;
+    if (until->tv_nsec >= 1000000000) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000;
+    }
 }
 
 int64_t

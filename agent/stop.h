@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 typedef struct {
     pthread_mutex_t lock;  //  guards stopping
@@ -34,6 +35,11 @@ int agent_random_bytes (void *out, size_t size);
 
 //  Milliseconds of CLOCK_MONOTONIC.
 int64_t agent_now_ms (void);
+
+//  A condition whose timed waits count on CLOCK_MONOTONIC, and the
+//  deadline ms (< 0: 0) milliseconds from now for pthread_cond_timedwait.
+void agent_cond_init (pthread_cond_t *cond);
+void agent_deadline (struct timespec *until, int64_t ms);
 
 //  The next retry delay: doubles current (starting at base) up to max, then
 //  adds 0..50 % jitter.

@@ -107,11 +107,7 @@ agent_zmq_new (agent_t *agent)
         return NULL;
     self->agent = agent;
     pthread_mutex_init (&self->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init (&attr);
-    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-    pthread_cond_init (&self->answered, &attr);
-    pthread_condattr_destroy (&attr);
+    agent_cond_init (&self->answered);
     return self;
 }
 
@@ -145,12 +141,7 @@ s_call (agent_zmq_t *self,
             || (abortable && agent_stop_requested (&self->agent->stop)))
             break;
         struct timespec until;
-        clock_gettime (CLOCK_MONOTONIC, &until);
-        until.tv_nsec += 100 * 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        agent_deadline (&until, 100);
         pthread_cond_timedwait (&self->answered, &self->lock, &until);
     }
     int status = -1;
@@ -169,13 +160,14 @@ s_call (agent_zmq_t *self,
 }
 
 int
-agent_zmq_post (agent_zmq_t *self,
+agent_zmq_post (void *link,
                 const char *path,
                 const char *body,
                 int timeout_ms,
                 bool abortable,
                 agent_reply_t *reply)
 {
+    agent_zmq_t *self = link;
     memset (reply, 0, sizeof *reply);
     reply->status = -1;
     reply->retry_after_s = -1;

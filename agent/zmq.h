@@ -21,8 +21,9 @@ agent_zmq_t *agent_zmq_new (agent_t *agent);
 //  Start the link thread (connects, says HELLO and WAIT, runs assignments).
 int agent_zmq_start (agent_zmq_t *self);
 
-//  POST over the gateway; same contract as agent_post.
-int agent_zmq_post (agent_zmq_t *self,
+//  POST over the gateway (self: the agent_zmq_t): an agent_link_post_fn
+//  for agent/transport.h.
+int agent_zmq_post (void *self,
                     const char *path,
                     const char *body,
                     int timeout_ms,

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "actors/exporter.h"
+#include "actors/exporter/exporter.h"
 #include "runtime/protocol.h"
 #include "runtime/supervisor.h"
 #include "support.h"

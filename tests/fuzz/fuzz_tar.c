@@ -1,4 +1,4 @@
-/*  The export's tar reader (actors/exporter_tar.c, the container source's
+/*  The export's tar reader (actors/exporter/tar.c, the container source's
     `tar -cf -` stream from a VM that may lie). The first input byte picks
     the size of each read (1..256 bytes: streams arrive in any pieces), the
     rest is the stream. Every member found has a size from 0 to the cap and
@@ -6,7 +6,7 @@
     the reader always ends (end of archive or a refusal with a reason). */
 #include "fuzz_support.h"
 
-#include "actors/exporter_tar.h"
+#include "actors/exporter/tar.h"
 
 #define S_CAP (1 << 20)  //  the size cap given to the reader
 

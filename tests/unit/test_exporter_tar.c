@@ -1,4 +1,4 @@
-/*  The export's tar reader (actors/exporter_tar.c) against streams a
+/*  The export's tar reader (actors/exporter/tar.c) against streams a
     hostile VM could send: sizes that are negative, overflow, are malformed
     or over the cap, wrong checksums, oversized long names, a stream that
     ends early; and the members real GNU tar writes (ustar prefix, GNU long
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/exporter_tar.h"
+#include "actors/exporter/tar.h"
 
 //  A stream in memory, given out in pieces of at most `chunk` bytes.
 typedef struct {

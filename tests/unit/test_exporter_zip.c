@@ -10,7 +10,7 @@
 #include <string.h>
 #include <zip.h>
 
-#include "actors/exporter_zip.h"
+#include "actors/exporter/zip.h"
 #include "runtime/config.h"
 
 //  A memory sink

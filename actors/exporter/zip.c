@@ -1,4 +1,4 @@
-#include "actors/exporter_zip.h"
+#include "actors/exporter/zip.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "actors/exporter_key.h"
+#include "actors/exporter/key.h"
 
 #include <errno.h>
 #include <fcntl.h>

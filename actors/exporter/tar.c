@@ -1,4 +1,4 @@
-#include "actors/exporter_tar.h"
+#include "actors/exporter/tar.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*  A streaming reader of the tar stream a VM sends for the container
     source of the export (`tar -cf -` inside the client container,
-    actors/exporter_fetch.c). The VM is not trusted: every header is
+    actors/exporter/container.c). The VM is not trusted: every header is
     checked (checksum, size field) before its size is believed, a size
     that is negative, overflows, is malformed or is over the caller's cap
     refuses the stream (nothing after it can be trusted), long names are

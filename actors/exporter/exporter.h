@@ -1,9 +1,9 @@
 /*  exporter: every VM's data files in one zip, streamed while it is built.
 
-    Owns: the SSH client key (actors/exporter_key.h), one PostgreSQL
+    Owns: the SSH client key (actors/exporter/key.h), one PostgreSQL
     connection (VM list, pinned host keys, audit), and during an export the
-    fetch threads (actors/exporter_fetch.h, at most export.parallel at once,
-    one per VM) and the zip writer (actors/exporter_zip.h).
+    fetch threads (actors/exporter/fetch.h, at most export.parallel at once,
+    one per VM) and the zip writer (actors/exporter/zip.h).
     Serves: ROUTER LL_ENDPOINT_EXPORTER, the grammar in runtime/protocol.h:
       EXPORT-START, EXPORT-READ, EXPORT-CANCEL, EXPORT-STATUS.
     Memory is bounded whatever the export's size: each fetch thread holds at

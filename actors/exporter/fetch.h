@@ -1,10 +1,9 @@
 /*  One VM's side of an export: a thread that connects to the VM's sshd
-    (libssh2, ed25519 client key, host key checked against the pin), walks
-    the data folder over SFTP (no shell: names are data) -- or, for files
-    inside the client container, lists them with find -printf and reads
-    them with tar through export.container_command, the names going only
-    to tar's standard input -- and streams every matching file to the
-    exporter over an inproc PAIR socket.
+    (libssh2, ed25519 client key, host key checked against the pin:
+    actors/exporter/fetch_job.h), walks the data folder over SFTP
+    (actors/exporter/sftp_walk.h) or reads the files inside the client
+    container (actors/exporter/container.h), and streams every matching
+    file to the exporter over an inproc PAIR socket.
 
     Messages to the exporter (frames are strings unless marked):
       HOSTKEY type base64 sha256   first contact (no pin yet): pin this key
