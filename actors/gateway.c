@@ -636,6 +636,8 @@ s_self_handle_waiters (void *arg)
         peer->waiting = false;
         if (what && streq (what, LL_WAIT_ASSIGN) && pin && cmd)
             s_sendf (self, peer, "ASSIGN %s %s", pin, cmd);
+        else if (what && streq (what, LL_WAIT_RESET) && pin)
+            s_sendf (self, peer, "RESET %s", pin);  //  pin: the reset id
         else if (what && streq (what, LL_WAIT_UNKNOWN))
             s_send (self, peer, "ERROR VM not found.");
         else if (what && streq (what, LL_WAIT_REVOKED))

@@ -491,6 +491,8 @@ main (int argc, char *argv[])
         (ll_log_format_t) ll_log_format_parse (config->app.log_format));
     ll_log_add_secret (config->db.password);
     ll_log_add_secret (config->app.admin_password);
+    ll_log_add_secret (config->app.metrics_token);
+    ll_log_add_secret (config->claim.access_code);
     char *summary = ll_config_describe (config);
     ll_info ("allocator: starting %s (commit %s); %s", ll_build_version (),
              ll_build_commit (), summary);

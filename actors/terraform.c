@@ -1400,6 +1400,13 @@ s_op_step_done (self_t *self)
                     s_op_end (self, !op->backup_failed);
                     return;
                 }
+                if (strcmp (op->kind, "replace-vm") == 0 && op->target) {
+                    //  A fresh machine: a release waiting for it is over
+                    const char *values[] = {op->target};
+                    if (s_exec (self, "vm_replaced", 1, values) != 0)
+                        s_say (self, op, "warning: %s stays withheld: %s",
+                               op->target, ll_db_error (self->actor.db));
+                }
                 if (s_op_run_output (self, op) == 0)
                     return;
                 //  Could not even start: the VMs exist, keep them

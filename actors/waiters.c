@@ -132,23 +132,28 @@ s_generation (const char *text)
     return text && *text ? strtoll (text, NULL, 10) : -1;
 }
 
-//  Answer every waiter of host with its assignment, made for the agent of
-//  token generation gen (-1: unknown, every waiter gets it): a waiter of
-//  another generation is told REVOKED instead, never the PIN.
+//  Answer every waiter of host with its assignment, or with the reset it
+//  must do first (reset not NULL nor ""; issue 15 section 3), made for the
+//  agent of token generation gen (-1: unknown, every waiter gets it): a
+//  waiter of another generation is told REVOKED instead, never the PIN.
 static void
 s_wake (self_t *self,
         const char *host,
         const char *pin,
         const char *command,
-        long long gen)
+        long long gen,
+        const char *reset)
 {
+    bool resetting = reset && *reset;
     zlistx_t *list = zhashx_lookup (self->by_host, host);
     while (list && zlistx_size (list)) {
         s_waiter_t *waiter = zlistx_first (list);
-        if (gen < 0 || waiter->gen == gen)
-            ll_request_answer (waiter->req, LL_WAIT_ASSIGN, pin, command);
-        else
+        if (gen >= 0 && waiter->gen != gen)
             ll_request_answer (waiter->req, LL_WAIT_REVOKED, NULL, NULL);
+        else if (resetting)
+            ll_request_answer (waiter->req, LL_WAIT_RESET, reset, NULL);
+        else
+            ll_request_answer (waiter->req, LL_WAIT_ASSIGN, pin, command);
         s_remove (self, waiter);
         list = zhashx_lookup (self->by_host, host);
     }
@@ -207,6 +212,10 @@ s_handle_wait (void *arg, ll_request_t *req)
     //  Only the agent of the VM's current token waits here
     if (res && s_generation (PQgetvalue (res, row, 4)) != gen) {
         ll_request_answer (req, LL_WAIT_REVOKED, NULL, NULL);
+        goto done;
+    }
+    if (res && *PQgetvalue (res, row, 5)) {
+        ll_request_answer (req, LL_WAIT_RESET, PQgetvalue (res, row, 5), NULL);
         goto done;
     }
     if (res && streq (PQgetvalue (res, row, 1), "t")) {
@@ -345,7 +354,8 @@ s_resync (self_t *self)
     self->resync = false;
     for (int r = 0; r < PQntuples (res); r++)
         s_wake (self, PQgetvalue (res, r, 0), PQgetvalue (res, r, 1),
-                PQgetvalue (res, r, 2), s_generation (PQgetvalue (res, r, 3)));
+                PQgetvalue (res, r, 2), s_generation (PQgetvalue (res, r, 3)),
+                PQgetvalue (res, r, 4));
     PQclear (res);
 }
 
@@ -366,8 +376,8 @@ s_self_handle_sub (void *arg)
     else if (event && streq (event, LL_EVT_VM_ASSIGNED)) {
         if (pin && command && gen && *gen
             && zhashx_lookup (self->by_host, host))
-            s_wake (self, host, pin, command,
-                    s_generation (gen));  //  from the NOTIFY payload
+            s_wake (self, host, pin, command, s_generation (gen),
+                    NULL);  //  from the NOTIFY payload
         else if (host && zhashx_lookup (self->by_host, host)) {
             const char *values[] = {host};
             PGresult *res =
@@ -377,7 +387,8 @@ s_self_handle_sub (void *arg)
             else if (PQntuples (res) == 1)
                 s_wake (self, host, PQgetvalue (res, 0, 0),
                         PQgetvalue (res, 0, 1),
-                        s_generation (PQgetvalue (res, 0, 2)));
+                        s_generation (PQgetvalue (res, 0, 2)),
+                        PQgetvalue (res, 0, 3));
             PQclear (res);
         }
     }

@@ -910,6 +910,8 @@ ll_route_vm_logs_events (ll_http_req_t *req)
             alive = mg_printf (req->conn, ": ping\n\n") > 0 ? 0 : -1;
             ping = ll_now_ms () + S_TAIL_PING_MS;
         }
+        if (alive == 0 && ll_http_client_gone (req))
+            alive = -1;  //  frees the stream's slot now, not at a ping
     }
     zpoller_destroy (&poller);
     ll_socket_close (&sub);

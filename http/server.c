@@ -3,6 +3,8 @@
 #include "runtime/budget.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
+#include "runtime/protocol.h"
+#include "runtime/proxy.h"
 #include "runtime/token.h"
 
 #include <arpa/inet.h>
@@ -10,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -77,7 +80,15 @@ struct ll_http_server {
     zhashx_t *tokens;                      //  token hash -> s_cached_token_t
     atomic_uint_fast64_t tokens_epoch;     //  bumped by every forget
     ll_admin_auth_t *auth;  //  the admin credential (http/auth.h)
-    int capture_fd;         //  tests: answers recorded here, or -1
+    ll_proxies_t proxies;   //  app.trusted_proxies
+    //  Live streams now: in total and per credential (issue 15 section 5)
+    pthread_mutex_t streams_lock;  //  guards the three below
+    int streams;                   //  streams open
+    struct {
+        char key[264];  //  the credential ("" = free entry)
+        int count;      //  its streams
+    } * stream_owners;  //  app.max_streams entries
+    int capture_fd;     //  tests: answers recorded here, or -1
 };
 
 static int
@@ -783,6 +794,108 @@ ll_http_wants_json (ll_http_req_t *req)
            && !strstr (accept, "text/html");
 }
 
+//  --- live streams ----------------------------------------------------------
+
+#define S_STREAM_RETRY_S 5  //  Retry-After past a stream cap
+
+//  Whose stream this is: the admin's session or user, else the VM (or
+//  service) its Bearer token proved, else the address.
+static void
+s_stream_key (ll_http_req_t *req, char *out, size_t size)
+{
+    if (req->via_session)
+        snprintf (out, size, "session:%.64s", req->session_hash);
+    else if (req->is_admin)
+        snprintf (out, size, "basic:%.60s", req->actor);
+    else if (req->agent[0])
+        snprintf (out, size, "agent:%s", req->agent);
+    else
+        snprintf (out, size, "address:%s", req->address);
+}
+
+//  A stream route takes a slot before its handler runs: 0, or -1 after
+//  429 (this credential's cap) or 503 (the server's), with Retry-After.
+bool
+ll_http_route_is_stream (const ll_route_t *route)
+{
+    size_t len = strlen (route->pattern);
+    return len >= 7 && strcmp (route->pattern + len - 7, "/events") == 0;
+}
+
+static int
+s_stream_take (ll_http_server_t *self, ll_http_req_t *req)
+{
+    if (!ll_http_route_is_stream (req->route))
+        return 0;
+    const ll_config_t *config = self->runtime->config;
+    char key[sizeof req->stream_key];
+    s_stream_key (req, key, sizeof key);
+    int status = 0;
+    pthread_mutex_lock (&self->streams_lock);
+    int mine = -1, free_slot = -1;
+    for (int i = 0; i < config->app.max_streams; i++) {
+        if (strcmp (self->stream_owners[i].key, key) == 0)
+            mine = i;
+        else if (!self->stream_owners[i].key[0] && free_slot < 0)
+            free_slot = i;
+    }
+    if (self->streams >= config->app.max_streams)
+        status = 503;
+    else if (mine >= 0
+             && self->stream_owners[mine].count
+                    >= config->app.max_streams_per_token)
+        status = 429;
+    else {
+        if (mine < 0) {
+            mine = free_slot;  //  fewer streams than entries: one is free
+            snprintf (self->stream_owners[mine].key,
+                      sizeof self->stream_owners[mine].key, "%s", key);
+        }
+        self->stream_owners[mine].count++;
+        self->streams++;
+        snprintf (req->stream_key, sizeof req->stream_key, "%s", key);
+    }
+    pthread_mutex_unlock (&self->streams_lock);
+    if (!status)
+        return 0;
+    char headers[64];
+    snprintf (headers, sizeof headers, "Retry-After: %d\r\n", S_STREAM_RETRY_S);
+    const char *body =
+        status == 429
+            ? "{\"error\":\"Too many live streams for this client. Close "
+              "one and try again.\"}"
+            : "{\"error\":\"Too many live streams on this server. Try "
+              "again later.\"}";
+    ll_http_send (req, status, "application/json", body, strlen (body),
+                  headers);
+    return -1;
+}
+
+static void
+s_stream_give (ll_http_server_t *self, ll_http_req_t *req)
+{
+    if (!req->stream_key[0])
+        return;
+    pthread_mutex_lock (&self->streams_lock);
+    for (int i = 0; i < self->runtime->config->app.max_streams; i++)
+        if (strcmp (self->stream_owners[i].key, req->stream_key) == 0) {
+            if (--self->stream_owners[i].count == 0)
+                self->stream_owners[i].key[0] = '\0';
+            self->streams--;
+            break;
+        }
+    pthread_mutex_unlock (&self->streams_lock);
+    req->stream_key[0] = '\0';
+}
+
+bool
+ll_http_behind_tls (ll_http_req_t *req)
+{
+    const char *proto = ll_http_header (req, "X-Forwarded-Proto");
+    return req->server->runtime->config->app.secure_cookies
+           || (proto && strcasecmp (proto, "https") == 0);
+}
+
 //  --- authentication -----------------------------------------------------
 
 struct ll_admin_auth *
@@ -1178,6 +1291,20 @@ s_audited_get (const ll_route_t *route)
     return strcmp (route->pattern, "/api/scp-client") == 0;
 }
 
+bool
+ll_http_try_admin (ll_http_req_t *req)
+{
+    int retry = 0;
+    s_basic_t basic = s_admin_basic (req->server, req, &retry);
+    bool had_cookie = false;
+    if (basic == S_BASIC_OK)
+        req->is_admin = true;
+    else if (basic == S_BASIC_NONE
+             && s_admin_session (req->server, req, &had_cookie) > 0)
+        req->is_admin = req->via_session = true;
+    return req->is_admin;
+}
+
 //  0 when the request may proceed; else the response was sent.
 static int
 s_authorize (ll_http_server_t *self, ll_http_req_t *req)
@@ -1310,6 +1437,44 @@ s_read_body (ll_http_server_t *self, ll_http_req_t *req)
     return 0;
 }
 
+//  Every line of header name joined with commas, as RFC 9110 reads
+//  repeated fields (new string), or NULL when there is none.
+static char *
+s_header_joined (const struct mg_request_info *info, const char *name)
+{
+    size_t len = 0;
+    for (int i = 0; i < info->num_headers; i++)
+        if (strcasecmp (info->http_headers[i].name, name) == 0)
+            len += strlen (info->http_headers[i].value) + 1;
+    if (!len)
+        return NULL;
+    char *out = malloc (len);
+    size_t used = 0;
+    for (int i = 0; i < info->num_headers; i++)
+        if (strcasecmp (info->http_headers[i].name, name) == 0) {
+            size_t n = strlen (info->http_headers[i].value);
+            if (used)
+                out[used++] = ',';
+            memcpy (out + used, info->http_headers[i].value, n);
+            used += n;
+        }
+    out[used] = '\0';
+    return out;
+}
+
+//  The client's address (issue 15 section 4): the peer, or what trusted
+//  proxies say it is.
+static void
+s_client_address (ll_http_server_t *self, ll_http_req_t *req)
+{
+    char *xff = s_header_joined (req->info, "X-Forwarded-For");
+    char *forwarded = xff ? NULL : s_header_joined (req->info, "Forwarded");
+    ll_proxies_client (&self->proxies, req->info->remote_addr, xff, forwarded,
+                       req->address);
+    free (xff);
+    free (forwarded);
+}
+
 //  The request's id: the proxy's X-Request-Id when it is a plain token,
 //  else 16 random hex digits. Every log line of this worker carries it
 //  until the request ends.
@@ -1339,8 +1504,7 @@ s_begin_request (struct mg_connection *conn)
     ll_http_req_t req = {.conn = conn, .info = info, .server = self};
     req.client = (ll_client_t){.call = s_client_call, .handle = &req};
     atomic_fetch_add (&self->inflight, 1);
-    ll_client_address (info->remote_addr,
-                       mg_get_header (conn, "X-Forwarded-For"), req.address);
+    s_client_address (self, &req);
     char request_id[72];
     s_request_id (conn, request_id, sizeof request_id);
     ll_log_context_set ("request_id", request_id);
@@ -1378,8 +1542,10 @@ s_begin_request (struct mg_connection *conn)
             ll_http_error (&req, 404, "Not found.");
     }
     else if (s_authorize (self, &req) == 0 && s_read_body (self, &req) == 0
-             && s_check_nul (&req) == 0 && s_check_csrf (&req) == 0)
+             && s_check_nul (&req) == 0 && s_check_csrf (&req) == 0
+             && s_stream_take (self, &req) == 0)
         req.route->fn (&req);
+    s_stream_give (self, &req);
     if (req.audit) {
         //  Every admin action: who, what, on which target, and the outcome
         char action[160], detail[160];
@@ -1466,9 +1632,18 @@ ll_http_server_new (const ll_runtime_t *runtime,
     pthread_mutex_init (&self->tokens_lock, NULL);
     self->tokens = zhashx_new ();
     zhashx_set_destructor (self->tokens, s_cached_token_free);
+    pthread_mutex_init (&self->streams_lock, NULL);
+    self->stream_owners =
+        calloc ((size_t) config->app.max_streams, sizeof *self->stream_owners);
     self->auth = ll_admin_auth_new (config);
     if (!self->auth) {
         snprintf (error, errsize, "libsodium cannot start");
+        ll_http_server_destroy (&self);
+        return NULL;
+    }
+    if (ll_proxies_init (&self->proxies, &config->app.trusted_proxies, error,
+                         errsize)
+        != 0) {
         ll_http_server_destroy (&self);
         return NULL;
     }
@@ -1520,6 +1695,24 @@ void
 ll_http_server_stopping (ll_http_server_t *self)
 {
     atomic_store (&self->stopping, true);
+}
+
+bool
+ll_http_client_gone (ll_http_req_t *req)
+{
+    if (!req->client_fd) {
+        int fd = s_client_fd (req);
+        req->client_fd = fd >= 0 ? fd + 1 : -1;
+    }
+    if (req->client_fd < 0)
+        return false;
+    struct pollfd p = {req->client_fd - 1, POLLIN, 0};
+    if (poll (&p, 1, 0) <= 0)
+        return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+        return true;
+    char byte;
+    return recv (req->client_fd - 1, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 bool
@@ -1591,6 +1784,13 @@ ll_http_server_metrics (ll_http_server_t *self)
             "# TYPE lablink_http_requests_in_flight gauge\n"
             "lablink_http_requests_in_flight %d\n",
             atomic_load (&self->inflight));
+    pthread_mutex_lock (&self->streams_lock);
+    int streams = self->streams;
+    pthread_mutex_unlock (&self->streams_lock);
+    APPEND ("# HELP lablink_http_streams Live streams (SSE) open now.\n"
+            "# TYPE lablink_http_streams gauge\n"
+            "lablink_http_streams %d\n",
+            streams);
     APPEND (
         "# HELP lablink_actor_queue_depth Calls waiting for an actor's reply.\n"
         "# TYPE lablink_actor_queue_depth gauge\n");
@@ -1671,8 +1871,11 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     pthread_mutex_destroy (&self->queues_lock);
     zhashx_destroy (&self->tokens);
     pthread_mutex_destroy (&self->tokens_lock);
+    pthread_mutex_destroy (&self->streams_lock);
+    free (self->stream_owners);
     sodium_memzero (self->secret, sizeof self->secret);
     ll_admin_auth_destroy (&self->auth);
+    ll_proxies_free (&self->proxies);
     free (self);
     *self_p = NULL;
 }

@@ -33,6 +33,11 @@ typedef struct {
     ll_route_fn *fn;      //  the handler
 } ll_route_t;
 
+//  A route whose pattern ends in "/events" is a live stream (Server-Sent
+//  Events): it holds a worker for long, so the edge counts it against
+//  app.max_streams and app.max_streams_per_token before its handler runs.
+bool ll_http_route_is_stream (const ll_route_t *route);
+
 #define LL_HTTP_MAX_PARAMS 4
 
 //  One request as handlers see it.
@@ -52,6 +57,8 @@ struct ll_http_req {
     char address[64];                    //  client address (rate limits)
     char csrf[65];                       //  the session's CSRF token or ""
     char session_hash[65];               //  hash of the session id or ""
+    char stream_key[264];                //  whose stream slot it holds, or ""
+    int client_fd;                       //  the client's socket + 1, 0 unknown
     char agent[254];                     //  the VM (or service scope, '_'
                                          //  first) its Bearer token proved
     long long agent_generation;          //  that VM token's generation
@@ -196,11 +203,25 @@ void ll_http_server_forget (ll_http_server_t *self, const char *host);
 //  check it and end, so shutdown does not wait for them.
 bool ll_http_stopping (ll_http_req_t *req);
 
+//  True when the client closed its connection (an event stream's reader
+//  left): checked without writing, so its stream slot is freed at once.
+bool ll_http_client_gone (ll_http_req_t *req);
+
 //  A request header or NULL.
 const char *ll_http_header (ll_http_req_t *req, const char *name);
 
 //  True when the client prefers JSON (Accept: application/json).
 bool ll_http_wants_json (ll_http_req_t *req);
+
+//  For a public route that tells the admin more (health): true, with
+//  req->is_admin set, when the request carries valid admin credentials
+//  (Basic or the session cookie). Wrong ones count as failed logins but
+//  are answered by the route as anonymous.
+bool ll_http_try_admin (ll_http_req_t *req);
+
+//  True when cookies must be marked Secure: app.secure_cookies, or TLS in
+//  front (X-Forwarded-Proto: https).
+bool ll_http_behind_tls (ll_http_req_t *req);
 
 //  The admin credential and session helpers (http/auth.h).
 struct ll_admin_auth *ll_http_server_auth (ll_http_server_t *self);
