@@ -3,6 +3,8 @@
 #include "runtime/db.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
+#include "runtime/recovery.h"
+#include "runtime/roster.h"
 
 #include <math.h>
 #include <sodium.h>
@@ -21,23 +23,29 @@ typedef struct {
 
 //  One claim waiting for the batch.
 typedef struct {
-    ll_request_t *req;  //  the request (kept, owned)
-    char *email;        //  lower-cased (owned)
-    char *command;      //  "--code=<code>" (owned)
-    char pin[8];        //  fresh 6-digit PIN
-    char *outcome;      //  reply frames, space-free words (owned)
-    char *host;         //  hostname given (owned) or NULL
-    char *extra;        //  pin or status (owned) or NULL
-    bool fresh;         //  needs a free VM
+    ll_request_t *req;                //  the request (kept, owned)
+    char *email;                      //  lower-cased (owned)
+    char *command;                    //  "--code=<code>" (owned)
+    char pin[8];                      //  fresh 6-digit PIN
+    char *outcome;                    //  reply frames, space-free words (owned)
+    char *host;                       //  hostname given (owned) or NULL
+    char *extra;                      //  pin or status (owned) or NULL
+    bool fresh;                       //  needs a free VM
+    char proof[LL_RECOVERY_LEN + 1];  //  the secret shown, or ""
+    char secret[LL_RECOVERY_LEN + 1];     //  the secret this claim keeps
+    char hash[LL_RECOVERY_HASH_HEX + 1];  //  ... its stored hash
 } s_claim_t;
 
 typedef struct {
-    ll_actor_t actor;    //  pipe, ROUTER LL_ENDPOINT_ASSIGNER, database
-    zhashx_t *buckets;   //  "e:<email>" / "a:<address>" -> s_bucket_t
-    zlistx_t *pending;   //  s_claim_t waiting for the next batch
-    int64_t count_ms;    //  when count was read (0 = invalid)
-    long count;          //  cached free count
-    int64_t next_purge;  //  when full buckets are forgotten next
+    ll_actor_t actor;     //  pipe, ROUTER LL_ENDPOINT_ASSIGNER, database
+    zhashx_t *buckets;    //  "e:<email>" / "a:<address>" -> s_bucket_t
+    zlistx_t *pending;    //  s_claim_t waiting for the next batch
+    ll_roster_t *roster;  //  the class roster (claim.allowed_*)
+    int64_t roster_ms;    //  when the roster file was last looked at
+    char error[600];      //  why START failed
+    int64_t count_ms;     //  when count was read (0 = invalid)
+    long count;           //  cached free count
+    int64_t next_purge;   //  when full buckets are forgotten next
 } self_t;
 
 static void
@@ -55,6 +63,8 @@ s_claim_destroy (s_claim_t **self_p)
     free (self->outcome);
     free (self->host);
     free (self->extra);
+    sodium_memzero (self->proof, sizeof self->proof);
+    sodium_memzero (self->secret, sizeof self->secret);
     free (self);
     *self_p = NULL;
 }
@@ -92,6 +102,7 @@ s_self_destroy (self_t **self_p)
         return;
     zlistx_destroy (&self->pending);
     zhashx_destroy (&self->buckets);
+    ll_roster_destroy (&self->roster);
     ll_actor_fini (&self->actor);
     free (self);
     *self_p = NULL;
@@ -103,6 +114,10 @@ s_self_start (void *arg)
     self_t *self = arg;
     if (sodium_init () < 0)
         return "libsodium cannot start";
+    self->roster = ll_roster_new (self->actor.runtime->config, self->error,
+                                  sizeof self->error);
+    if (!self->roster)
+        return self->error;
     self->next_purge = ll_now_ms () + 60000;
     return NULL;
 }
@@ -173,6 +188,7 @@ s_buckets_purge (self_t *self)
     zlistx_t *keys = zhashx_keys (self->buckets);
     for (const char *key = zlistx_first (keys); key; key = zlistx_next (keys)) {
         s_bucket_t *b = zhashx_lookup (self->buckets, key);
+        //  "e:" email buckets; "a:" claims and "w:" look-ups per address
         int cap = key[0] == 'e' ? config->claim.email_per_minute
                                 : config->claim.address_per_minute;
         double rate = cap / 60000.0;
@@ -199,18 +215,49 @@ s_claim_set (s_claim_t *claim,
 
 //  --- claims --------------------------------------------------------------
 
-//  VM-CLAIM: bad requests and rate limits are answered at once, the
-//  others wait for the batch.
+//  Answer OK LIMITED seconds (a rate limit).
+static void
+s_answer_limited (ll_request_t *req, int wait)
+{
+    char seconds[16];
+    snprintf (seconds, sizeof seconds, "%d", wait);
+    ll_request_answer (req, LL_CLAIM_LIMITED, seconds, NULL, NULL);
+}
+
+//  The roster's verdict on a claim; the email file is looked at again at
+//  most once a second.
+static ll_roster_verdict_t
+s_roster_check (self_t *self, const char *email, const char *access_code)
+{
+    int64_t now = ll_now_ms ();
+    if (now - self->roster_ms >= 1000) {
+        self->roster_ms = now;
+        char error[600];
+        int rc = ll_roster_refresh (self->roster, error, sizeof error);
+        if (rc < 0)
+            ll_warn ("assigner: roster kept as it was: %s", error);
+        else if (rc > 0)
+            ll_info ("assigner: roster reloaded: %zu addresses",
+                     ll_roster_size (self->roster));
+    }
+    return ll_roster_check (self->roster, email, access_code);
+}
+
+//  VM-CLAIM: bad requests, rate limits and roster refusals are answered
+//  at once, the others wait for the batch.
 static void
 s_handle_claim (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
-    char *email = NULL, *code = NULL, *address = NULL;
-    if (ll_request_take (req, &email, &code, &address) != 0)
+    char *email = NULL, *code = NULL, *address = NULL, *proof = NULL,
+         *access = NULL;
+    if (ll_request_take (req, &email, &code, &address, &proof, &access) != 0)
         return;
     if (!*email || !*code || strlen (email) > LL_ASSIGNER_FIELD_MAX
         || strlen (code) > LL_ASSIGNER_FIELD_MAX
-        || strlen (address) > LL_ASSIGNER_FIELD_MAX)
+        || strlen (address) > LL_ASSIGNER_FIELD_MAX
+        || strlen (access) > LL_ASSIGNER_FIELD_MAX
+        || (*proof && strlen (proof) != LL_RECOVERY_LEN))
         ll_request_fail (req, LL_REASON_MALFORMED);
     else {
         for (char *c = email; *c; c++)
@@ -224,11 +271,13 @@ s_handle_claim (void *arg, ll_request_t *req)
             snprintf (key, sizeof key, "e:%s", email);
             wait = s_bucket_take (self, key, config->claim.email_per_minute);
         }
-        if (wait) {
-            char seconds[16];
-            snprintf (seconds, sizeof seconds, "%d", wait);
-            ll_request_answer (req, LL_CLAIM_LIMITED, seconds, NULL);
-        }
+        ll_roster_verdict_t verdict =
+            wait ? LL_ROSTER_OK : s_roster_check (self, email, access);
+        if (wait)
+            s_answer_limited (req, wait);
+        else if (verdict != LL_ROSTER_OK)
+            ll_request_answer (req, LL_CLAIM_REFUSED, ll_roster_rule (verdict),
+                               NULL, NULL);
         else {
             s_claim_t *claim = calloc (1, sizeof *claim);
             claim->req = ll_request_keep (req);
@@ -239,6 +288,9 @@ s_handle_claim (void *arg, ll_request_t *req)
             snprintf (claim->command, len, "--code=%s", code);
             snprintf (claim->pin, sizeof claim->pin, "%06u",
                       (unsigned) randombytes_uniform (1000000));
+            snprintf (claim->proof, sizeof claim->proof, "%s", proof);
+            ll_recovery_new (claim->secret);
+            ll_recovery_hash (claim->secret, claim->hash);
             claim->fresh = true;
             zlistx_add_end (self->pending, claim);
         }
@@ -247,9 +299,35 @@ s_handle_claim (void *arg, ll_request_t *req)
     sodium_memzero (code, strlen (code));
     free (code);
     free (address);
+    sodium_memzero (proof, strlen (proof));
+    free (proof);
+    sodium_memzero (access, strlen (access));
+    free (access);
 }
 
-//  The returning students of the batch (reference 2.6). 0 or -1.
+//  True when the claim's proof is the secret of one of the email's rows
+//  (rows first..last of res, column 3 the stored hash); constant time per
+//  row. A proven claim keeps that secret.
+static bool
+s_claim_proven (s_claim_t *claim, PGresult *res, int first, int last)
+{
+    if (!*claim->proof)
+        return false;
+    char hash[LL_RECOVERY_HASH_HEX + 1];
+    ll_recovery_hash (claim->proof, hash);
+    bool proven = false;
+    for (int r = first; r <= last; r++)
+        proven |= ll_recovery_hash_equal (hash, PQgetvalue (res, r, 3));
+    if (proven) {
+        snprintf (claim->secret, sizeof claim->secret, "%s", claim->proof);
+        snprintf (claim->hash, sizeof claim->hash, "%s", hash);
+    }
+    return proven;
+}
+
+//  The returning students of the batch (reference 2.6): each must show
+//  the secret of its claim (issue 15), else DENIED and nothing changes.
+//  0 or -1.
 static int
 s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
 {
@@ -269,19 +347,26 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         s_claim_t *claim = claims[i];
-        int row = -1;
-        for (int r = 0; r < PQntuples (res) && row < 0; r++)
-            if (streq (PQgetvalue (res, r, 0), claim->email))
-                row = r;  //  rows come best first
+        int row = -1, last = -1;
+        for (int r = 0; r < PQntuples (res); r++)
+            if (streq (PQgetvalue (res, r, 0), claim->email)) {
+                if (row < 0)
+                    row = r;  //  rows come best first
+                last = r;
+            }
         if (row < 0)
             continue;
+        if (!s_claim_proven (claim, res, row, last)) {
+            s_claim_set (claim, LL_CLAIM_DENIED, NULL, NULL);
+            continue;
+        }
         const char *host = PQgetvalue (res, row, 1);
         const char *status = PQgetvalue (res, row, 2);
         bool running = streq (status, "running");
         bool recovering =
             streq (status, "rebooting") || streq (status, "initializing");
         if (config->recovery.reassign_dead
-            && streq (PQgetvalue (res, row, 3), "t")) {
+            && streq (PQgetvalue (res, row, 4), "t")) {
             //  Their VM is dead: release and flag it, then a fresh one
             char why[400];
             snprintf (
@@ -334,27 +419,33 @@ s_batch_fresh (self_t *self, s_claim_t **claims, size_t n)
     char **emails = malloc (k * sizeof *emails);
     char **commands = malloc (k * sizeof *commands);
     char **pins = malloc (k * sizeof *pins);
+    char **hashes = malloc (k * sizeof *hashes);
     for (size_t i = 0; i < k; i++) {
         emails[i] = fresh[i]->email;
         commands[i] = fresh[i]->command;
         pins[i] = fresh[i]->pin;
+        hashes[i] = fresh[i]->hash;
     }
     char *a_emails = s_pg_array (emails, k);
     char *a_commands = s_pg_array (commands, k);
     char *a_pins = s_pg_array (pins, k);
+    char *a_hashes = s_pg_array (hashes, k);
     char stale[16], window[16];
     ll_config_offer_params (self->actor.runtime->config, stale, window,
                             sizeof stale);
-    const char *values[] = {a_emails, a_commands, a_pins, stale, window};
-    PGresult *res = ll_db_exec (self->actor.db, "claim_free", 5, values);
+    const char *values[] = {a_emails, a_commands, a_pins,
+                            stale,    window,     a_hashes};
+    PGresult *res = ll_db_exec (self->actor.db, "claim_free", 6, values);
     sodium_memzero (a_commands, strlen (a_commands));
     sodium_memzero (a_pins, strlen (a_pins));
     free (a_emails);
     free (a_commands);
     free (a_pins);
+    free (a_hashes);
     free (emails);
     free (commands);
     free (pins);
+    free (hashes);
     int rc = -1;
     if (res) {
         for (size_t i = 0; i < k; i++)
@@ -451,11 +542,14 @@ s_batch_run (self_t *self, s_claim_t **claims, size_t n)
     self->count_ms = 0;
     for (size_t i = 0; i < n; i++) {
         s_claim_t *claim = claims[i];
+        bool keeps = claim->outcome
+                     && (streq (claim->outcome, LL_CLAIM_ASSIGNED)
+                         || streq (claim->outcome, LL_CLAIM_RECOVERING));
         if (rc != 0 || !claim->outcome)
             ll_request_fail (claim->req, LL_REASON_DATABASE);
         else
             ll_request_answer (claim->req, claim->outcome, claim->host,
-                               claim->extra);
+                               claim->extra, keeps ? claim->secret : NULL);
     }
 }
 
@@ -516,25 +610,8 @@ s_handle_count (void *arg, ll_request_t *req)
     ll_request_answer (req, text);
 }
 
-//  Run a statement that returns the affected hostname; reply OK, ERROR
-//  LL_REASON_NOT_FOUND or ERROR LL_REASON_DATABASE.
-static void
-s_reply_affected (self_t *self,
-                  ll_request_t *req,
-                  const char *statement,
-                  int n,
-                  const char *const *values)
-{
-    PGresult *res = ll_db_exec_retry (self->actor.db, statement, n, values);
-    if (!res)
-        ll_request_fail (req, LL_REASON_DATABASE);
-    else if (PQntuples (res) == 0)
-        ll_request_fail (req, LL_REASON_NOT_FOUND);
-    else
-        ll_request_answer (req);
-    PQclear (res);
-}
-
+//  VM-RELEASE hostname actor: the VM leaves its student; what happens to
+//  it next is claim.on_release (reset: a random id its agent confirms).
 static void
 s_handle_release (void *arg, ll_request_t *req)
 {
@@ -542,46 +619,98 @@ s_handle_release (void *arg, ll_request_t *req)
     char *host = NULL, *actor = NULL;
     if (ll_request_take (req, &host, &actor) != 0)
         return;
-    const char *values[] = {host, actor};
-    s_reply_affected (self, req, "vm_release", 2, values);
+    const char *on_release = self->actor.runtime->config->claim.on_release;
+    const char *mode = streq (on_release, "destroy") ? "replace" : on_release;
+    char reset_id[33] = "";
+    if (streq (mode, "reset")) {
+        unsigned char bytes[16];
+        randombytes_buf (bytes, sizeof bytes);
+        sodium_bin2hex (reset_id, sizeof reset_id, bytes, sizeof bytes);
+    }
+    const char *values[] = {host, actor, mode, *reset_id ? reset_id : NULL};
+    PGresult *res = ll_db_exec_retry (self->actor.db, "vm_release", 4, values);
+    if (!res)
+        ll_request_fail (req, LL_REASON_DATABASE);
+    else if (PQntuples (res) == 0)
+        ll_request_fail (req, LL_REASON_NOT_FOUND);
+    else
+        ll_request_answer (req, mode);
+    PQclear (res);
     self->count_ms = 0;
     free (host);
     free (actor);
 }
 
+//  An agent's report (VM-RESULT: the start-host outcome, VM-RESET-DONE:
+//  the reset's), counted only from the agent of the VM's current token.
+//  values: the statement's arguments, ok the "1"|"0" among them; the
+//  statement answers "current", "revoked" or, for a reset, "stale" (and
+//  vm_result the delivery's latency, for the metrics).
+static void
+s_report (self_t *self,
+          ll_request_t *req,
+          const char *statement,
+          const char **values,
+          int n,
+          const char *ok,
+          char *text)
+{
+    if (!streq (ok, "1") && !streq (ok, "0")) {
+        ll_request_fail (req, LL_REASON_MALFORMED);
+        return;
+    }
+    if (strlen (text) > 1000)
+        text[1000] = '\0';
+    PGresult *res = ll_db_exec_retry (self->actor.db, statement, n, values);
+    if (!res)
+        ll_request_fail (req, LL_REASON_DATABASE);
+    else if (PQntuples (res) == 0)
+        ll_request_fail (req, LL_REASON_NOT_FOUND);
+    else if (streq (PQgetvalue (res, 0, 0), "current")) {
+        //  vm_result: the seconds from claim to delivery, when this one
+        //  delivered it
+        if (PQnfields (res) > 1 && *PQgetvalue (res, 0, 1))
+            ll_metrics_delivery (self->actor.runtime->metrics,
+                                 LL_DELIVERY_AGENT,
+                                 strtod (PQgetvalue (res, 0, 1), NULL));
+        ll_request_answer (req);
+    }
+    else if (streq (PQgetvalue (res, 0, 0), "stale"))
+        ll_request_fail (req, LL_REASON_STALE);
+    else
+        ll_request_fail (req, LL_REASON_REVOKED);
+    PQclear (res);
+    self->count_ms = 0;
+}
+
+//  VM-RESULT hostname 1|0 error generation
 static void
 s_handle_result (void *arg, ll_request_t *req)
 {
-    self_t *self = arg;
     char *host = NULL, *ok = NULL, *text = NULL, *gen = NULL;
     if (ll_request_take (req, &host, &ok, &text, &gen) != 0)
         return;
-    if (!streq (ok, "1") && !streq (ok, "0"))
-        ll_request_fail (req, LL_REASON_MALFORMED);
-    else {
-        if (strlen (text) > 1000)
-            text[1000] = '\0';
-        const char *values[] = {host, streq (ok, "1") ? "true" : "false", text,
-                                gen};
-        //  Only the agent of the current token's generation counts
-        PGresult *res =
-            ll_db_exec_retry (self->actor.db, "vm_result", 4, values);
-        if (!res)
-            ll_request_fail (req, LL_REASON_DATABASE);
-        else if (PQntuples (res) == 0)
-            ll_request_fail (req, LL_REASON_NOT_FOUND);
-        else if (!streq (PQgetvalue (res, 0, 0), "t"))
-            ll_request_fail (req, LL_REASON_REVOKED);
-        else {
-            if (*PQgetvalue (res, 0, 1))
-                ll_metrics_delivery (self->actor.runtime->metrics,
-                                     LL_DELIVERY_AGENT,
-                                     strtod (PQgetvalue (res, 0, 1), NULL));
-            ll_request_answer (req);
-        }
-        PQclear (res);
-    }
+    const char *values[] = {host, streq (ok, "1") ? "true" : "false", text,
+                            gen};
+    s_report (arg, req, "vm_result", values, 4, ok, text);
     free (host);
+    free (ok);
+    free (text);
+    free (gen);
+}
+
+//  VM-RESET-DONE hostname reset-id 1|0 error generation
+static void
+s_handle_reset_done (void *arg, ll_request_t *req)
+{
+    char *host = NULL, *id = NULL, *ok = NULL, *text = NULL, *gen = NULL;
+    if (ll_request_take (req, &host, &id, &ok, &text, &gen) != 0)
+        return;
+    const char *values[] = {host, id, streq (ok, "1") ? "true" : "false", text,
+                            gen};
+    s_report (arg, req, "vm_reset_done", values, 5, ok, text);
+    free (host);
+    free (id);
     free (ok);
     free (text);
     free (gen);
@@ -618,11 +747,101 @@ s_handle_seen (void *arg, ll_request_t *req)
     zmsg_destroy (&list);
 }
 
+//  CLAIM-RESET email actor: a new secret for the student's VMs.
+static void
+s_handle_claim_reset (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    char *email = NULL, *actor = NULL;
+    if (ll_request_take (req, &email, &actor) != 0)
+        return;
+    if (!*email || strlen (email) > LL_ASSIGNER_FIELD_MAX)
+        ll_request_fail (req, LL_REASON_MALFORMED);
+    else {
+        for (char *c = email; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char) (*c - 'A' + 'a');
+        char secret[LL_RECOVERY_LEN + 1], hash[LL_RECOVERY_HASH_HEX + 1];
+        ll_recovery_new (secret);
+        ll_recovery_hash (secret, hash);
+        const char *values[] = {email, hash, actor};
+        PGresult *res =
+            ll_db_exec_retry (self->actor.db, "claim_reset", 3, values);
+        if (!res)
+            ll_request_fail (req, LL_REASON_DATABASE);
+        else if (PQntuples (res) == 0)
+            ll_request_fail (req, LL_REASON_NOT_FOUND);
+        else {
+            zmsg_t *hosts = zmsg_new ();
+            for (int r = 0; r < PQntuples (res); r++)
+                zmsg_addstr (hosts, PQgetvalue (res, r, 0));
+            ll_request_answer (req, secret, &hosts);
+        }
+        PQclear (res);
+        sodium_memzero (secret, sizeof secret);
+    }
+    free (email);
+    free (actor);
+}
+
+//  CLAIM-WHO hash address: the claim a secret proves (rate limited per
+//  address like claims, in a bucket of its own).
+static void
+s_handle_claim_who (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    char *hash = NULL, *address = NULL;
+    if (ll_request_take (req, &hash, &address) != 0)
+        return;
+    char key[LL_ASSIGNER_FIELD_MAX + 8];
+    int wait = 0;
+    if (strlen (hash) != LL_RECOVERY_HASH_HEX
+        || strlen (address) > LL_ASSIGNER_FIELD_MAX) {
+        ll_request_fail (req, LL_REASON_MALFORMED);
+        goto done;
+    }
+    snprintf (key, sizeof key, "w:%s", address);
+    wait = s_bucket_take (
+        self, key, self->actor.runtime->config->claim.address_per_minute);
+    if (wait) {
+        char seconds[16];
+        snprintf (seconds, sizeof seconds, "%d", wait);
+        zmsg_t *rest = zmsg_new ();
+        zmsg_addstr (rest, seconds);
+        ll_request_answer (req, LL_CLAIM_LIMITED, &rest);
+        goto done;
+    }
+    const char *values[] = {hash};
+    PGresult *res = ll_db_exec_retry (self->actor.db, "claim_who", 1, values);
+    if (!res)
+        ll_request_fail (req, LL_REASON_DATABASE);
+    else if (PQntuples (res) == 0)
+        ll_request_fail (req, LL_REASON_NOT_FOUND);
+    else {
+        zmsg_t *rows = zmsg_new ();
+        for (int r = 0; r < PQntuples (res); r++) {
+            zmsg_addstr (rows, PQgetvalue (res, r, 1));
+            zmsg_addstr (rows, PQgetvalue (res, r, 2));
+        }
+        ll_request_answer (req, PQgetvalue (res, 0, 0), &rows);
+    }
+    PQclear (res);
+done:
+    free (hash);
+    free (address);
+}
+
 //  Served on LL_ENDPOINT_ASSIGNER
 static const ll_handler_t s_handlers[] = {
-    {LL_CMD_VM_CLAIM, s_handle_claim},     {LL_CMD_VM_COUNT, s_handle_count},
-    {LL_CMD_VM_RESULT, s_handle_result},   {LL_CMD_VM_SEEN, s_handle_seen},
-    {LL_CMD_VM_RELEASE, s_handle_release}, {NULL, NULL},
+    {LL_CMD_VM_CLAIM, s_handle_claim},
+    {LL_CMD_VM_COUNT, s_handle_count},
+    {LL_CMD_VM_RESULT, s_handle_result},
+    {LL_CMD_VM_RESET_DONE, s_handle_reset_done},
+    {LL_CMD_VM_SEEN, s_handle_seen},
+    {LL_CMD_VM_RELEASE, s_handle_release},
+    {LL_CMD_CLAIM_RESET, s_handle_claim_reset},
+    {LL_CMD_CLAIM_WHO, s_handle_claim_who},
+    {NULL, NULL},
 };
 
 //  Drain every waiting request; claims wait for the batch.

@@ -159,6 +159,13 @@ s_self_start (void *arg)
     zsock_set_router_mandatory (self->router, 0);
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
+    //  A fleet reconnects all at once (the allocator restarted): with
+    //  libzmq's backlog of 100 most SYNs were dropped and retried after 1,
+    //  3, 7 s (1,000 agents took 30 s to connect); the kernel caps it
+    //  (net.core.somaxconn)
+    zsock_set_backlog (self->router, config->agent.max_zmq_agents > 128
+                                         ? config->agent.max_zmq_agents
+                                         : 128);
     ll_info ("gateway: server public key %s", zcert_public_txt (cert));
     zcert_destroy (&cert);
     if (zsock_bind (self->router, "%s", config->agent.zmq_endpoint) < 0) {
@@ -629,6 +636,8 @@ s_self_handle_waiters (void *arg)
         peer->waiting = false;
         if (what && streq (what, LL_WAIT_ASSIGN) && pin && cmd)
             s_sendf (self, peer, "ASSIGN %s %s", pin, cmd);
+        else if (what && streq (what, LL_WAIT_RESET) && pin)
+            s_sendf (self, peer, "RESET %s", pin);  //  pin: the reset id
         else if (what && streq (what, LL_WAIT_UNKNOWN))
             s_send (self, peer, "ERROR VM not found.");
         else if (what && streq (what, LL_WAIT_REVOKED))

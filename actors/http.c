@@ -73,11 +73,17 @@ s_self_start (void *arg)
     return NULL;
 }
 
-//  PORT -> the first listening port (tests listening on port 0)
+//  PORT -> the first listening port (tests listening on port 0);
+//  $STOPPING: streams end and idle connections close (no answer)
 static bool
 s_self_pipe (void *arg, const char *command, zmsg_t *msg)
 {
     self_t *self = arg;
+    if (streq (command, LL_CMD_STOPPING)) {
+        if (self->server)
+            ll_http_server_stopping (self->server);
+        return true;
+    }
     if (!streq (command, LL_CMD_PORT))
         return false;
     zstr_sendf (self->actor.pipe, "%d",

@@ -339,7 +339,9 @@ s_copy_lines (self_t *self, long long next_id, zhash_t *tails)
         }
     }
     ll_textbuf_append (&copy, "\377\377", 2);  //  trailer
-    PGconn *conn = ll_db_conn (self->actor.db);
+    PGconn *conn = ll_db_prepare (self->actor.db, "vm_logs_copy") == 0
+                       ? ll_db_conn (self->actor.db)
+                       : NULL;
     int rc = -1;
     PGresult *res =
         conn ? PQexecPrepared (conn, "vm_logs_copy", 0, NULL, NULL, NULL, 0)

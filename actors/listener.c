@@ -84,7 +84,9 @@ s_publish (self_t *self, const char *payload)
     json_t *command = json_object_get (json, "CrdCommand");
     json_t *pin = json_object_get (json, "Pin");
     json_t *gen = json_object_get (json, "Generation");
-    if (json_is_string (host) && json_is_string (command)
+    //  A reset (issue 15) carries no command: the waiters read the row
+    bool reset = json_is_string (json_object_get (json, "Reset"));
+    if (json_is_string (host) && (json_is_string (command) || reset)
         && json_string_length (host) > 0
         && json_string_length (host) <= LL_LISTENER_HOST_MAX) {
         //  The trigger's payload carries the assignment and the token
@@ -94,7 +96,7 @@ s_publish (self_t *self, const char *payload)
         if (json_is_integer (gen))
             snprintf (generation, sizeof generation, "%lld",
                       (long long) json_integer_value (gen));
-        bool full = json_is_string (pin) && *generation;
+        bool full = !reset && json_is_string (pin) && *generation;
         ll_proto_publish (self->pub, LL_EVT_VM_ASSIGNED,
                           json_string_value (host),
                           full ? json_string_value (pin) : NULL,

@@ -16,6 +16,7 @@
 #include "actors/waiters.h"
 #include "http/routes.h"
 #include "runtime/aws.h"
+#include "runtime/budget.h"
 #include "runtime/cli.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
@@ -25,19 +26,25 @@
 #include "runtime/supervisor.h"
 #include "runtime/token.h"
 
+#include <pthread.h>
 #include <sodium.h>
+#include <time.h>
 
-//  Started in this order, stopped in reverse: the edge starts last and
-//  stops first, so no request reaches an actor that is gone.
-//  Planned order: registry, listener, waiters, assigner, ingest, terraform,
-//  exporter, gateway, then http (always last).
+//  Stopped in reverse table order: the edge stops first, so no request
+//  reaches an actor that is gone. The inner actors start at once (each
+//  connects to PostgreSQL in its START), then the edge ones in order.
 static const ll_actor_def_t s_actor_table[] = {
-    {"registry", registry_actor},   {"admin", admin_actor},
-    {"listener", listener_actor},   {"waiters", waiters_actor},
-    {"assigner", assigner_actor},   {"ingest", ingest_actor},
-    {"terraform", terraform_actor}, {"exporter", exporter_actor},
-    {"scheduler", scheduler_actor}, {"gateway", gateway_actor},
-    {"http", http_actor},
+    {"registry", registry_actor, false},
+    {"admin", admin_actor, false},
+    {"listener", listener_actor, false},
+    {"waiters", waiters_actor, false},
+    {"assigner", assigner_actor, false},
+    {"ingest", ingest_actor, false},
+    {"terraform", terraform_actor, false},
+    {"exporter", exporter_actor, false},
+    {"scheduler", scheduler_actor, false},
+    {"gateway", gateway_actor, true},
+    {"http", http_actor, true},
 };
 
 static int
@@ -49,7 +56,16 @@ s_check_config (const char *path)
         printf ("[FAIL] %s\n", error);
         return 1;
     }
+    ll_budget_t budget;
+    ll_budget_compute (config, &budget);
+    if (ll_budget_check (&budget, error, sizeof error) != 0) {
+        printf ("[FAIL] %s\n", error);
+        ll_config_destroy (&config);
+        return 1;
+    }
     printf ("[PASS] Config validation passed\n");
+    ll_budget_describe (&budget, error, sizeof error);
+    printf ("%s\n", error);
     char *warnings = ll_config_warnings (config);
     char *save = NULL;
     for (char *line = warnings ? strtok_r (warnings, "\n", &save) : NULL; line;
@@ -144,6 +160,84 @@ s_zmq_keygen (const char *path)
     zcert_destroy (&cert);
     zsys_shutdown ();
     return rc;
+}
+
+typedef struct {
+    const ll_config_t *config;  //  the database
+    ll_stats_t *stats;          //  counts a failed connection
+    int64_t done_ms;            //  ll_now_ms () when it ended
+} s_migration_t;
+
+//  The migrations, once for the process (runtime/db.h)
+static void *
+s_migrate (void *arg)
+{
+    s_migration_t *self = arg;
+    ll_db_t *db = ll_db_new (self->config, self->stats, "allocator");
+    if (db && ll_db_migrate_once (db) != 0)
+        ll_warn ("allocator: migrations not applied (the first connection "
+                 "that succeeds applies them): %s",
+                 ll_db_error (db));
+    ll_db_destroy (&db);
+    self->done_ms = ll_now_ms ();
+    return NULL;
+}
+
+//  A stop still running after S_CUT_AFTER_MS waits on the database (a query
+//  to a server that does not answer): then every connection is cut. Work
+//  in flight on a healthy database finishes well before.
+#define S_CUT_AFTER_MS 800
+
+typedef struct {
+    pthread_t thread;      //  runs s_watchdog
+    pthread_mutex_t lock;  //  guards done
+    pthread_cond_t cond;   //  signalled when the stop is over
+    bool done;             //  the stop is over
+} s_watchdog_t;
+
+static void *
+s_watchdog (void *arg)
+{
+    s_watchdog_t *self = arg;
+    struct timespec until;
+    clock_gettime (CLOCK_REALTIME, &until);
+    until.tv_nsec += (S_CUT_AFTER_MS % 1000) * 1000000L;
+    until.tv_sec += S_CUT_AFTER_MS / 1000 + until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock (&self->lock);
+    int rc = 0;
+    while (!self->done && rc == 0)
+        rc = pthread_cond_timedwait (&self->cond, &self->lock, &until);
+    bool cut = !self->done;
+    pthread_mutex_unlock (&self->lock);
+    if (cut) {
+        ll_warn ("allocator: still stopping after %d ms: cutting the "
+                 "database connections",
+                 S_CUT_AFTER_MS);
+        ll_db_cut_all ();
+    }
+    return NULL;
+}
+
+static void
+s_watchdog_start (s_watchdog_t *self)
+{
+    self->done = false;
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->cond, NULL);
+    pthread_create (&self->thread, NULL, s_watchdog, self);
+}
+
+static void
+s_watchdog_stop (s_watchdog_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    self->done = true;
+    pthread_cond_signal (&self->cond);
+    pthread_mutex_unlock (&self->lock);
+    pthread_join (self->thread, NULL);
+    pthread_cond_destroy (&self->cond);
+    pthread_mutex_destroy (&self->lock);
 }
 
 //  Serving: readiness to systemd (every actor, the HTTP listener last, is
@@ -310,6 +404,7 @@ static const ll_cli_t s_cli = {
 int
 main (int argc, char *argv[])
 {
+    int64_t main_ms = ll_now_ms ();
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 'k'},
@@ -403,6 +498,8 @@ main (int argc, char *argv[])
         (ll_log_format_t) ll_log_format_parse (config->app.log_format));
     ll_log_add_secret (config->db.password);
     ll_log_add_secret (config->app.admin_password);
+    ll_log_add_secret (config->app.metrics_token);
+    ll_log_add_secret (config->claim.access_code);
     char *summary = ll_config_describe (config);
     ll_info ("allocator: starting %s (commit %s); %s", ll_build_version (),
              ll_build_commit (), summary);
@@ -417,8 +514,16 @@ main (int argc, char *argv[])
     //  Before any thread exists (czmq's I/O threads included)
     curl_global_init (CURL_GLOBAL_DEFAULT);
     ll_signals_block ();
-    zsys_init ();
+    ll_budget_t budget;
+    ll_budget_compute (config, &budget);
+    if (ll_budget_apply (&budget, error, sizeof error) != 0) {
+        ll_error ("allocator: refusing to start: %s", error);
+        ll_config_destroy (&config);
+        return 1;
+    }
     zsys_set_linger (0);
+    ll_budget_describe (&budget, error, sizeof error);
+    ll_info ("allocator: %s", error);
 
     ll_stats_t stats = {0};
     ll_metrics_t metrics;
@@ -427,25 +532,51 @@ main (int argc, char *argv[])
                             .stats = &stats,
                             .metrics = &metrics,
                             .started_ms = ll_now_ms ()};
+    //  The migrations, once, while the inner actors connect (no START runs
+    //  a query but the listener's LISTEN, retried until it works); the edge
+    //  starts after both
+    s_migration_t migration = {.config = config, .stats = &stats};
+    pthread_t migrator;
+    pthread_create (&migrator, NULL, s_migrate, &migration);
     ll_supervisor_t *supervisor = ll_supervisor_new (
         s_actor_table, sizeof s_actor_table / sizeof s_actor_table[0],
         &runtime);
     char *failure = NULL;
-    int rc = 0;
-    if (ll_supervisor_start (supervisor, &failure) != 0) {
+    int rc = ll_supervisor_start (supervisor, false, &failure);
+    int64_t inner_ms = ll_now_ms ();
+    pthread_join (migrator, NULL);
+    if (rc == 0)
+        rc = ll_supervisor_start (supervisor, true, &failure);
+    if (rc != 0) {
         ll_error ("allocator: cannot start: %s", failure);
         free (failure);
         rc = 1;
     }
     else {
-        ll_info ("allocator: ready");
+        int64_t now = ll_now_ms ();
+        ll_info (
+            "allocator: ready in %lld ms after main (config %lld ms, "
+            "then at once: migrations %lld ms, actors %lld ms; then "
+            "gateway and http %lld ms)",
+            (long long) (now - main_ms),
+            (long long) (runtime.started_ms - main_ms),
+            (long long) (migration.done_ms - runtime.started_ms),
+            (long long) (inner_ms - runtime.started_ms),
+            (long long) (now
+                         - (inner_ms > migration.done_ms ? inner_ms
+                                                         : migration.done_ms)));
         int sig = s_serve (supervisor, config);
         ll_info ("allocator: %s received, stopping",
                  sig == SIGINT ? "SIGINT" : "SIGTERM");
         ll_notify_stopping ();
     }
     int64_t t0 = ll_now_ms ();
+    //  No actor waits on a database connection or its backoff from here
+    ll_db_stopping ();
+    s_watchdog_t watchdog;
+    s_watchdog_start (&watchdog);
     ll_supervisor_destroy (&supervisor);
+    s_watchdog_stop (&watchdog);
     zsys_shutdown ();
     ll_info ("allocator: stopped in %lld ms", (long long) (ll_now_ms () - t0));
     ll_config_destroy (&config);

@@ -127,6 +127,19 @@ s_operation_on (self_t *self,
     return s_operation_id (command, rc, id, error);
 }
 
+//  An idle VM released under claim.on_release: destroy is replaced (it
+//  stays out of the pool until then; a busy terraform: the admin sees it).
+static void
+s_replace_released (self_t *self, const char *host)
+{
+    const char *names[] = {host, NULL};
+    ll_client_t terraform = ll_client_dealer (self->terraform);
+    char *id = NULL, *error = NULL;
+    int rc = ll_ask_vm_operation (&terraform, LL_CMD_REPLACE_VM, names,
+                                  "auto:idle", &id, &error);
+    s_operation_id (LL_CMD_REPLACE_VM, rc, id, error);
+}
+
 //  --- schedules ----------------------------------------------------------------
 
 //  schedule.destroy_at, once per database session.
@@ -244,7 +257,7 @@ s_schedules_due (self_t *self)
 
 //  The budget as the database sees it now; -1 when it cannot be read.
 static int
-s_budget (self_t *self, ll_budget_t *budget)
+s_budget (self_t *self, ll_class_budget_t *budget)
 {
     const ll_config_t *config = self->actor.runtime->config;
     memset (budget, 0, sizeof *budget);
@@ -282,13 +295,13 @@ s_rules (self_t *self)
     char number[24], stale[16];
     snprintf (stale, sizeof stale, "%d", config->agent.stale_after_s);
     //  budget: at 100 % the fleet goes when asked to
-    ll_budget_t budget;
+    ll_class_budget_t budget;
     if (config->budget.destroy_at_limit && s_budget (self, &budget) == 0
-        && budget.vms > 0 && ll_budget_used (&budget) >= 1.0) {
+        && budget.vms > 0 && ll_class_budget_used (&budget) >= 1.0) {
         char why[128];
         snprintf (why, sizeof why,
                   "the budget is used up (%.1f VM-hours, %.0f %%)",
-                  budget.vm_hours, ll_budget_used (&budget) * 100.0);
+                  budget.vm_hours, ll_class_budget_used (&budget) * 100.0);
         s_destroy_fleet (self, "budget-destroy", why);
         return;
     }
@@ -316,10 +329,13 @@ s_rules (self_t *self)
             ll_db_exec (self->actor.db, "idle_release_candidates", 1, values);
         for (int i = 0; res && i < PQntuples (res); i++) {
             ll_client_t assigner = ll_client_dealer (self->assigner);
-            char *error = NULL;
-            if (ll_ask_vm_release (&assigner, PQgetvalue (res, i, 0),
-                                   "auto:idle", &error)
-                == 0) {
+            char *error = NULL, *mode = NULL;
+            int rc = ll_ask_vm_release (&assigner, PQgetvalue (res, i, 0),
+                                        "auto:idle", &mode, &error);
+            if (rc == 0 && mode && streq (mode, "replace"))
+                s_replace_released (self, PQgetvalue (res, i, 0));
+            free (mode);
+            if (rc == 0) {
                 char detail[64];
                 snprintf (detail, sizeof detail, "not in use for %s s", number);
                 s_audit (self, "idle-release", PQgetvalue (res, i, 0), "ok",
@@ -583,7 +599,7 @@ s_handle_dashboard (void *arg, ll_request_t *req)
         op ? ll_db_exec (self->actor.db, "sched_next", 0, NULL) : NULL;
     PGresult *autos =
         next ? ll_db_exec (self->actor.db, "dash_auto", 0, NULL) : NULL;
-    ll_budget_t budget;
+    ll_class_budget_t budget;
     if (!autos || s_budget (self, &budget) != 0) {
         ll_request_fail (req, s_db_reason (self));
         goto done;
@@ -651,7 +667,7 @@ s_handle_dashboard (void *arg, ll_request_t *req)
     }
     else
         json_object_set_new (d, "schedule", json_null ());
-    double used = ll_budget_used (&budget);
+    double used = ll_class_budget_used (&budget);
     bool limited = budget.max_vm_hours > 0
                    || (budget.max_usd > 0 && budget.hourly_usd > 0);
     json_object_set_new (

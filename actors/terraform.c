@@ -1609,6 +1609,13 @@ s_op_step_done (self_t *self)
                     s_op_end (self, !op->backup_failed);
                     return;
                 }
+                if (strcmp (op->kind, "replace-vm") == 0 && op->target) {
+                    //  A fresh machine: a release waiting for it is over
+                    const char *values[] = {op->target};
+                    if (s_exec (self, "vm_replaced", 1, values) != 0)
+                        s_say (self, op, "warning: %s stays withheld: %s",
+                               op->target, ll_db_error (self->actor.db));
+                }
                 if (strcmp (op->kind, "replace-vm") == 0)
                     s_redeliver (self, op);
                 if (strcmp (op->kind, "move-vm") == 0
@@ -2076,9 +2083,9 @@ static int
 s_budget_refuses (self_t *self, int adding, char *message, size_t size)
 {
     const ll_config_t *config = self->actor.runtime->config;
-    ll_budget_t budget = {.hourly_usd = config->machine.hourly_usd,
-                          .max_vm_hours = config->budget.max_vm_hours,
-                          .max_usd = config->budget.max_usd};
+    ll_class_budget_t budget = {.hourly_usd = config->machine.hourly_usd,
+                                .max_vm_hours = config->budget.max_vm_hours,
+                                .max_usd = config->budget.max_usd};
     if (budget.max_vm_hours <= 0
         && (budget.max_usd <= 0 || budget.hourly_usd <= 0))
         return 0;
@@ -2096,7 +2103,7 @@ s_budget_refuses (self_t *self, int adding, char *message, size_t size)
             if (left > 0)
                 hours = left / 3600.0;
         }
-        rc = ll_budget_allows (&budget, adding, hours, message, size);
+        rc = ll_class_budget_allows (&budget, adding, hours, message, size);
     }
     else
         snprintf (message, size, "The budget cannot be checked now.");

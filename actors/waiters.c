@@ -28,6 +28,10 @@ typedef struct {
     zhashx_t *by_host;   //  hostname -> zlistx_t of s_waiter_t
     size_t http_parked;  //  parked HTTP waiters
     bool resync;         //  a full re-read is due
+    bool stopping;       //  $STOPPING: answer every wait at once
+    PGresult *rows;      //  the drained VM-WAITs' VM rows (NULL: database
+                         //  down), read by s_self_drain
+    zhashx_t *row_of;    //  hostname -> its row + 1 in rows
     int64_t polled_ms;   //  next refresh of last_polled_at
 } self_t;
 
@@ -128,23 +132,28 @@ s_generation (const char *text)
     return text && *text ? strtoll (text, NULL, 10) : -1;
 }
 
-//  Answer every waiter of host with its assignment, made for the agent of
-//  token generation gen (-1: unknown, every waiter gets it): a waiter of
-//  another generation is told REVOKED instead, never the PIN.
+//  Answer every waiter of host with its assignment, or with the reset it
+//  must do first (reset not NULL nor ""; issue 15 section 3), made for the
+//  agent of token generation gen (-1: unknown, every waiter gets it): a
+//  waiter of another generation is told REVOKED instead, never the PIN.
 static void
 s_wake (self_t *self,
         const char *host,
         const char *pin,
         const char *command,
-        long long gen)
+        long long gen,
+        const char *reset)
 {
+    bool resetting = reset && *reset;
     zlistx_t *list = zhashx_lookup (self->by_host, host);
     while (list && zlistx_size (list)) {
         s_waiter_t *waiter = zlistx_first (list);
-        if (gen < 0 || waiter->gen == gen)
-            ll_request_answer (waiter->req, LL_WAIT_ASSIGN, pin, command);
-        else
+        if (gen >= 0 && waiter->gen != gen)
             ll_request_answer (waiter->req, LL_WAIT_REVOKED, NULL, NULL);
+        else if (resetting)
+            ll_request_answer (waiter->req, LL_WAIT_RESET, reset, NULL);
+        else
+            ll_request_answer (waiter->req, LL_WAIT_ASSIGN, pin, command);
         s_remove (self, waiter);
         list = zhashx_lookup (self->by_host, host);
     }
@@ -186,29 +195,36 @@ s_handle_wait (void *arg, ll_request_t *req)
         ll_request_fail (req, LL_REASON_MALFORMED);
         goto done;
     }
-    //  The row first: a stored, unacknowledged assignment is answered now
-    const char *values[] = {host};
-    PGresult *res = ll_db_exec_retry (self->actor.db, "wait_check", 1, values);
-    if (res && PQntuples (res) == 0) {
+    if (self->stopping) {  //  the caller asks again, maybe elsewhere
+        ll_request_answer (req, LL_WAIT_TIMEOUT, NULL, NULL);
+        goto done;
+    }
+    //  The row first (read with the batch's, s_self_drain): a stored,
+    //  unacknowledged assignment is answered now
+    PGresult *res = self->rows;
+    int row = self->row_of
+                  ? (int) (intptr_t) zhashx_lookup (self->row_of, host) - 1
+                  : -1;
+    if (res && row < 0) {
         ll_request_answer (req, LL_WAIT_UNKNOWN, NULL, NULL);
-        PQclear (res);
         goto done;
     }
     //  Only the agent of the VM's current token waits here
-    if (res && s_generation (PQgetvalue (res, 0, 3)) != gen) {
+    if (res && s_generation (PQgetvalue (res, row, 4)) != gen) {
         ll_request_answer (req, LL_WAIT_REVOKED, NULL, NULL);
-        PQclear (res);
         goto done;
     }
-    if (res && streq (PQgetvalue (res, 0, 0), "t")) {
-        ll_request_answer (req, LL_WAIT_ASSIGN, PQgetvalue (res, 0, 1),
-                           PQgetvalue (res, 0, 2));
-        PQclear (res);
+    if (res && *PQgetvalue (res, row, 5)) {
+        ll_request_answer (req, LL_WAIT_RESET, PQgetvalue (res, row, 5), NULL);
+        goto done;
+    }
+    if (res && streq (PQgetvalue (res, row, 1), "t")) {
+        ll_request_answer (req, LL_WAIT_ASSIGN, PQgetvalue (res, row, 2),
+                           PQgetvalue (res, row, 3));
         goto done;
     }
     if (!res)  //  database down: park, the listener's RESYNC re-reads
         self->resync = true;
-    PQclear (res);
     bool http = streq (kind, "http");
     if (http && self->http_parked >= (size_t) config->agent.max_parked) {
         char seconds[16];
@@ -271,6 +287,56 @@ static const ll_handler_t s_handlers[] = {
     {NULL, NULL},
 };
 
+//  Every request waiting on the ROUTER (up to S_BATCH_MAX), served in
+//  order. The rows of all the VM-WAITs are read and touched by ONE
+//  statement: a fleet reconnecting at once (10,000 agents after a restart)
+//  sent one commit per agent, and the claims' deliveries queued behind them
+//  for seconds.
+#define S_BATCH_MAX 2000
+
+static void
+s_self_drain (void *arg)
+{
+    self_t *self = arg;
+    ll_request_t *batch[S_BATCH_MAX];
+    size_t count = 0;
+    ll_request_t *req = ll_request_recv_nowait (self->actor.router);
+    while (req) {
+        batch[count++] = req;
+        req = count < S_BATCH_MAX ? ll_request_recv_nowait (self->actor.router)
+                                  : NULL;
+    }
+    //  The hostnames are peeked at; each handler takes and checks its own
+    ll_textbuf_t hosts = {0};
+    ll_pgarray_begin (&hosts);
+    size_t waits = 0;
+    for (size_t i = 0; i < count; i++) {
+        zframe_t *frame = zmsg_first (batch[i]->args);
+        if (streq (batch[i]->command, LL_CMD_VM_WAIT) && frame
+            && zframe_size (frame) <= LL_WAITERS_HOST_MAX) {
+            char *host = zframe_strdup (frame);
+            ll_pgarray_add (&hosts, host);
+            free (host);
+            waits++;
+        }
+    }
+    ll_pgarray_end (&hosts);
+    self->row_of = zhashx_new ();
+    if (waits && !self->stopping) {
+        const char *values[] = {ll_textbuf_text (&hosts)};
+        self->rows = ll_db_exec_retry (self->actor.db, "wait_check", 1, values);
+        for (int r = 0; self->rows && r < PQntuples (self->rows); r++)
+            zhashx_update (self->row_of, PQgetvalue (self->rows, r, 0),
+                           (void *) (intptr_t) (r + 1));
+    }
+    ll_textbuf_free (&hosts);
+    for (size_t i = 0; i < count; i++)
+        ll_actor_dispatch (&self->actor, s_handlers, self, batch[i]);
+    zhashx_destroy (&self->row_of);
+    PQclear (self->rows);
+    self->rows = NULL;
+}
+
 //  --- events -------------------------------------------------------------
 
 //  Re-read every undelivered assignment and wake the waiters concerned.
@@ -288,7 +354,8 @@ s_resync (self_t *self)
     self->resync = false;
     for (int r = 0; r < PQntuples (res); r++)
         s_wake (self, PQgetvalue (res, r, 0), PQgetvalue (res, r, 1),
-                PQgetvalue (res, r, 2), s_generation (PQgetvalue (res, r, 3)));
+                PQgetvalue (res, r, 2), s_generation (PQgetvalue (res, r, 3)),
+                PQgetvalue (res, r, 4));
     PQclear (res);
 }
 
@@ -309,8 +376,8 @@ s_self_handle_sub (void *arg)
     else if (event && streq (event, LL_EVT_VM_ASSIGNED)) {
         if (pin && command && gen && *gen
             && zhashx_lookup (self->by_host, host))
-            s_wake (self, host, pin, command,
-                    s_generation (gen));  //  from the NOTIFY payload
+            s_wake (self, host, pin, command, s_generation (gen),
+                    NULL);  //  from the NOTIFY payload
         else if (host && zhashx_lookup (self->by_host, host)) {
             const char *values[] = {host};
             PGresult *res =
@@ -320,7 +387,8 @@ s_self_handle_sub (void *arg)
             else if (PQntuples (res) == 1)
                 s_wake (self, host, PQgetvalue (res, 0, 0),
                         PQgetvalue (res, 0, 1),
-                        s_generation (PQgetvalue (res, 0, 2)));
+                        s_generation (PQgetvalue (res, 0, 2)),
+                        PQgetvalue (res, 0, 3));
             PQclear (res);
         }
     }
@@ -368,17 +436,18 @@ s_refresh_polled (self_t *self)
     ll_textbuf_free (&hosts);
 }
 
-//  Answer TIMEOUT to the waiters whose time is up.
+//  Answer TIMEOUT to the waiters whose time is up; to all of them when the
+//  process stops.
 static void
 s_expire (self_t *self)
 {
-    if (self->http_parked == 0)
+    if (self->http_parked == 0 && !self->stopping)
         return;
     int64_t now = ll_now_ms ();
     zlistx_t *due = zlistx_new ();
     for (s_waiter_t *w = zhashx_first (self->by_key); w;
          w = zhashx_next (self->by_key))
-        if (w->deadline && w->deadline <= now)
+        if (self->stopping || (w->deadline && w->deadline <= now))
             zlistx_add_end (due, w);
     for (s_waiter_t *w = zlistx_first (due); w; w = zlistx_next (due)) {
         ll_request_answer (w->req, LL_WAIT_TIMEOUT, NULL, NULL);
@@ -399,6 +468,19 @@ s_self_tick (void *arg)
         s_resync (self);
 }
 
+//  $STOPPING: every parked wait is answered now (the HTTP workers they
+//  hold are free to stop), and the ones still coming at once
+static bool
+s_self_pipe (void *arg, const char *command, zmsg_t *msg)
+{
+    self_t *self = arg;
+    if (!streq (command, LL_CMD_STOPPING))
+        return false;
+    self->stopping = true;
+    s_expire (self);
+    return true;
+}
+
 static const ll_actor_class_t s_class = {
     .endpoint = LL_ENDPOINT_WAITERS,
     .database = true,
@@ -406,6 +488,8 @@ static const ll_actor_class_t s_class = {
     .start = s_self_start,
     .tick_ms = LL_WAITERS_TICK_MS,
     .tick = s_self_tick,
+    .drain = s_self_drain,
+    .pipe = s_self_pipe,
 };
 
 void

@@ -16,6 +16,7 @@
 #include "agent/crd.h"
 #include "agent/logship.h"
 #include "agent/probe.h"
+#include "agent/reset.h"
 #include "agent/reporter.h"
 #include "agent/spawn.h"
 #include "agent/zmq.h"
@@ -44,8 +45,32 @@ s_status_body (agent_t *self, const char *status)
 
 //  --- assignment ------------------------------------------------------------
 
-//  Report the result of an assignment (retried until accepted; a 4xx other
-//  than 408/429 is final).
+//  POST a report until it is recorded; a 4xx other than 408/429 is final.
+static void
+s_report (agent_t *self, const char *path, const char *text)
+{
+    int64_t backoff = 0;
+    while (!agent_stop_requested (&self->stop)) {
+        agent_reply_t reply;
+        int status =
+            agent_post (self, path, text,
+                        self->settings.request_timeout_s * 1000, true, &reply);
+        agent_reply_free (&reply);
+        if (status >= 200 && status < 300)
+            break;
+        if (status >= 400 && status < 500 && status != 408 && status != 429) {
+            ll_warn ("agent: %s refused with HTTP %d", path, status);
+            break;
+        }
+        ll_warn ("agent: %s not recorded (%s %d), retrying", path,
+                 status < 0 ? "transport error" : "HTTP", status);
+        agent_stop_sleep (&self->stop, agent_backoff_next (
+                                           &backoff, self->settings.backoff_ms,
+                                           self->settings.backoff_max_ms));
+    }
+}
+
+//  Report the result of an assignment (retried until accepted).
 static void
 s_report_result (agent_t *self, bool success, const char *error)
 {
@@ -54,28 +79,53 @@ s_report_result (agent_t *self, bool success, const char *error)
                    "success", success, "error", error ? error : "");
     char *text = json_dumps (body, JSON_COMPACT);
     json_decref (body);
-    if (!text)
-        return;
-    int64_t backoff = 0;
-    while (!agent_stop_requested (&self->stop)) {
-        agent_reply_t reply;
-        int status =
-            agent_post (self, "/api/vm-startup-result", text,
-                        self->settings.request_timeout_s * 1000, true, &reply);
-        agent_reply_free (&reply);
-        if (status >= 200 && status < 300)
-            break;
-        if (status >= 400 && status < 500 && status != 408 && status != 429) {
-            ll_warn ("agent: startup result refused with HTTP %d", status);
-            break;
-        }
-        ll_warn ("agent: startup result not recorded (%s %d), retrying",
-                 status < 0 ? "transport error" : "HTTP", status);
-        agent_stop_sleep (&self->stop, agent_backoff_next (
-                                           &backoff, self->settings.backoff_ms,
-                                           self->settings.backoff_max_ms));
-    }
+    if (text)
+        s_report (self, "/api/vm-startup-result", text);
     free (text);
+}
+
+static void s_clone_tutorial (agent_t *self);
+
+int
+agent_handle_reset (agent_t *self, const char *reset_id)
+{
+    char error[512];
+    ll_info ("agent: reset asked: ending the session, restoring the home");
+    int rc =
+        agent_reset_desktop (&self->settings, &self->stop, error, sizeof error);
+    if (rc == 0) {
+        s_clone_tutorial (self);
+        ll_info ("agent: reset done: the desktop is as the image made it");
+    }
+    else
+        ll_warn ("agent: reset failed: %s", error);
+    json_t *body = json_pack (
+        "{s:s, s:s, s:b, s:s}", "hostname", self->settings.vm_name, "reset_id",
+        reset_id, "success", rc == 0, "error", rc == 0 ? "" : error);
+    char *text = json_dumps (body, JSON_COMPACT);
+    json_decref (body);
+    if (text)
+        s_report (self, "/api/vm-reset-result", text);
+    free (text);
+    return rc;
+}
+
+int
+agent_parse_reset (const char *text, char **reset_id)
+{
+    json_t *root = json_loads (text, JSON_REJECT_DUPLICATES, NULL);
+    const char *status = NULL, *id = NULL;
+    int rc = -1;
+    if (json_is_object (root)
+        && json_unpack (root, "{s:s, s:s}", "status", &status, "reset_id", &id)
+               == 0
+        && strcmp (status, "reset") == 0 && strlen (id) == 32
+        && strspn (id, "0123456789abcdef") == 32) {
+        *reset_id = strdup (id);
+        rc = *reset_id ? 0 : -1;
+    }
+    json_decref (root);
+    return rc;
 }
 
 int
@@ -134,9 +184,14 @@ s_assign_http (void *arg)
         }
         int64_t delay = -1;  //  re-poll at once
         if (status == 200) {
-            char *command = NULL, *pin = NULL;
+            char *command = NULL, *pin = NULL, *reset_id = NULL;
             if (agent_parse_assignment (reply.body, &command, &pin) == 0) {
                 agent_handle_assignment (self, command, pin);
+                backoff = 0;
+            }
+            else if (agent_parse_reset (reply.body, &reset_id) == 0) {
+                agent_handle_reset (self, reset_id);
+                free (reset_id);
                 backoff = 0;
             }
             else {
@@ -216,11 +271,17 @@ s_assign_pg (void *arg)
             while ((notify = PQnotifies (conn))) {
                 json_t *root = json_loads (notify->extra, 0, NULL);
                 const char *host = NULL, *command = NULL, *pin = NULL;
+                const char *reset = NULL;
                 if (json_unpack (root, "{s:s, s:s, s:s}", "HostName", &host,
                                  "CrdCommand", &command, "Pin", &pin)
                         == 0
                     && strcmp (host, settings->vm_name) == 0)
                     agent_handle_assignment (self, command, pin);
+                else if (json_unpack (root, "{s:s, s:s}", "HostName", &host,
+                                      "Reset", &reset)
+                             == 0
+                         && strcmp (host, settings->vm_name) == 0)
+                    agent_handle_reset (self, reset);
                 json_decref (root);
                 PQfreemem (notify);
             }

@@ -53,6 +53,15 @@ agent_handle_assignment (agent_t *self, const char *command, const char *pin);
 //  terminated): 0 with *command and *pin (new strings), else -1.
 int agent_parse_assignment (const char *text, char **command, char **pin);
 
+//  Handle a reset (the VM was released, agent/reset.h): end the session,
+//  restore the home, clone the tutorial again, report the outcome to
+//  /api/vm-reset-result (retried until recorded). 0 when it succeeded.
+int agent_handle_reset (agent_t *self, const char *reset_id);
+
+//  Take a reset out of a /vm_startup 200 answer
+//  {"status":"reset","reset_id":"<32 hex>"}: 0 with *reset_id, else -1.
+int agent_parse_reset (const char *text, char **reset_id);
+
 //  The subcommands; each returns the process exit code.
 int agent_run_main (agent_t *self);
 int agent_status_main (agent_t *self, const char *status);

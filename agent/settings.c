@@ -273,6 +273,16 @@ agent_settings_load (agent_settings_t *self,
     value = s_env ("HOME");
     if (s_copy (self->home, sizeof self->home, value ? value : "/tmp") != 0)
         return s_invalid (error, errsize, "HOME");
+    self->home_set = value != NULL;
+    value = s_env ("LABLINK_SKELETON_DIR");
+    if (s_copy (self->skeleton_dir, sizeof self->skeleton_dir,
+                value ? value : "/etc/skel")
+        != 0)
+        return s_invalid (error, errsize, "LABLINK_SKELETON_DIR");
+    value = s_env ("LABLINK_SESSION_USER");
+    if (value
+        && s_copy (self->session_user, sizeof self->session_user, value) != 0)
+        return s_invalid (error, errsize, "LABLINK_SESSION_USER");
     value = s_env ("LABLINK_PROC_ROOT");
     if (s_copy (self->proc_root, sizeof self->proc_root,
                 value ? value : "/proc")

@@ -47,6 +47,9 @@ typedef struct {
     char startup_script[AGENT_PATH_MAX];     //  LABLINK_STARTUP_SCRIPT
     bool startup_fail;                       //  STARTUP_ON_ERROR=fail
     char home[AGENT_PATH_MAX];               //  HOME (Desktop lives there)
+    bool home_set;                           //  HOME was given (not /tmp)
+    char skeleton_dir[AGENT_PATH_MAX];       //  LABLINK_SKELETON_DIR
+    char session_user[64];                   //  LABLINK_SESSION_USER or ""
     char proc_root[AGENT_PATH_MAX];          //  LABLINK_PROC_ROOT (/proc)
     char disk_path[AGENT_PATH_MAX];          //  LABLINK_DISK_PATH (/)
     char state_dir[AGENT_PATH_MAX];          //  LABLINK_STATE_DIR

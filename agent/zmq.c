@@ -35,6 +35,7 @@ struct agent_zmq {
     bool want_wait;           //  send WAIT at the next chance
     char *assign_pin;         //  handed to the worker
     char *assign_command;     //  handed to the worker
+    char *reset_id;           //  or a reset, handed to the worker
     pthread_t worker;         //  the assignment worker
     pthread_t thread;         //  the link thread
     bool started;             //  link thread running
@@ -184,11 +185,29 @@ agent_zmq_post (void *link,
 }
 
 //  The assignment worker: run start-host, then RESULT until RESULT-OK.
+//  A reset asked by RESET <id>: done and reported (a POST through the
+//  gateway), then WAIT again.
+static void
+s_worker_reset (agent_zmq_t *self)
+{
+    agent_handle_reset (self->agent, self->reset_id);
+    pthread_mutex_lock (&self->lock);
+    zstr_free (&self->reset_id);
+    self->want_wait = true;
+    self->working = false;
+    self->worker_joinable = true;
+    pthread_mutex_unlock (&self->lock);
+}
+
 static void *
 s_worker (void *arg)
 {
     agent_zmq_t *self = arg;
     agent_t *agent = self->agent;
+    if (self->reset_id) {
+        s_worker_reset (self);
+        return NULL;
+    }
     char error[256];
     ll_info ("agent: assignment received over zmq, running start-host");
     int rc =
@@ -341,6 +360,21 @@ s_on_frame (agent_zmq_t *self, zsock_t *sock, const char *frame)
                 zstr_free (&self->assign_pin);
                 zstr_free (&self->assign_command);
             }
+        }
+    }
+    else if (strncmp (frame, "RESET ", 6) == 0) {
+        const char *id = frame + 6;
+        if (strlen (id) != 32 || strspn (id, "0123456789abcdef") != 32)
+            ll_warn ("agent: zmq: malformed RESET ignored");
+        else if (self->working || self->worker_joinable)
+            ;  //  asked again by the next WAIT
+        else {
+            self->reset_id = strdup (id);
+            if (self->reset_id
+                && pthread_create (&self->worker, NULL, s_worker, self) == 0)
+                self->working = true;
+            else
+                zstr_free (&self->reset_id);
         }
     }
     else if (strcmp (frame, "PONG") != 0)
@@ -520,6 +554,7 @@ agent_zmq_destroy (agent_zmq_t **self_p)
     pthread_mutex_destroy (&self->lock);
     free (self->assign_pin);
     free (self->assign_command);
+    free (self->reset_id);
     free (self);
     *self_p = NULL;
 }

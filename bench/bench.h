@@ -22,6 +22,7 @@ int ll_bench_export (int argc, char **argv);
 int ll_bench_logs (int argc, char **argv);
 int ll_bench_logs_read (int argc, char **argv);
 int ll_bench_telemetry (int argc, char **argv);
+int ll_bench_startup (int argc, char **argv);
 
 //  The database named by the environment (LABLINK_DB_HOST, LABLINK_DB_PORT,
 //  LABLINK_DB_PASSWORD; or --config FILE when given): NULL on failure.

@@ -27,9 +27,10 @@ static const s_scenario_t s_scenarios[] = {
      "N barrier-synchronised claims; prints one outcome per claim"},
     {"deliver", ll_bench_deliver,
      "--url= --zmq-endpoint= --server-key= --zmq-agents= --http-agents= "
-     "--prefix= --config= --post-acks",
-     "N agents over ZeroMQ and M over HTTP waiting; claim-to-agent "
-     "latency; allocator's PostgreSQL connections"},
+     "--prefix= --config= --post-acks --procs= --ready-timeout= --pid=",
+     "N agents over ZeroMQ (over P processes) and M over HTTP waiting; "
+     "claim-to-agent latency of those connected; allocator's PostgreSQL "
+     "connections, RSS and CPU"},
     {"export", ll_bench_export,
      "--allocator= --dir= --files= --parallel= --size= --vms=",
      "N local sshd VMs x F files of S bytes through GET /api/scp-client; "
@@ -42,6 +43,8 @@ static const s_scenario_t s_scenarios[] = {
     {"telemetry", ll_bench_telemetry,
      S_TBENCH "--agents= --conns= --warmup= --hz=",
      "10,000 simulated agents at 1 Hz: sustained rate and p99 latency"},
+    {"startup", ll_bench_startup, "--allocator= --config= --log= --runs=",
+     "exec the allocator N times: time to the first 200 on /api/health"},
 };
 #define S_SCENARIO_COUNT (sizeof s_scenarios / sizeof s_scenarios[0])
 
@@ -57,7 +60,8 @@ static const ll_cli_item_t s_options[] = {
     {"burst", "--url URL [--clients N] [--email-prefix P]"},
     {"deliver", "--url URL [--zmq-endpoint E --server-key Z85] "
                 "[--zmq-agents N] [--http-agents M] [--prefix P] "
-                "[--config FILE] [--post-acks]"},
+                "[--config FILE] [--post-acks] [--procs P] "
+                "[--ready-timeout S] [--pid PID]"},
     {"export", "[--allocator BIN] [--dir DIR] [--vms N] [--files F] "
                "[--size S] [--parallel P]"},
     {"logs", "--url URL --config FILE [--pid PID] [--seconds S] "
@@ -66,6 +70,7 @@ static const ll_cli_item_t s_options[] = {
                   "[--reads R]"},
     {"telemetry", "--url URL --config FILE [--pid PID] [--seconds S] "
                   "[--agents N] [--conns C] [--warmup W] [--hz H]"},
+    {"startup", "--allocator BIN --config FILE [--runs N] [--log FILE]"},
     {NULL, NULL},
 };
 

@@ -13,7 +13,7 @@ build=$(cd "${1:?build dir}" && pwd)
 runs=${2:-3}
 shift $(($# >= 2 ? 2 : 1))
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(claims deliver logs logs-read telemetry export)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(claims deliver logs logs-read telemetry export startup startup-320 scaleout deliver-scale)
 out=${LL_REPORT_DIR:-/tmp/lablink-report}
 mkdir -p "$out"
 
@@ -24,6 +24,11 @@ run_one() {  # scenario -> its output on stdout
         logs) "$src/bench/run.sh" "$build" logs --seconds 10 ;;
         logs-read) "$src/bench/run.sh" "$build" logs-read --lines 1000000 --reads 50 ;;
         telemetry) "$src/bench/run.sh" "$build" telemetry --seconds 10 ;;
+        startup) "$src/bench/run.sh" "$build" startup --runs 5 ;;
+        startup-320) LL_BENCH_HTTP_THREADS=320 "$src/bench/run.sh" "$build" startup --runs 5 ;;
+        deliver-scale) LL_BENCH_HTTP_THREADS=2100 LL_BENCH_MAX_PARKED=2050 LL_BENCH_MAX_ZMQ_AGENTS=10000 \
+            "$src/bench/run.sh" "$build" deliver --zmq-agents 10000 --http-agents 2000 --procs 4 --ready-timeout 300 ;;
+        scaleout) "$src/bench/run.sh" "$build" scaleout --vms 3000 --clients 64 --health-seconds 0 ;;
         export) LABLINK_SOURCE_DIR=$src LABLINK_BUILD_DIR=$build \
             "$src/tests/harness/run-test" "$build/lablink-bench" export --vms 50 --files 20 --size 1048576 ;;
         *) echo "unknown scenario $1" >&2; return 1 ;;
@@ -37,8 +42,9 @@ figures() {
                      /^health:/ {print "health_req/s", $2}
                      /^ratio:/ {print "ratio_%", $4}
                      /^verdict:/ {print "verdict", ($2 == "no" ? 1 : 0)}' ;;
-        deliver) awk '/claim-to-agent p50/ {print "p50_ms", $4; print "p99_ms", $7}
+        deliver) awk '/^deliver: claim-to-agent p50/ {print "p50_ms", $4; print "p99_ms", $7}
                       /connections, most seen/ {print "pg_connections", $NF}
+                      /while they connected/ {v = $12; sub(/\(/, "", v); print "connect_us_per_agent", v}
                       /^verdict:/ {print "verdict", ($2 == "every" ? 1 : 0)}' ;;
         logs) awk '/acknowledged .* lines\/s/ {v = $5; gsub(/\(/, "", v); print "lines/s", v}
                    /stored .* lines:/ {print "stored==acked", ($NF == "acknowledged" ? 1 : 0)}
@@ -51,6 +57,19 @@ figures() {
                         /latency from the due time/ {print "p50_ms", $8; print "p99_ms", $11}
                         /the allocator used/ {print "alloc_us_per_hb", $9}
                         /allocator RSS/ {print "peak_rss_kib", $(NF-1)}' ;;
+        deliver-scale) awk '/^deliver: before the first claim/ {print "zmq_connected", $(NF-11); print "http_parked", $(NF-5)}
+                            /connected after the first claim/ {print "late_agents", $2}
+                            /^deliver: claim-to-agent p50/ {print "p50_ms", $4; print "p99_ms", $7}
+                            /connections, most seen/ {print "pg_connections", $NF}
+                            /while they connected/ {v = $12; sub(/\(/, "", v); print "connect_us_per_agent", v
+                                                     v = $(NF-3); sub(/\(/, "", v); print "connect_kib_per_agent", v}
+                            /allocator RSS peak/ {print "peak_rss_kib", $5}
+                            /^verdict:/ {print "verdict", ($2 == "every" ? 1 : 0)}' ;;
+        scaleout) awk '/claims\/s, latency/ {n++; print "claims/s_" n "_allocators", $2}
+                       /^verdict:/ {ok += ($2 == "no"); v++} END {print "verdict", (ok == v && v == 2 ? 1 : 0)}' ;;
+        startup|startup-320) awk '/^startup: median/ {print "median_ms", $3; print "max_ms", $8 + 0}
+                      /last run.s log: ready in/ {print "after_main_ms", $7}
+                      /^verdict:/ {print "verdict", ($2 == "every" ? 1 : 0)}' ;;
         export) awk '/throughput/ {print "MB/s", $3}
                      /peak RSS/ {print "peak_rss_mib", $(NF-2)}
                      /CPU/ {gsub(/\(/, "", $6); print "cpu_ms_per_100MB", $6}
@@ -67,7 +86,7 @@ for s in "${scenarios[@]}"; do
         run_one "$s" >"$out/$s.$r.txt" 2>&1
         figures "$s" <"$out/$s.$r.txt" | sed "s/^/$r /" >>"$out/$s.figures"
     done
-    echo "== $s ($runs runs; raw output in $out/$s.N.txt)"
+    echo "== $s ($runs runs; raw output in $out/$s.N.txt; load after: $(cut -d" " -f1-3 /proc/loadavg))"
     # names are single words; echo joins the values on one line
     # shellcheck disable=SC2013,SC2116,SC2086
     for name in $(awk '{print $2}' "$out/$s.figures" | awk '!seen[$0]++'); do

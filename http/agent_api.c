@@ -96,14 +96,21 @@ s_request_heartbeat (ll_agent_call_t *call, const ll_config_t *config)
                                 *call->body.value ? call->body.value : NULL);
 }
 
+//  An agent's report, from the agent of the token generation it proved:
+//  VM-RESULT hostname 1|0 error generation, or VM-RESET-DONE with the
+//  reset's id after the hostname (issue 15 section 3)
 static void
-s_request_result (ll_agent_call_t *call, const ll_config_t *config)
+s_request_report (ll_agent_call_t *call, const ll_config_t *config)
 {
     char text[S_RESULT_TEXT_MAX + 1], gen[24];
     snprintf (text, sizeof text, "%s", call->body.text);
     snprintf (gen, sizeof gen, "%lld", call->generation);
-    call->args = ll_proto_args (LL_CMD_VM_RESULT, call->body.host,
-                                call->body.value, text, gen);
+    const ll_agent_body_t *b = &call->body;
+    call->args =
+        streq (call->api->command, LL_CMD_VM_RESET_DONE)
+            ? ll_proto_args (LL_CMD_VM_RESET_DONE, b->host, b->id, b->value,
+                             text, gen)
+            : ll_proto_args (LL_CMD_VM_RESULT, b->host, b->value, text, gen);
 }
 
 static void
@@ -200,7 +207,10 @@ static const ll_agent_api_t s_agent_api[] = {
      s_request_metrics, NULL, "VM metrics posted successfully.",
      "VM not found.", "Failed to post VM metrics.", 500},
     {"/api/vm-startup-result", LL_CMD_VM_RESULT, ll_vm_startup_result_parse,
-     s_parse_body, s_request_result, NULL, "Result recorded.", "VM not found.",
+     s_parse_body, s_request_report, NULL, "Result recorded.", "VM not found.",
+     "Cannot record now: database unavailable.", 503},
+    {"/api/vm-reset-result", LL_CMD_VM_RESET_DONE, ll_vm_reset_result_parse,
+     s_parse_body, s_request_report, NULL, "Reset recorded.", "VM not found.",
      "Cannot record now: database unavailable.", 503},
 };
 
@@ -268,6 +278,8 @@ ll_agent_call_end (ll_agent_call_t *call,
         ll_agent_call_refuse (call, 404, api->not_found);
     else if (error && streq (error, LL_REASON_REVOKED))
         ll_agent_call_refuse (call, 401, "token revoked");
+    else if (error && streq (error, LL_REASON_STALE))
+        ll_agent_call_refuse (call, 409, "This reset is no longer current.");
     else
         ll_agent_call_refuse (call, api->failure_status, api->failure);
     if (payload)

@@ -229,39 +229,6 @@ ll_session_id_valid (const char *id)
     return true;
 }
 
-static bool
-s_loopback (const char *addr)
-{
-    return strncmp (addr, "127.", 4) == 0 || strcmp (addr, "::1") == 0;
-}
-
-void
-ll_client_address (const char *remote_addr,
-                   const char *forwarded_for,
-                   char *out)
-{
-    const char *addr = remote_addr ? remote_addr : "";
-    char last[LL_ADDRESS_MAX] = "";
-    if (forwarded_for && s_loopback (addr)) {
-        const char *comma = strrchr (forwarded_for, ',');
-        const char *start = comma ? comma + 1 : forwarded_for;
-        while (*start == ' ')
-            start++;
-        size_t len = strcspn (start, " ");
-        if (len > 0 && len < sizeof last) {
-            memcpy (last, start, len);
-            last[len] = '\0';
-            bool clean = true;
-            for (const char *c = last; *c; c++)
-                if (!(isalnum ((unsigned char) *c) || *c == '.' || *c == ':'))
-                    clean = false;
-            if (clean)
-                addr = last;
-        }
-    }
-    snprintf (out, LL_ADDRESS_MAX, "%s", addr);
-}
-
 bool
 ll_safe_next (const char *next)
 {

@@ -4,7 +4,8 @@
     credential that verified so HTTP Basic does not pay pwhash per request,
     browser session ids (random; only their SHA-256 is stored, by the admin
     actor), the CSRF token of a session, and the small parsers the edge
-    needs (cookies, client address, safe redirect targets).
+    needs (cookies, safe redirect targets). The client's address behind
+    proxies is runtime/proxy.h's.
 
     Sessions, failed-login counts and the audit log live in PostgreSQL (the
     admin actor, runtime/protocol.h) so every allocator sharing the database
@@ -71,12 +72,6 @@ ll_cookie_get (const char *header, const char *name, char *out, size_t size);
 
 //  True when id looks like a session id (64 lower-case hex characters).
 bool ll_session_id_valid (const char *id);
-
-//  The client's address: remote_addr, or the last X-Forwarded-For entry
-//  when the peer is a loopback proxy. out has LL_ADDRESS_MAX bytes.
-void ll_client_address (const char *remote_addr,
-                        const char *forwarded_for,
-                        char *out);
 
 //  True when next is a local path to redirect to after login: starts with
 //  one '/', no "//", no backslash, no control characters, at most 512.

@@ -157,17 +157,29 @@ ll_http_admin_page (ll_http_req_t *req,
                   current ? " aria-current=\"page\"" : "", s_nav[i][2]);
         s_put (&nav, link, strlen (link));
     }
-    char script[160] = "";
-    if (page->script)
-        snprintf (script, sizeof script,
-                  "<script src=\"/static/%s\" defer></script>", page->script);
+    //  page->script: one file or several separated by blanks
+    s_buf_t script = {0};
+    s_put (&script, "", 0);
+    for (const char *p = page->script; p && *p;) {
+        size_t len = strcspn (p, " ");
+        if (len > 0 && len < 100) {
+            char tag[160];
+            snprintf (tag, sizeof tag,
+                      "<script src=\"/static/%.*s\" defer></script>", (int) len,
+                      p);
+            s_put (&script, tag, strlen (tag));
+        }
+        p += len;
+        p += strspn (p, " ");
+    }
     const char *layout[] = {
         "title", page->title, "user",       req->actor,
         "csrf",  req->csrf,   "main_class", page->wide ? "card wide" : "card",
-        "nav",   nav.data,    "script",     script,
+        "nav",   nav.data,    "script",     script.data,
         "body",  body,        NULL};
     char *html = ll_page_render ("admin-layout.html", layout);
     free (nav.data);
+    free (script.data);
     free (body);
     if (!html)
         return ll_http_error (req, 500, "Page template missing.");

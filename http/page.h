@@ -30,8 +30,8 @@ typedef struct {
     const char *nav;            //  current navigation entry: "dashboard",
                                 //  "instances", "create", "schedule",
                                 //  "delete", "audit" or NULL
-    const char *script;         //  the page's script in /static/ or NULL
-    bool wide;                  //  the wide main column
+    const char *script;  //  its scripts in /static/ (blank-separated) or NULL
+    bool wide;           //  the wide main column
 } ll_admin_page_t;
 
 //  Render and send an admin page; every template also gets {{user}} and

@@ -12,10 +12,15 @@ static const ll_route_t s_routes[] = {
     {"GET", "/api/unassigned_vms_count", LL_AUTH_PUBLIC,
      ll_route_unassigned_count},
     {"POST", "/api/vms/{}/release", LL_AUTH_ADMIN, ll_route_release_vm},
+    //  claim secrets (issue 15): the student's own claim, the admin's reset
+    {"GET", "/api/claim", LL_AUTH_PUBLIC, ll_route_claim_get},
+    {"POST", "/api/claim", LL_AUTH_PUBLIC, ll_route_claim_post},
+    {"POST", "/api/claims/reset", LL_AUTH_ADMIN, ll_route_claim_reset},
 
     //  --- agent delivery (claim issue): routes_agent.c ---
     {"POST", "/vm_startup", LL_AUTH_AGENT, ll_route_vm_startup},
     {"POST", "/api/vm-startup-result", LL_AUTH_AGENT, ll_route_agent},
+    {"POST", "/api/vm-reset-result", LL_AUTH_AGENT, ll_route_agent},
 
     //  --- VM credentials (trust issue): routes_credentials.c ---
     {"POST", "/api/vms/{}/register", LL_AUTH_ADMIN, ll_route_vm_register},

@@ -6,6 +6,7 @@
 
 #include "http/server.h"
 #include "runtime/crd.h"
+#include "runtime/recovery.h"
 
 //  The table and its length.
 const ll_route_t *ll_routes (size_t *count);
@@ -32,6 +33,9 @@ int ll_route_student_index (ll_http_req_t *req);
 int ll_route_request_vm (ll_http_req_t *req);
 int ll_route_unassigned_count (ll_http_req_t *req);
 int ll_route_release_vm (ll_http_req_t *req);
+int ll_route_claim_reset (ll_http_req_t *req);
+int ll_route_claim_get (ll_http_req_t *req);
+int ll_route_claim_post (ll_http_req_t *req);
 
 //  routes_agent.c: /vm_startup, and every POST of the agent API
 //  (http/agent_api.h's table: the route's pattern picks the row)
@@ -132,6 +136,7 @@ typedef struct {
     const char *text;   //  result error text, heartbeat boot_id ("" none)
     const char *flag;   //  heartbeat crd_active: "1", "0" or "" (none)
     long long number;   //  heartbeat disk_free_pct, -1 when absent
+    const char *id;     //  reset result: the reset_id (32 hex)
 } ll_agent_body_t;
 
 //  Parse body into out (cleared first); 0, or -1 with out->error when it is
@@ -144,6 +149,10 @@ void ll_agent_body_free (ll_agent_body_t *self);
 int ll_vm_startup_parse (const char *body, size_t len, ll_agent_body_t *out);
 int
 ll_vm_startup_result_parse (const char *body, size_t len, ll_agent_body_t *out);
+//  /api/vm-reset-result: hostname, reset_id, success (value "1" / "0"),
+//  error (text)
+int
+ll_vm_reset_result_parse (const char *body, size_t len, ll_agent_body_t *out);
 
 //  routes_telemetry.c: /api/vm-status, /api/gpu_health,
 //  /api/update_inuse_status, /api/heartbeat
@@ -180,14 +189,19 @@ typedef struct {
 int ll_vm_logs_parse (const char *body, size_t len, ll_vm_logs_t *out);
 void ll_vm_logs_free (ll_vm_logs_t *self);
 
-//  routes_student.c: the claim form (email, crd_command), checked without
-//  I/O. 0 with email (trimmed) and code; -1 with error set to the message
-//  the page shows (with the email shown back when keep_email).
-#define LL_CLAIM_EMAIL_MAX 254
+//  routes_student.c: the claim form (email, crd_command, and the optional
+//  recovery_code and access_code), checked without I/O. 0 with email
+//  (trimmed) and code; -1 with error set to the message the page shows
+//  (with the email shown back when keep_email). A recovery code that is
+//  not one is kept as "" (the claim then proves nothing).
+#define LL_CLAIM_EMAIL_MAX  254
+#define LL_CLAIM_ACCESS_MAX 256
 typedef struct {
     char email[LL_CLAIM_EMAIL_MAX + 2];    //  trimmed
     char command[LL_CRD_COMMAND_MAX + 2];  //  as posted
     char code[LL_CRD_CODE_MAX + 1];        //  the validated CRD code
+    char recovery[LL_RECOVERY_LEN + 1];    //  canonical recovery code or ""
+    char access[LL_CLAIM_ACCESS_MAX + 2];  //  the class access code or ""
     const char *error;                     //  NULL, or the page's message
     bool keep_email;                       //  show the email back
 } ll_claim_form_t;

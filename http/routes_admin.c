@@ -143,10 +143,7 @@ ll_route_admin_login (ll_http_req_t *req)
         return ll_http_error (req, 503, "Database unavailable.");
     }
     ll_http_audit (req, "login", NULL, "success", req->address);
-    const char *proto = ll_http_header (req, "X-Forwarded-Proto");
-    bool secure =
-        ll_http_server_runtime (req->server)->config->app.secure_cookies
-        || (proto && strcasecmp (proto, "https") == 0);
+    bool secure = ll_http_behind_tls (req);
     char headers[1024];
     snprintf (headers, sizeof headers,
               "Set-Cookie: " LL_SESSION_COOKIE
@@ -212,7 +209,8 @@ ll_route_admin (ll_http_req_t *req)
                        "Schedule Destructions", "href", "/admin/audit", "title",
                        "Audit Log"));
     return s_admin_page (req, 200, "admin.html", "LabLink Admin Panel",
-                         "dashboard", "admin-dashboard.js", NULL);
+                         "dashboard", "admin-dashboard.js admin-claims.js",
+                         NULL);
 }
 
 int

@@ -79,6 +79,21 @@ ll_vm_startup_result_parse (const char *body, size_t len, ll_agent_body_t *out)
     return s_hostname (out);
 }
 
+int
+ll_vm_reset_result_parse (const char *body, size_t len, ll_agent_body_t *out)
+{
+    if (ll_vm_startup_result_parse (body, len, out) != 0)
+        return -1;
+    json_t *id = json_object_get (out->doc, "reset_id");
+    const char *text = json_is_string (id) ? json_string_value (id) : "";
+    if (strlen (text) != 32 || strspn (text, "0123456789abcdef") != 32) {
+        out->error = "reset_id must be the reset's id.";
+        return -1;
+    }
+    out->id = text;
+    return 0;
+}
+
 //  -1 after answering 400 when the body was refused (parsed != 0), else
 //  the token check of the VM it names (0 when it is the VM's own token).
 static int
@@ -145,6 +160,10 @@ ll_route_vm_startup (ll_http_req_t *req)
                                json_pack ("{s:s, s:s, s:s}", "status",
                                           "success", "pin", pin ? pin : "",
                                           "command", command ? command : ""));
+    else if (streq (what, LL_WAIT_RESET))
+        status = ll_http_json (req, 200,
+                               json_pack ("{s:s, s:s}", "status", "reset",
+                                          "reset_id", pin ? pin : ""));
     else if (streq (what, LL_WAIT_UNKNOWN))
         status = ll_http_error (req, 404, "VM not found.");
     else if (streq (what, LL_WAIT_REVOKED))

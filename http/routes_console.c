@@ -131,35 +131,61 @@ s_bulk_release (ll_http_req_t *req, json_t *hosts)
     char actor[300];
     snprintf (actor, sizeof actor, "admin:%s", s_who (req));
     json_t *released = json_array (), *missing = json_array ();
-    size_t failed = 0, i;
+    size_t failed = 0, i, n_replace = 0;
+    //  claim.on_release: destroy: the released VMs are replaced, in one
+    //  operation (until then they stay out of the pool)
+    const char **replace =
+        calloc (json_array_size (hosts) + 1, sizeof *replace);
     json_t *h;
     json_array_foreach (hosts, i, h)
     {
-        char *error = NULL;
+        char *error = NULL, *mode = NULL;
         int rc = ll_ask_vm_release (&req->client, json_string_value (h), actor,
-                                    &error);
+                                    &mode, &error);
         if (rc == 0)
             json_array_append (released, h);
         else if (error && streq (error, LL_REASON_NOT_FOUND))
             json_array_append (missing, h);
         else
             failed++;
+        if (rc == 0 && mode && streq (mode, "replace"))
+            replace[n_replace++] = json_string_value (h);
+        free (mode);
         free (error);
     }
     if (failed == json_array_size (hosts)) {
+        free (replace);
         json_decref (released);
         json_decref (missing);
         return ll_http_error (req, 503,
                               "Cannot release now: database unavailable.");
     }
+    json_int_t replace_op = 0;
+    if (n_replace > 0) {
+        char *id = NULL, *error = NULL;
+        ll_ask_vm_operation (&req->client, LL_CMD_REPLACE_VM, replace, actor,
+                             &id, &error);
+        if (id)
+            replace_op = strtoll (id, NULL, 10);
+        else
+            ll_warn ("http: released VMs not replaced (%s): they stay out of "
+                     "the pool until replaced",
+                     error ? error : "no answer");
+        free (id);
+        free (error);
+    }
+    free (replace);
     char message[96];
     snprintf (message, sizeof message, "%zu VM%s released.",
               json_array_size (released),
               json_array_size (released) == 1 ? "" : "s");
-    return ll_http_json (req, 200,
-                         json_pack ("{s:s, s:o, s:o, s:I}", "message", message,
-                                    "released", released, "not_found", missing,
-                                    "failed", (json_int_t) failed));
+    json_t *answer = json_pack ("{s:s, s:o, s:o, s:I}", "message", message,
+                                "released", released, "not_found", missing,
+                                "failed", (json_int_t) failed);
+    if (n_replace > 0)  //  0: asked but not started (stay withheld)
+        json_object_set_new (answer, "replace_operation_id",
+                             json_integer (replace_op));
+    return ll_http_json (req, 200, answer);
 }
 
 int

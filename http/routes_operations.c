@@ -552,14 +552,14 @@ ll_route_operation_events (ll_http_req_t *req)
     //  Subscribe first, then read the row: nothing falls in between
     char topic[40];
     snprintf (topic, sizeof topic, LL_OP_TOPIC_PREFIX "%lld", id);
-    zsock_t *sub = zsock_new_sub (LL_ENDPOINT_OPERATIONS, topic);
+    void *sub = ll_http_subscribe (req, LL_ENDPOINT_OPERATIONS, topic);
     if (!sub)
         return ll_http_error (req, 503, "Operations are unavailable now.");
     zsock_set_rcvtimeo (sub, 1000);
     s_op_t op;
     int status = s_op_get (req, id, next, &op);
     if (status) {
-        zsock_destroy (&sub);
+        ll_socket_close (&sub);
         return ll_http_error (req, status,
                               status == 404
                                   ? "Operation not found."
@@ -579,7 +579,7 @@ ll_route_operation_events (ll_http_req_t *req)
     bool alive = s_sse_catch_up (req, id, &next, &finished, &done, &total);
     int64_t poll_at = ll_now_ms () + LL_OPS_SSE_POLL_MS;
     int64_t end_at = ll_now_ms () + (int64_t) LL_OPS_SSE_MAX_S * 1000;
-    while (alive && ll_now_ms () < end_at) {
+    while (alive && ll_now_ms () < end_at && !ll_http_stopping (req)) {
         //  [topic] [kind] [a] [b] (runtime/protocol.h, LL_ENDPOINT_OPERATIONS)
         zmsg_t *msg = zmsg_recv (sub);
         char *t = NULL, *kind = NULL, *a = NULL, *b = NULL;
@@ -620,6 +620,6 @@ ll_route_operation_events (ll_http_req_t *req)
             poll_at = ll_now_ms () + LL_OPS_SSE_POLL_MS;
         }
     }
-    zsock_destroy (&sub);
+    ll_socket_close (&sub);
     return 200;
 }

@@ -221,8 +221,21 @@ ll_route_vm_student_release (ll_http_req_t *req)
     const char *email = json_string_value (json_object_get (row, "user_email"));
     char actor[300];
     snprintf (actor, sizeof actor, "student:%s", email ? email : "");
-    char *error = NULL;
-    int rc = ll_ask_vm_release (&req->client, host, actor, &error);
+    char *error = NULL, *mode = NULL;
+    int rc = ll_ask_vm_release (&req->client, host, actor, &mode, &error);
+    if (rc == 0 && mode && streq (mode, "replace")) {
+        //  claim.on_release: destroy (withheld until replaced)
+        const char *hosts[] = {host, NULL};
+        char *id = NULL, *why = NULL;
+        if (ll_ask_vm_operation (&req->client, LL_CMD_REPLACE_VM, hosts, actor,
+                                 &id, &why)
+            != 0)
+            ll_warn ("http: %s released by its student, not replaced (%s)",
+                     host, why ? why : "no answer");
+        free (id);
+        free (why);
+    }
+    free (mode);
     if (rc == 0) {
         char *ignored = NULL;
         ll_ask_audit (&req->client, actor, "student-release", host, "success",

@@ -1,4 +1,8 @@
-/*  Public routes: health, metrics, the student page and static assets. */
+/*  Public routes: health, metrics, the student page and static assets.
+    Health tells an anonymous caller only up or down; its details (the
+    database's error, uptime) need the admin. Metrics need the Bearer token
+    app.metrics_token when one is set (or the admin). */
+#include "http/auth.h"
 #include "http/routes.h"
 #include "runtime/embedded.h"
 #include "runtime/metrics.h"
@@ -19,9 +23,15 @@ ll_route_health (ll_http_req_t *req)
         json_object_set_new (checks, "database", json_string (text));
     }
     free (error);
-    json_t *body = json_pack ("{s:s, s:o, s:f}", "status",
-                              rc == 0 ? "healthy" : "unhealthy", "checks",
-                              checks, "uptime_seconds", uptime);
+    const char *status = rc == 0 ? "healthy" : "unhealthy";
+    json_t *body;
+    if (ll_http_try_admin (req))
+        body = json_pack ("{s:s, s:o, s:f}", "status", status, "checks", checks,
+                          "uptime_seconds", uptime);
+    else {
+        json_decref (checks);
+        body = json_pack ("{s:s}", "status", status);
+    }
     return ll_http_json (req, rc == 0 ? 200 : 503, body);
 }
 
@@ -165,6 +175,21 @@ s_fleet_metrics (ll_http_req_t *req, ll_textbuf_t *out)
 int
 ll_route_metrics (ll_http_req_t *req)
 {
+    const char *token =
+        ll_http_server_runtime (req->server)->config->app.metrics_token;
+    if (*token) {
+        const char *auth = ll_http_header (req, "Authorization");
+        bool bearer = auth && strncasecmp (auth, "Bearer ", 7) == 0
+                      && ll_auth_equal (auth + 7, token);
+        if (!bearer && !ll_http_try_admin (req)) {
+            static const char body[] =
+                "{\"error\":\"Metrics need the Bearer token "
+                "(app.metrics_token).\"}";
+            return ll_http_send (
+                req, 401, "application/json", body, sizeof body - 1,
+                "WWW-Authenticate: Bearer realm=\"metrics\"\r\n");
+        }
+    }
     char *text = ll_http_server_metrics (req->server);
     ll_textbuf_t buf = {0};
     ll_textbuf_puts (&buf, text);

@@ -2,13 +2,17 @@
     available count, and the admin's release of a VM back to the pool.
     Errors are rendered into the index page with a truthful status code
     (JSON {"error": ...} when the client asks for application/json). */
+#include "http/auth.h"
 #include "http/page.h"
 #include "http/routes.h"
 #include "runtime/crd.h"
 #include "runtime/metrics.h"
+#include "runtime/recovery.h"
 #include "runtime/token.h"
 
+#include <ctype.h>
 #include <sodium.h>
+#include <strings.h>
 
 #define LL_EMAIL_MAX      LL_CLAIM_EMAIL_MAX
 #define LL_NO_VMS_RETRY_S 10
@@ -29,6 +33,21 @@
 #define LL_MSG_UNEXPECTED                                                      \
     "An unexpected error occurred while processing your request. Please "      \
     "ask your instructor for help."
+#define LL_MSG_DENIED                                                          \
+    "This email already has a VM. Use the recovery code from your first "      \
+    "claim, or ask your instructor."
+#define LL_MSG_REFUSED_CODE                                                    \
+    "The class access code is missing or wrong. Ask your instructor for it."
+#define LL_MSG_REFUSED_EMAIL                                                   \
+    "This email is not on the class roster. Use the address your "             \
+    "instructor registered, or ask your instructor."
+#define LL_MSG_REFUSED_DOMAIN                                                  \
+    "Addresses of this email domain may not claim a VM in this class. Use "    \
+    "your school address, or ask your instructor."
+#define LL_MSG_NO_CLAIM                                                        \
+    "No claim is remembered in this browser: enter your recovery code."
+#define LL_MSG_BAD_RECOVERY                                                    \
+    "Unknown recovery code, or its VM was released. Ask your instructor."
 
 //  The index page with an error (or none), or the JSON error.
 static int
@@ -47,12 +66,15 @@ s_index (ll_http_req_t *req,
         free (text);
         return rc;
     }
+    const ll_config_t *config = ll_http_server_runtime (req->server)->config;
     const char *vars[] = {"error",
                           error ? error : "",
                           "error_hidden",
                           error ? "" : "hidden",
                           "email",
                           email ? email : "",
+                          "access_hidden",
+                          *config->claim.access_code ? "" : "hidden",
                           NULL};
     char *html = ll_page_render ("index.html", vars);
     if (!html)
@@ -122,6 +144,13 @@ ll_claim_form_parse (const char *body, size_t len, ll_claim_form_t *out)
     int el = s_form_field (body, len, "email", out->email, sizeof out->email);
     int cl = s_form_field (body, len, "crd_command", out->command,
                            sizeof out->command);
+    char typed[LL_RECOVERY_INPUT_MAX + 2];
+    if (s_form_field (body, len, "recovery_code", typed, sizeof typed) > 0)
+        ll_recovery_canonical (typed, out->recovery);
+    sodium_memzero (typed, sizeof typed);
+    if (s_form_field (body, len, "access_code", out->access, sizeof out->access)
+        < 0)
+        out->access[0] = '\0';  //  absent, or too long to be right
     if (el >= 0)
         s_trim (out->email);
     if (el == -1 || cl == -1 || (el >= 0 && !*out->email) || cl == 0)
@@ -137,12 +166,117 @@ ll_claim_form_parse (const char *body, size_t len, ll_claim_form_t *out)
     return out->error ? -1 : 0;
 }
 
-//  Wipe the command and the code of a claim form.
+//  Wipe the secrets of a claim form.
 static void
 s_claim_form_wipe (ll_claim_form_t *form)
 {
     sodium_memzero (form->command, sizeof form->command);
     sodium_memzero (form->code, sizeof form->code);
+    sodium_memzero (form->recovery, sizeof form->recovery);
+    sodium_memzero (form->access, sizeof form->access);
+}
+
+//  The claim secret this browser holds (the cookie), canonical, or "".
+static void
+s_cookie_secret (ll_http_req_t *req, char *out)
+{
+    char value[LL_RECOVERY_INPUT_MAX + 2];
+    out[0] = '\0';
+    if (ll_cookie_get (ll_http_header (req, "Cookie"), LL_RECOVERY_COOKIE,
+                       value, sizeof value)
+        >= 0)
+        ll_recovery_canonical (value, out);
+    sodium_memzero (value, sizeof value);
+}
+
+//  The Set-Cookie header line that hands the claim secret to the browser.
+static void
+s_claim_cookie (ll_http_req_t *req, const char *secret, char *out, size_t size)
+{
+    snprintf (out, size,
+              "Set-Cookie: " LL_RECOVERY_COOKIE
+              "=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s\r\n",
+              secret, LL_RECOVERY_COOKIE_S,
+              ll_http_behind_tls (req) ? "; Secure" : "");
+}
+
+//  Send json (reference stolen) with extra headers.
+static int
+s_json_headers (ll_http_req_t *req, int status, json_t *json, const char *h)
+{
+    char *text = json_dumps (json, JSON_COMPACT);
+    json_decref (json);
+    if (!text)
+        return ll_http_error (req, 500, "encoding failed");
+    int rc =
+        ll_http_send (req, status, "application/json", text, strlen (text), h);
+    sodium_memzero (text, strlen (text));
+    free (text);
+    return rc;
+}
+
+//  A claim that went through: the page (or JSON) with the claim secret as
+//  a cookie and as the recovery code, with the live progress link. kind:
+//  "success" or "recovering"; value: the PIN or the VM's status.
+static int
+s_claimed (ll_http_req_t *req,
+           const char *kind,
+           const char *host,
+           const char *value,
+           const char *secret,
+           const char *email)
+{
+    char shown[LL_RECOVERY_SHOWN_LEN + 1], cookie[256];
+    ll_recovery_show (secret, shown);
+    s_claim_cookie (req, secret, cookie, sizeof cookie);
+    bool success = streq (kind, "success");
+    int rc;
+    if (ll_http_wants_json (req))
+        rc = s_json_headers (req, 200,
+                             json_pack ("{s:s, s:s, s:s, s:s}", "status", kind,
+                                        "hostname", host,
+                                        success ? "pin" : "vm_status", value,
+                                        "recovery_code", shown),
+                             cookie);
+    else {
+        //  The live progress link (routes_progress.c)
+        char token[40] = "";
+        ll_progress_link (req, host, token, sizeof token);
+        const char *vars[] = {"host",
+                              host,
+                              success ? "pin" : "status",
+                              value,
+                              "recovery_code",
+                              shown,
+                              "token",
+                              token,
+                              "email",
+                              email,
+                              NULL};
+        char *html =
+            ll_page_render (success ? "success.html" : "recovery.html", vars);
+        if (!html)
+            rc = ll_http_error (req, 500, "Page template missing.");
+        else {
+            rc = ll_http_send (req, 200, "text/html; charset=utf-8", html,
+                               strlen (html), cookie);
+            free (html);
+        }
+    }
+    sodium_memzero (shown, sizeof shown);
+    sodium_memzero (cookie, sizeof cookie);
+    return rc;
+}
+
+//  The message of a roster refusal: names the rule, never the roster.
+static const char *
+s_refusal (const char *rule)
+{
+    if (rule && streq (rule, "code"))
+        return LL_MSG_REFUSED_CODE;
+    if (rule && streq (rule, "domain"))
+        return LL_MSG_REFUSED_DOMAIN;
+    return LL_MSG_REFUSED_EMAIL;
 }
 
 //  The claim's outcome as /metrics counts it, from the answer sent.
@@ -151,8 +285,8 @@ s_outcome (int status, bool recovering)
 {
     if (status == 200)
         return recovering ? LL_OUTCOME_RECOVERING : LL_OUTCOME_ASSIGNED;
-    if (status == 400 || status == 409)
-        return LL_OUTCOME_REJECTED;
+    if (status == 400 || status == 403 || status == 409)
+        return LL_OUTCOME_REJECTED;  //  403: no claim secret, or the roster
     if (status == 429)
         return LL_OUTCOME_RATE_LIMITED;
     return LL_OUTCOME_ERROR;
@@ -171,41 +305,29 @@ ll_route_request_vm (ll_http_req_t *req)
         rc = s_index (req, 400, form.error, form.keep_email ? email : NULL,
                       NULL);
     else {
-        char *outcome = NULL, *a = NULL, *b = NULL, *error = NULL;
-        ll_ask_vm_claim (&req->client, email, code, req->info->remote_addr,
-                         &outcome, &a, &b, &error);
+        //  The proof: a recovery code typed now, else this browser's cookie
+        char proof[LL_RECOVERY_LEN + 1];
+        if (*form.recovery)
+            snprintf (proof, sizeof proof, "%s", form.recovery);
+        else
+            s_cookie_secret (req, proof);
+        char *outcome = NULL, *a = NULL, *b = NULL, *secret = NULL,
+             *error = NULL;
+        ll_ask_vm_claim (&req->client, email, code, req->address, proof,
+                         form.access, &outcome, &a, &b, &secret, &error);
+        sodium_memzero (proof, sizeof proof);
         if (!outcome)
             rc = s_index (req, 503, LL_MSG_UNEXPECTED, email, NULL);
-        else if (streq (outcome, LL_CLAIM_ASSIGNED) && a && b) {
-            if (ll_http_wants_json (req))
-                rc = ll_http_json (req, 200,
-                                   json_pack ("{s:s, s:s, s:s}", "status",
-                                              "success", "hostname", a, "pin",
-                                              b));
-            else {
-                //  The live progress link (routes_progress.c)
-                char token[40] = "";
-                ll_progress_link (req, a, token, sizeof token);
-                const char *vars[] = {"host", a,       "pin", b,   "token",
-                                      token,  "email", email, NULL};
-                rc = ll_http_page (req, 200, "success.html", vars);
-            }
-        }
-        else if (streq (outcome, LL_CLAIM_RECOVERING) && a && b) {
+        else if (streq (outcome, LL_CLAIM_ASSIGNED) && a && b && secret)
+            rc = s_claimed (req, "success", a, b, secret, email);
+        else if (streq (outcome, LL_CLAIM_RECOVERING) && a && b && secret) {
             recovering = true;
-            if (ll_http_wants_json (req))
-                rc = ll_http_json (req, 200,
-                                   json_pack ("{s:s, s:s, s:s}", "status",
-                                              "recovering", "hostname", a,
-                                              "vm_status", b));
-            else {
-                char token[40] = "";
-                ll_progress_link (req, a, token, sizeof token);
-                const char *vars[] = {"host",  a,     "status", b,
-                                      "token", token, NULL};
-                rc = ll_http_page (req, 200, "recovery.html", vars);
-            }
+            rc = s_claimed (req, "recovering", a, b, secret, email);
         }
+        else if (streq (outcome, LL_CLAIM_DENIED))
+            rc = s_index (req, 403, LL_MSG_DENIED, email, NULL);
+        else if (streq (outcome, LL_CLAIM_REFUSED))
+            rc = s_index (req, 403, s_refusal (a), email, NULL);
         else if (streq (outcome, LL_CLAIM_NONE)) {
             none = true;
             char headers[64];
@@ -231,9 +353,12 @@ ll_route_request_vm (ll_http_req_t *req)
             rc = s_index (req, 500, LL_MSG_UNEXPECTED, email, NULL);
         if (b)
             sodium_memzero (b, strlen (b));
+        if (secret)
+            sodium_memzero (secret, strlen (secret));
         free (outcome);
         free (a);
         free (b);
+        free (secret);
         free (error);
     }
     s_claim_form_wipe (&form);
@@ -259,6 +384,48 @@ ll_route_unassigned_count (ll_http_req_t *req)
     return ll_http_json (req, 200, json_pack ("{s:I}", "count", n));
 }
 
+//  claim.on_release: destroy. The released VM is replaced by terraform;
+//  until then it stays out of the pool (also when terraform is busy).
+static int
+s_release_replace (ll_http_req_t *req, const char *host, const char *actor)
+{
+    char *id = NULL, *error = NULL;
+    const char *hosts[] = {host, NULL};
+    ll_ask_vm_operation (&req->client, LL_CMD_REPLACE_VM, hosts, actor, &id,
+                         &error);
+    int status;
+    if (id)
+        status = ll_http_json (req, 202,
+                               json_pack ("{s:s, s:s, s:s, s:I}", "message",
+                                          "VM released: it is being replaced.",
+                                          "hostname", host, "on_release",
+                                          "destroy", "operation_id",
+                                          (json_int_t) strtoll (id, NULL, 10)));
+    else {
+        char text[400];
+        long long busy = error && strncmp (error, "busy ", 5) == 0
+                             ? strtoll (error + 5, NULL, 10)
+                             : 0;
+        snprintf (text, sizeof text,
+                  "VM released, but it cannot be replaced now (%s): it stays "
+                  "out of the pool until it is replaced (POST "
+                  "/api/vms/%s/replace).",
+                  busy ? "another operation is running"
+                  : error && streq (error, LL_REASON_UNKNOWN_VM)
+                      ? "it is not in the fleet"
+                      : "terraform does not answer",
+                  host);
+        json_t *body =
+            json_pack ("{s:s, s:s}", "error", text, "hostname", host);
+        if (busy)
+            json_object_set_new (body, "operation_id", json_integer (busy));
+        status = ll_http_json (req, 409, body);
+    }
+    free (id);
+    free (error);
+    return status;
+}
+
 int
 ll_route_release_vm (ll_http_req_t *req)
 {
@@ -269,17 +436,183 @@ ll_route_release_vm (ll_http_req_t *req)
     char actor[300];
     snprintf (actor, sizeof actor, "admin:%s", runtime->config->app.admin_user);
     char *error = NULL;
-    int rc = ll_ask_vm_release (&req->client, host, actor, &error);
+    char *mode = NULL;
+    int rc = ll_ask_vm_release (&req->client, host, actor, &mode, &error);
     int status;
-    if (rc == 0)
-        status = ll_http_json (req, 200,
-                               json_pack ("{s:s, s:s}", "message",
-                                          "VM released.", "hostname", host));
+    if (rc == 0 && streq (mode, "replace"))
+        status = s_release_replace (req, host, actor);
+    else if (rc == 0)
+        status = ll_http_json (
+            req, 200,
+            json_pack ("{s:s, s:s, s:s}", "message",
+                       streq (mode, "reset")
+                           ? "VM released: it returns to the pool once its "
+                             "agent has reset the desktop."
+                           : "VM released.",
+                       "hostname", host, "on_release", mode));
     else if (streq (error, LL_REASON_NOT_FOUND))
         status = ll_http_error (req, 404, "VM not found.");
     else
         status = ll_http_error (req, 503,
                                 "Cannot release now: database unavailable.");
+    free (mode);
     free (error);
+    return status;
+}
+
+//  A field of a JSON body (a string) or of a form: its length into out, -1
+//  absent, -2 too long or not a string.
+static int
+s_body_field (ll_http_req_t *req, const char *name, char *out, size_t size)
+{
+    const char *type = ll_http_header (req, "Content-Type");
+    out[0] = '\0';
+    if (!type || strncasecmp (type, "application/json", 16) != 0)
+        return ll_http_form_field (req, name, out, size);
+    json_t *body = ll_http_json_parse (req->body, req->body_len);
+    json_t *value = json_object_get (body, name);
+    int rc = -1;
+    if (value && !json_is_string (value))
+        rc = -2;
+    else if (value && json_string_length (value) < size
+             && strlen (json_string_value (value))
+                    == json_string_length (value))
+        rc = snprintf (out, size, "%s", json_string_value (value));
+    else if (value)
+        rc = -2;
+    json_decref (body);
+    return rc;
+}
+
+int
+ll_route_claim_reset (ll_http_req_t *req)
+{
+    char email[LL_CLAIM_EMAIL_MAX + 2];
+    int got = s_body_field (req, "email", email, sizeof email);
+    if (got >= 0)
+        s_trim (email);
+    if (got < 0 || !s_email_valid (email))
+        return ll_http_error (req, 400, LL_MSG_BAD_EMAIL);
+    char actor[300];
+    snprintf (
+        actor, sizeof actor, "admin:%s",
+        *req->actor
+            ? req->actor
+            : ll_http_server_runtime (req->server)->config->app.admin_user);
+    char *secret = NULL, *error = NULL;
+    zmsg_t *reply = NULL;
+    ll_ask_claim_reset (&req->client, email, actor, &secret, &reply, &error);
+    int status;
+    if (secret && strlen (secret) == LL_RECOVERY_LEN) {
+        char shown[LL_RECOVERY_SHOWN_LEN + 1];
+        ll_recovery_show (secret, shown);
+        json_t *hosts = json_array ();
+        char *host;
+        while ((host = zmsg_popstr (reply))) {
+            json_array_append_new (hosts, json_string (host));
+            free (host);
+        }
+        for (char *c = email; *c; c++)
+            *c = (char) tolower ((unsigned char) *c);
+        status = s_json_headers (req, 200,
+                                 json_pack ("{s:s, s:o, s:s}", "email", email,
+                                            "hostnames", hosts, "recovery_code",
+                                            shown),
+                                 NULL);
+        sodium_memzero (shown, sizeof shown);
+    }
+    else if (error && streq (error, LL_REASON_NOT_FOUND))
+        status = ll_http_error (req, 404, "No VM is claimed by this email.");
+    else
+        status = ll_http_error (req, 503,
+                                "Cannot reset the claim now: database "
+                                "unavailable.");
+    if (secret)
+        sodium_memzero (secret, strlen (secret));
+    free (secret);
+    free (error);
+    zmsg_destroy (&reply);
+    return status;
+}
+
+//  The claim a canonical secret proves, as JSON (and the cookie, when
+//  set_cookie: the code was typed in another browser).
+static int
+s_claim_show (ll_http_req_t *req, const char *secret, bool set_cookie)
+{
+    char hash[LL_RECOVERY_HASH_HEX + 1];
+    ll_recovery_hash (secret, hash);
+    char *first = NULL, *error = NULL;
+    zmsg_t *reply = NULL;
+    ll_ask_claim_who (&req->client, hash, req->address, &first, &reply, &error);
+    int status;
+    if (first && streq (first, LL_CLAIM_LIMITED)) {
+        char *seconds = zmsg_popstr (reply);
+        char headers[64];
+        snprintf (headers, sizeof headers, "Retry-After: %ld\r\n",
+                  seconds ? strtol (seconds, NULL, 10) : 60);
+        free (seconds);
+        status = s_json_headers (
+            req, 429,
+            json_pack ("{s:s}", "error",
+                       "Too many requests. Please wait and try again."),
+            headers);
+    }
+    else if (first) {
+        json_t *vms = json_array ();
+        char *host, *vm_status;
+        while ((host = zmsg_popstr (reply))) {
+            vm_status = zmsg_popstr (reply);
+            json_array_append_new (vms, json_pack ("{s:s, s:s}", "hostname",
+                                                   host, "status",
+                                                   vm_status ? vm_status : ""));
+            free (host);
+            free (vm_status);
+        }
+        char cookie[256] = "";
+        if (set_cookie)
+            s_claim_cookie (req, secret, cookie, sizeof cookie);
+        status = s_json_headers (
+            req, 200, json_pack ("{s:s, s:o}", "email", first, "vms", vms),
+            set_cookie ? cookie : NULL);
+        sodium_memzero (cookie, sizeof cookie);
+    }
+    else if (error && streq (error, LL_REASON_NOT_FOUND))
+        status = ll_http_error (req, 403, LL_MSG_BAD_RECOVERY);
+    else
+        status = ll_http_error (req, 503,
+                                "Cannot look the claim up now: database "
+                                "unavailable.");
+    free (first);
+    free (error);
+    zmsg_destroy (&reply);
+    return status;
+}
+
+int
+ll_route_claim_get (ll_http_req_t *req)
+{
+    char secret[LL_RECOVERY_LEN + 1];
+    s_cookie_secret (req, secret);
+    int status = *secret ? s_claim_show (req, secret, false)
+                         : ll_http_error (req, 401, LL_MSG_NO_CLAIM);
+    sodium_memzero (secret, sizeof secret);
+    return status;
+}
+
+int
+ll_route_claim_post (ll_http_req_t *req)
+{
+    char typed[LL_RECOVERY_INPUT_MAX + 2], secret[LL_RECOVERY_LEN + 1];
+    int got = s_body_field (req, "recovery_code", typed, sizeof typed);
+    int status;
+    if (got <= 0)
+        status = ll_http_error (req, 400, "recovery_code is required.");
+    else if (ll_recovery_canonical (typed, secret) != 0)
+        status = ll_http_error (req, 403, LL_MSG_BAD_RECOVERY);
+    else
+        status = s_claim_show (req, secret, true);
+    sodium_memzero (typed, sizeof typed);
+    sodium_memzero (secret, sizeof secret);
     return status;
 }

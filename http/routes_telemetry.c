@@ -834,7 +834,7 @@ ll_route_vm_logs_events (ll_http_req_t *req)
     //  Subscribe before reading the backlog: nothing falls in between
     char topic[300];
     snprintf (topic, sizeof topic, "%s\t", hostname);
-    zsock_t *sub = zsock_new_sub (LL_ENDPOINT_LOG_TAIL, topic);
+    void *sub = ll_http_subscribe (req, LL_ENDPOINT_LOG_TAIL, topic);
     if (!sub)
         return ll_http_error (req, 503, "Log tail unavailable.");
 
@@ -845,7 +845,7 @@ ll_route_vm_logs_events (ll_http_req_t *req)
     if (s_log_read (req, hostname, after, after[0] ? S_TAIL_PAGE : 1, &status,
                     &rows)
         != 0) {
-        zsock_destroy (&sub);
+        ll_socket_close (&sub);
         return req->status;
     }
     if (!after[0]) {
@@ -910,8 +910,10 @@ ll_route_vm_logs_events (ll_http_req_t *req)
             alive = mg_printf (req->conn, ": ping\n\n") > 0 ? 0 : -1;
             ping = ll_now_ms () + S_TAIL_PING_MS;
         }
+        if (alive == 0 && ll_http_client_gone (req))
+            alive = -1;  //  frees the stream's slot now, not at a ping
     }
     zpoller_destroy (&poller);
-    zsock_destroy (&sub);
+    ll_socket_close (&sub);
     return 200;
 }

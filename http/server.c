@@ -1,7 +1,10 @@
 #include "http/server.h"
 #include "http/auth.h"
+#include "runtime/budget.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
+#include "runtime/protocol.h"
+#include "runtime/proxy.h"
 #include "runtime/token.h"
 
 #include <arpa/inet.h>
@@ -9,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -18,9 +22,9 @@
 //  Status codes counted one by one in /metrics; others count as "other".
 static const int s_codes[] = {200, 201, 202, 204, 302, 303, 304, 400, 401, 403,
                               404, 405, 409, 413, 429, 500, 502, 503, 504};
-#define S_CODE_COUNT  (sizeof s_codes / sizeof s_codes[0])
-#define S_CODE_OTHER  S_CODE_COUNT
-#define S_MAX_SOCKETS 16
+#define S_CODE_COUNT    (sizeof s_codes / sizeof s_codes[0])
+#define S_CODE_OTHER    S_CODE_COUNT
+#define S_MAX_ENDPOINTS 16
 //  Verified agent tokens kept: a backstop lifetime (revocations arrive as
 //  events at once) and a bound on the table
 #define S_TOKEN_CACHE_MS  60000
@@ -40,11 +44,9 @@ s_cached_token_free (void **item)
     *item = NULL;
 }
 
-//  Per-worker-thread state: DEALER sockets to actors, made on first use.
+//  Per-worker-thread state
 typedef struct {
-    char *endpoints[S_MAX_SOCKETS];   //  endpoint of each socket
-    zsock_t *sockets[S_MAX_SOCKETS];  //  DEALER connected to it
-    int count;                        //  sockets in use
+    int client_fd;  //  the descriptor s_client_fd found last, or -1
 } s_worker_t;
 
 struct ll_http_server {
@@ -57,22 +59,36 @@ struct ll_http_server {
     atomic_uint_fast64_t (*counts)[S_CODE_COUNT + 1];
     ll_histogram_t *durations;  //  per route (+ unmatched): request time
     atomic_int inflight;        //  requests being handled now
-    //  Calls awaiting an actor's reply, per endpoint (the actor's queue)
+    //  Per endpoint: calls awaiting the actor's reply (its queue), and the
+    //  pool of DEALERs connected to it that no worker holds now
     struct {
         char endpoint[64];              //  "" = free slot
         atomic_int waiting;             //  calls in flight now
         atomic_uint_fast64_t calls;     //  calls made
         atomic_uint_fast64_t failures;  //  timeouts and ERROR replies
-    } queues[S_MAX_SOCKETS];
-    pthread_mutex_t queues_lock;        //  guards claiming a slot
-    atomic_bool stopping;               //  set before mg_stop: streams end
-    pthread_mutex_t secret_lock;        //  guards secret
-    char secret[129];                   //  server secret, "" until fetched
-    pthread_mutex_t tokens_lock;        //  guards tokens
-    zhashx_t *tokens;                   //  token hash -> s_cached_token_t
-    atomic_uint_fast64_t tokens_epoch;  //  bumped by every forget
-    ll_admin_auth_t *auth;              //  the admin credential (http/auth.h)
-    int capture_fd;                     //  tests: answers recorded here, or -1
+        void **idle;                    //  idle sockets (socket_cap slots)
+        int idle_count;                 //  entries in idle
+    } queues[S_MAX_ENDPOINTS];
+    pthread_mutex_t queues_lock;  //  guards slots, idle stacks, open_sockets
+    int open_sockets;             //  pooled DEALERs open, idle or lent
+    int socket_cap;               //  most open at once: one per worker
+    atomic_uint_fast64_t socket_failures;  //  sockets that could not be made
+    atomic_bool stopping;                  //  set before mg_stop: streams end
+    pthread_mutex_t secret_lock;           //  guards secret
+    char secret[129];                      //  server secret, "" until fetched
+    pthread_mutex_t tokens_lock;           //  guards tokens
+    zhashx_t *tokens;                      //  token hash -> s_cached_token_t
+    atomic_uint_fast64_t tokens_epoch;     //  bumped by every forget
+    ll_admin_auth_t *auth;  //  the admin credential (http/auth.h)
+    ll_proxies_t proxies;   //  app.trusted_proxies
+    //  Live streams now: in total and per credential (issue 15 section 5)
+    pthread_mutex_t streams_lock;  //  guards the three below
+    int streams;                   //  streams open
+    struct {
+        char key[264];  //  the credential ("" = free entry)
+        int count;      //  its streams
+    } * stream_owners;  //  app.max_streams entries
+    int capture_fd;     //  tests: answers recorded here, or -1
 };
 
 static int
@@ -148,62 +164,176 @@ ll_http_routes_check (const ll_route_t *routes, size_t count)
 }
 
 //  --- worker sockets ----------------------------------------------------
+//  A worker borrows a DEALER for the endpoint of each call from the
+//  server's pool and gives it back after the reply, so the sockets open are
+//  the calls in flight at the busiest moment, at most one per worker, not
+//  one per worker and actor (docs/architecture.md, "HTTP workers' sockets").
+//  A late reply to an earlier, timed-out call on a pooled socket is
+//  recognised by its request id and dropped by the next borrower's call.
 
 static void *
 s_init_thread (const struct mg_context *ctx, int thread_type)
 {
     if (thread_type != 1)  //  1 = worker thread
         return NULL;
-    return calloc (1, sizeof (s_worker_t));
+    s_worker_t *worker = calloc (1, sizeof (s_worker_t));
+    if (worker)
+        worker->client_fd = -1;
+    return worker;
 }
 
 static void
 s_exit_thread (const struct mg_context *ctx, int thread_type, void *pointer)
 {
-    s_worker_t *worker = pointer;
-    if (thread_type != 1 || !worker)
-        return;
-    for (int i = 0; i < worker->count; i++) {
-        zsock_destroy (&worker->sockets[i]);
-        free (worker->endpoints[i]);
-    }
-    free (worker);
+    if (thread_type == 1)
+        free (pointer);
 }
 
-static zsock_t *
-s_worker_socket (s_worker_t *worker, const char *endpoint)
-{
-    for (int i = 0; i < worker->count; i++)
-        if (strcmp (worker->endpoints[i], endpoint) == 0)
-            return worker->sockets[i];
-    if (worker->count == S_MAX_SOCKETS)
-        return NULL;
-    zsock_t *sock = zsock_new_dealer (endpoint);
-    if (!sock)
-        return NULL;
-    zsock_set_linger (sock, 0);
-    worker->endpoints[worker->count] = strdup (endpoint);
-    worker->sockets[worker->count++] = sock;
-    return sock;
-}
-
-//  The metrics slot of an endpoint, claimed on first use; -1 when full.
+//  The slot of an endpoint, claimed on first use; -1 when all are taken.
+//  Call with queues_lock held.
 static int
-s_queue_slot (ll_http_server_t *self, const char *endpoint)
+s_queue_slot_locked (ll_http_server_t *self, const char *endpoint)
 {
-    pthread_mutex_lock (&self->queues_lock);
-    int slot = -1;
-    for (int i = 0; i < S_MAX_SOCKETS && slot < 0; i++) {
+    for (int i = 0; i < S_MAX_ENDPOINTS; i++) {
         if (strcmp (self->queues[i].endpoint, endpoint) == 0)
-            slot = i;
-        else if (!self->queues[i].endpoint[0]) {
+            return i;
+        if (!self->queues[i].endpoint[0]) {
+            self->queues[i].idle =
+                calloc ((size_t) self->socket_cap, sizeof (void *));
+            if (!self->queues[i].idle
+                || strlen (endpoint) >= sizeof self->queues[i].endpoint) {
+                free (self->queues[i].idle);
+                self->queues[i].idle = NULL;
+                return -1;
+            }
             snprintf (self->queues[i].endpoint, sizeof self->queues[i].endpoint,
                       "%s", endpoint);
-            slot = i;
+            return i;
+        }
+    }
+    return -1;
+}
+
+//  Borrow a DEALER connected to endpoint: an idle one, or a new one (the
+//  pool closes an idle socket of another endpoint first when it is at its
+//  cap). NULL with errno set when none can be made. *slot receives the
+//  endpoint's slot for s_socket_return.
+static void *
+s_socket_borrow (ll_http_server_t *self, const char *endpoint, int *slot)
+{
+    void *sock = NULL, *evicted = NULL;
+    bool reserved = false;
+    pthread_mutex_lock (&self->queues_lock);
+    int q = *slot = s_queue_slot_locked (self, endpoint);
+    if (q >= 0 && self->queues[q].idle_count)
+        sock = self->queues[q].idle[--self->queues[q].idle_count];
+    else if (q >= 0) {
+        //  Lent sockets are fewer than the cap (this worker holds none), so
+        //  at the cap some other endpoint has an idle one
+        for (int i = 0; i < S_MAX_ENDPOINTS && !evicted
+                        && self->open_sockets >= self->socket_cap;
+             i++)
+            if (self->queues[i].idle_count) {
+                evicted = self->queues[i].idle[--self->queues[i].idle_count];
+                self->open_sockets--;
+            }
+        if (self->open_sockets < self->socket_cap) {
+            self->open_sockets++;
+            reserved = true;
         }
     }
     pthread_mutex_unlock (&self->queues_lock);
-    return slot;
+    ll_socket_close (&evicted);
+    if (sock || !reserved) {
+        if (!sock)
+            errno = EMFILE;
+        return sock;
+    }
+    sock = ll_socket_new (ZMQ_DEALER);
+    if (sock && zmq_connect (sock, endpoint) != 0)
+        ll_socket_close (&sock);
+    if (!sock) {
+        int saved = errno;
+        pthread_mutex_lock (&self->queues_lock);
+        self->open_sockets--;
+        pthread_mutex_unlock (&self->queues_lock);
+        errno = saved;
+    }
+    return sock;
+}
+
+static void
+s_socket_return (ll_http_server_t *self, int slot, void *sock)
+{
+    pthread_mutex_lock (&self->queues_lock);
+    self->queues[slot].idle[self->queues[slot].idle_count++] = sock;
+    pthread_mutex_unlock (&self->queues_lock);
+}
+
+//  No socket could be made: count it and log the first failures, then
+//  every power of two (a flood must not flood the log).
+static void
+s_socket_failed (ll_http_server_t *self, const char *endpoint, int error)
+{
+    uint64_t n = atomic_fetch_add (&self->socket_failures, 1) + 1;
+    if ((n & (n - 1)) == 0)
+        ll_warn ("http: no socket to %s: %s (%llu failures so far)", endpoint,
+                 strerror (error), (unsigned long long) n);
+}
+
+void *
+ll_http_subscribe (ll_http_req_t *req, const char *endpoint, const char *topic)
+{
+    void *sub = ll_socket_new (ZMQ_SUB);
+    if (sub
+        && (zmq_setsockopt (sub, ZMQ_SUBSCRIBE, topic, strlen (topic)) != 0
+            || zmq_connect (sub, endpoint) != 0))
+        ll_socket_close (&sub);
+    if (!sub)
+        s_socket_failed (req->server, endpoint, errno);
+    return sub;
+}
+
+//  The call of ll_http_call and ll_http_call_watch (watched: a long wait,
+//  whose timeout or hangup is no failure; watch_fd -1: none found)
+static int
+s_call (ll_http_req_t *req,
+        const char *endpoint,
+        const char *command,
+        zmsg_t **args,
+        int timeout_ms,
+        int watch_fd,
+        bool watched,
+        char *id_out,
+        size_t id_size,
+        zmsg_t **reply,
+        char **error)
+{
+    ll_http_server_t *self = req->server;
+    int q = -1;
+    void *sock = s_socket_borrow (self, endpoint, &q);
+    if (!sock) {
+        int saved = errno;
+        zmsg_destroy (args);
+        *reply = NULL;
+        *error = strdup ("no socket");
+        if (id_out && id_size)
+            id_out[0] = '\0';
+        s_socket_failed (self, endpoint, saved);
+        static const char busy[] = "{\"error\":\"Server busy: try again.\"}";
+        ll_http_send (req, 503, "application/json", busy, sizeof busy - 1,
+                      "Retry-After: 1\r\n");
+        return -1;
+    }
+    atomic_fetch_add (&self->queues[q].waiting, 1);
+    atomic_fetch_add (&self->queues[q].calls, 1);
+    int rc = ll_call_watch (sock, command, args, timeout_ms, watch_fd, id_out,
+                            id_size, reply, error);
+    atomic_fetch_sub (&self->queues[q].waiting, 1);
+    if (rc != 0 && !watched)
+        atomic_fetch_add (&self->queues[q].failures, 1);
+    s_socket_return (self, q, sock);
+    return rc;
 }
 
 int
@@ -215,26 +345,8 @@ ll_http_call (ll_http_req_t *req,
               zmsg_t **reply,
               char **error)
 {
-    s_worker_t *worker = mg_get_thread_pointer (req->conn);
-    zsock_t *sock = worker ? s_worker_socket (worker, endpoint) : NULL;
-    if (!sock) {
-        zmsg_destroy (args);
-        *reply = NULL;
-        *error = strdup ("no socket");
-        return -1;
-    }
-    int q = s_queue_slot (req->server, endpoint);
-    if (q >= 0) {
-        atomic_fetch_add (&req->server->queues[q].waiting, 1);
-        atomic_fetch_add (&req->server->queues[q].calls, 1);
-    }
-    int rc = ll_call (sock, command, args, timeout_ms, reply, error);
-    if (q >= 0) {
-        atomic_fetch_sub (&req->server->queues[q].waiting, 1);
-        if (rc != 0)
-            atomic_fetch_add (&req->server->queues[q].failures, 1);
-    }
-    return rc;
+    return s_call (req, endpoint, command, args, timeout_ms, -1, false, NULL, 0,
+                   reply, error);
 }
 
 //  ll_client_t's call for handlers: ll_http_call with the request
@@ -251,20 +363,81 @@ s_client_call (ll_client_t *self,
                          reply, error);
 }
 
-//  The socket of this request's client: civetweb does not expose it, so
-//  find the descriptor whose peer is the request's remote address and whose
-//  local port is one of ours (a TCP 4-tuple is unique). -1 when not found.
+//  True when fd is a client's TCP connection to one of our ports; with req,
+//  that request's client's: its peer is the request's remote address (a
+//  TCP 4-tuple is unique).
+static bool
+s_is_client_fd (ll_http_req_t *req,
+                int fd,
+                const struct mg_server_port *ports,
+                int nports)
+{
+    struct sockaddr_storage peer, local;
+    socklen_t plen = sizeof peer, llen = sizeof local;
+    if (getpeername (fd, (struct sockaddr *) &peer, &plen) != 0
+        || getsockname (fd, (struct sockaddr *) &local, &llen) != 0)
+        return false;
+    char addr[64] = "";
+    int pport = 0, lport = 0;
+    if (peer.ss_family == AF_INET) {
+        struct sockaddr_in *p = (struct sockaddr_in *) &peer;
+        inet_ntop (AF_INET, &p->sin_addr, addr, sizeof addr);
+        pport = ntohs (p->sin_port);
+        lport = ntohs (((struct sockaddr_in *) &local)->sin_port);
+    }
+    else if (peer.ss_family == AF_INET6) {
+        struct sockaddr_in6 *p = (struct sockaddr_in6 *) &peer;
+        inet_ntop (AF_INET6, &p->sin6_addr, addr, sizeof addr);
+        pport = ntohs (p->sin6_port);
+        lport = ntohs (((struct sockaddr_in6 *) &local)->sin6_port);
+    }
+    else
+        return false;
+    if (req
+        && (pport != req->info->remote_port
+            || strcmp (addr, req->info->remote_addr) != 0))
+        return false;
+    for (int i = 0; i < nports; i++)
+        if (ports[i].port == lport)
+            return true;
+    return false;
+}
+
+//  True when fd is one of our listening sockets.
+static bool
+s_is_listener (int fd, const struct mg_server_port *ports, int nports)
+{
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    if (getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0
+        || !listening
+        || getsockname (fd, (struct sockaddr *) &local, &llen) != 0)
+        return false;
+    int port = local.ss_family == AF_INET
+                   ? ntohs (((struct sockaddr_in *) &local)->sin_port)
+               : local.ss_family == AF_INET6
+                   ? ntohs (((struct sockaddr_in6 *) &local)->sin6_port)
+                   : -1;
+    for (int i = 0; i < nports; i++)
+        if (ports[i].port == port)
+            return true;
+    return false;
+}
+
+//  Every descriptor of the process is looked at (two system calls each):
+//  with req, the first that is its client's connection is returned;
+//  without, every client connection and listening socket of ours is cut
+//  for reading (-1).
 static int
-s_client_fd (ll_http_req_t *req)
+s_scan_fds (struct mg_context *ctx, ll_http_req_t *req)
 {
     struct mg_server_port ports[8];
-    int nports = mg_get_server_ports (mg_get_context (req->conn), 8, ports);
-    DIR *dir = opendir ("/proc/self/fd");
-    if (!dir || nports <= 0) {
-        if (dir)
-            closedir (dir);
+    int nports = mg_get_server_ports (ctx, 8, ports);
+    DIR *dir = nports > 0 ? opendir ("/proc/self/fd") : NULL;
+    if (!dir)
         return -1;
-    }
     int found = -1;
     struct dirent *entry;
     while (found < 0 && (entry = readdir (dir))) {
@@ -272,35 +445,35 @@ s_client_fd (ll_http_req_t *req)
         long fd = strtol (entry->d_name, &end, 10);
         if (!end || *end || fd < 0 || fd == dirfd (dir))
             continue;
-        struct sockaddr_storage peer, local;
-        socklen_t plen = sizeof peer, llen = sizeof local;
-        if (getpeername ((int) fd, (struct sockaddr *) &peer, &plen) != 0
-            || getsockname ((int) fd, (struct sockaddr *) &local, &llen) != 0)
-            continue;
-        char addr[64] = "";
-        int pport = 0, lport = 0;
-        if (peer.ss_family == AF_INET) {
-            struct sockaddr_in *p = (struct sockaddr_in *) &peer;
-            inet_ntop (AF_INET, &p->sin_addr, addr, sizeof addr);
-            pport = ntohs (p->sin_port);
-            lport = ntohs (((struct sockaddr_in *) &local)->sin_port);
-        }
-        else if (peer.ss_family == AF_INET6) {
-            struct sockaddr_in6 *p = (struct sockaddr_in6 *) &peer;
-            inet_ntop (AF_INET6, &p->sin6_addr, addr, sizeof addr);
-            pport = ntohs (p->sin6_port);
-            lport = ntohs (((struct sockaddr_in6 *) &local)->sin6_port);
-        }
-        else
-            continue;
-        if (pport != req->info->remote_port
-            || strcmp (addr, req->info->remote_addr) != 0)
-            continue;
-        for (int i = 0; i < nports; i++)
-            if (ports[i].port == lport)
+        if (s_is_client_fd (req, (int) fd, ports, nports)) {
+            if (req)
                 found = (int) fd;
+            else
+                shutdown ((int) fd, SHUT_RD);
+        }
+        else if (!req && s_is_listener ((int) fd, ports, nports))
+            shutdown ((int) fd, SHUT_RD);
     }
     closedir (dir);
+    return found;
+}
+
+//  The socket of this request's client: civetweb does not expose it. The
+//  worker's last one is tried first (a keep-alive agent polls again on the
+//  same connection), then every descriptor: with 10,000 agents' connections
+//  open that was milliseconds per long-poll. -1 when not found.
+static int
+s_client_fd (ll_http_req_t *req)
+{
+    s_worker_t *worker = mg_get_thread_pointer (req->conn);
+    struct mg_server_port ports[8];
+    int nports = mg_get_server_ports (mg_get_context (req->conn), 8, ports);
+    if (worker && worker->client_fd >= 0 && nports > 0
+        && s_is_client_fd (req, worker->client_fd, ports, nports))
+        return worker->client_fd;
+    int found = s_scan_fds (mg_get_context (req->conn), req);
+    if (worker)
+        worker->client_fd = found;
     return found;
 }
 
@@ -315,25 +488,8 @@ ll_http_call_watch (ll_http_req_t *req,
                     zmsg_t **reply,
                     char **error)
 {
-    s_worker_t *worker = mg_get_thread_pointer (req->conn);
-    zsock_t *sock = worker ? s_worker_socket (worker, endpoint) : NULL;
-    if (!sock) {
-        zmsg_destroy (args);
-        *reply = NULL;
-        *error = strdup ("no socket");
-        return -1;
-    }
-    int fd = s_client_fd (req);
-    int q = s_queue_slot (req->server, endpoint);
-    if (q >= 0) {
-        atomic_fetch_add (&req->server->queues[q].waiting, 1);
-        atomic_fetch_add (&req->server->queues[q].calls, 1);
-    }
-    int rc = ll_call_watch (sock, command, args, timeout_ms, fd, id_out,
-                            id_size, reply, error);
-    if (q >= 0)
-        atomic_fetch_sub (&req->server->queues[q].waiting, 1);
-    return rc;
+    return s_call (req, endpoint, command, args, timeout_ms, s_client_fd (req),
+                   true, id_out, id_size, reply, error);
 }
 
 //  --- responses ---------------------------------------------------------
@@ -419,6 +575,9 @@ ll_http_send (ll_http_req_t *req,
               size_t len,
               const char *extra_headers)
 {
+    if (req->answered)  //  e.g. 503 for want of a socket, then the handler's
+        return req->status;
+    req->answered = true;
     req->status = status;
     s_capture (req, status, content_type, body, len);
     //  HEAD: the headers of the answer (its Content-Length too), no body
@@ -474,6 +633,9 @@ ll_http_chunked_begin (ll_http_req_t *req,
                        const char *content_type,
                        const char *extra_headers)
 {
+    if (req->answered)
+        return -1;
+    req->answered = true;
     req->status = status;
     s_capture (req, status, content_type, NULL, 0);
     int n = mg_printf (req->conn,
@@ -646,6 +808,108 @@ ll_http_wants_json (ll_http_req_t *req)
     const char *accept = ll_http_header (req, "Accept");
     return accept && strstr (accept, "application/json")
            && !strstr (accept, "text/html");
+}
+
+//  --- live streams ----------------------------------------------------------
+
+#define S_STREAM_RETRY_S 5  //  Retry-After past a stream cap
+
+//  Whose stream this is: the admin's session or user, else the VM (or
+//  service) its Bearer token proved, else the address.
+static void
+s_stream_key (ll_http_req_t *req, char *out, size_t size)
+{
+    if (req->via_session)
+        snprintf (out, size, "session:%.64s", req->session_hash);
+    else if (req->is_admin)
+        snprintf (out, size, "basic:%.60s", req->actor);
+    else if (req->agent[0])
+        snprintf (out, size, "agent:%s", req->agent);
+    else
+        snprintf (out, size, "address:%s", req->address);
+}
+
+//  A stream route takes a slot before its handler runs: 0, or -1 after
+//  429 (this credential's cap) or 503 (the server's), with Retry-After.
+bool
+ll_http_route_is_stream (const ll_route_t *route)
+{
+    size_t len = strlen (route->pattern);
+    return len >= 7 && strcmp (route->pattern + len - 7, "/events") == 0;
+}
+
+static int
+s_stream_take (ll_http_server_t *self, ll_http_req_t *req)
+{
+    if (!ll_http_route_is_stream (req->route))
+        return 0;
+    const ll_config_t *config = self->runtime->config;
+    char key[sizeof req->stream_key];
+    s_stream_key (req, key, sizeof key);
+    int status = 0;
+    pthread_mutex_lock (&self->streams_lock);
+    int mine = -1, free_slot = -1;
+    for (int i = 0; i < config->app.max_streams; i++) {
+        if (strcmp (self->stream_owners[i].key, key) == 0)
+            mine = i;
+        else if (!self->stream_owners[i].key[0] && free_slot < 0)
+            free_slot = i;
+    }
+    if (self->streams >= config->app.max_streams)
+        status = 503;
+    else if (mine >= 0
+             && self->stream_owners[mine].count
+                    >= config->app.max_streams_per_token)
+        status = 429;
+    else {
+        if (mine < 0) {
+            mine = free_slot;  //  fewer streams than entries: one is free
+            snprintf (self->stream_owners[mine].key,
+                      sizeof self->stream_owners[mine].key, "%s", key);
+        }
+        self->stream_owners[mine].count++;
+        self->streams++;
+        snprintf (req->stream_key, sizeof req->stream_key, "%s", key);
+    }
+    pthread_mutex_unlock (&self->streams_lock);
+    if (!status)
+        return 0;
+    char headers[64];
+    snprintf (headers, sizeof headers, "Retry-After: %d\r\n", S_STREAM_RETRY_S);
+    const char *body =
+        status == 429
+            ? "{\"error\":\"Too many live streams for this client. Close "
+              "one and try again.\"}"
+            : "{\"error\":\"Too many live streams on this server. Try "
+              "again later.\"}";
+    ll_http_send (req, status, "application/json", body, strlen (body),
+                  headers);
+    return -1;
+}
+
+static void
+s_stream_give (ll_http_server_t *self, ll_http_req_t *req)
+{
+    if (!req->stream_key[0])
+        return;
+    pthread_mutex_lock (&self->streams_lock);
+    for (int i = 0; i < self->runtime->config->app.max_streams; i++)
+        if (strcmp (self->stream_owners[i].key, req->stream_key) == 0) {
+            if (--self->stream_owners[i].count == 0)
+                self->stream_owners[i].key[0] = '\0';
+            self->streams--;
+            break;
+        }
+    pthread_mutex_unlock (&self->streams_lock);
+    req->stream_key[0] = '\0';
+}
+
+bool
+ll_http_behind_tls (ll_http_req_t *req)
+{
+    const char *proto = ll_http_header (req, "X-Forwarded-Proto");
+    return req->server->runtime->config->app.secure_cookies
+           || (proto && strcasecmp (proto, "https") == 0);
 }
 
 //  --- authentication -----------------------------------------------------
@@ -1002,6 +1266,9 @@ s_admin_session (ll_http_server_t *self, ll_http_req_t *req, bool *had_cookie)
 static void
 s_send_basic_challenge (ll_http_req_t *req)
 {
+    if (req->answered)
+        return;
+    req->answered = true;
     req->status = 401;
     s_capture (req, 401, "text/html", "Unauthorized Access", 19);
     mg_printf (req->conn,
@@ -1062,6 +1329,20 @@ s_audited_get (const ll_route_t *route)
     //  Reads that hand data out count as actions
     return strcmp (route->pattern, "/api/scp-client") == 0
            || strcmp (route->pattern, "/api/exports/{}") == 0;
+}
+
+bool
+ll_http_try_admin (ll_http_req_t *req)
+{
+    int retry = 0;
+    s_basic_t basic = s_admin_basic (req->server, req, &retry);
+    bool had_cookie = false;
+    if (basic == S_BASIC_OK)
+        req->is_admin = true;
+    else if (basic == S_BASIC_NONE
+             && s_admin_session (req->server, req, &had_cookie) > 0)
+        req->is_admin = req->via_session = true;
+    return req->is_admin;
 }
 
 //  0 when the request may proceed; else the response was sent.
@@ -1196,6 +1477,44 @@ s_read_body (ll_http_server_t *self, ll_http_req_t *req)
     return 0;
 }
 
+//  Every line of header name joined with commas, as RFC 9110 reads
+//  repeated fields (new string), or NULL when there is none.
+static char *
+s_header_joined (const struct mg_request_info *info, const char *name)
+{
+    size_t len = 0;
+    for (int i = 0; i < info->num_headers; i++)
+        if (strcasecmp (info->http_headers[i].name, name) == 0)
+            len += strlen (info->http_headers[i].value) + 1;
+    if (!len)
+        return NULL;
+    char *out = malloc (len);
+    size_t used = 0;
+    for (int i = 0; i < info->num_headers; i++)
+        if (strcasecmp (info->http_headers[i].name, name) == 0) {
+            size_t n = strlen (info->http_headers[i].value);
+            if (used)
+                out[used++] = ',';
+            memcpy (out + used, info->http_headers[i].value, n);
+            used += n;
+        }
+    out[used] = '\0';
+    return out;
+}
+
+//  The client's address (issue 15 section 4): the peer, or what trusted
+//  proxies say it is.
+static void
+s_client_address (ll_http_server_t *self, ll_http_req_t *req)
+{
+    char *xff = s_header_joined (req->info, "X-Forwarded-For");
+    char *forwarded = xff ? NULL : s_header_joined (req->info, "Forwarded");
+    ll_proxies_client (&self->proxies, req->info->remote_addr, xff, forwarded,
+                       req->address);
+    free (xff);
+    free (forwarded);
+}
+
 //  The request's id: the proxy's X-Request-Id when it is a plain token,
 //  else 16 random hex digits. Every log line of this worker carries it
 //  until the request ends.
@@ -1225,8 +1544,7 @@ s_begin_request (struct mg_connection *conn)
     ll_http_req_t req = {.conn = conn, .info = info, .server = self};
     req.client = (ll_client_t){.call = s_client_call, .handle = &req};
     atomic_fetch_add (&self->inflight, 1);
-    ll_client_address (info->remote_addr,
-                       mg_get_header (conn, "X-Forwarded-For"), req.address);
+    s_client_address (self, &req);
     char request_id[72];
     s_request_id (conn, request_id, sizeof request_id);
     ll_log_context_set ("request_id", request_id);
@@ -1264,8 +1582,10 @@ s_begin_request (struct mg_connection *conn)
             ll_http_error (&req, 404, "Not found.");
     }
     else if (s_authorize (self, &req) == 0 && s_read_body (self, &req) == 0
-             && s_check_nul (&req) == 0 && s_check_csrf (&req) == 0)
+             && s_check_nul (&req) == 0 && s_check_csrf (&req) == 0
+             && s_stream_take (self, &req) == 0)
         req.route->fn (&req);
+    s_stream_give (self, &req);
     if (req.audit) {
         //  Every admin action: who, what, on which target, and the outcome
         char action[160], detail[160];
@@ -1348,29 +1668,44 @@ ll_http_server_new (const ll_runtime_t *runtime,
     }
     pthread_mutex_init (&self->secret_lock, NULL);
     pthread_mutex_init (&self->queues_lock, NULL);
+    self->socket_cap = config->app.http_threads;
     pthread_mutex_init (&self->tokens_lock, NULL);
     self->tokens = zhashx_new ();
     zhashx_set_destructor (self->tokens, s_cached_token_free);
+    pthread_mutex_init (&self->streams_lock, NULL);
+    self->stream_owners =
+        calloc ((size_t) config->app.max_streams, sizeof *self->stream_owners);
     self->auth = ll_admin_auth_new (config);
     if (!self->auth) {
         snprintf (error, errsize, "libsodium cannot start");
         ll_http_server_destroy (&self);
         return NULL;
     }
+    if (ll_proxies_init (&self->proxies, &config->app.trusted_proxies, error,
+                         errsize)
+        != 0) {
+        ll_http_server_destroy (&self);
+        return NULL;
+    }
 
-    char threads[16], request_ms[16];
+    char threads[16], request_ms[16], backlog[16];
     snprintf (threads, sizeof threads, "%d", config->app.http_threads);
+    //  As many waiting connections as workers (agents polling again all at
+    //  once); the kernel caps it (net.core.somaxconn)
+    snprintf (backlog, sizeof backlog, "%d",
+              config->app.http_threads > 128 ? config->app.http_threads : 128);
     //  A client that trickles its headers (slowloris) holds a worker until
     //  this deadline: keep it short so a few sockets cannot starve the pool
     snprintf (request_ms, sizeof request_ms, "%d",
               config->app.request_timeout_s * 1000);
-    const char *options[] = {
-        "listening_ports", config->app.listen, "num_threads", threads,
-        "request_timeout_ms", request_ms, "enable_keep_alive", "yes",
-        //  An idle keep-alive connection holds a worker:
-        //  keep it short so a classroom of browsers
-        //  polling the count cannot starve the pool
-        "keep_alive_timeout_ms", "5000", "tcp_nodelay", "1", NULL};
+    const char *options[] = {"listening_ports", config->app.listen,
+                             "num_threads", threads, "request_timeout_ms",
+                             request_ms, "enable_keep_alive", "yes",
+                             //  An idle keep-alive connection holds a worker:
+                             //  keep it short so a classroom of browsers
+                             //  polling the count cannot starve the pool
+                             "keep_alive_timeout_ms", "5000", "tcp_nodelay",
+                             "1", "listen_backlog", backlog, NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.begin_request = s_begin_request;
     callbacks.init_thread = s_init_thread;
@@ -1394,6 +1729,30 @@ ll_http_server_port (ll_http_server_t *self)
     struct mg_server_port ports[4];
     int n = mg_get_server_ports (self->ctx, 4, ports);
     return n > 0 ? ports[0].port : -1;
+}
+
+void
+ll_http_server_stopping (ll_http_server_t *self)
+{
+    atomic_store (&self->stopping, true);
+}
+
+bool
+ll_http_client_gone (ll_http_req_t *req)
+{
+    if (!req->client_fd) {
+        int fd = s_client_fd (req);
+        req->client_fd = fd >= 0 ? fd + 1 : -1;
+    }
+    if (req->client_fd < 0)
+        return false;
+    struct pollfd p = {req->client_fd - 1, POLLIN, 0};
+    if (poll (&p, 1, 0) <= 0)
+        return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+        return true;
+    char byte;
+    return recv (req->client_fd - 1, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 bool
@@ -1465,18 +1824,25 @@ ll_http_server_metrics (ll_http_server_t *self)
             "# TYPE lablink_http_requests_in_flight gauge\n"
             "lablink_http_requests_in_flight %d\n",
             atomic_load (&self->inflight));
+    pthread_mutex_lock (&self->streams_lock);
+    int streams = self->streams;
+    pthread_mutex_unlock (&self->streams_lock);
+    APPEND ("# HELP lablink_http_streams Live streams (SSE) open now.\n"
+            "# TYPE lablink_http_streams gauge\n"
+            "lablink_http_streams %d\n",
+            streams);
     APPEND (
         "# HELP lablink_actor_queue_depth Calls waiting for an actor's reply.\n"
         "# TYPE lablink_actor_queue_depth gauge\n");
     pthread_mutex_lock (&self->queues_lock);
-    for (int i = 0; i < S_MAX_SOCKETS && self->queues[i].endpoint[0]; i++)
+    for (int i = 0; i < S_MAX_ENDPOINTS && self->queues[i].endpoint[0]; i++)
         APPEND ("lablink_actor_queue_depth{actor=\"%s\"} %d\n",
                 s_actor_of (self->queues[i].endpoint),
                 atomic_load (&self->queues[i].waiting));
     APPEND (
         "# HELP lablink_actor_calls_total Calls to actors, and failed ones.\n"
         "# TYPE lablink_actor_calls_total counter\n");
-    for (int i = 0; i < S_MAX_SOCKETS && self->queues[i].endpoint[0]; i++) {
+    for (int i = 0; i < S_MAX_ENDPOINTS && self->queues[i].endpoint[0]; i++) {
         uint64_t calls = atomic_load (&self->queues[i].calls);
         uint64_t failures = atomic_load (&self->queues[i].failures);
         const char *actor = s_actor_of (self->queues[i].endpoint);
@@ -1487,7 +1853,17 @@ ll_http_server_metrics (ll_http_server_t *self)
                 actor, (unsigned long long) (calls - failures), actor,
                 (unsigned long long) failures);
     }
+    APPEND ("# HELP lablink_http_actor_sockets HTTP workers' DEALER sockets "
+            "open (pooled).\n"
+            "# TYPE lablink_http_actor_sockets gauge\n"
+            "lablink_http_actor_sockets %d\n",
+            self->open_sockets);
     pthread_mutex_unlock (&self->queues_lock);
+    APPEND ("# HELP lablink_http_socket_failures_total Requests answered 503 "
+            "because no socket could be made (socket or descriptor limit).\n"
+            "# TYPE lablink_http_socket_failures_total counter\n"
+            "lablink_http_socket_failures_total %llu\n",
+            (unsigned long long) atomic_load (&self->socket_failures));
     ll_stats_t *stats = self->runtime->stats;
     APPEND ("# HELP lablink_pg_reconnects_total PostgreSQL reconnections.\n"
             "# TYPE lablink_pg_reconnects_total counter\n"
@@ -1512,8 +1888,21 @@ ll_http_server_destroy (ll_http_server_t **self_p)
         return;
     ll_http_server_t *self = *self_p;
     atomic_store (&self->stopping, true);
+    //  civetweb's master thread (waiting for connections) and a worker
+    //  waiting for a keep-alive client's next request notice the stop only
+    //  every 2 s (its poll quantum): the listening sockets and the
+    //  connections are cut for reading first. New connections are refused
+    //  from here; a request in flight can still be answered.
+    if (self->ctx)
+        s_scan_fds (self->ctx, NULL);
     if (self->ctx)
         mg_stop (self->ctx);
+    //  Every worker has ended: every socket is back in its pool
+    for (int i = 0; i < S_MAX_ENDPOINTS; i++) {
+        for (int k = 0; k < self->queues[i].idle_count; k++)
+            ll_socket_close (&self->queues[i].idle[k]);
+        free (self->queues[i].idle);
+    }
     if (self->capture_fd >= 0)
         close (self->capture_fd);
     free (self->counts);
@@ -1522,8 +1911,11 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     pthread_mutex_destroy (&self->queues_lock);
     zhashx_destroy (&self->tokens);
     pthread_mutex_destroy (&self->tokens_lock);
+    pthread_mutex_destroy (&self->streams_lock);
+    free (self->stream_owners);
     sodium_memzero (self->secret, sizeof self->secret);
     ll_admin_auth_destroy (&self->auth);
+    ll_proxies_free (&self->proxies);
     free (self);
     *self_p = NULL;
 }

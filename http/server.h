@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "runtime/budget.h"
 #include "runtime/protocol.h"
 #include "runtime/supervisor.h"
 
@@ -32,6 +33,11 @@ typedef struct {
     ll_route_fn *fn;      //  the handler
 } ll_route_t;
 
+//  A route whose pattern ends in "/events" is a live stream (Server-Sent
+//  Events): it holds a worker for long, so the edge counts it against
+//  app.max_streams and app.max_streams_per_token before its handler runs.
+bool ll_http_route_is_stream (const ll_route_t *route);
+
 #define LL_HTTP_MAX_PARAMS 4
 
 //  One request as handlers see it.
@@ -51,11 +57,14 @@ struct ll_http_req {
     char address[64];                    //  client address (rate limits)
     char csrf[65];                       //  the session's CSRF token or ""
     char session_hash[65];               //  hash of the session id or ""
+    char stream_key[264];                //  whose stream slot it holds, or ""
+    int client_fd;                       //  the client's socket + 1, 0 unknown
     char agent[254];                     //  the VM (or service scope, '_'
                                          //  first) its Bearer token proved
     long long agent_generation;          //  that VM token's generation
     int status;                          //  status sent (for metrics)
-    ll_client_t client;  //  the actors over this worker's sockets (ll_ask_*)
+    bool answered;       //  an answer was sent: later ones are dropped
+    ll_client_t client;  //  the actors over pooled sockets (ll_ask_*)
 };
 
 //  Start civetweb on config->app.listen with the given routes. NULL and an
@@ -65,6 +74,10 @@ ll_http_server_t *ll_http_server_new (const ll_runtime_t *runtime,
                                       size_t route_count,
                                       char *error,
                                       size_t errsize);
+
+//  The process stops: streaming answers (SSE, exports) end now, and the
+//  idle keep-alive connections are closed so that no worker waits on one.
+void ll_http_server_stopping (ll_http_server_t *self);
 
 //  Stop civetweb (waits for workers) and free.
 void ll_http_server_destroy (ll_http_server_t **self_p);
@@ -77,7 +90,10 @@ const ll_runtime_t *ll_http_server_runtime (ll_http_server_t *self);
 
 //  --- helpers for handlers ---------------------------------------------
 
-//  Call an actor over this worker thread's DEALER socket for endpoint.
+//  Call an actor over a DEALER socket for endpoint, borrowed from the
+//  server's pool for the call. When no socket can be had (the socket or
+//  descriptor limit is reached) the request is answered 503 here, and any
+//  answer the handler sends after that is dropped.
 int ll_http_call (ll_http_req_t *req,
                   const char *endpoint,
                   const char *command,
@@ -85,6 +101,13 @@ int ll_http_call (ll_http_req_t *req,
                   int timeout_ms,
                   zmsg_t **reply,
                   char **error);
+
+//  A SUB socket connected to endpoint and subscribed to topic, for a
+//  streaming handler (close it with ll_socket_close, runtime/budget.h).
+//  NULL when the socket limit is reached (logged, counted in /metrics):
+//  the handler answers 503.
+void *
+ll_http_subscribe (ll_http_req_t *req, const char *endpoint, const char *topic);
 
 //  ll_http_call for long waits: also watches the client's connection and
 //  returns -1 with *error "hangup" as soon as the client goes away. The
@@ -197,11 +220,25 @@ int ll_http_secret_mac (ll_http_req_t *req,
 //  check it and end, so shutdown does not wait for them.
 bool ll_http_stopping (ll_http_req_t *req);
 
+//  True when the client closed its connection (an event stream's reader
+//  left): checked without writing, so its stream slot is freed at once.
+bool ll_http_client_gone (ll_http_req_t *req);
+
 //  A request header or NULL.
 const char *ll_http_header (ll_http_req_t *req, const char *name);
 
 //  True when the client prefers JSON (Accept: application/json).
 bool ll_http_wants_json (ll_http_req_t *req);
+
+//  For a public route that tells the admin more (health): true, with
+//  req->is_admin set, when the request carries valid admin credentials
+//  (Basic or the session cookie). Wrong ones count as failed logins but
+//  are answered by the route as anonymous.
+bool ll_http_try_admin (ll_http_req_t *req);
+
+//  True when cookies must be marked Secure: app.secure_cookies, or TLS in
+//  front (X-Forwarded-Proto: https).
+bool ll_http_behind_tls (ll_http_req_t *req);
 
 //  The admin credential and session helpers (http/auth.h).
 struct ll_admin_auth *ll_http_server_auth (ll_http_server_t *self);

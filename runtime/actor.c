@@ -97,8 +97,10 @@ ll_actor_run (ll_actor_t *self, const ll_actor_class_t *class, void *arg)
         if (self->router)
             items[n++] = (zmq_pollitem_t){zsock_resolve (self->router), 0,
                                           ZMQ_POLLIN, 0};
-        int first_reader = n;
-        for (int i = 0; i < self->reader_count; i++)
+        //  START may add readers below: only the ones polled are looked at
+        //  (the others' items were never filled in)
+        int first_reader = n, readers = self->reader_count;
+        for (int i = 0; i < readers; i++)
             items[n++] = (zmq_pollitem_t){zsock_resolve (self->readers[i].sock),
                                           0, ZMQ_POLLIN, 0};
         int fd = self->started && class->fd ? class->fd (arg) : -1;
@@ -120,7 +122,7 @@ ll_actor_run (ll_actor_t *self, const ll_actor_class_t *class, void *arg)
             else
                 ll_actor_serve (self, class->handlers, arg, false);
         }
-        for (int i = 0; rc > 0 && i < self->reader_count; i++)
+        for (int i = 0; rc > 0 && i < readers; i++)
             if (items[first_reader + i].revents & ZMQ_POLLIN)
                 self->readers[i].fn (arg);
         if (rc > 0 && fd_index >= 0 && (items[fd_index].revents & ZMQ_POLLIN))
@@ -162,6 +164,10 @@ ll_actor_handle_pipe (ll_actor_t *self,
     else if (command && streq (command, LL_CMD_VERBOSE)) {
         self->verbose = true;
         ll_info ("%s: verbose: every request is logged", self->name);
+    }
+    else if (command && streq (command, LL_CMD_STOPPING)) {
+        if (other)  //  an actor with parked work ends it; no answer
+            other (arg, command, msg);
     }
     else if (!command || !other || !other (arg, command, msg)) {
         ll_warn ("%s: unknown pipe command %.40s refused", self->name,

@@ -22,7 +22,9 @@
     ll_actor_handle_pipe and ll_actor_serve.
 
     Pipe: START -> OK | ERROR reason, $TERM (ends the loop), VERBOSE (every
-          request is logged: command and request id, never arguments).
+          request is logged: command and request id, never arguments),
+          $STOPPING (to the class's pipe function when it has one, never
+          answered: the process stops, parked work ends now).
           Anything else goes to the class's pipe function, or is logged and
           answered ERROR LL_REASON_UNKNOWN.
     ROUTER: a command without handler is logged and answered ERROR

@@ -1,5 +1,6 @@
 #include "runtime/config.h"
 #include "runtime/schedule.h"
+#include "runtime/proxy.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
@@ -20,7 +22,22 @@
 //  Upstream's client image: its client speaks upstream's protocol only
 #define LL_CONFIG_UPSTREAM_IMAGE "ghcr.io/talmolab/lablink-client-base-image"
 
-typedef enum { T_STR, T_NSTR, T_INT, T_BOOL, T_I64, T_DBL } s_type_t;
+//  T_LIST: a sequence, or a scalar split on commas and blanks; T_PATHLIST:
+//  a sequence, or a scalar that is one file's path
+typedef enum {
+    T_STR,
+    T_NSTR,
+    T_INT,
+    T_BOOL,
+    T_I64,
+    T_DBL,
+    T_LIST,
+    T_PATHLIST
+} s_type_t;
+
+#define LL_CONFIG_LIST_MAX 100000  //  entries in one list
+
+static void s_size_workers (ll_config_t *self);
 
 typedef struct {
     const char *path;  //  dotted key
@@ -47,6 +64,8 @@ static const s_key_t s_keys[] = {
     K ("db.port", T_INT, db.port, "5432"),
     K ("db.table_name", T_STR, db.table_name, "vm_table"),
     K ("db.message_channel", T_STR, db.message_channel, "vm_updates"),
+    K ("db.sslmode", T_STR, db.sslmode, "prefer"),
+    K ("db.sslrootcert", T_STR, db.sslrootcert, ""),
     K ("machine.machine_type", T_STR, machine.machine_type, "g4dn.xlarge"),
     K ("machine.repository", T_NSTR, machine.repository, NULL),
     K ("machine.image", T_STR, machine.image, LL_CONFIG_CLIENT_IMAGE),
@@ -68,6 +87,13 @@ static const s_key_t s_keys[] = {
     K ("app.access_log", T_BOOL, app.access_log, "true"),
     K ("app.session_idle_s", T_INT, app.session_idle_s, "1800"),
     K ("app.secure_cookies", T_BOOL, app.secure_cookies, "false"),
+    K ("app.trusted_proxies",
+       T_LIST,
+       app.trusted_proxies,
+       "127.0.0.0/8,::1/128"),
+    K ("app.max_streams", T_INT, app.max_streams, "16"),
+    K ("app.max_streams_per_token", T_INT, app.max_streams_per_token, "4"),
+    S ("app.metrics_token", app.metrics_token, ""),
     K ("dns.enabled", T_BOOL, dns.enabled, "false"),
     K ("dns.terraform_managed", T_BOOL, dns.terraform_managed, "true"),
     K ("dns.domain", T_STR, dns.domain, ""),
@@ -111,10 +137,15 @@ static const s_key_t s_keys[] = {
     K ("agent.zmq_endpoint", T_STR, agent.zmq_endpoint, ""),
     K ("agent.long_poll_s", T_INT, agent.long_poll_s, "55"),
     K ("agent.max_parked", T_INT, agent.max_parked, "32"),
+    K ("agent.max_zmq_agents", T_INT, agent.max_zmq_agents, "2000"),
     K ("agent.stale_after_s", T_INT, agent.stale_after_s, "180"),
     K ("agent.zmq_secret_key_file", T_STR, agent.zmq_secret_key_file, ""),
     K ("claim.email_per_minute", T_INT, claim.email_per_minute, "10"),
     K ("claim.address_per_minute", T_INT, claim.address_per_minute, "600"),
+    K ("claim.allowed_emails", T_PATHLIST, claim.allowed_emails, ""),
+    K ("claim.allowed_domains", T_LIST, claim.allowed_domains, ""),
+    S ("claim.access_code", claim.access_code, ""),
+    K ("claim.on_release", T_STR, claim.on_release, "reset"),
     K ("export.parallel", T_INT, export.parallel, "8"),
     K ("export.max_file_bytes", T_I64, export.max_file_bytes, "2147483648"),
     K ("export.max_total_bytes", T_I64, export.max_total_bytes, "68719476736"),
@@ -201,6 +232,49 @@ s_parse_bool (const char *text, bool *out)
     return -1;
 }
 
+static void
+s_list_clear (ll_strlist_t *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free (list->items[i]);
+    free (list->items);
+    memset (list, 0, sizeof *list);
+}
+
+static int
+s_list_add (ll_strlist_t *list, const char *item, size_t len)
+{
+    if (list->count == LL_CONFIG_LIST_MAX)
+        return -1;
+    char **items = realloc (list->items, (list->count + 1) * sizeof *items);
+    if (!items)
+        return -1;
+    list->items = items;
+    list->items[list->count++] = strndup (item, len);
+    return 0;
+}
+
+//  A scalar list value: one path, or words between commas and blanks.
+static int
+s_list_scalar (ll_strlist_t *list, const char *value, bool path)
+{
+    s_list_clear (list);
+    list->scalar = true;
+    if (!value || !*value)
+        return 0;
+    if (path)
+        return s_list_add (list, value, strlen (value));
+    const char *seps = ", \t\r\n";
+    for (const char *c = value; *c;) {
+        c += strspn (c, seps);
+        size_t len = strcspn (c, seps);
+        if (len && s_list_add (list, c, len) != 0)
+            return -1;
+        c += len;
+    }
+    return 0;
+}
+
 //  Store value (NULL = YAML null) into the field of key. 0 or -1.
 static int
 s_store (ll_config_t *self,
@@ -261,8 +335,49 @@ s_store (ll_config_t *self,
                 return -1;
             }
             return 0;
+        case T_LIST:
+        case T_PATHLIST:
+            if (s_list_scalar (field, value, key->type == T_PATHLIST) != 0) {
+                s_err (error, errsize, "%s: more than %d entries", key->path,
+                       LL_CONFIG_LIST_MAX);
+                return -1;
+            }
+            return 0;
     }
     return -1;
+}
+
+//  A YAML sequence of scalars into a list key. 0 or -1.
+static int
+s_store_sequence (ll_config_t *self,
+                  const s_key_t *key,
+                  yaml_document_t *doc,
+                  yaml_node_t *seq,
+                  char *error,
+                  size_t errsize)
+{
+    if (key->type != T_LIST && key->type != T_PATHLIST) {
+        s_err (error, errsize, "%s: expected a value, got a list", key->path);
+        return -1;
+    }
+    ll_strlist_t *list = (ll_strlist_t *) ((char *) self + key->offset);
+    s_list_clear (list);
+    for (yaml_node_item_t *item = seq->data.sequence.items.start;
+         item < seq->data.sequence.items.top; item++) {
+        yaml_node_t *node = yaml_document_get_node (doc, *item);
+        if (!node || node->type != YAML_SCALAR_NODE) {
+            s_err (error, errsize, "%s: entries must be plain values",
+                   key->path);
+            return -1;
+        }
+        const char *text = (const char *) node->data.scalar.value;
+        if (s_list_add (list, text, strlen (text)) != 0) {
+            s_err (error, errsize, "%s: more than %d entries", key->path,
+                   LL_CONFIG_LIST_MAX);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 ll_config_t *
@@ -337,7 +452,11 @@ s_walk (ll_config_t *self,
         snprintf (path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "",
                   (const char *) k->data.scalar.value);
         const s_key_t *key = s_key_find (path);
-        if (key) {
+        if (key && v->type == YAML_SEQUENCE_NODE) {
+            if (s_store_sequence (self, key, doc, v, error, errsize) != 0)
+                return -1;
+        }
+        else if (key) {
             if (v->type != YAML_SCALAR_NODE) {
                 s_err (error, errsize, "%s: expected a value, got a %s", path,
                        v->type == YAML_MAPPING_NODE ? "mapping" : "list");
@@ -439,6 +558,8 @@ ll_config_parse (const char *text, size_t size, char *error, size_t errsize)
     yaml_parser_delete (&parser);
     if (rc == 0)
         rc = ll_config_validate (self, error, errsize);
+    if (rc == 0)
+        s_size_workers (self);
     if (rc != 0)
         ll_config_destroy (&self);
     return self;
@@ -506,6 +627,7 @@ ll_config_apply_env (ll_config_t *self)
                   "LABLINK_ADMIN_PASSWORD_HASH");
     s_env_string (&self->app.listen, "LABLINK_LISTEN");
     s_env_string (&self->app.public_url, "LABLINK_PUBLIC_URL");
+    s_env_string (&self->app.metrics_token, "LABLINK_METRICS_TOKEN");
     const char *port = getenv ("LABLINK_DB_PORT");
     int value;
     if (port && s_parse_int (port, &value) == 0)
@@ -579,6 +701,10 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
     static const char *const levels[] = {"debug", "info", "warn", "error",
                                          NULL};
     static const char *const sources[] = {"", "host", "container", NULL};
+    static const char *const releases[] = {"reset", "destroy", "reuse", NULL};
+    static const char *const sslmodes[] = {
+        "disable",   "allow",       "prefer", "require",
+        "verify-ca", "verify-full", NULL};
     static const char *const formats[] = {"text", "json", NULL};
     static const char *const backends[] = {"", "local", "s3", NULL};
     struct {
@@ -594,6 +720,8 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"app.log_level", self->app.log_level, levels},
         {"app.log_format", self->app.log_format, formats},
         {"export.source", self->export.source, sources},
+        {"claim.on_release", self->claim.on_release, releases},
+        {"db.sslmode", self->db.sslmode, sslmodes},
         {"provider.state_backend", self->provider.state_backend, backends},
     };
     for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++)
@@ -622,7 +750,7 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
     } ranges[] = {
         {"db.port", self->db.port, 1, 65535},
         {"app.request_body_max", self->app.request_body_max, 1024, 64 << 20},
-        {"app.http_threads", self->app.http_threads, 4, 1024},
+        {"app.http_threads", self->app.http_threads, 4, 16384},
         {"app.request_timeout_s", self->app.request_timeout_s, 1, 3600},
         {"app.max_vms", self->app.max_vms, 1, 100000},
         {"app.session_idle_s", self->app.session_idle_s, 1, 604800},
@@ -630,6 +758,7 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
          86400},
         {"agent.long_poll_s", self->agent.long_poll_s, 1, 300},
         {"agent.max_parked", self->agent.max_parked, 0, 100000},
+        {"agent.max_zmq_agents", self->agent.max_zmq_agents, 0, 1000000},
         {"agent.stale_after_s", self->agent.stale_after_s, 5, 86400},
         {"claim.email_per_minute", self->claim.email_per_minute, 0, 1000000},
         {"claim.address_per_minute", self->claim.address_per_minute, 0,
@@ -647,6 +776,9 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"recovery.reboot_unconnected_after_s",
          self->recovery.reboot_unconnected_after_s, 0, 604800},
         {"recovery.max_reboots", self->recovery.max_reboots, 0, 100},
+        {"app.max_streams", self->app.max_streams, 1, 100000},
+        {"app.max_streams_per_token", self->app.max_streams_per_token, 1,
+         100000},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
         if (ranges[i].value < ranges[i].min
@@ -723,28 +855,59 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
                self->export.max_total_bytes);
         return -1;
     }
+    for (size_t i = 0; i < self->app.trusted_proxies.count; i++) {
+        ll_cidr_t net;
+        if (ll_cidr_parse (self->app.trusted_proxies.items[i], &net) != 0) {
+            s_err (error, errsize,
+                   "app.trusted_proxies: '%s' is not an address or network "
+                   "(a.b.c.d/n or x::y/n)",
+                   self->app.trusted_proxies.items[i]);
+            return -1;
+        }
+    }
+    if (self->claim.allowed_emails.scalar && self->claim.allowed_emails.count
+        && self->claim.allowed_emails.items[0][0] != '/') {
+        s_err (error, errsize,
+               "claim.allowed_emails: '%s' is neither a list nor an absolute "
+               "file path",
+               self->claim.allowed_emails.items[0]);
+        return -1;
+    }
     return 0;
 }
 
-const char *
-ll_config_state_backend (const ll_config_t *self)
+int
+ll_config_workers_reserved (const ll_config_t *self)
 {
-    if (*self->provider.state_backend)
-        return self->provider.state_backend;
-    return strcmp (self->provider.kind, "aws") == 0 ? "s3" : "local";
+    int reserved = self->app.http_threads / 8;
+    return reserved < 2 ? 2 : reserved;
 }
 
-int
-ll_config_s3_prefix (const ll_config_t *self, char *out, size_t size)
+//  Parked waiters and live streams each hold a worker: lower their caps so
+//  that claims and health always find one (issue 15 section 5).
+static void
+s_size_workers (ll_config_t *self)
 {
-    const char *deployment = self->deployment_name;
-    const char *environment = self->environment;
-    if (!*environment || !s_key_part_ok (environment)
-        || !s_key_part_ok (deployment))
-        return -1;
-    int n = snprintf (out, size, "%s%s%s", deployment, *deployment ? "/" : "",
-                      environment);
-    return n > 0 && (size_t) n < size ? 0 : -1;
+    int room = self->app.http_threads - ll_config_workers_reserved (self);
+    int parked = self->agent.max_parked, streams = self->app.max_streams;
+    if (parked + streams <= room)
+        return;
+    if (streams > room / 4)
+        streams = room / 4 < 1 ? 1 : room / 4;
+    if (parked > room - streams)
+        parked = room - streams;
+    char note[256];
+    snprintf (note, sizeof note,
+              "agent.max_parked %d -> %d, app.max_streams %d -> %d so that "
+              "%d of app.http_threads %d stay free for claims and health",
+              self->agent.max_parked, parked, self->app.max_streams, streams,
+              ll_config_workers_reserved (self), self->app.http_threads);
+    free (self->sized);
+    self->sized = strdup (note);
+    self->agent.max_parked = parked;
+    self->app.max_streams = streams;
+    if (self->app.max_streams_per_token > streams)
+        self->app.max_streams_per_token = streams;
 }
 
 char *
@@ -755,6 +918,8 @@ ll_config_warnings (const ll_config_t *self)
     FILE *f = open_memstream (&text, &size);
     if (!f)
         return NULL;
+    if (self->sized)
+        fprintf (f, "worker caps lowered: %s\n", self->sized);
     bool aws = strcmp (self->provider.kind, "aws") == 0;
     const char *image = self->machine.image;
     if (strncmp (image, LL_CONFIG_UPSTREAM_IMAGE,
@@ -783,75 +948,6 @@ ll_config_warnings (const ll_config_t *self)
     return text;
 }
 
-const char *
-ll_config_refuse_reason (const ll_config_t *self)
-{
-    if (*self->app.admin_password_hash)
-        return NULL;
-    if (!*self->app.admin_password)
-        return "app.admin_password is not set (set it in the config, or "
-               "LABLINK_ADMIN_PASSWORD, or app.admin_password_hash)";
-    if (strncmp (self->app.admin_password, "PLACEHOLDER_", 12) == 0)
-        return "app.admin_password is still a PLACEHOLDER_ value: replace it "
-               "with a real password";
-    return NULL;
-}
-
-//  Append key='value' to a libpq conninfo, quoting as libpq wants.
-static void
-s_conninfo_add (char *out, size_t size, const char *key, const char *value)
-{
-    size_t len = strlen (out);
-    len += (size_t) snprintf (out + len, size > len ? size - len : 0, "%s%s='",
-                              len ? " " : "", key);
-    for (const char *c = value; *c && len + 3 < size; c++) {
-        if (*c == '\'' || *c == '\\')
-            out[len++] = '\\';
-        out[len++] = *c;
-    }
-    if (len + 2 < size) {
-        out[len++] = '\'';
-        out[len] = '\0';
-    }
-}
-
-char *
-ll_config_conninfo (const ll_config_t *self)
-{
-    char out[2048] = "";
-    char port[16];
-    snprintf (port, sizeof port, "%d", self->db.port);
-    s_conninfo_add (out, sizeof out, "host", self->db.host);
-    s_conninfo_add (out, sizeof out, "port", port);
-    s_conninfo_add (out, sizeof out, "dbname", self->db.dbname);
-    s_conninfo_add (out, sizeof out, "user", self->db.user);
-    s_conninfo_add (out, sizeof out, "password", self->db.password);
-    s_conninfo_add (out, sizeof out, "connect_timeout", "2");
-    s_conninfo_add (out, sizeof out, "application_name", "lablink-allocator");
-    s_conninfo_add (out, sizeof out, "keepalives_idle", "5");
-    s_conninfo_add (out, sizeof out, "keepalives_interval", "2");
-    s_conninfo_add (out, sizeof out, "keepalives_count", "2");
-    return strdup (out);
-}
-
-char *
-ll_config_describe (const ll_config_t *self)
-{
-    char out[1024];
-    snprintf (out, sizeof out,
-              "config %s: provider=%s listen=%s db=%s@%s:%d/%s channel=%s "
-              "transport=%s long_poll_s=%d admin_user=%s admin_password=%s",
-              *self->source_path ? self->source_path : "(defaults)",
-              self->provider.kind, self->app.listen, self->db.user,
-              self->db.host, self->db.port, self->db.dbname,
-              self->db.message_channel, self->agent.transport,
-              self->agent.long_poll_s, self->app.admin_user,
-              *self->app.admin_password || *self->app.admin_password_hash
-                  ? "****"
-                  : "(unset)");
-    return strdup (out);
-}
-
 void
 ll_config_destroy (ll_config_t **self_p)
 {
@@ -863,23 +959,23 @@ ll_config_destroy (ll_config_t **self_p)
             char **slot = (char **) ((char *) self + s_keys[i].offset);
             free (*slot);
         }
+        else if (s_keys[i].type == T_LIST || s_keys[i].type == T_PATHLIST)
+            s_list_clear ((ll_strlist_t *) ((char *) self + s_keys[i].offset));
     free (self->source_path);
+    free (self->sized);
     free (self);
     *self_p = NULL;
 }
 
 int
-ll_config_poll_window_s (const ll_config_t *self)
+ll_config_s3_prefix (const ll_config_t *self, char *out, size_t size)
 {
-    return self->agent.long_poll_s + LL_POLL_GRACE_S;
-}
-
-void
-ll_config_offer_params (const ll_config_t *self,
-                        char *stale,
-                        char *window,
-                        size_t size)
-{
-    snprintf (stale, size, "%d", self->agent.stale_after_s);
-    snprintf (window, size, "%d", ll_config_poll_window_s (self));
+    const char *deployment = self->deployment_name;
+    const char *environment = self->environment;
+    if (!*environment || !s_key_part_ok (environment)
+        || !s_key_part_ok (deployment))
+        return -1;
+    int n = snprintf (out, size, "%s%s%s", deployment, *deployment ? "/" : "",
+                      environment);
+    return n > 0 && (size_t) n < size ? 0 : -1;
 }

@@ -8,11 +8,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+//  A list of strings: a YAML sequence, or one scalar (scalar set). A
+//  scalar is split on commas and blanks, except for a key that names a
+//  file (claim.allowed_emails), where it is the one path.
+typedef struct {
+    char **items;  //  count strings (owned)
+    size_t count;  //  entries in items
+    bool scalar;   //  given as one scalar, not a sequence
+} ll_strlist_t;
+
 typedef struct {
     struct {
         char *dbname, *user, *password, *host;
         int port;
         char *table_name, *message_channel;
+        char *sslmode;      //  libpq sslmode (verify-full for RDS)
+        char *sslrootcert;  //  CA bundle for verify-ca/verify-full, or ""
     } db;
     struct {
         char *machine_type;
@@ -31,10 +42,14 @@ typedef struct {
         int request_timeout_s;  //  seconds to receive a request (slowloris)
         int max_vms;            //  largest fleet one launch may create
         char *log_level;
-        char *log_format;     //  text or json lines on stderr
-        bool access_log;      //  one info line per HTTP request
-        int session_idle_s;   //  admin browser session idle expiry
-        bool secure_cookies;  //  mark cookies Secure (TLS in front)
+        char *log_format;              //  text or json lines on stderr
+        bool access_log;               //  one info line per HTTP request
+        int session_idle_s;            //  admin browser session idle expiry
+        bool secure_cookies;           //  mark cookies Secure (TLS in front)
+        ll_strlist_t trusted_proxies;  //  CIDRs whose forwarding is believed
+        int max_streams;               //  live streams (SSE) at once
+        int max_streams_per_token;     //  ... per credential
+        char *metrics_token;           //  Bearer for /metrics, "" = open
     } app;
     struct {
         bool enabled, terraform_managed, create_zone;
@@ -73,6 +88,7 @@ typedef struct {
         char *zmq_endpoint;         //  gateway bind, "" = off
         int long_poll_s;            //  /vm_startup park time
         int max_parked;             //  cap on parked HTTP waiters
+        int max_zmq_agents;         //  agents the gateway's budget holds
         int stale_after_s;          //  silent this long = stale, not offered
         char *zmq_secret_key_file;  //  gateway's zcert (secret) file
     } agent;
@@ -82,8 +98,12 @@ typedef struct {
         int read_lines;    //  lines GET /api/vm-logs/<h> returns by default
     } logs;
     struct {
-        int email_per_minute;    //  claims per email per minute, 0 = off
-        int address_per_minute;  //  claims per client address, 0 = off
+        int email_per_minute;          //  claims per email per minute, 0 = off
+        int address_per_minute;        //  claims per client address, 0 = off
+        ll_strlist_t allowed_emails;   //  roster (list, or a file's path)
+        ll_strlist_t allowed_domains;  //  email domains allowed
+        char *access_code;             //  said aloud in class, "" = none
+        char *on_release;              //  reset | destroy | reuse
     } claim;
     struct {
         int parallel;               //  VMs fetched at once
@@ -122,7 +142,12 @@ typedef struct {
         bool destroy_at_limit;  //  destroy the fleet at 100 %
     } budget;
     char *source_path;  //  the file this came from ("" for defaults)
+    char *sized;        //  how worker caps were lowered to fit, or NULL
 } ll_config_t;
+
+//  Workers kept free for claims and health whatever waits or streams:
+//  agent.max_parked + app.max_streams may use http_threads minus these.
+int ll_config_workers_reserved (const ll_config_t *self);
 
 //  Defaults only (schema defaults, reference 4.2).
 ll_config_t *ll_config_new_defaults (void);
@@ -137,7 +162,7 @@ ll_config_parse (const char *text, size_t size, char *error, size_t errsize);
 
 //  Environment overrides: LABLINK_DB_PASSWORD, LABLINK_ADMIN_PASSWORD,
 //  LABLINK_ADMIN_PASSWORD_HASH, LABLINK_DB_HOST, LABLINK_DB_PORT,
-//  LABLINK_LISTEN, LABLINK_PUBLIC_URL.
+//  LABLINK_LISTEN, LABLINK_PUBLIC_URL, LABLINK_METRICS_TOKEN.
 void ll_config_apply_env (ll_config_t *self);
 
 //  Which file to read: --config value, else $CONFIG_DIR/$CONFIG_NAME when
@@ -159,12 +184,14 @@ const char *ll_config_state_backend (const ll_config_t *self);
 int ll_config_s3_prefix (const ll_config_t *self, char *out, size_t size);
 
 //  What is allowed but probably wrong (upstream's client image, fleet
-//  state on one host's disk), one line each; NULL when nothing. Caller
-//  frees.
+//  state on one host's disk) or was changed to fit (worker caps lowered),
+//  one line each; NULL when nothing. Caller frees.
 char *ll_config_warnings (const ll_config_t *self);
 
 //  Reason the allocator must not start with this config (admin password
-//  missing or a PLACEHOLDER_*), or NULL when it may.
+//  missing, a PLACEHOLDER_*, a known default or shorter than
+//  LL_ADMIN_PASSWORD_MIN), or NULL when it may.
+#define LL_ADMIN_PASSWORD_MIN 12
 const char *ll_config_refuse_reason (const ll_config_t *self);
 
 //  libpq connection string (password included: never log it).

@@ -3,13 +3,22 @@
 #include "runtime/log.h"
 #include "runtime/msg.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define LL_DB_BACKOFF_MIN_MS 100
 #define LL_DB_BACKOFF_MAX_MS 2000
+//  A connection attempt gives up after this (libpq's connect_timeout does
+//  not apply to the asynchronous connect used here)
+#define LL_DB_CONNECT_MS 2000
 
 struct ll_db {
     const ll_config_t *config;       //  connection settings (not owned)
@@ -18,11 +27,67 @@ struct ll_db {
     PGconn *conn;                    //  NULL while disconnected
     ll_sql_statement_t *statements;  //  parsed named statements
     size_t statement_count;          //  entries in statements
+    bool *prepared;                  //  per statement: on this connection
     int64_t next_attempt_ms;         //  earliest reconnect time
     int backoff_ms;                  //  current reconnect delay
     bool ever_connected;             //  to count reconnections
     char error[512];                 //  last error text
+    int sock;         //  socket while connecting or connected, else -1
+    bool connecting;  //  sock is a connection attempt's
+                      //  (both under s_all_lock)
+    ll_db_t *next;    //  in s_all
 };
+
+//  Every ll_db_t of the process, so that a stop can end their waits at
+//  once: an actor blocked in a query to a database that hangs, or in a
+//  connect, cannot read its pipe. Process-wide, like the signal that asks
+//  for the stop.
+static pthread_mutex_t s_all_lock = PTHREAD_MUTEX_INITIALIZER;
+static ll_db_t *s_all;              //  linked through next
+static atomic_bool s_all_stopping;  //  no connection attempts any more
+//  The database (conninfo and channel) this process migrated: later
+//  connections to it skip the migrations (main runs them once before the
+//  actors connect). Guarded by s_all_lock.
+static char *s_migrated_for;
+
+//  Record the socket a stop would cut (-1: none).
+static void
+s_track (ll_db_t *self, int sock, bool connecting)
+{
+    pthread_mutex_lock (&s_all_lock);
+    self->sock = sock;
+    self->connecting = connecting;
+    pthread_mutex_unlock (&s_all_lock);
+}
+
+//  Cut the recorded sockets: connecting ones only, or all. A blocked read
+//  or poll on a cut socket returns at once with an error. (While libpq
+//  moves a connect to the host's next address, the recorded descriptor is
+//  a closed one for a moment; a stop then may cut whatever reused it: the
+//  process is stopping anyway.)
+static void
+s_cut (bool established_too)
+{
+    pthread_mutex_lock (&s_all_lock);
+    for (ll_db_t *db = s_all; db; db = db->next)
+        if (db->sock >= 0 && (established_too || db->connecting))
+            shutdown (db->sock, SHUT_RDWR);
+    pthread_mutex_unlock (&s_all_lock);
+}
+
+void
+ll_db_stopping (void)
+{
+    atomic_store (&s_all_stopping, true);
+    s_cut (false);
+}
+
+void
+ll_db_cut_all (void)
+{
+    atomic_store (&s_all_stopping, true);
+    s_cut (true);
+}
 
 static void
 s_set_error (ll_db_t *self, const char *format, ...)
@@ -55,12 +120,19 @@ ll_db_new (const ll_config_t *config, ll_stats_t *stats, const char *name)
     self->stats = stats;
     self->name = strdup (name);
     self->backoff_ms = LL_DB_BACKOFF_MIN_MS;
+    self->sock = -1;
+    pthread_mutex_lock (&s_all_lock);
+    self->next = s_all;
+    s_all = self;
+    pthread_mutex_unlock (&s_all_lock);
     self->statements = ll_sql_statements_load (&self->statement_count,
                                                self->error, sizeof self->error);
     if (!self->statements) {
         ll_error ("%s: embedded SQL is invalid: %s", name, self->error);
         ll_db_destroy (&self);
     }
+    else
+        self->prepared = calloc (self->statement_count + 1, sizeof (bool));
     return self;
 }
 
@@ -86,49 +158,192 @@ void
 ll_db_disconnect (ll_db_t *self)
 {
     if (self->conn) {
+        s_track (self, -1, false);
         PQfinish (self->conn);
         self->conn = NULL;
         self->next_attempt_ms = ll_now_ms () + self->backoff_ms;
     }
 }
 
+//  Prepare statement i on this connection unless it is; 0 or -1.
 static int
-s_prepare_all (ll_db_t *self)
+s_prepare (ll_db_t *self, size_t i)
 {
-    for (size_t i = 0; i < self->statement_count; i++) {
-        PGresult *res = PQprepare (self->conn, self->statements[i].name,
-                                   self->statements[i].sql, 0, NULL);
-        bool ok = PQresultStatus (res) == PGRES_COMMAND_OK;
-        if (!ok)
-            s_set_error (self, "cannot prepare %s: %s",
-                         self->statements[i].name, PQerrorMessage (self->conn));
-        PQclear (res);
-        if (!ok)
-            return -1;
+    if (self->prepared[i])
+        return 0;
+    PGresult *res = PQprepare (self->conn, self->statements[i].name,
+                               self->statements[i].sql, 0, NULL);
+    self->prepared[i] = PQresultStatus (res) == PGRES_COMMAND_OK;
+    if (!self->prepared[i])
+        s_set_error (self, "cannot prepare %s: %s", self->statements[i].name,
+                     PQerrorMessage (self->conn));
+    PQclear (res);
+    return self->prepared[i] ? 0 : -1;
+}
+
+int
+ll_db_prepare (ll_db_t *self, const char *statement)
+{
+    if (!ll_db_connected (self)) {
+        s_set_error (self, "%s: not connected", statement);
+        return -1;
     }
+    for (size_t i = 0; i < self->statement_count; i++)
+        if (strcmp (self->statements[i].name, statement) == 0)
+            return s_prepare (self, i);
+    s_set_error (self, "no statement named %s in sql/queries", statement);
+    return -1;
+}
+
+int
+ll_db_prepare_all (ll_db_t *self)
+{
+    if (!ll_db_connected (self))
+        return -1;
+    for (size_t i = 0; i < self->statement_count; i++)
+        if (s_prepare (self, i) != 0)
+            return -1;
     return 0;
+}
+
+//  libpq's connect, step by step, so that a stop can cut it (s_track):
+//  PQconnectdb would block up to connect_timeout on a server that accepts
+//  and never answers. NULL with *why when no connection was made, else the
+//  connection (maybe failed: PQerrorMessage says why).
+static PGconn *
+s_connect_start (ll_db_t *self, const char *conninfo, const char **why)
+{
+    PGconn *conn = PQconnectStart (conninfo);
+    *why = "out of memory";
+    int64_t deadline = ll_now_ms () + LL_DB_CONNECT_MS;
+    PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+    while (conn && PQstatus (conn) != CONNECTION_BAD
+           && state != PGRES_POLLING_OK && state != PGRES_POLLING_FAILED) {
+        s_track (self, PQsocket (conn), true);
+        int64_t left = deadline - ll_now_ms ();
+        if (atomic_load (&s_all_stopping) || left <= 0) {
+            *why = left <= 0 ? "timed out" : "the process is stopping";
+            s_track (self, -1, false);
+            PQfinish (conn);
+            return NULL;
+        }
+        struct pollfd item = {PQsocket (conn),
+                              state == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+                              0};
+        int rc = poll (&item, 1, (int) left);
+        if (rc < 0 && errno != EINTR)
+            break;
+        if (rc > 0)
+            state = PQconnectPoll (conn);
+    }
+    s_track (self,
+             conn && PQstatus (conn) == CONNECTION_OK ? PQsocket (conn) : -1,
+             false);
+    return conn;
+}
+
+//  The database a migration is about: its conninfo and the channel the
+//  migration records (new string).
+static char *
+s_migration_key (ll_db_t *self, const char *conninfo)
+{
+    size_t len =
+        strlen (conninfo) + strlen (self->config->db.message_channel) + 2;
+    char *key = malloc (len);
+    snprintf (key, len, "%s\n%s", conninfo, self->config->db.message_channel);
+    return key;
+}
+
+//  Record that key's database is migrated (or being migrated by main);
+//  key NULL forgets it (a failed migration).
+static void
+s_migration_mark (const char *key)
+{
+    pthread_mutex_lock (&s_all_lock);
+    free (s_migrated_for);
+    s_migrated_for = key ? strdup (key) : NULL;
+    pthread_mutex_unlock (&s_all_lock);
+}
+
+static bool
+s_migration_marked (const char *key)
+{
+    pthread_mutex_lock (&s_all_lock);
+    bool marked = s_migrated_for && strcmp (s_migrated_for, key) == 0;
+    pthread_mutex_unlock (&s_all_lock);
+    return marked;
+}
+
+//  A new connection in self->conn, the migrations applied unless this
+//  process marked them done (always when force); 0 or -1 with self->error
+//  (self->conn NULL).
+static int
+s_open (ll_db_t *self, bool force)
+{
+    ll_db_disconnect (self);
+    if (atomic_load (&s_all_stopping)) {
+        s_set_error (self, "cannot connect: the process is stopping");
+        return -1;
+    }
+    char *conninfo = ll_config_conninfo (self->config);
+    char *key = s_migration_key (self, conninfo);
+    const char *why = NULL;
+    self->conn = s_connect_start (self, conninfo, &why);
+    sodium_memzero (conninfo, strlen (conninfo));
+    free (conninfo);
+    int rc = -1;
+    if (!self->conn)
+        s_set_error (self, "cannot connect: %s", why);
+    else if (PQstatus (self->conn) != CONNECTION_OK)
+        s_set_error (self, "cannot connect: %s", PQerrorMessage (self->conn));
+    else {
+        PQsetNoticeProcessor (self->conn, s_notice, self->name);
+        memset (self->prepared, 0, self->statement_count * sizeof (bool));
+        //  Two first connections may both migrate: the advisory lock and
+        //  the applied list make the second a no-op
+        rc = !force && s_migration_marked (key)
+                 ? 0
+                 : ll_db_migrate (self->conn, self->config, self->error,
+                                  sizeof self->error);
+        if (rc == 0)
+            s_migration_mark (key);
+    }
+    sodium_memzero (key, strlen (key));
+    free (key);
+    if (rc != 0) {
+        s_track (self, -1, false);
+        PQfinish (self->conn);
+        self->conn = NULL;
+    }
+    return rc;
+}
+
+int
+ll_db_migrate_once (ll_db_t *self)
+{
+    //  Marked first: the actors connecting meanwhile skip the migrations
+    char *conninfo = ll_config_conninfo (self->config);
+    char *key = s_migration_key (self, conninfo);
+    sodium_memzero (conninfo, strlen (conninfo));
+    free (conninfo);
+    s_migration_mark (key);
+    int rc = s_open (self, true);
+    if (rc != 0 && s_migration_marked (key))
+        s_migration_mark (NULL);
+    sodium_memzero (key, strlen (key));
+    free (key);
+    ll_db_disconnect (self);
+    self->next_attempt_ms = 0;
+    return rc;
 }
 
 int
 ll_db_connect (ll_db_t *self)
 {
-    ll_db_disconnect (self);
-    char *conninfo = ll_config_conninfo (self->config);
-    self->conn = PQconnectdb (conninfo);
-    free (conninfo);
-    PQsetNoticeProcessor (self->conn, s_notice, self->name);
-    int rc = -1;
-    if (PQstatus (self->conn) != CONNECTION_OK)
-        s_set_error (self, "cannot connect: %s", PQerrorMessage (self->conn));
-    else if (ll_db_migrate (self->conn, self->config, self->error,
-                            sizeof self->error)
-             != 0)
-        ;
-    else if (s_prepare_all (self) == 0)
-        rc = 0;
-    if (rc != 0) {
+    if (s_open (self, false) != 0) {
         if (self->stats)
             atomic_fetch_add (&self->stats->pg_failures, 1);
+        s_track (self, -1, false);
         PQfinish (self->conn);
         self->conn = NULL;
         self->next_attempt_ms = ll_now_ms () + self->backoff_ms;
@@ -178,6 +393,10 @@ ll_db_exec (ll_db_t *self,
 {
     if (ll_db_ensure (self) != 0)
         return NULL;
+    if (ll_db_prepare (self, statement) != 0) {
+        s_check_broken (self);
+        return NULL;
+    }
     PGresult *res =
         PQexecPrepared (self->conn, statement, nparams, values, NULL, NULL, 0);
     ExecStatusType status = PQresultStatus (res);
@@ -235,8 +454,17 @@ ll_db_destroy (ll_db_t **self_p)
     if (!self_p || !*self_p)
         return;
     ll_db_t *self = *self_p;
+    pthread_mutex_lock (&s_all_lock);
+    for (ll_db_t **link = &s_all; *link; link = &(*link)->next)
+        if (*link == self) {
+            *link = self->next;
+            break;
+        }
+    self->sock = -1;
+    pthread_mutex_unlock (&s_all_lock);
     if (self->conn)
         PQfinish (self->conn);
+    free (self->prepared);
     ll_sql_statements_free (self->statements, self->statement_count);
     free (self->name);
     free (self);

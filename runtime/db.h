@@ -1,7 +1,11 @@
 /*  PostgreSQL access for one actor: one connection, reconnect with backoff,
-    migrations applied on connect (once, under an advisory lock, in one
-    transaction), and every named statement in sql/queries prepared on
-    every connection (a statement that fails to prepare fails the connect). */
+    migrations applied once per process (main runs them before the actors
+    connect; if the database was down then, the first connection that
+    succeeds does; under an advisory lock, in one transaction), and every
+    named statement in sql/queries prepared on a connection the first time
+    it runs there (preparing all 81 on every connect cost each actor's
+    start tens of milliseconds; tests/integration/test_db prepares them
+    all against a real PostgreSQL). */
 #ifndef LL_DB_H
 #define LL_DB_H
 
@@ -23,6 +27,10 @@ int ll_db_ensure (ll_db_t *self);
 //  Connect now, ignoring the backoff (START uses it).
 int ll_db_connect (ll_db_t *self);
 
+//  Connect, apply the pending migrations and disconnect (main, before the
+//  actors connect: they then skip the migrations). 0 or -1 (ll_db_error).
+int ll_db_migrate_once (ll_db_t *self);
+
 bool ll_db_connected (ll_db_t *self);
 
 //  The last error text ("" when none).
@@ -30,6 +38,14 @@ const char *ll_db_error (ll_db_t *self);
 
 //  The connection, or NULL while disconnected.
 PGconn *ll_db_conn (ll_db_t *self);
+
+//  Prepare a named statement on the connection unless it is (ll_db_exec
+//  does this itself; for callers that use ll_db_conn directly, e.g. COPY).
+//  0, or -1 with ll_db_error (not connected, unknown name, SQL error).
+int ll_db_prepare (ll_db_t *self, const char *statement);
+
+//  Every named statement (tests). 0 or -1 with ll_db_error.
+int ll_db_prepare_all (ll_db_t *self);
 
 //  Run a named prepared statement with text parameters (NULL = SQL NULL).
 //  Returns a result whose status is COMMAND_OK or TUPLES_OK (caller clears),
@@ -60,6 +76,15 @@ int ll_db_command (ll_db_t *self, const char *command);
 void ll_db_disconnect (ll_db_t *self);
 
 void ll_db_destroy (ll_db_t **self_p);
+
+//  The process stops: from now on no connection is attempted (connect and
+//  ensure fail at once) and the attempts under way are cut. Established
+//  connections keep working, so that work in flight can finish.
+void ll_db_stopping (void);
+
+//  Cut every connection of the process now (shutdown(2) of its socket): a
+//  query waiting on a database that does not answer fails at once.
+void ll_db_cut_all (void);
 
 //  --- the embedded SQL -------------------------------------------------
 //  Named statements parsed from the files in sql/queries ("-- name: x" markers).

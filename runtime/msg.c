@@ -267,8 +267,14 @@ ll_call_watch (zsock_t *dealer,
 int
 ll_actor_start (zactor_t *actor, int timeout_ms, char **error)
 {
-    *error = NULL;
     zstr_send (actor, LL_CMD_START);
+    return ll_actor_start_wait (actor, timeout_ms, error);
+}
+
+int
+ll_actor_start_wait (zactor_t *actor, int timeout_ms, char **error)
+{
+    *error = NULL;
     zsock_t *pipe = zactor_sock (actor);
     zpoller_t *poller = zpoller_new (pipe, NULL);
     int rc = -1;

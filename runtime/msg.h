@@ -70,6 +70,9 @@ int ll_call_watch (zsock_t *dealer,
 //  Ask an actor pipe to START; returns 0 or -1 with *error (new string).
 int ll_actor_start (zactor_t *actor, int timeout_ms, char **error);
 
+//  The answer of an actor that was sent START; 0 or -1 with *error.
+int ll_actor_start_wait (zactor_t *actor, int timeout_ms, char **error);
+
 //  Actor side of START: answer on the pipe.
 void ll_actor_started (zsock_t *pipe, const char *error_or_null);
 

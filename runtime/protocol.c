@@ -496,13 +496,16 @@ ll_ask_vm_claim (ll_client_t *client,
                  const char *email,
                  const char *code,
                  const char *address,
+                 const char *proof,
+                 const char *access,
                  char **outcome,
                  char **a,
                  char **b,
+                 char **secret,
                  char **error)
 {
     return ll_proto_ask (client, error, LL_CMD_VM_CLAIM, email, code, address,
-                         outcome, a, b);
+                         proof, access, outcome, a, b, secret);
 }
 
 int
@@ -515,9 +518,11 @@ int
 ll_ask_vm_release (ll_client_t *client,
                    const char *hostname,
                    const char *actor,
+                   char **mode,
                    char **error)
 {
-    return ll_proto_ask (client, error, LL_CMD_VM_RELEASE, hostname, actor);
+    return ll_proto_ask (client, error, LL_CMD_VM_RELEASE, hostname, actor,
+                         mode);
 }
 
 int
@@ -532,6 +537,45 @@ ll_ask_vm_result (ll_client_t *client,
     snprintf (gen, sizeof gen, "%lld", generation);
     return ll_proto_ask (client, error, LL_CMD_VM_RESULT, hostname,
                          ok ? "1" : "0", text, gen);
+}
+
+int
+ll_ask_vm_reset_done (ll_client_t *client,
+                      const char *hostname,
+                      const char *reset_id,
+                      bool ok,
+                      const char *text,
+                      long long generation,
+                      char **error)
+{
+    char gen[24];
+    snprintf (gen, sizeof gen, "%lld", generation);
+    return ll_proto_ask (client, error, LL_CMD_VM_RESET_DONE, hostname,
+                         reset_id, ok ? "1" : "0", text, gen);
+}
+
+int
+ll_ask_claim_reset (ll_client_t *client,
+                    const char *email,
+                    const char *actor,
+                    char **secret,
+                    zmsg_t **hosts,
+                    char **error)
+{
+    return ll_proto_ask (client, error, LL_CMD_CLAIM_RESET, email, actor,
+                         secret, hosts);
+}
+
+int
+ll_ask_claim_who (ll_client_t *client,
+                  const char *hash,
+                  const char *address,
+                  char **first,
+                  zmsg_t **rest,
+                  char **error)
+{
+    return ll_proto_ask (client, error, LL_CMD_CLAIM_WHO, hash, address, first,
+                         rest);
 }
 
 int

@@ -7,7 +7,7 @@
       request  C: [COMMAND] [request-id] [argument frames...]
       reply    S: [COMMAND] [request-id] ["OK"] [payload frames...]
                S: [COMMAND] [request-id] ["ERROR"] [reason]
-    Clients are DEALER sockets (one per HTTP worker thread per actor) and the
+    Clients are DEALER sockets (HTTP workers borrow one per call) and the
     actors serve on ROUTER sockets. The runtime's own commands start with '$'
     or are START (answered "OK" or "ERROR <reason>" on the actor pipe).
 
@@ -25,6 +25,9 @@
 #define LL_CMD_START   "START"    //  -> "OK" | "ERROR" reason
 #define LL_CMD_TERM    "$TERM"    //  sent by zactor_destroy
 #define LL_CMD_VERBOSE "VERBOSE"  //  trace every request (no answer)
+//  $STOPPING: to every actor at once when the process stops: end parked
+//  work now ($TERM follows, actor by actor in reverse order; no answer)
+#define LL_CMD_STOPPING "$STOPPING"
 
 //  Reasons of ERROR replies that callers tell apart (never write the text)
 #define LL_REASON_NOT_FOUND      "not found"  //  no such VM
@@ -54,6 +57,7 @@
 #define LL_REASON_UNANSWERED     "not answered"  //  a handler forgot to answer
 #define LL_REASON_DUPLICATE_NAME "duplicate"     //  SCHEDULE-ADD
 #define LL_REASON_STATUS         "status"  //  SCHEDULE-CANCEL: "status <s>"
+#define LL_REASON_STALE          "stale"  //  VM-RESET-DONE: not the current reset
 
 //  --- registry: VM telemetry, reads, database health ----------------------
 #define LL_ENDPOINT_REGISTRY "inproc://registry"
@@ -77,18 +81,34 @@
 
 //  --- claim and connect (assigner, listener, waiters, gateway) -----------
 #define LL_ENDPOINT_ASSIGNER "inproc://assigner"
-//  VM-CLAIM email code address
-//      -> OK ASSIGNED hostname pin       a free VM (or the student's own,
-//                                        running VM with the new code)
-//       | OK RECOVERING hostname status  the student's VM reboots; the new
-//                                        code is queued for it
+//  VM-CLAIM email code address proof access-code
+//      proof: the canonical claim secret the student showed (cookie or
+//      recovery code, runtime/recovery.h) or ""; access-code: as typed or ""
+//      -> OK ASSIGNED hostname pin secret  a free VM (or the student's own,
+//                                        running VM with the new code);
+//                                        secret: the claim secret to hand
+//                                        back (new, or the proof shown)
+//       | OK RECOVERING hostname status secret  the student's VM reboots;
+//                                        the new code is queued for it
 //       | OK NONE                        no free VM
 //       | OK CHANGED                     the VM was taken away meanwhile
 //       | OK UNRECOVERABLE               the student's VM is in error
 //       | OK LIMITED seconds             rate limit (email or address)
+//       | OK DENIED                      the email holds a VM and the proof
+//                                        is missing or wrong (nothing told)
+//       | OK REFUSED code|email|domain   the class roster refused it
 //       | ERROR reason                   database unavailable
 //  VM-COUNT            -> OK count     free VMs (the claim's own predicate)
-//  VM-RELEASE hostname actor -> OK | ERROR "not found" | ERROR reason
+//  VM-RELEASE hostname actor -> OK reset|replace|reuse (claim.on_release:
+//                         reset and replace keep the VM out of the pool
+//                         until reset or replaced) | ERROR "not found"
+//                         | ERROR reason
+//  VM-RESET-DONE hostname reset-id 1|0 error-text generation
+//                      -> OK | ERROR "stale" (not the current reset)
+//                         | ERROR "revoked" | ERROR "not found"
+//                         | ERROR reason (only the agent of the current
+//                         token's generation counts; error-text cut at
+//                         1,000 bytes)
 //  VM-RESULT hostname 1|0 error-text generation
 //                      -> OK | ERROR "not found" | ERROR "revoked" | ERROR
 //                         reason (the agent's start-host outcome; 1 sets
@@ -96,17 +116,28 @@
 //                         1,000 bytes; only the agent of the current
 //                         token's generation counts)
 //  VM-SEEN hostname... -> OK | ERROR reason  last_seen_at = now()
+//  CLAIM-RESET email actor -> OK secret hostname...  a new claim secret for
+//                         the student's VMs (the old one stops working;
+//                         audited) | ERROR "not found" | ERROR reason
+//  CLAIM-WHO secret-hash address -> OK email [hostname status]...
+//                         the claim a secret proves (the student's own
+//                         page) | OK LIMITED seconds | ERROR "not found"
 #define LL_CMD_VM_CLAIM        "VM-CLAIM"
 #define LL_CMD_VM_COUNT        "VM-COUNT"
 #define LL_CMD_VM_RELEASE      "VM-RELEASE"
 #define LL_CMD_VM_RESULT       "VM-RESULT"
 #define LL_CMD_VM_SEEN         "VM-SEEN"
+#define LL_CMD_VM_RESET_DONE   "VM-RESET-DONE"
+#define LL_CMD_CLAIM_RESET     "CLAIM-RESET"
+#define LL_CMD_CLAIM_WHO       "CLAIM-WHO"
 #define LL_CLAIM_ASSIGNED      "ASSIGNED"
 #define LL_CLAIM_RECOVERING    "RECOVERING"
 #define LL_CLAIM_NONE          "NONE"
 #define LL_CLAIM_CHANGED       "CHANGED"
 #define LL_CLAIM_UNRECOVERABLE "UNRECOVERABLE"
 #define LL_CLAIM_LIMITED       "LIMITED"
+#define LL_CLAIM_DENIED        "DENIED"
+#define LL_CLAIM_REFUSED       "REFUSED"
 
 #define LL_ENDPOINT_EVENTS "inproc://events"
 //  PUB (listener) -> SUB, no replies:
@@ -114,7 +145,9 @@
 //                         a NOTIFY said this VM has a new assignment (the
 //                         trigger's payload: every statement that stores a
 //                         command also clears delivered_at), for the agent
-//                         of that token generation ("" when unknown)
+//                         of that token generation ("" when unknown);
+//                         without pin and command (a reset, or a payload
+//                         without them) the waiters read the row
 //  VM-REVOKED hostname generation
 //                         the VM's token was replaced (generation: the new
 //                         one) or its row removed (generation 0): drop the
@@ -131,6 +164,9 @@
 //  VM-WAIT hostname timeout-ms kind(http|zmq) generation
 //      -> OK ASSIGN pin command    at once when an undelivered assignment
 //                                  is stored, else when it arrives
+//       | OK RESET reset-id        the VM was released: its agent must end
+//                                  the session and restore the home, then
+//                                  confirm reset-id (issue 15 section 3)
 //       | OK TIMEOUT               timeout-ms passed (0 = never)
 //       | OK FULL retry-seconds    too many parked HTTP waiters
 //       | OK UNKNOWN               no such VM
@@ -143,6 +179,7 @@
 #define LL_CMD_VM_WAIT   "VM-WAIT"
 #define LL_CMD_VM_UNWAIT "VM-UNWAIT"
 #define LL_WAIT_ASSIGN   "ASSIGN"
+#define LL_WAIT_RESET    "RESET"
 #define LL_WAIT_TIMEOUT  "TIMEOUT"
 #define LL_WAIT_FULL     "FULL"
 #define LL_WAIT_UNKNOWN  "UNKNOWN"
@@ -154,6 +191,8 @@
 //    HELLO hostname token   -> HELLO-OK | ERROR reason    (must come first;
 //                              the token is checked as on HTTP: VM-AUTH)
 //    WAIT                   -> later ASSIGN pin command   (at once if pending)
+//                              or RESET reset-id (the VM was released: the
+//                              agent resets and POSTs /api/vm-reset-result)
 //                              | ERROR token revoked      (HELLO again)
 //    RESULT hostname 1|0 error text                -> RESULT-OK | ERROR reason
 //    POST path json         -> REPLY status json   (the agent API of
@@ -402,13 +441,16 @@
     X (LL_CMD_VM_AUTH,         LL_ENDPOINT_REGISTRY,  "ss",      "s",    LL_CALL_ADMIN_MS)  \
     X (LL_CMD_VM_GPU_SET,      LL_ENDPOINT_REGISTRY,  "ss",      "",     LL_CALL_ACTOR_MS)  \
     X (LL_CMD_VM_INUSE_SET,    LL_ENDPOINT_REGISTRY,  "ss",      "",     LL_CALL_ACTOR_MS)  \
-    X (LL_CMD_VM_CLAIM,        LL_ENDPOINT_ASSIGNER,  "sss",     "s?ss", LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_VM_CLAIM,        LL_ENDPOINT_ASSIGNER,  "sssss",   "s?sss", LL_CALL_ACTOR_MS) \
     X (LL_CMD_VM_COUNT,        LL_ENDPOINT_ASSIGNER,  "",        "s",    LL_CALL_QUICK_MS)  \
     X (LL_CMD_VM_WAIT,         LL_ENDPOINT_WAITERS,   "ssss",    "s?ss", 0)                 \
     X (LL_CMD_VM_UNWAIT,       LL_ENDPOINT_WAITERS,   "s",       "",     LL_CALL_QUICK_MS)  \
     X (LL_CMD_VM_RESULT,       LL_ENDPOINT_ASSIGNER,  "ssss",    "",     LL_CALL_QUICK_MS)  \
     X (LL_CMD_VM_SEEN,         LL_ENDPOINT_ASSIGNER,  "m",       "",     LL_CALL_QUICK_MS)  \
-    X (LL_CMD_VM_RELEASE,      LL_ENDPOINT_ASSIGNER,  "ss",      "",     LL_CALL_QUICK_MS)  \
+    X (LL_CMD_VM_RELEASE,      LL_ENDPOINT_ASSIGNER,  "ss",      "s",    LL_CALL_QUICK_MS)  \
+    X (LL_CMD_VM_RESET_DONE,   LL_ENDPOINT_ASSIGNER,  "sssss",   "",     LL_CALL_QUICK_MS)  \
+    X (LL_CMD_CLAIM_RESET,     LL_ENDPOINT_ASSIGNER,  "ss",      "sm",   LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_CLAIM_WHO,       LL_ENDPOINT_ASSIGNER,  "ss",      "sm",   LL_CALL_QUICK_MS)  \
     X (LL_CMD_LOG_READ,        LL_ENDPOINT_LOGS,      "sss",     "sb",   LL_CALL_INGEST_MS) \
     X (LL_CMD_SESSION_CHECK,   LL_ENDPOINT_ADMIN,     "sss",     "s",    LL_CALL_QUICK_MS)  \
     X (LL_CMD_AUDIT,           LL_ENDPOINT_ADMIN,     "sssss",   "",     LL_CALL_QUICK_MS)  \
@@ -614,20 +656,50 @@ int ll_ask_vm_register (ll_client_t *client,
                         char **created,
                         char **error);
 
-//  assigner: outcome, then a and b as VM-CLAIM says (NULL when absent)
+//  assigner: outcome, then a, b and secret as VM-CLAIM says (NULL when
+//  absent); proof: the claim secret shown or ""; access: the access code
+//  typed or ""
 int ll_ask_vm_claim (ll_client_t *client,
                      const char *email,
                      const char *code,
                      const char *address,
+                     const char *proof,
+                     const char *access,
                      char **outcome,
                      char **a,
                      char **b,
+                     char **secret,
                      char **error);
 int ll_ask_vm_count (ll_client_t *client, char **count, char **error);
+//  mode: reset, replace or reuse (claim.on_release)
 int ll_ask_vm_release (ll_client_t *client,
                        const char *hostname,
                        const char *actor,
+                       char **mode,
                        char **error);
+//  generation: of the token the agent proved
+int ll_ask_vm_reset_done (ll_client_t *client,
+                          const char *hostname,
+                          const char *reset_id,
+                          bool ok,
+                          const char *text,
+                          long long generation,
+                          char **error);
+//  hosts: the student's hostnames, one frame each
+int ll_ask_claim_reset (ll_client_t *client,
+                        const char *email,
+                        const char *actor,
+                        char **secret,
+                        zmsg_t **hosts,
+                        char **error);
+//  hash: the secret's (ll_recovery_hash); first: the email, or LIMITED
+//  with the seconds in rest; rest: [hostname status]...
+int ll_ask_claim_who (ll_client_t *client,
+                      const char *hash,
+                      const char *address,
+                      char **first,
+                      zmsg_t **rest,
+                      char **error);
 //  generation: of the token the agent proved
 int ll_ask_vm_result (ll_client_t *client,
                       const char *hostname,

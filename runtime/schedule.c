@@ -219,7 +219,7 @@ ll_rrule_next (const ll_rrule_t *rule, int64_t first, int64_t after)
 //  --- budget -----------------------------------------------------------------
 
 double
-ll_budget_used (const ll_budget_t *b)
+ll_class_budget_used (const ll_class_budget_t *b)
 {
     double used = 0;
     if (b->max_vm_hours > 0)
@@ -233,13 +233,13 @@ ll_budget_used (const ll_budget_t *b)
 }
 
 int
-ll_budget_allows (const ll_budget_t *b,
-                  int adding,
-                  double hours_left,
-                  char *message,
-                  size_t size)
+ll_class_budget_allows (const ll_class_budget_t *b,
+                        int adding,
+                        double hours_left,
+                        char *message,
+                        size_t size)
 {
-    double used = ll_budget_used (b);
+    double used = ll_class_budget_used (b);
     if (used >= 1.0) {
         snprintf (message, size,
                   "The budget is used up (%.0f %% of the limit): no new VMs "

@@ -43,20 +43,20 @@ typedef struct {
     double hourly_usd;    //  price per VM-hour (machine.hourly_usd), 0 = none
     double max_vm_hours;  //  0 = no limit
     double max_usd;       //  0 = no limit (or no price)
-} ll_budget_t;
+} ll_class_budget_t;
 
 //  How much of the budget is used: the larger of the two ratios, 0 when
 //  no limit applies.
-double ll_budget_used (const ll_budget_t *budget);
+double ll_class_budget_used (const ll_class_budget_t *budget);
 
 //  May `adding` VMs be launched? Refused when the budget is used up, or
 //  when the fleet after the launch would pass a limit within hours_left
 //  (until the scheduled end, or 1 when none is scheduled). 0 = allowed,
 //  -1 with the reason (a sentence for the admin) in message.
-int ll_budget_allows (const ll_budget_t *budget,
-                      int adding,
-                      double hours_left,
-                      char *message,
-                      size_t size);
+int ll_class_budget_allows (const ll_class_budget_t *budget,
+                            int adding,
+                            double hours_left,
+                            char *message,
+                            size_t size);
 
 #endif

@@ -1,6 +1,7 @@
 #include "runtime/supervisor.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
+#include "runtime/protocol.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -31,6 +32,16 @@ ll_supervisor_new (const ll_actor_def_t *table,
 static void
 s_stop_all (ll_supervisor_t *self)
 {
+    //  Every actor told at once, so that none waits for another to end
+    //  what it holds (a parked long-poll holds an HTTP worker until the
+    //  waiters answer it); then each stopped, the edge first
+    size_t told = 0;
+    for (size_t i = 0; i < self->count; i++)
+        if (self->actors[i]) {
+            zsock_set_sndtimeo (self->actors[i], 0);
+            told += zstr_send (self->actors[i], LL_CMD_STOPPING) == 0;
+        }
+    ll_debug ("supervisor: %zu actors told to stop", told);
     for (size_t i = self->count; i-- > 0;)
         if (self->actors[i]) {
             int64_t t0 = ll_now_ms ();
@@ -40,26 +51,65 @@ s_stop_all (ll_supervisor_t *self)
         }
 }
 
-int
-ll_supervisor_start (ll_supervisor_t *self, char **error)
+//  *error = "<name>: <reason>" (reason taken)
+static void
+s_failure (char **error, const char *name, char *reason)
 {
-    *error = NULL;
+    if (!*error) {
+        size_t len = strlen (name) + 32 + (reason ? strlen (reason) : 0);
+        *error = malloc (len);
+        snprintf (*error, len, "%s: %s", name,
+                  reason ? reason : "cannot create the actor");
+    }
+    free (reason);
+}
+
+//  Start the actors whose edge flag is edge: all START at once, then
+//  their answers, or (edge) one after the other. 0 or -1 with *error.
+static int
+s_start (ll_supervisor_t *self, bool edge, char **error)
+{
+    int64_t t0 = ll_now_ms ();
     for (size_t i = 0; i < self->count; i++) {
+        if (self->table[i].edge != edge)
+            continue;
         self->actors[i] = zactor_new (self->table[i].fn, self->runtime);
+        if (self->actors[i] && !edge)
+            zstr_send (self->actors[i], LL_CMD_START);
         char *reason = NULL;
         if (!self->actors[i]
-            || ll_actor_start (self->actors[i], LL_START_TIMEOUT_MS, &reason)
-                   != 0) {
-            size_t len = strlen (self->table[i].name) + 32
-                         + (reason ? strlen (reason) : 0);
-            *error = malloc (len);
-            snprintf (*error, len, "%s: %s", self->table[i].name,
-                      reason ? reason : "cannot create the actor");
-            free (reason);
-            s_stop_all (self);
+            || (edge
+                && ll_actor_start (self->actors[i], LL_START_TIMEOUT_MS,
+                                   &reason)
+                       != 0)) {
+            s_failure (error, self->table[i].name, reason);
             return -1;
         }
-        ll_debug ("supervisor: %s started", self->table[i].name);
+        if (edge)
+            ll_debug ("supervisor: %s started in %lld ms", self->table[i].name,
+                      (long long) (ll_now_ms () - t0));
+    }
+    for (size_t i = 0; i < self->count && !edge; i++) {
+        if (self->table[i].edge)
+            continue;
+        char *reason = NULL;
+        if (ll_actor_start_wait (self->actors[i], LL_START_TIMEOUT_MS, &reason)
+            != 0)
+            s_failure (error, self->table[i].name, reason);
+        else
+            ll_debug ("supervisor: %s started in %lld ms", self->table[i].name,
+                      (long long) (ll_now_ms () - t0));
+    }
+    return *error ? -1 : 0;
+}
+
+int
+ll_supervisor_start (ll_supervisor_t *self, bool edge, char **error)
+{
+    *error = NULL;
+    if (s_start (self, edge, error) != 0) {
+        s_stop_all (self);
+        return -1;
     }
     return 0;
 }

@@ -25,6 +25,8 @@ typedef struct {
 typedef struct {
     const char *name;  //  actor name, as docs/architecture.md lists it
     zactor_fn *fn;     //  <name>_actor
+    bool edge;         //  serves the outside: started, in table order,
+                       //  once every other actor is up
 } ll_actor_def_t;
 
 typedef struct ll_supervisor ll_supervisor_t;
@@ -33,9 +35,11 @@ ll_supervisor_t *ll_supervisor_new (const ll_actor_def_t *table,
                                     size_t count,
                                     ll_runtime_t *runtime);
 
-//  Start every actor in order; on the first failure stop the started ones
-//  in reverse and return -1 with *error (new string naming the actor).
-int ll_supervisor_start (ll_supervisor_t *self, char **error);
+//  Start the inner actors, all at once (each connects to PostgreSQL in its
+//  START), or (edge) then the edge ones in table order. On a failure stop
+//  every started actor in reverse and return -1 with *error (new string
+//  naming the actor).
+int ll_supervisor_start (ll_supervisor_t *self, bool edge, char **error);
 
 //  The started actor of that name, or NULL.
 zactor_t *ll_supervisor_actor (ll_supervisor_t *self, const char *name);

@@ -3,6 +3,7 @@
 #include "actors/exporter/key.h"
 #include "actors/exporter/zip.h"
 #include "runtime/actor.h"
+#include "runtime/budget.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
 
@@ -28,7 +29,7 @@ typedef struct {
     char *pinned;      //  pinned host key (base64) or NULL
     s_state_t state;   //  progress
     ll_fetch_t fetch;  //  the thread's job (valid while RUNNING)
-    zsock_t *pair;     //  our end of the thread's socket
+    void *pair;        //  our end of the thread's socket (ll_socket_new)
     int files;         //  files exported
     int64_t bytes;     //  their bytes
     int skipped;       //  files left out
@@ -248,8 +249,8 @@ s_vm_join (s_vm_t *vm)
         return;
     pthread_join (vm->fetch.thread, NULL);
     vm->fetch.running = false;
-    zsock_destroy (&vm->fetch.pair);
-    zsock_destroy (&vm->pair);
+    ll_socket_close (&vm->fetch.pair);
+    ll_socket_close (&vm->pair);
     pthread_mutex_destroy (&vm->fetch.fd_lock);
 }
 
@@ -361,20 +362,22 @@ s_export_spawn (self_t *self)
         char endpoint[64];
         snprintf (endpoint, sizeof endpoint, "inproc://exporter-fetch-%d",
                   ++self->seq);
-        vm->pair = zsock_new (ZMQ_PAIR);
-        f->pair = zsock_new (ZMQ_PAIR);
+        //  Sockets that cannot be made fail this VM, never the process
+        //  (czmq's zsock_new asserts; runtime/budget.h)
+        vm->pair = ll_socket_new (ZMQ_PAIR);
+        f->pair = ll_socket_new (ZMQ_PAIR);
         int rc = -1;
         if (vm->pair && f->pair) {
             zsock_set_rcvhwm (vm->pair, LL_FETCH_HWM);
             zsock_set_sndhwm (f->pair, LL_FETCH_HWM);
             zsock_set_sndtimeo (f->pair, 200);
-            if (zsock_bind (vm->pair, "%s", endpoint) == 0
-                && zsock_connect (f->pair, "%s", endpoint) == 0)
+            if (zmq_bind (vm->pair, endpoint) == 0
+                && zmq_connect (f->pair, endpoint) == 0)
                 rc = pthread_create (&f->thread, NULL, ll_fetch_run, f);
         }
         if (rc != 0) {
-            zsock_destroy (&vm->pair);
-            zsock_destroy (&f->pair);
+            ll_socket_close (&vm->pair);
+            ll_socket_close (&f->pair);
             pthread_mutex_destroy (&f->fd_lock);
             vm->state = S_VM_FAILED;
             vm->error = strdup ("cannot start a fetch thread");

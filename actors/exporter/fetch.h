@@ -54,7 +54,7 @@ typedef struct {
     char *address;              //  where its sshd is
     int port;                   //  its port
     char *pinned;               //  base64 of the pinned host key, or NULL
-    zsock_t *pair;              //  to the exporter (used by the thread)
+    void *pair;                 //  to the exporter (used by the thread)
     pthread_mutex_t fd_lock;    //  guards fd (the exporter may shut it)
     int fd;                     //  the TCP socket while connected, or -1
     pthread_t thread;           //  runs ll_fetch_run

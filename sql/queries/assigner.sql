@@ -1,15 +1,18 @@
 -- The assigner (actors/assigner.c): claims, returning students, releases,
 -- the available count and delivery results. A VM is offered only when
--- status = 'running' AND user_email IS NULL AND last_seen_at is fresh
+-- status = 'running' AND user_email IS NULL AND release_pending IS NULL
+-- (not waiting for its reset or replacement) AND last_seen_at is fresh
 -- (agent.stale_after_s) AND its GPU is not reported Unhealthy AND its
 -- client waits for an assignment (last_polled_at within the poll window,
 -- ll_config_poll_window_s); the count uses the very same predicate.
 
 -- name: claim_owned
--- The VMs the given students already hold ($1 = emails), best first, and
--- whether each is dead: in error, silent for $2 seconds, or its GPU
--- Unhealthy (recovery.reassign_dead gives such a student a fresh VM).
+-- The VMs the given students already hold ($1 = emails), best first, with
+-- the hash of each claim's secret ('' when none) and whether each is dead:
+-- in error, silent for $2 seconds, or its GPU Unhealthy
+-- (recovery.reassign_dead gives such a student a fresh VM).
 SELECT user_email, hostname, coalesce(status, ''),
+       coalesce(claim_secret_hash, ''),
        status = 'error' OR gpu_health = 'Unhealthy'
        OR coalesce(last_seen_at, created_at)
           < now() - make_interval(secs => $2::integer) AS dead
@@ -33,12 +36,14 @@ RETURNING hostname;
 
 -- name: claim_abandon
 -- A returning student leaves their dead VM for a fresh one ($1 hostname,
--- $2 email, $3 why): the VM is released and flagged for the admin.
+-- $2 email, $3 why): the VM is released and flagged for the admin, and
+-- withheld until it is replaced (it still holds the student's desktop).
 WITH r AS (
     UPDATE vms
     SET user_email = NULL, crd_command = NULL, pin = NULL,
         assigned_at = NULL, delivered_at = NULL, in_use = false,
         start_host_ok = NULL, start_host_error = NULL, start_host_at = NULL,
+        claim_secret_hash = NULL, release_pending = 'replace',
         attention = $3
     WHERE hostname = $1 AND user_email = $2
     RETURNING hostname
@@ -50,11 +55,13 @@ SELECT 'auto', 'recover-student', hostname, 'ok', $3 FROM r;
 -- Claim one free VM for each request, in one statement: the free rows in
 -- hostname order, locked (others' locks skipped), paired with the requests
 -- in arrival order. $1 emails, $2 commands, $3 pins, $4 stale seconds,
--- $5 poll window seconds. The claim consumes the VM's poll.
+-- $5 poll window seconds, $6 the hashes of the claims' secrets. The claim
+-- consumes the VM's poll.
 WITH free AS (
     SELECT hostname, row_number() OVER (ORDER BY hostname) AS n
     FROM (SELECT hostname FROM vms
           WHERE status = 'running' AND user_email IS NULL
+            AND release_pending IS NULL
             AND last_seen_at >= now() - make_interval(secs => $4::integer)
             AND gpu_health IS DISTINCT FROM 'Unhealthy'
             AND last_polled_at >= now() - make_interval(secs => $5::integer)
@@ -62,14 +69,14 @@ WITH free AS (
           LIMIT cardinality($1::text[])
           FOR UPDATE SKIP LOCKED) locked
 ), req AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-        WITH ORDINALITY AS r(email, command, pin, n)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[])
+        WITH ORDINALITY AS r(email, command, pin, secret_hash, n)
 )
 UPDATE vms v
 SET user_email = req.email, crd_command = req.command, pin = req.pin,
     assigned_at = now(), delivered_at = NULL, in_use = false,
     start_host_ok = NULL, start_host_error = NULL, start_host_at = NULL,
-    last_polled_at = NULL
+    claim_secret_hash = req.secret_hash, last_polled_at = NULL
 FROM free JOIN req USING (n)
 WHERE v.hostname = free.hostname
 RETURNING req.n, v.hostname;
@@ -81,36 +88,95 @@ INSERT INTO audit_log (actor, action, target, outcome)
 SELECT 'student:' || e, 'claim', nullif(h, ''), o
 FROM unnest($1::text[], $2::text[], $3::text[]) AS a(e, h, o);
 
+-- name: claim_reset
+-- The admin gives a student a new claim secret ($1 email, $2 its hash, $3
+-- who): the old one stops working.
+WITH reset AS (
+    UPDATE vms SET claim_secret_hash = $2
+    WHERE user_email = $1
+    RETURNING hostname
+), audit AS (
+    INSERT INTO audit_log (actor, action, target, outcome, detail)
+    SELECT $3, 'claim-reset', $1, 'ok', string_agg(hostname, ' ')
+    FROM reset HAVING count(*) > 0
+)
+SELECT hostname FROM reset ORDER BY hostname;
+
+-- name: claim_who
+-- The claim a secret proves ($1 its hash): the student's VMs.
+SELECT user_email, hostname, coalesce(status, '')
+FROM vms
+WHERE claim_secret_hash = $1 AND user_email IS NOT NULL
+ORDER BY hostname;
+
 -- name: vm_count_free
 -- $1 stale seconds, $2 poll window seconds
 SELECT count(*) FROM vms
-WHERE status = 'running' AND user_email IS NULL
+WHERE status = 'running' AND user_email IS NULL AND release_pending IS NULL
   AND last_seen_at >= now() - make_interval(secs => $1::integer)
   AND gpu_health IS DISTINCT FROM 'Unhealthy'
   AND last_polled_at >= now() - make_interval(secs => $2::integer);
 
 -- name: vm_release
--- Give a VM back to the pool ($1 hostname, $2 who).
+-- Give a VM back to the pool ($1 hostname, $2 who, $3 claim.on_release:
+-- reset | replace | reuse, $4 the reset's id for reset). reset and replace
+-- keep it out of the pool until its agent confirms the reset or terraform
+-- replaced it.
 WITH released AS (
     UPDATE vms
     SET user_email = NULL, crd_command = NULL, pin = NULL,
         assigned_at = NULL, delivered_at = NULL, in_use = false,
-        start_host_ok = NULL, start_host_error = NULL, start_host_at = NULL
+        start_host_ok = NULL, start_host_error = NULL, start_host_at = NULL,
+        claim_secret_hash = NULL,
+        release_pending = nullif($3, 'reuse'),
+        reset_id = CASE WHEN $3 = 'reset' THEN $4 END,
+        reset_requested_at = CASE WHEN $3 <> 'reuse' THEN now() END
     WHERE hostname = $1
     RETURNING hostname
 ), audit AS (
-    INSERT INTO audit_log (actor, action, target, outcome)
-    SELECT $2, 'release', hostname, 'ok' FROM released
+    INSERT INTO audit_log (actor, action, target, outcome, detail)
+    SELECT $2, 'release', hostname, 'ok', 'on_release ' || $3 FROM released
 )
 SELECT hostname FROM released;
+
+-- name: vm_reset_done
+-- The agent's reset outcome ($1 hostname, $2 reset id, $3 success, $4
+-- error, $5 the generation of its token): the VM returns to the pool only
+-- when the reset it confirms is the current one, succeeded, and comes from
+-- the agent of the current token. Answers 'current', 'stale' or 'revoked'
+-- (no row: no such VM); every report is audited.
+WITH vm AS (
+    SELECT hostname,
+           CASE WHEN token_generation IS DISTINCT FROM $5::bigint
+                    THEN 'revoked'
+                WHEN reset_id = $2 THEN 'current'
+                ELSE 'stale' END AS state
+    FROM vms WHERE hostname = $1
+    FOR UPDATE
+), done AS (
+    UPDATE vms v
+    SET release_pending = NULL, reset_id = NULL, reset_requested_at = NULL,
+        last_seen_at = now()
+    FROM vm
+    WHERE v.hostname = vm.hostname AND vm.state = 'current' AND $3::boolean
+    RETURNING v.hostname
+), audit AS (
+    INSERT INTO audit_log (actor, action, target, outcome, detail)
+    SELECT 'vm:' || hostname, 'reset', hostname,
+           CASE WHEN state <> 'current' THEN state
+                WHEN $3::boolean THEN 'ok' ELSE 'failed' END,
+           nullif($4, '')
+    FROM vm
+)
+SELECT state FROM vm;
 
 -- name: vm_result
 -- The agent's start-host outcome ($2 'true' sets delivered_at, the first
 -- acknowledgement; a failure leaves it NULL so the assignment is delivered
 -- again), counted only from the agent of the current token's generation
--- $4. Returns whether the generation is current (no row: unknown VM) and
--- the seconds from claim to this acknowledgement when it is the one that
--- delivered ('' otherwise).
+-- $4. Answers 'current' or 'revoked' (no row: unknown VM) and the seconds
+-- from claim to this acknowledgement when it is the one that delivered
+-- ('' otherwise).
 WITH v AS (
     SELECT hostname, token_generation IS NOT DISTINCT FROM $4::bigint AS current
     FROM vms WHERE hostname = $1
@@ -134,7 +200,8 @@ WITH v AS (
            CASE WHEN $2::boolean THEN 'ok' ELSE 'failed' END, nullif($3, '')
     FROM r
 )
-SELECT current, coalesce((SELECT latency::text FROM r), '') FROM v;
+SELECT CASE WHEN current THEN 'current' ELSE 'revoked' END,
+       coalesce((SELECT latency::text FROM r), '') FROM v;
 
 -- name: vm_seen
 UPDATE vms SET last_seen_at = now() WHERE hostname = ANY ($1::text[]);

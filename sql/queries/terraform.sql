@@ -108,8 +108,15 @@ RETURNING terraform_duration_seconds IS NOT NULL
 -- name: vms_archive
 INSERT INTO audit_log (actor, action, target, outcome, detail)
 SELECT 'terraform', 'vm-removed', hostname, 'ok',
-       (to_jsonb(v) - 'pin' - 'crd_command')::text
+       (to_jsonb(v) - 'pin' - 'crd_command' - 'claim_secret_hash')::text
 FROM vms v WHERE hostname = ANY ($1::text[]);
+
+-- A replaced VM is a fresh machine: nothing of the last student is left,
+-- so a release waiting for it (claim.on_release: destroy) is over.
+-- name: vm_replaced
+UPDATE vms SET release_pending = NULL, reset_id = NULL,
+               reset_requested_at = NULL
+WHERE hostname = $1;
 
 -- name: vms_remove
 DELETE FROM vms WHERE hostname = ANY ($1::text[]);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create-time provisioner of terraform/local: brings up one local "VM".
-#   - a per-VM home with Desktop/ and a cloud-init-like log the agent ships
+#   - a per-VM home with Desktop/ and a cloud-init-like log the agent ships,
+#     and the skeleton a reset restores that home to (skel/Desktop)
 #   - an sshd on its own loopback address serving that home (ed25519 host
 #     key, only the allocator's key authorized)
 #   - lablink-agent: `status initializing`, `metrics cloud-init`, then `run`
@@ -35,6 +36,9 @@ AGENT_ENV=(VM_NAME="$VM_NAME" ALLOCATOR_URL="${ALLOCATOR_URL:-}"
     SUBJECT_SOFTWARE="${SUBJECT_SOFTWARE:-}"
     LABLINK_LOG_FILES="$log" HOME="$home" LABLINK_PROC_ROOT="$VM_DIR/proc")
 [ -n "${CRD_START_HOST:-}" ] && AGENT_ENV+=(LABLINK_CRD_START_HOST="$CRD_START_HOST")
+# The image's skeleton: what a reset (claim.on_release) restores the home to
+mkdir -p "$VM_DIR/skel/Desktop"
+AGENT_ENV+=(LABLINK_SKELETON_DIR="$VM_DIR/skel")
 [ -n "${NVIDIA_SMI:-}" ] && AGENT_ENV+=(LABLINK_NVIDIA_SMI="$NVIDIA_SMI")
 agent() {  # one-shot reports: bounded, a VM never waits on them for long
     timeout 8 env -u LABLINK_NVIDIA_SMI "${AGENT_ENV[@]}" "$AGENT_BIN" "$@"

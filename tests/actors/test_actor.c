@@ -1,6 +1,7 @@
 /*  What every actor shares (runtime/actor.h), on a stand-in actor over its
     real pipe and ROUTER: START answered once, VERBOSE logs each request,
-    an unknown pipe command is refused; on the ROUTER an unknown command,
+    an unknown pipe command is refused ($STOPPING is neither answered nor
+    refused); on the ROUTER an unknown command,
     a malformed request and a handler that forgets to answer are each
     answered ERROR and logged with the actor's name; a kept request is
     answered later, by its keeper. */
@@ -141,6 +142,16 @@ test_shared_actor (void **state)
     assert_string_equal (reason, LL_REASON_UNKNOWN);
     free (status);
     free (reason);
+    //  $STOPPING (the process stops) is never answered nor refused: the
+    //  next answer on the pipe is the next command's
+    zstr_send (actor, LL_CMD_STOPPING);
+    zstr_send (actor, "FROBNICATE");
+    zstr_recvx (actor, &status, &reason, NULL);
+    assert_string_equal (status, "ERROR");
+    free (status);
+    free (reason);
+    zsock_set_rcvtimeo (zactor_sock (actor), 300);
+    assert_null (zstr_recv (actor));
     zstr_send (actor, LL_CMD_VERBOSE);
 
     zsock_t *dealer = zsock_new_dealer (ENDPOINT);
@@ -190,6 +201,7 @@ test_shared_actor (void **state)
     dup2 (s_saved_stderr, 2);
     close (s_saved_stderr);
     assert_non_null (strstr (log, "stand-in: unknown pipe command FROBNICATE"));
+    assert_null (strstr (log, "$STOPPING"));
     assert_non_null (strstr (log, "stand-in: unknown command NONSENSE"));
     assert_non_null (strstr (log, "stand-in: malformed VM-TOUCH request"));
     assert_non_null (strstr (log, "stand-in: HEALTH was not answered"));

@@ -1,8 +1,11 @@
 /*  The assigner actor over its pipe and ROUTER with a real PostgreSQL:
     claims take free VMs (seen and polled) in hostname order with a fresh
     6-digit PIN, a returning student keeps a running VM, the pool runs dry
-    (NONE), the per-email limit answers LIMITED, results and releases find
-    their VM or say "not found", a released VM waits for its next poll,
+    (NONE), the per-email limit answers LIMITED, a returning student
+    without the claim secret is DENIED with nothing changed,
+    CLAIM-WHO/CLAIM-RESET find and renew a secret, a release withholds the
+    VM until the current reset is confirmed by the current agent and its
+    next poll, results and releases find their VM or say "not found",
     VM-SEEN refreshes, and a PostgreSQL restart under the actor costs a
     caller nothing (ll_db_exec_retry). Malformed and unknown requests are
     refused. */
@@ -13,6 +16,7 @@
 
 #include "actors/assigner.h"
 #include "runtime/protocol.h"
+#include "runtime/recovery.h"
 #include "runtime/supervisor.h"
 #include "support.h"
 
@@ -54,72 +58,126 @@ test_assigner (void **state)
     assert_string_equal (count, "2");
     free (count);
 
-    //  Two students: the free VMs in hostname order, fresh PINs
-    char *outcome = NULL, *host = NULL, *pin = NULL;
+    //  Two students: the free VMs in hostname order, fresh PINs, and each
+    //  a claim secret (its hash stored with the VM)
+    char *outcome = NULL, *host = NULL, *pin = NULL, *secret = NULL;
     assert_int_equal (ll_ask_vm_claim (&assigner, "A@example.com", "code-a",
-                                       "10.0.0.1", &outcome, &host, &pin,
-                                       &error),
+                                       "10.0.0.1", "", "", &outcome, &host,
+                                       &pin, &secret, &error),
                       0);
     assert_string_equal (outcome, LL_CLAIM_ASSIGNED);
     assert_string_equal (host, "as-vm-1");
     assert_int_equal (strlen (pin), 6);
     assert_int_equal (strspn (pin, "0123456789"), 6);
+    assert_int_equal (strlen (secret), LL_RECOVERY_LEN);
+    char secret_a[LL_RECOVERY_LEN + 1];
+    snprintf (secret_a, sizeof secret_a, "%s", secret);
     s_expect_sql (config,
-                  "SELECT user_email || ' ' || crd_command FROM vms WHERE "
+                  "SELECT user_email || ' ' || crd_command || ' ' || "
+                  "(claim_secret_hash IS NOT NULL) FROM vms WHERE "
                   "hostname = 'as-vm-1'",
-                  "a@example.com --code=code-a");
+                  "a@example.com --code=code-a true");
     free (outcome);
     free (host);
     free (pin);
+    free (secret);
     assert_int_equal (ll_ask_vm_claim (&assigner, "b@example.com", "code-b",
-                                       "10.0.0.2", &outcome, &host, &pin,
-                                       &error),
+                                       "10.0.0.2", "", "", &outcome, &host,
+                                       &pin, &secret, &error),
                       0);
     assert_string_equal (host, "as-vm-2");
     free (outcome);
     free (host);
     free (pin);
-    //  The pool is dry; a returning student keeps the running VM
+    free (secret);
+    //  The pool is dry
     assert_int_equal (ll_ask_vm_claim (&assigner, "c@example.com", "code-c",
-                                       "10.0.0.3", &outcome, &host, &pin,
-                                       &error),
+                                       "10.0.0.3", "", "", &outcome, &host,
+                                       &pin, &secret, &error),
                       0);
     assert_string_equal (outcome, LL_CLAIM_NONE);
     assert_null (host);
+    assert_null (secret);
     free (outcome);
+    //  A returning student without the secret: DENIED, nothing told and
+    //  the stored code unchanged
+    assert_int_equal (ll_ask_vm_claim (&assigner, "a@example.com", "code-x",
+                                       "10.0.0.9", "", "", &outcome, &host,
+                                       &pin, &secret, &error),
+                      0);
+    assert_string_equal (outcome, LL_CLAIM_DENIED);
+    assert_null (host);
+    assert_null (pin);
+    assert_null (secret);
+    free (outcome);
+    s_expect_sql (config,
+                  "SELECT crd_command FROM vms WHERE hostname = 'as-vm-1'",
+                  "--code=code-a");
+    //  ... with it: keeps the running VM and the same secret
     assert_int_equal (ll_ask_vm_claim (&assigner, "a@example.com", "code-a2",
-                                       "10.0.0.1", &outcome, &host, &pin,
-                                       &error),
+                                       "10.0.0.1", secret_a, "", &outcome,
+                                       &host, &pin, &secret, &error),
                       0);
     assert_string_equal (outcome, LL_CLAIM_ASSIGNED);
     assert_string_equal (host, "as-vm-1");
+    assert_string_equal (secret, secret_a);
     free (outcome);
     free (host);
     free (pin);
-    //  The third claim of one email within the minute: LIMITED seconds
-    assert_int_equal (ll_ask_vm_claim (&assigner, "a@example.com", "code-a3",
-                                       "10.0.0.1", &outcome, &host, &pin,
-                                       &error),
-                      0);
-    free (outcome);
-    free (host);
-    free (pin);
+    free (secret);
+    //  The email's third claim within the minute answers, the fourth is
+    //  LIMITED seconds
     assert_int_equal (ll_ask_vm_claim (&assigner, "a@example.com", "code-a4",
-                                       "10.0.0.1", &outcome, &host, &pin,
-                                       &error),
-                      0);
-    free (outcome);
-    free (host);
-    free (pin);
-    assert_int_equal (ll_ask_vm_claim (&assigner, "a@example.com", "code-a5",
-                                       "10.0.0.1", &outcome, &host, &pin,
-                                       &error),
+                                       "10.0.0.1", secret_a, "", &outcome,
+                                       &host, &pin, &secret, &error),
                       0);
     assert_string_equal (outcome, LL_CLAIM_LIMITED);
     assert_true (strtol (host, NULL, 10) >= 1);  //  the seconds to wait
     assert_null (pin);
     free (outcome);
     free (host);
+
+    //  CLAIM-WHO: the claim a secret's hash proves; CLAIM-RESET: a new
+    //  secret, the old one proves nothing any more
+    char hash[LL_RECOVERY_HASH_HEX + 1];
+    ll_recovery_hash (secret_a, hash);
+    char *first = NULL;
+    zmsg_t *rest = NULL;
+    assert_int_equal (
+        ll_ask_claim_who (&assigner, hash, "10.0.0.1", &first, &rest, &error),
+        0);
+    assert_string_equal (first, "a@example.com");
+    char *row_host = zmsg_popstr (rest), *row_status = zmsg_popstr (rest);
+    assert_string_equal (row_host, "as-vm-1");
+    assert_string_equal (row_status, "running");
+    free (row_host);
+    free (row_status);
+    free (first);
+    zmsg_destroy (&rest);
+    assert_int_equal (ll_ask_claim_reset (&assigner, "A@Example.com", "admin",
+                                          &secret, &rest, &error),
+                      0);
+    assert_int_equal (strlen (secret), LL_RECOVERY_LEN);
+    assert_string_not_equal (secret, secret_a);
+    row_host = zmsg_popstr (rest);
+    assert_string_equal (row_host, "as-vm-1");
+    free (row_host);
+    zmsg_destroy (&rest);
+    free (secret);
+    assert_int_equal (
+        ll_ask_claim_who (&assigner, hash, "10.0.0.1", &first, &rest, &error),
+        -1);
+    assert_string_equal (error, LL_REASON_NOT_FOUND);
+    free (error);
+    s_expect_sql (config,
+                  "SELECT count(*) FROM audit_log WHERE action = 'claim-reset' "
+                  "AND target = 'a@example.com'",
+                  "1");
+    assert_int_equal (ll_ask_claim_reset (&assigner, "nobody@example.com",
+                                          "admin", &secret, &rest, &error),
+                      -1);
+    assert_string_equal (error, LL_REASON_NOT_FOUND);
+    free (error);
 
     //  Results and releases find their VM, or say so; only the agent of
     //  the VM's current token generation (7) is heard
@@ -142,32 +200,64 @@ test_assigner (void **state)
         -1);
     assert_string_equal (error, LL_REASON_NOT_FOUND);
     free (error);
-    assert_int_equal (ll_ask_vm_release (&assigner, "as-vm-2", "admin", &error),
+    //  claim.on_release reset (the default): the VM stays out of the pool
+    //  until its current agent confirms the current reset
+    char *mode = NULL;
+    assert_int_equal (
+        ll_ask_vm_release (&assigner, "as-vm-2", "admin", &mode, &error), 0);
+    assert_string_equal (mode, "reset");
+    free (mode);
+    assert_int_equal (ll_ask_vm_count (&assigner, &count, &error), 0);
+    assert_string_equal (count, "0");
+    free (count);
+    char *reset_id =
+        ll_test_sql (config, "SELECT reset_id FROM vms WHERE hostname = "
+                             "'as-vm-2'");
+    assert_int_equal (strlen (reset_id), 32);
+    assert_int_equal (ll_ask_vm_reset_done (&assigner, "as-vm-2",
+                                            "00000000000000000000000000000000",
+                                            true, "", 7, &error),
+                      -1);
+    assert_string_equal (error, LL_REASON_STALE);
+    free (error);
+    assert_int_equal (ll_ask_vm_reset_done (&assigner, "as-vm-2", reset_id,
+                                            true, "", 6, &error),
+                      -1);
+    assert_string_equal (error, LL_REASON_REVOKED);
+    free (error);
+    assert_int_equal (ll_ask_vm_count (&assigner, &count, &error), 0);
+    assert_string_equal (count, "0");
+    free (count);
+    assert_int_equal (ll_ask_vm_reset_done (&assigner, "as-vm-2", reset_id,
+                                            true, "", 7, &error),
                       0);
-    //  The claim consumed the VM's poll: released, it is offered again
-    //  only once its client asks for an assignment (last_polled_at)
+    free (reset_id);
+    //  The claim consumed the VM's poll: reset, it is offered again only
+    //  once its client asks for an assignment (last_polled_at)
     assert_int_equal (ll_ask_vm_count (&assigner, &count, &error), 0);
     assert_string_equal (count, "0");
     free (count);
     assert_int_equal (ll_ask_vm_claim (&assigner, "d@example.com", "code-d",
-                                       "10.0.0.4", &outcome, &host, &pin,
-                                       &error),
+                                       "10.0.0.4", "", "", &outcome, &host,
+                                       &pin, &secret, &error),
                       0);
     assert_string_equal (outcome, LL_CLAIM_NONE);
     free (outcome);
     free (ll_test_sql (config, "UPDATE vms SET last_polled_at = now() WHERE "
                                "hostname = 'as-vm-2'"));
     assert_int_equal (ll_ask_vm_claim (&assigner, "d@example.com", "code-d",
-                                       "10.0.0.4", &outcome, &host, &pin,
-                                       &error),
+                                       "10.0.0.4", "", "", &outcome, &host,
+                                       &pin, &secret, &error),
                       0);
     assert_string_equal (outcome, LL_CLAIM_ASSIGNED);
     assert_string_equal (host, "as-vm-2");
     free (outcome);
     free (host);
     free (pin);
+    free (secret);
     assert_int_equal (
-        ll_ask_vm_release (&assigner, "no-such-vm", "admin", &error), -1);
+        ll_ask_vm_release (&assigner, "no-such-vm", "admin", &mode, &error),
+        -1);
     assert_string_equal (error, LL_REASON_NOT_FOUND);
     free (error);
 

@@ -98,13 +98,14 @@ test_agent_api_over_zeromq (void **state)
     ll_runtime_t runtime = {
         .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
     const ll_actor_def_t table[] = {
-        {"registry", registry_actor}, {"waiters", waiters_actor},
-        {"assigner", assigner_actor}, {"ingest", ingest_actor},
-        {"listener", listener_actor}, {"gateway", gateway_actor},
+        {"registry", registry_actor, false}, {"waiters", waiters_actor, false},
+        {"assigner", assigner_actor, false}, {"ingest", ingest_actor, false},
+        {"listener", listener_actor, false}, {"gateway", gateway_actor, true},
     };
     ll_supervisor_t *actors = ll_supervisor_new (table, 6, &runtime);
     char *error = NULL;
-    assert_int_equal (ll_supervisor_start (actors, &error), 0);
+    assert_int_equal (ll_supervisor_start (actors, false, &error), 0);
+    assert_int_equal (ll_supervisor_start (actors, true, &error), 0);
 
     //  Two VMs, registered as the admin would; the agent is the first's
     zsock_t *dealer = zsock_new_dealer (LL_ENDPOINT_REGISTRY);

@@ -49,7 +49,7 @@ test_http (void **state)
     ll_stats_t stats = {0};
     ll_runtime_t runtime = {
         .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
-    const ll_actor_def_t table[] = {{"registry", registry_actor}};
+    const ll_actor_def_t table[] = {{"registry", registry_actor, false}};
     ll_supervisor_t *actors = NULL;
     char *error = NULL;
     //  A registry of an earlier test may hold its endpoint a moment longer
@@ -58,7 +58,7 @@ test_http (void **state)
         error = NULL;
         ll_supervisor_destroy (&actors);
         actors = ll_supervisor_new (table, 1, &runtime);
-        if (ll_supervisor_start (actors, &error) == 0)
+        if (ll_supervisor_start (actors, false, &error) == 0)
             break;
         zclock_sleep (100);
     }

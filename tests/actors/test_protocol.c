@@ -102,7 +102,8 @@ test_exchanges (void **state)
         LL_CMD_VM_PROGRESS,     LL_CMD_ARCHIVES,        LL_CMD_ARCHIVE_GET,
         LL_CMD_ARCHIVE_DONE,    LL_CMD_ARCHIVE_DELETE,  LL_CMD_DASHBOARD,
         LL_CMD_CLASS_END,       LL_CMD_SCHEDULE_ADD,    LL_CMD_SCHEDULE_LIST,
-        LL_CMD_SCHEDULE_GET,    LL_CMD_SCHEDULE_CANCEL, LL_CMD_VM_FLEET};
+        LL_CMD_SCHEDULE_GET,    LL_CMD_SCHEDULE_CANCEL, LL_CMD_VM_FLEET,
+        LL_CMD_VM_RESET_DONE,   LL_CMD_CLAIM_RESET,     LL_CMD_CLAIM_WHO};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         const ll_exchange_t *x = ll_exchange (commands[i]);
         assert_non_null (x);
@@ -207,14 +208,14 @@ s_server (zsock_t *pipe, void *args)
         if (!req)
             continue;
         req->actor = "test";
-        char *a = NULL, *b = NULL, *c = NULL;
+        char *a = NULL, *b = NULL, *c = NULL, *d = NULL, *e = NULL;
         if (streq (req->command, LL_CMD_VM_STATUS_GET)) {
             if (ll_request_take (req, &a) == 0)
                 ll_request_answer (req, a, "1");
         }
         else if (streq (req->command, LL_CMD_VM_CLAIM)) {
-            if (ll_request_take (req, &a, &b, &c) == 0)
-                ll_request_answer (req, LL_CLAIM_LIMITED, "7", NULL);
+            if (ll_request_take (req, &a, &b, &c, &d, &e) == 0)
+                ll_request_answer (req, LL_CLAIM_LIMITED, "7", NULL, NULL);
         }
         else if (streq (req->command, LL_CMD_LOG_READ)) {
             if (ll_request_take (req, &a, &b, &c) == 0)
@@ -233,6 +234,8 @@ s_server (zsock_t *pipe, void *args)
         free (a);
         free (b);
         free (c);
+        free (d);
+        free (e);
         ll_request_destroy (&req);
     }
     zpoller_destroy (&poller);
@@ -253,13 +256,15 @@ test_typed_calls (void **state)
     free (status);
     free (stale);
 
-    char *outcome = NULL, *a = NULL, *b = (char *) "x";
+    char *outcome = NULL, *a = NULL, *b = (char *) "x", *secret = (char *) "x";
     assert_int_equal (ll_ask_vm_claim (&client, "s@x.org", "code", "1.2.3.4",
-                                       &outcome, &a, &b, &error),
+                                       "", "", &outcome, &a, &b, &secret,
+                                       &error),
                       0);
     assert_string_equal (outcome, LL_CLAIM_LIMITED);
     assert_string_equal (a, "7");
     assert_null (b);
+    assert_null (secret);
     free (outcome);
     free (a);
 
@@ -293,7 +298,7 @@ test_typed_calls (void **state)
         -1);
     assert_string_equal (error, LL_REASON_MALFORMED);
     free (error);
-    args = ll_proto_args (LL_CMD_VM_CLAIM, "a", "b", "c");
+    args = ll_proto_args (LL_CMD_VM_CLAIM, "a", "b", "c", "", "");
     zmsg_addstr (args, "one too many");
     assert_int_equal (
         ll_call (dealer, LL_CMD_VM_CLAIM, &args, 2000, &reply, &error), -1);

@@ -5,7 +5,10 @@
     capped (FULL), VM-UNWAIT forgets a wait that is then never answered,
     and only the agent of the VM's current token generation waits: another
     generation is REVOKED at once, and a parked waiter is REVOKED when a
-    new token replaces its own (the listener's VM-REVOKED). */
+    new token replaces its own (the listener's VM-REVOKED). A burst of
+    waits (drained together, one statement for their rows) is answered as
+    each alone would be; when the process stops ($STOPPING) every parked
+    wait is answered TIMEOUT at once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -63,11 +66,11 @@ test_waiters (void **state)
     ll_stats_t stats = {0};
     ll_runtime_t runtime = {
         .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
-    const ll_actor_def_t table[] = {{"listener", listener_actor},
-                                    {"waiters", waiters_actor}};
+    const ll_actor_def_t table[] = {{"listener", listener_actor, false},
+                                    {"waiters", waiters_actor, false}};
     ll_supervisor_t *actors = ll_supervisor_new (table, 2, &runtime);
     char *error = NULL;
-    assert_int_equal (ll_supervisor_start (actors, &error), 0);
+    assert_int_equal (ll_supervisor_start (actors, false, &error), 0);
     free (ll_test_sql (
         config,
         "INSERT INTO vms (hostname, status, last_seen_at, "
@@ -195,8 +198,46 @@ test_waiters (void **state)
     assert_string_equal (error, LL_REASON_UNKNOWN);
     free (error);
 
-    zsock_destroy (&dealer);
+    //  A burst, sent before any is answered: each answered in order as if
+    //  alone (unknown, stored assignment, old generation)
+    zsock_set_rcvtimeo (dealer, 10000);
+    s_wait (dealer, "11", "no-such-vm", "5000", "http");
+    s_wait (dealer, "12", "w-vm-3", "5000", "http");
+    s_wait_gen (dealer, "13", "w-vm-4", "5000", "zmq", "1");
+    const char *burst[][2] = {{"11", LL_WAIT_UNKNOWN},
+                              {"12", LL_WAIT_ASSIGN},
+                              {"13", LL_WAIT_REVOKED}};
+    for (int i = 0; i < 3; i++) {
+        s_answer (dealer, &id, &what, &a, &b);
+        assert_string_equal (id, burst[i][0]);
+        assert_string_equal (what, burst[i][1]);
+        if (i == 1)
+            assert_string_equal (a, "111111");
+        free (id);
+        free (what);
+        free (a);
+        free (b);
+        a = b = NULL;
+    }
+
+    //  The process stops: the parked waits (never timing out) are all
+    //  answered TIMEOUT before the actors end, so the HTTP workers and
+    //  agents they hold are free at once
+    free (ll_test_sql (config, "INSERT INTO vms (hostname, status, "
+                               "last_seen_at, token_generation) VALUES "
+                               "('w-vm-5', 'running', now(), 1)"));
+    s_wait (dealer, "14", "w-vm-5", "0", "zmq");
+    s_wait (dealer, "15", "w-vm-5", "0", "http");
+    zclock_sleep (300);
     ll_supervisor_destroy (&actors);
+    for (int i = 0; i < 2; i++) {
+        s_answer (dealer, &id, &what, &a, &b);
+        assert_string_equal (what, LL_WAIT_TIMEOUT);
+        free (id);
+        free (what);
+    }
+
+    zsock_destroy (&dealer);
     ll_config_destroy (&config);
 }
 

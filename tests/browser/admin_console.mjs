@@ -1,6 +1,7 @@
 // The admin console in a real browser against the real allocator: login,
 // every page renders under the strict CSP in both themes and at 375 px,
-// live updates, a CSRF attempt from another origin, logout.
+// live updates, a student's claim reset, a CSRF attempt from another
+// origin, logout.
 import http from "node:http";
 import {BASE, ADMIN, launch, newPage, assertClean, shot, assertNoHorizontalScroll, psql, login, check, assert,
   finish, axe} from "./harness.mjs";
@@ -166,6 +167,34 @@ await check("a CSRF attempt from another origin is refused (403) and changes not
   assert(new URL(page.url()).pathname === "/admin", "session lost after the CSRF attempt: " + page.url());
   const audit = psql("SELECT count(*) FROM audit_log WHERE action = 'POST /admin/logout' AND outcome = 'failure'");
   assert(Number(audit) >= 1, "refusal not audited");
+}, [page]);
+
+await check("a student's claim reset from /admin: a new recovery code, audited; an unknown email changes nothing", async () => {
+  psql("UPDATE vms SET claim_secret_hash = repeat('a', 64) WHERE hostname = 'lablink-vm-browser-1'");
+  const hash = () => psql("SELECT claim_secret_hash FROM vms WHERE hostname = 'lablink-vm-browser-1'");
+  const resets = () => Number(psql("SELECT count(*) FROM audit_log WHERE action = 'claim-reset'"));
+  await page.setViewportSize({width: 1280, height: 900});
+  page.consoleErrors.length = 0;  // the CSRF check's expected 403s
+  await page.goto(BASE + "/admin");
+  page.on("dialog", (d) => d.accept());
+  await page.fill("#claim_reset_email", "nobody@example.com");
+  await page.click("#claim_reset_button");
+  await page.waitForSelector("#claim_reset_result.bad");
+  assert((await page.textContent("#claim_reset_result")).includes("No VM is claimed by this email."),
+    "unknown email: " + (await page.textContent("#claim_reset_result")));
+  assert(hash() === "a".repeat(64) && resets() === 0, "the unknown email changed something");
+  page.consoleErrors.length = 0;  // the 404 above is the expected answer
+  await page.fill("#claim_reset_email", "Student@Example.com");
+  await page.click("#claim_reset_button");
+  await page.waitForSelector("#claim_reset_code");
+  const code = (await page.textContent("#claim_reset_code")).trim();
+  assert(/^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$/.test(code), "code " + code);
+  assert((await page.textContent("#claim_reset_result")).includes("lablink-vm-browser-1"), "hostname not shown");
+  assert(/^[0-9a-f]{64}$/.test(hash()) && hash() !== "a".repeat(64), "hash not replaced: " + hash());
+  const audit = psql("SELECT actor || ' ' || target FROM audit_log WHERE action = 'claim-reset'");
+  assert(audit === "admin:" + ADMIN.user + " student@example.com", "audit " + audit);
+  await shot(page, "admin-claim-reset");
+  assertClean(page, "/admin claim reset");
 }, [page]);
 
 await check("audit page lists the logins", async () => {

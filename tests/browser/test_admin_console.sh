@@ -1,7 +1,7 @@
 # The admin console in headless chromium against the real allocator and
 # PostgreSQL (admin_console.mjs): login, logout, CSRF from another origin,
 # every page under the CSP in both themes and at 375 px, live instances,
-# CSV. Screenshots: tests/browser/artifacts/admin_console/.
+# CSV, a claim reset. Screenshots: tests/browser/artifacts/admin_console/.
 . "$LABLINK_SOURCE_DIR/tests/browser/lib.sh"
 
 browser_setup

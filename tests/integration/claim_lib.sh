@@ -80,11 +80,16 @@ sql() { psql -qtA -v ON_ERROR_STOP=1 -c "$1"; }
 # expect WHAT WANT GOT
 expect() { [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"; }
 
-# claim URL EMAIL CODE: prints "status body" (JSON mode)
+# claim_json URL EMAIL CODE [curl args...]: prints "body status" (JSON mode)
 claim_json() {
+    local url=$1 email=$2 crd=$3
+    shift 3
     curl -s -H 'Accept: application/json' -w ' %{http_code}' --max-time 15 \
-        --data-urlencode "email=$2" --data-urlencode "crd_command=$3" "$1/api/request_vm"
+        --data-urlencode "email=$email" --data-urlencode "crd_command=$crd" "$@" "$url/api/request_vm"
 }
+
+# recovery_of "BODY STATUS": the recovery code of a JSON claim answer
+recovery_of() { sed -n 's/.*"recovery_code":"\([^"]*\)".*/\1/p' <<<"$1"; }
 
 # Background jobs (agents, allocators) never outlive the test.
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT

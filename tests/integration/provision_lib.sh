@@ -28,7 +28,11 @@ cleanup() {
         read -r p started <"$f" || continue
         now=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f20) || continue
         # only the very process vm-up.sh recorded, never a recycled pid
-        [ -n "$now" ] && [ "$now" = "$started" ] && { kill -KILL -- "-$p" 2>/dev/null || true; }
+        # with its session: what the VM started (start-host's desktop)
+        [ -n "$now" ] && [ "$now" = "$started" ] && {
+            kill -KILL -- "-$p" 2>/dev/null
+            pkill -KILL -s "$p" 2>/dev/null || true
+        }
     done
     for f in "$T"/hang*.pid; do
         [ -f "$f" ] || continue

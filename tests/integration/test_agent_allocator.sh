@@ -95,7 +95,9 @@ sql "INSERT INTO vms (hostname, status) VALUES ('$host', 'initializing')" >/dev/
 token=$("$BIN" --agent-token "$host" --config "$T/config.yaml") || fail "no agent token"
 printf 'real-line-1\nreal-line-2\n' >"$T/cloud-init-output.log"
 marker=sleap-real-$$
-env VM_NAME=$host API_TOKEN="$token" ALLOCATOR_URL="$url/" HOME="$T" \
+# Its own session and home, as on a VM: a release resets them (issue 15)
+mkdir -p "$T/home"
+setsid env VM_NAME=$host API_TOKEN="$token" ALLOCATOR_URL="$url/" HOME="$T/home" \
     LABLINK_INTERVAL_SCALE=0.05 LABLINK_REQUEST_TIMEOUT_S=5 LABLINK_POLL_TIMEOUT_S=10 \
     LABLINK_CRD_START_HOST="$SRC/agent/standins/start-host" \
     LABLINK_STANDIN_LOG="$T/start-host.log" LABLINK_NVIDIA_SMI= \
@@ -134,9 +136,11 @@ pin=$(sql "SELECT pin FROM vms WHERE hostname='$host'")
 expect "PIN twice on stdin" 2 "$(grep -c "^stdin: $pin\$" "$T/start-host.log")"
 ok "a claim is delivered through start-host and acknowledged"
 
-# Release by the admin, claim again: the same agent takes it
+# Release by the admin (the agent resets the desktop first), claim again:
+# the same agent takes it
 expect "release" 200 "$(http_status -u admin:test-admin-password -H 'Accept: application/json' \
     -X POST "$url/api/vms/$host/release")"
+wait_sql 20 t "SELECT release_pending IS NULL FROM vms WHERE hostname='$host'"
 sql "UPDATE vms SET last_seen_at=now() WHERE hostname='$host'" >/dev/null
 expect "second claim" 200 "$(claim second@example.com '--code=4/real-second')"
 wait_sql 20 t "SELECT delivered_at IS NOT NULL AND user_email='second@example.com' FROM vms WHERE hostname='$host'"
@@ -149,6 +153,7 @@ sleep 1
 start
 expect "release" 200 "$(http_status -u admin:test-admin-password -H 'Accept: application/json' \
     -X POST "$url/api/vms/$host/release")"
+wait_sql 30 t "SELECT release_pending IS NULL FROM vms WHERE hostname='$host'"
 sql "UPDATE vms SET last_seen_at=now() WHERE hostname='$host'" >/dev/null
 expect "third claim" 200 "$(claim third@example.com '--code=4/real-third')"
 wait_sql 30 t "SELECT delivered_at IS NOT NULL AND user_email='third@example.com' FROM vms WHERE hostname='$host'"

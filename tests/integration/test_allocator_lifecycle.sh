@@ -9,10 +9,10 @@ url=http://127.0.0.1:$port
 # --- PostgreSQL down at start: starts anyway, 503 naming the database ---
 "$SRC/tests/harness/pg" stop
 start_allocator "$port"
-body=$(curl -s "$url/api/health")
+body=$(curl -s -u admin:test-admin-password "$url/api/health")
 [ "$(http_status "$url/api/health")" = 503 ] || fail "health not 503 with PostgreSQL down"
-grep -q '"database":"unavailable' <<<"$body" || fail "503 body does not name the database: $body"
-pass "503 naming the database while PostgreSQL is down"
+grep -q '"database":"unavailable' <<<"$body" || fail "503 body does not name the database (admin): $body"
+pass "503 naming the database (to the admin) while PostgreSQL is down"
 
 "$SRC/tests/harness/pg" start
 wait_status 200 10 "$url/api/health" || fail "health not 200 within 10 s of PostgreSQL starting"

@@ -1,4 +1,4 @@
-# lablink-bench's telemetry and logs scenarios, small, against the real
+# lablink-bench's telemetry, logs and startup scenarios, small, against the real
 # allocator and PostgreSQL: the tools behind docs/performance.md must keep
 # working. Their timing goals are not checked here (lablink-bench's own
 # verdict does that on a release build); what they count is.
@@ -33,5 +33,15 @@ acked=$(sed -n 's/.*acknowledged \([0-9]*\) lines.*/\1/p' <<<"$out")
     || fail "vm_logs does not hold the $acked lines acknowledged"
 pass "logs scenario: $acked lines acknowledged and stored"
 
+# --- startup: 2 runs of exec to the first 200 on /api/health ---
+sed "s/^  listen: .*/  listen: 127.0.0.1:$(ll_free_port)/" "$T/config.yaml" >"$T/startup.yaml"
+out=$("$BENCH" startup --allocator "$BIN" --config "$T/startup.yaml" --runs 2 \
+    --log "$T/startup.log" 2>&1) || fail "startup scenario failed: $out"
+[ "$(grep -c 'exec to the first 200 on /api/health [0-9.]* ms' <<<"$out")" = 2 ] \
+    || fail "startup runs: $out"
+grep -q 'last run.s log: ready in [0-9]* ms after main (config [0-9]* ms, then at once: migrations [0-9]* ms, actors [0-9]* ms; then gateway and http [0-9]* ms)' <<<"$out" \
+    || fail "the allocator's account of its start: $out"
+pass "startup scenario: 2 runs answered 200 ($(sed -n 's/^startup: median \([0-9.]*\) ms.*/\1/p' <<<"$out") ms median, ASan build)"
+
 stop_allocator
-echo "2 passed, 0 failed"
+echo "3 passed, 0 failed"

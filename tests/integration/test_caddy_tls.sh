@@ -79,10 +79,17 @@ case "$loc" in
     *) cat "$T/caddy.log" >&2; fail "plain HTTP not redirected to HTTPS: $loc" ;;
 esac
 
-# The Prometheus endpoint through the proxy as well (scrapers use it).
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$root" "$url/metrics")
-[ "$code" = 200 ] || fail "/metrics through caddy: $code"
-ok "/metrics through caddy"
+# The Prometheus endpoint stays private: 404 through the proxy (also under
+# another spelling), 200 on the allocator's own listener (issue 15 section 5).
+for path in /metrics /metrics/ /metrics/x; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$root" "$url$path")
+    [ "$code" = 404 ] || fail "$path through caddy: $code (must stay private)"
+done
+body=$(curl -s --max-time 10 --cacert "$root" "$url/metrics")
+grep -q lablink_ <<<"$body" && fail "metrics text leaked through caddy"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$port/metrics")
+[ "$code" = 200 ] || fail "/metrics on app.listen: $code"
+ok "/metrics is 404 through caddy and served on app.listen only"
 
 # Cookies behind TLS. The login route belongs to the admin console (admin
 # area); until it exists this part is skipped, detected here at run time.

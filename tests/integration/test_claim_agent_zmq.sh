@@ -29,7 +29,10 @@ claim_start a "$port" "agent:" "  zmq_endpoint: tcp://127.0.0.1:$zport" \
 host=lablink-vm-zmq-1
 psql -q -c "INSERT INTO vms (hostname, status, last_seen_at) VALUES ('$host', 'running', now())"
 tok=$(token "$host")
-env VM_NAME=$host API_TOKEN="$tok" ALLOCATOR_URL="$url/" HOME="$T" \
+# Its own session and home, as on a VM: a release resets them (issue 15)
+mkdir -p "$T/home"
+echo "first student's work" >"$T/home/notes.slp"
+setsid env VM_NAME=$host API_TOKEN="$tok" ALLOCATOR_URL="$url/" HOME="$T/home" \
     LABLINK_TRANSPORT=zmq LABLINK_ZMQ_ENDPOINT="tcp://127.0.0.1:$zport" \
     LABLINK_ZMQ_SERVER_KEY="$key" \
     LABLINK_INTERVAL_SCALE=0.05 LABLINK_REQUEST_TIMEOUT_S=5 LABLINK_POLL_TIMEOUT_S=10 \
@@ -50,12 +53,17 @@ expect "PIN twice on stdin" 2 "$(grep -c "^stdin: $pin\$" "$T/start-host.log")"
 pass "a claim is pushed over ZeroMQ, start-host runs with the code and the PIN, RESULT stores delivered_at"
 
 expect "release" 200 "$(curl -s -o /dev/null -w '%{http_code}' -u admin:test-admin-password -X POST "$url/api/vms/$host/release")"
+# The reset reaches the agent over ZeroMQ (RESET) and its outcome comes
+# back through the gateway's POST; only then is the VM offered again
+wait_sql 30 t "SELECT release_pending IS NULL FROM vms WHERE hostname='$host'"
+[ -e "$T/home/notes.slp" ] && fail "the first student's file survived the reset"
+expect "reset audited" ok "$(sql "SELECT outcome FROM audit_log WHERE action = 'reset' AND target = '$host'")"
 psql -q -c "UPDATE vms SET last_seen_at = now() WHERE hostname='$host'"
 out=$(claim_json "$url" zmq2@example.com '--code=4/zmq-second')
 expect "second claim" 200 "${out##* }"
 wait_sql 30 t "SELECT delivered_at IS NOT NULL AND user_email='zmq2@example.com' FROM vms WHERE hostname='$host'"
 grep -q -- '^arg: --code=4/zmq-second$' "$T/start-host.log" || fail "second assignment not run"
-pass "a second claim after a release reaches the same agent over ZeroMQ"
+pass "a release resets the desktop over ZeroMQ; a second claim then reaches the same agent"
 
 kill -TERM $agent
 wait $agent || true

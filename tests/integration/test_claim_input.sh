@@ -65,6 +65,7 @@ clients_wait
 full='DISPLAY= /opt/google/chrome-remote-desktop/start-host --code="4/0AciGood_code-1" --redirect-url="https://remotedesktop.google.com/_/oauthredirect" --name=$(hostname)'
 out=$(claim_json "$url" Student@Example.com "$full")
 expect "full google command" 200 "${out##* }"
+proof=(--data-urlencode "recovery_code=$(recovery_of "$out")")
 host=$(echo "$out" | sed -n 's/.*"hostname":"\([^"]*\)".*/\1/p')
 expect "stored command" '--code=4/0AciGood_code-1|student@example.com' \
     "$(sql "SELECT crd_command || '|' || user_email FROM vms WHERE hostname = '$host'")"
@@ -74,19 +75,19 @@ grep -Eq 'PIN: <strong id="pin">[0-9]{6}</strong>' <<<"$page" || fail "PIN on th
 grep -q 'https://remotedesktop.google.com/access/' <<<"$page" || fail "CRD link"
 pass "valid commands: only --code=<code> stored, email lower-cased, success page with hostname and PIN"
 
-# --- returning student (reference 2.6) ---
+# --- returning student (reference 2.6), who shows the claim's secret ---
 pin1=$(sql "SELECT pin FROM vms WHERE hostname = '$host'")
-out=$(claim_json "$url" student@example.com '--code=4/again')
+out=$(claim_json "$url" student@example.com '--code=4/again' "${proof[@]}")
 expect "running: same VM" "$host" "$(echo "$out" | sed -n 's/.*"hostname":"\([^"]*\)".*/\1/p')"
 expect "new code stored" '--code=4/again' "$(sql "SELECT crd_command FROM vms WHERE hostname = '$host'")"
 [ "$(sql "SELECT pin FROM vms WHERE hostname = '$host'")" != "$pin1" ] || echo "note: same PIN by chance"
 psql -q -c "UPDATE vms SET status = 'rebooting' WHERE hostname = '$host'"
-page=$(curl -s -w ' %{http_code}' --data-urlencode email=student@example.com --data-urlencode 'crd_command=--code=4/reboot' "$url/api/request_vm")
+page=$(curl -s -w ' %{http_code}' --data-urlencode email=student@example.com --data-urlencode 'crd_command=--code=4/reboot' "${proof[@]}" "$url/api/request_vm")
 grep -q 'Your VM Is Recovering' <<<"$page" || fail "recovery page: $page"
 grep -q "$host" <<<"$page" || fail "recovery page lacks the hostname"
 expect "queued code" '--code=4/reboot' "$(sql "SELECT crd_command FROM vms WHERE hostname = '$host'")"
 psql -q -c "UPDATE vms SET status = 'error' WHERE hostname = '$host'"
-out=$(claim_json "$url" student@example.com '--code=4/err')
+out=$(claim_json "$url" student@example.com '--code=4/err' "${proof[@]}")
 expect "error status" 409 "${out##* }"
 grep -q 'could not be recovered' <<<"$out" || fail "unrecoverable message: $out"
 pass "returning student: same VM with the new code, recovery page while rebooting, refused while in error"

@@ -77,7 +77,8 @@ pass "a claim made through allocator A is delivered to a VM parked on allocator 
 # --- release by the admin ---
 expect "release without auth" 401 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/api/vms/two-1/release")"
 out=$(curl -s -w ' %{http_code}' -u admin:test-admin-password -X POST "$url/api/vms/two-1/release")
-expect "release" '{"message":"VM released.","hostname":"two-1"} 200' "$out"
+expect "release" '{"message":"VM released: it returns to the pool once its agent has reset the desktop.","hostname":"two-1","on_release":"reset"} 200' "$out"
+expect "withheld until its agent resets it" reset "$(sql "SELECT release_pending FROM vms WHERE hostname='two-1'")"
 expect "released row" "||" "$(sql "SELECT concat_ws('|', user_email, crd_command, pin) || '||' FROM vms WHERE hostname='two-1'" | sed 's/^||$/||/')"
 expect "release unknown" 404 "$(curl -s -o /dev/null -w '%{http_code}' -u admin:test-admin-password -X POST "$url/api/vms/nope-1/release")"
 expect "release bad name" 400 "$(curl -s -o /dev/null -w '%{http_code}' -u admin:test-admin-password -X POST "$url/api/vms/_lambda/release")"

@@ -22,8 +22,12 @@ test_migrate_and_prepare (void **state)
     ll_config_t *config = ll_test_config ();
     ll_db_t *db = ll_db_new (config, NULL, "test");
     assert_non_null (db);
-    //  ll_db_connect fails if any statement fails to prepare
+    //  Every named statement prepares (the actors prepare each on first
+    //  use), and an unknown name is refused
     assert_int_equal (ll_db_connect (db), 0);
+    assert_int_equal (ll_db_prepare_all (db), 0);
+    assert_int_equal (ll_db_prepare (db, "no_such_statement"), -1);
+    assert_non_null (strstr (ll_db_error (db), "no statement named"));
     size_t count = 0;
     char error[256];
     ll_sql_statement_t *list =
@@ -45,6 +49,20 @@ test_migrate_and_prepare (void **state)
     assert_non_null (res);
     assert_int_equal (PQntuples (res), migrations);
     PQclear (res);
+
+    //  Migrations run once per process (main, before the actors connect):
+    //  a later connection does not even look (a record removed stays so)
+    assert_int_equal (ll_db_migrate_once (db2), 0);
+    PQclear (PQexec (ll_db_conn (db), "DELETE FROM schema_migrations WHERE "
+                                      "version = (SELECT max(version) FROM "
+                                      "schema_migrations)"));
+    ll_db_t *db3 = ll_db_new (config, NULL, "test3");
+    assert_int_equal (ll_db_connect (db3), 0);
+    res = ll_db_exec (db3, "migrate_applied", 0, NULL);
+    assert_non_null (res);
+    assert_int_equal (PQntuples (res), migrations - 1);
+    PQclear (res);
+    ll_db_destroy (&db3);
     ll_db_destroy (&db2);
     ll_db_destroy (&db);
     ll_config_destroy (&config);

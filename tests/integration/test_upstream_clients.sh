@@ -36,8 +36,10 @@ grep -q 'long_poll_s=55\|long_poll_s: 55\|"long_poll_s":55' "$T/a.log" \
 claim_stop a
 pass "agent.long_poll_s defaults to 55 s"
 
+# Upstream's clients cannot reset a released desktop (claim.on_release
+# reset would keep their VMs out of the pool): upstream's behaviour, reuse
 claim_start a "$port" "agent:" "  long_poll_s: 3" \
-    "claim:" "  email_per_minute: 0" "  address_per_minute: 0"
+    "claim:" "  email_per_minute: 0" "  address_per_minute: 0" "  on_release: reuse"
 auth=(-u admin:test-admin-password)
 count() { curl -s "$url/api/unassigned_vms_count" | sed -n 's/.*"count":\([0-9]*\).*/\1/p'; }
 release() { expect "release $1" 200 "$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" -X POST "$url/api/vms/$1/release")"; }

@@ -138,18 +138,6 @@ test_parsers (void **state)
     assert_false (ll_same_origin ("http://127.0.0.1:5001", "127.0.0.1:5000"));
     assert_false (ll_same_origin ("null", "127.0.0.1:5000"));
     assert_false (ll_same_origin ("http://a", NULL));
-
-    char addr[LL_ADDRESS_MAX];
-    ll_client_address ("10.0.0.5", "1.2.3.4", addr);
-    assert_string_equal (addr, "10.0.0.5");  //  only a local proxy is trusted
-    ll_client_address ("127.0.0.1", "1.2.3.4, 5.6.7.8", addr);
-    assert_string_equal (addr, "5.6.7.8");  //  the proxy's own view
-    ll_client_address ("127.0.0.1", "bad<addr>", addr);
-    assert_string_equal (addr, "127.0.0.1");
-    ll_client_address ("::1", "2001:db8::1", addr);
-    assert_string_equal (addr, "2001:db8::1");
-    ll_client_address (NULL, NULL, addr);
-    assert_string_equal (addr, "");
 }
 
 int

@@ -146,8 +146,8 @@ static void
 test_refuse_and_env (void **state)
 {
     char error[256];
-    ll_config_t *c =
-        s_parse ("app:\n  admin_password: s3cret-pass\n", error, sizeof error);
+    ll_config_t *c = s_parse ("app:\n  admin_password: s3cret-passphrase\n",
+                              error, sizeof error);
     assert_non_null (c);
     assert_null (ll_config_refuse_reason (c));
     setenv ("LABLINK_ADMIN_PASSWORD", "PLACEHOLDER_X", 1);
@@ -219,6 +219,112 @@ test_class_keys (void **state)
     }
 }
 
+//  Issue 15's keys: lists, enumerations, the password policy, worker sizing
+static void
+test_trust_keys (void **state)
+{
+    char error[256];
+    ll_config_t *c = ll_config_new_defaults ();
+    assert_string_equal (c->claim.on_release, "reset");
+    assert_string_equal (c->db.sslmode, "prefer");
+    assert_int_equal (c->app.trusted_proxies.count, 2);
+    assert_string_equal (c->app.trusted_proxies.items[0], "127.0.0.0/8");
+    assert_string_equal (c->app.trusted_proxies.items[1], "::1/128");
+    assert_int_equal (c->claim.allowed_emails.count, 0);
+    assert_string_equal (c->claim.access_code, "");
+    ll_config_destroy (&c);
+
+    c = s_parse ("claim:\n  allowed_emails: [a@x.org, B@Y.org]\n"
+                 "  allowed_domains: school.edu, @uni.edu other.edu\n"
+                 "  access_code: banana\n  on_release: destroy\n"
+                 "app:\n  trusted_proxies:\n    - 10.0.0.0/8\n"
+                 "    - 2001:db8::/32\n"
+                 "db:\n  sslmode: verify-full\n"
+                 "  sslrootcert: /etc/ssl/rds.pem\n",
+                 error, sizeof error);
+    assert_non_null (c);
+    assert_int_equal (c->claim.allowed_emails.count, 2);
+    assert_false (c->claim.allowed_emails.scalar);
+    assert_string_equal (c->claim.allowed_emails.items[1], "B@Y.org");
+    assert_int_equal (c->claim.allowed_domains.count, 3);
+    assert_string_equal (c->claim.allowed_domains.items[1], "@uni.edu");
+    assert_int_equal (c->app.trusted_proxies.count, 2);
+    assert_string_equal (c->claim.on_release, "destroy");
+    char *text = ll_config_conninfo (c);
+    assert_non_null (strstr (text, "sslmode='verify-full'"));
+    assert_non_null (strstr (text, "sslrootcert='/etc/ssl/rds.pem'"));
+    free (text);
+    text = ll_config_describe (c);
+    assert_null (strstr (text, "banana"));  //  a secret, never shown
+    free (text);
+    ll_config_destroy (&c);
+
+    //  A scalar roster is a file's path, kept whole
+    c = s_parse ("claim:\n  allowed_emails: /srv/class list.txt\n", error,
+                 sizeof error);
+    assert_non_null (c);
+    assert_true (c->claim.allowed_emails.scalar);
+    assert_int_equal (c->claim.allowed_emails.count, 1);
+    assert_string_equal (c->claim.allowed_emails.items[0],
+                         "/srv/class list.txt");
+    ll_config_destroy (&c);
+    assert_null (s_parse ("claim:\n  allowed_emails: roster.txt\n", error,
+                          sizeof error));
+    assert_non_null (strstr (error, "absolute"));
+    assert_null (
+        s_parse ("claim:\n  allowed_emails: [[a]]\n", error, sizeof error));
+    assert_non_null (strstr (error, "claim.allowed_emails"));
+    assert_null (s_parse ("db:\n  port: [1, 2]\n", error, sizeof error));
+    assert_non_null (strstr (error, "db.port"));
+    assert_null (s_parse ("claim:\n  on_release: keep\n", error, sizeof error));
+    assert_non_null (strstr (error, "claim.on_release"));
+    assert_null (s_parse ("db:\n  sslmode: maybe\n", error, sizeof error));
+    assert_non_null (strstr (error, "db.sslmode"));
+    const char *bad[] = {"10.0.0.1/8", "10.0.0.0/33", "1.2.3", "::1/129",
+                         "[::1]",      "10.0.0.0/",   "x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[128];
+        snprintf (yaml, sizeof yaml, "app:\n  trusted_proxies: ['%s']\n",
+                  bad[i]);
+        assert_null (s_parse (yaml, error, sizeof error));
+        assert_non_null (strstr (error, "app.trusted_proxies"));
+    }
+
+    //  The admin password: known defaults and short ones are refused
+    const char *weak[] = {"change-me", "Admin",    "lablink",
+                          "password",  "PASSWORD", "eleven-char"};
+    for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++) {
+        char yaml[128];
+        snprintf (yaml, sizeof yaml, "app:\n  admin_password: '%s'\n", weak[i]);
+        c = s_parse (yaml, error, sizeof error);
+        assert_non_null (c);
+        assert_non_null (ll_config_refuse_reason (c));
+        ll_config_destroy (&c);
+    }
+    c = s_parse ("app:\n  admin_password: test-admin-password\n", error,
+                 sizeof error);
+    assert_null (ll_config_refuse_reason (c));
+    ll_config_destroy (&c);
+
+    //  Waiters and streams never take the workers claims and health need
+    c = s_parse ("app:\n  http_threads: 8\n", error, sizeof error);
+    assert_non_null (c);
+    assert_int_equal (ll_config_workers_reserved (c), 2);
+    assert_true (c->agent.max_parked + c->app.max_streams <= 8 - 2);
+    assert_true (c->app.max_streams >= 1);
+    assert_non_null (c->sized);
+    char *warnings = ll_config_warnings (c);  //  the allocator logs it
+    assert_non_null (warnings);
+    assert_non_null (strstr (warnings, "worker caps lowered: "));
+    free (warnings);
+    ll_config_destroy (&c);
+    c = s_parse ("", error, sizeof error);
+    assert_null (c->sized);  //  the defaults fit
+    assert_true (c->agent.max_parked + c->app.max_streams
+                 <= c->app.http_threads - ll_config_workers_reserved (c));
+    ll_config_destroy (&c);
+}
+
 static void
 test_locate (void **state)
 {
@@ -250,6 +356,7 @@ main (void)
         cmocka_unit_test (test_refuse_and_env),
         cmocka_unit_test (test_locate),
         cmocka_unit_test (test_class_keys),
+        cmocka_unit_test (test_trust_keys),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -34,11 +34,15 @@ static const s_expected_t s_expected[] = {
     {"GET", "/metrics", PUB},
     {"POST", "/api/request_vm", PUB},
     {"GET", "/api/unassigned_vms_count", PUB},
+    //  The student's own claim: proven by its secret (cookie or code)
+    {"GET", "/api/claim", PUB},
+    {"POST", "/api/claim", PUB},
     {"GET", "/admin/login", PUB},
     {"POST", "/admin/login", PUB},
     //  Agent token only (reference 2.6 "token-only"), scoped to one VM
     {"POST", "/vm_startup", AGENT},
     {"POST", "/api/vm-startup-result", AGENT},
+    {"POST", "/api/vm-reset-result", AGENT},
     {"POST", "/api/vm-status", AGENT},
     {"POST", "/api/gpu_health", AGENT},
     {"POST", "/api/update_inuse_status", AGENT},
@@ -69,6 +73,7 @@ static const s_expected_t s_expected[] = {
     {"GET", "/api/scp-client", ADMIN},
     {"GET", "/api/export/status", ADMIN},
     {"POST", "/api/vms/{}/release", ADMIN},
+    {"POST", "/api/claims/reset", ADMIN},
     {"POST", "/api/vms/{}/destroy", ADMIN},
     {"POST", "/api/vms/{}/replace", ADMIN},
     //  Running a class (issue 16)
@@ -172,9 +177,12 @@ test_no_public_admin (void **state)
             assert_int_equal (r->auth, LL_AUTH_ADMIN);
         }
         if (r->auth == LL_AUTH_PUBLIC && strcmp (r->method, "GET") != 0) {
-            //  the student's release is guarded by the link's token
+            //  the student's release is guarded by the link's token;
+            //  POST /api/claim reads a claim proven by its recovery code
+            //  and sets only the browser's cookie, like the login
             bool allowed = strcmp (r->pattern, "/api/request_vm") == 0
                            || strcmp (r->pattern, "/admin/login") == 0
+                           || strcmp (r->pattern, "/api/claim") == 0
                            || strcmp (r->pattern, "/vm/{}/release") == 0;
             if (!allowed)
                 fprintf (stderr, "public %s %s changes state\n", r->method,
