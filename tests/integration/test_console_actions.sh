@@ -20,7 +20,8 @@ expect() {  # STATUS WHAT (after post): status and body
     [ "$code" = "$1" ] || fail "$2: status $code, body $(cat "$T/r.out")"
 }
 claim() {  # EMAIL CODE -> the JSON answer in $T/claim.out
-    curl -s -H 'Accept: application/json' --data-urlencode "email=$1" \
+    # each student's own browser: the claim cookie proves a returning one
+    curl -s -b "$T/jar-$1" -c "$T/jar-$1" -H 'Accept: application/json' --data-urlencode "email=$1" \
         --data-urlencode "crd_command=--code=$2" -o "$T/claim.out" -w '%{http_code}' "$url/api/request_vm"
 }
 agent_pid() { cut -d' ' -f1 "$vms_dir/$1/agent.pid"; }

@@ -41,7 +41,8 @@ wait_sql() {  # SQL WANT SECONDS WHAT
     done
 }
 claim() {  # EMAIL CODE -> status; the JSON answer in $T/claim.out
-    curl -s -H 'Accept: application/json' --data-urlencode "email=$1" \
+    # each student's own browser: the claim cookie proves a returning one
+    curl -s -b "$T/jar-$1" -c "$T/jar-$1" -H 'Accept: application/json' --data-urlencode "email=$1" \
         --data-urlencode "crd_command=--code=$2" -o "$T/claim.out" -w '%{http_code}' "$url/api/request_vm"
 }
 claimed_host() { sed -n 's/.*"hostname":"\([^"]*\)".*/\1/p' "$T/claim.out"; }
