@@ -136,6 +136,14 @@ int ll_http_send (ll_http_req_t *req,
 //  body; ll_http_chunk (req, NULL, 0) ends it. 0, or -1 when the client is
 //  gone. ll_http_chunk_abort makes the client see a broken transfer (for a
 //  failure after the headers went out).
+//  The status line and headers (security headers included) of an answer
+//  whose len bytes of body the handler then writes with mg_write.
+int ll_http_head (ll_http_req_t *req,
+                  int status,
+                  const char *content_type,
+                  size_t len,
+                  const char *extra_headers);
+
 int ll_http_chunked_begin (ll_http_req_t *req,
                            int status,
                            const char *content_type,
@@ -198,6 +206,15 @@ bool ll_http_agent_service (ll_http_req_t *req, const char *scope);
 //  Forget the cached tokens of host (NULL: all); thread-safe. The http
 //  actor calls it for every VM-REVOKED and RESYNC event.
 void ll_http_server_forget (ll_http_server_t *self, const char *host);
+
+//  hex (2 * 32 bytes + NUL in size) of HMAC-SHA256 keyed with the server
+//  secret over message: links the allocator hands out (a student's
+//  progress page) that nobody else can make. 0, or -1 when the secret
+//  cannot be read.
+int ll_http_secret_mac (ll_http_req_t *req,
+                        const char *message,
+                        char *hex,
+                        size_t size);
 
 //  True once the server is stopping: long-lived responses (event streams)
 //  check it and end, so shutdown does not wait for them.
