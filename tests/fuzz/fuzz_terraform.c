@@ -1,5 +1,5 @@
 /*  What the terraform actor reads from terraform and writes for it
-    (actors/tfvars.h). The first byte picks what the rest is:
+    (actors/terraform/tfvars.h). The first byte picks what the rest is:
       0  `terraform output -json` (ll_tf_parse_outputs)
       1  one output line (ll_tf_clean_line, ll_tf_line_kind)
       2  an RFC 3339 time (ll_tf_parse_time)
@@ -9,7 +9,7 @@
       4  `terraform state list` then a VM name (ll_tf_state_has_vm) */
 #include "fuzz_support.h"
 
-#include "actors/tfvars.h"
+#include "actors/terraform/tfvars.h"
 
 static void
 s_outputs (const char *json, size_t len)

@@ -20,7 +20,7 @@
 
 #include <czmq.h>
 
-#include "actors/tfvars.h"
+#include "actors/terraform/tfvars.h"
 #include "support.h"
 
 #define PLUGIN_DIR "/opt/tf-plugins"

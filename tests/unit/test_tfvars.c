@@ -8,7 +8,7 @@
 
 #include <czmq.h>
 
-#include "actors/tfvars.h"
+#include "actors/terraform/tfvars.h"
 #include "support.h"
 
 static size_t

@@ -1,4 +1,4 @@
-#include "actors/tfvars.h"
+#include "actors/terraform/tfvars.h"
 
 #include <ctype.h>
 #include <jansson.h>
