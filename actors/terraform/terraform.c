@@ -1,4 +1,5 @@
 #include "actors/terraform/terraform.h"
+#include "actors/terraform/child.h"
 #include "runtime/export_check.h"
 #include "actors/terraform/s3.h"
 #include "actors/terraform/tfvars.h"
@@ -16,13 +17,10 @@
 #include <limits.h>
 #include <signal.h>
 #include <sodium.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define TF_TICK_MS         100      //  poll period while an operation runs
 #define TF_IDLE_TICK_MS    500      //  poll period otherwise (reconnects)
@@ -60,7 +58,7 @@ typedef enum {
 
 //  One pipe from the child, cut into lines.
 typedef struct {
-    int fd;                         //  read end, -1 once closed
+    tf_child_pipe_t which;          //  the child's stdout or stderr
     char line[LL_TF_LINE_MAX + 1];  //  the line being assembled
     size_t len;                     //  bytes in line
     bool capture;                   //  stdout kept whole (output, state)
@@ -83,18 +81,15 @@ typedef struct {
     int64_t export_next_ms;  //  ... when to ask the exporter again
     zhash_t *tokens;         //  name -> token minted for it (owned, secret)
     step_t step;             //  what the child is doing
-    pid_t pid;               //  the child, 0 when none
-    stream_t out, err;       //  its stdout and stderr
+    tf_child_t *child;       //  the step's process, NULL when none
+    stream_t out, err;       //  its stdout and stderr, cut into lines
     char *capture;           //  stdout of output / state steps
     size_t capture_len;      //  bytes in capture
     int64_t deadline_ms;     //  the step must end by then
     int64_t op_deadline_ms;  //  init + apply/destroy must end by then
-    int64_t kill_at_ms;      //  SIGKILL at this time once terminated
-    int kill_stage;          //  0 none, 1 SIGTERM/SIGINT sent, 2 SIGKILL sent
     bool timed_out;          //  the deadline killed it
-    bool exited;             //  the child was reaped
+    bool exited;             //  the step's child ended (or never ran)
     int status;              //  its wait status
-    int64_t exited_ms;       //  when it was reaped
     size_t stored;           //  output bytes kept so far
     int64_t seq;             //  number of the next output line
     bool truncated;          //  output reached TF_OUTPUT_MAX
@@ -418,14 +413,6 @@ s_flush (self_t *self, op_t *op)
 //  --- the child process ------------------------------------------------
 
 static void
-s_stream_close (stream_t *stream)
-{
-    if (stream->fd >= 0)
-        close (stream->fd);
-    stream->fd = -1;
-}
-
-static void
 s_stream_line (self_t *self, op_t *op, stream_t *stream)
 {
     stream->line[stream->len] = '\0';
@@ -435,18 +422,24 @@ s_stream_line (self_t *self, op_t *op, stream_t *stream)
         s_emit (self, op, stream->line);
 }
 
+//  The pipe's descriptor to poll, -1 when none.
+static int
+s_stream_fd (op_t *op, stream_t *stream)
+{
+    return op->child ? tf_child_fd (op->child, stream->which) : -1;
+}
+
 //  Read what the pipe has; false at end of file.
 static bool
 s_stream_read (self_t *self, op_t *op, stream_t *stream)
 {
     char chunk[TF_READ_CHUNK];
-    ssize_t n = read (stream->fd, chunk, sizeof chunk);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    ssize_t n = tf_child_read (op->child, stream->which, chunk, sizeof chunk);
+    if (n == 0)
         return true;
-    if (n <= 0) {
+    if (n < 0) {
         if (stream->len)
             s_stream_line (self, op, stream);
-        s_stream_close (stream);
         return false;
     }
     if (stream->capture) {
@@ -467,173 +460,6 @@ s_stream_read (self_t *self, op_t *op, stream_t *stream)
         //  else: the rest of an over-long line is dropped
     }
     return true;
-}
-
-//  Environment of the child: ours plus terraform's automation settings and
-//  extra_env (NULL-terminated, or NULL): "NAME=value" replaces or adds
-//  NAME, a bare "NAME" removes it.
-static char **
-s_child_env (const char *const *extra_env)
-{
-    static const char *const automation[] = {
-        "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0", NULL};
-    const char *const *lists[] = {automation, extra_env};
-    size_t n = 0, more = 0;
-    while (environ[n])
-        n++;
-    for (int l = 0; l < 2; l++)
-        for (int k = 0; lists[l] && lists[l][k]; k++)
-            more++;
-    char **env = calloc (n + more + 1, sizeof *env);
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        bool replaced = false;
-        for (int l = 0; l < 2; l++)
-            for (int k = 0; lists[l] && lists[l][k]; k++) {
-                const char *item = lists[l][k];
-                size_t klen = strcspn (item, "=");
-                if (strncmp (environ[i], item, klen) == 0
-                    && environ[i][klen] == '=')
-                    replaced = true;
-            }
-        if (!replaced)
-            env[j++] = environ[i];
-    }
-    for (int l = 0; l < 2; l++)
-        for (int k = 0; lists[l] && lists[l][k]; k++)
-            if (strchr (lists[l][k], '='))
-                env[j++] = (char *) lists[l][k];
-    env[j] = NULL;
-    return env;
-}
-
-//  The program argv[0] names: itself when it holds a '/', else the first
-//  executable file of that name on PATH (as posix_spawnp looks). 0, or -1
-//  with errno.
-static int
-s_find_program (const char *name, char *path, size_t size)
-{
-    if (strchr (name, '/')) {
-        snprintf (path, size, "%s", name);
-        return 0;
-    }
-    const char *dirs = getenv ("PATH");
-    if (!dirs || !*dirs)
-        dirs = "/usr/local/bin:/usr/bin:/bin";
-    while (*dirs) {
-        size_t len = strcspn (dirs, ":");
-        snprintf (path, size, "%.*s/%s", (int) len, len ? dirs : ".", name);
-        struct stat st;
-        if (stat (path, &st) == 0 && S_ISREG (st.st_mode)
-            && access (path, X_OK) == 0)
-            return 0;
-        dirs += len + (dirs[len] == ':');
-    }
-    errno = ENOENT;
-    return -1;
-}
-
-//  Start argv (argv[0] looked up in PATH when it has no '/'); stdout and
-//  stderr to pipes. 0 or -1 with *reason. The child gets SIGTERM when the
-//  thread that started it ends (PR_SET_PDEATHSIG), so an allocator killed
-//  with SIGKILL takes its terraform down with it: terraform stops gracefully
-//  on SIGTERM (it finishes the calls in flight, writes its state, releases
-//  its lock) instead of running on beside the next launch. posix_spawn
-//  cannot set that, hence fork: the child makes system calls only.
-static int
-s_spawn (const char *const *argv,
-         const char *const *extra_env,
-         pid_t *pid,
-         int *out_fd,
-         int *err_fd,
-         bool new_group,
-         char *reason,
-         size_t size)
-{
-    char path[PATH_MAX];
-    if (s_find_program (argv[0], path, sizeof path) != 0) {
-        snprintf (reason, size, "cannot run %s: %s", argv[0], strerror (errno));
-        return -1;
-    }
-    //  out, err: the child's output; failed: its exec error, if any
-    int out[2] = {-1, -1}, err[2] = {-1, -1}, failed[2] = {-1, -1};
-    if (pipe (out) != 0 || pipe (err) != 0 || pipe (failed) != 0) {
-        snprintf (reason, size, "pipe: %s", strerror (errno));
-        for (int i = 0; i < 2; i++) {
-            if (out[i] >= 0)
-                close (out[i]);
-            if (err[i] >= 0)
-                close (err[i]);
-            if (failed[i] >= 0)
-                close (failed[i]);
-        }
-        return -1;
-    }
-    for (int i = 0; i < 2; i++) {
-        fcntl (out[i], F_SETFD, FD_CLOEXEC);
-        fcntl (err[i], F_SETFD, FD_CLOEXEC);
-        fcntl (failed[i], F_SETFD, FD_CLOEXEC);
-    }
-    fcntl (out[0], F_SETFL, O_NONBLOCK);
-    fcntl (err[0], F_SETFL, O_NONBLOCK);
-    char **env = s_child_env (extra_env);
-    pid_t parent = getpid ();
-    pid_t child = fork ();
-    if (child == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid () != parent)
-            _exit (127);  //  the allocator died before prctl
-        if (new_group)
-            setpgid (0, 0);
-        //  The allocator blocks SIGINT/SIGTERM in every thread: the child
-        //  must not inherit that, or it could not be stopped
-        struct sigaction dfl = {.sa_handler = SIG_DFL};
-        int signals[] = {SIGINT, SIGTERM, SIGPIPE, SIGCHLD};
-        for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
-            sigaction (signals[i], &dfl, NULL);
-        sigset_t none;
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
-        int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null < 0 || dup2 (null, 0) < 0 || dup2 (out[1], 1) < 0
-            || dup2 (err[1], 2) < 0)
-            _exit (127);
-        execve (path, (char **) argv, env);
-        int error = errno;
-        ssize_t ignored = write (failed[1], &error, sizeof error);
-        (void) ignored;
-        _exit (127);
-    }
-    int spawn_error = child < 0 ? errno : 0;
-    free (env);
-    close (out[1]);
-    close (err[1]);
-    close (failed[1]);
-    if (child > 0) {
-        //  Closed by a successful exec (CLOEXEC), or the exec's errno
-        int error = 0;
-        ssize_t got;
-        while ((got = read (failed[0], &error, sizeof error)) < 0
-               && errno == EINTR)
-            ;
-        if (got == (ssize_t) sizeof error) {
-            spawn_error = error;
-            while (waitpid (child, NULL, 0) < 0 && errno == EINTR)
-                ;
-        }
-    }
-    close (failed[0]);
-    if (spawn_error) {
-        snprintf (reason, size, "cannot run %s: %s", argv[0],
-                  strerror (spawn_error));
-        close (out[0]);
-        close (err[0]);
-        return -1;
-    }
-    *pid = child;
-    *out_fd = out[0];
-    *err_fd = err[0];
-    return 0;
 }
 
 //  AWS credentials are needed: the aws provider, or fleet state in S3.
@@ -701,7 +527,6 @@ s_op_spawn (self_t *self,
 {
     op->step = step;
     op->exited = false;
-    op->kill_stage = 0;
     op->timed_out = false;
     op->capture_len = 0;
     op->out.len = op->err.len = 0;
@@ -718,14 +543,13 @@ s_op_spawn (self_t *self,
         env[e++] = extra_env[i];
     env[e] = NULL;
     char reason[512];
-    int spawned = s_spawn (argv, env, &op->pid, &op->out.fd, &op->err.fd, true,
-                           reason, sizeof reason);
+    op->child = tf_child_start (argv, env, NULL, true, reason, sizeof reason);
+    int spawned = op->child ? 0 : -1;
     for (int i = 0; aws_env[i]; i++) {
         sodium_memzero (aws_env[i], strlen (aws_env[i]));
         free (aws_env[i]);
     }
     if (spawned != 0) {
-        op->pid = 0;
         s_say (self, op, "%s", reason);
         if (!op->error)
             op->error = strdup (reason);
@@ -808,7 +632,9 @@ s_op_new (int64_t id, const char *kind, const char *target)
     snprintf (op->kind, sizeof op->kind, "%s", kind);
     op->target = target ? strdup (target) : NULL;
     op->names = s_names_new ();
-    op->out.fd = op->err.fd = op->export_fd = -1;
+    op->out.which = TF_CHILD_OUT;
+    op->err.which = TF_CHILD_ERR;
+    op->export_fd = -1;
     op->flush_ms = ll_now_ms () + TF_FLUSH_MS;
     //  Every line this thread logs until the operation ends names it
     char text[24];
@@ -823,8 +649,7 @@ s_op_destroy (op_t **op_p)
     op_t *op = *op_p;
     if (!op)
         return;
-    s_stream_close (&op->out);
-    s_stream_close (&op->err);
+    tf_child_destroy (&op->child);
     zlist_destroy (&op->names);
     s_tokens_destroy (&op->tokens);
     free (op->target);
@@ -903,16 +728,15 @@ s_ensure_key (self_t *self, op_t *op, char **public_key)
                               "-C",         "lablink-allocator",
                               "-f",         self->key_file,
                               NULL};
-        pid_t pid;
-        int out = -1, err = -1;
         char reason[256];
         int status = -1;
-        if (s_spawn (argv, NULL, &pid, &out, &err, false, reason, sizeof reason)
-            == 0) {
-            close (out);
-            close (err);
-            while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-                ;
+        tf_child_t *keygen =
+            tf_child_start (argv, NULL, NULL, false, reason, sizeof reason);
+        if (keygen) {
+            tf_child_close (keygen, TF_CHILD_OUT);
+            tf_child_close (keygen, TF_CHILD_ERR);
+            status = tf_child_wait (keygen);
+            tf_child_destroy (&keygen);
         }
         if (status != 0) {
             s_say (self, op, "cannot make the allocator's ssh key %s",
@@ -1543,7 +1367,7 @@ s_op_step_done (self_t *self)
 {
     op_t *op = self->op;
     bool ok = s_step_ok (op);
-    op->pid = 0;
+    tf_child_destroy (&op->child);
     char reason[256];
     if (op->timed_out)
         snprintf (reason, sizeof reason, "terraform timed out after %d s",
@@ -2568,65 +2392,43 @@ static const ll_handler_t s_handlers[] = {
 //  --- the running child: reap, time out, drain ------------------------------
 
 static void
-s_signal_child (op_t *op, int sig)
-{
-    if (op->pid > 0 && !op->exited)
-        if (kill (-op->pid, sig) != 0)
-            kill (op->pid, sig);
-}
-
-static void
 s_op_tick (self_t *self)
 {
     op_t *op = self->op;
     if (!op)
         return;
     int64_t now = ll_now_ms ();
-    if (op->step == STEP_EXPORT && op->pid == 0) {
+    if (op->step == STEP_EXPORT && !op->child) {
         if (now >= op->export_next_ms)
             s_export_step (self, op);
         if (self->op == op && now >= op->flush_ms)
             s_flush (self, op);
         return;
     }
-    if (op->pid > 0 && !op->exited) {
-        int status = 0;
-        pid_t r = waitpid (op->pid, &status, WNOHANG);
-        if (r == op->pid) {
-            op->exited = true;
-            op->status = status;
-            op->exited_ms = now;
-        }
-        else if (r < 0 && errno == ECHILD) {
-            op->exited = true;
-            op->status = 255 << 8;
-            op->exited_ms = now;
-        }
+    tf_child_t *child = op->child;
+    if (child && !op->exited && tf_child_reap (child, now)) {
+        op->exited = true;
+        op->status = tf_child_status (child);
     }
-    if (op->pid > 0 && !op->exited) {
-        if (op->kill_stage == 0 && now >= op->deadline_ms) {
+    if (child && !op->exited) {
+        if (!tf_child_terminated (child) && now >= op->deadline_ms) {
             op->timed_out = true;
             s_say (self, op, "timed out: stopping terraform (SIGTERM)");
-            s_signal_child (op, SIGTERM);
-            op->kill_stage = 1;
-            op->kill_at_ms = now + TF_KILL_GRACE_MS;
+            tf_child_terminate (child, SIGTERM, TF_KILL_GRACE_MS, now);
         }
-        else if (op->kill_stage == 1 && now >= op->kill_at_ms) {
+        else if (tf_child_escalate (child, now))
             s_say (self, op, "still running: SIGKILL");
-            s_signal_child (op, SIGKILL);
-            op->kill_stage = 2;
-        }
     }
-    if (op->pid > 0 && op->exited
-        && ((op->out.fd < 0 && op->err.fd < 0)
-            || now - op->exited_ms >= TF_DRAIN_MS)) {
+    if (child && op->exited
+        && ((s_stream_fd (op, &op->out) < 0 && s_stream_fd (op, &op->err) < 0)
+            || now - tf_child_exited_ms (child) >= TF_DRAIN_MS)) {
         //  Whatever a left-over grandchild still writes is not ours
         if (op->out.len && !op->out.capture)
             s_stream_line (self, op, &op->out);
         if (op->err.len)
             s_stream_line (self, op, &op->err);
-        s_stream_close (&op->out);
-        s_stream_close (&op->err);
+        tf_child_close (child, TF_CHILD_OUT);
+        tf_child_close (child, TF_CHILD_ERR);
         s_op_step_done (self);
         return;
     }
@@ -2645,22 +2447,8 @@ s_op_abort (self_t *self)
     if (op->step == STEP_EXPORT && op->export_fd >= 0) {
         s_export_cancel (self, op->export_id);
     }
-    if (op->pid > 0 && !op->exited) {
-        s_signal_child (op, SIGINT);
-        int64_t until = ll_now_ms () + TF_STOP_GRACE_MS;
-        int status = 0;
-        while (ll_now_ms () < until) {
-            if (waitpid (op->pid, &status, WNOHANG) == op->pid) {
-                op->exited = true;
-                break;
-            }
-            zclock_sleep (50);
-        }
-        if (!op->exited) {
-            s_signal_child (op, SIGKILL);
-            waitpid (op->pid, &status, 0);
-        }
-    }
+    if (op->child)
+        tf_child_stop_wait (op->child, SIGINT, TF_STOP_GRACE_MS);
     s_say (self, op, "%s", TF_SHUTDOWN_REASON);
     free (op->error);
     op->error = strdup (TF_SHUTDOWN_REASON);
@@ -2763,13 +2551,15 @@ terraform_actor (zsock_t *pipe, void *args)
         }
         int out_index = -1, err_index = -1;
         op_t *op = self->op;
-        if (op && op->out.fd >= 0) {
+        if (op && s_stream_fd (op, &op->out) >= 0) {
             out_index = n;
-            items[n++] = (zmq_pollitem_t){NULL, op->out.fd, ZMQ_POLLIN, 0};
+            items[n++] = (zmq_pollitem_t){NULL, s_stream_fd (op, &op->out),
+                                          ZMQ_POLLIN, 0};
         }
-        if (op && op->err.fd >= 0) {
+        if (op && s_stream_fd (op, &op->err) >= 0) {
             err_index = n;
-            items[n++] = (zmq_pollitem_t){NULL, op->err.fd, ZMQ_POLLIN, 0};
+            items[n++] = (zmq_pollitem_t){NULL, s_stream_fd (op, &op->err),
+                                          ZMQ_POLLIN, 0};
         }
         int rc = zmq_poll (items, n, op ? TF_TICK_MS : TF_IDLE_TICK_MS);
         if (rc < 0 && errno != EINTR)
@@ -2783,10 +2573,10 @@ terraform_actor (zsock_t *pipe, void *args)
             ll_actor_serve (actor, s_handlers, self, false);
         //  the operation may have changed under the router's handling
         if (op && op == self->op) {
-            if (out_index >= 0 && op->out.fd >= 0
+            if (out_index >= 0 && s_stream_fd (op, &op->out) >= 0
                 && (items[out_index].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
                 s_stream_read (self, op, &op->out);
-            if (err_index >= 0 && op->err.fd >= 0
+            if (err_index >= 0 && s_stream_fd (op, &op->err) >= 0
                 && (items[err_index].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
                 s_stream_read (self, op, &op->err);
         }
