@@ -32,6 +32,7 @@
 #define TF_DRAIN_MS        500      //  pipes kept open after the child exits
 #define TF_AFTER_MAX_S     60       //  output / state list steps
 #define TF_READ_CHUNK      65536    //  bytes read per wake-up
+#define TF_EVENT_MAX       65536    //  bytes kept of one -json event line
 #define TF_LOCK_BUSY       1        //  s_acquire: another operation runs
 #define TF_INIT_MARKER     ".lablink-init"
 #define TF_TFVARS          "terraform.runtime.tfvars"
@@ -58,10 +59,10 @@ typedef enum {
 
 //  One pipe from the child, cut into lines.
 typedef struct {
-    tf_child_pipe_t which;          //  the child's stdout or stderr
-    char line[LL_TF_LINE_MAX + 1];  //  the line being assembled
-    size_t len;                     //  bytes in line
-    bool capture;                   //  stdout kept whole (output, state)
+    tf_child_pipe_t which;        //  the child's stdout or stderr
+    char line[TF_EVENT_MAX + 1];  //  the line being assembled
+    size_t len;                   //  bytes in line
+    bool capture;                 //  stdout kept whole (output, state)
 } stream_t;
 
 typedef struct {
@@ -343,9 +344,8 @@ s_pending_add (op_t *op, const char *text, size_t len)
 
 //  One line of output: kept (up to the cap), published, counted.
 static void
-s_emit (self_t *self, op_t *op, const char *line)
+s_emit (self_t *self, op_t *op, const char *line, ll_tf_line_t kind)
 {
-    ll_tf_line_t kind = ll_tf_line_kind (line);
     bool move = strcmp (op->kind, "move-vm") == 0;
     if ((kind == LL_TF_LINE_CREATED && op->step == STEP_MAIN && !s_all_go (op))
         || (kind == LL_TF_LINE_DESTROYED && s_all_go (op)
@@ -386,7 +386,7 @@ s_say (self_t *self, op_t *op, const char *format, ...)
     va_start (args, format);
     vsnprintf (line, sizeof line, format, args);
     va_end (args);
-    s_emit (self, op, line);
+    s_emit (self, op, line, LL_TF_LINE_OTHER);
 }
 
 static void
@@ -412,14 +412,32 @@ s_flush (self_t *self, op_t *op)
 
 //  --- the child process ------------------------------------------------
 
+//  A complete line: apply and destroy write JSON events on stdout (-json),
+//  shown by their text and counted by what they say; any other line is
+//  shown as it is. Control characters never reach the output.
 static void
 s_stream_line (self_t *self, op_t *op, stream_t *stream)
 {
     stream->line[stream->len] = '\0';
-    size_t len = ll_tf_clean_line (stream->line, stream->len);
+    size_t len = stream->len;
     stream->len = 0;
-    if (len > 0)
-        s_emit (self, op, stream->line);
+    ll_tf_line_t kind = LL_TF_LINE_OTHER;
+    char *text = malloc (len + 2);
+    if (stream->which != TF_CHILD_OUT || op->step != STEP_MAIN
+        || ll_tf_event (stream->line, text, len + 2, &kind) != 0)
+        memcpy (text, stream->line, len + 1);
+    //  one output line per line of the text (a diagnostic's detail)
+    for (char *piece = text; piece;) {
+        char *eol = strchr (piece, '\n');
+        if (eol)
+            *eol = '\0';
+        if (ll_tf_clean_line (piece, strlen (piece)) > 0) {
+            s_emit (self, op, piece, kind);
+            kind = LL_TF_LINE_OTHER;
+        }
+        piece = eol ? eol + 1 : NULL;
+    }
+    free (text);
 }
 
 //  The pipe's descriptor to poll, -1 when none.
@@ -455,7 +473,7 @@ s_stream_read (self_t *self, op_t *op, stream_t *stream)
         char c = chunk[i];
         if (c == '\n' || c == '\r')
             s_stream_line (self, op, stream);
-        else if (stream->len < LL_TF_LINE_MAX)
+        else if (stream->len < TF_EVENT_MAX)
             stream->line[stream->len++] = c;
         //  else: the rest of an over-long line is dropped
     }
@@ -1041,12 +1059,13 @@ s_op_limit_s (self_t *self)
 static int
 s_op_run_main (self_t *self, op_t *op)
 {
-    static const char *const tail[] = {"-auto-approve", "-input=false",
+    //  -json: progress is read from terraform's machine-readable events
+    static const char *const tail[] = {"-json", "-auto-approve", "-input=false",
                                        "-no-color", "-var-file=" TF_TFVARS};
     const char *args[TF_ARGV_MAX];
     size_t n = 0;
     args[n++] = s_all_go (op) ? "destroy" : "apply";
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < 5; i++)
         args[n++] = tail[i];
     //  Another terraform on the same state (a person, an allocator on
     //  another database) is waited for a little, then the step fails

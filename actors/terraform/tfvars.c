@@ -72,20 +72,40 @@ ll_tf_clean_line (char *line, size_t len)
     return out;
 }
 
-ll_tf_line_t
-ll_tf_line_kind (const char *line)
+int
+ll_tf_event (const char *line, char *text, size_t size, ll_tf_line_t *kind)
 {
-    const char *vm = strstr (line, ".vm[\"");
-    if (!vm)
-        return LL_TF_LINE_OTHER;
-    const char *close = strstr (vm, "\"]: ");
-    if (!close)
-        return LL_TF_LINE_OTHER;
-    if (strncmp (close + 4, "Creation complete", 17) == 0)
-        return LL_TF_LINE_CREATED;
-    if (strncmp (close + 4, "Destruction complete", 20) == 0)
-        return LL_TF_LINE_DESTROYED;
-    return LL_TF_LINE_OTHER;
+    *kind = LL_TF_LINE_OTHER;
+    if (line[0] != '{')
+        return -1;
+    json_t *event = json_loads (line, 0, NULL);
+    const char *message =
+        json_string_value (json_object_get (event, "@message"));
+    if (!message) {
+        json_decref (event);
+        return -1;
+    }
+    const char *type = json_string_value (json_object_get (event, "type"));
+    type = type ? type : "";
+    const char *detail = NULL;
+    if (strcmp (type, "diagnostic") == 0)
+        detail = json_string_value (
+            json_object_get (json_object_get (event, "diagnostic"), "detail"));
+    snprintf (text, size, "%s%s%s", message, detail && *detail ? "\n" : "",
+              detail && *detail ? detail : "");
+    json_t *hook = json_object_get (event, "hook");
+    const char *name = json_string_value (
+        json_object_get (json_object_get (hook, "resource"), "resource_name"));
+    const char *action = json_string_value (json_object_get (hook, "action"));
+    if (strcmp (type, "apply_complete") == 0 && name && action
+        && strcmp (name, "vm") == 0) {
+        if (strcmp (action, "create") == 0)
+            *kind = LL_TF_LINE_CREATED;
+        else if (strcmp (action, "delete") == 0)
+            *kind = LL_TF_LINE_DESTROYED;
+    }
+    json_decref (event);
+    return 0;
 }
 
 void

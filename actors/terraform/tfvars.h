@@ -17,14 +17,18 @@
 //  line in place, cap it at LL_TF_LINE_MAX bytes; returns the new length.
 size_t ll_tf_clean_line (char *line, size_t len);
 
-//  What an output line says about a VM resource (for progress counts).
+//  What an event says about a VM resource (for progress counts).
 typedef enum {
     LL_TF_LINE_OTHER = 0,
-    LL_TF_LINE_CREATED,   //  <type>.vm["name"]: Creation complete ...
-    LL_TF_LINE_DESTROYED  //  <type>.vm["name"]: Destruction complete ...
+    LL_TF_LINE_CREATED,   //  apply_complete of <type>.vm["name"], create
+    LL_TF_LINE_DESTROYED  //  apply_complete of <type>.vm["name"], delete
 } ll_tf_line_t;
 
-ll_tf_line_t ll_tf_line_kind (const char *line);
+//  One line of `terraform apply|destroy -json` (one JSON event per line):
+//  the text shown to people in text (its @message; a diagnostic's detail
+//  follows on the next lines), capped at size, and in *kind what it means
+//  for progress. -1 when line is not such an event (shown as it is).
+int ll_tf_event (const char *line, char *text, size_t size, ll_tf_line_t *kind);
 
 //  The variables written to terraform.runtime.tfvars.
 typedef struct {
