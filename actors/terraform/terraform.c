@@ -35,7 +35,8 @@
 #define TF_EVENT_MAX       65536    //  bytes kept of one -json event line
 #define TF_LOCK_BUSY       1        //  s_acquire: another operation runs
 #define TF_INIT_MARKER     ".lablink-init"
-#define TF_TFVARS          "terraform.runtime.tfvars"
+#define TF_TFVARS_JSON     "terraform.runtime.tfvars.json"  //  terraform's
+#define TF_TFVARS          "terraform.runtime.tfvars"       //  HCL, for S3 only
 #define TF_BACKEND_TF      "lablink_backend.tf"    //  the s3 backend block
 #define TF_BACKEND_CONFIG  "lablink.s3.tfbackend"  //  its settings
 #define TF_LOCK_WAIT_MAX_S 30  //  -lock-timeout (at most half the limit)
@@ -788,7 +789,8 @@ s_link_module (self_t *self)
     while ((entry = readdir (dir))) {
         const char *name = entry->d_name;
         if (name[0] == '.' || strncmp (name, "terraform.tfstate", 17) == 0
-            || strcmp (name, TF_TFVARS) == 0)
+            || strcmp (name, TF_TFVARS) == 0
+            || strcmp (name, TF_TFVARS_JSON) == 0)
             continue;
         char *target = s_path_join (self->module_dir, name);
         char *link = s_path_join (self->work_dir, name);
@@ -883,8 +885,11 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
     //  others keep the one they were launched with, carried from the last
     //  file (terraform's inputs of a running VM must not change: on AWS the
     //  token is in its user_data). Only the hashes are in the database.
-    char *path = s_path_join (self->work_dir, TF_TFVARS);
+    char *path = s_path_join (self->work_dir, TF_TFVARS_JSON);
+    char *hcl_path = s_path_join (self->work_dir, TF_TFVARS);
     char *previous = s_read_file (path, 16 * 1024 * 1024);
+    if (!previous)  //  written in HCL before the JSON file existed
+        previous = s_read_file (hcl_path, 16 * 1024 * 1024);
     int rows = PQntuples (res);
     const char **names = calloc ((size_t) rows + 1, sizeof *names);
     char **tokens = calloc ((size_t) rows + 1, sizeof *tokens);
@@ -950,15 +955,25 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
         .agent_bin = agent_bin,
         .crd_start_host = start_host,
     };
-    char *text = ll_tfvars_render (&vars);
+    char *text = ll_tfvars_render_json (&vars);
     int rc = text ? s_write_file (path, text, 0600) : -1;
+    //  The HCL copy only where upstream's S3 layout holds it (the backup
+    //  after apply/destroy); elsewhere none is left holding old tokens
+    char *hcl = s_uses_aws (self) ? ll_tfvars_render (&vars) : NULL;
+    if (rc == 0 && hcl)
+        rc = s_write_file (hcl_path, hcl, 0600);
+    else if (rc == 0 && unlink (hcl_path) != 0 && errno != ENOENT)
+        rc = -1;
     if (rc == 0)
-        s_say (self, op, "wrote %s: %zu VM%s", TF_TFVARS, count,
-               count == 1 ? "" : "s");
-    if (text) {
-        sodium_memzero (text, strlen (text));
-        free (text);
-    }
+        s_say (self, op, "wrote %s%s: %zu VM%s", TF_TFVARS_JSON,
+               hcl ? " and " TF_TFVARS : "", count, count == 1 ? "" : "s");
+    char *texts[] = {text, hcl};
+    for (int i = 0; i < 2; i++)
+        if (texts[i]) {
+            sodium_memzero (texts[i], strlen (texts[i]));
+            free (texts[i]);
+        }
+    free (hcl_path);
     for (size_t i = 0; i < count; i++) {
         sodium_memzero (tokens[i], strlen (tokens[i]));
         free (tokens[i]);
@@ -1061,7 +1076,8 @@ s_op_run_main (self_t *self, op_t *op)
 {
     //  -json: progress is read from terraform's machine-readable events
     static const char *const tail[] = {"-json", "-auto-approve", "-input=false",
-                                       "-no-color", "-var-file=" TF_TFVARS};
+                                       "-no-color",
+                                       "-var-file=" TF_TFVARS_JSON};
     const char *args[TF_ARGV_MAX];
     size_t n = 0;
     args[n++] = s_all_go (op) ? "destroy" : "apply";
@@ -1147,7 +1163,7 @@ static void
 s_reboot_continue (self_t *self, op_t *op)
 {
     char *script = s_path_join (self->module_dir, TF_REBOOT_SCRIPT);
-    char *path = s_path_join (self->work_dir, TF_TFVARS);
+    char *path = s_path_join (self->work_dir, TF_TFVARS_JSON);
     char *tfvars = s_read_file (path, 16 * 1024 * 1024);
     free (path);
     char *name;

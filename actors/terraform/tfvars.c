@@ -145,6 +145,58 @@ s_assign (FILE *f, const char *name, const char *value)
 }
 
 char *
+ll_tfvars_render_json (const ll_tfvars_t *v)
+{
+    json_t *root = json_object ();
+    const char *pairs[][2] = {
+        {"allocator_ip", v->allocator_ip},
+        {"allocator_url", v->allocator_url},
+        {"machine_type", v->machine_type},
+        {"image_name", v->image_name},
+        {"repository", v->repository ? v->repository : ""},
+        {"client_ami_id", v->client_ami_id},
+        {"subject_software", v->subject_software},
+        {"resource_suffix", v->resource_suffix},
+        {"gpu_support", v->gpu_support ? "true" : "false"},
+        {"cloud_init_output_log_group", v->cloud_init_output_log_group},
+        {"region", v->region},
+        {"startup_on_error", v->startup_on_error},
+        {"ssh_public_key", v->ssh_public_key},
+        {"custom_startup_script", v->startup_script ? v->startup_script : ""},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+        json_object_set_new (root, pairs[i][0],
+                             json_string (pairs[i][1] ? pairs[i][1] : ""));
+    if (v->agent_bin)
+        json_object_set_new (root, "agent_bin", json_string (v->agent_bin));
+    if (v->crd_start_host)
+        json_object_set_new (root, "crd_start_host",
+                             json_string (v->crd_start_host));
+    json_t *names = json_array ();
+    json_t *tokens = json_object ();
+    for (size_t i = 0; i < v->count; i++) {
+        json_array_append_new (names, json_string (v->names[i]));
+        json_object_set_new (tokens, v->names[i], json_string (v->tokens[i]));
+    }
+    json_object_set_new (root, "vm_names", names);
+    json_object_set_new (root, "agent_tokens", tokens);
+    char *text = json_dumps (root, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+    json_decref (root);
+    if (!text)
+        return NULL;
+    //  json_dumps has no final newline; the file gets one
+    size_t len = strlen (text);
+    char *file = realloc (text, len + 2);
+    if (!file) {
+        free (text);
+        return NULL;
+    }
+    file[len] = '\n';
+    file[len + 1] = '\0';
+    return file;
+}
+
+char *
 ll_tfvars_render (const ll_tfvars_t *v)
 {
     char *text = NULL;
@@ -195,6 +247,16 @@ ll_tfvars_render (const ll_tfvars_t *v)
 int
 ll_tfvars_token_of (const char *text, const char *name, char *out, size_t size)
 {
+    if (text && text[0] == '{') {
+        json_t *root = json_loads (text, 0, NULL);
+        const char *token = json_string_value (
+            json_object_get (json_object_get (root, "agent_tokens"), name));
+        int rc = token && strlen (token) < size ? 0 : -1;
+        if (rc == 0)
+            snprintf (out, size, "%s", token);
+        json_decref (root);
+        return rc;
+    }
     const char *block = text ? strstr (text, "\nagent_tokens = {\n") : NULL;
     if (!block || !name || !*name || size == 0)
         return -1;

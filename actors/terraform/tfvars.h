@@ -30,7 +30,8 @@ typedef enum {
 //  for progress. -1 when line is not such an event (shown as it is).
 int ll_tf_event (const char *line, char *text, size_t size, ll_tf_line_t *kind);
 
-//  The variables written to terraform.runtime.tfvars.
+//  The variables written to terraform.runtime.tfvars.json (and, where
+//  upstream's S3 layout wants it, terraform.runtime.tfvars in HCL).
 typedef struct {
     //  upstream's (reference 2.4 step 6)
     const char *allocator_ip, *allocator_url, *machine_type, *image_name;
@@ -48,12 +49,16 @@ typedef struct {
     const char *crd_start_host;  //  local provider only, NULL = omit
 } ll_tfvars_t;
 
-//  The file's text (new string).
+//  terraform.runtime.tfvars.json: JSON (jansson), whose strings terraform
+//  reads literally (new string, NULL when out of memory).
+char *ll_tfvars_render_json (const ll_tfvars_t *vars);
+
+//  The same variables in HCL, for upstream's S3 copy (new string).
 char *ll_tfvars_render (const ll_tfvars_t *vars);
 
-//  The token of VM name in the agent_tokens block of a file that
-//  ll_tfvars_render wrote, into out: 0, or -1 when absent (names and tokens
-//  are [A-Za-z0-9._-], never escaped).
+//  The token of VM name in the agent_tokens of a file that
+//  ll_tfvars_render_json (a JSON object) or ll_tfvars_render (HCL, from
+//  before) wrote, into out: 0, or -1 when absent.
 int
 ll_tfvars_token_of (const char *text, const char *name, char *out, size_t size);
 

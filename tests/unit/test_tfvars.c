@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <czmq.h>
+#include <jansson.h>
 
 #include "actors/terraform/tfvars.h"
 #include "support.h"
@@ -170,6 +171,66 @@ test_render (void **state)
     free (text);
 }
 
+//  terraform.runtime.tfvars.json: jansson's escaping, nothing doubled
+//  (terraform reads a .tfvars.json string literally; checked against
+//  terraform 1.11: "a${b}c" reads a${b}c)
+static void
+test_render_json (void **state)
+{
+    const char *names[] = {"lablink-vm-dev-1", "lablink-vm-dev-2"};
+    const char *tokens[] = {"lablink-vm-dev-1.aa", "lablink-vm-dev-2.bb"};
+    const char *script = "echo \"$HOME\" ${VAR} %{ if } `d` \\ \n\tend\x01";
+    ll_tfvars_t vars = {
+        .allocator_ip = "1.2.3.4",
+        .machine_type = "g4dn.xlarge",
+        .repository = NULL,
+        .gpu_support = true,
+        .names = names,
+        .tokens = tokens,
+        .count = 2,
+        .startup_script = script,
+        .crd_start_host = "/x/start-host",
+    };
+    char *text = ll_tfvars_render_json (&vars);
+    assert_non_null (text);
+    json_t *root = json_loads (text, 0, NULL);
+    assert_non_null (root);
+    assert_string_equal (
+        json_string_value (json_object_get (root, "custom_startup_script")),
+        script);
+    assert_string_equal (
+        json_string_value (json_object_get (root, "allocator_ip")), "1.2.3.4");
+    assert_string_equal (
+        json_string_value (json_object_get (root, "gpu_support")), "true");
+    assert_string_equal (
+        json_string_value (json_object_get (root, "repository")), "");
+    assert_string_equal (
+        json_string_value (json_object_get (root, "allocator_url")), "");
+    assert_string_equal (
+        json_string_value (json_object_get (root, "crd_start_host")),
+        "/x/start-host");
+    assert_null (json_object_get (root, "agent_bin"));
+    json_t *vm_names = json_object_get (root, "vm_names");
+    assert_int_equal (json_array_size (vm_names), 2);
+    assert_string_equal (json_string_value (json_array_get (vm_names, 1)),
+                         "lablink-vm-dev-2");
+    assert_null (strstr (text, "$${"));
+    json_decref (root);
+    char token[64];
+    assert_int_equal (
+        ll_tfvars_token_of (text, "lablink-vm-dev-2", token, sizeof token), 0);
+    assert_string_equal (token, "lablink-vm-dev-2.bb");
+    assert_int_equal (
+        ll_tfvars_token_of (text, "lablink-vm-dev-3", token, sizeof token), -1);
+    assert_int_equal (ll_tfvars_token_of (text, "lablink-vm-dev-2", token, 5),
+                      -1);
+    assert_int_equal (
+        ll_tfvars_token_of ("{\"agent_tokens\":", "x", token, sizeof token),
+        -1);
+    assert_int_equal (text[strlen (text) - 1], '\n');
+    free (text);
+}
+
 static void
 test_parse_outputs (void **state)
 {
@@ -292,6 +353,7 @@ main (void)
         cmocka_unit_test (test_clean_line),
         cmocka_unit_test (test_event),
         cmocka_unit_test (test_render),
+        cmocka_unit_test (test_render_json),
         cmocka_unit_test (test_parse_outputs),
         cmocka_unit_test (test_state_list),
         cmocka_unit_test (test_rules),
