@@ -181,14 +181,16 @@ WHERE hostname = ANY ($1::text[]) AND user_email IS NOT NULL
 RETURNING hostname, user_email, crd_command IS NOT NULL;
 
 -- A replacement under a new name: the student of $1 moves to $2, with the
--- same rule for the code as vm_redeliver.
+-- same rule for the code as vm_redeliver; the claim's secret moves with
+-- the student (their cookie and recovery code keep working).
 -- name: vm_move_assignment
 WITH o AS (
-    SELECT user_email, crd_command, pin, delivered_at FROM vms
+    SELECT user_email, crd_command, pin, delivered_at, claim_secret_hash
+    FROM vms
     WHERE hostname = $1 AND user_email IS NOT NULL
 )
 UPDATE vms n SET
-    user_email = o.user_email,
+    user_email = o.user_email, claim_secret_hash = o.claim_secret_hash,
     crd_command = CASE WHEN o.delivered_at IS NULL THEN o.crd_command END,
     pin = CASE WHEN o.delivered_at IS NULL THEN o.pin END,
     assigned_at = now(), delivered_at = NULL, start_host_ok = NULL,
