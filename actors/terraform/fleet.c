@@ -5,7 +5,6 @@
 
 //  --- console actions: reboot, replacement with the student kept --------
 
-//  The n-th name of list (0-based), or NULL.
 char *
 tf_nth (zlist_t *list, int n)
 {
@@ -27,10 +26,6 @@ s_tfvars_free (char **text_p)
     }
 }
 
-//  Reboot the next VM of a reboot-vm operation through the provider's
-//  script (<module>/vm-reboot.sh NAME WORK_DIR): terraform/local restarts
-//  the VM's agent, terraform/aws reboots the instance. When none is left
-//  the operation ends: failed when any VM could not be rebooted.
 void
 tf_reboot_continue (self_t *self, op_t *op)
 {
@@ -84,8 +79,6 @@ tf_reboot_continue (self_t *self, op_t *op)
     tf_op_end (self, op->failed_vms == 0);
 }
 
-//  After a replacement: each assigned student keeps the VM and gets a
-//  fresh delivery (vm_redeliver says which codes are spent).
 void
 tf_redeliver (self_t *self, op_t *op)
 {
@@ -106,8 +99,6 @@ tf_redeliver (self_t *self, op_t *op)
     free (array);
 }
 
-//  A move-vm's apply succeeded: the student of the old VM moves to the new
-//  one, and the old name leaves the fleet, in one transaction.
 int
 tf_move_student (self_t *self, op_t *op)
 {
@@ -146,7 +137,6 @@ tf_move_student (self_t *self, op_t *op)
     return rc;
 }
 
-//  Names leave the fleet and their rows leave vms (archived first).
 int
 tf_drop_names (self_t *self, zlist_t *names)
 {
@@ -179,7 +169,6 @@ tf_set_state (self_t *self, zlist_t *names, const char *state)
     return rc;
 }
 
-//  After `output -json`: Terraform timings, addresses and ports per VM.
 void
 tf_store_outputs (self_t *self, op_t *op)
 {
@@ -234,9 +223,6 @@ tf_store_outputs (self_t *self, op_t *op)
     ll_tf_vms_free (&vms, count);
 }
 
-//  After a failure: names terraform holds stay (active), the others go.
-//  If terraform's state cannot be read every name stays: keeping a name
-//  can only keep or create a VM, never destroy one nobody asked about.
 void
 tf_reconcile (self_t *self, op_t *op, bool state_known)
 {
@@ -279,7 +265,6 @@ s_export_fail (self_t *self, op_t *op, const char *reason)
     tf_op_fail (self, reason);
 }
 
-//  Tell the exporter its reader went away.
 void
 tf_export_cancel (self_t *self, const char *id)
 {
@@ -289,7 +274,6 @@ tf_export_cancel (self_t *self, const char *id)
     free (error);
 }
 
-//  Ask the exporter for every VM's files, written to export.keep_dir.
 void
 tf_export_begin (self_t *self, op_t *op)
 {
@@ -414,7 +398,6 @@ s_export_done (self_t *self, op_t *op)
     tf_op_terraform (self, op);
 }
 
-//  One exchange with the exporter: the next part of the zip.
 void
 tf_export_step (self_t *self, op_t *op)
 {

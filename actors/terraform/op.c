@@ -14,7 +14,6 @@ tf_path_join (const char *a, const char *b)
     return p;
 }
 
-//  Absolute path of path (relative to the current directory).
 char *
 tf_absolute (const char *path)
 {
@@ -48,7 +47,6 @@ tf_file_exists (const char *path)
     return stat (path, &st) == 0;
 }
 
-//  Read a small file into a new string (NULL on failure).
 char *
 tf_read_file (const char *path, size_t max)
 {
@@ -62,7 +60,6 @@ tf_read_file (const char *path, size_t max)
     return text;
 }
 
-//  Write text to path with mode, atomically (temporary file + rename).
 int
 tf_write_file (const char *path, const char *text, mode_t mode)
 {
@@ -85,7 +82,6 @@ tf_write_file (const char *path, const char *text, mode_t mode)
     return rc;
 }
 
-//  Array text for a text[] parameter: {"a","b"} (names are [A-Za-z0-9._-]).
 char *
 tf_pg_array (zlist_t *names)
 {
@@ -112,7 +108,6 @@ tf_names_new (void)
     return list;
 }
 
-//  Whether the operation's terraform step destroys the whole fleet.
 bool
 tf_all_go (const op_t *op)
 {
@@ -122,7 +117,6 @@ tf_all_go (const op_t *op)
 
 //  --- database ---------------------------------------------------------
 
-//  Run a statement, clear the result; 0 or -1.
 int
 tf_exec (self_t *self, const char *name, int n, const char *const *values)
 {
@@ -140,10 +134,6 @@ tf_release (self_t *self)
     self->locked = false;
 }
 
-//  Take the lock that makes us the one allocator running terraform. 0 when
-//  taken (stale operations of a stopped allocator are then failed),
-//  TF_LOCK_BUSY with *busy = the running operation's id (0 if unknown), or
-//  -1 when the database is unavailable.
 int
 tf_acquire (self_t *self, int64_t *busy)
 {
@@ -176,10 +166,6 @@ tf_acquire (self_t *self, int64_t *busy)
     return 0;
 }
 
-//  Once after start, when the database answers: fail what an allocator
-//  killed mid-operation left running, so that operation does not show
-//  "running" until someone launches again. If another allocator holds the
-//  lock, its operation is live: nothing to do.
 void
 tf_sweep (self_t *self)
 {
@@ -209,10 +195,6 @@ tf_tokens_destroy (zhash_t **tokens_p)
     zhash_destroy (tokens_p);  //  s_token_free wipes each token
 }
 
-//  Mint a token for a VM being launched (or replaced), store its hash and
-//  a new generation on the VM's row (the row is made when absent; an older
-//  token of the name is revoked by the database's trigger), keep the token
-//  in tokens for terraform.runtime.tfvars. 0 or -1.
 int
 tf_mint (self_t *self, zhash_t *tokens, const char *name)
 {
@@ -272,7 +254,6 @@ tf_op_destroy (op_t **op_p)
     ll_log_context_set ("operation_id", NULL);
 }
 
-//  Finish the running operation: status row, lock, events.
 void
 tf_op_end (self_t *self, bool ok)
 {
@@ -365,7 +346,6 @@ s_op_run_main (self_t *self, op_t *op)
     return rc;
 }
 
-//  Deadline of the short steps after the main one.
 int64_t
 tf_after_deadline (self_t *self)
 {
@@ -532,7 +512,6 @@ s_op_step_done (self_t *self)
     }
 }
 
-//  Start the operation just recorded: key, tfvars, module, then terraform.
 void
 tf_op_begin (self_t *self)
 {
@@ -561,8 +540,6 @@ tf_op_begin (self_t *self)
     tf_op_terraform (self, op);
 }
 
-//  The terraform part of an operation: key, tfvars, module, init, then the
-//  main command.
 void
 tf_op_terraform (self_t *self, op_t *op)
 {
@@ -641,8 +618,6 @@ tf_op_terraform (self_t *self, op_t *op)
     }
 }
 
-//  Record a new operation with its names in one transaction; 0 with the
-//  id, or -1 (already answered).
 int
 tf_op_create (self_t *self,
               ll_request_t *req,
@@ -714,8 +689,6 @@ tf_op_tick (self_t *self)
         tf_flush (self, op);
 }
 
-//  $TERM while terraform runs: interrupt it (terraform stops gracefully on
-//  SIGINT), then kill; the operation is recorded as failed.
 void
 tf_op_abort (self_t *self)
 {

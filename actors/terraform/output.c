@@ -73,7 +73,6 @@ s_emit (self_t *self, op_t *op, const char *line, ll_tf_line_t kind)
     op->seq++;
 }
 
-//  A line of our own in the output (what the allocator did).
 void
 tf_say (self_t *self, op_t *op, const char *format, ...)
 {
@@ -108,9 +107,6 @@ tf_flush (self_t *self, op_t *op)
 
 //  --- the child process ------------------------------------------------
 
-//  A complete line: apply and destroy write JSON events on stdout (-json),
-//  shown by their text and counted by what they say; any other line is
-//  shown as it is. Control characters never reach the output.
 void
 tf_stream_line (self_t *self, op_t *op, stream_t *stream)
 {
@@ -136,14 +132,12 @@ tf_stream_line (self_t *self, op_t *op, stream_t *stream)
     free (text);
 }
 
-//  The pipe's descriptor to poll, -1 when none.
 int
 tf_stream_fd (op_t *op, stream_t *stream)
 {
     return op->child ? tf_child_fd (op->child, stream->which) : -1;
 }
 
-//  Read what the pipe has; false at end of file.
 bool
 tf_stream_read (self_t *self, op_t *op, stream_t *stream)
 {
@@ -176,7 +170,6 @@ tf_stream_read (self_t *self, op_t *op, stream_t *stream)
     return true;
 }
 
-//  AWS credentials are needed: the aws provider, or fleet state in S3.
 bool
 tf_uses_aws (self_t *self)
 {
@@ -226,10 +219,6 @@ s_aws_env (self_t *self, op_t *op, char **env)
     ll_aws_creds_clear (&creds);
 }
 
-//  Start argv as the operation's current step; shown is how the command
-//  line appears in the output (nothing secret in it); extra_env
-//  (NULL-terminated, or NULL) is added to the environment with the AWS
-//  credentials.
 int
 tf_op_spawn (self_t *self,
              op_t *op,
@@ -273,7 +262,6 @@ tf_op_spawn (self_t *self,
     return 0;
 }
 
-//  Run the operation's next terraform command: args after "-chdir=...".
 int
 tf_op_run (self_t *self,
            op_t *op,

@@ -3,7 +3,6 @@
     (and the HCL copy for upstream's S3 layout, backed up to S3). */
 #include "actors/terraform/internal.h"
 
-//  The allocator's ed25519 key pair, made once with ssh-keygen.
 int
 tf_ensure_key (self_t *self, op_t *op, char **public_key)
 {
@@ -55,8 +54,6 @@ tf_ensure_key (self_t *self, op_t *op, char **public_key)
     return 0;
 }
 
-//  Point the working directory at the module's files (symlinks, refreshed
-//  for every operation so module updates are seen).
 int
 tf_link_module (self_t *self)
 {
@@ -84,10 +81,6 @@ tf_link_module (self_t *self)
     return 0;
 }
 
-//  The state backend's files in the working directory: for s3 a backend
-//  block (TF_BACKEND_TF) and its settings (TF_BACKEND_CONFIG: the bucket,
-//  a key per deployment and environment, the lock); for local neither.
-//  *id receives what identifies the backend (for the init marker). 0 or -1.
 int
 tf_write_backend (self_t *self, char **id)
 {
@@ -150,8 +143,6 @@ tf_write_backend (self_t *self, char **id)
     return rc;
 }
 
-//  terraform.runtime.tfvars for the fleet as it should be after this
-//  operation (the names being removed left out).
 int
 tf_write_tfvars (self_t *self, op_t *op, const char *public_key)
 {
@@ -267,9 +258,6 @@ tf_write_tfvars (self_t *self, op_t *op, const char *public_key)
     return rc;
 }
 
-//  Copy the tfvars to S3 (reference 2.4 step 9) when the bucket is in use:
-//  the aws provider or state in S3. 0, or -1 with the reason in op->error
-//  (the operation then fails, although terraform succeeded).
 int
 tf_backup_tfvars (self_t *self, op_t *op)
 {
