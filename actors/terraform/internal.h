@@ -225,7 +225,8 @@ void tf_publish (
 void tf_publish_progress (self_t *self, op_t *op);
 
 //  A line of our own in the output (what the allocator did).
-void tf_say (self_t *self, op_t *op, const char *format, ...);
+void tf_say (self_t *self, op_t *op, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 void tf_flush (self_t *self, op_t *op);
 

@@ -316,7 +316,7 @@ s_op_run_main (self_t *self, op_t *op)
     //  -json: progress is read from terraform's machine-readable events
     static const char *const tail[] = {"-json", "-auto-approve", "-input=false",
                                        "-no-color",
-                                       "-var-file=" TF_TFVARS_JSON};
+                                       ("-var-file=" TF_TFVARS_JSON)};
     const char *args[TF_ARGV_MAX];
     size_t n = 0;
     args[n++] = tf_all_go (op) ? "destroy" : "apply";
