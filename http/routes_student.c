@@ -559,23 +559,45 @@ s_claim_show (ll_http_req_t *req, const char *secret, bool set_cookie)
             headers);
     }
     else if (first) {
+        //  Each VM with the address of its own page (routes_progress.c),
+        //  where the student sends a new command or releases it
         json_t *vms = json_array ();
-        char *host, *vm_status;
+        char *host, *vm_status, page[400] = "";
         while ((host = zmsg_popstr (reply))) {
             vm_status = zmsg_popstr (reply);
-            json_array_append_new (vms, json_pack ("{s:s, s:s}", "hostname",
-                                                   host, "status",
-                                                   vm_status ? vm_status : ""));
+            json_t *vm = json_pack ("{s:s, s:s}", "hostname", host, "status",
+                                    vm_status ? vm_status : "");
+            char token[40];
+            if (ll_progress_link (req, host, token, sizeof token) == 0) {
+                char link[400];
+                snprintf (link, sizeof link, "/vm/%s?t=%s", host, token);
+                json_object_set_new (vm, "page", json_string (link));
+                if (!*page)
+                    snprintf (page, sizeof page, "%s", link);
+            }
+            json_array_append_new (vms, vm);
             free (host);
             free (vm_status);
         }
-        char cookie[256] = "";
+        char headers[700] = "";
         if (set_cookie)
-            s_claim_cookie (req, secret, cookie, sizeof cookie);
-        status = s_json_headers (
-            req, 200, json_pack ("{s:s, s:o}", "email", first, "vms", vms),
-            set_cookie ? cookie : NULL);
-        sodium_memzero (cookie, sizeof cookie);
+            s_claim_cookie (req, secret, headers, 256);
+        //  A browser's form (the home page's "open my VM's page") goes
+        //  straight to the page of the student's first VM
+        const char *accept = ll_http_header (req, "Accept");
+        if (*page && set_cookie && accept && strstr (accept, "text/html")) {
+            size_t used = strlen (headers);
+            snprintf (headers + used, sizeof headers - used, "Location: %s\r\n",
+                      page);
+            json_decref (vms);
+            status = ll_http_send (req, 303, "text/plain; charset=utf-8", "", 0,
+                                   headers);
+        }
+        else
+            status = s_json_headers (
+                req, 200, json_pack ("{s:s, s:o}", "email", first, "vms", vms),
+                *headers ? headers : NULL);
+        sodium_memzero (headers, sizeof headers);
     }
     else if (error && streq (error, LL_REASON_NOT_FOUND))
         status = ll_http_error (req, 403, LL_MSG_BAD_RECOVERY);

@@ -118,7 +118,9 @@ pass "the owner re-claims with the cookie or the recovery code (another browser)
 
 # --- the student's own claim: GET with the cookie, POST with the code ---
 out=$(curl -s -w ' %{http_code}' -b "$T/alice.jar" "$url/api/claim")
-expect "own claim" "{\"email\":\"alice@example.com\",\"vms\":[{\"hostname\":\"$host\",\"status\":\"running\"}]} 200" "$out"
+own_page=$(echo "$out" | field page)
+[[ $own_page =~ ^/vm/$host\?t=[0-9a-f]{32}$ ]] || fail "no own page in the claim: $out"
+expect "own claim" "{\"email\":\"alice@example.com\",\"vms\":[{\"hostname\":\"$host\",\"status\":\"running\",\"page\":\"$own_page\"}]} 200" "$out"
 expect "no cookie" 401 "$(code "$url/api/claim")"
 expect "forged cookie" 403 "$(code -b 'lablink_claim=AAAAAAAAAAAAAAAA' "$url/api/claim")"
 expect "code" 200 "$(code -d "recovery_code=$rcode" "$url/api/claim")"
@@ -127,6 +129,21 @@ expect "wrong code" 403 "$(code -d 'recovery_code=ABCD-EFGH-JKMN-PQRS' "$url/api
 expect "no code" 400 "$(code -X POST "$url/api/claim")"
 expect "code not a string" 400 "$(code -H 'Content-Type: application/json' -d '{"recovery_code":7}' "$url/api/claim")"
 pass "GET /api/claim (cookie) and POST /api/claim (recovery code): 200 with the student's VMs; 401/403/400 otherwise"
+
+# --- the student's own page, reached with the recovery code (issue 16) ---
+# a browser's form on the home page: 303 to the VM's page, the cookie set
+loc=$(curl -s -o /dev/null -D "$T/own.h" -w '%{http_code} %{redirect_url}' -H 'Accept: text/html,*/*' \
+    -d "recovery_code=$rcode" "$url/api/claim")
+expect "own page redirect" "303 $url$own_page" "$loc"
+grep -qi "^Set-Cookie: lablink_claim=$canon;" "$T/own.h" || fail "the own-page redirect set no cookie"
+page=$(curl -s "$url$own_page")
+grep -q "action=\"/vm/$host/release\"" <<<"$page" || fail "the own page has no release form"
+grep -q 'id="new_command"' <<<"$page" || fail "the own page has no new-command form"
+expect "own page, wrong code" "403 " "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' \
+    -H 'Accept: text/html' -d 'recovery_code=ABCD-EFGH-JKMN-PQRS' "$url/api/claim")"
+home=$(curl -s "$url/")
+grep -q 'id="own_page_form" method="post" action="/api/claim"' <<<"$home" || fail "no own-page form on the home page"
+pass "the recovery code opens the student's own VM page (303 from the home page's form; 403 for a wrong code)"
 
 # --- the admin resets a claim: a new code, the old one dead; audited ---
 before=$(snapshot)
