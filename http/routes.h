@@ -4,6 +4,7 @@
 #ifndef LL_HTTP_ROUTES_H
 #define LL_HTTP_ROUTES_H
 
+#include "http/auth.h"
 #include "http/server.h"
 #include "runtime/crd.h"
 #include "runtime/recovery.h"

@@ -21,8 +21,8 @@ done <<<"$routes"
 echo "ok - all $count routes of http/routes.c are documented"
 
 # The Basic challenge the edge sends is the one the guide names
-realms=$(grep -ohE 'realm=\\"[^\\]*\\"' "$src/http/server.c" | sort -u | sed 's/\\//g')
-[ "$(wc -l <<<"$realms")" = 1 ] && [ -n "$realms" ] || { echo "FAIL: realms in http/server.c: $realms"; exit 1; }
+realms=$(grep -ohE 'realm=\\"[^\\]*\\"' "$src"/http/*.[ch] | sort -u | sed 's/\\//g')
+[ "$(wc -l <<<"$realms")" = 1 ] && [ -n "$realms" ] || { echo "FAIL: realms in http/: $realms"; exit 1; }
 grep -qF "WWW-Authenticate: Basic $realms" "$doc" || { echo "FAIL: docs/api.md does not name $realms"; exit 1; }
 grep -rqE 'realm="[^"]*"' "$src/docs" --include='*.md' \
     && ! grep -rhoE 'realm="[^"]*"' "$src/docs" --include='*.md' | grep -qvxF "$realms" \
