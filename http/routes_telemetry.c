@@ -7,6 +7,7 @@
     request is about: another VM's token is 403); the Lambda posts logs
     with the token of scope "_lambda". Reads of every VM are the admin's. */
 #include "http/routes.h"
+#include "http/sse.h"
 #include "runtime/logline.h"
 #include "runtime/textbuf.h"
 
@@ -802,14 +803,7 @@ s_tail_send (ll_http_req_t *req, const char *rows, size_t size, long long *last)
     int rc = 0;
     if (json_array_size (lines)) {
         json_t *event = json_pack ("{s:o}", "lines", lines);
-        char *data = json_dumps (event, JSON_COMPACT);
-        json_decref (event);
-        rc = mg_printf (req->conn, "id: %lld\nevent: lines\ndata: %s\n\n",
-                        newest, data)
-                     > 0
-                 ? 0
-                 : -1;
-        free (data);
+        rc = ll_sse_event (req, "lines", newest, event) ? 0 : -1;
         *last = newest;
     }
     else
@@ -858,15 +852,7 @@ ll_route_vm_logs_events (ll_http_req_t *req)
         rows = zframe_new (NULL, 0);
     }
     last = strtoll (after, NULL, 10);
-    req->status = 200;
-    mg_printf (req->conn, "HTTP/1.1 200 OK\r\n"
-                          "Content-Type: text/event-stream\r\n"
-                          "Cache-Control: no-store\r\n"
-                          "X-Content-Type-Options: nosniff\r\n"
-                          "X-Accel-Buffering: no\r\n"
-                          "Connection: close\r\n\r\n"
-                          "retry: 2000\n\n");
-    int alive = 0;
+    int alive = ll_sse_begin (req);
     //  The backlog, page by page
     while (alive == 0) {
         size_t size = zframe_size (rows);
@@ -907,7 +893,7 @@ ll_route_vm_logs_events (ll_http_req_t *req)
         else if (zpoller_terminated (poller))
             break;
         if (alive == 0 && ll_now_ms () >= ping) {
-            alive = mg_printf (req->conn, ": ping\n\n") > 0 ? 0 : -1;
+            alive = ll_sse_comment (req, "ping") ? 0 : -1;
             ping = ll_now_ms () + S_TAIL_PING_MS;
         }
         if (alive == 0 && ll_http_client_gone (req))
