@@ -164,20 +164,30 @@ ll_sse_begin (ll_http_req_t *req)
 }
 
 bool
+ll_sse_event_text (ll_http_req_t *req,
+                   const char *event,
+                   long long id,
+                   const char *data)
+{
+    int rc;
+    if (id >= 0)
+        rc = mg_printf (req->conn, "id: %lld\nevent: %s\ndata: %s\n\n", id,
+                        event, data);
+    else
+        rc = mg_printf (req->conn, "event: %s\ndata: %s\n\n", event, data);
+    return rc > 0;
+}
+
+bool
 ll_sse_event (ll_http_req_t *req, const char *event, long long id, json_t *data)
 {
     char *text = data ? json_dumps (data, JSON_COMPACT) : NULL;
     json_decref (data);
     if (!text)
         return false;
-    int rc;
-    if (id >= 0)
-        rc = mg_printf (req->conn, "id: %lld\nevent: %s\ndata: %s\n\n", id,
-                        event, text);
-    else
-        rc = mg_printf (req->conn, "event: %s\ndata: %s\n\n", event, text);
+    bool alive = ll_sse_event_text (req, event, id, text);
     free (text);
-    return rc > 0;
+    return alive;
 }
 
 bool

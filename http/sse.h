@@ -50,6 +50,12 @@ bool ll_sse_event (ll_http_req_t *req,
                    long long id,
                    json_t *data);
 
+//  The same with data already JSON text on one line (not taken).
+bool ll_sse_event_text (ll_http_req_t *req,
+                        const char *event,
+                        long long id,
+                        const char *data);
+
 //  A comment line (": text"), to keep the connection alive; false once
 //  the client is gone.
 bool ll_sse_comment (ll_http_req_t *req, const char *text);
