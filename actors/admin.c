@@ -116,10 +116,100 @@ s_handle_audit_list (void *self, ll_request_t *req)
     s_run (self, req, "admin_audit_list", 2, true);
 }
 
+//  ADMIN-VMS [hostname]: every VM, or that one
 static void
-s_handle_vms (void *self, ll_request_t *req)
+s_handle_vms (void *arg, ll_request_t *req)
 {
-    s_run (self, req, "admin_vm_list", 0, true);
+    self_t *self = arg;
+    char *host = NULL;
+    if (ll_request_take (req, &host) != 0)
+        return;
+    if (host && strlen (host) > LL_ADMIN_MAX_ARG)
+        ll_request_fail (req, LL_REASON_TOO_LONG);
+    else {
+        char stale[16];
+        snprintf (stale, sizeof stale, "%d",
+                  self->actor.runtime->config->agent.stale_after_s);
+        const char *values[] = {stale, host && *host ? host : NULL};
+        ll_db_ensure (self->actor.db);
+        PGresult *res = ll_db_exec (self->actor.db, "admin_vm_list", 2, values);
+        if (res && PQntuples (res) == 1)
+            ll_request_answer (req, PQgetvalue (res, 0, 0));
+        else
+            ll_request_fail (req, s_db_reason (self));
+        PQclear (res);
+    }
+    free (host);
+}
+
+static void
+s_handle_archives (void *self, ll_request_t *req)
+{
+    s_run (self, req, "admin_archive_list", 0, true);
+}
+
+static void
+s_handle_archive_done (void *self, ll_request_t *req)
+{
+    s_run (self, req, "admin_archive_downloaded", 1, false);
+}
+
+//  ARCHIVE-GET / ARCHIVE-DELETE name: OK allocator / OK name, or ERROR
+//  "not found"
+static void
+s_archive_row (self_t *self, ll_request_t *req, const char *statement)
+{
+    char *args[1] = {NULL};
+    if (s_args (req, args, 1) != 0)
+        goto done;
+    ll_db_ensure (self->actor.db);
+    const char *values[] = {args[0]};
+    PGresult *res = ll_db_exec (self->actor.db, statement, 1, values);
+    if (!res)
+        ll_request_fail (req, s_db_reason (self));
+    else if (PQntuples (res) != 1)
+        ll_request_fail (req, LL_REASON_NOT_FOUND);
+    else
+        ll_request_answer (req, PQgetvalue (res, 0, 0));
+    PQclear (res);
+done:
+    s_args_free (args, 1);
+}
+
+static void
+s_handle_archive_get (void *self, ll_request_t *req)
+{
+    s_archive_row (self, req, "admin_archive_get");
+}
+
+static void
+s_handle_archive_delete (void *self, ll_request_t *req)
+{
+    s_archive_row (self, req, "admin_archive_delete");
+}
+
+//  VM-PROGRESS hostname: the row's JSON, "" when there is no such VM
+static void
+s_handle_vm_progress (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    char *args[1] = {NULL};
+    if (s_args (req, args, 1) != 0)
+        goto done;
+    char stale[16];
+    snprintf (stale, sizeof stale, "%d",
+              self->actor.runtime->config->agent.stale_after_s);
+    const char *values[] = {args[0], stale};
+    ll_db_ensure (self->actor.db);
+    PGresult *res = ll_db_exec (self->actor.db, "admin_vm_progress", 2, values);
+    if (!res)
+        ll_request_fail (req, s_db_reason (self));
+    else
+        ll_request_answer (req,
+                           PQntuples (res) == 1 ? PQgetvalue (res, 0, 0) : "");
+    PQclear (res);
+done:
+    s_args_free (args, 1);
 }
 
 static void
@@ -216,6 +306,11 @@ static const ll_handler_t s_handlers[] = {
     {LL_CMD_AUDIT_LIST, s_handle_audit_list},
     {LL_CMD_ADMIN_VMS, s_handle_vms},
     {LL_CMD_ADMIN_VM_EXISTS, s_handle_vm_exists},
+    {LL_CMD_VM_PROGRESS, s_handle_vm_progress},
+    {LL_CMD_ARCHIVES, s_handle_archives},
+    {LL_CMD_ARCHIVE_GET, s_handle_archive_get},
+    {LL_CMD_ARCHIVE_DONE, s_handle_archive_done},
+    {LL_CMD_ARCHIVE_DELETE, s_handle_archive_delete},
     {NULL, NULL},
 };
 

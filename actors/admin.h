@@ -6,8 +6,9 @@
     tick), and every minute deletes expired sessions and old failures.
     Serves: ROUTER LL_ENDPOINT_ADMIN, the grammar in runtime/protocol.h:
       SESSION-NEW, SESSION-CHECK, SESSION-END, LOGIN-CHECK, LOGIN-FAILED,
-      LOGIN-OK, AUDIT, AUDIT-LIST, ADMIN-VMS, ADMIN-VM-EXISTS. Arguments
-      are at most 512 bytes (else ERROR LL_REASON_TOO_LONG); every other
+      LOGIN-OK, AUDIT, AUDIT-LIST, ADMIN-VMS, ADMIN-VM-EXISTS, VM-PROGRESS,
+      ARCHIVES, ARCHIVE-GET, ARCHIVE-DONE, ARCHIVE-DELETE. Arguments are
+      at most 512 bytes (else ERROR LL_REASON_TOO_LONG); every other
       ERROR but LL_REASON_EXPIRED means the database failed.
     Pipe: START -> OK (the database may be down: requests then answer
           ERROR), $TERM, VERBOSE (runtime/actor.h). */

@@ -336,8 +336,11 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
         emails[i] = claims[i]->email;
     char *array = s_pg_array (emails, n);
     free (emails);
-    const char *values[] = {array};
-    PGresult *res = ll_db_exec (self->actor.db, "claim_owned", 1, values);
+    const ll_config_t *config = self->actor.runtime->config;
+    char stale[16];
+    snprintf (stale, sizeof stale, "%d", config->agent.stale_after_s);
+    const char *values[] = {array, stale};
+    PGresult *res = ll_db_exec (self->actor.db, "claim_owned", 2, values);
     free (array);
     if (!res)
         return -1;
@@ -362,7 +365,22 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
         bool running = streq (status, "running");
         bool recovering =
             streq (status, "rebooting") || streq (status, "initializing");
-        if (streq (status, "error"))
+        if (config->recovery.reassign_dead
+            && streq (PQgetvalue (res, row, 4), "t")) {
+            //  Their VM is dead: release and flag it, then a fresh one
+            char why[400];
+            snprintf (
+                why, sizeof why, "%s was moved to a fresh VM: this one was %s",
+                claim->email,
+                streq (status, "error") ? "in error" : "dead or unhealthy");
+            const char *args[] = {host, claim->email, why};
+            PGresult *gone =
+                ll_db_exec (self->actor.db, "claim_abandon", 3, args);
+            if (!gone)
+                rc = -1;
+            PQclear (gone);
+        }
+        else if (streq (status, "error"))
             s_claim_set (claim, LL_CLAIM_UNRECOVERABLE, NULL, NULL);
         else if (running || recovering) {
             const char *args[] = {host, claim->email, claim->command,

@@ -11,6 +11,7 @@
 #include "actors/ingest.h"
 #include "actors/listener.h"
 #include "actors/registry.h"
+#include "actors/scheduler.h"
 #include "actors/terraform.h"
 #include "actors/waiters.h"
 #include "http/routes.h"
@@ -33,11 +34,17 @@
 //  reaches an actor that is gone. The inner actors start at once (each
 //  connects to PostgreSQL in its START), then the edge ones in order.
 static const ll_actor_def_t s_actor_table[] = {
-    {"registry", registry_actor, false},   {"admin", admin_actor, false},
-    {"listener", listener_actor, false},   {"waiters", waiters_actor, false},
-    {"assigner", assigner_actor, false},   {"ingest", ingest_actor, false},
-    {"terraform", terraform_actor, false}, {"exporter", exporter_actor, false},
-    {"gateway", gateway_actor, true},      {"http", http_actor, true},
+    {"registry", registry_actor, false},
+    {"admin", admin_actor, false},
+    {"listener", listener_actor, false},
+    {"waiters", waiters_actor, false},
+    {"assigner", assigner_actor, false},
+    {"ingest", ingest_actor, false},
+    {"terraform", terraform_actor, false},
+    {"exporter", exporter_actor, false},
+    {"scheduler", scheduler_actor, false},
+    {"gateway", gateway_actor, true},
+    {"http", http_actor, true},
 };
 
 static int

@@ -1,10 +1,12 @@
 #include "actors/terraform.h"
+#include "runtime/export_check.h"
 #include "actors/s3.h"
 #include "actors/tfvars.h"
 #include "runtime/actor.h"
 #include "runtime/aws.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
+#include "runtime/schedule.h"
 #include "runtime/metrics.h"
 #include "runtime/token.h"
 
@@ -41,8 +43,20 @@ extern char **environ;
 #define TF_STALE_REASON    "interrupted: the allocator running it stopped"
 #define TF_SHUTDOWN_REASON "interrupted: the allocator was stopped"
 #define TF_MAX_NAME        256
+#define TF_REBOOT_SCRIPT   "vm-reboot.sh"  //  the provider's reboot
+#define TF_ARGV_MAX        (LL_BULK_MAX + 16)
 
-typedef enum { STEP_INIT, STEP_MAIN, STEP_OUTPUT, STEP_STATE } step_t;
+typedef enum {
+    STEP_INIT,
+    STEP_MAIN,
+    STEP_OUTPUT,
+    STEP_STATE,
+    STEP_REBOOT,
+    STEP_EXPORT
+} step_t;
+
+#define TF_EXPORT_WAIT_MS 100         //  "nothing yet": ask again then
+#define TF_EXPORT_SAY     (32 << 20)  //  a progress line this often
 
 //  One pipe from the child, cut into lines.
 typedef struct {
@@ -55,8 +69,18 @@ typedef struct {
 typedef struct {
     int64_t id;              //  operations.id
     char kind[16];           //  launch | destroy | destroy-vm | replace-vm
-    char *target;            //  host of destroy-vm / replace-vm, or NULL
+                             //  | move-vm | reboot-vm
+    char *target;            //  the VMs named (space-separated), or NULL
     zlist_t *names;          //  names this operation adds or removes (owned)
+    char *moved_to;          //  move-vm: the new name (owned), else NULL
+    int failed_vms;          //  reboot-vm: VMs whose reboot failed
+    char before[16];         //  reboot-vm: the rebooting VM's status before
+    char export_id[40];      //  export-destroy: the exporter's export id
+    char *export_path;       //  ... the zip being written (.part), owned
+    int export_fd;           //  ... its descriptor, -1 when closed
+    uint64_t export_bytes;   //  ... bytes written
+    uint64_t export_said;    //  ... bytes when progress was last said
+    int64_t export_next_ms;  //  ... when to ask the exporter again
     zhash_t *tokens;         //  name -> token minted for it (owned, secret)
     step_t step;             //  what the child is doing
     pid_t pid;               //  the child, 0 when none
@@ -78,7 +102,7 @@ typedef struct {
     size_t pending_len;      //  bytes in pending
     size_t pending_cap;      //  capacity of pending
     int64_t flush_ms;        //  next database flush
-    int done, total;         //  VMs created / destroyed, of
+    int done, total;         //  VMs created / destroyed / rebooted, of
     bool progress_dirty;     //  done/total changed since the last flush
     bool backup_failed;      //  terraform succeeded, its S3 backup did not
     char *error;             //  first reason of failure, or NULL
@@ -88,6 +112,7 @@ typedef struct {
 typedef struct {
     ll_actor_t actor;     //  pipe, ROUTER LL_ENDPOINT_TERRAFORM, database
     zsock_t *pub;         //  LL_ENDPOINT_OPERATIONS
+    zsock_t *exporter;    //  DEALER to LL_ENDPOINT_EXPORTER
     char *module_dir;     //  the terraform module (absolute)
     char *work_dir;       //  state, tfvars, symlinks (absolute)
     char *key_file;       //  the allocator's ssh private key
@@ -204,7 +229,16 @@ s_names_new (void)
 {
     zlist_t *list = zlist_new ();
     zlist_autofree (list);
+    zlist_comparefn (list, (zlist_compare_fn *) strcmp);  //  zlist_exists
     return list;
+}
+
+//  Whether the operation's terraform step destroys the whole fleet.
+static bool
+s_all_go (const op_t *op)
+{
+    return strcmp (op->kind, "destroy") == 0
+           || strcmp (op->kind, "export-destroy") == 0;
 }
 
 //  --- database ---------------------------------------------------------
@@ -317,12 +351,12 @@ static void
 s_emit (self_t *self, op_t *op, const char *line)
 {
     ll_tf_line_t kind = ll_tf_line_kind (line);
-    if ((kind == LL_TF_LINE_CREATED && op->step == STEP_MAIN
-         && strcmp (op->kind, "destroy") != 0)
-        || (kind == LL_TF_LINE_DESTROYED && strcmp (op->kind, "destroy") == 0
+    bool move = strcmp (op->kind, "move-vm") == 0;
+    if ((kind == LL_TF_LINE_CREATED && op->step == STEP_MAIN && !s_all_go (op))
+        || (kind == LL_TF_LINE_DESTROYED && s_all_go (op)
             && op->step == STEP_MAIN)
         || (kind == LL_TF_LINE_DESTROYED
-            && strcmp (op->kind, "destroy-vm") == 0)) {
+            && (strcmp (op->kind, "destroy-vm") == 0 || move))) {
         if (op->done < op->total)
             op->done++;
         s_publish_progress (self, op);
@@ -652,23 +686,19 @@ s_aws_env (self_t *self, op_t *op, char **env)
     ll_aws_creds_clear (&creds);
 }
 
-//  Run the operation's next terraform command: args after "-chdir=...".
+//  Start argv as the operation's current step; shown is how the command
+//  line appears in the output (nothing secret in it); extra_env
+//  (NULL-terminated, or NULL) is added to the environment with the AWS
+//  credentials.
 static int
-s_op_run (self_t *self,
-          op_t *op,
-          step_t step,
-          const char *const *args,
-          int64_t deadline_ms)
+s_op_spawn (self_t *self,
+            op_t *op,
+            step_t step,
+            const char *const *argv,
+            const char *shown,
+            const char *const *extra_env,
+            int64_t deadline_ms)
 {
-    const char *argv[16];
-    size_t n = 0;
-    char chdir_arg[PATH_MAX + 16];
-    snprintf (chdir_arg, sizeof chdir_arg, "-chdir=%s", self->work_dir);
-    argv[n++] = self->actor.runtime->config->provider.terraform_bin;
-    argv[n++] = chdir_arg;
-    for (size_t i = 0; args[i] && n < 15; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
     op->step = step;
     op->exited = false;
     op->kill_stage = 0;
@@ -677,19 +707,19 @@ s_op_run (self_t *self,
     op->out.len = op->err.len = 0;
     op->out.capture = step == STEP_OUTPUT || step == STEP_STATE;
     op->err.capture = false;
-    //  The whole command line (nothing secret in it) for the record
-    char shown[1024];
-    size_t len = 0;
-    for (size_t i = 2; i < n && len < sizeof shown; i++)
-        len +=
-            (size_t) snprintf (shown + len, sizeof shown - len, " %s", argv[i]);
-    s_say (self, op, "$ terraform%s", shown);
+    s_say (self, op, "$ %s", shown);
     char *aws_env[4] = {NULL};
     s_aws_env (self, op, aws_env);
+    const char *env[8];
+    size_t e = 0;
+    for (int i = 0; aws_env[i]; i++)
+        env[e++] = aws_env[i];
+    for (int i = 0; extra_env && extra_env[i] && e < 7; i++)
+        env[e++] = extra_env[i];
+    env[e] = NULL;
     char reason[512];
-    int spawned =
-        s_spawn (argv, (const char *const *) aws_env, &op->pid, &op->out.fd,
-                 &op->err.fd, true, reason, sizeof reason);
+    int spawned = s_spawn (argv, env, &op->pid, &op->out.fd, &op->err.fd, true,
+                           reason, sizeof reason);
     for (int i = 0; aws_env[i]; i++) {
         sodium_memzero (aws_env[i], strlen (aws_env[i]));
         free (aws_env[i]);
@@ -703,6 +733,31 @@ s_op_run (self_t *self,
     }
     op->deadline_ms = deadline_ms;
     return 0;
+}
+
+//  Run the operation's next terraform command: args after "-chdir=...".
+static int
+s_op_run (self_t *self,
+          op_t *op,
+          step_t step,
+          const char *const *args,
+          int64_t deadline_ms)
+{
+    const char *argv[TF_ARGV_MAX];
+    size_t n = 0;
+    char chdir_arg[PATH_MAX + 16];
+    snprintf (chdir_arg, sizeof chdir_arg, "-chdir=%s", self->work_dir);
+    argv[n++] = self->actor.runtime->config->provider.terraform_bin;
+    argv[n++] = chdir_arg;
+    for (size_t i = 0; args[i] && n < TF_ARGV_MAX - 1; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    char shown[LL_TF_LINE_MAX];
+    size_t len = (size_t) snprintf (shown, sizeof shown, "terraform");
+    for (size_t i = 2; i < n && len < sizeof shown; i++)
+        len +=
+            (size_t) snprintf (shown + len, sizeof shown - len, " %s", argv[i]);
+    return s_op_spawn (self, op, step, argv, shown, NULL, deadline_ms);
 }
 
 //  --- operations: begin, steps, end -------------------------------------
@@ -753,7 +808,7 @@ s_op_new (int64_t id, const char *kind, const char *target)
     snprintf (op->kind, sizeof op->kind, "%s", kind);
     op->target = target ? strdup (target) : NULL;
     op->names = s_names_new ();
-    op->out.fd = op->err.fd = -1;
+    op->out.fd = op->err.fd = op->export_fd = -1;
     op->flush_ms = ll_now_ms () + TF_FLUSH_MS;
     //  Every line this thread logs until the operation ends names it
     char text[24];
@@ -773,6 +828,10 @@ s_op_destroy (op_t **op_p)
     zlist_destroy (&op->names);
     s_tokens_destroy (&op->tokens);
     free (op->target);
+    free (op->moved_to);
+    if (op->export_fd >= 0)
+        close (op->export_fd);
+    free (op->export_path);
     free (op->capture);
     free (op->pending);
     free (op->error);
@@ -988,7 +1047,7 @@ s_write_tfvars (self_t *self, op_t *op, const char *public_key)
     const char **names = calloc ((size_t) rows + 1, sizeof *names);
     char **tokens = calloc ((size_t) rows + 1, sizeof *tokens);
     size_t count = 0;
-    bool destroying_all = strcmp (op->kind, "destroy") == 0;
+    bool destroying_all = s_all_go (op);
     for (int i = 0; i < rows; i++) {
         const char *name = PQgetvalue (res, i, 0);
         const char *state = PQgetvalue (res, i, 2);
@@ -1160,9 +1219,9 @@ s_op_run_main (self_t *self, op_t *op)
 {
     static const char *const tail[] = {"-auto-approve", "-input=false",
                                        "-no-color", "-var-file=" TF_TFVARS};
-    const char *args[12];
+    const char *args[TF_ARGV_MAX];
     size_t n = 0;
-    args[n++] = strcmp (op->kind, "destroy") == 0 ? "destroy" : "apply";
+    args[n++] = s_all_go (op) ? "destroy" : "apply";
     for (size_t i = 0; i < 4; i++)
         args[n++] = tail[i];
     //  Another terraform on the same state (a person, an allocator on
@@ -1172,14 +1231,21 @@ s_op_run_main (self_t *self, op_t *op)
     snprintf (lock, sizeof lock, "-lock-timeout=%ds",
               wait_s < TF_LOCK_WAIT_MAX_S ? wait_s : TF_LOCK_WAIT_MAX_S);
     args[n++] = lock;
-    char replace[TF_MAX_NAME + 64];
-    if (strcmp (op->kind, "replace-vm") == 0) {
-        snprintf (replace, sizeof replace, "-replace=%s.vm[\"%s\"]",
-                  s_vm_type (self), op->target);
-        args[n++] = replace;
-    }
+    //  One -replace per VM being replaced (same names, new machines)
+    zlist_t *replace = s_names_new ();
+    if (strcmp (op->kind, "replace-vm") == 0)
+        for (char *name = zlist_first (op->names); name && n < TF_ARGV_MAX - 1;
+             name = zlist_next (op->names)) {
+            char arg[TF_MAX_NAME + 64];
+            snprintf (arg, sizeof arg, "-replace=%s.vm[\"%s\"]",
+                      s_vm_type (self), name);
+            zlist_append (replace, arg);
+            args[n++] = zlist_last (replace);
+        }
     args[n] = NULL;
-    return s_op_run (self, op, STEP_MAIN, args, op->op_deadline_ms);
+    int rc = s_op_run (self, op, STEP_MAIN, args, op->op_deadline_ms);
+    zlist_destroy (&replace);
+    return rc;
 }
 
 //  Deadline of the short steps after the main one.
@@ -1204,6 +1270,149 @@ s_op_run_output (self_t *self, op_t *op)
 {
     static const char *const args[] = {"output", "-json", "-no-color", NULL};
     return s_op_run (self, op, STEP_OUTPUT, args, s_after_deadline (self));
+}
+
+//  --- console actions: reboot, replacement with the student kept --------
+
+//  The n-th name of list (0-based), or NULL.
+static char *
+s_nth (zlist_t *list, int n)
+{
+    int i = 0;
+    for (char *name = zlist_first (list); name; name = zlist_next (list), i++)
+        if (i == n)
+            return name;
+    return NULL;
+}
+
+//  Wipe and free the text of terraform.runtime.tfvars (it holds tokens).
+static void
+s_tfvars_free (char **text_p)
+{
+    if (*text_p) {
+        sodium_memzero (*text_p, strlen (*text_p));
+        free (*text_p);
+        *text_p = NULL;
+    }
+}
+
+//  Reboot the next VM of a reboot-vm operation through the provider's
+//  script (<module>/vm-reboot.sh NAME WORK_DIR): terraform/local restarts
+//  the VM's agent, terraform/aws reboots the instance. When none is left
+//  the operation ends: failed when any VM could not be rebooted.
+static void
+s_reboot_continue (self_t *self, op_t *op)
+{
+    char *script = s_path_join (self->module_dir, TF_REBOOT_SCRIPT);
+    char *path = s_path_join (self->work_dir, TF_TFVARS);
+    char *tfvars = s_read_file (path, 16 * 1024 * 1024);
+    free (path);
+    char *name;
+    while ((name = s_nth (op->names, op->done + op->failed_vms))) {
+        const char *argv[] = {
+            script, name, self->work_dir,
+            self->actor.runtime->config->provider.terraform_bin, NULL};
+        const char *values[] = {name};
+        PGresult *res =
+            ll_db_exec (self->actor.db, "vm_reboot_begin", 1, values);
+        snprintf (op->before, sizeof op->before, "%s",
+                  res && PQntuples (res) == 1 ? PQgetvalue (res, 0, 0) : "");
+        PQclear (res);
+        char shown[TF_MAX_NAME + 64];
+        snprintf (shown, sizeof shown, "%s %s", TF_REBOOT_SCRIPT, name);
+        //  The VM's token, as at launch (terraform/local restarts its
+        //  agent with it; it is never on a command line)
+        char token[LL_TOKEN_MAX] = "", entry[LL_TOKEN_MAX + 16];
+        if (tfvars)
+            ll_tfvars_token_of (tfvars, name, token, sizeof token);
+        snprintf (entry, sizeof entry, "API_TOKEN=%s", token);
+        const char *env[] = {entry, NULL};
+        int spawned = s_op_spawn (self, op, STEP_REBOOT, argv, shown, env,
+                                  s_after_deadline (self));
+        sodium_memzero (token, sizeof token);
+        sodium_memzero (entry, sizeof entry);
+        if (spawned == 0) {
+            s_tfvars_free (&tfvars);
+            free (script);
+            return;
+        }
+        const char *undo[] = {name, op->before};
+        s_exec (self, "vm_reboot_undo", 2, undo);
+        op->failed_vms++;
+        s_publish_progress (self, op);
+    }
+    s_tfvars_free (&tfvars);
+    free (script);
+    if (op->failed_vms) {
+        char reason[96];
+        snprintf (reason, sizeof reason, "%d of %d VM%s could not be rebooted",
+                  op->failed_vms, op->total, op->total == 1 ? "" : "s");
+        free (op->error);
+        op->error = strdup (reason);
+    }
+    s_op_end (self, op->failed_vms == 0);
+}
+
+//  After a replacement: each assigned student keeps the VM and gets a
+//  fresh delivery (vm_redeliver says which codes are spent).
+static void
+s_redeliver (self_t *self, op_t *op)
+{
+    char *array = s_pg_array (op->names);
+    const char *values[] = {array};
+    PGresult *res = ll_db_exec (self->actor.db, "vm_redeliver", 1, values);
+    if (!res)
+        s_say (self, op, "warning: cannot renew the students' deliveries: %s",
+               ll_db_error (self->actor.db));
+    for (int i = 0; res && i < PQntuples (res); i++)
+        s_say (self, op, "%s: its student stays assigned; %s",
+               PQgetvalue (res, i, 0),
+               PQgetvalue (res, i, 2)[0] == 't'
+                   ? "their code is delivered to the new VM"
+                   : "their code was used already: their page asks for a new "
+                     "CRD command");
+    PQclear (res);
+    free (array);
+}
+
+//  A move-vm's apply succeeded: the student of the old VM moves to the new
+//  one, and the old name leaves the fleet, in one transaction.
+static int
+s_move_student (self_t *self, op_t *op)
+{
+    zlist_t *old = s_names_new ();
+    zlist_append (old, op->target);
+    char *array = s_pg_array (old);
+    zlist_destroy (&old);
+    const char *move[] = {op->target, op->moved_to};
+    const char *names[] = {array};
+    PGresult *res = NULL;
+    int rc = -1;
+    if (ll_db_command (self->actor.db, "BEGIN") == 0
+        && (res = ll_db_exec (self->actor.db, "vm_move_assignment", 2, move))
+        && s_exec (self, "vms_archive", 1, names) == 0
+        && s_exec (self, "vms_remove", 1, names) == 0
+        && s_exec (self, "fleet_drop", 1, names) == 0
+        && ll_db_command (self->actor.db, "COMMIT") == 0)
+        rc = 0;
+    else
+        ll_db_command (self->actor.db, "ROLLBACK");
+    if (rc == 0 && PQntuples (res) == 1) {
+        s_say (self, op, "the student of %s moved to %s; %s", op->target,
+               op->moved_to,
+               PQgetvalue (res, 0, 1)[0] == 't'
+                   ? "their code is delivered to the new VM"
+                   : "their code was used already: their page asks for a new "
+                     "CRD command");
+        const char *audit[] = {"terraform", "move-student", op->moved_to, "ok",
+                               op->target};
+        s_exec (self, "tf_audit", 5, audit);
+    }
+    if (rc == 0)
+        s_say (self, op, "removed %s from the fleet", op->target);
+    PQclear (res);
+    free (array);
+    return rc;
 }
 
 //  Names leave the fleet and their rows leave vms (archived first).
@@ -1344,11 +1553,12 @@ s_op_step_done (self_t *self)
                   WTERMSIG (op->status));
     else
         snprintf (reason, sizeof reason, "terraform %s exited with status %d",
-                  op->step == STEP_INIT               ? "init"
-                  : op->step == STEP_OUTPUT           ? "output"
-                  : op->step == STEP_STATE            ? "state list"
-                  : strcmp (op->kind, "destroy") == 0 ? "destroy"
-                                                      : "apply",
+                  op->step == STEP_INIT     ? "init"
+                  : op->step == STEP_OUTPUT ? "output"
+                  : op->step == STEP_STATE  ? "state list"
+                  : op->step == STEP_REBOOT ? TF_REBOOT_SCRIPT
+                  : s_all_go (op)           ? "destroy"
+                                            : "apply",
                   op->exited && WIFEXITED (op->status)
                       ? WEXITSTATUS (op->status)
                       : -1);
@@ -1378,10 +1588,9 @@ s_op_step_done (self_t *self)
         case STEP_MAIN:
             if (ok) {
                 op->backup_failed = s_backup_tfvars (self, op) != 0;
-                if (strcmp (op->kind, "destroy") == 0
-                    || strcmp (op->kind, "destroy-vm") == 0) {
+                if (s_all_go (op) || strcmp (op->kind, "destroy-vm") == 0) {
                     zlist_t *gone = op->names;
-                    if (strcmp (op->kind, "destroy") == 0) {
+                    if (s_all_go (op)) {
                         //  Every row goes, also rows of names we never had
                         PGresult *res = ll_db_exec (self->actor.db,
                                                     "vms_hostnames", 0, NULL);
@@ -1407,6 +1616,16 @@ s_op_step_done (self_t *self)
                         s_say (self, op, "warning: %s stays withheld: %s",
                                op->target, ll_db_error (self->actor.db));
                 }
+                if (strcmp (op->kind, "replace-vm") == 0)
+                    s_redeliver (self, op);
+                if (strcmp (op->kind, "move-vm") == 0
+                    && s_move_student (self, op) != 0) {
+                    s_say (self, op, "warning: cannot move the student: %s",
+                           ll_db_error (self->actor.db));
+                    s_reconcile (self, op, false);
+                    s_op_fail (self, "cannot move the student to the new VM");
+                    return;
+                }
                 if (s_op_run_output (self, op) == 0)
                     return;
                 //  Could not even start: the VMs exist, keep them
@@ -1431,7 +1650,257 @@ s_op_step_done (self_t *self)
             s_reconcile (self, op, ok);
             s_op_end (self, false);
             return;
+        case STEP_EXPORT:
+            return;  //  no child runs while exporting
+        case STEP_REBOOT: {
+            const char *name = s_nth (op->names, op->done + op->failed_vms);
+            const char *values[] = {name};
+            const char *undo[] = {name, op->before};
+            if (ok && s_exec (self, "vm_reboot_mark", 1, values) == 0) {
+                op->done++;
+                s_say (self, op, "%s: reboot initiated", name);
+            }
+            else {
+                s_exec (self, "vm_reboot_undo", 2, undo);
+                op->failed_vms++;
+                s_say (self, op, "%s: not rebooted: %s", name,
+                       ok ? ll_db_error (self->actor.db) : reason);
+            }
+            s_publish_progress (self, op);
+            s_reboot_continue (self, op);
+            return;
+        }
     }
+}
+
+//  --- export, then destroy ------------------------------------------------
+
+static void s_op_terraform (self_t *self, op_t *op);
+
+//  The export step failed: nothing is destroyed, the fleet stays.
+static void
+s_export_fail (self_t *self, op_t *op, const char *reason)
+{
+    if (op->export_fd >= 0)
+        close (op->export_fd);
+    op->export_fd = -1;
+    if (op->export_path)
+        unlink (op->export_path);  //  the data is still on the VMs
+    s_say (self, op, "%s: nothing destroyed", reason);
+    s_reconcile (self, op, false);
+    s_op_fail (self, reason);
+}
+
+//  Tell the exporter its reader went away.
+static void
+s_export_cancel (self_t *self, const char *id)
+{
+    ll_client_t exporter = ll_client_dealer (self->exporter);
+    char *error = NULL;
+    ll_ask_export_cancel (&exporter, id, &error);
+    free (error);
+}
+
+//  Ask the exporter for every VM's files, written to export.keep_dir.
+static void
+s_export_begin (self_t *self, op_t *op)
+{
+    const ll_config_t *config = self->actor.runtime->config;
+    char *dir = s_absolute (config->export.keep_dir);
+    if (s_mkdirs (dir, 0700) != 0) {
+        s_say (self, op, "cannot create %s: %s", dir, strerror (errno));
+        free (dir);
+        s_export_fail (self, op, "cannot create export.keep_dir");
+        return;
+    }
+    ll_client_t exporter = ll_client_dealer (self->exporter);
+    char *id = NULL, *name = NULL, *error = NULL;
+    int rc =
+        ll_ask_export_start (&exporter, "terraform", NULL, &id, &name, &error);
+    if (rc != 0 && error && streq (error, LL_REASON_NO_VMS)) {
+        s_say (self, op, "no VM to export");
+        op->step = STEP_MAIN;
+        s_op_terraform (self, op);
+    }
+    else if (!id || !name) {
+        char reason[300];
+        snprintf (reason, sizeof reason, "the export could not start: %s",
+                  error && streq (error, LL_REASON_BUSY)
+                      ? "another export is running"
+                  : error ? error
+                          : "no answer");
+        s_export_fail (self, op, reason);
+    }
+    else {
+        size_t n = strlen (dir) + strlen (name) + 8;
+        op->export_path = malloc (n);
+        snprintf (op->export_path, n, "%s/%s.part", dir, name);
+        op->export_fd = open (op->export_path,
+                              O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        snprintf (op->export_id, sizeof op->export_id, "%s", id);
+        if (op->export_fd < 0) {
+            s_say (self, op, "cannot write %s: %s", op->export_path,
+                   strerror (errno));
+            s_export_cancel (self, id);
+            s_export_fail (self, op, "cannot write the export");
+        }
+        else {
+            op->step = STEP_EXPORT;
+            op->export_next_ms = ll_now_ms ();
+            s_say (self, op, "exporting every VM's data to %s",
+                   op->export_path);
+        }
+    }
+    free (id);
+    free (name);
+    free (error);
+    free (dir);
+}
+
+//  The zip is complete: check it against its manifest, keep it, destroy.
+static void
+s_export_done (self_t *self, op_t *op)
+{
+    bool synced = fsync (op->export_fd) == 0;
+    close (op->export_fd);
+    op->export_fd = -1;
+    if (!synced) {
+        s_export_fail (self, op, "the export could not be written to disk");
+        return;
+    }
+    ll_export_check_t check;
+    char error[400];
+    if (ll_export_check (op->export_path, &check, error, sizeof error) != 0) {
+        char reason[500];
+        snprintf (reason, sizeof reason, "the export failed its check (%s)",
+                  error);
+        s_export_fail (self, op, reason);
+        return;
+    }
+    if (check.failed_vms > 0) {
+        char reason[200];
+        snprintf (reason, sizeof reason,
+                  "%d VM%s could not be exported (see MANIFEST.txt in %s)",
+                  check.failed_vms, check.failed_vms == 1 ? "" : "s",
+                  op->export_path);
+        s_export_fail (self, op, reason);
+        return;
+    }
+    //  name.part -> name
+    char *final = strdup (op->export_path);
+    final[strlen (final) - 5] = '\0';
+    if (rename (op->export_path, final) != 0) {
+        free (final);
+        s_export_fail (self, op, "the export could not be kept");
+        return;
+    }
+    const char *base = strrchr (final, '/') + 1;
+    char bytes[24], files[16], op_id[24], host[256] = "";
+    snprintf (bytes, sizeof bytes, "%llu",
+              (unsigned long long) op->export_bytes);
+    snprintf (files, sizeof files, "%d", check.files);
+    snprintf (op_id, sizeof op_id, "%lld", (long long) op->id);
+    gethostname (host, sizeof host - 1);
+    const char *values[] = {base, bytes, files, host, op_id};
+    if (s_exec (self, "export_archive_add", 5, values) != 0) {
+        free (final);
+        s_export_fail (self, op, "the export could not be recorded");
+        return;
+    }
+    s_say (self, op,
+           "kept %s: %d files, %llu bytes of data, %llu bytes in all; every "
+           "file matches MANIFEST.txt",
+           final, check.files, (unsigned long long) check.bytes,
+           (unsigned long long) op->export_bytes);
+    free (final);
+    //  Only now do the VMs lose their credentials
+    char *array = s_pg_array (op->names);
+    const char *revoke[] = {array};
+    int revoked = s_exec (self, "vm_tokens_revoke", 1, revoke);
+    free (array);
+    if (revoked != 0) {
+        s_reconcile (self, op, false);
+        s_op_fail (self, "database unavailable");
+        return;
+    }
+    s_op_terraform (self, op);
+}
+
+//  One exchange with the exporter: the next part of the zip.
+static void
+s_export_step (self_t *self, op_t *op)
+{
+    ll_client_t exporter = ll_client_dealer (self->exporter);
+    zmsg_t *reply = NULL;
+    char *kind = NULL, *error = NULL;
+    if (ll_ask_export_read (&exporter, op->export_id, &kind, &reply, &error)
+        != 0) {
+        char reason[300];
+        snprintf (reason, sizeof reason, "the export failed: %s",
+                  error ? error : "no answer");
+        free (error);
+        s_export_fail (self, op, reason);
+        return;
+    }
+    if (kind && streq (kind, LL_EXPORT_DATA)) {
+        zframe_t *data = zmsg_pop (reply);
+        const unsigned char *p = data ? zframe_data (data) : NULL;
+        size_t left = data ? zframe_size (data) : 0;
+        bool ok = true;
+        while (ok && left) {
+            ssize_t w = write (op->export_fd, p, left);
+            if (w < 0 && errno == EINTR)
+                continue;
+            ok = w > 0;
+            if (ok) {
+                p += w;
+                left -= (size_t) w;
+                op->export_bytes += (uint64_t) w;
+            }
+        }
+        zframe_destroy (&data);
+        if (!ok) {
+            char reason[200];
+            snprintf (reason, sizeof reason, "writing the export failed: %s",
+                      strerror (errno));
+            s_export_cancel (self, op->export_id);
+            s_export_fail (self, op, reason);
+        }
+        else if (op->export_bytes - op->export_said >= TF_EXPORT_SAY) {
+            s_say (self, op, "exported %llu MiB",
+                   (unsigned long long) (op->export_bytes >> 20));
+            op->export_said = op->export_bytes;
+        }
+        op->export_next_ms = ll_now_ms ();
+    }
+    else if (kind && streq (kind, LL_EXPORT_WAIT))
+        op->export_next_ms = ll_now_ms () + TF_EXPORT_WAIT_MS;
+    else if (kind && streq (kind, LL_EXPORT_END))
+        s_export_done (self, op);
+    else if (kind && streq (kind, LL_EXPORT_EMPTY)) {
+        char *failed = zmsg_popstr (reply);
+        long n = failed ? strtol (failed, NULL, 10) : -1;
+        free (failed);
+        close (op->export_fd);
+        op->export_fd = -1;
+        unlink (op->export_path);
+        if (n == 0) {
+            s_say (self, op, "no VM has a %s file: nothing to keep",
+                   self->actor.runtime->config->machine.extension);
+            s_op_terraform (self, op);
+        }
+        else {
+            char reason[160];
+            snprintf (reason, sizeof reason,
+                      "%ld VM%s could not be read and none had a file", n,
+                      n == 1 ? "" : "s");
+            s_export_fail (self, op, reason);
+        }
+    }
+    else
+        s_export_fail (self, op, "the exporter's answer was not understood");
+    free (kind);
+    zmsg_destroy (&reply);
 }
 
 //  Start the operation just recorded: key, tfvars, module, then terraform.
@@ -1442,6 +1911,32 @@ s_op_begin (self_t *self)
     op->op_deadline_ms = ll_now_ms () + (int64_t) s_op_limit_s (self) * 1000;
     s_publish (self, op, "status", "running", "");
     s_publish_progress (self, op);
+    if (strcmp (op->kind, "reboot-vm") == 0) {
+        //  No terraform: the provider's script restarts each VM
+        char *script = s_path_join (self->module_dir, TF_REBOOT_SCRIPT);
+        bool found = access (script, X_OK) == 0;
+        free (script);
+        if (!found) {
+            s_say (self, op, "%s has no executable %s", self->module_dir,
+                   TF_REBOOT_SCRIPT);
+            s_op_fail (self, "this provider cannot reboot a VM");
+            return;
+        }
+        s_reboot_continue (self, op);
+        return;
+    }
+    if (strcmp (op->kind, "export-destroy") == 0) {
+        s_export_begin (self, op);  //  terraform runs once the zip is sound
+        return;
+    }
+    s_op_terraform (self, op);
+}
+
+//  The terraform part of an operation: key, tfvars, module, init, then the
+//  main command.
+static void
+s_op_terraform (self_t *self, op_t *op)
+{
     char *public_key = NULL;
     if (s_mkdirs (self->work_dir, 0700) != 0) {
         s_say (self, op, "cannot create %s: %s", self->work_dir,
@@ -1581,6 +2076,42 @@ s_begin_request (self_t *self, ll_request_t *req)
     return 0;
 }
 
+//  budget.max_vm_hours / budget.max_usd: may `adding` VMs be launched?
+//  0, or -1 with the admin's message (also when the budget cannot be read:
+//  a limit that cannot be checked is not passed).
+static int
+s_budget_refuses (self_t *self, int adding, char *message, size_t size)
+{
+    const ll_config_t *config = self->actor.runtime->config;
+    ll_class_budget_t budget = {.hourly_usd = config->machine.hourly_usd,
+                                .max_vm_hours = config->budget.max_vm_hours,
+                                .max_usd = config->budget.max_usd};
+    if (budget.max_vm_hours <= 0
+        && (budget.max_usd <= 0 || budget.hourly_usd <= 0))
+        return 0;
+    PGresult *use = ll_db_exec (self->actor.db, "budget_usage", 0, NULL);
+    PGresult *next =
+        use ? ll_db_exec (self->actor.db, "sched_next", 0, NULL) : NULL;
+    int rc = -1;
+    if (next && PQntuples (use) == 1) {
+        budget.vm_hours = strtod (PQgetvalue (use, 0, 0), NULL);
+        budget.vms = (int) strtol (PQgetvalue (use, 0, 1), NULL, 10);
+        double hours = 1;
+        if (PQntuples (next) == 1) {
+            double left = (double) (strtoll (PQgetvalue (next, 0, 2), NULL, 10)
+                                    - (int64_t) time (NULL));
+            if (left > 0)
+                hours = left / 3600.0;
+        }
+        rc = ll_class_budget_allows (&budget, adding, hours, message, size);
+    }
+    else
+        snprintf (message, size, "The budget cannot be checked now.");
+    PQclear (use);
+    PQclear (next);
+    return rc;
+}
+
 static void
 s_handle_launch (void *arg, ll_request_t *req)
 {
@@ -1622,6 +2153,15 @@ s_handle_launch (void *arg, ll_request_t *req)
         snprintf (reason, sizeof reason, LL_REASON_TOO_MANY " %d",
                   config->app.max_vms);
         ll_request_fail (req, reason);
+        goto done;
+    }
+    char refusal[320];
+    if (s_budget_refuses (self, (int) count, refusal, sizeof refusal) != 0) {
+        s_release (self);
+        char reason[340];
+        snprintf (reason, sizeof reason, "budget %s", refusal);
+        ll_request_fail (req, reason);
+        ll_warn ("terraform: launch of %ld refused: %s", count, refusal);
         goto done;
     }
     int64_t id = 0;
@@ -1666,22 +2206,67 @@ done:
     free (who);
 }
 
-//  DESTROY, DESTROY-VM, REPLACE-VM
+//  The VMs a request names: first, then those of rest (taken) (DESTROY-VM,
+//  REPLACE-VM, REBOOT-VM, MOVE-VM). NULL after answering "unknown-vm
+//  <host>" for a name that cannot be a VM; duplicates are dropped.
+static zlist_t *
+s_request_hosts (ll_request_t *req, const char *first, zmsg_t *rest)
+{
+    zlist_t *hosts = s_names_new ();
+    char *host = strdup (first);
+    while (host) {
+        if (!ll_token_scope_valid (host) || host[0] == '_'
+            || strlen (host) >= TF_MAX_NAME
+            || zlist_size (hosts) >= LL_BULK_MAX) {
+            char reason[TF_MAX_NAME + 16];
+            snprintf (reason, sizeof reason, LL_REASON_UNKNOWN_VM " %.*s",
+                      TF_MAX_NAME - 1, host);
+            ll_request_fail (req, reason);
+            free (host);
+            zlist_destroy (&hosts);
+            return NULL;
+        }
+        if (!zlist_exists (hosts, host))
+            zlist_append (hosts, host);
+        free (host);
+        host = rest ? zmsg_popstr (rest) : NULL;
+    }
+    return hosts;
+}
+
+//  The hosts as one text for operations.target ("a b c").
+static char *
+s_hosts_text (zlist_t *hosts)
+{
+    size_t n = 1;
+    for (char *h = zlist_first (hosts); h; h = zlist_next (hosts))
+        n += strlen (h) + 1;
+    char *text = calloc (1, n);
+    for (char *h = zlist_first (hosts); h; h = zlist_next (hosts)) {
+        if (*text)
+            strncat (text, " ", n - strlen (text) - 1);
+        strncat (text, h, n - strlen (text) - 1);
+    }
+    return text;
+}
+
+//  DESTROY who, EXPORT-DESTROY who, or DESTROY-VM / REPLACE-VM / REBOOT-VM
+//  host who [host...]
 static void
 s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
 {
-    bool all = strcmp (kind, "destroy") == 0;
-    char *target = NULL, *who = NULL;
+    bool all =
+        strcmp (kind, "destroy") == 0 || strcmp (kind, "export-destroy") == 0;
+    char *first = NULL, *who = NULL;
+    zmsg_t *rest = NULL;
+    zlist_t *hosts = NULL;
+    char *target = NULL;
     if ((all ? ll_request_take (req, &who)
-             : ll_request_take (req, &target, &who))
+             : ll_request_take (req, &first, &who, &rest))
         != 0)
         return;
-    if (!all
-        && (!ll_token_scope_valid (target) || target[0] == '_'
-            || strlen (target) >= TF_MAX_NAME)) {
-        ll_request_fail (req, LL_REASON_UNKNOWN_VM);
+    if (!all && !(hosts = s_request_hosts (req, first, rest)))
         goto done;
-    }
     if (s_begin_request (self, req) != 0)
         goto done;
     PGresult *res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
@@ -1692,35 +2277,49 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
     }
     zlist_t *names = s_names_new ();
     for (int i = 0; i < PQntuples (res); i++)
-        if (all || strcmp (PQgetvalue (res, i, 0), target) == 0)
+        if (all || zlist_exists (hosts, PQgetvalue (res, i, 0)))
             zlist_append (names, PQgetvalue (res, i, 0));
     PQclear (res);
-    if (!all && zlist_size (names) == 0) {
-        s_release (self);
-        zlist_destroy (&names);
-        ll_request_fail (req, LL_REASON_UNKNOWN_VM);
-        goto done;
-    }
+    //  Every VM named must be in the fleet
+    for (char *h = hosts ? zlist_first (hosts) : NULL; h;
+         h = zlist_next (hosts))
+        if (!zlist_exists (names, h)) {
+            char reason[TF_MAX_NAME + 16];
+            snprintf (reason, sizeof reason, LL_REASON_UNKNOWN_VM " %s", h);
+            s_release (self);
+            zlist_destroy (&names);
+            ll_request_fail (req, reason);
+            goto done;
+        }
+    target = hosts ? s_hosts_text (hosts) : NULL;
     int64_t id = 0;
     zhash_t *tokens = zhash_new ();
     bool ok = ll_db_command (self->actor.db, "BEGIN") == 0
               && s_op_create (self, req, kind, 0, (int) zlist_size (names), who,
                               target, &id)
                      == 0;
-    if (ok && strcmp (kind, "replace-vm") == 0)
-        //  The new VM gets a new token; the old one dies now
-        ok = s_mint (self, tokens, target) == 0;
-    else if (ok) {
-        char *array = s_pg_array (names);
+    char *array = s_pg_array (names);
+    if (ok && (all || strcmp (kind, "destroy-vm") == 0)) {
+        //  A VM asked to go loses its credential as the destroy starts;
+        //  export-destroy's VMs keep theirs until the zip is sound (back to
+        //  active if the export fails)
         char op_id[24];
         snprintf (op_id, sizeof op_id, "%lld", (long long) id);
         const char *values[] = {array, "removing", op_id};
         const char *revoke[] = {array};
-        //  A VM asked to go loses its credential as the destroy starts
         ok = s_exec (self, "fleet_set_state", 3, values) == 0
-             && s_exec (self, "vm_tokens_revoke", 1, revoke) == 0;
-        free (array);
+             && (strcmp (kind, "export-destroy") == 0
+                 || s_exec (self, "vm_tokens_revoke", 1, revoke) == 0);
     }
+    else if (ok && strcmp (kind, "replace-vm") == 0) {
+        const char *values[] = {array};
+        ok = s_exec (self, "vm_replace_mark", 1, values) == 0;
+        //  Each new VM gets a new token; the old ones die now
+        for (char *name = zlist_first (names); ok && name;
+             name = zlist_next (names))
+            ok = s_mint (self, tokens, name) == 0;
+    }
+    free (array);
     ok = ok && ll_db_command (self->actor.db, "COMMIT") == 0;
     if (!ok) {
         ll_db_command (self->actor.db, "ROLLBACK");
@@ -1740,7 +2339,98 @@ s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
              target ? " " : "", target ? target : "");
     s_op_begin (self);
 done:
+    zlist_destroy (&hosts);
+    zmsg_destroy (&rest);
     free (target);
+    free (first);
+    free (who);
+}
+
+//  MOVE-VM host who: a new VM under a new name takes over host's student;
+//  host is destroyed, in one apply.
+static void
+s_handle_move (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    const ll_config_t *config = self->actor.runtime->config;
+    char *first = NULL, *who = NULL;
+    if (ll_request_take (req, &first, &who) != 0)
+        return;
+    zlist_t *hosts = s_request_hosts (req, first, NULL);
+    if (!hosts)
+        goto done;
+    const char *old = zlist_first (hosts);
+    if (s_begin_request (self, req) != 0)
+        goto done;
+    PGresult *res = ll_db_exec (self->actor.db, "fleet_list", 0, NULL);
+    bool known = false;
+    for (int i = 0; res && i < PQntuples (res); i++)
+        if (strcmp (PQgetvalue (res, i, 0), old) == 0
+            && strcmp (PQgetvalue (res, i, 2), "active") == 0)
+            known = true;
+    bool db_ok = res != NULL;
+    PQclear (res);
+    res = db_ok ? ll_db_exec (self->actor.db, "fleet_next_ordinal", 0, NULL)
+                : NULL;
+    long next = res && PQntuples (res) == 1
+                    ? strtol (PQgetvalue (res, 0, 0), NULL, 10)
+                    : -1;
+    PQclear (res);
+    char name[TF_MAX_NAME];
+    if (!db_ok || next < 1
+        || ll_tf_vm_name (config, (int) next, name, sizeof name) != 0) {
+        s_release (self);
+        ll_request_fail (req, LL_REASON_DATABASE);
+        goto done;
+    }
+    if (!known) {
+        char reason[TF_MAX_NAME + 16];
+        snprintf (reason, sizeof reason, LL_REASON_UNKNOWN_VM " %s", old);
+        s_release (self);
+        ll_request_fail (req, reason);
+        goto done;
+    }
+    int64_t id = 0;
+    char op_id[24], ordinal[24];
+    bool ok = ll_db_command (self->actor.db, "BEGIN") == 0
+              && s_op_create (self, req, "move-vm", 1, 2, who, old, &id) == 0;
+    snprintf (op_id, sizeof op_id, "%lld", (long long) id);
+    snprintf (ordinal, sizeof ordinal, "%ld", next);
+    zlist_t *gone = s_names_new ();
+    zlist_append (gone, (void *) old);
+    char *array = s_pg_array (gone);
+    zlist_destroy (&gone);
+    const char *add[] = {name, ordinal, op_id};
+    const char *removing[] = {array, "removing", op_id};
+    const char *revoke[] = {array};
+    //  The new VM gets its own token; the old one's dies now
+    zhash_t *tokens = zhash_new ();
+    ok = ok && s_exec (self, "fleet_add", 3, add) == 0
+         && s_mint (self, tokens, name) == 0
+         && s_exec (self, "fleet_set_state", 3, removing) == 0
+         && s_exec (self, "vm_tokens_revoke", 1, revoke) == 0
+         && ll_db_command (self->actor.db, "COMMIT") == 0;
+    free (array);
+    if (!ok) {
+        ll_db_command (self->actor.db, "ROLLBACK");
+        s_release (self);
+        s_tokens_destroy (&tokens);
+        ll_request_fail (req, LL_REASON_DATABASE);
+        goto done;
+    }
+    self->op = s_op_new (id, "move-vm", old);
+    self->op->tokens = tokens;
+    self->op->moved_to = strdup (name);
+    zlist_append (self->op->names, (void *) old);
+    zlist_append (self->op->names, name);
+    self->op->total = 2;
+    s_reply_id (self, req, id);
+    ll_info ("terraform: operation %lld: move-vm %s to %s", (long long) id, old,
+             name);
+    s_op_begin (self);
+done:
+    zlist_destroy (&hosts);
+    free (first);
     free (who);
 }
 
@@ -1760,6 +2450,18 @@ static void
 s_handle_replace_vm (void *self, ll_request_t *req)
 {
     s_handle_remove (self, req, "replace-vm");
+}
+
+static void
+s_handle_reboot_vm (void *self, ll_request_t *req)
+{
+    s_handle_remove (self, req, "reboot-vm");
+}
+
+static void
+s_handle_export_destroy (void *self, ll_request_t *req)
+{
+    s_handle_remove (self, req, "export-destroy");
 }
 
 static void
@@ -1855,6 +2557,9 @@ static const ll_handler_t s_handlers[] = {
     {LL_CMD_DESTROY, s_handle_destroy},
     {LL_CMD_DESTROY_VM, s_handle_destroy_vm},
     {LL_CMD_REPLACE_VM, s_handle_replace_vm},
+    {LL_CMD_REBOOT_VM, s_handle_reboot_vm},
+    {LL_CMD_MOVE_VM, s_handle_move},
+    {LL_CMD_EXPORT_DESTROY, s_handle_export_destroy},
     {LL_CMD_OP_GET, s_handle_op_get},
     {LL_CMD_OP_LIST, s_handle_op_list},
     {NULL, NULL},
@@ -1877,6 +2582,13 @@ s_op_tick (self_t *self)
     if (!op)
         return;
     int64_t now = ll_now_ms ();
+    if (op->step == STEP_EXPORT && op->pid == 0) {
+        if (now >= op->export_next_ms)
+            s_export_step (self, op);
+        if (self->op == op && now >= op->flush_ms)
+            s_flush (self, op);
+        return;
+    }
     if (op->pid > 0 && !op->exited) {
         int status = 0;
         pid_t r = waitpid (op->pid, &status, WNOHANG);
@@ -1930,6 +2642,9 @@ s_op_abort (self_t *self)
     op_t *op = self->op;
     if (!op)
         return;
+    if (op->step == STEP_EXPORT && op->export_fd >= 0) {
+        s_export_cancel (self, op->export_id);
+    }
     if (op->pid > 0 && !op->exited) {
         s_signal_child (op, SIGINT);
         int64_t until = ll_now_ms () + TF_STOP_GRACE_MS;
@@ -1970,6 +2685,7 @@ s_self_destroy (self_t **self_p)
         return;
     s_op_destroy (&self->op);
     zsock_destroy (&self->pub);
+    zsock_destroy (&self->exporter);
     ll_aws_chain_destroy (&self->aws);
     free (self->init_id);
     ll_actor_fini (&self->actor);
@@ -1993,6 +2709,9 @@ s_self_start (void *arg)
     self->pub = zsock_new (ZMQ_PUB);
     if (!self->pub || zsock_bind (self->pub, LL_ENDPOINT_OPERATIONS) != 0)
         return "cannot bind " LL_ENDPOINT_OPERATIONS;
+    self->exporter = zsock_new_dealer (LL_ENDPOINT_EXPORTER);
+    if (!self->exporter)
+        return "cannot connect to " LL_ENDPOINT_EXPORTER;
     char fallback[PATH_MAX];
     snprintf (fallback, sizeof fallback, "terraform/%s", config->provider.kind);
     self->module_dir = s_absolute (*config->provider.terraform_dir

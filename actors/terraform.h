@@ -9,8 +9,9 @@
     module's files, terraform.runtime.tfvars (0600, holds agent tokens),
     state); the allocator's ed25519 key pair (provider.ssh_key_file).
     Serves: ROUTER LL_ENDPOINT_TERRAFORM, the grammar in runtime/protocol.h:
-      LAUNCH, DESTROY, DESTROY-VM, REPLACE-VM (each starts an operation and
-      answers its id at once), OP-GET, OP-LIST.
+      LAUNCH, DESTROY, DESTROY-VM, REPLACE-VM, REBOOT-VM, MOVE-VM,
+      EXPORT-DESTROY (each starts an operation and answers its id at once),
+      OP-GET, OP-LIST.
     Publishes: PUB LL_ENDPOINT_OPERATIONS, each output line (ANSI stripped,
       capped), progress and status of the running operation.
     An operation: [init once per working dir] -> apply | destroy ->

@@ -56,7 +56,9 @@ s_spared (const char *proc, pid_t pid, const pid_t *ancestors, int count)
 static int
 s_session_pids (const agent_settings_t *settings, pid_t *out, int max)
 {
-    const char *proc = settings->proc_root;
+    //  The kernel's view, never LABLINK_PROC_ROOT: these pids are signalled,
+    //  and terraform/local gives each VM its own proc/ for detection only
+    const char *proc = "/proc";
     pid_t ancestors[64];
     int count = 0;
     for (pid_t p = getppid (); p > 1 && count < 64; p = s_parent (proc, p))

@@ -403,6 +403,29 @@ s_secret (ll_http_req_t *req, char *out, size_t size)
     return 0;
 }
 
+int
+ll_http_secret_mac (ll_http_req_t *req,
+                    const char *message,
+                    char *hex,
+                    size_t size)
+{
+    char secret[129];
+    if (size < 2 * crypto_auth_hmacsha256_BYTES + 1
+        || s_secret (req, secret, sizeof secret) != 0)
+        return -1;
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_state state;
+    crypto_auth_hmacsha256_init (&state, (const unsigned char *) secret,
+                                 strlen (secret));
+    crypto_auth_hmacsha256_update (&state, (const unsigned char *) message,
+                                   strlen (message));
+    crypto_auth_hmacsha256_final (&state, mac);
+    sodium_memzero (secret, sizeof secret);
+    sodium_memzero (&state, sizeof state);
+    sodium_bin2hex (hex, size, mac, sizeof mac);
+    return 0;
+}
+
 //  --- agent tokens ------------------------------------------------------
 
 void
@@ -689,7 +712,8 @@ static bool
 s_audited_get (const ll_route_t *route)
 {
     //  Reads that hand data out count as actions
-    return strcmp (route->pattern, "/api/scp-client") == 0;
+    return strcmp (route->pattern, "/api/scp-client") == 0
+           || strcmp (route->pattern, "/api/exports/{}") == 0;
 }
 
 bool

@@ -130,6 +130,15 @@ int ll_http_agent_check (ll_http_req_t *req, const char *scope);
 //  scope ('_' first, e.g. "_lambda").
 bool ll_http_agent_service (ll_http_req_t *req, const char *scope);
 
+//  hex (2 * 32 bytes + NUL in size) of HMAC-SHA256 keyed with the server
+//  secret over message: links the allocator hands out (a student's
+//  progress page) that nobody else can make. 0, or -1 when the secret
+//  cannot be read.
+int ll_http_secret_mac (ll_http_req_t *req,
+                        const char *message,
+                        char *hex,
+                        size_t size);
+
 //  For a public route that tells the admin more (health): true, with
 //  req->is_admin set, when the request carries valid admin credentials
 //  (Basic or the session cookie). Wrong ones count as failed logins but

@@ -1,6 +1,8 @@
 #include "http/page.h"
 #include "runtime/embedded.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,8 +91,14 @@ ll_page_render (const char *template_name, const char *const *vars)
             break;
         }
         s_put (&buf, p, (size_t) (open - p));
-        s_put_escaped (&buf,
-                       s_lookup (vars, open + 2, (size_t) (close - open - 2)));
+        //  {{&name}}: HTML we built ourselves (the layout's parts), as is
+        bool raw = open[2] == '&';
+        const char *name = open + (raw ? 3 : 2);
+        const char *value = s_lookup (vars, name, (size_t) (close - name));
+        if (raw)
+            s_put (&buf, value, strlen (value));
+        else
+            s_put_escaped (&buf, value);
         p = close + 2;
     }
     return buf.data;
@@ -103,6 +111,76 @@ ll_http_page (ll_http_req_t *req,
               const char *const *vars)
 {
     char *html = ll_page_render (template_name, vars);
+    if (!html)
+        return ll_http_error (req, 500, "Page template missing.");
+    int rc = ll_http_send (req, status, "text/html; charset=utf-8", html,
+                           strlen (html), NULL);
+    free (html);
+    return rc;
+}
+
+//  --- the admin console's layout -------------------------------------------
+
+//  The navigation, in order: key (ll_admin_page_t.nav), path, label.
+static const char *const s_nav[][3] = {
+    {"dashboard", "/admin", "Dashboard"},
+    {"instances", "/admin/instances", "Instances"},
+    {"create", "/admin/create", "Create"},
+    {"schedule", "/admin/scheduled-destruction", "Schedule"},
+    {"delete", "/admin/instances/delete", "Export / Delete"},
+    {"audit", "/admin/audit", "Audit"},
+};
+
+int
+ll_http_admin_page (ll_http_req_t *req,
+                    int status,
+                    const ll_admin_page_t *page,
+                    const char *const *extra)
+{
+    //  Every page knows the user and the CSRF token
+    const char *vars[48] = {"user", req->actor, "csrf", req->csrf};
+    size_t n = 4;
+    for (; extra && extra[0] && extra[1] && n + 3 < 48; extra += 2) {
+        vars[n++] = extra[0];
+        vars[n++] = extra[1];
+    }
+    vars[n] = NULL;
+    char *body = ll_page_render (page->template_name, vars);
+    if (!body)
+        return ll_http_error (req, 500, "Page template missing.");
+    s_buf_t nav = {0};
+    s_put (&nav, "", 0);
+    for (size_t i = 0; i < sizeof s_nav / sizeof s_nav[0]; i++) {
+        bool current = page->nav && strcmp (page->nav, s_nav[i][0]) == 0;
+        char link[256];
+        snprintf (link, sizeof link, "<a href=\"%s\"%s>%s</a>", s_nav[i][1],
+                  current ? " aria-current=\"page\"" : "", s_nav[i][2]);
+        s_put (&nav, link, strlen (link));
+    }
+    //  page->script: one file or several separated by blanks
+    s_buf_t script = {0};
+    s_put (&script, "", 0);
+    for (const char *p = page->script; p && *p;) {
+        size_t len = strcspn (p, " ");
+        if (len > 0 && len < 100) {
+            char tag[160];
+            snprintf (tag, sizeof tag,
+                      "<script src=\"/static/%.*s\" defer></script>", (int) len,
+                      p);
+            s_put (&script, tag, strlen (tag));
+        }
+        p += len;
+        p += strspn (p, " ");
+    }
+    const char *layout[] = {
+        "title", page->title, "user",       req->actor,
+        "csrf",  req->csrf,   "main_class", page->wide ? "card wide" : "card",
+        "nav",   nav.data,    "script",     script.data,
+        "body",  body,        NULL};
+    char *html = ll_page_render ("admin-layout.html", layout);
+    free (nav.data);
+    free (script.data);
+    free (body);
     if (!html)
         return ll_http_error (req, 500, "Page template missing.");
     int rc = ll_http_send (req, status, "text/html; charset=utf-8", html,

@@ -127,6 +127,22 @@ ll_http_send (ll_http_req_t *req,
 }
 
 int
+ll_http_head (ll_http_req_t *req,
+              int status,
+              const char *content_type,
+              size_t len,
+              const char *extra_headers)
+{
+    req->status = status;
+    char head[S_SMALL_ANSWER];
+    int n = s_format_head (head, sizeof head, req, status, content_type, len,
+                           extra_headers);
+    if (n < 0 || (size_t) n >= sizeof head)
+        return -1;
+    return mg_write (req->conn, head, (size_t) n) == n ? 0 : -1;
+}
+
+int
 ll_http_chunked_begin (ll_http_req_t *req,
                        int status,
                        const char *content_type,

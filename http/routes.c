@@ -52,9 +52,36 @@ static const ll_route_t s_routes[] = {
      ll_route_operation_events},
     {"GET", "/admin/operations/{}", LL_AUTH_ADMIN, ll_route_operation_page},
 
+    //  --- running a class (issue 16): routes_console.c ---
+    {"POST", "/api/reboot-vm", LL_AUTH_ADMIN, ll_route_reboot_vm},
+    {"GET", "/api/reboot-vm/{}", LL_AUTH_ADMIN, ll_route_reboot_info},
+    {"POST", "/api/vms/bulk", LL_AUTH_ADMIN, ll_route_vms_bulk},
+    {"GET", "/api/dashboard", LL_AUTH_ADMIN, ll_route_dashboard},
+    {"GET", "/api/dashboard/events", LL_AUTH_ADMIN, ll_route_dashboard_events},
+    //  scheduled teardown: routes_schedule.c (upstream's API)
+    {"POST", "/api/schedule-destruction", LL_AUTH_ADMIN,
+     ll_route_schedule_create},
+    {"GET", "/api/schedule-destruction", LL_AUTH_ADMIN, ll_route_schedule_list},
+    {"GET", "/api/schedule-destruction/{}", LL_AUTH_ADMIN,
+     ll_route_schedule_get},
+    {"DELETE", "/api/schedule-destruction/{}", LL_AUTH_ADMIN,
+     ll_route_schedule_cancel},
+    {"GET", "/admin/scheduled-destruction", LL_AUTH_ADMIN,
+     ll_route_schedule_page},
+    {"GET", "/api/class-end", LL_AUTH_PUBLIC, ll_route_class_end},
+    //  the student's live view (the link's token): routes_progress.c
+    {"GET", "/vm/{}", LL_AUTH_PUBLIC, ll_route_vm_page},
+    {"GET", "/api/vm-progress/{}", LL_AUTH_PUBLIC, ll_route_vm_progress},
+    //  the link's token is the credential (a form field, never logged)
+    {"POST", "/vm/{}/release", LL_AUTH_PUBLIC, ll_route_vm_student_release},
+
     //  --- export (export issue) ---
     {"GET", "/api/scp-client", LL_AUTH_ADMIN, ll_route_export_zip},
     {"GET", "/api/export/status", LL_AUTH_ADMIN, ll_route_export_status},
+    {"POST", "/api/export-destroy", LL_AUTH_ADMIN, ll_route_export_destroy},
+    {"GET", "/api/exports", LL_AUTH_ADMIN, ll_route_exports},
+    {"GET", "/api/exports/{}", LL_AUTH_ADMIN, ll_route_export_file},
+    {"DELETE", "/api/exports/{}", LL_AUTH_ADMIN, ll_route_export_delete},
 
     //  --- admin console and authentication (admin issue) ---
     {"GET", "/admin/login", LL_AUTH_PUBLIC, ll_route_admin_login_page},

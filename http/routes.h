@@ -55,10 +55,66 @@ int ll_route_operations (ll_http_req_t *req);
 int ll_route_operation (ll_http_req_t *req);
 int ll_route_operation_events (ll_http_req_t *req);
 int ll_route_operation_page (ll_http_req_t *req);
+//  Answer the terraform actor's answer to a command that starts an
+//  operation (rc, the new id and error: taken; ll_ask_launch...) the way
+//  the client wants it: JSON 202 {"operation_id"} or the progress page;
+//  409 busy (with the running operation's id) or over budget, 404 unknown
+//  VM, 503.
+int ll_operation_start (
+    ll_http_req_t *req, const char *title, int rc, char *id_text, char *error);
+
+//  routes_console.c: running a class (issue 16)
+int ll_route_reboot_vm (ll_http_req_t *req);
+int ll_route_reboot_info (ll_http_req_t *req);
+int ll_route_vms_bulk (ll_http_req_t *req);
+int ll_route_dashboard (ll_http_req_t *req);
+int ll_route_dashboard_events (ll_http_req_t *req);
+
+//  routes_progress.c: the student's live view of their VM
+int ll_route_vm_progress (ll_http_req_t *req);
+int ll_route_vm_page (ll_http_req_t *req);
+int ll_route_vm_student_release (ll_http_req_t *req);
+//  The token of a progress link: HMAC of host, the student's email and the
+//  assignment's time (microseconds since 1970, as text); 32 hex characters
+//  into out. 0 or -1.
+int ll_progress_token (ll_http_req_t *req,
+                       const char *host,
+                       const char *email,
+                       const char *assigned_us,
+                       char *out,
+                       size_t size);
+//  The token of host's current assignment (reads the row); 0 or -1.
+int
+ll_progress_link (ll_http_req_t *req, const char *host, char *out, size_t size);
+//  Plain words for the agent's start-host failure text, and what the
+//  student should do (static strings).
+void
+ll_start_host_advice (const char *error, const char **plain, const char **todo);
+
+//  routes_schedule.c: scheduled teardown (upstream's API) and its page
+int ll_route_schedule_create (ll_http_req_t *req);
+int ll_route_schedule_list (ll_http_req_t *req);
+int ll_route_schedule_get (ll_http_req_t *req);
+int ll_route_schedule_cancel (ll_http_req_t *req);
+int ll_route_schedule_page (ll_http_req_t *req);
+int ll_route_class_end (ll_http_req_t *req);
 
 //  routes_export.c
 int ll_route_export_zip (ll_http_req_t *req);
 int ll_route_export_status (ll_http_req_t *req);
+int ll_route_exports (ll_http_req_t *req);
+int ll_route_export_file (ll_http_req_t *req);
+int ll_route_export_delete (ll_http_req_t *req);
+int ll_route_export_destroy (ll_http_req_t *req);
+
+//  A Range header ("bytes=a-b", "bytes=a-", "bytes=-n") for a file of size
+//  bytes: 1 with the inclusive range in *from..*to, 0 when it is absent or
+//  not understood (RFC 9110: the whole file then), -1 when unsatisfiable
+//  (416).
+int ll_http_range_parse (const char *header,
+                         uint64_t size,
+                         uint64_t *from,
+                         uint64_t *to);
 
 //  routes_telemetry.c
 int ll_route_vm_status_all (ll_http_req_t *req);

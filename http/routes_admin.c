@@ -35,22 +35,18 @@ s_admin_value (
     return NULL;
 }
 
-//  Send a page with the values every admin page has (user, CSRF token)
-//  followed by extra {"name", "value", ..., NULL}.
+//  Send an admin page (content template in the shared layout).
 static int
 s_admin_page (ll_http_req_t *req,
               int status,
               const char *template_name,
+              const char *title,
+              const char *nav,
+              const char *script,
               const char *const *extra)
 {
-    const char *vars[32] = {"user", req->actor, "csrf", req->csrf};
-    size_t n = 4;
-    for (; extra && extra[0] && extra[1] && n + 2 < 32; extra += 2) {
-        vars[n++] = extra[0];
-        vars[n++] = extra[1];
-    }
-    vars[n] = NULL;
-    return ll_http_page (req, status, template_name, vars);
+    const ll_admin_page_t page = {template_name, title, nav, script, true};
+    return ll_http_admin_page (req, status, &page, extra);
 }
 
 //  --- login and logout ---------------------------------------------------
@@ -201,14 +197,20 @@ ll_route_admin (ll_http_req_t *req)
     if (ll_http_wants_json (req))
         return ll_http_json (
             req, 200,
-            json_pack ("{s:s, s:[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}]}",
-                       "user", req->actor, "pages", "href", "/admin/instances",
-                       "title", "View Current Instances", "href",
-                       "/admin/create", "title", "Create New VM Instance",
-                       "href", "/admin/instances/delete", "title",
-                       "Extract or Delete VM Data", "href", "/admin/audit",
-                       "title", "Audit Log"));
-    return s_admin_page (req, 200, "admin.html", NULL);
+            json_pack ("{s:s, s:s, s:[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s},"
+                       "{s:s,s:s}]}",
+                       "user", req->actor, "dashboard", "/api/dashboard",
+                       "pages", "href", "/admin/instances", "title",
+                       "View Current Instances", "href", "/admin/create",
+                       "title", "Create New VM Instance", "href",
+                       "/admin/instances/delete", "title",
+                       "Extract or Delete VM Data", "href",
+                       "/admin/scheduled-destruction", "title",
+                       "Schedule Destructions", "href", "/admin/audit", "title",
+                       "Audit Log"));
+    return s_admin_page (req, 200, "admin.html", "LabLink Admin Panel",
+                         "dashboard", "admin-dashboard.js admin-claims.js",
+                         NULL);
 }
 
 int
@@ -222,14 +224,16 @@ ll_route_admin_create (ll_http_req_t *req)
     char max[16];
     snprintf (max, sizeof max, "%d", config->app.max_vms);
     const char *extra[] = {"max_vms", max, NULL};
-    return s_admin_page (req, 200, "admin-create.html", extra);
+    return s_admin_page (req, 200, "admin-create.html",
+                         "VM Allocator Dashboard", "create", "admin-create.js",
+                         extra);
 }
 
 int
 ll_route_admin_instances (ll_http_req_t *req)
 {
     char *vms = NULL, *error = NULL;
-    int call = ll_ask_admin_vms (&req->client, &vms, &error);
+    int call = ll_ask_admin_vms (&req->client, NULL, &vms, &error);
     vms = s_admin_value (req, LL_CMD_ADMIN_VMS, call, vms, error);
     if (!vms)
         return req->status;
@@ -247,7 +251,8 @@ ll_route_admin_instances (ll_http_req_t *req)
     }
     else {
         const char *extra[] = {"vms", vms, NULL};
-        rc = s_admin_page (req, 200, "admin-instances.html", extra);
+        rc = s_admin_page (req, 200, "admin-instances.html", "VM Instances",
+                           "instances", "admin-instances.js", extra);
     }
     free (vms);
     return rc;
@@ -264,7 +269,8 @@ ll_route_admin_delete (ll_http_req_t *req)
                                         "/destroy", "export",
                                         "/api/scp-client"));
     const char *extra[] = {"extension", config->machine.extension, NULL};
-    return s_admin_page (req, 200, "admin-delete.html", extra);
+    return s_admin_page (req, 200, "admin-delete.html", "Delete Instances",
+                         "delete", "admin-delete.js", extra);
 }
 
 int
@@ -293,8 +299,11 @@ ll_route_admin_logs (ll_http_req_t *req)
             req, 200,
             json_pack ("{s:s, s:s}", "hostname", hostname, "logs", logs));
     }
+    char title[300];
+    snprintf (title, sizeof title, "VM Logs - %s", hostname);
     const char *extra[] = {"hostname", hostname, NULL};
-    return s_admin_page (req, 200, "admin-logs.html", extra);
+    return s_admin_page (req, 200, "admin-logs.html", title, "instances",
+                         "admin-logs.js", extra);
 }
 
 int
@@ -328,7 +337,8 @@ ll_route_admin_audit (ll_http_req_t *req)
     }
     else {
         const char *extra[] = {"entries", entries, NULL};
-        rc = s_admin_page (req, 200, "admin-audit.html", extra);
+        rc = s_admin_page (req, 200, "admin-audit.html", "Audit Log", "audit",
+                           "admin-audit.js", extra);
     }
     free (entries);
     return rc;

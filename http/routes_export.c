@@ -1,7 +1,17 @@
 /*  Data export routes (issue 7): the zip of every VM's data files, streamed
-    from the exporter actor while it is built, and its progress. */
+    from the exporter actor while it is built, and its progress; for one
+    VM or one student (issue 16, ?hostname= / ?email=); the exports kept on
+    disk by "export, then destroy", downloaded with HTTP ranges (a broken
+    download resumes). */
 #include "http/routes.h"
 #include "runtime/log.h"
+#include "runtime/token.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 //  Upstream's message for every failure of the export itself
 #define S_FAILED "An error occurred while downloading data from VMs."
@@ -19,14 +29,47 @@ ll_route_export_zip (ll_http_req_t *req)
 {
     if (strcmp (req->info->request_method, "GET") != 0)
         return ll_http_error (req, 405, "Method not allowed.");
+    zmsg_t *args = zmsg_new ();
+    //  One VM or one student (repeatable): ?hostname=<h> ?email=<address>
+    const char *query = req->info->query_string ? req->info->query_string : "";
+    for (int i = 0; i < 100; i++) {
+        char value[330];
+        int h = mg_get_var2 (query, strlen (query), "hostname", value,
+                             sizeof value, i);
+        if (h < 0)
+            break;
+        if (!ll_token_scope_valid (value) || value[0] == '_') {
+            zmsg_destroy (&args);
+            return ll_http_error (req, 400, "Invalid hostname.");
+        }
+        zmsg_addstrf (args, "host:%s", value);
+    }
+    for (int i = 0; i < 100; i++) {
+        char value[330];
+        int e = mg_get_var2 (query, strlen (query), "email", value,
+                             sizeof value, i);
+        if (e < 0)
+            break;
+        const char *at = strchr (value, '@');
+        if (e < 3 || e > 254 || !at || at == value || !at[1]
+            || strpbrk (value, " \t\r\n\"'<>,;")) {
+            zmsg_destroy (&args);
+            return ll_http_error (req, 400, "Invalid email address.");
+        }
+        zmsg_addstrf (args, "email:%s", value);
+    }
     char *id = NULL, *filename = NULL, *error = NULL;
-    if (ll_ask_export_start (&req->client, "admin", &id, &filename, &error)
+    if (ll_ask_export_start (&req->client, "admin", &args, &id, &filename,
+                             &error)
         != 0) {
         int rc;
         if (streq (error, LL_REASON_BUSY))
             rc = ll_http_error (req, 409, "An export is already running.");
         else if (streq (error, LL_REASON_NO_VMS))
             rc = ll_http_error (req, 404, "No VMs found in the database.");
+        else if (streq (error, LL_REASON_NO_MATCH))
+            rc = ll_http_error (req, 404,
+                                "No VM matches the hostname or email given.");
         else {
             ll_warn ("http: export cannot start: %s", error);
             rc = ll_http_error (req, 500, S_FAILED);
@@ -156,4 +199,252 @@ ll_route_export_status (ll_http_req_t *req)
     }
     json_object_set_new (json, "vms", vms);
     return ll_http_json (req, 200, json);
+}
+
+//  --- exports kept on disk ("export, then destroy") ----------------------
+
+#define S_FILE_CHUNK (256 * 1024)
+
+int
+ll_http_range_parse (const char *header,
+                     uint64_t size,
+                     uint64_t *from,
+                     uint64_t *to)
+{
+    if (!header)
+        return 0;
+    while (*header == ' ')
+        header++;
+    if (strncmp (header, "bytes=", 6) != 0 || strchr (header, ','))
+        return 0;  //  another unit or several ranges: the whole file
+    const char *p = header + 6;
+    char *end;
+    bool suffix = *p == '-';
+    if (!suffix && !isdigit ((unsigned char) *p))
+        return 0;
+    errno = 0;
+    unsigned long long a = suffix ? 0 : strtoull (p, &end, 10);
+    if (!suffix) {
+        if (errno || *end != '-')
+            return 0;
+        p = end;
+    }
+    p++;  //  the '-'
+    unsigned long long b = 0;
+    bool open_end = !*p;
+    if (!open_end) {
+        if (!isdigit ((unsigned char) *p))
+            return 0;
+        b = strtoull (p, &end, 10);
+        if (errno || *end)
+            return 0;
+    }
+    if (suffix) {
+        //  the last b bytes ("bytes=-" means nothing: the whole file)
+        if (open_end)
+            return 0;
+        if (b == 0)
+            return -1;
+        *from = b >= size ? 0 : size - b;
+        *to = size ? size - 1 : 0;
+        return size ? 1 : -1;
+    }
+    if (!open_end && b < a)
+        return 0;
+    if (a >= size)
+        return -1;
+    *from = a;
+    *to = open_end || b >= size ? size - 1 : b;
+    return 1;
+}
+
+//  A kept export's name (from the path): the exporter's names only.
+static bool
+s_archive_name (const char *name)
+{
+    //  lablink_dataYYYYmmdd_HHMMSS.zip
+    if (!name || strlen (name) != 31 || strncmp (name, "lablink_data", 12) != 0
+        || strcmp (name + 27, ".zip") != 0 || name[20] != '_')
+        return false;
+    for (int i = 12; i < 27; i++)
+        if (i != 20 && !isdigit ((unsigned char) name[i]))
+            return false;
+    return true;
+}
+
+//  Ask the admin actor about a kept export (ARCHIVES when name is NULL);
+//  the answer (new string, "" for ARCHIVE-DONE) or NULL with *error.
+static char *
+s_archive_call (ll_http_req_t *req,
+                const char *command,
+                const char *name,
+                char **error)
+{
+    char *text = NULL;
+    *error = NULL;
+    int rc = name ? ll_ask_archive (&req->client, command, name, &text, error)
+                  : ll_ask_archives (&req->client, &text, error);
+    if (rc != 0)
+        return NULL;
+    return text ? text : strdup ("");
+}
+
+static char *
+s_archive_path (ll_http_req_t *req, const char *name)
+{
+    const ll_config_t *config = ll_http_server_runtime (req->server)->config;
+    size_t n = strlen (config->export.keep_dir) + strlen (name) + 2;
+    char *path = malloc (n);
+    snprintf (path, n, "%s/%s", config->export.keep_dir, name);
+    return path;
+}
+
+int
+ll_route_exports (ll_http_req_t *req)
+{
+    char *error = NULL;
+    char *text = s_archive_call (req, LL_CMD_ARCHIVES, NULL, &error);
+    free (error);
+    json_t *list = text ? json_loads (text, 0, NULL) : NULL;
+    free (text);
+    if (!json_is_array (list)) {
+        json_decref (list);
+        return ll_http_error (req, 503, "Database unavailable.");
+    }
+    //  which of them this allocator holds (the others are elsewhere)
+    size_t i;
+    json_t *a;
+    json_array_foreach (list, i, a)
+    {
+        const char *name = json_string_value (json_object_get (a, "name"));
+        char *path = name ? s_archive_path (req, name) : NULL;
+        struct stat st;
+        json_object_set_new (a, "here",
+                             json_boolean (path && stat (path, &st) == 0));
+        free (path);
+    }
+    return ll_http_json (req, 200, json_pack ("{s:o}", "exports", list));
+}
+
+//  GET /api/exports/<name>: the file, whole (200) or a range of it (206,
+//  Range: bytes=..., honouring If-Range), so a broken download resumes.
+int
+ll_route_export_file (ll_http_req_t *req)
+{
+    const char *name = req->params[0];
+    if (!s_archive_name (name))
+        return ll_http_error (req, 404, "Export not found.");
+    char *error = NULL;
+    char *allocator = s_archive_call (req, LL_CMD_ARCHIVE_GET, name, &error);
+    bool known = allocator != NULL;
+    bool db_down = !known && error && !streq (error, LL_REASON_NOT_FOUND);
+    free (error);
+    if (db_down) {
+        free (allocator);
+        return ll_http_error (req, 503, "Database unavailable.");
+    }
+    char *path = s_archive_path (req, name);
+    int fd = known ? open (path, O_RDONLY | O_CLOEXEC) : -1;
+    free (path);
+    struct stat st;
+    if (fd < 0 || fstat (fd, &st) != 0 || !S_ISREG (st.st_mode)) {
+        if (fd >= 0)
+            close (fd);
+        int rc;
+        if (known) {
+            char message[400];
+            snprintf (message, sizeof message,
+                      "This export is kept on the allocator %s.", allocator);
+            rc = ll_http_error (req, 404, message);
+        }
+        else
+            rc = ll_http_error (req, 404, "Export not found.");
+        free (allocator);
+        return rc;
+    }
+    free (allocator);
+    uint64_t size = (uint64_t) st.st_size, from = 0, to = size ? size - 1 : 0;
+    char etag[64];
+    snprintf (etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long) size,
+              (unsigned long long) st.st_mtime);
+    const char *if_range = ll_http_header (req, "If-Range");
+    int range = 0;
+    if (!if_range || strcmp (if_range, etag) == 0)
+        range = ll_http_range_parse (ll_http_header (req, "Range"), size, &from,
+                                     &to);
+    char headers[512];
+    if (range < 0) {
+        close (fd);
+        snprintf (headers, sizeof headers, "Content-Range: bytes */%llu\r\n",
+                  (unsigned long long) size);
+        static const char body[] = "{\"error\":\"Range not satisfiable.\"}";
+        return ll_http_send (req, 416, "application/json", body,
+                             sizeof body - 1, headers);
+    }
+    size_t len = size ? (size_t) (to - from + 1) : 0;
+    int n = snprintf (headers, sizeof headers,
+                      "Accept-Ranges: bytes\r\nETag: %s\r\n"
+                      "Content-Disposition: attachment; filename=%s\r\n",
+                      etag, name);
+    if (range > 0)
+        snprintf (headers + n, sizeof headers - (size_t) n,
+                  "Content-Range: bytes %llu-%llu/%llu\r\n",
+                  (unsigned long long) from, (unsigned long long) to,
+                  (unsigned long long) size);
+    if (ll_http_head (req, range > 0 ? 206 : 200, "application/zip", len,
+                      headers)
+            != 0
+        || strcmp (req->info->request_method, "HEAD") == 0) {
+        close (fd);
+        return req->status;
+    }
+    char *buf = malloc (S_FILE_CHUNK);
+    uint64_t at = from, left = len;
+    bool ok = buf != NULL;
+    while (ok && left) {
+        size_t want = left < S_FILE_CHUNK ? (size_t) left : S_FILE_CHUNK;
+        ssize_t got = pread (fd, buf, want, (off_t) at);
+        if (got < 0 && errno == EINTR)
+            continue;
+        ok = got > 0 && mg_write (req->conn, buf, (size_t) got) == got;
+        if (ok) {
+            at += (uint64_t) got;
+            left -= (uint64_t) got;
+        }
+    }
+    free (buf);
+    close (fd);
+    //  The last byte reached the client: the export was downloaded
+    if (ok && (!size || to == size - 1)) {
+        char *done = s_archive_call (req, LL_CMD_ARCHIVE_DONE, name, &error);
+        free (done);
+        free (error);
+    }
+    return req->status;
+}
+
+int
+ll_route_export_delete (ll_http_req_t *req)
+{
+    const char *name = req->params[0];
+    if (!s_archive_name (name))
+        return ll_http_error (req, 404, "Export not found.");
+    char *error = NULL;
+    char *gone = s_archive_call (req, LL_CMD_ARCHIVE_DELETE, name, &error);
+    int rc;
+    if (gone) {
+        char *path = s_archive_path (req, name);
+        unlink (path);  //  on another allocator: it stays there (said below)
+        free (path);
+        rc = ll_http_json (req, 200,
+                           json_pack ("{s:s, s:s}", "message",
+                                      "Export deleted.", "name", name));
+    }
+    else if (error && streq (error, LL_REASON_NOT_FOUND))
+        rc = ll_http_error (req, 404, "Export not found.");
+    else
+        rc = ll_http_error (req, 503, "Database unavailable.");
+    free (gone);
+    free (error);
+    return rc;
 }

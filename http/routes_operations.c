@@ -60,7 +60,9 @@ s_page (ll_http_req_t *req,
         snprintf (id_text, sizeof id_text, "%lld", id);
     const char *vars[] = {"title",        title,   "error", error ? error : "",
                           "operation_id", id_text, NULL};
-    return ll_http_page (req, status, LL_OPS_PAGE, vars);
+    const ll_admin_page_t page = {LL_OPS_PAGE, title, NULL, "operation.js",
+                                  true};
+    return ll_http_admin_page (req, status, &page, vars);
 }
 
 //  Answer an error the way the client wants it.
@@ -72,10 +74,10 @@ s_fail (ll_http_req_t *req, int status, const char *title, const char *message)
     return s_page (req, status, title, message, 0);
 }
 
-//  Send the actor's answer to LAUNCH / DESTROY / DESTROY-VM / REPLACE-VM
-//  (rc, the new operation's id and error: taken).
-static int
-s_start (
+//  Send the actor's answer to LAUNCH / DESTROY / DESTROY-VM / REPLACE-VM /
+//  REBOOT-VM / MOVE-VM / EXPORT-DESTROY (routes.h).
+int
+ll_operation_start (
     ll_http_req_t *req, const char *title, int rc, char *id_text, char *error)
 {
     if (rc == 0) {
@@ -103,13 +105,21 @@ s_start (
                   "The fleet would exceed the maximum of %s VMs.",
                   error + many_len);
     }
+    else if (error && strncmp (error, "budget ", 7) == 0) {
+        status = 409;
+        snprintf (message, sizeof message, "%s", error + 7);
+    }
     else if (error && strcmp (error, LL_REASON_NO_URL) == 0) {
         status = 500;
         snprintf (message, sizeof message, "Allocator outputs not found.");
     }
-    else if (error && strcmp (error, LL_REASON_UNKNOWN_VM) == 0) {
+    else if (error && strncmp (error, LL_REASON_UNKNOWN_VM, 10) == 0) {
         status = 404;
-        snprintf (message, sizeof message, "VM not found.");
+        if (error[10] == ' ')
+            snprintf (message, sizeof message, "VM not found: %.200s.",
+                      error + 11);
+        else
+            snprintf (message, sizeof message, "VM not found.");
     }
     else {
         status = 503;
@@ -180,7 +190,7 @@ ll_route_launch (ll_http_req_t *req)
     }
     char *id = NULL, *error = NULL;
     int rc = ll_ask_launch (&req->client, count, s_who (req), &id, &error);
-    return s_start (req, title, rc, id, error);
+    return ll_operation_start (req, title, rc, id, error);
 }
 
 //  True when this allocator's exporter is reading the VMs now: destroying
@@ -209,7 +219,23 @@ ll_route_destroy (ll_http_req_t *req)
                        "finishes (or cancel the download).");
     char *id = NULL, *error = NULL;
     int rc = ll_ask_destroy (&req->client, s_who (req), &id, &error);
-    return s_start (req, "Destroy VMs", rc, id, error);
+    return ll_operation_start (req, "Destroy VMs", rc, id, error);
+}
+
+//  Export every VM's data to this allocator's disk, check the zip against
+//  its manifest, then destroy the fleet: one operation (nothing is destroyed
+//  when the export fails or misses a VM).
+int
+ll_route_export_destroy (ll_http_req_t *req)
+{
+    static const char title[] = "Export, then destroy";
+    if (s_export_running (req))
+        return s_fail (req, 409, title,
+                       "A data export is running: start this after it "
+                       "finishes (or cancel the download).");
+    char *id = NULL, *error = NULL;
+    int rc = ll_ask_export_destroy (&req->client, s_who (req), &id, &error);
+    return ll_operation_start (req, title, rc, id, error);
 }
 
 static int
@@ -218,10 +244,11 @@ s_one_vm (ll_http_req_t *req, const char *title, const char *command)
     const char *host = req->params[0];
     if (!host || strlen (host) > 253)
         return s_fail (req, 404, title, "VM not found.");
+    const char *hosts[] = {host, NULL};
     char *id = NULL, *error = NULL;
-    int rc = ll_ask_vm_operation (&req->client, command, host, s_who (req), &id,
-                                  &error);
-    return s_start (req, title, rc, id, error);
+    int rc = ll_ask_vm_operation (&req->client, command, hosts, s_who (req),
+                                  &id, &error);
+    return ll_operation_start (req, title, rc, id, error);
 }
 
 int
@@ -230,9 +257,15 @@ ll_route_vm_destroy (ll_http_req_t *req)
     return s_one_vm (req, "Destroy a VM", LL_CMD_DESTROY_VM);
 }
 
+//  ?new_name=1: a new VM under a new name takes the student (MOVE-VM);
+//  otherwise the same name on a new machine.
 int
 ll_route_vm_replace (ll_http_req_t *req)
 {
+    char flag[8] = "";
+    ll_http_query_field (req, "new_name", flag, sizeof flag);
+    if (*flag && strcmp (flag, "0") != 0 && strcmp (flag, "false") != 0)
+        return s_one_vm (req, "Replace a VM under a new name", LL_CMD_MOVE_VM);
     return s_one_vm (req, "Replace a VM", LL_CMD_REPLACE_VM);
 }
 

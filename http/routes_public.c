@@ -35,6 +35,78 @@ ll_route_health (ll_http_req_t *req)
     return ll_http_json (req, rc == 0 ? 200 : 503, body);
 }
 
+//  The dashboard's figures as gauges (issue 16): the same numbers the
+//  console shows. Nothing when the scheduler cannot answer now.
+static char *
+s_fleet_gauges (ll_http_req_t *req)
+{
+    char *text = NULL, *error = NULL;
+    ll_ask_dashboard (&req->client, &text, &error);
+    free (error);
+    json_t *d = text ? json_loads (text, 0, NULL) : NULL;
+    free (text);
+    if (!d)
+        return NULL;
+    char *out = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream (&out, &size);
+    fputs ("# HELP lablink_fleet_vms VMs by console state.\n"
+           "# TYPE lablink_fleet_vms gauge\n",
+           f);
+    const char *state;
+    json_t *n;
+    json_object_foreach (json_object_get (d, "counts"), state, n)
+        fprintf (f, "lablink_fleet_vms{state=\"%s\"} %lld\n", state,
+                 (long long) json_integer_value (n));
+    json_t *cost = json_object_get (d, "cost");
+    json_t *budget = json_object_get (d, "budget");
+    fprintf (f,
+             "# HELP lablink_fleet_vm_seconds VM-seconds of the current fleet "
+             "so far.\n"
+             "# TYPE lablink_fleet_vm_seconds gauge\n"
+             "lablink_fleet_vm_seconds %.0f\n"
+             "# HELP lablink_fleet_cost_usd Estimated cost of the current "
+             "fleet so far (machine.hourly_usd).\n"
+             "# TYPE lablink_fleet_cost_usd gauge\n"
+             "lablink_fleet_cost_usd %.4f\n"
+             "# HELP lablink_fleet_cost_per_hour_usd Estimated cost per hour "
+             "of the fleet now.\n"
+             "# TYPE lablink_fleet_cost_per_hour_usd gauge\n"
+             "lablink_fleet_cost_per_hour_usd %.4f\n"
+             "# HELP lablink_budget_used_ratio Share of the budget used (0 "
+             "when no budget is set).\n"
+             "# TYPE lablink_budget_used_ratio gauge\n"
+             "lablink_budget_used_ratio %.4f\n",
+             json_number_value (json_object_get (cost, "vm_hours")) * 3600.0,
+             json_number_value (json_object_get (cost, "so_far_usd")),
+             json_number_value (json_object_get (cost, "per_hour_usd")),
+             json_number_value (json_object_get (budget, "used_ratio")));
+    json_t *op = json_object_get (d, "operation");
+    fprintf (f,
+             "# HELP lablink_operation_running An operation runs (1) or not "
+             "(0).\n"
+             "# TYPE lablink_operation_running gauge\n"
+             "lablink_operation_running %d\n",
+             json_is_object (op) ? 1 : 0);
+    json_t *schedule = json_object_get (d, "schedule");
+    if (json_is_object (schedule))
+        fprintf (f,
+                 "# HELP lablink_schedule_seconds_left Seconds until the next "
+                 "scheduled teardown.\n"
+                 "# TYPE lablink_schedule_seconds_left gauge\n"
+                 "lablink_schedule_seconds_left %lld\n",
+                 (long long) json_integer_value (
+                     json_object_get (schedule, "seconds_left")));
+    fprintf (f,
+             "# HELP lablink_attention_vms VMs that need a look.\n"
+             "# TYPE lablink_attention_vms gauge\n"
+             "lablink_attention_vms %zu\n",
+             json_array_size (json_object_get (d, "attention")));
+    fclose (f);
+    json_decref (d);
+    return out;
+}
+
 //  The fleet gauges, from the registry (the database); database_up 0 and
 //  no fleet series when it cannot answer.
 static void
@@ -121,6 +193,10 @@ ll_route_metrics (ll_http_req_t *req)
     char *text = ll_http_server_metrics (req->server);
     ll_textbuf_t buf = {0};
     ll_textbuf_puts (&buf, text);
+    char *fleet = s_fleet_gauges (req);
+    if (fleet)
+        ll_textbuf_puts (&buf, fleet);
+    free (fleet);
     free (text);
     s_fleet_metrics (req, &buf);
     int rc = ll_http_send (req, 200, "text/plain; version=0.0.4; charset=utf-8",

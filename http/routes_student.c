@@ -216,14 +216,15 @@ s_json_headers (ll_http_req_t *req, int status, json_t *json, const char *h)
 }
 
 //  A claim that went through: the page (or JSON) with the claim secret as
-//  a cookie and as the recovery code. kind: "success" or "recovering";
-//  value: the PIN or the VM's status.
+//  a cookie and as the recovery code, with the live progress link. kind:
+//  "success" or "recovering"; value: the PIN or the VM's status.
 static int
 s_claimed (ll_http_req_t *req,
            const char *kind,
            const char *host,
            const char *value,
-           const char *secret)
+           const char *secret,
+           const char *email)
 {
     char shown[LL_RECOVERY_SHOWN_LEN + 1], cookie[256];
     ll_recovery_show (secret, shown);
@@ -238,9 +239,20 @@ s_claimed (ll_http_req_t *req,
                                         "recovery_code", shown),
                              cookie);
     else {
-        const char *vars[] = {
-            "host", host, success ? "pin" : "status", value, "recovery_code",
-            shown,  NULL};
+        //  The live progress link (routes_progress.c)
+        char token[40] = "";
+        ll_progress_link (req, host, token, sizeof token);
+        const char *vars[] = {"host",
+                              host,
+                              success ? "pin" : "status",
+                              value,
+                              "recovery_code",
+                              shown,
+                              "token",
+                              token,
+                              "email",
+                              email,
+                              NULL};
         char *html =
             ll_page_render (success ? "success.html" : "recovery.html", vars);
         if (!html)
@@ -307,10 +319,10 @@ ll_route_request_vm (ll_http_req_t *req)
         if (!outcome)
             rc = s_index (req, 503, LL_MSG_UNEXPECTED, email, NULL);
         else if (streq (outcome, LL_CLAIM_ASSIGNED) && a && b && secret)
-            rc = s_claimed (req, "success", a, b, secret);
+            rc = s_claimed (req, "success", a, b, secret, email);
         else if (streq (outcome, LL_CLAIM_RECOVERING) && a && b && secret) {
             recovering = true;
-            rc = s_claimed (req, "recovering", a, b, secret);
+            rc = s_claimed (req, "recovering", a, b, secret, email);
         }
         else if (streq (outcome, LL_CLAIM_DENIED))
             rc = s_index (req, 403, LL_MSG_DENIED, email, NULL);
@@ -378,7 +390,8 @@ static int
 s_release_replace (ll_http_req_t *req, const char *host, const char *actor)
 {
     char *id = NULL, *error = NULL;
-    ll_ask_vm_operation (&req->client, LL_CMD_REPLACE_VM, host, actor, &id,
+    const char *hosts[] = {host, NULL};
+    ll_ask_vm_operation (&req->client, LL_CMD_REPLACE_VM, hosts, actor, &id,
                          &error);
     int status;
     if (id)

@@ -128,6 +128,14 @@ int ll_http_send (ll_http_req_t *req,
                   size_t len,
                   const char *extra_headers);
 
+//  The status line and headers (security headers included) of an answer
+//  whose len bytes of body the handler then writes with mg_write.
+int ll_http_head (ll_http_req_t *req,
+                  int status,
+                  const char *content_type,
+                  size_t len,
+                  const char *extra_headers);
+
 //  A streamed response: the status line and headers (security headers,
 //  Transfer-Encoding: chunked) now, then ll_http_chunk for each part of the
 //  body; ll_http_chunk (req, NULL, 0) ends it. 0, or -1 when the client is

@@ -1,9 +1,9 @@
 /*  Server-Sent Events, the live streams of the HTTP edge (an operation's
-    progress, a VM's log tail): the one writer of the event-stream answer
-    and its events, and the caps on how many streams run at once
-    (app.max_streams in all, app.max_streams_per_token per credential;
-    issue 15 section 5), which the edge applies before a stream route's
-    handler runs. */
+    progress, a VM's log tail, the console's dashboard): the one writer of
+    the event-stream answer and its events, and the caps on how many
+    streams run at once (app.max_streams in all, app.max_streams_per_token
+    per credential; issue 15 section 5), which the edge applies before a
+    stream route's handler runs. */
 #ifndef LL_HTTP_SSE_H
 #define LL_HTTP_SSE_H
 

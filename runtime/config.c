@@ -1,4 +1,5 @@
 #include "runtime/config.h"
+#include "runtime/schedule.h"
 #include "runtime/proxy.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@ typedef enum {
     T_INT,
     T_BOOL,
     T_I64,
+    T_DBL,
     T_LIST,
     T_PATHLIST
 } s_type_t;
@@ -158,6 +160,27 @@ static const s_key_t s_keys[] = {
        export.container_command,
        "sudo docker exec -i \"$(sudo docker ps -q | head -n1)\""),
     K ("export.timeout_s", T_INT, export.timeout_s, "15"),
+    //  running a class (issue 16): estimates, schedule, idle, budget,
+    //  recovery; every automatic action is off at 0 / false
+    K ("machine.hourly_usd", T_DBL, machine.hourly_usd, "0"),
+    K ("export.keep_dir", T_STR, export.keep_dir, "var/exports"),
+    K ("schedule.destroy_at", T_STR, schedule.destroy_at, ""),
+    K ("schedule.export_before_destroy",
+       T_BOOL,
+       schedule.export_before_destroy,
+       "false"),
+    K ("idle.release_after_s", T_INT, idle.release_after_s, "0"),
+    K ("idle.stop_fleet_after_s", T_INT, idle.stop_fleet_after_s, "0"),
+    K ("budget.max_vm_hours", T_DBL, budget.max_vm_hours, "0"),
+    K ("budget.max_usd", T_DBL, budget.max_usd, "0"),
+    K ("budget.destroy_at_limit", T_BOOL, budget.destroy_at_limit, "false"),
+    K ("recovery.reassign_dead", T_BOOL, recovery.reassign_dead, "false"),
+    K ("recovery.replace_after_s", T_INT, recovery.replace_after_s, "0"),
+    K ("recovery.reboot_unconnected_after_s",
+       T_INT,
+       recovery.reboot_unconnected_after_s,
+       "0"),
+    K ("recovery.max_reboots", T_INT, recovery.max_reboots, "3"),
     K ("logs.retain_lines", T_INT, logs.retain_lines, "100000"),
     K ("logs.line_max", T_INT, logs.line_max, "8192"),
     K ("logs.read_lines", T_INT, logs.read_lines, "1000"),
@@ -291,6 +314,18 @@ s_store (ll_config_t *self,
                 return -1;
             }
             *(long long *) field = v;
+            return 0;
+        }
+        case T_DBL: {
+            char *end = NULL;
+            errno = 0;
+            double v = value ? strtod (value, &end) : 0;
+            if (!value || !*value || errno || *end || v != v) {
+                s_err (error, errsize, "%s: expected a number, got '%s'",
+                       key->path, value ? value : "null");
+                return -1;
+            }
+            *(double *) field = v;
             return 0;
         }
         case T_BOOL:
@@ -735,6 +770,12 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         {"logs.retain_lines", self->logs.retain_lines, 100, 100000000},
         {"logs.line_max", self->logs.line_max, 64, 1048576},
         {"logs.read_lines", self->logs.read_lines, 1, 100000},
+        {"idle.release_after_s", self->idle.release_after_s, 0, 604800},
+        {"idle.stop_fleet_after_s", self->idle.stop_fleet_after_s, 0, 604800},
+        {"recovery.replace_after_s", self->recovery.replace_after_s, 0, 604800},
+        {"recovery.reboot_unconnected_after_s",
+         self->recovery.reboot_unconnected_after_s, 0, 604800},
+        {"recovery.max_reboots", self->recovery.max_reboots, 0, 100},
         {"app.max_streams", self->app.max_streams, 1, 100000},
         {"app.max_streams_per_token", self->app.max_streams_per_token, 1,
          100000},
@@ -751,6 +792,29 @@ ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
         || self->export.max_file_bytes > 4294967295LL) {
         s_err (error, errsize, "export.max_file_bytes: %lld is outside 0..%lld",
                self->export.max_file_bytes, 4294967295LL);
+        return -1;
+    }
+    struct {
+        const char *path;
+        double value;
+    } amounts[] = {
+        {"machine.hourly_usd", self->machine.hourly_usd},
+        {"budget.max_vm_hours", self->budget.max_vm_hours},
+        {"budget.max_usd", self->budget.max_usd},
+    };
+    for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++)
+        if (amounts[i].value < 0 || amounts[i].value > 1e9) {
+            s_err (error, errsize, "%s: %g is outside 0..1e9", amounts[i].path,
+                   amounts[i].value);
+            return -1;
+        }
+    int64_t at;
+    if (*self->schedule.destroy_at
+        && ll_time_parse_iso (self->schedule.destroy_at, true, &at) != 0) {
+        s_err (error, errsize,
+               "schedule.destroy_at: '%s' is not an ISO 8601 time with a "
+               "zone (2026-05-01T17:00:00Z or ...+02:00)",
+               self->schedule.destroy_at);
         return -1;
     }
     if (strcmp (ll_config_state_backend (self), "s3") == 0) {
@@ -846,27 +910,6 @@ s_size_workers (ll_config_t *self)
         self->app.max_streams_per_token = streams;
 }
 
-const char *
-ll_config_state_backend (const ll_config_t *self)
-{
-    if (*self->provider.state_backend)
-        return self->provider.state_backend;
-    return strcmp (self->provider.kind, "aws") == 0 ? "s3" : "local";
-}
-
-int
-ll_config_s3_prefix (const ll_config_t *self, char *out, size_t size)
-{
-    const char *deployment = self->deployment_name;
-    const char *environment = self->environment;
-    if (!*environment || !s_key_part_ok (environment)
-        || !s_key_part_ok (deployment))
-        return -1;
-    int n = snprintf (out, size, "%s%s%s", deployment, *deployment ? "/" : "",
-                      environment);
-    return n > 0 && (size_t) n < size ? 0 : -1;
-}
-
 char *
 ll_config_warnings (const ll_config_t *self)
 {
@@ -925,17 +968,14 @@ ll_config_destroy (ll_config_t **self_p)
 }
 
 int
-ll_config_poll_window_s (const ll_config_t *self)
+ll_config_s3_prefix (const ll_config_t *self, char *out, size_t size)
 {
-    return self->agent.long_poll_s + LL_POLL_GRACE_S;
-}
-
-void
-ll_config_offer_params (const ll_config_t *self,
-                        char *stale,
-                        char *window,
-                        size_t size)
-{
-    snprintf (stale, size, "%d", self->agent.stale_after_s);
-    snprintf (window, size, "%d", ll_config_poll_window_s (self));
+    const char *deployment = self->deployment_name;
+    const char *environment = self->environment;
+    if (!*environment || !s_key_part_ok (environment)
+        || !s_key_part_ok (deployment))
+        return -1;
+    int n = snprintf (out, size, "%s%s%s", deployment, *deployment ? "/" : "",
+                      environment);
+    return n > 0 && (size_t) n < size ? 0 : -1;
 }

@@ -29,6 +29,7 @@ typedef struct {
         char *machine_type;
         char *repository;  //  NULL when none
         char *image, *ami_id, *software, *extension;
+        double hourly_usd;  //  price per VM-hour (an estimate), 0 = none
     } machine;
     struct {
         char *admin_user, *admin_password;
@@ -118,7 +119,28 @@ typedef struct {
         char *source;               //  host | container | "" (= by provider)
         char *container_command;    //  run on the VM to enter the container
         int timeout_s;              //  connect and per-operation SSH timeout
+        char *keep_dir;             //  "export, then destroy" zips kept here
     } export;
+    //  --- running a class (issue 16) ---
+    struct {
+        bool reassign_dead;   //  a returning student leaves a dead VM
+        int replace_after_s;  //  replace VMs stale/unhealthy this long
+        int reboot_unconnected_after_s;  //  reboot when CRD never connected
+        int max_reboots;                 //  automatic reboots per VM
+    } recovery;
+    struct {
+        char *destroy_at;            //  ISO 8601 with zone, "" = none
+        bool export_before_destroy;  //  export to disk first
+    } schedule;
+    struct {
+        int release_after_s;     //  release a VM not in use this long
+        int stop_fleet_after_s;  //  destroy a fleet nobody used this long
+    } idle;
+    struct {
+        double max_vm_hours;    //  0 = no limit
+        double max_usd;         //  0 = no limit
+        bool destroy_at_limit;  //  destroy the fleet at 100 %
+    } budget;
     char *source_path;  //  the file this came from ("" for defaults)
     char *sized;        //  how worker caps were lowered to fit, or NULL
 } ll_config_t;

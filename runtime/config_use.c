@@ -1,6 +1,7 @@
 /*  What the allocator derives from a loaded configuration (runtime/config.h):
     whether it may start with this admin password, the libpq conninfo, the
-    one-line summary it logs. Kept apart from the loader (runtime/config.c). */
+    one-line summary it logs, the state backend and the offer window. Kept
+    apart from the loader (runtime/config.c). */
 #include "runtime/config.h"
 
 #include <stdio.h>
@@ -89,4 +90,28 @@ ll_config_describe (const ll_config_t *self)
                   ? "****"
                   : "(unset)");
     return strdup (out);
+}
+
+const char *
+ll_config_state_backend (const ll_config_t *self)
+{
+    if (*self->provider.state_backend)
+        return self->provider.state_backend;
+    return strcmp (self->provider.kind, "aws") == 0 ? "s3" : "local";
+}
+
+int
+ll_config_poll_window_s (const ll_config_t *self)
+{
+    return self->agent.long_poll_s + LL_POLL_GRACE_S;
+}
+
+void
+ll_config_offer_params (const ll_config_t *self,
+                        char *stale,
+                        char *window,
+                        size_t size)
+{
+    snprintf (stale, size, "%d", self->agent.stale_after_s);
+    snprintf (window, size, "%d", ll_config_poll_window_s (self));
 }

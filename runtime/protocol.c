@@ -637,17 +637,33 @@ ll_ask_destroy (ll_client_t *client, const char *who, char **id, char **error)
 int
 ll_ask_vm_operation (ll_client_t *client,
                      const char *command,
-                     const char *hostname,
+                     const char *const *hosts,
                      const char *who,
                      char **id,
                      char **error)
 {
-    if (!streq (command, LL_CMD_DESTROY_VM)
-        && !streq (command, LL_CMD_REPLACE_VM)) {
+    bool one = streq (command, LL_CMD_MOVE_VM);
+    if (!one && !streq (command, LL_CMD_DESTROY_VM)
+        && !streq (command, LL_CMD_REPLACE_VM)
+        && !streq (command, LL_CMD_REBOOT_VM)) {
         *error = strdup (LL_REASON_UNKNOWN);
         return -1;
     }
-    return ll_proto_ask (client, error, command, hostname, who, id);
+    if (one)
+        return ll_proto_ask (client, error, command, hosts[0], who, id);
+    zmsg_t *more = zmsg_new ();
+    for (size_t i = 1; hosts[0] && hosts[i]; i++)
+        zmsg_addstr (more, hosts[i]);
+    return ll_proto_ask (client, error, command, hosts[0], who, &more, id);
+}
+
+int
+ll_ask_export_destroy (ll_client_t *client,
+                       const char *who,
+                       char **id,
+                       char **error)
+{
+    return ll_proto_ask (client, error, LL_CMD_EXPORT_DESTROY, who, id);
 }
 
 int
@@ -675,11 +691,13 @@ ll_ask_op_list (ll_client_t *client,
 int
 ll_ask_export_start (ll_client_t *client,
                      const char *who,
+                     zmsg_t **filters,
                      char **id,
                      char **filename,
                      char **error)
 {
-    return ll_proto_ask (client, error, LL_CMD_EXPORT_START, who, id, filename);
+    return ll_proto_ask (client, error, LL_CMD_EXPORT_START, who, filters, id,
+                         filename);
 }
 
 int
@@ -789,9 +807,88 @@ ll_ask_audit_list (ll_client_t *client,
 }
 
 int
-ll_ask_admin_vms (ll_client_t *client, char **json, char **error)
+ll_ask_admin_vms (ll_client_t *client,
+                  const char *hostname,
+                  char **json,
+                  char **error)
 {
-    return ll_proto_ask (client, error, LL_CMD_ADMIN_VMS, json);
+    return ll_proto_ask (client, error, LL_CMD_ADMIN_VMS, hostname, json);
+}
+
+int
+ll_ask_vm_progress (ll_client_t *client,
+                    const char *hostname,
+                    char **json,
+                    char **error)
+{
+    return ll_proto_ask (client, error, LL_CMD_VM_PROGRESS, hostname, json);
+}
+
+int
+ll_ask_archives (ll_client_t *client, char **json, char **error)
+{
+    return ll_proto_ask (client, error, LL_CMD_ARCHIVES, json);
+}
+
+int
+ll_ask_archive (ll_client_t *client,
+                const char *command,
+                const char *name,
+                char **value,
+                char **error)
+{
+    if (streq (command, LL_CMD_ARCHIVE_DONE))
+        return ll_proto_ask (client, error, command, name);
+    if (!streq (command, LL_CMD_ARCHIVE_GET)
+        && !streq (command, LL_CMD_ARCHIVE_DELETE)) {
+        *error = strdup (LL_REASON_UNKNOWN);
+        return -1;
+    }
+    return ll_proto_ask (client, error, command, name, value);
+}
+
+int
+ll_ask_dashboard (ll_client_t *client, char **json, char **error)
+{
+    return ll_proto_ask (client, error, LL_CMD_DASHBOARD, json);
+}
+
+int
+ll_ask_class_end (ll_client_t *client, char **epoch, char **error)
+{
+    return ll_proto_ask (client, error, LL_CMD_CLASS_END, epoch);
+}
+
+int
+ll_ask_schedule_add (ll_client_t *client,
+                     const char *const values[7],
+                     char **id,
+                     char **error)
+{
+    return ll_proto_ask (client, error, LL_CMD_SCHEDULE_ADD, values[0],
+                         values[1], values[2], values[3], values[4], values[5],
+                         values[6], id);
+}
+
+int
+ll_ask_schedule_read (ll_client_t *client,
+                      const char *command,
+                      const char *arg,
+                      char **json,
+                      char **error)
+{
+    if (!streq (command, LL_CMD_SCHEDULE_LIST)
+        && !streq (command, LL_CMD_SCHEDULE_GET)) {
+        *error = strdup (LL_REASON_UNKNOWN);
+        return -1;
+    }
+    return ll_proto_ask (client, error, command, arg, json);
+}
+
+int
+ll_ask_schedule_cancel (ll_client_t *client, const char *id, char **error)
+{
+    return ll_proto_ask (client, error, LL_CMD_SCHEDULE_CANCEL, id);
 }
 
 int

@@ -30,31 +30,34 @@
 #define LL_CMD_STOPPING "$STOPPING"
 
 //  Reasons of ERROR replies that callers tell apart (never write the text)
-#define LL_REASON_NOT_FOUND  "not found"          //  no such VM
-#define LL_REASON_MANAGED    "managed"            //  VM-REGISTER: a fleet name
-#define LL_REASON_UNKNOWN    "unknown command"    //  not served here
-#define LL_REASON_MALFORMED  "malformed request"  //  frames do not fit
-#define LL_REASON_BAD_REPLY  "malformed reply"    //  the answer did not fit
-#define LL_REASON_DATABASE   "database unavailable"
-#define LL_REASON_TIMEOUT    "timeout"  //  ll_call: no answer in time
-#define LL_REASON_HANGUP     "hangup"   //  ll_call_watch: the client left
-#define LL_REASON_EXPIRED    "expired"  //  SESSION-CHECK
-#define LL_REASON_TOO_LONG   "argument too long"
-#define LL_REASON_BUSY       "busy"            //  EXPORT-START; "busy <id>"
-#define LL_REASON_NO_VMS     "no-vms"          //  EXPORT-START
-#define LL_REASON_OP_MISSING "not-found"       //  OP-GET: no such operation
-#define LL_REASON_UNKNOWN_VM "unknown-vm"      //  DESTROY-VM, REPLACE-VM
-#define LL_REASON_NO_URL     "no-url"          //  LAUNCH
-#define LL_REASON_TOO_MANY   "too-many"        //  LAUNCH: "too-many <max>"
-#define LL_REASON_BAD_COUNT  "invalid count"   //  LAUNCH
-#define LL_REASON_NO_EXPORT  "no such export"  //  EXPORT-READ
-#define LL_REASON_CANCELLED  "cancelled"       //  EXPORT-READ
-#define LL_REASON_NO_KEY     "no ssh client key"
-#define LL_REASON_DUPLICATE  "duplicate request id"  //  VM-WAIT
-#define LL_REASON_LINES      "too many lines"        //  LOG-APPEND
-#define LL_REASON_STOPPING   "shutting down"
-#define LL_REASON_UNANSWERED "not answered"  //  a handler forgot to answer
-#define LL_REASON_STALE      "stale"  //  VM-RESET-DONE: not the current reset
+#define LL_REASON_NOT_FOUND      "not found"  //  no such VM
+#define LL_REASON_MANAGED        "managed"    //  VM-REGISTER: a fleet name
+#define LL_REASON_UNKNOWN        "unknown command"    //  not served here
+#define LL_REASON_MALFORMED      "malformed request"  //  frames do not fit
+#define LL_REASON_BAD_REPLY      "malformed reply"    //  the answer did not fit
+#define LL_REASON_DATABASE       "database unavailable"
+#define LL_REASON_TIMEOUT        "timeout"  //  ll_call: no answer in time
+#define LL_REASON_HANGUP         "hangup"   //  ll_call_watch: the client left
+#define LL_REASON_EXPIRED        "expired"  //  SESSION-CHECK
+#define LL_REASON_TOO_LONG       "argument too long"
+#define LL_REASON_BUSY           "busy"            //  EXPORT-START; "busy <id>"
+#define LL_REASON_NO_VMS         "no-vms"          //  EXPORT-START
+#define LL_REASON_NO_MATCH       "no-match"        //  EXPORT-START: filters
+#define LL_REASON_OP_MISSING     "not-found"       //  OP-GET: no such operation
+#define LL_REASON_UNKNOWN_VM     "unknown-vm"      //  DESTROY-VM, REPLACE-VM
+#define LL_REASON_NO_URL         "no-url"          //  LAUNCH
+#define LL_REASON_TOO_MANY       "too-many"        //  LAUNCH: "too-many <max>"
+#define LL_REASON_BAD_COUNT      "invalid count"   //  LAUNCH
+#define LL_REASON_NO_EXPORT      "no such export"  //  EXPORT-READ
+#define LL_REASON_CANCELLED      "cancelled"       //  EXPORT-READ
+#define LL_REASON_NO_KEY         "no ssh client key"
+#define LL_REASON_DUPLICATE      "duplicate request id"  //  VM-WAIT
+#define LL_REASON_LINES          "too many lines"        //  LOG-APPEND
+#define LL_REASON_STOPPING       "shutting down"
+#define LL_REASON_UNANSWERED     "not answered"  //  a handler forgot to answer
+#define LL_REASON_DUPLICATE_NAME "duplicate"     //  SCHEDULE-ADD
+#define LL_REASON_STATUS         "status"  //  SCHEDULE-CANCEL: "status <s>"
+#define LL_REASON_STALE          "stale"  //  VM-RESET-DONE: not the current reset
 
 //  --- registry: VM telemetry, reads, database health ----------------------
 #define LL_ENDPOINT_REGISTRY "inproc://registry"
@@ -268,9 +271,18 @@
 //  LAUNCH count who        -> OK id | ERROR "busy <id>" | ERROR "too-many <max>"
 //                             | ERROR "no-url" | ERROR reason
 //  DESTROY who             -> OK id | ERROR "busy <id>" | ERROR reason
-//  DESTROY-VM host who     -> OK id | ERROR "busy <id>" | ERROR "unknown-vm"
-//  REPLACE-VM host who     -> OK id | ERROR "busy <id>" | ERROR "unknown-vm"
-//                             (an operation starts and runs in the
+//  DESTROY-VM host who [host...]
+//                          -> OK id | ERROR "busy <id>"
+//                             | ERROR "unknown-vm <host>" (not in the fleet)
+//  REPLACE-VM host who [host...]   the same names on new machines; an
+//                             assigned student stays, with a fresh delivery
+//  REBOOT-VM host who [host...]    the provider's vm-reboot.sh for each
+//                             (local: restart the agent; aws: reboot the
+//                             instance); the assignment stays
+//  MOVE-VM host who        a new VM under a new name takes host's student,
+//                             host is destroyed (one apply)
+//                             (each answers like DESTROY-VM; at most 100
+//                             hosts; an operation starts and runs in the
 //                             background; "busy" names the running one)
 //  OP-GET id after         -> OK kind status requested done total error
 //                             created_by target created_at started_at
@@ -283,8 +295,15 @@
 #define LL_CMD_DESTROY    "DESTROY"
 #define LL_CMD_DESTROY_VM "DESTROY-VM"
 #define LL_CMD_REPLACE_VM "REPLACE-VM"
-#define LL_CMD_OP_GET     "OP-GET"
-#define LL_CMD_OP_LIST    "OP-LIST"
+#define LL_CMD_REBOOT_VM  "REBOOT-VM"
+#define LL_BULK_MAX       100  //  VMs one console action may name
+#define LL_CMD_MOVE_VM    "MOVE-VM"
+//  EXPORT-DESTROY who      -> OK id | ERROR "busy <id>" | ERROR reason
+//                             (export every VM to export.keep_dir, check
+//                             the zip, then destroy: one operation)
+#define LL_CMD_EXPORT_DESTROY "EXPORT-DESTROY"
+#define LL_CMD_OP_GET         "OP-GET"
+#define LL_CMD_OP_LIST        "OP-LIST"
 //  PUB: every output line and state change of the operation running here
 //    ["op:<id>"] ["line"] [seq] [text]          seq from 0, as in OP-GET
 //    ["op:<id>"] ["progress"] [done] [total]
@@ -295,9 +314,12 @@
 //  --- export (exporter) ---------------------------------------------------
 #define LL_ENDPOINT_EXPORTER "inproc://exporter"
 //  One export at a time; the HTTP worker that started it pulls the zip:
-//  EXPORT-START [who]       -> OK export-id filename
+//  EXPORT-START [who] [host:<hostname> | email:<address>]...
+//                           -> OK export-id filename
 //                            | ERROR busy      (an export is running: 409)
 //                            | ERROR no-vms    (the VM table is empty: 404)
+//                            | ERROR no-match  (no VM named or held by
+//                                               the emails given: 404)
 //                            | ERROR reason    (database, client key: 500)
 //  EXPORT-READ export-id    -> OK DATA <bytes>   the next part of the zip
 //                            | OK WAIT           nothing yet, ask again
@@ -334,8 +356,10 @@
 //  LOGIN-OK address                   -> OK          (failures forgotten)
 //  AUDIT actor action target outcome detail -> OK | ERROR reason
 //  AUDIT-LIST limit before-id         -> OK json      (array, newest first)
-//  ADMIN-VMS                          -> OK json      (array of VM objects
-//                                        without pin and crd_command)
+//  ADMIN-VMS [hostname]               -> OK json      (array of VM objects
+//                                        without pin and crd_command, with
+//                                        their console state; only that VM
+//                                        when hostname is given)
 //  ADMIN-VM-EXISTS hostname           -> OK "1" | OK "0"
 #define LL_ADMIN_SESSION_MAX_S 43200  //  absolute session lifetime
 #define LL_CMD_SESSION_NEW     "SESSION-NEW"
@@ -348,6 +372,42 @@
 #define LL_CMD_AUDIT_LIST      "AUDIT-LIST"
 #define LL_CMD_ADMIN_VMS       "ADMIN-VMS"
 #define LL_CMD_ADMIN_VM_EXISTS "ADMIN-VM-EXISTS"
+//  The exports kept on disk by "export, then destroy" (export_archives):
+//  ARCHIVES                           -> OK json      (array, newest first)
+//  ARCHIVE-GET name                   -> OK allocator | ERROR "not found"
+//  ARCHIVE-DONE name                  -> OK           (downloaded_at = now)
+//  ARCHIVE-DELETE name                -> OK name | ERROR "not found"
+//  VM-PROGRESS hostname               -> OK json | OK "" (no such VM)
+//                                        (a student's progress page: the
+//                                        row's state and its PIN, for the
+//                                        link's check; never logged)
+#define LL_CMD_VM_PROGRESS    "VM-PROGRESS"
+#define LL_CMD_ARCHIVES       "ARCHIVES"
+#define LL_CMD_ARCHIVE_GET    "ARCHIVE-GET"
+#define LL_CMD_ARCHIVE_DONE   "ARCHIVE-DONE"
+#define LL_CMD_ARCHIVE_DELETE "ARCHIVE-DELETE"
+
+//  --- running a class (scheduler): scheduled teardown, idle, budget,
+//  automatic recovery, the dashboard's figures ------------------------------
+#define LL_ENDPOINT_SCHEDULER "inproc://scheduler"
+//  SCHEDULE-ADD name epoch rule who notify(1|0) hours export(1|0)
+//                          -> OK id | ERROR "duplicate" | ERROR reason
+//                             (the route checked the time and the rule;
+//                             rule "" = once)
+//  SCHEDULE-LIST status    -> OK json  (array; status "" = all)
+//  SCHEDULE-GET id         -> OK json  (object) | ERROR "not found"
+//  SCHEDULE-CANCEL id      -> OK | ERROR "not found" | ERROR "status <s>"
+//  DASHBOARD               -> OK json  (counts by state, the running
+//                             operation, the next teardown, cost estimate,
+//                             budget, rows needing attention, the latest
+//                             automatic actions)
+//  CLASS-END               -> OK epoch | OK "" (no teardown scheduled)
+#define LL_CMD_SCHEDULE_ADD    "SCHEDULE-ADD"
+#define LL_CMD_SCHEDULE_LIST   "SCHEDULE-LIST"
+#define LL_CMD_SCHEDULE_GET    "SCHEDULE-GET"
+#define LL_CMD_SCHEDULE_CANCEL "SCHEDULE-CANCEL"
+#define LL_CMD_DASHBOARD       "DASHBOARD"
+#define LL_CMD_CLASS_END       "CLASS-END"
 
 //  --- the codec (runtime/protocol.c) ---------------------------------------
 //  Each exchange's frames are a picture, one character per frame:
@@ -404,11 +464,14 @@
     X (LL_CMD_VM_REGISTER,     LL_ENDPOINT_REGISTRY,  "sss",     "ss",   LL_CALL_ACTOR_MS)  \
     X (LL_CMD_LAUNCH,          LL_ENDPOINT_TERRAFORM, "ss",      "s",    LL_CALL_ACTOR_MS)  \
     X (LL_CMD_DESTROY,         LL_ENDPOINT_TERRAFORM, "s",       "s",    LL_CALL_ACTOR_MS)  \
-    X (LL_CMD_DESTROY_VM,      LL_ENDPOINT_TERRAFORM, "ss",      "s",    LL_CALL_ACTOR_MS)  \
-    X (LL_CMD_REPLACE_VM,      LL_ENDPOINT_TERRAFORM, "ss",      "s",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_DESTROY_VM,      LL_ENDPOINT_TERRAFORM, "ssm",     "s",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_REPLACE_VM,      LL_ENDPOINT_TERRAFORM, "ssm",     "s",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_REBOOT_VM,       LL_ENDPOINT_TERRAFORM, "ssm",     "s",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_MOVE_VM,         LL_ENDPOINT_TERRAFORM, "ss",      "s",    LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_EXPORT_DESTROY,  LL_ENDPOINT_TERRAFORM, "s",       "s",    LL_CALL_ACTOR_MS)  \
     X (LL_CMD_OP_GET,          LL_ENDPOINT_TERRAFORM, "ss",      "m",    LL_CALL_ACTOR_MS)  \
     X (LL_CMD_OP_LIST,         LL_ENDPOINT_TERRAFORM, "s",       "m",    LL_CALL_ACTOR_MS)  \
-    X (LL_CMD_EXPORT_START,    LL_ENDPOINT_EXPORTER,  "?s",      "ss",   LL_CALL_ACTOR_MS)  \
+    X (LL_CMD_EXPORT_START,    LL_ENDPOINT_EXPORTER,  "?sm",     "ss",   LL_CALL_ACTOR_MS)  \
     X (LL_CMD_EXPORT_READ,     LL_ENDPOINT_EXPORTER,  "s",       "sm",   15000)             \
     X (LL_CMD_EXPORT_CANCEL,   LL_ENDPOINT_EXPORTER,  "s",       "",     2000)              \
     X (LL_CMD_EXPORT_STATUS,   LL_ENDPOINT_EXPORTER,  "",        "m",    LL_CALL_QUICK_MS)  \
@@ -418,7 +481,18 @@
     X (LL_CMD_LOGIN_FAILED,    LL_ENDPOINT_ADMIN,     "s",       "",     LL_CALL_QUICK_MS)  \
     X (LL_CMD_LOGIN_OK,        LL_ENDPOINT_ADMIN,     "s",       "",     LL_CALL_QUICK_MS)  \
     X (LL_CMD_AUDIT_LIST,      LL_ENDPOINT_ADMIN,     "ss",      "s",    LL_CALL_ADMIN_MS)  \
-    X (LL_CMD_ADMIN_VMS,       LL_ENDPOINT_ADMIN,     "",        "s",    LL_CALL_ADMIN_MS)  \
+    X (LL_CMD_ADMIN_VMS,       LL_ENDPOINT_ADMIN,     "?s",      "s",    LL_CALL_ADMIN_MS)  \
+    X (LL_CMD_VM_PROGRESS,     LL_ENDPOINT_ADMIN,     "s",       "s",    LL_CALL_QUICK_MS)  \
+    X (LL_CMD_ARCHIVES,        LL_ENDPOINT_ADMIN,     "",        "s",    LL_CALL_ADMIN_MS)  \
+    X (LL_CMD_ARCHIVE_GET,     LL_ENDPOINT_ADMIN,     "s",       "s",    LL_CALL_QUICK_MS)  \
+    X (LL_CMD_ARCHIVE_DONE,    LL_ENDPOINT_ADMIN,     "s",       "",     LL_CALL_QUICK_MS)  \
+    X (LL_CMD_ARCHIVE_DELETE,  LL_ENDPOINT_ADMIN,     "s",       "s",    LL_CALL_QUICK_MS)  \
+    X (LL_CMD_DASHBOARD,       LL_ENDPOINT_SCHEDULER, "",        "s",    LL_CALL_QUICK_MS)  \
+    X (LL_CMD_CLASS_END,       LL_ENDPOINT_SCHEDULER, "",        "s",    2000)              \
+    X (LL_CMD_SCHEDULE_ADD,    LL_ENDPOINT_SCHEDULER, "sssssss", "s",    LL_CALL_ADMIN_MS)  \
+    X (LL_CMD_SCHEDULE_LIST,   LL_ENDPOINT_SCHEDULER, "s",       "s",    LL_CALL_ADMIN_MS)  \
+    X (LL_CMD_SCHEDULE_GET,    LL_ENDPOINT_SCHEDULER, "s",       "s",    LL_CALL_ADMIN_MS)  \
+    X (LL_CMD_SCHEDULE_CANCEL, LL_ENDPOINT_SCHEDULER, "s",       "",     LL_CALL_ADMIN_MS)  \
     X (LL_CMD_ADMIN_VM_EXISTS, LL_ENDPOINT_ADMIN,     "s",       "s",    LL_CALL_ADMIN_MS)  \
     X (LL_EVT_VM_ASSIGNED,     LL_ENDPOINT_EVENTS,    "s?sss",   NULL,   0)                 \
     X (LL_EVT_VM_REVOKED,      LL_ENDPOINT_EVENTS,    "ss",      NULL,   0)                 \
@@ -667,13 +741,18 @@ int ll_ask_launch (ll_client_t *client,
                    char **error);
 int
 ll_ask_destroy (ll_client_t *client, const char *who, char **id, char **error);
-//  command: LL_CMD_DESTROY_VM or LL_CMD_REPLACE_VM
+//  command: LL_CMD_DESTROY_VM, LL_CMD_REPLACE_VM, LL_CMD_REBOOT_VM (hosts:
+//  1 to LL_BULK_MAX names, NULL-terminated) or LL_CMD_MOVE_VM (one name)
 int ll_ask_vm_operation (ll_client_t *client,
                          const char *command,
-                         const char *hostname,
+                         const char *const *hosts,
                          const char *who,
                          char **id,
                          char **error);
+int ll_ask_export_destroy (ll_client_t *client,
+                           const char *who,
+                           char **id,
+                           char **error);
 int ll_ask_op_get (ll_client_t *client,
                    long long id,
                    long long after,
@@ -686,8 +765,11 @@ int ll_ask_op_list (ll_client_t *client,
 
 //  exporter: EXPORT-READ's kind (DATA, WAIT, END, EMPTY) and what follows
 //  it; EXPORT-STATUS's status: its 7 fields, then 5 per VM
+//  filters: "host:<name>" / "email:<address>" frames (taken), or NULL for
+//  every VM
 int ll_ask_export_start (ll_client_t *client,
                          const char *who,
+                         zmsg_t **filters,
                          char **id,
                          char **filename,
                          char **error);
@@ -735,7 +817,43 @@ int ll_ask_audit_list (ll_client_t *client,
                        const char *before_id,
                        char **json,
                        char **error);
-int ll_ask_admin_vms (ll_client_t *client, char **json, char **error);
+//  hostname NULL: every VM
+int ll_ask_admin_vms (ll_client_t *client,
+                      const char *hostname,
+                      char **json,
+                      char **error);
+//  json "" when there is no such VM
+int ll_ask_vm_progress (ll_client_t *client,
+                        const char *hostname,
+                        char **json,
+                        char **error);
+int ll_ask_archives (ll_client_t *client, char **json, char **error);
+//  command: LL_CMD_ARCHIVE_GET (value: the allocator keeping it),
+//  LL_CMD_ARCHIVE_DELETE (value: the name) or LL_CMD_ARCHIVE_DONE (value
+//  NULL)
+int ll_ask_archive (ll_client_t *client,
+                    const char *command,
+                    const char *name,
+                    char **value,
+                    char **error);
+
+//  scheduler
+int ll_ask_dashboard (ll_client_t *client, char **json, char **error);
+//  epoch "" when no teardown is scheduled
+int ll_ask_class_end (ll_client_t *client, char **epoch, char **error);
+//  values: name epoch rule who notify hours export, as SCHEDULE-ADD says
+int ll_ask_schedule_add (ll_client_t *client,
+                         const char *const values[7],
+                         char **id,
+                         char **error);
+//  command: LL_CMD_SCHEDULE_LIST (arg: status), LL_CMD_SCHEDULE_GET (arg:
+//  id): the JSON
+int ll_ask_schedule_read (ll_client_t *client,
+                          const char *command,
+                          const char *arg,
+                          char **json,
+                          char **error);
+int ll_ask_schedule_cancel (ll_client_t *client, const char *id, char **error);
 int ll_ask_admin_vm_exists (ll_client_t *client,
                             const char *hostname,
                             char **exists,

@@ -7,6 +7,7 @@
 #include "runtime/db.h"
 #include "runtime/log.h"
 
+#include <ctype.h>
 #include <pwd.h>
 #include <sodium.h>
 
@@ -657,13 +658,60 @@ s_export_answer (self_t *self, bool flush)
         s_export_end (self);
 }
 
-//  Start an export for who: read the VMs and their pinned keys, start
-//  the first fetch threads, answer OK id filename.
-static void
-s_export_start (self_t *self, ll_request_t *req, const char *who)
+//  A PostgreSQL text array literal of the strings in list.
+static char *
+s_pg_array (zlist_t *list)
 {
+    zchunk_t *out = zchunk_new ("{", 1);
+    for (char *item = zlist_first (list); item; item = zlist_next (list)) {
+        if (zchunk_size (out) > 1)
+            zchunk_extend (out, ",", 1);
+        zchunk_extend (out, "\"", 1);
+        for (const char *c = item; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                zchunk_extend (out, "\\", 1);
+            zchunk_extend (out, c, 1);
+        }
+        zchunk_extend (out, "\"", 1);
+    }
+    zchunk_extend (out, "}", 2);  //  with the terminating NUL
+    char *text = strdup ((char *) zchunk_data (out));
+    zchunk_destroy (&out);
+    return text;
+}
+
+//  Start an export for who of the VMs filters name (host:<hostname> |
+//  email:<address> frames; none: every VM): read the VMs and their pinned
+//  keys, start the first fetch threads, answer OK id filename.
+static void
+s_export_start (self_t *self,
+                ll_request_t *req,
+                const char *who,
+                zmsg_t *filters)
+{
+    zlist_t *hosts = zlist_new (), *emails = zlist_new ();
+    zlist_autofree (hosts);
+    zlist_autofree (emails);
+    char *filter;
+    while (filters && (filter = zmsg_popstr (filters))) {
+        if (strncmp (filter, "host:", 5) == 0 && strlen (filter) < 300)
+            zlist_append (hosts, filter + 5);
+        else if (strncmp (filter, "email:", 6) == 0 && strlen (filter) < 330) {
+            for (char *c = filter + 6; *c; c++)
+                *c = (char) tolower ((unsigned char) *c);
+            zlist_append (emails, filter + 6);
+        }
+        free (filter);
+    }
+    bool filtered = zlist_size (hosts) || zlist_size (emails);
+    char *a_hosts = s_pg_array (hosts), *a_emails = s_pg_array (emails);
+    zlist_destroy (&hosts);
+    zlist_destroy (&emails);
+    const char *values[] = {a_hosts, a_emails};
     ll_db_ensure (self->actor.db);
-    PGresult *vms = ll_db_exec (self->actor.db, "exporter_vms", 0, NULL);
+    PGresult *vms = ll_db_exec (self->actor.db, "exporter_vms", 2, values);
+    free (a_hosts);
+    free (a_emails);
     PGresult *pins =
         vms ? ll_db_exec (self->actor.db, "exporter_host_keys", 0, NULL) : NULL;
     if (!vms || !pins) {
@@ -674,7 +722,7 @@ s_export_start (self_t *self, ll_request_t *req, const char *who)
     }
     int count = PQntuples (vms);
     if (count == 0) {
-        ll_request_fail (req, LL_REASON_NO_VMS);
+        ll_request_fail (req, filtered ? LL_REASON_NO_MATCH : LL_REASON_NO_VMS);
         PQclear (vms);
         PQclear (pins);
         return;
@@ -694,7 +742,7 @@ s_export_start (self_t *self, ll_request_t *req, const char *who)
     ex->vm_count = count;
     for (int i = 0; i < count; i++) {
         s_vm_t *vm = &ex->vms[i];
-        vm->index = i + 1;
+        vm->index = (int) strtol (PQgetvalue (vms, i, 3), NULL, 10);
         vm->hostname = strdup (PQgetvalue (vms, i, 0));
         vm->address = strdup (PQgetvalue (vms, i, 1));
         vm->port = (int) strtol (PQgetvalue (vms, i, 2), NULL, 10);
@@ -740,14 +788,16 @@ s_handle_start (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
     char *who = NULL;
-    if (ll_request_take (req, &who) != 0)
+    zmsg_t *filters = NULL;
+    if (ll_request_take (req, &who, &filters) != 0)
         return;
     if (self->export)
         ll_request_fail (req, LL_REASON_BUSY);
     else if (s_self_key (self) != 0)
         ll_request_fail (req, LL_REASON_NO_KEY);
     else
-        s_export_start (self, req, who && *who ? who : "admin");
+        s_export_start (self, req, who && *who ? who : "admin", filters);
+    zmsg_destroy (&filters);
     free (who);
 }
 

@@ -11,7 +11,7 @@
     const tr = LL.el("tr", {"data-id": e.id});
     for (const [label, key] of cols) {
       const td = LL.el("td", {"data-label": label});
-      if (key === "outcome") td.append(LL.el("span", {className: e.outcome === "success" ? "ok" : "bad"}, e.outcome));
+      if (key === "outcome") td.append(LL.el("span", {className: "badge " + LL.outcomeClass(e.outcome)}, e.outcome));
       else td.textContent = e[key] === null || e[key] === undefined ? "—" : e[key];
       tr.append(td);
     }

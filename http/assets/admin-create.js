@@ -22,6 +22,33 @@
     refreshStatus();
   }
 
+  // Follow operation id on this page (after a submit, or found running).
+  function follow(id) {
+    $("output_section").hidden = false;
+    button.disabled = true;
+    button.textContent = "Launching...";
+    LL.followOperation(id, {
+      progress: $("launch_progress"),
+      output: $("terraform_output"),
+      state: $("operation_state"),
+      onEnd: (ok, op) => op.kind && op.kind !== "launch"
+        ? finish(false, "Operation " + op.id + " (" + op.kind + ") ended; the launch did not start. Try again.")
+        : finish(ok, ok ? "Terraform Script Ran Successfully!"
+        : "Terraform Script Failed" + (op.error ? ": " + op.error : "")),
+    });
+  }
+
+  // A reload keeps the running launch: find it and follow it again.
+  (async () => {
+    const r = await LL.api("/api/operations?limit=5");
+    if (!r.ok || !r.body || r.body.active === null || r.body.active === undefined) return;
+    const op = (r.body.operations || []).find((o) => o.id === r.body.active);
+    if (!op || op.kind !== "launch") return;
+    statusLine.textContent = "A launch is running (operation " + op.id + ").";
+    $("terraform_output").textContent = "";
+    follow(op.id);
+  })();
+
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     if (!validCount()) return;
@@ -54,15 +81,7 @@
       return;
     }
     if (body.operation_id !== undefined) {
-      LL.followOperation(body.operation_id, {
-        progress: $("launch_progress"),
-        output: $("terraform_output"),
-        state: $("operation_state"),
-        onEnd: (ok, op) => op.kind && op.kind !== "launch"
-          ? finish(false, "Operation " + op.id + " (" + op.kind + ") ended; the launch did not start. Try again.")
-          : finish(ok, ok ? "Terraform Script Ran Successfully!"
-          : "Terraform Script Failed" + (op.error ? ": " + op.error : "")),
-      });
+      follow(body.operation_id);
       return;
     }
     // A server that ran terraform inside the request (upstream's JSON mode)
@@ -70,6 +89,26 @@
     finish(body.status !== "error", body.status === "error" ? "Terraform Script Failed: " + (body.error || "")
       : "Terraform Script Ran Successfully!");
   });
+
+  // --- end of class: a schedule through /api/schedule-destruction ---
+  async function showEnd() {
+    const r = await LL.api("/api/schedule-destruction?status=scheduled");
+    const next = r.ok && r.body && r.body.schedules && r.body.schedules[0];
+    $("end_status").textContent = next
+      ? "The fleet is destroyed at " + new Date(next.destruction_time).toLocaleString() + " (" + next.schedule_name + ")."
+      : "No end scheduled.";
+  }
+  $("end_form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const when = new Date($("class_end").value);
+    if (Number.isNaN(when.getTime())) { $("end_status").textContent = "Enter the time the class ends."; return; }
+    const r = await LL.api("/api/schedule-destruction", {method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({schedule_name: "class end " + when.toISOString(), destruction_time: when.toISOString(),
+        export_before_destroy: $("end_export").checked})});
+    if (!r.ok) { $("end_status").textContent = LL.errorText(r, "end of class"); return; }
+    showEnd();
+  });
+  showEnd();
 
   // --- VM status panel (GET /api/vm-status: {"hostname": "status", ...}) ---
   let auto = true, timer = null;

@@ -142,11 +142,28 @@
   $("live_toggle").addEventListener("click", () => setLive(!live));
   $("log_search").addEventListener("input", renderAll);
   $("follow_tail").addEventListener("change", follow);
-  for (const tab of document.querySelectorAll("#stream_tabs .tab")) {
-    tab.addEventListener("click", () => {
-      stream = tab.dataset.stream;
-      for (const t of document.querySelectorAll("#stream_tabs .tab")) t.classList.toggle("active", t === tab);
-      renderAll();
+  // Tabs (WAI-ARIA tabs pattern): one tab stop, arrows/Home/End move and
+  // select, the panel is labelled by the selected tab.
+  const tabs = Array.from(document.querySelectorAll("#stream_tabs [role=tab]"));
+  function selectTab(tab, focus) {
+    stream = tab.dataset.stream;
+    for (const t of tabs) {
+      const on = t === tab;
+      t.setAttribute("aria-selected", on ? "true" : "false");
+      t.tabIndex = on ? 0 : -1;
+    }
+    $("log_panel").setAttribute("aria-labelledby", tab.id);
+    if (focus) tab.focus();
+    renderAll();
+  }
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => selectTab(tab, false));
+    tab.addEventListener("keydown", (ev) => {
+      const i = tabs.indexOf(tab);
+      const next = {ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1}[ev.key];
+      if (next === undefined) return;
+      ev.preventDefault();
+      selectTab(tabs[(next + tabs.length) % tabs.length], true);
     });
   }
   $("download_logs").addEventListener("click", () => {

@@ -155,7 +155,17 @@
     return () => done(false, {status: "abandoned"});
   }
 
-  window.LL = {csrf, api, errorText, el, seconds, ago, download, followOperation};
+  // The badge class of an outcome word (audit log, operations): success is
+  // never shown like failure.
+  function outcomeClass(outcome) {
+    const o = String(outcome || "").toLowerCase();
+    if (["success", "ok", "succeeded", "completed", "assigned", "renewed", "recovering"].includes(o)) return "good";
+    if (["failure", "failed", "error", "refused", "unrecoverable"].includes(o)) return "fail";
+    if (["throttled", "limited", "cancelled", "changed", "empty", "none", "warning"].includes(o)) return "warn";
+    return "";
+  }
+
+  window.LL = {csrf, api, errorText, el, seconds, ago, download, followOperation, outcomeClass};
 
   document.addEventListener("DOMContentLoaded", () => {
     const toggle = document.getElementById("theme_toggle");

@@ -55,8 +55,9 @@ FROM (SELECT id, to_char(at AT TIME ZONE 'UTC',
       ORDER BY id DESC
       LIMIT $1::integer) a;
 
--- Every VM with every column but the assignment secrets (pin and
--- crd_command), as one JSON array: the instances page's first render.
+-- Every VM (or only $2 when not NULL) with every column but the
+-- assignment secrets (pin and crd_command), and its console state ($1 stale
+-- seconds), as one JSON array: the instances page's first render.
 -- name: admin_vm_list
 SELECT coalesce(json_agg(v ORDER BY v.hostname), '[]')::text
 FROM (SELECT hostname, status, user_email, assigned_at, delivered_at,
@@ -68,8 +69,46 @@ FROM (SELECT hostname, status, user_email, assigned_at, delivered_at,
              cloud_init_duration_seconds,
              container_start_time, container_end_time,
              container_duration_seconds,
-             total_startup_seconds, created_at
-      FROM vms) v;
+             total_startup_seconds, created_at,
+             start_host_ok, start_host_error, start_host_at, reboot_count,
+             last_reboot_time, attention,
+             ll_vm_state(vms, $1::integer) AS state
+      FROM vms WHERE $2::text IS NULL OR hostname = $2) v;
 
 -- name: admin_vm_exists
 SELECT 1 FROM vms WHERE hostname = $1;
+
+-- The exports kept on the allocators' disks ("export, then destroy"), as
+-- one JSON array, newest first.
+-- name: admin_archive_list
+SELECT coalesce(json_agg(a ORDER BY a.created_at DESC), '[]')::text
+FROM (SELECT name, bytes, files, allocator, operation_id,
+             to_char(created_at AT TIME ZONE 'UTC',
+                     'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created_at,
+             to_char(downloaded_at AT TIME ZONE 'UTC',
+                     'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS downloaded_at
+      FROM export_archives) a;
+
+-- name: admin_archive_get
+SELECT allocator FROM export_archives WHERE name = $1;
+
+-- name: admin_archive_downloaded
+UPDATE export_archives SET downloaded_at = now() WHERE name = $1;
+
+-- name: admin_archive_delete
+DELETE FROM export_archives WHERE name = $1 RETURNING name;
+
+-- A student's progress page ($1 hostname, $2 stale seconds): what the
+-- student may see of their VM, and what the page's link is bound to (the
+-- assignment: student and the microsecond it was made; checked by the HTTP
+-- worker).
+-- name: admin_vm_progress
+SELECT json_build_object(
+    'hostname', hostname, 'status', status, 'user_email', user_email,
+    'assigned_us', (extract(epoch FROM assigned_at) * 1000000)::bigint::text,
+    'pin', pin, 'has_code', crd_command IS NOT NULL,
+    'assigned_at', assigned_at, 'delivered_at', delivered_at,
+    'start_host_ok', start_host_ok, 'start_host_error', start_host_error,
+    'start_host_at', start_host_at, 'crd_active', crd_active,
+    'state', ll_vm_state(vms, $2::integer))::text
+FROM vms WHERE hostname = $1;

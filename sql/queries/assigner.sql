@@ -2,15 +2,20 @@
 -- the available count and delivery results. A VM is offered only when
 -- status = 'running' AND user_email IS NULL AND release_pending IS NULL
 -- (not waiting for its reset or replacement) AND last_seen_at is fresh
--- (agent.stale_after_s) AND its client waits for an assignment
--- (last_polled_at within the poll window, ll_config_poll_window_s); the
--- count uses the very same predicate.
+-- (agent.stale_after_s) AND its GPU is not reported Unhealthy AND its
+-- client waits for an assignment (last_polled_at within the poll window,
+-- ll_config_poll_window_s); the count uses the very same predicate.
 
 -- name: claim_owned
 -- The VMs the given students already hold ($1 = emails), best first, with
--- the hash of each claim's secret ('' when none).
+-- the hash of each claim's secret ('' when none) and whether each is dead:
+-- in error, silent for $2 seconds, or its GPU Unhealthy
+-- (recovery.reassign_dead gives such a student a fresh VM).
 SELECT user_email, hostname, coalesce(status, ''),
-       coalesce(claim_secret_hash, '')
+       coalesce(claim_secret_hash, ''),
+       status = 'error' OR gpu_health = 'Unhealthy'
+       OR coalesce(last_seen_at, created_at)
+          < now() - make_interval(secs => $2::integer) AS dead
 FROM vms
 WHERE user_email = ANY ($1::text[])
 ORDER BY user_email,
@@ -24,9 +29,27 @@ FOR UPDATE;
 -- A returning student's new code on the VM that is still theirs
 -- (optimistic: 0 rows when the VM changed hands meanwhile).
 UPDATE vms
-SET crd_command = $3, pin = $4, assigned_at = now(), delivered_at = NULL
+SET crd_command = $3, pin = $4, assigned_at = now(), delivered_at = NULL,
+    start_host_ok = NULL, start_host_error = NULL, start_host_at = NULL
 WHERE hostname = $1 AND user_email = $2
 RETURNING hostname;
+
+-- name: claim_abandon
+-- A returning student leaves their dead VM for a fresh one ($1 hostname,
+-- $2 email, $3 why): the VM is released and flagged for the admin, and
+-- withheld until it is replaced (it still holds the student's desktop).
+WITH r AS (
+    UPDATE vms
+    SET user_email = NULL, crd_command = NULL, pin = NULL,
+        assigned_at = NULL, delivered_at = NULL, in_use = false,
+        start_host_ok = NULL, start_host_error = NULL, start_host_at = NULL,
+        claim_secret_hash = NULL, release_pending = 'replace',
+        attention = $3
+    WHERE hostname = $1 AND user_email = $2
+    RETURNING hostname
+)
+INSERT INTO audit_log (actor, action, target, outcome, detail)
+SELECT 'auto', 'recover-student', hostname, 'ok', $3 FROM r;
 
 -- name: claim_free
 -- Claim one free VM for each request, in one statement: the free rows in
@@ -40,6 +63,7 @@ WITH free AS (
           WHERE status = 'running' AND user_email IS NULL
             AND release_pending IS NULL
             AND last_seen_at >= now() - make_interval(secs => $4::integer)
+            AND gpu_health IS DISTINCT FROM 'Unhealthy'
             AND last_polled_at >= now() - make_interval(secs => $5::integer)
           ORDER BY hostname
           LIMIT cardinality($1::text[])
@@ -51,6 +75,7 @@ WITH free AS (
 UPDATE vms v
 SET user_email = req.email, crd_command = req.command, pin = req.pin,
     assigned_at = now(), delivered_at = NULL, in_use = false,
+    start_host_ok = NULL, start_host_error = NULL, start_host_at = NULL,
     claim_secret_hash = req.secret_hash, last_polled_at = NULL
 FROM free JOIN req USING (n)
 WHERE v.hostname = free.hostname
@@ -89,6 +114,7 @@ ORDER BY hostname;
 SELECT count(*) FROM vms
 WHERE status = 'running' AND user_email IS NULL AND release_pending IS NULL
   AND last_seen_at >= now() - make_interval(secs => $1::integer)
+  AND gpu_health IS DISTINCT FROM 'Unhealthy'
   AND last_polled_at >= now() - make_interval(secs => $2::integer);
 
 -- name: vm_release
@@ -100,6 +126,7 @@ WITH released AS (
     UPDATE vms
     SET user_email = NULL, crd_command = NULL, pin = NULL,
         assigned_at = NULL, delivered_at = NULL, in_use = false,
+        start_host_ok = NULL, start_host_error = NULL, start_host_at = NULL,
         claim_secret_hash = NULL,
         release_pending = nullif($3, 'reuse'),
         reset_id = CASE WHEN $3 = 'reset' THEN $4 END,
@@ -158,6 +185,10 @@ WITH v AS (
     SET delivered_at = CASE WHEN $2::boolean AND crd_command IS NOT NULL
                             THEN coalesce(delivered_at, now())
                             ELSE delivered_at END,
+        start_host_ok = $2::boolean,
+        start_host_error = CASE WHEN $2::boolean THEN NULL
+                                ELSE nullif($3, '') END,
+        start_host_at = now(),
         last_seen_at = now()
     WHERE hostname = $1 AND token_generation IS NOT DISTINCT FROM $4::bigint
     RETURNING hostname,

@@ -3,9 +3,18 @@
 -- name: exporter_vms
 -- Every VM in a stable order: vm_<n> is the 1-based position here (the
 -- trailing number of the hostname first, like upstream's count order).
-SELECT hostname, coalesce(public_ip, ''), coalesce(ssh_port, 0)
-FROM vms
-ORDER BY substring(hostname FROM '([0-9]+)$')::numeric NULLS LAST, hostname;
+-- Only those named in $1 (hostnames) or held by $2 (emails) when either is
+-- not empty; they keep the number they have among all VMs.
+SELECT hostname, address, port, n FROM (
+    SELECT hostname, coalesce(public_ip, '') AS address,
+           coalesce(ssh_port, 0) AS port, user_email,
+           row_number () OVER (ORDER BY substring(hostname FROM '([0-9]+)$')::numeric
+                               NULLS LAST, hostname) AS n
+    FROM vms
+) v
+WHERE (cardinality($1::text[]) = 0 AND cardinality($2::text[]) = 0)
+   OR hostname = ANY ($1::text[]) OR lower(user_email) = ANY ($2::text[])
+ORDER BY n;
 
 -- name: exporter_host_keys
 SELECT hostname, key_type, key_base64, sha256 FROM ssh_host_keys;

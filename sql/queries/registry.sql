@@ -44,7 +44,14 @@ SET synchronous_commit = on;
 -- warnings) and the claim-to-delivery seconds when it delivered.
 UPDATE vms AS v SET
     gpu_health    = coalesce(i.gpu_health, v.gpu_health),
+    unhealthy_since = CASE
+        WHEN i.gpu_health IS NULL THEN v.unhealthy_since
+        WHEN i.gpu_health <> 'Unhealthy' THEN NULL
+        ELSE coalesce(v.unhealthy_since, now()) END,
     in_use        = coalesce(i.in_use, v.in_use),
+    in_use_changed_at = CASE WHEN i.in_use IS DISTINCT FROM v.in_use
+                              AND i.in_use IS NOT NULL
+                             THEN now() ELSE v.in_use_changed_at END,
     boot_id       = CASE WHEN i.hb THEN i.boot_id ELSE v.boot_id END,
     crd_active    = CASE WHEN i.hb THEN i.crd_active ELSE v.crd_active END,
     disk_free_pct = CASE WHEN i.hb THEN i.disk_free_pct
@@ -142,7 +149,10 @@ SELECT coalesce(json_agg(r ORDER BY r.hostname), '[]')::text FROM (
            terraform_duration_seconds, cloud_init_start_time,
            cloud_init_end_time, cloud_init_duration_seconds,
            container_start_time, container_end_time,
-           container_duration_seconds, total_startup_seconds, created_at
+           container_duration_seconds, total_startup_seconds, created_at,
+           start_host_ok, start_host_error, start_host_at, reboot_count,
+           last_reboot_time, attention,
+           ll_vm_state(vms, $1::integer) AS state
     FROM vms
 ) AS r;
 

@@ -135,3 +135,75 @@ SELECT id, kind, status, requested, done, total, coalesce(error, ''),
        coalesce(to_char(finished_at AT TIME ZONE 'UTC',
                         'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '')
 FROM operations ORDER BY id DESC LIMIT $1::integer;
+
+-- --- console actions (issue 16) -------------------------------------------
+
+-- A reboot through the provider starts ($1 hostname): 'rebooting' until the
+-- restarted agent reports again, so the VM is not offered meanwhile (set
+-- before the provider acts: the agent may report before the script ends).
+-- Returns the status before, to put back if the reboot cannot be done. The
+-- assignment stays (a warm reboot).
+-- name: vm_reboot_begin
+UPDATE vms v SET status = 'rebooting'
+FROM (SELECT coalesce(status, '') AS before FROM vms
+      WHERE hostname = $1 FOR UPDATE) o
+WHERE v.hostname = $1
+RETURNING o.before;
+
+-- name: vm_reboot_undo
+UPDATE vms SET status = nullif($2, '')
+WHERE hostname = $1 AND status = 'rebooting';
+
+-- The reboot was done ($1 hostname): upstream's count and time.
+-- name: vm_reboot_mark
+UPDATE vms SET reboot_count = reboot_count + 1, last_reboot_time = now()
+WHERE hostname = $1;
+
+-- VMs about to be replaced ($1 names): not offered until their new agent
+-- reports; what the old agent said no longer holds.
+-- name: vm_replace_mark
+UPDATE vms SET status = 'initializing', crd_active = NULL, in_use = false,
+               in_use_changed_at = now()
+WHERE hostname = ANY ($1::text[]);
+
+-- After a replacement ($1 names): an assigned student keeps the VM and gets
+-- a fresh delivery. A code start-host already used is spent (Google's codes
+-- work once): it is dropped, and the student's page asks for a new one. A
+-- code never used is delivered again (the statement lists crd_command, so
+-- the trigger wakes the new agent's long poll).
+-- name: vm_redeliver
+UPDATE vms SET
+    crd_command = CASE WHEN delivered_at IS NULL THEN crd_command END,
+    pin = CASE WHEN delivered_at IS NULL THEN pin END,
+    delivered_at = NULL, start_host_ok = NULL, start_host_error = NULL,
+    start_host_at = NULL
+WHERE hostname = ANY ($1::text[]) AND user_email IS NOT NULL
+RETURNING hostname, user_email, crd_command IS NOT NULL;
+
+-- A replacement under a new name: the student of $1 moves to $2, with the
+-- same rule for the code as vm_redeliver; the claim's secret moves with
+-- the student (their cookie and recovery code keep working).
+-- name: vm_move_assignment
+WITH o AS (
+    SELECT user_email, crd_command, pin, delivered_at, claim_secret_hash
+    FROM vms
+    WHERE hostname = $1 AND user_email IS NOT NULL
+)
+UPDATE vms n SET
+    user_email = o.user_email, claim_secret_hash = o.claim_secret_hash,
+    crd_command = CASE WHEN o.delivered_at IS NULL THEN o.crd_command END,
+    pin = CASE WHEN o.delivered_at IS NULL THEN o.pin END,
+    assigned_at = now(), delivered_at = NULL, start_host_ok = NULL,
+    start_host_error = NULL, start_host_at = NULL
+FROM o WHERE n.hostname = $2
+RETURNING o.user_email, n.crd_command IS NOT NULL;
+
+-- A checked export kept on this allocator's disk ($1 name, $2 bytes,
+-- $3 files, $4 this host, $5 operation).
+-- name: export_archive_add
+INSERT INTO export_archives (name, bytes, files, allocator, operation_id)
+VALUES ($1, $2::bigint, $3::integer, $4, $5::bigint)
+ON CONFLICT (name) DO UPDATE SET bytes = EXCLUDED.bytes,
+    files = EXCLUDED.files, allocator = EXCLUDED.allocator,
+    operation_id = EXCLUDED.operation_id, created_at = now(),
+    downloaded_at = NULL;

@@ -6,7 +6,11 @@
 #     key, only the allocator's key authorized)
 #   - lablink-agent: `status initializing`, `metrics cloud-init`, then `run`
 #     in the background in its own session (all three streams redirected, so
-#     terraform does not wait for it), pid files for vm-down.sh
+#     terraform does not wait for it), pid files for vm-down.sh, and its
+#     environment but the token in agent.env for vm-reboot.sh
+#   - proc/: the VM's own view of running processes (LABLINK_PROC_ROOT), so
+#     VMs sharing this host do not see each other's software or CRD; the
+#     start-host stand-in adds its "host daemon" there
 # Environment (from main.tf): VM_NAME VM_DIR VM_ADDRESS VM_SSH_PORT AGENT_BIN
 #   ALLOCATOR_URL API_TOKEN SUBJECT_SOFTWARE CRD_START_HOST NVIDIA_SMI
 #   SSH_PUBLIC_KEY
@@ -24,11 +28,13 @@ say() {
 
 # The agent's environment (the contract of the agent area). The token this
 # launch minted stays in the environment (readable by this user only), never
-# on a command line (/proc/<pid>/cmdline is world-readable) nor in a file.
+# on a command line (/proc/<pid>/cmdline is world-readable) nor in a file:
+# agent.env leaves it out, and vm-reboot.sh gets it from the allocator.
 export API_TOKEN="${API_TOKEN:-}"
+mkdir -p "$VM_DIR/proc"
 AGENT_ENV=(VM_NAME="$VM_NAME" ALLOCATOR_URL="${ALLOCATOR_URL:-}"
     SUBJECT_SOFTWARE="${SUBJECT_SOFTWARE:-}"
-    LABLINK_LOG_FILES="$log" HOME="$home")
+    LABLINK_LOG_FILES="$log" HOME="$home" LABLINK_PROC_ROOT="$VM_DIR/proc")
 [ -n "${CRD_START_HOST:-}" ] && AGENT_ENV+=(LABLINK_CRD_START_HOST="$CRD_START_HOST")
 # The image's skeleton: what a reset (claim.on_release) restores the home to
 mkdir -p "$VM_DIR/skel/Desktop"
@@ -38,13 +44,7 @@ agent() {  # one-shot reports: bounded, a VM never waits on them for long
     timeout 8 env -u LABLINK_NVIDIA_SMI "${AGENT_ENV[@]}" "$AGENT_BIN" "$@"
 }
 
-# "<pid> <start time>" so vm-down.sh never kills a recycled pid
-record_pid() {
-    local pid=$1 file=$2 stat
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || { echo "$pid 0" >"$file"; return; }
-    stat=${stat##*) }
-    echo "$pid $(echo "$stat" | cut -d' ' -f20)" >"$file"
-}
+. "$(dirname "$0")/vm-lib.sh"
 
 failed() {
     say "startup failed at line $1"
@@ -91,10 +91,7 @@ say "sshd listening on $VM_ADDRESS port $VM_SSH_PORT"
 # --- timings, then the agent ------------------------------------------------
 end=$(date +%s)
 agent metrics cloud-init --start "$start" --end "$end" >>"$log" 2>&1 || say "could not report timings (continuing)"
-(exec setsid env -u LABLINK_NVIDIA_SMI "${AGENT_ENV[@]}" "$AGENT_BIN" run \
-    </dev/null >>"$VM_DIR/agent.log" 2>&1) &
-agent_pid=$!
-record_pid "$agent_pid" "$VM_DIR/agent.pid"
-sleep 0.2
-kill -0 "$agent_pid" 2>/dev/null || { tail -n 20 "$VM_DIR/agent.log" | tee -a "$log"; say "lablink-agent exited at once"; false; }
-say "cloud-init: done in $((end - start)) s; lablink-agent running (pid $agent_pid)"
+(umask 077 && printf '%s\0' "${AGENT_ENV[@]}" >"$VM_DIR/agent.env")
+printf '%s' "$AGENT_BIN" >"$VM_DIR/agent.bin"
+agent_start "$VM_DIR" || { tail -n 20 "$VM_DIR/agent.log" | tee -a "$log"; say "lablink-agent exited at once"; false; }
+say "cloud-init: done in $((end - start)) s; lablink-agent running (pid $AGENT_PID)"

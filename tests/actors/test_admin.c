@@ -108,10 +108,62 @@ test_admin (void **state)
         ll_ask_admin_vm_exists (&admin, "adm-vm-1", &exists, &error), 0);
     assert_string_equal (exists, "1");
     free (exists);
-    assert_int_equal (ll_ask_admin_vms (&admin, &json, &error), 0);
+    assert_int_equal (ll_ask_admin_vms (&admin, NULL, &json, &error), 0);
     assert_non_null (strstr (json, "adm-vm-1"));
     assert_null (strstr (json, "crd_command"));
     free (json);
+    //  ADMIN-VMS hostname: that VM only
+    free (ll_test_sql (config, "INSERT INTO vms (hostname, status) VALUES "
+                               "('adm-vm-2', 'running')"));
+    assert_int_equal (ll_ask_admin_vms (&admin, "adm-vm-2", &json, &error), 0);
+    assert_non_null (strstr (json, "adm-vm-2"));
+    assert_null (strstr (json, "adm-vm-1"));
+    free (json);
+
+    //  VM-PROGRESS: the row for the student's page, "" for no such VM
+    assert_int_equal (ll_ask_vm_progress (&admin, "adm-vm-1", &json, &error),
+                      0);
+    assert_non_null (strstr (json, "\"hostname\" : \"adm-vm-1\""));
+    free (json);
+    assert_int_equal (ll_ask_vm_progress (&admin, "no-such-vm", &json, &error),
+                      0);
+    assert_string_equal (json, "");
+    free (json);
+
+    //  The kept exports: listed, found, marked downloaded, deleted once
+    static const char zip[] = "lablink_data20261202_101010.zip";
+    free (ll_test_sql (config, "INSERT INTO export_archives (name, bytes, "
+                               "allocator) VALUES "
+                               "('lablink_data20261202_101010.zip', 10, "
+                               "'alloc-a')"));
+    assert_int_equal (ll_ask_archives (&admin, &json, &error), 0);
+    assert_non_null (strstr (json, zip));
+    free (json);
+    char *value = NULL;
+    assert_int_equal (
+        ll_ask_archive (&admin, LL_CMD_ARCHIVE_GET, zip, &value, &error), 0);
+    assert_string_equal (value, "alloc-a");
+    free (value);
+    assert_int_equal (
+        ll_ask_archive (&admin, LL_CMD_ARCHIVE_DONE, zip, NULL, &error), 0);
+    char *done = ll_test_sql (config, "SELECT downloaded_at IS NOT NULL FROM "
+                                      "export_archives");
+    assert_string_equal (done, "t");
+    free (done);
+    assert_int_equal (
+        ll_ask_archive (&admin, LL_CMD_ARCHIVE_DELETE, zip, &value, &error), 0);
+    assert_string_equal (value, zip);
+    free (value);
+    assert_int_equal (
+        ll_ask_archive (&admin, LL_CMD_ARCHIVE_DELETE, zip, &value, &error),
+        -1);
+    assert_string_equal (error, LL_REASON_NOT_FOUND);
+    free (error);
+    assert_int_equal (
+        ll_ask_archive (&admin, LL_CMD_ARCHIVE_GET, zip, &value, &error), -1);
+    assert_string_equal (error, LL_REASON_NOT_FOUND);
+    free (error);
+    error = NULL;
 
     //  Refused: an argument over 512 bytes, a missing argument, a command
     //  served elsewhere

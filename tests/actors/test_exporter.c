@@ -34,14 +34,16 @@ test_exporter (void **state)
 
     char *id = NULL, *filename = NULL;
     assert_int_equal (
-        ll_ask_export_start (&exporter, "admin", &id, &filename, &error), -1);
+        ll_ask_export_start (&exporter, "admin", NULL, &id, &filename, &error),
+        -1);
     assert_string_equal (error, LL_REASON_NO_VMS);
     free (error);
 
     free (ll_test_sql (config, "INSERT INTO vms (hostname, status) VALUES "
                                "('x-vm-1', 'running')"));
     assert_int_equal (
-        ll_ask_export_start (&exporter, "tester", &id, &filename, &error), 0);
+        ll_ask_export_start (&exporter, "tester", NULL, &id, &filename, &error),
+        0);
     assert_int_equal (strlen (id), 32);
     assert_int_equal (strncmp (filename, "lablink_data", 12), 0);
     char *kind = NULL;

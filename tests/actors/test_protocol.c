@@ -84,22 +84,26 @@ static void
 test_exchanges (void **state)
 {
     const char *commands[] = {
-        LL_CMD_HEALTH,          LL_CMD_SECRET,         LL_CMD_VM_STATUS_SET,
-        LL_CMD_VM_GPU_SET,      LL_CMD_VM_INUSE_SET,   LL_CMD_VM_HEARTBEAT,
-        LL_CMD_VM_TOUCH,        LL_CMD_VM_METRICS_SET, LL_CMD_VM_STATUS_GET,
-        LL_CMD_VM_STATUS_ALL,   LL_CMD_VM_EXPORT,      LL_CMD_VM_CLAIM,
-        LL_CMD_VM_COUNT,        LL_CMD_VM_RELEASE,     LL_CMD_VM_RESULT,
-        LL_CMD_VM_RESET_DONE,   LL_CMD_CLAIM_RESET,    LL_CMD_CLAIM_WHO,
-        LL_CMD_VM_SEEN,         LL_CMD_VM_WAIT,        LL_CMD_VM_UNWAIT,
-        LL_CMD_LOG_APPEND,      LL_CMD_LOG_READ,       LL_CMD_LAUNCH,
-        LL_CMD_DESTROY,         LL_CMD_DESTROY_VM,     LL_CMD_REPLACE_VM,
-        LL_CMD_OP_GET,          LL_CMD_OP_LIST,        LL_CMD_EXPORT_START,
-        LL_CMD_EXPORT_READ,     LL_CMD_EXPORT_CANCEL,  LL_CMD_EXPORT_STATUS,
-        LL_CMD_SESSION_NEW,     LL_CMD_SESSION_CHECK,  LL_CMD_SESSION_END,
-        LL_CMD_LOGIN_CHECK,     LL_CMD_LOGIN_FAILED,   LL_CMD_LOGIN_OK,
-        LL_CMD_AUDIT,           LL_CMD_AUDIT_LIST,     LL_CMD_ADMIN_VMS,
-        LL_CMD_ADMIN_VM_EXISTS, LL_CMD_VM_REGISTER,    LL_CMD_VM_AUTH,
-        LL_CMD_VM_FLEET};
+        LL_CMD_HEALTH,          LL_CMD_SECRET,          LL_CMD_VM_STATUS_SET,
+        LL_CMD_VM_GPU_SET,      LL_CMD_VM_INUSE_SET,    LL_CMD_VM_HEARTBEAT,
+        LL_CMD_VM_TOUCH,        LL_CMD_VM_METRICS_SET,  LL_CMD_VM_STATUS_GET,
+        LL_CMD_VM_STATUS_ALL,   LL_CMD_VM_EXPORT,       LL_CMD_VM_CLAIM,
+        LL_CMD_VM_COUNT,        LL_CMD_VM_RELEASE,      LL_CMD_VM_RESULT,
+        LL_CMD_VM_SEEN,         LL_CMD_VM_WAIT,         LL_CMD_VM_UNWAIT,
+        LL_CMD_LOG_APPEND,      LL_CMD_LOG_READ,        LL_CMD_LAUNCH,
+        LL_CMD_DESTROY,         LL_CMD_DESTROY_VM,      LL_CMD_REPLACE_VM,
+        LL_CMD_OP_GET,          LL_CMD_OP_LIST,         LL_CMD_EXPORT_START,
+        LL_CMD_EXPORT_READ,     LL_CMD_EXPORT_CANCEL,   LL_CMD_EXPORT_STATUS,
+        LL_CMD_SESSION_NEW,     LL_CMD_SESSION_CHECK,   LL_CMD_SESSION_END,
+        LL_CMD_LOGIN_CHECK,     LL_CMD_LOGIN_FAILED,    LL_CMD_LOGIN_OK,
+        LL_CMD_AUDIT,           LL_CMD_AUDIT_LIST,      LL_CMD_ADMIN_VMS,
+        LL_CMD_ADMIN_VM_EXISTS, LL_CMD_VM_REGISTER,     LL_CMD_VM_AUTH,
+        LL_CMD_REBOOT_VM,       LL_CMD_MOVE_VM,         LL_CMD_EXPORT_DESTROY,
+        LL_CMD_VM_PROGRESS,     LL_CMD_ARCHIVES,        LL_CMD_ARCHIVE_GET,
+        LL_CMD_ARCHIVE_DONE,    LL_CMD_ARCHIVE_DELETE,  LL_CMD_DASHBOARD,
+        LL_CMD_CLASS_END,       LL_CMD_SCHEDULE_ADD,    LL_CMD_SCHEDULE_LIST,
+        LL_CMD_SCHEDULE_GET,    LL_CMD_SCHEDULE_CANCEL, LL_CMD_VM_FLEET,
+        LL_CMD_VM_RESET_DONE,   LL_CMD_CLAIM_RESET,     LL_CMD_CLAIM_WHO};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         const ll_exchange_t *x = ll_exchange (commands[i]);
         assert_non_null (x);
@@ -111,6 +115,84 @@ test_exchanges (void **state)
     assert_null (ll_exchange (LL_EVT_RESYNC)->reply);
     assert_null (ll_exchange (LL_EVT_VM_REVOKED)->reply);
     assert_null (ll_proto_args ("NONSENSE"));
+}
+
+//  The console's requests: a bulk action names its hosts after who, an
+//  export its filters after who, ADMIN-VMS its host or none
+static void
+test_console_requests (void **state)
+{
+    (void) state;
+    zmsg_t *more = zmsg_new ();
+    zmsg_addstr (more, "vm-2");
+    zmsg_addstr (more, "vm-3");
+    zmsg_t *msg = ll_proto_args (LL_CMD_REBOOT_VM, "vm-1", "ann", &more);
+    assert_null (more);
+    assert_int_equal (zmsg_size (msg), 4);
+    char *host = NULL, *who = NULL;
+    zmsg_t *rest = NULL;
+    assert_int_equal (
+        ll_proto_decode (LL_CMD_REBOOT_VM, msg, &host, &who, &rest), 0);
+    assert_string_equal (host, "vm-1");
+    assert_string_equal (who, "ann");
+    assert_int_equal (zmsg_size (rest), 2);
+    free (host);
+    free (who);
+    zmsg_destroy (&rest);
+    zmsg_destroy (&msg);
+    //  one host alone is a whole request; no host is not
+    msg = ll_proto_args (LL_CMD_DESTROY_VM, "vm-1", "ann", NULL);
+    assert_int_equal (
+        ll_proto_decode (LL_CMD_DESTROY_VM, msg, &host, &who, &rest), 0);
+    assert_int_equal (zmsg_size (rest), 0);
+    free (host);
+    free (who);
+    zmsg_destroy (&rest);
+    zmsg_destroy (&msg);
+    msg = zmsg_new ();
+    zmsg_addstr (msg, "vm-1");
+    assert_int_equal (
+        ll_proto_decode (LL_CMD_REPLACE_VM, msg, &host, &who, &rest), -1);
+    zmsg_destroy (&msg);
+    //  MOVE-VM names exactly one
+    msg = ll_proto_args (LL_CMD_MOVE_VM, "vm-1", "ann");
+    zmsg_addstr (msg, "vm-2");
+    assert_int_equal (ll_proto_decode (LL_CMD_MOVE_VM, msg, &host, &who), -1);
+    zmsg_destroy (&msg);
+    //  EXPORT-START who [filters...]
+    zmsg_t *filters = zmsg_new ();
+    zmsg_addstr (filters, "email:a@b.c");
+    msg = ll_proto_args (LL_CMD_EXPORT_START, "ann", &filters);
+    assert_int_equal (ll_proto_decode (LL_CMD_EXPORT_START, msg, &who, &rest),
+                      0);
+    assert_string_equal (who, "ann");
+    char *first = zmsg_popstr (rest);
+    assert_string_equal (first, "email:a@b.c");
+    free (first);
+    free (who);
+    zmsg_destroy (&rest);
+    zmsg_destroy (&msg);
+    //  ADMIN-VMS [hostname]
+    msg = ll_proto_args (LL_CMD_ADMIN_VMS, NULL);
+    assert_int_equal (zmsg_size (msg), 0);
+    assert_int_equal (ll_proto_decode (LL_CMD_ADMIN_VMS, msg, &host), 0);
+    assert_null (host);
+    zmsg_destroy (&msg);
+    msg = ll_proto_args (LL_CMD_ADMIN_VMS, "vm-1");
+    assert_int_equal (ll_proto_decode (LL_CMD_ADMIN_VMS, msg, &host), 0);
+    assert_string_equal (host, "vm-1");
+    free (host);
+    zmsg_destroy (&msg);
+    //  SCHEDULE-ADD has seven arguments, no fewer
+    msg =
+        ll_proto_args (LL_CMD_SCHEDULE_ADD, "n", "1", "", "ann", "0", "1", "1");
+    assert_int_equal (zmsg_size (msg), 7);
+    free (zmsg_popstr (msg));
+    char *a[7] = {NULL};
+    assert_int_equal (ll_proto_decode (LL_CMD_SCHEDULE_ADD, msg, &a[0], &a[1],
+                                       &a[2], &a[3], &a[4], &a[5], &a[6]),
+                      -1);
+    zmsg_destroy (&msg);
 }
 
 //  A stand-in actor serving VM-STATUS-GET, VM-CLAIM and LOG-READ with the
@@ -292,6 +374,7 @@ main (void)
         cmocka_unit_test (test_pictures_round_trip),
         cmocka_unit_test (test_fit),
         cmocka_unit_test (test_exchanges),
+        cmocka_unit_test (test_console_requests),
         cmocka_unit_test (test_typed_calls),
         cmocka_unit_test (test_publish_and_send),
     };

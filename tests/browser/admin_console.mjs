@@ -4,7 +4,7 @@
 // origin, logout.
 import http from "node:http";
 import {BASE, ADMIN, launch, newPage, assertClean, shot, assertNoHorizontalScroll, psql, login, check, assert,
-  finish} from "./harness.mjs";
+  finish, axe} from "./harness.mjs";
 
 const browser = await launch();
 const context = await browser.newContext({viewport: {width: 1280, height: 900}});
@@ -14,6 +14,10 @@ psql("INSERT INTO vms (hostname, status, user_email, in_use, gpu_health, last_se
   "terraform_duration_seconds, cloud_init_duration_seconds, container_duration_seconds) VALUES " +
   "('lablink-vm-browser-1', 'running', 'student@example.com', true, 'Healthy', now(), 31.5, 80.25, 12), " +
   "('lablink-vm-browser-2', 'initializing', NULL, false, 'N/A', now(), 29, NULL, NULL)");
+// A student whose start-host failed: the row must stand out, with the reason
+psql("INSERT INTO vms (hostname, status, user_email, crd_command, pin, last_seen_at, start_host_ok, " +
+  "start_host_error, start_host_at, disk_free_pct) VALUES ('lablink-vm-browser-4', 'running', 'late@example.com', " +
+  "'--code=4/x', '123456', now(), false, 'start-host exited with status 1', now(), 5)");
 
 await check("student page renders with upstream ids", async () => {
   await page.goto(BASE + "/");
@@ -52,6 +56,7 @@ const pages = [
   ["/admin/instances/delete", "admin-delete", "Delete All LabLink Instances", "h1"],
   ["/admin/logs/lablink-vm-browser-1", "admin-logs", "VM Logs - lablink-vm-browser-1", "h1"],
   ["/admin/audit", "admin-audit", "Audit Log", "h1"],
+  ["/admin/scheduled-destruction", "admin-schedule", "Scheduled Destructions", "h1"],
 ];
 for (const [path, name, heading] of pages) {
   await check(path + " renders (CSP clean, both themes, 375 px without horizontal scroll)", async () => {
@@ -61,6 +66,7 @@ for (const [path, name, heading] of pages) {
     assert((await page.textContent("h1")).trim() === heading, "heading " + (await page.textContent("h1")));
     await page.waitForTimeout(300);
     await shot(page, name + "-desktop");
+    await axe(page, path + " (" + ((await page.evaluate(() => document.documentElement.dataset.theme)) || "default") + ")");
     const before = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     const theme = await page.evaluate(() => document.documentElement.dataset.theme || "");
     await page.click("#theme_toggle");
@@ -68,6 +74,7 @@ for (const [path, name, heading] of pages) {
     const theme2 = await page.evaluate(() => document.documentElement.dataset.theme);
     assert(theme2 && theme2 !== theme && before !== after, "theme did not switch: " + before + " -> " + after);
     await shot(page, name + "-" + theme2);
+    await axe(page, path + " (" + theme2 + ")");
     await page.click("#theme_toggle");
     await page.setViewportSize({width: 375, height: 800});
     await page.waitForTimeout(200);
@@ -82,17 +89,43 @@ await check("instances: table from the database, startup chart, live update, CSV
   await page.goto(BASE + "/admin/instances");
   await page.waitForSelector("tr[data-hostname='lablink-vm-browser-1']");
   const row = await page.textContent("tr[data-hostname='lablink-vm-browser-1']");
-  for (const want of ["running", "student@example.com", "Yes", "Healthy", "31.5s", "80.3s", "12.0s", "123.8s", "View Logs"]) {
+  for (const want of ["In use", "student@example.com", "Yes", "Healthy", "123.8s", "View Logs"]) {
     assert(row.includes(want), "row lacks " + want + ": " + row);
   }
+  // Upstream's duration columns are a choice away (and the choice is kept)
+  await page.click("#column_chooser summary");
+  for (const id of ["#col_status", "#col_tf", "#col_ci", "#col_ct"]) await page.check(id);
+  const full = await page.textContent("tr[data-hostname='lablink-vm-browser-1']");
+  for (const want of ["running", "31.5s", "80.3s", "12.0s"]) assert(full.includes(want), "row lacks " + want + ": " + full);
+  await page.reload();
+  await page.waitForSelector("tr[data-hostname='lablink-vm-browser-1']");
+  assert((await page.textContent("tr[data-hostname='lablink-vm-browser-1']")).includes("80.3s"), "column choice forgotten");
+  await page.click("#column_chooser summary");
+  for (const id of ["#col_status", "#col_tf", "#col_ci", "#col_ct"]) await page.uncheck(id);
   assert(await page.locator("#startup_chart rect").count() >= 4, "chart bars");
+  // Failures stand out: marked row, failure badge with the agent's reason,
+  // low disk flagged; success rows are not marked
+  const bad = "tr[data-hostname='lablink-vm-browser-4']";
+  assert(await page.locator(bad + ".attention").count() === 1, "failed row not marked");
+  const badText = await page.textContent(bad);
+  for (const want of ["Failed", "start-host exited with status 1", "5 % (low)", "Needs attention"]) {
+    assert(badText.includes(want), "failed row lacks " + want + ": " + badText);
+  }
+  assert(await page.locator("tr[data-hostname='lablink-vm-browser-1'].attention").count() === 0, "healthy row marked");
+  const failColour = await page.$eval(bad + " .badge.fail", (e) => getComputedStyle(e).backgroundColor);
+  const okColour = await page.$eval("tr[data-hostname='lablink-vm-browser-1'] .badge.good", (e) => getComputedStyle(e).backgroundColor);
+  assert(failColour !== okColour, "failure painted like success: " + failColour);
   psql("INSERT INTO vms (hostname, status) VALUES ('lablink-vm-browser-3', 'running')");
   await page.waitForSelector("tr[data-hostname='lablink-vm-browser-3']", {timeout: 10000});
   // the live update keeps every column (the refresh asks for our names)
+  // (upstream's durations are chosen again to see them: hidden by default;
+  // the chooser is still open)
+  for (const id of ["#col_tf", "#col_ci", "#col_ct"]) await page.check(id);
   const updated = await page.textContent("tr[data-hostname='lablink-vm-browser-1']");
   for (const want of ["student@example.com", "Yes", "Healthy", "31.5s", "80.3s", "12.0s", "123.8s"]) {
     assert(updated.includes(want), "after the live update the row lacks " + want + ": " + updated);
   }
+  for (const id of ["#col_tf", "#col_ci", "#col_ct"]) await page.uncheck(id);
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download_csv")]);
   assert(/^lablink_instances_.*\.csv$/.test(download.suggestedFilename()), download.suggestedFilename());
   const text = await (await download.createReadStream()).toArray();

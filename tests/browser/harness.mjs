@@ -3,7 +3,11 @@
 // (a CSP violation shows up there) and talks to PostgreSQL with psql.
 import { chromium } from "playwright-core";
 import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
+import fs from "node:fs";
 import path from "node:path";
+
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 export const BASE = process.env.URL;
 export const ARTIFACTS = process.env.ARTIFACTS;
@@ -51,6 +55,25 @@ export async function assertNoHorizontalScroll(page, what) {
   const {scroll, inner} = await page.evaluate(() => ({
     scroll: document.documentElement.scrollWidth, inner: window.innerWidth}));
   assert(scroll <= inner, what + ": scrollWidth " + scroll + " > " + inner);
+}
+
+// axe-core on the page as it is now: no serious or critical violation (all
+// rules: WCAG 2.x A/AA and best practices). axe is evaluated through the
+// DevTools protocol, which the page's CSP does not govern, so the page keeps
+// its real CSP. Returns the violations of lower impact (reported only).
+export async function axe(page, what) {
+  await page.evaluate(AXE_SOURCE);
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, {resultTypes: ["violations"]});
+    return r.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ") + (n.failureSummary ? " (" + n.failureSummary.replace(/\s+/g, " ") + ")" : ""))}));
+  });
+  const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert(bad.length === 0, what + ": axe: " + bad.map((v) => v.impact + " " + v.id + " (" + v.help + "): "
+    + v.nodes.join("; ")).join(" | "));
+  const minor = result.filter((v) => !bad.includes(v));
+  if (minor.length) console.log("  axe (" + what + "): minor: " + minor.map((v) => v.impact + " " + v.id).join(", "));
+  return minor;
 }
 
 export function psql(sql) {

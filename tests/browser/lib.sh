@@ -1,7 +1,7 @@
 # Shared by the browser tests (sourced, under tests/harness/run-test): the
-# integration helpers, Debian's chromium, playwright-core installed from
-# the pinned package-lock.json into tests/browser/node_modules (never a
-# browser download), and a folder for screenshots.
+# integration helpers, Debian's chromium, playwright-core and axe-core
+# installed from the pinned package-lock.json into tests/browser/node_modules
+# (never a browser download), and a folder for screenshots.
 . "$LABLINK_SOURCE_DIR/tests/integration/lib.sh"
 set +o pipefail  # "curl | grep -q": grep may close the pipe early
 
@@ -14,10 +14,11 @@ browser_setup() {
     command -v node >/dev/null || fail "node missing: LABLINK_DEPS=browser scripts/install-deps installs it"
     command -v npm >/dev/null || fail "npm missing: LABLINK_DEPS=browser scripts/install-deps installs it"
     local want have
-    want=$(node -p "require('$BROWSER_DIR/package.json').dependencies['playwright-core']")
+    # every pinned package (playwright-core, axe-core) at its pinned version
+    want=$(node -p "Object.entries(require('$BROWSER_DIR/package.json').dependencies).map(([k, v]) => k + '@' + v).join(' ')")
     (
         flock 9
-        have=$(node -p "require('$BROWSER_DIR/node_modules/playwright-core/package.json').version" 2>/dev/null || true)
+        have=$(cd "$BROWSER_DIR" && node -p "Object.keys(require('./package.json').dependencies).map((k) => { try { return k + '@' + require('./node_modules/' + k + '/package.json').version; } catch (e) { return k + '@none'; } }).join(' ')" 2>/dev/null || true)
         if [ "$have" != "$want" ]; then
             cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error >"$T/npm.log" 2>&1 \
                 || { cat "$T/npm.log" >&2; exit 1; }

@@ -170,6 +170,55 @@ test_refuse_and_env (void **state)
     ll_config_destroy (&c);
 }
 
+//  Running a class (issue 16): prices, budget, schedule, idle, recovery
+static void
+test_class_keys (void **state)
+{
+    char error[256];
+    ll_config_t *c =
+        s_parse ("machine:\n  hourly_usd: 0.526\n"
+                 "budget:\n  max_vm_hours: 120\n  max_usd: 60.5\n"
+                 "  destroy_at_limit: true\n"
+                 "schedule:\n  destroy_at: 2026-05-01T17:00:00+02:00\n"
+                 "  export_before_destroy: yes\n"
+                 "idle:\n  release_after_s: 900\n"
+                 "recovery:\n  reassign_dead: true\n"
+                 "  replace_after_s: 600\n",
+                 error, sizeof error);
+    assert_non_null (c);
+    assert_true (c->machine.hourly_usd > 0.525
+                 && c->machine.hourly_usd < 0.527);
+    assert_true (c->budget.max_usd > 60.4 && c->budget.max_usd < 60.6);
+    assert_true (c->budget.destroy_at_limit);
+    assert_true (c->schedule.export_before_destroy);
+    assert_int_equal (c->idle.release_after_s, 900);
+    assert_int_equal (c->idle.stop_fleet_after_s, 0);  //  off by default
+    assert_true (c->recovery.reassign_dead);
+    assert_int_equal (c->recovery.replace_after_s, 600);
+    assert_int_equal (c->recovery.reboot_unconnected_after_s, 0);
+    assert_int_equal (c->recovery.max_reboots, 3);
+    ll_config_destroy (&c);
+    //  Defaults: every automatic action off
+    c = ll_config_new_defaults ();
+    assert_false (c->recovery.reassign_dead);
+    assert_false (c->budget.destroy_at_limit);
+    assert_string_equal (c->schedule.destroy_at, "");
+    ll_config_destroy (&c);
+    const char *bad[][2] = {
+        {"machine:\n  hourly_usd: cheap\n", "machine.hourly_usd"},
+        {"budget:\n  max_usd: -1\n", "budget.max_usd"},
+        {"schedule:\n  destroy_at: 2026-05-01T17:00:00\n",
+         "schedule.destroy_at"},
+        {"schedule:\n  destroy_at: friday\n", "schedule.destroy_at"},
+        {"idle:\n  release_after_s: -5\n", "idle.release_after_s"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        error[0] = '\0';
+        assert_null (s_parse (bad[i][0], error, sizeof error));
+        assert_non_null (strstr (error, bad[i][1]));
+    }
+}
+
 //  Issue 15's keys: lists, enumerations, the password policy, worker sizing
 static void
 test_trust_keys (void **state)
@@ -306,6 +355,7 @@ main (void)
         cmocka_unit_test (test_validation),
         cmocka_unit_test (test_refuse_and_env),
         cmocka_unit_test (test_locate),
+        cmocka_unit_test (test_class_keys),
         cmocka_unit_test (test_trust_keys),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -30,12 +30,28 @@ test_render (void **state)
     assert_null (ll_page_render ("no-such-page.html", NULL));
 }
 
+static void
+test_raw (void **state)
+{
+    //  {{&name}} goes in as is, {{name}} escaped: the layout's own parts
+    char *html = ll_page_render (
+        "admin-layout.html",
+        (const char *[]){"title", "<b>", "body", "<p id=\"x\">1</p>", "nav",
+                         "<a href=\"/admin\">D</a>", NULL});
+    assert_non_null (html);
+    assert_non_null (strstr (html, "<title>&lt;b&gt;</title>"));
+    assert_non_null (strstr (html, "<p id=\"x\">1</p>"));
+    assert_non_null (strstr (html, "<a href=\"/admin\">D</a>"));
+    free (html);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_escape),
         cmocka_unit_test (test_render),
+        cmocka_unit_test (test_raw),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
