@@ -35,6 +35,7 @@ static const ll_route_t s_routes[] = {
     {"POST", "/api/heartbeat", LL_AUTH_AGENT, ll_route_agent},
     {"POST", "/api/vm-metrics/{}", LL_AUTH_AGENT, ll_route_agent},
     {"GET", "/api/export-metrics", LL_AUTH_ADMIN, ll_route_export_metrics},
+    //  logs: routes_logs.c
     {"POST", "/api/vm-logs", LL_AUTH_AGENT, ll_route_agent},
     {"GET", "/api/vm-logs/{}", LL_AUTH_ADMIN_OR_AGENT, ll_route_vm_logs_get},
     {"GET", "/api/vm-logs/{}/events", LL_AUTH_ADMIN_OR_AGENT,

@@ -4,6 +4,7 @@
 #ifndef LL_HTTP_ROUTES_H
 #define LL_HTTP_ROUTES_H
 
+#include "http/auth.h"
 #include "http/server.h"
 #include "runtime/crd.h"
 #include "runtime/recovery.h"
@@ -119,8 +120,21 @@ int ll_http_range_parse (const char *header,
 int ll_route_vm_status_all (ll_http_req_t *req);
 int ll_route_vm_status_get (ll_http_req_t *req);
 int ll_route_export_metrics (ll_http_req_t *req);
+
+//  routes_logs.c
 int ll_route_vm_logs_get (ll_http_req_t *req);
 int ll_route_vm_logs_events (ll_http_req_t *req);
+
+//  Shared by routes_telemetry.c and routes_logs.c (defined in the first):
+//  the outcome of an actor call (rc, error taken): 0, or -1 with
+//  *not_found telling whether the actor said LL_REASON_NOT_FOUND;
+int ll_route_outcome (int rc, char *error, bool *not_found);
+//  record that a VM called (last_seen_at) when it authenticated with its
+//  own token (writes of the registry do it themselves);
+void ll_route_touch (ll_http_req_t *req, const char *hostname);
+//  the string member key of obj, or NULL when absent, null, not a string
+//  or empty.
+const char *ll_route_string (json_t *obj, const char *key);
 
 //  --- agent route bodies, checked without any I/O (tests/fuzz) ----------
 //  Each parser reads len bytes of a request body; 0 when it is sound, else
@@ -171,7 +185,8 @@ typedef struct {
 
 int ll_vm_metrics_parse (const char *body, size_t len, ll_vm_metrics_t *out);
 
-//  /api/vm-logs: the Lambda's, the agent's or the raw CloudWatch shape
+//  routes_logs.c: /api/vm-logs, the Lambda's, the agent's or the raw
+//  CloudWatch shape
 //  (awslogs.data decoded and mapped onto the Lambda's names).
 typedef struct {
     json_t *doc;         //  the parsed body (owned)

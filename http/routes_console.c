@@ -4,6 +4,7 @@
     are operations of the terraform actor (one at a time, audited, followed
     live on /api/operations/<id>/events); a release is immediate. */
 #include "http/routes.h"
+#include "http/sse.h"
 #include "runtime/log.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
@@ -276,16 +277,8 @@ ll_route_dashboard_events (ll_http_req_t *req)
     zsock_t *sub = zsock_new_sub (LL_ENDPOINT_OPERATIONS, LL_OP_TOPIC_PREFIX);
     if (sub)
         zsock_set_rcvtimeo (sub, 1000);
-    req->status = 200;
-    mg_printf (req->conn, "HTTP/1.1 200 OK\r\n"
-                          "Content-Type: text/event-stream\r\n"
-                          "Cache-Control: no-store\r\n"
-                          "X-Content-Type-Options: nosniff\r\n"
-                          "X-Accel-Buffering: no\r\n"
-                          "Connection: close\r\n\r\n"
-                          "retry: 2000\n\n");
-    bool alive =
-        mg_printf (req->conn, "event: dashboard\ndata: %s\n\n", text) > 0;
+    bool alive = ll_sse_begin (req) == 0
+                 && ll_sse_event_text (req, "dashboard", -1, text);
     int64_t poll_at = ll_now_ms () + S_DASH_POLL_MS;
     int64_t end_at = ll_now_ms () + (int64_t) S_DASH_MAX_S * 1000;
     while (alive && !ll_http_stopping (req) && ll_now_ms () < end_at) {
@@ -303,13 +296,11 @@ ll_route_dashboard_events (ll_http_req_t *req)
             }
         }
         else
-            alive = mg_printf (req->conn, ": keep-alive\n\n") > 0;
+            alive = ll_sse_comment (req, "keep-alive");
         if (alive && (changed || ll_now_ms () >= poll_at)) {
             char *fresh = s_dashboard (req);
             if (fresh && strcmp (fresh, text) != 0) {
-                alive = mg_printf (req->conn, "event: dashboard\ndata: %s\n\n",
-                                   fresh)
-                        > 0;
+                alive = ll_sse_event_text (req, "dashboard", -1, fresh);
                 free (text);
                 text = fresh;
             }

@@ -5,6 +5,7 @@
     the terraform actor: no request ever waits for terraform. */
 #include "http/page.h"
 #include "http/routes.h"
+#include "http/sse.h"
 #include "runtime/log.h"
 
 #include <ctype.h>
@@ -453,25 +454,6 @@ ll_route_operation_page (ll_http_req_t *req)
 
 //  --- Server-Sent Events ------------------------------------------------------
 
-//  Write one event; false once the client is gone (or the server stops:
-//  civetweb then refuses to write, which ends the stream promptly).
-static bool
-s_sse (ll_http_req_t *req, const char *event, long long id, json_t *data)
-{
-    char *text = json_dumps (data, JSON_COMPACT);
-    json_decref (data);
-    if (!text)
-        return false;
-    int rc;
-    if (id >= 0)
-        rc = mg_printf (req->conn, "id: %lld\nevent: %s\ndata: %s\n\n", id,
-                        event, text);
-    else
-        rc = mg_printf (req->conn, "event: %s\ndata: %s\n\n", event, text);
-    free (text);
-    return rc > 0;
-}
-
 static bool
 s_sse_line (ll_http_req_t *req, long long seq, const char *line, size_t len)
 {
@@ -479,15 +461,15 @@ s_sse_line (ll_http_req_t *req, long long seq, const char *line, size_t len)
     json_object_set_new (data, "seq", json_integer ((json_int_t) seq));
     json_t *text = json_stringn (line, len);
     json_object_set_new (data, "line", text ? text : json_string ("?"));
-    return s_sse (req, "line", seq, data);
+    return ll_sse_event (req, "line", seq, data);
 }
 
 static bool
 s_sse_progress (ll_http_req_t *req, long long done, long long total)
 {
-    return s_sse (req, "progress", -1,
-                  json_pack ("{s:I, s:I}", "done", (json_int_t) done, "total",
-                             (json_int_t) total));
+    return ll_sse_event (req, "progress", -1,
+                         json_pack ("{s:I, s:I}", "done", (json_int_t) done,
+                                    "total", (json_int_t) total));
 }
 
 static bool
@@ -495,7 +477,7 @@ s_sse_status (ll_http_req_t *req, const char *status, const char *error)
 {
     json_t *data = json_pack ("{s:s}", "status", status);
     json_object_set_new (data, "error", s_nullable (error));
-    return s_sse (req, "status", -1, data);
+    return ll_sse_event (req, "status", -1, data);
 }
 
 //  Send what the row holds beyond *next; true while the stream goes on.
@@ -566,17 +548,10 @@ ll_route_operation_events (ll_http_req_t *req)
                                   : "Operations are unavailable now.");
     }
     s_op_free (&op);
-    req->status = 200;
-    mg_printf (req->conn, "HTTP/1.1 200 OK\r\n"
-                          "Content-Type: text/event-stream\r\n"
-                          "Cache-Control: no-store\r\n"
-                          "X-Content-Type-Options: nosniff\r\n"
-                          "X-Accel-Buffering: no\r\n"
-                          "Connection: close\r\n\r\n"
-                          "retry: 2000\n\n");
     bool finished = false;
     long long done = -1, total = -1;
-    bool alive = s_sse_catch_up (req, id, &next, &finished, &done, &total);
+    bool alive = ll_sse_begin (req) == 0
+                 && s_sse_catch_up (req, id, &next, &finished, &done, &total);
     int64_t poll_at = ll_now_ms () + LL_OPS_SSE_POLL_MS;
     int64_t end_at = ll_now_ms () + (int64_t) LL_OPS_SSE_MAX_S * 1000;
     while (alive && ll_now_ms () < end_at && !ll_http_stopping (req)) {
@@ -612,7 +587,7 @@ ll_route_operation_events (ll_http_req_t *req)
             free (b);
         }
         else if (!msg)
-            alive = mg_printf (req->conn, ": keep-alive\n\n") > 0;
+            alive = ll_sse_comment (req, "keep-alive");
         zmsg_destroy (&msg);
         if (alive && ll_now_ms () >= poll_at) {
             //  Operations run by another allocator publish nothing here

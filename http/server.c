@@ -1,11 +1,11 @@
 #include "http/server.h"
 #include "http/auth.h"
+#include "http/sse.h"
 #include "runtime/budget.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 #include "runtime/protocol.h"
 #include "runtime/proxy.h"
-#include "runtime/token.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -25,25 +25,6 @@ static const int s_codes[] = {200, 201, 202, 204, 302, 303, 304, 400, 401, 403,
 #define S_CODE_COUNT    (sizeof s_codes / sizeof s_codes[0])
 #define S_CODE_OTHER    S_CODE_COUNT
 #define S_MAX_ENDPOINTS 16
-//  Verified agent tokens kept: a backstop lifetime (revocations arrive as
-//  events at once) and a bound on the table
-#define S_TOKEN_CACHE_MS  60000
-#define S_TOKEN_CACHE_MAX 100000
-
-//  One verified agent token (the key is its hash).
-typedef struct {
-    char host[LL_TOKEN_SCOPE_MAX + 1];  //  the VM
-    long long generation;               //  its token's generation
-    int64_t expires_ms;                 //  verify again after this
-} s_cached_token_t;
-
-static void
-s_cached_token_free (void **item)
-{
-    free (*item);
-    *item = NULL;
-}
-
 //  Per-worker-thread state
 typedef struct {
     int client_fd;  //  the descriptor s_client_fd found last, or -1
@@ -74,21 +55,11 @@ struct ll_http_server {
     int socket_cap;               //  most open at once: one per worker
     atomic_uint_fast64_t socket_failures;  //  sockets that could not be made
     atomic_bool stopping;                  //  set before mg_stop: streams end
-    pthread_mutex_t secret_lock;           //  guards secret
-    char secret[129];                      //  server secret, "" until fetched
-    pthread_mutex_t tokens_lock;           //  guards tokens
-    zhashx_t *tokens;                      //  token hash -> s_cached_token_t
-    atomic_uint_fast64_t tokens_epoch;     //  bumped by every forget
-    ll_admin_auth_t *auth;  //  the admin credential (http/auth.h)
-    ll_proxies_t proxies;   //  app.trusted_proxies
-    //  Live streams now: in total and per credential (issue 15 section 5)
-    pthread_mutex_t streams_lock;  //  guards the three below
-    int streams;                   //  streams open
-    struct {
-        char key[264];  //  the credential ("" = free entry)
-        int count;      //  its streams
-    } * stream_owners;  //  app.max_streams entries
-    int capture_fd;     //  tests: answers recorded here, or -1
+    ll_admin_auth_t *auth;    //  the admin credential (http/auth.h)
+    ll_agent_auth_t *agents;  //  verified agent tokens (http/auth.h)
+    ll_proxies_t proxies;     //  app.trusted_proxies
+    ll_sse_slots_t *streams;  //  live streams' caps (http/sse.h)
+    int capture_fd;           //  tests: answers recorded here, or -1
 };
 
 static int
@@ -492,961 +463,6 @@ ll_http_call_watch (ll_http_req_t *req,
                    true, id_out, id_size, reply, error);
 }
 
-//  --- responses ---------------------------------------------------------
-
-//  Answers under this size (headers and body) are built on the stack
-#define S_SMALL_ANSWER 8192
-
-static const char s_security_headers[] =
-    "Content-Security-Policy: default-src 'self'; script-src 'self'; "
-    "style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'\r\n"
-    "X-Content-Type-Options: nosniff\r\n"
-    "Referrer-Policy: same-origin\r\n"
-    "X-Frame-Options: DENY\r\n";
-
-//  The status line and headers of an answer into out (snprintf's result)
-static int
-s_format_head (char *out,
-               size_t size,
-               ll_http_req_t *req,
-               int status,
-               const char *content_type,
-               size_t len,
-               const char *extra_headers)
-{
-    return snprintf (out, size,
-                     "HTTP/1.1 %d %s\r\n"
-                     "Content-Type: %s\r\n"
-                     "Content-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\n"
-                     "%s%s\r\n",
-                     status, mg_get_response_code_text (req->conn, status),
-                     content_type, len, s_security_headers,
-                     extra_headers ? extra_headers : "");
-}
-
-//  Tests only (LABLINK_API_CAPTURE_DIR, docs/testing.md): one JSON line
-//  per answer, for the OpenAPI check: route, method, status, content type
-//  and, when it is JSON and under 256 KiB, the body. One write() per line
-//  (O_APPEND), so workers never interleave.
-#define S_CAPTURE_BODY_MAX (256 * 1024)
-static void
-s_capture (ll_http_req_t *req,
-           int status,
-           const char *content_type,
-           const void *body,
-           size_t len)
-{
-    if (req->server->capture_fd < 0
-        || strcmp (req->info->request_method, "HEAD") == 0)
-        return;
-    json_t *line = json_pack (
-        "{s:s, s:s?, s:s, s:i, s:s}", "method", req->info->request_method,
-        "route", req->route ? req->route->pattern : NULL, "path",
-        req->info->local_uri ? req->info->local_uri : "", "status", status,
-        "content_type", content_type ? content_type : "");
-    if (!line)
-        return;
-    bool json =
-        content_type && strncmp (content_type, "application/json", 16) == 0;
-    if (json && body && len && len <= S_CAPTURE_BODY_MAX) {
-        json_t *parsed = json_loadb (body, len, 0, NULL);
-        json_object_set_new (line, "body",
-                             parsed ? parsed : json_string ("(not JSON)"));
-    }
-    json_object_set_new (line, "body_len", json_integer ((json_int_t) len));
-    char *text = json_dumps (line, JSON_COMPACT);
-    json_decref (line);
-    if (text) {
-        size_t n = strlen (text);
-        text[n] = '\n';  //  replaces the terminator: written by length
-        if (write (req->server->capture_fd, text, n + 1) < 0)
-            ll_warn ("http: capture: %s", strerror (errno));
-        free (text);
-    }
-}
-
-int
-ll_http_send (ll_http_req_t *req,
-              int status,
-              const char *content_type,
-              const void *body,
-              size_t len,
-              const char *extra_headers)
-{
-    if (req->answered)  //  e.g. 503 for want of a socket, then the handler's
-        return req->status;
-    req->answered = true;
-    req->status = status;
-    s_capture (req, status, content_type, body, len);
-    //  HEAD: the headers of the answer (its Content-Length too), no body
-    size_t send_len = strcmp (req->info->request_method, "HEAD") == 0 ? 0 : len;
-    //  Headers and body leave in one write: one system call and one TCP
-    //  segment for the common small answer
-    char small[S_SMALL_ANSWER];
-    int n = s_format_head (small, sizeof small, req, status, content_type, len,
-                           extra_headers);
-    if (n < 0)
-        return status;
-    if ((size_t) n + send_len < sizeof small) {
-        if (send_len)
-            memcpy (small + n, body, send_len);
-        mg_write (req->conn, small, (size_t) n + send_len);
-        return status;
-    }
-    //  A large answer: headers (on the heap when they alone do not fit),
-    //  then the body without copying it
-    char *head = (size_t) n < sizeof small ? small : malloc ((size_t) n + 1);
-    if (!head)
-        return status;
-    if (head != small)
-        s_format_head (head, (size_t) n + 1, req, status, content_type, len,
-                       extra_headers);
-    mg_write (req->conn, head, (size_t) n);
-    if (head != small)
-        free (head);
-    if (send_len)
-        mg_write (req->conn, body, send_len);
-    return status;
-}
-
-int
-ll_http_head (ll_http_req_t *req,
-              int status,
-              const char *content_type,
-              size_t len,
-              const char *extra_headers)
-{
-    req->status = status;
-    char head[S_SMALL_ANSWER];
-    int n = s_format_head (head, sizeof head, req, status, content_type, len,
-                           extra_headers);
-    if (n < 0 || (size_t) n >= sizeof head)
-        return -1;
-    return mg_write (req->conn, head, (size_t) n) == n ? 0 : -1;
-}
-
-int
-ll_http_chunked_begin (ll_http_req_t *req,
-                       int status,
-                       const char *content_type,
-                       const char *extra_headers)
-{
-    if (req->answered)
-        return -1;
-    req->answered = true;
-    req->status = status;
-    s_capture (req, status, content_type, NULL, 0);
-    int n = mg_printf (req->conn,
-                       "HTTP/1.1 %d %s\r\n"
-                       "Content-Type: %s\r\n"
-                       "Transfer-Encoding: chunked\r\n"
-                       "Cache-Control: no-store\r\n"
-                       "%s%s\r\n",
-                       status, mg_get_response_code_text (req->conn, status),
-                       content_type, s_security_headers,
-                       extra_headers ? extra_headers : "");
-    return n > 0 ? 0 : -1;
-}
-
-int
-ll_http_chunk (ll_http_req_t *req, const void *data, size_t len)
-{
-    char head[32];
-    int n = snprintf (head, sizeof head, "%zx\r\n", len);
-    if (mg_write (req->conn, head, (size_t) n) != n)
-        return -1;
-    if (len && mg_write (req->conn, data, len) != (int) len)
-        return -1;
-    //  The last chunk is followed by an empty trailer
-    return mg_write (req->conn, len ? "\r\n" : "\r\n", 2) == 2 ? 0 : -1;
-}
-
-void
-ll_http_chunk_abort (ll_http_req_t *req)
-{
-    //  Not a chunk size: the client's decoder fails instead of taking a
-    //  truncated body for a whole one
-    mg_write (req->conn, "abort\r\n\r\n", 9);
-}
-
-int
-ll_http_json (ll_http_req_t *req, int status, json_t *json)
-{
-    char *text = json_dumps (json, JSON_COMPACT | JSON_REAL_PRECISION (12));
-    json_decref (json);
-    if (!text)
-        return ll_http_send (req, 500, "application/json",
-                             "{\"error\":\"encoding failed\"}", 27, NULL);
-    int rc = ll_http_send (req, status, "application/json", text, strlen (text),
-                           NULL);
-    free (text);
-    return rc;
-}
-
-int
-ll_http_error (ll_http_req_t *req, int status, const char *message)
-{
-    const char *extra =
-        status == 401 && req->route && req->route->auth == LL_AUTH_ADMIN
-            ? "WWW-Authenticate: Basic realm=\"Authentication Required\"\r\n"
-            : NULL;
-    json_t *json = json_pack ("{s:s}", "error", message);
-    char *text = json ? json_dumps (json, JSON_COMPACT) : NULL;
-    json_decref (json);
-    int rc;
-    if (text) {
-        rc = ll_http_send (req, status, "application/json", text, strlen (text),
-                           extra);
-        free (text);
-    }
-    else
-        rc = ll_http_send (req, status, "application/json", "{}", 2, extra);
-    return rc;
-}
-
-json_t *
-ll_http_json_parse (const char *body, size_t len)
-{
-    if (!body || len == 0)
-        return NULL;
-    json_error_t err;
-    json_t *json = json_loadb (body, len, JSON_REJECT_DUPLICATES, &err);
-    if (!json || !json_is_object (json)) {
-        json_decref (json);
-        return NULL;
-    }
-    return json;
-}
-
-json_t *
-ll_http_json_body (ll_http_req_t *req)
-{
-    json_t *json = ll_http_json_parse (req->body, req->body_len);
-    if (!json)
-        ll_http_error (req, 400, LL_HTTP_NOT_JSON);
-    return json;
-}
-
-//  mg_get_var's answer, refused (-2) when the value decoded to a NUL byte:
-//  every C string would end there, silently.
-static int
-s_var (const char *data, size_t len, const char *name, char *out, size_t size)
-{
-    int rc = mg_get_var (data, len, name, out, size);
-    if (rc > 0 && memchr (out, '\0', (size_t) rc)) {
-        out[0] = '\0';
-        return -2;
-    }
-    return rc;
-}
-
-int
-ll_http_form_field (ll_http_req_t *req,
-                    const char *name,
-                    char *out,
-                    size_t outsize)
-{
-    if (!req->body || outsize == 0)
-        return -1;
-    return s_var (req->body, req->body_len, name, out, outsize);
-}
-
-int
-ll_http_query_field (ll_http_req_t *req,
-                     const char *name,
-                     char *out,
-                     size_t outsize)
-{
-    const char *qs = req->info->query_string;
-    if (!qs || outsize == 0)
-        return -1;
-    return s_var (qs, strlen (qs), name, out, outsize);
-}
-
-//  True when urlencoded text decodes to a NUL byte somewhere ("%00").
-static bool
-s_encodes_nul (const char *text, size_t len)
-{
-    for (size_t i = 0; i + 2 < len; i++)
-        if (text[i] == '%' && text[i + 1] == '0' && text[i + 2] == '0')
-            return true;
-    return false;
-}
-
-//  A query string or form body holding a NUL byte (%00, or a raw NUL in a
-//  form body) is refused before any handler reads a field: 400, never a
-//  value silently cut at the NUL. Any body but JSON may be read as a form
-//  (mg_get_var does not look at Content-Type); the agents' routes take
-//  JSON only. 0, or -1 after answering.
-static int
-s_check_nul (ll_http_req_t *req)
-{
-    const char *qs = req->info->query_string;
-    bool bad = qs && s_encodes_nul (qs, strlen (qs));
-    const char *type = ll_http_header (req, "Content-Type");
-    bool json = type && strncasecmp (type, "application/json", 16) == 0;
-    if (!bad && req->body && !json && req->route->auth != LL_AUTH_AGENT)
-        bad = memchr (req->body, '\0', req->body_len)
-              || s_encodes_nul (req->body, req->body_len);
-    if (!bad)
-        return 0;
-    ll_http_error (req, 400, "A form field holds a NUL byte (%00).");
-    return -1;
-}
-
-const char *
-ll_http_header (ll_http_req_t *req, const char *name)
-{
-    return mg_get_header (req->conn, name);
-}
-
-bool
-ll_http_wants_json (ll_http_req_t *req)
-{
-    const char *accept = ll_http_header (req, "Accept");
-    return accept && strstr (accept, "application/json")
-           && !strstr (accept, "text/html");
-}
-
-//  --- live streams ----------------------------------------------------------
-
-#define S_STREAM_RETRY_S 5  //  Retry-After past a stream cap
-
-//  Whose stream this is: the admin's session or user, else the VM (or
-//  service) its Bearer token proved, else the address.
-static void
-s_stream_key (ll_http_req_t *req, char *out, size_t size)
-{
-    if (req->via_session)
-        snprintf (out, size, "session:%.64s", req->session_hash);
-    else if (req->is_admin)
-        snprintf (out, size, "basic:%.60s", req->actor);
-    else if (req->agent[0])
-        snprintf (out, size, "agent:%s", req->agent);
-    else
-        snprintf (out, size, "address:%s", req->address);
-}
-
-//  A stream route takes a slot before its handler runs: 0, or -1 after
-//  429 (this credential's cap) or 503 (the server's), with Retry-After.
-bool
-ll_http_route_is_stream (const ll_route_t *route)
-{
-    size_t len = strlen (route->pattern);
-    return len >= 7 && strcmp (route->pattern + len - 7, "/events") == 0;
-}
-
-static int
-s_stream_take (ll_http_server_t *self, ll_http_req_t *req)
-{
-    if (!ll_http_route_is_stream (req->route))
-        return 0;
-    const ll_config_t *config = self->runtime->config;
-    char key[sizeof req->stream_key];
-    s_stream_key (req, key, sizeof key);
-    int status = 0;
-    pthread_mutex_lock (&self->streams_lock);
-    int mine = -1, free_slot = -1;
-    for (int i = 0; i < config->app.max_streams; i++) {
-        if (strcmp (self->stream_owners[i].key, key) == 0)
-            mine = i;
-        else if (!self->stream_owners[i].key[0] && free_slot < 0)
-            free_slot = i;
-    }
-    if (self->streams >= config->app.max_streams)
-        status = 503;
-    else if (mine >= 0
-             && self->stream_owners[mine].count
-                    >= config->app.max_streams_per_token)
-        status = 429;
-    else {
-        if (mine < 0) {
-            mine = free_slot;  //  fewer streams than entries: one is free
-            snprintf (self->stream_owners[mine].key,
-                      sizeof self->stream_owners[mine].key, "%s", key);
-        }
-        self->stream_owners[mine].count++;
-        self->streams++;
-        snprintf (req->stream_key, sizeof req->stream_key, "%s", key);
-    }
-    pthread_mutex_unlock (&self->streams_lock);
-    if (!status)
-        return 0;
-    char headers[64];
-    snprintf (headers, sizeof headers, "Retry-After: %d\r\n", S_STREAM_RETRY_S);
-    const char *body =
-        status == 429
-            ? "{\"error\":\"Too many live streams for this client. Close "
-              "one and try again.\"}"
-            : "{\"error\":\"Too many live streams on this server. Try "
-              "again later.\"}";
-    ll_http_send (req, status, "application/json", body, strlen (body),
-                  headers);
-    return -1;
-}
-
-static void
-s_stream_give (ll_http_server_t *self, ll_http_req_t *req)
-{
-    if (!req->stream_key[0])
-        return;
-    pthread_mutex_lock (&self->streams_lock);
-    for (int i = 0; i < self->runtime->config->app.max_streams; i++)
-        if (strcmp (self->stream_owners[i].key, req->stream_key) == 0) {
-            if (--self->stream_owners[i].count == 0)
-                self->stream_owners[i].key[0] = '\0';
-            self->streams--;
-            break;
-        }
-    pthread_mutex_unlock (&self->streams_lock);
-    req->stream_key[0] = '\0';
-}
-
-bool
-ll_http_behind_tls (ll_http_req_t *req)
-{
-    const char *proto = ll_http_header (req, "X-Forwarded-Proto");
-    return req->server->runtime->config->app.secure_cookies
-           || (proto && strcasecmp (proto, "https") == 0);
-}
-
-//  --- authentication -----------------------------------------------------
-
-struct ll_admin_auth *
-ll_http_server_auth (ll_http_server_t *self)
-{
-    return self->auth;
-}
-
-bool
-ll_http_state_changing (ll_http_req_t *req)
-{
-    const char *m = req->info->request_method;
-    return strcmp (m, "GET") != 0 && strcmp (m, "HEAD") != 0
-           && strcmp (m, "OPTIONS") != 0;
-}
-
-//  A failed call to the admin actor is logged (an expired session is not
-//  a failure); returns rc.
-static int
-s_admin_failed (const char *command, int rc, char *error)
-{
-    if (rc != 0 && error && !streq (error, LL_REASON_EXPIRED))
-        ll_warn ("http: admin %s failed: %s", command, error);
-    free (error);
-    return rc;
-}
-
-int
-ll_http_audit (ll_http_req_t *req,
-               const char *action,
-               const char *target,
-               const char *outcome,
-               const char *detail)
-{
-    char *error = NULL;
-    int rc = ll_ask_audit (&req->client, *req->actor ? req->actor : "anonymous",
-                           action, target, outcome, detail, &error);
-    return s_admin_failed (LL_CMD_AUDIT, rc, error);
-}
-
-int
-ll_http_login_throttled (ll_http_req_t *req, int *retry_after)
-{
-    char *failures = NULL, *retry = NULL, *error = NULL;
-    *retry_after = 0;
-    int rc = ll_ask_login_check (&req->client, req->address, LL_LOGIN_WINDOW_S,
-                                 &failures, &retry, &error);
-    if (s_admin_failed (LL_CMD_LOGIN_CHECK, rc, error) != 0)
-        return 0;  //  database down: the serialised pwhash still bounds cost
-    long count = strtol (failures, NULL, 10);
-    long seconds = strtol (retry, NULL, 10);
-    free (failures);
-    free (retry);
-    if (count < LL_LOGIN_MAX_FAILURES)
-        return 0;
-    *retry_after = seconds > 0 ? (int) seconds : 1;
-    return 1;
-}
-
-void
-ll_http_login_result (ll_http_req_t *req, bool ok)
-{
-    const char *command = ok ? LL_CMD_LOGIN_OK : LL_CMD_LOGIN_FAILED;
-    char *error = NULL;
-    int rc = ll_ask_login_result (&req->client, command, req->address, &error);
-    s_admin_failed (command, rc, error);
-}
-
-//  Fetch the server secret once from the registry; 0 or -1.
-static int
-s_secret (ll_http_req_t *req, char *out, size_t size)
-{
-    ll_http_server_t *self = req->server;
-    pthread_mutex_lock (&self->secret_lock);
-    bool have = self->secret[0] != '\0';
-    if (have)
-        snprintf (out, size, "%s", self->secret);
-    pthread_mutex_unlock (&self->secret_lock);
-    if (have)
-        return 0;
-    char *secret = NULL, *error = NULL;
-    ll_ask_secret (&req->client, &secret, &error);
-    free (error);
-    if (!secret || strlen (secret) >= sizeof self->secret) {
-        free (secret);
-        return -1;
-    }
-    pthread_mutex_lock (&self->secret_lock);
-    snprintf (self->secret, sizeof self->secret, "%s", secret);
-    pthread_mutex_unlock (&self->secret_lock);
-    snprintf (out, size, "%s", secret);
-    sodium_memzero (secret, strlen (secret));
-    free (secret);
-    return 0;
-}
-
-int
-ll_http_secret_mac (ll_http_req_t *req,
-                    const char *message,
-                    char *hex,
-                    size_t size)
-{
-    char secret[129];
-    if (size < 2 * crypto_auth_hmacsha256_BYTES + 1
-        || s_secret (req, secret, sizeof secret) != 0)
-        return -1;
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_state state;
-    crypto_auth_hmacsha256_init (&state, (const unsigned char *) secret,
-                                 strlen (secret));
-    crypto_auth_hmacsha256_update (&state, (const unsigned char *) message,
-                                   strlen (message));
-    crypto_auth_hmacsha256_final (&state, mac);
-    sodium_memzero (secret, sizeof secret);
-    sodium_memzero (&state, sizeof state);
-    sodium_bin2hex (hex, size, mac, sizeof mac);
-    return 0;
-}
-
-//  --- agent tokens ------------------------------------------------------
-
-void
-ll_http_server_forget (ll_http_server_t *self, const char *host)
-{
-    pthread_mutex_lock (&self->tokens_lock);
-    atomic_fetch_add (&self->tokens_epoch, 1);
-    if (!host)
-        zhashx_purge (self->tokens);
-    else {
-        zlistx_t *gone = zlistx_new ();
-        zlistx_set_duplicator (gone, (czmq_duplicator *) strdup);
-        zlistx_set_destructor (gone, (czmq_destructor *) zstr_free);
-        for (s_cached_token_t *t = zhashx_first (self->tokens); t;
-             t = zhashx_next (self->tokens))
-            if (streq (t->host, host))
-                zlistx_add_end (gone, (void *) zhashx_cursor (self->tokens));
-        for (const char *key = zlistx_first (gone); key;
-             key = zlistx_next (gone))
-            zhashx_delete (self->tokens, key);
-        zlistx_destroy (&gone);
-    }
-    pthread_mutex_unlock (&self->tokens_lock);
-}
-
-//  The cached generation of the token with this hash for host: 0, or -1
-//  when not cached (or expired).
-static int
-s_token_cached (ll_http_server_t *self,
-                const char *hash,
-                const char *host,
-                long long *generation)
-{
-    int rc = -1;
-    pthread_mutex_lock (&self->tokens_lock);
-    s_cached_token_t *t = zhashx_lookup (self->tokens, hash);
-    if (t && streq (t->host, host) && t->expires_ms > ll_now_ms ()) {
-        *generation = t->generation;
-        rc = 0;
-    }
-    pthread_mutex_unlock (&self->tokens_lock);
-    return rc;
-}
-
-//  Remember a verified token, unless a forget happened since epoch (the
-//  check may predate a revocation: better to verify again next time).
-static void
-s_token_remember (ll_http_server_t *self,
-                  const char *hash,
-                  const char *host,
-                  long long generation,
-                  uint64_t epoch)
-{
-    pthread_mutex_lock (&self->tokens_lock);
-    if (atomic_load (&self->tokens_epoch) == epoch) {
-        if (zhashx_size (self->tokens) >= S_TOKEN_CACHE_MAX)
-            zhashx_purge (self->tokens);
-        s_cached_token_t *t = calloc (1, sizeof *t);
-        snprintf (t->host, sizeof t->host, "%s", host);
-        t->generation = generation;
-        t->expires_ms = ll_now_ms () + S_TOKEN_CACHE_MS;
-        zhashx_update (self->tokens, hash, t);
-    }
-    pthread_mutex_unlock (&self->tokens_lock);
-}
-
-//  Check the Bearer token (see server.h); 0 with req->agent set, or -1
-//  after answering.
-static int
-s_agent_authenticate (ll_http_server_t *self,
-                      ll_http_req_t *req,
-                      const char *token)
-{
-    char scope[LL_TOKEN_SCOPE_MAX + 1];
-    if (ll_token_scope (token, scope, sizeof scope) != 0) {
-        ll_http_error (req, 401, "Invalid API token.");
-        return -1;
-    }
-    if (scope[0] == '_') {
-        //  A service's token, derived from the server secret
-        char secret[129];
-        if (s_secret (req, secret, sizeof secret) != 0) {
-            ll_http_error (req, 503,
-                           "Cannot verify the token now: database "
-                           "unavailable.");
-            return -1;
-        }
-        ll_token_check_t check = ll_token_check (secret, token, scope);
-        sodium_memzero (secret, sizeof secret);
-        if (check != LL_TOKEN_OK) {
-            ll_http_error (req, 401, "Invalid API token.");
-            return -1;
-        }
-        snprintf (req->agent, sizeof req->agent, "%s", scope);
-        return 0;
-    }
-    char hash[LL_TOKEN_HASH_HEX];
-    ll_token_hash (token, hash);
-    long long generation = 0;
-    if (s_token_cached (self, hash, scope, &generation) == 0) {
-        snprintf (req->agent, sizeof req->agent, "%s", scope);
-        req->agent_generation = generation;
-        return 0;
-    }
-    uint64_t epoch = atomic_load (&self->tokens_epoch);
-    char *text = NULL, *error = NULL;
-    int rc = ll_ask_vm_auth (&req->client, scope, hash, &text, &error);
-    if (rc == 0) {
-        generation = strtoll (text, NULL, 10);
-        s_token_remember (self, hash, scope, generation, epoch);
-        snprintf (req->agent, sizeof req->agent, "%s", scope);
-        req->agent_generation = generation;
-    }
-    else if (streq (error, LL_REASON_REVOKED))
-        ll_http_error (req, 401, "token revoked");
-    else if (streq (error, LL_REASON_NOT_FOUND))
-        ll_http_error (req, 404, "VM not found.");
-    else if (streq (error, LL_REASON_INVALID))
-        ll_http_error (req, 401, "Invalid API token.");
-    else
-        ll_http_error (req, 503,
-                       "Cannot verify the token now: database unavailable.");
-    int result = rc == 0 ? 0 : -1;
-    free (text);
-    free (error);
-    return result;
-}
-
-int
-ll_http_agent_check (ll_http_req_t *req, const char *scope)
-{
-    if (req->is_admin)
-        return 0;
-    if (!req->agent[0]) {
-        ll_http_error (req, 401, "Missing or invalid Authorization header.");
-        return -1;
-    }
-    //  The VM this request is about, on every line logged for it
-    if (scope)
-        ll_log_context_set ("hostname", scope);
-    if (req->agent[0] != '_' && scope && streq (req->agent, scope))
-        return 0;
-    ll_http_error (req, 403, "This token belongs to another VM.");
-    return -1;
-}
-
-bool
-ll_http_agent_service (ll_http_req_t *req, const char *scope)
-{
-    return scope && scope[0] == '_' && streq (req->agent, scope);
-}
-
-typedef enum {
-    S_BASIC_NONE,       //  no Basic header
-    S_BASIC_OK,         //  the admin
-    S_BASIC_BAD,        //  wrong or malformed
-    S_BASIC_THROTTLED,  //  too many failures from this address
-} s_basic_t;
-
-static s_basic_t
-s_admin_basic (ll_http_server_t *self, ll_http_req_t *req, int *retry_after)
-{
-    const char *auth = ll_http_header (req, "Authorization");
-    if (!auth || strncasecmp (auth, "Basic ", 6) != 0)
-        return S_BASIC_NONE;
-    if (!ll_admin_auth_configured (self->auth))
-        return S_BASIC_BAD;
-    unsigned char decoded[512];
-    size_t len = 0;
-    const char *b64 = auth + 6;
-    if (strlen (b64) > 680
-        || sodium_base642bin (decoded, sizeof decoded - 1, b64, strlen (b64),
-                              " ", &len, NULL, sodium_base64_VARIANT_ORIGINAL)
-               != 0)
-        return S_BASIC_BAD;
-    decoded[len] = '\0';
-    s_basic_t result = S_BASIC_BAD;
-    if (ll_admin_auth_cached (self->auth, (char *) decoded, len))
-        result = S_BASIC_OK;
-    else if (ll_http_login_throttled (req, retry_after))
-        result = S_BASIC_THROTTLED;
-    else {
-        bool cached = false;
-        bool ok =
-            ll_admin_auth_basic (self->auth, (char *) decoded, len, &cached);
-        ll_http_login_result (req, ok);
-        result = ok ? S_BASIC_OK : S_BASIC_BAD;
-    }
-    if (result == S_BASIC_OK) {
-        char *colon = memchr (decoded, ':', len);
-        size_t user_len = colon ? (size_t) (colon - (char *) decoded) : 0;
-        if (user_len >= sizeof req->actor)
-            user_len = sizeof req->actor - 1;
-        memcpy (req->actor, decoded, user_len);
-        req->actor[user_len] = '\0';
-    }
-    sodium_memzero (decoded, sizeof decoded);
-    return result;
-}
-
-//  The session cookie: 1 valid (req filled), 0 none or expired, -1 when the
-//  database cannot tell. *had_cookie tells whether one was sent.
-static int
-s_admin_session (ll_http_server_t *self, ll_http_req_t *req, bool *had_cookie)
-{
-    char id[LL_SESSION_ID_HEX + 2];
-    *had_cookie = false;
-    if (ll_cookie_get (ll_http_header (req, "Cookie"), LL_SESSION_COOKIE, id,
-                       sizeof id)
-        < 0)
-        return 0;
-    *had_cookie = true;
-    if (!ll_session_id_valid (id))
-        return 0;
-    char hash[LL_SESSION_HASH_HEX + 1];
-    ll_session_hash (id, hash);
-    char *actor = NULL, *error = NULL;
-    int rc = ll_ask_session_check (&req->client, hash,
-                                   self->runtime->config->app.session_idle_s,
-                                   LL_ADMIN_SESSION_MAX_S, &actor, &error);
-    bool expired = rc != 0 && streq (error, LL_REASON_EXPIRED);
-    s_admin_failed (LL_CMD_SESSION_CHECK, rc, error);
-    if (rc == 0) {
-        snprintf (req->actor, sizeof req->actor, "%s", actor);
-        free (actor);
-        snprintf (req->session_hash, sizeof req->session_hash, "%s", hash);
-        ll_session_csrf (id, req->csrf);
-    }
-    sodium_memzero (id, sizeof id);
-    return rc == 0 ? 1 : expired ? 0 : -1;
-}
-
-static void
-s_send_basic_challenge (ll_http_req_t *req)
-{
-    if (req->answered)
-        return;
-    req->answered = true;
-    req->status = 401;
-    s_capture (req, 401, "text/html", "Unauthorized Access", 19);
-    mg_printf (req->conn,
-               "HTTP/1.1 401 Unauthorized\r\n"
-               "Content-Type: text/html\r\nContent-Length: 19\r\n"
-               "Cache-Control: no-store\r\n"
-               "WWW-Authenticate: Basic realm=\"Authentication Required\"\r\n"
-               "%s\r\nUnauthorized Access",
-               s_security_headers);
-}
-
-//  A browser navigation (not a script, not fetch()).
-static bool
-s_is_navigation (ll_http_req_t *req)
-{
-    const char *accept = ll_http_header (req, "Accept");
-    const char *mode = ll_http_header (req, "Sec-Fetch-Mode");
-    return strcmp (req->info->request_method, "GET") == 0 && accept
-           && strstr (accept, "text/html")
-           && (!mode || strcmp (mode, "navigate") == 0);
-}
-
-//  The admin is not authenticated: a login page for browsers, the upstream
-//  401 for scripts, a JSON 401 without a Basic challenge for pages whose
-//  session ended (so no browser password dialog pops up).
-static void
-s_send_unauthenticated (ll_http_req_t *req, bool had_cookie)
-{
-    const char *clear = had_cookie ? "Set-Cookie: " LL_SESSION_COOKIE
-                                     "=; Path=/; Max-Age=0; HttpOnly; "
-                                     "SameSite=Strict\r\n"
-                                   : "";
-    if (s_is_navigation (req)) {
-        char next[600] = "/admin";
-        const char *uri = req->info->local_uri;
-        if (uri && ll_safe_next (uri) && strlen (uri) < 500)
-            snprintf (next, sizeof next, "%s", uri);
-        char encoded[1800];
-        mg_url_encode (next, encoded, sizeof encoded);
-        char headers[2100];
-        snprintf (headers, sizeof headers,
-                  "Location: /admin/login?next=%s\r\n%s", encoded, clear);
-        ll_http_send (req, 303, "text/plain; charset=utf-8", "", 0, headers);
-    }
-    else if (had_cookie) {
-        static const char body[] =
-            "{\"error\":\"Session expired. Please log in again.\"}";
-        ll_http_send (req, 401, "application/json", body, sizeof body - 1,
-                      clear);
-    }
-    else
-        s_send_basic_challenge (req);
-}
-
-static bool
-s_audited_get (const ll_route_t *route)
-{
-    //  Reads that hand data out count as actions
-    return strcmp (route->pattern, "/api/scp-client") == 0
-           || strcmp (route->pattern, "/api/exports/{}") == 0;
-}
-
-bool
-ll_http_try_admin (ll_http_req_t *req)
-{
-    int retry = 0;
-    s_basic_t basic = s_admin_basic (req->server, req, &retry);
-    bool had_cookie = false;
-    if (basic == S_BASIC_OK)
-        req->is_admin = true;
-    else if (basic == S_BASIC_NONE
-             && s_admin_session (req->server, req, &had_cookie) > 0)
-        req->is_admin = req->via_session = true;
-    return req->is_admin;
-}
-
-//  0 when the request may proceed; else the response was sent.
-static int
-s_authorize (ll_http_server_t *self, ll_http_req_t *req)
-{
-    ll_auth_t auth = req->route->auth;
-    if (auth == LL_AUTH_PUBLIC)
-        return 0;
-    if (auth == LL_AUTH_ADMIN || auth == LL_AUTH_ADMIN_OR_AGENT) {
-        int retry = 0;
-        s_basic_t basic = s_admin_basic (self, req, &retry);
-        if (basic == S_BASIC_THROTTLED) {
-            char headers[64];
-            snprintf (headers, sizeof headers, "Retry-After: %d\r\n", retry);
-            static const char body[] = "{\"error\":\"Too many failed logins. "
-                                       "Try again later.\"}";
-            ll_http_send (req, 429, "application/json", body, sizeof body - 1,
-                          headers);
-            return -1;
-        }
-        if (basic == S_BASIC_BAD) {
-            ll_http_audit (req, "login (basic)", NULL, "failure", req->address);
-            s_send_basic_challenge (req);
-            return -1;
-        }
-        bool had_cookie = false;
-        int session = 0;
-        if (basic == S_BASIC_NONE) {
-            const char *bearer = ll_http_header (req, "Authorization");
-            if (auth == LL_AUTH_ADMIN_OR_AGENT && bearer
-                && strncasecmp (bearer, "Bearer ", 7) == 0)
-                return s_agent_authenticate (self, req, bearer + 7);
-            session = s_admin_session (self, req, &had_cookie);
-            if (session < 0) {
-                ll_http_error (req, 503,
-                               "Cannot check the session now: database "
-                               "unavailable.");
-                return -1;
-            }
-        }
-        if (basic == S_BASIC_OK || session > 0) {
-            req->is_admin = true;
-            req->via_session = session > 0;
-            req->audit =
-                ll_http_state_changing (req) || s_audited_get (req->route);
-            return 0;
-        }
-        if (auth == LL_AUTH_ADMIN_OR_AGENT && !had_cookie) {
-            ll_http_error (req, 401,
-                           "Missing or invalid Authorization header.");
-            return -1;
-        }
-        s_send_unauthenticated (req, had_cookie);
-        return -1;
-    }
-    //  LL_AUTH_AGENT: the token names its VM and is checked here, before
-    //  the body is read; handlers compare that VM with the one the request
-    //  is about (ll_http_agent_check).
-    const char *bearer = ll_http_header (req, "Authorization");
-    if (!bearer || strncasecmp (bearer, "Bearer ", 7) != 0 || !bearer[7]) {
-        ll_http_error (req, 401, "Missing or invalid Authorization header.");
-        return -1;
-    }
-    return s_agent_authenticate (self, req, bearer + 7);
-}
-
-//  Cross-site request forgery: a state-changing admin request must come
-//  from our own pages (Origin / Sec-Fetch-Site, when the client sends them)
-//  and, when the session cookie authenticated it, carry the session's token
-//  in X-CSRF-Token or the form field csrf_token. 0, or -1 after a 403.
-static int
-s_check_csrf (ll_http_req_t *req)
-{
-    if (!req->is_admin || !ll_http_state_changing (req))
-        return 0;
-    const char *site = ll_http_header (req, "Sec-Fetch-Site");
-    bool ok = !site || strcmp (site, "same-origin") == 0
-              || strcmp (site, "none") == 0;
-    ok = ok
-         && ll_same_origin (ll_http_header (req, "Origin"),
-                            ll_http_header (req, "Host"));
-    if (ok && req->via_session) {
-        char token[LL_CSRF_HEX + 2] = "";
-        const char *header = ll_http_header (req, "X-CSRF-Token");
-        if (header && strlen (header) < sizeof token)
-            snprintf (token, sizeof token, "%s", header);
-        else if (!header) {
-            const char *type = ll_http_header (req, "Content-Type");
-            if (type
-                && strncasecmp (type, "application/x-www-form-urlencoded", 33)
-                       == 0
-                && ll_http_form_field (req, "csrf_token", token, sizeof token)
-                       < 0)
-                token[0] = '\0';
-        }
-        ok = ll_auth_equal (token, req->csrf);
-    }
-    if (ok)
-        return 0;
-    ll_http_error (req, 403, "CSRF token missing or invalid.");
-    return -1;
-}
-
 //  --- dispatch ------------------------------------------------------------
 
 static int
@@ -1581,11 +597,11 @@ s_begin_request (struct mg_connection *conn)
         else
             ll_http_error (&req, 404, "Not found.");
     }
-    else if (s_authorize (self, &req) == 0 && s_read_body (self, &req) == 0
-             && s_check_nul (&req) == 0 && s_check_csrf (&req) == 0
-             && s_stream_take (self, &req) == 0)
+    else if (ll_http_authorize (&req) == 0 && s_read_body (self, &req) == 0
+             && ll_http_check_nul (&req) == 0 && ll_http_check_csrf (&req) == 0
+             && ll_sse_take (self->streams, &req) == 0)
         req.route->fn (&req);
-    s_stream_give (self, &req);
+    ll_sse_give (self->streams, &req);
     if (req.audit) {
         //  Every admin action: who, what, on which target, and the outcome
         char action[160], detail[160];
@@ -1666,17 +682,13 @@ ll_http_server_new (const ll_runtime_t *runtime,
         self->durations[i].bounds = ll_buckets_request;
         self->durations[i].count = LL_BUCKETS_REQUEST;
     }
-    pthread_mutex_init (&self->secret_lock, NULL);
     pthread_mutex_init (&self->queues_lock, NULL);
     self->socket_cap = config->app.http_threads;
-    pthread_mutex_init (&self->tokens_lock, NULL);
-    self->tokens = zhashx_new ();
-    zhashx_set_destructor (self->tokens, s_cached_token_free);
-    pthread_mutex_init (&self->streams_lock, NULL);
-    self->stream_owners =
-        calloc ((size_t) config->app.max_streams, sizeof *self->stream_owners);
+    self->agents = ll_agent_auth_new ();
+    self->streams = ll_sse_slots_new (config->app.max_streams,
+                                      config->app.max_streams_per_token);
     self->auth = ll_admin_auth_new (config);
-    if (!self->auth) {
+    if (!self->auth || !self->agents || !self->streams) {
         snprintf (error, errsize, "libsodium cannot start");
         ll_http_server_destroy (&self);
         return NULL;
@@ -1761,6 +773,30 @@ ll_http_stopping (ll_http_req_t *req)
     return atomic_load (&req->server->stopping);
 }
 
+struct ll_admin_auth *
+ll_http_server_auth (ll_http_server_t *self)
+{
+    return self->auth;
+}
+
+struct ll_agent_auth *
+ll_http_server_agents (ll_http_server_t *self)
+{
+    return self->agents;
+}
+
+void
+ll_http_server_forget (ll_http_server_t *self, const char *host)
+{
+    ll_agent_auth_forget (self->agents, host);
+}
+
+int
+ll_http_server_capture_fd (ll_http_server_t *self)
+{
+    return self->capture_fd;
+}
+
 const ll_runtime_t *
 ll_http_server_runtime (ll_http_server_t *self)
 {
@@ -1824,9 +860,7 @@ ll_http_server_metrics (ll_http_server_t *self)
             "# TYPE lablink_http_requests_in_flight gauge\n"
             "lablink_http_requests_in_flight %d\n",
             atomic_load (&self->inflight));
-    pthread_mutex_lock (&self->streams_lock);
-    int streams = self->streams;
-    pthread_mutex_unlock (&self->streams_lock);
+    int streams = ll_sse_slots_open (self->streams);
     APPEND ("# HELP lablink_http_streams Live streams (SSE) open now.\n"
             "# TYPE lablink_http_streams gauge\n"
             "lablink_http_streams %d\n",
@@ -1907,13 +941,9 @@ ll_http_server_destroy (ll_http_server_t **self_p)
         close (self->capture_fd);
     free (self->counts);
     free (self->durations);
-    pthread_mutex_destroy (&self->secret_lock);
     pthread_mutex_destroy (&self->queues_lock);
-    zhashx_destroy (&self->tokens);
-    pthread_mutex_destroy (&self->tokens_lock);
-    pthread_mutex_destroy (&self->streams_lock);
-    free (self->stream_owners);
-    sodium_memzero (self->secret, sizeof self->secret);
+    ll_agent_auth_destroy (&self->agents);
+    ll_sse_slots_destroy (&self->streams);
     ll_admin_auth_destroy (&self->auth);
     ll_proxies_free (&self->proxies);
     free (self);

@@ -1,6 +1,8 @@
 /*  The HTTP edge as a library: civetweb glue, the route table, request
-    bodies with a hard cap, JSON responses with security headers, per-worker
-    DEALER sockets to actors, and Prometheus counters. The `http` actor
+    bodies with a hard cap, per-worker DEALER sockets to actors, and
+    Prometheus counters (http/server.c); answers with security headers and
+    the request's fields (http/response.c). Who may call is decided in
+    http/auth.c, live streams are http/sse.c's. The `http` actor
     (actors/http.c) owns one ll_http_server_t. */
 #ifndef LL_HTTP_SERVER_H
 #define LL_HTTP_SERVER_H
@@ -32,11 +34,6 @@ typedef struct {
     ll_auth_t auth;       //  who may call it
     ll_route_fn *fn;      //  the handler
 } ll_route_t;
-
-//  A route whose pattern ends in "/events" is a live stream (Server-Sent
-//  Events): it holds a worker for long, so the edge counts it against
-//  app.max_streams and app.max_streams_per_token before its handler runs.
-bool ll_http_route_is_stream (const ll_route_t *route);
 
 #define LL_HTTP_MAX_PARAMS 4
 
@@ -131,11 +128,6 @@ int ll_http_send (ll_http_req_t *req,
                   size_t len,
                   const char *extra_headers);
 
-//  A streamed response: the status line and headers (security headers,
-//  Transfer-Encoding: chunked) now, then ll_http_chunk for each part of the
-//  body; ll_http_chunk (req, NULL, 0) ends it. 0, or -1 when the client is
-//  gone. ll_http_chunk_abort makes the client see a broken transfer (for a
-//  failure after the headers went out).
 //  The status line and headers (security headers included) of an answer
 //  whose len bytes of body the handler then writes with mg_write.
 int ll_http_head (ll_http_req_t *req,
@@ -144,6 +136,11 @@ int ll_http_head (ll_http_req_t *req,
                   size_t len,
                   const char *extra_headers);
 
+//  A streamed response: the status line and headers (security headers,
+//  Transfer-Encoding: chunked) now, then ll_http_chunk for each part of the
+//  body; ll_http_chunk (req, NULL, 0) ends it. 0, or -1 when the client is
+//  gone. ll_http_chunk_abort makes the client see a broken transfer (for a
+//  failure after the headers went out).
 int ll_http_chunked_begin (ll_http_req_t *req,
                            int status,
                            const char *content_type,
@@ -154,7 +151,12 @@ void ll_http_chunk_abort (ll_http_req_t *req);
 //  Send json (reference stolen) with status.
 int ll_http_json (ll_http_req_t *req, int status, json_t *json);
 
-//  Send {"error": message} with status.
+//  The HTTP Basic challenge of the admin's routes (a header line).
+#define LL_HTTP_BASIC_CHALLENGE                                                \
+    "WWW-Authenticate: Basic realm=\"Authentication Required\"\r\n"
+
+//  Send {"error": message} with status (with the Basic challenge when it
+//  is a 401 on an admin route).
 int ll_http_error (ll_http_req_t *req, int status, const char *message);
 
 //  The body parsed as a JSON object, or NULL after answering 400
@@ -184,37 +186,13 @@ int ll_http_query_field (ll_http_req_t *req,
                          char *out,
                          size_t outsize);
 
-//  Agents authenticate at the edge, before their body is read: the Bearer
-//  token names its VM, and its hash must be that VM's current token's
-//  (req->agent, req->agent_generation), else the answer is sent there:
-//  401 "Invalid API token." (malformed, forged), 401 "token revoked" (a
-//  token the VM had before a later launch, replace or destroy), 404 "VM
-//  not found." (a hostname the allocator never launched nor registered),
-//  503 (database unavailable). Verified tokens are cached; a replaced or
-//  removed token is forgotten at once (ll_http_server_forget).
-//
-//  Then, once the handler knows which VM the request is about (scope = its
-//  hostname): 0 when the token is that VM's own (or the admin is
-//  authenticated on an admin-or-agent route); otherwise 403 "This token
-//  belongs to another VM." (a service token too) was sent and -1 returned.
-int ll_http_agent_check (ll_http_req_t *req, const char *scope);
-
-//  True when the request was authenticated by the token of the service
-//  scope ('_' first, e.g. "_lambda").
-bool ll_http_agent_service (ll_http_req_t *req, const char *scope);
+//  That check (the edge runs it after reading the body): 0, or -1 after
+//  answering 400.
+int ll_http_check_nul (ll_http_req_t *req);
 
 //  Forget the cached tokens of host (NULL: all); thread-safe. The http
 //  actor calls it for every VM-REVOKED and RESYNC event.
 void ll_http_server_forget (ll_http_server_t *self, const char *host);
-
-//  hex (2 * 32 bytes + NUL in size) of HMAC-SHA256 keyed with the server
-//  secret over message: links the allocator hands out (a student's
-//  progress page) that nobody else can make. 0, or -1 when the secret
-//  cannot be read.
-int ll_http_secret_mac (ll_http_req_t *req,
-                        const char *message,
-                        char *hex,
-                        size_t size);
 
 //  True once the server is stopping: long-lived responses (event streams)
 //  check it and end, so shutdown does not wait for them.
@@ -230,38 +208,14 @@ const char *ll_http_header (ll_http_req_t *req, const char *name);
 //  True when the client prefers JSON (Accept: application/json).
 bool ll_http_wants_json (ll_http_req_t *req);
 
-//  For a public route that tells the admin more (health): true, with
-//  req->is_admin set, when the request carries valid admin credentials
-//  (Basic or the session cookie). Wrong ones count as failed logins but
-//  are answered by the route as anonymous.
-bool ll_http_try_admin (ll_http_req_t *req);
-
-//  True when cookies must be marked Secure: app.secure_cookies, or TLS in
-//  front (X-Forwarded-Proto: https).
-bool ll_http_behind_tls (ll_http_req_t *req);
-
 //  The admin credential and session helpers (http/auth.h).
 struct ll_admin_auth *ll_http_server_auth (ll_http_server_t *self);
 
-//  Write an audit_log row through the admin actor (actor = req->actor or
-//  "anonymous"); failures are logged, never fatal. 0 or -1.
-int ll_http_audit (ll_http_req_t *req,
-                   const char *action,
-                   const char *target,
-                   const char *outcome,
-                   const char *detail);
+//  The agents' verified tokens and the server secret (http/auth.h).
+struct ll_agent_auth *ll_http_server_agents (ll_http_server_t *self);
 
-//  Failed-login limit for req->address: 1 (and *retry_after seconds) when
-//  the address has LL_LOGIN_MAX_FAILURES failures in the window, else 0
-//  (also when the database cannot tell).
-int ll_http_login_throttled (ll_http_req_t *req, int *retry_after);
-
-//  Record a login outcome for req->address (a failure counts; a success
-//  forgets the failures).
-void ll_http_login_result (ll_http_req_t *req, bool ok);
-
-//  True for methods that change state (anything but GET, HEAD, OPTIONS).
-bool ll_http_state_changing (ll_http_req_t *req);
+//  Tests only (LABLINK_API_CAPTURE_DIR): where answers are recorded, or -1.
+int ll_http_server_capture_fd (ll_http_server_t *self);
 
 //  Prometheus text for /metrics (new string).
 char *ll_http_server_metrics (ll_http_server_t *self);

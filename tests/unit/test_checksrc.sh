@@ -1,6 +1,5 @@
 # scripts/checksrc's rules of issue 19 section 5 fail on a violating file:
-# the include layers, the 1,000-line limit (its split-pending list
-# excepted) and the list of functions over 80 lines (printed, not a
+# the include layers, the 1,000-line limit and the list of functions over 80 lines (printed, not a
 # failure, bench/ left out). Each case is a small tree that passes, plus
 # one violating file; the clean tree itself must pass, so the failure is
 # the violation's.
@@ -84,15 +83,6 @@ violate actors-agent actors/bad.c '#include "agent/g.h"\n' \
     'actors/bad.c includes agent/g.h: actors/ may include only actors/, http/, runtime/'
 big=$(for ((i = 0; i < 1001; i++)); do printf 'int v%d;\\n' "$i"; done)
 violate long-file runtime/big.c "$big" 'runtime/big.c has 1001 lines (at most 1000'
-
-# A file of the split-pending list may be longer (a note, no failure)
-pending=$work/pending
-cp -a "$clean" "$pending"
-printf '%b' "$big" >"$pending/http/server.c"
-run_checksrc "$pending"
-[ $rc -eq 0 ] || fail "a split-pending file fails checksrc: $out"
-grep -qF 'http/server.c has 1001 lines (split pending' <<<"$out" || fail "no split-pending note: $out"
-passed=$((passed + 1))
 
 # A function of 81 lines is listed, and the tree still passes
 listed=$work/listed
