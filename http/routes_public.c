@@ -190,6 +190,10 @@ ll_route_metrics (ll_http_req_t *req)
                 "WWW-Authenticate: Bearer realm=\"metrics\"\r\n");
         }
     }
+    //  Scraped most when things go wrong: without a socket for the actors
+    //  (descriptors exhausted) the fleet parts are left out, the counters
+    //  (lablink_http_socket_failures_total among them) still answer
+    req->degrade_busy = true;
     char *text = ll_http_server_metrics (req->server);
     ll_textbuf_t buf = {0};
     ll_textbuf_puts (&buf, text);

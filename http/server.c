@@ -292,8 +292,9 @@ s_call (ll_http_req_t *req,
             id_out[0] = '\0';
         s_socket_failed (self, endpoint, saved);
         static const char busy[] = "{\"error\":\"Server busy: try again.\"}";
-        ll_http_send (req, 503, "application/json", busy, sizeof busy - 1,
-                      "Retry-After: 1\r\n");
+        if (!req->degrade_busy)
+            ll_http_send (req, 503, "application/json", busy, sizeof busy - 1,
+                          "Retry-After: 1\r\n");
         return -1;
     }
     atomic_fetch_add (&self->queues[q].waiting, 1);

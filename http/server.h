@@ -61,6 +61,8 @@ struct ll_http_req {
     long long agent_generation;          //  that VM token's generation
     int status;                          //  status sent (for metrics)
     bool answered;       //  an answer was sent: later ones are dropped
+    bool degrade_busy;   //  no socket for a call: the route answers without
+                         //  it (/metrics), no 503 from the edge
     ll_client_t client;  //  the actors over pooled sockets (ll_ask_*)
 };
 
