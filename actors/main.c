@@ -12,7 +12,7 @@
 #include "actors/listener.h"
 #include "actors/registry.h"
 #include "actors/scheduler.h"
-#include "actors/terraform.h"
+#include "actors/terraform/terraform.h"
 #include "actors/waiters.h"
 #include "http/routes.h"
 #include "runtime/aws.h"

@@ -3,7 +3,7 @@
 # public key, user_data that reports to the allocator and runs the client
 # container with lablink-agent.
 #
-# The allocator writes terraform.runtime.tfvars with upstream's variables
+# The allocator writes terraform.runtime.tfvars.json with upstream's variables
 # (reference 2.4 step 6), the fleet's names and the agents' tokens. Extra
 # settings can come from any *.auto.tfvars in the working directory.
 

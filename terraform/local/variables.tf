@@ -2,7 +2,7 @@
 # its own loopback address, started and stopped by local-exec provisioners
 # of the built-in terraform_data resource (no provider to download).
 #
-# The allocator writes terraform.runtime.tfvars with upstream's variables
+# The allocator writes terraform.runtime.tfvars.json with upstream's variables
 # (reference 2.4 step 6), the fleet's names and the agents' tokens. Extra
 # settings (addresses, ports, binaries) can come from any *.auto.tfvars in
 # the working directory.

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "actors/terraform.h"
+#include "actors/terraform/terraform.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
 #include "runtime/supervisor.h"

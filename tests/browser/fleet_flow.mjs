@@ -27,10 +27,10 @@ async function firstMissing(routes) {
 // The token terraform handed the VM at its launch (minted per launch; only
 // its hash is in the database): from the 0600 tfvars in the work folder.
 function agentToken(hostname) {
-  const tfvars = readFileSync(process.env.FLEET_WORK + "/terraform.runtime.tfvars", "utf8");
-  const line = tfvars.split("\n").find((l) => l.startsWith('  "' + hostname + '" = "'));
-  assert(line, "no token of " + hostname + " in the tfvars");
-  return line.split('"')[3];
+  const tfvars = JSON.parse(readFileSync(process.env.FLEET_WORK + "/terraform.runtime.tfvars.json", "utf8"));
+  const token = tfvars.agent_tokens[hostname];
+  assert(token, "no token of " + hostname + " in the tfvars");
+  return token;
 }
 
 const browser = await launch();

@@ -113,7 +113,7 @@ grep -q 'cutting the database connections' "$T/allocator.log" \
 pass "PostgreSQL frozen with queries in flight: connections cut, stopped in $ms"
 
 # every actor was told at once, before the first one was stopped
-told=$(grep -n 'supervisor: 10 actors told to stop' "$T/allocator.log" | head -n1 | cut -d: -f1)
+told=$(grep -n 'supervisor: 11 actors told to stop' "$T/allocator.log" | head -n1 | cut -d: -f1)
 first=$(grep -n 'supervisor: http stopped' "$T/allocator.log" | head -n1 | cut -d: -f1)
 [ -n "$told" ] && [ -n "$first" ] && [ "$told" -lt "$first" ] \
     || fail "the actors were not all told before the first stop"

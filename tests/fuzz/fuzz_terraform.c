@@ -1,7 +1,7 @@
 /*  What the terraform actor reads from terraform and writes for it
-    (actors/tfvars.h). The first byte picks what the rest is:
+    (actors/terraform/tfvars.h). The first byte picks what the rest is:
       0  `terraform output -json` (ll_tf_parse_outputs)
-      1  one output line (ll_tf_clean_line, ll_tf_line_kind)
+      1  one output line (ll_tf_clean_line, ll_tf_event)
       2  an RFC 3339 time (ll_tf_parse_time)
       3  a value written into terraform.runtime.tfvars (ll_tf_hcl_string):
          decoded the way HCL reads a quoted string, it gives the value
@@ -9,7 +9,7 @@
       4  `terraform state list` then a VM name (ll_tf_state_has_vm) */
 #include "fuzz_support.h"
 
-#include "actors/tfvars.h"
+#include "actors/terraform/tfvars.h"
 
 static void
 s_outputs (const char *json, size_t len)
@@ -40,7 +40,12 @@ s_line (char *line, size_t len)
         FUZZ_CHECK ((c >= 0x20 || c == '\t') && c != 0x7f);
     }
     line[n] = '\0';
-    ll_tf_line_kind (line);
+    char text[LL_TF_LINE_MAX + 1];
+    ll_tf_line_t kind;
+    if (ll_tf_event (line, text, sizeof text, &kind) == 0)
+        FUZZ_CHECK (strlen (text) <= n);
+    else
+        FUZZ_CHECK (kind == LL_TF_LINE_OTHER);
 }
 
 //  Decode an HCL quoted string (what terraform reads) into out; -1 when

@@ -71,7 +71,7 @@ expect "stored command" '--code=4/0AciGood_code-1|student@example.com' \
     "$(sql "SELECT crd_command || '|' || user_email FROM vms WHERE hostname = '$host'")"
 page=$(curl -s --data-urlencode email=page@example.com --data-urlencode "crd_command=--code 4/abc" "$url/api/request_vm")
 grep -q 'VM Assigned Successfully!' <<<"$page" || fail "success page"
-grep -Eq 'PIN: <strong id="pin">[0-9]{6}</strong>' <<<"$page" || fail "PIN on the success page"
+grep -Eq 'PIN:</span> <strong [^>]*id="pin">[0-9]{6}</strong>' <<<"$page" || fail "PIN on the success page"
 grep -q 'https://remotedesktop.google.com/access/' <<<"$page" || fail "CRD link"
 pass "valid commands: only --code=<code> stored, email lower-cased, success page with hostname and PIN"
 

@@ -36,7 +36,7 @@ for module in local aws; do
             || fail "terraform/$module not installed"
     fi
 done
-[ -z "$(find "$S" -name '.terraform' -o -name '*.tfstate*' -o -name 'terraform.runtime.tfvars')" ] \
+[ -z "$(find "$S" -name '.terraform' -o -name '*.tfstate*' -o -name 'terraform.runtime.tfvars*')" ] \
     || fail "terraform state or caches were installed"
 [ "$(stat -c %a "$S/etc/lablink/allocator.env.example")" = 600 ] || fail "allocator.env.example not mode 0600"
 ok "make install DESTDIR=... PREFIX=/usr: programs, units, modules, Caddy files, config, docs"

@@ -27,6 +27,8 @@ op3=$(op_id)
 body=$(wait_op "$op3" 60) || fail "failing operation still running"
 grep -q '"status":"failed"' <<<"$body" || fail "not failed: $body"
 grep -q 'Error: simulated failure' <<<"$body" || fail "failed operation lacks terraform's output: $body"
+grep -q 'simulated failure\\nthe stand-in always fails\\n' <<<"$body" || fail "the diagnostic's detail is not shown: $body"
+grep -q '\\n{\|u001b\|\[31m' <<<"$body" && fail "raw events or escapes reached the output: $body"
 printf '%s' "$body" | grep -q $'\033' && fail "ANSI escapes reached the output"
 grep -q '"error":"terraform apply exited with status 1"' <<<"$body" || fail "error: $body"
 [ "$(http_status "$url/api/health")" = 200 ] || fail "allocator unhealthy after a failing terraform"

@@ -1,6 +1,6 @@
 /*  terraform/aws offline (reference 10.1 terraform/tests/test_plan): init
     from the plugin mirror, validate, fmt -check, and a plan with fake
-    credentials of the tfvars the allocator writes (ll_tfvars_render):
+    credentials of the tfvars the allocator writes (ll_tfvars_render_json):
     3 instances named by the fleet with the configured AMI and type, SSH
     only from the allocator, the allocator's public key, every output, and
     user_data (gzip, under 16 KB) carrying the custom startup script with
@@ -20,7 +20,7 @@
 
 #include <czmq.h>
 
-#include "actors/tfvars.h"
+#include "actors/terraform/tfvars.h"
 #include "support.h"
 
 #define PLUGIN_DIR "/opt/tf-plugins"
@@ -230,8 +230,8 @@ test_plan (void **state)
         .ssh_public_key = key,
         .startup_script = s_script,
     };
-    char *tfvars = ll_tfvars_render (&vars);
-    snprintf (path, sizeof path, "%s/terraform.runtime.tfvars", dir);
+    char *tfvars = ll_tfvars_render_json (&vars);
+    snprintf (path, sizeof path, "%s/terraform.runtime.tfvars.json", dir);
     s_write (path, tfvars);
     free (tfvars);
 
@@ -248,7 +248,7 @@ test_plan (void **state)
                           "plan",
                           "-input=false",
                           "-no-color",
-                          "-var-file=terraform.runtime.tfvars",
+                          "-var-file=terraform.runtime.tfvars.json",
                           "-out=plan.bin",
                           NULL};
     assert_int_equal (s_run (dir, plan, NULL), 0);

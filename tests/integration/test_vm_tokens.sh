@@ -31,8 +31,8 @@ agent_call() {
         -H 'Content-Type: application/json' -d "$3" "${4:-$url}$2"
 }
 sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
-tf=$work/terraform.runtime.tfvars
-tok_of() { sed -n "s/^  \"$1\" = \"\\(.*\\)\"\$/\\1/p" "$tf"; }
+tf=$work/terraform.runtime.tfvars.json
+tok_of() { sed -n "s/^    \"$1\": \"\\([^\"]*\\)\",\\?\$/\\1/p" "$tf"; }
 # op_run METHOD PATH [curl args]: an operation, waited for; must succeed
 op_run() {
     local out code id body

@@ -19,7 +19,7 @@
 
 #include <curl/curl.h>
 
-#include "actors/s3.h"
+#include "actors/terraform/s3.h"
 
 typedef struct {
     int listener;         //  bound socket

@@ -7,8 +7,9 @@
 #include <cmocka.h>
 
 #include <czmq.h>
+#include <jansson.h>
 
-#include "actors/tfvars.h"
+#include "actors/terraform/tfvars.h"
 #include "support.h"
 
 static size_t
@@ -39,23 +40,73 @@ test_clean_line (void **state)
     free (big);
 }
 
+//  Events as terraform 1.11 writes them with apply/destroy -json
 static void
-test_line_kind (void **state)
+test_event (void **state)
 {
+    char text[256];
+    ll_tf_line_t kind;
+    const char *created =
+        "{\"@level\":\"info\",\"@message\":\"terraform_data.vm[\\\"lablink-vm-"
+        "dev-1\\\"]: Creation complete after 0s [id=2650]\",\"@module\":"
+        "\"terraform.ui\",\"hook\":{\"resource\":{\"addr\":\"terraform_data.vm"
+        "[\\\"lablink-vm-dev-1\\\"]\",\"module\":\"\",\"resource_type\":"
+        "\"terraform_data\",\"resource_name\":\"vm\",\"resource_key\":"
+        "\"lablink-vm-dev-1\"},\"action\":\"create\",\"id_key\":\"id\"},"
+        "\"type\":\"apply_complete\"}";
+    assert_int_equal (ll_tf_event (created, text, sizeof text, &kind), 0);
+    assert_string_equal (text, "terraform_data.vm[\"lablink-vm-dev-1\"]: "
+                               "Creation complete after 0s [id=2650]");
+    assert_int_equal (kind, LL_TF_LINE_CREATED);
+    const char *destroyed =
+        "{\"@message\":\"aws_instance.vm[\\\"a\\\"]: Destruction complete\","
+        "\"hook\":{\"resource\":{\"resource_name\":\"vm\"},\"action\":"
+        "\"delete\"},\"type\":\"apply_complete\"}";
+    assert_int_equal (ll_tf_event (destroyed, text, sizeof text, &kind), 0);
+    assert_int_equal (kind, LL_TF_LINE_DESTROYED);
+    //  another resource, or the same VM only starting: no progress
+    const char *other =
+        "{\"@message\":\"terraform_data.start[\\\"a\\\"]: Creation complete\","
+        "\"hook\":{\"resource\":{\"resource_name\":\"start\"},\"action\":"
+        "\"create\"},\"type\":\"apply_complete\"}";
+    assert_int_equal (ll_tf_event (other, text, sizeof text, &kind), 0);
+    assert_int_equal (kind, LL_TF_LINE_OTHER);
+    const char *starting =
+        "{\"@message\":\"terraform_data.vm[\\\"a\\\"]: Creating...\",\"hook\":"
+        "{\"resource\":{\"resource_name\":\"vm\"},\"action\":\"create\"},"
+        "\"type\":\"apply_start\"}";
+    assert_int_equal (ll_tf_event (starting, text, sizeof text, &kind), 0);
+    assert_string_equal (text, "terraform_data.vm[\"a\"]: Creating...");
+    assert_int_equal (kind, LL_TF_LINE_OTHER);
+    //  the text says it, the event does not: not counted
+    const char *said =
+        "{\"@message\":\"x.vm[\\\"a\\\"]: Creation complete\",\"type\":"
+        "\"provision_progress\"}";
+    assert_int_equal (ll_tf_event (said, text, sizeof text, &kind), 0);
+    assert_int_equal (kind, LL_TF_LINE_OTHER);
+    //  a diagnostic: its summary, then the detail on the next lines
+    const char *diagnostic =
+        "{\"@level\":\"error\",\"@message\":\"Error: local-exec provisioner "
+        "error\",\"diagnostic\":{\"severity\":\"error\",\"summary\":\"local-"
+        "exec provisioner error\",\"detail\":\"Error running command 'exit 1'"
+        ": exit status 1.\"},\"type\":\"diagnostic\"}";
+    assert_int_equal (ll_tf_event (diagnostic, text, sizeof text, &kind), 0);
+    assert_string_equal (text, "Error: local-exec provisioner error\nError "
+                               "running command 'exit 1': exit status 1.");
+    //  capped at the buffer
+    char small[8];
+    assert_int_equal (ll_tf_event (starting, small, sizeof small, &kind), 0);
+    assert_string_equal (small, "terrafo");
+    //  not an event: shown as it is
+    assert_int_equal (ll_tf_event ("stand-in: hello", text, sizeof text, &kind),
+                      -1);
     assert_int_equal (
-        ll_tf_line_kind ("terraform_data.vm[\"lablink-vm-dev-1\"]: Creation "
-                         "complete after 1s [id=abc]"),
-        LL_TF_LINE_CREATED);
-    assert_int_equal (ll_tf_line_kind ("aws_instance.vm[\"a\"]: Destruction "
-                                       "complete after 30s"),
-                      LL_TF_LINE_DESTROYED);
-    assert_int_equal (ll_tf_line_kind ("terraform_data.start[\"a\"]: Creation "
-                                       "complete after 0s"),
-                      LL_TF_LINE_OTHER);
-    assert_int_equal (ll_tf_line_kind ("terraform_data.vm[\"a\"]: Creating..."),
-                      LL_TF_LINE_OTHER);
-    assert_int_equal (ll_tf_line_kind ("echo .vm[\" without end"),
-                      LL_TF_LINE_OTHER);
+        ll_tf_event ("{\"type\":\"x\"}", text, sizeof text, &kind), -1);
+    assert_int_equal (ll_tf_event ("{\"@message\":", text, sizeof text, &kind),
+                      -1);
+    assert_int_equal (
+        ll_tf_event ("{\"@message\":\"a\\u0000b\"}", text, sizeof text, &kind),
+        -1);
 }
 
 static void
@@ -117,6 +168,66 @@ test_render (void **state)
     text = ll_tfvars_render (&vars);
     assert_non_null (strstr (text, "\nagent_bin = \"/x/lablink-agent\"\n"));
     assert_non_null (strstr (text, "\nvm_names = []\n"));
+    free (text);
+}
+
+//  terraform.runtime.tfvars.json: jansson's escaping, nothing doubled
+//  (terraform reads a .tfvars.json string literally; checked against
+//  terraform 1.11: "a${b}c" reads a${b}c)
+static void
+test_render_json (void **state)
+{
+    const char *names[] = {"lablink-vm-dev-1", "lablink-vm-dev-2"};
+    const char *tokens[] = {"lablink-vm-dev-1.aa", "lablink-vm-dev-2.bb"};
+    const char *script = "echo \"$HOME\" ${VAR} %{ if } `d` \\ \n\tend\x01";
+    ll_tfvars_t vars = {
+        .allocator_ip = "1.2.3.4",
+        .machine_type = "g4dn.xlarge",
+        .repository = NULL,
+        .gpu_support = true,
+        .names = names,
+        .tokens = tokens,
+        .count = 2,
+        .startup_script = script,
+        .crd_start_host = "/x/start-host",
+    };
+    char *text = ll_tfvars_render_json (&vars);
+    assert_non_null (text);
+    json_t *root = json_loads (text, 0, NULL);
+    assert_non_null (root);
+    assert_string_equal (
+        json_string_value (json_object_get (root, "custom_startup_script")),
+        script);
+    assert_string_equal (
+        json_string_value (json_object_get (root, "allocator_ip")), "1.2.3.4");
+    assert_string_equal (
+        json_string_value (json_object_get (root, "gpu_support")), "true");
+    assert_string_equal (
+        json_string_value (json_object_get (root, "repository")), "");
+    assert_string_equal (
+        json_string_value (json_object_get (root, "allocator_url")), "");
+    assert_string_equal (
+        json_string_value (json_object_get (root, "crd_start_host")),
+        "/x/start-host");
+    assert_null (json_object_get (root, "agent_bin"));
+    json_t *vm_names = json_object_get (root, "vm_names");
+    assert_int_equal (json_array_size (vm_names), 2);
+    assert_string_equal (json_string_value (json_array_get (vm_names, 1)),
+                         "lablink-vm-dev-2");
+    assert_null (strstr (text, "$${"));
+    json_decref (root);
+    char token[64];
+    assert_int_equal (
+        ll_tfvars_token_of (text, "lablink-vm-dev-2", token, sizeof token), 0);
+    assert_string_equal (token, "lablink-vm-dev-2.bb");
+    assert_int_equal (
+        ll_tfvars_token_of (text, "lablink-vm-dev-3", token, sizeof token), -1);
+    assert_int_equal (ll_tfvars_token_of (text, "lablink-vm-dev-2", token, 5),
+                      -1);
+    assert_int_equal (
+        ll_tfvars_token_of ("{\"agent_tokens\":", "x", token, sizeof token),
+        -1);
+    assert_int_equal (text[strlen (text) - 1], '\n');
     free (text);
 }
 
@@ -240,8 +351,9 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_clean_line),
-        cmocka_unit_test (test_line_kind),
+        cmocka_unit_test (test_event),
         cmocka_unit_test (test_render),
+        cmocka_unit_test (test_render_json),
         cmocka_unit_test (test_parse_outputs),
         cmocka_unit_test (test_state_list),
         cmocka_unit_test (test_rules),

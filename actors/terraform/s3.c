@@ -1,4 +1,4 @@
-#include "actors/s3.h"
+#include "actors/terraform/s3.h"
 
 #include <curl/curl.h>
 #include <sodium.h>

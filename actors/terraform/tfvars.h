@@ -17,16 +17,21 @@
 //  line in place, cap it at LL_TF_LINE_MAX bytes; returns the new length.
 size_t ll_tf_clean_line (char *line, size_t len);
 
-//  What an output line says about a VM resource (for progress counts).
+//  What an event says about a VM resource (for progress counts).
 typedef enum {
     LL_TF_LINE_OTHER = 0,
-    LL_TF_LINE_CREATED,   //  <type>.vm["name"]: Creation complete ...
-    LL_TF_LINE_DESTROYED  //  <type>.vm["name"]: Destruction complete ...
+    LL_TF_LINE_CREATED,   //  apply_complete of <type>.vm["name"], create
+    LL_TF_LINE_DESTROYED  //  apply_complete of <type>.vm["name"], delete
 } ll_tf_line_t;
 
-ll_tf_line_t ll_tf_line_kind (const char *line);
+//  One line of `terraform apply|destroy -json` (one JSON event per line):
+//  the text shown to people in text (its @message; a diagnostic's detail
+//  follows on the next lines), capped at size, and in *kind what it means
+//  for progress. -1 when line is not such an event (shown as it is).
+int ll_tf_event (const char *line, char *text, size_t size, ll_tf_line_t *kind);
 
-//  The variables written to terraform.runtime.tfvars.
+//  The variables written to terraform.runtime.tfvars.json (and, where
+//  upstream's S3 layout wants it, terraform.runtime.tfvars in HCL).
 typedef struct {
     //  upstream's (reference 2.4 step 6)
     const char *allocator_ip, *allocator_url, *machine_type, *image_name;
@@ -44,12 +49,16 @@ typedef struct {
     const char *crd_start_host;  //  local provider only, NULL = omit
 } ll_tfvars_t;
 
-//  The file's text (new string).
+//  terraform.runtime.tfvars.json: JSON (jansson), whose strings terraform
+//  reads literally (new string, NULL when out of memory).
+char *ll_tfvars_render_json (const ll_tfvars_t *vars);
+
+//  The same variables in HCL, for upstream's S3 copy (new string).
 char *ll_tfvars_render (const ll_tfvars_t *vars);
 
-//  The token of VM name in the agent_tokens block of a file that
-//  ll_tfvars_render wrote, into out: 0, or -1 when absent (names and tokens
-//  are [A-Za-z0-9._-], never escaped).
+//  The token of VM name in the agent_tokens of a file that
+//  ll_tfvars_render_json (a JSON object) or ll_tfvars_render (HCL, from
+//  before) wrote, into out: 0, or -1 when absent.
 int
 ll_tfvars_token_of (const char *text, const char *name, char *out, size_t size);
 

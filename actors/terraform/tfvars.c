@@ -1,4 +1,4 @@
-#include "actors/tfvars.h"
+#include "actors/terraform/tfvars.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -72,20 +72,40 @@ ll_tf_clean_line (char *line, size_t len)
     return out;
 }
 
-ll_tf_line_t
-ll_tf_line_kind (const char *line)
+int
+ll_tf_event (const char *line, char *text, size_t size, ll_tf_line_t *kind)
 {
-    const char *vm = strstr (line, ".vm[\"");
-    if (!vm)
-        return LL_TF_LINE_OTHER;
-    const char *close = strstr (vm, "\"]: ");
-    if (!close)
-        return LL_TF_LINE_OTHER;
-    if (strncmp (close + 4, "Creation complete", 17) == 0)
-        return LL_TF_LINE_CREATED;
-    if (strncmp (close + 4, "Destruction complete", 20) == 0)
-        return LL_TF_LINE_DESTROYED;
-    return LL_TF_LINE_OTHER;
+    *kind = LL_TF_LINE_OTHER;
+    if (line[0] != '{')
+        return -1;
+    json_t *event = json_loads (line, 0, NULL);
+    const char *message =
+        json_string_value (json_object_get (event, "@message"));
+    if (!message) {
+        json_decref (event);
+        return -1;
+    }
+    const char *type = json_string_value (json_object_get (event, "type"));
+    type = type ? type : "";
+    const char *detail = NULL;
+    if (strcmp (type, "diagnostic") == 0)
+        detail = json_string_value (
+            json_object_get (json_object_get (event, "diagnostic"), "detail"));
+    snprintf (text, size, "%s%s%s", message, detail && *detail ? "\n" : "",
+              detail && *detail ? detail : "");
+    json_t *hook = json_object_get (event, "hook");
+    const char *name = json_string_value (
+        json_object_get (json_object_get (hook, "resource"), "resource_name"));
+    const char *action = json_string_value (json_object_get (hook, "action"));
+    if (strcmp (type, "apply_complete") == 0 && name && action
+        && strcmp (name, "vm") == 0) {
+        if (strcmp (action, "create") == 0)
+            *kind = LL_TF_LINE_CREATED;
+        else if (strcmp (action, "delete") == 0)
+            *kind = LL_TF_LINE_DESTROYED;
+    }
+    json_decref (event);
+    return 0;
 }
 
 void
@@ -122,6 +142,58 @@ s_assign (FILE *f, const char *name, const char *value)
     fprintf (f, "%s = ", name);
     ll_tf_hcl_string (f, value);
     fputc ('\n', f);
+}
+
+char *
+ll_tfvars_render_json (const ll_tfvars_t *v)
+{
+    json_t *root = json_object ();
+    const char *pairs[][2] = {
+        {"allocator_ip", v->allocator_ip},
+        {"allocator_url", v->allocator_url},
+        {"machine_type", v->machine_type},
+        {"image_name", v->image_name},
+        {"repository", v->repository ? v->repository : ""},
+        {"client_ami_id", v->client_ami_id},
+        {"subject_software", v->subject_software},
+        {"resource_suffix", v->resource_suffix},
+        {"gpu_support", v->gpu_support ? "true" : "false"},
+        {"cloud_init_output_log_group", v->cloud_init_output_log_group},
+        {"region", v->region},
+        {"startup_on_error", v->startup_on_error},
+        {"ssh_public_key", v->ssh_public_key},
+        {"custom_startup_script", v->startup_script ? v->startup_script : ""},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+        json_object_set_new (root, pairs[i][0],
+                             json_string (pairs[i][1] ? pairs[i][1] : ""));
+    if (v->agent_bin)
+        json_object_set_new (root, "agent_bin", json_string (v->agent_bin));
+    if (v->crd_start_host)
+        json_object_set_new (root, "crd_start_host",
+                             json_string (v->crd_start_host));
+    json_t *names = json_array ();
+    json_t *tokens = json_object ();
+    for (size_t i = 0; i < v->count; i++) {
+        json_array_append_new (names, json_string (v->names[i]));
+        json_object_set_new (tokens, v->names[i], json_string (v->tokens[i]));
+    }
+    json_object_set_new (root, "vm_names", names);
+    json_object_set_new (root, "agent_tokens", tokens);
+    char *text = json_dumps (root, JSON_INDENT (2) | JSON_PRESERVE_ORDER);
+    json_decref (root);
+    if (!text)
+        return NULL;
+    //  json_dumps has no final newline; the file gets one
+    size_t len = strlen (text);
+    char *file = realloc (text, len + 2);
+    if (!file) {
+        free (text);
+        return NULL;
+    }
+    file[len] = '\n';
+    file[len + 1] = '\0';
+    return file;
 }
 
 char *
@@ -175,6 +247,16 @@ ll_tfvars_render (const ll_tfvars_t *v)
 int
 ll_tfvars_token_of (const char *text, const char *name, char *out, size_t size)
 {
+    if (text && text[0] == '{') {
+        json_t *root = json_loads (text, 0, NULL);
+        const char *token = json_string_value (
+            json_object_get (json_object_get (root, "agent_tokens"), name));
+        int rc = token && strlen (token) < size ? 0 : -1;
+        if (rc == 0)
+            snprintf (out, size, "%s", token);
+        json_decref (root);
+        return rc;
+    }
     const char *block = text ? strstr (text, "\nagent_tokens = {\n") : NULL;
     if (!block || !name || !*name || size == 0)
         return -1;
