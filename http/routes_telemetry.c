@@ -345,8 +345,7 @@ s_csv_field (ll_textbuf_t *out, json_t *v)
 }
 
 //  Upstream's export (reference 2.6, L): its lower-case column names, in its
-//  table's order, for every column but pin, crdcommand and the logs. NULL
-//  ours: a column this allocator does not keep (always null).
+//  table's order, for every column but pin, crdcommand and the logs.
 static const struct {
     const char *upstream;
     const char *ours;
@@ -371,8 +370,8 @@ static const struct {
     {"boot_id", "boot_id"},
     {"crd_active", "crd_active"},
     {"disk_free_pct", "disk_free_pct"},
-    {"reboot_count", NULL},
-    {"last_reboot_time", NULL},
+    {"reboot_count", "reboot_count"},
+    {"last_reboot_time", "last_reboot_time"},
 };
 
 //  rows (ours) as upstream's rows (new array).
@@ -388,10 +387,7 @@ s_upstream_rows (json_t *rows)
         for (size_t c = 0;
              c < sizeof s_upstream_columns / sizeof s_upstream_columns[0];
              c++) {
-            json_t *value =
-                s_upstream_columns[c].ours
-                    ? json_object_get (row, s_upstream_columns[c].ours)
-                    : NULL;
+            json_t *value = json_object_get (row, s_upstream_columns[c].ours);
             json_object_set_new (item, s_upstream_columns[c].upstream,
                                  value ? json_incref (value) : json_null ());
         }
