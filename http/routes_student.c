@@ -8,6 +8,7 @@
 #include "runtime/crd.h"
 #include "runtime/metrics.h"
 #include "runtime/recovery.h"
+#include "runtime/release.h"
 #include "runtime/token.h"
 
 #include <ctype.h>
@@ -384,46 +385,38 @@ ll_route_unassigned_count (ll_http_req_t *req)
     return ll_http_json (req, 200, json_pack ("{s:I}", "count", n));
 }
 
-//  claim.on_release: destroy. The released VM is replaced by terraform;
-//  until then it stays out of the pool (also when terraform is busy).
+//  claim.on_release: destroy. The released VM is being replaced by
+//  terraform (202), or stays out of the pool until it is replaced (409).
 static int
-s_release_replace (ll_http_req_t *req, const char *host, const char *actor)
+s_release_replace (ll_http_req_t *req,
+                   const char *host,
+                   const ll_release_t *release)
 {
-    char *id = NULL, *error = NULL;
-    const char *hosts[] = {host, NULL};
-    ll_ask_vm_operation (&req->client, LL_CMD_REPLACE_VM, hosts, actor, &id,
-                         &error);
-    int status;
-    if (id)
-        status = ll_http_json (req, 202,
-                               json_pack ("{s:s, s:s, s:s, s:I}", "message",
-                                          "VM released: it is being replaced.",
-                                          "hostname", host, "on_release",
-                                          "destroy", "operation_id",
-                                          (json_int_t) strtoll (id, NULL, 10)));
-    else {
-        char text[400];
-        long long busy = error && strncmp (error, "busy ", 5) == 0
-                             ? strtoll (error + 5, NULL, 10)
-                             : 0;
-        snprintf (text, sizeof text,
-                  "VM released, but it cannot be replaced now (%s): it stays "
-                  "out of the pool until it is replaced (POST "
-                  "/api/vms/%s/replace).",
-                  busy ? "another operation is running"
-                  : error && streq (error, LL_REASON_UNKNOWN_VM)
-                      ? "it is not in the fleet"
-                      : "terraform does not answer",
-                  host);
-        json_t *body =
-            json_pack ("{s:s, s:s}", "error", text, "hostname", host);
-        if (busy)
-            json_object_set_new (body, "operation_id", json_integer (busy));
-        status = ll_http_json (req, 409, body);
-    }
-    free (id);
-    free (error);
-    return status;
+    if (release->operation_id)
+        return ll_http_json (
+            req, 202,
+            json_pack ("{s:s, s:s, s:s, s:I}", "message",
+                       "VM released: it is being replaced.", "hostname", host,
+                       "on_release", "destroy", "operation_id",
+                       (json_int_t) strtoll (release->operation_id, NULL, 10)));
+    const char *error = release->operation_error;
+    char text[400];
+    long long busy = error && strncmp (error, "busy ", 5) == 0
+                         ? strtoll (error + 5, NULL, 10)
+                         : 0;
+    snprintf (text, sizeof text,
+              "VM released, but it cannot be replaced now (%s): it stays "
+              "out of the pool until it is replaced (POST "
+              "/api/vms/%s/replace).",
+              busy ? "another operation is running"
+              : error && streq (error, LL_REASON_UNKNOWN_VM)
+                  ? "it is not in the fleet"
+                  : "terraform does not answer",
+              host);
+    json_t *body = json_pack ("{s:s, s:s}", "error", text, "hostname", host);
+    if (busy)
+        json_object_set_new (body, "operation_id", json_integer (busy));
+    return ll_http_json (req, 409, body);
 }
 
 int
@@ -435,28 +428,28 @@ ll_route_release_vm (ll_http_req_t *req)
     const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
     char actor[300];
     snprintf (actor, sizeof actor, "admin:%s", runtime->config->app.admin_user);
-    char *error = NULL;
-    char *mode = NULL;
-    int rc = ll_ask_vm_release (&req->client, host, actor, &mode, &error);
+    const char *hosts[] = {host, NULL};
+    ll_release_t *release =
+        ll_release_vms (&req->client, &req->client, hosts, actor);
+    const ll_release_vm_t *vm = &release->vms[0];
     int status;
-    if (rc == 0 && streq (mode, "replace"))
-        status = s_release_replace (req, host, actor);
-    else if (rc == 0)
+    if (release->replaced > 0)
+        status = s_release_replace (req, host, release);
+    else if (vm->rc == 0)
         status = ll_http_json (
             req, 200,
             json_pack ("{s:s, s:s, s:s}", "message",
-                       streq (mode, "reset")
+                       streq (vm->mode, "reset")
                            ? "VM released: it returns to the pool once its "
                              "agent has reset the desktop."
                            : "VM released.",
-                       "hostname", host, "on_release", mode));
-    else if (streq (error, LL_REASON_NOT_FOUND))
+                       "hostname", host, "on_release", vm->mode));
+    else if (streq (vm->error, LL_REASON_NOT_FOUND))
         status = ll_http_error (req, 404, "VM not found.");
     else
         status = ll_http_error (req, 503,
                                 "Cannot release now: database unavailable.");
-    free (mode);
-    free (error);
+    ll_release_destroy (&release);
     return status;
 }
 
