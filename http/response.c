@@ -244,11 +244,14 @@ ll_http_json_body (ll_http_req_t *req)
     return json;
 }
 
-//  mg_get_var's answer, refused (-2) when the value decoded to a NUL byte:
-//  every C string would end there, silently.
-static int
-s_var (const char *data, size_t len, const char *name, char *out, size_t size)
+int
+ll_http_form_var (
+    const char *data, size_t len, const char *name, char *out, size_t size)
 {
+    if (!data || size == 0)
+        return -1;
+    //  refused (-2) when the value decoded to a NUL byte: every C string
+    //  would end there, silently
     int rc = mg_get_var (data, len, name, out, size);
     if (rc > 0 && memchr (out, '\0', (size_t) rc)) {
         out[0] = '\0';
@@ -263,9 +266,7 @@ ll_http_form_field (ll_http_req_t *req,
                     char *out,
                     size_t outsize)
 {
-    if (!req->body || outsize == 0)
-        return -1;
-    return s_var (req->body, req->body_len, name, out, outsize);
+    return ll_http_form_var (req->body, req->body_len, name, out, outsize);
 }
 
 int
@@ -275,9 +276,7 @@ ll_http_query_field (ll_http_req_t *req,
                      size_t outsize)
 {
     const char *qs = req->info->query_string;
-    if (!qs || outsize == 0)
-        return -1;
-    return s_var (qs, strlen (qs), name, out, outsize);
+    return ll_http_form_var (qs, qs ? strlen (qs) : 0, name, out, outsize);
 }
 
 //  True when urlencoded text decodes to a NUL byte somewhere ("%00").

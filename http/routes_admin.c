@@ -87,13 +87,7 @@ s_login_refused (ll_http_req_t *req,
         return rc;
     }
     const char *vars[] = {"next", next, "error", message, NULL};
-    char *html = ll_page_render ("admin-login.html", vars);
-    if (!html)
-        return ll_http_error (req, 500, "Page template missing.");
-    int rc = ll_http_send (req, status, "text/html; charset=utf-8", html,
-                           strlen (html), headers);
-    free (html);
-    return rc;
+    return ll_http_page_with (req, status, "admin-login.html", vars, headers);
 }
 
 int

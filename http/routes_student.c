@@ -77,13 +77,7 @@ s_index (ll_http_req_t *req,
                           "access_hidden",
                           *config->claim.access_code ? "" : "hidden",
                           NULL};
-    char *html = ll_page_render ("index.html", vars);
-    if (!html)
-        return ll_http_error (req, 500, "Page template missing.");
-    int rc = ll_http_send (req, status, "text/html; charset=utf-8", html,
-                           strlen (html), extra_headers);
-    free (html);
-    return rc;
+    return ll_http_page_with (req, status, "index.html", vars, extra_headers);
 }
 
 int
@@ -121,35 +115,20 @@ s_trim (char *text)
     memmove (text, text + lead, len - lead + 1);
 }
 
-//  A form field of body into out: its length, -1 when absent, -2 when
-//  longer than size - 1 or holding a NUL byte (what ll_http_form_field
-//  answers).
-static int
-s_form_field (
-    const char *body, size_t len, const char *name, char *out, size_t size)
-{
-    if (!body)
-        return -1;
-    int rc = mg_get_var (body, len, name, out, size);
-    if (rc > 0 && memchr (out, '\0', (size_t) rc)) {
-        out[0] = '\0';
-        return -2;
-    }
-    return rc;
-}
-
 int
 ll_claim_form_parse (const char *body, size_t len, ll_claim_form_t *out)
 {
     memset (out, 0, sizeof *out);
-    int el = s_form_field (body, len, "email", out->email, sizeof out->email);
-    int cl = s_form_field (body, len, "crd_command", out->command,
-                           sizeof out->command);
+    int el =
+        ll_http_form_var (body, len, "email", out->email, sizeof out->email);
+    int cl = ll_http_form_var (body, len, "crd_command", out->command,
+                               sizeof out->command);
     char typed[LL_RECOVERY_INPUT_MAX + 2];
-    if (s_form_field (body, len, "recovery_code", typed, sizeof typed) > 0)
+    if (ll_http_form_var (body, len, "recovery_code", typed, sizeof typed) > 0)
         ll_recovery_canonical (typed, out->recovery);
     sodium_memzero (typed, sizeof typed);
-    if (s_form_field (body, len, "access_code", out->access, sizeof out->access)
+    if (ll_http_form_var (body, len, "access_code", out->access,
+                          sizeof out->access)
         < 0)
         out->access[0] = '\0';  //  absent, or too long to be right
     if (el >= 0)
@@ -254,15 +233,8 @@ s_claimed (ll_http_req_t *req,
                               "email",
                               email,
                               NULL};
-        char *html =
-            ll_page_render (success ? "success.html" : "recovery.html", vars);
-        if (!html)
-            rc = ll_http_error (req, 500, "Page template missing.");
-        else {
-            rc = ll_http_send (req, 200, "text/html; charset=utf-8", html,
-                               strlen (html), cookie);
-            free (html);
-        }
+        rc = ll_http_page_with (
+            req, 200, success ? "success.html" : "recovery.html", vars, cookie);
     }
     sodium_memzero (shown, sizeof shown);
     sodium_memzero (cookie, sizeof cookie);

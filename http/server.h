@@ -182,6 +182,10 @@ int ll_http_form_field (ll_http_req_t *req,
                         char *out,
                         size_t outsize);
 
+//  The same from len bytes of urlencoded data (-1 when data is NULL).
+int ll_http_form_var (
+    const char *data, size_t len, const char *name, char *out, size_t size);
+
 //  A query-string variable, like ll_http_form_field.
 int ll_http_query_field (ll_http_req_t *req,
                          const char *name,
