@@ -137,14 +137,14 @@ s_release_idle (self_t *self, const char *host)
     const char *names[] = {host, NULL};
     ll_client_t assigner = ll_client_dealer (self->assigner);
     ll_client_t terraform = ll_client_dealer (self->terraform);
-    ll_release_t *release =
-        ll_release_vms (&assigner, &terraform, names, "auto:idle");
-    int rc = release->vms[0].rc;
-    if (release->replaced > 0 && !release->operation_id) {
-        s_operation_id (LL_CMD_REPLACE_VM, -1, NULL, release->operation_error);
-        release->operation_error = NULL;  //  freed there
+    ll_release_t release;
+    ll_release_vms (&release, &assigner, &terraform, names, "auto:idle");
+    int rc = release.vms[0].rc;
+    if (release.replaced > 0 && !release.operation_id) {
+        s_operation_id (LL_CMD_REPLACE_VM, -1, NULL, release.operation_error);
+        release.operation_error = NULL;  //  freed there
     }
-    ll_release_destroy (&release);
+    ll_release_free (&release);
     return rc;
 }
 

@@ -132,14 +132,14 @@ s_bulk_release (ll_http_req_t *req, json_t *hosts, const char *const *names)
 {
     char actor[300];
     snprintf (actor, sizeof actor, "admin:%s", s_who (req));
-    ll_release_t *release =
-        ll_release_vms (&req->client, &req->client, names, actor);
+    ll_release_t release;
+    ll_release_vms (&release, &req->client, &req->client, names, actor);
     size_t failed = 0, i;
     json_t *h;
     json_t *released = json_array (), *missing = json_array ();
     json_array_foreach (hosts, i, h)
     {
-        const ll_release_vm_t *vm = &release->vms[i];
+        const ll_release_vm_t *vm = &release.vms[i];
         if (vm->rc == 0)
             json_array_append (released, h);
         else if (vm->error && streq (vm->error, LL_REASON_NOT_FOUND))
@@ -148,7 +148,7 @@ s_bulk_release (ll_http_req_t *req, json_t *hosts, const char *const *names)
             failed++;
     }
     if (failed == json_array_size (hosts)) {
-        ll_release_destroy (&release);
+        ll_release_free (&release);
         json_decref (released);
         json_decref (missing);
         return ll_http_error (req, 503,
@@ -156,16 +156,16 @@ s_bulk_release (ll_http_req_t *req, json_t *hosts, const char *const *names)
     }
     //  claim.on_release: destroy: the released VMs are replaced, in one
     //  operation (until then they stay out of the pool)
-    size_t n_replace = release->replaced;
+    size_t n_replace = release.replaced;
     json_int_t replace_op = 0;
-    if (release->operation_id)
-        replace_op = strtoll (release->operation_id, NULL, 10);
+    if (release.operation_id)
+        replace_op = strtoll (release.operation_id, NULL, 10);
     else if (n_replace > 0)
         ll_warn ("http: released VMs not replaced (%s): they stay out of "
                  "the pool until replaced",
-                 release->operation_error ? release->operation_error
-                                          : "no answer");
-    ll_release_destroy (&release);
+                 release.operation_error ? release.operation_error
+                                         : "no answer");
+    ll_release_free (&release);
     char message[96];
     snprintf (message, sizeof message, "%zu VM%s released.",
               json_array_size (released),

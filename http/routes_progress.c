@@ -223,15 +223,15 @@ ll_route_vm_student_release (ll_http_req_t *req)
     char actor[300];
     snprintf (actor, sizeof actor, "student:%s", email ? email : "");
     const char *hosts[] = {host, NULL};
-    ll_release_t *release =
-        ll_release_vms (&req->client, &req->client, hosts, actor);
-    int rc = release->vms[0].rc;
-    const char *error = release->vms[0].error;
+    ll_release_t release;
+    ll_release_vms (&release, &req->client, &req->client, hosts, actor);
+    int rc = release.vms[0].rc;
+    const char *error = release.vms[0].error;
     //  claim.on_release: destroy (withheld until replaced)
-    if (release->replaced > 0 && !release->operation_id)
+    if (release.replaced > 0 && !release.operation_id)
         ll_warn ("http: %s released by its student, not replaced (%s)", host,
-                 release->operation_error ? release->operation_error
-                                          : "no answer");
+                 release.operation_error ? release.operation_error
+                                         : "no answer");
     if (rc == 0) {
         char *ignored = NULL;
         ll_ask_audit (&req->client, actor, "student-release", host, "success",
@@ -254,7 +254,7 @@ ll_route_vm_student_release (ll_http_req_t *req)
     else
         status = ll_http_error (
             req, 503, "Cannot release now: please try again in a minute.");
-    ll_release_destroy (&release);
+    ll_release_free (&release);
     json_decref (row);
     return status;
 }

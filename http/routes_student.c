@@ -401,12 +401,12 @@ ll_route_release_vm (ll_http_req_t *req)
     char actor[300];
     snprintf (actor, sizeof actor, "admin:%s", runtime->config->app.admin_user);
     const char *hosts[] = {host, NULL};
-    ll_release_t *release =
-        ll_release_vms (&req->client, &req->client, hosts, actor);
-    const ll_release_vm_t *vm = &release->vms[0];
+    ll_release_t release;
+    ll_release_vms (&release, &req->client, &req->client, hosts, actor);
+    const ll_release_vm_t *vm = &release.vms[0];
     int status;
-    if (release->replaced > 0)
-        status = s_release_replace (req, host, release);
+    if (release.replaced > 0)
+        status = s_release_replace (req, host, &release);
     else if (vm->rc == 0)
         status = ll_http_json (
             req, 200,
@@ -421,7 +421,7 @@ ll_route_release_vm (ll_http_req_t *req)
     else
         status = ll_http_error (req, 503,
                                 "Cannot release now: database unavailable.");
-    ll_release_destroy (&release);
+    ll_release_free (&release);
     return status;
 }
 

@@ -2,15 +2,16 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
-ll_release_t *
-ll_release_vms (ll_client_t *assigner,
+void
+ll_release_vms (ll_release_t *self,
+                ll_client_t *assigner,
                 ll_client_t *terraform,
                 const char *const *hosts,
                 const char *actor)
 {
-    ll_release_t *self = calloc (1, sizeof *self);
-    assert (self);
+    memset (self, 0, sizeof *self);
     while (hosts[self->count])
         self->count++;
     self->vms = calloc (self->count + 1, sizeof *self->vms);
@@ -31,22 +32,17 @@ ll_release_vms (ll_client_t *assigner,
         self->operation_id = NULL;
     }
     free (replace);
-    return self;
 }
 
 void
-ll_release_destroy (ll_release_t **self_p)
+ll_release_free (ll_release_t *self)
 {
-    ll_release_t *self = *self_p;
-    if (!self)
-        return;
-    for (size_t i = 0; i < self->count; i++) {
+    for (size_t i = 0; self->vms && i < self->count; i++) {
         free (self->vms[i].mode);
         free (self->vms[i].error);
     }
     free (self->vms);
     free (self->operation_id);
     free (self->operation_error);
-    free (self);
-    *self_p = NULL;
+    memset (self, 0, sizeof *self);
 }

@@ -31,13 +31,15 @@ typedef struct {
 //  Release hosts (NULL-terminated) as actor (the audit's "admin:x",
 //  "student:x", "auto:idle") through assigner, then replace those released
 //  with mode "replace" in one REPLACE-VM through terraform (the two may be
-//  the same client). Returns the owned answers.
-ll_release_t *ll_release_vms (ll_client_t *assigner,
-                              ll_client_t *terraform,
-                              const char *const *hosts,
-                              const char *actor);
+//  the same client). The answers go into *self (a caller's variable, as
+//  the ll_ask_* out-parameters); free them with ll_release_free.
+void ll_release_vms (ll_release_t *self,
+                     ll_client_t *assigner,
+                     ll_client_t *terraform,
+                     const char *const *hosts,
+                     const char *actor);
 
-//  Free the answers; NULLs *self_p, safe to call twice.
-void ll_release_destroy (ll_release_t **self_p);
+//  Free the answers in *self (safe to call twice).
+void ll_release_free (ll_release_t *self);
 
 #endif
