@@ -201,24 +201,34 @@ ll_http_json (ll_http_req_t *req, int status, json_t *json)
 }
 
 int
-ll_http_error (ll_http_req_t *req, int status, const char *message)
+ll_http_error_with (ll_http_req_t *req,
+                    int status,
+                    const char *message,
+                    const char *extra_headers)
 {
-    const char *extra =
-        status == 401 && req->route && req->route->auth == LL_AUTH_ADMIN
-            ? LL_HTTP_BASIC_CHALLENGE
-            : NULL;
     json_t *json = json_pack ("{s:s}", "error", message);
     char *text = json ? json_dumps (json, JSON_COMPACT) : NULL;
     json_decref (json);
     int rc;
     if (text) {
         rc = ll_http_send (req, status, "application/json", text, strlen (text),
-                           extra);
+                           extra_headers);
         free (text);
     }
     else
-        rc = ll_http_send (req, status, "application/json", "{}", 2, extra);
+        rc = ll_http_send (req, status, "application/json", "{}", 2,
+                           extra_headers);
     return rc;
+}
+
+int
+ll_http_error (ll_http_req_t *req, int status, const char *message)
+{
+    return ll_http_error_with (req, status, message,
+                               status == 401 && req->route
+                                       && req->route->auth == LL_AUTH_ADMIN
+                                   ? LL_HTTP_BASIC_CHALLENGE
+                                   : NULL);
 }
 
 json_t *
@@ -233,6 +243,18 @@ ll_http_json_parse (const char *body, size_t len)
         return NULL;
     }
     return json;
+}
+
+char *
+ll_http_answer_text (ll_http_req_t *req,
+                     char *value,
+                     char *error,
+                     const char *message)
+{
+    free (error);
+    if (!value)
+        ll_http_error (req, 503, message);
+    return value;
 }
 
 json_t *

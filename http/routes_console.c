@@ -86,10 +86,9 @@ s_vm_get (ll_http_req_t *req, const char *host, bool *failed)
     *failed = false;
     char *text = NULL, *error = NULL;
     ll_ask_admin_vms (&req->client, host, &text, &error);
-    free (error);
+    text = ll_http_answer_text (req, text, error, "Database unavailable.");
     if (!text) {
         *failed = true;
-        ll_http_error (req, 503, "Database unavailable.");
         return NULL;
     }
     json_t *list = json_loads (text, 0, NULL);

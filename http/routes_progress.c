@@ -85,15 +85,14 @@ s_row (ll_http_req_t *req, const char *host, bool *failed)
     *failed = false;
     char *text = NULL, *error = NULL;
     ll_ask_vm_progress (&req->client, host, &text, &error);
-    free (error);
+    text = ll_http_answer_text (req, text, error,
+                                "Cannot tell now: please reload in a minute.");
     if (!text) {
-        ll_http_error (req, 503, "Cannot tell now: please reload in a minute.");
         *failed = true;
         return NULL;
     }
     json_t *row = *text ? json_loads (text, 0, NULL) : NULL;
-    sodium_memzero (text, strlen (text));
-    free (text);
+    ll_http_secret_free (text);
     return row;
 }
 

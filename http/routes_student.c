@@ -58,15 +58,8 @@ s_index (ll_http_req_t *req,
          const char *email,
          const char *extra_headers)
 {
-    if (error && ll_http_wants_json (req)) {
-        json_t *body = json_pack ("{s:s}", "error", error);
-        char *text = json_dumps (body, JSON_COMPACT);
-        json_decref (body);
-        int rc = ll_http_send (req, status, "application/json", text,
-                               strlen (text), extra_headers);
-        free (text);
-        return rc;
-    }
+    if (error && ll_http_wants_json (req))
+        return ll_http_error_with (req, status, error, extra_headers);
     const ll_config_t *config = ll_http_server_runtime (req->server)->config;
     const char *vars[] = {"error",
                           error ? error : "",
@@ -190,8 +183,7 @@ s_json_headers (ll_http_req_t *req, int status, json_t *json, const char *h)
         return ll_http_error (req, 500, "encoding failed");
     int rc =
         ll_http_send (req, status, "application/json", text, strlen (text), h);
-    sodium_memzero (text, strlen (text));
-    free (text);
+    ll_http_secret_free (text);
     return rc;
 }
 
@@ -324,14 +316,10 @@ ll_route_request_vm (ll_http_req_t *req)
         }
         else
             rc = s_index (req, 500, LL_MSG_UNEXPECTED, email, NULL);
-        if (b)
-            sodium_memzero (b, strlen (b));
-        if (secret)
-            sodium_memzero (secret, strlen (secret));
         free (outcome);
         free (a);
-        free (b);
-        free (secret);
+        ll_http_secret_free (b);
+        ll_http_secret_free (secret);
         free (error);
     }
     s_claim_form_wipe (&form);
@@ -348,10 +336,10 @@ ll_route_unassigned_count (ll_http_req_t *req)
 {
     char *count = NULL, *error = NULL;
     ll_ask_vm_count (&req->client, &count, &error);
-    free (error);
+    count = ll_http_answer_text (req, count, error,
+                                 "Cannot count VMs now: database unavailable.");
     if (!count)
-        return ll_http_error (req, 503,
-                              "Cannot count VMs now: database unavailable.");
+        return req->status;
     json_int_t n = strtoll (count, NULL, 10);
     free (count);
     return ll_http_json (req, 200, json_pack ("{s:I}", "count", n));
@@ -492,9 +480,7 @@ ll_route_claim_reset (ll_http_req_t *req)
         status = ll_http_error (req, 503,
                                 "Cannot reset the claim now: database "
                                 "unavailable.");
-    if (secret)
-        sodium_memzero (secret, strlen (secret));
-    free (secret);
+    ll_http_secret_free (secret);
     free (error);
     zmsg_destroy (&reply);
     return status;
