@@ -2,6 +2,7 @@
 #include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
+#include "runtime/release.h"
 #include "runtime/schedule.h"
 
 #include <jansson.h>
@@ -127,17 +128,24 @@ s_operation_on (self_t *self,
     return s_operation_id (command, rc, id, error);
 }
 
-//  An idle VM released under claim.on_release: destroy is replaced (it
-//  stays out of the pool until then; a busy terraform: the admin sees it).
-static void
-s_replace_released (self_t *self, const char *host)
+//  Release an idle VM (as auto:idle); one released under
+//  claim.on_release: destroy is replaced (it stays out of the pool until
+//  then; a busy terraform: the admin sees it). 0 when released.
+static int
+s_release_idle (self_t *self, const char *host)
 {
     const char *names[] = {host, NULL};
+    ll_client_t assigner = ll_client_dealer (self->assigner);
     ll_client_t terraform = ll_client_dealer (self->terraform);
-    char *id = NULL, *error = NULL;
-    int rc = ll_ask_vm_operation (&terraform, LL_CMD_REPLACE_VM, names,
-                                  "auto:idle", &id, &error);
-    s_operation_id (LL_CMD_REPLACE_VM, rc, id, error);
+    ll_release_t release;
+    ll_release_vms (&release, &assigner, &terraform, names, "auto:idle");
+    int rc = release.vms[0].rc;
+    if (release.replaced > 0 && !release.operation_id) {
+        s_operation_id (LL_CMD_REPLACE_VM, -1, NULL, release.operation_error);
+        release.operation_error = NULL;  //  freed there
+    }
+    ll_release_free (&release);
+    return rc;
 }
 
 //  --- schedules ----------------------------------------------------------------
@@ -328,20 +336,12 @@ s_rules (self_t *self)
         PGresult *res =
             ll_db_exec (self->actor.db, "idle_release_candidates", 1, values);
         for (int i = 0; res && i < PQntuples (res); i++) {
-            ll_client_t assigner = ll_client_dealer (self->assigner);
-            char *error = NULL, *mode = NULL;
-            int rc = ll_ask_vm_release (&assigner, PQgetvalue (res, i, 0),
-                                        "auto:idle", &mode, &error);
-            if (rc == 0 && mode && streq (mode, "replace"))
-                s_replace_released (self, PQgetvalue (res, i, 0));
-            free (mode);
-            if (rc == 0) {
+            if (s_release_idle (self, PQgetvalue (res, i, 0)) == 0) {
                 char detail[64];
                 snprintf (detail, sizeof detail, "not in use for %s s", number);
                 s_audit (self, "idle-release", PQgetvalue (res, i, 0), "ok",
                          detail);
             }
-            free (error);
         }
         PQclear (res);
     }

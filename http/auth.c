@@ -38,15 +38,20 @@ ll_admin_auth_new (const ll_config_t *config)
 }
 
 void
+ll_http_secret_free (char *secret)
+{
+    if (secret)
+        sodium_memzero (secret, strlen (secret));
+    free (secret);
+}
+
+void
 ll_admin_auth_destroy (ll_admin_auth_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     ll_admin_auth_t *self = *self_p;
-    if (self->password) {
-        sodium_memzero (self->password, strlen (self->password));
-        free (self->password);
-    }
+    ll_http_secret_free (self->password);
     free (self->user);
     pthread_mutex_destroy (&self->lock);
     sodium_memzero (self, sizeof *self);
@@ -82,8 +87,7 @@ s_ensure_hash (ll_admin_auth_t *self)
         self->hash[0] = '\0';
         return -1;
     }
-    sodium_memzero (self->password, strlen (self->password));
-    free (self->password);
+    ll_http_secret_free (self->password);
     self->password = NULL;
     return 0;
 }
@@ -150,8 +154,7 @@ ll_admin_auth_basic (ll_admin_auth_t *self,
         self->have_cached = true;
     }
     pthread_mutex_unlock (&self->lock);
-    sodium_memzero (password, strlen (password));
-    free (password);
+    ll_http_secret_free (password);
     free (user);
     return ok;
 }
@@ -398,8 +401,7 @@ s_secret (ll_http_req_t *req, char *out, size_t size)
     snprintf (self->secret, sizeof self->secret, "%s", secret);
     pthread_mutex_unlock (&self->secret_lock);
     snprintf (out, size, "%s", secret);
-    sodium_memzero (secret, strlen (secret));
-    free (secret);
+    ll_http_secret_free (secret);
     return 0;
 }
 

@@ -24,29 +24,25 @@ s_put (s_buf_t *buf, const char *text, size_t len)
     buf->data[buf->len] = '\0';
 }
 
+//  The characters HTML escapes, and their entities.
+static const char *const s_entities[][2] = {
+    {"&", "&amp;"},   {"<", "&lt;"},  {">", "&gt;"},
+    {"\"", "&quot;"}, {"'", "&#39;"},
+};
+
 static void
 s_put_escaped (s_buf_t *buf, const char *text)
 {
     for (const char *c = text; *c; c++) {
-        switch (*c) {
-            case '&':
-                s_put (buf, "&amp;", 5);
-                break;
-            case '<':
-                s_put (buf, "&lt;", 4);
-                break;
-            case '>':
-                s_put (buf, "&gt;", 4);
-                break;
-            case '"':
-                s_put (buf, "&quot;", 6);
-                break;
-            case '\'':
-                s_put (buf, "&#39;", 5);
-                break;
-            default:
-                s_put (buf, c, 1);
-        }
+        const char *entity = NULL;
+        for (size_t i = 0;
+             !entity && i < sizeof s_entities / sizeof *s_entities; i++)
+            if (*c == s_entities[i][0][0])
+                entity = s_entities[i][1];
+        if (entity)
+            s_put (buf, entity, strlen (entity));
+        else
+            s_put (buf, c, 1);
     }
 }
 
@@ -104,19 +100,36 @@ ll_page_render (const char *template_name, const char *const *vars)
     return buf.data;
 }
 
+//  Send html (taken, freed; NULL: the template is missing).
+static int
+s_send_html (ll_http_req_t *req, int status, char *html, const char *headers)
+{
+    if (!html)
+        return ll_http_error (req, 500, "Page template missing.");
+    int rc = ll_http_send (req, status, "text/html; charset=utf-8", html,
+                           strlen (html), headers);
+    free (html);
+    return rc;
+}
+
+int
+ll_http_page_with (ll_http_req_t *req,
+                   int status,
+                   const char *template_name,
+                   const char *const *vars,
+                   const char *extra_headers)
+{
+    return s_send_html (req, status, ll_page_render (template_name, vars),
+                        extra_headers);
+}
+
 int
 ll_http_page (ll_http_req_t *req,
               int status,
               const char *template_name,
               const char *const *vars)
 {
-    char *html = ll_page_render (template_name, vars);
-    if (!html)
-        return ll_http_error (req, 500, "Page template missing.");
-    int rc = ll_http_send (req, status, "text/html; charset=utf-8", html,
-                           strlen (html), NULL);
-    free (html);
-    return rc;
+    return ll_http_page_with (req, status, template_name, vars, NULL);
 }
 
 //  --- the admin console's layout -------------------------------------------
@@ -181,10 +194,5 @@ ll_http_admin_page (ll_http_req_t *req,
     free (nav.data);
     free (script.data);
     free (body);
-    if (!html)
-        return ll_http_error (req, 500, "Page template missing.");
-    int rc = ll_http_send (req, status, "text/html; charset=utf-8", html,
-                           strlen (html), NULL);
-    free (html);
-    return rc;
+    return s_send_html (req, status, html, NULL);
 }

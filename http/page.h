@@ -21,6 +21,13 @@ int ll_http_page (ll_http_req_t *req,
                   const char *template_name,
                   const char *const *vars);
 
+//  The same with extra_headers ("Name: value\r\n" lines, or NULL).
+int ll_http_page_with (ll_http_req_t *req,
+                       int status,
+                       const char *template_name,
+                       const char *const *vars,
+                       const char *extra_headers);
+
 //  An admin console page: its content template inside the one layout
 //  (http/assets/admin-layout.html: head, navigation with aria-current,
 //  theme switch, logout), so no page copies the frame.

@@ -201,24 +201,34 @@ ll_http_json (ll_http_req_t *req, int status, json_t *json)
 }
 
 int
-ll_http_error (ll_http_req_t *req, int status, const char *message)
+ll_http_error_with (ll_http_req_t *req,
+                    int status,
+                    const char *message,
+                    const char *extra_headers)
 {
-    const char *extra =
-        status == 401 && req->route && req->route->auth == LL_AUTH_ADMIN
-            ? LL_HTTP_BASIC_CHALLENGE
-            : NULL;
     json_t *json = json_pack ("{s:s}", "error", message);
     char *text = json ? json_dumps (json, JSON_COMPACT) : NULL;
     json_decref (json);
     int rc;
     if (text) {
         rc = ll_http_send (req, status, "application/json", text, strlen (text),
-                           extra);
+                           extra_headers);
         free (text);
     }
     else
-        rc = ll_http_send (req, status, "application/json", "{}", 2, extra);
+        rc = ll_http_send (req, status, "application/json", "{}", 2,
+                           extra_headers);
     return rc;
+}
+
+int
+ll_http_error (ll_http_req_t *req, int status, const char *message)
+{
+    return ll_http_error_with (req, status, message,
+                               status == 401 && req->route
+                                       && req->route->auth == LL_AUTH_ADMIN
+                                   ? LL_HTTP_BASIC_CHALLENGE
+                                   : NULL);
 }
 
 json_t *
@@ -235,6 +245,18 @@ ll_http_json_parse (const char *body, size_t len)
     return json;
 }
 
+char *
+ll_http_answer_text (ll_http_req_t *req,
+                     char *value,
+                     char *error,
+                     const char *message)
+{
+    free (error);
+    if (!value)
+        ll_http_error (req, 503, message);
+    return value;
+}
+
 json_t *
 ll_http_json_body (ll_http_req_t *req)
 {
@@ -244,11 +266,14 @@ ll_http_json_body (ll_http_req_t *req)
     return json;
 }
 
-//  mg_get_var's answer, refused (-2) when the value decoded to a NUL byte:
-//  every C string would end there, silently.
-static int
-s_var (const char *data, size_t len, const char *name, char *out, size_t size)
+int
+ll_http_form_var (
+    const char *data, size_t len, const char *name, char *out, size_t size)
 {
+    if (!data || size == 0)
+        return -1;
+    //  refused (-2) when the value decoded to a NUL byte: every C string
+    //  would end there, silently
     int rc = mg_get_var (data, len, name, out, size);
     if (rc > 0 && memchr (out, '\0', (size_t) rc)) {
         out[0] = '\0';
@@ -263,9 +288,7 @@ ll_http_form_field (ll_http_req_t *req,
                     char *out,
                     size_t outsize)
 {
-    if (!req->body || outsize == 0)
-        return -1;
-    return s_var (req->body, req->body_len, name, out, outsize);
+    return ll_http_form_var (req->body, req->body_len, name, out, outsize);
 }
 
 int
@@ -275,9 +298,7 @@ ll_http_query_field (ll_http_req_t *req,
                      size_t outsize)
 {
     const char *qs = req->info->query_string;
-    if (!qs || outsize == 0)
-        return -1;
-    return s_var (qs, strlen (qs), name, out, outsize);
+    return ll_http_form_var (qs, qs ? strlen (qs) : 0, name, out, outsize);
 }
 
 //  True when urlencoded text decodes to a NUL byte somewhere ("%00").

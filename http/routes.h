@@ -55,6 +55,9 @@ int ll_route_operations (ll_http_req_t *req);
 int ll_route_operation (ll_http_req_t *req);
 int ll_route_operation_events (ll_http_req_t *req);
 int ll_route_operation_page (ll_http_req_t *req);
+//  The id in the path (its first parameter): a positive integer of at most
+//  digits digits, else -1 (routes_schedule.c too).
+long long ll_route_path_id (ll_http_req_t *req, size_t digits);
 //  Answer the terraform actor's answer to a command that starts an
 //  operation (rc, the new id and error: taken; ll_ask_launch...) the way
 //  the client wants it: JSON 202 {"operation_id"} or the progress page;

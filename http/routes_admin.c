@@ -77,23 +77,10 @@ s_login_refused (ll_http_req_t *req,
                  const char *next,
                  const char *headers)
 {
-    if (ll_http_wants_json (req)) {
-        json_t *body = json_pack ("{s:s}", "error", message);
-        char *text = json_dumps (body, JSON_COMPACT);
-        json_decref (body);
-        int rc = ll_http_send (req, status, "application/json", text,
-                               strlen (text), headers);
-        free (text);
-        return rc;
-    }
+    if (ll_http_wants_json (req))
+        return ll_http_error_with (req, status, message, headers);
     const char *vars[] = {"next", next, "error", message, NULL};
-    char *html = ll_page_render ("admin-login.html", vars);
-    if (!html)
-        return ll_http_error (req, 500, "Page template missing.");
-    int rc = ll_http_send (req, status, "text/html; charset=utf-8", html,
-                           strlen (html), headers);
-    free (html);
-    return rc;
+    return ll_http_page_with (req, status, "admin-login.html", vars, headers);
 }
 
 int
@@ -229,6 +216,33 @@ ll_route_admin_create (ll_http_req_t *req)
                          extra);
 }
 
+//  A list the admin actor answered (JSON text, taken): {"count", key: the
+//  list} for a JSON client, else page with the text as {{key}}.
+static int
+s_list_or_page (ll_http_req_t *req,
+                const char *key,
+                char *text,
+                const ll_admin_page_t *page)
+{
+    int rc;
+    if (ll_http_wants_json (req)) {
+        json_t *list = json_loads (text, 0, NULL);
+        if (!json_is_array (list)) {
+            json_decref (list);
+            list = json_array ();
+        }
+        rc = ll_http_json (req, 200,
+                           json_pack ("{s:i, s:o}", "count",
+                                      (int) json_array_size (list), key, list));
+    }
+    else {
+        const char *extra[] = {key, text, NULL};
+        rc = ll_http_admin_page (req, 200, page, extra);
+    }
+    free (text);
+    return rc;
+}
+
 int
 ll_route_admin_instances (ll_http_req_t *req)
 {
@@ -237,25 +251,9 @@ ll_route_admin_instances (ll_http_req_t *req)
     vms = s_admin_value (req, LL_CMD_ADMIN_VMS, call, vms, error);
     if (!vms)
         return req->status;
-    int rc;
-    if (ll_http_wants_json (req)) {
-        json_t *list = json_loads (vms, 0, NULL);
-        if (!json_is_array (list)) {
-            json_decref (list);
-            list = json_array ();
-        }
-        rc = ll_http_json (req, 200,
-                           json_pack ("{s:i, s:o}", "count",
-                                      (int) json_array_size (list), "vms",
-                                      list));
-    }
-    else {
-        const char *extra[] = {"vms", vms, NULL};
-        rc = s_admin_page (req, 200, "admin-instances.html", "VM Instances",
-                           "instances", "admin-instances.js", extra);
-    }
-    free (vms);
-    return rc;
+    const ll_admin_page_t page = {"admin-instances.html", "VM Instances",
+                                  "instances", "admin-instances.js", true};
+    return s_list_or_page (req, "vms", vms, &page);
 }
 
 int
@@ -323,23 +321,7 @@ ll_route_admin_audit (ll_http_req_t *req)
     entries = s_admin_value (req, LL_CMD_AUDIT_LIST, call, entries, error);
     if (!entries)
         return req->status;
-    int rc;
-    if (ll_http_wants_json (req)) {
-        json_t *list = json_loads (entries, 0, NULL);
-        if (!json_is_array (list)) {
-            json_decref (list);
-            list = json_array ();
-        }
-        rc = ll_http_json (req, 200,
-                           json_pack ("{s:i, s:o}", "count",
-                                      (int) json_array_size (list), "entries",
-                                      list));
-    }
-    else {
-        const char *extra[] = {"entries", entries, NULL};
-        rc = s_admin_page (req, 200, "admin-audit.html", "Audit Log", "audit",
-                           "admin-audit.js", extra);
-    }
-    free (entries);
-    return rc;
+    const ll_admin_page_t page = {"admin-audit.html", "Audit Log", "audit",
+                                  "admin-audit.js", true};
+    return s_list_or_page (req, "entries", entries, &page);
 }

@@ -6,8 +6,6 @@
 #include "http/agent_api.h"
 #include "runtime/token.h"
 
-#include <sodium.h>
-
 #define LL_WAIT_SLACK_MS 3000
 #define S_LAMBDA_SCOPE   "_lambda"
 
@@ -176,12 +174,8 @@ ll_route_vm_startup (ll_http_req_t *req)
     }
     else  //  TIMEOUT: the agent re-polls at once
         status = ll_http_send (req, 204, "application/json", "", 0, NULL);
-    if (pin)
-        sodium_memzero (pin, strlen (pin));
-    if (command)
-        sodium_memzero (command, strlen (command));
-    free (pin);
-    free (command);
+    ll_http_secret_free (pin);
+    ll_http_secret_free (command);
     free (what);
     free (error);
     return status;
@@ -224,8 +218,8 @@ ll_route_agent (ll_http_req_t *req)
             const ll_exchange_t *x = ll_exchange (api->command);
             zmsg_t *reply = NULL;
             char *error = NULL;
-            rc = ll_http_call (req, x->endpoint, api->command, &call.args,
-                               x->timeout_ms, &reply, &error);
+            rc = req->client.call (&req->client, x->endpoint, api->command,
+                                   &call.args, x->timeout_ms, &reply, &error);
             ll_agent_call_end (&call, rc, &reply, error);
             free (error);
             if (rc == 0 && call.touch && call.scope[0] != '_') {

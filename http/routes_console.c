@@ -8,6 +8,7 @@
 #include "runtime/log.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
+#include "runtime/release.h"
 #include "runtime/token.h"
 
 
@@ -85,10 +86,9 @@ s_vm_get (ll_http_req_t *req, const char *host, bool *failed)
     *failed = false;
     char *text = NULL, *error = NULL;
     ll_ask_admin_vms (&req->client, host, &text, &error);
-    free (error);
+    text = ll_http_answer_text (req, text, error, "Database unavailable.");
     if (!text) {
         *failed = true;
-        ll_http_error (req, 503, "Database unavailable.");
         return NULL;
     }
     json_t *list = json_loads (text, 0, NULL);
@@ -127,55 +127,44 @@ ll_route_reboot_info (ll_http_req_t *req)
 //  release each host (VM-RELEASE): 200 with what was released and what
 //  was not found; 503 when none could be asked.
 static int
-s_bulk_release (ll_http_req_t *req, json_t *hosts)
+s_bulk_release (ll_http_req_t *req, json_t *hosts, const char *const *names)
 {
     char actor[300];
     snprintf (actor, sizeof actor, "admin:%s", s_who (req));
-    json_t *released = json_array (), *missing = json_array ();
-    size_t failed = 0, i, n_replace = 0;
-    //  claim.on_release: destroy: the released VMs are replaced, in one
-    //  operation (until then they stay out of the pool)
-    const char **replace =
-        calloc (json_array_size (hosts) + 1, sizeof *replace);
+    ll_release_t release;
+    ll_release_vms (&release, &req->client, &req->client, names, actor);
+    size_t failed = 0, i;
     json_t *h;
+    json_t *released = json_array (), *missing = json_array ();
     json_array_foreach (hosts, i, h)
     {
-        char *error = NULL, *mode = NULL;
-        int rc = ll_ask_vm_release (&req->client, json_string_value (h), actor,
-                                    &mode, &error);
-        if (rc == 0)
+        const ll_release_vm_t *vm = &release.vms[i];
+        if (vm->rc == 0)
             json_array_append (released, h);
-        else if (error && streq (error, LL_REASON_NOT_FOUND))
+        else if (vm->error && streq (vm->error, LL_REASON_NOT_FOUND))
             json_array_append (missing, h);
         else
             failed++;
-        if (rc == 0 && mode && streq (mode, "replace"))
-            replace[n_replace++] = json_string_value (h);
-        free (mode);
-        free (error);
     }
     if (failed == json_array_size (hosts)) {
-        free (replace);
+        ll_release_free (&release);
         json_decref (released);
         json_decref (missing);
         return ll_http_error (req, 503,
                               "Cannot release now: database unavailable.");
     }
+    //  claim.on_release: destroy: the released VMs are replaced, in one
+    //  operation (until then they stay out of the pool)
+    size_t n_replace = release.replaced;
     json_int_t replace_op = 0;
-    if (n_replace > 0) {
-        char *id = NULL, *error = NULL;
-        ll_ask_vm_operation (&req->client, LL_CMD_REPLACE_VM, replace, actor,
-                             &id, &error);
-        if (id)
-            replace_op = strtoll (id, NULL, 10);
-        else
-            ll_warn ("http: released VMs not replaced (%s): they stay out of "
-                     "the pool until replaced",
-                     error ? error : "no answer");
-        free (id);
-        free (error);
-    }
-    free (replace);
+    if (release.operation_id)
+        replace_op = strtoll (release.operation_id, NULL, 10);
+    else if (n_replace > 0)
+        ll_warn ("http: released VMs not replaced (%s): they stay out of "
+                 "the pool until replaced",
+                 release.operation_error ? release.operation_error
+                                         : "no answer");
+    ll_release_free (&release);
     char message[96];
     snprintf (message, sizeof message, "%zu VM%s released.",
               json_array_size (released),
@@ -187,6 +176,23 @@ s_bulk_release (ll_http_req_t *req, json_t *hosts)
         json_object_set_new (answer, "replace_operation_id",
                              json_integer (replace_op));
     return ll_http_json (req, 200, answer);
+}
+
+//  REBOOT-VM, REPLACE-VM or DESTROY-VM of names: an operation (202).
+static int
+s_bulk_operation (ll_http_req_t *req,
+                  const char *a,
+                  const char *command,
+                  json_t *hosts,
+                  const char *const *names)
+{
+    char title[64];
+    snprintf (title, sizeof title, "%c%s %zu VMs", a[0] - 'a' + 'A', a + 1,
+              json_array_size (hosts));
+    char *id = NULL, *error = NULL;
+    int call = ll_ask_vm_operation (&req->client, command, names, s_who (req),
+                                    &id, &error);
+    return ll_operation_start (req, title, call, id, error);
 }
 
 int
@@ -220,19 +226,12 @@ ll_route_vms_bulk (ll_http_req_t *req)
                   LL_BULK_MAX);
         rc = ll_http_error (req, 400, message);
     }
-    else if (!command)
-        rc = s_bulk_release (req, hosts);
     else {
         const char *names[LL_BULK_MAX + 1] = {NULL};
         for (i = 0; i < json_array_size (hosts); i++)
             names[i] = json_string_value (json_array_get (hosts, i));
-        char title[64];
-        snprintf (title, sizeof title, "%c%s %zu VMs", a[0] - 'a' + 'A', a + 1,
-                  json_array_size (hosts));
-        char *id = NULL, *error = NULL;
-        int call = ll_ask_vm_operation (&req->client, command, names,
-                                        s_who (req), &id, &error);
-        rc = ll_operation_start (req, title, call, id, error);
+        rc = command ? s_bulk_operation (req, a, command, hosts, names)
+                     : s_bulk_release (req, hosts, names);
     }
     json_decref (body);
     return rc;

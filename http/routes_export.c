@@ -289,6 +289,26 @@ s_archive_call (ll_http_req_t *req,
     return text ? text : strdup ("");
 }
 
+//  The path's kept export asked with command (ARCHIVE-GET, -DELETE): the
+//  answer (new string), or NULL after 404 (no such export) or 503.
+static char *
+s_path_archive (ll_http_req_t *req, const char *command)
+{
+    const char *name = req->params[0];
+    if (!s_archive_name (name)) {
+        ll_http_error (req, 404, "Export not found.");
+        return NULL;
+    }
+    char *error = NULL;
+    char *text = s_archive_call (req, command, name, &error);
+    if (!text && error && !streq (error, LL_REASON_NOT_FOUND))
+        ll_http_error (req, 503, "Database unavailable.");
+    else if (!text)
+        ll_http_error (req, 404, "Export not found.");
+    free (error);
+    return text;
+}
+
 static char *
 s_archive_path (ll_http_req_t *req, const char *name)
 {
@@ -332,35 +352,21 @@ int
 ll_route_export_file (ll_http_req_t *req)
 {
     const char *name = req->params[0];
-    if (!s_archive_name (name))
-        return ll_http_error (req, 404, "Export not found.");
-    char *error = NULL;
-    char *allocator = s_archive_call (req, LL_CMD_ARCHIVE_GET, name, &error);
-    bool known = allocator != NULL;
-    bool db_down = !known && error && !streq (error, LL_REASON_NOT_FOUND);
-    free (error);
-    if (db_down) {
-        free (allocator);
-        return ll_http_error (req, 503, "Database unavailable.");
-    }
+    char *allocator = s_path_archive (req, LL_CMD_ARCHIVE_GET);
+    if (!allocator)
+        return req->status;
     char *path = s_archive_path (req, name);
-    int fd = known ? open (path, O_RDONLY | O_CLOEXEC) : -1;
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
     free (path);
     struct stat st;
     if (fd < 0 || fstat (fd, &st) != 0 || !S_ISREG (st.st_mode)) {
         if (fd >= 0)
             close (fd);
-        int rc;
-        if (known) {
-            char message[400];
-            snprintf (message, sizeof message,
-                      "This export is kept on the allocator %s.", allocator);
-            rc = ll_http_error (req, 404, message);
-        }
-        else
-            rc = ll_http_error (req, 404, "Export not found.");
+        char message[400];
+        snprintf (message, sizeof message,
+                  "This export is kept on the allocator %s.", allocator);
         free (allocator);
-        return rc;
+        return ll_http_error (req, 404, message);
     }
     free (allocator);
     uint64_t size = (uint64_t) st.st_size, from = 0, to = size ? size - 1 : 0;
@@ -416,6 +422,7 @@ ll_route_export_file (ll_http_req_t *req)
     close (fd);
     //  The last byte reached the client: the export was downloaded
     if (ok && (!size || to == size - 1)) {
+        char *error = NULL;
         char *done = s_archive_call (req, LL_CMD_ARCHIVE_DONE, name, &error);
         free (done);
         free (error);
@@ -427,24 +434,14 @@ int
 ll_route_export_delete (ll_http_req_t *req)
 {
     const char *name = req->params[0];
-    if (!s_archive_name (name))
-        return ll_http_error (req, 404, "Export not found.");
-    char *error = NULL;
-    char *gone = s_archive_call (req, LL_CMD_ARCHIVE_DELETE, name, &error);
-    int rc;
-    if (gone) {
-        char *path = s_archive_path (req, name);
-        unlink (path);  //  on another allocator: it stays there (said below)
-        free (path);
-        rc = ll_http_json (req, 200,
-                           json_pack ("{s:s, s:s}", "message",
-                                      "Export deleted.", "name", name));
-    }
-    else if (error && streq (error, LL_REASON_NOT_FOUND))
-        rc = ll_http_error (req, 404, "Export not found.");
-    else
-        rc = ll_http_error (req, 503, "Database unavailable.");
+    char *gone = s_path_archive (req, LL_CMD_ARCHIVE_DELETE);
+    if (!gone)
+        return req->status;
     free (gone);
-    free (error);
-    return rc;
+    char *path = s_archive_path (req, name);
+    unlink (path);  //  on another allocator: it stays there (said below)
+    free (path);
+    return ll_http_json (
+        req, 200,
+        json_pack ("{s:s, s:s}", "message", "Export deleted.", "name", name));
 }

@@ -232,10 +232,13 @@ s_log_read (ll_http_req_t *req,
     return 0;
 }
 
-//  ?after=<id> (digits only) into out; 0, or -1 after 400.
+//  The token check of the path's VM, then ?after=<id> (digits only) into
+//  out; 0, or -1 after the refusal (401, 403, 400).
 static int
-s_after_param (ll_http_req_t *req, char *out, size_t size)
+s_logs_begin (ll_http_req_t *req, char *out, size_t size)
 {
+    if (ll_http_agent_check (req, req->params[0]) != 0)
+        return -1;
     out[0] = '\0';
     int n = ll_http_query_field (req, "after", out, size);
     if (n < 0 && n != -1) {
@@ -253,11 +256,9 @@ int
 ll_route_vm_logs_get (ll_http_req_t *req)
 {
     const char *hostname = req->params[0];
-    if (ll_http_agent_check (req, hostname) != 0)
-        return req->status;
     char after[32];
-    if (s_after_param (req, after, sizeof after) != 0)
-        return 400;
+    if (s_logs_begin (req, after, sizeof after) != 0)
+        return req->status;
     const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
     int limit = runtime->config->logs.read_lines;
     char text[16];
@@ -346,11 +347,9 @@ int
 ll_route_vm_logs_events (ll_http_req_t *req)
 {
     const char *hostname = req->params[0];
-    if (ll_http_agent_check (req, hostname) != 0)
-        return req->status;
     char after[32];
-    if (s_after_param (req, after, sizeof after) != 0)
-        return 400;
+    if (s_logs_begin (req, after, sizeof after) != 0)
+        return req->status;
     const char *resume = ll_http_header (req, "Last-Event-ID");
     if (resume && *resume && strspn (resume, "0123456789") == strlen (resume)
         && strlen (resume) < sizeof after)

@@ -318,12 +318,11 @@ s_finished (const s_op_t *op)
            || strcmp (op->fields[1], "failed") == 0;
 }
 
-//  The id in the path: a positive integer, else -1.
-static long long
-s_path_id (ll_http_req_t *req)
+long long
+ll_route_path_id (ll_http_req_t *req, size_t digits)
 {
     const char *text = req->params[0];
-    if (!text || !*text || strlen (text) > 18)
+    if (!text || !*text || strlen (text) > digits)
         return -1;
     for (const char *p = text; *p; p++)
         if (!isdigit ((unsigned char) *p))
@@ -341,7 +340,7 @@ s_nullable (const char *text)
 int
 ll_route_operation (ll_http_req_t *req)
 {
-    long long id = s_path_id (req);
+    long long id = ll_route_path_id (req, 18);
     if (id < 0)
         return ll_http_error (req, 404, "Operation not found.");
     char after_text[24] = "";
@@ -446,7 +445,7 @@ ll_route_operations (ll_http_req_t *req)
 int
 ll_route_operation_page (ll_http_req_t *req)
 {
-    long long id = s_path_id (req);
+    long long id = ll_route_path_id (req, 18);
     if (id < 0)
         return s_fail (req, 404, "Operation", "Operation not found.");
     return s_page (req, 200, "Operation", NULL, id);
@@ -517,7 +516,7 @@ s_sse_catch_up (ll_http_req_t *req,
 int
 ll_route_operation_events (ll_http_req_t *req)
 {
-    long long id = s_path_id (req);
+    long long id = ll_route_path_id (req, 18);
     if (id < 0)
         return ll_http_error (req, 404, "Operation not found.");
     //  Resume after the last line the client saw (EventSource reconnects)

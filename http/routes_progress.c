@@ -11,6 +11,7 @@
 #include "http/routes.h"
 #include "runtime/log.h"
 #include "runtime/protocol.h"
+#include "runtime/release.h"
 #include "runtime/schedule.h"
 #include "runtime/token.h"
 
@@ -84,15 +85,14 @@ s_row (ll_http_req_t *req, const char *host, bool *failed)
     *failed = false;
     char *text = NULL, *error = NULL;
     ll_ask_vm_progress (&req->client, host, &text, &error);
-    free (error);
+    text = ll_http_answer_text (req, text, error,
+                                "Cannot tell now: please reload in a minute.");
     if (!text) {
-        ll_http_error (req, 503, "Cannot tell now: please reload in a minute.");
         *failed = true;
         return NULL;
     }
     json_t *row = *text ? json_loads (text, 0, NULL) : NULL;
-    sodium_memzero (text, strlen (text));
-    free (text);
+    ll_http_secret_free (text);
     return row;
 }
 
@@ -221,21 +221,16 @@ ll_route_vm_student_release (ll_http_req_t *req)
     const char *email = json_string_value (json_object_get (row, "user_email"));
     char actor[300];
     snprintf (actor, sizeof actor, "student:%s", email ? email : "");
-    char *error = NULL, *mode = NULL;
-    int rc = ll_ask_vm_release (&req->client, host, actor, &mode, &error);
-    if (rc == 0 && mode && streq (mode, "replace")) {
-        //  claim.on_release: destroy (withheld until replaced)
-        const char *hosts[] = {host, NULL};
-        char *id = NULL, *why = NULL;
-        if (ll_ask_vm_operation (&req->client, LL_CMD_REPLACE_VM, hosts, actor,
-                                 &id, &why)
-            != 0)
-            ll_warn ("http: %s released by its student, not replaced (%s)",
-                     host, why ? why : "no answer");
-        free (id);
-        free (why);
-    }
-    free (mode);
+    const char *hosts[] = {host, NULL};
+    ll_release_t release;
+    ll_release_vms (&release, &req->client, &req->client, hosts, actor);
+    int rc = release.vms[0].rc;
+    const char *error = release.vms[0].error;
+    //  claim.on_release: destroy (withheld until replaced)
+    if (release.replaced > 0 && !release.operation_id)
+        ll_warn ("http: %s released by its student, not replaced (%s)", host,
+                 release.operation_error ? release.operation_error
+                                         : "no answer");
     if (rc == 0) {
         char *ignored = NULL;
         ll_ask_audit (&req->client, actor, "student-release", host, "success",
@@ -258,7 +253,7 @@ ll_route_vm_student_release (ll_http_req_t *req)
     else
         status = ll_http_error (
             req, 503, "Cannot release now: please try again in a minute.");
-    free (error);
+    ll_release_free (&release);
     json_decref (row);
     return status;
 }

@@ -114,6 +114,15 @@ s_fleet_metrics (ll_http_req_t *req, ll_textbuf_t *out)
 {
     static const char *const statuses[] = {"initializing", "running",   "error",
                                            "unknown",      "rebooting", "none"};
+    //  The row's columns 2 to 5, summed over the rows: a gauge each
+    static const char *const sums[][2] = {
+        {"lablink_vms_assigned", "VMs held by a student."},
+        {"lablink_vms_stale",
+         "VMs silent for longer than agent.stale_after_s."},
+        {"lablink_vms_free", "VMs a student's claim would get now."},
+        {"lablink_vms_undelivered",
+         "Assignments the VM has not acknowledged yet."},
+    };
     zmsg_t *rows = NULL;
     char *end = NULL, *error = NULL;
     int rc = ll_ask_vm_fleet (&req->client, &end, &rows, &error);
@@ -124,8 +133,7 @@ s_fleet_metrics (ll_http_req_t *req, ll_textbuf_t *out)
     ll_textbuf_printf (out, "lablink_database_up %d\n", rc == 0 ? 1 : 0);
     if (rc != 0)
         return;
-    long long count[6] = {0}, assigned = 0, stale = 0, free_vms = 0,
-              undelivered = 0;
+    long long count[6] = {0}, total[4] = {0};
     char *f[6];
     while (ll_msg_row (rows, "ssssss", &f[0], &f[1], &f[2], &f[3], &f[4], &f[5])
            == 0) {
@@ -134,10 +142,8 @@ s_fleet_metrics (ll_http_req_t *req, ll_textbuf_t *out)
             if (streq (f[0], statuses[i]))
                 k = i;
         count[k] += strtoll (f[1], NULL, 10);
-        assigned += strtoll (f[2], NULL, 10);
-        stale += strtoll (f[3], NULL, 10);
-        free_vms += strtoll (f[4], NULL, 10);
-        undelivered += strtoll (f[5], NULL, 10);
+        for (int i = 0; i < 4; i++)
+            total[i] += strtoll (f[i + 2], NULL, 10);
         for (int i = 0; i < 6; i++)
             free (f[i]);
     }
@@ -147,18 +153,10 @@ s_fleet_metrics (ll_http_req_t *req, ll_textbuf_t *out)
     for (int i = 0; i < 6; i++)
         ll_textbuf_printf (out, "lablink_vms{status=\"%s\"} %lld\n",
                            statuses[i], count[i]);
-    ll_metrics_family (out, "lablink_vms_assigned", "gauge",
-                       "VMs held by a student.");
-    ll_textbuf_printf (out, "lablink_vms_assigned %lld\n", assigned);
-    ll_metrics_family (out, "lablink_vms_stale", "gauge",
-                       "VMs silent for longer than agent.stale_after_s.");
-    ll_textbuf_printf (out, "lablink_vms_stale %lld\n", stale);
-    ll_metrics_family (out, "lablink_vms_free", "gauge",
-                       "VMs a student's claim would get now.");
-    ll_textbuf_printf (out, "lablink_vms_free %lld\n", free_vms);
-    ll_metrics_family (out, "lablink_vms_undelivered", "gauge",
-                       "Assignments the VM has not acknowledged yet.");
-    ll_textbuf_printf (out, "lablink_vms_undelivered %lld\n", undelivered);
+    for (int i = 0; i < 4; i++) {
+        ll_metrics_family (out, sums[i][0], "gauge", sums[i][1]);
+        ll_textbuf_printf (out, "%s %lld\n", sums[i][0], total[i]);
+    }
     if (end && *end) {
         ll_metrics_family (out, "lablink_fleet_scheduled_end_timestamp_seconds",
                            "gauge",
@@ -209,24 +207,23 @@ ll_route_metrics (ll_http_req_t *req)
     return rc;
 }
 
+//  The content types of the assets, by file extension.
+static const char *const s_types[][2] = {
+    {".html", "text/html; charset=utf-8"},
+    {".css", "text/css; charset=utf-8"},
+    {".js", "text/javascript; charset=utf-8"},
+    {".svg", "image/svg+xml"},
+    {".png", "image/png"},
+    {".ico", "image/x-icon"},
+};
+
 static const char *
 s_content_type (const char *name)
 {
     const char *dot = strrchr (name, '.');
-    if (!dot)
-        return "application/octet-stream";
-    if (strcmp (dot, ".html") == 0)
-        return "text/html; charset=utf-8";
-    if (strcmp (dot, ".css") == 0)
-        return "text/css; charset=utf-8";
-    if (strcmp (dot, ".js") == 0)
-        return "text/javascript; charset=utf-8";
-    if (strcmp (dot, ".svg") == 0)
-        return "image/svg+xml";
-    if (strcmp (dot, ".png") == 0)
-        return "image/png";
-    if (strcmp (dot, ".ico") == 0)
-        return "image/x-icon";
+    for (size_t i = 0; dot && i < sizeof s_types / sizeof s_types[0]; i++)
+        if (strcmp (dot, s_types[i][0]) == 0)
+            return s_types[i][1];
     return "application/octet-stream";
 }
 

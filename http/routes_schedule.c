@@ -27,18 +27,27 @@ s_refuse (ll_http_req_t *req, int status, const char *message)
                                     message, "error", message));
 }
 
-//  The schedule id of the path: a positive integer, else -1.
-static long
-s_path_id (ll_http_req_t *req)
+//  The schedule id of the path (at most 9 digits) into id_text (24
+//  bytes), or -1 after answering 404.
+static long long
+s_path_id (ll_http_req_t *req, char *id_text)
 {
-    const char *text = req->params[0];
-    if (!text || !*text || strlen (text) > 9)
-        return -1;
-    for (const char *p = text; *p; p++)
-        if (!isdigit ((unsigned char) *p))
-            return -1;
-    long id = strtol (text, NULL, 10);
-    return id > 0 ? id : -1;
+    long long id = ll_route_path_id (req, 9);
+    if (id < 0)
+        s_refuse (req, 404, "Schedule not found");
+    else
+        snprintf (id_text, 24, "%lld", id);
+    return id;
+}
+
+//  The refusal of a call that failed: 404 when the actor says there is
+//  no such schedule, else 500.
+static int
+s_refuse_error (ll_http_req_t *req, const char *error)
+{
+    if (error && streq (error, LL_REASON_NOT_FOUND))
+        return s_refuse (req, 404, "Schedule not found");
+    return s_refuse (req, 500, S_NOT_RUNNING);
 }
 
 int
@@ -179,11 +188,10 @@ ll_route_schedule_list (ll_http_req_t *req)
 int
 ll_route_schedule_get (ll_http_req_t *req)
 {
-    long id = s_path_id (req);
-    if (id < 0)
-        return s_refuse (req, 404, "Schedule not found");
     char id_text[24];
-    snprintf (id_text, sizeof id_text, "%ld", id);
+    long long id = s_path_id (req, id_text);
+    if (id < 0)
+        return req->status;
     char *text = NULL, *error = NULL;
     ll_ask_schedule_read (&req->client, LL_CMD_SCHEDULE_GET, id_text, &text,
                           &error);
@@ -194,10 +202,8 @@ ll_route_schedule_get (ll_http_req_t *req)
         rc = ll_http_json (
             req, 200,
             json_pack ("{s:b, s:o}", "success", 1, "schedule", schedule));
-    else if (error && streq (error, LL_REASON_NOT_FOUND))
-        rc = s_refuse (req, 404, "Schedule not found");
     else
-        rc = s_refuse (req, 500, S_NOT_RUNNING);
+        rc = s_refuse_error (req, error);
     free (error);
     return rc;
 }
@@ -205,31 +211,28 @@ ll_route_schedule_get (ll_http_req_t *req)
 int
 ll_route_schedule_cancel (ll_http_req_t *req)
 {
-    long id = s_path_id (req);
-    if (id < 0)
-        return s_refuse (req, 404, "Schedule not found");
     char id_text[24];
-    snprintf (id_text, sizeof id_text, "%ld", id);
+    long long id = s_path_id (req, id_text);
+    if (id < 0)
+        return req->status;
     char *error = NULL;
     int call = ll_ask_schedule_cancel (&req->client, id_text, &error);
     int rc;
     char message[160];
     if (call == 0) {
         snprintf (message, sizeof message,
-                  "Scheduled destruction %ld cancelled successfully", id);
+                  "Scheduled destruction %lld cancelled successfully", id);
         rc = ll_http_json (
             req, 200,
             json_pack ("{s:b, s:s}", "success", 1, "message", message));
     }
-    else if (error && streq (error, LL_REASON_NOT_FOUND))
-        rc = s_refuse (req, 404, "Schedule not found");
     else if (error && strncmp (error, LL_REASON_STATUS " ", 7) == 0) {
         snprintf (message, sizeof message,
                   "Cannot cancel schedule with status '%s'", error + 7);
         rc = s_refuse (req, 400, message);
     }
     else
-        rc = s_refuse (req, 500, S_NOT_RUNNING);
+        rc = s_refuse_error (req, error);
     free (error);
     return rc;
 }
@@ -255,9 +258,9 @@ ll_route_class_end (ll_http_req_t *req)
 {
     char *text = NULL, *error = NULL;
     ll_ask_class_end (&req->client, &text, &error);
-    free (error);
+    text = ll_http_answer_text (req, text, error, "Cannot tell now.");
     if (!text)
-        return ll_http_error (req, 503, "Cannot tell now.");
+        return req->status;
     json_t *body;
     if (*text) {
         int64_t at = strtoll (text, NULL, 10);

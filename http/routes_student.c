@@ -8,6 +8,7 @@
 #include "runtime/crd.h"
 #include "runtime/metrics.h"
 #include "runtime/recovery.h"
+#include "runtime/release.h"
 #include "runtime/token.h"
 
 #include <ctype.h>
@@ -57,15 +58,8 @@ s_index (ll_http_req_t *req,
          const char *email,
          const char *extra_headers)
 {
-    if (error && ll_http_wants_json (req)) {
-        json_t *body = json_pack ("{s:s}", "error", error);
-        char *text = json_dumps (body, JSON_COMPACT);
-        json_decref (body);
-        int rc = ll_http_send (req, status, "application/json", text,
-                               strlen (text), extra_headers);
-        free (text);
-        return rc;
-    }
+    if (error && ll_http_wants_json (req))
+        return ll_http_error_with (req, status, error, extra_headers);
     const ll_config_t *config = ll_http_server_runtime (req->server)->config;
     const char *vars[] = {"error",
                           error ? error : "",
@@ -76,13 +70,7 @@ s_index (ll_http_req_t *req,
                           "access_hidden",
                           *config->claim.access_code ? "" : "hidden",
                           NULL};
-    char *html = ll_page_render ("index.html", vars);
-    if (!html)
-        return ll_http_error (req, 500, "Page template missing.");
-    int rc = ll_http_send (req, status, "text/html; charset=utf-8", html,
-                           strlen (html), extra_headers);
-    free (html);
-    return rc;
+    return ll_http_page_with (req, status, "index.html", vars, extra_headers);
 }
 
 int
@@ -120,35 +108,20 @@ s_trim (char *text)
     memmove (text, text + lead, len - lead + 1);
 }
 
-//  A form field of body into out: its length, -1 when absent, -2 when
-//  longer than size - 1 or holding a NUL byte (what ll_http_form_field
-//  answers).
-static int
-s_form_field (
-    const char *body, size_t len, const char *name, char *out, size_t size)
-{
-    if (!body)
-        return -1;
-    int rc = mg_get_var (body, len, name, out, size);
-    if (rc > 0 && memchr (out, '\0', (size_t) rc)) {
-        out[0] = '\0';
-        return -2;
-    }
-    return rc;
-}
-
 int
 ll_claim_form_parse (const char *body, size_t len, ll_claim_form_t *out)
 {
     memset (out, 0, sizeof *out);
-    int el = s_form_field (body, len, "email", out->email, sizeof out->email);
-    int cl = s_form_field (body, len, "crd_command", out->command,
-                           sizeof out->command);
+    int el =
+        ll_http_form_var (body, len, "email", out->email, sizeof out->email);
+    int cl = ll_http_form_var (body, len, "crd_command", out->command,
+                               sizeof out->command);
     char typed[LL_RECOVERY_INPUT_MAX + 2];
-    if (s_form_field (body, len, "recovery_code", typed, sizeof typed) > 0)
+    if (ll_http_form_var (body, len, "recovery_code", typed, sizeof typed) > 0)
         ll_recovery_canonical (typed, out->recovery);
     sodium_memzero (typed, sizeof typed);
-    if (s_form_field (body, len, "access_code", out->access, sizeof out->access)
+    if (ll_http_form_var (body, len, "access_code", out->access,
+                          sizeof out->access)
         < 0)
         out->access[0] = '\0';  //  absent, or too long to be right
     if (el >= 0)
@@ -210,8 +183,7 @@ s_json_headers (ll_http_req_t *req, int status, json_t *json, const char *h)
         return ll_http_error (req, 500, "encoding failed");
     int rc =
         ll_http_send (req, status, "application/json", text, strlen (text), h);
-    sodium_memzero (text, strlen (text));
-    free (text);
+    ll_http_secret_free (text);
     return rc;
 }
 
@@ -253,15 +225,8 @@ s_claimed (ll_http_req_t *req,
                               "email",
                               email,
                               NULL};
-        char *html =
-            ll_page_render (success ? "success.html" : "recovery.html", vars);
-        if (!html)
-            rc = ll_http_error (req, 500, "Page template missing.");
-        else {
-            rc = ll_http_send (req, 200, "text/html; charset=utf-8", html,
-                               strlen (html), cookie);
-            free (html);
-        }
+        rc = ll_http_page_with (
+            req, 200, success ? "success.html" : "recovery.html", vars, cookie);
     }
     sodium_memzero (shown, sizeof shown);
     sodium_memzero (cookie, sizeof cookie);
@@ -351,14 +316,10 @@ ll_route_request_vm (ll_http_req_t *req)
         }
         else
             rc = s_index (req, 500, LL_MSG_UNEXPECTED, email, NULL);
-        if (b)
-            sodium_memzero (b, strlen (b));
-        if (secret)
-            sodium_memzero (secret, strlen (secret));
         free (outcome);
         free (a);
-        free (b);
-        free (secret);
+        ll_http_secret_free (b);
+        ll_http_secret_free (secret);
         free (error);
     }
     s_claim_form_wipe (&form);
@@ -375,55 +336,47 @@ ll_route_unassigned_count (ll_http_req_t *req)
 {
     char *count = NULL, *error = NULL;
     ll_ask_vm_count (&req->client, &count, &error);
-    free (error);
+    count = ll_http_answer_text (req, count, error,
+                                 "Cannot count VMs now: database unavailable.");
     if (!count)
-        return ll_http_error (req, 503,
-                              "Cannot count VMs now: database unavailable.");
+        return req->status;
     json_int_t n = strtoll (count, NULL, 10);
     free (count);
     return ll_http_json (req, 200, json_pack ("{s:I}", "count", n));
 }
 
-//  claim.on_release: destroy. The released VM is replaced by terraform;
-//  until then it stays out of the pool (also when terraform is busy).
+//  claim.on_release: destroy. The released VM is being replaced by
+//  terraform (202), or stays out of the pool until it is replaced (409).
 static int
-s_release_replace (ll_http_req_t *req, const char *host, const char *actor)
+s_release_replace (ll_http_req_t *req,
+                   const char *host,
+                   const ll_release_t *release)
 {
-    char *id = NULL, *error = NULL;
-    const char *hosts[] = {host, NULL};
-    ll_ask_vm_operation (&req->client, LL_CMD_REPLACE_VM, hosts, actor, &id,
-                         &error);
-    int status;
-    if (id)
-        status = ll_http_json (req, 202,
-                               json_pack ("{s:s, s:s, s:s, s:I}", "message",
-                                          "VM released: it is being replaced.",
-                                          "hostname", host, "on_release",
-                                          "destroy", "operation_id",
-                                          (json_int_t) strtoll (id, NULL, 10)));
-    else {
-        char text[400];
-        long long busy = error && strncmp (error, "busy ", 5) == 0
-                             ? strtoll (error + 5, NULL, 10)
-                             : 0;
-        snprintf (text, sizeof text,
-                  "VM released, but it cannot be replaced now (%s): it stays "
-                  "out of the pool until it is replaced (POST "
-                  "/api/vms/%s/replace).",
-                  busy ? "another operation is running"
-                  : error && streq (error, LL_REASON_UNKNOWN_VM)
-                      ? "it is not in the fleet"
-                      : "terraform does not answer",
-                  host);
-        json_t *body =
-            json_pack ("{s:s, s:s}", "error", text, "hostname", host);
-        if (busy)
-            json_object_set_new (body, "operation_id", json_integer (busy));
-        status = ll_http_json (req, 409, body);
-    }
-    free (id);
-    free (error);
-    return status;
+    if (release->operation_id)
+        return ll_http_json (
+            req, 202,
+            json_pack ("{s:s, s:s, s:s, s:I}", "message",
+                       "VM released: it is being replaced.", "hostname", host,
+                       "on_release", "destroy", "operation_id",
+                       (json_int_t) strtoll (release->operation_id, NULL, 10)));
+    const char *error = release->operation_error;
+    char text[400];
+    long long busy = error && strncmp (error, "busy ", 5) == 0
+                         ? strtoll (error + 5, NULL, 10)
+                         : 0;
+    snprintf (text, sizeof text,
+              "VM released, but it cannot be replaced now (%s): it stays "
+              "out of the pool until it is replaced (POST "
+              "/api/vms/%s/replace).",
+              busy ? "another operation is running"
+              : error && streq (error, LL_REASON_UNKNOWN_VM)
+                  ? "it is not in the fleet"
+                  : "terraform does not answer",
+              host);
+    json_t *body = json_pack ("{s:s, s:s}", "error", text, "hostname", host);
+    if (busy)
+        json_object_set_new (body, "operation_id", json_integer (busy));
+    return ll_http_json (req, 409, body);
 }
 
 int
@@ -435,28 +388,28 @@ ll_route_release_vm (ll_http_req_t *req)
     const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
     char actor[300];
     snprintf (actor, sizeof actor, "admin:%s", runtime->config->app.admin_user);
-    char *error = NULL;
-    char *mode = NULL;
-    int rc = ll_ask_vm_release (&req->client, host, actor, &mode, &error);
+    const char *hosts[] = {host, NULL};
+    ll_release_t release;
+    ll_release_vms (&release, &req->client, &req->client, hosts, actor);
+    const ll_release_vm_t *vm = &release.vms[0];
     int status;
-    if (rc == 0 && streq (mode, "replace"))
-        status = s_release_replace (req, host, actor);
-    else if (rc == 0)
+    if (release.replaced > 0)
+        status = s_release_replace (req, host, &release);
+    else if (vm->rc == 0)
         status = ll_http_json (
             req, 200,
             json_pack ("{s:s, s:s, s:s}", "message",
-                       streq (mode, "reset")
+                       streq (vm->mode, "reset")
                            ? "VM released: it returns to the pool once its "
                              "agent has reset the desktop."
                            : "VM released.",
-                       "hostname", host, "on_release", mode));
-    else if (streq (error, LL_REASON_NOT_FOUND))
+                       "hostname", host, "on_release", vm->mode));
+    else if (streq (vm->error, LL_REASON_NOT_FOUND))
         status = ll_http_error (req, 404, "VM not found.");
     else
         status = ll_http_error (req, 503,
                                 "Cannot release now: database unavailable.");
-    free (mode);
-    free (error);
+    ll_release_free (&release);
     return status;
 }
 
@@ -527,9 +480,7 @@ ll_route_claim_reset (ll_http_req_t *req)
         status = ll_http_error (req, 503,
                                 "Cannot reset the claim now: database "
                                 "unavailable.");
-    if (secret)
-        sodium_memzero (secret, strlen (secret));
-    free (secret);
+    ll_http_secret_free (secret);
     free (error);
     zmsg_destroy (&reply);
     return status;

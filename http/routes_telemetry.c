@@ -42,17 +42,6 @@ ll_route_string (json_t *obj, const char *key)
 
 //  --- status, GPU health, in-use, heartbeat --------------------------------
 
-static bool
-s_status_valid (const char *status)
-{
-    static const char *valid[] = {"initializing", "running", "error", "unknown",
-                                  "rebooting"};
-    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++)
-        if (streq (status, valid[i]))
-            return true;
-    return false;
-}
-
 //  A refusal, told after the token check.
 static int
 s_refuse_checked (ll_agent_body_t *out, const char *error)
@@ -62,22 +51,61 @@ s_refuse_checked (ll_agent_body_t *out, const char *error)
     return -1;
 }
 
-int
-ll_vm_status_parse (const char *body, size_t len, ll_agent_body_t *out)
+//  ll_agent_body_begin, then out->host from host_key and out->value from
+//  value_key (NULL: none): 0, or -1 with missing when one is absent.
+static int
+s_body_begin (const char *body,
+              size_t len,
+              ll_agent_body_t *out,
+              const char *host_key,
+              const char *value_key,
+              const char *missing)
 {
     if (ll_agent_body_begin (body, len, out) != 0)
         return -1;
-    out->host = ll_route_string (out->doc, "hostname");
-    out->value = ll_route_string (out->doc, "status");
-    if (!out->host || !out->value) {
-        out->error = "Hostname and status are required.";
+    out->host = ll_route_string (out->doc, host_key);
+    out->value = value_key ? ll_route_string (out->doc, value_key) : NULL;
+    if (!out->host || (value_key && !out->value)) {
+        out->error = missing;
         return -1;
     }
-    if (!s_status_valid (out->value))
-        return s_refuse_checked (out, "Invalid status. Must be one of: "
-                                      "initializing, running, error, unknown, "
-                                      "rebooting.");
     return 0;
+}
+
+//  A body field with a fixed set of values, next to "hostname"
+typedef struct {
+    const char *key;       //  the field
+    const char *missing;   //  the 400 when it or the hostname is absent
+    const char *valid[6];  //  its values (NULL-terminated)
+    const char *invalid;   //  the 400 of any other value (after the check)
+} s_choice_t;
+
+//  s_body_begin with "hostname" and the field, whose value must be valid.
+static int
+s_body_choice (const char *body,
+               size_t len,
+               ll_agent_body_t *out,
+               const s_choice_t *field)
+{
+    if (s_body_begin (body, len, out, "hostname", field->key, field->missing)
+        != 0)
+        return -1;
+    for (const char *const *v = field->valid; *v; v++)
+        if (streq (out->value, *v))
+            return 0;
+    return s_refuse_checked (out, field->invalid);
+}
+
+int
+ll_vm_status_parse (const char *body, size_t len, ll_agent_body_t *out)
+{
+    static const s_choice_t status = {
+        "status",
+        "Hostname and status are required.",
+        {"initializing", "running", "error", "unknown", "rebooting", NULL},
+        "Invalid status. Must be one of: initializing, running, error, "
+        "unknown, rebooting."};
+    return s_body_choice (body, len, out, &status);
 }
 
 int
@@ -137,32 +165,21 @@ ll_route_vm_status_get (ll_http_req_t *req)
 int
 ll_gpu_health_parse (const char *body, size_t len, ll_agent_body_t *out)
 {
-    if (ll_agent_body_begin (body, len, out) != 0)
-        return -1;
-    out->host = ll_route_string (out->doc, "hostname");
-    const char *gpu = out->value = ll_route_string (out->doc, "gpu_status");
-    if (!out->host || !gpu) {
-        out->error = "GPU status and hostname are required.";
-        return -1;
-    }
-    if (!streq (gpu, "Healthy") && !streq (gpu, "Unhealthy")
-        && !streq (gpu, "N/A"))
-        return s_refuse_checked (out, "Invalid GPU status. Must be one of: "
-                                      "Healthy, Unhealthy, N/A.");
-    return 0;
+    static const s_choice_t gpu = {
+        "gpu_status",
+        "GPU status and hostname are required.",
+        {"Healthy", "Unhealthy", "N/A", NULL},
+        "Invalid GPU status. Must be one of: Healthy, Unhealthy, N/A."};
+    return s_body_choice (body, len, out, &gpu);
 }
 
 int
 ll_inuse_status_parse (const char *body, size_t len, ll_agent_body_t *out)
 {
-    if (ll_agent_body_begin (body, len, out) != 0)
+    if (s_body_begin (body, len, out, "hostname", NULL, "Hostname is required.")
+        != 0)
         return -1;
-    out->host = ll_route_string (out->doc, "hostname");
     json_t *status = json_object_get (out->doc, "status");
-    if (!out->host) {
-        out->error = "Hostname is required.";
-        return -1;
-    }
     if (!json_is_boolean (status))
         return s_refuse_checked (out, "Status must be true or false.");
     out->value = json_is_true (status) ? "1" : "0";
@@ -172,18 +189,13 @@ ll_inuse_status_parse (const char *body, size_t len, ll_agent_body_t *out)
 int
 ll_heartbeat_parse (const char *body, size_t len, ll_agent_body_t *out)
 {
-    if (ll_agent_body_begin (body, len, out) != 0)
+    if (s_body_begin (body, len, out, "vm_id", NULL, "vm_id is required.") != 0)
         return -1;
-    out->host = ll_route_string (out->doc, "vm_id");
     json_t *boot = json_object_get (out->doc, "boot_id");
     json_t *crd = json_object_get (out->doc, "crd_active");
     json_t *disk = json_object_get (out->doc, "disk_free_pct");
     json_t *stamp = json_object_get (out->doc, "timestamp");
     json_t *waiting = json_object_get (out->doc, "waiting");
-    if (!out->host) {
-        out->error = "vm_id is required.";
-        return -1;
-    }
     if (boot && !json_is_null (boot)
         && (!json_is_string (boot) || json_string_length (boot) > 64
             || strlen (json_string_value (boot)) != json_string_length (boot)))

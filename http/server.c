@@ -265,7 +265,7 @@ ll_http_subscribe (ll_http_req_t *req, const char *endpoint, const char *topic)
     return sub;
 }
 
-//  The call of ll_http_call and ll_http_call_watch (watched: a long wait,
+//  The call of req->client and ll_http_call_watch (watched: a long wait,
 //  whose timeout or hangup is no failure; watch_fd -1: none found)
 static int
 s_call (ll_http_req_t *req,
@@ -308,20 +308,8 @@ s_call (ll_http_req_t *req,
     return rc;
 }
 
-int
-ll_http_call (ll_http_req_t *req,
-              const char *endpoint,
-              const char *command,
-              zmsg_t **args,
-              int timeout_ms,
-              zmsg_t **reply,
-              char **error)
-{
-    return s_call (req, endpoint, command, args, timeout_ms, -1, false, NULL, 0,
-                   reply, error);
-}
-
-//  ll_client_t's call for handlers: ll_http_call with the request
+//  ll_client_t's call for handlers (req->client): a call over a pooled
+//  socket for the request
 static int
 s_client_call (ll_client_t *self,
                const char *endpoint,
@@ -331,8 +319,8 @@ s_client_call (ll_client_t *self,
                zmsg_t **reply,
                char **error)
 {
-    return ll_http_call (self->handle, endpoint, command, args, timeout_ms,
-                         reply, error);
+    return s_call (self->handle, endpoint, command, args, timeout_ms, -1, false,
+                   NULL, 0, reply, error);
 }
 
 //  True when fd is a client's TCP connection to one of our ports; with req,

@@ -60,10 +60,14 @@ struct ll_http_req {
                                          //  first) its Bearer token proved
     long long agent_generation;          //  that VM token's generation
     int status;                          //  status sent (for metrics)
-    bool answered;       //  an answer was sent: later ones are dropped
-    bool degrade_busy;   //  no socket for a call: the route answers without
-                         //  it (/metrics), no 503 from the edge
-    ll_client_t client;  //  the actors over pooled sockets (ll_ask_*)
+    bool answered;      //  an answer was sent: later ones are dropped
+    bool degrade_busy;  //  no socket for a call: the route answers without
+                        //  it (/metrics), no 503 from the edge
+    //  The actors (ll_ask_*, or client.call): each call borrows a DEALER
+    //  for the endpoint from the server's pool. When none can be had (the
+    //  socket or descriptor limit is reached) the request is answered 503
+    //  there, and any answer the handler sends after that is dropped.
+    ll_client_t client;
 };
 
 //  Start civetweb on config->app.listen with the given routes. NULL and an
@@ -89,18 +93,6 @@ const ll_runtime_t *ll_http_server_runtime (ll_http_server_t *self);
 
 //  --- helpers for handlers ---------------------------------------------
 
-//  Call an actor over a DEALER socket for endpoint, borrowed from the
-//  server's pool for the call. When no socket can be had (the socket or
-//  descriptor limit is reached) the request is answered 503 here, and any
-//  answer the handler sends after that is dropped.
-int ll_http_call (ll_http_req_t *req,
-                  const char *endpoint,
-                  const char *command,
-                  zmsg_t **args,
-                  int timeout_ms,
-                  zmsg_t **reply,
-                  char **error);
-
 //  A SUB socket connected to endpoint and subscribed to topic, for a
 //  streaming handler (close it with ll_socket_close, runtime/budget.h).
 //  NULL when the socket limit is reached (logged, counted in /metrics):
@@ -108,9 +100,10 @@ int ll_http_call (ll_http_req_t *req,
 void *
 ll_http_subscribe (ll_http_req_t *req, const char *endpoint, const char *topic);
 
-//  ll_http_call for long waits: also watches the client's connection and
-//  returns -1 with *error "hangup" as soon as the client goes away. The
-//  request id is written to id_out so the caller can cancel the request.
+//  A call as req->client makes it, for long waits: it also watches the
+//  client's connection and returns -1 with *error "hangup" as soon as the
+//  client goes away. The request id is written to id_out so the caller
+//  can cancel the request.
 int ll_http_call_watch (ll_http_req_t *req,
                         const char *endpoint,
                         const char *command,
@@ -161,6 +154,21 @@ int ll_http_json (ll_http_req_t *req, int status, json_t *json);
 //  is a 401 on an admin route).
 int ll_http_error (ll_http_req_t *req, int status, const char *message);
 
+//  The same with extra_headers ("Name: value\r\n" lines, or NULL) and no
+//  challenge.
+int ll_http_error_with (ll_http_req_t *req,
+                        int status,
+                        const char *message,
+                        const char *extra_headers);
+
+//  The text an actor answered (the ll_ask_* out-parameters: value and
+//  error, both taken), or NULL after answering 503 with message when there
+//  is none (the call failed).
+char *ll_http_answer_text (ll_http_req_t *req,
+                           char *value,
+                           char *error,
+                           const char *message);
+
 //  The body parsed as a JSON object, or NULL after answering 400
 //  (LL_HTTP_NOT_JSON).
 json_t *ll_http_json_body (ll_http_req_t *req);
@@ -181,6 +189,10 @@ int ll_http_form_field (ll_http_req_t *req,
                         const char *name,
                         char *out,
                         size_t outsize);
+
+//  The same from len bytes of urlencoded data (-1 when data is NULL).
+int ll_http_form_var (
+    const char *data, size_t len, const char *name, char *out, size_t size);
 
 //  A query-string variable, like ll_http_form_field.
 int ll_http_query_field (ll_http_req_t *req,

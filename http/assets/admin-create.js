@@ -65,29 +65,8 @@
       headers: {"Content-Type": "application/x-www-form-urlencoded"},
       body: new URLSearchParams({num_vms: input.value}).toString(),
     });
-    const body = r.body && typeof r.body === "object" ? r.body : {};
-    if (r.status === 404 && body.error === "Not found.") {
-      finish(false, "Launching is not available on this server (POST /api/launch answered 404).");
-      return;
-    }
-    if (r.status === 409 && body.operation_id !== undefined) {
-      // One operation at a time: follow the one that runs (maybe this very
-      // request, sent twice by the browser over a dropped connection)
-      $("operation_state").textContent = (body.error || "Another operation is running.") + " Following operation " + body.operation_id + ".";
-      body.operation_id = Number(body.operation_id);
-    } else if (!r.ok) {
-      if (typeof body.output === "string") $("terraform_output").textContent = body.output;
-      finish(false, "Terraform Script Failed: " + LL.errorText(r, "launch"));
-      return;
-    }
-    if (body.operation_id !== undefined) {
-      follow(body.operation_id);
-      return;
-    }
-    // A server that ran terraform inside the request (upstream's JSON mode)
-    $("terraform_output").textContent = body.output || "";
-    finish(body.status !== "error", body.status === "error" ? "Terraform Script Failed: " + (body.error || "")
-      : "Terraform Script Ran Successfully!");
+    LL.operationStarted(r, {verb: "Launching", path: "POST /api/launch", what: "launch",
+      output: $("terraform_output"), state: $("operation_state"), finish, follow});
   });
 
   // --- end of class: a schedule through /api/schedule-destruction ---

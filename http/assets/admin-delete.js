@@ -156,27 +156,7 @@
       setBusy(false);
     };
     const r = await LL.api("/destroy", {method: "POST"});
-    const body = r.body && typeof r.body === "object" ? r.body : {};
-    if (r.status === 404 && body.error === "Not found.") {
-      finish(false, "Destroying is not available on this server (POST /destroy answered 404).");
-      return;
-    }
-    if (r.status === 409 && body.operation_id !== undefined) {
-      // One operation at a time: follow the one that runs (maybe this very
-      // request, sent twice by the browser over a dropped connection)
-      $("operation_state").textContent = (body.error || "Another operation is running.") + " Following operation " + body.operation_id + ".";
-      body.operation_id = Number(body.operation_id);
-    } else if (!r.ok) {
-      if (typeof body.output === "string") out.textContent = body.output;
-      finish(false, "Terraform Script Failed: " + LL.errorText(r, "destroy"));
-      return;
-    }
-    if (body.operation_id !== undefined) {
-      followDestroy(body.operation_id, "destroy");
-      return;
-    }
-    out.textContent = body.output || "";
-    finish(body.status !== "error", body.status === "error" ? "Terraform Script Failed: " + (body.error || "")
-      : "Terraform Script Ran Successfully!");
+    LL.operationStarted(r, {verb: "Destroying", path: "POST /destroy", what: "destroy",
+      output: out, state: $("operation_state"), finish, follow: (id) => followDestroy(id, "destroy")});
   });
 })();

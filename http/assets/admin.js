@@ -157,6 +157,36 @@
 
   // The badge class of an outcome word (audit log, operations): success is
   // never shown like failure.
+  // The answer r of a POST that starts a launch or a destroy: follow the
+  // operation it started (409: the one that runs), or say why not. ui:
+  // {verb: "Launching", path: "POST /api/launch", what: "launch", output
+  // and state (elements), finish (ok, text), follow (id)}.
+  function operationStarted(r, ui) {
+    const body = r.body && typeof r.body === "object" ? r.body : {};
+    if (r.status === 404 && body.error === "Not found.") {
+      ui.finish(false, ui.verb + " is not available on this server (" + ui.path + " answered 404).");
+      return;
+    }
+    if (r.status === 409 && body.operation_id !== undefined) {
+      // One operation at a time: follow the one that runs (maybe this very
+      // request, sent twice by the browser over a dropped connection)
+      ui.state.textContent = (body.error || "Another operation is running.") + " Following operation " + body.operation_id + ".";
+      body.operation_id = Number(body.operation_id);
+    } else if (!r.ok) {
+      if (typeof body.output === "string") ui.output.textContent = body.output;
+      ui.finish(false, "Terraform Script Failed: " + errorText(r, ui.what));
+      return;
+    }
+    if (body.operation_id !== undefined) {
+      ui.follow(body.operation_id);
+      return;
+    }
+    // A server that ran terraform inside the request (upstream's JSON mode)
+    ui.output.textContent = body.output || "";
+    ui.finish(body.status !== "error", body.status === "error" ? "Terraform Script Failed: " + (body.error || "")
+      : "Terraform Script Ran Successfully!");
+  }
+
   function outcomeClass(outcome) {
     const o = String(outcome || "").toLowerCase();
     if (["success", "ok", "succeeded", "completed", "assigned", "renewed", "recovering"].includes(o)) return "good";
@@ -165,7 +195,7 @@
     return "";
   }
 
-  window.LL = {csrf, api, errorText, el, seconds, ago, download, followOperation, outcomeClass};
+  window.LL = {csrf, api, errorText, el, seconds, ago, download, followOperation, operationStarted, outcomeClass};
 
   document.addEventListener("DOMContentLoaded", () => {
     const toggle = document.getElementById("theme_toggle");

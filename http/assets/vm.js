@@ -1,7 +1,7 @@
 // The student's VM page and the success page: follow the VM live
-// (/api/vm-progress/<host>?t=<token> every 2 s), copy the PIN, and show a
-// banner in the last 30 minutes of the class. Without this script the page
-// refreshes itself (noscript) and shows the same.
+// (/api/vm-progress/<host>?t=<token> every 2 s) and copy the PIN (the
+// class-end banner: class-end.js). Without this script the page refreshes
+// itself (noscript) and shows the same.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
@@ -67,29 +67,4 @@
   }
   follow();
   setInterval(follow, 2000);
-
-  // The end of the class: a banner in its last 30 minutes
-  const banner = $("class_end_banner");
-  let endAt = null;
-  async function classEnd() {
-    try {
-      const res = await fetch("/api/class-end", {cache: "no-store"});
-      if (!res.ok) return;
-      const b = await res.json();
-      endAt = b.seconds_left === null ? null : Date.now() + b.seconds_left * 1000;
-    } catch (e) { /* keep the last */ }
-  }
-  function tick() {
-    if (!banner) return;
-    const left = endAt === null ? Infinity : (endAt - Date.now()) / 1000;
-    banner.hidden = left > 1800;
-    if (left <= 1800) {
-      const min = Math.max(0, Math.ceil(left / 60));
-      banner.textContent = left > 0 ? "The class ends in " + min + " min: save your work now. The VMs are deleted then."
-        : "The class has ended: the VMs are being deleted.";
-    }
-  }
-  classEnd().then(tick);
-  setInterval(classEnd, 30000);
-  setInterval(tick, 1000);
 })();
