@@ -82,30 +82,23 @@ s_bucket_free (void **item)
     *item = NULL;
 }
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
+static void
+s_self_init (void *arg)
 {
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "assigner", pipe, runtime);
+    self_t *self = arg;
     self->buckets = zhashx_new ();
     zhashx_set_destructor (self->buckets, s_bucket_free);
     self->pending = zlistx_new ();
     zlistx_set_destructor (self->pending, s_claim_free_item);
-    return self;
 }
 
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     zlistx_destroy (&self->pending);
     zhashx_destroy (&self->buckets);
     ll_roster_destroy (&self->roster);
-    ll_actor_fini (&self->actor);
-    free (self);
-    *self_p = NULL;
 }
 
 static const char *
@@ -865,20 +858,25 @@ s_self_tick (void *arg)
     }
 }
 
-static const ll_actor_class_t s_class = {
-    .endpoint = LL_ENDPOINT_ASSIGNER,
-    .database = true,
-    .handlers = s_handlers,
-    .start = s_self_start,
-    .tick_ms = LL_ASSIGNER_TICK_MS,
-    .tick = s_self_tick,
-    .drain = s_self_handle_router,
+static const ll_actor_kind_t s_kind = {
+    .name = "assigner",
+    .size = sizeof (self_t),
+    .init = s_self_init,
+    .fini = s_self_fini,
+    .class =
+        {
+            .endpoint = LL_ENDPOINT_ASSIGNER,
+            .database = true,
+            .handlers = s_handlers,
+            .start = s_self_start,
+            .tick_ms = LL_ASSIGNER_TICK_MS,
+            .tick = s_self_tick,
+            .drain = s_self_handle_router,
+        },
 };
 
 void
 assigner_actor (zsock_t *pipe, void *args)
 {
-    self_t *self = s_self_new (pipe, args);
-    ll_actor_run (&self->actor, &s_class, self);
-    s_self_destroy (&self);
+    ll_actor_main (pipe, args, &s_kind);
 }

@@ -22,25 +22,12 @@ typedef struct {
     int64_t rules_ms;    //  when idle/budget/recovery run next
 } self_t;
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
-{
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "scheduler", pipe, runtime);
-    return self;
-}
-
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     zsock_destroy (&self->terraform);
     zsock_destroy (&self->assigner);
-    ll_actor_fini (&self->actor);
-    free (self);
-    *self_p = NULL;
 }
 
 static const char *
@@ -56,13 +43,6 @@ s_self_start (void *arg)
 }
 
 //  --- helpers ----------------------------------------------------------------
-
-static const char *
-s_db_reason (self_t *self)
-{
-    const char *error = ll_db_error (self->actor.db);
-    return *error ? error : LL_REASON_DATABASE;
-}
 
 //  An audit row of the automatic actions (actor 'auto').
 static void
@@ -471,7 +451,7 @@ s_handle_add (void *arg, ll_request_t *req)
                             streq (a[6], "1") ? "true" : "false"};
     PGresult *res = ll_db_exec (self->actor.db, "sched_add", 7, values);
     if (!res)
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
     else if (PQntuples (res) == 0)
         ll_request_fail (req, LL_REASON_DUPLICATE_NAME);
     else {
@@ -492,7 +472,7 @@ s_answer_json (self_t *self, ll_request_t *req, const char *id, const char *st)
     const char *values[] = {id, st};
     PGresult *res = ll_db_exec (self->actor.db, "sched_json", 2, values);
     if (!res || PQntuples (res) != 1)
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
     else if (!streq (id, "0")) {
         //  One schedule: the object, not the array
         json_t *list = json_loads (PQgetvalue (res, 0, 0), 0, NULL);
@@ -540,7 +520,7 @@ s_handle_cancel (void *arg, ll_request_t *req)
     const char *values[] = {a[0]};
     PGresult *res = ll_db_exec (self->actor.db, "sched_status", 1, values);
     if (!res)
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
     else if (PQntuples (res) == 0)
         ll_request_fail (req, LL_REASON_NOT_FOUND);
     else {
@@ -549,7 +529,7 @@ s_handle_cancel (void *arg, ll_request_t *req)
         PQclear (res);
         res = ll_db_exec (self->actor.db, "sched_cancel", 1, values);
         if (!res)
-            ll_request_fail (req, s_db_reason (self));
+            ll_request_fail (req, ll_actor_db_reason (&self->actor));
         else if (PQntuples (res) == 0) {
             char reason[96];
             snprintf (reason, sizeof reason, LL_REASON_STATUS " %s", status);
@@ -570,7 +550,7 @@ s_handle_class_end (void *arg, ll_request_t *req)
         return;
     PGresult *res = ll_db_exec (self->actor.db, "sched_next", 0, NULL);
     if (!res)
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
     else
         ll_request_answer (req,
                            PQntuples (res) == 1 ? PQgetvalue (res, 0, 2) : "");
@@ -601,7 +581,7 @@ s_handle_dashboard (void *arg, ll_request_t *req)
         next ? ll_db_exec (self->actor.db, "dash_auto", 0, NULL) : NULL;
     ll_class_budget_t budget;
     if (!autos || s_budget (self, &budget) != 0) {
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
         goto done;
     }
     json_t *c = json_object ();
@@ -721,19 +701,23 @@ static const ll_handler_t s_handlers[] = {
     {NULL, NULL},
 };
 
-static const ll_actor_class_t s_class = {
-    .endpoint = LL_ENDPOINT_SCHEDULER,
-    .database = true,
-    .handlers = s_handlers,
-    .start = s_self_start,
-    .tick_ms = S_TICK_MS,
-    .tick = s_tick,
+static const ll_actor_kind_t s_kind = {
+    .name = "scheduler",
+    .size = sizeof (self_t),
+    .fini = s_self_fini,
+    .class =
+        {
+            .endpoint = LL_ENDPOINT_SCHEDULER,
+            .database = true,
+            .handlers = s_handlers,
+            .start = s_self_start,
+            .tick_ms = S_TICK_MS,
+            .tick = s_tick,
+        },
 };
 
 void
 scheduler_actor (zsock_t *pipe, void *args)
 {
-    self_t *self = s_self_new (pipe, args);
-    ll_actor_run (&self->actor, &s_class, self);
-    s_self_destroy (&self);
+    ll_actor_main (pipe, args, &s_kind);
 }

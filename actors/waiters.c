@@ -54,30 +54,23 @@ s_list_free (void **item)
     zlistx_destroy ((zlistx_t **) item);
 }
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
+static void
+s_self_init (void *arg)
 {
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "waiters", pipe, runtime);
+    self_t *self = arg;
     self->by_key = zhashx_new ();
     zhashx_set_destructor (self->by_key, s_waiter_free);
     self->by_host = zhashx_new ();
     zhashx_set_destructor (self->by_host, s_list_free);
-    return self;
 }
 
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     zhashx_destroy (&self->by_host);
     zhashx_destroy (&self->by_key);
     zsock_destroy (&self->sub);
-    ll_actor_fini (&self->actor);
-    free (self);
-    *self_p = NULL;
 }
 
 static void s_self_handle_sub (void *arg);
@@ -481,21 +474,26 @@ s_self_pipe (void *arg, const char *command, zmsg_t *msg)
     return true;
 }
 
-static const ll_actor_class_t s_class = {
-    .endpoint = LL_ENDPOINT_WAITERS,
-    .database = true,
-    .handlers = s_handlers,
-    .start = s_self_start,
-    .tick_ms = LL_WAITERS_TICK_MS,
-    .tick = s_self_tick,
-    .drain = s_self_drain,
-    .pipe = s_self_pipe,
+static const ll_actor_kind_t s_kind = {
+    .name = "waiters",
+    .size = sizeof (self_t),
+    .init = s_self_init,
+    .fini = s_self_fini,
+    .class =
+        {
+            .endpoint = LL_ENDPOINT_WAITERS,
+            .database = true,
+            .handlers = s_handlers,
+            .start = s_self_start,
+            .tick_ms = LL_WAITERS_TICK_MS,
+            .tick = s_self_tick,
+            .drain = s_self_drain,
+            .pipe = s_self_pipe,
+        },
 };
 
 void
 waiters_actor (zsock_t *pipe, void *args)
 {
-    self_t *self = s_self_new (pipe, args);
-    ll_actor_run (&self->actor, &s_class, self);
-    s_self_destroy (&self);
+    ll_actor_main (pipe, args, &s_kind);
 }

@@ -221,3 +221,37 @@ ll_actor_serve (ll_actor_t *self,
     ll_actor_dispatch (self, handlers, arg, req);
     return true;
 }
+
+void
+ll_actor_main (zsock_t *pipe, void *args, const ll_actor_kind_t *kind)
+{
+    ll_actor_t *self = calloc (1, kind->size);
+    ll_actor_init (self, kind->name, pipe, args);
+    if (kind->init)
+        kind->init (self);
+    if (kind->loop)
+        kind->loop (self);
+    else
+        ll_actor_run (self, &kind->class, self);
+    if (kind->fini)
+        kind->fini (self);
+    ll_actor_fini (self);
+    free (self);
+}
+
+const char *
+ll_actor_db_reason (ll_actor_t *self)
+{
+    const char *error = ll_db_error (self->db);
+    return *error ? error : LL_REASON_DATABASE;
+}
+
+void
+ll_actor_answer_value (ll_actor_t *self, ll_request_t *req, PGresult *res)
+{
+    if (res && PQntuples (res) == 1)
+        ll_request_answer (req, PQgetvalue (res, 0, 0));
+    else
+        ll_request_fail (req, ll_actor_db_reason (self));
+    PQclear (res);
+}

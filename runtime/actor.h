@@ -134,4 +134,30 @@ bool ll_actor_serve (ll_actor_t *self,
                      void *arg,
                      bool nowait);
 
+//  An actor whole: what ll_actor_main makes, runs and frees. Each actor's
+//  entry point is then ll_actor_main (pipe, args, &s_kind).
+typedef struct {
+    const char *name;  //  for logs: "registry"
+    size_t size;       //  sizeof (self_t), whose first member is ll_actor_t
+    ll_work_fn *init;  //  after ll_actor_init on the zeroed self, or NULL
+    ll_work_fn *fini;  //  before ll_actor_fini, or NULL
+    ll_work_fn *loop;  //  its own loop (terraform, exporter), or NULL:
+                       //  ll_actor_run serves class
+    ll_actor_class_t class;  //  what ll_actor_run serves
+} ll_actor_kind_t;
+
+//  Make self (kind->size bytes, zeroed, ll_actor_init with runtime args),
+//  run kind's init, its loop or ll_actor_run until $TERM, its fini, then
+//  ll_actor_fini and free self.
+void ll_actor_main (zsock_t *pipe, void *args, const ll_actor_kind_t *kind);
+
+//  Why the actor's last query failed: the database's message, or
+//  LL_REASON_DATABASE when it gave none.
+const char *ll_actor_db_reason (ll_actor_t *self);
+
+//  Answer req with the first column of res's one row, or fail it with
+//  ll_actor_db_reason when res is NULL or has not exactly one row. Clears
+//  res.
+void ll_actor_answer_value (ll_actor_t *self, ll_request_t *req, PGresult *res);
+
 #endif

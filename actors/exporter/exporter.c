@@ -165,12 +165,11 @@ s_audit (self_t *self,
 
 //  --- the actor --------------------------------------------------------------
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
+static void
+s_self_init (void *arg)
 {
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "exporter", pipe, runtime);
-    const ll_config_t *config = runtime->config;
+    self_t *self = arg;
+    const ll_config_t *config = self->actor.runtime->config;
     const char *source = config->export.source;
     if (!*source)
         source = streq (config->provider.kind, "aws") ? "container" : "host";
@@ -184,20 +183,16 @@ s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
     if (!*user && !streq (config->provider.kind, "aws"))
         pw = getpwuid (geteuid ());
     self->ssh_user = strdup (*user ? user : pw ? pw->pw_name : "ubuntu");
-    return self;
 }
 
 static void s_export_cancel (self_t *self, const char *why);
 
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     if (self->export)
         s_export_cancel (self, "the allocator is stopping");
-    ll_actor_fini (&self->actor);
     ll_ssh_key_destroy (&self->key);
     zmsg_destroy (&self->last_vms);
     if (self->ssh_ready)
@@ -205,8 +200,6 @@ s_self_destroy (self_t **self_p)
     free (self->data_dir);
     free (self->ssh_user);
     free (self->key_file);
-    free (self);
-    *self_p = NULL;
 }
 
 //  Load (or make) the client key; 0 or -1 with a warning.
@@ -869,10 +862,12 @@ static const ll_handler_t s_handlers[] = {
     {NULL, NULL},
 };
 
-void
-exporter_actor (zsock_t *pipe, void *args)
+//  Its own loop: the poll set changes with its work
+static void
+s_self_loop (void *arg)
 {
-    self_t *self = s_self_new (pipe, args);
+    self_t *self = arg;
+    zsock_t *pipe = self->actor.pipe;
     ll_actor_t *actor = &self->actor;
     zsock_signal (pipe, 0);
     zmq_pollitem_t items[2 + 256];
@@ -931,5 +926,18 @@ exporter_actor (zsock_t *pipe, void *args)
         else if (actor->started && rc == 0)
             ll_db_ensure (self->actor.db);
     }
-    s_self_destroy (&self);
+}
+
+static const ll_actor_kind_t s_kind = {
+    .name = "exporter",
+    .size = sizeof (self_t),
+    .init = s_self_init,
+    .fini = s_self_fini,
+    .loop = s_self_loop,
+};
+
+void
+exporter_actor (zsock_t *pipe, void *args)
+{
+    ll_actor_main (pipe, args, &s_kind);
 }

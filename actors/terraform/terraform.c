@@ -533,32 +533,19 @@ static const ll_handler_t s_handlers[] = {
 
 //  --- actor plumbing ----------------------------------------------------
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
-{
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "terraform", pipe, runtime);
-    return self;
-}
-
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     tf_op_destroy (&self->op);
     zsock_destroy (&self->pub);
     zsock_destroy (&self->exporter);
     ll_aws_chain_destroy (&self->aws);
     free (self->init_id);
-    ll_actor_fini (&self->actor);
     free (self->module_dir);
     free (self->work_dir);
     free (self->key_file);
     free (self->exe_dir);
-    free (self);
-    *self_p = NULL;
 }
 
 static const char *
@@ -609,10 +596,12 @@ s_self_start (void *arg)
     return NULL;
 }
 
-void
-terraform_actor (zsock_t *pipe, void *args)
+//  Its own loop: the poll set changes with its work
+static void
+s_self_loop (void *arg)
 {
-    self_t *self = s_self_new (pipe, args);
+    self_t *self = arg;
+    zsock_t *pipe = self->actor.pipe;
     ll_actor_t *actor = &self->actor;
     zsock_signal (pipe, 0);
     while (!actor->terminated) {
@@ -665,5 +654,17 @@ terraform_actor (zsock_t *pipe, void *args)
                 self->actor.db);  //  idle: reconnect in the background
     }
     tf_op_abort (self);
-    s_self_destroy (&self);
+}
+
+static const ll_actor_kind_t s_kind = {
+    .name = "terraform",
+    .size = sizeof (self_t),
+    .fini = s_self_fini,
+    .loop = s_self_loop,
+};
+
+void
+terraform_actor (zsock_t *pipe, void *args)
+{
+    ll_actor_main (pipe, args, &s_kind);
 }
