@@ -4,6 +4,8 @@
     in op.c, output.c, workdir.c and fleet.c (internal.h). */
 #include "actors/terraform/internal.h"
 
+#include <ctype.h>
+
 static void
 s_reply_busy (self_t *self, ll_request_t *req, int64_t busy)
 {
@@ -217,10 +219,15 @@ s_hosts_text (zlist_t *hosts)
 }
 
 //  DESTROY who, EXPORT-DESTROY who, or DESTROY-VM / REPLACE-VM / REBOOT-VM
-//  host who [host...]
+//  host who [host...]: the operation's kind is the command in lower case
 static void
-s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
+s_handle_remove (void *arg, ll_request_t *req)
 {
+    self_t *self = arg;
+    char kind[sizeof self->op->kind];
+    snprintf (kind, sizeof kind, "%s", req->command);
+    for (char *c = kind; *c; c++)
+        *c = (char) tolower ((unsigned char) *c);
     bool all =
         strcmp (kind, "destroy") == 0 || strcmp (kind, "export-destroy") == 0;
     char *first = NULL, *who = NULL;
@@ -401,36 +408,6 @@ done:
 }
 
 static void
-s_handle_destroy (void *self, ll_request_t *req)
-{
-    s_handle_remove (self, req, "destroy");
-}
-
-static void
-s_handle_destroy_vm (void *self, ll_request_t *req)
-{
-    s_handle_remove (self, req, "destroy-vm");
-}
-
-static void
-s_handle_replace_vm (void *self, ll_request_t *req)
-{
-    s_handle_remove (self, req, "replace-vm");
-}
-
-static void
-s_handle_reboot_vm (void *self, ll_request_t *req)
-{
-    s_handle_remove (self, req, "reboot-vm");
-}
-
-static void
-s_handle_export_destroy (void *self, ll_request_t *req)
-{
-    s_handle_remove (self, req, "export-destroy");
-}
-
-static void
 s_handle_op_get (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
@@ -520,12 +497,12 @@ s_handle_op_list (void *arg, ll_request_t *req)
 //  Served on LL_ENDPOINT_TERRAFORM
 static const ll_handler_t s_handlers[] = {
     {LL_CMD_LAUNCH, s_handle_launch},
-    {LL_CMD_DESTROY, s_handle_destroy},
-    {LL_CMD_DESTROY_VM, s_handle_destroy_vm},
-    {LL_CMD_REPLACE_VM, s_handle_replace_vm},
-    {LL_CMD_REBOOT_VM, s_handle_reboot_vm},
+    {LL_CMD_DESTROY, s_handle_remove},
+    {LL_CMD_DESTROY_VM, s_handle_remove},
+    {LL_CMD_REPLACE_VM, s_handle_remove},
+    {LL_CMD_REBOOT_VM, s_handle_remove},
     {LL_CMD_MOVE_VM, s_handle_move},
-    {LL_CMD_EXPORT_DESTROY, s_handle_export_destroy},
+    {LL_CMD_EXPORT_DESTROY, s_handle_remove},
     {LL_CMD_OP_GET, s_handle_op_get},
     {LL_CMD_OP_LIST, s_handle_op_list},
     {NULL, NULL},
