@@ -469,19 +469,21 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
     if (!msg)
         return;
     char *command = zmsg_popstr (msg);
+    zframe_t *data = command && streq (command, "DATA") ? zmsg_pop (msg) : NULL;
+    //  The other commands' arguments: up to three, NULL when absent
+    char *arg[3];
+    for (int i = 0; i < 3; i++)
+        arg[i] = zmsg_popstr (msg);
     if (!command)
         ;
     else if (streq (command, "DATA")) {
-        zframe_t *data = zmsg_pop (msg);
         if (data && ex->current == vm
             && ll_zip_write (ex->zip, zframe_data (data), zframe_size (data))
                    == 0)
             ex->bytes += (int64_t) zframe_size (data);
-        zframe_destroy (&data);
     }
     else if (streq (command, "BEGIN")) {
-        char *rel = zmsg_popstr (msg);
-        char *mtime = zmsg_popstr (msg);
+        const char *rel = arg[0], *mtime = arg[1];
         char name[LL_ZIP_NAME_MAX + 1];
         snprintf (name, sizeof name, "vm_%d/%s", vm->index, rel ? rel : "");
         if (rel
@@ -500,13 +502,9 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
             s_escape (vm->notes, rel);
             s_chunk_printf (vm->notes, ": the zip writer refused it\n");
         }
-        free (rel);
-        free (mtime);
     }
     else if (streq (command, "END")) {
-        char *hex = zmsg_popstr (msg);
-        char *bytes = zmsg_popstr (msg);
-        char *note = zmsg_popstr (msg);
+        const char *hex = arg[0], *bytes = arg[1], *note = arg[2];
         if (ex->current == vm && hex && bytes) {
             ll_zip_end (ex->zip);
             ex->current = NULL;
@@ -528,14 +526,9 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
             }
             zchunk_destroy (&line);
         }
-        free (hex);
-        free (bytes);
-        free (note);
     }
     else if (streq (command, "SKIP")) {
-        char *rel = zmsg_popstr (msg);
-        char *size = zmsg_popstr (msg);
-        char *reason = zmsg_popstr (msg);
+        const char *rel = arg[0], *size = arg[1], *reason = arg[2];
         if (rel && size && reason) {
             vm->skipped++;
             if (strstr (reason, "max_file_bytes"))
@@ -550,14 +543,9 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
             s_escape (vm->notes, reason);
             zchunk_extend (vm->notes, "\n", 1);
         }
-        free (rel);
-        free (size);
-        free (reason);
     }
     else if (streq (command, "HOSTKEY")) {
-        char *type = zmsg_popstr (msg);
-        char *b64 = zmsg_popstr (msg);
-        char *fp = zmsg_popstr (msg);
+        const char *type = arg[0], *b64 = arg[1], *fp = arg[2];
         if (type && b64 && fp) {
             const char *values[] = {vm->hostname, type, b64, fp};
             PGresult *res =
@@ -570,9 +558,6 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
                          vm->hostname, ll_db_error (self->actor.db));
             PQclear (res);
         }
-        free (type);
-        free (b64);
-        free (fp);
     }
     else if (streq (command, "DONE") || streq (command, "FAIL")) {
         if (ex->current == vm) {  //  cannot happen: END comes first
@@ -583,9 +568,8 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
         ex->active--;
         ex->done++;
         if (streq (command, "FAIL")) {
-            char *reason = zmsg_popstr (msg);
             vm->state = S_VM_FAILED;
-            vm->error = reason ? reason : strdup ("unknown");
+            vm->error = strdup (arg[0] ? arg[0] : "unknown");
             ex->failed++;
             ll_warn ("exporter: %s (%s:%d): %s", vm->hostname, vm->address,
                      vm->port, vm->error);
@@ -599,6 +583,9 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
         if (ex->done == ex->vm_count && ex->active == 0)
             s_export_finish (self);
     }
+    zframe_destroy (&data);
+    for (int i = 0; i < 3; i++)
+        free (arg[i]);
     free (command);
     zmsg_destroy (&msg);
 }
