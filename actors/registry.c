@@ -481,12 +481,9 @@ s_handle_export (void *arg, ll_request_t *req)
     snprintf (stale, sizeof stale, "%d",
               self->actor.runtime->config->agent.stale_after_s);
     const char *values[] = {stale};
-    PGresult *res = ll_db_exec (self->actor.db, "vm_export_metrics", 1, values);
-    if (!res || PQntuples (res) != 1)
-        ll_request_fail (req, ll_actor_db_reason (&self->actor));
-    else
-        ll_request_answer (req, PQgetvalue (res, 0, 0));
-    PQclear (res);
+    ll_actor_answer_value (
+        &self->actor, req,
+        ll_db_exec (self->actor.db, "vm_export_metrics", 1, values));
 }
 
 //  Bring your own VM: the admin registers a VM terraform does not manage,

@@ -7,9 +7,8 @@
         void
         registry_actor (zsock_t *pipe, void *args)
         {
-            self_t *self = s_self_new (pipe, args);   //  ll_actor_init
-            ll_actor_run (&self->actor, &s_class, self);
-            s_self_destroy (&self);                   //  ll_actor_fini
+            //  s_kind: self_t's size, its init and fini, the class
+            ll_actor_main (pipe, args, &s_kind);  //  ll_actor_run inside
         }
 
     START binds the ROUTER at the class's endpoint, opens the database
