@@ -137,8 +137,7 @@ s_handle_query (void *arg, ll_request_t *req)
     char *args[5] = {NULL};
     if (s_args (req, args, query->args) == 0) {
         char stale[16];
-        snprintf (stale, sizeof stale, "%d",
-                  self->actor.runtime->config->agent.stale_after_s);
+        ll_actor_stale (&self->actor, stale);
         const char *values[6];
         int n = 0;
         if (query->stale == S_STALE_FIRST)

@@ -331,7 +331,7 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
     free (emails);
     const ll_config_t *config = self->actor.runtime->config;
     char stale[16];
-    snprintf (stale, sizeof stale, "%d", config->agent.stale_after_s);
+    ll_actor_stale (&self->actor, stale);
     const char *values[] = {array, stale};
     PGresult *res = ll_db_exec (self->actor.db, "claim_owned", 2, values);
     free (array);

@@ -433,9 +433,7 @@ s_handle_status_get (void *arg, ll_request_t *req)
     if (ll_request_take (req, &hostname) != 0)
         return;
     char stale[16];
-    snprintf (stale, sizeof stale, "%d",
-              self->actor.runtime->config->agent.stale_after_s);
-    const char *values[] = {hostname, stale};
+    const char *values[] = {hostname, ll_actor_stale (&self->actor, stale)};
     PGresult *res = ll_db_exec (self->actor.db, "vm_status_get", 2, values);
     if (!res)
         ll_request_fail (req, ll_actor_db_reason (&self->actor));
@@ -453,9 +451,7 @@ s_handle_status_all (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
     char stale[16];
-    snprintf (stale, sizeof stale, "%d",
-              self->actor.runtime->config->agent.stale_after_s);
-    const char *values[] = {stale};
+    const char *values[] = {ll_actor_stale (&self->actor, stale)};
     PGresult *res = ll_db_exec (self->actor.db, "vm_status_all", 1, values);
     if (!res) {
         ll_request_fail (req, ll_actor_db_reason (&self->actor));
@@ -478,9 +474,7 @@ s_handle_export (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
     char stale[16];
-    snprintf (stale, sizeof stale, "%d",
-              self->actor.runtime->config->agent.stale_after_s);
-    const char *values[] = {stale};
+    const char *values[] = {ll_actor_stale (&self->actor, stale)};
     ll_actor_answer_value (
         &self->actor, req,
         ll_db_exec (self->actor.db, "vm_export_metrics", 1, values));

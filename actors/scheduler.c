@@ -268,12 +268,38 @@ s_destroy_fleet (self_t *self, const char *action, const char *why)
     }
 }
 
+//  A recovery rule: command (REPLACE-VM, REBOOT-VM) on the candidates of
+//  statement, each audited as action with why and the operation. Its id
+//  (0 when another one runs), or -1 when there were none or it failed.
+static int64_t
+s_recover (self_t *self,
+           const char *statement,
+           const char **values,
+           const char *command,
+           const char *action,
+           const char *why)
+{
+    PGresult *res = ll_db_exec (self->actor.db, statement, 2, values);
+    int64_t op = -1;
+    if (res && PQntuples (res) > 0) {
+        op = s_operation_on (self, command, res, "auto");
+        for (int i = 0; op > 0 && i < PQntuples (res); i++) {
+            char detail[96];
+            snprintf (detail, sizeof detail, "%s; operation %lld", why,
+                      (long long) op);
+            s_audit (self, action, PQgetvalue (res, i, 0), "started", detail);
+        }
+    }
+    PQclear (res);
+    return op;
+}
+
 static void
 s_rules (self_t *self)
 {
     const ll_config_t *config = self->actor.runtime->config;
     char number[24], stale[16];
-    snprintf (stale, sizeof stale, "%d", config->agent.stale_after_s);
+    ll_actor_stale (&self->actor, stale);
     //  budget: at 100 % the fleet goes when asked to
     ll_class_budget_t budget;
     if (config->budget.destroy_at_limit && s_budget (self, &budget) == 0
@@ -330,24 +356,12 @@ s_rules (self_t *self)
         snprintf (number, sizeof number, "%d",
                   config->recovery.replace_after_s);
         const char *values[] = {number, stale};
-        PGresult *res = ll_db_exec (self->actor.db,
-                                    "recovery_replace_candidates", 2, values);
-        if (res && PQntuples (res) > 0) {
-            int64_t op = s_operation_on (self, LL_CMD_REPLACE_VM, res, "auto");
-            for (int i = 0; op > 0 && i < PQntuples (res); i++) {
-                char detail[96];
-                snprintf (detail, sizeof detail,
-                          "silent or Unhealthy for %s s; operation %lld",
-                          number, (long long) op);
-                s_audit (self, "auto-replace", PQgetvalue (res, i, 0),
-                         "started", detail);
-            }
-            PQclear (res);
-            if (op != -1)
-                return;  //  one operation at a time
-        }
-        else
-            PQclear (res);
+        char why[64];
+        snprintf (why, sizeof why, "silent or Unhealthy for %s s", number);
+        if (s_recover (self, "recovery_replace_candidates", values,
+                       LL_CMD_REPLACE_VM, "auto-replace", why)
+            != -1)
+            return;  //  one operation at a time
     }
     //  CRD never came up after delivery: reboot (a few times at most)
     if (config->recovery.reboot_unconnected_after_s > 0) {
@@ -356,21 +370,11 @@ s_rules (self_t *self)
         char max[16];
         snprintf (max, sizeof max, "%d", config->recovery.max_reboots);
         const char *values[] = {number, max};
-        PGresult *res = ll_db_exec (self->actor.db,
-                                    "recovery_reboot_candidates", 2, values);
-        if (res && PQntuples (res) > 0) {
-            int64_t op = s_operation_on (self, LL_CMD_REBOOT_VM, res, "auto");
-            for (int i = 0; op > 0 && i < PQntuples (res); i++) {
-                char detail[96];
-                snprintf (detail, sizeof detail,
-                          "CRD not connected %s s after delivery; operation "
-                          "%lld",
-                          number, (long long) op);
-                s_audit (self, "auto-reboot", PQgetvalue (res, i, 0), "started",
-                         detail);
-            }
-        }
-        PQclear (res);
+        char why[64];
+        snprintf (why, sizeof why, "CRD not connected %s s after delivery",
+                  number);
+        s_recover (self, "recovery_reboot_candidates", values, LL_CMD_REBOOT_VM,
+                   "auto-reboot", why);
     }
 }
 
@@ -564,7 +568,7 @@ s_handle_dashboard (void *arg, ll_request_t *req)
     self_t *self = arg;
     const ll_config_t *config = self->actor.runtime->config;
     char stale[16];
-    snprintf (stale, sizeof stale, "%d", config->agent.stale_after_s);
+    ll_actor_stale (&self->actor, stale);
     const char *sv[] = {stale};
     static const char *const states[] = {"starting",   "free",      "assigned",
                                          "connecting", "connected", "in_use",

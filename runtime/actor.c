@@ -255,3 +255,10 @@ ll_actor_answer_value (ll_actor_t *self, ll_request_t *req, PGresult *res)
         ll_request_fail (req, ll_actor_db_reason (self));
     PQclear (res);
 }
+
+const char *
+ll_actor_stale (ll_actor_t *self, char stale[16])
+{
+    snprintf (stale, 16, "%d", self->runtime->config->agent.stale_after_s);
+    return stale;
+}

@@ -159,4 +159,8 @@ const char *ll_actor_db_reason (ll_actor_t *self);
 //  res.
 void ll_actor_answer_value (ll_actor_t *self, ll_request_t *req, PGresult *res);
 
+//  The agent.stale_after_s setting as text in stale (the queries' "seconds
+//  without a heartbeat before a VM is stale"). Returns stale.
+const char *ll_actor_stale (ll_actor_t *self, char stale[16]);
+
 #endif
