@@ -262,3 +262,37 @@ ll_actor_stale (ll_actor_t *self, char stale[16])
     snprintf (stale, 16, "%d", self->runtime->config->agent.stale_after_s);
     return stale;
 }
+
+int
+ll_actor_poll (ll_actor_t *self,
+               zmq_pollitem_t *extra,
+               int count,
+               long timeout_ms,
+               ll_start_fn *start,
+               const ll_handler_t *handlers,
+               void *arg)
+{
+    zmq_pollitem_t items[2 + LL_ACTOR_POLL_MAX];
+    int n = 0;
+    items[n++] = (zmq_pollitem_t){zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0};
+    int router = self->router ? n : -1;
+    if (self->router)
+        items[n++] =
+            (zmq_pollitem_t){zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
+    if (count > LL_ACTOR_POLL_MAX)
+        count = LL_ACTOR_POLL_MAX;
+    memcpy (items + n, extra, (size_t) count * sizeof *extra);
+    int rc = zmq_poll (items, n + count, timeout_ms);
+    for (int i = 0; i < count; i++)
+        extra[i].revents = rc > 0 ? items[n + i].revents : 0;
+    if (rc < 0 && errno != EINTR)
+        self->terminated = true;  //  the context is terminating
+    if (rc <= 0)
+        return rc;
+    if (items[0].revents & ZMQ_POLLIN)
+        ll_actor_handle_pipe (self, start, NULL, arg);
+    if (!self->terminated && router >= 0
+        && (items[router].revents & ZMQ_POLLIN))
+        ll_actor_serve (self, handlers, arg, false);
+    return rc;
+}

@@ -163,4 +163,20 @@ void ll_actor_answer_value (ll_actor_t *self, ll_request_t *req, PGresult *res);
 //  without a heartbeat before a VM is stale"). Returns stale.
 const char *ll_actor_stale (ll_actor_t *self, char stale[16]);
 
+#define LL_ACTOR_POLL_MAX 256  //  items an own loop polls beside its own two
+
+//  One turn of an own loop (terraform, exporter): poll the pipe, the
+//  ROUTER once bound and the count items of extra (their revents are set)
+//  for at most timeout_ms, then serve the pipe (START runs start) and one
+//  request of the ROUTER (handlers, with arg). The poll's result; -1 when
+//  interrupted (nothing served, extra's revents cleared). When polling
+//  fails otherwise (the context ends) terminated is set, as by $TERM.
+int ll_actor_poll (ll_actor_t *self,
+                   zmq_pollitem_t *extra,
+                   int count,
+                   long timeout_ms,
+                   ll_start_fn *start,
+                   const ll_handler_t *handlers,
+                   void *arg);
+
 #endif

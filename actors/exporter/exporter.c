@@ -857,42 +857,30 @@ s_self_loop (void *arg)
     zsock_t *pipe = self->actor.pipe;
     ll_actor_t *actor = &self->actor;
     zsock_signal (pipe, 0);
-    zmq_pollitem_t items[2 + 256];
-    s_vm_t *owners[256];
+    zmq_pollitem_t items[LL_ACTOR_POLL_MAX];
+    s_vm_t *owners[LL_ACTOR_POLL_MAX];
     while (!actor->terminated) {
         int n = 0;
-        items[n++] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
-        if (actor->router)
-            items[n++] = (zmq_pollitem_t){zsock_resolve (actor->router), 0,
-                                          ZMQ_POLLIN, 0};
-        int fixed = n;
         s_export_t *ex = self->export;
         //  Read the fetch threads only while the reader keeps up; while a
         //  file is open in the zip, only its VM's thread
         if (ex && !ex->finished && ex->out_len < S_OUT_MAX)
-            for (int i = 0;
-                 i < ex->vm_count && n < (int) (sizeof items / sizeof *items);
-                 i++) {
+            for (int i = 0; i < ex->vm_count && n < LL_ACTOR_POLL_MAX; i++) {
                 s_vm_t *vm = &ex->vms[i];
                 if (!vm->fetch.running || (ex->current && ex->current != vm))
                     continue;
-                owners[n - fixed] = vm;
+                owners[n] = vm;
                 items[n++] = (zmq_pollitem_t){zsock_resolve (vm->pair), 0,
                                               ZMQ_POLLIN, 0};
             }
-        int rc = zmq_poll (items, n, ex ? S_FLUSH_MS : 1000);
-        if (rc < 0 && zmq_errno () != EINTR)
-            break;
-        if (items[0].revents & ZMQ_POLLIN)
-            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
+        int rc = ll_actor_poll (actor, items, n, ex ? S_FLUSH_MS : 1000,
+                                s_self_start, s_handlers, self);
         if (actor->terminated)
             break;
-        if (fixed > 1 && (items[1].revents & ZMQ_POLLIN))
-            ll_actor_serve (actor, s_handlers, self, false);
         //  The export may have ended (or started) meanwhile
         if (self->export == ex && ex)
-            for (int i = fixed; i < n && self->export == ex; i++) {
-                s_vm_t *vm = owners[i - fixed];
+            for (int i = 0; i < n && self->export == ex; i++) {
+                s_vm_t *vm = owners[i];
                 if (!(items[i].revents & ZMQ_POLLIN)
                     || (ex->current && ex->current != vm))
                     continue;

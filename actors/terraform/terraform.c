@@ -582,15 +582,8 @@ s_self_loop (void *arg)
     ll_actor_t *actor = &self->actor;
     zsock_signal (pipe, 0);
     while (!actor->terminated) {
-        zmq_pollitem_t items[4];
+        zmq_pollitem_t items[2];
         int n = 0;
-        items[n++] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
-        int router_index = -1;
-        if (actor->router) {
-            router_index = n;
-            items[n++] = (zmq_pollitem_t){zsock_resolve (actor->router), 0,
-                                          ZMQ_POLLIN, 0};
-        }
         int out_index = -1, err_index = -1;
         op_t *op = self->op;
         if (op && tf_stream_fd (op, &op->out) >= 0) {
@@ -603,16 +596,10 @@ s_self_loop (void *arg)
             items[n++] = (zmq_pollitem_t){NULL, tf_stream_fd (op, &op->err),
                                           ZMQ_POLLIN, 0};
         }
-        int rc = zmq_poll (items, n, op ? TF_TICK_MS : TF_IDLE_TICK_MS);
-        if (rc < 0 && errno != EINTR)
-            break;
-        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
-            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
+        ll_actor_poll (actor, items, n, op ? TF_TICK_MS : TF_IDLE_TICK_MS,
+                       s_self_start, s_handlers, self);
         if (actor->terminated)
             break;
-        if (rc > 0 && router_index >= 0
-            && (items[router_index].revents & ZMQ_POLLIN))
-            ll_actor_serve (actor, s_handlers, self, false);
         //  the operation may have changed under the router's handling
         if (op && op == self->op) {
             if (out_index >= 0 && tf_stream_fd (op, &op->out) >= 0
