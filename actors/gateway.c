@@ -758,13 +758,11 @@ static void
 s_self_handle_events (void *arg)
 {
     self_t *self = arg;
-    zmsg_t *msg = zmsg_recv (self->events);
-    char *event = msg ? zmsg_popstr (msg) : NULL;
-    char *host = NULL, *gen = NULL;
+    char *host, *gen;
+    const char *event = ll_actor_event (self->events, &host, &gen);
     if (event && streq (event, LL_EVT_RESYNC))
         s_recheck_all (self);
-    else if (event && streq (event, LL_EVT_VM_REVOKED)
-             && ll_proto_decode (event, msg, &host, &gen) == 0) {
+    else if (event) {  //  VM-REVOKED
         //  gen: the VM's new generation, 0 when its row is gone
         long long now = strtoll (gen, NULL, 10);
         zlistx_t *stale = zlistx_new ();
@@ -777,10 +775,8 @@ s_self_handle_events (void *arg)
             s_revoke (self, p, "ERROR token revoked");
         zlistx_destroy (&stale);
     }
-    free (event);
     free (host);
     free (gen);
-    zmsg_destroy (&msg);
 }
 
 //  Forget silent peers; refresh last_seen_at of the live ones.

@@ -24,19 +24,11 @@ static void
 s_self_handle_events (void *arg)
 {
     self_t *self = arg;
-    zmsg_t *msg = zmsg_recv (self->events);
-    char *event = msg ? zmsg_popstr (msg) : NULL;
-    char *host = NULL, *gen = NULL;
-    if (event && streq (event, LL_EVT_VM_REVOKED)) {
-        if (ll_proto_decode (event, msg, &host, &gen) == 0 && self->server)
-            ll_http_server_forget (self->server, host);
-    }
-    else if (event && streq (event, LL_EVT_RESYNC) && self->server)
-        ll_http_server_forget (self->server, NULL);
-    free (event);
+    char *host, *gen;
+    if (ll_actor_event (self->events, &host, &gen) && self->server)
+        ll_http_server_forget (self->server, host);  //  RESYNC: NULL, all
     free (host);
     free (gen);
-    zmsg_destroy (&msg);
 }
 
 static const char *

@@ -296,3 +296,20 @@ ll_actor_poll (ll_actor_t *self,
         ll_actor_serve (self, handlers, arg, false);
     return rc;
 }
+
+const char *
+ll_actor_event (zsock_t *sub, char **host, char **gen)
+{
+    *host = *gen = NULL;
+    zmsg_t *msg = zmsg_recv (sub);
+    char *event = msg ? zmsg_popstr (msg) : NULL;
+    const char *which = NULL;
+    if (event && streq (event, LL_EVT_RESYNC))
+        which = LL_EVT_RESYNC;
+    else if (event && streq (event, LL_EVT_VM_REVOKED)
+             && ll_proto_decode (event, msg, host, gen) == 0)
+        which = LL_EVT_VM_REVOKED;
+    free (event);
+    zmsg_destroy (&msg);
+    return which;
+}

@@ -179,4 +179,10 @@ int ll_actor_poll (ll_actor_t *self,
                    const ll_handler_t *handlers,
                    void *arg);
 
+//  Read one event of sub, a SUB to LL_ENDPOINT_EVENTS, for the actors
+//  that follow revoked tokens: LL_EVT_VM_REVOKED with *host and *gen (new
+//  strings), LL_EVT_RESYNC (every token may have changed: *host NULL), or
+//  NULL for anything else or a malformed event.
+const char *ll_actor_event (zsock_t *sub, char **host, char **gen);
+
 #endif
