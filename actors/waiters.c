@@ -118,6 +118,18 @@ s_remove (self_t *self, s_waiter_t *waiter)
     zhashx_delete (self->by_key, waiter->key);
 }
 
+//  Answer every waiter of picked (then destroyed) with status, and forget
+//  it.
+static void
+s_answer_all (self_t *self, zlistx_t **picked, const char *status)
+{
+    for (s_waiter_t *w = zlistx_first (*picked); w; w = zlistx_next (*picked)) {
+        ll_request_answer (w->req, status, NULL, NULL);
+        s_remove (self, w);
+    }
+    zlistx_destroy (picked);
+}
+
 //  A generation as text ("" = unknown) -> number, -1 when unknown.
 static long long
 s_generation (const char *text)
@@ -164,11 +176,7 @@ s_revoke (self_t *self, const char *host, long long gen)
     for (s_waiter_t *w = zlistx_first (list); w; w = zlistx_next (list))
         if (w->gen != gen)
             zlistx_add_end (stale, w);
-    for (s_waiter_t *w = zlistx_first (stale); w; w = zlistx_next (stale)) {
-        ll_request_answer (w->req, LL_WAIT_REVOKED, NULL, NULL);
-        s_remove (self, w);
-    }
-    zlistx_destroy (&stale);
+    s_answer_all (self, &stale, LL_WAIT_REVOKED);
 }
 
 //  --- requests ---------------------------------------------------------------
@@ -442,11 +450,7 @@ s_expire (self_t *self)
          w = zhashx_next (self->by_key))
         if (self->stopping || (w->deadline && w->deadline <= now))
             zlistx_add_end (due, w);
-    for (s_waiter_t *w = zlistx_first (due); w; w = zlistx_next (due)) {
-        ll_request_answer (w->req, LL_WAIT_TIMEOUT, NULL, NULL);
-        s_remove (self, w);
-    }
-    zlistx_destroy (&due);
+    s_answer_all (self, &due, LL_WAIT_TIMEOUT);
 }
 
 //  Answer TIMEOUT to the waiters whose time is up; re-read the rows when
