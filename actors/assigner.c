@@ -622,11 +622,8 @@ s_handle_release (void *arg, ll_request_t *req)
     }
     const char *values[] = {host, actor, mode, *reset_id ? reset_id : NULL};
     PGresult *res = ll_db_exec_retry (self->actor.db, "vm_release", 4, values);
-    if (!res)
-        ll_request_fail (req, LL_REASON_DATABASE);
-    else if (PQntuples (res) == 0)
-        ll_request_fail (req, LL_REASON_NOT_FOUND);
-    else
+    if (ll_actor_rows (&self->actor, req, res, LL_REASON_DATABASE,
+                       LL_REASON_NOT_FOUND))
         ll_request_answer (req, mode);
     PQclear (res);
     self->count_ms = 0;
@@ -760,11 +757,8 @@ s_handle_claim_reset (void *arg, ll_request_t *req)
         const char *values[] = {email, hash, actor};
         PGresult *res =
             ll_db_exec_retry (self->actor.db, "claim_reset", 3, values);
-        if (!res)
-            ll_request_fail (req, LL_REASON_DATABASE);
-        else if (PQntuples (res) == 0)
-            ll_request_fail (req, LL_REASON_NOT_FOUND);
-        else {
+        if (ll_actor_rows (&self->actor, req, res, LL_REASON_DATABASE,
+                           LL_REASON_NOT_FOUND)) {
             zmsg_t *hosts = zmsg_new ();
             for (int r = 0; r < PQntuples (res); r++)
                 zmsg_addstr (hosts, PQgetvalue (res, r, 0));
@@ -806,11 +800,8 @@ s_handle_claim_who (void *arg, ll_request_t *req)
     }
     const char *values[] = {hash};
     PGresult *res = ll_db_exec_retry (self->actor.db, "claim_who", 1, values);
-    if (!res)
-        ll_request_fail (req, LL_REASON_DATABASE);
-    else if (PQntuples (res) == 0)
-        ll_request_fail (req, LL_REASON_NOT_FOUND);
-    else {
+    if (ll_actor_rows (&self->actor, req, res, LL_REASON_DATABASE,
+                       LL_REASON_NOT_FOUND)) {
         zmsg_t *rows = zmsg_new ();
         for (int r = 0; r < PQntuples (res); r++) {
             zmsg_addstr (rows, PQgetvalue (res, r, 1));

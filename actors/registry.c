@@ -435,11 +435,7 @@ s_handle_status_get (void *arg, ll_request_t *req)
     char stale[16];
     const char *values[] = {hostname, ll_actor_stale (&self->actor, stale)};
     PGresult *res = ll_db_exec (self->actor.db, "vm_status_get", 2, values);
-    if (!res)
-        ll_request_fail (req, ll_actor_db_reason (&self->actor));
-    else if (PQntuples (res) == 0)
-        ll_request_fail (req, LL_REASON_NOT_FOUND);
-    else
+    if (ll_actor_rows (&self->actor, req, res, NULL, LL_REASON_NOT_FOUND))
         ll_request_answer (req, PQgetvalue (res, 0, 0),
                            streq (PQgetvalue (res, 0, 1), "t") ? "1" : "0");
     PQclear (res);

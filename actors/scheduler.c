@@ -454,11 +454,8 @@ s_handle_add (void *arg, ll_request_t *req)
                             *a[5] ? a[5] : "1",
                             streq (a[6], "1") ? "true" : "false"};
     PGresult *res = ll_db_exec (self->actor.db, "sched_add", 7, values);
-    if (!res)
-        ll_request_fail (req, ll_actor_db_reason (&self->actor));
-    else if (PQntuples (res) == 0)
-        ll_request_fail (req, LL_REASON_DUPLICATE_NAME);
-    else {
+    if (ll_actor_rows (&self->actor, req, res, NULL,
+                       LL_REASON_DUPLICATE_NAME)) {
         ll_request_answer (req, PQgetvalue (res, 0, 0));
         ll_info ("scheduler: schedule %s (%s) added by %s",
                  PQgetvalue (res, 0, 0), a[0], a[3]);
@@ -523,11 +520,7 @@ s_handle_cancel (void *arg, ll_request_t *req)
     }
     const char *values[] = {a[0]};
     PGresult *res = ll_db_exec (self->actor.db, "sched_status", 1, values);
-    if (!res)
-        ll_request_fail (req, ll_actor_db_reason (&self->actor));
-    else if (PQntuples (res) == 0)
-        ll_request_fail (req, LL_REASON_NOT_FOUND);
-    else {
+    if (ll_actor_rows (&self->actor, req, res, NULL, LL_REASON_NOT_FOUND)) {
         char status[64];
         snprintf (status, sizeof status, "%s", PQgetvalue (res, 0, 0));
         PQclear (res);

@@ -313,3 +313,17 @@ ll_actor_event (zsock_t *sub, char **host, char **gen)
     zmsg_destroy (&msg);
     return which;
 }
+
+bool
+ll_actor_rows (ll_actor_t *self,
+               ll_request_t *req,
+               PGresult *res,
+               const char *failed,
+               const char *missing)
+{
+    if (!res)
+        ll_request_fail (req, failed ? failed : ll_actor_db_reason (self));
+    else if (PQntuples (res) == 0)
+        ll_request_fail (req, missing);
+    return res && PQntuples (res) > 0;
+}

@@ -185,4 +185,13 @@ int ll_actor_poll (ll_actor_t *self,
 //  NULL for anything else or a malformed event.
 const char *ll_actor_event (zsock_t *sub, char **host, char **gen);
 
+//  Whether res, the result of req's query, has rows. When not, req is
+//  failed: with failed when res is NULL (NULL: ll_actor_db_reason), else
+//  with missing. res stays the caller's to clear.
+bool ll_actor_rows (ll_actor_t *self,
+                    ll_request_t *req,
+                    PGresult *res,
+                    const char *failed,
+                    const char *missing);
+
 #endif
