@@ -13,28 +13,75 @@ typedef struct {
     int64_t next_sweep_ms;  //  when expired rows are deleted next
 } self_t;
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
-{
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "admin", pipe, runtime);
-    self->next_sweep_ms = ll_now_ms () + LL_ADMIN_SWEEP_MS;
-    return self;
-}
-
 static void
-s_self_destroy (self_t **self_p)
+s_self_init (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
-    ll_actor_fini (&self->actor);
-    free (self);
-    *self_p = NULL;
+    self_t *self = arg;
+    self->next_sweep_ms = ll_now_ms () + LL_ADMIN_SWEEP_MS;
 }
 
-//  Take the request's n arguments into args (new strings): 0, or -1 when
-//  they do not fit or one is longer than LL_ADMIN_MAX_ARG (answered).
+//  How a query's result is answered
+typedef enum {
+    S_DONE,   //  OK with no payload
+    S_VALUE,  //  OK with the first column of its one row
+    S_ROW,    //  the same, ERROR missing when there is no row
+    S_MAYBE,  //  the same, "" when there is no row
+    S_PAIR,   //  OK with the two columns of its one row
+    S_EXISTS  //  OK "1" when it has rows, else "0"
+} s_answer_t;
+
+//  Where the stale_after_s setting goes among the query's values
+typedef enum { S_STALE_NONE, S_STALE_FIRST, S_STALE_LAST } s_stale_t;
+
+//  A command served by one prepared statement (sql/queries/admin.sql)
+typedef struct {
+    const char *command;    //  runtime/protocol.h
+    const char *statement;  //  its query
+    int args;               //  the request's arguments, in order
+    unsigned nulls;         //  bit i: argument i travels as NULL when empty
+    s_stale_t stale;        //  the stale seconds among the values
+    s_answer_t answer;      //  how its result is answered
+    const char *missing;    //  S_ROW: the reason when there is no row
+} s_query_t;
+
+static const s_query_t s_queries[] = {
+    {LL_CMD_SESSION_CHECK, "admin_session_touch", 3, 0, S_STALE_NONE, S_ROW,
+     LL_REASON_EXPIRED},
+    //  Empty target and detail are stored as NULL
+    {LL_CMD_AUDIT, "admin_audit_add", 5, 1 << 2 | 1 << 4, S_STALE_NONE, S_DONE,
+     NULL},
+    {LL_CMD_SESSION_NEW, "admin_session_create", 3, 0, S_STALE_NONE, S_DONE,
+     NULL},
+    {LL_CMD_SESSION_END, "admin_session_delete", 1, 0, S_STALE_NONE, S_DONE,
+     NULL},
+    {LL_CMD_LOGIN_CHECK, "admin_login_failure_count", 2, 0, S_STALE_NONE,
+     S_PAIR, NULL},
+    {LL_CMD_LOGIN_FAILED, "admin_login_failure_add", 1, 0, S_STALE_NONE, S_DONE,
+     NULL},
+    {LL_CMD_LOGIN_OK, "admin_login_failure_clear", 1, 0, S_STALE_NONE, S_DONE,
+     NULL},
+    {LL_CMD_AUDIT_LIST, "admin_audit_list", 2, 0, S_STALE_NONE, S_VALUE, NULL},
+    //  ADMIN-VMS [hostname]: every VM, or that one
+    {LL_CMD_ADMIN_VMS, "admin_vm_list", 1, 1 << 0, S_STALE_FIRST, S_VALUE,
+     NULL},
+    {LL_CMD_ADMIN_VM_EXISTS, "admin_vm_exists", 1, 0, S_STALE_NONE, S_EXISTS,
+     NULL},
+    //  VM-PROGRESS hostname: the row's JSON, "" when there is no such VM
+    {LL_CMD_VM_PROGRESS, "admin_vm_progress", 1, 0, S_STALE_LAST, S_MAYBE,
+     NULL},
+    {LL_CMD_ARCHIVES, "admin_archive_list", 0, 0, S_STALE_NONE, S_VALUE, NULL},
+    //  ARCHIVE-GET / ARCHIVE-DELETE name: OK allocator / OK name
+    {LL_CMD_ARCHIVE_GET, "admin_archive_get", 1, 0, S_STALE_NONE, S_ROW,
+     LL_REASON_NOT_FOUND},
+    {LL_CMD_ARCHIVE_DONE, "admin_archive_downloaded", 1, 0, S_STALE_NONE,
+     S_DONE, NULL},
+    {LL_CMD_ARCHIVE_DELETE, "admin_archive_delete", 1, 0, S_STALE_NONE, S_ROW,
+     LL_REASON_NOT_FOUND},
+};
+
+//  Take the request's n arguments into args (new strings, NULL when an
+//  optional one is absent): 0, or -1 when they do not fit or one is longer
+//  than LL_ADMIN_MAX_ARG (answered).
 static int
 s_args (ll_request_t *req, char **args, int n)
 {
@@ -42,275 +89,90 @@ s_args (ll_request_t *req, char **args, int n)
         != 0)
         return -1;
     for (int i = 0; i < n; i++)
-        if (strlen (args[i]) > LL_ADMIN_MAX_ARG) {
+        if (args[i] && strlen (args[i]) > LL_ADMIN_MAX_ARG) {
             ll_request_fail (req, LL_REASON_TOO_LONG);
             return -1;
         }
     return 0;
 }
 
+//  Answer req with res (cleared) as query says
 static void
-s_args_free (char **args, int n)
+s_answer (self_t *self,
+          ll_request_t *req,
+          const s_query_t *query,
+          PGresult *res)
 {
-    for (int i = 0; i < n; i++)
-        free (args[i]);
-}
-
-static const char *
-s_db_reason (self_t *self)
-{
-    const char *error = ll_db_error (self->actor.db);
-    return *error ? error : LL_REASON_DATABASE;
-}
-
-//  Run statement with the request's n arguments; reply OK with no payload,
-//  with the first column of the first row (value), or ERROR.
-static void
-s_run (
-    self_t *self, ll_request_t *req, const char *statement, int n, bool value)
-{
-    char *args[5] = {NULL};
-    if (s_args (req, args, n) != 0)
-        goto done;
-    ll_db_ensure (self->actor.db);
-    PGresult *res =
-        ll_db_exec (self->actor.db, statement, n, (const char *const *) args);
-    if (res && !value)
-        ll_request_answer (req);
-    else if (res && PQntuples (res) == 1)
-        ll_request_answer (req, PQgetvalue (res, 0, 0));
-    else
-        ll_request_fail (req, s_db_reason (self));
-    PQclear (res);
-done:
-    s_args_free (args, n);
-}
-
-static void
-s_handle_session_new (void *self, ll_request_t *req)
-{
-    s_run (self, req, "admin_session_create", 3, false);
-}
-
-static void
-s_handle_session_end (void *self, ll_request_t *req)
-{
-    s_run (self, req, "admin_session_delete", 1, false);
-}
-
-static void
-s_handle_login_failed (void *self, ll_request_t *req)
-{
-    s_run (self, req, "admin_login_failure_add", 1, false);
-}
-
-static void
-s_handle_login_ok (void *self, ll_request_t *req)
-{
-    s_run (self, req, "admin_login_failure_clear", 1, false);
-}
-
-static void
-s_handle_audit_list (void *self, ll_request_t *req)
-{
-    s_run (self, req, "admin_audit_list", 2, true);
-}
-
-//  ADMIN-VMS [hostname]: every VM, or that one
-static void
-s_handle_vms (void *arg, ll_request_t *req)
-{
-    self_t *self = arg;
-    char *host = NULL;
-    if (ll_request_take (req, &host) != 0)
+    int rows = res ? PQntuples (res) : 0;
+    if (query->answer == S_VALUE) {
+        ll_actor_answer_value (&self->actor, req, res);
         return;
-    if (host && strlen (host) > LL_ADMIN_MAX_ARG)
-        ll_request_fail (req, LL_REASON_TOO_LONG);
-    else {
-        char stale[16];
-        snprintf (stale, sizeof stale, "%d",
-                  self->actor.runtime->config->agent.stale_after_s);
-        const char *values[] = {stale, host && *host ? host : NULL};
-        ll_db_ensure (self->actor.db);
-        PGresult *res = ll_db_exec (self->actor.db, "admin_vm_list", 2, values);
-        if (res && PQntuples (res) == 1)
-            ll_request_answer (req, PQgetvalue (res, 0, 0));
-        else
-            ll_request_fail (req, s_db_reason (self));
-        PQclear (res);
     }
-    free (host);
-}
-
-static void
-s_handle_archives (void *self, ll_request_t *req)
-{
-    s_run (self, req, "admin_archive_list", 0, true);
-}
-
-static void
-s_handle_archive_done (void *self, ll_request_t *req)
-{
-    s_run (self, req, "admin_archive_downloaded", 1, false);
-}
-
-//  ARCHIVE-GET / ARCHIVE-DELETE name: OK allocator / OK name, or ERROR
-//  "not found"
-static void
-s_archive_row (self_t *self, ll_request_t *req, const char *statement)
-{
-    char *args[1] = {NULL};
-    if (s_args (req, args, 1) != 0)
-        goto done;
-    ll_db_ensure (self->actor.db);
-    const char *values[] = {args[0]};
-    PGresult *res = ll_db_exec (self->actor.db, statement, 1, values);
-    if (!res)
-        ll_request_fail (req, s_db_reason (self));
-    else if (PQntuples (res) != 1)
-        ll_request_fail (req, LL_REASON_NOT_FOUND);
-    else
-        ll_request_answer (req, PQgetvalue (res, 0, 0));
-    PQclear (res);
-done:
-    s_args_free (args, 1);
-}
-
-static void
-s_handle_archive_get (void *self, ll_request_t *req)
-{
-    s_archive_row (self, req, "admin_archive_get");
-}
-
-static void
-s_handle_archive_delete (void *self, ll_request_t *req)
-{
-    s_archive_row (self, req, "admin_archive_delete");
-}
-
-//  VM-PROGRESS hostname: the row's JSON, "" when there is no such VM
-static void
-s_handle_vm_progress (void *arg, ll_request_t *req)
-{
-    self_t *self = arg;
-    char *args[1] = {NULL};
-    if (s_args (req, args, 1) != 0)
-        goto done;
-    char stale[16];
-    snprintf (stale, sizeof stale, "%d",
-              self->actor.runtime->config->agent.stale_after_s);
-    const char *values[] = {args[0], stale};
-    ll_db_ensure (self->actor.db);
-    PGresult *res = ll_db_exec (self->actor.db, "admin_vm_progress", 2, values);
-    if (!res)
-        ll_request_fail (req, s_db_reason (self));
-    else
-        ll_request_answer (req,
-                           PQntuples (res) == 1 ? PQgetvalue (res, 0, 0) : "");
-    PQclear (res);
-done:
-    s_args_free (args, 1);
-}
-
-static void
-s_handle_session_check (void *arg, ll_request_t *req)
-{
-    self_t *self = arg;
-    char *args[3] = {NULL};
-    if (s_args (req, args, 3) != 0)
-        goto done;
-    ll_db_ensure (self->actor.db);
-    const char *values[] = {args[0], args[1], args[2]};
-    PGresult *res =
-        ll_db_exec (self->actor.db, "admin_session_touch", 3, values);
-    if (!res)
-        ll_request_fail (req, s_db_reason (self));
-    else if (PQntuples (res) != 1)
-        ll_request_fail (req, LL_REASON_EXPIRED);
-    else
-        ll_request_answer (req, PQgetvalue (res, 0, 0));
-    PQclear (res);
-done:
-    s_args_free (args, 3);
-}
-
-static void
-s_handle_login_check (void *arg, ll_request_t *req)
-{
-    self_t *self = arg;
-    char *args[2] = {NULL};
-    if (s_args (req, args, 2) != 0)
-        goto done;
-    ll_db_ensure (self->actor.db);
-    const char *values[] = {args[0], args[1]};
-    PGresult *res =
-        ll_db_exec (self->actor.db, "admin_login_failure_count", 2, values);
-    if (res && PQntuples (res) == 1)
-        ll_request_answer (req, PQgetvalue (res, 0, 0), PQgetvalue (res, 0, 1));
-    else
-        ll_request_fail (req, s_db_reason (self));
-    PQclear (res);
-done:
-    s_args_free (args, 2);
-}
-
-static void
-s_handle_audit (void *arg, ll_request_t *req)
-{
-    self_t *self = arg;
-    char *args[5] = {NULL};
-    if (s_args (req, args, 5) != 0)
-        goto done;
-    ll_db_ensure (self->actor.db);
-    //  Empty target and detail are stored as NULL
-    const char *values[] = {args[0], args[1], *args[2] ? args[2] : NULL,
-                            args[3], *args[4] ? args[4] : NULL};
-    PGresult *res = ll_db_exec (self->actor.db, "admin_audit_add", 5, values);
-    if (res)
+    if (!res || (query->answer == S_PAIR && rows != 1))
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
+    else if (query->answer == S_DONE)
         ll_request_answer (req);
+    else if (query->answer == S_EXISTS)
+        ll_request_answer (req, rows > 0 ? "1" : "0");
+    else if (query->answer == S_PAIR)
+        ll_request_answer (req, PQgetvalue (res, 0, 0), PQgetvalue (res, 0, 1));
+    else if (rows == 1)
+        ll_request_answer (req, PQgetvalue (res, 0, 0));
+    else if (query->answer == S_MAYBE)
+        ll_request_answer (req, "");
     else
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, query->missing);
     PQclear (res);
-done:
-    s_args_free (args, 5);
 }
 
+//  Every command: its query of s_queries, run with the request's
+//  arguments, answered as it says
 static void
-s_handle_vm_exists (void *arg, ll_request_t *req)
+s_handle_query (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
-    char *args[1] = {NULL};
-    if (s_args (req, args, 1) != 0)
-        goto done;
-    ll_db_ensure (self->actor.db);
-    const char *values[] = {args[0]};
-    PGresult *res = ll_db_exec (self->actor.db, "admin_vm_exists", 1, values);
-    if (res)
-        ll_request_answer (req, PQntuples (res) > 0 ? "1" : "0");
-    else
-        ll_request_fail (req, s_db_reason (self));
-    PQclear (res);
-done:
-    s_args_free (args, 1);
+    const s_query_t *query = s_queries;
+    while (!streq (query->command, req->command))
+        query++;
+    char *args[5] = {NULL};
+    if (s_args (req, args, query->args) == 0) {
+        char stale[16];
+        ll_actor_stale (&self->actor, stale);
+        const char *values[6];
+        int n = 0;
+        if (query->stale == S_STALE_FIRST)
+            values[n++] = stale;
+        for (int i = 0; i < query->args; i++)
+            values[n++] = (query->nulls & 1u << i) && !(args[i] && *args[i])
+                              ? NULL
+                              : args[i];
+        if (query->stale == S_STALE_LAST)
+            values[n++] = stale;
+        ll_db_ensure (self->actor.db);
+        s_answer (self, req, query,
+                  ll_db_exec (self->actor.db, query->statement, n, values));
+    }
+    for (int i = 0; i < 5; i++)
+        free (args[i]);
 }
 
 //  Served on LL_ENDPOINT_ADMIN
 static const ll_handler_t s_handlers[] = {
-    {LL_CMD_SESSION_CHECK, s_handle_session_check},
-    {LL_CMD_AUDIT, s_handle_audit},
-    {LL_CMD_SESSION_NEW, s_handle_session_new},
-    {LL_CMD_SESSION_END, s_handle_session_end},
-    {LL_CMD_LOGIN_CHECK, s_handle_login_check},
-    {LL_CMD_LOGIN_FAILED, s_handle_login_failed},
-    {LL_CMD_LOGIN_OK, s_handle_login_ok},
-    {LL_CMD_AUDIT_LIST, s_handle_audit_list},
-    {LL_CMD_ADMIN_VMS, s_handle_vms},
-    {LL_CMD_ADMIN_VM_EXISTS, s_handle_vm_exists},
-    {LL_CMD_VM_PROGRESS, s_handle_vm_progress},
-    {LL_CMD_ARCHIVES, s_handle_archives},
-    {LL_CMD_ARCHIVE_GET, s_handle_archive_get},
-    {LL_CMD_ARCHIVE_DONE, s_handle_archive_done},
-    {LL_CMD_ARCHIVE_DELETE, s_handle_archive_delete},
+    {LL_CMD_SESSION_CHECK, s_handle_query},
+    {LL_CMD_AUDIT, s_handle_query},
+    {LL_CMD_SESSION_NEW, s_handle_query},
+    {LL_CMD_SESSION_END, s_handle_query},
+    {LL_CMD_LOGIN_CHECK, s_handle_query},
+    {LL_CMD_LOGIN_FAILED, s_handle_query},
+    {LL_CMD_LOGIN_OK, s_handle_query},
+    {LL_CMD_AUDIT_LIST, s_handle_query},
+    {LL_CMD_ADMIN_VMS, s_handle_query},
+    {LL_CMD_ADMIN_VM_EXISTS, s_handle_query},
+    {LL_CMD_VM_PROGRESS, s_handle_query},
+    {LL_CMD_ARCHIVES, s_handle_query},
+    {LL_CMD_ARCHIVE_GET, s_handle_query},
+    {LL_CMD_ARCHIVE_DONE, s_handle_query},
+    {LL_CMD_ARCHIVE_DELETE, s_handle_query},
     {NULL, NULL},
 };
 
@@ -336,18 +198,22 @@ s_self_tick (void *arg)
         ll_db_exec (self->actor.db, "admin_login_failure_expire", 1, failures));
 }
 
-static const ll_actor_class_t s_class = {
-    .endpoint = LL_ENDPOINT_ADMIN,
-    .database = true,
-    .handlers = s_handlers,
-    .tick_ms = LL_ADMIN_TICK_MS,
-    .tick = s_self_tick,
+static const ll_actor_kind_t s_kind = {
+    .name = "admin",
+    .size = sizeof (self_t),
+    .init = s_self_init,
+    .class =
+        {
+            .endpoint = LL_ENDPOINT_ADMIN,
+            .database = true,
+            .handlers = s_handlers,
+            .tick_ms = LL_ADMIN_TICK_MS,
+            .tick = s_self_tick,
+        },
 };
 
 void
 admin_actor (zsock_t *pipe, void *args)
 {
-    self_t *self = s_self_new (pipe, args);
-    ll_actor_run (&self->actor, &s_class, self);
-    s_self_destroy (&self);
+    ll_actor_main (pipe, args, &s_kind);
 }

@@ -82,30 +82,23 @@ s_bucket_free (void **item)
     *item = NULL;
 }
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
+static void
+s_self_init (void *arg)
 {
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "assigner", pipe, runtime);
+    self_t *self = arg;
     self->buckets = zhashx_new ();
     zhashx_set_destructor (self->buckets, s_bucket_free);
     self->pending = zlistx_new ();
     zlistx_set_destructor (self->pending, s_claim_free_item);
-    return self;
 }
 
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     zlistx_destroy (&self->pending);
     zhashx_destroy (&self->buckets);
     ll_roster_destroy (&self->roster);
-    ll_actor_fini (&self->actor);
-    free (self);
-    *self_p = NULL;
 }
 
 static const char *
@@ -338,7 +331,7 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
     free (emails);
     const ll_config_t *config = self->actor.runtime->config;
     char stale[16];
-    snprintf (stale, sizeof stale, "%d", config->agent.stale_after_s);
+    ll_actor_stale (&self->actor, stale);
     const char *values[] = {array, stale};
     PGresult *res = ll_db_exec (self->actor.db, "claim_owned", 2, values);
     free (array);
@@ -629,11 +622,8 @@ s_handle_release (void *arg, ll_request_t *req)
     }
     const char *values[] = {host, actor, mode, *reset_id ? reset_id : NULL};
     PGresult *res = ll_db_exec_retry (self->actor.db, "vm_release", 4, values);
-    if (!res)
-        ll_request_fail (req, LL_REASON_DATABASE);
-    else if (PQntuples (res) == 0)
-        ll_request_fail (req, LL_REASON_NOT_FOUND);
-    else
+    if (ll_actor_rows (&self->actor, req, res, LL_REASON_DATABASE,
+                       LL_REASON_NOT_FOUND))
         ll_request_answer (req, mode);
     PQclear (res);
     self->count_ms = 0;
@@ -767,11 +757,8 @@ s_handle_claim_reset (void *arg, ll_request_t *req)
         const char *values[] = {email, hash, actor};
         PGresult *res =
             ll_db_exec_retry (self->actor.db, "claim_reset", 3, values);
-        if (!res)
-            ll_request_fail (req, LL_REASON_DATABASE);
-        else if (PQntuples (res) == 0)
-            ll_request_fail (req, LL_REASON_NOT_FOUND);
-        else {
+        if (ll_actor_rows (&self->actor, req, res, LL_REASON_DATABASE,
+                           LL_REASON_NOT_FOUND)) {
             zmsg_t *hosts = zmsg_new ();
             for (int r = 0; r < PQntuples (res); r++)
                 zmsg_addstr (hosts, PQgetvalue (res, r, 0));
@@ -813,11 +800,8 @@ s_handle_claim_who (void *arg, ll_request_t *req)
     }
     const char *values[] = {hash};
     PGresult *res = ll_db_exec_retry (self->actor.db, "claim_who", 1, values);
-    if (!res)
-        ll_request_fail (req, LL_REASON_DATABASE);
-    else if (PQntuples (res) == 0)
-        ll_request_fail (req, LL_REASON_NOT_FOUND);
-    else {
+    if (ll_actor_rows (&self->actor, req, res, LL_REASON_DATABASE,
+                       LL_REASON_NOT_FOUND)) {
         zmsg_t *rows = zmsg_new ();
         for (int r = 0; r < PQntuples (res); r++) {
             zmsg_addstr (rows, PQgetvalue (res, r, 1));
@@ -865,20 +849,25 @@ s_self_tick (void *arg)
     }
 }
 
-static const ll_actor_class_t s_class = {
-    .endpoint = LL_ENDPOINT_ASSIGNER,
-    .database = true,
-    .handlers = s_handlers,
-    .start = s_self_start,
-    .tick_ms = LL_ASSIGNER_TICK_MS,
-    .tick = s_self_tick,
-    .drain = s_self_handle_router,
+static const ll_actor_kind_t s_kind = {
+    .name = "assigner",
+    .size = sizeof (self_t),
+    .init = s_self_init,
+    .fini = s_self_fini,
+    .class =
+        {
+            .endpoint = LL_ENDPOINT_ASSIGNER,
+            .database = true,
+            .handlers = s_handlers,
+            .start = s_self_start,
+            .tick_ms = LL_ASSIGNER_TICK_MS,
+            .tick = s_self_tick,
+            .drain = s_self_handle_router,
+        },
 };
 
 void
 assigner_actor (zsock_t *pipe, void *args)
 {
-    self_t *self = s_self_new (pipe, args);
-    ll_actor_run (&self->actor, &s_class, self);
-    s_self_destroy (&self);
+    ll_actor_main (pipe, args, &s_kind);
 }

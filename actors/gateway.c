@@ -89,22 +89,18 @@ s_peer_free (void **item)
     *item = NULL;
 }
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
+static void
+s_self_init (void *arg)
 {
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "gateway", pipe, runtime);
+    self_t *self = arg;
     self->peers = zhashx_new ();
     zhashx_set_destructor (self->peers, s_peer_free);
-    return self;
 }
 
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     zhashx_destroy (&self->peers);
     zsock_destroy (&self->router);
     zsock_destroy (&self->waiters);
@@ -113,8 +109,6 @@ s_self_destroy (self_t **self_p)
     zsock_destroy (&self->logs);
     zsock_destroy (&self->auth);
     zsock_destroy (&self->events);
-    free (self);
-    *self_p = NULL;
 }
 
 static void s_self_handle_router (void *arg);
@@ -764,13 +758,11 @@ static void
 s_self_handle_events (void *arg)
 {
     self_t *self = arg;
-    zmsg_t *msg = zmsg_recv (self->events);
-    char *event = msg ? zmsg_popstr (msg) : NULL;
-    char *host = NULL, *gen = NULL;
+    char *host, *gen;
+    const char *event = ll_actor_event (self->events, &host, &gen);
     if (event && streq (event, LL_EVT_RESYNC))
         s_recheck_all (self);
-    else if (event && streq (event, LL_EVT_VM_REVOKED)
-             && ll_proto_decode (event, msg, &host, &gen) == 0) {
+    else if (event) {  //  VM-REVOKED
         //  gen: the VM's new generation, 0 when its row is gone
         long long now = strtoll (gen, NULL, 10);
         zlistx_t *stale = zlistx_new ();
@@ -783,10 +775,8 @@ s_self_handle_events (void *arg)
             s_revoke (self, p, "ERROR token revoked");
         zlistx_destroy (&stale);
     }
-    free (event);
     free (host);
     free (gen);
-    zmsg_destroy (&msg);
 }
 
 //  Forget silent peers; refresh last_seen_at of the live ones.
@@ -828,16 +818,21 @@ s_self_tick (void *arg)
     zmsg_destroy (&hosts);
 }
 
-static const ll_actor_class_t s_class = {
-    .start = s_self_start,
-    .tick_ms = LL_GATEWAY_TICK_MS,
-    .tick = s_self_tick,
+static const ll_actor_kind_t s_kind = {
+    .name = "gateway",
+    .size = sizeof (self_t),
+    .init = s_self_init,
+    .fini = s_self_fini,
+    .class =
+        {
+            .start = s_self_start,
+            .tick_ms = LL_GATEWAY_TICK_MS,
+            .tick = s_self_tick,
+        },
 };
 
 void
 gateway_actor (zsock_t *pipe, void *args)
 {
-    self_t *self = s_self_new (pipe, args);
-    ll_actor_run (&self->actor, &s_class, self);
-    s_self_destroy (&self);
+    ll_actor_main (pipe, args, &s_kind);
 }

@@ -10,24 +10,12 @@ typedef struct {
     char error[256];           //  why civetweb did not start
 } self_t;
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
-{
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "http", pipe, runtime);
-    return self;
-}
-
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     ll_http_server_destroy (&self->server);
     zsock_destroy (&self->events);
-    free (self);
-    *self_p = NULL;
 }
 
 //  A token was replaced or its VM removed (or notifications may have been
@@ -36,19 +24,11 @@ static void
 s_self_handle_events (void *arg)
 {
     self_t *self = arg;
-    zmsg_t *msg = zmsg_recv (self->events);
-    char *event = msg ? zmsg_popstr (msg) : NULL;
-    char *host = NULL, *gen = NULL;
-    if (event && streq (event, LL_EVT_VM_REVOKED)) {
-        if (ll_proto_decode (event, msg, &host, &gen) == 0 && self->server)
-            ll_http_server_forget (self->server, host);
-    }
-    else if (event && streq (event, LL_EVT_RESYNC) && self->server)
-        ll_http_server_forget (self->server, NULL);
-    free (event);
+    char *host, *gen;
+    if (ll_actor_event (self->events, &host, &gen) && self->server)
+        ll_http_server_forget (self->server, host);  //  RESYNC: NULL, all
     free (host);
     free (gen);
-    zmsg_destroy (&msg);
 }
 
 static const char *
@@ -91,15 +71,19 @@ s_self_pipe (void *arg, const char *command, zmsg_t *msg)
     return true;
 }
 
-static const ll_actor_class_t s_class = {
-    .start = s_self_start,
-    .pipe = s_self_pipe,
+static const ll_actor_kind_t s_kind = {
+    .name = "http",
+    .size = sizeof (self_t),
+    .fini = s_self_fini,
+    .class =
+        {
+            .start = s_self_start,
+            .pipe = s_self_pipe,
+        },
 };
 
 void
 http_actor (zsock_t *pipe, void *args)
 {
-    self_t *self = s_self_new (pipe, args);
-    ll_actor_run (&self->actor, &s_class, self);
-    s_self_destroy (&self);
+    ll_actor_main (pipe, args, &s_kind);
 }

@@ -65,22 +65,18 @@ s_append_destroy (s_append_t **self_p)
     *self_p = NULL;
 }
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
+static void
+s_self_init (void *arg)
 {
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "ingest", pipe, runtime);
+    self_t *self = arg;
     self->batch = zlist_new ();
     self->since_trim = zhash_new ();
-    return self;
 }
 
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     s_append_t *a;
     while ((a = zlist_pop (self->batch))) {
         ll_request_fail (a->req, LL_REASON_STOPPING);
@@ -89,9 +85,6 @@ s_self_destroy (self_t **self_p)
     zlist_destroy (&self->batch);
     zhash_destroy (&self->since_trim);
     zsock_destroy (&self->pub);
-    ll_actor_fini (&self->actor);
-    free (self);
-    *self_p = NULL;
 }
 
 static const char *
@@ -103,13 +96,6 @@ s_self_start (void *arg)
         return "cannot bind " LL_ENDPOINT_LOG_TAIL;
     self->next_prune_ms = ll_now_ms () + LL_INGEST_PRUNE_MS;
     return NULL;
-}
-
-static const char *
-s_db_reason (self_t *self)
-{
-    return *ll_db_error (self->actor.db) ? ll_db_error (self->actor.db)
-                                         : LL_REASON_DATABASE;
 }
 
 static bool
@@ -388,7 +374,7 @@ s_trim (self_t *self, const char *hostname, size_t added)
         *since = 0;
     else
         ll_warn ("ingest: cannot trim the logs of %s: %s", hostname,
-                 s_db_reason (self));
+                 ll_actor_db_reason (&self->actor));
     PQclear (res);
 }
 
@@ -418,10 +404,10 @@ s_flush (self_t *self)
     long long first_id = 0;
     if (ll_db_ensure (self->actor.db) != 0
         || (claims && ll_db_command (self->actor.db, "BEGIN") != 0))
-        failure = s_db_reason (self);
+        failure = ll_actor_db_reason (&self->actor);
     else if (s_flush_start (self, &first_id) != 0
              || s_claim_batches (self) != 0)
-        failure = s_db_reason (self);
+        failure = ll_actor_db_reason (&self->actor);
     else {
         size_t lines = 0;
         for (s_append_t *a = zlist_first (self->batch); a;
@@ -431,7 +417,7 @@ s_flush (self_t *self)
         if (lines && s_copy_lines (self, first_id, tails) != 0)
             failure = "cannot store the lines";
         else if (claims && ll_db_command (self->actor.db, "COMMIT") != 0)
-            failure = s_db_reason (self);
+            failure = ll_actor_db_reason (&self->actor);
     }
     if (failure && claims && ll_db_connected (self->actor.db))
         ll_db_command (self->actor.db, "ROLLBACK");
@@ -485,7 +471,7 @@ s_handle_read (void *arg, ll_request_t *req)
     const char *vm_values[] = {hostname};
     PGresult *vm = ll_db_exec (self->actor.db, "vm_logs_vm", 1, vm_values);
     if (!vm) {
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
         goto done;
     }
     if (PQntuples (vm) == 0) {
@@ -500,7 +486,7 @@ s_handle_read (void *arg, ll_request_t *req)
                     newest ? 2 : 3, values);
     if (!res) {
         PQclear (vm);
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
         goto done;
     }
     ll_textbuf_t rows = {0};
@@ -560,20 +546,25 @@ s_self_housekeeping (void *arg)
     }
 }
 
-static const ll_actor_class_t s_class = {
-    .endpoint = LL_ENDPOINT_LOGS,
-    .database = true,
-    .handlers = s_handlers,
-    .start = s_self_start,
-    .tick_ms = LL_INGEST_TICK_MS,
-    .tick = s_self_housekeeping,
-    .drain = s_self_handle_router,
+static const ll_actor_kind_t s_kind = {
+    .name = "ingest",
+    .size = sizeof (self_t),
+    .init = s_self_init,
+    .fini = s_self_fini,
+    .class =
+        {
+            .endpoint = LL_ENDPOINT_LOGS,
+            .database = true,
+            .handlers = s_handlers,
+            .start = s_self_start,
+            .tick_ms = LL_INGEST_TICK_MS,
+            .tick = s_self_housekeeping,
+            .drain = s_self_handle_router,
+        },
 };
 
 void
 ingest_actor (zsock_t *pipe, void *args)
 {
-    self_t *self = s_self_new (pipe, args);
-    ll_actor_run (&self->actor, &s_class, self);
-    s_self_destroy (&self);
+    ll_actor_main (pipe, args, &s_kind);
 }

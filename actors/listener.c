@@ -15,24 +15,11 @@ typedef struct {
     bool listening;    //  LISTEN in place on the current connection
 } self_t;
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
-{
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "listener", pipe, runtime);
-    return self;
-}
-
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     zsock_destroy (&self->pub);
-    ll_actor_fini (&self->actor);
-    free (self);
-    *self_p = NULL;
 }
 
 //  Connect if needed and LISTEN; publishes RESYNC once listening.
@@ -159,19 +146,23 @@ s_self_tick (void *arg)
     s_self_listen (arg);
 }
 
-static const ll_actor_class_t s_class = {
-    .database = true,
-    .start = s_self_start,
-    .tick_ms = LL_LISTENER_TICK_MS,
-    .tick = s_self_tick,
-    .fd = s_self_fd,
-    .fd_ready = s_self_handle_db,
+static const ll_actor_kind_t s_kind = {
+    .name = "listener",
+    .size = sizeof (self_t),
+    .fini = s_self_fini,
+    .class =
+        {
+            .database = true,
+            .start = s_self_start,
+            .tick_ms = LL_LISTENER_TICK_MS,
+            .tick = s_self_tick,
+            .fd = s_self_fd,
+            .fd_ready = s_self_handle_db,
+        },
 };
 
 void
 listener_actor (zsock_t *pipe, void *args)
 {
-    self_t *self = s_self_new (pipe, args);
-    ll_actor_run (&self->actor, &s_class, self);
-    s_self_destroy (&self);
+    ll_actor_main (pipe, args, &s_kind);
 }

@@ -51,22 +51,18 @@ s_pending_destroy (void *item)
     free (p);
 }
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
+static void
+s_self_init (void *arg)
 {
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "registry", pipe, runtime);
+    self_t *self = arg;
     self->pending = zhash_new ();
     self->auths = zlist_new ();
-    return self;
 }
 
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     zhash_destroy (&self->pending);
     ll_request_t *req;
     while ((req = zlist_pop (self->auths)))
@@ -74,16 +70,6 @@ s_self_destroy (self_t **self_p)
     zlist_destroy (&self->auths);
     ll_textbuf_free (&self->auth_hosts);
     ll_textbuf_free (&self->auth_hashes);
-    ll_actor_fini (&self->actor);
-    free (self);
-    *self_p = NULL;
-}
-
-static const char *
-s_db_reason (self_t *self)
-{
-    return *ll_db_error (self->actor.db) ? ll_db_error (self->actor.db)
-                                         : LL_REASON_DATABASE;
 }
 
 static void
@@ -288,7 +274,7 @@ s_flush (self_t *self)
             soft = false;
     const char *failure = NULL;
     if (ll_db_ensure (self->actor.db) != 0 || s_commit_mode (self, soft) != 0)
-        failure = s_db_reason (self);
+        failure = ll_actor_db_reason (&self->actor);
     //  found[i]: VM i exists (a statement found its row)
     bool *found = calloc (n, sizeof *found);
     if (status_count && !failure) {
@@ -296,7 +282,7 @@ s_flush (self_t *self)
         PGresult *res =
             ll_db_exec (self->actor.db, "vm_status_update", 2, values);
         if (!res)
-            failure = s_db_reason (self);
+            failure = ll_actor_db_reason (&self->actor);
         for (int row = 0; res && row < PQntuples (res); row++) {
             s_pending_t key = {.hostname = PQgetvalue (res, row, 0)};
             s_pending_t *kp = &key;
@@ -340,7 +326,7 @@ s_flush (self_t *self)
         PGresult *res =
             ll_db_exec (self->actor.db, "vm_telemetry_update", 8, values);
         if (!res)
-            failure = s_db_reason (self);
+            failure = ll_actor_db_reason (&self->actor);
         for (int row = 0; res && row < PQntuples (res); row++) {
             const char *host = PQgetvalue (res, row, 0);
             s_pending_t key = {.hostname = (char *) host}, *kp = &key;
@@ -397,7 +383,7 @@ s_handle_metrics (void *arg, ll_request_t *req)
     if (!values[0])
         ll_request_fail (req, LL_REASON_MALFORMED);
     else if (!res)
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
     else if (PQntuples (res) == 0)
         ll_request_fail (req, LL_REASON_NOT_FOUND);
     else {
@@ -424,7 +410,7 @@ s_handle_fleet (void *arg, ll_request_t *req)
     const char *values[] = {stale, window};
     PGresult *res = ll_db_exec (self->actor.db, "vm_fleet", 2, values);
     if (!res) {
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
         return;
     }
     //  The scheduled end is the same on every row; without VMs, no row
@@ -447,15 +433,9 @@ s_handle_status_get (void *arg, ll_request_t *req)
     if (ll_request_take (req, &hostname) != 0)
         return;
     char stale[16];
-    snprintf (stale, sizeof stale, "%d",
-              self->actor.runtime->config->agent.stale_after_s);
-    const char *values[] = {hostname, stale};
+    const char *values[] = {hostname, ll_actor_stale (&self->actor, stale)};
     PGresult *res = ll_db_exec (self->actor.db, "vm_status_get", 2, values);
-    if (!res)
-        ll_request_fail (req, s_db_reason (self));
-    else if (PQntuples (res) == 0)
-        ll_request_fail (req, LL_REASON_NOT_FOUND);
-    else
+    if (ll_actor_rows (&self->actor, req, res, NULL, LL_REASON_NOT_FOUND))
         ll_request_answer (req, PQgetvalue (res, 0, 0),
                            streq (PQgetvalue (res, 0, 1), "t") ? "1" : "0");
     PQclear (res);
@@ -467,12 +447,10 @@ s_handle_status_all (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
     char stale[16];
-    snprintf (stale, sizeof stale, "%d",
-              self->actor.runtime->config->agent.stale_after_s);
-    const char *values[] = {stale};
+    const char *values[] = {ll_actor_stale (&self->actor, stale)};
     PGresult *res = ll_db_exec (self->actor.db, "vm_status_all", 1, values);
     if (!res) {
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
         return;
     }
     zmsg_t *rows = zmsg_new ();
@@ -492,15 +470,10 @@ s_handle_export (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
     char stale[16];
-    snprintf (stale, sizeof stale, "%d",
-              self->actor.runtime->config->agent.stale_after_s);
-    const char *values[] = {stale};
-    PGresult *res = ll_db_exec (self->actor.db, "vm_export_metrics", 1, values);
-    if (!res || PQntuples (res) != 1)
-        ll_request_fail (req, s_db_reason (self));
-    else
-        ll_request_answer (req, PQgetvalue (res, 0, 0));
-    PQclear (res);
+    const char *values[] = {ll_actor_stale (&self->actor, stale)};
+    ll_actor_answer_value (
+        &self->actor, req,
+        ll_db_exec (self->actor.db, "vm_export_metrics", 1, values));
 }
 
 //  Bring your own VM: the admin registers a VM terraform does not manage,
@@ -516,7 +489,7 @@ s_handle_register (void *arg, ll_request_t *req)
     const char *values[] = {hostname, hash, actor};
     PGresult *res = ll_db_exec (self->actor.db, "vm_register", 3, values);
     if (!res || PQntuples (res) != 1)
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
     else if (streq (PQgetvalue (res, 0, 0), "t"))
         ll_request_fail (req, LL_REASON_MANAGED);
     else
@@ -566,7 +539,7 @@ s_check_auths (self_t *self)
     for (int i = 0; i < (int) n; i++) {
         ll_request_t *req = zlist_pop (self->auths);
         if (!ok)
-            ll_request_fail (req, s_db_reason (self));
+            ll_request_fail (req, ll_actor_db_reason (&self->actor));
         else if (!PQgetisnull (res, i, 0))
             ll_request_answer (req, PQgetvalue (res, i, 0));
         else
@@ -615,18 +588,23 @@ s_self_handle_router (void *arg)
     s_flush (self);
 }
 
-static const ll_actor_class_t s_class = {
-    .endpoint = LL_ENDPOINT_REGISTRY,
-    .database = true,
-    .handlers = s_handlers,
-    .tick_ms = LL_REGISTRY_TICK_MS,
-    .drain = s_self_handle_router,
+static const ll_actor_kind_t s_kind = {
+    .name = "registry",
+    .size = sizeof (self_t),
+    .init = s_self_init,
+    .fini = s_self_fini,
+    .class =
+        {
+            .endpoint = LL_ENDPOINT_REGISTRY,
+            .database = true,
+            .handlers = s_handlers,
+            .tick_ms = LL_REGISTRY_TICK_MS,
+            .drain = s_self_handle_router,
+        },
 };
 
 void
 registry_actor (zsock_t *pipe, void *args)
 {
-    self_t *self = s_self_new (pipe, args);
-    ll_actor_run (&self->actor, &s_class, self);
-    s_self_destroy (&self);
+    ll_actor_main (pipe, args, &s_kind);
 }

@@ -23,25 +23,12 @@ typedef struct {
     int64_t rules_ms;    //  when idle/budget/recovery run next
 } self_t;
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
-{
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "scheduler", pipe, runtime);
-    return self;
-}
-
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     zsock_destroy (&self->terraform);
     zsock_destroy (&self->assigner);
-    ll_actor_fini (&self->actor);
-    free (self);
-    *self_p = NULL;
 }
 
 static const char *
@@ -57,13 +44,6 @@ s_self_start (void *arg)
 }
 
 //  --- helpers ----------------------------------------------------------------
-
-static const char *
-s_db_reason (self_t *self)
-{
-    const char *error = ll_db_error (self->actor.db);
-    return *error ? error : LL_REASON_DATABASE;
-}
 
 //  An audit row of the automatic actions (actor 'auto').
 static void
@@ -296,12 +276,38 @@ s_destroy_fleet (self_t *self, const char *action, const char *why)
     }
 }
 
+//  A recovery rule: command (REPLACE-VM, REBOOT-VM) on the candidates of
+//  statement, each audited as action with why and the operation. Its id
+//  (0 when another one runs), or -1 when there were none or it failed.
+static int64_t
+s_recover (self_t *self,
+           const char *statement,
+           const char **values,
+           const char *command,
+           const char *action,
+           const char *why)
+{
+    PGresult *res = ll_db_exec (self->actor.db, statement, 2, values);
+    int64_t op = -1;
+    if (res && PQntuples (res) > 0) {
+        op = s_operation_on (self, command, res, "auto");
+        for (int i = 0; op > 0 && i < PQntuples (res); i++) {
+            char detail[96];
+            snprintf (detail, sizeof detail, "%s; operation %lld", why,
+                      (long long) op);
+            s_audit (self, action, PQgetvalue (res, i, 0), "started", detail);
+        }
+    }
+    PQclear (res);
+    return op;
+}
+
 static void
 s_rules (self_t *self)
 {
     const ll_config_t *config = self->actor.runtime->config;
     char number[24], stale[16];
-    snprintf (stale, sizeof stale, "%d", config->agent.stale_after_s);
+    ll_actor_stale (&self->actor, stale);
     //  budget: at 100 % the fleet goes when asked to
     ll_class_budget_t budget;
     if (config->budget.destroy_at_limit && s_budget (self, &budget) == 0
@@ -350,24 +356,12 @@ s_rules (self_t *self)
         snprintf (number, sizeof number, "%d",
                   config->recovery.replace_after_s);
         const char *values[] = {number, stale};
-        PGresult *res = ll_db_exec (self->actor.db,
-                                    "recovery_replace_candidates", 2, values);
-        if (res && PQntuples (res) > 0) {
-            int64_t op = s_operation_on (self, LL_CMD_REPLACE_VM, res, "auto");
-            for (int i = 0; op > 0 && i < PQntuples (res); i++) {
-                char detail[96];
-                snprintf (detail, sizeof detail,
-                          "silent or Unhealthy for %s s; operation %lld",
-                          number, (long long) op);
-                s_audit (self, "auto-replace", PQgetvalue (res, i, 0),
-                         "started", detail);
-            }
-            PQclear (res);
-            if (op != -1)
-                return;  //  one operation at a time
-        }
-        else
-            PQclear (res);
+        char why[64];
+        snprintf (why, sizeof why, "silent or Unhealthy for %s s", number);
+        if (s_recover (self, "recovery_replace_candidates", values,
+                       LL_CMD_REPLACE_VM, "auto-replace", why)
+            != -1)
+            return;  //  one operation at a time
     }
     //  CRD never came up after delivery: reboot (a few times at most)
     if (config->recovery.reboot_unconnected_after_s > 0) {
@@ -376,21 +370,11 @@ s_rules (self_t *self)
         char max[16];
         snprintf (max, sizeof max, "%d", config->recovery.max_reboots);
         const char *values[] = {number, max};
-        PGresult *res = ll_db_exec (self->actor.db,
-                                    "recovery_reboot_candidates", 2, values);
-        if (res && PQntuples (res) > 0) {
-            int64_t op = s_operation_on (self, LL_CMD_REBOOT_VM, res, "auto");
-            for (int i = 0; op > 0 && i < PQntuples (res); i++) {
-                char detail[96];
-                snprintf (detail, sizeof detail,
-                          "CRD not connected %s s after delivery; operation "
-                          "%lld",
-                          number, (long long) op);
-                s_audit (self, "auto-reboot", PQgetvalue (res, i, 0), "started",
-                         detail);
-            }
-        }
-        PQclear (res);
+        char why[64];
+        snprintf (why, sizeof why, "CRD not connected %s s after delivery",
+                  number);
+        s_recover (self, "recovery_reboot_candidates", values, LL_CMD_REBOOT_VM,
+                   "auto-reboot", why);
     }
 }
 
@@ -470,11 +454,8 @@ s_handle_add (void *arg, ll_request_t *req)
                             *a[5] ? a[5] : "1",
                             streq (a[6], "1") ? "true" : "false"};
     PGresult *res = ll_db_exec (self->actor.db, "sched_add", 7, values);
-    if (!res)
-        ll_request_fail (req, s_db_reason (self));
-    else if (PQntuples (res) == 0)
-        ll_request_fail (req, LL_REASON_DUPLICATE_NAME);
-    else {
+    if (ll_actor_rows (&self->actor, req, res, NULL,
+                       LL_REASON_DUPLICATE_NAME)) {
         ll_request_answer (req, PQgetvalue (res, 0, 0));
         ll_info ("scheduler: schedule %s (%s) added by %s",
                  PQgetvalue (res, 0, 0), a[0], a[3]);
@@ -492,7 +473,7 @@ s_answer_json (self_t *self, ll_request_t *req, const char *id, const char *st)
     const char *values[] = {id, st};
     PGresult *res = ll_db_exec (self->actor.db, "sched_json", 2, values);
     if (!res || PQntuples (res) != 1)
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
     else if (!streq (id, "0")) {
         //  One schedule: the object, not the array
         json_t *list = json_loads (PQgetvalue (res, 0, 0), 0, NULL);
@@ -539,17 +520,13 @@ s_handle_cancel (void *arg, ll_request_t *req)
     }
     const char *values[] = {a[0]};
     PGresult *res = ll_db_exec (self->actor.db, "sched_status", 1, values);
-    if (!res)
-        ll_request_fail (req, s_db_reason (self));
-    else if (PQntuples (res) == 0)
-        ll_request_fail (req, LL_REASON_NOT_FOUND);
-    else {
+    if (ll_actor_rows (&self->actor, req, res, NULL, LL_REASON_NOT_FOUND)) {
         char status[64];
         snprintf (status, sizeof status, "%s", PQgetvalue (res, 0, 0));
         PQclear (res);
         res = ll_db_exec (self->actor.db, "sched_cancel", 1, values);
         if (!res)
-            ll_request_fail (req, s_db_reason (self));
+            ll_request_fail (req, ll_actor_db_reason (&self->actor));
         else if (PQntuples (res) == 0) {
             char reason[96];
             snprintf (reason, sizeof reason, LL_REASON_STATUS " %s", status);
@@ -570,7 +547,7 @@ s_handle_class_end (void *arg, ll_request_t *req)
         return;
     PGresult *res = ll_db_exec (self->actor.db, "sched_next", 0, NULL);
     if (!res)
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
     else
         ll_request_answer (req,
                            PQntuples (res) == 1 ? PQgetvalue (res, 0, 2) : "");
@@ -584,7 +561,7 @@ s_handle_dashboard (void *arg, ll_request_t *req)
     self_t *self = arg;
     const ll_config_t *config = self->actor.runtime->config;
     char stale[16];
-    snprintf (stale, sizeof stale, "%d", config->agent.stale_after_s);
+    ll_actor_stale (&self->actor, stale);
     const char *sv[] = {stale};
     static const char *const states[] = {"starting",   "free",      "assigned",
                                          "connecting", "connected", "in_use",
@@ -601,7 +578,7 @@ s_handle_dashboard (void *arg, ll_request_t *req)
         next ? ll_db_exec (self->actor.db, "dash_auto", 0, NULL) : NULL;
     ll_class_budget_t budget;
     if (!autos || s_budget (self, &budget) != 0) {
-        ll_request_fail (req, s_db_reason (self));
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
         goto done;
     }
     json_t *c = json_object ();
@@ -721,19 +698,23 @@ static const ll_handler_t s_handlers[] = {
     {NULL, NULL},
 };
 
-static const ll_actor_class_t s_class = {
-    .endpoint = LL_ENDPOINT_SCHEDULER,
-    .database = true,
-    .handlers = s_handlers,
-    .start = s_self_start,
-    .tick_ms = S_TICK_MS,
-    .tick = s_tick,
+static const ll_actor_kind_t s_kind = {
+    .name = "scheduler",
+    .size = sizeof (self_t),
+    .fini = s_self_fini,
+    .class =
+        {
+            .endpoint = LL_ENDPOINT_SCHEDULER,
+            .database = true,
+            .handlers = s_handlers,
+            .start = s_self_start,
+            .tick_ms = S_TICK_MS,
+            .tick = s_tick,
+        },
 };
 
 void
 scheduler_actor (zsock_t *pipe, void *args)
 {
-    self_t *self = s_self_new (pipe, args);
-    ll_actor_run (&self->actor, &s_class, self);
-    s_self_destroy (&self);
+    ll_actor_main (pipe, args, &s_kind);
 }

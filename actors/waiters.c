@@ -54,30 +54,23 @@ s_list_free (void **item)
     zlistx_destroy ((zlistx_t **) item);
 }
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
+static void
+s_self_init (void *arg)
 {
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "waiters", pipe, runtime);
+    self_t *self = arg;
     self->by_key = zhashx_new ();
     zhashx_set_destructor (self->by_key, s_waiter_free);
     self->by_host = zhashx_new ();
     zhashx_set_destructor (self->by_host, s_list_free);
-    return self;
 }
 
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     zhashx_destroy (&self->by_host);
     zhashx_destroy (&self->by_key);
     zsock_destroy (&self->sub);
-    ll_actor_fini (&self->actor);
-    free (self);
-    *self_p = NULL;
 }
 
 static void s_self_handle_sub (void *arg);
@@ -123,6 +116,18 @@ s_remove (self_t *self, s_waiter_t *waiter)
     if (waiter->http)
         self->http_parked--;
     zhashx_delete (self->by_key, waiter->key);
+}
+
+//  Answer every waiter of picked (then destroyed) with status, and forget
+//  it.
+static void
+s_answer_all (self_t *self, zlistx_t **picked, const char *status)
+{
+    for (s_waiter_t *w = zlistx_first (*picked); w; w = zlistx_next (*picked)) {
+        ll_request_answer (w->req, status, NULL, NULL);
+        s_remove (self, w);
+    }
+    zlistx_destroy (picked);
 }
 
 //  A generation as text ("" = unknown) -> number, -1 when unknown.
@@ -171,11 +176,7 @@ s_revoke (self_t *self, const char *host, long long gen)
     for (s_waiter_t *w = zlistx_first (list); w; w = zlistx_next (list))
         if (w->gen != gen)
             zlistx_add_end (stale, w);
-    for (s_waiter_t *w = zlistx_first (stale); w; w = zlistx_next (stale)) {
-        ll_request_answer (w->req, LL_WAIT_REVOKED, NULL, NULL);
-        s_remove (self, w);
-    }
-    zlistx_destroy (&stale);
+    s_answer_all (self, &stale, LL_WAIT_REVOKED);
 }
 
 //  --- requests ---------------------------------------------------------------
@@ -449,11 +450,7 @@ s_expire (self_t *self)
          w = zhashx_next (self->by_key))
         if (self->stopping || (w->deadline && w->deadline <= now))
             zlistx_add_end (due, w);
-    for (s_waiter_t *w = zlistx_first (due); w; w = zlistx_next (due)) {
-        ll_request_answer (w->req, LL_WAIT_TIMEOUT, NULL, NULL);
-        s_remove (self, w);
-    }
-    zlistx_destroy (&due);
+    s_answer_all (self, &due, LL_WAIT_TIMEOUT);
 }
 
 //  Answer TIMEOUT to the waiters whose time is up; re-read the rows when
@@ -481,21 +478,26 @@ s_self_pipe (void *arg, const char *command, zmsg_t *msg)
     return true;
 }
 
-static const ll_actor_class_t s_class = {
-    .endpoint = LL_ENDPOINT_WAITERS,
-    .database = true,
-    .handlers = s_handlers,
-    .start = s_self_start,
-    .tick_ms = LL_WAITERS_TICK_MS,
-    .tick = s_self_tick,
-    .drain = s_self_drain,
-    .pipe = s_self_pipe,
+static const ll_actor_kind_t s_kind = {
+    .name = "waiters",
+    .size = sizeof (self_t),
+    .init = s_self_init,
+    .fini = s_self_fini,
+    .class =
+        {
+            .endpoint = LL_ENDPOINT_WAITERS,
+            .database = true,
+            .handlers = s_handlers,
+            .start = s_self_start,
+            .tick_ms = LL_WAITERS_TICK_MS,
+            .tick = s_self_tick,
+            .drain = s_self_drain,
+            .pipe = s_self_pipe,
+        },
 };
 
 void
 waiters_actor (zsock_t *pipe, void *args)
 {
-    self_t *self = s_self_new (pipe, args);
-    ll_actor_run (&self->actor, &s_class, self);
-    s_self_destroy (&self);
+    ll_actor_main (pipe, args, &s_kind);
 }

@@ -221,3 +221,109 @@ ll_actor_serve (ll_actor_t *self,
     ll_actor_dispatch (self, handlers, arg, req);
     return true;
 }
+
+void
+ll_actor_main (zsock_t *pipe, void *args, const ll_actor_kind_t *kind)
+{
+    ll_actor_t *self = calloc (1, kind->size);
+    ll_actor_init (self, kind->name, pipe, args);
+    if (kind->init)
+        kind->init (self);
+    if (kind->loop)
+        kind->loop (self);
+    else
+        ll_actor_run (self, &kind->class, self);
+    if (kind->fini)
+        kind->fini (self);
+    ll_actor_fini (self);
+    free (self);
+}
+
+const char *
+ll_actor_db_reason (ll_actor_t *self)
+{
+    const char *error = ll_db_error (self->db);
+    return *error ? error : LL_REASON_DATABASE;
+}
+
+void
+ll_actor_answer_value (ll_actor_t *self, ll_request_t *req, PGresult *res)
+{
+    if (res && PQntuples (res) == 1)
+        ll_request_answer (req, PQgetvalue (res, 0, 0));
+    else
+        ll_request_fail (req, ll_actor_db_reason (self));
+    PQclear (res);
+}
+
+const char *
+ll_actor_stale (ll_actor_t *self, char stale[16])
+{
+    snprintf (stale, 16, "%d", self->runtime->config->agent.stale_after_s);
+    return stale;
+}
+
+int
+ll_actor_poll (ll_actor_t *self,
+               zmq_pollitem_t *extra,
+               int count,
+               long timeout_ms,
+               ll_start_fn *start,
+               const ll_handler_t *handlers,
+               void *arg)
+{
+    zmq_pollitem_t items[2 + LL_ACTOR_POLL_MAX];
+    int n = 0;
+    items[n++] = (zmq_pollitem_t){zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0};
+    int router = self->router ? n : -1;
+    if (self->router)
+        items[n++] =
+            (zmq_pollitem_t){zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
+    if (count > LL_ACTOR_POLL_MAX)
+        count = LL_ACTOR_POLL_MAX;
+    memcpy (items + n, extra, (size_t) count * sizeof *extra);
+    int rc = zmq_poll (items, n + count, timeout_ms);
+    for (int i = 0; i < count; i++)
+        extra[i].revents = rc > 0 ? items[n + i].revents : 0;
+    if (rc < 0 && errno != EINTR)
+        self->terminated = true;  //  the context is terminating
+    if (rc <= 0)
+        return rc;
+    if (items[0].revents & ZMQ_POLLIN)
+        ll_actor_handle_pipe (self, start, NULL, arg);
+    if (!self->terminated && router >= 0
+        && (items[router].revents & ZMQ_POLLIN))
+        ll_actor_serve (self, handlers, arg, false);
+    return rc;
+}
+
+const char *
+ll_actor_event (zsock_t *sub, char **host, char **gen)
+{
+    *host = *gen = NULL;
+    zmsg_t *msg = zmsg_recv (sub);
+    char *event = msg ? zmsg_popstr (msg) : NULL;
+    const char *which = NULL;
+    if (event && streq (event, LL_EVT_RESYNC))
+        which = LL_EVT_RESYNC;
+    else if (event && streq (event, LL_EVT_VM_REVOKED)
+             && ll_proto_decode (event, msg, host, gen) == 0)
+        which = LL_EVT_VM_REVOKED;
+    free (event);
+    zmsg_destroy (&msg);
+    return which;
+}
+
+bool
+ll_actor_rows (ll_actor_t *self,
+               ll_request_t *req,
+               PGresult *res,
+               const char *failed,
+               const char *missing)
+{
+    if (!res)
+        ll_request_fail (req, failed ? failed : ll_actor_db_reason (self));
+    else if (PQntuples (res) == 0)
+        ll_request_fail (req, missing);
+    return res && PQntuples (res) > 0;
+}

@@ -7,9 +7,8 @@
         void
         registry_actor (zsock_t *pipe, void *args)
         {
-            self_t *self = s_self_new (pipe, args);   //  ll_actor_init
-            ll_actor_run (&self->actor, &s_class, self);
-            s_self_destroy (&self);                   //  ll_actor_fini
+            //  s_kind: self_t's size, its init and fini, the class
+            ll_actor_main (pipe, args, &s_kind);  //  ll_actor_run inside
         }
 
     START binds the ROUTER at the class's endpoint, opens the database
@@ -133,5 +132,66 @@ bool ll_actor_serve (ll_actor_t *self,
                      const ll_handler_t *handlers,
                      void *arg,
                      bool nowait);
+
+//  An actor whole: what ll_actor_main makes, runs and frees. Each actor's
+//  entry point is then ll_actor_main (pipe, args, &s_kind).
+typedef struct {
+    const char *name;  //  for logs: "registry"
+    size_t size;       //  sizeof (self_t), whose first member is ll_actor_t
+    ll_work_fn *init;  //  after ll_actor_init on the zeroed self, or NULL
+    ll_work_fn *fini;  //  before ll_actor_fini, or NULL
+    ll_work_fn *loop;  //  its own loop (terraform, exporter), or NULL:
+                       //  ll_actor_run serves class
+    ll_actor_class_t class;  //  what ll_actor_run serves
+} ll_actor_kind_t;
+
+//  Make self (kind->size bytes, zeroed, ll_actor_init with runtime args),
+//  run kind's init, its loop or ll_actor_run until $TERM, its fini, then
+//  ll_actor_fini and free self.
+void ll_actor_main (zsock_t *pipe, void *args, const ll_actor_kind_t *kind);
+
+//  Why the actor's last query failed: the database's message, or
+//  LL_REASON_DATABASE when it gave none.
+const char *ll_actor_db_reason (ll_actor_t *self);
+
+//  Answer req with the first column of res's one row, or fail it with
+//  ll_actor_db_reason when res is NULL or has not exactly one row. Clears
+//  res.
+void ll_actor_answer_value (ll_actor_t *self, ll_request_t *req, PGresult *res);
+
+//  The agent.stale_after_s setting as text in stale (the queries' "seconds
+//  without a heartbeat before a VM is stale"). Returns stale.
+const char *ll_actor_stale (ll_actor_t *self, char stale[16]);
+
+#define LL_ACTOR_POLL_MAX 256  //  items an own loop polls beside its own two
+
+//  One turn of an own loop (terraform, exporter): poll the pipe, the
+//  ROUTER once bound and the count items of extra (their revents are set)
+//  for at most timeout_ms, then serve the pipe (START runs start) and one
+//  request of the ROUTER (handlers, with arg). The poll's result; -1 when
+//  interrupted (nothing served, extra's revents cleared). When polling
+//  fails otherwise (the context ends) terminated is set, as by $TERM.
+int ll_actor_poll (ll_actor_t *self,
+                   zmq_pollitem_t *extra,
+                   int count,
+                   long timeout_ms,
+                   ll_start_fn *start,
+                   const ll_handler_t *handlers,
+                   void *arg);
+
+//  Read one event of sub, a SUB to LL_ENDPOINT_EVENTS, for the actors
+//  that follow revoked tokens: LL_EVT_VM_REVOKED with *host and *gen (new
+//  strings), LL_EVT_RESYNC (every token may have changed: *host NULL), or
+//  NULL for anything else or a malformed event.
+const char *ll_actor_event (zsock_t *sub, char **host, char **gen);
+
+//  Whether res, the result of req's query, has rows. When not, req is
+//  failed: with failed when res is NULL (NULL: ll_actor_db_reason), else
+//  with missing. res stays the caller's to clear.
+bool ll_actor_rows (ll_actor_t *self,
+                    ll_request_t *req,
+                    PGresult *res,
+                    const char *failed,
+                    const char *missing);
 
 #endif

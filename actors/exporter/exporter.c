@@ -165,12 +165,11 @@ s_audit (self_t *self,
 
 //  --- the actor --------------------------------------------------------------
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
+static void
+s_self_init (void *arg)
 {
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "exporter", pipe, runtime);
-    const ll_config_t *config = runtime->config;
+    self_t *self = arg;
+    const ll_config_t *config = self->actor.runtime->config;
     const char *source = config->export.source;
     if (!*source)
         source = streq (config->provider.kind, "aws") ? "container" : "host";
@@ -184,20 +183,16 @@ s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
     if (!*user && !streq (config->provider.kind, "aws"))
         pw = getpwuid (geteuid ());
     self->ssh_user = strdup (*user ? user : pw ? pw->pw_name : "ubuntu");
-    return self;
 }
 
 static void s_export_cancel (self_t *self, const char *why);
 
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     if (self->export)
         s_export_cancel (self, "the allocator is stopping");
-    ll_actor_fini (&self->actor);
     ll_ssh_key_destroy (&self->key);
     zmsg_destroy (&self->last_vms);
     if (self->ssh_ready)
@@ -205,8 +200,6 @@ s_self_destroy (self_t **self_p)
     free (self->data_dir);
     free (self->ssh_user);
     free (self->key_file);
-    free (self);
-    *self_p = NULL;
 }
 
 //  Load (or make) the client key; 0 or -1 with a warning.
@@ -476,19 +469,21 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
     if (!msg)
         return;
     char *command = zmsg_popstr (msg);
+    zframe_t *data = command && streq (command, "DATA") ? zmsg_pop (msg) : NULL;
+    //  The other commands' arguments: up to three, NULL when absent
+    char *arg[3];
+    for (int i = 0; i < 3; i++)
+        arg[i] = zmsg_popstr (msg);
     if (!command)
         ;
     else if (streq (command, "DATA")) {
-        zframe_t *data = zmsg_pop (msg);
         if (data && ex->current == vm
             && ll_zip_write (ex->zip, zframe_data (data), zframe_size (data))
                    == 0)
             ex->bytes += (int64_t) zframe_size (data);
-        zframe_destroy (&data);
     }
     else if (streq (command, "BEGIN")) {
-        char *rel = zmsg_popstr (msg);
-        char *mtime = zmsg_popstr (msg);
+        const char *rel = arg[0], *mtime = arg[1];
         char name[LL_ZIP_NAME_MAX + 1];
         snprintf (name, sizeof name, "vm_%d/%s", vm->index, rel ? rel : "");
         if (rel
@@ -507,13 +502,9 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
             s_escape (vm->notes, rel);
             s_chunk_printf (vm->notes, ": the zip writer refused it\n");
         }
-        free (rel);
-        free (mtime);
     }
     else if (streq (command, "END")) {
-        char *hex = zmsg_popstr (msg);
-        char *bytes = zmsg_popstr (msg);
-        char *note = zmsg_popstr (msg);
+        const char *hex = arg[0], *bytes = arg[1], *note = arg[2];
         if (ex->current == vm && hex && bytes) {
             ll_zip_end (ex->zip);
             ex->current = NULL;
@@ -535,14 +526,9 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
             }
             zchunk_destroy (&line);
         }
-        free (hex);
-        free (bytes);
-        free (note);
     }
     else if (streq (command, "SKIP")) {
-        char *rel = zmsg_popstr (msg);
-        char *size = zmsg_popstr (msg);
-        char *reason = zmsg_popstr (msg);
+        const char *rel = arg[0], *size = arg[1], *reason = arg[2];
         if (rel && size && reason) {
             vm->skipped++;
             if (strstr (reason, "max_file_bytes"))
@@ -557,14 +543,9 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
             s_escape (vm->notes, reason);
             zchunk_extend (vm->notes, "\n", 1);
         }
-        free (rel);
-        free (size);
-        free (reason);
     }
     else if (streq (command, "HOSTKEY")) {
-        char *type = zmsg_popstr (msg);
-        char *b64 = zmsg_popstr (msg);
-        char *fp = zmsg_popstr (msg);
+        const char *type = arg[0], *b64 = arg[1], *fp = arg[2];
         if (type && b64 && fp) {
             const char *values[] = {vm->hostname, type, b64, fp};
             PGresult *res =
@@ -577,9 +558,6 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
                          vm->hostname, ll_db_error (self->actor.db));
             PQclear (res);
         }
-        free (type);
-        free (b64);
-        free (fp);
     }
     else if (streq (command, "DONE") || streq (command, "FAIL")) {
         if (ex->current == vm) {  //  cannot happen: END comes first
@@ -590,9 +568,8 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
         ex->active--;
         ex->done++;
         if (streq (command, "FAIL")) {
-            char *reason = zmsg_popstr (msg);
             vm->state = S_VM_FAILED;
-            vm->error = reason ? reason : strdup ("unknown");
+            vm->error = strdup (arg[0] ? arg[0] : "unknown");
             ex->failed++;
             ll_warn ("exporter: %s (%s:%d): %s", vm->hostname, vm->address,
                      vm->port, vm->error);
@@ -606,6 +583,9 @@ s_export_handle_fetch (self_t *self, s_vm_t *vm)
         if (ex->done == ex->vm_count && ex->active == 0)
             s_export_finish (self);
     }
+    zframe_destroy (&data);
+    for (int i = 0; i < 3; i++)
+        free (arg[i]);
     free (command);
     zmsg_destroy (&msg);
 }
@@ -869,48 +849,38 @@ static const ll_handler_t s_handlers[] = {
     {NULL, NULL},
 };
 
-void
-exporter_actor (zsock_t *pipe, void *args)
+//  Its own loop: the poll set changes with its work
+static void
+s_self_loop (void *arg)
 {
-    self_t *self = s_self_new (pipe, args);
+    self_t *self = arg;
+    zsock_t *pipe = self->actor.pipe;
     ll_actor_t *actor = &self->actor;
     zsock_signal (pipe, 0);
-    zmq_pollitem_t items[2 + 256];
-    s_vm_t *owners[256];
+    zmq_pollitem_t items[LL_ACTOR_POLL_MAX];
+    s_vm_t *owners[LL_ACTOR_POLL_MAX];
     while (!actor->terminated) {
         int n = 0;
-        items[n++] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
-        if (actor->router)
-            items[n++] = (zmq_pollitem_t){zsock_resolve (actor->router), 0,
-                                          ZMQ_POLLIN, 0};
-        int fixed = n;
         s_export_t *ex = self->export;
         //  Read the fetch threads only while the reader keeps up; while a
         //  file is open in the zip, only its VM's thread
         if (ex && !ex->finished && ex->out_len < S_OUT_MAX)
-            for (int i = 0;
-                 i < ex->vm_count && n < (int) (sizeof items / sizeof *items);
-                 i++) {
+            for (int i = 0; i < ex->vm_count && n < LL_ACTOR_POLL_MAX; i++) {
                 s_vm_t *vm = &ex->vms[i];
                 if (!vm->fetch.running || (ex->current && ex->current != vm))
                     continue;
-                owners[n - fixed] = vm;
+                owners[n] = vm;
                 items[n++] = (zmq_pollitem_t){zsock_resolve (vm->pair), 0,
                                               ZMQ_POLLIN, 0};
             }
-        int rc = zmq_poll (items, n, ex ? S_FLUSH_MS : 1000);
-        if (rc < 0 && zmq_errno () != EINTR)
-            break;
-        if (items[0].revents & ZMQ_POLLIN)
-            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
+        int rc = ll_actor_poll (actor, items, n, ex ? S_FLUSH_MS : 1000,
+                                s_self_start, s_handlers, self);
         if (actor->terminated)
             break;
-        if (fixed > 1 && (items[1].revents & ZMQ_POLLIN))
-            ll_actor_serve (actor, s_handlers, self, false);
         //  The export may have ended (or started) meanwhile
         if (self->export == ex && ex)
-            for (int i = fixed; i < n && self->export == ex; i++) {
-                s_vm_t *vm = owners[i - fixed];
+            for (int i = 0; i < n && self->export == ex; i++) {
+                s_vm_t *vm = owners[i];
                 if (!(items[i].revents & ZMQ_POLLIN)
                     || (ex->current && ex->current != vm))
                     continue;
@@ -931,5 +901,18 @@ exporter_actor (zsock_t *pipe, void *args)
         else if (actor->started && rc == 0)
             ll_db_ensure (self->actor.db);
     }
-    s_self_destroy (&self);
+}
+
+static const ll_actor_kind_t s_kind = {
+    .name = "exporter",
+    .size = sizeof (self_t),
+    .init = s_self_init,
+    .fini = s_self_fini,
+    .loop = s_self_loop,
+};
+
+void
+exporter_actor (zsock_t *pipe, void *args)
+{
+    ll_actor_main (pipe, args, &s_kind);
 }

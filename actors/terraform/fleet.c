@@ -79,6 +79,28 @@ tf_reboot_continue (self_t *self, op_t *op)
     tf_op_end (self, op->failed_vms == 0);
 }
 
+//  What became of a student's CRD code on a new VM (replaced, moved):
+//  delivered is the query's "t" when the new VM got it
+static const char *
+s_delivery (const char *delivered)
+{
+    return delivered[0] == 't' ? "their code is delivered to the new VM"
+                               : "their code was used already: their page "
+                                 "asks for a new CRD command";
+}
+
+//  Archive the VMs of the array names[0], then remove them from vms and
+//  the fleet (in the caller's transaction): 0, or -1
+static int
+s_drop (self_t *self, const char *const *names)
+{
+    return tf_exec (self, "vms_archive", 1, names) == 0
+                   && tf_exec (self, "vms_remove", 1, names) == 0
+                   && tf_exec (self, "fleet_drop", 1, names) == 0
+               ? 0
+               : -1;
+}
+
 void
 tf_redeliver (self_t *self, op_t *op)
 {
@@ -90,11 +112,7 @@ tf_redeliver (self_t *self, op_t *op)
                 ll_db_error (self->actor.db));
     for (int i = 0; res && i < PQntuples (res); i++)
         tf_say (self, op, "%s: its student stays assigned; %s",
-                PQgetvalue (res, i, 0),
-                PQgetvalue (res, i, 2)[0] == 't'
-                    ? "their code is delivered to the new VM"
-                    : "their code was used already: their page asks for a new "
-                      "CRD command");
+                PQgetvalue (res, i, 0), s_delivery (PQgetvalue (res, i, 2)));
     PQclear (res);
     free (array);
 }
@@ -112,20 +130,14 @@ tf_move_student (self_t *self, op_t *op)
     int rc = -1;
     if (ll_db_command (self->actor.db, "BEGIN") == 0
         && (res = ll_db_exec (self->actor.db, "vm_move_assignment", 2, move))
-        && tf_exec (self, "vms_archive", 1, names) == 0
-        && tf_exec (self, "vms_remove", 1, names) == 0
-        && tf_exec (self, "fleet_drop", 1, names) == 0
+        && s_drop (self, names) == 0
         && ll_db_command (self->actor.db, "COMMIT") == 0)
         rc = 0;
     else
         ll_db_command (self->actor.db, "ROLLBACK");
     if (rc == 0 && PQntuples (res) == 1) {
         tf_say (self, op, "the student of %s moved to %s; %s", op->target,
-                op->moved_to,
-                PQgetvalue (res, 0, 1)[0] == 't'
-                    ? "their code is delivered to the new VM"
-                    : "their code was used already: their page asks for a new "
-                      "CRD command");
+                op->moved_to, s_delivery (PQgetvalue (res, 0, 1)));
         const char *audit[] = {"terraform", "move-student", op->moved_to, "ok",
                                op->target};
         tf_exec (self, "tf_audit", 5, audit);
@@ -146,9 +158,7 @@ tf_drop_names (self_t *self, zlist_t *names)
     const char *values[] = {array};
     int rc = -1;
     if (ll_db_command (self->actor.db, "BEGIN") == 0
-        && tf_exec (self, "vms_archive", 1, values) == 0
-        && tf_exec (self, "vms_remove", 1, values) == 0
-        && tf_exec (self, "fleet_drop", 1, values) == 0
+        && s_drop (self, values) == 0
         && ll_db_command (self->actor.db, "COMMIT") == 0)
         rc = 0;
     else

@@ -540,6 +540,17 @@ tf_op_begin (self_t *self)
     tf_op_terraform (self, op);
 }
 
+//  The working directory could not be prepared: the operation fails, a
+//  launch's names are dropped.
+static void
+s_op_unprepared (self_t *self, op_t *op)
+{
+    tf_reconcile (self, op, false);
+    if (strcmp (op->kind, "launch") == 0)
+        tf_drop_names (self, op->names);
+    tf_op_fail (self, "cannot prepare the terraform working directory");
+}
+
 void
 tf_op_terraform (self_t *self, op_t *op)
 {
@@ -557,10 +568,7 @@ tf_op_terraform (self_t *self, op_t *op)
         free (public_key);
         tf_say (self, op, "cannot prepare %s (module %s)", self->work_dir,
                 self->module_dir);
-        tf_reconcile (self, op, false);
-        if (strcmp (op->kind, "launch") == 0)
-            tf_drop_names (self, op->names);
-        tf_op_fail (self, "cannot prepare the terraform working directory");
+        s_op_unprepared (self, op);
         return;
     }
     free (public_key);
@@ -568,10 +576,7 @@ tf_op_terraform (self_t *self, op_t *op)
     if (tf_write_backend (self, &backend) != 0) {
         tf_say (self, op, "cannot write the state backend's settings in %s",
                 self->work_dir);
-        tf_reconcile (self, op, false);
-        if (strcmp (op->kind, "launch") == 0)
-            tf_drop_names (self, op->names);
-        tf_op_fail (self, "cannot prepare the terraform working directory");
+        s_op_unprepared (self, op);
         return;
     }
     free (self->init_id);

@@ -4,6 +4,8 @@
     in op.c, output.c, workdir.c and fleet.c (internal.h). */
 #include "actors/terraform/internal.h"
 
+#include <ctype.h>
+
 static void
 s_reply_busy (self_t *self, ll_request_t *req, int64_t busy)
 {
@@ -217,10 +219,15 @@ s_hosts_text (zlist_t *hosts)
 }
 
 //  DESTROY who, EXPORT-DESTROY who, or DESTROY-VM / REPLACE-VM / REBOOT-VM
-//  host who [host...]
+//  host who [host...]: the operation's kind is the command in lower case
 static void
-s_handle_remove (self_t *self, ll_request_t *req, const char *kind)
+s_handle_remove (void *arg, ll_request_t *req)
 {
+    self_t *self = arg;
+    char kind[sizeof self->op->kind];
+    snprintf (kind, sizeof kind, "%s", req->command);
+    for (char *c = kind; *c; c++)
+        *c = (char) tolower ((unsigned char) *c);
     bool all =
         strcmp (kind, "destroy") == 0 || strcmp (kind, "export-destroy") == 0;
     char *first = NULL, *who = NULL;
@@ -401,36 +408,6 @@ done:
 }
 
 static void
-s_handle_destroy (void *self, ll_request_t *req)
-{
-    s_handle_remove (self, req, "destroy");
-}
-
-static void
-s_handle_destroy_vm (void *self, ll_request_t *req)
-{
-    s_handle_remove (self, req, "destroy-vm");
-}
-
-static void
-s_handle_replace_vm (void *self, ll_request_t *req)
-{
-    s_handle_remove (self, req, "replace-vm");
-}
-
-static void
-s_handle_reboot_vm (void *self, ll_request_t *req)
-{
-    s_handle_remove (self, req, "reboot-vm");
-}
-
-static void
-s_handle_export_destroy (void *self, ll_request_t *req)
-{
-    s_handle_remove (self, req, "export-destroy");
-}
-
-static void
 s_handle_op_get (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
@@ -520,12 +497,12 @@ s_handle_op_list (void *arg, ll_request_t *req)
 //  Served on LL_ENDPOINT_TERRAFORM
 static const ll_handler_t s_handlers[] = {
     {LL_CMD_LAUNCH, s_handle_launch},
-    {LL_CMD_DESTROY, s_handle_destroy},
-    {LL_CMD_DESTROY_VM, s_handle_destroy_vm},
-    {LL_CMD_REPLACE_VM, s_handle_replace_vm},
-    {LL_CMD_REBOOT_VM, s_handle_reboot_vm},
+    {LL_CMD_DESTROY, s_handle_remove},
+    {LL_CMD_DESTROY_VM, s_handle_remove},
+    {LL_CMD_REPLACE_VM, s_handle_remove},
+    {LL_CMD_REBOOT_VM, s_handle_remove},
     {LL_CMD_MOVE_VM, s_handle_move},
-    {LL_CMD_EXPORT_DESTROY, s_handle_export_destroy},
+    {LL_CMD_EXPORT_DESTROY, s_handle_remove},
     {LL_CMD_OP_GET, s_handle_op_get},
     {LL_CMD_OP_LIST, s_handle_op_list},
     {NULL, NULL},
@@ -533,32 +510,19 @@ static const ll_handler_t s_handlers[] = {
 
 //  --- actor plumbing ----------------------------------------------------
 
-static self_t *
-s_self_new (zsock_t *pipe, ll_runtime_t *runtime)
-{
-    self_t *self = calloc (1, sizeof *self);
-    ll_actor_init (&self->actor, "terraform", pipe, runtime);
-    return self;
-}
-
 static void
-s_self_destroy (self_t **self_p)
+s_self_fini (void *arg)
 {
-    self_t *self = *self_p;
-    if (!self)
-        return;
+    self_t *self = arg;
     tf_op_destroy (&self->op);
     zsock_destroy (&self->pub);
     zsock_destroy (&self->exporter);
     ll_aws_chain_destroy (&self->aws);
     free (self->init_id);
-    ll_actor_fini (&self->actor);
     free (self->module_dir);
     free (self->work_dir);
     free (self->key_file);
     free (self->exe_dir);
-    free (self);
-    *self_p = NULL;
 }
 
 static const char *
@@ -609,22 +573,17 @@ s_self_start (void *arg)
     return NULL;
 }
 
-void
-terraform_actor (zsock_t *pipe, void *args)
+//  Its own loop: the poll set changes with its work
+static void
+s_self_loop (void *arg)
 {
-    self_t *self = s_self_new (pipe, args);
+    self_t *self = arg;
+    zsock_t *pipe = self->actor.pipe;
     ll_actor_t *actor = &self->actor;
     zsock_signal (pipe, 0);
     while (!actor->terminated) {
-        zmq_pollitem_t items[4];
+        zmq_pollitem_t items[2];
         int n = 0;
-        items[n++] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
-        int router_index = -1;
-        if (actor->router) {
-            router_index = n;
-            items[n++] = (zmq_pollitem_t){zsock_resolve (actor->router), 0,
-                                          ZMQ_POLLIN, 0};
-        }
         int out_index = -1, err_index = -1;
         op_t *op = self->op;
         if (op && tf_stream_fd (op, &op->out) >= 0) {
@@ -637,16 +596,10 @@ terraform_actor (zsock_t *pipe, void *args)
             items[n++] = (zmq_pollitem_t){NULL, tf_stream_fd (op, &op->err),
                                           ZMQ_POLLIN, 0};
         }
-        int rc = zmq_poll (items, n, op ? TF_TICK_MS : TF_IDLE_TICK_MS);
-        if (rc < 0 && errno != EINTR)
-            break;
-        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
-            ll_actor_handle_pipe (actor, s_self_start, NULL, self);
+        ll_actor_poll (actor, items, n, op ? TF_TICK_MS : TF_IDLE_TICK_MS,
+                       s_self_start, s_handlers, self);
         if (actor->terminated)
             break;
-        if (rc > 0 && router_index >= 0
-            && (items[router_index].revents & ZMQ_POLLIN))
-            ll_actor_serve (actor, s_handlers, self, false);
         //  the operation may have changed under the router's handling
         if (op && op == self->op) {
             if (out_index >= 0 && tf_stream_fd (op, &op->out) >= 0
@@ -665,5 +618,17 @@ terraform_actor (zsock_t *pipe, void *args)
                 self->actor.db);  //  idle: reconnect in the background
     }
     tf_op_abort (self);
-    s_self_destroy (&self);
+}
+
+static const ll_actor_kind_t s_kind = {
+    .name = "terraform",
+    .size = sizeof (self_t),
+    .fini = s_self_fini,
+    .loop = s_self_loop,
+};
+
+void
+terraform_actor (zsock_t *pipe, void *args)
+{
+    ll_actor_main (pipe, args, &s_kind);
 }
