@@ -19,6 +19,8 @@ typedef struct {
     struct ll_metrics *metrics;  //  Prometheus series (runtime/metrics.h),
                                  //  NULL in tests that do not count
     int64_t started_ms;          //  ll_now_ms () at process start
+    bool connect_after_start;    //  actors connect once START is answered
+                                 //  (runtime/actor.h), else in START
     void *extra;                 //  test hook: actor-specific, usually NULL
 } ll_runtime_t;
 
