@@ -165,10 +165,10 @@ s_zmq_keygen (const char *path)
 }
 
 typedef struct {
-    ll_db_t *db;          //  its connection
-    int64_t started_ms;   //  ll_now_ms () at process start
-    pthread_t thread;     //  runs s_migrate
-    bool running;         //  thread was started
+    ll_db_t *db;         //  its connection
+    int64_t started_ms;  //  ll_now_ms () at process start
+    pthread_t thread;    //  runs s_migrate
+    bool running;        //  thread was started
 } s_migration_t;
 
 //  The migrations, once for the process (runtime/db.h)
@@ -196,8 +196,7 @@ s_migration_start (s_migration_t *self, ll_runtime_t *runtime)
     if (!self->db)
         return;
     ll_db_migrate_announce (self->db);
-    self->running =
-        pthread_create (&self->thread, NULL, s_migrate, self) == 0;
+    self->running = pthread_create (&self->thread, NULL, s_migrate, self) == 0;
     if (!self->running)
         s_migrate (self);  //  no thread: here, and the edge waits
 }

@@ -24,10 +24,9 @@ ll_route_health (ll_http_req_t *req)
     json_t *connecting = json_array ();
     ll_actor_connecting (s_add_name, connecting);
     bool registry = false;
-    size_t i;
-    json_t *name;
-    json_array_foreach (connecting, i, name)
-        registry |= streq (json_string_value (name), "registry");
+    for (size_t i = 0; i < json_array_size (connecting); i++)
+        registry |= streq (json_string_value (json_array_get (connecting, i)),
+                           "registry");
     char *error = NULL;
     int rc = registry ? 0 : ll_ask_health (&req->client, &error);
     const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
@@ -43,9 +42,9 @@ ll_route_health (ll_http_req_t *req)
         json_object_set_new (checks, "database", json_string (text));
     }
     free (error);
-    const char *status = rc != 0                         ? "unhealthy"
+    const char *status = rc != 0                        ? "unhealthy"
                          : json_array_size (connecting) ? "starting"
-                                                         : "healthy";
+                                                        : "healthy";
     if (json_array_size (connecting))
         json_object_set_new (checks, "connecting", connecting);
     else

@@ -40,8 +40,7 @@ s_connecting_end (ll_actor_t *self, bool tried)
                 ll_info ("allocator: every actor's first connection to "
                          "postgresql ended %lld ms after start: %d of %d "
                          "connected",
-                         (long long) (ll_now_ms ()
-                                      - self->runtime->started_ms),
+                         (long long) (ll_now_ms () - self->runtime->started_ms),
                          s_connected, s_connect_tried);
             if (s_connecting_count == 0)
                 s_connected = s_connect_tried = 0;
