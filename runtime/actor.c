@@ -17,10 +17,9 @@ static void
 s_connecting_add (ll_actor_t *self)
 {
     pthread_mutex_lock (&s_connecting_lock);
-    if (s_connecting_count < S_CONNECTING_MAX) {
+    self->connecting = true;  //  (listed while there is room)
+    if (s_connecting_count < S_CONNECTING_MAX)
         s_connecting[s_connecting_count++] = self;
-        self->connecting = true;
-    }
     pthread_mutex_unlock (&s_connecting_lock);
 }
 
@@ -33,7 +32,6 @@ s_connecting_end (ll_actor_t *self, bool tried)
     for (int i = 0; self->connecting && i < s_connecting_count; i++)
         if (s_connecting[i] == self) {
             s_connecting[i] = s_connecting[--s_connecting_count];
-            self->connecting = false;
             s_connect_tried += tried;
             s_connected += tried && ll_db_connected (self->db);
             if (s_connecting_count == 0 && s_connect_tried)
@@ -44,7 +42,9 @@ s_connecting_end (ll_actor_t *self, bool tried)
                          s_connected, s_connect_tried);
             if (s_connecting_count == 0)
                 s_connected = s_connect_tried = 0;
+            break;
         }
+    self->connecting = false;
     pthread_mutex_unlock (&s_connecting_lock);
 }
 
