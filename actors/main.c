@@ -32,7 +32,9 @@
 
 //  Stopped in reverse table order: the edge stops first, so no request
 //  reaches an actor that is gone. The inner actors start at once (each
-//  connects to PostgreSQL in its START), then the edge ones in order.
+//  connects to PostgreSQL once its START is answered, after main's
+//  migrations), then the edge ones in order, without waiting for those
+//  connections.
 static const ll_actor_def_t s_actor_table[] = {
     {"registry", registry_actor, false},
     {"admin", admin_actor, false},
@@ -163,9 +165,10 @@ s_zmq_keygen (const char *path)
 }
 
 typedef struct {
-    const ll_config_t *config;  //  the database
-    ll_stats_t *stats;          //  counts a failed connection
-    int64_t done_ms;            //  ll_now_ms () when it ended
+    ll_db_t *db;         //  its connection
+    int64_t started_ms;  //  ll_now_ms () at process start
+    pthread_t thread;    //  runs s_migrate
+    bool running;        //  thread was started
 } s_migration_t;
 
 //  The migrations, once for the process (runtime/db.h)
@@ -173,14 +176,37 @@ static void *
 s_migrate (void *arg)
 {
     s_migration_t *self = arg;
-    ll_db_t *db = ll_db_new (self->config, self->stats, "allocator");
-    if (db && ll_db_migrate_once (db) != 0)
+    if (ll_db_migrate_once (self->db) != 0)
         ll_warn ("allocator: migrations not applied (the first connection "
                  "that succeeds applies them): %s",
-                 ll_db_error (db));
-    ll_db_destroy (&db);
-    self->done_ms = ll_now_ms ();
+                 ll_db_error (self->db));
+    else
+        ll_info ("allocator: migrations checked %lld ms after start",
+                 (long long) (ll_now_ms () - self->started_ms));
     return NULL;
+}
+
+//  Start the migrations in their own thread: the actors' connections wait
+//  for them (ll_db_migrate_announce), not the actors' START nor the edge.
+static void
+s_migration_start (s_migration_t *self, ll_runtime_t *runtime)
+{
+    self->started_ms = runtime->started_ms;
+    self->db = ll_db_new (runtime->config, runtime->stats, "allocator");
+    if (!self->db)
+        return;
+    ll_db_migrate_announce (self->db);
+    self->running = pthread_create (&self->thread, NULL, s_migrate, self) == 0;
+    if (!self->running)
+        s_migrate (self);  //  no thread: here, and the edge waits
+}
+
+static void
+s_migration_join (s_migration_t *self)
+{
+    if (self->running)
+        pthread_join (self->thread, NULL);
+    ll_db_destroy (&self->db);
 }
 
 //  A stop still running after S_CUT_AFTER_MS waits on the database (a query
@@ -531,20 +557,19 @@ main (int argc, char *argv[])
     ll_runtime_t runtime = {.config = config,
                             .stats = &stats,
                             .metrics = &metrics,
-                            .started_ms = ll_now_ms ()};
-    //  The migrations, once, while the inner actors connect (no START runs
-    //  a query but the listener's LISTEN, retried until it works); the edge
-    //  starts after both
-    s_migration_t migration = {.config = config, .stats = &stats};
-    pthread_t migrator;
-    pthread_create (&migrator, NULL, s_migrate, &migration);
+                            .started_ms = ll_now_ms (),
+                            .connect_after_start = true};
+    //  The migrations, once, while everything starts: no START runs a
+    //  query, and the actors connect after the migrations (the listener's
+    //  LISTEN comes on its first tick after that)
+    s_migration_t migration = {0};
+    s_migration_start (&migration, &runtime);
     ll_supervisor_t *supervisor = ll_supervisor_new (
         s_actor_table, sizeof s_actor_table / sizeof s_actor_table[0],
         &runtime);
     char *failure = NULL;
     int rc = ll_supervisor_start (supervisor, false, &failure);
     int64_t inner_ms = ll_now_ms ();
-    pthread_join (migrator, NULL);
     if (rc == 0)
         rc = ll_supervisor_start (supervisor, true, &failure);
     if (rc != 0) {
@@ -554,17 +579,13 @@ main (int argc, char *argv[])
     }
     else {
         int64_t now = ll_now_ms ();
-        ll_info (
-            "allocator: ready in %lld ms after main (config %lld ms, "
-            "then at once: migrations %lld ms, actors %lld ms; then "
-            "gateway and http %lld ms)",
-            (long long) (now - main_ms),
-            (long long) (runtime.started_ms - main_ms),
-            (long long) (migration.done_ms - runtime.started_ms),
-            (long long) (inner_ms - runtime.started_ms),
-            (long long) (now
-                         - (inner_ms > migration.done_ms ? inner_ms
-                                                         : migration.done_ms)));
+        ll_info ("allocator: ready in %lld ms after main (config %lld ms, "
+                 "actors %lld ms, then gateway and http %lld ms; the "
+                 "migrations and the actors' connections go on)",
+                 (long long) (now - main_ms),
+                 (long long) (runtime.started_ms - main_ms),
+                 (long long) (inner_ms - runtime.started_ms),
+                 (long long) (now - inner_ms));
         int sig = s_serve (supervisor, config);
         ll_info ("allocator: %s received, stopping",
                  sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -576,6 +597,7 @@ main (int argc, char *argv[])
     s_watchdog_t watchdog;
     s_watchdog_start (&watchdog);
     ll_supervisor_destroy (&supervisor);
+    s_migration_join (&migration);  //  cut short like the actors' work
     s_watchdog_stop (&watchdog);
     zsys_shutdown ();
     ll_info ("allocator: stopped in %lld ms", (long long) (ll_now_ms () - t0));

@@ -1,21 +1,40 @@
 /*  Public routes: health, metrics, the student page and static assets.
-    Health tells an anonymous caller only up or down; its details (the
-    database's error, uptime) need the admin. Metrics need the Bearer token
+    Health tells an anonymous caller only its status (healthy, starting,
+    unhealthy); its details (the database's error, the actors still
+    connecting, uptime) need the admin. Metrics need the Bearer token
     app.metrics_token when one is set (or the admin). */
 #include "http/auth.h"
 #include "http/routes.h"
+#include "runtime/actor.h"
 #include "runtime/embedded.h"
 #include "runtime/metrics.h"
 
+static void
+s_add_name (const char *name, void *arg)
+{
+    json_array_append_new (arg, json_string (name));
+}
+
+//  Health asks the registry, which answers once its first connection
+//  ended: until then (the process has just started) it says "starting"
+//  without asking, and the admin sees who still connects.
 int
 ll_route_health (ll_http_req_t *req)
 {
+    json_t *connecting = json_array ();
+    ll_actor_connecting (s_add_name, connecting);
+    bool registry = false;
+    for (size_t i = 0; i < json_array_size (connecting); i++)
+        registry |= streq (json_string_value (json_array_get (connecting, i)),
+                           "registry");
     char *error = NULL;
-    int rc = ll_ask_health (&req->client, &error);
+    int rc = registry ? 0 : ll_ask_health (&req->client, &error);
     const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
     double uptime = (double) (ll_now_ms () - runtime->started_ms) / 1000.0;
     json_t *checks = json_object ();
-    if (rc == 0)
+    if (registry)
+        json_object_set_new (checks, "database", json_string ("connecting"));
+    else if (rc == 0)
         json_object_set_new (checks, "database", json_string ("ok"));
     else {
         char text[600];
@@ -23,7 +42,13 @@ ll_route_health (ll_http_req_t *req)
         json_object_set_new (checks, "database", json_string (text));
     }
     free (error);
-    const char *status = rc == 0 ? "healthy" : "unhealthy";
+    const char *status = rc != 0                        ? "unhealthy"
+                         : json_array_size (connecting) ? "starting"
+                                                        : "healthy";
+    if (json_array_size (connecting))
+        json_object_set_new (checks, "connecting", connecting);
+    else
+        json_decref (connecting);
     json_t *body;
     if (ll_http_try_admin (req))
         body = json_pack ("{s:s, s:o, s:f}", "status", status, "checks", checks,

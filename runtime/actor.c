@@ -2,6 +2,76 @@
 #include "runtime/log.h"
 
 #include <errno.h>
+#include <pthread.h>
+
+//  The actors whose first connection to PostgreSQL has not ended yet, for
+//  health: process-wide, like the database connections (runtime/db.c).
+#define S_CONNECTING_MAX 16
+static pthread_mutex_t s_connecting_lock = PTHREAD_MUTEX_INITIALIZER;
+static const ll_actor_t *s_connecting[S_CONNECTING_MAX];
+static int s_connecting_count;  //  in s_connecting
+static int s_connected;         //  of the first connections ended since
+static int s_connect_tried;     //  the list was last empty: made, tried
+
+static void
+s_connecting_add (ll_actor_t *self)
+{
+    pthread_mutex_lock (&s_connecting_lock);
+    self->connecting = true;  //  (listed while there is room)
+    if (s_connecting_count < S_CONNECTING_MAX)
+        s_connecting[s_connecting_count++] = self;
+    pthread_mutex_unlock (&s_connecting_lock);
+}
+
+//  self's first connection ended (or never will): off the list. The last
+//  one says when the database was ready for every actor.
+static void
+s_connecting_end (ll_actor_t *self, bool tried)
+{
+    pthread_mutex_lock (&s_connecting_lock);
+    for (int i = 0; self->connecting && i < s_connecting_count; i++)
+        if (s_connecting[i] == self) {
+            s_connecting[i] = s_connecting[--s_connecting_count];
+            s_connect_tried += tried;
+            s_connected += tried && ll_db_connected (self->db);
+            if (s_connecting_count == 0 && s_connect_tried)
+                ll_info ("allocator: every actor's first connection to "
+                         "postgresql ended %lld ms after start: %d of %d "
+                         "connected",
+                         (long long) (ll_now_ms () - self->runtime->started_ms),
+                         s_connected, s_connect_tried);
+            if (s_connecting_count == 0)
+                s_connected = s_connect_tried = 0;
+            break;
+        }
+    self->connecting = false;
+    pthread_mutex_unlock (&s_connecting_lock);
+}
+
+void
+ll_actor_connecting (ll_actor_name_fn *fn, void *arg)
+{
+    pthread_mutex_lock (&s_connecting_lock);
+    for (int i = 0; i < s_connecting_count; i++)
+        fn (s_connecting[i]->name, arg);
+    pthread_mutex_unlock (&s_connecting_lock);
+}
+
+//  After START's answer, in the actor's thread: the first connection (it
+//  waits for main's migrations; a stop cuts it short). Requests wait in
+//  the ROUTER meanwhile.
+static void
+s_connect_first (ll_actor_t *self)
+{
+    int64_t start_ms = ll_now_ms ();
+    if (ll_db_connect (self->db) != 0)
+        ll_warn ("%s: postgresql unavailable, will retry: %s", self->name,
+                 ll_db_error (self->db));
+    else
+        ll_debug ("%s: connected to postgresql in %lld ms", self->name,
+                  (long long) (ll_now_ms () - start_ms));
+    s_connecting_end (self, true);
+}
 
 void
 ll_actor_init (ll_actor_t *self,
@@ -18,6 +88,7 @@ ll_actor_init (ll_actor_t *self,
 void
 ll_actor_fini (ll_actor_t *self)
 {
+    s_connecting_end (self, false);
     zsock_destroy (&self->router);
     ll_db_destroy (&self->db);
 }
@@ -39,7 +110,11 @@ ll_actor_open (ll_actor_t *self, const char *endpoint, bool database)
             ll_db_new (self->runtime->config, self->runtime->stats, self->name);
         if (!self->db)
             return "embedded SQL is invalid";
-        if (ll_db_connect (self->db) != 0)
+        if (self->runtime->connect_after_start) {
+            ll_db_hold (self->db);    //  no query in START: it connects
+            s_connecting_add (self);  //  once START is answered
+        }
+        else if (ll_db_connect (self->db) != 0)
             ll_warn ("%s: postgresql unavailable, will retry: %s", self->name,
                      ll_db_error (self->db));
     }
@@ -112,10 +187,14 @@ ll_actor_run (ll_actor_t *self, const ll_actor_class_t *class, void *arg)
         int rc = zmq_poll (items, n, timeout);
         if (rc < 0 && errno != EINTR)
             break;  //  the context is terminating
+        bool was_started = self->started;
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
             ll_actor_handle_pipe (self, s_start, s_pipe, &run);
         if (self->terminated)
             break;
+        if (!was_started && self->started && self->runtime->connect_after_start
+            && self->db)
+            next_tick = ll_now_ms ();  //  its work waited for the connection
         if (rc > 0 && router >= 0 && (items[router].revents & ZMQ_POLLIN)) {
             if (class->drain)
                 class->drain (arg);
@@ -160,6 +239,10 @@ ll_actor_handle_pipe (ll_actor_t *self,
         if (!error && !self->started)
             self->started = true;
         ll_actor_started (self->pipe, error);
+        if (self->connecting && !error)
+            s_connect_first (self);
+        else if (self->connecting)
+            s_connecting_end (self, false);
     }
     else if (command && streq (command, LL_CMD_VERBOSE)) {
         self->verbose = true;

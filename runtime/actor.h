@@ -11,10 +11,17 @@
             ll_actor_main (pipe, args, &s_kind);  //  ll_actor_run inside
         }
 
-    START binds the ROUTER at the class's endpoint, opens the database
-    (the actor starts when it is down, with a warning, and reconnects with
-    backoff on its tick), runs the class's start, and answers OK or ERROR
-    reason. Then one loop polls the pipe, the ROUTER, the sockets added with
+    START binds the ROUTER at the class's endpoint, opens the database,
+    runs the class's start, and answers OK or ERROR reason. When the
+    database is down the actor starts anyway, with a warning, and
+    reconnects with backoff on its tick. With the runtime's
+    connect_after_start (the allocator) the connection comes only after
+    START's answer, in the actor's thread (after main's migrations;
+    requests wait in the ROUTER meanwhile; its first tick right after):
+    the process serves without waiting for the connections, and health
+    lists the actors still connecting (ll_actor_connecting).
+
+    Then one loop polls the pipe, the ROUTER, the sockets added with
     ll_actor_reader and the class's fd, and ticks. Actors whose poll set
     changes with their work (terraform: a child's pipes; exporter: its
     fetch threads) keep their own loop and use ll_actor_open,
@@ -84,6 +91,7 @@ typedef struct {
     bool started;           //  START answered OK
     bool terminated;        //  $TERM received (or the pipe failed)
     bool verbose;           //  VERBOSE received: log every request
+    bool connecting;        //  its first connection has not ended yet
     char error[128];        //  why START failed, when it says so here
     struct {
         zsock_t *sock;   //  polled (not owned)
@@ -101,10 +109,18 @@ void ll_actor_init (ll_actor_t *self,
 void ll_actor_fini (ll_actor_t *self);
 
 //  START's common part: bind a ROUTER at endpoint (NULL: none), open the
-//  database (when database; a refused connection is a warning: it retries
-//  on the tick). NULL, or the reason START fails.
+//  database (when database; with connect_after_start only its handle:
+//  ll_actor_handle_pipe connects once START is answered; a refused
+//  connection is a warning: it retries on the tick). NULL, or the reason
+//  START fails.
 const char *
 ll_actor_open (ll_actor_t *self, const char *endpoint, bool database);
+
+typedef void (ll_actor_name_fn) (const char *name, void *arg);
+
+//  fn (name, arg) for each actor of the process whose first connection to
+//  PostgreSQL has not ended yet (health: "connecting"); under a lock.
+void ll_actor_connecting (ll_actor_name_fn *fn, void *arg);
 
 //  Poll sock too; fn (self) runs when it is readable. 0, or -1 when full.
 int ll_actor_reader (ll_actor_t *self, zsock_t *sock, ll_work_fn *fn);
@@ -113,7 +129,8 @@ int ll_actor_reader (ll_actor_t *self, zsock_t *sock, ll_work_fn *fn);
 void ll_actor_run (ll_actor_t *self, const ll_actor_class_t *class, void *arg);
 
 //  Read one message of the pipe and act on it (see above); other may be
-//  NULL. START runs start once and answers; started is set on success.
+//  NULL. START runs start once and answers; started is set on success;
+//  then the database connects (ll_actor_open).
 void ll_actor_handle_pipe (ll_actor_t *self,
                            ll_start_fn *start,
                            ll_pipe_fn *other,

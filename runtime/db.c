@@ -46,9 +46,13 @@ static pthread_mutex_t s_all_lock = PTHREAD_MUTEX_INITIALIZER;
 static ll_db_t *s_all;              //  linked through next
 static atomic_bool s_all_stopping;  //  no connection attempts any more
 //  The database (conninfo and channel) this process migrated: later
-//  connections to it skip the migrations (main runs them once before the
-//  actors connect). Guarded by s_all_lock.
+//  connections to it skip the migrations (main runs them once while the
+//  actors start). Guarded by s_all_lock.
 static char *s_migrated_for;
+//  Main's migrations run: a connection waits for them to end (on
+//  s_migrated) rather than query an older schema. Guarded by s_all_lock.
+static bool s_migrating;
+static pthread_cond_t s_migrated = PTHREAD_COND_INITIALIZER;
 
 //  Record the socket a stop would cut (-1: none).
 static void
@@ -80,6 +84,9 @@ ll_db_stopping (void)
 {
     atomic_store (&s_all_stopping, true);
     s_cut (false);
+    pthread_mutex_lock (&s_all_lock);
+    pthread_cond_broadcast (&s_migrated);  //  no wait for them either
+    pthread_mutex_unlock (&s_all_lock);
 }
 
 void
@@ -274,6 +281,28 @@ s_migration_marked (const char *key)
     return marked;
 }
 
+//  Main's migrations begin (migrating) or end: the connections waiting
+//  for them go on.
+static void
+s_migration_running (bool migrating)
+{
+    pthread_mutex_lock (&s_all_lock);
+    s_migrating = migrating;
+    if (!migrating)
+        pthread_cond_broadcast (&s_migrated);
+    pthread_mutex_unlock (&s_all_lock);
+}
+
+//  Wait while main's migrations run (a stop ends the wait).
+static void
+s_migration_wait (void)
+{
+    pthread_mutex_lock (&s_all_lock);
+    while (s_migrating && !atomic_load (&s_all_stopping))
+        pthread_cond_wait (&s_migrated, &s_all_lock);
+    pthread_mutex_unlock (&s_all_lock);
+}
+
 //  A new connection in self->conn, the migrations applied unless this
 //  process marked them done (always when force); 0 or -1 with self->error
 //  (self->conn NULL).
@@ -281,6 +310,8 @@ static int
 s_open (ll_db_t *self, bool force)
 {
     ll_db_disconnect (self);
+    if (!force)
+        s_migration_wait ();
     if (atomic_load (&s_all_stopping)) {
         s_set_error (self, "cannot connect: the process is stopping");
         return -1;
@@ -318,18 +349,38 @@ s_open (ll_db_t *self, bool force)
     return rc;
 }
 
-int
-ll_db_migrate_once (ll_db_t *self)
+//  Mark self's database as migrated by this process (new key string).
+static char *
+s_migration_claim (ll_db_t *self)
 {
-    //  Marked first: the actors connecting meanwhile skip the migrations
     char *conninfo = ll_config_conninfo (self->config);
     char *key = s_migration_key (self, conninfo);
     sodium_memzero (conninfo, strlen (conninfo));
     free (conninfo);
     s_migration_mark (key);
+    return key;
+}
+
+void
+ll_db_migrate_announce (ll_db_t *self)
+{
+    char *key = s_migration_claim (self);
+    sodium_memzero (key, strlen (key));
+    free (key);
+    s_migration_running (true);
+}
+
+int
+ll_db_migrate_once (ll_db_t *self)
+{
+    //  Marked first: the actors connecting meanwhile wait for the end,
+    //  then skip the migrations
+    char *key = s_migration_claim (self);
+    s_migration_running (true);
     int rc = s_open (self, true);
     if (rc != 0 && s_migration_marked (key))
         s_migration_mark (NULL);
+    s_migration_running (false);
     sodium_memzero (key, strlen (key));
     free (key);
     ll_db_disconnect (self);
@@ -361,6 +412,12 @@ ll_db_connect (ll_db_t *self)
     self->backoff_ms = LL_DB_BACKOFF_MIN_MS;
     self->error[0] = '\0';
     return 0;
+}
+
+void
+ll_db_hold (ll_db_t *self)
+{
+    self->next_attempt_ms = INT64_MAX;
 }
 
 int

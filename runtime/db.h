@@ -1,7 +1,7 @@
 /*  PostgreSQL access for one actor: one connection, reconnect with backoff,
-    migrations applied once per process (main runs them before the actors
-    connect; if the database was down then, the first connection that
-    succeeds does; under an advisory lock, in one transaction), and every
+    migrations applied once per process (main runs them while the actors
+    start, and their connections wait for the end; if the database was
+    down then, the first connection that succeeds does; under an advisory lock, in one transaction), and every
     named statement in sql/queries prepared on a connection the first time
     it runs there (preparing all 81 on every connect cost each actor's
     start tens of milliseconds; tests/integration/test_db prepares them
@@ -24,12 +24,21 @@ ll_db_new (const ll_config_t *config, ll_stats_t *stats, const char *name);
 //  Connect when not connected and the backoff allows; 0 when connected.
 int ll_db_ensure (ll_db_t *self);
 
-//  Connect now, ignoring the backoff (START uses it).
+//  Connect now, ignoring the backoff (an actor's first connection).
 int ll_db_connect (ll_db_t *self);
 
-//  Connect, apply the pending migrations and disconnect (main, before the
-//  actors connect: they then skip the migrations). 0 or -1 (ll_db_error).
+//  ll_db_ensure (and so ll_db_exec) fails without connecting until the
+//  next ll_db_connect (an actor's START: it connects once answered).
+void ll_db_hold (ll_db_t *self);
+
+//  Connect, apply the pending migrations and disconnect (main, while the
+//  actors start: their connections wait for the end, then skip the
+//  migrations; a stop ends the wait). 0 or -1 (ll_db_error).
 int ll_db_migrate_once (ll_db_t *self);
+
+//  ll_db_migrate_once (self) is about to run in another thread: from now
+//  on connections wait for it (main calls this before it starts actors).
+void ll_db_migrate_announce (ll_db_t *self);
 
 bool ll_db_connected (ll_db_t *self);
 

@@ -19,6 +19,8 @@ typedef struct {
     struct ll_metrics *metrics;  //  Prometheus series (runtime/metrics.h),
                                  //  NULL in tests that do not count
     int64_t started_ms;          //  ll_now_ms () at process start
+    bool connect_after_start;    //  actors connect once START is answered
+                                 //  (runtime/actor.h), else in START
     void *extra;                 //  test hook: actor-specific, usually NULL
 } ll_runtime_t;
 
@@ -36,7 +38,8 @@ ll_supervisor_t *ll_supervisor_new (const ll_actor_def_t *table,
                                     ll_runtime_t *runtime);
 
 //  Start the inner actors, all at once (each connects to PostgreSQL in its
-//  START), or (edge) then the edge ones in table order. On a failure stop
+//  START, or right after with connect_after_start), or (edge) then the
+//  edge ones in table order. On a failure stop
 //  every started actor in reverse and return -1 with *error (new string
 //  naming the actor).
 int ll_supervisor_start (ll_supervisor_t *self, bool edge, char **error);

@@ -3,7 +3,7 @@
     tokens: VM-REGISTER hands out a generation, VM-AUTH tells the current
     token from a revoked, a forged or an unknown VM's (many at once, as the
     batch answers them); a heartbeat's "waiting" and the fleet gauges'
-    VM-FLEET. */
+    VM-FLEET; the allocator's start, connecting after START. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +13,7 @@
 
 #include "actors/http.h"
 #include "actors/registry.h"
+#include "runtime/actor.h"
 #include "runtime/msg.h"
 #include "runtime/protocol.h"
 #include "runtime/supervisor.h"
@@ -305,12 +306,59 @@ test_supervisor_reports_failure (void **state)
     ll_config_destroy (&config);
 }
 
+static void
+s_add_name (const char *name, void *arg)
+{
+    if (streq (name, "registry"))
+        *(bool *) arg = true;
+}
+
+static bool
+s_registry_connecting (void)
+{
+    bool found = false;
+    ll_actor_connecting (s_add_name, &found);
+    return found;
+}
+
+//  The allocator's start (connect_after_start): START answers while main's
+//  migrations still run, the registry is listed as connecting until its
+//  connection, made after them, and a request sent meanwhile waits for it.
+static void
+test_connect_after_start (void **state)
+{
+    ll_config_t *config = ll_test_config ();
+    ll_stats_t stats = {0};
+    ll_runtime_t runtime = {.config = config,
+                            .stats = &stats,
+                            .started_ms = ll_now_ms (),
+                            .connect_after_start = true};
+    ll_db_t *migrator = ll_db_new (config, NULL, "test-migrator");
+    ll_db_migrate_announce (migrator);
+    zactor_t *actor = zactor_new (registry_actor, &runtime);
+    char *error = NULL;
+    assert_int_equal (ll_actor_start (actor, 10000, &error), 0);
+    assert_true (s_registry_connecting ());
+    zclock_sleep (200);  //  still waiting for the migrations
+    assert_true (s_registry_connecting ());
+    assert_int_equal (ll_db_migrate_once (migrator), 0);
+    //  At once: the request waits in the ROUTER for the connection
+    zsock_t *dealer = zsock_new_dealer (LL_ENDPOINT_REGISTRY);
+    assert_int_equal (s_health (dealer, &error), 0);
+    assert_false (s_registry_connecting ());
+    zsock_destroy (&dealer);
+    zactor_destroy (&actor);
+    ll_db_destroy (&migrator);
+    ll_config_destroy (&config);
+}
+
 int
 main (void)
 {
     zsys_handler_set (NULL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_health_follows_postgres),
+        cmocka_unit_test (test_connect_after_start),      //  first: the
+        cmocka_unit_test (test_health_follows_postgres),  //  endpoint is free
         cmocka_unit_test (test_tokens),
         cmocka_unit_test (test_start_without_postgres),
         cmocka_unit_test (test_supervisor_reports_failure),

@@ -37,10 +37,14 @@ pass "logs scenario: $acked lines acknowledged and stored"
 sed "s/^  listen: .*/  listen: 127.0.0.1:$(ll_free_port)/" "$T/config.yaml" >"$T/startup.yaml"
 out=$("$BENCH" startup --allocator "$BIN" --config "$T/startup.yaml" --runs 2 \
     --log "$T/startup.log" 2>&1) || fail "startup scenario failed: $out"
-[ "$(grep -c 'exec to the first 200 on /api/health [0-9.]* ms' <<<"$out")" = 2 ] \
+[ "$(grep -c 'exec to the first 200 on /api/health [0-9.]* ms, to "healthy" [0-9.]* ms' <<<"$out")" = 2 ] \
     || fail "startup runs: $out"
-grep -q 'last run.s log: ready in [0-9]* ms after main (config [0-9]* ms, then at once: migrations [0-9]* ms, actors [0-9]* ms; then gateway and http [0-9]* ms)' <<<"$out" \
+grep -q 'last run.s log: ready in [0-9]* ms after main (config [0-9]* ms, actors [0-9]* ms, then gateway and http [0-9]* ms; ' <<<"$out" \
     || fail "the allocator's account of its start: $out"
+grep -q 'last run.s log: .*allocator: migrations checked [0-9]* ms after start' <<<"$out" \
+    || fail "the allocator's account of its migrations: $out"
+grep -q 'last run.s log: .*every actor.s first connection to postgresql ended [0-9]* ms after start: [0-9]* of [0-9]* connected' <<<"$out" \
+    || fail "the allocator's account of its connections: $out"
 pass "startup scenario: 2 runs answered 200 ($(sed -n 's/^startup: median \([0-9.]*\) ms.*/\1/p' <<<"$out") ms median, ASan build)"
 
 stop_allocator
