@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,14 +214,8 @@ agent_relay_main (agent_t *self, const char *listen)
     }
     ll_info ("agent: relay: %s listening on %s, forwarding to %s",
              self->settings.vm_name, listen, self->settings.base_url);
-    sigset_t set;
-    sigemptyset (&set);
-    sigaddset (&set, SIGTERM);
-    sigaddset (&set, SIGINT);
-    int sig = 0;
-    sigwait (&set, &sig);
     //  In-flight forwards (a held poll) end at once
-    agent_stop_request (&self->stop);
+    agent_stop_on_signal (&self->stop);
     mg_stop (ctx);
     ll_info ("agent: relay: stopped");
     return 0;

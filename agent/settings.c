@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/stop.h"
+
 //  Copy src into dst (size bytes); -1 when it does not fit.
 static int
 s_copy (char *dst, size_t size, const char *src)
@@ -371,4 +373,10 @@ agent_settings_load (agent_settings_t *self,
     self->gpu_timeout_s =
         (int) s_env_long ("LABLINK_NVIDIA_SMI_TIMEOUT_S", 10, 1, 600);
     return 0;
+}
+
+int64_t
+agent_settings_backoff (const agent_settings_t *self, int64_t *current)
+{
+    return agent_backoff_next (current, self->backoff_ms, self->backoff_max_ms);
 }
