@@ -7,24 +7,7 @@
 # settings (addresses, ports, binaries) can come from any *.auto.tfvars in
 # the working directory.
 
-variable "vm_names" {
-  description = "The fleet: one VM per name (for_each, never a count)."
-  type        = list(string)
-  default     = []
-  validation {
-    condition = alltrue([
-      for n in var.vm_names : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*-[0-9]+$", n))
-    ])
-    error_message = "Every VM name must end with -<number>."
-  }
-}
-
-variable "agent_tokens" {
-  description = "VM name -> its agent's API token."
-  type        = map(string)
-  default     = {}
-  sensitive   = true
-}
+# vm_names and agent_tokens: fleet.tf.
 
 variable "allocator_url" {
   type    = string
