@@ -145,10 +145,16 @@ s_begin_request (struct mg_connection *conn)
     int timeout_ms =
         (poll ? settings->poll_timeout_s : settings->request_timeout_s) * 1000;
     int64_t hold_until = agent_now_ms () + settings->relay_hold_s * 1000LL;
+    agent_request_t request = {.method = info->request_method,
+                               .path = target,
+                               .content_type = type,
+                               .body = body,
+                               .len = len,
+                               .timeout_ms = timeout_ms,
+                               .reply_max = S_REPLY_MAX};
     agent_reply_t reply;
     for (;;) {
-        agent_http_call (settings, &self->stop, info->request_method, target,
-                         type, body, len, timeout_ms, S_REPLY_MAX, &reply);
+        agent_http_call (settings, &self->stop, &request, &reply);
         //  The allocator's long poll ended empty: wait on for the old client
         if (!poll || reply.status != 204 || agent_now_ms () >= hold_until
             || agent_stop_requested (&self->stop))

@@ -184,9 +184,12 @@ agent_reporter_destroy (agent_reporter_t **self_p)
     agent_reporter_t *self = *self_p;
     if (!self)
         return;
-    pthread_mutex_lock (&self->lock);
-    pthread_cond_broadcast (&self->wake);
-    pthread_mutex_unlock (&self->lock);
+    if (self->thread.started) {
+        //  Out of its timed wait at once: it sees the stop
+        pthread_mutex_lock (&self->lock);
+        pthread_cond_broadcast (&self->wake);
+        pthread_mutex_unlock (&self->lock);
+    }
     agent_thread_join (&self->thread);
     for (int i = 0; i < AGENT_REPORTER_SLOTS; i++) {
         free (self->slots[i].path);

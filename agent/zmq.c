@@ -178,9 +178,7 @@ agent_zmq_post (void *link,
                 agent_reply_t *reply)
 {
     agent_zmq_t *self = link;
-    memset (reply, 0, sizeof *reply);
-    reply->status = -1;
-    reply->retry_after_s = -1;
+    agent_reply_init (reply);
     char *frame = zsys_sprintf ("POST %s %s", path, body);
     char *answer = NULL;
     int status =
