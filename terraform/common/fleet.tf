@@ -1,7 +1,7 @@
 # What every client-VM module (terraform/aws, terraform/local) has alike;
 # each links this file (fleet.tf -> ../common/fleet.tf, and packaging/install
-# copies it into each): the fleet as the allocator writes it into
-# terraform.runtime.tfvars.json, Terraform's own clock around each VM
+# copies it into each): the fleet and the variables the allocator writes
+# into terraform.runtime.tfvars.json, Terraform's own clock around each VM
 # (reference 3.6) and upstream's outputs of it. The module defines
 # local.vm_ids (VM name -> its VM resource's id): the end is taken after it.
 
@@ -22,6 +22,53 @@ variable "agent_tokens" {
   type        = map(string)
   default     = {}
   sensitive   = true
+}
+
+# The allocator writes these for every provider; a module may ignore some.
+variable "subject_software" {
+  type    = string
+  default = "sleap"
+}
+
+variable "ssh_public_key" {
+  description = "The allocator's ed25519 public key (authorized on every VM)."
+  type        = string
+  default     = ""
+}
+
+variable "allocator_ip" {
+  type    = string
+  default = ""
+}
+
+variable "image_name" {
+  type    = string
+  default = ""
+}
+
+variable "repository" {
+  type    = string
+  default = ""
+}
+
+variable "client_ami_id" {
+  type    = string
+  default = ""
+}
+
+variable "gpu_support" {
+  type    = string
+  default = "false"
+}
+
+variable "cloud_init_output_log_group" {
+  type    = string
+  default = ""
+}
+
+variable "startup_on_error" {
+  type    = string
+  default = "continue"
 }
 
 # Start before each VM (it depends on this), end after it is up;

@@ -7,22 +7,14 @@
 # settings (addresses, ports, binaries) can come from any *.auto.tfvars in
 # the working directory.
 
-# vm_names and agent_tokens: fleet.tf.
+# In fleet.tf: vm_names, agent_tokens and the variables every provider
+# module takes alike (subject_software, ssh_public_key, allocator_ip,
+# image_name, repository, client_ami_id, gpu_support,
+# cloud_init_output_log_group, startup_on_error).
 
 variable "allocator_url" {
   type    = string
   default = "http://127.0.0.1:5000"
-}
-
-variable "subject_software" {
-  type    = string
-  default = "sleap"
-}
-
-variable "ssh_public_key" {
-  description = "The allocator's ed25519 public key (authorized on every VM)."
-  type        = string
-  default     = ""
 }
 
 variable "agent_bin" {
@@ -68,29 +60,9 @@ variable "vms_dir" {
 
 # --- upstream's variables (reference 2.4 step 6): accepted, mostly unused here ---
 
-variable "allocator_ip" {
-  type    = string
-  default = ""
-}
-
 variable "machine_type" {
   type    = string
   default = "local"
-}
-
-variable "image_name" {
-  type    = string
-  default = ""
-}
-
-variable "repository" {
-  type    = string
-  default = ""
-}
-
-variable "client_ami_id" {
-  type    = string
-  default = ""
 }
 
 variable "resource_suffix" {
@@ -98,22 +70,8 @@ variable "resource_suffix" {
   default = "dev"
 }
 
-variable "gpu_support" {
-  type    = string
-  default = "false"
-}
-
-variable "cloud_init_output_log_group" {
-  type    = string
-  default = ""
-}
-
 variable "region" {
   type    = string
   default = "local"
 }
 
-variable "startup_on_error" {
-  type    = string
-  default = "continue"
-}
