@@ -59,12 +59,7 @@ s_env_long (const char *name, long fallback, long min, long max)
 static int
 s_scaled (double scale, long ms)
 {
-    double v = (double) ms * scale;
-    if (v < 1)
-        v = 1;
-    if (v > 86400000.0)
-        v = 86400000.0;
-    return (int) v;
+    return (int) agent_clamp ((double) ms * scale, 1, 86400000.0);
 }
 
 int

@@ -46,6 +46,12 @@ agent_stop_on_signal (agent_stop_t *self)
     agent_stop_request (self);
 }
 
+double
+agent_clamp (double value, double min, double max)
+{
+    return value < min ? min : value > max ? max : value;
+}
+
 int
 agent_thread_start (agent_thread_t *self, void *(*fn) (void *), void *arg)
 {

@@ -47,6 +47,9 @@ void agent_thread_join (agent_thread_t *self);
 //  A uniformly random integer in [0, max] (max <= 0 gives 0).
 int64_t agent_random (int64_t max);
 
+//  value limited to [min, max].
+double agent_clamp (double value, double min, double max);
+
 //  Fill out with size random bytes (getrandom); 0 or -1.
 int agent_random_bytes (void *out, size_t size);
 
