@@ -19,7 +19,6 @@
 #include "agent/reset.h"
 #include "agent/reporter.h"
 #include "agent/spawn.h"
-#include "agent/zmq.h"
 #include "runtime/log.h"
 
 bool
@@ -33,28 +32,52 @@ agent_status_valid (const char *status)
     return false;
 }
 
+//  The compact text of body, which is taken; NULL when out of memory.
 static char *
-s_status_body (agent_t *self, const char *status)
+s_text (json_t *body)
 {
-    json_t *body = json_pack ("{s:s, s:s}", "hostname", self->settings.vm_name,
-                              "status", status);
     char *text = json_dumps (body, JSON_COMPACT);
     json_decref (body);
     return text;
 }
 
+static char *
+s_status_body (agent_t *self, const char *status)
+{
+    return s_text (json_pack ("{s:s, s:s}", "hostname", self->settings.vm_name,
+                              "status", status));
+}
+
+//  Hand the reporter the newest value of a kind (text may be NULL: out of
+//  memory, nothing to set); text is taken.
+static void
+s_set (agent_t *self, const char *kind, const char *path, char *text)
+{
+    if (text)
+        agent_reporter_set (self->reporter, kind, path, text);
+    free (text);
+}
+
+static void
+s_set_status (agent_t *self, const char *status)
+{
+    s_set (self, "status", "/api/vm-status", s_status_body (self, status));
+}
+
 //  --- assignment ------------------------------------------------------------
 
-//  POST a report until it is recorded; a 4xx other than 408/429 is final.
+//  POST a report (body taken) until it is recorded; a 4xx other than
+//  408/429 is final.
 static void
-s_report (agent_t *self, const char *path, const char *text)
+s_report (agent_t *self, const char *path, json_t *body)
 {
+    char *text = s_text (body);
     int64_t backoff = 0;
-    while (!agent_stop_requested (&self->stop)) {
+    while (text && !agent_stop_requested (&self->stop)) {
         agent_reply_t reply;
-        int status =
-            agent_post (self, path, text,
-                        self->settings.request_timeout_s * 1000, true, &reply);
+        int status = agent_transport_post (
+            &self->transport, path, text,
+            self->settings.request_timeout_s * 1000, true, &reply);
         agent_reply_free (&reply);
         if (status >= 200 && status < 300)
             break;
@@ -64,24 +87,19 @@ s_report (agent_t *self, const char *path, const char *text)
         }
         ll_warn ("agent: %s not recorded (%s %d), retrying", path,
                  status < 0 ? "transport error" : "HTTP", status);
-        agent_stop_sleep (&self->stop, agent_backoff_next (
-                                           &backoff, self->settings.backoff_ms,
-                                           self->settings.backoff_max_ms));
+        agent_stop_sleep (&self->stop,
+                          agent_settings_backoff (&self->settings, &backoff));
     }
+    free (text);
 }
 
 //  Report the result of an assignment (retried until accepted).
 static void
 s_report_result (agent_t *self, bool success, const char *error)
 {
-    json_t *body =
-        json_pack ("{s:s, s:b, s:s}", "hostname", self->settings.vm_name,
-                   "success", success, "error", error ? error : "");
-    char *text = json_dumps (body, JSON_COMPACT);
-    json_decref (body);
-    if (text)
-        s_report (self, "/api/vm-startup-result", text);
-    free (text);
+    s_report (self, "/api/vm-startup-result",
+              json_pack ("{s:s, s:b, s:s}", "hostname", self->settings.vm_name,
+                         "success", success, "error", error ? error : ""));
 }
 
 static void s_clone_tutorial (agent_t *self);
@@ -99,14 +117,10 @@ agent_handle_reset (agent_t *self, const char *reset_id)
     }
     else
         ll_warn ("agent: reset failed: %s", error);
-    json_t *body = json_pack (
-        "{s:s, s:s, s:b, s:s}", "hostname", self->settings.vm_name, "reset_id",
-        reset_id, "success", rc == 0, "error", rc == 0 ? "" : error);
-    char *text = json_dumps (body, JSON_COMPACT);
-    json_decref (body);
-    if (text)
-        s_report (self, "/api/vm-reset-result", text);
-    free (text);
+    s_report (self, "/api/vm-reset-result",
+              json_pack ("{s:s, s:s, s:b, s:s}", "hostname",
+                         self->settings.vm_name, "reset_id", reset_id,
+                         "success", rc == 0, "error", rc == 0 ? "" : error));
     return rc;
 }
 
@@ -128,19 +142,39 @@ agent_parse_reset (const char *text, char **reset_id)
     return rc;
 }
 
-int
-agent_handle_assignment (agent_t *self, const char *command, const char *pin)
+//  Run start-host: 0, or -1 with error filled. Also the gateway link's
+//  assign callback (agent_zmq_assign_fn).
+static int
+s_start_host (void *arg,
+              const char *command,
+              const char *pin,
+              char *error,
+              size_t error_size)
 {
-    char error[256];
+    agent_t *self = arg;
     ll_info ("agent: assignment received, running start-host");
     int rc = agent_crd_connect (&self->settings, &self->stop, command, pin,
-                                error, sizeof error);
+                                error, error_size);
     if (rc == 0)
         ll_info ("agent: start-host succeeded");
     else
         ll_warn ("agent: connecting to CRD failed: %s", error);
-    if (!self->zmq)
-        s_report_result (self, rc == 0, rc == 0 ? "" : error);
+    return rc;
+}
+
+//  The gateway link's reset callback (agent_zmq_reset_fn).
+static int
+s_reset (void *arg, const char *reset_id)
+{
+    return agent_handle_reset (arg, reset_id);
+}
+
+int
+agent_handle_assignment (agent_t *self, const char *command, const char *pin)
+{
+    char error[256];
+    int rc = s_start_host (self, command, pin, error, sizeof error);
+    s_report_result (self, rc == 0, rc == 0 ? "" : error);
     return rc;
 }
 
@@ -168,9 +202,7 @@ s_assign_http (void *arg)
 {
     agent_t *self = arg;
     const agent_settings_t *settings = &self->settings;
-    json_t *json = json_pack ("{s:s}", "hostname", settings->vm_name);
-    char *body = json_dumps (json, JSON_COMPACT);
-    json_decref (json);
+    char *body = s_text (json_pack ("{s:s}", "hostname", settings->vm_name));
     int64_t backoff = 0;
     int failures = 0;
     while (body && !agent_stop_requested (&self->stop)) {
@@ -197,8 +229,7 @@ s_assign_http (void *arg)
             else {
                 ll_warn ("agent: /vm_startup answered 200 without an "
                          "assignment");
-                delay = agent_backoff_next (&backoff, settings->backoff_ms,
-                                            settings->backoff_max_ms);
+                delay = agent_settings_backoff (settings, &backoff);
             }
             if (pin)
                 memset (pin, 0, strlen (pin));
@@ -218,8 +249,7 @@ s_assign_http (void *arg)
                 else
                     ll_warn ("agent: /vm_startup answered HTTP %d", status);
             }
-            delay = agent_backoff_next (&backoff, settings->backoff_ms,
-                                        settings->backoff_max_ms);
+            delay = agent_settings_backoff (settings, &backoff);
         }
         failures = status == 200 || status == 204 ? 0 : failures + 1;
         agent_reply_free (&reply);
@@ -253,9 +283,8 @@ s_assign_pg (void *arg)
                      PQerrorMessage (conn));
             PQclear (result);
             PQfinish (conn);
-            agent_stop_sleep (
-                &self->stop, agent_backoff_next (&backoff, settings->backoff_ms,
-                                                 settings->backoff_max_ms));
+            agent_stop_sleep (&self->stop,
+                              agent_settings_backoff (settings, &backoff));
             continue;
         }
         PQclear (result);
@@ -309,14 +338,9 @@ s_inuse_loop (void *arg)
         if (found < 0)
             ll_warn ("agent: cannot scan %s", settings->proc_root);
         else if (found != last) {
-            json_t *body = json_pack ("{s:s, s:b}", "hostname",
-                                      settings->vm_name, "status", found);
-            char *text = json_dumps (body, JSON_COMPACT);
-            json_decref (body);
-            if (text)
-                agent_reporter_set (self->reporter, "inuse",
-                                    "/api/update_inuse_status", text);
-            free (text);
+            s_set (self, "inuse", "/api/update_inuse_status",
+                   s_text (json_pack ("{s:s, s:b}", "hostname",
+                                      settings->vm_name, "status", found)));
             if (last >= 0)
                 ll_info ("agent: in-use changed to %s",
                          found ? "true" : "false");
@@ -339,14 +363,10 @@ s_gpu_loop (void *arg)
         if (agent_stop_requested (&self->stop))
             break;
         if (!last || strcmp (health, last) != 0) {
-            json_t *body = json_pack ("{s:s, s:s}", "hostname",
-                                      settings->vm_name, "gpu_status", health);
-            char *text = json_dumps (body, JSON_COMPACT);
-            json_decref (body);
-            if (text)
-                agent_reporter_set (self->reporter, "gpu", "/api/gpu_health",
-                                    text);
-            free (text);
+            s_set (
+                self, "gpu", "/api/gpu_health",
+                s_text (json_pack ("{s:s, s:s}", "hostname", settings->vm_name,
+                                   "gpu_status", health)));
             ll_info ("agent: GPU health %s", health);
             last = health;
         }
@@ -385,12 +405,7 @@ s_heartbeat_loop (void *arg)
         //  the allocator it waits, so the VM is offered (last_polled_at)
         if (settings->transport == AGENT_TRANSPORT_PG)
             json_object_set_new (body, "waiting", json_true ());
-        char *text = json_dumps (body, JSON_COMPACT);
-        json_decref (body);
-        if (text)
-            agent_reporter_set (self->reporter, "heartbeat", "/api/heartbeat",
-                                text);
-        free (text);
+        s_set (self, "heartbeat", "/api/heartbeat", s_text (body));
     } while (!agent_stop_sleep (&self->stop, settings->heartbeat_ms));
     return NULL;
 }
@@ -467,17 +482,67 @@ static void *
 s_signal_thread (void *arg)
 {
     agent_t *self = arg;
-    sigset_t set;
-    sigemptyset (&set);
-    sigaddset (&set, SIGTERM);
-    sigaddset (&set, SIGINT);
-    int signal = 0;
-    sigwait (&set, &signal);
-    agent_stop_request (&self->stop);
+    agent_stop_on_signal (&self->stop);
     return NULL;
 }
 
-typedef void *(s_loop_fn) (void *);
+//  The body of /api/vm-metrics/<vm>: when what (container, cloud_init)
+//  started and ended, and how long it took (under duration_key).
+static char *
+s_timings_body (const char *what,
+                const char *duration_key,
+                json_int_t start,
+                json_int_t end)
+{
+    char start_key[32], end_key[32];
+    snprintf (start_key, sizeof start_key, "%s_start", what);
+    snprintf (end_key, sizeof end_key, "%s_end", what);
+    return s_text (json_pack ("{s:I, s:I, s:I}", start_key, start, end_key, end,
+                              duration_key, end - start));
+}
+
+static void
+s_metrics_path (agent_t *self, char *path, size_t size)
+{
+    snprintf (path, size, "/api/vm-metrics/%s", self->settings.vm_name);
+}
+
+//  Make the transport (over the gateway link for zmq), the log shipper and
+//  the reporter, and start them. 0 or -1.
+static int
+s_start (agent_t *self, agent_shipper_t **shipper)
+{
+    const agent_settings_t *settings = &self->settings;
+    agent_transport_init (&self->transport, settings, &self->stop);
+    if (settings->transport == AGENT_TRANSPORT_ZMQ) {
+        self->zmq =
+            agent_zmq_new (settings, &self->stop, s_start_host, s_reset, self);
+        if (!self->zmq)
+            return -1;
+        agent_transport_set_link (&self->transport, agent_zmq_post, self->zmq);
+    }
+    *shipper = agent_shipper_new (&self->transport);
+    self->reporter = agent_reporter_new (&self->transport);
+    if (!*shipper || !self->reporter || agent_shipper_start (*shipper) != 0
+        || agent_reporter_start (self->reporter) != 0
+        || (self->zmq && agent_zmq_start (self->zmq) != 0))
+        return -1;
+    return 0;
+}
+
+//  The custom startup script failed with STARTUP_ON_ERROR=fail: report
+//  error (a few seconds for the reporter to deliver it), then stop.
+static void
+s_startup_failed (agent_t *self)
+{
+    s_set_status (self, "error");
+    for (int i = 0; i < 100 && agent_reporter_pending (self->reporter); i++)
+        agent_stop_sleep (&self->stop, 100);
+    ll_error ("agent: STARTUP_ON_ERROR=fail: stopping");
+    agent_stop_request (&self->stop);
+}
+
+#define S_LOOPS 4
 
 int
 agent_run_main (agent_t *self)
@@ -488,131 +553,91 @@ agent_run_main (agent_t *self)
              settings->transport == AGENT_TRANSPORT_ZMQ  ? "zmq"
              : settings->transport == AGENT_TRANSPORT_PG ? "pg"
                                                          : "http");
-    pthread_t signals;
-    if (pthread_create (&signals, NULL, s_signal_thread, self) != 0)
+    agent_thread_t signals;
+    if (agent_thread_start (&signals, s_signal_thread, self) != 0)
         return 1;
-    agent_transport_init (&self->transport, settings, &self->stop);
-    if (settings->transport == AGENT_TRANSPORT_ZMQ)
-        self->zmq = agent_zmq_new (self);
-    if (self->zmq)
-        agent_transport_set_link (&self->transport, agent_zmq_post, self->zmq);
-    agent_shipper_t *shipper = agent_shipper_new (&self->transport);
-    self->reporter = agent_reporter_new (&self->transport);
+    agent_shipper_t *shipper = NULL;
     int rc = 0;
-    if (!shipper || !self->reporter
-        || (settings->transport == AGENT_TRANSPORT_ZMQ && !self->zmq)
-        || agent_shipper_start (shipper) != 0
-        || agent_reporter_start (self->reporter) != 0
-        || (self->zmq && agent_zmq_start (self->zmq) != 0)) {
+    if (s_start (self, &shipper) != 0) {
         ll_error ("agent: cannot start");
         agent_stop_request (&self->stop);
         rc = 1;
     }
-    char *text = s_status_body (self, "initializing");
-    if (rc == 0 && text)
-        agent_reporter_set (self->reporter, "status", "/api/vm-status", text);
-    free (text);
-
-    if (rc == 0)
+    else {
+        s_set_status (self, "initializing");
         s_clone_tutorial (self);
+    }
     if (rc == 0 && !agent_stop_requested (&self->stop)
         && s_startup_script (self) != 0 && settings->startup_fail
         && !agent_stop_requested (&self->stop)) {
-        text = s_status_body (self, "error");
-        if (text)
-            agent_reporter_set (self->reporter, "status", "/api/vm-status",
-                                text);
-        free (text);
-        //  Give the reporter a few seconds to deliver it
-        for (int i = 0; i < 100 && agent_reporter_pending (self->reporter); i++)
-            agent_stop_sleep (&self->stop, 100);
-        ll_error ("agent: STARTUP_ON_ERROR=fail: stopping");
-        agent_stop_request (&self->stop);
+        s_startup_failed (self);
         rc = 1;
     }
 
-    s_loop_fn *loops[] = {
+    void *(*loops[S_LOOPS]) (void *) = {
         s_inuse_loop, s_gpu_loop, s_heartbeat_loop,
         settings->transport == AGENT_TRANSPORT_PG     ? s_assign_pg
         : settings->transport == AGENT_TRANSPORT_HTTP ? s_assign_http
                                                       : NULL};
-    pthread_t threads[4];
-    bool started[4] = {false, false, false, false};
-    for (int i = 0; i < 4 && !agent_stop_requested (&self->stop); i++)
-        if (loops[i]) {
-            if (pthread_create (&threads[i], NULL, loops[i], self) != 0) {
-                ll_error ("agent: cannot start a loop");
-                agent_stop_request (&self->stop);
-                rc = 1;
-            }
-            else
-                started[i] = true;
+    agent_thread_t threads[S_LOOPS] = {0};
+    for (int i = 0; i < S_LOOPS && !agent_stop_requested (&self->stop); i++)
+        if (loops[i] && agent_thread_start (&threads[i], loops[i], self) != 0) {
+            ll_error ("agent: cannot start a loop");
+            agent_stop_request (&self->stop);
+            rc = 1;
         }
 
     if (!agent_stop_requested (&self->stop)) {
-        time_t container_end = time (NULL);
-        text = s_status_body (self, "running");
-        if (text)
-            agent_reporter_set (self->reporter, "status", "/api/vm-status",
-                                text);
-        free (text);
-        json_t *body = json_pack (
-            "{s:I, s:I, s:I}", "container_start", (json_int_t) container_start,
-            "container_end", (json_int_t) container_end,
-            "container_startup_duration_seconds",
-            (json_int_t) (container_end - container_start));
-        text = json_dumps (body, JSON_COMPACT);
-        json_decref (body);
+        s_set_status (self, "running");
         char path[AGENT_NAME_MAX + 32];
-        snprintf (path, sizeof path, "/api/vm-metrics/%s", settings->vm_name);
-        if (text)
-            agent_reporter_set (self->reporter, "container-metrics", path,
-                                text);
-        free (text);
+        s_metrics_path (self, path, sizeof path);
+        s_set (self, "container-metrics", path,
+               s_timings_body ("container",
+                               "container_startup_duration_seconds",
+                               container_start, time (NULL)));
         ll_info ("agent: running");
     }
 
     while (!agent_stop_sleep (&self->stop, 1000))
         ;
     ll_info ("agent: stopping");
-    for (int i = 0; i < 4; i++)
-        if (started[i])
-            pthread_join (threads[i], NULL);
+    for (int i = 0; i < S_LOOPS; i++)
+        agent_thread_join (&threads[i]);
     agent_reporter_destroy (&self->reporter);
     agent_shipper_destroy (&shipper);  //  after its final flush
     agent_zmq_destroy (&self->zmq);
-    pthread_kill (signals, SIGTERM);  //  wakes sigwait if still waiting
-    pthread_join (signals, NULL);
+    pthread_kill (signals.id, SIGTERM);  //  wakes sigwait if still waiting
+    agent_thread_join (&signals);
     return rc;
+}
+
+//  POST text (taken) until recorded or max_ms: the exit code.
+static int
+s_post_main (agent_t *self, const char *path, char *text, int64_t max_ms)
+{
+    agent_transport_init (&self->transport, &self->settings, &self->stop);
+    int rc =
+        text ? agent_transport_post_retry (&self->transport, path, text, max_ms)
+             : -1;
+    free (text);
+    return rc == 0 ? 0 : 1;
 }
 
 int
 agent_status_main (agent_t *self, const char *status)
 {
-    agent_transport_init (&self->transport, &self->settings, &self->stop);
-    char *text = s_status_body (self, status);
-    int rc = text ? agent_transport_post_retry (&self->transport,
-                                                "/api/vm-status", text, 15000)
-                  : -1;
-    free (text);
-    return rc == 0 ? 0 : 1;
+    return s_post_main (self, "/api/vm-status", s_status_body (self, status),
+                        15000);
 }
 
 int
 agent_metrics_main (agent_t *self, long start, long end)
 {
-    json_t *body =
-        json_pack ("{s:I, s:I, s:I}", "cloud_init_start", (json_int_t) start,
-                   "cloud_init_end", (json_int_t) end,
-                   "cloud_init_duration_seconds", (json_int_t) (end - start));
-    char *text = json_dumps (body, JSON_COMPACT);
-    json_decref (body);
     char path[AGENT_NAME_MAX + 32];
-    snprintf (path, sizeof path, "/api/vm-metrics/%s", self->settings.vm_name);
-    agent_transport_init (&self->transport, &self->settings, &self->stop);
-    int rc =
-        text ? agent_transport_post_retry (&self->transport, path, text, 30000)
-             : -1;
-    free (text);
-    return rc == 0 ? 0 : 1;
+    s_metrics_path (self, path, sizeof path);
+    return s_post_main (self, path,
+                        s_timings_body ("cloud_init",
+                                        "cloud_init_duration_seconds", start,
+                                        end),
+                        30000);
 }

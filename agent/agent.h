@@ -18,9 +18,9 @@
 #include "agent/settings.h"
 #include "agent/stop.h"
 #include "agent/transport.h"
+#include "agent/zmq.h"
 
 typedef struct agent_reporter agent_reporter_t;
-typedef struct agent_zmq agent_zmq_t;
 
 typedef struct {
     agent_settings_t settings;    //  from the environment
@@ -30,22 +30,9 @@ typedef struct {
     agent_zmq_t *zmq;             //  the gateway link (zmq transport) or NULL
 } agent_t;
 
-//  POST through self's transport (agent_transport_post), for agent.c's own
-//  reports.
-static inline int
-agent_post (agent_t *self,
-            const char *path,
-            const char *body,
-            int timeout_ms,
-            bool abortable,
-            agent_reply_t *reply)
-{
-    return agent_transport_post (&self->transport, path, body, timeout_ms,
-                                 abortable, reply);
-}
-
-//  Handle one assignment: run start-host, report the result (retried until
-//  accepted). Returns 0 when start-host succeeded.
+//  Handle one assignment (HTTP or pg transport): run start-host, report the
+//  result (retried until accepted). Returns 0 when start-host succeeded.
+//  Over the gateway link the link reports it (RESULT).
 int
 agent_handle_assignment (agent_t *self, const char *command, const char *pin);
 

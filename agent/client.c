@@ -103,28 +103,37 @@ agent_http_post (const agent_settings_t *settings,
                  int timeout_ms,
                  agent_reply_t *reply)
 {
-    return agent_http_call (settings, stop, "POST", path, "application/json",
-                            body, strlen (body), timeout_ms, AGENT_REPLY_MAX,
-                            reply);
+    agent_request_t request = {.method = "POST",
+                               .path = path,
+                               .content_type = "application/json",
+                               .body = body,
+                               .len = strlen (body),
+                               .timeout_ms = timeout_ms,
+                               .reply_max = AGENT_REPLY_MAX};
+    return agent_http_call (settings, stop, &request, reply);
+}
+
+void
+agent_reply_init (agent_reply_t *reply)
+{
+    memset (reply, 0, sizeof *reply);
+    reply->status = -1;
+    reply->retry_after_s = -1;
 }
 
 int
 agent_http_call (const agent_settings_t *settings,
                  agent_stop_t *stop,
-                 const char *method,
-                 const char *path,
-                 const char *content_type,
-                 const char *body,
-                 size_t len,
-                 int timeout_ms,
-                 size_t reply_max,
+                 const agent_request_t *request,
                  agent_reply_t *reply)
 {
-    memset (reply, 0, sizeof *reply);
-    reply->status = -1;
-    reply->retry_after_s = -1;
+    const char *body = request->body;
+    int timeout_ms = request->timeout_ms;
+    size_t reply_max = request->reply_max;
+    agent_reply_init (reply);
     char url[AGENT_URL_MAX + 2048];
-    int n = snprintf (url, sizeof url, "%s%s", settings->base_url, path);
+    int n =
+        snprintf (url, sizeof url, "%s%s", settings->base_url, request->path);
     if (n < 0 || (size_t) n >= sizeof url) {
         snprintf (reply->error, sizeof reply->error, "url too long");
         return -1;
@@ -132,7 +141,7 @@ agent_http_call (const agent_settings_t *settings,
     char auth[AGENT_TOKEN_MAX + 32];
     snprintf (auth, sizeof auth, "Authorization: Bearer %s", settings->token);
     char type[160];
-    snprintf (type, sizeof type, "Content-Type: %s", content_type);
+    snprintf (type, sizeof type, "Content-Type: %s", request->content_type);
     CURL *curl = curl_easy_init ();
     if (!curl) {
         snprintf (reply->error, sizeof reply->error, "curl_easy_init failed");
@@ -148,9 +157,10 @@ agent_http_call (const agent_settings_t *settings,
     char curl_error[CURL_ERROR_SIZE] = "";
     curl_easy_setopt (curl, CURLOPT_URL, url);
     curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-    if (strcmp (method, "POST") == 0) {
+    if (strcmp (request->method, "POST") == 0) {
         curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE, (long) (body ? len : 0));
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE,
+                          (long) (body ? request->len : 0));
     }
     curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, &sink);

@@ -37,19 +37,25 @@ int agent_http_post (const agent_settings_t *settings,
                      int timeout_ms,
                      agent_reply_t *reply);
 
-//  Any request: method "GET" or "POST", path with its query, body of len
-//  bytes (NULL for none) sent with content_type; replies longer than
-//  reply_max bytes are errors. Otherwise as agent_http_post.
+//  Any request to the allocator.
+typedef struct {
+    const char *method;        //  "GET" or "POST"
+    const char *path;          //  with its query
+    const char *content_type;  //  of body
+    const char *body;          //  NULL for none
+    size_t len;                //  bytes in body
+    int timeout_ms;            //  bounds the whole call
+    size_t reply_max;          //  a longer reply is an error
+} agent_request_t;
+
+//  Send request; otherwise as agent_http_post.
 int agent_http_call (const agent_settings_t *settings,
                      agent_stop_t *stop,
-                     const char *method,
-                     const char *path,
-                     const char *content_type,
-                     const char *body,
-                     size_t len,
-                     int timeout_ms,
-                     size_t reply_max,
+                     const agent_request_t *request,
                      agent_reply_t *reply);
+
+//  An empty reply: no status (-1), no Retry-After, no body.
+void agent_reply_init (agent_reply_t *reply);
 
 void agent_reply_free (agent_reply_t *reply);
 

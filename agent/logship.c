@@ -264,8 +264,7 @@ struct agent_shipper {
     agent_transport_t *transport;     //  settings, stop, posting
     s_file_t files[AGENT_LOG_FILES];  //  one per configured file
     int count;                        //  files in use
-    pthread_t thread;                 //  the shipping thread
-    bool started;                     //  thread running
+    agent_thread_t thread;            //  the shipping thread
     char state[AGENT_PATH_MAX + 32];  //  the positions file or ""
 };
 
@@ -558,9 +557,7 @@ s_send (agent_shipper_t *self, s_file_t *file, int timeout_ms, bool abortable)
                  status < 0 ? "transport error " : "HTTP ", status);
     file->failures++;
     file->due_ms =
-        agent_now_ms ()
-        + agent_backoff_next (&file->backoff_ms, settings->backoff_ms,
-                              settings->backoff_max_ms);
+        agent_now_ms () + agent_settings_backoff (settings, &file->backoff_ms);
     return false;
 }
 
@@ -627,10 +624,7 @@ agent_shipper_start (agent_shipper_t *self)
 {
     if (self->count == 0)
         return 0;  //  nothing to follow
-    if (pthread_create (&self->thread, NULL, s_thread, self) != 0)
-        return -1;
-    self->started = true;
-    return 0;
+    return agent_thread_start (&self->thread, s_thread, self);
 }
 
 void
@@ -639,8 +633,7 @@ agent_shipper_destroy (agent_shipper_t **self_p)
     agent_shipper_t *self = *self_p;
     if (!self)
         return;
-    if (self->started)
-        pthread_join (self->thread, NULL);
+    agent_thread_join (&self->thread);
     for (int i = 0; i < self->count; i++) {
         s_close (&self->files[i]);
         agent_lines_destroy (&self->files[i].queue);

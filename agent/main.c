@@ -203,12 +203,8 @@ main (int argc, char *argv[])
     //  Before any thread: signals reach only the agent's signal thread,
     //  and a peer closing a pipe must not kill us
     signal (SIGPIPE, SIG_IGN);
-    sigset_t set;
-    sigemptyset (&set);
-    sigaddset (&set, SIGTERM);
-    sigaddset (&set, SIGINT);
     if (strcmp (command, "run") == 0 || strcmp (command, "relay") == 0)
-        pthread_sigmask (SIG_BLOCK, &set, NULL);
+        agent_stop_block_signals ();
     if (agent_client_global_init () != 0) {
         fprintf (stderr, "lablink-agent: cannot initialise libcurl\n");
         free (agent);

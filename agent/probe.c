@@ -97,11 +97,7 @@ agent_disk_free_pct (const char *path)
     if (statvfs (path, &fs) != 0 || fs.f_blocks == 0)
         return -1;
     double pct = 100.0 * (double) fs.f_bavail / (double) fs.f_blocks;
-    if (pct < 0)
-        pct = 0;
-    if (pct > 100)
-        pct = 100;
-    return (int) pct;
+    return (int) agent_clamp (pct, 0, 100);
 }
 
 void

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +99,39 @@ s_error (struct mg_connection *conn, int status, const char *message)
     s_send (conn, status, "application/json", body, (size_t) n, -1);
 }
 
+//  A POST's body (NUL-terminated) in *body, NULL for other methods. 0, or
+//  the error status already answered.
+static int
+s_read_body (struct mg_connection *conn,
+             const char *method,
+             char **body,
+             size_t *len)
+{
+    *body = NULL;
+    *len = 0;
+    if (strcmp (method, "POST") != 0)
+        return 0;
+    char *buf = malloc (S_BODY_MAX + 1);
+    if (!buf) {
+        s_error (conn, 503, "Out of memory.");
+        return 503;
+    }
+    size_t got = 0;
+    int n;
+    while (got <= S_BODY_MAX
+           && (n = mg_read (conn, buf + got, S_BODY_MAX + 1 - got)) > 0)
+        got += (size_t) n;
+    if (got > S_BODY_MAX) {
+        free (buf);
+        s_error (conn, 413, "Request body too large.");
+        return 413;
+    }
+    buf[got] = '\0';
+    *body = buf;
+    *len = got;
+    return 0;
+}
+
 static int
 s_begin_request (struct mg_connection *conn)
 {
@@ -115,21 +147,11 @@ s_begin_request (struct mg_connection *conn)
         s_error (conn, 413, "Request body too large.");
         return 413;
     }
-    char *body = NULL;
-    size_t len = 0;
-    if (strcmp (info->request_method, "POST") == 0) {
-        body = malloc (S_BODY_MAX + 1);
-        int n;
-        while (len <= S_BODY_MAX
-               && (n = mg_read (conn, body + len, S_BODY_MAX + 1 - len)) > 0)
-            len += (size_t) n;
-        if (len > S_BODY_MAX) {
-            free (body);
-            s_error (conn, 413, "Request body too large.");
-            return 413;
-        }
-        body[len] = '\0';
-    }
+    char *body;
+    size_t len;
+    int refused = s_read_body (conn, info->request_method, &body, &len);
+    if (refused)
+        return refused;
     char target[2048];
     if (snprintf (target, sizeof target, "%s%s%s", path,
                   info->query_string ? "?" : "",
@@ -143,13 +165,20 @@ s_begin_request (struct mg_connection *conn)
     if (!type || strlen (type) > 100 || strpbrk (type, "\r\n"))
         type = "application/json";
     bool poll = strcmp (path, "/vm_startup") == 0;
-    int timeout_ms =
-        (poll ? settings->poll_timeout_s : settings->request_timeout_s) * 1000;
     int64_t hold_until = agent_now_ms () + settings->relay_hold_s * 1000LL;
+    agent_request_t request = {
+        .method = info->request_method,
+        .path = target,
+        .content_type = type,
+        .body = body,
+        .len = len,
+        .timeout_ms =
+            (poll ? settings->poll_timeout_s : settings->request_timeout_s)
+            * 1000,
+        .reply_max = S_REPLY_MAX};
     agent_reply_t reply;
     for (;;) {
-        agent_http_call (settings, &self->stop, info->request_method, target,
-                         type, body, len, timeout_ms, S_REPLY_MAX, &reply);
+        agent_http_call (settings, &self->stop, &request, &reply);
         //  The allocator's long poll ended empty: wait on for the old client
         if (!poll || reply.status != 204 || agent_now_ms () >= hold_until
             || agent_stop_requested (&self->stop))
@@ -157,9 +186,8 @@ s_begin_request (struct mg_connection *conn)
         int pause_ms = reply.retry_after_s > 0 ? reply.retry_after_s * 1000 : 0;
         agent_reply_free (&reply);
         if (pause_ms && agent_stop_sleep (&self->stop, pause_ms)) {
-            memset (&reply, 0, sizeof reply);
+            agent_reply_init (&reply);
             reply.status = 204;
-            reply.retry_after_s = -1;
             break;
         }
     }
@@ -215,14 +243,8 @@ agent_relay_main (agent_t *self, const char *listen)
     }
     ll_info ("agent: relay: %s listening on %s, forwarding to %s",
              self->settings.vm_name, listen, self->settings.base_url);
-    sigset_t set;
-    sigemptyset (&set);
-    sigaddset (&set, SIGTERM);
-    sigaddset (&set, SIGINT);
-    int sig = 0;
-    sigwait (&set, &sig);
     //  In-flight forwards (a held poll) end at once
-    agent_stop_request (&self->stop);
+    agent_stop_on_signal (&self->stop);
     mg_stop (ctx);
     ll_info ("agent: relay: stopped");
     return 0;

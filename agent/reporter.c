@@ -23,8 +23,7 @@ struct agent_reporter {
     pthread_mutex_t lock;                  //  guards slots
     pthread_cond_t wake;                   //  signalled on set
     s_slot_t slots[AGENT_REPORTER_SLOTS];  //  one per report kind
-    pthread_t thread;                      //  the delivery thread
-    bool started;                          //  thread running
+    agent_thread_t thread;                 //  the delivery thread
 };
 
 agent_reporter_t *
@@ -141,8 +140,7 @@ s_deliver_one (agent_reporter_t *self)
         if (slot->gen == gen)
             slot->due_ms =
                 agent_now_ms ()
-                + agent_backoff_next (&slot->backoff_ms, settings->backoff_ms,
-                                      settings->backoff_max_ms);
+                + agent_settings_backoff (settings, &slot->backoff_ms);
     }
     agent_reply_free (&reply);
     free (path);
@@ -177,10 +175,7 @@ s_thread (void *arg)
 int
 agent_reporter_start (agent_reporter_t *self)
 {
-    if (pthread_create (&self->thread, NULL, s_thread, self) != 0)
-        return -1;
-    self->started = true;
-    return 0;
+    return agent_thread_start (&self->thread, s_thread, self);
 }
 
 void
@@ -189,12 +184,13 @@ agent_reporter_destroy (agent_reporter_t **self_p)
     agent_reporter_t *self = *self_p;
     if (!self)
         return;
-    if (self->started) {
+    if (self->thread.started) {
+        //  Out of its timed wait at once: it sees the stop
         pthread_mutex_lock (&self->lock);
         pthread_cond_broadcast (&self->wake);
         pthread_mutex_unlock (&self->lock);
-        pthread_join (self->thread, NULL);
     }
+    agent_thread_join (&self->thread);
     for (int i = 0; i < AGENT_REPORTER_SLOTS; i++) {
         free (self->slots[i].path);
         free (self->slots[i].body);

@@ -170,26 +170,25 @@ s_keep_check (const s_keep_t *keep, const char *rel)
     return verdict;
 }
 
-static int s_empty (int dirfd,
-                    dev_t dev,
-                    const s_keep_t *keep,
-                    const char *rel,
-                    int depth,
-                    char *error,
-                    size_t errsize);
+//  One emptying of $HOME: what stays, the file system it may not leave,
+//  where the reason for a failure goes.
+typedef struct {
+    s_keep_t keep;
+    dev_t dev;
+    char *error;
+    size_t errsize;
+} s_walk_t;
+
+static int s_empty (s_walk_t *walk, int fd, const char *rel, int depth);
 
 //  Remove name (in dirfd; rel is its path below $HOME) unless kept.
 static int
-s_remove (int dirfd,
-          const char *name,
-          dev_t dev,
-          const s_keep_t *keep,
-          const char *rel,
-          int depth,
-          char *error,
-          size_t errsize)
+s_remove (
+    s_walk_t *walk, int dirfd, const char *name, const char *rel, int depth)
 {
-    int verdict = s_keep_check (keep, rel);
+    char *error = walk->error;
+    size_t errsize = walk->errsize;
+    int verdict = s_keep_check (&walk->keep, rel);
     if (verdict == 1)
         return 0;
     struct stat st;
@@ -197,7 +196,7 @@ s_remove (int dirfd,
         return errno == ENOENT ? 0 : -1;
     if (!S_ISDIR (st.st_mode))
         return verdict == 0 && unlinkat (dirfd, name, 0) != 0 ? -1 : 0;
-    if (st.st_dev != dev) {
+    if (st.st_dev != walk->dev) {
         snprintf (error, errsize, "~/%s is another file system", rel);
         return -1;
     }
@@ -211,7 +210,7 @@ s_remove (int dirfd,
     if (fd < 0)
         return -1;
     fchmod (fd, st.st_mode | S_IRWXU);  //  a student's read-only folder
-    int rc = s_empty (fd, dev, keep, rel, depth + 1, error, errsize);
+    int rc = s_empty (walk, fd, rel, depth + 1);
     if (rc == 0 && verdict == 0 && unlinkat (dirfd, name, AT_REMOVEDIR) != 0)
         rc = -1;
     return rc;
@@ -219,14 +218,10 @@ s_remove (int dirfd,
 
 //  Remove everything in the folder fd (closed here) but what is kept.
 static int
-s_empty (int fd,
-         dev_t dev,
-         const s_keep_t *keep,
-         const char *rel,
-         int depth,
-         char *error,
-         size_t errsize)
+s_empty (s_walk_t *walk, int fd, const char *rel, int depth)
 {
+    char *error = walk->error;
+    size_t errsize = walk->errsize;
     DIR *dir = fdopendir (fd);
     if (!dir) {
         close (fd);
@@ -246,8 +241,7 @@ s_empty (int fd,
             rc = -1;
         }
         else {
-            rc = s_remove (dirfd (dir), entry->d_name, dev, keep, sub, depth,
-                           error, errsize);
+            rc = s_remove (walk, dirfd (dir), entry->d_name, sub, depth);
             if (rc != 0 && !*error)
                 snprintf (error, errsize, "cannot remove ~/%s: %s", sub,
                           strerror (errno));
@@ -287,16 +281,21 @@ s_empty_home (const agent_settings_t *settings, char *error, size_t errsize)
     struct stat st;
     if (lstat (home, &st) != 0)
         return -1;
-    s_keep_t *keep = calloc (1, sizeof *keep);
-    s_keep_add (keep, home, settings->state_dir);
+    s_walk_t *walk = calloc (1, sizeof *walk);
+    if (!walk)
+        return -1;
+    walk->dev = st.st_dev;
+    walk->error = error;
+    walk->errsize = errsize;
+    s_keep_add (&walk->keep, home, settings->state_dir);
     for (int i = 0; i < settings->log_count; i++)
-        s_keep_add (keep, home, settings->logs[i].path);
+        s_keep_add (&walk->keep, home, settings->logs[i].path);
     int fd = open (home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    int rc = fd < 0 ? -1 : s_empty (fd, st.st_dev, keep, "", 0, error, errsize);
+    int rc = fd < 0 ? -1 : s_empty (walk, fd, "", 0);
     if (rc != 0 && !*error)
         snprintf (error, errsize, "cannot empty %s: %s", home,
                   strerror (errno));
-    free (keep);
+    free (walk);
     return rc;
 }
 

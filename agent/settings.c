@@ -1,8 +1,11 @@
 #include "agent/settings.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "agent/stop.h"
 
 //  Copy src into dst (size bytes); -1 when it does not fit.
 static int
@@ -56,12 +59,7 @@ s_env_long (const char *name, long fallback, long min, long max)
 static int
 s_scaled (double scale, long ms)
 {
-    double v = (double) ms * scale;
-    if (v < 1)
-        v = 1;
-    if (v > 86400000.0)
-        v = 86400000.0;
-    return (int) v;
+    return (int) agent_clamp ((double) ms * scale, 1, 86400000.0);
 }
 
 int
@@ -194,13 +192,186 @@ s_invalid (char *error, size_t errsize, const char *name)
     return -1;
 }
 
-int
-agent_settings_load (agent_settings_t *self,
-                     bool need_allocator,
-                     char *error,
-                     size_t errsize)
+//  A text setting: the variable, its field (offset, size) and the value
+//  when unset or empty (NULL: ""). S_RAW: an empty value counts as set;
+//  S_NONE: "None" counts as unset.
+#define S_RAW  1
+#define S_NONE 2
+typedef struct {
+    const char *name;
+    size_t offset;
+    size_t size;
+    const char *fallback;
+    int flags;
+} s_text_t;
+
+#define S_TEXT(name, field, fallback, flags)                                   \
+    {                                                                          \
+        name, offsetof (agent_settings_t, field),                              \
+            sizeof ((agent_settings_t *) 0)->field, fallback, flags            \
+    }
+
+//  In the order they are checked (the first invalid one is named)
+static const s_text_t s_texts[] = {
+    S_TEXT ("SUBJECT_SOFTWARE", software, NULL, 0),
+    S_TEXT ("LABLINK_CRD_START_HOST",
+            start_host,
+            "/opt/google/chrome-remote-desktop/start-host",
+            0),
+    //  Absent means "nvidia-smi" on PATH; an explicit empty value none
+    S_TEXT ("LABLINK_NVIDIA_SMI", nvidia_smi, "nvidia-smi", S_RAW),
+    S_TEXT ("TUTORIAL_REPO_TO_CLONE", tutorial_repo, NULL, S_NONE),
+    S_TEXT ("LABLINK_STARTUP_SCRIPT",
+            startup_script,
+            "/docker_scripts/custom-startup.sh",
+            0),
+    S_TEXT ("HOME", home, "/tmp", 0),
+    S_TEXT ("LABLINK_SKELETON_DIR", skeleton_dir, "/etc/skel", 0),
+    S_TEXT ("LABLINK_SESSION_USER", session_user, NULL, 0),
+    S_TEXT ("LABLINK_PROC_ROOT", proc_root, "/proc", 0),
+    S_TEXT ("LABLINK_STATE_DIR", state_dir, NULL, 0),
+    S_TEXT ("LABLINK_DISK_PATH", disk_path, "/", 0),
+    S_TEXT ("LABLINK_ZMQ_ENDPOINT", zmq_endpoint, NULL, 0),
+    S_TEXT ("LABLINK_ZMQ_SERVER_KEY", zmq_server_key, NULL, 0),
+    S_TEXT ("LABLINK_PG_CONNINFO", pg_conninfo, NULL, 0),
+    S_TEXT ("LABLINK_PG_CHANNEL", pg_channel, "vm_updates", 0),
+};
+
+//  An integer setting within [min, max]; fallback when unset or out of
+//  range.
+typedef struct {
+    const char *name;
+    size_t offset;
+    long fallback;
+    long min;
+    long max;
+} s_number_t;
+
+#define S_NUMBER(name, field, fallback, min, max)                              \
+    {                                                                          \
+        name, offsetof (agent_settings_t, field), fallback, min, max           \
+    }
+
+static const s_number_t s_numbers[] = {
+    S_NUMBER ("LABLINK_LOG_FLUSH_MS", log_flush_ms, 1000, 10, 60000),
+    S_NUMBER ("LABLINK_LOG_BATCH_LINES", log_batch_lines, 500, 1, 5000),
+    S_NUMBER ("LABLINK_LOG_QUEUE_MAX", log_queue_max, 20000, 10, 1000000),
+    S_NUMBER ("LABLINK_POLL_TIMEOUT_S", poll_timeout_s, 75, 1, 3600),
+    S_NUMBER ("LABLINK_RELAY_HOLD_S", relay_hold_s, 300, 0, 86400),
+    S_NUMBER ("LABLINK_REQUEST_TIMEOUT_S", request_timeout_s, 15, 1, 600),
+    S_NUMBER (
+        "LABLINK_START_HOST_TIMEOUT_S", start_host_timeout_s, 60, 1, 3600),
+    S_NUMBER ("LABLINK_NVIDIA_SMI_TIMEOUT_S", gpu_timeout_s, 10, 1, 600),
+};
+
+//  The periods LABLINK_INTERVAL_SCALE multiplies: field and milliseconds.
+static const struct {
+    size_t offset;
+    long ms;
+} s_periods[] = {
+    {offsetof (agent_settings_t, inuse_ms), 20000},
+    {offsetof (agent_settings_t, gpu_ms), 20000},
+    {offsetof (agent_settings_t, gpu_absent_ms), 300000},
+    {offsetof (agent_settings_t, heartbeat_ms), 30000},
+    {offsetof (agent_settings_t, jitter_ms), 5000},
+    {offsetof (agent_settings_t, backoff_ms), 1000},
+    {offsetof (agent_settings_t, backoff_max_ms), 60000},
+};
+
+#define S_COUNT(table) (sizeof table / sizeof table[0])
+
+//  Every text setting of s_texts: 0, or -1 naming the first that does not
+//  fit.
+static int
+s_load_texts (agent_settings_t *self, char *error, size_t errsize)
 {
-    memset (self, 0, sizeof *self);
+    for (size_t i = 0; i < S_COUNT (s_texts); i++) {
+        const s_text_t *text = &s_texts[i];
+        const char *value =
+            text->flags & S_RAW ? getenv (text->name) : s_env (text->name);
+        if (value && text->flags & S_NONE && strcmp (value, "None") == 0)
+            value = NULL;
+        if (!value)
+            value = text->fallback;
+        if (value
+            && s_copy ((char *) self + text->offset, text->size, value) != 0)
+            return s_invalid (error, errsize, text->name);
+    }
+    return 0;
+}
+
+static int
+s_load_transport (agent_settings_t *self, char *error, size_t errsize)
+{
+    const char *value = s_env ("LABLINK_TRANSPORT");
+    if (!value || strcmp (value, "http") == 0)
+        self->transport = AGENT_TRANSPORT_HTTP;
+    else if (strcmp (value, "zmq") == 0)
+        self->transport = AGENT_TRANSPORT_ZMQ;
+    else if (strcmp (value, "pg") == 0)
+        self->transport = AGENT_TRANSPORT_PG;
+    else
+        return s_invalid (error, errsize, "LABLINK_TRANSPORT");
+    return 0;
+}
+
+//  LABLINK_INTERVAL_SCALE and the periods it scales, then the integers.
+static int
+s_load_numbers (agent_settings_t *self, char *error, size_t errsize)
+{
+    self->scale = 1.0;
+    const char *value = s_env ("LABLINK_INTERVAL_SCALE");
+    if (value) {
+        char *end;
+        double scale = strtod (value, &end);
+        if (*end || !(scale > 0.0001 && scale <= 100))
+            return s_invalid (error, errsize, "LABLINK_INTERVAL_SCALE");
+        self->scale = scale;
+    }
+    for (size_t i = 0; i < S_COUNT (s_periods); i++)
+        *(int *) ((char *) self + s_periods[i].offset) =
+            s_scaled (self->scale, s_periods[i].ms);
+    for (size_t i = 0; i < S_COUNT (s_numbers); i++) {
+        const s_number_t *number = &s_numbers[i];
+        *(int *) ((char *) self + number->offset) = (int) s_env_long (
+            number->name, number->fallback, number->min, number->max);
+    }
+    return 0;
+}
+
+//  What the transport needs: the channel's name is a SQL identifier; zmq
+//  and pg need their endpoint.
+static int
+s_check_transport (agent_settings_t *self,
+                   bool need_allocator,
+                   char *error,
+                   size_t errsize)
+{
+    if (*self->zmq_server_key && strlen (self->zmq_server_key) != 40)
+        return s_invalid (error, errsize, "LABLINK_ZMQ_SERVER_KEY");
+    for (const char *c = self->pg_channel; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || *c == '_'
+              || (c != self->pg_channel && *c >= '0' && *c <= '9')))
+            return s_invalid (error, errsize, "LABLINK_PG_CHANNEL");
+    if (need_allocator && self->transport == AGENT_TRANSPORT_ZMQ) {
+        if (!*self->zmq_endpoint)
+            return s_missing (error, errsize, "LABLINK_ZMQ_ENDPOINT");
+        if (!*self->zmq_server_key)
+            return s_missing (error, errsize, "LABLINK_ZMQ_SERVER_KEY");
+    }
+    if (need_allocator && self->transport == AGENT_TRANSPORT_PG
+        && !*self->pg_conninfo)
+        return s_missing (error, errsize, "LABLINK_PG_CONNINFO");
+    return 0;
+}
+
+//  Who the agent is and where the allocator is.
+static int
+s_load_identity (agent_settings_t *self,
+                 bool need_allocator,
+                 char *error,
+                 size_t errsize)
+{
     const char *value;
     if ((value = s_env ("VM_NAME"))
         && s_copy (self->vm_name, sizeof self->vm_name, value) != 0)
@@ -232,143 +403,43 @@ agent_settings_load (agent_settings_t *self,
         if (!*self->base_url)
             return s_missing (error, errsize, "ALLOCATOR_URL");
     }
-    if ((value = s_env ("SUBJECT_SOFTWARE"))
-        && s_copy (self->software, sizeof self->software, value) != 0)
-        return s_invalid (error, errsize, "SUBJECT_SOFTWARE");
+    return 0;
+}
 
-    value = s_env ("LABLINK_TRANSPORT");
-    if (!value || strcmp (value, "http") == 0)
-        self->transport = AGENT_TRANSPORT_HTTP;
-    else if (strcmp (value, "zmq") == 0)
-        self->transport = AGENT_TRANSPORT_ZMQ;
-    else if (strcmp (value, "pg") == 0)
-        self->transport = AGENT_TRANSPORT_PG;
-    else
-        return s_invalid (error, errsize, "LABLINK_TRANSPORT");
-
-    value = s_env ("LABLINK_CRD_START_HOST");
-    if (s_copy (self->start_host, sizeof self->start_host,
-                value ? value : "/opt/google/chrome-remote-desktop/start-host")
-        != 0)
-        return s_invalid (error, errsize, "LABLINK_CRD_START_HOST");
-    //  Absent means "nvidia-smi" on PATH; an explicit empty value none.
-    value = getenv ("LABLINK_NVIDIA_SMI");
-    if (s_copy (self->nvidia_smi, sizeof self->nvidia_smi,
-                value ? value : "nvidia-smi")
-        != 0)
-        return s_invalid (error, errsize, "LABLINK_NVIDIA_SMI");
-    value = s_env ("TUTORIAL_REPO_TO_CLONE");
-    if (value && strcmp (value, "None") != 0
-        && s_copy (self->tutorial_repo, sizeof self->tutorial_repo, value) != 0)
-        return s_invalid (error, errsize, "TUTORIAL_REPO_TO_CLONE");
-    value = s_env ("LABLINK_STARTUP_SCRIPT");
-    if (s_copy (self->startup_script, sizeof self->startup_script,
-                value ? value : "/docker_scripts/custom-startup.sh")
-        != 0)
-        return s_invalid (error, errsize, "LABLINK_STARTUP_SCRIPT");
-    value = s_env ("STARTUP_ON_ERROR");
+int
+agent_settings_load (agent_settings_t *self,
+                     bool need_allocator,
+                     char *error,
+                     size_t errsize)
+{
+    memset (self, 0, sizeof *self);
+    if (s_load_identity (self, need_allocator, error, errsize) != 0
+        || s_load_transport (self, error, errsize) != 0
+        || s_load_texts (self, error, errsize) != 0)
+        return -1;
+    const char *value = s_env ("STARTUP_ON_ERROR");
     if (value && strcmp (value, "fail") != 0 && strcmp (value, "continue") != 0)
         return s_invalid (error, errsize, "STARTUP_ON_ERROR");
     self->startup_fail = value && strcmp (value, "fail") == 0;
-    value = s_env ("HOME");
-    if (s_copy (self->home, sizeof self->home, value ? value : "/tmp") != 0)
-        return s_invalid (error, errsize, "HOME");
-    self->home_set = value != NULL;
-    value = s_env ("LABLINK_SKELETON_DIR");
-    if (s_copy (self->skeleton_dir, sizeof self->skeleton_dir,
-                value ? value : "/etc/skel")
-        != 0)
-        return s_invalid (error, errsize, "LABLINK_SKELETON_DIR");
-    value = s_env ("LABLINK_SESSION_USER");
-    if (value
-        && s_copy (self->session_user, sizeof self->session_user, value) != 0)
-        return s_invalid (error, errsize, "LABLINK_SESSION_USER");
-    value = s_env ("LABLINK_PROC_ROOT");
-    if (s_copy (self->proc_root, sizeof self->proc_root,
-                value ? value : "/proc")
-        != 0)
-        return s_invalid (error, errsize, "LABLINK_PROC_ROOT");
-    value = s_env ("LABLINK_STATE_DIR");
-    char state_dir[AGENT_PATH_MAX + 32];
-    snprintf (state_dir, sizeof state_dir, "%s/.lablink-agent", self->home);
-    if (s_copy (self->state_dir, sizeof self->state_dir,
-                value ? value : state_dir)
-        != 0)
-        return s_invalid (error, errsize, "LABLINK_STATE_DIR");
-    value = s_env ("LABLINK_DISK_PATH");
-    if (s_copy (self->disk_path, sizeof self->disk_path, value ? value : "/")
-        != 0)
-        return s_invalid (error, errsize, "LABLINK_DISK_PATH");
+    self->home_set = s_env ("HOME") != NULL;
+    if (!*self->state_dir) {
+        char state_dir[AGENT_PATH_MAX + 32];
+        snprintf (state_dir, sizeof state_dir, "%s/.lablink-agent", self->home);
+        if (s_copy (self->state_dir, sizeof self->state_dir, state_dir) != 0)
+            return s_invalid (error, errsize, "LABLINK_STATE_DIR");
+    }
     if (agent_log_files_parse (s_env ("LABLINK_LOG_FILES"), self->logs,
                                AGENT_LOG_FILES, &self->log_count)
         != 0)
         return s_invalid (error, errsize, "LABLINK_LOG_FILES");
-
-    value = s_env ("LABLINK_ZMQ_ENDPOINT");
-    if (value
-        && s_copy (self->zmq_endpoint, sizeof self->zmq_endpoint, value) != 0)
-        return s_invalid (error, errsize, "LABLINK_ZMQ_ENDPOINT");
-    value = s_env ("LABLINK_ZMQ_SERVER_KEY");
-    if (value
-        && (strlen (value) != 40
-            || s_copy (self->zmq_server_key, sizeof self->zmq_server_key, value)
-                   != 0))
-        return s_invalid (error, errsize, "LABLINK_ZMQ_SERVER_KEY");
-    value = s_env ("LABLINK_PG_CONNINFO");
-    if (value
-        && s_copy (self->pg_conninfo, sizeof self->pg_conninfo, value) != 0)
-        return s_invalid (error, errsize, "LABLINK_PG_CONNINFO");
-    value = s_env ("LABLINK_PG_CHANNEL");
-    if (s_copy (self->pg_channel, sizeof self->pg_channel,
-                value ? value : "vm_updates")
-        != 0)
-        return s_invalid (error, errsize, "LABLINK_PG_CHANNEL");
-    for (const char *c = self->pg_channel; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || *c == '_'
-              || (c != self->pg_channel && *c >= '0' && *c <= '9')))
-            return s_invalid (error, errsize, "LABLINK_PG_CHANNEL");
-    if (need_allocator && self->transport == AGENT_TRANSPORT_ZMQ) {
-        if (!*self->zmq_endpoint)
-            return s_missing (error, errsize, "LABLINK_ZMQ_ENDPOINT");
-        if (!*self->zmq_server_key)
-            return s_missing (error, errsize, "LABLINK_ZMQ_SERVER_KEY");
-    }
-    if (need_allocator && self->transport == AGENT_TRANSPORT_PG
-        && !*self->pg_conninfo)
-        return s_missing (error, errsize, "LABLINK_PG_CONNINFO");
-
-    self->scale = 1.0;
-    value = s_env ("LABLINK_INTERVAL_SCALE");
-    if (value) {
-        char *end;
-        double scale = strtod (value, &end);
-        if (*end || !(scale > 0.0001 && scale <= 100))
-            return s_invalid (error, errsize, "LABLINK_INTERVAL_SCALE");
-        self->scale = scale;
-    }
-    double k = self->scale;
-    self->inuse_ms = s_scaled (k, 20000);
-    self->gpu_ms = s_scaled (k, 20000);
-    self->gpu_absent_ms = s_scaled (k, 300000);
-    self->heartbeat_ms = s_scaled (k, 30000);
-    self->jitter_ms = s_scaled (k, 5000);
-    self->backoff_ms = s_scaled (k, 1000);
-    self->backoff_max_ms = s_scaled (k, 60000);
-    self->log_flush_ms =
-        (int) s_env_long ("LABLINK_LOG_FLUSH_MS", 1000, 10, 60000);
-    self->log_batch_lines =
-        (int) s_env_long ("LABLINK_LOG_BATCH_LINES", 500, 1, 5000);
-    self->log_queue_max =
-        (int) s_env_long ("LABLINK_LOG_QUEUE_MAX", 20000, 10, 1000000);
-    self->poll_timeout_s =
-        (int) s_env_long ("LABLINK_POLL_TIMEOUT_S", 75, 1, 3600);
-    self->relay_hold_s =
-        (int) s_env_long ("LABLINK_RELAY_HOLD_S", 300, 0, 86400);
-    self->request_timeout_s =
-        (int) s_env_long ("LABLINK_REQUEST_TIMEOUT_S", 15, 1, 600);
-    self->start_host_timeout_s =
-        (int) s_env_long ("LABLINK_START_HOST_TIMEOUT_S", 60, 1, 3600);
-    self->gpu_timeout_s =
-        (int) s_env_long ("LABLINK_NVIDIA_SMI_TIMEOUT_S", 10, 1, 600);
+    if (s_check_transport (self, need_allocator, error, errsize) != 0
+        || s_load_numbers (self, error, errsize) != 0)
+        return -1;
     return 0;
+}
+
+int64_t
+agent_settings_backoff (const agent_settings_t *self, int64_t *current)
+{
+    return agent_backoff_next (current, self->backoff_ms, self->backoff_max_ms);
 }

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define AGENT_URL_MAX      1024  //  longest allocator base URL
 #define AGENT_NAME_MAX     256   //  longest VM_NAME
@@ -84,6 +85,10 @@ int agent_settings_load (agent_settings_t *self,
                          bool need_allocator,
                          char *error,
                          size_t errsize);
+
+//  The next retry delay after *current (0 at first) with self's backoff:
+//  agent_backoff_next (agent/stop.h).
+int64_t agent_settings_backoff (const agent_settings_t *self, int64_t *current);
 
 //  Apply reference 4.4 to an ALLOCATOR_URL value. 0, or -1 when it does not
 //  fit in size or is empty after cleaning.

@@ -1,6 +1,7 @@
 #include "agent/stop.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -17,6 +18,53 @@ agent_stop_fini (agent_stop_t *self)
 {
     pthread_cond_destroy (&self->wake);
     pthread_mutex_destroy (&self->lock);
+}
+
+static void
+s_signals (sigset_t *set)
+{
+    sigemptyset (set);
+    sigaddset (set, SIGTERM);
+    sigaddset (set, SIGINT);
+}
+
+void
+agent_stop_block_signals (void)
+{
+    sigset_t set;
+    s_signals (&set);
+    pthread_sigmask (SIG_BLOCK, &set, NULL);
+}
+
+void
+agent_stop_on_signal (agent_stop_t *self)
+{
+    sigset_t set;
+    s_signals (&set);
+    int signal = 0;
+    sigwait (&set, &signal);
+    agent_stop_request (self);
+}
+
+double
+agent_clamp (double value, double min, double max)
+{
+    return value < min ? min : value > max ? max : value;
+}
+
+int
+agent_thread_start (agent_thread_t *self, void *(*fn) (void *), void *arg)
+{
+    self->started = pthread_create (&self->id, NULL, fn, arg) == 0;
+    return self->started ? 0 : -1;
+}
+
+void
+agent_thread_join (agent_thread_t *self)
+{
+    if (self->started)
+        pthread_join (self->id, NULL);
+    self->started = false;
 }
 
 void

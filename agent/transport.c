@@ -56,8 +56,7 @@ agent_transport_post_retry (agent_transport_t *self,
         if (attempts == 1 || attempts % 10 == 0)
             ll_warn ("agent: %s failed (%s %d), retrying", path,
                      status < 0 ? "transport error" : "HTTP", status);
-        int64_t delay = agent_backoff_next (&backoff, settings->backoff_ms,
-                                            settings->backoff_max_ms);
+        int64_t delay = agent_settings_backoff (settings, &backoff);
         if (max_ms > 0 && agent_now_ms () + delay - start > max_ms)
             return -1;
         if (agent_stop_sleep (self->stop, delay))

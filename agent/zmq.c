@@ -3,7 +3,6 @@
 #include <czmq.h>
 #include <pthread.h>
 
-#include "agent/crd.h"
 #include "runtime/log.h"
 
 #define S_FRAME_MAX (256 * 1024)  //  longest frame accepted from the gateway
@@ -23,24 +22,27 @@ typedef struct s_request {
 } s_request_t;
 
 struct agent_zmq {
-    agent_t *agent;           //  settings, stop
-    pthread_mutex_t lock;     //  guards everything below
-    pthread_cond_t answered;  //  broadcast when a request is done
-    s_request_t *outbox;      //  not yet sent
-    s_request_t *posts;       //  POSTs sent, answered in order
-    s_request_t *results;     //  RESULTs sent, answered in order
-    bool connected;           //  HELLO-OK received on the current socket
-    bool working;             //  an assignment worker runs
-    bool worker_joinable;     //  the worker finished and must be joined
-    bool want_wait;           //  send WAIT at the next chance
-    char *assign_pin;         //  handed to the worker
-    char *assign_command;     //  handed to the worker
-    char *reset_id;           //  or a reset, handed to the worker
-    pthread_t worker;         //  the assignment worker
-    pthread_t thread;         //  the link thread
-    bool started;             //  link thread running
-    bool closing;             //  set by destroy: the thread leaves
-    unsigned monitors;        //  monitor endpoints made (unique names)
+    const agent_settings_t *settings;  //  endpoint, keys, timings
+    agent_stop_t *stop;                //  ends abortable calls, RESULT retries
+    agent_zmq_assign_fn *assign;       //  runs an ASSIGN
+    agent_zmq_reset_fn *reset;         //  runs a RESET
+    void *arg;                         //  their first argument
+    pthread_mutex_t lock;              //  guards everything below
+    pthread_cond_t answered;           //  broadcast when a request is done
+    s_request_t *outbox;               //  not yet sent
+    s_request_t *posts;                //  POSTs sent, answered in order
+    s_request_t *results;              //  RESULTs sent, answered in order
+    bool connected;         //  HELLO-OK received on the current socket
+    bool working;           //  an assignment worker runs
+    bool worker_joinable;   //  the worker finished and must be joined
+    bool want_wait;         //  send WAIT at the next chance
+    char *assign_pin;       //  handed to the worker
+    char *assign_command;   //  handed to the worker
+    char *reset_id;         //  or a reset, handed to the worker
+    pthread_t worker;       //  the assignment worker
+    agent_thread_t thread;  //  the link thread
+    bool closing;           //  set by destroy: the thread leaves
+    unsigned monitors;      //  monitor endpoints made (unique names)
 };
 
 static void
@@ -100,12 +102,20 @@ s_fail_all (agent_zmq_t *self)
 }
 
 agent_zmq_t *
-agent_zmq_new (agent_t *agent)
+agent_zmq_new (const agent_settings_t *settings,
+               agent_stop_t *stop,
+               agent_zmq_assign_fn *assign,
+               agent_zmq_reset_fn *reset,
+               void *arg)
 {
     agent_zmq_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->agent = agent;
+    self->settings = settings;
+    self->stop = stop;
+    self->assign = assign;
+    self->reset = reset;
+    self->arg = arg;
     pthread_mutex_init (&self->lock, NULL);
     agent_cond_init (&self->answered);
     return self;
@@ -138,7 +148,7 @@ s_call (agent_zmq_t *self,
     int64_t deadline = agent_now_ms () + timeout_ms;
     while (!request->done) {
         if (agent_now_ms () >= deadline
-            || (abortable && agent_stop_requested (&self->agent->stop)))
+            || (abortable && agent_stop_requested (self->stop)))
             break;
         struct timespec until;
         agent_deadline (&until, 100);
@@ -168,9 +178,7 @@ agent_zmq_post (void *link,
                 agent_reply_t *reply)
 {
     agent_zmq_t *self = link;
-    memset (reply, 0, sizeof *reply);
-    reply->status = -1;
-    reply->retry_after_s = -1;
+    agent_reply_init (reply);
     char *frame = zsys_sprintf ("POST %s %s", path, body);
     char *answer = NULL;
     int status =
@@ -184,61 +192,65 @@ agent_zmq_post (void *link,
     return status;
 }
 
-//  The assignment worker: run start-host, then RESULT until RESULT-OK.
-//  A reset asked by RESET <id>: done and reported (a POST through the
-//  gateway), then WAIT again.
+//  The worker: an assignment runs start-host, then RESULT until RESULT-OK
+//  (which asks for WAIT); a reset (RESET <id>) is done and reported (a POST
+//  through the gateway), then WAIT again.
 static void
-s_worker_reset (agent_zmq_t *self)
+s_result (agent_zmq_t *self)
 {
-    agent_handle_reset (self->agent, self->reset_id);
-    pthread_mutex_lock (&self->lock);
-    zstr_free (&self->reset_id);
-    self->want_wait = true;
-    self->working = false;
-    self->worker_joinable = true;
-    pthread_mutex_unlock (&self->lock);
+    const agent_settings_t *settings = self->settings;
+    char error[256];
+    int rc = self->assign (self->arg, self->assign_command, self->assign_pin,
+                           error, sizeof error);
+    int64_t backoff = 0;
+    while (!agent_stop_requested (self->stop)) {
+        char *frame = zsys_sprintf ("RESULT %s %d %s", settings->vm_name,
+                                    rc == 0 ? 1 : 0, rc == 0 ? "" : error);
+        if (frame
+            && s_call (self, S_RESULT, frame,
+                       settings->request_timeout_s * 1000, true, NULL)
+                   == 0)
+            break;
+        agent_stop_sleep (self->stop,
+                          agent_settings_backoff (settings, &backoff));
+    }
 }
 
 static void *
 s_worker (void *arg)
 {
     agent_zmq_t *self = arg;
-    agent_t *agent = self->agent;
-    if (self->reset_id) {
-        s_worker_reset (self);
-        return NULL;
-    }
-    char error[256];
-    ll_info ("agent: assignment received over zmq, running start-host");
-    int rc =
-        agent_crd_connect (&agent->settings, &agent->stop, self->assign_command,
-                           self->assign_pin, error, sizeof error);
-    if (rc == 0)
-        ll_info ("agent: start-host succeeded");
+    bool reset = self->reset_id != NULL;
+    if (reset)
+        self->reset (self->arg, self->reset_id);
     else
-        ll_warn ("agent: connecting to CRD failed: %s", error);
-    int64_t backoff = 0;
-    while (!agent_stop_requested (&agent->stop)) {
-        char *frame = zsys_sprintf ("RESULT %s %d %s", agent->settings.vm_name,
-                                    rc == 0 ? 1 : 0, rc == 0 ? "" : error);
-        if (frame
-            && s_call (self, S_RESULT, frame,
-                       agent->settings.request_timeout_s * 1000, true, NULL)
-                   == 0)
-            break;
-        agent_stop_sleep (&agent->stop,
-                          agent_backoff_next (&backoff,
-                                              agent->settings.backoff_ms,
-                                              agent->settings.backoff_max_ms));
-    }
+        s_result (self);
     pthread_mutex_lock (&self->lock);
-    memset (self->assign_pin, 0, strlen (self->assign_pin));
+    if (self->assign_pin)
+        memset (self->assign_pin, 0, strlen (self->assign_pin));
     zstr_free (&self->assign_pin);
     zstr_free (&self->assign_command);
+    zstr_free (&self->reset_id);
+    if (reset)
+        self->want_wait = true;
     self->working = false;
     self->worker_joinable = true;
     pthread_mutex_unlock (&self->lock);
     return NULL;
+}
+
+//  Start the worker on what was handed to it (lock held; ready: it was
+//  copied), else drop that.
+static void
+s_start_worker (agent_zmq_t *self, bool ready)
+{
+    if (ready && pthread_create (&self->worker, NULL, s_worker, self) == 0)
+        self->working = true;
+    else {
+        zstr_free (&self->assign_pin);
+        zstr_free (&self->assign_command);
+        zstr_free (&self->reset_id);
+    }
 }
 
 static void
@@ -256,7 +268,7 @@ s_disconnect (zsock_t **sock_p, zsock_t **monitor_p)
 static zsock_t *
 s_connect (agent_zmq_t *self, zcert_t *cert, zsock_t **monitor_p)
 {
-    const agent_settings_t *settings = &self->agent->settings;
+    const agent_settings_t *settings = self->settings;
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
         return NULL;
@@ -288,7 +300,7 @@ s_connect (agent_zmq_t *self, zcert_t *cert, zsock_t **monitor_p)
 static void
 s_hello (agent_zmq_t *self, zsock_t *sock)
 {
-    const agent_settings_t *settings = &self->agent->settings;
+    const agent_settings_t *settings = self->settings;
     char *hello =
         zsys_sprintf ("HELLO %s %s", settings->vm_name, settings->token);
     if (hello)
@@ -319,7 +331,6 @@ s_monitor_event (zsock_t *monitor)
 static void
 s_on_frame (agent_zmq_t *self, zsock_t *sock, const char *frame)
 {
-    agent_t *agent = self->agent;
     pthread_mutex_lock (&self->lock);
     if (strcmp (frame, "HELLO-OK") == 0) {
         if (!self->connected)
@@ -353,13 +364,7 @@ s_on_frame (agent_zmq_t *self, zsock_t *sock, const char *frame)
         else {
             self->assign_pin = strndup (pin, (size_t) (space - pin));
             self->assign_command = strdup (space + 1);
-            if (self->assign_pin && self->assign_command
-                && pthread_create (&self->worker, NULL, s_worker, self) == 0)
-                self->working = true;
-            else {
-                zstr_free (&self->assign_pin);
-                zstr_free (&self->assign_command);
-            }
+            s_start_worker (self, self->assign_pin && self->assign_command);
         }
     }
     else if (strncmp (frame, "RESET ", 6) == 0) {
@@ -370,16 +375,11 @@ s_on_frame (agent_zmq_t *self, zsock_t *sock, const char *frame)
             ;  //  asked again by the next WAIT
         else {
             self->reset_id = strdup (id);
-            if (self->reset_id
-                && pthread_create (&self->worker, NULL, s_worker, self) == 0)
-                self->working = true;
-            else
-                zstr_free (&self->reset_id);
+            s_start_worker (self, self->reset_id != NULL);
         }
     }
     else if (strcmp (frame, "PONG") != 0)
         ll_warn ("agent: zmq: unexpected frame ignored");
-    (void) agent;
     pthread_mutex_unlock (&self->lock);
 }
 
@@ -392,12 +392,48 @@ s_closing (agent_zmq_t *self)
     return closing;
 }
 
+//  The link is gone: whatever was in flight went into the void.
+static void
+s_drop (agent_zmq_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    self->connected = false;
+    s_fail_all (self);
+    pthread_mutex_unlock (&self->lock);
+}
+
+//  Send what the other threads queued, and WAIT when due; join a finished
+//  worker.
+static void
+s_send_queued (agent_zmq_t *self, zsock_t *sock)
+{
+    pthread_mutex_lock (&self->lock);
+    if (self->worker_joinable) {
+        pthread_join (self->worker, NULL);
+        self->worker_joinable = false;
+    }
+    if (self->connected) {
+        while (self->outbox) {
+            s_request_t *request = self->outbox;
+            self->outbox = request->next;
+            zstr_send (sock, request->frame);
+            s_append (request->kind == S_POST ? &self->posts : &self->results,
+                      request);
+        }
+        if (self->want_wait && !self->working) {
+            zstr_send (sock, "WAIT");
+            self->want_wait = false;
+        }
+    }
+    pthread_mutex_unlock (&self->lock);
+}
+
 static void *
 s_thread (void *arg)
 {
     agent_zmq_t *self = arg;
-    agent_t *agent = self->agent;
-    int64_t ping_ms = (int64_t) (S_PING_MS * agent->settings.scale);
+    const agent_settings_t *settings = self->settings;
+    int64_t ping_ms = (int64_t) (S_PING_MS * settings->scale);
     if (ping_ms < 50)
         ping_ms = 50;
     zcert_t *cert = zcert_new ();
@@ -418,48 +454,19 @@ s_thread (void *arg)
             missed = 0;
             next_ping = now + ping_ms;
             if (!sock) {
-                next_try =
-                    now
-                    + agent_backoff_next (&backoff, agent->settings.backoff_ms,
-                                          agent->settings.backoff_max_ms);
+                next_try = now + agent_settings_backoff (settings, &backoff);
                 continue;
             }
         }
-        //  Send what the other threads queued, and WAIT when due
-        pthread_mutex_lock (&self->lock);
-        if (self->worker_joinable) {
-            pthread_join (self->worker, NULL);
-            self->worker_joinable = false;
-        }
-        if (self->connected) {
-            while (self->outbox) {
-                s_request_t *request = self->outbox;
-                self->outbox = request->next;
-                zstr_send (sock, request->frame);
-                s_append (request->kind == S_POST ? &self->posts
-                                                  : &self->results,
-                          request);
-            }
-            if (self->want_wait && !self->working) {
-                zstr_send (sock, "WAIT");
-                self->want_wait = false;
-            }
-        }
-        pthread_mutex_unlock (&self->lock);
-
+        s_send_queued (self, sock);
         zmq_pollitem_t items[] = {{zsock_resolve (sock), 0, ZMQ_POLLIN, 0},
                                   {zsock_resolve (monitor), 0, ZMQ_POLLIN, 0}};
         if (zmq_poll (items, 2, 20) <= 0)
             items[0].revents = items[1].revents = 0;
         if (items[1].revents & ZMQ_POLLIN) {
             int event = s_monitor_event (monitor);
-            if (event >= 0) {
-                //  Whatever was in flight went into the void
-                pthread_mutex_lock (&self->lock);
-                self->connected = false;
-                s_fail_all (self);
-                pthread_mutex_unlock (&self->lock);
-            }
+            if (event >= 0)
+                s_drop (self);
             if (event == 1) {
                 s_hello (self, sock);
                 missed = 0;
@@ -483,15 +490,10 @@ s_thread (void *arg)
                 if (refused) {
                     //  Refused HELLO, or a gateway that lost our session
                     //  (restarted): start over on a fresh socket
-                    pthread_mutex_lock (&self->lock);
-                    self->connected = false;
-                    s_fail_all (self);
-                    pthread_mutex_unlock (&self->lock);
+                    s_drop (self);
                     s_disconnect (&sock, &monitor);
                     next_try = agent_now_ms ()
-                               + agent_backoff_next (
-                                   &backoff, agent->settings.backoff_ms,
-                                   agent->settings.backoff_max_ms);
+                               + agent_settings_backoff (settings, &backoff);
                 }
             }
             continue;
@@ -499,15 +501,10 @@ s_thread (void *arg)
         if (agent_now_ms () >= next_ping) {
             if (missed >= S_MISSED) {
                 ll_warn ("agent: zmq: gateway silent, reconnecting");
-                pthread_mutex_lock (&self->lock);
-                self->connected = false;
-                s_fail_all (self);
-                pthread_mutex_unlock (&self->lock);
+                s_drop (self);
                 s_disconnect (&sock, &monitor);
-                next_try =
-                    agent_now_ms ()
-                    + agent_backoff_next (&backoff, agent->settings.backoff_ms,
-                                          agent->settings.backoff_max_ms);
+                next_try = agent_now_ms ()
+                           + agent_settings_backoff (settings, &backoff);
                 continue;
             }
             zstr_send (sock, "PING");
@@ -515,10 +512,7 @@ s_thread (void *arg)
             next_ping = agent_now_ms () + ping_ms;
         }
     }
-    pthread_mutex_lock (&self->lock);
-    self->connected = false;
-    s_fail_all (self);
-    pthread_mutex_unlock (&self->lock);
+    s_drop (self);
     s_disconnect (&sock, &monitor);
     zcert_destroy (&cert);
     return NULL;
@@ -527,10 +521,7 @@ s_thread (void *arg)
 int
 agent_zmq_start (agent_zmq_t *self)
 {
-    if (pthread_create (&self->thread, NULL, s_thread, self) != 0)
-        return -1;
-    self->started = true;
-    return 0;
+    return agent_thread_start (&self->thread, s_thread, self);
 }
 
 void
@@ -542,8 +533,7 @@ agent_zmq_destroy (agent_zmq_t **self_p)
     pthread_mutex_lock (&self->lock);
     self->closing = true;
     pthread_mutex_unlock (&self->lock);
-    if (self->started)
-        pthread_join (self->thread, NULL);
+    agent_thread_join (&self->thread);
     pthread_mutex_lock (&self->lock);
     bool join = self->working || self->worker_joinable;
     pthread_mutex_unlock (&self->lock);

@@ -14,21 +14,38 @@
 #ifndef LL_AGENT_ZMQ_H
 #define LL_AGENT_ZMQ_H
 
-#include "agent/agent.h"
+#include <stddef.h>
 
-agent_zmq_t *agent_zmq_new (agent_t *agent);
+#include "agent/settings.h"
+#include "agent/stop.h"
+#include "agent/transport.h"
+
+typedef struct agent_zmq agent_zmq_t;
+
+//  What the link asks of its owner (agent.c wires them), on the link's
+//  worker thread so pings and POSTs go on meanwhile. assign: run start-host,
+//  0 or -1 with error filled (the link reports it as RESULT). reset: end
+//  the session and report the outcome (a POST, over this link).
+typedef int (agent_zmq_assign_fn) (void *arg,
+                                   const char *command,
+                                   const char *pin,
+                                   char *error,
+                                   size_t error_size);
+typedef int (agent_zmq_reset_fn) (void *arg, const char *reset_id);
+
+//  settings and stop outlive the link; arg is both callbacks' first
+//  argument.
+agent_zmq_t *agent_zmq_new (const agent_settings_t *settings,
+                            agent_stop_t *stop,
+                            agent_zmq_assign_fn *assign,
+                            agent_zmq_reset_fn *reset,
+                            void *arg);
 
 //  Start the link thread (connects, says HELLO and WAIT, runs assignments).
 int agent_zmq_start (agent_zmq_t *self);
 
-//  POST over the gateway (self: the agent_zmq_t): an agent_link_post_fn
-//  for agent/transport.h.
-int agent_zmq_post (void *self,
-                    const char *path,
-                    const char *body,
-                    int timeout_ms,
-                    bool abortable,
-                    agent_reply_t *reply);
+//  POST over the gateway (link: the agent_zmq_t), for agent/transport.h.
+agent_link_post_fn agent_zmq_post;
 
 //  Join the thread (after stop) and free.
 void agent_zmq_destroy (agent_zmq_t **self_p);

@@ -1,5 +1,4 @@
 locals {
-  names  = toset(var.vm_names)
   prefix = "lablink_client_${var.resource_suffix}"
   # SSH from the allocator only, never from the world (reference 12.7)
   ssh_cidr = var.allocator_cidr != "" ? var.allocator_cidr : (
@@ -106,15 +105,7 @@ resource "aws_key_pair" "vm" {
   public_key = var.ssh_public_key
 }
 
-# Terraform's clock around each VM (reference 3.6), built-in resource only.
-resource "terraform_data" "start" {
-  for_each = local.names
-  input    = timestamp()
-  lifecycle {
-    ignore_changes = [input]
-  }
-}
-
+# Each VM is timed by fleet.tf's terraform_data.start and .end.
 resource "aws_instance" "vm" {
   for_each               = local.names
   ami                    = var.client_ami_id
@@ -153,27 +144,6 @@ resource "aws_instance" "vm" {
   }
 }
 
-resource "terraform_data" "end" {
-  for_each         = local.names
-  triggers_replace = aws_instance.vm[each.key].id
-  input            = timestamp()
-  lifecycle {
-    ignore_changes = [input]
-  }
-}
-
 locals {
-  times = {
-    for n in var.vm_names : n => {
-      start = terraform_data.start[n].output
-      end   = terraform_data.end[n].output
-    }
-  }
-  seconds = {
-    for n, t in local.times : n => (
-      tonumber(substr(t.end, 11, 2)) * 3600 + tonumber(substr(t.end, 14, 2)) * 60 + tonumber(substr(t.end, 17, 2))
-      -tonumber(substr(t.start, 11, 2)) * 3600 - tonumber(substr(t.start, 14, 2)) * 60 - tonumber(substr(t.start, 17, 2))
-      + (substr(t.end, 0, 10) != substr(t.start, 0, 10) ? 86400 : 0)
-    )
-  }
+  vm_ids = { for n, vm in aws_instance.vm : n => vm.id } # for fleet.tf's end times
 }

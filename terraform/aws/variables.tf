@@ -7,38 +7,13 @@
 # (reference 2.4 step 6), the fleet's names and the agents' tokens. Extra
 # settings can come from any *.auto.tfvars in the working directory.
 
-variable "vm_names" {
-  description = "The fleet: one VM per name (for_each, never a count)."
-  type        = list(string)
-  default     = []
-  validation {
-    condition = alltrue([
-      for n in var.vm_names : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*-[0-9]+$", n))
-    ])
-    error_message = "Every VM name must end with -<number>."
-  }
-}
-
-variable "agent_tokens" {
-  description = "VM name -> its agent's API token."
-  type        = map(string)
-  default     = {}
-  sensitive   = true
-}
+# In fleet.tf: vm_names, agent_tokens and the variables every provider
+# module takes alike (subject_software, ssh_public_key, allocator_ip,
+# image_name, repository, client_ami_id, gpu_support,
+# cloud_init_output_log_group, startup_on_error).
 
 variable "allocator_url" {
   type = string
-}
-
-variable "subject_software" {
-  type    = string
-  default = "sleap"
-}
-
-variable "ssh_public_key" {
-  description = "The allocator's ed25519 public key (authorized on every VM)."
-  type        = string
-  default     = ""
 }
 
 variable "allocator_cidr" {
@@ -72,29 +47,9 @@ variable "root_volume_gb" {
 
 # --- upstream's variables (reference 2.4 step 6): accepted, mostly unused here ---
 
-variable "allocator_ip" {
-  type    = string
-  default = ""
-}
-
 variable "machine_type" {
   type    = string
   default = "t2.medium"
-}
-
-variable "image_name" {
-  type    = string
-  default = ""
-}
-
-variable "repository" {
-  type    = string
-  default = ""
-}
-
-variable "client_ami_id" {
-  type    = string
-  default = ""
 }
 
 variable "resource_suffix" {
@@ -102,22 +57,8 @@ variable "resource_suffix" {
   default = "client"
 }
 
-variable "gpu_support" {
-  type    = string
-  default = "false"
-}
-
-variable "cloud_init_output_log_group" {
-  type    = string
-  default = ""
-}
-
 variable "region" {
   type    = string
   default = "us-west-2"
 }
 
-variable "startup_on_error" {
-  type    = string
-  default = "continue"
-}

@@ -185,27 +185,29 @@ data "aws_iam_policy_document" "allocator" {
     ]
   }
 
-  # Client VMs get inline policies only (their own log stream); detaching
-  # the managed policy older fleets had stays possible, attaching it not.
-  statement {
-    sid       = "DetachOldCloudWatchAgentPolicy"
-    actions   = ["iam:DetachRolePolicy"]
-    resources = ["arn:${local.partition}:iam::*:role/${local.client_prefix}*"]
-    condition {
-      test     = "ArnEquals"
-      variable = "iam:PolicyARN"
-      values   = ["arn:${local.partition}:iam::aws:policy/CloudWatchAgentServerPolicy"]
+  # One action each on the client role, under one condition. Client VMs
+  # get inline policies only (their own log stream); detaching the managed
+  # policy older fleets had stays possible, attaching it not.
+  dynamic "statement" {
+    for_each = {
+      DetachOldCloudWatchAgentPolicy = {
+        action = "iam:DetachRolePolicy", test = "ArnEquals", variable = "iam:PolicyARN"
+        value  = "arn:${local.partition}:iam::aws:policy/CloudWatchAgentServerPolicy"
+      }
+      PassClientRoleToEc2 = {
+        action = "iam:PassRole", test = "StringEquals", variable = "iam:PassedToService"
+        value  = "ec2.amazonaws.com"
+      }
     }
-  }
-
-  statement {
-    sid       = "PassClientRoleToEc2"
-    actions   = ["iam:PassRole"]
-    resources = ["arn:${local.partition}:iam::*:role/${local.client_prefix}*"]
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["ec2.amazonaws.com"]
+    content {
+      sid       = statement.key
+      actions   = [statement.value.action]
+      resources = ["arn:${local.partition}:iam::*:role/${local.client_prefix}*"]
+      condition {
+        test     = statement.value.test
+        variable = statement.value.variable
+        values   = [statement.value.value]
+      }
     }
   }
 }

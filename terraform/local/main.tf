@@ -3,22 +3,12 @@ terraform {
 }
 
 locals {
-  names   = toset(var.vm_names)
   vms_dir = var.vms_dir != "" ? var.vms_dir : "${abspath(path.root)}/vms"
   # VM "lablink-vm-dev-3" listens on <prefix>.3
   ordinal = { for n in var.vm_names : n => tonumber(regex("[0-9]+$", n)) }
 }
 
-# Terraform's own clock around each VM: start before, end after it is up
-# (reference 3.6). ignore_changes keeps the first value for good.
-resource "terraform_data" "start" {
-  for_each = local.names
-  input    = timestamp()
-  lifecycle {
-    ignore_changes = [input]
-  }
-}
-
+# Each VM is timed by fleet.tf's terraform_data.start and .end.
 resource "terraform_data" "vm" {
   for_each = local.names
 
@@ -68,28 +58,6 @@ resource "terraform_data" "vm" {
   }
 }
 
-resource "terraform_data" "end" {
-  for_each         = local.names
-  triggers_replace = terraform_data.vm[each.key].id
-  input            = timestamp()
-  lifecycle {
-    ignore_changes = [input]
-  }
-}
-
 locals {
-  # Seconds of the day of an RFC 3339 UTC timestamp
-  times = {
-    for n in var.vm_names : n => {
-      start = terraform_data.start[n].output
-      end   = terraform_data.end[n].output
-    }
-  }
-  seconds = {
-    for n, t in local.times : n => (
-      tonumber(substr(t.end, 11, 2)) * 3600 + tonumber(substr(t.end, 14, 2)) * 60 + tonumber(substr(t.end, 17, 2))
-      -tonumber(substr(t.start, 11, 2)) * 3600 - tonumber(substr(t.start, 14, 2)) * 60 - tonumber(substr(t.start, 17, 2))
-      + (substr(t.end, 0, 10) != substr(t.start, 0, 10) ? 86400 : 0)
-    )
-  }
+  vm_ids = { for n, vm in terraform_data.vm : n => vm.id } # for fleet.tf's end times
 }

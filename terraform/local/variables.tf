@@ -7,39 +7,14 @@
 # settings (addresses, ports, binaries) can come from any *.auto.tfvars in
 # the working directory.
 
-variable "vm_names" {
-  description = "The fleet: one VM per name (for_each, never a count)."
-  type        = list(string)
-  default     = []
-  validation {
-    condition = alltrue([
-      for n in var.vm_names : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*-[0-9]+$", n))
-    ])
-    error_message = "Every VM name must end with -<number>."
-  }
-}
-
-variable "agent_tokens" {
-  description = "VM name -> its agent's API token."
-  type        = map(string)
-  default     = {}
-  sensitive   = true
-}
+# In fleet.tf: vm_names, agent_tokens and the variables every provider
+# module takes alike (subject_software, ssh_public_key, allocator_ip,
+# image_name, repository, client_ami_id, gpu_support,
+# cloud_init_output_log_group, startup_on_error).
 
 variable "allocator_url" {
   type    = string
   default = "http://127.0.0.1:5000"
-}
-
-variable "subject_software" {
-  type    = string
-  default = "sleap"
-}
-
-variable "ssh_public_key" {
-  description = "The allocator's ed25519 public key (authorized on every VM)."
-  type        = string
-  default     = ""
 }
 
 variable "agent_bin" {
@@ -85,29 +60,9 @@ variable "vms_dir" {
 
 # --- upstream's variables (reference 2.4 step 6): accepted, mostly unused here ---
 
-variable "allocator_ip" {
-  type    = string
-  default = ""
-}
-
 variable "machine_type" {
   type    = string
   default = "local"
-}
-
-variable "image_name" {
-  type    = string
-  default = ""
-}
-
-variable "repository" {
-  type    = string
-  default = ""
-}
-
-variable "client_ami_id" {
-  type    = string
-  default = ""
 }
 
 variable "resource_suffix" {
@@ -115,22 +70,8 @@ variable "resource_suffix" {
   default = "dev"
 }
 
-variable "gpu_support" {
-  type    = string
-  default = "false"
-}
-
-variable "cloud_init_output_log_group" {
-  type    = string
-  default = ""
-}
-
 variable "region" {
   type    = string
   default = "local"
 }
 
-variable "startup_on_error" {
-  type    = string
-  default = "continue"
-}
