@@ -42,6 +42,11 @@ int ll_bench_tokens (ll_db_t *db,
 //  Microseconds on the monotonic clock.
 int64_t ll_bench_now_us (void);
 
+//  Process pid's peak and current resident memory (KiB) and the CPU time
+//  (user + system, ms) it has used, from /proc; 0 for what is unknown.
+//  A NULL pointer: not wanted.
+void ll_bench_usage (long pid, long *peak_kib, long *rss_kib, double *cpu_ms);
+
 //  Sort values and return the p-th percentile (0..100).
 double ll_bench_percentile (int64_t *values, size_t count, double p);
 

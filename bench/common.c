@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LL_BENCH_BODY_MAX (64 * 1024)
 
@@ -44,6 +45,46 @@ ll_bench_now_us (void)
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
     return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void
+ll_bench_usage (long pid, long *peak_kib, long *rss_kib, double *cpu_ms)
+{
+    char path[64], text[1024];
+    long peak = 0, rss = 0;
+    snprintf (path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = pid > 0 ? fopen (path, "r") : NULL;
+    while (f && fgets (text, sizeof text, f)) {
+        if (strncmp (text, "VmHWM:", 6) == 0)
+            peak = strtol (text + 6, NULL, 10);
+        else if (strncmp (text, "VmRSS:", 6) == 0)
+            rss = strtol (text + 6, NULL, 10);
+    }
+    if (f)
+        fclose (f);
+    snprintf (path, sizeof path, "/proc/%ld/stat", pid);
+    f = pid > 0 ? fopen (path, "r") : NULL;
+    size_t n = f ? fread (text, 1, sizeof text - 1, f) : 0;
+    if (f)
+        fclose (f);
+    text[n] = '\0';
+    //  utime and stime: fields 14 and 15, after the ")" of the name (which
+    //  may hold spaces)
+    const char *at = strrchr (text, ')');
+    unsigned long long utime = 0, stime = 0;
+    if (!at
+        || sscanf (at + 2,
+                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                   &utime, &stime)
+               != 2)
+        utime = stime = 0;
+    if (peak_kib)
+        *peak_kib = peak;
+    if (rss_kib)
+        *rss_kib = rss;
+    if (cpu_ms)
+        *cpu_ms =
+            (double) (utime + stime) * 1000.0 / (double) sysconf (_SC_CLK_TCK);
 }
 
 static int

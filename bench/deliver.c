@@ -295,42 +295,6 @@ s_http_parked (CURL *curl, const char *base)
     return parked;
 }
 
-//  The allocator's peak RSS (KiB) and CPU (ms) from /proc; 0 when unknown
-static void
-s_process_usage (long pid, long *hwm_kib, long *rss_kib, double *cpu_ms)
-{
-    char path[64], line[256];
-    *hwm_kib = *rss_kib = 0;
-    *cpu_ms = 0;
-    snprintf (path, sizeof path, "/proc/%ld/status", pid);
-    FILE *f = pid > 0 ? fopen (path, "r") : NULL;
-    while (f && fgets (line, sizeof line, f)) {
-        if (strncmp (line, "VmHWM:", 6) == 0)
-            *hwm_kib = strtol (line + 6, NULL, 10);
-        else if (strncmp (line, "VmRSS:", 6) == 0)
-            *rss_kib = strtol (line + 6, NULL, 10);
-    }
-    if (f)
-        fclose (f);
-    snprintf (path, sizeof path, "/proc/%ld/stat", pid);
-    f = pid > 0 ? fopen (path, "r") : NULL;
-    if (f && fgets (line, sizeof line, f)) {
-        //  utime and stime: fields 14 and 15, after the ")" of the name
-        const char *at = strrchr (line, ')');
-        unsigned long long utime = 0, stime = 0;
-        if (at
-            && sscanf (at + 2,
-                       "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-                       "%llu %llu",
-                       &utime, &stime)
-                   == 2)
-            *cpu_ms = (double) (utime + stime) * 1000.0
-                      / (double) sysconf (_SC_CLK_TCK);
-    }
-    if (f)
-        fclose (f);
-}
-
 //  --- PostgreSQL connections sampler ----------------------------------------
 
 static void *
@@ -439,7 +403,7 @@ ll_bench_deliver (int argc, char **argv)
     //  connecting costs it, per agent, is printed once all are ready
     long hwm0_kib = 0, rss0_kib = 0, hwm1_kib = 0, rss1_kib = 0;
     double cpu0_ms = 0, cpu1_ms = 0;
-    s_process_usage (pid, &hwm0_kib, &rss0_kib, &cpu0_ms);
+    ll_bench_usage (pid, &hwm0_kib, &rss0_kib, &cpu0_ms);
 
     //  The ZeroMQ agents' processes, forked before this one has a thread
     if (procs > run.nzmq)
@@ -514,7 +478,7 @@ ll_bench_deliver (int argc, char **argv)
             (double) (ll_bench_now_us () - t_ready) / 1e6, ready_s,
             zmq_connected, run.nzmq, parked < 0 ? 0 : parked, run.nhttp);
     long ready_agents = zmq_connected + (parked < 0 ? 0 : parked);
-    s_process_usage (pid, &hwm1_kib, &rss1_kib, &cpu1_ms);
+    ll_bench_usage (pid, &hwm1_kib, &rss1_kib, &cpu1_ms);
     if (pid > 0 && ready_agents > 0)
         printf ("deliver: while they connected the allocator used %.0f ms of "
                 "CPU (%.0f us per agent) and its RSS went from %ld to %ld "
@@ -593,7 +557,7 @@ ll_bench_deliver (int argc, char **argv)
     }
     long hwm_kib = 0, rss_kib = 0;
     double cpu_ms = 0;
-    s_process_usage (pid, &hwm_kib, &rss_kib, &cpu_ms);
+    ll_bench_usage (pid, &hwm_kib, &rss_kib, &cpu_ms);
     atomic_store (&run.stop, true);
     curl_easy_cleanup (curl);
 
