@@ -1,11 +1,11 @@
 #include "bench/bench.h"
 #include "runtime/config.h"
+#include "runtime/msg.h"
 #include "runtime/textbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define LL_BENCH_BODY_MAX (64 * 1024)
@@ -42,9 +42,7 @@ ll_bench_db (const char *config_path, ll_config_t **config_p)
 int64_t
 ll_bench_now_us (void)
 {
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return ll_now_us ();
 }
 
 void
