@@ -39,6 +39,38 @@ ll_bench_db (const char *config_path, ll_config_t **config_p)
     return db;
 }
 
+ll_db_t *
+ll_bench_seeded (int argc,
+                 char **argv,
+                 const char *prefix,
+                 long count,
+                 ll_config_t **config_p)
+{
+    ll_config_t *config = NULL;
+    ll_db_t *db =
+        ll_bench_db (ll_bench_opt (argc, argv, "--config", NULL), &config);
+    if (!db)
+        return NULL;
+    char text[24];
+    snprintf (text, sizeof text, "%ld", count);
+    const char *seed[] = {prefix, text};
+    PGresult *res = ll_db_exec (db, "bench_clear", 1, seed);
+    PQclear (res);
+    res = res ? ll_db_exec (db, "bench_seed", 2, seed) : NULL;
+    if (!res) {
+        fprintf (stderr,
+                 "lablink-bench: cannot seed the VMs (is the allocator "
+                 "running on this database?): %s\n",
+                 ll_db_error (db));
+        ll_db_destroy (&db);
+        ll_config_destroy (&config);
+        return NULL;
+    }
+    PQclear (res);
+    *config_p = config;
+    return db;
+}
+
 int64_t
 ll_bench_now_us (void)
 {
@@ -100,6 +132,15 @@ ll_bench_percentile (int64_t *values, size_t count, double p)
     qsort (values, count, sizeof *values, s_compare);
     size_t i = (size_t) ((p / 100.0) * (double) (count - 1) + 0.5);
     return (double) values[i < count ? i : count - 1];
+}
+
+const char *
+ll_bench_p50_p99 (char *text, size_t size, int64_t *values, size_t count)
+{
+    snprintf (text, size, "p50 %.2f ms, p99 %.2f ms",
+              ll_bench_percentile (values, count, 50) / 1000.0,
+              ll_bench_percentile (values, count, 99) / 1000.0);
+    return text;
 }
 
 static size_t
