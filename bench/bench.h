@@ -29,6 +29,15 @@ int ll_bench_startup (int argc, char **argv);
 //  The caller destroys both.
 ll_db_t *ll_bench_db (const char *config_path, ll_config_t **config_p);
 
+//  The database of --config FILE (as ll_bench_db) with count fresh VMs
+//  named prefix-00001... (the bench's earlier ones of prefix removed):
+//  NULL (printed) on failure. The caller destroys both.
+ll_db_t *ll_bench_seeded (int argc,
+                          char **argv,
+                          const char *prefix,
+                          long count,
+                          ll_config_t **config_p);
+
 //  Agent tokens for n of the bench's own VMs: mints a token for each
 //  hostname (runtime/token.h) into tokens[i] (LL_TOKEN_MAX bytes each) and
 //  registers them all with one statement (bench_tokens: rows made when
@@ -42,8 +51,18 @@ int ll_bench_tokens (ll_db_t *db,
 //  Microseconds on the monotonic clock.
 int64_t ll_bench_now_us (void);
 
+//  Process pid's peak and current resident memory (KiB) and the CPU time
+//  (user + system, ms) it has used, from /proc; 0 for what is unknown.
+//  A NULL pointer: not wanted.
+void ll_bench_usage (long pid, long *peak_kib, long *rss_kib, double *cpu_ms);
+
 //  Sort values and return the p-th percentile (0..100).
 double ll_bench_percentile (int64_t *values, size_t count, double p);
+
+//  "p50 X ms, p99 Y ms" of count values in microseconds (sorted), written
+//  into text; returns text.
+const char *
+ll_bench_p50_p99 (char *text, size_t size, int64_t *values, size_t count);
 
 //  A response collected by ll_bench_request (body capped at 64 KiB).
 typedef struct {

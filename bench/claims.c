@@ -156,23 +156,9 @@ ll_bench_claims (int argc, char **argv)
         return 2;
     }
     ll_config_t *config = NULL;
-    ll_db_t *db =
-        ll_bench_db (ll_bench_opt (argc, argv, "--config", NULL), &config);
+    ll_db_t *db = ll_bench_seeded (argc, argv, prefix, vms, &config);
     if (!db)
         return 1;
-    char count[24];
-    snprintf (count, sizeof count, "%ld", vms);
-    const char *seed[] = {prefix, count};
-    PGresult *res = ll_db_exec (db, "bench_clear", 1, seed);
-    PQclear (res);
-    res = res ? ll_db_exec (db, "bench_seed", 2, seed) : NULL;
-    if (!res) {
-        fprintf (stderr, "lablink-bench: cannot seed: %s\n", ll_db_error (db));
-        ll_db_destroy (&db);
-        ll_config_destroy (&config);
-        return 1;
-    }
-    PQclear (res);
 
     curl_global_init (CURL_GLOBAL_DEFAULT);
     s_shared_t shared = {
@@ -207,7 +193,7 @@ ll_bench_claims (int argc, char **argv)
             && strcmp (shared.hosts[i], shared.hosts[i - 1]) == 0)
             twice++;
     const char *check[] = {prefix};
-    res = ll_db_exec (db, "bench_check", 1, check);
+    PGresult *res = ll_db_exec (db, "bench_check", 1, check);
     long db_assigned = res ? strtol (PQgetvalue (res, 0, 0), NULL, 10) : -1;
     long db_students = res ? strtol (PQgetvalue (res, 0, 1), NULL, 10) : -1;
     long db_multi = res ? strtol (PQgetvalue (res, 0, 2), NULL, 10) : -1;

@@ -1,11 +1,12 @@
 #include "bench/bench.h"
 #include "runtime/config.h"
+#include "runtime/msg.h"
 #include "runtime/textbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #define LL_BENCH_BODY_MAX (64 * 1024)
 
@@ -38,12 +39,82 @@ ll_bench_db (const char *config_path, ll_config_t **config_p)
     return db;
 }
 
+ll_db_t *
+ll_bench_seeded (int argc,
+                 char **argv,
+                 const char *prefix,
+                 long count,
+                 ll_config_t **config_p)
+{
+    ll_config_t *config = NULL;
+    ll_db_t *db =
+        ll_bench_db (ll_bench_opt (argc, argv, "--config", NULL), &config);
+    if (!db)
+        return NULL;
+    char text[24];
+    snprintf (text, sizeof text, "%ld", count);
+    const char *seed[] = {prefix, text};
+    PGresult *res = ll_db_exec (db, "bench_clear", 1, seed);
+    PQclear (res);
+    res = res ? ll_db_exec (db, "bench_seed", 2, seed) : NULL;
+    if (!res) {
+        fprintf (stderr,
+                 "lablink-bench: cannot seed the VMs (is the allocator "
+                 "running on this database?): %s\n",
+                 ll_db_error (db));
+        ll_db_destroy (&db);
+        ll_config_destroy (&config);
+        return NULL;
+    }
+    PQclear (res);
+    *config_p = config;
+    return db;
+}
+
 int64_t
 ll_bench_now_us (void)
 {
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return ll_now_us ();
+}
+
+void
+ll_bench_usage (long pid, long *peak_kib, long *rss_kib, double *cpu_ms)
+{
+    char path[64], text[1024];
+    long peak = 0, rss = 0;
+    snprintf (path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = pid > 0 ? fopen (path, "r") : NULL;
+    while (f && fgets (text, sizeof text, f)) {
+        if (strncmp (text, "VmHWM:", 6) == 0)
+            peak = strtol (text + 6, NULL, 10);
+        else if (strncmp (text, "VmRSS:", 6) == 0)
+            rss = strtol (text + 6, NULL, 10);
+    }
+    if (f)
+        fclose (f);
+    snprintf (path, sizeof path, "/proc/%ld/stat", pid);
+    f = pid > 0 ? fopen (path, "r") : NULL;
+    size_t n = f ? fread (text, 1, sizeof text - 1, f) : 0;
+    if (f)
+        fclose (f);
+    text[n] = '\0';
+    //  utime and stime: fields 14 and 15, after the ")" of the name (which
+    //  may hold spaces)
+    const char *at = strrchr (text, ')');
+    unsigned long long utime = 0, stime = 0;
+    if (!at
+        || sscanf (at + 2,
+                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                   &utime, &stime)
+               != 2)
+        utime = stime = 0;
+    if (peak_kib)
+        *peak_kib = peak;
+    if (rss_kib)
+        *rss_kib = rss;
+    if (cpu_ms)
+        *cpu_ms =
+            (double) (utime + stime) * 1000.0 / (double) sysconf (_SC_CLK_TCK);
 }
 
 static int
@@ -61,6 +132,15 @@ ll_bench_percentile (int64_t *values, size_t count, double p)
     qsort (values, count, sizeof *values, s_compare);
     size_t i = (size_t) ((p / 100.0) * (double) (count - 1) + 0.5);
     return (double) values[i < count ? i : count - 1];
+}
+
+const char *
+ll_bench_p50_p99 (char *text, size_t size, int64_t *values, size_t count)
+{
+    snprintf (text, size, "p50 %.2f ms, p99 %.2f ms",
+              ll_bench_percentile (values, count, 50) / 1000.0,
+              ll_bench_percentile (values, count, 99) / 1000.0);
+    return text;
 }
 
 static size_t

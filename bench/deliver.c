@@ -295,42 +295,6 @@ s_http_parked (CURL *curl, const char *base)
     return parked;
 }
 
-//  The allocator's peak RSS (KiB) and CPU (ms) from /proc; 0 when unknown
-static void
-s_process_usage (long pid, long *hwm_kib, long *rss_kib, double *cpu_ms)
-{
-    char path[64], line[256];
-    *hwm_kib = *rss_kib = 0;
-    *cpu_ms = 0;
-    snprintf (path, sizeof path, "/proc/%ld/status", pid);
-    FILE *f = pid > 0 ? fopen (path, "r") : NULL;
-    while (f && fgets (line, sizeof line, f)) {
-        if (strncmp (line, "VmHWM:", 6) == 0)
-            *hwm_kib = strtol (line + 6, NULL, 10);
-        else if (strncmp (line, "VmRSS:", 6) == 0)
-            *rss_kib = strtol (line + 6, NULL, 10);
-    }
-    if (f)
-        fclose (f);
-    snprintf (path, sizeof path, "/proc/%ld/stat", pid);
-    f = pid > 0 ? fopen (path, "r") : NULL;
-    if (f && fgets (line, sizeof line, f)) {
-        //  utime and stime: fields 14 and 15, after the ")" of the name
-        const char *at = strrchr (line, ')');
-        unsigned long long utime = 0, stime = 0;
-        if (at
-            && sscanf (at + 2,
-                       "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-                       "%llu %llu",
-                       &utime, &stime)
-                   == 2)
-            *cpu_ms = (double) (utime + stime) * 1000.0
-                      / (double) sysconf (_SC_CLK_TCK);
-    }
-    if (f)
-        fclose (f);
-}
-
 //  --- PostgreSQL connections sampler ----------------------------------------
 
 static void *
@@ -396,24 +360,10 @@ ll_bench_deliver (int argc, char **argv)
         return 2;
     }
     ll_config_t *config = NULL;
-    ll_db_t *db =
-        ll_bench_db (ll_bench_opt (argc, argv, "--config", NULL), &config);
+    ll_db_t *db = ll_bench_seeded (argc, argv, prefix, total, &config);
     if (!db)
         return 1;
     run.config = config;
-    char count[24];
-    snprintf (count, sizeof count, "%ld", total);
-    const char *seed[] = {prefix, count};
-    PQclear (ll_db_exec (db, "bench_clear", 1, seed));
-    PGresult *res = ll_db_exec (db, "bench_seed", 2, seed);
-    if (!res) {
-        fprintf (stderr, "lablink-bench: cannot seed the VMs (is the "
-                         "allocator running on this database?)\n");
-        ll_db_destroy (&db);
-        ll_config_destroy (&config);
-        return 1;
-    }
-    PQclear (res);
     //  Each agent's token, minted here and registered in one statement
     run.vms = calloc ((size_t) total, sizeof *run.vms);
     const char **hosts = calloc ((size_t) total, sizeof *hosts);
@@ -439,7 +389,7 @@ ll_bench_deliver (int argc, char **argv)
     //  connecting costs it, per agent, is printed once all are ready
     long hwm0_kib = 0, rss0_kib = 0, hwm1_kib = 0, rss1_kib = 0;
     double cpu0_ms = 0, cpu1_ms = 0;
-    s_process_usage (pid, &hwm0_kib, &rss0_kib, &cpu0_ms);
+    ll_bench_usage (pid, &hwm0_kib, &rss0_kib, &cpu0_ms);
 
     //  The ZeroMQ agents' processes, forked before this one has a thread
     if (procs > run.nzmq)
@@ -514,7 +464,7 @@ ll_bench_deliver (int argc, char **argv)
             (double) (ll_bench_now_us () - t_ready) / 1e6, ready_s,
             zmq_connected, run.nzmq, parked < 0 ? 0 : parked, run.nhttp);
     long ready_agents = zmq_connected + (parked < 0 ? 0 : parked);
-    s_process_usage (pid, &hwm1_kib, &rss1_kib, &cpu1_ms);
+    ll_bench_usage (pid, &hwm1_kib, &rss1_kib, &cpu1_ms);
     if (pid > 0 && ready_agents > 0)
         printf ("deliver: while they connected the allocator used %.0f ms of "
                 "CPU (%.0f us per agent) and its RSS went from %ld to %ld "
@@ -593,7 +543,7 @@ ll_bench_deliver (int argc, char **argv)
     }
     long hwm_kib = 0, rss_kib = 0;
     double cpu_ms = 0;
-    s_process_usage (pid, &hwm_kib, &rss_kib, &cpu_ms);
+    ll_bench_usage (pid, &hwm_kib, &rss_kib, &cpu_ms);
     atomic_store (&run.stop, true);
     curl_easy_cleanup (curl);
 
@@ -619,27 +569,20 @@ ll_bench_deliver (int argc, char **argv)
     }
     printf ("deliver: %ld claims in %.2f s, %ld delivered\n", claimed, claim_s,
             delivered);
-    printf ("deliver: the claim's own HTTP round trip p50 %.2f ms, p99 "
-            "%.2f ms\n",
-            ll_bench_percentile (claim_lat, (size_t) claimed, 50) / 1000.0,
-            ll_bench_percentile (claim_lat, (size_t) claimed, 99) / 1000.0);
+    char a[64], b[64];
+    printf ("deliver: the claim's own HTTP round trip %s\n",
+            ll_bench_p50_p99 (a, sizeof a, claim_lat, (size_t) claimed));
     free (claim_lat);
-    printf ("deliver: claim-to-agent p50 %.2f ms, p99 %.2f ms (all %zu "
-            "connected before the first claim)\n",
-            ll_bench_percentile (lat, n, 50) / 1000.0,
-            ll_bench_percentile (lat, n, 99) / 1000.0, n);
-    printf ("deliver: zmq p50 %.2f ms p99 %.2f ms (%zu); http p50 %.2f ms "
-            "p99 %.2f ms (%zu)\n",
-            ll_bench_percentile (lat_zmq, nz, 50) / 1000.0,
-            ll_bench_percentile (lat_zmq, nz, 99) / 1000.0, nz,
-            ll_bench_percentile (lat_http, nh, 50) / 1000.0,
-            ll_bench_percentile (lat_http, nh, 99) / 1000.0, nh);
+    printf ("deliver: claim-to-agent %s (all %zu connected before the first "
+            "claim)\n",
+            ll_bench_p50_p99 (a, sizeof a, lat, n), n);
+    printf ("deliver: zmq %s (%zu); http %s (%zu)\n",
+            ll_bench_p50_p99 (a, sizeof a, lat_zmq, nz), nz,
+            ll_bench_p50_p99 (b, sizeof b, lat_http, nh), nh);
     if (nl)
         printf ("deliver: %zu agents connected after the first claim: "
-                "claim-to-agent p50 %.2f ms, p99 %.2f ms (not in the figures "
-                "above)\n",
-                nl, ll_bench_percentile (lat_late, nl, 50) / 1000.0,
-                ll_bench_percentile (lat_late, nl, 99) / 1000.0);
+                "claim-to-agent %s (not in the figures above)\n",
+                nl, ll_bench_p50_p99 (a, sizeof a, lat_late, nl));
     for (long p = 0; p < nprocs; p++)
         close (controls[p]);
     for (long p = 0; p < nprocs; p++)
@@ -674,12 +617,10 @@ ll_bench_deliver (int argc, char **argv)
         else
             ack_result[nr++] = acked - got;
     }
-    printf ("deliver: acknowledgement round trip RESULT p50 %.2f ms p99 "
-            "%.2f ms (%zu); POST p50 %.2f ms p99 %.2f ms (%zu)\n",
-            ll_bench_percentile (ack_result, nr, 50) / 1000.0,
-            ll_bench_percentile (ack_result, nr, 99) / 1000.0, nr,
-            ll_bench_percentile (ack_post, np, 50) / 1000.0,
-            ll_bench_percentile (ack_post, np, 99) / 1000.0, np);
+    printf ("deliver: acknowledgement round trip RESULT %s (%zu); POST %s "
+            "(%zu)\n",
+            ll_bench_p50_p99 (a, sizeof a, ack_result, nr), nr,
+            ll_bench_p50_p99 (b, sizeof b, ack_post, np), np);
     free (ack_result);
     free (ack_post);
     bool ok = claimed == total && delivered == claimed;

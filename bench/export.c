@@ -90,44 +90,6 @@ s_write_file (const char *path, const void *data, size_t len)
     return fclose (f) == 0 && n == len ? 0 : -1;
 }
 
-//  VmHWM (peak resident set) of pid in KiB, or -1.
-static long
-s_peak_rss_kib (pid_t pid)
-{
-    char path[64], line[256];
-    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
-    FILE *f = fopen (path, "r");
-    long kib = -1;
-    while (f && fgets (line, sizeof line, f))
-        if (strncmp (line, "VmHWM:", 6) == 0)
-            kib = strtol (line + 6, NULL, 10);
-    if (f)
-        fclose (f);
-    return kib;
-}
-
-//  CPU time (user + system) of pid in ms, or -1.
-static long
-s_cpu_ms (pid_t pid)
-{
-    char path[64], text[1024];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *f = fopen (path, "r");
-    size_t n = f ? fread (text, 1, sizeof text - 1, f) : 0;
-    if (f)
-        fclose (f);
-    text[n] = '\0';
-    char *p = strrchr (text, ')');  //  the name may hold spaces
-    unsigned long utime = 0, stime = 0;
-    if (!p
-        || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-                   &utime, &stime)
-               != 2)
-        return -1;
-    return (long) ((utime + stime) * 1000
-                   / (unsigned long) sysconf (_SC_CLK_TCK));
-}
-
 static size_t
 s_on_data (char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -315,15 +277,16 @@ ll_bench_export (int argc, char **argv)
     free (blob);
     usleep (500000);  //  the sshds bind
 
-    long before = s_peak_rss_kib (alloc);
-    long cpu_before = s_cpu_ms (alloc);
+    long before = 0, after = 0;
+    double cpu_before = 0, cpu = 0;
+    ll_bench_usage (alloc, &before, NULL, &cpu_before);
     snprintf (url, sizeof url, "http://127.0.0.1:%d/api/scp-client", http_port);
     s_download_t d = {0};
     int64_t t0 = ll_now_ms ();
     long status = s_get (url, "admin:bench-password", &d, 3600);
     int64_t ms = ll_now_ms () - t0;
-    long after = s_peak_rss_kib (alloc);
-    long cpu = s_cpu_ms (alloc) - cpu_before;
+    ll_bench_usage (alloc, &after, NULL, &cpu);
+    cpu -= cpu_before;
     double payload = (double) vms * files * (double) size;
     bool complete = d.tail_len == 22 && d.tail[0] == 0x50 && d.tail[1] == 0x4b
                     && d.tail[2] == 0x05 && d.tail[3] == 0x06;
@@ -338,7 +301,7 @@ ll_bench_export (int argc, char **argv)
             (double) before / 1024.0, (double) after / 1024.0);
     printf (
         "export: allocator CPU %.2f s (%.0f ms per 100 MB; load-independent)\n",
-        (double) cpu / 1000.0, payload ? cpu * 1e8 / payload : 0.0);
+        cpu / 1000.0, payload ? cpu * 1e8 / payload : 0.0);
     rc = status == 200 && complete && d.bytes >= (uint64_t) payload ? 0 : 1;
 done:
     for (int v = 0; v < vms; v++)

@@ -51,7 +51,7 @@ s_sender (void *arg)
     ll_textbuf_t body = {0};
     long seq = 0;
     for (long post = 0; self->posts == 0 || post < self->posts; post++) {
-        if (self->posts == 0 && ll_tbench_now_us () >= self->until_us)
+        if (self->posts == 0 && ll_bench_now_us () >= self->until_us)
             break;
         ll_textbuf_reset (&body);
         char head[256];
@@ -104,13 +104,13 @@ s_logs (ll_tbench_opts_t *opts)
     int batch = (int) ll_tbench_opt (opts, "--batch", 500);
     int line_bytes = (int) ll_tbench_opt (opts, "--line-bytes", 100);
     ll_config_t *config = NULL;
-    ll_db_t *db = ll_tbench_db (opts, &config);
+    ll_db_t *db = ll_bench_db (opts->config, &config);
     if (!db)
         return 1;
     //  A fresh prefix per run: stored counts only this run's lines
     char prefix[40];
     snprintf (prefix, sizeof prefix, "bench-log-%lld-",
-              (long long) (ll_tbench_now_us () % 1000000000));
+              (long long) (ll_bench_now_us () % 1000000000));
     s_sender_t *s = calloc ((size_t) senders, sizeof *s);
     pthread_t *threads = calloc ((size_t) senders, sizeof *threads);
     const char **hosts = calloc ((size_t) senders, sizeof *hosts);
@@ -135,7 +135,7 @@ s_logs (ll_tbench_opts_t *opts)
             return 1;
         }
     }
-    int64_t t0 = ll_tbench_now_us ();
+    int64_t t0 = ll_bench_now_us ();
     for (int i = 0; i < senders; i++) {
         s[i].until_us = t0 + (int64_t) opts->seconds * 1000000;
         pthread_create (&threads[i], NULL, s_sender, &s[i]);
@@ -143,14 +143,14 @@ s_logs (ll_tbench_opts_t *opts)
     long peak_rss = 0;
     for (int i = 0; i < senders; i++)
         pthread_join (threads[i], NULL);
-    double elapsed = (double) (ll_tbench_now_us () - t0) / 1e6;
+    double elapsed = (double) (ll_bench_now_us () - t0) / 1e6;
     long acked = 0, failures = 0;
     for (int i = 0; i < senders; i++) {
         acked += s[i].acked_lines;
         failures += s[i].failures;
     }
     long rss = 0;
-    ll_tbench_rss (opts->pid, &rss, &peak_rss);
+    ll_bench_usage (opts->pid, &peak_rss, &rss, NULL);
     long stored = s_stored (db, prefix);
     double rate = (double) acked / elapsed;
     printf ("logs: %d senders x %d-line batches of %d-byte lines, %.1f s\n",
@@ -174,7 +174,7 @@ s_logs_read (ll_tbench_opts_t *opts)
     long lines = ll_tbench_opt (opts, "--lines", 1000000);
     int reads = (int) ll_tbench_opt (opts, "--reads", 50);
     ll_config_t *config = NULL;
-    ll_db_t *db = ll_tbench_db (opts, &config);
+    ll_db_t *db = ll_bench_db (opts->config, &config);
     char host[64];
     snprintf (host, sizeof host, "bench-read-%ld", lines);
     const char *hosts[] = {host};
@@ -190,7 +190,7 @@ s_logs_read (ll_tbench_opts_t *opts)
                      / ((long) senders * batch);
         s_sender_t s[4];
         pthread_t threads[4];
-        int64_t t0 = ll_tbench_now_us ();
+        int64_t t0 = ll_bench_now_us ();
         for (int i = 0; i < senders; i++) {
             s[i] = (s_sender_t){.opts = opts,
                                 .batch = batch,
@@ -204,7 +204,7 @@ s_logs_read (ll_tbench_opts_t *opts)
             pthread_join (threads[i], NULL);
         have = s_stored (db, host);
         printf ("logs-read: filled %s to %ld lines in %.1f s\n", host, have,
-                (double) (ll_tbench_now_us () - t0) / 1e6);
+                (double) (ll_bench_now_us () - t0) / 1e6);
     }
     ll_tbench_conn_t conn = {.host = opts->host, .port = opts->port, .fd = -1};
     char path[128];
@@ -212,9 +212,9 @@ s_logs_read (ll_tbench_opts_t *opts)
     double *ms = calloc ((size_t) reads, sizeof *ms);
     int ok = 0;
     for (int i = 0; i < reads; i++) {
-        int64_t t = ll_tbench_now_us ();
+        int64_t t = ll_bench_now_us ();
         int status = ll_tbench_request (&conn, "GET", path, token[0], NULL, 0);
-        ms[i] = (double) (ll_tbench_now_us () - t) / 1000.0;
+        ms[i] = (double) (ll_bench_now_us () - t) / 1000.0;
         ok += status == 200 && strstr (conn.in.data, "\"last_id\"") != NULL;
     }
     ll_tbench_sort (ms, (size_t) reads);
@@ -234,19 +234,11 @@ s_logs_read (ll_tbench_opts_t *opts)
 int
 ll_bench_logs (int argc, char **argv)
 {
-    ll_tbench_opts_t opts;
-    ll_tbench_parse (argc, argv, &opts);
-    int rc = s_logs (&opts);
-    free (opts.argv);
-    return rc;
+    return ll_tbench_run (argc, argv, s_logs);
 }
 
 int
 ll_bench_logs_read (int argc, char **argv)
 {
-    ll_tbench_opts_t opts;
-    ll_tbench_parse (argc, argv, &opts);
-    int rc = s_logs_read (&opts);
-    free (opts.argv);
-    return rc;
+    return ll_tbench_run (argc, argv, s_logs_read);
 }

@@ -12,14 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int64_t
-ll_tbench_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void
 ll_tbench_close (ll_tbench_conn_t *conn)
 {
@@ -133,71 +125,6 @@ ll_tbench_request (ll_tbench_conn_t *conn,
     return status;
 }
 
-ll_db_t *
-ll_tbench_db (ll_tbench_opts_t *opts, ll_config_t **config)
-{
-    char error[512];
-    *config = ll_config_load (opts->config, error, sizeof error);
-    if (!*config) {
-        fprintf (stderr, "lablink-bench: %s\n", error);
-        return NULL;
-    }
-    ll_db_t *db = ll_db_new (*config, NULL, "bench");
-    if (!db || ll_db_connect (db) != 0) {
-        fprintf (stderr, "lablink-bench: database: %s\n",
-                 db ? ll_db_error (db) : "invalid SQL");
-        ll_db_destroy (&db);
-        return NULL;
-    }
-    return db;
-}
-
-void
-ll_tbench_rss (int pid, long *rss_kib, long *peak_kib)
-{
-    *rss_kib = *peak_kib = 0;
-    if (pid <= 0)
-        return;
-    char path[64];
-    snprintf (path, sizeof path, "/proc/%d/status", pid);
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return;
-    char line[256];
-    while (fgets (line, sizeof line, f)) {
-        if (strncmp (line, "VmRSS:", 6) == 0)
-            *rss_kib = strtol (line + 6, NULL, 10);
-        if (strncmp (line, "VmHWM:", 6) == 0)
-            *peak_kib = strtol (line + 6, NULL, 10);
-    }
-    fclose (f);
-}
-
-double
-ll_tbench_cpu (int pid)
-{
-    if (pid <= 0)
-        return 0;
-    char path[64], text[1024];
-    snprintf (path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread (text, 1, sizeof text - 1, f);
-    fclose (f);
-    text[n] = '\0';
-    //  Fields after the command (which may hold spaces): state is field 3,
-    //  utime and stime are fields 14 and 15
-    const char *p = strrchr (text, ')');
-    unsigned long utime = 0, stime = 0;
-    if (!p
-        || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-                   &utime, &stime)
-               != 2)
-        return 0;
-    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
-}
-
 static int
 s_compare (const void *a, const void *b)
 {
@@ -227,6 +154,16 @@ void
 ll_tbench_sort (double *values, size_t n)
 {
     qsort (values, n, sizeof *values, s_compare);
+}
+
+int
+ll_tbench_run (int argc, char **argv, int (*scenario) (ll_tbench_opts_t *))
+{
+    ll_tbench_opts_t opts;
+    ll_tbench_parse (argc, argv, &opts);
+    int rc = scenario (&opts);
+    free (opts.argv);
+    return rc;
 }
 
 void

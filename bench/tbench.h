@@ -30,6 +30,10 @@ typedef struct {
 //  ll_tbench_opt. Free opts->argv afterwards.
 void ll_tbench_parse (int argc, char **argv, ll_tbench_opts_t *opts);
 
+//  A scenario's entry: scenario with the options of argv (ll_tbench_parse),
+//  its exit code.
+int ll_tbench_run (int argc, char **argv, int (*scenario) (ll_tbench_opts_t *));
+
 //  A keep-alive HTTP/1.1 connection.
 typedef struct {
     const char *host;  //  address
@@ -49,18 +53,6 @@ int ll_tbench_request (ll_tbench_conn_t *conn,
                        size_t body_len);
 
 void ll_tbench_close (ll_tbench_conn_t *conn);
-
-//  A database connection from the allocator's config, or NULL.
-ll_db_t *ll_tbench_db (ll_tbench_opts_t *opts, ll_config_t **config);
-
-//  The allocator's resident and peak memory in KiB (0 when unknown).
-void ll_tbench_rss (int pid, long *rss_kib, long *peak_kib);
-
-//  The CPU time (user + system, seconds) process pid has used; 0 unknown.
-double ll_tbench_cpu (int pid);
-
-//  Monotonic microseconds.
-int64_t ll_tbench_now_us (void);
 
 //  Sort ascending.
 void ll_tbench_sort (double *values, size_t n);

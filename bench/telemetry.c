@@ -106,7 +106,7 @@ typedef struct {
     int nidle;               //  entries in idle
     int max_busy;            //  most connections in flight at once
     int64_t measure_from;    //  heartbeats due before are the warm-up
-    double server_cpu;       //  the allocator's CPU seconds at measure_from
+    double server_cpu_ms;    //  the allocator's CPU ms at measure_from
     double *lat_ms;          //  measured latencies, one per answer
     size_t nlat;             //  entries in lat_ms
     double *warm_ms;         //  warm-up latencies
@@ -214,9 +214,9 @@ s_receive (s_pool_t *pool, int i)
         return;
     int status = 0;
     sscanf (c->in, "HTTP/1.1 %d", &status);
-    double ms = (double) (ll_tbench_now_us () - c->due_us) / 1000.0;
-    if (pool->server_cpu < 0 && c->due_us >= pool->measure_from)
-        pool->server_cpu = ll_tbench_cpu (pool->opts->pid);
+    double ms = (double) (ll_bench_now_us () - c->due_us) / 1000.0;
+    if (pool->server_cpu_ms < 0 && c->due_us >= pool->measure_from)
+        ll_bench_usage (pool->opts->pid, NULL, NULL, &pool->server_cpu_ms);
     if (c->due_us < pool->measure_from)
         pool->warm_ms[pool->nwarm++] = ms;
     else
@@ -238,7 +238,7 @@ static void
 s_wait (s_pool_t *pool, int64_t until)
 {
     struct epoll_event events[256];
-    int64_t left = until ? until - ll_tbench_now_us () : 1000000;
+    int64_t left = until ? until - ll_bench_now_us () : 1000000;
     if (left < 0)
         left = 0;
     struct timespec ts = {.tv_sec = left / 1000000,
@@ -263,8 +263,8 @@ s_measure (s_pool_t *pool,
     //  Responses still out this long after the last heartbeat was due fail
     int64_t give_up =
         start + (int64_t) ((double) total * spacing_us) + 30000000;
-    while (ll_tbench_now_us () < give_up) {
-        int64_t now = ll_tbench_now_us ();
+    while (ll_bench_now_us () < give_up) {
+        int64_t now = ll_bench_now_us ();
         while (next < total && pool->nidle > 0) {
             int64_t due = start + (int64_t) ((double) next * spacing_us);
             if (due > now)
@@ -308,7 +308,7 @@ s_telemetry (ll_tbench_opts_t *opts)
         return 1;
     }
     ll_config_t *config = NULL;
-    ll_db_t *db = ll_tbench_db (opts, &config);
+    ll_db_t *db = ll_bench_db (opts->config, &config);
     //  The agents are registered VMs, each with its own token
     char (*tokens)[LL_TOKEN_MAX] = calloc ((size_t) agents, LL_TOKEN_MAX);
     char (*names)[64] = calloc ((size_t) agents, 64);
@@ -327,10 +327,10 @@ s_telemetry (ll_tbench_opts_t *opts)
         ll_config_destroy (&config);
         return 1;
     }
-    int64_t t0 = ll_tbench_now_us ();
+    int64_t t0 = ll_bench_now_us ();
     long failures = s_create_all (opts, agents, tokens);
     printf ("telemetry: created %d VMs in %.1f s (%ld failures)\n", agents,
-            (double) (ll_tbench_now_us () - t0) / 1e6, failures);
+            (double) (ll_bench_now_us () - t0) / 1e6, failures);
 
     long warm_total = (long) ((double) warmup * hz * agents);
     long total = warm_total + (long) ((double) opts->seconds * hz * agents);
@@ -350,14 +350,16 @@ s_telemetry (ll_tbench_opts_t *opts)
         }
     }
     double cpu0 = s_cpu_seconds ();
-    int64_t start = ll_tbench_now_us () + 200000;
+    int64_t start = ll_bench_now_us () + 200000;
     pool.measure_from = start + (int64_t) warmup * 1000000;
-    pool.server_cpu = -1;
+    pool.server_cpu_ms = -1;
     s_measure (&pool, agents, hz, tokens, start, total);
-    double elapsed = (double) (ll_tbench_now_us () - start) / 1e6;
-    double measured = (double) (ll_tbench_now_us () - pool.measure_from) / 1e6;
+    double elapsed = (double) (ll_bench_now_us () - start) / 1e6;
+    double measured = (double) (ll_bench_now_us () - pool.measure_from) / 1e6;
     double cpu = s_cpu_seconds () - cpu0;
-    double server_cpu = ll_tbench_cpu (opts->pid) - pool.server_cpu;
+    double server_cpu_ms = 0;
+    ll_bench_usage (opts->pid, NULL, NULL, &server_cpu_ms);
+    double server_cpu = (server_cpu_ms - pool.server_cpu_ms) / 1000.0;
     ll_tbench_sort (pool.warm_ms, pool.nwarm);
     if (warmup)
         printf ("telemetry: warm-up, %d s (not measured): %zu heartbeats, "
@@ -386,7 +388,7 @@ s_telemetry (ll_tbench_opts_t *opts)
                 "CPU per heartbeat\n",
                 100.0 * server_cpu / measured, server_cpu * 1e6 / (double) n);
     long rss = 0, peak = 0;
-    ll_tbench_rss (opts->pid, &rss, &peak);
+    ll_bench_usage (opts->pid, &peak, &rss, NULL);
     if (opts->pid)
         printf ("telemetry: allocator RSS %ld KiB, peak %ld KiB\n", rss, peak);
     int rc = failures == 0 && pool.failures == 0 && p99 < 50.0 ? 0 : 1;
@@ -406,9 +408,5 @@ s_telemetry (ll_tbench_opts_t *opts)
 int
 ll_bench_telemetry (int argc, char **argv)
 {
-    ll_tbench_opts_t opts;
-    ll_tbench_parse (argc, argv, &opts);
-    int rc = s_telemetry (&opts);
-    free (opts.argv);
-    return rc;
+    return ll_tbench_run (argc, argv, s_telemetry);
 }

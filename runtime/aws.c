@@ -24,16 +24,6 @@ struct ll_aws_chain {
     int64_t token_until;  //  when to stop using it
 };
 
-static int
-s_copy (char *out, size_t size, const char *value)
-{
-    size_t len = strlen (value);
-    if (len >= size)
-        return -1;
-    memcpy (out, value, len + 1);
-    return 0;
-}
-
 void
 ll_aws_creds_clear (ll_aws_creds_t *creds)
 {
@@ -66,12 +56,12 @@ s_from_env (ll_aws_creds_t *out, char *error, size_t errsize)
         return -1;
     }
     memset (out, 0, sizeof *out);
-    if (s_copy (out->access_key_id, sizeof out->access_key_id, id) != 0
-        || s_copy (out->secret_access_key, sizeof out->secret_access_key,
-                   secret)
+    if (ll_strcopy (out->access_key_id, sizeof out->access_key_id, id) != 0
+        || ll_strcopy (out->secret_access_key, sizeof out->secret_access_key,
+                       secret)
                != 0
-        || s_copy (out->session_token, sizeof out->session_token,
-                   token ? token : "")
+        || ll_strcopy (out->session_token, sizeof out->session_token,
+                       token ? token : "")
                != 0) {
         ll_aws_creds_clear (out);
         snprintf (error, errsize, "%s",
@@ -165,7 +155,7 @@ s_ini_profile (const char *text,
             if (!*unusable)
                 snprintf (unusable, unusable_size, "%s", key);
         }
-        if (slot && s_copy (slot, size, value) != 0)
+        if (slot && ll_strcopy (slot, size, value) != 0)
             snprintf (unusable, unusable_size, "an over-long %s", key);
     }
     sodium_memzero (copy, strlen (text));
@@ -343,12 +333,12 @@ ll_aws_imds_parse (const char *json,
     else if ((out->expires = s_parse_time (expiration)) < 0)
         snprintf (error, errsize, "%s",
                   "the instance role's credentials have no valid Expiration");
-    else if (s_copy (out->access_key_id, sizeof out->access_key_id, id) != 0
-             || s_copy (out->secret_access_key, sizeof out->secret_access_key,
-                        secret)
+    else if (ll_strcopy (out->access_key_id, sizeof out->access_key_id, id) != 0
+             || ll_strcopy (out->secret_access_key,
+                            sizeof out->secret_access_key, secret)
                     != 0
-             || s_copy (out->session_token, sizeof out->session_token,
-                        token ? token : "")
+             || ll_strcopy (out->session_token, sizeof out->session_token,
+                            token ? token : "")
                     != 0)
         snprintf (error, errsize, "%s",
                   "the instance role's credentials are too long");

@@ -71,15 +71,6 @@ s_help_items (FILE *out, const ll_cli_item_t *items)
     }
 }
 
-static void
-s_help_list (FILE *out, const char *title, const ll_cli_item_t *items)
-{
-    if (!items || !items[0].name)
-        return;
-    fprintf (out, "\n%s:\n", title);
-    s_help_items (out, items);
-}
-
 //  The next paragraph of a description (NULL for none; "\n\n" between
 //  paragraphs): its start and length; false after the last.
 static bool
@@ -102,33 +93,6 @@ s_usage_lines (const ll_cli_t *cli, FILE *out)
     for (int i = 0; cli->usage[i]; i++)
         fprintf (out, "%s %s %s\n", i == 0 ? "usage:" : "      ", cli->program,
                  cli->usage[i]);
-}
-
-void
-ll_cli_help (const ll_cli_t *cli, FILE *out)
-{
-    fprintf (out, "%s - %s\n\n", cli->program, cli->summary);
-    s_usage_lines (cli, out);
-    const char *p = cli->description, *start;
-    size_t len;
-    while (s_paragraph (&p, &start, &len)) {
-        char para[2048];
-        snprintf (para, sizeof para, "%.*s", (int) len, start);
-        for (char *c = para; *c; c++)
-            if (*c == '\n')
-                *c = ' ';
-        fputc ('\n', out);
-        s_wrap (out, para, 0, 0);
-    }
-    s_help_list (out, "Commands", cli->commands);
-    fputs ("\nOptions:\n", out);
-    s_help_items (out, cli->options);
-    s_help_items (out, s_standard);
-    s_help_list (out, "Environment", cli->env);
-    s_help_list (out, "Exit codes", cli->exit_codes);
-    s_help_list (out, "Files", cli->files);
-    if (cli->see_also)
-        fprintf (out, "\nSee also: %s\n", cli->see_also);
 }
 
 void
@@ -184,13 +148,62 @@ s_man_items (FILE *out, const ll_cli_item_t *items)
     }
 }
 
+//  How --help and --man write the lists of a program: a heading (the
+//  title between before and after) for each that is not empty (Options
+//  always: the standard ones follow the program's own), then its items
+typedef struct {
+    const char *before, *after;
+    const char *titles[5];  //  commands, options, env, exit codes, files
+    void (*items) (FILE *out, const ll_cli_item_t *items);
+} s_lists_format_t;
+
+static const s_lists_format_t s_help_format = {
+    "\n",
+    ":\n",
+    {"Commands", "Options", "Environment", "Exit codes", "Files"},
+    s_help_items};
+static const s_lists_format_t s_man_format = {
+    ".SH ",
+    "\n",
+    {"COMMANDS", "OPTIONS", "ENVIRONMENT", "EXIT STATUS", "FILES"},
+    s_man_items};
+
 static void
-s_man_list (FILE *out, const char *title, const ll_cli_item_t *items)
+s_lists (FILE *out, const ll_cli_t *cli, const s_lists_format_t *format)
 {
-    if (!items || !items[0].name)
-        return;
-    fprintf (out, ".SH %s\n", title);
-    s_man_items (out, items);
+    const ll_cli_item_t *lists[] = {cli->commands, cli->options, cli->env,
+                                    cli->exit_codes, cli->files};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        bool options = i == 1;
+        if (!options && (!lists[i] || !lists[i][0].name))
+            continue;
+        fprintf (out, "%s%s%s", format->before, format->titles[i],
+                 format->after);
+        format->items (out, lists[i]);
+        if (options)
+            format->items (out, s_standard);
+    }
+}
+
+void
+ll_cli_help (const ll_cli_t *cli, FILE *out)
+{
+    fprintf (out, "%s - %s\n\n", cli->program, cli->summary);
+    s_usage_lines (cli, out);
+    const char *p = cli->description, *start;
+    size_t len;
+    while (s_paragraph (&p, &start, &len)) {
+        char para[2048];
+        snprintf (para, sizeof para, "%.*s", (int) len, start);
+        for (char *c = para; *c; c++)
+            if (*c == '\n')
+                *c = ' ';
+        fputc ('\n', out);
+        s_wrap (out, para, 0, 0);
+    }
+    s_lists (out, cli, &s_help_format);
+    if (cli->see_also)
+        fprintf (out, "\nSee also: %s\n", cli->see_also);
 }
 
 void
@@ -230,13 +243,7 @@ ll_cli_man (const ll_cli_t *cli, FILE *out)
         s_roff (out, start, len);
         fputc ('\n', out);
     }
-    s_man_list (out, "COMMANDS", cli->commands);
-    fputs (".SH OPTIONS\n", out);
-    s_man_items (out, cli->options);
-    s_man_items (out, s_standard);
-    s_man_list (out, "ENVIRONMENT", cli->env);
-    s_man_list (out, "EXIT STATUS", cli->exit_codes);
-    s_man_list (out, "FILES", cli->files);
+    s_lists (out, cli, &s_man_format);
     if (cli->see_also) {
         fputs (".SH SEE ALSO\n", out);
         s_roff_all (out, cli->see_also);

@@ -39,151 +39,170 @@ typedef enum {
 
 static void s_size_workers (ll_config_t *self);
 
+//  The values an enumerated key allows
+static const char *const s_providers[] = {"local", "aws", NULL};
+static const char *const s_transports[] = {"http", "zmq", "pg", NULL};
+static const char *const s_on_error[] = {"continue", "fail", NULL};
+static const char *const s_ssl[] = {"letsencrypt", "cloudflare", "acm", "none",
+                                    NULL};
+static const char *const s_eip[] = {"persistent", "dynamic", NULL};
+static const char *const s_patterns[] = {"auto", "app-only", "custom", NULL};
+static const char *const s_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const s_sources[] = {"", "host", "container", NULL};
+static const char *const s_releases[] = {"reset", "destroy", "reuse", NULL};
+static const char *const s_sslmodes[] = {
+    "disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL};
+static const char *const s_formats[] = {"text", "json", NULL};
+static const char *const s_backends[] = {"", "local", "s3", NULL};
+
+//  One key of the schema: where its value lives, its default and what
+//  ll_config_validate allows (T_DBL keys: 0 to 1e9)
 typedef struct {
-    const char *path;  //  dotted key
-    s_type_t type;     //  value type
-    size_t offset;     //  field in ll_config_t
-    const char *dflt;  //  default as text (NULL for a null string)
-    bool secret;       //  masked in describe
+    const char *path;            //  dotted key
+    s_type_t type;               //  value type
+    size_t offset;               //  field in ll_config_t
+    const char *dflt;            //  default as text (NULL for a null string)
+    bool secret;                 //  masked in describe
+    bool ranged;                 //  T_INT, T_I64: min..max
+    long long min, max;          //  the range
+    const char *const *allowed;  //  T_STR: one of these (NULL: any)
+    bool identifier;             //  T_STR: a SQL identifier
 } s_key_t;
 
-#define K(path, type, field, dflt)                                             \
+//  The dotted key is the field's name in ll_config_t
+#define S_AT(kind, field, text)                                                \
+    .path = #field, .type = kind, .offset = offsetof (ll_config_t, field),     \
+    .dflt = text
+#define K(kind, field, text)                                                   \
     {                                                                          \
-        path, type, offsetof (ll_config_t, field), dflt, false                 \
+        S_AT (kind, field, text)                                               \
     }
-#define S(path, field, dflt)                                                   \
+#define SECRET(field, text)                                                    \
     {                                                                          \
-        path, T_STR, offsetof (ll_config_t, field), dflt, true                 \
+        S_AT (T_STR, field, text), .secret = true                              \
+    }
+#define RANGE(kind, field, text, lo, hi)                                       \
+    {                                                                          \
+        S_AT (kind, field, text), .ranged = true, .min = lo, .max = hi         \
+    }
+#define IDENTIFIER(field, text)                                                \
+    {                                                                          \
+        S_AT (T_STR, field, text), .identifier = true                          \
+    }
+#define ONE_OF(field, text, values)                                            \
+    {                                                                          \
+        S_AT (T_STR, field, text), .allowed = s_##values                       \
     }
 
 static const s_key_t s_keys[] = {
-    K ("db.dbname", T_STR, db.dbname, "lablink_db"),
-    K ("db.user", T_STR, db.user, "lablink"),
-    S ("db.password", db.password, "lablink"),
-    K ("db.host", T_STR, db.host, "localhost"),
-    K ("db.port", T_INT, db.port, "5432"),
-    K ("db.table_name", T_STR, db.table_name, "vm_table"),
-    K ("db.message_channel", T_STR, db.message_channel, "vm_updates"),
-    K ("db.sslmode", T_STR, db.sslmode, "prefer"),
-    K ("db.sslrootcert", T_STR, db.sslrootcert, ""),
-    K ("machine.machine_type", T_STR, machine.machine_type, "g4dn.xlarge"),
-    K ("machine.repository", T_NSTR, machine.repository, NULL),
-    K ("machine.image", T_STR, machine.image, LL_CONFIG_CLIENT_IMAGE),
-    K ("machine.ami_id", T_STR, machine.ami_id, "ami-00c257e12d6828491"),
-    K ("machine.software", T_STR, machine.software, "sleap"),
-    K ("machine.extension", T_STR, machine.extension, "slp"),
-    K ("app.admin_user", T_STR, app.admin_user, "admin"),
-    S ("app.admin_password", app.admin_password, ""),
-    S ("app.admin_password_hash", app.admin_password_hash, ""),
-    K ("app.region", T_STR, app.region, "us-west-2"),
-    K ("app.listen", T_STR, app.listen, "127.0.0.1:5000"),
-    K ("app.public_url", T_STR, app.public_url, ""),
-    K ("app.request_body_max", T_INT, app.request_body_max, "1048576"),
-    K ("app.http_threads", T_INT, app.http_threads, "64"),
-    K ("app.request_timeout_s", T_INT, app.request_timeout_s, "30"),
-    K ("app.max_vms", T_INT, app.max_vms, "500"),
-    K ("app.log_level", T_STR, app.log_level, "info"),
-    K ("app.log_format", T_STR, app.log_format, "text"),
-    K ("app.access_log", T_BOOL, app.access_log, "true"),
-    K ("app.session_idle_s", T_INT, app.session_idle_s, "1800"),
-    K ("app.secure_cookies", T_BOOL, app.secure_cookies, "false"),
-    K ("app.trusted_proxies",
-       T_LIST,
-       app.trusted_proxies,
-       "127.0.0.0/8,::1/128"),
-    K ("app.max_streams", T_INT, app.max_streams, "16"),
-    K ("app.max_streams_per_token", T_INT, app.max_streams_per_token, "4"),
-    S ("app.metrics_token", app.metrics_token, ""),
-    K ("dns.enabled", T_BOOL, dns.enabled, "false"),
-    K ("dns.terraform_managed", T_BOOL, dns.terraform_managed, "true"),
-    K ("dns.domain", T_STR, dns.domain, ""),
-    K ("dns.zone_id", T_STR, dns.zone_id, ""),
-    K ("dns.app_name", T_STR, dns.app_name, "lablink"),
-    K ("dns.pattern", T_STR, dns.pattern, "auto"),
-    K ("dns.custom_subdomain", T_STR, dns.custom_subdomain, ""),
-    K ("dns.create_zone", T_BOOL, dns.create_zone, "false"),
-    K ("eip.strategy", T_STR, eip.strategy, "dynamic"),
-    K ("eip.tag_name", T_STR, eip.tag_name, "lablink-eip"),
-    K ("ssl.provider", T_STR, ssl.provider, "letsencrypt"),
-    K ("ssl.email", T_STR, ssl.email, ""),
-    K ("ssl.staging", T_BOOL, ssl.staging, "false"),
-    K ("ssl.certificate_arn", T_STR, ssl.certificate_arn, ""),
-    K ("allocator.image_tag", T_STR, allocator.image_tag, "linux-amd64-latest"),
-    K ("bucket_name", T_STR, bucket_name, "tf-state-lablink-allocator-bucket"),
-    K ("deployment_name", T_STR, deployment_name, ""),
-    K ("environment", T_STR, environment, "prod"),
-    K ("startup_script.enabled", T_BOOL, startup_script.enabled, "false"),
-    K ("startup_script.path", T_STR, startup_script.path, ""),
-    K ("startup_script.on_error", T_STR, startup_script.on_error, "continue"),
-    K ("provider.kind", T_STR, provider.kind, "aws"),
-    K ("provider.terraform_dir", T_STR, provider.terraform_dir, ""),
-    K ("provider.work_dir", T_STR, provider.work_dir, ""),
-    K ("provider.terraform_bin", T_STR, provider.terraform_bin, "terraform"),
-    K ("provider.operation_timeout_s",
-       T_INT,
-       provider.operation_timeout_s,
-       "1800"),
-    K ("provider.ssh_key_file", T_STR, provider.ssh_key_file, ""),
-    K ("provider.state_backend", T_STR, provider.state_backend, ""),
-    K ("provider.state_lock_table",
-       T_STR,
-       provider.state_lock_table,
-       "lock-table"),
-    K ("provider.state_backend_config",
-       T_STR,
-       provider.state_backend_config,
-       ""),
-    K ("agent.transport", T_STR, agent.transport, "http"),
-    K ("agent.zmq_endpoint", T_STR, agent.zmq_endpoint, ""),
-    K ("agent.long_poll_s", T_INT, agent.long_poll_s, "55"),
-    K ("agent.max_parked", T_INT, agent.max_parked, "32"),
-    K ("agent.max_zmq_agents", T_INT, agent.max_zmq_agents, "2000"),
-    K ("agent.stale_after_s", T_INT, agent.stale_after_s, "180"),
-    K ("agent.zmq_secret_key_file", T_STR, agent.zmq_secret_key_file, ""),
-    K ("claim.email_per_minute", T_INT, claim.email_per_minute, "10"),
-    K ("claim.address_per_minute", T_INT, claim.address_per_minute, "600"),
-    K ("claim.allowed_emails", T_PATHLIST, claim.allowed_emails, ""),
-    K ("claim.allowed_domains", T_LIST, claim.allowed_domains, ""),
-    S ("claim.access_code", claim.access_code, ""),
-    K ("claim.on_release", T_STR, claim.on_release, "reset"),
-    K ("export.parallel", T_INT, export.parallel, "8"),
-    K ("export.max_file_bytes", T_I64, export.max_file_bytes, "2147483648"),
-    K ("export.max_total_bytes", T_I64, export.max_total_bytes, "68719476736"),
-    K ("export.max_files", T_INT, export.max_files, "100000"),
-    K ("export.ssh_user", T_STR, export.ssh_user, ""),
-    K ("export.ssh_port", T_INT, export.ssh_port, "22"),
-    K ("export.key_file", T_STR, export.key_file, "var/export_ed25519"),
-    K ("export.data_dir", T_STR, export.data_dir, ""),
-    K ("export.source", T_STR, export.source, ""),
-    K ("export.container_command",
-       T_STR,
+    K (T_STR, db.dbname, "lablink_db"),
+    K (T_STR, db.user, "lablink"),
+    SECRET (db.password, "lablink"),
+    K (T_STR, db.host, "localhost"),
+    RANGE (T_INT, db.port, "5432", 1, 65535),
+    IDENTIFIER (db.table_name, "vm_table"),
+    IDENTIFIER (db.message_channel, "vm_updates"),
+    ONE_OF (db.sslmode, "prefer", sslmodes),
+    K (T_STR, db.sslrootcert, ""),
+    K (T_STR, machine.machine_type, "g4dn.xlarge"),
+    K (T_NSTR, machine.repository, NULL),
+    K (T_STR, machine.image, LL_CONFIG_CLIENT_IMAGE),
+    K (T_STR, machine.ami_id, "ami-00c257e12d6828491"),
+    K (T_STR, machine.software, "sleap"),
+    K (T_STR, machine.extension, "slp"),
+    K (T_STR, app.admin_user, "admin"),
+    SECRET (app.admin_password, ""),
+    SECRET (app.admin_password_hash, ""),
+    K (T_STR, app.region, "us-west-2"),
+    K (T_STR, app.listen, "127.0.0.1:5000"),
+    K (T_STR, app.public_url, ""),
+    RANGE (T_INT, app.request_body_max, "1048576", 1024, 64 << 20),
+    RANGE (T_INT, app.http_threads, "64", 4, 16384),
+    RANGE (T_INT, app.request_timeout_s, "30", 1, 3600),
+    RANGE (T_INT, app.max_vms, "500", 1, 100000),
+    ONE_OF (app.log_level, "info", levels),
+    ONE_OF (app.log_format, "text", formats),
+    K (T_BOOL, app.access_log, "true"),
+    RANGE (T_INT, app.session_idle_s, "1800", 1, 604800),
+    K (T_BOOL, app.secure_cookies, "false"),
+    K (T_LIST, app.trusted_proxies, "127.0.0.0/8,::1/128"),
+    RANGE (T_INT, app.max_streams, "16", 1, 100000),
+    RANGE (T_INT, app.max_streams_per_token, "4", 1, 100000),
+    SECRET (app.metrics_token, ""),
+    K (T_BOOL, dns.enabled, "false"),
+    K (T_BOOL, dns.terraform_managed, "true"),
+    K (T_STR, dns.domain, ""),
+    K (T_STR, dns.zone_id, ""),
+    K (T_STR, dns.app_name, "lablink"),
+    ONE_OF (dns.pattern, "auto", patterns),
+    K (T_STR, dns.custom_subdomain, ""),
+    K (T_BOOL, dns.create_zone, "false"),
+    ONE_OF (eip.strategy, "dynamic", eip),
+    K (T_STR, eip.tag_name, "lablink-eip"),
+    ONE_OF (ssl.provider, "letsencrypt", ssl),
+    K (T_STR, ssl.email, ""),
+    K (T_BOOL, ssl.staging, "false"),
+    K (T_STR, ssl.certificate_arn, ""),
+    K (T_STR, allocator.image_tag, "linux-amd64-latest"),
+    K (T_STR, bucket_name, "tf-state-lablink-allocator-bucket"),
+    K (T_STR, deployment_name, ""),
+    K (T_STR, environment, "prod"),
+    K (T_BOOL, startup_script.enabled, "false"),
+    K (T_STR, startup_script.path, ""),
+    ONE_OF (startup_script.on_error, "continue", on_error),
+    ONE_OF (provider.kind, "aws", providers),
+    K (T_STR, provider.terraform_dir, ""),
+    K (T_STR, provider.work_dir, ""),
+    K (T_STR, provider.terraform_bin, "terraform"),
+    RANGE (T_INT, provider.operation_timeout_s, "1800", 1, 86400),
+    K (T_STR, provider.ssh_key_file, ""),
+    ONE_OF (provider.state_backend, "", backends),
+    K (T_STR, provider.state_lock_table, "lock-table"),
+    K (T_STR, provider.state_backend_config, ""),
+    ONE_OF (agent.transport, "http", transports),
+    K (T_STR, agent.zmq_endpoint, ""),
+    RANGE (T_INT, agent.long_poll_s, "55", 1, 300),
+    RANGE (T_INT, agent.max_parked, "32", 0, 100000),
+    RANGE (T_INT, agent.max_zmq_agents, "2000", 0, 1000000),
+    RANGE (T_INT, agent.stale_after_s, "180", 5, 86400),
+    K (T_STR, agent.zmq_secret_key_file, ""),
+    RANGE (T_INT, claim.email_per_minute, "10", 0, 1000000),
+    RANGE (T_INT, claim.address_per_minute, "600", 0, 10000000),
+    K (T_PATHLIST, claim.allowed_emails, ""),
+    K (T_LIST, claim.allowed_domains, ""),
+    SECRET (claim.access_code, ""),
+    ONE_OF (claim.on_release, "reset", releases),
+    RANGE (T_INT, export.parallel, "8", 1, 256),
+    RANGE (T_I64, export.max_file_bytes, "2147483648", 0, 4294967295LL),
+    K (T_I64, export.max_total_bytes, "68719476736"),
+    RANGE (T_INT, export.max_files, "100000", 1, 1000000),
+    K (T_STR, export.ssh_user, ""),
+    RANGE (T_INT, export.ssh_port, "22", 1, 65535),
+    K (T_STR, export.key_file, "var/export_ed25519"),
+    K (T_STR, export.data_dir, ""),
+    ONE_OF (export.source, "", sources),
+    K (T_STR,
        export.container_command,
        "sudo docker exec -i \"$(sudo docker ps -q | head -n1)\""),
-    K ("export.timeout_s", T_INT, export.timeout_s, "15"),
+    RANGE (T_INT, export.timeout_s, "15", 1, 3600),
     //  running a class (issue 16): estimates, schedule, idle, budget,
     //  recovery; every automatic action is off at 0 / false
-    K ("machine.hourly_usd", T_DBL, machine.hourly_usd, "0"),
-    K ("export.keep_dir", T_STR, export.keep_dir, "var/exports"),
-    K ("schedule.destroy_at", T_STR, schedule.destroy_at, ""),
-    K ("schedule.export_before_destroy",
-       T_BOOL,
-       schedule.export_before_destroy,
-       "false"),
-    K ("idle.release_after_s", T_INT, idle.release_after_s, "0"),
-    K ("idle.stop_fleet_after_s", T_INT, idle.stop_fleet_after_s, "0"),
-    K ("budget.max_vm_hours", T_DBL, budget.max_vm_hours, "0"),
-    K ("budget.max_usd", T_DBL, budget.max_usd, "0"),
-    K ("budget.destroy_at_limit", T_BOOL, budget.destroy_at_limit, "false"),
-    K ("recovery.reassign_dead", T_BOOL, recovery.reassign_dead, "false"),
-    K ("recovery.replace_after_s", T_INT, recovery.replace_after_s, "0"),
-    K ("recovery.reboot_unconnected_after_s",
-       T_INT,
-       recovery.reboot_unconnected_after_s,
-       "0"),
-    K ("recovery.max_reboots", T_INT, recovery.max_reboots, "3"),
-    K ("logs.retain_lines", T_INT, logs.retain_lines, "100000"),
-    K ("logs.line_max", T_INT, logs.line_max, "8192"),
-    K ("logs.read_lines", T_INT, logs.read_lines, "1000"),
+    K (T_DBL, machine.hourly_usd, "0"),
+    K (T_STR, export.keep_dir, "var/exports"),
+    K (T_STR, schedule.destroy_at, ""),
+    K (T_BOOL, schedule.export_before_destroy, "false"),
+    RANGE (T_INT, idle.release_after_s, "0", 0, 604800),
+    RANGE (T_INT, idle.stop_fleet_after_s, "0", 0, 604800),
+    K (T_DBL, budget.max_vm_hours, "0"),
+    K (T_DBL, budget.max_usd, "0"),
+    K (T_BOOL, budget.destroy_at_limit, "false"),
+    K (T_BOOL, recovery.reassign_dead, "false"),
+    RANGE (T_INT, recovery.replace_after_s, "0", 0, 604800),
+    RANGE (T_INT, recovery.reboot_unconnected_after_s, "0", 0, 604800),
+    RANGE (T_INT, recovery.max_reboots, "3", 0, 100),
+    RANGE (T_INT, logs.retain_lines, "100000", 100, 100000000),
+    RANGE (T_INT, logs.line_max, "8192", 64, 1048576),
+    RANGE (T_INT, logs.read_lines, "1000", 1, 100000),
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys[0])
 
@@ -688,126 +707,48 @@ s_one_of (const char *value, const char *const *allowed)
     return false;
 }
 
+//  The value of key against its row's rule: 0, or -1 with the error.
+static int
+s_key_check (const ll_config_t *self,
+             const s_key_t *key,
+             char *error,
+             size_t errsize)
+{
+    const void *field = (const char *) self + key->offset;
+    const char *text = key->type == T_STR ? *(char *const *) field : NULL;
+    if (key->allowed && !s_one_of (text, key->allowed)) {
+        s_err (error, errsize, "%s: '%s' is not one of the allowed values",
+               key->path, text);
+        return -1;
+    }
+    if (key->identifier && !ll_identifier_valid (text)) {
+        s_err (error, errsize,
+               "%s: '%s' is not an identifier ([a-z_][a-z0-9_]*)", key->path,
+               text);
+        return -1;
+    }
+    long long value = key->type == T_I64   ? *(const long long *) field
+                      : key->type == T_INT ? *(const int *) field
+                                           : 0;
+    if (key->ranged && (value < key->min || value > key->max)) {
+        s_err (error, errsize, "%s: %lld is outside %lld..%lld", key->path,
+               value, key->min, key->max);
+        return -1;
+    }
+    double amount = key->type == T_DBL ? *(const double *) field : 0;
+    if (amount < 0 || amount > 1e9) {
+        s_err (error, errsize, "%s: %g is outside 0..1e9", key->path, amount);
+        return -1;
+    }
+    return 0;
+}
+
 int
 ll_config_validate (const ll_config_t *self, char *error, size_t errsize)
 {
-    static const char *const providers[] = {"local", "aws", NULL};
-    static const char *const transports[] = {"http", "zmq", "pg", NULL};
-    static const char *const on_error[] = {"continue", "fail", NULL};
-    static const char *const ssl[] = {"letsencrypt", "cloudflare", "acm",
-                                      "none", NULL};
-    static const char *const eip[] = {"persistent", "dynamic", NULL};
-    static const char *const patterns[] = {"auto", "app-only", "custom", NULL};
-    static const char *const levels[] = {"debug", "info", "warn", "error",
-                                         NULL};
-    static const char *const sources[] = {"", "host", "container", NULL};
-    static const char *const releases[] = {"reset", "destroy", "reuse", NULL};
-    static const char *const sslmodes[] = {
-        "disable",   "allow",       "prefer", "require",
-        "verify-ca", "verify-full", NULL};
-    static const char *const formats[] = {"text", "json", NULL};
-    static const char *const backends[] = {"", "local", "s3", NULL};
-    struct {
-        const char *path, *value;
-        const char *const *allowed;
-    } enums[] = {
-        {"provider.kind", self->provider.kind, providers},
-        {"agent.transport", self->agent.transport, transports},
-        {"startup_script.on_error", self->startup_script.on_error, on_error},
-        {"ssl.provider", self->ssl.provider, ssl},
-        {"eip.strategy", self->eip.strategy, eip},
-        {"dns.pattern", self->dns.pattern, patterns},
-        {"app.log_level", self->app.log_level, levels},
-        {"app.log_format", self->app.log_format, formats},
-        {"export.source", self->export.source, sources},
-        {"claim.on_release", self->claim.on_release, releases},
-        {"db.sslmode", self->db.sslmode, sslmodes},
-        {"provider.state_backend", self->provider.state_backend, backends},
-    };
-    for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++)
-        if (!s_one_of (enums[i].value, enums[i].allowed)) {
-            s_err (error, errsize, "%s: '%s' is not one of the allowed values",
-                   enums[i].path, enums[i].value);
+    for (size_t i = 0; i < S_KEY_COUNT; i++)
+        if (s_key_check (self, &s_keys[i], error, errsize) != 0)
             return -1;
-        }
-    if (!ll_identifier_valid (self->db.table_name)) {
-        s_err (error, errsize,
-               "db.table_name: '%s' is not an identifier "
-               "([a-z_][a-z0-9_]*)",
-               self->db.table_name);
-        return -1;
-    }
-    if (!ll_identifier_valid (self->db.message_channel)) {
-        s_err (error, errsize,
-               "db.message_channel: '%s' is not an identifier "
-               "([a-z_][a-z0-9_]*)",
-               self->db.message_channel);
-        return -1;
-    }
-    struct {
-        const char *path;
-        int value, min, max;
-    } ranges[] = {
-        {"db.port", self->db.port, 1, 65535},
-        {"app.request_body_max", self->app.request_body_max, 1024, 64 << 20},
-        {"app.http_threads", self->app.http_threads, 4, 16384},
-        {"app.request_timeout_s", self->app.request_timeout_s, 1, 3600},
-        {"app.max_vms", self->app.max_vms, 1, 100000},
-        {"app.session_idle_s", self->app.session_idle_s, 1, 604800},
-        {"provider.operation_timeout_s", self->provider.operation_timeout_s, 1,
-         86400},
-        {"agent.long_poll_s", self->agent.long_poll_s, 1, 300},
-        {"agent.max_parked", self->agent.max_parked, 0, 100000},
-        {"agent.max_zmq_agents", self->agent.max_zmq_agents, 0, 1000000},
-        {"agent.stale_after_s", self->agent.stale_after_s, 5, 86400},
-        {"claim.email_per_minute", self->claim.email_per_minute, 0, 1000000},
-        {"claim.address_per_minute", self->claim.address_per_minute, 0,
-         10000000},
-        {"export.parallel", self->export.parallel, 1, 256},
-        {"export.max_files", self->export.max_files, 1, 1000000},
-        {"export.ssh_port", self->export.ssh_port, 1, 65535},
-        {"export.timeout_s", self->export.timeout_s, 1, 3600},
-        {"logs.retain_lines", self->logs.retain_lines, 100, 100000000},
-        {"logs.line_max", self->logs.line_max, 64, 1048576},
-        {"logs.read_lines", self->logs.read_lines, 1, 100000},
-        {"idle.release_after_s", self->idle.release_after_s, 0, 604800},
-        {"idle.stop_fleet_after_s", self->idle.stop_fleet_after_s, 0, 604800},
-        {"recovery.replace_after_s", self->recovery.replace_after_s, 0, 604800},
-        {"recovery.reboot_unconnected_after_s",
-         self->recovery.reboot_unconnected_after_s, 0, 604800},
-        {"recovery.max_reboots", self->recovery.max_reboots, 0, 100},
-        {"app.max_streams", self->app.max_streams, 1, 100000},
-        {"app.max_streams_per_token", self->app.max_streams_per_token, 1,
-         100000},
-    };
-    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
-        if (ranges[i].value < ranges[i].min
-            || ranges[i].value > ranges[i].max) {
-            s_err (error, errsize, "%s: %d is outside %d..%d", ranges[i].path,
-                   ranges[i].value, ranges[i].min, ranges[i].max);
-            return -1;
-        }
-    //  Entries are never larger than 4 GiB - 1 (no ZIP64 per entry)
-    if (self->export.max_file_bytes < 0
-        || self->export.max_file_bytes > 4294967295LL) {
-        s_err (error, errsize, "export.max_file_bytes: %lld is outside 0..%lld",
-               self->export.max_file_bytes, 4294967295LL);
-        return -1;
-    }
-    struct {
-        const char *path;
-        double value;
-    } amounts[] = {
-        {"machine.hourly_usd", self->machine.hourly_usd},
-        {"budget.max_vm_hours", self->budget.max_vm_hours},
-        {"budget.max_usd", self->budget.max_usd},
-    };
-    for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++)
-        if (amounts[i].value < 0 || amounts[i].value > 1e9) {
-            s_err (error, errsize, "%s: %g is outside 0..1e9", amounts[i].path,
-                   amounts[i].value);
-            return -1;
-        }
     int64_t at;
     if (*self->schedule.destroy_at
         && ll_time_parse_iso (self->schedule.destroy_at, true, &at) != 0) {

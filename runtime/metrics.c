@@ -143,10 +143,28 @@ ll_histogram_render (ll_textbuf_t *out,
                        (unsigned long long) cumulative);
 }
 
+//  A histogram family (HELP, TYPE), then one histogram per value of the
+//  label key.
+static void
+s_histograms (ll_textbuf_t *out,
+              const char *name,
+              const char *help,
+              const char *key,
+              const char *const *values,
+              const ll_histogram_t *histograms,
+              int count)
+{
+    ll_metrics_family (out, name, "histogram", help);
+    for (int i = 0; i < count; i++) {
+        char labels[96];
+        snprintf (labels, sizeof labels, "%s=\"%s\"", key, values[i]);
+        ll_histogram_render (out, name, labels, &histograms[i]);
+    }
+}
+
 void
 ll_metrics_render (const ll_metrics_t *self, ll_textbuf_t *out)
 {
-    char labels[96];
     ll_metrics_family (out, "lablink_claims_total", "counter",
                        "Students' claims (POST /api/request_vm) by outcome.");
     for (int i = 0; i < LL_OUTCOMES; i++)
@@ -157,24 +175,15 @@ ll_metrics_render (const ll_metrics_t *self, ll_textbuf_t *out)
                        "Time to answer a claim, every outcome.");
     ll_histogram_render (out, "lablink_claim_duration_seconds", "",
                          &self->claim_seconds);
-    ll_metrics_family (out, "lablink_delivery_duration_seconds", "histogram",
-                       "From a claim to the VM's acknowledgement that "
-                       "start-host ran (via the agent's result or, for old "
-                       "clients, a heartbeat with crd_active).");
-    for (int i = 0; i < LL_DELIVERY_VIAS; i++) {
-        snprintf (labels, sizeof labels, "via=\"%s\"", s_vias[i]);
-        ll_histogram_render (out, "lablink_delivery_duration_seconds", labels,
-                             &self->delivery_seconds[i]);
-    }
-    ll_metrics_family (out, "lablink_vm_startup_phase_duration_seconds",
-                       "histogram",
-                       "Each VM's startup phases as reported: terraform "
-                       "(apply), cloud_init, container, total.");
-    for (int i = 0; i < LL_PHASES; i++) {
-        snprintf (labels, sizeof labels, "phase=\"%s\"", s_phases[i]);
-        ll_histogram_render (out, "lablink_vm_startup_phase_duration_seconds",
-                             labels, &self->phase_seconds[i]);
-    }
+    s_histograms (out, "lablink_delivery_duration_seconds",
+                  "From a claim to the VM's acknowledgement that start-host "
+                  "ran (via the agent's result or, for old clients, a "
+                  "heartbeat with crd_active).",
+                  "via", s_vias, self->delivery_seconds, LL_DELIVERY_VIAS);
+    s_histograms (out, "lablink_vm_startup_phase_duration_seconds",
+                  "Each VM's startup phases as reported: terraform (apply), "
+                  "cloud_init, container, total.",
+                  "phase", s_phases, self->phase_seconds, LL_PHASES);
     ll_metrics_family (out, "lablink_operations_total", "counter",
                        "Finished launch and destroy operations by kind and "
                        "outcome.");
@@ -186,14 +195,10 @@ ll_metrics_render (const ll_metrics_t *self, ll_textbuf_t *out)
                 "%llu\n",
                 s_op_kinds[i], ok == 0 ? "succeeded" : "failed",
                 (unsigned long long) atomic_load (&self->operations[i][ok]));
-    ll_metrics_family (out, "lablink_operation_duration_seconds", "histogram",
-                       "Duration of finished operations (terraform init, "
-                       "apply or destroy, outputs).");
-    for (int i = 0; i < LL_OP_KINDS; i++) {
-        snprintf (labels, sizeof labels, "kind=\"%s\"", s_op_kinds[i]);
-        ll_histogram_render (out, "lablink_operation_duration_seconds", labels,
-                             &self->operation_seconds[i]);
-    }
+    s_histograms (out, "lablink_operation_duration_seconds",
+                  "Duration of finished operations (terraform init, apply or "
+                  "destroy, outputs).",
+                  "kind", s_op_kinds, self->operation_seconds, LL_OP_KINDS);
 }
 
 //  --- process_* (the names every Prometheus client library exports) -----

@@ -147,3 +147,13 @@ ll_copy_field (ll_textbuf_t *self, const char *text, size_t len)
     }
     ll_textbuf_append (self, text + start, len - start);
 }
+
+int
+ll_strcopy (char *out, size_t size, const char *value)
+{
+    size_t len = strlen (value);
+    if (len >= size)
+        return -1;
+    memcpy (out, value, len + 1);
+    return 0;
+}

@@ -1,6 +1,7 @@
 /*  A growable byte buffer with the two encodings the telemetry actors send
     to PostgreSQL: array literals for unnest() parameters and COPY text
-    rows. The buffer is always NUL-terminated. */
+    rows. The buffer is always NUL-terminated. Also ll_strcopy: a string
+    into a fixed buffer, refused when it does not fit. */
 #ifndef LL_TEXTBUF_H
 #define LL_TEXTBUF_H
 
@@ -34,6 +35,10 @@ void ll_textbuf_free (ll_textbuf_t *self);
 
 //  The text ("" when empty).
 const char *ll_textbuf_text (const ll_textbuf_t *self);
+
+//  Copy the C string value into out (size bytes): 0, or -1 (out unchanged)
+//  when it does not fit.
+int ll_strcopy (char *out, size_t size, const char *value);
 
 //  --- PostgreSQL array literals: "{" then elements then "}" -------------
 //  Start an array literal.

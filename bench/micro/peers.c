@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "micro.h"
+
 //  This process's CPU so far, in milliseconds
 static double
 s_cpu_ms (void)
@@ -23,20 +25,6 @@ s_cpu_ms (void)
     return (double) (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000.0
            + (double) (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
                  / 1000.0;
-}
-
-static long
-s_rss_kib (void)
-{
-    FILE *f = fopen ("/proc/self/status", "r");
-    char line[256];
-    long kib = 0;
-    while (f && fgets (line, sizeof line, f))
-        if (strncmp (line, "VmRSS:", 6) == 0)
-            kib = strtol (line + 6, NULL, 10);
-    if (f)
-        fclose (f);
-    return kib;
 }
 
 int
@@ -82,7 +70,7 @@ main (int argc, char **argv)
     }
     zsock_set_backlog (router, 4096);
     int port = zsock_bind (router, "tcp://127.0.0.1:*");
-    long before = s_rss_kib ();
+    long before = ll_micro_rss_kib ();
     double cpu0 = s_cpu_ms ();
     if (write (ready[1], &port, sizeof port) != sizeof port)
         return 1;
@@ -92,7 +80,7 @@ main (int argc, char **argv)
     }
     double cpu = s_cpu_ms () - cpu0;
     zclock_sleep (1000);
-    long grown = s_rss_kib () - before;
+    long grown = ll_micro_rss_kib () - before;
     printf ("%d %s peers: +%ld KiB RSS (%.1f KiB each), %.0f ms CPU (%.0f us "
             "each)\n",
             n, curve ? "CURVE" : "plain", grown, (double) grown / n, cpu,

@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "micro.h"
+
 #define S_POOL_MAX 4096
 
 typedef enum { S_PER_THREAD, S_POOL, S_BROKER } s_mode_t;
@@ -33,20 +35,6 @@ typedef struct {
     void *pool[S_POOL_MAX];
     int pooled;
 } s_run_t;
-
-static long
-s_rss_kib (void)
-{
-    FILE *f = fopen ("/proc/self/status", "r");
-    char line[256];
-    long kib = 0;
-    while (f && fgets (line, sizeof line, f))
-        if (strncmp (line, "VmRSS:", 6) == 0)
-            kib = strtol (line + 6, NULL, 10);
-    if (f)
-        fclose (f);
-    return kib;
-}
 
 static int
 s_fds (void)
@@ -67,7 +55,7 @@ s_memory (int n)
     zmq_ctx_set (ctx, ZMQ_MAX_SOCKETS, n + 100);
     void *router = zmq_socket (ctx, ZMQ_ROUTER);
     zmq_bind (router, "inproc://actor");
-    long rss0 = s_rss_kib ();
+    long rss0 = ll_micro_rss_kib ();
     int fds0 = s_fds ();
     for (int i = 0; i < n; i++) {
         void *dealer = zmq_socket (ctx, ZMQ_DEALER);
@@ -77,7 +65,7 @@ s_memory (int n)
         }
         zmq_connect (dealer, "inproc://actor");
     }
-    long rss = s_rss_kib () - rss0;
+    long rss = ll_micro_rss_kib () - rss0;
     int fds = s_fds () - fds0;
     printf ("%d connected DEALERs: +%ld KiB RSS (%.1f KiB each), +%d "
             "descriptors (%.2f each)\n",
