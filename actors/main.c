@@ -15,6 +15,7 @@
 #include "actors/terraform/terraform.h"
 #include "actors/waiters.h"
 #include "http/routes.h"
+#include "runtime/actor.h"
 #include "runtime/aws.h"
 #include "runtime/budget.h"
 #include "runtime/cli.h"
@@ -558,7 +559,7 @@ main (int argc, char *argv[])
                             .stats = &stats,
                             .metrics = &metrics,
                             .started_ms = ll_now_ms (),
-                            .connect_after_start = true};
+                            .first_connects = ll_first_connects_new ()};
     //  The migrations, once, while everything starts: no START runs a
     //  query, and the actors connect after the migrations (the listener's
     //  LISTEN comes on its first tick after that)
@@ -598,6 +599,7 @@ main (int argc, char *argv[])
     s_watchdog_start (&watchdog);
     ll_supervisor_destroy (&supervisor);
     s_migration_join (&migration);  //  cut short like the actors' work
+    ll_first_connects_destroy (&runtime.first_connects);
     s_watchdog_stop (&watchdog);
     zsys_shutdown ();
     ll_info ("allocator: stopped in %lld ms", (long long) (ll_now_ms () - t0));

@@ -21,15 +21,15 @@ s_add_name (const char *name, void *arg)
 int
 ll_route_health (ll_http_req_t *req)
 {
+    const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
     json_t *connecting = json_array ();
-    ll_actor_connecting (s_add_name, connecting);
+    ll_actor_connecting (runtime->first_connects, s_add_name, connecting);
     bool registry = false;
     for (size_t i = 0; i < json_array_size (connecting); i++)
         registry |= streq (json_string_value (json_array_get (connecting, i)),
                            "registry");
     char *error = NULL;
     int rc = registry ? 0 : ll_ask_health (&req->client, &error);
-    const ll_runtime_t *runtime = ll_http_server_runtime (req->server);
     double uptime = (double) (ll_now_ms () - runtime->started_ms) / 1000.0;
     json_t *checks = json_object ();
     if (registry)

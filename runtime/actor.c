@@ -5,22 +5,45 @@
 #include <pthread.h>
 
 //  The actors whose first connection to PostgreSQL has not ended yet, for
-//  health: process-wide, like the database connections (runtime/db.c).
+//  health; one per allocator (ll_runtime_t), shared by its actors' threads.
 #define S_CONNECTING_MAX 16
-static pthread_mutex_t s_connecting_lock = PTHREAD_MUTEX_INITIALIZER;
-static const ll_actor_t *s_connecting[S_CONNECTING_MAX];
-static int s_connecting_count;  //  in s_connecting
-static int s_connected;         //  of the first connections ended since
-static int s_connect_tried;     //  the list was last empty: made, tried
+struct ll_first_connects {
+    pthread_mutex_t lock;
+    const ll_actor_t *connecting[S_CONNECTING_MAX];
+    int count;      //  in connecting
+    int connected;  //  of the first connections ended since
+    int tried;      //  the list was last empty: made, tried
+};
+
+ll_first_connects_t *
+ll_first_connects_new (void)
+{
+    ll_first_connects_t *self = calloc (1, sizeof *self);
+    if (self)
+        pthread_mutex_init (&self->lock, NULL);
+    return self;
+}
+
+void
+ll_first_connects_destroy (ll_first_connects_t **self_p)
+{
+    ll_first_connects_t *self = *self_p;
+    if (!self)
+        return;
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+    *self_p = NULL;
+}
 
 static void
 s_connecting_add (ll_actor_t *self)
 {
-    pthread_mutex_lock (&s_connecting_lock);
+    ll_first_connects_t *list = self->runtime->first_connects;
+    pthread_mutex_lock (&list->lock);
     self->connecting = true;  //  (listed while there is room)
-    if (s_connecting_count < S_CONNECTING_MAX)
-        s_connecting[s_connecting_count++] = self;
-    pthread_mutex_unlock (&s_connecting_lock);
+    if (list->count < S_CONNECTING_MAX)
+        list->connecting[list->count++] = self;
+    pthread_mutex_unlock (&list->lock);
 }
 
 //  self's first connection ended (or never will): off the list. The last
@@ -28,33 +51,38 @@ s_connecting_add (ll_actor_t *self)
 static void
 s_connecting_end (ll_actor_t *self, bool tried)
 {
-    pthread_mutex_lock (&s_connecting_lock);
-    for (int i = 0; self->connecting && i < s_connecting_count; i++)
-        if (s_connecting[i] == self) {
-            s_connecting[i] = s_connecting[--s_connecting_count];
-            s_connect_tried += tried;
-            s_connected += tried && ll_db_connected (self->db);
-            if (s_connecting_count == 0 && s_connect_tried)
+    if (!self->connecting)
+        return;  //  never listed (no first_connects), or already off
+    ll_first_connects_t *list = self->runtime->first_connects;
+    pthread_mutex_lock (&list->lock);
+    for (int i = 0; i < list->count; i++)
+        if (list->connecting[i] == self) {
+            list->connecting[i] = list->connecting[--list->count];
+            list->tried += tried;
+            list->connected += tried && ll_db_connected (self->db);
+            if (list->count == 0 && list->tried)
                 ll_info ("allocator: every actor's first connection to "
                          "postgresql ended %lld ms after start: %d of %d "
                          "connected",
                          (long long) (ll_now_ms () - self->runtime->started_ms),
-                         s_connected, s_connect_tried);
-            if (s_connecting_count == 0)
-                s_connected = s_connect_tried = 0;
+                         list->connected, list->tried);
+            if (list->count == 0)
+                list->connected = list->tried = 0;
             break;
         }
     self->connecting = false;
-    pthread_mutex_unlock (&s_connecting_lock);
+    pthread_mutex_unlock (&list->lock);
 }
 
 void
-ll_actor_connecting (ll_actor_name_fn *fn, void *arg)
+ll_actor_connecting (ll_first_connects_t *self, ll_actor_name_fn *fn, void *arg)
 {
-    pthread_mutex_lock (&s_connecting_lock);
-    for (int i = 0; i < s_connecting_count; i++)
-        fn (s_connecting[i]->name, arg);
-    pthread_mutex_unlock (&s_connecting_lock);
+    if (!self)
+        return;
+    pthread_mutex_lock (&self->lock);
+    for (int i = 0; i < self->count; i++)
+        fn (self->connecting[i]->name, arg);
+    pthread_mutex_unlock (&self->lock);
 }
 
 //  After START's answer, in the actor's thread: the first connection (it
@@ -110,7 +138,7 @@ ll_actor_open (ll_actor_t *self, const char *endpoint, bool database)
             ll_db_new (self->runtime->config, self->runtime->stats, self->name);
         if (!self->db)
             return "embedded SQL is invalid";
-        if (self->runtime->connect_after_start) {
+        if (self->runtime->first_connects) {
             ll_db_hold (self->db);    //  no query in START: it connects
             s_connecting_add (self);  //  once START is answered
         }
@@ -192,7 +220,7 @@ ll_actor_run (ll_actor_t *self, const ll_actor_class_t *class, void *arg)
             ll_actor_handle_pipe (self, s_start, s_pipe, &run);
         if (self->terminated)
             break;
-        if (!was_started && self->started && self->runtime->connect_after_start
+        if (!was_started && self->started && self->runtime->first_connects
             && self->db)
             next_tick = ll_now_ms ();  //  its work waited for the connection
         if (rc > 0 && router >= 0 && (items[router].revents & ZMQ_POLLIN)) {

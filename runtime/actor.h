@@ -15,7 +15,7 @@
     runs the class's start, and answers OK or ERROR reason. When the
     database is down the actor starts anyway, with a warning, and
     reconnects with backoff on its tick. With the runtime's
-    connect_after_start (the allocator) the connection comes only after
+    first_connects (the allocator) the connection comes only after
     START's answer, in the actor's thread (after main's migrations;
     requests wait in the ROUTER meanwhile; its first tick right after):
     the process serves without waiting for the connections, and health
@@ -109,7 +109,7 @@ void ll_actor_init (ll_actor_t *self,
 void ll_actor_fini (ll_actor_t *self);
 
 //  START's common part: bind a ROUTER at endpoint (NULL: none), open the
-//  database (when database; with connect_after_start only its handle:
+//  database (when database; with first_connects only its handle:
 //  ll_actor_handle_pipe connects once START is answered; a refused
 //  connection is a warning: it retries on the tick). NULL, or the reason
 //  START fails.
@@ -118,9 +118,16 @@ ll_actor_open (ll_actor_t *self, const char *endpoint, bool database);
 
 typedef void (ll_actor_name_fn) (const char *name, void *arg);
 
-//  fn (name, arg) for each actor of the process whose first connection to
-//  PostgreSQL has not ended yet (health: "connecting"); under a lock.
-void ll_actor_connecting (ll_actor_name_fn *fn, void *arg);
+//  The list of actors still making their first connection (main makes one
+//  for ll_runtime_t.first_connects).
+ll_first_connects_t *ll_first_connects_new (void);
+void ll_first_connects_destroy (ll_first_connects_t **self_p);
+
+//  fn (name, arg) for each actor in self (NULL: none) whose first
+//  connection to PostgreSQL has not ended yet (health: "connecting").
+void ll_actor_connecting (ll_first_connects_t *self,
+                          ll_actor_name_fn *fn,
+                          void *arg);
 
 //  Poll sock too; fn (self) runs when it is readable. 0, or -1 when full.
 int ll_actor_reader (ll_actor_t *self, zsock_t *sock, ll_work_fn *fn);

@@ -12,6 +12,8 @@
 
 struct ll_metrics;
 
+typedef struct ll_first_connects ll_first_connects_t;  //  runtime/actor.h
+
 //  What every actor receives as its argument (read-only but for stats).
 typedef struct {
     const ll_config_t *config;   //  immutable after start
@@ -19,9 +21,11 @@ typedef struct {
     struct ll_metrics *metrics;  //  Prometheus series (runtime/metrics.h),
                                  //  NULL in tests that do not count
     int64_t started_ms;          //  ll_now_ms () at process start
-    bool connect_after_start;    //  actors connect once START is answered
-                                 //  (runtime/actor.h), else in START
-    void *extra;                 //  test hook: actor-specific, usually NULL
+    ll_first_connects_t *first_connects;  //  made by main: actors connect
+        //  once START is answered and are listed
+        //  until then (runtime/actor.h); NULL (the
+        //  actor tests): they connect in START
+    void *extra;  //  test hook: actor-specific, usually NULL
 } ll_runtime_t;
 
 typedef struct {
@@ -38,7 +42,7 @@ ll_supervisor_t *ll_supervisor_new (const ll_actor_def_t *table,
                                     ll_runtime_t *runtime);
 
 //  Start the inner actors, all at once (each connects to PostgreSQL in its
-//  START, or right after with connect_after_start), or (edge) then the
+//  START, or right after with first_connects), or (edge) then the
 //  edge ones in table order. On a failure stop
 //  every started actor in reverse and return -1 with *error (new string
 //  naming the actor).

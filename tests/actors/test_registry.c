@@ -314,14 +314,14 @@ s_add_name (const char *name, void *arg)
 }
 
 static bool
-s_registry_connecting (void)
+s_registry_connecting (ll_first_connects_t *first_connects)
 {
     bool found = false;
-    ll_actor_connecting (s_add_name, &found);
+    ll_actor_connecting (first_connects, s_add_name, &found);
     return found;
 }
 
-//  The allocator's start (connect_after_start): START answers while main's
+//  The allocator's start (first_connects): START answers while main's
 //  migrations still run, the registry is listed as connecting until its
 //  connection, made after them, and a request sent meanwhile waits for it.
 static void
@@ -332,22 +332,23 @@ test_connect_after_start (void **state)
     ll_runtime_t runtime = {.config = config,
                             .stats = &stats,
                             .started_ms = ll_now_ms (),
-                            .connect_after_start = true};
+                            .first_connects = ll_first_connects_new ()};
     ll_db_t *migrator = ll_db_new (config, NULL, "test-migrator");
     ll_db_migrate_announce (migrator);
     zactor_t *actor = zactor_new (registry_actor, &runtime);
     char *error = NULL;
     assert_int_equal (ll_actor_start (actor, 10000, &error), 0);
-    assert_true (s_registry_connecting ());
+    assert_true (s_registry_connecting (runtime.first_connects));
     zclock_sleep (200);  //  still waiting for the migrations
-    assert_true (s_registry_connecting ());
+    assert_true (s_registry_connecting (runtime.first_connects));
     assert_int_equal (ll_db_migrate_once (migrator), 0);
     //  At once: the request waits in the ROUTER for the connection
     zsock_t *dealer = zsock_new_dealer (LL_ENDPOINT_REGISTRY);
     assert_int_equal (s_health (dealer, &error), 0);
-    assert_false (s_registry_connecting ());
+    assert_false (s_registry_connecting (runtime.first_connects));
     zsock_destroy (&dealer);
     zactor_destroy (&actor);
+    ll_first_connects_destroy (&runtime.first_connects);
     ll_db_destroy (&migrator);
     ll_config_destroy (&config);
 }
