@@ -13,6 +13,7 @@
 #include "runtime/protocol.h"
 #include "runtime/release.h"
 #include "runtime/schedule.h"
+#include "runtime/secret.h"
 #include "runtime/token.h"
 
 #include <sodium.h>
@@ -92,7 +93,7 @@ s_row (ll_http_req_t *req, const char *host, bool *failed)
         return NULL;
     }
     json_t *row = *text ? json_loads (text, 0, NULL) : NULL;
-    ll_http_secret_free (text);
+    ll_secret_free (&text);
     return row;
 }
 
