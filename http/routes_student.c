@@ -215,17 +215,17 @@ s_claimed (ll_http_req_t *req,
         //  The live progress link (routes_progress.c)
         char token[40] = "";
         ll_progress_link (req, host, token, sizeof token);
-        const char *vars[] = {"host",
-                              host,
-                              success ? "pin" : "status",
-                              value,
-                              "recovery_code",
-                              shown,
-                              "token",
-                              token,
-                              "email",
-                              email,
-                              NULL};
+        const char *vars[10 + LL_STEP_VARS + 1] = {"host",
+                                                   host,
+                                                   success ? "pin" : "status",
+                                                   value,
+                                                   "recovery_code",
+                                                   shown,
+                                                   "token",
+                                                   token,
+                                                   "email",
+                                                   email};
+        ll_progress_steps (NULL, vars, sizeof vars / sizeof *vars);
         rc = ll_http_page_with (
             req, 200, success ? "success.html" : "recovery.html", vars, cookie);
     }
