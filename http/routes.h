@@ -65,6 +65,13 @@ long long ll_route_path_id (ll_http_req_t *req, size_t digits);
 //  VM, 503.
 int ll_operation_start (
     ll_http_req_t *req, const char *title, int rc, char *id_text, char *error);
+//  Ask the terraform actor for command (REBOOT-VM, REPLACE-VM, DESTROY-VM)
+//  on hosts (NULL-terminated) for who, and answer as ll_operation_start.
+int ll_operation_vms (ll_http_req_t *req,
+                      const char *title,
+                      const char *command,
+                      const char *const *hosts,
+                      const char *who);
 
 //  routes_console.c: running a class (issue 16)
 int ll_route_reboot_vm (ll_http_req_t *req);
