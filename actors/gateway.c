@@ -2,6 +2,7 @@
 #include "http/agent_api.h"
 #include "runtime/actor.h"
 #include "runtime/log.h"
+#include "runtime/secret.h"
 #include "runtime/token.h"
 
 #include <ctype.h>
@@ -213,8 +214,7 @@ s_sendf (self_t *self, s_peer_t *peer, const char *format, ...)
     va_end (args);
     if (text) {
         s_send (self, peer, text);
-        sodium_memzero (text, strlen (text));
-        zstr_free (&text);
+        ll_secret_free (&text);
     }
 }
 
@@ -643,12 +643,8 @@ s_self_handle_waiters (void *arg)
                      : what ? what
                             : "wait failed");
     }
-    if (pin)
-        sodium_memzero (pin, strlen (pin));
-    if (cmd)
-        sodium_memzero (cmd, strlen (cmd));
-    free (pin);
-    free (cmd);
+    ll_secret_free (&pin);
+    ll_secret_free (&cmd);
     free (what);
     free (command);
     free (id);

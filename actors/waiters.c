@@ -2,6 +2,7 @@
 #include "runtime/actor.h"
 #include "runtime/db.h"
 #include "runtime/log.h"
+#include "runtime/secret.h"
 #include "runtime/textbuf.h"
 
 #include <sodium.h>
@@ -399,12 +400,8 @@ s_self_handle_sub (void *arg)
         self->resync = true;
         s_resync (self);
     }
-    if (pin)
-        sodium_memzero (pin, strlen (pin));
-    if (command)
-        sodium_memzero (command, strlen (command));
-    free (pin);
-    free (command);
+    ll_secret_free (&pin);
+    ll_secret_free (&command);
     free (host);
     free (gen);
     free (event);

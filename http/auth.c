@@ -1,6 +1,7 @@
 #include "http/auth.h"
 #include "runtime/log.h"
 #include "runtime/protocol.h"
+#include "runtime/secret.h"
 #include "runtime/token.h"
 
 #include <ctype.h>
@@ -38,20 +39,12 @@ ll_admin_auth_new (const ll_config_t *config)
 }
 
 void
-ll_http_secret_free (char *secret)
-{
-    if (secret)
-        sodium_memzero (secret, strlen (secret));
-    free (secret);
-}
-
-void
 ll_admin_auth_destroy (ll_admin_auth_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     ll_admin_auth_t *self = *self_p;
-    ll_http_secret_free (self->password);
+    ll_secret_free (&self->password);
     free (self->user);
     pthread_mutex_destroy (&self->lock);
     sodium_memzero (self, sizeof *self);
@@ -87,8 +80,7 @@ s_ensure_hash (ll_admin_auth_t *self)
         self->hash[0] = '\0';
         return -1;
     }
-    ll_http_secret_free (self->password);
-    self->password = NULL;
+    ll_secret_free (&self->password);
     return 0;
 }
 
@@ -154,7 +146,7 @@ ll_admin_auth_basic (ll_admin_auth_t *self,
         self->have_cached = true;
     }
     pthread_mutex_unlock (&self->lock);
-    ll_http_secret_free (password);
+    ll_secret_free (&password);
     free (user);
     return ok;
 }
@@ -401,7 +393,7 @@ s_secret (ll_http_req_t *req, char *out, size_t size)
     snprintf (self->secret, sizeof self->secret, "%s", secret);
     pthread_mutex_unlock (&self->secret_lock);
     snprintf (out, size, "%s", secret);
-    ll_http_secret_free (secret);
+    ll_secret_free (&secret);
     return 0;
 }
 

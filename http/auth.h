@@ -139,10 +139,6 @@ int ll_http_secret_mac (ll_http_req_t *req,
                         char *hex,
                         size_t size);
 
-//  Wipe a string that held a secret (password, PIN, CRD command, claim
-//  secret) and free it; NULL: nothing.
-void ll_http_secret_free (char *secret);
-
 //  For a public route that tells the admin more (health): true, with
 //  req->is_admin set, when the request carries valid admin credentials
 //  (Basic or the session cookie). Wrong ones count as failed logins but

@@ -70,32 +70,63 @@ s_lookup (const char *const *vars, const char *name, size_t len)
     return "";
 }
 
-char *
-ll_page_render (const char *template_name, const char *const *vars)
+//  Append the template's text with its placeholders filled; false when it
+//  or a partial it includes does not exist (or partials nest too deep).
+static bool
+s_render (s_buf_t *buf,
+          const char *name,
+          size_t len,
+          const char *const *vars,
+          int depth)
 {
-    const ll_embedded_t *tpl = ll_embedded_find (ll_web_assets, template_name);
+    char key[64];
+    if (len >= sizeof key || depth > 2)
+        return false;
+    memcpy (key, name, len);
+    key[len] = '\0';
+    const ll_embedded_t *tpl = ll_embedded_find (ll_web_assets, key);
     if (!tpl)
-        return NULL;
-    s_buf_t buf = {0};
-    s_put (&buf, "", 0);
+        return false;
     const char *p = (const char *) tpl->data;
     while (*p) {
         const char *open = strstr (p, "{{");
         const char *close = open ? strstr (open + 2, "}}") : NULL;
         if (!open || !close) {
-            s_put (&buf, p, strlen (p));
+            s_put (buf, p, strlen (p));
             break;
         }
-        s_put (&buf, p, (size_t) (open - p));
-        //  {{&name}}: HTML we built ourselves (the layout's parts), as is
-        bool raw = open[2] == '&';
-        const char *name = open + (raw ? 3 : 2);
-        const char *value = s_lookup (vars, name, (size_t) (close - name));
-        if (raw)
-            s_put (&buf, value, strlen (value));
-        else
-            s_put_escaped (&buf, value);
+        s_put (buf, p, (size_t) (open - p));
+        const char *tag = open + 2;
+        size_t tag_len = (size_t) (close - tag);
         p = close + 2;
+        if (*tag == '>') {
+            //  {{>name}}: a partial, markup two pages share, with the same
+            //  values; the include's line ends it, not the file's newline
+            if (!s_render (buf, tag + 1, tag_len - 1, vars, depth + 1))
+                return false;
+            if (*p == '\n' && buf->len && buf->data[buf->len - 1] == '\n')
+                buf->data[--buf->len] = '\0';
+            continue;
+        }
+        //  {{&name}}: HTML we built ourselves (the layout's parts), as is
+        bool raw = *tag == '&';
+        const char *value = s_lookup (vars, tag + raw, tag_len - raw);
+        if (raw)
+            s_put (buf, value, strlen (value));
+        else
+            s_put_escaped (buf, value);
+    }
+    return true;
+}
+
+char *
+ll_page_render (const char *template_name, const char *const *vars)
+{
+    s_buf_t buf = {0};
+    s_put (&buf, "", 0);
+    if (!s_render (&buf, template_name, strlen (template_name), vars, 0)) {
+        free (buf.data);
+        return NULL;
     }
     return buf.data;
 }

@@ -1,8 +1,10 @@
 /*  Server-rendered pages: an embedded HTML template (http/assets/) with
     {{name}} placeholders replaced by HTML-escaped values. Placeholders
     without a value become empty; {{&name}} is put in as is (only for HTML
-    this module builds: the admin layout's navigation and page body). Pages
-    carry no inline script (CSP): behaviour lives in the static scripts. */
+    this module builds: the admin layout's navigation and page body).
+    {{>file.html}} on a line of its own puts in another template (markup
+    pages share) rendered with the same values. Pages carry no inline
+    script (CSP): behaviour lives in the static scripts. */
 #ifndef LL_HTTP_PAGE_H
 #define LL_HTTP_PAGE_H
 

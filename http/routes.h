@@ -65,6 +65,13 @@ long long ll_route_path_id (ll_http_req_t *req, size_t digits);
 //  VM, 503.
 int ll_operation_start (
     ll_http_req_t *req, const char *title, int rc, char *id_text, char *error);
+//  Ask the terraform actor for command (REBOOT-VM, REPLACE-VM, DESTROY-VM)
+//  on hosts (NULL-terminated) for who, and answer as ll_operation_start.
+int ll_operation_vms (ll_http_req_t *req,
+                      const char *title,
+                      const char *command,
+                      const char *const *hosts,
+                      const char *who);
 
 //  routes_console.c: running a class (issue 16)
 int ll_route_reboot_vm (ll_http_req_t *req);
@@ -89,6 +96,11 @@ int ll_progress_token (ll_http_req_t *req,
 //  The token of host's current assignment (reads the row); 0 or -1.
 int
 ll_progress_link (ll_http_req_t *req, const char *host, char *out, size_t size);
+//  Append the values of the steps partial (http/assets/vm-steps.html) for
+//  a VM view's "steps" (NULL: assigned, nothing more yet) to the NULL
+//  terminated page values vars (size entries, LL_STEP_VARS of them free).
+#define LL_STEP_VARS 12
+void ll_progress_steps (json_t *steps, const char **vars, size_t size);
 //  Plain words for the agent's start-host failure text, and what the
 //  student should do (static strings).
 void

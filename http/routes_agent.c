@@ -4,6 +4,7 @@
     (http/agent_api.h: the start-host outcome, status, GPU health, in-use,
     heartbeat, startup metrics, logs), served from its table. */
 #include "http/agent_api.h"
+#include "runtime/secret.h"
 #include "runtime/token.h"
 
 #define LL_WAIT_SLACK_MS 3000
@@ -174,8 +175,8 @@ ll_route_vm_startup (ll_http_req_t *req)
     }
     else  //  TIMEOUT: the agent re-polls at once
         status = ll_http_send (req, 204, "application/json", "", 0, NULL);
-    ll_http_secret_free (pin);
-    ll_http_secret_free (command);
+    ll_secret_free (&pin);
+    ll_secret_free (&command);
     free (what);
     free (error);
     return status;

@@ -189,10 +189,7 @@ s_bulk_operation (ll_http_req_t *req,
     char title[64];
     snprintf (title, sizeof title, "%c%s %zu VMs", a[0] - 'a' + 'A', a + 1,
               json_array_size (hosts));
-    char *id = NULL, *error = NULL;
-    int call = ll_ask_vm_operation (&req->client, command, names, s_who (req),
-                                    &id, &error);
-    return ll_operation_start (req, title, call, id, error);
+    return ll_operation_vms (req, title, command, names, s_who (req));
 }
 
 int

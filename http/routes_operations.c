@@ -74,6 +74,19 @@ s_fail (ll_http_req_t *req, int status, const char *title, const char *message)
     return s_page (req, status, title, message, 0);
 }
 
+int
+ll_operation_vms (ll_http_req_t *req,
+                  const char *title,
+                  const char *command,
+                  const char *const *hosts,
+                  const char *who)
+{
+    char *id = NULL, *error = NULL;
+    int rc =
+        ll_ask_vm_operation (&req->client, command, hosts, who, &id, &error);
+    return ll_operation_start (req, title, rc, id, error);
+}
+
 //  Send the actor's answer to LAUNCH / DESTROY / DESTROY-VM / REPLACE-VM /
 //  REBOOT-VM / MOVE-VM / EXPORT-DESTROY (routes.h).
 int
@@ -245,10 +258,7 @@ s_one_vm (ll_http_req_t *req, const char *title, const char *command)
     if (!host || strlen (host) > 253)
         return s_fail (req, 404, title, "VM not found.");
     const char *hosts[] = {host, NULL};
-    char *id = NULL, *error = NULL;
-    int rc = ll_ask_vm_operation (&req->client, command, hosts, s_who (req),
-                                  &id, &error);
-    return ll_operation_start (req, title, rc, id, error);
+    return ll_operation_vms (req, title, command, hosts, s_who (req));
 }
 
 int

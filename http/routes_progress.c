@@ -13,8 +13,10 @@
 #include "runtime/protocol.h"
 #include "runtime/release.h"
 #include "runtime/schedule.h"
+#include "runtime/secret.h"
 #include "runtime/token.h"
 
+#include <assert.h>
 #include <sodium.h>
 #include <time.h>
 
@@ -92,7 +94,7 @@ s_row (ll_http_req_t *req, const char *host, bool *failed)
         return NULL;
     }
     json_t *row = *text ? json_loads (text, 0, NULL) : NULL;
-    ll_http_secret_free (text);
+    ll_secret_free (&text);
     return row;
 }
 
@@ -285,6 +287,30 @@ s_class_end_soon (ll_http_req_t *req)
     return left;
 }
 
+void
+ll_progress_steps (json_t *steps, const char **vars, size_t size)
+{
+    size_t at = 0;
+    while (at < size && vars[at])
+        at++;
+    assert (at + LL_STEP_VARS < size);
+    bool delivered = json_is_true (json_object_get (steps, "delivered"));
+    const char *sh = json_string_value (json_object_get (steps, "start_host"));
+    bool online = json_is_true (json_object_get (steps, "online"));
+    const char *start_host = !sh                    ? NULL
+                             : streq (sh, "ok")     ? "done"
+                             : streq (sh, "failed") ? "failed"
+                                                    : NULL;
+    const char *const values[LL_STEP_VARS] = {
+        "delivered_class",  delivered ? "done" : "",
+        "delivered_note",   delivered ? "done" : "waiting",
+        "start_host_class", start_host ? start_host : "",
+        "start_host_note",  start_host ? start_host : "waiting",
+        "online_class",     online ? "done" : "",
+        "online_note",      online ? "online" : "not yet"};
+    memcpy (vars + at, values, sizeof values);
+}
+
 int
 ll_route_vm_page (ll_http_req_t *req)
 {
@@ -294,10 +320,6 @@ ll_route_vm_page (ll_http_req_t *req)
         return req->status;
     char token[S_TOKEN_HEX + 2] = "";
     ll_http_query_field (req, "t", token, sizeof token);
-    json_t *steps = json_object_get (view, "steps");
-    bool delivered = json_is_true (json_object_get (steps, "delivered"));
-    const char *sh = json_string_value (json_object_get (steps, "start_host"));
-    bool online = json_is_true (json_object_get (steps, "online"));
     const char *todo = json_string_value (json_object_get (view, "todo"));
     const char *email = json_string_value (json_object_get (view, "email"));
     char banner[160] = "";
@@ -307,7 +329,7 @@ ll_route_vm_page (ll_http_req_t *req)
                   "The class ends in %lld min: save your work now. The VMs "
                   "are deleted then.",
                   (left + 59) / 60);
-    const char *vars[] = {
+    const char *vars[20 + LL_STEP_VARS + 1] = {
         "host",
         host,
         "token",
@@ -329,24 +351,9 @@ ll_route_vm_page (ll_http_req_t *req)
         "banner",
         banner,
         "banner_hidden",
-        *banner ? "" : "hidden",
-        "delivered_class",
-        delivered ? "done" : "",
-        "delivered_note",
-        delivered ? "done" : "waiting",
-        "start_host_class",
-        streq (sh, "ok")       ? "done"
-        : streq (sh, "failed") ? "failed"
-                               : "",
-        "start_host_note",
-        streq (sh, "ok")       ? "done"
-        : streq (sh, "failed") ? "failed"
-                               : "waiting",
-        "online_class",
-        online ? "done" : "",
-        "online_note",
-        online ? "online" : "not yet",
-        NULL};
+        *banner ? "" : "hidden"};
+    ll_progress_steps (json_object_get (view, "steps"), vars,
+                       sizeof vars / sizeof *vars);
     int rc = ll_http_page (req, 200, "vm.html", vars);
     json_decref (view);
     return rc;

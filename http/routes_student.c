@@ -9,6 +9,7 @@
 #include "runtime/metrics.h"
 #include "runtime/recovery.h"
 #include "runtime/release.h"
+#include "runtime/secret.h"
 #include "runtime/token.h"
 
 #include <ctype.h>
@@ -183,7 +184,7 @@ s_json_headers (ll_http_req_t *req, int status, json_t *json, const char *h)
         return ll_http_error (req, 500, "encoding failed");
     int rc =
         ll_http_send (req, status, "application/json", text, strlen (text), h);
-    ll_http_secret_free (text);
+    ll_secret_free (&text);
     return rc;
 }
 
@@ -214,17 +215,17 @@ s_claimed (ll_http_req_t *req,
         //  The live progress link (routes_progress.c)
         char token[40] = "";
         ll_progress_link (req, host, token, sizeof token);
-        const char *vars[] = {"host",
-                              host,
-                              success ? "pin" : "status",
-                              value,
-                              "recovery_code",
-                              shown,
-                              "token",
-                              token,
-                              "email",
-                              email,
-                              NULL};
+        const char *vars[10 + LL_STEP_VARS + 1] = {"host",
+                                                   host,
+                                                   success ? "pin" : "status",
+                                                   value,
+                                                   "recovery_code",
+                                                   shown,
+                                                   "token",
+                                                   token,
+                                                   "email",
+                                                   email};
+        ll_progress_steps (NULL, vars, sizeof vars / sizeof *vars);
         rc = ll_http_page_with (
             req, 200, success ? "success.html" : "recovery.html", vars, cookie);
     }
@@ -318,8 +319,8 @@ ll_route_request_vm (ll_http_req_t *req)
             rc = s_index (req, 500, LL_MSG_UNEXPECTED, email, NULL);
         free (outcome);
         free (a);
-        ll_http_secret_free (b);
-        ll_http_secret_free (secret);
+        ll_secret_free (&b);
+        ll_secret_free (&secret);
         free (error);
     }
     s_claim_form_wipe (&form);
@@ -480,7 +481,7 @@ ll_route_claim_reset (ll_http_req_t *req)
         status = ll_http_error (req, 503,
                                 "Cannot reset the claim now: database "
                                 "unavailable.");
-    ll_http_secret_free (secret);
+    ll_secret_free (&secret);
     free (error);
     zmsg_destroy (&reply);
     return status;

@@ -45,6 +45,24 @@ test_raw (void **state)
     free (html);
 }
 
+static void
+test_partial (void **state)
+{
+    //  {{>vm-steps.html}}: the shared markup, with the page's values, in
+    //  place of the include's line (no blank line added)
+    char *html = ll_page_render (
+        "success.html", (const char *[]){"pin", "123456", "delivered_note",
+                                         "<waiting>", "host", "vm-1", NULL});
+    assert_non_null (html);
+    assert_non_null (strstr (html, "</strong></p>\n  <div class=\"pin-row\">\n"
+                                   "    <span>PIN:</span> <strong "
+                                   "class=\"pin-value\" id=\"pin\">123456"));
+    assert_non_null (strstr (html, "id=\"note_delivered\">&lt;waiting&gt;"));
+    assert_non_null (strstr (html, "</li>\n  </ol>\n  <p id=\"message\""));
+    assert_null (strstr (html, "{{"));
+    free (html);
+}
+
 int
 main (void)
 {
@@ -52,6 +70,7 @@ main (void)
         cmocka_unit_test (test_escape),
         cmocka_unit_test (test_render),
         cmocka_unit_test (test_raw),
+        cmocka_unit_test (test_partial),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
