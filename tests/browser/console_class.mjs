@@ -343,7 +343,10 @@ await check("a teardown scheduled seconds away: countdown, students' banner, the
   await page.waitForSelector("#schedule_status:has-text('cancelled successfully')");
   await page.waitForSelector("tr[data-name^='class end ']:has-text('cancelled')");
   const local = await page.evaluate(() => {
-    const d = new Date(Date.now() + 45000);
+    // Chromium writes a datetime-local value of ":00" seconds without them,
+    // and Playwright's fill then calls it malformed: never pick :00
+    let d = new Date(Date.now() + 45000);
+    if (d.getSeconds() === 0) d = new Date(d.getTime() + 1000);
     const pad = (n) => String(n).padStart(2, "0");
     return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":"
       + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
