@@ -124,5 +124,5 @@ HCL
     printf 'bucket_name: lablink-state\ndeployment_name: lablink\n' >>"$T/config.yaml"
     "$BIN" --config "$T/config.yaml" >>"$2" 2>&1 &
     ALLOC_PID=$!
-    wait_status 200 10 "$url/api/health" || { cat "$2" >&2; fail "allocator on $port not healthy"; }
+    wait_healthy 10 "$url" || { cat "$2" >&2; fail "allocator on $port not healthy"; }
 }

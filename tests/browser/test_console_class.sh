@@ -41,7 +41,7 @@ export:
 YAML
 "$BIN" --config "$T/config.yaml" >"$T/allocator.log" 2>&1 &
 ALLOC_PID=$!
-wait_status 200 30 "$URL/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
+wait_healthy 30 "$URL" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
 rc=0
 node "$BROWSER_DIR/console_class.mjs" || rc=$?
 # Never leave local VMs behind, whatever happened

@@ -31,7 +31,7 @@ claim:
 YAML
     "$BIN" --config "$T/config.yaml" >>"$T/allocator.log" 2>&1 &
     ALLOC_PID=$!
-    wait_status 200 30 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
+    wait_healthy 30 "$url" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
 }
 
 export LABLINK_HANG_PIDFILE=$T/hang.pid

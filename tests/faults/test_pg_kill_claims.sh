@@ -48,7 +48,7 @@ sleep 1.5
 "$SRC/tests/harness/pg" kill
 sleep 1
 "$SRC/tests/harness/pg" start || fail "pg start"
-wait_status 200 30 "$url/api/health" || fail "health not 200 within 30 s of PostgreSQL's return"
+wait_healthy 30 "$url" || fail "health not 200 within 30 s of PostgreSQL's return"
 sleep 2
 touch "$T/stop"
 wait "${storm[@]}"

@@ -16,7 +16,7 @@ claim_config "$T/allocator.yaml" "$port" "claim:" "  email_per_minute: 0" "  add
 sed -i 's/^  admin_password: .*/&\n  http_threads: 8\n  request_timeout_s: 3/' "$T/allocator.yaml"
 "$BIN" --config "$T/allocator.yaml" >"$T/allocator.log" 2>&1 &
 ALLOC_PID=$!
-wait_status 200 20 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
+wait_healthy 20 "$url" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
 seed_vms slow 3
 
 perl "$SRC/tests/faults/slowloris.pl" 127.0.0.1 "$port" 24 45 "$T/slow.out" &

@@ -47,7 +47,7 @@ claim_config "$T/a.yaml" "$port" "agent:" "  zmq_endpoint: tcp://127.0.0.1:$zpor
 app_set "$T/a.yaml" http_threads 320
 ZSYS_MAX_SOCKETS=200 "$BIN" --config "$T/a.yaml" >"$T/a.log" 2>&1 &
 PID_a=$!
-wait_status 200 30 "http://127.0.0.1:$port/api/health" || { cat "$T/a.log" >&2; fail "a not healthy"; }
+wait_healthy 30 "http://127.0.0.1:$port" || { cat "$T/a.log" >&2; fail "a not healthy"; }
 url=http://127.0.0.1:$port
 "$BENCH" logs --url "$url" --config "$T/a.yaml" --pid "$PID_a" --senders 16 --batch 100 \
     --seconds 3 >"$T/logs.out" 2>&1 || true
@@ -84,7 +84,7 @@ limit=$("$BIN" --check-config "$T/b.yaml" | sed -n 's/.*libzmq sockets.*), \([0-
 [ -n "$limit" ] || fail "no budget from --check-config"
 prlimit --nofile="$limit:$limit" -- "$BIN" --config "$T/b.yaml" >"$T/allocator.log" 2>&1 &
 PID_b=$!
-wait_status 200 30 "http://127.0.0.1:$port/api/health" || { cat "$T/allocator.log" >&2; fail "b not healthy"; }
+wait_healthy 30 "http://127.0.0.1:$port" || { cat "$T/allocator.log" >&2; fail "b not healthy"; }
 for i in $(seq 1 12); do echo "fx-$i $(vm_token "http://127.0.0.1:$port" "fx-$i")"; done >"$T/fx.tokens"
 perl "$SRC/tests/faults/fd_exhaust.pl" "$port" "$zport" "$PID_b" "$T/fx.tokens" "$T/fx.out" \
     || fail "fd_exhaust.pl failed"

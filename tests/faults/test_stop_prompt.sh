@@ -23,7 +23,7 @@ restart() {
     : >"$T/allocator.log"
     "$BIN" --config "$T/config.yaml" >>"$T/allocator.log" 2>&1 &
     ALLOC_PID=$!
-    wait_status 200 30 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
+    wait_healthy 30 "$url" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
 }
 
 # open_streams: an idle keep-alive connection and a log tail, held open

@@ -33,7 +33,8 @@ claim_start() {
     local pid=$!
     eval "PID_$name=$pid"
     for _ in $(seq 1 150); do
-        grep -q 'allocator: ready' "$T/$name.log" && return 0
+        grep -q 'allocator: ready' "$T/$name.log" \
+            && { wait_started "http://127.0.0.1:$port"; return 0; }
         kill -0 "$pid" 2>/dev/null || { cat "$T/$name.log" >&2; fail "allocator $name died"; }
         sleep 0.1
     done

@@ -66,7 +66,7 @@ YAML
     (cd "$T/alloc-cwd" && TMPDIR=$T/alloc-tmp exec "$BIN" --config "$T/config.yaml") \
         >>"$T/allocator.log" 2>&1 &
     ALLOC_PID=$!
-    wait_status 200 20 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
+    wait_healthy 20 "$url" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
 }
 
 mkfile() { mkdir -p "$(dirname "$1")"; head -c "$2" /dev/urandom >"$1"; }

@@ -32,7 +32,8 @@ start_allocator() {
     "$BIN" --config "$T/config.yaml" >"$T/allocator.log" 2>&1 &
     ALLOC_PID=$!
     for _ in $(seq 1 100); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/metrics" && return 0
+        curl -s -o /dev/null "http://127.0.0.1:$port/metrics" \
+            && { wait_started "http://127.0.0.1:$port"; return 0; }
         kill -0 "$ALLOC_PID" 2>/dev/null || { cat "$T/allocator.log" >&2; fail "allocator died"; }
         sleep 0.1
     done
@@ -51,6 +52,30 @@ wait_status() {
         sleep 0.2
     done
     return 1
+}
+
+# wait_healthy SECONDS URL: waits until URL/api/health says "healthy". An
+# allocator answers 200 "starting" as soon as it listens, before main's
+# migrations and the actors' first connections have ended (docs/api.md)
+wait_healthy() {
+    local seconds=$1 url=$2 t0=$SECONDS
+    while [ $((SECONDS - t0)) -lt "$seconds" ]; do
+        curl -s --max-time 10 "$url/api/health" | grep -q '"status": *"healthy"' && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+# wait_started URL: waits (at most 30 s) until URL/api/health no longer says
+# "starting": the migrations are done, every actor has tried to connect.
+# Not a failure when it still does: a test may start with the database away
+wait_started() {
+    local url=$1 t0=$SECONDS
+    while [ $((SECONDS - t0)) -lt 30 ]; do
+        curl -s --max-time 10 "$url/api/health" | grep -q '"status": *"starting"' || return 0
+        sleep 0.1
+    done
+    return 0
 }
 
 # stop_allocator: SIGTERM, must exit 0 within 5 s

@@ -74,7 +74,7 @@ start_with() {
     provision_config "$1" "$2"
     "$BIN" --config "$T/config.yaml" >>"$T/allocator.log" 2>&1 &
     ALLOC_PID=$!
-    wait_status 200 10 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
+    wait_healthy 10 "$url" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
 }
 
 # wait_op ID SECONDS: until the operation is no longer running; prints it

@@ -19,7 +19,7 @@ status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 60 "$@" || true;
 write_config "$port"
 "$BIN" --config "$T/config.yaml" >"$T/allocator.log" 2>&1 &
 ALLOC_PID=$!
-wait_status 200 30 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
+wait_healthy 30 "$url" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
 
 # --- HTTP Basic, as upstream's tests expect --------------------------------
 body=$(curl -s "$url/admin")
@@ -111,7 +111,7 @@ port2=$(ll_free_port)
 sed "s/127.0.0.1:$port/127.0.0.1:$port2/; s/^app:$/app:\n  session_idle_s: 8/" "$T/config.yaml" >"$T/config2.yaml"
 "$BIN" --config "$T/config2.yaml" >"$T/allocator2.log" 2>&1 &
 pid2=$!
-wait_status 200 30 "http://127.0.0.1:$port2/api/health" || fail "second allocator not healthy"
+wait_healthy 30 "http://127.0.0.1:$port2" || fail "second allocator not healthy"
 # a fresh session made on the first: the second expires sessions idle for
 # 8 s, and on a loaded machine its start alone can take longer than that
 curl -s -o /dev/null -c "$jar" --data 'username=admin&password=test-admin-password' "$url/admin/login"

@@ -15,7 +15,7 @@ grep -q '"database":"unavailable' <<<"$body" || fail "503 body does not name the
 pass "503 naming the database (to the admin) while PostgreSQL is down"
 
 "$SRC/tests/harness/pg" start
-wait_status 200 10 "$url/api/health" || fail "health not 200 within 10 s of PostgreSQL starting"
+wait_healthy 10 "$url" || fail "health not 200 within 10 s of PostgreSQL starting"
 pass "200 once PostgreSQL comes up, without a restart"
 
 # --- PostgreSQL stopped while running: 503 within 3 s, 200 within 10 s ---
@@ -23,7 +23,7 @@ pass "200 once PostgreSQL comes up, without a restart"
 wait_status 503 3 "$url/api/health" || fail "health not 503 within 3 s of PostgreSQL stopping"
 pass "503 within 3 s of PostgreSQL stopping"
 "$SRC/tests/harness/pg" start
-wait_status 200 10 "$url/api/health" || fail "health not 200 within 10 s of PostgreSQL's return"
+wait_healthy 10 "$url" || fail "health not 200 within 10 s of PostgreSQL's return"
 pass "200 within 10 s of PostgreSQL's return"
 
 # --- responses ---

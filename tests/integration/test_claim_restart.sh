@@ -38,7 +38,7 @@ sleep 1.5
 "$SRC/tests/harness/pg" stop || fail "pg stop failed"
 sleep 1
 "$SRC/tests/harness/pg" start || fail "pg start failed"
-wait_status 200 15 "$url/api/health" || fail "health after restart"
+wait_healthy 15 "$url" || fail "health after restart"
 for _ in $(seq 1 50); do
     [ "$(grep -c 'listening on channel' "$T/a.log")" -ge 2 ] && break
     sleep 0.2

@@ -28,7 +28,7 @@ export:
 YAML
 "$BIN" --config "$T/config.yaml" >"$T/allocator.log" 2>&1 &
 ALLOC_PID=$!
-wait_status 200 15 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
+wait_healthy 15 "$url" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
 wait_sql() {  # SQL WANT SECONDS WHAT
     local t0=$SECONDS
     until [ "$(psqlc "$1")" = "$2" ]; do

@@ -31,7 +31,7 @@ start_rules() {  # EXTRA-YAML: (re)start the allocator with these rules
     printf '  stale_after_s: 5\n%s\n' "$1" >>"$T/config.yaml"
     "$BIN" --config "$T/config.yaml" >>"$T/allocator.log" 2>&1 &
     ALLOC_PID=$!
-    wait_status 200 15 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
+    wait_healthy 15 "$url" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
 }
 wait_sql() {  # SQL WANT SECONDS WHAT
     local t0=$SECONDS

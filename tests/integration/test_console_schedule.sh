@@ -24,7 +24,7 @@ YAML
     [ "$p" = "$port" ] || log=$T/allocatorB.log
     "$BIN" --config "$T/config.yaml" >>"$log" 2>&1 &
     if [ "$p" = "$port" ]; then ALLOC_PID=$!; else pidB=$!; fi
-    wait_status 200 15 "http://127.0.0.1:$p/api/health" || { cat "$log" >&2; fail "allocator on $p not healthy"; }
+    wait_healthy 15 "http://127.0.0.1:$p" || { cat "$log" >&2; fail "allocator on $p not healthy"; }
 }
 sched() {  # JSON -> $T/s.out, prints the status
     curl -s "${auth[@]}" "${json[@]}" -d "$1" -o "$T/s.out" -w '%{http_code}' "$url/api/schedule-destruction"

@@ -29,7 +29,7 @@ run_allocator() {
     for line in "$@"; do sed -i "/^app:/a\\$line" "$T/$name.yaml"; done
     "$BIN" --config "$T/$name.yaml" >"$T/$name.log" 2>&1 &
     eval "PID_$name=$!"
-    wait_status 200 20 "$url/api/health" || { cat "$T/$name.log" >&2; fail "allocator $name not healthy"; }
+    wait_healthy 20 "$url" || { cat "$T/$name.log" >&2; fail "allocator $name not healthy"; }
 }
 run_allocator a "  log_format: json"
 

@@ -75,7 +75,7 @@ sed "s/listen: 127.0.0.1:$port/listen: 127.0.0.1:$portB/; s|terraform_bin: .*|te
     "$T/config.yaml" >"$T/configB.yaml"
 "$BIN" --config "$T/configB.yaml" >"$T/allocatorB.log" 2>&1 &
 pidB=$!
-wait_status 200 30 "http://127.0.0.1:$portB/api/health" || fail "allocator B not healthy"
+wait_healthy 30 "http://127.0.0.1:$portB" || fail "allocator B not healthy"
 code=$(curl -s "${auth[@]}" -H 'Accept: application/json' -d num_vms=1 -o "$T/b.out" -w '%{http_code}' \
     "http://127.0.0.1:$portB/api/launch")
 [ "$code" = 409 ] && grep -q "\"operation_id\":$opA" "$T/b.out" \

@@ -48,7 +48,7 @@ claim:
 YAML
     "$BIN" --config "$T/config.yaml" >>"$T/allocator.log" 2>&1 &
     ALLOC_PID=$!
-    wait_status 200 10 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
+    wait_healthy 10 "$url" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
 }
 until_sql() {  # QUERY WANT SECONDS WHAT
     local t0=$SECONDS

@@ -97,7 +97,7 @@ expect "anonymous while down: nothing about the database" '{"status":"unhealthy"
 body=$(curl -s "${admin[@]}" "$url/api/health")
 grep -q '"database":"unavailable' <<<"$body" || fail "admin health while down: $body"
 "$SRC/tests/harness/pg" start
-wait_status 200 15 "$url/api/health" || fail "health after PostgreSQL came back"
+wait_healthy 15 "$url" || fail "health after PostgreSQL came back"
 pass "health: anonymous callers get up/down only (also while the database is down); the admin gets the checks"
 
 # --- metrics: the bearer token ---
@@ -138,7 +138,7 @@ tls_conns() {
 }
 portb=$(ll_free_port)
 claim_start b "$portb" "db:" "  sslmode: verify-full" "  sslrootcert: $S/ca.crt"
-wait_status 200 10 "http://127.0.0.1:$portb/api/health" || fail "verify-full with the right CA: not healthy"
+wait_healthy 10 "http://127.0.0.1:$portb" || fail "verify-full with the right CA: not healthy"
 [ "$(tls_conns)" -ge 1 ] || fail "the allocator's connections are not TLS"
 expect "no plain connection" 0 "$(sql "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
     WHERE application_name = 'lablink-allocator' AND NOT ssl")"

@@ -41,7 +41,7 @@ HOME=$C XDG_DATA_HOME=$C/data XDG_CONFIG_HOME=$C/config \
 CADDY_PID=$!
 trap 'kill $CADDY_PID 2>/dev/null || true' EXIT
 url=http://127.0.0.1:$cport
-wait_status 200 30 "$url/api/health" || { cat "$T/caddy.log" >&2; fail "no 200 through caddy"; }
+wait_healthy 30 "$url" || { cat "$T/caddy.log" >&2; fail "no 200 through caddy"; }
 
 # --- 1. the claim storm ---
 seed_vms storm 100

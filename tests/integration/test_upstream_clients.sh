@@ -30,7 +30,7 @@ claim_stop a
 sed -i '/long_poll_s/d' "$T/a.yaml"
 "$BIN" --config "$T/a.yaml" >"$T/a.log" 2>&1 &
 PID_a=$!
-wait_status 200 20 "$url/api/health" || fail "allocator with the default long poll"
+wait_healthy 20 "$url" || fail "allocator with the default long poll"
 grep -q 'long_poll_s=55\|long_poll_s: 55\|"long_poll_s":55' "$T/a.log" \
     || fail "the allocator does not report agent.long_poll_s 55: $(grep -m1 'starting' "$T/a.log")"
 claim_stop a

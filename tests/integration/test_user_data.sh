@@ -54,7 +54,7 @@ write_config "$port"
 printf 'agent:\n  long_poll_s: 2\n' >>"$T/config.yaml"
 "$BIN" --config "$T/config.yaml" >"$T/allocator.log" 2>&1 &
 ALLOC_PID=$!
-wait_status 200 10 "$url/api/health" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
+wait_healthy 10 "$url" || { cat "$T/allocator.log" >&2; fail "allocator not healthy"; }
 declare -A token
 for n in 1 2 3; do token[$n]=$(vm_token "$url" "lablink-vm-test-$n"); done
 

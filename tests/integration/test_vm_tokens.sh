@@ -149,7 +149,7 @@ claim:
 YAML
 "$BIN" --config "$T/b.yaml" >"$T/b.log" 2>&1 &
 pidB=$!
-wait_status 200 10 "$urlb/api/health" || { cat "$T/b.log" >&2; fail "allocator B not healthy"; }
+wait_healthy 10 "$urlb" || { cat "$T/b.log" >&2; fail "allocator B not healthy"; }
 # zagent NAME TOKEN LOG: a real lablink-agent over ZeroMQ to B
 zagent() {
     env VM_NAME="$1" API_TOKEN="$2" ALLOCATOR_URL="$urlb/" HOME="$T" \
