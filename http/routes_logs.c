@@ -209,12 +209,15 @@ s_parse_rows (const char *rows,
     return last;
 }
 
-//  LOG-READ; 0 with *status and *rows, or -1 after answering.
+//  LOG-READ; 0 with *status and *rows, or -1 after answering (failed: the
+//  status when the read fails: upstream's 500 for the read, 503 for the
+//  stream, which is ours and may be asked again).
 static int
 s_log_read (ll_http_req_t *req,
             const char *hostname,
             const char *after,
             int limit,
+            int failed,
             char **status,
             zframe_t **rows)
 {
@@ -226,7 +229,7 @@ s_log_read (ll_http_req_t *req,
         if (not_found)
             ll_http_error (req, 404, "VM not found.");
         else
-            ll_http_error (req, 500, "Failed to get VM logs.");
+            ll_http_error (req, failed, "Failed to get VM logs.");
         return -1;
     }
     return 0;
@@ -271,7 +274,7 @@ ll_route_vm_logs_get (ll_http_req_t *req)
     }
     char *status = NULL;
     zframe_t *rows = NULL;
-    if (s_log_read (req, hostname, after, limit, &status, &rows) != 0)
+    if (s_log_read (req, hostname, after, limit, 500, &status, &rows) != 0)
         return req->status;
     ll_route_touch (req, hostname);
     int rc;
@@ -366,8 +369,8 @@ ll_route_vm_logs_events (ll_http_req_t *req)
     zframe_t *rows = NULL;
     long long last = 0;
     //  Without a starting point the stream starts at the newest line
-    if (s_log_read (req, hostname, after, after[0] ? S_TAIL_PAGE : 1, &status,
-                    &rows)
+    if (s_log_read (req, hostname, after, after[0] ? S_TAIL_PAGE : 1, 503,
+                    &status, &rows)
         != 0) {
         ll_socket_close (&sub);
         return req->status;

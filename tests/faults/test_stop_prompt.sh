@@ -76,9 +76,14 @@ sleep 1
 # --- 1. PostgreSQL killed ---
 "$SRC/tests/harness/pg" kill
 sleep 3
+# a new log tail now: a JSON 503 to ask again later, never a 500
+code=$(curl -s -o "$T/tail.out" -w '%{http_code}' --max-time 10 \
+    -H "Authorization: Bearer $tail_token" "$url/api/vm-logs/tail-vm/events") || true
+[ "$code" = 503 ] && grep -q '^{"error":"' "$T/tail.out" \
+    || fail "log tail with the database down: $code $(cat "$T/tail.out")"
 stop_within_2s "database killed"
 grep -q "debug supervisor: http stopped" "$T/allocator.log" || fail "no per-actor stop lines"
-pass "PostgreSQL killed, 2 agents parked, a keep-alive and an SSE stream open: stopped in $ms"
+pass "PostgreSQL killed, 2 agents parked, a keep-alive and an SSE stream open: a new log tail 503, stopped in $ms"
 
 # --- 2. a database that accepts and never answers ---
 perl "$SRC/tests/faults/pg_hang.pl" "$LABLINK_DB_PORT" 60 >"$T/hang.out" &
