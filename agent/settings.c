@@ -6,17 +6,7 @@
 #include <string.h>
 
 #include "agent/stop.h"
-
-//  Copy src into dst (size bytes); -1 when it does not fit.
-static int
-s_copy (char *dst, size_t size, const char *src)
-{
-    size_t len = strlen (src);
-    if (len >= size)
-        return -1;
-    memcpy (dst, src, len + 1);
-    return 0;
-}
+#include "runtime/textbuf.h"
 
 //  The token from a file (a mounted secret, never in the environment or on
 //  a command line): its first line, which must not be empty. 0 or -1.
@@ -165,9 +155,9 @@ agent_log_files_parse (const char *value,
             }
             else
                 stream = s_default_stream (path);
-            if (!*path || s_copy (file->path, sizeof file->path, path) != 0)
+            if (!*path || ll_strcopy (file->path, sizeof file->path, path) != 0)
                 return -1;
-            s_copy (file->stream, sizeof file->stream, stream);
+            ll_strcopy (file->stream, sizeof file->stream, stream);
             (*count)++;
         }
         if (!end)
@@ -294,7 +284,8 @@ s_load_texts (agent_settings_t *self, char *error, size_t errsize)
         if (!value)
             value = text->fallback;
         if (value
-            && s_copy ((char *) self + text->offset, text->size, value) != 0)
+            && ll_strcopy ((char *) self + text->offset, text->size, value)
+                   != 0)
             return s_invalid (error, errsize, text->name);
     }
     return 0;
@@ -374,10 +365,10 @@ s_load_identity (agent_settings_t *self,
 {
     const char *value;
     if ((value = s_env ("VM_NAME"))
-        && s_copy (self->vm_name, sizeof self->vm_name, value) != 0)
+        && ll_strcopy (self->vm_name, sizeof self->vm_name, value) != 0)
         return s_invalid (error, errsize, "VM_NAME");
     if ((value = s_env ("API_TOKEN"))
-        && s_copy (self->token, sizeof self->token, value) != 0)
+        && ll_strcopy (self->token, sizeof self->token, value) != 0)
         return s_invalid (error, errsize, "API_TOKEN");
     if (!value && (value = s_env ("API_TOKEN_FILE"))
         && s_read_token (value, self->token, sizeof self->token) != 0)
@@ -425,7 +416,8 @@ agent_settings_load (agent_settings_t *self,
     if (!*self->state_dir) {
         char state_dir[AGENT_PATH_MAX + 32];
         snprintf (state_dir, sizeof state_dir, "%s/.lablink-agent", self->home);
-        if (s_copy (self->state_dir, sizeof self->state_dir, state_dir) != 0)
+        if (ll_strcopy (self->state_dir, sizeof self->state_dir, state_dir)
+            != 0)
             return s_invalid (error, errsize, "LABLINK_STATE_DIR");
     }
     if (agent_log_files_parse (s_env ("LABLINK_LOG_FILES"), self->logs,
