@@ -83,20 +83,29 @@ s_check_config (const char *path)
     return 0;
 }
 
+//  The configuration --config (or the default places) names, or NULL with
+//  the reason on stderr.
+static ll_config_t *
+s_config_open (const char *config_arg)
+{
+    char *path = ll_config_locate (config_arg);
+    char error[512];
+    ll_config_t *config = ll_config_load (path, error, sizeof error);
+    free (path);
+    if (!config)
+        fprintf (stderr, "lablink-allocator: %s\n", error);
+    return config;
+}
+
 //  Bring your own VM from the command line: register each hostname of the
 //  comma-separated list (its row is made when absent; a fleet name is
 //  refused) with a freshly minted token, and print the tokens. Audited.
 static int
 s_agent_token (const char *config_arg, const char *hostnames)
 {
-    char *path = ll_config_locate (config_arg);
-    char error[512];
-    ll_config_t *config = ll_config_load (path, error, sizeof error);
-    free (path);
-    if (!config) {
-        fprintf (stderr, "lablink-allocator: %s\n", error);
+    ll_config_t *config = s_config_open (config_arg);
+    if (!config)
         return 1;
-    }
     ll_log_add_secret (config->db.password);
     ll_db_t *db = ll_db_new (config, NULL, "agent-token");
     int rc = db && ll_db_connect (db) == 0 ? 0 : 1;
@@ -505,14 +514,9 @@ main (int argc, char *argv[])
     if (token_for)
         return s_agent_token (config_arg, token_for);
 
-    char *path = ll_config_locate (config_arg);
-    char error[512];
-    ll_config_t *config = ll_config_load (path, error, sizeof error);
-    free (path);
-    if (!config) {
-        fprintf (stderr, "lablink-allocator: %s\n", error);
+    ll_config_t *config = s_config_open (config_arg);
+    if (!config)
         return 1;
-    }
     const char *refuse = ll_config_refuse_reason (config);
     if (refuse) {
         fprintf (stderr, "lablink-allocator: refusing to start: %s\n", refuse);
@@ -543,6 +547,7 @@ main (int argc, char *argv[])
     ll_signals_block ();
     ll_budget_t budget;
     ll_budget_compute (config, &budget);
+    char error[512];
     if (ll_budget_apply (&budget, error, sizeof error) != 0) {
         ll_error ("allocator: refusing to start: %s", error);
         ll_config_destroy (&config);
