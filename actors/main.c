@@ -50,6 +50,31 @@ static const ll_actor_def_t s_actor_table[] = {
     {"http", http_actor, true},
 };
 
+//  Each line of ll_config_warnings, told by warn: --check-config prints
+//  them, the server logs them.
+static void
+s_config_warn (const ll_config_t *config, void (*warn) (const char *line))
+{
+    char *warnings = ll_config_warnings (config);
+    char *save = NULL;
+    for (char *line = warnings ? strtok_r (warnings, "\n", &save) : NULL; line;
+         line = strtok_r (NULL, "\n", &save))
+        warn (line);
+    free (warnings);
+}
+
+static void
+s_warn_check (const char *line)
+{
+    printf ("[WARN] %s\n", line);
+}
+
+static void
+s_warn_log (const char *line)
+{
+    ll_warn ("allocator: %s", line);
+}
+
 static int
 s_check_config (const char *path)
 {
@@ -69,12 +94,7 @@ s_check_config (const char *path)
     printf ("[PASS] Config validation passed\n");
     ll_budget_describe (&budget, error, sizeof error);
     printf ("%s\n", error);
-    char *warnings = ll_config_warnings (config);
-    char *save = NULL;
-    for (char *line = warnings ? strtok_r (warnings, "\n", &save) : NULL; line;
-         line = strtok_r (NULL, "\n", &save))
-        printf ("[WARN] %s\n", line);
-    free (warnings);
+    s_config_warn (config, s_warn_check);
     const char *refuse = ll_config_refuse_reason (config);
     if (refuse)
         printf ("note: the allocator will not start until this is fixed: %s\n",
@@ -535,12 +555,7 @@ main (int argc, char *argv[])
     ll_info ("allocator: starting %s (commit %s); %s", ll_build_version (),
              ll_build_commit (), summary);
     free (summary);
-    char *warnings = ll_config_warnings (config);
-    char *save = NULL;
-    for (char *line = warnings ? strtok_r (warnings, "\n", &save) : NULL; line;
-         line = strtok_r (NULL, "\n", &save))
-        ll_warn ("allocator: %s", line);
-    free (warnings);
+    s_config_warn (config, s_warn_log);
 
     //  Before any thread exists (czmq's I/O threads included)
     curl_global_init (CURL_GLOBAL_DEFAULT);
