@@ -50,6 +50,31 @@ static const ll_actor_def_t s_actor_table[] = {
     {"http", http_actor, true},
 };
 
+//  Each line of ll_config_warnings, told by warn: --check-config prints
+//  them, the server logs them.
+static void
+s_config_warn (const ll_config_t *config, void (*warn) (const char *line))
+{
+    char *warnings = ll_config_warnings (config);
+    char *save = NULL;
+    for (char *line = warnings ? strtok_r (warnings, "\n", &save) : NULL; line;
+         line = strtok_r (NULL, "\n", &save))
+        warn (line);
+    free (warnings);
+}
+
+static void
+s_warn_check (const char *line)
+{
+    printf ("[WARN] %s\n", line);
+}
+
+static void
+s_warn_log (const char *line)
+{
+    ll_warn ("allocator: %s", line);
+}
+
 static int
 s_check_config (const char *path)
 {
@@ -69,12 +94,7 @@ s_check_config (const char *path)
     printf ("[PASS] Config validation passed\n");
     ll_budget_describe (&budget, error, sizeof error);
     printf ("%s\n", error);
-    char *warnings = ll_config_warnings (config);
-    char *save = NULL;
-    for (char *line = warnings ? strtok_r (warnings, "\n", &save) : NULL; line;
-         line = strtok_r (NULL, "\n", &save))
-        printf ("[WARN] %s\n", line);
-    free (warnings);
+    s_config_warn (config, s_warn_check);
     const char *refuse = ll_config_refuse_reason (config);
     if (refuse)
         printf ("note: the allocator will not start until this is fixed: %s\n",
@@ -83,20 +103,29 @@ s_check_config (const char *path)
     return 0;
 }
 
+//  The configuration --config (or the default places) names, or NULL with
+//  the reason on stderr.
+static ll_config_t *
+s_config_open (const char *config_arg)
+{
+    char *path = ll_config_locate (config_arg);
+    char error[512];
+    ll_config_t *config = ll_config_load (path, error, sizeof error);
+    free (path);
+    if (!config)
+        fprintf (stderr, "lablink-allocator: %s\n", error);
+    return config;
+}
+
 //  Bring your own VM from the command line: register each hostname of the
 //  comma-separated list (its row is made when absent; a fleet name is
 //  refused) with a freshly minted token, and print the tokens. Audited.
 static int
 s_agent_token (const char *config_arg, const char *hostnames)
 {
-    char *path = ll_config_locate (config_arg);
-    char error[512];
-    ll_config_t *config = ll_config_load (path, error, sizeof error);
-    free (path);
-    if (!config) {
-        fprintf (stderr, "lablink-allocator: %s\n", error);
+    ll_config_t *config = s_config_open (config_arg);
+    if (!config)
         return 1;
-    }
     ll_log_add_secret (config->db.password);
     ll_db_t *db = ll_db_new (config, NULL, "agent-token");
     int rc = db && ll_db_connect (db) == 0 ? 0 : 1;
@@ -505,14 +534,9 @@ main (int argc, char *argv[])
     if (token_for)
         return s_agent_token (config_arg, token_for);
 
-    char *path = ll_config_locate (config_arg);
-    char error[512];
-    ll_config_t *config = ll_config_load (path, error, sizeof error);
-    free (path);
-    if (!config) {
-        fprintf (stderr, "lablink-allocator: %s\n", error);
+    ll_config_t *config = s_config_open (config_arg);
+    if (!config)
         return 1;
-    }
     const char *refuse = ll_config_refuse_reason (config);
     if (refuse) {
         fprintf (stderr, "lablink-allocator: refusing to start: %s\n", refuse);
@@ -531,18 +555,14 @@ main (int argc, char *argv[])
     ll_info ("allocator: starting %s (commit %s); %s", ll_build_version (),
              ll_build_commit (), summary);
     free (summary);
-    char *warnings = ll_config_warnings (config);
-    char *save = NULL;
-    for (char *line = warnings ? strtok_r (warnings, "\n", &save) : NULL; line;
-         line = strtok_r (NULL, "\n", &save))
-        ll_warn ("allocator: %s", line);
-    free (warnings);
+    s_config_warn (config, s_warn_log);
 
     //  Before any thread exists (czmq's I/O threads included)
     curl_global_init (CURL_GLOBAL_DEFAULT);
     ll_signals_block ();
     ll_budget_t budget;
     ll_budget_compute (config, &budget);
+    char error[512];
     if (ll_budget_apply (&budget, error, sizeof error) != 0) {
         ll_error ("allocator: refusing to start: %s", error);
         ll_config_destroy (&config);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 #define S_READ_MAX (1024 * 1024)  //  bytes read per file per pass
@@ -340,7 +341,7 @@ agent_shipper_new (agent_transport_t *transport)
         file->fd = -1;
         unsigned char raw[8];
         if (agent_random_bytes (raw, sizeof raw) != 0) {
-            int64_t now = agent_now_ms () + i;
+            int64_t now = ll_now_ms () + i;
             memcpy (raw, &now, sizeof raw);
         }
         for (int b = 0; b < 8; b++)
@@ -374,7 +375,7 @@ s_push (s_file_t *file, const char *line, size_t len, off_t end)
     if (len > 0 && line[len - 1] == '\r')
         len--;
     if (agent_lines_count (file->queue) == 0)
-        file->first_ms = agent_now_ms ();
+        file->first_ms = ll_now_ms ();
     agent_mark_t mark = {(uint64_t) file->dev, (uint64_t) file->ino,
                          (int64_t) end};
     agent_lines_push_at (file->queue, line, len, mark);
@@ -503,7 +504,7 @@ s_form (agent_shipper_t *self, s_file_t *file, bool force)
         queued < settings->log_batch_lines ? queued : settings->log_batch_lines;
     agent_mark_t mark = agent_lines_mark (file->queue, take - 1);
     bool due = force || queued >= settings->log_batch_lines
-               || agent_now_ms () - file->first_ms >= settings->log_flush_ms;
+               || ll_now_ms () - file->first_ms >= settings->log_flush_ms;
     if (!due)
         return;
     file->batch = agent_lines_batch (
@@ -515,7 +516,7 @@ s_form (agent_shipper_t *self, s_file_t *file, bool force)
         file->due_ms = 0;
         file->backoff_ms = 0;
         if (agent_lines_count (file->queue) > 0)
-            file->first_ms = agent_now_ms ();
+            file->first_ms = ll_now_ms ();
     }
 }
 
@@ -557,7 +558,7 @@ s_send (agent_shipper_t *self, s_file_t *file, int timeout_ms, bool abortable)
                  status < 0 ? "transport error " : "HTTP ", status);
     file->failures++;
     file->due_ms =
-        agent_now_ms () + agent_settings_backoff (settings, &file->backoff_ms);
+        ll_now_ms () + agent_settings_backoff (settings, &file->backoff_ms);
     return false;
 }
 
@@ -570,7 +571,7 @@ agent_shipper_step (agent_shipper_t *self)
         s_form (self, file, false);
         //  A batch accepted at once lets the next one go in the same pass
         for (int round = 0; round < 8 && file->batch; round++) {
-            if (file->due_ms > agent_now_ms ())
+            if (file->due_ms > ll_now_ms ())
                 break;
             if (agent_stop_requested (self->transport->stop))
                 break;
@@ -593,7 +594,7 @@ agent_shipper_flush (agent_shipper_t *self, int64_t deadline_ms)
         s_flush_partial (file);
         s_form (self, file, true);
         while (file->batch) {
-            int64_t budget = deadline_ms - agent_now_ms ();
+            int64_t budget = deadline_ms - ll_now_ms ();
             if (budget < 50 || !s_send (self, file, (int) budget, false))
                 break;
             s_form (self, file, true);
@@ -613,7 +614,7 @@ s_thread (void *arg)
         agent_shipper_step (self);
         agent_stop_sleep (stop, 100);
     }
-    int left = agent_shipper_flush (self, agent_now_ms () + 800);
+    int left = agent_shipper_flush (self, ll_now_ms () + 800);
     if (left > 0)
         ll_warn ("agent: %d log lines not delivered at exit", left);
     return NULL;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 #define S_BODY_MAX  (1024 * 1024)       //  request body, as the allocator's
@@ -165,7 +166,7 @@ s_begin_request (struct mg_connection *conn)
     if (!type || strlen (type) > 100 || strpbrk (type, "\r\n"))
         type = "application/json";
     bool poll = strcmp (path, "/vm_startup") == 0;
-    int64_t hold_until = agent_now_ms () + settings->relay_hold_s * 1000LL;
+    int64_t hold_until = ll_now_ms () + settings->relay_hold_s * 1000LL;
     agent_request_t request = {
         .method = info->request_method,
         .path = target,
@@ -180,7 +181,7 @@ s_begin_request (struct mg_connection *conn)
     for (;;) {
         agent_http_call (settings, &self->stop, &request, &reply);
         //  The allocator's long poll ended empty: wait on for the old client
-        if (!poll || reply.status != 204 || agent_now_ms () >= hold_until
+        if (!poll || reply.status != 204 || ll_now_ms () >= hold_until
             || agent_stop_requested (&self->stop))
             break;
         int pause_ms = reply.retry_after_s > 0 ? reply.retry_after_s * 1000 : 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 typedef struct {
@@ -64,7 +65,7 @@ agent_reporter_set (agent_reporter_t *self,
             slot->path = new_path;
             slot->body = new_body;
             slot->gen++;
-            slot->due_ms = agent_now_ms ();  //  a new value goes out at once
+            slot->due_ms = ll_now_ms ();  //  a new value goes out at once
             slot->backoff_ms = 0;
             rc = 0;
         }
@@ -95,7 +96,7 @@ agent_reporter_pending (agent_reporter_t *self)
 static bool
 s_deliver_one (agent_reporter_t *self)
 {
-    int64_t now = agent_now_ms ();
+    int64_t now = ll_now_ms ();
     s_slot_t *slot = NULL;
     for (int i = 0; i < AGENT_REPORTER_SLOTS; i++)
         if (self->slots[i].body && self->slots[i].due_ms <= now
@@ -139,7 +140,7 @@ s_deliver_one (agent_reporter_t *self)
         slot->failures++;
         if (slot->gen == gen)
             slot->due_ms =
-                agent_now_ms ()
+                ll_now_ms ()
                 + agent_settings_backoff (settings, &slot->backoff_ms);
     }
     agent_reply_free (&reply);
@@ -158,7 +159,7 @@ s_thread (void *arg)
         if (s_deliver_one (self))
             continue;
         //  Sleep until the earliest due slot, a set, or 200 ms (stop check)
-        int64_t wait = 200, now = agent_now_ms ();
+        int64_t wait = 200, now = ll_now_ms ();
         for (int i = 0; i < AGENT_REPORTER_SLOTS; i++)
             if (self->slots[i].body && self->slots[i].due_ms - now < wait)
                 wait = self->slots[i].due_ms - now;

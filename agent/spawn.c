@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/clock.h"
+
 extern char **environ;
 
 #define S_ENV_MAX 512  //  most environment entries passed on
@@ -137,7 +139,7 @@ agent_run (char *const argv[],
         close (in[1]);
         in[1] = -1;
     }
-    int64_t deadline = agent_now_ms () + timeout_ms;
+    int64_t deadline = ll_now_ms () + timeout_ms;
     bool exited = false, eof = false;
     int status = 0;
     int64_t exited_at = 0;
@@ -146,14 +148,14 @@ agent_run (char *const argv[],
             pid_t w = waitpid (pid, &status, WNOHANG);
             if (w == pid) {
                 exited = true;
-                exited_at = agent_now_ms ();
+                exited_at = ll_now_ms ();
             }
         }
         //  A daemon it left behind may hold the pipe: stop reading soon
-        if (exited && agent_now_ms () - exited_at > 500)
+        if (exited && ll_now_ms () - exited_at > 500)
             break;
-        bool late = agent_now_ms () >= deadline
-                    || (stop && agent_stop_requested (stop));
+        bool late =
+            ll_now_ms () >= deadline || (stop && agent_stop_requested (stop));
         if (late && !result->timed_out) {
             result->timed_out = true;
             kill (-pid, SIGKILL);

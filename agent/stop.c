@@ -5,6 +5,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "runtime/clock.h"
+
 void
 agent_stop_init (agent_stop_t *self)
 {
@@ -123,16 +125,8 @@ agent_random (int64_t max)
         return 0;
     uint64_t r = 0;
     if (agent_random_bytes (&r, sizeof r) != 0)
-        r = (uint64_t) agent_now_ms ();
+        r = (uint64_t) ll_now_ms ();
     return (int64_t) (r % ((uint64_t) max + 1));
-}
-
-int64_t
-agent_now_ms (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 void

@@ -53,9 +53,6 @@ double agent_clamp (double value, double min, double max);
 //  Fill out with size random bytes (getrandom); 0 or -1.
 int agent_random_bytes (void *out, size_t size);
 
-//  Milliseconds of CLOCK_MONOTONIC.
-int64_t agent_now_ms (void);
-
 //  A condition whose timed waits count on CLOCK_MONOTONIC, and the
 //  deadline ms (< 0: 0) milliseconds from now for pthread_cond_timedwait.
 void agent_cond_init (pthread_cond_t *cond);

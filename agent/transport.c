@@ -1,5 +1,6 @@
 #include "agent/transport.h"
 
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 void
@@ -41,7 +42,7 @@ agent_transport_post_retry (agent_transport_t *self,
                             int64_t max_ms)
 {
     const agent_settings_t *settings = self->settings;
-    int64_t start = agent_now_ms (), backoff = 0;
+    int64_t start = ll_now_ms (), backoff = 0;
     int attempts = 0;
     while (true) {
         agent_reply_t reply;
@@ -57,7 +58,7 @@ agent_transport_post_retry (agent_transport_t *self,
             ll_warn ("agent: %s failed (%s %d), retrying", path,
                      status < 0 ? "transport error" : "HTTP", status);
         int64_t delay = agent_settings_backoff (settings, &backoff);
-        if (max_ms > 0 && agent_now_ms () + delay - start > max_ms)
+        if (max_ms > 0 && ll_now_ms () + delay - start > max_ms)
             return -1;
         if (agent_stop_sleep (self->stop, delay))
             return -1;

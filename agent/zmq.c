@@ -3,6 +3,7 @@
 #include <czmq.h>
 #include <pthread.h>
 
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 #define S_FRAME_MAX (256 * 1024)  //  longest frame accepted from the gateway
@@ -145,9 +146,9 @@ s_call (agent_zmq_t *self,
         return -1;
     }
     s_append (&self->outbox, request);
-    int64_t deadline = agent_now_ms () + timeout_ms;
+    int64_t deadline = ll_now_ms () + timeout_ms;
     while (!request->done) {
-        if (agent_now_ms () >= deadline
+        if (ll_now_ms () >= deadline
             || (abortable && agent_stop_requested (self->stop)))
             break;
         struct timespec until;
@@ -443,7 +444,7 @@ s_thread (void *arg)
     //  The link outlives the agent's stop so the final log flush can use
     //  it; destroy ends it
     while (cert && !s_closing (self)) {
-        int64_t now = agent_now_ms ();
+        int64_t now = ll_now_ms ();
         if (!sock) {
             if (now < next_try) {
                 int64_t wait = next_try - now;
@@ -470,7 +471,7 @@ s_thread (void *arg)
             if (event == 1) {
                 s_hello (self, sock);
                 missed = 0;
-                next_ping = agent_now_ms () + ping_ms;
+                next_ping = ll_now_ms () + ping_ms;
             }
             continue;
         }
@@ -478,7 +479,7 @@ s_thread (void *arg)
             char *frame = zstr_recv (sock);
             //  Anything heard proves the link alive
             missed = 0;
-            next_ping = agent_now_ms () + ping_ms;
+            next_ping = ll_now_ms () + ping_ms;
             if (frame) {
                 bool refused = strncmp (frame, "ERROR", 5) == 0;
                 s_on_frame (self, sock, frame);
@@ -492,24 +493,24 @@ s_thread (void *arg)
                     //  (restarted): start over on a fresh socket
                     s_drop (self);
                     s_disconnect (&sock, &monitor);
-                    next_try = agent_now_ms ()
+                    next_try = ll_now_ms ()
                                + agent_settings_backoff (settings, &backoff);
                 }
             }
             continue;
         }
-        if (agent_now_ms () >= next_ping) {
+        if (ll_now_ms () >= next_ping) {
             if (missed >= S_MISSED) {
                 ll_warn ("agent: zmq: gateway silent, reconnecting");
                 s_drop (self);
                 s_disconnect (&sock, &monitor);
-                next_try = agent_now_ms ()
-                           + agent_settings_backoff (settings, &backoff);
+                next_try =
+                    ll_now_ms () + agent_settings_backoff (settings, &backoff);
                 continue;
             }
             zstr_send (sock, "PING");
             missed++;
-            next_ping = agent_now_ms () + ping_ms;
+            next_ping = ll_now_ms () + ping_ms;
         }
     }
     s_drop (self);

@@ -43,26 +43,6 @@ typedef struct {
     CURL *curl;               //  one handle, connections reused
 } s_lambda_t;
 
-//  A response body with a cap.
-typedef struct {
-    ll_textbuf_t buf;  //  bytes received
-    size_t max;        //  cap
-    bool overflow;     //  more than max arrived
-} s_body_t;
-
-static size_t
-s_write_body (char *data, size_t size, size_t count, void *arg)
-{
-    s_body_t *body = arg;
-    size_t len = size * count;
-    if (body->buf.len + len > body->max) {
-        body->overflow = true;
-        return 0;  //  abort the transfer
-    }
-    ll_textbuf_append (&body->buf, data, len);
-    return len;
-}
-
 //  The request id header of /next.
 static size_t
 s_header (char *data, size_t size, size_t count, void *arg)
@@ -97,7 +77,7 @@ s_http (s_lambda_t *self,
         const char *url,
         const char *body,
         const char *const *headers,
-        s_body_t *reply,
+        ll_textbuf_sink_t *reply,
         char *request_id,
         long timeout_s)
 {
@@ -107,7 +87,7 @@ s_http (s_lambda_t *self,
     curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (c, CURLOPT_TIMEOUT, timeout_s);
     curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_write_body);
+    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, ll_textbuf_sink);
     curl_easy_setopt (c, CURLOPT_WRITEDATA, reply);
     if (request_id) {
         curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, s_header);
@@ -154,7 +134,7 @@ s_post_chunk (s_lambda_t *self,
     char auth[600];
     snprintf (auth, sizeof auth, "Authorization: Bearer %s", self->token);
     const char *headers[] = {"Content-Type: application/json", auth, NULL};
-    s_body_t reply = {.max = S_REPLY_MAX};
+    ll_textbuf_sink_t reply = {.max = S_REPLY_MAX};
     long status =
         s_http (self, "POST", self->endpoint, text, headers, &reply, NULL, 30);
     free (text);
@@ -290,7 +270,7 @@ s_report_error (s_lambda_t *self, const char *path, const char *message)
     const char *headers[] = {"Content-Type: application/json",
                              "Lambda-Runtime-Function-Error-Type: Unhandled",
                              NULL};
-    s_body_t reply = {.max = S_REPLY_MAX};
+    ll_textbuf_sink_t reply = {.max = S_REPLY_MAX};
     s_http (self, "POST", url, text, headers, &reply, NULL, 10);
     ll_textbuf_free (&reply.buf);
     free (text);
@@ -365,7 +345,7 @@ main (int argc, char **argv)
               self.runtime_api);
     for (;;) {
         char id[S_ID_MAX] = "";
-        s_body_t event = {.max = S_EVENT_MAX};
+        ll_textbuf_sink_t event = {.max = S_EVENT_MAX};
         //  The Runtime API holds /next until an invocation arrives
         long status =
             s_http (&self, "GET", next_url, NULL, NULL, &event, id, 0);
@@ -396,7 +376,7 @@ main (int argc, char **argv)
                       "response",
                       self.runtime_api, id);
             const char *headers[] = {"Content-Type: application/json", NULL};
-            s_body_t reply = {.max = S_REPLY_MAX};
+            ll_textbuf_sink_t reply = {.max = S_REPLY_MAX};
             s_http (&self, "POST", url, result, headers, &reply, NULL, 10);
             ll_textbuf_free (&reply.buf);
             free (result);

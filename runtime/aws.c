@@ -350,26 +350,12 @@ ll_aws_imds_parse (const char *json,
     return rc;
 }
 
-typedef struct {
-    ll_textbuf_t buf;  //  answer
-    bool overflow;     //  more than S_IMDS_REPLY_MAX
-} s_reply_t;
-
-static size_t
-s_sink (char *data, size_t size, size_t count, void *arg)
-{
-    s_reply_t *reply = arg;
-    size_t len = size * count;
-    if (reply->buf.len + len > S_IMDS_REPLY_MAX) {
-        reply->overflow = true;
-        return 0;
-    }
-    ll_textbuf_append (&reply->buf, data, len);
-    return len;
-}
+//  An IMDS answer before it arrives; s_reply_free wipes one (it may hold
+//  credentials)
+static const ll_textbuf_sink_t s_reply_empty = {.max = S_IMDS_REPLY_MAX};
 
 static void
-s_reply_free (s_reply_t *reply)
+s_reply_free (ll_textbuf_sink_t *reply)
 {
     if (reply->buf.data)
         sodium_memzero (reply->buf.data, reply->buf.len);
@@ -382,7 +368,7 @@ s_imds (ll_aws_chain_t *self,
         bool put,
         const char *path,
         const char *header,
-        s_reply_t *reply)
+        ll_textbuf_sink_t *reply)
 {
     const char *base = getenv ("AWS_EC2_METADATA_SERVICE_ENDPOINT");
     if (!base || !*base)
@@ -400,7 +386,7 @@ s_imds (ll_aws_chain_t *self,
     curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, 1L);
     curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt (c, CURLOPT_NOPROXY, "*");  //  IMDS is never proxied
-    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, s_sink);
+    curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, ll_textbuf_sink);
     curl_easy_setopt (c, CURLOPT_WRITEDATA, reply);
     if (put) {
         curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, "PUT");
@@ -423,7 +409,7 @@ s_imds_token (ll_aws_chain_t *self, char *error, size_t errsize)
 {
     if (*self->token && (int64_t) time (NULL) < self->token_until)
         return 0;
-    s_reply_t reply = {0};
+    ll_textbuf_sink_t reply = s_reply_empty;
     long status =
         s_imds (self, true, "/latest/api/token",
                 "X-aws-ec2-metadata-token-ttl-seconds: " S_IMDS_TTL, &reply);
@@ -454,7 +440,7 @@ s_imds_token (ll_aws_chain_t *self, char *error, size_t errsize)
 static long
 s_imds_get (ll_aws_chain_t *self,
             const char *path,
-            s_reply_t *reply,
+            ll_textbuf_sink_t *reply,
             char *error,
             size_t errsize)
 {
@@ -465,7 +451,7 @@ s_imds_get (ll_aws_chain_t *self,
         snprintf (header, sizeof header, "X-aws-ec2-metadata-token: %s",
                   self->token);
         s_reply_free (reply);
-        memset (reply, 0, sizeof *reply);
+        *reply = s_reply_empty;
         long status = s_imds (self, false, path, header, reply);
         sodium_memzero (header, sizeof header);
         if (status != 401)
@@ -481,7 +467,7 @@ static int
 s_from_role (ll_aws_chain_t *self, char *error, size_t errsize)
 {
     static const char base[] = "/latest/meta-data/iam/security-credentials/";
-    s_reply_t reply = {0};
+    ll_textbuf_sink_t reply = s_reply_empty;
     long status = s_imds_get (self, base, &reply, error, errsize);
     if (status < 0) {
         s_reply_free (&reply);

@@ -242,20 +242,29 @@ s_actor_len (const char *message)
                                                                           : 0;
 }
 
+//  What one line says, as ll_log_render takes it.
+typedef struct {
+    ll_log_format_t format;
+    ll_log_level_t level;
+    const char *stamp;
+    const ll_log_field_t *fields;
+    int count;  //  of fields
+    const char *message;
+} s_entry_t;
+
 //  One rendering; the message cut at message_max bytes. True when it fit.
 static bool
 s_render (char *out,
           unsigned long size,
-          ll_log_format_t format,
-          ll_log_level_t level,
-          const char *stamp,
-          const ll_log_field_t *fields,
-          int count,
-          const char *message,
+          const s_entry_t *entry,
           size_t message_max)
 {
     s_line_t line = {out, size, 0, false};
     out[0] = '\0';
+    const ll_log_field_t *fields = entry->fields;
+    int count = entry->count;
+    const char *message = entry->message;
+    const char *stamp = entry->stamp;
     char cut[LL_LOG_LINE_MAX];
     if (strlen (message) > message_max) {
         //  Back to a UTF-8 character boundary
@@ -265,8 +274,8 @@ s_render (char *out,
         snprintf (cut, sizeof cut, "%.*s...", (int) n, message);
         message = cut;
     }
-    const char *level_name = s_level_names[level];
-    if (format == LL_LOG_JSON) {
+    const char *level_name = s_level_names[entry->level];
+    if (entry->format == LL_LOG_JSON) {
         size_t actor = s_actor_len (message);
         s_puts (&line, "{\"time\":\"");
         s_put_json (&line, stamp);
@@ -332,16 +341,16 @@ ll_log_render (char *out,
         return;
     //  Too long: the message is cut until the line fits, then the fields
     //  go; a line always ends whole (a JSON line stays JSON)
+    s_entry_t entry = {format, level, stamp, fields, count, message};
     size_t max = strlen (message);
-    while (!s_render (out, size, format, level, stamp, fields, count, message,
-                      max)) {
-        if (max == 0 && count == 0) {
+    while (!s_render (out, size, &entry, max)) {
+        if (max == 0 && entry.count == 0) {
             out[size > 1 ? size - 2 : 0] = '\n';
             out[size > 1 ? size - 1 : 0] = '\0';
             return;
         }
         if (max == 0)
-            count = 0;
+            entry.count = 0;
         max = max > size / 2 ? max - size / 4 : 0;
     }
 }

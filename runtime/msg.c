@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
-#include <time.h>
 
 //  Request ids only need to be unique per socket; a process-wide counter
 //  is the simplest source.
@@ -103,20 +102,6 @@ ll_request_keep (ll_request_t *self)
         *self->kept = true;
     self->kept = NULL;
     return self;
-}
-
-int64_t
-ll_now_ms (void)
-{
-    return ll_now_us () / 1000;
-}
-
-int64_t
-ll_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int

@@ -4,6 +4,8 @@
 
 #include <czmq.h>
 
+#include "runtime/clock.h"
+
 //  A request as received on an actor's ROUTER socket.
 typedef struct {
     zframe_t *routing;  //  peer identity (owned)
@@ -75,9 +77,5 @@ int ll_actor_start_wait (zactor_t *actor, int timeout_ms, char **error);
 
 //  Actor side of START: answer on the pipe.
 void ll_actor_started (zsock_t *pipe, const char *error_or_null);
-
-//  Monotonic clock in milliseconds, in microseconds.
-int64_t ll_now_ms (void);
-int64_t ll_now_us (void);
 
 #endif

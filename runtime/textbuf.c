@@ -87,6 +87,19 @@ ll_textbuf_text (const ll_textbuf_t *self)
     return self->data ? self->data : "";
 }
 
+size_t
+ll_textbuf_sink (char *data, size_t size, size_t count, void *sink)
+{
+    ll_textbuf_sink_t *self = sink;
+    size_t len = size * count;
+    if (self->buf.len + len > self->max) {
+        self->overflow = true;
+        return 0;
+    }
+    ll_textbuf_append (&self->buf, data, len);
+    return len;
+}
+
 void
 ll_pgarray_begin (ll_textbuf_t *self)
 {

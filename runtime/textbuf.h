@@ -36,6 +36,18 @@ void ll_textbuf_free (ll_textbuf_t *self);
 //  The text ("" when empty).
 const char *ll_textbuf_text (const ll_textbuf_t *self);
 
+//  A body received with a cap: ll_textbuf_sink appends count items of
+//  size bytes while the total stays within max; past it, it sets overflow
+//  and takes nothing (0). A libcurl CURLOPT_WRITEFUNCTION with the sink as
+//  its CURLOPT_WRITEDATA (0 ends the transfer).
+typedef struct {
+    ll_textbuf_t buf;  //  bytes received
+    size_t max;        //  cap
+    bool overflow;     //  more than max arrived
+} ll_textbuf_sink_t;
+
+size_t ll_textbuf_sink (char *data, size_t size, size_t count, void *sink);
+
 //  Copy the C string value into out (size bytes): 0, or -1 (out unchanged)
 //  when it does not fit.
 int ll_strcopy (char *out, size_t size, const char *value);

@@ -12,6 +12,7 @@
 
 #include "agent/probe.h"
 #include "agent/stop.h"
+#include "runtime/clock.h"
 
 static int s_failures;
 
@@ -23,9 +24,9 @@ s_case (const char *name,
         const char *expected,
         int64_t max_ms)
 {
-    int64_t started = agent_now_ms ();
+    int64_t started = ll_now_ms ();
     const char *answer = agent_gpu_probe (program, timeout_ms, NULL);
-    int64_t took = agent_now_ms () - started;
+    int64_t took = ll_now_ms () - started;
     bool ok = strcmp (answer, expected) == 0 && took <= max_ms;
     if (!ok)
         s_failures++;

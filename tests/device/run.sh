@@ -15,9 +15,10 @@ nvidia-smi -L
 nvidia-smi --query-gpu=name,driver_version,pstate,temperature.gpu,memory.total \
     --format=csv,noheader
 uname -r
-echo "== build the probe check (agent/probe.c, spawn.c, stop.c as shipped)"
+echo "== build the probe check (agent/probe.c, spawn.c, stop.c, runtime/clock.c as shipped)"
 gcc -std=c11 -O2 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
-    -I. agent/probe.c agent/spawn.c agent/stop.c tests/device/gpu_probe_check.c \
+    -I. agent/probe.c agent/spawn.c agent/stop.c runtime/clock.c \
+    tests/device/gpu_probe_check.c \
     -lpthread -o "$scratch/gpu_probe_check" || exit 1
 
 echo "== idle GPU"
