@@ -1,28 +1,11 @@
 #include "http/page.h"
 #include "runtime/embedded.h"
+#include "runtime/textbuf.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    char *data;  //  text so far
-    size_t len;  //  bytes used
-    size_t cap;  //  bytes allocated
-} s_buf_t;
-
-static void
-s_put (s_buf_t *buf, const char *text, size_t len)
-{
-    if (buf->len + len + 1 > buf->cap) {
-        buf->cap = (buf->len + len + 1) * 2;
-        buf->data = realloc (buf->data, buf->cap);
-    }
-    memcpy (buf->data + buf->len, text, len);
-    buf->len += len;
-    buf->data[buf->len] = '\0';
-}
 
 //  The characters HTML escapes, and their entities.
 static const char *const s_entities[][2] = {
@@ -31,7 +14,7 @@ static const char *const s_entities[][2] = {
 };
 
 static void
-s_put_escaped (s_buf_t *buf, const char *text)
+s_put_escaped (ll_textbuf_t *buf, const char *text)
 {
     for (const char *c = text; *c; c++) {
         const char *entity = NULL;
@@ -40,24 +23,23 @@ s_put_escaped (s_buf_t *buf, const char *text)
             if (*c == s_entities[i][0][0])
                 entity = s_entities[i][1];
         if (entity)
-            s_put (buf, entity, strlen (entity));
+            ll_textbuf_puts (buf, entity);
         else
-            s_put (buf, c, 1);
+            ll_textbuf_putc (buf, *c);
     }
 }
 
 size_t
 ll_html_escape (const char *text, char *out, size_t size)
 {
-    s_buf_t buf = {0};
-    s_put (&buf, "", 0);
+    ll_textbuf_t buf = {0};
     s_put_escaped (&buf, text);
     size_t n = buf.len < size ? buf.len : (size ? size - 1 : 0);
     if (size) {
-        memcpy (out, buf.data, n);
+        memcpy (out, ll_textbuf_text (&buf), n);
         out[n] = '\0';
     }
-    free (buf.data);
+    ll_textbuf_free (&buf);
     return n;
 }
 
@@ -73,7 +55,7 @@ s_lookup (const char *const *vars, const char *name, size_t len)
 //  Append the template's text with its placeholders filled; false when it
 //  or a partial it includes does not exist (or partials nest too deep).
 static bool
-s_render (s_buf_t *buf,
+s_render (ll_textbuf_t *buf,
           const char *name,
           size_t len,
           const char *const *vars,
@@ -92,10 +74,10 @@ s_render (s_buf_t *buf,
         const char *open = strstr (p, "{{");
         const char *close = open ? strstr (open + 2, "}}") : NULL;
         if (!open || !close) {
-            s_put (buf, p, strlen (p));
+            ll_textbuf_puts (buf, p);
             break;
         }
-        s_put (buf, p, (size_t) (open - p));
+        ll_textbuf_append (buf, p, (size_t) (open - p));
         const char *tag = open + 2;
         size_t tag_len = (size_t) (close - tag);
         p = close + 2;
@@ -112,7 +94,7 @@ s_render (s_buf_t *buf,
         bool raw = *tag == '&';
         const char *value = s_lookup (vars, tag + raw, tag_len - raw);
         if (raw)
-            s_put (buf, value, strlen (value));
+            ll_textbuf_puts (buf, value);
         else
             s_put_escaped (buf, value);
     }
@@ -122,10 +104,10 @@ s_render (s_buf_t *buf,
 char *
 ll_page_render (const char *template_name, const char *const *vars)
 {
-    s_buf_t buf = {0};
-    s_put (&buf, "", 0);
+    ll_textbuf_t buf = {0};
+    ll_textbuf_puts (&buf, "");
     if (!s_render (&buf, template_name, strlen (template_name), vars, 0)) {
-        free (buf.data);
+        ll_textbuf_free (&buf);
         return NULL;
     }
     return buf.data;
@@ -192,38 +174,35 @@ ll_http_admin_page (ll_http_req_t *req,
     char *body = ll_page_render (page->template_name, vars);
     if (!body)
         return ll_http_error (req, 500, "Page template missing.");
-    s_buf_t nav = {0};
-    s_put (&nav, "", 0);
+    ll_textbuf_t nav = {0};
     for (size_t i = 0; i < sizeof s_nav / sizeof s_nav[0]; i++) {
         bool current = page->nav && strcmp (page->nav, s_nav[i][0]) == 0;
-        char link[256];
-        snprintf (link, sizeof link, "<a href=\"%s\"%s>%s</a>", s_nav[i][1],
-                  current ? " aria-current=\"page\"" : "", s_nav[i][2]);
-        s_put (&nav, link, strlen (link));
+        ll_textbuf_printf (&nav, "<a href=\"%s\"%s>%s</a>", s_nav[i][1],
+                           current ? " aria-current=\"page\"" : "",
+                           s_nav[i][2]);
     }
     //  page->script: one file or several separated by blanks
-    s_buf_t script = {0};
-    s_put (&script, "", 0);
+    ll_textbuf_t script = {0};
     for (const char *p = page->script; p && *p;) {
         size_t len = strcspn (p, " ");
-        if (len > 0 && len < 100) {
-            char tag[160];
-            snprintf (tag, sizeof tag,
-                      "<script src=\"/static/%.*s\" defer></script>", (int) len,
-                      p);
-            s_put (&script, tag, strlen (tag));
-        }
+        if (len > 0 && len < 100)
+            ll_textbuf_printf (&script,
+                               "<script src=\"/static/%.*s\" defer></script>",
+                               (int) len, p);
         p += len;
         p += strspn (p, " ");
     }
-    const char *layout[] = {
-        "title", page->title, "user",       req->actor,
-        "csrf",  req->csrf,   "main_class", page->wide ? "card wide" : "card",
-        "nav",   nav.data,    "script",     script.data,
-        "body",  body,        NULL};
+    const char *layout[] = {"title",      page->title,
+                            "user",       req->actor,
+                            "csrf",       req->csrf,
+                            "main_class", page->wide ? "card wide" : "card",
+                            "nav",        ll_textbuf_text (&nav),
+                            "script",     ll_textbuf_text (&script),
+                            "body",       body,
+                            NULL};
     char *html = ll_page_render ("admin-layout.html", layout);
-    free (nav.data);
-    free (script.data);
+    ll_textbuf_free (&nav);
+    ll_textbuf_free (&script);
     free (body);
     return s_send_html (req, status, html, NULL);
 }

@@ -96,11 +96,12 @@ int ll_progress_token (ll_http_req_t *req,
 //  The token of host's current assignment (reads the row); 0 or -1.
 int
 ll_progress_link (ll_http_req_t *req, const char *host, char *out, size_t size);
-//  Append the values of the steps partial (http/assets/vm-steps.html) for
-//  a VM view's "steps" (NULL: assigned, nothing more yet) to the NULL
-//  terminated page values vars (size entries, LL_STEP_VARS of them free).
-#define LL_STEP_VARS 12
-void ll_progress_steps (json_t *steps, const char **vars, size_t size);
+//  Append the values of the live partial (http/assets/vm-live.html: PIN,
+//  steps, message, todo, new-command form) for a VM view (NULL: just
+//  claimed, nothing delivered yet) to the NULL terminated page values vars
+//  (size entries, LL_LIVE_VARS of them free).
+#define LL_LIVE_VARS 20
+void ll_progress_live (json_t *view, const char **vars, size_t size);
 //  Plain words for the agent's start-host failure text, and what the
 //  student should do (static strings).
 void

@@ -23,6 +23,8 @@
 #define S_TOKEN_HEX    32    //  hex characters of the link's token
 #define S_BANNER_S     1800  //  the end-of-class banner shows from here
 #define S_CRD_HEADLESS "https://remotedesktop.google.com/headless"
+#define S_MSG_WAITING                                                          \
+    "Waiting for your VM to take your code (usually a few seconds)."
 
 void
 ll_start_host_advice (const char *error, const char **plain, const char **todo)
@@ -186,8 +188,7 @@ s_view (ll_http_req_t *req, const char *host)
         needs_command = true;
     }
     else if (!delivered)
-        message = "Waiting for your VM to take your code (usually a few "
-                  "seconds).";
+        message = S_MSG_WAITING;
     else if (!online)
         message = "Chrome Remote Desktop is connecting your VM to your Google "
                   "account.";
@@ -288,12 +289,13 @@ s_class_end_soon (ll_http_req_t *req)
 }
 
 void
-ll_progress_steps (json_t *steps, const char **vars, size_t size)
+ll_progress_live (json_t *view, const char **vars, size_t size)
 {
     size_t at = 0;
     while (at < size && vars[at])
         at++;
-    assert (at + LL_STEP_VARS < size);
+    assert (at + LL_LIVE_VARS < size);
+    json_t *steps = json_object_get (view, "steps");
     bool delivered = json_is_true (json_object_get (steps, "delivered"));
     const char *sh = json_string_value (json_object_get (steps, "start_host"));
     bool online = json_is_true (json_object_get (steps, "online"));
@@ -301,14 +303,28 @@ ll_progress_steps (json_t *steps, const char **vars, size_t size)
                              : streq (sh, "ok")     ? "done"
                              : streq (sh, "failed") ? "failed"
                                                     : NULL;
-    const char *const values[LL_STEP_VARS] = {
+    const char *message =
+        view ? json_string_value (json_object_get (view, "message"))
+             : S_MSG_WAITING;
+    const char *todo = json_string_value (json_object_get (view, "todo"));
+    bool needs_command = json_is_true (json_object_get (view, "needs_command"));
+    const char *const steps_values[] = {
         "delivered_class",  delivered ? "done" : "",
         "delivered_note",   delivered ? "done" : "waiting",
         "start_host_class", start_host ? start_host : "",
         "start_host_note",  start_host ? start_host : "waiting",
         "online_class",     online ? "done" : "",
         "online_note",      online ? "online" : "not yet"};
-    memcpy (vars + at, values, sizeof values);
+    const char *const said[] = {"message",     message,
+                                "todo",        todo ? todo : "",
+                                "todo_hidden", todo ? "" : "hidden",
+                                "form_hidden", needs_command ? "" : "hidden"};
+    _Static_assert(sizeof steps_values + sizeof said
+                       == LL_LIVE_VARS * sizeof (const char *),
+                   "LL_LIVE_VARS counts the values");
+    memcpy (vars + at, steps_values, sizeof steps_values);
+    memcpy (vars + at + sizeof steps_values / sizeof *steps_values, said,
+            sizeof said);
 }
 
 int
@@ -320,7 +336,6 @@ ll_route_vm_page (ll_http_req_t *req)
         return req->status;
     char token[S_TOKEN_HEX + 2] = "";
     ll_http_query_field (req, "t", token, sizeof token);
-    const char *todo = json_string_value (json_object_get (view, "todo"));
     const char *email = json_string_value (json_object_get (view, "email"));
     char banner[160] = "";
     long long left = s_class_end_soon (req);
@@ -329,7 +344,7 @@ ll_route_vm_page (ll_http_req_t *req)
                   "The class ends in %lld min: save your work now. The VMs "
                   "are deleted then.",
                   (left + 59) / 60);
-    const char *vars[20 + LL_STEP_VARS + 1] = {
+    const char *vars[12 + LL_LIVE_VARS + 1] = {
         "host",
         host,
         "token",
@@ -340,20 +355,11 @@ ll_route_vm_page (ll_http_req_t *req)
             : "(none yet)",
         "email",
         email ? email : "",
-        "message",
-        json_string_value (json_object_get (view, "message")),
-        "todo",
-        todo ? todo : "",
-        "todo_hidden",
-        todo ? "" : "hidden",
-        "form_hidden",
-        json_is_true (json_object_get (view, "needs_command")) ? "" : "hidden",
         "banner",
         banner,
         "banner_hidden",
         *banner ? "" : "hidden"};
-    ll_progress_steps (json_object_get (view, "steps"), vars,
-                       sizeof vars / sizeof *vars);
+    ll_progress_live (view, vars, sizeof vars / sizeof *vars);
     int rc = ll_http_page (req, 200, "vm.html", vars);
     json_decref (view);
     return rc;

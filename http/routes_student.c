@@ -215,7 +215,7 @@ s_claimed (ll_http_req_t *req,
         //  The live progress link (routes_progress.c)
         char token[40] = "";
         ll_progress_link (req, host, token, sizeof token);
-        const char *vars[10 + LL_STEP_VARS + 1] = {"host",
+        const char *vars[10 + LL_LIVE_VARS + 1] = {"host",
                                                    host,
                                                    success ? "pin" : "status",
                                                    value,
@@ -225,7 +225,7 @@ s_claimed (ll_http_req_t *req,
                                                    token,
                                                    "email",
                                                    email};
-        ll_progress_steps (NULL, vars, sizeof vars / sizeof *vars);
+        ll_progress_live (NULL, vars, sizeof vars / sizeof *vars);
         rc = ll_http_page_with (
             req, 200, success ? "success.html" : "recovery.html", vars, cookie);
     }

@@ -185,7 +185,7 @@ tf_store_outputs (self_t *self, op_t *op)
     ll_tf_vm_t *vms = NULL;
     size_t count = 0;
     char error[256];
-    if (ll_tf_parse_outputs (op->capture ? op->capture : "", op->capture_len,
+    if (ll_tf_parse_outputs (ll_textbuf_text (&op->capture), op->capture.len,
                              &vms, &count, error, sizeof error)
         != 0) {
         tf_say (self, op, "warning: cannot read terraform's outputs: %s",
@@ -240,7 +240,8 @@ tf_reconcile (self_t *self, op_t *op, bool state_known)
     zlist_t *drop = tf_names_new ();
     for (char *name = zlist_first (op->names); name;
          name = zlist_next (op->names))
-        if (!state_known || ll_tf_state_has_vm (op->capture, name))
+        if (!state_known
+            || ll_tf_state_has_vm (ll_textbuf_text (&op->capture), name))
             zlist_append (keep, name);
         else
             zlist_append (drop, name);

@@ -18,6 +18,7 @@
 #include "runtime/log.h"
 #include "runtime/schedule.h"
 #include "runtime/metrics.h"
+#include "runtime/textbuf.h"
 #include "runtime/token.h"
 
 #include <dirent.h>
@@ -95,8 +96,7 @@ typedef struct {
     step_t step;             //  what the child is doing
     tf_child_t *child;       //  the step's process, NULL when none
     stream_t out, err;       //  its stdout and stderr, cut into lines
-    char *capture;           //  stdout of output / state steps
-    size_t capture_len;      //  bytes in capture
+    ll_textbuf_t capture;    //  stdout of output / state steps
     int64_t deadline_ms;     //  the step must end by then
     int64_t op_deadline_ms;  //  init + apply/destroy must end by then
     bool timed_out;          //  the deadline killed it
@@ -105,9 +105,7 @@ typedef struct {
     size_t stored;           //  output bytes kept so far
     int64_t seq;             //  number of the next output line
     bool truncated;          //  output reached TF_OUTPUT_MAX
-    char *pending;           //  output not yet in the database
-    size_t pending_len;      //  bytes in pending
-    size_t pending_cap;      //  capacity of pending
+    ll_textbuf_t pending;    //  output not yet in the database
     int64_t flush_ms;        //  next database flush
     int done, total;         //  VMs created / destroyed / rebooted, of
     bool progress_dirty;     //  done/total changed since the last flush

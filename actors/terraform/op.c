@@ -246,8 +246,8 @@ tf_op_destroy (op_t **op_p)
     if (op->export_fd >= 0)
         close (op->export_fd);
     free (op->export_path);
-    free (op->capture);
-    free (op->pending);
+    ll_textbuf_free (&op->capture);
+    ll_textbuf_free (&op->pending);
     free (op->error);
     free (op);
     *op_p = NULL;

@@ -26,18 +26,6 @@ tf_publish_progress (self_t *self, op_t *op)
     op->progress_dirty = true;
 }
 
-static void
-s_pending_add (op_t *op, const char *text, size_t len)
-{
-    if (op->pending_len + len + 1 > op->pending_cap) {
-        op->pending_cap = (op->pending_len + len + 1) * 2;
-        op->pending = realloc (op->pending, op->pending_cap);
-    }
-    memcpy (op->pending + op->pending_len, text, len);
-    op->pending_len += len;
-    op->pending[op->pending_len] = '\0';
-}
-
 //  One line of output: kept (up to the cap), published, counted.
 static void
 s_emit (self_t *self, op_t *op, const char *line, ll_tf_line_t kind)
@@ -59,15 +47,15 @@ s_emit (self_t *self, op_t *op, const char *line, ll_tf_line_t kind)
     snprintf (seq, sizeof seq, "%lld", (long long) op->seq);
     if (op->stored + len + 1 > TF_OUTPUT_MAX) {
         static const char mark[] = "[output truncated]";
-        s_pending_add (op, mark, sizeof mark - 1);
-        s_pending_add (op, "\n", 1);
+        ll_textbuf_puts (&op->pending, mark);
+        ll_textbuf_putc (&op->pending, '\n');
         tf_publish (self, op, "line", seq, mark);
         op->seq++;
         op->truncated = true;
         return;
     }
-    s_pending_add (op, line, len);
-    s_pending_add (op, "\n", 1);
+    ll_textbuf_append (&op->pending, line, len);
+    ll_textbuf_putc (&op->pending, '\n');
     op->stored += len + 1;
     tf_publish (self, op, "line", seq, line);
     op->seq++;
@@ -87,18 +75,16 @@ tf_say (self_t *self, op_t *op, const char *format, ...)
 void
 tf_flush (self_t *self, op_t *op)
 {
-    if (!op->pending_len && !op->progress_dirty)
+    if (!op->pending.len && !op->progress_dirty)
         return;
     char id[24], done[16], total[16];
     snprintf (id, sizeof id, "%lld", (long long) op->id);
     snprintf (done, sizeof done, "%d", op->done);
     snprintf (total, sizeof total, "%d", op->total);
-    const char *values[] = {id, op->pending ? op->pending : "", done, total};
+    const char *values[] = {id, ll_textbuf_text (&op->pending), done, total};
     if (ll_db_ensure (self->actor.db) == 0
         && tf_exec (self, "op_append", 4, values) == 0) {
-        op->pending_len = 0;
-        if (op->pending)
-            op->pending[0] = '\0';
+        ll_textbuf_reset (&op->pending);
         op->progress_dirty = false;
     }
     //  else kept for the next flush (the text is capped anyway)
@@ -151,12 +137,9 @@ tf_stream_read (self_t *self, op_t *op, stream_t *stream)
         return false;
     }
     if (stream->capture) {
-        size_t room = TF_CAPTURE_MAX - op->capture_len;
-        size_t take = (size_t) n < room ? (size_t) n : room;
-        op->capture = realloc (op->capture, op->capture_len + take + 1);
-        memcpy (op->capture + op->capture_len, chunk, take);
-        op->capture_len += take;
-        op->capture[op->capture_len] = '\0';
+        size_t room = TF_CAPTURE_MAX - op->capture.len;
+        ll_textbuf_append (&op->capture, chunk,
+                           (size_t) n < room ? (size_t) n : room);
         return true;
     }
     for (ssize_t i = 0; i < n; i++) {
@@ -231,7 +214,7 @@ tf_op_spawn (self_t *self,
     op->step = step;
     op->exited = false;
     op->timed_out = false;
-    op->capture_len = 0;
+    ll_textbuf_reset (&op->capture);
     op->out.len = op->err.len = 0;
     op->out.capture = step == STEP_OUTPUT || step == STEP_STATE;
     op->err.capture = false;

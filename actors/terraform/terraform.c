@@ -44,6 +44,41 @@ s_begin_request (self_t *self, ll_request_t *req)
     return 0;
 }
 
+//  Common end of LAUNCH, the removals and MOVE-VM, in the transaction
+//  they began (ok: every step went through): COMMIT, then the operation
+//  (kind, target) takes names and tokens (total: the names) and the
+//  request is answered its id. NULL after a ROLLBACK (the lock released,
+//  names and tokens destroyed, ERROR database answered).
+static op_t *
+s_commit_op (self_t *self,
+             ll_request_t *req,
+             bool ok,
+             int64_t id,
+             const char *kind,
+             const char *target,
+             zlist_t **names,
+             zhash_t **tokens)
+{
+    ok = ok && ll_db_command (self->actor.db, "COMMIT") == 0;
+    if (!ok) {
+        ll_db_command (self->actor.db, "ROLLBACK");
+        tf_release (self);
+        zlist_destroy (names);
+        tf_tokens_destroy (tokens);
+        ll_request_fail (req, LL_REASON_DATABASE);
+        return NULL;
+    }
+    self->op = tf_op_new (id, kind, target);
+    zlist_destroy (&self->op->names);
+    self->op->names = *names;
+    *names = NULL;
+    self->op->tokens = *tokens;
+    *tokens = NULL;
+    self->op->total = (int) zlist_size (self->op->names);
+    s_reply_id (self, req, id);
+    return self->op;
+}
+
 //  budget.max_vm_hours / budget.max_usd: may `adding` VMs be launched?
 //  0, or -1 with the admin's message (also when the budget cannot be read:
 //  a limit that cannot be checked is not passed).
@@ -150,22 +185,9 @@ s_handle_launch (void *arg, ll_request_t *req)
         if (ok)
             zlist_append (names, name);
     }
-    ok = ok && tf_exec (self, "vm_tokens_prune", 0, NULL) == 0
-         && ll_db_command (self->actor.db, "COMMIT") == 0;
-    if (!ok) {
-        ll_db_command (self->actor.db, "ROLLBACK");
-        tf_release (self);
-        zlist_destroy (&names);
-        tf_tokens_destroy (&tokens);
-        ll_request_fail (req, LL_REASON_DATABASE);
+    ok = ok && tf_exec (self, "vm_tokens_prune", 0, NULL) == 0;
+    if (!s_commit_op (self, req, ok, id, "launch", NULL, &names, &tokens))
         goto done;
-    }
-    self->op = tf_op_new (id, "launch", NULL);
-    zlist_destroy (&self->op->names);
-    self->op->names = names;
-    self->op->tokens = tokens;
-    self->op->total = (int) count;
-    s_reply_id (self, req, id);
     ll_info ("terraform: operation %lld: launch %ld VM%s", (long long) id,
              count, count == 1 ? "" : "s");
     tf_op_begin (self);
@@ -293,21 +315,8 @@ s_handle_remove (void *arg, ll_request_t *req)
             ok = tf_mint (self, tokens, name) == 0;
     }
     free (array);
-    ok = ok && ll_db_command (self->actor.db, "COMMIT") == 0;
-    if (!ok) {
-        ll_db_command (self->actor.db, "ROLLBACK");
-        tf_release (self);
-        zlist_destroy (&names);
-        tf_tokens_destroy (&tokens);
-        ll_request_fail (req, LL_REASON_DATABASE);
+    if (!s_commit_op (self, req, ok, id, kind, target, &names, &tokens))
         goto done;
-    }
-    self->op = tf_op_new (id, kind, target);
-    zlist_destroy (&self->op->names);
-    self->op->names = names;
-    self->op->tokens = tokens;
-    self->op->total = (int) zlist_size (names);
-    s_reply_id (self, req, id);
     ll_info ("terraform: operation %lld: %s%s%s", (long long) id, kind,
              target ? " " : "", target ? target : "");
     tf_op_begin (self);
@@ -381,23 +390,14 @@ s_handle_move (void *arg, ll_request_t *req)
     ok = ok && tf_exec (self, "fleet_add", 3, add) == 0
          && tf_mint (self, tokens, name) == 0
          && tf_exec (self, "fleet_set_state", 3, removing) == 0
-         && tf_exec (self, "vm_tokens_revoke", 1, revoke) == 0
-         && ll_db_command (self->actor.db, "COMMIT") == 0;
+         && tf_exec (self, "vm_tokens_revoke", 1, revoke) == 0;
     free (array);
-    if (!ok) {
-        ll_db_command (self->actor.db, "ROLLBACK");
-        tf_release (self);
-        tf_tokens_destroy (&tokens);
-        ll_request_fail (req, LL_REASON_DATABASE);
+    zlist_t *names = tf_names_new ();
+    zlist_append (names, (void *) old);
+    zlist_append (names, name);
+    if (!s_commit_op (self, req, ok, id, "move-vm", old, &names, &tokens))
         goto done;
-    }
-    self->op = tf_op_new (id, "move-vm", old);
-    self->op->tokens = tokens;
     self->op->moved_to = strdup (name);
-    zlist_append (self->op->names, (void *) old);
-    zlist_append (self->op->names, name);
-    self->op->total = 2;
-    s_reply_id (self, req, id);
     ll_info ("terraform: operation %lld: move-vm %s to %s", (long long) id, old,
              name);
     tf_op_begin (self);

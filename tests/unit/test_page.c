@@ -48,7 +48,7 @@ test_raw (void **state)
 static void
 test_partial (void **state)
 {
-    //  {{>vm-steps.html}}: the shared markup, with the page's values, in
+    //  {{>vm-live.html}}: the shared markup, with the page's values, in
     //  place of the include's line (no blank line added)
     char *html = ll_page_render (
         "success.html", (const char *[]){"pin", "123456", "delivered_note",
