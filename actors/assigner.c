@@ -706,37 +706,6 @@ s_handle_reset_done (void *arg, ll_request_t *req)
     free (gen);
 }
 
-static void
-s_handle_seen (void *arg, ll_request_t *req)
-{
-    self_t *self = arg;
-    zmsg_t *list = NULL;
-    if (ll_request_take (req, &list) != 0)
-        return;
-    size_t n = zmsg_size (list);
-    if (n == 0) {
-        ll_request_answer (req);
-        zmsg_destroy (&list);
-        return;
-    }
-    char **hosts = calloc (n, sizeof *hosts);
-    for (size_t i = 0; i < n; i++)
-        hosts[i] = zmsg_popstr (list);
-    char *array = s_pg_array (hosts, n);
-    const char *values[] = {array};
-    PGresult *res = ll_db_exec_retry (self->actor.db, "vm_seen", 1, values);
-    if (res)
-        ll_request_answer (req);
-    else
-        ll_request_fail (req, LL_REASON_DATABASE);
-    PQclear (res);
-    free (array);
-    for (size_t i = 0; i < n; i++)
-        free (hosts[i]);
-    free (hosts);
-    zmsg_destroy (&list);
-}
-
 //  CLAIM-RESET email actor: a new secret for the student's VMs.
 static void
 s_handle_claim_reset (void *arg, ll_request_t *req)
@@ -821,7 +790,6 @@ static const ll_handler_t s_handlers[] = {
     {LL_CMD_VM_COUNT, s_handle_count},
     {LL_CMD_VM_RESULT, s_handle_result},
     {LL_CMD_VM_RESET_DONE, s_handle_reset_done},
-    {LL_CMD_VM_SEEN, s_handle_seen},
     {LL_CMD_VM_RELEASE, s_handle_release},
     {LL_CMD_CLAIM_RESET, s_handle_claim_reset},
     {LL_CMD_CLAIM_WHO, s_handle_claim_who},

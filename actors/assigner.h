@@ -5,7 +5,7 @@
     class roster (runtime/roster.h: claim.access_code, allowed_emails,
     allowed_domains; the email file re-read when it changes).
     Serves: ROUTER LL_ENDPOINT_ASSIGNER, the grammar in runtime/protocol.h:
-      VM-CLAIM, VM-COUNT, VM-RELEASE, VM-RESET-DONE, VM-RESULT, VM-SEEN,
+      VM-CLAIM, VM-COUNT, VM-RELEASE, VM-RESET-DONE, VM-RESULT,
       CLAIM-RESET, CLAIM-WHO.
     Claim secrets (issue 15): a first claim gets a new random secret (only
     its hash is stored with the VM); an email that already holds a VM must

@@ -43,10 +43,13 @@ typedef struct {
     char *host;                    //  hostname once HELLO succeeded (owned)
     char gen[24];                  //  its token's generation (after HELLO)
     char hash[LL_TOKEN_HASH_HEX];  //  its token's hash (after HELLO)
-    int64_t last_ms;               //  last message from it
-    bool waiting;                  //  a VM-WAIT is parked for it
-    bool seen;                     //  last_seen_at refresh due
-    zlistx_t *posts;               //  s_post_t, oldest first
+    char *hello_host;              //  the HELLO being checked (owned)
+    char hello_hash[LL_TOKEN_HASH_HEX];  //  its token's hash
+    int64_t hello_seq;                   //  its number, in the request id
+    int64_t last_ms;                     //  last message from it
+    bool waiting;                        //  a VM-WAIT is parked for it
+    bool seen;                           //  last_seen_at refresh due
+    zlistx_t *posts;                     //  s_post_t, oldest first
 } s_peer_t;
 
 typedef struct {
@@ -56,7 +59,6 @@ typedef struct {
     zsock_t *assigner;      //  DEALER to LL_ENDPOINT_ASSIGNER
     zsock_t *registry;      //  DEALER to LL_ENDPOINT_REGISTRY (agent API)
     zsock_t *logs;          //  DEALER to LL_ENDPOINT_LOGS (agent API)
-    zsock_t *auth;          //  DEALER to LL_ENDPOINT_REGISTRY (HELLO's VM-AUTH)
     zsock_t *events;        //  SUB LL_ENDPOINT_EVENTS (revoked tokens)
     zhashx_t *peers;        //  key -> s_peer_t
     int64_t next_seq;       //  number of the next POST
@@ -85,6 +87,7 @@ s_peer_free (void **item)
     free (self->key);
     zframe_destroy (&self->routing);
     free (self->host);
+    free (self->hello_host);
     zlistx_destroy (&self->posts);
     free (self);
     *item = NULL;
@@ -108,7 +111,6 @@ s_self_fini (void *arg)
     zsock_destroy (&self->assigner);
     zsock_destroy (&self->registry);
     zsock_destroy (&self->logs);
-    zsock_destroy (&self->auth);
     zsock_destroy (&self->events);
 }
 
@@ -172,10 +174,9 @@ s_self_start (void *arg)
     self->assigner = s_dealer (LL_ENDPOINT_ASSIGNER);
     self->registry = s_dealer (LL_ENDPOINT_REGISTRY);
     self->logs = s_dealer (LL_ENDPOINT_LOGS);
-    self->auth = zsock_new_dealer (LL_ENDPOINT_REGISTRY);
     self->events = zsock_new_sub (LL_ENDPOINT_EVENTS, LL_EVT_VM_REVOKED);
     if (!self->waiters || !self->assigner || !self->registry || !self->logs
-        || !self->auth || !self->events)
+        || !self->events)
         return "cannot connect to the waiters, assigner, registry or ingest";
     zsock_set_subscribe (self->events, LL_EVT_RESYNC);
     ll_actor_t *actor = &self->actor;
@@ -334,7 +335,11 @@ s_auth_refusal (const char *error)
 }
 
 //  The token is checked as on HTTP: it must name this hostname and be the
-//  VM's current token (VM-AUTH, the registry's one query).
+//  VM's current token (VM-AUTH, answered in s_hello_done). The gateway does
+//  not wait for the answer: the registry checks every VM-AUTH waiting with
+//  one query, so a fleet that connects at once (10,000 agents after a
+//  restart) is checked in a few batches, not in one round trip each while
+//  every other agent's message queued.
 static void
 s_handle_hello (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
 {
@@ -353,24 +358,59 @@ s_handle_hello (self_t *self, s_peer_t *peer, gateway_frame_t *frame)
         s_send (self, peer, "ERROR This token belongs to another VM.");
         return;
     }
-    char hash[LL_TOKEN_HASH_HEX];
-    ll_token_hash (frame->token, hash);
-    ll_client_t registry = ll_client_dealer (self->auth);
-    char *gen = NULL, *error = NULL;
-    int rc = ll_ask_vm_auth (&registry, host, hash, &gen, &error);
     s_forget_hello (self, peer);  //  a second HELLO starts over; a failed
                                   //  one leaves no identity
+    free (peer->hello_host);
+    peer->hello_host = strdup (host);
+    ll_token_hash (frame->token, peer->hello_hash);
+    char id[96];
+    snprintf (id, sizeof id, "h%s:%lld", peer->key,
+              (long long) ++peer->hello_seq);
+    ll_proto_send (self->registry, LL_CMD_VM_AUTH, id, host, peer->hello_hash);
+}
+
+//  The peer a token check's id names ("<letter><peer key>:<rest>"), and
+//  its rest; NULL when it is gone.
+static s_peer_t *
+s_check_peer (self_t *self, const char *id, const char **rest)
+{
+    const char *colon = strchr (id, ':');
+    char key[64];
+    if (!colon || colon == id || (size_t) (colon - id) > sizeof key)
+        return NULL;
+    snprintf (key, sizeof key, "%.*s", (int) (colon - id - 1), id + 1);
+    *rest = colon + 1;
+    return zhashx_lookup (self->peers, key);
+}
+
+//  The answer to a HELLO's token check (id "h<peer key>:<hello number>"):
+//  the peer is who its token says, or is told why not. An answer to an
+//  older HELLO of the peer finds nothing.
+static void
+s_hello_done (
+    self_t *self, const char *id, int rc, zmsg_t **payload, const char *error)
+{
+    const char *seq;
+    s_peer_t *peer = s_check_peer (self, id, &seq);
+    if (!peer || !peer->hello_host
+        || strtoll (seq, NULL, 10) != peer->hello_seq)
+        return;
+    char *gen = NULL;
+    if (rc == 0 && ll_proto_payload (LL_CMD_VM_AUTH, payload, &gen) != 0)
+        rc = -1, error = LL_REASON_BAD_REPLY;
     if (rc == 0 && strlen (gen) < sizeof peer->gen) {
-        peer->host = strdup (host);
+        peer->host = peer->hello_host;
+        peer->hello_host = NULL;
         snprintf (peer->gen, sizeof peer->gen, "%s", gen);
-        snprintf (peer->hash, sizeof peer->hash, "%s", hash);
+        snprintf (peer->hash, sizeof peer->hash, "%s", peer->hello_hash);
         peer->seen = true;
         s_send (self, peer, "HELLO-OK");
     }
     else
         s_send (self, peer, s_auth_refusal (rc == 0 ? "" : error));
+    free (peer->hello_host);
+    peer->hello_host = NULL;
     free (gen);
-    free (error);
 }
 
 //  Drop the HELLO of a peer whose token is no longer its VM's current one:
@@ -652,8 +692,7 @@ s_self_handle_waiters (void *arg)
     zmsg_destroy (&payload);
 }
 
-//  Replies of the assigner: VM-RESULT (to the peer, or a POST's) and
-//  VM-SEEN (ignored).
+//  Replies of the assigner: VM-RESULT (to the peer, or a POST's).
 static void
 s_self_handle_assigner (void *arg)
 {
@@ -685,13 +724,9 @@ s_self_handle_assigner (void *arg)
 static void
 s_recheck_done (self_t *self, const char *id, int rc, const char *error)
 {
-    const char *colon = strchr (id, ':');
-    char key[64];
-    if (!colon || (size_t) (colon - id) >= sizeof key)
-        return;
-    snprintf (key, sizeof key, "%.*s", (int) (colon - id - 1), id + 1);
-    s_peer_t *peer = zhashx_lookup (self->peers, key);
-    if (!peer || !peer->host || !streq (peer->gen, colon + 1))
+    const char *gen;
+    s_peer_t *peer = s_check_peer (self, id, &gen);
+    if (!peer || !peer->host || !streq (peer->gen, gen))
         return;  //  gone, or a HELLO since
     if (rc != 0
         && (streq (error, LL_REASON_REVOKED)
@@ -716,8 +751,8 @@ s_recheck_all (self_t *self)
         }
 }
 
-//  Replies of the registry and the ingest: the POSTs' and the token
-//  checks' (VM-TOUCH's, id "t", are dropped).
+//  Replies of the registry and the ingest: the POSTs', the HELLOs' and
+//  the token checks' (VM-TOUCH's, id "t", are dropped).
 static void
 s_self_handle_answers (self_t *self, zsock_t *sock)
 {
@@ -726,6 +761,8 @@ s_self_handle_answers (self_t *self, zsock_t *sock)
     int rc = ll_proto_recv (sock, &command, &id, &payload, &error);
     if (id && id[0] == 'v')
         s_recheck_done (self, id, rc, error);
+    else if (id && id[0] == 'h')
+        s_hello_done (self, id, rc, &payload, error);
     else if (id && strchr (id, '.'))
         s_post_done (self, id, rc, &payload, error);
     free (command);
@@ -810,7 +847,7 @@ s_self_tick (void *arg)
             p->seen = false;
         }
     if (zmsg_size (hosts))
-        ll_proto_send (self->assigner, LL_CMD_VM_SEEN, "s", &hosts);
+        ll_proto_send (self->registry, LL_CMD_VM_SEEN, "s", &hosts);
     zmsg_destroy (&hosts);
 }
 

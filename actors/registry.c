@@ -501,6 +501,40 @@ s_handle_register (void *arg, ll_request_t *req)
     free (actor);
 }
 
+//  VM-SEEN / VM-POLLED hostname...: last_seen_at (the gateway's live
+//  agents) or last_polled_at (the waiters' parked ZeroMQ clients) of a
+//  whole fleet, in one statement. Written here, where nothing waits on it:
+//  10,000 rows take half a second, which held claims (in the assigner) and
+//  deliveries (in the waiters) up.
+static void
+s_handle_refresh (void *arg, ll_request_t *req)
+{
+    self_t *self = arg;
+    zmsg_t *list = NULL;
+    if (ll_request_take (req, &list) != 0)
+        return;
+    ll_textbuf_t hosts = {0};
+    ll_pgarray_begin (&hosts);
+    char *host;
+    while ((host = zmsg_popstr (list))) {
+        ll_pgarray_add (&hosts, host);
+        free (host);
+    }
+    ll_pgarray_end (&hosts);
+    const char *values[] = {ll_textbuf_text (&hosts)};
+    PGresult *res = ll_db_exec_retry (
+        self->actor.db,
+        streq (req->command, LL_CMD_VM_SEEN) ? "vm_seen" : "vm_polled", 1,
+        values);
+    if (res)
+        ll_request_answer (req);
+    else
+        ll_request_fail (req, ll_actor_db_reason (&self->actor));
+    PQclear (res);
+    ll_textbuf_free (&hosts);
+    zmsg_destroy (&list);
+}
+
 //  --- token checks (batched: one query for every VM-AUTH waiting) --------
 
 //  VM-AUTH: kept with its hostname and hash in the arrays of the next check
@@ -561,6 +595,8 @@ static const ll_handler_t s_handlers[] = {
     {LL_CMD_VM_HEARTBEAT, s_handle_write},
     {LL_CMD_VM_STATUS_SET, s_handle_write},
     {LL_CMD_VM_TOUCH, s_handle_write},
+    {LL_CMD_VM_SEEN, s_handle_refresh},
+    {LL_CMD_VM_POLLED, s_handle_refresh},
     {LL_CMD_VM_GPU_SET, s_handle_write},
     {LL_CMD_VM_INUSE_SET, s_handle_write},
     {LL_CMD_HEALTH, s_handle_health},

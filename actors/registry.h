@@ -13,7 +13,9 @@
         UPDATE, an unnest UPDATE); each is answered after its statement
         committed;
       VM-METRICS-SET, VM-STATUS-GET, VM-STATUS-ALL, VM-EXPORT, VM-FLEET,
-        VM-REGISTER (the admin's bring-your-own-VM registration): at once.
+        VM-REGISTER (the admin's bring-your-own-VM registration), VM-SEEN
+        and VM-POLLED (a fleet's last_seen_at / last_polled_at, for the
+        gateway and the waiters, which must not wait on it): at once.
     Pipe: START -> OK (the database may be down: health reports it),
           $TERM, VERBOSE (runtime/actor.h). */
 #ifndef LL_ACTOR_REGISTRY_H

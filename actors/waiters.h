@@ -17,7 +17,9 @@
     single thread, so an assignment committed before the VM asked, or while
     its notification raced the request, is never lost. Parked HTTP waiters
     are capped at agent.max_parked (then FULL) and answered TIMEOUT after
-    their timeout; ZeroMQ waiters (timeout 0) wait until UNWAIT.
+    their timeout; ZeroMQ waiters (timeout 0) wait until UNWAIT, and their
+    VMs' last_polled_at is refreshed every 10 s by the registry (VM-POLLED,
+    not awaited: this thread delivers).
     Pipe: START -> OK (the database may be down), $TERM, VERBOSE
           (runtime/actor.h). */
 #ifndef LL_ACTOR_WAITERS_H

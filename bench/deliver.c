@@ -203,7 +203,15 @@ s_http_agent (void *arg)
             ll_bench_response_clear (&res);
             break;
         }
-        if (status != 204)
+        //  204 with Retry-After: the allocator's parking is full; ask
+        //  again when it says, as the agent does (agent/agent.c)
+        curl_off_t retry_s = 0;
+        if (status == 204
+            && curl_easy_getinfo (curl, CURLINFO_RETRY_AFTER, &retry_s)
+                   == CURLE_OK
+            && retry_s > 0)
+            zclock_sleep ((int) (retry_s < 60 ? retry_s : 60) * 1000);
+        else if (status != 204)
             zclock_sleep (200);
     }
     curl_slist_free_all (headers);

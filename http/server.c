@@ -1,5 +1,6 @@
 #include "http/server.h"
 #include "http/auth.h"
+#include "http/client_fds.h"
 #include "http/sse.h"
 #include "runtime/budget.h"
 #include "runtime/log.h"
@@ -7,13 +8,10 @@
 #include "runtime/protocol.h"
 #include "runtime/proxy.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sodium.h>
@@ -55,11 +53,12 @@ struct ll_http_server {
     int socket_cap;               //  most open at once: one per worker
     atomic_uint_fast64_t socket_failures;  //  sockets that could not be made
     atomic_bool stopping;                  //  set before mg_stop: streams end
-    ll_admin_auth_t *auth;    //  the admin credential (http/auth.h)
-    ll_agent_auth_t *agents;  //  verified agent tokens (http/auth.h)
-    ll_proxies_t proxies;     //  app.trusted_proxies
-    ll_sse_slots_t *streams;  //  live streams' caps (http/sse.h)
-    int capture_fd;           //  tests: answers recorded here, or -1
+    ll_admin_auth_t *auth;        //  the admin credential (http/auth.h)
+    ll_agent_auth_t *agents;      //  verified agent tokens (http/auth.h)
+    ll_proxies_t proxies;         //  app.trusted_proxies
+    ll_sse_slots_t *streams;      //  live streams' caps (http/sse.h)
+    ll_client_fds_t *client_fds;  //  requests' client sockets
+    int capture_fd;               //  tests: answers recorded here, or -1
 };
 
 static int
@@ -323,118 +322,19 @@ s_client_call (ll_client_t *self,
                    NULL, 0, reply, error);
 }
 
-//  True when fd is a client's TCP connection to one of our ports; with req,
-//  that request's client's: its peer is the request's remote address (a
-//  TCP 4-tuple is unique).
-static bool
-s_is_client_fd (ll_http_req_t *req,
-                int fd,
-                const struct mg_server_port *ports,
-                int nports)
-{
-    struct sockaddr_storage peer, local;
-    socklen_t plen = sizeof peer, llen = sizeof local;
-    if (getpeername (fd, (struct sockaddr *) &peer, &plen) != 0
-        || getsockname (fd, (struct sockaddr *) &local, &llen) != 0)
-        return false;
-    char addr[64] = "";
-    int pport = 0, lport = 0;
-    if (peer.ss_family == AF_INET) {
-        struct sockaddr_in *p = (struct sockaddr_in *) &peer;
-        inet_ntop (AF_INET, &p->sin_addr, addr, sizeof addr);
-        pport = ntohs (p->sin_port);
-        lport = ntohs (((struct sockaddr_in *) &local)->sin_port);
-    }
-    else if (peer.ss_family == AF_INET6) {
-        struct sockaddr_in6 *p = (struct sockaddr_in6 *) &peer;
-        inet_ntop (AF_INET6, &p->sin6_addr, addr, sizeof addr);
-        pport = ntohs (p->sin6_port);
-        lport = ntohs (((struct sockaddr_in6 *) &local)->sin6_port);
-    }
-    else
-        return false;
-    if (req
-        && (pport != req->info->remote_port
-            || strcmp (addr, req->info->remote_addr) != 0))
-        return false;
-    for (int i = 0; i < nports; i++)
-        if (ports[i].port == lport)
-            return true;
-    return false;
-}
-
-//  True when fd is one of our listening sockets.
-static bool
-s_is_listener (int fd, const struct mg_server_port *ports, int nports)
-{
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    struct sockaddr_storage local;
-    socklen_t llen = sizeof local;
-    if (getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0
-        || !listening
-        || getsockname (fd, (struct sockaddr *) &local, &llen) != 0)
-        return false;
-    int port = local.ss_family == AF_INET
-                   ? ntohs (((struct sockaddr_in *) &local)->sin_port)
-               : local.ss_family == AF_INET6
-                   ? ntohs (((struct sockaddr_in6 *) &local)->sin6_port)
-                   : -1;
-    for (int i = 0; i < nports; i++)
-        if (ports[i].port == port)
-            return true;
-    return false;
-}
-
-//  Every descriptor of the process is looked at (two system calls each):
-//  with req, the first that is its client's connection is returned;
-//  without, every client connection and listening socket of ours is cut
-//  for reading (-1).
-static int
-s_scan_fds (struct mg_context *ctx, ll_http_req_t *req)
-{
-    struct mg_server_port ports[8];
-    int nports = mg_get_server_ports (ctx, 8, ports);
-    DIR *dir = nports > 0 ? opendir ("/proc/self/fd") : NULL;
-    if (!dir)
-        return -1;
-    int found = -1;
-    struct dirent *entry;
-    while (found < 0 && (entry = readdir (dir))) {
-        char *end = NULL;
-        long fd = strtol (entry->d_name, &end, 10);
-        if (!end || *end || fd < 0 || fd == dirfd (dir))
-            continue;
-        if (s_is_client_fd (req, (int) fd, ports, nports)) {
-            if (req)
-                found = (int) fd;
-            else
-                shutdown ((int) fd, SHUT_RD);
-        }
-        else if (!req && s_is_listener ((int) fd, ports, nports))
-            shutdown ((int) fd, SHUT_RD);
-    }
-    closedir (dir);
-    return found;
-}
-
-//  The socket of this request's client: civetweb does not expose it. The
-//  worker's last one is tried first (a keep-alive agent polls again on the
-//  same connection), then every descriptor: with 10,000 agents' connections
-//  open that was milliseconds per long-poll. -1 when not found.
+//  The socket of this request's client (http/client_fds.h), the worker's
+//  last one tried first. -1 when not found.
 static int
 s_client_fd (ll_http_req_t *req)
 {
     s_worker_t *worker = mg_get_thread_pointer (req->conn);
-    struct mg_server_port ports[8];
-    int nports = mg_get_server_ports (mg_get_context (req->conn), 8, ports);
-    if (worker && worker->client_fd >= 0 && nports > 0
-        && s_is_client_fd (req, worker->client_fd, ports, nports))
-        return worker->client_fd;
-    int found = s_scan_fds (mg_get_context (req->conn), req);
+    ll_http_server_t *self = req->server;
+    int fd = ll_client_fds_find (self->client_fds, mg_get_context (req->conn),
+                                 req->info->remote_addr, req->info->remote_port,
+                                 worker ? worker->client_fd : -1);
     if (worker)
-        worker->client_fd = found;
-    return found;
+        worker->client_fd = fd;
+    return fd;
 }
 
 int
@@ -677,7 +577,8 @@ ll_http_server_new (const ll_runtime_t *runtime,
     self->streams = ll_sse_slots_new (config->app.max_streams,
                                       config->app.max_streams_per_token);
     self->auth = ll_admin_auth_new (config);
-    if (!self->auth || !self->agents || !self->streams) {
+    self->client_fds = ll_client_fds_new ();
+    if (!self->auth || !self->agents || !self->streams || !self->client_fds) {
         snprintf (error, errsize, "libsodium cannot start");
         ll_http_server_destroy (&self);
         return NULL;
@@ -917,7 +818,7 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     //  connections are cut for reading first. New connections are refused
     //  from here; a request in flight can still be answered.
     if (self->ctx)
-        s_scan_fds (self->ctx, NULL);
+        ll_client_fds_cut_all (self->ctx);
     if (self->ctx)
         mg_stop (self->ctx);
     //  Every worker has ended: every socket is back in its pool
@@ -933,6 +834,7 @@ ll_http_server_destroy (ll_http_server_t **self_p)
     pthread_mutex_destroy (&self->queues_lock);
     ll_agent_auth_destroy (&self->agents);
     ll_sse_slots_destroy (&self->streams);
+    ll_client_fds_destroy (&self->client_fds);
     ll_admin_auth_destroy (&self->auth);
     ll_proxies_free (&self->proxies);
     free (self);

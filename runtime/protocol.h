@@ -116,7 +116,6 @@
 //                         delivered_at; error-text "" on success, cut at
 //                         1,000 bytes; only the agent of the current
 //                         token's generation counts)
-//  VM-SEEN hostname... -> OK | ERROR reason  last_seen_at = now()
 //  CLAIM-RESET email actor -> OK secret hostname...  a new claim secret for
 //                         the student's VMs (the old one stops working;
 //                         audited) | ERROR "not found" | ERROR reason
@@ -127,7 +126,6 @@
 #define LL_CMD_VM_COUNT        "VM-COUNT"
 #define LL_CMD_VM_RELEASE      "VM-RELEASE"
 #define LL_CMD_VM_RESULT       "VM-RESULT"
-#define LL_CMD_VM_SEEN         "VM-SEEN"
 #define LL_CMD_VM_RESET_DONE   "VM-RESET-DONE"
 #define LL_CMD_CLAIM_RESET     "CLAIM-RESET"
 #define LL_CMD_CLAIM_WHO       "CLAIM-WHO"
@@ -214,6 +212,16 @@
 //               [waiting(1|"")]           -> OK | ERROR not found
 //  VM-TOUCH hostname                       -> OK | ERROR not found
 //                                             (sets last_seen_at only)
+//  VM-SEEN hostname...                     -> OK | ERROR reason
+//                             (last_seen_at = now(): the gateway's live
+//                             agents, every 30 s)
+//  VM-POLLED hostname...                   -> OK | ERROR reason
+//                             (last_polled_at = now(): the ZeroMQ clients
+//                             parked at the waiters, every 10 s)
+//                             Both are written at once, not coalesced: a
+//                             fleet's batch is 10,000 rows, and in the
+//                             assigner or the waiters it held claims and
+//                             deliveries up for half a second.
 //  VM-METRICS-SET hostname ci_start ci_end ci_duration c_start c_end
 //                 c_duration (epoch seconds / seconds)
 //                                          -> OK total | ERROR not found
@@ -236,6 +244,8 @@
 #define LL_CMD_VM_INUSE_SET   "VM-INUSE-SET"
 #define LL_CMD_VM_HEARTBEAT   "VM-HEARTBEAT"
 #define LL_CMD_VM_TOUCH       "VM-TOUCH"
+#define LL_CMD_VM_SEEN        "VM-SEEN"
+#define LL_CMD_VM_POLLED      "VM-POLLED"
 #define LL_CMD_VM_METRICS_SET "VM-METRICS-SET"
 #define LL_CMD_VM_STATUS_GET  "VM-STATUS-GET"
 #define LL_CMD_VM_STATUS_ALL  "VM-STATUS-ALL"
@@ -448,7 +458,8 @@
     X (LL_CMD_VM_WAIT,         LL_ENDPOINT_WAITERS,   "ssss",    "s?ss", 0)                 \
     X (LL_CMD_VM_UNWAIT,       LL_ENDPOINT_WAITERS,   "s",       "",     LL_CALL_QUICK_MS)  \
     X (LL_CMD_VM_RESULT,       LL_ENDPOINT_ASSIGNER,  "ssss",    "",     LL_CALL_QUICK_MS)  \
-    X (LL_CMD_VM_SEEN,         LL_ENDPOINT_ASSIGNER,  "m",       "",     LL_CALL_QUICK_MS)  \
+    X (LL_CMD_VM_SEEN,         LL_ENDPOINT_REGISTRY,  "m",       "",     LL_CALL_QUICK_MS)  \
+    X (LL_CMD_VM_POLLED,       LL_ENDPOINT_REGISTRY,  "m",       "",     LL_CALL_QUICK_MS)  \
     X (LL_CMD_VM_RELEASE,      LL_ENDPOINT_ASSIGNER,  "ss",      "s",    LL_CALL_QUICK_MS)  \
     X (LL_CMD_VM_RESET_DONE,   LL_ENDPOINT_ASSIGNER,  "sssss",   "",     LL_CALL_QUICK_MS)  \
     X (LL_CMD_CLAIM_RESET,     LL_ENDPOINT_ASSIGNER,  "ss",      "sm",   LL_CALL_ACTOR_MS)  \

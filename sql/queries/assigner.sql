@@ -202,6 +202,3 @@ WITH v AS (
 )
 SELECT CASE WHEN current THEN 'current' ELSE 'revoked' END,
        coalesce((SELECT latency::text FROM r), '') FROM v;
-
--- name: vm_seen
-UPDATE vms SET last_seen_at = now() WHERE hostname = ANY ($1::text[]);

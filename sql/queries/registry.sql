@@ -199,3 +199,12 @@ WITH f AS (
 SELECT f.managed, coalesce(up.token_generation::text, ''),
        coalesce(up.created, false)
 FROM f LEFT JOIN up ON true;
+
+-- name: vm_seen
+-- The gateway's live agents ($1: their hostnames, an array literal).
+UPDATE vms SET last_seen_at = now() WHERE hostname = ANY ($1::text[]);
+
+-- name: vm_polled
+-- The VMs whose ZeroMQ clients are parked at the waiters: their clients
+-- wait ($1: their hostnames, an array literal).
+UPDATE vms SET last_polled_at = now() WHERE hostname = ANY ($1::text[]);

@@ -32,9 +32,5 @@ FROM vms
 WHERE (crd_command IS NOT NULL AND delivered_at IS NULL)
    OR reset_id IS NOT NULL;
 
--- name: wait_polled
--- VMs still parked here without a deadline (ZeroMQ): their clients wait.
-UPDATE vms SET last_polled_at = now() WHERE hostname = ANY ($1::text[]);
-
 -- name: listen_channel
 SELECT ll_listen($1);

@@ -6,7 +6,7 @@
     CLAIM-WHO/CLAIM-RESET find and renew a secret, a release withholds the
     VM until the current reset is confirmed by the current agent and its
     next poll, results and releases find their VM or say "not found",
-    VM-SEEN refreshes, and a PostgreSQL restart under the actor costs a
+    and a PostgreSQL restart under the actor costs a
     caller nothing (ll_db_exec_retry). Malformed and unknown requests are
     refused. */
 #include <setjmp.h>
@@ -260,26 +260,6 @@ test_assigner (void **state)
         -1);
     assert_string_equal (error, LL_REASON_NOT_FOUND);
     free (error);
-
-    //  VM-SEEN (the gateway's batches) refreshes last_seen_at
-    free (ll_test_sql (config, "UPDATE vms SET last_seen_at = now() - "
-                               "interval '1 hour' WHERE hostname = 'as-vm-3'"));
-    zmsg_t *hosts = zmsg_new ();
-    ll_msg_put (hosts, "s", "as-vm-3");
-    assert_int_equal (ll_proto_send (dealer, LL_CMD_VM_SEEN, "s1", &hosts), 0);
-    char *command = NULL, *id = NULL;
-    zmsg_t *payload = NULL;
-    zsock_set_rcvtimeo (dealer, 5000);
-    assert_int_equal (ll_proto_recv (dealer, &command, &id, &payload, &error),
-                      0);
-    assert_string_equal (id, "s1");
-    free (command);
-    free (id);
-    zmsg_destroy (&payload);
-    s_expect_sql (config,
-                  "SELECT last_seen_at > now() - interval '1 minute' FROM vms "
-                  "WHERE hostname = 'as-vm-3'",
-                  "t");
 
     //  PostgreSQL restarts between two requests: the next one is answered
     //  on a new connection, at once

@@ -103,7 +103,8 @@ test_exchanges (void **state)
         LL_CMD_ARCHIVE_DONE,    LL_CMD_ARCHIVE_DELETE,  LL_CMD_DASHBOARD,
         LL_CMD_CLASS_END,       LL_CMD_SCHEDULE_ADD,    LL_CMD_SCHEDULE_LIST,
         LL_CMD_SCHEDULE_GET,    LL_CMD_SCHEDULE_CANCEL, LL_CMD_VM_FLEET,
-        LL_CMD_VM_RESET_DONE,   LL_CMD_CLAIM_RESET,     LL_CMD_CLAIM_WHO};
+        LL_CMD_VM_RESET_DONE,   LL_CMD_CLAIM_RESET,     LL_CMD_CLAIM_WHO,
+        LL_CMD_VM_POLLED};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         const ll_exchange_t *x = ll_exchange (commands[i]);
         assert_non_null (x);

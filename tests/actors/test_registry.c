@@ -3,7 +3,8 @@
     tokens: VM-REGISTER hands out a generation, VM-AUTH tells the current
     token from a revoked, a forged or an unknown VM's (many at once, as the
     batch answers them); a heartbeat's "waiting" and the fleet gauges'
-    VM-FLEET; the allocator's start, connecting after START. */
+    VM-FLEET; the fleet refreshes VM-SEEN and VM-POLLED; the allocator's
+    start, connecting after START. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -169,6 +170,43 @@ s_check_fleet_and_waiting (ll_config_t *config,
     free (error);
 }
 
+//  VM-SEEN and VM-POLLED (the gateway's and the waiters' batches) refresh
+//  last_seen_at and last_polled_at of the VMs they name, and only those
+static void
+s_check_refreshes (ll_config_t *config, zsock_t *dealer)
+{
+    free (ll_test_sql (config, "UPDATE vms SET last_seen_at = now() - "
+                               "interval '1 hour', last_polled_at = now() - "
+                               "interval '1 hour' WHERE hostname LIKE "
+                               "'rg-fleet-%'"));
+    const char *commands[] = {LL_CMD_VM_SEEN, LL_CMD_VM_POLLED};
+    for (int i = 0; i < 2; i++) {
+        zmsg_t *hosts = zmsg_new ();
+        zmsg_addstr (hosts, "rg-fleet-2");
+        zmsg_addstr (hosts, "no-such-vm");
+        assert_int_equal (ll_proto_send (dealer, commands[i], "r", &hosts), 0);
+        char *command = NULL, *id = NULL, *error = NULL;
+        zmsg_t *payload = NULL;
+        zsock_set_rcvtimeo (dealer, 5000);
+        assert_int_equal (
+            ll_proto_recv (dealer, &command, &id, &payload, &error), 0);
+        assert_string_equal (command, commands[i]);
+        assert_string_equal (id, "r");
+        free (command);
+        free (id);
+        zmsg_destroy (&payload);
+    }
+    char *fresh = ll_test_sql (
+        config,
+        "SELECT string_agg(hostname || ' ' || (last_seen_at > now() - "
+        "interval '1 minute') || ' ' || (last_polled_at > now() - interval "
+        "'1 minute'), ',' ORDER BY hostname) FROM vms WHERE hostname LIKE "
+        "'rg-fleet-%'");
+    assert_non_null (fresh);
+    assert_string_equal (fresh, "rg-fleet-1 false false,rg-fleet-2 true true");
+    free (fresh);
+}
+
 static void
 test_tokens (void **state)
 {
@@ -237,6 +275,7 @@ test_tokens (void **state)
     assert_string_equal (error, LL_REASON_MALFORMED);
     free (error);
     s_check_fleet_and_waiting (config, &registry, dealer);
+    s_check_refreshes (config, dealer);
 
     zsock_destroy (&dealer);
     zactor_destroy (&actor);
