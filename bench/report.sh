@@ -26,7 +26,7 @@ run_one() {  # scenario -> its output on stdout
         telemetry) "$src/bench/run.sh" "$build" telemetry --seconds 10 ;;
         startup) "$src/bench/run.sh" "$build" startup --runs 5 ;;
         startup-320) LL_BENCH_HTTP_THREADS=320 "$src/bench/run.sh" "$build" startup --runs 5 ;;
-        deliver-scale) LL_BENCH_HTTP_THREADS=2100 LL_BENCH_MAX_PARKED=2050 LL_BENCH_MAX_ZMQ_AGENTS=10000 \
+        deliver-scale) LL_BENCH_HTTP_THREADS=2400 LL_BENCH_MAX_PARKED=2050 LL_BENCH_MAX_ZMQ_AGENTS=10000 \
             "$src/bench/run.sh" "$build" deliver --zmq-agents 10000 --http-agents 2000 --procs 4 --ready-timeout 300 ;;
         scaleout) "$src/bench/run.sh" "$build" scaleout --vms 3000 --clients 64 --health-seconds 0 ;;
         export) LABLINK_SOURCE_DIR=$src LABLINK_BUILD_DIR=$build \

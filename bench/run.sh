@@ -6,9 +6,11 @@
 # ZeroMQ gateway on), then lablink-bench SCENARIO against them.
 #   bench/run.sh build claims --vms 5000 --clients 64
 #   bench/run.sh build deliver --zmq-agents 1000 --http-agents 200
-#   LL_BENCH_HTTP_THREADS=2100 LL_BENCH_MAX_PARKED=2050 \
+#   LL_BENCH_HTTP_THREADS=2400 LL_BENCH_MAX_PARKED=2050 \
 #   LL_BENCH_MAX_ZMQ_AGENTS=10000 bench/run.sh build deliver \
 #       --zmq-agents 10000 --http-agents 2000 --procs 4 --ready-timeout 300
+#     (2,000 parked need 2,400 workers: an eighth stay free for claims and
+#     health, and the streams' 16; with 2,100 the cap was lowered to 1,822)
 #   bench/run.sh build logs --seconds 10
 #   bench/run.sh build logs-read --lines 1000000 --reads 50
 #   bench/run.sh build telemetry --seconds 10

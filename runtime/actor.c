@@ -1,3 +1,4 @@
+#define _GNU_SOURCE  //  pthread_setname_np
 #include "runtime/actor.h"
 #include "runtime/log.h"
 
@@ -336,6 +337,10 @@ ll_actor_serve (ll_actor_t *self,
 void
 ll_actor_main (zsock_t *pipe, void *args, const ll_actor_kind_t *kind)
 {
+    //  The thread says which actor it is (top -H, perf, gdb): "ll-gateway"
+    char thread_name[16];
+    snprintf (thread_name, sizeof thread_name, "ll-%s", kind->name);
+    pthread_setname_np (pthread_self (), thread_name);
     ll_actor_t *self = calloc (1, kind->size);
     ll_actor_init (self, kind->name, pipe, args);
     if (kind->init)
