@@ -47,23 +47,23 @@ typedef struct {
     char hello_hash[LL_TOKEN_HASH_HEX];  //  its token's hash
     int64_t hello_seq;                   //  its number, in the request id
     int64_t last_ms;                     //  last message from it
+    int64_t check_ms;                    //  next check of its token (VM-AUTH)
     bool waiting;                        //  a VM-WAIT is parked for it
     bool seen;                           //  last_seen_at refresh due
     zlistx_t *posts;                     //  s_post_t, oldest first
 } s_peer_t;
 
 typedef struct {
-    ll_actor_t actor;       //  pipe, runtime (no inproc ROUTER)
-    zsock_t *router;        //  agents (tcp, CURVE); NULL when off
-    zsock_t *waiters;       //  DEALER to LL_ENDPOINT_WAITERS
-    zsock_t *assigner;      //  DEALER to LL_ENDPOINT_ASSIGNER
-    zsock_t *registry;      //  DEALER to LL_ENDPOINT_REGISTRY (agent API)
-    zsock_t *logs;          //  DEALER to LL_ENDPOINT_LOGS (agent API)
-    zsock_t *events;        //  SUB LL_ENDPOINT_EVENTS (revoked tokens)
-    zhashx_t *peers;        //  key -> s_peer_t
-    int64_t next_seq;       //  number of the next POST
-    int64_t next_seen_ms;   //  next last_seen_at refresh
-    int64_t next_check_ms;  //  next verification of every peer's token
+    ll_actor_t actor;      //  pipe, runtime (no inproc ROUTER)
+    zsock_t *router;       //  agents (tcp, CURVE); NULL when off
+    zsock_t *waiters;      //  DEALER to LL_ENDPOINT_WAITERS
+    zsock_t *assigner;     //  DEALER to LL_ENDPOINT_ASSIGNER
+    zsock_t *registry;     //  DEALER to LL_ENDPOINT_REGISTRY (agent API)
+    zsock_t *logs;         //  DEALER to LL_ENDPOINT_LOGS (agent API)
+    zsock_t *events;       //  SUB LL_ENDPOINT_EVENTS (revoked tokens)
+    zhashx_t *peers;       //  key -> s_peer_t
+    int64_t next_seq;      //  number of the next POST
+    int64_t next_seen_ms;  //  next last_seen_at refresh
 } self_t;
 
 static void
@@ -187,7 +187,6 @@ s_self_start (void *arg)
     ll_actor_reader (actor, self->logs, s_self_handle_logs);
     ll_actor_reader (actor, self->events, s_self_handle_events);
     self->next_seen_ms = ll_now_ms () + LL_GATEWAY_SEEN_MS;
-    self->next_check_ms = ll_now_ms () + LL_GATEWAY_RECHECK_MS;
     return NULL;
 }
 
@@ -404,6 +403,7 @@ s_hello_done (
         snprintf (peer->gen, sizeof peer->gen, "%s", gen);
         snprintf (peer->hash, sizeof peer->hash, "%s", peer->hello_hash);
         peer->seen = true;
+        peer->check_ms = ll_now_ms () + LL_GATEWAY_RECHECK_MS;
         s_send (self, peer, "HELLO-OK");
     }
     else
@@ -735,20 +735,26 @@ s_recheck_done (self_t *self, const char *id, int rc, const char *error)
         s_revoke (self, peer, s_auth_refusal (error));
 }
 
+//  Verify a peer's token again; the registry answers every check waiting
+//  with one query.
+static void
+s_recheck (self_t *self, s_peer_t *peer)
+{
+    char id[96];
+    snprintf (id, sizeof id, "v%s:%s", peer->key, peer->gen);
+    ll_proto_send (self->registry, LL_CMD_VM_AUTH, id, peer->host, peer->hash);
+    peer->check_ms = ll_now_ms () + LL_GATEWAY_RECHECK_MS;
+}
+
 //  Verify every peer's token again (after RESYNC: revocations may have
-//  been missed; and every LL_GATEWAY_RECHECK_MS). The registry answers
-//  them all with one query.
+//  been missed).
 static void
 s_recheck_all (self_t *self)
 {
     for (s_peer_t *p = zhashx_first (self->peers); p;
          p = zhashx_next (self->peers))
-        if (p->host) {
-            char id[96];
-            snprintf (id, sizeof id, "v%s:%s", p->key, p->gen);
-            ll_proto_send (self->registry, LL_CMD_VM_AUTH, id, p->host,
-                           p->hash);
-        }
+        if (p->host)
+            s_recheck (self, p);
 }
 
 //  Replies of the registry and the ingest: the POSTs', the HELLOs' and
@@ -812,7 +818,10 @@ s_self_handle_events (void *arg)
     free (gen);
 }
 
-//  Forget silent peers; refresh last_seen_at of the live ones.
+//  Forget silent peers; check the tokens due (each LL_GATEWAY_RECHECK_MS
+//  after its last check: a fleet's checks spread as its HELLOs did, where
+//  all at once were 10,000 answers in a burst among the deliveries);
+//  refresh last_seen_at of the live ones.
 static void
 s_self_tick (void *arg)
 {
@@ -826,16 +835,14 @@ s_self_tick (void *arg)
         s_posts_expire (self, p, now);
         if (now - p->last_ms > LL_GATEWAY_SILENT_MS)
             zlistx_add_end (gone, p);
+        else if (p->host && now >= p->check_ms)
+            s_recheck (self, p);
     }
     for (s_peer_t *p = zlistx_first (gone); p; p = zlistx_next (gone)) {
         s_unwait (self, p);
         zhashx_delete (self->peers, p->key);
     }
     zlistx_destroy (&gone);
-    if (now >= self->next_check_ms) {
-        self->next_check_ms = now + LL_GATEWAY_RECHECK_MS;
-        s_recheck_all (self);
-    }
     if (now < self->next_seen_ms)
         return;
     self->next_seen_ms = now + LL_GATEWAY_SEEN_MS;
