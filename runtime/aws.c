@@ -212,20 +212,6 @@ ll_aws_profile_parse (const char *credentials_text,
     return -1;
 }
 
-//  A file's text (at most LL_AWS_FILE_MAX bytes), or NULL.
-static char *
-s_read (const char *path)
-{
-    FILE *f = path ? fopen (path, "rb") : NULL;
-    if (!f)
-        return NULL;
-    char *text = malloc (LL_AWS_FILE_MAX + 1);
-    size_t got = fread (text, 1, LL_AWS_FILE_MAX, f);
-    fclose (f);
-    text[got] = '\0';
-    return text;
-}
-
 //  AWS_<var> when set, else ~/.aws/<name>.
 static char *
 s_shared_path (const char *var, const char *name)
@@ -260,8 +246,8 @@ s_from_files (ll_aws_creds_t *out, char *error, size_t errsize)
     char *credentials_path =
         s_shared_path ("AWS_SHARED_CREDENTIALS_FILE", "credentials");
     char *config_path = s_shared_path ("AWS_CONFIG_FILE", "config");
-    char *credentials = s_read (credentials_path);
-    char *config = s_read (config_path);
+    char *credentials = ll_file_read (credentials_path, LL_AWS_FILE_MAX, NULL);
+    char *config = ll_file_read (config_path, LL_AWS_FILE_MAX, NULL);
     free (credentials_path);
     free (config_path);
     int rc = ll_aws_profile_parse (credentials, config, profile, out, error,

@@ -1,9 +1,11 @@
 #include "runtime/textbuf.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void
 s_reserve (ll_textbuf_t *self, size_t more)
@@ -159,6 +161,27 @@ ll_copy_field (ll_textbuf_t *self, const char *text, size_t len)
         start = i + 1;
     }
     ll_textbuf_append (self, text + start, len - start);
+}
+
+char *
+ll_file_read (const char *path, size_t max, size_t *len)
+{
+    //  read (2), not stdio: no copy of a key's bytes left in a freed
+    //  buffer; close-on-exec, as a terraform child may be forked meanwhile
+    int fd = path ? open (path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0)
+        return NULL;
+    char *text = malloc (max + 1);
+    size_t got = 0;
+    ssize_t n;
+    while (text && got < max && (n = read (fd, text + got, max - got)) > 0)
+        got += (size_t) n;
+    close (fd);
+    if (text)
+        text[got] = '\0';
+    if (len)
+        *len = got;
+    return text;
 }
 
 int

@@ -1,7 +1,8 @@
 /*  A growable byte buffer with the two encodings the telemetry actors send
     to PostgreSQL: array literals for unnest() parameters and COPY text
     rows. The buffer is always NUL-terminated. Also ll_strcopy: a string
-    into a fixed buffer, refused when it does not fit. */
+    into a fixed buffer, refused when it does not fit; ll_file_read: a
+    small file's first bytes as text. */
 #ifndef LL_TEXTBUF_H
 #define LL_TEXTBUF_H
 
@@ -51,6 +52,11 @@ size_t ll_textbuf_sink (char *data, size_t size, size_t count, void *sink);
 //  Copy the C string value into out (size bytes): 0, or -1 (out unchanged)
 //  when it does not fit.
 int ll_strcopy (char *out, size_t size, const char *value);
+
+//  The first max bytes of the file at path, NUL-terminated (the caller
+//  frees), their count in len when not NULL; NULL when it cannot be opened
+//  (path NULL too).
+char *ll_file_read (const char *path, size_t max, size_t *len);
 
 //  --- PostgreSQL array literals: "{" then elements then "}" -------------
 //  Start an array literal.

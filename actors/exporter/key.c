@@ -1,4 +1,5 @@
 #include "actors/exporter/key.h"
+#include "runtime/textbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -163,25 +164,6 @@ s_generate (const char *path)
     return rc;
 }
 
-static char *
-s_read_file (const char *path, size_t *len_out)
-{
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    char *text = malloc (S_KEY_FILE_MAX + 1);
-    size_t len = 0;
-    ssize_t n;
-    while (text && len < S_KEY_FILE_MAX
-           && (n = read (fd, text + len, S_KEY_FILE_MAX - len)) > 0)
-        len += (size_t) n;
-    close (fd);
-    if (text)
-        text[len] = '\0';
-    *len_out = len;
-    return text;
-}
-
 ll_ssh_key_t *
 ll_ssh_key_load (const char *path, char *error, size_t errsize)
 {
@@ -201,8 +183,8 @@ ll_ssh_key_load (const char *path, char *error, size_t errsize)
     char pubpath[4200];
     snprintf (pubpath, sizeof pubpath, "%s.pub", path);
     size_t publen = 0;
-    self->private_pem = s_read_file (path, &self->private_len);
-    self->public_line = s_read_file (pubpath, &publen);
+    self->private_pem = ll_file_read (path, S_KEY_FILE_MAX, &self->private_len);
+    self->public_line = ll_file_read (pubpath, S_KEY_FILE_MAX, &publen);
     if (!self->private_pem || !self->public_line
         || !strstr (self->private_pem, S_BEGIN)) {
         snprintf (error, errsize, "cannot read the key %s (and its .pub)",

@@ -31,7 +31,7 @@ tf_reboot_continue (self_t *self, op_t *op)
 {
     char *script = tf_path_join (self->module_dir, TF_REBOOT_SCRIPT);
     char *path = tf_path_join (self->work_dir, TF_TFVARS_JSON);
-    char *tfvars = tf_read_file (path, 16 * 1024 * 1024);
+    char *tfvars = ll_file_read (path, 16 * 1024 * 1024, NULL);
     free (path);
     char *name;
     while ((name = tf_nth (op->names, op->done + op->failed_vms))) {

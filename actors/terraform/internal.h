@@ -140,8 +140,6 @@ int tf_mkdirs (const char *path, mode_t mode);
 
 bool tf_file_exists (const char *path);
 
-//  Read a small file into a new string (NULL on failure).
-char *tf_read_file (const char *path, size_t max);
 
 //  Write text to path with mode, atomically (temporary file + rename).
 int tf_write_file (const char *path, const char *text, mode_t mode);

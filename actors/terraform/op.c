@@ -47,19 +47,6 @@ tf_file_exists (const char *path)
     return stat (path, &st) == 0;
 }
 
-char *
-tf_read_file (const char *path, size_t max)
-{
-    FILE *f = fopen (path, "rb");
-    if (!f)
-        return NULL;
-    char *text = malloc (max + 1);
-    size_t got = fread (text, 1, max, f);
-    fclose (f);
-    text[got] = '\0';
-    return text;
-}
-
 int
 tf_write_file (const char *path, const char *text, mode_t mode)
 {
@@ -585,7 +572,7 @@ tf_op_terraform (self_t *self, op_t *op)
     snprintf (self->init_id, n, "%s\n%s", self->module_dir, backend);
     free (backend);
     char *marker = tf_path_join (self->work_dir, TF_INIT_MARKER);
-    char *initialised = tf_read_file (marker, 64 * 1024);
+    char *initialised = ll_file_read (marker, 64 * 1024, NULL);
     free (marker);
     bool need_init = !initialised || strcmp (initialised, self->init_id) != 0;
     free (initialised);

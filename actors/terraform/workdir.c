@@ -43,7 +43,7 @@ tf_ensure_key (self_t *self, op_t *op, char **public_key)
         tf_say (self, op, "made the allocator's ssh key %s (ed25519)",
                 self->key_file);
     }
-    pub = tf_read_file (pub_path, 4096);
+    pub = ll_file_read (pub_path, 4096, NULL);
     free (pub_path);
     if (!pub)
         return -1;
@@ -156,9 +156,9 @@ tf_write_tfvars (self_t *self, op_t *op, const char *public_key)
     //  token is in its user_data). Only the hashes are in the database.
     char *path = tf_path_join (self->work_dir, TF_TFVARS_JSON);
     char *hcl_path = tf_path_join (self->work_dir, TF_TFVARS);
-    char *previous = tf_read_file (path, 16 * 1024 * 1024);
+    char *previous = ll_file_read (path, 16 * 1024 * 1024, NULL);
     if (!previous)  //  written in HCL before the JSON file existed
-        previous = tf_read_file (hcl_path, 16 * 1024 * 1024);
+        previous = ll_file_read (hcl_path, 16 * 1024 * 1024, NULL);
     int rows = PQntuples (res);
     const char **names = calloc ((size_t) rows + 1, sizeof *names);
     char **tokens = calloc ((size_t) rows + 1, sizeof *tokens);
@@ -185,7 +185,7 @@ tf_write_tfvars (self_t *self, op_t *op, const char *public_key)
     char *url = ll_tf_allocator_url (config);
     char *script = NULL;
     if (config->startup_script.enabled && *config->startup_script.path)
-        script = tf_read_file (config->startup_script.path, 64 * 1024);
+        script = ll_file_read (config->startup_script.path, 64 * 1024, NULL);
     bool local = strcmp (config->provider.kind, "local") == 0;
     char *agent_bin = NULL, *start_host = NULL;
     if (local && self->exe_dir) {
@@ -267,7 +267,7 @@ tf_backup_tfvars (self_t *self, op_t *op)
         return 0;
     char prefix[512], key[640], error[512] = "";
     char *path = tf_path_join (self->work_dir, TF_TFVARS);
-    char *text = tf_read_file (path, 1024 * 1024);
+    char *text = ll_file_read (path, 1024 * 1024, NULL);
     free (path);
     ll_aws_creds_t creds = {0};
     if (ll_config_s3_prefix (config, prefix, sizeof prefix) != 0)
