@@ -270,7 +270,11 @@ ll_route_dashboard_events (ll_http_req_t *req)
     char *text = s_dashboard (req);
     if (!text)
         return ll_http_error (req, 503, "The dashboard is unavailable now.");
-    zsock_t *sub = zsock_new_sub (LL_ENDPOINT_OPERATIONS, LL_OP_TOPIC_PREFIX);
+    //  Within the socket budget, as every stream's subscription: a failure
+    //  is logged and counted in /metrics (never an abort), and the figures
+    //  are then read every second
+    void *sub =
+        ll_http_subscribe (req, LL_ENDPOINT_OPERATIONS, LL_OP_TOPIC_PREFIX);
     if (sub)
         zsock_set_rcvtimeo (sub, 1000);
     bool alive = ll_sse_begin (req) == 0
@@ -306,6 +310,6 @@ ll_route_dashboard_events (ll_http_req_t *req)
         }
     }
     free (text);
-    zsock_destroy (&sub);
+    ll_socket_close (&sub);
     return 200;
 }
