@@ -117,7 +117,10 @@ s_self_start (void *arg)
 
 //  --- helpers -------------------------------------------------------------
 
-//  A PostgreSQL text array literal of count strings (new string).
+//  A PostgreSQL text array literal of count strings (new string). Not
+//  ll_pgarray: the claims' commands and PINs go through here, and this
+//  sizes the literal once, so no realloc leaves a copy behind and the
+//  caller can wipe the one there is.
 static char *
 s_pg_array (char *const *items, size_t count)
 {

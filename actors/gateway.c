@@ -395,8 +395,10 @@ s_hello_done (
         || strtoll (seq, NULL, 10) != peer->hello_seq)
         return;
     char *gen = NULL;
-    if (rc == 0 && ll_proto_payload (LL_CMD_VM_AUTH, payload, &gen) != 0)
-        rc = -1, error = LL_REASON_BAD_REPLY;
+    if (rc == 0 && ll_proto_payload (LL_CMD_VM_AUTH, payload, &gen) != 0) {
+        rc = -1;
+        error = LL_REASON_BAD_REPLY;
+    }
     if (rc == 0 && strlen (gen) < sizeof peer->gen) {
         peer->host = peer->hello_host;
         peer->hello_host = NULL;
