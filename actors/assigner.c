@@ -14,6 +14,7 @@
 #define LL_ASSIGNER_COUNT_TTL   500     //  ms a free count is reused
 #define LL_ASSIGNER_BUCKETS_MAX 200000  //  rate-limit entries kept
 #define LL_ASSIGNER_FIELD_MAX   1100    //  longest email/code/address
+#define LL_ASSIGNER_CLAIM_WAIT  300     //  ms a claim waits for a held VM
 
 //  One rate-limit bucket: tokens refill continuously up to the capacity.
 typedef struct {
@@ -399,36 +400,29 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
     return rc;
 }
 
-//  Claim free VMs for the batch's new students, in one statement.
+//  claim_free for these claims: the matched ones are ASSIGNED. Returns how
+//  many, or -1 when the statement failed.
 static int
-s_batch_fresh (self_t *self, s_claim_t **claims, size_t n)
+s_claim_free (self_t *self,
+              s_claim_t **claims,
+              size_t k,
+              const char *stale,
+              const char *window)
 {
-    size_t k = 0;
-    s_claim_t **fresh = malloc (n * sizeof *fresh);
-    for (size_t i = 0; i < n; i++)
-        if (claims[i]->fresh)
-            fresh[k++] = claims[i];
-    if (k == 0) {
-        free (fresh);
-        return 0;
-    }
     char **emails = malloc (k * sizeof *emails);
     char **commands = malloc (k * sizeof *commands);
     char **pins = malloc (k * sizeof *pins);
     char **hashes = malloc (k * sizeof *hashes);
     for (size_t i = 0; i < k; i++) {
-        emails[i] = fresh[i]->email;
-        commands[i] = fresh[i]->command;
-        pins[i] = fresh[i]->pin;
-        hashes[i] = fresh[i]->hash;
+        emails[i] = claims[i]->email;
+        commands[i] = claims[i]->command;
+        pins[i] = claims[i]->pin;
+        hashes[i] = claims[i]->hash;
     }
     char *a_emails = s_pg_array (emails, k);
     char *a_commands = s_pg_array (commands, k);
     char *a_pins = s_pg_array (pins, k);
     char *a_hashes = s_pg_array (hashes, k);
-    char stale[16], window[16];
-    ll_config_offer_params (self->actor.runtime->config, stale, window,
-                            sizeof stale);
     const char *values[] = {a_emails, a_commands, a_pins,
                             stale,    window,     a_hashes};
     PGresult *res = ll_db_exec (self->actor.db, "claim_free", 6, values);
@@ -442,21 +436,93 @@ s_batch_fresh (self_t *self, s_claim_t **claims, size_t n)
     free (commands);
     free (pins);
     free (hashes);
-    int rc = -1;
-    if (res) {
-        for (size_t i = 0; i < k; i++)
-            s_claim_set (fresh[i], LL_CLAIM_NONE, NULL, NULL);
-        for (int r = 0; r < PQntuples (res); r++) {
-            long n_req = strtol (PQgetvalue (res, r, 0), NULL, 10);
-            if (n_req >= 1 && (size_t) n_req <= k) {
-                s_claim_t *claim = fresh[n_req - 1];
-                s_claim_set (claim, LL_CLAIM_ASSIGNED, PQgetvalue (res, r, 1),
-                             claim->pin);
-            }
+    if (!res)
+        return -1;
+    int matched = 0;
+    for (int r = 0; r < PQntuples (res); r++) {
+        long n_req = strtol (PQgetvalue (res, r, 0), NULL, 10);
+        if (n_req >= 1 && (size_t) n_req <= k) {
+            s_claim_t *claim = claims[n_req - 1];
+            s_claim_set (claim, LL_CLAIM_ASSIGNED, PQgetvalue (res, r, 1),
+                         claim->pin);
+            matched++;
         }
-        rc = 0;
     }
     PQclear (res);
+    return matched;
+}
+
+//  claim_free skips the free VMs another session holds, and every liveness
+//  write (heartbeat flush, last_seen_at, last_polled_at) holds the rows it
+//  touches until it commits: without this, the last students of a class
+//  could hear "no VM available" while free VMs exist. The claims left over
+//  wait for those VMs (claim_wait_free) for at most LL_ASSIGNER_CLAIM_WAIT
+//  ms, under PostgreSQL's 1 s deadlock_timeout so that a writer waiting on
+//  this transaction's rows is never aborted for it, then take them. A
+//  timeout rolls back to the savepoint and the claims stay NONE.
+static int
+s_claim_wait_free (self_t *self,
+                   s_claim_t **left,
+                   size_t m,
+                   const char *stale,
+                   const char *window)
+{
+    ll_db_t *db = self->actor.db;
+    if (ll_db_command (db, "SAVEPOINT claim_wait") != 0)
+        return -1;
+    char count[24];
+    snprintf (count, sizeof count, "%zu", m);
+    const char *values[] = {count, stale, window};
+    char wait[48];
+    snprintf (wait, sizeof wait, "SET LOCAL lock_timeout = '%dms'",
+              LL_ASSIGNER_CLAIM_WAIT);
+    PGresult *held = NULL;
+    if (ll_db_command (db, wait) == 0)
+        held = ll_db_exec (db, "claim_wait_free", 3, values);
+    if (!held) {
+        if (!ll_db_connected (db)
+            || ll_db_command (db, "ROLLBACK TO SAVEPOINT claim_wait") != 0)
+            return -1;
+        ll_warn ("assigner: %zu claim(s) answered NONE: free VMs stayed "
+                 "held by another session (%s)",
+                 m, ll_db_error (db));
+        return 0;
+    }
+    int rows = PQntuples (held);
+    PQclear (held);
+    if (rows > 0) {
+        int matched = s_claim_free (self, left, m, stale, window);
+        if (matched < 0)
+            return -1;
+        ll_debug ("assigner: %d claim(s) waited for a held free VM", matched);
+    }
+    return ll_db_command (db, "RELEASE SAVEPOINT claim_wait");
+}
+
+//  Claim free VMs for the batch's new students: one statement, then the
+//  wait for held ones when some are left over.
+static int
+s_batch_fresh (self_t *self, s_claim_t **claims, size_t n)
+{
+    size_t k = 0;
+    s_claim_t **fresh = malloc (n * sizeof *fresh);
+    for (size_t i = 0; i < n; i++)
+        if (claims[i]->fresh)
+            fresh[k++] = claims[i];
+    for (size_t i = 0; i < k; i++)
+        s_claim_set (fresh[i], LL_CLAIM_NONE, NULL, NULL);
+    char stale[16], window[16];
+    ll_config_offer_params (self->actor.runtime->config, stale, window,
+                            sizeof stale);
+    int matched = k > 0 ? s_claim_free (self, fresh, k, stale, window) : 0;
+    int rc = matched < 0 ? -1 : 0;
+    if (rc == 0 && (size_t) matched < k) {
+        size_t m = 0;
+        for (size_t i = 0; i < k; i++)
+            if (!fresh[i]->host)
+                fresh[m++] = fresh[i];
+        rc = s_claim_wait_free (self, fresh, m, stale, window);
+    }
     free (fresh);
     return rc;
 }

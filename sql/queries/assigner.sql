@@ -52,19 +52,15 @@ INSERT INTO audit_log (actor, action, target, outcome, detail)
 SELECT 'auto', 'recover-student', hostname, 'ok', $3 FROM r;
 
 -- name: claim_free
--- Claim one free VM for each request, in one statement: the free rows in
--- hostname order, locked (others' locks skipped), paired with the requests
--- in arrival order. $1 emails, $2 commands, $3 pins, $4 stale seconds,
--- $5 poll window seconds, $6 the hashes of the claims' secrets. The claim
--- consumes the VM's poll.
+-- Claim one free VM for each request, in one statement: the offered rows
+-- (ll_vm_offered) in hostname order, locked (others' locks skipped: see
+-- claim_wait_free), paired with the requests in arrival order. $1 emails,
+-- $2 commands, $3 pins, $4 stale seconds, $5 poll window seconds, $6 the
+-- hashes of the claims' secrets. The claim consumes the VM's poll.
 WITH free AS (
     SELECT hostname, row_number() OVER (ORDER BY hostname) AS n
     FROM (SELECT hostname FROM vms
-          WHERE status = 'running' AND user_email IS NULL
-            AND release_pending IS NULL
-            AND last_seen_at >= now() - make_interval(secs => $4::integer)
-            AND gpu_health IS DISTINCT FROM 'Unhealthy'
-            AND last_polled_at >= now() - make_interval(secs => $5::integer)
+          WHERE ll_vm_offered(vms, $4::integer, $5::integer)
           ORDER BY hostname
           LIMIT cardinality($1::text[])
           FOR UPDATE SKIP LOCKED) locked
@@ -80,6 +76,18 @@ SET user_email = req.email, crd_command = req.command, pin = req.pin,
 FROM free JOIN req USING (n)
 WHERE v.hostname = free.hostname
 RETURNING req.n, v.hostname;
+
+-- name: claim_wait_free
+-- The offered VMs claim_free skipped because another session held them
+-- (a heartbeat flush or a last_seen_at/last_polled_at refresh holds every
+-- row it touches until it commits): wait for up to $1 of them, up to the
+-- transaction's lock_timeout, and hold them so that claim_free, run again,
+-- takes them. $2 stale seconds, $3 poll window seconds.
+SELECT hostname FROM vms
+WHERE ll_vm_offered(vms, $2::integer, $3::integer)
+ORDER BY hostname
+LIMIT $1::integer
+FOR UPDATE;
 
 -- name: claim_audit
 -- One audit row per answered claim ($1 emails, $2 hostnames or '', $3
@@ -111,11 +119,7 @@ ORDER BY hostname;
 
 -- name: vm_count_free
 -- $1 stale seconds, $2 poll window seconds
-SELECT count(*) FROM vms
-WHERE status = 'running' AND user_email IS NULL AND release_pending IS NULL
-  AND last_seen_at >= now() - make_interval(secs => $1::integer)
-  AND gpu_health IS DISTINCT FROM 'Unhealthy'
-  AND last_polled_at >= now() - make_interval(secs => $2::integer);
+SELECT count(*) FROM vms WHERE ll_vm_offered(vms, $1::integer, $2::integer);
 
 -- name: vm_release
 -- Give a VM back to the pool ($1 hostname, $2 who, $3 claim.on_release:

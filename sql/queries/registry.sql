@@ -159,18 +159,14 @@ SELECT coalesce(json_agg(r ORDER BY r.hostname), '[]')::text FROM (
 -- name: vm_fleet
 -- The fleet by status for /metrics ($1 stale_after_s, $2 poll window s):
 -- VMs, assigned,
--- stale, free (the claim's own predicate, assigner.sql) and assignments not
+-- stale, free (the claim's own predicate, ll_vm_offered) and assignments not
 -- yet acknowledged; each row also carries the scheduled end of the fleet
 -- (settings.fleet_scheduled_end, epoch seconds, or '').
 SELECT coalesce(status, ''), count(*),
        count(*) FILTER (WHERE user_email IS NOT NULL),
        count(*) FILTER (WHERE coalesce(last_seen_at, created_at)
                               < now() - make_interval(secs => $1::integer)),
-       count(*) FILTER (WHERE status = 'running' AND user_email IS NULL
-                          AND last_seen_at
-                              >= now() - make_interval(secs => $1::integer)
-                          AND last_polled_at
-                              >= now() - make_interval(secs => $2::integer)),
+       count(*) FILTER (WHERE ll_vm_offered(vms, $1::integer, $2::integer)),
        count(*) FILTER (WHERE crd_command IS NOT NULL AND delivered_at IS NULL),
        coalesce((SELECT value FROM settings
                  WHERE key = 'fleet_scheduled_end'), '')

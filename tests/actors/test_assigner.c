@@ -7,10 +7,13 @@
     VM until the current reset is confirmed by the current agent and its
     next poll, results and releases find their VM or say "not found",
     and a PostgreSQL restart under the actor costs a
-    caller nothing (ll_db_exec_retry). Malformed and unknown requests are
-    refused. */
+    caller nothing (ll_db_exec_retry), and a free VM held by another
+    session's liveness write is waited for, not skipped. Malformed and
+    unknown requests are refused. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <cmocka.h>
 
@@ -293,12 +296,121 @@ test_assigner (void **state)
     ll_config_destroy (&config);
 }
 
+//  Another session's liveness write (a heartbeat flush, a last_seen_at or
+//  last_polled_at refresh) holds a free VM's row until it commits.
+typedef struct {
+    PGconn *conn;            //  the writer, inside its transaction
+    int hold_ms;             //  how long it holds the row
+    atomic_bool committed;   //  set once it has committed
+} s_writer_t;
+
+static void *
+s_writer_commit (void *arg)
+{
+    s_writer_t *writer = arg;
+    zclock_sleep (writer->hold_ms);
+    PQclear (PQexec (writer->conn, "COMMIT"));
+    atomic_store (&writer->committed, true);
+    return NULL;
+}
+
+//  Hold hostname's row in a second session for hold_ms, claim meanwhile;
+//  the claim's outcome and host (new strings).
+static void
+s_claim_while_held (ll_config_t *config,
+                    ll_client_t *assigner,
+                    const char *email,
+                    int hold_ms,
+                    char **outcome,
+                    char **host,
+                    bool *answered_before_commit)
+{
+    char *conninfo = ll_config_conninfo (config);
+    s_writer_t writer = {.conn = PQconnectdb (conninfo), .hold_ms = hold_ms};
+    free (conninfo);
+    assert_int_equal (PQstatus (writer.conn), CONNECTION_OK);
+    PQclear (PQexec (writer.conn, "BEGIN"));
+    PGresult *res = PQexec (writer.conn, "UPDATE vms SET last_seen_at = now() "
+                                         "WHERE hostname = 'hw-vm-1'");
+    assert_string_equal (PQcmdTuples (res), "1");
+    PQclear (res);
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_writer_commit, &writer),
+                      0);
+    char *pin = NULL, *secret = NULL, *error = NULL;
+    assert_int_equal (ll_ask_vm_claim (assigner, email, "code-held",
+                                       "10.0.1.1", "", "", outcome, host, &pin,
+                                       &secret, &error),
+                      0);
+    *answered_before_commit = !atomic_load (&writer.committed);
+    pthread_join (thread, NULL);
+    PQfinish (writer.conn);
+    free (pin);
+    free (secret);
+}
+
+//  The last free VM is in another session's liveness write while a student
+//  claims: the claim waits for it and takes it, never answering "no VM"
+//  while a free VM exists (claim_free alone skips held rows). Held for
+//  longer than the claim waits, the answer is NONE without waiting for the
+//  writer, and the VM stays free for the next claim.
+static void
+test_claim_waits_for_held_vm (void **state)
+{
+    ll_config_t *config = ll_test_config ();
+    ll_stats_t stats = {0};
+    ll_runtime_t runtime = {
+        .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
+    zactor_t *actor = zactor_new (assigner_actor, &runtime);
+    char *error = NULL;
+    assert_int_equal (ll_actor_start (actor, 10000, &error), 0);
+    //  The first test's VMs leave the offer; one free VM
+    free (ll_test_sql (config, "UPDATE vms SET status = 'error'"));
+    free (ll_test_sql (config,
+                       "INSERT INTO vms (hostname, status, last_seen_at, "
+                       "last_polled_at, token_generation) "
+                       "VALUES ('hw-vm-1', 'running', now(), now(), 1)"));
+    zsock_t *dealer = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
+    ll_client_t assigner = ll_client_dealer (dealer);
+
+    //  Held for 3 s, past the claim's wait: NONE, answered before the
+    //  writer lets go, and nothing taken
+    char *outcome = NULL, *host = NULL;
+    bool early = false;
+    s_claim_while_held (config, &assigner, "late@example.com", 3000, &outcome,
+                        &host, &early);
+    assert_string_equal (outcome, LL_CLAIM_NONE);
+    assert_null (host);
+    assert_true (early);
+    free (outcome);
+    s_expect_sql (config,
+                  "SELECT coalesce(user_email, 'free') FROM vms "
+                  "WHERE hostname = 'hw-vm-1'",
+                  "free");
+
+    //  Held for the 100 ms of a liveness write: the claim takes the VM
+    s_claim_while_held (config, &assigner, "held@example.com", 100, &outcome,
+                        &host, &early);
+    assert_string_equal (outcome, LL_CLAIM_ASSIGNED);
+    assert_string_equal (host, "hw-vm-1");
+    free (outcome);
+    free (host);
+    s_expect_sql (config,
+                  "SELECT user_email FROM vms WHERE hostname = 'hw-vm-1'",
+                  "held@example.com");
+
+    zsock_destroy (&dealer);
+    zactor_destroy (&actor);
+    ll_config_destroy (&config);
+}
+
 int
 main (void)
 {
     zsys_handler_set (NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_assigner),
+        cmocka_unit_test (test_claim_waits_for_held_vm),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     zsys_shutdown ();
