@@ -245,6 +245,24 @@ s_stop (pid_t pid)
     return status;
 }
 
+//  The port the allocator logged it listens on (it listens on port 0, so
+//  no other test can hold it), or -1 when it did not start within 10 s.
+static int
+s_allocator_port (const char *log)
+{
+    for (int i = 0; i < 100; i++) {
+        char *text = ll_file_read (log, 1 << 20, NULL);
+        const char *line = text ? strstr (text, "http: listening on ") : NULL;
+        const char *at = line ? strstr (line, "(port ") : NULL;
+        int port = at ? (int) strtol (at + 6, NULL, 10) : 0;
+        free (text);
+        if (port > 0)
+            return port;
+        usleep (100 * 1000);
+    }
+    return -1;
+}
+
 static void
 test_lambda (void **state)
 {
@@ -253,22 +271,23 @@ test_lambda (void **state)
     curl_global_init (CURL_GLOBAL_DEFAULT);
     assert_true (sodium_init () >= 0);
 
-    //  The real allocator on a free port
-    int port = 20000 + (int) (getpid () % 30000);
+    //  The real allocator on a port of its own
     char path[1024], log[1024], url[256];
     snprintf (path, sizeof path, "%s/config.yaml", dir);
     snprintf (log, sizeof log, "%s/allocator.log", dir);
     FILE *f = fopen (path, "w");
     fprintf (f,
              "db:\n  host: 127.0.0.1\n  port: %s\napp:\n  admin_password: "
-             "test-admin-password\n  listen: 127.0.0.1:%d\nprovider:\n  kind: "
+             "test-admin-password\n  listen: 127.0.0.1:0\nprovider:\n  kind: "
              "local\n",
-             getenv ("LABLINK_DB_PORT"), port);
+             getenv ("LABLINK_DB_PORT"));
     fclose (f);
     char allocator[1024];
     snprintf (allocator, sizeof allocator, "%s/lablink-allocator", build);
     char *alloc_argv[] = {allocator, "--config", path, NULL};
     pid_t alloc = s_spawn (alloc_argv, NULL, log);
+    int port = s_allocator_port (log);
+    assert_true (port > 0);
     snprintf (url, sizeof url, "http://127.0.0.1:%d", port);
     char probe[300];
     snprintf (probe, sizeof probe, "%s/api/vm-status/x", url);
