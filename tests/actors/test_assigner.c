@@ -299,9 +299,9 @@ test_assigner (void **state)
 //  Another session's liveness write (a heartbeat flush, a last_seen_at or
 //  last_polled_at refresh) holds a free VM's row until it commits.
 typedef struct {
-    PGconn *conn;            //  the writer, inside its transaction
-    int hold_ms;             //  how long it holds the row
-    atomic_bool committed;   //  set once it has committed
+    PGconn *conn;           //  the writer, inside its transaction
+    int hold_ms;            //  how long it holds the row
+    atomic_bool committed;  //  set once it has committed
 } s_writer_t;
 
 static void *
@@ -338,9 +338,9 @@ s_claim_while_held (ll_config_t *config,
     assert_int_equal (pthread_create (&thread, NULL, s_writer_commit, &writer),
                       0);
     char *pin = NULL, *secret = NULL, *error = NULL;
-    assert_int_equal (ll_ask_vm_claim (assigner, email, "code-held",
-                                       "10.0.1.1", "", "", outcome, host, &pin,
-                                       &secret, &error),
+    assert_int_equal (ll_ask_vm_claim (assigner, email, "code-held", "10.0.1.1",
+                                       "", "", outcome, host, &pin, &secret,
+                                       &error),
                       0);
     *answered_before_commit = !atomic_load (&writer.committed);
     pthread_join (thread, NULL);
