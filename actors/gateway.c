@@ -661,14 +661,15 @@ static void
 s_self_handle_waiters (void *arg)
 {
     self_t *self = arg;
-    char *command, *id, *error;
-    zmsg_t *payload;
-    int rc = ll_proto_recv (self->waiters, &command, &id, &payload, &error);
-    s_peer_t *peer = id ? zhashx_lookup (self->peers, id) : NULL;
+    ll_answer_t a;
+    int rc = ll_answer_recv (&a, self->waiters);
+    s_peer_t *peer = a.id ? zhashx_lookup (self->peers, a.id) : NULL;
     char *what = NULL, *pin = NULL, *cmd = NULL;
-    if (rc == 0 && ll_proto_payload (command, &payload, &what, &pin, &cmd) != 0)
-        error = strdup (LL_REASON_BAD_REPLY);
-    if (command && streq (command, LL_CMD_VM_WAIT) && peer && peer->waiting) {
+    if (rc == 0
+        && ll_proto_payload (a.command, &a.payload, &what, &pin, &cmd) != 0)
+        a.error = strdup (LL_REASON_BAD_REPLY);
+    if (a.command && streq (a.command, LL_CMD_VM_WAIT) && peer
+        && peer->waiting) {
         peer->waiting = false;
         if (what && streq (what, LL_WAIT_ASSIGN) && pin && cmd)
             s_sendf (self, peer, "ASSIGN %s %s", pin, cmd);
@@ -681,17 +682,14 @@ s_self_handle_waiters (void *arg)
             s_revoke (self, peer, "ERROR token revoked");
         else
             s_sendf (self, peer, "ERROR %s",
-                     error  ? error
-                     : what ? what
-                            : "wait failed");
+                     a.error ? a.error
+                     : what  ? what
+                             : "wait failed");
     }
     ll_secret_free (&pin);
     ll_secret_free (&cmd);
     free (what);
-    free (command);
-    free (id);
-    free (error);
-    zmsg_destroy (&payload);
+    ll_answer_free (&a);
 }
 
 //  Replies of the assigner: VM-RESULT (to the peer, or a POST's).
@@ -699,26 +697,22 @@ static void
 s_self_handle_assigner (void *arg)
 {
     self_t *self = arg;
-    char *command, *id, *error;
-    zmsg_t *payload;
-    int rc = ll_proto_recv (self->assigner, &command, &id, &payload, &error);
-    s_peer_t *peer = id ? zhashx_lookup (self->peers, id) : NULL;
-    if (id && strchr (id, '.'))
-        s_post_done (self, id, rc, &payload, error);
-    else if (command && streq (command, LL_CMD_VM_RESULT) && peer) {
+    ll_answer_t a;
+    int rc = ll_answer_recv (&a, self->assigner);
+    s_peer_t *peer = a.id ? zhashx_lookup (self->peers, a.id) : NULL;
+    if (a.id && strchr (a.id, '.'))
+        s_post_done (self, a.id, rc, &a.payload, a.error);
+    else if (a.command && streq (a.command, LL_CMD_VM_RESULT) && peer) {
         if (rc == 0)
             s_send (self, peer, "RESULT-OK");
-        else if (streq (error, LL_REASON_NOT_FOUND))
+        else if (streq (a.error, LL_REASON_NOT_FOUND))
             s_send (self, peer, "ERROR VM not found.");
-        else if (streq (error, LL_REASON_REVOKED))
+        else if (streq (a.error, LL_REASON_REVOKED))
             s_revoke (self, peer, "ERROR token revoked");
         else
-            s_sendf (self, peer, "ERROR %s", error);
+            s_sendf (self, peer, "ERROR %s", a.error);
     }
-    free (command);
-    free (id);
-    free (error);
-    zmsg_destroy (&payload);
+    ll_answer_free (&a);
 }
 
 //  The answer to a peer's token check (id "v<peer key>:<generation>"): a
@@ -764,19 +758,15 @@ s_recheck_all (self_t *self)
 static void
 s_self_handle_answers (self_t *self, zsock_t *sock)
 {
-    char *command, *id, *error;
-    zmsg_t *payload;
-    int rc = ll_proto_recv (sock, &command, &id, &payload, &error);
-    if (id && id[0] == 'v')
-        s_recheck_done (self, id, rc, error);
-    else if (id && id[0] == 'h')
-        s_hello_done (self, id, rc, &payload, error);
-    else if (id && strchr (id, '.'))
-        s_post_done (self, id, rc, &payload, error);
-    free (command);
-    free (id);
-    free (error);
-    zmsg_destroy (&payload);
+    ll_answer_t a;
+    int rc = ll_answer_recv (&a, sock);
+    if (a.id && a.id[0] == 'v')
+        s_recheck_done (self, a.id, rc, a.error);
+    else if (a.id && a.id[0] == 'h')
+        s_hello_done (self, a.id, rc, &a.payload, a.error);
+    else if (a.id && strchr (a.id, '.'))
+        s_post_done (self, a.id, rc, &a.payload, a.error);
+    ll_answer_free (&a);
 }
 
 static void

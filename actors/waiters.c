@@ -442,15 +442,10 @@ static void
 s_self_handle_registry (void *arg)
 {
     self_t *self = arg;
-    char *command, *id, *error;
-    zmsg_t *payload;
-    if (ll_proto_recv (self->registry, &command, &id, &payload, &error) != 0)
-        ll_warn ("waiters: last_polled_at not refreshed: %s",
-                 error ? error : "malformed reply");
-    free (command);
-    free (id);
-    free (error);
-    zmsg_destroy (&payload);
+    ll_answer_t a;
+    if (ll_answer_recv (&a, self->registry) != 0)
+        ll_warn ("waiters: last_polled_at not refreshed: %s", a.error);
+    ll_answer_free (&a);
 }
 
 //  Answer TIMEOUT to the waiters whose time is up; to all of them when the

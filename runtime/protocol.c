@@ -230,34 +230,40 @@ ll_proto_send (zsock_t *dealer,
 }
 
 int
-ll_proto_recv (zsock_t *dealer,
-               char **command,
-               char **request_id,
-               zmsg_t **payload,
-               char **error)
+ll_answer_recv (ll_answer_t *self, zsock_t *dealer)
 {
-    *command = *request_id = *error = NULL;
-    *payload = NULL;
+    *self = (ll_answer_t){0};
     zmsg_t *msg = zmsg_recv (dealer);
     char *status = NULL;
     if (!msg
-        || ll_msg_take (msg, "sssm", command, request_id, &status, payload)
+        || ll_msg_take (msg, "sssm", &self->command, &self->id, &status,
+                        &self->payload)
                != 0) {
         zmsg_destroy (&msg);
-        *error = strdup (LL_REASON_BAD_REPLY);
+        self->error = strdup (LL_REASON_BAD_REPLY);
         return -1;
     }
     zmsg_destroy (&msg);
     int rc = 0;
     if (!streq (status, "OK")) {
-        *error = zmsg_popstr (*payload);
-        if (!*error)
-            *error = strdup (LL_REASON_BAD_REPLY);
-        zmsg_destroy (payload);
+        self->error = zmsg_popstr (self->payload);
+        if (!self->error)
+            self->error = strdup (LL_REASON_BAD_REPLY);
+        zmsg_destroy (&self->payload);
         rc = -1;
     }
     free (status);
     return rc;
+}
+
+void
+ll_answer_free (ll_answer_t *self)
+{
+    free (self->command);
+    free (self->id);
+    free (self->error);
+    zmsg_destroy (&self->payload);
+    *self = (ll_answer_t){0};
 }
 
 int

@@ -573,15 +573,20 @@ int ll_proto_send (zsock_t *dealer,
                    const char *request_id,
                    ...);
 
-//  Read the reply to such a request: *command and *request_id (new
-//  strings, NULL when it is no reply), then 0 with *payload (the OK
-//  payload, new: read it with ll_proto_payload), or -1 with *error (new
-//  string: the reason).
-int ll_proto_recv (zsock_t *dealer,
-                   char **command,
-                   char **request_id,
-                   zmsg_t **payload,
-                   char **error);
+//  A reply to such a request, as ll_answer_recv reads it.
+typedef struct {
+    char *command;    //  the request's command (NULL: not a reply)
+    char *id;         //  its request id (NULL: not a reply)
+    zmsg_t *payload;  //  the OK payload: read it with ll_proto_payload
+    char *error;      //  or the reason of an ERROR, or "malformed reply"
+} ll_answer_t;
+
+//  Read the next reply on dealer into self: 0 with payload, or -1 with
+//  error. Free it with ll_answer_free, whatever the result.
+int ll_answer_recv (ll_answer_t *self, zsock_t *dealer);
+
+//  Free an answer's fields (the struct itself is the caller's).
+void ll_answer_free (ll_answer_t *self);
 
 //  Publish an event (an exchange without reply) on a PUB socket.
 int ll_proto_publish (zsock_t *pub, const char *command, ...);

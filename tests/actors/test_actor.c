@@ -179,19 +179,18 @@ test_shared_actor (void **state)
     zclock_sleep (100);
     assert_int_equal (ll_ask_vm_touch (&other, "vm-9", &error), 0);
     zsock_set_rcvtimeo (dealer, 2000);
-    char *command = NULL, *id = NULL, *st = NULL, *stale = NULL;
-    zmsg_t *payload = NULL;
-    assert_int_equal (ll_proto_recv (dealer, &command, &id, &payload, &error),
-                      0);
-    assert_string_equal (command, LL_CMD_VM_STATUS_GET);
-    assert_string_equal (id, "77");
+    char *st = NULL, *stale = NULL;
+    ll_answer_t answer;
+    assert_int_equal (ll_answer_recv (&answer, dealer), 0);
+    assert_string_equal (answer.command, LL_CMD_VM_STATUS_GET);
+    assert_string_equal (answer.id, "77");
     assert_int_equal (
-        ll_proto_payload (LL_CMD_VM_STATUS_GET, &payload, &st, &stale), 0);
+        ll_proto_payload (LL_CMD_VM_STATUS_GET, &answer.payload, &st, &stale),
+        0);
     assert_string_equal (st, "vm-9");
     free (st);
     free (stale);
-    free (command);
-    free (id);
+    ll_answer_free (&answer);
     zsock_destroy (&second);
     zsock_destroy (&dealer);
     zactor_destroy (&actor);

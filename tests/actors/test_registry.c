@@ -185,16 +185,12 @@ s_check_refreshes (ll_config_t *config, zsock_t *dealer)
         zmsg_addstr (hosts, "rg-fleet-2");
         zmsg_addstr (hosts, "no-such-vm");
         assert_int_equal (ll_proto_send (dealer, commands[i], "r", &hosts), 0);
-        char *command = NULL, *id = NULL, *error = NULL;
-        zmsg_t *payload = NULL;
+        ll_answer_t answer;
         zsock_set_rcvtimeo (dealer, 5000);
-        assert_int_equal (
-            ll_proto_recv (dealer, &command, &id, &payload, &error), 0);
-        assert_string_equal (command, commands[i]);
-        assert_string_equal (id, "r");
-        free (command);
-        free (id);
-        zmsg_destroy (&payload);
+        assert_int_equal (ll_answer_recv (&answer, dealer), 0);
+        assert_string_equal (answer.command, commands[i]);
+        assert_string_equal (answer.id, "r");
+        ll_answer_free (&answer);
     }
     char *fresh = ll_test_sql (
         config,
@@ -242,25 +238,23 @@ test_tokens (void **state)
     }
     zsock_set_rcvtimeo (dealer, 5000);
     for (int i = 0; i < 4; i++) {
-        char *command = NULL, *id = NULL;
-        zmsg_t *payload = NULL;
-        int rc = ll_proto_recv (dealer, &command, &id, &payload, &error);
-        assert_non_null (id);
-        int k = (int) strtol (id, NULL, 10);
+        ll_answer_t answer;
+        int rc = ll_answer_recv (&answer, dealer);
+        assert_non_null (answer.id);
+        int k = (int) strtol (answer.id, NULL, 10);
         if (k == 0) {
             char *gen = NULL;
             assert_int_equal (rc, 0);
-            assert_int_equal (ll_proto_payload (command, &payload, &gen), 0);
+            assert_int_equal (
+                ll_proto_payload (answer.command, &answer.payload, &gen), 0);
             assert_string_equal (gen, want[k]);
             free (gen);
         }
         else {
             assert_int_equal (rc, -1);
-            assert_string_equal (error, want[k]);
-            free (error);
+            assert_string_equal (answer.error, want[k]);
         }
-        free (command);
-        free (id);
+        ll_answer_free (&answer);
     }
     //  The typed form; a request that does not fit is refused
     char *gen = NULL;

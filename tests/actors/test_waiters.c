@@ -48,14 +48,14 @@ s_wait (zsock_t *dealer,
 static void
 s_answer (zsock_t *dealer, char **id, char **what, char **a, char **b)
 {
-    char *command = NULL, *error = NULL;
-    zmsg_t *payload = NULL;
-    assert_int_equal (ll_proto_recv (dealer, &command, id, &payload, &error),
-                      0);
-    assert_string_equal (command, LL_CMD_VM_WAIT);
-    assert_int_equal (ll_proto_payload (LL_CMD_VM_WAIT, &payload, what, a, b),
-                      0);
-    free (command);
+    ll_answer_t answer;
+    assert_int_equal (ll_answer_recv (&answer, dealer), 0);
+    assert_string_equal (answer.command, LL_CMD_VM_WAIT);
+    assert_int_equal (
+        ll_proto_payload (LL_CMD_VM_WAIT, &answer.payload, what, a, b), 0);
+    *id = answer.id;
+    answer.id = NULL;
+    ll_answer_free (&answer);
 }
 
 static void
