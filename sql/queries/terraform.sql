@@ -76,11 +76,19 @@ ON CONFLICT (hostname) DO UPDATE
     SET token_hash = EXCLUDED.token_hash,
         token_generation = EXCLUDED.token_generation;
 
--- A destroy revokes the tokens of the VMs it removes as it starts.
+-- A destroy revokes the tokens of the VMs it removes as it starts. Their
+-- agents can no longer ask for an assignment, so they stop waiting for one
+-- (last_polled_at): until terraform has removed them (a cloud takes
+-- minutes) their rows stay running and seen, and a claim would otherwise
+-- give a student a VM on its way out. Row-local, so a claim that waited
+-- for the row rechecks it.
 -- name: vm_tokens_revoke
 UPDATE vms SET token_hash = NULL,
-               token_generation = nextval('vm_token_generations')
-WHERE hostname = ANY ($1::text[]) AND token_hash IS NOT NULL;
+               token_generation = CASE WHEN token_hash IS NOT NULL
+                   THEN nextval('vm_token_generations')
+                   ELSE token_generation END,
+               last_polled_at = NULL
+WHERE hostname = ANY ($1::text[]);
 
 -- Revoked tokens are remembered 90 days (then they are only "invalid").
 -- name: vm_tokens_prune

@@ -1,0 +1,155 @@
+/*  Claims racing the other writers of a VM, with the real actors over
+    their sockets and a real PostgreSQL: a VM whose destroy has started
+    (its agent's token revoked, terraform at work) is not offered to a new
+    student, however fresh its last poll. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <sys/stat.h>
+
+#include "actors/assigner.h"
+#include "actors/terraform/terraform.h"
+#include "runtime/protocol.h"
+#include "runtime/supervisor.h"
+#include "support.h"
+
+static void
+s_expect_sql (ll_config_t *config, const char *sql, const char *want)
+{
+    char *got = ll_test_sql (config, sql);
+    assert_non_null (got);
+    assert_string_equal (got, want);
+    free (got);
+}
+
+//  A terraform whose init succeeds and whose apply or destroy runs until
+//  the actor stops it (SIGINT): an operation that stays under way.
+static char *
+s_terraform_busy (void)
+{
+    char path[4096];
+    snprintf (path, sizeof path, "%s/terraform-busy",
+              getenv ("LABLINK_TEST_DIR"));
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs ("#!/bin/sh\n"
+           "for a in \"$@\"; do case $a in -chdir=*) ;; *) sub=$a; break ;; "
+           "esac; done\n"
+           "case $sub in init) exit 0 ;; apply|destroy) exec sleep 60 ;; "
+           "esac\n"
+           "exit 1\n",
+           file);
+    fclose (file);
+    assert_int_equal (chmod (path, 0755), 0);
+    return strdup (path);
+}
+
+//  The admin destroys a free VM whose agent polled a moment ago; until
+//  terraform has removed it (seconds locally, minutes on a cloud) its row
+//  is still running, seen and polled. A claim meanwhile must take another
+//  VM, or answer NONE: never the VM on its way out, whose agent can no
+//  longer fetch the assignment and whose row the destroy then deletes.
+static void
+test_destroying_vm_not_offered (void **state)
+{
+    ll_config_t *config = ll_test_config ();
+    char dir[4096];
+    snprintf (dir, sizeof dir, "%s/work", getenv ("LABLINK_TEST_DIR"));
+    free (config->provider.work_dir);
+    config->provider.work_dir = strdup (dir);
+    snprintf (dir, sizeof dir, "%s/terraform/local",
+              getenv ("LABLINK_SOURCE_DIR"));
+    free (config->provider.terraform_dir);
+    config->provider.terraform_dir = strdup (dir);
+    free (config->provider.terraform_bin);
+    config->provider.terraform_bin = s_terraform_busy ();
+    ll_stats_t stats = {0};
+    ll_runtime_t runtime = {
+        .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
+    zactor_t *terraform = zactor_new (terraform_actor, &runtime);
+    zactor_t *assigner = zactor_new (assigner_actor, &runtime);
+    char *error = NULL;
+    assert_int_equal (ll_actor_start (terraform, 10000, &error), 0);
+    assert_int_equal (ll_actor_start (assigner, 10000, &error), 0);
+    zsock_t *tf_dealer = zsock_new_dealer (LL_ENDPOINT_TERRAFORM);
+    zsock_t *as_dealer = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
+    ll_client_t tf_client = ll_client_dealer (tf_dealer);
+    ll_client_t as_client = ll_client_dealer (as_dealer);
+    //  Answered once an actor's connection has made the schema
+    zmsg_t *op = NULL;
+    assert_int_equal (ll_ask_op_get (&tf_client, 999, 0, &op, &error), -1);
+    assert_string_equal (error, LL_REASON_OP_MISSING);
+    free (error);
+    s_expect_sql (config,
+                  "INSERT INTO vms (hostname, status, last_seen_at, "
+                  "last_polled_at, token_hash, token_generation) "
+                  "SELECT 'lablink-vm-test-' || n, 'running', now(), now(), "
+                  "repeat(n::text, 64), n FROM generate_series(1, 2) n",
+                  "");
+    s_expect_sql (config,
+                  "INSERT INTO fleet (hostname, ordinal, state) "
+                  "VALUES ('lablink-vm-test-1', 1, 'active'), "
+                  "('lablink-vm-test-2', 2, 'active')",
+                  "");
+
+    //  The destroy starts: the operation is recorded, the token revoked,
+    //  terraform runs
+    const char *hosts[] = {"lablink-vm-test-1", NULL};
+    char *id = NULL;
+    assert_int_equal (ll_ask_vm_operation (&tf_client, LL_CMD_DESTROY_VM, hosts,
+                                           "admin", &id, &error),
+                      0);
+    free (id);
+    s_expect_sql (config,
+                  "SELECT state || ' ' || (token_hash IS NULL) FROM fleet "
+                  "JOIN vms USING (hostname) "
+                  "WHERE hostname = 'lablink-vm-test-1'",
+                  "removing true");
+
+    //  Only the other VM is free; the next student hears NONE
+    char *count = NULL;
+    assert_int_equal (ll_ask_vm_count (&as_client, &count, &error), 0);
+    assert_string_equal (count, "1");
+    free (count);
+    char *outcome = NULL, *host = NULL, *pin = NULL, *secret = NULL;
+    assert_int_equal (ll_ask_vm_claim (&as_client, "a@example.com", "code-a",
+                                       "10.0.0.1", "", "", &outcome, &host,
+                                       &pin, &secret, &error),
+                      0);
+    assert_string_equal (outcome, LL_CLAIM_ASSIGNED);
+    assert_string_equal (host, "lablink-vm-test-2");
+    free (outcome);
+    free (host);
+    free (pin);
+    free (secret);
+    assert_int_equal (ll_ask_vm_claim (&as_client, "b@example.com", "code-b",
+                                       "10.0.0.2", "", "", &outcome, &host,
+                                       &pin, &secret, &error),
+                      0);
+    assert_string_equal (outcome, LL_CLAIM_NONE);
+    assert_null (host);
+    free (outcome);
+    s_expect_sql (config,
+                  "SELECT coalesce(user_email, 'free') FROM vms "
+                  "WHERE hostname = 'lablink-vm-test-1'",
+                  "free");
+
+    zsock_destroy (&as_dealer);
+    zsock_destroy (&tf_dealer);
+    zactor_destroy (&assigner);
+    zactor_destroy (&terraform);
+    ll_config_destroy (&config);
+}
+
+int
+main (void)
+{
+    zsys_handler_set (NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_destroying_vm_not_offered),
+    };
+    int rc = cmocka_run_group_tests (tests, NULL, NULL);
+    zsys_shutdown ();
+    return rc;
+}
