@@ -388,10 +388,15 @@ s_batch_owned (self_t *self, s_claim_t **claims, size_t n)
                 rc = -1;
             else if (PQntuples (renew) != 1)
                 s_claim_set (claim, LL_CLAIM_CHANGED, NULL, NULL);
-            else if (running)
-                s_claim_set (claim, LL_CLAIM_ASSIGNED, host, claim->pin);
-            else
-                s_claim_set (claim, LL_CLAIM_RECOVERING, host, status);
+            else {
+                //  the PIN kept while the code it replaces is unacknowledged
+                snprintf (claim->pin, sizeof claim->pin, "%s",
+                          PQgetvalue (renew, 0, 1));
+                if (running)
+                    s_claim_set (claim, LL_CLAIM_ASSIGNED, host, claim->pin);
+                else
+                    s_claim_set (claim, LL_CLAIM_RECOVERING, host, status);
+            }
             PQclear (renew);
         }
         //  any other status: a fresh VM (the old one stays theirs)

@@ -27,12 +27,19 @@ FOR UPDATE;
 
 -- name: claim_renew
 -- A returning student's new code on the VM that is still theirs
--- (optimistic: 0 rows when the VM changed hands meanwhile).
+-- (optimistic: 0 rows when the VM changed hands meanwhile), with the PIN
+-- $4, or the one given with the code it replaces while that one is not
+-- acknowledged: start-host may be running with it, and the agent's result
+-- (or heartbeat) then acknowledges this row, whichever code the desktop
+-- took. Returns the PIN the desktop will have.
 UPDATE vms
-SET crd_command = $3, pin = $4, assigned_at = now(), delivered_at = NULL,
+SET crd_command = $3,
+    pin = coalesce(CASE WHEN crd_command IS NOT NULL AND delivered_at IS NULL
+                        THEN pin END, $4),
+    assigned_at = now(), delivered_at = NULL,
     start_host_ok = NULL, start_host_error = NULL, start_host_at = NULL
 WHERE hostname = $1 AND user_email = $2
-RETURNING hostname;
+RETURNING hostname, pin;
 
 -- name: claim_abandon
 -- A returning student leaves their dead VM for a fresh one ($1 hostname,

@@ -1,7 +1,9 @@
 /*  Claims racing the other writers of a VM, with the real actors over
     their sockets and a real PostgreSQL: a VM whose destroy has started
     (its agent's token revoked, terraform at work) is not offered to a new
-    student, however fresh its last poll. */
+    student, however fresh its last poll; a student who pastes a new
+    command while start-host still runs with the first one is shown the
+    PIN of whichever code ends up on the desktop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +12,9 @@
 
 #include "actors/assigner.h"
 #include "actors/terraform/terraform.h"
+#include "actors/waiters.h"
 #include "runtime/protocol.h"
+#include "runtime/recovery.h"
 #include "runtime/supervisor.h"
 #include "support.h"
 
@@ -142,12 +146,138 @@ test_destroying_vm_not_offered (void **state)
     ll_config_destroy (&config);
 }
 
+//  The agent's VM-WAIT (the row check): what it is given (new strings).
+static void
+s_agent_wait (
+    zsock_t *waiters, const char *host, char **what, char **pin, char **command)
+{
+    assert_int_equal (
+        ll_proto_send (waiters, LL_CMD_VM_WAIT, "1", host, "5000", "http", "1"),
+        0);
+    ll_answer_t answer;
+    assert_int_equal (ll_answer_recv (&answer, waiters), 0);
+    assert_string_equal (answer.command, LL_CMD_VM_WAIT);
+    assert_int_equal (
+        ll_proto_payload (LL_CMD_VM_WAIT, &answer.payload, what, pin, command),
+        0);
+    ll_answer_free (&answer);
+}
+
+//  A student's claim (a returning one shows secret): ASSIGNED on host,
+//  the PIN shown (new string), the claim's secret in secret_out.
+static char *
+s_claim_assigned (ll_client_t *assigner,
+                  const char *email,
+                  const char *code,
+                  const char *secret,
+                  const char *host,
+                  char *secret_out)
+{
+    char *outcome = NULL, *got = NULL, *pin = NULL, *kept = NULL;
+    char *error = NULL;
+    assert_int_equal (ll_ask_vm_claim (assigner, email, code, "10.0.0.1",
+                                       secret, "", &outcome, &got, &pin, &kept,
+                                       &error),
+                      0);
+    assert_string_equal (outcome, LL_CLAIM_ASSIGNED);
+    assert_string_equal (got, host);
+    if (secret_out)
+        snprintf (secret_out, LL_RECOVERY_LEN + 1, "%s", kept);
+    free (outcome);
+    free (got);
+    free (kept);
+    return pin;
+}
+
+//  The student's page offers a new command while the first one is still
+//  with start-host (seconds, more on a slow VM). The renewal is on the row
+//  at once, but the agent reports the first code's outcome after it, and
+//  that report acknowledges whatever the row holds: if start-host took the
+//  first code, the desktop has the first PIN and the second code is never
+//  delivered; if it refused it, the second code is delivered next. Either
+//  way the PIN the student was shown last must be the desktop's.
+static void
+test_renewal_during_start_host (void **state)
+{
+    ll_config_t *config = ll_test_config ();
+    ll_stats_t stats = {0};
+    ll_runtime_t runtime = {
+        .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
+    zactor_t *assigner = zactor_new (assigner_actor, &runtime);
+    zactor_t *waiters = zactor_new (waiters_actor, &runtime);
+    char *error = NULL;
+    assert_int_equal (ll_actor_start (assigner, 10000, &error), 0);
+    assert_int_equal (ll_actor_start (waiters, 10000, &error), 0);
+    zsock_t *as_dealer = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
+    zsock_t *wt_dealer = zsock_new_dealer (LL_ENDPOINT_WAITERS);
+    zsock_set_rcvtimeo (wt_dealer, 10000);
+    ll_client_t as_client = ll_client_dealer (as_dealer);
+    char *count = NULL;
+    assert_int_equal (ll_ask_vm_count (&as_client, &count, &error), 0);
+    free (count);
+    free (ll_test_sql (config, "UPDATE vms SET status = 'error'"));
+    s_expect_sql (config,
+                  "INSERT INTO vms (hostname, status, last_seen_at, "
+                  "last_polled_at, token_generation) "
+                  "SELECT 'rn-vm-' || n, 'running', now(), now(), 1 "
+                  "FROM generate_series(1, 2) n",
+                  "");
+
+    for (int accepted = 1; accepted >= 0; accepted--) {
+        const char *host = accepted ? "rn-vm-1" : "rn-vm-2";
+        const char *email = accepted ? "ok@example.com" : "no@example.com";
+        char secret[LL_RECOVERY_LEN + 1];
+        char *first =
+            s_claim_assigned (&as_client, email, "code-1", "", host, secret);
+        //  The agent takes the first code and runs start-host with it
+        char *what = NULL, *pin = NULL, *command = NULL;
+        s_agent_wait (wt_dealer, host, &what, &pin, &command);
+        assert_string_equal (what, LL_WAIT_ASSIGN);
+        assert_string_equal (pin, first);
+        assert_string_equal (command, "--code=code-1");
+        free (what);
+        free (pin);
+        free (command);
+        //  ... meanwhile the student pastes a new command
+        char *shown =
+            s_claim_assigned (&as_client, email, "code-2", secret, host, NULL);
+        //  start-host ends with the first code
+        assert_int_equal (ll_ask_vm_result (&as_client, host, accepted,
+                                            accepted ? "" : "exit 1", 1,
+                                            &error),
+                          0);
+        if (accepted)
+            //  The desktop has the first PIN, and nothing is delivered
+            //  any more: the student must be shown that PIN
+            assert_string_equal (shown, first);
+        else {
+            //  The second code is delivered next, with the PIN shown
+            s_agent_wait (wt_dealer, host, &what, &pin, &command);
+            assert_string_equal (what, LL_WAIT_ASSIGN);
+            assert_string_equal (command, "--code=code-2");
+            assert_string_equal (pin, shown);
+            free (what);
+            free (pin);
+            free (command);
+        }
+        free (first);
+        free (shown);
+    }
+
+    zsock_destroy (&wt_dealer);
+    zsock_destroy (&as_dealer);
+    zactor_destroy (&waiters);
+    zactor_destroy (&assigner);
+    ll_config_destroy (&config);
+}
+
 int
 main (void)
 {
     zsys_handler_set (NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_destroying_vm_not_offered),
+        cmocka_unit_test (test_renewal_during_start_host),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     zsys_shutdown ();
