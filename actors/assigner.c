@@ -677,15 +677,23 @@ s_handle_count (void *arg, ll_request_t *req)
     ll_request_answer (req, text);
 }
 
-//  VM-RELEASE hostname actor: the VM leaves its student; what happens to
-//  it next is claim.on_release (reset: a random id its agent confirms).
+//  VM-RELEASE hostname actor [idle-s]: the VM leaves its student; what
+//  happens to it next is claim.on_release (reset: a random id its agent
+//  confirms). With idle-s (the idle rule) only while it is still held and
+//  unused that long.
 static void
 s_handle_release (void *arg, ll_request_t *req)
 {
     self_t *self = arg;
-    char *host = NULL, *actor = NULL;
-    if (ll_request_take (req, &host, &actor) != 0)
+    char *host = NULL, *actor = NULL, *idle = NULL;
+    if (ll_request_take (req, &host, &actor, &idle) != 0)
         return;
+    if (idle
+        && (!*idle || strspn (idle, "0123456789") != strlen (idle)
+            || strlen (idle) > 9)) {
+        ll_request_fail (req, LL_REASON_MALFORMED);
+        goto done;
+    }
     const char *on_release = self->actor.runtime->config->claim.on_release;
     const char *mode = streq (on_release, "destroy") ? "replace" : on_release;
     char reset_id[33] = "";
@@ -694,15 +702,18 @@ s_handle_release (void *arg, ll_request_t *req)
         randombytes_buf (bytes, sizeof bytes);
         sodium_bin2hex (reset_id, sizeof reset_id, bytes, sizeof bytes);
     }
-    const char *values[] = {host, actor, mode, *reset_id ? reset_id : NULL};
-    PGresult *res = ll_db_exec_retry (self->actor.db, "vm_release", 4, values);
+    const char *values[] = {host, actor, mode, *reset_id ? reset_id : NULL,
+                            idle};
+    PGresult *res = ll_db_exec_retry (self->actor.db, "vm_release", 5, values);
     if (ll_actor_rows (&self->actor, req, res, LL_REASON_DATABASE,
                        LL_REASON_NOT_FOUND))
         ll_request_answer (req, mode);
     PQclear (res);
     self->count_ms = 0;
+done:
     free (host);
     free (actor);
+    free (idle);
 }
 
 //  An agent's report (VM-RESULT: the start-host outcome, VM-RESET-DONE:

@@ -108,7 +108,8 @@ s_operation_on (self_t *self,
     return s_operation_id (command, rc, id, error);
 }
 
-//  Release an idle VM (as auto:idle); one released under
+//  Release an idle VM (as auto:idle) if it still is (its student may have
+//  come back since idle_release_candidates read it); one released under
 //  claim.on_release: destroy is replaced (it stays out of the pool until
 //  then; a busy terraform: the admin sees it). 0 when released.
 static int
@@ -118,7 +119,8 @@ s_release_idle (self_t *self, const char *host)
     ll_client_t assigner = ll_client_dealer (self->assigner);
     ll_client_t terraform = ll_client_dealer (self->terraform);
     ll_release_t release;
-    ll_release_vms (&release, &assigner, &terraform, names, "auto:idle");
+    ll_release_vms (&release, &assigner, &terraform, names, "auto:idle",
+                    self->actor.runtime->config->idle.release_after_s);
     int rc = release.vms[0].rc;
     if (release.replaced > 0 && !release.operation_id) {
         s_operation_id (LL_CMD_REPLACE_VM, -1, NULL, release.operation_error);

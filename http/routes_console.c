@@ -132,7 +132,7 @@ s_bulk_release (ll_http_req_t *req, json_t *hosts, const char *const *names)
     char actor[300];
     snprintf (actor, sizeof actor, "admin:%s", s_who (req));
     ll_release_t release;
-    ll_release_vms (&release, &req->client, &req->client, names, actor);
+    ll_release_vms (&release, &req->client, &req->client, names, actor, 0);
     size_t failed = 0, i;
     json_t *h;
     json_t *released = json_array (), *missing = json_array ();

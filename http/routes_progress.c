@@ -226,7 +226,7 @@ ll_route_vm_student_release (ll_http_req_t *req)
     snprintf (actor, sizeof actor, "student:%s", email ? email : "");
     const char *hosts[] = {host, NULL};
     ll_release_t release;
-    ll_release_vms (&release, &req->client, &req->client, hosts, actor);
+    ll_release_vms (&release, &req->client, &req->client, hosts, actor, 0);
     int rc = release.vms[0].rc;
     const char *error = release.vms[0].error;
     //  claim.on_release: destroy (withheld until replaced)

@@ -391,7 +391,7 @@ ll_route_release_vm (ll_http_req_t *req)
     snprintf (actor, sizeof actor, "admin:%s", runtime->config->app.admin_user);
     const char *hosts[] = {host, NULL};
     ll_release_t release;
-    ll_release_vms (&release, &req->client, &req->client, hosts, actor);
+    ll_release_vms (&release, &req->client, &req->client, hosts, actor, 0);
     const ll_release_vm_t *vm = &release.vms[0];
     int status;
     if (release.replaced > 0)

@@ -175,16 +175,20 @@ ll_ask_vm_count (ll_client_t *client, char **count, char **error)
     return ll_proto_ask (client, error, LL_CMD_VM_COUNT, count);
 }
 
-//  mode: reset, replace or reuse (claim.on_release)
+//  mode: reset, replace or reuse (claim.on_release); idle_s > 0: only
+//  while the VM is still held and unused that long (the idle rule)
 static inline int
 ll_ask_vm_release (ll_client_t *client,
                    const char *hostname,
                    const char *actor,
+                   int idle_s,
                    char **mode,
                    char **error)
 {
+    char idle[24];
+    snprintf (idle, sizeof idle, "%d", idle_s);
     return ll_proto_ask (client, error, LL_CMD_VM_RELEASE, hostname, actor,
-                         mode);
+                         idle_s > 0 ? idle : NULL, mode);
 }
 
 //  generation: of the token the agent proved

@@ -100,9 +100,12 @@
 //       | OK REFUSED code|email|domain   the class roster refused it
 //       | ERROR reason                   database unavailable
 //  VM-COUNT            -> OK count     free VMs (the claim's own predicate)
-//  VM-RELEASE hostname actor -> OK reset|replace|reuse (claim.on_release:
-//                         reset and replace keep the VM out of the pool
-//                         until reset or replaced) | ERROR "not found"
+//  VM-RELEASE hostname actor [idle-s] -> OK reset|replace|reuse
+//                         (claim.on_release: reset and replace keep the VM
+//                         out of the pool until reset or replaced)
+//                         | ERROR "not found" (no such VM; with idle-s, the
+//                         idle rule's seconds: none held and unused that
+//                         long, rechecked under the row's lock)
 //                         | ERROR reason
 //  VM-RESET-DONE hostname reset-id 1|0 error-text generation
 //                      -> OK | ERROR "stale" (not the current reset)
@@ -460,7 +463,7 @@
     X (LL_CMD_VM_RESULT,       LL_ENDPOINT_ASSIGNER,  "ssss",    "",     LL_CALL_QUICK_MS)  \
     X (LL_CMD_VM_SEEN,         LL_ENDPOINT_REGISTRY,  "m",       "",     LL_CALL_QUICK_MS)  \
     X (LL_CMD_VM_POLLED,       LL_ENDPOINT_REGISTRY,  "m",       "",     LL_CALL_QUICK_MS)  \
-    X (LL_CMD_VM_RELEASE,      LL_ENDPOINT_ASSIGNER,  "ss",      "s",    LL_CALL_QUICK_MS)  \
+    X (LL_CMD_VM_RELEASE,      LL_ENDPOINT_ASSIGNER,  "ss?s",    "s",    LL_CALL_QUICK_MS)  \
     X (LL_CMD_VM_RESET_DONE,   LL_ENDPOINT_ASSIGNER,  "sssss",   "",     LL_CALL_QUICK_MS)  \
     X (LL_CMD_CLAIM_RESET,     LL_ENDPOINT_ASSIGNER,  "ss",      "sm",   LL_CALL_ACTOR_MS)  \
     X (LL_CMD_CLAIM_WHO,       LL_ENDPOINT_ASSIGNER,  "ss",      "sm",   LL_CALL_QUICK_MS)  \

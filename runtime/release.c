@@ -9,7 +9,8 @@ ll_release_vms (ll_release_t *self,
                 ll_client_t *assigner,
                 ll_client_t *terraform,
                 const char *const *hosts,
-                const char *actor)
+                const char *actor,
+                int idle_s)
 {
     memset (self, 0, sizeof *self);
     while (hosts[self->count])
@@ -19,8 +20,8 @@ ll_release_vms (ll_release_t *self,
     assert (self->vms && replace);
     for (size_t i = 0; i < self->count; i++) {
         ll_release_vm_t *vm = &self->vms[i];
-        vm->rc = ll_ask_vm_release (assigner, hosts[i], actor, &vm->mode,
-                                    &vm->error);
+        vm->rc = ll_ask_vm_release (assigner, hosts[i], actor, idle_s,
+                                    &vm->mode, &vm->error);
         if (vm->rc == 0 && vm->mode && streq (vm->mode, "replace"))
             replace[self->replaced++] = hosts[i];
     }

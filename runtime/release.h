@@ -31,13 +31,17 @@ typedef struct {
 //  Release hosts (NULL-terminated) as actor (the audit's "admin:x",
 //  "student:x", "auto:idle") through assigner, then replace those released
 //  with mode "replace" in one REPLACE-VM through terraform (the two may be
-//  the same client). The answers go into *self (a caller's variable, as
-//  the ll_ask_* out-parameters); free them with ll_release_free.
+//  the same client). idle_s > 0 (the idle rule): a VM is released only
+//  while still held and unused that long, checked by the release itself
+//  (else LL_REASON_NOT_FOUND): its student may have come back since the
+//  rule read it. The answers go into *self (a caller's variable, as the
+//  ll_ask_* out-parameters); free them with ll_release_free.
 void ll_release_vms (ll_release_t *self,
                      ll_client_t *assigner,
                      ll_client_t *terraform,
                      const char *const *hosts,
-                     const char *actor);
+                     const char *actor,
+                     int idle_s);
 
 //  Free the answers in *self (safe to call twice).
 void ll_release_free (ll_release_t *self);

@@ -132,7 +132,10 @@ SELECT count(*) FROM vms WHERE ll_vm_offered(vms, $1::integer, $2::integer);
 -- Give a VM back to the pool ($1 hostname, $2 who, $3 claim.on_release:
 -- reset | replace | reuse, $4 the reset's id for reset). reset and replace
 -- keep it out of the pool until its agent confirms the reset or terraform
--- replaced it.
+-- replaced it. $5 (the idle rule's seconds, NULL = any VM): only a VM
+-- still held and unused that long (idle_release_candidates' predicate,
+-- rechecked on the row's current version: its student may have come back
+-- since the rule read it).
 WITH released AS (
     UPDATE vms
     SET user_email = NULL, crd_command = NULL, pin = NULL,
@@ -143,6 +146,10 @@ WITH released AS (
         reset_id = CASE WHEN $3 = 'reset' THEN $4 END,
         reset_requested_at = CASE WHEN $3 <> 'reuse' THEN now() END
     WHERE hostname = $1
+      AND ($5::integer IS NULL
+           OR (user_email IS NOT NULL AND NOT in_use
+               AND greatest(assigned_at, in_use_changed_at)
+                   < now() - make_interval(secs => $5::integer)))
     RETURNING hostname
 ), audit AS (
     INSERT INTO audit_log (actor, action, target, outcome, detail)

@@ -111,7 +111,9 @@ SELECT id, schedule_name, extract(epoch FROM destruction_time)::bigint,
 FROM scheduled_destructions WHERE status IN ('scheduled', 'executing')
 ORDER BY destruction_time, id LIMIT 1;
 
--- Assigned VMs not in use for $1 seconds (idle.release_after_s).
+-- Assigned VMs not in use for $1 seconds (idle.release_after_s). The
+-- release rechecks the same predicate on the row (vm_release's $5): keep
+-- the two alike.
 -- name: idle_release_candidates
 SELECT hostname FROM vms
 WHERE user_email IS NOT NULL AND NOT in_use

@@ -207,7 +207,7 @@ test_assigner (void **state)
     //  until its current agent confirms the current reset
     char *mode = NULL;
     assert_int_equal (
-        ll_ask_vm_release (&assigner, "as-vm-2", "admin", &mode, &error), 0);
+        ll_ask_vm_release (&assigner, "as-vm-2", "admin", 0, &mode, &error), 0);
     assert_string_equal (mode, "reset");
     free (mode);
     assert_int_equal (ll_ask_vm_count (&assigner, &count, &error), 0);
@@ -259,7 +259,7 @@ test_assigner (void **state)
     free (pin);
     free (secret);
     assert_int_equal (
-        ll_ask_vm_release (&assigner, "no-such-vm", "admin", &mode, &error),
+        ll_ask_vm_release (&assigner, "no-such-vm", "admin", 0, &mode, &error),
         -1);
     assert_string_equal (error, LL_REASON_NOT_FOUND);
     free (error);
@@ -274,8 +274,14 @@ test_assigner (void **state)
 
     //  Refused
     zmsg_t *reply = NULL;
-    zmsg_t *args = ll_proto_args (LL_CMD_VM_RELEASE, "as-vm-1", "admin");
+    zmsg_t *args = ll_proto_args (LL_CMD_VM_RELEASE, "as-vm-1", "admin", "60");
     zmsg_addstr (args, "one too many");
+    assert_int_equal (
+        ll_call (dealer, LL_CMD_VM_RELEASE, &args, 2000, &reply, &error), -1);
+    assert_string_equal (error, LL_REASON_MALFORMED);
+    free (error);
+    //  idle seconds that are not a number
+    args = ll_proto_args (LL_CMD_VM_RELEASE, "as-vm-1", "admin", "1 hour");
     assert_int_equal (
         ll_call (dealer, LL_CMD_VM_RELEASE, &args, 2000, &reply, &error), -1);
     assert_string_equal (error, LL_REASON_MALFORMED);

@@ -3,7 +3,9 @@
     (its agent's token revoked, terraform at work) is not offered to a new
     student, however fresh its last poll; a student who pastes a new
     command while start-host still runs with the first one is shown the
-    PIN of whichever code ends up on the desktop. */
+    PIN of whichever code ends up on the desktop; the scheduler's idle
+    release does not take a VM its student started to use after the rule
+    read it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "actors/assigner.h"
+#include "actors/scheduler.h"
 #include "actors/terraform/terraform.h"
 #include "actors/waiters.h"
 #include "runtime/protocol.h"
@@ -271,6 +274,108 @@ test_renewal_during_start_host (void **state)
     ll_config_destroy (&config);
 }
 
+//  The idle rule reads its candidates, then releases them one by one
+//  through the assigner. A student who starts using the VM in between (a
+//  heartbeat's in_use, here held uncommitted in a second session until the
+//  release waits for the row) must keep it: the release rechecks the rule
+//  under the row's lock. A VM still idle is released as before.
+static void
+test_idle_release_rechecks (void **state)
+{
+    ll_config_t *config = ll_test_config ();
+    config->idle.release_after_s = 60;
+    config->idle.stop_fleet_after_s = 0;
+    config->recovery.replace_after_s = 0;
+    config->recovery.reboot_unconnected_after_s = 0;
+    ll_stats_t stats = {0};
+    ll_runtime_t runtime = {
+        .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
+    zactor_t *assigner = zactor_new (assigner_actor, &runtime);
+    char *error = NULL;
+    assert_int_equal (ll_actor_start (assigner, 10000, &error), 0);
+    zsock_t *as_dealer = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
+    ll_client_t as_client = ll_client_dealer (as_dealer);
+    char *count = NULL;
+    assert_int_equal (ll_ask_vm_count (&as_client, &count, &error), 0);
+    free (count);
+    free (ll_test_sql (config, "UPDATE vms SET user_email = NULL"));
+    s_expect_sql (config,
+                  "INSERT INTO vms (hostname, status, last_seen_at, "
+                  "user_email, assigned_at, in_use, in_use_changed_at) "
+                  "SELECT 'id-vm-' || n, 'running', now(), "
+                  "'idle' || n || '@example.com', now() - interval '1 hour', "
+                  "false, now() - interval '1 hour' "
+                  "FROM generate_series(1, 2) n",
+                  "");
+    char *conninfo = ll_config_conninfo (config);
+    PGconn *student = PQconnectdb (conninfo);
+    free (conninfo);
+    assert_int_equal (PQstatus (student), CONNECTION_OK);
+    PQclear (PQexec (student, "BEGIN"));
+    PGresult *res = PQexec (student, "UPDATE vms SET in_use = true, "
+                                     "in_use_changed_at = now() "
+                                     "WHERE hostname = 'id-vm-1'");
+    assert_string_equal (PQcmdTuples (res), "1");
+    PQclear (res);
+
+    //  The scheduler leads and applies its rules (5 s after its start):
+    //  its release of id-vm-1 waits for the student's row
+    zactor_t *scheduler = zactor_new (scheduler_actor, &runtime);
+    assert_int_equal (ll_actor_start (scheduler, 10000, &error), 0);
+    int64_t deadline = ll_now_ms () + 20000;
+    char *waiting = NULL;
+    while (ll_now_ms () < deadline) {
+        waiting = ll_test_sql (config, "SELECT count(*) FROM pg_stat_activity "
+                                       "WHERE wait_event_type = 'Lock' "
+                                       "AND query LIKE '%released%'");
+        if (waiting && streq (waiting, "1"))
+            break;
+        free (waiting);
+        waiting = NULL;
+        zclock_sleep (50);
+    }
+    assert_non_null (waiting);
+    free (waiting);
+    PQclear (PQexec (student, "COMMIT"));
+    PQfinish (student);
+    //  Answered once the assigner has finished that release
+    assert_int_equal (ll_ask_vm_count (&as_client, &count, &error), 0);
+    free (count);
+    s_expect_sql (config,
+                  "SELECT coalesce(user_email, 'released') || ' ' || in_use "
+                  "|| ' ' || coalesce(release_pending, 'none') FROM vms "
+                  "WHERE hostname = 'id-vm-1'",
+                  "idle1@example.com true none");
+
+    //  The VM still idle goes
+    char *released = NULL;
+    while (ll_now_ms () < deadline) {
+        released = ll_test_sql (config, "SELECT count(*) FROM audit_log "
+                                        "WHERE action = 'idle-release' "
+                                        "AND target = 'id-vm-2'");
+        if (released && streq (released, "1"))
+            break;
+        free (released);
+        released = NULL;
+        zclock_sleep (50);
+    }
+    assert_non_null (released);
+    free (released);
+    s_expect_sql (config,
+                  "SELECT coalesce(user_email, 'released') || ' ' || "
+                  "release_pending FROM vms WHERE hostname = 'id-vm-2'",
+                  "released reset");
+    s_expect_sql (config,
+                  "SELECT count(*) FROM audit_log "
+                  "WHERE action = 'idle-release' AND target = 'id-vm-1'",
+                  "0");
+
+    zsock_destroy (&as_dealer);
+    zactor_destroy (&scheduler);
+    zactor_destroy (&assigner);
+    ll_config_destroy (&config);
+}
+
 int
 main (void)
 {
@@ -278,6 +383,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_destroying_vm_not_offered),
         cmocka_unit_test (test_renewal_during_start_host),
+        cmocka_unit_test (test_idle_release_rechecks),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     zsys_shutdown ();
