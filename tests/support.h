@@ -73,4 +73,36 @@ ll_test_sql (const ll_config_t *config, const char *sql)
     return value;
 }
 
+#ifdef cmocka_unit_test
+//  Assert that sql's first value is want (cmocka tests).
+static inline void
+ll_test_expect_sql (const ll_config_t *config,
+                    const char *sql,
+                    const char *want)
+{
+    char *got = ll_test_sql (config, sql);
+    assert_non_null (got);
+    assert_string_equal (got, want);
+    free (got);
+}
+#endif
+
+//  The terraform actor's settings for a test: its working directory in the
+//  test's scratch folder, the local module, terraform_bin the program it
+//  runs (a stand-in, or one that cannot run).
+static inline void
+ll_test_terraform_config (ll_config_t *config, const char *terraform_bin)
+{
+    char dir[4096];
+    snprintf (dir, sizeof dir, "%s/work", getenv ("LABLINK_TEST_DIR"));
+    free (config->provider.work_dir);
+    config->provider.work_dir = strdup (dir);
+    snprintf (dir, sizeof dir, "%s/terraform/local",
+              getenv ("LABLINK_SOURCE_DIR"));
+    free (config->provider.terraform_dir);
+    config->provider.terraform_dir = strdup (dir);
+    free (config->provider.terraform_bin);
+    config->provider.terraform_bin = strdup (terraform_bin);
+}
+
 #endif

@@ -24,15 +24,6 @@
 #include "support.h"
 
 static void
-s_expect_sql (ll_config_t *config, const char *sql, const char *want)
-{
-    char *got = ll_test_sql (config, sql);
-    assert_non_null (got);
-    assert_string_equal (got, want);
-    free (got);
-}
-
-static void
 test_assigner (void **state)
 {
     ll_config_t *config = ll_test_config ();
@@ -75,11 +66,11 @@ test_assigner (void **state)
     assert_int_equal (strlen (secret), LL_RECOVERY_LEN);
     char secret_a[LL_RECOVERY_LEN + 1];
     snprintf (secret_a, sizeof secret_a, "%s", secret);
-    s_expect_sql (config,
-                  "SELECT user_email || ' ' || crd_command || ' ' || "
-                  "(claim_secret_hash IS NOT NULL) FROM vms WHERE "
-                  "hostname = 'as-vm-1'",
-                  "a@example.com --code=code-a true");
+    ll_test_expect_sql (config,
+                        "SELECT user_email || ' ' || crd_command || ' ' || "
+                        "(claim_secret_hash IS NOT NULL) FROM vms WHERE "
+                        "hostname = 'as-vm-1'",
+                        "a@example.com --code=code-a true");
     free (outcome);
     free (host);
     free (pin);
@@ -113,9 +104,9 @@ test_assigner (void **state)
     assert_null (pin);
     assert_null (secret);
     free (outcome);
-    s_expect_sql (config,
-                  "SELECT crd_command FROM vms WHERE hostname = 'as-vm-1'",
-                  "--code=code-a");
+    ll_test_expect_sql (
+        config, "SELECT crd_command FROM vms WHERE hostname = 'as-vm-1'",
+        "--code=code-a");
     //  ... with it: keeps the running VM and the same secret
     assert_int_equal (ll_ask_vm_claim (&assigner, "a@example.com", "code-a2",
                                        "10.0.0.1", secret_a, "", &outcome,
@@ -172,10 +163,11 @@ test_assigner (void **state)
         -1);
     assert_string_equal (error, LL_REASON_NOT_FOUND);
     free (error);
-    s_expect_sql (config,
-                  "SELECT count(*) FROM audit_log WHERE action = 'claim-reset' "
-                  "AND target = 'a@example.com'",
-                  "1");
+    ll_test_expect_sql (
+        config,
+        "SELECT count(*) FROM audit_log WHERE action = 'claim-reset' "
+        "AND target = 'a@example.com'",
+        "1");
     assert_int_equal (ll_ask_claim_reset (&assigner, "nobody@example.com",
                                           "admin", &secret, &rest, &error),
                       -1);
@@ -188,16 +180,17 @@ test_assigner (void **state)
         ll_ask_vm_result (&assigner, "as-vm-2", true, "", 6, &error), -1);
     assert_string_equal (error, LL_REASON_REVOKED);
     free (error);
-    s_expect_sql (config,
-                  "SELECT delivered_at IS NULL FROM vms WHERE hostname = "
-                  "'as-vm-2'",
-                  "t");
+    ll_test_expect_sql (config,
+                        "SELECT delivered_at IS NULL FROM vms WHERE hostname = "
+                        "'as-vm-2'",
+                        "t");
     assert_int_equal (
         ll_ask_vm_result (&assigner, "as-vm-2", true, "", 7, &error), 0);
-    s_expect_sql (config,
-                  "SELECT delivered_at IS NOT NULL FROM vms WHERE hostname = "
-                  "'as-vm-2'",
-                  "t");
+    ll_test_expect_sql (
+        config,
+        "SELECT delivered_at IS NOT NULL FROM vms WHERE hostname = "
+        "'as-vm-2'",
+        "t");
     assert_int_equal (
         ll_ask_vm_result (&assigner, "no-such-vm", false, "boom", 1, &error),
         -1);
@@ -389,10 +382,10 @@ test_claim_waits_for_held_vm (void **state)
     assert_null (host);
     assert_true (early);
     free (outcome);
-    s_expect_sql (config,
-                  "SELECT coalesce(user_email, 'free') FROM vms "
-                  "WHERE hostname = 'hw-vm-1'",
-                  "free");
+    ll_test_expect_sql (config,
+                        "SELECT coalesce(user_email, 'free') FROM vms "
+                        "WHERE hostname = 'hw-vm-1'",
+                        "free");
 
     //  Held for the 100 ms of a liveness write: the claim takes the VM
     s_claim_while_held (config, &assigner, "held@example.com", 100, &outcome,
@@ -401,9 +394,9 @@ test_claim_waits_for_held_vm (void **state)
     assert_string_equal (host, "hw-vm-1");
     free (outcome);
     free (host);
-    s_expect_sql (config,
-                  "SELECT user_email FROM vms WHERE hostname = 'hw-vm-1'",
-                  "held@example.com");
+    ll_test_expect_sql (config,
+                        "SELECT user_email FROM vms WHERE hostname = 'hw-vm-1'",
+                        "held@example.com");
 
     zsock_destroy (&dealer);
     zactor_destroy (&actor);

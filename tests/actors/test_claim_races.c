@@ -21,13 +21,64 @@
 #include "runtime/supervisor.h"
 #include "support.h"
 
-static void
-s_expect_sql (ll_config_t *config, const char *sql, const char *want)
+//  actor, started with runtime
+static zactor_t *
+s_start (ll_runtime_t *runtime, zactor_fn *actor)
 {
+    zactor_t *self = zactor_new (actor, runtime);
+    char *error = NULL;
+    int rc = ll_actor_start (self, 10000, &error);
+    if (rc != 0)
+        fprintf (stderr, "start: %s\n", error);
+    assert_int_equal (rc, 0);
+    return self;
+}
+
+//  Poll until sql gives want (at most 20 s).
+static void
+s_wait_sql (ll_config_t *config, const char *sql, const char *want)
+{
+    int64_t deadline = ll_now_ms () + 20000;
     char *got = ll_test_sql (config, sql);
+    while ((!got || !streq (got, want)) && ll_now_ms () < deadline) {
+        free (got);
+        zclock_sleep (50);
+        got = ll_test_sql (config, sql);
+    }
     assert_non_null (got);
     assert_string_equal (got, want);
     free (got);
+}
+
+//  A student's claim (a returning one shows secret): the outcome want on
+//  host (NULL: none); the PIN shown (new string, or NULL), the claim's
+//  secret in secret_out when given.
+static char *
+s_claim (ll_client_t *assigner,
+         const char *email,
+         const char *code,
+         const char *secret,
+         const char *want,
+         const char *host,
+         char *secret_out)
+{
+    char *outcome = NULL, *got = NULL, *pin = NULL, *kept = NULL;
+    char *error = NULL;
+    assert_int_equal (ll_ask_vm_claim (assigner, email, code, "10.0.0.1",
+                                       secret, "", &outcome, &got, &pin, &kept,
+                                       &error),
+                      0);
+    assert_string_equal (outcome, want);
+    if (host)
+        assert_string_equal (got, host);
+    else
+        assert_null (got);
+    if (secret_out)
+        snprintf (secret_out, LL_RECOVERY_LEN + 1, "%s", kept);
+    free (outcome);
+    free (got);
+    free (kept);
+    return pin;
 }
 
 //  A terraform whose init succeeds and whose apply or destroy runs until
@@ -52,6 +103,58 @@ s_terraform_busy (void)
     return strdup (path);
 }
 
+//  What the tests share: the config and one assigner for the whole run
+//  (an inproc endpoint bound again right after its socket was closed may
+//  still be taken).
+static struct {
+    ll_config_t *config;
+    ll_stats_t stats;
+    ll_runtime_t runtime;
+    zactor_t *assigner;
+    zsock_t *dealer;
+    ll_client_t client;
+} s_env;
+
+static int
+s_setup (void **state)
+{
+    ll_config_t *config = ll_test_config ();
+    char *busy = s_terraform_busy ();
+    ll_test_terraform_config (config, busy);
+    free (busy);
+    //  Only the idle rule (the scheduler runs in one test)
+    config->idle.release_after_s = 60;
+    config->idle.stop_fleet_after_s = 0;
+    config->recovery.replace_after_s = 0;
+    config->recovery.reboot_unconnected_after_s = 0;
+    s_env.config = config;
+    s_env.runtime = (ll_runtime_t){
+        .config = config, .stats = &s_env.stats, .started_ms = ll_now_ms ()};
+    s_env.assigner = s_start (&s_env.runtime, assigner_actor);
+    s_env.dealer = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
+    s_env.client = ll_client_dealer (s_env.dealer);
+    //  Answered once the assigner's connection has made the schema
+    char hash[LL_RECOVERY_HASH_HEX + 1];
+    ll_recovery_hash ("nobody's secret", hash);
+    char *first = NULL, *error = NULL;
+    zmsg_t *rest = NULL;
+    assert_int_equal (ll_ask_claim_who (&s_env.client, hash, "10.0.0.9", &first,
+                                        &rest, &error),
+                      -1);
+    assert_string_equal (error, LL_REASON_NOT_FOUND);
+    free (error);
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    zsock_destroy (&s_env.dealer);
+    zactor_destroy (&s_env.assigner);
+    ll_config_destroy (&s_env.config);
+    return 0;
+}
+
 //  The admin destroys a free VM whose agent polled a moment ago; until
 //  terraform has removed it (seconds locally, minutes on a cloud) its row
 //  is still running, seen and polled. A claim meanwhile must take another
@@ -60,45 +163,24 @@ s_terraform_busy (void)
 static void
 test_destroying_vm_not_offered (void **state)
 {
-    ll_config_t *config = ll_test_config ();
-    char dir[4096];
-    snprintf (dir, sizeof dir, "%s/work", getenv ("LABLINK_TEST_DIR"));
-    free (config->provider.work_dir);
-    config->provider.work_dir = strdup (dir);
-    snprintf (dir, sizeof dir, "%s/terraform/local",
-              getenv ("LABLINK_SOURCE_DIR"));
-    free (config->provider.terraform_dir);
-    config->provider.terraform_dir = strdup (dir);
-    free (config->provider.terraform_bin);
-    config->provider.terraform_bin = s_terraform_busy ();
-    ll_stats_t stats = {0};
-    ll_runtime_t runtime = {
-        .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
-    zactor_t *terraform = zactor_new (terraform_actor, &runtime);
-    zactor_t *assigner = zactor_new (assigner_actor, &runtime);
+    ll_config_t *config = s_env.config;
+    ll_client_t *as_client = &s_env.client;
+    zactor_t *terraform = s_start (&s_env.runtime, terraform_actor);
     char *error = NULL;
-    assert_int_equal (ll_actor_start (terraform, 10000, &error), 0);
-    assert_int_equal (ll_actor_start (assigner, 10000, &error), 0);
     zsock_t *tf_dealer = zsock_new_dealer (LL_ENDPOINT_TERRAFORM);
-    zsock_t *as_dealer = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
     ll_client_t tf_client = ll_client_dealer (tf_dealer);
-    ll_client_t as_client = ll_client_dealer (as_dealer);
-    //  Answered once an actor's connection has made the schema
-    zmsg_t *op = NULL;
-    assert_int_equal (ll_ask_op_get (&tf_client, 999, 0, &op, &error), -1);
-    assert_string_equal (error, LL_REASON_OP_MISSING);
-    free (error);
-    s_expect_sql (config,
-                  "INSERT INTO vms (hostname, status, last_seen_at, "
-                  "last_polled_at, token_hash, token_generation) "
-                  "SELECT 'lablink-vm-test-' || n, 'running', now(), now(), "
-                  "repeat(n::text, 64), n FROM generate_series(1, 2) n",
-                  "");
-    s_expect_sql (config,
-                  "INSERT INTO fleet (hostname, ordinal, state) "
-                  "VALUES ('lablink-vm-test-1', 1, 'active'), "
-                  "('lablink-vm-test-2', 2, 'active')",
-                  "");
+    ll_test_expect_sql (
+        config,
+        "INSERT INTO vms (hostname, status, last_seen_at, "
+        "last_polled_at, token_hash, token_generation) "
+        "SELECT 'lablink-vm-test-' || n, 'running', now(), now(), "
+        "repeat(n::text, 64), n FROM generate_series(1, 2) n",
+        "");
+    ll_test_expect_sql (config,
+                        "INSERT INTO fleet (hostname, ordinal, state) "
+                        "VALUES ('lablink-vm-test-1', 1, 'active'), "
+                        "('lablink-vm-test-2', 2, 'active')",
+                        "");
 
     //  The destroy starts: the operation is recorded, the token revoked,
     //  terraform runs
@@ -108,45 +190,29 @@ test_destroying_vm_not_offered (void **state)
                                            "admin", &id, &error),
                       0);
     free (id);
-    s_expect_sql (config,
-                  "SELECT state || ' ' || (token_hash IS NULL) FROM fleet "
-                  "JOIN vms USING (hostname) "
-                  "WHERE hostname = 'lablink-vm-test-1'",
-                  "removing true");
+    ll_test_expect_sql (
+        config,
+        "SELECT state || ' ' || (token_hash IS NULL) FROM fleet "
+        "JOIN vms USING (hostname) "
+        "WHERE hostname = 'lablink-vm-test-1'",
+        "removing true");
 
     //  Only the other VM is free; the next student hears NONE
     char *count = NULL;
-    assert_int_equal (ll_ask_vm_count (&as_client, &count, &error), 0);
+    assert_int_equal (ll_ask_vm_count (as_client, &count, &error), 0);
     assert_string_equal (count, "1");
     free (count);
-    char *outcome = NULL, *host = NULL, *pin = NULL, *secret = NULL;
-    assert_int_equal (ll_ask_vm_claim (&as_client, "a@example.com", "code-a",
-                                       "10.0.0.1", "", "", &outcome, &host,
-                                       &pin, &secret, &error),
-                      0);
-    assert_string_equal (outcome, LL_CLAIM_ASSIGNED);
-    assert_string_equal (host, "lablink-vm-test-2");
-    free (outcome);
-    free (host);
-    free (pin);
-    free (secret);
-    assert_int_equal (ll_ask_vm_claim (&as_client, "b@example.com", "code-b",
-                                       "10.0.0.2", "", "", &outcome, &host,
-                                       &pin, &secret, &error),
-                      0);
-    assert_string_equal (outcome, LL_CLAIM_NONE);
-    assert_null (host);
-    free (outcome);
-    s_expect_sql (config,
-                  "SELECT coalesce(user_email, 'free') FROM vms "
-                  "WHERE hostname = 'lablink-vm-test-1'",
-                  "free");
+    free (s_claim (as_client, "a@example.com", "code-a", "", LL_CLAIM_ASSIGNED,
+                   "lablink-vm-test-2", NULL));
+    assert_null (s_claim (as_client, "b@example.com", "code-b", "",
+                          LL_CLAIM_NONE, NULL, NULL));
+    ll_test_expect_sql (config,
+                        "SELECT coalesce(user_email, 'free') FROM vms "
+                        "WHERE hostname = 'lablink-vm-test-1'",
+                        "free");
 
-    zsock_destroy (&as_dealer);
     zsock_destroy (&tf_dealer);
-    zactor_destroy (&assigner);
     zactor_destroy (&terraform);
-    ll_config_destroy (&config);
 }
 
 //  The agent's VM-WAIT (the row check): what it is given (new strings).
@@ -166,32 +232,6 @@ s_agent_wait (
     ll_answer_free (&answer);
 }
 
-//  A student's claim (a returning one shows secret): ASSIGNED on host,
-//  the PIN shown (new string), the claim's secret in secret_out.
-static char *
-s_claim_assigned (ll_client_t *assigner,
-                  const char *email,
-                  const char *code,
-                  const char *secret,
-                  const char *host,
-                  char *secret_out)
-{
-    char *outcome = NULL, *got = NULL, *pin = NULL, *kept = NULL;
-    char *error = NULL;
-    assert_int_equal (ll_ask_vm_claim (assigner, email, code, "10.0.0.1",
-                                       secret, "", &outcome, &got, &pin, &kept,
-                                       &error),
-                      0);
-    assert_string_equal (outcome, LL_CLAIM_ASSIGNED);
-    assert_string_equal (got, host);
-    if (secret_out)
-        snprintf (secret_out, LL_RECOVERY_LEN + 1, "%s", kept);
-    free (outcome);
-    free (got);
-    free (kept);
-    return pin;
-}
-
 //  The student's page offers a new command while the first one is still
 //  with start-host (seconds, more on a slow VM). The renewal is on the row
 //  at once, but the agent reports the first code's outcome after it, and
@@ -202,36 +242,26 @@ s_claim_assigned (ll_client_t *assigner,
 static void
 test_renewal_during_start_host (void **state)
 {
-    ll_config_t *config = ll_test_config ();
-    ll_stats_t stats = {0};
-    ll_runtime_t runtime = {
-        .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
-    zactor_t *assigner = zactor_new (assigner_actor, &runtime);
-    zactor_t *waiters = zactor_new (waiters_actor, &runtime);
+    ll_config_t *config = s_env.config;
+    ll_client_t *as_client = &s_env.client;
+    zactor_t *waiters = s_start (&s_env.runtime, waiters_actor);
     char *error = NULL;
-    assert_int_equal (ll_actor_start (assigner, 10000, &error), 0);
-    assert_int_equal (ll_actor_start (waiters, 10000, &error), 0);
-    zsock_t *as_dealer = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
     zsock_t *wt_dealer = zsock_new_dealer (LL_ENDPOINT_WAITERS);
     zsock_set_rcvtimeo (wt_dealer, 10000);
-    ll_client_t as_client = ll_client_dealer (as_dealer);
-    char *count = NULL;
-    assert_int_equal (ll_ask_vm_count (&as_client, &count, &error), 0);
-    free (count);
     free (ll_test_sql (config, "UPDATE vms SET status = 'error'"));
-    s_expect_sql (config,
-                  "INSERT INTO vms (hostname, status, last_seen_at, "
-                  "last_polled_at, token_generation) "
-                  "SELECT 'rn-vm-' || n, 'running', now(), now(), 1 "
-                  "FROM generate_series(1, 2) n",
-                  "");
+    ll_test_expect_sql (config,
+                        "INSERT INTO vms (hostname, status, last_seen_at, "
+                        "last_polled_at, token_generation) "
+                        "SELECT 'rn-vm-' || n, 'running', now(), now(), 1 "
+                        "FROM generate_series(1, 2) n",
+                        "");
 
     for (int accepted = 1; accepted >= 0; accepted--) {
         const char *host = accepted ? "rn-vm-1" : "rn-vm-2";
         const char *email = accepted ? "ok@example.com" : "no@example.com";
         char secret[LL_RECOVERY_LEN + 1];
-        char *first =
-            s_claim_assigned (&as_client, email, "code-1", "", host, secret);
+        char *first = s_claim (as_client, email, "code-1", "",
+                               LL_CLAIM_ASSIGNED, host, secret);
         //  The agent takes the first code and runs start-host with it
         char *what = NULL, *pin = NULL, *command = NULL;
         s_agent_wait (wt_dealer, host, &what, &pin, &command);
@@ -242,10 +272,10 @@ test_renewal_during_start_host (void **state)
         free (pin);
         free (command);
         //  ... meanwhile the student pastes a new command
-        char *shown =
-            s_claim_assigned (&as_client, email, "code-2", secret, host, NULL);
+        char *shown = s_claim (as_client, email, "code-2", secret,
+                               LL_CLAIM_ASSIGNED, host, NULL);
         //  start-host ends with the first code
-        assert_int_equal (ll_ask_vm_result (&as_client, host, accepted,
+        assert_int_equal (ll_ask_vm_result (as_client, host, accepted,
                                             accepted ? "" : "exit 1", 1,
                                             &error),
                           0);
@@ -268,10 +298,7 @@ test_renewal_during_start_host (void **state)
     }
 
     zsock_destroy (&wt_dealer);
-    zsock_destroy (&as_dealer);
     zactor_destroy (&waiters);
-    zactor_destroy (&assigner);
-    ll_config_destroy (&config);
 }
 
 //  The idle rule reads its candidates, then releases them one by one
@@ -282,31 +309,19 @@ test_renewal_during_start_host (void **state)
 static void
 test_idle_release_rechecks (void **state)
 {
-    ll_config_t *config = ll_test_config ();
-    config->idle.release_after_s = 60;
-    config->idle.stop_fleet_after_s = 0;
-    config->recovery.replace_after_s = 0;
-    config->recovery.reboot_unconnected_after_s = 0;
-    ll_stats_t stats = {0};
-    ll_runtime_t runtime = {
-        .config = config, .stats = &stats, .started_ms = ll_now_ms ()};
-    zactor_t *assigner = zactor_new (assigner_actor, &runtime);
+    ll_config_t *config = s_env.config;
+    ll_client_t *as_client = &s_env.client;
     char *error = NULL;
-    assert_int_equal (ll_actor_start (assigner, 10000, &error), 0);
-    zsock_t *as_dealer = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
-    ll_client_t as_client = ll_client_dealer (as_dealer);
-    char *count = NULL;
-    assert_int_equal (ll_ask_vm_count (&as_client, &count, &error), 0);
-    free (count);
     free (ll_test_sql (config, "UPDATE vms SET user_email = NULL"));
-    s_expect_sql (config,
-                  "INSERT INTO vms (hostname, status, last_seen_at, "
-                  "user_email, assigned_at, in_use, in_use_changed_at) "
-                  "SELECT 'id-vm-' || n, 'running', now(), "
-                  "'idle' || n || '@example.com', now() - interval '1 hour', "
-                  "false, now() - interval '1 hour' "
-                  "FROM generate_series(1, 2) n",
-                  "");
+    ll_test_expect_sql (
+        config,
+        "INSERT INTO vms (hostname, status, last_seen_at, "
+        "user_email, assigned_at, in_use, in_use_changed_at) "
+        "SELECT 'id-vm-' || n, 'running', now(), "
+        "'idle' || n || '@example.com', now() - interval '1 hour', "
+        "false, now() - interval '1 hour' "
+        "FROM generate_series(1, 2) n",
+        "");
     char *conninfo = ll_config_conninfo (config);
     PGconn *student = PQconnectdb (conninfo);
     free (conninfo);
@@ -320,60 +335,39 @@ test_idle_release_rechecks (void **state)
 
     //  The scheduler leads and applies its rules (5 s after its start):
     //  its release of id-vm-1 waits for the student's row
-    zactor_t *scheduler = zactor_new (scheduler_actor, &runtime);
-    assert_int_equal (ll_actor_start (scheduler, 10000, &error), 0);
-    int64_t deadline = ll_now_ms () + 20000;
-    char *waiting = NULL;
-    while (ll_now_ms () < deadline) {
-        waiting = ll_test_sql (config, "SELECT count(*) FROM pg_stat_activity "
-                                       "WHERE wait_event_type = 'Lock' "
-                                       "AND query LIKE '%released%'");
-        if (waiting && streq (waiting, "1"))
-            break;
-        free (waiting);
-        waiting = NULL;
-        zclock_sleep (50);
-    }
-    assert_non_null (waiting);
-    free (waiting);
+    zactor_t *scheduler = s_start (&s_env.runtime, scheduler_actor);
+    s_wait_sql (config,
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND query LIKE '%released%'",
+                "1");
     PQclear (PQexec (student, "COMMIT"));
     PQfinish (student);
     //  Answered once the assigner has finished that release
-    assert_int_equal (ll_ask_vm_count (&as_client, &count, &error), 0);
+    char *count = NULL;
+    assert_int_equal (ll_ask_vm_count (as_client, &count, &error), 0);
     free (count);
-    s_expect_sql (config,
-                  "SELECT coalesce(user_email, 'released') || ' ' || in_use "
-                  "|| ' ' || coalesce(release_pending, 'none') FROM vms "
-                  "WHERE hostname = 'id-vm-1'",
-                  "idle1@example.com true none");
+    ll_test_expect_sql (
+        config,
+        "SELECT coalesce(user_email, 'released') || ' ' || in_use "
+        "|| ' ' || coalesce(release_pending, 'none') FROM vms "
+        "WHERE hostname = 'id-vm-1'",
+        "idle1@example.com true none");
 
     //  The VM still idle goes
-    char *released = NULL;
-    while (ll_now_ms () < deadline) {
-        released = ll_test_sql (config, "SELECT count(*) FROM audit_log "
-                                        "WHERE action = 'idle-release' "
-                                        "AND target = 'id-vm-2'");
-        if (released && streq (released, "1"))
-            break;
-        free (released);
-        released = NULL;
-        zclock_sleep (50);
-    }
-    assert_non_null (released);
-    free (released);
-    s_expect_sql (config,
-                  "SELECT coalesce(user_email, 'released') || ' ' || "
-                  "release_pending FROM vms WHERE hostname = 'id-vm-2'",
-                  "released reset");
-    s_expect_sql (config,
-                  "SELECT count(*) FROM audit_log "
-                  "WHERE action = 'idle-release' AND target = 'id-vm-1'",
-                  "0");
+    s_wait_sql (config,
+                "SELECT count(*) FROM audit_log WHERE action = 'idle-release' "
+                "AND target = 'id-vm-2'",
+                "1");
+    ll_test_expect_sql (config,
+                        "SELECT coalesce(user_email, 'released') || ' ' || "
+                        "release_pending FROM vms WHERE hostname = 'id-vm-2'",
+                        "released reset");
+    ll_test_expect_sql (config,
+                        "SELECT count(*) FROM audit_log "
+                        "WHERE action = 'idle-release' AND target = 'id-vm-1'",
+                        "0");
 
-    zsock_destroy (&as_dealer);
     zactor_destroy (&scheduler);
-    zactor_destroy (&assigner);
-    ll_config_destroy (&config);
 }
 
 int
@@ -385,7 +379,7 @@ main (void)
         cmocka_unit_test (test_renewal_during_start_host),
         cmocka_unit_test (test_idle_release_rechecks),
     };
-    int rc = cmocka_run_group_tests (tests, NULL, NULL);
+    int rc = cmocka_run_group_tests (tests, s_setup, s_teardown);
     zsys_shutdown ();
     return rc;
 }

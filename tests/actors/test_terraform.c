@@ -76,16 +76,7 @@ static void
 test_operations_without_terraform (void **state)
 {
     ll_config_t *config = ll_test_config ();
-    char dir[4096];
-    snprintf (dir, sizeof dir, "%s/work", getenv ("LABLINK_TEST_DIR"));
-    free (config->provider.work_dir);
-    config->provider.work_dir = strdup (dir);
-    snprintf (dir, sizeof dir, "%s/terraform/local",
-              getenv ("LABLINK_SOURCE_DIR"));
-    free (config->provider.terraform_dir);
-    config->provider.terraform_dir = strdup (dir);
-    free (config->provider.terraform_bin);
-    config->provider.terraform_bin = strdup ("/nonexistent/terraform");
+    ll_test_terraform_config (config, "/nonexistent/terraform");
     config->app.max_vms = 4;
     ll_stats_t stats = {0};
     ll_runtime_t runtime = {
