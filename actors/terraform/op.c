@@ -247,6 +247,12 @@ tf_op_end (self_t *self, bool ok)
     op_t *op = self->op;
     if (!ok && !op->error)
         op->error = strdup ("failed");
+    //  A move's new VM was withheld until now (vm_withhold): it holds the
+    //  old one's student, or it is free (or, failed, gone)
+    const char *moved[] = {op->moved_to};
+    if (op->moved_to && tf_exec (self, "vm_replaced", 1, moved) != 0)
+        tf_say (self, op, "warning: %s stays withheld: %s", op->moved_to,
+                ll_db_error (self->actor.db));
     tf_say (self, op, "%s", ok ? "operation succeeded" : "operation failed");
     tf_flush (self, op);
     char id[24];

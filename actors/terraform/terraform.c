@@ -385,10 +385,13 @@ s_handle_move (void *arg, ll_request_t *req)
     const char *add[] = {name, ordinal, op_id};
     const char *removing[] = {array, "removing", op_id};
     const char *revoke[] = {array};
-    //  The new VM gets its own token; the old one's dies now
+    const char *withhold[] = {name};
+    //  The new VM gets its own token, withheld from claims until the move
+    //  ends; the old one's token dies now
     zhash_t *tokens = zhash_new ();
     ok = ok && tf_exec (self, "fleet_add", 3, add) == 0
          && tf_mint (self, tokens, name) == 0
+         && tf_exec (self, "vm_withhold", 1, withhold) == 0
          && tf_exec (self, "fleet_set_state", 3, removing) == 0
          && tf_exec (self, "vm_tokens_revoke", 1, revoke) == 0;
     free (array);

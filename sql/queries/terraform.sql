@@ -126,6 +126,13 @@ UPDATE vms SET release_pending = NULL, reset_id = NULL,
                reset_requested_at = NULL
 WHERE hostname = $1;
 
+-- The new VM of a move ($1) is withheld until the move has ended: its
+-- agent may report and poll before the apply does, and a claim must not
+-- take the VM the old one's student moves to (vm_move_assignment would
+-- overwrite it). The end of the move clears it (vm_replaced).
+-- name: vm_withhold
+UPDATE vms SET release_pending = 'replace' WHERE hostname = $1;
+
 -- name: vms_remove
 DELETE FROM vms WHERE hostname = ANY ($1::text[]);
 

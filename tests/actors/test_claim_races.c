@@ -82,7 +82,17 @@ s_claim (ll_client_t *assigner,
 }
 
 //  A terraform whose init succeeds and whose apply or destroy runs until
+//  the file s_go_file () exists (then succeeds; its outputs are empty) or
 //  the actor stops it (SIGINT): an operation that stays under way.
+static const char *
+s_go_file (void)
+{
+    static char path[4096];
+    snprintf (path, sizeof path, "%s/terraform-go",
+              getenv ("LABLINK_TEST_DIR"));
+    return path;
+}
+
 static char *
 s_terraform_busy (void)
 {
@@ -91,13 +101,18 @@ s_terraform_busy (void)
               getenv ("LABLINK_TEST_DIR"));
     FILE *file = fopen (path, "w");
     assert_non_null (file);
-    fputs ("#!/bin/sh\n"
-           "for a in \"$@\"; do case $a in -chdir=*) ;; *) sub=$a; break ;; "
-           "esac; done\n"
-           "case $sub in init) exit 0 ;; apply|destroy) exec sleep 60 ;; "
-           "esac\n"
-           "exit 1\n",
-           file);
+    fprintf (file,
+             "#!/bin/sh\n"
+             "for a in \"$@\"; do case $a in -chdir=*) ;; *) sub=$a; break ;; "
+             "esac; done\n"
+             "case $sub in\n"
+             "init) exit 0 ;;\n"
+             "apply|destroy) while [ ! -e '%s' ]; do sleep 0.05; done; "
+             "exit 0 ;;\n"
+             "output) echo '{}'; exit 0 ;;\n"
+             "esac\n"
+             "exit 1\n",
+             s_go_file ());
     fclose (file);
     assert_int_equal (chmod (path, 0755), 0);
     return strdup (path);
@@ -211,6 +226,63 @@ test_destroying_vm_not_offered (void **state)
                         "WHERE hostname = 'lablink-vm-test-1'",
                         "free");
 
+    zsock_destroy (&tf_dealer);
+    zactor_destroy (&terraform);
+}
+
+//  MOVE-VM makes a new VM under a new name and destroys the old one in
+//  one apply, then moves the old VM's student to the new one. The new
+//  VM's agent may be up and polling before the apply ends (at once with
+//  the local provider): another student's claim must not take it, or the
+//  move would overwrite that claim and that student would have been told
+//  a VM that is not theirs.
+static void
+test_moving_vm_not_offered (void **state)
+{
+    ll_config_t *config = s_env.config;
+    ll_client_t *as_client = &s_env.client;
+    zactor_t *terraform = s_start (&s_env.runtime, terraform_actor);
+    char *error = NULL;
+    zsock_t *tf_dealer = zsock_new_dealer (LL_ENDPOINT_TERRAFORM);
+    ll_client_t tf_client = ll_client_dealer (tf_dealer);
+    //  lablink-vm-test-2, a@example.com's since the first case, moves
+    const char *hosts[] = {"lablink-vm-test-2", NULL};
+    char *id = NULL;
+    assert_int_equal (ll_ask_vm_operation (&tf_client, LL_CMD_MOVE_VM, hosts,
+                                           "admin", &id, &error),
+                      0);
+    char *moved_to = ll_test_sql (config, "SELECT hostname FROM fleet "
+                                          "WHERE state = 'pending'");
+    assert_non_null (moved_to);
+    assert_true (*moved_to);
+    //  The new VM's agent reports running and waits for an assignment
+    char sql[512];
+    snprintf (sql, sizeof sql,
+              "UPDATE vms SET status = 'running', last_seen_at = now(), "
+              "last_polled_at = now() WHERE hostname = '%s'",
+              moved_to);
+    ll_test_expect_sql (config, sql, "");
+    assert_null (s_claim (as_client, "c@example.com", "code-c", "",
+                          LL_CLAIM_NONE, NULL, NULL));
+
+    //  The apply ends: the student moves, the new VM is no longer withheld
+    FILE *go = fopen (s_go_file (), "w");
+    assert_non_null (go);
+    fclose (go);
+    snprintf (sql, sizeof sql, "SELECT status FROM operations WHERE id = %s",
+              id);
+    s_wait_sql (config, sql, "succeeded");
+    snprintf (sql, sizeof sql,
+              "SELECT user_email || ' ' || coalesce(release_pending, 'none') "
+              "FROM vms WHERE hostname = '%s'",
+              moved_to);
+    ll_test_expect_sql (config, sql, "a@example.com none");
+    ll_test_expect_sql (config,
+                        "SELECT count(*) FROM vms WHERE hostname = "
+                        "'lablink-vm-test-2' OR user_email = 'c@example.com'",
+                        "0");
+    free (moved_to);
+    free (id);
     zsock_destroy (&tf_dealer);
     zactor_destroy (&terraform);
 }
@@ -376,6 +448,7 @@ main (void)
     zsys_handler_set (NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_destroying_vm_not_offered),
+        cmocka_unit_test (test_moving_vm_not_offered),
         cmocka_unit_test (test_renewal_during_start_host),
         cmocka_unit_test (test_idle_release_rechecks),
     };
