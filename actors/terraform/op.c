@@ -249,10 +249,17 @@ tf_op_end (self_t *self, bool ok)
         op->error = strdup ("failed");
     //  A move's new VM was withheld until now (vm_withhold): it holds the
     //  old one's student, or it is free (or, failed, gone)
-    const char *moved[] = {op->moved_to};
-    if (op->moved_to && tf_exec (self, "vm_replaced", 1, moved) != 0)
-        tf_say (self, op, "warning: %s stays withheld: %s", op->moved_to,
-                ll_db_error (self->actor.db));
+    if (op->moved_to) {
+        zlist_t *moved = tf_names_new ();
+        zlist_append (moved, op->moved_to);
+        char *array = tf_pg_array (moved);
+        const char *values[] = {array};
+        if (tf_exec (self, "vm_replaced", 1, values) != 0)
+            tf_say (self, op, "warning: %s stays withheld: %s", op->moved_to,
+                    ll_db_error (self->actor.db));
+        free (array);
+        zlist_destroy (&moved);
+    }
     tf_say (self, op, "%s", ok ? "operation succeeded" : "operation failed");
     tf_flush (self, op);
     char id[24];
@@ -441,12 +448,15 @@ s_op_step_done (self_t *self)
                     tf_op_end (self, !op->backup_failed);
                     return;
                 }
-                if (strcmp (op->kind, "replace-vm") == 0 && op->target) {
-                    //  A fresh machine: a release waiting for it is over
-                    const char *values[] = {op->target};
+                if (strcmp (op->kind, "replace-vm") == 0) {
+                    //  Fresh machines: the releases waiting for them are
+                    //  over (each one, also when several were replaced)
+                    char *array = tf_pg_array (op->names);
+                    const char *values[] = {array};
                     if (tf_exec (self, "vm_replaced", 1, values) != 0)
-                        tf_say (self, op, "warning: %s stays withheld: %s",
+                        tf_say (self, op, "warning: %s stay withheld: %s",
                                 op->target, ll_db_error (self->actor.db));
+                    free (array);
                 }
                 if (strcmp (op->kind, "replace-vm") == 0)
                     tf_redeliver (self, op);

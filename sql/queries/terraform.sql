@@ -120,11 +120,12 @@ SELECT 'terraform', 'vm-removed', hostname, 'ok',
 FROM vms v WHERE hostname = ANY ($1::text[]);
 
 -- A replaced VM is a fresh machine: nothing of the last student is left,
--- so a release waiting for it (claim.on_release: destroy) is over.
+-- so a release waiting for it (claim.on_release: destroy) is over ($1:
+-- the names, an array literal: one REPLACE-VM replaces several).
 -- name: vm_replaced
 UPDATE vms SET release_pending = NULL, reset_id = NULL,
                reset_requested_at = NULL
-WHERE hostname = $1;
+WHERE hostname = ANY ($1::text[]);
 
 -- The new VM of a move ($1) is withheld until the move has ended: its
 -- agent may report and poll before the apply does, and a claim must not

@@ -1,11 +1,13 @@
 /*  Claims racing the other writers of a VM, with the real actors over
     their sockets and a real PostgreSQL: a VM whose destroy has started
     (its agent's token revoked, terraform at work) is not offered to a new
-    student, however fresh its last poll; a student who pastes a new
-    command while start-host still runs with the first one is shown the
-    PIN of whichever code ends up on the desktop; the scheduler's idle
-    release does not take a VM its student started to use after the rule
-    read it. */
+    student, however fresh its last poll; nor is the new VM of a move
+    before the move has put its student there; VMs replaced together (a
+    bulk release under on_release destroy) all come back from withheld; a
+    student who pastes a new command while start-host still runs with the
+    first one is shown the PIN of whichever code ends up on the desktop;
+    the scheduler's idle release does not take a VM its student started to
+    use after the rule read it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@
 #include "actors/waiters.h"
 #include "runtime/protocol.h"
 #include "runtime/recovery.h"
+#include "runtime/release.h"
 #include "runtime/supervisor.h"
 #include "support.h"
 
@@ -287,6 +290,53 @@ test_moving_vm_not_offered (void **state)
     zactor_destroy (&terraform);
 }
 
+//  The console's bulk release under claim.on_release: destroy releases
+//  several VMs, each withheld until replaced, and asks for ONE REPLACE-VM
+//  of them all. When it succeeds every one of them is a fresh machine and
+//  must leave the withheld state, not only when it was the only one.
+static void
+test_bulk_replace_returns_vms (void **state)
+{
+    ll_config_t *config = s_env.config;
+    zactor_t *terraform = s_start (&s_env.runtime, terraform_actor);
+    zsock_t *tf_dealer = zsock_new_dealer (LL_ENDPOINT_TERRAFORM);
+    ll_client_t tf_client = ll_client_dealer (tf_dealer);
+    ll_test_expect_sql (config,
+                        "INSERT INTO vms (hostname, status, last_seen_at, "
+                        "user_email, assigned_at) "
+                        "SELECT 'lablink-vm-test-' || n, 'running', now(), "
+                        "'r' || n || '@example.com', now() "
+                        "FROM generate_series(4, 5) n",
+                        "");
+    ll_test_expect_sql (config,
+                        "INSERT INTO fleet (hostname, ordinal, state) "
+                        "SELECT 'lablink-vm-test-' || n, n, 'active' "
+                        "FROM generate_series(4, 5) n",
+                        "");
+    char *on_release = config->claim.on_release;
+    config->claim.on_release = strdup ("destroy");
+    const char *hosts[] = {"lablink-vm-test-4", "lablink-vm-test-5", NULL};
+    ll_release_t release;
+    ll_release_vms (&release, &s_env.client, &tf_client, hosts, "admin", 0);
+    free (config->claim.on_release);
+    config->claim.on_release = on_release;
+    assert_int_equal (release.replaced, 2);
+    assert_non_null (release.operation_id);
+    char sql[256];
+    snprintf (sql, sizeof sql, "SELECT status FROM operations WHERE id = %s",
+              release.operation_id);
+    s_wait_sql (config, sql, "succeeded");
+    ll_release_free (&release);
+    ll_test_expect_sql (config,
+                        "SELECT string_agg(hostname || ' ' || "
+                        "coalesce(release_pending, 'none'), ', ' "
+                        "ORDER BY hostname) FROM vms WHERE hostname IN "
+                        "('lablink-vm-test-4', 'lablink-vm-test-5')",
+                        "lablink-vm-test-4 none, lablink-vm-test-5 none");
+    zsock_destroy (&tf_dealer);
+    zactor_destroy (&terraform);
+}
+
 //  The agent's VM-WAIT (the row check): what it is given (new strings).
 static void
 s_agent_wait (
@@ -449,6 +499,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_destroying_vm_not_offered),
         cmocka_unit_test (test_moving_vm_not_offered),
+        cmocka_unit_test (test_bulk_replace_returns_vms),
         cmocka_unit_test (test_renewal_during_start_host),
         cmocka_unit_test (test_idle_release_rechecks),
     };
