@@ -105,8 +105,10 @@ void
 tf_redeliver (self_t *self, op_t *op)
 {
     char *array = tf_pg_array (op->names);
-    const char *values[] = {array};
-    PGresult *res = ll_db_exec (self->actor.db, "vm_redeliver", 1, values);
+    char id[24];
+    snprintf (id, sizeof id, "%lld", (long long) op->id);
+    const char *values[] = {array, id};
+    PGresult *res = ll_db_exec (self->actor.db, "vm_redeliver", 2, values);
     if (!res)
         tf_say (self, op, "warning: cannot renew the students' deliveries: %s",
                 ll_db_error (self->actor.db));

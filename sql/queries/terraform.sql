@@ -182,19 +182,37 @@ UPDATE vms SET status = 'initializing', crd_active = NULL, in_use = false,
                in_use_changed_at = now()
 WHERE hostname = ANY ($1::text[]);
 
--- After a replacement ($1 names): an assigned student keeps the VM and gets
--- a fresh delivery. A code start-host already used is spent (Google's codes
--- work once): it is dropped, and the student's page asks for a new one. A
--- code never used is delivered again (the statement lists crd_command, so
--- the trigger wakes the new agent's long poll).
+-- After a replacement ($1 names, $2 the operation): an assigned student
+-- keeps the VM and gets a fresh delivery. A code start-host already used is
+-- spent (Google's codes work once): it is dropped, and the student's page
+-- asks for a new one. A code never used is delivered again (the statement
+-- lists crd_command, so the trigger wakes the new agent's long poll). A
+-- code acknowledged since the operation started came from the new VM's
+-- agent (the old token was revoked then; the local provider starts the
+-- agent during the apply): it is on the new desktop and stays as it is,
+-- untouched (listing crd_command would deliver it again). Returns each
+-- student's VM, email and whether the new VM has (or gets) the code.
 -- name: vm_redeliver
-UPDATE vms SET
-    crd_command = CASE WHEN delivered_at IS NULL THEN crd_command END,
-    pin = CASE WHEN delivered_at IS NULL THEN pin END,
-    delivered_at = NULL, start_host_ok = NULL, start_host_error = NULL,
-    start_host_at = NULL
-WHERE hostname = ANY ($1::text[]) AND user_email IS NOT NULL
-RETURNING hostname, user_email, crd_command IS NOT NULL;
+WITH o AS (
+    SELECT started_at FROM operations WHERE id = $2::bigint
+), renewed AS (
+    UPDATE vms v SET
+        crd_command = CASE WHEN v.delivered_at IS NULL
+                           THEN v.crd_command END,
+        pin = CASE WHEN v.delivered_at IS NULL THEN v.pin END,
+        delivered_at = NULL, start_host_ok = NULL, start_host_error = NULL,
+        start_host_at = NULL
+    FROM o
+    WHERE v.hostname = ANY ($1::text[]) AND v.user_email IS NOT NULL
+      AND NOT coalesce(v.delivered_at >= o.started_at, false)
+    RETURNING v.hostname, v.user_email, v.crd_command IS NOT NULL
+)
+SELECT * FROM renewed
+UNION ALL
+SELECT v.hostname, v.user_email, true
+FROM vms v, o
+WHERE v.hostname = ANY ($1::text[]) AND v.user_email IS NOT NULL
+  AND v.delivered_at >= o.started_at;
 
 -- A replacement under a new name: the student of $1 moves to $2, with the
 -- same rule for the code as vm_redeliver; the claim's secret moves with

@@ -4,6 +4,7 @@
     student, however fresh its last poll; nor is the new VM of a move
     before the move has put its student there; VMs replaced together (a
     bulk release under on_release destroy) all come back from withheld; a
+    code the new VM of a replace took during the apply stays delivered; a
     student who pastes a new command while start-host still runs with the
     first one is shown the PIN of whichever code ends up on the desktop;
     the scheduler's idle release does not take a VM its student started to
@@ -337,6 +338,62 @@ test_bulk_replace_returns_vms (void **state)
     zactor_destroy (&terraform);
 }
 
+//  REPLACE-VM of an assigned VM: after the apply, a code start-host had
+//  used is dropped (the student's page asks for a new one) and an unused
+//  one is delivered again. The new VM's agent may take the unused code
+//  before the apply ends (at once with the local provider): that code is
+//  on the new desktop, and must stay, with its PIN, delivered.
+static void
+test_replace_keeps_code_new_vm_took (void **state)
+{
+    ll_config_t *config = s_env.config;
+    unlink (s_go_file ());  //  the apply waits
+    zactor_t *terraform = s_start (&s_env.runtime, terraform_actor);
+    zsock_t *tf_dealer = zsock_new_dealer (LL_ENDPOINT_TERRAFORM);
+    ll_client_t tf_client = ll_client_dealer (tf_dealer);
+    ll_test_expect_sql (config,
+                        "INSERT INTO vms (hostname, status, last_seen_at, "
+                        "user_email, assigned_at, crd_command, pin) VALUES "
+                        "('lablink-vm-test-6', 'running', now(), "
+                        "'s@example.com', now(), '--code=unused', '123456')",
+                        "");
+    ll_test_expect_sql (config,
+                        "INSERT INTO fleet (hostname, ordinal, state) VALUES "
+                        "('lablink-vm-test-6', 6, 'active')",
+                        "");
+    const char *hosts[] = {"lablink-vm-test-6", NULL};
+    char *id = NULL, *error = NULL;
+    assert_int_equal (ll_ask_vm_operation (&tf_client, LL_CMD_REPLACE_VM, hosts,
+                                           "admin", &id, &error),
+                      0);
+    //  The new VM's agent (the token the replace minted) runs start-host
+    //  with the code and reports it accepted
+    char *gen = ll_test_sql (config, "SELECT token_generation FROM vms "
+                                     "WHERE hostname = 'lablink-vm-test-6'");
+    assert_non_null (gen);
+    assert_int_equal (ll_ask_vm_result (&s_env.client, "lablink-vm-test-6",
+                                        true, "", strtoll (gen, NULL, 10),
+                                        &error),
+                      0);
+    free (gen);
+    FILE *go = fopen (s_go_file (), "w");
+    assert_non_null (go);
+    fclose (go);
+    char sql[256];
+    snprintf (sql, sizeof sql, "SELECT status FROM operations WHERE id = %s",
+              id);
+    s_wait_sql (config, sql, "succeeded");
+    ll_test_expect_sql (config,
+                        "SELECT coalesce(crd_command, 'dropped') || ' ' || "
+                        "coalesce(pin, '-') || ' ' || "
+                        "(delivered_at IS NOT NULL) FROM vms "
+                        "WHERE hostname = 'lablink-vm-test-6'",
+                        "--code=unused 123456 true");
+    free (id);
+    zsock_destroy (&tf_dealer);
+    zactor_destroy (&terraform);
+}
+
 //  The agent's VM-WAIT (the row check): what it is given (new strings).
 static void
 s_agent_wait (
@@ -500,6 +557,7 @@ main (void)
         cmocka_unit_test (test_destroying_vm_not_offered),
         cmocka_unit_test (test_moving_vm_not_offered),
         cmocka_unit_test (test_bulk_replace_returns_vms),
+        cmocka_unit_test (test_replace_keeps_code_new_vm_took),
         cmocka_unit_test (test_renewal_during_start_host),
         cmocka_unit_test (test_idle_release_rechecks),
     };
