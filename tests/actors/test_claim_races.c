@@ -122,9 +122,47 @@ s_terraform_busy (void)
     return strdup (path);
 }
 
-//  What the tests share: the config and one assigner for the whole run
-//  (an inproc endpoint bound again right after its socket was closed may
-//  still be taken).
+//  The terraform actor of a case and a client of it
+typedef struct {
+    zactor_t *actor;
+    zsock_t *dealer;
+    ll_client_t client;
+} s_terraform_t;
+
+static void
+s_terraform_start (s_terraform_t *self, ll_runtime_t *runtime)
+{
+    self->actor = s_start (runtime, terraform_actor);
+    self->dealer = zsock_new_dealer (LL_ENDPOINT_TERRAFORM);
+    self->client = ll_client_dealer (self->dealer);
+}
+
+static void
+s_terraform_stop (s_terraform_t *self)
+{
+    zsock_destroy (&self->dealer);
+    zactor_destroy (&self->actor);
+}
+
+//  Let the stand-in's apply end (go: create the file it waits for), then
+//  wait for operation id to succeed.
+static void
+s_operation_succeeds (ll_config_t *config, const char *id, bool go)
+{
+    if (go) {
+        FILE *file = fopen (s_go_file (), "w");
+        assert_non_null (file);
+        fclose (file);
+    }
+    char sql[256];
+    snprintf (sql, sizeof sql, "SELECT status FROM operations WHERE id = %s",
+              id);
+    s_wait_sql (config, sql, "succeeded");
+}
+
+//  What the tests share: the config, one assigner and one terraform actor
+//  for the whole run (an inproc endpoint bound again right after its
+//  socket was closed may still be taken).
 static struct {
     ll_config_t *config;
     ll_stats_t stats;
@@ -132,6 +170,7 @@ static struct {
     zactor_t *assigner;
     zsock_t *dealer;
     ll_client_t client;
+    s_terraform_t tf;  //  the terraform actor (a stand-in terraform)
 } s_env;
 
 static int
@@ -152,6 +191,7 @@ s_setup (void **state)
     s_env.assigner = s_start (&s_env.runtime, assigner_actor);
     s_env.dealer = zsock_new_dealer (LL_ENDPOINT_ASSIGNER);
     s_env.client = ll_client_dealer (s_env.dealer);
+    s_terraform_start (&s_env.tf, &s_env.runtime);
     //  Answered once the assigner's connection has made the schema
     char hash[LL_RECOVERY_HASH_HEX + 1];
     ll_recovery_hash ("nobody's secret", hash);
@@ -168,6 +208,7 @@ s_setup (void **state)
 static int
 s_teardown (void **state)
 {
+    s_terraform_stop (&s_env.tf);
     zsock_destroy (&s_env.dealer);
     zactor_destroy (&s_env.assigner);
     ll_config_destroy (&s_env.config);
@@ -184,10 +225,7 @@ test_destroying_vm_not_offered (void **state)
 {
     ll_config_t *config = s_env.config;
     ll_client_t *as_client = &s_env.client;
-    zactor_t *terraform = s_start (&s_env.runtime, terraform_actor);
     char *error = NULL;
-    zsock_t *tf_dealer = zsock_new_dealer (LL_ENDPOINT_TERRAFORM);
-    ll_client_t tf_client = ll_client_dealer (tf_dealer);
     ll_test_expect_sql (
         config,
         "INSERT INTO vms (hostname, status, last_seen_at, "
@@ -205,10 +243,9 @@ test_destroying_vm_not_offered (void **state)
     //  terraform runs
     const char *hosts[] = {"lablink-vm-test-1", NULL};
     char *id = NULL;
-    assert_int_equal (ll_ask_vm_operation (&tf_client, LL_CMD_DESTROY_VM, hosts,
-                                           "admin", &id, &error),
+    assert_int_equal (ll_ask_vm_operation (&s_env.tf.client, LL_CMD_DESTROY_VM,
+                                           hosts, "admin", &id, &error),
                       0);
-    free (id);
     ll_test_expect_sql (
         config,
         "SELECT state || ' ' || (token_hash IS NULL) FROM fleet "
@@ -229,9 +266,13 @@ test_destroying_vm_not_offered (void **state)
                         "SELECT coalesce(user_email, 'free') FROM vms "
                         "WHERE hostname = 'lablink-vm-test-1'",
                         "free");
-
-    zsock_destroy (&tf_dealer);
-    zactor_destroy (&terraform);
+    //  terraform ends: the VM is gone
+    s_operation_succeeds (config, id, true);
+    ll_test_expect_sql (config,
+                        "SELECT count(*) FROM vms "
+                        "WHERE hostname = 'lablink-vm-test-1'",
+                        "0");
+    free (id);
 }
 
 //  MOVE-VM makes a new VM under a new name and destroys the old one in
@@ -243,17 +284,15 @@ test_destroying_vm_not_offered (void **state)
 static void
 test_moving_vm_not_offered (void **state)
 {
+    unlink (s_go_file ());  //  the apply waits
     ll_config_t *config = s_env.config;
     ll_client_t *as_client = &s_env.client;
-    zactor_t *terraform = s_start (&s_env.runtime, terraform_actor);
     char *error = NULL;
-    zsock_t *tf_dealer = zsock_new_dealer (LL_ENDPOINT_TERRAFORM);
-    ll_client_t tf_client = ll_client_dealer (tf_dealer);
     //  lablink-vm-test-2, a@example.com's since the first case, moves
     const char *hosts[] = {"lablink-vm-test-2", NULL};
     char *id = NULL;
-    assert_int_equal (ll_ask_vm_operation (&tf_client, LL_CMD_MOVE_VM, hosts,
-                                           "admin", &id, &error),
+    assert_int_equal (ll_ask_vm_operation (&s_env.tf.client, LL_CMD_MOVE_VM,
+                                           hosts, "admin", &id, &error),
                       0);
     char *moved_to = ll_test_sql (config, "SELECT hostname FROM fleet "
                                           "WHERE state = 'pending'");
@@ -270,12 +309,7 @@ test_moving_vm_not_offered (void **state)
                           LL_CLAIM_NONE, NULL, NULL));
 
     //  The apply ends: the student moves, the new VM is no longer withheld
-    FILE *go = fopen (s_go_file (), "w");
-    assert_non_null (go);
-    fclose (go);
-    snprintf (sql, sizeof sql, "SELECT status FROM operations WHERE id = %s",
-              id);
-    s_wait_sql (config, sql, "succeeded");
+    s_operation_succeeds (config, id, true);
     snprintf (sql, sizeof sql,
               "SELECT user_email || ' ' || coalesce(release_pending, 'none') "
               "FROM vms WHERE hostname = '%s'",
@@ -287,8 +321,6 @@ test_moving_vm_not_offered (void **state)
                         "0");
     free (moved_to);
     free (id);
-    zsock_destroy (&tf_dealer);
-    zactor_destroy (&terraform);
 }
 
 //  The console's bulk release under claim.on_release: destroy releases
@@ -299,9 +331,6 @@ static void
 test_bulk_replace_returns_vms (void **state)
 {
     ll_config_t *config = s_env.config;
-    zactor_t *terraform = s_start (&s_env.runtime, terraform_actor);
-    zsock_t *tf_dealer = zsock_new_dealer (LL_ENDPOINT_TERRAFORM);
-    ll_client_t tf_client = ll_client_dealer (tf_dealer);
     ll_test_expect_sql (config,
                         "INSERT INTO vms (hostname, status, last_seen_at, "
                         "user_email, assigned_at) "
@@ -318,15 +347,13 @@ test_bulk_replace_returns_vms (void **state)
     config->claim.on_release = strdup ("destroy");
     const char *hosts[] = {"lablink-vm-test-4", "lablink-vm-test-5", NULL};
     ll_release_t release;
-    ll_release_vms (&release, &s_env.client, &tf_client, hosts, "admin", 0);
+    ll_release_vms (&release, &s_env.client, &s_env.tf.client, hosts, "admin",
+                    0);
     free (config->claim.on_release);
     config->claim.on_release = on_release;
     assert_int_equal (release.replaced, 2);
     assert_non_null (release.operation_id);
-    char sql[256];
-    snprintf (sql, sizeof sql, "SELECT status FROM operations WHERE id = %s",
-              release.operation_id);
-    s_wait_sql (config, sql, "succeeded");
+    s_operation_succeeds (config, release.operation_id, false);
     ll_release_free (&release);
     ll_test_expect_sql (config,
                         "SELECT string_agg(hostname || ' ' || "
@@ -334,8 +361,6 @@ test_bulk_replace_returns_vms (void **state)
                         "ORDER BY hostname) FROM vms WHERE hostname IN "
                         "('lablink-vm-test-4', 'lablink-vm-test-5')",
                         "lablink-vm-test-4 none, lablink-vm-test-5 none");
-    zsock_destroy (&tf_dealer);
-    zactor_destroy (&terraform);
 }
 
 //  REPLACE-VM of an assigned VM: after the apply, a code start-host had
@@ -348,9 +373,6 @@ test_replace_keeps_code_new_vm_took (void **state)
 {
     ll_config_t *config = s_env.config;
     unlink (s_go_file ());  //  the apply waits
-    zactor_t *terraform = s_start (&s_env.runtime, terraform_actor);
-    zsock_t *tf_dealer = zsock_new_dealer (LL_ENDPOINT_TERRAFORM);
-    ll_client_t tf_client = ll_client_dealer (tf_dealer);
     ll_test_expect_sql (config,
                         "INSERT INTO vms (hostname, status, last_seen_at, "
                         "user_email, assigned_at, crd_command, pin) VALUES "
@@ -363,8 +385,8 @@ test_replace_keeps_code_new_vm_took (void **state)
                         "");
     const char *hosts[] = {"lablink-vm-test-6", NULL};
     char *id = NULL, *error = NULL;
-    assert_int_equal (ll_ask_vm_operation (&tf_client, LL_CMD_REPLACE_VM, hosts,
-                                           "admin", &id, &error),
+    assert_int_equal (ll_ask_vm_operation (&s_env.tf.client, LL_CMD_REPLACE_VM,
+                                           hosts, "admin", &id, &error),
                       0);
     //  The new VM's agent (the token the replace minted) runs start-host
     //  with the code and reports it accepted
@@ -376,13 +398,7 @@ test_replace_keeps_code_new_vm_took (void **state)
                                         &error),
                       0);
     free (gen);
-    FILE *go = fopen (s_go_file (), "w");
-    assert_non_null (go);
-    fclose (go);
-    char sql[256];
-    snprintf (sql, sizeof sql, "SELECT status FROM operations WHERE id = %s",
-              id);
-    s_wait_sql (config, sql, "succeeded");
+    s_operation_succeeds (config, id, true);
     ll_test_expect_sql (config,
                         "SELECT coalesce(crd_command, 'dropped') || ' ' || "
                         "coalesce(pin, '-') || ' ' || "
@@ -390,8 +406,6 @@ test_replace_keeps_code_new_vm_took (void **state)
                         "WHERE hostname = 'lablink-vm-test-6'",
                         "--code=unused 123456 true");
     free (id);
-    zsock_destroy (&tf_dealer);
-    zactor_destroy (&terraform);
 }
 
 //  The agent's VM-WAIT (the row check): what it is given (new strings).
