@@ -1,8 +1,10 @@
 -- Whether a VM is offered to a new student, written once for the claim
 -- (claim_free and the wait behind it), the free count and /metrics: running,
 -- nobody's, not withheld for a reset, seen within stale_s, its client
--- waiting within poll_window_s (migration 0024) and its GPU not known bad.
--- A plain SQL function: the planner inlines it into each query.
+-- waiting within poll_window_s (migration 0024), its GPU not known bad, and
+-- not on its way out: a fleet VM an operation removes (state 'removing':
+-- a destroy, or an export-destroy that exports for minutes before it
+-- destroys). A plain SQL function: the planner inlines it into each query.
 CREATE OR REPLACE FUNCTION ll_vm_offered(v vms, stale_s integer,
                                          poll_window_s integer)
 RETURNS boolean
@@ -12,4 +14,6 @@ SELECT v.status = 'running' AND v.user_email IS NULL
    AND v.last_seen_at >= now() - make_interval(secs => stale_s)
    AND v.gpu_health IS DISTINCT FROM 'Unhealthy'
    AND v.last_polled_at >= now() - make_interval(secs => poll_window_s)
+   AND NOT EXISTS (SELECT 1 FROM fleet f
+                   WHERE f.hostname = v.hostname AND f.state = 'removing')
 $$;

@@ -8,8 +8,9 @@
     next poll, results and releases find their VM or say "not found",
     and a PostgreSQL restart under the actor costs a
     caller nothing (ll_db_exec_retry), and a free VM held by another
-    session's liveness write is waited for, not skipped. Malformed and
-    unknown requests are refused. */
+    session's liveness write is waited for, not skipped, and a fleet VM
+    being removed is not offered. Malformed and unknown requests are
+    refused. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -397,6 +398,43 @@ test_claim_waits_for_held_vm (void **state)
     ll_test_expect_sql (config,
                         "SELECT user_email FROM vms WHERE hostname = 'hw-vm-1'",
                         "held@example.com");
+
+    //  A fleet VM on its way out (state 'removing': a destroy, or an
+    //  export-destroy exporting for minutes before it destroys) is neither
+    //  counted nor given, though its agent still reports and polls; back
+    //  to 'active' (the export failed) it is offered again
+    free (ll_test_sql (config,
+                       "INSERT INTO vms (hostname, status, last_seen_at, "
+                       "last_polled_at, token_generation) "
+                       "VALUES ('hw-vm-2', 'running', now(), now(), 1)"));
+    free (ll_test_sql (config, "INSERT INTO fleet (hostname, ordinal, state) "
+                               "VALUES ('hw-vm-2', 9002, 'removing')"));
+    char *count = NULL;
+    assert_int_equal (ll_ask_vm_count (&assigner, &count, &error), 0);
+    assert_string_equal (count, "0");
+    free (count);
+    char *pin = NULL, *secret = NULL;
+    assert_int_equal (ll_ask_vm_claim (&assigner, "gone@example.com", "code-g",
+                                       "10.0.1.2", "", "", &outcome, &host,
+                                       &pin, &secret, &error),
+                      0);
+    assert_string_equal (outcome, LL_CLAIM_NONE);
+    free (outcome);
+    ll_test_expect_sql (
+        config,
+        "SELECT count(*) FROM vms WHERE user_email = 'gone@example.com'", "0");
+    free (ll_test_sql (config, "UPDATE fleet SET state = 'active' "
+                               "WHERE hostname = 'hw-vm-2'"));
+    assert_int_equal (ll_ask_vm_claim (&assigner, "gone@example.com", "code-g",
+                                       "10.0.1.2", "", "", &outcome, &host,
+                                       &pin, &secret, &error),
+                      0);
+    assert_string_equal (outcome, LL_CLAIM_ASSIGNED);
+    assert_string_equal (host, "hw-vm-2");
+    free (outcome);
+    free (host);
+    free (pin);
+    free (secret);
 
     zsock_destroy (&dealer);
     zactor_destroy (&actor);
