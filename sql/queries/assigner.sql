@@ -66,11 +66,11 @@ SELECT 'auto', 'recover-student', hostname, 'ok', $3 FROM r;
 -- hashes of the claims' secrets. The claim consumes the VM's poll.
 WITH free AS (
     SELECT hostname, row_number() OVER (ORDER BY hostname) AS n
-    FROM (SELECT hostname FROM vms
-          WHERE ll_vm_offered(vms, $4::integer, $5::integer)
+    FROM (SELECT hostname FROM vms LEFT JOIN fleet f USING (hostname)
+          WHERE ll_vm_offered(vms, f.state, $4::integer, $5::integer)
           ORDER BY hostname
           LIMIT cardinality($1::text[])
-          FOR UPDATE SKIP LOCKED) locked
+          FOR UPDATE OF vms SKIP LOCKED) locked
 ), req AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[])
         WITH ORDINALITY AS r(email, command, pin, secret_hash, n)
@@ -90,11 +90,11 @@ RETURNING req.n, v.hostname;
 -- row it touches until it commits): wait for up to $1 of them, up to the
 -- transaction's lock_timeout, and hold them so that claim_free, run again,
 -- takes them. $2 stale seconds, $3 poll window seconds.
-SELECT hostname FROM vms
-WHERE ll_vm_offered(vms, $2::integer, $3::integer)
+SELECT hostname FROM vms LEFT JOIN fleet f USING (hostname)
+WHERE ll_vm_offered(vms, f.state, $2::integer, $3::integer)
 ORDER BY hostname
 LIMIT $1::integer
-FOR UPDATE;
+FOR UPDATE OF vms;
 
 -- name: claim_audit
 -- One audit row per answered claim ($1 emails, $2 hostnames or '', $3
@@ -126,7 +126,8 @@ ORDER BY hostname;
 
 -- name: vm_count_free
 -- $1 stale seconds, $2 poll window seconds
-SELECT count(*) FROM vms WHERE ll_vm_offered(vms, $1::integer, $2::integer);
+SELECT count(*) FROM vms LEFT JOIN fleet f USING (hostname)
+WHERE ll_vm_offered(vms, f.state, $1::integer, $2::integer);
 
 -- name: vm_release
 -- Give a VM back to the pool ($1 hostname, $2 who, $3 claim.on_release:

@@ -166,11 +166,12 @@ SELECT coalesce(status, ''), count(*),
        count(*) FILTER (WHERE user_email IS NOT NULL),
        count(*) FILTER (WHERE coalesce(last_seen_at, created_at)
                               < now() - make_interval(secs => $1::integer)),
-       count(*) FILTER (WHERE ll_vm_offered(vms, $1::integer, $2::integer)),
+       count(*) FILTER (WHERE ll_vm_offered(vms, f.state, $1::integer,
+                                            $2::integer)),
        count(*) FILTER (WHERE crd_command IS NOT NULL AND delivered_at IS NULL),
        coalesce((SELECT value FROM settings
                  WHERE key = 'fleet_scheduled_end'), '')
-FROM vms GROUP BY 1 ORDER BY 1;
+FROM vms LEFT JOIN fleet f USING (hostname) GROUP BY 1 ORDER BY 1;
 
 -- name: vm_register
 -- "Bring your own VM": the admin registers $1, a VM terraform does not
