@@ -152,6 +152,9 @@ for bad in "host: 127.0.0.1|sslrootcert: $S/other.crt" "host: localhost|sslrootc
     env -u LABLINK_DB_HOST "$BIN" --config "$T/c.yaml" >"$T/c.log" 2>&1 &
     pid=$!
     for _ in $(seq 1 100); do grep -q 'allocator: ready' "$T/c.log" && break; sleep 0.1; done
+    # Ready comes before the first connections end (health: 200 "starting"
+    # until then; seen once in a full run): wait for their verdict
+    wait_started "http://127.0.0.1:$portc"
     expect "unverifiable server ($bad)" 503 "$(code "http://127.0.0.1:$portc/api/health")"
     curl -s "${admin[@]}" "http://127.0.0.1:$portc/api/health" | grep -qi 'certificate' \
         || fail "the admin's health does not say why: $(curl -s "${admin[@]}" "http://127.0.0.1:$portc/api/health")"
