@@ -473,17 +473,17 @@ s_claim_wait_free (self_t *self,
                    const char *window)
 {
     ll_db_t *db = self->actor.db;
-    if (ll_db_command (db, "SAVEPOINT claim_wait") != 0)
+    //  One round trip for both: a full class runs this on every batch
+    char begin[80];
+    snprintf (begin, sizeof begin,
+              "SAVEPOINT claim_wait; SET LOCAL lock_timeout = '%dms'",
+              LL_ASSIGNER_CLAIM_WAIT);
+    if (ll_db_command (db, begin) != 0)
         return -1;
     char count[24];
     snprintf (count, sizeof count, "%zu", m);
     const char *values[] = {count, stale, window};
-    char wait[48];
-    snprintf (wait, sizeof wait, "SET LOCAL lock_timeout = '%dms'",
-              LL_ASSIGNER_CLAIM_WAIT);
-    PGresult *held = NULL;
-    if (ll_db_command (db, wait) == 0)
-        held = ll_db_exec (db, "claim_wait_free", 3, values);
+    PGresult *held = ll_db_exec (db, "claim_wait_free", 3, values);
     if (!held) {
         if (!ll_db_connected (db)
             || ll_db_command (db, "ROLLBACK TO SAVEPOINT claim_wait") != 0)

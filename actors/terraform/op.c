@@ -241,6 +241,19 @@ tf_op_destroy (op_t **op_p)
     ll_log_context_set ("operation_id", NULL);
 }
 
+//  names are no longer withheld (vm_replaced): the fresh machines of a
+//  replace, or a move's new VM once the move has ended.
+static void
+s_replaced (self_t *self, op_t *op, zlist_t *names)
+{
+    char *array = tf_pg_array (names);
+    const char *values[] = {array};
+    if (tf_exec (self, "vm_replaced", 1, values) != 0)
+        tf_say (self, op, "warning: %s stay withheld: %s", array,
+                ll_db_error (self->actor.db));
+    free (array);
+}
+
 void
 tf_op_end (self_t *self, bool ok)
 {
@@ -252,12 +265,7 @@ tf_op_end (self_t *self, bool ok)
     if (op->moved_to) {
         zlist_t *moved = tf_names_new ();
         zlist_append (moved, op->moved_to);
-        char *array = tf_pg_array (moved);
-        const char *values[] = {array};
-        if (tf_exec (self, "vm_replaced", 1, values) != 0)
-            tf_say (self, op, "warning: %s stays withheld: %s", op->moved_to,
-                    ll_db_error (self->actor.db));
-        free (array);
+        s_replaced (self, op, moved);
         zlist_destroy (&moved);
     }
     tf_say (self, op, "%s", ok ? "operation succeeded" : "operation failed");
@@ -451,15 +459,9 @@ s_op_step_done (self_t *self)
                 if (strcmp (op->kind, "replace-vm") == 0) {
                     //  Fresh machines: the releases waiting for them are
                     //  over (each one, also when several were replaced)
-                    char *array = tf_pg_array (op->names);
-                    const char *values[] = {array};
-                    if (tf_exec (self, "vm_replaced", 1, values) != 0)
-                        tf_say (self, op, "warning: %s stay withheld: %s",
-                                op->target, ll_db_error (self->actor.db));
-                    free (array);
-                }
-                if (strcmp (op->kind, "replace-vm") == 0)
+                    s_replaced (self, op, op->names);
                     tf_redeliver (self, op);
+                }
                 if (strcmp (op->kind, "move-vm") == 0
                     && tf_move_student (self, op) != 0) {
                     tf_say (self, op, "warning: cannot move the student: %s",

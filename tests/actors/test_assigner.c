@@ -22,6 +22,7 @@
 #include "runtime/protocol.h"
 #include "runtime/recovery.h"
 #include "runtime/supervisor.h"
+#include "claim.h"
 #include "support.h"
 
 static void
@@ -413,28 +414,15 @@ test_claim_waits_for_held_vm (void **state)
     assert_int_equal (ll_ask_vm_count (&assigner, &count, &error), 0);
     assert_string_equal (count, "0");
     free (count);
-    char *pin = NULL, *secret = NULL;
-    assert_int_equal (ll_ask_vm_claim (&assigner, "gone@example.com", "code-g",
-                                       "10.0.1.2", "", "", &outcome, &host,
-                                       &pin, &secret, &error),
-                      0);
-    assert_string_equal (outcome, LL_CLAIM_NONE);
-    free (outcome);
+    assert_null (ll_test_claim (&assigner, "gone@example.com", "code-g", "",
+                                LL_CLAIM_NONE, NULL, NULL));
     ll_test_expect_sql (
         config,
         "SELECT count(*) FROM vms WHERE user_email = 'gone@example.com'", "0");
     free (ll_test_sql (config, "UPDATE fleet SET state = 'active' "
                                "WHERE hostname = 'hw-vm-2'"));
-    assert_int_equal (ll_ask_vm_claim (&assigner, "gone@example.com", "code-g",
-                                       "10.0.1.2", "", "", &outcome, &host,
-                                       &pin, &secret, &error),
-                      0);
-    assert_string_equal (outcome, LL_CLAIM_ASSIGNED);
-    assert_string_equal (host, "hw-vm-2");
-    free (outcome);
-    free (host);
-    free (pin);
-    free (secret);
+    free (ll_test_claim (&assigner, "gone@example.com", "code-g", "",
+                         LL_CLAIM_ASSIGNED, "hw-vm-2", NULL));
 
     zsock_destroy (&dealer);
     zactor_destroy (&actor);

@@ -23,6 +23,7 @@
 #include "runtime/recovery.h"
 #include "runtime/release.h"
 #include "runtime/supervisor.h"
+#include "claim.h"
 #include "support.h"
 
 //  actor, started with runtime
@@ -52,37 +53,6 @@ s_wait_sql (ll_config_t *config, const char *sql, const char *want)
     assert_non_null (got);
     assert_string_equal (got, want);
     free (got);
-}
-
-//  A student's claim (a returning one shows secret): the outcome want on
-//  host (NULL: none); the PIN shown (new string, or NULL), the claim's
-//  secret in secret_out when given.
-static char *
-s_claim (ll_client_t *assigner,
-         const char *email,
-         const char *code,
-         const char *secret,
-         const char *want,
-         const char *host,
-         char *secret_out)
-{
-    char *outcome = NULL, *got = NULL, *pin = NULL, *kept = NULL;
-    char *error = NULL;
-    assert_int_equal (ll_ask_vm_claim (assigner, email, code, "10.0.0.1",
-                                       secret, "", &outcome, &got, &pin, &kept,
-                                       &error),
-                      0);
-    assert_string_equal (outcome, want);
-    if (host)
-        assert_string_equal (got, host);
-    else
-        assert_null (got);
-    if (secret_out)
-        snprintf (secret_out, LL_RECOVERY_LEN + 1, "%s", kept);
-    free (outcome);
-    free (got);
-    free (kept);
-    return pin;
 }
 
 //  A terraform whose init succeeds and whose apply or destroy runs until
@@ -258,10 +228,10 @@ test_destroying_vm_not_offered (void **state)
     assert_int_equal (ll_ask_vm_count (as_client, &count, &error), 0);
     assert_string_equal (count, "1");
     free (count);
-    free (s_claim (as_client, "a@example.com", "code-a", "", LL_CLAIM_ASSIGNED,
-                   "lablink-vm-test-2", NULL));
-    assert_null (s_claim (as_client, "b@example.com", "code-b", "",
-                          LL_CLAIM_NONE, NULL, NULL));
+    free (ll_test_claim (as_client, "a@example.com", "code-a", "",
+                         LL_CLAIM_ASSIGNED, "lablink-vm-test-2", NULL));
+    assert_null (ll_test_claim (as_client, "b@example.com", "code-b", "",
+                                LL_CLAIM_NONE, NULL, NULL));
     ll_test_expect_sql (config,
                         "SELECT coalesce(user_email, 'free') FROM vms "
                         "WHERE hostname = 'lablink-vm-test-1'",
@@ -305,8 +275,8 @@ test_moving_vm_not_offered (void **state)
               "last_polled_at = now() WHERE hostname = '%s'",
               moved_to);
     ll_test_expect_sql (config, sql, "");
-    assert_null (s_claim (as_client, "c@example.com", "code-c", "",
-                          LL_CLAIM_NONE, NULL, NULL));
+    assert_null (ll_test_claim (as_client, "c@example.com", "code-c", "",
+                                LL_CLAIM_NONE, NULL, NULL));
 
     //  The apply ends: the student moves, the new VM is no longer withheld
     s_operation_succeeds (config, id, true);
@@ -453,8 +423,8 @@ test_renewal_during_start_host (void **state)
         const char *host = accepted ? "rn-vm-1" : "rn-vm-2";
         const char *email = accepted ? "ok@example.com" : "no@example.com";
         char secret[LL_RECOVERY_LEN + 1];
-        char *first = s_claim (as_client, email, "code-1", "",
-                               LL_CLAIM_ASSIGNED, host, secret);
+        char *first = ll_test_claim (as_client, email, "code-1", "",
+                                     LL_CLAIM_ASSIGNED, host, secret);
         //  The agent takes the first code and runs start-host with it
         char *what = NULL, *pin = NULL, *command = NULL;
         s_agent_wait (wt_dealer, host, &what, &pin, &command);
@@ -465,8 +435,8 @@ test_renewal_during_start_host (void **state)
         free (pin);
         free (command);
         //  ... meanwhile the student pastes a new command
-        char *shown = s_claim (as_client, email, "code-2", secret,
-                               LL_CLAIM_ASSIGNED, host, NULL);
+        char *shown = ll_test_claim (as_client, email, "code-2", secret,
+                                     LL_CLAIM_ASSIGNED, host, NULL);
         //  start-host ends with the first code
         assert_int_equal (ll_ask_vm_result (as_client, host, accepted,
                                             accepted ? "" : "exit 1", 1,
